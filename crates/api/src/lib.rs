@@ -1,0 +1,104 @@
+//! The HTTP face of Palisade: the REST API, health and readiness, Prometheus metrics and
+//! the OpenAPI document (generated from these handlers, so it cannot drift).
+//!
+//! One module per resource under [`routes`]; cross-cutting concerns (request ids, the
+//! per-request log line, metrics, limits, CORS) live in [`middleware`] and are applied
+//! once in [`router`].
+
+pub mod health;
+pub mod middleware;
+pub mod openapi;
+pub mod params;
+pub mod problem;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method};
+use palisade_sources::{BatchWriter, SourceRegistry};
+use palisade_store::SharedStore;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use health::DbHealth;
+pub use problem::Problem;
+
+/// Limits and policies of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest request body accepted (413 beyond).
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered 408.
+    pub request_timeout: Duration,
+    /// Origins allowed to call the API from a browser; empty means none.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 10 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+/// Everything a handler may need, shared by reference count.
+#[derive(Clone)]
+pub struct AppState {
+    /// The store, for reads.
+    pub store: SharedStore,
+    /// The bounded writer, for pushes.
+    pub writer: BatchWriter,
+    /// Live state of every source.
+    pub sources: SourceRegistry,
+    /// The database's health as last measured by the monitor task.
+    pub db: Arc<DbHealth>,
+    /// HTTP limits.
+    pub config: Arc<ApiConfig>,
+    /// When the process started.
+    pub started: Instant,
+}
+
+/// Builds the whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let config = state.config.clone();
+    let api = routes::routes()
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state);
+    let mut app = api
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::security_headers))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, config.request_timeout))
+        .layer(axum::middleware::from_fn(middleware::observe));
+    if let Some(cors) = cors_layer(&config.cors_origins) {
+        app = app.layer(cors);
+    }
+    app
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(allowed))
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static("x-api-key"),
+            ])
+            .expose_headers([HeaderName::from_static("x-request-id")])
+            .max_age(Duration::from_secs(600)),
+    )
+}

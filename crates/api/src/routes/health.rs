@@ -1,0 +1,170 @@
+//! Liveness, readiness and health with the reasons behind them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use palisade_sources::SourceState;
+use palisade_sources::status::SourceSnapshot;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::health::{DbStatus, Health};
+use crate::problem::Problem;
+
+/// A short health answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthSummary {
+    /// healthy, degraded or unhealthy.
+    pub status: Health,
+    /// Palisade's version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Why the status is not healthy.
+    pub reasons: Vec<String>,
+}
+
+/// The ingest queue between sources and the store.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QueueStatus {
+    /// Batches waiting.
+    pub depth: usize,
+    /// The queue's bound.
+    pub capacity: usize,
+    /// Whether the last write reached the store.
+    pub store_available: bool,
+}
+
+/// A component-by-component health answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthDetail {
+    /// healthy, degraded or unhealthy: the worst of the components.
+    pub status: Health,
+    /// Palisade's version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Why the status is not healthy.
+    pub reasons: Vec<String>,
+    /// The database.
+    pub database: DbStatus,
+    /// Each source.
+    #[schema(value_type = Vec<Object>)]
+    pub sources: Vec<SourceSnapshot>,
+    /// The ingest queue.
+    pub ingest_queue: QueueStatus,
+}
+
+fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapshot>) {
+    let db = state.db.snapshot();
+    let sources = state.sources.snapshot();
+    let mut status = Health::Healthy;
+    let mut reasons = Vec::new();
+    if !(db.reachable && db.migrated) {
+        status = Health::Unhealthy;
+        reasons.push(format!(
+            "database ({}) not usable: {}",
+            db.backend,
+            db.error.as_deref().unwrap_or("unknown")
+        ));
+    }
+    for s in &sources {
+        if matches!(s.state, SourceState::Error | SourceState::Waiting) {
+            status = status.max(Health::Degraded);
+            reasons.push(format!(
+                "source {} is {}: {}",
+                s.name,
+                if s.state == SourceState::Error { "failing" } else { "waiting" },
+                s.last_error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    if state.writer.depth() >= state.writer.capacity() {
+        status = status.max(Health::Degraded);
+        reasons.push("ingest queue is full: the store is not keeping up".into());
+    }
+    (status, reasons, db, sources)
+}
+
+fn code(h: Health) -> StatusCode {
+    if h == Health::Unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// Liveness: the process is up and serving. Never touches a dependency.
+#[utoipa::path(get, path = "/livez", tag = "health", responses((status = 200, description = "Alive")))]
+pub async fn livez() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "alive" }))
+}
+
+/// Readiness: 200 once the database answers and has its schema, 503 otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready"),
+        (status = 503, description = "Not ready, with the reason", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
+    if state.db.ready() {
+        Ok(Json(serde_json::json!({ "status": "ready" })))
+    } else {
+        let db = state.db.snapshot();
+        Err(Problem::unavailable(
+            format!(
+                "database ({}) not ready: {}",
+                db.backend,
+                db.error.as_deref().unwrap_or("schema not applied yet")
+            ),
+            2,
+        ))
+    }
+}
+
+/// Overall health, rolled up from the components (503 when unhealthy).
+#[utoipa::path(get, path = "/api/v1/health", tag = "health", responses(
+    (status = 200, description = "Healthy or degraded", body = HealthSummary),
+    (status = 503, description = "Unhealthy", body = HealthSummary),
+))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthSummary>) {
+    let (status, reasons, _, _) = assess(&state);
+    (
+        code(status),
+        Json(HealthSummary {
+            status,
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: state.started.elapsed().as_secs(),
+            reasons,
+        }),
+    )
+}
+
+/// Health of every component: database (status, latency), sources (state, lag), queue.
+#[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health", responses(
+    (status = 200, description = "Healthy or degraded", body = HealthDetail),
+    (status = 503, description = "Unhealthy", body = HealthDetail),
+))]
+pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<HealthDetail>) {
+    let (status, reasons, database, sources) = assess(&state);
+    (
+        code(status),
+        Json(HealthDetail {
+            status,
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_secs: state.started.elapsed().as_secs(),
+            reasons,
+            database,
+            sources,
+            ingest_queue: QueueStatus {
+                depth: state.writer.depth(),
+                capacity: state.writer.capacity(),
+                store_available: state.writer.store_available(),
+            },
+        }),
+    )
+}

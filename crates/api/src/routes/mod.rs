@@ -1,0 +1,47 @@
+//! One module per resource. [`routes`] is the single place where paths are bound to
+//! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
+
+pub mod dead_letters;
+pub mod docs;
+pub mod events;
+pub mod health;
+pub mod ingest;
+pub mod metrics;
+pub mod sources;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// Every route of the service.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/livez", get(health::livez))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .route("/docs", get(docs::docs_page))
+        .route("/docs/app.js", get(docs::docs_script))
+        .route("/api/v1/openapi.json", get(docs::openapi_json))
+        .route("/api/v1/health", get(health::health))
+        .route("/api/v1/health/detailed", get(health::health_detailed))
+        .route("/api/v1/events", get(events::list_events))
+        .route("/api/v1/events/{id}", get(events::get_event))
+        .route("/api/v1/dead-letters", get(dead_letters::list_dead_letters))
+        .route("/api/v1/sources", get(sources::list_sources))
+        .route("/api/v1/ingest", post(ingest::ingest))
+}
+
+/// Unknown paths get a problem document too, not an empty body.
+pub async fn not_found(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("no route for {}", uri.path()))
+}
+
+/// A known path with the wrong method.
+pub async fn method_not_allowed(method: axum::http::Method) -> Problem {
+    Problem::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on this path"),
+    )
+}

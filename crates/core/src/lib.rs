@@ -1,0 +1,18 @@
+//! The domain model every Palisade pipeline stage shares.
+//!
+//! Sources produce [`Event`]s and [`DeadLetter`]s, formats fill them in, the store keeps
+//! them and the API serves them. Keeping one model here means a new stage never needs
+//! to translate between private representations. Later stages (threats, alerts, flows,
+//! devices, CVEs, jobs) get their own modules beside these.
+
+pub mod checkpoint;
+pub mod dead_letter;
+pub mod event;
+pub mod metrics;
+pub mod net;
+pub mod time;
+
+pub use checkpoint::Checkpoint;
+pub use dead_letter::DeadLetter;
+pub use event::{Event, EventKind};
+pub use time::Timestamp;

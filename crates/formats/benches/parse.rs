@@ -1,0 +1,82 @@
+//! Lines per second for `combined` on real access-log lines (read from
+//! `../shared/data/access-logs` when present, else built-in lines) and for a custom
+//! nginx format with timing, host and forwarded-for fields.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use palisade_formats::{FormatSpec, build};
+
+const BUILTIN: &[&str] = &[
+    r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1" 200 203023 "http://semicomplete.com/presentations/logstash-monitorama-2013/" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36""#,
+    r#"23.95.237.180 - - [25/Oct/2015:04:11:27 +0100] "POST /join_form HTTP/1.1" 302 9093 "http://howto.basjes.nl/join_form" "Mozilla/5.0 (Windows NT 5.1; rv:35.0) Gecko/20100101 Firefox/35.0""#,
+    r#"24.215.76.171 - - [03/Oct/2004:09:54:22 -0400] "GET /scripts/root.exe?/c+dir HTTP/1.0" 404 288 "-" "-""#,
+    r#"66.249.73.135 - - [17/May/2015:10:05:40 +0000] "GET /blog/tags/ipv6 HTTP/1.1" 200 12251 "-" "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)""#,
+];
+
+/// Up to 20,000 real lines (elastic, hackers and one honeynet file), or the built-ins.
+fn sample_lines() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/access-logs");
+    let mut lines = Vec::new();
+    for f in [
+        "elastic_apache_logs.log",
+        "hackers-access.log",
+        "honeynet-2004/access_log.24",
+    ] {
+        if let Ok(data) = std::fs::read(dir.join(f)) {
+            lines.extend(
+                data.split(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .take(8_000)
+                    .map(<[u8]>::to_vec),
+            );
+        }
+    }
+    if lines.is_empty() {
+        eprintln!("access logs not found, using built-in lines");
+        lines = BUILTIN.iter().map(|l| l.as_bytes().to_vec()).collect();
+    }
+    lines
+}
+
+fn bench(c: &mut Criterion) {
+    let lines = sample_lines();
+    let combined = build(&FormatSpec::Combined).unwrap();
+    let mut g = c.benchmark_group("parse");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function("combined", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            for l in &lines {
+                ok += combined.parse(black_box(l)).is_ok() as usize;
+            }
+            ok
+        })
+    });
+
+    let fmt = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host rt=$request_time"#;
+    let custom = build(&FormatSpec::Nginx(fmt.into())).unwrap();
+    let custom_lines: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l.extend_from_slice(br#" "10.0.0.1, 10.0.0.2" www.example.com rt=0.012"#);
+            l
+        })
+        .collect();
+    g.throughput(Throughput::Elements(custom_lines.len() as u64));
+    g.bench_function("nginx_custom", |b| {
+        b.iter(|| {
+            let mut ok = 0usize;
+            for l in &custom_lines {
+                ok += custom.parse(black_box(l)).is_ok() as usize;
+            }
+            ok
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,82 @@
+//! Guessing a source's format from its first lines, so that `format = "auto"` works
+//! for the common cases without the user knowing the format's name.
+
+use crate::apache_error::ApacheErrorParser;
+use crate::{FormatSpec, JsonFieldMap, LineParser, nginx};
+
+/// Guesses the format from the first lines of a source (skip blank lines); None when nothing fits
+/// at least most of the sample. Order: JSON object lines -> Json; combined; common; apache error log.
+///
+/// "Most" means more than half of the non-blank lines, so one cut-short or hostile line
+/// in a sample does not hide the format, while a sample of mixed junk gives `None`.
+pub fn detect(sample: &[&[u8]]) -> Option<FormatSpec> {
+    let lines: Vec<&[u8]> = sample
+        .iter()
+        .map(|l| trim(l))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let fits = |ok: &dyn Fn(&[u8]) -> bool| {
+        let n = lines.iter().filter(|l| ok(l)).count();
+        n * 2 > lines.len()
+    };
+    if fits(&|l| {
+        l.first() == Some(&b'{')
+            && serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(l).is_ok()
+    }) {
+        return Some(FormatSpec::Json(JsonFieldMap::default()));
+    }
+    let combined = nginx::combined();
+    if fits(&|l| combined.parse(l).is_ok()) {
+        return Some(FormatSpec::Combined);
+    }
+    let common = nginx::common();
+    if fits(&|l| common.parse(l).is_ok()) {
+        return Some(FormatSpec::Common);
+    }
+    if fits(&|l| ApacheErrorParser.parse(l).is_ok()) {
+        return Some(FormatSpec::ApacheError);
+    }
+    None
+}
+
+fn trim(mut l: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r' | b'\n' | b' ' | b'\t'] = l {
+        l = rest;
+    }
+    while let [b' ' | b'\t', rest @ ..] = l {
+        l = rest;
+    }
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMBINED: &[u8] = br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 7 "-" "ua""#;
+    const COMMON: &[u8] = br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 7"#;
+    const ERROR: &[u8] = b"[Sun Dec 04 04:47:44 2005] [notice] ok";
+
+    #[test]
+    fn picks_each_format() {
+        assert_eq!(detect(&[COMBINED, b"", COMBINED]), Some(FormatSpec::Combined));
+        assert_eq!(detect(&[COMMON, b"  ", COMMON]), Some(FormatSpec::Common));
+        assert_eq!(detect(&[ERROR, ERROR]), Some(FormatSpec::ApacheError));
+        assert_eq!(
+            detect(&[b"{\"time\":1}", b"{\"a\":2}\r"]),
+            Some(FormatSpec::Json(JsonFieldMap::default()))
+        );
+    }
+
+    #[test]
+    fn majority_wins_and_junk_is_none() {
+        assert_eq!(detect(&[COMBINED, COMBINED, b"junk"]), Some(FormatSpec::Combined));
+        assert_eq!(detect(&[COMBINED, b"junk"]), None);
+        assert_eq!(detect(&[b"hello", b"world"]), None);
+        assert_eq!(detect(&[]), None);
+        assert_eq!(detect(&[b"", b"   "]), None);
+    }
+}

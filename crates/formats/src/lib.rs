@@ -1,0 +1,226 @@
+//! Log line formats: each one is compiled once into a [`LineParser`] and then applied to
+//! millions of lines, turning raw bytes into the one normalised [`Event`].
+//!
+//! * `combined` / `common` and any nginx `log_format` or Apache `LogFormat` string compile
+//!   into the same list of literal/field steps ([`compiled`]), matched by hand at byte
+//!   level: no regex and no allocation for fields that are not kept.
+//! * JSON access logs map keys to event fields with a [`JsonFieldMap`].
+//! * Apache error logs (2.2 and 2.4 forms) have their own small parser.
+//! * [`detect`] guesses a format from the first lines of a source.
+//!
+//! Parsers never panic on any input: a line that does not fit becomes a [`ParseError`]
+//! whose reason says which field failed and at which byte, so that it can be kept as a
+//! dead letter a user can act on.
+
+use std::sync::Arc;
+
+use palisade_core::Event;
+use serde::{Deserialize, Serialize};
+
+pub mod apache;
+pub mod apache_error;
+mod compiled;
+pub mod detect;
+pub mod json;
+pub mod nginx;
+mod request_line;
+mod text;
+
+pub use detect::detect;
+pub use json::JsonFieldMap;
+
+/// One line format, compiled once, applied to millions of lines.
+///
+/// Implementations are immutable after construction so that one parser can be shared
+/// (behind an `Arc`) by every reader thread.
+pub trait LineParser: Send + Sync {
+    /// Short name for logs and metrics, e.g. "combined", "nginx:<fmt>".
+    fn name(&self) -> &str;
+    /// Parses one line WITHOUT its trailing "\n" / "\r\n" into an Event. `source` is left
+    /// empty (the caller fills it). Never panics on any input.
+    fn parse(&self, line: &[u8]) -> Result<Event, ParseError>;
+}
+
+/// Why one line was rejected. The reason names the field and the byte offset, e.g.
+/// `status: expected 3 digits at byte 57`, because it ends up in a dead letter that a
+/// user reads to fix their format configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ParseError {
+    /// What was wrong and where.
+    pub reason: String,
+}
+
+impl ParseError {
+    /// Builds an error from any message.
+    pub fn new(reason: impl Into<String>) -> Self {
+        ParseError {
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds the usual `field: what at byte N` message.
+    pub(crate) fn at(field: &str, what: &str, pos: usize) -> Self {
+        ParseError {
+            reason: format!("{field}: {what} at byte {pos}"),
+        }
+    }
+}
+
+/// A format name or format string that cannot be used. Raised at configuration time,
+/// never per line, and worded so that the user knows how to fix the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatError {
+    /// The format name is not one this build knows.
+    #[error(
+        "unknown log format '{0}': valid names are auto, combined, common, apache_error, json \
+         (or nginx:<log_format string>, apache:<LogFormat string>)"
+    )]
+    UnknownName(String),
+    /// `auto` was passed to [`build`] without being resolved by [`detect`].
+    #[error(
+        "log format 'auto' cannot be built directly: run detect() on the first lines of the \
+         source and build the format it returns, or configure an explicit format"
+    )]
+    AutoNotResolved,
+    /// An nginx `log_format` string that cannot be compiled.
+    #[error("bad nginx log_format at byte {pos}: {reason} (format: {format:?})")]
+    BadNginxFormat {
+        /// The format string as given.
+        format: String,
+        /// Byte offset of the problem within the format string.
+        pos: usize,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// An Apache `LogFormat` string that cannot be compiled.
+    #[error("bad Apache LogFormat at byte {pos}: {reason} (format: {format:?})")]
+    BadApacheFormat {
+        /// The format string as given.
+        format: String,
+        /// Byte offset of the problem within the format string.
+        pos: usize,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// Which format a source uses, as configured by a user or found by [`detect`].
+/// Serialisable so that it can live in configuration and in a source's stored state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatSpec {
+    /// Not decided yet: must be resolved with [`detect`] before [`build`].
+    Auto,
+    /// nginx/Apache `combined`.
+    Combined,
+    /// Common Log Format (`combined` without referer and user agent).
+    Common,
+    /// Apache error log, 2.2 or 2.4 style.
+    ApacheError,
+    /// One JSON object per line.
+    Json(JsonFieldMap),
+    /// An nginx `log_format` string.
+    Nginx(String),
+    /// An Apache `LogFormat` string.
+    Apache(String),
+}
+
+impl FormatSpec {
+    /// From a user-facing name: "auto", "combined", "common", "apache_error", "json"
+    /// (default field map). Also accepts `nginx:<log_format>` and
+    /// `apache:<LogFormat>`. Error lists the valid names.
+    pub fn from_name(name: &str) -> Result<FormatSpec, FormatError> {
+        if let Some(fmt) = name.strip_prefix("nginx:") {
+            return Ok(FormatSpec::Nginx(fmt.to_owned()));
+        }
+        if let Some(fmt) = name.strip_prefix("apache:") {
+            return Ok(FormatSpec::Apache(fmt.to_owned()));
+        }
+        Ok(match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => FormatSpec::Auto,
+            "combined" => FormatSpec::Combined,
+            "common" | "clf" => FormatSpec::Common,
+            "apache_error" => FormatSpec::ApacheError,
+            "json" => FormatSpec::Json(JsonFieldMap::default()),
+            _ => return Err(FormatError::UnknownName(name.to_owned())),
+        })
+    }
+}
+
+/// Compiles a format into a shareable parser. Format strings are checked here, once,
+/// so that a bad configuration fails at start-up rather than on every line.
+/// `Auto` is an error: resolve it with [`detect`] first.
+pub fn build(spec: &FormatSpec) -> Result<Arc<dyn LineParser>, FormatError> {
+    Ok(match spec {
+        FormatSpec::Auto => return Err(FormatError::AutoNotResolved),
+        FormatSpec::Combined => Arc::new(nginx::combined()),
+        FormatSpec::Common => Arc::new(nginx::common()),
+        FormatSpec::ApacheError => Arc::new(apache_error::ApacheErrorParser),
+        FormatSpec::Json(map) => Arc::new(json::JsonParser::new(map.clone())),
+        FormatSpec::Nginx(fmt) => Arc::new(nginx::compile(fmt)?),
+        FormatSpec::Apache(fmt) => Arc::new(apache::compile(fmt)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve() {
+        assert_eq!(FormatSpec::from_name("auto").unwrap(), FormatSpec::Auto);
+        assert_eq!(
+            FormatSpec::from_name("combined").unwrap(),
+            FormatSpec::Combined
+        );
+        assert_eq!(FormatSpec::from_name("common").unwrap(), FormatSpec::Common);
+        assert_eq!(
+            FormatSpec::from_name("apache_error").unwrap(),
+            FormatSpec::ApacheError
+        );
+        assert_eq!(
+            FormatSpec::from_name("json").unwrap(),
+            FormatSpec::Json(JsonFieldMap::default())
+        );
+        assert_eq!(
+            FormatSpec::from_name("nginx:$remote_addr $status").unwrap(),
+            FormatSpec::Nginx("$remote_addr $status".into())
+        );
+        let err = FormatSpec::from_name("combinde").unwrap_err().to_string();
+        assert!(err.contains("combinde") && err.contains("apache_error"), "{err}");
+    }
+
+    #[test]
+    fn build_rejects_auto_and_builds_the_rest() {
+        assert!(matches!(
+            build(&FormatSpec::Auto),
+            Err(FormatError::AutoNotResolved)
+        ));
+        for spec in [
+            FormatSpec::Combined,
+            FormatSpec::Common,
+            FormatSpec::ApacheError,
+            FormatSpec::Json(JsonFieldMap::default()),
+            FormatSpec::Nginx("$remote_addr [$time_local] $status".into()),
+            FormatSpec::Apache("%h %t %>s".into()),
+        ] {
+            let p = build(&spec).unwrap();
+            assert!(!p.name().is_empty());
+        }
+        assert!(build(&FormatSpec::Nginx("${oops".into())).is_err());
+    }
+
+    #[test]
+    fn spec_serde_round_trip() {
+        for spec in [
+            FormatSpec::Combined,
+            FormatSpec::Nginx("$a $b".into()),
+            FormatSpec::Json(JsonFieldMap::default()),
+        ] {
+            let s = serde_json::to_string(&spec).unwrap();
+            let back: FormatSpec = serde_json::from_str(&s).unwrap();
+            assert_eq!(back, spec);
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Start-up and shutdown of the service: the one place where the pipeline's stages are
+//! wired together.
+//!
+//! ```text
+//! tail sources ─► BatchWriter (bounded) ─► Store ◄─ API reads
+//! HTTP push ────┘                            ▲
+//!                       DB monitor (migrate, ping) ─► health
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use palisade_api::{AppState, DbHealth};
+use palisade_sources::{BatchWriter, SourceRegistry};
+use palisade_store::SharedStore;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+
+/// How often the database is pinged for health.
+const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Longest a graceful shutdown waits for sources and the writer to flush.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: watch::Sender<bool>,
+    source_tasks: Vec<JoinHandle<()>>,
+    background: Vec<JoinHandle<()>>,
+    writer_task: JoinHandle<()>,
+    writer: BatchWriter,
+    store: SharedStore,
+}
+
+/// Creates the data directory (owner-only: it will hold keys and the database).
+pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {} (set --data-dir or PALISADE_DATA_DIR to a writable place)",
+            settings.data_dir.display()
+        )
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Opens the configured store (never waiting on the network).
+pub fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
+    prepare_data_dir(settings)?;
+    palisade_store::open(&settings.database_url, &settings.data_dir)
+        .with_context(|| format!("cannot open the database {}", palisade_store::redact_url(&settings.database_url)))
+}
+
+impl Application {
+    /// Builds everything and binds the listener. Returns quickly even when the database
+    /// is down: migrations and health checks run in the background and retry.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store = open_store(&settings)?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let db = Arc::new(DbHealth::new(store.backend()));
+        let monitor = tokio::spawn(palisade_api::health::monitor(
+            store.clone(),
+            db.clone(),
+            DB_CHECK_INTERVAL,
+            shutdown_rx.clone(),
+        ));
+        let (writer, writer_task) = BatchWriter::spawn(store.clone(), settings.writer.clone(), shutdown_rx.clone());
+
+        let sources = SourceRegistry::default();
+        let mut source_tasks = Vec::new();
+        for tail in &settings.sources {
+            let status = sources.register(&tail.name, "file", &tail.path.display().to_string());
+            source_tasks.push(tokio::spawn(palisade_sources::tail::run(
+                tail.clone(),
+                store.clone(),
+                writer.clone(),
+                status,
+                shutdown_rx.clone(),
+            )));
+        }
+
+        let state = AppState {
+            store: store.clone(),
+            writer: writer.clone(),
+            sources,
+            db,
+            config: Arc::new(settings.api.clone()),
+            started: Instant::now(),
+        };
+        let router = palisade_api::router(state);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (is another process using it? set --listen)", settings.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            shutdown,
+            source_tasks,
+            background: vec![monitor],
+            writer_task,
+            writer,
+            store,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The store the service uses.
+    pub fn store(&self) -> SharedStore {
+        self.store.clone()
+    }
+
+    /// Serves until `signal` completes, then shuts down gracefully: stops accepting,
+    /// lets sources flush their last batch with its checkpoint, drains the writer.
+    pub async fn run_until_stopped(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            router,
+            shutdown,
+            source_tasks,
+            background,
+            writer_task,
+            writer,
+            store: _,
+        } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(message = "Serving.", address = %addr);
+        let stop = shutdown.clone();
+        let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!(message = "Shutting down: draining requests, flushing sources.");
+            let _ = stop.send(true);
+        });
+        let served = server.await;
+        let _ = shutdown.send(true);
+
+        let drain = async {
+            for t in source_tasks {
+                let _ = t.await;
+            }
+            drop(writer);
+            let _ = writer_task.await;
+        };
+        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+            tracing::warn!(message = "Shutdown drain timed out; unflushed lines will be re-read from the checkpoint at next start.");
+        }
+        for t in background {
+            t.abort();
+        }
+        tracing::info!(message = "Stopped.");
+        served.context("the HTTP server failed")
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,142 @@
+//! The command line, defined once; each subcommand's work lives in `commands/`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+use crate::config::Overrides;
+use crate::telemetry::LogFormat;
+
+/// Palisade: self-hosted security monitoring in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "palisade", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (default: ./palisade.toml when it exists).
+    #[arg(long, short = 'c', env = "PALISADE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the database and keys.
+    #[arg(long, env = "PALISADE_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://PATH (inside the data dir when relative) or postgres://USER@HOST:PORT/DB.
+    #[arg(long, env = "PALISADE_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log filter, e.g. info or palisade_sources=debug,info.
+    #[arg(long, env = "PALISADE_LOG", global = true)]
+    pub log_level: Option<String>,
+    /// Log encoding.
+    #[arg(long = "log-output", env = "PALISADE_LOG_FORMAT", global = true, value_enum)]
+    pub log_output: Option<LogFormat>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: API, sources, background tasks.
+    Serve(ServeArgs),
+    /// Import log files once (plain or .gz), with progress and a summary.
+    Ingest(IngestArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+/// `palisade config …`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration and print the effective settings.
+    Check,
+}
+
+/// `palisade serve`
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to serve on (default 127.0.0.1:8080).
+    #[arg(long, env = "PALISADE_LISTEN")]
+    pub listen: Option<String>,
+    /// Follow this log file (repeatable); resumes from its checkpoint after a restart.
+    #[arg(long, value_name = "PATH")]
+    pub tail: Vec<PathBuf>,
+    /// Format of the --tail files: auto, combined, common, json, apache_error, nginx, apache.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The server's nginx log_format or Apache LogFormat string for the --tail files.
+    #[arg(long = "log-format", value_name = "STRING")]
+    pub log_format: Option<String>,
+}
+
+/// `palisade ingest`
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files to import (.gz is decompressed).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// auto, combined, common, json, apache_error, nginx, apache.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The server's nginx log_format or Apache LogFormat string.
+    #[arg(long = "log-format", value_name = "STRING")]
+    pub log_format: Option<String>,
+    /// Source name for the events (default import:PATH).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Read from the start even if an earlier import of the same file stored lines.
+    #[arg(long)]
+    pub restart: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    fn overrides(&self) -> Overrides {
+        let mut o = Overrides {
+            config: self.global.config.clone(),
+            data_dir: self.global.data_dir.clone(),
+            database_url: self.global.database_url.clone(),
+            log_level: self.global.log_level.clone(),
+            log_format: self.global.log_output,
+            ..Overrides::default()
+        };
+        if let Command::Serve(s) = &self.command {
+            o.listen = s.listen.clone();
+            o.tail = s.tail.clone();
+            o.tail_format = s.format.clone();
+            o.tail_log_format = s.log_format.clone();
+        }
+        o
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let overrides = cli.overrides();
+    match cli.command {
+        Command::Version => {
+            println!("palisade {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => Ok(commands::config_check::run(&overrides)),
+        Command::Serve(_) => commands::serve::run(&overrides),
+        Command::Migrate => commands::migrate::run(&overrides),
+        Command::Ingest(args) => commands::ingest::run(&overrides, args),
+    }
+}

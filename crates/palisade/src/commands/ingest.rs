@@ -1,0 +1,115 @@
+//! `palisade ingest FILE...`: one-shot import with a progress bar and a summary.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use palisade_sources::BatchWriter;
+use palisade_sources::import::{ImportConfig, ImportProgress, import_file};
+use tokio::sync::watch;
+
+use crate::cli::IngestArgs;
+use crate::config::{Overrides, format_spec};
+
+/// Imports every file, then prints totals. Exit 1 when any file failed.
+pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let settings = super::settings(o)?;
+    crate::telemetry::init(if args.quiet { "warn" } else { &settings.log_level }, settings.log_format);
+    let format = format_spec(args.format.as_deref(), args.log_format.as_deref(), None)
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    super::runtime()?.block_on(async move {
+        let store = crate::app::open_store(&settings)?;
+        store
+            .migrate()
+            .await
+            .with_context(|| format!("preparing {}", palisade_store::redact_url(&settings.database_url)))?;
+        let (_stop, stop_rx) = watch::channel(false);
+        let mut writer_config = settings.writer.clone();
+        writer_config.queue_batches = writer_config.queue_batches.max(4);
+        let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, stop_rx);
+
+        let started = Instant::now();
+        let (mut lines, mut events, mut dead, mut failed) = (0u64, 0u64, 0u64, 0usize);
+        let show_bar = !args.quiet && std::io::stderr().is_terminal();
+        for path in &args.files {
+            let mut config = ImportConfig::new(path.clone());
+            if let Some(name) = &args.source {
+                config.name.clone_from(name);
+            }
+            config.format = format.clone();
+            config.restart = args.restart;
+            config.batch_size = settings.batch_size.max(5000);
+            let progress = Arc::new(ImportProgress::default());
+            let bar = progress_bar(show_bar, path.display().to_string());
+            let ticker = spawn_ticker(bar.clone(), progress.clone());
+            let result = import_file(config, store.clone(), writer.clone(), progress).await;
+            ticker.abort();
+            bar.finish_and_clear();
+            match result {
+                Ok(s) => {
+                    let secs = s.elapsed.as_secs_f64().max(1e-9);
+                    println!(
+                        "{}: {} lines, {} parsed, {} dead letters ({}) in {:.2}s, {:.0} lines/s{}",
+                        path.display(),
+                        s.lines,
+                        s.events,
+                        s.dead_letters,
+                        s.format,
+                        secs,
+                        s.lines as f64 / secs,
+                        if s.resumed_after > 0 {
+                            format!(", resumed after line {}", s.resumed_after)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    lines += s.lines;
+                    events += s.events;
+                    dead += s.dead_letters;
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{}: import failed: {e}", path.display());
+                }
+            }
+        }
+        drop(writer);
+        let _ = writer_task.await;
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        println!(
+            "total: {} files, {lines} lines, {events} parsed, {dead} dead letters in {secs:.2}s ({:.0} lines/s){}",
+            args.files.len(),
+            lines as f64 / secs,
+            if failed > 0 { format!(", {failed} failed") } else { String::new() }
+        );
+        Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    })
+}
+
+fn progress_bar(visible: bool, label: String) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(label);
+    bar
+}
+
+fn spawn_ticker(bar: ProgressBar, progress: Arc<ImportProgress>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            bar.set_length(progress.bytes_total.load(Ordering::Relaxed));
+            bar.set_position(progress.bytes_read.load(Ordering::Relaxed));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}

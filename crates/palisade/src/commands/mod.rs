@@ -1,0 +1,18 @@
+//! One module per subcommand.
+
+pub mod config_check;
+pub mod ingest;
+pub mod migrate;
+pub mod serve;
+
+use crate::config::{Overrides, Settings};
+
+/// Loads settings or returns the full list of problems as the error.
+pub fn settings(o: &Overrides) -> anyhow::Result<Settings> {
+    Ok(Settings::load(o)?)
+}
+
+/// A multi-threaded runtime for commands that need one.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

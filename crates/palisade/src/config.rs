@@ -1,0 +1,486 @@
+//! Configuration: defaults, then the TOML file, then `PALISADE_*` environment
+//! variables, then flags (each overriding the one before), validated once at start into
+//! [`Settings`] with messages that say what to fix.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use palisade_api::ApiConfig;
+use palisade_formats::{FormatSpec, JsonFieldMap};
+use palisade_sources::WriterConfig;
+use palisade_sources::tail::TailConfig;
+use serde::Deserialize;
+
+use crate::telemetry::LogFormat;
+
+/// The default listen address: loopback only, so a fresh install exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./palisade-data";
+/// The default database: SQLite inside the data directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://palisade.db";
+/// The configuration file read when `--config` is not given and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "palisade.toml";
+
+/// The TOML file, exactly as written. Unknown keys are errors (a typo must not be
+/// silently ignored in a security product).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address to serve on.
+    pub listen: Option<String>,
+    /// Where Palisade keeps its files.
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: Option<String>,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogSection,
+    /// HTTP limits.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// Ingest tuning.
+    #[serde(default)]
+    pub ingest: IngestSection,
+    /// File sources.
+    #[serde(default)]
+    pub sources: Vec<SourceSection>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Filter directive, e.g. `info` or `palisade_sources=debug,info`.
+    pub level: Option<String>,
+    /// `auto`, `json` or `text`.
+    pub format: Option<LogFormat>,
+}
+
+/// `[http]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// Largest request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Request timeout in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Browser origins allowed to call the API.
+    pub cors_origins: Option<Vec<String>>,
+}
+
+/// `[ingest]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSection {
+    /// Lines per batch written to the store.
+    pub batch_size: Option<usize>,
+    /// Batches that may wait for the store before sources are slowed down.
+    pub queue_batches: Option<usize>,
+}
+
+/// One `[[sources]]` block.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// Only `file` for now.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// The file to follow.
+    pub path: Option<PathBuf>,
+    /// Source name (default: the path).
+    pub name: Option<String>,
+    /// auto, combined, common, json, apache_error, nginx, apache.
+    pub format: Option<String>,
+    /// The server's `log_format` / `LogFormat` string, with format nginx or apache.
+    pub log_format: Option<String>,
+    /// JSON key mapping, with format json.
+    pub json_fields: Option<JsonFieldMap>,
+}
+
+/// What the command line and environment say (flags win over variables; clap reads
+/// both).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// The TOML file to read.
+    pub config: Option<PathBuf>,
+    /// `--listen` / `PALISADE_LISTEN`.
+    pub listen: Option<String>,
+    /// `--data-dir` / `PALISADE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url` / `PALISADE_DATABASE_URL`.
+    pub database_url: Option<String>,
+    /// `--log-level` / `PALISADE_LOG`.
+    pub log_level: Option<String>,
+    /// `--log-format` / `PALISADE_LOG_FORMAT`.
+    pub log_format: Option<LogFormat>,
+    /// `--tail PATH` (repeatable).
+    pub tail: Vec<PathBuf>,
+    /// `--format` for the `--tail` paths.
+    pub tail_format: Option<String>,
+    /// `--log-format-string` for the `--tail` paths.
+    pub tail_log_format: Option<String>,
+}
+
+/// Validated settings the application runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to serve on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Where Palisade keeps its files.
+    pub data_dir: PathBuf,
+    /// The database URL.
+    pub database_url: String,
+    /// Log filter.
+    pub log_level: String,
+    /// Log encoding.
+    pub log_format: LogFormat,
+    /// HTTP limits.
+    pub api: ApiConfig,
+    /// Writer queue and retry.
+    pub writer: WriterConfig,
+    /// Lines per batch.
+    pub batch_size: usize,
+    /// File sources to follow.
+    pub sources: Vec<TailConfig>,
+    /// Where the settings came from, for `config check`.
+    pub config_file: Option<PathBuf>,
+}
+
+/// Every problem found in the configuration, each saying what to fix.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Turns a format name and an optional `log_format` string into a spec, with errors
+/// that name the keys to change.
+pub fn format_spec(
+    name: Option<&str>,
+    log_format: Option<&str>,
+    json_fields: Option<JsonFieldMap>,
+) -> Result<FormatSpec, String> {
+    match (name.map(str::trim), log_format) {
+        (Some("nginx"), Some(f)) => Ok(FormatSpec::Nginx(f.to_owned())),
+        (Some("apache"), Some(f)) => Ok(FormatSpec::Apache(f.to_owned())),
+        (Some("nginx" | "apache"), None) => {
+            Err("format nginx/apache needs the server's log format string (log_format)".into())
+        }
+        (None, Some(f)) if f.contains('$') => Ok(FormatSpec::Nginx(f.to_owned())),
+        (None, Some(f)) if f.contains('%') => Ok(FormatSpec::Apache(f.to_owned())),
+        (None, Some(_)) => Err("log_format has neither $variables (nginx) nor %directives (Apache)".into()),
+        (Some(_), Some(_)) => Err("log_format is only used with format = \"nginx\" or \"apache\"".into()),
+        (Some("json"), None) => Ok(FormatSpec::Json(json_fields.unwrap_or_default())),
+        (Some(n), None) => FormatSpec::from_name(n).map_err(|e| e.to_string()),
+        (None, None) => Ok(FormatSpec::Auto),
+    }
+}
+
+/// Reads the TOML file: the one given, else `palisade.toml` when it exists.
+fn read_file(path: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), String> {
+    let (path, required) = match path {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str::<FileConfig>(&text)
+            .map(|c| (c, Some(path.clone())))
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok((FileConfig::default(), None)),
+        Err(e) => Err(format!("{}: cannot read the configuration file: {e}", path.display())),
+    }
+}
+
+impl Settings {
+    /// Loads and validates everything, collecting every problem rather than stopping at
+    /// the first.
+    pub fn load(o: &Overrides) -> Result<Settings, ConfigErrors> {
+        let mut errors = Vec::new();
+        let (file, config_file) = match read_file(o.config.as_deref()) {
+            Ok(v) => v,
+            Err(e) => return Err(ConfigErrors(vec![e])),
+        };
+
+        let listen_text = o
+            .listen
+            .clone()
+            .or(file.listen.clone())
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
+            errors.push(format!(
+                "listen: '{listen_text}' is not an address with a port, e.g. 127.0.0.1:8080 or [::]:8080 (set by --listen, PALISADE_LISTEN or `listen` in the file)"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+
+        let data_dir = o
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        if data_dir.as_os_str().is_empty() {
+            errors.push("data_dir: must not be empty (set --data-dir or PALISADE_DATA_DIR)".into());
+        }
+
+        let database_url = o
+            .database_url
+            .clone()
+            .or(file.database_url.clone())
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let scheme_ok = ["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|s| database_url.starts_with(s));
+        if !scheme_ok {
+            errors.push(format!(
+                "database_url: '{}' must start with sqlite:// (e.g. sqlite://palisade.db, inside the data dir) or postgres:// (e.g. postgres://user@127.0.0.1:5432/palisade)",
+                palisade_store::redact_url(&database_url)
+            ));
+        }
+
+        let mut api = ApiConfig::default();
+        if let Some(n) = file.http.max_body_bytes {
+            if n < 1024 || n > 1024 * 1024 * 1024 {
+                errors.push("http.max_body_bytes: must be between 1024 and 1073741824".into());
+            } else {
+                api.max_body_bytes = n;
+            }
+        }
+        if let Some(s) = file.http.request_timeout_secs {
+            if s == 0 || s > 3600 {
+                errors.push("http.request_timeout_secs: must be between 1 and 3600".into());
+            } else {
+                api.request_timeout = Duration::from_secs(s);
+            }
+        }
+        for origin in file.http.cors_origins.clone().unwrap_or_default() {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && !origin.contains('*');
+            if ok {
+                api.cors_origins.push(origin);
+            } else {
+                errors.push(format!(
+                    "http.cors_origins: '{origin}' must be an exact origin like https://soc.example.com (scheme, host, optional port; no path, no wildcard)"
+                ));
+            }
+        }
+
+        let mut writer = WriterConfig::default();
+        if let Some(q) = file.ingest.queue_batches {
+            if q == 0 || q > 1024 {
+                errors.push("ingest.queue_batches: must be between 1 and 1024".into());
+            } else {
+                writer.queue_batches = q;
+            }
+        }
+        let batch_size = match file.ingest.batch_size {
+            Some(b) if b == 0 || b > 100_000 => {
+                errors.push("ingest.batch_size: must be between 1 and 100000".into());
+                2000
+            }
+            Some(b) => b,
+            None => 2000,
+        };
+
+        let mut sources = Vec::new();
+        for (i, s) in file.sources.into_iter().enumerate() {
+            let at = format!("sources[{i}]");
+            if let Some(kind) = s.kind.as_deref().filter(|k| *k != "file") {
+                errors.push(format!("{at}.type: '{kind}' is not supported here; use \"file\""));
+                continue;
+            }
+            let Some(path) = s.path else {
+                errors.push(format!("{at}.path: missing; give the log file to follow"));
+                continue;
+            };
+            match format_spec(s.format.as_deref(), s.log_format.as_deref(), s.json_fields) {
+                Ok(format) => {
+                    let mut t = TailConfig::new(path);
+                    if let Some(name) = s.name {
+                        t.name = name;
+                    }
+                    t.format = format;
+                    t.batch_size = batch_size;
+                    sources.push(t);
+                }
+                Err(e) => errors.push(format!("{at}.format: {e}")),
+            }
+        }
+        if !o.tail.is_empty() {
+            match format_spec(o.tail_format.as_deref(), o.tail_log_format.as_deref(), None) {
+                Ok(format) => {
+                    for path in &o.tail {
+                        let mut t = TailConfig::new(path.clone());
+                        t.format = format.clone();
+                        t.batch_size = batch_size;
+                        sources.push(t);
+                    }
+                }
+                Err(e) => errors.push(format!("--format: {e}")),
+            }
+        }
+        let mut names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        for pair in names.windows(2) {
+            if pair[0] == pair[1] {
+                errors.push(format!("sources: two sources are named '{}'; names must be unique", pair[0]));
+            }
+        }
+
+        let log_level = o
+            .log_level
+            .clone()
+            .or(file.log.level)
+            .unwrap_or_else(|| "info".to_owned());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            errors.push(format!("log.level: '{log_level}' is not a filter like info or palisade=debug,info"));
+        }
+        let log_format = o.log_format.or(file.log.format).unwrap_or(LogFormat::Auto);
+
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            log_level,
+            log_format,
+            api,
+            writer,
+            batch_size,
+            sources,
+            config_file,
+        })
+    }
+
+    /// The settings as text with the database password masked, for `config check`.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let cfg = self
+            .config_file
+            .as_ref()
+            .map_or_else(|| "(none: defaults and environment)".to_owned(), |p| p.display().to_string());
+        out.push_str(&format!("config file:    {cfg}\n"));
+        out.push_str(&format!("listen:         {}\n", self.listen));
+        out.push_str(&format!("data dir:       {}\n", self.data_dir.display()));
+        out.push_str(&format!(
+            "database:       {}\n",
+            palisade_store::redact_url(&self.database_url)
+        ));
+        out.push_str(&format!("log:            {} ({:?})\n", self.log_level, self.log_format));
+        out.push_str(&format!(
+            "http:           body limit {} bytes, timeout {}s, CORS origins {:?}\n",
+            self.api.max_body_bytes,
+            self.api.request_timeout.as_secs(),
+            self.api.cors_origins
+        ));
+        out.push_str(&format!(
+            "ingest:         batch {} lines, queue {} batches\n",
+            self.batch_size, self.writer.queue_batches
+        ));
+        for s in &self.sources {
+            out.push_str(&format!("source:         {} <- {} ({:?})\n", s.name, s.path.display(), s.format));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str) -> Result<Settings, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::load(&Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load(&Overrides {
+            config: None,
+            ..Overrides::default()
+        });
+        // A palisade.toml in the test's working directory would change this; there is none.
+        let s = s.unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n").unwrap();
+        let s = Settings::load(&Overrides {
+            config: Some(path),
+            listen: Some("127.0.0.1:9100".into()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 9100);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let err = load_toml(
+            r#"
+listen = "nowhere"
+database_url = "mysql://x"
+[http]
+max_body_bytes = 5
+cors_origins = ["*"]
+[[sources]]
+format = "combined"
+[[sources]]
+path = "/var/log/x"
+format = "bogus"
+"#,
+        )
+        .unwrap_err()
+        .to_string();
+        for key in ["listen:", "database_url:", "http.max_body_bytes", "http.cors_origins", "sources[0].path", "sources[1].format"] {
+            assert!(err.contains(key), "missing {key} in {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = load_toml("lisen = \"x\"\n").unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn sources_from_file_and_flags() {
+        let s = load_toml(
+            r#"
+[[sources]]
+path = "/var/log/nginx/access.log"
+name = "web"
+format = "nginx"
+log_format = '$remote_addr [$time_local] "$request" $status'
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.sources.len(), 1);
+        assert_eq!(s.sources[0].name, "web");
+        assert!(matches!(s.sources[0].format, FormatSpec::Nginx(_)));
+    }
+}

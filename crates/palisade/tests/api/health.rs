@@ -1,0 +1,71 @@
+//! Liveness, readiness, health, metrics and the headers every answer carries.
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn health_endpoints_report_a_working_service() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/livez").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let (status, h) = app.get_json("/api/v1/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(h["status"], "healthy", "{h}");
+    let (status, d) = app.get_json("/api/v1/health/detailed").await;
+    assert_eq!(status, 200);
+    assert_eq!(d["database"]["backend"], "sqlite");
+    assert_eq!(d["database"]["reachable"], true);
+    assert!(d["database"]["latency_ms"].as_f64().is_some(), "{d}");
+    assert!(d["ingest_queue"]["capacity"].as_u64().unwrap_or(0) > 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_http_and_ingest_series() {
+    let app = spawn_app().await;
+    let _ = app
+        .push("?format=combined", "1.1.1.1 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"")
+        .await;
+    let _ = app.get("/api/v1/events").await;
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
+    let text = r.text().await.expect("text");
+    for needle in [
+        "# TYPE palisade_http_request_duration_seconds histogram",
+        "route=\"/api/v1/events\"",
+        "palisade_ingested_events_total",
+        "palisade_store_write_seconds_bucket",
+        "palisade_ingest_queue_depth",
+        "palisade_database_up{backend=\"sqlite\"} 1",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(needle), "missing {needle}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_answer_has_a_request_id_and_security_headers() {
+    let app = spawn_app().await;
+    let r = app.get("/api/v1/events").await;
+    assert!(r.headers().contains_key("x-request-id"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap_or("").contains("frame-ancestors 'none'"));
+    let r = app
+        .client
+        .get(app.url("/livez"))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.headers()["x-request-id"], "trace-42");
+    let r = app
+        .client
+        .get(app.url("/livez"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .expect("req");
+    assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
+    app.stop().await;
+}

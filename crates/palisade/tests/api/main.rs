@@ -1,0 +1,10 @@
+//! Black-box tests of the service: each starts the real application on a random port
+//! with its own SQLite file or PostgreSQL schema (see `helpers.rs`).
+
+mod helpers;
+
+mod events;
+mod health;
+mod ingest;
+mod openapi;
+mod outage;

@@ -1,0 +1,182 @@
+//! Live state of every source, for `/api/v1/sources`, health and metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use palisade_core::Timestamp;
+use serde::Serialize;
+
+/// Where a source is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceState {
+    /// Not yet reading (waiting for its checkpoint or its file).
+    Starting,
+    /// Reading and keeping up.
+    Running,
+    /// Waiting for the store to come back; nothing is being lost.
+    Waiting,
+    /// Stopped on an error it will retry (see `last_error`).
+    Error,
+    /// Shut down.
+    Stopped,
+}
+
+/// Counters and position of one source. Updated by the source, read by the API.
+#[derive(Debug)]
+pub struct SourceStatus {
+    name: String,
+    kind: &'static str,
+    target: String,
+    state: Mutex<(SourceState, Option<String>)>,
+    format: Mutex<Option<String>>,
+    lines: AtomicU64,
+    events: AtomicU64,
+    dead_letters: AtomicU64,
+    offset: AtomicU64,
+    size: AtomicU64,
+    last_event_micros: AtomicU64,
+}
+
+/// A point-in-time copy of a source's status, as served by the API.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceSnapshot {
+    /// The source's stable name (used in events and checkpoints).
+    pub name: String,
+    /// `file`, `import` or `push`.
+    pub kind: &'static str,
+    /// What it reads (a path, or the route).
+    pub target: String,
+    /// Current state.
+    pub state: SourceState,
+    /// The last error, when the state is `error` or `waiting`.
+    pub last_error: Option<String>,
+    /// The format in use (after auto-detection).
+    pub format: Option<String>,
+    /// Lines read since start.
+    pub lines: u64,
+    /// Events parsed since start.
+    pub events: u64,
+    /// Lines kept as dead letters since start.
+    pub dead_letters: u64,
+    /// Byte offset read up to in the current file.
+    pub offset: u64,
+    /// Bytes in the file not yet read (the lag), for file sources.
+    pub lag_bytes: u64,
+    /// Time of the newest event read, if any.
+    pub last_event_at: Option<Timestamp>,
+}
+
+impl SourceStatus {
+    /// Records a state change (and its reason, for errors and waits).
+    pub fn set_state(&self, state: SourceState, reason: Option<String>) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *s = (state, reason);
+    }
+
+    /// The current state.
+    pub fn state(&self) -> SourceState {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).0
+    }
+
+    /// Records the format chosen for the source.
+    pub fn set_format(&self, name: &str) {
+        *self.format.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_owned());
+    }
+
+    /// Counts lines read, events parsed and dead letters.
+    pub fn count(&self, lines: u64, events: u64, dead_letters: u64) {
+        self.lines.fetch_add(lines, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        self.dead_letters.fetch_add(dead_letters, Ordering::Relaxed);
+    }
+
+    /// Records the read position and the file size, from which lag is derived.
+    pub fn set_position(&self, offset: u64, size: u64) {
+        self.offset.store(offset, Ordering::Relaxed);
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    /// Records the time of the newest event seen.
+    pub fn saw_event_at(&self, ts: Timestamp) {
+        self.last_event_micros
+            .fetch_max(ts.as_micros().max(0) as u64, Ordering::Relaxed);
+    }
+
+    /// The source's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A consistent-enough copy for the API.
+    pub fn snapshot(&self) -> SourceSnapshot {
+        let (state, last_error) = self.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let offset = self.offset.load(Ordering::Relaxed);
+        let size = self.size.load(Ordering::Relaxed);
+        let last = self.last_event_micros.load(Ordering::Relaxed);
+        SourceSnapshot {
+            name: self.name.clone(),
+            kind: self.kind,
+            target: self.target.clone(),
+            state,
+            last_error,
+            format: self.format.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            lines: self.lines.load(Ordering::Relaxed),
+            events: self.events.load(Ordering::Relaxed),
+            dead_letters: self.dead_letters.load(Ordering::Relaxed),
+            offset,
+            lag_bytes: size.saturating_sub(offset),
+            last_event_at: (last > 0).then(|| Timestamp(last as i64)),
+        }
+    }
+}
+
+/// All sources of this process.
+#[derive(Debug, Default, Clone)]
+pub struct SourceRegistry {
+    inner: Arc<Mutex<Vec<Arc<SourceStatus>>>>,
+}
+
+impl SourceRegistry {
+    /// Registers a source and returns the handle it updates.
+    pub fn register(&self, name: &str, kind: &'static str, target: &str) -> Arc<SourceStatus> {
+        let status = Arc::new(SourceStatus {
+            name: name.to_owned(),
+            kind,
+            target: target.to_owned(),
+            state: Mutex::new((SourceState::Starting, None)),
+            format: Mutex::new(None),
+            lines: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            offset: AtomicU64::new(0),
+            size: AtomicU64::new(0),
+            last_event_micros: AtomicU64::new(0),
+        });
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(status.clone());
+        status
+    }
+
+    /// Snapshots of every source, in registration order.
+    pub fn snapshot(&self) -> Vec<SourceSnapshot> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|s| s.snapshot())
+            .collect()
+    }
+
+    /// The named source's handle, if registered.
+    pub fn get(&self, name: &str) -> Option<Arc<SourceStatus>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|s| s.name == name)
+            .cloned()
+    }
+}

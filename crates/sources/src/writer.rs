@@ -1,0 +1,301 @@
+//! The bounded queue between sources and the store, and the task that drains it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use palisade_core::metrics::{Counter, Gauge, Histogram, registry};
+use palisade_core::{DeadLetter, Event};
+use palisade_store::{IngestBatch, SharedStore, StoreError, WriteOutcome};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// How the writer queues and retries.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Batches that may wait in the queue; beyond this, senders wait (backpressure).
+    pub queue_batches: usize,
+    /// Longest pause between retries while the store is down.
+    pub max_backoff: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            queue_batches: 8,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why a batch was not stored.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriterError {
+    /// The writer has shut down; nothing more is accepted.
+    #[error("the store writer has stopped")]
+    Closed,
+    /// The store is unreachable; the batch may still be written once it is back.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store rejected the batch and its dead-letter fallback.
+    #[error("the store rejected the batch: {0}")]
+    Rejected(String),
+}
+
+struct Job {
+    batch: IngestBatch,
+    ack: Option<oneshot::Sender<Result<WriteOutcome, WriterError>>>,
+}
+
+/// A handle for sending batches to the store. Cloneable; the writer task stops when
+/// every handle is dropped and the queue is drained.
+#[derive(Clone)]
+pub struct BatchWriter {
+    tx: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store_up: AtomicBool,
+    last_error: std::sync::Mutex<Option<String>>,
+    depth: Arc<Gauge>,
+    capacity: usize,
+}
+
+struct Meters {
+    write_seconds: Arc<Histogram>,
+    events: Arc<Counter>,
+    dead_letters: Arc<Counter>,
+    errors: Arc<Counter>,
+    duplicates: Arc<Counter>,
+    quarantined: Arc<Counter>,
+}
+
+impl Meters {
+    fn new(backend: &str) -> Self {
+        let r = registry();
+        Meters {
+            write_seconds: r.histogram(
+                "palisade_store_write_seconds",
+                "Time to write one ingest batch to the store.",
+                &["backend"],
+                &[backend],
+            ),
+            events: r.counter(
+                "palisade_ingested_events_total",
+                "Events durably stored.",
+                &[],
+                &[],
+            ),
+            dead_letters: r.counter(
+                "palisade_dead_letters_total",
+                "Lines stored as dead letters (parse errors and rejected events).",
+                &[],
+                &[],
+            ),
+            errors: r.counter(
+                "palisade_store_write_errors_total",
+                "Failed attempts to write a batch (each retry counts).",
+                &["backend"],
+                &[backend],
+            ),
+            duplicates: r.counter(
+                "palisade_ingest_duplicates_total",
+                "Batches skipped because their idempotency key was already stored.",
+                &[],
+                &[],
+            ),
+            quarantined: r.counter(
+                "palisade_ingest_quarantined_batches_total",
+                "Batches the store rejected whose events were kept as dead letters instead.",
+                &[],
+                &[],
+            ),
+        }
+    }
+}
+
+impl BatchWriter {
+    /// Starts the writer task for a store. `shutdown` only interrupts retry waits: the
+    /// task itself ends when every handle is dropped and the queue is empty.
+    pub fn spawn(
+        store: SharedStore,
+        config: WriterConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> (BatchWriter, JoinHandle<()>) {
+        let capacity = config.queue_batches.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared {
+            store_up: AtomicBool::new(true),
+            last_error: std::sync::Mutex::new(None),
+            depth: registry().gauge(
+                "palisade_ingest_queue_depth",
+                "Batches waiting for the store writer.",
+                &[],
+                &[],
+            ),
+            capacity,
+        });
+        let task = tokio::spawn(run(store, config, rx, shared.clone(), shutdown));
+        (BatchWriter { tx, shared }, task)
+    }
+
+    /// Queues a batch, waiting while the queue is full. Returns once queued, not stored:
+    /// sources whose batches carry a checkpoint need no more, since a batch lost in a
+    /// crash is read again from the stored checkpoint.
+    pub async fn send(&self, batch: IngestBatch) -> Result<(), WriterError> {
+        self.shared.depth.add(1);
+        let sent = self.tx.send(Job { batch, ack: None }).await;
+        if sent.is_err() {
+            self.shared.depth.add(-1);
+            return Err(WriterError::Closed);
+        }
+        Ok(())
+    }
+
+    /// Queues a batch and waits until it is durably stored (or has failed).
+    pub async fn write(&self, batch: IngestBatch) -> Result<WriteOutcome, WriterError> {
+        let (ack, done) = oneshot::channel();
+        self.shared.depth.add(1);
+        if self
+            .tx
+            .send(Job {
+                batch,
+                ack: Some(ack),
+            })
+            .await
+            .is_err()
+        {
+            self.shared.depth.add(-1);
+            return Err(WriterError::Closed);
+        }
+        done.await.unwrap_or(Err(WriterError::Closed))
+    }
+
+    /// Whether the last write attempt reached the store.
+    pub fn store_available(&self) -> bool {
+        self.shared.store_up.load(Ordering::Relaxed)
+    }
+
+    /// The last write error while the store is unavailable.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Batches waiting in the queue.
+    pub fn depth(&self) -> usize {
+        self.shared.capacity - self.tx.capacity().min(self.shared.capacity)
+    }
+
+    /// The queue's bound.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+async fn run(
+    store: SharedStore,
+    config: WriterConfig,
+    mut rx: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let meters = Meters::new(store.backend());
+    while let Some(job) = rx.recv().await {
+        shared.depth.add(-1);
+        let result = write_with_retry(&store, &config, &shared, &meters, job.batch, &mut shutdown).await;
+        match &result {
+            Ok(outcome) => {
+                meters.events.add(outcome.events);
+                meters.dead_letters.add(outcome.dead_letters);
+                if outcome.duplicate {
+                    meters.duplicates.inc();
+                }
+            }
+            Err(error) => tracing::error!(message = "Batch not stored.", %error),
+        }
+        if let Some(ack) = job.ack {
+            let _ = ack.send(result);
+        }
+    }
+}
+
+async fn write_with_retry(
+    store: &SharedStore,
+    config: &WriterConfig,
+    shared: &Shared,
+    meters: &Meters,
+    mut batch: IngestBatch,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<WriteOutcome, WriterError> {
+    let mut backoff = Duration::from_millis(50);
+    let mut rejections = 0;
+    loop {
+        let started = Instant::now();
+        match store.write_batch(batch.clone()).await {
+            Ok(outcome) => {
+                meters.write_seconds.observe(started.elapsed().as_secs_f64());
+                if !shared.store_up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(message = "Store is reachable again; writes resumed.");
+                }
+                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Ok(outcome);
+            }
+            Err(error) => {
+                meters.errors.inc();
+                if error.is_transient() {
+                    if shared.store_up.swap(false, Ordering::Relaxed) {
+                        tracing::warn!(message = "Store unavailable; holding batches and retrying.", %error);
+                    }
+                    *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(error.to_string());
+                    if *shutdown.borrow() {
+                        return Err(WriterError::Unavailable(error.to_string()));
+                    }
+                    let jitter = Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff + jitter) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(config.max_backoff);
+                    continue;
+                }
+                rejections += 1;
+                tracing::error!(message = "Store rejected a batch.", %error, attempt = rejections);
+                if rejections >= 3 {
+                    if batch.events.is_empty() {
+                        return Err(WriterError::Rejected(error.to_string()));
+                    }
+                    meters.quarantined.inc();
+                    batch = quarantine(batch, &error);
+                }
+            }
+        }
+    }
+}
+
+/// Turns a batch the store keeps rejecting into dead letters (one per event, with the
+/// event as JSON and the store's reason), so that nothing is lost and the checkpoint
+/// still advances.
+fn quarantine(batch: IngestBatch, error: &StoreError) -> IngestBatch {
+    let reason = format!("store rejected the event: {error}");
+    let mut dead_letters = batch.dead_letters;
+    dead_letters.extend(batch.events.iter().map(|e: &Event| {
+        let raw = serde_json_line(e);
+        DeadLetter::new(&e.source, None, None, raw.as_bytes(), reason.clone())
+    }));
+    IngestBatch {
+        events: Vec::new(),
+        dead_letters,
+        checkpoint: batch.checkpoint,
+        idempotency_key: batch.idempotency_key,
+    }
+}
+
+fn serde_json_line(e: &Event) -> String {
+    serde_json::to_string(e).unwrap_or_else(|_| format!("{e:?}"))
+}

@@ -1,0 +1,154 @@
+//! Where everything Palisade learns is kept.
+//!
+//! One [`Store`] trait with two backends, SQLite (the zero-configuration default) and
+//! PostgreSQL (for scale-out), proven identical by one contract test suite
+//! (`tests/contract.rs`). Every filter the API offers is answered by the database with
+//! an index behind it; nothing is loaded into memory to be filtered.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use palisade_core::dead_letter::StoredDeadLetter;
+use palisade_core::event::StoredEvent;
+use palisade_core::{Checkpoint, DeadLetter, Event};
+
+mod codec;
+mod error;
+mod migrations;
+pub mod postgres;
+mod query;
+mod sqlgen;
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use query::{Cursor, DeadLetterQuery, EventQuery, Page, StatusFilter, MAX_LIMIT};
+
+/// One unit of durable work: a batch of events and dead letters, the checkpoint that
+/// covers them and, for pushes, the idempotency key. Backends write it in a single
+/// transaction, so a crash leaves either all of it or none of it.
+#[derive(Debug, Clone, Default)]
+pub struct IngestBatch {
+    /// Parsed events, in source order.
+    pub events: Vec<Event>,
+    /// Lines that could not be parsed.
+    pub dead_letters: Vec<DeadLetter>,
+    /// The source position just past the last line in this batch.
+    pub checkpoint: Option<Checkpoint>,
+    /// A client-chosen key: a second batch with the same key stores nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct WriteOutcome {
+    /// Events stored (for a duplicate: stored by the first write with that key).
+    pub events: u64,
+    /// Dead letters stored (for a duplicate: by the first write with that key).
+    pub dead_letters: u64,
+    /// True when the idempotency key had been seen and nothing was written.
+    pub duplicate: bool,
+}
+
+/// The storage contract every backend implements.
+///
+/// Methods are async and cancel-safe from the caller's point of view: a dropped future
+/// never leaves a half-written batch (the transaction rolls back).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `"sqlite"` or `"postgres"`, for health and logs.
+    fn backend(&self) -> &'static str;
+
+    /// Creates or upgrades the schema. Idempotent; safe to call at every start.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// A round trip to the database, returning its latency.
+    async fn ping(&self) -> Result<Duration, StoreError>;
+
+    /// Writes a batch atomically (see [`IngestBatch`]).
+    async fn write_batch(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError>;
+
+    /// The last checkpoint stored for a source.
+    async fn checkpoint(&self, source: &str) -> Result<Option<Checkpoint>, StoreError>;
+
+    /// Every checkpoint, for the sources listing.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// Events matching a query, newest first, one page at a time.
+    async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError>;
+
+    /// One event by id.
+    async fn get_event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError>;
+
+    /// Dead letters matching a query, newest first.
+    async fn query_dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> Result<Page<StoredDeadLetter>, StoreError>;
+
+    /// The number of stored events (exact; used by summaries and tests).
+    async fn count_events(&self) -> Result<u64, StoreError>;
+}
+
+/// A store shared between tasks.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store a URL names: `sqlite://PATH` (relative paths are taken inside
+/// `data_dir`; `sqlite://` alone means `data_dir/palisade.db`) or `postgres://…`.
+///
+/// This never waits on the network: a PostgreSQL store connects lazily, so that a
+/// database that is down degrades the service instead of stopping its start.
+pub fn open(url: &str, data_dir: &Path) -> Result<SharedStore, StoreError> {
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let path = if rest.is_empty() {
+            data_dir.join("palisade.db")
+        } else if Path::new(rest).is_absolute() {
+            Path::new(rest).to_path_buf()
+        } else {
+            data_dir.join(rest)
+        };
+        Ok(Arc::new(sqlite::SqliteStore::open(&path)?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect_lazy(url)?))
+    } else {
+        Err(StoreError::InvalidUrl(format!(
+            "database URL must start with sqlite:// or postgres:// (got '{}')",
+            redact_url(url)
+        )))
+    }
+}
+
+/// A URL with any password replaced, safe to log or show in an error.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+    }
+
+    #[test]
+    fn unknown_scheme_is_a_clear_error() {
+        let err = open("mysql://x", Path::new(".")).err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("sqlite:// or postgres://"));
+    }
+}

@@ -1,0 +1,306 @@
+//! Builds the one parameterised SQL query a listing needs, for either backend. Values
+//! always travel as parameters; only fixed SQL fragments are concatenated.
+
+use crate::codec::{DEAD_LETTER_SELECT_COLUMNS, EVENT_SELECT_COLUMNS, clean};
+use crate::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page};
+
+/// Which placeholder syntax and text-matching operator to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `?N` placeholders, `LIKE` (ASCII case-insensitive in SQLite).
+    Sqlite,
+    /// `$N` placeholders, `ILIKE`.
+    Postgres,
+}
+
+/// A parameter value, typed so that PostgreSQL gets exactly the type of its column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// BIGINT.
+    I64(i64),
+    /// INTEGER.
+    I32(i32),
+    /// TEXT.
+    Text(String),
+    /// BLOB / BYTEA.
+    Bytes(Vec<u8>),
+}
+
+/// A finished query: SQL text plus its parameters in placeholder order.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    conds: Vec<String>,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect) -> Self {
+        Builder {
+            dialect,
+            conds: Vec::new(),
+            params: Vec::new(),
+        }
+    }
+
+    /// Adds a parameter and returns its placeholder.
+    fn p(&mut self, value: Param) -> String {
+        self.params.push(value);
+        let n = self.params.len();
+        match self.dialect {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    fn text(&mut self, s: &str) -> String {
+        self.p(Param::Text(clean(s).into_owned()))
+    }
+
+    fn cond(&mut self, c: String) {
+        self.conds.push(c);
+    }
+
+    fn finish(mut self, select: &str, order: &str, limit: u32) -> Sql {
+        let limit = self.p(Param::I64(i64::from(limit) + 1));
+        let where_clause = if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.conds.join(" AND "))
+        };
+        Sql {
+            text: format!("{select}{where_clause} ORDER BY {order} LIMIT {limit}"),
+            params: self.params,
+        }
+    }
+}
+
+/// The page size actually used: at least 1, at most [`MAX_LIMIT`].
+pub(crate) fn clamp_limit(limit: u32) -> u32 {
+    limit.clamp(1, MAX_LIMIT)
+}
+
+/// The smallest string greater than every string starting with `prefix`, or `None`
+/// when there is none (the prefix is empty or made only of `char::MAX`).
+///
+/// Both backends compare text bytewise here (SQLite's BINARY collation, PostgreSQL's
+/// "C"), and UTF-8 byte order is code-point order, so incrementing the last code point
+/// that can be incremented (dropping any `char::MAX` after it) gives the exact bound and
+/// always stays valid UTF-8. In UTF-8 no byte is ever 0xFF, so the byte-level "carry
+/// past 0xFF" case is the code-point-level "carry past U+10FFFF" case handled here.
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) {
+            0xD7FF => Some('\u{E000}'),
+            c => c.checked_add(1).and_then(char::from_u32),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Turns `limit + 1` fetched rows into a page: the extra row, when present, only says
+/// that there is a next page, whose cursor is the position of the last row returned.
+pub(crate) fn into_page<T>(mut rows: Vec<T>, limit: u32, key: impl Fn(&T) -> Cursor) -> Page<T> {
+    let limit = usize::try_from(clamp_limit(limit)).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next_cursor = if more {
+        rows.last().map(|last| key(last).encode())
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
+}
+
+/// A `LIKE` pattern matching `needle` anywhere, with `\`, `%` and `_` escaped by `\`.
+pub(crate) fn contains_pattern(needle: &str) -> String {
+    let mut out = String::with_capacity(needle.len() + 2);
+    out.push('%');
+    for c in clean(needle).chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// The query listing events for `q`, newest first, fetching one row more than the page.
+pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("ts >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("ts < {p}"));
+    }
+    if let Some(net) = q.client {
+        let lo = b.p(Param::Bytes(net.first.to_vec()));
+        let hi = b.p(Param::Bytes(net.last.to_vec()));
+        b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
+    }
+    if let Some(method) = &q.method {
+        let p = b.text(method);
+        b.cond(format!("method = {p}"));
+    }
+    if let Some(status) = q.status {
+        let (lo, hi) = status.range();
+        let lo = b.p(Param::I32(i32::from(lo)));
+        let hi = b.p(Param::I32(i32::from(hi)));
+        b.cond(format!("status BETWEEN {lo} AND {hi}"));
+    }
+    if let Some(prefix) = &q.path_prefix {
+        let prefix = clean(prefix);
+        let lo = b.text(&prefix);
+        b.cond(format!("path >= {lo}"));
+        if let Some(upper) = prefix_upper_bound(&prefix) {
+            let hi = b.text(&upper);
+            b.cond(format!("path < {hi}"));
+        }
+    }
+    if let Some(host) = &q.host {
+        let p = b.text(host);
+        b.cond(format!("host = {p}"));
+    }
+    if let Some(source) = &q.source {
+        let p = b.text(source);
+        b.cond(format!("source = {p}"));
+    }
+    if let Some(kind) = q.kind {
+        let p = b.p(Param::Text(kind.as_str().to_owned()));
+        b.cond(format!("kind = {p}"));
+    }
+    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let p = b.p(Param::Text(contains_pattern(text)));
+        let op = match dialect {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        let parts: Vec<String> = [
+            "path",
+            "query",
+            "user_agent",
+            "referer",
+            "message",
+            "user_name",
+        ]
+        .iter()
+        .map(|col| format!("{col} {op} {p} ESCAPE '\\'"))
+        .collect();
+        b.cond(format!("({})", parts.join(" OR ")));
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(ts, id) < ({ts}, {id})"));
+    }
+    b.finish(
+        &format!("SELECT {EVENT_SELECT_COLUMNS} FROM events"),
+        "ts DESC, id DESC",
+        clamp_limit(q.limit),
+    )
+}
+
+/// The query listing dead letters for `q`, newest first, one row more than the page.
+pub(crate) fn dead_letters_query(dialect: Dialect, q: &DeadLetterQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("received_at >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("received_at < {p}"));
+    }
+    if let Some(source) = &q.source {
+        let p = b.text(source);
+        b.cond(format!("source = {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(received_at, id) < ({ts}, {id})"));
+    }
+    b.finish(
+        &format!("SELECT {DEAD_LETTER_SELECT_COLUMNS} FROM dead_letters"),
+        "received_at DESC, id DESC",
+        clamp_limit(q.limit),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StatusFilter;
+
+    #[test]
+    fn upper_bounds() {
+        assert_eq!(prefix_upper_bound("/a").as_deref(), Some("/b"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("caf\u{e9}").as_deref(), Some("caf\u{ea}"));
+        assert_eq!(prefix_upper_bound("a\u{7f}").as_deref(), Some("a\u{80}"));
+        assert_eq!(prefix_upper_bound("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(
+            prefix_upper_bound("ab\u{10ffff}\u{10ffff}").as_deref(),
+            Some("ac")
+        );
+        assert_eq!(prefix_upper_bound("\u{10ffff}"), None);
+        // The bound is above every extension and the byte order agrees.
+        let p = "/x\u{ff}";
+        let up = prefix_upper_bound(p).unwrap();
+        for ext in ["", "\u{10ffff}", "zzz", "\u{ff}\u{ff}"] {
+            let s = format!("{p}{ext}");
+            assert!(s.as_bytes() < up.as_bytes(), "{s:?}");
+            assert!(s.as_bytes() >= p.as_bytes());
+        }
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(contains_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+    }
+
+    #[test]
+    fn every_value_is_a_parameter() {
+        let q = EventQuery {
+            method: Some("GET' OR 1=1 --".into()),
+            status: Some(StatusFilter::Class(4)),
+            path_prefix: Some("/a".into()),
+            text: Some("x".into()),
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            limit: 0,
+            ..EventQuery::default()
+        };
+        let pg = events_query(Dialect::Postgres, &q);
+        assert!(!pg.text.contains("OR 1=1"));
+        assert!(pg.text.contains("ILIKE $6"));
+        assert_eq!(pg.params.last(), Some(&Param::I64(2)));
+        let lite = events_query(Dialect::Sqlite, &q);
+        assert!(lite.text.contains("LIKE ?6 ESCAPE"));
+        assert_eq!(lite.params.len(), pg.params.len());
+        let d = dead_letters_query(
+            Dialect::Sqlite,
+            &DeadLetterQuery {
+                limit: 5000,
+                ..DeadLetterQuery::default()
+            },
+        );
+        assert_eq!(d.params, vec![Param::I64(i64::from(MAX_LIMIT) + 1)]);
+    }
+}

@@ -1,0 +1,1006 @@
+//! The store contract: one suite, run against every backend, so that SQLite and
+//! PostgreSQL are proven to behave identically.
+//!
+//! PostgreSQL tests use `PALISADE_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), each in a schema of its own that is
+//! dropped afterwards. They fail when the database is unreachable unless
+//! `PALISADE_SKIP_POSTGRES=1` is set.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use palisade_core::{Checkpoint, DeadLetter, Event, EventKind, Timestamp};
+use palisade_store::postgres::PgStore;
+use palisade_store::sqlite::SqliteStore;
+use palisade_store::{
+    Cursor, DeadLetterQuery, EventQuery, IngestBatch, SharedStore, StatusFilter, Store,
+    StoreError,
+};
+
+// ---------------------------------------------------------------------------------------
+// Harness
+
+#[derive(Clone)]
+enum Raw {
+    Sqlite(PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+/// What a contract test gets: the store under test, plus raw access to its database
+/// for the few tests that must arrange a failure.
+#[derive(Clone)]
+struct Db {
+    store: SharedStore,
+    raw: Raw,
+}
+
+impl Db {
+    /// Makes every insert of an event whose message is `boom` fail inside the database,
+    /// after the rows before it in the batch were already inserted.
+    async fn install_failure_trigger(&self) {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.execute_batch(
+                    "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.message = 'boom'
+                     BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+                )
+                .unwrap();
+            }
+            Raw::Postgres { url, schema } => {
+                let client = pg_connect(url).await.unwrap();
+                client
+                    .batch_execute(&format!(
+                        "SET search_path TO {schema};
+                         CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                         BEGIN
+                           IF NEW.message = 'boom' THEN RAISE EXCEPTION 'boom'; END IF;
+                           RETURN NEW;
+                         END $$;
+                         CREATE TRIGGER boom BEFORE INSERT ON events
+                           FOR EACH ROW EXECUTE FUNCTION boom();"
+                    ))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+fn pg_url() -> String {
+    std::env::var("PALISADE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+fn skip_postgres() -> bool {
+    std::env::var("PALISADE_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+async fn pg_connect(url: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        nanos,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `test` on a fresh SQLite file.
+async fn run_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested").join("palisade.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.migrate().await.unwrap();
+    test(Db {
+        store: Arc::new(store),
+        raw: Raw::Sqlite(path),
+    })
+    .await;
+}
+
+/// Runs `test` in a fresh PostgreSQL schema, dropped afterwards even if the test fails.
+async fn run_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    if skip_postgres() {
+        eprintln!("PALISADE_SKIP_POSTGRES=1: skipping");
+        return;
+    }
+    let base = pg_url();
+    let admin = match pg_connect(&base).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL at {} is unreachable ({e}); start it, point \
+             PALISADE_TEST_DATABASE_URL at one, or set PALISADE_SKIP_POSTGRES=1 to skip",
+            palisade_store::redact_url(&base)
+        ),
+    };
+    let schema = unique_name();
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = PgStore::connect_lazy(&url).unwrap();
+    let db = Db {
+        store: Arc::new(store),
+        raw: Raw::Postgres {
+            url: base.clone(),
+            schema: schema.clone(),
+        },
+    };
+    let migrated = db.store.migrate().await;
+    let result = match migrated {
+        Ok(()) => tokio::spawn(test(db)).await,
+        Err(e) => {
+            let _ = admin
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await;
+            panic!("migrate failed: {e}");
+        }
+    };
+    admin
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+    if let Err(e) = result {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test task failed: {e}");
+    }
+}
+
+/// Generates `<test>::sqlite` and `<test>::postgres` for every contract test.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::run_sqlite(super::tests::$name).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::run_postgres(super::tests::$name).await;
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    migrate_twice_is_idempotent,
+    round_trips_every_field,
+    filters_time_range,
+    filters_client_network,
+    filters_method_status_host_source_kind,
+    filters_path_prefix,
+    filters_text_search,
+    combined_filters,
+    pagination_walks_every_row_once,
+    limit_boundaries,
+    idempotency_key_duplicates_store_nothing,
+    checkpoint_is_written_with_the_batch,
+    dead_letters_are_listed_and_filtered,
+    failed_batch_leaves_nothing,
+    ping_returns_a_latency,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+const T0: i64 = 1_700_000_000_000_000;
+
+fn ev(ts: i64) -> Event {
+    Event {
+        ts: Timestamp(T0 + ts),
+        source: "web".into(),
+        ..Event::default()
+    }
+}
+
+fn http(ts: i64, ip: &str, method: &str, path: &str, status: u16) -> Event {
+    Event {
+        client_ip: Some(ip.parse().unwrap()),
+        method: Some(method.into()),
+        path: Some(path.into()),
+        status: Some(status),
+        host: Some("example.org".into()),
+        ..ev(ts)
+    }
+}
+
+async fn write(store: &SharedStore, events: Vec<Event>) {
+    let out = store
+        .write_batch(IngestBatch {
+            events,
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+    assert!(!out.duplicate);
+}
+
+/// Every matching event (walking all pages), as offsets from T0, newest first.
+async fn matching(store: &SharedStore, q: EventQuery) -> Vec<i64> {
+    let mut q = EventQuery { limit: 7, ..q };
+    let mut out = Vec::new();
+    loop {
+        let page = store.query_events(&q).await.unwrap();
+        out.extend(page.items.iter().map(|e| e.event.ts.as_micros() - T0));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => return out,
+        }
+    }
+}
+
+fn net(s: &str) -> Option<palisade_core::net::IpNet> {
+    Some(s.parse().unwrap())
+}
+
+// ---------------------------------------------------------------------------------------
+// The contract
+
+mod tests {
+    use super::*;
+
+    pub async fn migrate_twice_is_idempotent(db: Db) {
+        let s = &db.store;
+        write(s, vec![ev(1)]).await;
+        s.migrate().await.unwrap();
+        s.migrate().await.unwrap();
+        assert_eq!(s.count_events().await.unwrap(), 1);
+        assert!(matches!(s.backend(), "sqlite" | "postgres"));
+    }
+
+    pub async fn round_trips_every_field(db: Db) {
+        let s = &db.store;
+        let full = Event {
+            ts: Timestamp(T0 + 123_456),
+            kind: EventKind::ErrorLog,
+            source: "nginx-error".into(),
+            client_ip: Some("2001:db8::1:2".parse().unwrap()),
+            host: Some("Host.Example".into()),
+            method: Some("PROPFIND".into()),
+            path: Some("/caf\u{e9}/a%20b".into()),
+            query: Some("x=1&y=\u{1f600}".into()),
+            protocol: Some("HTTP/2.0".into()),
+            status: Some(65535),
+            bytes: Some(u64::from(u32::MAX) * 4),
+            referer: Some("https://ref.example/".into()),
+            user_agent: Some("curl/8.0".into()),
+            user: Some("alice".into()),
+            duration_us: Some(1_234_567),
+            message: Some("line one\nline \"two\"\t\\".into()),
+            extra: vec![
+                ("upstream".into(), "10.0.0.1:80".into()),
+                ("empty".into(), String::new()),
+                ("upstream".into(), "dup key kept".into()),
+            ],
+        };
+        let minimal = Event {
+            ts: Timestamp(-5),
+            kind: EventKind::Syslog,
+            source: "syslog".into(),
+            ..Event::default()
+        };
+        let v4 = Event {
+            client_ip: Some("192.0.2.7".parse().unwrap()),
+            kind: EventKind::Auth,
+            ..ev(2)
+        };
+        let with_nul = Event {
+            message: Some("a\0b".into()),
+            ..ev(3)
+        };
+        let before = Timestamp::now();
+        let out = s
+            .write_batch(IngestBatch {
+                events: vec![full.clone(), minimal.clone(), v4.clone(), with_nul],
+                ..IngestBatch::default()
+            })
+            .await
+            .unwrap();
+        let after = Timestamp::now();
+        assert_eq!((out.events, out.dead_letters, out.duplicate), (4, 0, false));
+        assert_eq!(s.count_events().await.unwrap(), 4);
+
+        let page = s
+            .query_events(&EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 4);
+        assert_eq!(page.next_cursor, None);
+        let got: Vec<&Event> = page.items.iter().map(|e| &e.event).collect();
+        // Newest first: full (T0+123456), nul (T0+3), v4 (T0+2), minimal (-5).
+        assert_eq!(got[0], &full);
+        assert_eq!(got[2], &v4);
+        assert_eq!(got[3], &minimal);
+        assert_eq!(got[1].message.as_deref(), Some("a\u{fffd}b"));
+        for item in &page.items {
+            assert!(before <= item.received_at && item.received_at <= after);
+            let one = s.get_event(item.id).await.unwrap().unwrap();
+            assert_eq!(&one, item);
+        }
+        let max_id = page.items.iter().map(|e| e.id).max().unwrap();
+        assert_eq!(s.get_event(max_id + 1000).await.unwrap(), None);
+        assert_eq!(s.get_event(-1).await.unwrap(), None);
+    }
+
+    pub async fn filters_time_range(db: Db) {
+        let s = &db.store;
+        write(s, (0..10).map(|i| ev(i * 10)).collect()).await;
+        let q = |from: Option<i64>, to: Option<i64>| EventQuery {
+            from: from.map(|f| Timestamp(T0 + f)),
+            to: to.map(|t| Timestamp(T0 + t)),
+            ..EventQuery::default()
+        };
+        assert_eq!(matching(s, q(Some(20), Some(50))).await, vec![40, 30, 20]);
+        assert_eq!(matching(s, q(Some(85), None)).await, vec![90]);
+        assert_eq!(matching(s, q(None, Some(10))).await, vec![0]);
+        assert_eq!(matching(s, q(Some(50), Some(50))).await, Vec::<i64>::new());
+        assert_eq!(matching(s, q(None, None)).await.len(), 10);
+    }
+
+    pub async fn filters_client_network(db: Db) {
+        let s = &db.store;
+        write(
+            s,
+            vec![
+                http(1, "10.1.2.3", "GET", "/", 200),
+                http(2, "10.1.2.255", "GET", "/", 200),
+                http(3, "10.1.3.0", "GET", "/", 200),
+                http(4, "2001:db8::1", "GET", "/", 200),
+                http(5, "2001:db8:ffff::9", "GET", "/", 200),
+                http(6, "2001:db9::1", "GET", "/", 200),
+                http(7, "::a01:203", "GET", "/", 200), // v6 sharing 10.1.2.3's low bits
+                ev(8),                                 // no address at all
+            ],
+        )
+        .await;
+        let q = |n: &str| EventQuery {
+            client: net(n),
+            ..EventQuery::default()
+        };
+        assert_eq!(matching(s, q("10.1.2.0/24")).await, vec![2, 1]);
+        assert_eq!(matching(s, q("10.0.0.0/8")).await, vec![3, 2, 1]);
+        assert_eq!(matching(s, q("10.1.2.3")).await, vec![1]);
+        assert_eq!(matching(s, q("2001:db8::/32")).await, vec![5, 4]);
+        assert_eq!(matching(s, q("2001:db8::1")).await, vec![4]);
+        assert_eq!(matching(s, q("0.0.0.0/0")).await, vec![3, 2, 1]);
+        assert_eq!(matching(s, q("::/0")).await, vec![7, 6, 5, 4, 3, 2, 1]);
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let page = s.query_events(&q("10.1.2.3/32")).await;
+        assert_eq!(page.unwrap().items[0].event.client_ip, Some(ip));
+    }
+
+    pub async fn filters_method_status_host_source_kind(db: Db) {
+        let s = &db.store;
+        let mut events = vec![
+            http(1, "10.0.0.1", "GET", "/a", 200),
+            http(2, "10.0.0.1", "get", "/a", 404),
+            http(3, "10.0.0.1", "POST", "/a", 499),
+            http(4, "10.0.0.1", "GET", "/a", 500),
+            http(5, "10.0.0.1", "GET", "/a", 400),
+        ];
+        events[1].host = Some("other.org".into());
+        events[2].source = "push".into();
+        events[3].kind = EventKind::Flow;
+        events.push(Event {
+            kind: EventKind::Auth,
+            ..ev(6)
+        });
+        write(s, events).await;
+        let all = EventQuery::default;
+        let m = |v: &str| EventQuery {
+            method: Some(v.into()),
+            ..all()
+        };
+        assert_eq!(matching(s, m("GET")).await, vec![5, 4, 1]);
+        assert_eq!(matching(s, m("get")).await, vec![2]);
+        assert_eq!(matching(s, m("DELETE")).await, Vec::<i64>::new());
+        let st = |f: &str| EventQuery {
+            status: StatusFilter::parse(f),
+            ..all()
+        };
+        assert_eq!(matching(s, st("404")).await, vec![2]);
+        assert_eq!(matching(s, st("4xx")).await, vec![5, 3, 2]);
+        assert_eq!(matching(s, st("5xx")).await, vec![4]);
+        assert_eq!(matching(s, st("2xx")).await, vec![1]);
+        assert_eq!(matching(s, st("3xx")).await, Vec::<i64>::new());
+        let h = EventQuery {
+            host: Some("other.org".into()),
+            ..all()
+        };
+        assert_eq!(matching(s, h).await, vec![2]);
+        let h = EventQuery {
+            host: Some("EXAMPLE.org".into()),
+            ..all()
+        };
+        assert_eq!(matching(s, h).await, Vec::<i64>::new());
+        let src = EventQuery {
+            source: Some("push".into()),
+            ..all()
+        };
+        assert_eq!(matching(s, src).await, vec![3]);
+        let k = |kind| EventQuery {
+            kind: Some(kind),
+            ..all()
+        };
+        assert_eq!(matching(s, k(EventKind::Flow)).await, vec![4]);
+        assert_eq!(matching(s, k(EventKind::Auth)).await, vec![6]);
+        assert_eq!(matching(s, k(EventKind::Http)).await, vec![5, 3, 2, 1]);
+        assert_eq!(matching(s, k(EventKind::Syslog)).await, Vec::<i64>::new());
+    }
+
+    pub async fn filters_path_prefix(db: Db) {
+        let s = &db.store;
+        let paths = [
+            "/api/users",             // 1
+            "/api",                   // 2
+            "/apix",                  // 3
+            "/ap",                    // 4
+            "/p%20x",                 // 5
+            "/p%",                    // 6
+            "/pa",                    // 7
+            "/p_q",                   // 8
+            "/pXq",                   // 9
+            "/caf\u{e9}/menu",        // 10
+            "/cafe/menu",             // 11
+            "/caf\u{ea}",             // 12: the byte-wise successor of the prefix below
+            "/x\u{10ffff}",           // 13
+            "/x\u{10ffff}\u{10ffff}", // 14
+            "/y",                     // 15
+            "/API/users",             // 16
+        ];
+        let mut events: Vec<Event> = paths
+            .iter()
+            .zip(1..)
+            .map(|(p, i)| http(i, "10.0.0.1", "GET", p, 200))
+            .collect();
+        events.push(ev(17)); // no path
+        write(s, events).await;
+        let p = |prefix: &str| EventQuery {
+            path_prefix: Some(prefix.into()),
+            ..EventQuery::default()
+        };
+        assert_eq!(matching(s, p("/api")).await, vec![3, 2, 1]);
+        assert_eq!(matching(s, p("/api/")).await, vec![1]);
+        assert_eq!(matching(s, p("/API")).await, vec![16]);
+        assert_eq!(matching(s, p("/p%")).await, vec![6, 5]);
+        assert_eq!(matching(s, p("/p_")).await, vec![8]);
+        assert_eq!(matching(s, p("/caf\u{e9}")).await, vec![10]);
+        assert_eq!(matching(s, p("/cafe")).await, vec![11]);
+        assert_eq!(matching(s, p("/x\u{10ffff}")).await, vec![14, 13]);
+        assert_eq!(matching(s, p("/nothing")).await, Vec::<i64>::new());
+        assert_eq!(matching(s, p("/")).await.len(), 16);
+    }
+
+    pub async fn filters_text_search(db: Db) {
+        let s = &db.store;
+        let mk = |ts: i64, f: &dyn Fn(&mut Event)| {
+            let mut e = ev(ts);
+            f(&mut e);
+            e
+        };
+        write(
+            s,
+            vec![
+                mk(1, &|e| e.path = Some("/Admin/login".into())),
+                mk(2, &|e| e.query = Some("q=ADMIN".into())),
+                mk(3, &|e| e.user_agent = Some("sqlmap/1.0 (admin)".into())),
+                mk(4, &|e| e.referer = Some("https://x/adMin".into())),
+                mk(5, &|e| e.message = Some("admin session opened".into())),
+                mk(6, &|e| e.user = Some("sysadmin".into())),
+                mk(7, &|e| e.host = Some("admin.example".into())), // host is not searched
+                mk(8, &|e| e.message = Some("100% done".into())),
+                mk(9, &|e| e.message = Some("100x done".into())),
+                mk(10, &|e| e.path = Some("/a_b".into())),
+                mk(11, &|e| e.path = Some("/axb".into())),
+                mk(12, &|e| e.path = Some("/back\\slash".into())),
+                mk(13, &|e| e.source = "admin".into()), // source is not searched
+            ],
+        )
+        .await;
+        let t = |text: &str| EventQuery {
+            text: Some(text.into()),
+            ..EventQuery::default()
+        };
+        assert_eq!(matching(s, t("admin")).await, vec![6, 5, 4, 3, 2, 1]);
+        assert_eq!(matching(s, t("ADMIN")).await, vec![6, 5, 4, 3, 2, 1]);
+        assert_eq!(matching(s, t("0% d")).await, vec![8]);
+        assert_eq!(matching(s, t("%")).await, vec![8]);
+        assert_eq!(matching(s, t("a_b")).await, vec![10]);
+        assert_eq!(matching(s, t("_")).await, vec![10]);
+        assert_eq!(matching(s, t("k\\s")).await, vec![12]);
+        assert_eq!(matching(s, t("no such text")).await, Vec::<i64>::new());
+    }
+
+    pub async fn combined_filters(db: Db) {
+        let s = &db.store;
+        let mut events = Vec::new();
+        for i in 0..40 {
+            let ip = if i % 2 == 0 { "10.0.0.1" } else { "2001:db8::1" };
+            let method = if i % 3 == 0 { "POST" } else { "GET" };
+            let status = if i % 4 == 0 { 404 } else { 200 };
+            let path = if i % 5 == 0 { "/wp-login.php" } else { "/index" };
+            events.push(http(i, ip, method, path, status));
+        }
+        write(s, events).await;
+        let q = EventQuery {
+            from: Some(Timestamp(T0 + 5)),
+            to: Some(Timestamp(T0 + 35)),
+            client: net("10.0.0.0/8"),
+            method: Some("POST".into()),
+            status: Some(StatusFilter::Class(4)),
+            path_prefix: Some("/wp-".into()),
+            host: Some("example.org".into()),
+            source: Some("web".into()),
+            kind: Some(EventKind::Http),
+            text: Some("LOGIN".into()),
+            ..EventQuery::default()
+        };
+        // Even, multiple of 3, 4 and 5 → multiples of 60; none in 5..35, so widen.
+        assert_eq!(matching(s, q.clone()).await, Vec::<i64>::new());
+        let q2 = EventQuery {
+            status: None,
+            ..q.clone()
+        };
+        // Even, multiple of 3 and 5 → multiples of 30 in 5..35.
+        assert_eq!(matching(s, q2).await, vec![30]);
+        let q3 = EventQuery {
+            status: None,
+            method: None,
+            text: None,
+            ..q
+        };
+        assert_eq!(matching(s, q3).await, vec![30, 20, 10]);
+    }
+
+    pub async fn pagination_walks_every_row_once(db: Db) {
+        let s = &db.store;
+        // 25 events over 3 timestamps, written in two batches so ids interleave.
+        let mk = |i: i64| Event {
+            message: Some(format!("n{i}")),
+            ..ev((i % 3) * 100)
+        };
+        write(s, (0..12).map(mk).collect()).await;
+        write(s, (12..25).map(mk).collect()).await;
+        for limit in [1, 2, 4, 5, 24, 25, 26] {
+            let mut q = EventQuery {
+                limit,
+                ..EventQuery::default()
+            };
+            let mut seen = Vec::new();
+            let mut pages = 0;
+            loop {
+                let page = s.query_events(&q).await.unwrap();
+                pages += 1;
+                assert!(page.items.len() <= limit as usize);
+                seen.extend(page.items.iter().map(|e| (e.event.ts.as_micros(), e.id)));
+                match page.next_cursor {
+                    Some(c) => {
+                        assert_eq!(page.items.len(), limit as usize);
+                        let cur = Cursor::decode(&c).unwrap();
+                        let last = page.items.last().unwrap();
+                        assert_eq!((cur.ts, cur.id), (last.event.ts.as_micros(), last.id));
+                        q.cursor = Some(cur);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(seen.len(), 25, "limit {limit}");
+            assert!(seen.windows(2).all(|w| w[0] > w[1]), "strictly descending");
+            assert_eq!(pages, 25usize.div_ceil(limit as usize), "limit {limit}");
+        }
+        // A cursor combined with a filter.
+        let q = EventQuery {
+            from: Some(Timestamp(T0 + 100)),
+            limit: 3,
+            ..EventQuery::default()
+        };
+        let first = s.query_events(&q).await.unwrap();
+        let rest = matching(
+            s,
+            EventQuery {
+                cursor: first.next_cursor.as_deref().and_then(Cursor::decode),
+                ..q
+            },
+        )
+        .await;
+        assert_eq!(first.items.len() + rest.len(), 16);
+        assert!(rest.iter().all(|&t| t >= 100));
+    }
+
+    pub async fn limit_boundaries(db: Db) {
+        let s = &db.store;
+        write(s, (0..1005).map(ev).collect()).await;
+        let q = |limit| EventQuery {
+            limit,
+            ..EventQuery::default()
+        };
+        // Above the maximum: clamped to MAX_LIMIT.
+        let page = s.query_events(&q(5000)).await.unwrap();
+        assert_eq!(page.items.len(), palisade_store::MAX_LIMIT as usize);
+        assert!(page.next_cursor.is_some());
+        // Zero: clamped to one.
+        let page = s.query_events(&q(0)).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.items[0].event.ts.as_micros(), T0 + 1004);
+        // Exactly the rest, one less, one more.
+        let after = |limit| EventQuery {
+            cursor: Some(Cursor {
+                ts: T0 + 5,
+                id: i64::MAX,
+            }),
+            ..q(limit)
+        };
+        let page = s.query_events(&after(6)).await.unwrap();
+        assert_eq!(page.items.len(), 6);
+        assert_eq!(page.next_cursor, None);
+        let page = s.query_events(&after(5)).await.unwrap();
+        assert_eq!(page.items.len(), 5);
+        assert!(page.next_cursor.is_some());
+        let page = s.query_events(&after(7)).await.unwrap();
+        assert_eq!(page.items.len(), 6);
+        assert_eq!(page.next_cursor, None);
+        // Past the end.
+        let page = s
+            .query_events(&EventQuery {
+                cursor: Some(Cursor { ts: T0, id: 0 }),
+                ..q(10)
+            })
+            .await
+            .unwrap();
+        assert!(page.items.is_empty());
+        assert_eq!(page.next_cursor, None);
+    }
+
+    pub async fn idempotency_key_duplicates_store_nothing(db: Db) {
+        let s = &db.store;
+        let batch = |n: i64, d: usize, offset: u64| IngestBatch {
+            events: (0..n).map(ev).collect(),
+            dead_letters: (0..d)
+                .map(|i| DeadLetter::new("push", None, None, b"junk", format!("bad {i}")))
+                .collect(),
+            checkpoint: Some(Checkpoint {
+                source: "push".into(),
+                file_id: "f".into(),
+                offset,
+                line_no: 1,
+                fingerprint: 1,
+            }),
+            idempotency_key: Some("key-1".into()),
+        };
+        let first = s.write_batch(batch(3, 2, 10)).await.unwrap();
+        assert_eq!((first.events, first.dead_letters, first.duplicate), (3, 2, false));
+        let again = s.write_batch(batch(7, 0, 99)).await.unwrap();
+        assert_eq!((again.events, again.dead_letters, again.duplicate), (3, 2, true));
+        assert_eq!(s.count_events().await.unwrap(), 3);
+        let dls = s
+            .query_dead_letters(&DeadLetterQuery {
+                limit: 10,
+                ..DeadLetterQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(dls.items.len(), 2);
+        assert_eq!(s.checkpoint("push").await.unwrap().unwrap().offset, 10);
+        // Another key, and no key, both write.
+        let other = s
+            .write_batch(IngestBatch {
+                idempotency_key: Some("key-2".into()),
+                ..batch(1, 0, 20)
+            })
+            .await
+            .unwrap();
+        assert!(!other.duplicate);
+        let none = s
+            .write_batch(IngestBatch {
+                idempotency_key: None,
+                ..batch(1, 0, 30)
+            })
+            .await
+            .unwrap();
+        assert!(!none.duplicate);
+        assert_eq!(s.count_events().await.unwrap(), 5);
+        // Concurrent writers with one key: exactly one stores.
+        let outs = futures_util::future::join_all((0..4).map(|_| {
+            s.write_batch(IngestBatch {
+                idempotency_key: Some("key-3".into()),
+                ..batch(2, 0, 40)
+            })
+        }))
+        .await;
+        let stored = outs
+            .iter()
+            .filter(|o| !o.as_ref().unwrap().duplicate)
+            .count();
+        assert_eq!(stored, 1);
+        assert!(outs.iter().all(|o| o.as_ref().unwrap().events == 2));
+        assert_eq!(s.count_events().await.unwrap(), 7);
+    }
+
+    pub async fn checkpoint_is_written_with_the_batch(db: Db) {
+        let s = &db.store;
+        assert_eq!(s.checkpoint("a").await.unwrap(), None);
+        assert!(s.checkpoints().await.unwrap().is_empty());
+        let cp = |source: &str, offset: u64| Checkpoint {
+            source: source.into(),
+            file_id: "dev:1/ino:2".into(),
+            offset,
+            line_no: offset / 10,
+            fingerprint: u64::MAX - offset,
+        };
+        s.write_batch(IngestBatch {
+            events: vec![ev(1)],
+            checkpoint: Some(cp("b", 100)),
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+        s.write_batch(IngestBatch {
+            checkpoint: Some(cp("a", 5)),
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(s.checkpoint("b").await.unwrap(), Some(cp("b", 100)));
+        s.write_batch(IngestBatch {
+            events: vec![ev(2)],
+            checkpoint: Some(Checkpoint {
+                file_id: "rotated".into(),
+                ..cp("b", 250)
+            }),
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+        let b = s.checkpoint("b").await.unwrap().unwrap();
+        assert_eq!((b.offset, b.line_no, b.file_id.as_str()), (250, 25, "rotated"));
+        assert_eq!(b.fingerprint, u64::MAX - 250);
+        let all = s.checkpoints().await.unwrap();
+        let names: Vec<&str> = all.iter().map(|c| c.source.as_str()).collect();
+        assert_eq!(names, vec!["a", "b"]);
+        assert_eq!(s.count_events().await.unwrap(), 2);
+    }
+
+    pub async fn dead_letters_are_listed_and_filtered(db: Db) {
+        let s = &db.store;
+        let dl = |source: &str, at: i64, line: Option<u64>| DeadLetter {
+            source: source.into(),
+            line_no: line,
+            offset: line.map(|l| l * 100),
+            raw: format!("raw \u{e9} {at}"),
+            reason: "no format matched".into(),
+            received_at: Timestamp(T0 + at),
+        };
+        let all: Vec<DeadLetter> = (0..9)
+            .map(|i| dl(if i % 3 == 0 { "a" } else { "b" }, i / 2, Some(i as u64)))
+            .chain([dl("c", 100, None)])
+            .collect();
+        let out = s
+            .write_batch(IngestBatch {
+                dead_letters: all.clone(),
+                ..IngestBatch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((out.events, out.dead_letters), (0, 10));
+        // Walk everything two at a time.
+        let mut q = DeadLetterQuery {
+            limit: 2,
+            ..DeadLetterQuery::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = s.query_dead_letters(&q).await.unwrap();
+            seen.extend(page.items);
+            match page.next_cursor {
+                Some(c) => q.cursor = Cursor::decode(&c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 10);
+        assert_eq!(seen[0].dead_letter, all[9]);
+        let keys: Vec<(Timestamp, i64)> = seen
+            .iter()
+            .map(|d| (d.dead_letter.received_at, d.id))
+            .collect();
+        assert!(keys.windows(2).all(|w| w[0] > w[1]));
+        let mut got: Vec<DeadLetter> = seen.into_iter().map(|d| d.dead_letter).collect();
+        got.sort_by_key(|d| (d.received_at, d.line_no));
+        let mut want = all.clone();
+        want.sort_by_key(|d| (d.received_at, d.line_no));
+        assert_eq!(got, want);
+        // Filters.
+        let count = |q: DeadLetterQuery| async move {
+            let page = s
+                .query_dead_letters(&DeadLetterQuery { limit: 100, ..q })
+                .await
+                .unwrap();
+            page.items
+                .iter()
+                .map(|d| d.dead_letter.line_no)
+                .collect::<Vec<_>>()
+        };
+        let by_source = count(DeadLetterQuery {
+            source: Some("a".into()),
+            ..DeadLetterQuery::default()
+        })
+        .await;
+        assert_eq!(by_source, vec![Some(6), Some(3), Some(0)]);
+        let by_time = count(DeadLetterQuery {
+            from: Some(Timestamp(T0 + 1)),
+            to: Some(Timestamp(T0 + 3)),
+            ..DeadLetterQuery::default()
+        })
+        .await;
+        assert_eq!(by_time, vec![Some(5), Some(4), Some(3), Some(2)]);
+        let both = count(DeadLetterQuery {
+            from: Some(Timestamp(T0 + 1)),
+            source: Some("b".into()),
+            ..DeadLetterQuery::default()
+        })
+        .await;
+        assert_eq!(both, vec![Some(8), Some(7), Some(5), Some(4), Some(2)]);
+    }
+
+    pub async fn failed_batch_leaves_nothing(db: Db) {
+        let s = &db.store;
+        db.install_failure_trigger().await;
+        let cp = Checkpoint {
+            source: "web".into(),
+            file_id: "f".into(),
+            offset: 10,
+            line_no: 1,
+            fingerprint: 7,
+        };
+        let mut events: Vec<Event> = (0..50).map(ev).collect();
+        events.push(Event {
+            message: Some("boom".into()),
+            ..ev(50)
+        });
+        let err = s
+            .write_batch(IngestBatch {
+                events: events.clone(),
+                dead_letters: vec![DeadLetter::new("web", Some(1), Some(0), b"x", "bad")],
+                checkpoint: Some(cp.clone()),
+                idempotency_key: Some("k".into()),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+        assert!(!err.is_transient());
+        assert_eq!(s.count_events().await.unwrap(), 0);
+        assert_eq!(s.checkpoint("web").await.unwrap(), None);
+        let dls = s
+            .query_dead_letters(&DeadLetterQuery {
+                limit: 10,
+                ..DeadLetterQuery::default()
+            })
+            .await
+            .unwrap();
+        assert!(dls.items.is_empty());
+        // The key was not consumed and the store still works.
+        events.pop();
+        let out = s
+            .write_batch(IngestBatch {
+                events,
+                dead_letters: vec![],
+                checkpoint: Some(cp.clone()),
+                idempotency_key: Some("k".into()),
+            })
+            .await
+            .unwrap();
+        assert_eq!((out.events, out.duplicate), (50, false));
+        assert_eq!(s.count_events().await.unwrap(), 50);
+        assert_eq!(s.checkpoint("web").await.unwrap(), Some(cp));
+    }
+
+    pub async fn ping_returns_a_latency(db: Db) {
+        let d = db.store.ping().await.unwrap();
+        assert!(d < Duration::from_secs(5));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Backend-specific
+
+#[tokio::test]
+async fn postgres_down_is_unavailable_fast_and_start_up_never_waits() {
+    let start = Instant::now();
+    let store = PgStore::connect_lazy("postgres://postgres@127.0.0.1:1/test").unwrap();
+    assert!(start.elapsed() < Duration::from_millis(500), "connect_lazy waited");
+    let store: SharedStore = Arc::new(store);
+
+    let start = Instant::now();
+    let err = store.ping().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.is_transient());
+    let err = store
+        .write_batch(IngestBatch {
+            events: vec![ev(1)],
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    let err = store.migrate().await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn postgres_bad_url_is_invalid_url() {
+    let err = PgStore::connect_lazy("postgres://h:notaport/db").unwrap_err();
+    assert!(matches!(err, StoreError::InvalidUrl(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn open_dispatches_on_scheme_and_creates_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = palisade_store::open("sqlite://deep/er/p.db", dir.path()).unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    store.migrate().await.unwrap();
+    assert!(dir.path().join("deep/er/p.db").exists());
+    let store = palisade_store::open("sqlite://", dir.path()).unwrap();
+    store.migrate().await.unwrap();
+    assert!(dir.path().join("palisade.db").exists());
+    let pg = palisade_store::open("postgres://u:pw@127.0.0.1:1/x", dir.path()).unwrap();
+    assert_eq!(pg.backend(), "postgres");
+}
+
+#[tokio::test]
+async fn sqlite_reads_do_not_wait_for_an_open_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.migrate().await.unwrap();
+    store
+        .write_batch(IngestBatch {
+            events: vec![ev(1)],
+            ..IngestBatch::default()
+        })
+        .await
+        .unwrap();
+    // Another connection holds the write lock with uncommitted rows.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; DELETE FROM events;")
+        .unwrap();
+    let start = Instant::now();
+    assert_eq!(store.count_events().await.unwrap(), 1);
+    assert!(start.elapsed() < Duration::from_secs(1));
+    other.execute_batch("ROLLBACK").unwrap();
+}
