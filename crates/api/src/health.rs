@@ -63,7 +63,10 @@ impl DbHealth {
 
     /// A copy of the current status.
     pub fn snapshot(&self) -> DbStatus {
-        self.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether the service can serve data: the database answers and has its schema.
@@ -113,7 +116,11 @@ pub async fn monitor(
             match store.migrate().await {
                 Ok(()) => {
                     migrated = true;
-                    tracing::info!(message = "Database schema is up to date.", backend = store.backend(), elapsed_ms = started.elapsed().as_millis() as u64);
+                    tracing::info!(
+                        message = "Database schema is up to date.",
+                        backend = store.backend(),
+                        elapsed_ms = started.elapsed().as_millis() as u64
+                    );
                     health.update(|s| s.migrated = true);
                 }
                 Err(error) => {
@@ -156,7 +163,11 @@ pub async fn monitor(
                 }
             }
         }
-        let wait = if health.ready() { interval } else { interval.min(Duration::from_millis(500)) };
+        let wait = if health.ready() {
+            interval
+        } else {
+            interval.min(Duration::from_millis(500))
+        };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,

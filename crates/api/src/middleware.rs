@@ -109,9 +109,16 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 /// connection, and counts it.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     registry()
-        .counter("palisade_http_panics_total", "Handler panics caught and answered 500.", &[], &[])
+        .counter(
+            "palisade_http_panics_total",
+            "Handler panics caught and answered 500.",
+            &[],
+            &[],
+        )
         .inc();
-    axum::response::IntoResponse::into_response(crate::problem::Problem::internal(&"a request handler panicked"))
+    axum::response::IntoResponse::into_response(crate::problem::Problem::internal(
+        &"a request handler panicked",
+    ))
 }
 
 #[cfg(test)]

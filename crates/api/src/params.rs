@@ -16,8 +16,19 @@ pub const MAX_TEXT: usize = 256;
 /// The parameters `GET /api/v1/events` accepts; kept in one list so that the parser and
 /// the OpenAPI document agree (a test checks it).
 pub const EVENT_PARAMS: &[&str] = &[
-    "from", "to", "range", "client_ip", "method", "status", "path_prefix", "host", "source",
-    "kind", "q", "cursor", "limit",
+    "from",
+    "to",
+    "range",
+    "client_ip",
+    "method",
+    "status",
+    "path_prefix",
+    "host",
+    "source",
+    "kind",
+    "q",
+    "cursor",
+    "limit",
 ];
 
 /// The parameters `GET /api/v1/dead-letters` accepts.
@@ -57,10 +68,13 @@ impl<'a> Params<'a> {
 
     fn text(&self, name: &str, max: usize) -> Result<Option<String>, Problem> {
         match self.get(name)? {
-            Some(v) if v.len() > max => Err(Problem::invalid(name, format!("longer than {max} bytes"))),
-            Some(v) if v.chars().any(char::is_control) => {
-                Err(Problem::invalid(name, "must not contain control characters"))
+            Some(v) if v.len() > max => {
+                Err(Problem::invalid(name, format!("longer than {max} bytes")))
             }
+            Some(v) if v.chars().any(char::is_control) => Err(Problem::invalid(
+                name,
+                "must not contain control characters",
+            )),
             other => Ok(other.map(str::to_owned)),
         }
     }
@@ -73,7 +87,9 @@ impl<'a> Params<'a> {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| Problem::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))),
+                .ok_or_else(|| {
+                    Problem::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                }),
         }
     }
 
@@ -81,19 +97,28 @@ impl<'a> Params<'a> {
         self.get("cursor")?
             .map(|v| {
                 Cursor::decode(v).ok_or_else(|| {
-                    Problem::invalid("cursor", "not a cursor returned by this endpoint (use next_cursor as given)")
+                    Problem::invalid(
+                        "cursor",
+                        "not a cursor returned by this endpoint (use next_cursor as given)",
+                    )
                 })
             })
             .transpose()
     }
 
     /// `from`/`to` as instants, or `range` as a window ending now.
-    fn time_range(&self, now: Timestamp) -> Result<(Option<Timestamp>, Option<Timestamp>), Problem> {
+    fn time_range(
+        &self,
+        now: Timestamp,
+    ) -> Result<(Option<Timestamp>, Option<Timestamp>), Problem> {
         let instant = |name: &str| -> Result<Option<Timestamp>, Problem> {
             self.get(name)?
                 .map(|v| {
                     Timestamp::parse_api(v).map_err(|_| {
-                        Problem::invalid(name, "must be an RFC 3339 time (2024-05-01T12:00:00Z) or epoch seconds")
+                        Problem::invalid(
+                            name,
+                            "must be an RFC 3339 time (2024-05-01T12:00:00Z) or epoch seconds",
+                        )
                     })
                 })
                 .transpose()
@@ -102,7 +127,10 @@ impl<'a> Params<'a> {
         let to = instant("to")?;
         if let Some(range) = self.get("range")? {
             if from.is_some() || to.is_some() {
-                return Err(Problem::invalid("range", "cannot be combined with from or to"));
+                return Err(Problem::invalid(
+                    "range",
+                    "cannot be combined with from or to",
+                ));
             }
             let secs = parse_range(range)
                 .ok_or_else(|| Problem::invalid("range", "must be one of 15m, 1h, 24h, 7d, 30d"))?;
@@ -135,30 +163,51 @@ pub fn event_query(pairs: &[(String, String)], now: Timestamp) -> Result<EventQu
     let client = p
         .get("client_ip")?
         .map(|v| {
-            v.parse::<IpNet>()
-                .map_err(|e| Problem::invalid("client_ip", format!("{e}; give an address or a CIDR like 10.0.0.0/8")))
+            v.parse::<IpNet>().map_err(|e| {
+                Problem::invalid(
+                    "client_ip",
+                    format!("{e}; give an address or a CIDR like 10.0.0.0/8"),
+                )
+            })
         })
         .transpose()?;
     let method = p.text("method", 32)?;
     if let Some(m) = &method {
-        if !m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Problem::invalid("method", "must be an HTTP method token such as GET"));
+        if !m
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Problem::invalid(
+                "method",
+                "must be an HTTP method token such as GET",
+            ));
         }
     }
     let status = p
         .get("status")?
-        .map(|v| StatusFilter::parse(v).ok_or_else(|| Problem::invalid("status", "must be a code from 100 to 599 (404) or a class (4xx)")))
+        .map(|v| {
+            StatusFilter::parse(v).ok_or_else(|| {
+                Problem::invalid(
+                    "status",
+                    "must be a code from 100 to 599 (404) or a class (4xx)",
+                )
+            })
+        })
         .transpose()?;
     if let Some(StatusFilter::Exact(c)) = status {
         if !(100..=599).contains(&c) {
-            return Err(Problem::invalid("status", "must be a code from 100 to 599 (404) or a class (4xx)"));
+            return Err(Problem::invalid(
+                "status",
+                "must be a code from 100 to 599 (404) or a class (4xx)",
+            ));
         }
     }
     let kind = p
         .get("kind")?
         .map(|v| {
-            EventKind::parse(v.trim())
-                .ok_or_else(|| Problem::invalid("kind", "must be one of http, error_log, auth, syslog, flow"))
+            EventKind::parse(v.trim()).ok_or_else(|| {
+                Problem::invalid("kind", "must be one of http, error_log, auth, syslog, flow")
+            })
         })
         .transpose()?;
     let text = p.text("q", MAX_TEXT)?.map(|q| q.trim().to_owned());
@@ -179,7 +228,10 @@ pub fn event_query(pairs: &[(String, String)], now: Timestamp) -> Result<EventQu
 }
 
 /// Builds a [`DeadLetterQuery`] from query pairs.
-pub fn dead_letter_query(pairs: &[(String, String)], now: Timestamp) -> Result<DeadLetterQuery, Problem> {
+pub fn dead_letter_query(
+    pairs: &[(String, String)],
+    now: Timestamp,
+) -> Result<DeadLetterQuery, Problem> {
     let p = Params::new(pairs, DEAD_LETTER_PARAMS)?;
     let (from, to) = p.time_range(now)?;
     Ok(DeadLetterQuery {
@@ -196,7 +248,9 @@ mod tests {
     use super::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter().map(|(a, b)| ((*a).into(), (*b).into())).collect()
+        list.iter()
+            .map(|(a, b)| ((*a).into(), (*b).into()))
+            .collect()
     }
 
     fn field_of(r: Result<EventQuery, Problem>) -> String {
@@ -244,22 +298,37 @@ mod tests {
             ("q", ""),
             ("bogus", "1"),
         ] {
-            assert_eq!(field_of(event_query(&pairs(&[(name, value)]), now)), name, "{name}={value}");
+            assert_eq!(
+                field_of(event_query(&pairs(&[(name, value)]), now)),
+                name,
+                "{name}={value}"
+            );
         }
-        assert_eq!(field_of(event_query(&pairs(&[("q", &"x".repeat(300))]), now)), "q");
+        assert_eq!(
+            field_of(event_query(&pairs(&[("q", &"x".repeat(300))]), now)),
+            "q"
+        );
         assert_eq!(
             field_of(event_query(&pairs(&[("range", "1h"), ("from", "1")]), now)),
             "range"
         );
-        assert_eq!(field_of(event_query(&pairs(&[("from", "20"), ("to", "10")]), now)), "to");
-        assert_eq!(field_of(event_query(&pairs(&[("limit", "5"), ("limit", "6")]), now)), "limit");
+        assert_eq!(
+            field_of(event_query(&pairs(&[("from", "20"), ("to", "10")]), now)),
+            "to"
+        );
+        assert_eq!(
+            field_of(event_query(&pairs(&[("limit", "5"), ("limit", "6")]), now)),
+            "limit"
+        );
     }
 
     #[test]
     fn dead_letter_params_checked() {
         let now = Timestamp::from_secs(1);
         assert!(dead_letter_query(&pairs(&[("source", "x"), ("limit", "5")]), now).is_ok());
-        let e = dead_letter_query(&pairs(&[("status", "404")]), now).err().unwrap();
+        let e = dead_letter_query(&pairs(&[("status", "404")]), now)
+            .err()
+            .unwrap();
         assert_eq!(e.field.as_deref(), Some("status"));
     }
 }

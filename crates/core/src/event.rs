@@ -8,7 +8,9 @@ use crate::time::Timestamp;
 
 /// What produced an event, so that detectors can pick the events they understand
 /// without guessing from which fields happen to be filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// One HTTP request from an access log, a push or a proxy.

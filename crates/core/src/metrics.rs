@@ -74,10 +74,13 @@ impl Histogram {
 
     /// Records one observation in seconds.
     pub fn observe(&self, secs: f64) {
-        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
-            if let Some(c) = self.counts.get(i) {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some(c) = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .and_then(|i| self.counts.get(i))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
         }
         self.sum_micros
             .fetch_add((secs.max(0.0) * 1e6) as u64, Ordering::Relaxed);
@@ -260,7 +263,8 @@ impl Registry {
                         );
                         let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
                         let _ = writeln!(out, "{name}_sum{} {sum}", labels(e.labels, vals, None));
-                        let _ = writeln!(out, "{name}_count{} {count}", labels(e.labels, vals, None));
+                        let _ =
+                            writeln!(out, "{name}_count{} {count}", labels(e.labels, vals, None));
                     }
                 }
             }

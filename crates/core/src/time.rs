@@ -101,15 +101,7 @@ impl Timestamp {
             expect(s, pos, b' ')?;
             zone_offset(&s[pos + 1..])?
         };
-        let t = Self::from_civil(
-            i64::from(year),
-            month,
-            day,
-            hour,
-            min,
-            sec,
-            micros,
-        )?;
+        let t = Self::from_civil(i64::from(year), month, day, hour, min, sec, micros)?;
         Ok(t.add_micros(-offset * MICROS))
     }
 
@@ -144,15 +136,7 @@ impl Timestamp {
             [] | [b'Z'] | [b'z'] => 0,
             _ => zone_offset(rest)?,
         };
-        let t = Self::from_civil(
-            i64::from(year),
-            month,
-            day,
-            hour,
-            min,
-            sec,
-            micros,
-        )?;
+        let t = Self::from_civil(i64::from(year), month, day, hour, min, sec, micros)?;
         Ok(t.add_micros(-offset * MICROS))
     }
 

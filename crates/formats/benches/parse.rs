@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use palisade_formats::{FormatSpec, build};
+use palisade_formats::{FormatSpec, LineParser, build};
 
 const BUILTIN: &[&str] = &[
     r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1" 200 203023 "http://semicomplete.com/presentations/logstash-monitorama-2013/" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36""#,
@@ -15,49 +15,70 @@ const BUILTIN: &[&str] = &[
     r#"66.249.73.135 - - [17/May/2015:10:05:40 +0000] "GET /blog/tags/ipv6 HTTP/1.1" 200 12251 "-" "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)""#,
 ];
 
-/// Up to 20,000 real lines (elastic, hackers and one honeynet file), or the built-ins.
-fn sample_lines() -> Vec<Vec<u8>> {
+/// Real lines per source (up to 10,000 each), or the built-ins when the data is absent.
+fn sources() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/access-logs");
-    let mut lines = Vec::new();
-    for f in [
-        "elastic_apache_logs.log",
-        "hackers-access.log",
-        "honeynet-2004/access_log.24",
+    let mut out = Vec::new();
+    for (name, f) in [
+        ("elastic", "elastic_apache_logs.log"),
+        ("hackers", "hackers-access.log"),
+        ("honeynet", "honeynet-2004/access_log.24"),
     ] {
         if let Ok(data) = std::fs::read(dir.join(f)) {
-            lines.extend(
-                data.split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .take(8_000)
-                    .map(<[u8]>::to_vec),
-            );
+            let lines: Vec<Vec<u8>> = data
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .take(10_000)
+                .map(<[u8]>::to_vec)
+                .collect();
+            out.push((name, lines));
         }
     }
-    if lines.is_empty() {
+    if out.is_empty() {
         eprintln!("access logs not found, using built-in lines");
-        lines = BUILTIN.iter().map(|l| l.as_bytes().to_vec()).collect();
+        out.push((
+            "builtin",
+            BUILTIN.iter().map(|l| l.as_bytes().to_vec()).collect(),
+        ));
     }
-    lines
+    out
 }
 
-fn bench(c: &mut Criterion) {
-    let lines = sample_lines();
-    let combined = build(&FormatSpec::Combined).unwrap();
-    let mut g = c.benchmark_group("parse");
+fn run(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    p: &dyn LineParser,
+    lines: &[Vec<u8>],
+) {
     g.throughput(Throughput::Elements(lines.len() as u64));
-    g.bench_function("combined", |b| {
+    g.bench_function(id, |b| {
         b.iter(|| {
             let mut ok = 0usize;
-            for l in &lines {
-                ok += combined.parse(black_box(l)).is_ok() as usize;
+            for l in lines {
+                ok += p.parse(black_box(l)).is_ok() as usize;
             }
             ok
         })
     });
+}
+
+fn bench(c: &mut Criterion) {
+    let sources = sources();
+    let combined = build(&FormatSpec::Combined).unwrap();
+    let mut g = c.benchmark_group("combined");
+    let mut mixed = Vec::new();
+    for (name, lines) in &sources {
+        run(&mut g, name, &*combined, lines);
+        mixed.extend(lines.iter().take(5_000).cloned());
+    }
+    if sources.len() > 1 {
+        run(&mut g, "mixed", &*combined, &mixed);
+    }
+    g.finish();
 
     let fmt = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" "$http_x_forwarded_for" $host rt=$request_time"#;
     let custom = build(&FormatSpec::Nginx(fmt.into())).unwrap();
-    let custom_lines: Vec<Vec<u8>> = lines
+    let custom_lines: Vec<Vec<u8>> = mixed_or_first(&sources, &mixed)
         .iter()
         .map(|l| {
             let mut l = l.clone();
@@ -65,17 +86,17 @@ fn bench(c: &mut Criterion) {
             l
         })
         .collect();
-    g.throughput(Throughput::Elements(custom_lines.len() as u64));
-    g.bench_function("nginx_custom", |b| {
-        b.iter(|| {
-            let mut ok = 0usize;
-            for l in &custom_lines {
-                ok += custom.parse(black_box(l)).is_ok() as usize;
-            }
-            ok
-        })
-    });
+    let mut g = c.benchmark_group("nginx_custom");
+    run(&mut g, "mixed", &*custom, &custom_lines);
     g.finish();
+}
+
+fn mixed_or_first<'a>(sources: &'a [(&str, Vec<Vec<u8>>)], mixed: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
+    if mixed.is_empty() {
+        &sources[0].1
+    } else {
+        mixed
+    }
 }
 
 criterion_group!(benches, bench);

@@ -34,9 +34,7 @@ fn kind_of(letter: u8, param: Option<&str>) -> Option<(Kind, &'static str)> {
         (b'T', Some("us")) => (Kind::Duration { micros: 1 }, "duration"),
         (b'T', _) => (Kind::Duration { micros: 1_000_000 }, "duration"),
         (b'i', Some(h)) if h.eq_ignore_ascii_case("referer") => (Kind::Referer, "referer"),
-        (b'i', Some(h)) if h.eq_ignore_ascii_case("user-agent") => {
-            (Kind::UserAgent, "user agent")
-        }
+        (b'i', Some(h)) if h.eq_ignore_ascii_case("user-agent") => (Kind::UserAgent, "user agent"),
         (b'i', Some(h)) if h.eq_ignore_ascii_case("host") => (Kind::Host, "host"),
         (b'i', Some(h)) => (Kind::Extra(header_name("http_", h)), "request header"),
         (b'o', Some(h)) => (Kind::Extra(header_name("sent_http_", h)), "response header"),
@@ -120,7 +118,11 @@ pub(crate) fn compile(format: &str) -> Result<Compiled, FormatError> {
                     i += 1;
                 }
                 let Some(&letter) = b.get(i) else {
-                    return Err(bad(start, "the format ends inside a % directive; write %% for a literal percent sign".into()));
+                    return Err(bad(
+                        start,
+                        "the format ends inside a % directive; write %% for a literal percent sign"
+                            .into(),
+                    ));
                 };
                 i += 1;
                 let Some((kind, label)) = kind_of(letter, param) else {
@@ -140,8 +142,11 @@ pub(crate) fn compile(format: &str) -> Result<Compiled, FormatError> {
                 let name = format!("{label} ({directive})");
                 if kind == Kind::Query && lit.is_empty() {
                     // `%U%q` is the usual way to log the full target: one field.
-                    if let Some(Piece::Field { name, kind: k @ Kind::Path, .. }) =
-                        pieces.last_mut()
+                    if let Some(Piece::Field {
+                        name,
+                        kind: k @ Kind::Path,
+                        ..
+                    }) = pieces.last_mut()
                     {
                         *k = Kind::RequestUri;
                         name.push_str(" + query");
@@ -151,10 +156,18 @@ pub(crate) fn compile(format: &str) -> Result<Compiled, FormatError> {
                 if kind == Kind::TimeClf {
                     // %t is written with its brackets.
                     pieces.push(Piece::Lit(b"[".to_vec()));
-                    pieces.push(Piece::Field { name, kind, pos: start });
+                    pieces.push(Piece::Field {
+                        name,
+                        kind,
+                        pos: start,
+                    });
                     pieces.push(Piece::Lit(b"]".to_vec()));
                 } else {
-                    pieces.push(Piece::Field { name, kind, pos: start });
+                    pieces.push(Piece::Field {
+                        name,
+                        kind,
+                        pos: start,
+                    });
                 }
             }
             _ => {
@@ -184,8 +197,14 @@ mod tests {
         assert_eq!(ev.path.as_deref(), Some("/apache_pb.gif"));
         assert_eq!(ev.query.as_deref(), Some("a=b"));
         assert_eq!(ev.status, Some(200));
-        assert_eq!(ev.referer.as_deref(), Some("http://www.example.com/start.html"));
-        assert_eq!(ev.user_agent.as_deref(), Some("Mozilla/4.08 [en] (Win98; I ;Nav)"));
+        assert_eq!(
+            ev.referer.as_deref(),
+            Some("http://www.example.com/start.html")
+        );
+        assert_eq!(
+            ev.user_agent.as_deref(),
+            Some("Mozilla/4.08 [en] (Win98; I ;Nav)")
+        );
         // The same as the nginx preset.
         assert_eq!(ev, crate::nginx::combined().parse(LINE).unwrap());
         let common = &LINE[..LINE.windows(4).position(|w| w == b"2326").unwrap() + 4];
@@ -220,7 +239,8 @@ mod tests {
 
     #[test]
     fn separate_parts_and_modifiers() {
-        let p = compile("%V %m %U%q %H %<s %400,501{User-agent}i %{ms}T %T %{%d/%b}t %{sec}t %%").unwrap();
+        let p = compile("%V %m %U%q %H %<s %400,501{User-agent}i %{ms}T %T %{%d/%b}t %{sec}t %%")
+            .unwrap();
         let ev = p
             .parse(b"h.example PUT /up?x=1 HTTP/1.1 201 agent 12.5 3 10/Oct 971186136 %")
             .unwrap();

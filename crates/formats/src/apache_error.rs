@@ -115,7 +115,11 @@ impl LineParser for ApacheErrorParser {
         if !LEVELS.iter().any(|l| l.as_bytes() == level) {
             return Err(ParseError::at(
                 "level",
-                &format!("unknown level '{}' (expected one of {})", text(level), LEVELS.join(", ")),
+                &format!(
+                    "unknown level '{}' (expected one of {})",
+                    text(level),
+                    LEVELS.join(", ")
+                ),
                 at,
             ));
         }
@@ -158,10 +162,10 @@ impl LineParser for ApacheErrorParser {
         while let [b' ' | b'\t', rest @ ..] = msg {
             msg = rest;
         }
-        if let [b'A', b'H', d @ .., b':'] = msg.get(..8).unwrap_or_default() {
-            if d.iter().all(u8::is_ascii_digit) {
-                ev.extra.push(("code".into(), text(&msg[..7])));
-            }
+        if let [b'A', b'H', d @ .., b':'] = msg.get(..8).unwrap_or_default()
+            && d.iter().all(u8::is_ascii_digit)
+        {
+            ev.extra.push(("code".into(), text(&msg[..7])));
         }
         if !msg.is_empty() {
             ev.message = Some(text(msg));
@@ -197,7 +201,10 @@ mod tests {
             .parse(b"[Sun Dec 04 04:47:44 2005] [error] [client 10.0.0.1] Directory index forbidden by rule: /var/www/")
             .unwrap();
         assert_eq!(ev.client_ip, Some("10.0.0.1".parse().unwrap()));
-        assert_eq!(ev.message.as_deref(), Some("Directory index forbidden by rule: /var/www/"));
+        assert_eq!(
+            ev.message.as_deref(),
+            Some("Directory index forbidden by rule: /var/www/")
+        );
     }
 
     #[test]
@@ -213,7 +220,11 @@ mod tests {
         assert_eq!(extra(&ev, "client_port"), Some("57445"));
         assert_eq!(extra(&ev, "code"), Some("AH00128"));
         assert_eq!(ev.client_ip, Some("72.15.99.187".parse().unwrap()));
-        assert!(ev.message.unwrap().starts_with("AH00128: File does not exist"));
+        assert!(
+            ev.message
+                .unwrap()
+                .starts_with("AH00128: File does not exist")
+        );
         let ev = ApacheErrorParser
             .parse(b"[Wed Oct  1 14:32:52 2000] [ssl:warn] [pid 1] [client ::1:4433] [remote 10.1.1.1:80] msg")
             .unwrap();
@@ -231,18 +242,44 @@ mod tests {
     fn rejects_other_lines() {
         for (line, want) in [
             (&b""[..], "timestamp: expected"),
-            (b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 1", "timestamp: expected"),
+            (
+                b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 1",
+                "timestamp: expected",
+            ),
             (b"[Sun Dec 04 04:47:44 2005] notice", "level: expected"),
-            (b"[Sun Dec 04 04:47:44 2005] [bogus] x", "level: unknown level 'bogus'"),
-            (b"[Sun Dec 32 04:47:44 2005] [error] x", "timestamp: date or time out of range at byte 1"),
-            (b"[Sun Foo 04 04:47:44 2005] [error] x", "timestamp: expected a month"),
-            (b"[Sun Dec 04 04:47 2005] [error] x", "timestamp: expected a time"),
-            (b"[Sun Dec 04 04:47:44.x 2005] [error] x", "timestamp: expected digits"),
-            (b"[Sun Dec 04 04:47:44] [error] x", "timestamp: expected 'Www"),
+            (
+                b"[Sun Dec 04 04:47:44 2005] [bogus] x",
+                "level: unknown level 'bogus'",
+            ),
+            (
+                b"[Sun Dec 32 04:47:44 2005] [error] x",
+                "timestamp: date or time out of range at byte 1",
+            ),
+            (
+                b"[Sun Foo 04 04:47:44 2005] [error] x",
+                "timestamp: expected a month",
+            ),
+            (
+                b"[Sun Dec 04 04:47 2005] [error] x",
+                "timestamp: expected a time",
+            ),
+            (
+                b"[Sun Dec 04 04:47:44.x 2005] [error] x",
+                "timestamp: expected digits",
+            ),
+            (
+                b"[Sun Dec 04 04:47:44] [error] x",
+                "timestamp: expected 'Www",
+            ),
             (b"[Sun Dec 04 04:47:44 2005", "timestamp: expected"),
         ] {
             let e = ApacheErrorParser.parse(line).unwrap_err();
-            assert!(e.reason.starts_with(want), "{:?}: {}", String::from_utf8_lossy(line), e.reason);
+            assert!(
+                e.reason.starts_with(want),
+                "{:?}: {}",
+                String::from_utf8_lossy(line),
+                e.reason
+            );
         }
     }
 }

@@ -51,7 +51,9 @@ pub(crate) enum Kind {
     UserAgent,
     Host,
     /// A duration in units of `micros` microseconds (1_000_000 for seconds).
-    Duration { micros: u64 },
+    Duration {
+        micros: u64,
+    },
     /// Anything else, kept in `extra` under this name.
     Extra(String),
 }
@@ -61,13 +63,17 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone)]
 pub(crate) enum Piece {
     Lit(Vec<u8>),
-    Field { name: String, kind: Kind, pos: usize },
+    Field {
+        name: String,
+        kind: Kind,
+        pos: usize,
+    },
 }
 
 #[derive(Debug)]
 enum End {
     /// The field is the last step: it takes the rest of the line.
-    LineEnd,
+    Rest,
     /// The field is followed by the format's final literal: it extends to the line's
     /// end minus that literal.
     Final(Box<[u8]>),
@@ -126,14 +132,26 @@ impl Compiled {
             .filter(|p| matches!(p, Piece::Field { .. }))
             .count();
         if nfields == 0 {
-            return Err((0, "the format has no fields; it would match nothing useful".into()));
+            return Err((
+                0,
+                "the format has no fields; it would match nothing useful".into(),
+            ));
         }
         if nfields > MAX_FIELDS {
-            return Err((0, format!("the format has {nfields} fields; at most {MAX_FIELDS} are supported")));
+            return Err((
+                0,
+                format!("the format has {nfields} fields; at most {MAX_FIELDS} are supported"),
+            ));
         }
-        let has_body_bytes = merged
-            .iter()
-            .any(|p| matches!(p, Piece::Field { kind: Kind::Bytes, .. }));
+        let has_body_bytes = merged.iter().any(|p| {
+            matches!(
+                p,
+                Piece::Field {
+                    kind: Kind::Bytes,
+                    ..
+                }
+            )
+        });
         let last = merged.len() - 1;
         let mut steps = Vec::with_capacity(merged.len());
         let mut slot = 0;
@@ -142,7 +160,7 @@ impl Compiled {
                 Piece::Lit(l) => steps.push(Step::Lit(l.clone().into_boxed_slice())),
                 Piece::Field { name, kind, .. } => {
                     let end = match merged.get(i + 1) {
-                        None => End::LineEnd,
+                        None => End::Rest,
                         Some(Piece::Lit(l)) if i + 1 == last => End::Final(l.clone().into()),
                         Some(Piece::Lit(l)) => {
                             let opens = i > 0
@@ -152,7 +170,7 @@ impl Compiled {
                                 quoted: opens && l.first() == Some(&b'"'),
                             }
                         }
-                        Some(Piece::Field { .. }) => End::LineEnd, // refused above
+                        Some(Piece::Field { .. }) => End::Rest, // refused above
                     };
                     let kind = match kind {
                         Kind::BytesTotal if has_body_bytes => Kind::Extra("bytes_sent".into()),
@@ -205,7 +223,7 @@ impl Compiled {
                 end,
             } => {
                 let (stop, alt) = match end {
-                    End::LineEnd => (line.len(), None),
+                    End::Rest => (line.len(), None),
                     End::Final(lit) => {
                         if line.len() >= pos + lit.len() && line.ends_with(lit) {
                             (line.len() - lit.len(), None)
@@ -262,15 +280,17 @@ impl Compiled {
                 if pos == line.len() {
                     return Ok(());
                 }
-                ParseError::new(format!("unexpected text after the last field at byte {pos}"))
+                ParseError::new(format!(
+                    "unexpected text after the last field at byte {pos}"
+                ))
             } else {
                 match self.step(i, pos, line, spans, None) {
                     Ok((next, alt)) => {
-                        if let Some(from) = alt {
-                            if nchoices < MAX_RETRIES {
-                                choices[nchoices] = (i, pos, from);
-                                nchoices += 1;
-                            }
+                        if let Some(from) = alt
+                            && nchoices < MAX_RETRIES
+                        {
+                            choices[nchoices] = (i, pos, from);
+                            nchoices += 1;
                         }
                         pos = next;
                         i += 1;
@@ -283,7 +303,9 @@ impl Compiled {
             // Backtrack to the most recent quoted field with another closing quote.
             loop {
                 if nchoices == 0 || retries >= MAX_RETRIES {
-                    return Err(first_err.take().unwrap_or_else(|| ParseError::new("no match")));
+                    return Err(first_err
+                        .take()
+                        .unwrap_or_else(|| ParseError::new("no match")));
                 }
                 nchoices -= 1;
                 retries += 1;
@@ -302,11 +324,7 @@ impl Compiled {
     }
 
     /// Turns matched spans into an event.
-    fn fill(
-        &self,
-        line: &[u8],
-        spans: &[(usize, usize); MAX_FIELDS],
-    ) -> Result<Event, ParseError> {
+    fn fill(&self, line: &[u8], spans: &[(usize, usize); MAX_FIELDS]) -> Result<Event, ParseError> {
         let mut ev = Event::default();
         for step in &self.steps {
             let Step::Field {
@@ -317,7 +335,8 @@ impl Compiled {
             };
             let (start, stop) = spans.get(*slot).copied().unwrap_or_default();
             let v = line.get(start..stop).unwrap_or_default();
-            let time_err = |e: palisade_core::time::TimeError| ParseError::at(name, &e.to_string(), start);
+            let time_err =
+                |e: palisade_core::time::TimeError| ParseError::at(name, &e.to_string(), start);
             match kind {
                 Kind::ClientIp => {
                     if !is_empty_value(v) {
@@ -465,8 +484,11 @@ mod tests {
 
     #[test]
     fn adjacent_fields_and_empty_formats_are_refused() {
-        let e = Compiled::new("t".into(), vec![field("a", Kind::User), field("b", Kind::Host)])
-            .unwrap_err();
+        let e = Compiled::new(
+            "t".into(),
+            vec![field("a", Kind::User), field("b", Kind::Host)],
+        )
+        .unwrap_err();
         assert!(e.1.contains("'a' and 'b'"), "{}", e.1);
         assert!(Compiled::new("t".into(), vec![lit("x")]).is_err());
         assert!(Compiled::new("t".into(), vec![]).is_err());
@@ -522,7 +544,12 @@ mod tests {
         assert!(c.parse(b"200").is_err());
         let c = Compiled::new(
             "t".into(),
-            vec![field("s", Kind::Status), lit(" "), field("b", Kind::Bytes), lit(" ")],
+            vec![
+                field("s", Kind::Status),
+                lit(" "),
+                field("b", Kind::Bytes),
+                lit(" "),
+            ],
         )
         .unwrap();
         assert!(!c.trim_end);

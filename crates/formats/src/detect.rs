@@ -56,13 +56,17 @@ fn trim(mut l: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    const COMBINED: &[u8] = br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 7 "-" "ua""#;
+    const COMBINED: &[u8] =
+        br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 7 "-" "ua""#;
     const COMMON: &[u8] = br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 7"#;
     const ERROR: &[u8] = b"[Sun Dec 04 04:47:44 2005] [notice] ok";
 
     #[test]
     fn picks_each_format() {
-        assert_eq!(detect(&[COMBINED, b"", COMBINED]), Some(FormatSpec::Combined));
+        assert_eq!(
+            detect(&[COMBINED, b"", COMBINED]),
+            Some(FormatSpec::Combined)
+        );
         assert_eq!(detect(&[COMMON, b"  ", COMMON]), Some(FormatSpec::Common));
         assert_eq!(detect(&[ERROR, ERROR]), Some(FormatSpec::ApacheError));
         assert_eq!(
@@ -73,7 +77,10 @@ mod tests {
 
     #[test]
     fn majority_wins_and_junk_is_none() {
-        assert_eq!(detect(&[COMBINED, COMBINED, b"junk"]), Some(FormatSpec::Combined));
+        assert_eq!(
+            detect(&[COMBINED, COMBINED, b"junk"]),
+            Some(FormatSpec::Combined)
+        );
         assert_eq!(detect(&[COMBINED, b"junk"]), None);
         assert_eq!(detect(&[b"hello", b"world"]), None);
         assert_eq!(detect(&[]), None);

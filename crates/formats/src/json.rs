@@ -76,18 +76,57 @@ fn keys(k: &[&str]) -> Vec<String> {
 impl Default for JsonFieldMap {
     fn default() -> Self {
         JsonFieldMap {
-            time: keys(&["time", "timestamp", "@timestamp", "time_local", "time_iso8601", "ts", "msec", "date"]),
-            client_ip: keys(&["remote_addr", "client_ip", "ip", "clientip", "client", "client.ip", "source.ip", "remote_ip"]),
+            time: keys(&[
+                "time",
+                "timestamp",
+                "@timestamp",
+                "time_local",
+                "time_iso8601",
+                "ts",
+                "msec",
+                "date",
+            ]),
+            client_ip: keys(&[
+                "remote_addr",
+                "client_ip",
+                "ip",
+                "clientip",
+                "client",
+                "client.ip",
+                "source.ip",
+                "remote_ip",
+            ]),
             user: keys(&["remote_user", "user", "username", "user.name"]),
             request: keys(&["request"]),
             method: keys(&["request_method", "method", "verb", "http.request.method"]),
             uri: keys(&["request_uri", "uri", "path", "url", "url.original"]),
             query: keys(&["args", "query_string", "query"]),
             protocol: keys(&["server_protocol", "protocol", "http_version"]),
-            status: keys(&["status", "status_code", "response", "http.response.status_code"]),
-            bytes: keys(&["body_bytes_sent", "bytes", "bytes_sent", "size", "http.response.body.bytes"]),
-            referer: keys(&["http_referer", "referer", "referrer", "http.request.referrer"]),
-            user_agent: keys(&["http_user_agent", "user_agent", "agent", "user_agent.original"]),
+            status: keys(&[
+                "status",
+                "status_code",
+                "response",
+                "http.response.status_code",
+            ]),
+            bytes: keys(&[
+                "body_bytes_sent",
+                "bytes",
+                "bytes_sent",
+                "size",
+                "http.response.body.bytes",
+            ]),
+            referer: keys(&[
+                "http_referer",
+                "referer",
+                "referrer",
+                "http.request.referrer",
+            ]),
+            user_agent: keys(&[
+                "http_user_agent",
+                "user_agent",
+                "agent",
+                "user_agent.original",
+            ]),
             host: keys(&["host", "server_name", "http_host", "vhost"]),
             duration_secs: keys(&["request_time"]),
             duration_us: keys(&["duration_us"]),
@@ -128,7 +167,10 @@ fn is_scalar(v: &Value) -> bool {
 }
 
 /// Finds the first present, non-null key; returns the top-level key it used and the value.
-fn lookup<'a>(obj: &'a Map<String, Value>, candidates: &'a [String]) -> Option<(&'a str, &'a Value)> {
+fn lookup<'a>(
+    obj: &'a Map<String, Value>,
+    candidates: &'a [String],
+) -> Option<(&'a str, &'a Value)> {
     for key in candidates {
         if let Some(v) = obj.get(key.as_str()).filter(|v| is_scalar(v)) {
             return Some((key.as_str(), v));
@@ -188,7 +230,9 @@ fn json_time(v: &Value) -> Result<Timestamp, String> {
             r.map_err(|e| format!("{e} in {s:?}"))
         }
         Value::Number(n) => {
-            let f = n.as_f64().filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15);
+            let f = n
+                .as_f64()
+                .filter(|f| f.is_finite() && *f >= 0.0 && *f < 1e15);
             match f {
                 Some(f) if f > 1e11 => Ok(Timestamp((f * 1_000.0) as i64)),
                 Some(f) => Ok(Timestamp((f * 1_000_000.0) as i64)),
@@ -213,8 +257,9 @@ impl LineParser for JsonParser {
     }
 
     fn parse(&self, line: &[u8]) -> Result<Event, ParseError> {
-        let obj: Map<String, Value> = serde_json::from_slice(line)
-            .map_err(|e| ParseError::new(format!("json: expected one JSON object per line: {e}")))?;
+        let obj: Map<String, Value> = serde_json::from_slice(line).map_err(|e| {
+            ParseError::new(format!("json: expected one JSON object per line: {e}"))
+        })?;
         let m = &self.map;
         let mut l = Lookup {
             obj: &obj,
@@ -272,16 +317,18 @@ impl LineParser for JsonParser {
                 json_uint(v)
                     .filter(|s| (100..=999).contains(s))
                     .map(|s| s as u16)
-                    .ok_or_else(|| ParseError::new(format!("status: expected a 3-digit number, got {v}")))?,
+                    .ok_or_else(|| {
+                        ParseError::new(format!("status: expected a 3-digit number, got {v}"))
+                    })?,
             );
         }
-        if let Some(v) = l.get(&m.bytes) {
-            if !is_empty_value(as_text(v).as_bytes()) {
-                ev.bytes = Some(
-                    json_uint(v)
-                        .ok_or_else(|| ParseError::new(format!("bytes: expected a number, got {v}")))?,
-                );
-            }
+        if let Some(v) = l.get(&m.bytes)
+            && !is_empty_value(as_text(v).as_bytes())
+        {
+            ev.bytes =
+                Some(json_uint(v).ok_or_else(|| {
+                    ParseError::new(format!("bytes: expected a number, got {v}"))
+                })?);
         }
         ev.referer = l.get(&m.referer).and_then(opt_str);
         ev.user_agent = l.get(&m.user_agent).and_then(opt_str);
@@ -332,7 +379,10 @@ mod tests {
         assert_eq!(ev.referer, None);
         assert_eq!(ev.user_agent.as_deref(), Some("curl/8"));
         assert_eq!(ev.duration_us, Some(12_000));
-        assert_eq!(ev.extra, vec![("http_x_forwarded_for".into(), "1.1.1.1".into())]);
+        assert_eq!(
+            ev.extra,
+            vec![("http_x_forwarded_for".into(), "1.1.1.1".into())]
+        );
     }
 
     #[test]
@@ -362,8 +412,14 @@ mod tests {
             ("{\"status\":200}", "time: none of the keys"),
             ("{\"time\":\"yesterday\"}", "time: invalid timestamp"),
             ("{\"time\":true}", "time: expected a string or number"),
-            ("{\"time\":1,\"status\":\"abc\"}", "status: expected a 3-digit number"),
-            ("{\"time\":1,\"status\":70000}", "status: expected a 3-digit number"),
+            (
+                "{\"time\":1,\"status\":\"abc\"}",
+                "status: expected a 3-digit number",
+            ),
+            (
+                "{\"time\":1,\"status\":70000}",
+                "status: expected a 3-digit number",
+            ),
             ("{\"time\":1,\"bytes\":-4}", "bytes: expected a number"),
         ] {
             let e = parse(line).unwrap_err();
@@ -373,7 +429,8 @@ mod tests {
 
     #[test]
     fn field_map_overrides_only_some_keys() {
-        let m: JsonFieldMap = serde_json::from_str(r#"{"time":"when","status":["code","st"]}"#).unwrap();
+        let m: JsonFieldMap =
+            serde_json::from_str(r#"{"time":"when","status":["code","st"]}"#).unwrap();
         assert_eq!(m.time, vec!["when".to_string()]);
         assert_eq!(m.status, vec!["code".to_string(), "st".to_string()]);
         assert_eq!(m.user_agent, JsonFieldMap::default().user_agent);

@@ -12,6 +12,8 @@
 //! whose reason says which field failed and at which byte, so that it can be kept as a
 //! dead letter a user can act on.
 
+#![warn(missing_docs)]
+
 use std::sync::Arc;
 
 use palisade_core::Event;
@@ -107,6 +109,10 @@ pub enum FormatError {
 
 /// Which format a source uses, as configured by a user or found by [`detect`].
 /// Serialisable so that it can live in configuration and in a source's stored state.
+///
+/// `Json` is not boxed although the field map is large: a spec is built once per
+/// source, and callers construct `FormatSpec::Json(JsonFieldMap::default())` directly.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FormatSpec {
@@ -188,7 +194,10 @@ mod tests {
             FormatSpec::Nginx("$remote_addr $status".into())
         );
         let err = FormatSpec::from_name("combinde").unwrap_err().to_string();
-        assert!(err.contains("combinde") && err.contains("apache_error"), "{err}");
+        assert!(
+            err.contains("combinde") && err.contains("apache_error"),
+            "{err}"
+        );
     }
 
     #[test]

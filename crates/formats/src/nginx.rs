@@ -91,8 +91,7 @@ pub(crate) fn compile_named(format: &str, name: String) -> Result<Compiled, Form
         if name.is_empty() || !name.bytes().all(is_name_byte) {
             return Err(bad(
                 dollar,
-                "'$' must be followed by a variable name such as $remote_addr or ${status}"
-                    .into(),
+                "'$' must be followed by a variable name such as $remote_addr or ${status}".into(),
             ));
         }
         if !lit.is_empty() {
@@ -155,7 +154,10 @@ mod tests {
         assert_eq!(
             ev.extra,
             vec![
-                ("http_x_forwarded_for".into(), "203.0.113.9, 10.0.0.1".into()),
+                (
+                    "http_x_forwarded_for".into(),
+                    "203.0.113.9, 10.0.0.1".into()
+                ),
                 ("upstream_connect_time".into(), "0.001".into()),
                 ("upstream_response_time".into(), "0.249".into()),
             ]
@@ -192,13 +194,18 @@ mod tests {
         let p = compile("$remote_addr $status").unwrap();
         let ev = p.parse(b"crawler.example.net 200").unwrap();
         assert_eq!(ev.client_ip, None);
-        assert_eq!(ev.extra, vec![("client".into(), "crawler.example.net".into())]);
+        assert_eq!(
+            ev.extra,
+            vec![("client".into(), "crawler.example.net".into())]
+        );
     }
 
     #[test]
     fn presets() {
         let ev = combined()
-            .parse(br#"1.2.3.4 ident bob [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 - "-" "-""#)
+            .parse(
+                br#"1.2.3.4 ident bob [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.0" 200 - "-" "-""#,
+            )
             .unwrap();
         assert_eq!(ev.extra, vec![("ident".into(), "ident".into())]);
         assert_eq!(ev.bytes, None);
@@ -235,11 +242,19 @@ mod tests {
         let e = p
             .parse(br#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1 "-" "cut"#)
             .unwrap_err();
-        assert!(e.reason.starts_with("http_user_agent: missing closing"), "{}", e.reason);
+        assert!(
+            e.reason.starts_with("http_user_agent: missing closing"),
+            "{}",
+            e.reason
+        );
         let e = p
             .parse(br#"1.2.3.4 - - [10/Foo/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1 "-" "-""#)
             .unwrap_err();
-        assert!(e.reason.starts_with("time_local: invalid timestamp"), "{}", e.reason);
+        assert!(
+            e.reason.starts_with("time_local: invalid timestamp"),
+            "{}",
+            e.reason
+        );
         assert!(e.reason.ends_with("at byte 13"), "{}", e.reason);
     }
 }

@@ -114,7 +114,10 @@ mod tests {
             (Some("GET!not"), Some("found /x.cfm"), Some("HTTP/1.0"))
         );
         assert_eq!(parts("GET HTTP/1.0"), (Some("GET"), None, Some("HTTP/1.0")));
-        assert_eq!(parts("GET  /a  HTTP/1.0"), (Some("GET"), Some("/a"), Some("HTTP/1.0")));
+        assert_eq!(
+            parts("GET  /a  HTTP/1.0"),
+            (Some("GET"), Some("/a"), Some("HTTP/1.0"))
+        );
     }
 
     #[test]

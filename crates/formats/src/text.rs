@@ -10,9 +10,53 @@ use std::net::IpAddr;
 /// nothing becomes invisible.
 pub(crate) fn text(raw: &[u8]) -> String {
     if memchr::memchr(b'\\', raw).is_none() {
-        return String::from_utf8_lossy(raw).into_owned();
+        return lossy(raw);
     }
-    String::from_utf8_lossy(&unescape(raw)).into_owned()
+    lossy(&unescape(raw))
+}
+
+/// The same text as `String::from_utf8_lossy(raw).into_owned()`, but fast on long runs
+/// of raw binary (the 8 KB `SEARCH /\x90\x90...` overflow attempts are common in attack
+/// traffic): after an invalid sequence, ASCII is copied and bytes that can never start
+/// a UTF-8 sequence (a continuation byte, 0xC0, 0xC1, 0xF5..=0xFF: always a one-byte
+/// invalid sequence on their own) are replaced in one simple loop, instead of one
+/// decoder restart per invalid byte.
+pub(crate) fn lossy(raw: &[u8]) -> String {
+    let mut rest = raw;
+    let mut out = String::new();
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                if out.is_empty() {
+                    return s.to_owned();
+                }
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                if out.capacity() == 0 {
+                    out.reserve(raw.len() + raw.len() / 2);
+                }
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                let skip = e.error_len().map_or(after.len(), usize::from);
+                out.push('\u{fffd}');
+                rest = after.get(skip..).unwrap_or_default();
+                // Bulk path: ASCII is copied, never-valid bytes replaced, until a byte
+                // that may start a multi-byte sequence sends us back to the decoder.
+                let mut k = 0;
+                while let Some(&b) = rest.get(k) {
+                    match b {
+                        0x00..=0x7F => out.push(char::from(b)),
+                        0x80..=0xC1 | 0xF5..=0xFF => out.push('\u{fffd}'),
+                        _ => break,
+                    }
+                    k += 1;
+                }
+                rest = &rest[k..];
+            }
+        }
+    }
 }
 
 /// Like [`text`], but `-` (the log convention for "no value") and empty become `None`.
@@ -168,10 +212,12 @@ pub(crate) fn ip(raw: &[u8]) -> Option<IpAddr> {
 pub(crate) fn ip_and_port(raw: &[u8]) -> (Option<IpAddr>, Option<&[u8]>) {
     if let Some(i) = memchr::memrchr(b':', raw) {
         let (host, port) = (&raw[..i], &raw[i + 1..]);
-        if !port.is_empty() && port.len() <= 5 && port.iter().all(u8::is_ascii_digit) {
-            if let Some(addr) = ip(host) {
-                return (Some(addr), Some(port));
-            }
+        if !port.is_empty()
+            && port.len() <= 5
+            && port.iter().all(u8::is_ascii_digit)
+            && let Some(addr) = ip(host)
+        {
+            return (Some(addr), Some(port));
         }
     }
     (ip(raw), None)
@@ -188,6 +234,32 @@ mod tests {
         assert_eq!(opt_text(b"-"), None);
         assert_eq!(opt_text(b""), None);
         assert_eq!(opt_text(b"x").as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn lossy_matches_std() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let pool = "aé€😀".as_bytes();
+        for _ in 0..20_000 {
+            let len = (next() % 40) as usize;
+            let v: Vec<u8> = (0..len)
+                .map(|_| match next() % 3 {
+                    0 => pool[(next() % pool.len() as u64) as usize],
+                    1 => 0x80 | (next() as u8 & 0x7f),
+                    _ => next() as u8,
+                })
+                .collect();
+            assert_eq!(lossy(&v), String::from_utf8_lossy(&v), "{v:?}");
+        }
+        let mut big = vec![0x90u8; 8000];
+        big.extend_from_slice(b" ok \xe2\x82");
+        assert_eq!(lossy(&big), String::from_utf8_lossy(&big));
     }
 
     #[test]

@@ -64,7 +64,9 @@ fn elastic_apache_logs() {
     assert_eq!(out.failed.len(), 1, "{:?}", out.failed);
     assert_eq!(out.failed[0].0, 8_899);
     assert!(
-        out.failed[0].1.starts_with("http_user_agent: missing closing"),
+        out.failed[0]
+            .1
+            .starts_with("http_user_agent: missing closing"),
         "{}",
         out.failed[0].1
     );
@@ -116,7 +118,12 @@ fn hackers_access_log() {
         .iter()
         .find(|e| e.path.as_deref() == Some("/acl_users/credentials_cookie_auth/require_login"))
         .expect("a require_login request");
-    assert!(login.query.as_deref().is_some_and(|q| q.contains("came_from")));
+    assert!(
+        login
+            .query
+            .as_deref()
+            .is_some_and(|q| q.contains("came_from"))
+    );
     // +0100 is converted to UTC.
     assert_eq!(out.events[0].ts.to_string(), "2015-10-25T03:11:25Z");
 }
@@ -165,7 +172,12 @@ fn honeynet_2004() {
     assert_eq!(ips.len(), 9_268);
     let hosts: HashSet<_> = events
         .iter()
-        .flat_map(|e| e.extra.iter().filter(|(k, _)| k == "client").map(|(_, v)| v.clone()))
+        .flat_map(|e| {
+            e.extra
+                .iter()
+                .filter(|(k, _)| k == "client")
+                .map(|(_, v)| v.clone())
+        })
         .collect();
     assert_eq!(hosts.len(), 1);
     assert!(hosts.contains("pcp740115pcs.reston01.va.comcast.net"));
@@ -189,7 +201,11 @@ fn honeynet_2004() {
         .count();
     assert_eq!(no_request, 229);
     // Raw bytes above 0x7F become U+FFFD, never an error.
-    assert!(events.iter().any(|e| e.path.as_deref().is_some_and(|p| p.contains('\u{fffd}'))));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.path.as_deref().is_some_and(|p| p.contains('\u{fffd}')))
+    );
     // -0400 is converted to UTC; the logs run from 21 Apr to 11 Oct 2004.
     let (min, max) = (
         events.iter().map(|e| e.ts).min().unwrap(),
@@ -227,8 +243,14 @@ fn detect_real_files() {
     let cases = [
         ("access-logs/elastic_apache_logs.log", FormatSpec::Combined),
         ("access-logs/hackers-access.log", FormatSpec::Combined),
-        ("access-logs/honeynet-2004/access_log.25", FormatSpec::Combined),
-        ("access-logs/honeynet-2004/access_log.11", FormatSpec::Combined),
+        (
+            "access-logs/honeynet-2004/access_log.25",
+            FormatSpec::Combined,
+        ),
+        (
+            "access-logs/honeynet-2004/access_log.11",
+            FormatSpec::Combined,
+        ),
         ("loghub/Apache/Apache_2k.log", FormatSpec::ApacheError),
     ];
     for (file, want) in cases {
@@ -243,7 +265,11 @@ fn detect_real_files() {
                 .map(|(_, l)| cut_to_common(l))
                 .collect();
             let sample: Vec<&[u8]> = common.iter().map(Vec::as_slice).collect();
-            assert_eq!(detect(&sample), Some(FormatSpec::Common), "{file} as common");
+            assert_eq!(
+                detect(&sample),
+                Some(FormatSpec::Common),
+                "{file} as common"
+            );
             let p = build(&FormatSpec::Common).unwrap();
             assert!(sample.iter().all(|l| p.parse(l).is_ok()));
         }

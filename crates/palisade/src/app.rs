@@ -51,7 +51,8 @@ pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700));
+        let _ =
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700));
     }
     Ok(())
 }
@@ -59,8 +60,12 @@ pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
 /// Opens the configured store (never waiting on the network).
 pub fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     prepare_data_dir(settings)?;
-    palisade_store::open(&settings.database_url, &settings.data_dir)
-        .with_context(|| format!("cannot open the database {}", palisade_store::redact_url(&settings.database_url)))
+    palisade_store::open(&settings.database_url, &settings.data_dir).with_context(|| {
+        format!(
+            "cannot open the database {}",
+            palisade_store::redact_url(&settings.database_url)
+        )
+    })
 }
 
 impl Application {
@@ -76,7 +81,8 @@ impl Application {
             DB_CHECK_INTERVAL,
             shutdown_rx.clone(),
         ));
-        let (writer, writer_task) = BatchWriter::spawn(store.clone(), settings.writer.clone(), shutdown_rx.clone());
+        let (writer, writer_task) =
+            BatchWriter::spawn(store.clone(), settings.writer.clone(), shutdown_rx.clone());
 
         let sources = SourceRegistry::default();
         let mut source_tasks = Vec::new();
@@ -100,9 +106,12 @@ impl Application {
             started: Instant::now(),
         };
         let router = palisade_api::router(state);
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {} (is another process using it? set --listen)", settings.listen))?;
+        let listener = TcpListener::bind(settings.listen).await.with_context(|| {
+            format!(
+                "cannot listen on {} (is another process using it? set --listen)",
+                settings.listen
+            )
+        })?;
         Ok(Application {
             listener,
             router,
@@ -127,7 +136,10 @@ impl Application {
 
     /// Serves until `signal` completes, then shuts down gracefully: stops accepting,
     /// lets sources flush their last batch with its checkpoint, drains the writer.
-    pub async fn run_until_stopped(self, signal: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let Application {
             listener,
             router,
@@ -141,11 +153,12 @@ impl Application {
         let addr = listener.local_addr()?;
         tracing::info!(message = "Serving.", address = %addr);
         let stop = shutdown.clone();
-        let server = axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
-            signal.await;
-            tracing::info!(message = "Shutting down: draining requests, flushing sources.");
-            let _ = stop.send(true);
-        });
+        let server =
+            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
+                signal.await;
+                tracing::info!(message = "Shutting down: draining requests, flushing sources.");
+                let _ = stop.send(true);
+            });
         let served = server.await;
         let _ = shutdown.send(true);
 
@@ -157,7 +170,9 @@ impl Application {
             let _ = writer_task.await;
         };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-            tracing::warn!(message = "Shutdown drain timed out; unflushed lines will be re-read from the checkpoint at next start.");
+            tracing::warn!(
+                message = "Shutdown drain timed out; unflushed lines will be re-read from the checkpoint at next start."
+            );
         }
         for t in background {
             t.abort();

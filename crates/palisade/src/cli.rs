@@ -29,13 +29,23 @@ pub struct GlobalArgs {
     #[arg(long, env = "PALISADE_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// sqlite://PATH (inside the data dir when relative) or postgres://USER@HOST:PORT/DB.
-    #[arg(long, env = "PALISADE_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PALISADE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Log filter, e.g. info or palisade_sources=debug,info.
     #[arg(long, env = "PALISADE_LOG", global = true)]
     pub log_level: Option<String>,
     /// Log encoding.
-    #[arg(long = "log-output", env = "PALISADE_LOG_FORMAT", global = true, value_enum)]
+    #[arg(
+        long = "log-output",
+        env = "PALISADE_LOG_FORMAT",
+        global = true,
+        value_enum
+    )]
     pub log_output: Option<LogFormat>,
 }
 

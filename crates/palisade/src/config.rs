@@ -152,7 +152,6 @@ pub struct Settings {
 #[derive(Debug)]
 pub struct ConfigErrors(pub Vec<String>);
 
-
 impl std::fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
@@ -180,8 +179,12 @@ pub fn format_spec(
         }
         (None, Some(f)) if f.contains('$') => Ok(FormatSpec::Nginx(f.to_owned())),
         (None, Some(f)) if f.contains('%') => Ok(FormatSpec::Apache(f.to_owned())),
-        (None, Some(_)) => Err("log_format has neither $variables (nginx) nor %directives (Apache)".into()),
-        (Some(_), Some(_)) => Err("log_format is only used with format = \"nginx\" or \"apache\"".into()),
+        (None, Some(_)) => {
+            Err("log_format has neither $variables (nginx) nor %directives (Apache)".into())
+        }
+        (Some(_), Some(_)) => {
+            Err("log_format is only used with format = \"nginx\" or \"apache\"".into())
+        }
         (Some("json"), None) => Ok(FormatSpec::Json(json_fields.unwrap_or_default())),
         (Some(n), None) => FormatSpec::from_name(n).map_err(|e| e.to_string()),
         (None, None) => Ok(FormatSpec::Auto),
@@ -198,8 +201,13 @@ fn read_file(path: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), Strin
         Ok(text) => toml::from_str::<FileConfig>(&text)
             .map(|c| (c, Some(path.clone())))
             .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok((FileConfig::default(), None)),
-        Err(e) => Err(format!("{}: cannot read the configuration file: {e}", path.display())),
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            Ok((FileConfig::default(), None))
+        }
+        Err(e) => Err(format!(
+            "{}: cannot read the configuration file: {e}",
+            path.display()
+        )),
     }
 }
 
@@ -298,7 +306,9 @@ impl Settings {
         for (i, s) in file.sources.into_iter().enumerate() {
             let at = format!("sources[{i}]");
             if let Some(kind) = s.kind.as_deref().filter(|k| *k != "file") {
-                errors.push(format!("{at}.type: '{kind}' is not supported here; use \"file\""));
+                errors.push(format!(
+                    "{at}.type: '{kind}' is not supported here; use \"file\""
+                ));
                 continue;
             }
             let Some(path) = s.path else {
@@ -335,7 +345,10 @@ impl Settings {
         names.sort_unstable();
         for pair in names.windows(2) {
             if pair[0] == pair[1] {
-                errors.push(format!("sources: two sources are named '{}'; names must be unique", pair[0]));
+                errors.push(format!(
+                    "sources: two sources are named '{}'; names must be unique",
+                    pair[0]
+                ));
             }
         }
 
@@ -345,7 +358,9 @@ impl Settings {
             .or(file.log.level)
             .unwrap_or_else(|| "info".to_owned());
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            errors.push(format!("log.level: '{log_level}' is not a filter like info or palisade=debug,info"));
+            errors.push(format!(
+                "log.level: '{log_level}' is not a filter like info or palisade=debug,info"
+            ));
         }
         let log_format = o.log_format.or(file.log.format).unwrap_or(LogFormat::Auto);
 
@@ -369,10 +384,10 @@ impl Settings {
     /// The settings as text with the database password masked, for `config check`.
     pub fn describe(&self) -> String {
         let mut out = String::new();
-        let cfg = self
-            .config_file
-            .as_ref()
-            .map_or_else(|| "(none: defaults and environment)".to_owned(), |p| p.display().to_string());
+        let cfg = self.config_file.as_ref().map_or_else(
+            || "(none: defaults and environment)".to_owned(),
+            |p| p.display().to_string(),
+        );
         out.push_str(&format!("config file:    {cfg}\n"));
         out.push_str(&format!("listen:         {}\n", self.listen));
         out.push_str(&format!("data dir:       {}\n", self.data_dir.display()));
@@ -380,7 +395,10 @@ impl Settings {
             "database:       {}\n",
             palisade_store::redact_url(&self.database_url)
         ));
-        out.push_str(&format!("log:            {} ({:?})\n", self.log_level, self.log_format));
+        out.push_str(&format!(
+            "log:            {} ({:?})\n",
+            self.log_level, self.log_format
+        ));
         out.push_str(&format!(
             "http:           body limit {} bytes, timeout {}s, CORS origins {:?}\n",
             self.api.max_body_bytes,
@@ -392,7 +410,12 @@ impl Settings {
             self.batch_size, self.writer.queue_batches
         ));
         for s in &self.sources {
-            out.push_str(&format!("source:         {} <- {} ({:?})\n", s.name, s.path.display(), s.format));
+            out.push_str(&format!(
+                "source:         {} <- {} ({:?})\n",
+                s.name,
+                s.path.display(),
+                s.format
+            ));
         }
         out
     }
@@ -456,7 +479,14 @@ format = "bogus"
         )
         .unwrap_err()
         .to_string();
-        for key in ["listen:", "database_url:", "http.max_body_bytes", "http.cors_origins", "sources[0].path", "sources[1].format"] {
+        for key in [
+            "listen:",
+            "database_url:",
+            "http.max_body_bytes",
+            "http.cors_origins",
+            "sources[0].path",
+            "sources[1].format",
+        ] {
             assert!(err.contains(key), "missing {key} in {err}");
         }
     }

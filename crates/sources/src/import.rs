@@ -13,7 +13,9 @@ use palisade_core::Checkpoint;
 use palisade_formats::FormatSpec;
 use palisade_store::SharedStore;
 
-use crate::batcher::{Batcher, DETECT_SAMPLE_LINES, FormatChoiceError, choose_parser, fingerprint, trim_eol};
+use crate::batcher::{
+    Batcher, DETECT_SAMPLE_LINES, FormatChoiceError, choose_parser, fingerprint, trim_eol,
+};
 use crate::writer::{BatchWriter, WriterError};
 
 /// What to import and how.
@@ -112,7 +114,9 @@ struct CountingReader<R> {
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.progress.bytes_read.fetch_add(n as u64, Ordering::Relaxed);
+        self.progress
+            .bytes_read
+            .fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
 }
@@ -126,7 +130,9 @@ fn open_reader(path: &Path, progress: Arc<ImportProgress>) -> io::Result<Box<dyn
         inner: file,
         progress,
     };
-    let gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     Ok(if gz {
         Box::new(BufReader::with_capacity(
             256 * 1024,
@@ -189,55 +195,56 @@ pub async fn import_file(
     let name = config.name.clone();
     let batch_size = config.batch_size;
     let prog = progress.clone();
-    let (lines, events, dead) = tokio::task::spawn_blocking(move || -> Result<(u64, u64, u64), ImportError> {
-        let io_err = |source| ImportError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut reader = open_reader(&path, prog.clone()).map_err(io_err)?;
-        let mut batcher = Batcher::new(&name, parser, None, batch_size);
-        let mut line = Vec::with_capacity(1024);
-        let mut line_no: u64 = 0;
-        let (mut lines, mut events, mut dead) = (0u64, 0u64, 0u64);
-        let checkpoint = |line_no| Checkpoint {
-            source: name.clone(),
-            file_id: file_id.clone(),
-            offset: 0,
-            line_no,
-            fingerprint: fp,
-        };
-        loop {
-            line.clear();
-            let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
-            if n == 0 {
-                break;
+    let (lines, events, dead) =
+        tokio::task::spawn_blocking(move || -> Result<(u64, u64, u64), ImportError> {
+            let io_err = |source| ImportError::Io {
+                path: path.display().to_string(),
+                source,
+            };
+            let mut reader = open_reader(&path, prog.clone()).map_err(io_err)?;
+            let mut batcher = Batcher::new(&name, parser, None, batch_size);
+            let mut line = Vec::with_capacity(1024);
+            let mut line_no: u64 = 0;
+            let (mut lines, mut events, mut dead) = (0u64, 0u64, 0u64);
+            let checkpoint = |line_no| Checkpoint {
+                source: name.clone(),
+                file_id: file_id.clone(),
+                offset: 0,
+                line_no,
+                fingerprint: fp,
+            };
+            loop {
+                line.clear();
+                let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+                if n == 0 {
+                    break;
+                }
+                line_no += 1;
+                if line_no <= skip {
+                    continue;
+                }
+                lines += 1;
+                prog.lines.fetch_add(1, Ordering::Relaxed);
+                batcher.push_line(&line, Some(line_no), None);
+                if batcher.is_full() {
+                    let batch = batcher.take(Some(checkpoint(line_no)));
+                    events += batch.events.len() as u64;
+                    dead += batch.dead_letters.len() as u64;
+                    handle.block_on(writer.send(batch))?;
+                }
             }
-            line_no += 1;
-            if line_no <= skip {
-                continue;
-            }
-            lines += 1;
-            prog.lines.fetch_add(1, Ordering::Relaxed);
-            batcher.push_line(&line, Some(line_no), None);
-            if batcher.is_full() {
+            if !batcher.is_empty() || line_no > skip {
                 let batch = batcher.take(Some(checkpoint(line_no)));
                 events += batch.events.len() as u64;
                 dead += batch.dead_letters.len() as u64;
-                handle.block_on(writer.send(batch))?;
+                // The last batch is awaited until stored, and the writer stores batches in
+                // order, so when this returns the whole file is durable.
+                handle.block_on(writer.write(batch))?;
             }
-        }
-        if !batcher.is_empty() || line_no > skip {
-            let batch = batcher.take(Some(checkpoint(line_no)));
-            events += batch.events.len() as u64;
-            dead += batch.dead_letters.len() as u64;
-            // The last batch is awaited until stored, and the writer stores batches in
-            // order, so when this returns the whole file is durable.
-            handle.block_on(writer.write(batch))?;
-        }
-        Ok((lines, events, dead))
-    })
-    .await
-    .map_err(|e| ImportError::Join(e.to_string()))??;
+            Ok((lines, events, dead))
+        })
+        .await
+        .map_err(|e| ImportError::Join(e.to_string()))??;
 
     Ok(ImportSummary {
         lines,

@@ -120,7 +120,11 @@ impl SourceStatus {
             target: self.target.clone(),
             state,
             last_error,
-            format: self.format.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            format: self
+                .format
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             lines: self.lines.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.load(Ordering::Relaxed),

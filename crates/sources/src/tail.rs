@@ -212,7 +212,10 @@ fn sample_lines(path: &Path) -> io::Result<Vec<Vec<u8>>> {
 /// Finds a file beside `path` with the given identity: where a file that was rotated
 /// while Palisade was stopped now lives (`access.log` → `access.log.1`).
 fn find_rotated(path: &Path, wanted_id: &str) -> Option<PathBuf> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let entries = std::fs::read_dir(dir).ok()?;
     for entry in entries.flatten() {
         let p = entry.path();
@@ -244,6 +247,19 @@ pub async fn run(
         }
         match follow(&config, &store, &writer, &status, &mut shutdown).await {
             Ok(()) => break,
+            Err(TailError::Checkpoint(error)) => {
+                // The store is not ready yet (down, or its schema not applied): wait
+                // for it quietly; health already reports the database.
+                tracing::debug!(message = "Waiting for the store to read the checkpoint.", source = %config.name, %error);
+                status.set_state(
+                    SourceState::Waiting,
+                    Some(format!("waiting for the database: {error}")),
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             Err(error) => {
                 tracing::warn!(message = "File source failed; retrying.", source = %config.name, %error);
                 status.set_state(SourceState::Error, Some(error.to_string()));
@@ -315,7 +331,10 @@ async fn follow(
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(path)(e)),
         }
-        status.set_state(SourceState::Starting, Some("waiting for the file to have lines".into()));
+        status.set_state(
+            SourceState::Starting,
+            Some("waiting for the file to have lines".into()),
+        );
         tokio::select! {
             _ = tokio::time::sleep(config.poll_interval) => {}
             _ = shutdown.changed() => return Ok(()),
@@ -323,19 +342,27 @@ async fn follow(
     };
     let sample_refs: Vec<&[u8]> = sample.iter().map(Vec::as_slice).collect();
     let parser = choose_parser(&config.format, &sample_refs)?;
-    let mut batcher = Batcher::new(&config.name, parser, Some(status.clone()), config.batch_size);
+    let mut batcher = Batcher::new(
+        &config.name,
+        parser,
+        Some(status.clone()),
+        config.batch_size,
+    );
 
     let mut current = TailFile::open(path, 0, 0).map_err(io_err(path))?;
     if let Some(cp) = checkpoint {
         let same_file = cp.file_id == current.file_id
-            && (cp.fingerprint == 0 || current.fingerprint == 0 || cp.fingerprint == current.fingerprint);
+            && (cp.fingerprint == 0
+                || current.fingerprint == 0
+                || cp.fingerprint == current.fingerprint);
         let size = current.size().map_err(io_err(path))?;
         if same_file && size >= cp.offset {
             current.offset = cp.offset;
             current.line_no = cp.line_no;
         } else if let Some(old_path) = find_rotated(path, &cp.file_id) {
             tracing::info!(message = "Finishing a file rotated while stopped.", source = %config.name, file = %old_path.display());
-            let mut old = TailFile::open(&old_path, cp.offset, cp.line_no).map_err(io_err(&old_path))?;
+            let mut old =
+                TailFile::open(&old_path, cp.offset, cp.line_no).map_err(io_err(&old_path))?;
             if old.size().map_err(io_err(&old_path))? >= cp.offset {
                 old.fingerprint = cp.fingerprint;
                 batcher = drain(old, batcher, &config.name, writer).await?;
@@ -383,7 +410,8 @@ async fn follow(
             }
             Ok(meta) => {
                 let replaced = current.fingerprint != 0
-                    && first_line_fingerprint(&current.file).map_err(io_err(path))? != current.fingerprint;
+                    && first_line_fingerprint(&current.file).map_err(io_err(path))?
+                        != current.fingerprint;
                 if meta.len() < current.offset + current.pending.len() as u64 || replaced {
                     tracing::info!(message = "File truncated; reading from its start.", source = %config.name);
                     if !batcher.is_empty() {

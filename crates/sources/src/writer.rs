@@ -207,7 +207,8 @@ async fn run(
     let meters = Meters::new(store.backend());
     while let Some(job) = rx.recv().await {
         shared.depth.add(-1);
-        let result = write_with_retry(&store, &config, &shared, &meters, job.batch, &mut shutdown).await;
+        let result =
+            write_with_retry(&store, &config, &shared, &meters, job.batch, &mut shutdown).await;
         match &result {
             Ok(outcome) => {
                 meters.events.add(outcome.events);
@@ -238,7 +239,9 @@ async fn write_with_retry(
         let started = Instant::now();
         match store.write_batch(batch.clone()).await {
             Ok(outcome) => {
-                meters.write_seconds.observe(started.elapsed().as_secs_f64());
+                meters
+                    .write_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 if !shared.store_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(message = "Store is reachable again; writes resumed.");
                 }
@@ -256,7 +259,8 @@ async fn write_with_retry(
                     if *shutdown.borrow() {
                         return Err(WriterError::Unavailable(error.to_string()));
                     }
-                    let jitter = Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
+                    let jitter =
+                        Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
                     tokio::select! {
                         _ = tokio::time::sleep(backoff + jitter) => {}
                         _ = shutdown.changed() => {}

@@ -41,8 +41,16 @@ fn batches(total: usize, batch: usize) -> Vec<IngestBatch> {
     let t0 = Timestamp::now().as_micros() - 86_400_000_000;
     let methods = ["GET", "GET", "GET", "POST", "HEAD", "PUT"];
     let paths = [
-        "/", "/index.html", "/api/v1/users", "/api/v1/orders", "/static/app.js",
-        "/static/style.css", "/wp-login.php", "/.env", "/login", "/search",
+        "/",
+        "/index.html",
+        "/api/v1/users",
+        "/api/v1/orders",
+        "/static/app.js",
+        "/static/style.css",
+        "/wp-login.php",
+        "/.env",
+        "/login",
+        "/search",
     ];
     let agents = [
         "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36",
@@ -59,7 +67,12 @@ fn batches(total: usize, batch: usize) -> Vec<IngestBatch> {
         let events = (0..size)
             .map(|i| {
                 let k = n + i;
-                let ip = format!("10.{}.{}.{}", rng.next() % 4, rng.next() % 64, rng.next() % 250);
+                let ip = format!(
+                    "10.{}.{}.{}",
+                    rng.next() % 4,
+                    rng.next() % 64,
+                    rng.next() % 250
+                );
                 Event {
                     ts: Timestamp(t0 + (k as i64) * 400),
                     kind: EventKind::Http,
@@ -68,7 +81,9 @@ fn batches(total: usize, batch: usize) -> Vec<IngestBatch> {
                     host: Some(rng.pick(&hosts).into()),
                     method: Some(rng.pick(&methods).into()),
                     path: Some(format!("{}/{}", rng.pick(&paths), rng.next() % 1000)),
-                    query: (k % 3 == 0).then(|| format!("id={}&page={}", k, k % 7)),
+                    query: k
+                        .is_multiple_of(3)
+                        .then(|| format!("id={}&page={}", k, k % 7)),
                     protocol: Some("HTTP/1.1".into()),
                     status: statuses.get((rng.next() % 8) as usize).copied(),
                     bytes: Some(rng.next() % 100_000),
@@ -113,26 +128,48 @@ async fn run(name: &str, store: SharedStore, total: usize, batch: usize) -> Resu
     );
     let queries = [
         ("newest 50", EventQuery::default()),
-        ("client 10.1.0.0/16", EventQuery {
-            client: "10.1.0.0/16".parse().ok(),
-            ..EventQuery::default()
-        }),
-        ("status 5xx", EventQuery {
-            status: Some(StatusFilter::Class(5)),
-            ..EventQuery::default()
-        }),
-        ("path /wp-login", EventQuery {
-            path_prefix: Some("/wp-login".into()),
-            ..EventQuery::default()
-        }),
-        ("text sqlmap", EventQuery {
-            text: Some("SQLMAP".into()),
-            ..EventQuery::default()
-        }),
-        ("rare text", EventQuery {
-            text: Some("no-such-thing".into()),
-            ..EventQuery::default()
-        }),
+        (
+            "client 10.1.0.0/16",
+            EventQuery {
+                client: "10.1.0.0/16".parse().ok(),
+                ..EventQuery::default()
+            },
+        ),
+        (
+            "status 5xx",
+            EventQuery {
+                status: Some(StatusFilter::Class(5)),
+                ..EventQuery::default()
+            },
+        ),
+        (
+            "status 404",
+            EventQuery {
+                status: Some(StatusFilter::Exact(404)),
+                ..EventQuery::default()
+            },
+        ),
+        (
+            "path /wp-login",
+            EventQuery {
+                path_prefix: Some("/wp-login".into()),
+                ..EventQuery::default()
+            },
+        ),
+        (
+            "text sqlmap",
+            EventQuery {
+                text: Some("SQLMAP".into()),
+                ..EventQuery::default()
+            },
+        ),
+        (
+            "rare text",
+            EventQuery {
+                text: Some("no-such-thing".into()),
+                ..EventQuery::default()
+            },
+        ),
     ];
     for (label, q) in queries {
         let q = EventQuery { limit: 50, ..q };
@@ -150,19 +187,15 @@ async fn run(name: &str, store: SharedStore, total: usize, batch: usize) -> Resu
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
-    let total: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(200_000);
+    let total: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(200_000);
     let batch: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5_000);
 
     let dir = tempfile::tempdir()?;
     let sqlite = SqliteStore::open(&dir.path().join("bench.db"))?;
-    if let Ok(keep) = std::env::var("XDROP") {
-        use palisade_store::Store;
-        sqlite.migrate().await?;
-        let c = rusqlite::Connection::open(dir.path().join("bench.db"))?;
-        for ix in ["ts","client_ip","status","method","host","path","source","kind"] {
-            if !keep.split(',').any(|k| k == ix) { c.execute_batch(&format!("DROP INDEX events_{ix}"))?; }
-        }
-    }
     run("sqlite", Arc::new(sqlite), total, batch).await?;
 
     if std::env::var("PALISADE_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
@@ -174,17 +207,11 @@ async fn main() -> Result<(), BoxError> {
     let schema = format!("bench_{}_{nanos}", std::process::id());
     let (admin, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);
-    admin.batch_execute(&format!("CREATE SCHEMA {schema}")).await?;
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await?;
     let sep = if base.contains('?') { '&' } else { '?' };
     let pg = PgStore::connect_lazy(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))?;
-    if let Ok(keep) = std::env::var("XDROP") {
-        let pg2 = PgStore::connect_lazy(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))?;
-        use palisade_store::Store;
-        pg2.migrate().await?;
-        for ix in ["ts","client_ip","status","method","host","path","source","kind"] {
-            if !keep.split(',').any(|k| k == ix) { admin.batch_execute(&format!("DROP INDEX {schema}.events_{ix}")).await?; }
-        }
-    }
     let result = run("postgres", Arc::new(pg), total, batch).await;
     admin
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))

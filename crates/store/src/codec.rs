@@ -185,8 +185,9 @@ impl EventColumns {
     /// Validates the row and builds the domain value.
     pub fn into_stored(self) -> Result<StoredEvent, StoreError> {
         let id = self.id;
-        let kind = EventKind::parse(&self.kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("event {id}: unknown kind '{}'", self.kind)))?;
+        let kind = EventKind::parse(&self.kind).ok_or_else(|| {
+            StoreError::Corrupt(format!("event {id}: unknown kind '{}'", self.kind))
+        })?;
         let client_ip = match self.client_ip {
             None => None,
             Some(key) => Some(ip_from_key(&key).ok_or_else(|| {

@@ -23,7 +23,7 @@ mod sqlgen;
 pub mod sqlite;
 
 pub use error::StoreError;
-pub use query::{Cursor, DeadLetterQuery, EventQuery, Page, StatusFilter, MAX_LIMIT};
+pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -148,7 +148,9 @@ mod tests {
 
     #[test]
     fn unknown_scheme_is_a_clear_error() {
-        let err = open("mysql://x", Path::new(".")).err().map(|e| e.to_string());
+        let err = open("mysql://x", Path::new("."))
+            .err()
+            .map(|e| e.to_string());
         assert!(err.unwrap_or_default().contains("sqlite:// or postgres://"));
     }
 }

@@ -18,8 +18,8 @@ use tokio_postgres::{NoTls, Row};
 
 use crate::codec::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
-    DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns,
-    EventColumnsIn, u64_to_i64,
+    DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
+    u64_to_i64,
 };
 use crate::migrations::POSTGRES as MIGRATIONS;
 use crate::sqlgen::{self, Dialect, Param, Sql};
@@ -82,10 +82,7 @@ impl PgStore {
     /// tables in a schema of their own. Only a malformed URL is an error here.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::InvalidUrl(format!(
-                "invalid PostgreSQL URL '{}': {e}",
-                redact_url(url)
-            ))
+            StoreError::InvalidUrl(format!("invalid PostgreSQL URL '{}': {e}", redact_url(url)))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -133,16 +130,20 @@ fn pg_err(e: tokio_postgres::Error) -> StoreError {
             StoreError::Database(text)
         };
     }
+    // The top-level message is generic ("error connecting to server"): add the causes.
+    let mut text = e.to_string();
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
     let mut io = false;
     while let Some(s) = source {
         io |= s.is::<std::io::Error>();
+        text.push_str(": ");
+        text.push_str(&s.to_string());
         source = s.source();
     }
     if e.is_closed() || io {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(text)
     } else {
-        StoreError::Database(e.to_string())
+        StoreError::Database(text)
     }
 }
 
@@ -267,10 +268,9 @@ impl Store for PgStore {
             .map_err(corrupt)?;
         for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
             tx.batch_execute(m.sql).await.map_err(|e| match pg_err(e) {
-                StoreError::Database(msg) => StoreError::Migration(format!(
-                    "{} (version {}): {msg}",
-                    m.name, m.version
-                )),
+                StoreError::Database(msg) => {
+                    StoreError::Migration(format!("{} (version {}): {msg}", m.name, m.version))
+                }
                 other => other,
             })?;
             tx.execute(
@@ -279,7 +279,11 @@ impl Store for PgStore {
             )
             .await
             .map_err(migration_err)?;
-            tracing::info!(version = m.version, name = m.name, "postgres migration applied");
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "postgres migration applied"
+            );
         }
         tx.commit().await.map_err(pg_err)
     }

@@ -160,10 +160,19 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
         b.cond(format!("method = {p}"));
     }
     if let Some(status) = q.status {
-        let (lo, hi) = status.range();
-        let lo = b.p(Param::I32(i32::from(lo)));
-        let hi = b.p(Param::I32(i32::from(hi)));
-        b.cond(format!("status BETWEEN {lo} AND {hi}"));
+        // An exact code is an equality so that the (status, ts) index also gives the
+        // order; a class is a range.
+        match status.range() {
+            (lo, hi) if lo == hi => {
+                let p = b.p(Param::I32(i32::from(lo)));
+                b.cond(format!("status = {p}"));
+            }
+            (lo, hi) => {
+                let lo = b.p(Param::I32(i32::from(lo)));
+                let hi = b.p(Param::I32(i32::from(hi)));
+                b.cond(format!("status BETWEEN {lo} AND {hi}"));
+            }
+        }
     }
     if let Some(prefix) = &q.path_prefix {
         let prefix = clean(prefix);
@@ -253,9 +262,15 @@ mod tests {
     fn upper_bounds() {
         assert_eq!(prefix_upper_bound("/a").as_deref(), Some("/b"));
         assert_eq!(prefix_upper_bound("").as_deref(), None);
-        assert_eq!(prefix_upper_bound("caf\u{e9}").as_deref(), Some("caf\u{ea}"));
+        assert_eq!(
+            prefix_upper_bound("caf\u{e9}").as_deref(),
+            Some("caf\u{ea}")
+        );
         assert_eq!(prefix_upper_bound("a\u{7f}").as_deref(), Some("a\u{80}"));
-        assert_eq!(prefix_upper_bound("a\u{d7ff}").as_deref(), Some("a\u{e000}"));
+        assert_eq!(
+            prefix_upper_bound("a\u{d7ff}").as_deref(),
+            Some("a\u{e000}")
+        );
         assert_eq!(
             prefix_upper_bound("ab\u{10ffff}\u{10ffff}").as_deref(),
             Some("ac")

@@ -17,8 +17,7 @@ use palisade_core::{Checkpoint, DeadLetter, Event, EventKind, Timestamp};
 use palisade_store::postgres::PgStore;
 use palisade_store::sqlite::SqliteStore;
 use palisade_store::{
-    Cursor, DeadLetterQuery, EventQuery, IngestBatch, SharedStore, StatusFilter, Store,
-    StoreError,
+    Cursor, DeadLetterQuery, EventQuery, IngestBatch, SharedStore, StatusFilter, Store, StoreError,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -133,9 +132,12 @@ where
     let admin = match pg_connect(&base).await {
         Ok(c) => c,
         Err(e) => panic!(
-            "PostgreSQL at {} is unreachable ({e}); start it, point \
+            "PostgreSQL at {} is unreachable ({e}: {}); start it, point \
              PALISADE_TEST_DATABASE_URL at one, or set PALISADE_SKIP_POSTGRES=1 to skip",
-            palisade_store::redact_url(&base)
+            palisade_store::redact_url(&base),
+            std::error::Error::source(&e)
+                .map(ToString::to_string)
+                .unwrap_or_default()
         ),
     };
     let schema = unique_name();
@@ -550,10 +552,18 @@ mod tests {
         let s = &db.store;
         let mut events = Vec::new();
         for i in 0..40 {
-            let ip = if i % 2 == 0 { "10.0.0.1" } else { "2001:db8::1" };
+            let ip = if i % 2 == 0 {
+                "10.0.0.1"
+            } else {
+                "2001:db8::1"
+            };
             let method = if i % 3 == 0 { "POST" } else { "GET" };
             let status = if i % 4 == 0 { 404 } else { 200 };
-            let path = if i % 5 == 0 { "/wp-login.php" } else { "/index" };
+            let path = if i % 5 == 0 {
+                "/wp-login.php"
+            } else {
+                "/index"
+            };
             events.push(http(i, ip, method, path, status));
         }
         write(s, events).await;
@@ -703,9 +713,15 @@ mod tests {
             idempotency_key: Some("key-1".into()),
         };
         let first = s.write_batch(batch(3, 2, 10)).await.unwrap();
-        assert_eq!((first.events, first.dead_letters, first.duplicate), (3, 2, false));
+        assert_eq!(
+            (first.events, first.dead_letters, first.duplicate),
+            (3, 2, false)
+        );
         let again = s.write_batch(batch(7, 0, 99)).await.unwrap();
-        assert_eq!((again.events, again.dead_letters, again.duplicate), (3, 2, true));
+        assert_eq!(
+            (again.events, again.dead_letters, again.duplicate),
+            (3, 2, true)
+        );
         assert_eq!(s.count_events().await.unwrap(), 3);
         let dls = s
             .query_dead_letters(&DeadLetterQuery {
@@ -787,7 +803,10 @@ mod tests {
         .await
         .unwrap();
         let b = s.checkpoint("b").await.unwrap().unwrap();
-        assert_eq!((b.offset, b.line_no, b.file_id.as_str()), (250, 25, "rotated"));
+        assert_eq!(
+            (b.offset, b.line_no, b.file_id.as_str()),
+            (250, 25, "rotated")
+        );
         assert_eq!(b.fingerprint, u64::MAX - 250);
         let all = s.checkpoints().await.unwrap();
         let names: Vec<&str> = all.iter().map(|c| c.source.as_str()).collect();
@@ -941,12 +960,16 @@ mod tests {
 async fn postgres_down_is_unavailable_fast_and_start_up_never_waits() {
     let start = Instant::now();
     let store = PgStore::connect_lazy("postgres://postgres@127.0.0.1:1/test").unwrap();
-    assert!(start.elapsed() < Duration::from_millis(500), "connect_lazy waited");
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "connect_lazy waited"
+    );
     let store: SharedStore = Arc::new(store);
 
     let start = Instant::now();
     let err = store.ping().await.unwrap_err();
     assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("refused"), "{err}");
     assert!(err.is_transient());
     let err = store
         .write_batch(IngestBatch {

@@ -74,7 +74,11 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
             reasons.push(format!(
                 "source {} is {}: {}",
                 s.name,
-                if s.state == SourceState::Error { "failing" } else { "waiting" },
+                if s.state == SourceState::Error {
+                    "failing"
+                } else {
+                    "waiting"
+                },
                 s.last_error.as_deref().unwrap_or("")
             ));
         }

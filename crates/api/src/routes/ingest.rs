@@ -7,8 +7,8 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use palisade_formats::FormatSpec;
-use palisade_sources::batcher::{Batcher, DETECT_SAMPLE_LINES, choose_parser, trim_eol};
 use palisade_sources::WriterError;
+use palisade_sources::batcher::{Batcher, DETECT_SAMPLE_LINES, choose_parser, trim_eol};
 use serde::Serialize;
 
 use crate::AppState;
@@ -62,23 +62,36 @@ fn format_spec(params: &Params<'_>, headers: &HeaderMap) -> Result<FormatSpec, P
         || content_type.starts_with("application/jsonl")
         || content_type.starts_with("application/json");
     let log_format = params.get("log_format")?;
-    let spec = match (params.get("format")?, log_format) {
-        (Some("nginx"), Some(f)) => FormatSpec::Nginx(f.to_owned()),
-        (Some("apache"), Some(f)) => FormatSpec::Apache(f.to_owned()),
-        (Some("nginx" | "apache"), None) => {
-            return Err(Problem::invalid("log_format", "required with format=nginx or format=apache"));
-        }
-        (Some(_), Some(_)) => {
-            return Err(Problem::invalid("log_format", "only valid with format=nginx or format=apache"));
-        }
-        (Some("ndjson"), None) => FormatSpec::from_name("json").map_err(|e| Problem::invalid("format", e.to_string()))?,
-        (Some(name), None) => FormatSpec::from_name(name).map_err(|e| Problem::invalid("format", e.to_string()))?,
-        (None, Some(_)) => {
-            return Err(Problem::invalid("format", "set format=nginx or format=apache with log_format"));
-        }
-        (None, None) if ndjson_body => FormatSpec::from_name("json").map_err(|e| Problem::invalid("format", e.to_string()))?,
-        (None, None) => FormatSpec::Auto,
-    };
+    let spec =
+        match (params.get("format")?, log_format) {
+            (Some("nginx"), Some(f)) => FormatSpec::Nginx(f.to_owned()),
+            (Some("apache"), Some(f)) => FormatSpec::Apache(f.to_owned()),
+            (Some("nginx" | "apache"), None) => {
+                return Err(Problem::invalid(
+                    "log_format",
+                    "required with format=nginx or format=apache",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(Problem::invalid(
+                    "log_format",
+                    "only valid with format=nginx or format=apache",
+                ));
+            }
+            (Some("ndjson"), None) => FormatSpec::from_name("json")
+                .map_err(|e| Problem::invalid("format", e.to_string()))?,
+            (Some(name), None) => FormatSpec::from_name(name)
+                .map_err(|e| Problem::invalid("format", e.to_string()))?,
+            (None, Some(_)) => {
+                return Err(Problem::invalid(
+                    "format",
+                    "set format=nginx or format=apache with log_format",
+                ));
+            }
+            (None, None) if ndjson_body => FormatSpec::from_name("json")
+                .map_err(|e| Problem::invalid("format", e.to_string()))?,
+            (None, None) => FormatSpec::Auto,
+        };
     Ok(spec)
 }
 
@@ -92,7 +105,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY)
         .ok_or_else(|| {
-            Problem::invalid("Idempotency-Key", format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"))
+            Problem::invalid(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+            )
         })?;
     Ok(Some(key.to_owned()))
 }
@@ -126,7 +142,10 @@ pub async fn ingest(
     let spec = format_spec(&params, &headers)?;
     let source = params.get("source")?.unwrap_or("push").to_owned();
     if source.len() > 200 || source.chars().any(char::is_control) {
-        return Err(Problem::invalid("source", "must be at most 200 printable characters"));
+        return Err(Problem::invalid(
+            "source",
+            "must be at most 200 printable characters",
+        ));
     }
     let key = idempotency_key(&headers)?;
 
@@ -140,7 +159,10 @@ pub async fn ingest(
         p
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(Problem::invalid("body", "is empty; send one log line per line"));
+        return Err(Problem::invalid(
+            "body",
+            "is empty; send one log line per line",
+        ));
     }
 
     let sample: Vec<&[u8]> = bytes
@@ -149,7 +171,8 @@ pub async fn ingest(
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
         .take(DETECT_SAMPLE_LINES)
         .collect();
-    let parser = choose_parser(&spec, &sample).map_err(|e| Problem::invalid("format", e.to_string()))?;
+    let parser =
+        choose_parser(&spec, &sample).map_err(|e| Problem::invalid("format", e.to_string()))?;
     let format = parser.name().to_owned();
     let mut batcher = Batcher::new(&source, parser, None, usize::MAX);
     let mut line_no = 0u64;
@@ -179,7 +202,12 @@ pub async fn ingest(
     let outcome = match tokio::time::timeout(STORE_WAIT, state.writer.write(batch)).await {
         Ok(Ok(o)) => o,
         Ok(Err(WriterError::Rejected(e))) => return Err(Problem::internal(&e)),
-        Ok(Err(e)) => return Err(Problem::unavailable(format!("{e}; retry with the same Idempotency-Key"), 5)),
+        Ok(Err(e)) => {
+            return Err(Problem::unavailable(
+                format!("{e}; retry with the same Idempotency-Key"),
+                5,
+            ));
+        }
         Err(_) => {
             return Err(Problem::unavailable(
                 "the database did not answer in time; retry with the same Idempotency-Key",

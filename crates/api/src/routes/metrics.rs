@@ -33,11 +33,21 @@ fn refresh_gauges(state: &AppState) {
         )
         .set(s.dead_letters as i64);
     }
-    r.gauge("palisade_uptime_seconds", "Seconds since the process started.", &[], &[])
-        .set(state.started.elapsed().as_secs() as i64);
+    r.gauge(
+        "palisade_uptime_seconds",
+        "Seconds since the process started.",
+        &[],
+        &[],
+    )
+    .set(state.started.elapsed().as_secs() as i64);
     if let Some(rss) = resident_bytes() {
-        r.gauge("process_resident_memory_bytes", "Resident memory of the process.", &[], &[])
-            .set(rss);
+        r.gauge(
+            "process_resident_memory_bytes",
+            "Resident memory of the process.",
+            &[],
+            &[],
+        )
+        .set(rss);
     }
 }
 
@@ -53,7 +63,10 @@ fn resident_bytes() -> Option<i64> {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     refresh_gauges(&state);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         registry().render(),
     )
 }

@@ -18,7 +18,14 @@ use crate::config::{Overrides, format_spec};
 /// Imports every file, then prints totals. Exit 1 when any file failed.
 pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
     let settings = super::settings(o)?;
-    crate::telemetry::init(if args.quiet { "warn" } else { &settings.log_level }, settings.log_format);
+    crate::telemetry::init(
+        if args.quiet {
+            "warn"
+        } else {
+            &settings.log_level
+        },
+        settings.log_format,
+    );
     let format = format_spec(args.format.as_deref(), args.log_format.as_deref(), None)
         .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
     super::runtime()?.block_on(async move {

@@ -12,10 +12,12 @@ pub fn run(o: &Overrides) -> anyhow::Result<ExitCode> {
     crate::telemetry::init(&settings.log_level, settings.log_format);
     super::runtime()?.block_on(async {
         let store = crate::app::open_store(&settings)?;
-        store
-            .migrate()
-            .await
-            .with_context(|| format!("migrating {}", palisade_store::redact_url(&settings.database_url)))?;
+        store.migrate().await.with_context(|| {
+            format!(
+                "migrating {}",
+                palisade_store::redact_url(&settings.database_url)
+            )
+        })?;
         println!("{}: schema up to date", store.backend());
         Ok(ExitCode::SUCCESS)
     })

@@ -14,5 +14,7 @@ pub fn settings(o: &Overrides) -> anyhow::Result<Settings> {
 
 /// A multi-threaded runtime for commands that need one.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -4,11 +4,46 @@ use crate::helpers::{line, spawn_app};
 
 async fn seed(app: &crate::helpers::TestApp) {
     let body = [
-        line("10.0.0.1", "10/Oct/2023:13:55:36 +0000", "GET", "/index.html", 200, "Mozilla/5.0"),
-        line("10.0.0.2", "10/Oct/2023:13:56:36 +0000", "POST", "/login?user=admin", 401, "curl/8.0"),
-        line("10.0.1.9", "10/Oct/2023:13:57:36 +0000", "GET", "/admin/panel", 403, "sqlmap/1.7"),
-        line("192.168.5.5", "10/Oct/2023:13:58:36 +0000", "GET", "/admin/users", 404, "Mozilla/5.0"),
-        line("2001:db8::7", "10/Oct/2023:13:59:36 +0000", "GET", "/api/items?id=1", 500, "python-requests/2.31"),
+        line(
+            "10.0.0.1",
+            "10/Oct/2023:13:55:36 +0000",
+            "GET",
+            "/index.html",
+            200,
+            "Mozilla/5.0",
+        ),
+        line(
+            "10.0.0.2",
+            "10/Oct/2023:13:56:36 +0000",
+            "POST",
+            "/login?user=admin",
+            401,
+            "curl/8.0",
+        ),
+        line(
+            "10.0.1.9",
+            "10/Oct/2023:13:57:36 +0000",
+            "GET",
+            "/admin/panel",
+            403,
+            "sqlmap/1.7",
+        ),
+        line(
+            "192.168.5.5",
+            "10/Oct/2023:13:58:36 +0000",
+            "GET",
+            "/admin/users",
+            404,
+            "Mozilla/5.0",
+        ),
+        line(
+            "2001:db8::7",
+            "10/Oct/2023:13:59:36 +0000",
+            "GET",
+            "/api/items?id=1",
+            500,
+            "python-requests/2.31",
+        ),
     ]
     .join("\n");
     let r = app.push("?format=combined&source=seed", &body).await;
@@ -29,7 +64,16 @@ async fn filters_combine_and_run_in_the_database() {
     let app = spawn_app().await;
     seed(&app).await;
     let cases: &[(&str, &[&str])] = &[
-        ("", &["/api/items", "/admin/users", "/admin/panel", "/login", "/index.html"]),
+        (
+            "",
+            &[
+                "/api/items",
+                "/admin/users",
+                "/admin/panel",
+                "/login",
+                "/index.html",
+            ],
+        ),
         ("?client_ip=10.0.0.0/24", &["/login", "/index.html"]),
         ("?client_ip=10.0.1.9", &["/admin/panel"]),
         ("?client_ip=2001:db8::/32", &["/api/items"]),
@@ -40,7 +84,10 @@ async fn filters_combine_and_run_in_the_database() {
         ("?path_prefix=/admin&status=403", &["/admin/panel"]),
         ("?q=SQLMAP", &["/admin/panel"]),
         ("?q=user", &["/admin/users", "/login"]),
-        ("?from=2023-10-10T13:56:00Z&to=2023-10-10T13:58:00Z", &["/admin/panel", "/login"]),
+        (
+            "?from=2023-10-10T13:56:00Z&to=2023-10-10T13:58:00Z",
+            &["/admin/panel", "/login"],
+        ),
         ("?source=seed&kind=http&status=5xx", &["/api/items"]),
         ("?source=other", &[]),
         ("?range=15m", &[]),
@@ -49,7 +96,10 @@ async fn filters_combine_and_run_in_the_database() {
         let (status, body) = app.get_json(&format!("/api/v1/events{query}")).await;
         assert_eq!(status, 200, "{query}: {body}");
         assert_eq!(paths(&body), *want, "{query}");
-        assert!(body.get("next_cursor").is_some(), "{query}: next_cursor must be present");
+        assert!(
+            body.get("next_cursor").is_some(),
+            "{query}: next_cursor must be present"
+        );
     }
     app.stop().await;
 }
@@ -58,9 +108,23 @@ async fn filters_combine_and_run_in_the_database() {
 async fn cursor_pagination_walks_every_event_once() {
     let app = spawn_app().await;
     let body: Vec<String> = (0..25)
-        .map(|i| line("10.1.1.1", "10/Oct/2023:13:55:36 +0000", "GET", &format!("/p/{i}"), 200, "ua"))
+        .map(|i| {
+            line(
+                "10.1.1.1",
+                "10/Oct/2023:13:55:36 +0000",
+                "GET",
+                &format!("/p/{i}"),
+                200,
+                "ua",
+            )
+        })
         .collect();
-    assert_eq!(app.push("?format=combined", &body.join("\n")).await.status(), 200);
+    assert_eq!(
+        app.push("?format=combined", &body.join("\n"))
+            .await
+            .status(),
+        200
+    );
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..10 {
@@ -117,7 +181,12 @@ async fn bad_parameters_are_problems_naming_the_field() {
     assert_eq!(status, 404, "{body}");
     let (status, _) = app.get_json("/api/v1/nothing-here").await;
     assert_eq!(status, 404);
-    let r = app.client.delete(app.url("/api/v1/events")).send().await.expect("req");
+    let r = app
+        .client
+        .delete(app.url("/api/v1/events"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 405);
     app.stop().await;
 }

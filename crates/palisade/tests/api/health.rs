@@ -23,12 +23,20 @@ async fn health_endpoints_report_a_working_service() {
 async fn metrics_are_prometheus_text_with_http_and_ingest_series() {
     let app = spawn_app().await;
     let _ = app
-        .push("?format=combined", "1.1.1.1 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"")
+        .push(
+            "?format=combined",
+            "1.1.1.1 - - [10/Oct/2023:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"",
+        )
         .await;
     let _ = app.get("/api/v1/events").await;
     let r = app.get("/metrics").await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap_or("").starts_with("text/plain"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("text/plain")
+    );
     let text = r.text().await.expect("text");
     for needle in [
         "# TYPE palisade_http_request_duration_seconds histogram",
@@ -50,7 +58,12 @@ async fn every_answer_has_a_request_id_and_security_headers() {
     let r = app.get("/api/v1/events").await;
     assert!(r.headers().contains_key("x-request-id"));
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
-    assert!(r.headers()["content-security-policy"].to_str().unwrap_or("").contains("frame-ancestors 'none'"));
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or("")
+            .contains("frame-ancestors 'none'")
+    );
     let r = app
         .client
         .get(app.url("/livez"))

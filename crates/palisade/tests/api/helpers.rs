@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use palisade::config::{Overrides, Settings};
 use palisade::Application;
+use palisade::config::{Overrides, Settings};
 use palisade_store::SharedStore;
 use tempfile::TempDir;
 
@@ -27,7 +27,12 @@ pub fn unique_schema() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    format!("t_{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Creates a schema and returns a URL whose connections use it.
@@ -42,14 +47,19 @@ pub async fn pg_schema_url(base: &str) -> (String, String) {
         .await
         .expect("create schema");
     let sep = if base.contains('?') { '&' } else { '?' };
-    (format!("{base}{sep}options=-c%20search_path%3D{schema}"), schema)
+    (
+        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    )
 }
 
 /// Drops a test schema.
 pub async fn pg_drop_schema(base: &str, schema: &str) {
     if let Ok((client, conn)) = tokio_postgres::connect(base, tokio_postgres::NoTls).await {
         tokio::spawn(conn);
-        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
     }
 }
 
@@ -70,7 +80,11 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {

@@ -7,8 +7,22 @@ async fn push_stores_events_and_dead_letters_with_reasons() {
     let app = spawn_app().await;
     let body = format!(
         "{}\nthis is not a log line\n\n{}\n",
-        line("1.2.3.4", "10/Oct/2023:13:55:36 +0000", "GET", "/a", 200, "x"),
-        line("1.2.3.5", "10/Oct/2023:13:55:37 +0000", "GET", "/b", 200, "x"),
+        line(
+            "1.2.3.4",
+            "10/Oct/2023:13:55:36 +0000",
+            "GET",
+            "/a",
+            200,
+            "x"
+        ),
+        line(
+            "1.2.3.5",
+            "10/Oct/2023:13:55:37 +0000",
+            "GET",
+            "/b",
+            200,
+            "x"
+        ),
     );
     let r = app.push("?source=web1", &body).await;
     assert_eq!(r.status(), 200);
@@ -31,7 +45,14 @@ async fn push_stores_events_and_dead_letters_with_reasons() {
 #[tokio::test]
 async fn a_retried_push_with_the_same_key_stores_nothing_twice() {
     let app = spawn_app().await;
-    let body = line("1.2.3.4", "10/Oct/2023:13:55:36 +0000", "GET", "/a", 200, "x");
+    let body = line(
+        "1.2.3.4",
+        "10/Oct/2023:13:55:36 +0000",
+        "GET",
+        "/a",
+        200,
+        "x",
+    );
     for attempt in 0..3 {
         let r = app
             .client

@@ -7,18 +7,31 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
     let app = spawn_app().await;
     let (status, doc) = app.get_json("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
-    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3.1"), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap_or("").starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
         for (method, _) in ops.as_object().expect("ops") {
             let concrete = path.replace("{id}", "1");
-            let req = app.client.request(method.to_uppercase().parse().expect("method"), app.url(&concrete));
+            let req = app.client.request(
+                method.to_uppercase().parse().expect("method"),
+                app.url(&concrete),
+            );
             let r = req.body("").send().await.expect("req");
             let code = r.status().as_u16();
-            assert!(code != 404 || concrete.contains("/1"), "{method} {path} is documented but not routed");
+            assert!(
+                code != 404 || concrete.contains("/1"),
+                "{method} {path} is documented but not routed"
+            );
             assert!(code != 405, "{method} {path} is documented but not routed");
-            assert!(code < 500 || path == "/readyz", "{method} {path} answered {code}");
+            assert!(
+                code < 500 || path == "/readyz",
+                "{method} {path} answered {code}"
+            );
         }
     }
     let events = &paths["/api/v1/events"]["get"]["parameters"];
@@ -31,11 +44,17 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
     documented.sort_unstable();
     let mut accepted = palisade_api::params::EVENT_PARAMS.to_vec();
     accepted.sort_unstable();
-    assert_eq!(documented, accepted, "documented and accepted event parameters differ");
+    assert_eq!(
+        documented, accepted,
+        "documented and accepted event parameters differ"
+    );
     let docs = app.get("/docs").await;
     assert_eq!(docs.status(), 200);
     let html = docs.text().await.expect("html");
-    assert!(html.contains("/docs/app.js") && !html.contains("https://"), "the docs page must be self-contained");
+    assert!(
+        html.contains("/docs/app.js") && !html.contains("https://"),
+        "the docs page must be self-contained"
+    );
     assert_eq!(app.get("/docs/app.js").await.status(), 200);
     app.stop().await;
 }

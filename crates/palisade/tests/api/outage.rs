@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{line, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings};
+use crate::helpers::{
+    line, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings,
+};
 
 /// A switchable TCP proxy: when off, it refuses (accepts and closes) and cuts every
 /// open connection, which is what a database crash looks like to a client.
@@ -73,7 +75,10 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
     let (schema_url, schema) = pg_schema_url(&base).await;
     let proxy = Proxy::start("127.0.0.1:5432".into()).await;
     let via_proxy = schema_url.replacen("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port), 1);
-    assert_ne!(via_proxy, schema_url, "the test URL must point at 127.0.0.1:5432");
+    assert_ne!(
+        via_proxy, schema_url,
+        "the test URL must point at 127.0.0.1:5432"
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("access.log");
@@ -88,20 +93,46 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
     let started = Instant::now();
     let app = spawn_with(settings, dir).await;
     assert_eq!(app.get("/livez").await.status(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?} to serve", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?} to serve",
+        started.elapsed()
+    );
     wait_for(&app, "/readyz", 503, Duration::from_secs(5)).await;
     let (status, h) = app.get_json("/api/v1/health/detailed").await;
     assert_eq!(status, 503);
     assert_eq!(h["status"], "unhealthy");
-    assert!(h["reasons"][0].as_str().unwrap_or("").contains("database"), "{h}");
-    let r = app.push("?format=combined", &line("1.1.1.1", "10/Oct/2023:13:55:36 +0000", "GET", "/x", 200, "u")).await;
+    assert!(
+        h["reasons"][0].as_str().unwrap_or("").contains("database"),
+        "{h}"
+    );
+    let r = app
+        .push(
+            "?format=combined",
+            &line(
+                "1.1.1.1",
+                "10/Oct/2023:13:55:36 +0000",
+                "GET",
+                "/x",
+                200,
+                "u",
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
 
     // Lines written while the database is down are held, not lost.
     let mut body = String::new();
     for i in 0..50 {
-        body.push_str(&line("2.2.2.2", "10/Oct/2023:13:55:36 +0000", "GET", &format!("/a/{i}"), 200, "u"));
+        body.push_str(&line(
+            "2.2.2.2",
+            "10/Oct/2023:13:55:36 +0000",
+            "GET",
+            &format!("/a/{i}"),
+            200,
+            "u",
+        ));
         body.push('\n');
     }
     std::fs::write(&log, &body).expect("write log");
@@ -121,14 +152,27 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
     wait_for(&app, "/readyz", 503, Duration::from_secs(10)).await;
     let mut more = String::new();
     for i in 0..30 {
-        more.push_str(&line("3.3.3.3", "10/Oct/2023:13:56:36 +0000", "GET", &format!("/b/{i}"), 200, "u"));
+        more.push_str(&line(
+            "3.3.3.3",
+            "10/Oct/2023:13:56:36 +0000",
+            "GET",
+            &format!("/b/{i}"),
+            200,
+            "u",
+        ));
         more.push('\n');
     }
-    let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("open");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
     std::io::Write::write_all(&mut f, more.as_bytes()).expect("append");
     tokio::time::sleep(Duration::from_millis(700)).await;
     let (status, _) = app.get_json("/api/v1/events").await;
-    assert_eq!(status, 503, "reads during the outage are 503 problems, not hangs or 500s");
+    assert_eq!(
+        status, 503,
+        "reads during the outage are 503 problems, not hangs or 500s"
+    );
 
     proxy.set(true);
     wait_for(&app, "/readyz", 200, Duration::from_secs(15)).await;
@@ -136,8 +180,24 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
     while app.store.count_events().await.unwrap_or(0) < 80 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(app.store.count_events().await.expect("count"), 80, "no line lost, none doubled");
-    let r = app.push("?format=combined", &line("1.1.1.1", "10/Oct/2023:13:55:36 +0000", "GET", "/x", 200, "u")).await;
+    assert_eq!(
+        app.store.count_events().await.expect("count"),
+        80,
+        "no line lost, none doubled"
+    );
+    let r = app
+        .push(
+            "?format=combined",
+            &line(
+                "1.1.1.1",
+                "10/Oct/2023:13:55:36 +0000",
+                "GET",
+                "/x",
+                200,
+                "u",
+            ),
+        )
+        .await;
     assert_eq!(r.status(), 200);
     app.stop().await;
     pg_drop_schema(&base, &schema).await;

@@ -1,0 +1,120 @@
+//! The command line as a user runs it.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+fn palisade(data: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("PALISADE_LOG", "warn")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_CONFIG")
+        .output()
+        .expect("run palisade")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn version_prints_the_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = palisade(dir.path(), &["version"]);
+    assert!(o.status.success());
+    assert!(text(&o).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn config_check_lists_every_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "listen = \"nope\"\ndatabase_url = \"mysql://root:hunter2@db/x\"\n",
+    )
+    .expect("write");
+    let o = palisade(
+        dir.path(),
+        &["config", "check", "--config", cfg.to_str().expect("utf8")],
+    );
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("listen:") && t.contains("database_url:"), "{t}");
+    assert!(
+        !t.contains("hunter2"),
+        "passwords must never be printed: {t}"
+    );
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "listen = \"127.0.0.1:9999\"\n").expect("write");
+    let o = palisade(
+        dir.path(),
+        &["config", "check", "-c", good.to_str().expect("utf8")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("127.0.0.1:9999"));
+}
+
+#[test]
+fn ingest_imports_plain_and_gzip_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("a.log");
+    let mut body = String::new();
+    for i in 0..300 {
+        body.push_str(&format!(
+            "10.0.0.{} - - [10/Oct/2023:13:55:36 +0000] \"GET /a/{i} HTTP/1.1\" 200 5 \"-\" \"t\"\n",
+            i % 200
+        ));
+    }
+    body.push_str("broken line\n");
+    std::fs::write(&plain, &body).expect("write");
+    let gz = dir.path().join("b.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("gz"),
+        flate2::Compression::fast(),
+    );
+    enc.write_all(body.replace("/a/", "/b/").as_bytes())
+        .expect("gz write");
+    enc.finish().expect("gz finish");
+
+    let o = palisade(
+        dir.path(),
+        &[
+            "ingest",
+            plain.to_str().expect("p"),
+            gz.to_str().expect("p"),
+        ],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("total: 2 files, 602 lines, 600 parsed, 2 dead letters"),
+        "{t}"
+    );
+
+    // The same files again: nothing new is stored.
+    let o = palisade(
+        dir.path(),
+        &[
+            "ingest",
+            plain.to_str().expect("p"),
+            gz.to_str().expect("p"),
+        ],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("total: 2 files, 0 lines"), "{t}");
+
+    let o = palisade(dir.path(), &["migrate"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let missing = palisade(dir.path(), &["ingest", "/nonexistent/x.log"]);
+    assert!(!missing.status.success());
+    assert!(text(&missing).contains("/nonexistent/x.log"));
+}
