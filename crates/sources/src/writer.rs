@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use palisade_core::metrics::{Counter, Gauge, Histogram, registry};
 use palisade_core::{DeadLetter, Event};
-use palisade_store::{IngestBatch, SharedStore, StoreError, WriteOutcome};
+use palisade_store::{IngestBatch, SharedStore, WriteOutcome};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -205,26 +205,142 @@ async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let meters = Meters::new(store.backend());
-    while let Some(job) = rx.recv().await {
-        shared.depth.add(-1);
-        let result =
-            write_with_retry(&store, &config, &shared, &meters, job.batch, &mut shutdown).await;
-        match &result {
-            Ok(outcome) => {
-                meters.events.add(outcome.events);
-                meters.dead_letters.add(outcome.dead_letters);
-                if outcome.duplicate {
-                    meters.duplicates.inc();
+    while let Some(first) = rx.recv().await {
+        // Group commit: whatever else is already queued goes into the same transaction.
+        // Memory stays bounded by the queue; only the commit count changes.
+        let mut jobs = vec![first];
+        let mut rows = jobs.iter().map(|j| j.batch.rows()).sum::<usize>();
+        while rows < MAX_GROUP_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.batch.rows();
+                    jobs.push(job);
                 }
+                Err(_) => break,
             }
-            Err(error) => tracing::error!(message = "Batch not stored.", %error),
         }
-        if let Some(ack) = job.ack {
-            let _ = ack.send(result);
+        shared.depth.add(-(jobs.len() as i64));
+        let (batches, acks): (Vec<IngestBatch>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.batch, j.ack)).unzip();
+        let results = write_group(&store, &config, &shared, &meters, batches, &mut shutdown).await;
+        for (result, ack) in results.into_iter().zip(acks) {
+            match &result {
+                Ok(outcome) => {
+                    meters.events.add(outcome.events);
+                    meters.dead_letters.add(outcome.dead_letters);
+                    if outcome.duplicate {
+                        meters.duplicates.inc();
+                    }
+                }
+                Err(error) => tracing::error!(message = "Batch not stored.", %error),
+            }
+            if let Some(ack) = ack {
+                let _ = ack.send(result);
+            }
         }
     }
 }
 
+/// Most rows written in one grouped transaction.
+const MAX_GROUP_ROWS: usize = 50_000;
+
+trait Rows {
+    fn rows(&self) -> usize;
+}
+
+impl Rows for IngestBatch {
+    fn rows(&self) -> usize {
+        self.events.len() + self.dead_letters.len()
+    }
+}
+
+/// Writes a group of batches in one transaction, retrying while the store is down. If
+/// the store rejects the group, each batch is written on its own so that one bad batch
+/// cannot hold back the others.
+async fn write_group(
+    store: &SharedStore,
+    config: &WriterConfig,
+    shared: &Shared,
+    meters: &Meters,
+    batches: Vec<IngestBatch>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Vec<Result<WriteOutcome, WriterError>> {
+    let n = batches.len();
+    if n == 1 {
+        let batch = batches.into_iter().next().unwrap_or_default();
+        return vec![write_with_retry(store, config, shared, meters, batch, shutdown).await];
+    }
+    let group: Arc<[IngestBatch]> = Arc::from(batches);
+    match attempt(store, config, shared, meters, group.clone(), shutdown).await {
+        Ok(outcomes) if outcomes.len() == n => outcomes.into_iter().map(Ok).collect(),
+        Err(e @ WriterError::Unavailable(_)) | Err(e @ WriterError::Closed) => {
+            (0..n).map(|_| Err(e.clone())).collect()
+        }
+        _ => {
+            let mut results = Vec::with_capacity(n);
+            for batch in group.iter() {
+                results.push(
+                    write_with_retry(store, config, shared, meters, batch.clone(), shutdown).await,
+                );
+            }
+            results
+        }
+    }
+}
+
+/// One write of a group, retried with backoff for as long as the store is unreachable
+/// (until shutdown). A rejection is returned at once.
+async fn attempt(
+    store: &SharedStore,
+    config: &WriterConfig,
+    shared: &Shared,
+    meters: &Meters,
+    group: Arc<[IngestBatch]>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Vec<WriteOutcome>, WriterError> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = Instant::now();
+        match store.write_batches(group.clone()).await {
+            Ok(outcomes) => {
+                meters
+                    .write_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                if !shared.store_up.swap(true, Ordering::Relaxed) {
+                    tracing::info!(message = "Store is reachable again; writes resumed.");
+                }
+                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                return Ok(outcomes);
+            }
+            Err(error) if error.is_transient() => {
+                meters.errors.inc();
+                if shared.store_up.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(message = "Store unavailable; holding batches and retrying.", %error);
+                }
+                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(error.to_string());
+                if *shutdown.borrow() {
+                    return Err(WriterError::Unavailable(error.to_string()));
+                }
+                let jitter =
+                    Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff + jitter) => {}
+                    _ = shutdown.changed() => {}
+                }
+                backoff = (backoff * 2).min(config.max_backoff);
+            }
+            Err(error) => {
+                meters.errors.inc();
+                tracing::error!(message = "Store rejected a batch.", %error);
+                return Err(WriterError::Rejected(error.to_string()));
+            }
+        }
+    }
+}
+
+/// Writes one batch: retried while the store is down; after three rejections its
+/// events are kept as dead letters instead (see [`quarantine`]).
 async fn write_with_retry(
     store: &SharedStore,
     config: &WriterConfig,
@@ -233,51 +349,27 @@ async fn write_with_retry(
     mut batch: IngestBatch,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<WriteOutcome, WriterError> {
-    let mut backoff = Duration::from_millis(50);
     let mut rejections = 0;
     loop {
-        let started = Instant::now();
-        match store.write_batch(batch.clone()).await {
-            Ok(outcome) => {
-                meters
-                    .write_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                if !shared.store_up.swap(true, Ordering::Relaxed) {
-                    tracing::info!(message = "Store is reachable again; writes resumed.");
-                }
-                *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                return Ok(outcome);
+        let group: Arc<[IngestBatch]> = Arc::from(vec![batch]);
+        match attempt(store, config, shared, meters, group.clone(), shutdown).await {
+            Ok(mut outcomes) => {
+                return outcomes
+                    .pop()
+                    .ok_or_else(|| WriterError::Rejected("the store returned no outcome".into()));
             }
-            Err(error) => {
-                meters.errors.inc();
-                if error.is_transient() {
-                    if shared.store_up.swap(false, Ordering::Relaxed) {
-                        tracing::warn!(message = "Store unavailable; holding batches and retrying.", %error);
-                    }
-                    *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some(error.to_string());
-                    if *shutdown.borrow() {
-                        return Err(WriterError::Unavailable(error.to_string()));
-                    }
-                    let jitter =
-                        Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff + jitter) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(config.max_backoff);
-                    continue;
-                }
+            Err(WriterError::Rejected(reason)) => {
                 rejections += 1;
-                tracing::error!(message = "Store rejected a batch.", %error, attempt = rejections);
+                batch = group.first().cloned().unwrap_or_default();
                 if rejections >= 3 {
                     if batch.events.is_empty() {
-                        return Err(WriterError::Rejected(error.to_string()));
+                        return Err(WriterError::Rejected(reason));
                     }
                     meters.quarantined.inc();
-                    batch = quarantine(batch, &error);
+                    batch = quarantine(batch, &reason);
                 }
             }
+            Err(other) => return Err(other),
         }
     }
 }
@@ -285,7 +377,7 @@ async fn write_with_retry(
 /// Turns a batch the store keeps rejecting into dead letters (one per event, with the
 /// event as JSON and the store's reason), so that nothing is lost and the checkpoint
 /// still advances.
-fn quarantine(batch: IngestBatch, error: &StoreError) -> IngestBatch {
+fn quarantine(batch: IngestBatch, error: &str) -> IngestBatch {
     let reason = format!("store rejected the event: {error}");
     let mut dead_letters = batch.dead_letters;
     dead_letters.extend(batch.events.iter().map(|e: &Event| {

@@ -67,7 +67,20 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<Duration, StoreError>;
 
     /// Writes a batch atomically (see [`IngestBatch`]).
-    async fn write_batch(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError>;
+    async fn write_batch(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError> {
+        self.write_batches(Arc::from(vec![batch]))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Database("no outcome for the batch".into()))
+    }
+
+    /// Writes several batches in one transaction (group commit), all or none, returning
+    /// one outcome per batch in order. Each batch keeps its own idempotency key and
+    /// checkpoint; a duplicate batch is skipped without affecting the others.
+    async fn write_batches(
+        &self,
+        batches: Arc<[IngestBatch]>,
+    ) -> Result<Vec<WriteOutcome>, StoreError>;
 
     /// The last checkpoint stored for a source.
     async fn checkpoint(&self, source: &str) -> Result<Option<Checkpoint>, StoreError>;

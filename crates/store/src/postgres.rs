@@ -7,6 +7,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use palisade_core::dead_letter::StoredDeadLetter;
@@ -295,170 +297,20 @@ impl Store for PgStore {
         Ok(start.elapsed())
     }
 
-    async fn write_batch(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError> {
+    async fn write_batches(
+        &self,
+        batches: Arc<[IngestBatch]>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
         let now = Timestamp::now();
-        let outcome = WriteOutcome {
-            events: batch.events.len() as u64,
-            dead_letters: batch.dead_letters.len() as u64,
-            duplicate: false,
-        };
         let mut client = self.client().await?;
         // Dropping `tx` without commit (any `?` below, or a dropped future) rolls back.
         let tx = client.transaction().await.map_err(pg_err)?;
-
-        if let Some(key) = &batch.idempotency_key {
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO ingest_keys (key, events, dead_letters, created_at)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
-                )
-                .await
-                .map_err(pg_err)?;
-            let key = crate::codec::clean(key);
-            let key: &str = &key;
-            let inserted = tx
-                .execute(
-                    &stmt,
-                    &[
-                        &key,
-                        &u64_to_i64(outcome.events),
-                        &u64_to_i64(outcome.dead_letters),
-                        &now.as_micros(),
-                    ],
-                )
-                .await
-                .map_err(pg_err)?;
-            if inserted == 0 {
-                // Either committed earlier, or by a concurrent writer we waited for.
-                let row = tx
-                    .query_one(
-                        "SELECT events, dead_letters FROM ingest_keys WHERE key = $1",
-                        &[&key],
-                    )
-                    .await
-                    .map_err(pg_err)?;
-                let events: i64 = row.try_get(0).map_err(corrupt)?;
-                let dead_letters: i64 = row.try_get(1).map_err(corrupt)?;
-                tx.rollback().await.map_err(pg_err)?;
-                return Ok(WriteOutcome {
-                    events: count(events)?,
-                    dead_letters: count(dead_letters)?,
-                    duplicate: true,
-                });
-            }
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches.iter() {
+            outcomes.push(write_in(&tx, batch, now).await?);
         }
-
-        if !batch.events.is_empty() {
-            let sink = tx
-                .copy_in(&format!(
-                    "COPY events ({EVENT_INSERT_COLUMNS}) FROM STDIN (FORMAT binary)"
-                ))
-                .await
-                .map_err(pg_err)?;
-            let writer = BinaryCopyInWriter::new(sink, &EVENT_COPY_TYPES);
-            let mut writer = std::pin::pin!(writer);
-            for e in &batch.events {
-                let c = EventColumnsIn::new(e, now)?;
-                let source: &str = &c.source;
-                let client_ip: Option<&[u8]> = c.client_ip.as_ref().map(|k| &k[..]);
-                let host = c.host.as_deref();
-                let method = c.method.as_deref();
-                let path = c.path.as_deref();
-                let query = c.query.as_deref();
-                let protocol = c.protocol.as_deref();
-                let referer = c.referer.as_deref();
-                let user_agent = c.user_agent.as_deref();
-                let user_name = c.user_name.as_deref();
-                let message = c.message.as_deref();
-                let extra = c.extra.as_deref();
-                writer
-                    .as_mut()
-                    .write(&[
-                        &c.ts,
-                        &c.received_at,
-                        &c.kind,
-                        &source,
-                        &client_ip,
-                        &host,
-                        &method,
-                        &path,
-                        &query,
-                        &protocol,
-                        &c.status,
-                        &c.bytes,
-                        &referer,
-                        &user_agent,
-                        &user_name,
-                        &c.duration_us,
-                        &message,
-                        &extra,
-                    ])
-                    .await
-                    .map_err(pg_err)?;
-            }
-            writer.as_mut().finish().await.map_err(pg_err)?;
-        }
-
-        if !batch.dead_letters.is_empty() {
-            let cols: Vec<DeadLetterColumnsIn<'_>> = batch
-                .dead_letters
-                .iter()
-                .map(DeadLetterColumnsIn::new)
-                .collect();
-            let sources: Vec<&str> = cols.iter().map(|c| &*c.source).collect();
-            let line_nos: Vec<Option<i64>> = cols.iter().map(|c| c.line_no).collect();
-            let offsets: Vec<Option<i64>> = cols.iter().map(|c| c.byte_offset).collect();
-            let raws: Vec<&str> = cols.iter().map(|c| &*c.raw).collect();
-            let reasons: Vec<&str> = cols.iter().map(|c| &*c.reason).collect();
-            let received: Vec<i64> = cols.iter().map(|c| c.received_at).collect();
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO dead_letters (source, line_no, byte_offset, raw, reason, received_at)
-                     SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[],
-                                          $5::text[], $6::int8[])",
-                )
-                .await
-                .map_err(pg_err)?;
-            tx.execute(
-                &stmt,
-                &[&sources, &line_nos, &offsets, &raws, &reasons, &received],
-            )
-            .await
-            .map_err(pg_err)?;
-        }
-
-        if let Some(cp) = &batch.checkpoint {
-            let c = CheckpointColumnsIn::new(cp);
-            let stmt = tx
-                .prepare_cached(
-                    "INSERT INTO checkpoints (source, file_id, byte_offset, line_no, fingerprint, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)
-                     ON CONFLICT (source) DO UPDATE SET
-                         file_id = excluded.file_id, byte_offset = excluded.byte_offset,
-                         line_no = excluded.line_no, fingerprint = excluded.fingerprint,
-                         updated_at = excluded.updated_at",
-                )
-                .await
-                .map_err(pg_err)?;
-            let source: &str = &c.source;
-            let file_id: &str = &c.file_id;
-            tx.execute(
-                &stmt,
-                &[
-                    &source,
-                    &file_id,
-                    &c.byte_offset,
-                    &c.line_no,
-                    &c.fingerprint,
-                    &now.as_micros(),
-                ],
-            )
-            .await
-            .map_err(pg_err)?;
-        }
-
         tx.commit().await.map_err(pg_err)?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn checkpoint(&self, source: &str) -> Result<Option<Checkpoint>, StoreError> {
@@ -548,4 +400,170 @@ impl Store for PgStore {
             .map_err(pg_err)?;
         count(row.try_get(0).map_err(corrupt)?)
     }
+}
+
+/// Writes one batch inside an open transaction (events by binary COPY); a batch whose
+/// idempotency key is already stored writes nothing and reports the first write's counts.
+async fn write_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &IngestBatch,
+    now: Timestamp,
+) -> Result<WriteOutcome, StoreError> {
+    let outcome = WriteOutcome {
+        events: batch.events.len() as u64,
+        dead_letters: batch.dead_letters.len() as u64,
+        duplicate: false,
+    };
+
+    if let Some(key) = &batch.idempotency_key {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO ingest_keys (key, events, dead_letters, created_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+            )
+            .await
+            .map_err(pg_err)?;
+        let key = crate::codec::clean(key);
+        let key: &str = &key;
+        let inserted = tx
+            .execute(
+                &stmt,
+                &[
+                    &key,
+                    &u64_to_i64(outcome.events),
+                    &u64_to_i64(outcome.dead_letters),
+                    &now.as_micros(),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        if inserted == 0 {
+            // Either committed earlier, or by a concurrent writer we waited for.
+            let row = tx
+                .query_one(
+                    "SELECT events, dead_letters FROM ingest_keys WHERE key = $1",
+                    &[&key],
+                )
+                .await
+                .map_err(pg_err)?;
+            let events: i64 = row.try_get(0).map_err(corrupt)?;
+            let dead_letters: i64 = row.try_get(1).map_err(corrupt)?;
+            return Ok(WriteOutcome {
+                events: count(events)?,
+                dead_letters: count(dead_letters)?,
+                duplicate: true,
+            });
+        }
+    }
+
+    if !batch.events.is_empty() {
+        let sink = tx
+            .copy_in(&format!(
+                "COPY events ({EVENT_INSERT_COLUMNS}) FROM STDIN (FORMAT binary)"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let writer = BinaryCopyInWriter::new(sink, &EVENT_COPY_TYPES);
+        let mut writer = std::pin::pin!(writer);
+        for e in &batch.events {
+            let c = EventColumnsIn::new(e, now)?;
+            let source: &str = &c.source;
+            let client_ip: Option<&[u8]> = c.client_ip.as_ref().map(|k| &k[..]);
+            let host = c.host.as_deref();
+            let method = c.method.as_deref();
+            let path = c.path.as_deref();
+            let query = c.query.as_deref();
+            let protocol = c.protocol.as_deref();
+            let referer = c.referer.as_deref();
+            let user_agent = c.user_agent.as_deref();
+            let user_name = c.user_name.as_deref();
+            let message = c.message.as_deref();
+            let extra = c.extra.as_deref();
+            writer
+                .as_mut()
+                .write(&[
+                    &c.ts,
+                    &c.received_at,
+                    &c.kind,
+                    &source,
+                    &client_ip,
+                    &host,
+                    &method,
+                    &path,
+                    &query,
+                    &protocol,
+                    &c.status,
+                    &c.bytes,
+                    &referer,
+                    &user_agent,
+                    &user_name,
+                    &c.duration_us,
+                    &message,
+                    &extra,
+                ])
+                .await
+                .map_err(pg_err)?;
+        }
+        writer.as_mut().finish().await.map_err(pg_err)?;
+    }
+
+    if !batch.dead_letters.is_empty() {
+        let cols: Vec<DeadLetterColumnsIn<'_>> = batch
+            .dead_letters
+            .iter()
+            .map(DeadLetterColumnsIn::new)
+            .collect();
+        let sources: Vec<&str> = cols.iter().map(|c| &*c.source).collect();
+        let line_nos: Vec<Option<i64>> = cols.iter().map(|c| c.line_no).collect();
+        let offsets: Vec<Option<i64>> = cols.iter().map(|c| c.byte_offset).collect();
+        let raws: Vec<&str> = cols.iter().map(|c| &*c.raw).collect();
+        let reasons: Vec<&str> = cols.iter().map(|c| &*c.reason).collect();
+        let received: Vec<i64> = cols.iter().map(|c| c.received_at).collect();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO dead_letters (source, line_no, byte_offset, raw, reason, received_at)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[],
+                                      $5::text[], $6::int8[])",
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.execute(
+            &stmt,
+            &[&sources, &line_nos, &offsets, &raws, &reasons, &received],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+
+    if let Some(cp) = &batch.checkpoint {
+        let c = CheckpointColumnsIn::new(cp);
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO checkpoints (source, file_id, byte_offset, line_no, fingerprint, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (source) DO UPDATE SET
+                     file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+                     line_no = excluded.line_no, fingerprint = excluded.fingerprint,
+                     updated_at = excluded.updated_at",
+            )
+            .await
+            .map_err(pg_err)?;
+        let source: &str = &c.source;
+        let file_id: &str = &c.file_id;
+        tx.execute(
+            &stmt,
+            &[
+                &source,
+                &file_id,
+                &c.byte_offset,
+                &c.line_no,
+                &c.fingerprint,
+                &now.as_micros(),
+            ],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+
+    Ok(outcome)
 }

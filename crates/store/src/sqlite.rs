@@ -301,17 +301,38 @@ fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreE
     tx.commit().map_err(sqlite_err)
 }
 
-fn write_batch(conn: &mut Connection, batch: &IngestBatch) -> Result<WriteOutcome, StoreError> {
+/// Writes several batches in ONE transaction (group commit): in SQLite the cost of a
+/// commit is the index pages it rewrites, so fewer, larger commits are much faster,
+/// while each batch keeps its own checkpoint and idempotency key.
+fn write_batches(
+    conn: &mut Connection,
+    batches: &[IngestBatch],
+) -> Result<Vec<WriteOutcome>, StoreError> {
     let now = Timestamp::now();
+    // Dropping `tx` without commit (any `?` below) rolls everything back.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err)?;
+    let outcomes = batches
+        .iter()
+        .map(|b| write_in(&tx, b, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit().map_err(sqlite_err)?;
+    Ok(outcomes)
+}
+
+/// Writes one batch inside an open transaction; a batch whose idempotency key is
+/// already stored writes nothing and reports the first write's counts.
+fn write_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &IngestBatch,
+    now: Timestamp,
+) -> Result<WriteOutcome, StoreError> {
     let outcome = WriteOutcome {
         events: batch.events.len() as u64,
         dead_letters: batch.dead_letters.len() as u64,
         duplicate: false,
     };
-    // Dropping `tx` without commit (any `?` below) rolls everything back.
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_err)?;
     if let Some(key) = &batch.idempotency_key {
         let inserted = tx
             .prepare_cached(
@@ -335,7 +356,6 @@ fn write_batch(conn: &mut Connection, batch: &IngestBatch) -> Result<WriteOutcom
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .map_err(sqlite_err)?;
-            drop(tx);
             return Ok(WriteOutcome {
                 events: count(events)?,
                 dead_letters: count(dead_letters)?,
@@ -417,7 +437,6 @@ fn write_batch(conn: &mut Connection, batch: &IngestBatch) -> Result<WriteOutcom
         })
         .map_err(sqlite_err)?;
     }
-    tx.commit().map_err(sqlite_err)?;
     Ok(outcome)
 }
 
@@ -442,8 +461,11 @@ impl Store for SqliteStore {
         Ok(start.elapsed())
     }
 
-    async fn write_batch(&self, batch: IngestBatch) -> Result<WriteOutcome, StoreError> {
-        self.blocking(move |inner| write_batch(&mut lock(&inner.writer), &batch))
+    async fn write_batches(
+        &self,
+        batches: Arc<[IngestBatch]>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.blocking(move |inner| write_batches(&mut lock(&inner.writer), &batches))
             .await
     }
 

@@ -34,8 +34,6 @@ CREATE INDEX events_status    ON events (status, ts, id);
 CREATE INDEX events_method    ON events (method, ts, id);
 CREATE INDEX events_host      ON events (host, ts, id);
 CREATE INDEX events_path      ON events (path, ts, id);
-CREATE INDEX events_source    ON events (source, ts, id);
-CREATE INDEX events_kind      ON events (kind, ts, id);
 
 CREATE TABLE dead_letters (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

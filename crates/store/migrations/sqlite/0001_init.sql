@@ -32,8 +32,6 @@ CREATE INDEX events_status    ON events (status, ts);
 CREATE INDEX events_method    ON events (method, ts);
 CREATE INDEX events_host      ON events (host, ts);
 CREATE INDEX events_path      ON events (path, ts);
-CREATE INDEX events_source    ON events (source, ts);
-CREATE INDEX events_kind      ON events (kind, ts);
 
 CREATE TABLE dead_letters (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
