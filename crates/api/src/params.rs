@@ -136,10 +136,10 @@ impl<'a> Params<'a> {
                 .ok_or_else(|| Problem::invalid("range", "must be one of 15m, 1h, 24h, 7d, 30d"))?;
             return Ok((Some(now.add_micros(-secs * 1_000_000)), None));
         }
-        if let (Some(f), Some(t)) = (from, to) {
-            if f >= t {
-                return Err(Problem::invalid("to", "must be later than from"));
-            }
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(Problem::invalid("to", "must be later than from"));
         }
         Ok((from, to))
     }
@@ -172,16 +172,15 @@ pub fn event_query(pairs: &[(String, String)], now: Timestamp) -> Result<EventQu
         })
         .transpose()?;
     let method = p.text("method", 32)?;
-    if let Some(m) = &method {
-        if !m
+    if let Some(m) = &method
+        && !m
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return Err(Problem::invalid(
-                "method",
-                "must be an HTTP method token such as GET",
-            ));
-        }
+    {
+        return Err(Problem::invalid(
+            "method",
+            "must be an HTTP method token such as GET",
+        ));
     }
     let status = p
         .get("status")?
@@ -194,13 +193,13 @@ pub fn event_query(pairs: &[(String, String)], now: Timestamp) -> Result<EventQu
             })
         })
         .transpose()?;
-    if let Some(StatusFilter::Exact(c)) = status {
-        if !(100..=599).contains(&c) {
-            return Err(Problem::invalid(
-                "status",
-                "must be a code from 100 to 599 (404) or a class (4xx)",
-            ));
-        }
+    if let Some(StatusFilter::Exact(c)) = status
+        && !(100..=599).contains(&c)
+    {
+        return Err(Problem::invalid(
+            "status",
+            "must be a code from 100 to 599 (404) or a class (4xx)",
+        ));
     }
     let kind = p
         .get("kind")?

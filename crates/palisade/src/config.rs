@@ -259,7 +259,7 @@ impl Settings {
 
         let mut api = ApiConfig::default();
         if let Some(n) = file.http.max_body_bytes {
-            if n < 1024 || n > 1024 * 1024 * 1024 {
+            if !(1024..=1024 * 1024 * 1024).contains(&n) {
                 errors.push("http.max_body_bytes: must be between 1024 and 1073741824".into());
             } else {
                 api.max_body_bytes = n;

@@ -130,7 +130,7 @@ impl SourceStatus {
             dead_letters: self.dead_letters.load(Ordering::Relaxed),
             offset,
             lag_bytes: size.saturating_sub(offset),
-            last_event_at: (last > 0).then(|| Timestamp(last as i64)),
+            last_event_at: (last > 0).then_some(Timestamp(last as i64)),
         }
     }
 }

@@ -222,10 +222,11 @@ fn find_rotated(path: &Path, wanted_id: &str) -> Option<PathBuf> {
         if p == path {
             continue;
         }
-        if let Ok(meta) = std::fs::metadata(&p) {
-            if meta.is_file() && file_id(&meta) == wanted_id {
-                return Some(p);
-            }
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.is_file()
+            && file_id(&meta) == wanted_id
+        {
+            return Some(p);
         }
     }
     None
