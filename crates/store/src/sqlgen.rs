@@ -139,9 +139,46 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
     out
 }
 
+/// The filter column whose index should drive an events query: the most selective one
+/// present, in a fixed order (an address or network narrows most, then a path prefix,
+/// a host, an exact status, a method, a status class).
+///
+/// SQLite's planner has no statistics unless `ANALYZE` ran over the whole table (too
+/// slow to run on every start), and without them it guesses: on 10M events it drove a
+/// `client_ip + status class` query with the status index and took seconds. PostgreSQL
+/// keeps its own statistics, so this is applied to SQLite only.
+fn driving_column(q: &EventQuery) -> Option<&'static str> {
+    let exact_status = matches!(q.status, Some(s) if s.range().0 == s.range().1);
+    if q.client.is_some() {
+        Some("client_ip")
+    } else if q.path_prefix.is_some() {
+        Some("path")
+    } else if q.host.is_some() {
+        Some("host")
+    } else if exact_status {
+        Some("status")
+    } else if q.method.is_some() {
+        Some("method")
+    } else if q.status.is_some() {
+        Some("status")
+    } else {
+        None
+    }
+}
+
 /// The query listing events for `q`, newest first, fetching one row more than the page.
 pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
     let mut b = Builder::new(dialect);
+    let driver = driving_column(q);
+    // In SQLite, a unary `+` keeps a column's index out of the plan without changing the
+    // value, leaving the driving index to the planner.
+    let col = |name: &'static str| -> String {
+        if dialect == Dialect::Sqlite && driver.is_some_and(|d| d != name) {
+            format!("+{name}")
+        } else {
+            name.to_owned()
+        }
+    };
     if let Some(from) = q.from {
         let p = b.p(Param::I64(from.as_micros()));
         b.cond(format!("ts >= {p}"));
@@ -153,11 +190,11 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
     if let Some(net) = q.client {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
         let hi = b.p(Param::Bytes(net.last.to_vec()));
-        b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
+        b.cond(format!("{} BETWEEN {lo} AND {hi}", col("client_ip")));
     }
     if let Some(method) = &q.method {
         let p = b.text(method);
-        b.cond(format!("method = {p}"));
+        b.cond(format!("{} = {p}", col("method")));
     }
     if let Some(status) = q.status {
         // An exact code is an equality so that the (status, ts) index also gives the
@@ -165,27 +202,27 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
         match status.range() {
             (lo, hi) if lo == hi => {
                 let p = b.p(Param::I32(i32::from(lo)));
-                b.cond(format!("status = {p}"));
+                b.cond(format!("{} = {p}", col("status")));
             }
             (lo, hi) => {
                 let lo = b.p(Param::I32(i32::from(lo)));
                 let hi = b.p(Param::I32(i32::from(hi)));
-                b.cond(format!("status BETWEEN {lo} AND {hi}"));
+                b.cond(format!("{} BETWEEN {lo} AND {hi}", col("status")));
             }
         }
     }
     if let Some(prefix) = &q.path_prefix {
         let prefix = clean(prefix);
         let lo = b.text(&prefix);
-        b.cond(format!("path >= {lo}"));
+        b.cond(format!("{} >= {lo}", col("path")));
         if let Some(upper) = prefix_upper_bound(&prefix) {
             let hi = b.text(&upper);
-            b.cond(format!("path < {hi}"));
+            b.cond(format!("{} < {hi}", col("path")));
         }
     }
     if let Some(host) = &q.host {
         let p = b.text(host);
-        b.cond(format!("host = {p}"));
+        b.cond(format!("{} = {p}", col("host")));
     }
     if let Some(source) = &q.source {
         let p = b.text(source);
@@ -257,6 +294,35 @@ pub(crate) fn dead_letters_query(dialect: Dialect, q: &DeadLetterQuery) -> Sql {
 mod tests {
     use super::*;
     use crate::StatusFilter;
+
+    #[test]
+    fn sqlite_queries_name_their_driving_index() {
+        let q = EventQuery {
+            client: "10.0.0.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(4)),
+            method: Some("GET".into()),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        let lite = events_query(Dialect::Sqlite, &q).text;
+        assert!(lite.contains(" client_ip BETWEEN"), "{lite}");
+        assert!(
+            lite.contains("+status BETWEEN") && lite.contains("+method ="),
+            "{lite}"
+        );
+        let pg = events_query(Dialect::Postgres, &q).text;
+        assert!(!pg.contains('+'), "{pg}");
+        let only_status = EventQuery {
+            status: Some(StatusFilter::Exact(404)),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        assert!(
+            events_query(Dialect::Sqlite, &only_status)
+                .text
+                .contains(" status =")
+        );
+    }
 
     #[test]
     fn upper_bounds() {

@@ -54,6 +54,18 @@ impl Proxy {
     }
 }
 
+async fn push_one(app: &crate::helpers::TestApp) -> reqwest::Response {
+    let one = line(
+        "1.1.1.1",
+        "10/Oct/2023:13:55:36 +0000",
+        "GET",
+        "/x",
+        200,
+        "u",
+    );
+    app.push("?format=combined", &one).await
+}
+
 async fn wait_for(app: &crate::helpers::TestApp, path: &str, code: u16, within: Duration) {
     let start = Instant::now();
     while start.elapsed() < within {
@@ -106,19 +118,7 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
         h["reasons"][0].as_str().unwrap_or("").contains("database"),
         "{h}"
     );
-    let r = app
-        .push(
-            "?format=combined",
-            &line(
-                "1.1.1.1",
-                "10/Oct/2023:13:55:36 +0000",
-                "GET",
-                "/x",
-                200,
-                "u",
-            ),
-        )
-        .await;
+    let r = push_one(&app).await;
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
 
@@ -185,19 +185,7 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
         80,
         "no line lost, none doubled"
     );
-    let r = app
-        .push(
-            "?format=combined",
-            &line(
-                "1.1.1.1",
-                "10/Oct/2023:13:55:36 +0000",
-                "GET",
-                "/x",
-                200,
-                "u",
-            ),
-        )
-        .await;
+    let r = push_one(&app).await;
     assert_eq!(r.status(), 200);
     app.stop().await;
     pg_drop_schema(&base, &schema).await;
