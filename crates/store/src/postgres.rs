@@ -343,7 +343,7 @@ impl Store for PgStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {
-        let sql = sqlgen::events_query(Dialect::Postgres, query);
+        let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Planner);
         let client = self.client().await?;
         let rows = client
             .query(sql.text.as_str(), &params_of(&sql))

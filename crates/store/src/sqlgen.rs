@@ -139,44 +139,89 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
     out
 }
 
-/// The filter column whose index should drive an events query: the most selective one
-/// present, in a fixed order (an address or network narrows most, then a path prefix,
-/// a host, an exact status, a method, a status class).
+/// Which index drives an events query.
 ///
 /// SQLite's planner has no statistics unless `ANALYZE` ran over the whole table (too
-/// slow to run on every start), and without them it guesses: on 10M events it drove a
-/// `client_ip + status class` query with the status index and took seconds. PostgreSQL
-/// keeps its own statistics, so this is applied to SQLite only.
-fn driving_column(q: &EventQuery) -> Option<&'static str> {
+/// slow to run on every start) and guesses badly without them: on 10M events it drove a
+/// `client_ip + status class` query with the status index and took seconds. So the
+/// SQLite store decides (see [`sqlite_drive`]) and the query says it with a unary `+`,
+/// which keeps a column's index out of the plan without changing its value.
+/// PostgreSQL keeps its own statistics and gets [`Drive::Planner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Drive {
+    /// Leave the choice to the database.
+    Planner,
+    /// This filter column's index: it narrows the rows to few.
+    Column(&'static str),
+    /// The time index: walk newest first and filter (the filters match many rows).
+    Time,
+}
+
+/// Rows a probe counts up to: below this, a filter's index is worth driving with even
+/// when it returns rows out of time order (sorting a few thousand rows is cheap).
+pub(crate) const SMALL_MATCH: i64 = 5000;
+
+/// The SQLite driving index for a query, given whether the client network and the path
+/// prefix each match fewer than [`SMALL_MATCH`] rows (probed by the store). Equality
+/// filters with a `(column, ts)` index also return rows in time order, so they drive
+/// whenever nothing narrower does.
+pub(crate) fn sqlite_drive(q: &EventQuery, small_client: bool, small_path: bool) -> Drive {
     let exact_status = matches!(q.status, Some(s) if s.range().0 == s.range().1);
-    if q.client.is_some() {
-        Some("client_ip")
-    } else if q.path_prefix.is_some() {
-        Some("path")
+    if q.client.is_some() && small_client {
+        Drive::Column("client_ip")
+    } else if q.path_prefix.is_some() && small_path {
+        Drive::Column("path")
     } else if q.host.is_some() {
-        Some("host")
+        Drive::Column("host")
     } else if exact_status {
-        Some("status")
+        Drive::Column("status")
     } else if q.method.is_some() {
-        Some("method")
-    } else if q.status.is_some() {
-        Some("status")
+        Drive::Column("method")
     } else {
-        None
+        Drive::Time
     }
 }
 
-/// The query listing events for `q`, newest first, fetching one row more than the page.
-pub(crate) fn events_query(dialect: Dialect, q: &EventQuery) -> Sql {
+/// A probe counting, up to [`SMALL_MATCH`], the rows one filter matches, through its
+/// index only. `None` when the query has no such filter.
+pub(crate) fn probe_query(dialect: Dialect, q: &EventQuery, column: &str) -> Option<Sql> {
     let mut b = Builder::new(dialect);
-    let driver = driving_column(q);
-    // In SQLite, a unary `+` keeps a column's index out of the plan without changing the
-    // value, leaving the driving index to the planner.
+    match column {
+        "client_ip" => {
+            let net = q.client?;
+            let lo = b.p(Param::Bytes(net.first.to_vec()));
+            let hi = b.p(Param::Bytes(net.last.to_vec()));
+            b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
+        }
+        "path" => {
+            let prefix = clean(q.path_prefix.as_deref()?);
+            let lo = b.text(&prefix);
+            b.cond(format!("path >= {lo}"));
+            if let Some(upper) = prefix_upper_bound(&prefix) {
+                let hi = b.text(&upper);
+                b.cond(format!("path < {hi}"));
+            }
+        }
+        _ => return None,
+    }
+    let limit = b.p(Param::I64(SMALL_MATCH));
+    Some(Sql {
+        text: format!(
+            "SELECT count(*) FROM (SELECT 1 FROM events WHERE {} LIMIT {limit})",
+            b.conds.join(" AND ")
+        ),
+        params: b.params,
+    })
+}
+
+/// The query listing events for `q`, newest first, fetching one row more than the page.
+pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sql {
+    let mut b = Builder::new(dialect);
     let col = |name: &'static str| -> String {
-        if dialect == Dialect::Sqlite && driver.is_some_and(|d| d != name) {
-            format!("+{name}")
-        } else {
-            name.to_owned()
+        match drive {
+            Drive::Column(d) if d != name => format!("+{name}"),
+            Drive::Time => format!("+{name}"),
+            _ => name.to_owned(),
         }
     };
     if let Some(from) = q.from {
@@ -304,23 +349,51 @@ mod tests {
             limit: 10,
             ..EventQuery::default()
         };
-        let lite = events_query(Dialect::Sqlite, &q).text;
+        let drive = sqlite_drive(&q, true, true);
+        assert_eq!(drive, Drive::Column("client_ip"));
+        let lite = events_query(Dialect::Sqlite, &q, drive).text;
         assert!(lite.contains(" client_ip BETWEEN"), "{lite}");
         assert!(
             lite.contains("+status BETWEEN") && lite.contains("+method ="),
             "{lite}"
         );
-        let pg = events_query(Dialect::Postgres, &q).text;
+        // A network matching many rows does not drive; the method equality does, in
+        // time order.
+        assert_eq!(sqlite_drive(&q, false, true), Drive::Column("method"));
+        let pg = events_query(Dialect::Postgres, &q, Drive::Planner).text;
         assert!(!pg.contains('+'), "{pg}");
+        let probe = probe_query(Dialect::Sqlite, &q, "client_ip")
+            .map(|s| s.text)
+            .unwrap_or_default();
+        assert!(
+            probe.starts_with("SELECT count(*) FROM (SELECT 1 FROM events WHERE client_ip BETWEEN"),
+            "{probe}"
+        );
+        assert!(probe_query(Dialect::Sqlite, &q, "path").is_none());
+        let by_time = EventQuery {
+            status: Some(StatusFilter::Class(5)),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        assert_eq!(sqlite_drive(&by_time, false, false), Drive::Time);
+        assert!(
+            events_query(Dialect::Sqlite, &by_time, Drive::Time)
+                .text
+                .contains("+status BETWEEN")
+        );
         let only_status = EventQuery {
             status: Some(StatusFilter::Exact(404)),
             limit: 10,
             ..EventQuery::default()
         };
         assert!(
-            events_query(Dialect::Sqlite, &only_status)
-                .text
-                .contains(" status =")
+            events_query(
+                Dialect::Sqlite,
+                &only_status,
+                sqlite_drive(&only_status, false, false)
+            )
+            .text
+            .contains(" status =")
         );
     }
 
@@ -368,11 +441,11 @@ mod tests {
             limit: 0,
             ..EventQuery::default()
         };
-        let pg = events_query(Dialect::Postgres, &q);
+        let pg = events_query(Dialect::Postgres, &q, Drive::Planner);
         assert!(!pg.text.contains("OR 1=1"));
         assert!(pg.text.contains("ILIKE $6"));
         assert_eq!(pg.params.last(), Some(&Param::I64(2)));
-        let lite = events_query(Dialect::Sqlite, &q);
+        let lite = events_query(Dialect::Sqlite, &q, Drive::Planner);
         assert!(lite.text.contains("LIKE ?6 ESCAPE"));
         assert_eq!(lite.params.len(), pg.params.len());
         let d = dead_letters_query(

@@ -500,10 +500,25 @@ impl Store for SqliteStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {
-        let sql = sqlgen::events_query(Dialect::Sqlite, query);
+        let query_owned = query.clone();
         let limit = query.limit;
         let rows = self
             .read(move |conn| {
+                let q = &query_owned;
+                let small = |column: &str| -> Result<bool, StoreError> {
+                    match sqlgen::probe_query(Dialect::Sqlite, q, column) {
+                        Some(probe) => conn
+                            .prepare_cached(&probe.text)
+                            .and_then(|mut s| {
+                                s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
+                            })
+                            .map(|n| n < sqlgen::SMALL_MATCH)
+                            .map_err(sqlite_err),
+                        None => Ok(false),
+                    }
+                };
+                let drive = sqlgen::sqlite_drive(q, small("client_ip")?, small("path")?);
+                let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
                 let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
                 let rows = stmt
                     .query_map(&params_of(&sql)[..], event_from_row)
