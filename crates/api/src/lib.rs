@@ -10,7 +10,9 @@
 // the copies it saves.
 #![allow(clippy::result_large_err)]
 
+pub mod auth;
 pub mod health;
+pub mod json;
 pub mod middleware;
 pub mod openapi;
 pub mod params;
@@ -65,12 +67,18 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// When the process started.
     pub started: Instant,
+    /// Tokens, keys, secrets and rate limits.
+    pub auth: Arc<auth::AuthContext>,
 }
 
 /// Builds the whole router with its middleware.
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
     let api = routes::routes()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware::gate,
+        ))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state);
@@ -113,6 +121,7 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
                 axum::http::header::CONTENT_TYPE,
                 HeaderName::from_static("idempotency-key"),
                 HeaderName::from_static("x-api-key"),
+                HeaderName::from_static("x-request-id"),
             ])
             .expose_headers([HeaderName::from_static("x-request-id")])
             .max_age(Duration::from_secs(600)),

@@ -26,15 +26,81 @@ use crate::routes;
         routes::dead_letters::list_dead_letters,
         routes::sources::list_sources,
         routes::ingest::ingest,
+        routes::auth::login,
+        routes::auth::refresh,
+        routes::auth::logout,
+        routes::auth::me,
+        routes::auth::change_password,
+        routes::auth::ws_ticket,
+        routes::users::list_users,
+        routes::users::create_user,
+        routes::users::update_user,
+        routes::users::delete_user,
+        routes::api_keys::list_api_keys,
+        routes::api_keys::create_api_key,
+        routes::api_keys::revoke_api_key,
+        routes::secrets::list_secrets,
+        routes::secrets::put_secret,
+        routes::secrets::delete_secret,
+        routes::audit::list_audit,
     ),
+    modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
     tags(
         (name = "events", description = "Stored events"),
         (name = "ingest", description = "Getting data in: push, sources, dead letters"),
         (name = "health", description = "Liveness, readiness, health and metrics"),
+        (name = "auth", description = "Login, tokens, sessions"),
+        (name = "users", description = "User management (admin)"),
+        (name = "api-keys", description = "API keys for sensors and proxies (admin)"),
+        (name = "secrets", description = "Encrypted secrets (admin)"),
+        (name = "audit", description = "Audit log (admin)"),
     )
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer scheme (a JWT access token or an API key) and requires it on
+/// every operation except the open ones (see `auth::policy`).
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+        };
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT or API key")
+                    .build(),
+            ),
+        );
+        doc.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+        for (path, item) in doc.paths.paths.iter_mut() {
+            for (method, op) in [
+                ("GET", item.get.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("PATCH", item.patch.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+            ] {
+                let Some(op) = op else { continue };
+                let m = axum::http::Method::from_bytes(method.as_bytes())
+                    .unwrap_or(axum::http::Method::GET);
+                if crate::auth::policy::access(&m, path) == Some(crate::auth::policy::Access::Open)
+                {
+                    op.security = Some(vec![SecurityRequirement::default()]);
+                }
+            }
+        }
+    }
+}
 
 /// The document as JSON, built once.
 pub fn document() -> &'static str {

@@ -66,7 +66,8 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn text(&self, name: &str, max: usize) -> Result<Option<String>, Problem> {
+    /// A text parameter: at most `max` bytes, no control characters.
+    pub fn text(&self, name: &str, max: usize) -> Result<Option<String>, Problem> {
         match self.get(name)? {
             Some(v) if v.len() > max => {
                 Err(Problem::invalid(name, format!("longer than {max} bytes")))
@@ -79,7 +80,8 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn limit(&self) -> Result<u32, Problem> {
+    /// The page size, 1..=MAX_LIMIT, default 100.
+    pub fn limit(&self) -> Result<u32, Problem> {
         match self.get("limit")? {
             None => Ok(DEFAULT_LIMIT),
             Some(v) => v
@@ -93,7 +95,8 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn cursor(&self) -> Result<Option<Cursor>, Problem> {
+    /// The cursor a previous page returned.
+    pub fn cursor(&self) -> Result<Option<Cursor>, Problem> {
         self.get("cursor")?
             .map(|v| {
                 Cursor::decode(v).ok_or_else(|| {
@@ -107,7 +110,7 @@ impl<'a> Params<'a> {
     }
 
     /// `from`/`to` as instants, or `range` as a window ending now.
-    fn time_range(
+    pub fn time_range(
         &self,
         now: Timestamp,
     ) -> Result<(Option<Timestamp>, Option<Timestamp>), Problem> {

@@ -10,6 +10,7 @@ pub mod dead_letter;
 pub mod event;
 pub mod metrics;
 pub mod net;
+pub mod security;
 pub mod time;
 
 pub use checkpoint::Checkpoint;

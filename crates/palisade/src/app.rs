@@ -57,6 +57,102 @@ pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Loads (or creates, 0600) the JWT signing key and the secrets keyring, and builds the
+/// authentication context.
+pub fn build_auth(settings: &Settings) -> anyhow::Result<palisade_api::auth::AuthContext> {
+    use palisade_auth::{jwt, secrets};
+    prepare_data_dir(settings)?;
+    let jwt_key = match &settings.auth.jwt_key {
+        Some(k) => k.0.as_bytes().to_vec(),
+        None => jwt::load_or_create_key(&settings.auth.jwt_key_file)
+            .with_context(|| format!("JWT signing key {}", settings.auth.jwt_key_file.display()))?,
+    };
+    let keys = jwt::JwtKeys::new(jwt_key, "palisade", "palisade-api")
+        .context("JWT signing key (PALISADE_JWT_KEY must be 32 to 64 bytes)")?;
+    let (mut active, mut older) = secrets::load_or_create_keyring(&settings.auth.secrets_key_file)
+        .with_context(|| {
+            format!(
+                "secrets keyring {}",
+                settings.auth.secrets_key_file.display()
+            )
+        })?;
+    if let Some(k) = &settings.auth.secrets_key {
+        let from_env = secrets::parse_key(&k.0).context("PALISADE_SECRETS_KEY")?;
+        if from_env != active {
+            older.push(active);
+            active = from_env;
+        }
+    }
+    Ok(palisade_api::auth::AuthContext::new(
+        keys,
+        secrets::SecretBox::new(active, older),
+        settings.auth.config.clone(),
+    ))
+}
+
+/// Creates the first admin when there is none: with `PALISADE_ADMIN_PASSWORD`, or a
+/// random password printed once to the terminal (never to the log). There is no
+/// default password.
+pub async fn ensure_admin(store: &SharedStore, password: Option<&str>) -> anyhow::Result<()> {
+    if store.count_active_admins().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match password {
+        Some(p) => {
+            palisade_auth::password::check_strength(p, "admin")
+                .map_err(|why| anyhow::anyhow!("PALISADE_ADMIN_PASSWORD is too weak: {why}"))?;
+            (p.to_owned(), false)
+        }
+        None => (palisade_auth::password::generate(), true),
+    };
+    let hash = tokio::task::spawn_blocking(move || {
+        palisade_auth::password::hash(&password).map(|h| (h, password))
+    })
+    .await??;
+    let (password_hash, password) = hash;
+    let user = store
+        .create_user(palisade_core::security::NewUser {
+            username: "admin".into(),
+            role: palisade_core::security::Role::Admin,
+            password_hash,
+        })
+        .await;
+    match user {
+        Ok(_) => {
+            if generated {
+                eprintln!(
+                    "\n  Created the first admin user 'admin' with password:\n\n      {password}\n\n  It is shown only this once. Change it with `palisade user passwd admin`.\n"
+                );
+            }
+            tracing::info!(
+                message = "Created the first admin user.",
+                username = "admin"
+            );
+            let _ = store
+                .append_audit(palisade_core::security::NewAudit {
+                    actor: Some("bootstrap".into()),
+                    action: "user.create".into(),
+                    target: Some("admin".into()),
+                    outcome: "success".into(),
+                    client_ip: None,
+                    detail: Some(
+                        if generated {
+                            "random password"
+                        } else {
+                            "password from PALISADE_ADMIN_PASSWORD"
+                        }
+                        .into(),
+                    ),
+                })
+                .await;
+            Ok(())
+        }
+        // Another process created it first.
+        Err(palisade_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Opens the configured store (never waiting on the network).
 pub fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     prepare_data_dir(settings)?;
@@ -97,6 +193,30 @@ impl Application {
             )));
         }
 
+        let auth = Arc::new(build_auth(&settings)?);
+        let bootstrap = {
+            let (store, db, password) = (
+                store.clone(),
+                db.clone(),
+                settings.auth.admin_password.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    if db.ready() {
+                        match ensure_admin(&store, password.as_ref().map(|p| p.0.as_str())).await {
+                            Ok(()) => return,
+                            Err(error) => {
+                                tracing::error!(message = "Cannot create the first admin.", error = %format!("{error:#}"))
+                            }
+                        }
+                        if password.is_some() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            })
+        };
         let state = AppState {
             store: store.clone(),
             writer: writer.clone(),
@@ -104,6 +224,7 @@ impl Application {
             db,
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
+            auth,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -117,7 +238,7 @@ impl Application {
             router,
             shutdown,
             source_tasks,
-            background: vec![monitor],
+            background: vec![monitor, bootstrap],
             writer_task,
             writer,
             store,
@@ -153,12 +274,15 @@ impl Application {
         let addr = listener.local_addr()?;
         tracing::info!(message = "Serving.", address = %addr);
         let stop = shutdown.clone();
-        let server =
-            axum::serve(listener, router.into_make_service()).with_graceful_shutdown(async move {
-                signal.await;
-                tracing::info!(message = "Shutting down: draining requests, flushing sources.");
-                let _ = stop.send(true);
-            });
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            signal.await;
+            tracing::info!(message = "Shutting down: draining requests, flushing sources.");
+            let _ = stop.send(true);
+        });
         let served = server.await;
         let _ = shutdown.send(true);
 

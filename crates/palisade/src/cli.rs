@@ -63,8 +63,87 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Manage users (works on the configured store without a running server).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API keys for sensors and proxies.
+    Apikey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+    /// The encrypted secrets store.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
+    },
     /// Print the version.
     Version,
+}
+
+/// `palisade user …`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from stdin with --password-stdin, else generated and printed once.
+    Add {
+        /// Login name.
+        username: String,
+        /// viewer, analyst or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Set a user's password (ends their sessions).
+    Passwd {
+        /// Login name.
+        username: String,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove a user.
+    Remove {
+        /// Login name.
+        username: String,
+    },
+}
+
+/// `palisade apikey …`
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key and print it once.
+    Create {
+        /// Which sensor or proxy uses it.
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: ingest, check, read.
+        #[arg(long)]
+        scope: String,
+        /// Print the key alone (for scripts).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id.
+    Revoke {
+        /// Key id (see `apikey list`).
+        id: i64,
+    },
+}
+
+/// `palisade secrets …`
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Add a new encryption key and re-encrypt every secret with it.
+    RotateKey,
+    /// List secrets, masked.
+    List,
 }
 
 /// `palisade config …`
@@ -148,5 +227,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => commands::serve::run(&overrides),
         Command::Migrate => commands::migrate::run(&overrides),
         Command::Ingest(args) => commands::ingest::run(&overrides, args),
+        Command::User { command } => commands::user::run(&overrides, command),
+        Command::Apikey { command } => commands::apikey::run(&overrides, command),
+        Command::Secrets { command } => commands::secrets::run(&overrides, command),
     }
 }

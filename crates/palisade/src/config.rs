@@ -46,6 +46,69 @@ pub struct FileConfig {
     /// File sources.
     #[serde(default)]
     pub sources: Vec<SourceSection>,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: AuthSection,
+    /// Rate limits.
+    #[serde(default)]
+    pub rate_limit: RateLimitSection,
+}
+
+/// `[auth]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    /// Access token lifetime in seconds (60..=86400).
+    pub access_ttl_secs: Option<i64>,
+    /// Refresh token lifetime in seconds (300..=90 days).
+    pub refresh_ttl_secs: Option<i64>,
+    /// Serve `/metrics` without credentials.
+    pub metrics_public: Option<bool>,
+    /// JWT signing key file (relative to the data dir).
+    pub jwt_key_file: Option<PathBuf>,
+    /// Secrets keyring file (relative to the data dir).
+    pub secrets_key_file: Option<PathBuf>,
+}
+
+/// `[rate_limit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    /// Login and refresh attempts per minute per client.
+    pub login_per_minute: Option<u32>,
+    /// Ingest requests per second per client.
+    pub ingest_per_second: Option<u32>,
+    /// Reads per second per client.
+    pub read_per_second: Option<u32>,
+    /// Changes per second per client.
+    pub write_per_second: Option<u32>,
+}
+
+/// A value that must never reach a log or a `Debug` dump.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Authentication settings, validated.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Lifetimes, metrics access, rate limits.
+    pub config: palisade_api::auth::AuthConfig,
+    /// JWT signing key file.
+    pub jwt_key_file: PathBuf,
+    /// Secrets keyring file.
+    pub secrets_key_file: PathBuf,
+    /// `PALISADE_JWT_KEY`: the signing key given by configuration.
+    pub jwt_key: Option<Redacted>,
+    /// `PALISADE_SECRETS_KEY`: the active secrets key given by configuration.
+    pub secrets_key: Option<Redacted>,
+    /// `PALISADE_ADMIN_PASSWORD`: the first admin's password.
+    pub admin_password: Option<Redacted>,
 }
 
 /// `[log]`
@@ -146,6 +209,8 @@ pub struct Settings {
     pub sources: Vec<TailConfig>,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
+    /// Authentication.
+    pub auth: AuthSettings,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -364,6 +429,83 @@ impl Settings {
         }
         let log_format = o.log_format.or(file.log.format).unwrap_or(LogFormat::Auto);
 
+        let mut auth_config = palisade_api::auth::AuthConfig::default();
+        match file.auth.access_ttl_secs {
+            Some(t) if !(60..=86_400).contains(&t) => {
+                errors.push("auth.access_ttl_secs: must be between 60 and 86400".into())
+            }
+            Some(t) => auth_config.access_ttl_secs = t,
+            None => {}
+        }
+        match file.auth.refresh_ttl_secs {
+            Some(t) if !(300..=90 * 86_400).contains(&t) => {
+                errors.push("auth.refresh_ttl_secs: must be between 300 and 7776000".into())
+            }
+            Some(t) => auth_config.refresh_ttl_secs = t,
+            None => {}
+        }
+        if let Some(m) = file.auth.metrics_public {
+            auth_config.metrics_public = m;
+        }
+        let limits = &mut auth_config.limits;
+        for (key, value, slot) in [
+            (
+                "rate_limit.login_per_minute",
+                file.rate_limit.login_per_minute,
+                &mut limits.login_per_minute,
+            ),
+            (
+                "rate_limit.ingest_per_second",
+                file.rate_limit.ingest_per_second,
+                &mut limits.ingest_per_second,
+            ),
+            (
+                "rate_limit.read_per_second",
+                file.rate_limit.read_per_second,
+                &mut limits.read_per_second,
+            ),
+            (
+                "rate_limit.write_per_second",
+                file.rate_limit.write_per_second,
+                &mut limits.write_per_second,
+            ),
+        ] {
+            match value {
+                Some(0) => errors.push(format!("{key}: must be at least 1")),
+                Some(v) => *slot = v,
+                None => {}
+            }
+        }
+        let env = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Redacted)
+        };
+        let auth = AuthSettings {
+            config: auth_config,
+            jwt_key_file: data_dir.join(
+                file.auth
+                    .jwt_key_file
+                    .unwrap_or_else(|| PathBuf::from("jwt.key")),
+            ),
+            secrets_key_file: data_dir.join(
+                file.auth
+                    .secrets_key_file
+                    .unwrap_or_else(|| PathBuf::from("secrets.key")),
+            ),
+            jwt_key: env("PALISADE_JWT_KEY"),
+            secrets_key: env("PALISADE_SECRETS_KEY"),
+            admin_password: env("PALISADE_ADMIN_PASSWORD"),
+        };
+        if let Some(k) = &auth.secrets_key
+            && palisade_auth::secrets::parse_key(&k.0).is_err()
+        {
+            errors.push(
+                "PALISADE_SECRETS_KEY: must be 64 hex characters or the base64 of 32 bytes".into(),
+            );
+        }
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -378,6 +520,7 @@ impl Settings {
             batch_size,
             sources,
             config_file,
+            auth,
         })
     }
 
@@ -408,6 +551,18 @@ impl Settings {
         out.push_str(&format!(
             "ingest:         batch {} lines, queue {} batches\n",
             self.batch_size, self.writer.queue_batches
+        ));
+        out.push_str(&format!(
+            "auth:           access {}s, refresh {}s, metrics {}, keys in {} and {}\n",
+            self.auth.config.access_ttl_secs,
+            self.auth.config.refresh_ttl_secs,
+            if self.auth.config.metrics_public {
+                "open"
+            } else {
+                "protected"
+            },
+            self.auth.jwt_key_file.display(),
+            self.auth.secrets_key_file.display()
         ));
         for s in &self.sources {
             out.push_str(&format!(

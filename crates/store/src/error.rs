@@ -16,6 +16,9 @@ pub enum StoreError {
     /// The database URL is not usable.
     #[error("{0}")]
     InvalidUrl(String),
+    /// A unique name or key is already taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
     /// A stored row could not be read back into the domain model.
     #[error("corrupt row: {0}")]
     Corrupt(String),

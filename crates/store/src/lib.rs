@@ -19,11 +19,14 @@ mod error;
 mod migrations;
 pub mod postgres;
 mod query;
+mod security;
+mod security_codec;
 mod sqlgen;
 pub mod sqlite;
 
 pub use error::StoreError;
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
+pub use security::{AuditQuery, SecurityStore};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -56,7 +59,7 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: SecurityStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

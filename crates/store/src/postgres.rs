@@ -30,6 +30,10 @@ use crate::{
     redact_url,
 };
 
+// The security tables: a child module so that it shares this backend's pool.
+#[path = "postgres_security.rs"]
+mod security;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

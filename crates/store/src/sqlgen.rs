@@ -2,7 +2,8 @@
 //! always travel as parameters; only fixed SQL fragments are concatenated.
 
 use crate::codec::{DEAD_LETTER_SELECT_COLUMNS, EVENT_SELECT_COLUMNS, clean};
-use crate::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page};
+use crate::security_codec::AUDIT_SELECT_COLUMNS;
+use crate::{AuditQuery, Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page};
 
 /// Which placeholder syntax and text-matching operator to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,6 +332,38 @@ pub(crate) fn dead_letters_query(dialect: Dialect, q: &DeadLetterQuery) -> Sql {
     b.finish(
         &format!("SELECT {DEAD_LETTER_SELECT_COLUMNS} FROM dead_letters"),
         "received_at DESC, id DESC",
+        clamp_limit(q.limit),
+    )
+}
+
+/// The query listing audit entries for `q`, newest first, one row more than the page.
+/// Each filter is an equality or range the `audit_log` indexes answer in order.
+pub(crate) fn audit_query(dialect: Dialect, q: &AuditQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("ts >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("ts < {p}"));
+    }
+    if let Some(actor) = &q.actor {
+        let p = b.text(actor);
+        b.cond(format!("actor = {p}"));
+    }
+    if let Some(action) = &q.action {
+        let p = b.text(action);
+        b.cond(format!("action = {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(ts, id) < ({ts}, {id})"));
+    }
+    b.finish(
+        &format!("SELECT {AUDIT_SELECT_COLUMNS} FROM audit_log"),
+        "ts DESC, id DESC",
         clamp_limit(q.limit),
     )
 }

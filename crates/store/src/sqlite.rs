@@ -27,6 +27,10 @@ use crate::{
     Cursor, DeadLetterQuery, EventQuery, IngestBatch, Page, Store, StoreError, WriteOutcome,
 };
 
+// The security tables: a child module so that it shares this backend's connections.
+#[path = "sqlite_security.rs"]
+mod security;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

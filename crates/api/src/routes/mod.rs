@@ -1,16 +1,21 @@
 //! One module per resource. [`routes`] is the single place where paths are bound to
 //! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
 
+pub mod api_keys;
+pub mod audit;
+pub mod auth;
 pub mod dead_letters;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod secrets;
 pub mod sources;
+pub mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post, put};
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -31,6 +36,31 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/dead-letters", get(dead_letters::list_dead_letters))
         .route("/api/v1/sources", get(sources::list_sources))
         .route("/api/v1/ingest", post(ingest::ingest))
+        .route("/api/v1/auth/login", post(auth::login))
+        .route("/api/v1/auth/refresh", post(auth::refresh))
+        .route("/api/v1/auth/logout", post(auth::logout))
+        .route("/api/v1/auth/me", get(auth::me))
+        .route("/api/v1/auth/password", post(auth::change_password))
+        .route("/api/v1/auth/ws-ticket", post(auth::ws_ticket))
+        .route(
+            "/api/v1/users",
+            get(users::list_users).post(users::create_user),
+        )
+        .route(
+            "/api/v1/users/{id}",
+            patch(users::update_user).delete(users::delete_user),
+        )
+        .route(
+            "/api/v1/api-keys",
+            get(api_keys::list_api_keys).post(api_keys::create_api_key),
+        )
+        .route("/api/v1/api-keys/{id}", delete(api_keys::revoke_api_key))
+        .route("/api/v1/secrets", get(secrets::list_secrets))
+        .route(
+            "/api/v1/secrets/{name}",
+            put(secrets::put_secret).delete(secrets::delete_secret),
+        )
+        .route("/api/v1/audit", get(audit::list_audit))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
+pub mod apikey;
 pub mod config_check;
 pub mod ingest;
 pub mod migrate;
+pub mod secrets;
 pub mod serve;
+pub mod user;
 
 use crate::config::{Overrides, Settings};
 

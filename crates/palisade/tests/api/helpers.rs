@@ -66,6 +66,8 @@ pub async fn pg_drop_schema(base: &str, schema: &str) {
 /// A running service and the means to talk to it.
 pub struct TestApp {
     pub address: String,
+    /// An admin's access token (empty until `login_admin`).
+    pub token: String,
     pub client: reqwest::Client,
     pub store: SharedStore,
     #[allow(dead_code)]
@@ -82,9 +84,71 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
+            .bearer_auth(&self.token)
             .send()
             .await
             .expect("request")
+    }
+
+    /// A request with the admin token.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.token)
+    }
+
+    /// Logs in; returns the status and the token response body.
+    pub async fn login(&self, username: &str, password: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Waits for the bootstrap admin and keeps its access token.
+    pub async fn login_admin(&mut self) {
+        for _ in 0..200 {
+            let (status, body) = self.login("admin", ADMIN_PASSWORD).await;
+            if status == 200 {
+                self.token = body["access_token"].as_str().expect("token").to_owned();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the bootstrap admin never became able to log in");
+    }
+
+    /// Creates a user with a role and returns an access token for it.
+    pub async fn token_for(&self, username: &str, role: &str) -> String {
+        let password = format!("{username}-Password-123");
+        let r = self
+            .req(reqwest::Method::POST, "/api/v1/users")
+            .json(&serde_json::json!({"username": username, "password": password, "role": role}))
+            .send()
+            .await
+            .expect("create user");
+        assert_eq!(r.status(), 201, "{:?}", r.text().await);
+        let (status, body) = self.login(username, &password).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Creates an API key with scopes and returns it.
+    pub async fn api_key(&self, name: &str, scopes: &[&str]) -> String {
+        let r = self
+            .req(reqwest::Method::POST, "/api/v1/api-keys")
+            .json(&serde_json::json!({"name": name, "scopes": scopes}))
+            .send()
+            .await
+            .expect("create key");
+        assert_eq!(r.status(), 201);
+        let body: serde_json::Value = r.json().await.expect("json");
+        body["key"].as_str().expect("key").to_owned()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
@@ -96,6 +160,7 @@ impl TestApp {
     pub async fn push(&self, query: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/api/v1/ingest{query}")))
+            .bearer_auth(&self.token)
             .body(body.to_owned())
             .send()
             .await
@@ -105,7 +170,15 @@ impl TestApp {
     /// Polls until the service is ready (the schema is applied).
     pub async fn wait_ready(&self) {
         for _ in 0..200 {
-            if self.get("/readyz").await.status() == 200 {
+            if self
+                .client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+                == 200
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -136,8 +209,17 @@ pub fn test_settings(dir: &TempDir, database_url: Option<String>) -> Settings {
     })
     .expect("test settings");
     s.api.max_body_bytes = 64 * 1024;
+    s.auth.admin_password = Some(palisade::config::Redacted(ADMIN_PASSWORD.into()));
+    let limits = &mut s.auth.config.limits;
+    limits.login_per_minute = 10_000;
+    limits.read_per_second = 10_000;
+    limits.write_per_second = 10_000;
+    limits.ingest_per_second = 10_000;
     s
 }
+
+/// The bootstrap admin's password in tests.
+pub const ADMIN_PASSWORD: &str = "test-Admin-Password-42";
 
 /// Starts the app with custom settings.
 pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
@@ -153,6 +235,7 @@ pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
     }));
     TestApp {
         address,
+        token: String::new(),
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -168,8 +251,9 @@ pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let settings = test_settings(&dir, None);
-    let app = spawn_with(settings, dir).await;
+    let mut app = spawn_with(settings, dir).await;
     app.wait_ready().await;
+    app.login_admin().await;
     app
 }
 

@@ -55,8 +55,7 @@ async fn a_retried_push_with_the_same_key_stores_nothing_twice() {
     );
     for attempt in 0..3 {
         let r = app
-            .client
-            .post(app.url("/api/v1/ingest?format=combined"))
+            .req(reqwest::Method::POST, "/api/v1/ingest?format=combined")
             .header("Idempotency-Key", "batch-0001")
             .body(body.clone())
             .send()
@@ -69,8 +68,7 @@ async fn a_retried_push_with_the_same_key_stores_nothing_twice() {
     }
     assert_eq!(app.store.count_events().await.expect("count"), 1);
     let bad = app
-        .client
-        .post(app.url("/api/v1/ingest"))
+        .req(reqwest::Method::POST, "/api/v1/ingest")
         .header("Idempotency-Key", "x".repeat(300))
         .body(body)
         .send()
@@ -87,8 +85,7 @@ async fn ndjson_and_custom_formats() {
     let app = spawn_app().await;
     let nd = r#"{"time":"2023-10-10T13:55:36Z","remote_addr":"9.9.9.9","request":"GET /nd?x=1 HTTP/1.1","status":200,"body_bytes_sent":10,"http_user_agent":"nd"}"#;
     let r = app
-        .client
-        .post(app.url("/api/v1/ingest"))
+        .req(reqwest::Method::POST, "/api/v1/ingest")
         .header("content-type", "application/x-ndjson")
         .body(nd)
         .send()
@@ -98,8 +95,7 @@ async fn ndjson_and_custom_formats() {
     assert_eq!(out["events"], 1, "{out}");
     let fmt = "$remote_addr [$time_local] \"$request\" $status $request_time";
     let r = app
-        .client
-        .post(app.url("/api/v1/ingest"))
+        .req(reqwest::Method::POST, "/api/v1/ingest")
         .query(&[("format", "nginx"), ("log_format", fmt)])
         .body("7.7.7.7 [10/Oct/2023:13:55:36 +0000] \"GET /custom HTTP/1.1\" 204 0.250")
         .send()

@@ -8,3 +8,4 @@ mod health;
 mod ingest;
 mod openapi;
 mod outage;
+mod security;

@@ -16,15 +16,12 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
     assert!(paths.len() >= 10);
     for (path, ops) in paths {
         for (method, _) in ops.as_object().expect("ops") {
-            let concrete = path.replace("{id}", "1");
-            let req = app.client.request(
-                method.to_uppercase().parse().expect("method"),
-                app.url(&concrete),
-            );
+            let concrete = path.replace("{id}", "1").replace("{name}", "x");
+            let req = app.req(method.to_uppercase().parse().expect("method"), &concrete);
             let r = req.body("").send().await.expect("req");
             let code = r.status().as_u16();
             assert!(
-                code != 404 || concrete.contains("/1"),
+                code != 404 || path.contains('{'),
                 "{method} {path} is documented but not routed"
             );
             assert!(code != 405, "{method} {path} is documented but not routed");
@@ -48,7 +45,7 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
         documented, accepted,
         "documented and accepted event parameters differ"
     );
-    let docs = app.get("/docs").await;
+    let docs = app.client.get(app.url("/docs")).send().await.expect("docs");
     assert_eq!(docs.status(), 200);
     let html = docs.text().await.expect("html");
     assert!(

@@ -1,0 +1,229 @@
+//! Authentication and authorisation of every request: who is calling (a user's JWT or
+//! an API key), whether the route's declared access ([`policy`]) lets them, and whether
+//! they are within their rate limit.
+
+pub mod middleware;
+pub mod policy;
+pub mod tickets;
+
+use std::sync::{Arc, RwLock};
+
+use palisade_auth::jwt::JwtKeys;
+use palisade_auth::lockout::LockoutPolicy;
+use palisade_auth::ratelimit::RateLimiter;
+use palisade_auth::secrets::SecretBox;
+use palisade_core::security::{Role, Scope};
+
+use policy::{Access, RateClass};
+
+/// Requests per window for each rate class.
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    /// Login and refresh attempts per minute per client.
+    pub login_per_minute: u32,
+    /// Ingest requests per second per client.
+    pub ingest_per_second: u32,
+    /// Reads per second per client.
+    pub read_per_second: u32,
+    /// Changes per second per client.
+    pub write_per_second: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login_per_minute: 10,
+            ingest_per_second: 200,
+            read_per_second: 50,
+            write_per_second: 20,
+        }
+    }
+}
+
+/// Token lifetimes and policies.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// Access token lifetime.
+    pub access_ttl_secs: i64,
+    /// Refresh token lifetime.
+    pub refresh_ttl_secs: i64,
+    /// Whether `/metrics` is open (for a Prometheus without credentials).
+    pub metrics_public: bool,
+    /// Rate limits.
+    pub limits: RateLimits,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_ttl_secs: 15 * 60,
+            refresh_ttl_secs: 14 * 24 * 3600,
+            metrics_public: false,
+            limits: RateLimits::default(),
+        }
+    }
+}
+
+/// Everything authentication needs at run time.
+pub struct AuthContext {
+    /// Signs and verifies access tokens.
+    pub jwt: JwtKeys,
+    /// Encrypts secrets; replaced on key rotation.
+    pub secrets: RwLock<Arc<SecretBox>>,
+    /// Lifetimes and limits.
+    pub config: AuthConfig,
+    /// Login throttling.
+    pub lockout: LockoutPolicy,
+    /// Short-lived WebSocket tickets.
+    pub tickets: tickets::Tickets,
+    limiters: [RateLimiter; 4],
+}
+
+impl AuthContext {
+    /// Builds the context; rate limiters hold at most 100k clients each.
+    pub fn new(jwt: JwtKeys, secrets: SecretBox, config: AuthConfig) -> Self {
+        let l = &config.limits;
+        let per_sec =
+            |n: u32| RateLimiter::new(n.max(1).saturating_mul(2), f64::from(n.max(1)), 100_000);
+        let limiters = [
+            RateLimiter::new(
+                l.login_per_minute.max(1),
+                f64::from(l.login_per_minute.max(1)) / 60.0,
+                100_000,
+            ),
+            per_sec(l.ingest_per_second),
+            per_sec(l.read_per_second),
+            per_sec(l.write_per_second),
+        ];
+        AuthContext {
+            jwt,
+            secrets: RwLock::new(Arc::new(secrets)),
+            config,
+            lockout: LockoutPolicy::default(),
+            tickets: tickets::Tickets::default(),
+            limiters,
+        }
+    }
+
+    /// Checks the rate limit of a class for a client key: `Err(retry_after_secs)`.
+    pub fn rate_check(&self, class: RateClass, client: &str) -> Result<(), u64> {
+        let limiter = match class {
+            RateClass::Exempt => return Ok(()),
+            RateClass::Login => &self.limiters[0],
+            RateClass::Ingest => &self.limiters[1],
+            RateClass::Read => &self.limiters[2],
+            RateClass::Write => &self.limiters[3],
+        };
+        limiter.check(client)
+    }
+
+    /// The secret box in use.
+    pub fn secret_box(&self) -> Arc<SecretBox> {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Who is calling, once authenticated. Handlers take it from the request extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A logged-in user (from a verified access token, re-checked against the store).
+    User {
+        /// Store id.
+        id: i64,
+        /// Login name.
+        username: String,
+        /// Role at the time of the request.
+        role: Role,
+    },
+    /// An API key.
+    ApiKey {
+        /// Store id.
+        id: i64,
+        /// Key name.
+        name: String,
+        /// Scopes.
+        scopes: Vec<Scope>,
+    },
+}
+
+impl Principal {
+    /// The name written to the audit log.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User { username, .. } => username.clone(),
+            Principal::ApiKey { name, .. } => format!("apikey:{name}"),
+        }
+    }
+
+    /// Whether this caller may use a route with the given access.
+    pub fn allows(&self, access: Access) -> bool {
+        match (self, access) {
+            (_, Access::Open) => true,
+            (
+                Principal::User { role, .. },
+                Access::User(min) | Access::Key { min_role: min, .. },
+            ) => *role >= min,
+            (Principal::User { .. }, Access::Metrics) => true,
+            (Principal::ApiKey { scopes, .. }, Access::User(Role::Viewer) | Access::Metrics) => {
+                scopes.contains(&Scope::Read)
+            }
+            (Principal::ApiKey { .. }, Access::User(_)) => false,
+            (Principal::ApiKey { scopes, .. }, Access::Key { scope, .. }) => {
+                scopes.contains(&scope)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_and_scope_matrix() {
+        let viewer = Principal::User {
+            id: 1,
+            username: "v".into(),
+            role: Role::Viewer,
+        };
+        let analyst = Principal::User {
+            id: 2,
+            username: "a".into(),
+            role: Role::Analyst,
+        };
+        let admin = Principal::User {
+            id: 3,
+            username: "x".into(),
+            role: Role::Admin,
+        };
+        let ingest = Principal::ApiKey {
+            id: 1,
+            name: "s".into(),
+            scopes: vec![Scope::Ingest],
+        };
+        let read = Principal::ApiKey {
+            id: 2,
+            name: "r".into(),
+            scopes: vec![Scope::Read],
+        };
+        let push = Access::Key {
+            scope: Scope::Ingest,
+            min_role: Role::Analyst,
+        };
+        assert!(viewer.allows(Access::User(Role::Viewer)));
+        assert!(!viewer.allows(Access::User(Role::Analyst)));
+        assert!(!viewer.allows(push));
+        assert!(analyst.allows(push));
+        assert!(!analyst.allows(Access::User(Role::Admin)));
+        assert!(admin.allows(Access::User(Role::Admin)));
+        assert!(ingest.allows(push));
+        assert!(!ingest.allows(Access::User(Role::Viewer)));
+        assert!(read.allows(Access::User(Role::Viewer)));
+        assert!(!read.allows(push));
+        assert!(!read.allows(Access::User(Role::Analyst)));
+        assert_eq!(ingest.actor(), "apikey:s");
+    }
+}

@@ -1,0 +1,123 @@
+//! The role matrix: every route declares here who may call it. The authorisation
+//! middleware refuses any route that is missing (and a test walks every routed
+//! operation), so a route cannot be added without deciding its access.
+
+use axum::http::Method;
+use palisade_core::security::{Role, Scope};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone: liveness, readiness, login, refresh, the API document.
+    Open,
+    /// A user with at least this role, or an API key with the `read` scope when the
+    /// role is `Viewer`.
+    User(Role),
+    /// An API key with this scope, or a user with at least `min_role`.
+    Key {
+        /// The scope a key needs.
+        scope: Scope,
+        /// The role a user needs instead.
+        min_role: Role,
+    },
+    /// `/metrics`: open or viewer-protected by configuration.
+    Metrics,
+}
+
+use Access::{Key, Metrics, Open, User};
+use Role::{Admin, Analyst, Viewer};
+
+/// `(method, route as written in the router, access)`.
+pub const POLICY: &[(&str, &str, Access)] = &[
+    ("GET", "/livez", Open),
+    ("GET", "/readyz", Open),
+    ("GET", "/docs", Open),
+    ("GET", "/docs/app.js", Open),
+    ("GET", "/api/v1/openapi.json", Open),
+    ("POST", "/api/v1/auth/login", Open),
+    ("POST", "/api/v1/auth/refresh", Open),
+    ("GET", "/metrics", Metrics),
+    ("POST", "/api/v1/auth/logout", User(Viewer)),
+    ("GET", "/api/v1/auth/me", User(Viewer)),
+    ("POST", "/api/v1/auth/password", User(Viewer)),
+    ("POST", "/api/v1/auth/ws-ticket", User(Viewer)),
+    ("GET", "/api/v1/health", User(Viewer)),
+    ("GET", "/api/v1/health/detailed", User(Viewer)),
+    ("GET", "/api/v1/events", User(Viewer)),
+    ("GET", "/api/v1/events/{id}", User(Viewer)),
+    ("GET", "/api/v1/dead-letters", User(Viewer)),
+    ("GET", "/api/v1/sources", User(Viewer)),
+    (
+        "POST",
+        "/api/v1/ingest",
+        Key {
+            scope: Scope::Ingest,
+            min_role: Analyst,
+        },
+    ),
+    ("GET", "/api/v1/users", User(Admin)),
+    ("POST", "/api/v1/users", User(Admin)),
+    ("PATCH", "/api/v1/users/{id}", User(Admin)),
+    ("DELETE", "/api/v1/users/{id}", User(Admin)),
+    ("GET", "/api/v1/api-keys", User(Admin)),
+    ("POST", "/api/v1/api-keys", User(Admin)),
+    ("DELETE", "/api/v1/api-keys/{id}", User(Admin)),
+    ("GET", "/api/v1/secrets", User(Admin)),
+    ("PUT", "/api/v1/secrets/{name}", User(Admin)),
+    ("DELETE", "/api/v1/secrets/{name}", User(Admin)),
+    ("GET", "/api/v1/audit", User(Admin)),
+];
+
+/// The declared access of a route, `None` when it was never declared.
+pub fn access(method: &Method, route: &str) -> Option<Access> {
+    POLICY
+        .iter()
+        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .map(|(_, _, a)| *a)
+}
+
+/// Which rate-limit bucket class a route falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// Login and refresh: strict, against password guessing.
+    Login,
+    /// Ingest and check: generous, sensors and proxies are chatty.
+    Ingest,
+    /// Reads: moderate.
+    Read,
+    /// Changes: moderate.
+    Write,
+    /// Liveness and readiness: never limited (orchestrators poll them).
+    Exempt,
+}
+
+/// The rate class of a route.
+pub fn rate_class(method: &Method, route: &str) -> RateClass {
+    match route {
+        "/livez" | "/readyz" => RateClass::Exempt,
+        "/api/v1/auth/login" | "/api/v1/auth/refresh" => RateClass::Login,
+        "/api/v1/ingest" => RateClass::Ingest,
+        _ if *method == Method::GET => RateClass::Read,
+        _ => RateClass::Write,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_declared_once() {
+        for (i, (m, r, _)) in POLICY.iter().enumerate() {
+            assert!(
+                !POLICY
+                    .iter()
+                    .skip(i + 1)
+                    .any(|(m2, r2, _)| m2 == m && r2 == r),
+                "{m} {r} declared twice"
+            );
+        }
+        assert_eq!(access(&Method::GET, "/livez"), Some(Open));
+        assert_eq!(access(&Method::GET, "/nope"), None);
+    }
+}

@@ -1,0 +1,484 @@
+//! Login, token refresh with rotation and reuse detection, logout, password change,
+//! and WebSocket tickets.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use palisade_auth::{password, tokens};
+use palisade_core::Timestamp;
+use palisade_core::security::{NewAudit, RefreshToken, Role, User};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::middleware::ClientIp;
+use crate::json::ApiJson;
+use crate::problem::Problem;
+
+/// Credentials for a login.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A refresh token to exchange or revoke.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Optional body of a logout.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    /// Revoke this session only; without it, every session of the user is revoked.
+    pub refresh_token: Option<String>,
+}
+
+/// A password change.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub current_password: String,
+    /// The new password (12 to 128 characters).
+    pub new_password: String,
+}
+
+/// Tokens issued by a login or refresh.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// Short-lived JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Single-use token for `POST /api/v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+}
+
+/// The caller.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// User id, absent for API keys.
+    pub id: Option<i64>,
+    /// Username or key name.
+    pub name: String,
+    /// `user` or `api_key`.
+    pub kind: &'static str,
+    /// The user's role.
+    pub role: Option<Role>,
+    /// The key's scopes.
+    pub scopes: Vec<palisade_core::security::Scope>,
+}
+
+/// A WebSocket ticket.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    /// Pass as `?ticket=` when opening the WebSocket; valid once, for `expires_in` s.
+    pub ticket: String,
+    /// Seconds of validity.
+    pub expires_in: u64,
+}
+
+/// A PHC string for a password nobody has, so that unknown users cost the same time as
+/// known ones (no user enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| password::hash(&tokens::random_token()).unwrap_or_default())
+}
+
+/// Verifies a password off the async runtime (argon2 takes tens of milliseconds).
+pub async fn verify_password(candidate: String, phc: String) -> bool {
+    tokio::task::spawn_blocking(move || password::verify(&candidate, &phc))
+        .await
+        .unwrap_or(false)
+}
+
+/// Hashes a password off the async runtime.
+pub async fn hash_password(plain: String) -> Result<String, Problem> {
+    tokio::task::spawn_blocking(move || password::hash(&plain))
+        .await
+        .map_err(|e| Problem::internal(&e))?
+        .map_err(|e| Problem::internal(&e))
+}
+
+/// Records an audit entry; a failure to record is logged and counted, never hidden.
+pub async fn audit(
+    state: &AppState,
+    actor: Option<String>,
+    action: &str,
+    target: Option<String>,
+    ok: bool,
+    ip: &str,
+    detail: Option<String>,
+) {
+    let entry = NewAudit {
+        actor,
+        action: action.to_owned(),
+        target,
+        outcome: if ok { "success" } else { "failure" }.to_owned(),
+        client_ip: Some(ip.to_owned()),
+        detail,
+    };
+    if let Err(error) = state.store.append_audit(entry).await {
+        palisade_core::metrics::registry()
+            .counter(
+                "palisade_audit_write_failures_total",
+                "Audit entries that could not be stored.",
+                &[],
+                &[],
+            )
+            .inc();
+        tracing::error!(message = "Audit entry not stored.", action, %error);
+    }
+}
+
+async fn issue_tokens(
+    state: &AppState,
+    user: &User,
+    family: Option<String>,
+) -> Result<TokenResponse, Problem> {
+    let ttl = state.auth.config.access_ttl_secs;
+    let (access_token, _) = state
+        .auth
+        .jwt
+        .issue(&user.username, user.id, user.role, ttl)
+        .map_err(|e| Problem::internal(&e))?;
+    let refresh_token = tokens::random_token();
+    let now = Timestamp::now();
+    let record = RefreshToken {
+        token_hash: tokens::sha256_hex(&refresh_token),
+        family: family.unwrap_or_else(|| tokens::sha256_hex(&tokens::random_token())),
+        user_id: user.id,
+        issued_at: now,
+        expires_at: now.add_micros(state.auth.config.refresh_ttl_secs.saturating_mul(1_000_000)),
+        used_at: None,
+        revoked_at: None,
+    };
+    state.store.insert_refresh_token(&record).await?;
+    Ok(TokenResponse {
+        access_token,
+        refresh_token,
+        expires_in: ttl,
+        token_type: "Bearer",
+    })
+}
+
+fn bad_login() -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "invalid username or password")
+}
+
+/// Exchanges a username and password for tokens. Repeated failures lock the account
+/// for a growing time; the login route's rate limit slows each address.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, description = "Logged in", body = TokenResponse),
+    (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Locked or rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<axum::Json<TokenResponse>, Problem> {
+    if body.username.is_empty() || body.username.len() > 64 {
+        return Err(Problem::invalid("username", "must be 1 to 64 characters"));
+    }
+    if body.password.is_empty() || body.password.len() > 1024 {
+        return Err(Problem::invalid("password", "must be 1 to 1024 characters"));
+    }
+    let now = Timestamp::now();
+    let user = state.store.user_by_name(&body.username).await?;
+    if let Some(until) = user
+        .as_ref()
+        .and_then(|u| u.locked_until)
+        .filter(|t| *t > now)
+    {
+        audit(
+            &state,
+            Some(body.username.clone()),
+            "login",
+            None,
+            false,
+            &ip,
+            Some("account locked".into()),
+        )
+        .await;
+        let secs = ((until.as_micros() - now.as_micros()) / 1_000_000).max(1) as u64;
+        let mut p = Problem::unavailable(
+            format!("too many failed logins; account locked for {secs} s"),
+            secs,
+        );
+        p.status = StatusCode::TOO_MANY_REQUESTS.as_u16();
+        p.title = "Too Many Requests".into();
+        return Err(p);
+    }
+    let phc = user
+        .as_ref()
+        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let ok = verify_password(body.password, phc).await;
+    let Some(mut user) = user else {
+        audit(
+            &state,
+            Some(body.username),
+            "login",
+            None,
+            false,
+            &ip,
+            Some("unknown user".into()),
+        )
+        .await;
+        return Err(bad_login());
+    };
+    if !ok || user.disabled {
+        if !ok {
+            user.failed_logins = user.failed_logins.saturating_add(1);
+            user.locked_until = state
+                .auth
+                .lockout
+                .lock_after_failure(user.failed_logins, now);
+            state.store.update_user(&user).await?;
+        }
+        let why = if ok {
+            "disabled user"
+        } else {
+            "wrong password"
+        };
+        audit(
+            &state,
+            Some(user.username),
+            "login",
+            None,
+            false,
+            &ip,
+            Some(why.into()),
+        )
+        .await;
+        return Err(bad_login());
+    }
+    if user.failed_logins != 0 || user.locked_until.is_some() {
+        user.failed_logins = 0;
+        user.locked_until = None;
+        state.store.update_user(&user).await?;
+    }
+    let tokens = issue_tokens(&state, &user, None).await?;
+    audit(
+        &state,
+        Some(user.username.clone()),
+        "login",
+        None,
+        true,
+        &ip,
+        None,
+    )
+    .await;
+    Ok(axum::Json(tokens))
+}
+
+/// Exchanges a refresh token for new tokens. Each refresh token works once; presenting
+/// a spent one revokes its whole family (the token was stolen or replayed).
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, description = "New tokens", body = TokenResponse),
+    (status = 401, description = "Invalid, expired, revoked or reused token", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<axum::Json<TokenResponse>, Problem> {
+    let invalid = || Problem::new(StatusCode::UNAUTHORIZED, "invalid or expired refresh token");
+    if body.refresh_token.is_empty() || body.refresh_token.len() > 512 {
+        return Err(invalid());
+    }
+    let hash = tokens::sha256_hex(&body.refresh_token);
+    let now = Timestamp::now();
+    let Some(token) = state.store.refresh_token(&hash).await? else {
+        return Err(invalid());
+    };
+    if token.revoked_at.is_some() || token.expires_at <= now {
+        return Err(invalid());
+    }
+    if token.used_at.is_some() || !state.store.use_refresh_token(&hash, now).await? {
+        let revoked = state
+            .store
+            .revoke_refresh_family(&token.family, now)
+            .await?;
+        audit(
+            &state,
+            None,
+            "refresh.reuse",
+            Some(format!("user:{}", token.user_id)),
+            false,
+            &ip,
+            Some(format!("family revoked ({revoked} live tokens)")),
+        )
+        .await;
+        return Err(invalid());
+    }
+    let user = state
+        .store
+        .user_by_id(token.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(invalid)?;
+    Ok(axum::Json(
+        issue_tokens(&state, &user, Some(token.family)).await?,
+    ))
+}
+
+/// Ends a session (or all of the user's sessions).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"), responses(
+    (status = 204, description = "Logged out"),
+    (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn logout(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    body: axum::body::Bytes,
+) -> Result<StatusCode, Problem> {
+    let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        LogoutRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Problem::invalid("refresh_token", e.to_string()))?
+    };
+    let Principal::User { id, username, .. } = &principal else {
+        return Ok(StatusCode::NO_CONTENT);
+    };
+    let now = Timestamp::now();
+    let one = body.refresh_token;
+    match one {
+        Some(t) => {
+            if let Some(token) = state
+                .store
+                .refresh_token(&tokens::sha256_hex(&t))
+                .await?
+                .filter(|t| t.user_id == *id)
+            {
+                state
+                    .store
+                    .revoke_refresh_family(&token.family, now)
+                    .await?;
+            }
+        }
+        None => {
+            state.store.revoke_user_refresh_tokens(*id, now).await?;
+        }
+    }
+    audit(
+        &state,
+        Some(username.clone()),
+        "logout",
+        None,
+        true,
+        &ip,
+        None,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Who the caller is.
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", responses((status = 200, description = "The caller", body = Me)), security(("bearer" = [])))]
+pub async fn me(Extension(principal): Extension<Principal>) -> axum::Json<Me> {
+    axum::Json(match principal {
+        Principal::User { id, username, role } => Me {
+            id: Some(id),
+            name: username,
+            kind: "user",
+            role: Some(role),
+            scopes: Vec::new(),
+        },
+        Principal::ApiKey { name, scopes, .. } => Me {
+            id: None,
+            name,
+            kind: "api_key",
+            role: None,
+            scopes,
+        },
+    })
+}
+
+/// Changes the caller's password and ends all of their sessions.
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange, responses(
+    (status = 204, description = "Changed"),
+    (status = 400, description = "Weak new password", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Wrong current password", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<PasswordChange>,
+) -> Result<StatusCode, Problem> {
+    let Principal::User { id, .. } = principal else {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "API keys have no password",
+        ));
+    };
+    let mut user = state
+        .store
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("no such user"))?;
+    if body.current_password.len() > 1024
+        || !verify_password(body.current_password, user.password_hash.clone()).await
+    {
+        audit(
+            &state,
+            Some(user.username.clone()),
+            "password.change",
+            None,
+            false,
+            &ip,
+            None,
+        )
+        .await;
+        let mut p = Problem::new(StatusCode::FORBIDDEN, "current_password: wrong password");
+        p.field = Some("current_password".into());
+        return Err(p);
+    }
+    password::check_strength(&body.new_password, &user.username)
+        .map_err(|r| Problem::invalid("new_password", r))?;
+    user.password_hash = hash_password(body.new_password).await?;
+    state.store.update_user(&user).await?;
+    state
+        .store
+        .revoke_user_refresh_tokens(user.id, Timestamp::now())
+        .await?;
+    audit(
+        &state,
+        Some(user.username.clone()),
+        "password.change",
+        Some(user.username),
+        true,
+        &ip,
+        None,
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A single-use ticket for opening the live WebSocket.
+#[utoipa::path(post, path = "/api/v1/auth/ws-ticket", tag = "auth", responses((status = 200, description = "A ticket", body = Ticket)), security(("bearer" = [])))]
+pub async fn ws_ticket(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> impl IntoResponse {
+    let ticket = state.auth.tickets.issue(principal);
+    axum::Json(Ticket {
+        ticket,
+        expires_in: crate::auth::tickets::TICKET_TTL.as_secs(),
+    })
+}

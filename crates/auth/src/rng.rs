@@ -1,0 +1,24 @@
+//! OS randomness, the only source used for anything secret.
+
+use crate::AuthError;
+
+/// Fills `buf` from the operating system's CSPRNG.
+pub(crate) fn fill(buf: &mut [u8]) -> Result<(), AuthError> {
+    getrandom::getrandom(buf).map_err(|_| AuthError::Random)
+}
+
+/// `N` random bytes.
+pub(crate) fn bytes<const N: usize>() -> Result<[u8; N], AuthError> {
+    let mut b = [0u8; N];
+    fill(&mut b)?;
+    Ok(b)
+}
+
+/// `N` random bytes for functions whose signature cannot fail. A broken OS RNG is not
+/// recoverable (no secret could be trusted afterwards), so this stops the caller loudly.
+pub(crate) fn bytes_or_panic<const N: usize>() -> [u8; N] {
+    match bytes::<N>() {
+        Ok(b) => b,
+        Err(_) => panic!("the operating system's random number generator failed"),
+    }
+}

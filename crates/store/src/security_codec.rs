@@ -1,0 +1,174 @@
+//! The translation between the security domain types and column values, shared by both
+//! backends so that they store (and give back) exactly the same thing.
+//!
+//! Roles and scopes are stored by their stable `as_str()` names; a name this build does
+//! not know (a newer version wrote it, or the row was edited by hand) is
+//! [`StoreError::Corrupt`], never a silent downgrade to some default role.
+
+use palisade_core::Timestamp;
+use palisade_core::security::{ApiKey, Role, Scope, User};
+
+use crate::StoreError;
+
+/// The `users` columns in the order every user query selects them.
+pub(crate) const USER_SELECT_COLUMNS: &str = "id, username, role, password_hash, disabled, \
+     failed_logins, locked_until, created_at, updated_at";
+
+/// The `refresh_tokens` columns in the order every token query selects them.
+pub(crate) const REFRESH_SELECT_COLUMNS: &str =
+    "token_hash, family, user_id, issued_at, expires_at, used_at, revoked_at";
+
+/// The `api_keys` columns in the order every key query selects them.
+pub(crate) const API_KEY_SELECT_COLUMNS: &str = "id, name, prefix, key_hash, scopes, created_by, \
+     created_at, last_used_at, revoked_at";
+
+/// The `secrets` columns in the order every secret query selects them.
+pub(crate) const SECRET_SELECT_COLUMNS: &str =
+    "name, key_id, nonce, ciphertext, updated_at, updated_by";
+
+/// The `audit_log` columns in the order every audit query selects them.
+pub(crate) const AUDIT_SELECT_COLUMNS: &str =
+    "id, ts, actor, action, target, outcome, client_ip, detail";
+
+/// Reads a stored role name back.
+pub(crate) fn parse_role(s: &str) -> Result<Role, StoreError> {
+    Role::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown role '{s}'")))
+}
+
+/// The stored form of a scope list: comma-separated stable names.
+pub(crate) fn scopes_to_text(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reads a stored scope list back; the empty string is the empty list.
+pub(crate) fn parse_scopes(s: &str) -> Result<Vec<Scope>, StoreError> {
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    s.split(',')
+        .map(|name| {
+            Scope::parse(name).ok_or_else(|| StoreError::Corrupt(format!("unknown scope '{name}'")))
+        })
+        .collect()
+}
+
+/// Failed logins are stored as INTEGER; a count beyond `i32::MAX` (only reachable by
+/// a very patient attacker) is clamped rather than failing the update that records it.
+pub(crate) fn failed_logins_to_i32(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// One `users` row as read back.
+pub(crate) struct UserColumns {
+    pub id: i64,
+    pub username: String,
+    pub role: String,
+    pub password_hash: String,
+    pub disabled: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl UserColumns {
+    /// Validates the row and builds the domain value.
+    pub fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            id: self.id,
+            role: parse_role(&self.role)?,
+            failed_logins: u32::try_from(self.failed_logins).map_err(|_| {
+                StoreError::Corrupt(format!(
+                    "failed_logins out of range: {}",
+                    self.failed_logins
+                ))
+            })?,
+            username: self.username,
+            password_hash: self.password_hash,
+            disabled: self.disabled,
+            locked_until: self.locked_until.map(Timestamp),
+            created_at: Timestamp(self.created_at),
+            updated_at: Timestamp(self.updated_at),
+        })
+    }
+}
+
+/// One `api_keys` row as read back.
+pub(crate) struct ApiKeyColumns {
+    pub id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub key_hash: String,
+    pub scopes: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyColumns {
+    /// Validates the row and builds the domain value.
+    pub fn into_api_key(self) -> Result<ApiKey, StoreError> {
+        Ok(ApiKey {
+            id: self.id,
+            scopes: parse_scopes(&self.scopes)?,
+            name: self.name,
+            prefix: self.prefix,
+            key_hash: self.key_hash,
+            created_by: self.created_by,
+            created_at: Timestamp(self.created_at),
+            last_used_at: self.last_used_at.map(Timestamp),
+            revoked_at: self.revoked_at.map(Timestamp),
+        })
+    }
+}
+
+/// Turns a unique-constraint violation into a [`StoreError::Conflict`] naming what was
+/// taken: `detail` is the database's message or constraint name, which mentions the
+/// column (`api_keys.prefix`, `api_keys_prefix_key`).
+pub(crate) fn api_key_conflict(detail: &str, name: &str, prefix: &str) -> StoreError {
+    if detail.contains("prefix") {
+        StoreError::Conflict(format!("api key prefix '{prefix}'"))
+    } else {
+        StoreError::Conflict(format!("api key name '{name}'"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_round_trip_and_unknown_names_are_corrupt() {
+        let all = vec![Scope::Ingest, Scope::Check, Scope::Read];
+        assert_eq!(scopes_to_text(&all), "ingest,check,read");
+        assert_eq!(parse_scopes(&scopes_to_text(&all)).unwrap(), all);
+        assert_eq!(parse_scopes("").unwrap(), Vec::<Scope>::new());
+        assert!(matches!(
+            parse_scopes("ingest,root"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(parse_role("root"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn failed_logins_clamp_and_negative_is_corrupt() {
+        assert_eq!(failed_logins_to_i32(u32::MAX), i32::MAX);
+        let row = UserColumns {
+            id: 1,
+            username: "a".into(),
+            role: "admin".into(),
+            password_hash: "h".into(),
+            disabled: false,
+            failed_logins: -1,
+            locked_until: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        assert!(matches!(row.into_user(), Err(StoreError::Corrupt(_))));
+    }
+}
