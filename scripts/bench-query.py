@@ -50,7 +50,11 @@ def main():
     ap.add_argument("--port", type=int, default=18181)
     ap.add_argument("--skip-load", action="store_true")
     a = ap.parse_args()
-    env = dict(os.environ, PALISADE_LOG="warn")
+    env = dict(os.environ, PALISADE_LOG="warn", PALISADE_ADMIN_PASSWORD="bench-Admin-Password-1")
+    cfg = os.path.join(os.path.dirname(a.data_dir), "bench-query.toml")
+    os.makedirs(os.path.dirname(cfg), exist_ok=True)
+    with open(cfg, "w") as f:
+        f.write("[rate_limit]\nread_per_second = 100000\nlogin_per_minute = 100000\n")
     base = [BIN, "--data-dir", a.data_dir] + (["--database-url", a.database_url] if a.database_url else [])
     if not a.skip_load:
         if not a.database_url:
@@ -60,7 +64,7 @@ def main():
             out = subprocess.run(base + ["ingest", "--quiet", "--format", "combined", "--source", f"copy{c}", a.log],
                                  env=env, capture_output=True, text=True, check=True)
             print(f"load copy {c}: {time.time() - t0:.1f}s {out.stdout.strip().splitlines()[-1]}", flush=True)
-    server = subprocess.Popen(base + ["serve", "--listen", f"127.0.0.1:{a.port}"], env=env)
+    server = subprocess.Popen(base + ["serve", "--config", cfg, "--listen", f"127.0.0.1:{a.port}"], env=env)
     try:
         url = f"http://127.0.0.1:{a.port}"
         for _ in range(300):
@@ -69,6 +73,15 @@ def main():
                     break
             except Exception:
                 time.sleep(0.2)
+        token = ""
+        for _ in range(100):
+            req = urllib.request.Request(url + "/api/v1/auth/login", data=json.dumps({"username": "admin", "password": env["PALISADE_ADMIN_PASSWORD"]}).encode(), headers={"content-type": "application/json"})
+            try:
+                token = json.load(urllib.request.urlopen(req, timeout=10))["access_token"]
+                break
+            except Exception:
+                time.sleep(0.2)
+        auth = {"Authorization": f"Bearer {token}"}
         ips, prefixes, times = sample(a.log)
         rnd = random.Random(7)
         shapes = {
@@ -82,7 +95,7 @@ def main():
             for _ in range(a.queries):
                 q = urllib.parse.urlencode(make())
                 t0 = time.perf_counter()
-                with urllib.request.urlopen(f"{url}/api/v1/events?{q}", timeout=120) as r:
+                with urllib.request.urlopen(urllib.request.Request(f"{url}/api/v1/events?{q}", headers=auth), timeout=120) as r:
                     body = r.read()
                     assert r.status == 200, body
                 lat.append((time.perf_counter() - t0) * 1000)

@@ -20,6 +20,9 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "schemathesis: generated requests over every operation, as admin, no 5xx"
+bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
+
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
