@@ -91,6 +91,7 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout,
         ))
+        .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::observe));
     if let Some(cors) = cors_layer(&config.cors_origins) {
         app = app.layer(cors);

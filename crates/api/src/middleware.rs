@@ -105,6 +105,44 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Longest request target accepted (414 beyond).
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Most header bytes accepted, names and values together (431 beyond).
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields accepted (431 beyond).
+pub const MAX_HEADERS: usize = 100;
+
+/// Refuses oversized request targets and header sets before any work is done on them.
+pub async fn request_limits(req: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse as _;
+    let uri_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        let mut p = crate::problem::Problem::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        );
+        p.field = Some("uri".into());
+        return p.into_response();
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+        let mut p = crate::problem::Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "at most {MAX_HEADERS} header fields and {MAX_HEADER_BYTES} bytes of headers are accepted"
+            ),
+        );
+        p.field = Some("headers".into());
+        return p.into_response();
+    }
+    next.run(req).await
+}
+
 /// Turns a handler panic (a bug) into a logged 500 problem instead of a dropped
 /// connection, and counts it.
 pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

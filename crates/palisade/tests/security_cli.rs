@@ -162,11 +162,11 @@ async fn first_admin_secrets_rotation_and_clean_logs() {
             .json(&serde_json::json!({"username": "admin", "password": password}))
             .send()
             .await;
-        if let Ok(r) = r {
-            if r.status() == 200 {
-                let body: serde_json::Value = r.json().await.expect("json");
-                break body["access_token"].as_str().expect("token").to_owned();
-            }
+        if let Ok(r) = r
+            && r.status() == 200
+        {
+            let body: serde_json::Value = r.json().await.expect("json");
+            break body["access_token"].as_str().expect("token").to_owned();
         }
         assert!(
             Instant::now() < deadline,

@@ -80,3 +80,25 @@ async fn every_answer_has_a_request_id_and_security_headers() {
     assert_ne!(r.headers()["x-request-id"], "bad id with spaces");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn oversized_targets_and_headers_are_refused() {
+    let app = spawn_app().await;
+    let long = format!("/api/v1/events?q={}", "a".repeat(9000));
+    let r = app.get(&long).await;
+    assert_eq!(r.status(), 414);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let mut req = app.req(reqwest::Method::GET, "/api/v1/events");
+    for i in 0..120 {
+        req = req.header(format!("x-filler-{i}"), "v");
+    }
+    assert_eq!(req.send().await.expect("req").status(), 431);
+    let big = app
+        .req(reqwest::Method::GET, "/api/v1/events")
+        .header("x-big", "b".repeat(40 * 1024))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(big.status(), 431);
+    app.stop().await;
+}
