@@ -67,8 +67,14 @@ pub struct ApiKeyPage {
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// 1–64 printable characters, unique.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f]*[^\\s][^\\x00-\\x1f]*$"
+    )]
     pub name: String,
     /// ingest, check and/or read.
+    #[schema(value_type = Vec<palisade_core::security::Scope>, min_items = 1)]
     pub scopes: Vec<String>,
 }
 

@@ -29,6 +29,7 @@ pub struct AuditParams {
     /// Before this time.
     to: Option<String>,
     /// A window ending now: 15m, 1h, 24h, 7d or 30d.
+    #[param(pattern = "^(15m|1h|24h|7d|30d)$")]
     range: Option<String>,
     /// Exact actor (a username or apikey:NAME).
     actor: Option<String>,
@@ -37,6 +38,7 @@ pub struct AuditParams {
     /// The next_cursor of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

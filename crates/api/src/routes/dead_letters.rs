@@ -29,12 +29,14 @@ pub struct DeadLetterParams {
     /// Rejected before this time.
     to: Option<String>,
     /// A window ending now: 15m, 1h, 24h, 7d or 30d.
+    #[param(pattern = "^(15m|1h|24h|7d|30d)$")]
     range: Option<String>,
     /// Exact source name.
     source: Option<String>,
     /// The next_cursor of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -29,12 +29,15 @@ pub struct EventParams {
     /// Events before this time (RFC 3339 or epoch seconds).
     to: Option<String>,
     /// A window ending now: 15m, 1h, 24h, 7d or 30d (not with from/to).
+    #[param(pattern = "^(15m|1h|24h|7d|30d)$")]
     range: Option<String>,
     /// Client address or CIDR network (IPv4 or IPv6).
     client_ip: Option<String>,
     /// Exact HTTP method, e.g. GET.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,32}$")]
     method: Option<String>,
     /// Status code (404) or class (4xx).
+    #[param(pattern = "^([1-5][0-9][0-9]|[1-5][xX][xX])$")]
     status: Option<String>,
     /// Path starts with this (case-sensitive, as logged).
     path_prefix: Option<String>,
@@ -43,12 +46,15 @@ pub struct EventParams {
     /// Exact source name.
     source: Option<String>,
     /// Event kind: http, error_log, auth, syslog or flow.
+    #[param(pattern = "^(http|error_log|auth|syslog|flow)$")]
     kind: Option<String>,
     /// Case-insensitive text searched in path, query, user agent, referer, message, user.
+    #[param(min_length = 1, max_length = 256, pattern = "[^ ]")]
     q: Option<String>,
     /// The next_cursor of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

@@ -45,6 +45,7 @@ pub struct SecretPage {
 #[serde(deny_unknown_fields)]
 pub struct SecretValue {
     /// The plaintext (at most 64 KiB).
+    #[schema(min_length = 1, max_length = 65536)]
     pub value: String,
 }
 

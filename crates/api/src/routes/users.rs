@@ -60,10 +60,13 @@ pub struct UserPage {
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// 1–64 of letters, digits, `.`, `_`, `-`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub username: String,
     /// 12–128 characters.
+    #[schema(min_length = 12, max_length = 128)]
     pub password: String,
     /// viewer, analyst or admin.
+    #[schema(pattern = "^(viewer|analyst|admin)$")]
     pub role: String,
 }
 
