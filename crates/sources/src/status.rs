@@ -20,6 +20,8 @@ pub enum SourceState {
     Error,
     /// Shut down.
     Stopped,
+    /// Known only from its stored checkpoint: not running in this process.
+    Idle,
 }
 
 /// Counters and position of one source. Updated by the source, read by the API.
@@ -65,6 +67,27 @@ pub struct SourceSnapshot {
     pub lag_bytes: u64,
     /// Time of the newest event read, if any.
     pub last_event_at: Option<Timestamp>,
+}
+
+impl SourceSnapshot {
+    /// A source known only from its checkpoint (an earlier import, a tail configured
+    /// elsewhere), so that the listing shows every position the store holds.
+    pub fn idle(name: &str, offset: u64) -> Self {
+        SourceSnapshot {
+            name: name.to_owned(),
+            kind: "stored",
+            target: String::new(),
+            state: SourceState::Idle,
+            last_error: None,
+            format: None,
+            lines: 0,
+            events: 0,
+            dead_letters: 0,
+            offset,
+            lag_bytes: 0,
+            last_event_at: None,
+        }
+    }
 }
 
 impl SourceStatus {

@@ -130,3 +130,53 @@ async fn bad_pushes_are_problems() {
     assert_eq!(app.store.count_events().await.expect("count"), 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sources_show_state_position_lag_and_checkpoint() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("web.log");
+    let body: String = (0..40)
+        .map(|i| {
+            format!(
+                "{}\n",
+                line(
+                    "5.5.5.5",
+                    "10/Oct/2023:13:55:36 +0000",
+                    "GET",
+                    &format!("/s/{i}"),
+                    200,
+                    "x"
+                )
+            )
+        })
+        .collect();
+    std::fs::write(&log, &body).expect("write");
+    let mut settings = crate::helpers::test_settings(&dir, None);
+    let mut tail = palisade_sources::tail::TailConfig::new(log.clone());
+    tail.name = "web".into();
+    tail.poll_interval = Duration::from_millis(50);
+    tail.flush_interval = Duration::from_millis(50);
+    settings.sources.push(tail);
+    let mut app = crate::helpers::spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let mut source = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, page) = app.get_json("/api/v1/sources").await;
+        source = page["items"][0].clone();
+        if source["checkpoint"]["line_no"] == 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(source["name"], "web", "{source}");
+    assert_eq!(source["kind"], "file");
+    assert_eq!(source["state"], "running");
+    assert_eq!(source["format"], "combined");
+    assert_eq!(source["lines"], 40);
+    assert_eq!(source["offset"], body.len());
+    assert_eq!(source["lag_bytes"], 0);
+    assert_eq!(source["checkpoint"]["offset"], body.len());
+    app.stop().await;
+}
