@@ -1,0 +1,717 @@
+//! The request model and its bounded parser.
+//!
+//! Parsing turns a request into a flat list of [`Part`]s (path, arguments, cookies,
+//! headers, ...) under hard limits, so a hostile request cannot make inspection slow or
+//! unbounded; whatever exceeds a limit is cut and flagged as a protocol anomaly instead.
+
+use std::net::IpAddr;
+
+use crate::transform::{bytes_to_text, url_decode};
+
+/// Most parts one request yields; more are dropped and flagged.
+pub const MAX_PARTS: usize = 1_000;
+/// Longest value inspected (bytes); longer values are truncated and flagged.
+pub const MAX_VALUE_LEN: usize = 64 * 1024;
+/// Deepest JSON nesting descended into; deeper values are flagged and skipped.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Most body bytes inspected.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// More arguments than this is a protocol anomaly (CRS default).
+pub const MAX_ARGS: usize = 255;
+
+/// An HTTP request as the engine sees it, independent of any server framework.
+#[derive(Debug, Clone, Default)]
+pub struct HttpRequest {
+    /// Request method, e.g. `GET`.
+    pub method: String,
+    /// Request target as sent: origin form (`/a?b`) or absolute form (`http://h/a?b`).
+    pub uri: String,
+    /// Protocol version, e.g. `HTTP/1.1`.
+    pub protocol: String,
+    /// Headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// Raw body bytes.
+    pub body: Vec<u8>,
+    /// Client address when known, carried for callers that report on it.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// Where in the request a part came from; rule targets select on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Location {
+    /// The URL-decoded path.
+    Path,
+    /// The raw (undecoded) request target, for rules about encodings.
+    UriRaw,
+    /// The raw query string.
+    QueryString,
+    /// A query argument's name (decoded).
+    QueryArgName,
+    /// A query argument's value (decoded).
+    QueryArgValue,
+    /// A body argument's name (form field, JSON path, multipart field).
+    BodyArgName,
+    /// A body argument's value.
+    BodyArgValue,
+    /// A cookie name.
+    CookieName,
+    /// A cookie value.
+    CookieValue,
+    /// A header name.
+    HeaderName,
+    /// A header value.
+    HeaderValue,
+    /// The raw body (up to [`MAX_BODY`]).
+    Body,
+    /// The method.
+    Method,
+    /// The protocol version.
+    Protocol,
+    /// A protocol anomaly found while parsing; the value is the anomaly's name.
+    Anomaly,
+}
+
+impl Location {
+    /// A stable name for reports and evidence.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Location::Path => "path",
+            Location::UriRaw => "uri_raw",
+            Location::QueryString => "query_string",
+            Location::QueryArgName => "query_arg_name",
+            Location::QueryArgValue => "query_arg",
+            Location::BodyArgName => "body_arg_name",
+            Location::BodyArgValue => "body_arg",
+            Location::CookieName => "cookie_name",
+            Location::CookieValue => "cookie",
+            Location::HeaderName => "header_name",
+            Location::HeaderValue => "header",
+            Location::Body => "body",
+            Location::Method => "method",
+            Location::Protocol => "protocol",
+            Location::Anomaly => "anomaly",
+        }
+    }
+}
+
+/// One inspectable piece of a request, with where it came from and under which name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// Where the part came from.
+    pub location: Location,
+    /// Its name (argument, cookie, header name or JSON path); empty when it has none.
+    pub name: String,
+    /// Its value (for name locations, the name again).
+    pub value: String,
+}
+
+/// A request split into bounded parts, plus the decoded path used by exclusions.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedRequest {
+    /// The parts, at most [`MAX_PARTS`] plus anomaly markers.
+    pub parts: Vec<Part>,
+    /// The URL-decoded path, so exclusions can match on a path prefix.
+    pub path: String,
+}
+
+/// Headers inspected at paranoia 1–2; at 3 and above every header is inspected.
+const SELECTED_HEADERS: &[&str] = &[
+    "user-agent",
+    "referer",
+    "cookie",
+    "x-forwarded-for",
+    "content-type",
+];
+
+const KNOWN_METHODS: &[&str] = &[
+    "GET",
+    "HEAD",
+    "POST",
+    "PUT",
+    "DELETE",
+    "OPTIONS",
+    "PATCH",
+    "TRACE",
+    "CONNECT",
+    "PROPFIND",
+    "PROPPATCH",
+    "MKCOL",
+    "COPY",
+    "MOVE",
+    "LOCK",
+    "UNLOCK",
+];
+
+struct Builder {
+    parts: Vec<Part>,
+    anomalies: Vec<&'static str>,
+    args: usize,
+}
+
+impl Builder {
+    fn anomaly(&mut self, name: &'static str) {
+        if !self.anomalies.contains(&name) {
+            self.anomalies.push(name);
+        }
+    }
+
+    fn push(&mut self, location: Location, name: &str, value: String) {
+        if self.parts.len() >= MAX_PARTS {
+            self.anomaly("too_many_parts");
+            return;
+        }
+        let value = if value.len() > MAX_VALUE_LEN {
+            self.anomaly("value_too_long");
+            truncate(value, MAX_VALUE_LEN)
+        } else {
+            value
+        };
+        let name = if name.len() > MAX_VALUE_LEN {
+            self.anomaly("value_too_long");
+            truncate(name.to_string(), MAX_VALUE_LEN)
+        } else {
+            name.to_string()
+        };
+        self.parts.push(Part {
+            location,
+            name,
+            value,
+        });
+    }
+
+    fn arg(&mut self, name_loc: Location, value_loc: Location, name: &str, value: String) {
+        self.args += 1;
+        if self.args > MAX_ARGS {
+            self.anomaly("too_many_args");
+        }
+        self.push(name_loc, name, name.to_string());
+        self.push(value_loc, name, value);
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a char boundary.
+pub fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Splits a request into bounded parts; `paranoia` ≥ 3 inspects every header.
+pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
+    let mut b = Builder {
+        parts: Vec::new(),
+        anomalies: Vec::new(),
+        args: 0,
+    };
+    b.push(Location::Method, "", req.method.clone());
+    b.push(Location::Protocol, "", req.protocol.clone());
+    if !KNOWN_METHODS.contains(&req.method.as_str()) {
+        b.anomaly("unknown_method");
+    }
+
+    // Request target: strip scheme and authority of absolute form.
+    if !authority_is_valid(&req.uri) {
+        b.anomaly("invalid_request_target");
+    }
+    let target = strip_authority(&req.uri);
+    b.push(Location::UriRaw, "", target.to_string());
+    let (raw_path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let raw_path = raw_path.split('#').next().unwrap_or(raw_path);
+    let path = url_decode(raw_path).into_owned();
+    b.push(Location::Path, "", path.clone());
+    if let Some(q) = query {
+        let q = q.split('#').next().unwrap_or(q);
+        b.push(Location::QueryString, "", q.to_string());
+        parse_urlencoded(&mut b, q, Location::QueryArgName, Location::QueryArgValue);
+    }
+
+    // Headers.
+    let mut host = false;
+    let mut content_length: Option<&str> = None;
+    let mut transfer_encoding = false;
+    let mut content_type = String::new();
+    for (name, value) in &req.headers {
+        let lname = name.to_ascii_lowercase();
+        match lname.as_str() {
+            "host" => host = true,
+            "content-length" => content_length = Some(value.as_str()),
+            "transfer-encoding" => transfer_encoding = true,
+            "content-type" => content_type = value.to_ascii_lowercase(),
+            "cookie" => parse_cookies(&mut b, value),
+            _ => {}
+        }
+        // Names are always inspected (cheap, and scanners announce themselves there);
+        // values of unselected headers only at paranoia 3 and above.
+        b.push(Location::HeaderName, &lname, lname.clone());
+        if paranoia >= 3 || SELECTED_HEADERS.contains(&lname.as_str()) {
+            b.push(Location::HeaderValue, &lname, value.clone());
+        }
+        if value.contains('\0') || name.contains('\0') {
+            b.anomaly("null_byte");
+        }
+    }
+    if req.protocol.eq_ignore_ascii_case("HTTP/1.1") && !host {
+        b.anomaly("missing_host");
+    }
+    if let Some(cl) = content_length {
+        if cl.trim().is_empty() || !cl.trim().bytes().all(|c| c.is_ascii_digit()) {
+            b.anomaly("invalid_content_length");
+        }
+        if transfer_encoding {
+            b.anomaly("content_length_and_transfer_encoding");
+        }
+    }
+
+    // Body.
+    if !req.body.is_empty() {
+        let body_bytes = match req.body.get(..MAX_BODY) {
+            Some(slice) if req.body.len() > MAX_BODY => {
+                b.anomaly("body_too_long");
+                slice
+            }
+            _ => req.body.as_slice(),
+        };
+        let body = bytes_to_text(body_bytes.to_vec());
+        if content_type.contains("json") {
+            parse_json(&mut b, &body);
+        } else if content_type.starts_with("multipart/form-data") {
+            parse_multipart(&mut b, &body, &content_type);
+        } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
+            parse_urlencoded(&mut b, &body, Location::BodyArgName, Location::BodyArgValue);
+        }
+        // The raw body is bounded by MAX_BODY, not by the per-value limit.
+        b.parts.push(Part {
+            location: Location::Body,
+            name: String::new(),
+            value: body,
+        });
+    }
+
+    let mut parts = b.parts;
+    parts.extend(b.anomalies.iter().map(|a| Part {
+        location: Location::Anomaly,
+        name: (*a).to_string(),
+        value: (*a).to_string(),
+    }));
+    ParsedRequest { parts, path }
+}
+
+fn strip_authority(uri: &str) -> &str {
+    let lower_start = uri
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if lower_start.starts_with("http://") || lower_start.starts_with("https://") {
+        let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
+        match after.find(['/', '?']) {
+            Some(i) => after.get(i..).unwrap_or("/"),
+            None => "/",
+        }
+    } else {
+        uri
+    }
+}
+
+/// Checks the authority of an absolute-form target is `host[:port]` (or `[v6][:port]`,
+/// optionally with userinfo); origin-form targets must start with `/` (or be `*`).
+fn authority_is_valid(uri: &str) -> bool {
+    let lower_start = uri
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+        return uri.starts_with('/') || uri == "*" || uri.is_empty();
+    }
+    let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let authority = after.get(..end).unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or(authority);
+    let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, p)) => (
+                h,
+                p.strip_prefix(':').map(Some).unwrap_or(if p.is_empty() {
+                    None
+                } else {
+                    Some("x")
+                }),
+            ),
+            None => return false,
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b':'));
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()));
+    host_ok && port_ok
+}
+
+fn parse_urlencoded(b: &mut Builder, s: &str, name_loc: Location, value_loc: Location) {
+    for pair in s.split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        if b.parts.len() >= MAX_PARTS {
+            b.anomaly("too_many_parts");
+            b.args += s.split('&').count();
+            if b.args > MAX_ARGS {
+                b.anomaly("too_many_args");
+            }
+            return;
+        }
+        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let n = url_decode(n).into_owned();
+        let v = url_decode(v).into_owned();
+        if n.contains('\0') || v.contains('\0') {
+            b.anomaly("null_byte");
+        }
+        b.arg(name_loc, value_loc, &n, v);
+    }
+}
+
+fn parse_cookies(b: &mut Builder, header: &str) {
+    for c in header.split(';') {
+        let c = c.trim();
+        if c.is_empty() {
+            continue;
+        }
+        let (n, v) = c.split_once('=').unwrap_or((c, ""));
+        b.push(Location::CookieName, n, n.to_string());
+        b.push(Location::CookieValue, n, v.to_string());
+    }
+}
+
+fn parse_multipart(b: &mut Builder, body: &str, content_type: &str) {
+    let Some(boundary) = content_type
+        .split(';')
+        .filter_map(|p| p.trim().strip_prefix("boundary="))
+        .next()
+        .map(|s| s.trim_matches('"'))
+        .filter(|s| !s.is_empty())
+    else {
+        b.anomaly("multipart_without_boundary");
+        return;
+    };
+    // Boundaries are case sensitive, but the content type was lowercased; search case
+    // insensitively by lowering the body copy only for splitting positions.
+    let delimiter = format!("--{boundary}");
+    let lower = body.to_ascii_lowercase();
+    let mut starts: Vec<usize> = lower.match_indices(&delimiter).map(|(i, _)| i).collect();
+    starts.push(body.len());
+    for w in starts.windows(2) {
+        let (Some(&s), Some(&e)) = (w.first(), w.get(1)) else {
+            continue;
+        };
+        let Some(section) = body.get(s + delimiter.len()..e) else {
+            continue;
+        };
+        let Some((head, content)) = section
+            .split_once("\r\n\r\n")
+            .or_else(|| section.split_once("\n\n"))
+        else {
+            continue;
+        };
+        let mut name = None;
+        let mut filename = None;
+        for line in head.lines() {
+            if line.to_ascii_lowercase().starts_with("content-disposition") {
+                name = header_param(line, "name");
+                filename = header_param(line, "filename");
+            }
+        }
+        let Some(name) = name else { continue };
+        let value = match filename {
+            Some(f) => f,
+            None => content
+                .strip_suffix("\r\n")
+                .or_else(|| content.strip_suffix('\n'))
+                .unwrap_or(content)
+                .to_string(),
+        };
+        b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+    }
+}
+
+fn header_param(line: &str, key: &str) -> Option<String> {
+    line.split(';').find_map(|p| {
+        let (k, v) = p.trim().split_once('=')?;
+        (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().trim_matches('"').to_string())
+    })
+}
+
+/// Walks JSON iteratively (no recursion, so any depth is safe), emitting every string
+/// leaf with its path as name, and object keys as argument names.
+fn parse_json(b: &mut Builder, s: &str) {
+    enum Frame {
+        Obj { key: String, expect_key: bool },
+        Arr { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut chars = s.char_indices().peekable();
+    let path_of = |stack: &[Frame]| {
+        let mut p = String::new();
+        for f in stack {
+            match f {
+                Frame::Obj { key, .. } => {
+                    if !p.is_empty() {
+                        p.push('.');
+                    }
+                    p.push_str(key);
+                }
+                Frame::Arr { index } => {
+                    p.push('[');
+                    p.push_str(&index.to_string());
+                    p.push(']');
+                }
+            }
+        }
+        p
+    };
+    while let Some((_, c)) = chars.next() {
+        if b.parts.len() >= MAX_PARTS {
+            b.anomaly("too_many_parts");
+            return;
+        }
+        match c {
+            '{' => {
+                stack.push(Frame::Obj {
+                    key: String::new(),
+                    expect_key: true,
+                });
+                if stack.len() > MAX_JSON_DEPTH {
+                    b.anomaly("json_too_deep");
+                }
+            }
+            '[' => {
+                stack.push(Frame::Arr { index: 0 });
+                if stack.len() > MAX_JSON_DEPTH {
+                    b.anomaly("json_too_deep");
+                }
+            }
+            '}' | ']' => {
+                stack.pop();
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Arr { index }) => *index += 1,
+                Some(Frame::Obj { expect_key, .. }) => *expect_key = true,
+                None => {}
+            },
+            '"' => {
+                let mut text = String::new();
+                let mut too_long = false;
+                while let Some((_, ch)) = chars.next() {
+                    let decoded = match ch {
+                        '"' => break,
+                        '\\' => match chars.next().map(|(_, e)| e) {
+                            Some('n') => '\n',
+                            Some('t') => '\t',
+                            Some('r') => '\r',
+                            Some('b') => '\u{8}',
+                            Some('f') => '\u{c}',
+                            Some('u') => {
+                                let hex: String = (0..4)
+                                    .filter_map(|_| chars.next())
+                                    .map(|(_, h)| h)
+                                    .collect();
+                                u32::from_str_radix(&hex, 16)
+                                    .ok()
+                                    .and_then(char::from_u32)
+                                    .unwrap_or('\u{FFFD}')
+                            }
+                            Some(other) => other,
+                            None => break,
+                        },
+                        other => other,
+                    };
+                    if text.len() < MAX_VALUE_LEN {
+                        text.push(decoded);
+                    } else {
+                        too_long = true;
+                    }
+                }
+                if too_long {
+                    b.anomaly("value_too_long");
+                }
+                let deep = stack.len() > MAX_JSON_DEPTH;
+                match stack.last_mut() {
+                    Some(Frame::Obj { key, expect_key }) if *expect_key => {
+                        *expect_key = false;
+                        if !deep {
+                            b.push(Location::BodyArgName, &text, text.clone());
+                        }
+                        *key = text;
+                    }
+                    _ => {
+                        if !deep {
+                            let path = path_of(&stack);
+                            let name = if path.is_empty() {
+                                "$".to_string()
+                            } else {
+                                path
+                            };
+                            b.arg(Location::BodyArgName, Location::BodyArgValue, &name, text);
+                            // arg() also pushed the path as a name part; names of leaves
+                            // are JSON paths, so keep them.
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+        HttpRequest {
+            method: method.into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+            client_ip: None,
+        }
+    }
+
+    fn find<'a>(p: &'a ParsedRequest, loc: Location, name: &str) -> Option<&'a str> {
+        p.parts
+            .iter()
+            .find(|x| x.location == loc && x.name == name)
+            .map(|x| x.value.as_str())
+    }
+
+    #[test]
+    fn parses_query_cookies_headers() {
+        let r = req(
+            "GET",
+            "http://h:8080/a%20b/c?x=1+2&y=%3Cs%3E",
+            &[("Host", "h"), ("Cookie", "sid=abc; t=1"), ("Accept", "x")],
+            "",
+        );
+        let p = parse(&r, 1);
+        assert_eq!(p.path, "/a b/c");
+        assert_eq!(find(&p, Location::QueryArgValue, "x"), Some("1 2"));
+        assert_eq!(find(&p, Location::QueryArgValue, "y"), Some("<s>"));
+        assert_eq!(find(&p, Location::CookieValue, "sid"), Some("abc"));
+        assert_eq!(find(&p, Location::HeaderValue, "accept"), None);
+        assert!(find(&parse(&r, 3), Location::HeaderValue, "accept").is_some());
+        assert!(!p.parts.iter().any(|x| x.location == Location::Anomaly));
+    }
+
+    #[test]
+    fn parses_json_paths() {
+        let r = req(
+            "POST",
+            "/api",
+            &[("Host", "h"), ("Content-Type", "application/json")],
+            r#"{"a":{"b":["x","y\"z"]},"c":1,"d":"\u003c"}"#,
+        );
+        let p = parse(&r, 1);
+        assert_eq!(find(&p, Location::BodyArgValue, "a.b[0]"), Some("x"));
+        assert_eq!(find(&p, Location::BodyArgValue, "a.b[1]"), Some("y\"z"));
+        assert_eq!(find(&p, Location::BodyArgValue, "d"), Some("<"));
+    }
+
+    #[test]
+    fn parses_multipart() {
+        let body = "--XyZ\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nhello\r\n--XyZ\r\nContent-Disposition: form-data; name=\"up\"; filename=\"a.php\"\r\n\r\n<?php ?>\r\n--XyZ--\r\n";
+        let r = req(
+            "POST",
+            "/u",
+            &[
+                ("Host", "h"),
+                ("Content-Type", "multipart/form-data; boundary=XyZ"),
+            ],
+            body,
+        );
+        let p = parse(&r, 1);
+        assert_eq!(find(&p, Location::BodyArgValue, "f"), Some("hello"));
+        assert_eq!(find(&p, Location::BodyArgValue, "up"), Some("a.php"));
+    }
+
+    #[test]
+    fn flags_protocol_anomalies() {
+        let r = req(
+            "FOO",
+            "/",
+            &[("Content-Length", "abc"), ("Transfer-Encoding", "chunked")],
+            "",
+        );
+        let p = parse(&r, 1);
+        for a in [
+            "unknown_method",
+            "missing_host",
+            "invalid_content_length",
+            "content_length_and_transfer_encoding",
+        ] {
+            assert!(find(&p, Location::Anomaly, a).is_some(), "{a}");
+        }
+    }
+
+    #[test]
+    fn request_target_validation() {
+        assert!(authority_is_valid("http://localhost:8080/a"));
+        assert!(authority_is_valid("https://[::1]:443/"));
+        assert!(authority_is_valid("http://user@host"));
+        assert!(authority_is_valid("/plain?x=1"));
+        assert!(!authority_is_valid("http://localhost:8080.old"));
+        assert!(!authority_is_valid("http://localhost:8080http://x:9090/a"));
+        assert!(!authority_is_valid("http://host:/"));
+        assert!(!authority_is_valid("relative/path"));
+    }
+
+    #[test]
+    fn bounds_hold() {
+        let big = "a".repeat(100_000);
+        let r = req("GET", &format!("/?q={big}"), &[("Host", "h")], "");
+        let p = parse(&r, 1);
+        assert_eq!(
+            find(&p, Location::QueryArgValue, "q").map(str::len),
+            Some(MAX_VALUE_LEN)
+        );
+        assert!(find(&p, Location::Anomaly, "value_too_long").is_some());
+
+        let many: Vec<String> = (0..10_000).map(|i| format!("p{i}=v")).collect();
+        let r = req(
+            "GET",
+            &format!("/?{}", many.join("&")),
+            &[("Host", "h")],
+            "",
+        );
+        let p = parse(&r, 1);
+        assert!(p.parts.len() <= MAX_PARTS + 10);
+        assert!(find(&p, Location::Anomaly, "too_many_args").is_some());
+
+        let deep = format!("{}\"x\"{}", "[".repeat(10_000), "]".repeat(10_000));
+        let r = req(
+            "POST",
+            "/",
+            &[("Host", "h"), ("Content-Type", "application/json")],
+            &deep,
+        );
+        let p = parse(&r, 1);
+        assert!(find(&p, Location::Anomaly, "json_too_deep").is_some());
+        assert!(!p.parts.iter().any(|x| x.location == Location::BodyArgValue));
+    }
+}

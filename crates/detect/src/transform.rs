@@ -1,0 +1,557 @@
+//! Decoding and normalising transformations applied to a value before rules match.
+//!
+//! Attackers hide payloads behind encodings; every transformation here is a pure
+//! `&str -> Cow<str>` so a rule's chain can be applied once per value and cached, and so a
+//! value that needs no change is never copied.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use base64::Engine as _;
+
+/// One named transformation a rule can ask for, so rules stay data and chains can be cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transform {
+    /// Lenient `%XX` and `+` decoding; invalid escapes are kept as they are.
+    UrlDecode,
+    /// Like [`Transform::UrlDecode`] and also decodes IIS-style `%uXXXX`.
+    UrlDecodeUni,
+    /// Decodes common named HTML entities and numeric (decimal and hex) references.
+    HtmlEntityDecode,
+    /// Lowercases, so signatures can be written once in lower case.
+    Lowercase,
+    /// Resolves `.`/`..` segments and duplicate slashes, turns backslashes into slashes.
+    NormalizePath,
+    /// Turns every run of whitespace into a single space.
+    CompressWhitespace,
+    /// Removes NUL characters that split keywords.
+    RemoveNulls,
+    /// Removes SQL comments (`/* */`, `-- `, `#`) that split keywords.
+    SqlCommentStrip,
+    /// Folds full-width forms (U+FF01–FF5E, U+3000) onto ASCII.
+    FullwidthFold,
+    /// Decodes standard or URL-safe base64; values that are not base64 are kept.
+    Base64Decode,
+    /// ModSecurity `cmdLine`: removes `\ ' " ^`, normalises separators and case.
+    CmdLine,
+}
+
+impl Transform {
+    /// Parses the name used in rule files, so a typo is reported instead of ignored.
+    pub fn from_name(name: &str) -> Option<Transform> {
+        Some(match name {
+            "url_decode" => Transform::UrlDecode,
+            "url_decode_uni" => Transform::UrlDecodeUni,
+            "html_entity_decode" => Transform::HtmlEntityDecode,
+            "lowercase" => Transform::Lowercase,
+            "normalize_path" => Transform::NormalizePath,
+            "compress_whitespace" => Transform::CompressWhitespace,
+            "remove_nulls" => Transform::RemoveNulls,
+            "sql_comment_strip" => Transform::SqlCommentStrip,
+            "fullwidth_fold" | "nfkc_lite" => Transform::FullwidthFold,
+            "base64_decode" => Transform::Base64Decode,
+            "cmd_line" => Transform::CmdLine,
+            _ => return None,
+        })
+    }
+
+    /// The name used in rule files, so errors and documentation print the same spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transform::UrlDecode => "url_decode",
+            Transform::UrlDecodeUni => "url_decode_uni",
+            Transform::HtmlEntityDecode => "html_entity_decode",
+            Transform::Lowercase => "lowercase",
+            Transform::NormalizePath => "normalize_path",
+            Transform::CompressWhitespace => "compress_whitespace",
+            Transform::RemoveNulls => "remove_nulls",
+            Transform::SqlCommentStrip => "sql_comment_strip",
+            Transform::FullwidthFold => "fullwidth_fold",
+            Transform::Base64Decode => "base64_decode",
+            Transform::CmdLine => "cmd_line",
+        }
+    }
+
+    /// Applies this transformation, so the engine can dispatch on data.
+    pub fn apply(self, input: &str) -> Cow<'_, str> {
+        match self {
+            Transform::UrlDecode => url_decode(input),
+            Transform::UrlDecodeUni => url_decode_uni(input),
+            Transform::HtmlEntityDecode => html_entity_decode(input),
+            Transform::Lowercase => lowercase(input),
+            Transform::NormalizePath => normalize_path(input),
+            Transform::CompressWhitespace => compress_whitespace(input),
+            Transform::RemoveNulls => remove_nulls(input),
+            Transform::SqlCommentStrip => sql_comment_strip(input),
+            Transform::FullwidthFold => fullwidth_fold(input),
+            Transform::Base64Decode => base64_decode(input),
+            Transform::CmdLine => cmd_line(input),
+        }
+    }
+}
+
+impl fmt::Display for Transform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Applies a whole chain in order, so callers need not thread `Cow`s by hand.
+pub fn apply_chain<'a>(chain: &[Transform], input: &'a str) -> Cow<'a, str> {
+    let mut current: Cow<'a, str> = Cow::Borrowed(input);
+    for t in chain {
+        current = match current {
+            Cow::Borrowed(s) => t.apply(s),
+            Cow::Owned(s) => Cow::Owned(t.apply(&s).into_owned()),
+        };
+    }
+    current
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Turns decoded bytes into text: UTF-8 when valid, otherwise Latin-1, so legacy
+/// `%E9`-style encodings stay readable instead of becoming replacement characters.
+pub fn bytes_to_text(bytes: Vec<u8>) -> String {
+    match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+fn percent_decode(input: &str, unicode: bool) -> Cow<'_, str> {
+    if !input.contains(['%', '+']) {
+        return Cow::Borrowed(input);
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'+' {
+            out.push(b' ');
+            i += 1;
+            continue;
+        }
+        if b == b'%' {
+            if unicode && matches!(bytes.get(i + 1), Some(b'u' | b'U')) {
+                let digits = bytes.get(i + 2..i + 6).and_then(|d| {
+                    d.iter()
+                        .try_fold(0u32, |acc, &h| Some(acc * 16 + u32::from(hex_val(h)?)))
+                });
+                if let Some(cp) = digits {
+                    let c = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    i += 6;
+                    continue;
+                }
+            }
+            if let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex_val),
+                bytes.get(i + 2).copied().and_then(hex_val),
+            ) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    Cow::Owned(bytes_to_text(out))
+}
+
+/// Lenient URL decoding (`%XX`, `+`), keeping invalid escapes, as browsers and servers do.
+pub fn url_decode(input: &str) -> Cow<'_, str> {
+    percent_decode(input, false)
+}
+
+/// URL decoding that also understands `%uXXXX`, which IIS accepts and attackers abuse.
+pub fn url_decode_uni(input: &str) -> Cow<'_, str> {
+    percent_decode(input, true)
+}
+
+const ENTITIES: &[(&str, char)] = &[
+    ("lt", '<'),
+    ("gt", '>'),
+    ("amp", '&'),
+    ("quot", '"'),
+    ("apos", '\''),
+    ("nbsp", ' '),
+    ("colon", ':'),
+    ("sol", '/'),
+    ("lpar", '('),
+    ("rpar", ')'),
+    ("tab", '\t'),
+    ("newline", '\n'),
+    ("semi", ';'),
+    ("equals", '='),
+    ("num", '#'),
+    ("excl", '!'),
+    ("grave", '`'),
+];
+
+/// Decodes HTML entities so `&lt;script&gt;` and `&#x3c;script` match like `<script`.
+pub fn html_entity_decode(input: &str) -> Cow<'_, str> {
+    if !input.contains('&') {
+        return Cow::Borrowed(input);
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    while let Some(pos) = rest.find('&') {
+        out.push_str(rest.get(..pos).unwrap_or(""));
+        let after = rest.get(pos + 1..).unwrap_or("");
+        match decode_entity(after) {
+            Some((c, used)) => {
+                out.push(c);
+                rest = after.get(used..).unwrap_or("");
+            }
+            None => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Decodes one entity body (after `&`); returns the char and bytes consumed.
+fn decode_entity(s: &str) -> Option<(char, usize)> {
+    let b = s.as_bytes();
+    if b.first() == Some(&b'#') {
+        let (hex, start) = match b.get(1) {
+            Some(b'x' | b'X') => (true, 2),
+            _ => (false, 1),
+        };
+        let mut end = start;
+        let mut value: u32 = 0;
+        while let Some(&d) = b.get(end) {
+            let v = if hex {
+                hex_val(d).map(u32::from)
+            } else if d.is_ascii_digit() {
+                Some(u32::from(d - b'0'))
+            } else {
+                None
+            };
+            match v {
+                Some(v) => {
+                    value = value
+                        .saturating_mul(if hex { 16 } else { 10 })
+                        .saturating_add(v);
+                    end += 1;
+                }
+                None => break,
+            }
+        }
+        if end == start {
+            return None;
+        }
+        let c = char::from_u32(value).unwrap_or('\u{FFFD}');
+        let used = if b.get(end) == Some(&b';') {
+            end + 1
+        } else {
+            end
+        };
+        return Some((c, used));
+    }
+    let end = s
+        .bytes()
+        .take(10)
+        .position(|c| c == b';')
+        .filter(|&e| e > 0)?;
+    let name = s.get(..end)?.to_ascii_lowercase();
+    ENTITIES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, c)| (c, end + 1))
+}
+
+/// Lowercases so signatures need no case-insensitive flags.
+pub fn lowercase(input: &str) -> Cow<'_, str> {
+    if input.chars().any(char::is_uppercase) {
+        Cow::Owned(input.to_lowercase())
+    } else {
+        Cow::Borrowed(input)
+    }
+}
+
+/// Resolves `./`, `../`, duplicate slashes and backslashes. `..` segments that would climb
+/// above the start are kept (as a leading `/..`), so traversal beyond root stays visible.
+pub fn normalize_path(input: &str) -> Cow<'_, str> {
+    let replaced = input.replace('\\', "/");
+    let absolute = replaced.starts_with('/');
+    let trailing = replaced.ends_with('/') && replaced.len() > 1;
+    let mut stack: Vec<&str> = Vec::new();
+    for seg in replaced.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if matches!(stack.last(), Some(&s) if s != "..") {
+                    stack.pop();
+                } else {
+                    stack.push("..");
+                }
+            }
+            s => stack.push(s),
+        }
+    }
+    let mut out = String::with_capacity(replaced.len());
+    if absolute {
+        out.push('/');
+    }
+    out.push_str(&stack.join("/"));
+    if trailing && !out.ends_with('/') {
+        out.push('/');
+    }
+    if out == input {
+        Cow::Borrowed(input)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Collapses whitespace runs, so `union   select` and `union\tselect` match one pattern.
+pub fn compress_whitespace(input: &str) -> Cow<'_, str> {
+    let mut out = String::with_capacity(input.len());
+    let mut in_ws = false;
+    for c in input.chars() {
+        if c.is_whitespace() || c == '\u{0B}' {
+            if !in_ws {
+                out.push(' ');
+            }
+            in_ws = true;
+        } else {
+            out.push(c);
+            in_ws = false;
+        }
+    }
+    if out == input {
+        Cow::Borrowed(input)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Removes NULs, which some parsers skip and so can split keywords.
+pub fn remove_nulls(input: &str) -> Cow<'_, str> {
+    if input.contains('\0') {
+        Cow::Owned(input.replace('\0', ""))
+    } else {
+        Cow::Borrowed(input)
+    }
+}
+
+/// Replaces SQL comments with a space, so `UN/**/ION` style splitting and `'--` tails are
+/// normalised before keyword matching.
+pub fn sql_comment_strip(input: &str) -> Cow<'_, str> {
+    if !input.contains(['/', '-', '#']) {
+        return Cow::Borrowed(input);
+    }
+    let mut out = String::with_capacity(input.len());
+    let mut rest = input;
+    let mut changed = false;
+    loop {
+        let next = [rest.find("/*"), rest.find("--"), rest.find('#')]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(pos) = next else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(rest.get(..pos).unwrap_or(""));
+        let tail = rest.get(pos..).unwrap_or("");
+        if tail.starts_with("/*") {
+            changed = true;
+            out.push(' ');
+            rest = match tail.get(2..).and_then(|t| t.find("*/").map(|e| (t, e))) {
+                Some((t, e)) => t.get(e + 2..).unwrap_or(""),
+                None => "",
+            };
+        } else if tail.starts_with("--") {
+            let after = tail.get(2..).unwrap_or("");
+            if after.is_empty() || after.starts_with(char::is_whitespace) {
+                changed = true;
+                out.push(' ');
+                rest = after.find('\n').and_then(|e| after.get(e..)).unwrap_or("");
+            } else {
+                out.push_str("--");
+                rest = after;
+            }
+        } else {
+            changed = true;
+            out.push(' ');
+            let after = tail.get(1..).unwrap_or("");
+            rest = after.find('\n').and_then(|e| after.get(e..)).unwrap_or("");
+        }
+    }
+    if changed {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(input)
+    }
+}
+
+/// Folds full-width ASCII look-alikes (an NFKC subset), so `ｓｃｒｉｐｔ` matches `script`.
+pub fn fullwidth_fold(input: &str) -> Cow<'_, str> {
+    let folds = |c: char| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}';
+    if !input.chars().any(folds) {
+        return Cow::Borrowed(input);
+    }
+    Cow::Owned(
+        input
+            .chars()
+            .map(|c| {
+                if c == '\u{3000}' {
+                    ' '
+                } else if folds(c) {
+                    char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c)
+                } else {
+                    c
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Decodes base64 (standard or URL-safe, padding optional); anything else is kept, so a
+/// rule asking for it never loses the original value.
+pub fn base64_decode(input: &str) -> Cow<'_, str> {
+    use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+    let trimmed = input.trim().trim_end_matches('=');
+    if trimmed.len() < 4 {
+        return Cow::Borrowed(input);
+    }
+    let decoded = STANDARD_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(trimmed));
+    match decoded {
+        Ok(bytes) => Cow::Owned(bytes_to_text(bytes)),
+        Err(_) => Cow::Borrowed(input),
+    }
+}
+
+/// ModSecurity's `cmdLine`: drops `\ ' " ^`, drops spaces before `/` and `(`, turns `,`
+/// and `;` into spaces, collapses spaces and lowercases, defeating shell obfuscation like
+/// `c^a^t /e't'c/passwd`.
+pub fn cmd_line(input: &str) -> Cow<'_, str> {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        match c {
+            '\\' | '\'' | '"' | '^' => {}
+            ',' | ';' | ' ' | '\t' | '\n' | '\r' => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+            '/' | '(' => {
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+                out.push(c);
+            }
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    if out == input {
+        Cow::Borrowed(input)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_decode_lenient() {
+        assert_eq!(url_decode("a%20b+c"), "a b c");
+        assert_eq!(url_decode("100%"), "100%");
+        assert_eq!(url_decode("%zz%4"), "%zz%4");
+        assert_eq!(url_decode("Jam%F3n"), "Jam\u{f3}n");
+        assert!(matches!(url_decode("plain"), Cow::Borrowed(_)));
+        // Applying twice decodes double encoding.
+        let once = url_decode("%252e%252e");
+        assert_eq!(url_decode(&once), "..");
+    }
+
+    #[test]
+    fn url_decode_uni_handles_u_escapes() {
+        assert_eq!(url_decode_uni("%u003cscript%3E"), "<script>");
+        assert_eq!(url_decode_uni("%u00"), "%u00");
+    }
+
+    #[test]
+    fn html_entities() {
+        assert_eq!(html_entity_decode("&lt;b&gt;&amp;"), "<b>&");
+        assert_eq!(html_entity_decode("&#60;&#x3C;&#x3c"), "<<<");
+        assert_eq!(html_entity_decode("a & b &unknown;"), "a & b &unknown;");
+        assert_eq!(html_entity_decode("&#99999999999;"), "\u{FFFD}");
+    }
+
+    #[test]
+    fn lowercase_works() {
+        assert_eq!(lowercase("SeLeCt"), "select");
+        assert!(matches!(lowercase("abc"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn path_normalisation() {
+        assert_eq!(normalize_path("/a/./b//c/../d"), "/a/b/d");
+        assert_eq!(normalize_path("/a/../../etc/passwd"), "/../etc/passwd");
+        assert_eq!(
+            normalize_path("..\\..\\windows\\win.ini"),
+            "../../windows/win.ini"
+        );
+        assert_eq!(normalize_path("/dir/"), "/dir/");
+    }
+
+    #[test]
+    fn whitespace_and_nulls() {
+        assert_eq!(compress_whitespace("a \t\n b"), "a b");
+        assert_eq!(remove_nulls("sel\0ect"), "select");
+    }
+
+    #[test]
+    fn sql_comments() {
+        assert_eq!(sql_comment_strip("UN/**/ION SEL/*x*/ECT"), "UN ION SEL ECT");
+        assert_eq!(sql_comment_strip("admin'-- x"), "admin' ");
+        assert_eq!(sql_comment_strip("a' #c\nb"), "a'  \nb");
+        assert_eq!(sql_comment_strip("well-known"), "well-known");
+        assert_eq!(sql_comment_strip("x /* open"), "x  ");
+    }
+
+    #[test]
+    fn fullwidth() {
+        assert_eq!(fullwidth_fold("ｓｃｒｉｐｔ＜"), "script<");
+    }
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("PHNjcmlwdD4="), "<script>");
+        assert_eq!(base64_decode("not base64!"), "not base64!");
+    }
+
+    #[test]
+    fn cmdline() {
+        assert_eq!(cmd_line("C^a^T /e't'c/pass\"wd"), "cat/etc/passwd");
+        assert_eq!(cmd_line("a;b,c"), "a b c");
+    }
+
+    #[test]
+    fn chain() {
+        let chain = [Transform::UrlDecode, Transform::Lowercase];
+        assert_eq!(apply_chain(&chain, "%3CSCRIPT"), "<script");
+        assert_eq!(Transform::from_name("cmd_line"), Some(Transform::CmdLine));
+        assert_eq!(Transform::from_name("nope"), None);
+    }
+}

@@ -1,0 +1,847 @@
+//! SQL injection detection: a permissive SQL lexer, a folding pass and a set
+//! of fingerprints / structural rules over the folded token stream.
+//!
+//! Token type characters (libinjection-like): `s` string, `1` number,
+//! `n` bareword/identifier, `k` keyword, `U` union, `E` statement
+//! (select/insert/drop/...), `f` function call, `o` operator, `&` logic
+//! operator, `c` comment, `(` `)` `,` `;`, `v` variable, `B` group/order by.
+
+use crate::Match;
+use crate::util::percent_decode;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Str,
+    Num,
+    Word,
+    Keyword,
+    Union,
+    Stmt,
+    Func,
+    Op,
+    Logic,
+    Comment,
+    LParen,
+    RParen,
+    Comma,
+    Semi,
+    Var,
+    GroupBy,
+}
+
+impl Kind {
+    fn ch(self) -> char {
+        match self {
+            Kind::Str => 's',
+            Kind::Num => '1',
+            Kind::Word => 'n',
+            Kind::Keyword => 'k',
+            Kind::Union => 'U',
+            Kind::Stmt => 'E',
+            Kind::Func => 'f',
+            Kind::Op => 'o',
+            Kind::Logic => '&',
+            Kind::Comment => 'c',
+            Kind::LParen => '(',
+            Kind::RParen => ')',
+            Kind::Comma => ',',
+            Kind::Semi => ';',
+            Kind::Var => 'v',
+            Kind::GroupBy => 'B',
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Tok {
+    kind: Kind,
+    /// Char index range in the input.
+    start: usize,
+    end: usize,
+    /// Lower-cased text for words, keywords, functions and operators.
+    word: String,
+    /// For comments: whether the body contains alphanumerics.
+    alnum_body: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    AsIs,
+    Single,
+    Double,
+}
+
+/// Fingerprints (first five folded tokens) that are SQLi on their own.
+const FINGERPRINTS: &[&str] = &[
+    "s&sos", "s&1o1", "s&1c", "s&1", "s&1;", "s&ko", "s&kc", "s&k", "s)&(s", "s)&(1", "s)&1o",
+    "s)&so", "s)c", "sos", "sosc", "sUE", "s;E", "s&(E", "s&f(", "1&1o1", "1)&(1", "1)&1o", "1UE",
+    "1U(E", "nUE", "1;E", "n;E", "sB1c", "1B1c", "sB1",
+];
+
+const STATEMENTS: &[&str] = &[
+    "select", "insert", "update", "delete", "drop", "create", "alter", "truncate", "exec",
+    "execute", "declare", "shutdown",
+];
+
+const KEYWORDS: &[&str] = &[
+    "from",
+    "where",
+    "table",
+    "database",
+    "schema",
+    "into",
+    "all",
+    "distinct",
+    "as",
+    "case",
+    "when",
+    "then",
+    "else",
+    "end",
+    "having",
+    "limit",
+    "offset",
+    "values",
+    "set",
+    "procedure",
+    "outfile",
+    "dumpfile",
+    "waitfor",
+    "delay",
+    "time",
+    "top",
+    "null",
+    "true",
+    "false",
+    "order",
+    "group",
+    "by",
+    "desc",
+    "asc",
+    "view",
+    "index",
+];
+
+const OPERATOR_WORDS: &[&str] = &[
+    "like", "rlike", "regexp", "is", "in", "between", "div", "mod", "not", "sounds", "glob",
+];
+
+const TIME_FUNCS: &[&str] = &[
+    "sleep",
+    "benchmark",
+    "pg_sleep",
+    "pg_sleep_for",
+    "dbms_lock.sleep",
+    "sys.dbms_lock.sleep",
+    "dbms_pipe.receive_message",
+    "randomblob",
+];
+
+const DANGEROUS_FUNCS: &[&str] = &[
+    "extractvalue",
+    "updatexml",
+    "load_file",
+    "xp_cmdshell",
+    "master..xp_cmdshell",
+    "utl_inaddr.get_host_address",
+    "utl_http.request",
+    "name_const",
+    "sys_eval",
+    "sys_exec",
+];
+
+const COMPARISONS: &[&str] = &[
+    "=", "==", "!=", "<>", "<", ">", "<=", ">=", "<=>", "like", "rlike", "regexp", "is", "in",
+    "between", "glob",
+];
+
+pub(crate) fn detect(input: &str) -> Option<Match> {
+    if let Some(m) = detect_once(input) {
+        return Some(m);
+    }
+    let decoded = percent_decode(input)?;
+    detect_once(&decoded)
+}
+
+fn detect_once(input: &str) -> Option<Match> {
+    let chars: Vec<char> = input.chars().collect();
+    for ctx in [Ctx::AsIs, Ctx::Single, Ctx::Double] {
+        let quote = match ctx {
+            Ctx::AsIs => None,
+            Ctx::Single => Some('\''),
+            Ctx::Double => Some('"'),
+        };
+        if let Some(q) = quote
+            && !chars.contains(&q)
+        {
+            continue;
+        }
+        let toks = fold(tokenize(&chars, quote));
+        if let Some(m) = analyse(&chars, &toks, ctx) {
+            return Some(m);
+        }
+    }
+    None
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '$' || c == '.'
+}
+
+/// Scans a string body starting at `i` (just after the opening delimiter).
+/// Returns the index just past the closing delimiter and whether it closed.
+fn scan_string(c: &[char], mut i: usize, delim: char) -> (usize, bool) {
+    while i < c.len() {
+        if c[i] == '\\' {
+            i += 2;
+            continue;
+        }
+        if c[i] == delim {
+            if i + 1 < c.len() && c[i + 1] == delim {
+                i += 2;
+                continue;
+            }
+            return (i + 1, true);
+        }
+        i += 1;
+    }
+    (c.len(), false)
+}
+
+fn tok(kind: Kind, start: usize, end: usize, word: String) -> Tok {
+    Tok {
+        kind,
+        start,
+        end,
+        word,
+        alnum_body: false,
+    }
+}
+
+fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    if let Some(q) = quote {
+        let (end, _) = scan_string(c, 0, q);
+        out.push(tok(Kind::Str, 0, end, String::new()));
+        i = end;
+    }
+    let n = c.len();
+    let at = |j: usize| -> char { if j < n { c[j] } else { '\0' } };
+    while i < n {
+        let ch = c[i];
+        if ch.is_whitespace() || ch.is_control() {
+            i += 1;
+            continue;
+        }
+        // Comments.
+        if ch == '/' && at(i + 1) == '*' {
+            if at(i + 2) == '!' {
+                // MySQL executable comment: its body is code.
+                i += 3;
+                while i < n && c[i].is_ascii_digit() {
+                    i += 1;
+                }
+                continue;
+            }
+            let mut j = i + 2;
+            let mut closed = false;
+            while j < n {
+                if c[j] == '*' && at(j + 1) == '/' {
+                    closed = true;
+                    break;
+                }
+                j += 1;
+            }
+            if closed {
+                // An inline comment is just whitespace (UnIoN/**/SeLeCt).
+                i = j + 2;
+                continue;
+            }
+            let mut t = tok(Kind::Comment, i, n, "/*".into());
+            t.alnum_body = c[i + 2..].iter().any(|x| x.is_alphanumeric());
+            out.push(t);
+            break;
+        }
+        if ch == '*' && at(i + 1) == '/' {
+            i += 2;
+            continue;
+        }
+        if (ch == '-' && at(i + 1) == '-') || ch == '#' {
+            let body = if ch == '#' { i + 1 } else { i + 2 };
+            let mut j = body;
+            while j < n && c[j] != '\n' {
+                j += 1;
+            }
+            let mut t = tok(Kind::Comment, i, j, ch.to_string());
+            t.alnum_body = c[body..j].iter().any(|x| x.is_alphanumeric());
+            out.push(t);
+            i = j;
+            continue;
+        }
+        if ch == '\'' || ch == '"' {
+            let (end, _) = scan_string(c, i + 1, ch);
+            out.push(tok(Kind::Str, i, end, String::new()));
+            i = end;
+            continue;
+        }
+        if ch == '`' {
+            let mut j = i + 1;
+            while j < n && c[j] != '`' {
+                j += 1;
+            }
+            let end = (j + 1).min(n);
+            out.push(tok(Kind::Word, i, end, String::new()));
+            i = end;
+            continue;
+        }
+        if ch.is_ascii_digit() || (ch == '.' && at(i + 1).is_ascii_digit()) {
+            let mut j = i;
+            if ch == '0' && matches!(at(i + 1), 'x' | 'X') && at(i + 2).is_ascii_hexdigit() {
+                j += 2;
+                while j < n && c[j].is_ascii_hexdigit() {
+                    j += 1;
+                }
+            } else if ch == '0' && matches!(at(i + 1), 'b' | 'B') && matches!(at(i + 2), '0' | '1')
+            {
+                j += 2;
+                while j < n && matches!(c[j], '0' | '1') {
+                    j += 1;
+                }
+            } else {
+                while j < n && c[j].is_ascii_digit() {
+                    j += 1;
+                }
+                if at(j) == '.' {
+                    j += 1;
+                    while j < n && c[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                }
+                if matches!(at(j), 'e' | 'E')
+                    && (at(j + 1).is_ascii_digit()
+                        || (matches!(at(j + 1), '+' | '-') && at(j + 2).is_ascii_digit()))
+                {
+                    j += 2;
+                    while j < n && c[j].is_ascii_digit() {
+                        j += 1;
+                    }
+                }
+            }
+            out.push(tok(Kind::Num, i, j, String::new()));
+            i = j;
+            continue;
+        }
+        if ch == '@' {
+            let mut j = i + 1;
+            if at(j) == '@' {
+                j += 1;
+            }
+            while j < n && is_word_char(c[j]) {
+                j += 1;
+            }
+            let w: String = c[i..j].iter().collect::<String>().to_lowercase();
+            out.push(tok(Kind::Var, i, j, w));
+            i = j;
+            continue;
+        }
+        if ch.is_alphabetic() || ch == '_' || ch == '$' {
+            let mut j = i;
+            while j < n && is_word_char(c[j]) {
+                j += 1;
+            }
+            let w: String = c[i..j].iter().collect::<String>().to_lowercase();
+            let kind = classify_word(&w, c, j);
+            out.push(tok(kind, i, j, w));
+            i = j;
+            continue;
+        }
+        match ch {
+            '(' => out.push(tok(Kind::LParen, i, i + 1, "(".into())),
+            ')' => out.push(tok(Kind::RParen, i, i + 1, ")".into())),
+            ',' => out.push(tok(Kind::Comma, i, i + 1, ",".into())),
+            ';' => out.push(tok(Kind::Semi, i, i + 1, ";".into())),
+            _ => {
+                let three: String = [ch, at(i + 1), at(i + 2)].iter().collect();
+                let two: String = [ch, at(i + 1)].iter().collect();
+                if three == "<=>" {
+                    out.push(tok(Kind::Op, i, i + 3, three));
+                    i += 3;
+                    continue;
+                }
+                if two == "||" || two == "&&" {
+                    out.push(tok(Kind::Logic, i, i + 2, two));
+                    i += 2;
+                    continue;
+                }
+                if matches!(
+                    two.as_str(),
+                    "!=" | "<>" | "<=" | ">=" | "==" | ":=" | "<<" | ">>" | "->"
+                ) {
+                    out.push(tok(Kind::Op, i, i + 2, two));
+                    i += 2;
+                    continue;
+                }
+                if matches!(
+                    ch,
+                    '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '^' | '|' | '&' | '~' | '!'
+                ) {
+                    out.push(tok(Kind::Op, i, i + 1, ch.to_string()));
+                }
+                // Anything else ({ } [ ] : ? \ ...) is treated as whitespace.
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn classify_word(w: &str, c: &[char], end: usize) -> Kind {
+    match w {
+        "union" => return Kind::Union,
+        "and" | "or" | "xor" => return Kind::Logic,
+        _ => {}
+    }
+    if STATEMENTS.contains(&w) {
+        return Kind::Stmt;
+    }
+    if OPERATOR_WORDS.contains(&w) {
+        return Kind::Op;
+    }
+    // A word directly followed by `(` (whitespace allowed) is a call.
+    let mut j = end;
+    while j < c.len() && c[j].is_whitespace() {
+        j += 1;
+    }
+    if j < c.len() && c[j] == '(' && !KEYWORDS.contains(&w) {
+        return Kind::Func;
+    }
+    if KEYWORDS.contains(&w) {
+        return Kind::Keyword;
+    }
+    if j < c.len() && c[j] == '(' {
+        return Kind::Func;
+    }
+    Kind::Word
+}
+
+fn is_unary(t: &Tok) -> bool {
+    t.kind == Kind::Op && matches!(t.word.as_str(), "-" | "+" | "!" | "~" | "not")
+}
+
+/// Folding: drops unary operators, merges adjacent strings, `order by` into
+/// `B`, `union all` into `U`, `is not` into `is`.
+fn fold(toks: Vec<Tok>) -> Vec<Tok> {
+    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
+    for t in toks {
+        let len = out.len();
+        if let Some(p) = out.last_mut() {
+            match (p.kind, t.kind) {
+                (Kind::Str, Kind::Str) if len > 1 => {
+                    p.end = t.end;
+                    continue;
+                }
+                (Kind::Keyword | Kind::Word, Kind::Keyword)
+                    if t.word == "by" && (p.word == "order" || p.word == "group") =>
+                {
+                    p.kind = Kind::GroupBy;
+                    p.end = t.end;
+                    continue;
+                }
+                (Kind::Union, Kind::Keyword) if t.word == "all" || t.word == "distinct" => {
+                    p.end = t.end;
+                    continue;
+                }
+                (Kind::Op, Kind::Op) if t.word == "not" => {
+                    // `is not`, `not not`: keep the first operator.
+                    p.end = t.end;
+                    continue;
+                }
+                (Kind::Op, Kind::Op) if p.word == "not" => {
+                    // `not like`, `not in`: keep the real operator.
+                    *p = t;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        if is_unary(&t) {
+            let prev_allows_unary = match out.last() {
+                None => true,
+                Some(p) => matches!(
+                    p.kind,
+                    Kind::Op
+                        | Kind::Logic
+                        | Kind::LParen
+                        | Kind::Comma
+                        | Kind::Keyword
+                        | Kind::Stmt
+                        | Kind::Union
+                        | Kind::Semi
+                ),
+            };
+            if prev_allows_unary {
+                continue;
+            }
+        }
+        out.push(t);
+    }
+    out
+}
+
+struct Analyzer<'a> {
+    chars: &'a [char],
+    t: &'a [Tok],
+    close: Vec<Option<usize>>,
+}
+
+impl Analyzer<'_> {
+    fn kind(&self, i: usize) -> Option<Kind> {
+        self.t.get(i).map(|t| t.kind)
+    }
+
+    fn word(&self, i: usize) -> &str {
+        self.t.get(i).map(|t| t.word.as_str()).unwrap_or("")
+    }
+
+    fn is_value_keyword(&self, i: usize) -> bool {
+        self.kind(i) == Some(Kind::Keyword) && matches!(self.word(i), "null" | "true" | "false")
+    }
+
+    /// Parses one operand starting at `i`; returns the index after it and
+    /// whether it was a plain bareword.
+    fn operand(&self, mut i: usize) -> Option<(usize, bool)> {
+        while self.kind(i) == Some(Kind::LParen) {
+            if self.kind(i + 1) == Some(Kind::Stmt) && self.word(i + 1) == "select" {
+                return self.close[i].map(|c| (c + 1, false));
+            }
+            i += 1;
+        }
+        match self.kind(i)? {
+            Kind::Num | Kind::Str | Kind::Var => Some((i + 1, false)),
+            Kind::Word => Some((i + 1, true)),
+            Kind::Keyword if self.is_value_keyword(i) => Some((i + 1, false)),
+            Kind::Func => {
+                if self.kind(i + 1) == Some(Kind::LParen) {
+                    self.close[i + 1].map(|c| (c + 1, false))
+                } else {
+                    Some((i + 1, true))
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `X <cmp> Y` starting at `i`, returns index after Y. `X` may also be a
+    /// whole parenthesised group (`(1)=(1)`).
+    fn comparison(&self, i: usize) -> Option<usize> {
+        self.comparison_with(self.operand(i)).or_else(|| {
+            let group = (self.kind(i) == Some(Kind::LParen))
+                .then(|| self.close[i].map(|c| (c + 1, false)))
+                .flatten();
+            self.comparison_with(group)
+        })
+    }
+
+    fn comparison_with(&self, left: Option<(usize, bool)>) -> Option<usize> {
+        let (a, bw_a) = left?;
+        if self.kind(a) != Some(Kind::Op) || !COMPARISONS.contains(&self.word(a)) {
+            return None;
+        }
+        let op = self.word(a);
+        match op {
+            "is" => return self.is_value_keyword(a + 1).then_some(a + 2),
+            "in" => {
+                return (self.kind(a + 1) == Some(Kind::LParen))
+                    .then(|| self.close[a + 1].map(|c| c + 1))
+                    .flatten();
+            }
+            _ => {}
+        }
+        let (b, bw_b) = self.operand(a + 1)?;
+        if bw_a && bw_b {
+            return None;
+        }
+        if op == "between" {
+            return (self.kind(b) == Some(Kind::Logic) && self.word(b) == "and").then_some(b + 1);
+        }
+        Some(b)
+    }
+
+    fn plausible_select(&self, j: usize) -> bool {
+        let k = j + 1;
+        let next = self.kind(k + 1);
+        match self.kind(k) {
+            Some(Kind::Var | Kind::Func | Kind::Str) => true,
+            Some(Kind::Num) => matches!(
+                next,
+                None | Some(
+                    Kind::RParen
+                        | Kind::Comma
+                        | Kind::Keyword
+                        | Kind::Op
+                        | Kind::Union
+                        | Kind::Comment
+                        | Kind::Semi
+                )
+            ),
+            Some(Kind::Op) => self.word(k) == "*",
+            Some(Kind::Keyword) => matches!(self.word(k), "null" | "case"),
+            Some(Kind::LParen) => {
+                matches!(next, Some(Kind::Stmt | Kind::Func | Kind::Num))
+                    || self.word(k + 1) == "case"
+            }
+            Some(Kind::Word) => {
+                if matches!(next, None | Some(Kind::Comma | Kind::Comment | Kind::Semi)) {
+                    return true;
+                }
+                (k + 1..(k + 9).min(self.t.len())).any(|x| {
+                    self.kind(x) == Some(Kind::Keyword)
+                        && self.word(x) == "from"
+                        && matches!(self.kind(x + 1), Some(Kind::Word | Kind::LParen))
+                })
+            }
+            _ => false,
+        }
+    }
+
+    fn plausible_statement(&self, j: usize) -> bool {
+        let next_kind = self.kind(j + 1);
+        let next = self.word(j + 1);
+        match self.word(j) {
+            "select" => self.plausible_select(j),
+            "insert" => next == "into",
+            "update" => {
+                next_kind == Some(Kind::Word)
+                    && self.kind(j + 2) == Some(Kind::Keyword)
+                    && self.word(j + 2) == "set"
+            }
+            "delete" => next == "from",
+            "drop" | "create" | "alter" | "truncate" => matches!(
+                next,
+                "table"
+                    | "database"
+                    | "schema"
+                    | "view"
+                    | "index"
+                    | "procedure"
+                    | "function"
+                    | "user"
+                    | "trigger"
+            ),
+            "exec" | "execute" => matches!(
+                next_kind,
+                Some(Kind::Word | Kind::Func | Kind::Var | Kind::Str | Kind::LParen)
+            ),
+            "declare" => next_kind == Some(Kind::Var),
+            "shutdown" => matches!(next_kind, None | Some(Kind::Comment | Kind::Semi)),
+            _ => false,
+        }
+    }
+
+    fn is_time_call(&self, i: usize) -> bool {
+        if self.kind(i) != Some(Kind::Func)
+            || !TIME_FUNCS.contains(&self.word(i))
+            || self.kind(i + 1) != Some(Kind::LParen)
+        {
+            return false;
+        }
+        match self.kind(i + 2) {
+            Some(Kind::Num) => matches!(
+                self.kind(i + 3),
+                Some(Kind::RParen | Kind::Comma | Kind::Op)
+            ),
+            Some(Kind::LParen | Kind::Stmt | Kind::Func | Kind::Var) => true,
+            _ => false,
+        }
+    }
+
+    /// Structural rules anywhere in the stream. Returns (rule, start, end).
+    fn general(&self, i: usize) -> Option<(&'static str, usize, usize)> {
+        let t = &self.t[i];
+        match t.kind {
+            Kind::Union => {
+                let mut j = i + 1;
+                while self.kind(j) == Some(Kind::LParen) {
+                    j += 1;
+                }
+                if self.kind(j) == Some(Kind::Stmt)
+                    && self.word(j) == "select"
+                    && self.plausible_select(j)
+                {
+                    return Some(("union", i, j + 1));
+                }
+            }
+            Kind::Semi
+                if self.kind(i + 1) == Some(Kind::Stmt) && self.plausible_statement(i + 1) =>
+            {
+                return Some(("stacked", i, i + 2));
+            }
+            Kind::Func => {
+                if self.is_time_call(i) {
+                    let end = self.close[i + 1].map_or(i + 3, |c| c + 1);
+                    return Some(("time", i, end));
+                }
+                if DANGEROUS_FUNCS.contains(&self.word(i)) && self.kind(i + 1) == Some(Kind::LParen)
+                {
+                    return Some(("function", i, i + 2));
+                }
+            }
+            Kind::Word if self.word(i).ends_with("xp_cmdshell") => {
+                return Some(("function", i, i + 1));
+            }
+            Kind::Keyword => match self.word(i) {
+                "waitfor"
+                    if matches!(self.word(i + 1), "delay" | "time")
+                        && self.kind(i + 2) == Some(Kind::Str) =>
+                {
+                    return Some(("time", i, i + 3));
+                }
+                "procedure"
+                    if self.kind(i + 1) == Some(Kind::Func) && self.word(i + 1) == "analyse" =>
+                {
+                    return Some(("procedure", i, i + 2));
+                }
+                "into" if matches!(self.word(i + 1), "outfile" | "dumpfile") => {
+                    return Some(("outfile", i, i + 2));
+                }
+                _ => {}
+            },
+            Kind::LParen
+                if self.kind(i + 1) == Some(Kind::Stmt)
+                    && self.word(i + 1) == "select"
+                    && self.plausible_select(i + 1) =>
+            {
+                return Some(("subquery", i, i + 2));
+            }
+            Kind::Logic => {
+                if let Some(end) = self.comparison(i + 1) {
+                    return Some(("tautology", i, end));
+                }
+            }
+            Kind::GroupBy
+                if self.kind(i + 1) == Some(Kind::Num)
+                    && self.kind(i + 2) == Some(Kind::Comment) =>
+            {
+                return Some(("orderby", i, i + 3));
+            }
+            _ => {}
+        }
+        None
+    }
+
+    /// Rules that only apply right after the closing quote of a quoted context.
+    fn after_quote(&self, ctx: Ctx) -> Option<(&'static str, usize, usize)> {
+        let mut j = 1;
+        while self.kind(j) == Some(Kind::RParen) {
+            j += 1;
+        }
+        match self.kind(j)? {
+            Kind::Comment if ctx == Ctx::Single || !self.t[j].alnum_body => {
+                return Some(("comment", 0, j + 1));
+            }
+            Kind::Logic => {
+                let (end, bareword) = self.operand(j + 1)?;
+                if !bareword {
+                    // `'or'1` (quotes glued to the operator) is an attack
+                    // shape; `' and 'x` with spaces is too ambiguous.
+                    let glued = self.t[j].start == self.t[0].end
+                        && self.t.get(j + 1).is_some_and(|n| n.start == self.t[j].end);
+                    let is_str = self.kind(j + 1) == Some(Kind::Str) && !glued;
+                    match self.kind(end) {
+                        None if !is_str => return Some(("tautology", 0, end)),
+                        Some(Kind::Comment | Kind::Semi) => return Some(("tautology", 0, end)),
+                        _ => {}
+                    }
+                }
+            }
+            Kind::GroupBy if self.kind(j + 1) == Some(Kind::Num) => {
+                return Some(("orderby", 0, j + 2));
+            }
+            Kind::Op if j == 1 && self.t.len() == 3 && self.kind(2) == Some(Kind::Str) => {
+                return Some(("tautology", 0, 3));
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+fn paren_matches(t: &[Tok]) -> Vec<Option<usize>> {
+    let mut close = vec![None; t.len()];
+    let mut stack = Vec::new();
+    for (i, tk) in t.iter().enumerate() {
+        match tk.kind {
+            Kind::LParen => stack.push(i),
+            Kind::RParen => {
+                if let Some(o) = stack.pop() {
+                    close[o] = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    close
+}
+
+fn fingerprint(t: &[Tok], from: usize, max: usize) -> String {
+    t.iter().skip(from).take(max).map(|t| t.kind.ch()).collect()
+}
+
+fn analyse(chars: &[char], t: &[Tok], ctx: Ctx) -> Option<Match> {
+    let a = Analyzer {
+        chars,
+        t,
+        close: paren_matches(t),
+    };
+    let make = |rule: &str, s: usize, e: usize| -> Match {
+        let e = e.clamp(s + 1, t.len());
+        let (cs, ce) = (t[s].start, t[e - 1].end.min(chars.len()));
+        let matched: String = a.chars[cs.min(ce)..ce].iter().collect();
+        Match {
+            fingerprint: format!("sqli:{rule}:{}", fingerprint(t, s, 8)),
+            matched: matched.trim().to_string(),
+        }
+    };
+    if t.is_empty() {
+        return None;
+    }
+    let fp5 = fingerprint(t, 0, 5);
+    if ctx != Ctx::AsIs {
+        if let Some((rule, s, e)) = a.after_quote(ctx) {
+            return Some(make(rule, s, e));
+        }
+        if FINGERPRINTS.contains(&fp5.as_str()) && fp5.starts_with('s') {
+            return Some(make("fingerprint", 0, t.len().min(5)));
+        }
+    } else if FINGERPRINTS.contains(&fp5.as_str()) && !fp5.starts_with('s') {
+        return Some(make("fingerprint", 0, t.len().min(5)));
+    }
+    for i in 0..t.len() {
+        if let Some((rule, s, e)) = a.general(i) {
+            return Some(make(rule, s, e));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(input: &str, ctx: Option<char>) -> String {
+        let c: Vec<char> = input.chars().collect();
+        fingerprint(&fold(tokenize(&c, ctx)), 0, 16)
+    }
+
+    #[test]
+    fn fingerprints_of_classics() {
+        assert_eq!(fp("1' or '1'='1", Some('\'')), "s&sos");
+        assert_eq!(fp("' OR 1=1--", Some('\'')), "s&1o1c");
+        assert_eq!(fp("1 union select null,version()--", None), "1UEk,f()c");
+        assert_eq!(fp("UnIoN/**/SeLeCt", None), "UE");
+        assert_eq!(fp("-1", None), "1");
+        assert_eq!(fp("O'Brien", Some('\'')), "sn");
+        assert_eq!(fp("1 order by 3--", None), "1B1c");
+    }
+}
