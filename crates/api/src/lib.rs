@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod detection;
 pub mod health;
 pub mod json;
 pub mod middleware;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub started: Instant,
     /// Tokens, keys, secrets and rate limits.
     pub auth: Arc<auth::AuthContext>,
+    /// The signature engine behind `/api/v1/check`.
+    pub detection: Arc<detection::Detection>,
 }
 
 /// Builds the whole router with its middleware.

@@ -43,6 +43,8 @@ use crate::routes;
         routes::secrets::put_secret,
         routes::secrets::delete_secret,
         routes::audit::list_audit,
+        routes::check::check,
+        routes::check::check_json,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -55,6 +57,7 @@ use crate::routes;
         (name = "api-keys", description = "API keys for sensors and proxies (admin)"),
         (name = "secrets", description = "Encrypted secrets (admin)"),
         (name = "audit", description = "Audit log (admin)"),
+        (name = "detection", description = "Decisions for reverse proxies"),
     )
 )]
 pub struct ApiDoc;

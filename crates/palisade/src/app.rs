@@ -225,6 +225,13 @@ impl Application {
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,
+            detection: Arc::new(
+                palisade_api::detection::Detection::builtin(
+                    settings.detection.engine,
+                    settings.detection.mode,
+                )
+                .context("loading the built-in detection rules")?,
+            ),
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {

@@ -52,6 +52,30 @@ pub struct FileConfig {
     /// Rate limits.
     #[serde(default)]
     pub rate_limit: RateLimitSection,
+    /// The decision endpoint's signature engine.
+    #[serde(default)]
+    pub detection: DetectionSection,
+}
+
+/// `[detection]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectionSection {
+    /// `block` (403 over the threshold) or `detect` (report only).
+    pub mode: Option<String>,
+    /// 1 to 4: higher catches more and flags more.
+    pub paranoia: Option<u8>,
+    /// Anomaly score at which a request is blocked (default 5).
+    pub threshold: Option<u32>,
+}
+
+/// Detection settings, validated.
+#[derive(Debug, Clone)]
+pub struct DetectionSettings {
+    /// Block or detect only.
+    pub mode: palisade_api::detection::Mode,
+    /// Paranoia level and threshold.
+    pub engine: palisade_detect::EngineConfig,
 }
 
 /// `[auth]`
@@ -211,6 +235,8 @@ pub struct Settings {
     pub config_file: Option<PathBuf>,
     /// Authentication.
     pub auth: AuthSettings,
+    /// The decision endpoint.
+    pub detection: DetectionSettings,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -506,10 +532,34 @@ impl Settings {
             );
         }
 
+        let mode = match file.detection.mode.as_deref() {
+            None => palisade_api::detection::Mode::Block,
+            Some(m) => palisade_api::detection::Mode::parse(m).unwrap_or_else(|| {
+                errors.push(format!("detection.mode: '{m}' must be block or detect"));
+                palisade_api::detection::Mode::Block
+            }),
+        };
+        let paranoia = file.detection.paranoia.unwrap_or(1);
+        if !(1..=4).contains(&paranoia) {
+            errors.push("detection.paranoia: must be 1, 2, 3 or 4".into());
+        }
+        let threshold = file.detection.threshold.unwrap_or(5);
+        if threshold == 0 {
+            errors.push("detection.threshold: must be at least 1".into());
+        }
+        let detection = DetectionSettings {
+            mode,
+            engine: palisade_detect::EngineConfig {
+                paranoia,
+                threshold,
+            },
+        };
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Settings {
+            detection,
             listen,
             data_dir,
             database_url,

@@ -38,7 +38,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 }
 
 /// The credential a request presents: `Authorization: Bearer X` or `X-Api-Key: X`.
+///
+/// `X-Api-Key` wins: a proxy asking `/api/v1/check` forwards the original request's
+/// own `Authorization` header, which belongs to the protected application.
 pub fn credential(headers: &HeaderMap) -> Option<&str> {
+    if let Some(key) = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(key);
+    }
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

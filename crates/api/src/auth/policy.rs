@@ -66,10 +66,29 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("PUT", "/api/v1/secrets/{name}", User(Admin)),
     ("DELETE", "/api/v1/secrets/{name}", User(Admin)),
     ("GET", "/api/v1/audit", User(Admin)),
+    (
+        "POST",
+        "/api/v1/check/request",
+        Key {
+            scope: Scope::Check,
+            min_role: Analyst,
+        },
+    ),
 ];
+
+/// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).
+const CHECK_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// The declared access of a route, `None` when it was never declared.
 pub fn access(method: &Method, route: &str) -> Option<Access> {
+    if matches!(route, "/api/v1/check" | "/api/v1/check/{*path}")
+        && CHECK_METHODS.contains(&method.as_str())
+    {
+        return Some(Key {
+            scope: Scope::Check,
+            min_role: Analyst,
+        });
+    }
     POLICY
         .iter()
         .find(|(m, r, _)| *m == method.as_str() && *r == route)
@@ -96,7 +115,9 @@ pub fn rate_class(method: &Method, route: &str) -> RateClass {
     match route {
         "/livez" | "/readyz" => RateClass::Exempt,
         "/api/v1/auth/login" | "/api/v1/auth/refresh" => RateClass::Login,
-        "/api/v1/ingest" => RateClass::Ingest,
+        "/api/v1/ingest" | "/api/v1/check" | "/api/v1/check/{*path}" | "/api/v1/check/request" => {
+            RateClass::Ingest
+        }
         _ if *method == Method::GET => RateClass::Read,
         _ => RateClass::Write,
     }

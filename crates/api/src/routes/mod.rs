@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod check;
 pub mod dead_letters;
 pub mod docs;
 pub mod events;
@@ -15,7 +16,7 @@ pub mod sources;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, patch, post, put};
+use axum::routing::{any, delete, get, patch, post, put};
 
 use crate::AppState;
 use crate::problem::Problem;
@@ -61,6 +62,9 @@ pub fn routes() -> Router<AppState> {
             put(secrets::put_secret).delete(secrets::delete_secret),
         )
         .route("/api/v1/audit", get(audit::list_audit))
+        .route("/api/v1/check", any(check::check))
+        .route("/api/v1/check/request", post(check::check_json))
+        .route("/api/v1/check/{*path}", any(check::check))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

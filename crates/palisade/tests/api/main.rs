@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod check;
 mod events;
 mod health;
 mod ingest;

@@ -1,0 +1,278 @@
+//! `/api/v1/check`: the decision endpoint for reverse proxies. One handler speaks
+//! nginx `auth_request`, Traefik ForwardAuth, Caddy forward_auth and Envoy ext_authz
+//! (HTTP), and `POST /api/v1/check/request` takes the request as JSON for callers that
+//! want their body inspected.
+
+use std::net::IpAddr;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use palisade_core::metrics::registry;
+use palisade_detect::{HttpRequest, Verdict};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::middleware::ClientIp;
+use crate::detection::Mode;
+use crate::json::ApiJson;
+use crate::problem::Problem;
+
+/// Headers that describe the check request itself or the hop, never the original
+/// request's content.
+const NOT_FORWARDED: &[&str] = &[
+    "x-original-uri",
+    "x-original-method",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+    "x-api-key",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "content-length",
+];
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The original client: `X-Real-IP`, else the first `X-Forwarded-For` entry, else the
+/// proxy's own address. Only a proxy holding a `check` key can reach this route, so
+/// its headers are trusted.
+fn original_client(headers: &HeaderMap, peer: &str) -> Option<IpAddr> {
+    header(headers, "x-real-ip")
+        .or_else(|| {
+            header(headers, "x-forwarded-for")
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+        })
+        .and_then(|v| v.parse().ok())
+        .or_else(|| peer.parse().ok())
+}
+
+/// Rebuilds the request the proxy is asking about from what each proxy sends.
+pub fn original_request(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    peer: &str,
+) -> HttpRequest {
+    let envoy_path = uri
+        .path()
+        .strip_prefix("/api/v1/check")
+        .filter(|rest| rest.starts_with('/'))
+        .map(|rest| match uri.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_owned(),
+        });
+    let target = header(headers, "x-original-uri")
+        .or_else(|| header(headers, "x-forwarded-uri"))
+        .map(str::to_owned)
+        .or(envoy_path)
+        .unwrap_or_else(|| "/".to_owned());
+    let original_method = header(headers, "x-original-method")
+        .or_else(|| header(headers, "x-forwarded-method"))
+        .unwrap_or(method.as_str())
+        .to_owned();
+    let mut forwarded: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(k, _)| !NOT_FORWARDED.contains(&k.as_str()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    if let Some(host) = header(headers, "x-forwarded-host") {
+        forwarded.retain(|(k, _)| k != "host");
+        forwarded.push(("host".into(), host.to_owned()));
+    }
+    HttpRequest {
+        method: original_method,
+        uri: target,
+        protocol: "HTTP/1.1".into(),
+        headers: forwarded,
+        body: body.to_vec(),
+        client_ip: original_client(headers, peer),
+    }
+}
+
+/// Turns a verdict into the proxy's answer.
+fn answer(state: &AppState, verdict: &Verdict) -> Response {
+    let mode = state.detection.mode();
+    let decision = match (verdict.blocked, mode) {
+        (false, _) => "allow",
+        (true, Mode::Block) => "block",
+        (true, Mode::Detect) => "detect",
+    };
+    registry()
+        .counter(
+            "palisade_check_decisions_total",
+            "Decisions of /api/v1/check.",
+            &["decision"],
+            &[decision],
+        )
+        .inc();
+    let rules: Vec<String> = verdict
+        .findings
+        .iter()
+        .map(|f| f.rule_id.to_string())
+        .collect();
+    let body = CheckResult {
+        decision,
+        score: verdict.score,
+        threshold: verdict.threshold,
+        rules: verdict
+            .findings
+            .iter()
+            .map(|f| RuleHit {
+                id: f.rule_id,
+                name: f.name.clone(),
+                location: f.location.clone(),
+                part: f.name_of_part.clone(),
+                matched: f.matched.clone(),
+            })
+            .collect(),
+    };
+    let status = if decision == "block" {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let mut resp = (status, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-palisade-decision"),
+        HeaderValue::from_static(decision),
+    );
+    h.insert(
+        HeaderName::from_static("x-palisade-score"),
+        HeaderValue::from(verdict.score),
+    );
+    if let Ok(v) = HeaderValue::from_str(&rules.join(",")) {
+        h.insert(HeaderName::from_static("x-palisade-rules"), v);
+    }
+    resp
+}
+
+/// A decision.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    /// allow, block, or detect (over the threshold in detect-only mode).
+    pub decision: &'static str,
+    /// Anomaly score.
+    pub score: u32,
+    /// Blocking threshold.
+    pub threshold: u32,
+    /// The rules that matched, with their evidence.
+    pub rules: Vec<RuleHit>,
+}
+
+/// One matched rule.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RuleHit {
+    /// Rule id.
+    pub id: u32,
+    /// Rule name.
+    pub name: String,
+    /// Where in the request.
+    pub location: String,
+    /// Which part (parameter or header name).
+    pub part: String,
+    /// The matched text (capped).
+    pub matched: String,
+}
+
+/// Checks the request a proxy forwards (nginx `auth_request`, Traefik ForwardAuth,
+/// Caddy forward_auth; Envoy ext_authz uses `/api/v1/check/{path}`). 200 allows, 403
+/// blocks; `X-Palisade-Decision`, `X-Palisade-Score` and `X-Palisade-Rules` say why.
+#[utoipa::path(get, path = "/api/v1/check", tag = "detection", params(
+    ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request target"),
+    ("X-Original-Method" = Option<String>, Header, description = "nginx: the original method"),
+    ("X-Forwarded-Uri" = Option<String>, Header, description = "Traefik, Caddy: the original request target"),
+    ("X-Forwarded-Method" = Option<String>, Header, description = "Traefik, Caddy: the original method"),
+), responses(
+    (status = 200, description = "Allowed (or detect-only)", body = CheckResult),
+    (status = 403, description = "Blocked", body = CheckResult),
+), security(("bearer" = [])))]
+pub async fn check(
+    State(state): State<AppState>,
+    ClientIp(peer): ClientIp,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = original_request(&method, &uri, &headers, body, &peer);
+    let engine = state.detection.engine();
+    let verdict = engine.inspect(&request);
+    answer(&state, &verdict)
+}
+
+/// A request described as JSON.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Method.
+    pub method: String,
+    /// Request target (path and query).
+    pub uri: String,
+    /// Headers as name/value pairs.
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    #[serde(default)]
+    pub body: String,
+    /// The client's address.
+    pub client_ip: Option<String>,
+}
+
+/// Checks a request given as JSON, body included.
+#[utoipa::path(post, path = "/api/v1/check/request", tag = "detection", request_body = CheckRequest, responses(
+    (status = 200, description = "Allowed (or detect-only)", body = CheckResult),
+    (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    (status = 403, description = "Blocked", body = CheckResult),
+), security(("bearer" = [])))]
+pub async fn check_json(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<Response, Problem> {
+    if req.method.is_empty() || req.method.len() > 32 {
+        return Err(Problem::invalid("method", "must be 1 to 32 characters"));
+    }
+    if req.uri.is_empty() {
+        return Err(Problem::invalid("uri", "must not be empty"));
+    }
+    let client_ip = req
+        .client_ip
+        .as_deref()
+        .map(|ip| {
+            ip.parse::<IpAddr>()
+                .map_err(|_| Problem::invalid("client_ip", "not an IP address"))
+        })
+        .transpose()?;
+    let request = HttpRequest {
+        method: req.method,
+        uri: req.uri,
+        protocol: "HTTP/1.1".into(),
+        headers: req.headers,
+        body: req.body.into_bytes(),
+        client_ip,
+    };
+    let verdict = state.detection.engine().inspect(&request);
+    Ok(answer(&state, &verdict))
+}
