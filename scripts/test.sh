@@ -14,6 +14,13 @@ source scripts/lib/postgres.sh
 ensure_postgres
 echo "tests use ${PALISADE_TEST_DATABASE_URL//:*@/:***@}"
 
+step "nginx (for the auth_request test)"
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
+fi
+/usr/sbin/nginx -v
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod problem;
+pub mod recorder;
 pub mod routes;
 
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthContext>,
     /// The signature engine behind `/api/v1/check`.
     pub detection: Arc<detection::Detection>,
+    /// Where threats go to be stored, off the decision path.
+    pub threats: recorder::ThreatRecorder,
 }
 
 /// Builds the whole router with its middleware.

@@ -11,6 +11,7 @@ pub mod event;
 pub mod metrics;
 pub mod net;
 pub mod security;
+pub mod threat;
 pub mod time;
 
 pub use checkpoint::Checkpoint;

@@ -36,6 +36,7 @@ pub struct Application {
     source_tasks: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     writer_task: JoinHandle<()>,
+    threat_task: JoinHandle<()>,
     writer: BatchWriter,
     store: SharedStore,
 }
@@ -194,15 +195,38 @@ impl Application {
         }
 
         let auth = Arc::new(build_auth(&settings)?);
+        let detection = Arc::new(
+            palisade_api::detection::Detection::builtin(
+                settings.detection.engine,
+                settings.detection.mode,
+            )
+            .context("loading the built-in detection rules")?,
+        );
+        let (threats, threat_task) =
+            palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
                 db.clone(),
                 settings.auth.admin_password.clone(),
             );
+            let detection = detection.clone();
             tokio::spawn(async move {
+                let mut restored = false;
                 loop {
                     if db.ready() {
+                        if !restored {
+                            match palisade_api::routes::detection_config::restore(
+                                &store, &detection,
+                            )
+                            .await
+                            {
+                                Ok(()) => restored = true,
+                                Err(error) => {
+                                    tracing::error!(message = "Cannot restore the saved detection settings.", %error)
+                                }
+                            }
+                        }
                         match ensure_admin(&store, password.as_ref().map(|p| p.0.as_str())).await {
                             Ok(()) => return,
                             Err(error) => {
@@ -225,13 +249,8 @@ impl Application {
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,
-            detection: Arc::new(
-                palisade_api::detection::Detection::builtin(
-                    settings.detection.engine,
-                    settings.detection.mode,
-                )
-                .context("loading the built-in detection rules")?,
-            ),
+            detection: detection.clone(),
+            threats,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -246,6 +265,7 @@ impl Application {
             shutdown,
             source_tasks,
             background: vec![monitor, bootstrap],
+            threat_task,
             writer_task,
             writer,
             store,
@@ -275,6 +295,7 @@ impl Application {
             source_tasks,
             background,
             writer_task,
+            threat_task,
             writer,
             store: _,
         } = self;
@@ -299,6 +320,7 @@ impl Application {
             }
             drop(writer);
             let _ = writer_task.await;
+            let _ = threat_task.await;
         };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
             tracing::warn!(

@@ -23,10 +23,13 @@ mod security;
 mod security_codec;
 mod sqlgen;
 pub mod sqlite;
+mod threat_codec;
+mod threats;
 
 pub use error::StoreError;
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use security::{AuditQuery, SecurityStore};
+pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -59,7 +62,7 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: SecurityStore + Send + Sync + 'static {
+pub trait Store: SecurityStore + ThreatStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

@@ -23,6 +23,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "0002_security",
         sql: include_str!("../migrations/sqlite/0002_security.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_threats",
+        sql: include_str!("../migrations/sqlite/0003_threats.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -36,6 +41,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "0002_security",
         sql: include_str!("../migrations/postgres/0002_security.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_threats",
+        sql: include_str!("../migrations/postgres/0003_threats.sql"),
     },
 ];
 

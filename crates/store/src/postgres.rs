@@ -34,6 +34,10 @@ use crate::{
 #[path = "postgres_security.rs"]
 mod security;
 
+// The threat and settings tables, likewise.
+#[path = "postgres_threats.rs"]
+mod threats;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

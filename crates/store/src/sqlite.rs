@@ -31,6 +31,10 @@ use crate::{
 #[path = "sqlite_security.rs"]
 mod security;
 
+// The threat and settings tables, likewise.
+#[path = "sqlite_threats.rs"]
+mod threats;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

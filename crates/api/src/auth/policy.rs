@@ -74,6 +74,11 @@ pub const POLICY: &[(&str, &str, Access)] = &[
             min_role: Analyst,
         },
     ),
+    ("GET", "/api/v1/threats", User(Viewer)),
+    ("GET", "/api/v1/threats/stats", User(Viewer)),
+    ("GET", "/api/v1/threats/{id}", User(Viewer)),
+    ("GET", "/api/v1/detection/config", User(Viewer)),
+    ("PUT", "/api/v1/detection/config", User(Admin)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

@@ -9,7 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use palisade_core::Timestamp;
 use palisade_core::metrics::registry;
+use palisade_core::threat::{Evidence, Threat};
 use palisade_detect::{HttpRequest, Verdict};
 use serde::{Deserialize, Serialize};
 
@@ -111,14 +113,56 @@ pub fn original_request(
     }
 }
 
-/// Turns a verdict into the proxy's answer.
-fn answer(state: &AppState, verdict: &Verdict) -> Response {
+/// Builds the threat a verdict with findings stands for.
+fn threat_of(request: &HttpRequest, verdict: &Verdict, decision: &str) -> Option<Threat> {
+    let top = verdict
+        .findings
+        .iter()
+        .max_by_key(|f| (f.severity, std::cmp::Reverse(f.rule_id)))?;
+    let mut rule_ids: Vec<u32> = Vec::new();
+    for f in &verdict.findings {
+        if !rule_ids.contains(&f.rule_id) {
+            rule_ids.push(f.rule_id);
+        }
+    }
+    Some(Threat {
+        ts: Timestamp::now(),
+        category: top.category.as_str().to_owned(),
+        severity: top.severity.as_str().to_owned(),
+        score: verdict.score,
+        rule_ids,
+        client_ip: request.client_ip,
+        method: Some(request.method.chars().take(32).collect()),
+        uri: Some(request.uri.chars().take(2048).collect()),
+        source: "check".into(),
+        event_id: None,
+        decision: decision.to_owned(),
+        evidence: verdict
+            .findings
+            .iter()
+            .map(|f| Evidence {
+                rule_id: f.rule_id,
+                location: f.location.clone(),
+                part: f.name_of_part.clone(),
+                decoded_value: f.decoded_value.clone(),
+                matched: f.matched.clone(),
+            })
+            .collect(),
+    })
+}
+
+/// Turns a verdict into the proxy's answer, handing any threat to the recorder (which
+/// never waits).
+fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict) -> Response {
     let mode = state.detection.mode();
     let decision = match (verdict.blocked, mode) {
         (false, _) => "allow",
         (true, Mode::Block) => "block",
         (true, Mode::Detect) => "detect",
     };
+    if let Some(threat) = threat_of(request, verdict, decision) {
+        state.threats.record(threat);
+    }
     registry()
         .counter(
             "palisade_check_decisions_total",
@@ -220,7 +264,7 @@ pub async fn check(
     let request = original_request(&method, &uri, &headers, body, &peer);
     let engine = state.detection.engine();
     let verdict = engine.inspect(&request);
-    answer(&state, &verdict)
+    answer(&state, &request, &verdict)
 }
 
 /// A request described as JSON.
@@ -274,5 +318,5 @@ pub async fn check_json(
         client_ip,
     };
     let verdict = state.detection.engine().inspect(&request);
-    Ok(answer(&state, &verdict))
+    Ok(answer(&state, &request, &verdict))
 }

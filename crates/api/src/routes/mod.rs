@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod dead_letters;
+pub mod detection_config;
 pub mod docs;
 pub mod events;
 pub mod health;
@@ -13,6 +14,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod secrets;
 pub mod sources;
+pub mod threats;
 pub mod users;
 
 use axum::Router;
@@ -65,6 +67,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/check", any(check::check))
         .route("/api/v1/check/request", post(check::check_json))
         .route("/api/v1/check/{*path}", any(check::check))
+        .route("/api/v1/threats", get(threats::list_threats))
+        .route("/api/v1/threats/stats", get(threats::threat_stats))
+        .route("/api/v1/threats/{id}", get(threats::get_threat))
+        .route(
+            "/api/v1/detection/config",
+            get(detection_config::get_config).put(detection_config::put_config),
+        )
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -149,3 +149,122 @@ async fn detect_mode_reports_without_blocking() {
     assert_eq!(r.headers()["x-palisade-decision"], "detect");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn blocked_requests_become_threats_with_evidence() {
+    let app = spawn_app().await;
+    let key = app.api_key("edge-proxy", &["check"]).await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/check"))
+        .header("X-Api-Key", &key)
+        .header(
+            "X-Original-URI",
+            "/item?id=1%20union%20select%20username,password%20from%20users--",
+        )
+        .header("X-Real-IP", "203.0.113.77")
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 403);
+    let mut page = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, p) = app.get_json("/api/v1/threats?category=sqli").await;
+        if p["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            page = p;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let threat = &page["items"][0];
+    assert_eq!(threat["client_ip"], "203.0.113.77", "{page}");
+    assert_eq!(threat["decision"], "block");
+    assert_eq!(threat["source"], "check");
+    assert!(
+        threat["uri"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("/item?id=")
+    );
+    let rule = threat["rule_ids"][0].as_u64().expect("rule id");
+    assert!(threat["evidence"].as_array().is_some_and(|e| {
+        e.iter()
+            .any(|x| !x["matched"].as_str().unwrap_or("").is_empty())
+    }));
+    let (_, by_rule) = app
+        .get_json(&format!(
+            "/api/v1/threats?rule_id={rule}&client_ip=203.0.113.0/24"
+        ))
+        .await;
+    assert_eq!(by_rule["items"].as_array().map(Vec::len), Some(1));
+    let id = threat["id"].as_i64().expect("id");
+    let (status, one) = app.get_json(&format!("/api/v1/threats/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["id"], id);
+    let (status, stats) = app.get_json("/api/v1/threats/stats?range=1h").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["total"], 1);
+    assert_eq!(stats["by_category"][0]["key"], "sqli");
+    let (status, bad) = app.get_json("/api/v1/threats?severity=huge").await;
+    assert_eq!((status, bad["field"].as_str()), (400, Some("severity")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn detection_mode_changes_at_run_time_and_survives_a_restart() {
+    let app = spawn_app().await;
+    let (_, config) = app.get_json("/api/v1/detection/config").await;
+    assert_eq!(
+        config,
+        serde_json::json!({"mode": "block", "paranoia": 1, "threshold": 5})
+    );
+    let bad = app
+        .req(Method::PUT, "/api/v1/detection/config")
+        .json(&serde_json::json!({"mode": "block", "paranoia": 9, "threshold": 5}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(bad.status(), 400);
+    let r = app
+        .req(Method::PUT, "/api/v1/detection/config")
+        .json(&serde_json::json!({"mode": "detect", "paranoia": 2, "threshold": 10}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 200);
+    let key = app.api_key("edge", &["check"]).await;
+    let attack = |app: &crate::helpers::TestApp, key: &str| {
+        app.client
+            .get(app.url("/api/v1/check"))
+            .header("X-Api-Key", key.to_owned())
+            .header("X-Original-URI", "/?q=%3Cscript%3Ealert(1)%3C/script%3E")
+            .send()
+    };
+    let r = attack(&app, &key).await.expect("req");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-palisade-decision"], "detect");
+    let dir = app.stop_keep_dir().await;
+    let mut again = spawn_with(test_settings(&dir, None), dir).await;
+    again.wait_ready().await;
+    again.login_admin().await;
+    let mut restored = serde_json::Value::Null;
+    for _ in 0..50 {
+        let (_, c) = again.get_json("/api/v1/detection/config").await;
+        if c["mode"] == "detect" {
+            restored = c;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        restored,
+        serde_json::json!({"mode": "detect", "paranoia": 2, "threshold": 10})
+    );
+    let r = attack(&again, &key).await.expect("req");
+    assert_eq!(r.headers()["x-palisade-decision"], "detect");
+    let (_, audit) = again
+        .get_json("/api/v1/audit?action=settings.detection")
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1));
+    again.stop().await;
+}

@@ -186,6 +186,18 @@ impl TestApp {
         panic!("service never became ready");
     }
 
+    /// Graceful stop that hands back the data directory, to start again on it.
+    pub async fn stop_keep_dir(mut self) -> TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), t).await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
     /// Graceful stop.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

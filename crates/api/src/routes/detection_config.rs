@@ -1,0 +1,73 @@
+//! `GET`/`PUT /api/v1/detection/config`: block or detect, paranoia and threshold,
+//! changed at run time and kept across restarts.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+
+use super::auth::audit;
+use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::middleware::ClientIp;
+use crate::detection::{DetectionConfig, SETTING_KEY};
+use crate::json::ApiJson;
+use crate::problem::Problem;
+
+/// The detection configuration in force.
+#[utoipa::path(get, path = "/api/v1/detection/config", tag = "detection", responses((status = 200, description = "In force", body = DetectionConfig)), security(("bearer" = [])))]
+pub async fn get_config(State(state): State<AppState>) -> Json<DetectionConfig> {
+    Json(state.detection.config())
+}
+
+/// Changes the detection configuration now and for later starts.
+#[utoipa::path(put, path = "/api/v1/detection/config", tag = "detection", request_body = DetectionConfig, responses(
+    (status = 200, description = "Applied", body = DetectionConfig),
+    (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn put_config(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    ApiJson(new): ApiJson<DetectionConfig>,
+) -> Result<Json<DetectionConfig>, Problem> {
+    if !(1..=4).contains(&new.paranoia) {
+        return Err(Problem::invalid("paranoia", "must be 1, 2, 3 or 4"));
+    }
+    if new.threshold == 0 || new.threshold > 1000 {
+        return Err(Problem::invalid("threshold", "must be between 1 and 1000"));
+    }
+    let text = serde_json::to_string(&new).map_err(|e| Problem::internal(&e))?;
+    state.store.put_setting(SETTING_KEY, &text).await?;
+    state
+        .detection
+        .apply(new)
+        .map_err(|e| Problem::internal(&e))?;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "settings.detection",
+        None,
+        true,
+        &ip,
+        Some(text),
+    )
+    .await;
+    Ok(Json(new))
+}
+
+/// Applies the stored configuration at start, if one was saved.
+pub async fn restore(
+    state_store: &palisade_store::SharedStore,
+    detection: &crate::detection::Detection,
+) -> Result<(), String> {
+    let stored = state_store
+        .setting(SETTING_KEY)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(text) = stored {
+        let config: DetectionConfig = serde_json::from_str(&text)
+            .map_err(|e| format!("stored detection config is invalid: {e}"))?;
+        detection.apply(config).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! Debian's nginx with `auth_request` in front of a small upstream, asking the real
+//! Palisade binary: an SQL injection gets nginx's 403, a normal request reaches the
+//! upstream, and with Palisade gone the site fails closed.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+fn nginx_binary() -> Option<String> {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .map(|p| (*p).to_owned())
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_http(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(url).await.is_err() {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
+    let Some(nginx) = nginx_binary() else {
+        assert!(
+            std::env::var("PALISADE_SKIP_NGINX").is_ok_and(|v| v == "1"),
+            "nginx is not installed (scripts/test.sh installs it; PALISADE_SKIP_NGINX=1 skips)"
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let bin = env!("CARGO_BIN_EXE_palisade");
+    let clean = |c: &mut Command| {
+        c.env_remove("PALISADE_DATABASE_URL")
+            .env_remove("PALISADE_CONFIG")
+            .env("PALISADE_LOG", "warn");
+    };
+    let mut create = Command::new(bin);
+    clean(&mut create);
+    let out = create
+        .args([
+            "apikey",
+            "create",
+            "--name",
+            "nginx-edge",
+            "--scope",
+            "check",
+            "--quiet",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("apikey create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+
+    let (pal, front, upstream) = (free_port(), free_port(), free_port());
+    let mut serve = Command::new(bin);
+    clean(&mut serve);
+    let palisade = Guard(
+        serve
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{pal}"),
+                "--data-dir",
+            ])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("palisade"),
+    );
+    wait_http(&format!("http://127.0.0.1:{pal}/readyz")).await;
+
+    // The shipped example, with ports, key and paths filled in.
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/nginx/palisade-auth-request.conf"
+    ))
+    .expect("example");
+    let site = example
+        .replace(
+            "server 127.0.0.1:8080;",
+            &format!("server 127.0.0.1:{pal};"),
+        )
+        .replace(
+            "server 127.0.0.1:3000;",
+            &format!("server 127.0.0.1:{upstream};"),
+        )
+        .replace("listen 80;", &format!("listen 127.0.0.1:{front};"))
+        .replace("pal_REPLACE_WITH_YOUR_CHECK_KEY", &key);
+    let root = dir.path();
+    // As root, nginx would hand its workers to `nobody`, who cannot use this temp dir.
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    let user = if is_root { "user root;" } else { "" };
+    let conf = format!(
+        "{user}\nworker_processes 1;\ndaemon off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {r}/body;\n proxy_temp_path {r}/proxy;\n fastcgi_temp_path {r}/fastcgi;\n uwsgi_temp_path {r}/uwsgi;\n scgi_temp_path {r}/scgi;\n{site}\n server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"upstream ok\\n\"; }} }}\n}}\n",
+        r = root.display()
+    );
+    std::fs::write(root.join("nginx.conf"), conf).expect("conf");
+    let nginx = Guard(
+        Command::new(&nginx)
+            .args(["-p"])
+            .arg(root)
+            .arg("-c")
+            .arg(root.join("nginx.conf"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx"),
+    );
+    let site_url = format!("http://127.0.0.1:{front}");
+    wait_http(&site_url).await;
+
+    let get = |path: &str| reqwest::get(format!("{site_url}{path}"));
+    let ok = get("/products/list?page=2&sort=price")
+        .await
+        .expect("benign");
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["x-palisade-decision"], "allow");
+    assert_eq!(ok.text().await.expect("body"), "upstream ok\n");
+    let blocked = get("/search?q=1%27%20union%20select%20password%20from%20users--")
+        .await
+        .expect("attack");
+    assert_eq!(
+        blocked.status(),
+        403,
+        "nginx answers 403 for an SQL injection"
+    );
+    let blocked = get("/download?file=../../../../etc/passwd")
+        .await
+        .expect("attack");
+    assert_eq!(blocked.status(), 403);
+
+    // Palisade gone: the site fails closed.
+    drop(palisade);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let down = get("/products/list?page=2").await.expect("req");
+    assert_eq!(down.status(), 500);
+    drop(nginx);
+}
