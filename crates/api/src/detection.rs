@@ -1,8 +1,12 @@
-//! The detection engine as the API holds it: swappable (a change of paranoia or a rule
-//! reload builds a new engine and replaces it) with the enforcement mode beside it.
+//! The detection engine as the API holds it: swappable (a change of paranoia, a
+//! threshold or a rule file builds a new engine and replaces it; requests in flight
+//! finish on the old one) with the enforcement mode beside it.
 
-use std::sync::RwLock;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
+use palisade_core::metrics::registry;
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +29,16 @@ impl Mode {
             _ => None,
         }
     }
+
+    /// The decision for a verdict over (`blocked`) or under the threshold: `allow`,
+    /// `block`, or `detect` (over it, in detect-only mode).
+    pub fn decision(self, blocked: bool) -> &'static str {
+        match (blocked, self) {
+            (false, _) => "allow",
+            (true, Mode::Block) => "block",
+            (true, Mode::Detect) => "detect",
+        }
+    }
 }
 
 /// The run-time detection settings, as served and stored.
@@ -41,59 +55,262 @@ pub struct DetectionConfig {
 /// The settings key the configuration is kept under across restarts.
 pub const SETTING_KEY: &str = "detection.config";
 
-/// The engine in use, its mode and its configuration.
+/// Where the rules in use came from, for the API and for operators chasing a rule file
+/// that did not load.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RulesStatus {
+    /// Rules in the loaded set (all paranoia levels).
+    pub rules: usize,
+    /// Rules active at the current paranoia level.
+    pub active: usize,
+    /// Exclusions in the loaded set.
+    pub exclusions: usize,
+    /// The user rule directory, if one is configured.
+    pub directory: Option<String>,
+    /// The last reload's error; the previous rules stay in force while it is set.
+    pub error: Option<String>,
+}
+
+struct Loaded {
+    rules: Arc<RuleSet>,
+    engine: Engine,
+    config: DetectionConfig,
+    error: Option<String>,
+}
+
+/// The engine in use, its mode, its configuration and its rule source.
 pub struct Detection {
-    engine: RwLock<Engine>,
-    config: RwLock<DetectionConfig>,
+    rules_dir: Option<PathBuf>,
+    loaded: RwLock<Loaded>,
 }
 
 impl Detection {
     /// An engine over the built-in rules (an error here is a bug in a shipped rule file).
     pub fn builtin(config: EngineConfig, mode: Mode) -> Result<Self, RuleError> {
-        let engine = Engine::new(RuleSet::builtin()?, config);
+        Detection::new(config, mode, None)
+    }
+
+    /// An engine over the built-in rules plus every `*.toml` in `rules_dir`. A broken
+    /// user file fails here, at start-up, where the operator is looking.
+    pub fn new(
+        config: EngineConfig,
+        mode: Mode,
+        rules_dir: Option<PathBuf>,
+    ) -> Result<Self, RuleError> {
+        let rules = Arc::new(RuleSet::load(rules_dir.as_deref())?);
+        let engine = Engine::new((*rules).clone(), config);
         Ok(Detection {
-            engine: RwLock::new(engine),
-            config: RwLock::new(DetectionConfig {
-                mode,
-                paranoia: config.paranoia,
-                threshold: config.threshold,
+            rules_dir,
+            loaded: RwLock::new(Loaded {
+                rules,
+                engine,
+                config: DetectionConfig {
+                    mode,
+                    paranoia: config.paranoia,
+                    threshold: config.threshold,
+                },
+                error: None,
             }),
         })
     }
 
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Loaded> {
+        self.loaded.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The engine (a cheap clone: it is reference counted inside).
     pub fn engine(&self) -> Engine {
-        self.engine
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.read().engine.clone()
     }
 
     /// The mode.
     pub fn mode(&self) -> Mode {
-        self.config().mode
+        self.read().config.mode
     }
 
     /// The current configuration.
     pub fn config(&self) -> DetectionConfig {
-        *self.config.read().unwrap_or_else(|p| p.into_inner())
+        self.read().config
+    }
+
+    /// The user rule directory, if any.
+    pub fn rules_dir(&self) -> Option<&Path> {
+        self.rules_dir.as_deref()
+    }
+
+    /// What is loaded.
+    pub fn rules_status(&self) -> RulesStatus {
+        let l = self.read();
+        RulesStatus {
+            rules: l.rules.rules.len(),
+            active: l.engine.active_rules(),
+            exclusions: l.rules.exclusions.len(),
+            directory: self.rules_dir.as_ref().map(|d| d.display().to_string()),
+            error: l.error.clone(),
+        }
     }
 
     /// Applies a new configuration: rebuilds the engine when paranoia or threshold
-    /// change, then swaps it in (requests in flight finish on the old one).
+    /// change, then swaps it in.
     pub fn apply(&self, new: DetectionConfig) -> Result<(), RuleError> {
-        let old = self.config();
-        if (old.paranoia, old.threshold) != (new.paranoia, new.threshold) {
-            let engine = Engine::new(
-                RuleSet::builtin()?,
-                EngineConfig {
-                    paranoia: new.paranoia,
-                    threshold: new.threshold,
-                },
-            );
-            *self.engine.write().unwrap_or_else(|p| p.into_inner()) = engine;
+        let (rules, old) = {
+            let l = self.read();
+            (l.rules.clone(), l.config)
+        };
+        let engine = ((old.paranoia, old.threshold) != (new.paranoia, new.threshold))
+            .then(|| Engine::new((*rules).clone(), engine_config(new)));
+        let mut l = self.write();
+        if let Some(engine) = engine {
+            l.engine = engine;
         }
-        *self.config.write().unwrap_or_else(|p| p.into_inner()) = new;
+        l.config = new;
         Ok(())
+    }
+
+    /// Re-reads the rule directory and swaps in a new engine. On error the rules in
+    /// force stay (a half-edited file must not disarm the WAF) and the error is kept
+    /// for [`Detection::rules_status`].
+    pub fn reload(&self) -> Result<RulesStatus, RuleError> {
+        let outcome = RuleSet::load(self.rules_dir.as_deref());
+        let label = if outcome.is_ok() { "ok" } else { "error" };
+        registry()
+            .counter(
+                "palisade_rule_reloads_total",
+                "Rule reloads, by outcome.",
+                &["outcome"],
+                &[label],
+            )
+            .inc();
+        match outcome {
+            Ok(rules) => {
+                let config = self.config();
+                let engine = Engine::new(rules.clone(), engine_config(config));
+                let mut l = self.write();
+                l.rules = Arc::new(rules);
+                l.engine = engine;
+                l.error = None;
+                drop(l);
+                Ok(self.rules_status())
+            }
+            Err(error) => {
+                self.write().error = Some(error.to_string());
+                Err(error)
+            }
+        }
+    }
+}
+
+fn engine_config(c: DetectionConfig) -> EngineConfig {
+    EngineConfig {
+        paranoia: c.paranoia,
+        threshold: c.threshold,
+    }
+}
+
+/// A cheap summary of a rule directory (names, sizes, modification times), compared
+/// between polls to notice edits without a file-watching dependency.
+pub fn dir_fingerprint(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
+    let mut out: Vec<(String, u64, Option<SystemTime>)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?;
+                    Some((
+                        e.file_name().to_string_lossy().into_owned(),
+                        meta.len(),
+                        meta.modified().ok(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_detect::HttpRequest;
+
+    fn get(uri: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![("host".into(), "x".into())],
+            body: Vec::new(),
+            client_ip: None,
+        }
+    }
+
+    const CUSTOM: &str = r#"
+[[rule]]
+id = 990001
+name = "Internal admin tool"
+category = "protocol"
+severity = "critical"
+paranoia = 1
+targets = ["path"]
+transforms = ["lowercase"]
+match = { contains_any = ["/secret-admin"] }
+"#;
+
+    #[test]
+    fn reload_picks_up_new_files_and_keeps_old_rules_on_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Detection::new(
+            EngineConfig::default(),
+            Mode::Block,
+            Some(dir.path().into()),
+        )
+        .unwrap();
+        assert!(!d.engine().inspect(&get("/secret-admin")).blocked);
+        let before = d.rules_status().rules;
+        let before_print = dir_fingerprint(dir.path());
+
+        std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();
+        assert_ne!(dir_fingerprint(dir.path()), before_print);
+        let status = d.reload().unwrap();
+        assert_eq!(status.rules, before + 1);
+        assert!(d.engine().inspect(&get("/secret-admin")).blocked);
+
+        std::fs::write(dir.path().join("zz-broken.toml"), "[[rule]]\nid = \"x\"").unwrap();
+        assert!(d.reload().is_err());
+        assert!(
+            d.engine().inspect(&get("/secret-admin")).blocked,
+            "old rules stay in force"
+        );
+        assert!(d.rules_status().error.unwrap().contains("zz-broken.toml"));
+
+        std::fs::remove_file(dir.path().join("zz-broken.toml")).unwrap();
+        d.reload().unwrap();
+        assert!(d.rules_status().error.is_none());
+    }
+
+    #[test]
+    fn config_changes_rebuild_with_the_loaded_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();
+        let d = Detection::new(
+            EngineConfig::default(),
+            Mode::Block,
+            Some(dir.path().into()),
+        )
+        .unwrap();
+        d.apply(DetectionConfig {
+            mode: Mode::Detect,
+            paranoia: 2,
+            threshold: 5,
+        })
+        .unwrap();
+        assert_eq!(d.mode(), Mode::Detect);
+        assert!(d.engine().inspect(&get("/secret-admin")).blocked);
     }
 }

@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod detection;
 pub mod health;
+pub mod inspector;
 pub mod json;
 pub mod middleware;
 pub mod openapi;

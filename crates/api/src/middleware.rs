@@ -17,7 +17,9 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-fn new_request_id() -> String {
+/// A short id unique within this process and unlikely to repeat across restarts, for
+/// requests that arrive without one.
+pub fn new_request_id() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let prefix = PREFIX.get_or_init(|| {

@@ -50,6 +50,8 @@ use crate::routes;
         routes::threats::threat_stats,
         routes::detection_config::get_config,
         routes::detection_config::put_config,
+        routes::detection_config::get_rules,
+        routes::detection_config::reload_rules,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),

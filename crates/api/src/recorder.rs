@@ -39,6 +39,33 @@ impl ThreatRecorder {
             .inc();
     }
 
+    /// Queues a threat from a blocking thread, waiting for room: for pipeline stages
+    /// where falling behind should slow ingest rather than lose threats. Never call
+    /// it from async code.
+    pub fn record_blocking(&self, threat: Threat) {
+        let outcome = if self.tx.blocking_send(threat).is_ok() {
+            "queued"
+        } else {
+            "dropped"
+        };
+        registry()
+            .counter(
+                "palisade_threats_recorded_total",
+                "Threats handed to the recorder, by outcome.",
+                &["outcome"],
+                &[outcome],
+            )
+            .inc();
+    }
+
+    /// A recorder whose threats go to the returned receiver rather than the store: for
+    /// embedding the engine where the caller decides what to do with threats (tests,
+    /// `palisade eval`).
+    pub fn channel(capacity: usize) -> (ThreatRecorder, mpsc::Receiver<Threat>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (ThreatRecorder { tx }, rx)
+    }
+
     /// Starts the writer task; it ends at shutdown after a last flush.
     pub fn spawn(
         store: SharedStore,
@@ -54,18 +81,30 @@ impl ThreatRecorder {
             );
             let mut batch: Vec<Threat> = Vec::with_capacity(BATCH);
             let mut backoff = Duration::from_millis(100);
+            let mut stopping = false;
             loop {
                 if batch.is_empty() {
-                    tokio::select! {
-                        got = rx.recv() => match got {
-                            Some(t) => batch.push(t),
-                            None => return,
-                        },
-                        _ = shutdown.changed() => {
-                            while let Ok(t) = rx.try_recv() { batch.push(t); }
-                            if !batch.is_empty() { let _ = store.insert_threats(&batch).await; }
-                            return;
+                    // At shutdown, keep taking threats until every sender is gone (the
+                    // proxies and the ingest inspector finish their last requests) or
+                    // nothing has come for a while.
+                    stopping |= *shutdown.borrow();
+                    let next = if stopping {
+                        tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                            .await
+                            .unwrap_or(None)
+                    } else {
+                        tokio::select! {
+                            got = rx.recv() => got,
+                            changed = shutdown.changed() => {
+                                // A dropped sender means the service is going away too.
+                                stopping |= changed.is_err();
+                                continue;
+                            }
                         }
+                    };
+                    match next {
+                        Some(t) => batch.push(t),
+                        None => return,
                     }
                 }
                 while batch.len() < BATCH {
@@ -96,9 +135,16 @@ impl ThreatRecorder {
                             batch.clear();
                             continue;
                         }
+                        if stopping || *shutdown.borrow() {
+                            tracing::warn!(
+                                message = "Stopping with threats the store did not take.",
+                                dropped = batch.len()
+                            );
+                            return;
+                        }
                         tokio::select! {
                             _ = tokio::time::sleep(backoff) => {}
-                            _ = shutdown.changed() => return,
+                            changed = shutdown.changed() => stopping |= changed.is_err(),
                         }
                         backoff = (backoff * 2).min(Duration::from_secs(10));
                     }

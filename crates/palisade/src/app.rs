@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! tail sources ─► BatchWriter (bounded) ─► Store ◄─ API reads
-//! HTTP push ────┘                            ▲
+//! HTTP push ────┘        │                   ▲ ▲
+//!                        ▼ stored batches    │ └── ThreatRecorder ◄─ /check, proxies
+//!                 ingest inspector ──threats─┘
 //!                       DB monitor (migrate, ping) ─► health
 //! ```
 
@@ -36,7 +38,9 @@ pub struct Application {
     source_tasks: Vec<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
     writer_task: JoinHandle<()>,
+    inspect_task: JoinHandle<()>,
     threat_task: JoinHandle<()>,
+    proxies: Vec<palisade_proxy::BoundProxy>,
     writer: BatchWriter,
     store: SharedStore,
 }
@@ -178,8 +182,22 @@ impl Application {
             DB_CHECK_INTERVAL,
             shutdown_rx.clone(),
         ));
+        let detection = Arc::new(
+            palisade_api::detection::Detection::new(
+                settings.detection.engine,
+                settings.detection.mode,
+                settings.detection.rules_dir.clone(),
+            )
+            .context("loading the detection rules")?,
+        );
+        let (threats, threat_task) =
+            palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
+        let (inspect_tx, inspect_task) =
+            palisade_api::inspector::spawn(detection.clone(), threats.clone());
+        let mut writer_config = settings.writer.clone();
+        writer_config.observers.push(inspect_tx);
         let (writer, writer_task) =
-            BatchWriter::spawn(store.clone(), settings.writer.clone(), shutdown_rx.clone());
+            BatchWriter::spawn(store.clone(), writer_config, shutdown_rx.clone());
 
         let sources = SourceRegistry::default();
         let mut source_tasks = Vec::new();
@@ -195,15 +213,28 @@ impl Application {
         }
 
         let auth = Arc::new(build_auth(&settings)?);
-        let detection = Arc::new(
-            palisade_api::detection::Detection::builtin(
-                settings.detection.engine,
-                settings.detection.mode,
-            )
-            .context("loading the built-in detection rules")?,
-        );
-        let (threats, threat_task) =
-            palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
+        let mut background = Vec::new();
+        if let Some(every) = settings.detection.reload_every {
+            background.push(tokio::spawn(watch_rules(
+                detection.clone(),
+                every,
+                shutdown_rx.clone(),
+            )));
+        }
+        let mut proxies = Vec::new();
+        for config in &settings.proxies {
+            let context = palisade_proxy::ProxyContext {
+                detection: detection.clone(),
+                threats: threats.clone(),
+            };
+            proxies.push(
+                palisade_proxy::BoundProxy::bind(config.clone(), context)
+                    .await
+                    .context(
+                        "starting a protecting proxy (is the port in use? set [[proxy]] listen)",
+                    )?,
+            );
+        }
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
@@ -264,12 +295,22 @@ impl Application {
             router,
             shutdown,
             source_tasks,
-            background: vec![monitor, bootstrap],
+            background: {
+                background.extend([monitor, bootstrap]);
+                background
+            },
             threat_task,
+            inspect_task,
+            proxies,
             writer_task,
             writer,
             store,
         })
+    }
+
+    /// The addresses the protecting proxies listen on, in configuration order.
+    pub fn proxy_addrs(&self) -> Vec<SocketAddr> {
+        self.proxies.iter().filter_map(|p| p.local_addr()).collect()
     }
 
     /// The bound address (useful with port 0).
@@ -295,10 +336,16 @@ impl Application {
             source_tasks,
             background,
             writer_task,
+            inspect_task,
             threat_task,
+            proxies,
             writer,
             store: _,
         } = self;
+        let proxy_tasks: Vec<JoinHandle<()>> = proxies
+            .into_iter()
+            .map(|p| tokio::spawn(p.serve(shutdown.subscribe())))
+            .collect();
         let addr = listener.local_addr()?;
         tracing::info!(message = "Serving.", address = %addr);
         let stop = shutdown.clone();
@@ -315,11 +362,15 @@ impl Application {
         let _ = shutdown.send(true);
 
         let drain = async {
+            for t in proxy_tasks {
+                let _ = t.await;
+            }
             for t in source_tasks {
                 let _ = t.await;
             }
             drop(writer);
             let _ = writer_task.await;
+            let _ = inspect_task.await;
             let _ = threat_task.await;
         };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
@@ -332,6 +383,46 @@ impl Application {
         }
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")
+    }
+}
+
+/// Reloads the rule directory when its files change. A broken edit keeps the rules in
+/// force and is logged (and shown by `GET /api/v1/detection/rules`) until fixed.
+async fn watch_rules(
+    detection: Arc<palisade_api::detection::Detection>,
+    every: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
+        return;
+    };
+    let mut seen = palisade_api::detection::dir_fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        let dir2 = dir.clone();
+        let Ok(now) =
+            tokio::task::spawn_blocking(move || palisade_api::detection::dir_fingerprint(&dir2))
+                .await
+        else {
+            continue;
+        };
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let d = detection.clone();
+        match tokio::task::spawn_blocking(move || d.reload()).await {
+            Ok(Ok(status)) => {
+                tracing::info!(message = "Rules reloaded.", rules = status.rules, active = status.active, dir = %dir.display())
+            }
+            Ok(Err(error)) => {
+                tracing::error!(message = "Rule reload failed; the previous rules stay in force.", %error)
+            }
+            Err(error) => tracing::error!(message = "Rule reload task failed.", %error),
+        }
     }
 }
 

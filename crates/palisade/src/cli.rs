@@ -58,6 +58,8 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Apply database migrations and exit.
     Migrate,
+    /// Measure detection on labelled request corpora (TPR, FPR, precision, F1, per rule set).
+    Eval(EvalArgs),
     /// Configuration commands.
     Config {
         #[command(subcommand)]
@@ -168,6 +170,23 @@ pub struct ServeArgs {
     /// The server's nginx log_format or Apache LogFormat string for the --tail files.
     #[arg(long = "log-format", value_name = "STRING")]
     pub log_format: Option<String>,
+    /// Run a protecting proxy on this address (with --proxy-upstream): every request is
+    /// inspected, body included, before it is forwarded.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "PALISADE_PROXY_LISTEN",
+        requires = "proxy_upstream"
+    )]
+    pub proxy_listen: Option<String>,
+    /// The application the proxy protects, e.g. http://127.0.0.1:3000.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PALISADE_PROXY_UPSTREAM",
+        requires = "proxy_listen"
+    )]
+    pub proxy_upstream: Option<String>,
 }
 
 /// `palisade ingest`
@@ -191,6 +210,32 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Store the events without running the signature engine over them.
+    #[arg(long)]
+    pub no_detect: bool,
+}
+
+/// `palisade eval`
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Labelled request corpora, JSONL (.gz fine): {"method","uri","headers":[[n,v]..],"body","label":"normal"|"attack"}.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Paranoia levels to evaluate, e.g. 1,2.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub paranoia: Vec<u8>,
+    /// Anomaly score threshold.
+    #[arg(long, default_value_t = 5)]
+    pub threshold: u32,
+    /// Extra rule files on top of the built-in rules.
+    #[arg(long)]
+    pub rules_dir: Option<PathBuf>,
+    /// Print this many missed attacks and false positives per level.
+    #[arg(long, default_value_t = 0)]
+    pub show: usize,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 impl Cli {
@@ -208,6 +253,7 @@ impl Cli {
             o.tail = s.tail.clone();
             o.tail_format = s.format.clone();
             o.tail_log_format = s.log_format.clone();
+            o.proxy = s.proxy_listen.clone().zip(s.proxy_upstream.clone());
         }
         o
     }
@@ -227,6 +273,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(_) => commands::serve::run(&overrides),
         Command::Migrate => commands::migrate::run(&overrides),
         Command::Ingest(args) => commands::ingest::run(&overrides, args),
+        Command::Eval(args) => commands::eval::run(args),
         Command::User { command } => commands::user::run(&overrides, command),
         Command::Apikey { command } => commands::apikey::run(&overrides, command),
         Command::Secrets { command } => commands::secrets::run(&overrides, command),

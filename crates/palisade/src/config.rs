@@ -55,6 +55,37 @@ pub struct FileConfig {
     /// The decision endpoint's signature engine.
     #[serde(default)]
     pub detection: DetectionSection,
+    /// `[[proxy]]`: protecting proxies.
+    #[serde(default, rename = "proxy")]
+    pub proxies: Vec<ProxySection>,
+}
+
+/// `[[proxy]]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    /// Name in logs, metrics and threats (default: the listen address).
+    pub name: Option<String>,
+    /// Where clients connect, e.g. "0.0.0.0:80".
+    pub listen: String,
+    /// The protected application, e.g. "http://127.0.0.1:3000".
+    pub upstream: String,
+    /// Largest body held for inspection (default 1 MiB).
+    pub max_body_bytes: Option<usize>,
+    /// "reject" (413, default) or "inspect_prefix" beyond max_body_bytes.
+    pub oversize: Option<String>,
+    /// Seconds to connect to the upstream (default 5).
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds to wait for the upstream's response headers (default 60).
+    pub response_timeout_secs: Option<u64>,
+    /// Seconds a client has to send its request (default 30).
+    pub client_timeout_secs: Option<u64>,
+    /// Client connections served at once (default 4096).
+    pub max_connections: Option<usize>,
+    /// Pass the client's Host header on (default true).
+    pub preserve_host: Option<bool>,
+    /// CIDRs of front proxies whose X-Forwarded-For is believed.
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// `[detection]`
@@ -67,6 +98,11 @@ pub struct DetectionSection {
     pub paranoia: Option<u8>,
     /// Anomaly score at which a request is blocked (default 5).
     pub threshold: Option<u32>,
+    /// A directory of extra rule files (`*.toml`), loaded on top of the built-in rules
+    /// and reloaded when they change.
+    pub rules_dir: Option<PathBuf>,
+    /// Seconds between checks of `rules_dir` for changes (default 2; 0 disables).
+    pub reload_secs: Option<u64>,
 }
 
 /// Detection settings, validated.
@@ -76,6 +112,10 @@ pub struct DetectionSettings {
     pub mode: palisade_api::detection::Mode,
     /// Paranoia level and threshold.
     pub engine: palisade_detect::EngineConfig,
+    /// Extra rule files.
+    pub rules_dir: Option<PathBuf>,
+    /// How often `rules_dir` is checked for changes (`None`: never).
+    pub reload_every: Option<Duration>,
 }
 
 /// `[auth]`
@@ -208,6 +248,8 @@ pub struct Overrides {
     pub tail_format: Option<String>,
     /// `--log-format-string` for the `--tail` paths.
     pub tail_log_format: Option<String>,
+    /// `--proxy-listen` and `--proxy-upstream`.
+    pub proxy: Option<(String, String)>,
 }
 
 /// Validated settings the application runs with.
@@ -237,6 +279,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// The decision endpoint.
     pub detection: DetectionSettings,
+    /// Protecting proxies.
+    pub proxies: Vec<palisade_proxy::ProxyConfig>,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -282,6 +326,66 @@ pub fn format_spec(
     }
 }
 
+/// Validates one `[[proxy]]` block; the error starts with the key to fix.
+fn proxy_config(p: &ProxySection) -> Result<palisade_proxy::ProxyConfig, String> {
+    let listen: SocketAddr = p
+        .listen
+        .parse()
+        .map_err(|_| format!("listen: '{}' is not an address like 0.0.0.0:80", p.listen))?;
+    let upstream =
+        palisade_proxy::Upstream::parse(&p.upstream).map_err(|e| format!("upstream: {e}"))?;
+    let mut c = palisade_proxy::ProxyConfig::new(listen, upstream);
+    if let Some(name) = &p.name {
+        c.name = name.clone();
+    }
+    if let Some(n) = p.max_body_bytes {
+        if n == 0 {
+            return Err("max_body_bytes: must be at least 1".into());
+        }
+        c.max_body_bytes = n;
+    }
+    if let Some(o) = &p.oversize {
+        c.oversize = palisade_proxy::OversizePolicy::parse(o)
+            .ok_or_else(|| format!("oversize: '{o}' must be reject or inspect_prefix"))?;
+    }
+    let secs = |key: &str, v: Option<u64>, default: Duration| match v {
+        Some(0) => Err(format!("{key}: must be at least 1")),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    };
+    c.connect_timeout = secs(
+        "connect_timeout_secs",
+        p.connect_timeout_secs,
+        c.connect_timeout,
+    )?;
+    c.response_timeout = secs(
+        "response_timeout_secs",
+        p.response_timeout_secs,
+        c.response_timeout,
+    )?;
+    c.client_timeout = secs(
+        "client_timeout_secs",
+        p.client_timeout_secs,
+        c.client_timeout,
+    )?;
+    if let Some(n) = p.max_connections {
+        if n == 0 {
+            return Err("max_connections: must be at least 1".into());
+        }
+        c.max_connections = n;
+    }
+    if let Some(b) = p.preserve_host {
+        c.preserve_host = b;
+    }
+    for t in p.trusted_proxies.iter().flatten() {
+        c.trusted_proxies.push(
+            t.parse()
+                .map_err(|_| format!("trusted_proxies: '{t}' is not an IP or CIDR"))?,
+        );
+    }
+    Ok(c)
+}
+
 /// Reads the TOML file: the one given, else `palisade.toml` when it exists.
 fn read_file(path: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), String> {
     let (path, required) = match path {
@@ -307,7 +411,7 @@ impl Settings {
     /// the first.
     pub fn load(o: &Overrides) -> Result<Settings, ConfigErrors> {
         let mut errors = Vec::new();
-        let (file, config_file) = match read_file(o.config.as_deref()) {
+        let (mut file, config_file) = match read_file(o.config.as_deref()) {
             Ok(v) => v,
             Err(e) => return Err(ConfigErrors(vec![e])),
         };
@@ -547,19 +651,51 @@ impl Settings {
         if threshold == 0 {
             errors.push("detection.threshold: must be at least 1".into());
         }
+        let rules_dir = file.detection.rules_dir.clone();
+        if let Some(dir) = &rules_dir
+            && let Err(error) = palisade_detect::RuleSet::load(Some(dir))
+        {
+            errors.push(format!("detection.rules_dir: {error}"));
+        }
         let detection = DetectionSettings {
             mode,
             engine: palisade_detect::EngineConfig {
                 paranoia,
                 threshold,
             },
+            reload_every: match file.detection.reload_secs.unwrap_or(2) {
+                0 => None,
+                s => rules_dir.as_ref().map(|_| Duration::from_secs(s)),
+            },
+            rules_dir,
         };
+
+        let mut proxy_sections: Vec<ProxySection> = std::mem::take(&mut file.proxies);
+        if let Some((listen, upstream)) = &o.proxy {
+            proxy_sections.push(ProxySection {
+                listen: listen.clone(),
+                upstream: upstream.clone(),
+                ..ProxySection::default()
+            });
+        }
+        let proxies: Vec<palisade_proxy::ProxyConfig> = proxy_sections
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match proxy_config(p) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(format!("proxy[{i}].{e}"));
+                    None
+                }
+            })
+            .collect();
 
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Settings {
             detection,
+            proxies,
             listen,
             data_dir,
             database_url,
@@ -622,6 +758,27 @@ impl Settings {
                 s.format
             ));
         }
+        out.push_str(&format!(
+            "detection:      {:?}, paranoia {}, threshold {}, rules dir {}\n",
+            self.detection.mode,
+            self.detection.engine.paranoia,
+            self.detection.engine.threshold,
+            self.detection
+                .rules_dir
+                .as_ref()
+                .map_or_else(|| "(built-in only)".to_owned(), |d| d.display().to_string())
+        ));
+        for p in &self.proxies {
+            out.push_str(&format!(
+                "proxy:          {} {} -> http://{}{} (body limit {} bytes, {:?} beyond)\n",
+                p.name,
+                p.listen,
+                p.upstream.authority,
+                p.upstream.base_path,
+                p.max_body_bytes,
+                p.oversize
+            ));
+        }
         out
     }
 }
@@ -638,6 +795,33 @@ mod tests {
             config: Some(path),
             ..Overrides::default()
         })
+    }
+
+    #[test]
+    fn proxies_are_validated_with_the_key_to_fix() {
+        let s = load_toml(
+            "[[proxy]]\nlisten = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:3000/app\"\n\
+             oversize = \"inspect_prefix\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.proxies.len(), 1);
+        assert_eq!(s.proxies[0].upstream.base_path, "/app");
+        assert_eq!(
+            s.proxies[0].oversize,
+            palisade_proxy::OversizePolicy::InspectPrefix
+        );
+        let err = load_toml(
+            "[[proxy]]\nlisten = \"nowhere\"\nupstream = \"https://x\"\n\
+             [[proxy]]\nlisten = \"127.0.0.1:1\"\nupstream = \"http://x\"\noversize = \"drop\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("proxy[0].listen"), "{err}");
+        assert!(err.contains("proxy[1].oversize"), "{err}");
+        let err = load_toml("[detection]\nrules_dir = \"/nonexistent/rules\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("detection.rules_dir"), "{err}");
     }
 
     #[test]

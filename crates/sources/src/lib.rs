@@ -19,4 +19,4 @@ pub mod tail;
 pub mod writer;
 
 pub use status::{SourceRegistry, SourceState, SourceStatus};
-pub use writer::{BatchWriter, WriterConfig, WriterError};
+pub use writer::{BatchWriter, StoredBatches, WriterConfig, WriterError};

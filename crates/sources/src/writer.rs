@@ -17,6 +17,9 @@ pub struct WriterConfig {
     pub queue_batches: usize,
     /// Longest pause between retries while the store is down.
     pub max_backoff: Duration,
+    /// Later pipeline stages (detection, scenarios) that receive every group of
+    /// batches once it is stored, with the ids its events were given.
+    pub observers: Vec<mpsc::Sender<StoredBatches>>,
 }
 
 impl Default for WriterConfig {
@@ -24,7 +27,35 @@ impl Default for WriterConfig {
         WriterConfig {
             queue_batches: 8,
             max_backoff: Duration::from_secs(5),
+            observers: Vec::new(),
         }
+    }
+}
+
+/// Batches just committed, for the pipeline stages after the store. `outcomes[i]`
+/// belongs to `batches[i]`; `None` when that batch was not stored. A batch whose
+/// outcome has fewer events than the batch was quarantined (its events became dead
+/// letters) and has no event ids.
+#[derive(Debug, Clone)]
+pub struct StoredBatches {
+    /// The batches as the sources built them.
+    pub batches: Arc<[IngestBatch]>,
+    /// What the store did with each.
+    pub outcomes: Arc<[Option<WriteOutcome>]>,
+}
+
+impl StoredBatches {
+    /// Every stored event with its id, in order.
+    pub fn events(&self) -> impl Iterator<Item = (i64, &Event)> {
+        self.batches
+            .iter()
+            .zip(self.outcomes.iter())
+            .filter_map(|(b, o)| {
+                let o = (*o)?;
+                let first = o.first_event_id?;
+                (!o.duplicate && o.events == b.events.len() as u64).then_some((first, b))
+            })
+            .flat_map(|(first, b)| b.events.iter().zip(first..).map(|(e, id)| (id, e)))
     }
 }
 
@@ -222,7 +253,29 @@ async fn run(
         shared.depth.add(-(jobs.len() as i64));
         let (batches, acks): (Vec<IngestBatch>, Vec<_>) =
             jobs.into_iter().map(|j| (j.batch, j.ack)).unzip();
-        let results = write_group(&store, &config, &shared, &meters, batches, &mut shutdown).await;
+        let group: Arc<[IngestBatch]> = Arc::from(batches);
+        let results = write_group(
+            &store,
+            &config,
+            &shared,
+            &meters,
+            group.clone(),
+            &mut shutdown,
+        )
+        .await;
+        if !config.observers.is_empty() {
+            let outcomes: Vec<Option<WriteOutcome>> =
+                results.iter().map(|r| r.as_ref().ok().copied()).collect();
+            let stored = StoredBatches {
+                batches: group,
+                outcomes: outcomes.into(),
+            };
+            for observer in &config.observers {
+                // Waiting here is backpressure: a stage that falls behind slows ingest
+                // rather than losing events. A stage that has stopped is skipped.
+                let _ = observer.send(stored.clone()).await;
+            }
+        }
         for (result, ack) in results.into_iter().zip(acks) {
             match &result {
                 Ok(outcome) => {
@@ -262,15 +315,13 @@ async fn write_group(
     config: &WriterConfig,
     shared: &Shared,
     meters: &Meters,
-    batches: Vec<IngestBatch>,
+    group: Arc<[IngestBatch]>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Vec<Result<WriteOutcome, WriterError>> {
-    let n = batches.len();
+    let n = group.len();
     if n == 1 {
-        let batch = batches.into_iter().next().unwrap_or_default();
-        return vec![write_with_retry(store, config, shared, meters, batch, shutdown).await];
+        return vec![write_with_retry(store, config, shared, meters, group, shutdown).await];
     }
-    let group: Arc<[IngestBatch]> = Arc::from(batches);
     match attempt(store, config, shared, meters, group.clone(), shutdown).await {
         Ok(outcomes) if outcomes.len() == n => outcomes.into_iter().map(Ok).collect(),
         Err(e @ WriterError::Unavailable(_)) | Err(e @ WriterError::Closed) => {
@@ -279,9 +330,9 @@ async fn write_group(
         _ => {
             let mut results = Vec::with_capacity(n);
             for batch in group.iter() {
-                results.push(
-                    write_with_retry(store, config, shared, meters, batch.clone(), shutdown).await,
-                );
+                let single: Arc<[IngestBatch]> = Arc::from(vec![batch.clone()]);
+                results
+                    .push(write_with_retry(store, config, shared, meters, single, shutdown).await);
             }
             results
         }
@@ -346,12 +397,11 @@ async fn write_with_retry(
     config: &WriterConfig,
     shared: &Shared,
     meters: &Meters,
-    mut batch: IngestBatch,
+    mut group: Arc<[IngestBatch]>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<WriteOutcome, WriterError> {
     let mut rejections = 0;
     loop {
-        let group: Arc<[IngestBatch]> = Arc::from(vec![batch]);
         match attempt(store, config, shared, meters, group.clone(), shutdown).await {
             Ok(mut outcomes) => {
                 return outcomes
@@ -360,13 +410,13 @@ async fn write_with_retry(
             }
             Err(WriterError::Rejected(reason)) => {
                 rejections += 1;
-                batch = group.first().cloned().unwrap_or_default();
                 if rejections >= 3 {
+                    let batch = group.first().cloned().unwrap_or_default();
                     if batch.events.is_empty() {
                         return Err(WriterError::Rejected(reason));
                     }
                     meters.quarantined.inc();
-                    batch = quarantine(batch, &reason);
+                    group = Arc::from(vec![quarantine(batch, &reason)]);
                 }
             }
             Err(other) => return Err(other),

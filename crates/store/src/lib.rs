@@ -55,6 +55,11 @@ pub struct WriteOutcome {
     pub dead_letters: u64,
     /// True when the idempotency key had been seen and nothing was written.
     pub duplicate: bool,
+    /// The id of the batch's first event: its events have ids `first..first + events`
+    /// in batch order, so later pipeline stages (detection) can point at them. `None`
+    /// for duplicates and batches without events.
+    #[serde(skip)]
+    pub first_event_id: Option<i64>,
 }
 
 /// The storage contract every backend implements.

@@ -48,6 +48,10 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(3);
 /// The TCP/handshake timeout used when the URL does not set `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Advisory lock key held by event writers so each batch's ids are consecutive
+/// (`"palisade.events"` folded into a bigint; any constant unique to Palisade works).
+const EVENT_ID_LOCK: i64 = 0x7061_6c69_7361_6465;
+
 /// The column types of `COPY events (EVENT_INSERT_COLUMNS)`, in that order.
 const EVENT_COPY_TYPES: [Type; 18] = [
     Type::INT8,  // ts
@@ -313,6 +317,9 @@ impl Store for PgStore {
         let mut client = self.client().await?;
         // Dropping `tx` without commit (any `?` below, or a dropped future) rolls back.
         let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENT_ID_LOCK])
+            .await
+            .map_err(pg_err)?;
         let mut outcomes = Vec::with_capacity(batches.len());
         for batch in batches.iter() {
             outcomes.push(write_in(&tx, batch, now).await?);
@@ -417,10 +424,11 @@ async fn write_in(
     batch: &IngestBatch,
     now: Timestamp,
 ) -> Result<WriteOutcome, StoreError> {
-    let outcome = WriteOutcome {
+    let mut outcome = WriteOutcome {
         events: batch.events.len() as u64,
         dead_letters: batch.dead_letters.len() as u64,
         duplicate: false,
+        first_event_id: None,
     };
 
     if let Some(key) = &batch.idempotency_key {
@@ -460,6 +468,7 @@ async fn write_in(
                 events: count(events)?,
                 dead_letters: count(dead_letters)?,
                 duplicate: true,
+                first_event_id: None,
             });
         }
     }
@@ -513,6 +522,17 @@ async fn write_in(
                 .map_err(pg_err)?;
         }
         writer.as_mut().finish().await.map_err(pg_err)?;
+        // The ids COPY drew, in order: writers hold EVENT_ID_LOCK until commit, so no
+        // other Palisade writer draws from the sequence in between.
+        let row = tx
+            .query_one(
+                "SELECT currval(pg_get_serial_sequence('events', 'id'))",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        let last: i64 = row.try_get(0).map_err(corrupt)?;
+        outcome.first_event_id = Some(last - u64_to_i64(outcome.events) + 1);
     }
 
     if !batch.dead_letters.is_empty() {

@@ -336,10 +336,11 @@ fn write_in(
     batch: &IngestBatch,
     now: Timestamp,
 ) -> Result<WriteOutcome, StoreError> {
-    let outcome = WriteOutcome {
+    let mut outcome = WriteOutcome {
         events: batch.events.len() as u64,
         dead_letters: batch.dead_letters.len() as u64,
         duplicate: false,
+        first_event_id: None,
     };
     if let Some(key) = &batch.idempotency_key {
         let inserted = tx
@@ -368,6 +369,7 @@ fn write_in(
                 events: count(events)?,
                 dead_letters: count(dead_letters)?,
                 duplicate: true,
+                first_event_id: None,
             });
         }
     }
@@ -402,6 +404,8 @@ fn write_in(
             ])
             .map_err(sqlite_err)?;
         }
+        // One writer connection inside one transaction: rowids are consecutive.
+        outcome.first_event_id = Some(tx.last_insert_rowid() - u64_to_i64(outcome.events) + 1);
     }
     if !batch.dead_letters.is_empty() {
         let mut stmt = tx

@@ -231,6 +231,7 @@ contract!(
     dead_letters_are_listed_and_filtered,
     failed_batch_leaves_nothing,
     ping_returns_a_latency,
+    batches_report_the_ids_of_their_events,
 );
 
 contract!(
@@ -316,6 +317,33 @@ mod tests {
 
     pub use super::security_tests::*;
     pub use super::threat_tests::*;
+
+    pub async fn batches_report_the_ids_of_their_events(db: Db) {
+        let s = &db.store;
+        write(s, vec![ev(1)]).await;
+        let batch = |from: i64| IngestBatch {
+            events: (from..from + 5).map(ev).collect(),
+            ..IngestBatch::default()
+        };
+        let empty = IngestBatch {
+            dead_letters: vec![palisade_core::DeadLetter::new(
+                "web", None, None, b"x", "bad",
+            )],
+            ..IngestBatch::default()
+        };
+        let group: std::sync::Arc<[IngestBatch]> = vec![batch(100), empty, batch(200)].into();
+        let outcomes = s.write_batches(group).await.unwrap();
+        assert_eq!(outcomes[1].first_event_id, None);
+        for (outcome, from) in [(outcomes[0], 100), (outcomes[2], 200)] {
+            let first = outcome
+                .first_event_id
+                .expect("an id for a batch with events");
+            for i in 0..5 {
+                let e = s.get_event(first + i).await.unwrap().unwrap();
+                assert_eq!(e.event.ts.as_micros() - T0, from + i);
+            }
+        }
+    }
 
     pub async fn migrate_twice_is_idempotent(db: Db) {
         let s = &db.store;

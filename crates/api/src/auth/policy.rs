@@ -79,6 +79,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/threats/{id}", User(Viewer)),
     ("GET", "/api/v1/detection/config", User(Viewer)),
     ("PUT", "/api/v1/detection/config", User(Admin)),
+    ("GET", "/api/v1/detection/rules", User(Viewer)),
+    ("POST", "/api/v1/detection/rules/reload", User(Admin)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::middleware::ClientIp;
-use crate::detection::Mode;
 use crate::json::ApiJson;
 use crate::problem::Problem;
 
@@ -113,8 +112,14 @@ pub fn original_request(
     }
 }
 
-/// Builds the threat a verdict with findings stands for.
-fn threat_of(request: &HttpRequest, verdict: &Verdict, decision: &str) -> Option<Threat> {
+/// Builds the threat a verdict with findings stands for; `source` says which front saw
+/// the request (`check`, `proxy`, an ingest source).
+pub fn threat_of(
+    request: &HttpRequest,
+    verdict: &Verdict,
+    decision: &str,
+    source: &str,
+) -> Option<Threat> {
     let top = verdict
         .findings
         .iter()
@@ -134,7 +139,7 @@ fn threat_of(request: &HttpRequest, verdict: &Verdict, decision: &str) -> Option
         client_ip: request.client_ip,
         method: Some(request.method.chars().take(32).collect()),
         uri: Some(request.uri.chars().take(2048).collect()),
-        source: "check".into(),
+        source: source.to_owned(),
         event_id: None,
         decision: decision.to_owned(),
         evidence: verdict
@@ -154,13 +159,8 @@ fn threat_of(request: &HttpRequest, verdict: &Verdict, decision: &str) -> Option
 /// Turns a verdict into the proxy's answer, handing any threat to the recorder (which
 /// never waits).
 fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict) -> Response {
-    let mode = state.detection.mode();
-    let decision = match (verdict.blocked, mode) {
-        (false, _) => "allow",
-        (true, Mode::Block) => "block",
-        (true, Mode::Detect) => "detect",
-    };
-    if let Some(threat) = threat_of(request, verdict, decision) {
+    let decision = state.detection.mode().decision(verdict.blocked);
+    if let Some(threat) = threat_of(request, verdict, decision, "check") {
         state.threats.record(threat);
     }
     registry()

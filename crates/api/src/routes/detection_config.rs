@@ -71,3 +71,42 @@ pub async fn restore(
     }
     Ok(())
 }
+
+/// The rules in force: how many, from where, and the last reload's error if any.
+#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection", responses((status = 200, description = "Loaded rules", body = crate::detection::RulesStatus)), security(("bearer" = [])))]
+pub async fn get_rules(State(state): State<AppState>) -> Json<crate::detection::RulesStatus> {
+    Json(state.detection.rules_status())
+}
+
+/// Re-reads the rule directory now (it is also watched). A file that does not load
+/// leaves the rules in force and is reported with its file, rule id and field.
+#[utoipa::path(post, path = "/api/v1/detection/rules/reload", tag = "detection", responses(
+    (status = 200, description = "Reloaded", body = crate::detection::RulesStatus),
+    (status = 422, description = "A rule file does not load; the previous rules stay in force", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn reload_rules(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<crate::detection::RulesStatus>, Problem> {
+    let detection = state.detection.clone();
+    let outcome = tokio::task::spawn_blocking(move || detection.reload())
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "detection.rules.reload",
+        None,
+        outcome.is_ok(),
+        &ip,
+        outcome.as_ref().err().map(|e| e.to_string()),
+    )
+    .await;
+    outcome.map(Json).map_err(|e| {
+        Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!("rules not reloaded, the previous rules stay in force: {e}"),
+        )
+    })
+}

@@ -74,6 +74,11 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/detection/config",
             get(detection_config::get_config).put(detection_config::put_config),
         )
+        .route("/api/v1/detection/rules", get(detection_config::get_rules))
+        .route(
+            "/api/v1/detection/rules/reload",
+            post(detection_config::reload_rules),
+        )
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -37,6 +37,23 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         let (_stop, stop_rx) = watch::channel(false);
         let mut writer_config = settings.writer.clone();
         writer_config.queue_batches = writer_config.queue_batches.max(4);
+        // The same detection stage as the service: imported requests become threats.
+        let mut inspection = None;
+        if !args.no_detect {
+            let detection = Arc::new(
+                palisade_api::detection::Detection::new(
+                    settings.detection.engine,
+                    palisade_api::detection::Mode::Detect,
+                    settings.detection.rules_dir.clone(),
+                )
+                .context("loading the detection rules")?,
+            );
+            let (threats, threat_task) =
+                palisade_api::recorder::ThreatRecorder::spawn(store.clone(), stop_rx.clone());
+            let (tx, inspect_task) = palisade_api::inspector::spawn(detection, threats);
+            writer_config.observers.push(tx);
+            inspection = Some((inspect_task, threat_task));
+        }
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, stop_rx);
 
         let started = Instant::now();
@@ -86,9 +103,25 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         }
         drop(writer);
         let _ = writer_task.await;
+        let threats = match inspection {
+            Some((inspect_task, threat_task)) => {
+                let _ = inspect_task.await;
+                let _ = threat_task.await;
+                let found = palisade_core::metrics::registry()
+                    .counter(
+                        "palisade_ingest_threats_total",
+                        "Threats found in stored HTTP events.",
+                        &[],
+                        &[],
+                    )
+                    .get();
+                format!(", {found} threats")
+            }
+            None => String::new(),
+        };
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         println!(
-            "total: {} files, {lines} lines, {events} parsed, {dead} dead letters in {secs:.2}s ({:.0} lines/s){}",
+            "total: {} files, {lines} lines, {events} parsed, {dead} dead letters{threats} in {secs:.2}s ({:.0} lines/s){}",
             args.files.len(),
             lines as f64 / secs,
             if failed > 0 { format!(", {failed} failed") } else { String::new() }

@@ -2,6 +2,7 @@
 
 pub mod apikey;
 pub mod config_check;
+pub mod eval;
 pub mod ingest;
 pub mod migrate;
 pub mod secrets;

@@ -70,6 +70,9 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub store: SharedStore,
+    /// Where the configured protecting proxies listen.
+    #[allow(dead_code)]
+    pub proxies: Vec<std::net::SocketAddr>,
     #[allow(dead_code)]
     pub dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -241,6 +244,7 @@ pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
     let app = Application::build(settings).await.expect("build app");
     let address = format!("http://{}", app.local_addr().expect("addr"));
     let store = app.store();
+    let proxies = app.proxy_addrs();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -253,6 +257,7 @@ pub async fn spawn_with(settings: Settings, dir: TempDir) -> TestApp {
             .build()
             .expect("client"),
         store,
+        proxies,
         dir,
         stop: Some(stop),
         task: Some(task),

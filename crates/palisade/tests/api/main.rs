@@ -9,4 +9,5 @@ mod health;
 mod ingest;
 mod openapi;
 mod outage;
+mod pipeline;
 mod security;

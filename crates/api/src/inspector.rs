@@ -1,0 +1,127 @@
+//! The detection stage for stored events: every HTTP event that comes in through a
+//! file tail, an import or a push is inspected by the same engine as `/api/v1/check`
+//! and the proxy, and each finding becomes a threat pointing at its event.
+//!
+//! It runs after the store (so it knows the event ids) on its own blocking thread (the
+//! engine is CPU work), fed by the writer's bounded observer channel: when it falls
+//! behind, ingest slows down rather than events going uninspected.
+
+use std::sync::Arc;
+
+use palisade_core::metrics::registry;
+use palisade_core::{Event, EventKind};
+use palisade_detect::HttpRequest;
+use palisade_sources::StoredBatches;
+use tokio::sync::mpsc;
+
+use crate::detection::{Detection, Mode};
+use crate::recorder::ThreatRecorder;
+use crate::routes::check::threat_of;
+
+/// Groups of batches that may wait for inspection.
+const QUEUE: usize = 4;
+
+/// Rebuilds, from a log event, the part of the request a log keeps: method, target,
+/// protocol and the headers logs usually carry. `None` for events that are not
+/// requests.
+pub fn request_of(event: &Event) -> Option<HttpRequest> {
+    if event.kind != EventKind::Http {
+        return None;
+    }
+    let uri = event.uri()?;
+    let mut headers = Vec::with_capacity(3);
+    if let Some(host) = &event.host {
+        headers.push(("host".to_owned(), host.clone()));
+    }
+    if let Some(ua) = &event.user_agent {
+        headers.push(("user-agent".to_owned(), ua.clone()));
+    }
+    if let Some(referer) = &event.referer {
+        headers.push(("referer".to_owned(), referer.clone()));
+    }
+    Some(HttpRequest {
+        method: event.method.clone().unwrap_or_else(|| "GET".to_owned()),
+        uri,
+        protocol: event
+            .protocol
+            .clone()
+            .unwrap_or_else(|| "HTTP/1.1".to_owned()),
+        headers,
+        body: Vec::new(),
+        client_ip: event.client_ip,
+    })
+}
+
+/// Starts the stage; it ends when the writer (the only sender) goes away.
+pub fn spawn(
+    detection: Arc<Detection>,
+    threats: ThreatRecorder,
+) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<StoredBatches>(QUEUE);
+    let task = tokio::task::spawn_blocking(move || {
+        let inspected = registry().counter(
+            "palisade_ingest_inspected_events_total",
+            "Stored HTTP events inspected by the signature engine.",
+            &[],
+            &[],
+        );
+        let found = registry().counter(
+            "palisade_ingest_threats_total",
+            "Threats found in stored HTTP events.",
+            &[],
+            &[],
+        );
+        while let Some(stored) = rx.blocking_recv() {
+            let engine = detection.engine();
+            for (id, event) in stored.events() {
+                let Some(request) = request_of(event) else {
+                    continue;
+                };
+                inspected.inc();
+                let verdict = engine.inspect(&request);
+                // A log line is evidence after the fact: nothing was blocked.
+                let decision = Mode::Detect.decision(verdict.blocked);
+                if let Some(mut threat) = threat_of(&request, &verdict, decision, &event.source) {
+                    threat.ts = event.ts;
+                    threat.event_id = Some(id);
+                    found.inc();
+                    threats.record_blocking(threat);
+                }
+            }
+        }
+        tracing::debug!(message = "Ingest inspection stopped.");
+    });
+    (tx, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_events_become_requests_with_their_headers() {
+        let e = Event {
+            kind: EventKind::Http,
+            method: Some("GET".into()),
+            path: Some("/a".into()),
+            query: Some("id=1%27%20or%201=1--".into()),
+            user_agent: Some("sqlmap/1.7".into()),
+            host: Some("shop".into()),
+            ..Event::default()
+        };
+        let r = request_of(&e).unwrap();
+        assert_eq!(r.uri, "/a?id=1%27%20or%201=1--");
+        assert!(
+            r.headers
+                .iter()
+                .any(|(k, v)| k == "user-agent" && v == "sqlmap/1.7")
+        );
+        let d = Detection::builtin(Default::default(), Mode::Block).unwrap();
+        assert!(d.engine().inspect(&r).blocked);
+        let auth = Event {
+            kind: EventKind::Auth,
+            ..e
+        };
+        assert!(request_of(&auth).is_none());
+    }
+}

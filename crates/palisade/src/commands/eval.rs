@@ -1,0 +1,285 @@
+//! `palisade eval FILE...`: detection quality on labelled request corpora, so rule
+//! changes are judged by numbers (TPR, FPR, precision, F1, per rule set and per rule)
+//! rather than by a handful of examples.
+//!
+//! This runs the engine in-process. The same corpora can be sent through the real
+//! protecting proxy with `scripts/eval-waf.sh`, beside ModSecurity + OWASP CRS.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use palisade_detect::{Engine, EngineConfig, HttpRequest, RuleSet, Verdict};
+use serde::Serialize;
+
+use crate::cli::EvalArgs;
+
+/// One labelled request.
+struct Sample {
+    request: HttpRequest,
+    attack: bool,
+}
+
+/// Reads a JSONL corpus (gzip when the name ends in `.gz`).
+fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut out = Vec::new();
+    for (n, line) in BufReader::new(reader).lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .with_context(|| format!("{}: line {}: not JSON", path.display(), n + 1))?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+        let attack = match v.get("label").and_then(|l| l.as_str()) {
+            Some("attack" | "anomalous") => true,
+            Some("normal" | "benign") => false,
+            other => anyhow::bail!(
+                "{}: line {}: label {other:?} must be \"attack\" or \"normal\"",
+                path.display(),
+                n + 1
+            ),
+        };
+        let headers = v
+            .get("headers")
+            .and_then(|h| h.as_array())
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|p| {
+                        let p = p.as_array()?;
+                        Some((
+                            p.first()?.as_str()?.to_owned(),
+                            p.get(1)?.as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Sample {
+            request: HttpRequest {
+                method: text("method"),
+                uri: text("uri"),
+                protocol: v
+                    .get("version")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("HTTP/1.1")
+                    .to_owned(),
+                headers,
+                body: text("body").into_bytes(),
+                client_ip: None,
+            },
+            attack,
+        });
+    }
+    Ok(out)
+}
+
+/// Confusion counts and the figures derived from them.
+#[derive(Debug, Default, Clone, Serialize)]
+struct Figures {
+    tp: usize,
+    fp: usize,
+    tn: usize,
+    #[serde(rename = "fn")]
+    fn_: usize,
+    tpr: f64,
+    fpr: f64,
+    precision: f64,
+    f1: f64,
+}
+
+impl Figures {
+    fn finish(mut self) -> Figures {
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        self.tpr = ratio(self.tp, self.tp + self.fn_);
+        self.fpr = ratio(self.fp, self.fp + self.tn);
+        self.precision = ratio(self.tp, self.tp + self.fp);
+        self.f1 = if self.precision + self.tpr > 0.0 {
+            2.0 * self.precision * self.tpr / (self.precision + self.tpr)
+        } else {
+            0.0
+        };
+        self
+    }
+}
+
+/// One rule set's share: attacks it flagged among blocked ones, and false positives.
+#[derive(Debug, Default, Clone, Serialize)]
+struct RuleSetFigures {
+    attacks_detected: usize,
+    share_of_attacks: f64,
+    false_positives: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct LevelReport {
+    paranoia: u8,
+    threshold: u32,
+    overall: Figures,
+    by_rule_set: BTreeMap<String, RuleSetFigures>,
+    false_positives_by_rule: BTreeMap<u32, usize>,
+    microseconds_per_request: f64,
+}
+
+fn categories(v: &Verdict) -> Vec<&'static str> {
+    let mut c: Vec<&'static str> = v.findings.iter().map(|f| f.category.as_str()).collect();
+    c.sort_unstable();
+    c.dedup();
+    c
+}
+
+fn evaluate(
+    engine: &Engine,
+    samples: &[Sample],
+    show: usize,
+    pl: u8,
+    threshold: u32,
+) -> LevelReport {
+    let bar = indicatif::ProgressBar::new(samples.len() as u64);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "PL{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(pl.to_string());
+    } else {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut overall = Figures::default();
+    let mut by_set: BTreeMap<String, RuleSetFigures> = BTreeMap::new();
+    let mut fp_rules: BTreeMap<u32, usize> = BTreeMap::new();
+    let (mut shown_misses, mut shown_fps) = (0, 0);
+    let started = Instant::now();
+    for (i, s) in samples.iter().enumerate() {
+        let v = engine.inspect(&s.request);
+        match (s.attack, v.blocked) {
+            (true, true) => {
+                overall.tp += 1;
+                for c in categories(&v) {
+                    by_set.entry(c.to_owned()).or_default().attacks_detected += 1;
+                }
+            }
+            (true, false) => {
+                overall.fn_ += 1;
+                if shown_misses < show {
+                    shown_misses += 1;
+                    println!(
+                        "  miss (score {}): {} {} {}",
+                        v.score,
+                        s.request.method,
+                        s.request.uri,
+                        String::from_utf8_lossy(&s.request.body)
+                    );
+                }
+            }
+            (false, true) => {
+                overall.fp += 1;
+                for c in categories(&v) {
+                    by_set.entry(c.to_owned()).or_default().false_positives += 1;
+                }
+                for f in &v.findings {
+                    *fp_rules.entry(f.rule_id).or_default() += 1;
+                }
+                if shown_fps < show {
+                    shown_fps += 1;
+                    let why: Vec<String> = v
+                        .findings
+                        .iter()
+                        .map(|f| format!("{} {}={:?}", f.rule_id, f.name_of_part, f.matched))
+                        .collect();
+                    println!(
+                        "  false positive (score {}): {} {} [{}]",
+                        v.score,
+                        s.request.method,
+                        s.request.uri,
+                        why.join("; ")
+                    );
+                }
+            }
+            (false, false) => overall.tn += 1,
+        }
+        if i % 1024 == 0 {
+            bar.set_position(i as u64);
+        }
+    }
+    bar.finish_and_clear();
+    let attacks = (overall.tp + overall.fn_).max(1) as f64;
+    for f in by_set.values_mut() {
+        f.share_of_attacks = f.attacks_detected as f64 / attacks;
+    }
+    LevelReport {
+        paranoia: pl,
+        threshold,
+        overall: overall.finish(),
+        by_rule_set: by_set,
+        false_positives_by_rule: fp_rules,
+        microseconds_per_request: started.elapsed().as_secs_f64() * 1e6
+            / samples.len().max(1) as f64,
+    }
+}
+
+/// Loads the corpora, evaluates every requested paranoia level, prints a table.
+pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let mut samples = Vec::new();
+    for f in &args.files {
+        samples.extend(load(f)?);
+    }
+    let attacks = samples.iter().filter(|s| s.attack).count();
+    println!(
+        "{} requests: {attacks} attacks, {} normal",
+        samples.len(),
+        samples.len() - attacks
+    );
+    let rules = RuleSet::load(args.rules_dir.as_deref()).context("loading rules")?;
+    let mut reports = Vec::new();
+    for &pl in &args.paranoia {
+        if !(1..=4).contains(&pl) {
+            anyhow::bail!("--paranoia: {pl} is not 1, 2, 3 or 4");
+        }
+        let engine = Engine::new(
+            rules.clone(),
+            EngineConfig {
+                paranoia: pl,
+                threshold: args.threshold,
+            },
+        );
+        let r = evaluate(&engine, &samples, args.show, pl, args.threshold);
+        let o = &r.overall;
+        println!(
+            "PL{pl} threshold {}: TPR {:.4}  FPR {:.4}  precision {:.4}  F1 {:.4}  (TP {} FN {} FP {} TN {}, {:.1} µs/request)",
+            args.threshold,
+            o.tpr,
+            o.fpr,
+            o.precision,
+            o.f1,
+            o.tp,
+            o.fn_,
+            o.fp,
+            o.tn,
+            r.microseconds_per_request
+        );
+        for (set, f) in &r.by_rule_set {
+            println!(
+                "    {set:<9} detects {:>6} attacks ({:.4} of all), {:>4} false positives",
+                f.attacks_detected, f.share_of_attacks, f.false_positives
+            );
+        }
+        reports.push(r);
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&reports)?)
+            .with_context(|| format!("{}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,220 @@
+//! The detection stage across the pipeline: pushed log lines become threats pointing at
+//! their events, rule files reload while running, and the protecting proxy runs inside
+//! the service sharing its engine.
+
+use std::time::Duration;
+
+use crate::helpers::{line, spawn_app, spawn_with, test_settings};
+
+async fn threats(app: &crate::helpers::TestApp, query: &str, want: usize) -> serde_json::Value {
+    let mut page = serde_json::Value::Null;
+    for _ in 0..200 {
+        let (_, p) = app.get_json(&format!("/api/v1/threats{query}")).await;
+        if p["items"].as_array().is_some_and(|i| i.len() >= want) {
+            return p;
+        }
+        page = p;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no threats for {query}: {page}");
+}
+
+#[tokio::test]
+async fn pushed_attack_lines_become_threats_pointing_at_their_events() {
+    let app = spawn_app().await;
+    let body = [
+        line(
+            "198.51.100.7",
+            "10/Oct/2025:13:55:36 +0000",
+            "GET",
+            "/index.html",
+            200,
+            "Mozilla/5.0",
+        ),
+        line(
+            "203.0.113.9",
+            "10/Oct/2025:13:55:37 +0000",
+            "GET",
+            "/item.php?id=1%27%20UNION%20SELECT%20user,password%20FROM%20users--",
+            200,
+            "Mozilla/5.0",
+        ),
+        line(
+            "198.51.100.7",
+            "10/Oct/2025:13:55:38 +0000",
+            "GET",
+            "/about",
+            200,
+            "Mozilla/5.0",
+        ),
+    ]
+    .join("\n");
+    let r = app.push("?source=web&format=combined", &body).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let page = threats(&app, "?category=sqli", 1).await;
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "only the attack line: {page}");
+    let t = &items[0];
+    assert_eq!(t["client_ip"], "203.0.113.9");
+    assert_eq!(t["source"], "web");
+    assert_eq!(t["decision"], "detect", "a log line was not blocked");
+    assert!(
+        t["ts"].as_str().unwrap().starts_with("2025-10-10T13:55:37"),
+        "{t}"
+    );
+    let event_id = t["event_id"]
+        .as_i64()
+        .expect("the threat points at its event");
+    let (status, event) = app.get_json(&format!("/api/v1/events/{event_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(event["path"], "/item.php");
+    assert_eq!(event["client_ip"], "203.0.113.9");
+    app.stop().await;
+}
+
+const SITE_RULE: &str = r#"
+[[rule]]
+id = 990001
+name = "Internal admin tool"
+category = "protocol"
+severity = "critical"
+targets = ["path"]
+transforms = ["lowercase"]
+match = { contains_any = ["/secret-admin"] }
+"#;
+
+#[tokio::test]
+async fn rule_files_reload_while_running_and_bad_edits_keep_the_old_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir, None);
+    settings.detection.rules_dir = Some(rules.path().to_path_buf());
+    settings.detection.reload_every = Some(Duration::from_millis(100));
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let check = |app: &crate::helpers::TestApp| {
+        app.req(reqwest::Method::GET, "/api/v1/check")
+            .header("X-Original-URI", "/Secret-Admin/users")
+            .send()
+    };
+    assert_eq!(check(&app).await.unwrap().status(), 200);
+    let (_, before) = app.get_json("/api/v1/detection/rules").await;
+
+    std::fs::write(rules.path().join("site.toml"), SITE_RULE).unwrap();
+    let mut status = 0;
+    for _ in 0..100 {
+        status = check(&app).await.unwrap().status().as_u16();
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 403, "the watcher loaded the new file");
+    let (_, after) = app.get_json("/api/v1/detection/rules").await;
+    assert_eq!(
+        after["rules"].as_u64(),
+        before["rules"].as_u64().map(|n| n + 1)
+    );
+
+    std::fs::write(
+        rules.path().join("zz.toml"),
+        "[[rule]]\nid = 1\nnme = \"typo\"\n",
+    )
+    .unwrap();
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/detection/rules/reload")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("zz.toml"),
+        "{problem}"
+    );
+    assert_eq!(
+        check(&app).await.unwrap().status(),
+        403,
+        "old rules still in force"
+    );
+    let (_, status_now) = app.get_json("/api/v1/detection/rules").await;
+    assert!(
+        status_now["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("zz.toml"))
+    );
+
+    let viewer = app.token_for("vera", "viewer").await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/detection/rules/reload"))
+        .bearer_auth(viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "only admins reload rules");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
+    // A small upstream.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { "hello from the app" });
+        axum::serve(upstream, app).await.unwrap();
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir, None);
+    let mut proxy = palisade_proxy::ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        palisade_proxy::Upstream::parse(&format!("http://{up_addr}")).unwrap(),
+    );
+    proxy.name = "shop-proxy".into();
+    settings.proxies.push(proxy);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let front = format!("http://{}", app.proxies[0]);
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let ok = c
+        .get(format!("{front}/products?page=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "hello from the app");
+    let blocked = c
+        .post(format!("{front}/comment"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("text=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blocked.status(), 403);
+    let page = threats(&app, "?category=xss", 1).await;
+    assert_eq!(page["items"][0]["source"], "shop-proxy");
+    assert_eq!(page["items"][0]["decision"], "block");
+
+    // Detect-only through the API applies to the proxy at once.
+    let r = app
+        .req(reqwest::Method::PUT, "/api/v1/detection/config")
+        .json(&serde_json::json!({"mode": "detect", "paranoia": 1, "threshold": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let through = c
+        .post(format!("{front}/comment"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("text=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through.status(), 200);
+    app.stop().await;
+}

@@ -1,0 +1,196 @@
+//! What one protecting proxy listens on, where it forwards, and the limits it applies.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::Uri;
+use palisade_core::net::IpNet;
+
+/// What to do with a request body larger than the inspection buffer.
+///
+/// Inspecting only part of a body lets an attacker pad a payload past the limit, so the
+/// safe default is to refuse; upload-heavy applications can choose to inspect the
+/// first `max_body_bytes` and stream the rest unseen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OversizePolicy {
+    /// Answer 413 without contacting the upstream.
+    #[default]
+    Reject,
+    /// Inspect the first `max_body_bytes`, then forward the whole body.
+    InspectPrefix,
+}
+
+impl OversizePolicy {
+    /// Reads `reject` or `inspect_prefix`.
+    pub fn parse(s: &str) -> Option<OversizePolicy> {
+        match s {
+            "reject" => Some(OversizePolicy::Reject),
+            "inspect_prefix" => Some(OversizePolicy::InspectPrefix),
+            _ => None,
+        }
+    }
+}
+
+/// The application a proxy protects: plain HTTP (TLS is terminated in front of
+/// Palisade, or the upstream is on the same host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// `host:port`, as used for connecting and, when the Host is not preserved, as Host.
+    pub authority: String,
+    /// A path prefix put before every forwarded path (`""` for none).
+    pub base_path: String,
+}
+
+/// Why an upstream URL cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// Not a URL at all.
+    #[error("upstream '{0}' is not a URL: expected http://host:port[/prefix]")]
+    NotAUrl(String),
+    /// https or another scheme.
+    #[error(
+        "upstream '{0}': only http:// upstreams are supported (terminate TLS in front of Palisade, \
+         or run the application on a local plain-HTTP port)"
+    )]
+    Scheme(String),
+    /// A query or fragment, which cannot be combined with forwarded targets.
+    #[error("upstream '{0}' must not carry a query string")]
+    Query(String),
+}
+
+impl Upstream {
+    /// Reads `http://host[:port][/prefix]`.
+    pub fn parse(url: &str) -> Result<Upstream, UpstreamError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| UpstreamError::NotAUrl(url.to_owned()))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(_) => return Err(UpstreamError::Scheme(url.to_owned())),
+            None => return Err(UpstreamError::NotAUrl(url.to_owned())),
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| UpstreamError::NotAUrl(url.to_owned()))?;
+        if uri.query().is_some() {
+            return Err(UpstreamError::Query(url.to_owned()));
+        }
+        let authority = if authority.port().is_some() {
+            authority.as_str().to_owned()
+        } else {
+            format!("{}:80", authority.host())
+        };
+        Ok(Upstream {
+            authority,
+            base_path: uri.path().trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The upstream URI for an incoming request target.
+    pub fn target(&self, path_and_query: &str) -> Result<Uri, http::Error> {
+        let pq = if path_and_query.starts_with('/') {
+            path_and_query
+        } else {
+            "/"
+        };
+        Uri::builder()
+            .scheme("http")
+            .authority(self.authority.as_str())
+            .path_and_query(format!("{}{pq}", self.base_path))
+            .build()
+    }
+}
+
+/// One protecting proxy.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// A name for logs and metrics (defaults to the listen address).
+    pub name: String,
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The protected application.
+    pub upstream: Upstream,
+    /// Largest body held for inspection.
+    pub max_body_bytes: usize,
+    /// What happens beyond it.
+    pub oversize: OversizePolicy,
+    /// Longest wait for a connection to the upstream.
+    pub connect_timeout: Duration,
+    /// Longest wait for the upstream's response headers.
+    pub response_timeout: Duration,
+    /// Longest a client may take to send its headers, and then its body.
+    pub client_timeout: Duration,
+    /// How long an idle upstream connection is kept for reuse.
+    pub pool_idle_timeout: Duration,
+    /// Client connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Pass the client's Host to the upstream (as Traefik and Caddy do) rather than
+    /// the upstream's own address.
+    pub preserve_host: bool,
+    /// Front proxies (load balancers) whose `X-Forwarded-For` is believed when
+    /// finding the client's address; everyone else's is ignored.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl ProxyConfig {
+    /// A proxy with the default limits.
+    pub fn new(listen: SocketAddr, upstream: Upstream) -> ProxyConfig {
+        ProxyConfig {
+            name: listen.to_string(),
+            listen,
+            upstream,
+            max_body_bytes: 1024 * 1024,
+            oversize: OversizePolicy::Reject,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(60),
+            client_timeout: Duration::from_secs(30),
+            pool_idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+            preserve_host: true,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstreams_parse_with_and_without_port_and_prefix() {
+        let u = Upstream::parse("http://127.0.0.1:9000").unwrap();
+        assert_eq!(u.authority, "127.0.0.1:9000");
+        assert_eq!(u.base_path, "");
+        assert_eq!(
+            u.target("/a?b=1").unwrap().to_string(),
+            "http://127.0.0.1:9000/a?b=1"
+        );
+        let u = Upstream::parse("http://app.internal/base/").unwrap();
+        assert_eq!(u.authority, "app.internal:80");
+        assert_eq!(
+            u.target("/x").unwrap().to_string(),
+            "http://app.internal:80/base/x"
+        );
+        assert_eq!(
+            u.target("*").unwrap().to_string(),
+            "http://app.internal:80/base/"
+        );
+    }
+
+    #[test]
+    fn bad_upstreams_say_why() {
+        assert!(matches!(
+            Upstream::parse("https://x"),
+            Err(UpstreamError::Scheme(_))
+        ));
+        assert!(matches!(
+            Upstream::parse("localhost:80"),
+            Err(UpstreamError::Scheme(_) | UpstreamError::NotAUrl(_))
+        ));
+        assert!(matches!(
+            Upstream::parse("http://x/?a=1"),
+            Err(UpstreamError::Query(_))
+        ));
+        assert!(Upstream::parse("not a url").is_err());
+    }
+}
