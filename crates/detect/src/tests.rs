@@ -189,6 +189,12 @@ fn rce() {
             "powershell -enc SQBFAFgA",
             "<!--#exec cmd=\"ls\" -->",
             "1;c^a^t /e't'c/hosts",
+            "<?php system($_GET['c']); ?>",
+            "<?=`id`?>",
+            "assert(base64_decode('c3lzdGVt'))",
+            "O:8:\"stdClass\":1:{s:1:\"a\";i:1;}",
+            "rO0ABXNyABdqYXZhLnV0aWwuUHJpb3JpdHlRdWV1ZQ",
+            "${T(java.lang.Runtime).getRuntime().exec('id')}",
         ],
     );
     assert_clean(
@@ -198,6 +204,10 @@ fn rce() {
             "cats; dogs",
             "I use PowerShell at work",
             "identity card",
+            "the system (as designed) works",
+            "<?xml version=\"1.0\"?>",
+            "Order: 12:\"blue\"",
+            "java developer, lang: en",
         ],
     );
 }

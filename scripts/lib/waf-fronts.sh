@@ -1,0 +1,58 @@
+# Helpers shared by eval-waf.sh and bench-waf.sh: start a Palisade protecting proxy in
+# front of an upstream, with its own data directory and configuration, and stop it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+PEERS="${PALISADE_PEERS:-$ROOT/../shared/peers}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
+BIN="$CARGO_TARGET_DIR/release/palisade"
+STATE="${PALISADE_FRONTS_DIR:-/tmp/palisade-fronts}"
+
+build_release() {
+  (cd "$ROOT" && cargo build --release --locked -p palisade >&2)
+}
+
+# start_palisade NAME PROXY_PORT API_PORT UPSTREAM PARANOIA [CPU]
+start_palisade() {
+  local name=$1 proxy_port=$2 api_port=$3 upstream=$4 paranoia=$5 cpu=${6:-}
+  local dir="$STATE/$name"
+  rm -rf "$dir" && mkdir -p "$dir"
+  cat > "$dir/palisade.toml" <<TOML
+listen = "127.0.0.1:$api_port"
+data_dir = "$dir/data"
+[log]
+level = "warn"
+[detection]
+mode = "block"
+paranoia = $paranoia
+[[proxy]]
+name = "$name"
+listen = "127.0.0.1:$proxy_port"
+upstream = "$upstream"
+TOML
+  local pin=()
+  [ -n "$cpu" ] && pin=(taskset -c "$cpu")
+  PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
+    "${pin[@]}" "$BIN" --config "$dir/palisade.toml" serve > "$dir/out.log" 2>&1 &
+  echo $! > "$dir/pid"
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/" 2>/dev/null ||
+       curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$proxy_port/" 2>/dev/null | grep -qE '^[1-5]'; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "palisade $name did not start; its log:" >&2
+  cat "$dir/out.log" >&2
+  return 1
+}
+
+palisade_pid() { cat "$STATE/$1/pid"; }
+
+stop_palisade() {
+  local pidfile="$STATE/$1/pid"
+  [ -f "$pidfile" ] || return 0
+  kill "$(cat "$pidfile")" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$pidfile"
+}
