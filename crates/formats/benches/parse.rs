@@ -1,12 +1,14 @@
 //! Lines per second for `combined` on real access-log lines (read from
-//! `../shared/data/access-logs` when present, else built-in lines) and for a custom
-//! nginx format with timing, host and forwarded-for fields.
+//! `../shared/data/access-logs` when present, else built-in lines), for a custom
+//! nginx format with timing, host and forwarded-for fields, and for `syslog` (with its
+//! authentication layer) on sshd, auth.log and /var/log/messages lines
+//! (`cargo bench -p palisade-formats -- syslog`).
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use palisade_formats::{FormatSpec, LineParser, build};
+use palisade_formats::{FormatSpec, LineParser, SyslogOptions, build};
 
 const BUILTIN: &[&str] = &[
     r#"83.149.9.216 - - [17/May/2015:10:05:03 +0000] "GET /presentations/logstash-monitorama-2013/images/kibana-search.png HTTP/1.1" 200 203023 "http://semicomplete.com/presentations/logstash-monitorama-2013/" "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/32.0.1700.77 Safari/537.36""#,
@@ -91,6 +93,55 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
+const BUILTIN_SYSLOG: &[&str] = &[
+    "Dec 10 06:55:46 LabSZ sshd[24200]: reverse mapping checking getaddrinfo for ns.marryaldkfaczcz.com [173.234.31.186] failed - POSSIBLE BREAK-IN ATTEMPT!",
+    "Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+    "Dec 10 06:55:48 LabSZ sshd[24200]: Failed password for invalid user webmaster from 173.234.31.186 port 38926 ssh2",
+    "Dec 10 07:07:38 LabSZ sshd[24206]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=52.80.34.196  user=root",
+    "Dec 10 07:08:28 LabSZ sshd[24208]: Received disconnect from 52.80.34.196: 11: Bye Bye [preauth]",
+];
+
+/// Lines of the host logs in `../shared/data` (or built-ins when absent).
+fn syslog_sources() -> Vec<(&'static str, Vec<Vec<u8>>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let mut out = Vec::new();
+    for (name, f) in [
+        ("sshd", "loghub/OpenSSH/OpenSSH_2k.log"),
+        ("auth_log", "auth-logs/elastic_auth.log"),
+        ("linux_messages", "loghub/Linux/Linux_2k.log"),
+    ] {
+        if let Ok(data) = std::fs::read(dir.join(f)) {
+            let lines: Vec<Vec<u8>> = data
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect();
+            out.push((name, lines));
+        }
+    }
+    if out.is_empty() {
+        eprintln!("host logs not found, using built-in sshd lines");
+        out.push((
+            "sshd",
+            BUILTIN_SYSLOG
+                .iter()
+                .map(|l| l.as_bytes().to_vec())
+                .collect(),
+        ));
+    }
+    out
+}
+
+fn bench_syslog(c: &mut Criterion) {
+    let p = build(&FormatSpec::Syslog(SyslogOptions { year: Some(2017) })).unwrap();
+    let mut g = c.benchmark_group("syslog");
+    for (name, lines) in syslog_sources() {
+        run(&mut g, name, &*p, &lines);
+    }
+    g.finish();
+}
+
 fn mixed_or_first<'a>(sources: &'a [(&str, Vec<Vec<u8>>)], mixed: &'a [Vec<u8>]) -> &'a [Vec<u8>] {
     if mixed.is_empty() {
         &sources[0].1
@@ -99,5 +150,5 @@ fn mixed_or_first<'a>(sources: &'a [(&str, Vec<Vec<u8>>)], mixed: &'a [Vec<u8>])
     }
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_syslog);
 criterion_main!(benches);

@@ -2,10 +2,12 @@
 //! for the common cases without the user knowing the format's name.
 
 use crate::apache_error::ApacheErrorParser;
-use crate::{FormatSpec, JsonFieldMap, LineParser, nginx};
+use crate::{FormatSpec, JsonFieldMap, LineParser, SyslogOptions, SyslogParser, nginx};
 
 /// Guesses the format from the first lines of a source (skip blank lines); None when nothing fits
-/// at least most of the sample. Order: JSON object lines -> Json; combined; common; apache error log.
+/// at least most of the sample. Order: JSON object lines -> Json; combined; common; apache error
+/// log; syslog (which also covers auth.log). Syslog comes last because its parser is the most
+/// permissive (a timestamp and one word suffice), so it must not shadow a stricter format.
 ///
 /// "Most" means more than half of the non-blank lines, so one cut-short or hostile line
 /// in a sample does not hide the format, while a sample of mixed junk gives `None`.
@@ -39,6 +41,11 @@ pub fn detect(sample: &[&[u8]]) -> Option<FormatSpec> {
     if fits(&|l| ApacheErrorParser.parse(l).is_ok()) {
         return Some(FormatSpec::ApacheError);
     }
+    // A fixed leap year: detection must not depend on the clock, and `Feb 29` is valid.
+    let syslog = SyslogParser::new(SyslogOptions { year: Some(2000) });
+    if fits(&|l| syslog.parse(l).is_ok()) {
+        return Some(FormatSpec::Syslog(SyslogOptions::default()));
+    }
     None
 }
 
@@ -69,6 +76,15 @@ mod tests {
         );
         assert_eq!(detect(&[COMMON, b"  ", COMMON]), Some(FormatSpec::Common));
         assert_eq!(detect(&[ERROR, ERROR]), Some(FormatSpec::ApacheError));
+        let syslog = Some(FormatSpec::Syslog(SyslogOptions::default()));
+        assert_eq!(
+            detect(&[
+                b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
+                b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed",
+                b"<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
+            ]),
+            syslog
+        );
         assert_eq!(
             detect(&[b"{\"time\":1}", b"{\"a\":2}\r"]),
             Some(FormatSpec::Json(JsonFieldMap::default()))

@@ -6,6 +6,9 @@
 //!   level: no regex and no allocation for fields that are not kept.
 //! * JSON access logs map keys to event fields with a [`JsonFieldMap`].
 //! * Apache error logs (2.2 and 2.4 forms) have their own small parser.
+//! * Syslog (RFC 3164 files and packets, RFC 5424) has its own parser ([`syslog`]),
+//!   with an authentication layer ([`auth`]) that turns sshd, PAM, sudo, su and login
+//!   messages into `auth` events with the client address, user and outcome.
 //! * [`detect`] guesses a format from the first lines of a source.
 //!
 //! Parsers never panic on any input: a line that does not fit becomes a [`ParseError`]
@@ -21,15 +24,18 @@ use serde::{Deserialize, Serialize};
 
 pub mod apache;
 pub mod apache_error;
+pub mod auth;
 mod compiled;
 pub mod detect;
 pub mod json;
 pub mod nginx;
 mod request_line;
+pub mod syslog;
 mod text;
 
 pub use detect::detect;
 pub use json::JsonFieldMap;
+pub use syslog::{SyslogOptions, SyslogParser};
 
 /// One line format, compiled once, applied to millions of lines.
 ///
@@ -75,8 +81,9 @@ impl ParseError {
 pub enum FormatError {
     /// The format name is not one this build knows.
     #[error(
-        "unknown log format '{0}': valid names are auto, combined, common, apache_error, json \
-         (or nginx:<log_format string>, apache:<LogFormat string>)"
+        "unknown log format '{0}': valid names are auto, combined, common, apache_error, json, \
+         syslog, auth (or nginx:<log_format string>, apache:<LogFormat string>, \
+         syslog:<year> for syslog files from a past year)"
     )]
     UnknownName(String),
     /// `auto` was passed to [`build`] without being resolved by [`detect`].
@@ -130,12 +137,18 @@ pub enum FormatSpec {
     Nginx(String),
     /// An Apache `LogFormat` string.
     Apache(String),
+    /// Syslog lines (RFC 3164 with or without `<PRI>`, RFC 5424), sshd/PAM/sudo/su
+    /// messages recognised as authentication events. `auth` is the same format: an
+    /// `auth.log` is syslog, and a syslog stream carries authentication messages.
+    Syslog(SyslogOptions),
 }
 
 impl FormatSpec {
     /// From a user-facing name: "auto", "combined", "common", "apache_error", "json"
-    /// (default field map). Also accepts `nginx:<log_format>` and
-    /// `apache:<LogFormat>`. Error lists the valid names.
+    /// (default field map), "syslog" or its alias "auth" (year of BSD timestamps from
+    /// the clock). Also accepts `nginx:<log_format>`, `apache:<LogFormat>` and
+    /// `syslog:<year>` (for importing a file from a past year). Error lists the valid
+    /// names.
     pub fn from_name(name: &str) -> Result<FormatSpec, FormatError> {
         if let Some(fmt) = name.strip_prefix("nginx:") {
             return Ok(FormatSpec::Nginx(fmt.to_owned()));
@@ -143,12 +156,24 @@ impl FormatSpec {
         if let Some(fmt) = name.strip_prefix("apache:") {
             return Ok(FormatSpec::Apache(fmt.to_owned()));
         }
+        if let Some(year) = name
+            .strip_prefix("syslog:")
+            .or_else(|| name.strip_prefix("auth:"))
+        {
+            return match year.trim().parse::<i32>() {
+                Ok(y) if (1970..=9999).contains(&y) => {
+                    Ok(FormatSpec::Syslog(SyslogOptions { year: Some(y) }))
+                }
+                _ => Err(FormatError::UnknownName(name.to_owned())),
+            };
+        }
         Ok(match name.trim().to_ascii_lowercase().as_str() {
             "auto" => FormatSpec::Auto,
             "combined" => FormatSpec::Combined,
             "common" | "clf" => FormatSpec::Common,
             "apache_error" => FormatSpec::ApacheError,
             "json" => FormatSpec::Json(JsonFieldMap::default()),
+            "syslog" | "auth" => FormatSpec::Syslog(SyslogOptions::default()),
             _ => return Err(FormatError::UnknownName(name.to_owned())),
         })
     }
@@ -166,6 +191,7 @@ pub fn build(spec: &FormatSpec) -> Result<Arc<dyn LineParser>, FormatError> {
         FormatSpec::Json(map) => Arc::new(json::JsonParser::new(map.clone())),
         FormatSpec::Nginx(fmt) => Arc::new(nginx::compile(fmt)?),
         FormatSpec::Apache(fmt) => Arc::new(apache::compile(fmt)?),
+        FormatSpec::Syslog(options) => Arc::new(SyslogParser::new(*options)),
     })
 }
 
@@ -193,9 +219,23 @@ mod tests {
             FormatSpec::from_name("nginx:$remote_addr $status").unwrap(),
             FormatSpec::Nginx("$remote_addr $status".into())
         );
+        assert_eq!(
+            FormatSpec::from_name("syslog").unwrap(),
+            FormatSpec::Syslog(SyslogOptions::default())
+        );
+        assert_eq!(
+            FormatSpec::from_name("AUTH").unwrap(),
+            FormatSpec::Syslog(SyslogOptions::default())
+        );
+        assert_eq!(
+            FormatSpec::from_name("syslog:2017").unwrap(),
+            FormatSpec::Syslog(SyslogOptions { year: Some(2017) })
+        );
+        assert!(FormatSpec::from_name("syslog:17x").is_err());
+        assert!(FormatSpec::from_name("syslog:99999").is_err());
         let err = FormatSpec::from_name("combinde").unwrap_err().to_string();
         assert!(
-            err.contains("combinde") && err.contains("apache_error"),
+            err.contains("combinde") && err.contains("apache_error") && err.contains("syslog"),
             "{err}"
         );
     }
@@ -213,6 +253,7 @@ mod tests {
             FormatSpec::Json(JsonFieldMap::default()),
             FormatSpec::Nginx("$remote_addr [$time_local] $status".into()),
             FormatSpec::Apache("%h %t %>s".into()),
+            FormatSpec::Syslog(SyslogOptions::default()),
         ] {
             let p = build(&spec).unwrap();
             assert!(!p.name().is_empty());
@@ -226,6 +267,8 @@ mod tests {
             FormatSpec::Combined,
             FormatSpec::Nginx("$a $b".into()),
             FormatSpec::Json(JsonFieldMap::default()),
+            FormatSpec::Syslog(SyslogOptions { year: Some(2005) }),
+            FormatSpec::Syslog(SyslogOptions::default()),
         ] {
             let s = serde_json::to_string(&spec).unwrap();
             let back: FormatSpec = serde_json::from_str(&s).unwrap();

@@ -274,10 +274,15 @@ fn detect_real_files() {
             assert!(sample.iter().all(|l| p.parse(l).is_ok()));
         }
     }
-    // Other logs are not mistaken for access logs.
+    // Other logs are not mistaken for access logs: an auth.log is syslog.
     let auth = read_lines(&d.join("auth-logs/elastic_auth.log"));
     let sample: Vec<&[u8]> = auth.iter().take(50).map(|(_, l)| l.as_slice()).collect();
-    assert_eq!(detect(&sample), None);
+    assert_eq!(
+        detect(&sample),
+        Some(FormatSpec::Syslog(
+            palisade_formats::SyslogOptions::default()
+        ))
+    );
 }
 
 /// Drops ` "referer" "user agent"` from a combined line.

@@ -19,7 +19,7 @@ pub const DETECT_SAMPLE_LINES: usize = 20;
 pub enum FormatChoiceError {
     /// Auto-detection found no format that fits the sample.
     #[error(
-        "could not recognise the log format from its first lines; set `format` (combined, common, json, apache_error) or give the server's log_format string"
+        "could not recognise the log format from its first lines; set `format` (combined, common, json, apache_error, syslog) or give the server's log_format string"
     )]
     Undetected,
     /// The configured format is invalid.
@@ -78,6 +78,18 @@ impl Batcher {
     /// Parses one line (its end-of-line bytes are stripped here). Blank lines are
     /// skipped, not dead letters: they carry nothing.
     pub fn push_line(&mut self, line: &[u8], line_no: Option<u64>, offset: Option<u64>) {
+        self.push_line_with(line, line_no, offset, |_| {});
+    }
+
+    /// Like [`Batcher::push_line`], then lets the source add what only it knows to the
+    /// parsed event (a network source: the sender's address).
+    pub fn push_line_with(
+        &mut self,
+        line: &[u8],
+        line_no: Option<u64>,
+        offset: Option<u64>,
+        annotate: impl FnOnce(&mut Event),
+    ) {
         let line = trim_eol(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return;
@@ -86,6 +98,7 @@ impl Batcher {
         match self.parser.parse(line) {
             Ok(mut event) => {
                 event.source.clone_from(&self.source);
+                annotate(&mut event);
                 self.events.push(event);
             }
             Err(e) => self.dead_letters.push(DeadLetter::new(
@@ -96,6 +109,14 @@ impl Batcher {
                 e.reason,
             )),
         }
+    }
+
+    /// Keeps input the source itself rejected before parsing (a message over the size
+    /// limit, a stream cut short) as a dead letter with the source's reason.
+    pub fn push_dead_letter(&mut self, raw: &[u8], reason: impl Into<String>) {
+        self.lines += 1;
+        self.dead_letters
+            .push(DeadLetter::new(&self.source, None, None, raw, reason));
     }
 
     /// Whether enough lines are pending for a batch.
@@ -178,5 +199,15 @@ mod tests {
         assert_eq!(batch.dead_letters[0].line_no, Some(2));
         assert_eq!(batch.dead_letters[0].raw, "garbage");
         assert!(b.is_empty());
+        b.push_line_with(
+            b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET /a HTTP/1.0\" 200 1 \"-\" \"x\"",
+            None,
+            None,
+            |ev| ev.extra.push(("peer".into(), "10.0.0.1".into())),
+        );
+        b.push_dead_letter(b"too long", "cut");
+        let batch = b.take(None);
+        assert_eq!(batch.events[0].extra, [("peer".into(), "10.0.0.1".into())]);
+        assert_eq!(batch.dead_letters[0].reason, "cut");
     }
 }

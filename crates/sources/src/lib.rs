@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! file tail ─┐
-//! import ────┼─► parse (palisade-formats) ─► BatchWriter (bounded queue) ─► Store
+//! import ────┤
+//! syslog ────┼─► parse (palisade-formats) ─► BatchWriter (bounded queue) ─► Store
 //! HTTP push ─┘
 //! ```
 //!
@@ -15,6 +16,7 @@
 pub mod batcher;
 pub mod import;
 pub mod status;
+pub mod syslog;
 pub mod tail;
 pub mod writer;
 
