@@ -181,6 +181,10 @@ impl Bucket {
                             ex.distinct.swap_remove(oldest);
                         }
                     }
+                    if ex.distinct.capacity() == 0 {
+                        // Most buckets see one value: do not pay for four.
+                        ex.distinct.reserve_exact(1);
+                    }
                     ex.distinct.push((h, t));
                 }
             }
@@ -258,6 +262,9 @@ impl Bucket {
     pub(crate) fn add_sample(&mut self, v: &str) {
         let ex = self.extra.get_or_insert_with(Box::default);
         if !ex.samples.iter().any(|s| **s == *v) {
+            if ex.samples.capacity() == 0 {
+                ex.samples.reserve_exact(1);
+            }
             ex.samples.push(v.into());
         }
     }

@@ -108,7 +108,12 @@ impl ScenarioEngine {
         let mut scenarios = Vec::with_capacity(set.scenarios.len());
         let mut by_kind: [Vec<u16>; KINDS] = Default::default();
         // More than u16::MAX scenarios cannot be indexed; such a set is not realistic.
-        for (i, sc) in set.scenarios.into_iter().take(usize::from(u16::MAX)).enumerate() {
+        for (i, sc) in set
+            .scenarios
+            .into_iter()
+            .take(usize::from(u16::MAX))
+            .enumerate()
+        {
             let kinds = sc.filters.iter().fold(0u8, |k, f| k | f.kinds()) & ALL_KINDS;
             for (k, list) in by_kind.iter_mut().enumerate() {
                 if kinds & (1 << k) != 0 {
@@ -249,12 +254,12 @@ impl ScenarioEngine {
         let idx = match self.table.get(&key) {
             Some(i) => i,
             None => {
-                if self.table.len() >= self.config.max_buckets.max(1) {
-                    if let Some(old) = self.table.oldest() {
-                        self.table.remove(old);
-                        self.meters.evictions.inc();
-                        self.meters.buckets.add(-1);
-                    }
+                if self.table.len() >= self.config.max_buckets.max(1)
+                    && let Some(old) = self.table.oldest()
+                {
+                    self.table.remove(old);
+                    self.meters.evictions.inc();
+                    self.meters.buckets.add(-1);
                 }
                 self.meters.buckets.add(1);
                 self.table.insert(key, Bucket::new(t))
@@ -285,12 +290,13 @@ impl ScenarioEngine {
         if let Some(id) = event_id {
             b.record_id(id, max_ids);
         }
-        if let Some(f) = &sc.samples {
-            if max_samples > 0 && b.wants_sample(max_samples) {
-                self.scratch.clear();
-                if f.render(ev, &mut self.scratch) {
-                    b.add_sample(&self.scratch);
-                }
+        if let Some(f) = &sc.samples
+            && max_samples > 0
+            && b.wants_sample(max_samples)
+        {
+            self.scratch.clear();
+            if f.render(ev, &mut self.scratch) {
+                b.add_sample(&self.scratch);
             }
         }
         if outcome == Pour::Overflow {
@@ -308,11 +314,11 @@ impl ScenarioEngine {
         let mut total = 0;
         for (si, c) in self.scenarios.iter().enumerate() {
             let spec = c.sc.bucket;
-            let removed = self.table.sweep(
-                si as u16,
-                now.saturating_sub(c.min_life),
-                |b| b.expired(&spec, now),
-            );
+            let removed = self
+                .table
+                .sweep(si as u16, now.saturating_sub(c.min_life), |b| {
+                    b.expired(&spec, now)
+                });
             total += removed;
         }
         self.meters.expired.add(total as u64);
@@ -354,15 +360,15 @@ fn build_alert(sc: &Scenario, b: &Bucket, ev: &Event, event_id: Option<i64>) -> 
     for f in &sc.group_by {
         let mut v = String::new();
         f.render(ev, &mut v);
-        if let Field::ClientIp { v4, v6 } = f {
-            if let Some(ip) = ev.client_ip {
-                let full = match ip {
-                    std::net::IpAddr::V4(_) => *v4 >= 32,
-                    std::net::IpAddr::V6(_) => *v6 >= 128,
-                };
-                if !full {
-                    network = Some(render_net(ip, *v4, *v6));
-                }
+        if let Field::ClientIp { v4, v6 } = f
+            && let Some(ip) = ev.client_ip
+        {
+            let full = match ip {
+                std::net::IpAddr::V4(_) => *v4 >= 32,
+                std::net::IpAddr::V6(_) => *v6 >= 128,
+            };
+            if !full {
+                network = Some(render_net(ip, *v4, *v6));
             }
         }
         group.push((f.name(), v));

@@ -130,10 +130,10 @@ impl Field {
                 let k = self.ip_value(ev)?;
                 Some(seed.hash_bytes(tag, &k.to_le_bytes()))
             }
-            Field::Status => ev
-                .status
-                .map(|s| seed.hash_bytes(tag, &s.to_le_bytes())),
-            _ => self.str_value(ev).map(|s| seed.hash_bytes(tag, s.as_bytes())),
+            Field::Status => ev.status.map(|s| seed.hash_bytes(tag, &s.to_le_bytes())),
+            _ => self
+                .str_value(ev)
+                .map(|s| seed.hash_bytes(tag, s.as_bytes())),
         }
     }
 
@@ -242,7 +242,13 @@ mod tests {
             Field::parse("extra:outcome"),
             Some(Field::Extra("outcome".into()))
         );
-        for bad in ["client_ip/0", "client_ip/33", "client_ip/24/129", "extra:", "nope"] {
+        for bad in [
+            "client_ip/0",
+            "client_ip/33",
+            "client_ip/24/129",
+            "extra:",
+            "nope",
+        ] {
             assert_eq!(Field::parse(bad), None, "{bad}");
         }
         for name in ["client_ip", "client_ip/24/64", "user", "extra:program"] {

@@ -18,7 +18,10 @@ const REGEX_SIZE_LIMIT: usize = 1024 * 1024;
 
 /// One value or a list of them, so `kind = "http"` and `kind = ["http", "auth"]` both read.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a value or an array of values of the documented type"
+)]
 pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
@@ -35,7 +38,10 @@ impl<T> OneOrMany<T> {
 
 /// A status code (`404`) or a class or range as text (`"4xx"`, `"500-599"`).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a status code or a text like \"4xx\" or \"500-599\""
+)]
 pub(crate) enum StatusSpec {
     Code(i64),
     Text(String),
@@ -117,13 +123,22 @@ impl PathMatch {
                 a == b
             }
         };
-        self.exact.iter().any(|x| eq(p, x.as_bytes()))
+        // `exact` is sorted by length: only same-length patterns can match.
+        let from = self.exact.partition_point(|x| x.len() < p.len());
+        self.exact
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|x| x.len() == p.len())
+            .any(|x| eq(p, x.as_bytes()))
             || self
                 .prefix
                 .iter()
                 .any(|x| p.get(..x.len()).is_some_and(|h| eq(h, x.as_bytes())))
             || self.suffix.iter().any(|x| {
-                p.len() >= x.len() && p.get(p.len() - x.len()..).is_some_and(|t| eq(t, x.as_bytes()))
+                p.len() >= x.len()
+                    && p.get(p.len() - x.len()..)
+                        .is_some_and(|t| eq(t, x.as_bytes()))
             })
             || self.regex.as_ref().is_some_and(|r| r.is_match(path))
     }
@@ -154,10 +169,10 @@ impl Filter {
         if self.kinds & kind_bit(ev.kind) == 0 {
             return false;
         }
-        if let Some(set) = &self.status {
-            if !ev.status.is_some_and(|s| set.contains(s)) {
-                return false;
-            }
+        if let Some(set) = &self.status
+            && !ev.status.is_some_and(|s| set.contains(s))
+        {
+            return false;
         }
         if !self.methods.is_empty() {
             let Some(m) = ev.method.as_deref() else {
@@ -167,10 +182,10 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(want) = self.user {
-            if ev.user.as_deref().is_some_and(|u| !u.is_empty()) != want {
-                return false;
-            }
+        if let Some(want) = self.user
+            && ev.user.as_deref().is_some_and(|u| !u.is_empty()) != want
+        {
+            return false;
         }
         for (name, values) in &self.extra {
             match extra(ev, name) {
@@ -194,15 +209,15 @@ impl Filter {
                 return false;
             }
         }
-        if let Some(pm) = &self.path {
-            if !path.is_some_and(|p| pm.matches(p)) {
-                return false;
-            }
+        if let Some(pm) = &self.path
+            && !path.is_some_and(|p| pm.matches(p))
+        {
+            return false;
         }
-        if let Some(re) = &self.user_agent {
-            if !ev.user_agent.as_deref().is_some_and(|ua| re.is_match(ua)) {
-                return false;
-            }
+        if let Some(re) = &self.user_agent
+            && !ev.user_agent.as_deref().is_some_and(|ua| re.is_match(ua))
+        {
+            return false;
         }
         true
     }
@@ -250,12 +265,12 @@ impl Filter {
         };
         let methods = nonempty_list(raw.method, "method")?;
         let ignore_case = raw.path_ignore_case.unwrap_or(false);
-        let exact = nonempty_list(raw.path_exact, "path_exact")?;
+        let mut exact = nonempty_list(raw.path_exact, "path_exact")?;
+        exact.sort_by_key(|x| x.len());
         let prefix = nonempty_list(raw.path_prefix, "path_prefix")?;
         let suffix = nonempty_list(raw.path_suffix, "path_suffix")?;
         let contains = nonempty_list(raw.path_contains, "path_contains")?;
-        let mut alternatives: Vec<String> =
-            contains.iter().map(|c| regex::escape(c)).collect();
+        let mut alternatives: Vec<String> = contains.iter().map(|c| regex::escape(c)).collect();
         if let Some(r) = &raw.path_regex {
             build_regex(r, false).map_err(|e| problem("path_regex", e))?;
             alternatives.push(format!("(?:{r})"));
@@ -294,17 +309,17 @@ impl Filter {
             None
         } else {
             let alt: Vec<String> = ua.iter().map(|s| regex::escape(s)).collect();
-            Some(
-                build_regex(&alt.join("|"), true)
-                    .map_err(|e| problem("user_agent_contains", e))?,
-            )
+            Some(build_regex(&alt.join("|"), true).map_err(|e| problem("user_agent_contains", e))?)
         };
         let nets = match raw.client_ip {
             None => Vec::new(),
             Some(list) => list
                 .into_vec()
                 .iter()
-                .map(|s| s.parse::<IpNet>().map_err(|e| problem("client_ip", e.to_string())))
+                .map(|s| {
+                    s.parse::<IpNet>()
+                        .map_err(|e| problem("client_ip", e.to_string()))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
         };
         let mut extra = Vec::new();
@@ -378,22 +393,22 @@ fn status_range(spec: &StatusSpec) -> Option<(u16, u16)> {
 /// The path as filters see it: percent-decoded (lossily, so odd bytes cannot hide a
 /// probe), borrowed when there is nothing to decode.
 pub(crate) fn decode_path<'a>(path: &'a str, buf: &'a mut String) -> &'a str {
-    if !path.as_bytes().contains(&b'%') {
+    if memchr::memchr(b'%', path.as_bytes()).is_none() {
         return path;
     }
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while let Some(&c) = b.get(i) {
-        if c == b'%' {
-            if let (Some(h), Some(l)) = (
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
                 b.get(i + 1).and_then(|x| hex(*x)),
                 b.get(i + 2).and_then(|x| hex(*x)),
-            ) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(c);
         i += 1;
@@ -440,9 +455,11 @@ mod tests {
 
     #[test]
     fn statuses_methods_and_kinds() {
-        let f = compile(r#"kind = "http"
+        let f = compile(
+            r#"kind = "http"
 status = [401, "5xx", "403-404"]
-method = ["post"]"#)
+method = ["post"]"#,
+        )
         .unwrap();
         assert!(check(&f, &http(401, "POST", "/")));
         assert!(check(&f, &http(404, "POST", "/")));
@@ -465,12 +482,14 @@ method = ["post"]"#)
 
     #[test]
     fn paths_decode_and_ignore_case() {
-        let f = compile(r#"path_exact = ["/.env"]
+        let f = compile(
+            r#"path_exact = ["/.env"]
 path_prefix = "/.git/"
 path_suffix = [".bak"]
 path_contains = ["phpmyadmin"]
 path_regex = '^/backup[0-9]*\.zip$'
-path_ignore_case = true"#)
+path_ignore_case = true"#,
+        )
         .unwrap();
         for hit in [
             "/.env",
@@ -494,10 +513,12 @@ path_ignore_case = true"#)
 
     #[test]
     fn extra_user_agent_user_and_networks() {
-        let f = compile(r#"kind = "auth"
+        let f = compile(
+            r#"kind = "auth"
 extra = { program = "sshd", outcome = ["failure", "invalid_user"] }
 user = true
-client_ip = ["192.0.2.0/24"]"#)
+client_ip = ["192.0.2.0/24"]"#,
+        )
         .unwrap();
         let mut ev = Event {
             kind: EventKind::Auth,

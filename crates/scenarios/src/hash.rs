@@ -64,9 +64,15 @@ mod tests {
     #[test]
     fn stable_under_a_seed_and_separated_by_tag_and_seed() {
         let s = Seed([1, 3]);
-        assert_eq!(s.hash_bytes(0, b"alice"), Seed([1, 3]).hash_bytes(0, b"alice"));
+        assert_eq!(
+            s.hash_bytes(0, b"alice"),
+            Seed([1, 3]).hash_bytes(0, b"alice")
+        );
         assert_ne!(s.hash_bytes(0, b"alice"), s.hash_bytes(1, b"alice"));
-        assert_ne!(s.hash_bytes(0, b"alice"), Seed([2, 3]).hash_bytes(0, b"alice"));
+        assert_ne!(
+            s.hash_bytes(0, b"alice"),
+            Seed([2, 3]).hash_bytes(0, b"alice")
+        );
         assert_ne!(s.hash_bytes(0, b""), s.hash_bytes(0, b"\0"));
         assert_ne!(
             s.hash_bytes(0, b"0123456789abcdef"),

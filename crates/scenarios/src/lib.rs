@@ -49,7 +49,9 @@ pub use filter::Filter;
 pub use scenario::{
     BucketSpec, DecisionScope, DecisionSpec, Scenario, ScenarioError, ScenarioSet, Severity,
 };
-pub use snapshot::{BucketState, RestoreReport, SNAPSHOT_VERSION, ScenarioState, Snapshot, SnapshotError};
+pub use snapshot::{
+    BucketState, RestoreReport, SNAPSHOT_VERSION, ScenarioState, Snapshot, SnapshotError,
+};
 
 #[cfg(test)]
 mod tests;

@@ -392,20 +392,19 @@ fn parse_scenario(file: &str, t: &toml::Table) -> Result<Option<Scenario>, Scena
         .get("name")
         .and_then(toml::Value::as_str)
         .map(str::to_owned)
-        .or_else(|| t.get("id").and_then(toml::Value::as_integer).map(|i| i.to_string()));
+        .or_else(|| {
+            t.get("id")
+                .and_then(toml::Value::as_integer)
+                .map(|i| i.to_string())
+        });
     let label = label.as_deref();
-    let raw: RawScenario = toml::Value::Table(t.clone()).try_into().map_err(
-        |e: toml::de::Error| {
-            let msg = e.message().to_string();
-            let field = msg
-                .split('`')
-                .nth(1)
-                .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
-                .unwrap_or("?")
-                .to_string();
-            field_err(file, label, &field, &msg)
-        },
-    )?;
+    let raw: RawScenario =
+        toml::Value::Table(t.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                let msg = e.message().to_string();
+                field_err(file, label, &offending_key::<RawScenario>(t, &msg), &msg)
+            })?;
     let err = |field: &str, msg: &str| field_err(file, label, field, msg);
     let id = u32::try_from(raw.id).map_err(|_| err("id", "must be an integer 0..=4294967295"))?;
     if !is_slug(&raw.name, &['-', '_']) {
@@ -537,7 +536,10 @@ fn parse_scenario(file: &str, t: &toml::Table) -> Result<Option<Scenario>, Scena
     };
     let filters = parse_filters(file, label, "filter", raw.filter)?;
     if filters.is_empty() {
-        return Err(err("filter", "missing: a scenario must say which events it counts"));
+        return Err(err(
+            "filter",
+            "missing: a scenario must say which events it counts",
+        ));
     }
     let unless = parse_filters(file, label, "unless", raw.unless)?;
     let decision = match raw.decision {
@@ -595,6 +597,26 @@ fn parse_scenario(file: &str, t: &toml::Table) -> Result<Option<Scenario>, Scena
     }))
 }
 
+/// The key a deserialisation error is about: named by serde for unknown and missing
+/// fields, else found by deserialising each key alone (only on the error path).
+fn offending_key<T: serde::de::DeserializeOwned>(t: &toml::Table, msg: &str) -> String {
+    if (msg.starts_with("unknown field") || msg.starts_with("missing field"))
+        && let Some(k) = msg.split('`').nth(1)
+    {
+        return k.to_owned();
+    }
+    for (k, v) in t {
+        let mut one = toml::Table::new();
+        one.insert(k.clone(), v.clone());
+        if let Err(e) = toml::Value::Table(one).try_into::<T>()
+            && !e.message().starts_with("missing field")
+        {
+            return k.clone();
+        }
+    }
+    "?".to_owned()
+}
+
 fn parse_filters(
     file: &str,
     label: Option<&str>,
@@ -623,10 +645,18 @@ fn parse_filters(
                 format!("{key}[{i}].{f}")
             }
         };
-        let raw: RawFilter = toml::Value::Table(t).try_into().map_err(|e: toml::de::Error| {
-            let msg = e.message().to_string();
-            field_err(file, label, &at(msg.split('`').nth(1).unwrap_or("?")), &msg)
-        })?;
+        let raw: RawFilter =
+            toml::Value::Table(t.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    let msg = e.message().to_string();
+                    field_err(
+                        file,
+                        label,
+                        &at(&offending_key::<RawFilter>(&t, &msg)),
+                        &msg,
+                    )
+                })?;
         let f = Filter::compile(raw).map_err(|(f, m)| field_err(file, label, &at(&f), &m))?;
         out.push(f);
     }
@@ -692,8 +722,14 @@ filter = { kind = "http", status = [404] }
             ("capacity = 5", "capacity = 5\ncapcity = 5"),
             ("capacity = 5", "capacity = 5\nwindow = \"1h\""),
             ("capacity = 5", "capacity = 5\ngroup_by = [\"ip\"]"),
-            ("capacity = 5", "capacity = 5\ndecision = { type = \"ban\", duration = \"1h\", scope = \"range\" }"),
-            ("capacity = 5", "capacity = 5\ngroup_by = [\"user\"]\ndecision = { type = \"ban\", duration = \"1h\" }"),
+            (
+                "capacity = 5",
+                "capacity = 5\ndecision = { type = \"ban\", duration = \"1h\", scope = \"range\" }",
+            ),
+            (
+                "capacity = 5",
+                "capacity = 5\ngroup_by = [\"user\"]\ndecision = { type = \"ban\", duration = \"1h\" }",
+            ),
             ("filter = { kind = \"http\", status = [404] }", ""),
         ];
         let fields = [
@@ -713,10 +749,19 @@ filter = { kind = "http", status = [404] }
         for ((from, to), field) in cases.iter().zip(fields) {
             let e = err_of(&GOOD.replace(from, to));
             assert!(
-                e.contains("f.toml") && e.contains("local-test") && e.contains(&format!("`{field}`")),
+                e.contains("f.toml")
+                    && e.contains("local-test")
+                    && e.contains(&format!("`{field}`")),
                 "{field}: {e}"
             );
         }
+        let e = err_of(&GOOD.replace("status = [404]", "method = 5"));
+        assert!(
+            e.contains("`filter.method`") && e.contains("array of values"),
+            "{e}"
+        );
+        let e = err_of(&GOOD.replace("capacity = 5", "capacity = \"5\""));
+        assert!(e.contains("`capacity`"), "{e}");
         let e = err_of(&format!("{GOOD}{GOOD}"));
         assert!(e.contains("duplicate"), "{e}");
         let e = err_of("[[scenario]\n");
@@ -738,8 +783,11 @@ filter = { kind = "http", status = [404] }
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope"), "{e}");
-        s.add_source("off.toml", &GOOD.replace("type =", "enabled = false\ntype ="))
-            .unwrap();
+        s.add_source(
+            "off.toml",
+            &GOOD.replace("type =", "enabled = false\ntype ="),
+        )
+        .unwrap();
         assert_eq!(s.scenarios.len(), n - 1);
     }
 

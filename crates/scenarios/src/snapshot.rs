@@ -24,7 +24,9 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     /// Written by a build with another format.
-    #[error("snapshot version {found} is not supported (this build reads version {SNAPSHOT_VERSION})")]
+    #[error(
+        "snapshot version {found} is not supported (this build reads version {SNAPSHOT_VERSION})"
+    )]
     Version {
         /// The version found.
         found: u32,
@@ -216,12 +218,12 @@ impl ScenarioEngine {
                 continue;
             };
             for bs in state.buckets {
-                if self.table.len() >= max {
-                    if let Some(old) = self.table.oldest() {
-                        self.table.remove(old);
-                        report.dropped += 1;
-                        report.restored -= 1;
-                    }
+                if self.table.len() >= max
+                    && let Some(old) = self.table.oldest()
+                {
+                    self.table.remove(old);
+                    report.dropped += 1;
+                    report.restored -= 1;
                 }
                 let key = GroupKey {
                     ip: bs

@@ -137,7 +137,12 @@ impl Table {
 
     /// Removes a live slot.
     pub(crate) fn remove(&mut self, idx: u32) {
-        let Some(key) = self.slots.get(idx as usize).filter(|s| s.live).map(|s| s.key) else {
+        let Some(key) = self
+            .slots
+            .get(idx as usize)
+            .filter(|s| s.live)
+            .map(|s| s.key)
+        else {
             return;
         };
         let h = self.hash(&key);
@@ -160,7 +165,11 @@ impl Table {
         self.lists
             .iter()
             .filter(|l| l.tail != NIL)
-            .filter_map(|l| self.slots.get(l.tail as usize).map(|s| (l.tail, s.bucket.last_ts)))
+            .filter_map(|l| {
+                self.slots
+                    .get(l.tail as usize)
+                    .map(|s| (l.tail, s.bucket.last_ts))
+            })
             .min_by_key(|(_, ts)| *ts)
             .map(|(i, _)| i)
     }
@@ -217,17 +226,24 @@ impl Table {
 
     fn touch(&mut self, idx: u32) {
         let scenario = self.slots.get(idx as usize).map(|s| s.key.scenario);
-        if let Some(sc) = scenario {
-            if self.lists.get(usize::from(sc)).is_some_and(|l| l.head == idx) {
-                return;
-            }
+        if let Some(sc) = scenario
+            && self
+                .lists
+                .get(usize::from(sc))
+                .is_some_and(|l| l.head == idx)
+        {
+            return;
         }
         self.unlink(idx);
         self.push_front(idx);
     }
 
     fn push_front(&mut self, idx: u32) {
-        let Some(sc) = self.slots.get(idx as usize).map(|s| usize::from(s.key.scenario)) else {
+        let Some(sc) = self
+            .slots
+            .get(idx as usize)
+            .map(|s| usize::from(s.key.scenario))
+        else {
             return;
         };
         let Some(list) = self.lists.get_mut(sc) else {
@@ -285,11 +301,7 @@ mod tests {
     fn key(scenario: u16, n: u8) -> GroupKey {
         let mut ip = [0u8; 16];
         ip[15] = n;
-        GroupKey {
-            ip,
-            h: 0,
-            scenario,
-        }
+        GroupKey { ip, h: 0, scenario }
     }
 
     #[test]

@@ -135,7 +135,11 @@ fn office() -> Vec<Event> {
 fn quiet(events: &[Event]) {
     let mut e = engine();
     let alerts = run(&mut e, events);
-    assert!(alerts.is_empty(), "benign traffic alerted: {:?}", names(&alerts));
+    assert!(
+        alerts.is_empty(),
+        "benign traffic alerted: {:?}",
+        names(&alerts)
+    );
 }
 
 #[test]
@@ -163,14 +167,36 @@ fn benign_crawler_office_and_typos_stay_quiet() {
     ]);
     // A browser loading a page with 80 assets at once, and a missing favicon.
     let mut page: Vec<Event> = (0..80)
-        .map(|i| http(f64::from(i) * 0.02, "192.0.2.70", "GET", &format!("/static/{i}.png"), 200))
+        .map(|i| {
+            http(
+                f64::from(i) * 0.02,
+                "192.0.2.70",
+                "GET",
+                &format!("/static/{i}.png"),
+                200,
+            )
+        })
         .collect();
     page.push(http(2.0, "192.0.2.70", "GET", "/favicon.ico", 404));
-    page.push(http(2.1, "192.0.2.70", "GET", "/apple-touch-icon-precomposed.png", 404));
+    page.push(http(
+        2.1,
+        "192.0.2.70",
+        "GET",
+        "/apple-touch-icon-precomposed.png",
+        404,
+    ));
     quiet(&page);
     // An API client at a steady 3 requests a second for an hour.
     let api: Vec<Event> = (0..10_800)
-        .map(|i| http(f64::from(i) / 3.0, "192.0.2.80", "GET", "/api/v1/items", 200))
+        .map(|i| {
+            http(
+                f64::from(i) / 3.0,
+                "192.0.2.80",
+                "GET",
+                "/api/v1/items",
+                200,
+            )
+        })
         .collect();
     quiet(&api);
     // One stray probe for /.env and one for wp-login.php from a background bot.
@@ -203,7 +229,12 @@ fn path_probing_fires_with_samples_and_a_ban() {
         .map(|(i, w)| http(i as f64 * 0.5, "203.0.113.5", "GET", &format!("/{w}/"), 404))
         .collect();
     let alerts = run(&mut e, &events);
-    assert_eq!(fired(&alerts, "http-path-probing"), 1, "{:?}", names(&alerts));
+    assert_eq!(
+        fired(&alerts, "http-path-probing"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
     let a = &alerts[0];
     assert_eq!(a.client_ip, Some(ip("203.0.113.5")));
     assert_eq!(a.events, 11);
@@ -212,7 +243,10 @@ fn path_probing_fires_with_samples_and_a_ban() {
     assert_eq!(a.samples[0], "/admin/");
     assert_eq!(a.event_ids, (1..=11).collect::<Vec<i64>>());
     let d = a.decision.as_ref().unwrap();
-    assert_eq!((d.kind.as_str(), d.target.as_str(), d.duration_secs), ("ban", "203.0.113.5", 4 * 3600));
+    assert_eq!(
+        (d.kind.as_str(), d.target.as_str(), d.duration_secs),
+        ("ban", "203.0.113.5", 4 * 3600)
+    );
     assert_eq!(a.key(), "client_ip=203.0.113.5");
 }
 
@@ -223,8 +257,16 @@ fn request_flood_fires_on_a_flood_only() {
         .map(|i| http(f64::from(i) / 50.0, "203.0.113.6", "GET", "/search", 200))
         .collect();
     let alerts = run(&mut e, &events);
-    assert_eq!(fired(&alerts, "http-request-flood"), 1, "{:?}", names(&alerts));
-    let a = alerts.iter().find(|a| a.scenario == "http-request-flood").unwrap();
+    assert_eq!(
+        fired(&alerts, "http-request-flood"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
+    let a = alerts
+        .iter()
+        .find(|a| a.scenario == "http-request-flood")
+        .unwrap();
     // 50/s against a leak of 10/s: 301 in the bucket after about 7.5 s.
     assert!(a.events > 300 && a.events < 400, "{}", a.events);
     assert_eq!(a.event_ids.len(), 50, "evidence is bounded");
@@ -237,7 +279,12 @@ fn http_auth_bruteforce_fires_on_failed_logins() {
         .map(|i| login(f64::from(i) * 3.0, "203.0.113.7", "admin", 401))
         .collect();
     let alerts = run(&mut e, &events);
-    assert_eq!(fired(&alerts, "http-auth-bruteforce"), 1, "{:?}", names(&alerts));
+    assert_eq!(
+        fired(&alerts, "http-auth-bruteforce"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
     let a = &alerts[0];
     assert_eq!(a.samples, vec!["admin".to_owned()]);
     assert_eq!(a.events, 6);
@@ -287,8 +334,16 @@ fn sshd_bruteforce_slow_bruteforce_and_enumeration() {
         .map(|(i, u)| ssh(i as f64 * 5.0, "203.0.113.12", u, "invalid_user"))
         .collect();
     let alerts = run(&mut e, &enumeration);
-    assert_eq!(fired(&alerts, "sshd-user-enumeration"), 1, "{:?}", names(&alerts));
-    let a = alerts.iter().find(|a| a.scenario == "sshd-user-enumeration").unwrap();
+    assert_eq!(
+        fired(&alerts, "sshd-user-enumeration"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
+    let a = alerts
+        .iter()
+        .find(|a| a.scenario == "sshd-user-enumeration")
+        .unwrap();
     assert_eq!(a.distinct, Some(4));
     assert_eq!(a.samples, vec!["admin", "oracle", "test", "postgres"]);
 }
@@ -298,16 +353,33 @@ fn credential_stuffing_over_http_and_ssh() {
     let mut e = engine();
     // Slow enough (one every 40 s) that the per-address brute-force scenarios stay quiet.
     let events: Vec<Event> = (0..12)
-        .map(|i| login(f64::from(i) * 40.0, "203.0.113.13", &format!("user{i}@example.com"), 401))
+        .map(|i| {
+            login(
+                f64::from(i) * 40.0,
+                "203.0.113.13",
+                &format!("user{i}@example.com"),
+                401,
+            )
+        })
         .collect();
     let alerts = run(&mut e, &events);
     assert_eq!(names(&alerts), vec!["credential-stuffing"]);
     assert_eq!(alerts[0].distinct, Some(6));
-    assert_eq!(alerts[0].decision.as_ref().unwrap().duration_secs, 24 * 3600);
+    assert_eq!(
+        alerts[0].decision.as_ref().unwrap().duration_secs,
+        24 * 3600
+    );
 
     let mut e = engine();
     let events: Vec<Event> = (0..8)
-        .map(|i| ssh(f64::from(i) * 45.0, "203.0.113.14", &format!("user{i}"), "failure"))
+        .map(|i| {
+            ssh(
+                f64::from(i) * 45.0,
+                "203.0.113.14",
+                &format!("user{i}"),
+                "failure",
+            )
+        })
         .collect();
     assert_eq!(fired(&run(&mut e, &events), "credential-stuffing"), 1);
 }
@@ -328,7 +400,10 @@ fn distributed_bruteforce_groups_by_user() {
     assert_eq!(a.samples.len(), 10);
     assert_eq!(a.samples[0], "198.18.0.7");
     // Found at the tenth address, 36 minutes in.
-    assert_eq!(a.last_ts.as_micros() - a.first_ts.as_micros(), 9 * 240 * 1_000_000);
+    assert_eq!(
+        a.last_ts.as_micros() - a.first_ts.as_micros(),
+        9 * 240 * 1_000_000
+    );
     // The same user failing from three places, and sshd guesses at a user that does not
     // exist, stay quiet.
     let mut e = engine();
@@ -337,9 +412,21 @@ fn distributed_bruteforce_groups_by_user() {
         login(600.0, "192.0.2.2", "alice", 401),
         login(1200.0, "198.51.100.10", "alice", 401),
     ];
-    benign.extend((0..30).map(|i| ssh(f64::from(i) * 60.0, &format!("198.18.{i}.9"), "nosuchuser", "invalid_user")));
+    benign.extend((0..30).map(|i| {
+        ssh(
+            f64::from(i) * 60.0,
+            &format!("198.18.{i}.9"),
+            "nosuchuser",
+            "invalid_user",
+        )
+    }));
     let alerts = run(&mut e, &benign);
-    assert_eq!(fired(&alerts, "distributed-bruteforce"), 0, "{:?}", names(&alerts));
+    assert_eq!(
+        fired(&alerts, "distributed-bruteforce"),
+        0,
+        "{:?}",
+        names(&alerts)
+    );
 }
 
 #[test]
@@ -352,10 +439,16 @@ fn sensitive_files_and_secret_served() {
     ];
     let alerts = run(&mut e, &events);
     assert_eq!(names(&alerts), vec!["http-sensitive-files"]);
-    assert_eq!(alerts[0].samples, vec!["/.env", "/.git/config", "/wp-login.php"]);
+    assert_eq!(
+        alerts[0].samples,
+        vec!["/.env", "/.git/config", "/wp-login.php"]
+    );
 
     let mut e = engine();
-    let alerts = run(&mut e, &[http(0.0, "203.0.113.16", "GET", "/.git/HEAD", 200)]);
+    let alerts = run(
+        &mut e,
+        &[http(0.0, "203.0.113.16", "GET", "/.git/HEAD", 200)],
+    );
     assert_eq!(names(&alerts), vec!["http-secret-file-served"]);
     assert_eq!(alerts[0].severity, crate::Severity::Critical);
     assert_eq!(alerts[0].samples, vec!["/.git/HEAD"]);
@@ -371,7 +464,14 @@ fn blackhole_suppresses_repeats_then_realerts() {
     assert_eq!(fired(&run(&mut e, &burst), "sshd-bruteforce"), 1);
     // Five hours later the attack resumes: a new alert.
     let again: Vec<Event> = (0..10)
-        .map(|i| ssh(5.0 * 3600.0 + f64::from(i), "203.0.113.17", "root", "failure"))
+        .map(|i| {
+            ssh(
+                5.0 * 3600.0 + f64::from(i),
+                "203.0.113.17",
+                "root",
+                "failure",
+            )
+        })
         .collect();
     assert_eq!(fired(&run(&mut e, &again), "sshd-bruteforce"), 1);
 }
@@ -400,7 +500,14 @@ fn out_of_order_events_within_tolerance_still_fire_once() {
 #[test]
 fn snapshot_carries_an_attack_across_a_restart() {
     let attack: Vec<Event> = (0..6)
-        .map(|i| login(f64::from(i) * 40.0, "203.0.113.20", &format!("victim{i}"), 401))
+        .map(|i| {
+            login(
+                f64::from(i) * 40.0,
+                "203.0.113.20",
+                &format!("victim{i}"),
+                401,
+            )
+        })
         .collect();
     let (first, second) = attack.split_at(3);
     let mut before = engine();
@@ -458,7 +565,12 @@ fn buckets_are_capped_and_expire() {
     assert!(evictions() - before >= 900);
     // The most recent keys are the ones kept.
     let snap = e.snapshot();
-    assert!(snap.scenarios[0].buckets.iter().any(|b| b.ip == Some(ip("10.0.3.231"))));
+    assert!(
+        snap.scenarios[0]
+            .buckets
+            .iter()
+            .any(|b| b.ip == Some(ip("10.0.3.231")))
+    );
     // Everything drains: a sweep far in the future empties the engine.
     let removed = e.sweep(Timestamp((T0 + 86_400) * 1_000_000));
     assert_eq!(removed, 100);
@@ -500,7 +612,15 @@ decision = { type = "ban", duration = "1h", scope = "range" }
     .unwrap();
     let mut e = ScenarioEngine::new(set, EngineConfig::default());
     let events: Vec<Event> = (0..4)
-        .map(|i| http(f64::from(i), &format!("203.0.113.{}", 10 + i), "GET", "/x", 404))
+        .map(|i| {
+            http(
+                f64::from(i),
+                &format!("203.0.113.{}", 10 + i),
+                "GET",
+                "/x",
+                404,
+            )
+        })
         .collect();
     let alerts = run(&mut e, &events);
     assert_eq!(alerts.len(), 1);
@@ -537,7 +657,13 @@ fn alerts_convert_to_threats_and_count_in_metrics() {
     assert_eq!(summary["events"], 6);
     assert_eq!(summary["group"]["client_ip"], "203.0.113.21");
     assert_eq!(summary["decision"]["target"], "203.0.113.21");
-    assert!(t.evidence[0].matched.starts_with("6 events in 5s from client_ip=203.0.113.21; ban"), "{}", t.evidence[0].matched);
+    assert!(
+        t.evidence[0]
+            .matched
+            .starts_with("6 events in 5s from client_ip=203.0.113.21; ban"),
+        "{}",
+        t.evidence[0].matched
+    );
     let ids: Vec<i64> = serde_json::from_str(&t.evidence[2].decoded_value).unwrap();
     assert_eq!(ids, vec![1, 2, 3, 4, 5, 6]);
     let text = palisade_core::metrics::registry().render();
