@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod behaviour;
 pub mod detection;
 pub mod health;
 pub mod inspector;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub detection: Arc<detection::Detection>,
     /// Where threats go to be stored, off the decision path.
     pub threats: recorder::ThreatRecorder,
+    /// The behaviour scenarios and their buckets.
+    pub behaviour: Arc<behaviour::Behaviour>,
 }
 
 /// Builds the whole router with its middleware.

@@ -52,6 +52,7 @@ use crate::routes;
         routes::detection_config::put_config,
         routes::detection_config::get_rules,
         routes::detection_config::reload_rules,
+        routes::scenarios::list,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),

@@ -39,6 +39,7 @@ pub struct Application {
     background: Vec<JoinHandle<()>>,
     writer_task: JoinHandle<()>,
     inspect_task: JoinHandle<()>,
+    behaviour_task: JoinHandle<()>,
     threat_task: JoinHandle<()>,
     proxies: Vec<palisade_proxy::BoundProxy>,
     writer: BatchWriter,
@@ -194,8 +195,12 @@ impl Application {
             palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
         let (inspect_tx, inspect_task) =
             palisade_api::inspector::spawn(detection.clone(), threats.clone());
+        let behaviour = Arc::new(build_behaviour(&settings)?);
+        let (behaviour_tx, behaviour_task) =
+            palisade_api::behaviour::spawn(behaviour.clone(), threats.clone(), None);
         let mut writer_config = settings.writer.clone();
         writer_config.observers.push(inspect_tx);
+        writer_config.observers.push(behaviour_tx);
         let (writer, writer_task) =
             BatchWriter::spawn(store.clone(), writer_config, shutdown_rx.clone());
 
@@ -212,8 +217,21 @@ impl Application {
             )));
         }
 
+        for listener in &settings.syslog {
+            let status = sources.register(&listener.name, "syslog", &listener.target());
+            source_tasks.push(tokio::spawn(palisade_sources::syslog::run(
+                listener.clone(),
+                writer.clone(),
+                status,
+                shutdown_rx.clone(),
+            )));
+        }
+
         let auth = Arc::new(build_auth(&settings)?);
-        let mut background = Vec::new();
+        let mut background = vec![tokio::spawn(save_behaviour(
+            behaviour.clone(),
+            shutdown_rx.clone(),
+        ))];
         if let Some(every) = settings.detection.reload_every {
             background.push(tokio::spawn(watch_rules(
                 detection.clone(),
@@ -282,6 +300,7 @@ impl Application {
             auth,
             detection: detection.clone(),
             threats,
+            behaviour,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -301,6 +320,7 @@ impl Application {
             },
             threat_task,
             inspect_task,
+            behaviour_task,
             proxies,
             writer_task,
             writer,
@@ -337,6 +357,7 @@ impl Application {
             background,
             writer_task,
             inspect_task,
+            behaviour_task,
             threat_task,
             proxies,
             writer,
@@ -371,6 +392,7 @@ impl Application {
             drop(writer);
             let _ = writer_task.await;
             let _ = inspect_task.await;
+            let _ = behaviour_task.await;
             let _ = threat_task.await;
         };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
@@ -383,6 +405,53 @@ impl Application {
         }
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")
+    }
+}
+
+/// The scenario engine with its saved buckets (kept in the data directory).
+fn build_behaviour(settings: &Settings) -> anyhow::Result<palisade_api::behaviour::Behaviour> {
+    let set = palisade_scenarios::ScenarioSet::load(settings.scenarios.dir.as_deref())
+        .context("loading the behaviour scenarios")?;
+    let mut config = palisade_scenarios::EngineConfig::default();
+    if let Some(cap) = settings.scenarios.max_buckets {
+        config.max_buckets = cap;
+    }
+    prepare_data_dir(settings)?;
+    Ok(palisade_api::behaviour::Behaviour::new(
+        palisade_scenarios::ScenarioEngine::new(set, config),
+        Some(settings.data_dir.join("scenarios.state.json")),
+    ))
+}
+
+/// Saves the behaviour buckets every minute, so a crash loses at most a minute of
+/// state (a clean stop saves again when the stage ends).
+async fn save_behaviour(
+    behaviour: Arc<palisade_api::behaviour::Behaviour>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let failures = palisade_core::metrics::registry().counter(
+        "palisade_behaviour_state_save_failures_total",
+        "Failed saves of the behaviour buckets.",
+        &[],
+        &[],
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = behaviour.clone();
+        match tokio::task::spawn_blocking(move || b.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                failures.inc();
+                tracing::error!(message = "Cannot save behaviour state; will retry.", %error)
+            }
+            Err(error) => {
+                failures.inc();
+                tracing::error!(message = "Behaviour save task failed.", %error)
+            }
+        }
     }
 }
 

@@ -58,6 +58,49 @@ pub struct FileConfig {
     /// `[[proxy]]`: protecting proxies.
     #[serde(default, rename = "proxy")]
     pub proxies: Vec<ProxySection>,
+    /// `[scenarios]`: behaviour detection.
+    #[serde(default)]
+    pub scenarios: ScenariosSection,
+    /// `[[syslog]]`: syslog listeners.
+    #[serde(default)]
+    pub syslog: Vec<SyslogSection>,
+}
+
+/// `[scenarios]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenariosSection {
+    /// Extra scenario files (`*.toml`) on top of the built-in ones.
+    pub dir: Option<PathBuf>,
+    /// Most behaviour buckets held in memory (least recently used evicted; default 1,000,000).
+    pub max_buckets: Option<usize>,
+}
+
+/// `[[syslog]]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSection {
+    /// Source name (default "syslog").
+    pub name: Option<String>,
+    /// UDP address, e.g. "0.0.0.0:514".
+    pub udp: Option<String>,
+    /// TCP address (octet counting or newline framing).
+    pub tcp: Option<String>,
+    /// Longest message kept (default 65536; longer ones become dead letters).
+    pub max_message_bytes: Option<usize>,
+    /// TCP connections served at once (default 256).
+    pub max_connections: Option<usize>,
+    /// Year for RFC 3164 timestamps, which carry none (default: the current year).
+    pub year: Option<i32>,
+}
+
+/// Behaviour detection settings.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioSettings {
+    /// Extra scenario files.
+    pub dir: Option<PathBuf>,
+    /// Bucket cap.
+    pub max_buckets: Option<usize>,
 }
 
 /// `[[proxy]]`
@@ -281,6 +324,10 @@ pub struct Settings {
     pub detection: DetectionSettings,
     /// Protecting proxies.
     pub proxies: Vec<palisade_proxy::ProxyConfig>,
+    /// Behaviour scenarios.
+    pub scenarios: ScenarioSettings,
+    /// Syslog listeners.
+    pub syslog: Vec<palisade_sources::syslog::SyslogConfig>,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -690,12 +737,56 @@ impl Settings {
             })
             .collect();
 
+        let scenarios = ScenarioSettings {
+            dir: file.scenarios.dir.clone(),
+            max_buckets: file.scenarios.max_buckets,
+        };
+        if let Err(error) = palisade_scenarios::ScenarioSet::load(scenarios.dir.as_deref()) {
+            errors.push(format!("scenarios.dir: {error}"));
+        }
+        if scenarios.max_buckets == Some(0) {
+            errors.push("scenarios.max_buckets: must be at least 1".into());
+        }
+        let mut syslog = Vec::new();
+        for (i, section) in file.syslog.iter().enumerate() {
+            let mut c = palisade_sources::syslog::SyslogConfig::new(
+                section.name.clone().unwrap_or_else(|| "syslog".into()),
+            );
+            let addr = |key: &str, v: &Option<String>, errors: &mut Vec<String>| {
+                v.as_deref().and_then(|a| match a.parse::<SocketAddr>() {
+                    Ok(a) => Some(a),
+                    Err(_) => {
+                        errors.push(format!(
+                            "syslog[{i}].{key}: '{a}' is not an address like 0.0.0.0:514"
+                        ));
+                        None
+                    }
+                })
+            };
+            c.udp = addr("udp", &section.udp, &mut errors);
+            c.tcp = addr("tcp", &section.tcp, &mut errors);
+            if section.udp.is_none() && section.tcp.is_none() {
+                errors.push(format!("syslog[{i}]: set udp, tcp or both"));
+            }
+            if let Some(n) = section.max_message_bytes {
+                c.max_message_bytes = n.max(480);
+            }
+            if let Some(n) = section.max_connections {
+                c.max_connections = n.max(1);
+            }
+            c.year = section.year;
+            c.batch_size = batch_size;
+            syslog.push(c);
+        }
+
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Settings {
             detection,
             proxies,
+            scenarios,
+            syslog,
             listen,
             data_dir,
             database_url,

@@ -80,6 +80,7 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/detection/config", User(Viewer)),
     ("PUT", "/api/v1/detection/config", User(Admin)),
     ("GET", "/api/v1/detection/rules", User(Viewer)),
+    ("GET", "/api/v1/scenarios", User(Viewer)),
     ("POST", "/api/v1/detection/rules/reload", User(Admin)),
 ];
 

@@ -12,6 +12,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod metrics;
+pub mod scenarios;
 pub mod secrets;
 pub mod sources;
 pub mod threats;
@@ -75,6 +76,7 @@ pub fn routes() -> Router<AppState> {
             get(detection_config::get_config).put(detection_config::put_config),
         )
         .route("/api/v1/detection/rules", get(detection_config::get_rules))
+        .route("/api/v1/scenarios", get(scenarios::list))
         .route(
             "/api/v1/detection/rules/reload",
             post(detection_config::reload_rules),

@@ -50,9 +50,19 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             );
             let (threats, threat_task) =
                 palisade_api::recorder::ThreatRecorder::spawn(store.clone(), stop_rx.clone());
-            let (tx, inspect_task) = palisade_api::inspector::spawn(detection, threats);
+            let (tx, inspect_task) = palisade_api::inspector::spawn(detection, threats.clone());
             writer_config.observers.push(tx);
-            inspection = Some((inspect_task, threat_task));
+            // Behaviour scenarios over the replayed file, in log time, with no saved
+            // state: a one-shot import is its own window.
+            let set = palisade_scenarios::ScenarioSet::load(settings.scenarios.dir.as_deref())
+                .context("loading the behaviour scenarios")?;
+            let behaviour = Arc::new(palisade_api::behaviour::Behaviour::new(
+                palisade_scenarios::ScenarioEngine::new(set, Default::default()),
+                None,
+            ));
+            let (tx, behaviour_task) = palisade_api::behaviour::spawn(behaviour, threats, None);
+            writer_config.observers.push(tx);
+            inspection = Some((inspect_task, behaviour_task, threat_task));
         }
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, stop_rx);
 
@@ -104,8 +114,9 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         drop(writer);
         let _ = writer_task.await;
         let threats = match inspection {
-            Some((inspect_task, threat_task)) => {
+            Some((inspect_task, behaviour_task, threat_task)) => {
                 let _ = inspect_task.await;
+                let _ = behaviour_task.await;
                 let _ = threat_task.await;
                 let found = palisade_core::metrics::registry()
                     .counter(
@@ -115,7 +126,8 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                         &[],
                     )
                     .get();
-                format!(", {found} threats")
+                let (overflows, by_scenario) = scenario_overflows();
+                format!(", {found} signature threats, {overflows} scenario alerts{by_scenario}")
             }
             None => String::new(),
         };
@@ -128,6 +140,29 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     })
+}
+
+/// Scenario alerts so far, in total and by scenario, read from the metrics registry.
+fn scenario_overflows() -> (u64, String) {
+    let text = palisade_core::metrics::registry().render();
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("palisade_scenario_overflows_total{scenario=\"")
+            && let Some((name, value)) = rest.split_once("\"} ")
+            && let Ok(n) = value.trim().parse::<u64>()
+            && n > 0
+        {
+            total += n;
+            parts.push(format!("{name} {n}"));
+        }
+    }
+    let detail = if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    };
+    (total, detail)
 }
 
 fn progress_bar(visible: bool, label: String) -> ProgressBar {

@@ -218,3 +218,37 @@ async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
     assert_eq!(through.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sshd_brute_force_pushed_as_syslog_becomes_a_scenario_threat() {
+    let app = spawn_app().await;
+    let lines: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "Dec 10 07:27:{:02} LabSZ sshd[2420{i}]: Failed password for root from 112.95.230.3 port {} ssh2",
+                10 + i,
+                40000 + i
+            )
+        })
+        .collect();
+    let r = app
+        .push("?source=auth&format=syslog:2025", &lines.join("\n"))
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let page = threats(&app, "?rule_id=970400", 1).await;
+    let t = &page["items"][0];
+    assert_eq!(t["client_ip"], "112.95.230.3", "{page}");
+    assert_eq!(t["source"], "scenario");
+    assert!(t["event_id"].as_i64().is_some());
+    let (status, scenarios) = app.get_json("/api/v1/scenarios").await;
+    assert_eq!(status, 200);
+    let ssh = scenarios["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "sshd-bruteforce")
+        .expect("built-in scenario listed")
+        .clone();
+    assert!(ssh["overflows"].as_u64().unwrap() >= 1, "{ssh}");
+    app.stop().await;
+}

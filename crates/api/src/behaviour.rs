@@ -1,0 +1,180 @@
+//! The behaviour stage: every stored event goes through the scenario engine
+//! (`palisade-scenarios`); each overflow becomes a threat with its evidence and, when
+//! the scenario says so, an IP ban handed to the decision stage.
+//!
+//! Like the signature inspector it runs after the store (alerts point at event ids) on a
+//! blocking thread fed by the writer's bounded observer channel. Bucket state is saved
+//! to a file periodically and at shutdown and restored at start, so an attack that
+//! straddles a restart is still caught.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use palisade_core::metrics::registry;
+use palisade_scenarios::{Alert, ScenarioEngine, Snapshot};
+use palisade_sources::StoredBatches;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::recorder::ThreatRecorder;
+
+/// Groups of batches that may wait for the stage.
+const QUEUE: usize = 4;
+
+/// The engine, shared between the stage's thread and the API.
+pub struct Behaviour {
+    engine: Mutex<ScenarioEngine>,
+    state_file: Option<PathBuf>,
+}
+
+/// One loaded scenario with its counters, as `GET /api/v1/scenarios` lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScenarioView {
+    /// Stable id (also the threat's rule id).
+    pub id: u32,
+    /// Short name.
+    pub name: String,
+    /// What it detects.
+    pub description: String,
+    /// Threat category.
+    pub category: String,
+    /// Severity of its threats.
+    pub severity: String,
+    /// The file it came from (`builtin/...` or a user file).
+    pub source: String,
+    /// Whether an overflow bans the source.
+    pub bans: bool,
+    /// Overflows (alerts) since start.
+    pub overflows: u64,
+}
+
+/// Engine-wide state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ScenariosStatus {
+    /// Live buckets.
+    pub buckets: usize,
+    /// Their estimated memory.
+    pub approx_bytes: usize,
+    /// Every loaded scenario.
+    pub scenarios: Vec<ScenarioView>,
+}
+
+impl Behaviour {
+    /// Wraps an engine; with `state_file`, restores saved buckets from it (a missing,
+    /// old or unreadable file starts empty, with a warning).
+    pub fn new(mut engine: ScenarioEngine, state_file: Option<PathBuf>) -> Behaviour {
+        if let Some(path) = &state_file {
+            match std::fs::read(path) {
+                Ok(bytes) => match Snapshot::from_json(&bytes).and_then(|s| engine.restore(s)) {
+                    Ok(report) => tracing::info!(
+                        message = "Behaviour buckets restored.",
+                        restored = report.restored,
+                        dropped = report.dropped
+                    ),
+                    Err(error) => tracing::warn!(
+                        message = "Saved behaviour state not usable; starting empty.",
+                        file = %path.display(),
+                        %error
+                    ),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(error) => tracing::warn!(
+                    message = "Cannot read saved behaviour state.",
+                    file = %path.display(),
+                    %error
+                ),
+            }
+        }
+        Behaviour {
+            engine: Mutex::new(engine),
+            state_file,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ScenarioEngine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Saves the buckets (write to a temporary file, then rename: a crash mid-write
+    /// keeps the previous state).
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.state_file else {
+            return Ok(());
+        };
+        let bytes = self.lock().snapshot().to_json();
+        write_atomically(path, &bytes)
+    }
+
+    /// What is loaded and how much state it holds.
+    pub fn status(&self) -> ScenariosStatus {
+        let engine = self.lock();
+        let stats = engine.stats();
+        let scenarios = engine
+            .scenarios()
+            .map(|s| ScenarioView {
+                id: s.id,
+                name: s.name.clone(),
+                description: s.description.clone(),
+                category: s.category.clone(),
+                severity: s.severity.as_str().to_owned(),
+                source: s.source.clone(),
+                bans: s.decision.is_some(),
+                overflows: registry()
+                    .counter(
+                        "palisade_scenario_overflows_total",
+                        "Scenario overflows (alerts), by scenario.",
+                        &["scenario"],
+                        &[&s.name],
+                    )
+                    .get(),
+            })
+            .collect();
+        ScenariosStatus {
+            buckets: stats.buckets,
+            approx_bytes: stats.approx_bytes,
+            scenarios,
+        }
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Starts the stage: alerts become threats; alerts with a decision also go to `bans`
+/// (the decision stage), when there is one. Ends when the writer goes away.
+pub fn spawn(
+    behaviour: Arc<Behaviour>,
+    threats: ThreatRecorder,
+    bans: Option<mpsc::Sender<Alert>>,
+) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<StoredBatches>(QUEUE);
+    let task = tokio::task::spawn_blocking(move || {
+        let mut alerts = Vec::new();
+        while let Some(stored) = rx.blocking_recv() {
+            {
+                let mut engine = behaviour.lock();
+                for (id, event) in stored.events() {
+                    engine.observe_into(event, Some(id), &mut alerts);
+                }
+            }
+            for alert in alerts.drain(..) {
+                tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
+                threats.record_blocking(alert.to_threat());
+                if alert.decision.is_some()
+                    && let Some(bans) = &bans
+                    && bans.blocking_send(alert).is_err()
+                {
+                    tracing::warn!(message = "The decision stage has stopped; ban not applied.");
+                }
+            }
+        }
+        if let Err(error) = behaviour.save() {
+            tracing::error!(message = "Cannot save behaviour state.", %error);
+        }
+        tracing::debug!(message = "Behaviour stage stopped.");
+    });
+    (tx, task)
+}
