@@ -11,6 +11,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod decisions;
 pub mod detection;
 pub mod health;
 pub mod json;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub detection: Arc<detection::Detection>,
     /// Where threats go to be stored, off the decision path.
     pub threats: recorder::ThreatRecorder,
+    /// IP decisions: the in-memory enforcement set and the store behind it.
+    pub decisions: Arc<decisions::Decisions>,
 }
 
 /// Builds the whole router with its middleware.

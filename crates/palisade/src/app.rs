@@ -5,6 +5,7 @@
 //! tail sources ─► BatchWriter (bounded) ─► Store ◄─ API reads
 //! HTTP push ────┘                            ▲
 //!                       DB monitor (migrate, ping) ─► health
+//!                       decision sync (load, reload, expire) ─► DecisionSet ─► /check
 //! ```
 
 use std::future::Future;
@@ -241,6 +242,13 @@ impl Application {
                 }
             })
         };
+        let decisions = Arc::new(palisade_api::decisions::Decisions::new(store.clone()));
+        let decision_sync = palisade_api::decisions::spawn_sync(
+            decisions.clone(),
+            db.clone(),
+            settings.decisions,
+            shutdown_rx.clone(),
+        );
         let state = AppState {
             store: store.clone(),
             writer: writer.clone(),
@@ -251,6 +259,7 @@ impl Application {
             auth,
             detection: detection.clone(),
             threats,
+            decisions,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -264,7 +273,7 @@ impl Application {
             router,
             shutdown,
             source_tasks,
-            background: vec![monitor, bootstrap],
+            background: vec![monitor, bootstrap, decision_sync],
             threat_task,
             writer_task,
             writer,
