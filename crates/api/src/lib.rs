@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod behaviour;
+pub mod decisions;
 pub mod detection;
 pub mod health;
 pub mod inspector;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub threats: recorder::ThreatRecorder,
     /// The behaviour scenarios and their buckets.
     pub behaviour: Arc<behaviour::Behaviour>,
+    /// IP decisions: the in-memory enforcement set and the store behind it.
+    pub decisions: Arc<decisions::Decisions>,
 }
 
 /// Builds the whole router with its middleware.

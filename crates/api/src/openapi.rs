@@ -53,6 +53,12 @@ use crate::routes;
         routes::detection_config::get_rules,
         routes::detection_config::reload_rules,
         routes::scenarios::list,
+        routes::decisions::list_decisions,
+        routes::decisions::create_decision,
+        routes::decisions::get_decision,
+        routes::decisions::delete_decision,
+        routes::lapi::decisions_stream,
+        routes::lapi::decisions_lookup,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -66,6 +72,8 @@ use crate::routes;
         (name = "secrets", description = "Encrypted secrets (admin)"),
         (name = "audit", description = "Audit log (admin)"),
         (name = "detection", description = "Decisions for reverse proxies"),
+        (name = "decisions", description = "IP decisions: bans and allow-list entries"),
+        (name = "crowdsec", description = "CrowdSec Local API for bouncers (X-Api-Key with the bouncer scope)"),
     )
 )]
 pub struct ApiDoc;
@@ -77,7 +85,7 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{
-            HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
         };
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
@@ -88,6 +96,13 @@ impl utoipa::Modify for BearerAuth {
                     .bearer_format("JWT or API key")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "bouncer_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Api-Key",
+                "An API key with the bouncer scope, as CrowdSec bouncers send it",
+            ))),
         );
         doc.security = Some(vec![SecurityRequirement::new(
             "bearer",
@@ -104,9 +119,17 @@ impl utoipa::Modify for BearerAuth {
                 let Some(op) = op else { continue };
                 let m = axum::http::Method::from_bytes(method.as_bytes())
                     .unwrap_or(axum::http::Method::GET);
-                if crate::auth::policy::access(&m, path) == Some(crate::auth::policy::Access::Open)
-                {
-                    op.security = Some(vec![SecurityRequirement::default()]);
+                match crate::auth::policy::access(&m, path) {
+                    Some(crate::auth::policy::Access::Open) => {
+                        op.security = Some(vec![SecurityRequirement::default()]);
+                    }
+                    Some(crate::auth::policy::Access::Bouncer) => {
+                        op.security = Some(vec![SecurityRequirement::new(
+                            "bouncer_key",
+                            Vec::<String>::new(),
+                        )]);
+                    }
+                    _ => {}
                 }
             }
         }

@@ -7,6 +7,8 @@
 
 pub mod checkpoint;
 pub mod dead_letter;
+pub mod decision;
+pub mod decision_set;
 pub mod event;
 pub mod metrics;
 pub mod net;

@@ -61,6 +61,8 @@ pub enum Scope {
     Check,
     /// Read what a viewer can read.
     Read,
+    /// Pull IP decisions as a CrowdSec bouncer (`/v1/decisions/stream`).
+    Bouncer,
 }
 
 impl Scope {
@@ -70,6 +72,7 @@ impl Scope {
             Scope::Ingest => "ingest",
             Scope::Check => "check",
             Scope::Read => "read",
+            Scope::Bouncer => "bouncer",
         }
     }
 
@@ -79,6 +82,7 @@ impl Scope {
             "ingest" => Scope::Ingest,
             "check" => Scope::Check,
             "read" => Scope::Read,
+            "bouncer" => Scope::Bouncer,
             _ => return None,
         })
     }
@@ -242,7 +246,7 @@ mod tests {
         for r in [Role::Viewer, Role::Analyst, Role::Admin] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
-        for s in [Scope::Ingest, Scope::Check, Scope::Read] {
+        for s in [Scope::Ingest, Scope::Check, Scope::Read, Scope::Bouncer] {
             assert_eq!(Scope::parse(s.as_str()), Some(s));
         }
         assert_eq!(Role::parse("root"), None);

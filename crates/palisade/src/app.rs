@@ -7,6 +7,7 @@
 //!                        ▼ stored batches    │ └── ThreatRecorder ◄─ /check, proxies
 //!                 ingest inspector ──threats─┘
 //!                       DB monitor (migrate, ping) ─► health
+//!                       decision sync (load, reload, expire) ─► DecisionSet ─► /check
 //! ```
 
 use std::future::Future;
@@ -290,6 +291,13 @@ impl Application {
                 }
             })
         };
+        let decisions = Arc::new(palisade_api::decisions::Decisions::new(store.clone()));
+        let decision_sync = palisade_api::decisions::spawn_sync(
+            decisions.clone(),
+            db.clone(),
+            settings.decisions,
+            shutdown_rx.clone(),
+        );
         let state = AppState {
             store: store.clone(),
             writer: writer.clone(),
@@ -301,6 +309,7 @@ impl Application {
             detection: detection.clone(),
             threats,
             behaviour,
+            decisions,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -315,7 +324,7 @@ impl Application {
             shutdown,
             source_tasks,
             background: {
-                background.extend([monitor, bootstrap]);
+                background.extend([monitor, bootstrap, decision_sync]);
                 background
             },
             threat_task,

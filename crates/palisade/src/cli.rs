@@ -123,7 +123,7 @@ pub enum ApiKeyCommand {
         /// Which sensor or proxy uses it.
         #[arg(long)]
         name: String,
-        /// Comma-separated: ingest, check, read.
+        /// Comma-separated: ingest, check, read, bouncer (CrowdSec bouncers pulling decisions).
         #[arg(long)]
         scope: String,
         /// Print the key alone (for scripts).

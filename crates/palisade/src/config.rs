@@ -64,6 +64,9 @@ pub struct FileConfig {
     /// `[[syslog]]`: syslog listeners.
     #[serde(default)]
     pub syslog: Vec<SyslogSection>,
+    /// IP decisions (bans, allow-list entries).
+    #[serde(default)]
+    pub decisions: DecisionsSection,
 }
 
 /// `[scenarios]`
@@ -129,6 +132,18 @@ pub struct ProxySection {
     pub preserve_host: Option<bool>,
     /// CIDRs of front proxies whose X-Forwarded-For is believed.
     pub trusted_proxies: Option<Vec<String>>,
+}
+
+/// `[decisions]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionsSection {
+    /// Seconds between reloads of the enforcement set from the store (1..=3600,
+    /// default 5): how soon a decision written by another instance is enforced here.
+    pub resync_secs: Option<u64>,
+    /// Seconds between runs of the job marking expired decisions (1..=86400, default
+    /// 30); lookups ignore an expired decision at once either way.
+    pub expire_secs: Option<u64>,
 }
 
 /// `[detection]`
@@ -328,6 +343,8 @@ pub struct Settings {
     pub scenarios: ScenarioSettings,
     /// Syslog listeners.
     pub syslog: Vec<palisade_sources::syslog::SyslogConfig>,
+    /// IP decisions: reload and expiry intervals.
+    pub decisions: palisade_api::decisions::SyncConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -778,6 +795,21 @@ impl Settings {
             c.batch_size = batch_size;
             syslog.push(c);
         }
+        let mut decisions = palisade_api::decisions::SyncConfig::default();
+        match file.decisions.resync_secs {
+            Some(n) if !(1..=3600).contains(&n) => {
+                errors.push("decisions.resync_secs: must be between 1 and 3600".into())
+            }
+            Some(n) => decisions.resync = Duration::from_secs(n),
+            None => {}
+        }
+        match file.decisions.expire_secs {
+            Some(n) if !(1..=86_400).contains(&n) => {
+                errors.push("decisions.expire_secs: must be between 1 and 86400".into())
+            }
+            Some(n) => decisions.expire = Duration::from_secs(n),
+            None => {}
+        }
 
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
@@ -787,6 +819,7 @@ impl Settings {
             proxies,
             scenarios,
             syslog,
+            decisions,
             listen,
             data_dir,
             database_url,

@@ -80,6 +80,8 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     let (pal, front, upstream) = (free_port(), free_port(), free_port());
     let mut serve = Command::new(bin);
     clean(&mut serve);
+    let admin_password = "nginx-test-Admin-Password-42";
+    serve.env("PALISADE_ADMIN_PASSWORD", admin_password);
     let palisade = Guard(
         serve
             .args([
@@ -158,6 +160,46 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .await
         .expect("attack");
     assert_eq!(blocked.status(), 403);
+
+    // An IP ban (nginx sends the client's address as X-Real-IP): refused before the WAF
+    // runs, with the decision named; deleting the ban lets the client back in.
+    let api = format!("http://127.0.0.1:{pal}");
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("{api}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": admin_password}))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let ban: serde_json::Value = client
+        .post(format!("{api}/api/v1/decisions"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"kind": "ban", "value": "127.0.0.1", "duration": "10m"}))
+        .send()
+        .await
+        .expect("ban")
+        .json()
+        .await
+        .expect("json");
+    let banned = get("/products/list?page=2&sort=price").await.expect("req");
+    assert_eq!(banned.status(), 403, "a banned client is refused by nginx");
+    assert_eq!(banned.headers()["x-palisade-decision"], "ban");
+    let id = ban["id"].as_i64().expect("id");
+    let deleted = client
+        .delete(format!("{api}/api/v1/decisions/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(
+        get("/products/list?page=2").await.expect("req").status(),
+        200
+    );
 
     // Palisade gone: the site fails closed.
     drop(palisade);

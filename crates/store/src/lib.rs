@@ -15,6 +15,8 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, DeadLetter, Event};
 
 mod codec;
+mod decision_codec;
+mod decisions;
 mod error;
 mod migrations;
 pub mod postgres;
@@ -26,6 +28,7 @@ pub mod sqlite;
 mod threat_codec;
 mod threats;
 
+pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use security::{AuditQuery, SecurityStore};
@@ -67,7 +70,7 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: SecurityStore + ThreatStore + Send + Sync + 'static {
+pub trait Store: SecurityStore + ThreatStore + DecisionStore + Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

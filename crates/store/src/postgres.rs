@@ -38,6 +38,10 @@ mod security;
 #[path = "postgres_threats.rs"]
 mod threats;
 
+// The decisions table, likewise.
+#[path = "postgres_decisions.rs"]
+mod decisions;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

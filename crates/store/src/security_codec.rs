@@ -144,8 +144,8 @@ mod tests {
 
     #[test]
     fn scopes_round_trip_and_unknown_names_are_corrupt() {
-        let all = vec![Scope::Ingest, Scope::Check, Scope::Read];
-        assert_eq!(scopes_to_text(&all), "ingest,check,read");
+        let all = vec![Scope::Ingest, Scope::Check, Scope::Read, Scope::Bouncer];
+        assert_eq!(scopes_to_text(&all), "ingest,check,read,bouncer");
         assert_eq!(parse_scopes(&scopes_to_text(&all)).unwrap(), all);
         assert_eq!(parse_scopes("").unwrap(), Vec::<Scope>::new());
         assert!(matches!(

@@ -35,6 +35,10 @@ mod security;
 #[path = "sqlite_threats.rs"]
 mod threats;
 
+// The decisions table, likewise.
+#[path = "sqlite_decisions.rs"]
+mod decisions;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

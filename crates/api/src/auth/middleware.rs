@@ -190,16 +190,30 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
     if access == Access::Open || (access == Access::Metrics && state.auth.config.metrics_public) {
         return next.run(req).await;
     }
+    // CrowdSec bouncers expect the Local API's own refusal: 403 for any bad key.
+    let bouncer = access == Access::Bouncer;
     let Some(presented) = presented else {
+        if bouncer {
+            count("unauthenticated");
+            return crate::routes::lapi::forbidden();
+        }
         return unauthorized(
             "credentials required: send Authorization: Bearer <token> or X-Api-Key",
         );
     };
     let principal = match authenticate(&state, &presented).await {
         Ok(p) => p,
+        Err(AuthFailure::Invalid) if bouncer => {
+            count("unauthenticated");
+            return crate::routes::lapi::forbidden();
+        }
         Err(AuthFailure::Invalid) => return unauthorized("invalid or expired credentials"),
         Err(AuthFailure::Unavailable(e)) => return Problem::from(e).into_response(),
     };
+    if !principal.allows(access) && bouncer {
+        count("forbidden");
+        return crate::routes::lapi::forbidden();
+    }
     if !principal.allows(access) {
         count("forbidden");
         return Problem::new(

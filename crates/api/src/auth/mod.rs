@@ -174,6 +174,8 @@ impl Principal {
             (Principal::ApiKey { scopes, .. }, Access::Key { scope, .. }) => {
                 scopes.contains(&scope)
             }
+            (Principal::ApiKey { scopes, .. }, Access::Bouncer) => scopes.contains(&Scope::Bouncer),
+            (Principal::User { .. }, Access::Bouncer) => false,
         }
     }
 }
@@ -225,5 +227,14 @@ mod tests {
         assert!(!read.allows(push));
         assert!(!read.allows(Access::User(Role::Analyst)));
         assert_eq!(ingest.actor(), "apikey:s");
+        let bouncer = Principal::ApiKey {
+            id: 3,
+            name: "fw".into(),
+            scopes: vec![Scope::Bouncer],
+        };
+        assert!(bouncer.allows(Access::Bouncer));
+        assert!(!bouncer.allows(Access::User(Role::Viewer)));
+        assert!(!read.allows(Access::Bouncer));
+        assert!(!admin.allows(Access::Bouncer));
     }
 }

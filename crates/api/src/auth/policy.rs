@@ -22,9 +22,12 @@ pub enum Access {
     },
     /// `/metrics`: open or viewer-protected by configuration.
     Metrics,
+    /// The CrowdSec Local API for bouncers: an API key with the `bouncer` scope only;
+    /// every refusal is answered as CrowdSec answers it (403 `{"message": …}`).
+    Bouncer,
 }
 
-use Access::{Key, Metrics, Open, User};
+use Access::{Bouncer, Key, Metrics, Open, User};
 use Role::{Admin, Analyst, Viewer};
 
 /// `(method, route as written in the router, access)`.
@@ -82,6 +85,12 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/detection/rules", User(Viewer)),
     ("GET", "/api/v1/scenarios", User(Viewer)),
     ("POST", "/api/v1/detection/rules/reload", User(Admin)),
+    ("GET", "/api/v1/decisions", User(Viewer)),
+    ("POST", "/api/v1/decisions", User(Analyst)),
+    ("GET", "/api/v1/decisions/{id}", User(Viewer)),
+    ("DELETE", "/api/v1/decisions/{id}", User(Analyst)),
+    ("GET", "/v1/decisions/stream", Bouncer),
+    ("GET", "/v1/decisions", Bouncer),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).
@@ -97,9 +106,15 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
             min_role: Analyst,
         });
     }
+    // HEAD is answered by the GET handler (without the body): same access.
+    let method = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
     POLICY
         .iter()
-        .find(|(m, r, _)| *m == method.as_str() && *r == route)
+        .find(|(m, r, _)| *m == method && *r == route)
         .map(|(_, _, a)| *a)
 }
 
@@ -123,9 +138,12 @@ pub fn rate_class(method: &Method, route: &str) -> RateClass {
     match route {
         "/livez" | "/readyz" => RateClass::Exempt,
         "/api/v1/auth/login" | "/api/v1/auth/refresh" => RateClass::Login,
-        "/api/v1/ingest" | "/api/v1/check" | "/api/v1/check/{*path}" | "/api/v1/check/request" => {
-            RateClass::Ingest
-        }
+        "/api/v1/ingest"
+        | "/api/v1/check"
+        | "/api/v1/check/{*path}"
+        | "/api/v1/check/request"
+        | "/v1/decisions/stream"
+        | "/v1/decisions" => RateClass::Ingest,
         _ if *method == Method::GET => RateClass::Read,
         _ => RateClass::Write,
     }
@@ -147,6 +165,7 @@ mod tests {
             );
         }
         assert_eq!(access(&Method::GET, "/livez"), Some(Open));
+        assert_eq!(access(&Method::HEAD, "/v1/decisions/stream"), Some(Bouncer));
         assert_eq!(access(&Method::GET, "/nope"), None);
     }
 }

@@ -73,7 +73,7 @@ pub struct CreateApiKey {
         pattern = "^[^\\x00-\\x1f]*[^\\s][^\\x00-\\x1f]*$"
     )]
     pub name: String,
-    /// ingest, check and/or read.
+    /// ingest, check, read and/or bouncer.
     #[schema(value_type = Vec<palisade_core::security::Scope>, min_items = 1)]
     pub scopes: Vec<String>,
 }
@@ -93,13 +93,16 @@ pub fn parse_scopes(names: &[String]) -> Result<Vec<Scope>, Problem> {
     if names.is_empty() {
         return Err(Problem::invalid(
             "scopes",
-            "give at least one of ingest, check, read",
+            "give at least one of ingest, check, read, bouncer",
         ));
     }
     let mut scopes = Vec::new();
     for n in names {
         let s = Scope::parse(n.trim()).ok_or_else(|| {
-            Problem::invalid("scopes", format!("'{n}' is not one of ingest, check, read"))
+            Problem::invalid(
+                "scopes",
+                format!("'{n}' is not one of ingest, check, read, bouncer"),
+            )
         })?;
         if !scopes.contains(&s) {
             scopes.push(s);

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::middleware::ClientIp;
+use crate::detection::Mode;
 use crate::json::ApiJson;
 use crate::problem::Problem;
 
@@ -177,6 +178,7 @@ fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict) -> Respons
         .map(|f| f.rule_id.to_string())
         .collect();
     let body = CheckResult {
+        ban: None,
         decision,
         score: verdict.score,
         threshold: verdict.threshold,
@@ -224,6 +226,24 @@ pub struct CheckResult {
     pub threshold: u32,
     /// The rules that matched, with their evidence.
     pub rules: Vec<RuleHit>,
+    /// The IP decision in force against the client, when one is (`decision` is then
+    /// `ban`, or `detect` in detect-only mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban: Option<BanHit>,
+}
+
+/// The ban that refused (or, in detect-only mode, would have refused) the client.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BanHit {
+    /// Decision id (`/api/v1/decisions/{id}`).
+    pub id: i64,
+    /// The banned address or network.
+    pub value: String,
+    /// The scenario, or the reason a person gave.
+    pub reason: String,
+    /// When the ban ends; null for good.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
 }
 
 /// One matched rule.
@@ -243,7 +263,9 @@ pub struct RuleHit {
 
 /// Checks the request a proxy forwards (nginx `auth_request`, Traefik ForwardAuth,
 /// Caddy forward_auth; Envoy ext_authz uses `/api/v1/check/{path}`). 200 allows, 403
-/// blocks; `X-Palisade-Decision`, `X-Palisade-Score` and `X-Palisade-Rules` say why.
+/// blocks; `X-Palisade-Decision`, `X-Palisade-Score` and `X-Palisade-Rules` say why. A
+/// client with an IP ban in force gets 403 with `X-Palisade-Decision: ban` and
+/// `X-Palisade-Reason` naming the decision (in detect-only mode: 200, `detect`).
 #[utoipa::path(get, path = "/api/v1/check", tag = "detection", params(
     ("X-Original-URI" = Option<String>, Header, description = "nginx: the original request target"),
     ("X-Original-Method" = Option<String>, Header, description = "nginx: the original method"),
@@ -262,9 +284,105 @@ pub async fn check(
     body: Bytes,
 ) -> Response {
     let request = original_request(&method, &uri, &headers, body, &peer);
-    let engine = state.detection.engine();
-    let verdict = engine.inspect(&request);
-    answer(&state, &request, &verdict)
+    decide(&state, &request)
+}
+
+/// IP decisions first: in block mode a client with a ban in force (and no allow-list
+/// entry) is refused without running the WAF; in detect-only mode the WAF runs and the
+/// answer says `detect`. An allow-list entry only overrides bans: the WAF still
+/// inspects the request.
+fn decide(state: &AppState, request: &HttpRequest) -> Response {
+    let ban = request.client_ip.and_then(|ip| state.decisions.verdict(ip));
+    let mode = state.detection.mode();
+    if let Some(ban) = &ban
+        && mode == Mode::Block
+    {
+        return banned(ban, state.detection.config().threshold);
+    }
+    let verdict = state.detection.engine().inspect(request);
+    let mut resp = answer(state, request, &verdict);
+    if let Some(ban) = ban {
+        count_ban("detect");
+        let h = resp.headers_mut();
+        h.insert(
+            HeaderName::from_static("x-palisade-decision"),
+            HeaderValue::from_static("detect"),
+        );
+        ban_headers(h, &ban);
+    }
+    resp
+}
+
+fn count_ban(mode: &'static str) {
+    registry()
+        .counter(
+            "palisade_check_bans_total",
+            "Requests from a banned client seen by /api/v1/check, by mode (block or detect).",
+            &["mode"],
+            &[mode],
+        )
+        .inc();
+}
+
+/// `X-Palisade-Reason: decision <id>: <scenario>` (visible ASCII only) and
+/// `X-Palisade-Decision-Id`.
+fn ban_headers(h: &mut HeaderMap, ban: &palisade_core::decision::Decision) {
+    h.insert(
+        HeaderName::from_static("x-palisade-decision-id"),
+        HeaderValue::from(ban.id),
+    );
+    let reason: String = format!("decision {}: {} {}", ban.id, ban.value, ban.scenario)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .take(200)
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&reason) {
+        h.insert(HeaderName::from_static("x-palisade-reason"), v);
+    }
+}
+
+/// 403 for a client with a ban in force.
+fn banned(ban: &palisade_core::decision::Decision, threshold: u32) -> Response {
+    count_ban("block");
+    registry()
+        .counter(
+            "palisade_check_decisions_total",
+            "Decisions of /api/v1/check.",
+            &["decision"],
+            &["ban"],
+        )
+        .inc();
+    let body = CheckResult {
+        decision: "ban",
+        score: 0,
+        threshold,
+        rules: Vec::new(),
+        ban: Some(BanHit {
+            id: ban.id,
+            value: ban.value.clone(),
+            reason: ban.scenario.clone(),
+            expires_at: ban.expires_at,
+        }),
+    };
+    let mut resp = (StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        HeaderName::from_static("x-palisade-decision"),
+        HeaderValue::from_static("ban"),
+    );
+    h.insert(
+        HeaderName::from_static("x-palisade-rules"),
+        HeaderValue::from_str(&format!("decision:{}", ban.id))
+            .unwrap_or(HeaderValue::from_static("decision")),
+    );
+    ban_headers(h, ban);
+    resp
 }
 
 /// A request described as JSON.
@@ -317,6 +435,5 @@ pub async fn check_json(
         body: req.body.into_bytes(),
         client_ip,
     };
-    let verdict = state.detection.engine().inspect(&request);
-    Ok(answer(&state, &request, &verdict))
+    Ok(decide(&state, &request))
 }

@@ -6,11 +6,13 @@ pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod dead_letters;
+pub mod decisions;
 pub mod detection_config;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod lapi;
 pub mod metrics;
 pub mod scenarios;
 pub mod secrets;
@@ -81,6 +83,16 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/detection/rules/reload",
             post(detection_config::reload_rules),
         )
+        .route(
+            "/api/v1/decisions",
+            get(decisions::list_decisions).post(decisions::create_decision),
+        )
+        .route(
+            "/api/v1/decisions/{id}",
+            get(decisions::get_decision).delete(decisions::delete_decision),
+        )
+        .route("/v1/decisions/stream", get(lapi::decisions_stream))
+        .route("/v1/decisions", get(lapi::decisions_lookup))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -39,14 +39,14 @@ pub fn run(o: &Overrides, command: ApiKeyCommand) -> anyhow::Result<ExitCode> {
                 let mut scopes = Vec::new();
                 for s in scope.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     let parsed = Scope::parse(s).ok_or_else(|| {
-                        anyhow::anyhow!("--scope: '{s}' is not one of ingest, check, read")
+                        anyhow::anyhow!("--scope: '{s}' is not one of ingest, check, read, bouncer")
                     })?;
                     if !scopes.contains(&parsed) {
                         scopes.push(parsed);
                     }
                 }
                 if scopes.is_empty() {
-                    anyhow::bail!("--scope: give at least one of ingest, check, read");
+                    anyhow::bail!("--scope: give at least one of ingest, check, read, bouncer");
                 }
                 let (key, prefix) = palisade_auth::tokens::new_api_key();
                 store

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod check;
+mod decisions;
 mod events;
 mod health;
 mod ingest;

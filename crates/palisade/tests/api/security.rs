@@ -43,6 +43,26 @@ async fn every_operation_needs_credentials_and_the_right_role() {
         ops.len()
     );
     for (method, path, template) in &ops {
+        if palisade_api::auth::policy::access(method, template)
+            == Some(palisade_api::auth::policy::Access::Bouncer)
+        {
+            // CrowdSec's Local API: every refusal is 403 (bouncers expect it), and only
+            // a key with the bouncer scope passes, never a user.
+            for token in [
+                None,
+                Some("not-a-token"),
+                Some(viewer.as_str()),
+                Some(app.token.as_str()),
+            ] {
+                let mut req = app.client.request(method.clone(), app.url(path));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await.expect("req");
+                assert_eq!(r.status(), 403, "{method} {template} with {token:?}");
+            }
+            continue;
+        }
         let r = app
             .client
             .request(method.clone(), app.url(path))
