@@ -137,6 +137,61 @@ impl Behaviour {
     }
 }
 
+/// Applies scenario bans: each alert with a decision bans its target for the
+/// scenario's duration, counted from now. An alert whose ban would already have run
+/// out in log time (an old log replayed) bans nothing. Store errors are retried a few
+/// times, then logged and counted.
+pub fn spawn_bans(
+    decisions: Arc<crate::decisions::Decisions>,
+) -> (mpsc::Sender<Alert>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Alert>(1000);
+    let task = tokio::spawn(async move {
+        let failures = registry().counter(
+            "palisade_scenario_ban_failures_total",
+            "Scenario bans that could not be stored after retries.",
+            &[],
+            &[],
+        );
+        while let Some(alert) = rx.recv().await {
+            let Some(decision) = &alert.decision else {
+                continue;
+            };
+            if decision.until < palisade_core::Timestamp::now() {
+                tracing::debug!(message = "Scenario ban already over in log time; skipped.", scenario = %alert.scenario, target = %decision.target);
+                continue;
+            }
+            let Ok(target) = decision
+                .target
+                .parse::<palisade_core::decision::DecisionTarget>()
+            else {
+                tracing::warn!(message = "Scenario ban target is not an address or network.", target = %decision.target);
+                continue;
+            };
+            let duration = std::time::Duration::from_secs(decision.duration_secs);
+            let mut attempt = 0;
+            loop {
+                match decisions.ban(target, duration, &alert.scenario, None).await {
+                    Ok(outcome) => {
+                        tracing::info!(message = "Scenario ban applied.", scenario = %alert.scenario, target = %decision.target, ?outcome);
+                        break;
+                    }
+                    Err(error) if attempt < 5 => {
+                        attempt += 1;
+                        tracing::warn!(message = "Cannot store a scenario ban yet; retrying.", %error);
+                        tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
+                    }
+                    Err(error) => {
+                        failures.inc();
+                        tracing::error!(message = "Scenario ban not applied.", scenario = %alert.scenario, target = %decision.target, %error);
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (tx, task)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;

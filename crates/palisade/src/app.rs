@@ -196,9 +196,17 @@ impl Application {
             palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
         let (inspect_tx, inspect_task) =
             palisade_api::inspector::spawn(detection.clone(), threats.clone());
+        let decisions = Arc::new(palisade_api::decisions::Decisions::new(store.clone()));
+        let decision_sync = palisade_api::decisions::spawn_sync(
+            decisions.clone(),
+            db.clone(),
+            settings.decisions,
+            shutdown_rx.clone(),
+        );
+        let (bans_tx, bans_task) = palisade_api::behaviour::spawn_bans(decisions.clone());
         let behaviour = Arc::new(build_behaviour(&settings)?);
         let (behaviour_tx, behaviour_task) =
-            palisade_api::behaviour::spawn(behaviour.clone(), threats.clone(), None);
+            palisade_api::behaviour::spawn(behaviour.clone(), threats.clone(), Some(bans_tx));
         let mut writer_config = settings.writer.clone();
         writer_config.observers.push(inspect_tx);
         writer_config.observers.push(behaviour_tx);
@@ -245,6 +253,7 @@ impl Application {
             let context = palisade_proxy::ProxyContext {
                 detection: detection.clone(),
                 threats: threats.clone(),
+                decisions: Some(decisions.clone()),
             };
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)
@@ -291,13 +300,6 @@ impl Application {
                 }
             })
         };
-        let decisions = Arc::new(palisade_api::decisions::Decisions::new(store.clone()));
-        let decision_sync = palisade_api::decisions::spawn_sync(
-            decisions.clone(),
-            db.clone(),
-            settings.decisions,
-            shutdown_rx.clone(),
-        );
         let state = AppState {
             store: store.clone(),
             writer: writer.clone(),
@@ -324,7 +326,7 @@ impl Application {
             shutdown,
             source_tasks,
             background: {
-                background.extend([monitor, bootstrap, decision_sync]);
+                background.extend([monitor, bootstrap, decision_sync, bans_task]);
                 background
             },
             threat_task,

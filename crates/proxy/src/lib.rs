@@ -48,6 +48,9 @@ pub struct ProxyContext {
     pub detection: Arc<Detection>,
     /// Where threats go, off the request path.
     pub threats: ThreatRecorder,
+    /// IP bans and allow-list entries, enforced before inspection (no store round
+    /// trip); `None` enforces none.
+    pub decisions: Option<Arc<palisade_api::decisions::Decisions>>,
 }
 
 /// Per-proxy handles on its metrics, looked up once rather than per request.
@@ -59,6 +62,7 @@ struct Metrics {
 
 const OUTCOMES: &[&str] = &[
     "allow",
+    "ban",
     "block",
     "detect",
     "too_large",
@@ -105,6 +109,7 @@ struct Shared {
     config: ProxyConfig,
     detection: Arc<Detection>,
     threats: ThreatRecorder,
+    decisions: Option<Arc<palisade_api::decisions::Decisions>>,
     client: Client<HttpConnector, ProxyBody>,
     metrics: Metrics,
 }
@@ -124,6 +129,7 @@ impl Shared {
             config,
             detection: context.detection,
             threats: context.threats,
+            decisions: context.decisions,
             client,
         }
     }

@@ -59,6 +59,18 @@ async fn serve(
     let request_id = new_request_id();
     let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
     let client = client_ip(peer, req.headers(), &config.trusted_proxies);
+    if let Some(ban) = shared.decisions.as_ref().and_then(|d| d.verdict(client))
+        && shared.detection.mode() == palisade_api::detection::Mode::Block
+    {
+        tracing::info!(
+            message = "Request from a banned client refused.",
+            proxy = %config.name,
+            request_id = %request_id,
+            client = %client,
+            decision = ban.id,
+        );
+        return ("ban", page::blocked(&request_id));
+    }
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();

@@ -84,6 +84,7 @@ async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harnes
         ProxyContext {
             detection: detection.clone(),
             threats,
+            decisions: None,
         },
     )
     .await

@@ -200,6 +200,29 @@ async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
     assert_eq!(page["items"][0]["source"], "shop-proxy");
     assert_eq!(page["items"][0]["decision"], "block");
 
+    // A ban through the API is enforced by the proxy at once, before inspection.
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/decisions")
+        .json(&serde_json::json!({"kind": "ban", "value": "127.0.0.1", "duration": "1h", "reason": "test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let ban: serde_json::Value = r.json().await.unwrap();
+    let refused = c.get(format!("{front}/products")).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "banned client refused");
+    let r = app
+        .req(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/decisions/{}", ban["id"]),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let again = c.get(format!("{front}/products")).send().await.unwrap();
+    assert_eq!(again.status(), 200, "ban lifted");
+
     // Detect-only through the API applies to the proxy at once.
     let r = app
         .req(reqwest::Method::PUT, "/api/v1/detection/config")
@@ -250,5 +273,55 @@ async fn sshd_brute_force_pushed_as_syslog_becomes_a_scenario_threat() {
         .expect("built-in scenario listed")
         .clone();
     assert!(ssh["overflows"].as_u64().unwrap() >= 1, "{ssh}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_live_sshd_brute_force_bans_its_source_for_check() {
+    let app = spawn_app().await;
+    let key = app.api_key("edge", &["check"]).await;
+    let (year, month, day, hour, minute, _, _) = palisade_core::Timestamp::now().to_civil();
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mon = MONTHS[(month as usize).saturating_sub(1) % 12];
+    let lines: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "{mon} {day:>2} {hour:02}:{minute:02}:{:02} gate sshd[900{i}]: Failed password for invalid user admin from 198.51.100.66 port {} ssh2",
+                i * 2,
+                50000 + i
+            )
+        })
+        .collect();
+    let r = app
+        .push(
+            &format!("?source=auth&format=syslog:{year}"),
+            &lines.join("\n"),
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let mut status = 0;
+    for _ in 0..100 {
+        status = app
+            .client
+            .get(app.url("/api/v1/check"))
+            .header("X-Api-Key", &key)
+            .header("X-Original-URI", "/")
+            .header("X-Real-IP", "198.51.100.66")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 403, "the scenario's ban is enforced by /check");
+    let (_, list) = app.get_json("/api/v1/decisions?ip=198.51.100.66").await;
+    let d = &list["items"][0];
+    assert_eq!(d["origin"], "scenario", "{list}");
     app.stop().await;
 }
