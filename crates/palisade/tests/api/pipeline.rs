@@ -338,19 +338,26 @@ async fn an_attack_straddling_a_restart_is_still_caught() {
     };
     // Four failures: under the scenario's capacity of five.
     let first: Vec<String> = (0..4).map(line).collect();
-    let r = app.push("?source=auth&format=syslog:2025", &first.join("\n")).await;
+    let r = app
+        .push("?source=auth&format=syslog:2025", &first.join("\n"))
+        .await;
     assert_eq!(r.status(), 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (_, none) = app.get_json("/api/v1/threats?rule_id=970400").await;
     assert_eq!(none["items"].as_array().map(Vec::len), Some(0), "{none}");
 
     let dir = app.stop_keep_dir().await;
-    assert!(dir.path().join("scenarios.state.json").exists(), "state saved at shutdown");
+    assert!(
+        dir.path().join("scenarios.state.json").exists(),
+        "state saved at shutdown"
+    );
     let mut again = spawn_with(test_settings(&dir, None), dir).await;
     again.wait_ready().await;
     again.login_admin().await;
     let rest: Vec<String> = (4..8).map(line).collect();
-    let r = again.push("?source=auth&format=syslog:2025", &rest.join("\n")).await;
+    let r = again
+        .push("?source=auth&format=syslog:2025", &rest.join("\n"))
+        .await;
     assert_eq!(r.status(), 200);
     let page = threats(&again, "?rule_id=970400", 1).await;
     assert_eq!(page["items"][0]["client_ip"], "203.0.113.200");
