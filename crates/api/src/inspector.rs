@@ -30,9 +30,15 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
     }
     let uri = event.uri()?;
     let mut headers = Vec::with_capacity(3);
-    if let Some(host) = &event.host {
-        headers.push(("host".to_owned(), host.clone()));
-    }
+    // Most log formats do not record the Host header: its absence from a log line says
+    // nothing about the request, so it must not read as a protocol anomaly.
+    headers.push((
+        "host".to_owned(),
+        event
+            .host
+            .clone()
+            .unwrap_or_else(|| "unrecorded".to_owned()),
+    ));
     if let Some(ua) = &event.user_agent {
         headers.push(("user-agent".to_owned(), ua.clone()));
     }
@@ -118,6 +124,14 @@ mod tests {
         );
         let d = Detection::builtin(Default::default(), Mode::Block).unwrap();
         assert!(d.engine().inspect(&r).blocked);
+        let no_host = Event {
+            host: None,
+            query: Some("page=2".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            ..e.clone()
+        };
+        let v = d.engine().inspect(&request_of(&no_host).unwrap());
+        assert!(v.findings.is_empty(), "{v:?}");
         let auth = Event {
             kind: EventKind::Auth,
             ..e

@@ -52,8 +52,14 @@ async fn pushed_attack_lines_become_threats_pointing_at_their_events() {
     let r = app.push("?source=web&format=combined", &body).await;
     assert_eq!(r.status(), 200, "{:?}", r.text().await);
     let page = threats(&app, "?category=sqli", 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, all) = app.get_json("/api/v1/threats").await;
+    assert_eq!(
+        all["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the attack line: {all}"
+    );
     let items = page["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1, "only the attack line: {page}");
     let t = &items[0];
     assert_eq!(t["client_ip"], "203.0.113.9");
     assert_eq!(t["source"], "web");
