@@ -30,8 +30,12 @@ def palisade(name):
             signatures += 1
             continue
         ev = json.loads(evidence)
-        scenario = next((e["part"] for e in ev if e.get("location") == "behaviour"), "?")
-        alerts.append({"scenario": scenario, "ip": ip_of(ip),
+        head = next((e for e in ev if e.get("location") == "behaviour"), {})
+        try:
+            group = json.loads(head.get("decoded_value", "{}")).get("group") or {}
+        except ValueError:
+            group = {}
+        alerts.append({"scenario": head.get("part", "?"), "ip": ip_of(ip), "user": group.get("user"),
                        "at": dt.datetime.fromtimestamp(ts / 1e6, dt.timezone.utc)})
     return alerts, signatures
 
@@ -109,14 +113,17 @@ for name in ("openssh", "linux", "generated-nginx"):
         start = dt.datetime.fromisoformat(atk["start"].replace("Z", "+00:00"))
         row = [atk["type"]]
         for alerts in (p, c):
-            hits = [a for a in alerts if a["ip"] in ips]
+            # Attacks spread over many addresses are found by the user they target.
+            hits = [a for a in alerts if a["ip"] in ips
+                    or (len(ips) > 1 and atk.get("user") and a.get("user") == atk["user"])]
             if not hits:
                 row += ["missed", "-"]
                 continue
             first = min((a["at"] for a in hits if a["at"]), default=None)
             names = sorted({a["scenario"] for a in hits})
-            ips_hit = len({a["ip"] for a in hits})
-            row += [f"yes ({', '.join(names)}; {ips_hit}/{len(ips)} IPs)",
+            ips_hit = len({a["ip"] for a in hits if a["ip"]})
+            by = f"{ips_hit}/{len(ips)} IPs" if ips_hit else f"user {atk.get('user')}"
+            row += [f"yes ({', '.join(names)}; {by})",
                     f"+{int((first - start).total_seconds())} s" if first else "?"]
         print("| " + " | ".join(row) + " |")
     for label, alerts in (("Palisade", p), ("CrowdSec", c)):
