@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use palisade_core::metrics::registry;
+use palisade_core::threat::Threat;
 use palisade_core::{Event, EventKind};
 use palisade_detect::HttpRequest;
 use palisade_sources::StoredBatches;
@@ -58,6 +59,28 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
     })
 }
 
+/// Events in a group from which inspection is spread over threads.
+const PARALLEL_FROM: usize = 2048;
+
+/// Inspects stored events; returns the threats found, in event order.
+fn inspect_all(engine: &palisade_detect::Engine, events: &[(i64, &Event)]) -> Vec<Threat> {
+    let mut out = Vec::new();
+    for (id, event) in events {
+        let Some(request) = request_of(event) else {
+            continue;
+        };
+        let verdict = engine.inspect(&request);
+        // A log line is evidence after the fact: nothing was blocked.
+        let decision = Mode::Detect.decision(verdict.blocked);
+        if let Some(mut threat) = threat_of(&request, &verdict, decision, &event.source) {
+            threat.ts = event.ts;
+            threat.event_id = Some(*id);
+            out.push(threat);
+        }
+    }
+    out
+}
+
 /// Starts the stage; it ends when the writer (the only sender) goes away.
 pub fn spawn(
     detection: Arc<Detection>,
@@ -77,22 +100,42 @@ pub fn spawn(
             &[],
             &[],
         );
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         while let Some(stored) = rx.blocking_recv() {
             let engine = detection.engine();
-            for (id, event) in stored.events() {
-                let Some(request) = request_of(event) else {
-                    continue;
-                };
-                inspected.inc();
-                let verdict = engine.inspect(&request);
-                // A log line is evidence after the fact: nothing was blocked.
-                let decision = Mode::Detect.decision(verdict.blocked);
-                if let Some(mut threat) = threat_of(&request, &verdict, decision, &event.source) {
-                    threat.ts = event.ts;
-                    threat.event_id = Some(id);
-                    found.inc();
-                    threats.record_blocking(threat);
-                }
+            let events: Vec<(i64, &Event)> = stored.events().collect();
+            // Large groups (imports, busy tails) are split over the cores; a push of a
+            // few lines is not worth a thread.
+            let threads = if events.len() < PARALLEL_FROM {
+                1
+            } else {
+                workers
+            };
+            let chunk = events.len().div_ceil(threads.max(1)).max(1);
+            let found_here: Vec<Threat> = std::thread::scope(|scope| {
+                let handles: Vec<_> = events
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(|| inspect_all(&engine, part)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            tracing::error!(message = "An inspection thread panicked; its part of the batch has no threats.");
+                            Vec::new()
+                        })
+                    })
+                    .collect()
+            });
+            inspected.add(
+                events
+                    .iter()
+                    .filter(|(_, e)| e.kind == EventKind::Http)
+                    .count() as u64,
+            );
+            for threat in found_here {
+                found.inc();
+                threats.record_blocking(threat);
             }
         }
         tracing::debug!(message = "Ingest inspection stopped.");
