@@ -76,7 +76,7 @@ pub fn verify(password: &str, phc: &str) -> bool {
 /// user does not exist, so response time does not reveal which usernames are valid.
 pub fn verify_dummy(password: &str) -> bool {
     static DUMMY: OnceLock<Option<String>> = OnceLock::new();
-    match DUMMY.get_or_init(|| hash(&generate()).ok()) {
+    match DUMMY.get_or_init(|| generate().ok().and_then(|p| hash(&p).ok())) {
         Some(phc) => {
             let _ = verify(password, phc);
         }
@@ -115,12 +115,10 @@ pub fn check_strength(password: &str, username: &str) -> Result<(), String> {
 }
 
 /// A random password for the first admin: 24 chars base64url from the OS RNG (18 bytes =
-/// 144 bits), shown once at bootstrap and meant to be changed.
-///
-/// # Panics
-/// Only if the operating system's random number generator fails.
-pub fn generate() -> String {
-    URL_SAFE_NO_PAD.encode(rng::bytes_or_panic::<18>())
+/// 144 bits), shown once at bootstrap and meant to be changed. Fails only when the
+/// operating system's random number generator does.
+pub fn generate() -> Result<String, AuthError> {
+    Ok(URL_SAFE_NO_PAD.encode(rng::bytes::<18>()?))
 }
 
 #[cfg(test)]
@@ -199,13 +197,13 @@ mod tests {
 
     #[test]
     fn generated_passwords() {
-        let p = generate();
+        let p = generate().unwrap();
         assert_eq!(p.len(), 24);
         assert!(
             p.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
-        assert_ne!(p, generate());
+        assert_ne!(p, generate().unwrap());
         assert!(check_strength(&p, "admin").is_ok());
     }
 }

@@ -13,12 +13,3 @@ pub(crate) fn bytes<const N: usize>() -> Result<[u8; N], AuthError> {
     fill(&mut b)?;
     Ok(b)
 }
-
-/// `N` random bytes for functions whose signature cannot fail. A broken OS RNG is not
-/// recoverable (no secret could be trusted afterwards), so this stops the caller loudly.
-pub(crate) fn bytes_or_panic<const N: usize>() -> [u8; N] {
-    match bytes::<N>() {
-        Ok(b) => b,
-        Err(_) => panic!("the operating system's random number generator failed"),
-    }
-}

@@ -3,10 +3,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::rng;
+use crate::{AuthError, rng};
 
 /// The fixed start of every API key, so scanners (and people) recognise a leaked one.
 pub const API_KEY_PREFIX: &str = "pal_";
@@ -16,12 +17,10 @@ pub const PREFIX_LEN: usize = 8;
 const SECRET_LEN: usize = 43;
 
 /// A random opaque token (refresh tokens, WebSocket tickets): 32 random bytes base64url,
-/// unguessable and safe in URLs and headers.
-///
-/// # Panics
-/// Only if the operating system's random number generator fails.
-pub fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(rng::bytes_or_panic::<32>())
+/// unguessable and safe in URLs and headers. Fails only when the operating system's
+/// random number generator does (then no secret could be trusted).
+pub fn random_token() -> Result<String, AuthError> {
+    Ok(URL_SAFE_NO_PAD.encode(rng::bytes::<32>()?))
 }
 
 /// Hex SHA-256, how tokens and API keys are stored: lookup by equality in the store, nothing
@@ -73,14 +72,12 @@ pub fn ct_eq(a: &str, b: &str) -> bool {
 /// A new API key: returns (full_key, prefix). Format `pal_<prefix>_<secret>` where prefix is
 /// 8 lowercase alphanumerics (random) and secret is 32 random bytes base64url. The prefix is
 /// stored in clear for lookup; the full key is shown once and stored as [`sha256_hex`].
-///
-/// # Panics
-/// Only if the operating system's random number generator fails.
-pub fn new_api_key() -> (String, String) {
+/// Fails only when the operating system's random number generator does.
+pub fn new_api_key() -> Result<(String, String), AuthError> {
     const ALPHABET: &[u8; 36] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut prefix = String::with_capacity(PREFIX_LEN);
     while prefix.len() < PREFIX_LEN {
-        for b in rng::bytes_or_panic::<16>() {
+        for b in rng::bytes::<16>()? {
             // Rejection sampling: 252 = 7 * 36, so every character is equally likely.
             if b < 252
                 && prefix.len() < PREFIX_LEN
@@ -90,8 +87,8 @@ pub fn new_api_key() -> (String, String) {
             }
         }
     }
-    let key = format!("{API_KEY_PREFIX}{prefix}_{}", random_token());
-    (key, prefix)
+    let key = format!("{API_KEY_PREFIX}{prefix}_{}", random_token()?);
+    Ok((key, prefix))
 }
 
 /// Splits a presented key into its prefix, or None when it is not in that format (so
@@ -116,10 +113,10 @@ mod tests {
 
     #[test]
     fn random_tokens() {
-        let t = random_token();
+        let t = random_token().unwrap();
         assert_eq!(t.len(), 43);
         assert_eq!(URL_SAFE_NO_PAD.decode(&t).unwrap().len(), 32);
-        assert_ne!(t, random_token());
+        assert_ne!(t, random_token().unwrap());
     }
 
     #[test]
@@ -157,7 +154,7 @@ mod tests {
     #[test]
     fn api_key_format_and_prefix() {
         for _ in 0..50 {
-            let (key, prefix) = new_api_key();
+            let (key, prefix) = new_api_key().unwrap();
             assert_eq!(prefix.len(), 8);
             assert!(
                 prefix
@@ -168,8 +165,8 @@ mod tests {
             assert_eq!(key.len(), 4 + 8 + 1 + 43);
             assert_eq!(api_key_prefix(&key), Some(prefix.as_str()));
         }
-        let (a, pa) = new_api_key();
-        let (b, pb) = new_api_key();
+        let (a, pa) = new_api_key().unwrap();
+        let (b, pb) = new_api_key().unwrap();
         assert_ne!(a, b);
         assert_ne!(pa, pb);
 

@@ -206,7 +206,7 @@ mod tests {
             Some("Mozilla/4.08 [en] (Win98; I ;Nav)")
         );
         // The same as the nginx preset.
-        assert_eq!(ev, crate::nginx::combined().parse(LINE).unwrap());
+        assert_eq!(ev, crate::nginx::combined().unwrap().parse(LINE).unwrap());
         let common = &LINE[..LINE.windows(4).position(|w| w == b"2326").unwrap() + 4];
         let ev = compile(COMMON).unwrap().parse(common).unwrap();
         assert_eq!(ev.bytes, Some(2326));

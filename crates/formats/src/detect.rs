@@ -30,12 +30,14 @@ pub fn detect(sample: &[&[u8]]) -> Option<FormatSpec> {
     }) {
         return Some(FormatSpec::Json(JsonFieldMap::default()));
     }
-    let combined = nginx::combined();
-    if fits(&|l| combined.parse(l).is_ok()) {
+    if let Ok(combined) = nginx::combined()
+        && fits(&|l| combined.parse(l).is_ok())
+    {
         return Some(FormatSpec::Combined);
     }
-    let common = nginx::common();
-    if fits(&|l| common.parse(l).is_ok()) {
+    if let Ok(common) = nginx::common()
+        && fits(&|l| common.parse(l).is_ok())
+    {
         return Some(FormatSpec::Common);
     }
     if fits(&|l| ApacheErrorParser.parse(l).is_ok()) {

@@ -185,8 +185,8 @@ impl FormatSpec {
 pub fn build(spec: &FormatSpec) -> Result<Arc<dyn LineParser>, FormatError> {
     Ok(match spec {
         FormatSpec::Auto => return Err(FormatError::AutoNotResolved),
-        FormatSpec::Combined => Arc::new(nginx::combined()),
-        FormatSpec::Common => Arc::new(nginx::common()),
+        FormatSpec::Combined => Arc::new(nginx::combined()?),
+        FormatSpec::Common => Arc::new(nginx::common()?),
         FormatSpec::ApacheError => Arc::new(apache_error::ApacheErrorParser),
         FormatSpec::Json(map) => Arc::new(json::JsonParser::new(map.clone())),
         FormatSpec::Nginx(fmt) => Arc::new(nginx::compile(fmt)?),

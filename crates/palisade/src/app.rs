@@ -110,7 +110,7 @@ pub async fn ensure_admin(store: &SharedStore, password: Option<&str>) -> anyhow
                 .map_err(|why| anyhow::anyhow!("PALISADE_ADMIN_PASSWORD is too weak: {why}"))?;
             (p.to_owned(), false)
         }
-        None => (palisade_auth::password::generate(), true),
+        None => (palisade_auth::password::generate()?, true),
     };
     let hash = tokio::task::spawn_blocking(move || {
         palisade_auth::password::hash(&password).map(|h| (h, password))

@@ -20,9 +20,9 @@ pub struct Tickets {
 }
 
 impl Tickets {
-    /// Issues a ticket for a principal.
-    pub fn issue(&self, principal: Principal) -> String {
-        let ticket = palisade_auth::tokens::random_token();
+    /// Issues a ticket for a principal (fails only if the OS random source does).
+    pub fn issue(&self, principal: Principal) -> Result<String, palisade_auth::AuthError> {
+        let ticket = palisade_auth::tokens::random_token()?;
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         map.retain(|_, (_, at)| now.duration_since(*at) < TICKET_TTL);
@@ -35,7 +35,7 @@ impl Tickets {
             map.remove(&oldest);
         }
         map.insert(palisade_auth::tokens::sha256_hex(&ticket), (principal, now));
-        ticket
+        Ok(ticket)
     }
 
     /// Redeems a ticket once; `None` when unknown, used or expired.
@@ -58,7 +58,7 @@ mod tests {
             username: "a".into(),
             role: palisade_core::security::Role::Viewer,
         };
-        let ticket = t.issue(p.clone());
+        let ticket = t.issue(p.clone()).unwrap();
         assert_eq!(t.redeem(&ticket), Some(p));
         assert_eq!(t.redeem(&ticket), None);
         assert_eq!(t.redeem("made-up"), None);

@@ -154,7 +154,7 @@ pub async fn create_api_key(
 ) -> Result<(StatusCode, axum::Json<CreatedApiKey>), Problem> {
     valid_key_name(&body.name)?;
     let scopes = parse_scopes(&body.scopes)?;
-    let (key, prefix) = palisade_auth::tokens::new_api_key();
+    let (key, prefix) = palisade_auth::tokens::new_api_key().map_err(|e| Problem::internal(&e))?;
     let record = state
         .store
         .create_api_key(NewApiKey {

@@ -4,7 +4,6 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use palisade_auth::{password, tokens};
 use palisade_core::Timestamp;
 use palisade_core::security::{NewAudit, RefreshToken, Role, User};
@@ -93,7 +92,12 @@ pub struct Ticket {
 /// known ones (no user enumeration by timing).
 fn dummy_hash() -> &'static str {
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| password::hash(&tokens::random_token()).unwrap_or_default())
+    DUMMY.get_or_init(|| {
+        tokens::random_token()
+            .ok()
+            .and_then(|t| password::hash(&t).ok())
+            .unwrap_or_default()
+    })
 }
 
 /// Verifies a password off the async runtime (argon2 takes tens of milliseconds).
@@ -153,11 +157,15 @@ async fn issue_tokens(
         .jwt
         .issue(&user.username, user.id, user.role, ttl)
         .map_err(|e| Problem::internal(&e))?;
-    let refresh_token = tokens::random_token();
+    let refresh_token = tokens::random_token().map_err(|e| Problem::internal(&e))?;
+    let new_family = match family {
+        Some(f) => f,
+        None => tokens::sha256_hex(&tokens::random_token().map_err(|e| Problem::internal(&e))?),
+    };
     let now = Timestamp::now();
     let record = RefreshToken {
         token_hash: tokens::sha256_hex(&refresh_token),
-        family: family.unwrap_or_else(|| tokens::sha256_hex(&tokens::random_token())),
+        family: new_family,
         user_id: user.id,
         issued_at: now,
         expires_at: now.add_micros(state.auth.config.refresh_ttl_secs.saturating_mul(1_000_000)),
@@ -475,10 +483,14 @@ pub async fn change_password(
 pub async fn ws_ticket(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
-) -> impl IntoResponse {
-    let ticket = state.auth.tickets.issue(principal);
-    axum::Json(Ticket {
+) -> Result<axum::Json<Ticket>, Problem> {
+    let ticket = state
+        .auth
+        .tickets
+        .issue(principal)
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(axum::Json(Ticket {
         ticket,
         expires_in: crate::auth::tickets::TICKET_TTL.as_secs(),
-    })
+    }))
 }

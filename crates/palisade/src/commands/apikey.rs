@@ -48,7 +48,7 @@ pub fn run(o: &Overrides, command: ApiKeyCommand) -> anyhow::Result<ExitCode> {
                 if scopes.is_empty() {
                     anyhow::bail!("--scope: give at least one of ingest, check, read, bouncer");
                 }
-                let (key, prefix) = palisade_auth::tokens::new_api_key();
+                let (key, prefix) = palisade_auth::tokens::new_api_key()?;
                 store
                     .create_api_key(NewApiKey {
                         name: name.clone(),

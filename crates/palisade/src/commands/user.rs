@@ -14,7 +14,7 @@ use crate::config::Overrides;
 
 fn read_password(from_stdin: bool, username: &str) -> anyhow::Result<(String, bool)> {
     if !from_stdin {
-        return Ok((palisade_auth::password::generate(), true));
+        return Ok((palisade_auth::password::generate()?, true));
     }
     let mut text = String::new();
     std::io::stdin()
