@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
 
 use palisade_core::metrics::registry;
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
@@ -211,29 +210,6 @@ fn engine_config(c: DetectionConfig) -> EngineConfig {
     }
 }
 
-/// A cheap summary of a rule directory (names, sizes, modification times), compared
-/// between polls to notice edits without a file-watching dependency.
-pub fn dir_fingerprint(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
-    let mut out: Vec<(String, u64, Option<SystemTime>)> = std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "toml"))
-                .filter_map(|e| {
-                    let meta = e.metadata().ok()?;
-                    Some((
-                        e.file_name().to_string_lossy().into_owned(),
-                        meta.len(),
-                        meta.modified().ok(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    out.sort();
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,10 +249,13 @@ match = { contains_any = ["/secret-admin"] }
         .unwrap();
         assert!(!d.engine().inspect(&get("/secret-admin")).blocked);
         let before = d.rules_status().rules;
-        let before_print = dir_fingerprint(dir.path());
+        let before_print = palisade_core::data_dir::toml_fingerprint(dir.path());
 
         std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();
-        assert_ne!(dir_fingerprint(dir.path()), before_print);
+        assert_ne!(
+            palisade_core::data_dir::toml_fingerprint(dir.path()),
+            before_print
+        );
         let status = d.reload().unwrap();
         assert_eq!(status.rules, before + 1);
         assert!(d.engine().inspect(&get("/secret-admin")).blocked);

@@ -6,6 +6,7 @@
 //! devices, CVEs, jobs) get their own modules beside these.
 
 pub mod checkpoint;
+pub mod data_dir;
 pub mod dead_letter;
 pub mod decision;
 pub mod decision_set;

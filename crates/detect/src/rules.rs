@@ -5,7 +5,7 @@
 //! to fix. The format is documented in `RULES.md`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::request::{Location, Part};
 use crate::transform::Transform;
@@ -369,21 +369,13 @@ impl RuleSet {
     pub fn load(dir: Option<&Path>) -> Result<RuleSet, RuleError> {
         let mut set = RuleSet::builtin()?;
         if let Some(dir) = dir {
-            let entries = std::fs::read_dir(dir).map_err(|source| RuleError::Io {
-                file: dir.display().to_string(),
-                source,
-            })?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            files.sort();
-            for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|source| RuleError::Io {
-                    file: f.display().to_string(),
-                    source,
+            let files =
+                palisade_core::data_dir::read_toml_files(dir).map_err(|e| RuleError::Io {
+                    file: e.file,
+                    source: e.source,
                 })?;
-                set.add_source(&f.display().to_string(), &text)?;
+            for (name, text) in files {
+                set.add_source(&name, &text)?;
             }
         }
         Ok(set)

@@ -476,7 +476,7 @@ async fn watch_rules(
     let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
         return;
     };
-    let mut seen = palisade_api::detection::dir_fingerprint(&dir);
+    let mut seen = palisade_core::data_dir::toml_fingerprint(&dir);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -484,7 +484,7 @@ async fn watch_rules(
         }
         let dir2 = dir.clone();
         let Ok(now) =
-            tokio::task::spawn_blocking(move || palisade_api::detection::dir_fingerprint(&dir2))
+            tokio::task::spawn_blocking(move || palisade_core::data_dir::toml_fingerprint(&dir2))
                 .await
         else {
             continue;

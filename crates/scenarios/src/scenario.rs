@@ -4,7 +4,7 @@
 //! Scenarios live in files so operators can add and tune them without a rebuild; every
 //! load error names the file, the scenario and the field, like `palisade-detect`'s rules.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -241,21 +241,13 @@ impl ScenarioSet {
     pub fn load(dir: Option<&Path>) -> Result<ScenarioSet, ScenarioError> {
         let mut set = ScenarioSet::builtin()?;
         if let Some(dir) = dir {
-            let entries = std::fs::read_dir(dir).map_err(|source| ScenarioError::Io {
-                file: dir.display().to_string(),
-                source,
-            })?;
-            let mut files: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            files.sort();
-            for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|source| ScenarioError::Io {
-                    file: f.display().to_string(),
-                    source,
+            let files =
+                palisade_core::data_dir::read_toml_files(dir).map_err(|e| ScenarioError::Io {
+                    file: e.file,
+                    source: e.source,
                 })?;
-                set.add_source(&f.display().to_string(), &text)?;
+            for (name, text) in files {
+                set.add_source(&name, &text)?;
             }
         }
         Ok(set)
