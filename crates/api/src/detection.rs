@@ -126,6 +126,13 @@ impl Detection {
         self.read().engine.clone()
     }
 
+    /// The engine and the mode in force, read under one lock: everything one decision
+    /// needs, consistent with each other.
+    pub fn current(&self) -> (Engine, Mode) {
+        let l = self.read();
+        (l.engine.clone(), l.config.mode)
+    }
+
     /// The mode.
     pub fn mode(&self) -> Mode {
         self.read().config.mode

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use palisade_core::metrics::registry;
+use std::sync::Arc;
+
+use palisade_core::metrics::{Counter, registry};
 use palisade_core::threat::Threat;
 use palisade_store::SharedStore;
 use tokio::sync::{mpsc, watch};
@@ -19,43 +21,54 @@ const BATCH: usize = 500;
 #[derive(Clone)]
 pub struct ThreatRecorder {
     tx: mpsc::Sender<Threat>,
+    counts: Arc<Outcomes>,
+}
+
+/// `palisade_threats_recorded_total` by outcome, looked up once: recording sits on the
+/// request path of `/check` and the proxy.
+struct Outcomes {
+    queued: Arc<Counter>,
+    dropped: Arc<Counter>,
+}
+
+fn outcome_counter(outcome: &str) -> Arc<Counter> {
+    registry().counter(
+        "palisade_threats_recorded_total",
+        "Threats handed to the recorder, by outcome.",
+        &["outcome"],
+        &[outcome],
+    )
 }
 
 impl ThreatRecorder {
+    fn new(tx: mpsc::Sender<Threat>) -> ThreatRecorder {
+        ThreatRecorder {
+            tx,
+            counts: Arc::new(Outcomes {
+                queued: outcome_counter("queued"),
+                dropped: outcome_counter("dropped"),
+            }),
+        }
+    }
+
+    fn count(&self, queued: bool) {
+        if queued {
+            self.counts.queued.inc();
+        } else {
+            self.counts.dropped.inc();
+        }
+    }
+
     /// Queues a threat without waiting; a full queue drops it and counts the drop.
     pub fn record(&self, threat: Threat) {
-        let outcome = if self.tx.try_send(threat).is_ok() {
-            "queued"
-        } else {
-            "dropped"
-        };
-        registry()
-            .counter(
-                "palisade_threats_recorded_total",
-                "Threats handed to the recorder, by outcome.",
-                &["outcome"],
-                &[outcome],
-            )
-            .inc();
+        self.count(self.tx.try_send(threat).is_ok());
     }
 
     /// Queues a threat from a blocking thread, waiting for room: for pipeline stages
     /// where falling behind should slow ingest rather than lose threats. Never call
     /// it from async code.
     pub fn record_blocking(&self, threat: Threat) {
-        let outcome = if self.tx.blocking_send(threat).is_ok() {
-            "queued"
-        } else {
-            "dropped"
-        };
-        registry()
-            .counter(
-                "palisade_threats_recorded_total",
-                "Threats handed to the recorder, by outcome.",
-                &["outcome"],
-                &[outcome],
-            )
-            .inc();
+        self.count(self.tx.blocking_send(threat).is_ok());
     }
 
     /// A recorder whose threats go to the returned receiver rather than the store: for
@@ -63,7 +76,7 @@ impl ThreatRecorder {
     /// `palisade eval`).
     pub fn channel(capacity: usize) -> (ThreatRecorder, mpsc::Receiver<Threat>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (ThreatRecorder { tx }, rx)
+        (ThreatRecorder::new(tx), rx)
     }
 
     /// Starts the writer task; it ends at shutdown after a last flush.
@@ -124,14 +137,7 @@ impl ThreatRecorder {
                         if !error.is_transient() {
                             // A batch the store rejects for good would block every later one.
                             tracing::error!(message = "Threat batch rejected; dropping it.", %error);
-                            registry()
-                                .counter(
-                                    "palisade_threats_recorded_total",
-                                    "Threats handed to the recorder, by outcome.",
-                                    &["outcome"],
-                                    &["rejected"],
-                                )
-                                .add(batch.len() as u64);
+                            outcome_counter("rejected").add(batch.len() as u64);
                             batch.clear();
                             continue;
                         }
@@ -151,6 +157,6 @@ impl ThreatRecorder {
                 }
             }
         });
-        (ThreatRecorder { tx }, task)
+        (ThreatRecorder::new(tx), task)
     }
 }

@@ -59,8 +59,9 @@ async fn serve(
     let request_id = new_request_id();
     let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
     let client = client_ip(peer, req.headers(), &config.trusted_proxies);
+    let (engine, mode) = shared.detection.current();
     if let Some(ban) = shared.decisions.as_ref().and_then(|d| d.verdict(client))
-        && shared.detection.mode() == palisade_api::detection::Mode::Block
+        && mode == palisade_api::detection::Mode::Block
     {
         tracing::info!(
             message = "Request from a banned client refused.",
@@ -118,8 +119,8 @@ async fn serve(
         body: inspected.to_vec(),
         client_ip: Some(client),
     };
-    let verdict = shared.detection.engine().inspect(&inspected_request);
-    let decision = shared.detection.mode().decision(verdict.blocked);
+    let verdict = engine.inspect(&inspected_request);
+    let decision = mode.decision(verdict.blocked);
     if let Some(threat) = threat_of(&inspected_request, &verdict, decision, &config.name) {
         shared.threats.record(threat);
     }

@@ -159,8 +159,8 @@ pub fn threat_of(
 
 /// Turns a verdict into the proxy's answer, handing any threat to the recorder (which
 /// never waits).
-fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict) -> Response {
-    let decision = state.detection.mode().decision(verdict.blocked);
+fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict, mode: Mode) -> Response {
+    let decision = mode.decision(verdict.blocked);
     if let Some(threat) = threat_of(request, verdict, decision, "check") {
         state.threats.record(threat);
     }
@@ -293,14 +293,14 @@ pub async fn check(
 /// inspects the request.
 fn decide(state: &AppState, request: &HttpRequest) -> Response {
     let ban = request.client_ip.and_then(|ip| state.decisions.verdict(ip));
-    let mode = state.detection.mode();
+    let (engine, mode) = state.detection.current();
     if let Some(ban) = &ban
         && mode == Mode::Block
     {
-        return banned(ban, state.detection.config().threshold);
+        return banned(ban, engine.config().threshold);
     }
-    let verdict = state.detection.engine().inspect(request);
-    let mut resp = answer(state, request, &verdict);
+    let verdict = engine.inspect(request);
+    let mut resp = answer(state, request, &verdict, mode);
     if let Some(ban) = ban {
         count_ban("detect");
         let h = resp.headers_mut();

@@ -60,9 +60,10 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 palisade_scenarios::ScenarioEngine::new(set, Default::default()),
                 None,
             ));
-            let (tx, behaviour_task) = palisade_api::behaviour::spawn(behaviour, threats, None);
+            let (tx, behaviour_task) =
+                palisade_api::behaviour::spawn(behaviour.clone(), threats, None);
             writer_config.observers.push(tx);
-            inspection = Some((inspect_task, behaviour_task, threat_task));
+            inspection = Some((inspect_task, behaviour_task, threat_task, behaviour));
         }
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, stop_rx);
 
@@ -114,7 +115,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         drop(writer);
         let _ = writer_task.await;
         let threats = match inspection {
-            Some((inspect_task, behaviour_task, threat_task)) => {
+            Some((inspect_task, behaviour_task, threat_task, behaviour)) => {
                 let _ = inspect_task.await;
                 let _ = behaviour_task.await;
                 let _ = threat_task.await;
@@ -126,7 +127,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                         &[],
                     )
                     .get();
-                let (overflows, by_scenario) = scenario_overflows();
+                let (overflows, by_scenario) = scenario_overflows(&behaviour);
                 format!(", {found} signature threats, {overflows} scenario alerts{by_scenario}")
             }
             None => String::new(),
@@ -142,24 +143,23 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Scenario alerts so far, in total and by scenario, read from the metrics registry.
-fn scenario_overflows() -> (u64, String) {
-    let text = palisade_core::metrics::registry().render();
-    let mut total = 0;
-    let mut parts = Vec::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("palisade_scenario_overflows_total{scenario=\"")
-            && let Some((name, value)) = rest.split_once("\"} ")
-            && let Ok(n) = value.trim().parse::<u64>()
-            && n > 0
-        {
-            total += n;
-            parts.push(format!("{name} {n}"));
-        }
-    }
-    let detail = if parts.is_empty() {
+/// Scenario alerts so far, in total and by scenario.
+fn scenario_overflows(behaviour: &palisade_api::behaviour::Behaviour) -> (u64, String) {
+    let fired: Vec<(String, u64)> = behaviour
+        .status()
+        .scenarios
+        .into_iter()
+        .filter(|s| s.overflows > 0)
+        .map(|s| (s.name, s.overflows))
+        .collect();
+    let total = fired.iter().map(|(_, n)| n).sum();
+    let detail = if fired.is_empty() {
         String::new()
     } else {
+        let parts: Vec<String> = fired
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
         format!(" ({})", parts.join(", "))
     };
     (total, detail)
