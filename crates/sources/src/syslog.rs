@@ -282,6 +282,46 @@ async fn pause(backoff: Duration, shutdown: &mut watch::Receiver<bool>) -> bool 
     *shutdown.borrow()
 }
 
+/// Binds with backoff until it works or Palisade stops (`None`), showing each failure
+/// in the source's status: a port taken at start-up is retried, not fatal.
+async fn bind_with_retry<T, F, Fut>(
+    proto: Proto,
+    addr: SocketAddr,
+    source: &str,
+    listeners: &Listeners,
+    shutdown: &mut watch::Receiver<bool>,
+    bind: F,
+) -> Option<T>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<T>>,
+{
+    let scheme = match proto {
+        Proto::Udp => "udp",
+        Proto::Tcp => "tcp",
+    };
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        if *shutdown.borrow() {
+            return None;
+        }
+        match bind(addr).await {
+            Ok(bound) => return Some(bound),
+            Err(error) => {
+                tracing::warn!(message = "Cannot bind a syslog listener; retrying.", source = %source, %scheme, %addr, %error);
+                listeners.set(
+                    proto,
+                    Bind::Failed(format!("binding {scheme}://{addr}: {error}")),
+                );
+                if pause(backoff, shutdown).await {
+                    return None;
+                }
+                backoff = (backoff * 2).min(MAX_BIND_BACKOFF);
+            }
+        }
+    }
+}
+
 async fn udp_loop(
     addr: SocketAddr,
     config: SyslogConfig,
@@ -289,25 +329,17 @@ async fn udp_loop(
     listeners: Arc<Listeners>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(500);
-    let socket = loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match UdpSocket::bind(addr).await {
-            Ok(s) => break s,
-            Err(error) => {
-                tracing::warn!(message = "Cannot bind the syslog UDP socket; retrying.", source = %config.name, %addr, %error);
-                listeners.set(
-                    Proto::Udp,
-                    Bind::Failed(format!("binding udp://{addr}: {error}")),
-                );
-                if pause(backoff, &mut shutdown).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BIND_BACKOFF);
-            }
-        }
+    let Some(socket) = bind_with_retry(
+        Proto::Udp,
+        addr,
+        &config.name,
+        &listeners,
+        &mut shutdown,
+        UdpSocket::bind,
+    )
+    .await
+    else {
+        return;
     };
     let local = socket.local_addr().unwrap_or(addr);
     tracing::info!(message = "Receiving syslog over UDP.", source = %config.name, addr = %local);
@@ -365,25 +397,17 @@ async fn tcp_loop(
     listeners: Arc<Listeners>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(500);
-    let listener = loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match TcpListener::bind(addr).await {
-            Ok(l) => break l,
-            Err(error) => {
-                tracing::warn!(message = "Cannot bind the syslog TCP listener; retrying.", source = %config.name, %addr, %error);
-                listeners.set(
-                    Proto::Tcp,
-                    Bind::Failed(format!("binding tcp://{addr}: {error}")),
-                );
-                if pause(backoff, &mut shutdown).await {
-                    return;
-                }
-                backoff = (backoff * 2).min(MAX_BIND_BACKOFF);
-            }
-        }
+    let Some(listener) = bind_with_retry(
+        Proto::Tcp,
+        addr,
+        &config.name,
+        &listeners,
+        &mut shutdown,
+        TcpListener::bind,
+    )
+    .await
+    else {
+        return;
     };
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(message = "Accepting syslog over TCP.", source = %config.name, addr = %local);
