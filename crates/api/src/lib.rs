@@ -11,17 +11,11 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
-pub mod behaviour;
-pub mod decisions;
-pub mod detection;
-pub mod health;
-pub mod inspector;
 pub mod json;
 pub mod middleware;
 pub mod openapi;
 pub mod params;
 pub mod problem;
-pub mod recorder;
 pub mod routes;
 
 use std::sync::Arc;
@@ -29,11 +23,10 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
-use palisade_sources::{BatchWriter, SourceRegistry};
+use palisade_pipeline::PipelineHandle;
 use palisade_store::SharedStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use health::DbHealth;
 pub use problem::Problem;
 
 /// Limits and policies of the HTTP layer.
@@ -62,26 +55,14 @@ impl Default for ApiConfig {
 pub struct AppState {
     /// The store, for reads.
     pub store: SharedStore,
-    /// The bounded writer, for pushes.
-    pub writer: BatchWriter,
-    /// Live state of every source.
-    pub sources: SourceRegistry,
-    /// The database's health as last measured by the monitor task.
-    pub db: Arc<DbHealth>,
+    /// The running pipeline: writer, sources, detection, decisions, health.
+    pub pipeline: PipelineHandle,
     /// HTTP limits.
     pub config: Arc<ApiConfig>,
     /// When the process started.
     pub started: Instant,
     /// Tokens, keys, secrets and rate limits.
     pub auth: Arc<auth::AuthContext>,
-    /// The signature engine behind `/api/v1/check`.
-    pub detection: Arc<detection::Detection>,
-    /// Where threats go to be stored, off the decision path.
-    pub threats: recorder::ThreatRecorder,
-    /// The behaviour scenarios and their buckets.
-    pub behaviour: Arc<behaviour::Behaviour>,
-    /// IP decisions: the in-memory enforcement set and the store behind it.
-    pub decisions: Arc<decisions::Decisions>,
 }
 
 /// Builds the whole router with its middleware.

@@ -1,7 +1,6 @@
 //! Cross-cutting request handling: request ids, the per-request log line, HTTP metrics
 //! and security headers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
@@ -17,17 +16,7 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// A short id unique within this process and unlikely to repeat across restarts, for
-/// requests that arrive without one.
-pub fn new_request_id() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| {
-        let t = palisade_core::Timestamp::now().as_micros() as u64;
-        format!("{:08x}", (t ^ (u64::from(std::process::id()) << 32)) as u32)
-    });
-    format!("{prefix}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
+pub use palisade_core::request_id::new_request_id;
 
 /// Accepts a caller's request id only when it is short and plain, so it cannot inject
 /// anything into logs.

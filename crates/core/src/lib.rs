@@ -13,11 +13,15 @@ pub mod decision_set;
 pub mod event;
 pub mod metrics;
 pub mod net;
+pub mod request_id;
 pub mod security;
+pub mod shutdown;
+pub mod supervisor;
 pub mod threat;
 pub mod time;
 
 pub use checkpoint::Checkpoint;
 pub use dead_letter::DeadLetter;
 pub use event::{Event, EventKind};
+pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use time::Timestamp;

@@ -1,13 +1,12 @@
-//! Start-up and shutdown of the service: the one place where the pipeline's stages are
-//! wired together.
+//! Start-up and shutdown of the service: the pipeline (`palisade-pipeline`) with the
+//! fronts on top of it, the HTTP API and the protecting proxies.
 //!
 //! ```text
-//! tail sources ─► BatchWriter (bounded) ─► Store ◄─ API reads
-//! HTTP push ────┘        │                   ▲ ▲
-//!                        ▼ stored batches    │ └── ThreatRecorder ◄─ /check, proxies
-//!                 ingest inspector ──threats─┘
-//!                       DB monitor (migrate, ping) ─► health
-//!                       decision sync (load, reload, expire) ─► DecisionSet ─► /check
+//! sources ─► BatchWriter (bounded) ─► Store ◄─ API reads
+//! HTTP push ┘        │                  ▲ ▲
+//!                    ▼ stored batches   │ └── ThreatRecorder ◄─ Guard ◄─ /check, proxies
+//!         inspector + behaviour stages ─┘
+//!         database monitor, decision sync, rule watch (all supervised)
 //! ```
 
 use std::future::Future;
@@ -16,17 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use palisade_api::{AppState, DbHealth};
-use palisade_sources::{BatchWriter, SourceRegistry};
+use palisade_api::AppState;
+use palisade_pipeline::{Pipeline, PipelineConfig, Purpose, RunningPipeline};
 use palisade_store::SharedStore;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
-
-/// How often the database is pinged for health.
-const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Longest a graceful shutdown waits for sources and the writer to flush.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,15 +30,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
-    shutdown: watch::Sender<bool>,
-    source_tasks: Vec<JoinHandle<()>>,
-    background: Vec<JoinHandle<()>>,
-    writer_task: JoinHandle<()>,
-    inspect_task: JoinHandle<()>,
-    behaviour_task: JoinHandle<()>,
-    threat_task: JoinHandle<()>,
+    pipeline: RunningPipeline,
+    bootstrap: JoinHandle<()>,
     proxies: Vec<palisade_proxy::BoundProxy>,
-    writer: BatchWriter,
     store: SharedStore,
 }
 
@@ -171,89 +160,33 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     })
 }
 
+/// The pipeline's configuration, from the validated settings.
+pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
+    PipelineConfig {
+        data_dir: settings.data_dir.clone(),
+        detection: settings.detection.clone(),
+        behaviour: settings.scenarios.clone(),
+        decisions: settings.decisions,
+        writer: settings.writer.clone(),
+        tails: settings.sources.clone(),
+        syslog: settings.syslog.clone(),
+    }
+}
+
 impl Application {
     /// Builds everything and binds the listener. Returns quickly even when the database
     /// is down: migrations and health checks run in the background and retry.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings)?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let db = Arc::new(DbHealth::new(store.backend()));
-        let monitor = tokio::spawn(palisade_api::health::monitor(
-            store.clone(),
-            db.clone(),
-            DB_CHECK_INTERVAL,
-            shutdown_rx.clone(),
-        ));
-        let detection = Arc::new(
-            palisade_api::detection::Detection::new(
-                settings.detection.engine,
-                settings.detection.mode,
-                settings.detection.rules_dir.clone(),
-            )
-            .context("loading the detection rules")?,
-        );
-        let (threats, threat_task) =
-            palisade_api::recorder::ThreatRecorder::spawn(store.clone(), shutdown_rx.clone());
-        let (inspect_tx, inspect_task) =
-            palisade_api::inspector::spawn(detection.clone(), threats.clone());
-        let decisions = Arc::new(palisade_api::decisions::Decisions::new(store.clone()));
-        let decision_sync = palisade_api::decisions::spawn_sync(
-            decisions.clone(),
-            db.clone(),
-            settings.decisions,
-            shutdown_rx.clone(),
-        );
-        let (bans_tx, bans_task) = palisade_api::behaviour::spawn_bans(decisions.clone());
-        let behaviour = Arc::new(build_behaviour(&settings)?);
-        let (behaviour_tx, behaviour_task) =
-            palisade_api::behaviour::spawn(behaviour.clone(), threats.clone(), Some(bans_tx));
-        let mut writer_config = settings.writer.clone();
-        writer_config.observers.push(inspect_tx);
-        writer_config.observers.push(behaviour_tx);
-        let (writer, writer_task) =
-            BatchWriter::spawn(store.clone(), writer_config, shutdown_rx.clone());
-
-        let sources = SourceRegistry::default();
-        let mut source_tasks = Vec::new();
-        for tail in &settings.sources {
-            let status = sources.register(&tail.name, "file", &tail.path.display().to_string());
-            source_tasks.push(tokio::spawn(palisade_sources::tail::run(
-                tail.clone(),
-                store.clone(),
-                writer.clone(),
-                status,
-                shutdown_rx.clone(),
-            )));
-        }
-
-        for listener in &settings.syslog {
-            let status = sources.register(&listener.name, "syslog", &listener.target());
-            source_tasks.push(tokio::spawn(palisade_sources::syslog::run(
-                listener.clone(),
-                writer.clone(),
-                status,
-                shutdown_rx.clone(),
-            )));
-        }
-
+        let pipeline = Pipeline::build(store.clone(), pipeline_config(&settings), Purpose::Serve)
+            .await
+            .context("starting the pipeline")?;
+        let handle = pipeline.handle().clone();
         let auth = Arc::new(build_auth(&settings)?);
-        let mut background = vec![tokio::spawn(save_behaviour(
-            behaviour.clone(),
-            shutdown_rx.clone(),
-        ))];
-        if let Some(every) = settings.detection.reload_every {
-            background.push(tokio::spawn(watch_rules(
-                detection.clone(),
-                every,
-                shutdown_rx.clone(),
-            )));
-        }
         let mut proxies = Vec::new();
         for config in &settings.proxies {
             let context = palisade_proxy::ProxyContext {
-                detection: detection.clone(),
-                threats: threats.clone(),
-                decisions: Some(decisions.clone()),
+                guard: handle.guard.clone(),
             };
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)
@@ -266,26 +199,12 @@ impl Application {
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
-                db.clone(),
+                handle.db.clone(),
                 settings.auth.admin_password.clone(),
             );
-            let detection = detection.clone();
             tokio::spawn(async move {
-                let mut restored = false;
                 loop {
                     if db.ready() {
-                        if !restored {
-                            match palisade_api::routes::detection_config::restore(
-                                &store, &detection,
-                            )
-                            .await
-                            {
-                                Ok(()) => restored = true,
-                                Err(error) => {
-                                    tracing::error!(message = "Cannot restore the saved detection settings.", %error)
-                                }
-                            }
-                        }
                         match ensure_admin(&store, password.as_ref().map(|p| p.0.as_str())).await {
                             Ok(()) => return,
                             Err(error) => {
@@ -302,16 +221,10 @@ impl Application {
         };
         let state = AppState {
             store: store.clone(),
-            writer: writer.clone(),
-            sources,
-            db,
+            pipeline: handle,
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,
-            detection: detection.clone(),
-            threats,
-            behaviour,
-            decisions,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -323,18 +236,9 @@ impl Application {
         Ok(Application {
             listener,
             router,
-            shutdown,
-            source_tasks,
-            background: {
-                background.extend([monitor, bootstrap, decision_sync, bans_task]);
-                background
-            },
-            threat_task,
-            inspect_task,
-            behaviour_task,
+            pipeline,
+            bootstrap,
             proxies,
-            writer_task,
-            writer,
             store,
         })
     }
@@ -355,7 +259,9 @@ impl Application {
     }
 
     /// Serves until `signal` completes, then shuts down gracefully: stops accepting,
-    /// lets sources flush their last batch with its checkpoint, drains the writer.
+    /// lets the proxies finish their requests, then drains the pipeline (sources flush
+    /// their last batch with its checkpoint, the writer empties its queue, the stages
+    /// and the threat recorder finish).
     pub async fn run_until_stopped(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
@@ -363,146 +269,48 @@ impl Application {
         let Application {
             listener,
             router,
-            shutdown,
-            source_tasks,
-            background,
-            writer_task,
-            inspect_task,
-            behaviour_task,
-            threat_task,
+            pipeline,
+            bootstrap,
             proxies,
-            writer,
             store: _,
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
-            .map(|p| tokio::spawn(p.serve(shutdown.subscribe())))
+            .map(|p| tokio::spawn(p.serve(pipeline.shutdown_signal())))
             .collect();
         let addr = listener.local_addr()?;
         tracing::info!(message = "Serving.", address = %addr);
-        let stop = shutdown.clone();
+        let mut stopping = pipeline.shutdown_signal();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move {
-            signal.await;
-            tracing::info!(message = "Shutting down: draining requests, flushing sources.");
-            let _ = stop.send(true);
+            tokio::select! {
+                _ = signal => {
+                    tracing::info!(message = "Shutting down: draining requests, flushing sources.");
+                    let _ = stop_tx.send(());
+                }
+                _ = stopping.recv() => {}
+            }
         });
-        let served = server.await;
-        let _ = shutdown.send(true);
-
-        let drain = async {
-            for t in proxy_tasks {
-                let _ = t.await;
-            }
-            for t in source_tasks {
-                let _ = t.await;
-            }
-            drop(writer);
-            let _ = writer_task.await;
-            let _ = inspect_task.await;
-            let _ = behaviour_task.await;
-            let _ = threat_task.await;
+        // The signal stops everything at once: sources, proxies and the HTTP server.
+        let trigger = async {
+            let _ = stop_rx.await;
         };
-        if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-            tracing::warn!(
-                message = "Shutdown drain timed out; unflushed lines will be re-read from the checkpoint at next start."
-            );
+        let (served, ()) = tokio::join!(server, async {
+            trigger.await;
+            pipeline.trigger();
+        });
+        pipeline.trigger();
+        for t in proxy_tasks {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
         }
-        for t in background {
-            t.abort();
-        }
+        bootstrap.abort();
+        pipeline.drain(DRAIN_TIMEOUT).await;
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")
-    }
-}
-
-/// The scenario engine with its saved buckets (kept in the data directory).
-fn build_behaviour(settings: &Settings) -> anyhow::Result<palisade_api::behaviour::Behaviour> {
-    let set = palisade_scenarios::ScenarioSet::load(settings.scenarios.dir.as_deref())
-        .context("loading the behaviour scenarios")?;
-    let mut config = palisade_scenarios::EngineConfig::default();
-    if let Some(cap) = settings.scenarios.max_buckets {
-        config.max_buckets = cap;
-    }
-    prepare_data_dir(settings)?;
-    Ok(palisade_api::behaviour::Behaviour::new(
-        palisade_scenarios::ScenarioEngine::new(set, config),
-        Some(settings.data_dir.join("scenarios.state.json")),
-    ))
-}
-
-/// Saves the behaviour buckets every minute, so a crash loses at most a minute of
-/// state (a clean stop saves again when the stage ends).
-async fn save_behaviour(
-    behaviour: Arc<palisade_api::behaviour::Behaviour>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let failures = palisade_core::metrics::registry().counter(
-        "palisade_behaviour_state_save_failures_total",
-        "Failed saves of the behaviour buckets.",
-        &[],
-        &[],
-    );
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
-            _ = shutdown.changed() => return,
-        }
-        let b = behaviour.clone();
-        match tokio::task::spawn_blocking(move || b.save()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                failures.inc();
-                tracing::error!(message = "Cannot save behaviour state; will retry.", %error)
-            }
-            Err(error) => {
-                failures.inc();
-                tracing::error!(message = "Behaviour save task failed.", %error)
-            }
-        }
-    }
-}
-
-/// Reloads the rule directory when its files change. A broken edit keeps the rules in
-/// force and is logged (and shown by `GET /api/v1/detection/rules`) until fixed.
-async fn watch_rules(
-    detection: Arc<palisade_api::detection::Detection>,
-    every: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
-        return;
-    };
-    let mut seen = palisade_core::data_dir::toml_fingerprint(&dir);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
-        }
-        let dir2 = dir.clone();
-        let Ok(now) =
-            tokio::task::spawn_blocking(move || palisade_core::data_dir::toml_fingerprint(&dir2))
-                .await
-        else {
-            continue;
-        };
-        if now == seen {
-            continue;
-        }
-        seen = now;
-        let d = detection.clone();
-        match tokio::task::spawn_blocking(move || d.reload()).await {
-            Ok(Ok(status)) => {
-                tracing::info!(message = "Rules reloaded.", rules = status.rules, active = status.active, dir = %dir.display())
-            }
-            Ok(Err(error)) => {
-                tracing::error!(message = "Rule reload failed; the previous rules stay in force.", %error)
-            }
-            Err(error) => tracing::error!(message = "Rule reload task failed.", %error),
-        }
     }
 }
 

@@ -97,15 +97,6 @@ pub struct SyslogSection {
     pub year: Option<i32>,
 }
 
-/// Behaviour detection settings.
-#[derive(Debug, Clone, Default)]
-pub struct ScenarioSettings {
-    /// Extra scenario files.
-    pub dir: Option<PathBuf>,
-    /// Bucket cap.
-    pub max_buckets: Option<usize>,
-}
-
 /// `[[proxy]]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,19 +152,6 @@ pub struct DetectionSection {
     pub rules_dir: Option<PathBuf>,
     /// Seconds between checks of `rules_dir` for changes (default 2; 0 disables).
     pub reload_secs: Option<u64>,
-}
-
-/// Detection settings, validated.
-#[derive(Debug, Clone)]
-pub struct DetectionSettings {
-    /// Block or detect only.
-    pub mode: palisade_api::detection::Mode,
-    /// Paranoia level and threshold.
-    pub engine: palisade_detect::EngineConfig,
-    /// Extra rule files.
-    pub rules_dir: Option<PathBuf>,
-    /// How often `rules_dir` is checked for changes (`None`: never).
-    pub reload_every: Option<Duration>,
 }
 
 /// `[auth]`
@@ -336,15 +314,15 @@ pub struct Settings {
     /// Authentication.
     pub auth: AuthSettings,
     /// The decision endpoint.
-    pub detection: DetectionSettings,
+    pub detection: palisade_pipeline::detection::DetectionConfig,
     /// Protecting proxies.
     pub proxies: Vec<palisade_proxy::ProxyConfig>,
     /// Behaviour scenarios.
-    pub scenarios: ScenarioSettings,
+    pub scenarios: palisade_pipeline::stages::behaviour::BehaviourConfig,
     /// Syslog listeners.
     pub syslog: Vec<palisade_sources::syslog::SyslogConfig>,
     /// IP decisions: reload and expiry intervals.
-    pub decisions: palisade_api::decisions::SyncConfig,
+    pub decisions: palisade_pipeline::decisions::SyncConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -701,10 +679,10 @@ impl Settings {
         }
 
         let mode = match file.detection.mode.as_deref() {
-            None => palisade_api::detection::Mode::Block,
-            Some(m) => palisade_api::detection::Mode::parse(m).unwrap_or_else(|| {
+            None => palisade_pipeline::detection::Mode::Block,
+            Some(m) => palisade_pipeline::detection::Mode::parse(m).unwrap_or_else(|| {
                 errors.push(format!("detection.mode: '{m}' must be block or detect"));
-                palisade_api::detection::Mode::Block
+                palisade_pipeline::detection::Mode::Block
             }),
         };
         let paranoia = file.detection.paranoia.unwrap_or(1);
@@ -721,7 +699,7 @@ impl Settings {
         {
             errors.push(format!("detection.rules_dir: {error}"));
         }
-        let detection = DetectionSettings {
+        let detection = palisade_pipeline::detection::DetectionConfig {
             mode,
             engine: palisade_detect::EngineConfig {
                 paranoia,
@@ -754,7 +732,7 @@ impl Settings {
             })
             .collect();
 
-        let scenarios = ScenarioSettings {
+        let scenarios = palisade_pipeline::stages::behaviour::BehaviourConfig {
             dir: file.scenarios.dir.clone(),
             max_buckets: file.scenarios.max_buckets,
         };
@@ -795,7 +773,7 @@ impl Settings {
             c.batch_size = batch_size;
             syslog.push(c);
         }
-        let mut decisions = palisade_api::decisions::SyncConfig::default();
+        let mut decisions = palisade_pipeline::decisions::SyncConfig::default();
         match file.decisions.resync_secs {
             Some(n) if !(1..=3600).contains(&n) => {
                 errors.push("decisions.resync_secs: must be between 1 and 3600".into())

@@ -27,9 +27,8 @@ use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use palisade_api::detection::Detection;
-use palisade_api::recorder::ThreatRecorder;
 use palisade_core::metrics::{Counter, Histogram, registry};
+use palisade_pipeline::Guard;
 
 pub use config::{OversizePolicy, ProxyConfig, Upstream, UpstreamError};
 pub use server::{BoundProxy, ProxyError};
@@ -43,14 +42,10 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
 /// What the proxy shares with the rest of Palisade.
 #[derive(Clone)]
 pub struct ProxyContext {
-    /// The engine and mode (the same one `/api/v1/check` uses, so a change through
-    /// `/api/v1/detection/config` applies to both at once).
-    pub detection: Arc<Detection>,
-    /// Where threats go, off the request path.
-    pub threats: ThreatRecorder,
-    /// IP bans and allow-list entries, enforced before inspection (no store round
-    /// trip); `None` enforces none.
-    pub decisions: Option<Arc<palisade_api::decisions::Decisions>>,
+    /// The decision policy: IP decisions, then the engine and mode (the same ones
+    /// `/api/v1/check` uses, so a change through `/api/v1/detection/config` applies to
+    /// both at once), threats recorded off the request path.
+    pub guard: Guard,
 }
 
 /// Per-proxy handles on its metrics, looked up once rather than per request.
@@ -107,9 +102,7 @@ impl Metrics {
 /// Everything one proxy's requests need.
 struct Shared {
     config: ProxyConfig,
-    detection: Arc<Detection>,
-    threats: ThreatRecorder,
-    decisions: Option<Arc<palisade_api::decisions::Decisions>>,
+    guard: Guard,
     client: Client<HttpConnector, ProxyBody>,
     metrics: Metrics,
 }
@@ -127,9 +120,7 @@ impl Shared {
         Shared {
             metrics: Metrics::new(&config.name),
             config,
-            detection: context.detection,
-            threats: context.threats,
-            decisions: context.decisions,
+            guard: context.guard,
             client,
         }
     }

@@ -10,9 +10,10 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use palisade_core::Shutdown;
 use palisade_core::metrics::registry;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 use crate::{ProxyConfig, ProxyContext, Shared, service};
 
@@ -65,7 +66,7 @@ impl BoundProxy {
 
     /// Serves until `shutdown` turns true, then lets open requests finish (up to the
     /// client timeout) before returning.
-    pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(self, mut shutdown: Shutdown) {
         let BoundProxy { listener, shared } = self;
         let name = shared.config.name.clone();
         let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
@@ -86,7 +87,7 @@ impl BoundProxy {
         loop {
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = shutdown.changed() => break,
+                _ = shutdown.recv() => break,
             };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -99,7 +100,7 @@ impl BoundProxy {
                         continue;
                     }
                 },
-                _ = shutdown.changed() => break,
+                _ = shutdown.recv() => break,
             };
             let _ = stream.set_nodelay(true);
             let shared = shared.clone();
@@ -124,7 +125,7 @@ impl BoundProxy {
                             tracing::debug!(message = "Client connection ended with an error.", %peer, %error);
                         }
                     }
-                    _ = stop.changed() => {
+                    _ = stop.recv() => {
                         conn.as_mut().graceful_shutdown();
                         let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
                     }

@@ -10,9 +10,9 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
-use palisade_api::middleware::new_request_id;
-use palisade_api::routes::check::threat_of;
+use palisade_core::request_id::new_request_id;
 use palisade_detect::HttpRequest;
+use palisade_pipeline::{Action, Front};
 
 use crate::body::{Buffered, PrefixedBody, read_limited};
 use crate::config::OversizePolicy;
@@ -59,16 +59,14 @@ async fn serve(
     let request_id = new_request_id();
     let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
     let client = client_ip(peer, req.headers(), &config.trusted_proxies);
-    let (engine, mode) = shared.detection.current();
-    if let Some(ban) = shared.decisions.as_ref().and_then(|d| d.verdict(client))
-        && mode == palisade_api::detection::Mode::Block
-    {
+    // A banned client is refused before its body is read.
+    if let Some(judgement) = shared.guard.refuse_banned(client) {
         tracing::info!(
             message = "Request from a banned client refused.",
             proxy = %config.name,
             request_id = %request_id,
             client = %client,
-            decision = ban.id,
+            decision = judgement.ban.as_ref().map_or(0, |b| b.id),
         );
         return ("ban", page::blocked(&request_id));
     }
@@ -119,21 +117,32 @@ async fn serve(
         body: inspected.to_vec(),
         client_ip: Some(client),
     };
-    let verdict = engine.inspect(&inspected_request);
-    let decision = mode.decision(verdict.blocked);
-    if let Some(threat) = threat_of(&inspected_request, &verdict, decision, &config.name) {
-        shared.threats.record(threat);
-    }
-    if decision == "block" {
-        tracing::info!(
-            message = "Request blocked.",
-            proxy = %config.name,
-            request_id = %request_id,
-            client = %client,
-            score = verdict.score,
-            method = %inspected_request.method,
-        );
-        return ("block", page::blocked(&request_id));
+    let judgement = shared
+        .guard
+        .judge(&inspected_request, Front::Proxy(&config.name));
+    match judgement.action {
+        Action::Ban => {
+            tracing::info!(
+                message = "Request from a banned client refused.",
+                proxy = %config.name,
+                request_id = %request_id,
+                client = %client,
+                decision = judgement.ban.as_ref().map_or(0, |b| b.id),
+            );
+            return ("ban", page::blocked(&request_id));
+        }
+        Action::Block => {
+            tracing::info!(
+                message = "Request blocked.",
+                proxy = %config.name,
+                request_id = %request_id,
+                client = %client,
+                score = judgement.verdict.as_ref().map_or(0, |v| v.score),
+                method = %inspected_request.method,
+            );
+            return ("block", page::blocked(&request_id));
+        }
+        Action::Allow | Action::Detect => {}
     }
 
     let Ok(uri) = config.upstream.target(&target) else {
@@ -177,11 +186,7 @@ async fn serve(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         parts.headers.entry("x-request-id").or_insert(v);
     }
-    let outcome = if decision == "detect" {
-        "detect"
-    } else {
-        "allow"
-    };
+    let outcome = judgement.action.as_str();
     (
         outcome,
         Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),

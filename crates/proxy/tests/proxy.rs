@@ -11,14 +11,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{any, get};
-use palisade_api::detection::{Detection, DetectionConfig, Mode};
-use palisade_api::recorder::ThreatRecorder;
+use palisade_core::ShutdownTrigger;
 use palisade_core::threat::Threat;
 use palisade_detect::EngineConfig;
+use palisade_pipeline::Guard;
+use palisade_pipeline::detection::{Detection, DetectionTuning, Mode};
+use palisade_pipeline::recorder::ThreatRecorder;
 use palisade_proxy::{BoundProxy, OversizePolicy, ProxyConfig, ProxyContext, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 #[derive(Clone, Default)]
 struct Hits(Arc<AtomicUsize>);
@@ -67,7 +69,7 @@ struct Harness {
     addr: SocketAddr,
     threats: mpsc::Receiver<Threat>,
     detection: Arc<Detection>,
-    _stop: watch::Sender<bool>,
+    _stop: ShutdownTrigger,
 }
 
 async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harness {
@@ -82,16 +84,14 @@ async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harnes
     let bound = BoundProxy::bind(
         config,
         ProxyContext {
-            detection: detection.clone(),
-            threats,
-            decisions: None,
+            guard: Guard::new(detection.clone(), None, threats),
         },
     )
     .await
     .unwrap();
     let addr = bound.local_addr().unwrap();
-    let (stop, rx_stop) = watch::channel(false);
-    tokio::spawn(bound.serve(rx_stop));
+    let stop = ShutdownTrigger::new();
+    tokio::spawn(bound.serve(stop.subscribe()));
     Harness {
         addr,
         threats: rx,
@@ -214,7 +214,7 @@ async fn detect_mode_lets_attacks_through_and_still_records_them() {
     let (up, hits) = upstream().await;
     let mut h = proxy_to(&format!("http://{up}"), |_| {}).await;
     h.detection
-        .apply(DetectionConfig {
+        .apply(DetectionTuning {
             mode: Mode::Detect,
             paranoia: 1,
             threshold: 5,

@@ -27,10 +27,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use palisade_core::Shutdown;
 use palisade_formats::{FormatSpec, SyslogOptions};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 use crate::batcher::{Batcher, choose_parser};
@@ -128,7 +129,7 @@ pub async fn run(
     config: SyslogConfig,
     writer: BatchWriter,
     status: Arc<SourceStatus>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: Shutdown,
 ) {
     serve(config, writer, status, shutdown, None).await;
 }
@@ -139,7 +140,7 @@ pub async fn serve(
     config: SyslogConfig,
     writer: BatchWriter,
     status: Arc<SourceStatus>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
     bound: Option<oneshot::Sender<BoundAddrs>>,
 ) {
     let options = SyslogOptions { year: config.year };
@@ -156,11 +157,7 @@ pub async fn serve(
             SourceState::Error,
             Some("no listen address: set udp and/or tcp".into()),
         );
-        while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
-            }
-        }
+        shutdown.recv().await;
         status.set_state(SourceState::Stopped, None);
         return;
     }
@@ -274,12 +271,12 @@ impl Listeners {
 }
 
 /// Waits `backoff` or until shutdown; true when shutting down.
-async fn pause(backoff: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+async fn pause(backoff: Duration, shutdown: &mut Shutdown) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(backoff) => {}
-        _ = shutdown.changed() => {}
+        _ = shutdown.recv() => {}
     }
-    *shutdown.borrow()
+    shutdown.is_shutdown()
 }
 
 /// Binds with backoff until it works or Palisade stops (`None`), showing each failure
@@ -289,7 +286,7 @@ async fn bind_with_retry<T, F, Fut>(
     addr: SocketAddr,
     source: &str,
     listeners: &Listeners,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
     bind: F,
 ) -> Option<T>
 where
@@ -302,7 +299,7 @@ where
     };
     let mut backoff = Duration::from_millis(500);
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             return None;
         }
         match bind(addr).await {
@@ -327,7 +324,7 @@ async fn udp_loop(
     config: SyslogConfig,
     tx: mpsc::Sender<Inbound>,
     listeners: Arc<Listeners>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let Some(socket) = bind_with_retry(
         Proto::Udp,
@@ -350,7 +347,7 @@ async fn udp_loop(
     loop {
         let received = tokio::select! {
             r = socket.recv_from(&mut buf) => r,
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
         };
         let (n, peer) = match received {
             Ok(r) => r,
@@ -377,7 +374,7 @@ async fn udp_loop(
         };
         tokio::select! {
             sent = tx.send(Inbound { frame, peer }) => if sent.is_err() { return },
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
         }
     }
 }
@@ -395,7 +392,7 @@ async fn tcp_loop(
     config: SyslogConfig,
     tx: mpsc::Sender<Inbound>,
     listeners: Arc<Listeners>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let Some(listener) = bind_with_retry(
         Proto::Tcp,
@@ -421,7 +418,7 @@ async fn tcp_loop(
         let accepted = tokio::select! {
             a = listener.accept() => a,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-            _ = shutdown.changed() => break,
+            _ = shutdown.recv() => break,
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -463,7 +460,7 @@ async fn connection(
     peer: SocketAddr,
     config: SyslogConfig,
     tx: mpsc::Sender<Inbound>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
     _permit: tokio::sync::OwnedSemaphorePermit,
 ) {
     let mut decoder = Decoder::new(config.max_message_bytes);
@@ -472,7 +469,7 @@ async fn connection(
     loop {
         let read = tokio::select! {
             r = tokio::time::timeout(config.idle_timeout, stream.read(&mut buf)) => r,
-            _ = shutdown.changed() => break,
+            _ = shutdown.recv() => break,
         };
         match read {
             Ok(Ok(0)) => {

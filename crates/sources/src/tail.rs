@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_core::Checkpoint;
+use palisade_core::Shutdown;
 use palisade_formats::FormatSpec;
 use palisade_store::SharedStore;
-use tokio::sync::watch;
 
 use crate::batcher::{Batcher, DETECT_SAMPLE_LINES, choose_parser, fingerprint};
 use crate::status::{SourceState, SourceStatus};
@@ -239,11 +239,11 @@ pub async fn run(
     store: SharedStore,
     writer: BatchWriter,
     status: Arc<SourceStatus>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             break;
         }
         match follow(&config, &store, &writer, &status, &mut shutdown).await {
@@ -258,7 +258,7 @@ pub async fn run(
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = shutdown.changed() => {}
+                    _ = shutdown.recv() => {}
                 }
             }
             Err(error) => {
@@ -266,7 +266,7 @@ pub async fn run(
                 status.set_state(SourceState::Error, Some(error.to_string()));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.changed() => {}
+                    _ = shutdown.recv() => {}
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -316,7 +316,7 @@ async fn follow(
     store: &SharedStore,
     writer: &BatchWriter,
     status: &Arc<SourceStatus>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Result<(), TailError> {
     let path = config.path.as_path();
     let checkpoint = store
@@ -338,7 +338,7 @@ async fn follow(
         );
         tokio::select! {
             _ = tokio::time::sleep(config.poll_interval) => {}
-            _ = shutdown.changed() => return Ok(()),
+            _ = shutdown.recv() => return Ok(()),
         }
     };
     let sample_refs: Vec<&[u8]> = sample.iter().map(Vec::as_slice).collect();
@@ -384,11 +384,11 @@ async fn follow(
         status.set_position(current.offset, size);
 
         let due = batcher.is_full() || (fill.eof && last_flush.elapsed() >= config.flush_interval);
-        if !batcher.is_empty() && (due || *shutdown.borrow()) {
+        if !batcher.is_empty() && (due || shutdown.is_shutdown()) {
             send(writer, &mut batcher, &current, &config.name, status).await?;
             last_flush = Instant::now();
         }
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             if !batcher.is_empty() {
                 send(writer, &mut batcher, &current, &config.name, status).await?;
             }
@@ -426,7 +426,7 @@ async fn follow(
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll_interval) => {}
-            _ = shutdown.changed() => {}
+            _ = shutdown.recv() => {}
         }
     }
 }

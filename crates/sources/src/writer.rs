@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use palisade_core::Shutdown;
 use palisade_core::metrics::{Counter, Gauge, Histogram, registry};
+use palisade_core::supervisor::{SharedReceiver, Supervisor};
 use palisade_core::{DeadLetter, Event};
 use palisade_store::{IngestBatch, SharedStore, WriteOutcome};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// How the writer queues and retries.
@@ -147,12 +149,13 @@ impl Meters {
 }
 
 impl BatchWriter {
-    /// Starts the writer task for a store. `shutdown` only interrupts retry waits: the
-    /// task itself ends when every handle is dropped and the queue is empty.
+    /// Starts the writer task for a store under `supervisor` (a panic restarts it on
+    /// the same queue). The supervisor's shutdown only interrupts retry waits: the task
+    /// itself ends when every handle is dropped and the queue is empty.
     pub fn spawn(
         store: SharedStore,
         config: WriterConfig,
-        shutdown: watch::Receiver<bool>,
+        supervisor: &Supervisor,
     ) -> (BatchWriter, JoinHandle<()>) {
         let capacity = config.queue_batches.max(1);
         let (tx, rx) = mpsc::channel(capacity);
@@ -167,7 +170,20 @@ impl BatchWriter {
             ),
             capacity,
         });
-        let task = tokio::spawn(run(store, config, rx, shared.clone(), shutdown));
+        let rx = SharedReceiver::new(rx);
+        let shutdown = supervisor.shutdown();
+        let task = {
+            let shared = shared.clone();
+            supervisor.spawn("writer", move || {
+                run(
+                    store.clone(),
+                    config.clone(),
+                    rx.clone(),
+                    shared.clone(),
+                    shutdown.clone(),
+                )
+            })
+        };
         (BatchWriter { tx, shared }, task)
     }
 
@@ -231,11 +247,12 @@ impl BatchWriter {
 async fn run(
     store: SharedStore,
     config: WriterConfig,
-    mut rx: mpsc::Receiver<Job>,
+    rx: SharedReceiver<Job>,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let meters = Meters::new(store.backend());
+    let mut rx = rx.lock().await;
     while let Some(first) = rx.recv().await {
         // Group commit: whatever else is already queued goes into the same transaction.
         // Memory stays bounded by the queue; only the commit count changes.
@@ -316,7 +333,7 @@ async fn write_group(
     shared: &Shared,
     meters: &Meters,
     group: Arc<[IngestBatch]>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Vec<Result<WriteOutcome, WriterError>> {
     let n = group.len();
     if n == 1 {
@@ -347,7 +364,7 @@ async fn attempt(
     shared: &Shared,
     meters: &Meters,
     group: Arc<[IngestBatch]>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Result<Vec<WriteOutcome>, WriterError> {
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -370,14 +387,14 @@ async fn attempt(
                 }
                 *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(error.to_string());
-                if *shutdown.borrow() {
+                if shutdown.is_shutdown() {
                     return Err(WriterError::Unavailable(error.to_string()));
                 }
                 let jitter =
                     Duration::from_millis(u64::from(started.elapsed().subsec_nanos() % 50));
                 tokio::select! {
                     _ = tokio::time::sleep(backoff + jitter) => {}
-                    _ = shutdown.changed() => {}
+                    _ = shutdown.recv() => {}
                 }
                 backoff = (backoff * 2).min(config.max_backoff);
             }
@@ -398,7 +415,7 @@ async fn write_with_retry(
     shared: &Shared,
     meters: &Meters,
     mut group: Arc<[IngestBatch]>,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &mut Shutdown,
 ) -> Result<WriteOutcome, WriterError> {
     let mut rejections = 0;
     loop {

@@ -5,21 +5,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_core::EventKind;
 use palisade_core::event::StoredEvent;
+use palisade_core::{EventKind, ShutdownTrigger};
 use palisade_sources::syslog::{BoundAddrs, SyslogConfig, serve};
 use palisade_sources::{BatchWriter, SourceRegistry, SourceState, SourceStatus, WriterConfig};
 use palisade_store::{DeadLetterQuery, EventQuery, SharedStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 struct Harness {
     _dir: tempfile::TempDir,
     store: SharedStore,
     status: Arc<SourceStatus>,
-    stop: watch::Sender<bool>,
+    stop: ShutdownTrigger,
     server: JoinHandle<()>,
     writer_task: JoinHandle<()>,
     bound: BoundAddrs,
@@ -33,9 +33,13 @@ async fn start(mut config: SyslogConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = palisade_store::open("sqlite://syslog.db", dir.path()).unwrap();
     store.migrate().await.unwrap();
-    let (stop, shutdown) = watch::channel(false);
-    let (writer, writer_task) =
-        BatchWriter::spawn(store.clone(), WriterConfig::default(), shutdown.clone());
+    let stop = ShutdownTrigger::new();
+    let shutdown = stop.subscribe();
+    let (writer, writer_task) = BatchWriter::spawn(
+        store.clone(),
+        WriterConfig::default(),
+        &palisade_core::supervisor::Supervisor::new(shutdown.clone()),
+    );
     config.year = Some(2015);
     let status = SourceRegistry::default().register(&config.name, "syslog", &config.target());
     let (tx, rx) = oneshot::channel();
@@ -97,7 +101,7 @@ impl Harness {
     }
 
     async fn stop(self) {
-        self.stop.send(true).unwrap();
+        self.stop.trigger();
         tokio::time::timeout(Duration::from_secs(10), self.server)
             .await
             .expect("listener stops on shutdown")
@@ -328,9 +332,13 @@ async fn bind_failures_are_shown_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let store = palisade_store::open("sqlite://syslog.db", dir.path()).unwrap();
     store.migrate().await.unwrap();
-    let (stop, shutdown) = watch::channel(false);
-    let (writer, _writer_task) =
-        BatchWriter::spawn(store.clone(), WriterConfig::default(), shutdown.clone());
+    let stop = ShutdownTrigger::new();
+    let shutdown = stop.subscribe();
+    let (writer, _writer_task) = BatchWriter::spawn(
+        store.clone(),
+        WriterConfig::default(),
+        &palisade_core::supervisor::Supervisor::new(shutdown.clone()),
+    );
     let mut c = SyslogConfig::new("busy");
     c.tcp = Some(addr);
     let status = SourceRegistry::default().register("busy", "syslog", &c.target());
@@ -354,7 +362,7 @@ async fn bind_failures_are_shown_and_retried() {
         .unwrap();
     assert_eq!(bound.tcp, Some(addr));
     assert_eq!(status.state(), SourceState::Running);
-    stop.send(true).unwrap();
+    stop.trigger();
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .unwrap()

@@ -11,13 +11,12 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use palisade_core::Timestamp;
 use palisade_core::metrics::registry;
-use palisade_core::threat::{Evidence, Threat};
-use palisade_detect::{HttpRequest, Verdict};
+use palisade_detect::HttpRequest;
+use palisade_pipeline::{Action, Front, Judgement};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::middleware::ClientIp;
-use crate::detection::Mode;
 use crate::json::ApiJson;
 use crate::problem::Problem;
 
@@ -113,57 +112,10 @@ pub fn original_request(
     }
 }
 
-/// Builds the threat a verdict with findings stands for; `source` says which front saw
-/// the request (`check`, `proxy`, an ingest source).
-pub fn threat_of(
-    request: &HttpRequest,
-    verdict: &Verdict,
-    decision: &str,
-    source: &str,
-) -> Option<Threat> {
-    let top = verdict
-        .findings
-        .iter()
-        .max_by_key(|f| (f.severity, std::cmp::Reverse(f.rule_id)))?;
-    let mut rule_ids: Vec<u32> = Vec::new();
-    for f in &verdict.findings {
-        if !rule_ids.contains(&f.rule_id) {
-            rule_ids.push(f.rule_id);
-        }
-    }
-    Some(Threat {
-        ts: Timestamp::now(),
-        category: top.category.as_str().to_owned(),
-        severity: top.severity.as_str().to_owned(),
-        score: verdict.score,
-        rule_ids,
-        client_ip: request.client_ip,
-        method: Some(request.method.chars().take(32).collect()),
-        uri: Some(request.uri.chars().take(2048).collect()),
-        source: source.to_owned(),
-        event_id: None,
-        decision: decision.to_owned(),
-        evidence: verdict
-            .findings
-            .iter()
-            .map(|f| Evidence {
-                rule_id: f.rule_id,
-                location: f.location.clone(),
-                part: f.name_of_part.clone(),
-                decoded_value: f.decoded_value.clone(),
-                matched: f.matched.clone(),
-            })
-            .collect(),
-    })
-}
-
-/// Turns a verdict into the proxy's answer, handing any threat to the recorder (which
-/// never waits).
-fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict, mode: Mode) -> Response {
-    let decision = mode.decision(verdict.blocked);
-    if let Some(threat) = threat_of(request, verdict, decision, "check") {
-        state.threats.record(threat);
-    }
+/// Turns a judgement into the answer the proxy acts on: 200 or 403, with
+/// `X-Palisade-*` headers saying why.
+fn answer(judgement: &Judgement) -> Response {
+    let decision = judgement.action.as_str();
     registry()
         .counter(
             "palisade_check_decisions_total",
@@ -172,6 +124,19 @@ fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict, mode: Mode
             &[decision],
         )
         .inc();
+    if let Some(ban) = &judgement.ban {
+        count_ban(if judgement.action == Action::Ban {
+            "block"
+        } else {
+            "detect"
+        });
+        if judgement.action == Action::Ban {
+            return banned(ban, judgement.threshold);
+        }
+    }
+    let Some(verdict) = &judgement.verdict else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
     let rules: Vec<String> = verdict
         .findings
         .iter()
@@ -194,7 +159,7 @@ fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict, mode: Mode
             })
             .collect(),
     };
-    let status = if decision == "block" {
+    let status = if judgement.action.refuses() {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::OK
@@ -211,6 +176,9 @@ fn answer(state: &AppState, request: &HttpRequest, verdict: &Verdict, mode: Mode
     );
     if let Ok(v) = HeaderValue::from_str(&rules.join(",")) {
         h.insert(HeaderName::from_static("x-palisade-rules"), v);
+    }
+    if let Some(ban) = &judgement.ban {
+        ban_headers(h, ban);
     }
     resp
 }
@@ -287,30 +255,10 @@ pub async fn check(
     decide(&state, &request)
 }
 
-/// IP decisions first: in block mode a client with a ban in force (and no allow-list
-/// entry) is refused without running the WAF; in detect-only mode the WAF runs and the
-/// answer says `detect`. An allow-list entry only overrides bans: the WAF still
-/// inspects the request.
+/// Judges the request (IP decisions, then the engine: see
+/// [`palisade_pipeline::guard`]) and answers.
 fn decide(state: &AppState, request: &HttpRequest) -> Response {
-    let ban = request.client_ip.and_then(|ip| state.decisions.verdict(ip));
-    let (engine, mode) = state.detection.current();
-    if let Some(ban) = &ban
-        && mode == Mode::Block
-    {
-        return banned(ban, engine.config().threshold);
-    }
-    let verdict = engine.inspect(request);
-    let mut resp = answer(state, request, &verdict, mode);
-    if let Some(ban) = ban {
-        count_ban("detect");
-        let h = resp.headers_mut();
-        h.insert(
-            HeaderName::from_static("x-palisade-decision"),
-            HeaderValue::from_static("detect"),
-        );
-        ban_headers(h, &ban);
-    }
-    resp
+    answer(&state.pipeline.guard.judge(request, Front::Check))
 }
 
 fn count_ban(mode: &'static str) {
@@ -349,15 +297,6 @@ fn ban_headers(h: &mut HeaderMap, ban: &palisade_core::decision::Decision) {
 
 /// 403 for a client with a ban in force.
 fn banned(ban: &palisade_core::decision::Decision, threshold: u32) -> Response {
-    count_ban("block");
-    registry()
-        .counter(
-            "palisade_check_decisions_total",
-            "Decisions of /api/v1/check.",
-            &["decision"],
-            &["ban"],
-        )
-        .inc();
     let body = CheckResult {
         decision: "ban",
         score: 0,

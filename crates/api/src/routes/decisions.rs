@@ -339,6 +339,7 @@ pub async fn create_decision(
         .reason
         .unwrap_or_else(|| format!("manual {} by {actor}", c.kind.as_str()));
     let (decision, outcome) = state
+        .pipeline
         .decisions
         .put(NewDecision {
             kind: c.kind,
@@ -433,7 +434,7 @@ pub async fn delete_decision(
 ) -> Result<StatusCode, Problem> {
     let id = decision_id(&raw)?;
     let actor = principal.actor();
-    let Some(deleted) = state.decisions.delete(id, &actor).await? else {
+    let Some(deleted) = state.pipeline.decisions.delete(id, &actor).await? else {
         return Err(Problem::not_found(format!(
             "no decision in force with id {id}"
         )));

@@ -9,27 +9,27 @@ use super::auth::audit;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::auth::middleware::ClientIp;
-use crate::detection::{DetectionConfig, SETTING_KEY};
 use crate::json::ApiJson;
 use crate::problem::Problem;
+use palisade_pipeline::detection::{DetectionTuning, SETTING_KEY};
 
 /// The detection configuration in force.
-#[utoipa::path(get, path = "/api/v1/detection/config", tag = "detection", responses((status = 200, description = "In force", body = DetectionConfig)), security(("bearer" = [])))]
-pub async fn get_config(State(state): State<AppState>) -> Json<DetectionConfig> {
-    Json(state.detection.config())
+#[utoipa::path(get, path = "/api/v1/detection/config", tag = "detection", responses((status = 200, description = "In force", body = DetectionTuning)), security(("bearer" = [])))]
+pub async fn get_config(State(state): State<AppState>) -> Json<DetectionTuning> {
+    Json(state.pipeline.detection.config())
 }
 
 /// Changes the detection configuration now and for later starts.
-#[utoipa::path(put, path = "/api/v1/detection/config", tag = "detection", request_body = DetectionConfig, responses(
-    (status = 200, description = "Applied", body = DetectionConfig),
+#[utoipa::path(put, path = "/api/v1/detection/config", tag = "detection", request_body = DetectionTuning, responses(
+    (status = 200, description = "Applied", body = DetectionTuning),
     (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 pub async fn put_config(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ClientIp(ip): ClientIp,
-    ApiJson(new): ApiJson<DetectionConfig>,
-) -> Result<Json<DetectionConfig>, Problem> {
+    ApiJson(new): ApiJson<DetectionTuning>,
+) -> Result<Json<DetectionTuning>, Problem> {
     if !(1..=4).contains(&new.paranoia) {
         return Err(Problem::invalid("paranoia", "must be 1, 2, 3 or 4"));
     }
@@ -39,6 +39,7 @@ pub async fn put_config(
     let text = serde_json::to_string(&new).map_err(|e| Problem::internal(&e))?;
     state.store.put_setting(SETTING_KEY, &text).await?;
     state
+        .pipeline
         .detection
         .apply(new)
         .map_err(|e| Problem::internal(&e))?;
@@ -55,41 +56,26 @@ pub async fn put_config(
     Ok(Json(new))
 }
 
-/// Applies the stored configuration at start, if one was saved.
-pub async fn restore(
-    state_store: &palisade_store::SharedStore,
-    detection: &crate::detection::Detection,
-) -> Result<(), String> {
-    let stored = state_store
-        .setting(SETTING_KEY)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(text) = stored {
-        let config: DetectionConfig = serde_json::from_str(&text)
-            .map_err(|e| format!("stored detection config is invalid: {e}"))?;
-        detection.apply(config).map_err(|e| e.to_string())?;
-    }
-    Ok(())
-}
-
 /// The rules in force: how many, from where, and the last reload's error if any.
-#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection", responses((status = 200, description = "Loaded rules", body = crate::detection::RulesStatus)), security(("bearer" = [])))]
-pub async fn get_rules(State(state): State<AppState>) -> Json<crate::detection::RulesStatus> {
-    Json(state.detection.rules_status())
+#[utoipa::path(get, path = "/api/v1/detection/rules", tag = "detection", responses((status = 200, description = "Loaded rules", body = palisade_pipeline::detection::RulesStatus)), security(("bearer" = [])))]
+pub async fn get_rules(
+    State(state): State<AppState>,
+) -> Json<palisade_pipeline::detection::RulesStatus> {
+    Json(state.pipeline.detection.rules_status())
 }
 
 /// Re-reads the rule directory now (it is also watched). A file that does not load
 /// leaves the rules in force and is reported with its file, rule id and field.
 #[utoipa::path(post, path = "/api/v1/detection/rules/reload", tag = "detection", responses(
-    (status = 200, description = "Reloaded", body = crate::detection::RulesStatus),
+    (status = 200, description = "Reloaded", body = palisade_pipeline::detection::RulesStatus),
     (status = 422, description = "A rule file does not load; the previous rules stay in force", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 pub async fn reload_rules(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     ClientIp(ip): ClientIp,
-) -> Result<Json<crate::detection::RulesStatus>, Problem> {
-    let detection = state.detection.clone();
+) -> Result<Json<palisade_pipeline::detection::RulesStatus>, Problem> {
+    let detection = state.pipeline.detection.clone();
     let outcome = tokio::task::spawn_blocking(move || detection.reload())
         .await
         .map_err(|e| Problem::internal(&e))?;

@@ -8,8 +8,8 @@ use palisade_sources::status::SourceSnapshot;
 use serde::Serialize;
 
 use crate::AppState;
-use crate::health::{DbStatus, Health};
 use crate::problem::Problem;
+use palisade_pipeline::db_monitor::{DbStatus, Health};
 
 /// A short health answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -56,8 +56,8 @@ pub struct HealthDetail {
 }
 
 fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapshot>) {
-    let db = state.db.snapshot();
-    let sources = state.sources.snapshot();
+    let db = state.pipeline.db.snapshot();
+    let sources = state.pipeline.sources.snapshot();
     let mut status = Health::Healthy;
     let mut reasons = Vec::new();
     if !(db.reachable && db.migrated) {
@@ -83,7 +83,7 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
             ));
         }
     }
-    if state.writer.depth() >= state.writer.capacity() {
+    if state.pipeline.writer.depth() >= state.pipeline.writer.capacity() {
         status = status.max(Health::Degraded);
         reasons.push("ingest queue is full: the store is not keeping up".into());
     }
@@ -115,10 +115,10 @@ pub async fn livez() -> Json<serde_json::Value> {
     )
 )]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
-    if state.db.ready() {
+    if state.pipeline.db.ready() {
         Ok(Json(serde_json::json!({ "status": "ready" })))
     } else {
-        let db = state.db.snapshot();
+        let db = state.pipeline.db.snapshot();
         Err(Problem::unavailable(
             format!(
                 "database ({}) not ready: {}",
@@ -165,9 +165,9 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
             database,
             sources,
             ingest_queue: QueueStatus {
-                depth: state.writer.depth(),
-                capacity: state.writer.capacity(),
-                store_available: state.writer.store_available(),
+                depth: state.pipeline.writer.depth(),
+                capacity: state.pipeline.writer.capacity(),
+                store_available: state.pipeline.writer.store_available(),
             },
         }),
     )

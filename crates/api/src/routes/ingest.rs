@@ -186,20 +186,21 @@ pub async fn ingest(
     let lines = (batch.events.len() + batch.dead_letters.len()) as u64;
     batch.idempotency_key = key;
 
-    if !state.writer.store_available() || !state.db.ready() {
+    if !state.pipeline.writer.store_available() || !state.pipeline.db.ready() {
         return Err(Problem::unavailable(
             format!(
                 "the database is unavailable ({}); nothing was stored, retry later",
                 state
+                    .pipeline
                     .writer
                     .last_error()
-                    .or(state.db.snapshot().error)
+                    .or(state.pipeline.db.snapshot().error)
                     .unwrap_or_else(|| "not ready".into())
             ),
             5,
         ));
     }
-    let outcome = match tokio::time::timeout(STORE_WAIT, state.writer.write(batch)).await {
+    let outcome = match tokio::time::timeout(STORE_WAIT, state.pipeline.writer.write(batch)).await {
         Ok(Ok(o)) => o,
         Ok(Err(WriterError::Rejected(e))) => return Err(Problem::internal(&e)),
         Ok(Err(e)) => {

@@ -448,14 +448,14 @@ pub async fn decisions_stream(
     let last = if startup {
         None
     } else {
-        state.decisions.last_pull(key_id).await
+        state.pipeline.decisions.last_pull(key_id).await
     };
     let lists = match build_pull(&state, startup, last, now).await {
         Ok(l) => l,
         Err(e) => return store_error(&e),
     };
     // The position moves only once the answer is built (as CrowdSec does).
-    state.decisions.record_pull(key_id, now).await;
+    state.pipeline.decisions.record_pull(key_id, now).await;
     registry()
         .counter(
             "palisade_bouncer_pulls_total",
@@ -554,6 +554,7 @@ fn lookup(
     };
     let filter = Filter::from_pairs(pairs);
     let all: Vec<Arc<Decision>> = state
+        .pipeline
         .decisions
         .set()
         .decisions()

@@ -10,7 +10,7 @@ use crate::AppState;
 /// Updates the gauges that are cheaper to read at scrape time than to keep current.
 fn refresh_gauges(state: &AppState) {
     let r = registry();
-    for s in state.sources.snapshot() {
+    for s in state.pipeline.sources.snapshot() {
         r.gauge(
             "palisade_source_lag_bytes",
             "Bytes of a file source not yet read.",

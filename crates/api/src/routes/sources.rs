@@ -43,6 +43,7 @@ pub async fn list_sources(State(state): State<AppState>) -> Result<Json<SourcePa
     // Checkpoints are a bonus: when the database is down the live view still answers.
     let mut checkpoints = state.store.checkpoints().await.unwrap_or_default();
     let mut items: Vec<SourceView> = state
+        .pipeline
         .sources
         .snapshot()
         .into_iter()

@@ -10,7 +10,6 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use palisade_sources::BatchWriter;
 use palisade_sources::import::{ImportConfig, ImportProgress, import_file};
-use tokio::sync::watch;
 
 use crate::cli::IngestArgs;
 use crate::config::{Overrides, format_spec};
@@ -34,39 +33,27 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             .migrate()
             .await
             .with_context(|| format!("preparing {}", palisade_store::redact_url(&settings.database_url)))?;
-        let (_stop, stop_rx) = watch::channel(false);
-        let mut writer_config = settings.writer.clone();
-        writer_config.queue_batches = writer_config.queue_batches.max(4);
-        // The same detection stage as the service: imported requests become threats.
-        let mut inspection = None;
-        if !args.no_detect {
-            let detection = Arc::new(
-                palisade_api::detection::Detection::new(
-                    settings.detection.engine,
-                    palisade_api::detection::Mode::Detect,
-                    settings.detection.rules_dir.clone(),
-                )
-                .context("loading the detection rules")?,
-            );
-            let (threats, threat_task) =
-                palisade_api::recorder::ThreatRecorder::spawn(store.clone(), stop_rx.clone());
-            let (tx, inspect_task) = palisade_api::inspector::spawn(detection, threats.clone());
-            writer_config.observers.push(tx);
-            // Behaviour scenarios over the replayed file, in log time, with no saved
-            // state: a one-shot import is its own window.
-            let set = palisade_scenarios::ScenarioSet::load(settings.scenarios.dir.as_deref())
-                .context("loading the behaviour scenarios")?;
-            let behaviour = Arc::new(palisade_api::behaviour::Behaviour::new(
-                palisade_scenarios::ScenarioEngine::new(set, Default::default()),
-                None,
-            ));
-            let (tx, behaviour_task) =
-                palisade_api::behaviour::spawn(behaviour.clone(), threats, None);
-            writer_config.observers.push(tx);
-            inspection = Some((inspect_task, behaviour_task, threat_task, behaviour));
-        }
-        let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, stop_rx);
-
+        // The same pipeline as the service (one-shot purpose): imported requests are
+        // inspected and replayed through the behaviour scenarios, in log time, with no
+        // saved state (a one-shot import is its own window).
+        let mut config = crate::app::pipeline_config(&settings);
+        config.writer.queue_batches = config.writer.queue_batches.max(4);
+        let ingest = if args.no_detect {
+            let supervisor =
+                palisade_core::supervisor::Supervisor::new(palisade_core::Shutdown::never());
+            let (writer, task) = BatchWriter::spawn(store.clone(), config.writer, &supervisor);
+            Ingest::StoreOnly(writer, task)
+        } else {
+            let running =
+                palisade_pipeline::Pipeline::build(store.clone(), config, palisade_pipeline::Purpose::Import)
+                    .await
+                    .context("starting the pipeline")?;
+            Ingest::Pipeline(Box::new(running))
+        };
+        let writer = match &ingest {
+            Ingest::StoreOnly(w, _) => w.clone(),
+            Ingest::Pipeline(r) => r.handle().writer.clone(),
+        };
         let started = Instant::now();
         let (mut lines, mut events, mut dead, mut failed) = (0u64, 0u64, 0u64, 0usize);
         let show_bar = !args.quiet && std::io::stderr().is_terminal();
@@ -113,12 +100,10 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             }
         }
         drop(writer);
-        let _ = writer_task.await;
-        let threats = match inspection {
-            Some((inspect_task, behaviour_task, threat_task, behaviour)) => {
-                let _ = inspect_task.await;
-                let _ = behaviour_task.await;
-                let _ = threat_task.await;
+        let threats = match ingest {
+            Ingest::Pipeline(running) => {
+                let behaviour = running.handle().behaviour.clone();
+                running.shutdown(Duration::from_secs(3600)).await;
                 let found = palisade_core::metrics::registry()
                     .counter(
                         "palisade_ingest_threats_total",
@@ -130,7 +115,11 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 let (overflows, by_scenario) = scenario_overflows(&behaviour);
                 format!(", {found} signature threats, {overflows} scenario alerts{by_scenario}")
             }
-            None => String::new(),
+            Ingest::StoreOnly(w, task) => {
+                drop(w);
+                let _ = task.await;
+                String::new()
+            }
         };
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         println!(
@@ -144,7 +133,9 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Scenario alerts so far, in total and by scenario.
-fn scenario_overflows(behaviour: &palisade_api::behaviour::Behaviour) -> (u64, String) {
+fn scenario_overflows(
+    behaviour: &palisade_pipeline::stages::behaviour::Behaviour,
+) -> (u64, String) {
     let fired: Vec<(String, u64)> = behaviour
         .status()
         .scenarios
@@ -187,4 +178,10 @@ fn spawn_ticker(bar: ProgressBar, progress: Arc<ImportProgress>) -> tokio::task:
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
+}
+
+/// What an import runs: the whole pipeline (detection on), or only the writer.
+enum Ingest {
+    Pipeline(Box<palisade_pipeline::RunningPipeline>),
+    StoreOnly(BatchWriter, tokio::task::JoinHandle<()>),
 }

@@ -132,7 +132,7 @@ async fn proxies_get_allow_or_block_with_reasons() {
 async fn detect_mode_reports_without_blocking() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = test_settings(&dir, None);
-    settings.detection.mode = palisade_api::detection::Mode::Detect;
+    settings.detection.mode = palisade_pipeline::detection::Mode::Detect;
     let mut app = spawn_with(settings, dir).await;
     app.wait_ready().await;
     app.login_admin().await;

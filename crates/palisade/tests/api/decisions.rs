@@ -515,7 +515,7 @@ async fn bans_written_by_another_instance_are_enforced_after_a_reload() {
     app.login_admin().await;
     let key = app.api_key("edge", &["check"]).await;
     // Written straight into the store, as another instance or the scenario engine would.
-    let other = palisade_api::decisions::Decisions::new(app.store.clone());
+    let other = palisade_pipeline::decisions::Decisions::new(app.store.clone());
     other
         .ban(
             "192.0.2.200".parse().expect("target"),

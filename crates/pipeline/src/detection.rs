@@ -4,16 +4,21 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use palisade_core::Shutdown;
+use palisade_store::SharedStore;
 
 use palisade_core::metrics::registry;
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
 use serde::{Deserialize, Serialize};
 
 /// What a verdict over the threshold does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Answer 403.
+    #[default]
     Block,
     /// Answer 200 and only report (`X-Palisade-Decision: detect`).
     Detect,
@@ -40,15 +45,30 @@ impl Mode {
     }
 }
 
-/// The run-time detection settings, as served and stored.
+/// The detection settings that can change at run time, as served and stored
+/// (`/api/v1/detection/config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct DetectionConfig {
+#[schema(as = DetectionConfig)]
+pub struct DetectionTuning {
     /// block or detect.
     pub mode: Mode,
     /// 1 to 4.
     pub paranoia: u8,
     /// Anomaly score that blocks (≥ 1).
     pub threshold: u32,
+}
+
+/// `[detection]`: how the signature engine starts.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionConfig {
+    /// Block or detect only.
+    pub mode: Mode,
+    /// Paranoia level and threshold.
+    pub engine: EngineConfig,
+    /// Extra rule files (`*.toml`) on top of the built-in rules.
+    pub rules_dir: Option<PathBuf>,
+    /// How often `rules_dir` is checked for changes (`None`: never).
+    pub reload_every: Option<Duration>,
 }
 
 /// The settings key the configuration is kept under across restarts.
@@ -73,7 +93,7 @@ pub struct RulesStatus {
 struct Loaded {
     rules: Arc<RuleSet>,
     engine: Engine,
-    config: DetectionConfig,
+    config: DetectionTuning,
     error: Option<String>,
 }
 
@@ -103,7 +123,7 @@ impl Detection {
             loaded: RwLock::new(Loaded {
                 rules,
                 engine,
-                config: DetectionConfig {
+                config: DetectionTuning {
                     mode,
                     paranoia: config.paranoia,
                     threshold: config.threshold,
@@ -139,7 +159,7 @@ impl Detection {
     }
 
     /// The current configuration.
-    pub fn config(&self) -> DetectionConfig {
+    pub fn config(&self) -> DetectionTuning {
         self.read().config
     }
 
@@ -162,7 +182,7 @@ impl Detection {
 
     /// Applies a new configuration: rebuilds the engine when paranoia or threshold
     /// change, then swaps it in.
-    pub fn apply(&self, new: DetectionConfig) -> Result<(), RuleError> {
+    pub fn apply(&self, new: DetectionTuning) -> Result<(), RuleError> {
         let (rules, old) = {
             let l = self.read();
             (l.rules.clone(), l.config)
@@ -174,6 +194,21 @@ impl Detection {
             l.engine = engine;
         }
         l.config = new;
+        Ok(())
+    }
+
+    /// Applies the run-time settings saved in the store (`PUT /api/v1/detection/config`
+    /// keeps them there), if any were saved.
+    pub async fn restore(&self, store: &SharedStore) -> Result<(), String> {
+        let stored = store
+            .setting(SETTING_KEY)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(text) = stored {
+            let config: DetectionTuning = serde_json::from_str(&text)
+                .map_err(|e| format!("stored detection config is invalid: {e}"))?;
+            self.apply(config).map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
 
@@ -210,7 +245,44 @@ impl Detection {
     }
 }
 
-fn engine_config(c: DetectionConfig) -> EngineConfig {
+/// Reloads the rule directory when its files change, until shutdown. A broken edit
+/// keeps the rules in force and is logged (and shown by `GET /api/v1/detection/rules`)
+/// until fixed.
+pub async fn watch_rules(detection: Arc<Detection>, every: Duration, mut shutdown: Shutdown) {
+    let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
+        return;
+    };
+    let mut seen = palisade_core::data_dir::toml_fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.recv() => return,
+        }
+        let dir2 = dir.clone();
+        let Ok(now) =
+            tokio::task::spawn_blocking(move || palisade_core::data_dir::toml_fingerprint(&dir2))
+                .await
+        else {
+            continue;
+        };
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let d = detection.clone();
+        match tokio::task::spawn_blocking(move || d.reload()).await {
+            Ok(Ok(status)) => {
+                tracing::info!(message = "Rules reloaded.", rules = status.rules, active = status.active, dir = %dir.display())
+            }
+            Ok(Err(error)) => {
+                tracing::error!(message = "Rule reload failed; the previous rules stay in force.", %error)
+            }
+            Err(error) => tracing::error!(message = "Rule reload task failed.", %error),
+        }
+    }
+}
+
+fn engine_config(c: DetectionTuning) -> EngineConfig {
     EngineConfig {
         paranoia: c.paranoia,
         threshold: c.threshold,
@@ -290,7 +362,7 @@ match = { contains_any = ["/secret-admin"] }
             Some(dir.path().into()),
         )
         .unwrap();
-        d.apply(DetectionConfig {
+        d.apply(DetectionTuning {
             mode: Mode::Detect,
             paranoia: 2,
             threshold: 5,

@@ -16,7 +16,21 @@ use palisade_sources::StoredBatches;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use palisade_core::supervisor::{SharedReceiver, Supervisor};
+
 use crate::recorder::ThreatRecorder;
+
+/// `[scenarios]`: behaviour detection's start-up settings.
+#[derive(Debug, Clone, Default)]
+pub struct BehaviourConfig {
+    /// Extra scenario files (`*.toml`) on top of the built-in ones.
+    pub dir: Option<PathBuf>,
+    /// Most buckets held (least recently used evicted); `None`: the engine's default.
+    pub max_buckets: Option<usize>,
+}
+
+/// How often the buckets are saved while running.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Groups of batches that may wait for the stage.
 const QUEUE: usize = 4;
@@ -143,9 +157,19 @@ impl Behaviour {
 /// times, then logged and counted.
 pub fn spawn_bans(
     decisions: Arc<crate::decisions::Decisions>,
+    supervisor: &Supervisor,
 ) -> (mpsc::Sender<Alert>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<Alert>(1000);
-    let task = tokio::spawn(async move {
+    let (tx, rx) = mpsc::channel::<Alert>(1000);
+    let rx = SharedReceiver::new(rx);
+    let task = supervisor.spawn("scenario-bans", move || {
+        apply_bans(decisions.clone(), rx.clone())
+    });
+    (tx, task)
+}
+
+async fn apply_bans(decisions: Arc<crate::decisions::Decisions>, rx: SharedReceiver<Alert>) {
+    let mut rx = rx.lock().await;
+    {
         let failures = registry().counter(
             "palisade_scenario_ban_failures_total",
             "Scenario bans that could not be stored after retries.",
@@ -188,8 +212,36 @@ pub fn spawn_bans(
                 }
             }
         }
-    });
-    (tx, task)
+    }
+}
+
+/// Saves the buckets every minute until shutdown, so a crash loses at most a minute of
+/// state (a clean stop saves again when the stage ends).
+pub async fn save_periodically(behaviour: Arc<Behaviour>, mut shutdown: palisade_core::Shutdown) {
+    let failures = registry().counter(
+        "palisade_behaviour_state_save_failures_total",
+        "Failed saves of the behaviour buckets.",
+        &[],
+        &[],
+    );
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(SAVE_EVERY) => {}
+            _ = shutdown.recv() => return,
+        }
+        let b = behaviour.clone();
+        match tokio::task::spawn_blocking(move || b.save()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                failures.inc();
+                tracing::error!(message = "Cannot save behaviour state; will retry.", %error)
+            }
+            Err(error) => {
+                failures.inc();
+                tracing::error!(message = "Behaviour save task failed.", %error)
+            }
+        }
+    }
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -204,9 +256,27 @@ pub fn spawn(
     behaviour: Arc<Behaviour>,
     threats: ThreatRecorder,
     bans: Option<mpsc::Sender<Alert>>,
+    supervisor: &Supervisor,
 ) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<StoredBatches>(QUEUE);
-    let task = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = mpsc::channel::<StoredBatches>(QUEUE);
+    let rx = SharedReceiver::new(rx);
+    let task = supervisor.spawn_blocking("behaviour", move || {
+        let (behaviour, threats, bans, rx) =
+            (behaviour.clone(), threats.clone(), bans.clone(), rx.clone());
+        move || observe(&behaviour, &threats, bans.as_ref(), &rx)
+    });
+    (tx, task)
+}
+
+/// The stage's loop: one run of the supervised task.
+fn observe(
+    behaviour: &Behaviour,
+    threats: &ThreatRecorder,
+    bans: Option<&mpsc::Sender<Alert>>,
+    rx: &SharedReceiver<StoredBatches>,
+) {
+    let mut rx = rx.blocking_lock();
+    {
         let mut alerts = Vec::new();
         while let Some(stored) = rx.blocking_recv() {
             {
@@ -219,7 +289,7 @@ pub fn spawn(
                 tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
                 threats.record_blocking(alert.to_threat());
                 if alert.decision.is_some()
-                    && let Some(bans) = &bans
+                    && let Some(bans) = bans
                     && bans.blocking_send(alert).is_err()
                 {
                     tracing::warn!(message = "The decision stage has stopped; ban not applied.");
@@ -230,6 +300,5 @@ pub fn spawn(
             tracing::error!(message = "Cannot save behaviour state.", %error);
         }
         tracing::debug!(message = "Behaviour stage stopped.");
-    });
-    (tx, task)
+    }
 }

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use palisade_core::Shutdown;
 use palisade_core::Timestamp;
 use palisade_core::decision::{
     Decision, DecisionKind, DecisionOrigin, DecisionTarget, MAX_DURATION_SECS, NewDecision,
@@ -23,11 +24,11 @@ use palisade_core::decision::{
 };
 use palisade_core::decision_set::{BanInfo, DecisionSet};
 use palisade_core::metrics::registry;
+use palisade_core::supervisor::Supervisor;
 use palisade_store::{SharedStore, StoreError};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::health::DbHealth;
+use crate::db_monitor::DbHealth;
 
 /// How often the set is reloaded from the store and expired decisions are marked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -340,45 +341,18 @@ fn count_bans(outcome: &'static str) {
         .inc();
 }
 
-/// Starts the task that loads, reloads and expires decisions until shutdown. A failure
-/// is logged, counted (`palisade_decision_sync_failures_total`) and retried with
-/// backoff; a panic restarts the task, also with backoff
-/// (`palisade_background_task_restarts_total`).
+/// Starts the task that loads, reloads and expires decisions until shutdown, under
+/// `supervisor`. A failure is logged, counted (`palisade_decision_sync_failures_total`)
+/// and retried with backoff; a panic restarts the task, also with backoff.
 pub fn spawn_sync(
     decisions: Arc<Decisions>,
     db: Arc<DbHealth>,
     config: SyncConfig,
-    shutdown: watch::Receiver<bool>,
+    supervisor: &Supervisor,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let restarts = registry().counter(
-            "palisade_background_task_restarts_total",
-            "Background tasks restarted after a panic, by task.",
-            &["task"],
-            &["decisions"],
-        );
-        let mut backoff = Duration::from_secs(1);
-        let mut stop = shutdown.clone();
-        loop {
-            let task = tokio::spawn(sync_loop(
-                decisions.clone(),
-                db.clone(),
-                config,
-                shutdown.clone(),
-            ));
-            match task.await {
-                Ok(()) => return,
-                Err(error) => {
-                    restarts.inc();
-                    tracing::error!(message = "Decision sync task failed; restarting.", %error);
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
-                }
-            }
-        }
+    let shutdown = supervisor.shutdown();
+    supervisor.spawn("decisions", move || {
+        sync_loop(decisions.clone(), db.clone(), config, shutdown.clone())
     })
 }
 
@@ -392,7 +366,7 @@ async fn sync_loop(
     decisions: Arc<Decisions>,
     db: Arc<DbHealth>,
     config: SyncConfig,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let failures = |task: &str| {
         registry().counter(
@@ -407,7 +381,7 @@ async fn sync_loop(
     let mut healthy = false;
     let mut since_full = 0u32;
     loop {
-        if *shutdown.borrow() {
+        if shutdown.is_shutdown() {
             return;
         }
         let wait = if !db.ready() {
@@ -452,7 +426,7 @@ async fn sync_loop(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
         }
     }
 }
@@ -589,12 +563,12 @@ mod tests {
             .unwrap();
         let d = Arc::new(Decisions::new(store.clone()));
         let db = Arc::new(DbHealth::new("sqlite"));
-        let (tx, rx) = watch::channel(false);
-        let monitor = tokio::spawn(crate::health::monitor(
+        let trigger = palisade_core::ShutdownTrigger::new();
+        let monitor = tokio::spawn(crate::db_monitor::monitor(
             store,
             db.clone(),
             Duration::from_millis(50),
-            rx.clone(),
+            trigger.subscribe(),
         ));
         let task = spawn_sync(
             d.clone(),
@@ -603,7 +577,7 @@ mod tests {
                 resync: Duration::from_millis(50),
                 expire: Duration::from_millis(50),
             },
-            rx,
+            &Supervisor::new(trigger.subscribe()),
         );
         for _ in 0..100 {
             if d.verdict("203.0.113.4".parse().unwrap()).is_some() {
@@ -613,7 +587,7 @@ mod tests {
         }
         assert!(d.is_loaded());
         assert!(d.verdict("203.0.113.4".parse().unwrap()).is_some());
-        tx.send(true).unwrap();
+        trigger.trigger();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .unwrap()

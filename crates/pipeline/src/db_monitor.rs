@@ -4,11 +4,11 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use palisade_core::Shutdown;
 use palisade_core::Timestamp;
 use palisade_core::metrics::registry;
 use palisade_store::SharedStore;
 use serde::Serialize;
-use tokio::sync::watch;
 
 /// The rolled-up health of the service or of one component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
@@ -89,7 +89,7 @@ pub async fn monitor(
     store: SharedStore,
     health: std::sync::Arc<DbHealth>,
     interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
+    mut shutdown: Shutdown,
 ) {
     let up = registry().gauge(
         "palisade_database_up",
@@ -170,7 +170,7 @@ pub async fn monitor(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.recv() => return,
         }
     }
 }

@@ -6,18 +6,15 @@
 //! engine is CPU work), fed by the writer's bounded observer channel: when it falls
 //! behind, ingest slows down rather than events going uninspected.
 
-use std::sync::Arc;
-
 use palisade_core::metrics::registry;
-use palisade_core::threat::Threat;
 use palisade_core::{Event, EventKind};
 use palisade_detect::HttpRequest;
 use palisade_sources::StoredBatches;
 use tokio::sync::mpsc;
 
-use crate::detection::{Detection, Mode};
-use crate::recorder::ThreatRecorder;
-use crate::routes::check::threat_of;
+use palisade_core::supervisor::{SharedReceiver, Supervisor};
+
+use crate::guard::{Front, Guard};
 
 /// Groups of batches that may wait for inspection.
 const QUEUE: usize = 4;
@@ -62,32 +59,51 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
 /// Events in a group from which inspection is spread over threads.
 const PARALLEL_FROM: usize = 2048;
 
-/// Inspects stored events; returns the threats found, in event order.
-fn inspect_all(engine: &palisade_detect::Engine, events: &[(i64, &Event)]) -> Vec<Threat> {
-    let mut out = Vec::new();
+/// Judges stored events (each finding is recorded by the guard); returns how many
+/// raised a threat.
+fn inspect_all(guard: &Guard, events: &[(i64, &Event)]) -> u64 {
+    let mut found = 0;
     for (id, event) in events {
         let Some(request) = request_of(event) else {
             continue;
         };
-        let verdict = engine.inspect(&request);
-        // A log line is evidence after the fact: nothing was blocked.
-        let decision = Mode::Detect.decision(verdict.blocked);
-        if let Some(mut threat) = threat_of(&request, &verdict, decision, &event.source) {
-            threat.ts = event.ts;
-            threat.event_id = Some(*id);
-            out.push(threat);
+        let judgement = guard.judge(
+            &request,
+            Front::Log {
+                source: &event.source,
+                event_id: *id,
+                ts: event.ts,
+            },
+        );
+        if judgement
+            .verdict
+            .as_ref()
+            .is_some_and(|v| !v.findings.is_empty())
+        {
+            found += 1;
         }
     }
-    out
+    found
 }
 
 /// Starts the stage; it ends when the writer (the only sender) goes away.
 pub fn spawn(
-    detection: Arc<Detection>,
-    threats: ThreatRecorder,
+    guard: Guard,
+    supervisor: &Supervisor,
 ) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<StoredBatches>(QUEUE);
-    let task = tokio::task::spawn_blocking(move || {
+    let (tx, rx) = mpsc::channel::<StoredBatches>(QUEUE);
+    let rx = SharedReceiver::new(rx);
+    let task = supervisor.spawn_blocking("inspector", move || {
+        let (guard, rx) = (guard.clone(), rx.clone());
+        move || inspect_stored(&guard, &rx)
+    });
+    (tx, task)
+}
+
+/// The stage's loop: one run of the supervised task.
+fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
+    let mut rx = rx.blocking_lock();
+    {
         let inspected = registry().counter(
             "palisade_ingest_inspected_events_total",
             "Stored HTTP events inspected by the signature engine.",
@@ -102,7 +118,6 @@ pub fn spawn(
         );
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         while let Some(stored) = rx.blocking_recv() {
-            let engine = detection.engine();
             let events: Vec<(i64, &Event)> = stored.events().collect();
             // Large groups (imports, busy tails) are split over the cores; a push of a
             // few lines is not worth a thread.
@@ -112,20 +127,20 @@ pub fn spawn(
                 workers
             };
             let chunk = events.len().div_ceil(threads.max(1)).max(1);
-            let found_here: Vec<Threat> = std::thread::scope(|scope| {
+            let found_here: u64 = std::thread::scope(|scope| {
                 let handles: Vec<_> = events
                     .chunks(chunk)
-                    .map(|part| scope.spawn(|| inspect_all(&engine, part)))
+                    .map(|part| scope.spawn(|| inspect_all(guard, part)))
                     .collect();
                 handles
                     .into_iter()
-                    .flat_map(|h| {
+                    .map(|h| {
                         h.join().unwrap_or_else(|_| {
                             tracing::error!(message = "An inspection thread panicked; its part of the batch has no threats.");
-                            Vec::new()
+                            0
                         })
                     })
-                    .collect()
+                    .sum()
             });
             inspected.add(
                 events
@@ -133,19 +148,16 @@ pub fn spawn(
                     .filter(|(_, e)| e.kind == EventKind::Http)
                     .count() as u64,
             );
-            for threat in found_here {
-                found.inc();
-                threats.record_blocking(threat);
-            }
+            found.add(found_here);
         }
         tracing::debug!(message = "Ingest inspection stopped.");
-    });
-    (tx, task)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detection::{Detection, Mode};
 
     #[test]
     fn log_events_become_requests_with_their_headers() {

@@ -1,0 +1,240 @@
+//! The one decision policy for a request, wherever it is seen: `/api/v1/check` (a
+//! reverse proxy asking), the protecting proxy (the request itself), and the ingest
+//! inspector (a stored log line, after the fact).
+//!
+//! The policy, in order:
+//! 1. IP decisions (live fronts only): in block mode a client with a ban in force and
+//!    no allow-list entry is refused without running the WAF; in detect-only mode the
+//!    WAF still runs and the judgement carries the ban that would have applied.
+//! 2. The signature engine inspects the request.
+//! 3. Over the threshold: block in block mode, detect in detect-only mode; a log line
+//!    is always "detect" (nothing can be blocked any more).
+//! 4. Any finding becomes a threat with its evidence, handed to the recorder: without
+//!    waiting on the live fronts (a decision is never delayed by storage), waiting for
+//!    room from the ingest inspector (ingest slows down rather than losing threats).
+
+use std::sync::Arc;
+
+use palisade_core::Timestamp;
+use palisade_core::decision_set::BanInfo;
+use palisade_core::threat::{Evidence, Threat};
+use palisade_detect::{HttpRequest, Verdict};
+
+use crate::decisions::Decisions;
+use crate::detection::{Detection, Mode};
+use crate::recorder::ThreatRecorder;
+
+/// Where a request was seen.
+#[derive(Debug, Clone, Copy)]
+pub enum Front<'a> {
+    /// A reverse proxy asking `/api/v1/check` (threats say `check`).
+    Check,
+    /// The protecting proxy with this configured name.
+    Proxy(&'a str),
+    /// A stored log event: inspected after the fact, so bans and the mode do not apply.
+    Log {
+        /// The event's source name.
+        source: &'a str,
+        /// The stored event's id.
+        event_id: i64,
+        /// When the request happened.
+        ts: Timestamp,
+    },
+}
+
+impl Front<'_> {
+    fn source(&self) -> &str {
+        match self {
+            Front::Check => "check",
+            Front::Proxy(name) => name,
+            Front::Log { source, .. } => source,
+        }
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Let it through.
+    Allow,
+    /// Over the threshold in detect-only mode (or seen in a log): let it through, report.
+    Detect,
+    /// Over the threshold in block mode: refuse.
+    Block,
+    /// Refused by an IP ban before inspection.
+    Ban,
+}
+
+impl Action {
+    /// The wire and stored name: `allow`, `detect`, `block`, `ban`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Detect => "detect",
+            Action::Block => "block",
+            Action::Ban => "ban",
+        }
+    }
+
+    /// Whether the request is refused.
+    pub fn refuses(self) -> bool {
+        matches!(self, Action::Block | Action::Ban)
+    }
+}
+
+/// The outcome of [`Guard::judge`].
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    /// What to do.
+    pub action: Action,
+    /// The engine's verdict; `None` when a ban refused the request before inspection.
+    pub verdict: Option<Verdict>,
+    /// The ban in force against the client (in detect-only mode: the one that would
+    /// have applied).
+    pub ban: Option<BanInfo>,
+    /// The blocking threshold in force.
+    pub threshold: u32,
+}
+
+/// The detection engine, the IP decisions and the threat recorder, behind one call.
+#[derive(Clone)]
+pub struct Guard {
+    detection: Arc<Detection>,
+    decisions: Option<Arc<Decisions>>,
+    threats: ThreatRecorder,
+}
+
+impl Guard {
+    /// A guard; without `decisions` no IP decision is enforced.
+    pub fn new(
+        detection: Arc<Detection>,
+        decisions: Option<Arc<Decisions>>,
+        threats: ThreatRecorder,
+    ) -> Guard {
+        Guard {
+            detection,
+            decisions,
+            threats,
+        }
+    }
+
+    /// The swappable engine and mode.
+    pub fn detection(&self) -> &Arc<Detection> {
+        &self.detection
+    }
+
+    /// Where threats go.
+    pub fn threats(&self) -> &ThreatRecorder {
+        &self.threats
+    }
+
+    /// Step 1 of the policy alone, for a front that can refuse before it has read the
+    /// request (the proxy, before the body): `Some` when a ban refuses `client`.
+    pub fn refuse_banned(&self, client: std::net::IpAddr) -> Option<Judgement> {
+        let (engine, mode) = self.detection.current();
+        if mode != Mode::Block {
+            return None;
+        }
+        let ban = self.decisions.as_ref()?.verdict(client)?;
+        Some(Judgement {
+            action: Action::Ban,
+            verdict: None,
+            ban: Some(ban),
+            threshold: engine.config().threshold,
+        })
+    }
+
+    /// Judges one request seen at `front`, recording any threat it raises.
+    pub fn judge(&self, request: &HttpRequest, front: Front<'_>) -> Judgement {
+        let (engine, mode) = self.detection.current();
+        let threshold = engine.config().threshold;
+        let live = !matches!(front, Front::Log { .. });
+        let ban = if live {
+            request
+                .client_ip
+                .zip(self.decisions.as_ref())
+                .and_then(|(ip, d)| d.verdict(ip))
+        } else {
+            None
+        };
+        if ban.is_some() && mode == Mode::Block {
+            return Judgement {
+                action: Action::Ban,
+                verdict: None,
+                ban,
+                threshold,
+            };
+        }
+        let verdict = engine.inspect(request);
+        let inspected = match (verdict.blocked, live, mode) {
+            (false, _, _) => Action::Allow,
+            (true, true, Mode::Block) => Action::Block,
+            (true, _, _) => Action::Detect,
+        };
+        // In detect-only mode a banned client is let through and reported.
+        let action = if ban.is_some() {
+            Action::Detect
+        } else {
+            inspected
+        };
+        if let Some(mut threat) = threat_of(request, &verdict, inspected.as_str(), front.source()) {
+            if let Front::Log { event_id, ts, .. } = front {
+                threat.ts = ts;
+                threat.event_id = Some(event_id);
+                self.threats.record_blocking(threat);
+            } else {
+                self.threats.record(threat);
+            }
+        }
+        Judgement {
+            action,
+            verdict: Some(verdict),
+            ban,
+            threshold,
+        }
+    }
+}
+
+/// Builds the threat a verdict with findings stands for; `source` says which front saw
+/// the request (`check`, a proxy's name, an ingest source).
+pub fn threat_of(
+    request: &HttpRequest,
+    verdict: &Verdict,
+    decision: &str,
+    source: &str,
+) -> Option<Threat> {
+    let top = verdict
+        .findings
+        .iter()
+        .max_by_key(|f| (f.severity, std::cmp::Reverse(f.rule_id)))?;
+    let mut rule_ids: Vec<u32> = Vec::new();
+    for f in &verdict.findings {
+        if !rule_ids.contains(&f.rule_id) {
+            rule_ids.push(f.rule_id);
+        }
+    }
+    Some(Threat {
+        ts: Timestamp::now(),
+        category: top.category.as_str().to_owned(),
+        severity: top.severity.as_str().to_owned(),
+        score: verdict.score,
+        rule_ids,
+        client_ip: request.client_ip,
+        method: Some(request.method.chars().take(32).collect()),
+        uri: Some(request.uri.chars().take(2048).collect()),
+        source: source.to_owned(),
+        event_id: None,
+        decision: decision.to_owned(),
+        evidence: verdict
+            .findings
+            .iter()
+            .map(|f| Evidence {
+                rule_id: f.rule_id,
+                location: f.location.clone(),
+                part: f.name_of_part.clone(),
+                decoded_value: f.decoded_value.clone(),
+                matched: f.matched.clone(),
+            })
+            .collect(),
+    })
+}

@@ -1,0 +1,376 @@
+//! Building, running and draining the pipeline: the one place its stages are wired,
+//! used by `palisade serve` and `palisade ingest` alike.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_core::supervisor::Supervisor;
+use palisade_core::{Shutdown, ShutdownTrigger};
+use palisade_scenarios::{EngineConfig as ScenarioEngineConfig, ScenarioEngine, ScenarioSet};
+use palisade_sources::syslog::SyslogConfig;
+use palisade_sources::tail::TailConfig;
+use palisade_sources::{BatchWriter, SourceRegistry, WriterConfig};
+use palisade_store::SharedStore;
+use tokio::task::JoinHandle;
+
+use crate::db_monitor::{self, DbHealth};
+use crate::decisions::{self, Decisions, SyncConfig};
+use crate::detection::{self, Detection, DetectionConfig};
+use crate::guard::Guard;
+use crate::recorder::ThreatRecorder;
+use crate::stages::behaviour::{self, Behaviour, BehaviourConfig};
+use crate::stages::inspector;
+
+/// How often the database is pinged for health.
+const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What the pipeline is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The long-running service: sources, the database monitor, decision sync, saved
+    /// behaviour state, rule reloads, scenario bans.
+    Serve,
+    /// A one-shot import (`palisade ingest`): the caller has migrated the database and
+    /// feeds the writer itself; stages run without saved state, and scenario overflows
+    /// become threats but no bans (an old log's attackers are not today's).
+    Import,
+}
+
+/// Everything the pipeline's components are configured with.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineConfig {
+    /// Where state files (the behaviour buckets) are kept.
+    pub data_dir: PathBuf,
+    /// The signature engine.
+    pub detection: DetectionConfig,
+    /// Behaviour scenarios.
+    pub behaviour: BehaviourConfig,
+    /// IP decisions: reload and expiry intervals.
+    pub decisions: SyncConfig,
+    /// The writer's queue (its observers are added by the pipeline).
+    pub writer: WriterConfig,
+    /// Files to follow.
+    pub tails: Vec<TailConfig>,
+    /// Syslog listeners.
+    pub syslog: Vec<SyslogConfig>,
+}
+
+/// Why the pipeline could not be built (a user file that does not load).
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A rule file is invalid.
+    #[error("loading the detection rules: {0}")]
+    Rules(#[from] palisade_detect::RuleError),
+    /// A scenario file is invalid.
+    #[error("loading the behaviour scenarios: {0}")]
+    Scenarios(#[from] palisade_scenarios::ScenarioError),
+    /// The data directory cannot be used.
+    #[error("preparing the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// What the fronts (API, proxy) share with the running pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct PipelineHandle {
+    /// The store.
+    pub store: SharedStore,
+    /// The swappable signature engine and its mode.
+    pub detection: Arc<Detection>,
+    /// The decision policy for live requests.
+    pub guard: Guard,
+    /// Where threats go, off the request path.
+    pub threats: ThreatRecorder,
+    /// The behaviour scenarios and their buckets.
+    pub behaviour: Arc<Behaviour>,
+    /// IP decisions: the in-memory enforcement set and the store behind it.
+    pub decisions: Arc<Decisions>,
+    /// The database's health as last measured.
+    pub db: Arc<DbHealth>,
+    /// The bounded writer (HTTP pushes use it).
+    pub writer: BatchWriter,
+    /// Live state of every source.
+    pub sources: SourceRegistry,
+    /// Every supervised task, for health.
+    pub supervisor: Supervisor,
+}
+
+/// The entry point: [`Pipeline::build`].
+pub struct Pipeline;
+
+/// A started pipeline. Stop it with [`RunningPipeline::shutdown`] (or
+/// [`RunningPipeline::trigger`] then [`RunningPipeline::drain`]).
+pub struct RunningPipeline {
+    handle: PipelineHandle,
+    trigger: ShutdownTrigger,
+    sources: Vec<JoinHandle<()>>,
+    writer: JoinHandle<()>,
+    stages: Vec<JoinHandle<()>>,
+    bans: Option<JoinHandle<()>>,
+    recorder: JoinHandle<()>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Builds and starts every stage. Never waits on the database: the monitor applies
+    /// migrations and the stages wait for it in the background.
+    pub async fn build(
+        store: SharedStore,
+        config: PipelineConfig,
+        purpose: Purpose,
+    ) -> Result<RunningPipeline, PipelineError> {
+        let serving = purpose == Purpose::Serve;
+        let trigger = ShutdownTrigger::new();
+        let supervisor = Supervisor::new(trigger.subscribe());
+        let mut background = Vec::new();
+
+        let db = Arc::new(DbHealth::new(store.backend()));
+        if serving {
+            let (store, db) = (store.clone(), db.clone());
+            let shutdown = supervisor.shutdown();
+            background.push(supervisor.spawn("database-monitor", move || {
+                db_monitor::monitor(
+                    store.clone(),
+                    db.clone(),
+                    DB_CHECK_INTERVAL,
+                    shutdown.clone(),
+                )
+            }));
+        }
+
+        let detection = Arc::new(Detection::new(
+            config.detection.engine,
+            config.detection.mode,
+            config.detection.rules_dir.clone(),
+        )?);
+        let (threats, recorder) = ThreatRecorder::spawn(store.clone(), &supervisor);
+        let decisions = Arc::new(Decisions::new(store.clone()));
+        let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone());
+        let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
+
+        let state_file = serving.then(|| config.data_dir.join("scenarios.state.json"));
+        if state_file.is_some() {
+            std::fs::create_dir_all(&config.data_dir).map_err(|source| PipelineError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+        }
+        let behaviour = Arc::new(Behaviour::new(
+            scenario_engine(&config.behaviour)?,
+            state_file,
+        ));
+        let (bans_tx, bans) = if serving {
+            let (tx, task) = behaviour::spawn_bans(decisions.clone(), &supervisor);
+            (Some(tx), Some(task))
+        } else {
+            (None, None)
+        };
+        let (behaviour_tx, behaviour_task) =
+            behaviour::spawn(behaviour.clone(), threats.clone(), bans_tx, &supervisor);
+
+        let mut writer_config = config.writer.clone();
+        writer_config.observers.push(inspect_tx);
+        writer_config.observers.push(behaviour_tx);
+        let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
+
+        if serving {
+            background.push(decisions::spawn_sync(
+                decisions.clone(),
+                db.clone(),
+                config.decisions,
+                &supervisor,
+            ));
+            let (b, shutdown) = (behaviour.clone(), supervisor.shutdown());
+            background.push(supervisor.spawn("behaviour-save", move || {
+                behaviour::save_periodically(b.clone(), shutdown.clone())
+            }));
+            if let Some(every) = config.detection.reload_every {
+                let (d, shutdown) = (detection.clone(), supervisor.shutdown());
+                background.push(supervisor.spawn("rule-watch", move || {
+                    detection::watch_rules(d.clone(), every, shutdown.clone())
+                }));
+            }
+            let (d, s, h, shutdown) = (
+                detection.clone(),
+                store.clone(),
+                db.clone(),
+                supervisor.shutdown(),
+            );
+            background.push(supervisor.spawn("detection-restore", move || {
+                restore_detection(d.clone(), s.clone(), h.clone(), shutdown.clone())
+            }));
+        }
+
+        let sources = SourceRegistry::default();
+        let mut source_tasks = Vec::new();
+        if serving {
+            for tail in &config.tails {
+                let status = sources.register(&tail.name, "file", &tail.path.display().to_string());
+                let (tail, store, writer, shutdown) = (
+                    tail.clone(),
+                    store.clone(),
+                    writer.clone(),
+                    supervisor.shutdown(),
+                );
+                let name = format!("tail:{}", tail.name);
+                source_tasks.push(supervisor.spawn(&name, move || {
+                    palisade_sources::tail::run(
+                        tail.clone(),
+                        store.clone(),
+                        writer.clone(),
+                        status.clone(),
+                        shutdown.clone(),
+                    )
+                }));
+            }
+            for listener in &config.syslog {
+                let status = sources.register(&listener.name, "syslog", &listener.target());
+                let (listener, writer, shutdown) =
+                    (listener.clone(), writer.clone(), supervisor.shutdown());
+                let name = format!("syslog:{}", listener.name);
+                source_tasks.push(supervisor.spawn(&name, move || {
+                    palisade_sources::syslog::run(
+                        listener.clone(),
+                        writer.clone(),
+                        status.clone(),
+                        shutdown.clone(),
+                    )
+                }));
+            }
+        }
+
+        Ok(RunningPipeline {
+            handle: PipelineHandle {
+                store,
+                detection,
+                guard,
+                threats,
+                behaviour,
+                decisions,
+                db,
+                writer,
+                sources,
+                supervisor,
+            },
+            trigger,
+            sources: source_tasks,
+            writer: writer_task,
+            stages: vec![inspect_task, behaviour_task],
+            bans,
+            recorder,
+            background,
+        })
+    }
+}
+
+/// The scenario engine over the built-in scenarios and the user's directory.
+fn scenario_engine(config: &BehaviourConfig) -> Result<ScenarioEngine, PipelineError> {
+    let set = ScenarioSet::load(config.dir.as_deref())?;
+    let mut engine = ScenarioEngineConfig::default();
+    if let Some(cap) = config.max_buckets {
+        engine.max_buckets = cap;
+    }
+    Ok(ScenarioEngine::new(set, engine))
+}
+
+/// Applies the saved run-time detection settings once the database is ready.
+async fn restore_detection(
+    detection: Arc<Detection>,
+    store: SharedStore,
+    db: Arc<DbHealth>,
+    mut shutdown: Shutdown,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if db.ready() {
+            match detection.restore(&store).await {
+                Ok(()) => return,
+                Err(error) => {
+                    tracing::error!(message = "Cannot restore the saved detection settings; will retry.", %error);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.recv() => return,
+        }
+    }
+}
+
+impl RunningPipeline {
+    /// What the fronts share.
+    pub fn handle(&self) -> &PipelineHandle {
+        &self.handle
+    }
+
+    /// A shutdown listener for the fronts the caller runs (HTTP server, proxies), fired
+    /// by [`RunningPipeline::trigger`].
+    pub fn shutdown_signal(&self) -> Shutdown {
+        self.trigger.subscribe()
+    }
+
+    /// Tells every task to stop: sources flush their last batch, retry waits end.
+    pub fn trigger(&self) {
+        self.trigger.trigger();
+    }
+
+    /// Stops everything and waits, in order: sources, the writer (every queued batch
+    /// is written), the stages after the store, scenario bans, the threat recorder.
+    /// Gives up after `timeout` (unflushed lines are re-read from their checkpoints at
+    /// the next start). Call it after the fronts holding a [`PipelineHandle`] stopped.
+    pub async fn shutdown(self, timeout: Duration) -> bool {
+        self.trigger();
+        self.drain(timeout).await
+    }
+
+    /// [`RunningPipeline::shutdown`] after [`RunningPipeline::trigger`]; true when
+    /// everything drained in time.
+    pub async fn drain(self, timeout: Duration) -> bool {
+        let RunningPipeline {
+            handle,
+            trigger,
+            sources,
+            writer,
+            stages,
+            bans,
+            recorder,
+            background,
+        } = self;
+        trigger.trigger();
+        // Our clones of the writer and the recorder must go for their tasks to end.
+        drop(handle);
+        let drained = tokio::time::timeout(timeout, async {
+            for task in sources {
+                let _ = task.await;
+            }
+            let _ = writer.await;
+            for task in stages {
+                let _ = task.await;
+            }
+            if let Some(task) = bans {
+                let _ = task.await;
+            }
+            let _ = recorder.await;
+        })
+        .await
+        .is_ok();
+        if !drained {
+            tracing::warn!(
+                message = "Shutdown drain timed out; unflushed lines will be re-read from the checkpoint at next start."
+            );
+        }
+        for task in &background {
+            task.abort();
+        }
+        for task in background {
+            let _ = task.await;
+        }
+        drained
+    }
+}

@@ -1,0 +1,6 @@
+//! The stages fed by the writer with every group of batches once it is stored (so
+//! they know the event ids): each runs on its own supervised task behind a bounded
+//! channel, so a stage that falls behind slows ingest instead of losing events.
+
+pub mod behaviour;
+pub mod inspector;
