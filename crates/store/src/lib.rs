@@ -15,17 +15,14 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, DeadLetter, Event};
 
 mod codec;
-mod decision_codec;
 mod decisions;
 mod error;
 mod migrations;
 pub mod postgres;
 mod query;
 mod security;
-mod security_codec;
 mod sqlgen;
 pub mod sqlite;
-mod threat_codec;
 mod threats;
 
 pub use decisions::{DecisionQuery, DecisionStore};

@@ -18,11 +18,11 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
-use crate::codec::{
+use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
     DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
-    u64_to_i64,
 };
+use crate::codec::u64_to_i64;
 use crate::migrations::POSTGRES as MIGRATIONS;
 use crate::sqlgen::{self, Dialect, Param, Sql};
 use crate::{
@@ -31,15 +31,12 @@ use crate::{
 };
 
 // The security tables: a child module so that it shares this backend's pool.
-#[path = "postgres_security.rs"]
 mod security;
 
 // The threat and settings tables, likewise.
-#[path = "postgres_threats.rs"]
 mod threats;
 
 // The decisions table, likewise.
-#[path = "postgres_decisions.rs"]
 mod decisions;
 
 /// Connections kept by the pool at most.

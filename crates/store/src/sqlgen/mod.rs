@@ -1,10 +1,11 @@
 //! Builds the one parameterised SQL query a listing needs, for either backend. Values
 //! always travel as parameters; only fixed SQL fragments are concatenated.
 
-use crate::codec::{DEAD_LETTER_SELECT_COLUMNS, EVENT_SELECT_COLUMNS, clean};
-use crate::decision_codec::DECISION_SELECT_COLUMNS;
-use crate::security_codec::AUDIT_SELECT_COLUMNS;
-use crate::threat_codec::{THREAT_SELECT_COLUMNS, rule_id_to_i32};
+use crate::codec::clean;
+use crate::codec::decisions::DECISION_SELECT_COLUMNS;
+use crate::codec::ingest::{DEAD_LETTER_SELECT_COLUMNS, EVENT_SELECT_COLUMNS};
+use crate::codec::security::AUDIT_SELECT_COLUMNS;
+use crate::codec::threats::{THREAT_SELECT_COLUMNS, rule_id_to_i32};
 use crate::{
     AuditQuery, Cursor, DeadLetterQuery, DecisionQuery, EventQuery, MAX_LIMIT, Page, ThreatQuery,
 };

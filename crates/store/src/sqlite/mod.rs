@@ -16,11 +16,11 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::codec::{
+use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
     DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
-    u64_to_i64,
 };
+use crate::codec::u64_to_i64;
 use crate::migrations::{Migration, SQLITE as MIGRATIONS};
 use crate::sqlgen::{self, Dialect, Param, Sql};
 use crate::{
@@ -28,15 +28,12 @@ use crate::{
 };
 
 // The security tables: a child module so that it shares this backend's connections.
-#[path = "sqlite_security.rs"]
 mod security;
 
 // The threat and settings tables, likewise.
-#[path = "sqlite_threats.rs"]
 mod threats;
 
 // The decisions table, likewise.
-#[path = "sqlite_decisions.rs"]
 mod decisions;
 
 /// Idle reader connections kept open for reuse.
