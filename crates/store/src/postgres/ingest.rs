@@ -1,0 +1,405 @@
+//! The [`Store`] core for the PostgreSQL backend: the ingest tables (events, dead
+//! letters, checkpoints, idempotency keys), written together in one transaction (events
+//! by binary COPY), and their reads; also the schema migration and ping entry points.
+//!
+//! A child module of `postgres` so that it shares that backend's pool and error mapping.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use palisade_core::dead_letter::StoredDeadLetter;
+use palisade_core::event::StoredEvent;
+use palisade_core::{Checkpoint, Timestamp};
+use tokio_postgres::Row;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+
+use super::{PgStore, corrupt, count, migrate, params_of, pg_err};
+use crate::codec::ingest::{
+    CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
+    DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
+};
+use crate::codec::u64_to_i64;
+use crate::migrations::POSTGRES as MIGRATIONS;
+use crate::sqlgen::{self, Dialect};
+use crate::{
+    Cursor, DeadLetterQuery, EventQuery, IngestBatch, Page, Store, StoreError, WriteOutcome,
+};
+
+/// Advisory lock key held by event writers so each batch's ids are consecutive
+/// (`"palisade.events"` folded into a bigint; any constant unique to Palisade works).
+const EVENT_ID_LOCK: i64 = 0x7061_6c69_7361_6465;
+
+/// The column types of `COPY events (EVENT_INSERT_COLUMNS)`, in that order.
+const EVENT_COPY_TYPES: [Type; 18] = [
+    Type::INT8,  // ts
+    Type::INT8,  // received_at
+    Type::TEXT,  // kind
+    Type::TEXT,  // source
+    Type::BYTEA, // client_ip
+    Type::TEXT,  // host
+    Type::TEXT,  // method
+    Type::TEXT,  // path
+    Type::TEXT,  // query
+    Type::TEXT,  // protocol
+    Type::INT4,  // status
+    Type::INT8,  // bytes
+    Type::TEXT,  // referer
+    Type::TEXT,  // user_agent
+    Type::TEXT,  // user_name
+    Type::INT8,  // duration_us
+    Type::TEXT,  // message
+    Type::TEXT,  // extra
+];
+
+fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
+    Ok(EventColumns {
+        id: r.try_get(0)?,
+        ts: r.try_get(1)?,
+        received_at: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        source: r.try_get(4)?,
+        client_ip: r.try_get(5)?,
+        host: r.try_get(6)?,
+        method: r.try_get(7)?,
+        path: r.try_get(8)?,
+        query: r.try_get(9)?,
+        protocol: r.try_get(10)?,
+        status: r.try_get::<_, Option<i32>>(11)?.map(i64::from),
+        bytes: r.try_get(12)?,
+        referer: r.try_get(13)?,
+        user_agent: r.try_get(14)?,
+        user_name: r.try_get(15)?,
+        duration_us: r.try_get(16)?,
+        message: r.try_get(17)?,
+        extra: r.try_get(18)?,
+    })
+}
+
+fn dead_letter_from_row(r: &Row) -> Result<DeadLetterColumns, tokio_postgres::Error> {
+    Ok(DeadLetterColumns {
+        id: r.try_get(0)?,
+        source: r.try_get(1)?,
+        line_no: r.try_get(2)?,
+        byte_offset: r.try_get(3)?,
+        raw: r.try_get(4)?,
+        reason: r.try_get(5)?,
+        received_at: r.try_get(6)?,
+    })
+}
+
+fn checkpoint_from_row(r: &Row) -> Result<CheckpointColumns, tokio_postgres::Error> {
+    Ok(CheckpointColumns {
+        source: r.try_get(0)?,
+        file_id: r.try_get(1)?,
+        byte_offset: r.try_get(2)?,
+        line_no: r.try_get(3)?,
+        fingerprint: r.try_get(4)?,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        migrate(&mut client, MIGRATIONS).await
+    }
+
+    async fn ping(&self) -> Result<Duration, StoreError> {
+        let start = Instant::now();
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(pg_err)?;
+        Ok(start.elapsed())
+    }
+
+    async fn write_batches(
+        &self,
+        batches: Arc<[IngestBatch]>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        let now = Timestamp::now();
+        let mut client = self.client().await?;
+        // Dropping `tx` without commit (any `?` below, or a dropped future) rolls back.
+        let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENT_ID_LOCK])
+            .await
+            .map_err(pg_err)?;
+        let mut outcomes = Vec::with_capacity(batches.len());
+        for batch in batches.iter() {
+            outcomes.push(write_in(&tx, batch, now).await?);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(outcomes)
+    }
+
+    async fn checkpoint(&self, source: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {CHECKPOINT_SELECT_COLUMNS} FROM checkpoints WHERE source = $1"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let source = crate::codec::clean(source);
+        let source: &str = &source;
+        let row = client.query_opt(&stmt, &[&source]).await.map_err(pg_err)?;
+        row.map(|r| checkpoint_from_row(&r).map_err(corrupt)?.into_checkpoint())
+            .transpose()
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {CHECKPOINT_SELECT_COLUMNS} FROM checkpoints ORDER BY source COLLATE \"C\""
+            ))
+            .await
+            .map_err(pg_err)?;
+        let rows = client.query(&stmt, &[]).await.map_err(pg_err)?;
+        rows.iter()
+            .map(|r| checkpoint_from_row(r).map_err(corrupt)?.into_checkpoint())
+            .collect()
+    }
+
+    async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {
+        let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Planner);
+        let client = self.client().await?;
+        let rows = client
+            .query(sql.text.as_str(), &params_of(&sql))
+            .await
+            .map_err(pg_err)?;
+        let items = rows
+            .iter()
+            .map(|r| event_from_row(r).map_err(corrupt)?.into_stored())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sqlgen::into_page(items, query.limit, |e| Cursor {
+            ts: e.event.ts.as_micros(),
+            id: e.id,
+        }))
+    }
+
+    async fn get_event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {EVENT_SELECT_COLUMNS} FROM events WHERE id = $1"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let row = client.query_opt(&stmt, &[&id]).await.map_err(pg_err)?;
+        row.map(|r| event_from_row(&r).map_err(corrupt)?.into_stored())
+            .transpose()
+    }
+
+    async fn query_dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> Result<Page<StoredDeadLetter>, StoreError> {
+        let sql = sqlgen::dead_letters_query(Dialect::Postgres, query);
+        let client = self.client().await?;
+        let rows = client
+            .query(sql.text.as_str(), &params_of(&sql))
+            .await
+            .map_err(pg_err)?;
+        let items = rows
+            .iter()
+            .map(|r| dead_letter_from_row(r).map_err(corrupt)?.into_stored())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sqlgen::into_page(items, query.limit, |d| Cursor {
+            ts: d.dead_letter.received_at.as_micros(),
+            id: d.id,
+        }))
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one("SELECT count(*) FROM events", &[])
+            .await
+            .map_err(pg_err)?;
+        count(row.try_get(0).map_err(corrupt)?)
+    }
+}
+
+/// Writes one batch inside an open transaction (events by binary COPY); a batch whose
+/// idempotency key is already stored writes nothing and reports the first write's counts.
+async fn write_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &IngestBatch,
+    now: Timestamp,
+) -> Result<WriteOutcome, StoreError> {
+    let mut outcome = WriteOutcome {
+        events: batch.events.len() as u64,
+        dead_letters: batch.dead_letters.len() as u64,
+        duplicate: false,
+        first_event_id: None,
+    };
+
+    if let Some(key) = &batch.idempotency_key {
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO ingest_keys (key, events, dead_letters, created_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING",
+            )
+            .await
+            .map_err(pg_err)?;
+        let key = crate::codec::clean(key);
+        let key: &str = &key;
+        let inserted = tx
+            .execute(
+                &stmt,
+                &[
+                    &key,
+                    &u64_to_i64(outcome.events),
+                    &u64_to_i64(outcome.dead_letters),
+                    &now.as_micros(),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        if inserted == 0 {
+            // Either committed earlier, or by a concurrent writer we waited for.
+            let row = tx
+                .query_one(
+                    "SELECT events, dead_letters FROM ingest_keys WHERE key = $1",
+                    &[&key],
+                )
+                .await
+                .map_err(pg_err)?;
+            let events: i64 = row.try_get(0).map_err(corrupt)?;
+            let dead_letters: i64 = row.try_get(1).map_err(corrupt)?;
+            return Ok(WriteOutcome {
+                events: count(events)?,
+                dead_letters: count(dead_letters)?,
+                duplicate: true,
+                first_event_id: None,
+            });
+        }
+    }
+
+    if !batch.events.is_empty() {
+        let sink = tx
+            .copy_in(&format!(
+                "COPY events ({EVENT_INSERT_COLUMNS}) FROM STDIN (FORMAT binary)"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let writer = BinaryCopyInWriter::new(sink, &EVENT_COPY_TYPES);
+        let mut writer = std::pin::pin!(writer);
+        for e in &batch.events {
+            let c = EventColumnsIn::new(e, now)?;
+            let source: &str = &c.source;
+            let client_ip: Option<&[u8]> = c.client_ip.as_ref().map(|k| &k[..]);
+            let host = c.host.as_deref();
+            let method = c.method.as_deref();
+            let path = c.path.as_deref();
+            let query = c.query.as_deref();
+            let protocol = c.protocol.as_deref();
+            let referer = c.referer.as_deref();
+            let user_agent = c.user_agent.as_deref();
+            let user_name = c.user_name.as_deref();
+            let message = c.message.as_deref();
+            let extra = c.extra.as_deref();
+            writer
+                .as_mut()
+                .write(&[
+                    &c.ts,
+                    &c.received_at,
+                    &c.kind,
+                    &source,
+                    &client_ip,
+                    &host,
+                    &method,
+                    &path,
+                    &query,
+                    &protocol,
+                    &c.status,
+                    &c.bytes,
+                    &referer,
+                    &user_agent,
+                    &user_name,
+                    &c.duration_us,
+                    &message,
+                    &extra,
+                ])
+                .await
+                .map_err(pg_err)?;
+        }
+        writer.as_mut().finish().await.map_err(pg_err)?;
+        // The ids COPY drew, in order: writers hold EVENT_ID_LOCK until commit, so no
+        // other Palisade writer draws from the sequence in between.
+        let row = tx
+            .query_one(
+                "SELECT currval(pg_get_serial_sequence('events', 'id'))",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        let last: i64 = row.try_get(0).map_err(corrupt)?;
+        outcome.first_event_id = Some(last - u64_to_i64(outcome.events) + 1);
+    }
+
+    if !batch.dead_letters.is_empty() {
+        let cols: Vec<DeadLetterColumnsIn<'_>> = batch
+            .dead_letters
+            .iter()
+            .map(DeadLetterColumnsIn::new)
+            .collect();
+        let sources: Vec<&str> = cols.iter().map(|c| &*c.source).collect();
+        let line_nos: Vec<Option<i64>> = cols.iter().map(|c| c.line_no).collect();
+        let offsets: Vec<Option<i64>> = cols.iter().map(|c| c.byte_offset).collect();
+        let raws: Vec<&str> = cols.iter().map(|c| &*c.raw).collect();
+        let reasons: Vec<&str> = cols.iter().map(|c| &*c.reason).collect();
+        let received: Vec<i64> = cols.iter().map(|c| c.received_at).collect();
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO dead_letters (source, line_no, byte_offset, raw, reason, received_at)
+                 SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[],
+                                      $5::text[], $6::int8[])",
+            )
+            .await
+            .map_err(pg_err)?;
+        tx.execute(
+            &stmt,
+            &[&sources, &line_nos, &offsets, &raws, &reasons, &received],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+
+    if let Some(cp) = &batch.checkpoint {
+        let c = CheckpointColumnsIn::new(cp);
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO checkpoints (source, file_id, byte_offset, line_no, fingerprint, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (source) DO UPDATE SET
+                     file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+                     line_no = excluded.line_no, fingerprint = excluded.fingerprint,
+                     updated_at = excluded.updated_at",
+            )
+            .await
+            .map_err(pg_err)?;
+        let source: &str = &c.source;
+        let file_id: &str = &c.file_id;
+        tx.execute(
+            &stmt,
+            &[
+                &source,
+                &file_id,
+                &c.byte_offset,
+                &c.line_no,
+                &c.fingerprint,
+                &now.as_micros(),
+            ],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+
+    Ok(outcome)
+}

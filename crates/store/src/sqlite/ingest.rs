@@ -1,0 +1,355 @@
+//! The [`Store`] core for the SQLite backend: the ingest tables (events, dead letters,
+//! checkpoints, idempotency keys), written together in one transaction, and their reads;
+//! also the schema migration and ping entry points.
+//!
+//! A child module of `sqlite` so that it shares that backend's connection handling:
+//! writes go through the single writer connection, reads through the reader pool.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use palisade_core::dead_letter::StoredDeadLetter;
+use palisade_core::event::StoredEvent;
+use palisade_core::{Checkpoint, Timestamp};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{SqliteStore, count, lock, migrate, params_of, sqlite_err};
+use crate::codec::ingest::{
+    CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
+    DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
+};
+use crate::codec::u64_to_i64;
+use crate::migrations::SQLITE as MIGRATIONS;
+use crate::sqlgen::{self, Dialect};
+use crate::{
+    Cursor, DeadLetterQuery, EventQuery, IngestBatch, Page, Store, StoreError, WriteOutcome,
+};
+
+fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventColumns> {
+    Ok(EventColumns {
+        id: row.get(0)?,
+        ts: row.get(1)?,
+        received_at: row.get(2)?,
+        kind: row.get(3)?,
+        source: row.get(4)?,
+        client_ip: row.get(5)?,
+        host: row.get(6)?,
+        method: row.get(7)?,
+        path: row.get(8)?,
+        query: row.get(9)?,
+        protocol: row.get(10)?,
+        status: row.get(11)?,
+        bytes: row.get(12)?,
+        referer: row.get(13)?,
+        user_agent: row.get(14)?,
+        user_name: row.get(15)?,
+        duration_us: row.get(16)?,
+        message: row.get(17)?,
+        extra: row.get(18)?,
+    })
+}
+
+fn dead_letter_from_row(row: &Row<'_>) -> rusqlite::Result<DeadLetterColumns> {
+    Ok(DeadLetterColumns {
+        id: row.get(0)?,
+        source: row.get(1)?,
+        line_no: row.get(2)?,
+        byte_offset: row.get(3)?,
+        raw: row.get(4)?,
+        reason: row.get(5)?,
+        received_at: row.get(6)?,
+    })
+}
+
+fn checkpoint_from_row(row: &Row<'_>) -> rusqlite::Result<CheckpointColumns> {
+    Ok(CheckpointColumns {
+        source: row.get(0)?,
+        file_id: row.get(1)?,
+        byte_offset: row.get(2)?,
+        line_no: row.get(3)?,
+        fingerprint: row.get(4)?,
+    })
+}
+
+/// Writes several batches in ONE transaction (group commit): in SQLite the cost of a
+/// commit is the index pages it rewrites, so fewer, larger commits are much faster,
+/// while each batch keeps its own checkpoint and idempotency key.
+fn write_batches(
+    conn: &mut Connection,
+    batches: &[IngestBatch],
+) -> Result<Vec<WriteOutcome>, StoreError> {
+    let now = Timestamp::now();
+    // Dropping `tx` without commit (any `?` below) rolls everything back.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_err)?;
+    let outcomes = batches
+        .iter()
+        .map(|b| write_in(&tx, b, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit().map_err(sqlite_err)?;
+    Ok(outcomes)
+}
+
+/// Writes one batch inside an open transaction; a batch whose idempotency key is
+/// already stored writes nothing and reports the first write's counts.
+fn write_in(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &IngestBatch,
+    now: Timestamp,
+) -> Result<WriteOutcome, StoreError> {
+    let mut outcome = WriteOutcome {
+        events: batch.events.len() as u64,
+        dead_letters: batch.dead_letters.len() as u64,
+        duplicate: false,
+        first_event_id: None,
+    };
+    if let Some(key) = &batch.idempotency_key {
+        let inserted = tx
+            .prepare_cached(
+                "INSERT INTO ingest_keys (key, events, dead_letters, created_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (key) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    key,
+                    u64_to_i64(outcome.events),
+                    u64_to_i64(outcome.dead_letters),
+                    now.as_micros()
+                ])
+            })
+            .map_err(sqlite_err)?;
+        if inserted == 0 {
+            let (events, dead_letters): (i64, i64) = tx
+                .query_row(
+                    "SELECT events, dead_letters FROM ingest_keys WHERE key = ?1",
+                    [key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(sqlite_err)?;
+            return Ok(WriteOutcome {
+                events: count(events)?,
+                dead_letters: count(dead_letters)?,
+                duplicate: true,
+                first_event_id: None,
+            });
+        }
+    }
+    if !batch.events.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES \
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            ))
+            .map_err(sqlite_err)?;
+        for e in &batch.events {
+            let c = EventColumnsIn::new(e, now)?;
+            stmt.execute(params![
+                c.ts,
+                c.received_at,
+                c.kind,
+                &*c.source,
+                c.client_ip.as_ref().map(|k| &k[..]),
+                c.host.as_deref(),
+                c.method.as_deref(),
+                c.path.as_deref(),
+                c.query.as_deref(),
+                c.protocol.as_deref(),
+                c.status,
+                c.bytes,
+                c.referer.as_deref(),
+                c.user_agent.as_deref(),
+                c.user_name.as_deref(),
+                c.duration_us,
+                c.message.as_deref(),
+                c.extra.as_deref(),
+            ])
+            .map_err(sqlite_err)?;
+        }
+        // One writer connection inside one transaction: rowids are consecutive.
+        outcome.first_event_id = Some(tx.last_insert_rowid() - u64_to_i64(outcome.events) + 1);
+    }
+    if !batch.dead_letters.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO dead_letters (source, line_no, byte_offset, raw, reason, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(sqlite_err)?;
+        for d in &batch.dead_letters {
+            let c = DeadLetterColumnsIn::new(d);
+            stmt.execute(params![
+                &*c.source,
+                c.line_no,
+                c.byte_offset,
+                &*c.raw,
+                &*c.reason,
+                c.received_at
+            ])
+            .map_err(sqlite_err)?;
+        }
+    }
+    if let Some(cp) = &batch.checkpoint {
+        let c = CheckpointColumnsIn::new(cp);
+        tx.prepare_cached(
+            "INSERT INTO checkpoints (source, file_id, byte_offset, line_no, fingerprint, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (source) DO UPDATE SET
+                 file_id = excluded.file_id, byte_offset = excluded.byte_offset,
+                 line_no = excluded.line_no, fingerprint = excluded.fingerprint,
+                 updated_at = excluded.updated_at",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                &*c.source,
+                &*c.file_id,
+                c.byte_offset,
+                c.line_no,
+                c.fingerprint,
+                now.as_micros()
+            ])
+        })
+        .map_err(sqlite_err)?;
+    }
+    Ok(outcome)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.blocking(|inner| migrate(&mut lock(&inner.writer), MIGRATIONS))
+            .await
+    }
+
+    async fn ping(&self) -> Result<Duration, StoreError> {
+        let start = Instant::now();
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map_err(sqlite_err)
+        })
+        .await?;
+        Ok(start.elapsed())
+    }
+
+    async fn write_batches(
+        &self,
+        batches: Arc<[IngestBatch]>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        self.blocking(move |inner| write_batches(&mut lock(&inner.writer), &batches))
+            .await
+    }
+
+    async fn checkpoint(&self, source: &str) -> Result<Option<Checkpoint>, StoreError> {
+        let source = source.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {CHECKPOINT_SELECT_COLUMNS} FROM checkpoints WHERE source = ?1"
+            ))
+            .and_then(|mut s| s.query_row([&source], checkpoint_from_row).optional())
+            .map_err(sqlite_err)?
+            .map(CheckpointColumns::into_checkpoint)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {CHECKPOINT_SELECT_COLUMNS} FROM checkpoints ORDER BY source"
+                ))
+                .map_err(sqlite_err)?;
+            let rows = stmt
+                .query_map([], checkpoint_from_row)
+                .map_err(sqlite_err)?;
+            rows.map(|r| r.map_err(sqlite_err)?.into_checkpoint())
+                .collect()
+        })
+        .await
+    }
+
+    async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError> {
+        let query_owned = query.clone();
+        let limit = query.limit;
+        let rows = self
+            .read(move |conn| {
+                let q = &query_owned;
+                let small = |column: &str| -> Result<bool, StoreError> {
+                    match sqlgen::probe_query(Dialect::Sqlite, q, column) {
+                        Some(probe) => conn
+                            .prepare_cached(&probe.text)
+                            .and_then(|mut s| {
+                                s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
+                            })
+                            .map(|n| n < sqlgen::SMALL_MATCH)
+                            .map_err(sqlite_err),
+                        None => Ok(false),
+                    }
+                };
+                let drive = sqlgen::sqlite_drive(q, small("client_ip")?, small("path")?);
+                let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
+                let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
+                let rows = stmt
+                    .query_map(&params_of(&sql)[..], event_from_row)
+                    .map_err(sqlite_err)?;
+                rows.map(|r| r.map_err(sqlite_err)?.into_stored())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(sqlgen::into_page(rows, limit, |e| Cursor {
+            ts: e.event.ts.as_micros(),
+            id: e.id,
+        }))
+    }
+
+    async fn get_event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {EVENT_SELECT_COLUMNS} FROM events WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id], event_from_row).optional())
+            .map_err(sqlite_err)?
+            .map(EventColumns::into_stored)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn query_dead_letters(
+        &self,
+        query: &DeadLetterQuery,
+    ) -> Result<Page<StoredDeadLetter>, StoreError> {
+        let sql = sqlgen::dead_letters_query(Dialect::Sqlite, query);
+        let limit = query.limit;
+        let rows = self
+            .read(move |conn| {
+                let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
+                let rows = stmt
+                    .query_map(&params_of(&sql)[..], dead_letter_from_row)
+                    .map_err(sqlite_err)?;
+                rows.map(|r| r.map_err(sqlite_err)?.into_stored())
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(sqlgen::into_page(rows, limit, |d| Cursor {
+            ts: d.dead_letter.received_at.as_micros(),
+            id: d.id,
+        }))
+    }
+
+    async fn count_events(&self) -> Result<u64, StoreError> {
+        let n = self
+            .read(|conn| {
+                conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+                    .map_err(sqlite_err)
+            })
+            .await?;
+        count(n)
+    }
+}
