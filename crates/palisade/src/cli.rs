@@ -13,8 +13,10 @@ use crate::telemetry::LogFormat;
 #[derive(Debug, Parser)]
 #[command(name = "palisade", version, about, propagate_version = true)]
 pub struct Cli {
+    /// Options every command takes.
     #[command(flatten)]
     pub global: GlobalArgs,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -62,21 +64,25 @@ pub enum Command {
     Eval(EvalArgs),
     /// Configuration commands.
     Config {
+        /// The config action.
         #[command(subcommand)]
         command: ConfigCommand,
     },
     /// Manage users (works on the configured store without a running server).
     User {
+        /// The user action.
         #[command(subcommand)]
         command: UserCommand,
     },
     /// Manage API keys for sensors and proxies.
     Apikey {
+        /// The apikey action.
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
     /// The encrypted secrets store.
     Secrets {
+        /// The secrets action.
         #[command(subcommand)]
         command: SecretsCommand,
     },

@@ -179,70 +179,22 @@ impl Pipeline {
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
         if serving {
-            background.push(decisions::spawn_sync(
-                decisions.clone(),
-                db.clone(),
-                config.decisions,
+            background.extend(spawn_upkeep(
                 &supervisor,
+                &store,
+                &db,
+                &detection,
+                &behaviour,
+                &decisions,
+                &config,
             ));
-            let (b, shutdown) = (behaviour.clone(), supervisor.shutdown());
-            background.push(supervisor.spawn("behaviour-save", move || {
-                behaviour::save_periodically(b.clone(), shutdown.clone())
-            }));
-            if let Some(every) = config.detection.reload_every {
-                let (d, shutdown) = (detection.clone(), supervisor.shutdown());
-                background.push(supervisor.spawn("rule-watch", move || {
-                    detection::watch_rules(d.clone(), every, shutdown.clone())
-                }));
-            }
-            let (d, s, h, shutdown) = (
-                detection.clone(),
-                store.clone(),
-                db.clone(),
-                supervisor.shutdown(),
-            );
-            background.push(supervisor.spawn("detection-restore", move || {
-                restore_detection(d.clone(), s.clone(), h.clone(), shutdown.clone())
-            }));
         }
-
         let sources = SourceRegistry::default();
-        let mut source_tasks = Vec::new();
-        if serving {
-            for tail in &config.tails {
-                let status = sources.register(&tail.name, "file", &tail.path.display().to_string());
-                let (tail, store, writer, shutdown) = (
-                    tail.clone(),
-                    store.clone(),
-                    writer.clone(),
-                    supervisor.shutdown(),
-                );
-                let name = format!("tail:{}", tail.name);
-                source_tasks.push(supervisor.spawn(&name, move || {
-                    palisade_sources::tail::run(
-                        tail.clone(),
-                        store.clone(),
-                        writer.clone(),
-                        status.clone(),
-                        shutdown.clone(),
-                    )
-                }));
-            }
-            for listener in &config.syslog {
-                let status = sources.register(&listener.name, "syslog", &listener.target());
-                let (listener, writer, shutdown) =
-                    (listener.clone(), writer.clone(), supervisor.shutdown());
-                let name = format!("syslog:{}", listener.name);
-                source_tasks.push(supervisor.spawn(&name, move || {
-                    palisade_sources::syslog::run(
-                        listener.clone(),
-                        writer.clone(),
-                        status.clone(),
-                        shutdown.clone(),
-                    )
-                }));
-            }
-        }
+        let source_tasks = if serving {
+            spawn_sources(&supervisor, &store, &writer, &sources, &config)
+        } else {
+            Vec::new()
+        };
 
         Ok(RunningPipeline {
             handle: PipelineHandle {
@@ -266,6 +218,90 @@ impl Pipeline {
             background,
         })
     }
+}
+
+/// The service's upkeep tasks: decision sync, periodic bucket saves, rule reloads and
+/// the restore of saved detection settings.
+fn spawn_upkeep(
+    supervisor: &Supervisor,
+    store: &SharedStore,
+    db: &Arc<DbHealth>,
+    detection: &Arc<Detection>,
+    behaviour: &Arc<Behaviour>,
+    decisions: &Arc<Decisions>,
+    config: &PipelineConfig,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![decisions::spawn_sync(
+        decisions.clone(),
+        db.clone(),
+        config.decisions,
+        supervisor,
+    )];
+    let (b, shutdown) = (behaviour.clone(), supervisor.shutdown());
+    tasks.push(supervisor.spawn("behaviour-save", move || {
+        behaviour::save_periodically(b.clone(), shutdown.clone())
+    }));
+    if let Some(every) = config.detection.reload_every {
+        let (d, shutdown) = (detection.clone(), supervisor.shutdown());
+        tasks.push(supervisor.spawn("rule-watch", move || {
+            detection::watch_rules(d.clone(), every, shutdown.clone())
+        }));
+    }
+    let (d, s, h, shutdown) = (
+        detection.clone(),
+        store.clone(),
+        db.clone(),
+        supervisor.shutdown(),
+    );
+    tasks.push(supervisor.spawn("detection-restore", move || {
+        restore_detection(d.clone(), s.clone(), h.clone(), shutdown.clone())
+    }));
+    tasks
+}
+
+/// One supervised task per configured source (file tails, syslog listeners).
+fn spawn_sources(
+    supervisor: &Supervisor,
+    store: &SharedStore,
+    writer: &BatchWriter,
+    registry: &SourceRegistry,
+    config: &PipelineConfig,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for tail in &config.tails {
+        let status = registry.register(&tail.name, "file", &tail.path.display().to_string());
+        let (tail, store, writer, shutdown) = (
+            tail.clone(),
+            store.clone(),
+            writer.clone(),
+            supervisor.shutdown(),
+        );
+        let name = format!("tail:{}", tail.name);
+        tasks.push(supervisor.spawn(&name, move || {
+            palisade_sources::tail::run(
+                tail.clone(),
+                store.clone(),
+                writer.clone(),
+                status.clone(),
+                shutdown.clone(),
+            )
+        }));
+    }
+    for listener in &config.syslog {
+        let status = registry.register(&listener.name, "syslog", &listener.target());
+        let (listener, writer, shutdown) =
+            (listener.clone(), writer.clone(), supervisor.shutdown());
+        let name = format!("syslog:{}", listener.name);
+        tasks.push(supervisor.spawn(&name, move || {
+            palisade_sources::syslog::run(
+                listener.clone(),
+                writer.clone(),
+                status.clone(),
+                shutdown.clone(),
+            )
+        }));
+    }
+    tasks
 }
 
 /// The scenario engine over the built-in scenarios and the user's directory.

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::AppState;
 use crate::problem::Problem;
+use palisade_core::supervisor::{TaskState, TaskStatus};
 use palisade_pipeline::db_monitor::{DbStatus, Health};
 
 /// A short health answer.
@@ -53,6 +54,9 @@ pub struct HealthDetail {
     pub sources: Vec<SourceSnapshot>,
     /// The ingest queue.
     pub ingest_queue: QueueStatus,
+    /// Every supervised background task: running, restarting after a panic (with the
+    /// panic's message and the restart count), or finished.
+    pub tasks: Vec<TaskStatus>,
 }
 
 fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapshot>) {
@@ -80,6 +84,17 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
                     "waiting"
                 },
                 s.last_error.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    for t in state.pipeline.supervisor.statuses() {
+        if t.state == TaskState::Restarting {
+            status = status.max(Health::Degraded);
+            reasons.push(format!(
+                "background task {} failed and is restarting ({} restarts): {}",
+                t.name,
+                t.restarts,
+                t.last_failure.as_deref().unwrap_or("")
             ));
         }
     }
@@ -148,7 +163,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthSu
     )
 }
 
-/// Health of every component: database (status, latency), sources (state, lag), queue.
+/// Health of every component: database (status, latency), sources (state, lag), queue,
+/// supervised background tasks.
 #[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health", responses(
     (status = 200, description = "Healthy or degraded", body = HealthDetail),
     (status = 503, description = "Unhealthy", body = HealthDetail),
@@ -169,6 +185,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
                 capacity: state.pipeline.writer.capacity(),
                 store_available: state.pipeline.writer.store_available(),
             },
+            tasks: state.pipeline.supervisor.statuses(),
         }),
     )
 }

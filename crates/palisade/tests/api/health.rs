@@ -16,6 +16,24 @@ async fn health_endpoints_report_a_working_service() {
     assert_eq!(d["database"]["reachable"], true);
     assert!(d["database"]["latency_ms"].as_f64().is_some(), "{d}");
     assert!(d["ingest_queue"]["capacity"].as_u64().unwrap_or(0) > 0);
+    // Every pipeline stage runs under the supervisor and shows here.
+    let tasks: Vec<&str> = d["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .filter(|t| t["state"] == "running" && t["restarts"] == 0)
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    for stage in [
+        "writer",
+        "inspector",
+        "behaviour",
+        "threat-recorder",
+        "decisions",
+        "database-monitor",
+    ] {
+        assert!(tasks.contains(&stage), "{stage} not running in {d}");
+    }
     app.stop().await;
 }
 
