@@ -6,10 +6,10 @@
 //! devices, CVEs, jobs) get their own modules beside these.
 
 pub mod checkpoint;
-pub mod data_dir;
 pub mod dead_letter;
 pub mod decision;
 pub mod decision_set;
+pub mod definitions;
 pub mod event;
 pub mod metrics;
 pub mod net;

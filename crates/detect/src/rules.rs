@@ -370,7 +370,7 @@ impl RuleSet {
         let mut set = RuleSet::builtin()?;
         if let Some(dir) = dir {
             let files =
-                palisade_core::data_dir::read_toml_files(dir).map_err(|e| RuleError::Io {
+                palisade_core::definitions::read_toml_files(dir).map_err(|e| RuleError::Io {
                     file: e.file,
                     source: e.source,
                 })?;

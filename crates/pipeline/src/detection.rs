@@ -252,16 +252,17 @@ pub async fn watch_rules(detection: Arc<Detection>, every: Duration, mut shutdow
     let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
         return;
     };
-    let mut seen = palisade_core::data_dir::toml_fingerprint(&dir);
+    let mut seen = palisade_core::definitions::toml_fingerprint(&dir);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.recv() => return,
         }
         let dir2 = dir.clone();
-        let Ok(now) =
-            tokio::task::spawn_blocking(move || palisade_core::data_dir::toml_fingerprint(&dir2))
-                .await
+        let Ok(now) = tokio::task::spawn_blocking(move || {
+            palisade_core::definitions::toml_fingerprint(&dir2)
+        })
+        .await
         else {
             continue;
         };
@@ -328,11 +329,11 @@ match = { contains_any = ["/secret-admin"] }
         .unwrap();
         assert!(!d.engine().inspect(&get("/secret-admin")).blocked);
         let before = d.rules_status().rules;
-        let before_print = palisade_core::data_dir::toml_fingerprint(dir.path());
+        let before_print = palisade_core::definitions::toml_fingerprint(dir.path());
 
         std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();
         assert_ne!(
-            palisade_core::data_dir::toml_fingerprint(dir.path()),
+            palisade_core::definitions::toml_fingerprint(dir.path()),
             before_print
         );
         let status = d.reload().unwrap();

@@ -241,11 +241,12 @@ impl ScenarioSet {
     pub fn load(dir: Option<&Path>) -> Result<ScenarioSet, ScenarioError> {
         let mut set = ScenarioSet::builtin()?;
         if let Some(dir) = dir {
-            let files =
-                palisade_core::data_dir::read_toml_files(dir).map_err(|e| ScenarioError::Io {
+            let files = palisade_core::definitions::read_toml_files(dir).map_err(|e| {
+                ScenarioError::Io {
                     file: e.file,
                     source: e.source,
-                })?;
+                }
+            })?;
             for (name, text) in files {
                 set.add_source(&name, &text)?;
             }
