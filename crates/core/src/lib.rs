@@ -15,10 +15,12 @@ pub mod metrics;
 pub mod net;
 pub mod request_id;
 pub mod security;
+pub mod severity;
 pub mod shutdown;
 pub mod supervisor;
 pub mod threat;
 pub mod time;
+pub mod verdict;
 
 pub use checkpoint::Checkpoint;
 pub use dead_letter::DeadLetter;

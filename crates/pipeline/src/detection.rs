@@ -10,40 +10,9 @@ use palisade_core::Shutdown;
 use palisade_store::SharedStore;
 
 use palisade_core::metrics::registry;
+pub use palisade_core::verdict::Mode;
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
 use serde::{Deserialize, Serialize};
-
-/// What a verdict over the threshold does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Answer 403.
-    #[default]
-    Block,
-    /// Answer 200 and only report (`X-Palisade-Decision: detect`).
-    Detect,
-}
-
-impl Mode {
-    /// Reads `block` or `detect`.
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "block" => Some(Mode::Block),
-            "detect" => Some(Mode::Detect),
-            _ => None,
-        }
-    }
-
-    /// The decision for a verdict over (`blocked`) or under the threshold: `allow`,
-    /// `block`, or `detect` (over it, in detect-only mode).
-    pub fn decision(self, blocked: bool) -> &'static str {
-        match (blocked, self) {
-            (false, _) => "allow",
-            (true, Mode::Block) => "block",
-            (true, Mode::Detect) => "detect",
-        }
-    }
-}
 
 /// The detection settings that can change at run time, as served and stored
 /// (`/api/v1/detection/config`).
