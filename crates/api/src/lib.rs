@@ -23,19 +23,23 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
+use palisade_core::config::{ConfigProblem, Validate, check_range};
+use palisade_core::duration::Span;
 use palisade_pipeline::PipelineHandle;
 use palisade_store::SharedStore;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use problem::Problem;
 
-/// Limits and policies of the HTTP layer.
-#[derive(Debug, Clone)]
+/// `[http]`: limits and policies of the HTTP layer.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered 408.
-    pub request_timeout: Duration,
+    #[serde(alias = "request_timeout_secs")]
+    pub request_timeout: Span,
     /// Origins allowed to call the API from a browser; empty means none.
     pub cors_origins: Vec<String>,
 }
@@ -44,9 +48,42 @@ impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             max_body_bytes: 10 * 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Span::from_secs(30),
             cors_origins: Vec::new(),
         }
+    }
+}
+
+impl Validate for ApiConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        check_range(
+            &mut problems,
+            "max_body_bytes",
+            self.max_body_bytes,
+            1024..=1024 * 1024 * 1024,
+        );
+        if !self
+            .request_timeout
+            .within(Span::from_secs(1), Span::from_secs(3600))
+        {
+            problems.push(ConfigProblem::new(
+                "request_timeout",
+                "must be between 1s and 1h",
+            ));
+        }
+        for origin in &self.cors_origins {
+            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
+                && !origin.ends_with('/')
+                && !origin.contains('*');
+            if !ok {
+                problems.push(ConfigProblem::new(
+                    "cors_origins",
+                    format!("'{origin}' must be an exact origin like https://soc.example.com (scheme, host, optional port; no path, no wildcard)"),
+                ));
+            }
+        }
+        problems
     }
 }
 
@@ -83,7 +120,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::security_headers))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
+            config.request_timeout.to_std(),
         ))
         .layer(axum::middleware::from_fn(middleware::request_limits))
         .layer(axum::middleware::from_fn(middleware::observe));

@@ -6,10 +6,12 @@
 //! devices, CVEs, jobs) get their own modules beside these.
 
 pub mod checkpoint;
+pub mod config;
 pub mod dead_letter;
 pub mod decision;
 pub mod decision_set;
 pub mod definitions;
+pub mod duration;
 pub mod event;
 pub mod metrics;
 pub mod net;

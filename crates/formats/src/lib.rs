@@ -179,6 +179,36 @@ impl FormatSpec {
     }
 }
 
+impl FormatSpec {
+    /// From the keys a configuration (or the command line) gives: a format name, the
+    /// server's own `log_format` / `LogFormat` string, and a JSON field map. The error
+    /// names the key to change.
+    pub fn from_parts(
+        name: Option<&str>,
+        log_format: Option<&str>,
+        json_fields: Option<JsonFieldMap>,
+    ) -> Result<FormatSpec, String> {
+        match (name.map(str::trim), log_format) {
+            (Some("nginx"), Some(f)) => Ok(FormatSpec::Nginx(f.to_owned())),
+            (Some("apache"), Some(f)) => Ok(FormatSpec::Apache(f.to_owned())),
+            (Some("nginx" | "apache"), None) => {
+                Err("format nginx/apache needs the server's log format string (log_format)".into())
+            }
+            (None, Some(f)) if f.contains('$') => Ok(FormatSpec::Nginx(f.to_owned())),
+            (None, Some(f)) if f.contains('%') => Ok(FormatSpec::Apache(f.to_owned())),
+            (None, Some(_)) => {
+                Err("log_format has neither $variables (nginx) nor %directives (Apache)".into())
+            }
+            (Some(_), Some(_)) => {
+                Err("log_format is only used with format = \"nginx\" or \"apache\"".into())
+            }
+            (Some("json"), None) => Ok(FormatSpec::Json(json_fields.unwrap_or_default())),
+            (Some(n), None) => FormatSpec::from_name(n).map_err(|e| e.to_string()),
+            (None, None) => Ok(FormatSpec::Auto),
+        }
+    }
+}
+
 /// Compiles a format into a shareable parser. Format strings are checked here, once,
 /// so that a bad configuration fails at start-up rather than on every line.
 /// `Auto` is an error: resolve it with [`sniff`] first.

@@ -1,16 +1,35 @@
-//! Configuration: defaults, then the TOML file, then `PALISADE_*` environment
-//! variables, then flags (each overriding the one before), validated once at start into
-//! [`Settings`] with messages that say what to fix.
+//! Configuration: the binary only composes. Every section belongs to a component that
+//! deserializes and checks itself in its own crate (`[http]` → `palisade_api::ApiConfig`,
+//! `[[proxy]]` → `palisade_proxy::ProxyConfig`, …); this module reads the TOML file,
+//! lays the environment and then the flags over it, hands each section to its
+//! component, and collects every problem with the key to fix.
+//!
+//! Precedence: defaults < file (`--config FILE`, else `./palisade.toml` when present)
+//! < `PALISADE_*` environment variables < flags. The environment rule: any key is
+//! `PALISADE_` + its path in upper case with `__` between levels
+//! (`PALISADE_DETECTION__MODE=detect`, `PALISADE_HTTP__MAX_BODY_BYTES=2097152`,
+//! `PALISADE_PROXY__0__UPSTREAM=http://127.0.0.1:3000`); top-level keys need no `__`
+//! (`PALISADE_LISTEN`, `PALISADE_DATA_DIR`, `PALISADE_DATABASE_URL`). Values are read
+//! as TOML (`2`, `true`, `["a", "b"]`), falling back to plain text.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use palisade_api::ApiConfig;
-use palisade_formats::{FormatSpec, JsonFieldMap};
+use palisade_api::auth::{AuthConfig, RateLimits};
+use palisade_core::config::{ConfigProblem, Validate};
+use palisade_formats::FormatSpec;
+use palisade_pipeline::decisions::SyncConfig;
+use palisade_pipeline::detection::DetectionConfig;
+use palisade_pipeline::stages::behaviour::BehaviourConfig;
+use palisade_proxy::ProxyConfig;
 use palisade_sources::WriterConfig;
+use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use toml::{Table, Value};
 
 use crate::telemetry::LogFormat;
 
@@ -23,165 +42,55 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://palisade.db";
 /// The configuration file read when `--config` is not given and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "palisade.toml";
 
-/// The TOML file, exactly as written. Unknown keys are errors (a typo must not be
-/// silently ignored in a security product).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// Address to serve on.
-    pub listen: Option<String>,
-    /// Where Palisade keeps its files.
-    pub data_dir: Option<PathBuf>,
-    /// `sqlite://…` or `postgres://…`.
-    pub database_url: Option<String>,
-    /// Logging.
-    #[serde(default)]
-    pub log: LogSection,
-    /// HTTP limits.
-    #[serde(default)]
-    pub http: HttpSection,
-    /// Ingest tuning.
-    #[serde(default)]
-    pub ingest: IngestSection,
-    /// File sources.
-    #[serde(default)]
-    pub sources: Vec<SourceSection>,
-    /// Authentication.
-    #[serde(default)]
-    pub auth: AuthSection,
-    /// Rate limits.
-    #[serde(default)]
-    pub rate_limit: RateLimitSection,
-    /// The decision endpoint's signature engine.
-    #[serde(default)]
-    pub detection: DetectionSection,
-    /// `[[proxy]]`: protecting proxies.
-    #[serde(default, rename = "proxy")]
-    pub proxies: Vec<ProxySection>,
-    /// `[scenarios]`: behaviour detection.
-    #[serde(default)]
-    pub scenarios: ScenariosSection,
-    /// `[[syslog]]`: syslog listeners.
-    #[serde(default)]
-    pub syslog: Vec<SyslogSection>,
-    /// IP decisions (bans, allow-list entries).
-    #[serde(default)]
-    pub decisions: DecisionsSection,
+/// Top-level keys (not sections).
+const TOP_KEYS: &[&str] = &["listen", "data_dir", "database_url"];
+/// Sections that are lists (`[[proxy]]`).
+const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog"];
+/// Sections that are single tables (`[http]`).
+const TABLE_SECTIONS: &[&str] = &[
+    "log",
+    "http",
+    "ingest",
+    "auth",
+    "rate_limit",
+    "detection",
+    "scenarios",
+    "decisions",
+];
+
+/// `[log]`: the binary's own component.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Filter directive, e.g. `info` or `palisade_sources=debug,info`.
+    pub level: String,
+    /// `auto`, `json` or `text`.
+    pub format: LogFormat,
 }
 
-/// `[scenarios]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScenariosSection {
-    /// Extra scenario files (`*.toml`) on top of the built-in ones.
-    pub dir: Option<PathBuf>,
-    /// Most behaviour buckets held in memory (least recently used evicted; default 1,000,000).
-    pub max_buckets: Option<usize>,
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Auto,
+        }
+    }
 }
 
-/// `[[syslog]]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SyslogSection {
-    /// Source name (default "syslog").
-    pub name: Option<String>,
-    /// UDP address, e.g. "0.0.0.0:514".
-    pub udp: Option<String>,
-    /// TCP address (octet counting or newline framing).
-    pub tcp: Option<String>,
-    /// Longest message kept (default 65536; longer ones become dead letters).
-    pub max_message_bytes: Option<usize>,
-    /// TCP connections served at once (default 256).
-    pub max_connections: Option<usize>,
-    /// Year for RFC 3164 timestamps, which carry none (default: the current year).
-    pub year: Option<i32>,
-}
-
-/// `[[proxy]]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProxySection {
-    /// Name in logs, metrics and threats (default: the listen address).
-    pub name: Option<String>,
-    /// Where clients connect, e.g. "0.0.0.0:80".
-    pub listen: String,
-    /// The protected application, e.g. "http://127.0.0.1:3000".
-    pub upstream: String,
-    /// Largest body held for inspection (default 1 MiB).
-    pub max_body_bytes: Option<usize>,
-    /// "reject" (413, default) or "inspect_prefix" beyond max_body_bytes.
-    pub oversize: Option<String>,
-    /// Seconds to connect to the upstream (default 5).
-    pub connect_timeout_secs: Option<u64>,
-    /// Seconds to wait for the upstream's response headers (default 60).
-    pub response_timeout_secs: Option<u64>,
-    /// Seconds a client has to send its request (default 30).
-    pub client_timeout_secs: Option<u64>,
-    /// Client connections served at once (default 4096).
-    pub max_connections: Option<usize>,
-    /// Pass the client's Host header on (default true).
-    pub preserve_host: Option<bool>,
-    /// CIDRs of front proxies whose X-Forwarded-For is believed.
-    pub trusted_proxies: Option<Vec<String>>,
-}
-
-/// `[decisions]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionsSection {
-    /// Seconds between reloads of the enforcement set from the store (1..=3600,
-    /// default 5): how soon a decision written by another instance is enforced here.
-    pub resync_secs: Option<u64>,
-    /// Seconds between runs of the job marking expired decisions (1..=86400, default
-    /// 30); lookups ignore an expired decision at once either way.
-    pub expire_secs: Option<u64>,
-}
-
-/// `[detection]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DetectionSection {
-    /// `block` (403 over the threshold) or `detect` (report only).
-    pub mode: Option<String>,
-    /// 1 to 4: higher catches more and flags more.
-    pub paranoia: Option<u8>,
-    /// Anomaly score at which a request is blocked (default 5).
-    pub threshold: Option<u32>,
-    /// A directory of extra rule files (`*.toml`), loaded on top of the built-in rules
-    /// and reloaded when they change.
-    pub rules_dir: Option<PathBuf>,
-    /// Seconds between checks of `rules_dir` for changes (default 2; 0 disables).
-    pub reload_secs: Option<u64>,
-}
-
-/// `[auth]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSection {
-    /// Access token lifetime in seconds (60..=86400).
-    pub access_ttl_secs: Option<i64>,
-    /// Refresh token lifetime in seconds (300..=90 days).
-    pub refresh_ttl_secs: Option<i64>,
-    /// Serve `/metrics` without credentials.
-    pub metrics_public: Option<bool>,
-    /// JWT signing key file (relative to the data dir).
-    pub jwt_key_file: Option<PathBuf>,
-    /// Secrets keyring file (relative to the data dir).
-    pub secrets_key_file: Option<PathBuf>,
-}
-
-/// `[rate_limit]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitSection {
-    /// Login and refresh attempts per minute per client.
-    pub login_per_minute: Option<u32>,
-    /// Ingest requests per second per client.
-    pub ingest_per_second: Option<u32>,
-    /// Reads per second per client.
-    pub read_per_second: Option<u32>,
-    /// Changes per second per client.
-    pub write_per_second: Option<u32>,
+impl Validate for LogConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        if tracing_subscriber::EnvFilter::try_new(&self.level).is_err() {
+            vec![ConfigProblem::new(
+                "level",
+                format!(
+                    "'{}' is not a filter like info or palisade=debug,info",
+                    self.level
+                ),
+            )]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// A value that must never reach a log or a `Debug` dump.
@@ -194,11 +103,12 @@ impl std::fmt::Debug for Redacted {
     }
 }
 
-/// Authentication settings, validated.
+/// Authentication settings: `[auth]` and `[rate_limit]`, the key files resolved in the
+/// data directory, and the secrets that only come from the environment.
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// Lifetimes, metrics access, rate limits.
-    pub config: palisade_api::auth::AuthConfig,
+    pub config: AuthConfig,
     /// JWT signing key file.
     pub jwt_key_file: PathBuf,
     /// Secrets keyring file.
@@ -211,59 +121,7 @@ pub struct AuthSettings {
     pub admin_password: Option<Redacted>,
 }
 
-/// `[log]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogSection {
-    /// Filter directive, e.g. `info` or `palisade_sources=debug,info`.
-    pub level: Option<String>,
-    /// `auto`, `json` or `text`.
-    pub format: Option<LogFormat>,
-}
-
-/// `[http]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpSection {
-    /// Largest request body in bytes.
-    pub max_body_bytes: Option<usize>,
-    /// Request timeout in seconds.
-    pub request_timeout_secs: Option<u64>,
-    /// Browser origins allowed to call the API.
-    pub cors_origins: Option<Vec<String>>,
-}
-
-/// `[ingest]`
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IngestSection {
-    /// Lines per batch written to the store.
-    pub batch_size: Option<usize>,
-    /// Batches that may wait for the store before sources are slowed down.
-    pub queue_batches: Option<usize>,
-}
-
-/// One `[[sources]]` block.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceSection {
-    /// Only `file` for now.
-    #[serde(rename = "type")]
-    pub kind: Option<String>,
-    /// The file to follow.
-    pub path: Option<PathBuf>,
-    /// Source name (default: the path).
-    pub name: Option<String>,
-    /// auto, combined, common, json, apache_error, nginx, apache.
-    pub format: Option<String>,
-    /// The server's `log_format` / `LogFormat` string, with format nginx or apache.
-    pub log_format: Option<String>,
-    /// JSON key mapping, with format json.
-    pub json_fields: Option<JsonFieldMap>,
-}
-
-/// What the command line and environment say (flags win over variables; clap reads
-/// both).
+/// What the command line says (flags win over variables; clap reads both).
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     /// The TOML file to read.
@@ -301,28 +159,26 @@ pub struct Settings {
     pub log_level: String,
     /// Log encoding.
     pub log_format: LogFormat,
-    /// HTTP limits.
+    /// `[http]`.
     pub api: ApiConfig,
-    /// Writer queue and retry.
+    /// `[ingest]`: batch size, writer queue and retry.
     pub writer: WriterConfig,
-    /// Lines per batch.
-    pub batch_size: usize,
-    /// File sources to follow.
+    /// `[[sources]]` and `--tail`: files to follow.
     pub sources: Vec<TailConfig>,
     /// Where the settings came from, for `config check`.
     pub config_file: Option<PathBuf>,
-    /// Authentication.
+    /// `[auth]`, `[rate_limit]` and the environment's secrets.
     pub auth: AuthSettings,
-    /// The decision endpoint.
-    pub detection: palisade_pipeline::detection::DetectionConfig,
-    /// Protecting proxies.
-    pub proxies: Vec<palisade_proxy::ProxyConfig>,
-    /// Behaviour scenarios.
-    pub scenarios: palisade_pipeline::stages::behaviour::BehaviourConfig,
-    /// Syslog listeners.
-    pub syslog: Vec<palisade_sources::syslog::SyslogConfig>,
-    /// IP decisions: reload and expiry intervals.
-    pub decisions: palisade_pipeline::decisions::SyncConfig,
+    /// `[detection]`.
+    pub detection: DetectionConfig,
+    /// `[[proxy]]` and `--proxy-listen`: protecting proxies.
+    pub proxies: Vec<ProxyConfig>,
+    /// `[scenarios]`.
+    pub scenarios: BehaviourConfig,
+    /// `[[syslog]]`.
+    pub syslog: Vec<SyslogConfig>,
+    /// `[decisions]`.
+    pub decisions: SyncConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -341,106 +197,27 @@ impl std::fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-/// Turns a format name and an optional `log_format` string into a spec, with errors
-/// that name the keys to change.
+/// Turns a format name and an optional `log_format` string into a spec (for the
+/// `ingest` flags), with errors that name the keys to change.
 pub fn format_spec(
     name: Option<&str>,
     log_format: Option<&str>,
-    json_fields: Option<JsonFieldMap>,
+    json_fields: Option<palisade_formats::JsonFieldMap>,
 ) -> Result<FormatSpec, String> {
-    match (name.map(str::trim), log_format) {
-        (Some("nginx"), Some(f)) => Ok(FormatSpec::Nginx(f.to_owned())),
-        (Some("apache"), Some(f)) => Ok(FormatSpec::Apache(f.to_owned())),
-        (Some("nginx" | "apache"), None) => {
-            Err("format nginx/apache needs the server's log format string (log_format)".into())
-        }
-        (None, Some(f)) if f.contains('$') => Ok(FormatSpec::Nginx(f.to_owned())),
-        (None, Some(f)) if f.contains('%') => Ok(FormatSpec::Apache(f.to_owned())),
-        (None, Some(_)) => {
-            Err("log_format has neither $variables (nginx) nor %directives (Apache)".into())
-        }
-        (Some(_), Some(_)) => {
-            Err("log_format is only used with format = \"nginx\" or \"apache\"".into())
-        }
-        (Some("json"), None) => Ok(FormatSpec::Json(json_fields.unwrap_or_default())),
-        (Some(n), None) => FormatSpec::from_name(n).map_err(|e| e.to_string()),
-        (None, None) => Ok(FormatSpec::Auto),
-    }
-}
-
-/// Validates one `[[proxy]]` block; the error starts with the key to fix.
-fn proxy_config(p: &ProxySection) -> Result<palisade_proxy::ProxyConfig, String> {
-    let listen: SocketAddr = p
-        .listen
-        .parse()
-        .map_err(|_| format!("listen: '{}' is not an address like 0.0.0.0:80", p.listen))?;
-    let upstream =
-        palisade_proxy::Upstream::parse(&p.upstream).map_err(|e| format!("upstream: {e}"))?;
-    let mut c = palisade_proxy::ProxyConfig::new(listen, upstream);
-    if let Some(name) = &p.name {
-        c.name = name.clone();
-    }
-    if let Some(n) = p.max_body_bytes {
-        if n == 0 {
-            return Err("max_body_bytes: must be at least 1".into());
-        }
-        c.max_body_bytes = n;
-    }
-    if let Some(o) = &p.oversize {
-        c.oversize = palisade_proxy::OversizePolicy::parse(o)
-            .ok_or_else(|| format!("oversize: '{o}' must be reject or inspect_prefix"))?;
-    }
-    let secs = |key: &str, v: Option<u64>, default: Duration| match v {
-        Some(0) => Err(format!("{key}: must be at least 1")),
-        Some(s) => Ok(Duration::from_secs(s)),
-        None => Ok(default),
-    };
-    c.connect_timeout = secs(
-        "connect_timeout_secs",
-        p.connect_timeout_secs,
-        c.connect_timeout,
-    )?;
-    c.response_timeout = secs(
-        "response_timeout_secs",
-        p.response_timeout_secs,
-        c.response_timeout,
-    )?;
-    c.client_timeout = secs(
-        "client_timeout_secs",
-        p.client_timeout_secs,
-        c.client_timeout,
-    )?;
-    if let Some(n) = p.max_connections {
-        if n == 0 {
-            return Err("max_connections: must be at least 1".into());
-        }
-        c.max_connections = n;
-    }
-    if let Some(b) = p.preserve_host {
-        c.preserve_host = b;
-    }
-    for t in p.trusted_proxies.iter().flatten() {
-        c.trusted_proxies.push(
-            t.parse()
-                .map_err(|_| format!("trusted_proxies: '{t}' is not an IP or CIDR"))?,
-        );
-    }
-    Ok(c)
+    FormatSpec::from_parts(name, log_format, json_fields)
 }
 
 /// Reads the TOML file: the one given, else `palisade.toml` when it exists.
-fn read_file(path: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), String> {
+fn read_file(path: Option<&Path>) -> Result<(Table, Option<PathBuf>), String> {
     let (path, required) = match path {
         Some(p) => (p.to_path_buf(), true),
         None => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => toml::from_str::<FileConfig>(&text)
+        Ok(text) => toml::from_str::<Table>(&text)
             .map(|c| (c, Some(path.clone())))
             .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            Ok((FileConfig::default(), None))
-        }
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok((Table::new(), None)),
         Err(e) => Err(format!(
             "{}: cannot read the configuration file: {e}",
             path.display()
@@ -448,42 +225,340 @@ fn read_file(path: Option<&Path>) -> Result<(FileConfig, Option<PathBuf>), Strin
     }
 }
 
+/// A key path inside the configuration (`["proxy", "0", "upstream"]`).
+type KeyPath = Vec<String>;
+
+/// A key set from the environment, with the variable's text.
+type FromEnv = (KeyPath, String);
+
+/// Reads one environment value: TOML when it parses as a value, else text.
+fn env_value(text: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {text}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(text.to_owned()))
+}
+
+/// Where a `PALISADE_*` variable goes, by the one rule; `None` for variables that are
+/// not configuration keys (secrets, test switches). Errors name the variable.
+fn env_path(name: &str) -> Result<Option<KeyPath>, String> {
+    let Some(rest) = name.strip_prefix("PALISADE_") else {
+        return Ok(None);
+    };
+    let lower = rest.to_ascii_lowercase();
+    match lower.as_str() {
+        "log" => return Ok(Some(vec!["log".into(), "level".into()])),
+        "log_format" => return Ok(Some(vec!["log".into(), "format".into()])),
+        _ => {}
+    }
+    if !lower.contains("__") {
+        return Ok(TOP_KEYS.contains(&lower.as_str()).then(|| vec![lower]));
+    }
+    let path: KeyPath = lower.split("__").map(str::to_owned).collect();
+    let section = path[0].as_str();
+    if !(TABLE_SECTIONS.contains(&section) || LIST_SECTIONS.contains(&section)) {
+        return Err(format!(
+            "{name}: there is no section [{section}] (sections: {})",
+            [TABLE_SECTIONS, LIST_SECTIONS].concat().join(", ")
+        ));
+    }
+    if path.iter().any(String::is_empty) || path.len() < 2 {
+        return Err(format!(
+            "{name}: give SECTION__KEY, e.g. PALISADE_HTTP__MAX_BODY_BYTES"
+        ));
+    }
+    Ok(Some(path))
+}
+
+/// Sets `value` at `path`, creating tables and list entries on the way (a list index
+/// may be an existing entry or the next one).
+fn set_path(table: &mut Table, path: &[String], value: Value) -> Result<(), String> {
+    let (first, rest) = path.split_first().ok_or("empty key")?;
+    if rest.is_empty() {
+        table.insert(first.clone(), value);
+        return Ok(());
+    }
+    let slot = table
+        .entry(first.clone())
+        .or_insert_with(|| match rest[0].parse::<usize>() {
+            Ok(_) => Value::Array(Vec::new()),
+            Err(_) => Value::Table(Table::new()),
+        });
+    set_in(slot, rest, value)
+}
+
+fn set_in(slot: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+    match slot {
+        Value::Table(t) => set_path(t, path, value),
+        Value::Array(items) => {
+            let (index, rest) = path.split_first().ok_or("empty key")?;
+            let i: usize = index
+                .parse()
+                .map_err(|_| format!("'{index}' is not a list index"))?;
+            if i > items.len() {
+                return Err(format!(
+                    "index {i} skips entries (the list has {})",
+                    items.len()
+                ));
+            }
+            if i == items.len() {
+                items.push(Value::Table(Table::new()));
+            }
+            if rest.is_empty() {
+                items[i] = value;
+                Ok(())
+            } else {
+                set_in(&mut items[i], rest, value)
+            }
+        }
+        _ => Err("a value is already set there".into()),
+    }
+}
+
+/// Lays every `PALISADE_*` configuration variable over the file; returns the paths it
+/// set (values read as TOML may need a second reading as text).
+fn apply_env(
+    table: &mut Table,
+    vars: impl Iterator<Item = (String, String)>,
+    errors: &mut Vec<String>,
+) -> Vec<FromEnv> {
+    let mut set = Vec::new();
+    let vars: BTreeMap<String, String> = vars.collect();
+    for (name, value) in vars {
+        if value.is_empty() {
+            continue;
+        }
+        match env_path(&name) {
+            Ok(None) => {}
+            Ok(Some(path)) => match set_path(table, &path, env_value(&value)) {
+                Ok(()) => set.push((path, value)),
+                Err(e) => errors.push(format!("{name}: {e}")),
+            },
+            Err(e) => errors.push(e),
+        }
+    }
+    set
+}
+
+/// Lays the flags over everything.
+fn apply_flags(table: &mut Table, o: &Overrides) {
+    let mut put = |path: &[&str], value: Value| {
+        let path: KeyPath = path.iter().map(|s| (*s).to_owned()).collect();
+        let _ = set_path(table, &path, value);
+    };
+    if let Some(v) = &o.listen {
+        put(&["listen"], Value::String(v.clone()));
+    }
+    if let Some(v) = &o.data_dir {
+        put(&["data_dir"], Value::String(v.display().to_string()));
+    }
+    if let Some(v) = &o.database_url {
+        put(&["database_url"], Value::String(v.clone()));
+    }
+    if let Some(v) = &o.log_level {
+        put(&["log", "level"], Value::String(v.clone()));
+    }
+    if let Some(v) = o.log_format {
+        let name = match v {
+            LogFormat::Auto => "auto",
+            LogFormat::Json => "json",
+            LogFormat::Text => "text",
+        };
+        put(&["log", "format"], Value::String(name.into()));
+    }
+    let mut append = |section: &str, entry: Table| {
+        let list = table
+            .entry(section)
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = list {
+            items.push(Value::Table(entry));
+        }
+    };
+    for path in &o.tail {
+        let mut entry = Table::new();
+        entry.insert("path".into(), Value::String(path.display().to_string()));
+        if let Some(f) = &o.tail_format {
+            entry.insert("format".into(), Value::String(f.clone()));
+        }
+        if let Some(f) = &o.tail_log_format {
+            entry.insert("log_format".into(), Value::String(f.clone()));
+        }
+        append("sources", entry);
+    }
+    if let Some((listen, upstream)) = &o.proxy {
+        let mut entry = Table::new();
+        entry.insert("listen".into(), Value::String(listen.clone()));
+        entry.insert("upstream".into(), Value::String(upstream.clone()));
+        append("proxy", entry);
+    }
+}
+
+/// A deserializing error as `key: message`, the key under `at`.
+fn describe(at: &str, error: &toml::de::Error) -> String {
+    let text = error.to_string();
+    let text = text.trim_end();
+    if let Some((message, key)) = text.rsplit_once("\nin `") {
+        let key = key.trim_end_matches('`');
+        return format!("{at}.{key}: {}", message.trim());
+    }
+    // A component's own check: `key: message`.
+    if let Some((key, message)) = text.split_once(": ")
+        && !key.is_empty()
+        && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        return format!("{at}.{key}: {message}");
+    }
+    format!("{at}: {text}")
+}
+
+/// Turns the environment's values under `prefix` back into text (for a second reading
+/// when one was taken for a number or a boolean where the component wants text).
+fn env_as_text(value: &mut Value, prefix: &[String], env: &[FromEnv]) {
+    for (path, text) in env {
+        if path.len() > prefix.len() && path[..prefix.len()] == *prefix {
+            let mut slot = Some(&mut *value);
+            for part in &path[prefix.len()..] {
+                slot = match slot {
+                    Some(Value::Table(t)) => t.get_mut(part.as_str()),
+                    Some(Value::Array(a)) => part.parse::<usize>().ok().and_then(|i| a.get_mut(i)),
+                    _ => None,
+                };
+            }
+            if let Some(v) = slot
+                && !v.is_str()
+                && !v.is_table()
+                && !v.is_array()
+            {
+                *v = Value::String(text.clone());
+            }
+        }
+    }
+}
+
+/// Hands one value to its component: deserialize (a second time with environment
+/// values as text, if the first reading fails), then the component's own checks.
+fn component<T: DeserializeOwned + Validate>(
+    value: Value,
+    at: &str,
+    path: &[String],
+    env: &[FromEnv],
+    errors: &mut Vec<String>,
+) -> Option<T> {
+    let parsed = value.clone().try_into::<T>().or_else(|first| {
+        let mut text = value;
+        env_as_text(&mut text, path, env);
+        text.try_into::<T>().map_err(|_| first)
+    });
+    match parsed {
+        Ok(mut c) => {
+            errors.extend(c.finish().into_iter().map(|p| p.within(at).to_string()));
+            Some(c)
+        }
+        Err(e) => {
+            errors.push(describe(at, &e));
+            None
+        }
+    }
+}
+
+/// A single-table section (absent: the component's defaults).
+fn section<T: DeserializeOwned + Validate + Default>(
+    table: &mut Table,
+    name: &str,
+    env: &[FromEnv],
+    errors: &mut Vec<String>,
+) -> T {
+    let value = table
+        .remove(name)
+        .unwrap_or_else(|| Value::Table(Table::new()));
+    component(value, name, &[name.to_owned()], env, errors).unwrap_or_default()
+}
+
+/// A list section (`[[proxy]]`): each entry on its own, so every broken entry is
+/// reported.
+fn list<T: DeserializeOwned + Validate>(
+    table: &mut Table,
+    name: &str,
+    env: &[FromEnv],
+    errors: &mut Vec<String>,
+) -> Vec<T> {
+    match table.remove(name) {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let path = vec![name.to_owned(), i.to_string()];
+                component(item, &format!("{name}[{i}]"), &path, env, errors)
+            })
+            .collect(),
+        Some(_) => {
+            errors.push(format!("{name}: must be a list of tables ([[{name}]])"));
+            Vec::new()
+        }
+    }
+}
+
+/// A top-level text key.
+fn top(table: &mut Table, key: &str, default: &str, errors: &mut Vec<String>) -> String {
+    match table.remove(key) {
+        None => default.to_owned(),
+        Some(Value::String(s)) => s,
+        Some(other) => {
+            errors.push(format!("{key}: must be text (got a {})", other.type_str()));
+            default.to_owned()
+        }
+    }
+}
+
 impl Settings {
     /// Loads and validates everything, collecting every problem rather than stopping at
     /// the first.
     pub fn load(o: &Overrides) -> Result<Settings, ConfigErrors> {
+        Settings::load_from(o, std::env::vars())
+    }
+
+    /// [`Settings::load`] with the environment given (tests).
+    pub fn load_from(
+        o: &Overrides,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigErrors> {
         let mut errors = Vec::new();
-        let (mut file, config_file) = match read_file(o.config.as_deref()) {
+        let (mut table, config_file) = match read_file(o.config.as_deref()) {
             Ok(v) => v,
             Err(e) => return Err(ConfigErrors(vec![e])),
         };
+        let env: Vec<(String, String)> = env.collect();
+        let secret = |name: &str| {
+            env.iter()
+                .find(|(k, v)| k == name && !v.is_empty())
+                .map(|(_, v)| Redacted(v.clone()))
+        };
+        let (jwt_key, secrets_key, admin_password) = (
+            secret("PALISADE_JWT_KEY"),
+            secret("PALISADE_SECRETS_KEY"),
+            secret("PALISADE_ADMIN_PASSWORD"),
+        );
+        let from_env = apply_env(&mut table, env.into_iter(), &mut errors);
+        apply_flags(&mut table, o);
 
-        let listen_text = o
-            .listen
-            .clone()
-            .or(file.listen.clone())
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen_text = top(&mut table, "listen", DEFAULT_LISTEN, &mut errors);
         let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|_| {
             errors.push(format!(
                 "listen: '{listen_text}' is not an address with a port, e.g. 127.0.0.1:8080 or [::]:8080 (set by --listen, PALISADE_LISTEN or `listen` in the file)"
             ));
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
-
-        let data_dir = o
-            .data_dir
-            .clone()
-            .or(file.data_dir.clone())
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let data_dir = PathBuf::from(top(&mut table, "data_dir", DEFAULT_DATA_DIR, &mut errors));
         if data_dir.as_os_str().is_empty() {
             errors.push("data_dir: must not be empty (set --data-dir or PALISADE_DATA_DIR)".into());
         }
-
-        let database_url = o
-            .database_url
-            .clone()
-            .or(file.database_url.clone())
-            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = top(
+            &mut table,
+            "database_url",
+            DEFAULT_DATABASE_URL,
+            &mut errors,
+        );
         let scheme_ok = ["sqlite://", "postgres://", "postgresql://"]
             .iter()
             .any(|s| database_url.starts_with(s));
@@ -494,89 +569,31 @@ impl Settings {
             ));
         }
 
-        let mut api = ApiConfig::default();
-        if let Some(n) = file.http.max_body_bytes {
-            if !(1024..=1024 * 1024 * 1024).contains(&n) {
-                errors.push("http.max_body_bytes: must be between 1024 and 1073741824".into());
-            } else {
-                api.max_body_bytes = n;
-            }
-        }
-        if let Some(s) = file.http.request_timeout_secs {
-            if s == 0 || s > 3600 {
-                errors.push("http.request_timeout_secs: must be between 1 and 3600".into());
-            } else {
-                api.request_timeout = Duration::from_secs(s);
-            }
-        }
-        for origin in file.http.cors_origins.clone().unwrap_or_default() {
-            let ok = (origin.starts_with("http://") || origin.starts_with("https://"))
-                && !origin.ends_with('/')
-                && !origin.contains('*');
-            if ok {
-                api.cors_origins.push(origin);
-            } else {
-                errors.push(format!(
-                    "http.cors_origins: '{origin}' must be an exact origin like https://soc.example.com (scheme, host, optional port; no path, no wildcard)"
-                ));
-            }
+        let log: LogConfig = section(&mut table, "log", &from_env, &mut errors);
+        let api: ApiConfig = section(&mut table, "http", &from_env, &mut errors);
+        let writer: WriterConfig = section(&mut table, "ingest", &from_env, &mut errors);
+        let mut auth_config: AuthConfig = section(&mut table, "auth", &from_env, &mut errors);
+        auth_config.limits =
+            section::<RateLimits>(&mut table, "rate_limit", &from_env, &mut errors);
+        let detection: DetectionConfig = section(&mut table, "detection", &from_env, &mut errors);
+        let scenarios: BehaviourConfig = section(&mut table, "scenarios", &from_env, &mut errors);
+        let decisions: SyncConfig = section(&mut table, "decisions", &from_env, &mut errors);
+        let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
+        let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
+        let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);
+        for key in table.keys() {
+            errors.push(format!(
+                "{key}: unknown key (top-level keys: {}; sections: {})",
+                TOP_KEYS.join(", "),
+                [TABLE_SECTIONS, LIST_SECTIONS].concat().join(", ")
+            ));
         }
 
-        let mut writer = WriterConfig::default();
-        if let Some(q) = file.ingest.queue_batches {
-            if q == 0 || q > 1024 {
-                errors.push("ingest.queue_batches: must be between 1 and 1024".into());
-            } else {
-                writer.queue_batches = q;
-            }
+        for s in &mut sources {
+            s.batch_size = writer.batch_size;
         }
-        let batch_size = match file.ingest.batch_size {
-            Some(b) if b == 0 || b > 100_000 => {
-                errors.push("ingest.batch_size: must be between 1 and 100000".into());
-                2000
-            }
-            Some(b) => b,
-            None => 2000,
-        };
-
-        let mut sources = Vec::new();
-        for (i, s) in file.sources.into_iter().enumerate() {
-            let at = format!("sources[{i}]");
-            if let Some(kind) = s.kind.as_deref().filter(|k| *k != "file") {
-                errors.push(format!(
-                    "{at}.type: '{kind}' is not supported here; use \"file\""
-                ));
-                continue;
-            }
-            let Some(path) = s.path else {
-                errors.push(format!("{at}.path: missing; give the log file to follow"));
-                continue;
-            };
-            match format_spec(s.format.as_deref(), s.log_format.as_deref(), s.json_fields) {
-                Ok(format) => {
-                    let mut t = TailConfig::new(path);
-                    if let Some(name) = s.name {
-                        t.name = name;
-                    }
-                    t.format = format;
-                    t.batch_size = batch_size;
-                    sources.push(t);
-                }
-                Err(e) => errors.push(format!("{at}.format: {e}")),
-            }
-        }
-        if !o.tail.is_empty() {
-            match format_spec(o.tail_format.as_deref(), o.tail_log_format.as_deref(), None) {
-                Ok(format) => {
-                    for path in &o.tail {
-                        let mut t = TailConfig::new(path.clone());
-                        t.format = format.clone();
-                        t.batch_size = batch_size;
-                        sources.push(t);
-                    }
-                }
-                Err(e) => errors.push(format!("--format: {e}")),
-            }
+        for s in &mut syslog {
+            s.batch_size = writer.batch_size;
         }
         let mut names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         names.sort_unstable();
@@ -589,86 +606,13 @@ impl Settings {
             }
         }
 
-        let log_level = o
-            .log_level
-            .clone()
-            .or(file.log.level)
-            .unwrap_or_else(|| "info".to_owned());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            errors.push(format!(
-                "log.level: '{log_level}' is not a filter like info or palisade=debug,info"
-            ));
-        }
-        let log_format = o.log_format.or(file.log.format).unwrap_or(LogFormat::Auto);
-
-        let mut auth_config = palisade_api::auth::AuthConfig::default();
-        match file.auth.access_ttl_secs {
-            Some(t) if !(60..=86_400).contains(&t) => {
-                errors.push("auth.access_ttl_secs: must be between 60 and 86400".into())
-            }
-            Some(t) => auth_config.access_ttl_secs = t,
-            None => {}
-        }
-        match file.auth.refresh_ttl_secs {
-            Some(t) if !(300..=90 * 86_400).contains(&t) => {
-                errors.push("auth.refresh_ttl_secs: must be between 300 and 7776000".into())
-            }
-            Some(t) => auth_config.refresh_ttl_secs = t,
-            None => {}
-        }
-        if let Some(m) = file.auth.metrics_public {
-            auth_config.metrics_public = m;
-        }
-        let limits = &mut auth_config.limits;
-        for (key, value, slot) in [
-            (
-                "rate_limit.login_per_minute",
-                file.rate_limit.login_per_minute,
-                &mut limits.login_per_minute,
-            ),
-            (
-                "rate_limit.ingest_per_second",
-                file.rate_limit.ingest_per_second,
-                &mut limits.ingest_per_second,
-            ),
-            (
-                "rate_limit.read_per_second",
-                file.rate_limit.read_per_second,
-                &mut limits.read_per_second,
-            ),
-            (
-                "rate_limit.write_per_second",
-                file.rate_limit.write_per_second,
-                &mut limits.write_per_second,
-            ),
-        ] {
-            match value {
-                Some(0) => errors.push(format!("{key}: must be at least 1")),
-                Some(v) => *slot = v,
-                None => {}
-            }
-        }
-        let env = |name: &str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .map(Redacted)
-        };
         let auth = AuthSettings {
+            jwt_key_file: data_dir.join(&auth_config.jwt_key_file),
+            secrets_key_file: data_dir.join(&auth_config.secrets_key_file),
             config: auth_config,
-            jwt_key_file: data_dir.join(
-                file.auth
-                    .jwt_key_file
-                    .unwrap_or_else(|| PathBuf::from("jwt.key")),
-            ),
-            secrets_key_file: data_dir.join(
-                file.auth
-                    .secrets_key_file
-                    .unwrap_or_else(|| PathBuf::from("secrets.key")),
-            ),
-            jwt_key: env("PALISADE_JWT_KEY"),
-            secrets_key: env("PALISADE_SECRETS_KEY"),
-            admin_password: env("PALISADE_ADMIN_PASSWORD"),
+            jwt_key,
+            secrets_key,
+            admin_password,
         };
         if let Some(k) = &auth.secrets_key
             && palisade_auth::secrets::parse_key(&k.0).is_err()
@@ -678,138 +622,31 @@ impl Settings {
             );
         }
 
-        let mode = match file.detection.mode.as_deref() {
-            None => palisade_pipeline::detection::Mode::Block,
-            Some(m) => palisade_pipeline::detection::Mode::parse(m).unwrap_or_else(|| {
-                errors.push(format!("detection.mode: '{m}' must be block or detect"));
-                palisade_pipeline::detection::Mode::Block
-            }),
-        };
-        let paranoia = file.detection.paranoia.unwrap_or(1);
-        if !(1..=4).contains(&paranoia) {
-            errors.push("detection.paranoia: must be 1, 2, 3 or 4".into());
-        }
-        let threshold = file.detection.threshold.unwrap_or(5);
-        if threshold == 0 {
-            errors.push("detection.threshold: must be at least 1".into());
-        }
-        let rules_dir = file.detection.rules_dir.clone();
-        if let Some(dir) = &rules_dir
-            && let Err(error) = palisade_detect::RuleSet::load(Some(dir))
-        {
-            errors.push(format!("detection.rules_dir: {error}"));
-        }
-        let detection = palisade_pipeline::detection::DetectionConfig {
-            mode,
-            engine: palisade_detect::EngineConfig {
-                paranoia,
-                threshold,
-            },
-            reload_every: match file.detection.reload_secs.unwrap_or(2) {
-                0 => None,
-                s => rules_dir.as_ref().map(|_| Duration::from_secs(s)),
-            },
-            rules_dir,
-        };
-
-        let mut proxy_sections: Vec<ProxySection> = std::mem::take(&mut file.proxies);
-        if let Some((listen, upstream)) = &o.proxy {
-            proxy_sections.push(ProxySection {
-                listen: listen.clone(),
-                upstream: upstream.clone(),
-                ..ProxySection::default()
-            });
-        }
-        let proxies: Vec<palisade_proxy::ProxyConfig> = proxy_sections
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| match proxy_config(p) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(format!("proxy[{i}].{e}"));
-                    None
-                }
-            })
-            .collect();
-
-        let scenarios = palisade_pipeline::stages::behaviour::BehaviourConfig {
-            dir: file.scenarios.dir.clone(),
-            max_buckets: file.scenarios.max_buckets,
-        };
-        if let Err(error) = palisade_scenarios::ScenarioSet::load(scenarios.dir.as_deref()) {
-            errors.push(format!("scenarios.dir: {error}"));
-        }
-        if scenarios.max_buckets == Some(0) {
-            errors.push("scenarios.max_buckets: must be at least 1".into());
-        }
-        let mut syslog = Vec::new();
-        for (i, section) in file.syslog.iter().enumerate() {
-            let mut c = palisade_sources::syslog::SyslogConfig::new(
-                section.name.clone().unwrap_or_else(|| "syslog".into()),
-            );
-            let addr = |key: &str, v: &Option<String>, errors: &mut Vec<String>| {
-                v.as_deref().and_then(|a| match a.parse::<SocketAddr>() {
-                    Ok(a) => Some(a),
-                    Err(_) => {
-                        errors.push(format!(
-                            "syslog[{i}].{key}: '{a}' is not an address like 0.0.0.0:514"
-                        ));
-                        None
-                    }
-                })
-            };
-            c.udp = addr("udp", &section.udp, &mut errors);
-            c.tcp = addr("tcp", &section.tcp, &mut errors);
-            if section.udp.is_none() && section.tcp.is_none() {
-                errors.push(format!("syslog[{i}]: set udp, tcp or both"));
-            }
-            if let Some(n) = section.max_message_bytes {
-                c.max_message_bytes = n.max(480);
-            }
-            if let Some(n) = section.max_connections {
-                c.max_connections = n.max(1);
-            }
-            c.year = section.year;
-            c.batch_size = batch_size;
-            syslog.push(c);
-        }
-        let mut decisions = palisade_pipeline::decisions::SyncConfig::default();
-        match file.decisions.resync_secs {
-            Some(n) if !(1..=3600).contains(&n) => {
-                errors.push("decisions.resync_secs: must be between 1 and 3600".into())
-            }
-            Some(n) => decisions.resync = Duration::from_secs(n),
-            None => {}
-        }
-        match file.decisions.expire_secs {
-            Some(n) if !(1..=86_400).contains(&n) => {
-                errors.push("decisions.expire_secs: must be between 1 and 86400".into())
-            }
-            Some(n) => decisions.expire = Duration::from_secs(n),
-            None => {}
-        }
-
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
         Ok(Settings {
+            listen,
+            data_dir,
+            database_url,
+            log_level: log.level,
+            log_format: log.format,
+            api,
+            writer,
+            sources,
+            config_file,
+            auth,
             detection,
             proxies,
             scenarios,
             syslog,
             decisions,
-            listen,
-            data_dir,
-            database_url,
-            log_level,
-            log_format,
-            api,
-            writer,
-            batch_size,
-            sources,
-            config_file,
-            auth,
         })
+    }
+
+    /// Lines per batch that sources build (`[ingest] batch_size`).
+    pub fn batch_size(&self) -> usize {
+        self.writer.batch_size
     }
 
     /// The settings as text with the database password masked, for `config check`.
@@ -831,19 +668,17 @@ impl Settings {
             self.log_level, self.log_format
         ));
         out.push_str(&format!(
-            "http:           body limit {} bytes, timeout {}s, CORS origins {:?}\n",
-            self.api.max_body_bytes,
-            self.api.request_timeout.as_secs(),
-            self.api.cors_origins
+            "http:           body limit {} bytes, timeout {}, CORS origins {:?}\n",
+            self.api.max_body_bytes, self.api.request_timeout, self.api.cors_origins
         ));
         out.push_str(&format!(
             "ingest:         batch {} lines, queue {} batches\n",
-            self.batch_size, self.writer.queue_batches
+            self.writer.batch_size, self.writer.queue_batches
         ));
         out.push_str(&format!(
-            "auth:           access {}s, refresh {}s, metrics {}, keys in {} and {}\n",
-            self.auth.config.access_ttl_secs,
-            self.auth.config.refresh_ttl_secs,
+            "auth:           access {}, refresh {}, metrics {}, keys in {} and {}\n",
+            self.auth.config.access_ttl,
+            self.auth.config.refresh_ttl,
             if self.auth.config.metrics_public {
                 "open"
             } else {
@@ -881,6 +716,9 @@ impl Settings {
                 p.oversize
             ));
         }
+        for s in &self.syslog {
+            out.push_str(&format!("syslog:         {} {}\n", s.name, s.target()));
+        }
         out
     }
 }
@@ -889,14 +727,21 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn load_toml(text: &str) -> Result<Settings, ConfigErrors> {
+    fn load_toml_env(text: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigErrors> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
         std::fs::write(&path, text).unwrap();
-        Settings::load(&Overrides {
-            config: Some(path),
-            ..Overrides::default()
-        })
+        Settings::load_from(
+            &Overrides {
+                config: Some(path),
+                ..Overrides::default()
+            },
+            env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    fn load_toml(text: &str) -> Result<Settings, ConfigErrors> {
+        load_toml_env(text, &[])
     }
 
     #[test]
@@ -928,28 +773,122 @@ mod tests {
 
     #[test]
     fn defaults_need_no_file() {
-        let s = Settings::load(&Overrides {
-            config: None,
-            ..Overrides::default()
-        });
         // A palisade.toml in the test's working directory would change this; there is none.
-        let s = s.unwrap();
+        let s = Settings::load_from(&Overrides::default(), std::iter::empty()).unwrap();
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.writer.batch_size, 2000);
     }
 
     #[test]
-    fn flags_override_the_file() {
+    fn flags_override_the_environment_which_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\n").unwrap();
-        let s = Settings::load(&Overrides {
-            config: Some(path),
-            listen: Some("127.0.0.1:9100".into()),
-            ..Overrides::default()
-        })
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[http]\nmax_body_bytes = 4096\n",
+        )
         .unwrap();
+        let o = Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        };
+        let env = [
+            ("PALISADE_LISTEN", "127.0.0.1:9050"),
+            ("PALISADE_HTTP__MAX_BODY_BYTES", "8192"),
+        ];
+        let s =
+            Settings::load_from(&o, env.iter().map(|(k, v)| ((*k).into(), (*v).into()))).unwrap();
+        assert_eq!(s.listen.port(), 9050);
+        assert_eq!(s.api.max_body_bytes, 8192);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9100".into()),
+            ..o
+        };
+        let s = Settings::load_from(&flags, env.iter().map(|(k, v)| ((*k).into(), (*v).into())))
+            .unwrap();
         assert_eq!(s.listen.port(), 9100);
+    }
+
+    #[test]
+    fn every_key_has_an_environment_variable_by_one_rule() {
+        let s = load_toml_env(
+            "",
+            &[
+                ("PALISADE_DETECTION__MODE", "detect"),
+                ("PALISADE_DETECTION__PARANOIA", "2"),
+                ("PALISADE_AUTH__ACCESS_TTL", "10m"),
+                ("PALISADE_AUTH__METRICS_PUBLIC", "true"),
+                ("PALISADE_RATE_LIMIT__LOGIN_PER_MINUTE", "3"),
+                (
+                    "PALISADE_HTTP__CORS_ORIGINS",
+                    "[\"https://soc.example.com\"]",
+                ),
+                ("PALISADE_PROXY__0__LISTEN", "127.0.0.1:0"),
+                ("PALISADE_PROXY__0__UPSTREAM", "http://127.0.0.1:3000"),
+                // A number where the component wants text: read again as text.
+                ("PALISADE_PROXY__0__NAME", "8080"),
+                ("PALISADE_DECISIONS__RESYNC", "10s"),
+                ("PALISADE_LOG", "debug"),
+                // Not configuration: ignored.
+                ("PALISADE_TEST_DATABASE_URL", "postgres://x"),
+                ("PALISADE_SKIP_POSTGRES", "1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.detection.mode, palisade_pipeline::detection::Mode::Detect);
+        assert_eq!(s.detection.engine.paranoia, 2);
+        assert_eq!(s.auth.config.access_ttl_secs(), 600);
+        assert!(s.auth.config.metrics_public);
+        assert_eq!(s.auth.config.limits.login_per_minute, 3);
+        assert_eq!(s.api.cors_origins, ["https://soc.example.com"]);
+        assert_eq!(s.proxies.len(), 1);
+        assert_eq!(s.proxies[0].name, "8080");
+        assert_eq!(s.decisions.resync.as_secs(), 10);
+        assert_eq!(s.log_level, "debug");
+
+        let err = load_toml_env(
+            "",
+            &[
+                ("PALISADE_DETECTON__MODE", "detect"),
+                ("PALISADE_HTTP__MAX_BODY_BYTES", "lots"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PALISADE_DETECTON__MODE"), "{err}");
+        assert!(err.contains("http.max_body_bytes"), "{err}");
+    }
+
+    #[test]
+    fn durations_take_the_shared_grammar_and_the_old_second_keys() {
+        let s = load_toml(
+            "[http]\nrequest_timeout = \"1m30s\"\n[auth]\naccess_ttl_secs = 600\n\
+             [decisions]\nexpire_secs = 45\n[detection]\nrules_dir = \"/tmp\"\nreload = 0\n",
+        );
+        // /tmp may hold unrelated *.toml files; only the durations matter here.
+        if let Ok(s) = s {
+            assert_eq!(s.api.request_timeout.as_secs(), 90);
+            assert_eq!(s.auth.config.access_ttl_secs(), 600);
+            assert_eq!(s.decisions.expire.as_secs(), 45);
+            assert_eq!(s.detection.reload_every, None);
+        }
+        let err = load_toml("[http]\nrequest_timeout = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http.request_timeout"), "{err}");
+    }
+
+    #[test]
+    fn limits_are_errors_not_silent_clamps() {
+        let err = load_toml(
+            "[[syslog]]\nudp = \"127.0.0.1:0\"\nmax_connections = 0\n\
+             [[syslog]]\ntcp = \"127.0.0.1:0\"\nmax_message_bytes = 100\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("syslog[0].max_connections"), "{err}");
+        assert!(err.contains("syslog[1].max_message_bytes"), "{err}");
     }
 
     #[test]
@@ -986,6 +925,8 @@ format = "bogus"
     fn unknown_keys_are_rejected() {
         let err = load_toml("lisen = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
+        let err = load_toml("[http]\nmax_body = 5\n").unwrap_err().to_string();
+        assert!(err.contains("http") && err.contains("max_body"), "{err}");
     }
 
     #[test]

@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 
 use palisade_core::Shutdown;
 use palisade_core::Timestamp;
+use palisade_core::config::ConfigProblem;
 use palisade_core::decision::{
     Decision, DecisionKind, DecisionOrigin, DecisionTarget, MAX_DURATION_SECS, NewDecision,
     PutOutcome,
 };
 use palisade_core::decision_set::{BanInfo, DecisionSet};
+use palisade_core::duration::Span;
 use palisade_core::metrics::registry;
 use palisade_core::supervisor::Supervisor;
 use palisade_store::{SharedStore, StoreError};
@@ -30,8 +32,10 @@ use tokio::task::JoinHandle;
 
 use crate::db_monitor::DbHealth;
 
-/// How often the set is reloaded from the store and expired decisions are marked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `[decisions]`: how often the set is reloaded from the store and expired decisions
+/// are marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "DecisionsSection")]
 pub struct SyncConfig {
     /// Reload from the store (default 5 s).
     pub resync: Duration,
@@ -45,6 +49,44 @@ impl Default for SyncConfig {
             resync: Duration::from_secs(5),
             expire: Duration::from_secs(30),
         }
+    }
+}
+
+/// `[decisions]` as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionsSection {
+    #[serde(alias = "resync_secs")]
+    resync: Option<Span>,
+    #[serde(alias = "expire_secs")]
+    expire: Option<Span>,
+}
+
+impl TryFrom<DecisionsSection> for SyncConfig {
+    type Error = ConfigProblem;
+
+    fn try_from(f: DecisionsSection) -> Result<Self, Self::Error> {
+        let mut c = SyncConfig::default();
+        if let Some(r) = f.resync {
+            if !r.within(Span::from_secs(1), Span::from_secs(3600)) {
+                return Err(ConfigProblem::new("resync", "must be between 1s and 1h"));
+            }
+            c.resync = r.to_std();
+        }
+        if let Some(e) = f.expire {
+            if !e.within(Span::from_secs(1), Span::from_secs(86_400)) {
+                return Err(ConfigProblem::new("expire", "must be between 1s and 1d"));
+            }
+            c.expire = e.to_std();
+        }
+        Ok(c)
+    }
+}
+
+impl palisade_core::config::Validate for SyncConfig {
+    /// Everything is checked while deserializing.
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        Vec::new()
     }
 }
 

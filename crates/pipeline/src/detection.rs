@@ -7,6 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use palisade_core::Shutdown;
+use palisade_core::config::ConfigProblem;
 use palisade_store::SharedStore;
 
 use palisade_core::metrics::registry;
@@ -27,8 +28,10 @@ pub struct DetectionTuning {
     pub threshold: u32,
 }
 
-/// `[detection]`: how the signature engine starts.
-#[derive(Debug, Clone, Default)]
+/// `[detection]`: how the signature engine starts. Deserializes itself from the
+/// configuration (`mode`, `paranoia`, `threshold`, `rules_dir`, `reload`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(try_from = "DetectionSection")]
 pub struct DetectionConfig {
     /// Block or detect only.
     pub mode: Mode,
@@ -38,6 +41,85 @@ pub struct DetectionConfig {
     pub rules_dir: Option<PathBuf>,
     /// How often `rules_dir` is checked for changes (`None`: never).
     pub reload_every: Option<Duration>,
+}
+
+/// `[detection]` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetectionSection {
+    mode: Option<String>,
+    paranoia: Option<u8>,
+    threshold: Option<u32>,
+    rules_dir: Option<PathBuf>,
+    /// How often `rules_dir` is checked: a duration, or 0 for never.
+    #[serde(alias = "reload_secs")]
+    reload: Option<toml_like::DurationOrOff>,
+}
+
+/// A duration key where `0` switches the feature off.
+mod toml_like {
+    use palisade_core::duration::Span;
+    use serde::Deserialize;
+
+    /// `0` (off) or a duration.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub enum DurationOrOff {
+        /// `0`.
+        Off(u8),
+        /// A duration.
+        On(Span),
+    }
+}
+
+impl TryFrom<DetectionSection> for DetectionConfig {
+    type Error = ConfigProblem;
+
+    fn try_from(f: DetectionSection) -> Result<Self, Self::Error> {
+        let mode = match f.mode.as_deref() {
+            None => Mode::Block,
+            Some(m) => Mode::parse(m).ok_or_else(|| {
+                ConfigProblem::new("mode", format!("'{m}' must be block or detect"))
+            })?,
+        };
+        let paranoia = f.paranoia.unwrap_or(1);
+        if !(1..=4).contains(&paranoia) {
+            return Err(ConfigProblem::new("paranoia", "must be 1, 2, 3 or 4"));
+        }
+        let threshold = f.threshold.unwrap_or(5);
+        if threshold == 0 {
+            return Err(ConfigProblem::new("threshold", "must be at least 1"));
+        }
+        let reload_every = match f.reload {
+            Some(toml_like::DurationOrOff::Off(0)) => None,
+            Some(toml_like::DurationOrOff::Off(_)) => {
+                return Err(ConfigProblem::new(
+                    "reload",
+                    "give a duration such as \"2s\", or 0 for never",
+                ));
+            }
+            Some(toml_like::DurationOrOff::On(span)) => Some(span.to_std()),
+            None => Some(Duration::from_secs(2)),
+        };
+        Ok(DetectionConfig {
+            mode,
+            engine: EngineConfig {
+                paranoia,
+                threshold,
+            },
+            reload_every: f.rules_dir.as_ref().and(reload_every),
+            rules_dir: f.rules_dir,
+        })
+    }
+}
+
+impl palisade_core::config::Validate for DetectionConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        match RuleSet::load(self.rules_dir.as_deref()) {
+            Ok(_) => Vec::new(),
+            Err(error) => vec![ConfigProblem::new("rules_dir", error)],
+        }
+    }
 }
 
 /// The settings key the configuration is kept under across restarts.

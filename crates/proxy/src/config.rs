@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::Uri;
+use palisade_core::config::{ConfigProblem, Validate};
+use palisade_core::duration::Span;
 use palisade_core::net::IpNet;
 
 /// What to do with a request body larger than the inspection buffer.
@@ -101,8 +103,10 @@ impl Upstream {
     }
 }
 
-/// One protecting proxy.
-#[derive(Debug, Clone)]
+/// `[[proxy]]`: one protecting proxy. Deserializes itself from the configuration
+/// (every key: `deploy/README.md`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(try_from = "ProxySection")]
 pub struct ProxyConfig {
     /// A name for logs and metrics (defaults to the listen address).
     pub name: String,
@@ -149,6 +153,93 @@ impl ProxyConfig {
             preserve_host: true,
             trusted_proxies: Vec::new(),
         }
+    }
+}
+
+/// `[[proxy]]` as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProxySection {
+    name: Option<String>,
+    listen: String,
+    upstream: String,
+    max_body_bytes: Option<usize>,
+    oversize: Option<String>,
+    #[serde(alias = "connect_timeout_secs")]
+    connect_timeout: Option<Span>,
+    #[serde(alias = "response_timeout_secs")]
+    response_timeout: Option<Span>,
+    #[serde(alias = "client_timeout_secs")]
+    client_timeout: Option<Span>,
+    #[serde(alias = "pool_idle_timeout_secs")]
+    pool_idle_timeout: Option<Span>,
+    max_connections: Option<usize>,
+    preserve_host: Option<bool>,
+    trusted_proxies: Option<Vec<String>>,
+}
+
+impl TryFrom<ProxySection> for ProxyConfig {
+    type Error = ConfigProblem;
+
+    fn try_from(p: ProxySection) -> Result<Self, Self::Error> {
+        let listen: SocketAddr = p.listen.parse().map_err(|_| {
+            ConfigProblem::new(
+                "listen",
+                format!("'{}' is not an address like 0.0.0.0:80", p.listen),
+            )
+        })?;
+        let upstream =
+            Upstream::parse(&p.upstream).map_err(|e| ConfigProblem::new("upstream", e))?;
+        let mut c = ProxyConfig::new(listen, upstream);
+        if let Some(name) = p.name {
+            c.name = name;
+        }
+        if let Some(n) = p.max_body_bytes {
+            if n == 0 {
+                return Err(ConfigProblem::new("max_body_bytes", "must be at least 1"));
+            }
+            c.max_body_bytes = n;
+        }
+        if let Some(o) = &p.oversize {
+            c.oversize = OversizePolicy::parse(o).ok_or_else(|| {
+                ConfigProblem::new(
+                    "oversize",
+                    format!("'{o}' must be reject or inspect_prefix"),
+                )
+            })?;
+        }
+        for (slot, value) in [
+            (&mut c.connect_timeout, p.connect_timeout),
+            (&mut c.response_timeout, p.response_timeout),
+            (&mut c.client_timeout, p.client_timeout),
+            (&mut c.pool_idle_timeout, p.pool_idle_timeout),
+        ] {
+            if let Some(v) = value {
+                *slot = v.to_std();
+            }
+        }
+        if let Some(n) = p.max_connections {
+            if n == 0 {
+                return Err(ConfigProblem::new("max_connections", "must be at least 1"));
+            }
+            c.max_connections = n;
+        }
+        if let Some(b) = p.preserve_host {
+            c.preserve_host = b;
+        }
+        for t in p.trusted_proxies.iter().flatten() {
+            c.trusted_proxies.push(t.parse().map_err(|_| {
+                ConfigProblem::new("trusted_proxies", format!("'{t}' is not an IP or CIDR"))
+            })?);
+        }
+        Ok(c)
+    }
+}
+
+impl Validate for ProxyConfig {
+    /// Everything is checked while deserializing.
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        Vec::new()
     }
 }
 

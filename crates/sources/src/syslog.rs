@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use palisade_core::Shutdown;
+use palisade_core::config::{ConfigProblem, Validate};
+use palisade_core::duration::Span;
 use palisade_formats::{FormatSpec, SyslogOptions};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -52,8 +54,11 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Longest pause between two bind attempts.
 const MAX_BIND_BACKOFF: Duration = Duration::from_secs(30);
 
-/// What to listen on and how.
-#[derive(Debug, Clone)]
+/// `[[syslog]]`: what to listen on and how. Deserializes itself from the configuration
+/// (`name`, `udp`, `tcp`, `max_message_bytes`, `max_connections`, `idle_timeout`,
+/// `year`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(try_from = "SyslogSection")]
 pub struct SyslogConfig {
     /// Stable source name, used in events, dead letters and the source status.
     pub name: String,
@@ -104,6 +109,70 @@ impl SyslogConfig {
             parts.push(format!("tcp://{a}"));
         }
         parts.join(", ")
+    }
+}
+
+/// `[[syslog]]` as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyslogSection {
+    name: Option<String>,
+    udp: Option<String>,
+    tcp: Option<String>,
+    max_message_bytes: Option<usize>,
+    max_connections: Option<usize>,
+    idle_timeout: Option<Span>,
+    year: Option<i32>,
+}
+
+/// The smallest message limit accepted: RFC 5426 says every receiver takes 480 bytes.
+const MIN_MESSAGE_BYTES: usize = 480;
+
+impl TryFrom<SyslogSection> for SyslogConfig {
+    type Error = ConfigProblem;
+
+    fn try_from(f: SyslogSection) -> Result<Self, Self::Error> {
+        let mut c = SyslogConfig::new(f.name.unwrap_or_else(|| "syslog".into()));
+        let addr = |key: &str, v: Option<String>| {
+            v.map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| {
+                    ConfigProblem::new(key, format!("'{a}' is not an address like 0.0.0.0:514"))
+                })
+            })
+            .transpose()
+        };
+        c.udp = addr("udp", f.udp)?;
+        c.tcp = addr("tcp", f.tcp)?;
+        if c.udp.is_none() && c.tcp.is_none() {
+            return Err(ConfigProblem::new("udp", "set udp, tcp or both"));
+        }
+        if let Some(n) = f.max_message_bytes {
+            if n < MIN_MESSAGE_BYTES {
+                return Err(ConfigProblem::new(
+                    "max_message_bytes",
+                    format!("must be at least {MIN_MESSAGE_BYTES} (RFC 5426)"),
+                ));
+            }
+            c.max_message_bytes = n;
+        }
+        if let Some(n) = f.max_connections {
+            if n == 0 {
+                return Err(ConfigProblem::new("max_connections", "must be at least 1"));
+            }
+            c.max_connections = n;
+        }
+        if let Some(t) = f.idle_timeout {
+            c.idle_timeout = t.to_std();
+        }
+        c.year = f.year;
+        Ok(c)
+    }
+}
+
+impl Validate for SyslogConfig {
+    /// Everything is checked while deserializing.
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        Vec::new()
     }
 }
 

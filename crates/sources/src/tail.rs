@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use palisade_core::Checkpoint;
 use palisade_core::Shutdown;
+use palisade_core::config::{ConfigProblem, Validate};
 use palisade_formats::FormatSpec;
 use palisade_store::SharedStore;
 
@@ -25,8 +26,10 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 const FINGERPRINT_BYTES: usize = 1024;
 
-/// What to tail and how.
-#[derive(Debug, Clone)]
+/// `[[sources]]`: what to tail and how. Deserializes itself from the configuration
+/// (`type = "file"`, `path`, `name`, `format`, `log_format`, `json_fields`).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(try_from = "TailSection")]
 pub struct TailConfig {
     /// Stable source name, used in events and as the checkpoint key.
     pub name: String,
@@ -54,6 +57,52 @@ impl TailConfig {
             poll_interval: Duration::from_millis(200),
             flush_interval: Duration::from_millis(500),
         }
+    }
+}
+
+/// `[[sources]]` as written.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TailSection {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    path: Option<PathBuf>,
+    name: Option<String>,
+    format: Option<String>,
+    log_format: Option<String>,
+    json_fields: Option<palisade_formats::JsonFieldMap>,
+}
+
+impl TryFrom<TailSection> for TailConfig {
+    type Error = ConfigProblem;
+
+    fn try_from(f: TailSection) -> Result<Self, Self::Error> {
+        if let Some(kind) = f.kind.as_deref().filter(|k| *k != "file") {
+            return Err(ConfigProblem::new(
+                "type",
+                format!("'{kind}' is not supported here; use \"file\""),
+            ));
+        }
+        let path = f
+            .path
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or_else(|| ConfigProblem::new("path", "missing; give the log file to follow"))?;
+        let format =
+            FormatSpec::from_parts(f.format.as_deref(), f.log_format.as_deref(), f.json_fields)
+                .map_err(|e| ConfigProblem::new("format", e))?;
+        let mut config = TailConfig::new(path);
+        if let Some(name) = f.name {
+            config.name = name;
+        }
+        config.format = format;
+        Ok(config)
+    }
+}
+
+impl Validate for TailConfig {
+    /// Everything is checked while deserializing.
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        Vec::new()
     }
 }
 

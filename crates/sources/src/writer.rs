@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use palisade_core::Shutdown;
+use palisade_core::config::{ConfigProblem, Validate, check_range};
 use palisade_core::metrics::{Counter, Gauge, Histogram, registry};
 use palisade_core::supervisor::{SharedReceiver, Supervisor};
 use palisade_core::{DeadLetter, Event};
@@ -12,25 +13,40 @@ use palisade_store::{IngestBatch, SharedStore, WriteOutcome};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// How the writer queues and retries.
-#[derive(Debug, Clone)]
+/// `[ingest]`: how sources batch lines and the writer queues and retries.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WriterConfig {
+    /// Lines per batch (one store transaction) that sources build.
+    pub batch_size: usize,
     /// Batches that may wait in the queue; beyond this, senders wait (backpressure).
     pub queue_batches: usize,
     /// Longest pause between retries while the store is down.
+    #[serde(skip)]
     pub max_backoff: Duration,
     /// Later pipeline stages (detection, scenarios) that receive every group of
     /// batches once it is stored, with the ids its events were given.
+    #[serde(skip)]
     pub observers: Vec<mpsc::Sender<StoredBatches>>,
 }
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
+            batch_size: 2000,
             queue_batches: 8,
             max_backoff: Duration::from_secs(5),
             observers: Vec::new(),
         }
+    }
+}
+
+impl Validate for WriterConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        check_range(&mut problems, "batch_size", self.batch_size, 1..=100_000);
+        check_range(&mut problems, "queue_batches", self.queue_batches, 1..=1024);
+        problems
     }
 }
 

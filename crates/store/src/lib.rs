@@ -2,8 +2,46 @@
 //!
 //! One [`Store`] trait with two backends, SQLite (the zero-configuration default) and
 //! PostgreSQL (for scale-out), proven identical by one contract test suite
-//! (`tests/contract.rs`). Every filter the API offers is answered by the database with
+//! (`tests/contract/`). Every filter the API offers is answered by the database with
 //! an index behind it; nothing is loaded into memory to be filtered.
+//!
+//! # Layout
+//!
+//! [`Store`] is a supertrait. Its own methods are the ingest core (events, dead letters,
+//! checkpoints, idempotency keys); every other group of tables is a sub-store trait in a
+//! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
+//! [`DecisionStore`] (`decisions.rs`). Each layer below them is a folder with one file
+//! per group, named alike (`ingest.rs` for the core):
+//!
+//! - `codec/`: domain values to and from column values, shared by both backends;
+//! - `sqlgen/`: the parameterised listing queries, for either SQL dialect;
+//! - `sqlite/` and `postgres/`: the backends. Their `mod.rs` holds the connections, the
+//!   error mapping and the migration runner; `ingest.rs` implements [`Store`], every
+//!   other file the sub-store trait it is named after;
+//! - `migrations.rs` with `migrations/{sqlite,postgres}/*.sql`: the schema.
+//!
+//! # Adding a table/sub-store
+//!
+//! A feature (say `jobs`) adds its own files and one line to each shared list, so that
+//! features developed side by side do not edit the same code:
+//!
+//! 1. `src/jobs.rs`: `#[async_trait] pub trait JobStore: Send + Sync` with its query
+//!    and row types, declared here with `mod jobs;` and `pub use jobs::{JobStore, …};`,
+//!    and added to the supertrait list of [`Store`] (`… + DecisionStore + JobStore + …`).
+//! 2. `migrations/sqlite/NNNN_jobs.sql` and `migrations/postgres/NNNN_jobs.sql`: `NNNN`
+//!    is the next free version, four digits, the same number and name in both folders;
+//!    each is appended to its list in `migrations.rs` as
+//!    `Migration { version: N, name: "NNNN_jobs", sql: include_str!(…) }`. A migration
+//!    that has shipped is never edited; if another feature took the number first,
+//!    renumber yours before merging.
+//! 3. `src/codec/jobs.rs` (rows to and from the domain types) and, if it lists with
+//!    filters, `src/sqlgen/jobs.rs` (its query builders, re-exported by
+//!    `sqlgen/mod.rs`); each declared with `mod jobs;` in its folder's `mod.rs`.
+//! 4. `src/sqlite/jobs.rs` (`impl JobStore for SqliteStore`) and `src/postgres/jobs.rs`
+//!    (`impl JobStore for PgStore`), each declared with `mod jobs;` in the backend's
+//!    `mod.rs`: a child module shares the backend's connections and error mapping.
+//! 5. `tests/contract/jobs.rs`: the contract tests, named in one `contract!(…)` list so
+//!    that each runs against both backends, and declared in `tests/contract/main.rs`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,17 +53,14 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, DeadLetter, Event};
 
 mod codec;
-mod decision_codec;
 mod decisions;
 mod error;
 mod migrations;
 pub mod postgres;
 mod query;
 mod security;
-mod security_codec;
 mod sqlgen;
 pub mod sqlite;
-mod threat_codec;
 mod threats;
 
 pub use decisions::{DecisionQuery, DecisionStore};

@@ -6,18 +6,22 @@ pub mod middleware;
 pub mod policy;
 pub mod tickets;
 
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use palisade_auth::jwt::JwtKeys;
 use palisade_auth::lockout::LockoutPolicy;
 use palisade_auth::ratelimit::RateLimiter;
 use palisade_auth::secrets::SecretBox;
+use palisade_core::config::{ConfigProblem, Validate};
+use palisade_core::duration::Span;
 use palisade_core::security::{Role, Scope};
 
 use policy::{Access, RateClass};
 
-/// Requests per window for each rate class.
-#[derive(Debug, Clone)]
+/// `[rate_limit]`: requests per window for each rate class, per client.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     /// Login and refresh attempts per minute per client.
     pub login_per_minute: u32,
@@ -40,27 +44,98 @@ impl Default for RateLimits {
     }
 }
 
-/// Token lifetimes and policies.
-#[derive(Debug, Clone)]
+impl Validate for RateLimits {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        [
+            ("login_per_minute", self.login_per_minute),
+            ("ingest_per_second", self.ingest_per_second),
+            ("read_per_second", self.read_per_second),
+            ("write_per_second", self.write_per_second),
+        ]
+        .into_iter()
+        .filter(|(_, v)| *v == 0)
+        .map(|(key, _)| ConfigProblem::new(key, "must be at least 1"))
+        .collect()
+    }
+}
+
+/// `[auth]`: token lifetimes, key files and policies.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Access token lifetime.
-    pub access_ttl_secs: i64,
+    #[serde(alias = "access_ttl_secs")]
+    pub access_ttl: Span,
     /// Refresh token lifetime.
-    pub refresh_ttl_secs: i64,
+    #[serde(alias = "refresh_ttl_secs")]
+    pub refresh_ttl: Span,
     /// Whether `/metrics` is open (for a Prometheus without credentials).
     pub metrics_public: bool,
-    /// Rate limits.
+    /// The JWT signing key file (relative paths are inside the data directory; created
+    /// 0600 at first start).
+    pub jwt_key_file: PathBuf,
+    /// The secrets keyring file (same rules).
+    pub secrets_key_file: PathBuf,
+    /// Rate limits (`[rate_limit]`, a section of its own).
+    #[serde(skip)]
     pub limits: RateLimits,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
         AuthConfig {
-            access_ttl_secs: 15 * 60,
-            refresh_ttl_secs: 14 * 24 * 3600,
+            access_ttl: Span::from_secs(15 * 60),
+            refresh_ttl: Span::from_secs(14 * 24 * 3600),
             metrics_public: false,
+            jwt_key_file: PathBuf::from("jwt.key"),
+            secrets_key_file: PathBuf::from("secrets.key"),
             limits: RateLimits::default(),
         }
+    }
+}
+
+impl AuthConfig {
+    /// Access token lifetime in seconds.
+    pub fn access_ttl_secs(&self) -> i64 {
+        self.access_ttl.as_secs() as i64
+    }
+
+    /// Refresh token lifetime in seconds.
+    pub fn refresh_ttl_secs(&self) -> i64 {
+        self.refresh_ttl.as_secs() as i64
+    }
+}
+
+impl Validate for AuthConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if !self
+            .access_ttl
+            .within(Span::from_secs(60), Span::from_secs(86_400))
+        {
+            problems.push(ConfigProblem::new(
+                "access_ttl",
+                "must be between 1m and 1d",
+            ));
+        }
+        if !self
+            .refresh_ttl
+            .within(Span::from_secs(300), Span::from_secs(90 * 86_400))
+        {
+            problems.push(ConfigProblem::new(
+                "refresh_ttl",
+                "must be between 5m and 90d",
+            ));
+        }
+        for (key, path) in [
+            ("jwt_key_file", &self.jwt_key_file),
+            ("secrets_key_file", &self.secrets_key_file),
+        ] {
+            if path.as_os_str().is_empty() {
+                problems.push(ConfigProblem::new(key, "must not be empty"));
+            }
+        }
+        problems
     }
 }
 

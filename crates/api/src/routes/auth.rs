@@ -151,7 +151,7 @@ async fn issue_tokens(
     user: &User,
     family: Option<String>,
 ) -> Result<TokenResponse, Problem> {
-    let ttl = state.auth.config.access_ttl_secs;
+    let ttl = state.auth.config.access_ttl_secs();
     let (access_token, _) = state
         .auth
         .jwt
@@ -168,7 +168,13 @@ async fn issue_tokens(
         family: new_family,
         user_id: user.id,
         issued_at: now,
-        expires_at: now.add_micros(state.auth.config.refresh_ttl_secs.saturating_mul(1_000_000)),
+        expires_at: now.add_micros(
+            state
+                .auth
+                .config
+                .refresh_ttl_secs()
+                .saturating_mul(1_000_000),
+        ),
         used_at: None,
         revoked_at: None,
     };

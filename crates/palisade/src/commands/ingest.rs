@@ -64,7 +64,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             }
             config.format = format.clone();
             config.restart = args.restart;
-            config.batch_size = settings.batch_size.max(5000);
+            config.batch_size = settings.batch_size().max(5000);
             let progress = Arc::new(ImportProgress::default());
             let bar = progress_bar(show_bar, path.display().to_string());
             let ticker = spawn_ticker(bar.clone(), progress.clone());

@@ -17,17 +17,32 @@ use palisade_sources::StoredBatches;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use palisade_core::config::{ConfigProblem, Validate};
 use palisade_core::supervisor::{SharedReceiver, Supervisor};
 
 use crate::recorder::ThreatRecorder;
 
 /// `[scenarios]`: behaviour detection's start-up settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct BehaviourConfig {
     /// Extra scenario files (`*.toml`) on top of the built-in ones.
     pub dir: Option<PathBuf>,
     /// Most buckets held (least recently used evicted); `None`: the engine's default.
     pub max_buckets: Option<usize>,
+}
+
+impl Validate for BehaviourConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        if self.max_buckets == Some(0) {
+            problems.push(ConfigProblem::new("max_buckets", "must be at least 1"));
+        }
+        if let Err(error) = palisade_scenarios::ScenarioSet::load(self.dir.as_deref()) {
+            problems.push(ConfigProblem::new("dir", error));
+        }
+        problems
+    }
 }
 
 /// How often the buckets are saved while running.

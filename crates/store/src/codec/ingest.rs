@@ -1,5 +1,6 @@
-//! The translation between the domain model and column values, shared by both backends
-//! so that they store (and give back) exactly the same thing.
+//! The translation between the ingest tables (events, dead letters, checkpoints) and
+//! the domain model, shared by both backends so that they store (and give back) exactly
+//! the same thing.
 
 use std::borrow::Cow;
 
@@ -9,6 +10,7 @@ use palisade_core::net::{ip_from_key, ip_key};
 use palisade_core::{Checkpoint, DeadLetter, Event, EventKind, Timestamp};
 
 use crate::StoreError;
+use crate::codec::{clean, u64_to_i64};
 
 /// The event columns in table order (without `id`), as used by inserts and `COPY`.
 pub(crate) const EVENT_INSERT_COLUMNS: &str = "ts, received_at, kind, source, client_ip, host, \
@@ -28,25 +30,8 @@ pub(crate) const DEAD_LETTER_SELECT_COLUMNS: &str =
 pub(crate) const CHECKPOINT_SELECT_COLUMNS: &str =
     "source, file_id, byte_offset, line_no, fingerprint";
 
-/// Text as it is stored: PostgreSQL rejects NUL in text, so both backends replace it
-/// with U+FFFD. A stray NUL in one log line must not make a whole batch unstorable, and
-/// both backends must give back the same thing.
-pub(crate) fn clean(s: &str) -> Cow<'_, str> {
-    if s.contains('\0') {
-        Cow::Owned(s.replace('\0', "\u{fffd}"))
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
 fn clean_opt(s: &Option<String>) -> Option<Cow<'_, str>> {
     s.as_deref().map(clean)
-}
-
-/// Unsigned counts are stored as BIGINT; a value beyond `i64::MAX` (never seen in
-/// practice) is clamped rather than failing the batch.
-pub(crate) fn u64_to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 fn i64_to_u64(v: i64, what: &str) -> Result<u64, StoreError> {
@@ -311,12 +296,6 @@ mod tests {
         .into_checkpoint()
         .unwrap();
         assert_eq!(back, c);
-    }
-
-    #[test]
-    fn nul_is_replaced() {
-        assert_eq!(clean("a\0b"), "a\u{fffd}b");
-        assert!(matches!(clean("ab"), Cow::Borrowed(_)));
     }
 
     #[test]

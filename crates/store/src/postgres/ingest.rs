@@ -1,56 +1,31 @@
-//! The PostgreSQL backend, for deployments that outgrow one SQLite file.
+//! The [`Store`] core for the PostgreSQL backend: the ingest tables (events, dead
+//! letters, checkpoints, idempotency keys), written together in one transaction (events
+//! by binary COPY), and their reads; also the schema migration and ping entry points.
 //!
-//! The pool connects lazily: start-up never waits on the database, a database that is
-//! down turns calls into [`StoreError::Unavailable`] within a few seconds, and calls
-//! work again as soon as it is back, without a restart.
-
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+//! A child module of `postgres` so that it shares that backend's pool and error mapping.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use palisade_core::dead_letter::StoredDeadLetter;
 use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
+use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::types::Type;
 
-use crate::codec::{
+use super::{PgStore, corrupt, count, migrate, params_of, pg_err};
+use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
     DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
-    u64_to_i64,
 };
+use crate::codec::u64_to_i64;
 use crate::migrations::POSTGRES as MIGRATIONS;
-use crate::sqlgen::{self, Dialect, Param, Sql};
+use crate::sqlgen::{self, Dialect};
 use crate::{
     Cursor, DeadLetterQuery, EventQuery, IngestBatch, Page, Store, StoreError, WriteOutcome,
-    redact_url,
 };
-
-// The security tables: a child module so that it shares this backend's pool.
-#[path = "postgres_security.rs"]
-mod security;
-
-// The threat and settings tables, likewise.
-#[path = "postgres_threats.rs"]
-mod threats;
-
-// The decisions table, likewise.
-#[path = "postgres_decisions.rs"]
-mod decisions;
-
-/// Connections kept by the pool at most.
-const POOL_SIZE: usize = 16;
-
-/// How long a call waits for a connection (free, new or checked) before failing with
-/// `Unavailable`, so that a dead database makes calls fail fast rather than hang.
-const POOL_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// The TCP/handshake timeout used when the URL does not set `connect_timeout`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Advisory lock key held by event writers so each batch's ids are consecutive
 /// (`"palisade.events"` folded into a bigint; any constant unique to Palisade works).
@@ -77,133 +52,6 @@ const EVENT_COPY_TYPES: [Type; 18] = [
     Type::TEXT,  // message
     Type::TEXT,  // extra
 ];
-
-/// A store in a PostgreSQL database, shareable between tasks (cheap to clone).
-///
-/// Plain TCP only (`NoTls`): put the database on a trusted network or a local socket.
-#[derive(Clone)]
-pub struct PgStore {
-    pool: Pool,
-}
-
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore").finish_non_exhaustive()
-    }
-}
-
-impl PgStore {
-    /// Parses `url` and builds the connection pool without connecting.
-    ///
-    /// The URL is a libpq-style `postgres://user:pass@host:port/db?param=value` URL;
-    /// `options` is honoured, e.g. `?options=-c%20search_path%3Dmyschema` to keep the
-    /// tables in a schema of their own. Only a malformed URL is an error here.
-    pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::InvalidUrl(format!("invalid PostgreSQL URL '{}': {e}", redact_url(url)))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("palisade");
-        }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_TIMEOUT))
-            .create_timeout(Some(POOL_TIMEOUT))
-            .recycle_timeout(Some(POOL_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::InvalidUrl(format!("cannot build connection pool: {e}")))?;
-        Ok(PgStore { pool })
-    }
-
-    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
-        self.pool.get().await.map_err(pool_err)
-    }
-}
-
-/// Errors that mean "the database is not reachable right now" become `Unavailable`
-/// (retry later); errors the database reported about the statement become `Database`.
-fn pg_err(e: tokio_postgres::Error) -> StoreError {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        let text = match db.detail() {
-            Some(detail) => format!("{} ({code}): {detail}", db.message()),
-            None => format!("{} ({code})", db.message()),
-        };
-        // 08: connection exception, 57P: operator intervention (shutdown, starting up),
-        // 53300: too many connections.
-        return if code.starts_with("08") || code.starts_with("57P") || code == "53300" {
-            StoreError::Unavailable(text)
-        } else {
-            StoreError::Database(text)
-        };
-    }
-    // The top-level message is generic ("error connecting to server"): add the causes.
-    let mut text = e.to_string();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(&e);
-    let mut io = false;
-    while let Some(s) = source {
-        io |= s.is::<std::io::Error>();
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    if e.is_closed() || io {
-        StoreError::Unavailable(text)
-    } else {
-        StoreError::Database(text)
-    }
-}
-
-fn pool_err(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Timeout(kind) => StoreError::Unavailable(format!(
-            "no database connection within {}s ({kind:?})",
-            POOL_TIMEOUT.as_secs()
-        )),
-        PoolError::Backend(e) => pg_err(e),
-        PoolError::Closed => StoreError::Unavailable("connection pool closed".into()),
-        PoolError::PostCreateHook(e) => StoreError::Unavailable(e.to_string()),
-        PoolError::NoRuntimeSpecified => {
-            StoreError::Database("connection pool has no runtime".into())
-        }
-    }
-}
-
-fn corrupt(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
-}
-
-fn migration_err(e: tokio_postgres::Error) -> StoreError {
-    match pg_err(e) {
-        StoreError::Database(m) => StoreError::Migration(m),
-        other => other,
-    }
-}
-
-fn params_of(sql: &Sql) -> Vec<&(dyn ToSql + Sync)> {
-    sql.params
-        .iter()
-        .map(|p| -> &(dyn ToSql + Sync) {
-            match p {
-                Param::I64(v) => v,
-                Param::I32(v) => v,
-                Param::Text(v) => v,
-                Param::Bytes(v) => v,
-            }
-        })
-        .collect()
-}
 
 fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
     Ok(EventColumns {
@@ -251,10 +99,6 @@ fn checkpoint_from_row(r: &Row) -> Result<CheckpointColumns, tokio_postgres::Err
     })
 }
 
-fn count(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative count {v}")))
-}
-
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -263,47 +107,7 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(pg_err)?;
-        // Processes starting together queue here instead of racing on CREATE TABLE;
-        // the key is per schema so that separate schemas do not wait for each other.
-        tx.batch_execute(
-            "SELECT pg_advisory_xact_lock(hashtext('palisade.migrate.' || coalesce(current_schema(), '')));
-             CREATE TABLE IF NOT EXISTS schema_migrations (
-                 version    BIGINT PRIMARY KEY,
-                 name       TEXT   NOT NULL,
-                 applied_at BIGINT NOT NULL
-             );",
-        )
-        .await
-        .map_err(migration_err)?;
-        let applied: HashSet<i64> = tx
-            .query("SELECT version FROM schema_migrations", &[])
-            .await
-            .map_err(migration_err)?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<Result<_, _>>()
-            .map_err(corrupt)?;
-        for m in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            tx.batch_execute(m.sql).await.map_err(|e| match pg_err(e) {
-                StoreError::Database(msg) => {
-                    StoreError::Migration(format!("{} (version {}): {msg}", m.name, m.version))
-                }
-                other => other,
-            })?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-                &[&m.version, &m.name, &Timestamp::now().as_micros()],
-            )
-            .await
-            .map_err(migration_err)?;
-            tracing::info!(
-                version = m.version,
-                name = m.name,
-                "postgres migration applied"
-            );
-        }
-        tx.commit().await.map_err(pg_err)
+        migrate(&mut client, MIGRATIONS).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

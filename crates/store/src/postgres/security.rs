@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PgStore, corrupt, count, params_of, pg_err};
 use crate::codec::clean;
-use crate::security_codec::{
+use crate::codec::security::{
     API_KEY_SELECT_COLUMNS, ApiKeyColumns, REFRESH_SELECT_COLUMNS, SECRET_SELECT_COLUMNS,
     USER_SELECT_COLUMNS, UserColumns, api_key_conflict, failed_logins_to_i32, scopes_to_text,
 };

@@ -11,7 +11,7 @@ use palisade_core::decision::{Decision, DecisionKind, NewDecision, PutOutcome, l
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{SqliteStore, lock, params_of, sqlite_err};
-use crate::decision_codec::{
+use crate::codec::decisions::{
     DECISION_INSERT_COLUMNS, DECISION_SELECT_COLUMNS, DecisionColumns, DecisionColumnsIn, EXPIRY,
     cap_text,
 };

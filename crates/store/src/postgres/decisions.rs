@@ -13,7 +13,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, corrupt, params_of, pg_err};
-use crate::decision_codec::{
+use crate::codec::decisions::{
     DECISION_INSERT_COLUMNS, DECISION_SELECT_COLUMNS, DecisionColumns, DecisionColumnsIn, EXPIRY,
     cap_text,
 };

@@ -12,11 +12,11 @@ use tokio_postgres::types::{FromSqlOwned, ToSql};
 
 use super::{PgStore, corrupt, count, params_of, pg_err};
 use crate::codec::clean;
-use crate::sqlgen::{self, Dialect};
-use crate::threat_codec::{
+use crate::codec::threats::{
     THREAT_INSERT_COLUMNS, THREAT_SELECT_COLUMNS, ThreatColumns, ThreatColumnsIn, bucket_label,
     bucket_micros, rule_id_from_i32,
 };
+use crate::sqlgen::{self, Dialect};
 use crate::{Count, Cursor, Page, StoreError, ThreatQuery, ThreatStats, ThreatStore};
 
 fn threat_from_row(r: &Row) -> Result<StoredThreat, StoreError> {

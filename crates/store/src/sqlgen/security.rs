@@ -1,0 +1,37 @@
+//! The listing query of the audit log.
+
+use super::{Builder, Dialect, Param, Sql, clamp_limit};
+use crate::AuditQuery;
+use crate::codec::security::AUDIT_SELECT_COLUMNS;
+
+/// The query listing audit entries for `q`, newest first, one row more than the page.
+/// Each filter is an equality or range the `audit_log` indexes answer in order.
+pub(crate) fn audit_query(dialect: Dialect, q: &AuditQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("ts >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("ts < {p}"));
+    }
+    if let Some(actor) = &q.actor {
+        let p = b.text(actor);
+        b.cond(format!("actor = {p}"));
+    }
+    if let Some(action) = &q.action {
+        let p = b.text(action);
+        b.cond(format!("action = {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(ts, id) < ({ts}, {id})"));
+    }
+    b.finish(
+        &format!("SELECT {AUDIT_SELECT_COLUMNS} FROM audit_log"),
+        "ts DESC, id DESC",
+        clamp_limit(q.limit),
+    )
+}
