@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::{IpNet, NetError, ip_from_key};
 use crate::time::Timestamp;
@@ -42,7 +42,7 @@ impl DecisionKind {
 }
 
 /// Whether a decision names one address or a network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionScope {
     /// One address (`/32` or `/128`).
@@ -194,6 +194,21 @@ impl FromStr for DecisionTarget {
             return Err(TargetError::EveryAddress);
         }
         Ok(target)
+    }
+}
+
+impl Serialize for DecisionTarget {
+    /// As its canonical text (`1.2.3.4`, `1.2.3.0/24`).
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DecisionTarget {
+    /// From an address or CIDR network, as [`FromStr`] reads it.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -7,20 +7,22 @@
 
 pub mod checkpoint;
 pub mod config;
-pub mod data_dir;
 pub mod dead_letter;
 pub mod decision;
 pub mod decision_set;
+pub mod definitions;
 pub mod duration;
 pub mod event;
 pub mod metrics;
 pub mod net;
 pub mod request_id;
 pub mod security;
+pub mod severity;
 pub mod shutdown;
 pub mod supervisor;
 pub mod threat;
 pub mod time;
+pub mod verdict;
 
 pub use checkpoint::Checkpoint;
 pub use dead_letter::DeadLetter;

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::severity::Severity;
 use crate::time::Timestamp;
+use crate::verdict::Action;
 
 /// One matched rule's evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -30,7 +32,7 @@ pub struct Threat {
     /// The main category (of the highest-severity rule): sqli, xss, lfi, …
     pub category: String,
     /// critical, error, warning or notice (the highest among the rules).
-    pub severity: String,
+    pub severity: Severity,
     /// Anomaly score.
     pub score: u32,
     /// Every rule that matched.
@@ -47,7 +49,7 @@ pub struct Threat {
     /// The stored event it came from, when there is one.
     pub event_id: Option<i64>,
     /// What was decided: allow, block or detect.
-    pub decision: String,
+    pub decision: Action,
     /// The evidence, one entry per matched rule.
     pub evidence: Vec<Evidence>,
 }

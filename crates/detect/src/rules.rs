@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::Path;
 
+pub use palisade_core::severity::Severity;
+
 use crate::request::{Location, Part};
 use crate::transform::Transform;
 
@@ -134,52 +136,6 @@ impl Category {
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// How serious a match is; its points feed the anomaly score (CRS values).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// 2 points.
-    Notice,
-    /// 3 points.
-    Warning,
-    /// 4 points.
-    Error,
-    /// 5 points.
-    Critical,
-}
-
-impl Severity {
-    /// Anomaly points, as in OWASP CRS.
-    pub fn points(self) -> u32 {
-        match self {
-            Severity::Critical => 5,
-            Severity::Error => 4,
-            Severity::Warning => 3,
-            Severity::Notice => 2,
-        }
-    }
-
-    /// Parses the rule-file spelling.
-    pub fn from_name(s: &str) -> Option<Severity> {
-        Some(match s {
-            "critical" => Severity::Critical,
-            "error" => Severity::Error,
-            "warning" => Severity::Warning,
-            "notice" => Severity::Notice,
-            _ => return None,
-        })
-    }
-
-    /// The rule-file spelling, for reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Notice => "notice",
-        }
     }
 }
 
@@ -370,7 +326,7 @@ impl RuleSet {
         let mut set = RuleSet::builtin()?;
         if let Some(dir) = dir {
             let files =
-                palisade_core::data_dir::read_toml_files(dir).map_err(|e| RuleError::Io {
+                palisade_core::definitions::read_toml_files(dir).map_err(|e| RuleError::Io {
                     file: e.file,
                     source: e.source,
                 })?;
@@ -502,14 +458,16 @@ fn parse_rule(file: &str, t: &toml::Table) -> Result<Rule, RuleError> {
     let name = str_field(file, sid, t, "name")?.to_string();
     let category = Category::from_name(str_field(file, sid, t, "category")?)
         .ok_or_else(|| field_err(file, sid, "category", "unknown category"))?;
-    let severity = Severity::from_name(str_field(file, sid, t, "severity")?).ok_or_else(|| {
-        field_err(
-            file,
-            sid,
-            "severity",
-            "must be critical, error, warning or notice",
-        )
-    })?;
+    let severity = str_field(file, sid, t, "severity")?
+        .parse::<Severity>()
+        .map_err(|_| {
+            field_err(
+                file,
+                sid,
+                "severity",
+                "must be critical, error, warning or notice",
+            )
+        })?;
     let paranoia = match t.get("paranoia") {
         None => 1,
         Some(v) => v

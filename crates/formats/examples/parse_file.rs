@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use palisade_formats::{FormatSpec, build, detect};
+use palisade_formats::{FormatSpec, build, sniff};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -32,7 +32,7 @@ fn main() {
     });
     if spec == FormatSpec::Auto {
         let sample: Vec<&[u8]> = lines.iter().take(100).copied().collect();
-        spec = detect(&sample).unwrap_or_else(|| {
+        spec = sniff(&sample).unwrap_or_else(|| {
             eprintln!("no known format fits the first lines");
             std::process::exit(1);
         });

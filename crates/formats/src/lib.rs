@@ -7,9 +7,9 @@
 //! * JSON access logs map keys to event fields with a [`JsonFieldMap`].
 //! * Apache error logs (2.2 and 2.4 forms) have their own small parser.
 //! * Syslog (RFC 3164 files and packets, RFC 5424) has its own parser ([`syslog`]),
-//!   with an authentication layer ([`auth`]) that turns sshd, PAM, sudo, su and login
+//!   with an authentication layer ([`authlog`]) that turns sshd, PAM, sudo, su and login
 //!   messages into `auth` events with the client address, user and outcome.
-//! * [`detect`] guesses a format from the first lines of a source.
+//! * [`sniff`] guesses a format from the first lines of a source.
 //!
 //! Parsers never panic on any input: a line that does not fit becomes a [`ParseError`]
 //! whose reason says which field failed and at which byte, so that it can be kept as a
@@ -24,17 +24,17 @@ use serde::{Deserialize, Serialize};
 
 pub mod apache;
 pub mod apache_error;
-pub mod auth;
+pub mod authlog;
 mod compiled;
-pub mod detect;
 pub mod json;
 pub mod nginx;
 mod request_line;
+pub mod sniff;
 pub mod syslog;
 mod text;
 
-pub use detect::detect;
 pub use json::JsonFieldMap;
+pub use sniff::sniff;
 pub use syslog::{SyslogOptions, SyslogParser};
 
 /// One line format, compiled once, applied to millions of lines.
@@ -86,9 +86,9 @@ pub enum FormatError {
          syslog:<year> for syslog files from a past year)"
     )]
     UnknownName(String),
-    /// `auto` was passed to [`build`] without being resolved by [`detect`].
+    /// `auto` was passed to [`build`] without being resolved by [`sniff`].
     #[error(
-        "log format 'auto' cannot be built directly: run detect() on the first lines of the \
+        "log format 'auto' cannot be built directly: run sniff() on the first lines of the \
          source and build the format it returns, or configure an explicit format"
     )]
     AutoNotResolved,
@@ -114,7 +114,7 @@ pub enum FormatError {
     },
 }
 
-/// Which format a source uses, as configured by a user or found by [`detect`].
+/// Which format a source uses, as configured by a user or found by [`sniff`].
 /// Serialisable so that it can live in configuration and in a source's stored state.
 ///
 /// `Json` is not boxed although the field map is large: a spec is built once per
@@ -123,7 +123,7 @@ pub enum FormatError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FormatSpec {
-    /// Not decided yet: must be resolved with [`detect`] before [`build`].
+    /// Not decided yet: must be resolved with [`sniff`] before [`build`].
     Auto,
     /// nginx/Apache `combined`.
     Combined,
@@ -211,7 +211,7 @@ impl FormatSpec {
 
 /// Compiles a format into a shareable parser. Format strings are checked here, once,
 /// so that a bad configuration fails at start-up rather than on every line.
-/// `Auto` is an error: resolve it with [`detect`] first.
+/// `Auto` is an error: resolve it with [`sniff`] first.
 pub fn build(spec: &FormatSpec) -> Result<Arc<dyn LineParser>, FormatError> {
     Ok(match spec {
         FormatSpec::Auto => return Err(FormatError::AutoNotResolved),

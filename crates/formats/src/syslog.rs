@@ -12,7 +12,7 @@
 //! Every line becomes an `EventKind::Syslog` event with the time, the hostname in
 //! `host`, the message, and `program`, `pid`, `facility`, `severity`, `msgid` and
 //! `sd.<id>.<param>` in `extra`. Lines from sshd, sudo, su, login and PAM then go
-//! through the authentication layer ([`crate::auth`]), which turns the messages it
+//! through the authentication layer ([`crate::authlog`]), which turns the messages it
 //! recognises into `EventKind::Auth` events with the client address, the user and an
 //! outcome, because brute-force and privilege-use detection need those as fields, not
 //! as text.
@@ -413,7 +413,7 @@ fn finish(ev: &mut Event, tag: Option<Tag<'_>>, message: &[u8]) {
         ev.message = Some(lossy(message));
     }
     if let Some(program) = program {
-        crate::auth::annotate(program, message, ev);
+        crate::authlog::annotate(program, message, ev);
     }
 }
 
@@ -489,7 +489,7 @@ fn parse_5424(
         ev.message = Some(lossy(msg));
     }
     if let Some(app) = app {
-        crate::auth::annotate(app, msg, ev);
+        crate::authlog::annotate(app, msg, ev);
     }
     Ok(())
 }

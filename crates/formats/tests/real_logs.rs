@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use palisade_formats::{FormatSpec, LineParser, build, detect};
+use palisade_formats::{FormatSpec, LineParser, build, sniff};
 
 fn data_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
@@ -238,7 +238,7 @@ fn loghub_apache_error_log() {
 }
 
 #[test]
-fn detect_real_files() {
+fn sniff_real_files() {
     let Some(d) = data_dir() else { return };
     let cases = [
         ("access-logs/elastic_apache_logs.log", FormatSpec::Combined),
@@ -256,7 +256,7 @@ fn detect_real_files() {
     for (file, want) in cases {
         let lines = read_lines(&d.join(file));
         let sample: Vec<&[u8]> = lines.iter().take(50).map(|(_, l)| l.as_slice()).collect();
-        assert_eq!(detect(&sample), Some(want.clone()), "{file}");
+        assert_eq!(sniff(&sample), Some(want.clone()), "{file}");
         // The same lines cut down to the common format are detected as common.
         if want == FormatSpec::Combined {
             let common: Vec<Vec<u8>> = lines
@@ -265,11 +265,7 @@ fn detect_real_files() {
                 .map(|(_, l)| cut_to_common(l))
                 .collect();
             let sample: Vec<&[u8]> = common.iter().map(Vec::as_slice).collect();
-            assert_eq!(
-                detect(&sample),
-                Some(FormatSpec::Common),
-                "{file} as common"
-            );
+            assert_eq!(sniff(&sample), Some(FormatSpec::Common), "{file} as common");
             let p = build(&FormatSpec::Common).unwrap();
             assert!(sample.iter().all(|l| p.parse(l).is_ok()));
         }
@@ -278,7 +274,7 @@ fn detect_real_files() {
     let auth = read_lines(&d.join("auth-logs/elastic_auth.log"));
     let sample: Vec<&[u8]> = auth.iter().take(50).map(|(_, l)| l.as_slice()).collect();
     assert_eq!(
-        detect(&sample),
+        sniff(&sample),
         Some(FormatSpec::Syslog(
             palisade_formats::SyslogOptions::default()
         ))

@@ -1,8 +1,8 @@
 //! A property-style test: many thousands of random and mutated byte strings never make
-//! any parser (or the format compilers, or detect) panic. A tiny xorshift PRNG keeps it
+//! any parser (or the format compilers, or sniff) panic. A tiny xorshift PRNG keeps it
 //! deterministic without a new dependency.
 
-use palisade_formats::{FormatSpec, JsonFieldMap, LineParser, SyslogOptions, build, detect};
+use palisade_formats::{FormatSpec, JsonFieldMap, LineParser, SyslogOptions, build, sniff};
 
 struct XorShift(u64);
 
@@ -112,7 +112,7 @@ fn random_and_mutated_lines_never_panic() {
             }
         }
         if i % 10 == 0 {
-            let _ = detect(&[&line, SEEDS[0], &line]);
+            let _ = sniff(&[&line, SEEDS[0], &line]);
         }
     }
     // Mutations keep many lines valid, so the success paths are exercised too.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use palisade_core::time::month_from_abbrev;
 use palisade_core::{Event, EventKind, Timestamp};
-use palisade_formats::{FormatSpec, LineParser, SyslogOptions, build, detect};
+use palisade_formats::{FormatSpec, LineParser, SyslogOptions, build, sniff};
 
 fn data_dir() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
@@ -497,7 +497,7 @@ fn elastic_auth_log() {
 }
 
 #[test]
-fn detect_host_logs() {
+fn sniff_host_logs() {
     let Some(d) = data_dir() else { return };
     for file in [
         "loghub/OpenSSH/OpenSSH_2k.log",
@@ -507,7 +507,7 @@ fn detect_host_logs() {
         let lines = read_lines(&d.join(file));
         let sample: Vec<&[u8]> = lines.iter().take(50).map(|(_, l)| l.as_slice()).collect();
         assert_eq!(
-            detect(&sample),
+            sniff(&sample),
             Some(FormatSpec::Syslog(SyslogOptions::default())),
             "{file}"
         );
@@ -515,5 +515,5 @@ fn detect_host_logs() {
     // Thunderbird's lines start with an alert label and an epoch, not a syslog header.
     let lines = read_lines(&d.join("loghub/Thunderbird/Thunderbird_2k.log"));
     let sample: Vec<&[u8]> = lines.iter().take(50).map(|(_, l)| l.as_slice()).collect();
-    assert_eq!(detect(&sample), None);
+    assert_eq!(sniff(&sample), None);
 }

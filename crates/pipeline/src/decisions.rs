@@ -354,13 +354,13 @@ impl Decisions {
 
     fn publish_counts(&self) {
         let (bans, allows) = self.set.counts();
-        for (kind, n) in [("ban", bans), ("allow", allows)] {
+        for (kind, n) in [(DecisionKind::Ban, bans), (DecisionKind::Allow, allows)] {
             registry()
                 .gauge(
                     "palisade_decisions_in_memory",
                     "Decisions held by the enforcement set, by kind.",
                     &["kind"],
-                    &[kind],
+                    &[kind.as_str()],
                 )
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }

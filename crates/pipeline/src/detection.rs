@@ -11,40 +11,9 @@ use palisade_core::config::ConfigProblem;
 use palisade_store::SharedStore;
 
 use palisade_core::metrics::registry;
+pub use palisade_core::verdict::Mode;
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
 use serde::{Deserialize, Serialize};
-
-/// What a verdict over the threshold does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Answer 403.
-    #[default]
-    Block,
-    /// Answer 200 and only report (`X-Palisade-Decision: detect`).
-    Detect,
-}
-
-impl Mode {
-    /// Reads `block` or `detect`.
-    pub fn parse(s: &str) -> Option<Mode> {
-        match s {
-            "block" => Some(Mode::Block),
-            "detect" => Some(Mode::Detect),
-            _ => None,
-        }
-    }
-
-    /// The decision for a verdict over (`blocked`) or under the threshold: `allow`,
-    /// `block`, or `detect` (over it, in detect-only mode).
-    pub fn decision(self, blocked: bool) -> &'static str {
-        match (blocked, self) {
-            (false, _) => "allow",
-            (true, Mode::Block) => "block",
-            (true, Mode::Detect) => "detect",
-        }
-    }
-}
 
 /// The detection settings that can change at run time, as served and stored
 /// (`/api/v1/detection/config`).
@@ -334,16 +303,17 @@ pub async fn watch_rules(detection: Arc<Detection>, every: Duration, mut shutdow
     let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
         return;
     };
-    let mut seen = palisade_core::data_dir::toml_fingerprint(&dir);
+    let mut seen = palisade_core::definitions::toml_fingerprint(&dir);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.recv() => return,
         }
         let dir2 = dir.clone();
-        let Ok(now) =
-            tokio::task::spawn_blocking(move || palisade_core::data_dir::toml_fingerprint(&dir2))
-                .await
+        let Ok(now) = tokio::task::spawn_blocking(move || {
+            palisade_core::definitions::toml_fingerprint(&dir2)
+        })
+        .await
         else {
             continue;
         };
@@ -410,11 +380,11 @@ match = { contains_any = ["/secret-admin"] }
         .unwrap();
         assert!(!d.engine().inspect(&get("/secret-admin")).blocked);
         let before = d.rules_status().rules;
-        let before_print = palisade_core::data_dir::toml_fingerprint(dir.path());
+        let before_print = palisade_core::definitions::toml_fingerprint(dir.path());
 
         std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();
         assert_ne!(
-            palisade_core::data_dir::toml_fingerprint(dir.path()),
+            palisade_core::definitions::toml_fingerprint(dir.path()),
             before_print
         );
         let status = d.reload().unwrap();

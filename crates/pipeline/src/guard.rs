@@ -18,10 +18,12 @@ use std::sync::Arc;
 use palisade_core::Timestamp;
 use palisade_core::decision_set::BanInfo;
 use palisade_core::threat::{Evidence, Threat};
+pub use palisade_core::verdict::Action;
+use palisade_core::verdict::Mode;
 use palisade_detect::{HttpRequest, Verdict};
 
 use crate::decisions::Decisions;
-use crate::detection::{Detection, Mode};
+use crate::detection::Detection;
 use crate::recorder::ThreatRecorder;
 
 /// Where a request was seen.
@@ -49,36 +51,6 @@ impl Front<'_> {
             Front::Proxy(name) => name,
             Front::Log { source, .. } => source,
         }
-    }
-}
-
-/// What to do with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Let it through.
-    Allow,
-    /// Over the threshold in detect-only mode (or seen in a log): let it through, report.
-    Detect,
-    /// Over the threshold in block mode: refuse.
-    Block,
-    /// Refused by an IP ban before inspection.
-    Ban,
-}
-
-impl Action {
-    /// The wire and stored name: `allow`, `detect`, `block`, `ban`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Detect => "detect",
-            Action::Block => "block",
-            Action::Ban => "ban",
-        }
-    }
-
-    /// Whether the request is refused.
-    pub fn refuses(self) -> bool {
-        matches!(self, Action::Block | Action::Ban)
     }
 }
 
@@ -177,7 +149,7 @@ impl Guard {
         } else {
             inspected
         };
-        if let Some(mut threat) = threat_of(request, &verdict, inspected.as_str(), front.source()) {
+        if let Some(mut threat) = threat_of(request, &verdict, inspected, front.source()) {
             if let Front::Log { event_id, ts, .. } = front {
                 threat.ts = ts;
                 threat.event_id = Some(event_id);
@@ -200,7 +172,7 @@ impl Guard {
 pub fn threat_of(
     request: &HttpRequest,
     verdict: &Verdict,
-    decision: &str,
+    decision: Action,
     source: &str,
 ) -> Option<Threat> {
     let top = verdict
@@ -216,7 +188,7 @@ pub fn threat_of(
     Some(Threat {
         ts: Timestamp::now(),
         category: top.category.as_str().to_owned(),
-        severity: top.severity.as_str().to_owned(),
+        severity: top.severity,
         score: verdict.score,
         rule_ids,
         client_ip: request.client_ip,
@@ -224,7 +196,7 @@ pub fn threat_of(
         uri: Some(request.uri.chars().take(2048).collect()),
         source: source.to_owned(),
         event_id: None,
-        decision: decision.to_owned(),
+        decision,
         evidence: verdict
             .findings
             .iter()

@@ -28,6 +28,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use palisade_core::metrics::{Counter, Histogram, registry};
+use palisade_core::verdict::Action;
 use palisade_pipeline::Guard;
 
 pub use config::{OversizePolicy, ProxyConfig, Upstream, UpstreamError};
@@ -56,10 +57,10 @@ struct Metrics {
 }
 
 const OUTCOMES: &[&str] = &[
-    "allow",
-    "ban",
-    "block",
-    "detect",
+    Action::Allow.as_str(),
+    Action::Ban.as_str(),
+    Action::Block.as_str(),
+    Action::Detect.as_str(),
     "too_large",
     "client_timeout",
     "bad_request",

@@ -11,8 +11,9 @@ use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use palisade_core::request_id::new_request_id;
+use palisade_core::verdict::Action;
 use palisade_detect::HttpRequest;
-use palisade_pipeline::{Action, Front};
+use palisade_pipeline::Front;
 
 use crate::body::{Buffered, PrefixedBody, read_limited};
 use crate::config::OversizePolicy;
@@ -68,7 +69,7 @@ async fn serve(
             client = %client,
             decision = judgement.ban.as_ref().map_or(0, |b| b.id),
         );
-        return ("ban", page::blocked(&request_id));
+        return (Action::Ban.as_str(), page::blocked(&request_id));
     }
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -129,7 +130,7 @@ async fn serve(
                 client = %client,
                 decision = judgement.ban.as_ref().map_or(0, |b| b.id),
             );
-            return ("ban", page::blocked(&request_id));
+            return (Action::Ban.as_str(), page::blocked(&request_id));
         }
         Action::Block => {
             tracing::info!(
@@ -140,7 +141,7 @@ async fn serve(
                 score = judgement.verdict.as_ref().map_or(0, |v| v.score),
                 method = %inspected_request.method,
             );
-            return ("block", page::blocked(&request_id));
+            return (Action::Block.as_str(), page::blocked(&request_id));
         }
         Action::Allow | Action::Detect => {}
     }

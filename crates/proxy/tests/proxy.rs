@@ -195,7 +195,7 @@ async fn attacks_in_the_query_and_in_the_body_are_blocked_before_the_upstream() 
         .unwrap()
         .unwrap();
     assert_eq!(first.source, "shop");
-    assert_eq!(first.decision, "block");
+    assert_eq!(first.decision.as_str(), "block");
     assert_eq!(first.client_ip, Some("127.0.0.1".parse().unwrap()));
     assert!(first.uri.as_deref().unwrap().starts_with("/item?id=1"));
     let second = h.threats.recv().await.unwrap();
@@ -228,7 +228,7 @@ async fn detect_mode_lets_attacks_through_and_still_records_them() {
     assert_eq!(resp.status(), 200);
     assert_eq!(hits.0.load(Ordering::SeqCst), 1);
     let t = h.threats.recv().await.unwrap();
-    assert_eq!(t.decision, "detect");
+    assert_eq!(t.decision.as_str(), "detect");
 }
 
 #[tokio::test]

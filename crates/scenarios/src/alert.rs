@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use palisade_core::Timestamp;
+use palisade_core::decision::DecisionTarget;
 use palisade_core::threat::{Evidence, Threat};
+use palisade_core::verdict::Action;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::format_duration;
@@ -21,8 +23,8 @@ pub struct Decision {
     pub kind: String,
     /// Address or network.
     pub scope: DecisionScope,
-    /// What to ban: `203.0.113.7` or `203.0.113.0/24`.
-    pub target: String,
+    /// What to ban: `203.0.113.7` or `203.0.113.0/24` (serialised as that text).
+    pub target: DecisionTarget,
     /// How long, in seconds.
     pub duration_secs: u64,
     /// Until when, in log time (the alert's time plus the duration).
@@ -155,7 +157,7 @@ impl Alert {
         Threat {
             ts: self.last_ts,
             category: self.category.clone(),
-            severity: self.severity.as_str().into(),
+            severity: self.severity,
             score: self.severity.points(),
             rule_ids: vec![self.scenario_id],
             client_ip: self.client_ip,
@@ -164,9 +166,9 @@ impl Alert {
             source: THREAT_SOURCE.into(),
             event_id: self.event_id,
             decision: if self.decision.is_some() {
-                "block".into()
+                Action::Block
             } else {
-                "detect".into()
+                Action::Detect
             },
             evidence,
         }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_core::decision::{DecisionKind, DecisionTarget};
 use palisade_core::metrics::Counter;
 use palisade_core::{Event, Timestamp};
 
@@ -154,6 +155,12 @@ impl ScenarioEngine {
     /// The engine's scenarios, in load order.
     pub fn scenarios(&self) -> impl Iterator<Item = &Scenario> {
         self.scenarios.iter().map(|c| &c.sc)
+    }
+
+    /// The engine's scenarios with their overflows (alerts) so far, in load order. The
+    /// counts are the process-wide `palisade_scenario_overflows_total` of each scenario.
+    pub fn overflows(&self) -> impl Iterator<Item = (&Scenario, u64)> {
+        self.scenarios.iter().map(|c| (&c.sc, c.overflows.get()))
     }
 
     /// The latest event time seen, the engine's clock.
@@ -376,12 +383,12 @@ fn build_alert(sc: &Scenario, b: &Bucket, ev: &Event, event_id: Option<i64>) -> 
     let client_ip = sc.ip_field().and(ev.client_ip);
     let decision = sc.decision.and_then(|d| {
         let ip = client_ip?;
-        let target = match d.scope {
-            DecisionScope::Ip => ip.to_string(),
-            DecisionScope::Range => network.clone().unwrap_or_else(|| ip.to_string()),
+        let target = match (d.scope, &network) {
+            (DecisionScope::Range, Some(net)) => net.parse::<DecisionTarget>().ok()?,
+            _ => DecisionTarget::ip(ip),
         };
         Some(Decision {
-            kind: "ban".into(),
+            kind: DecisionKind::Ban.as_str().into(),
             scope: d.scope,
             target,
             duration_secs: (d.duration_us / 1_000_000).max(1) as u64,

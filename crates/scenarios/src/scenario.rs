@@ -6,7 +6,10 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use palisade_core::decision::DecisionKind;
+pub use palisade_core::decision::DecisionScope;
+pub use palisade_core::severity::Severity;
+use serde::Deserialize;
 
 use crate::duration::{parse_duration, parse_rate};
 use crate::field::Field;
@@ -58,53 +61,6 @@ pub enum ScenarioError {
         /// What is wrong.
         message: String,
     },
-}
-
-/// How serious an alert is; the same words as `Threat::severity` and the signature rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Worth a look.
-    Notice,
-    /// Likely hostile.
-    Warning,
-    /// Hostile.
-    Error,
-    /// Hostile and dangerous (e.g. a secret file was served).
-    Critical,
-}
-
-impl Severity {
-    /// Parses the file spelling.
-    pub fn from_name(s: &str) -> Option<Severity> {
-        Some(match s {
-            "critical" => Severity::Critical,
-            "error" => Severity::Error,
-            "warning" => Severity::Warning,
-            "notice" => Severity::Notice,
-            _ => return None,
-        })
-    }
-
-    /// The file spelling, used in threats.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Notice => "notice",
-        }
-    }
-
-    /// Anomaly points as in OWASP CRS, so behaviour threats score like signature ones.
-    pub fn points(self) -> u32 {
-        match self {
-            Severity::Critical => 5,
-            Severity::Error => 4,
-            Severity::Warning => 3,
-            Severity::Notice => 2,
-        }
-    }
 }
 
 /// How a scenario's per-key bucket fills and overflows.
@@ -161,16 +117,6 @@ pub struct DecisionSpec {
     pub duration_us: i64,
     /// Whether it targets the address or its network.
     pub scope: DecisionScope,
-}
-
-/// What a ban covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DecisionScope {
-    /// The client address of the event that made the bucket overflow.
-    Ip,
-    /// The network the scenario groups by (`client_net`, `client_ip/N`).
-    Range,
 }
 
 /// One validated scenario.
@@ -241,11 +187,12 @@ impl ScenarioSet {
     pub fn load(dir: Option<&Path>) -> Result<ScenarioSet, ScenarioError> {
         let mut set = ScenarioSet::builtin()?;
         if let Some(dir) = dir {
-            let files =
-                palisade_core::data_dir::read_toml_files(dir).map_err(|e| ScenarioError::Io {
+            let files = palisade_core::definitions::read_toml_files(dir).map_err(|e| {
+                ScenarioError::Io {
                     file: e.file,
                     source: e.source,
-                })?;
+                }
+            })?;
             for (name, text) in files {
                 set.add_source(&name, &text)?;
             }
@@ -417,8 +364,10 @@ fn parse_scenario(file: &str, t: &toml::Table) -> Result<Option<Scenario>, Scena
             "must be 1-64 characters of a-z, 0-9 and '_' (e.g. scanner, bruteforce)",
         ));
     }
-    let severity = Severity::from_name(&raw.severity)
-        .ok_or_else(|| err("severity", "must be critical, error, warning or notice"))?;
+    let severity = raw
+        .severity
+        .parse::<Severity>()
+        .map_err(|_| err("severity", "must be critical, error, warning or notice"))?;
     let dur = |field: &str, v: &str| parse_duration(v).map_err(|e| err(field, &e.to_string()));
     let forbid = |field: &str, present: bool, ty: &str| {
         if present {
@@ -537,7 +486,7 @@ fn parse_scenario(file: &str, t: &toml::Table) -> Result<Option<Scenario>, Scena
     let decision = match raw.decision {
         None => None,
         Some(d) => {
-            if d.kind != "ban" {
+            if d.kind != DecisionKind::Ban.as_str() {
                 return Err(err("decision.type", "must be \"ban\""));
             }
             let duration_us = dur("decision.duration", &d.duration)?;

@@ -244,7 +244,11 @@ fn path_probing_fires_with_samples_and_a_ban() {
     assert_eq!(a.event_ids, (1..=11).collect::<Vec<i64>>());
     let d = a.decision.as_ref().unwrap();
     assert_eq!(
-        (d.kind.as_str(), d.target.as_str(), d.duration_secs),
+        (
+            d.kind.as_str(),
+            d.target.to_string().as_str(),
+            d.duration_secs
+        ),
         ("ban", "203.0.113.5", 4 * 3600)
     );
     assert_eq!(a.key(), "client_ip=203.0.113.5");
@@ -551,11 +555,8 @@ fn buckets_are_capped_and_expire() {
         ..EngineConfig::default()
     };
     let mut e = ScenarioEngine::new(ScenarioSet::builtin().unwrap(), config);
-    let evictions = || {
-        palisade_core::metrics::registry()
-            .counter("palisade_scenario_bucket_evictions_total", "", &[], &[])
-            .get()
-    };
+    let evictions = e.meters.evictions.clone();
+    let evictions = || evictions.get();
     let before = evictions();
     for i in 0..1000u32 {
         let client = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
@@ -627,7 +628,10 @@ decision = { type = "ban", duration = "1h", scope = "range" }
     let a = &alerts[0];
     assert_eq!(a.network.as_deref(), Some("203.0.113.0/24"));
     assert_eq!(a.client_ip, Some(ip("203.0.113.13")));
-    assert_eq!(a.decision.as_ref().unwrap().target, "203.0.113.0/24");
+    assert_eq!(
+        a.decision.as_ref().unwrap().target.to_string(),
+        "203.0.113.0/24"
+    );
     assert_eq!(a.key(), "client_ip/24/64=203.0.113.0/24");
 }
 
@@ -642,11 +646,11 @@ fn alerts_convert_to_threats_and_count_in_metrics() {
     let t = a.to_threat();
     assert_eq!(t.rule_ids, vec![a.scenario_id]);
     assert_eq!(t.category, "bruteforce");
-    assert_eq!(t.severity, "error");
+    assert_eq!(t.severity.as_str(), "error");
     assert_eq!(t.score, 4);
     assert_eq!(t.client_ip, Some(ip("203.0.113.21")));
     assert_eq!(t.source, "scenario");
-    assert_eq!(t.decision, "block");
+    assert_eq!(t.decision.as_str(), "block");
     assert_eq!(t.event_id, Some(6));
     assert_eq!(t.method.as_deref(), Some("POST"));
     assert_eq!(t.uri.as_deref(), Some("/login"));

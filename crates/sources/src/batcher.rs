@@ -33,9 +33,7 @@ pub fn choose_parser(
     sample: &[&[u8]],
 ) -> Result<Arc<dyn LineParser>, FormatChoiceError> {
     let resolved = match spec {
-        FormatSpec::Auto => {
-            palisade_formats::detect(sample).ok_or(FormatChoiceError::Undetected)?
-        }
+        FormatSpec::Auto => palisade_formats::sniff(sample).ok_or(FormatChoiceError::Undetected)?,
         other => other.clone(),
     };
     Ok(palisade_formats::build(&resolved)?)

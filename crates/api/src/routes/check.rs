@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use palisade_core::Timestamp;
 use palisade_core::metrics::registry;
+use palisade_core::verdict::{Action, Mode};
 use palisade_detect::HttpRequest;
-use palisade_pipeline::{Action, Front, Judgement};
+use palisade_pipeline::{Front, Judgement};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -115,22 +116,22 @@ pub fn original_request(
 /// Turns a judgement into the answer the proxy acts on: 200 or 403, with
 /// `X-Palisade-*` headers saying why.
 fn answer(judgement: &Judgement) -> Response {
-    let decision = judgement.action.as_str();
+    let decision = judgement.action;
     registry()
         .counter(
             "palisade_check_decisions_total",
             "Decisions of /api/v1/check.",
             &["decision"],
-            &[decision],
+            &[decision.as_str()],
         )
         .inc();
     if let Some(ban) = &judgement.ban {
-        count_ban(if judgement.action == Action::Ban {
-            "block"
+        count_ban(if decision == Action::Ban {
+            Mode::Block
         } else {
-            "detect"
+            Mode::Detect
         });
-        if judgement.action == Action::Ban {
+        if decision == Action::Ban {
             return banned(ban, judgement.threshold);
         }
     }
@@ -159,7 +160,7 @@ fn answer(judgement: &Judgement) -> Response {
             })
             .collect(),
     };
-    let status = if judgement.action.refuses() {
+    let status = if decision.refuses() {
         StatusCode::FORBIDDEN
     } else {
         StatusCode::OK
@@ -168,7 +169,7 @@ fn answer(judgement: &Judgement) -> Response {
     let h = resp.headers_mut();
     h.insert(
         HeaderName::from_static("x-palisade-decision"),
-        HeaderValue::from_static(decision),
+        HeaderValue::from_static(decision.as_str()),
     );
     h.insert(
         HeaderName::from_static("x-palisade-score"),
@@ -187,7 +188,7 @@ fn answer(judgement: &Judgement) -> Response {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct CheckResult {
     /// allow, block, or detect (over the threshold in detect-only mode).
-    pub decision: &'static str,
+    pub decision: Action,
     /// Anomaly score.
     pub score: u32,
     /// Blocking threshold.
@@ -261,13 +262,13 @@ fn decide(state: &AppState, request: &HttpRequest) -> Response {
     answer(&state.pipeline.guard.judge(request, Front::Check))
 }
 
-fn count_ban(mode: &'static str) {
+fn count_ban(mode: Mode) {
     registry()
         .counter(
             "palisade_check_bans_total",
             "Requests from a banned client seen by /api/v1/check, by mode (block or detect).",
             &["mode"],
-            &[mode],
+            &[mode.as_str()],
         )
         .inc();
 }
@@ -298,7 +299,7 @@ fn ban_headers(h: &mut HeaderMap, ban: &palisade_core::decision::Decision) {
 /// 403 for a client with a ban in force.
 fn banned(ban: &palisade_core::decision::Decision, threshold: u32) -> Response {
     let body = CheckResult {
-        decision: "ban",
+        decision: Action::Ban,
         score: 0,
         threshold,
         rules: Vec::new(),
@@ -313,7 +314,7 @@ fn banned(ban: &palisade_core::decision::Decision, threshold: u32) -> Response {
     let h = resp.headers_mut();
     h.insert(
         HeaderName::from_static("x-palisade-decision"),
-        HeaderValue::from_static("ban"),
+        HeaderValue::from_static(Action::Ban.as_str()),
     );
     h.insert(
         HeaderName::from_static("x-palisade-rules"),

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use palisade_core::Timestamp;
 use palisade_core::net::IpNet;
+use palisade_core::severity::Severity;
 use palisade_core::threat::StoredThreat;
 use palisade_store::{ThreatQuery, ThreatStats};
 use serde::Serialize;
@@ -77,7 +78,7 @@ pub async fn list_threats(
     let (from, to) = p.time_range(Timestamp::now())?;
     let severity = p.text("severity", 16)?;
     if let Some(s) = &severity
-        && !matches!(s.as_str(), "critical" | "error" | "warning" | "notice")
+        && s.parse::<Severity>().is_err()
     {
         return Err(Problem::invalid(
             "severity",

@@ -104,14 +104,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             Ingest::Pipeline(running) => {
                 let behaviour = running.handle().behaviour.clone();
                 running.shutdown(Duration::from_secs(3600)).await;
-                let found = palisade_core::metrics::registry()
-                    .counter(
-                        "palisade_ingest_threats_total",
-                        "Threats found in stored HTTP events.",
-                        &[],
-                        &[],
-                    )
-                    .get();
+                let found = palisade_pipeline::stages::inspector::threats_found().get();
                 let (overflows, by_scenario) = scenario_overflows(&behaviour);
                 format!(", {found} signature threats, {overflows} scenario alerts{by_scenario}")
             }

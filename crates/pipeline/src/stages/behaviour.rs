@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use palisade_core::metrics::registry;
+use palisade_core::severity::Severity;
 use palisade_scenarios::{Alert, ScenarioEngine, Snapshot};
 use palisade_sources::StoredBatches;
 use serde::Serialize;
@@ -68,7 +69,7 @@ pub struct ScenarioView {
     /// Threat category.
     pub category: String,
     /// Severity of its threats.
-    pub severity: String,
+    pub severity: Severity,
     /// The file it came from (`builtin/...` or a user file).
     pub source: String,
     /// Whether an overflow bans the source.
@@ -139,23 +140,16 @@ impl Behaviour {
         let engine = self.lock();
         let stats = engine.stats();
         let scenarios = engine
-            .scenarios()
-            .map(|s| ScenarioView {
+            .overflows()
+            .map(|(s, overflows)| ScenarioView {
                 id: s.id,
                 name: s.name.clone(),
                 description: s.description.clone(),
                 category: s.category.clone(),
-                severity: s.severity.as_str().to_owned(),
+                severity: s.severity,
                 source: s.source.clone(),
                 bans: s.decision.is_some(),
-                overflows: registry()
-                    .counter(
-                        "palisade_scenario_overflows_total",
-                        "Scenario overflows (alerts), by scenario.",
-                        &["scenario"],
-                        &[&s.name],
-                    )
-                    .get(),
+                overflows,
             })
             .collect();
         ScenariosStatus {
@@ -199,17 +193,13 @@ async fn apply_bans(decisions: Arc<crate::decisions::Decisions>, rx: SharedRecei
                 tracing::debug!(message = "Scenario ban already over in log time; skipped.", scenario = %alert.scenario, target = %decision.target);
                 continue;
             }
-            let Ok(target) = decision
-                .target
-                .parse::<palisade_core::decision::DecisionTarget>()
-            else {
-                tracing::warn!(message = "Scenario ban target is not an address or network.", target = %decision.target);
-                continue;
-            };
             let duration = std::time::Duration::from_secs(decision.duration_secs);
             let mut attempt = 0;
             loop {
-                match decisions.ban(target, duration, &alert.scenario, None).await {
+                match decisions
+                    .ban(decision.target, duration, &alert.scenario, None)
+                    .await
+                {
                     Ok(outcome) => {
                         tracing::info!(message = "Scenario ban applied.", scenario = %alert.scenario, target = %decision.target, ?outcome);
                         break;

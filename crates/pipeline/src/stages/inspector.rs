@@ -6,7 +6,9 @@
 //! engine is CPU work), fed by the writer's bounded observer channel: when it falls
 //! behind, ingest slows down rather than events going uninspected.
 
-use palisade_core::metrics::registry;
+use std::sync::Arc;
+
+use palisade_core::metrics::{Counter, registry};
 use palisade_core::{Event, EventKind};
 use palisade_detect::HttpRequest;
 use palisade_sources::StoredBatches;
@@ -18,6 +20,27 @@ use crate::guard::{Front, Guard};
 
 /// Groups of batches that may wait for inspection.
 const QUEUE: usize = 4;
+
+/// `palisade_ingest_inspected_events_total`: stored HTTP events inspected.
+fn events_inspected() -> Arc<Counter> {
+    registry().counter(
+        "palisade_ingest_inspected_events_total",
+        "Stored HTTP events inspected by the signature engine.",
+        &[],
+        &[],
+    )
+}
+
+/// `palisade_ingest_threats_total`: threats the stage found in stored HTTP events (the
+/// ingest command's summary reads it too).
+pub fn threats_found() -> Arc<Counter> {
+    registry().counter(
+        "palisade_ingest_threats_total",
+        "Threats found in stored HTTP events.",
+        &[],
+        &[],
+    )
+}
 
 /// Rebuilds, from a log event, the part of the request a log keeps: method, target,
 /// protocol and the headers logs usually carry. `None` for events that are not
@@ -104,18 +127,8 @@ pub fn spawn(
 fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
     let mut rx = rx.blocking_lock();
     {
-        let inspected = registry().counter(
-            "palisade_ingest_inspected_events_total",
-            "Stored HTTP events inspected by the signature engine.",
-            &[],
-            &[],
-        );
-        let found = registry().counter(
-            "palisade_ingest_threats_total",
-            "Threats found in stored HTTP events.",
-            &[],
-            &[],
-        );
+        let inspected = events_inspected();
+        let found = threats_found();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         while let Some(stored) = rx.blocking_recv() {
             let events: Vec<(i64, &Event)> = stored.events().collect();

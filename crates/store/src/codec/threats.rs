@@ -5,7 +5,9 @@ use std::borrow::Cow;
 
 use palisade_core::Timestamp;
 use palisade_core::net::{ip_from_key, ip_key};
+use palisade_core::severity::{Severity, UnknownSeverity};
 use palisade_core::threat::{Evidence, StoredThreat, Threat};
+use palisade_core::verdict::{Action, UnknownAction};
 
 use crate::StoreError;
 use crate::codec::clean;
@@ -77,14 +79,14 @@ impl<'a> ThreatColumnsIn<'a> {
         Ok(ThreatColumnsIn {
             ts: t.ts.as_micros(),
             category: clean(&t.category),
-            severity: clean(&t.severity),
+            severity: Cow::Borrowed(t.severity.as_str()),
             score: i32::try_from(t.score).unwrap_or(i32::MAX),
             client_ip: t.client_ip.map(ip_key),
             method: t.method.as_deref().map(clean),
             uri,
             source: clean(&t.source),
             event_id: t.event_id,
-            decision: clean(&t.decision),
+            decision: Cow::Borrowed(t.decision.as_str()),
             evidence,
             rule_ids,
             distinct_rules,
@@ -129,12 +131,20 @@ impl ThreatColumns {
             serde_json::from_str(&self.evidence).map_err(|e| corrupt("evidence", e.to_string()))?;
         let rule_ids: Vec<u32> =
             serde_json::from_str(&self.rule_ids).map_err(|e| corrupt("rule_ids", e.to_string()))?;
+        let severity: Severity = self
+            .severity
+            .parse()
+            .map_err(|e: UnknownSeverity| corrupt("severity", e.0))?;
+        let decision: Action = self
+            .decision
+            .parse()
+            .map_err(|e: UnknownAction| corrupt("decision", e.0))?;
         Ok(StoredThreat {
             id,
             threat: Threat {
                 ts: Timestamp(self.ts),
                 category: self.category,
-                severity: self.severity,
+                severity,
                 score,
                 rule_ids,
                 client_ip,
@@ -142,7 +152,7 @@ impl ThreatColumns {
                 uri: self.uri,
                 source: self.source,
                 event_id: self.event_id,
-                decision: self.decision,
+                decision,
                 evidence,
             },
         })
@@ -175,7 +185,7 @@ mod tests {
         let t = Threat {
             ts: Timestamp(1),
             category: "sq\0li".into(),
-            severity: "critical".into(),
+            severity: Severity::Critical,
             score: u32::MAX,
             rule_ids: vec![3, 1, 3],
             client_ip: None,
@@ -183,7 +193,7 @@ mod tests {
             uri: Some("é".repeat(3000)),
             source: "check".into(),
             event_id: None,
-            decision: "block".into(),
+            decision: Action::Block,
             evidence: vec![],
         };
         let c = ThreatColumnsIn::new(&t).unwrap();
@@ -212,6 +222,31 @@ mod tests {
             ..ThreatColumns::default()
         };
         assert!(matches!(bad.into_stored(), Err(StoreError::Corrupt(_))));
+    }
+
+    #[test]
+    fn unknown_severities_and_decisions_are_corrupt() {
+        let row = |severity: &str, decision: &str| ThreatColumns {
+            evidence: "[]".into(),
+            rule_ids: "[]".into(),
+            severity: severity.into(),
+            decision: decision.into(),
+            ..ThreatColumns::default()
+        };
+        let ok = row("warning", "detect").into_stored().unwrap().threat;
+        assert_eq!(
+            (ok.severity, ok.decision),
+            (Severity::Warning, Action::Detect)
+        );
+        for (severity, decision) in [("fatal", "block"), ("error", "deny"), ("", "")] {
+            assert!(
+                matches!(
+                    row(severity, decision).into_stored(),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{severity} {decision}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::{FormatSpec, JsonFieldMap, LineParser, SyslogOptions, SyslogParser, n
 ///
 /// "Most" means more than half of the non-blank lines, so one cut-short or hostile line
 /// in a sample does not hide the format, while a sample of mixed junk gives `None`.
-pub fn detect(sample: &[&[u8]]) -> Option<FormatSpec> {
+pub fn sniff(sample: &[&[u8]]) -> Option<FormatSpec> {
     let lines: Vec<&[u8]> = sample
         .iter()
         .map(|l| trim(l))
@@ -73,14 +73,14 @@ mod tests {
     #[test]
     fn picks_each_format() {
         assert_eq!(
-            detect(&[COMBINED, b"", COMBINED]),
+            sniff(&[COMBINED, b"", COMBINED]),
             Some(FormatSpec::Combined)
         );
-        assert_eq!(detect(&[COMMON, b"  ", COMMON]), Some(FormatSpec::Common));
-        assert_eq!(detect(&[ERROR, ERROR]), Some(FormatSpec::ApacheError));
+        assert_eq!(sniff(&[COMMON, b"  ", COMMON]), Some(FormatSpec::Common));
+        assert_eq!(sniff(&[ERROR, ERROR]), Some(FormatSpec::ApacheError));
         let syslog = Some(FormatSpec::Syslog(SyslogOptions::default()));
         assert_eq!(
-            detect(&[
+            sniff(&[
                 b"Dec 10 06:55:46 LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186",
                 b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed",
                 b"<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
@@ -88,7 +88,7 @@ mod tests {
             syslog
         );
         assert_eq!(
-            detect(&[b"{\"time\":1}", b"{\"a\":2}\r"]),
+            sniff(&[b"{\"time\":1}", b"{\"a\":2}\r"]),
             Some(FormatSpec::Json(JsonFieldMap::default()))
         );
     }
@@ -96,12 +96,12 @@ mod tests {
     #[test]
     fn majority_wins_and_junk_is_none() {
         assert_eq!(
-            detect(&[COMBINED, COMBINED, b"junk"]),
+            sniff(&[COMBINED, COMBINED, b"junk"]),
             Some(FormatSpec::Combined)
         );
-        assert_eq!(detect(&[COMBINED, b"junk"]), None);
-        assert_eq!(detect(&[b"hello", b"world"]), None);
-        assert_eq!(detect(&[]), None);
-        assert_eq!(detect(&[b"", b"   "]), None);
+        assert_eq!(sniff(&[COMBINED, b"junk"]), None);
+        assert_eq!(sniff(&[b"hello", b"world"]), None);
+        assert_eq!(sniff(&[]), None);
+        assert_eq!(sniff(&[b"", b"   "]), None);
     }
 }

@@ -1,6 +1,9 @@
-//! User directories of data files (rule files, scenario files): the `*.toml` files in
-//! one directory, read in name order so that loading is deterministic, and a cheap
-//! summary of them to notice edits without a file-watching dependency.
+//! Users' detection definitions on disk (rule files, scenario files): the `*.toml`
+//! files in one directory, read in name order so that loading is deterministic, and a
+//! cheap summary of them to notice edits without a file-watching dependency.
+//!
+//! (Not to be confused with the service's `data_dir` setting, where Palisade keeps its
+//! own state.)
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
