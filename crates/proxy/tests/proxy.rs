@@ -162,8 +162,9 @@ async fn attacks_in_the_query_and_in_the_body_are_blocked_before_the_upstream() 
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     let page = resp.text().await.unwrap();
     assert!(page.contains(&id), "{page}");
+    // (The request id is random hex and may itself contain "942".)
     assert!(
-        !page.contains("942"),
+        !page.replace(&id, "").contains("942"),
         "the page must not name rules: {page}"
     );
 
