@@ -93,7 +93,7 @@ pub struct AppState {
     /// The store, for reads.
     pub store: SharedStore,
     /// The running pipeline: writer, sources, detection, decisions, health.
-    pub pipeline: PipelineHandle,
+    pub pipeline: Arc<PipelineHandle>,
     /// HTTP limits.
     pub config: Arc<ApiConfig>,
     /// When the process started.

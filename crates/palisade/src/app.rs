@@ -221,7 +221,7 @@ impl Application {
         };
         let state = AppState {
             store: store.clone(),
-            pipeline: handle,
+            pipeline: Arc::new(handle),
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,

@@ -20,7 +20,7 @@ use palisade_core::decision_set::BanInfo;
 use palisade_core::threat::{Evidence, Threat};
 pub use palisade_core::verdict::Action;
 use palisade_core::verdict::Mode;
-use palisade_detect::{HttpRequest, Verdict};
+use palisade_detect::{Engine, HttpRequest, Verdict};
 
 use crate::decisions::Decisions;
 use crate::detection::Detection;
@@ -118,27 +118,62 @@ impl Guard {
 
     /// Judges one request seen at `front`, recording any threat it raises.
     pub fn judge(&self, request: &HttpRequest, front: Front<'_>) -> Judgement {
+        let (judgement, threat) = self.policy().assess(request, front);
+        if let Some(threat) = threat {
+            if matches!(front, Front::Log { .. }) {
+                self.threats.record_blocking(threat);
+            } else {
+                self.threats.record(threat);
+            }
+        }
+        judgement
+    }
+
+    /// The policy with the engine and mode in force now, read once: for judging many
+    /// requests (a stored batch) without taking the engine's lock for each.
+    pub fn policy(&self) -> Policy<'_> {
         let (engine, mode) = self.detection.current();
-        let threshold = engine.config().threshold;
+        Policy {
+            engine,
+            mode,
+            decisions: self.decisions.as_deref(),
+        }
+    }
+}
+
+/// The decision policy with one engine and mode (see the module documentation).
+pub struct Policy<'a> {
+    engine: Engine,
+    mode: Mode,
+    decisions: Option<&'a Decisions>,
+}
+
+impl Policy<'_> {
+    /// Judges a request and builds the threat it raises, without recording it (the
+    /// caller records it: [`Guard::judge`] at once, the ingest inspector in event
+    /// order once a batch is judged).
+    pub fn assess(&self, request: &HttpRequest, front: Front<'_>) -> (Judgement, Option<Threat>) {
+        let threshold = self.engine.config().threshold;
         let live = !matches!(front, Front::Log { .. });
         let ban = if live {
             request
                 .client_ip
-                .zip(self.decisions.as_ref())
+                .zip(self.decisions)
                 .and_then(|(ip, d)| d.verdict(ip))
         } else {
             None
         };
-        if ban.is_some() && mode == Mode::Block {
-            return Judgement {
+        if ban.is_some() && self.mode == Mode::Block {
+            let judgement = Judgement {
                 action: Action::Ban,
                 verdict: None,
                 ban,
                 threshold,
             };
+            return (judgement, None);
         }
-        let verdict = engine.inspect(request);
-        let inspected = match (verdict.blocked, live, mode) {
+        let verdict = self.engine.inspect(request);
+        let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,
             (true, true, Mode::Block) => Action::Block,
             (true, _, _) => Action::Detect,
@@ -149,21 +184,20 @@ impl Guard {
         } else {
             inspected
         };
-        if let Some(mut threat) = threat_of(request, &verdict, inspected, front.source()) {
+        let threat = threat_of(request, &verdict, inspected, front.source()).map(|mut t| {
             if let Front::Log { event_id, ts, .. } = front {
-                threat.ts = ts;
-                threat.event_id = Some(event_id);
-                self.threats.record_blocking(threat);
-            } else {
-                self.threats.record(threat);
+                t.ts = ts;
+                t.event_id = Some(event_id);
             }
-        }
-        Judgement {
+            t
+        });
+        let judgement = Judgement {
             action,
             verdict: Some(verdict),
             ban,
             threshold,
-        }
+        };
+        (judgement, threat)
     }
 }
 

@@ -29,7 +29,7 @@ mod running;
 pub mod stages;
 
 pub use db_monitor::{DbHealth, Health};
-pub use guard::{Action, Front, Guard, Judgement};
+pub use guard::{Action, Front, Guard, Judgement, Policy};
 pub use running::{
     Pipeline, PipelineConfig, PipelineError, PipelineHandle, Purpose, RunningPipeline,
 };

@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 
 use palisade_core::supervisor::{SharedReceiver, Supervisor};
 
-use crate::guard::{Front, Guard};
+use palisade_core::threat::Threat;
+
+use crate::guard::{Front, Guard, Policy};
 
 /// Groups of batches that may wait for inspection.
 const QUEUE: usize = 4;
@@ -82,31 +84,24 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
 /// Events in a group from which inspection is spread over threads.
 const PARALLEL_FROM: usize = 2048;
 
-/// Judges stored events (each finding is recorded by the guard); returns how many
-/// raised a threat.
-fn inspect_all(guard: &Guard, events: &[(i64, &Event)]) -> u64 {
-    let mut found = 0;
+/// Judges stored events with one policy; returns the threats they raise, in event
+/// order.
+fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
+    let mut threats = Vec::new();
     for (id, event) in events {
         let Some(request) = request_of(event) else {
             continue;
         };
-        let judgement = guard.judge(
-            &request,
-            Front::Log {
-                source: &event.source,
-                event_id: *id,
-                ts: event.ts,
-            },
-        );
-        if judgement
-            .verdict
-            .as_ref()
-            .is_some_and(|v| !v.findings.is_empty())
-        {
-            found += 1;
+        let front = Front::Log {
+            source: &event.source,
+            event_id: *id,
+            ts: event.ts,
+        };
+        if let (_, Some(threat)) = policy.assess(&request, front) {
+            threats.push(threat);
         }
     }
-    found
+    threats
 }
 
 /// Starts the stage; it ends when the writer (the only sender) goes away.
@@ -140,20 +135,21 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
                 workers
             };
             let chunk = events.len().div_ceil(threads.max(1)).max(1);
-            let found_here: u64 = std::thread::scope(|scope| {
+            let policy = guard.policy();
+            let found_here: Vec<Threat> = std::thread::scope(|scope| {
                 let handles: Vec<_> = events
                     .chunks(chunk)
-                    .map(|part| scope.spawn(|| inspect_all(guard, part)))
+                    .map(|part| scope.spawn(|| inspect_all(&policy, part)))
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| {
+                    .flat_map(|h| {
                         h.join().unwrap_or_else(|_| {
                             tracing::error!(message = "An inspection thread panicked; its part of the batch has no threats.");
-                            0
+                            Vec::new()
                         })
                     })
-                    .sum()
+                    .collect()
             });
             inspected.add(
                 events
@@ -161,7 +157,10 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
                     .filter(|(_, e)| e.kind == EventKind::Http)
                     .count() as u64,
             );
-            found.add(found_here);
+            found.add(found_here.len() as u64);
+            for threat in found_here {
+                guard.threats().record_blocking(threat);
+            }
         }
         tracing::debug!(message = "Ingest inspection stopped.");
     }
