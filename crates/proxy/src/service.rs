@@ -62,14 +62,7 @@ async fn serve(
     let client = client_ip(peer, req.headers(), &config.trusted_proxies);
     // A banned client is refused before its body is read.
     if let Some(judgement) = shared.guard.refuse_banned(client) {
-        tracing::info!(
-            message = "Request from a banned client refused.",
-            proxy = %config.name,
-            request_id = %request_id,
-            client = %client,
-            decision = judgement.ban.as_ref().map_or(0, |b| b.id),
-        );
-        return (Action::Ban.as_str(), page::blocked(&request_id));
+        return refuse_banned(config, &request_id, client, &judgement);
     }
     let upgrade = is_upgrade(req.headers());
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
@@ -122,16 +115,7 @@ async fn serve(
         .guard
         .judge(&inspected_request, Front::Proxy(&config.name));
     match judgement.action {
-        Action::Ban => {
-            tracing::info!(
-                message = "Request from a banned client refused.",
-                proxy = %config.name,
-                request_id = %request_id,
-                client = %client,
-                decision = judgement.ban.as_ref().map_or(0, |b| b.id),
-            );
-            return (Action::Ban.as_str(), page::blocked(&request_id));
-        }
+        Action::Ban => return refuse_banned(config, &request_id, client, &judgement),
         Action::Block => {
             tracing::info!(
                 message = "Request blocked.",
@@ -192,4 +176,21 @@ async fn serve(
         outcome,
         Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),
     )
+}
+
+/// The 403 page for a client with a ban in force, logged once.
+fn refuse_banned(
+    config: &crate::config::ProxyConfig,
+    request_id: &str,
+    client: IpAddr,
+    judgement: &palisade_pipeline::Judgement,
+) -> (&'static str, Response<ProxyBody>) {
+    tracing::info!(
+        message = "Request from a banned client refused.",
+        proxy = %config.name,
+        request_id = %request_id,
+        client = %client,
+        decision = judgement.ban.as_ref().map_or(0, |b| b.id),
+    );
+    (Action::Ban.as_str(), page::blocked(request_id))
 }
