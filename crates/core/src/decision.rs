@@ -159,6 +159,12 @@ impl DecisionTarget {
         }
     }
 
+    /// The first address of the target (its family says how to read
+    /// [`DecisionTarget::prefix_len`]).
+    pub fn first(&self) -> IpAddr {
+        self.parts().0
+    }
+
     /// The first address and the prefix length over the 128-bit key.
     fn parts(&self) -> (IpAddr, u32) {
         let span = u128::from_be_bytes(self.net.first) ^ u128::from_be_bytes(self.net.last);

@@ -166,11 +166,35 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         data_dir: settings.data_dir.clone(),
         detection: settings.detection.clone(),
         behaviour: settings.scenarios.clone(),
-        decisions: settings.decisions,
+        decisions: settings.decisions.clone(),
         writer: settings.writer.clone(),
         tails: settings.sources.clone(),
         syslog: settings.syslog.clone(),
+        own_addresses: own_addresses(settings),
+        other_sources: settings.proxies.iter().map(|p| p.name.clone()).collect(),
     }
+}
+
+/// Addresses no ban may cover: where Palisade listens (unless a wildcard) and the
+/// front proxies it trusts.
+fn own_addresses(settings: &Settings) -> Vec<(palisade_core::net::IpNet, String)> {
+    let mut own = Vec::new();
+    let mut add = |text: String| {
+        if let Ok(net) = text.parse::<palisade_core::net::IpNet>() {
+            own.push((net, text));
+        }
+    };
+    for addr in std::iter::once(settings.listen).chain(settings.proxies.iter().map(|p| p.listen)) {
+        if !addr.ip().is_unspecified() {
+            add(addr.ip().to_string());
+        }
+    }
+    for p in &settings.proxies {
+        for net in &p.trusted_proxies {
+            own.push((*net, format!("a trusted proxy of [[proxy]] {}", p.name)));
+        }
+    }
+    own
 }
 
 impl Application {

@@ -20,7 +20,7 @@ use palisade_api::ApiConfig;
 use palisade_api::auth::{AuthConfig, RateLimits};
 use palisade_core::config::{ConfigProblem, Validate};
 use palisade_formats::FormatSpec;
-use palisade_pipeline::decisions::SyncConfig;
+use palisade_pipeline::decisions::DecisionsConfig;
 use palisade_pipeline::detection::DetectionConfig;
 use palisade_pipeline::stages::behaviour::BehaviourConfig;
 use palisade_proxy::ProxyConfig;
@@ -178,7 +178,7 @@ pub struct Settings {
     /// `[[syslog]]`.
     pub syslog: Vec<SyslogConfig>,
     /// `[decisions]`.
-    pub decisions: SyncConfig,
+    pub decisions: DecisionsConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -577,7 +577,7 @@ impl Settings {
             section::<RateLimits>(&mut table, "rate_limit", &from_env, &mut errors);
         let detection: DetectionConfig = section(&mut table, "detection", &from_env, &mut errors);
         let scenarios: BehaviourConfig = section(&mut table, "scenarios", &from_env, &mut errors);
-        let decisions: SyncConfig = section(&mut table, "decisions", &from_env, &mut errors);
+        let decisions: DecisionsConfig = section(&mut table, "decisions", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
         let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);

@@ -123,7 +123,7 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .is_ok_and(|o| o.stdout.starts_with(b"0"));
     let user = if is_root { "user root;" } else { "" };
     let conf = format!(
-        "{user}\nworker_processes 1;\ndaemon off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {r}/body;\n proxy_temp_path {r}/proxy;\n fastcgi_temp_path {r}/fastcgi;\n uwsgi_temp_path {r}/uwsgi;\n scgi_temp_path {r}/scgi;\n{site}\n server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"upstream ok\\n\"; }} }}\n}}\n",
+        "{user}\nmaster_process off;\ndaemon off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n set_real_ip_from 127.0.0.1;\n real_ip_header X-Forwarded-For;\n client_body_temp_path {r}/body;\n proxy_temp_path {r}/proxy;\n fastcgi_temp_path {r}/fastcgi;\n uwsgi_temp_path {r}/uwsgi;\n scgi_temp_path {r}/scgi;\n{site}\n server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"upstream ok\\n\"; }} }}\n}}\n",
         r = root.display()
     );
     std::fs::write(root.join("nginx.conf"), conf).expect("conf");
@@ -175,17 +175,27 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .await
         .expect("json");
     let token = login["access_token"].as_str().expect("token").to_owned();
+    // The test client stands for a load balancer on loopback forwarding for
+    // 203.0.113.60 (nginx's realip module, trusting loopback, gives that client).
     let ban: serde_json::Value = client
         .post(format!("{api}/api/v1/decisions"))
         .bearer_auth(&token)
-        .json(&serde_json::json!({"kind": "ban", "value": "127.0.0.1", "duration": "10m"}))
+        .json(&serde_json::json!({"kind": "ban", "value": "203.0.113.60", "duration": "10m"}))
         .send()
         .await
         .expect("ban")
         .json()
         .await
         .expect("json");
-    let banned = get("/products/list?page=2&sort=price").await.expect("req");
+    let forwarded = |path: &str| {
+        reqwest::Client::new()
+            .get(format!("{site_url}{path}"))
+            .header("X-Forwarded-For", "203.0.113.60")
+            .send()
+    };
+    let banned = forwarded("/products/list?page=2&sort=price")
+        .await
+        .expect("req");
     assert_eq!(banned.status(), 403, "a banned client is refused by nginx");
     assert_eq!(banned.headers()["x-palisade-decision"], "ban");
     let id = ban["id"].as_i64().expect("id");
@@ -197,7 +207,10 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .expect("delete");
     assert_eq!(deleted.status(), 204);
     assert_eq!(
-        get("/products/list?page=2").await.expect("req").status(),
+        forwarded("/products/list?page=2")
+            .await
+            .expect("req")
+            .status(),
         200
     );
 
@@ -206,5 +219,11 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let down = get("/products/list?page=2").await.expect("req");
     assert_eq!(down.status(), 500);
+    // nginx runs as one process (master_process off): stopping it leaves nothing
+    // listening behind.
     drop(nginx);
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", front)).is_ok(),
+        "nginx's port is free again: no orphaned worker"
+    );
 }

@@ -26,28 +26,47 @@ use palisade_core::decision::{
 use palisade_core::decision_set::{BanInfo, DecisionSet};
 use palisade_core::duration::Span;
 use palisade_core::metrics::registry;
+use palisade_core::net::IpNet;
 use palisade_core::supervisor::Supervisor;
 use palisade_store::{SharedStore, StoreError};
 use tokio::task::JoinHandle;
 
+use crate::ban_policy::{BanPolicy, BanRefused};
 use crate::db_monitor::DbHealth;
 
 /// `[decisions]`: how often the set is reloaded from the store and expired decisions
-/// are marked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// are marked, and the guard rails of bans (see [`crate::ban_policy`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "DecisionsSection")]
-pub struct SyncConfig {
+pub struct DecisionsConfig {
     /// Reload from the store (default 5 s).
     pub resync: Duration,
     /// Mark expired decisions in the store (default 30 s).
     pub expire: Duration,
+    /// Addresses and networks nobody may ban, beyond loopback, Palisade's own addresses
+    /// and the trusted proxies (which are always protected).
+    pub protected: Vec<(IpNet, String)>,
+    /// Whether scenario (automatic) bans may hit private ranges (default false).
+    pub ban_private: bool,
+    /// The widest IPv4 ban, as a prefix length (default 16).
+    pub max_prefix_v4: u32,
+    /// The widest IPv6 ban, as a prefix length (default 32).
+    pub max_prefix_v6: u32,
+    /// The sources whose events may cause scenario bans; `None`: every configured
+    /// source (file tails, syslog listeners, protecting proxies), never HTTP pushes.
+    pub ban_sources: Option<Vec<String>>,
 }
 
-impl Default for SyncConfig {
+impl Default for DecisionsConfig {
     fn default() -> Self {
-        SyncConfig {
+        DecisionsConfig {
             resync: Duration::from_secs(5),
             expire: Duration::from_secs(30),
+            protected: Vec::new(),
+            ban_private: false,
+            max_prefix_v4: 16,
+            max_prefix_v6: 32,
+            ban_sources: None,
         }
     }
 }
@@ -60,13 +79,18 @@ struct DecisionsSection {
     resync: Option<Span>,
     #[serde(alias = "expire_secs")]
     expire: Option<Span>,
+    protected: Option<Vec<String>>,
+    ban_private: Option<bool>,
+    max_prefix_v4: Option<u32>,
+    max_prefix_v6: Option<u32>,
+    ban_sources: Option<Vec<String>>,
 }
 
-impl TryFrom<DecisionsSection> for SyncConfig {
+impl TryFrom<DecisionsSection> for DecisionsConfig {
     type Error = ConfigProblem;
 
     fn try_from(f: DecisionsSection) -> Result<Self, Self::Error> {
-        let mut c = SyncConfig::default();
+        let mut c = DecisionsConfig::default();
         if let Some(r) = f.resync {
             if !r.within(Span::from_secs(1), Span::from_secs(3600)) {
                 return Err(ConfigProblem::new("resync", "must be between 1s and 1h"));
@@ -79,11 +103,37 @@ impl TryFrom<DecisionsSection> for SyncConfig {
             }
             c.expire = e.to_std();
         }
+        for text in f.protected.into_iter().flatten() {
+            let net = text.parse::<IpNet>().map_err(|_| {
+                ConfigProblem::new("protected", format!("'{text}' is not an IP or CIDR"))
+            })?;
+            c.protected.push((net, text));
+        }
+        c.ban_private = f.ban_private.unwrap_or(false);
+        if let Some(p) = f.max_prefix_v4 {
+            if !(1..=32).contains(&p) {
+                return Err(ConfigProblem::new(
+                    "max_prefix_v4",
+                    "must be between 1 and 32",
+                ));
+            }
+            c.max_prefix_v4 = p;
+        }
+        if let Some(p) = f.max_prefix_v6 {
+            if !(1..=128).contains(&p) {
+                return Err(ConfigProblem::new(
+                    "max_prefix_v6",
+                    "must be between 1 and 128",
+                ));
+            }
+            c.max_prefix_v6 = p;
+        }
+        c.ban_sources = f.ban_sources;
         Ok(c)
     }
 }
 
-impl palisade_core::config::Validate for SyncConfig {
+impl palisade_core::config::Validate for DecisionsConfig {
     /// Everything is checked while deserializing.
     fn finish(&mut self) -> Vec<ConfigProblem> {
         Vec::new()
@@ -116,21 +166,39 @@ const PERSIST_PULL_EVERY_MICROS: i64 = 60_000_000;
 /// Times a write is retried when another writer raced it to the same decision.
 const PUT_ATTEMPTS: usize = 3;
 
+/// Why a decision was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    /// The ban policy refuses it (protected address, too wide).
+    #[error(transparent)]
+    Refused(#[from] BanRefused),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// Decisions: the enforcement set plus the store behind it.
 pub struct Decisions {
     set: Arc<DecisionSet>,
     store: SharedStore,
+    policy: BanPolicy,
     loaded: AtomicBool,
     fingerprint: Mutex<Option<(i64, i64, i64)>>,
     pulls: Mutex<HashMap<i64, Pull>>,
 }
 
 impl Decisions {
-    /// An empty set over `store`; [`spawn_sync`] fills it.
+    /// An empty set over `store` with the default ban policy; [`spawn_sync`] fills it.
     pub fn new(store: SharedStore) -> Self {
+        Decisions::with_policy(store, BanPolicy::default())
+    }
+
+    /// An empty set over `store` whose bans must pass `policy`.
+    pub fn with_policy(store: SharedStore, policy: BanPolicy) -> Self {
         Decisions {
             set: Arc::new(DecisionSet::new()),
             store,
+            policy,
             loaded: AtomicBool::new(false),
             fingerprint: Mutex::new(None),
             pulls: Mutex::new(HashMap::new()),
@@ -153,8 +221,15 @@ impl Decisions {
     }
 
     /// Writes a decision (extending the one in force on the same value instead of
-    /// duplicating it) and puts it into the set at once.
-    pub async fn put(&self, decision: NewDecision) -> Result<(Decision, PutOutcome), StoreError> {
+    /// duplicating it) and puts it into the set at once. A ban must pass the ban
+    /// policy first.
+    pub async fn put(
+        &self,
+        decision: NewDecision,
+    ) -> Result<(Decision, PutOutcome), DecisionError> {
+        if decision.kind == DecisionKind::Ban {
+            self.policy.check(&decision.target, decision.origin)?;
+        }
         let mut attempt = 0;
         let (stored, outcome) = loop {
             attempt += 1;
@@ -178,7 +253,7 @@ impl Decisions {
         duration: Duration,
         scenario: &str,
         threat_id: Option<i64>,
-    ) -> Result<BanOutcome, StoreError> {
+    ) -> Result<BanOutcome, DecisionError> {
         self.ban_from(
             DecisionOrigin::Scenario,
             target,
@@ -197,7 +272,7 @@ impl Decisions {
         duration: Duration,
         scenario: &str,
         threat_id: Option<i64>,
-    ) -> Result<BanOutcome, StoreError> {
+    ) -> Result<BanOutcome, DecisionError> {
         let now = Timestamp::now();
         if let Some(allow) = self.set.allow_covering(&target.net(), now) {
             count_bans("allow_listed");
@@ -389,12 +464,17 @@ fn count_bans(outcome: &'static str) {
 pub fn spawn_sync(
     decisions: Arc<Decisions>,
     db: Arc<DbHealth>,
-    config: SyncConfig,
+    config: DecisionsConfig,
     supervisor: &Supervisor,
 ) -> JoinHandle<()> {
     let shutdown = supervisor.shutdown();
     supervisor.spawn("decisions", move || {
-        sync_loop(decisions.clone(), db.clone(), config, shutdown.clone())
+        sync_loop(
+            decisions.clone(),
+            db.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )
     })
 }
 
@@ -407,7 +487,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 async fn sync_loop(
     decisions: Arc<Decisions>,
     db: Arc<DbHealth>,
-    config: SyncConfig,
+    config: DecisionsConfig,
     mut shutdown: Shutdown,
 ) {
     let failures = |task: &str| {
@@ -615,9 +695,10 @@ mod tests {
         let task = spawn_sync(
             d.clone(),
             db,
-            SyncConfig {
+            DecisionsConfig {
                 resync: Duration::from_millis(50),
                 expire: Duration::from_millis(50),
+                ..DecisionsConfig::default()
             },
             &Supervisor::new(trigger.subscribe()),
         );

@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ban_policy;
 pub mod db_monitor;
 pub mod decisions;
 pub mod detection;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use palisade_core::net::IpNet;
 use palisade_core::supervisor::Supervisor;
 use palisade_core::{Shutdown, ShutdownTrigger};
 use palisade_scenarios::{EngineConfig as ScenarioEngineConfig, ScenarioEngine, ScenarioSet};
@@ -14,12 +15,13 @@ use palisade_sources::{BatchWriter, SourceRegistry, WriterConfig};
 use palisade_store::SharedStore;
 use tokio::task::JoinHandle;
 
+use crate::ban_policy::{BanPolicy, BanSources};
 use crate::db_monitor::{self, DbHealth};
-use crate::decisions::{self, Decisions, SyncConfig};
+use crate::decisions::{self, Decisions, DecisionsConfig};
 use crate::detection::{self, Detection, DetectionConfig};
 use crate::guard::Guard;
 use crate::recorder::ThreatRecorder;
-use crate::stages::behaviour::{self, Behaviour, BehaviourConfig};
+use crate::stages::behaviour::{self, BanGate, Behaviour, BehaviourConfig};
 use crate::stages::inspector;
 
 /// How often the database is pinged for health.
@@ -47,13 +49,47 @@ pub struct PipelineConfig {
     /// Behaviour scenarios.
     pub behaviour: BehaviourConfig,
     /// IP decisions: reload and expiry intervals.
-    pub decisions: SyncConfig,
+    pub decisions: DecisionsConfig,
     /// The writer's queue (its observers are added by the pipeline).
     pub writer: WriterConfig,
     /// Files to follow.
     pub tails: Vec<TailConfig>,
     /// Syslog listeners.
     pub syslog: Vec<SyslogConfig>,
+    /// Palisade's own addresses and trusted front proxies: never banned.
+    pub own_addresses: Vec<(IpNet, String)>,
+    /// Sources configured outside the pipeline (protecting proxies, by name): like
+    /// tails and syslog listeners, their events may cause scenario bans by default.
+    pub other_sources: Vec<String>,
+}
+
+impl PipelineConfig {
+    /// The rules every ban must pass.
+    pub fn ban_policy(&self) -> BanPolicy {
+        let d = &self.decisions;
+        BanPolicy::new(
+            &self.own_addresses,
+            &d.protected,
+            d.ban_private,
+            d.max_prefix_v4,
+            d.max_prefix_v6,
+        )
+    }
+
+    /// The sources whose events may cause scenario bans: `[decisions] ban_sources`, or
+    /// every configured source (never an HTTP push, whose name the pusher chooses).
+    pub fn ban_sources(&self) -> BanSources {
+        match &self.decisions.ban_sources {
+            Some(list) => BanSources::only(list.iter().cloned()),
+            None => BanSources::only(
+                self.tails
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .chain(self.syslog.iter().map(|s| s.name.clone()))
+                    .chain(self.other_sources.iter().cloned()),
+            ),
+        }
+    }
 }
 
 /// Why the pipeline could not be built (a user file that does not load).
@@ -149,7 +185,7 @@ impl Pipeline {
             config.detection.rules_dir.clone(),
         )?);
         let (threats, recorder) = ThreatRecorder::spawn(store.clone(), &supervisor);
-        let decisions = Arc::new(Decisions::new(store.clone()));
+        let decisions = Arc::new(Decisions::with_policy(store.clone(), config.ban_policy()));
         let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone());
         let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
 
@@ -164,14 +200,19 @@ impl Pipeline {
             scenario_engine(&config.behaviour)?,
             state_file,
         ));
-        let (bans_tx, bans) = if serving {
+        let (gate, bans) = if serving {
             let (tx, task) = behaviour::spawn_bans(decisions.clone(), &supervisor);
-            (Some(tx), Some(task))
+            let gate = BanGate::Serve {
+                bans: tx,
+                sources: config.ban_sources(),
+                policy: config.ban_policy(),
+            };
+            (gate, Some(task))
         } else {
-            (None, None)
+            (BanGate::Import, None)
         };
         let (behaviour_tx, behaviour_task) =
-            behaviour::spawn(behaviour.clone(), threats.clone(), bans_tx, &supervisor);
+            behaviour::spawn(behaviour.clone(), threats.clone(), gate, &supervisor);
 
         let mut writer_config = config.writer.clone();
         writer_config.observers.push(inspect_tx);
@@ -234,7 +275,7 @@ fn spawn_upkeep(
     let mut tasks = vec![decisions::spawn_sync(
         decisions.clone(),
         db.clone(),
-        config.decisions,
+        config.decisions.clone(),
         supervisor,
     )];
     let (b, shutdown) = (behaviour.clone(), supervisor.shutdown());

@@ -197,6 +197,27 @@ impl SourceRegistry {
             .collect()
     }
 
+    /// The named source's handle, registering it with `kind` and `target` on first
+    /// use (HTTP push sources appear when they first push).
+    pub fn get_or_register(
+        &self,
+        name: &str,
+        kind: &'static str,
+        target: &str,
+    ) -> Arc<SourceStatus> {
+        if let Some(s) = self.get(name) {
+            return s;
+        }
+        let status = self.register(name, kind, target);
+        status.set_state(SourceState::Running, None);
+        status
+    }
+
+    /// The named source's kind (`file`, `syslog`, `push`, …), if registered.
+    pub fn kind_of(&self, name: &str) -> Option<&'static str> {
+        self.get(name).map(|s| s.kind)
+    }
+
     /// The named source's handle, if registered.
     pub fn get(&self, name: &str) -> Option<Arc<SourceStatus>> {
         self.inner

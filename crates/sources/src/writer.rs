@@ -312,10 +312,12 @@ async fn run(
         for (result, ack) in results.into_iter().zip(acks) {
             match &result {
                 Ok(outcome) => {
-                    meters.events.add(outcome.events);
-                    meters.dead_letters.add(outcome.dead_letters);
+                    // A duplicate stored nothing: its figures are the first write's.
                     if outcome.duplicate {
                         meters.duplicates.inc();
+                    } else {
+                        meters.events.add(outcome.events);
+                        meters.dead_letters.add(outcome.dead_letters);
                     }
                 }
                 Err(error) => tracing::error!(message = "Batch not stored.", %error),

@@ -71,6 +71,9 @@ pub trait ThreatStore: Send + Sync {
         to: Timestamp,
         bucket_secs: i64,
     ) -> Result<ThreatStats, StoreError>;
+    /// How many stored threats each rule (or scenario) id has raised, over all time
+    /// (answered from the per-rule index); ids with none are left out.
+    async fn count_threats_by_rule(&self, rule_ids: &[u32]) -> Result<Vec<Count>, StoreError>;
     /// A run-time setting (detection mode, threshold…), `None` when never set.
     async fn setting(&self, key: &str) -> Result<Option<String>, StoreError>;
     /// Sets a run-time setting.

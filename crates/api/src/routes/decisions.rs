@@ -11,6 +11,7 @@ use palisade_core::decision::{
     Decision, DecisionKind, DecisionOrigin, DecisionScope, DecisionTarget, MAX_DURATION_SECS,
     NewDecision, PutOutcome, TargetError, parse_duration,
 };
+use palisade_pipeline::decisions::DecisionError;
 use palisade_store::DecisionQuery;
 use serde::Serialize;
 use serde_json::Value;
@@ -324,7 +325,7 @@ fn parse_create(body: &Value) -> Result<Create, Problem> {
 #[utoipa::path(post, path = "/api/v1/decisions", tag = "decisions", request_body = CreateDecision, responses(
     (status = 201, description = "Created", body = DecisionWritten),
     (status = 200, description = "Already in force: extended or unchanged", body = DecisionWritten),
-    (status = 400, description = "Invalid field", body = Problem, content_type = "application/problem+json"),
+    (status = 400, description = "Invalid field, or a ban the policy refuses (loopback, Palisade's own or trusted addresses, protected ranges, wider than the limit)", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 pub async fn create_decision(
     State(state): State<AppState>,
@@ -350,7 +351,11 @@ pub async fn create_decision(
             threat_id: None,
             expires_at: c.secs.map(|s| now.add_micros(s.saturating_mul(1_000_000))),
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            DecisionError::Refused(why) => Problem::invalid("value", why.to_string()),
+            DecisionError::Store(e) => Problem::from(e),
+        })?;
     let how_long = c
         .secs
         .map_or_else(|| "for good".to_owned(), |s| format!("{s}s"));

@@ -53,6 +53,9 @@ pub struct IngestParams {
 
 const INGEST_PARAMS: &[&str] = &["format", "log_format", "source"];
 
+/// The source kind HTTP pushes are listed under in `/api/v1/sources`.
+const PUSH_KIND: &str = "push";
+
 fn format_spec(params: &Params<'_>, headers: &HeaderMap) -> Result<FormatSpec, Problem> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -147,6 +150,20 @@ pub async fn ingest(
             "must be at most 200 printable characters",
         ));
     }
+    if let Some(kind) = state
+        .pipeline
+        .sources
+        .kind_of(&source)
+        .filter(|k| *k != PUSH_KIND)
+    {
+        // A push must not pass for a configured source: their events may cause bans.
+        return Err(Problem::invalid(
+            "source",
+            format!(
+                "'{source}' is the name of a configured {kind} source; give pushes a name of their own"
+            ),
+        ));
+    }
     let key = idempotency_key(&headers)?;
 
     let limit = state.config.max_body_bytes;
@@ -216,6 +233,18 @@ pub async fn ingest(
             ));
         }
     };
+    let status = state
+        .pipeline
+        .sources
+        .get_or_register(&source, PUSH_KIND, "POST /api/v1/ingest");
+    status.set_format(&format);
+    if !outcome.duplicate {
+        status.count(
+            outcome.events + outcome.dead_letters,
+            outcome.events,
+            outcome.dead_letters,
+        );
+    }
     Ok((
         StatusCode::OK,
         Json(IngestResult {

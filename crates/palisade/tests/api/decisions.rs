@@ -544,3 +544,37 @@ async fn bans_written_by_another_instance_are_enforced_after_a_reload() {
     assert_eq!(status, 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn bans_of_loopback_own_trusted_and_too_wide_ranges_are_refused() {
+    // Finding 12 of the penetration test: analysts could ban up to a /1 and loopback.
+    let app = spawn_app().await;
+    let analyst = app.token_for("andy", "analyst").await;
+    for value in [
+        "127.0.0.1",
+        "127.0.0.0/8",
+        "::1",
+        "64.0.0.0/2",
+        "203.0.0.0/8",
+        "2001:db8::/16",
+        "0.0.0.0/1",
+    ] {
+        let (status, body) = create(&app, &analyst, json!({"kind": "ban", "value": value})).await;
+        assert_eq!(status, 400, "{value}: {body}");
+        assert_eq!(body["field"], "value", "{value}: {body}");
+    }
+    // A narrower ban and a private address (manual bans may) are fine.
+    for value in ["203.0.113.0/24", "192.168.7.9", "2001:db8:1::/48"] {
+        let (status, body) = create(&app, &analyst, json!({"kind": "ban", "value": value})).await;
+        assert_eq!(status, 201, "{value}: {body}");
+    }
+    // Allow-list entries are not bans: loopback may be allow-listed.
+    let (status, _) = create(
+        &app,
+        &analyst,
+        json!({"kind": "allow", "value": "127.0.0.1"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    app.stop().await;
+}

@@ -160,6 +160,14 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// A GET with the admin token, as text.
+    #[allow(dead_code)]
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
     pub async fn push(&self, query: &str, body: &str) -> reqwest::Response {
         self.client
             .post(self.url(&format!("/api/v1/ingest{query}")))

@@ -180,6 +180,8 @@ async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
         palisade_proxy::Upstream::parse(&format!("http://{up_addr}")).unwrap(),
     );
     proxy.name = "shop-proxy".into();
+    // The test client stands for a front proxy on loopback forwarding for clients.
+    proxy.trusted_proxies.push("127.0.0.1".parse().unwrap());
     settings.proxies.push(proxy);
     let mut app = spawn_with(settings, dir).await;
     app.wait_ready().await;
@@ -209,14 +211,21 @@ async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
     // A ban through the API is enforced by the proxy at once, before inspection.
     let r = app
         .req(reqwest::Method::POST, "/api/v1/decisions")
-        .json(&serde_json::json!({"kind": "ban", "value": "127.0.0.1", "duration": "1h", "reason": "test"}))
+        .json(&serde_json::json!({"kind": "ban", "value": "203.0.113.50", "duration": "1h", "reason": "test"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{:?}", r.text().await);
     let ban: serde_json::Value = r.json().await.unwrap();
-    let refused = c.get(format!("{front}/products")).send().await.unwrap();
+    let refused = c
+        .get(format!("{front}/products"))
+        .header("X-Forwarded-For", "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 403, "banned client refused");
+    let other = c.get(format!("{front}/products")).send().await.unwrap();
+    assert_eq!(other.status(), 200, "other clients are not");
     let r = app
         .req(
             reqwest::Method::DELETE,
@@ -226,7 +235,12 @@ async fn the_protecting_proxy_shares_the_services_engine_and_records_threats() {
         .await
         .unwrap();
     assert!(r.status().is_success());
-    let again = c.get(format!("{front}/products")).send().await.unwrap();
+    let again = c
+        .get(format!("{front}/products"))
+        .header("X-Forwarded-For", "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), 200, "ban lifted");
 
     // Detect-only through the API applies to the proxy at once.
@@ -284,7 +298,13 @@ async fn sshd_brute_force_pushed_as_syslog_becomes_a_scenario_threat() {
 
 #[tokio::test]
 async fn a_live_sshd_brute_force_bans_its_source_for_check() {
-    let app = spawn_app().await;
+    // Pushed events may cause bans only from sources listed in [decisions] ban_sources.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir, None);
+    settings.decisions.ban_sources = Some(vec!["auth".into()]);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
     let key = app.api_key("edge", &["check"]).await;
     let (year, month, day, hour, minute, _, _) = palisade_core::Timestamp::now().to_civil();
     const MONTHS: [&str; 12] = [
@@ -368,4 +388,131 @@ async fn an_attack_straddling_a_restart_is_still_caught() {
     let page = threats(&again, "?rule_id=970400", 1).await;
     assert_eq!(page["items"][0]["client_ip"], "203.0.113.200");
     again.stop().await;
+}
+
+/// Syslog lines of an sshd brute force from `ip`, timestamped now.
+fn live_sshd_failures(ip: &str, n: u32) -> (i64, String) {
+    let (year, month, day, hour, minute, _, _) = palisade_core::Timestamp::now().to_civil();
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let mon = MONTHS[(month as usize).saturating_sub(1) % 12];
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{mon} {day:>2} {hour:02}:{minute:02}:{:02} gate sshd[700{i}]: Failed password for root from {ip} port {} ssh2",
+                i * 2 % 60,
+                51000 + i
+            )
+        })
+        .collect();
+    (year, lines.join("\n"))
+}
+
+#[tokio::test]
+async fn forged_pushes_cannot_ban_loopback_or_anyone() {
+    // Finding 8 of the penetration test: an ingest key pushed lines that tripped a
+    // scenario and got loopback banned. By default pushes cause no bans at all, and
+    // loopback is never banned by anyone.
+    let app = spawn_app().await;
+    for ip in ["127.0.0.1", "198.51.100.77"] {
+        let (year, body) = live_sshd_failures(ip, 8);
+        let r = app
+            .push(&format!("?source=pusher&format=syslog:{year}"), &body)
+            .await;
+        assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    }
+    // The scenario still records its threats (evidence), without a ban in them.
+    let page = threats(&app, "?rule_id=970400", 2).await;
+    for t in page["items"].as_array().unwrap() {
+        assert!(
+            !t["evidence"][0]["matched"]
+                .as_str()
+                .unwrap_or("")
+                .contains("ban "),
+            "a threat must not claim a ban that was not made: {t}"
+        );
+    }
+    let (_, list) = app.get_json("/api/v1/decisions").await;
+    assert_eq!(list["items"], serde_json::json!([]), "no bans: {list}");
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("palisade_scenario_bans_skipped_total{reason=\"source\"} 2"),
+        "{metrics}"
+    );
+
+    // Even from a source allowed to ban, loopback and private addresses are left alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir, None);
+    settings.decisions.ban_sources = Some(vec!["auth".into()]);
+    let mut app2 = spawn_with(settings, dir).await;
+    app2.wait_ready().await;
+    app2.login_admin().await;
+    for ip in ["127.0.0.1", "10.1.2.3"] {
+        let (year, body) = live_sshd_failures(ip, 8);
+        let r = app2
+            .push(&format!("?source=auth&format=syslog:{year}"), &body)
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    threats(&app2, "?rule_id=970400", 2).await;
+    let (_, list) = app2.get_json("/api/v1/decisions").await;
+    assert_eq!(list["items"], serde_json::json!([]), "no bans: {list}");
+    app.stop().await;
+    app2.stop().await;
+}
+
+#[tokio::test]
+async fn pushes_are_listed_as_sources_and_counted_once() {
+    let app = spawn_app().await;
+    let body = [
+        line(
+            "203.0.113.1",
+            "10/Oct/2023:13:55:36 +0000",
+            "GET",
+            "/a",
+            200,
+            "x",
+        ),
+        line(
+            "203.0.113.2",
+            "10/Oct/2023:13:55:37 +0000",
+            "GET",
+            "/b",
+            404,
+            "x",
+        ),
+        "not a log line".to_owned(),
+    ]
+    .join("\n");
+    for _ in 0..2 {
+        let r = app
+            .client
+            .post(app.url("/api/v1/ingest?format=combined&source=web-push"))
+            .bearer_auth(&app.token)
+            .header("Idempotency-Key", "once")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let (_, sources) = app.get_json("/api/v1/sources").await;
+    let push = sources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "web-push")
+        .expect("the push source is listed")
+        .clone();
+    assert_eq!(push["kind"], "push", "{push}");
+    assert_eq!(push["events"], 2, "the retry stored nothing: {push}");
+    assert_eq!(push["dead_letters"], 1, "{push}");
+    let (_, metrics) = app.get_text("/metrics").await;
+    let stored = metrics
+        .lines()
+        .find(|l| l.starts_with("palisade_ingested_events_total"))
+        .unwrap_or("");
+    assert!(stored.ends_with(" 2"), "counted once: {stored}");
+    app.stop().await;
 }

@@ -18,6 +18,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use palisade_core::config::{ConfigProblem, Validate};
+use palisade_core::decision::DecisionOrigin;
+
+use crate::ban_policy::{BanPolicy, BanSources};
 use palisade_core::supervisor::{SharedReceiver, Supervisor};
 
 use crate::recorder::ThreatRecorder;
@@ -74,8 +77,11 @@ pub struct ScenarioView {
     pub source: String,
     /// Whether an overflow bans the source.
     pub bans: bool,
-    /// Overflows (alerts) since start.
+    /// Overflows (alerts) seen by this process since it started.
     pub overflows: u64,
+    /// Threats this scenario has raised that are in the store, over all time and
+    /// every process (imports included); `null` when the store cannot be asked.
+    pub stored_threats: Option<u64>,
 }
 
 /// Engine-wide state.
@@ -150,6 +156,7 @@ impl Behaviour {
                 source: s.source.clone(),
                 bans: s.decision.is_some(),
                 overflows,
+                stored_threats: None,
             })
             .collect();
         ScenariosStatus {
@@ -202,6 +209,11 @@ async fn apply_bans(decisions: Arc<crate::decisions::Decisions>, rx: SharedRecei
                 {
                     Ok(outcome) => {
                         tracing::info!(message = "Scenario ban applied.", scenario = %alert.scenario, target = %decision.target, ?outcome);
+                        break;
+                    }
+                    Err(error @ crate::decisions::DecisionError::Refused(_)) => {
+                        bans_skipped("policy").inc();
+                        tracing::warn!(message = "Scenario ban refused by the ban policy.", scenario = %alert.scenario, target = %decision.target, %error);
                         break;
                     }
                     Err(error) if attempt < 5 => {
@@ -260,41 +272,104 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub fn spawn(
     behaviour: Arc<Behaviour>,
     threats: ThreatRecorder,
-    bans: Option<mpsc::Sender<Alert>>,
+    gate: BanGate,
     supervisor: &Supervisor,
 ) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<StoredBatches>(QUEUE);
     let rx = SharedReceiver::new(rx);
     let task = supervisor.spawn_blocking("behaviour", move || {
-        let (behaviour, threats, bans, rx) =
-            (behaviour.clone(), threats.clone(), bans.clone(), rx.clone());
-        move || observe(&behaviour, &threats, bans.as_ref(), &rx)
+        let (behaviour, threats, gate, rx) =
+            (behaviour.clone(), threats.clone(), gate.clone(), rx.clone());
+        move || observe(&behaviour, &threats, &gate, &rx)
     });
     (tx, task)
+}
+
+/// What happens to the bans scenarios ask for.
+#[derive(Clone)]
+pub enum BanGate {
+    /// The service: bans go to the decision stage when the source that overflowed the
+    /// bucket may cause bans and the ban policy allows the target.
+    Serve {
+        /// The decision stage.
+        bans: mpsc::Sender<Alert>,
+        /// Sources whose events may cause bans.
+        sources: BanSources,
+        /// Protected addresses, widest ban.
+        policy: BanPolicy,
+    },
+    /// A one-shot import: overflows are recorded as threats, no ban is made (an old
+    /// log's attackers are not today's; `serve` bans).
+    Import,
+}
+
+impl BanGate {
+    /// Why an alert's ban will not be made, if it will not.
+    fn refusal(&self, alert: &Alert, source: &str) -> Option<String> {
+        let decision = alert.decision.as_ref()?;
+        match self {
+            BanGate::Import => Some("a one-shot import records threats but makes no bans".into()),
+            BanGate::Serve { sources, .. } if !sources.allows(source) => Some(format!(
+                "source '{source}' may not cause bans (see [decisions] ban_sources)"
+            )),
+            BanGate::Serve { policy, .. } => policy
+                .check(&decision.target, DecisionOrigin::Scenario)
+                .err()
+                .map(|e| e.to_string()),
+        }
+    }
+}
+
+/// `palisade_scenario_bans_skipped_total{reason}`: scenario bans not made, by reason
+/// (`import`, `source`, `policy`).
+pub fn bans_skipped(reason: &str) -> Arc<palisade_core::metrics::Counter> {
+    registry().counter(
+        "palisade_scenario_bans_skipped_total",
+        "Bans asked for by scenarios and not made, by reason (import, source, policy).",
+        &["reason"],
+        &[reason],
+    )
 }
 
 /// The stage's loop: one run of the supervised task.
 fn observe(
     behaviour: &Behaviour,
     threats: &ThreatRecorder,
-    bans: Option<&mpsc::Sender<Alert>>,
+    gate: &BanGate,
     rx: &SharedReceiver<StoredBatches>,
 ) {
     let mut rx = rx.blocking_lock();
     {
         let mut alerts = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
         while let Some(stored) = rx.blocking_recv() {
             {
                 let mut engine = behaviour.lock();
                 for (id, event) in stored.events() {
+                    let before = alerts.len();
                     engine.observe_into(event, Some(id), &mut alerts);
+                    // The event that overflowed a bucket says which source caused it.
+                    sources.extend((before..alerts.len()).map(|_| event.source.clone()));
                 }
             }
-            for alert in alerts.drain(..) {
-                tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
+            for (mut alert, source) in alerts.drain(..).zip(sources.drain(..)) {
+                let refusal = gate.refusal(&alert, &source);
+                if let Some(why) = &refusal {
+                    // The threat must not claim a ban that is not made.
+                    alert.decision = None;
+                    let reason = match gate {
+                        BanGate::Import => "import",
+                        BanGate::Serve { sources, .. } if !sources.allows(&source) => "source",
+                        BanGate::Serve { .. } => "policy",
+                    };
+                    bans_skipped(reason).inc();
+                    tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+                } else {
+                    tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
+                }
                 threats.record_blocking(alert.to_threat());
                 if alert.decision.is_some()
-                    && let Some(bans) = bans
+                    && let BanGate::Serve { bans, .. } = gate
                     && bans.blocking_send(alert).is_err()
                 {
                     tracing::warn!(message = "The decision stage has stopped; ban not applied.");

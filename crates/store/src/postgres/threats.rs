@@ -14,7 +14,7 @@ use super::{PgStore, corrupt, count, params_of, pg_err};
 use crate::codec::clean;
 use crate::codec::threats::{
     THREAT_INSERT_COLUMNS, THREAT_SELECT_COLUMNS, ThreatColumns, ThreatColumnsIn, bucket_label,
-    bucket_micros, rule_id_from_i32,
+    bucket_micros, rule_id_from_i32, rule_id_to_i32,
 };
 use crate::sqlgen::{self, Dialect};
 use crate::{Count, Cursor, Page, StoreError, ThreatQuery, ThreatStats, ThreatStore};
@@ -142,6 +142,27 @@ impl ThreatStore for PgStore {
             .map_err(pg_err)?;
         let row = client.query_opt(&stmt, &[&id]).await.map_err(pg_err)?;
         row.as_ref().map(threat_from_row).transpose()
+    }
+
+    async fn count_threats_by_rule(&self, rule_ids: &[u32]) -> Result<Vec<Count>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("SELECT COUNT(*) FROM threat_rules WHERE rule_id = $1")
+            .await
+            .map_err(pg_err)?;
+        let mut out = Vec::new();
+        for id in rule_ids {
+            let id = rule_id_to_i32(*id);
+            let row = client.query_one(&stmt, &[&id]).await.map_err(pg_err)?;
+            let n: i64 = row.try_get(0).map_err(corrupt)?;
+            if n > 0 {
+                out.push(Count {
+                    key: rule_id_from_i32(id).to_string(),
+                    count: count(n)?,
+                });
+            }
+        }
+        Ok(out)
     }
 
     async fn threat_stats(

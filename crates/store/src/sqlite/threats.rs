@@ -14,7 +14,7 @@ use super::{SqliteStore, count, lock, params_of, sqlite_err};
 use crate::codec::clean;
 use crate::codec::threats::{
     THREAT_INSERT_COLUMNS, THREAT_SELECT_COLUMNS, ThreatColumns, ThreatColumnsIn, bucket_label,
-    bucket_micros, rule_id_from_i32,
+    bucket_micros, rule_id_from_i32, rule_id_to_i32,
 };
 use crate::sqlgen::{self, Dialect};
 use crate::{Count, Cursor, Page, StoreError, ThreatQuery, ThreatStats, ThreatStore};
@@ -146,6 +146,27 @@ impl ThreatStore for SqliteStore {
             .map_err(sqlite_err)?
             .map(ThreatColumns::into_stored)
             .transpose()
+        })
+        .await
+    }
+
+    async fn count_threats_by_rule(&self, rule_ids: &[u32]) -> Result<Vec<Count>, StoreError> {
+        let ids: Vec<i32> = rule_ids.iter().map(|id| rule_id_to_i32(*id)).collect();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT COUNT(*) FROM threat_rules WHERE rule_id = ?1")
+                .map_err(sqlite_err)?;
+            let mut out = Vec::new();
+            for id in ids {
+                let n: i64 = stmt.query_row([id], |r| r.get(0)).map_err(sqlite_err)?;
+                if n > 0 {
+                    out.push(Count {
+                        key: rule_id_from_i32(id).to_string(),
+                        count: count(n)?,
+                    });
+                }
+            }
+            Ok(out)
         })
         .await
     }

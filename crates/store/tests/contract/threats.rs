@@ -16,6 +16,7 @@ contract!(
     threats_are_filtered,
     threat_pages_walk_equal_timestamps_once,
     threat_stats_count_a_known_set,
+    threats_are_counted_per_rule_over_all_time,
     settings_get_put_and_overwrite,
 );
 
@@ -401,6 +402,34 @@ async fn threat_stats_count_a_known_set(db: Db) {
             by_source: vec![],
             buckets: vec![],
         }
+    );
+}
+
+async fn threats_are_counted_per_rule_over_all_time(db: Db) {
+    let s = &db.store;
+    insert(
+        s,
+        vec![
+            threat(0, "sqli", "critical", &[942_100, 942_200], "10.0.0.1"),
+            threat(1, "sqli", "error", &[942_100], "10.0.0.1"),
+            threat(
+                -5 * MIN,
+                "behaviour",
+                "warning",
+                &[4_000_000_003],
+                "10.0.0.2",
+            ),
+        ],
+    )
+    .await;
+    let counts = s
+        .count_threats_by_rule(&[942_100, 942_200, 4_000_000_003, 1])
+        .await
+        .unwrap();
+    assert_eq!(
+        counts,
+        vec![c("942100", 2), c("942200", 1), c("4000000003", 1)],
+        "ids with no threat are left out; ids above i32::MAX round-trip"
     );
 }
 
