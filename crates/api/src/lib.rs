@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod params;
 pub mod problem;
 pub mod routes;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +43,24 @@ pub struct ApiConfig {
     pub request_timeout: Span,
     /// Origins allowed to call the API from a browser; empty means none.
     pub cors_origins: Vec<String>,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request head (slowloris).
+    pub header_timeout: Span,
+    /// Longest a connection may stay silent (idle keep-alive included).
+    pub idle_timeout: Span,
+}
+
+impl ApiConfig {
+    /// The listener's limits.
+    pub fn listener_limits(&self) -> server::ListenerLimits {
+        server::ListenerLimits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout.to_std(),
+            idle_timeout: self.idle_timeout.to_std(),
+            drain_timeout: self.request_timeout.to_std(),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -50,6 +69,9 @@ impl Default for ApiConfig {
             max_body_bytes: 10 * 1024 * 1024,
             request_timeout: Span::from_secs(30),
             cors_origins: Vec::new(),
+            max_connections: 1024,
+            header_timeout: Span::from_secs(10),
+            idle_timeout: Span::from_secs(60),
         }
     }
 }
@@ -71,6 +93,20 @@ impl Validate for ApiConfig {
                 "request_timeout",
                 "must be between 1s and 1h",
             ));
+        }
+        check_range(
+            &mut problems,
+            "max_connections",
+            self.max_connections,
+            1..=1_000_000,
+        );
+        for (key, span) in [
+            ("header_timeout", self.header_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if !span.within(Span::from_millis(100), Span::from_secs(3600)) {
+                problems.push(ConfigProblem::new(key, "must be between 100ms and 1h"));
+            }
         }
         for origin in &self.cors_origins {
             let ok = (origin.starts_with("http://") || origin.starts_with("https://"))

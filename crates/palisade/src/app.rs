@@ -33,6 +33,7 @@ pub struct Application {
     pipeline: RunningPipeline,
     bootstrap: JoinHandle<()>,
     proxies: Vec<palisade_proxy::BoundProxy>,
+    limits: palisade_api::server::ListenerLimits,
     store: SharedStore,
 }
 
@@ -197,10 +198,52 @@ fn own_addresses(settings: &Settings) -> Vec<(palisade_core::net::IpNet, String)
     own
 }
 
+/// Descriptors kept back for the database, files, syslog sockets and the upstream
+/// pools, beyond the connection caps.
+const RESERVED_DESCRIPTORS: u64 = 256;
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit and checks that the connection
+/// caps of the API and every proxy fit in it, each within its own budget (a flood of
+/// one listener can then never take the descriptors another needs). Caps that do not
+/// fit are lowered, with a warning that says how to fix it.
+pub fn budget_descriptors(settings: &mut Settings) {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(error) => {
+            tracing::warn!(message = "Cannot read or raise the open-files limit.", %error);
+            return;
+        }
+    };
+    let wanted: u64 = settings.api.max_connections as u64
+        + settings
+            .proxies
+            .iter()
+            .map(|p| p.max_connections as u64)
+            .sum::<u64>();
+    let available = limit.saturating_sub(RESERVED_DESCRIPTORS).max(16);
+    if wanted <= available {
+        tracing::debug!(message = "Descriptor budget fits.", limit, wanted);
+        return;
+    }
+    let scale = available as f64 / wanted as f64;
+    let shrink = |n: usize| ((n as f64 * scale).floor() as usize).max(4);
+    settings.api.max_connections = shrink(settings.api.max_connections);
+    for p in &mut settings.proxies {
+        p.max_connections = shrink(p.max_connections);
+    }
+    tracing::warn!(
+        message = "The open-files limit is too low for the configured connection caps; caps lowered. Raise LimitNOFILE (systemd) or ulimit -n, or lower [http] max_connections and [[proxy]] max_connections.",
+        limit,
+        wanted,
+        api_max_connections = settings.api.max_connections,
+    );
+}
+
 impl Application {
     /// Builds everything and binds the listener. Returns quickly even when the database
     /// is down: migrations and health checks run in the background and retry.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+        budget_descriptors(&mut settings);
         let store = open_store(&settings)?;
         let pipeline = Pipeline::build(store.clone(), pipeline_config(&settings), Purpose::Serve)
             .await
@@ -263,6 +306,7 @@ impl Application {
             pipeline,
             bootstrap,
             proxies,
+            limits: settings.api.listener_limits(),
             store,
         })
     }
@@ -296,6 +340,7 @@ impl Application {
             pipeline,
             bootstrap,
             proxies,
+            limits,
             store: _,
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
@@ -304,30 +349,17 @@ impl Application {
             .collect();
         let addr = listener.local_addr()?;
         tracing::info!(message = "Serving.", address = %addr);
-        let mut stopping = pipeline.shutdown_signal();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(
+        let server = tokio::spawn(palisade_api::server::serve(
             listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = signal => {
-                    tracing::info!(message = "Shutting down: draining requests, flushing sources.");
-                    let _ = stop_tx.send(());
-                }
-                _ = stopping.recv() => {}
-            }
-        });
+            router,
+            limits,
+            pipeline.shutdown_signal(),
+        ));
         // The signal stops everything at once: sources, proxies and the HTTP server.
-        let trigger = async {
-            let _ = stop_rx.await;
-        };
-        let (served, ()) = tokio::join!(server, async {
-            trigger.await;
-            pipeline.trigger();
-        });
+        signal.await;
+        tracing::info!(message = "Shutting down: draining requests, flushing sources.");
         pipeline.trigger();
+        let served = server.await;
         for t in proxy_tasks {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
         }
