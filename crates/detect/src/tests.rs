@@ -153,6 +153,19 @@ fn lfi() {
         ],
     );
     assert!(!e.inspect(&get("/a/b/../c/index.html")).blocked);
+    // Downloads a site serves on purpose are not attacks (seen as critical false
+    // positives on a real log); at paranoia 2 they are a warning, never a block alone.
+    let pl2 = engine(2);
+    for path in [
+        "/misc/sample.log",
+        "/files/dynamic-dns-with-dhcp/dhcpd.conf",
+        "/misc/client.java",
+    ] {
+        let v = e.inspect(&get(path));
+        assert!(v.findings.is_empty(), "{path}: {v:?}");
+        let v = pl2.inspect(&get(path));
+        assert!(!v.blocked && !v.findings.is_empty(), "{path}: {v:?}");
+    }
 }
 
 #[test]
@@ -210,6 +223,29 @@ fn rce() {
             "java developer, lang: en",
         ],
     );
+    // In Referer and User-Agent, a PHP function name in prose is not code injection;
+    // a call carrying code is.
+    let with_header = |name: &str, value: &str| {
+        let mut r = get("/");
+        r.headers.push((name.into(), value.into()));
+        r
+    };
+    let spam = "http://example.com/presentations/vim/ result: i never really liked c's assert() feature. if an assertion is violated";
+    let v = e.inspect(&with_header("Referer", spam));
+    assert!(v.findings.is_empty(), "{v:?}");
+    for payload in [
+        "assert($_POST['x'])",
+        "system('id');",
+        "eval(base64_decode('ZWNobyAx'));",
+    ] {
+        let v = e.inspect(&with_header("User-Agent", payload));
+        assert!(
+            v.blocked && cats(&v).contains(&Category::Rce),
+            "{payload}: {v:?}"
+        );
+        let v = e.inspect(&with_header("Referer", payload));
+        assert!(v.blocked, "{payload}: {v:?}");
+    }
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! want their body inspected.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -143,8 +144,21 @@ fn answer(judgement: &Judgement) -> Response {
         .iter()
         .map(|f| f.rule_id.to_string())
         .collect();
+    let ban = judgement.ban.as_ref().map(|b| BanHit {
+        id: b.id,
+        value: b.value.clone(),
+        reason: b.scenario.clone(),
+        expires_at: b.expires_at,
+    });
+    let note = ban.as_ref().map(|b| {
+        format!(
+            "detect-only mode: this client is banned (decision {}, {}); in block mode the request would have been refused",
+            b.id, b.value
+        )
+    });
     let body = CheckResult {
-        ban: None,
+        ban,
+        note,
         decision,
         score: verdict.score,
         threshold: verdict.threshold,
@@ -180,6 +194,12 @@ fn answer(judgement: &Judgement) -> Response {
     }
     if let Some(ban) = &judgement.ban {
         ban_headers(h, ban);
+        h.insert(
+            HeaderName::from_static("x-palisade-note"),
+            HeaderValue::from_static(
+                "detect-only mode: banned client let through; block mode would refuse it",
+            ),
+        );
     }
     resp
 }
@@ -199,6 +219,10 @@ pub struct CheckResult {
     /// `ban`, or `detect` in detect-only mode).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban: Option<BanHit>,
+    /// Plain words for what the answer means when it is not obvious (a banned client
+    /// let through in detect-only mode).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// The ban that refused (or, in detect-only mode, would have refused) the client.
@@ -252,8 +276,62 @@ pub async fn check(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !names_the_original_request(&uri, &headers) {
+        return misconfigured();
+    }
     let request = original_request(&method, &uri, &headers, body, &peer);
     decide(&state, &request)
+}
+
+/// Whether the caller says which request it is asking about (`X-Original-URI`,
+/// `X-Forwarded-Uri`, or Envoy's path after `/api/v1/check/`).
+fn names_the_original_request(uri: &Uri, headers: &HeaderMap) -> bool {
+    header(headers, "x-original-uri").is_some()
+        || header(headers, "x-forwarded-uri").is_some()
+        || uri.path().starts_with("/api/v1/check/")
+}
+
+/// When a caller last asked without naming the request (microseconds since the
+/// epoch; 0: never), for health.
+static MISCONFIGURED_AT: AtomicI64 = AtomicI64::new(0);
+
+/// When `/api/v1/check` was last called without the original request's target, if
+/// within `window`: a proxy integration is misconfigured (health shows it).
+pub fn misconfigured_since(window: std::time::Duration) -> Option<Timestamp> {
+    let at = MISCONFIGURED_AT.load(Ordering::Relaxed);
+    let window = i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+    (at > 0 && Timestamp::now().as_micros() - at <= window).then_some(Timestamp(at))
+}
+
+/// Fails closed: a check that does not say what to check is refused (400, which
+/// nginx `auth_request` turns into a 500 and Traefik, Caddy and Envoy pass on as a
+/// denial), logged once and counted, instead of allowing everything with score 0.
+fn misconfigured() -> Response {
+    static LOGGED: AtomicBool = AtomicBool::new(false);
+    registry()
+        .counter(
+            "palisade_check_misconfigured_total",
+            "Calls of /api/v1/check that did not name the original request (refused).",
+            &[],
+            &[],
+        )
+        .inc();
+    MISCONFIGURED_AT.store(Timestamp::now().as_micros(), Ordering::Relaxed);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        tracing::error!(
+            message = "A proxy called /api/v1/check without X-Original-URI (nginx), X-Forwarded-Uri (Traefik, Caddy) or a path after /api/v1/check/ (Envoy); refusing every such request. See deploy/README.md."
+        );
+    }
+    let mut resp = Problem::invalid(
+        "X-Original-URI",
+        "missing: the proxy must send the original request's target (X-Original-URI for nginx, X-Forwarded-Uri for Traefik and Caddy, the path after /api/v1/check/ for Envoy); see deploy/README.md",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-palisade-decision"),
+        HeaderValue::from_static("error"),
+    );
+    resp
 }
 
 /// Judges the request (IP decisions, then the engine: see
@@ -299,6 +377,7 @@ fn ban_headers(h: &mut HeaderMap, ban: &palisade_core::decision::Decision) {
 /// 403 for a client with a ban in force.
 fn banned(ban: &palisade_core::decision::Decision, threshold: u32) -> Response {
     let body = CheckResult {
+        note: None,
         decision: Action::Ban,
         score: 0,
         threshold,

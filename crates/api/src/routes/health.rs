@@ -87,6 +87,12 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
             ));
         }
     }
+    if let Some(at) = super::check::misconfigured_since(std::time::Duration::from_secs(600)) {
+        status = status.max(Health::Degraded);
+        reasons.push(format!(
+            "a proxy calls /api/v1/check without naming the original request (X-Original-URI, X-Forwarded-Uri or an Envoy path); those requests are refused (last at {at})"
+        ));
+    }
     for t in state.pipeline.supervisor.statuses() {
         if t.state == TaskState::Restarting {
             status = status.max(Health::Degraded);

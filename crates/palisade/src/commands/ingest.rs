@@ -106,7 +106,17 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 running.shutdown(Duration::from_secs(3600)).await;
                 let found = palisade_pipeline::stages::inspector::threats_found().get();
                 let (overflows, by_scenario) = scenario_overflows(&behaviour);
-                format!(", {found} signature threats, {overflows} scenario alerts{by_scenario}")
+                let skipped = palisade_pipeline::stages::behaviour::bans_skipped("import").get();
+                let bans = if skipped > 0 {
+                    format!(
+                        " ({skipped} asked for a ban: recorded as threats; a one-shot import makes no bans, `palisade serve` does)"
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    ", {found} signature threats, {overflows} scenario alerts{by_scenario}{bans}"
+                )
             }
             Ingest::StoreOnly(w, task) => {
                 drop(w);

@@ -268,3 +268,45 @@ async fn detection_mode_changes_at_run_time_and_survives_a_restart() {
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1));
     again.stop().await;
 }
+
+#[tokio::test]
+async fn a_check_without_the_original_request_fails_closed_and_shows_in_health() {
+    // A proxy configured without X-Original-URI used to get 200 allow, score 0, for
+    // everything: a silent fail-open.
+    let app = spawn_app().await;
+    let key = app.api_key("misconfigured-edge", &["check"]).await;
+    for _ in 0..3 {
+        let r = app
+            .client
+            .get(app.url("/api/v1/check"))
+            .header("X-Api-Key", &key)
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(r.status(), 400, "refused, not allowed");
+        assert_eq!(r.headers()["x-palisade-decision"], "error");
+        let body: serde_json::Value = r.json().await.expect("problem");
+        assert_eq!(body["field"], "X-Original-URI", "{body}");
+    }
+    // The Envoy form (the path after /api/v1/check/) names the request.
+    let r = app
+        .client
+        .get(app.url("/api/v1/check/products?page=2"))
+        .header("X-Api-Key", &key)
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 200);
+    let (_, health) = app.get_json("/api/v1/health/detailed").await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["reasons"].to_string().contains("X-Original-URI"),
+        "{health}"
+    );
+    let (_, metrics) = app.get_text("/metrics").await;
+    assert!(
+        metrics.contains("palisade_check_misconfigured_total 3"),
+        "{metrics}"
+    );
+    app.stop().await;
+}

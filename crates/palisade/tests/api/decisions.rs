@@ -531,6 +531,7 @@ async fn bans_written_by_another_instance_are_enforced_after_a_reload() {
             .client
             .get(app.url("/api/v1/check"))
             .header("X-Api-Key", &key)
+            .header("X-Original-URI", "/")
             .header("X-Real-IP", "192.0.2.200")
             .send()
             .await

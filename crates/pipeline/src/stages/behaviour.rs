@@ -363,7 +363,15 @@ fn observe(
                         BanGate::Serve { .. } => "policy",
                     };
                     bans_skipped(reason).inc();
-                    tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+                    if matches!(gate, BanGate::Import) {
+                        // An import's summary counts these; one line each would
+                        // interleave with its progress bar.
+                        tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+                    } else {
+                        tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+                    }
+                } else if matches!(gate, BanGate::Import) {
+                    tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
                 } else {
                     tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
                 }
