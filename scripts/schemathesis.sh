@@ -7,8 +7,12 @@ cd "$(dirname "$0")/.."
 MAX="${1:-50}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 VENV="${PALISADE_ST_VENV:-$HOME/.cache/palisade/schemathesis-venv}"
-[ -x "$VENV/bin/schemathesis" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q schemathesis; }
-cargo build --release -q -p palisade
+if [ ! -x "$VENV/bin/schemathesis" ]; then
+  echo "creating a Python venv with schemathesis in $VENV (from PyPI)"
+  python3 -m venv "$VENV" && "$VENV/bin/pip" install -q schemathesis
+fi
+echo "building the release binary in $CARGO_TARGET_DIR"
+cargo build --release -q --locked -p palisade
 WORK=$(mktemp -d)
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 PASSWORD="schemathesis-Admin-$RANDOM$RANDOM"

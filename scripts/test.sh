@@ -1,39 +1,51 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian 12 machine or a warm one: makes sure
-# PostgreSQL runs (installing it if needed), then format check, clippy with -D warnings,
-# and every test against SQLite and PostgreSQL. Idempotent.
+# The whole test suite, from a fresh Debian 12 machine or a warm one: makes sure what
+# the tests talk to is there (PostgreSQL running, nginx, systemd-analyze; installed from
+# Debian's packages when missing, which needs root), then format check, clippy with
+# -D warnings, schemathesis over every API operation, and every test against SQLite and
+# PostgreSQL. Idempotent; says what each step is doing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-step() { printf '\n==> %s\n' "$*"; }
+started=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 
-step "PostgreSQL"
+# apt_install PKG...: installs the missing Debian packages (refreshing the index once if
+# the first attempt fails).
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  echo "installing from Debian's packages: $*"
+  apt-get install -y -qq "$@" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+}
+
+step "PostgreSQL: checking it runs on 127.0.0.1:5432 (installing or starting it if not)"
 source scripts/lib/postgres.sh
 ensure_postgres
-echo "tests use ${PALISADE_TEST_DATABASE_URL//:*@/:***@}"
+# Shown without its password (if it has one).
+echo "tests use $(python3 -c 'import re,sys; print(re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", sys.argv[1]))' "$PALISADE_TEST_DATABASE_URL")"
 
-step "nginx (for the auth_request test)"
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -qq nginx >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
-fi
+step "nginx (the auth_request test) and systemd-analyze (the unit check)"
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx; fi
 /usr/sbin/nginx -v
+command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
+systemd-analyze --version | head -n1
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
-step "cargo clippy --all-targets -- -D warnings"
+step "cargo clippy --all-targets -- -D warnings (builds the workspace in $CARGO_TARGET_DIR; the first build takes minutes)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "schemathesis: generated requests over every operation, as admin, no 5xx"
+step "schemathesis: generated requests over every operation, as admin, no 5xx (builds the release binary and a Python venv on first run)"
 bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
 
-step "tests"
+step "tests: doc tests, then every test with cargo-nextest (SQLite and PostgreSQL, real nginx)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+step "done"

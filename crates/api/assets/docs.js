@@ -11,6 +11,32 @@
     return e;
   }
   function schemaText(s) { return JSON.stringify(s || {}, null, 2); }
+  // Credentials for "Try it": kept in sessionStorage (this tab only), sent with every
+  // request the page makes, never anywhere else.
+  var token = document.getElementById("token"), apikey = document.getElementById("apikey");
+  token.value = sessionStorage.getItem("palisade.token") || "";
+  apikey.value = sessionStorage.getItem("palisade.apikey") || "";
+  token.addEventListener("change", function () { sessionStorage.setItem("palisade.token", token.value.trim()); });
+  apikey.addEventListener("change", function () { sessionStorage.setItem("palisade.apikey", apikey.value.trim()); });
+  document.getElementById("login").addEventListener("click", function () {
+    var out = document.getElementById("authout");
+    fetch("/api/v1/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: document.getElementById("user").value, password: document.getElementById("pass").value }) })
+      .then(function (r) { return r.json().then(function (j) { return [r.status, j]; }); })
+      .then(function (a) {
+        if (a[0] === 200 && a[1].access_token) {
+          token.value = a[1].access_token;
+          sessionStorage.setItem("palisade.token", token.value);
+          out.textContent = "Logged in; the token lasts " + a[1].expires_in + " s.";
+        } else { out.textContent = a[0] + ": " + (a[1].detail || JSON.stringify(a[1])); }
+        document.getElementById("pass").value = "";
+      }).catch(function (e) { out.textContent = String(e); });
+  });
+  function credentials(headers) {
+    if (token.value.trim() && !headers.Authorization) headers.Authorization = "Bearer " + token.value.trim();
+    if (apikey.value.trim() && !headers["X-Api-Key"]) headers["X-Api-Key"] = apikey.value.trim();
+    return headers;
+  }
   function renderOp(path, method, op) {
     var params = op.parameters || [];
     var rows = params.map(function (p) {
@@ -36,8 +62,11 @@
         else if (inputs[n].where === "header") headers[n] = v;
       });
       if (query.length) url += "?" + query.join("&");
-      var init = { method: method.toUpperCase(), headers: headers };
-      if (bodyInput && bodyInput.value) init.body = bodyInput.value;
+      var init = { method: method.toUpperCase(), headers: credentials(headers) };
+      if (bodyInput && bodyInput.value) {
+        init.body = bodyInput.value;
+        if (!headers["Content-Type"]) headers["Content-Type"] = "application/json";
+      }
       out.textContent = "…";
       fetch(url, init).then(function (r) {
         return r.text().then(function (t) {

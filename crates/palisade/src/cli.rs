@@ -86,6 +86,14 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// Ask a running service whether it is ready (for container health checks and
+    /// scripts): exit 0 when `/readyz` answers 200, 1 otherwise.
+    Health {
+        /// The address to ask (default: the configured listen address, a wildcard
+        /// replaced by loopback).
+        #[arg(long)]
+        address: Option<String>,
+    },
     /// Print the version.
     Version,
 }
@@ -278,6 +286,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => Ok(commands::config_check::run(&overrides)),
         Command::Serve(_) => commands::serve::run(&overrides),
         Command::Migrate => commands::migrate::run(&overrides),
+        Command::Health { address } => commands::health::run(&overrides, address.as_deref()),
         Command::Ingest(args) => commands::ingest::run(&overrides, args),
         Command::Eval(args) => commands::eval::run(args),
         Command::User { command } => commands::user::run(&overrides, command),

@@ -34,6 +34,7 @@ use Role::{Admin, Analyst, Viewer};
 pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/livez", Open),
     ("GET", "/readyz", Open),
+    ("GET", "/", Open),
     ("GET", "/docs", Open),
     ("GET", "/docs/app.js", Open),
     ("GET", "/api/v1/openapi.json", Open),

@@ -32,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/", get(docs::home))
         .route("/docs", get(docs::docs_page))
         .route("/docs/app.js", get(docs::docs_script))
         .route("/api/v1/openapi.json", get(docs::openapi_json))

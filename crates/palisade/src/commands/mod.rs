@@ -3,6 +3,7 @@
 pub mod apikey;
 pub mod config_check;
 pub mod eval;
+pub mod health;
 pub mod ingest;
 pub mod migrate;
 pub mod secrets;

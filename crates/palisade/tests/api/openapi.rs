@@ -55,3 +55,34 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
     assert_eq!(app.get("/docs/app.js").await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_root_leads_to_the_docs_whose_forms_can_send_credentials() {
+    let app = crate::helpers::spawn_app().await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c.get(app.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 307);
+    assert_eq!(r.headers()["location"], "/docs");
+    let page = c
+        .get(app.url("/docs"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"token\"") && page.contains("id=\"apikey\""));
+    let script = c
+        .get(app.url("/docs/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("Authorization") && script.contains("X-Api-Key"));
+    app.stop().await;
+}
