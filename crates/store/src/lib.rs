@@ -84,6 +84,38 @@ pub struct IngestBatch {
     pub idempotency_key: Option<String>,
 }
 
+/// What one source has stored, over all time and every process.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SourceTotals {
+    /// The source's name.
+    pub source: String,
+    /// Events stored.
+    pub events: u64,
+    /// Dead letters stored.
+    pub dead_letters: u64,
+}
+
+/// Per-source counts of one batch, for [`SourceTotals`] (a batch nearly always has one
+/// source; the counts are added in the same transaction as its rows).
+pub(crate) fn batch_totals(batch: &IngestBatch) -> Vec<(&str, i64, i64)> {
+    let mut totals: Vec<(&str, i64, i64)> = Vec::with_capacity(1);
+    let rows = batch
+        .events
+        .iter()
+        .map(|e| (e.source.as_str(), 1, 0))
+        .chain(batch.dead_letters.iter().map(|d| (d.source.as_str(), 0, 1)));
+    for (source, events, dead) in rows {
+        match totals.iter_mut().find(|(s, _, _)| *s == source) {
+            Some(t) => {
+                t.1 += events;
+                t.2 += dead;
+            }
+            None => totals.push((source, events, dead)),
+        }
+    }
+    totals
+}
+
 /// What a batch write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct WriteOutcome {
@@ -136,6 +168,10 @@ pub trait Store: SecurityStore + ThreatStore + DecisionStore + Send + Sync + 'st
 
     /// Every checkpoint, for the sources listing.
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// What each source has stored, over all time (kept with every write; duplicates
+    /// count nothing), by source name.
+    async fn source_totals(&self) -> Result<Vec<SourceTotals>, StoreError>;
 
     /// Events matching a query, newest first, one page at a time.
     async fn query_events(&self, query: &EventQuery) -> Result<Page<StoredEvent>, StoreError>;

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use palisade_core::Checkpoint;
 use palisade_sources::status::SourceSnapshot;
+use palisade_store::SourceTotals;
 use serde::Serialize;
 
 use crate::AppState;
@@ -21,6 +22,9 @@ pub struct SourceView {
     /// The durable checkpoint: the position a restart resumes from.
     #[schema(value_type = Option<Object>)]
     pub checkpoint: Option<Checkpoint>,
+    /// What the source has stored over all time and every process (imports included),
+    /// as the store counts it; the live counters above are since this process started.
+    pub stored: Option<SourceTotals>,
 }
 
 /// The sources listing.
@@ -40,8 +44,16 @@ pub struct SourcePage {
     responses((status = 200, description = "All sources", body = SourcePage))
 )]
 pub async fn list_sources(State(state): State<AppState>) -> Result<Json<SourcePage>, Problem> {
-    // Checkpoints are a bonus: when the database is down the live view still answers.
+    // Checkpoints and totals are a bonus: when the database is down the live view
+    // still answers.
     let mut checkpoints = state.store.checkpoints().await.unwrap_or_default();
+    let mut totals = state.store.source_totals().await.unwrap_or_default();
+    let mut take_totals = |name: &str| {
+        totals
+            .iter()
+            .position(|t| t.source == name)
+            .map(|i| totals.swap_remove(i))
+    };
     let mut items: Vec<SourceView> = state
         .pipeline
         .sources
@@ -52,13 +64,32 @@ pub async fn list_sources(State(state): State<AppState>) -> Result<Json<SourcePa
                 .iter()
                 .position(|c| c.source == live.name)
                 .map(|i| checkpoints.swap_remove(i));
-            SourceView { live, checkpoint }
+            let stored = take_totals(&live.name);
+            SourceView {
+                live,
+                checkpoint,
+                stored,
+            }
         })
         .collect();
-    items.extend(checkpoints.into_iter().map(|c| SourceView {
-        live: SourceSnapshot::idle(&c.source, c.offset),
-        checkpoint: Some(c),
-    }));
+    for c in checkpoints {
+        let mut live = SourceSnapshot::idle(&c.source, c.offset);
+        live.lines = c.line_no;
+        let stored = take_totals(&c.source);
+        items.push(SourceView {
+            live,
+            checkpoint: Some(c),
+            stored,
+        });
+    }
+    // Sources known only from what they stored (pushes, syslog, another process).
+    for t in std::mem::take(&mut totals) {
+        items.push(SourceView {
+            live: SourceSnapshot::idle(&t.source, 0),
+            checkpoint: None,
+            stored: Some(t),
+        });
+    }
     Ok(Json(SourcePage {
         items,
         next_cursor: None,

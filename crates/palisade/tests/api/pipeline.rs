@@ -508,6 +508,39 @@ async fn pushes_are_listed_as_sources_and_counted_once() {
     assert_eq!(push["kind"], "push", "{push}");
     assert_eq!(push["events"], 2, "the retry stored nothing: {push}");
     assert_eq!(push["dead_letters"], 1, "{push}");
+    assert_eq!(push["stored"]["events"], 2, "{push}");
+    assert_eq!(push["stored"]["dead_letters"], 1, "{push}");
+
+    // An import by another process (a checkpointed batch in the store) is listed with
+    // the lines it read and what it stored, not zeros.
+    let imported = palisade_store::IngestBatch {
+        events: (0..3)
+            .map(|i| palisade_core::Event {
+                source: "old-import".into(),
+                ts: palisade_core::Timestamp(1_500_000_000_000_000 + i),
+                ..palisade_core::Event::default()
+            })
+            .collect(),
+        checkpoint: Some(palisade_core::Checkpoint {
+            source: "old-import".into(),
+            file_id: "1:2".into(),
+            offset: 300,
+            line_no: 4,
+            fingerprint: 9,
+        }),
+        ..palisade_store::IngestBatch::default()
+    };
+    app.store.write_batch(imported).await.unwrap();
+    let (_, sources) = app.get_json("/api/v1/sources").await;
+    let old = sources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "old-import")
+        .expect("listed")
+        .clone();
+    assert_eq!(old["lines"], 4, "{old}");
+    assert_eq!(old["stored"]["events"], 3, "{old}");
     let (_, metrics) = app.get_text("/metrics").await;
     let stored = metrics
         .lines()

@@ -151,6 +151,26 @@ impl Store for PgStore {
             .transpose()
     }
 
+    async fn source_totals(&self) -> Result<Vec<crate::SourceTotals>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT source, events, dead_letters FROM source_totals ORDER BY source COLLATE \"C\"",
+            )
+            .await
+            .map_err(pg_err)?;
+        let rows = client.query(&stmt, &[]).await.map_err(pg_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::SourceTotals {
+                    source: r.try_get(0).map_err(corrupt)?,
+                    events: count(r.try_get(1).map_err(corrupt)?)?,
+                    dead_letters: count(r.try_get(2).map_err(corrupt)?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let client = self.client().await?;
         let stmt = client
@@ -401,5 +421,21 @@ async fn write_in(
         .map_err(pg_err)?;
     }
 
+    for (source, events, dead_letters) in crate::batch_totals(batch) {
+        let source = crate::codec::clean(source);
+        let source: &str = &source;
+        let now_us = now.as_micros();
+        tx.execute(
+            "INSERT INTO source_totals (source, events, dead_letters, updated_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (source) DO UPDATE SET
+                 events = source_totals.events + excluded.events,
+                 dead_letters = source_totals.dead_letters + excluded.dead_letters,
+                 updated_at = excluded.updated_at",
+            &[&source, &events, &dead_letters, &now_us],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
     Ok(outcome)
 }

@@ -212,6 +212,19 @@ fn write_in(
         })
         .map_err(sqlite_err)?;
     }
+    for (source, events, dead_letters) in crate::batch_totals(batch) {
+        let source = crate::codec::clean(source);
+        tx.prepare_cached(
+            "INSERT INTO source_totals (source, events, dead_letters, updated_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (source) DO UPDATE SET
+                 events = source_totals.events + excluded.events,
+                 dead_letters = source_totals.dead_letters + excluded.dead_letters,
+                 updated_at = excluded.updated_at",
+        )
+        .and_then(|mut s| s.execute(params![&*source, events, dead_letters, now.as_micros()]))
+        .map_err(sqlite_err)?;
+    }
     Ok(outcome)
 }
 
@@ -254,6 +267,35 @@ impl Store for SqliteStore {
             .map_err(sqlite_err)?
             .map(CheckpointColumns::into_checkpoint)
             .transpose()
+        })
+        .await
+    }
+
+    async fn source_totals(&self) -> Result<Vec<crate::SourceTotals>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT source, events, dead_letters FROM source_totals ORDER BY source",
+                )
+                .map_err(sqlite_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
+                .map_err(sqlite_err)?;
+            rows.map(|r| {
+                let (source, events, dead_letters) = r.map_err(sqlite_err)?;
+                Ok(crate::SourceTotals {
+                    source,
+                    events: count(events)?,
+                    dead_letters: count(dead_letters)?,
+                })
+            })
+            .collect()
         })
         .await
     }

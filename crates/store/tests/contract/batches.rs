@@ -9,7 +9,44 @@ use crate::harness::{Db, T0, contract, ev, write};
 contract!(
     batches_report_the_ids_of_their_events,
     failed_batch_leaves_nothing,
+    source_totals_count_what_is_stored_once,
 );
+
+async fn source_totals_count_what_is_stored_once(db: Db) {
+    let s = &db.store;
+    let of = |source: &str, n: i64, dead: usize| IngestBatch {
+        events: (0..n)
+            .map(|i| Event {
+                source: source.into(),
+                ..ev(i)
+            })
+            .collect(),
+        dead_letters: (0..dead)
+            .map(|_| DeadLetter::new(source, None, None, b"x", "bad"))
+            .collect(),
+        ..IngestBatch::default()
+    };
+    s.write_batch(of("web", 3, 1)).await.unwrap();
+    let group: std::sync::Arc<[IngestBatch]> = vec![of("web", 2, 0), of("auth", 0, 2)].into();
+    s.write_batches(group).await.unwrap();
+    // A retried push with the same key stores nothing and counts nothing.
+    let keyed = IngestBatch {
+        idempotency_key: Some("k1".into()),
+        ..of("push", 4, 0)
+    };
+    s.write_batch(keyed.clone()).await.unwrap();
+    s.write_batch(keyed).await.unwrap();
+    let totals = s.source_totals().await.unwrap();
+    let get = |name: &str| {
+        totals
+            .iter()
+            .find(|t| t.source == name)
+            .map(|t| (t.events, t.dead_letters))
+    };
+    assert_eq!(get("web"), Some((5, 1)), "{totals:?}");
+    assert_eq!(get("auth"), Some((0, 2)), "{totals:?}");
+    assert_eq!(get("push"), Some((4, 0)), "{totals:?}");
+}
 
 async fn batches_report_the_ids_of_their_events(db: Db) {
     let s = &db.store;
