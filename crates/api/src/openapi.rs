@@ -48,6 +48,7 @@ use crate::routes;
         routes::threats::list_threats,
         routes::threats::get_threat,
         routes::threats::threat_stats,
+        routes::live::ws,
         routes::detection_config::get_config,
         routes::detection_config::put_config,
         routes::detection_config::get_rules,
@@ -72,6 +73,7 @@ use crate::routes;
         (name = "secrets", description = "Encrypted secrets (admin)"),
         (name = "audit", description = "Audit log (admin)"),
         (name = "detection", description = "Decisions for reverse proxies"),
+        (name = "live", description = "The live feed (WebSocket)"),
         (name = "decisions", description = "IP decisions: bans and allow-list entries"),
         (name = "crowdsec", description = "CrowdSec Local API for bouncers (X-Api-Key with the bouncer scope)"),
     )

@@ -9,7 +9,8 @@ use std::time::Duration;
 use palisade_core::Shutdown;
 use palisade_core::metrics::{Counter, registry};
 use palisade_core::supervisor::{SharedReceiver, Supervisor};
-use palisade_core::threat::Threat;
+use palisade_core::threat::{StoredThreat, Threat};
+use palisade_live::{Bus, Topic};
 use palisade_store::SharedStore;
 use tokio::sync::mpsc;
 
@@ -84,19 +85,25 @@ impl ThreatRecorder {
     /// flush, once every sender is gone or nothing has come for a while.
     pub fn spawn(
         store: SharedStore,
+        live: Option<Arc<Bus>>,
         supervisor: &Supervisor,
     ) -> (ThreatRecorder, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel::<Threat>(QUEUE);
         let rx = SharedReceiver::new(rx);
         let shutdown = supervisor.shutdown();
         let task = supervisor.spawn("threat-recorder", move || {
-            write_threats(store.clone(), rx.clone(), shutdown.clone())
+            write_threats(store.clone(), live.clone(), rx.clone(), shutdown.clone())
         });
         (ThreatRecorder::new(tx), task)
     }
 }
 
-async fn write_threats(store: SharedStore, rx: SharedReceiver<Threat>, mut shutdown: Shutdown) {
+async fn write_threats(
+    store: SharedStore,
+    live: Option<Arc<Bus>>,
+    rx: SharedReceiver<Threat>,
+    mut shutdown: Shutdown,
+) {
     let mut rx = rx.lock().await;
     let failures = registry().counter(
         "palisade_threat_write_failures_total",
@@ -133,7 +140,13 @@ async fn write_threats(store: SharedStore, rx: SharedReceiver<Threat>, mut shutd
             }
         }
         match store.insert_threats(&batch).await {
-            Ok(_) => {
+            Ok(ids) => {
+                // Stored: on the live feed at once, with the ids they were given.
+                if let Some(bus) = &live {
+                    for (id, threat) in ids.into_iter().zip(batch.drain(..)) {
+                        bus.publish(Topic::Threats, &StoredThreat { id, threat });
+                    }
+                }
                 batch.clear();
                 backoff = Duration::from_millis(100);
             }

@@ -22,7 +22,8 @@ use crate::detection::{self, Detection, DetectionConfig};
 use crate::guard::Guard;
 use crate::recorder::ThreatRecorder;
 use crate::stages::behaviour::{self, BanGate, Behaviour, BehaviourConfig};
-use crate::stages::inspector;
+use crate::stages::{inspector, live_traffic};
+use palisade_live::{Bus, BusConfig};
 
 /// How often the database is pinged for health.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -134,6 +135,8 @@ pub struct PipelineHandle {
     pub sources: SourceRegistry,
     /// Every supervised task, for health.
     pub supervisor: Supervisor,
+    /// The live event bus (the WebSocket feed).
+    pub live: Arc<Bus>,
 }
 
 /// The entry point: [`Pipeline::build`].
@@ -184,7 +187,9 @@ impl Pipeline {
             config.detection.mode,
             config.detection.rules_dir.clone(),
         )?);
-        let (threats, recorder) = ThreatRecorder::spawn(store.clone(), &supervisor);
+        let live = Arc::new(Bus::new(BusConfig::default()));
+        let (threats, recorder) =
+            ThreatRecorder::spawn(store.clone(), Some(live.clone()), &supervisor);
         let decisions = Arc::new(Decisions::with_policy(store.clone(), config.ban_policy()));
         let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone());
         let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
@@ -217,6 +222,12 @@ impl Pipeline {
         let mut writer_config = config.writer.clone();
         writer_config.observers.push(inspect_tx);
         writer_config.observers.push(behaviour_tx);
+        let mut stages = vec![inspect_task, behaviour_task];
+        if serving {
+            let (traffic_tx, traffic_task) = live_traffic::spawn(live.clone(), &supervisor);
+            writer_config.observers.push(traffic_tx);
+            stages.push(traffic_task);
+        }
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
         if serving {
@@ -249,11 +260,12 @@ impl Pipeline {
                 writer,
                 sources,
                 supervisor,
+                live,
             },
             trigger,
             sources: source_tasks,
             writer: writer_task,
-            stages: vec![inspect_task, behaviour_task],
+            stages,
             bans,
             recorder,
             background,

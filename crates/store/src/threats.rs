@@ -58,8 +58,9 @@ pub struct ThreatStats {
 /// Storage for threats and run-time settings. Every `Store` implements it.
 #[async_trait]
 pub trait ThreatStore: Send + Sync {
-    /// Stores threats in one transaction; returns how many.
-    async fn insert_threats(&self, threats: &[Threat]) -> Result<u64, StoreError>;
+    /// Stores threats in one transaction; returns their ids, in order (later stages
+    /// and the live feed point at them).
+    async fn insert_threats(&self, threats: &[Threat]) -> Result<Vec<i64>, StoreError>;
     /// Threats matching a query, newest first.
     async fn query_threats(&self, query: &ThreatQuery) -> Result<Page<StoredThreat>, StoreError>;
     /// One threat.

@@ -45,6 +45,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/auth/me", User(Viewer)),
     ("POST", "/api/v1/auth/password", User(Viewer)),
     ("POST", "/api/v1/auth/ws-ticket", User(Viewer)),
+    // The single-use ticket, redeemed by the handler, is the credential.
+    ("GET", "/api/v1/ws", Open),
     ("GET", "/api/v1/health", User(Viewer)),
     ("GET", "/api/v1/health/detailed", User(Viewer)),
     ("GET", "/api/v1/events", User(Viewer)),

@@ -13,6 +13,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod lapi;
+pub mod live;
 pub mod metrics;
 pub mod scenarios;
 pub mod secrets;
@@ -49,6 +50,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/auth/me", get(auth::me))
         .route("/api/v1/auth/password", post(auth::change_password))
         .route("/api/v1/auth/ws-ticket", post(auth::ws_ticket))
+        .route("/api/v1/ws", get(live::ws))
         .route(
             "/api/v1/users",
             get(users::list_users).post(users::create_user),

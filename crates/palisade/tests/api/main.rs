@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod ingest;
 mod listener;
+mod live;
 mod openapi;
 mod outage;
 mod pipeline;

@@ -60,9 +60,9 @@ async fn counts<K: FromSqlOwned>(
 
 #[async_trait]
 impl ThreatStore for PgStore {
-    async fn insert_threats(&self, threats: &[Threat]) -> Result<u64, StoreError> {
+    async fn insert_threats(&self, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
         if threats.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut client = self.client().await?;
         // Dropping `tx` without commit (any `?` below, or a dropped future) rolls back.
@@ -78,7 +78,7 @@ impl ThreatStore for PgStore {
             .prepare_cached("INSERT INTO threat_rules (threat_id, rule_id, ts) VALUES ($1, $2, $3)")
             .await
             .map_err(pg_err)?;
-        let mut n = 0u64;
+        let mut ids = Vec::with_capacity(threats.len());
         for t in threats {
             let c = ThreatColumnsIn::new(t)?;
             let (category, severity, source, decision): (&str, &str, &str, &str) =
@@ -109,10 +109,10 @@ impl ThreatStore for PgStore {
                     .await
                     .map_err(pg_err)?;
             }
-            n += 1;
+            ids.push(id);
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(n)
+        Ok(ids)
     }
 
     async fn query_threats(&self, query: &ThreatQuery) -> Result<Page<StoredThreat>, StoreError> {

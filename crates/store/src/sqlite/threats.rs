@@ -38,7 +38,7 @@ fn threat_from_row(row: &Row<'_>) -> rusqlite::Result<ThreatColumns> {
 }
 
 /// Inserts every threat (and its rule rows) inside the open transaction `tx`.
-fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<u64, StoreError> {
+fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
     let mut insert = tx
         .prepare_cached(&format!(
             "INSERT INTO threats ({THREAT_INSERT_COLUMNS}) VALUES \
@@ -48,7 +48,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<u64, 
     let mut rule = tx
         .prepare_cached("INSERT INTO threat_rules (threat_id, rule_id, ts) VALUES (?1, ?2, ?3)")
         .map_err(sqlite_err)?;
-    let mut n = 0u64;
+    let mut ids = Vec::with_capacity(threats.len());
     for t in threats {
         let c = ThreatColumnsIn::new(t)?;
         insert
@@ -72,9 +72,9 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<u64, 
             rule.execute(params![id, rule_id, c.ts])
                 .map_err(sqlite_err)?;
         }
-        n += 1;
+        ids.push(id);
     }
-    Ok(n)
+    Ok(ids)
 }
 
 /// `(key, count)` rows of one statistics query over `[from, to)`, the key read as `K`
@@ -101,9 +101,9 @@ fn counts<K: rusqlite::types::FromSql>(
 
 #[async_trait]
 impl ThreatStore for SqliteStore {
-    async fn insert_threats(&self, threats: &[Threat]) -> Result<u64, StoreError> {
+    async fn insert_threats(&self, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
         if threats.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let threats = threats.to_vec();
         self.blocking(move |inner| {

@@ -1,0 +1,230 @@
+//! `GET /api/v1/ws`: the live feed over a WebSocket.
+//!
+//! Browsers cannot put a token on a WebSocket, so the client first trades its token for
+//! a single-use ticket (`POST /api/v1/auth/ws-ticket`) and opens
+//! `/api/v1/ws?ticket=…[&since=N]`. It then sends `{"subscribe": ["threats", …]}` (and
+//! `{"unsubscribe": […]}`) and receives `{"seq":N,"topic":"…","data":{…}}` for the
+//! topics it follows; control answers (`topic` `control`, `gap`, `error`) carry
+//! `"seq": null`. The server pings every 20 s and drops a peer silent for 60 s. A
+//! client too slow for the bus's buffer is closed with code 1008 and the reason
+//! `too slow: …` (reconnect with `since` to catch up): nobody else waits for it.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use palisade_core::metrics::registry;
+use palisade_live::{Next, Topic};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::problem::Problem;
+
+/// How often the server pings.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A peer that sends nothing (not even a pong) for this long is dropped.
+const SILENT_FOR: Duration = Duration::from_secs(60);
+/// Longest a single send may take before the client counts as stalled.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most topics one client may follow.
+const MAX_TOPICS: usize = 64;
+
+/// Query of the upgrade request.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LiveQuery {
+    /// The single-use ticket from `POST /api/v1/auth/ws-ticket`.
+    pub ticket: String,
+    /// The last `seq` this client saw: what came after it is sent first.
+    pub since: Option<u64>,
+}
+
+/// What a client sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientMessage {
+    #[serde(default)]
+    subscribe: Vec<String>,
+    #[serde(default)]
+    unsubscribe: Vec<String>,
+}
+
+/// Opens the live feed (WebSocket upgrade). Topics: alerts, threats, traffic,
+/// activities, metrics, jobs, `job:<id>`, flows, devices.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "live", params(LiveQuery), responses(
+    (status = 101, description = "Switching to the WebSocket feed"),
+    (status = 400, description = "Not a WebSocket request", body = Problem, content_type = "application/problem+json"),
+    (status = 401, description = "Missing, used or expired ticket", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn ws(
+    State(state): State<AppState>,
+    query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(e) => return Problem::invalid("ticket", e.body_text()).into_response(),
+    };
+    let Some(principal) = state.auth.tickets.redeem(&query.ticket) else {
+        return Problem::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "ticket: unknown, already used or expired; get one from POST /api/v1/auth/ws-ticket",
+        )
+        .into_response();
+    };
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(e) => {
+            return Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("not a WebSocket upgrade: {e}"),
+            )
+            .into_response();
+        }
+    };
+    tracing::debug!(message = "Live feed client connected.", who = %principal.actor());
+    let bus = state.pipeline.live.clone();
+    let since = query.since;
+    upgrade
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| feed(socket, bus, since))
+}
+
+fn control(kind: &str, data: serde_json::Value) -> WsMessage {
+    WsMessage::Text(Utf8Bytes::from(
+        serde_json::json!({"seq": null, "topic": kind, "data": data}).to_string(),
+    ))
+}
+
+/// Serves one client until it leaves, stalls or falls behind.
+async fn feed(mut socket: WebSocket, bus: std::sync::Arc<palisade_live::Bus>, since: Option<u64>) {
+    let slow = registry().counter(
+        "palisade_live_clients_dropped_total",
+        "Live feed clients disconnected, by reason.",
+        &["reason"],
+        &["slow"],
+    );
+    let mut sub = bus.subscribe(since);
+    let mut topics: HashSet<Topic> = HashSet::new();
+    if let Some(gap) = sub.gap() {
+        let msg = control(
+            "gap",
+            serde_json::json!({
+                "since": gap.since,
+                "oldest": gap.oldest,
+                "detail": "what came after `since` is older than the replay buffer holds; reload the pages' data from the API",
+            }),
+        );
+        if socket.send(msg).await.is_err() {
+            return;
+        }
+    }
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut heard = Instant::now();
+    loop {
+        tokio::select! {
+            next = sub.next() => match next {
+                Next::Message(m) => {
+                    if !topics.contains(&m.topic) {
+                        continue;
+                    }
+                    let send = socket.send(WsMessage::Text(Utf8Bytes::from(&*m.json)));
+                    match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return,
+                        Err(_) => {
+                            slow.inc();
+                            close(&mut socket, "too slow: sending stalled; reconnect with since").await;
+                            return;
+                        }
+                    }
+                }
+                Next::Lagged(n) => {
+                    slow.inc();
+                    close(&mut socket, &format!("too slow: {n} messages behind; reconnect with since")).await;
+                    return;
+                }
+                Next::Closed => {
+                    close(&mut socket, "server shutting down").await;
+                    return;
+                }
+            },
+            incoming = socket.recv() => {
+                let Some(Ok(incoming)) = incoming else { return };
+                heard = Instant::now();
+                match incoming {
+                    WsMessage::Text(text) => {
+                        let answer = apply(&text, &mut topics);
+                        if socket.send(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    WsMessage::Close(_) => return,
+                    _ => {}
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() > SILENT_FOR {
+                    close(&mut socket, "no answer to pings").await;
+                    return;
+                }
+                if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Applies a subscribe/unsubscribe message; returns the answer to send.
+fn apply(text: &str, topics: &mut HashSet<Topic>) -> WsMessage {
+    let msg: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => {
+            return control(
+                "error",
+                serde_json::json!({"detail": format!("send {{\"subscribe\": [\"threats\", …]}}: {e}")}),
+            );
+        }
+    };
+    let mut bad = Vec::new();
+    for name in &msg.subscribe {
+        match name.parse::<Topic>() {
+            Ok(t) if topics.len() < MAX_TOPICS => {
+                topics.insert(t);
+            }
+            Ok(_) => bad.push(format!("{name}: at most {MAX_TOPICS} topics")),
+            Err(e) => bad.push(e.to_string()),
+        }
+    }
+    for name in &msg.unsubscribe {
+        if let Ok(t) = name.parse::<Topic>() {
+            topics.remove(&t);
+        }
+    }
+    let mut list: Vec<String> = topics.iter().map(ToString::to_string).collect();
+    list.sort();
+    if bad.is_empty() {
+        control("control", serde_json::json!({"subscribed": list}))
+    } else {
+        control(
+            "error",
+            serde_json::json!({"subscribed": list, "detail": bad.join("; ")}),
+        )
+    }
+}
+
+async fn close(socket: &mut WebSocket, reason: &str) {
+    let frame = CloseFrame {
+        code: 1008,
+        reason: Utf8Bytes::from(reason.to_owned()),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        socket.send(WsMessage::Close(Some(frame))),
+    )
+    .await;
+}

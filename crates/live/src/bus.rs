@@ -1,0 +1,288 @@
+//! The bus: one sequence, one replay buffer, one broadcast.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use palisade_core::Timestamp;
+use palisade_core::metrics::{Counter, Gauge, registry};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::topic::Topic;
+
+/// Bounds of the bus.
+#[derive(Debug, Clone, Copy)]
+pub struct BusConfig {
+    /// Messages kept for clients that reconnect with `since`.
+    pub replay: usize,
+    /// Messages a subscriber may fall behind before it is cut off.
+    pub client_buffer: usize,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            replay: 10_000,
+            client_buffer: 4_096,
+        }
+    }
+}
+
+/// One published event, serialized once and shared by every subscriber.
+#[derive(Debug)]
+pub struct Message {
+    /// Its place in the server-wide sequence.
+    pub seq: u64,
+    /// Its topic.
+    pub topic: Topic,
+    /// `{"seq":N,"topic":"…","data":{…}}`, as sent.
+    pub json: Arc<str>,
+}
+
+/// What a subscriber gets next.
+#[derive(Debug)]
+pub enum Next {
+    /// A message (from the replay backlog first, then live).
+    Message(Arc<Message>),
+    /// The subscriber fell this many messages behind and lost them: cut it off.
+    Lagged(u64),
+    /// The bus is gone (shutdown).
+    Closed,
+}
+
+struct Inner {
+    next_seq: u64,
+    replay: VecDeque<Arc<Message>>,
+}
+
+/// The live event bus (see the crate documentation).
+pub struct Bus {
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Message>>,
+    config: BusConfig,
+    published: Arc<Counter>,
+    subscribers: Arc<Gauge>,
+}
+
+impl Bus {
+    /// A bus whose sequence starts at this process's start time in microseconds, so that
+    /// numbers keep growing across restarts and a client's old `since` reads as a gap.
+    pub fn new(config: BusConfig) -> Bus {
+        let (tx, _) = broadcast::channel(config.client_buffer.max(16));
+        let start = u64::try_from(Timestamp::now().as_micros())
+            .unwrap_or(1)
+            .max(1);
+        Bus {
+            inner: Mutex::new(Inner {
+                next_seq: start,
+                replay: VecDeque::with_capacity(config.replay.min(100_000)),
+            }),
+            tx,
+            config,
+            published: registry().counter(
+                "palisade_live_messages_total",
+                "Messages published on the live bus.",
+                &[],
+                &[],
+            ),
+            subscribers: registry().gauge(
+                "palisade_live_subscribers",
+                "Live feed subscribers (WebSocket clients).",
+                &[],
+                &[],
+            ),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes `data` on `topic`; returns its sequence number. Never waits on a
+    /// subscriber. A value that cannot be serialized is published as `null` (and
+    /// logged): the sequence stays without holes.
+    pub fn publish(&self, topic: Topic, data: &impl Serialize) -> u64 {
+        let data = serde_json::to_string(data).unwrap_or_else(|error| {
+            tracing::warn!(message = "Live event not serializable; sent as null.", %error);
+            "null".to_owned()
+        });
+        self.publish_json(topic, &data)
+    }
+
+    /// Publishes data already serialized as JSON (events relayed from another node).
+    pub fn publish_json(&self, topic: Topic, data_json: &str) -> u64 {
+        let topic_text = topic.to_string();
+        let mut inner = self.lock();
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        let json: Arc<str> = Arc::from(format!(
+            "{{\"seq\":{seq},\"topic\":{},\"data\":{data_json}}}",
+            serde_json::Value::String(topic_text)
+        ));
+        let message = Arc::new(Message { seq, topic, json });
+        if inner.replay.len() >= self.config.replay.max(1) {
+            inner.replay.pop_front();
+        }
+        inner.replay.push_back(message.clone());
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(message);
+        drop(inner);
+        self.published.inc();
+        seq
+    }
+
+    /// The last sequence number given (0 before the first publish).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq.saturating_sub(1)
+    }
+
+    /// A subscription to everything published from now on, preceded by what was
+    /// published after `since` (when given) if the replay buffer still holds it.
+    pub fn subscribe(&self, since: Option<u64>) -> Subscription {
+        // Subscribing under the lock: nothing is published between the backlog copy
+        // and the live receiver, so nothing is missed or sent twice.
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let mut backlog = VecDeque::new();
+        let mut gap = None;
+        if let Some(since) = since {
+            let oldest = inner.replay.front().map(|m| m.seq);
+            match oldest {
+                Some(oldest) if since + 1 < oldest => gap = Some(Gap { since, oldest }),
+                None if since + 1 < inner.next_seq => {
+                    gap = Some(Gap {
+                        since,
+                        oldest: inner.next_seq,
+                    })
+                }
+                _ => {}
+            }
+            backlog.extend(inner.replay.iter().filter(|m| m.seq > since).cloned());
+        }
+        drop(inner);
+        self.subscribers.add(1);
+        Subscription {
+            backlog,
+            gap,
+            rx,
+            gauge: self.subscribers.clone(),
+        }
+    }
+}
+
+/// Messages a reconnecting client asked for that are no longer in the replay buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Gap {
+    /// The client's last sequence number.
+    pub since: u64,
+    /// The oldest sequence number still held.
+    pub oldest: u64,
+}
+
+/// One subscriber's view of the bus.
+pub struct Subscription {
+    backlog: VecDeque<Arc<Message>>,
+    gap: Option<Gap>,
+    rx: broadcast::Receiver<Arc<Message>>,
+    gauge: Arc<Gauge>,
+}
+
+impl Subscription {
+    /// Set when the client asked for messages older than the replay buffer holds.
+    pub fn gap(&self) -> Option<Gap> {
+        self.gap
+    }
+
+    /// The next message (cancel-safe).
+    pub async fn next(&mut self) -> Next {
+        if let Some(m) = self.backlog.pop_front() {
+            return Next::Message(m);
+        }
+        match self.rx.recv().await {
+            Ok(m) => Next::Message(m),
+            Err(broadcast::error::RecvError::Lagged(n)) => Next::Lagged(n),
+            Err(broadcast::error::RecvError::Closed) => Next::Closed,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.gauge.add(-1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(m: &Message) -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&m.json).unwrap()["data"].clone()
+    }
+
+    async fn take(sub: &mut Subscription, n: usize) -> Vec<Arc<Message>> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            match sub.next().await {
+                Next::Message(m) => out.push(m),
+                other => panic!("{other:?}"),
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn one_sequence_replay_and_live_without_holes_or_repeats() {
+        let bus = Bus::new(BusConfig {
+            replay: 5,
+            client_buffer: 64,
+        });
+        let first = bus.publish(Topic::Threats, &serde_json::json!({"n": 1}));
+        let mut live = bus.subscribe(None);
+        for n in 2..=8 {
+            bus.publish(Topic::Alerts, &serde_json::json!({ "n": n }));
+        }
+        let got = take(&mut live, 7).await;
+        assert_eq!(got[0].seq, first + 1);
+        assert!(got.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        assert_eq!(data(&got[6])["n"], 8);
+        let text: serde_json::Value = serde_json::from_str(&got[0].json).unwrap();
+        assert_eq!(text["topic"], "alerts");
+
+        // Reconnecting with the last seq seen: only what was missed (the buffer holds
+        // the last 5), then live.
+        let mut back = bus.subscribe(Some(first + 5));
+        assert!(back.gap().is_none());
+        let missed = take(&mut back, 2).await;
+        assert_eq!((missed[0].seq, missed[1].seq), (first + 6, first + 7));
+        bus.publish(Topic::Metrics, &1);
+        assert_eq!(take(&mut back, 1).await[0].seq, first + 8);
+
+        // Older than the buffer: a gap.
+        let old = bus.subscribe(Some(first));
+        assert_eq!(
+            old.gap(),
+            Some(Gap {
+                since: first,
+                oldest: first + 4
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_subscriber_lags_alone() {
+        let bus = Bus::new(BusConfig {
+            replay: 10,
+            client_buffer: 16,
+        });
+        let mut slow = bus.subscribe(None);
+        let mut fast = bus.subscribe(None);
+        for n in 0..40 {
+            bus.publish(Topic::Traffic, &n);
+            if let Next::Message(m) = fast.next().await {
+                assert_eq!(data(&m), n);
+            }
+        }
+        assert!(matches!(slow.next().await, Next::Lagged(n) if n > 0));
+    }
+}

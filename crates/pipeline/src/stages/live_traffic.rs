@@ -1,0 +1,127 @@
+//! Stored traffic on the live feed: every event the writer stores is summarised and
+//! published on the `traffic` topic in batches, about every two seconds (a page that
+//! shows traffic wants a steady trickle, not one message per request).
+//!
+//! A batch carries how many events were stored in the period and the summaries of at
+//! most [`MAX_PER_BATCH`] of them (the latest), so a burst of a million lines costs the
+//! feed a few messages, not a million.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade_core::supervisor::{SharedReceiver, Supervisor};
+use palisade_core::{Event, EventKind, Timestamp};
+use palisade_live::{Bus, Topic};
+use palisade_sources::StoredBatches;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// How often a batch goes out.
+pub const BATCH_EVERY: Duration = Duration::from_secs(2);
+/// Most event summaries in one batch.
+pub const MAX_PER_BATCH: usize = 200;
+/// Groups of stored batches that may wait.
+const QUEUE: usize = 8;
+
+/// One stored event, as the traffic topic shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrafficItem {
+    /// The event's id (`/api/v1/events/{id}`).
+    pub id: i64,
+    /// When it happened.
+    pub ts: Timestamp,
+    /// `http`, `auth`, `syslog`, …
+    pub kind: EventKind,
+    /// The source that read it.
+    pub source: String,
+    /// The client.
+    pub client_ip: Option<IpAddr>,
+    /// Method, for HTTP.
+    pub method: Option<String>,
+    /// Path, for HTTP (capped).
+    pub path: Option<String>,
+    /// Status, for HTTP.
+    pub status: Option<u16>,
+    /// The user, for authentication events.
+    pub user: Option<String>,
+}
+
+impl TrafficItem {
+    fn of(id: i64, e: &Event) -> TrafficItem {
+        TrafficItem {
+            id,
+            ts: e.ts,
+            kind: e.kind,
+            source: e.source.clone(),
+            client_ip: e.client_ip,
+            method: e.method.clone(),
+            path: e.path.as_ref().map(|p| p.chars().take(256).collect()),
+            status: e.status,
+            user: e.user.clone(),
+        }
+    }
+}
+
+/// One message of the `traffic` topic.
+#[derive(Debug, Serialize)]
+pub struct TrafficBatch {
+    /// Events stored since the last batch.
+    pub stored: u64,
+    /// The latest of them (at most [`MAX_PER_BATCH`]), oldest first.
+    pub items: Vec<TrafficItem>,
+}
+
+/// Starts the stage; it ends when the writer (the only sender) goes away.
+pub fn spawn(
+    bus: Arc<Bus>,
+    supervisor: &Supervisor,
+) -> (mpsc::Sender<StoredBatches>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<StoredBatches>(QUEUE);
+    let rx = SharedReceiver::new(rx);
+    let task = supervisor.spawn("live-traffic", move || publish(bus.clone(), rx.clone()));
+    (tx, task)
+}
+
+async fn publish(bus: Arc<Bus>, rx: SharedReceiver<StoredBatches>) {
+    let mut rx = rx.lock().await;
+    let mut stored = 0u64;
+    let mut items: VecDeque<TrafficItem> = VecDeque::with_capacity(MAX_PER_BATCH);
+    let mut tick = tokio::time::interval(BATCH_EVERY);
+    let mut last = Instant::now();
+    let send = |stored: &mut u64, items: &mut VecDeque<TrafficItem>| {
+        bus.publish(
+            Topic::Traffic,
+            &TrafficBatch {
+                stored: *stored,
+                items: items.drain(..).collect(),
+            },
+        );
+        *stored = 0;
+    };
+    loop {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Some(batches) => {
+                    for (id, e) in batches.events() {
+                        stored += 1;
+                        if items.len() == MAX_PER_BATCH {
+                            items.pop_front();
+                        }
+                        items.push_back(TrafficItem::of(id, e));
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => {}
+        }
+        if stored > 0 && last.elapsed() >= BATCH_EVERY {
+            send(&mut stored, &mut items);
+            last = Instant::now();
+        }
+    }
+    if stored > 0 {
+        send(&mut stored, &mut items);
+    }
+}
