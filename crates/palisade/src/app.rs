@@ -173,6 +173,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         syslog: settings.syslog.clone(),
         own_addresses: own_addresses(settings),
         other_sources: settings.proxies.iter().map(|p| p.name.clone()).collect(),
+        threat_observers: Default::default(),
     }
 }
 

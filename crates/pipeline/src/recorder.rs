@@ -85,22 +85,42 @@ impl ThreatRecorder {
     /// flush, once every sender is gone or nothing has come for a while.
     pub fn spawn(
         store: SharedStore,
-        live: Option<Arc<Bus>>,
+        outlets: ThreatOutlets,
         supervisor: &Supervisor,
     ) -> (ThreatRecorder, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel::<Threat>(QUEUE);
         let rx = SharedReceiver::new(rx);
         let shutdown = supervisor.shutdown();
         let task = supervisor.spawn("threat-recorder", move || {
-            write_threats(store.clone(), live.clone(), rx.clone(), shutdown.clone())
+            write_threats(store.clone(), outlets.clone(), rx.clone(), shutdown.clone())
         });
         (ThreatRecorder::new(tx), task)
     }
 }
 
+/// Where stored threats go next, with the ids the store gave them.
+#[derive(Clone, Default)]
+pub struct ThreatOutlets {
+    /// The live feed (`threats` topic): best effort, never waits.
+    pub live: Option<Arc<Bus>>,
+    /// Stages that must see every stored threat (alert rules): bounded channels the
+    /// recorder waits on, so a stage that falls behind slows recording rather than
+    /// losing threats.
+    pub observers: Vec<mpsc::Sender<Arc<[StoredThreat]>>>,
+}
+
+impl std::fmt::Debug for ThreatOutlets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreatOutlets")
+            .field("live", &self.live.is_some())
+            .field("observers", &self.observers.len())
+            .finish()
+    }
+}
+
 async fn write_threats(
     store: SharedStore,
-    live: Option<Arc<Bus>>,
+    outlets: ThreatOutlets,
     rx: SharedReceiver<Threat>,
     mut shutdown: Shutdown,
 ) {
@@ -141,11 +161,20 @@ async fn write_threats(
         }
         match store.insert_threats(&batch).await {
             Ok(ids) => {
+                let stored: Arc<[StoredThreat]> = ids
+                    .into_iter()
+                    .zip(batch.drain(..))
+                    .map(|(id, threat)| StoredThreat { id, threat })
+                    .collect();
                 // Stored: on the live feed at once, with the ids they were given.
-                if let Some(bus) = &live {
-                    for (id, threat) in ids.into_iter().zip(batch.drain(..)) {
-                        bus.publish(Topic::Threats, &StoredThreat { id, threat });
+                if let Some(bus) = &outlets.live {
+                    for t in stored.iter() {
+                        bus.publish(Topic::Threats, t);
                     }
+                }
+                for observer in &outlets.observers {
+                    // A stage that has stopped is skipped.
+                    let _ = observer.send(stored.clone()).await;
                 }
                 batch.clear();
                 backoff = Duration::from_millis(100);

@@ -20,7 +20,7 @@ use crate::db_monitor::{self, DbHealth};
 use crate::decisions::{self, Decisions, DecisionsConfig};
 use crate::detection::{self, Detection, DetectionConfig};
 use crate::guard::Guard;
-use crate::recorder::ThreatRecorder;
+use crate::recorder::{ThreatOutlets, ThreatRecorder};
 use crate::stages::behaviour::{self, BanGate, Behaviour, BehaviourConfig};
 use crate::stages::{inspector, live_traffic};
 use palisade_live::{Bus, BusConfig};
@@ -59,6 +59,8 @@ pub struct PipelineConfig {
     pub syslog: Vec<SyslogConfig>,
     /// Palisade's own addresses and trusted front proxies: never banned.
     pub own_addresses: Vec<(IpNet, String)>,
+    /// Stages that must see every stored threat (alert rules), fed by the recorder.
+    pub threat_observers: ThreatOutlets,
     /// Sources configured outside the pipeline (protecting proxies, by name): like
     /// tails and syslog listeners, their events may cause scenario bans by default.
     pub other_sources: Vec<String>,
@@ -188,8 +190,9 @@ impl Pipeline {
             config.detection.rules_dir.clone(),
         )?);
         let live = Arc::new(Bus::new(BusConfig::default()));
-        let (threats, recorder) =
-            ThreatRecorder::spawn(store.clone(), Some(live.clone()), &supervisor);
+        let mut outlets = config.threat_observers.clone();
+        outlets.live = Some(live.clone());
+        let (threats, recorder) = ThreatRecorder::spawn(store.clone(), outlets, &supervisor);
         let decisions = Arc::new(Decisions::with_policy(store.clone(), config.ban_policy()));
         let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone());
         let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
