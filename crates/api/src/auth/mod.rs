@@ -8,6 +8,7 @@ pub mod policy;
 pub mod tickets;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use palisade_auth::hash_pool::HashPool;
@@ -190,6 +191,8 @@ pub struct AuthContext {
     /// Short-lived WebSocket tickets.
     pub tickets: tickets::Tickets,
     limiters: [RateLimiter; 4],
+    /// Set once an enabled admin has been seen in the store (it never goes back).
+    admin_seen: AtomicBool,
 }
 
 impl AuthContext {
@@ -218,7 +221,25 @@ impl AuthContext {
             attempts: attempts::InFlight::default(),
             tickets: tickets::Tickets::default(),
             limiters,
+            admin_seen: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the first admin exists, asking the store until it does. Before that,
+    /// logins are answered 503 without being counted: a script that polls the login
+    /// while the first admin is being created must not lock that admin out.
+    pub async fn first_admin_exists(
+        &self,
+        store: &palisade_store::SharedStore,
+    ) -> Result<bool, palisade_store::StoreError> {
+        if self.admin_seen.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let exists = store.count_active_admins().await? > 0;
+        if exists {
+            self.admin_seen.store(true, Ordering::Release);
+        }
+        Ok(exists)
     }
 
     fn limiter(&self, class: RateClass) -> Option<&RateLimiter> {

@@ -184,7 +184,7 @@ fn bad_login() -> Problem {
     (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "Locked or rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"),
-    (status = 503, description = "Too many password checks at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Too many password checks at once, or the first admin is not created yet; see Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -196,6 +196,12 @@ pub async fn login(
     }
     if body.password.is_empty() || body.password.len() > 1024 {
         return Err(Problem::invalid("password", "must be 1 to 1024 characters"));
+    }
+    if !state.auth.first_admin_exists(&state.store).await? {
+        return Err(Problem::unavailable(
+            "the first admin is still being created; retry in a moment",
+            1,
+        ));
     }
     let user = state.store.user_by_name(&body.username).await?;
     let attempt = match attempts::begin(&state, &body.username, user.as_ref(), &ip).await {
