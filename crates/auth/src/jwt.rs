@@ -38,6 +38,11 @@ pub struct Claims {
     pub role: Role,
     /// Issued at.
     pub iat: i64,
+    /// Issued at, in microseconds. Finer than `iat`, so that revoking "every token issued
+    /// before now" (logout, password change) tells a token issued just before apart from
+    /// one issued just after, in the same second. Absent from tokens of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_us: Option<i64>,
     /// Expires at.
     pub exp: i64,
     /// Not valid before.
@@ -48,6 +53,15 @@ pub struct Claims {
     pub iss: String,
     /// Audience: what it is for.
     pub aud: String,
+}
+
+impl Claims {
+    /// When the token was issued, in microseconds since the Unix epoch (`iat_us`, or `iat`
+    /// for tokens without it).
+    pub fn issued_at_micros(&self) -> i64 {
+        self.iat_us
+            .unwrap_or_else(|| self.iat.saturating_mul(1_000_000))
+    }
 }
 
 /// HS256 signer/verifier with a 32..=64-byte key. Verification is strict: the header must be
@@ -124,12 +138,14 @@ impl JwtKeys {
                 "token lifetime must be positive (got {ttl_secs} s)"
             )));
         }
-        let now = now_secs();
+        let now_us = Timestamp::now().as_micros();
+        let now = now_us.div_euclid(1_000_000);
         let claims = Claims {
             sub: username.to_string(),
             uid,
             role,
             iat: now,
+            iat_us: Some(now_us),
             exp: now.saturating_add(ttl_secs),
             nbf: now,
             jti: URL_SAFE_NO_PAD.encode(rng::bytes::<16>()?),
@@ -298,12 +314,30 @@ mod tests {
             uid: 7,
             role: Role::Analyst,
             iat: now,
+            iat_us: None,
             exp: now + 600,
             nbf: now,
             jti: "j1".into(),
             iss: "palisade".into(),
             aud: "palisade-api".into(),
         }
+    }
+
+    #[test]
+    fn issue_time_in_microseconds() {
+        let before = Timestamp::now().as_micros();
+        let (token, issued) = keys().issue("alice", 7, Role::Viewer, 60).unwrap();
+        let after = Timestamp::now().as_micros();
+        let back = keys().verify(&token).unwrap();
+        assert_eq!(back, issued);
+        let us = back.issued_at_micros();
+        assert!((before..=after).contains(&us), "{before} {us} {after}");
+        assert_eq!(back.iat, us / 1_000_000);
+        // Tokens without the claim (older versions) fall back to whole seconds.
+        let old = claims(1_700_000_000);
+        assert_eq!(old.issued_at_micros(), 1_700_000_000_000_000);
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("iat_us"), "{text}");
     }
 
     /// Builds a token with any header and payload text, signed with `SECRET`.

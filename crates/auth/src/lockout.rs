@@ -1,7 +1,24 @@
 //! Login throttling: a few free attempts for typos, then exponentially longer locks, capped so
 //! that an attacker can only lock an account out for a bounded time.
+//!
+//! Two schedules apply to every password check (login and password change), both
+//! counted per submitted username whether or not it exists, so that a lock answers the
+//! same for every name:
+//!
+//! - [`LockoutPolicy::per_address`] counts failures for one username from one client
+//!   address. It is what stops a single guesser, and it locks that address only: anyone
+//!   else, the real user included, keeps logging in.
+//! - [`LockoutPolicy::account_wide`] counts failures for one username from every address
+//!   together, with a higher threshold. It stops guessing spread over many addresses;
+//!   an address the user has logged in from successfully before is not subject to it,
+//!   so the real user keeps a way in (`palisade user unlock NAME` lifts every lock).
+//!
+//! Failures are forgotten after [`FORGET_AFTER_SECS`] without one, and at a success.
 
 use palisade_core::time::Timestamp;
+
+/// A run of failures whose last failure is older than this starts over (one day).
+pub const FORGET_AFTER_SECS: i64 = 24 * 3600;
 
 /// Login throttling policy: after `free_attempts` (5) consecutive failures, each further
 /// failure locks the account for min(2^(n-free) * base, max) (base 30 s, max 15 min). Pure
@@ -28,6 +45,22 @@ impl Default for LockoutPolicy {
 }
 
 impl LockoutPolicy {
+    /// Failures of one username from one address: the defaults (5 free, 30 s base,
+    /// 15 min cap).
+    pub fn per_address() -> Self {
+        LockoutPolicy::default()
+    }
+
+    /// Failures of one username from all addresses together: 20 free, then the same
+    /// schedule. Four or more addresses must be used up before this applies, and it never
+    /// applies to an address the user logged in from before.
+    pub fn account_wide() -> Self {
+        LockoutPolicy {
+            free_attempts: 20,
+            ..LockoutPolicy::default()
+        }
+    }
+
     /// Given the consecutive failure count including the failure just recorded, the time until
     /// which logins are refused, or None while failures are still free. With the defaults:
     /// failures 1–5 → None, 6th → 60 s, 7th → 120 s, 8th → 240 s, 9th → 480 s, 10th+ → 900 s.
@@ -53,6 +86,18 @@ impl LockoutPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_wide_allows_more_before_the_same_schedule() {
+        let now = Timestamp::from_secs(1_700_000_000);
+        let wide = LockoutPolicy::account_wide();
+        assert_eq!(wide.lock_after_failure(20, now), None);
+        assert_eq!(
+            wide.lock_after_failure(21, now),
+            Some(Timestamp::from_secs(1_700_000_060))
+        );
+        assert_eq!(LockoutPolicy::per_address(), LockoutPolicy::default());
+    }
 
     #[test]
     fn schedule() {

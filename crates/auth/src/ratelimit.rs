@@ -121,6 +121,31 @@ impl RateLimiter {
         Err((secs as u64).clamp(1, MAX_RETRY_SECS))
     }
 
+    /// Whether `check(key)` would allow a request now, without taking a token or
+    /// tracking the key: Err(seconds until a token is available) when it would not.
+    /// For refusing cheaply before doing work that is only charged when it fails.
+    pub fn peek(&self, key: &str) -> Result<(), u64> {
+        self.peek_at(key, Instant::now())
+    }
+
+    fn peek_at(&self, key: &str, now: Instant) -> Result<(), u64> {
+        let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(b) = guard.buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(b.updated).as_secs_f64();
+        let tokens = (b.tokens + elapsed * self.per_sec).min(self.capacity);
+        drop(guard);
+        if tokens >= 1.0 {
+            return Ok(());
+        }
+        if self.per_sec <= 0.0 {
+            return Err(MAX_RETRY_SECS);
+        }
+        let secs = ((1.0 - tokens) / self.per_sec).ceil();
+        Err((secs as u64).clamp(1, MAX_RETRY_SECS))
+    }
+
     /// Number of keys currently tracked (never more than `max_keys`), for metrics.
     pub fn len(&self) -> usize {
         self.state
@@ -158,6 +183,22 @@ mod tests {
         let fast = RateLimiter::new(1, 1000.0, 10);
         assert_eq!(fast.check_at("k", t0), Ok(()));
         assert_eq!(fast.check_at("k", t0), Err(1));
+    }
+
+    #[test]
+    fn peek_takes_nothing() {
+        let rl = RateLimiter::new(2, 1.0, 10);
+        let t0 = Instant::now();
+        assert_eq!(rl.peek_at("k", t0), Ok(()));
+        assert!(rl.is_empty(), "peeking does not track the key");
+        assert!(rl.check_at("k", t0).is_ok());
+        for _ in 0..5 {
+            assert_eq!(rl.peek_at("k", t0), Ok(()));
+        }
+        assert!(rl.check_at("k", t0).is_ok());
+        assert_eq!(rl.peek_at("k", t0), Err(1));
+        assert_eq!(rl.check_at("k", t0), Err(1));
+        assert_eq!(rl.peek_at("k", t0 + Duration::from_millis(1100)), Ok(()));
     }
 
     #[test]

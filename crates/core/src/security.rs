@@ -101,14 +101,26 @@ pub struct User {
     pub password_hash: String,
     /// A disabled user cannot log in and its tokens stop working.
     pub disabled: bool,
-    /// Consecutive failed logins since the last success.
-    pub failed_logins: u32,
-    /// Logins are refused until then.
-    pub locked_until: Option<Timestamp>,
+    /// Access tokens issued before this are refused (set by logout, a refresh-token
+    /// replay, a password change, disabling): a short-lived token dies with its session
+    /// instead of living out its lifetime. Failed logins are counted per address in
+    /// [`LoginFailures`], not here.
+    pub tokens_valid_after: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+}
+
+/// A run of failed password checks for one submitted username, from one client address
+/// or from all of them together (the store counts them atomically; the lockout policy
+/// in `palisade-auth` turns them into a lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailures {
+    /// Failures in the run, including the last one recorded.
+    pub failures: u32,
+    /// When the last failure was recorded.
+    pub last_failure_at: Timestamp,
 }
 
 /// A user to create.

@@ -89,9 +89,15 @@ pub fn build_auth(settings: &Settings) -> anyhow::Result<palisade_api::auth::Aut
 
 /// Creates the first admin when there is none: with `PALISADE_ADMIN_PASSWORD`, or a
 /// random password printed once to the terminal (never to the log). There is no
-/// default password.
+/// default password. Once an admin exists the variable is ignored, with a warning that
+/// says how to reset a password instead.
 pub async fn ensure_admin(store: &SharedStore, password: Option<&str>) -> anyhow::Result<()> {
     if store.count_active_admins().await? > 0 {
+        if password.is_some() {
+            tracing::warn!(
+                message = "PALISADE_ADMIN_PASSWORD is ignored: an admin already exists, and the variable only sets the first admin's password. To reset a password, run `palisade user passwd admin` (or `palisade user unlock admin` if it is locked out).",
+            );
+        }
         return Ok(());
     }
     let (password, generated) = match password {

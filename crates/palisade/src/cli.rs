@@ -127,6 +127,12 @@ pub enum UserCommand {
         /// Login name.
         username: String,
     },
+    /// Lift every login lock on a name (from failed passwords, per address and
+    /// account-wide), e.g. when someone keeps guessing the admin's password.
+    Unlock {
+        /// Login name (locks are kept for unknown names too).
+        username: String,
+    },
 }
 
 /// `palisade apikey …`

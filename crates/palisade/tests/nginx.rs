@@ -165,16 +165,26 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     // runs, with the decision named; deleting the ban lets the client back in.
     let api = format!("http://127.0.0.1:{pal}");
     let client = reqwest::Client::new();
-    let login: serde_json::Value = client
-        .post(format!("{api}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "admin", "password": admin_password}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let token = login["access_token"].as_str().expect("token").to_owned();
+    // The first admin is created in the background once the database is ready: wait
+    // for it (503 until then).
+    let mut token = String::new();
+    for _ in 0..200 {
+        let login: serde_json::Value = client
+            .post(format!("{api}/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": "admin", "password": admin_password}))
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        if let Some(t) = login["access_token"].as_str() {
+            token = t.to_owned();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!token.is_empty(), "the admin never logged in");
     // The test client stands for a load balancer on loopback forwarding for
     // 203.0.113.60 (nginx's realip module, trusting loopback, gives that client).
     let ban: serde_json::Value = client

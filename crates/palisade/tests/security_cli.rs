@@ -235,3 +235,74 @@ async fn first_admin_secrets_rotation_and_clean_logs() {
         }
     }
 }
+
+/// Issue 18: once an admin exists, `PALISADE_ADMIN_PASSWORD` changes nothing; the
+/// server says so, and how to reset a password, instead of ignoring it silently.
+#[test]
+fn admin_password_variable_is_ignored_with_a_warning_once_an_admin_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = with_stdin(
+        d,
+        &[
+            "user",
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        "first-Admin-Password-1\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = cmd(d)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("PALISADE_ADMIN_PASSWORD", "second-Admin-Password-2")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("PALISADE_ADMIN_PASSWORD") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let warning = rx.recv_timeout(Duration::from_secs(30));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let warning = warning.expect("no warning about PALISADE_ADMIN_PASSWORD");
+    assert!(warning.contains("ignored"), "{warning}");
+    assert!(warning.contains("palisade user passwd admin"), "{warning}");
+    assert!(!warning.contains("second-Admin-Password-2"), "{warning}");
+}
+
+/// Issue 19, finding 5: `palisade user unlock NAME` is the documented reset; it works
+/// for any name (locks are kept for unknown names too) and is audited.
+#[test]
+fn user_unlock_clears_every_lock_of_a_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = run(d, &["user", "unlock", "ghost"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("no user has this name"), "{}", text(&o));
+    let o = with_stdin(
+        d,
+        &["user", "add", "carol", "--password-stdin"],
+        "carol-Password-123\n",
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(d, &["user", "unlock", "carol"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("unlocked 'carol'"), "{}", text(&o));
+    assert!(!text(&o).contains("no user"), "{}", text(&o));
+}

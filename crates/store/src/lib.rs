@@ -10,8 +10,8 @@
 //! [`Store`] is a supertrait. Its own methods are the ingest core (events, dead letters,
 //! checkpoints, idempotency keys); every other group of tables is a sub-store trait in a
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
-//! [`DecisionStore`] (`decisions.rs`). Each layer below them is a folder with one file
-//! per group, named alike (`ingest.rs` for the core):
+//! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`). Each layer below
+//! them is a folder with one file per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
 //! - `sqlgen/`: the parameterised listing queries, for either SQL dialect;
@@ -55,6 +55,7 @@ use palisade_core::{Checkpoint, DeadLetter, Event};
 mod codec;
 mod decisions;
 mod error;
+mod logins;
 mod migrations;
 pub mod postgres;
 mod query;
@@ -65,6 +66,7 @@ mod threats;
 
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
+pub use logins::{KNOWN_ADDRESSES_PER_USER, LoginStore};
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
@@ -137,7 +139,9 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: SecurityStore + ThreatStore + DecisionStore + Send + Sync + 'static {
+pub trait Store:
+    SecurityStore + ThreatStore + DecisionStore + LoginStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0004_decisions.sql"),
     },
     Migration {
+        version: 6,
+        name: "0006_auth_hardening",
+        sql: include_str!("../migrations/sqlite/0006_auth_hardening.sql"),
+    },
+    Migration {
         version: 9,
         name: "0009_source_totals",
         sql: include_str!("../migrations/sqlite/0009_source_totals.sql"),
@@ -61,6 +66,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "0004_decisions",
         sql: include_str!("../migrations/postgres/0004_decisions.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "0006_auth_hardening",
+        sql: include_str!("../migrations/postgres/0006_auth_hardening.sql"),
     },
     Migration {
         version: 9,

@@ -37,9 +37,13 @@ pub trait SecurityStore: Send + Sync {
     async fn user_by_id(&self, id: i64) -> Result<Option<User>, StoreError>;
     /// Every user, by name.
     async fn list_users(&self) -> Result<Vec<User>, StoreError>;
-    /// Saves role, password hash, disabled flag, failed logins and lock of `user.id`
-    /// (and bumps `updated_at`); false when there is no such user.
+    /// Saves role, password hash and disabled flag of `user.id` (and bumps
+    /// `updated_at`); false when there is no such user. `tokens_valid_after` is left
+    /// alone: only [`SecurityStore::revoke_access_tokens`] moves it.
     async fn update_user(&self, user: &User) -> Result<bool, StoreError>;
+    /// Refuses the user's access tokens issued before `at` (sets `tokens_valid_after`,
+    /// atomically and never backwards); false when there is no such user.
+    async fn revoke_access_tokens(&self, user_id: i64, at: Timestamp) -> Result<bool, StoreError>;
     /// Deletes a user and its refresh tokens; false when there is no such user.
     async fn delete_user(&self, id: i64) -> Result<bool, StoreError>;
     /// Enabled admins (to refuse removing the last one).

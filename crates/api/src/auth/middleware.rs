@@ -77,6 +77,17 @@ fn unauthorized(detail: &str) -> Response {
     resp
 }
 
+fn rate_limited(retry_after: u64) -> Response {
+    count("rate_limited");
+    let mut p = Problem::unavailable(
+        format!("rate limit reached; retry in {retry_after} s"),
+        retry_after,
+    );
+    p.status = StatusCode::TOO_MANY_REQUESTS.as_u16();
+    p.title = "Too Many Requests".into();
+    p.into_response()
+}
+
 fn count(outcome: &'static str) {
     registry()
         .counter(
@@ -142,7 +153,12 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Principal
         }
         Err(e) => return Err(AuthFailure::Unavailable(e)),
     };
-    if user.disabled || user.username != claims.sub {
+    // Logout, a refresh-token replay, a password change or disabling revoke the
+    // user's access tokens issued before that moment.
+    let revoked = user
+        .tokens_valid_after
+        .is_some_and(|after| claims.issued_at_micros() < after.as_micros());
+    if user.disabled || user.username != claims.sub || revoked {
         return Err(AuthFailure::Invalid);
     }
     Ok(Principal::User {
@@ -152,9 +168,15 @@ pub async fn authenticate(state: &AppState, presented: &str) -> Result<Principal
     })
 }
 
-/// Rate limit, authenticate and authorise, in that order. Unrouted requests pass
-/// through to the 404 fallback; a routed request whose route has no declared access is
-/// refused (a programming error, logged).
+/// Rate limit, authenticate and authorise. Unrouted requests pass through to the 404
+/// fallback; a routed request whose route has no declared access is refused (a
+/// programming error, logged).
+///
+/// Rate limits are keyed by what is known for sure: the address for requests without a
+/// credential and for every open route (whatever headers they carry), the address again
+/// for credentials that fail (in a separate bucket, checked before the lookup), and the
+/// verified user or key otherwise. A random credential header therefore never buys a
+/// fresh bucket.
 pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let Some(route) = req
         .extensions()
@@ -171,28 +193,26 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             .into_response();
     };
 
-    let presented = credential(req.headers()).map(str::to_owned);
-    let client = match &presented {
-        // Per credential when one is given (key or user session), else per address.
-        Some(c) => format!("c:{}", &tokens::sha256_hex(c)[..16]),
-        None => format!("ip:{}", client_ip(req.extensions())),
-    };
     let class = policy::rate_class(&method, &route);
-    if let Err(retry_after) = state.auth.rate_check(class, &client) {
-        count("rate_limited");
-        let mut p = Problem::unavailable("", retry_after);
-        p.status = StatusCode::TOO_MANY_REQUESTS.as_u16();
-        p.title = "Too Many Requests".into();
-        p.detail = format!("rate limit reached; retry in {retry_after} s");
-        return p.into_response();
-    }
-
-    if access == Access::Open || (access == Access::Metrics && state.auth.config.metrics_public) {
-        return next.run(req).await;
-    }
+    let ip = client_ip(req.extensions());
+    let open =
+        access == Access::Open || (access == Access::Metrics && state.auth.config.metrics_public);
     // CrowdSec bouncers expect the Local API's own refusal: 403 for any bad key.
     let bouncer = access == Access::Bouncer;
+    // A credential names a bucket only once it is verified; open routes verify none, so
+    // any header there (or none) is the caller's address.
+    let presented = if open {
+        None
+    } else {
+        credential(req.headers()).map(str::to_owned)
+    };
     let Some(presented) = presented else {
+        if let Err(retry_after) = state.auth.rate_check(class, &format!("ip:{ip}")) {
+            return rate_limited(retry_after);
+        }
+        if open {
+            return next.run(req).await;
+        }
         if bouncer {
             count("unauthenticated");
             return crate::routes::lapi::forbidden();
@@ -201,15 +221,33 @@ pub async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -
             "credentials required: send Authorization: Bearer <token> or X-Api-Key",
         );
     };
+    // Credentials that fail are charged to the address, in a bucket of their own; once
+    // it is empty, presented credentials are refused before any lookup.
+    let failures = format!("bad:{ip}");
+    if let Err(retry_after) = state.auth.rate_peek(class, &failures) {
+        return rate_limited(retry_after);
+    }
     let principal = match authenticate(&state, &presented).await {
         Ok(p) => p,
-        Err(AuthFailure::Invalid) if bouncer => {
-            count("unauthenticated");
-            return crate::routes::lapi::forbidden();
+        Err(AuthFailure::Invalid) => {
+            if let Err(retry_after) = state.auth.rate_check(class, &failures) {
+                return rate_limited(retry_after);
+            }
+            if bouncer {
+                count("unauthenticated");
+                return crate::routes::lapi::forbidden();
+            }
+            return unauthorized("invalid or expired credentials");
         }
-        Err(AuthFailure::Invalid) => return unauthorized("invalid or expired credentials"),
         Err(AuthFailure::Unavailable(e)) => return Problem::from(e).into_response(),
     };
+    let verified = match &principal {
+        Principal::User { id, .. } => format!("u:{id}"),
+        Principal::ApiKey { id, .. } => format!("k:{id}"),
+    };
+    if let Err(retry_after) = state.auth.rate_check(class, &verified) {
+        return rate_limited(retry_after);
+    }
     if !principal.allows(access) && bouncer {
         count("forbidden");
         return crate::routes::lapi::forbidden();

@@ -2,13 +2,16 @@
 //! an API key), whether the route's declared access ([`policy`]) lets them, and whether
 //! they are within their rate limit.
 
+pub mod attempts;
 pub mod middleware;
 pub mod policy;
 pub mod tickets;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
+use palisade_auth::hash_pool::HashPool;
 use palisade_auth::jwt::JwtKeys;
 use palisade_auth::lockout::LockoutPolicy;
 use palisade_auth::ratelimit::RateLimiter;
@@ -76,6 +79,12 @@ pub struct AuthConfig {
     pub jwt_key_file: PathBuf,
     /// The secrets keyring file (same rules).
     pub secrets_key_file: PathBuf,
+    /// Password checks computed at once (each holds about 19 MiB while it runs); 0
+    /// means two per core, at most 16.
+    pub password_hashers: usize,
+    /// Password checks that may wait for a free hasher; beyond that a login is answered
+    /// 503 with `Retry-After` at once, so a login flood cannot grow memory.
+    pub password_queue: usize,
     /// Rate limits (`[rate_limit]`, a section of its own).
     #[serde(skip)]
     pub limits: RateLimits,
@@ -89,6 +98,8 @@ impl Default for AuthConfig {
             metrics_public: false,
             jwt_key_file: PathBuf::from("jwt.key"),
             secrets_key_file: PathBuf::from("secrets.key"),
+            password_hashers: 0,
+            password_queue: 32,
             limits: RateLimits::default(),
         }
     }
@@ -103,6 +114,14 @@ impl AuthConfig {
     /// Refresh token lifetime in seconds.
     pub fn refresh_ttl_secs(&self) -> i64 {
         self.refresh_ttl.as_secs() as i64
+    }
+
+    /// Password hashers to run: `password_hashers`, or two per core when it is 0.
+    pub fn hashers(&self) -> usize {
+        match self.password_hashers {
+            0 => HashPool::default_hashers(),
+            n => n,
+        }
     }
 }
 
@@ -135,6 +154,18 @@ impl Validate for AuthConfig {
                 problems.push(ConfigProblem::new(key, "must not be empty"));
             }
         }
+        palisade_core::config::check_range(
+            &mut problems,
+            "password_hashers",
+            self.password_hashers,
+            0..=256,
+        );
+        palisade_core::config::check_range(
+            &mut problems,
+            "password_queue",
+            self.password_queue,
+            0..=100_000,
+        );
         problems
     }
 }
@@ -147,11 +178,21 @@ pub struct AuthContext {
     pub secrets: RwLock<Arc<SecretBox>>,
     /// Lifetimes and limits.
     pub config: AuthConfig,
-    /// Login throttling.
+    /// Lock schedule for one username from one address.
     pub lockout: LockoutPolicy,
+    /// Lock schedule for one username from all addresses together (not applied to
+    /// addresses the user logged in from before).
+    pub account_lockout: LockoutPolicy,
+    /// Bounded concurrency and memory for password hashing.
+    pub hashing: HashPool,
+    /// Password checks in progress, so that one username from one address is checked
+    /// one attempt at a time (see [`attempts`]).
+    pub attempts: attempts::InFlight,
     /// Short-lived WebSocket tickets.
     pub tickets: tickets::Tickets,
     limiters: [RateLimiter; 4],
+    /// Set once an enabled admin has been seen in the store (it never goes back).
+    admin_seen: AtomicBool,
 }
 
 impl AuthContext {
@@ -173,23 +214,52 @@ impl AuthContext {
         AuthContext {
             jwt,
             secrets: RwLock::new(Arc::new(secrets)),
+            hashing: HashPool::new(config.hashers(), config.password_queue),
             config,
-            lockout: LockoutPolicy::default(),
+            lockout: LockoutPolicy::per_address(),
+            account_lockout: LockoutPolicy::account_wide(),
+            attempts: attempts::InFlight::default(),
             tickets: tickets::Tickets::default(),
             limiters,
+            admin_seen: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the first admin exists, asking the store until it does. Before that,
+    /// logins are answered 503 without being counted: a script that polls the login
+    /// while the first admin is being created must not lock that admin out.
+    pub async fn first_admin_exists(
+        &self,
+        store: &palisade_store::SharedStore,
+    ) -> Result<bool, palisade_store::StoreError> {
+        if self.admin_seen.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let exists = store.count_active_admins().await? > 0;
+        if exists {
+            self.admin_seen.store(true, Ordering::Release);
+        }
+        Ok(exists)
+    }
+
+    fn limiter(&self, class: RateClass) -> Option<&RateLimiter> {
+        match class {
+            RateClass::Exempt => None,
+            RateClass::Login => Some(&self.limiters[0]),
+            RateClass::Ingest => Some(&self.limiters[1]),
+            RateClass::Read => Some(&self.limiters[2]),
+            RateClass::Write => Some(&self.limiters[3]),
         }
     }
 
     /// Checks the rate limit of a class for a client key: `Err(retry_after_secs)`.
     pub fn rate_check(&self, class: RateClass, client: &str) -> Result<(), u64> {
-        let limiter = match class {
-            RateClass::Exempt => return Ok(()),
-            RateClass::Login => &self.limiters[0],
-            RateClass::Ingest => &self.limiters[1],
-            RateClass::Read => &self.limiters[2],
-            RateClass::Write => &self.limiters[3],
-        };
-        limiter.check(client)
+        self.limiter(class).map_or(Ok(()), |l| l.check(client))
+    }
+
+    /// Whether [`AuthContext::rate_check`] would pass, without taking a token.
+    pub fn rate_peek(&self, class: RateClass, client: &str) -> Result<(), u64> {
+        self.limiter(class).map_or(Ok(()), |l| l.peek(client))
     }
 
     /// The secret box in use.

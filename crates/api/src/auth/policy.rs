@@ -124,7 +124,7 @@ pub fn access(method: &Method, route: &str) -> Option<Access> {
 /// Which rate-limit bucket class a route falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateClass {
-    /// Login and refresh: strict, against password guessing.
+    /// Login, refresh and password change: strict, against password guessing.
     Login,
     /// Ingest and check: generous, sensors and proxies are chatty.
     Ingest,
@@ -140,7 +140,7 @@ pub enum RateClass {
 pub fn rate_class(method: &Method, route: &str) -> RateClass {
     match route {
         "/livez" | "/readyz" => RateClass::Exempt,
-        "/api/v1/auth/login" | "/api/v1/auth/refresh" => RateClass::Login,
+        "/api/v1/auth/login" | "/api/v1/auth/refresh" | "/api/v1/auth/password" => RateClass::Login,
         "/api/v1/ingest"
         | "/api/v1/check"
         | "/api/v1/check/{*path}"

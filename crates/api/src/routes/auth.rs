@@ -4,6 +4,7 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
+use palisade_auth::hash_pool::PoolError;
 use palisade_auth::{password, tokens};
 use palisade_core::Timestamp;
 use palisade_core::security::{NewAudit, RefreshToken, Role, User};
@@ -11,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Principal;
+use crate::auth::attempts;
 use crate::auth::middleware::ClientIp;
-use crate::json::ApiJson;
+use crate::json::{self, ApiJson};
 use crate::problem::Problem;
 
 /// Credentials for a login.
@@ -88,31 +90,13 @@ pub struct Ticket {
     pub expires_in: u64,
 }
 
-/// A PHC string for a password nobody has, so that unknown users cost the same time as
-/// known ones (no user enumeration by timing).
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| {
-        tokens::random_token()
-            .ok()
-            .and_then(|t| password::hash(&t).ok())
-            .unwrap_or_default()
-    })
-}
-
-/// Verifies a password off the async runtime (argon2 takes tens of milliseconds).
-pub async fn verify_password(candidate: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || password::verify(&candidate, &phc))
-        .await
-        .unwrap_or(false)
-}
-
-/// Hashes a password off the async runtime.
-pub async fn hash_password(plain: String) -> Result<String, Problem> {
-    tokio::task::spawn_blocking(move || password::hash(&plain))
-        .await
-        .map_err(|e| Problem::internal(&e))?
-        .map_err(|e| Problem::internal(&e))
+/// Hashes a new password on the bounded hashing pool (503 when it is full).
+pub async fn hash_password(state: &AppState, plain: String) -> Result<String, Problem> {
+    match state.auth.hashing.hash(plain).await {
+        Ok(phc) => Ok(phc),
+        Err(PoolError::Busy) => Err(attempts::busy()),
+        Err(e @ PoolError::Failed(_)) => Err(Problem::internal(&e)),
+    }
 }
 
 /// Records an audit entry; a failure to record is logged and counted, never hidden.
@@ -191,13 +175,16 @@ fn bad_login() -> Problem {
     Problem::new(StatusCode::UNAUTHORIZED, "invalid username or password")
 }
 
-/// Exchanges a username and password for tokens. Repeated failures lock the account
-/// for a growing time; the login route's rate limit slows each address.
+/// Exchanges a username and password for tokens. Failures are counted per username and
+/// address (and account-wide): after 5 the address is locked for a growing time, after 20
+/// from anywhere the account is locked for addresses it never logged in from. Unknown
+/// usernames are counted and answered exactly like existing ones.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, description = "Logged in", body = TokenResponse),
     (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
     (status = 429, description = "Locked or rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Too many password checks at once, or the first admin is not created yet; see Retry-After", body = Problem, content_type = "application/problem+json"),
 ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -210,80 +197,54 @@ pub async fn login(
     if body.password.is_empty() || body.password.len() > 1024 {
         return Err(Problem::invalid("password", "must be 1 to 1024 characters"));
     }
-    let now = Timestamp::now();
+    if !state.auth.first_admin_exists(&state.store).await? {
+        return Err(Problem::unavailable(
+            "the first admin is still being created; retry in a moment",
+            1,
+        ));
+    }
     let user = state.store.user_by_name(&body.username).await?;
-    if let Some(until) = user
-        .as_ref()
-        .and_then(|u| u.locked_until)
-        .filter(|t| *t > now)
-    {
-        audit(
-            &state,
-            Some(body.username.clone()),
-            "login",
-            None,
-            false,
-            &ip,
-            Some("account locked".into()),
-        )
-        .await;
-        let secs = ((until.as_micros() - now.as_micros()) / 1_000_000).max(1) as u64;
-        let mut p = Problem::unavailable(
-            format!("too many failed logins; account locked for {secs} s"),
-            secs,
-        );
-        p.status = StatusCode::TOO_MANY_REQUESTS.as_u16();
-        p.title = "Too Many Requests".into();
-        return Err(p);
-    }
-    let phc = user
-        .as_ref()
-        .map_or_else(|| dummy_hash().to_owned(), |u| u.password_hash.clone());
-    let ok = verify_password(body.password, phc).await;
-    let Some(mut user) = user else {
-        audit(
-            &state,
-            Some(body.username),
-            "login",
-            None,
-            false,
-            &ip,
-            Some("unknown user".into()),
-        )
-        .await;
-        return Err(bad_login());
-    };
-    if !ok || user.disabled {
-        if !ok {
-            user.failed_logins = user.failed_logins.saturating_add(1);
-            user.locked_until = state
-                .auth
-                .lockout
-                .lock_after_failure(user.failed_logins, now);
-            state.store.update_user(&user).await?;
+    let attempt = match attempts::begin(&state, &body.username, user.as_ref(), &ip).await {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            if refused.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+                let why = Some(format!("refused: {}", refused.detail));
+                audit(&state, Some(body.username), "login", None, false, &ip, why).await;
+            }
+            return Err(refused);
         }
-        let why = if ok {
-            "disabled user"
-        } else {
-            "wrong password"
-        };
-        audit(
-            &state,
-            Some(user.username),
-            "login",
-            None,
-            false,
-            &ip,
-            Some(why.into()),
-        )
-        .await;
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = attempt.check(body.password, stored).await?;
+    let user = match user {
+        Some(user) if ok => user,
+        user => {
+            attempt.failed().await?;
+            let why = if user.is_some() {
+                "wrong password"
+            } else {
+                "unknown user"
+            };
+            audit(
+                &state,
+                Some(body.username),
+                "login",
+                None,
+                false,
+                &ip,
+                Some(why.into()),
+            )
+            .await;
+            return Err(bad_login());
+        }
+    };
+    if user.disabled {
+        // The right password: not a guess to count, but no login either.
+        let why = Some("disabled user".into());
+        audit(&state, Some(user.username), "login", None, false, &ip, why).await;
         return Err(bad_login());
     }
-    if user.failed_logins != 0 || user.locked_until.is_some() {
-        user.failed_logins = 0;
-        user.locked_until = None;
-        state.store.update_user(&user).await?;
-    }
+    attempt.succeeded(user.id).await?;
     let tokens = issue_tokens(&state, &user, None).await?;
     audit(
         &state,
@@ -326,6 +287,8 @@ pub async fn refresh(
             .store
             .revoke_refresh_family(&token.family, now)
             .await?;
+        // The access tokens issued to the family die with it (the thief's included).
+        state.store.revoke_access_tokens(token.user_id, now).await?;
         audit(
             &state,
             None,
@@ -349,7 +312,8 @@ pub async fn refresh(
     ))
 }
 
-/// Ends a session (or all of the user's sessions).
+/// Ends a session (or all of the user's sessions). The user's access tokens issued
+/// until now stop working at once.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = LogoutRequest, description = "Optional"), responses(
     (status = 204, description = "Logged out"),
     (status = 401, description = "Not logged in", body = Problem, content_type = "application/problem+json"),
@@ -363,8 +327,7 @@ pub async fn logout(
     let body: LogoutRequest = if body.iter().all(u8::is_ascii_whitespace) {
         LogoutRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Problem::invalid("refresh_token", e.to_string()))?
+        json::parse(&body)?
     };
     let Principal::User { id, username, .. } = &principal else {
         return Ok(StatusCode::NO_CONTENT);
@@ -389,6 +352,9 @@ pub async fn logout(
             state.store.revoke_user_refresh_tokens(*id, now).await?;
         }
     }
+    // Access tokens are refused from now on: the one used here, and the user's others
+    // (their sessions refresh into new ones if their refresh tokens still live).
+    state.store.revoke_access_tokens(*id, now).await?;
     audit(
         &state,
         Some(username.clone()),
@@ -423,11 +389,14 @@ pub async fn me(Extension(principal): Extension<Principal>) -> axum::Json<Me> {
     })
 }
 
-/// Changes the caller's password and ends all of their sessions.
+/// Changes the caller's password and ends all of their sessions. Wrong current
+/// passwords count like failed logins, with the same lockout.
 #[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange, responses(
     (status = 204, description = "Changed"),
     (status = 400, description = "Weak new password", body = Problem, content_type = "application/problem+json"),
     (status = 403, description = "Wrong current password", body = Problem, content_type = "application/problem+json"),
+    (status = 429, description = "Locked after wrong passwords, or rate limited; see Retry-After", body = Problem, content_type = "application/problem+json"),
+    (status = 503, description = "Too many password checks at once; see Retry-After", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -446,9 +415,23 @@ pub async fn change_password(
         .user_by_id(id)
         .await?
         .ok_or_else(|| Problem::not_found("no such user"))?;
-    if body.current_password.len() > 1024
-        || !verify_password(body.current_password, user.password_hash.clone()).await
-    {
+    let attempt = match attempts::begin(&state, &user.username, Some(&user), &ip).await {
+        Ok(attempt) => attempt,
+        Err(refused) => {
+            if refused.status == StatusCode::TOO_MANY_REQUESTS.as_u16() {
+                let why = Some(format!("refused: {}", refused.detail));
+                let actor = Some(user.username.clone());
+                audit(&state, actor, "password.change", None, false, &ip, why).await;
+            }
+            return Err(refused);
+        }
+    };
+    let ok = body.current_password.len() <= 1024
+        && attempt
+            .check(body.current_password, Some(user.password_hash.clone()))
+            .await?;
+    if !ok {
+        attempt.failed().await?;
         audit(
             &state,
             Some(user.username.clone()),
@@ -456,21 +439,21 @@ pub async fn change_password(
             None,
             false,
             &ip,
-            None,
+            Some("wrong current password".into()),
         )
         .await;
         let mut p = Problem::new(StatusCode::FORBIDDEN, "current_password: wrong password");
         p.field = Some("current_password".into());
         return Err(p);
     }
+    attempt.succeeded(user.id).await?;
     password::check_strength(&body.new_password, &user.username)
         .map_err(|r| Problem::invalid("new_password", r))?;
-    user.password_hash = hash_password(body.new_password).await?;
+    user.password_hash = hash_password(&state, body.new_password).await?;
     state.store.update_user(&user).await?;
-    state
-        .store
-        .revoke_user_refresh_tokens(user.id, Timestamp::now())
-        .await?;
+    let now = Timestamp::now();
+    state.store.revoke_user_refresh_tokens(user.id, now).await?;
+    state.store.revoke_access_tokens(user.id, now).await?;
     audit(
         &state,
         Some(user.username.clone()),

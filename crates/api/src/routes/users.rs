@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{audit, hash_password};
 use crate::AppState;
 use crate::auth::Principal;
+use crate::auth::attempts::account_locked_until;
 use crate::auth::middleware::ClientIp;
 use crate::json::ApiJson;
 use crate::problem::Problem;
@@ -25,7 +26,8 @@ pub struct UserView {
     pub role: Role,
     /// Disabled users cannot log in.
     pub disabled: bool,
-    /// Locked after failed logins until then.
+    /// Until then, logins from addresses this user never logged in from are refused
+    /// (too many failed passwords from many addresses); `palisade user unlock` lifts it.
     #[schema(value_type = Option<String>, format = DateTime)]
     pub locked_until: Option<Timestamp>,
     /// Created.
@@ -33,16 +35,17 @@ pub struct UserView {
     pub created_at: Timestamp,
 }
 
-impl From<User> for UserView {
-    fn from(u: User) -> Self {
-        UserView {
+impl UserView {
+    /// The view of a user, with its account-wide lock looked up.
+    async fn of(state: &AppState, u: User) -> Result<Self, Problem> {
+        Ok(UserView {
+            locked_until: account_locked_until(state, &u.username).await?,
             id: u.id,
             username: u.username,
             role: u.role,
             disabled: u.disabled,
-            locked_until: u.locked_until,
             created_at: u.created_at,
-        }
+        })
     }
 }
 
@@ -113,13 +116,10 @@ fn parse_id(raw: &str) -> Result<i64, Problem> {
 /// Lists users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "Users", body = UserPage)), security(("bearer" = [])))]
 pub async fn list_users(State(state): State<AppState>) -> Result<axum::Json<UserPage>, Problem> {
-    let items = state
-        .store
-        .list_users()
-        .await?
-        .into_iter()
-        .map(UserView::from)
-        .collect();
+    let mut items = Vec::new();
+    for user in state.store.list_users().await? {
+        items.push(UserView::of(&state, user).await?);
+    }
     Ok(axum::Json(UserPage {
         items,
         next_cursor: None,
@@ -142,7 +142,7 @@ pub async fn create_user(
     let role = parse_role(&body.role)?;
     palisade_auth::password::check_strength(&body.password, &body.username)
         .map_err(|r| Problem::invalid("password", r))?;
-    let password_hash = hash_password(body.password).await?;
+    let password_hash = hash_password(&state, body.password).await?;
     let user = state
         .store
         .create_user(NewUser {
@@ -169,7 +169,10 @@ pub async fn create_user(
         Some(format!("role {}", role.as_str())),
     )
     .await;
-    Ok((StatusCode::CREATED, axum::Json(user.into())))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(UserView::of(&state, user).await?),
+    ))
 }
 
 async fn would_remove_last_admin(state: &AppState, user: &User) -> Result<bool, Problem> {
@@ -183,7 +186,8 @@ fn last_admin() -> Problem {
     )
 }
 
-/// Changes a user's role, disabled flag or password.
+/// Changes a user's role, disabled flag or password. Disabling or a new password ends
+/// the user's sessions and access tokens; a new password also lifts every lock.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser, params(("id" = i64, Path, description = "User id")), responses(
     (status = 200, description = "Updated", body = UserView),
     (status = 404, description = "No such user", body = Problem, content_type = "application/problem+json"),
@@ -208,6 +212,7 @@ pub async fn update_user(
         return Err(last_admin());
     }
     let mut end_sessions = false;
+    let mut reset_failures = false;
     let mut changes = Vec::new();
     if let Some(role) = new_role {
         user.role = role;
@@ -221,17 +226,21 @@ pub async fn update_user(
     if let Some(pw) = body.password {
         palisade_auth::password::check_strength(&pw, &user.username)
             .map_err(|r| Problem::invalid("password", r))?;
-        user.password_hash = hash_password(pw).await?;
-        user.failed_logins = 0;
-        user.locked_until = None;
+        user.password_hash = hash_password(&state, pw).await?;
         end_sessions = true;
+        reset_failures = true;
         changes.push("password".into());
     }
     state.store.update_user(&user).await?;
     if end_sessions {
+        let now = Timestamp::now();
+        state.store.revoke_user_refresh_tokens(user.id, now).await?;
+        state.store.revoke_access_tokens(user.id, now).await?;
+    }
+    if reset_failures {
         state
             .store
-            .revoke_user_refresh_tokens(user.id, Timestamp::now())
+            .clear_login_failures(&user.username, None)
             .await?;
     }
     audit(
@@ -244,7 +253,7 @@ pub async fn update_user(
         Some(changes.join(", ")),
     )
     .await;
-    Ok(axum::Json(user.into()))
+    Ok(axum::Json(UserView::of(&state, user).await?))
 }
 
 /// Deletes a user and ends their sessions.

@@ -1,5 +1,5 @@
-//! `palisade user add|list|passwd|remove`: user management on the configured store,
-//! without a running server.
+//! `palisade user add|list|passwd|remove|unlock`: user management on the configured
+//! store, without a running server.
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -56,7 +56,7 @@ pub fn run(o: &Overrides, command: UserCommand) -> anyhow::Result<ExitCode> {
                 for u in store.list_users().await? {
                     let state = if u.disabled {
                         "disabled"
-                    } else if u.locked_until.is_some_and(|t| t > Timestamp::now()) {
+                    } else if account_locked(&store, &u.username).await? {
                         "locked"
                     } else {
                         "active"
@@ -110,12 +110,11 @@ pub fn run(o: &Overrides, command: UserCommand) -> anyhow::Result<ExitCode> {
                     .ok_or_else(|| anyhow::anyhow!("no user named '{username}'"))?;
                 let (password, generated) = read_password(password_stdin, &username)?;
                 user.password_hash = palisade_auth::password::hash(&password)?;
-                user.failed_logins = 0;
-                user.locked_until = None;
                 store.update_user(&user).await?;
-                store
-                    .revoke_user_refresh_tokens(user.id, Timestamp::now())
-                    .await?;
+                let now = Timestamp::now();
+                store.revoke_user_refresh_tokens(user.id, now).await?;
+                store.revoke_access_tokens(user.id, now).await?;
+                store.clear_login_failures(&username, None).await?;
                 audit(&store, "password.change", &username).await;
                 println!("password of '{username}' changed; their sessions were ended");
                 if generated {
@@ -137,9 +136,41 @@ pub fn run(o: &Overrides, command: UserCommand) -> anyhow::Result<ExitCode> {
                 audit(&store, "user.delete", &username).await;
                 println!("removed '{username}'");
             }
+            UserCommand::Unlock { username } => {
+                let cleared = store.clear_login_failures(&username, None).await?;
+                audit(&store, "user.unlock", &username).await;
+                let known = store.user_by_name(&username).await?.is_some();
+                println!(
+                    "unlocked '{username}': {cleared} failed-password record(s) cleared{}",
+                    if known {
+                        ""
+                    } else {
+                        " (no user has this name)"
+                    }
+                );
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Whether the account-wide lock (failures from many addresses) is in force for a name.
+async fn account_locked(store: &SharedStore, username: &str) -> anyhow::Result<bool> {
+    use palisade_auth::lockout::{FORGET_AFTER_SECS, LockoutPolicy};
+    let now = Timestamp::now();
+    let horizon = now.add_micros(-FORGET_AFTER_SECS * 1_000_000);
+    let run = store
+        .login_failures(
+            username,
+            palisade_api::auth::attempts::ALL_ADDRESSES,
+            horizon,
+        )
+        .await?;
+    Ok(run
+        .and_then(|r| {
+            LockoutPolicy::account_wide().lock_after_failure(r.failures, r.last_failure_at)
+        })
+        .is_some_and(|until| until > now))
 }
 
 /// The same username rule as the API.

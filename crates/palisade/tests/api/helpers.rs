@@ -113,8 +113,15 @@ impl TestApp {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    /// Waits for the bootstrap admin and keeps its access token.
+    /// Waits for the bootstrap admin and keeps its access token. Logs in only once the
+    /// admin exists: failed logins count towards a lockout, even for unknown names.
     pub async fn login_admin(&mut self) {
+        for _ in 0..400 {
+            if matches!(self.store.user_by_name("admin").await, Ok(Some(_))) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
         for _ in 0..200 {
             let (status, body) = self.login("admin", ADMIN_PASSWORD).await;
             if status == 200 {

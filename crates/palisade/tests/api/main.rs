@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod auth_hardening;
 mod check;
 mod decisions;
 mod events;

@@ -36,7 +36,12 @@ async fn every_operation_needs_credentials_and_the_right_role() {
     let app = spawn_app().await;
     let viewer = app.token_for("vera", "viewer").await;
     let analyst = app.token_for("anna", "analyst").await;
-    let ops = operations(&app).await;
+    let mut ops = operations(&app).await;
+    // Logging out revokes the caller's access tokens (issue 19, finding 10), so it runs
+    // last, once the shared tokens are no longer needed.
+    ops.sort_by_key(|(method, _, template)| {
+        *method == Method::POST && template == "/api/v1/auth/logout"
+    });
     assert!(
         ops.len() >= 20,
         "only {} protected operations documented",
@@ -318,7 +323,19 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     // The spent token is replayed: refused, and the live one in its family dies too.
     assert_eq!(refresh(r1).await.0, 401);
     assert_eq!(refresh(r2).await.0, 401);
-    let (_, audit) = app.get_json("/api/v1/audit?action=refresh.reuse").await;
+    // The replay also revoked the admin's access tokens (issue 19, finding 10): the
+    // audit is read with a fresh login.
+    let (_, fresh) = app.login("admin", ADMIN_PASSWORD).await;
+    let audit: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/audit?action=refresh.reuse"))
+        .bearer_auth(fresh["access_token"].as_str().expect("token"))
+        .send()
+        .await
+        .expect("req")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
     // Logout revokes.
     let (_, s) = app.login("admin", ADMIN_PASSWORD).await;

@@ -12,7 +12,7 @@ use crate::StoreError;
 
 /// The `users` columns in the order every user query selects them.
 pub(crate) const USER_SELECT_COLUMNS: &str = "id, username, role, password_hash, disabled, \
-     failed_logins, locked_until, created_at, updated_at";
+     tokens_valid_after, created_at, updated_at";
 
 /// The `refresh_tokens` columns in the order every token query selects them.
 pub(crate) const REFRESH_SELECT_COLUMNS: &str =
@@ -56,12 +56,6 @@ pub(crate) fn parse_scopes(s: &str) -> Result<Vec<Scope>, StoreError> {
         .collect()
 }
 
-/// Failed logins are stored as INTEGER; a count beyond `i32::MAX` (only reachable by
-/// a very patient attacker) is clamped rather than failing the update that records it.
-pub(crate) fn failed_logins_to_i32(n: u32) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
 /// One `users` row as read back.
 pub(crate) struct UserColumns {
     pub id: i64,
@@ -69,8 +63,7 @@ pub(crate) struct UserColumns {
     pub role: String,
     pub password_hash: String,
     pub disabled: bool,
-    pub failed_logins: i64,
-    pub locked_until: Option<i64>,
+    pub tokens_valid_after: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -81,16 +74,10 @@ impl UserColumns {
         Ok(User {
             id: self.id,
             role: parse_role(&self.role)?,
-            failed_logins: u32::try_from(self.failed_logins).map_err(|_| {
-                StoreError::Corrupt(format!(
-                    "failed_logins out of range: {}",
-                    self.failed_logins
-                ))
-            })?,
             username: self.username,
             password_hash: self.password_hash,
             disabled: self.disabled,
-            locked_until: self.locked_until.map(Timestamp),
+            tokens_valid_after: self.tokens_valid_after.map(Timestamp),
             created_at: Timestamp(self.created_at),
             updated_at: Timestamp(self.updated_at),
         })
@@ -153,22 +140,5 @@ mod tests {
             Err(StoreError::Corrupt(_))
         ));
         assert!(matches!(parse_role("root"), Err(StoreError::Corrupt(_))));
-    }
-
-    #[test]
-    fn failed_logins_clamp_and_negative_is_corrupt() {
-        assert_eq!(failed_logins_to_i32(u32::MAX), i32::MAX);
-        let row = UserColumns {
-            id: 1,
-            username: "a".into(),
-            role: "admin".into(),
-            password_hash: "h".into(),
-            disabled: false,
-            failed_logins: -1,
-            locked_until: None,
-            created_at: 0,
-            updated_at: 0,
-        };
-        assert!(matches!(row.into_user(), Err(StoreError::Corrupt(_))));
     }
 }

@@ -33,6 +33,9 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// Login failure runs and known addresses.
+mod logins;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

@@ -19,7 +19,7 @@ use super::{PgStore, corrupt, count, params_of, pg_err};
 use crate::codec::clean;
 use crate::codec::security::{
     API_KEY_SELECT_COLUMNS, ApiKeyColumns, REFRESH_SELECT_COLUMNS, SECRET_SELECT_COLUMNS,
-    USER_SELECT_COLUMNS, UserColumns, api_key_conflict, failed_logins_to_i32, scopes_to_text,
+    USER_SELECT_COLUMNS, UserColumns, api_key_conflict, scopes_to_text,
 };
 use crate::sqlgen::{self, Dialect};
 use crate::{AuditQuery, Cursor, Page, SecurityStore, StoreError};
@@ -44,10 +44,9 @@ fn user_from_row(r: &Row) -> Result<User, StoreError> {
         role: r.try_get(2).map_err(corrupt)?,
         password_hash: r.try_get(3).map_err(corrupt)?,
         disabled: r.try_get(4).map_err(corrupt)?,
-        failed_logins: i64::from(r.try_get::<_, i32>(5).map_err(corrupt)?),
-        locked_until: r.try_get(6).map_err(corrupt)?,
-        created_at: r.try_get(7).map_err(corrupt)?,
-        updated_at: r.try_get(8).map_err(corrupt)?,
+        tokens_valid_after: r.try_get(5).map_err(corrupt)?,
+        created_at: r.try_get(6).map_err(corrupt)?,
+        updated_at: r.try_get(7).map_err(corrupt)?,
     }
     .into_user()
 }
@@ -174,9 +173,9 @@ impl SecurityStore for PgStore {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(
-                "INSERT INTO users (username, role, password_hash, disabled, failed_logins,
-                                    locked_until, created_at, updated_at)
-                 VALUES ($1, $2, $3, false, 0, NULL, $4, $4)
+                "INSERT INTO users (username, role, password_hash, disabled,
+                                    tokens_valid_after, created_at, updated_at)
+                 VALUES ($1, $2, $3, false, NULL, $4, $4)
                  RETURNING id",
             )
             .await
@@ -203,8 +202,7 @@ impl SecurityStore for PgStore {
             role: user.role,
             password_hash: user.password_hash,
             disabled: false,
-            failed_logins: 0,
-            locked_until: None,
+            tokens_valid_after: None,
             created_at: now,
             updated_at: now,
         })
@@ -246,18 +244,28 @@ impl SecurityStore for PgStore {
     async fn update_user(&self, user: &User) -> Result<bool, StoreError> {
         let changed = self
             .execute(
-                "UPDATE users SET role = $1, password_hash = $2, disabled = $3,
-                     failed_logins = $4, locked_until = $5, updated_at = $6
-                 WHERE id = $7",
+                "UPDATE users SET role = $1, password_hash = $2, disabled = $3, updated_at = $4
+                 WHERE id = $5",
                 &[
                     &user.role.as_str(),
                     &user.password_hash.as_str(),
                     &user.disabled,
-                    &failed_logins_to_i32(user.failed_logins),
-                    &user.locked_until.map(|t| t.as_micros()),
                     &Timestamp::now().as_micros(),
                     &user.id,
                 ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn revoke_access_tokens(&self, user_id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        // One statement (the row lock serialises concurrent ones); GREATEST keeps the
+        // cut-off from moving back.
+        let changed = self
+            .execute(
+                "UPDATE users SET tokens_valid_after = GREATEST(tokens_valid_after, $1)
+                 WHERE id = $2",
+                &[&at.as_micros(), &user_id],
             )
             .await?;
         Ok(changed > 0)

@@ -34,6 +34,9 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// Login failure runs and known addresses.
+mod logins;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

@@ -16,7 +16,7 @@ use super::{SqliteStore, count, lock, params_of, sqlite_err};
 use crate::codec::clean;
 use crate::codec::security::{
     API_KEY_SELECT_COLUMNS, ApiKeyColumns, REFRESH_SELECT_COLUMNS, SECRET_SELECT_COLUMNS,
-    USER_SELECT_COLUMNS, UserColumns, api_key_conflict, failed_logins_to_i32, scopes_to_text,
+    USER_SELECT_COLUMNS, UserColumns, api_key_conflict, scopes_to_text,
 };
 use crate::sqlgen::{self, Dialect};
 use crate::{AuditQuery, Cursor, Page, SecurityStore, StoreError};
@@ -41,10 +41,9 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserColumns> {
         role: row.get(2)?,
         password_hash: row.get(3)?,
         disabled: row.get(4)?,
-        failed_logins: row.get(5)?,
-        locked_until: row.get(6)?,
-        created_at: row.get(7)?,
-        updated_at: row.get(8)?,
+        tokens_valid_after: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
     })
 }
 
@@ -162,9 +161,9 @@ impl SecurityStore for SqliteStore {
             let conn = lock(&inner.writer);
             let username = clean(&user.username).into_owned();
             conn.prepare_cached(
-                "INSERT INTO users (username, role, password_hash, disabled, failed_logins,
-                                    locked_until, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 0, 0, NULL, ?4, ?4)",
+                "INSERT INTO users (username, role, password_hash, disabled,
+                                    tokens_valid_after, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 0, NULL, ?4, ?4)",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -184,8 +183,7 @@ impl SecurityStore for SqliteStore {
                 role: user.role,
                 password_hash: user.password_hash,
                 disabled: false,
-                failed_logins: 0,
-                locked_until: None,
+                tokens_valid_after: None,
                 created_at: now,
                 updated_at: now,
             })
@@ -221,19 +219,30 @@ impl SecurityStore for SqliteStore {
         let changed = self
             .write_execute(move |conn| {
                 conn.prepare_cached(
-                    "UPDATE users SET role = ?1, password_hash = ?2, disabled = ?3,
-                         failed_logins = ?4, locked_until = ?5, updated_at = ?6
-                     WHERE id = ?7",
+                    "UPDATE users SET role = ?1, password_hash = ?2, disabled = ?3, updated_at = ?4
+                     WHERE id = ?5",
                 )?
                 .execute(params![
                     user.role.as_str(),
                     user.password_hash,
                     user.disabled,
-                    failed_logins_to_i32(user.failed_logins),
-                    user.locked_until.map(|t| t.as_micros()),
                     now.as_micros(),
                     user.id
                 ])
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn revoke_access_tokens(&self, user_id: i64, at: Timestamp) -> Result<bool, StoreError> {
+        // One statement on the single writer; `max` keeps the cut-off from moving back.
+        let changed = self
+            .write_execute(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE users SET tokens_valid_after = max(coalesce(tokens_valid_after, ?1), ?1)
+                     WHERE id = ?2",
+                )?
+                .execute(params![at.as_micros(), user_id])
             })
             .await?;
         Ok(changed > 0)

@@ -21,5 +21,6 @@ mod decisions;
 mod events;
 mod idempotency;
 mod lifecycle;
+mod logins;
 mod security;
 mod threats;

@@ -10,6 +10,7 @@ use crate::harness::{Db, Raw, T0, contract};
 
 contract!(
     users_round_trip_update_and_delete,
+    access_token_cut_off_only_moves_forward,
     usernames_conflict,
     active_admins_are_counted,
     unknown_role_or_scope_is_corrupt,
@@ -85,7 +86,7 @@ async fn users_round_trip_update_and_delete(db: Db) {
     assert_eq!(alice.username, "alice");
     assert_eq!(alice.role, Role::Admin);
     assert!(!alice.disabled);
-    assert_eq!((alice.failed_logins, alice.locked_until), (0, None));
+    assert_eq!(alice.tokens_valid_after, None);
     assert!(alice.created_at >= before);
     assert_eq!(alice.created_at, alice.updated_at);
     assert_eq!(s.user_by_name("alice").await.unwrap(), Some(alice.clone()));
@@ -110,9 +111,9 @@ async fn users_round_trip_update_and_delete(db: Db) {
         role: Role::Analyst,
         password_hash: "new-hash".into(),
         disabled: true,
-        failed_logins: 3,
-        locked_until: Some(at(99)),
-        // Ignored by update_user: these are the store's to set.
+        // Ignored by update_user: these are the store's to set (the token cut-off
+        // only through revoke_access_tokens).
+        tokens_valid_after: Some(at(99)),
         username: "renamed".into(),
         created_at: at(0),
         ..alice.clone()
@@ -123,19 +124,17 @@ async fn users_round_trip_update_and_delete(db: Db) {
     assert_eq!(back.role, Role::Analyst);
     assert_eq!(back.password_hash, "new-hash");
     assert!(back.disabled);
-    assert_eq!(back.failed_logins, 3);
-    assert_eq!(back.locked_until, Some(at(99)));
+    assert_eq!(back.tokens_valid_after, None);
     assert_eq!(back.created_at, alice.created_at);
     assert!(back.updated_at >= alice.updated_at);
-    // Unlock again: None is written, not skipped.
-    let unlocked = palisade_core::security::User {
-        locked_until: None,
-        failed_logins: 0,
+    // Enable again: false is written, not skipped.
+    let enabled = palisade_core::security::User {
+        disabled: false,
         ..back.clone()
     };
-    assert!(s.update_user(&unlocked).await.unwrap());
+    assert!(s.update_user(&enabled).await.unwrap());
     let back = s.user_by_id(alice.id).await.unwrap().unwrap();
-    assert_eq!((back.locked_until, back.failed_logins), (None, 0));
+    assert!(!back.disabled);
     let ghost = palisade_core::security::User {
         id: alice.id + 1000,
         ..alice.clone()
@@ -146,6 +145,45 @@ async fn users_round_trip_update_and_delete(db: Db) {
     assert!(!s.delete_user(bob.id).await.unwrap());
     assert_eq!(s.user_by_id(bob.id).await.unwrap(), None);
     assert_eq!(s.list_users().await.unwrap().len(), 2);
+}
+
+async fn access_token_cut_off_only_moves_forward(db: Db) {
+    let s = &db.store;
+    let alice = s
+        .create_user(new_user("alice", Role::Viewer))
+        .await
+        .unwrap();
+    assert!(s.revoke_access_tokens(alice.id, at(50)).await.unwrap());
+    let back = s.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(back.tokens_valid_after, Some(at(50)));
+    // An earlier cut-off (a slower request finishing late) does not move it back.
+    assert!(s.revoke_access_tokens(alice.id, at(10)).await.unwrap());
+    let back = s.user_by_id(alice.id).await.unwrap().unwrap();
+    assert_eq!(back.tokens_valid_after, Some(at(50)));
+    assert!(s.revoke_access_tokens(alice.id, at(70)).await.unwrap());
+    assert_eq!(
+        s.user_by_name("alice")
+            .await
+            .unwrap()
+            .unwrap()
+            .tokens_valid_after,
+        Some(at(70))
+    );
+    // update_user leaves it alone.
+    assert!(s.update_user(&back).await.unwrap());
+    assert_eq!(
+        s.user_by_id(alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .tokens_valid_after,
+        Some(at(70))
+    );
+    assert!(
+        !s.revoke_access_tokens(alice.id + 1000, at(80))
+            .await
+            .unwrap()
+    );
 }
 
 async fn usernames_conflict(db: Db) {
