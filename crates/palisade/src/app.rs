@@ -185,9 +185,7 @@ impl Application {
         let auth = Arc::new(build_auth(&settings)?);
         let mut proxies = Vec::new();
         for config in &settings.proxies {
-            let context = palisade_proxy::ProxyContext {
-                guard: handle.guard.clone(),
-            };
+            let context = palisade_proxy::ProxyContext::from_pipeline(&handle);
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)
                     .await
@@ -225,6 +223,7 @@ impl Application {
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,
+            check: Arc::new(settings.check.clone()),
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
