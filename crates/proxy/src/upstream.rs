@@ -82,8 +82,21 @@ impl Upstream {
     /// connection to the tunnel after `101`.
     pub async fn send_upgrade(
         &self,
-        request: http::Request<ProxyBody>,
+        mut request: http::Request<ProxyBody>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
+        // A connection of our own speaks origin-form (`/path?query`) and must name the
+        // host itself, as the pool does for its requests.
+        let origin = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| http::Uri::from_static("/"), http::Uri::from);
+        *request.uri_mut() = origin;
+        if !request.headers().contains_key(http::header::HOST)
+            && let Ok(host) = http::HeaderValue::from_str(&self.authority)
+        {
+            request.headers_mut().insert(http::header::HOST, host);
+        }
         let connect = tokio::time::timeout(
             self.connect_timeout,
             TcpStream::connect(self.authority.as_str()),
