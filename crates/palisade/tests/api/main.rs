@@ -11,4 +11,5 @@ mod ingest;
 mod openapi;
 mod outage;
 mod pipeline;
+mod proxy;
 mod security;
