@@ -1,6 +1,7 @@
 //! Debian's nginx with `auth_request` in front of a small upstream, asking the real
 //! Palisade binary: an SQL injection gets nginx's 403, a normal request reaches the
-//! upstream, and with Palisade gone the site fails closed.
+//! upstream, a banned client stays banned whatever address it claims in its headers,
+//! and with Palisade gone the site fails closed.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -123,7 +124,7 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .is_ok_and(|o| o.stdout.starts_with(b"0"));
     let user = if is_root { "user root;" } else { "" };
     let conf = format!(
-        "{user}\nworker_processes 1;\ndaemon off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {r}/body;\n proxy_temp_path {r}/proxy;\n fastcgi_temp_path {r}/fastcgi;\n uwsgi_temp_path {r}/uwsgi;\n scgi_temp_path {r}/scgi;\n{site}\n server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"upstream ok\\n\"; }} }}\n}}\n",
+        "{user}\nworker_processes 1;\ndaemon off;\nmaster_process off;\npid {r}/nginx.pid;\nerror_log {r}/error.log warn;\nevents {{ worker_connections 64; }}\nhttp {{\n access_log off;\n client_body_temp_path {r}/body;\n proxy_temp_path {r}/proxy;\n fastcgi_temp_path {r}/fastcgi;\n uwsgi_temp_path {r}/uwsgi;\n scgi_temp_path {r}/scgi;\n{site}\n server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"upstream ok\\n\"; }} }}\n}}\n",
         r = root.display()
     );
     std::fs::write(root.join("nginx.conf"), conf).expect("conf");
@@ -188,6 +189,23 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     let banned = get("/products/list?page=2&sort=price").await.expect("req");
     assert_eq!(banned.status(), 403, "a banned client is refused by nginx");
     assert_eq!(banned.headers()["x-palisade-decision"], "ban");
+    // The banned client names another address in the headers it sends: nginx sets
+    // X-Forwarded-For (and X-Real-IP) itself, so Palisade still sees who connected.
+    for (name, value) in [
+        ("X-Forwarded-For", "8.8.8.8"),
+        ("X-Real-IP", "8.8.8.8"),
+        ("X-Forwarded-For", "8.8.8.8, 9.9.9.9"),
+    ] {
+        let spoofed = client
+            .get(format!("{site_url}/products/list?page=2"))
+            .header(name, value)
+            .header("X-Real-IP", "8.8.4.4")
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(spoofed.status(), 403, "{name}: {value} from a banned client");
+        assert_eq!(spoofed.headers()["x-palisade-decision"], "ban");
+    }
     let id = ban["id"].as_i64().expect("id");
     let deleted = client
         .delete(format!("{api}/api/v1/decisions/{id}"))
@@ -206,5 +224,13 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let down = get("/products/list?page=2").await.expect("req");
     assert_eq!(down.status(), 500);
+    // nginx runs as one process (master_process off), so stopping it leaves nothing
+    // listening behind.
     drop(nginx);
+    for port in [front, upstream] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "nothing is left listening on {port}"
+        );
+    }
 }
