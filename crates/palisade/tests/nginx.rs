@@ -203,7 +203,11 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
             .send()
             .await
             .expect("req");
-        assert_eq!(spoofed.status(), 403, "{name}: {value} from a banned client");
+        assert_eq!(
+            spoofed.status(),
+            403,
+            "{name}: {value} from a banned client"
+        );
         assert_eq!(spoofed.headers()["x-palisade-decision"], "ban");
     }
     let id = ban["id"].as_i64().expect("id");

@@ -135,9 +135,11 @@ pub struct ProxyConfig {
     pub client_timeout: Duration,
     /// How long an idle upstream connection is kept for reuse.
     pub pool_idle_timeout: Duration,
-    /// Client connections served at once. At the cap, a new connection takes the place
-    /// of the connection idle the longest (keep-alive, or still sending its headers);
-    /// with none idle it waits.
+    /// Client connections served at once (lowered to a quarter of the process's
+    /// open-files limit when that is smaller, so the proxy cannot take the descriptors
+    /// the API needs). At the cap, a new connection takes the place of the connection
+    /// idle the longest (keep-alive, or still sending its headers); with none idle it
+    /// waits.
     pub max_connections: usize,
     /// Pass the client's Host to the upstream (as Traefik and Caddy do) rather than
     /// the upstream's own address.
@@ -235,13 +237,24 @@ impl TryFrom<ProxySection> for ProxyConfig {
                 )
             })?;
         }
-        for (slot, value) in [
-            (&mut c.connect_timeout, p.connect_timeout),
-            (&mut c.response_timeout, p.response_timeout),
-            (&mut c.client_timeout, p.client_timeout),
-            (&mut c.pool_idle_timeout, p.pool_idle_timeout),
+        for (key, slot, value) in [
+            ("connect_timeout", &mut c.connect_timeout, p.connect_timeout),
+            (
+                "response_timeout",
+                &mut c.response_timeout,
+                p.response_timeout,
+            ),
+            ("client_timeout", &mut c.client_timeout, p.client_timeout),
+            (
+                "pool_idle_timeout",
+                &mut c.pool_idle_timeout,
+                p.pool_idle_timeout,
+            ),
         ] {
             if let Some(v) = value {
+                if v.to_std().is_zero() {
+                    return Err(ConfigProblem::new(key, "must be longer than 0"));
+                }
                 *slot = v.to_std();
             }
         }

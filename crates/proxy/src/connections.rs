@@ -26,6 +26,31 @@ use tokio::sync::Notify;
 /// parser refuses heads larger than this on its own anyway).
 const HEAD_RECORD_LIMIT: usize = 16 * 1024;
 
+/// The connection cap a proxy can keep within the process's descriptor limit: a
+/// proxied connection holds two descriptors (the client's and, while a request is
+/// forwarded, the upstream's), and the proxy leaves at least half of the limit to the
+/// rest of the process (the API, the database, files), so a flood on the proxy cannot
+/// take the descriptors the API needs. `None` limit (unknown): the configured cap.
+pub fn cap_for_descriptors(configured: usize, open_files_limit: Option<u64>) -> usize {
+    let Some(limit) = open_files_limit else {
+        return configured;
+    };
+    let budget = usize::try_from(limit / 4).unwrap_or(usize::MAX).max(1);
+    configured.min(budget)
+}
+
+/// The soft limit on open files (`RLIMIT_NOFILE`), read from `/proc/self/limits`;
+/// `None` where that is not available.
+pub fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Every open client connection of one proxy.
 pub struct Connections {
     live: Mutex<HashMap<u64, Arc<Activity>>>,
@@ -259,6 +284,15 @@ mod tests {
         assert_eq!(c.live.lock().unwrap().len(), 1);
         drop(busy);
         assert!(c.live.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_cap_keeps_within_a_quarter_of_the_descriptor_limit() {
+        assert_eq!(cap_for_descriptors(4096, Some(256)), 64);
+        assert_eq!(cap_for_descriptors(4096, Some(1_048_576)), 4096);
+        assert_eq!(cap_for_descriptors(100, None), 100);
+        assert_eq!(cap_for_descriptors(100, Some(2)), 1);
+        assert!(open_files_limit().is_some_and(|n| n > 0));
     }
 
     #[test]

@@ -327,6 +327,10 @@ mod tests {
         let long = gzip(text.as_bytes());
         let cut = Bytes::copy_from_slice(&long[..long.len() / 2]);
         let (out, _) = decode(&[Coding::Gzip], cut, true, limits(1 << 20)).unwrap();
-        assert!(out.len() > 1000 && text.as_bytes().starts_with(&out), "{}", out.len());
+        assert!(
+            out.len() > 1000 && text.as_bytes().starts_with(&out),
+            "{}",
+            out.len()
+        );
     }
 }

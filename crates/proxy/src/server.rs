@@ -17,7 +17,7 @@ use palisade_core::metrics::{Counter, Gauge, registry};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::connections::RecordingIo;
+use crate::connections::{RecordingIo, cap_for_descriptors, open_files_limit};
 use crate::{ProxyConfig, ProxyContext, Shared, parse_errors, service};
 
 /// Why a proxy cannot start.
@@ -45,9 +45,21 @@ pub struct BoundProxy {
 impl BoundProxy {
     /// Binds the listen address.
     pub async fn bind(
-        config: ProxyConfig,
+        mut config: ProxyConfig,
         context: ProxyContext,
     ) -> Result<BoundProxy, ProxyError> {
+        let limit = open_files_limit();
+        let cap = cap_for_descriptors(config.max_connections, limit);
+        if cap < config.max_connections {
+            tracing::warn!(
+                message = "Proxy connection cap lowered to stay within the open-files limit; raise the limit (e.g. LimitNOFILE) to serve more.",
+                proxy = %config.name,
+                configured = config.max_connections,
+                cap,
+                open_files_limit = limit.unwrap_or(0),
+            );
+            config.max_connections = cap;
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await

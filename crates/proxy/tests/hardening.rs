@@ -71,12 +71,26 @@ async fn headers_keep_conventional_case_both_ways() {
     )
     .await;
     assert_eq!(answer.status, 200);
-    for name in ["Server: app/1.0", "Content-Type: text/plain", "X-App-Thing: 1", "Content-Length: ", "X-Request-Id: "] {
-        assert!(answer.head.contains(&format!("\r\n{name}")), "{name} in {}", answer.head);
+    for name in [
+        "Server: app/1.0",
+        "Content-Type: text/plain",
+        "X-App-Thing: 1",
+        "Content-Length: ",
+        "X-Request-Id: ",
+    ] {
+        assert!(
+            answer.head.contains(&format!("\r\n{name}")),
+            "{name} in {}",
+            answer.head
+        );
     }
     assert!(!answer.head.contains("\r\nserver:"), "{}", answer.head);
     let upstream_saw = String::from_utf8_lossy(&answer.body);
-    for name in ["Host: shop", "User-Agent: curl/8", "X-Forwarded-For: 127.0.0.1"] {
+    for name in [
+        "Host: shop",
+        "User-Agent: curl/8",
+        "X-Forwarded-For: 127.0.0.1",
+    ] {
         assert!(upstream_saw.contains(name), "{name} in {upstream_saw}");
     }
     // The proxy's own pages too.
@@ -86,7 +100,11 @@ async fn headers_keep_conventional_case_both_ways() {
     )
     .await;
     assert_eq!(answer.status, 403);
-    assert!(answer.head.contains("\r\nContent-Type: text/html"), "{}", answer.head);
+    assert!(
+        answer.head.contains("\r\nContent-Type: text/html"),
+        "{}",
+        answer.head
+    );
 }
 
 #[tokio::test]
@@ -109,7 +127,10 @@ async fn requests_the_parser_refuses_are_counted_and_explained() {
     assert_eq!(t.decision.as_str(), "block");
     assert_eq!(t.rule_ids[0], 975100, "{t:?}");
     assert_eq!(t.evidence[0].matched, "\"<>");
-    assert_eq!(t.uri.as_deref(), Some("/search?q=\"<script>alert(1)</script>\""));
+    assert_eq!(
+        t.uri.as_deref(),
+        Some("/search?q=\"<script>alert(1)</script>\"")
+    );
     assert!(
         t.rule_ids.iter().any(|r| (941000..942000).contains(r)),
         "the engine judged what could be read (XSS): {t:?}"
@@ -120,14 +141,24 @@ async fn requests_the_parser_refuses_are_counted_and_explained() {
     let (_s, answer) = exchange(p.addr, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").await;
     assert_eq!(answer.status, 400);
     assert_eq!(requests("parser", "malformed"), before + 2);
-    assert!(p.threats.try_recv().is_err(), "no threat for a head that cannot be read back");
-    assert!(recorded.lock().unwrap().is_empty(), "nothing reached the upstream");
+    assert!(
+        p.threats.try_recv().is_err(),
+        "no threat for a head that cannot be read back"
+    );
+    assert!(
+        recorded.lock().unwrap().is_empty(),
+        "nothing reached the upstream"
+    );
 
     // A refused head after a good request on the same keep-alive connection.
     let mut s = TcpStream::connect(p.addr).await.unwrap();
-    s.write_all(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     assert_eq!(read_answer(&mut s).await.status, 200);
-    s.write_all(b"GET /a`b<c> HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /a`b<c> HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     assert_eq!(read_answer(&mut s).await.status, 400);
     let t = p.threat().await;
     assert_eq!(t.evidence[0].matched, "`<>");
@@ -177,7 +208,12 @@ fn brotli(data: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn post(addr: SocketAddr, coding: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+async fn post(
+    addr: SocketAddr,
+    coding: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -201,7 +237,11 @@ async fn compressed_bodies_are_inspected_decoded_and_forwarded_as_sent() {
         ("gzip", "application/json", gzip(json)),
         ("deflate", "application/json", deflate(json)),
         ("br", "application/json", brotli(json)),
-        ("gzip, br", "application/x-www-form-urlencoded", brotli(&gzip(form))),
+        (
+            "gzip, br",
+            "application/x-www-form-urlencoded",
+            brotli(&gzip(form)),
+        ),
         ("x-gzip", "application/x-www-form-urlencoded", gzip(form)),
     ];
     for (coding, content_type, body) in cases {
@@ -214,7 +254,11 @@ async fn compressed_bodies_are_inspected_decoded_and_forwarded_as_sent() {
             t.evidence
         );
     }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "no attack reached the upstream");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "no attack reached the upstream"
+    );
 
     // A benign compressed body reaches the upstream exactly as the client sent it.
     let benign = gzip(br#"{"comment":"Great shoes, would buy again!","stars":5}"#);
@@ -241,7 +285,13 @@ async fn bodies_that_cannot_be_inspected_are_refused() {
     assert_eq!(t.rule_ids[0], 975120, "{t:?}");
 
     // Not the gzip it claims to be.
-    let resp = post(p.addr, "gzip", "application/json", b"{\"plain\":true}".to_vec()).await;
+    let resp = post(
+        p.addr,
+        "gzip",
+        "application/json",
+        b"{\"plain\":true}".to_vec(),
+    )
+    .await;
     assert_eq!(resp.status(), 415);
     let t = p.threat().await;
     assert_eq!(t.rule_ids[0], 975110, "{t:?}");
@@ -269,18 +319,36 @@ async fn bodies_that_cannot_be_inspected_are_refused() {
     // inspecting prefixes instead, its decoded prefix is inspected.
     let big_form = {
         let mut f = b"q=1%27%20UNION%20SELECT%20password%20FROM%20users--&pad=".to_vec();
-        f.extend((0..300_000u32).flat_map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761)).into_bytes()));
+        f.extend(
+            (0..300_000u32)
+                .flat_map(|i| format!("{:x}", i.wrapping_mul(2_654_435_761)).into_bytes()),
+        );
         gzip(&f)
     };
-    let p = proxy(&format!("http://{up}"), None, |c| c.max_body_bytes = 64 * 1024).await;
-    let resp = post(p.addr, "gzip", "application/x-www-form-urlencoded", big_form.clone()).await;
+    let p = proxy(&format!("http://{up}"), None, |c| {
+        c.max_body_bytes = 64 * 1024
+    })
+    .await;
+    let resp = post(
+        p.addr,
+        "gzip",
+        "application/x-www-form-urlencoded",
+        big_form.clone(),
+    )
+    .await;
     assert_eq!(resp.status(), 413);
     let p = proxy(&format!("http://{up}"), None, |c| {
         c.max_body_bytes = 64 * 1024;
         c.oversize = palisade_proxy::OversizePolicy::InspectPrefix;
     })
     .await;
-    let resp = post(p.addr, "gzip", "application/x-www-form-urlencoded", big_form).await;
+    let resp = post(
+        p.addr,
+        "gzip",
+        "application/x-www-form-urlencoded",
+        big_form,
+    )
+    .await;
     assert_eq!(resp.status(), 403);
 }
 
@@ -306,7 +374,9 @@ async fn a_flood_of_idle_and_half_sent_connections_does_not_keep_a_new_client_ou
     }
     // A keep-alive client that finished its request is idle too.
     let mut kept = TcpStream::connect(p.addr).await.unwrap();
-    kept.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    kept.write_all(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
 
     let (_s, answer) = exchange(p.addr, b"GET /new-client HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(answer.status, 200);
@@ -343,7 +413,10 @@ async fn idle_keep_alive_and_stalled_bodies_are_bounded_by_the_client_timeout() 
     // Idle keep-alive: closed after the client timeout.
     let (mut s, answer) = exchange(p.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(answer.status, 200);
-    assert!(closed(&mut s).await, "an idle keep-alive connection is closed");
+    assert!(
+        closed(&mut s).await,
+        "an idle keep-alive connection is closed"
+    );
     // Half a head: closed too.
     let mut s = TcpStream::connect(p.addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();

@@ -35,7 +35,10 @@ async fn refused_and_the_next_client_is_unaffected(upstream: &str, who: &str) {
     for attack in [UPGRADE_WITH_BODY, UPGRADE_CHUNKED] {
         let (mut a, answer) = exchange(p.addr, attack).await;
         assert_eq!(answer.status, 400, "{}", answer.head);
-        assert!(closed(&mut a).await, "the connection is closed after the refusal");
+        assert!(
+            closed(&mut a).await,
+            "the connection is closed after the refusal"
+        );
         let t = p.threat().await;
         assert_eq!(t.rule_ids[0], 975130, "{t:?}");
         assert_eq!(t.decision.as_str(), "block");
@@ -56,7 +59,10 @@ async fn raw_upstream_never_sees_an_upgrade_body_nor_a_reused_upgrade_connection
     refused_and_the_next_client_is_unaffected(&format!("http://{up}"), "raw").await;
     let seen = recorded.lock().unwrap().concat();
     let seen = String::from_utf8_lossy(&seen).to_ascii_lowercase();
-    assert!(!seen.contains("/chat"), "a refused handshake reached the upstream: {seen}");
+    assert!(
+        !seen.contains("/chat"),
+        "a refused handshake reached the upstream: {seen}"
+    );
     assert!(!seen.contains("smuggled"), "{seen}");
 
     // A handshake without a body goes over a connection of its own; when the upstream
@@ -86,7 +92,10 @@ async fn raw_upstream_never_sees_an_upgrade_body_nor_a_reused_upgrade_connection
     let lower = handshake.to_ascii_lowercase();
     assert!(!lower.contains("content-length"), "{handshake}");
     assert!(!lower.contains("transfer-encoding"), "{handshake}");
-    assert!(handshake.contains("Upgrade: websocket"), "title case: {handshake}");
+    assert!(
+        handshake.contains("Upgrade: websocket"),
+        "title case: {handshake}"
+    );
 }
 
 #[tokio::test]
@@ -95,8 +104,7 @@ async fn nginx_upstream_is_not_desynchronised() {
     let Some((port, nginx)) = nginx_upstream(dir.path()).await else {
         return;
     };
-    refused_and_the_next_client_is_unaffected(&format!("http://127.0.0.1:{port}"), "nginx")
-        .await;
+    refused_and_the_next_client_is_unaffected(&format!("http://127.0.0.1:{port}"), "nginx").await;
     // The bodiless handshake nginx answers with 200, then ordinary requests.
     let p = proxy(&format!("http://127.0.0.1:{port}"), None, |_| {}).await;
     let (_a, answer) = exchange(p.addr, UPGRADE).await;
@@ -114,8 +122,7 @@ async fn nginx_upstream_is_not_desynchronised() {
 #[tokio::test]
 async fn node_upstream_is_not_desynchronised() {
     let (port, node) = node_upstream().await;
-    refused_and_the_next_client_is_unaffected(&format!("http://127.0.0.1:{port}"), "node")
-        .await;
+    refused_and_the_next_client_is_unaffected(&format!("http://127.0.0.1:{port}"), "node").await;
     let p = proxy(&format!("http://127.0.0.1:{port}"), None, |c| {
         c.response_timeout = Duration::from_secs(10)
     })
@@ -127,7 +134,10 @@ async fn node_upstream_is_not_desynchronised() {
     let (_c, answer) = exchange(p.addr, b"GET /__seen HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let seen: Vec<String> = serde_json::from_slice(&answer.body).unwrap();
     assert!(!seen.iter().any(|s| s.contains("smuggled")), "{seen:?}");
-    assert!(!seen.iter().any(|s| s.starts_with("POST /chat")), "{seen:?}");
+    assert!(
+        !seen.iter().any(|s| s.starts_with("POST /chat")),
+        "{seen:?}"
+    );
     drop(node);
     assert!(port_closed(port).await);
 }

@@ -117,7 +117,11 @@ async fn every_proxied_request_becomes_an_event_with_its_verdict() {
     assert_eq!((e.status, e.verdict), (Some(400), Some(Action::Block)));
     assert_eq!(e.query.as_deref(), Some("x=\"<b>\""));
 
-    let source = pl.traffic.sources.get("shop").expect("registered as a source");
+    let source = pl
+        .traffic
+        .sources
+        .get("shop")
+        .expect("registered as a source");
     let snap = source.snapshot();
     assert_eq!(snap.kind, "proxy");
     assert_eq!(snap.state, SourceState::Running);
@@ -130,9 +134,11 @@ async fn a_full_writer_queue_drops_events_and_never_holds_a_request() {
     // waits in its queue, and every later batch finds the queue full.
     let dir = tempfile::tempdir().unwrap();
     let dead = free_port();
-    let store =
-        palisade_store::open(&format!("postgres://postgres@127.0.0.1:{dead}/none"), dir.path())
-            .unwrap();
+    let store = palisade_store::open(
+        &format!("postgres://postgres@127.0.0.1:{dead}/none"),
+        dir.path(),
+    )
+    .unwrap();
     let pl = pipeline(store, 1).await;
     let (up, _) = raw_upstream().await;
     let p = proxy(&format!("http://{up}"), Some(pl.traffic.clone()), |_| {}).await;
@@ -147,7 +153,10 @@ async fn a_full_writer_queue_drops_events_and_never_holds_a_request() {
     let snap = source.snapshot();
     assert_eq!(snap.state, SourceState::Error);
     assert!(
-        snap.last_error.as_deref().unwrap_or("").contains("dropping"),
+        snap.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("dropping"),
         "{snap:?}"
     );
     let dropped = palisade_core::metrics::registry()

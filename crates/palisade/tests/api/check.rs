@@ -306,7 +306,10 @@ async fn a_banned_client_cannot_spoof_another_address() {
         // The front proxy appended the banned client; the client prepended 8.8.8.8.
         &[("X-Forwarded-For", "8.8.8.8, 203.0.113.50")],
         // The client's own X-Real-IP, passed through; the proxy set X-Forwarded-For.
-        &[("X-Real-IP", "8.8.8.8"), ("X-Forwarded-For", "203.0.113.50")],
+        &[
+            ("X-Real-IP", "8.8.8.8"),
+            ("X-Forwarded-For", "203.0.113.50"),
+        ],
         // Behind a trusted load balancer (10.0.0.0/8 in [check] trusted_proxies).
         &[("X-Forwarded-For", "1.1.1.1, 203.0.113.50, 10.1.2.3")],
         // Only X-Real-IP, as older nginx set-ups send it.

@@ -133,7 +133,9 @@ async fn proxied_traffic_is_stored_and_a_client_probing_through_the_proxy_is_ban
     // A blocked request is a threat named after the proxy and an event with its
     // verdict.
     let blocked = c
-        .get(format!("{front}/item?id=1%27%20union%20select%20password%20from%20users--"))
+        .get(format!(
+            "{front}/item?id=1%27%20union%20select%20password%20from%20users--"
+        ))
         .header("X-Forwarded-For", "198.51.100.21")
         .send()
         .await

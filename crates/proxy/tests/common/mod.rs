@@ -95,7 +95,12 @@ pub async fn read_answer(s: &mut TcpStream) -> Answer {
             .await
             .expect("an answer within 10 s")
             .expect("read");
-        assert_eq!(n, 1, "connection closed mid-head: {:?}", String::from_utf8_lossy(&head));
+        assert_eq!(
+            n,
+            1,
+            "connection closed mid-head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).into_owned();
@@ -298,7 +303,9 @@ server.listen(0, '127.0.0.1', () => console.log(server.address().port));
     let port = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).expect("port line");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("port line");
         line.trim().parse::<u16>().expect("a port")
     })
     .await
