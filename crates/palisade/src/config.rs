@@ -1012,4 +1012,71 @@ log_format = '$remote_addr [$time_local] "$request" $status'
         assert_eq!(s.sources[0].name, "web");
         assert!(matches!(s.sources[0].format, FormatSpec::Nginx(_)));
     }
+
+    #[test]
+    fn proxies_are_named_never_after_their_address_and_names_are_unique() {
+        let s = load_toml(
+            "[[proxy]]\nlisten = \"127.0.0.1:8001\"\nupstream = \"http://x:1\"\n\
+             [[proxy]]\nname = \"shop\"\nlisten = \"127.0.0.1:8002\"\nupstream = \"http://x:2\"\n\
+             [[proxy]]\nlisten = \"127.0.0.1:8003\"\nupstream = \"http://x:3\"\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = s.proxies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["proxy", "shop", "proxy-2"]);
+
+        // --proxy-listen without and with --proxy-name.
+        let flags = |name: Option<&str>| Overrides {
+            config: Some(PathBuf::from("/dev/null")),
+            proxy: Some(("127.0.0.1:8004".into(), "http://127.0.0.1:3000".into())),
+            proxy_name: name.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(&flags(None), std::iter::empty()).unwrap();
+        assert_eq!(s.proxies[0].name, "proxy");
+        let s = Settings::load_from(&flags(Some("edge")), std::iter::empty()).unwrap();
+        assert_eq!(s.proxies[0].name, "edge");
+
+        let err = load_toml(
+            "[[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"http://x\"\n\
+             [[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:2\"\nupstream = \"http://x\"\n\
+             [[sources]]\npath = \"/var/log/x.log\"\nname = \"web\"\n\
+             [[proxy]]\nname = \"web\"\nlisten = \"127.0.0.1:3\"\nupstream = \"http://x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("proxy[1].name: 'a'"), "{err}");
+        assert!(err.contains("proxy[2].name: 'web'"), "{err}");
+    }
+
+    #[test]
+    fn check_trusted_proxies_default_to_loopback_and_say_what_is_wrong() {
+        let s = load_toml("").unwrap();
+        let trusted = &s.check.trusted_proxies;
+        assert!(
+            trusted
+                .iter()
+                .any(|n| n.contains("127.0.0.1".parse().unwrap()))
+        );
+        assert!(trusted.iter().any(|n| n.contains("::1".parse().unwrap())));
+        assert!(
+            !trusted
+                .iter()
+                .any(|n| n.contains("10.0.0.1".parse().unwrap()))
+        );
+        let s = load_toml("[check]\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        assert!(s.check.trusted_proxies[0].contains("10.9.9.9".parse().unwrap()));
+        let err = load_toml("[check]\ntrusted_proxies = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("check") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
+        let s = load_toml_env(
+            "",
+            &[("PALISADE_CHECK__TRUSTED_PROXIES", "[\"192.0.2.1\"]")],
+        )
+        .unwrap();
+        assert!(s.check.trusted_proxies[0].contains("192.0.2.1".parse().unwrap()));
+    }
 }
