@@ -18,7 +18,7 @@
 mod body;
 pub mod config;
 mod connections;
-mod decode;
+pub mod decode;
 mod headers;
 mod page;
 mod parse_errors;
