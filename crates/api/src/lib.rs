@@ -136,6 +136,8 @@ pub struct AppState {
     pub started: Instant,
     /// Tokens, keys, secrets and rate limits.
     pub auth: Arc<auth::AuthContext>,
+    /// `[check]`: whose `X-Forwarded-For` `/api/v1/check` believes.
+    pub check: Arc<routes::check::CheckConfig>,
 }
 
 /// Builds the whole router with its middleware.

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
+use crate::verdict::Action;
 
 /// What produced an event, so that detectors can pick the events they understand
 /// without guessing from which fields happen to be filled in.
@@ -105,6 +106,12 @@ pub struct Event {
     /// Free text for events that are not requests (error logs, syslog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What a live front decided about the request as it happened (the protecting
+    /// proxy: allow, detect, block or ban). Empty for events read from logs, which the
+    /// ingest inspector judges after the fact; an event with a verdict was judged
+    /// already and is not inspected again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Action>,
     /// Every other named field the format produced, in the order it produced them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(value_type = Vec<Vec<String>>)]

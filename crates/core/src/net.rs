@@ -89,6 +89,19 @@ impl FromStr for IpNet {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for IpNet {
+    /// Reads the text forms [`IpNet::from_str`] accepts, so configuration sections can
+    /// hold lists of networks.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(d)?;
+        text.parse().map_err(|error: NetError| {
+            serde::de::Error::custom(format!(
+                "'{text}' is not an IP address or CIDR network ({error})"
+            ))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

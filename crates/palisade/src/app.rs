@@ -202,6 +202,12 @@ fn own_addresses(settings: &Settings) -> Vec<(palisade_core::net::IpNet, String)
             own.push((*net, format!("a trusted proxy of [[proxy]] {}", p.name)));
         }
     }
+    for net in &settings.check.trusted_proxies {
+        own.push((
+            *net,
+            "a trusted proxy of /api/v1/check ([check])".to_owned(),
+        ));
+    }
     own
 }
 
@@ -259,9 +265,7 @@ impl Application {
         let auth = Arc::new(build_auth(&settings)?);
         let mut proxies = Vec::new();
         for config in &settings.proxies {
-            let context = palisade_proxy::ProxyContext {
-                guard: handle.guard.clone(),
-            };
+            let context = palisade_proxy::ProxyContext::from_pipeline(&handle);
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)
                     .await
@@ -299,6 +303,7 @@ impl Application {
             config: Arc::new(settings.api.clone()),
             started: Instant::now(),
             auth,
+            check: Arc::new(settings.check.clone()),
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {

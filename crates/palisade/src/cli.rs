@@ -207,6 +207,15 @@ pub struct ServeArgs {
         requires = "proxy_listen"
     )]
     pub proxy_upstream: Option<String>,
+    /// The --proxy-listen proxy's name: the source of its events and threats and the
+    /// label of its metrics (default `proxy`).
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "PALISADE_PROXY_NAME",
+        requires = "proxy_listen"
+    )]
+    pub proxy_name: Option<String>,
 }
 
 /// `palisade ingest`
@@ -274,6 +283,7 @@ impl Cli {
             o.tail_format = s.format.clone();
             o.tail_log_format = s.log_format.clone();
             o.proxy = s.proxy_listen.clone().zip(s.proxy_upstream.clone());
+            o.proxy_name = s.proxy_name.clone();
         }
         o
     }

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use palisade_api::ApiConfig;
 use palisade_api::auth::{AuthConfig, RateLimits};
+use palisade_api::routes::check::CheckConfig;
 use palisade_core::config::{ConfigProblem, Validate};
 use palisade_formats::FormatSpec;
 use palisade_pipeline::decisions::DecisionsConfig;
@@ -56,6 +57,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "detection",
     "scenarios",
     "decisions",
+    "check",
 ];
 
 /// `[log]`: the binary's own component.
@@ -144,6 +146,8 @@ pub struct Overrides {
     pub tail_log_format: Option<String>,
     /// `--proxy-listen` and `--proxy-upstream`.
     pub proxy: Option<(String, String)>,
+    /// `--proxy-name`: the name of the `--proxy-listen` proxy.
+    pub proxy_name: Option<String>,
 }
 
 /// Validated settings the application runs with.
@@ -179,6 +183,8 @@ pub struct Settings {
     pub syslog: Vec<SyslogConfig>,
     /// `[decisions]`.
     pub decisions: DecisionsConfig,
+    /// `[check]`: trusted proxies of `/api/v1/check`.
+    pub check: CheckConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -387,10 +393,67 @@ fn apply_flags(table: &mut Table, o: &Overrides) {
     }
     if let Some((listen, upstream)) = &o.proxy {
         let mut entry = Table::new();
+        if let Some(name) = &o.proxy_name {
+            entry.insert("name".into(), Value::String(name.clone()));
+        }
         entry.insert("listen".into(), Value::String(listen.clone()));
         entry.insert("upstream".into(), Value::String(upstream.clone()));
         append("proxy", entry);
     }
+}
+
+/// Names the `[[proxy]]` entries that have no `name`: `proxy`, then `proxy-2`, … The
+/// name is the source of a proxy's events and threats and labels its metrics, so it
+/// must not be its listen address (which changes with the deployment) and must not be
+/// shared.
+fn name_unnamed_proxies(table: &mut Table) {
+    let Some(Value::Array(items)) = table.get_mut("proxy") else {
+        return;
+    };
+    let mut unnamed = 0;
+    for item in items.iter_mut() {
+        if let Value::Table(entry) = item
+            && !entry.contains_key("name")
+        {
+            unnamed += 1;
+            let name = if unnamed == 1 {
+                "proxy".to_owned()
+            } else {
+                format!("proxy-{unnamed}")
+            };
+            entry.insert("name".into(), Value::String(name));
+        }
+    }
+}
+
+/// Two proxies with one name, or a proxy named like a source, would mix their events,
+/// threats and metrics.
+fn proxy_name_clashes(
+    proxies: &[ProxyConfig],
+    sources: &[TailConfig],
+    syslog: &[SyslogConfig],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, p) in proxies.iter().enumerate() {
+        if let Some(j) = proxies[..i].iter().position(|q| q.name == p.name) {
+            problems.push(format!(
+                "proxy[{i}].name: '{}' is also the name of proxy[{j}]; give each [[proxy]] its own name",
+                p.name
+            ));
+        }
+        let source = sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(syslog.iter().map(|s| s.name.as_str()))
+            .any(|n| n == p.name);
+        if source {
+            problems.push(format!(
+                "proxy[{i}].name: '{}' is also the name of a source; proxies and sources need distinct names",
+                p.name
+            ));
+        }
+    }
+    problems
 }
 
 /// A deserializing error as `key: message`, the key under `at`.
@@ -578,7 +641,9 @@ impl Settings {
         let detection: DetectionConfig = section(&mut table, "detection", &from_env, &mut errors);
         let scenarios: BehaviourConfig = section(&mut table, "scenarios", &from_env, &mut errors);
         let decisions: DecisionsConfig = section(&mut table, "decisions", &from_env, &mut errors);
+        let check: CheckConfig = section(&mut table, "check", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
+        name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
         let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);
         for key in table.keys() {
@@ -605,6 +670,7 @@ impl Settings {
                 ));
             }
         }
+        errors.extend(proxy_name_clashes(&proxies, &sources, &syslog));
 
         let auth = AuthSettings {
             jwt_key_file: data_dir.join(&auth_config.jwt_key_file),
@@ -641,6 +707,7 @@ impl Settings {
             scenarios,
             syslog,
             decisions,
+            check,
         })
     }
 
@@ -944,5 +1011,72 @@ log_format = '$remote_addr [$time_local] "$request" $status'
         assert_eq!(s.sources.len(), 1);
         assert_eq!(s.sources[0].name, "web");
         assert!(matches!(s.sources[0].format, FormatSpec::Nginx(_)));
+    }
+
+    #[test]
+    fn proxies_are_named_never_after_their_address_and_names_are_unique() {
+        let s = load_toml(
+            "[[proxy]]\nlisten = \"127.0.0.1:8001\"\nupstream = \"http://x:1\"\n\
+             [[proxy]]\nname = \"shop\"\nlisten = \"127.0.0.1:8002\"\nupstream = \"http://x:2\"\n\
+             [[proxy]]\nlisten = \"127.0.0.1:8003\"\nupstream = \"http://x:3\"\n",
+        )
+        .unwrap();
+        let names: Vec<&str> = s.proxies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["proxy", "shop", "proxy-2"]);
+
+        // --proxy-listen without and with --proxy-name.
+        let flags = |name: Option<&str>| Overrides {
+            config: Some(PathBuf::from("/dev/null")),
+            proxy: Some(("127.0.0.1:8004".into(), "http://127.0.0.1:3000".into())),
+            proxy_name: name.map(str::to_owned),
+            ..Overrides::default()
+        };
+        let s = Settings::load_from(&flags(None), std::iter::empty()).unwrap();
+        assert_eq!(s.proxies[0].name, "proxy");
+        let s = Settings::load_from(&flags(Some("edge")), std::iter::empty()).unwrap();
+        assert_eq!(s.proxies[0].name, "edge");
+
+        let err = load_toml(
+            "[[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:1\"\nupstream = \"http://x\"\n\
+             [[proxy]]\nname = \"a\"\nlisten = \"127.0.0.1:2\"\nupstream = \"http://x\"\n\
+             [[sources]]\npath = \"/var/log/x.log\"\nname = \"web\"\n\
+             [[proxy]]\nname = \"web\"\nlisten = \"127.0.0.1:3\"\nupstream = \"http://x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("proxy[1].name: 'a'"), "{err}");
+        assert!(err.contains("proxy[2].name: 'web'"), "{err}");
+    }
+
+    #[test]
+    fn check_trusted_proxies_default_to_loopback_and_say_what_is_wrong() {
+        let s = load_toml("").unwrap();
+        let trusted = &s.check.trusted_proxies;
+        assert!(
+            trusted
+                .iter()
+                .any(|n| n.contains("127.0.0.1".parse().unwrap()))
+        );
+        assert!(trusted.iter().any(|n| n.contains("::1".parse().unwrap())));
+        assert!(
+            !trusted
+                .iter()
+                .any(|n| n.contains("10.0.0.1".parse().unwrap()))
+        );
+        let s = load_toml("[check]\ntrusted_proxies = [\"10.0.0.0/8\"]\n").unwrap();
+        assert!(s.check.trusted_proxies[0].contains("10.9.9.9".parse().unwrap()));
+        let err = load_toml("[check]\ntrusted_proxies = [\"10.0.0.0/33\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("check") && err.contains("10.0.0.0/33"),
+            "{err}"
+        );
+        let s = load_toml_env(
+            "",
+            &[("PALISADE_CHECK__TRUSTED_PROXIES", "[\"192.0.2.1\"]")],
+        )
+        .unwrap();
+        assert!(s.check.trusted_proxies[0].contains("192.0.2.1".parse().unwrap()));
     }
 }

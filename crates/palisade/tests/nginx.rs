@@ -1,6 +1,7 @@
 //! Debian's nginx with `auth_request` in front of a small upstream, asking the real
 //! Palisade binary: an SQL injection gets nginx's 403, a normal request reaches the
-//! upstream, and with Palisade gone the site fails closed.
+//! upstream, a banned client stays banned whatever address it claims in its headers,
+//! and with Palisade gone the site fails closed.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -208,6 +209,29 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
         .expect("req");
     assert_eq!(banned.status(), 403, "a banned client is refused by nginx");
     assert_eq!(banned.headers()["x-palisade-decision"], "ban");
+    // The banned client names another address in the headers it sends; the load
+    // balancer appends the address it saw (the rightmost entry), nginx's realip takes
+    // that one and sets X-Forwarded-For (and X-Real-IP) itself, so Palisade still sees
+    // who connected.
+    for (xff, real_ip) in [
+        ("8.8.8.8, 203.0.113.60", None),
+        ("203.0.113.60", Some("8.8.8.8")),
+        ("8.8.8.8, 9.9.9.9, 203.0.113.60", Some("8.8.4.4")),
+    ] {
+        let mut req = client
+            .get(format!("{site_url}/products/list?page=2"))
+            .header("X-Forwarded-For", xff);
+        if let Some(ip) = real_ip {
+            req = req.header("X-Real-IP", ip);
+        }
+        let spoofed = req.send().await.expect("req");
+        assert_eq!(
+            spoofed.status(),
+            403,
+            "X-Forwarded-For: {xff}, X-Real-IP: {real_ip:?} from a banned client"
+        );
+        assert_eq!(spoofed.headers()["x-palisade-decision"], "ban");
+    }
     let id = ban["id"].as_i64().expect("id");
     let deleted = client
         .delete(format!("{api}/api/v1/decisions/{id}"))
@@ -229,11 +253,13 @@ async fn nginx_auth_request_blocks_attacks_and_passes_the_rest() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let down = get("/products/list?page=2").await.expect("req");
     assert_eq!(down.status(), 500);
-    // nginx runs as one process (master_process off): stopping it leaves nothing
+    // nginx runs as one process (master_process off), so stopping it leaves nothing
     // listening behind.
     drop(nginx);
-    assert!(
-        std::net::TcpListener::bind(("127.0.0.1", front)).is_ok(),
-        "nginx's port is free again: no orphaned worker"
-    );
+    for port in [front, upstream] {
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "nothing is left listening on {port}"
+        );
+    }
 }

@@ -1,9 +1,12 @@
 //! Request bodies: read into memory up to the inspection limit, and, when the policy
 //! allows bodies beyond it, sent on as the inspected prefix followed by the rest of the
-//! client's stream.
+//! client's stream (which must keep coming: a pause longer than the client timeout
+//! ends it, so a client cannot hold a connection by trickling an upload).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -33,34 +36,59 @@ pub async fn read_limited(mut body: Incoming, limit: usize) -> Result<Buffered, 
     Ok(Buffered::Complete(buf.freeze()))
 }
 
+/// The client stopped sending the rest of an oversized body.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent nothing of its body for {0:?}")]
+pub struct BodyStalled(Duration);
+
 /// The inspected prefix, then the rest of the client's body as it arrives.
 pub struct PrefixedBody {
     prefix: Option<Bytes>,
     rest: Incoming,
+    idle: Duration,
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl PrefixedBody {
-    /// Glues `prefix` in front of `rest`.
-    pub fn new(prefix: Bytes, rest: Incoming) -> PrefixedBody {
+    /// Glues `prefix` in front of `rest`; `idle` is the longest pause allowed between
+    /// two pieces of `rest`.
+    pub fn new(prefix: Bytes, rest: Incoming, idle: Duration) -> PrefixedBody {
         PrefixedBody {
             prefix: Some(prefix).filter(|p| !p.is_empty()),
             rest,
+            idle,
+            deadline: Box::pin(tokio::time::sleep(idle)),
         }
     }
 }
 
 impl Body for PrefixedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = crate::BoxError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, crate::BoxError>>> {
         if let Some(prefix) = self.prefix.take() {
+            let next = tokio::time::Instant::now() + self.idle;
+            self.deadline.as_mut().reset(next);
             return Poll::Ready(Some(Ok(Frame::data(prefix))));
         }
-        Pin::new(&mut self.rest).poll_frame(cx)
+        match Pin::new(&mut self.rest).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + self.idle;
+                self.deadline.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if self.deadline.as_mut().poll(cx).is_ready() {
+                    let idle = self.idle;
+                    return Poll::Ready(Some(Err(Box::new(BodyStalled(idle)))));
+                }
+                Poll::Pending
+            }
+        }
     }
 
     fn is_end_stream(&self) -> bool {

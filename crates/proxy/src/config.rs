@@ -108,25 +108,38 @@ impl Upstream {
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(try_from = "ProxySection")]
 pub struct ProxyConfig {
-    /// A name for logs and metrics (defaults to the listen address).
+    /// A name for logs, metrics, events and threats (their source). The binary's
+    /// configuration names unnamed proxies `proxy`, `proxy-2`, …; a deployment detail
+    /// such as the listen address is never the default.
     pub name: String,
     /// Where clients connect.
     pub listen: SocketAddr,
     /// The protected application.
     pub upstream: Upstream,
-    /// Largest body held for inspection.
+    /// Largest body held for inspection; a compressed body is inspected decoded, and
+    /// its decoded form is held to the same limit.
     pub max_body_bytes: usize,
+    /// How much a compressed body may expand while it is decoded for inspection
+    /// (decoded bytes per encoded byte, checked once the decoded body passes 64 KiB):
+    /// beyond it the body is refused as a decompression bomb (413).
+    pub max_decompression_ratio: u32,
     /// What happens beyond it.
     pub oversize: OversizePolicy,
     /// Longest wait for a connection to the upstream.
     pub connect_timeout: Duration,
     /// Longest wait for the upstream's response headers.
     pub response_timeout: Duration,
-    /// Longest a client may take to send its headers, and then its body.
+    /// Longest a client may take to send its headers (also how long an idle
+    /// keep-alive connection is kept), then its body, and between two pieces of a body
+    /// streamed on beyond the inspection limit.
     pub client_timeout: Duration,
     /// How long an idle upstream connection is kept for reuse.
     pub pool_idle_timeout: Duration,
-    /// Client connections served at once; more wait in the kernel's backlog.
+    /// Client connections served at once (lowered to a quarter of the process's
+    /// open-files limit when that is smaller, so the proxy cannot take the descriptors
+    /// the API needs). At the cap, a new connection takes the place of the connection
+    /// idle the longest (keep-alive, or still sending its headers); with none idle it
+    /// waits.
     pub max_connections: usize,
     /// Pass the client's Host to the upstream (as Traefik and Caddy do) rather than
     /// the upstream's own address.
@@ -134,16 +147,20 @@ pub struct ProxyConfig {
     /// Front proxies (load balancers) whose `X-Forwarded-For` is believed when
     /// finding the client's address; everyone else's is ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// Store every proxied request as an event (source: the proxy's name), so the
+    /// traffic explorer, analytics and behaviour scenarios see it.
+    pub store_events: bool,
 }
 
 impl ProxyConfig {
     /// A proxy with the default limits.
     pub fn new(listen: SocketAddr, upstream: Upstream) -> ProxyConfig {
         ProxyConfig {
-            name: listen.to_string(),
+            name: "proxy".to_owned(),
             listen,
             upstream,
             max_body_bytes: 1024 * 1024,
+            max_decompression_ratio: 100,
             oversize: OversizePolicy::Reject,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
@@ -152,6 +169,7 @@ impl ProxyConfig {
             max_connections: 4096,
             preserve_host: true,
             trusted_proxies: Vec::new(),
+            store_events: true,
         }
     }
 }
@@ -164,6 +182,7 @@ struct ProxySection {
     listen: String,
     upstream: String,
     max_body_bytes: Option<usize>,
+    max_decompression_ratio: Option<u32>,
     oversize: Option<String>,
     #[serde(alias = "connect_timeout_secs")]
     connect_timeout: Option<Span>,
@@ -176,6 +195,7 @@ struct ProxySection {
     max_connections: Option<usize>,
     preserve_host: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
+    store_events: Option<bool>,
 }
 
 impl TryFrom<ProxySection> for ProxyConfig {
@@ -200,6 +220,15 @@ impl TryFrom<ProxySection> for ProxyConfig {
             }
             c.max_body_bytes = n;
         }
+        if let Some(r) = p.max_decompression_ratio {
+            if r < 2 {
+                return Err(ConfigProblem::new(
+                    "max_decompression_ratio",
+                    "must be at least 2 (decoded bytes per encoded byte)",
+                ));
+            }
+            c.max_decompression_ratio = r;
+        }
         if let Some(o) = &p.oversize {
             c.oversize = OversizePolicy::parse(o).ok_or_else(|| {
                 ConfigProblem::new(
@@ -208,13 +237,24 @@ impl TryFrom<ProxySection> for ProxyConfig {
                 )
             })?;
         }
-        for (slot, value) in [
-            (&mut c.connect_timeout, p.connect_timeout),
-            (&mut c.response_timeout, p.response_timeout),
-            (&mut c.client_timeout, p.client_timeout),
-            (&mut c.pool_idle_timeout, p.pool_idle_timeout),
+        for (key, slot, value) in [
+            ("connect_timeout", &mut c.connect_timeout, p.connect_timeout),
+            (
+                "response_timeout",
+                &mut c.response_timeout,
+                p.response_timeout,
+            ),
+            ("client_timeout", &mut c.client_timeout, p.client_timeout),
+            (
+                "pool_idle_timeout",
+                &mut c.pool_idle_timeout,
+                p.pool_idle_timeout,
+            ),
         ] {
             if let Some(v) = value {
+                if v.to_std().is_zero() {
+                    return Err(ConfigProblem::new(key, "must be longer than 0"));
+                }
                 *slot = v.to_std();
             }
         }
@@ -226,6 +266,9 @@ impl TryFrom<ProxySection> for ProxyConfig {
         }
         if let Some(b) = p.preserve_host {
             c.preserve_host = b;
+        }
+        if let Some(b) = p.store_events {
+            c.store_events = b;
         }
         for t in p.trusted_proxies.iter().flatten() {
             c.trusted_proxies.push(t.parse().map_err(|_| {

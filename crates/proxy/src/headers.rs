@@ -5,6 +5,7 @@
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use palisade_core::forwarded::{forwarded_client, in_networks};
 use palisade_core::net::IpNet;
 
 /// Headers that belong to one connection and are never forwarded.
@@ -32,6 +33,16 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
             .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
 }
 
+/// Whether a request announces a body: any `Transfer-Encoding`, or a `Content-Length`
+/// other than 0. A protocol upgrade that does is refused (see `upstream`).
+pub fn announces_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get_all(header::CONTENT_LENGTH)
+            .iter()
+            .any(|v| v.as_bytes().trim_ascii() != b"0")
+}
+
 /// Removes hop-by-hop headers, including any the `Connection` header names. With
 /// `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so a WebSocket
 /// handshake reaches the other side.
@@ -55,25 +66,19 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// The client's address: the peer, unless the peer is a trusted front proxy, in which
-/// case the right-most `X-Forwarded-For` entry that is not itself trusted.
+/// The client's address by the one trusted-proxies model
+/// ([`palisade_core::forwarded`]): the peer, unless the peer is a trusted front proxy,
+/// in which case the rightmost `X-Forwarded-For` hop that is not itself trusted.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    if !trusted.iter().any(|n| n.contains(peer)) {
-        return peer;
-    }
-    let mut hops: Vec<IpAddr> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| t.trim().parse().ok())
-        .collect();
-    while let Some(hop) = hops.pop() {
-        if !trusted.iter().any(|n| n.contains(hop)) {
-            return hop;
-        }
-    }
-    peer
+    forwarded_client(
+        peer,
+        headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        headers.get("x-real-ip").and_then(|v| v.to_str().ok()),
+        |ip| in_networks(trusted, ip),
+    )
 }
 
 /// Sets what the upstream needs to know about the original request.
@@ -156,6 +161,18 @@ mod tests {
         assert_eq!(h.get("connection").unwrap(), "upgrade");
         assert!(h.contains_key("sec-websocket-key"));
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn bodies_are_announced_by_length_or_transfer_coding() {
+        assert!(!announces_body(&HeaderMap::new()));
+        assert!(!announces_body(&map(&[("content-length", "0")])));
+        assert!(announces_body(&map(&[("content-length", "12")])));
+        assert!(announces_body(&map(&[("transfer-encoding", "chunked")])));
+        assert!(announces_body(&map(&[
+            ("content-length", "0"),
+            ("content-length", "5")
+        ])));
     }
 
     #[test]

@@ -2,37 +2,44 @@
 //! ModSecurity sits in nginx. Unlike `/api/v1/check` behind `auth_request`, it sees the
 //! whole request, body included, before anything reaches the upstream.
 //!
-//! Flow per request ([`service`]): read the body up to the inspection limit
-//! ([`body`]), inspect it with the shared detection engine, record a threat off the
-//! decision path, answer 403 with a small page ([`page`]) or forward the request with
-//! hop-by-hop headers removed and `X-Forwarded-*` set ([`headers`]) over a keep-alive
-//! pool, and stream the upstream's answer back. WebSocket upgrades are tunnelled
-//! ([`tunnel`]). [`server`] accepts connections, bounds them and drains them at
-//! shutdown.
+//! Flow per request ([`service`]): refuse a banned client, read the body up to the
+//! inspection limit ([`body`]; compressed bodies decoded for inspection, [`decode`]),
+//! judge it with the pipeline's `Guard`, answer 403 with a small page ([`page`]) or
+//! forward it with hop-by-hop headers removed and `X-Forwarded-*` set ([`headers`])
+//! over a keep-alive pool ([`upstream`]), and stream the upstream's answer back. Every
+//! request becomes an event ([`traffic`]). WebSocket upgrades go over a connection of
+//! their own and are tunnelled ([`tunnel`]). What cannot be inspected or forwarded
+//! safely is refused and recorded ([`refusal`]). [`server`] accepts connections, bounds
+//! them, sheds idle ones at the cap ([`connections`]), counts the requests hyper's
+//! parser refuses, and drains them at shutdown.
 
 #![warn(missing_docs)]
 
 mod body;
 pub mod config;
+mod connections;
+pub mod decode;
 mod headers;
 mod page;
+mod parse_errors;
+mod refusal;
 pub mod server;
 mod service;
+mod traffic;
 mod tunnel;
+mod upstream;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use palisade_core::metrics::{Counter, Histogram, registry};
 use palisade_core::verdict::Action;
-use palisade_pipeline::Guard;
+use palisade_pipeline::{Guard, PipelineHandle};
 
 pub use config::{OversizePolicy, ProxyConfig, Upstream, UpstreamError};
 pub use server::{BoundProxy, ProxyError};
+pub use traffic::TrafficContext;
 
 /// Errors a body can carry on its way through.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -47,6 +54,31 @@ pub struct ProxyContext {
     /// `/api/v1/check` uses, so a change through `/api/v1/detection/config` applies to
     /// both at once), threats recorded off the request path.
     pub guard: Guard,
+    /// Where proxied requests are stored as events; `None` stores none.
+    pub traffic: Option<TrafficContext>,
+}
+
+impl ProxyContext {
+    /// A proxy that judges requests but stores no events (tests, embedding).
+    pub fn new(guard: Guard) -> ProxyContext {
+        ProxyContext {
+            guard,
+            traffic: None,
+        }
+    }
+
+    /// A proxy on the running pipeline: its guard, and its writer, source registry and
+    /// supervisor for the proxied requests' events.
+    pub fn from_pipeline(pipeline: &PipelineHandle) -> ProxyContext {
+        ProxyContext {
+            guard: pipeline.guard.clone(),
+            traffic: Some(TrafficContext {
+                writer: pipeline.writer.clone(),
+                sources: pipeline.sources.clone(),
+                supervisor: pipeline.supervisor.clone(),
+            }),
+        }
+    }
 }
 
 /// Per-proxy handles on its metrics, looked up once rather than per request.
@@ -64,6 +96,8 @@ const OUTCOMES: &[&str] = &[
     "too_large",
     "client_timeout",
     "bad_request",
+    "malformed",
+    "unsupported_encoding",
     "upstream_error",
     "upstream_timeout",
 ];
@@ -91,12 +125,17 @@ impl Metrics {
     }
 
     fn finish(&self, outcome: &str, secs: f64) {
+        self.count(outcome);
+        self.latency.observe(secs);
+    }
+
+    /// Counts a request that never reached the service (refused by hyper's parser).
+    fn count(&self, outcome: &str) {
         self.outcomes
             .iter()
             .find(|(o, _)| *o == outcome)
             .map_or(&self.other, |(_, c)| c)
             .inc();
-        self.latency.observe(secs);
     }
 }
 
@@ -104,25 +143,29 @@ impl Metrics {
 struct Shared {
     config: ProxyConfig,
     guard: Guard,
-    client: Client<HttpConnector, ProxyBody>,
+    upstream: upstream::Upstream,
     metrics: Metrics,
+    traffic: Option<traffic::Traffic>,
+    connections: Arc<connections::Connections>,
 }
 
 impl Shared {
     fn new(config: ProxyConfig, context: ProxyContext) -> Shared {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .build(connector);
+        let traffic = context
+            .traffic
+            .as_ref()
+            .filter(|_| config.store_events)
+            .map(|t| {
+                let target = format!("{} -> {}", config.listen, config.upstream.authority);
+                traffic::Traffic::start(&config.name, &target, t)
+            });
         Shared {
             metrics: Metrics::new(&config.name),
-            config,
+            upstream: upstream::Upstream::new(&config),
             guard: context.guard,
-            client,
+            traffic,
+            connections: connections::Connections::new(),
+            config,
         }
     }
 }

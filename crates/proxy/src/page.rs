@@ -63,6 +63,24 @@ pub fn too_large(request_id: &str) -> Response<ProxyBody> {
     )
 }
 
+/// 415: the body is in a content coding that cannot be decoded for inspection.
+pub fn unsupported_encoding(request_id: &str) -> Response<ProxyBody> {
+    page(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Unsupported content encoding",
+        "The request body is compressed in a way this site cannot accept.",
+        request_id,
+    )
+}
+
+/// The same page, and the client connection closed after it: for a request whose body
+/// was not read (what follows on the connection cannot be trusted to be a request).
+pub fn closing(mut resp: Response<ProxyBody>) -> Response<ProxyBody> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// 408: the client was too slow sending its body.
 pub fn client_timeout(request_id: &str) -> Response<ProxyBody> {
     page(

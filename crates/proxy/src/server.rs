@@ -1,5 +1,7 @@
-//! Accepting client connections: bounded in number, each served by hyper's HTTP/1
-//! connection (keep-alive, header read timeout, upgrades), and drained gracefully when
+//! Accepting client connections: bounded in number (the connection idle the longest
+//! makes room at the cap), each served by hyper's HTTP/1 connection (keep-alive, the
+//! client timeout for headers and idle keep-alive, upgrades, conventional header case),
+//! requests hyper's parser refuses counted and explained, and drained gracefully when
 //! Palisade stops.
 
 use std::convert::Infallible;
@@ -11,11 +13,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use palisade_core::Shutdown;
-use palisade_core::metrics::registry;
-use tokio::net::TcpListener;
+use palisade_core::metrics::{Counter, Gauge, registry};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::{ProxyConfig, ProxyContext, Shared, service};
+use crate::connections::{RecordingIo, cap_for_descriptors, open_files_limit};
+use crate::{ProxyConfig, ProxyContext, Shared, parse_errors, service};
 
 /// Why a proxy cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +45,21 @@ pub struct BoundProxy {
 impl BoundProxy {
     /// Binds the listen address.
     pub async fn bind(
-        config: ProxyConfig,
+        mut config: ProxyConfig,
         context: ProxyContext,
     ) -> Result<BoundProxy, ProxyError> {
+        let limit = open_files_limit();
+        let cap = cap_for_descriptors(config.max_connections, limit);
+        if cap < config.max_connections {
+            tracing::warn!(
+                message = "Proxy connection cap lowered to stay within the open-files limit; raise the limit (e.g. LimitNOFILE) to serve more.",
+                proxy = %config.name,
+                configured = config.max_connections,
+                cap,
+                open_files_limit = limit.unwrap_or(0),
+            );
+            config.max_connections = cap;
+        }
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -70,30 +85,18 @@ impl BoundProxy {
         let BoundProxy { listener, shared } = self;
         let name = shared.config.name.clone();
         let slots = Arc::new(Semaphore::new(shared.config.max_connections.max(1)));
-        let open = registry().gauge(
-            "palisade_proxy_connections",
-            "Client connections open on the protecting proxy.",
-            &["proxy"],
-            &[&name],
-        );
-        let accept_errors = registry().counter(
-            "palisade_proxy_accept_errors_total",
-            "Failed accepts on the protecting proxy (e.g. out of file descriptors).",
-            &["proxy"],
-            &[&name],
-        );
+        let meters = Arc::new(ConnectionMeters::new(&name));
+        if let Some(traffic) = &shared.traffic {
+            traffic.set_serving(true);
+        }
         tracing::info!(message = "Protecting proxy listening.", proxy = %name, listen = %shared.config.listen, upstream = %shared.config.upstream.authority);
         let mut backoff = Duration::from_millis(10);
         loop {
-            let permit = tokio::select! {
-                p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = shutdown.recv() => break,
-            };
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => { backoff = Duration::from_millis(10); pair }
                     Err(error) => {
-                        accept_errors.inc();
+                        meters.accept_errors.inc();
                         tracing::warn!(message = "Accept failed; backing off.", proxy = %name, %error);
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -102,41 +105,120 @@ impl BoundProxy {
                 },
                 _ = shutdown.recv() => break,
             };
-            let _ = stream.set_nodelay(true);
-            let shared = shared.clone();
-            let mut stop = shutdown.clone();
-            let open = open.clone();
-            tokio::spawn(async move {
-                open.add(1);
-                let svc = service_fn(move |req| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(service::handle(shared, peer, req).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .with_upgrades();
-                tokio::pin!(conn);
-                tokio::select! {
-                    result = conn.as_mut() => {
-                        if let Err(error) = result {
-                            tracing::debug!(message = "Client connection ended with an error.", %peer, %error);
-                        }
+            // At the cap, the connection idle the longest makes room for this one; with
+            // none idle, this one waits for a request to finish.
+            let permit = match slots.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    if shared.connections.shed_oldest_idle() {
+                        meters.shed.inc();
                     }
-                    _ = stop.recv() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+                    tokio::select! {
+                        p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                        _ = shutdown.recv() => break,
                     }
                 }
-                open.add(-1);
+            };
+            let _ = stream.set_nodelay(true);
+            let connection = Connection {
+                shared: shared.clone(),
+                meters: meters.clone(),
+                peer,
+                stop: shutdown.clone(),
+            };
+            tokio::spawn(async move {
+                connection.serve(stream).await;
                 drop(permit);
             });
         }
         // Wait for open connections to drain (each bounded by its own timeout).
         let total = u32::try_from(shared.config.max_connections.max(1)).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(Duration::from_secs(35), slots.acquire_many(total)).await;
+        if let Some(traffic) = &shared.traffic {
+            traffic.set_serving(false);
+        }
         tracing::info!(message = "Protecting proxy stopped.", proxy = %name);
+    }
+}
+
+/// Per-proxy connection metrics.
+struct ConnectionMeters {
+    open: Arc<Gauge>,
+    accept_errors: Arc<Counter>,
+    shed: Arc<Counter>,
+}
+
+impl ConnectionMeters {
+    fn new(proxy: &str) -> ConnectionMeters {
+        let r = registry();
+        ConnectionMeters {
+            open: r.gauge(
+                "palisade_proxy_connections",
+                "Client connections open on the protecting proxy.",
+                &["proxy"],
+                &[proxy],
+            ),
+            accept_errors: r.counter(
+                "palisade_proxy_accept_errors_total",
+                "Failed accepts on the protecting proxy (e.g. out of file descriptors).",
+                &["proxy"],
+                &[proxy],
+            ),
+            shed: r.counter(
+                "palisade_proxy_connections_shed_total",
+                "Idle client connections closed to make room for a new one at max_connections.",
+                &["proxy"],
+                &[proxy],
+            ),
+        }
+    }
+}
+
+/// One accepted client connection.
+struct Connection {
+    shared: Arc<Shared>,
+    meters: Arc<ConnectionMeters>,
+    peer: SocketAddr,
+    stop: Shutdown,
+}
+
+impl Connection {
+    /// Serves the connection's requests with hyper until it closes, is shed, or the
+    /// proxy stops (then its open request may finish).
+    async fn serve(mut self, stream: TcpStream) {
+        self.meters.open.add(1);
+        let registration = self.shared.connections.register();
+        let activity = registration.activity.clone();
+        let io = TokioIo::new(RecordingIo::new(stream, activity.clone()));
+        let (shared, peer) = (self.shared.clone(), self.peer);
+        let svc_activity = activity.clone();
+        let svc = service_fn(move |req| {
+            let (shared, activity) = (shared.clone(), svc_activity.clone());
+            async move { Ok::<_, Infallible>(service::handle(shared, peer, req, activity).await) }
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.shared.config.client_timeout)
+            .keep_alive(true)
+            .title_case_headers(true)
+            .serve_connection(io, svc)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(error) = result {
+                    parse_errors::connection_failed(&self.shared, self.peer.ip(), &error, &activity);
+                }
+            }
+            _ = activity.shed_requested() => {
+                tracing::debug!(message = "Idle connection closed to make room.", peer = %self.peer);
+            }
+            _ = self.stop.recv() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
+            }
+        }
+        drop(registration);
+        self.meters.open.add(-1);
     }
 }

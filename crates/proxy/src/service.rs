@@ -1,5 +1,12 @@
-//! One request through the proxy: read the body (bounded), inspect the whole request,
-//! answer 403 or forward it, and stream the upstream's answer back.
+//! One request through the proxy: refuse a banned client, read the body (bounded; a
+//! compressed body decoded for inspection), judge the whole request with the Guard,
+//! answer 403 or forward it, and stream the upstream's answer back. When the answer
+//! ends, the request is stored as an event ([`crate::traffic`]).
+//!
+//! Every request the service answers was judged by the Guard as far as it could be
+//! read: one refused for its size, a stalled or unreadable body, or an unknown content
+//! coding is judged on its head, so an attack in its target is still blocked and
+//! recorded, and its event carries a verdict.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,17 +14,22 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::request::Parts;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use palisade_core::request_id::new_request_id;
 use palisade_core::verdict::Action;
 use palisade_detect::HttpRequest;
-use palisade_pipeline::Front;
+use palisade_pipeline::{Front, Judgement};
 
 use crate::body::{Buffered, PrefixedBody, read_limited};
 use crate::config::OversizePolicy;
-use crate::headers::{client_ip, is_upgrade, set_forwarded, strip_hop_by_hop};
+use crate::connections::Activity;
+use crate::decode::{self, DecodeError, Limits};
+use crate::headers::{announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop};
+use crate::refusal::{self, Refusal};
+use crate::traffic::{Completion, ObservedBody, RequestRecord};
 use crate::{ProxyBody, Shared, page, tunnel};
 
 /// What goes to the upstream after inspection.
@@ -31,8 +43,31 @@ impl Outgoing {
     fn into_body(self) -> ProxyBody {
         match self {
             Outgoing::Whole(b) => Full::new(b).map_err(|never| match never {}).boxed_unsync(),
-            Outgoing::Prefixed(p) => p.map_err(Into::into).boxed_unsync(),
+            Outgoing::Prefixed(p) => p.boxed_unsync(),
             Outgoing::Nothing => Empty::new().map_err(|never| match never {}).boxed_unsync(),
+        }
+    }
+}
+
+/// An answer, with what the metrics and the event need to know about it.
+struct Answer {
+    outcome: &'static str,
+    verdict: Option<Action>,
+    response: Response<ProxyBody>,
+    upgraded: bool,
+}
+
+impl Answer {
+    fn new(
+        outcome: &'static str,
+        verdict: Option<Action>,
+        response: Response<ProxyBody>,
+    ) -> Answer {
+        Answer {
+            outcome,
+            verdict,
+            response,
+            upgraded: false,
         }
     }
 }
@@ -42,61 +77,42 @@ pub async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
     req: Request<Incoming>,
+    activity: Arc<Activity>,
 ) -> Response<ProxyBody> {
+    activity.request_started();
     let started = Instant::now();
-    let (outcome, resp) = serve(&shared, peer.ip(), req).await;
+    let request_id = new_request_id();
+    let client = client_ip(peer.ip(), req.headers(), &shared.config.trusted_proxies);
+    let record = shared.traffic.as_ref().map(|t| {
+        (
+            RequestRecord::new(&shared.config.name, client, &req, &request_id),
+            t.clone(),
+        )
+    });
+    let answer = serve(&shared, peer.ip(), client, &request_id, req).await;
     shared
         .metrics
-        .finish(outcome, started.elapsed().as_secs_f64());
-    resp
+        .finish(answer.outcome, started.elapsed().as_secs_f64());
+    let status = answer.response.status().as_u16();
+    let (parts, body) = answer.response.into_parts();
+    let body = ObservedBody::new(
+        body,
+        Completion {
+            record,
+            status,
+            verdict: answer.verdict,
+            activity,
+            upgraded: answer.upgraded,
+        },
+    );
+    Response::from_parts(parts, body.boxed_unsync())
 }
 
-async fn serve(
-    shared: &Shared,
-    peer: IpAddr,
-    mut req: Request<Incoming>,
-) -> (&'static str, Response<ProxyBody>) {
-    let config = &shared.config;
-    let request_id = new_request_id();
-    let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
-    let client = client_ip(peer, req.headers(), &config.trusted_proxies);
-    // A banned client is refused before its body is read.
-    if let Some(judgement) = shared.guard.refuse_banned(client) {
-        return refuse_banned(config, &request_id, client, &judgement);
-    }
-    let upgrade = is_upgrade(req.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (mut parts, body) = req.into_parts();
-    let (inspected, outgoing) = if upgrade {
-        (Bytes::new(), Outgoing::Nothing)
-    } else {
-        match tokio::time::timeout(
-            config.client_timeout,
-            read_limited(body, config.max_body_bytes),
-        )
-        .await
-        {
-            Err(_) => return ("client_timeout", page::client_timeout(&request_id)),
-            Ok(Err(_)) => return ("bad_request", page::bad_request(&request_id)),
-            Ok(Ok(Buffered::Complete(b))) => (b.clone(), Outgoing::Whole(b)),
-            Ok(Ok(Buffered::Oversize(prefix, rest))) => match config.oversize {
-                OversizePolicy::Reject => return ("too_large", page::too_large(&request_id)),
-                OversizePolicy::InspectPrefix => (
-                    prefix.slice(..config.max_body_bytes.min(prefix.len())),
-                    Outgoing::Prefixed(PrefixedBody::new(prefix, rest)),
-                ),
-            },
-        }
-    };
-
-    let target = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let inspected_request = HttpRequest {
+/// The request as the engine sees it.
+fn inspected(parts: &Parts, target: &str, body: Vec<u8>, client: IpAddr) -> HttpRequest {
+    HttpRequest {
         method: parts.method.as_str().to_owned(),
-        uri: target.clone(),
+        uri: target.to_owned(),
         protocol: format!("{:?}", parts.version),
         headers: parts
             .headers
@@ -108,89 +124,334 @@ async fn serve(
                 )
             })
             .collect(),
-        body: inspected.to_vec(),
+        body,
         client_ip: Some(client),
+    }
+}
+
+async fn serve(
+    shared: &Shared,
+    peer: IpAddr,
+    client: IpAddr,
+    request_id: &str,
+    mut req: Request<Incoming>,
+) -> Answer {
+    let config = &shared.config;
+    let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
+    // A banned client is refused before its body is read.
+    if let Some(judgement) = shared.guard.refuse_banned(client) {
+        return banned(shared, request_id, client, &judgement);
+    }
+    let upgrade = is_upgrade(req.headers());
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    if upgrade && announces_body(req.headers()) {
+        let (parts, _) = req.into_parts();
+        let request = inspected(&parts, &target, Vec::new(), client);
+        let verdict = refusal::record(
+            &shared.guard,
+            &request,
+            &config.name,
+            &Refusal::UpgradeWithBody,
+        );
+        return Answer::new(
+            "bad_request",
+            Some(verdict),
+            page::closing(page::bad_request(request_id)),
+        );
+    }
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+
+    let (body_read, outgoing, truncated) = if upgrade {
+        (Bytes::new(), Outgoing::Nothing, false)
+    } else {
+        let read = tokio::time::timeout(
+            config.client_timeout,
+            read_limited(body, config.max_body_bytes),
+        )
+        .await;
+        match read {
+            Err(_) => {
+                return judge_head(
+                    shared,
+                    &parts,
+                    &target,
+                    client,
+                    request_id,
+                    "client_timeout",
+                    page::client_timeout,
+                );
+            }
+            Ok(Err(_)) => {
+                return judge_head(
+                    shared,
+                    &parts,
+                    &target,
+                    client,
+                    request_id,
+                    "bad_request",
+                    page::bad_request,
+                );
+            }
+            Ok(Ok(Buffered::Complete(b))) => (b.clone(), Outgoing::Whole(b), false),
+            Ok(Ok(Buffered::Oversize(prefix, rest))) => match config.oversize {
+                OversizePolicy::Reject => {
+                    return judge_head(
+                        shared,
+                        &parts,
+                        &target,
+                        client,
+                        request_id,
+                        "too_large",
+                        page::too_large,
+                    );
+                }
+                OversizePolicy::InspectPrefix => (
+                    prefix.slice(..config.max_body_bytes.min(prefix.len())),
+                    Outgoing::Prefixed(PrefixedBody::new(prefix, rest, config.client_timeout)),
+                    true,
+                ),
+            },
+        }
     };
-    let judgement = shared
-        .guard
-        .judge(&inspected_request, Front::Proxy(&config.name));
+
+    let body_inspected = match decoded(shared, &parts, body_read, truncated) {
+        Ok(body) => body,
+        Err(refused) => {
+            return refuse_undecodable(shared, &parts, &target, client, request_id, refused);
+        }
+    };
+
+    let request = inspected(&parts, &target, body_inspected.to_vec(), client);
+    let judgement = shared.guard.judge(&request, Front::Proxy(&config.name));
     match judgement.action {
-        Action::Ban => return refuse_banned(config, &request_id, client, &judgement),
+        Action::Ban => return banned(shared, request_id, client, &judgement),
         Action::Block => {
-            tracing::info!(
-                message = "Request blocked.",
-                proxy = %config.name,
-                request_id = %request_id,
-                client = %client,
-                score = judgement.verdict.as_ref().map_or(0, |v| v.score),
-                method = %inspected_request.method,
+            log_blocked(shared, request_id, client, &request, &judgement);
+            return Answer::new(
+                Action::Block.as_str(),
+                Some(Action::Block),
+                page::blocked(request_id),
             );
-            return (Action::Block.as_str(), page::blocked(&request_id));
         }
         Action::Allow | Action::Detect => {}
     }
+    let verdict = Some(judgement.action);
 
     let Ok(uri) = config.upstream.target(&target) else {
-        return ("bad_request", page::bad_request(&request_id));
+        return Answer::new("bad_request", verdict, page::bad_request(request_id));
     };
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers, upgrade);
-    set_forwarded(&mut parts.headers, peer, client, peer_trusted, &request_id);
+    if upgrade {
+        // Nothing follows the handshake but the tunnel: no framing is forwarded.
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    set_forwarded(&mut parts.headers, peer, client, peer_trusted, request_id);
     if !config.preserve_host
         && let Ok(host) = HeaderValue::from_str(&config.upstream.authority)
     {
         parts.headers.insert(header::HOST, host);
     }
     let upstream_req = Request::from_parts(parts, outgoing.into_body());
-
-    let mut resp = match tokio::time::timeout(
-        config.response_timeout,
-        shared.client.request(upstream_req),
-    )
-    .await
-    {
+    let sent = async {
+        if upgrade {
+            shared.upstream.send_upgrade(upstream_req).await
+        } else {
+            shared.upstream.send(upstream_req).await
+        }
+    };
+    let mut resp = match tokio::time::timeout(config.response_timeout, sent).await {
         Err(_) => {
             tracing::warn!(message = "Upstream did not answer in time.", proxy = %config.name, request_id = %request_id);
-            return ("upstream_timeout", page::gateway_timeout(&request_id));
+            return Answer::new(
+                "upstream_timeout",
+                verdict,
+                page::gateway_timeout(request_id),
+            );
         }
         Ok(Err(error)) => {
             tracing::warn!(message = "Upstream failed.", proxy = %config.name, request_id = %request_id, %error);
-            return ("upstream_error", page::bad_gateway(&request_id));
+            return Answer::new("upstream_error", verdict, page::bad_gateway(request_id));
         }
         Ok(Ok(resp)) => resp,
     };
 
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let mut upgraded = false;
     if let (true, Some(client_upgrade)) = (switching, client_upgrade) {
         let upstream_upgrade = hyper::upgrade::on(&mut resp);
-        tunnel::spawn(client_upgrade, upstream_upgrade, request_id.clone());
+        tunnel::spawn(client_upgrade, upstream_upgrade, request_id.to_owned());
+        upgraded = true;
     }
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, switching);
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.entry("x-request-id").or_insert(v);
     }
-    let outcome = judgement.action.as_str();
-    (
-        outcome,
-        Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),
-    )
+    Answer {
+        outcome: judgement.action.as_str(),
+        verdict,
+        response: Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),
+        upgraded,
+    }
+}
+
+/// The body as it is inspected: decoded when it is in a content coding.
+fn decoded(
+    shared: &Shared,
+    parts: &Parts,
+    body: Bytes,
+    truncated: bool,
+) -> Result<Bytes, DecodeError> {
+    let codings = decode::codings(&parts.headers)?;
+    if codings.is_empty() {
+        return Ok(body);
+    }
+    let limits = Limits {
+        max_bytes: shared.config.max_body_bytes,
+        max_ratio: shared.config.max_decompression_ratio,
+        allow_prefix: shared.config.oversize == OversizePolicy::InspectPrefix,
+    };
+    decode::decode(&codings, body, truncated, limits).map(|(body, _)| body)
+}
+
+/// Refuses a body that cannot be decoded for inspection (see [`crate::decode`]).
+fn refuse_undecodable(
+    shared: &Shared,
+    parts: &Parts,
+    target: &str,
+    client: IpAddr,
+    request_id: &str,
+    error: DecodeError,
+) -> Answer {
+    let config = &shared.config;
+    let threat = match &error {
+        DecodeError::Corrupt { .. } => Some((
+            Refusal::CorruptCoding {
+                reason: error.to_string(),
+            },
+            "unsupported_encoding",
+            page::unsupported_encoding as fn(&str) -> Response<ProxyBody>,
+        )),
+        DecodeError::Bomb { .. } => Some((
+            Refusal::DecompressionBomb {
+                reason: error.to_string(),
+            },
+            "too_large",
+            page::too_large as fn(&str) -> Response<ProxyBody>,
+        )),
+        DecodeError::Unsupported(_) | DecodeError::TooLarge { .. } => None,
+    };
+    match threat {
+        Some((refusal, outcome, make_page)) => {
+            let request = inspected(parts, target, Vec::new(), client);
+            let verdict = refusal::record(&shared.guard, &request, &config.name, &refusal);
+            Answer::new(outcome, Some(verdict), make_page(request_id))
+        }
+        None => {
+            tracing::info!(
+                message = "Request body cannot be inspected; refused.",
+                proxy = %config.name,
+                request_id = %request_id,
+                client = %client,
+                %error
+            );
+            let (outcome, make_page): (&'static str, fn(&str) -> Response<ProxyBody>) = match error
+            {
+                DecodeError::TooLarge { .. } => ("too_large", page::too_large),
+                _ => ("unsupported_encoding", page::unsupported_encoding),
+            };
+            judge_head(
+                shared, parts, target, client, request_id, outcome, make_page,
+            )
+        }
+    }
+}
+
+/// A request refused before its body could be inspected (too large, too slow,
+/// unreadable, in an unknown coding): its head is judged, so an attack there is still
+/// blocked (403) and recorded; otherwise the refusal's own page.
+fn judge_head(
+    shared: &Shared,
+    parts: &Parts,
+    target: &str,
+    client: IpAddr,
+    request_id: &str,
+    outcome: &'static str,
+    make_page: fn(&str) -> Response<ProxyBody>,
+) -> Answer {
+    let request = inspected(parts, target, Vec::new(), client);
+    let judgement = shared
+        .guard
+        .judge(&request, Front::Proxy(&shared.config.name));
+    match judgement.action {
+        Action::Ban => banned(shared, request_id, client, &judgement),
+        Action::Block => {
+            log_blocked(shared, request_id, client, &request, &judgement);
+            Answer::new(
+                Action::Block.as_str(),
+                Some(Action::Block),
+                page::blocked(request_id),
+            )
+        }
+        action => Answer::new(outcome, Some(action), page::closing(make_page(request_id))),
+    }
+}
+
+/// "Request blocked." with what an operator needs to find why: the path, the rules
+/// and the score (the threat has the rest).
+fn log_blocked(
+    shared: &Shared,
+    request_id: &str,
+    client: IpAddr,
+    request: &HttpRequest,
+    judgement: &Judgement,
+) {
+    let path: String = request
+        .uri
+        .split('?')
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    let rules = judgement.verdict.as_ref().map_or_else(String::new, |v| {
+        v.findings
+            .iter()
+            .map(|f| f.rule_id.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    tracing::info!(
+        message = "Request blocked.",
+        proxy = %shared.config.name,
+        request_id = %request_id,
+        client = %client,
+        method = %request.method,
+        path = %path,
+        rules = %rules,
+        score = judgement.verdict.as_ref().map_or(0, |v| v.score),
+    );
 }
 
 /// The 403 page for a client with a ban in force, logged once.
-fn refuse_banned(
-    config: &crate::config::ProxyConfig,
-    request_id: &str,
-    client: IpAddr,
-    judgement: &palisade_pipeline::Judgement,
-) -> (&'static str, Response<ProxyBody>) {
+fn banned(shared: &Shared, request_id: &str, client: IpAddr, judgement: &Judgement) -> Answer {
     tracing::info!(
         message = "Request from a banned client refused.",
-        proxy = %config.name,
+        proxy = %shared.config.name,
         request_id = %request_id,
         client = %client,
         decision = judgement.ban.as_ref().map_or(0, |b| b.id),
     );
-    (Action::Ban.as_str(), page::blocked(request_id))
+    Answer::new(
+        Action::Ban.as_str(),
+        Some(Action::Ban),
+        page::blocked(request_id),
+    )
 }

@@ -83,9 +83,7 @@ async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harnes
     tune(&mut config);
     let bound = BoundProxy::bind(
         config,
-        ProxyContext {
-            guard: Guard::new(detection.clone(), None, threats),
-        },
+        ProxyContext::new(Guard::new(detection.clone(), None, threats)),
     )
     .await
     .unwrap();

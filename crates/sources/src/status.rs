@@ -35,6 +35,7 @@ pub struct SourceStatus {
     lines: AtomicU64,
     events: AtomicU64,
     dead_letters: AtomicU64,
+    dropped: AtomicU64,
     offset: AtomicU64,
     size: AtomicU64,
     last_event_micros: AtomicU64,
@@ -45,7 +46,7 @@ pub struct SourceStatus {
 pub struct SourceSnapshot {
     /// The source's stable name (used in events and checkpoints).
     pub name: String,
-    /// `file`, `import` or `push`.
+    /// `file`, `syslog`, `import`, `push` or `proxy`.
     pub kind: &'static str,
     /// What it reads (a path, or the route).
     pub target: String,
@@ -61,6 +62,10 @@ pub struct SourceSnapshot {
     pub events: u64,
     /// Lines kept as dead letters since start.
     pub dead_letters: u64,
+    /// Events given up since start because the store writer's queue was full: only
+    /// sources that must never make their clients wait drop (the protecting proxy's
+    /// traffic); every other source waits instead.
+    pub dropped: u64,
     /// Byte offset read up to in the current file.
     pub offset: u64,
     /// Bytes in the file not yet read (the lag), for file sources.
@@ -83,6 +88,7 @@ impl SourceSnapshot {
             lines: 0,
             events: 0,
             dead_letters: 0,
+            dropped: 0,
             offset,
             lag_bytes: 0,
             last_event_at: None,
@@ -112,6 +118,11 @@ impl SourceStatus {
         self.lines.fetch_add(lines, Ordering::Relaxed);
         self.events.fetch_add(events, Ordering::Relaxed);
         self.dead_letters.fetch_add(dead_letters, Ordering::Relaxed);
+    }
+
+    /// Counts events given up because the writer's queue was full.
+    pub fn count_dropped(&self, events: u64) {
+        self.dropped.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Records the read position and the file size, from which lag is derived.
@@ -151,6 +162,7 @@ impl SourceStatus {
             lines: self.lines.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             dead_letters: self.dead_letters.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
             offset,
             lag_bytes: size.saturating_sub(offset),
             last_event_at: (last > 0).then_some(Timestamp(last as i64)),
@@ -176,6 +188,7 @@ impl SourceRegistry {
             lines: AtomicU64::new(0),
             events: AtomicU64::new(0),
             dead_letters: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
             offset: AtomicU64::new(0),
             size: AtomicU64::new(0),
             last_event_micros: AtomicU64::new(0),

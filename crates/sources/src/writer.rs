@@ -89,6 +89,9 @@ pub enum WriterError {
     /// The store rejected the batch and its dead-letter fallback.
     #[error("the store rejected the batch: {0}")]
     Rejected(String),
+    /// The queue stayed full for as long as the sender was willing to wait.
+    #[error("the store writer's queue is full")]
+    Full,
 }
 
 struct Job {
@@ -214,6 +217,25 @@ impl BatchWriter {
             return Err(WriterError::Closed);
         }
         Ok(())
+    }
+
+    /// Queues a batch, waiting at most `wait` for room: for sources that must never
+    /// fall behind their own clients (the protecting proxy's traffic), which give a
+    /// batch up and count it rather than wait longer. [`WriterError::Full`] when the
+    /// queue stayed full.
+    pub async fn send_within(&self, batch: IngestBatch, wait: Duration) -> Result<(), WriterError> {
+        self.shared.depth.add(1);
+        match self.tx.send_timeout(Job { batch, ack: None }, wait).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
+                self.shared.depth.add(-1);
+                Err(WriterError::Full)
+            }
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+                self.shared.depth.add(-1);
+                Err(WriterError::Closed)
+            }
+        }
     }
 
     /// Queues a batch and waits until it is durably stored (or has failed).

@@ -92,6 +92,7 @@ fn batches(total: usize, batch: usize) -> Vec<IngestBatch> {
                     user: None,
                     duration_us: Some(rng.next() % 2_000_000),
                     message: None,
+                    verdict: None,
                     extra: Vec::new(),
                 }
             })

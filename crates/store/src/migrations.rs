@@ -34,6 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0004_decisions.sql"),
     },
     Migration {
+        version: 5,
+        name: "0005_event_verdict",
+        sql: include_str!("../migrations/sqlite/0005_event_verdict.sql"),
+    },
+    Migration {
         version: 6,
         name: "0006_auth_hardening",
         sql: include_str!("../migrations/sqlite/0006_auth_hardening.sql"),
@@ -66,6 +71,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "0004_decisions",
         sql: include_str!("../migrations/postgres/0004_decisions.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "0005_event_verdict",
+        sql: include_str!("../migrations/postgres/0005_event_verdict.sql"),
     },
     Migration {
         version: 6,

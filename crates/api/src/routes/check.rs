@@ -11,7 +11,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use palisade_core::Timestamp;
+use palisade_core::config::{ConfigProblem, Validate};
+use palisade_core::forwarded;
 use palisade_core::metrics::registry;
+use palisade_core::net::IpNet;
 use palisade_core::verdict::{Action, Mode};
 use palisade_detect::HttpRequest;
 use palisade_pipeline::{Front, Judgement};
@@ -51,18 +54,65 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-/// The original client: `X-Real-IP`, else the first `X-Forwarded-For` entry, else the
-/// proxy's own address. Only a proxy holding a `check` key can reach this route, so
-/// its headers are trusted.
-fn original_client(headers: &HeaderMap, peer: &str) -> Option<IpAddr> {
-    header(headers, "x-real-ip")
-        .or_else(|| {
-            header(headers, "x-forwarded-for")
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-        })
-        .and_then(|v| v.parse().ok())
-        .or_else(|| peer.parse().ok())
+/// `[check]`: how `/api/v1/check` finds the original client.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckConfig {
+    /// Proxies whose `X-Forwarded-For` entries are believed besides the caller of
+    /// `/api/v1/check` itself (always trusted: it holds a `check` key). The client is
+    /// the rightmost `X-Forwarded-For` hop that is none of these. Default: loopback.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            trusted_proxies: forwarded::loopback(),
+        }
+    }
+}
+
+impl Validate for CheckConfig {
+    /// Every network is checked while deserializing.
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        Vec::new()
+    }
+}
+
+impl CheckConfig {
+    /// The original client by the one trusted-proxies model
+    /// ([`palisade_core::forwarded`]): the caller (`peer`) and the configured trusted
+    /// proxies are trusted, the client is the rightmost `X-Forwarded-For` hop that is
+    /// neither (`X-Real-IP` only when there is no `X-Forwarded-For`). A caller whose
+    /// address is unknown (no connection info) is treated as trusted.
+    pub fn original_client(&self, headers: &HeaderMap, peer: &str) -> Option<IpAddr> {
+        let peer_ip: Option<IpAddr> = peer.parse().ok();
+        let forwarded_for: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let real_ip = header(headers, "x-real-ip");
+        let trusted =
+            |ip: IpAddr| Some(ip) == peer_ip || forwarded::in_networks(&self.trusted_proxies, ip);
+        match peer_ip {
+            Some(peer) => Some(forwarded::forwarded_client(
+                peer,
+                forwarded_for,
+                real_ip,
+                trusted,
+            )),
+            None => {
+                // No peer to start from: walk the hops from a stand-in trusted peer
+                // (the unspecified address, which no hop can be).
+                let stand_in = IpAddr::from([0, 0, 0, 0]);
+                let client = forwarded::forwarded_client(stand_in, forwarded_for, real_ip, |ip| {
+                    ip == stand_in || trusted(ip)
+                });
+                (client != stand_in).then_some(client)
+            }
+        }
+    }
 }
 
 /// Rebuilds the request the proxy is asking about from what each proxy sends.
@@ -71,7 +121,7 @@ pub fn original_request(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
-    peer: &str,
+    client_ip: Option<IpAddr>,
 ) -> HttpRequest {
     let envoy_path = uri
         .path()
@@ -110,7 +160,7 @@ pub fn original_request(
         protocol: "HTTP/1.1".into(),
         headers: forwarded,
         body: body.to_vec(),
-        client_ip: original_client(headers, peer),
+        client_ip,
     }
 }
 
@@ -279,7 +329,8 @@ pub async fn check(
     if !names_the_original_request(&uri, &headers) {
         return misconfigured();
     }
-    let request = original_request(&method, &uri, &headers, body, &peer);
+    let client = state.check.original_client(&headers, &peer);
+    let request = original_request(&method, &uri, &headers, body, client);
     decide(&state, &request)
 }
 

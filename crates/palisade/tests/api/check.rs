@@ -310,3 +310,62 @@ async fn a_check_without_the_original_request_fails_closed_and_shows_in_health()
     );
     app.stop().await;
 }
+
+/// Issue 19, finding 9: the client is the rightmost `X-Forwarded-For` hop that is not
+/// a trusted proxy, so a banned client cannot name another address by prepending an
+/// entry or by sending `X-Real-IP` through a front proxy that passes it on.
+#[tokio::test]
+async fn a_banned_client_cannot_spoof_another_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    settings.check.trusted_proxies = vec![
+        "127.0.0.0/8".parse().expect("net"),
+        "10.0.0.0/8".parse().expect("net"),
+    ];
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let key = app.api_key("edge-proxy", &["check"]).await;
+    let r = app
+        .req(Method::POST, "/api/v1/decisions")
+        .json(&serde_json::json!({"kind": "ban", "value": "203.0.113.50", "duration": "1h"}))
+        .send()
+        .await
+        .expect("ban");
+    assert_eq!(r.status(), 201);
+    let check = |headers: &[(&str, &str)]| {
+        let mut req = app
+            .client
+            .get(app.url("/api/v1/check"))
+            .header("X-Api-Key", &key)
+            .header("X-Original-URI", "/products?page=2");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let cases: &[&[(&str, &str)]] = &[
+        // The front proxy appended the banned client; the client prepended 8.8.8.8.
+        &[("X-Forwarded-For", "8.8.8.8, 203.0.113.50")],
+        // The client's own X-Real-IP, passed through; the proxy set X-Forwarded-For.
+        &[
+            ("X-Real-IP", "8.8.8.8"),
+            ("X-Forwarded-For", "203.0.113.50"),
+        ],
+        // Behind a trusted load balancer (10.0.0.0/8 in [check] trusted_proxies).
+        &[("X-Forwarded-For", "1.1.1.1, 203.0.113.50, 10.1.2.3")],
+        // Only X-Real-IP, as older nginx set-ups send it.
+        &[("X-Real-IP", "203.0.113.50")],
+    ];
+    for headers in cases {
+        let r = check(headers).await.expect("check");
+        assert_eq!(r.status(), 403, "{headers:?}");
+        assert_eq!(r.headers()["x-palisade-decision"], "ban", "{headers:?}");
+    }
+    // The address a trusted proxy saw is believed; one an untrusted hop wrote is not.
+    let r = check(&[("X-Forwarded-For", "203.0.113.50, 198.51.100.7")])
+        .await
+        .expect("check");
+    assert_eq!(r.status(), 200, "198.51.100.7 is the client, not banned");
+    app.stop().await;
+}

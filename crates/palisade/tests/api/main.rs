@@ -14,4 +14,5 @@ mod live;
 mod openapi;
 mod outage;
 mod pipeline;
+mod proxy;
 mod security;

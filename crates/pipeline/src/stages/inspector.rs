@@ -81,6 +81,13 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
     })
 }
 
+/// Whether a live front (the protecting proxy) judged the request as it happened: its
+/// verdict, and any threat, were recorded then, so inspecting it again would only
+/// record the same finding twice.
+fn judged_live(event: &Event) -> bool {
+    event.verdict.is_some()
+}
+
 /// Events in a group from which inspection is spread over threads.
 const PARALLEL_FROM: usize = 2048;
 
@@ -89,6 +96,9 @@ const PARALLEL_FROM: usize = 2048;
 fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     let mut threats = Vec::new();
     for (id, event) in events {
+        if judged_live(event) {
+            continue;
+        }
         let Some(request) = request_of(event) else {
             continue;
         };
@@ -154,7 +164,7 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
             inspected.add(
                 events
                     .iter()
-                    .filter(|(_, e)| e.kind == EventKind::Http)
+                    .filter(|(_, e)| e.kind == EventKind::Http && !judged_live(e))
                     .count() as u64,
             );
             found.add(found_here.len() as u64);
@@ -204,5 +214,28 @@ mod tests {
             ..e
         };
         assert!(request_of(&auth).is_none());
+    }
+
+    #[test]
+    fn events_a_live_front_judged_are_not_inspected_again() {
+        let attack = Event {
+            kind: EventKind::Http,
+            source: "shop".into(),
+            method: Some("GET".into()),
+            path: Some("/a".into()),
+            query: Some("id=1%27%20or%201=1--".into()),
+            ..Event::default()
+        };
+        let judged = Event {
+            verdict: Some(palisade_core::verdict::Action::Block),
+            ..attack.clone()
+        };
+        let detection =
+            std::sync::Arc::new(Detection::builtin(Default::default(), Mode::Block).unwrap());
+        let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
+        let guard = Guard::new(detection, None, recorder);
+        let threats = inspect_all(&guard.policy(), &[(1, &judged), (2, &attack)]);
+        assert_eq!(threats.len(), 1, "{threats:?}");
+        assert_eq!(threats[0].event_id, Some(2));
     }
 }

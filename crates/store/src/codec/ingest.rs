@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use palisade_core::dead_letter::StoredDeadLetter;
 use palisade_core::event::StoredEvent;
 use palisade_core::net::{ip_from_key, ip_key};
+use palisade_core::verdict::Action;
 use palisade_core::{Checkpoint, DeadLetter, Event, EventKind, Timestamp};
 
 use crate::StoreError;
@@ -15,12 +16,12 @@ use crate::codec::{clean, u64_to_i64};
 /// The event columns in table order (without `id`), as used by inserts and `COPY`.
 pub(crate) const EVENT_INSERT_COLUMNS: &str = "ts, received_at, kind, source, client_ip, host, \
      method, path, query, protocol, status, bytes, referer, user_agent, user_name, \
-     duration_us, message, extra";
+     duration_us, message, extra, verdict";
 
 /// The event columns every read selects, in the order [`EventColumns`] expects.
 pub(crate) const EVENT_SELECT_COLUMNS: &str = "id, ts, received_at, kind, source, client_ip, \
      host, method, path, query, protocol, status, bytes, referer, user_agent, user_name, \
-     duration_us, message, extra";
+     duration_us, message, extra, verdict";
 
 /// The dead-letter columns every read selects, in the order [`DeadLetterColumns`] expects.
 pub(crate) const DEAD_LETTER_SELECT_COLUMNS: &str =
@@ -58,6 +59,7 @@ pub(crate) struct EventColumnsIn<'a> {
     pub duration_us: Option<i64>,
     pub message: Option<Cow<'a, str>>,
     pub extra: Option<String>,
+    pub verdict: Option<&'static str>,
 }
 
 impl<'a> EventColumnsIn<'a> {
@@ -92,6 +94,7 @@ impl<'a> EventColumnsIn<'a> {
             duration_us: e.duration_us.map(u64_to_i64),
             message: clean_opt(&e.message),
             extra,
+            verdict: e.verdict.map(Action::as_str),
         })
     }
 }
@@ -164,6 +167,7 @@ pub(crate) struct EventColumns {
     pub duration_us: Option<i64>,
     pub message: Option<String>,
     pub extra: Option<String>,
+    pub verdict: Option<String>,
 }
 
 impl EventColumns {
@@ -190,6 +194,12 @@ impl EventColumns {
             Some(json) => serde_json::from_str::<Vec<(String, String)>>(json)
                 .map_err(|err| StoreError::Corrupt(format!("event {id}: extra: {err}")))?,
         };
+        let verdict = match self.verdict.as_deref() {
+            None => None,
+            Some(name) => Some(name.parse::<Action>().map_err(|_| {
+                StoreError::Corrupt(format!("event {id}: unknown verdict '{name}'"))
+            })?),
+        };
         Ok(StoredEvent {
             id,
             received_at: Timestamp(self.received_at),
@@ -213,6 +223,7 @@ impl EventColumns {
                     .map(|v| i64_to_u64(v, "duration_us"))
                     .transpose()?,
                 message: self.message,
+                verdict,
                 extra,
             },
         })

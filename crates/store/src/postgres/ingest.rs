@@ -32,7 +32,7 @@ use crate::{
 const EVENT_ID_LOCK: i64 = 0x7061_6c69_7361_6465;
 
 /// The column types of `COPY events (EVENT_INSERT_COLUMNS)`, in that order.
-const EVENT_COPY_TYPES: [Type; 18] = [
+const EVENT_COPY_TYPES: [Type; 19] = [
     Type::INT8,  // ts
     Type::INT8,  // received_at
     Type::TEXT,  // kind
@@ -51,6 +51,7 @@ const EVENT_COPY_TYPES: [Type; 18] = [
     Type::INT8,  // duration_us
     Type::TEXT,  // message
     Type::TEXT,  // extra
+    Type::TEXT,  // verdict
 ];
 
 fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
@@ -74,6 +75,7 @@ fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
         duration_us: r.try_get(16)?,
         message: r.try_get(17)?,
         extra: r.try_get(18)?,
+        verdict: r.try_get(19)?,
     })
 }
 
@@ -345,6 +347,7 @@ async fn write_in(
                     &c.duration_us,
                     &message,
                     &extra,
+                    &c.verdict,
                 ])
                 .await
                 .map_err(pg_err)?;

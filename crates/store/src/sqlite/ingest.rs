@@ -47,6 +47,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventColumns> {
         duration_us: row.get(16)?,
         message: row.get(17)?,
         extra: row.get(18)?,
+        verdict: row.get(19)?,
     })
 }
 
@@ -140,7 +141,7 @@ fn write_in(
         let mut stmt = tx
             .prepare_cached(&format!(
                 "INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
             ))
             .map_err(sqlite_err)?;
         for e in &batch.events {
@@ -164,6 +165,7 @@ fn write_in(
                 c.duration_us,
                 c.message.as_deref(),
                 c.extra.as_deref(),
+                c.verdict,
             ])
             .map_err(sqlite_err)?;
         }

@@ -64,6 +64,7 @@ async fn round_trips_every_field(db: Db) {
         user: Some("alice".into()),
         duration_us: Some(1_234_567),
         message: Some("line one\nline \"two\"\t\\".into()),
+        verdict: Some(palisade_core::verdict::Action::Block),
         extra: vec![
             ("upstream".into(), "10.0.0.1:80".into()),
             ("empty".into(), String::new()),

@@ -1,0 +1,129 @@
+//! The two ways a request reaches the upstream: ordinary requests over a keep-alive
+//! pool, protocol upgrades over a connection of their own.
+//!
+//! An upgrade request (a WebSocket handshake) must never share a pooled connection:
+//! if the upstream does not switch protocols, the connection's state after the answer
+//! is whatever the upstream made of the handshake, and a later client's request sent
+//! on it could be read with a different framing (request smuggling). So each upgrade
+//! opens a fresh connection that serves that one exchange: it becomes the tunnel after
+//! `101 Switching Protocols`, and is closed after any other answer.
+//!
+//! Both sides write conventional header case (`Content-Type`, not `content-type`):
+//! HTTP/1.1 header names are case-insensitive, but some servers and scanners compare
+//! them literally.
+
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+
+use crate::{ProxyBody, ProxyConfig};
+
+/// Why the upstream gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The pooled client failed (connect, write or read).
+    #[error("{0}")]
+    Pooled(#[from] hyper_util::client::legacy::Error),
+    /// The upgrade's own connection could not be opened in time.
+    #[error("connecting to {authority}: {reason}")]
+    Connect {
+        /// Where.
+        authority: String,
+        /// Why.
+        reason: String,
+    },
+    /// The upgrade's exchange failed.
+    #[error("{0}")]
+    Exchange(#[from] hyper::Error),
+}
+
+/// The upstream of one proxy.
+pub struct Upstream {
+    pool: Client<HttpConnector, ProxyBody>,
+    authority: String,
+    connect_timeout: Duration,
+}
+
+impl Upstream {
+    /// A keep-alive pool bounded like the client side (at most `max_connections` idle
+    /// upstream connections), with the configured timeouts.
+    pub fn new(config: &ProxyConfig) -> Upstream {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.enforce_http(true);
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .pool_max_idle_per_host(config.max_connections.max(1))
+            .http1_title_case_headers(true)
+            .build(connector);
+        Upstream {
+            pool,
+            authority: config.upstream.authority.clone(),
+            connect_timeout: config.connect_timeout,
+        }
+    }
+
+    /// Sends an ordinary request over the pool.
+    pub async fn send(
+        &self,
+        request: http::Request<ProxyBody>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        Ok(self.pool.request(request).await?)
+    }
+
+    /// Sends an upgrade request over a connection of its own (see the module
+    /// documentation). The connection task ends with the exchange, or hands the
+    /// connection to the tunnel after `101`.
+    pub async fn send_upgrade(
+        &self,
+        mut request: http::Request<ProxyBody>,
+    ) -> Result<http::Response<Incoming>, UpstreamError> {
+        // A connection of our own speaks origin-form (`/path?query`) and must name the
+        // host itself, as the pool does for its requests.
+        let origin = request
+            .uri()
+            .path_and_query()
+            .cloned()
+            .map_or_else(|| http::Uri::from_static("/"), http::Uri::from);
+        *request.uri_mut() = origin;
+        if !request.headers().contains_key(http::header::HOST)
+            && let Ok(host) = http::HeaderValue::from_str(&self.authority)
+        {
+            request.headers_mut().insert(http::header::HOST, host);
+        }
+        let connect = tokio::time::timeout(
+            self.connect_timeout,
+            TcpStream::connect(self.authority.as_str()),
+        )
+        .await;
+        let stream = match connect {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(self.connect_error(error.to_string())),
+            Err(_) => return Err(self.connect_error("timed out".to_owned())),
+        };
+        let _ = stream.set_nodelay(true);
+        let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
+            .title_case_headers(true)
+            .handshake(TokioIo::new(stream))
+            .await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(message = "Upgrade connection to the upstream ended with an error.", %error);
+            }
+        });
+        Ok(sender.send_request(request).await?)
+    }
+
+    fn connect_error(&self, reason: String) -> UpstreamError {
+        UpstreamError::Connect {
+            authority: self.authority.clone(),
+            reason,
+        }
+    }
+}
