@@ -13,6 +13,7 @@ pub mod decision_set;
 pub mod definitions;
 pub mod duration;
 pub mod event;
+pub mod job;
 pub mod metrics;
 pub mod net;
 pub mod request_id;

@@ -10,7 +10,8 @@
 //! [`Store`] is a supertrait. Its own methods are the ingest core (events, dead letters,
 //! checkpoints, idempotency keys); every other group of tables is a sub-store trait in a
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
-//! [`DecisionStore`] (`decisions.rs`). Each layer below them is a folder with one file
+//! [`DecisionStore`] (`decisions.rs`), [`JobStore`] (`jobs.rs`), [`MaintenanceStore`]
+//! (`maintenance.rs`: retention deletes and integrity checks). Each layer below them is a folder with one file
 //! per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
@@ -55,6 +56,8 @@ use palisade_core::{Checkpoint, DeadLetter, Event};
 mod codec;
 mod decisions;
 mod error;
+mod jobs;
+mod maintenance;
 mod migrations;
 pub mod postgres;
 mod query;
@@ -65,6 +68,11 @@ mod threats;
 
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
+pub use jobs::{
+    AttemptEnd, CancelOutcome, JobClaim, JobCounts, JobFinish, JobQuery, JobStore, LeaseStatus,
+    MAX_INTERRUPTIONS,
+};
+pub use maintenance::{DataKind, IntegrityCheck, MaintenanceStore};
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
@@ -105,7 +113,9 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: SecurityStore + ThreatStore + DecisionStore + Send + Sync + 'static {
+pub trait Store:
+    SecurityStore + ThreatStore + DecisionStore + JobStore + MaintenanceStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

@@ -33,6 +33,12 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// The job queue: jobs, attempts, logs, outputs, schedules.
+mod jobs;
+
+// Retention deletes and integrity checks.
+mod maintenance;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

@@ -34,6 +34,12 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// The job queue: jobs, attempts, logs, outputs, schedules.
+mod jobs;
+
+// Retention deletes and integrity checks.
+mod maintenance;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

@@ -20,6 +20,8 @@ mod dead_letters;
 mod decisions;
 mod events;
 mod idempotency;
+mod jobs;
 mod lifecycle;
+mod maintenance;
 mod security;
 mod threats;
