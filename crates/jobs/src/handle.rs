@@ -256,3 +256,50 @@ impl JobsHandle {
         Ok(self.runner(services).execute(claimed, shutdown).await)
     }
 }
+
+/// What the composer of a process gives the job system: `[jobs]`, kinds beyond the
+/// built-in ones (the vulnerability kinds, registered by whoever depends on their
+/// crate), and the secrets store for commands.
+#[derive(Clone, Default)]
+pub struct JobsSetup {
+    /// `[jobs]`.
+    pub config: JobConfig,
+    /// Extra kinds, registered after the built-in ones.
+    pub extra_kinds: Vec<crate::kind::SharedKind>,
+    /// Where commands' secret environment variables are read from.
+    pub secrets: Option<Arc<dyn crate::kind::SecretSource>>,
+}
+
+impl std::fmt::Debug for JobsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobsSetup")
+            .field("config", &self.config)
+            .field(
+                "extra_kinds",
+                &self
+                    .extra_kinds
+                    .iter()
+                    .map(|k| k.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .field("secrets", &self.secrets.is_some())
+            .finish()
+    }
+}
+
+impl JobsSetup {
+    /// The registry of built-in and extra kinds, and every problem the configuration
+    /// has with them (unknown kinds, refused schedule parameters).
+    pub fn registry(&self) -> Result<JobRegistry, Vec<String>> {
+        let mut registry = JobRegistry::builtin(&self.config);
+        for kind in &self.extra_kinds {
+            registry.register(kind.clone());
+        }
+        let problems = registry.check(&self.config);
+        if problems.is_empty() {
+            Ok(registry)
+        } else {
+            Err(problems)
+        }
+    }
+}

@@ -37,7 +37,7 @@ pub mod schedule;
 pub use config::{JobConfig, KindOverrides, RetentionConfig, ScheduleConfig};
 pub use context::JobContext;
 pub use events::{JobEvent, JobEventBody, JobEvents};
-pub use handle::{JobsHandle, SubmitFailure};
+pub use handle::{JobsHandle, JobsSetup, SubmitFailure};
 pub use kind::{JobError, JobKind, KindLimits, SecretSource, Services, SharedKind};
 pub use params::ParamError;
 pub use pool::Readiness;

@@ -167,7 +167,7 @@ async fn a_command_runs_with_typed_arguments_and_its_json_lines_become_outputs()
     assert_eq!(stdout[0], "args ['7', '--target', 'a b; rm']");
     assert_eq!(
         stdout[1],
-        "secret-free env ['PALISADE_JOB_ATTEMPT', 'PALISADE_JOB_ID']"
+        "secret-free env ['PALISADE_JOB_ATTEMPT', 'PALISADE_JOB_ID', 'PALISADE_JOB_KEY']"
     );
     assert!(
         logs.iter()

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use palisade_core::supervisor::Supervisor;
 use palisade_core::{Shutdown, ShutdownTrigger};
+use palisade_jobs::{JobsHandle, JobsSetup, Services};
 use palisade_scenarios::{EngineConfig as ScenarioEngineConfig, ScenarioEngine, ScenarioSet};
 use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
@@ -54,6 +55,8 @@ pub struct PipelineConfig {
     pub tails: Vec<TailConfig>,
     /// Syslog listeners.
     pub syslog: Vec<SyslogConfig>,
+    /// `[jobs]`, extra job kinds and the secrets store for commands.
+    pub jobs: JobsSetup,
 }
 
 /// Why the pipeline could not be built (a user file that does not load).
@@ -65,6 +68,9 @@ pub enum PipelineError {
     /// A scenario file is invalid.
     #[error("loading the behaviour scenarios: {0}")]
     Scenarios(#[from] palisade_scenarios::ScenarioError),
+    /// The job configuration names kinds that do not exist or parameters they refuse.
+    #[error("the job configuration: {}", .0.join("; "))]
+    Jobs(Vec<String>),
     /// The data directory cannot be used.
     #[error("preparing the data directory {path}: {source}")]
     DataDir {
@@ -98,6 +104,8 @@ pub struct PipelineHandle {
     pub sources: SourceRegistry,
     /// Every supervised task, for health.
     pub supervisor: Supervisor,
+    /// The job queue: submit, cancel, retry, kinds, live events.
+    pub jobs: JobsHandle,
 }
 
 /// The entry point: [`Pipeline::build`].
@@ -109,6 +117,7 @@ pub struct RunningPipeline {
     handle: PipelineHandle,
     trigger: ShutdownTrigger,
     sources: Vec<JoinHandle<()>>,
+    jobs: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     stages: Vec<JoinHandle<()>>,
     bans: Option<JoinHandle<()>>,
@@ -189,6 +198,24 @@ impl Pipeline {
                 &config,
             ));
         }
+        let registry = config.jobs.registry().map_err(PipelineError::Jobs)?;
+        let jobs = JobsHandle::new(store.clone(), registry, config.jobs.config.clone());
+        // The pool runs jobs in the service only; a one-shot command runs its own job
+        // with `JobsHandle::run_here`.
+        let job_tasks = if serving {
+            let ready = db.clone();
+            jobs.start(
+                Services {
+                    store: store.clone(),
+                    writer: Some(writer.clone()),
+                    secrets: config.jobs.secrets.clone(),
+                },
+                &supervisor,
+                Arc::new(move || ready.ready()),
+            )
+        } else {
+            Vec::new()
+        };
         let sources = SourceRegistry::default();
         let source_tasks = if serving {
             spawn_sources(&supervisor, &store, &writer, &sources, &config)
@@ -208,9 +235,11 @@ impl Pipeline {
                 writer,
                 sources,
                 supervisor,
+                jobs,
             },
             trigger,
             sources: source_tasks,
+            jobs: job_tasks,
             writer: writer_task,
             stages: vec![inspect_task, behaviour_task],
             bans,
@@ -356,8 +385,8 @@ impl RunningPipeline {
         self.trigger.trigger();
     }
 
-    /// Stops everything and waits, in order: sources, the writer (every queued batch
-    /// is written), the stages after the store, scenario bans, the threat recorder.
+    /// Stops everything and waits, in order: sources, running jobs (handed back to the
+    /// queue), the writer (every queued batch is written), the stages after the store, scenario bans, the threat recorder.
     /// Gives up after `timeout` (unflushed lines are re-read from their checkpoints at
     /// the next start). Call it after the fronts holding a [`PipelineHandle`] stopped.
     pub async fn shutdown(self, timeout: Duration) -> bool {
@@ -372,6 +401,7 @@ impl RunningPipeline {
             handle,
             trigger,
             sources,
+            jobs,
             writer,
             stages,
             bans,
@@ -383,6 +413,11 @@ impl RunningPipeline {
         drop(handle);
         let drained = tokio::time::timeout(timeout, async {
             for task in sources {
+                let _ = task.await;
+            }
+            // Running jobs hand their jobs back (taken up again at the next start) and
+            // let go of the writer; an import's last batches are stored below.
+            for task in jobs {
                 let _ = task.await;
             }
             let _ = writer.await;

@@ -4,6 +4,7 @@ pub mod apikey;
 pub mod config_check;
 pub mod eval;
 pub mod ingest;
+pub mod jobs;
 pub mod migrate;
 pub mod secrets;
 pub mod serve;

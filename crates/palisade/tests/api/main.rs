@@ -8,6 +8,7 @@ mod decisions;
 mod events;
 mod health;
 mod ingest;
+mod jobs;
 mod openapi;
 mod outage;
 mod pipeline;

@@ -138,6 +138,17 @@ impl JobKind for CommandKind {
             env.insert("LANG".to_owned(), "C.UTF-8".to_owned());
         }
         env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let key = format!("{}-{}", ctx.job().id, ctx.job().created_at.as_micros());
+        if ctx.job().interruptions > 0 {
+            let killed = process::reap_leftovers(&key);
+            if killed > 0 {
+                ctx.warn(format!(
+                    "killed {killed} process group(s) left running by an attempt that was cut off"
+                ))
+                .await;
+            }
+        }
+        env.insert("PALISADE_JOB_KEY".into(), key);
         env.insert("PALISADE_JOB_ID".into(), ctx.job().id.to_string());
         env.insert("PALISADE_JOB_ATTEMPT".into(), ctx.job().attempt.to_string());
         for (var, name) in &spec.secret_env {

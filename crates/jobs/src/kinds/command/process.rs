@@ -20,6 +20,50 @@ use crate::kind::JobError;
 /// The longest output line kept whole; longer lines are cut (and marked).
 const MAX_LINE: usize = 64 * 1024;
 
+/// Kills what an earlier attempt of the same job left running: when a process is
+/// killed with `kill -9`, its command's process group is orphaned and keeps running,
+/// and the attempt that takes the job up again must not run beside it. Every command
+/// carries `PALISADE_JOB_KEY` (job id and creation time, unique across stores) in its
+/// environment, inherited by what it starts; processes that still carry it are the
+/// orphans. Returns how many groups were killed.
+pub(crate) fn reap_leftovers(key: &str) -> usize {
+    let needle = format!("PALISADE_JOB_KEY={key}");
+    let own = rustix::process::getpgid(None).ok();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+            .filter(|p| *p > 1)
+            .and_then(Pid::from_raw)
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if !environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes())
+        {
+            continue;
+        }
+        if let Ok(pgid) = rustix::process::getpgid(Some(pid))
+            && Some(pgid) != own
+            && pgid.as_raw_nonzero().get() > 1
+            && !killed.contains(&pgid)
+        {
+            let _ = kill_process_group(pgid, Signal::KILL);
+            killed.push(pgid);
+        }
+    }
+    killed.len()
+}
+
 /// What to run.
 pub(crate) struct Invocation {
     /// Absolute program path.
