@@ -353,9 +353,37 @@ async fn replace_schedule<C: GenericClient>(
 #[async_trait]
 impl JobStore for PgStore {
     async fn enqueue_job(&self, job: &NewJob, now: Timestamp) -> Result<Job, StoreError> {
+        // One round trip: the insert returns the stored row.
+        let (kind, params, by) = (
+            cap(&job.kind, MAX_NAME_CHARS),
+            json_text(&job.params),
+            cap(&job.created_by, MAX_NAME_CHARS),
+        );
         let client = self.client().await?;
-        let id = insert_job(&client, job, now.as_micros()).await?;
-        must_job(&client, id).await
+        let now = now.as_micros();
+        let stored = rows(
+            &client,
+            &format!(
+                "INSERT INTO jobs (kind, params, state, max_attempts, created_by, schedule_id, \
+                 created_at, updated_at, run_after) VALUES ($1, $2, 'pending', $3, $4, $5, $6, $6, $7) \
+                 RETURNING {JOB_SELECT_COLUMNS}"
+            ),
+            &[
+                &kind,
+                &params,
+                &int(job.max_attempts.max(1)),
+                &by,
+                &job.schedule_id,
+                &now,
+                &job.run_after.as_micros(),
+            ],
+        )
+        .await?;
+        stored
+            .first()
+            .map(job_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::Database("insert returned no row".into()))
     }
 
     async fn get_job(&self, id: i64) -> Result<Option<Job>, StoreError> {
