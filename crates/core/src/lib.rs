@@ -14,6 +14,7 @@ pub mod definitions;
 pub mod duration;
 pub mod event;
 pub mod forwarded;
+pub mod job;
 pub mod metrics;
 pub mod net;
 pub mod request_id;

@@ -180,6 +180,42 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         own_addresses: own_addresses(settings),
         other_sources: settings.proxies.iter().map(|p| p.name.clone()).collect(),
         threat_observers: Default::default(),
+        jobs: palisade_jobs::JobsSetup {
+            config: settings.jobs.clone(),
+            extra_kinds: Vec::new(),
+            secrets: None,
+        },
+    }
+}
+
+/// The secrets store as the job system reads it: a command's secret environment
+/// variables are opened with the keyring in use (rotation included).
+pub struct StoreSecrets {
+    /// The store holding the sealed secrets.
+    pub store: SharedStore,
+    /// The keyring in use.
+    pub auth: Arc<palisade_api::auth::AuthContext>,
+}
+
+#[async_trait::async_trait]
+impl palisade_jobs::SecretSource for StoreSecrets {
+    async fn reveal(&self, name: &str) -> Result<Option<String>, String> {
+        let Some(record) = self.store.secret(name).await.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let plain = self
+            .auth
+            .secret_box()
+            .open(
+                &record.name,
+                &record.key_id,
+                &record.nonce,
+                &record.ciphertext,
+            )
+            .map_err(|e| e.to_string())?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| format!("the secret '{name}' is not text"))
     }
 }
 
@@ -258,11 +294,16 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         budget_descriptors(&mut settings);
         let store = open_store(&settings)?;
-        let pipeline = Pipeline::build(store.clone(), pipeline_config(&settings), Purpose::Serve)
+        let auth = Arc::new(build_auth(&settings)?);
+        let mut config = pipeline_config(&settings);
+        config.jobs.secrets = Some(Arc::new(StoreSecrets {
+            store: store.clone(),
+            auth: auth.clone(),
+        }));
+        let pipeline = Pipeline::build(store.clone(), config, Purpose::Serve)
             .await
             .context("starting the pipeline")?;
         let handle = pipeline.handle().clone();
-        let auth = Arc::new(build_auth(&settings)?);
         let mut proxies = Vec::new();
         for config in &settings.proxies {
             let context = palisade_proxy::ProxyContext::from_pipeline(&handle);

@@ -80,6 +80,12 @@ pub enum Command {
         #[command(subcommand)]
         command: ApiKeyCommand,
     },
+    /// The job queue: run a job (optionally waiting for it), list jobs, cancel one.
+    Jobs {
+        /// The jobs action.
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// The encrypted secrets store.
     Secrets {
         /// The secrets action.
@@ -157,6 +163,42 @@ pub enum ApiKeyCommand {
         /// Key id (see `apikey list`).
         id: i64,
     },
+}
+
+/// `palisade jobs …`
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Enqueue a job; with --wait, follow it (a server on the same store runs it, or
+    /// this command does when none takes it within a second).
+    Run {
+        /// The kind: import_logs, validate_data, retention_cleanup, command, …
+        kind: String,
+        /// A parameter, NAME=VALUE (repeatable); typed by the kind's schema.
+        #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Wait for the end with a progress bar and the job's log; exit 1 unless it succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List jobs, newest first.
+    List {
+        /// Only this state: pending, running, succeeded, failed, cancelled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Cancel a job (a running one stops within a heartbeat).
+    Cancel {
+        /// Job id (see `jobs list`).
+        id: i64,
+    },
+    /// List the job kinds and their parameters.
+    Kinds,
 }
 
 /// `palisade secrets …`
@@ -308,5 +350,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => commands::user::run(&overrides, command),
         Command::Apikey { command } => commands::apikey::run(&overrides, command),
         Command::Secrets { command } => commands::secrets::run(&overrides, command),
+        Command::Jobs { command } => commands::jobs::run(&overrides, command),
     }
 }

@@ -21,6 +21,7 @@ use palisade_api::auth::{AuthConfig, RateLimits};
 use palisade_api::routes::check::CheckConfig;
 use palisade_core::config::{ConfigProblem, Validate};
 use palisade_formats::FormatSpec;
+use palisade_jobs::JobConfig;
 use palisade_pipeline::decisions::DecisionsConfig;
 use palisade_pipeline::detection::DetectionConfig;
 use palisade_pipeline::stages::behaviour::BehaviourConfig;
@@ -58,6 +59,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "scenarios",
     "decisions",
     "check",
+    "jobs",
 ];
 
 /// `[log]`: the binary's own component.
@@ -185,6 +187,8 @@ pub struct Settings {
     pub decisions: DecisionsConfig,
     /// `[check]`: trusted proxies of `/api/v1/check`.
     pub check: CheckConfig,
+    /// `[jobs]`: the worker pool, retention, schedules, allow-listed commands.
+    pub jobs: JobConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -642,6 +646,7 @@ impl Settings {
         let scenarios: BehaviourConfig = section(&mut table, "scenarios", &from_env, &mut errors);
         let decisions: DecisionsConfig = section(&mut table, "decisions", &from_env, &mut errors);
         let check: CheckConfig = section(&mut table, "check", &from_env, &mut errors);
+        let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -708,6 +713,7 @@ impl Settings {
             syslog,
             decisions,
             check,
+            jobs,
         })
     }
 
@@ -786,6 +792,14 @@ impl Settings {
         for s in &self.syslog {
             out.push_str(&format!("syslog:         {} {}\n", s.name, s.target()));
         }
+        out.push_str(&format!(
+            "jobs:           {} workers, lease {}, {} schedules, {} commands, import dirs {:?}\n",
+            self.jobs.workers,
+            self.jobs.lease,
+            self.jobs.schedules.len(),
+            self.jobs.commands.len(),
+            self.jobs.import_dirs
+        ));
         out
     }
 }
@@ -809,6 +823,26 @@ mod tests {
 
     fn load_toml(text: &str) -> Result<Settings, ConfigErrors> {
         load_toml_env(text, &[])
+    }
+
+    #[test]
+    fn the_jobs_section_is_composed_and_its_problems_named() {
+        let s = load_toml(
+            "[jobs]\nworkers = 2\nimport_dirs = [\"/var/log\"]\n[jobs.retention]\nevents = \"90d\"\n\
+             [[jobs.commands]]\nname = \"hello\"\nprogram = \"/bin/echo\"\nargs = [\"{who}\"]\n\
+             [jobs.commands.params.who]\ntype = \"string\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.jobs.workers, 2);
+        assert_eq!(s.jobs.commands[0].name, "hello");
+        let e =
+            load_toml("[jobs]\nworkers = 0\n[[jobs.commands]]\nname = \"x\"\nprogram = \"echo\"\n")
+                .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("jobs.workers"), "{text}");
+        assert!(text.contains("jobs.commands[0].program"), "{text}");
+        let env = load_toml_env("", &[("PALISADE_JOBS__WORKERS", "3")]).unwrap();
+        assert_eq!(env.jobs.workers, 3);
     }
 
     #[test]

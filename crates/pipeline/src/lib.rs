@@ -14,7 +14,10 @@
 //! [`Pipeline::build`] starts all of it (used by `palisade serve` and `palisade
 //! ingest`), every task under one [`palisade_core::supervisor::Supervisor`]: a panicking
 //! stage is logged, counted, shown in health and restarted with backoff.
-//! [`RunningPipeline::shutdown`] drains it in order: sources, writer, stages, recorder.
+//! [`RunningPipeline::shutdown`] drains it in order: sources, running jobs, writer,
+//! stages, recorder. The job queue's workers and scheduler (`palisade-jobs`) start
+//! here too, so that an `import_logs` job writes through the same bounded writer; the
+//! [`PipelineHandle`] carries its `JobsHandle`.
 //! The HTTP face (`palisade-api`) and the protecting proxy (`palisade-proxy`) sit on
 //! top and share one [`PipelineHandle`].
 

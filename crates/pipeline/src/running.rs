@@ -8,6 +8,7 @@ use std::time::Duration;
 use palisade_core::net::IpNet;
 use palisade_core::supervisor::Supervisor;
 use palisade_core::{Shutdown, ShutdownTrigger};
+use palisade_jobs::{JobsHandle, JobsSetup, Services};
 use palisade_scenarios::{EngineConfig as ScenarioEngineConfig, ScenarioEngine, ScenarioSet};
 use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
@@ -64,6 +65,8 @@ pub struct PipelineConfig {
     /// Sources configured outside the pipeline (protecting proxies, by name): like
     /// tails and syslog listeners, their events may cause scenario bans by default.
     pub other_sources: Vec<String>,
+    /// `[jobs]`, extra job kinds and the secrets store for commands.
+    pub jobs: JobsSetup,
 }
 
 impl PipelineConfig {
@@ -104,6 +107,9 @@ pub enum PipelineError {
     /// A scenario file is invalid.
     #[error("loading the behaviour scenarios: {0}")]
     Scenarios(#[from] palisade_scenarios::ScenarioError),
+    /// The job configuration names kinds that do not exist or parameters they refuse.
+    #[error("the job configuration: {}", .0.join("; "))]
+    Jobs(Vec<String>),
     /// The data directory cannot be used.
     #[error("preparing the data directory {path}: {source}")]
     DataDir {
@@ -139,6 +145,8 @@ pub struct PipelineHandle {
     pub supervisor: Supervisor,
     /// The live event bus (the WebSocket feed).
     pub live: Arc<Bus>,
+    /// The job queue: submit, cancel, retry, kinds, live events.
+    pub jobs: JobsHandle,
 }
 
 /// The entry point: [`Pipeline::build`].
@@ -150,6 +158,7 @@ pub struct RunningPipeline {
     handle: PipelineHandle,
     trigger: ShutdownTrigger,
     sources: Vec<JoinHandle<()>>,
+    jobs: Vec<JoinHandle<()>>,
     writer: JoinHandle<()>,
     stages: Vec<JoinHandle<()>>,
     bans: Option<JoinHandle<()>>,
@@ -244,6 +253,24 @@ impl Pipeline {
                 &config,
             ));
         }
+        let registry = config.jobs.registry().map_err(PipelineError::Jobs)?;
+        let jobs = JobsHandle::new(store.clone(), registry, config.jobs.config.clone());
+        // The pool runs jobs in the service only; a one-shot command runs its own job
+        // with `JobsHandle::run_here`.
+        let job_tasks = if serving {
+            let ready = db.clone();
+            jobs.start(
+                Services {
+                    store: store.clone(),
+                    writer: Some(writer.clone()),
+                    secrets: config.jobs.secrets.clone(),
+                },
+                &supervisor,
+                Arc::new(move || ready.ready()),
+            )
+        } else {
+            Vec::new()
+        };
         let sources = SourceRegistry::default();
         let source_tasks = if serving {
             spawn_sources(&supervisor, &store, &writer, &sources, &config)
@@ -264,9 +291,11 @@ impl Pipeline {
                 sources,
                 supervisor,
                 live,
+                jobs,
             },
             trigger,
             sources: source_tasks,
+            jobs: job_tasks,
             writer: writer_task,
             stages,
             bans,
@@ -412,8 +441,8 @@ impl RunningPipeline {
         self.trigger.trigger();
     }
 
-    /// Stops everything and waits, in order: sources, the writer (every queued batch
-    /// is written), the stages after the store, scenario bans, the threat recorder.
+    /// Stops everything and waits, in order: sources, running jobs (handed back to the
+    /// queue), the writer (every queued batch is written), the stages after the store, scenario bans, the threat recorder.
     /// Gives up after `timeout` (unflushed lines are re-read from their checkpoints at
     /// the next start). Call it after the fronts holding a [`PipelineHandle`] stopped.
     pub async fn shutdown(self, timeout: Duration) -> bool {
@@ -428,6 +457,7 @@ impl RunningPipeline {
             handle,
             trigger,
             sources,
+            jobs,
             writer,
             stages,
             bans,
@@ -439,6 +469,11 @@ impl RunningPipeline {
         drop(handle);
         let drained = tokio::time::timeout(timeout, async {
             for task in sources {
+                let _ = task.await;
+            }
+            // Running jobs hand their jobs back (taken up again at the next start) and
+            // let go of the writer; an import's last batches are stored below.
+            for task in jobs {
                 let _ = task.await;
             }
             let _ = writer.await;

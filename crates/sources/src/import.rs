@@ -74,6 +74,10 @@ pub struct ImportProgress {
     pub bytes_total: AtomicU64,
     /// Lines read so far.
     pub lines: AtomicU64,
+    /// Set to stop the import early (a cancelled job): it stops before its next line,
+    /// after the batches already handed to the writer, and a later import of the same
+    /// file resumes from the last stored checkpoint.
+    pub cancelled: std::sync::atomic::AtomicBool,
 }
 
 /// Why an import failed.
@@ -104,6 +108,9 @@ pub enum ImportError {
     /// The reader thread failed.
     #[error("import thread failed: {0}")]
     Join(String),
+    /// Stopped through [`ImportProgress::cancelled`].
+    #[error("import stopped on request")]
+    Cancelled,
 }
 
 struct CountingReader<R> {
@@ -222,6 +229,9 @@ pub async fn import_file(
                 line_no += 1;
                 if line_no <= skip {
                     continue;
+                }
+                if prog.cancelled.load(Ordering::Relaxed) {
+                    return Err(ImportError::Cancelled);
                 }
                 lines += 1;
                 prog.lines.fetch_add(1, Ordering::Relaxed);

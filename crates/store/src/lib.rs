@@ -10,8 +10,10 @@
 //! [`Store`] is a supertrait. Its own methods are the ingest core (events, dead letters,
 //! checkpoints, idempotency keys); every other group of tables is a sub-store trait in a
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
-//! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`). Each layer below
-//! them is a folder with one file per group, named alike (`ingest.rs` for the core):
+//! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`), [`JobStore`]
+//! (`jobs.rs`), [`MaintenanceStore`] (`maintenance.rs`: retention deletes and integrity
+//! checks). Each layer below them is a folder with one file per group, named alike
+//! (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
 //! - `sqlgen/`: the parameterised listing queries, for either SQL dialect;
@@ -55,7 +57,9 @@ use palisade_core::{Checkpoint, DeadLetter, Event};
 mod codec;
 mod decisions;
 mod error;
+mod jobs;
 mod logins;
+mod maintenance;
 mod migrations;
 pub mod postgres;
 mod query;
@@ -66,7 +70,12 @@ mod threats;
 
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
+pub use jobs::{
+    AttemptEnd, CancelOutcome, JobClaim, JobCounts, JobFinish, JobQuery, JobStore, LeaseStatus,
+    MAX_INTERRUPTIONS,
+};
 pub use logins::{KNOWN_ADDRESSES_PER_USER, LoginStore};
+pub use maintenance::{DataKind, IntegrityCheck, MaintenanceStore};
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
@@ -140,7 +149,15 @@ pub struct WriteOutcome {
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
 pub trait Store:
-    SecurityStore + ThreatStore + DecisionStore + LoginStore + Send + Sync + 'static
+    SecurityStore
+    + ThreatStore
+    + DecisionStore
+    + LoginStore
+    + JobStore
+    + MaintenanceStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;

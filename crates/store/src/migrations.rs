@@ -1,5 +1,8 @@
 //! The versioned schema scripts, embedded in the binary so that a deployment is one file.
-//! A schema change is a new file appended to the right list, never an edit of an old one.
+//! A schema change is a new file `NNNN_name.sql` in both `migrations/sqlite` and
+//! `migrations/postgres`, plus one line in the [`migrations!`] list below; never an
+//! edit of an old file. Versions are applied by number (a gap is fine: each applied
+//! version is recorded in `schema_migrations`).
 
 /// One schema change.
 pub(crate) struct Migration {
@@ -11,94 +14,48 @@ pub(crate) struct Migration {
     pub sql: &'static str,
 }
 
-/// SQLite migrations, oldest first.
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_init",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_security",
-        sql: include_str!("../migrations/sqlite/0002_security.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_threats",
-        sql: include_str!("../migrations/sqlite/0003_threats.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_decisions",
-        sql: include_str!("../migrations/sqlite/0004_decisions.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_event_verdict",
-        sql: include_str!("../migrations/sqlite/0005_event_verdict.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_auth_hardening",
-        sql: include_str!("../migrations/sqlite/0006_auth_hardening.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_source_totals",
-        sql: include_str!("../migrations/sqlite/0009_source_totals.sql"),
-    },
-];
+/// Both backends' lists from one list of `(version, "file name")`.
+macro_rules! migrations {
+    ($($version:literal $name:literal),* $(,)?) => {
+        /// SQLite migrations, oldest first.
+        pub(crate) const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
+        }),*];
+        /// PostgreSQL migrations, oldest first.
+        pub(crate) const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            name: $name,
+            sql: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
+        }),*];
+    };
+}
 
-/// PostgreSQL migrations, oldest first.
-pub(crate) const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_init",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_security",
-        sql: include_str!("../migrations/postgres/0002_security.sql"),
-    },
-    Migration {
-        version: 3,
-        name: "0003_threats",
-        sql: include_str!("../migrations/postgres/0003_threats.sql"),
-    },
-    Migration {
-        version: 4,
-        name: "0004_decisions",
-        sql: include_str!("../migrations/postgres/0004_decisions.sql"),
-    },
-    Migration {
-        version: 5,
-        name: "0005_event_verdict",
-        sql: include_str!("../migrations/postgres/0005_event_verdict.sql"),
-    },
-    Migration {
-        version: 6,
-        name: "0006_auth_hardening",
-        sql: include_str!("../migrations/postgres/0006_auth_hardening.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_source_totals",
-        sql: include_str!("../migrations/postgres/0009_source_totals.sql"),
-    },
-];
+migrations! {
+    1 "0001_init",
+    2 "0002_security",
+    3 "0003_threats",
+    4 "0004_decisions",
+    5 "0005_event_verdict",
+    6 "0006_auth_hardening",
+    7 "0007_jobs",
+    9 "0009_source_totals",
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn versions_increase_and_backends_agree() {
+    fn versions_increase_and_match_their_file_names() {
         for list in [SQLITE, POSTGRES] {
             assert!(list.windows(2).all(|w| w[0].version < w[1].version));
+            for m in list {
+                let number: i64 = m.name[..4].parse().unwrap();
+                assert_eq!(number, m.version, "{}", m.name);
+                assert!(!m.sql.trim().is_empty());
+            }
         }
-        let names = |l: &[Migration]| l.iter().map(|m| (m.version, m.name)).collect::<Vec<_>>();
-        assert_eq!(names(SQLITE), names(POSTGRES));
     }
 }

@@ -57,6 +57,17 @@ pub struct HealthDetail {
     /// Every supervised background task: running, restarting after a panic (with the
     /// panic's message and the restart count), or finished.
     pub tasks: Vec<TaskStatus>,
+    /// The job queue: depth by state (null while the database cannot say).
+    pub jobs: Option<JobQueueStatus>,
+}
+
+/// The job queue as health shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobQueueStatus {
+    /// Jobs by state, across every process sharing the store.
+    pub counts: palisade_store::JobCounts,
+    /// Jobs running in this process.
+    pub running_here: usize,
 }
 
 fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapshot>) {
@@ -170,13 +181,23 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthSu
 }
 
 /// Health of every component: database (status, latency), sources (state, lag), queue,
-/// supervised background tasks.
+/// supervised background tasks, job queue depth.
 #[utoipa::path(get, path = "/api/v1/health/detailed", tag = "health", responses(
     (status = 200, description = "Healthy or degraded", body = HealthDetail),
     (status = 503, description = "Unhealthy", body = HealthDetail),
 ))]
 pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<HealthDetail>) {
     let (status, reasons, database, sources) = assess(&state);
+    let jobs =
+        match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.job_counts())
+            .await
+        {
+            Ok(Ok(counts)) => Some(JobQueueStatus {
+                counts,
+                running_here: state.pipeline.jobs.running_here(),
+            }),
+            _ => None,
+        };
     (
         code(status),
         Json(HealthDetail {
@@ -192,6 +213,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
                 store_available: state.pipeline.writer.store_available(),
             },
             tasks: state.pipeline.supervisor.statuses(),
+            jobs,
         }),
     )
 }

@@ -37,8 +37,12 @@ const MAX_TOPICS: usize = 64;
 pub struct LiveQuery {
     /// The single-use ticket from `POST /api/v1/auth/ws-ticket`.
     pub ticket: String,
-    /// The last `seq` this client saw: what came after it is sent first.
+    /// The last `seq` this client saw: what came after it is sent first (once the
+    /// client has subscribed to something).
     pub since: Option<u64>,
+    /// Topics to follow from the start, comma-separated (the same as a first
+    /// `{"subscribe": […]}` message).
+    pub topics: Option<String>,
 }
 
 /// What a client sends.
@@ -52,7 +56,9 @@ struct ClientMessage {
 }
 
 /// Opens the live feed (WebSocket upgrade). Topics: alerts, threats, traffic,
-/// activities, metrics, jobs, `job:<id>`, flows, devices.
+/// activities, metrics, jobs, `job:<id>`, flows, devices; given in `topics=` or in a
+/// `{"subscribe": […]}` message. With `since`, what was published after it is sent
+/// first (or a `gap` notice when the replay buffer no longer holds it).
 #[utoipa::path(get, path = "/api/v1/ws", tag = "live", params(LiveQuery), responses(
     (status = 101, description = "Switching to the WebSocket feed"),
     (status = 400, description = "Not a WebSocket request", body = Problem, content_type = "application/problem+json"),
@@ -87,9 +93,25 @@ pub async fn ws(
     tracing::debug!(message = "Live feed client connected.", who = %principal.actor());
     let bus = state.pipeline.live.clone();
     let since = query.since;
+    let mut topics = HashSet::new();
+    for name in query.topics.as_deref().unwrap_or("").split(',') {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        match name.parse::<Topic>() {
+            Ok(t) if topics.len() < MAX_TOPICS => {
+                topics.insert(t);
+            }
+            Ok(_) => {
+                return Problem::invalid("topics", format!("at most {MAX_TOPICS}")).into_response();
+            }
+            Err(e) => return Problem::invalid("topics", e.to_string()).into_response(),
+        }
+    }
     upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| feed(socket, bus, since))
+        .on_upgrade(move |socket| feed(socket, bus, since, topics))
 }
 
 fn control(kind: &str, data: serde_json::Value) -> WsMessage {
@@ -99,7 +121,12 @@ fn control(kind: &str, data: serde_json::Value) -> WsMessage {
 }
 
 /// Serves one client until it leaves, stalls or falls behind.
-async fn feed(mut socket: WebSocket, bus: std::sync::Arc<palisade_live::Bus>, since: Option<u64>) {
+async fn feed(
+    mut socket: WebSocket,
+    bus: std::sync::Arc<palisade_live::Bus>,
+    since: Option<u64>,
+    mut topics: HashSet<Topic>,
+) {
     let slow = registry().counter(
         "palisade_live_clients_dropped_total",
         "Live feed clients disconnected, by reason.",
@@ -107,7 +134,6 @@ async fn feed(mut socket: WebSocket, bus: std::sync::Arc<palisade_live::Bus>, si
         &["slow"],
     );
     let mut sub = bus.subscribe(since);
-    let mut topics: HashSet<Topic> = HashSet::new();
     if let Some(gap) = sub.gap() {
         let msg = control(
             "gap",
@@ -126,7 +152,9 @@ async fn feed(mut socket: WebSocket, bus: std::sync::Arc<palisade_live::Bus>, si
     let mut heard = Instant::now();
     loop {
         tokio::select! {
-            next = sub.next() => match next {
+            // Nothing is taken from the bus (the replay backlog included) until the
+            // client follows a topic, so a reconnect's backlog is not skipped.
+            next = sub.next(), if !topics.is_empty() => match next {
                 Next::Message(m) => {
                     if !topics.contains(&m.topic) {
                         continue;

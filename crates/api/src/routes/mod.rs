@@ -12,6 +12,8 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod ingest;
+pub mod job_schedules;
+pub mod jobs;
 pub mod lapi;
 pub mod live;
 pub mod metrics;
@@ -94,6 +96,27 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/decisions/{id}",
             get(decisions::get_decision).delete(decisions::delete_decision),
         )
+        .route("/api/v1/jobs", get(jobs::list_jobs).post(jobs::submit_job))
+        .route("/api/v1/jobs/kinds", get(jobs::list_kinds))
+        .route("/api/v1/jobs/logs", delete(jobs::delete_finished_logs))
+        .route(
+            "/api/v1/jobs/schedules",
+            get(job_schedules::list_schedules).post(job_schedules::create_schedule),
+        )
+        .route(
+            "/api/v1/jobs/schedules/{id}",
+            get(job_schedules::get_schedule)
+                .put(job_schedules::put_schedule)
+                .delete(job_schedules::delete_schedule),
+        )
+        .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::cancel_job))
+        .route("/api/v1/jobs/{id}/retry", post(jobs::retry_job))
+        .route(
+            "/api/v1/jobs/{id}/logs",
+            get(jobs::job_logs).delete(jobs::delete_job_logs),
+        )
+        .route("/api/v1/jobs/{id}/output", get(jobs::job_output))
         .route("/v1/decisions/stream", get(lapi::decisions_stream))
         .route("/v1/decisions", get(lapi::decisions_lookup))
 }

@@ -5,6 +5,7 @@ pub mod config_check;
 pub mod eval;
 pub mod health;
 pub mod ingest;
+pub mod jobs;
 pub mod migrate;
 pub mod secrets;
 pub mod serve;

@@ -31,9 +31,13 @@ async fn health_endpoints_report_a_working_service() {
         "threat-recorder",
         "decisions",
         "database-monitor",
+        "jobs-workers",
+        "jobs-scheduler",
     ] {
         assert!(tasks.contains(&stage), "{stage} not running in {d}");
     }
+    assert_eq!(d["jobs"]["counts"]["pending"], 0, "{d}");
+    assert_eq!(d["jobs"]["running_here"], 0);
     app.stop().await;
 }
 

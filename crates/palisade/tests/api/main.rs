@@ -9,6 +9,7 @@ mod decisions;
 mod events;
 mod health;
 mod ingest;
+mod jobs;
 mod listener;
 mod live;
 mod openapi;

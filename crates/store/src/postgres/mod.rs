@@ -35,6 +35,11 @@ mod decisions;
 
 // Login failure runs and known addresses.
 mod logins;
+// The job queue: jobs, attempts, logs, outputs, schedules.
+mod jobs;
+
+// Retention deletes and integrity checks.
+mod maintenance;
 
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;

@@ -11,12 +11,18 @@ use crate::{Cursor, MAX_LIMIT, Page};
 
 mod decisions;
 mod ingest;
+mod jobs;
+mod maintenance;
 mod security;
 mod threats;
 
 pub(crate) use decisions::decisions_query;
 pub(crate) use ingest::{
     Drive, SMALL_MATCH, dead_letters_query, events_query, probe_query, sqlite_drive,
+};
+pub(crate) use jobs::jobs_query;
+pub(crate) use maintenance::{
+    BAD_JOBS_QUERY, COUNTED_TABLES, ORPHAN_QUERIES, bad_checkpoints_query, delete_older_query,
 };
 pub(crate) use security::audit_query;
 pub(crate) use threats::{threat_stats_queries, threats_query};

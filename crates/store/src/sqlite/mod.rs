@@ -36,6 +36,11 @@ mod decisions;
 
 // Login failure runs and known addresses.
 mod logins;
+// The job queue: jobs, attempts, logs, outputs, schedules.
+mod jobs;
+
+// Retention deletes and integrity checks.
+mod maintenance;
 
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
