@@ -24,7 +24,7 @@ use crate::guard::Guard;
 use crate::recorder::{ThreatOutlets, ThreatRecorder};
 use crate::stages::behaviour::{self, BanGate, Behaviour, BehaviourConfig};
 use crate::stages::{inspector, live_traffic};
-use palisade_live::{Bus, BusConfig};
+use palisade_live::{Bus, BusConfig, Topic};
 
 /// How often the database is pinged for health.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -271,6 +271,9 @@ impl Pipeline {
         } else {
             Vec::new()
         };
+        if serving {
+            background.push(relay_job_events(&jobs, &live, &supervisor));
+        }
         let sources = SourceRegistry::default();
         let source_tasks = if serving {
             spawn_sources(&supervisor, &store, &writer, &sources, &config)
@@ -387,6 +390,37 @@ fn spawn_sources(
         }));
     }
     tasks
+}
+
+/// Job state, progress and log lines onto the live feed: every event on `job:<id>`,
+/// state and progress (not log lines) on `jobs`. The job events bus is lossy for a slow
+/// reader; a lag is logged and the relay carries on (the job's state stays in the store).
+fn relay_job_events(jobs: &JobsHandle, live: &Arc<Bus>, supervisor: &Supervisor) -> JoinHandle<()> {
+    let (jobs, live, shutdown) = (jobs.clone(), live.clone(), supervisor.shutdown());
+    supervisor.spawn("live-jobs", move || {
+        let mut events = jobs.events().subscribe();
+        let (live, mut shutdown) = (live.clone(), shutdown.clone());
+        async move {
+            loop {
+                let event = tokio::select! {
+                    e = events.recv() => e,
+                    _ = shutdown.recv() => return,
+                };
+                match event {
+                    Ok(e) => {
+                        if !matches!(e.body, palisade_jobs::JobEventBody::Log { .. }) {
+                            live.publish(Topic::Jobs, &*e);
+                        }
+                        live.publish(Topic::Job(e.job_id), &*e);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(message = "The live feed missed job events.", missed = n);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        }
+    })
 }
 
 /// The scenario engine over the built-in scenarios and the user's directory.

@@ -147,3 +147,39 @@ async fn threats_and_traffic_arrive_live_and_a_reconnect_catches_up() {
     assert_eq!(gap["topic"], "gap", "{gap}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn job_progress_and_logs_stream_live() {
+    let app = spawn_app().await;
+    let t = ticket(&app).await;
+    let url = format!(
+        "{}/api/v1/ws?ticket={t}&topics=jobs",
+        app.address.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/jobs")
+        .json(&serde_json::json!({"kind": "validate_data", "params": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let job: serde_json::Value = r.json().await.unwrap();
+    let id = job["id"].as_i64().unwrap();
+    let done = until(&mut ws, "jobs", |m| {
+        m["data"]["job_id"] == id && m["data"]["state"] == "succeeded"
+    })
+    .await;
+    assert_eq!(done["data"]["kind"], "validate_data");
+    // One job's own topic carries its log lines too; a reconnect replays them.
+    let seq = done["seq"].as_u64().unwrap();
+    let mut one = connect(&app, Some(seq.saturating_sub(200))).await;
+    one.send(Message::text(format!(r#"{{"subscribe": ["job:{id}"]}}"#)))
+        .await
+        .unwrap();
+    until(&mut one, &format!("job:{id}"), |m| {
+        m["data"]["type"] == "log"
+    })
+    .await;
+    app.stop().await;
+}
