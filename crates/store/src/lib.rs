@@ -10,7 +10,8 @@
 //! [`Store`] is a supertrait. Its own methods are the ingest core (events, dead letters,
 //! checkpoints, idempotency keys); every other group of tables is a sub-store trait in a
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
-//! [`DecisionStore`] (`decisions.rs`). Each layer below them is a folder with one file
+//! [`DecisionStore`] (`decisions.rs`), [`VulnStore`] (`vulns.rs`), [`ReportStore`]
+//! (`reports.rs`). Each layer below them is a folder with one file
 //! per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
@@ -58,16 +59,23 @@ mod error;
 mod migrations;
 pub mod postgres;
 mod query;
+mod reports;
 mod security;
 mod sqlgen;
 pub mod sqlite;
 mod threats;
+mod vulns;
 
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
+pub use reports::{NewReport, ReportMeta, ReportStore, StoredReport};
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
+pub use vulns::{
+    AssetQuery, CveStats, CveUpsert, IndexedCve, MATCHER, MatchQuery, MatchSync, SoftwareWrite,
+    VulnStore,
+};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -105,7 +113,9 @@ pub struct WriteOutcome {
 /// Methods are async and cancel-safe from the caller's point of view: a dropped future
 /// never leaves a half-written batch (the transaction rolls back).
 #[async_trait]
-pub trait Store: SecurityStore + ThreatStore + DecisionStore + Send + Sync + 'static {
+pub trait Store:
+    SecurityStore + ThreatStore + DecisionStore + VulnStore + ReportStore + Send + Sync + 'static
+{
     /// `"sqlite"` or `"postgres"`, for health and logs.
     fn backend(&self) -> &'static str;
 

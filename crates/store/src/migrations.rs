@@ -33,6 +33,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "0004_decisions",
         sql: include_str!("../migrations/sqlite/0004_decisions.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_vulnerabilities",
+        sql: include_str!("../migrations/sqlite/0008_vulnerabilities.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, oldest first.
@@ -56,6 +61,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         name: "0004_decisions",
         sql: include_str!("../migrations/postgres/0004_decisions.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "0008_vulnerabilities",
+        sql: include_str!("../migrations/postgres/0008_vulnerabilities.sql"),
     },
 ];
 

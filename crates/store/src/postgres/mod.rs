@@ -33,6 +33,12 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// The vulnerability tables: CVEs, assets, software, matches, feed positions.
+mod vulns;
+
+// Stored reports and report queries.
+mod reports;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

@@ -34,6 +34,12 @@ mod threats;
 // The decisions table.
 mod decisions;
 
+// The vulnerability tables: CVEs, assets, software, matches, feed positions.
+mod vulns;
+
+// Stored reports and report queries.
+mod reports;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

@@ -21,5 +21,7 @@ mod decisions;
 mod events;
 mod idempotency;
 mod lifecycle;
+mod reports;
 mod security;
 mod threats;
+mod vulns;
