@@ -67,112 +67,83 @@ impl Identity {
     }
 }
 
-/// Known names: package names, artifact ids and banner tokens (lower case) → NVD
-/// `(vendor, product)` pairs. The families the correctness table covers are here, plus
-/// common packages whose NVD names differ from their package names.
-pub const ALIASES: &[(&[&str], &[(&str, &str)])] = &[
+/// Where a name is known: `os` for distribution packages, banners and components
+/// without a package URL; otherwise a purl type (`maven`, `npm`, `pypi`, `cargo`,
+/// `composer`, `gem`, `golang`).
+type Contexts = &'static [&'static str];
+
+/// Known names (lower case), each valid in some contexts → NVD `(vendor, product)`
+/// pairs. The families of the correctness table are here, plus common packages whose
+/// NVD names differ from their package names. A name is only trusted where it means
+/// that product: `protobuf` is `google:protobuf-python` on PyPI, not a Go module's name.
+pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
     (
+        &["os"],
         &[
-            "apache",
-            "apache2",
-            "apache2-bin",
-            "httpd",
-            "apache-httpd",
-            "httpd-core",
-            "apache_http_server",
-            "http_server",
+            "apache", "apache2", "apache2-bin", "httpd", "apache-httpd", "httpd-core",
+            "apache_http_server", "http_server",
         ],
         &[("apache", "http_server")],
     ),
     (
+        &["os"],
         &[
-            "nginx",
-            "nginx-core",
-            "nginx-full",
-            "nginx-light",
-            "nginx-extras",
-            "nginx-common",
+            "nginx", "nginx-core", "nginx-full", "nginx-light", "nginx-extras", "nginx-common",
         ],
         &[("f5", "nginx"), ("nginx", "nginx")],
     ),
-    (&["openresty"], &[("openresty", "openresty")]),
+    (&["os"], &["openresty"], &[("openresty", "openresty")]),
     (
+        &["os"],
         &[
-            "openssh",
-            "openssh-server",
-            "openssh-client",
-            "openssh-clients",
-            "openssh-sftp-server",
-            "ssh",
+            "openssh", "openssh-server", "openssh-client", "openssh-clients",
+            "openssh-sftp-server", "ssh",
         ],
         &[("openbsd", "openssh")],
     ),
     (
+        &["os"],
         &[
-            "openssl",
-            "libssl3",
-            "libssl3t64",
-            "libssl1.1",
-            "libssl1.0.0",
-            "libssl1.0.2",
-            "libssl-dev",
-            "openssl-libs",
+            "openssl", "libssl3", "libssl3t64", "libssl1.1", "libssl1.0.0", "libssl1.0.2",
+            "libssl-dev", "openssl-libs",
         ],
         &[("openssl", "openssl")],
     ),
+    // Log4Shell and its kin are in log4j-core; log4j-api alone is not affected.
     (
-        &[
-            "log4j-core",
-            "log4j-api",
-            "log4j",
-            "liblog4j2-java",
-            "log4j2",
-        ],
+        &["os", "maven"],
+        &["log4j-core", "log4j", "liblog4j2-java", "log4j2"],
         &[("apache", "log4j")],
     ),
     (
+        &["os", "maven"],
         &[
-            "tomcat",
-            "tomcat8",
-            "tomcat9",
-            "tomcat10",
-            "tomcat-embed-core",
-            "apache-tomcat",
-            "tomcat-catalina",
-            "catalina",
-            "libtomcat9-java",
-            "libtomcat10-java",
+            "tomcat", "tomcat8", "tomcat9", "tomcat10", "tomcat-embed-core", "apache-tomcat",
+            "tomcat-catalina", "catalina", "libtomcat9-java", "libtomcat10-java",
         ],
         &[("apache", "tomcat")],
     ),
     (
+        &["os"],
         &[
-            "php",
-            "php-fpm",
-            "php-cli",
-            "php-common",
-            "php-cgi",
-            "libapache2-mod-php",
+            "php", "php-fpm", "php-cli", "php-common", "php-cgi", "libapache2-mod-php",
             "libapache-mod-php",
         ],
         &[("php", "php")],
     ),
-    (&["wordpress"], &[("wordpress", "wordpress")]),
-    (&["jquery"], &[("jquery", "jquery")]),
+    (&["os", "composer"], &["wordpress"], &[("wordpress", "wordpress")]),
+    (&["os", "npm"], &["jquery", "libjs-jquery"], &[("jquery", "jquery")]),
     (
+        &["os", "pypi"],
         &["django", "python3-django", "python-django"],
         &[("djangoproject", "django")],
     ),
-    (&["node", "nodejs", "node.js"], &[("nodejs", "node.js")]),
+    (&["os"], &["node", "nodejs", "node.js"], &[("nodejs", "node.js")]),
     (
+        &["maven"],
         &[
-            "spring-core",
-            "spring-web",
-            "spring-webmvc",
-            "spring-beans",
-            "spring-context",
+            "spring-core", "spring-web", "spring-webmvc", "spring-beans", "spring-context",
             "spring-expression",
-            "spring-framework",
         ],
         &[
             ("vmware", "spring_framework"),
@@ -180,97 +151,102 @@ pub const ALIASES: &[(&[&str], &[(&str, &str)])] = &[
         ],
     ),
     (
+        &["os"],
         &[
-            "curl",
-            "libcurl",
-            "libcurl4",
-            "libcurl3-gnutls",
-            "libcurl4-openssl-dev",
-            "libcurl-minimal",
-            "curl-minimal",
+            "curl", "libcurl", "libcurl4", "libcurl3-gnutls", "libcurl4-openssl-dev",
+            "libcurl-minimal", "curl-minimal",
         ],
         &[("haxx", "curl"), ("haxx", "libcurl")],
     ),
     (
+        &["os"],
         &["libwebp", "libwebp7", "libwebp6", "webp"],
         &[("webmproject", "libwebp"), ("google", "libwebp")],
     ),
     (
+        &["os"],
         &["xz", "xz-utils", "xz-libs", "liblzma5", "liblzma"],
         &[("tukaani", "xz")],
     ),
-    (&["busybox"], &[("busybox", "busybox")]),
+    (&["os"], &["busybox"], &[("busybox", "busybox")]),
     (
+        &["os"],
         &["ffmpeg", "libavcodec", "libavformat", "libavutil"],
         &[("ffmpeg", "ffmpeg")],
     ),
-    (&["cups-filters"], &[("openprinting", "cups-filters")]),
+    (&["os"], &["cups-filters"], &[("openprinting", "cups-filters")]),
     (
+        &["os", "gem"],
         &["rails", "railties", "actionpack", "activerecord"],
         &[("rubyonrails", "rails")],
     ),
     (
+        &["os"],
         &["microsoft-iis", "iis"],
         &[("microsoft", "internet_information_services")],
     ),
-    (&["lighttpd"], &[("lighttpd", "lighttpd")]),
+    (&["os"], &["lighttpd"], &[("lighttpd", "lighttpd")]),
     (
+        &["os", "maven"],
         &["jetty", "jetty-server", "jetty-http"],
         &[("eclipse", "jetty")],
     ),
+    (&["os"], &["sudo"], &[("sudo_project", "sudo"), ("todd_miller", "sudo")]),
+    (&["os"], &["bash"], &[("gnu", "bash")]),
+    (&["os"], &["glibc", "libc6", "libc-bin"], &[("gnu", "glibc")]),
     (
-        &["sudo"],
-        &[("sudo_project", "sudo"), ("todd_miller", "sudo")],
-    ),
-    (&["bash"], &[("gnu", "bash")]),
-    (&["glibc", "libc6", "libc-bin"], &[("gnu", "glibc")]),
-    (
+        &["os"],
         &["dropbear", "dropbear-bin"],
         &[("dropbear_ssh_project", "dropbear_ssh")],
     ),
+    (&["os"], &["exim", "exim4", "exim4-daemon-light"], &[("exim", "exim")]),
+    (&["os"], &["samba"], &[("samba", "samba")]),
+    (&["os"], &["vim", "vim-tiny", "vim-common"], &[("vim", "vim")]),
     (
-        &["exim", "exim4", "exim4-daemon-light"],
-        &[("exim", "exim")],
+        &["os", "pypi"],
+        &["urllib3", "python3-urllib3"],
+        &[("python", "urllib3")],
     ),
-    (&["samba"], &[("samba", "samba")]),
-    (&["vim", "vim-tiny", "vim-common"], &[("vim", "vim")]),
-    (&["urllib3"], &[("python", "urllib3")]),
     (
+        &["os"],
         &["harfbuzz", "libharfbuzz0b"],
         &[("harfbuzz_project", "harfbuzz")],
     ),
-    (&["openjpeg", "libopenjp2-7"], &[("uclouvain", "openjpeg")]),
-    (&["libxpm", "libxpm4"], &[("x.org", "libxpm")]),
-    (&["tensorflow"], &[("google", "tensorflow")]),
-    (&["tokio"], &[("tokio", "tokio")]),
-    (&["gitea"], &[("gitea", "gitea")]),
-    (&["gradle"], &[("gradle", "gradle")]),
-    (&["putty"], &[("putty", "putty")]),
-    (&["winscp"], &[("winscp", "winscp")]),
+    (&["os"], &["openjpeg", "libopenjp2-7"], &[("uclouvain", "openjpeg")]),
+    (&["os"], &["libxpm", "libxpm4"], &[("x.org", "libxpm")]),
+    (&["pypi"], &["tensorflow"], &[("google", "tensorflow")]),
+    (&["cargo"], &["tokio"], &[("tokio", "tokio")]),
+    (&["os"], &["gitea"], &[("gitea", "gitea")]),
+    (&["os", "maven"], &["gradle"], &[("gradle", "gradle")]),
+    (&["os"], &["putty"], &[("putty", "putty")]),
+    (&["os"], &["winscp"], &[("winscp", "winscp")]),
     (
+        &["os"],
         &["globalprotect", "globalprotect-openconnect"],
         &[("paloaltonetworks", "globalprotect")],
     ),
+    (&["pypi"], &["protobuf"], &[("google", "protobuf-python")]),
+    (&["npm"], &["express"], &[("expressjs", "express")]),
+    (&["npm"], &["lodash"], &[("lodash", "lodash")]),
+    (&["npm"], &["moment"], &[("momentjs", "moment")]),
+    (&["npm"], &["jsonwebtoken"], &[("auth0", "jsonwebtoken")]),
     (
-        &["protobuf-python", "protobuf"],
-        &[("google", "protobuf-python"), ("google", "protobuf")],
+        &["maven"],
+        &["jackson-databind"],
+        &[("fasterxml", "jackson-databind")],
     ),
-    (&["express"], &[("expressjs", "express")]),
-    (&["lodash"], &[("lodash", "lodash")]),
-    (&["moment"], &[("momentjs", "moment")]),
-    (&["jsonwebtoken"], &[("auth0", "jsonwebtoken")]),
-    (&["jackson-databind"], &[("fasterxml", "jackson-databind")]),
 ];
 
-/// The NVD names a known name maps to. Version numbers glued to a name segment
-/// (`php8.2-fpm`, `tomcat9`, `libwebp7`) are tried without them too.
-pub fn alias(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
+/// The NVD names a known name maps to in `context` (`os` or a purl type). Version
+/// numbers glued to a name segment (`php8.2-fpm`, `tomcat9`, `libwebp7`) are tried
+/// without them too.
+pub fn alias(name: &str, context: &str) -> Option<&'static [(&'static str, &'static str)]> {
     let name = name.trim().to_ascii_lowercase();
     let lookup = |n: &str| {
         ALIASES
             .iter()
-            .find(|(names, _)| names.contains(&n))
-            .map(|(_, to)| *to)
+            .find(|(contexts, names, _)| contexts.contains(&context) && names.contains(&n))
+            .map(|(_, _, to)| *to)
     };
     lookup(&name).or_else(|| {
         let unversioned: Vec<&str> = name
@@ -281,10 +257,21 @@ pub fn alias(name: &str) -> Option<&'static [(&'static str, &'static str)]> {
             })
             .collect();
         let unversioned = unversioned.join("-");
-        (unversioned != name)
-            .then(|| lookup(&unversioned))
-            .flatten()
+        (unversioned != name).then(|| lookup(&unversioned)).flatten()
     })
+}
+
+/// The CPE `target_sw` of a package ecosystem (NVD names what a library runs on).
+fn target_of(kind: &str) -> Option<&'static str> {
+    match kind {
+        "npm" => Some("node.js"),
+        "pypi" => Some("python"),
+        "cargo" => Some("rust"),
+        "gem" => Some("ruby"),
+        "golang" => Some("go"),
+        "composer" => Some("php"),
+        _ => None,
+    }
 }
 
 /// Everything a piece of software may be called by NVD (one identity per alias
@@ -337,11 +324,14 @@ pub fn identify(s: &Software) -> Vec<Identity> {
         (None, _) => String::new(),
     };
     let version = upstream_version(&raw_version, distro.is_some());
-    let target_sw = match kind {
-        "npm" => Some("node.js".to_owned()),
-        _ => None,
+    let target_sw = target_of(kind).map(str::to_owned);
+    // Distribution packages and banners are the `os` context; a language package is
+    // known by its ecosystem's names only.
+    let context = match &purl {
+        Some(p) if !p.is_distro_package() => p.kind.as_str(),
+        _ => "os",
     };
-    if let Some(to) = alias(&name).or_else(|| alias(&s.name)) {
+    if let Some(to) = alias(&name, context).or_else(|| alias(&s.name, context)) {
         let named = to.iter().map(|(vendor, product)| Identity {
             part: Part::Application,
             vendors: vec![(*vendor).to_owned()],
