@@ -170,6 +170,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         writer: settings.writer.clone(),
         tails: settings.sources.clone(),
         syslog: settings.syslog.clone(),
+        vuln: settings.vuln.clone(),
     }
 }
 
@@ -187,6 +188,7 @@ impl Application {
         for config in &settings.proxies {
             let context = palisade_proxy::ProxyContext {
                 guard: handle.guard.clone(),
+                software: handle.software.clone(),
             };
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)

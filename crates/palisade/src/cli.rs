@@ -86,8 +86,35 @@ pub enum Command {
         #[command(subcommand)]
         command: SecretsCommand,
     },
+    /// The vulnerability engine: import NVD pages offline, match assets.
+    Vuln {
+        /// The vuln action.
+        #[command(subcommand)]
+        command: VulnCommand,
+    },
     /// Print the version.
     Version,
+}
+
+/// `palisade vuln …`
+#[derive(Debug, Subcommand)]
+pub enum VulnCommand {
+    /// Import NVD API 2.0 pages saved as files (offline; records already stored are
+    /// updated only by newer ones).
+    Import {
+        /// NVD API 2.0 JSON pages (or bare CVE records).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Match every asset against the stored CVEs (new critical matches become threats).
+    Match {
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 /// `palisade user …`
@@ -283,5 +310,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command } => commands::user::run(&overrides, command),
         Command::Apikey { command } => commands::apikey::run(&overrides, command),
         Command::Secrets { command } => commands::secrets::run(&overrides, command),
+        Command::Vuln { command } => commands::vuln::run(&overrides, command),
     }
 }

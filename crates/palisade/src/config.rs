@@ -27,6 +27,7 @@ use palisade_proxy::ProxyConfig;
 use palisade_sources::WriterConfig;
 use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
+use palisade_vuln::VulnConfig;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
@@ -56,6 +57,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "detection",
     "scenarios",
     "decisions",
+    "vuln",
 ];
 
 /// `[log]`: the binary's own component.
@@ -179,6 +181,8 @@ pub struct Settings {
     pub syslog: Vec<SyslogConfig>,
     /// `[decisions]`.
     pub decisions: SyncConfig,
+    /// `[vuln]`: CVE feeds, software observation, inventory limits.
+    pub vuln: VulnConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -578,6 +582,7 @@ impl Settings {
         let detection: DetectionConfig = section(&mut table, "detection", &from_env, &mut errors);
         let scenarios: BehaviourConfig = section(&mut table, "scenarios", &from_env, &mut errors);
         let decisions: SyncConfig = section(&mut table, "decisions", &from_env, &mut errors);
+        let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
         let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);
@@ -641,6 +646,7 @@ impl Settings {
             scenarios,
             syslog,
             decisions,
+            vuln,
         })
     }
 
@@ -719,6 +725,13 @@ impl Settings {
         for s in &self.syslog {
             out.push_str(&format!("syslog:         {} {}\n", s.name, s.target()));
         }
+        out.push_str(&format!(
+            "vuln:           NVD {} (key from secret '{}'), CIRCL {}, observe software {}\n",
+            self.vuln.nvd.url,
+            self.vuln.nvd.api_key_secret,
+            self.vuln.circl.url,
+            if self.vuln.observe { "on" } else { "off" }
+        ));
         out
     }
 }
@@ -742,6 +755,27 @@ mod tests {
 
     fn load_toml(text: &str) -> Result<Settings, ConfigErrors> {
         load_toml_env(text, &[])
+    }
+
+    #[test]
+    fn the_vuln_section_is_read_and_checked() {
+        let s = load_toml_env(
+            "[vuln]\nobserve = false\n[vuln.nvd]\npage_size = 500\n",
+            &[("PALISADE_VULN__NVD__API_KEY_SECRET", "nvd_key_2")],
+        )
+        .unwrap();
+        assert!(!s.vuln.observe);
+        assert_eq!(s.vuln.nvd.page_size, 500);
+        assert_eq!(s.vuln.nvd.api_key_secret, "nvd_key_2");
+        let err = load_toml("[vuln.nvd]\npage_size = 5000\n[vuln.circl]\nurl = \"gopher://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vuln.nvd.page_size"), "{err}");
+        assert!(err.contains("vuln.circl.url"), "{err}");
+        let err = load_toml("[vuln]\nnvd_url = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vuln"), "{err}");
     }
 
     #[test]

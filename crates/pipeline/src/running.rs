@@ -12,6 +12,7 @@ use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
 use palisade_sources::{BatchWriter, SourceRegistry, WriterConfig};
 use palisade_store::SharedStore;
+use palisade_vuln::{SoftwareObserver, ThreatSink, VulnConfig};
 use tokio::task::JoinHandle;
 
 use crate::db_monitor::{self, DbHealth};
@@ -20,7 +21,7 @@ use crate::detection::{self, Detection, DetectionConfig};
 use crate::guard::Guard;
 use crate::recorder::ThreatRecorder;
 use crate::stages::behaviour::{self, Behaviour, BehaviourConfig};
-use crate::stages::inspector;
+use crate::stages::{inspector, software};
 
 /// How often the database is pinged for health.
 const DB_CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -54,6 +55,8 @@ pub struct PipelineConfig {
     pub tails: Vec<TailConfig>,
     /// Syslog listeners.
     pub syslog: Vec<SyslogConfig>,
+    /// The vulnerability engine (`[vuln]`): software seen in traffic and logs.
+    pub vuln: VulnConfig,
 }
 
 /// Why the pipeline could not be built (a user file that does not load).
@@ -98,6 +101,19 @@ pub struct PipelineHandle {
     pub sources: SourceRegistry,
     /// Every supervised task, for health.
     pub supervisor: Supervisor,
+    /// Where fronts hand software they see (the proxy's upstream answers); `None` when
+    /// `[vuln] observe` is off.
+    pub software: Option<SoftwareObserver>,
+    /// The vulnerability engine's settings (upload limits, feeds).
+    pub vuln: Arc<VulnConfig>,
+}
+
+impl PipelineHandle {
+    /// Threats raised by vulnerability matching go to the recorder, like every other.
+    pub fn threat_sink(&self) -> ThreatSink {
+        let recorder = self.threats.clone();
+        Arc::new(move |t| recorder.record(t))
+    }
 }
 
 /// The entry point: [`Pipeline::build`].
@@ -176,6 +192,25 @@ impl Pipeline {
         let mut writer_config = config.writer.clone();
         writer_config.observers.push(inspect_tx);
         writer_config.observers.push(behaviour_tx);
+        let mut stages = vec![inspect_task, behaviour_task];
+        let software = if config.vuln.observe {
+            let recorder = threats.clone();
+            let sink: ThreatSink = Arc::new(move |t| recorder.record(t));
+            let (observer, observer_task) = palisade_vuln::observe::spawn(
+                store.clone(),
+                Some(sink),
+                config.vuln.observe_queue,
+                config.vuln.observe_refresh.to_std(),
+                &supervisor,
+            );
+            background.push(observer_task);
+            let (software_tx, software_task) = software::spawn(observer.clone(), &supervisor);
+            writer_config.observers.push(software_tx);
+            stages.push(software_task);
+            Some(observer)
+        } else {
+            None
+        };
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
         if serving {
@@ -208,11 +243,13 @@ impl Pipeline {
                 writer,
                 sources,
                 supervisor,
+                software,
+                vuln: Arc::new(config.vuln.clone()),
             },
             trigger,
             sources: source_tasks,
             writer: writer_task,
-            stages: vec![inspect_task, behaviour_task],
+            stages,
             bans,
             recorder,
             background,

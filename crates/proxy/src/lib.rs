@@ -47,6 +47,9 @@ pub struct ProxyContext {
     /// `/api/v1/check` uses, so a change through `/api/v1/detection/config` applies to
     /// both at once), threats recorded off the request path.
     pub guard: Guard,
+    /// Where the upstream's `Server` / `X-Powered-By` answers go, to be matched
+    /// against CVEs (`None`: not observed).
+    pub software: Option<palisade_vuln::SoftwareObserver>,
 }
 
 /// Per-proxy handles on its metrics, looked up once rather than per request.
@@ -106,6 +109,7 @@ struct Shared {
     guard: Guard,
     client: Client<HttpConnector, ProxyBody>,
     metrics: Metrics,
+    software: Option<palisade_vuln::SoftwareObserver>,
 }
 
 impl Shared {
@@ -122,6 +126,7 @@ impl Shared {
             metrics: Metrics::new(&config.name),
             config,
             guard: context.guard,
+            software: context.software,
             client,
         }
     }

@@ -167,6 +167,7 @@ async fn serve(
         tunnel::spawn(client_upgrade, upstream_upgrade, request_id.clone());
     }
     let (mut parts, body) = resp.into_parts();
+    observe_software(shared, &parts.headers);
     strip_hop_by_hop(&mut parts.headers, switching);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         parts.headers.entry("x-request-id").or_insert(v);
@@ -176,6 +177,20 @@ async fn serve(
         outcome,
         Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),
     )
+}
+
+/// Software seen in traffic: hands the upstream's `Server` / `X-Powered-By` answer to
+/// the vulnerability engine, for the asset named by the upstream's authority. A
+/// non-blocking hand-over (repeats are skipped, a full queue drops): the answer is
+/// never delayed by it (see `palisade_vuln::observe`).
+fn observe_software(shared: &Shared, headers: &http::HeaderMap) {
+    if let Some(observer) = &shared.software {
+        observer.http_answer(
+            &shared.config.upstream.authority,
+            headers.get(header::SERVER).map(HeaderValue::as_bytes),
+            headers.get("x-powered-by").map(HeaderValue::as_bytes),
+        );
+    }
 }
 
 /// The 403 page for a client with a ban in force, logged once.

@@ -80,15 +80,26 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
     (
         &["os"],
         &[
-            "apache", "apache2", "apache2-bin", "httpd", "apache-httpd", "httpd-core",
-            "apache_http_server", "http_server",
+            "apache",
+            "apache2",
+            "apache2-bin",
+            "httpd",
+            "apache-httpd",
+            "httpd-core",
+            "apache_http_server",
+            "http_server",
         ],
         &[("apache", "http_server")],
     ),
     (
         &["os"],
         &[
-            "nginx", "nginx-core", "nginx-full", "nginx-light", "nginx-extras", "nginx-common",
+            "nginx",
+            "nginx-core",
+            "nginx-full",
+            "nginx-light",
+            "nginx-extras",
+            "nginx-common",
         ],
         &[("f5", "nginx"), ("nginx", "nginx")],
     ),
@@ -96,16 +107,26 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
     (
         &["os"],
         &[
-            "openssh", "openssh-server", "openssh-client", "openssh-clients",
-            "openssh-sftp-server", "ssh",
+            "openssh",
+            "openssh-server",
+            "openssh-client",
+            "openssh-clients",
+            "openssh-sftp-server",
+            "ssh",
         ],
         &[("openbsd", "openssh")],
     ),
     (
         &["os"],
         &[
-            "openssl", "libssl3", "libssl3t64", "libssl1.1", "libssl1.0.0", "libssl1.0.2",
-            "libssl-dev", "openssl-libs",
+            "openssl",
+            "libssl3",
+            "libssl3t64",
+            "libssl1.1",
+            "libssl1.0.0",
+            "libssl1.0.2",
+            "libssl-dev",
+            "openssl-libs",
         ],
         &[("openssl", "openssl")],
     ),
@@ -118,31 +139,60 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
     (
         &["os", "maven"],
         &[
-            "tomcat", "tomcat8", "tomcat9", "tomcat10", "tomcat-embed-core", "apache-tomcat",
-            "tomcat-catalina", "catalina", "libtomcat9-java", "libtomcat10-java",
+            "tomcat",
+            "tomcat8",
+            "tomcat9",
+            "tomcat10",
+            "tomcat-embed-core",
+            "apache-tomcat",
+            "tomcat-catalina",
+            "catalina",
+            "libtomcat9-java",
+            "libtomcat10-java",
         ],
         &[("apache", "tomcat")],
     ),
     (
         &["os"],
         &[
-            "php", "php-fpm", "php-cli", "php-common", "php-cgi", "libapache2-mod-php",
+            "php",
+            "php-fpm",
+            "php-cli",
+            "php-common",
+            "php-cgi",
+            "libapache2-mod-php",
             "libapache-mod-php",
         ],
         &[("php", "php")],
     ),
-    (&["os", "composer"], &["wordpress"], &[("wordpress", "wordpress")]),
-    (&["os", "npm"], &["jquery", "libjs-jquery"], &[("jquery", "jquery")]),
+    (
+        &["os", "composer"],
+        &["wordpress"],
+        &[("wordpress", "wordpress")],
+    ),
+    (
+        &["os", "npm"],
+        &["jquery", "libjs-jquery"],
+        &[("jquery", "jquery")],
+    ),
     (
         &["os", "pypi"],
         &["django", "python3-django", "python-django"],
         &[("djangoproject", "django")],
     ),
-    (&["os"], &["node", "nodejs", "node.js"], &[("nodejs", "node.js")]),
+    (
+        &["os"],
+        &["node", "nodejs", "node.js"],
+        &[("nodejs", "node.js")],
+    ),
     (
         &["maven"],
         &[
-            "spring-core", "spring-web", "spring-webmvc", "spring-beans", "spring-context",
+            "spring-core",
+            "spring-web",
+            "spring-webmvc",
+            "spring-beans",
+            "spring-context",
             "spring-expression",
         ],
         &[
@@ -153,8 +203,13 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
     (
         &["os"],
         &[
-            "curl", "libcurl", "libcurl4", "libcurl3-gnutls", "libcurl4-openssl-dev",
-            "libcurl-minimal", "curl-minimal",
+            "curl",
+            "libcurl",
+            "libcurl4",
+            "libcurl3-gnutls",
+            "libcurl4-openssl-dev",
+            "libcurl-minimal",
+            "curl-minimal",
         ],
         &[("haxx", "curl"), ("haxx", "libcurl")],
     ),
@@ -174,7 +229,11 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
         &["ffmpeg", "libavcodec", "libavformat", "libavutil"],
         &[("ffmpeg", "ffmpeg")],
     ),
-    (&["os"], &["cups-filters"], &[("openprinting", "cups-filters")]),
+    (
+        &["os"],
+        &["cups-filters"],
+        &[("openprinting", "cups-filters")],
+    ),
     (
         &["os", "gem"],
         &["rails", "railties", "actionpack", "activerecord"],
@@ -191,17 +250,33 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
         &["jetty", "jetty-server", "jetty-http"],
         &[("eclipse", "jetty")],
     ),
-    (&["os"], &["sudo"], &[("sudo_project", "sudo"), ("todd_miller", "sudo")]),
+    (
+        &["os"],
+        &["sudo"],
+        &[("sudo_project", "sudo"), ("todd_miller", "sudo")],
+    ),
     (&["os"], &["bash"], &[("gnu", "bash")]),
-    (&["os"], &["glibc", "libc6", "libc-bin"], &[("gnu", "glibc")]),
+    (
+        &["os"],
+        &["glibc", "libc6", "libc-bin"],
+        &[("gnu", "glibc")],
+    ),
     (
         &["os"],
         &["dropbear", "dropbear-bin"],
         &[("dropbear_ssh_project", "dropbear_ssh")],
     ),
-    (&["os"], &["exim", "exim4", "exim4-daemon-light"], &[("exim", "exim")]),
+    (
+        &["os"],
+        &["exim", "exim4", "exim4-daemon-light"],
+        &[("exim", "exim")],
+    ),
     (&["os"], &["samba"], &[("samba", "samba")]),
-    (&["os"], &["vim", "vim-tiny", "vim-common"], &[("vim", "vim")]),
+    (
+        &["os"],
+        &["vim", "vim-tiny", "vim-common"],
+        &[("vim", "vim")],
+    ),
     (
         &["os", "pypi"],
         &["urllib3", "python3-urllib3"],
@@ -212,7 +287,11 @@ pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
         &["harfbuzz", "libharfbuzz0b"],
         &[("harfbuzz_project", "harfbuzz")],
     ),
-    (&["os"], &["openjpeg", "libopenjp2-7"], &[("uclouvain", "openjpeg")]),
+    (
+        &["os"],
+        &["openjpeg", "libopenjp2-7"],
+        &[("uclouvain", "openjpeg")],
+    ),
     (&["os"], &["libxpm", "libxpm4"], &[("x.org", "libxpm")]),
     (&["pypi"], &["tensorflow"], &[("google", "tensorflow")]),
     (&["cargo"], &["tokio"], &[("tokio", "tokio")]),
@@ -257,7 +336,9 @@ pub fn alias(name: &str, context: &str) -> Option<&'static [(&'static str, &'sta
             })
             .collect();
         let unversioned = unversioned.join("-");
-        (unversioned != name).then(|| lookup(&unversioned)).flatten()
+        (unversioned != name)
+            .then(|| lookup(&unversioned))
+            .flatten()
     })
 }
 

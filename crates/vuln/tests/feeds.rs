@@ -174,8 +174,18 @@ async fn a_full_sync_survives_503_429_slow_and_truncated_answers() {
     assert_eq!(summary.stored.inserted, 145);
     assert_eq!(store.cve_stats().await.unwrap().count, 145);
     let seen: Vec<u64> = feed.seen.lock().unwrap().iter().map(|s| s.start).collect();
-    assert_eq!(seen, [0, 0, 0, 0, 0, 50, 100], "four failed tries, then three pages");
-    assert!(feed.seen.lock().unwrap().iter().all(|s| s.api_key.is_none()));
+    assert_eq!(
+        seen,
+        [0, 0, 0, 0, 0, 50, 100],
+        "four failed tries, then three pages"
+    );
+    assert!(
+        feed.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.api_key.is_none())
+    );
     let st = state(&store).await;
     assert!(st.running.is_none());
     assert!(st.synced_until.is_some());
@@ -208,9 +218,14 @@ async fn a_cancelled_sync_resumes_at_the_page_it_had_not_stored() {
 
     // A new process (a new client) picks it up where it stopped.
     let client = nvd::NvdClient::new(&nvd_config(&url), None).unwrap();
-    let summary = nvd::sync(&store, &client, Duration::from_secs(3600), &TaskContext::silent())
-        .await
-        .unwrap();
+    let summary = nvd::sync(
+        &store,
+        &client,
+        Duration::from_secs(3600),
+        &TaskContext::silent(),
+    )
+    .await
+    .unwrap();
     assert!(summary.resumed);
     assert_eq!(summary.pages, 2);
     assert_eq!(store.cve_stats().await.unwrap().count, 145);
@@ -246,9 +261,14 @@ async fn an_outage_stops_the_sync_with_its_position_saved() {
     assert_eq!(state(&store).await.running.unwrap().next_index, 50);
     // Back up: the next run resumes at 50 and completes.
     *feed.down.lock().unwrap() = None;
-    let summary = nvd::sync(&store, &client, Duration::from_secs(3600), &TaskContext::silent())
-        .await
-        .unwrap();
+    let summary = nvd::sync(
+        &store,
+        &client,
+        Duration::from_secs(3600),
+        &TaskContext::silent(),
+    )
+    .await
+    .unwrap();
     assert!(summary.resumed);
     assert_eq!(store.cve_stats().await.unwrap().count, 145);
     let seen: Vec<u64> = feed.seen.lock().unwrap().iter().map(|s| s.start).collect();
@@ -277,10 +297,12 @@ async fn the_next_sync_is_incremental_with_the_key_from_the_secrets_store() {
         .await
         .unwrap();
     assert_eq!(key.as_deref(), Some("test-key-123"));
-    assert!(palisade_vuln::nvd_api_key(&store, &secrets, "other")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        palisade_vuln::nvd_api_key(&store, &secrets, "other")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let config = nvd_config(&url);
     palisade_vuln::fetch_nvd(&store, &config, key.clone(), None, &TaskContext::silent())
         .await
@@ -293,7 +315,10 @@ async fn the_next_sync_is_incremental_with_the_key_from_the_secrets_store() {
     assert_eq!(summary.records, 0);
     let seen = feed.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4);
-    assert!(seen.iter().all(|s| s.api_key.as_deref() == Some("test-key-123")));
+    assert!(
+        seen.iter()
+            .all(|s| s.api_key.as_deref() == Some("test-key-123"))
+    );
     let (from, to) = seen[3].window.clone().expect("a lastModified window");
     // The window starts an overlap (1h) before the previous sync began.
     let expected_from = palisade_core::Timestamp(first.as_micros() - 3_600_000_000);
@@ -304,7 +329,10 @@ async fn the_next_sync_is_incremental_with_the_key_from_the_secrets_store() {
 
 fn nvd_time(t: palisade_core::Timestamp) -> String {
     let (y, mo, d, h, mi, s, us) = t.to_civil();
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}", us / 1000)
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:03}",
+        us / 1000
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -320,7 +348,13 @@ async fn saved_pages_import_offline_and_idempotently() {
     let again = palisade_vuln::import_files(&store, &files[..1], &TaskContext::silent())
         .await
         .unwrap();
-    assert_eq!((again.stored.inserted, again.stored.unchanged + again.stored.updated), (0, 50));
+    assert_eq!(
+        (
+            again.stored.inserted,
+            again.stored.unchanged + again.stored.updated
+        ),
+        (0, 50)
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, b"{\"resultsPerPage\": 1, \"vulnerabilities\": [").unwrap();
@@ -407,8 +441,13 @@ async fn circl_records_in_both_shapes_are_stored() {
         ],
         "a 503 is retried, a 404 tries the legacy route"
     );
-    let err = palisade_vuln::fetch_circl(&store, &config, &["../etc/passwd".to_owned()], &TaskContext::silent())
-        .await
-        .unwrap_err();
+    let err = palisade_vuln::fetch_circl(
+        &store,
+        &config,
+        &["../etc/passwd".to_owned()],
+        &TaskContext::silent(),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, VulnError::Parse(_)));
 }

@@ -42,7 +42,9 @@ impl Drop for PgSchema {
             rt.block_on(async {
                 if let Ok((c, conn)) = tokio_postgres::connect(&base, tokio_postgres::NoTls).await {
                     tokio::spawn(conn);
-                    let _ = c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await;
+                    let _ = c
+                        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                        .await;
                 }
             });
         })
@@ -62,7 +64,9 @@ async fn postgres() -> (SharedStore, PgSchema) {
         std::process::id(),
         Timestamp::now().as_micros()
     );
-    c.batch_execute(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    c.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
     let url = format!("{base}?options=-c%20search_path%3D{schema}");
     let store = palisade_store::postgres::PgStore::connect_lazy(&url).unwrap();
     store.migrate().await.unwrap();
@@ -104,9 +108,10 @@ async fn uploads_are_matched_and_replaced(store: SharedStore) {
     with_cves(&store).await;
     let body = std::fs::read(data("sbom/dpkg-query.tsv")).unwrap();
     let (threats, raised) = sink();
-    let up = palisade_vuln::upload_inventory(&store, "debian-12", &body, None, 100_000, Some(&threats))
-        .await
-        .unwrap();
+    let up =
+        palisade_vuln::upload_inventory(&store, "debian-12", &body, None, 100_000, Some(&threats))
+            .await
+            .unwrap();
     assert_eq!(up.format, "dpkg");
     assert_eq!(up.items, 743, "742 packages and the Debian 12 platform");
     assert!(up.changed);
@@ -115,18 +120,35 @@ async fn uploads_are_matched_and_replaced(store: SharedStore) {
     assert_eq!(regresshion.product, "openbsd:openssh");
     assert_eq!(regresshion.confidence, Confidence::NeedsDistroAdvisory);
     assert!(find(&list, "CVE-2023-4863").is_some(), "libwebp 1.2.4");
-    assert!(list.iter().all(|m| m.confidence == Confidence::NeedsDistroAdvisory));
+    assert!(
+        list.iter()
+            .all(|m| m.confidence == Confidence::NeedsDistroAdvisory)
+    );
     assert!(list.iter().all(|m| m.status == MatchStatus::Open));
     // The critical one (CVE-2023-38408, openssh < 9.3) raised a threat.
     let raised_now = raised.lock().unwrap().clone();
-    assert_eq!(raised_now.len(), list.iter().filter(|m| m.severity == CvssSeverity::Critical).count());
-    assert!(raised_now.iter().any(|t| t.evidence[0].matched.starts_with("CVE-2023-38408")));
-    assert!(raised_now.iter().all(|t| t.category == "vulnerability" && t.evidence[0].part == "debian-12"));
+    assert_eq!(
+        raised_now.len(),
+        list.iter()
+            .filter(|m| m.severity == CvssSeverity::Critical)
+            .count()
+    );
+    assert!(
+        raised_now
+            .iter()
+            .any(|t| t.evidence[0].matched.starts_with("CVE-2023-38408"))
+    );
+    assert!(
+        raised_now
+            .iter()
+            .all(|t| t.category == "vulnerability" && t.evidence[0].part == "debian-12")
+    );
 
     // The same list again: nothing changes, nothing new is raised.
-    let again = palisade_vuln::upload_inventory(&store, "debian-12", &body, None, 100_000, Some(&threats))
-        .await
-        .unwrap();
+    let again =
+        palisade_vuln::upload_inventory(&store, "debian-12", &body, None, 100_000, Some(&threats))
+            .await
+            .unwrap();
     assert!(!again.changed);
     assert_eq!((again.opened, again.resolved), (0, 0));
     assert_eq!(raised.lock().unwrap().len(), raised_now.len());
@@ -144,21 +166,32 @@ async fn uploads_are_matched_and_replaced(store: SharedStore) {
             }
         })
         .collect();
-    let up = palisade_vuln::upload_inventory(&store, "debian-12", upgraded.as_bytes(), None, 100_000, None)
-        .await
-        .unwrap();
+    let up = palisade_vuln::upload_inventory(
+        &store,
+        "debian-12",
+        upgraded.as_bytes(),
+        None,
+        100_000,
+        None,
+    )
+    .await
+    .unwrap();
     assert!(up.changed);
     assert_eq!(up.resolved, 2);
     let list = matches(&store, "debian-12").await;
     let fixed = find(&list, "CVE-2024-6387").unwrap();
     assert_eq!(fixed.status, MatchStatus::Fixed);
     assert_eq!(fixed.status_by.as_deref(), Some("matcher"));
-    assert_eq!(find(&list, "CVE-2023-4863").unwrap().status, MatchStatus::Open);
+    assert_eq!(
+        find(&list, "CVE-2023-4863").unwrap().status,
+        MatchStatus::Open
+    );
 
     // Too many items is refused before anything is stored.
-    let err = palisade_vuln::upload_inventory(&store, "big", &upgraded.into_bytes(), None, 10, None)
-        .await
-        .unwrap_err();
+    let err =
+        palisade_vuln::upload_inventory(&store, "big", &upgraded.into_bytes(), None, 10, None)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("more than 10"), "{err}");
     assert!(store.get_asset("big").await.unwrap().is_none());
 }
@@ -171,7 +204,11 @@ async fn software_seen_in_traffic_is_matched_and_follows_upgrades(store: SharedS
         server: Some(server.into()),
         powered_by: Some("PHP/8.1.28".into()),
     };
-    assert!(record(&store, &seen("Apache/2.4.49 (Unix)"), Some(&threats)).await.unwrap());
+    assert!(
+        record(&store, &seen("Apache/2.4.49 (Unix)"), Some(&threats))
+            .await
+            .unwrap()
+    );
     let list = matches(&store, "shop:8080").await;
     let path_traversal = find(&list, "CVE-2021-41773").expect("the Server header's Apache");
     assert_eq!(path_traversal.software, "Apache");
@@ -186,25 +223,62 @@ async fn software_seen_in_traffic_is_matched_and_follows_upgrades(store: SharedS
         .iter()
         .map(|t| t.evidence[0].matched.clone())
         .collect();
-    assert!(cves.iter().any(|c| c.starts_with("CVE-2021-42013")), "{cves:?}");
-    assert!(cves.iter().any(|c| c.starts_with("CVE-2024-4577")), "{cves:?}");
-    assert!(!cves.iter().any(|c| c.starts_with("CVE-2021-41773")), "7.5 is not critical");
+    assert!(
+        cves.iter().any(|c| c.starts_with("CVE-2021-42013")),
+        "{cves:?}"
+    );
+    assert!(
+        cves.iter().any(|c| c.starts_with("CVE-2024-4577")),
+        "{cves:?}"
+    );
+    assert!(
+        !cves.iter().any(|c| c.starts_with("CVE-2021-41773")),
+        "7.5 is not critical"
+    );
     // Seen again unchanged: no matching, nothing raised.
     let before = raised.lock().unwrap().len();
-    assert!(!record(&store, &seen("Apache/2.4.49 (Unix)"), Some(&threats)).await.unwrap());
+    assert!(
+        !record(&store, &seen("Apache/2.4.49 (Unix)"), Some(&threats))
+            .await
+            .unwrap()
+    );
     assert_eq!(raised.lock().unwrap().len(), before);
     // Upgraded: the Apache matches close.
-    assert!(record(&store, &seen("Apache/2.4.51 (Unix)"), Some(&threats)).await.unwrap());
+    assert!(
+        record(&store, &seen("Apache/2.4.51 (Unix)"), Some(&threats))
+            .await
+            .unwrap()
+    );
     let list = matches(&store, "shop:8080").await;
-    assert_eq!(find(&list, "CVE-2021-41773").unwrap().status, MatchStatus::Fixed);
-    assert_eq!(find(&list, "CVE-2021-42013").unwrap().status, MatchStatus::Fixed);
-    assert_eq!(find(&list, "CVE-2024-4577").unwrap().status, MatchStatus::Open);
+    assert_eq!(
+        find(&list, "CVE-2021-41773").unwrap().status,
+        MatchStatus::Fixed
+    );
+    assert_eq!(
+        find(&list, "CVE-2021-42013").unwrap().status,
+        MatchStatus::Fixed
+    );
+    assert_eq!(
+        find(&list, "CVE-2024-4577").unwrap().status,
+        MatchStatus::Open
+    );
     // A syslog line from another host.
     let items = palisade_vuln::observe::banner::syslog_line(
         Some("sshd"),
         "debug1: sshd version OpenSSH_9.3p1, OpenSSL 1.0.1f 6 Jan 2014",
     );
-    assert!(record(&store, &Observation::Items { asset: "bastion".into(), items }, None).await.unwrap());
+    assert!(
+        record(
+            &store,
+            &Observation::Items {
+                asset: "bastion".into(),
+                items
+            },
+            None
+        )
+        .await
+        .unwrap()
+    );
     let list = matches(&store, "bastion").await;
     assert!(find(&list, "CVE-2023-38408").is_some());
     assert!(find(&list, "CVE-2014-0160").is_some());
@@ -219,7 +293,10 @@ async fn a_run_matches_assets_known_before_the_cves(store: SharedStore) {
     let up = palisade_vuln::upload_inventory(&store, "billing", cdx, None, 1000, None)
         .await
         .unwrap();
-    assert_eq!((up.format.as_str(), up.items, up.opened), ("cyclonedx", 2, 0));
+    assert_eq!(
+        (up.format.as_str(), up.items, up.opened),
+        ("cyclonedx", 2, 0)
+    );
     with_cves(&store).await;
     let (threats, raised) = sink();
     let progress = Mutex::new(Vec::new());
@@ -231,9 +308,15 @@ async fn a_run_matches_assets_known_before_the_cves(store: SharedStore) {
     assert_eq!(s.assets, 1);
     let list = matches(&store, "billing").await;
     let ids: Vec<&str> = list.iter().map(|m| m.cve_id.as_str()).collect();
-    assert!(ids.contains(&"CVE-2021-44228") && ids.contains(&"CVE-2021-45046"), "{ids:?}");
+    assert!(
+        ids.contains(&"CVE-2021-44228") && ids.contains(&"CVE-2021-45046"),
+        "{ids:?}"
+    );
     let log4shell = find(&list, "CVE-2021-44228").unwrap();
-    assert_eq!(log4shell.software, "log4j-core", "log4j-api is not the vulnerable jar");
+    assert_eq!(
+        log4shell.software, "log4j-core",
+        "log4j-api is not the vulnerable jar"
+    );
     assert_eq!(s.threats, 2);
     assert_eq!(raised.lock().unwrap().len(), 2);
     assert_eq!(progress.lock().unwrap().last().map(|p| p.0), Some(100));
@@ -261,16 +344,25 @@ async fn a_run_matches_assets_known_before_the_cves(store: SharedStore) {
     let v = doc.vulnerabilities.unwrap();
     assert_eq!(v.total, list.len() as u64);
     assert_eq!(v.assets.len(), 1);
-    assert_eq!(v.assets[0].matches[0].severity, CvssSeverity::Critical, "most severe first");
+    assert_eq!(
+        v.assets[0].matches[0].severity,
+        CvssSeverity::Critical,
+        "most severe first"
+    );
     let csv = report::render(meta.id, &stored.doc, Format::Csv).unwrap();
     assert_eq!(csv.lines().count(), 1 + list.len());
     assert!(csv.starts_with("asset,cve,severity,"));
-    assert!(csv.contains("billing,CVE-2021-44228,critical,10.0,open,high,yes,apache:log4j,log4j-core,2.14.1,"));
+    assert!(csv.contains(
+        "billing,CVE-2021-44228,critical,10.0,open,high,yes,apache:log4j,log4j-core,2.14.1,"
+    ));
     let html = report::render(meta.id, &stored.doc, Format::Html).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("CVE-2021-44228") && html.contains("billing"));
     for external in ["<script", "<link", "src=", "@import", "url("] {
-        assert!(!html.contains(external), "the page loads nothing: {external}");
+        assert!(
+            !html.contains(external),
+            "the page loads nothing: {external}"
+        );
     }
     // The security summary.
     store

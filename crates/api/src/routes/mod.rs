@@ -2,6 +2,7 @@
 //! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
 
 pub mod api_keys;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod check;
@@ -14,11 +15,13 @@ pub mod health;
 pub mod ingest;
 pub mod lapi;
 pub mod metrics;
+pub mod reports;
 pub mod scenarios;
 pub mod secrets;
 pub mod sources;
 pub mod threats;
 pub mod users;
+pub mod vulnerabilities;
 
 use axum::Router;
 use axum::routing::{any, delete, get, patch, post, put};
@@ -91,6 +94,26 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/decisions/{id}",
             get(decisions::get_decision).delete(decisions::delete_decision),
         )
+        .route("/api/v1/assets", get(assets::list_assets))
+        .route("/api/v1/assets/{name}", get(assets::get_asset))
+        .route(
+            "/api/v1/assets/{name}/inventory",
+            post(assets::upload_inventory),
+        )
+        .route(
+            "/api/v1/vulnerabilities",
+            get(vulnerabilities::list_vulnerabilities),
+        )
+        .route(
+            "/api/v1/vulnerabilities/{id}",
+            get(vulnerabilities::get_vulnerability).patch(vulnerabilities::update_vulnerability),
+        )
+        .route("/api/v1/cves/{id}", get(vulnerabilities::get_cve))
+        .route(
+            "/api/v1/reports",
+            get(reports::list_reports).post(reports::create_report),
+        )
+        .route("/api/v1/reports/{id}", get(reports::get_report))
         .route("/v1/decisions/stream", get(lapi::decisions_stream))
         .route("/v1/decisions", get(lapi::decisions_lookup))
 }

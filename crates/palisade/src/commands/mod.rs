@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod secrets;
 pub mod serve;
 pub mod user;
+pub mod vuln;
 
 use crate::config::{Overrides, Settings};
 

@@ -12,3 +12,4 @@ mod openapi;
 mod outage;
 mod pipeline;
 mod security;
+mod vulnerabilities;

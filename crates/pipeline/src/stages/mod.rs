@@ -4,3 +4,4 @@
 
 pub mod behaviour;
 pub mod inspector;
+pub mod software;
