@@ -61,7 +61,7 @@ pub(super) fn parse(text: &str) -> (Vec<Software>, usize) {
         let f: Vec<&str> = l.split_whitespace().collect();
         match f.as_slice() {
             [status, name, version, ..] if status.len() <= 3 => {
-                if matches!(&status[..2.min(status.len())], "ii" | "hi") {
+                if matches!(status.get(..2), Some("ii" | "hi")) {
                     rows.push(((*name).to_owned(), (*version).to_owned()));
                 }
             }
