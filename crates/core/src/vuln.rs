@@ -273,7 +273,7 @@ impl CvssSeverity {
             s if s >= 7.0 => CvssSeverity::High,
             s if s >= 4.0 => CvssSeverity::Medium,
             s if s > 0.0 => CvssSeverity::Low,
-            s if s == 0.0 => CvssSeverity::None,
+            0.0 => CvssSeverity::None,
             _ => CvssSeverity::Unknown,
         }
     }

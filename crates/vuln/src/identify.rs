@@ -72,11 +72,14 @@ impl Identity {
 /// `composer`, `gem`, `golang`).
 type Contexts = &'static [&'static str];
 
+/// NVD `(vendor, product)` pairs a name maps to.
+type Targets = &'static [(&'static str, &'static str)];
+
 /// Known names (lower case), each valid in some contexts → NVD `(vendor, product)`
 /// pairs. The families of the correctness table are here, plus common packages whose
 /// NVD names differ from their package names. A name is only trusted where it means
 /// that product: `protobuf` is `google:protobuf-python` on PyPI, not a Go module's name.
-pub const ALIASES: &[(Contexts, &[&str], &[(&str, &str)])] = &[
+pub const ALIASES: &[(Contexts, &[&str], Targets)] = &[
     (
         &["os"],
         &[

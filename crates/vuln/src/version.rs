@@ -142,9 +142,9 @@ fn tokenize(text: &str) -> Vec<Token> {
             continue;
         }
         let next_is_number = pieces.get(k + 1).is_some_and(|(n, _)| *n);
-        match classify(piece, next_is_number) {
-            Some(t) => tokens.push(t),
-            None => {} // a neutral word (`final`, `ga`): the release itself
+        // A neutral word (`final`, `ga`) is the release itself: no token.
+        if let Some(t) = classify(piece, next_is_number) {
+            tokens.push(t);
         }
     }
     trim_zero_runs(tokens)

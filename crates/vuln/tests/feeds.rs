@@ -78,7 +78,7 @@ async fn nvd_page(
         br#"{"resultsPerPage":0,"startIndex":0,"totalResults":0,"format":"NVD_CVE","version":"2.0","vulnerabilities":[]}"#.to_vec()
     } else {
         match feed.pages.get((start / 50) as usize) {
-            Some(p) if start % 50 == 0 => p.clone(),
+            Some(p) if start.is_multiple_of(50) => p.clone(),
             _ => format!(r#"{{"resultsPerPage":0,"startIndex":{start},"totalResults":145,"vulnerabilities":[]}}"#).into_bytes(),
         }
     };

@@ -315,12 +315,12 @@ pub async fn get_report(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
-    if format == Format::Csv {
-        if let Ok(v) = HeaderValue::from_str(&format!(
+    if format == Format::Csv
+        && let Ok(v) = HeaderValue::from_str(&format!(
             "attachment; filename=\"palisade-report-{id}.csv\""
-        )) {
-            resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
+        ))
+    {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(resp)
 }

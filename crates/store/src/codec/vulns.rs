@@ -158,7 +158,7 @@ impl AssetColumns {
                 count: u64::try_from(n).unwrap_or_default(),
             });
         }
-        counts.sort_by(|a, b| b.severity.cmp(&a.severity));
+        counts.sort_by_key(|c| std::cmp::Reverse(c.severity));
         Ok(Asset {
             id: self.id,
             name: self.name,

@@ -121,7 +121,7 @@ fn found(cve_id: &str, product: &str, version: &str, severity: CvssSeverity) -> 
 async fn cves_round_trip_every_field(db: Db) {
     let s = &db.store;
     let c = cve("CVE-2021-41773", 10, CveOrigin::Nvd, 9.8, "http_server");
-    let out = s.upsert_cves(&[c.clone()]).await.unwrap();
+    let out = s.upsert_cves(std::slice::from_ref(&c)).await.unwrap();
     assert_eq!((out.inserted, out.updated, out.unchanged), (1, 0, 0));
     let back = s.get_cve("CVE-2021-41773").await.unwrap().unwrap();
     // The record is kept as JSON, where a NUL is an escape: it comes back as it went in.
@@ -398,7 +398,10 @@ async fn matches_open_resolve_and_reopen(db: Db) {
     assert!(again.opened.is_empty());
     assert_eq!((again.kept, again.resolved), (2, 0));
     // m2 gone: the matcher marks it fixed.
-    let gone = s.sync_matches(a, &[m1.clone()], at(3)).await.unwrap();
+    let gone = s
+        .sync_matches(a, std::slice::from_ref(&m1), at(3))
+        .await
+        .unwrap();
     assert_eq!((gone.kept, gone.resolved), (1, 1));
     let fixed = s.get_match(opened.id).await.unwrap().unwrap();
     assert_eq!(fixed.status, MatchStatus::Fixed);
@@ -425,7 +428,12 @@ async fn a_persons_status_stands_until_the_version_changes(db: Db) {
         "9.2p1",
         CvssSeverity::High,
     );
-    let id = s.sync_matches(a, &[m.clone()], at(1)).await.unwrap().opened[0].id;
+    let id = s
+        .sync_matches(a, std::slice::from_ref(&m), at(1))
+        .await
+        .unwrap()
+        .opened[0]
+        .id;
     let set = s
         .set_match_status(
             id,
@@ -444,7 +452,10 @@ async fn a_persons_status_stands_until_the_version_changes(db: Db) {
     );
     assert_eq!(set.status_by.as_deref(), Some("alice"));
     // Same version found again: alice's word stands.
-    let same = s.sync_matches(a, &[m.clone()], at(3)).await.unwrap();
+    let same = s
+        .sync_matches(a, std::slice::from_ref(&m), at(3))
+        .await
+        .unwrap();
     assert!(same.opened.is_empty());
     assert_eq!(
         s.get_match(id).await.unwrap().unwrap().status,

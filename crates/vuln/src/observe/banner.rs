@@ -113,11 +113,7 @@ pub fn http_header(value: &str) -> Vec<Software> {
     }
     let lower = comments.to_ascii_lowercase();
     if let Some(d) = distro {
-        let os = match d {
-            "rhel" => "rhel",
-            other => other,
-        };
-        items.extend(platform(SoftwareSource::Http, os, ""));
+        items.extend(platform(SoftwareSource::Http, d, ""));
     } else if lower.contains("win64") || lower.contains("win32") || lower.contains("windows") {
         items.extend(platform(SoftwareSource::Http, "windows", ""));
     }

@@ -195,7 +195,7 @@ fn severity_counts(iter: impl Iterator<Item = CvssSeverity>) -> Vec<SeverityCoun
             }),
         }
     }
-    counts.sort_by(|a, b| b.severity.cmp(&a.severity));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.severity));
     counts
 }
 
