@@ -25,6 +25,7 @@ pub mod supervisor;
 pub mod threat;
 pub mod time;
 pub mod verdict;
+pub mod vuln;
 
 pub use checkpoint::Checkpoint;
 pub use dead_letter::DeadLetter;

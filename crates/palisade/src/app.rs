@@ -185,6 +185,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
             extra_kinds: Vec::new(),
             secrets: None,
         },
+        vuln: settings.vuln.clone(),
     }
 }
 

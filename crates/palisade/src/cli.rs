@@ -100,8 +100,35 @@ pub enum Command {
         #[arg(long)]
         address: Option<String>,
     },
+    /// The vulnerability engine: import NVD pages offline, match assets.
+    Vuln {
+        /// The vuln action.
+        #[command(subcommand)]
+        command: VulnCommand,
+    },
     /// Print the version.
     Version,
+}
+
+/// `palisade vuln …`
+#[derive(Debug, Subcommand)]
+pub enum VulnCommand {
+    /// Import NVD API 2.0 pages saved as files (offline; records already stored are
+    /// updated only by newer ones).
+    Import {
+        /// NVD API 2.0 JSON pages (or bare CVE records).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Match every asset against the stored CVEs (new critical matches become threats).
+    Match {
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
 }
 
 /// `palisade user …`
@@ -351,5 +378,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apikey { command } => commands::apikey::run(&overrides, command),
         Command::Secrets { command } => commands::secrets::run(&overrides, command),
         Command::Jobs { command } => commands::jobs::run(&overrides, command),
+        Command::Vuln { command } => commands::vuln::run(&overrides, command),
     }
 }

@@ -29,6 +29,7 @@ use palisade_proxy::ProxyConfig;
 use palisade_sources::WriterConfig;
 use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
+use palisade_vuln::VulnConfig;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
@@ -60,6 +61,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "decisions",
     "check",
     "jobs",
+    "vuln",
 ];
 
 /// `[log]`: the binary's own component.
@@ -189,6 +191,8 @@ pub struct Settings {
     pub check: CheckConfig,
     /// `[jobs]`: the worker pool, retention, schedules, allow-listed commands.
     pub jobs: JobConfig,
+    /// `[vuln]`: CVE feeds, software observation, inventory limits.
+    pub vuln: VulnConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -647,6 +651,7 @@ impl Settings {
         let decisions: DecisionsConfig = section(&mut table, "decisions", &from_env, &mut errors);
         let check: CheckConfig = section(&mut table, "check", &from_env, &mut errors);
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
+        let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -714,6 +719,7 @@ impl Settings {
             decisions,
             check,
             jobs,
+            vuln,
         })
     }
 
@@ -800,6 +806,13 @@ impl Settings {
             self.jobs.commands.len(),
             self.jobs.import_dirs
         ));
+        out.push_str(&format!(
+            "vuln:           NVD {} (key from secret '{}'), CIRCL {}, observe software {}\n",
+            self.vuln.nvd.url,
+            self.vuln.nvd.api_key_secret,
+            self.vuln.circl.url,
+            if self.vuln.observe { "on" } else { "off" }
+        ));
         out
     }
 }
@@ -843,6 +856,27 @@ mod tests {
         assert!(text.contains("jobs.commands[0].program"), "{text}");
         let env = load_toml_env("", &[("PALISADE_JOBS__WORKERS", "3")]).unwrap();
         assert_eq!(env.jobs.workers, 3);
+    }
+
+    #[test]
+    fn the_vuln_section_is_read_and_checked() {
+        let s = load_toml_env(
+            "[vuln]\nobserve = false\n[vuln.nvd]\npage_size = 500\n",
+            &[("PALISADE_VULN__NVD__API_KEY_SECRET", "nvd_key_2")],
+        )
+        .unwrap();
+        assert!(!s.vuln.observe);
+        assert_eq!(s.vuln.nvd.page_size, 500);
+        assert_eq!(s.vuln.nvd.api_key_secret, "nvd_key_2");
+        let err = load_toml("[vuln.nvd]\npage_size = 5000\n[vuln.circl]\nurl = \"gopher://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vuln.nvd.page_size"), "{err}");
+        assert!(err.contains("vuln.circl.url"), "{err}");
+        let err = load_toml("[vuln]\nnvd_url = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vuln"), "{err}");
     }
 
     #[test]

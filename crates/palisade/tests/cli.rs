@@ -118,3 +118,35 @@ fn ingest_imports_plain_and_gzip_once() {
     assert!(!missing.status.success());
     assert!(text(&missing).contains("/nonexistent/x.log"));
 }
+
+#[test]
+fn vuln_import_loads_nvd_pages_offline_and_match_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vuln/tests/data/nvd");
+    let pages: Vec<String> = (0..3)
+        .map(|i| {
+            data.join(format!("nvdcve-2.0-page-{i:03}.json"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["vuln", "import", "--quiet"];
+    args.extend(pages.iter().map(String::as_str));
+    let o = palisade(dir.path(), &args);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 files, 145 records: 145 new, 0 updated, 0 unchanged, 0 unreadable"),
+        "{}",
+        text(&o)
+    );
+    let o = palisade(dir.path(), &args);
+    assert!(text(&o).contains("145 records: 0 new"), "{}", text(&o));
+    let bad = dir.path().join("not-nvd.json");
+    std::fs::write(&bad, "[1, 2").expect("write");
+    let o = palisade(dir.path(), &["vuln", "import", bad.to_str().expect("utf8")]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("not-nvd.json"), "{}", text(&o));
+    let o = palisade(dir.path(), &["vuln", "match", "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("0 assets"), "{}", text(&o));
+}

@@ -14,6 +14,7 @@ use palisade_sources::syslog::SyslogConfig;
 use palisade_sources::tail::TailConfig;
 use palisade_sources::{BatchWriter, SourceRegistry, WriterConfig};
 use palisade_store::SharedStore;
+use palisade_vuln::{SoftwareObserver, ThreatSink, VulnConfig};
 use tokio::task::JoinHandle;
 
 use crate::ban_policy::{BanPolicy, BanSources};
@@ -23,7 +24,7 @@ use crate::detection::{self, Detection, DetectionConfig};
 use crate::guard::Guard;
 use crate::recorder::{ThreatOutlets, ThreatRecorder};
 use crate::stages::behaviour::{self, BanGate, Behaviour, BehaviourConfig};
-use crate::stages::{inspector, live_traffic};
+use crate::stages::{inspector, live_traffic, software};
 use palisade_live::{Bus, BusConfig, Topic};
 
 /// How often the database is pinged for health.
@@ -67,6 +68,8 @@ pub struct PipelineConfig {
     pub other_sources: Vec<String>,
     /// `[jobs]`, extra job kinds and the secrets store for commands.
     pub jobs: JobsSetup,
+    /// The vulnerability engine (`[vuln]`): software seen in traffic and logs.
+    pub vuln: VulnConfig,
 }
 
 impl PipelineConfig {
@@ -147,6 +150,19 @@ pub struct PipelineHandle {
     pub live: Arc<Bus>,
     /// The job queue: submit, cancel, retry, kinds, live events.
     pub jobs: JobsHandle,
+    /// Where fronts hand software they see (the proxy's upstream answers); `None` when
+    /// `[vuln] observe` is off.
+    pub software: Option<SoftwareObserver>,
+    /// The vulnerability engine's settings (upload limits, feeds).
+    pub vuln: Arc<VulnConfig>,
+}
+
+impl PipelineHandle {
+    /// Threats raised by vulnerability matching go to the recorder, like every other.
+    pub fn threat_sink(&self) -> ThreatSink {
+        let recorder = self.threats.clone();
+        Arc::new(move |t| recorder.record(t))
+    }
 }
 
 /// The entry point: [`Pipeline::build`].
@@ -240,6 +256,24 @@ impl Pipeline {
             writer_config.observers.push(traffic_tx);
             stages.push(traffic_task);
         }
+        let software = if config.vuln.observe {
+            let recorder = threats.clone();
+            let sink: ThreatSink = Arc::new(move |t| recorder.record(t));
+            let (observer, observer_task) = palisade_vuln::observe::spawn(
+                store.clone(),
+                Some(sink),
+                config.vuln.observe_queue,
+                config.vuln.observe_refresh.to_std(),
+                &supervisor,
+            );
+            background.push(observer_task);
+            let (software_tx, software_task) = software::spawn(observer.clone(), &supervisor);
+            writer_config.observers.push(software_tx);
+            stages.push(software_task);
+            Some(observer)
+        } else {
+            None
+        };
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
         if serving {
@@ -295,6 +329,8 @@ impl Pipeline {
                 supervisor,
                 live,
                 jobs,
+                software,
+                vuln: Arc::new(config.vuln.clone()),
             },
             trigger,
             sources: source_tasks,

@@ -54,6 +54,9 @@ pub struct ProxyContext {
     /// `/api/v1/check` uses, so a change through `/api/v1/detection/config` applies to
     /// both at once), threats recorded off the request path.
     pub guard: Guard,
+    /// Where the upstream's `Server` / `X-Powered-By` answers go, to be matched
+    /// against CVEs (`None`: not observed).
+    pub software: Option<palisade_vuln::SoftwareObserver>,
     /// Where proxied requests are stored as events; `None` stores none.
     pub traffic: Option<TrafficContext>,
 }
@@ -64,6 +67,7 @@ impl ProxyContext {
         ProxyContext {
             guard,
             traffic: None,
+            software: None,
         }
     }
 
@@ -72,6 +76,7 @@ impl ProxyContext {
     pub fn from_pipeline(pipeline: &PipelineHandle) -> ProxyContext {
         ProxyContext {
             guard: pipeline.guard.clone(),
+            software: pipeline.software.clone(),
             traffic: Some(TrafficContext {
                 writer: pipeline.writer.clone(),
                 sources: pipeline.sources.clone(),
@@ -147,6 +152,7 @@ struct Shared {
     metrics: Metrics,
     traffic: Option<traffic::Traffic>,
     connections: Arc<connections::Connections>,
+    software: Option<palisade_vuln::SoftwareObserver>,
 }
 
 impl Shared {
@@ -166,6 +172,7 @@ impl Shared {
             traffic,
             connections: connections::Connections::new(),
             config,
+            software: context.software,
         }
     }
 }

@@ -290,6 +290,7 @@ async fn serve(
         upgraded = true;
     }
     let (mut parts, body) = resp.into_parts();
+    observe_software(shared, &parts.headers);
     strip_hop_by_hop(&mut parts.headers, switching);
     if let Ok(v) = HeaderValue::from_str(request_id) {
         parts.headers.entry("x-request-id").or_insert(v);
@@ -438,6 +439,20 @@ fn log_blocked(
         rules = %rules,
         score = judgement.verdict.as_ref().map_or(0, |v| v.score),
     );
+}
+
+/// Software seen in traffic: hands the upstream's `Server` / `X-Powered-By` answer to
+/// the vulnerability engine, for the asset named by the upstream's authority. A
+/// non-blocking hand-over (repeats are skipped, a full queue drops): the answer is
+/// never delayed by it (see `palisade_vuln::observe`).
+fn observe_software(shared: &Shared, headers: &http::HeaderMap) {
+    if let Some(observer) = &shared.software {
+        observer.http_answer(
+            &shared.config.upstream.authority,
+            headers.get(header::SERVER).map(HeaderValue::as_bytes),
+            headers.get("x-powered-by").map(HeaderValue::as_bytes),
+        );
+    }
 }
 
 /// The 403 page for a client with a ban in force, logged once.

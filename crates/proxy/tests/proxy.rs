@@ -18,6 +18,8 @@ use palisade_pipeline::Guard;
 use palisade_pipeline::detection::{Detection, DetectionTuning, Mode};
 use palisade_pipeline::recorder::ThreatRecorder;
 use palisade_proxy::{BoundProxy, OversizePolicy, ProxyConfig, ProxyContext, Upstream};
+use palisade_vuln::SoftwareObserver;
+use palisade_vuln::observe::Observation;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -69,6 +71,7 @@ struct Harness {
     addr: SocketAddr,
     threats: mpsc::Receiver<Threat>,
     detection: Arc<Detection>,
+    software: mpsc::Receiver<Observation>,
     _stop: ShutdownTrigger,
 }
 
@@ -81,9 +84,13 @@ async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harnes
     );
     config.name = "shop".into();
     tune(&mut config);
+    let (observer, software) = SoftwareObserver::channel(1, Duration::from_secs(600));
     let bound = BoundProxy::bind(
         config,
-        ProxyContext::new(Guard::new(detection.clone(), None, threats)),
+        ProxyContext {
+            software: Some(observer),
+            ..ProxyContext::new(Guard::new(detection.clone(), None, threats))
+        },
     )
     .await
     .unwrap();
@@ -94,6 +101,7 @@ async fn proxy_to(upstream: &str, tune: impl FnOnce(&mut ProxyConfig)) -> Harnes
         addr,
         threats: rx,
         detection,
+        software,
         _stop: stop,
     }
 }
@@ -391,4 +399,75 @@ async fn websocket_upgrades_are_tunnelled_and_their_handshake_inspected() {
     let mut buf = vec![0u8; 12];
     s.read_exact(&mut buf).await.unwrap();
     assert_eq!(&buf, b"HTTP/1.1 403");
+}
+
+/// An upstream that names its software, as real ones do.
+async fn talkative_upstream() -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async {
+                (
+                    [
+                        ("server", "Apache/2.4.49 (Unix)"),
+                        ("x-powered-by", "PHP/8.1.28"),
+                    ],
+                    "hello",
+                )
+            }),
+        )
+        .route(
+            "/other",
+            get(|| async { ([("server", "nginx/1.20.0")], "other") }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn the_upstreams_software_is_handed_over_without_holding_answers() {
+    let up = talkative_upstream().await;
+    let mut h = proxy_to(&format!("http://{up}"), |_| {}).await;
+    let c = client();
+    for _ in 0..5 {
+        let r = c.get(format!("http://{}/", h.addr)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["server"], "Apache/2.4.49 (Unix)");
+        assert_eq!(r.text().await.unwrap(), "hello");
+    }
+    // The queue (one slot) is full: the answer still flows, the new sighting is dropped.
+    let r = c
+        .get(format!("http://{}/other", h.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "other");
+    match h.software.try_recv() {
+        Ok(Observation::Http {
+            asset,
+            server,
+            powered_by,
+        }) => {
+            assert_eq!(asset, up.to_string(), "the asset is the upstream");
+            assert_eq!(server.as_deref(), Some("Apache/2.4.49 (Unix)"));
+            assert_eq!(powered_by.as_deref(), Some("PHP/8.1.28"));
+        }
+        other => panic!("expected the upstream's software, got {other:?}"),
+    }
+    assert!(
+        h.software.try_recv().is_err(),
+        "repeats were skipped and the sighting that found the queue full was dropped"
+    );
+    // With room again, the dropped sighting is handed over when next seen.
+    c.get(format!("http://{}/other", h.addr))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.software.try_recv(),
+        Ok(Observation::Http { server: Some(s), .. }) if s == "nginx/1.20.0"
+    ));
 }

@@ -12,8 +12,8 @@
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
 //! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`), [`JobStore`]
 //! (`jobs.rs`), [`MaintenanceStore`] (`maintenance.rs`: retention deletes and integrity
-//! checks). Each layer below them is a folder with one file per group, named alike
-//! (`ingest.rs` for the core):
+//! checks), [`VulnStore`] (`vulns.rs`), [`ReportStore`] (`reports.rs`). Each layer below
+//! them is a folder with one file per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
 //! - `sqlgen/`: the parameterised listing queries, for either SQL dialect;
@@ -63,10 +63,12 @@ mod maintenance;
 mod migrations;
 pub mod postgres;
 mod query;
+mod reports;
 mod security;
 mod sqlgen;
 pub mod sqlite;
 mod threats;
+mod vulns;
 
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
@@ -77,8 +79,13 @@ pub use jobs::{
 pub use logins::{KNOWN_ADDRESSES_PER_USER, LoginStore};
 pub use maintenance::{DataKind, IntegrityCheck, MaintenanceStore};
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
+pub use reports::{NewReport, ReportMeta, ReportStore, StoredReport};
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
+pub use vulns::{
+    AssetQuery, CveStats, CveUpsert, IndexedCve, MATCHER, MatchQuery, MatchSync, SoftwareWrite,
+    VulnStore,
+};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -155,6 +162,8 @@ pub trait Store:
     + LoginStore
     + JobStore
     + MaintenanceStore
+    + VulnStore
+    + ReportStore
     + Send
     + Sync
     + 'static

@@ -40,6 +40,7 @@ migrations! {
     5 "0005_event_verdict",
     6 "0006_auth_hardening",
     7 "0007_jobs",
+    8 "0008_vulnerabilities",
     9 "0009_source_totals",
 }
 

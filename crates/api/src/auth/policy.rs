@@ -107,6 +107,23 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/jobs/{id}/logs", User(Viewer)),
     ("DELETE", "/api/v1/jobs/{id}/logs", User(Admin)),
     ("GET", "/api/v1/jobs/{id}/output", User(Viewer)),
+    ("GET", "/api/v1/assets", User(Viewer)),
+    ("GET", "/api/v1/assets/{name}", User(Viewer)),
+    (
+        "POST",
+        "/api/v1/assets/{name}/inventory",
+        Key {
+            scope: Scope::Ingest,
+            min_role: Analyst,
+        },
+    ),
+    ("GET", "/api/v1/vulnerabilities", User(Viewer)),
+    ("GET", "/api/v1/vulnerabilities/{id}", User(Viewer)),
+    ("PATCH", "/api/v1/vulnerabilities/{id}", User(Analyst)),
+    ("GET", "/api/v1/cves/{id}", User(Viewer)),
+    ("GET", "/api/v1/reports", User(Viewer)),
+    ("POST", "/api/v1/reports", User(Analyst)),
+    ("GET", "/api/v1/reports/{id}", User(Viewer)),
     ("GET", "/v1/decisions/stream", Bouncer),
     ("GET", "/v1/decisions", Bouncer),
 ];

@@ -2,6 +2,7 @@
 //! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
 
 pub mod api_keys;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod check;
@@ -17,11 +18,13 @@ pub mod jobs;
 pub mod lapi;
 pub mod live;
 pub mod metrics;
+pub mod reports;
 pub mod scenarios;
 pub mod secrets;
 pub mod sources;
 pub mod threats;
 pub mod users;
+pub mod vulnerabilities;
 
 use axum::Router;
 use axum::routing::{any, delete, get, patch, post, put};
@@ -117,6 +120,26 @@ pub fn routes() -> Router<AppState> {
             get(jobs::job_logs).delete(jobs::delete_job_logs),
         )
         .route("/api/v1/jobs/{id}/output", get(jobs::job_output))
+        .route("/api/v1/assets", get(assets::list_assets))
+        .route("/api/v1/assets/{name}", get(assets::get_asset))
+        .route(
+            "/api/v1/assets/{name}/inventory",
+            post(assets::upload_inventory),
+        )
+        .route(
+            "/api/v1/vulnerabilities",
+            get(vulnerabilities::list_vulnerabilities),
+        )
+        .route(
+            "/api/v1/vulnerabilities/{id}",
+            get(vulnerabilities::get_vulnerability).patch(vulnerabilities::update_vulnerability),
+        )
+        .route("/api/v1/cves/{id}", get(vulnerabilities::get_cve))
+        .route(
+            "/api/v1/reports",
+            get(reports::list_reports).post(reports::create_report),
+        )
+        .route("/api/v1/reports/{id}", get(reports::get_report))
         .route("/v1/decisions/stream", get(lapi::decisions_stream))
         .route("/v1/decisions", get(lapi::decisions_lookup))
 }

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod secrets;
 pub mod serve;
 pub mod user;
+pub mod vuln;
 
 use crate::config::{Overrides, Settings};
 

@@ -17,3 +17,4 @@ mod outage;
 mod pipeline;
 mod proxy;
 mod security;
+mod vulnerabilities;

@@ -5,3 +5,4 @@
 pub mod behaviour;
 pub mod inspector;
 pub mod live_traffic;
+pub mod software;

@@ -11,8 +11,10 @@ pub(crate) mod decisions;
 pub(crate) mod ingest;
 pub(crate) mod jobs;
 pub(crate) mod logins;
+pub(crate) mod reports;
 pub(crate) mod security;
 pub(crate) mod threats;
+pub(crate) mod vulns;
 
 /// Text as it is stored: PostgreSQL rejects NUL in text, so both backends replace it
 /// with U+FFFD. A stray NUL in one log line must not make a whole batch unstorable, and

@@ -40,6 +40,11 @@ mod jobs;
 
 // Retention deletes and integrity checks.
 mod maintenance;
+// The vulnerability tables: CVEs, assets, software, matches, feed positions.
+mod vulns;
+
+// Stored reports and report queries.
+mod reports;
 
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;

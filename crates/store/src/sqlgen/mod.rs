@@ -4,7 +4,7 @@
 //! This module holds the builder every listing shares; the queries themselves are in
 //! one child module per group of tables, named like the store trait and the backend
 //! modules that run them (`ingest` for the [`Store`](crate::Store) core, `security`,
-//! `threats`, `decisions`), and re-exported here.
+//! `threats`, `decisions`, `vulns`, `reports`), and re-exported here.
 
 use crate::codec::clean;
 use crate::{Cursor, MAX_LIMIT, Page};
@@ -13,8 +13,10 @@ mod decisions;
 mod ingest;
 mod jobs;
 mod maintenance;
+mod reports;
 mod security;
 mod threats;
+mod vulns;
 
 pub(crate) use decisions::decisions_query;
 pub(crate) use ingest::{
@@ -24,8 +26,10 @@ pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{
     BAD_JOBS_QUERY, COUNTED_TABLES, ORPHAN_QUERIES, bad_checkpoints_query, delete_older_query,
 };
+pub(crate) use reports::{decision_counts_sql, reports_query, top_sources_sql};
 pub(crate) use security::audit_query;
 pub(crate) use threats::{threat_stats_queries, threats_query};
+pub(crate) use vulns::{assets_query, matches_query, open_counts_query};
 
 /// Which placeholder syntax and text-matching operator to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

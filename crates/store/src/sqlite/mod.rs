@@ -41,6 +41,11 @@ mod jobs;
 
 // Retention deletes and integrity checks.
 mod maintenance;
+// The vulnerability tables: CVEs, assets, software, matches, feed positions.
+mod vulns;
+
+// Stored reports and report queries.
+mod reports;
 
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;

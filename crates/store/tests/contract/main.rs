@@ -24,5 +24,7 @@ mod jobs;
 mod lifecycle;
 mod logins;
 mod maintenance;
+mod reports;
 mod security;
 mod threats;
+mod vulns;

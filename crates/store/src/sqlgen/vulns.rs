@@ -1,0 +1,91 @@
+//! The listing queries of the vulnerability tables.
+
+use super::{Builder, Dialect, Param, Sql, clamp_limit, prefix_upper_bound};
+use crate::codec::vulns::{ASSET_COLUMNS, MATCH_SELECT};
+use crate::{AssetQuery, MatchQuery};
+
+/// The query listing matches for `q`, newest first (by first match), one row more than
+/// the page. Each filter has an index ending in `(first_seen, id)`.
+pub(crate) fn matches_query(dialect: Dialect, q: &MatchQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(asset) = &q.asset {
+        let p = b.text(asset);
+        b.cond(format!(
+            "m.asset_id = (SELECT id FROM vuln_assets WHERE name = {p})"
+        ));
+    }
+    if let Some(cve) = &q.cve {
+        let p = b.text(cve);
+        b.cond(format!("m.cve_id = {p}"));
+    }
+    if let Some(severity) = q.severity {
+        let p = b.text(severity.as_str());
+        b.cond(format!("m.severity = {p}"));
+    }
+    if let Some(status) = q.status {
+        let p = b.text(status.as_str());
+        b.cond(format!("m.status = {p}"));
+    }
+    if let Some(from) = q.seen_from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("m.last_seen >= {p}"));
+    }
+    if let Some(to) = q.seen_to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("m.first_seen < {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(m.first_seen, m.id) < ({ts}, {id})"));
+    }
+    b.finish(
+        MATCH_SELECT,
+        "m.first_seen DESC, m.id DESC",
+        clamp_limit(q.limit),
+    )
+}
+
+/// The query listing assets for `q`, newest first, one row more than the page. A name
+/// prefix is a range over the unique name index.
+pub(crate) fn assets_query(dialect: Dialect, q: &AssetQuery) -> Sql {
+    let mut b = Builder::new(dialect);
+    if let Some(prefix) = q.name_prefix.as_deref().filter(|p| !p.is_empty()) {
+        let lo = b.text(prefix);
+        b.cond(format!("a.name >= {lo}"));
+        if let Some(hi) = prefix_upper_bound(prefix) {
+            let hi = b.text(&hi);
+            b.cond(format!("a.name < {hi}"));
+        }
+    }
+    if let Some(c) = q.cursor {
+        let ts = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(a.first_seen, a.id) < ({ts}, {id})"));
+    }
+    b.finish(
+        &format!("SELECT {ASSET_COLUMNS} FROM vuln_assets a"),
+        "a.first_seen DESC, a.id DESC",
+        clamp_limit(q.limit),
+    )
+}
+
+/// Open matches of the given assets by severity: `(asset_id, severity, count)` rows.
+/// Takes the asset ids as its parameters.
+pub(crate) fn open_counts_query(dialect: Dialect, ids: &[i64]) -> Sql {
+    let mut b = Builder::new(dialect);
+    let list: Vec<String> = ids.iter().map(|id| b.p(Param::I64(*id))).collect();
+    let text = format!(
+        "SELECT asset_id, severity, count(*) FROM vuln_matches \
+         WHERE status = 'open' AND asset_id IN ({}) GROUP BY asset_id, severity",
+        if list.is_empty() {
+            "NULL".to_owned()
+        } else {
+            list.join(", ")
+        }
+    );
+    Sql {
+        text,
+        params: b.params,
+    }
+}
