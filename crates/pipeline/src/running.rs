@@ -287,7 +287,16 @@ impl Pipeline {
                 &config,
             ));
         }
-        let registry = config.jobs.registry().map_err(PipelineError::Jobs)?;
+        let mut registry = config.jobs.registry().map_err(PipelineError::Jobs)?;
+        // The vulnerability pipeline's kinds: their new critical matches go to the
+        // recorder, like every other threat.
+        let vuln_threats = threats.clone();
+        let sink: palisade_vuln::ThreatSink = Arc::new(move |t| vuln_threats.record(t));
+        for kind in
+            palisade_vuln::jobs::kinds(&config.vuln, &config.jobs.config.import_dirs, Some(sink))
+        {
+            registry.register(kind);
+        }
         let jobs = JobsHandle::new(store.clone(), registry, config.jobs.config.clone());
         // The pool runs jobs in the service only; a one-shot command runs its own job
         // with `JobsHandle::run_here`.

@@ -38,6 +38,8 @@ pub mod purl;
 pub mod report;
 pub mod version;
 
+pub mod jobs;
+
 use std::path::Path;
 
 use palisade_core::Timestamp;

@@ -556,3 +556,70 @@ async fn schedules_are_managed_fire_and_config_ones_are_read_only() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+/// Issue 10's pipeline scripts as jobs: import CVE files, match an uploaded inventory,
+/// generate a report; each with its output, and the match visible in the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vulnerability_pipeline_runs_as_jobs() {
+    let (app, imports) = spawn_jobs("").await;
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../vuln/tests/data/nvd");
+    for page in [
+        "nvdcve-2.0-page-000.json",
+        "nvdcve-2.0-page-001.json",
+        "nvdcve-2.0-page-002.json",
+    ] {
+        std::fs::copy(format!("{data}/{page}"), imports.join(page)).expect("copy page");
+        let (status, job) = submit(
+            &app,
+            "import_cves",
+            json!({"path": imports.join(page).display().to_string()}),
+        )
+        .await;
+        assert_eq!(status, 201, "{job}");
+        let done = wait_finished(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+    }
+    // A file outside jobs.import_dirs is refused before anything runs.
+    let (status, body) = submit(&app, "import_cves", json!({"path": data})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(problem_field(&body), "params.path", "{body}");
+
+    let inventory = "Desired=Unknown/Install/Remove/Purge/Hold\n|| Name Version Architecture Description\n+++-====-=======-============-===========\nii  apache2  2.4.49-1  amd64  Apache HTTP Server\n";
+    let r = app
+        .req(Method::POST, "/api/v1/assets/web1/inventory")
+        .body(inventory)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text().await);
+    let (status, job) = submit(&app, "match_cves", json!({})).await;
+    assert_eq!(status, 201, "{job}");
+    let done = wait_finished(&app, job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let (_, page) = app
+        .get_json("/api/v1/vulnerabilities?asset=web1&cve=CVE-2021-41773")
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+
+    let (status, job) = submit(
+        &app,
+        "generate_report",
+        json!({"kind": "vulnerabilities", "range": "30d"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_i64().unwrap();
+    let done = wait_finished(&app, id).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let (_, output) = app.get_json(&format!("/api/v1/jobs/{id}/output")).await;
+    let report_id = output["items"][0]["value"]["id"]
+        .as_i64()
+        .or_else(|| output["items"][0]["id"].as_i64())
+        .expect("report id in the output");
+    let r = app
+        .get(&format!("/api/v1/reports/{report_id}?format=html"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("CVE-2021-41773"));
+    app.stop().await;
+}
