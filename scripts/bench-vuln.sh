@@ -12,10 +12,10 @@ ASSETS="${1:-1000}"
 PACKAGES="${2:-50}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 PG="${PALISADE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
-cargo build --release -q -p palisade-vuln --example bench --example scan
+cargo build --release -q -p palisade-vuln --example vuln_bench --example scan
 ARGS=(--assets "$ASSETS" --packages "$PACKAGES")
 [ "${PALISADE_SKIP_POSTGRES:-0}" = 1 ] || ARGS+=(--pg "$PG")
-"$CARGO_TARGET_DIR/release/examples/bench" "${ARGS[@]}"
+"$CARGO_TARGET_DIR/release/examples/vuln_bench" "${ARGS[@]}"
 echo "scan of the sample inventories (findings per file):"
 /usr/bin/time -f "scan: %e s wall, %M KB peak RSS" \
   "$CARGO_TARGET_DIR/release/examples/scan" crates/vuln/tests/data/nvd crates/vuln/tests/data/sbom/* \

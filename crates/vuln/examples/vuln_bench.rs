@@ -1,7 +1,7 @@
 //! Vulnerability engine benchmark: import of the whole recorded NVD data set, and
 //! matching 1,000 assets × 50 packages, on SQLite (and PostgreSQL with `--pg URL`).
 //!
-//! `cargo run --release -p palisade-vuln --example bench -- [--pg postgres://…] [--assets N]`
+//! `cargo run --release -p palisade-vuln --example vuln_bench -- [--pg postgres://…] [--assets N]`
 //! (see `bench/vuln.sh` and docs/BENCHMARKS.md). The inventories are built from real
 //! package names and versions: the Debian 12 `dpkg-query` list of the test data (most
 //! of which match nothing) and versions of the products the correctness table covers,
