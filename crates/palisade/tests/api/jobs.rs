@@ -85,12 +85,22 @@ async fn kinds_are_listed_with_schemas_and_roles_are_enforced() {
         names,
         [
             "command",
+            "fetch_circl",
+            "fetch_nvd",
+            "generate_report",
+            "import_cves",
             "import_logs",
+            "match_cves",
             "retention_cleanup",
             "validate_data"
         ]
     );
-    let import = &kinds["items"][1];
+    let import = kinds["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "import_logs")
+        .expect("import_logs listed");
     assert_eq!(import["params_schema"]["required"], json!(["path"]));
     assert_eq!(
         import["params_schema"]["additionalProperties"],

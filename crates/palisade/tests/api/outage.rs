@@ -105,8 +105,12 @@ async fn postgres_outage_degrades_and_recovers_without_restart() {
     let started = Instant::now();
     let app = spawn_with(settings, dir).await;
     assert_eq!(app.get("/livez").await.status(), 200);
+    // Serving at all while the database is unreachable is the property; the bound only
+    // catches a start-up that waits on a connection timeout (PostgreSQL's is tens of
+    // seconds). How fast start-up is on a quiet machine is a benchmark figure, not a
+    // test's (a loaded CI machine must not fail it).
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(10),
         "took {:?} to serve",
         started.elapsed()
     );
