@@ -38,7 +38,7 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings (builds the workspace in $CARGO_TARGET_DIR; the first build takes minutes)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "schemathesis: generated requests over every operation, as admin, no 5xx (builds the release binary and a Python venv on first run)"
+step "schemathesis: generated requests over every operation, as admin, no 5xx (a Python venv on first run)"
 bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
 
 step "tests: doc tests, then every test with cargo-nextest (SQLite and PostgreSQL, real nginx)"
