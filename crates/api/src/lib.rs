@@ -138,6 +138,8 @@ pub struct AppState {
     pub auth: Arc<auth::AuthContext>,
     /// `[check]`: whose `X-Forwarded-For` `/api/v1/check` believes.
     pub check: Arc<routes::check::CheckConfig>,
+    /// Real-time figures and posture checks.
+    pub analytics: Arc<palisade_analytics::Analytics>,
 }
 
 /// Builds the whole router with its middleware.

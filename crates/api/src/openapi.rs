@@ -85,6 +85,14 @@ use crate::routes;
         routes::reports::get_report,
         routes::lapi::decisions_stream,
         routes::lapi::decisions_lookup,
+        routes::realtime::realtime,
+        routes::analytics::timeseries,
+        routes::analytics::overview,
+        routes::analytics::trends,
+        routes::analytics::top,
+        routes::posture::view,
+        routes::posture::run_all,
+        routes::posture::run_one,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -104,6 +112,8 @@ use crate::routes;
         (name = "vulnerabilities", description = "Assets, software inventories, CVE matches and their triage"),
         (name = "reports", description = "Vulnerability reports and security summaries (JSON, CSV, HTML)"),
         (name = "crowdsec", description = "CrowdSec Local API for bouncers (X-Api-Key with the bouncer scope)"),
+        (name = "analytics", description = "Real-time figures, chart series, overviews, trends and top lists"),
+        (name = "posture", description = "Security posture checks and the compliance score"),
     )
 )]
 pub struct ApiDoc;

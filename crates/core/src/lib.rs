@@ -17,6 +17,7 @@ pub mod forwarded;
 pub mod job;
 pub mod metrics;
 pub mod net;
+pub mod posture;
 pub mod request_id;
 pub mod security;
 pub mod severity;

@@ -7,6 +7,7 @@
 //!                    ▼ stored batches   │ └── ThreatRecorder ◄─ Guard ◄─ /check, proxies
 //!         inspector + behaviour stages ─┘
 //!         database monitor, decision sync, rule watch (all supervised)
+//!         analytics: real-time sampler, roll-up worker, posture schedule (supervised)
 //! ```
 
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use palisade_analytics::{Analytics, AnalyticsSetup, RealtimeInputs};
 use palisade_api::AppState;
 use palisade_pipeline::{Pipeline, PipelineConfig, Purpose, RunningPipeline};
 use palisade_store::SharedStore;
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Settings;
+use crate::posture_facts::ServiceFacts;
 
 /// Longest a graceful shutdown waits for sources and the writer to flush.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +38,7 @@ pub struct Application {
     proxies: Vec<palisade_proxy::BoundProxy>,
     limits: palisade_api::server::ListenerLimits,
     store: SharedStore,
+    analytics: Vec<JoinHandle<()>>,
 }
 
 /// Creates the data directory (owner-only: it will hold keys and the database).
@@ -248,6 +252,40 @@ fn own_addresses(settings: &Settings) -> Vec<(palisade_core::net::IpNet, String)
     own
 }
 
+/// Starts the analytics component (real-time sampler, roll-up worker, posture schedule)
+/// under the pipeline's supervisor, with the facts the posture checks need.
+fn start_analytics(
+    settings: &Settings,
+    store: &SharedStore,
+    handle: &palisade_pipeline::PipelineHandle,
+    proxies: &[palisade_proxy::BoundProxy],
+) -> (Arc<Analytics>, Vec<JoinHandle<()>>) {
+    let facts = ServiceFacts::new(
+        settings,
+        &settings.analytics,
+        handle.detection.clone(),
+        proxies
+            .iter()
+            .map(palisade_proxy::BoundProxy::observations)
+            .collect(),
+    );
+    let db = handle.db.clone();
+    Analytics::start(
+        AnalyticsSetup {
+            config: settings.analytics.clone(),
+            store: store.clone(),
+            bus: handle.live.clone(),
+            inputs: RealtimeInputs {
+                sources: handle.sources.clone(),
+                queue_capacity: handle.writer.capacity(),
+            },
+            facts: Arc::new(facts),
+            ready: Arc::new(move || db.ready()),
+        },
+        &handle.supervisor,
+    )
+}
+
 /// Descriptors kept back for the database, files, syslog sockets and the upstream
 /// pools, beyond the connection caps.
 const RESERVED_DESCRIPTORS: u64 = 256;
@@ -316,6 +354,7 @@ impl Application {
                     )?,
             );
         }
+        let (analytics, analytics_tasks) = start_analytics(&settings, &store, &handle, &proxies);
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
@@ -346,6 +385,7 @@ impl Application {
             started: Instant::now(),
             auth,
             check: Arc::new(settings.check.clone()),
+            analytics,
         };
         let router = palisade_api::router(state);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
@@ -362,6 +402,7 @@ impl Application {
             proxies,
             limits: settings.api.listener_limits(),
             store,
+            analytics: analytics_tasks,
         })
     }
 
@@ -396,6 +437,7 @@ impl Application {
             proxies,
             limits,
             store: _,
+            analytics,
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
@@ -418,6 +460,11 @@ impl Application {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, t).await;
         }
         bootstrap.abort();
+        // The analytics tasks stop at the trigger (the sampler writes its last live
+        // deltas first), before the store's users drain.
+        for task in analytics {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
         pipeline.drain(DRAIN_TIMEOUT).await;
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")

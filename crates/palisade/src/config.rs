@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use palisade_analytics::AnalyticsConfig;
 use palisade_api::ApiConfig;
 use palisade_api::auth::{AuthConfig, RateLimits};
 use palisade_api::routes::check::CheckConfig;
@@ -62,6 +63,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "check",
     "jobs",
     "vuln",
+    "analytics",
 ];
 
 /// `[log]`: the binary's own component.
@@ -193,6 +195,8 @@ pub struct Settings {
     pub jobs: JobConfig,
     /// `[vuln]`: CVE feeds, software observation, inventory limits.
     pub vuln: VulnConfig,
+    /// `[analytics]`.
+    pub analytics: AnalyticsConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -652,6 +656,7 @@ impl Settings {
         let check: CheckConfig = section(&mut table, "check", &from_env, &mut errors);
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
+        let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -720,6 +725,7 @@ impl Settings {
             check,
             jobs,
             vuln,
+            analytics,
         })
     }
 
@@ -812,6 +818,15 @@ impl Settings {
             self.vuln.nvd.api_key_secret,
             self.vuln.circl.url,
             if self.vuln.observe { "on" } else { "off" }
+        ));
+        let a = &self.analytics;
+        out.push_str(&format!(
+            "analytics:      sample every {} over {}, roll-ups kept {} (minutes) / {} (hours), posture every {}\n",
+            a.sample_every,
+            a.realtime_window,
+            a.minute_retention,
+            a.hour_retention,
+            a.posture_every.0.map_or_else(|| "never (on demand only)".to_owned(), |s| s.to_string())
         ));
         out
     }
@@ -964,6 +979,8 @@ mod tests {
                 // A number where the component wants text: read again as text.
                 ("PALISADE_PROXY__0__NAME", "8080"),
                 ("PALISADE_DECISIONS__RESYNC", "10s"),
+                ("PALISADE_ANALYTICS__SAMPLE_EVERY", "2s"),
+                ("PALISADE_ANALYTICS__TLS_IN_FRONT", "true"),
                 ("PALISADE_LOG", "debug"),
                 // Not configuration: ignored.
                 ("PALISADE_TEST_DATABASE_URL", "postgres://x"),
@@ -980,6 +997,8 @@ mod tests {
         assert_eq!(s.proxies.len(), 1);
         assert_eq!(s.proxies[0].name, "8080");
         assert_eq!(s.decisions.resync.as_secs(), 10);
+        assert_eq!(s.analytics.sample_every.as_secs(), 2);
+        assert!(s.analytics.tls_in_front);
         assert_eq!(s.log_level, "debug");
 
         let err = load_toml_env(

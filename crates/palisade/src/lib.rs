@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod posture_facts;
 pub mod telemetry;
 
 pub use app::Application;

@@ -11,7 +11,8 @@
 //! their own and are tunnelled ([`tunnel`]). What cannot be inspected or forwarded
 //! safely is refused and recorded ([`refusal`]). [`server`] accepts connections, bounds
 //! them, sheds idle ones at the cap ([`connections`]), counts the requests hyper's
-//! parser refuses, and drains them at shutdown.
+//! parser refuses, and drains them at shutdown. [`observe`] keeps what the application's answers looked
+//! like (security headers, version banners) for the posture checks.
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,7 @@ pub mod config;
 mod connections;
 pub mod decode;
 mod headers;
+pub mod observe;
 mod page;
 mod parse_errors;
 mod refusal;
@@ -38,7 +40,7 @@ use palisade_core::verdict::Action;
 use palisade_pipeline::{Guard, PipelineHandle};
 
 pub use config::{OversizePolicy, ProxyConfig, Upstream, UpstreamError};
-pub use server::{BoundProxy, ProxyError};
+pub use server::{BoundProxy, ProxyError, ProxyObservations};
 pub use traffic::TrafficContext;
 
 /// Errors a body can carry on its way through.
@@ -153,6 +155,8 @@ struct Shared {
     traffic: Option<traffic::Traffic>,
     connections: Arc<connections::Connections>,
     software: Option<palisade_vuln::SoftwareObserver>,
+    /// What the application's answers looked like (posture checks).
+    responses: Arc<observe::ResponseObservations>,
 }
 
 impl Shared {
@@ -168,6 +172,7 @@ impl Shared {
         Shared {
             metrics: Metrics::new(&config.name),
             upstream: upstream::Upstream::new(&config),
+            responses: Arc::default(),
             guard: context.guard,
             traffic,
             connections: connections::Connections::new(),

@@ -35,6 +35,18 @@ pub enum ProxyError {
     },
 }
 
+/// A handle on one proxy's response observations, kept by whoever composes the
+/// service (it outlives the proxy's serving task).
+#[derive(Clone)]
+pub struct ProxyObservations {
+    /// The proxy's name.
+    pub name: String,
+    /// The upstream's authority.
+    pub upstream: String,
+    /// The live counters.
+    pub responses: Arc<crate::observe::ResponseObservations>,
+}
+
 /// A proxy whose socket is bound (so a port conflict fails start-up) but which does
 /// not serve yet.
 pub struct BoundProxy {
@@ -72,6 +84,16 @@ impl BoundProxy {
             listener,
             shared: Arc::new(Shared::new(config, context)),
         })
+    }
+
+    /// What the application's answers looked like so far (security headers, version
+    /// banners), with the proxy's name and upstream, for the posture checks.
+    pub fn observations(&self) -> ProxyObservations {
+        ProxyObservations {
+            name: self.shared.config.name.clone(),
+            upstream: self.shared.config.upstream.authority.clone(),
+            responses: self.shared.responses.clone(),
+        }
     }
 
     /// The address actually bound (useful with port 0).

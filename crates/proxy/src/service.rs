@@ -281,6 +281,7 @@ async fn serve(
         }
         Ok(Ok(resp)) => resp,
     };
+    observe_security_headers(shared, resp.headers());
 
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let mut upgraded = false;
@@ -469,4 +470,11 @@ fn banned(shared: &Shared, request_id: &str, client: IpAddr, judgement: &Judgeme
         Some(Action::Ban),
         page::blocked(request_id),
     )
+}
+
+/// Security posture of the protected application: counts the upstream's answer for
+/// missing security headers and notes its version banners (`observe.rs`). Atomic adds
+/// and a lock that is skipped when busy: the answer is never delayed.
+fn observe_security_headers(shared: &Shared, headers: &http::HeaderMap) {
+    shared.responses.observe(headers);
 }

@@ -12,8 +12,9 @@
 //! file of its own: [`SecurityStore`] (`security.rs`), [`ThreatStore`] (`threats.rs`),
 //! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`), [`JobStore`]
 //! (`jobs.rs`), [`MaintenanceStore`] (`maintenance.rs`: retention deletes and integrity
-//! checks), [`VulnStore`] (`vulns.rs`), [`ReportStore`] (`reports.rs`). Each layer below
-//! them is a folder with one file per group, named alike (`ingest.rs` for the core):
+//! checks), [`VulnStore`] (`vulns.rs`), [`ReportStore`] (`reports.rs`), [`AnalyticsStore`]
+//! (`analytics.rs`), [`PostureStore`] (`posture.rs`). Each layer below them is a folder
+//! with one file per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
 //! - `sqlgen/`: the parameterised listing queries, for either SQL dialect;
@@ -54,6 +55,7 @@ use palisade_core::dead_letter::StoredDeadLetter;
 use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, DeadLetter, Event};
 
+mod analytics;
 mod codec;
 mod decisions;
 mod error;
@@ -62,6 +64,7 @@ mod logins;
 mod maintenance;
 mod migrations;
 pub mod postgres;
+mod posture;
 mod query;
 mod reports;
 mod security;
@@ -70,6 +73,10 @@ pub mod sqlite;
 mod threats;
 mod vulns;
 
+pub use analytics::{
+    AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
+    RollupStatus, Series, SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
+};
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
 pub use jobs::{
@@ -78,6 +85,10 @@ pub use jobs::{
 };
 pub use logins::{KNOWN_ADDRESSES_PER_USER, LoginStore};
 pub use maintenance::{DataKind, IntegrityCheck, MaintenanceStore};
+pub use posture::{
+    CredentialUse, NewPostureRun, PostureResult, PostureRun, PostureRunQuery, PostureStore,
+    StoredPostureResult,
+};
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use reports::{NewReport, ReportMeta, ReportStore, StoredReport};
 pub use security::{AuditQuery, SecurityStore};
@@ -164,6 +175,8 @@ pub trait Store:
     + MaintenanceStore
     + VulnStore
     + ReportStore
+    + AnalyticsStore
+    + PostureStore
     + Send
     + Sync
     + 'static

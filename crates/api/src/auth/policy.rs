@@ -126,6 +126,15 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/reports/{id}", User(Viewer)),
     ("GET", "/v1/decisions/stream", Bouncer),
     ("GET", "/v1/decisions", Bouncer),
+    ("GET", "/api/v1/metrics/realtime", User(Viewer)),
+    ("GET", "/api/v1/analytics/timeseries", User(Viewer)),
+    ("GET", "/api/v1/analytics/overview", User(Viewer)),
+    ("GET", "/api/v1/analytics/trends", User(Viewer)),
+    ("GET", "/api/v1/analytics/top", User(Viewer)),
+    // Posture names weak spots (stale admins, open key files): analysts and admins.
+    ("GET", "/api/v1/posture", User(Analyst)),
+    ("POST", "/api/v1/posture/run", User(Analyst)),
+    ("POST", "/api/v1/posture/checks/{id}/run", User(Analyst)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

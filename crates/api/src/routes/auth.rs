@@ -246,6 +246,10 @@ pub async fn login(
     }
     attempt.succeeded(user.id).await?;
     let tokens = issue_tokens(&state, &user, None).await?;
+    // For the stale-credentials posture check; a failure only loses this mark.
+    if let Err(error) = state.store.record_login(user.id, Timestamp::now()).await {
+        tracing::warn!(message = "Cannot record the login time.", user = %user.username, %error);
+    }
     audit(
         &state,
         Some(user.username.clone()),

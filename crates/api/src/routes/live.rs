@@ -147,9 +147,9 @@ async fn feed(
             return;
         }
     }
+    let mut heard = Instant::now();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
-    let mut heard = Instant::now();
     loop {
         tokio::select! {
             // Nothing is taken from the bus (the replay backlog included) until the

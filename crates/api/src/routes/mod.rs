@@ -1,6 +1,7 @@
 //! One module per resource. [`routes`] is the single place where paths are bound to
 //! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
 
+pub mod analytics;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
@@ -18,6 +19,8 @@ pub mod jobs;
 pub mod lapi;
 pub mod live;
 pub mod metrics;
+pub mod posture;
+pub mod realtime;
 pub mod reports;
 pub mod scenarios;
 pub mod secrets;
@@ -142,6 +145,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/reports/{id}", get(reports::get_report))
         .route("/v1/decisions/stream", get(lapi::decisions_stream))
         .route("/v1/decisions", get(lapi::decisions_lookup))
+        .route("/api/v1/metrics/realtime", get(realtime::realtime))
+        .route("/api/v1/analytics/timeseries", get(analytics::timeseries))
+        .route("/api/v1/analytics/overview", get(analytics::overview))
+        .route("/api/v1/analytics/trends", get(analytics::trends))
+        .route("/api/v1/analytics/top", get(analytics::top))
+        .route("/api/v1/posture", get(posture::view))
+        .route("/api/v1/posture/run", post(posture::run_all))
+        .route("/api/v1/posture/checks/{id}/run", post(posture::run_one))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

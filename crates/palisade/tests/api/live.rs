@@ -183,3 +183,41 @@ async fn job_progress_and_logs_stream_live() {
     .await;
     app.stop().await;
 }
+
+/// A reconnecting client that names its topics a moment after connecting still gets
+/// what it missed (the backlog used to go out before the subscription arrived, and was
+/// dropped as "not subscribed").
+#[tokio::test]
+async fn a_reconnect_that_subscribes_late_still_gets_its_backlog() {
+    let app = spawn_app().await;
+    let mut ws = connect(&app, None).await;
+    ws.send(Message::text(r#"{"subscribe": ["threats"]}"#))
+        .await
+        .unwrap();
+    let body = line(
+        "198.51.100.77",
+        "10/Oct/2025:13:55:36 +0000",
+        "GET",
+        "/item?id=1%27%20or%201=1--",
+        200,
+        "sqlmap/1.7",
+    );
+    let r = app.push("?format=combined&source=web-late", &body).await;
+    assert_eq!(r.status(), 200);
+    let threat = until(&mut ws, "threats", |m| {
+        m["data"]["client_ip"] == "198.51.100.77"
+    })
+    .await;
+    let seq = threat["seq"].as_u64().unwrap();
+    drop(ws);
+
+    let mut again = connect(&app, Some(seq - 1)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    again
+        .send(Message::text(r#"{"subscribe": ["threats"]}"#))
+        .await
+        .unwrap();
+    let replayed = until(&mut again, "threats", |m| m["seq"].as_u64() == Some(seq)).await;
+    assert_eq!(replayed["data"]["client_ip"], "198.51.100.77");
+    app.stop().await;
+}

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod analytics;
 mod auth_hardening;
 mod check;
 mod decisions;
@@ -15,6 +16,7 @@ mod live;
 mod openapi;
 mod outage;
 mod pipeline;
+mod posture;
 mod proxy;
 mod security;
 mod vulnerabilities;

@@ -21,7 +21,7 @@ fn vuln_data(path: &str) -> PathBuf {
 }
 
 /// Loads the recorded NVD pages into the app's store.
-async fn import_cves(app: &TestApp) {
+pub(crate) async fn import_cves(app: &TestApp) {
     let files: Vec<PathBuf> = (0..3)
         .map(|i| vuln_data(&format!("nvd/nvdcve-2.0-page-{i:03}.json")))
         .collect();

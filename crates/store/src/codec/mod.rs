@@ -4,13 +4,16 @@
 //! One submodule per group of tables, named like the store trait and the backend
 //! modules that use it (`ingest` for the [`Store`](crate::Store) core, `security`,
 //! `threats`, `decisions`, `logins`, `jobs`); what every group needs lives here.
+//! `threats`, `decisions`, `analytics`, `posture`); what every group needs lives here.
 
 use std::borrow::Cow;
 
+pub(crate) mod analytics;
 pub(crate) mod decisions;
 pub(crate) mod ingest;
 pub(crate) mod jobs;
 pub(crate) mod logins;
+pub(crate) mod posture;
 pub(crate) mod reports;
 pub(crate) mod security;
 pub(crate) mod threats;

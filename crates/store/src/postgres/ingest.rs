@@ -29,7 +29,7 @@ use crate::{
 
 /// Advisory lock key held by event writers so each batch's ids are consecutive
 /// (`"palisade.events"` folded into a bigint; any constant unique to Palisade works).
-const EVENT_ID_LOCK: i64 = 0x7061_6c69_7361_6465;
+pub(super) const EVENT_ID_LOCK: i64 = 0x7061_6c69_7361_6465;
 
 /// The column types of `COPY events (EVENT_INSERT_COLUMNS)`, in that order.
 const EVENT_COPY_TYPES: [Type; 19] = [

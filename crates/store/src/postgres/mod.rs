@@ -45,6 +45,11 @@ mod vulns;
 
 // Stored reports and report queries.
 mod reports;
+// The analytics roll-ups and top keys.
+mod analytics;
+
+// Posture runs and credential use.
+mod posture;
 
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;

@@ -58,6 +58,11 @@ async fn counts<K: FromSqlOwned>(
         .collect()
 }
 
+/// Advisory lock key held by threat writers until commit, so that threat ids commit in
+/// order across nodes (the analytics roll-up follows them by id: it reads the largest
+/// id under this lock, when no write that took a smaller one is still in flight).
+pub(super) const THREAT_ID_LOCK: i64 = 0x7061_6c69_7468_7274;
+
 #[async_trait]
 impl ThreatStore for PgStore {
     async fn insert_threats(&self, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
@@ -67,6 +72,9 @@ impl ThreatStore for PgStore {
         let mut client = self.client().await?;
         // Dropping `tx` without commit (any `?` below, or a dropped future) rolls back.
         let tx = client.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&THREAT_ID_LOCK])
+            .await
+            .map_err(pg_err)?;
         let insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO threats ({THREAT_INSERT_COLUMNS}) VALUES \

@@ -5,14 +5,17 @@
 //! one child module per group of tables, named like the store trait and the backend
 //! modules that run them (`ingest` for the [`Store`](crate::Store) core, `security`,
 //! `threats`, `decisions`, `vulns`, `reports`), and re-exported here.
+//! `threats`, `decisions`, `analytics`, `posture`), and re-exported here.
 
 use crate::codec::clean;
 use crate::{Cursor, MAX_LIMIT, Page};
 
+pub(crate) mod analytics;
 mod decisions;
 mod ingest;
 mod jobs;
 mod maintenance;
+mod posture;
 mod reports;
 mod security;
 mod threats;
@@ -26,6 +29,7 @@ pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{
     BAD_JOBS_QUERY, COUNTED_TABLES, ORPHAN_QUERIES, bad_checkpoints_query, delete_older_query,
 };
+pub(crate) use posture::{credentials_query, posture_runs_query};
 pub(crate) use reports::{decision_counts_sql, reports_query, top_sources_sql};
 pub(crate) use security::audit_query;
 pub(crate) use threats::{threat_stats_queries, threats_query};

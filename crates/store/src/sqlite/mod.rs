@@ -46,6 +46,11 @@ mod vulns;
 
 // Stored reports and report queries.
 mod reports;
+// The analytics roll-ups and top keys.
+mod analytics;
+
+// Posture runs and credential use.
+mod posture;
 
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;

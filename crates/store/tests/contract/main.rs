@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod analytics;
 mod backends;
 mod batches;
 mod checkpoints;
@@ -24,6 +25,7 @@ mod jobs;
 mod lifecycle;
 mod logins;
 mod maintenance;
+mod posture;
 mod reports;
 mod security;
 mod threats;

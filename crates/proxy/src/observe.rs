@@ -1,0 +1,199 @@
+//! What a protecting proxy sees of its application's answers, for the posture checks:
+//! how many responses lacked `Strict-Transport-Security`, a `Content-Security-Policy`
+//! (HTML pages) or `X-Content-Type-Options: nosniff`, and which `Server` /
+//! `X-Powered-By` banners came back.
+//!
+//! Observing sits on the response path, so it never waits and never grows: counters are
+//! atomic adds, and banners go into a small fixed-size list only when its lock is free
+//! at that instant (a busy lock skips the banner; the counters still count).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use http::HeaderMap;
+use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, SERVER, STRICT_TRANSPORT_SECURITY};
+
+/// Distinct banners kept per proxy; later new ones are counted as dropped.
+pub const MAX_BANNERS: usize = 16;
+/// Longest banner kept, in bytes (cut at a character boundary).
+const MAX_BANNER_BYTES: usize = 128;
+
+/// A banner value seen, with how many responses carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BannerSeen {
+    /// `Server` or `X-Powered-By`.
+    pub header: &'static str,
+    /// The value (lossy UTF-8, capped).
+    pub value: String,
+    /// Responses that carried it.
+    pub seen: u64,
+}
+
+/// A copy of the observations at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ObservedResponses {
+    /// Responses relayed from the upstream.
+    pub responses: u64,
+    /// Of those, `text/html` ones.
+    pub html_responses: u64,
+    /// Without `Strict-Transport-Security`.
+    pub missing_hsts: u64,
+    /// HTML responses without `Content-Security-Policy`.
+    pub missing_csp: u64,
+    /// Without `X-Content-Type-Options: nosniff`.
+    pub missing_nosniff: u64,
+    /// Banners seen (at most [`MAX_BANNERS`]).
+    pub banners: Vec<BannerSeen>,
+    /// New banners not kept because the list was full.
+    pub banners_dropped: u64,
+}
+
+/// The live observations of one proxy.
+#[derive(Debug, Default)]
+pub struct ResponseObservations {
+    responses: AtomicU64,
+    html: AtomicU64,
+    missing_hsts: AtomicU64,
+    missing_csp: AtomicU64,
+    missing_nosniff: AtomicU64,
+    banners: Mutex<Vec<BannerSeen>>,
+    banners_dropped: AtomicU64,
+}
+
+fn capped(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut end = text.len().min(MAX_BANNER_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].trim().to_owned()
+}
+
+impl ResponseObservations {
+    /// Counts one upstream answer's headers. Never blocks.
+    pub fn observe(&self, headers: &HeaderMap) {
+        let count = |c: &AtomicU64| {
+            c.fetch_add(1, Ordering::Relaxed);
+        };
+        count(&self.responses);
+        if !headers.contains_key(STRICT_TRANSPORT_SECURITY) {
+            count(&self.missing_hsts);
+        }
+        let nosniff = headers
+            .get("x-content-type-options")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"nosniff"));
+        if !nosniff {
+            count(&self.missing_nosniff);
+        }
+        let html = headers.get(CONTENT_TYPE).is_some_and(|v| {
+            v.as_bytes()
+                .get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"text/html"))
+        });
+        if html {
+            count(&self.html);
+            if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+                count(&self.missing_csp);
+            }
+        }
+        for (header, name) in [
+            ("Server", SERVER.as_str()),
+            ("X-Powered-By", "x-powered-by"),
+        ] {
+            if let Some(v) = headers.get(name) {
+                self.banner(header, v.as_bytes());
+            }
+        }
+    }
+
+    fn banner(&self, header: &'static str, value: &[u8]) {
+        let Ok(mut list) = self.banners.try_lock() else {
+            return;
+        };
+        let value = capped(value);
+        if let Some(b) = list
+            .iter_mut()
+            .find(|b| b.header == header && b.value == value)
+        {
+            b.seen += 1;
+        } else if list.len() < MAX_BANNERS {
+            list.push(BannerSeen {
+                header,
+                value,
+                seen: 1,
+            });
+        } else {
+            self.banners_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A copy of what was seen so far.
+    pub fn snapshot(&self) -> ObservedResponses {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ObservedResponses {
+            responses: get(&self.responses),
+            html_responses: get(&self.html),
+            missing_hsts: get(&self.missing_hsts),
+            missing_csp: get(&self.missing_csp),
+            missing_nosniff: get(&self.missing_nosniff),
+            banners: self
+                .banners
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            banners_dropped: get(&self.banners_dropped),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn headers_are_counted_and_banners_bounded() {
+        let o = ResponseObservations::default();
+        o.observe(&headers(&[
+            ("content-type", "text/html; charset=utf-8"),
+            ("server", "nginx/1.18.0"),
+            ("x-powered-by", "PHP/8.1.2"),
+        ]));
+        o.observe(&headers(&[
+            ("content-type", "application/json"),
+            ("strict-transport-security", "max-age=63072000"),
+            ("x-content-type-options", "NoSniff"),
+            ("server", "nginx/1.18.0"),
+        ]));
+        let s = o.snapshot();
+        assert_eq!(
+            (
+                s.responses,
+                s.html_responses,
+                s.missing_hsts,
+                s.missing_csp,
+                s.missing_nosniff
+            ),
+            (2, 1, 1, 1, 1)
+        );
+        assert_eq!(s.banners[0].value, "nginx/1.18.0");
+        assert_eq!(s.banners[0].seen, 2);
+        assert_eq!(s.banners[1].header, "X-Powered-By");
+        for i in 0..40 {
+            o.observe(&headers(&[("server", &format!("srv-{i}"))]));
+        }
+        let s = o.snapshot();
+        assert_eq!(s.banners.len(), MAX_BANNERS);
+        assert_eq!(s.banners_dropped, 40 - (MAX_BANNERS as u64 - 2));
+        assert_eq!(capped(&[b'a'; 300]).len(), MAX_BANNER_BYTES);
+        assert_eq!(capped("é".repeat(100).as_bytes()).len(), 128);
+    }
+}
