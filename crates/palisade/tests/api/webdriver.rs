@@ -145,6 +145,19 @@ impl Browser {
             .expect("navigate");
     }
 
+    /// The text of the page's main area (for failure messages).
+    pub async fn page_text(&self) -> String {
+        self.session_cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "return location.hash + '\\n' + document.body.innerText;", "args": []})),
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+    }
+
     /// Every element matching a CSS selector now.
     pub async fn find_all(&self, css: &str) -> Vec<String> {
         self.session_cmd(
@@ -168,7 +181,10 @@ impl Browser {
             if let Some(e) = self.find_all(css).await.into_iter().next() {
                 return e;
             }
-            assert!(started.elapsed() < WAIT, "no element {css} within {WAIT:?}");
+            if started.elapsed() > WAIT {
+                let page = self.page_text().await;
+                panic!("no element {css} within {WAIT:?}; the page shows:\n{page}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

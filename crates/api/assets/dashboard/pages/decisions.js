@@ -28,7 +28,7 @@ export async function render(root, { api, params, navigate, allowed }) {
       const body = formValues(add);
       try {
         const r = await api('/api/v1/decisions', { method: 'POST', body });
-        fill(msg, h('p', {}, `${r.decision.kind} on ${r.decision.value}: ${r.outcome}.`));
+        fill(msg, h('p', {}, `${r.kind} on ${r.value}: ${r.outcome}.`));
         navigate('decisions', { active: 'true', _: Date.now() });
       } catch (ex) {
         fill(msg, failure(ex));
@@ -50,23 +50,23 @@ export async function render(root, { api, params, navigate, allowed }) {
       return undefined;
     }
     fill(list, table([
-      { label: 'Kind', cell: (d) => d.decision.kind },
-      { label: 'Value', cell: (d) => d.decision.value },
-      { label: 'Origin', cell: (d) => d.decision.origin },
-      { label: 'Reason', cell: (d) => d.decision.scenario || '' },
-      { label: 'Created', cell: (d) => time(d.decision.created_at) },
-      { label: 'Until', cell: (d) => (d.decision.expires_at ? time(d.decision.expires_at) : 'no end') },
+      { label: 'Kind', cell: (d) => d.kind },
+      { label: 'Value', cell: (d) => d.value },
+      { label: 'Origin', cell: (d) => d.origin },
+      { label: 'Reason', cell: (d) => d.scenario || '' },
+      { label: 'Created', cell: (d) => time(d.created_at) },
+      { label: 'Until', cell: (d) => (d.expires_at ? time(d.expires_at) : 'no end') },
       { label: 'State', cell: (d) => (d.active ? 'in force' : 'ended') },
       { label: '', cell: (d) => (allowed('analyst') && d.active ? h('button', {
-        type: 'button', class: 'danger', 'aria-label': `Remove ${d.decision.kind} on ${d.decision.value}`,
+        type: 'button', class: 'danger', 'aria-label': `Remove ${d.kind} on ${d.value}`,
         onclick: async () => {
           try {
-            await api(`/api/v1/decisions/${d.decision.id}`, { method: 'DELETE' });
+            await api(`/api/v1/decisions/${d.id}`, { method: 'DELETE' });
             navigate('decisions', { ...f, _: Date.now() });
           } catch (ex) { fill(msg, failure(ex)); }
         },
       }, 'Remove') : '') },
-    ], rows, null, (d) => ({ 'data-decision': d.decision.value })));
+    ], rows, null, (d) => ({ 'data-decision': d.value })));
   } catch (e) {
     fill(list, failure(e));
   }
