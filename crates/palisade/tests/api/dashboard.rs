@@ -301,8 +301,19 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
         );
         b.screenshot(&dir.join(format!("{page}.png"))).await;
     }
+    // Posture: run the checks from the page; the score shown is the API's.
+    go(&b, "#/posture").await;
+    b.click_on("#posture-run").await;
+    let score = b
+        .wait_text("[data-figure=score]", |t| t.contains('%'))
+        .await;
+    let (_, posture) = app.get_json("/api/v1/posture").await;
+    assert_eq!(figure(&score), posture["score"].as_u64().expect("score"));
+    b.wait_for("#page-posture table").await;
+    b.screenshot(&dir.join("posture.png")).await;
     if alerts_status == 404 {
-        let page = b.wait_text("#page-alerts", |_| true).await;
+        go(&b, "#/alerts").await;
+        let page = b.wait_text("#page-alerts", |t| !t.is_empty()).await;
         assert!(page.contains("not available"), "{page}");
     }
 
