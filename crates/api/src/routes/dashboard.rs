@@ -56,6 +56,7 @@ const ASSETS: &[Asset] = &[
     asset!("pages/vulnerabilities.js", JS),
     asset!("pages/posture.js", JS),
     asset!("pages/health.js", JS),
+    asset!("pages/settings.js", JS),
 ];
 
 /// FNV-1a over the bytes: a stable validator, not a security measure.

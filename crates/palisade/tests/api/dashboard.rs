@@ -1,8 +1,9 @@
 //! The built-in dashboard in a real browser (Debian's headless Chromium through
 //! chromedriver): log in, the overview's figures equal the API's, a threat found by
 //! `/api/v1/check` appears in the threats page without a reload, a decision is added
-//! and removed, a job is started and its log seen; a viewer sees no posture page and
-//! no forms that change anything. Screenshots of each page go to
+//! and removed, a job is started and its log seen, the posture checks run, a setting
+//! saved with secrets shown masked; a viewer sees no posture or settings page and no
+//! forms that change anything. Screenshots of each page go to
 //! `$CARGO_TARGET_TMPDIR/dashboard/`; the overview's time to first render and the bytes
 //! it loaded (the browser's performance API) are printed, not asserted (benchmarks
 //! hold speed targets, not tests).
@@ -317,6 +318,33 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
         assert!(page.contains("not available"), "{page}");
     }
 
+    // Settings (admin): a secret is shown masked; the detection threshold is saved.
+    let r = app
+        .req(reqwest::Method::PUT, "/api/v1/secrets/webhook-token")
+        .json(&serde_json::json!({"value": "s3cret-Value-Never-Shown"}))
+        .send()
+        .await
+        .expect("secret");
+    assert!(r.status().is_success(), "{}", r.status());
+    go(&b, "#/settings").await;
+    let secrets = b
+        .wait_text("#settings-secrets", |t| t.contains("webhook-token"))
+        .await;
+    assert!(!secrets.contains("s3cret-Value-Never-Shown"), "{secrets}");
+    b.type_into("#s-threshold", "7").await;
+    b.click_on("#detection-form button[type=submit]").await;
+    b.wait_for("#settings-detection").await;
+    let mut saved = serde_json::Value::Null;
+    for _ in 0..100 {
+        saved = app.get_json("/api/v1/detection/config").await.1;
+        if saved["threshold"] == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(saved["threshold"], 7, "{saved}");
+    b.screenshot(&dir.join("settings.png")).await;
+
     // Log out: back to the login form, the refresh token gone from the tab. (Logging
     // out ends every access token of the admin, the test's own included: the viewer
     // is created first.)
@@ -341,6 +369,10 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     login(&b, app, "watcher", password).await;
     b.wait_for("[data-figure=events-total]").await;
     assert!(b.find_all("#nav-posture").await.is_empty());
+    assert!(b.find_all("#nav-settings").await.is_empty());
+    go(&b, "#/settings").await;
+    b.wait_text("#page-settings", |t| t.contains("cannot see"))
+        .await;
     assert!(!b.find_all("#nav-health").await.is_empty());
     go(&b, "#/posture").await;
     b.wait_text("#page-posture", |t| t.contains("cannot see"))

@@ -12,4 +12,5 @@ export const PAGES = [
   { id: 'vulnerabilities', title: 'Vulnerabilities', role: 'viewer', load: () => import('./vulnerabilities.js') },
   { id: 'posture', title: 'Posture', role: 'analyst', load: () => import('./posture.js') },
   { id: 'health', title: 'Health', role: 'viewer', load: () => import('./health.js') },
+  { id: 'settings', title: 'Settings', role: 'admin', load: () => import('./settings.js') },
 ];
