@@ -405,3 +405,43 @@ async fn the_dashboard_works_in_a_real_browser_postgres() {
     app.stop().await;
     pg_drop_schema(&base, &schema).await;
 }
+
+/// An access token that expires while a form is being filled in is renewed with the
+/// refresh token and the request retried: nothing typed is lost and no login is asked
+/// for; a reload of the tab resumes the session; the refresh token was rotated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_is_renewed_without_losing_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    // One second (under the 1 min the configuration accepts), plus the 30 s clock-skew
+    // leeway of the token check.
+    settings.auth.config.access_ttl = palisade_core::duration::Span::from_secs(1);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let Some(b) = browser().await else { return };
+    push_traffic(&app).await;
+    login(&b, &app, "admin", ADMIN_PASSWORD).await;
+    b.wait_for("[data-figure=events-total]").await;
+    let first = b
+        .exec("return sessionStorage.getItem('palisade.refresh');")
+        .await;
+    assert!(first.as_str().is_some_and(|t| !t.is_empty()), "{first}");
+    go(&b, "#/events").await;
+    b.type_into("#f-client_ip", "198.51.100.1").await;
+    tokio::time::sleep(Duration::from_secs(33)).await;
+    b.click_on("#event-filters button[type=submit]").await;
+    b.wait_for("#event-list tr[data-event-id]").await;
+    let rows = b.find_all("#event-list tr[data-event-id]").await.len();
+    assert_eq!(rows, 6, "{}", b.page_text().await);
+    assert!(b.find_all("#login-form").await.is_empty());
+    let second = b
+        .exec("return sessionStorage.getItem('palisade.refresh');")
+        .await;
+    assert_ne!(first, second, "the refresh token was rotated");
+    // A reload resumes the session from the tab's storage.
+    b.goto(&app.url("/#/overview")).await;
+    b.wait_for("[data-figure=events-total]").await;
+    b.quit().await;
+    app.stop().await;
+}
