@@ -111,9 +111,10 @@ export function withQuery(path, query) {
 
 /**
  * An authorised request. A 401 triggers one refresh and one retry, so an expired
- * access token never loses what the user was doing.
+ * access token never loses what the user was doing. `body` is sent as JSON, `raw`
+ * (a Blob or text) as it is.
  */
-export async function api(path, { method = 'GET', body, query } = {}) {
+export async function api(path, { method = 'GET', body, query, raw } = {}) {
   if (!access) await refresh();
   const send = () => fetch(withQuery(path, query), {
     method,
@@ -121,7 +122,8 @@ export async function api(path, { method = 'GET', body, query } = {}) {
       ...(access ? { authorization: `Bearer ${access}` } : {}),
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
+    // `raw`: a file's bytes as they are (inventory uploads).
+    body: raw !== undefined ? raw : body !== undefined ? JSON.stringify(body) : undefined,
   });
   let resp;
   try {

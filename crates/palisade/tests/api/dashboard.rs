@@ -290,6 +290,32 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     }
     b.screenshot(&dir.join("jobs.png")).await;
 
+    // An inventory uploaded from the vulnerabilities page becomes an asset.
+    let list = app.dir.path().join("dpkg-l.txt");
+    std::fs::write(
+        &list,
+        "ii  base-files 12.4+deb12u5 amd64 Debian base system miscellaneous files\n\
+         ii  openssh-server 1:9.2p1-2+deb12u2 amd64 secure shell (SSH) server\n\
+         ii  nginx 1.22.1-9 amd64 small, powerful, scalable web/proxy server\n",
+    )
+    .expect("inventory file");
+    go(&b, "#/vulnerabilities").await;
+    b.type_into("#u-asset", "web-7").await;
+    b.type_into("#u-file", &list.display().to_string()).await;
+    b.click_on("#inventory-upload button[type=submit]").await;
+    b.wait_text("#asset-list", |t| t.contains("web-7")).await;
+    let (status, asset) = app.get_json("/api/v1/assets/web-7").await;
+    assert_eq!(status, 200, "{asset}");
+    let names: Vec<&str> = asset["inventory"]
+        .as_array()
+        .expect("inventory")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    for package in ["base-files", "openssh-server", "nginx"] {
+        assert!(names.contains(&package), "{asset}");
+    }
+
     // The other pages draw from the API without an error.
     for page in ["vulnerabilities", "posture", "health", "alerts"] {
         go(&b, &format!("#/{page}")).await;

@@ -1,5 +1,6 @@
 // Vulnerabilities: assets with their open matches by severity, matches filtered by
-// asset, severity and status, and one match with its CVE record.
+// asset, severity and status, one match with its CVE record, and an inventory upload
+// (CycloneDX, SPDX, dpkg or rpm; the server detects the format and matches at once).
 import { h, fill, time, table, empty, failure, kv, field, formValues, sev } from '../ui.js';
 
 async function detail(panel, id, { api }) {
@@ -32,7 +33,25 @@ export async function render(root, ctx) {
     field('Status', h('select', { name: 'status', id: 'v-status' }, ['', 'open', 'accepted', 'fixed'].map((v) => h('option', { value: v, selected: (f.status || '') === v }, v || 'any')))),
     h('button', { type: 'submit', class: 'primary' }, 'Filter'));
   form.addEventListener('submit', (e) => { e.preventDefault(); navigate('vulnerabilities', formValues(form)); });
-  fill(root, h('h2', {}, 'Assets'), assets, h('h2', {}, 'Matches'), form, h('div', { class: 'split' }, list, panel));
+  let upload = null;
+  const upMsg = h('div', { role: 'status', id: 'upload-result' });
+  if (ctx.allowed('analyst')) {
+    const name = h('input', { name: 'asset', id: 'u-asset', required: true, placeholder: 'web-1', pattern: '\\S+' });
+    const file = h('input', { name: 'file', id: 'u-file', type: 'file', required: true });
+    upload = h('form', { class: 'inline card', id: 'inventory-upload' }, field('Asset name', name),
+      field('Inventory file (CycloneDX, SPDX, dpkg -l, rpm -qa)', file), h('button', { type: 'submit', class: 'primary' }, 'Upload'));
+    upload.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const f = file.files && file.files[0];
+      if (!f) return;
+      try {
+        const r = await api(`/api/v1/assets/${encodeURIComponent(name.value.trim())}/inventory`, { method: 'POST', raw: f });
+        fill(upMsg, h('p', {}, `${name.value.trim()}: ${r.items} packages read as ${r.format}, ${r.opened} matches opened.`));
+        navigate('vulnerabilities', { asset: name.value.trim(), uploaded: Date.now() });
+      } catch (ex) { fill(upMsg, failure(ex)); }
+    });
+  }
+  fill(root, upload, upMsg, h('h2', {}, 'Assets'), assets, h('h2', {}, 'Matches'), form, h('div', { class: 'split' }, list, panel));
   const [a, v] = await Promise.all([
     api('/api/v1/assets', { query: { limit: 100 } }).catch((e) => e),
     api('/api/v1/vulnerabilities', { query: { ...f, limit: 100 } }).catch((e) => e),
