@@ -221,6 +221,16 @@ mod tests {
             );
             assert!(!t.contains("localStorage."), "{} uses localStorage", a.name);
             assert!(!t.contains("eval("), "{}", a.name);
+            // Logged values are attacker-controlled: text goes into the page as text
+            // nodes only, never parsed as HTML.
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
+                assert!(!t.contains(sink), "{} uses {sink}", a.name);
+            }
         }
         let page = text("index.html");
         assert!(page.contains("src=\"/ui/app.js\""));

@@ -231,6 +231,27 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     assert!(detail.contains("203.0.113.77"), "{detail}");
     b.wait_for("#threat-detail mark").await;
     b.screenshot(&dir.join("threats.png")).await;
+    // An XSS payload from a request is shown as text, never run.
+    let r = app
+        .req(reqwest::Method::GET, "/api/v1/check")
+        .header(
+            "X-Original-URI",
+            "/q?s=%3Cimg%20src%3Dx%20onerror%3D%22window.__pwned%3D1%22%3E",
+        )
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-For", "203.0.113.78")
+        .send()
+        .await
+        .expect("check");
+    assert!(r.status().as_u16() == 403 || r.status().as_u16() == 200);
+    b.wait_text("#threat-list tbody tr:first-child", |t| {
+        t.contains("203.0.113.78")
+    })
+    .await;
+    b.click_on("#threat-list tbody tr:first-child").await;
+    b.wait_text("#threat-detail", |t| t.contains("<img src=x onerror"))
+        .await;
+    assert_eq!(b.exec("return window.__pwned === undefined;").await, true);
 
     // Traffic explorer: filter by address, open one request.
     go(&b, "#/events?client_ip=198.51.100.1").await;
