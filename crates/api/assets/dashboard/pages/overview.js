@@ -84,7 +84,15 @@ export async function render(root, { api, live, params, navigate, allowed }) {
             { label: 'Category', cell: (t) => t.category },
             { label: 'Client', cell: (t) => t.client_ip || '' },
           ], latest.items, (t) => navigate('threats', { id: t.id }))
-          : empty('No threats yet.')));
+          : empty('No threats yet.')),
+      alerts instanceof Error ? null : h('div', { class: 'card' }, h('h2', {}, 'Latest open alerts'),
+        (alerts.items || []).length
+          ? table([
+            { label: 'Time', cell: (a) => time(a.created_at || a.ts) },
+            { label: 'Severity', cell: (a) => sev(a.severity) },
+            { label: 'Alert', cell: (a) => a.title || a.rule || `alert ${a.id}` },
+          ], alerts.items.slice(0, 8), (a) => navigate('alerts', { id: a.id }))
+          : empty('No open alert.')));
     if (o.events.total === 0) {
       totals.after(empty('No traffic yet — point Palisade at an nginx log: add a [[sources]] entry with path = "/var/log/nginx/access.log" to palisade.toml, push lines to POST /api/v1/ingest, or start an import_logs job on the Jobs page.'));
     }
