@@ -32,6 +32,12 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_inst
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 systemd-analyze --version | head -n1
 
+step "Chromium and chromedriver (the dashboard's browser tests)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt_install chromium chromium-driver
+fi
+chromium --version 2>/dev/null | head -n1 || echo "chromium missing: the dashboard browser tests will skip"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

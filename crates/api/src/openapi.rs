@@ -17,6 +17,9 @@ use crate::routes;
     ),
     paths(
         routes::health::livez,
+        routes::dashboard::index,
+        routes::dashboard::asset,
+        routes::dashboard::page_module,
         routes::health::readyz,
         routes::health::health,
         routes::health::health_detailed,
@@ -132,6 +135,7 @@ use crate::routes;
         (name = "analytics", description = "Real-time figures, chart series, overviews, trends and top lists"),
         (name = "posture", description = "Security posture checks and the compliance score"),
         (name = "alerts", description = "Alerts, alert rules, notification channels and the activity feed"),
+        (name = "dashboard", description = "The built-in web dashboard (embedded page and modules)"),
     )
 )]
 pub struct ApiDoc;

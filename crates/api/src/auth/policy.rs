@@ -35,6 +35,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/livez", Open),
     ("GET", "/readyz", Open),
     ("GET", "/", Open),
+    ("GET", "/ui/{file}", Open),
+    ("GET", "/ui/pages/{file}", Open),
     ("GET", "/docs", Open),
     ("GET", "/docs/app.js", Open),
     ("GET", "/api/v1/openapi.json", Open),
@@ -199,7 +201,9 @@ pub enum RateClass {
 /// The rate class of a route.
 pub fn rate_class(method: &Method, route: &str) -> RateClass {
     match route {
-        "/livez" | "/readyz" => RateClass::Exempt,
+        // The dashboard's embedded files cost nothing to serve; a page load asks for
+        // a dozen at once.
+        "/livez" | "/readyz" | "/" | "/ui/{file}" | "/ui/pages/{file}" => RateClass::Exempt,
         "/api/v1/auth/login" | "/api/v1/auth/refresh" | "/api/v1/auth/password" => RateClass::Login,
         "/api/v1/ingest"
         | "/api/v1/check"

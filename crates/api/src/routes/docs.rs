@@ -24,9 +24,3 @@ pub async fn docs_script() -> impl IntoResponse {
         include_str!("../../assets/docs.js"),
     )
 }
-
-/// `/`: where a person lands. Until the dashboard is served here, the browsable API
-/// documentation (a 404 on the root of a fresh install told newcomers nothing).
-pub async fn home() -> axum::response::Redirect {
-    axum::response::Redirect::temporary("/docs")
-}

@@ -11,6 +11,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod check;
+pub mod dashboard;
 pub mod dead_letters;
 pub mod decisions;
 pub mod detection_config;
@@ -45,7 +46,9 @@ pub fn routes() -> Router<AppState> {
         .route("/livez", get(health::livez))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
-        .route("/", get(docs::home))
+        .route("/", get(dashboard::index))
+        .route("/ui/{file}", get(dashboard::asset))
+        .route("/ui/pages/{file}", get(dashboard::page_module))
         .route("/docs", get(docs::docs_page))
         .route("/docs/app.js", get(docs::docs_script))
         .route("/api/v1/openapi.json", get(docs::openapi_json))

@@ -57,15 +57,46 @@ async fn document_is_openapi_3_1_and_every_operation_answers() {
 }
 
 #[tokio::test]
-async fn the_root_leads_to_the_docs_whose_forms_can_send_credentials() {
+async fn the_root_is_the_dashboard_and_the_docs_forms_can_send_credentials() {
     let app = crate::helpers::spawn_app().await;
     let c = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let r = c.get(app.url("/")).send().await.unwrap();
-    assert_eq!(r.status(), 307);
-    assert_eq!(r.headers()["location"], "/docs");
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let tag = r.headers()["etag"].clone();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("src=\"/ui/app.js\""), "{page}");
+    let again = c
+        .get(app.url("/"))
+        .header("if-none-match", tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let module = c
+        .get(app.url("/ui/pages/overview.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(module.status(), 200);
+    assert!(
+        module.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert_eq!(
+        c.get(app.url("/ui/nope.js")).send().await.unwrap().status(),
+        404
+    );
     let page = c
         .get(app.url("/docs"))
         .send()

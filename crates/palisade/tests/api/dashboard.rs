@@ -1,0 +1,494 @@
+//! The built-in dashboard in a real browser (Debian's headless Chromium through
+//! chromedriver): log in, the overview's figures equal the API's, a threat found by
+//! `/api/v1/check` appears in the threats page without a reload, a decision is added
+//! and removed, a job is started and its log seen, the posture checks run, a setting
+//! saved with secrets shown masked; a viewer sees no posture or settings page and no
+//! forms that change anything. Screenshots of each page go to
+//! `$CARGO_TARGET_TMPDIR/dashboard/`; the overview's time to first render and the bytes
+//! it loaded (the browser's performance API) are printed, not asserted (benchmarks
+//! hold speed targets, not tests).
+//!
+//! Without Chromium and chromedriver (`apt-get install chromium chromium-driver`, which
+//! `scripts/test.sh` does) the tests skip with a message saying so.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::helpers::{
+    ADMIN_PASSWORD, TestApp, line, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres,
+    spawn_with, test_settings,
+};
+use crate::webdriver::Browser;
+
+async fn spawn_on(database_url: Option<String>) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, database_url);
+    settings.analytics.sample_every = "1s".parse().expect("span");
+    settings.analytics.rollup_every = "1s".parse().expect("span");
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    app
+}
+
+async fn browser() -> Option<Browser> {
+    match Browser::start().await {
+        Ok(b) => Some(b),
+        Err(why) => {
+            eprintln!("SKIPPED: the dashboard browser test needs Chromium: {why}");
+            None
+        }
+    }
+}
+
+fn shots(backend: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("dashboard")
+        .join(backend);
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    dir
+}
+
+/// The digits of a rendered figure ("1,234" → 1234).
+fn figure(text: &str) -> u64 {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits.parse().unwrap_or(u64::MAX)
+}
+
+/// Traffic over the last minutes: 40 lines, of which 5 are SQL injections.
+async fn push_traffic(app: &TestApp) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let mut body = Vec::new();
+    for i in 0..40u64 {
+        // CLF time, in UTC, a few seconds apart and within the last hour.
+        let ts = clf(now - 600 + i * 5);
+        let (target, ua) = if i % 8 == 0 {
+            ("/item?id=1%27%20or%201=1--", "sqlmap/1.7")
+        } else {
+            ("/index.html", "Mozilla/5.0")
+        };
+        let status = if i % 10 == 3 { 404 } else { 200 };
+        body.push(line(
+            &format!("198.51.100.{}", i % 7 + 1),
+            &ts,
+            "GET",
+            target,
+            status,
+            ua,
+        ));
+    }
+    let r = app
+        .push("?format=combined&source=web", &body.join("\n"))
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+fn clf(secs: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Waits until the stored threats include the pushed injections.
+async fn wait_threats(app: &TestApp, at_least: u64) {
+    for _ in 0..200 {
+        let (_, o) = app.get_json("/api/v1/analytics/overview?range=24h").await;
+        if o["threats"]["total"].as_u64().unwrap_or(0) >= at_least {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the pushed injections never became threats");
+}
+
+async fn login(b: &Browser, app: &TestApp, user: &str, password: &str) {
+    b.goto(&app.url("/")).await;
+    b.type_into("#username", user).await;
+    b.type_into("#password", password).await;
+    b.click_on("#login-form button[type=submit]").await;
+}
+
+async fn go(b: &Browser, hash: &str) {
+    b.exec(&format!("location.hash = {hash:?};")).await;
+}
+
+async fn dashboard_flow(app: &TestApp, backend: &str) {
+    let Some(b) = browser().await else { return };
+    let dir = shots(backend);
+    push_traffic(app).await;
+    wait_threats(app, 5).await;
+
+    // Log in; the overview's figures are the API's.
+    login(&b, app, "admin", ADMIN_PASSWORD).await;
+    let events = b
+        .wait_text("[data-figure=events-total]", |t| figure(t) != u64::MAX)
+        .await;
+    let (_, o) = app.get_json("/api/v1/analytics/overview?range=24h").await;
+    assert_eq!(
+        figure(&events),
+        o["events"]["total"].as_u64().expect("total")
+    );
+    assert_eq!(figure(&events), 40);
+    let requests = b.wait_text("[data-figure=http-requests]", |_| true).await;
+    assert_eq!(
+        figure(&requests),
+        o["http"]["requests"].as_u64().expect("requests")
+    );
+    let errors = b.wait_text("[data-figure=http-errors]", |_| true).await;
+    assert_eq!(
+        figure(&errors),
+        o["http"]["errors"].as_u64().expect("errors")
+    );
+    let threats = b.wait_text("[data-figure=threats-total]", |_| true).await;
+    assert_eq!(
+        figure(&threats),
+        o["threats"]["total"].as_u64().expect("threats")
+    );
+    // Active alerts: the API's count, or, on a build without alerts, a tile that says so.
+    let (alerts_status, open_alerts) = app.get_json("/api/v1/alerts?state=open&limit=100").await;
+    let tile = b
+        .wait_text("#live-tiles", |t| t.contains("Active alerts"))
+        .await;
+    if alerts_status == 404 {
+        assert!(tile.contains("alerts not available"), "{tile}");
+    } else {
+        let n = open_alerts["items"].as_array().map_or(0, Vec::len) as u64;
+        let shown = b.wait_text("[data-figure=alerts-active]", |_| true).await;
+        assert_eq!(figure(&shown), n, "{tile}");
+    }
+    let perf = b
+        .exec(
+            "const m = performance.getEntriesByName('palisade:overview-rendered')[0];
+             const nav = performance.getEntriesByType('navigation')[0];
+             const res = performance.getEntriesByType('resource');
+             const ui = res.filter(r => new URL(r.name).pathname.startsWith('/ui/'));
+             return { first_render_ms: m ? m.startTime : null,
+                      dom_content_loaded_ms: nav ? nav.domContentLoadedEventEnd : null,
+                      page_bytes: nav ? nav.decodedBodySize : null,
+                      asset_bytes: ui.reduce((s, r) => s + r.decodedBodySize, 0),
+                      assets: ui.length,
+                      api_calls: res.length - ui.length };",
+        )
+        .await;
+    assert!(perf["first_render_ms"].as_f64().is_some(), "{perf}");
+    eprintln!("dashboard overview ({backend}): {perf}");
+    b.screenshot(&dir.join("overview.png")).await;
+
+    // The threats page, then a threat caught by /check arrives live, without a reload.
+    go(&b, "#/threats").await;
+    b.wait_for("#threat-list table").await;
+    let before = b.find_all("tr[data-threat-id]").await.len();
+    b.exec("window.__sameDocument = true;").await;
+    let r = app
+        .req(reqwest::Method::GET, "/api/v1/check")
+        .header(
+            "X-Original-URI",
+            "/search?q=1%27%20union%20select%20password%20from%20users--",
+        )
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-For", "203.0.113.77")
+        .send()
+        .await
+        .expect("check");
+    assert!(r.status().as_u16() == 403 || r.status().as_u16() == 200);
+    b.wait_text("#threat-list tbody tr:first-child", |t| {
+        t.contains("203.0.113.77")
+    })
+    .await;
+    assert!(b.find_all("tr[data-threat-id]").await.len() > before);
+    assert_eq!(
+        b.exec("return window.__sameDocument === true;").await,
+        true,
+        "the page reloaded"
+    );
+    // Its evidence, with the matched text highlighted.
+    b.click_on("#threat-list tbody tr:first-child").await;
+    let detail = b
+        .wait_text("#threat-detail", |t| t.contains("Evidence"))
+        .await;
+    assert!(detail.contains("203.0.113.77"), "{detail}");
+    b.wait_for("#threat-detail mark").await;
+    b.screenshot(&dir.join("threats.png")).await;
+    // An XSS payload from a request is shown as text, never run.
+    let r = app
+        .req(reqwest::Method::GET, "/api/v1/check")
+        .header(
+            "X-Original-URI",
+            "/q?s=%3Cimg%20src%3Dx%20onerror%3D%22window.__pwned%3D1%22%3E",
+        )
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-For", "203.0.113.78")
+        .send()
+        .await
+        .expect("check");
+    assert!(r.status().as_u16() == 403 || r.status().as_u16() == 200);
+    b.wait_text("#threat-list tbody tr:first-child", |t| {
+        t.contains("203.0.113.78")
+    })
+    .await;
+    b.click_on("#threat-list tbody tr:first-child").await;
+    b.wait_text("#threat-detail", |t| t.contains("<img src=x onerror"))
+        .await;
+    assert_eq!(b.exec("return window.__pwned === undefined;").await, true);
+
+    // Traffic explorer: filter by address, open one request.
+    go(&b, "#/events?client_ip=198.51.100.1").await;
+    b.wait_for("#event-list tr[data-event-id]").await;
+    let rows = b.find_all("#event-list tr[data-event-id]").await.len();
+    let (_, page) = app
+        .get_json("/api/v1/events?client_ip=198.51.100.1&limit=50")
+        .await;
+    assert_eq!(rows, page["items"].as_array().expect("items").len());
+    b.click_on("#event-list tr[data-event-id]").await;
+    b.wait_text("#event-detail", |t| t.contains("198.51.100.1"))
+        .await;
+    b.screenshot(&dir.join("traffic.png")).await;
+
+    // Decisions: add a ban, see it, remove it.
+    go(&b, "#/decisions").await;
+    b.type_into("#d-value", "192.0.2.200").await;
+    b.type_into("#d-duration", "1h").await;
+    b.type_into("#d-reason", "dashboard test").await;
+    b.click_on("#decision-add button[type=submit]").await;
+    b.wait_for("tr[data-decision='192.0.2.200']").await;
+    let (_, active) = app.get_json("/api/v1/decisions?ip=192.0.2.200").await;
+    assert_eq!(active["items"][0]["value"], "192.0.2.200", "{active}");
+    b.screenshot(&dir.join("decisions.png")).await;
+    b.click_on("tr[data-decision='192.0.2.200'] button.danger")
+        .await;
+    b.wait_gone("tr[data-decision='192.0.2.200']").await;
+    let (_, after) = app.get_json("/api/v1/decisions?ip=192.0.2.200").await;
+    assert_eq!(
+        after["items"].as_array().expect("items").len(),
+        0,
+        "{after}"
+    );
+
+    // Jobs: start one from its generated form and watch its log.
+    go(&b, "#/jobs").await;
+    b.click_on("#job-kind option[value=retention_cleanup]")
+        .await;
+    b.click_on("#job-form button[type=submit]").await;
+    let log = b.wait_text("#job-log", |t| t.contains("[info]")).await;
+    b.wait_text("#job-detail", |t| t.contains("succeeded"))
+        .await;
+    let id = b
+        .exec("return Number(new URLSearchParams(location.hash.split('?')[1]).get('id'));")
+        .await;
+    let (_, lines) = app
+        .get_json(&format!(
+            "/api/v1/jobs/{}/logs",
+            id.as_i64().expect("job id")
+        ))
+        .await;
+    for l in lines["items"].as_array().expect("lines") {
+        assert!(
+            log.contains(l["message"].as_str().expect("message")),
+            "{log}"
+        );
+    }
+    b.screenshot(&dir.join("jobs.png")).await;
+
+    // An inventory uploaded from the vulnerabilities page becomes an asset.
+    let list = app.dir.path().join("dpkg-l.txt");
+    std::fs::write(
+        &list,
+        "ii  base-files 12.4+deb12u5 amd64 Debian base system miscellaneous files\n\
+         ii  openssh-server 1:9.2p1-2+deb12u2 amd64 secure shell (SSH) server\n\
+         ii  nginx 1.22.1-9 amd64 small, powerful, scalable web/proxy server\n",
+    )
+    .expect("inventory file");
+    go(&b, "#/vulnerabilities").await;
+    b.type_into("#u-asset", "web-7").await;
+    b.type_into("#u-file", &list.display().to_string()).await;
+    b.click_on("#inventory-upload button[type=submit]").await;
+    b.wait_text("#asset-list", |t| t.contains("web-7")).await;
+    let (status, asset) = app.get_json("/api/v1/assets/web-7").await;
+    assert_eq!(status, 200, "{asset}");
+    let names: Vec<&str> = asset["inventory"]
+        .as_array()
+        .expect("inventory")
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    for package in ["base-files", "openssh-server", "nginx"] {
+        assert!(names.contains(&package), "{asset}");
+    }
+
+    // The other pages draw from the API without an error.
+    for page in ["vulnerabilities", "posture", "health", "alerts"] {
+        go(&b, &format!("#/{page}")).await;
+        b.wait_text(&format!("#page-{page}"), |t| !t.is_empty())
+            .await;
+        assert!(
+            b.find_all(&format!("#page-{page} .error")).await.is_empty(),
+            "{page}: {}",
+            b.wait_text(&format!("#page-{page}"), |_| true).await
+        );
+        b.screenshot(&dir.join(format!("{page}.png"))).await;
+    }
+    // Posture: run the checks from the page; the score shown is the API's.
+    go(&b, "#/posture").await;
+    b.click_on("#posture-run").await;
+    let score = b
+        .wait_text("[data-figure=score]", |t| t.contains('%'))
+        .await;
+    let (_, posture) = app.get_json("/api/v1/posture").await;
+    assert_eq!(figure(&score), posture["score"].as_u64().expect("score"));
+    b.wait_for("#page-posture table").await;
+    b.screenshot(&dir.join("posture.png")).await;
+    if alerts_status == 404 {
+        go(&b, "#/alerts").await;
+        let page = b.wait_text("#page-alerts", |t| !t.is_empty()).await;
+        assert!(page.contains("not available"), "{page}");
+    }
+
+    // Settings (admin): a secret is shown masked; the detection threshold is saved.
+    let r = app
+        .req(reqwest::Method::PUT, "/api/v1/secrets/webhook-token")
+        .json(&serde_json::json!({"value": "s3cret-Value-Never-Shown"}))
+        .send()
+        .await
+        .expect("secret");
+    assert!(r.status().is_success(), "{}", r.status());
+    go(&b, "#/settings").await;
+    let secrets = b
+        .wait_text("#settings-secrets", |t| t.contains("webhook-token"))
+        .await;
+    assert!(!secrets.contains("s3cret-Value-Never-Shown"), "{secrets}");
+    b.type_into("#s-threshold", "7").await;
+    b.click_on("#detection-form button[type=submit]").await;
+    b.wait_for("#settings-detection").await;
+    let mut saved = serde_json::Value::Null;
+    for _ in 0..100 {
+        saved = app.get_json("/api/v1/detection/config").await.1;
+        if saved["threshold"] == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(saved["threshold"], 7, "{saved}");
+    b.screenshot(&dir.join("settings.png")).await;
+
+    // Log out: back to the login form, the refresh token gone from the tab. (Logging
+    // out ends every access token of the admin, the test's own included: the viewer
+    // is created first.)
+    let password = "viewer-Password-123";
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/users")
+        .json(&serde_json::json!({"username": "watcher", "password": password, "role": "viewer"}))
+        .send()
+        .await
+        .expect("user");
+    assert_eq!(r.status(), 201);
+
+    b.click_on("#logout").await;
+    b.wait_for("#login-form").await;
+    assert_eq!(
+        b.exec("return sessionStorage.length + localStorage.length;")
+            .await,
+        0
+    );
+
+    // A viewer: no posture page, no forms that change decisions or start jobs.
+    login(&b, app, "watcher", password).await;
+    b.wait_for("[data-figure=events-total]").await;
+    assert!(b.find_all("#nav-posture").await.is_empty());
+    assert!(b.find_all("#nav-settings").await.is_empty());
+    go(&b, "#/settings").await;
+    b.wait_text("#page-settings", |t| t.contains("cannot see"))
+        .await;
+    assert!(!b.find_all("#nav-health").await.is_empty());
+    go(&b, "#/posture").await;
+    b.wait_text("#page-posture", |t| t.contains("cannot see"))
+        .await;
+    go(&b, "#/decisions").await;
+    b.wait_for("#decision-list").await;
+    assert!(b.find_all("#decision-add").await.is_empty());
+    go(&b, "#/jobs").await;
+    b.wait_for("#job-list").await;
+    assert!(b.find_all("#job-form").await.is_empty());
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_in_a_real_browser() {
+    let app = spawn_on(None).await;
+    dashboard_flow(&app, "sqlite").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_in_a_real_browser_postgres() {
+    if skip_postgres() {
+        return;
+    }
+    let base = pg_base_url();
+    let (url, schema) = pg_schema_url(&base).await;
+    let app = spawn_on(Some(url)).await;
+    dashboard_flow(&app, "postgres").await;
+    app.stop().await;
+    pg_drop_schema(&base, &schema).await;
+}
+
+/// An access token that expires while a form is being filled in is renewed with the
+/// refresh token and the request retried: nothing typed is lost and no login is asked
+/// for; a reload of the tab resumes the session; the refresh token was rotated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_is_renewed_without_losing_work() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    // One second (under the 1 min the configuration accepts), plus the 30 s clock-skew
+    // leeway of the token check.
+    settings.auth.config.access_ttl = palisade_core::duration::Span::from_secs(1);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let Some(b) = browser().await else { return };
+    push_traffic(&app).await;
+    login(&b, &app, "admin", ADMIN_PASSWORD).await;
+    b.wait_for("[data-figure=events-total]").await;
+    let first = b
+        .exec("return sessionStorage.getItem('palisade.refresh');")
+        .await;
+    assert!(first.as_str().is_some_and(|t| !t.is_empty()), "{first}");
+    go(&b, "#/events").await;
+    b.type_into("#f-client_ip", "198.51.100.1").await;
+    tokio::time::sleep(Duration::from_secs(33)).await;
+    b.click_on("#event-filters button[type=submit]").await;
+    b.wait_for("#event-list tr[data-event-id]").await;
+    let rows = b.find_all("#event-list tr[data-event-id]").await.len();
+    assert_eq!(rows, 6, "{}", b.page_text().await);
+    assert!(b.find_all("#login-form").await.is_empty());
+    let second = b
+        .exec("return sessionStorage.getItem('palisade.refresh');")
+        .await;
+    assert_ne!(first, second, "the refresh token was rotated");
+    // A reload resumes the session from the tab's storage.
+    b.goto(&app.url("/#/overview")).await;
+    b.wait_for("[data-figure=events-total]").await;
+    b.quit().await;
+    app.stop().await;
+}
