@@ -19,4 +19,5 @@ mod pipeline;
 mod posture;
 mod proxy;
 mod security;
+mod verdicts;
 mod vulnerabilities;
