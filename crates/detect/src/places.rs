@@ -32,13 +32,22 @@ pub fn xml_values(doc: &str) -> Vec<(String, String)> {
             push_text(&mut out, &stack, after.get(..end).unwrap_or(""));
             rest = after.get(end + 3..).unwrap_or("");
         } else if let Some(after) = rest.strip_prefix("<!--") {
-            rest = after.find("-->").and_then(|e| after.get(e + 3..)).unwrap_or("");
+            rest = after
+                .find("-->")
+                .and_then(|e| after.get(e + 3..))
+                .unwrap_or("");
         } else if let Some(after) = rest.strip_prefix("<?") {
-            rest = after.find("?>").and_then(|e| after.get(e + 2..)).unwrap_or("");
+            rest = after
+                .find("?>")
+                .and_then(|e| after.get(e + 2..))
+                .unwrap_or("");
         } else if rest.starts_with("<!") {
             rest = skip_declaration(rest);
         } else if let Some(after) = rest.strip_prefix("</") {
-            rest = after.find('>').and_then(|e| after.get(e + 1..)).unwrap_or("");
+            rest = after
+                .find('>')
+                .and_then(|e| after.get(e + 1..))
+                .unwrap_or("");
             stack.pop();
         } else {
             let after = rest.get(1..).unwrap_or("");
@@ -141,7 +150,10 @@ pub fn looks_like_graphql(value: &str) -> bool {
     t.starts_with('{')
         || ["query", "mutation", "subscription", "fragment"]
             .iter()
-            .any(|k| t.strip_prefix(k).is_some_and(|r| r.starts_with([' ', '{', '(', '\n', '\t', '\r'])))
+            .any(|k| {
+                t.strip_prefix(k)
+                    .is_some_and(|r| r.starts_with([' ', '{', '(', '\n', '\t', '\r']))
+            })
 }
 
 /// String literals of a GraphQL document (`"..."` with escapes and `"""` blocks), named
@@ -277,9 +289,11 @@ mod tests {
         assert!(xml_values("<<<>>>\"'").len() <= 2);
         let many = "<a>x</a>".repeat(10_000);
         assert_eq!(xml_values(&many).len(), MAX_VALUES);
-        assert!(xml_values(r#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>"#)
-            .iter()
-            .any(|(n, v)| n == "x" && v == "&e;"));
+        assert!(
+            xml_values(r#"<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>"#)
+                .iter()
+                .any(|(n, v)| n == "x" && v == "&e;")
+        );
     }
 
     #[test]

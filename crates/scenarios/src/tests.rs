@@ -759,10 +759,23 @@ fn unauthorized_flood_fires_without_a_user_on_any_path() {
         .collect();
     let mut e = engine();
     let alerts = run(&mut e, &events);
-    assert_eq!(fired(&alerts, "http-unauthorized-flood"), 1, "{:?}", names(&alerts));
+    assert_eq!(
+        fired(&alerts, "http-unauthorized-flood"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
     // A form login on an unlisted path answering 403.
     let events: Vec<Event> = (0..40)
-        .map(|i| http(f64::from(i) * 2.0, "203.0.113.51", "POST", "/portal/enter", 403))
+        .map(|i| {
+            http(
+                f64::from(i) * 2.0,
+                "203.0.113.51",
+                "POST",
+                "/portal/enter",
+                403,
+            )
+        })
         .collect();
     let mut e = engine();
     assert_eq!(fired(&run(&mut e, &events), "http-unauthorized-flood"), 1);
@@ -773,12 +786,28 @@ fn unauthorized_flood_stays_quiet_on_benign_401s() {
     // A tab with an expired token polling every 10 s for an hour.
     quiet(
         &(0..360)
-            .map(|i| http(f64::from(i) * 10.0, "192.0.2.110", "GET", "/api/notifications", 401))
+            .map(|i| {
+                http(
+                    f64::from(i) * 10.0,
+                    "192.0.2.110",
+                    "GET",
+                    "/api/notifications",
+                    401,
+                )
+            })
             .collect::<Vec<_>>(),
     );
     // A burst of 401s from a page whose 15 API calls fail at once, then a login.
     let mut burst: Vec<Event> = (0..15)
-        .map(|i| http(f64::from(i) * 0.05, "192.0.2.111", "GET", &format!("/api/w/{i}"), 401))
+        .map(|i| {
+            http(
+                f64::from(i) * 0.05,
+                "192.0.2.111",
+                "GET",
+                &format!("/api/w/{i}"),
+                401,
+            )
+        })
         .collect();
     burst.push(login(20.0, "192.0.2.111", "dana", 302));
     quiet(&burst);

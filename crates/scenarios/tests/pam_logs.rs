@@ -22,7 +22,9 @@ fn loghub_linux_pam_sshd_failures_raise_sshd_bruteforce() {
     let mut alerts = Vec::new();
     let mut events = 0;
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
-        let Ok(mut ev) = parser.parse(line) else { continue };
+        let Ok(mut ev) = parser.parse(line) else {
+            continue;
+        };
         ev.source = "loghub".into();
         events += 1;
         engine.observe_into(&ev, Some(i as i64 + 1), &mut alerts);

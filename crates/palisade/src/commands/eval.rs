@@ -83,7 +83,10 @@ fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                 client_ip: None,
             },
             attack,
-            category: v.get("category").and_then(|x| x.as_str()).map(str::to_owned),
+            category: v
+                .get("category")
+                .and_then(|x| x.as_str())
+                .map(str::to_owned),
             part: v.get("part").and_then(|x| x.as_str()).map(str::to_owned),
         });
     }
@@ -214,7 +217,8 @@ fn evaluate(
         match (s.attack, v.blocked) {
             (true, true) => {
                 overall.tp += 1;
-                let mut places: Vec<&str> = v.findings.iter().map(|f| f.location.as_str()).collect();
+                let mut places: Vec<&str> =
+                    v.findings.iter().map(|f| f.location.as_str()).collect();
                 places.sort_unstable();
                 places.dedup();
                 for p in places {
@@ -278,7 +282,10 @@ fn evaluate(
         overall: overall.finish(),
         by_rule_set: by_set,
         false_positives_by_rule: fp_rules,
-        by_category: by_category.into_iter().map(|(k, f)| (k, f.finish())).collect(),
+        by_category: by_category
+            .into_iter()
+            .map(|(k, f)| (k, f.finish()))
+            .collect(),
         by_part: by_part.into_iter().map(|(k, f)| (k, f.finish())).collect(),
         detected_in,
         microseconds_per_request: started.elapsed().as_secs_f64() * 1e6
@@ -340,7 +347,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            println!("    detected attacks had findings in: {}", places.join(", "));
+            println!(
+                "    detected attacks had findings in: {}",
+                places.join(", ")
+            );
         }
         reports.push(r);
     }

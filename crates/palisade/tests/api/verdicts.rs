@@ -19,7 +19,10 @@ const UA: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firef
 /// wrong answer.
 const CASES: &[(&str, bool)] = &[
     ("/item.php?id=1%20HAVING%204012%3D4012", true),
-    ("/api/users/1%27%20UNION%20SELECT%20password%20FROM%20users--", true),
+    (
+        "/api/users/1%27%20UNION%20SELECT%20password%20FROM%20users--",
+        true,
+    ),
     ("/profile/%3Csvg%20onload%3Dalert(1)%3E", true),
     ("/login?user=admin&password[%24ne]=x", true),
     ("/people?name=*)(uid%3D*))(%7C(uid%3D*", true),
@@ -34,7 +37,10 @@ const CASES: &[(&str, bool)] = &[
         "/landing?utm_source=newsletter&utm_campaign=spring_sale&gclid=Cj0KCQjw8MG1BhCoARIsAHxSiQ",
         false,
     ),
-    ("/checkout?state=eyJjYXJ0IjpbeyJpZCI6MTIsInF0eSI6Mn1dfQ", false),
+    (
+        "/checkout?state=eyJjYXJ0IjpbeyJpZCI6MTIsInF0eSI6Mn1dfQ",
+        false,
+    ),
     (
         "/search?q=%D0%9F%D1%80%D0%B8%D0%B2%D0%B5%D1%82%2C%20(select)%20%D0%BC%D0%B8%D1%80",
         false,
