@@ -210,7 +210,7 @@ pub fn builtin_rules() -> Vec<(String, RuleSpec)> {
                 group_by: vec![GroupField::Category, GroupField::RuleId],
                 window: Span::from_secs(3600),
                 channels: Vec::new(),
-                group_wait: Some(Span::from_secs(0)),
+                group_wait: Some(Span::from_secs(1)),
                 group_interval: None,
                 repeat_interval: None,
             },
@@ -283,6 +283,9 @@ mod tests {
         assert!(serde_json::from_str::<RuleSpec>(r#"{"bogus":1}"#).is_err());
         for (_, r) in builtin_rules() {
             r.validate().unwrap();
+            let back: RuleSpec = serde_json::from_value(serde_json::to_value(&r).unwrap())
+                .unwrap_or_else(|e| panic!("{e}: {}", serde_json::to_value(&r).unwrap()));
+            assert_eq!(back, r);
         }
     }
 }

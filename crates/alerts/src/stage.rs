@@ -82,6 +82,19 @@ pub fn hits(rules: &[LoadedRule], threats: &[StoredThreat], ctx: &crate::AlertsC
 pub(crate) async fn run(ctx: Arc<Context>, rx: SharedReceiver<Arc<[StoredThreat]>>, mut shutdown: Shutdown) {
     let mut rx = rx.lock().await;
     let mut rules = RuleCache::new(ctx.config.builtin_rules);
+    // A new install alerts on something sensible from the start: the built-in rules
+    // are created as soon as the store answers (the schema may still be migrating).
+    if ctx.config.builtin_rules {
+        let mut wait = Duration::from_millis(100);
+        while let Err(error) = crate::rules::seed_builtin(&ctx.store).await {
+            tracing::debug!(message = "Built-in alert rules not created yet; retrying.", %error);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.recv() => break,
+            }
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
     loop {
         let next = if shutdown.is_shutdown() {
             tokio::time::timeout(Duration::from_secs(5), rx.recv())
