@@ -38,6 +38,8 @@ pub struct AlertsConfig {
     pub breaker_cooldown: Span,
     /// Create the built-in rules when no rule exists.
     pub builtin_rules: bool,
+    /// How often new decisions are gathered into one activity.
+    pub activity_every: Span,
 }
 
 impl Default for AlertsConfig {
@@ -56,6 +58,7 @@ impl Default for AlertsConfig {
             breaker_failures: 5,
             breaker_cooldown: Span::from_secs(60),
             builtin_rules: true,
+            activity_every: Span::from_secs(2),
         }
     }
 }
@@ -77,6 +80,7 @@ impl Validate for AlertsConfig {
         span("retry_max_delay", self.retry_max_delay, s(1), s(day), "1s and 1d");
         span("delivery_timeout", self.delivery_timeout, s(1), s(300), "1s and 5m");
         span("poll_every", self.poll_every, Span::from_millis(10), s(60), "10ms and 60s");
+        span("activity_every", self.activity_every, Span::from_millis(10), s(3600), "10ms and 1h");
         span("breaker_cooldown", self.breaker_cooldown, s(1), s(day), "1s and 1d");
         check_range(&mut problems, "queue", self.queue, 1..=100_000);
         check_range(&mut problems, "breaker_failures", self.breaker_failures, 1..=1000);

@@ -64,6 +64,7 @@ async fn spawn_on(database_url: Option<String>) -> TestApp {
     settings.alerts.poll_every = Span::from_millis(20);
     settings.alerts.retry_base_delay = Span::from_millis(100);
     settings.alerts.retry_max_delay = Span::from_millis(300);
+    settings.alerts.activity_every = Span::from_millis(50);
     let mut app = spawn_with(settings, dir).await;
     app.wait_ready().await;
     app.login_admin().await;
@@ -298,6 +299,29 @@ async fn alerts_flow(app: &TestApp) {
     assert_eq!(s, 200);
     let (s, _) = send(app, &viewer, Method::GET, "/api/v1/activities", None).await;
     assert_eq!(s, 403);
+
+    // Decisions and settings changes are in the feed too.
+    let (s, d) = send(app, &admin, Method::POST, "/api/v1/decisions", Some(json!({"kind": "ban", "value": "192.0.2.77", "duration": "1h", "reason": "by hand"}))).await;
+    assert_eq!(s, 201, "{d}");
+    let feed = eventually(app, "/api/v1/activities?kind=decision.", |v| {
+        v["items"].as_array().is_some_and(|a| {
+            a.iter().any(|x| {
+                x["detail"]["decisions"]
+                    .as_array()
+                    .is_some_and(|d| d.iter().any(|d| d["value"] == "192.0.2.77"))
+            })
+        })
+    })
+    .await;
+    assert_eq!(feed["items"][0]["kind"], "decision.added");
+    let (s, _) = send(app, &admin, Method::PUT, "/api/v1/detection/config", Some(json!({"mode": "block", "paranoia": 2, "threshold": 5}))).await;
+    assert_eq!(s, 200);
+    let feed = eventually(app, "/api/v1/activities?kind=settings.", |v| {
+        v["items"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(feed["items"][0]["actor"], "admin");
+    assert_eq!(feed["items"][0]["detail"]["paranoia"], 2);
 
     // Deleting the channel removes its secret.
     let (s, _) = send(app, &admin, Method::DELETE, &ch_path, None).await;
