@@ -103,7 +103,10 @@ pub async fn reload_rules(
             Some(&principal.actor()),
             match &outcome {
                 Ok(_) => format!("Detection rules reloaded by {}", principal.actor()),
-                Err(e) => format!("Detection rules reload by {} failed: {e}", principal.actor()),
+                Err(e) => format!(
+                    "Detection rules reload by {} failed: {e}",
+                    principal.actor()
+                ),
             },
             serde_json::json!({ "ok": outcome.is_ok() }),
         )

@@ -78,10 +78,7 @@ async fn send(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut r = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(token);
+    let mut r = app.client.request(method, app.url(path)).bearer_auth(token);
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -150,23 +147,73 @@ async fn alerts_flow(app: &TestApp) {
         v["items"].as_array().is_some_and(|a| a.len() == 2)
     })
     .await;
-    assert!(rules["items"].as_array().expect("rules").iter().all(|r| r["origin"] == "builtin"));
+    assert!(
+        rules["items"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .all(|r| r["origin"] == "builtin")
+    );
     let (s, _) = send(app, &analyst, Method::GET, "/api/v1/alert-rules", None).await;
     assert_eq!(s, 200);
-    let (s, _) = send(app, &analyst, Method::POST, "/api/v1/alert-rules", Some(json!({"name": "x", "spec": {}}))).await;
+    let (s, _) = send(
+        app,
+        &analyst,
+        Method::POST,
+        "/api/v1/alert-rules",
+        Some(json!({"name": "x", "spec": {}})),
+    )
+    .await;
     assert_eq!(s, 403);
-    let (s, p) = send(app, &admin, Method::POST, "/api/v1/alert-rules", Some(json!({"name": "x", "spec": {"window": "90d"}}))).await;
+    let (s, p) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/alert-rules",
+        Some(json!({"name": "x", "spec": {"window": "90d"}})),
+    )
+    .await;
     assert_eq!((s, p["field"].as_str()), (400, Some("spec.window")), "{p}");
-    let (s, p) = send(app, &admin, Method::POST, "/api/v1/alert-rules", Some(json!({"name": "x", "spec": {"group_by": ["nope"]}}))).await;
+    let (s, p) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/alert-rules",
+        Some(json!({"name": "x", "spec": {"group_by": ["nope"]}})),
+    )
+    .await;
     assert_eq!(s, 400, "{p}");
-    assert!(p["field"].as_str().is_some_and(|f| f.starts_with("spec.group_by")), "{p}");
+    assert!(
+        p["field"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("spec.group_by")),
+        "{p}"
+    );
     let (s, rule) = send(app, &admin, Method::POST, "/api/v1/alert-rules", Some(json!({"name": "Scanners", "enabled": false, "spec": {"categories": ["scanner"], "group_by": ["source"]}}))).await;
     assert_eq!(s, 201, "{rule}");
     let rule_path = format!("/api/v1/alert-rules/{}", rule["id"]);
-    let (s, _) = send(app, &admin, Method::POST, "/api/v1/alert-rules", Some(json!({"name": "Scanners", "spec": {}}))).await;
+    let (s, _) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/alert-rules",
+        Some(json!({"name": "Scanners", "spec": {}})),
+    )
+    .await;
     assert_eq!(s, 409);
-    let (s, upd) = send(app, &admin, Method::PUT, &rule_path, Some(json!({"name": "Scanners 2", "enabled": false, "spec": {"window": "1h"}}))).await;
-    assert_eq!((s, upd["spec"]["window"].as_str()), (200, Some("1h")), "{upd}");
+    let (s, upd) = send(
+        app,
+        &admin,
+        Method::PUT,
+        &rule_path,
+        Some(json!({"name": "Scanners 2", "enabled": false, "spec": {"window": "1h"}})),
+    )
+    .await;
+    assert_eq!(
+        (s, upd["spec"]["window"].as_str()),
+        (200, Some("1h")),
+        "{upd}"
+    );
     let (s, _) = send(app, &admin, Method::DELETE, &rule_path, None).await;
     assert_eq!(s, 204);
     let (s, _) = send(app, &admin, Method::GET, &rule_path, None).await;
@@ -175,7 +222,14 @@ async fn alerts_flow(app: &TestApp) {
     // A webhook channel: the secret is shown once.
     let (s, _) = send(app, &analyst, Method::GET, "/api/v1/channels", None).await;
     assert_eq!(s, 403);
-    let (s, p) = send(app, &admin, Method::POST, "/api/v1/channels", Some(json!({"name": "ops", "spec": {"kind": "webhook", "url": "ftp://x"}}))).await;
+    let (s, p) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/channels",
+        Some(json!({"name": "ops", "spec": {"kind": "webhook", "url": "ftp://x"}})),
+    )
+    .await;
     assert_eq!((s, p["field"].as_str()), (400, Some("spec.url")), "{p}");
     let (s, p) = send(app, &admin, Method::POST, "/api/v1/channels", Some(json!({"name": "ops", "spec": {"kind": "webhook", "url": format!("http://{addr}/hook")}, "secret": "nope"}))).await;
     assert_eq!((s, p["field"].as_str()), (400, Some("secret")), "{p}");
@@ -187,7 +241,12 @@ async fn alerts_flow(app: &TestApp) {
     let (s, shown) = send(app, &admin, Method::GET, &ch_path, None).await;
     assert_eq!(s, 200);
     assert!(shown.get("secret").is_none(), "{shown}");
-    assert!(!app.get_text("/api/v1/secrets").await.1.contains(&secret[8..]));
+    assert!(
+        !app.get_text("/api/v1/secrets")
+            .await
+            .1
+            .contains(&secret[8..])
+    );
 
     // The test notification arrives signed.
     let (s, t) = send(app, &admin, Method::POST, &format!("{ch_path}/test"), None).await;
@@ -196,8 +255,14 @@ async fn alerts_flow(app: &TestApp) {
         let got = got.lock().expect("lock");
         assert_eq!(got.len(), 1);
         verify(&got[0].0, &got[0].1, &secret);
-        assert_eq!(got[0].0["webhook-id"].to_str().expect("id"), t["message_id"]);
-        assert_eq!(serde_json::from_str::<Value>(&got[0].1).expect("json")["type"], "test");
+        assert_eq!(
+            got[0].0["webhook-id"].to_str().expect("id"),
+            t["message_id"]
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&got[0].1).expect("json")["type"],
+            "test"
+        );
     }
 
     // Five attacks from one client: one alert of five threats, notified once.
@@ -206,7 +271,8 @@ async fn alerts_flow(app: &TestApp) {
     }
     let list = eventually(app, "/api/v1/alerts?state=active&category=sqli", |v| {
         v["items"].as_array().is_some_and(|a| {
-            a.iter().any(|x| x["rule_name"] == "Attacks by client and category" && x["count"] == 5)
+            a.iter()
+                .any(|x| x["rule_name"] == "Attacks by client and category" && x["count"] == 5)
         })
     })
     .await;
@@ -221,11 +287,23 @@ async fn alerts_flow(app: &TestApp) {
     let id = alert["id"].as_i64().expect("id");
     let path = format!("/api/v1/alerts/{id}");
     let detail = eventually(app, &path, |v| {
-        v["deliveries"].as_array().is_some_and(|d| d.iter().any(|x| x["state"] == "delivered"))
+        v["deliveries"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|x| x["state"] == "delivered"))
     })
     .await;
-    assert_eq!(detail["threats"].as_array().map(Vec::len), Some(5), "{detail}");
-    assert!(detail["threats"].as_array().expect("threats").iter().all(|t| t["client_ip"] == "198.51.100.9"));
+    assert_eq!(
+        detail["threats"].as_array().map(Vec::len),
+        Some(5),
+        "{detail}"
+    );
+    assert!(
+        detail["threats"]
+            .as_array()
+            .expect("threats")
+            .iter()
+            .all(|t| t["client_ip"] == "198.51.100.9")
+    );
     assert_eq!(detail["history"][0]["action"], "opened");
     {
         let got = got.lock().expect("lock");
@@ -244,26 +322,79 @@ async fn alerts_flow(app: &TestApp) {
     // Roles: viewers see no alerts; analysts act on them.
     let (s, _) = send(app, &viewer, Method::GET, "/api/v1/alerts", None).await;
     assert_eq!(s, 403);
-    let (s, p) = send(app, &analyst, Method::GET, "/api/v1/alerts?state=bogus", None).await;
+    let (s, p) = send(
+        app,
+        &analyst,
+        Method::GET,
+        "/api/v1/alerts?state=bogus",
+        None,
+    )
+    .await;
     assert_eq!((s, p["field"].as_str()), (400, Some("state")), "{p}");
-    let (s, p) = send(app, &analyst, Method::POST, &format!("{path}/acknowledge"), Some(json!({"comment": 5}))).await;
+    let (s, p) = send(
+        app,
+        &analyst,
+        Method::POST,
+        &format!("{path}/acknowledge"),
+        Some(json!({"comment": 5})),
+    )
+    .await;
     assert_eq!((s, p["field"].as_str()), (400, Some("comment")), "{p}");
-    let (s, a) = send(app, &analyst, Method::POST, &format!("{path}/acknowledge"), Some(json!({"comment": "looking"}))).await;
+    let (s, a) = send(
+        app,
+        &analyst,
+        Method::POST,
+        &format!("{path}/acknowledge"),
+        Some(json!({"comment": "looking"})),
+    )
+    .await;
     assert_eq!((s, a["state"].as_str()), (200, Some("acknowledged")), "{a}");
-    assert_eq!((a["state_by"].as_str(), a["state_comment"].as_str()), (Some("ana"), Some("looking")));
-    let (s, _) = send(app, &analyst, Method::POST, &format!("{path}/acknowledge"), None).await;
+    assert_eq!(
+        (a["state_by"].as_str(), a["state_comment"].as_str()),
+        (Some("ana"), Some("looking"))
+    );
+    let (s, _) = send(
+        app,
+        &analyst,
+        Method::POST,
+        &format!("{path}/acknowledge"),
+        None,
+    )
+    .await;
     assert_eq!(s, 409);
-    let (s, a) = send(app, &analyst, Method::POST, &format!("{path}/resolve"), None).await;
+    let (s, a) = send(
+        app,
+        &analyst,
+        Method::POST,
+        &format!("{path}/resolve"),
+        None,
+    )
+    .await;
     assert_eq!((s, a["state"].as_str()), (200, Some("resolved")), "{a}");
-    let (s, _) = send(app, &analyst, Method::POST, &format!("{path}/dismiss"), None).await;
+    let (s, _) = send(
+        app,
+        &analyst,
+        Method::POST,
+        &format!("{path}/dismiss"),
+        None,
+    )
+    .await;
     assert_eq!(s, 409);
-    let (s, _) = send(app, &analyst, Method::POST, "/api/v1/alerts/999999/resolve", None).await;
+    let (s, _) = send(
+        app,
+        &analyst,
+        Method::POST,
+        "/api/v1/alerts/999999/resolve",
+        None,
+    )
+    .await;
     assert_eq!(s, 404);
 
     // The resolution is notified too.
     eventually(app, &path, |v| {
         v["deliveries"].as_array().is_some_and(|d| {
-            d.iter().any(|x| x["event"] == "resolved" && x["state"] == "delivered")
+            d.iter()
+                .any(|x| x["event"] == "resolved" && x["state"] == "delivered")
         })
     })
     .await;
@@ -284,7 +415,9 @@ async fn alerts_flow(app: &TestApp) {
 
     // The activity feed shows who did what; analysts read it, viewers do not.
     let feed = eventually(app, "/api/v1/activities?kind=alert.", |v| {
-        v["items"].as_array().is_some_and(|a| a.iter().any(|x| x["kind"] == "alert.reopened"))
+        v["items"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["kind"] == "alert.reopened"))
     })
     .await;
     let kinds: Vec<&str> = feed["items"]
@@ -294,14 +427,36 @@ async fn alerts_flow(app: &TestApp) {
         .filter(|x| x["detail"]["alert_id"] == id)
         .filter_map(|x| x["kind"].as_str())
         .collect();
-    assert_eq!(kinds, ["alert.reopened", "alert.resolved", "alert.acknowledged", "alert.opened"]);
-    let (s, _) = send(app, &analyst, Method::GET, "/api/v1/activities?limit=1", None).await;
+    assert_eq!(
+        kinds,
+        [
+            "alert.reopened",
+            "alert.resolved",
+            "alert.acknowledged",
+            "alert.opened"
+        ]
+    );
+    let (s, _) = send(
+        app,
+        &analyst,
+        Method::GET,
+        "/api/v1/activities?limit=1",
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let (s, _) = send(app, &viewer, Method::GET, "/api/v1/activities", None).await;
     assert_eq!(s, 403);
 
     // Decisions and settings changes are in the feed too.
-    let (s, d) = send(app, &admin, Method::POST, "/api/v1/decisions", Some(json!({"kind": "ban", "value": "192.0.2.77", "duration": "1h", "reason": "by hand"}))).await;
+    let (s, d) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/decisions",
+        Some(json!({"kind": "ban", "value": "192.0.2.77", "duration": "1h", "reason": "by hand"})),
+    )
+    .await;
     assert_eq!(s, 201, "{d}");
     let feed = eventually(app, "/api/v1/activities?kind=decision.", |v| {
         v["items"].as_array().is_some_and(|a| {
@@ -314,7 +469,14 @@ async fn alerts_flow(app: &TestApp) {
     })
     .await;
     assert_eq!(feed["items"][0]["kind"], "decision.added");
-    let (s, _) = send(app, &admin, Method::PUT, "/api/v1/detection/config", Some(json!({"mode": "block", "paranoia": 2, "threshold": 5}))).await;
+    let (s, _) = send(
+        app,
+        &admin,
+        Method::PUT,
+        "/api/v1/detection/config",
+        Some(json!({"mode": "block", "paranoia": 2, "threshold": 5})),
+    )
+    .await;
     assert_eq!(s, 200);
     let feed = eventually(app, "/api/v1/activities?kind=settings.", |v| {
         v["items"].as_array().is_some_and(|a| !a.is_empty())
