@@ -97,7 +97,7 @@ struct Running {
     tx: tokio::sync::mpsc::Sender<Arc<[StoredThreat]>>,
 }
 
-fn run(store: &SharedStore, secret: &str) -> Running {
+fn run(store: &SharedStore, secret: &str, bus: Arc<Bus>) -> Running {
     let trigger = ShutdownTrigger::new();
     let supervisor = Supervisor::new(trigger.subscribe());
     let (tx, feed) = threat_feed(&config());
@@ -105,7 +105,7 @@ fn run(store: &SharedStore, secret: &str) -> Running {
         AlertsSetup {
             config: config(),
             store: store.clone(),
-            bus: Arc::new(Bus::new(BusConfig::default())),
+            bus,
             secrets: Some(Arc::new(FixedSecret(secret.to_owned()))),
             job_events: None,
         },
@@ -183,7 +183,7 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     let channel = webhook_channel(&store, addr).await;
     let secret = generate_secret().unwrap();
 
-    let first = run(&store, &secret);
+    let first = run(&store, &secret, Arc::new(Bus::new(BusConfig::default())));
     first.tx.send(threats(&store, 50).await).await.unwrap();
     // The alert opens and its notification fails against the closed port, twice.
     let mut failed = Vec::new();
@@ -234,7 +234,7 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     // Receiver up, component restarted: the queued notification goes out once.
     let got: Received = Arc::default();
     let server = receiver(addr, got.clone()).await;
-    let second = run(&store, &secret);
+    let second = run(&store, &secret, Arc::new(Bus::new(BusConfig::default())));
     wait_for(|| !got.lock().unwrap().is_empty(), "delivery after restart").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     {
@@ -271,7 +271,9 @@ async fn threat_to_delivered_webhook_latency() {
     let secret = generate_secret().unwrap();
     let got: Received = Arc::default();
     let server = receiver(addr, got.clone()).await;
-    let running = run(&store, &secret);
+    let bus = Arc::new(Bus::new(BusConfig::default()));
+    let mut live = bus.subscribe(None);
+    let running = run(&store, &secret, bus);
     let mut latencies = Vec::new();
     for i in 0..20u8 {
         let mut batch = threats(&store, 1).await.to_vec();
@@ -294,6 +296,18 @@ async fn threat_to_delivered_webhook_latency() {
     );
     for (h, b, _) in got.lock().unwrap().iter() {
         verify(h, b, &secret);
+    }
+    // Every new alert went out on the live `alerts` topic (and into the activity feed).
+    let mut opened = 0;
+    while opened < 20 {
+        let next = tokio::time::timeout(Duration::from_secs(5), live.next()).await;
+        let Ok(palisade_live::Next::Message(m)) = next else {
+            panic!("live feed ended after {opened} alerts");
+        };
+        if m.topic == palisade_live::Topic::Alerts {
+            assert!(m.json.contains("\"change\":\"opened\""), "{}", m.json);
+            opened += 1;
+        }
     }
     running.stop().await;
     server.abort();
