@@ -36,7 +36,7 @@ pub struct AlertsConfig {
     pub breaker_failures: u32,
     /// How long an open circuit rests before one trial delivery.
     pub breaker_cooldown: Span,
-    /// Create the built-in rules when no rule exists.
+    /// Create the built-in rules at the first start (once: deleting them sticks).
     pub builtin_rules: bool,
     /// How often new decisions are gathered into one activity.
     pub activity_every: Span,

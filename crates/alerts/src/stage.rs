@@ -93,13 +93,19 @@ pub(crate) async fn run(
     let mut rules = RuleCache::new(ctx.config.builtin_rules);
     // A new install alerts on something sensible from the start: the built-in rules
     // are created as soon as the store answers (the schema may still be migrating).
+    // Bounded, so that a store that keeps refusing never holds up the recorder behind
+    // this stage: the rules cache tries again at the first batch.
     if ctx.config.builtin_rules {
-        let mut wait = Duration::from_millis(100);
+        let (started, mut wait) = (std::time::Instant::now(), Duration::from_millis(100));
         while let Err(error) = crate::rules::seed_builtin(&ctx.store).await {
+            if started.elapsed() > Duration::from_secs(60) || shutdown.is_shutdown() {
+                tracing::warn!(message = "Built-in alert rules not created; trying again with the first threats.", %error);
+                break;
+            }
             tracing::debug!(message = "Built-in alert rules not created yet; retrying.", %error);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.recv() => break,
+                _ = shutdown.recv() => {}
             }
             wait = (wait * 2).min(Duration::from_secs(5));
         }
