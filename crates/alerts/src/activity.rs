@@ -52,7 +52,13 @@ impl Activities {
 
     /// [`Activities::record`] where failing to record must not fail the caller: the
     /// failure is logged.
-    pub async fn note(&self, kind: &str, actor: Option<&str>, summary: String, detail: serde_json::Value) {
+    pub async fn note(
+        &self,
+        kind: &str,
+        actor: Option<&str>,
+        summary: String,
+        detail: serde_json::Value,
+    ) {
         if let Err(error) = self.record(kind, actor, summary, detail).await {
             tracing::warn!(message = "Cannot record an activity.", kind, %error);
         }
@@ -99,11 +105,105 @@ pub fn relay_job_failures(
                         }
                     }
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(message = "The activity feed missed job events.", missed = n);
+                        tracing::warn!(
+                            message = "The activity feed missed job events.",
+                            missed = n
+                        );
                     }
                     Err(RecvError::Closed) => return,
                 }
             }
         }
     })
+}
+
+/// The setting holding the id of the last decision put in the feed.
+const DECISIONS_SEEN: &str = "activities.decisions_seen_id";
+/// Decisions named one by one in a `decision.added` activity.
+const DECISIONS_NAMED: usize = 20;
+
+/// Puts new decisions (bans and allow-list entries, from people, scenarios or the
+/// WAF) in the feed (supervised `activities-decisions`): every `every`, decisions with
+/// an id above the last one seen become one `decision.added` activity — one line for a
+/// single ban, a count with the first twenty for a wave — so a scan banning thousands
+/// of addresses does not bury the feed. The last id seen is kept in the store, so
+/// decisions made while the service was down are reported at the next start.
+pub fn relay_decisions(
+    activities: Activities,
+    every: std::time::Duration,
+    supervisor: &Supervisor,
+) -> JoinHandle<()> {
+    let shutdown = supervisor.shutdown();
+    supervisor.spawn("activities-decisions", move || {
+        let (activities, mut shutdown) = (activities.clone(), shutdown.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = shutdown.recv() => return,
+                }
+                if let Err(error) = decisions_pass(&activities).await {
+                    tracing::debug!(message = "Cannot relay decisions to the activity feed yet.", %error);
+                }
+            }
+        }
+    })
+}
+
+async fn decisions_pass(activities: &Activities) -> Result<(), StoreError> {
+    let store = &activities.store;
+    let (highest, _, _) = store.decisions_fingerprint().await?;
+    let seen = match store.setting(DECISIONS_SEEN).await? {
+        Some(v) => v.parse::<i64>().unwrap_or(highest),
+        None => {
+            // First start: the feed begins now.
+            store
+                .put_setting(DECISIONS_SEEN, &highest.to_string())
+                .await?;
+            return Ok(());
+        }
+    };
+    if highest <= seen {
+        return Ok(());
+    }
+    let now = Timestamp::now();
+    let page = store
+        .query_decisions(&palisade_store::DecisionQuery {
+            now,
+            limit: DECISIONS_NAMED as u32,
+            ..palisade_store::DecisionQuery::default()
+        })
+        .await?;
+    let mut named: Vec<_> = page.items.into_iter().filter(|d| d.id > seen).collect();
+    named.sort_by_key(|d| d.id);
+    let count = highest - seen;
+    let summary = match (count, named.first()) {
+        (1, Some(d)) => format!(
+            "{} {} ({}, {}) by {}",
+            d.kind.as_str(),
+            d.value,
+            d.origin.as_str(),
+            d.scenario,
+            d.created_by
+        ),
+        (n, _) => format!("{n} decisions added"),
+    };
+    let detail = serde_json::json!({
+        "count": count,
+        "decisions": named.iter().map(|d| serde_json::json!({
+            "id": d.id,
+            "kind": d.kind,
+            "value": d.value,
+            "origin": d.origin,
+            "scenario": d.scenario,
+            "created_by": d.created_by,
+        })).collect::<Vec<_>>(),
+    });
+    activities
+        .record("decision.added", None, summary, detail)
+        .await?;
+    store
+        .put_setting(DECISIONS_SEEN, &highest.to_string())
+        .await?;
+    Ok(())
 }

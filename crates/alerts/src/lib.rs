@@ -8,6 +8,8 @@
 //!   interval, resolved) ─► durable queue (alert_deliveries), one row per channel
 //! delivery.rs: claim (leased) ─► channel/{webhook,slack}.rs ─► delivered | retry with
 //!   backoff + jitter / Retry-After | given up after ~3 days; circuit breaker per channel
+//! activity.rs: alert changes, failed jobs, new decisions, settings changes ─► the
+//!   `activities` table and live topic
 //! ```
 //!
 //! Every task runs under the pipeline's [`Supervisor`] with its [`Shutdown`]; the
@@ -99,8 +101,17 @@ pub fn start(setup: AlertsSetup, feed: ThreatFeed, supervisor: &Supervisor) -> V
     });
     let mut tasks = Vec::new();
     if let Some(events) = setup.job_events {
-        tasks.push(activity::relay_job_failures(activities, events, supervisor));
+        tasks.push(activity::relay_job_failures(
+            activities.clone(),
+            events,
+            supervisor,
+        ));
     }
+    tasks.push(activity::relay_decisions(
+        activities,
+        ctx.config.activity_every.to_std(),
+        supervisor,
+    ));
     let ThreatFeed(rx) = feed;
     if !ctx.config.enabled {
         let shutdown = supervisor.shutdown();

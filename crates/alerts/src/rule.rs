@@ -108,7 +108,8 @@ impl RuleSpec {
                 message: message.to_owned(),
             })
         };
-        let list_ok = |l: &[String]| l.len() <= 64 && l.iter().all(|s| !s.is_empty() && s.len() <= 128);
+        let list_ok =
+            |l: &[String]| l.len() <= 64 && l.iter().all(|s| !s.is_empty() && s.len() <= 128);
         if !list_ok(&self.categories) {
             return err("categories", "at most 64 names of 1 to 128 characters");
         }
@@ -128,10 +129,16 @@ impl RuleSpec {
         if self.group_wait.is_some_and(|w| !w.within(s(0), s(3600))) {
             return err("group_wait", "must be between 0s and 1h");
         }
-        if self.group_interval.is_some_and(|w| !w.within(s(1), s(86_400))) {
+        if self
+            .group_interval
+            .is_some_and(|w| !w.within(s(1), s(86_400)))
+        {
             return err("group_interval", "must be between 1s and 1d");
         }
-        if self.repeat_interval.is_some_and(|w| !w.within(s(60), s(30 * 86_400))) {
+        if self
+            .repeat_interval
+            .is_some_and(|w| !w.within(s(60), s(30 * 86_400)))
+        {
             return err("repeat_interval", "must be between 1m and 30d");
         }
         Ok(())
@@ -140,8 +147,8 @@ impl RuleSpec {
     /// Whether a threat is one this rule takes.
     pub fn matches(&self, t: &Threat) -> bool {
         t.severity >= self.min_severity
-            && (self.categories.is_empty() || self.categories.iter().any(|c| *c == t.category))
-            && (self.sources.is_empty() || self.sources.iter().any(|s| *s == t.source))
+            && (self.categories.is_empty() || self.categories.contains(&t.category))
+            && (self.sources.is_empty() || self.sources.contains(&t.source))
     }
 
     /// The group key of a threat: `field=value` pairs in the rule's order (`-` for a
@@ -210,7 +217,7 @@ pub fn builtin_rules() -> Vec<(String, RuleSpec)> {
                 group_by: vec![GroupField::Category, GroupField::RuleId],
                 window: Span::from_secs(3600),
                 channels: Vec::new(),
-                group_wait: Some(Span::from_secs(0)),
+                group_wait: Some(Span::from_secs(1)),
                 group_interval: None,
                 repeat_interval: None,
             },
@@ -283,6 +290,9 @@ mod tests {
         assert!(serde_json::from_str::<RuleSpec>(r#"{"bogus":1}"#).is_err());
         for (_, r) in builtin_rules() {
             r.validate().unwrap();
+            let back: RuleSpec = serde_json::from_value(serde_json::to_value(&r).unwrap())
+                .unwrap_or_else(|e| panic!("{e}: {}", serde_json::to_value(&r).unwrap()));
+            assert_eq!(back, r);
         }
     }
 }

@@ -97,7 +97,7 @@ struct Running {
     tx: tokio::sync::mpsc::Sender<Arc<[StoredThreat]>>,
 }
 
-fn run(store: &SharedStore, secret: &str) -> Running {
+fn run(store: &SharedStore, secret: &str, bus: Arc<Bus>) -> Running {
     let trigger = ShutdownTrigger::new();
     let supervisor = Supervisor::new(trigger.subscribe());
     let (tx, feed) = threat_feed(&config());
@@ -105,7 +105,7 @@ fn run(store: &SharedStore, secret: &str) -> Running {
         AlertsSetup {
             config: config(),
             store: store.clone(),
-            bus: Arc::new(Bus::new(BusConfig::default())),
+            bus,
             secrets: Some(Arc::new(FixedSecret(secret.to_owned()))),
             job_events: None,
         },
@@ -150,14 +150,21 @@ async fn webhook_channel(store: &SharedStore, addr: SocketAddr) -> i64 {
 async fn wait_for(mut check: impl FnMut() -> bool, what: &str) {
     let start = Instant::now();
     while !check() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 fn verify(headers: &HeaderMap, body: &str, secret: &str) {
     let id = headers["webhook-id"].to_str().unwrap();
-    let ts: i64 = headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+    let ts: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let sig = headers["webhook-signature"].to_str().unwrap();
     assert!(id.starts_with("msg_"));
     assert!((Timestamp::now().as_micros() / 1_000_000 - ts).abs() < 60);
@@ -176,20 +183,38 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     let channel = webhook_channel(&store, addr).await;
     let secret = generate_secret().unwrap();
 
-    let first = run(&store, &secret);
+    let first = run(&store, &secret, Arc::new(Bus::new(BusConfig::default())));
     first.tx.send(threats(&store, 50).await).await.unwrap();
     // The alert opens and its notification fails against the closed port, twice.
     let mut failed = Vec::new();
     let start = Instant::now();
-    while failed.iter().all(|d: &palisade_store::Delivery| d.attempts < 2) {
-        assert!(start.elapsed() < Duration::from_secs(20), "no failed attempt");
+    while failed
+        .iter()
+        .all(|d: &palisade_store::Delivery| d.attempts < 2)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no failed attempt"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let alerts = store.query_alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+        let alerts = store
+            .query_alerts(&AlertQuery {
+                limit: 10,
+                ..AlertQuery::default()
+            })
+            .await
+            .unwrap();
         if let Some(a) = alerts.items.first() {
             failed = store.alert_deliveries(a.id).await.unwrap();
         }
     }
-    let alerts = store.query_alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+    let alerts = store
+        .query_alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(alerts.items.len(), 1, "a burst is one alert");
     let alert = &alerts.items[0];
     assert_eq!(alert.count, 50);
@@ -197,13 +222,19 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].state, DeliveryState::Pending);
     assert_eq!(failed[0].channel_id, channel);
-    assert!(failed[0].last_error.as_deref().unwrap_or_default().contains("connect"));
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connect")
+    );
     first.stop().await;
 
     // Receiver up, component restarted: the queued notification goes out once.
     let got: Received = Arc::default();
     let server = receiver(addr, got.clone()).await;
-    let second = run(&store, &secret);
+    let second = run(&store, &secret, Arc::new(Bus::new(BusConfig::default())));
     wait_for(|| !got.lock().unwrap().is_empty(), "delivery after restart").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     {
@@ -215,7 +246,10 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
         assert_eq!(doc["type"], "alert.firing");
         assert_eq!(doc["data"]["id"], alert.id);
         assert_eq!(doc["data"]["count"], 50);
-        assert_eq!(headers["webhook-id"].to_str().unwrap(), failed[0].message_id);
+        assert_eq!(
+            headers["webhook-id"].to_str().unwrap(),
+            failed[0].message_id
+        );
     }
     let log = store.alert_deliveries(alert.id).await.unwrap();
     assert_eq!(log[0].state, DeliveryState::Delivered);
@@ -237,7 +271,9 @@ async fn threat_to_delivered_webhook_latency() {
     let secret = generate_secret().unwrap();
     let got: Received = Arc::default();
     let server = receiver(addr, got.clone()).await;
-    let running = run(&store, &secret);
+    let bus = Arc::new(Bus::new(BusConfig::default()));
+    let mut live = bus.subscribe(None);
+    let running = run(&store, &secret, bus);
     let mut latencies = Vec::new();
     for i in 0..20u8 {
         let mut batch = threats(&store, 1).await.to_vec();
@@ -260,6 +296,18 @@ async fn threat_to_delivered_webhook_latency() {
     );
     for (h, b, _) in got.lock().unwrap().iter() {
         verify(h, b, &secret);
+    }
+    // Every new alert went out on the live `alerts` topic (and into the activity feed).
+    let mut opened = 0;
+    while opened < 20 {
+        let next = tokio::time::timeout(Duration::from_secs(5), live.next()).await;
+        let Ok(palisade_live::Next::Message(m)) = next else {
+            panic!("live feed ended after {opened} alerts");
+        };
+        if m.topic == palisade_live::Topic::Alerts {
+            assert!(m.json.contains("\"change\":\"opened\""), "{}", m.json);
+            opened += 1;
+        }
     }
     running.stop().await;
     server.abort();

@@ -214,7 +214,7 @@ pub struct AlertTransition {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TransitionOutcome {
     /// Done; the alert as it is now.
-    Done(Alert),
+    Done(Box<Alert>),
     /// No such alert.
     NotFound,
     /// Not allowed from the alert's current state.

@@ -111,7 +111,10 @@ pub async fn list_alerts(
         .get("state")?
         .map(|s| {
             s.parse::<AlertState>().map_err(|_| {
-                Problem::invalid("state", "must be active, acknowledged, resolved or dismissed")
+                Problem::invalid(
+                    "state",
+                    "must be active, acknowledged, resolved or dismissed",
+                )
             })
         })
         .transpose()?;
@@ -202,7 +205,7 @@ async fn act(
         )
         .await?;
     let alert = match outcome {
-        TransitionOutcome::Done(a) => a,
+        TransitionOutcome::Done(a) => *a,
         TransitionOutcome::NotFound => return Err(Problem::not_found(format!("no alert {id}"))),
         TransitionOutcome::NotAllowed(current) => {
             return Err(Problem::new(

@@ -50,9 +50,17 @@ pub async fn put_config(
         None,
         true,
         &ip,
-        Some(text),
+        Some(text.clone()),
     )
     .await;
+    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
+        .note(
+            "settings.changed",
+            Some(&principal.actor()),
+            format!("Detection settings changed by {}", principal.actor()),
+            serde_json::from_str(&text).unwrap_or_default(),
+        )
+        .await;
     Ok(Json(new))
 }
 
@@ -89,6 +97,20 @@ pub async fn reload_rules(
         outcome.as_ref().err().map(|e| e.to_string()),
     )
     .await;
+    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
+        .note(
+            "rules.reloaded",
+            Some(&principal.actor()),
+            match &outcome {
+                Ok(_) => format!("Detection rules reloaded by {}", principal.actor()),
+                Err(e) => format!(
+                    "Detection rules reload by {} failed: {e}",
+                    principal.actor()
+                ),
+            },
+            serde_json::json!({ "ok": outcome.is_ok() }),
+        )
+        .await;
     outcome.map(Json).map_err(|e| {
         Problem::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

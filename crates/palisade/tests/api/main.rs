@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alerts;
 mod analytics;
 mod auth_hardening;
 mod check;

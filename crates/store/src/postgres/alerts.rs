@@ -501,7 +501,7 @@ impl AlertStore for PgStore {
             .await?
             .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(TransitionOutcome::Done(alert))
+        Ok(TransitionOutcome::Done(Box::new(alert)))
     }
 
     async fn due_alert_notifications(

@@ -111,6 +111,7 @@ fn name_in_use(
     .map_err(sqlite_err)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn add_history(
     conn: &Connection,
     alert: i64,
@@ -511,7 +512,7 @@ impl AlertStore for SqliteStore {
             let alert = get_alert(&tx, id)?
                 .ok_or_else(|| StoreError::Database(format!("alert {id} vanished")))?;
             tx.commit().map_err(sqlite_err)?;
-            Ok(TransitionOutcome::Done(alert))
+            Ok(TransitionOutcome::Done(Box::new(alert)))
         })
         .await
     }
