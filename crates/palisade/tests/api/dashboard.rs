@@ -492,3 +492,71 @@ async fn an_expired_access_token_is_renewed_without_losing_work() {
     b.quit().await;
     app.stop().await;
 }
+
+/// The live feed shows when it is offline, reconnects by itself and replays what was
+/// published meanwhile (`since`): a threat found while the browser was cut off appears
+/// once it is back, without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_feed_reconnects_and_replays_what_it_missed() {
+    let app = spawn_on(None).await;
+    let Some(b) = browser().await else { return };
+    let check = |ip: &'static str| {
+        app.req(reqwest::Method::GET, "/api/v1/check")
+            .header(
+                "X-Original-URI",
+                "/search?q=1%27%20union%20select%20password%20from%20users--",
+            )
+            .header("X-Original-Method", "GET")
+            .header("X-Forwarded-For", ip)
+            .send()
+    };
+    login(&b, &app, "admin", ADMIN_PASSWORD).await;
+    b.wait_for("[data-figure=events-total]").await;
+    go(&b, "#/threats").await;
+    b.wait_for("#threat-list").await;
+    b.wait_text("#live", |t| t == "live").await;
+    // A first threat arrives live: the page now knows the feed's sequence number.
+    check("203.0.113.98").await.expect("check");
+    b.wait_text("#threat-list", |t| t.contains("203.0.113.98"))
+        .await;
+    b.exec("window.__sameDocument = true; document.querySelector('#threat-list table').dataset.kept = '1';")
+        .await;
+    b.cdp("Network.enable", serde_json::json!({})).await;
+    let conditions = |offline: bool| serde_json::json!({"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1});
+    b.cdp("Network.emulateNetworkConditions", conditions(true))
+        .await;
+    b.wait_text("#live", |t| t.contains("offline")).await;
+    // A second one while the browser is cut off.
+    check("203.0.113.99").await.expect("check");
+    let mut recorded = false;
+    for _ in 0..100 {
+        let (_, t) = app.get_json("/api/v1/threats?client_ip=203.0.113.99").await;
+        if t["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recorded, "the threat was not recorded");
+    assert!(
+        !b.wait_text("#threat-list", |_| true)
+            .await
+            .contains("203.0.113.99")
+    );
+    b.cdp("Network.emulateNetworkConditions", conditions(false))
+        .await;
+    // Replayed from the last sequence number seen: added to the same table (not a
+    // reload of the page's data), and the first one not again.
+    b.wait_text("#threat-list", |t| t.contains("203.0.113.99"))
+        .await;
+    b.wait_text("#live", |t| t == "live").await;
+    assert_eq!(
+        b.exec("return window.__sameDocument === true && document.querySelector('#threat-list table').dataset.kept === '1';")
+            .await,
+        true,
+        "the page or its data was reloaded"
+    );
+    assert_eq!(b.find_all("#threat-list tr[data-threat-id]").await.len(), 2);
+    b.quit().await;
+    app.stop().await;
+}
