@@ -123,6 +123,41 @@ async fn wait_threats(app: &TestApp, at_least: u64) {
     panic!("the pushed injections never became threats");
 }
 
+/// The overview's stored totals equal the API's for the same range. Both are read
+/// again until they agree (a threat recorded late makes the page reload its figures),
+/// within the wait; the API's overview is returned.
+async fn figures_match(b: &Browser, app: &TestApp) -> serde_json::Value {
+    let pairs = [
+        ("events-total", "/events/total"),
+        ("http-requests", "/http/requests"),
+        ("http-errors", "/http/errors"),
+        ("threats-total", "/threats/total"),
+        ("threats-blocked", "/threats/blocked"),
+    ];
+    let started = std::time::Instant::now();
+    loop {
+        let (_, o) = app.get_json("/api/v1/analytics/overview?range=24h").await;
+        let mut differ = Vec::new();
+        for (figure_id, pointer) in pairs {
+            let shown = b
+                .wait_text(&format!("[data-figure={figure_id}]"), |_| true)
+                .await;
+            let api = o.pointer(pointer).and_then(serde_json::Value::as_u64);
+            if Some(figure(&shown)) != api {
+                differ.push(format!("{figure_id}: page {shown:?}, API {api:?}"));
+            }
+        }
+        if differ.is_empty() {
+            return o;
+        }
+        assert!(
+            started.elapsed() < crate::webdriver::WAIT,
+            "the overview disagrees with the API: {differ:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn login(b: &Browser, app: &TestApp, user: &str, password: &str) {
     b.goto(&app.url("/")).await;
     b.type_into("#username", user).await;
@@ -142,30 +177,9 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
 
     // Log in; the overview's figures are the API's.
     login(&b, app, "admin", ADMIN_PASSWORD).await;
-    let events = b
-        .wait_text("[data-figure=events-total]", |t| figure(t) != u64::MAX)
-        .await;
-    let (_, o) = app.get_json("/api/v1/analytics/overview?range=24h").await;
-    assert_eq!(
-        figure(&events),
-        o["events"]["total"].as_u64().expect("total")
-    );
-    assert_eq!(figure(&events), 40);
-    let requests = b.wait_text("[data-figure=http-requests]", |_| true).await;
-    assert_eq!(
-        figure(&requests),
-        o["http"]["requests"].as_u64().expect("requests")
-    );
-    let errors = b.wait_text("[data-figure=http-errors]", |_| true).await;
-    assert_eq!(
-        figure(&errors),
-        o["http"]["errors"].as_u64().expect("errors")
-    );
-    let threats = b.wait_text("[data-figure=threats-total]", |_| true).await;
-    assert_eq!(
-        figure(&threats),
-        o["threats"]["total"].as_u64().expect("threats")
-    );
+    b.wait_for("[data-figure=events-total]").await;
+    let o = figures_match(&b, app).await;
+    assert_eq!(o["events"]["total"], 40, "{o}");
     // Active alerts: the API's count, or, on a build without alerts, a tile that says so.
     let (alerts_status, open_alerts) = app.get_json("/api/v1/alerts?state=open&limit=100").await;
     let tile = b
