@@ -21,6 +21,7 @@
 
 pub mod engine;
 mod injection;
+pub mod places;
 pub mod request;
 pub mod rules;
 pub mod transform;
@@ -32,3 +33,5 @@ pub use transform::Transform;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_coverage;

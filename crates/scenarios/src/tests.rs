@@ -691,3 +691,130 @@ fn other_event_kinds_cost_nothing() {
     }
     assert_eq!(e.stats().buckets, 0);
 }
+
+/// An sshd failure as old Red Hat syslogs report it: only PAM speaks, under the tag
+/// `sshd(pam_unix)`, so the event's program is not `sshd` but its PAM service is.
+fn pam_ssh(secs: f64, client: &str, outcome: &str) -> Event {
+    Event {
+        ts: Timestamp(T0 * 1_000_000 + (secs * 1e6) as i64),
+        kind: EventKind::Auth,
+        source: "messages".into(),
+        client_ip: Some(ip(client)),
+        user: Some("root".into()),
+        extra: vec![
+            ("program".into(), "sshd(pam_unix)".into()),
+            ("outcome".into(), outcome.into()),
+            ("pam_service".into(), "sshd".into()),
+        ],
+        ..Event::default()
+    }
+}
+
+#[test]
+fn pam_reported_sshd_failures_count_as_sshd_failures() {
+    let mut e = engine();
+    let events: Vec<Event> = (0..8)
+        .map(|i| pam_ssh(f64::from(i) * 2.0, "203.0.113.40", "failure"))
+        .collect();
+    let alerts = run(&mut e, &events);
+    assert_eq!(fired(&alerts, "sshd-bruteforce"), 1, "{:?}", names(&alerts));
+    // OpenSSH 9.8+ logs as sshd-session: the same scenario.
+    let mut e = engine();
+    let events: Vec<Event> = (0..8)
+        .map(|i| {
+            let mut ev = ssh(f64::from(i) * 2.0, "203.0.113.41", "root", "failure");
+            ev.extra[0].1 = "sshd-session".into();
+            ev
+        })
+        .collect();
+    assert_eq!(fired(&run(&mut e, &events), "sshd-bruteforce"), 1);
+    // A modern sshd logs both its own line and PAM's for one attempt: two failures from
+    // an admin's typo (four events) stay under the threshold.
+    let mut typo = Vec::new();
+    for t in [0.0, 5.0] {
+        typo.push(ssh(t, "192.0.2.63", "deploy", "failure"));
+        let mut p = pam_ssh(t, "192.0.2.63", "failure");
+        p.extra[0].1 = "sshd".into();
+        typo.push(p);
+    }
+    quiet(&typo);
+    // PAM failures of another service (sudo) are not sshd failures.
+    let sudo: Vec<Event> = (0..8)
+        .map(|i| {
+            let mut ev = pam_ssh(f64::from(i), "203.0.113.42", "failure");
+            ev.extra[0].1 = "sudo".into();
+            ev.extra[2].1 = "sudo".into();
+            ev
+        })
+        .collect();
+    let mut e = engine();
+    assert_eq!(fired(&run(&mut e, &sudo), "sshd-bruteforce"), 0);
+}
+
+#[test]
+fn unauthorized_flood_fires_without_a_user_on_any_path() {
+    // HTTP Basic guessing as nginx logs it: 401, no user, 80 tries in 95 s.
+    let events: Vec<Event> = (0..80)
+        .map(|i| http(f64::from(i) * 1.2, "203.0.113.50", "GET", "/private/", 401))
+        .collect();
+    let mut e = engine();
+    let alerts = run(&mut e, &events);
+    assert_eq!(
+        fired(&alerts, "http-unauthorized-flood"),
+        1,
+        "{:?}",
+        names(&alerts)
+    );
+    // A form login on an unlisted path answering 403.
+    let events: Vec<Event> = (0..40)
+        .map(|i| {
+            http(
+                f64::from(i) * 2.0,
+                "203.0.113.51",
+                "POST",
+                "/portal/enter",
+                403,
+            )
+        })
+        .collect();
+    let mut e = engine();
+    assert_eq!(fired(&run(&mut e, &events), "http-unauthorized-flood"), 1);
+}
+
+#[test]
+fn unauthorized_flood_stays_quiet_on_benign_401s() {
+    // A tab with an expired token polling every 10 s for an hour.
+    quiet(
+        &(0..360)
+            .map(|i| {
+                http(
+                    f64::from(i) * 10.0,
+                    "192.0.2.110",
+                    "GET",
+                    "/api/notifications",
+                    401,
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    // A burst of 401s from a page whose 15 API calls fail at once, then a login.
+    let mut burst: Vec<Event> = (0..15)
+        .map(|i| {
+            http(
+                f64::from(i) * 0.05,
+                "192.0.2.111",
+                "GET",
+                &format!("/api/w/{i}"),
+                401,
+            )
+        })
+        .collect();
+    burst.push(login(20.0, "192.0.2.111", "dana", 302));
+    quiet(&burst);
+    // GET requests answered 403 (forbidden pages) are not login failures.
+    quiet(
+        &(0..60)
+            .map(|i| http(f64::from(i), "192.0.2.112", "GET", "/admin/reports", 403))
+            .collect::<Vec<_>>(),
+    );
+}

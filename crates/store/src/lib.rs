@@ -55,6 +55,7 @@ use palisade_core::dead_letter::StoredDeadLetter;
 use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, DeadLetter, Event};
 
+mod alerts;
 mod analytics;
 mod codec;
 mod decisions;
@@ -73,6 +74,12 @@ pub mod sqlite;
 mod threats;
 mod vulns;
 
+pub use alerts::{
+    Activity, ActivityQuery, Alert, AlertChange, AlertChangeKind, AlertHistoryEntry, AlertHit,
+    AlertQuery, AlertState, AlertStore, AlertTransition, Delivery, DeliveryState, DeliveryUpdate,
+    NewActivity, NewDelivery, SpecInput, SpecRecord, SpecTable, TransitionOutcome,
+    UnknownAlertState,
+};
 pub use analytics::{
     AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
     RollupStatus, Series, SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
@@ -177,6 +184,7 @@ pub trait Store:
     + ReportStore
     + AnalyticsStore
     + PostureStore
+    + AlertStore
     + Send
     + Sync
     + 'static

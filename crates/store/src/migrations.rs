@@ -42,6 +42,7 @@ migrations! {
     7 "0007_jobs",
     8 "0008_vulnerabilities",
     9 "0009_source_totals",
+    10 "0010_alerts",
     11 "0011_analytics",
 }
 

@@ -137,6 +137,25 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/posture", User(Analyst)),
     ("POST", "/api/v1/posture/run", User(Analyst)),
     ("POST", "/api/v1/posture/checks/{id}/run", User(Analyst)),
+    // Alerts: analysts read and act on them; admins manage rules and channels (channel
+    // URLs and secrets are credentials); the activity feed is for analysts.
+    ("GET", "/api/v1/alerts", User(Analyst)),
+    ("GET", "/api/v1/alerts/{id}", User(Analyst)),
+    ("POST", "/api/v1/alerts/{id}/acknowledge", User(Analyst)),
+    ("POST", "/api/v1/alerts/{id}/resolve", User(Analyst)),
+    ("POST", "/api/v1/alerts/{id}/dismiss", User(Analyst)),
+    ("GET", "/api/v1/alert-rules", User(Analyst)),
+    ("GET", "/api/v1/alert-rules/{id}", User(Analyst)),
+    ("POST", "/api/v1/alert-rules", User(Admin)),
+    ("PUT", "/api/v1/alert-rules/{id}", User(Admin)),
+    ("DELETE", "/api/v1/alert-rules/{id}", User(Admin)),
+    ("GET", "/api/v1/channels", User(Admin)),
+    ("GET", "/api/v1/channels/{id}", User(Admin)),
+    ("POST", "/api/v1/channels", User(Admin)),
+    ("PUT", "/api/v1/channels/{id}", User(Admin)),
+    ("DELETE", "/api/v1/channels/{id}", User(Admin)),
+    ("POST", "/api/v1/channels/{id}/test", User(Admin)),
+    ("GET", "/api/v1/activities", User(Analyst)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

@@ -1,7 +1,11 @@
 //! One module per resource. [`routes`] is the single place where paths are bound to
 //! handlers; the OpenAPI document lists the same handlers (see `openapi.rs`).
 
+pub mod activities;
+pub mod alert_rules;
+pub mod alerts;
 pub mod analytics;
+pub mod channels;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
@@ -156,6 +160,33 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/posture", get(posture::view))
         .route("/api/v1/posture/run", post(posture::run_all))
         .route("/api/v1/posture/checks/{id}/run", post(posture::run_one))
+        .route("/api/v1/alerts", get(alerts::list_alerts))
+        .route("/api/v1/alerts/{id}", get(alerts::get_alert))
+        .route("/api/v1/alerts/{id}/acknowledge", post(alerts::acknowledge))
+        .route("/api/v1/alerts/{id}/resolve", post(alerts::resolve))
+        .route("/api/v1/alerts/{id}/dismiss", post(alerts::dismiss))
+        .route(
+            "/api/v1/alert-rules",
+            get(alert_rules::list_rules).post(alert_rules::create_rule),
+        )
+        .route(
+            "/api/v1/alert-rules/{id}",
+            get(alert_rules::get_rule)
+                .put(alert_rules::update_rule)
+                .delete(alert_rules::delete_rule),
+        )
+        .route(
+            "/api/v1/channels",
+            get(channels::list_channels).post(channels::create_channel),
+        )
+        .route(
+            "/api/v1/channels/{id}",
+            get(channels::get_channel)
+                .put(channels::update_channel)
+                .delete(channels::delete_channel),
+        )
+        .route("/api/v1/channels/{id}/test", post(channels::test_channel))
+        .route("/api/v1/activities", get(activities::list_activities))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

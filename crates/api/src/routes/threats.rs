@@ -34,7 +34,7 @@ pub struct ThreatParams {
     /// A window ending now: 15m, 1h, 24h, 7d or 30d.
     #[param(pattern = "^(15m|1h|24h|7d|30d)$")]
     range: Option<String>,
-    /// sqli, xss, lfi, rfi, rce, ssrf, jndi, ssti, xxe, protocol, scanner.
+    /// sqli, xss, lfi, rfi, rce, ssrf, jndi, ssti, xxe, protocol, scanner, nosqli, ldapi, mail, crlf.
     category: Option<String>,
     /// critical, error, warning or notice.
     #[param(pattern = "^(critical|error|warning|notice)$")]

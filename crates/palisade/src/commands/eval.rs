@@ -21,6 +21,10 @@ use crate::cli::EvalArgs;
 struct Sample {
     request: HttpRequest,
     attack: bool,
+    /// Optional attack class or benign kind (`"category"` in the corpus), for per-class figures.
+    category: Option<String>,
+    /// Optional request part the payload sits in (`"part"` in the corpus), for per-part figures.
+    part: Option<String>,
 }
 
 /// Reads a JSONL corpus (gzip when the name ends in `.gz`).
@@ -79,6 +83,11 @@ fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                 client_ip: None,
             },
             attack,
+            category: v
+                .get("category")
+                .and_then(|x| x.as_str())
+                .map(str::to_owned),
+            part: v.get("part").and_then(|x| x.as_str()).map(str::to_owned),
         });
     }
     Ok(out)
@@ -128,7 +137,44 @@ struct LevelReport {
     overall: Figures,
     by_rule_set: BTreeMap<String, RuleSetFigures>,
     false_positives_by_rule: BTreeMap<u32, usize>,
+    /// Figures per corpus `category` label (attack class or benign kind).
+    by_category: BTreeMap<String, Figures>,
+    /// Figures per corpus `part` label (where the payload sits).
+    by_part: BTreeMap<String, Figures>,
+    /// Detected attacks per request part a finding was in (engine's location names).
+    detected_in: BTreeMap<String, usize>,
     microseconds_per_request: f64,
+}
+
+/// Counts one outcome into a figures map under `key` (samples without the label are
+/// not counted, so unlabelled corpora print no table).
+fn count(map: &mut BTreeMap<String, Figures>, key: Option<&String>, attack: bool, blocked: bool) {
+    let Some(key) = key else { return };
+    let f = map.entry(key.clone()).or_default();
+    match (attack, blocked) {
+        (true, true) => f.tp += 1,
+        (true, false) => f.fn_ += 1,
+        (false, true) => f.fp += 1,
+        (false, false) => f.tn += 1,
+    }
+}
+
+fn print_labelled(title: &str, map: &BTreeMap<String, Figures>) {
+    if map.is_empty() {
+        return;
+    }
+    println!("    by {title}:");
+    for (k, f) in map {
+        println!(
+            "      {k:<22} attacks {:>5} detected {:>5} (TPR {:.4})   normal {:>5} false positives {:>4} (FPR {:.4})",
+            f.tp + f.fn_,
+            f.tp,
+            f.tpr,
+            f.fp + f.tn,
+            f.fp,
+            f.fpr
+        );
+    }
 }
 
 fn categories(v: &Verdict) -> Vec<&'static str> {
@@ -159,13 +205,25 @@ fn evaluate(
     let mut overall = Figures::default();
     let mut by_set: BTreeMap<String, RuleSetFigures> = BTreeMap::new();
     let mut fp_rules: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut by_category: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut by_part: BTreeMap<String, Figures> = BTreeMap::new();
+    let mut detected_in: BTreeMap<String, usize> = BTreeMap::new();
     let (mut shown_misses, mut shown_fps) = (0, 0);
     let started = Instant::now();
     for (i, s) in samples.iter().enumerate() {
         let v = engine.inspect(&s.request);
+        count(&mut by_category, s.category.as_ref(), s.attack, v.blocked);
+        count(&mut by_part, s.part.as_ref(), s.attack, v.blocked);
         match (s.attack, v.blocked) {
             (true, true) => {
                 overall.tp += 1;
+                let mut places: Vec<&str> =
+                    v.findings.iter().map(|f| f.location.as_str()).collect();
+                places.sort_unstable();
+                places.dedup();
+                for p in places {
+                    *detected_in.entry(p.to_owned()).or_default() += 1;
+                }
                 for c in categories(&v) {
                     by_set.entry(c.to_owned()).or_default().attacks_detected += 1;
                 }
@@ -224,6 +282,12 @@ fn evaluate(
         overall: overall.finish(),
         by_rule_set: by_set,
         false_positives_by_rule: fp_rules,
+        by_category: by_category
+            .into_iter()
+            .map(|(k, f)| (k, f.finish()))
+            .collect(),
+        by_part: by_part.into_iter().map(|(k, f)| (k, f.finish())).collect(),
+        detected_in,
         microseconds_per_request: started.elapsed().as_secs_f64() * 1e6
             / samples.len().max(1) as f64,
     }
@@ -273,6 +337,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "    {set:<9} detects {:>6} attacks ({:.4} of all), {:>4} false positives",
                 f.attacks_detected, f.share_of_attacks, f.false_positives
+            );
+        }
+        print_labelled("category", &r.by_category);
+        print_labelled("part", &r.by_part);
+        if !r.detected_in.is_empty() {
+            let places: Vec<String> = r
+                .detected_in
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            println!(
+                "    detected attacks had findings in: {}",
+                places.join(", ")
             );
         }
         reports.push(r);

@@ -20,5 +20,6 @@ mod pipeline;
 mod posture;
 mod proxy;
 mod security;
+mod verdicts;
 mod vulnerabilities;
 mod webdriver;

@@ -205,7 +205,13 @@ async fn checks_find_real_problems_and_keep_history() {
         .get_json(&format!("/api/v1/posture?limit=1&cursor={cursor}"))
         .await;
     assert_eq!(older["history"][0]["cause"], "manual");
-    assert!(older["next_cursor"].is_null());
+    // The oldest run is the vulnerable-software check run alone before any CVE data.
+    let cursor = older["next_cursor"].as_str().expect("the oldest run");
+    let (_, oldest) = app
+        .get_json(&format!("/api/v1/posture?limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(oldest["history"][0]["cause"], "manual:vulnerable_software");
+    assert!(oldest["next_cursor"].is_null(), "{oldest}");
     #[cfg(unix)]
     {
         assert_eq!(status_of(&view["checks"], "key_files"), "fail");

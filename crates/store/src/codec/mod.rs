@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 
+pub(crate) mod alerts;
 pub(crate) mod analytics;
 pub(crate) mod decisions;
 pub(crate) mod ingest;

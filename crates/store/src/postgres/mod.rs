@@ -51,6 +51,9 @@ mod analytics;
 // Posture runs and credential use.
 mod posture;
 
+// Alert rules, channels, alerts, the notification queue and the activity feed.
+mod alerts;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

@@ -52,6 +52,9 @@ mod analytics;
 // Posture runs and credential use.
 mod posture;
 
+// Alert rules, channels, alerts, the notification queue and the activity feed.
+mod alerts;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 

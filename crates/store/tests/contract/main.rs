@@ -13,6 +13,7 @@
 
 mod harness;
 
+mod alerts;
 mod analytics;
 mod backends;
 mod batches;

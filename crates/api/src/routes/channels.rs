@@ -1,0 +1,360 @@
+//! Notification channels CRUD (`/api/v1/channels`, admins only) and
+//! `POST /api/v1/channels/{id}/test`. A webhook's signing secret (`whsec_<base64>`) is
+//! given by the admin or generated, shown once in the answer, and kept sealed in the
+//! secrets store (`alert_channel.<id>`) with the running keyring.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use palisade_alerts::channel::webhook::{generate_secret, secret_key};
+use palisade_alerts::{ChannelSpec, Message, Notification};
+use palisade_core::Timestamp;
+use palisade_core::security::SecretRecord;
+use palisade_store::{SpecInput, SpecRecord, SpecTable};
+use serde::{Deserialize, Serialize};
+
+use super::alert_rules::conflict;
+use super::alerts::path_id;
+use super::auth::audit;
+use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::middleware::ClientIp;
+use crate::json::ApiJson;
+use crate::problem::Problem;
+
+/// A channel as shown (never its secret, except once when it is set).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    /// Its id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Whether notifications go to it.
+    pub enabled: bool,
+    /// Where and how.
+    pub spec: ChannelSpec,
+    /// The webhook signing secret: only in the answer that set or generated it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Created.
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Last changed.
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// The channels.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelList {
+    /// Channels by name.
+    pub items: Vec<ChannelView>,
+}
+
+/// A channel to create or replace.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInput {
+    /// Unique name (1 to 100 characters).
+    pub name: String,
+    /// Whether notifications go to it (default true).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// Where and how (`{"kind": "webhook", "url": …}` or `{"kind": "slack", "url": …}`).
+    pub spec: ChannelSpec,
+    /// A webhook's `whsec_<base64>` secret; generated when a webhook has none.
+    pub secret: Option<String>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// What a test delivery did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    /// Whether the receiver took it (2xx).
+    pub delivered: bool,
+    /// The receiver's HTTP status.
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub error: Option<String>,
+    /// The message id sent.
+    pub message_id: String,
+}
+
+fn view(r: SpecRecord, secret: Option<String>) -> Result<ChannelView, Problem> {
+    let spec = serde_json::from_value(r.input.spec)
+        .map_err(|e| Problem::internal(&format!("stored channel {} unreadable: {e}", r.id)))?;
+    Ok(ChannelView {
+        id: r.id,
+        name: r.input.name,
+        enabled: r.input.enabled,
+        spec,
+        secret,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+fn checked(input: &ChannelInput) -> Result<SpecInput, Problem> {
+    let name = input.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Problem::invalid("name", "must be 1 to 100 characters"));
+    }
+    input
+        .spec
+        .validate()
+        .map_err(|e| Problem::invalid(&format!("spec.{}", e.field), e.message))?;
+    match (&input.spec, &input.secret) {
+        (ChannelSpec::Webhook { .. }, Some(s)) if secret_key(s).is_none() => {
+            return Err(Problem::invalid(
+                "secret",
+                "must be whsec_ followed by the base64 of 16 to 64 bytes",
+            ));
+        }
+        (ChannelSpec::Slack { .. }, Some(_)) => {
+            return Err(Problem::invalid("secret", "only webhooks take a secret"));
+        }
+        _ => {}
+    }
+    Ok(SpecInput {
+        name,
+        kind: input.spec.kind().to_owned(),
+        enabled: input.enabled,
+        spec: serde_json::to_value(&input.spec).map_err(|e| Problem::internal(&e))?,
+    })
+}
+
+async fn store_secret(
+    state: &AppState,
+    id: i64,
+    secret: &str,
+    actor: String,
+) -> Result<(), Problem> {
+    let name = ChannelSpec::secret_name(id);
+    let sealed = state
+        .auth
+        .secret_box()
+        .seal(&name, secret.as_bytes())
+        .map_err(|e| Problem::internal(&e))?;
+    state
+        .store
+        .put_secret(&SecretRecord {
+            name,
+            key_id: sealed.key_id,
+            nonce: sealed.nonce,
+            ciphertext: sealed.ciphertext,
+            updated_at: Timestamp::now(),
+            updated_by: Some(actor),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn reveal(state: &AppState, id: i64) -> Result<Option<String>, Problem> {
+    let name = ChannelSpec::secret_name(id);
+    let Some(r) = state.store.secret(&name).await? else {
+        return Ok(None);
+    };
+    let plain = state
+        .auth
+        .secret_box()
+        .open(&r.name, &r.key_id, &r.nonce, &r.ciphertext)
+        .map_err(|e| Problem::internal(&e))?;
+    Ok(String::from_utf8(plain).ok())
+}
+
+/// The secret to set for a webhook: the given one, or a new one when it has none.
+async fn secret_to_set(
+    state: &AppState,
+    id: Option<i64>,
+    input: &ChannelInput,
+) -> Result<Option<String>, Problem> {
+    if !matches!(input.spec, ChannelSpec::Webhook { .. }) {
+        return Ok(None);
+    }
+    if let Some(s) = &input.secret {
+        return Ok(Some(s.clone()));
+    }
+    if let Some(id) = id
+        && state
+            .store
+            .secret(&ChannelSpec::secret_name(id))
+            .await?
+            .is_some()
+    {
+        return Ok(None);
+    }
+    generate_secret()
+        .map(Some)
+        .map_err(|e| Problem::internal(&e))
+}
+
+/// Lists the channels.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "alerts", responses(
+    (status = 200, description = "The channels", body = ChannelList),
+), security(("bearer" = [])))]
+pub async fn list_channels(State(state): State<AppState>) -> Result<Json<ChannelList>, Problem> {
+    let items = state
+        .store
+        .list_specs(SpecTable::Channels)
+        .await?
+        .into_iter()
+        .map(|r| view(r, None))
+        .collect::<Result<_, _>>()?;
+    Ok(Json(ChannelList { items }))
+}
+
+/// One channel.
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "alerts", params(("id" = i64, Path, description = "Channel id")), responses(
+    (status = 200, description = "The channel", body = ChannelView),
+    (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn get_channel(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<ChannelView>, Problem> {
+    let id = path_id(&raw)?;
+    let r = state
+        .store
+        .get_spec(SpecTable::Channels, id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no channel {id}")))?;
+    view(r, None).map(Json)
+}
+
+/// Creates a channel; a webhook's secret is in the answer, this once.
+#[utoipa::path(post, path = "/api/v1/channels", tag = "alerts", request_body = ChannelInput, responses(
+    (status = 201, description = "Created", body = ChannelView),
+    (status = 400, description = "Invalid channel", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn create_channel(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    ApiJson(input): ApiJson<ChannelInput>,
+) -> Result<(StatusCode, Json<ChannelView>), Problem> {
+    let spec = checked(&input)?;
+    let secret = secret_to_set(&state, None, &input).await?;
+    let r = state
+        .store
+        .insert_spec(SpecTable::Channels, &spec)
+        .await
+        .map_err(conflict)?;
+    if let Some(s) = &secret {
+        if let Err(p) = store_secret(&state, r.id, s, principal.actor()).await {
+            // Without its secret the channel could never deliver: take it back.
+            let _ = state.store.delete_spec(SpecTable::Channels, r.id).await;
+            return Err(p);
+        }
+    }
+    audit(&state, Some(principal.actor()), "channel.create", Some(r.input.name.clone()), true, &ip, None).await;
+    Ok((StatusCode::CREATED, Json(view(r, secret)?)))
+}
+
+/// Replaces a channel (a webhook keeps its secret unless a new one is given).
+#[utoipa::path(put, path = "/api/v1/channels/{id}", tag = "alerts", params(("id" = i64, Path, description = "Channel id")), request_body = ChannelInput, responses(
+    (status = 200, description = "Replaced", body = ChannelView),
+    (status = 400, description = "Invalid channel", body = Problem, content_type = "application/problem+json"),
+    (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
+    (status = 409, description = "Name taken", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn update_channel(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    Path(raw): Path<String>,
+    ApiJson(input): ApiJson<ChannelInput>,
+) -> Result<Json<ChannelView>, Problem> {
+    let id = path_id(&raw)?;
+    let spec = checked(&input)?;
+    let r = state
+        .store
+        .update_spec(SpecTable::Channels, id, &spec)
+        .await
+        .map_err(conflict)?
+        .ok_or_else(|| Problem::not_found(format!("no channel {id}")))?;
+    let secret = secret_to_set(&state, Some(id), &input).await?;
+    if let Some(s) = &secret {
+        store_secret(&state, id, s, principal.actor()).await?;
+    }
+    audit(&state, Some(principal.actor()), "channel.update", Some(r.input.name.clone()), true, &ip, None).await;
+    Ok(Json(view(r, secret)?))
+}
+
+/// Deletes a channel and its secret (its queued notifications are given up).
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "alerts", params(("id" = i64, Path, description = "Channel id")), responses(
+    (status = 204, description = "Deleted"),
+    (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn delete_channel(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Problem> {
+    let id = path_id(&raw)?;
+    if !state.store.delete_spec(SpecTable::Channels, id).await? {
+        return Err(Problem::not_found(format!("no channel {id}")));
+    }
+    state
+        .store
+        .delete_secret(&ChannelSpec::secret_name(id))
+        .await?;
+    audit(&state, Some(principal.actor()), "channel.delete", Some(id.to_string()), true, &ip, None).await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a test notification now and says what the receiver answered.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/test", tag = "alerts", params(("id" = i64, Path, description = "Channel id")), responses(
+    (status = 200, description = "What the receiver answered", body = TestResult),
+    (status = 404, description = "No such channel", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn test_channel(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<TestResult>, Problem> {
+    let id = path_id(&raw)?;
+    let r = state
+        .store
+        .get_spec(SpecTable::Channels, id)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("no channel {id}")))?;
+    let spec: ChannelSpec = serde_json::from_value(r.input.spec)
+        .map_err(|e| Problem::internal(&format!("stored channel {id} unreadable: {e}")))?;
+    let secret = reveal(&state, id).await?;
+    let message_id =
+        palisade_alerts::notify::message_id().map_err(|e| Problem::internal(&e))?;
+    let now = Timestamp::now();
+    let payload = serde_json::to_string(&Notification::test(&r.input.name, now))
+        .map_err(|e| Problem::internal(&e))?;
+    let timeout = std::time::Duration::from_secs(10);
+    let result = match spec.build(secret.as_deref()) {
+        Ok(channel) => {
+            let client = palisade_alerts::delivery::http_client(timeout);
+            let message = Message {
+                id: &message_id,
+                timestamp: now.as_micros() / 1_000_000,
+                payload: &payload,
+            };
+            channel.send(&client, message).await
+        }
+        Err(e) => Err(e),
+    };
+    Ok(Json(match result {
+        Ok(status) => TestResult {
+            delivered: true,
+            status: Some(status),
+            error: None,
+            message_id,
+        },
+        Err(e) => TestResult {
+            delivered: false,
+            status: e.status,
+            error: Some(e.message),
+            message_id,
+        },
+    }))
+}

@@ -1,0 +1,263 @@
+//! Live feed fan-out benchmark: N WebSocket clients on `/api/v1/ws` subscribed to
+//! `threats`, one more that never reads (a stalled peer), then a burst of blocked
+//! `/api/v1/check` requests. Reports, per delivered threat, the time from sending the
+//! request that caused it to each client receiving it (p50/p99/max), what was missed,
+//! whether the stalled client was cut off, and the server's RSS before and after.
+//!
+//! Run against a server started with room for the clients, e.g.
+//! `PALISADE_HTTP__MAX_CONNECTIONS=4096 PALISADE_RATE_LIMIT__WRITE_PER_SECOND=100000
+//! PALISADE_RATE_LIMIT__INGEST_PER_SECOND=100000 palisade serve`, then
+//! `cargo run --release -p palisade --example ws_fanout -- --url http://127.0.0.1:8080
+//! --user admin --password … --clients 1000 --burst 50 --pid <server pid>`
+//! (`scripts/bench-live.sh` does all of it).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Command-line options (`--name value` pairs).
+struct Options {
+    url: String,
+    user: String,
+    password: String,
+    clients: usize,
+    burst: usize,
+    pid: Option<u32>,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        url: "http://127.0.0.1:8080".into(),
+        user: "admin".into(),
+        password: String::new(),
+        clients: 1000,
+        burst: 50,
+        pid: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        match pair[0].as_str() {
+            "--url" => o.url = value,
+            "--user" => o.user = value,
+            "--password" => o.password = value,
+            "--clients" => o.clients = value.parse().expect("--clients N"),
+            "--burst" => o.burst = value.parse().expect("--burst N"),
+            "--pid" => o.pid = value.parse().ok(),
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+fn rss_kib(pid: Option<u32>) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(http: &reqwest::Client, o: &Options, token: &str) -> Socket {
+    let ticket: serde_json::Value = http
+        .post(format!("{}/api/v1/auth/ws-ticket", o.url))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("ticket")
+        .error_for_status()
+        .expect("ticket status")
+        .json()
+        .await
+        .expect("ticket json");
+    let url = format!(
+        "{}/api/v1/ws?ticket={}",
+        o.url.replace("http://", "ws://"),
+        ticket["ticket"].as_str().expect("ticket")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    socket
+        .send(Message::text(r#"{"subscribe": ["threats"]}"#))
+        .await
+        .expect("subscribe");
+    // The subscription's acknowledgement: from here on the client gets every threat.
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("subscribed") => break,
+            Some(Ok(_)) => continue,
+            other => panic!("no subscription answer: {other:?}"),
+        }
+    }
+    socket
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    // Logins answer 503 until the first admin exists (created just after start).
+    let mut answer = None;
+    for _ in 0..100 {
+        let r = http
+            .post(format!("{}/api/v1/auth/login", o.url))
+            .json(&serde_json::json!({"username": o.user, "password": o.password}))
+            .send()
+            .await
+            .expect("login");
+        if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            answer = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let login: serde_json::Value = answer
+        .expect("the admin was never created")
+        .error_for_status()
+        .expect("login status")
+        .json()
+        .await
+        .expect("login json");
+    let token = login["access_token"].as_str().expect("token").to_owned();
+    let rss_idle = rss_kib(o.pid);
+
+    let started = Instant::now();
+    let mut sockets = Vec::with_capacity(o.clients);
+    for _ in 0..o.clients {
+        sockets.push(connect(&http, &o, &token).await);
+    }
+    let stalled = connect(&http, &o, &token).await;
+    let connect_secs = started.elapsed().as_secs_f64();
+    let rss_connected = rss_kib(o.pid);
+
+    // Markers → the instant their request was sent.
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let mut readers = Vec::with_capacity(o.clients);
+    for mut socket in sockets {
+        let sent = sent.clone();
+        let burst = o.burst;
+        readers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(burst);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while latencies.len() < burst {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Ok(Some(Ok(msg))) = tokio::time::timeout(left, socket.next()).await else {
+                    break;
+                };
+                let Message::Text(text) = msg else { continue };
+                let now = Instant::now();
+                let Some(start) = text.find("fanout-") else {
+                    continue;
+                };
+                let marker: String = text[start..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect();
+                if let Some(at) = sent.lock().await.get(&marker) {
+                    latencies.push(now.duration_since(*at).as_secs_f64() * 1000.0);
+                }
+            }
+            latencies
+        }));
+    }
+
+    let burst_started = Instant::now();
+    let mut requests = Vec::with_capacity(o.burst);
+    for i in 0..o.burst {
+        let marker = format!("fanout-{i}");
+        sent.lock().await.insert(marker.clone(), Instant::now());
+        let request = http
+            .get(format!("{}/api/v1/check", o.url))
+            .bearer_auth(&token)
+            .header(
+                "X-Original-URI",
+                format!("/item?id=1%27%20or%201%3D1--&m={marker}"),
+            )
+            .header("X-Forwarded-For", format!("203.0.113.{}", i % 250 + 1))
+            .send();
+        requests.push(tokio::spawn(request));
+    }
+    for r in requests {
+        let _ = r.await;
+    }
+    let burst_secs = burst_started.elapsed().as_secs_f64();
+
+    let mut all = Vec::new();
+    let mut short = 0usize;
+    for r in readers {
+        let l = r.await.expect("reader");
+        if l.len() < o.burst {
+            short += 1;
+        }
+        all.extend(l);
+    }
+    all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let rss_after = rss_kib(o.pid);
+
+    // The stalled client: still open, or cut off by the server?
+    let mut stalled = stalled;
+    let mut stalled_fate = "still connected (its queue did not fill)".to_owned();
+    while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_secs(2), stalled.next()).await {
+        match msg {
+            Ok(Message::Close(frame)) => {
+                stalled_fate = format!(
+                    "closed by the server: {}",
+                    frame.map(|f| f.reason.to_string()).unwrap_or_default()
+                );
+                break;
+            }
+            Ok(_) => continue,
+            Err(e) => {
+                stalled_fate = format!("connection ended: {e}");
+                break;
+            }
+        }
+    }
+
+    println!(
+        "clients {} (+1 stalled), burst {} threats",
+        o.clients, o.burst
+    );
+    println!("connect all: {connect_secs:.2} s; burst sent in {burst_secs:.3} s");
+    println!(
+        "deliveries {} of {} expected; clients missing some: {short}",
+        all.len(),
+        o.clients * o.burst
+    );
+    println!(
+        "latency send→receive ms: p50 {:.1}  p99 {:.1}  max {:.1}",
+        percentile(&all, 0.50),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN)
+    );
+    println!("stalled client: {stalled_fate}");
+    if let (Some(a), Some(b), Some(c)) = (rss_idle, rss_connected, rss_after) {
+        println!(
+            "server RSS: {} MiB idle, {} MiB with clients, {} MiB after the burst",
+            a / 1024,
+            b / 1024,
+            c / 1024
+        );
+    }
+}
