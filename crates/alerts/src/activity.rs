@@ -52,7 +52,13 @@ impl Activities {
 
     /// [`Activities::record`] where failing to record must not fail the caller: the
     /// failure is logged.
-    pub async fn note(&self, kind: &str, actor: Option<&str>, summary: String, detail: serde_json::Value) {
+    pub async fn note(
+        &self,
+        kind: &str,
+        actor: Option<&str>,
+        summary: String,
+        detail: serde_json::Value,
+    ) {
         if let Err(error) = self.record(kind, actor, summary, detail).await {
             tracing::warn!(message = "Cannot record an activity.", kind, %error);
         }
@@ -99,7 +105,10 @@ pub fn relay_job_failures(
                         }
                     }
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(message = "The activity feed missed job events.", missed = n);
+                        tracing::warn!(
+                            message = "The activity feed missed job events.",
+                            missed = n
+                        );
                     }
                     Err(RecvError::Closed) => return,
                 }

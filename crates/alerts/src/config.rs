@@ -70,16 +70,69 @@ impl Validate for AlertsConfig {
         };
         let (s, day) = (Span::from_secs, 86_400);
         span("group_wait", self.group_wait, s(0), s(3600), "0s and 1h");
-        span("group_interval", self.group_interval, s(1), s(day), "1s and 1d");
-        span("repeat_interval", self.repeat_interval, s(60), s(30 * day), "1m and 30d");
-        span("delivery_max_age", self.delivery_max_age, s(60), s(30 * day), "1m and 30d");
-        span("retry_base_delay", self.retry_base_delay, Span::from_millis(10), s(3600), "10ms and 1h");
-        span("retry_max_delay", self.retry_max_delay, s(1), s(day), "1s and 1d");
-        span("delivery_timeout", self.delivery_timeout, s(1), s(300), "1s and 5m");
-        span("poll_every", self.poll_every, Span::from_millis(10), s(60), "10ms and 60s");
-        span("breaker_cooldown", self.breaker_cooldown, s(1), s(day), "1s and 1d");
+        span(
+            "group_interval",
+            self.group_interval,
+            s(1),
+            s(day),
+            "1s and 1d",
+        );
+        span(
+            "repeat_interval",
+            self.repeat_interval,
+            s(60),
+            s(30 * day),
+            "1m and 30d",
+        );
+        span(
+            "delivery_max_age",
+            self.delivery_max_age,
+            s(60),
+            s(30 * day),
+            "1m and 30d",
+        );
+        span(
+            "retry_base_delay",
+            self.retry_base_delay,
+            Span::from_millis(10),
+            s(3600),
+            "10ms and 1h",
+        );
+        span(
+            "retry_max_delay",
+            self.retry_max_delay,
+            s(1),
+            s(day),
+            "1s and 1d",
+        );
+        span(
+            "delivery_timeout",
+            self.delivery_timeout,
+            s(1),
+            s(300),
+            "1s and 5m",
+        );
+        span(
+            "poll_every",
+            self.poll_every,
+            Span::from_millis(10),
+            s(60),
+            "10ms and 60s",
+        );
+        span(
+            "breaker_cooldown",
+            self.breaker_cooldown,
+            s(1),
+            s(day),
+            "1s and 1d",
+        );
         check_range(&mut problems, "queue", self.queue, 1..=100_000);
-        check_range(&mut problems, "breaker_failures", self.breaker_failures, 1..=1000);
+        check_range(
+            &mut problems,
+            "breaker_failures",
+            self.breaker_failures,
+            1..=1000,
+        );
         if self.retry_base_delay.as_micros() > self.retry_max_delay.as_micros() {
             problems.push(ConfigProblem::new(
                 "retry_base_delay",

@@ -136,7 +136,8 @@ pub(crate) async fn pass(
     breakers: &mut Breakers,
 ) -> Result<usize, StoreError> {
     let now = Timestamp::now();
-    let lease = now.add_micros(ctx.config.delivery_timeout.as_micros().saturating_mul(2) + 30_000_000);
+    let lease =
+        now.add_micros(ctx.config.delivery_timeout.as_micros().saturating_mul(2) + 30_000_000);
     let claimed = ctx.store.claim_deliveries(now, lease, BATCH).await?;
     if claimed.is_empty() {
         return Ok(0);
@@ -156,11 +157,31 @@ pub(crate) async fn pass(
             ..SendError::transport(message)
         };
         let Some(record) = channels.get(&d.channel_id) else {
-            finish(ctx, &d, outcome(ctx, &d, Err(not_sent("the channel was deleted".into(), true)), now)).await;
+            finish(
+                ctx,
+                &d,
+                outcome(
+                    ctx,
+                    &d,
+                    Err(not_sent("the channel was deleted".into(), true)),
+                    now,
+                ),
+            )
+            .await;
             continue;
         };
         if !record.input.enabled {
-            finish(ctx, &d, outcome(ctx, &d, Err(not_sent("the channel is disabled".into(), true)), now)).await;
+            finish(
+                ctx,
+                &d,
+                outcome(
+                    ctx,
+                    &d,
+                    Err(not_sent("the channel is disabled".into(), true)),
+                    now,
+                ),
+            )
+            .await;
             continue;
         }
         if let Some(until) = breakers.resting_until(d.channel_id, now.as_micros()) {
@@ -202,13 +223,25 @@ pub(crate) async fn pass(
         let end = Timestamp::now();
         let ok = result.is_ok();
         if breakers.record(d.channel_id, ok, end.as_micros()) {
-            tracing::warn!(message = "Channel failing: circuit opened.", channel = d.channel_id);
+            tracing::warn!(
+                message = "Channel failing: circuit opened.",
+                channel = d.channel_id
+            );
         }
         let update = outcome(ctx, &d, result, end);
         count(update.state.as_str());
         match update.state {
-            DeliveryState::Delivered => tracing::debug!(message = "Notification delivered.", delivery = d.id, channel = d.channel_id, alert = ?d.alert_id),
-            _ => tracing::warn!(message = "Notification not delivered.", delivery = d.id, channel = d.channel_id, attempts = d.attempts, error = update.error.as_deref().unwrap_or_default(), state = update.state.as_str()),
+            DeliveryState::Delivered => {
+                tracing::debug!(message = "Notification delivered.", delivery = d.id, channel = d.channel_id, alert = ?d.alert_id)
+            }
+            _ => tracing::warn!(
+                message = "Notification not delivered.",
+                delivery = d.id,
+                channel = d.channel_id,
+                attempts = d.attempts,
+                error = update.error.as_deref().unwrap_or_default(),
+                state = update.state.as_str()
+            ),
         }
         finish(ctx, &d, update).await;
     }

@@ -104,7 +104,12 @@ pub(crate) async fn pass(ctx: &Context, rules: &mut RuleCache) -> Result<usize, 
             .enqueue_alert_notifications(alert.id, seen, next, now, &deliveries)
             .await?
         {
-            tracing::debug!(message = "Alert notification queued.", alert = alert.id, event = event.as_str(), channels = n);
+            tracing::debug!(
+                message = "Alert notification queued.",
+                alert = alert.id,
+                event = event.as_str(),
+                channels = n
+            );
             queued += n;
         }
     }

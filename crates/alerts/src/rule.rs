@@ -108,7 +108,8 @@ impl RuleSpec {
                 message: message.to_owned(),
             })
         };
-        let list_ok = |l: &[String]| l.len() <= 64 && l.iter().all(|s| !s.is_empty() && s.len() <= 128);
+        let list_ok =
+            |l: &[String]| l.len() <= 64 && l.iter().all(|s| !s.is_empty() && s.len() <= 128);
         if !list_ok(&self.categories) {
             return err("categories", "at most 64 names of 1 to 128 characters");
         }
@@ -128,10 +129,16 @@ impl RuleSpec {
         if self.group_wait.is_some_and(|w| !w.within(s(0), s(3600))) {
             return err("group_wait", "must be between 0s and 1h");
         }
-        if self.group_interval.is_some_and(|w| !w.within(s(1), s(86_400))) {
+        if self
+            .group_interval
+            .is_some_and(|w| !w.within(s(1), s(86_400)))
+        {
             return err("group_interval", "must be between 1s and 1d");
         }
-        if self.repeat_interval.is_some_and(|w| !w.within(s(60), s(30 * 86_400))) {
+        if self
+            .repeat_interval
+            .is_some_and(|w| !w.within(s(60), s(30 * 86_400)))
+        {
             return err("repeat_interval", "must be between 1m and 30d");
         }
         Ok(())

@@ -32,7 +32,12 @@ pub struct AlertMessage<'a> {
 }
 
 /// Folds a batch of threats into hits, one per (rule, group key).
-pub fn hits(rules: &[LoadedRule], threats: &[StoredThreat], ctx: &crate::AlertsConfig, now: Timestamp) -> Vec<AlertHit> {
+pub fn hits(
+    rules: &[LoadedRule],
+    threats: &[StoredThreat],
+    ctx: &crate::AlertsConfig,
+    now: Timestamp,
+) -> Vec<AlertHit> {
     let mut out: Vec<AlertHit> = Vec::new();
     let mut index: HashMap<(i64, String), usize> = HashMap::new();
     for st in threats {
@@ -79,7 +84,11 @@ pub fn hits(rules: &[LoadedRule], threats: &[StoredThreat], ctx: &crate::AlertsC
 
 /// The stage task: until shutdown, then until the recorder has handed over its last
 /// batch (the channel closes) or nothing has come for a while.
-pub(crate) async fn run(ctx: Arc<Context>, rx: SharedReceiver<Arc<[StoredThreat]>>, mut shutdown: Shutdown) {
+pub(crate) async fn run(
+    ctx: Arc<Context>,
+    rx: SharedReceiver<Arc<[StoredThreat]>>,
+    mut shutdown: Shutdown,
+) {
     let mut rx = rx.lock().await;
     let mut rules = RuleCache::new(ctx.config.builtin_rules);
     loop {
@@ -98,7 +107,12 @@ pub(crate) async fn run(ctx: Arc<Context>, rx: SharedReceiver<Arc<[StoredThreat]
     }
 }
 
-async fn handle(ctx: &Context, rules: &mut RuleCache, batch: &[StoredThreat], shutdown: &mut Shutdown) {
+async fn handle(
+    ctx: &Context,
+    rules: &mut RuleCache,
+    batch: &[StoredThreat],
+    shutdown: &mut Shutdown,
+) {
     let now = Timestamp::now();
     let hits = hits(rules.get(&ctx.store).await, batch, &ctx.config, now);
     if hits.is_empty() {
@@ -205,8 +219,7 @@ mod tests {
             LoadedRule {
                 id: 2,
                 name: "critical".into(),
-                spec: serde_json::from_str(r#"{"min_severity":"critical","group_by":[]}"#)
-                    .unwrap(),
+                spec: serde_json::from_str(r#"{"min_severity":"critical","group_by":[]}"#).unwrap(),
             },
         ];
         let mut batch: Vec<StoredThreat> = (0..1000)
@@ -220,7 +233,10 @@ mod tests {
         let burst = &hits[0];
         assert_eq!(burst.group_key, "client_ip=203.0.113.7 category=sqli");
         assert_eq!(burst.threat_ids.len(), 1000);
-        assert_eq!((burst.first_seen, burst.last_seen), (Timestamp(1), Timestamp(1000)));
+        assert_eq!(
+            (burst.first_seen, burst.last_seen),
+            (Timestamp(1), Timestamp(1000))
+        );
         assert_eq!(burst.group_wait_us, cfg.group_wait.as_micros());
         assert_eq!(hits[1].threat_ids, vec![2000]);
         assert_eq!(hits[2].rule_id, 2);

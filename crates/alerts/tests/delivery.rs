@@ -150,14 +150,21 @@ async fn webhook_channel(store: &SharedStore, addr: SocketAddr) -> i64 {
 async fn wait_for(mut check: impl FnMut() -> bool, what: &str) {
     let start = Instant::now();
     while !check() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out: {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
 fn verify(headers: &HeaderMap, body: &str, secret: &str) {
     let id = headers["webhook-id"].to_str().unwrap();
-    let ts: i64 = headers["webhook-timestamp"].to_str().unwrap().parse().unwrap();
+    let ts: i64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let sig = headers["webhook-signature"].to_str().unwrap();
     assert!(id.starts_with("msg_"));
     assert!((Timestamp::now().as_micros() / 1_000_000 - ts).abs() < 60);
@@ -181,15 +188,33 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     // The alert opens and its notification fails against the closed port, twice.
     let mut failed = Vec::new();
     let start = Instant::now();
-    while failed.iter().all(|d: &palisade_store::Delivery| d.attempts < 2) {
-        assert!(start.elapsed() < Duration::from_secs(20), "no failed attempt");
+    while failed
+        .iter()
+        .all(|d: &palisade_store::Delivery| d.attempts < 2)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no failed attempt"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let alerts = store.query_alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+        let alerts = store
+            .query_alerts(&AlertQuery {
+                limit: 10,
+                ..AlertQuery::default()
+            })
+            .await
+            .unwrap();
         if let Some(a) = alerts.items.first() {
             failed = store.alert_deliveries(a.id).await.unwrap();
         }
     }
-    let alerts = store.query_alerts(&AlertQuery { limit: 10, ..AlertQuery::default() }).await.unwrap();
+    let alerts = store
+        .query_alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(alerts.items.len(), 1, "a burst is one alert");
     let alert = &alerts.items[0];
     assert_eq!(alert.count, 50);
@@ -197,7 +222,13 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].state, DeliveryState::Pending);
     assert_eq!(failed[0].channel_id, channel);
-    assert!(failed[0].last_error.as_deref().unwrap_or_default().contains("connect"));
+    assert!(
+        failed[0]
+            .last_error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("connect")
+    );
     first.stop().await;
 
     // Receiver up, component restarted: the queued notification goes out once.
@@ -215,7 +246,10 @@ async fn a_burst_becomes_one_signed_notification_delivered_once_after_outage_and
         assert_eq!(doc["type"], "alert.firing");
         assert_eq!(doc["data"]["id"], alert.id);
         assert_eq!(doc["data"]["count"], 50);
-        assert_eq!(headers["webhook-id"].to_str().unwrap(), failed[0].message_id);
+        assert_eq!(
+            headers["webhook-id"].to_str().unwrap(),
+            failed[0].message_id
+        );
     }
     let log = store.alert_deliveries(alert.id).await.unwrap();
     assert_eq!(log[0].state, DeliveryState::Delivered);

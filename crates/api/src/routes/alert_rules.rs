@@ -156,7 +156,16 @@ pub async fn create_rule(
         .insert_spec(SpecTable::Rules, &spec)
         .await
         .map_err(conflict)?;
-    audit(&state, Some(principal.actor()), "alert_rule.create", Some(r.input.name.clone()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "alert_rule.create",
+        Some(r.input.name.clone()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(r)?)))
 }
 
@@ -189,7 +198,16 @@ pub async fn update_rule(
         .await
         .map_err(conflict)?
         .ok_or_else(|| Problem::not_found(format!("no alert rule {id}")))?;
-    audit(&state, Some(principal.actor()), "alert_rule.update", Some(r.input.name.clone()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "alert_rule.update",
+        Some(r.input.name.clone()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok(Json(view(r)?))
 }
 
@@ -208,6 +226,15 @@ pub async fn delete_rule(
     if !state.store.delete_spec(SpecTable::Rules, id).await? {
         return Err(Problem::not_found(format!("no alert rule {id}")));
     }
-    audit(&state, Some(principal.actor()), "alert_rule.delete", Some(id.to_string()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "alert_rule.delete",
+        Some(id.to_string()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -111,7 +111,10 @@ pub async fn list_alerts(
         .get("state")?
         .map(|s| {
             s.parse::<AlertState>().map_err(|_| {
-                Problem::invalid("state", "must be active, acknowledged, resolved or dismissed")
+                Problem::invalid(
+                    "state",
+                    "must be active, acknowledged, resolved or dismissed",
+                )
             })
         })
         .transpose()?;

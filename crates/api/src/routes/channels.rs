@@ -250,7 +250,16 @@ pub async fn create_channel(
             return Err(p);
         }
     }
-    audit(&state, Some(principal.actor()), "channel.create", Some(r.input.name.clone()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "channel.create",
+        Some(r.input.name.clone()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(r, secret)?)))
 }
 
@@ -280,7 +289,16 @@ pub async fn update_channel(
     if let Some(s) = &secret {
         store_secret(&state, id, s, principal.actor()).await?;
     }
-    audit(&state, Some(principal.actor()), "channel.update", Some(r.input.name.clone()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "channel.update",
+        Some(r.input.name.clone()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok(Json(view(r, secret)?))
 }
 
@@ -303,7 +321,16 @@ pub async fn delete_channel(
         .store
         .delete_secret(&ChannelSpec::secret_name(id))
         .await?;
-    audit(&state, Some(principal.actor()), "channel.delete", Some(id.to_string()), true, &ip, None).await;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "channel.delete",
+        Some(id.to_string()),
+        true,
+        &ip,
+        None,
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -325,8 +352,7 @@ pub async fn test_channel(
     let spec: ChannelSpec = serde_json::from_value(r.input.spec)
         .map_err(|e| Problem::internal(&format!("stored channel {id} unreadable: {e}")))?;
     let secret = reveal(&state, id).await?;
-    let message_id =
-        palisade_alerts::notify::message_id().map_err(|e| Problem::internal(&e))?;
+    let message_id = palisade_alerts::notify::message_id().map_err(|e| Problem::internal(&e))?;
     let now = Timestamp::now();
     let payload = serde_json::to_string(&Notification::test(&r.input.name, now))
         .map_err(|e| Problem::internal(&e))?;

@@ -181,7 +181,7 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     let o = figures_match(&b, app).await;
     assert_eq!(o["events"]["total"], 40, "{o}");
     // Active alerts: the API's count, or, on a build without alerts, a tile that says so.
-    let (alerts_status, open_alerts) = app.get_json("/api/v1/alerts?state=open&limit=100").await;
+    let (alerts_status, open_alerts) = app.get_json("/api/v1/alerts?state=active&limit=100").await;
     let tile = b
         .wait_text("#live-tiles", |t| t.contains("Active alerts"))
         .await;
@@ -274,6 +274,69 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     b.wait_text("#threat-detail", |t| t.contains("<img src=x onerror"))
         .await;
     assert_eq!(b.exec("return window.__pwned === undefined;").await, true);
+
+    // Alerts (when the build has them): a critical finding raises or adds to an alert,
+    // and the alerts page shows it live; acknowledged there with a comment.
+    if alerts_status != 404 {
+        go(&b, "#/alerts").await;
+        b.wait_for("#alert-list").await;
+        b.exec("window.__sameDocument = true;").await;
+        let (_, before) = app.get_json("/api/v1/alerts?state=active&limit=100").await;
+        let counts = |v: &serde_json::Value| -> Vec<(i64, u64)> {
+            v["items"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| Some((x["id"].as_i64()?, x["count"].as_u64()?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let before = counts(&before);
+        let r = app
+            .req(reqwest::Method::GET, "/api/v1/check")
+            .header(
+                "X-Original-URI",
+                "/search?q=1%27%20union%20select%20password%20from%20users--",
+            )
+            .header("X-Original-Method", "GET")
+            .header("X-Forwarded-For", "203.0.113.79")
+            .send()
+            .await
+            .expect("check");
+        assert!(r.status().as_u16() == 403 || r.status().as_u16() == 200);
+        let mut changed = None;
+        for _ in 0..200 {
+            let (_, now) = app.get_json("/api/v1/alerts?state=active&limit=100").await;
+            changed = counts(&now).into_iter().find(|c| !before.contains(c));
+            if changed.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (id, count) = changed.expect("an alert raised or grown by the critical finding");
+        let row = format!("#alert-list tr[data-alert-id='{id}']");
+        b.wait_text(&row, |t| t.contains(&count.to_string())).await;
+        assert_eq!(
+            b.exec("return window.__sameDocument === true;").await,
+            true,
+            "the page reloaded"
+        );
+        b.click_on(&row).await;
+        b.type_into("#alert-comment", "looked at it: a scanner")
+            .await;
+        b.click_on("#alert-actions button[data-action=acknowledge]")
+            .await;
+        b.wait_text("#alert-detail", |t| t.contains("looked at it: a scanner"))
+            .await;
+        let (_, d) = app.get_json(&format!("/api/v1/alerts/{id}")).await;
+        assert_eq!(d["alert"]["state"], "acknowledged", "{d}");
+        assert_eq!(
+            d["alert"]["state_comment"], "looked at it: a scanner",
+            "{d}"
+        );
+        b.screenshot(&dir.join("alerts.png")).await;
+    }
 
     // Traffic explorer: filter by address, open one request.
     go(&b, "#/events?client_ip=198.51.100.1").await;
@@ -439,6 +502,7 @@ async fn dashboard_flow(app: &TestApp, backend: &str) {
     b.wait_for("[data-figure=events-total]").await;
     assert!(b.find_all("#nav-posture").await.is_empty());
     assert!(b.find_all("#nav-settings").await.is_empty());
+    assert!(b.find_all("#nav-alerts").await.is_empty());
     go(&b, "#/settings").await;
     b.wait_text("#page-settings", |t| t.contains("cannot see"))
         .await;
