@@ -10,6 +10,7 @@ let retry = 0;
 let timer = null;
 let stopped = true;
 let state = 'offline';
+let connectedBefore = false;
 
 function setState(s, detail) {
   state = s;
@@ -74,6 +75,10 @@ async function connect() {
     const topics = [...handlers.keys()];
     if (topics.length) ws.send(JSON.stringify({ subscribe: topics }));
     setState('live');
+    // Back after a cut without having seen any message: there is no sequence number to
+    // replay from, so the pages are told to reload their data instead.
+    if (connectedBefore && lastSeq === null) dispatch({ seq: null, topic: 'gap', data: {} });
+    connectedBefore = true;
   };
   ws.onmessage = (ev) => {
     let msg;
@@ -95,6 +100,25 @@ function later() {
   timer = setTimeout(connect, wait);
 }
 
+// The browser knows before the socket does when the network goes: drop the socket at
+// once (a half-open one can stay silent for a minute), and reconnect as soon as the
+// network is back instead of waiting out the backoff.
+window.addEventListener('offline', () => {
+  if (stopped || !socket) return;
+  const ws = socket;
+  socket = null;
+  ws.onclose = null;
+  ws.onmessage = null;
+  ws.close();
+  later();
+});
+window.addEventListener('online', () => {
+  if (stopped || socket) return;
+  retry = 0;
+  clearTimeout(timer);
+  connect();
+});
+
 /** Opens the feed (after login). */
 export function start() {
   if (!stopped) return;
@@ -109,5 +133,6 @@ export function stop() {
   if (socket) socket.close();
   socket = null;
   lastSeq = null;
+  connectedBefore = false;
   setState('offline');
 }

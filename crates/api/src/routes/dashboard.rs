@@ -159,7 +159,12 @@ mod tests {
             let mut rest = src;
             let pat = format!("{quote}./");
             let pat2 = format!("{quote}../");
-            while let Some(i) = rest.find(&pat).or_else(|| rest.find(&pat2)) {
+            // The nearer of the two kinds of relative specifier, so neither is skipped.
+            let next = |r: &str| match (r.find(&pat), r.find(&pat2)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            while let Some(i) = next(rest) {
                 let tail = &rest[i + 1..];
                 let Some(end) = tail.find(quote) else { break };
                 let spec = &tail[..end];

@@ -200,10 +200,12 @@ impl Browser {
                     return last;
                 }
             }
-            assert!(
-                started.elapsed() < WAIT,
-                "{css} never had the expected text; last: {last:?}"
-            );
+            if started.elapsed() > WAIT {
+                let page = self.page_text().await;
+                panic!(
+                    "{css} never had the expected text; last: {last:?}; the page shows:\n{page}"
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -275,6 +277,17 @@ impl Browser {
         )
         .await
         .expect("script")
+    }
+
+    /// Runs a Chrome DevTools command (chromedriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.session_cmd(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+        .expect("cdp")
     }
 
     /// Saves a PNG of the window.

@@ -4,7 +4,7 @@
 // that sees it; the API enforces the same on every call.
 export const PAGES = [
   { id: 'overview', title: 'Overview', role: 'viewer', load: () => import('./overview.js') },
-  { id: 'alerts', title: 'Alerts', role: 'viewer', load: () => import('./alerts.js') },
+  { id: 'alerts', title: 'Alerts', role: 'analyst', load: () => import('./alerts.js') },
   { id: 'threats', title: 'Threats', role: 'viewer', load: () => import('./threats.js') },
   { id: 'events', title: 'Traffic', role: 'viewer', load: () => import('./events.js') },
   { id: 'decisions', title: 'Decisions', role: 'viewer', load: () => import('./decisions.js') },

@@ -52,7 +52,7 @@ export async function render(root, { api, live, params, navigate, allowed }) {
       api('/api/v1/analytics/timeseries', { query: { metric: 'http_requests', bucket, range } }),
       api('/api/v1/analytics/timeseries', { query: { metric: 'threats', bucket, range } }),
       optional(api('/api/v1/analytics/timeseries', { query: { metric: 'check_latency_p99', bucket, range } })),
-      optional(api('/api/v1/alerts', { query: { state: 'open', limit: 100 } })),
+      allowed('analyst') ? optional(api('/api/v1/alerts', { query: { state: 'active', limit: 100 } })) : Promise.resolve(undefined),
       allowed('analyst') ? optional(api('/api/v1/posture')) : Promise.resolve(undefined),
       api('/api/v1/threats', { query: { limit: 8 } }),
     ]);
@@ -85,14 +85,14 @@ export async function render(root, { api, live, params, navigate, allowed }) {
             { label: 'Client', cell: (t) => t.client_ip || '' },
           ], latest.items, (t) => navigate('threats', { id: t.id }))
           : empty('No threats yet.')),
-      alerts instanceof Error ? null : h('div', { class: 'card' }, h('h2', {}, 'Latest open alerts'),
+      alerts === undefined || alerts instanceof Error ? null : h('div', { class: 'card' }, h('h2', {}, 'Latest active alerts'),
         (alerts.items || []).length
           ? table([
-            { label: 'Time', cell: (a) => time(a.created_at || a.ts) },
+            { label: 'Last seen', cell: (a) => time(a.last_seen) },
             { label: 'Severity', cell: (a) => sev(a.severity) },
-            { label: 'Alert', cell: (a) => a.title || a.rule || `alert ${a.id}` },
+            { label: 'Alert', cell: (a) => a.title },
           ], alerts.items.slice(0, 8), (a) => navigate('alerts', { id: a.id }))
-          : empty('No open alert.')));
+          : empty('No active alert.')));
     if (o.events.total === 0) {
       totals.after(empty('No traffic yet — point Palisade at an nginx log: add a [[sources]] entry with path = "/var/log/nginx/access.log" to palisade.toml, push lines to POST /api/v1/ingest, or start an import_logs job on the Jobs page.'));
     }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Dashboard page load over a large store: generates LINES combined log lines spread over
+# the last ~15 hours (tools/gen_access_log.py, ~20 requests/s), imports them with
+# `palisade ingest` into SQLite, starts `palisade serve` on that data, and loads the
+# overview in headless Chromium (chromedriver, W3C WebDriver from Python's standard
+# library): log in, then with the browser cache emptied reload the overview and read the
+# browser's performance API (DOMContentLoaded, the overview's own "drawn" mark, bytes).
+# Usage: scripts/bench-dashboard.sh [LINES]   (default 1,000,000; needs chromium and
+# chromium-driver, which scripts/test.sh installs). Builds the debug binary (the figures
+# of a release build are lower).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LINES="${1:-1000000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
+WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench-dashboard}"
+rm -rf "$WORK/data"
+mkdir -p "$WORK"
+LOG="$WORK/access-$LINES.log"
+START=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(hours=15)).strftime("%Y-%m-%dT%H:%M:%S"))')
+python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7 --start "$START"
+cargo build -q -p palisade
+BIN="$CARGO_TARGET_DIR/debug/palisade"
+export PALISADE_ADMIN_PASSWORD="bench-Admin-Password-42"
+
+begin=$(date +%s)
+"$BIN" ingest --quiet --format combined --data-dir "$WORK/data" "$LOG"
+echo "imported $LINES lines in $(( $(date +%s) - begin )) s"
+
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" 2>"$WORK/server.log" &
+SERVER=$!
+trap 'kill "$SERVER" 2>/dev/null || true' EXIT
+for _ in $(seq 1 200); do
+  curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
+  sleep 0.1
+done
+
+python3 - "$PORT" "$PALISADE_ADMIN_PASSWORD" <<'PY'
+import json, os, signal, socket, subprocess, sys, time, urllib.request
+
+port, password = sys.argv[1], sys.argv[2]
+app = f"http://127.0.0.1:{port}"
+s = socket.socket(); s.bind(("127.0.0.1", 0)); wd_port = s.getsockname()[1]; s.close()
+driver = subprocess.Popen(["chromedriver", f"--port={wd_port}"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+wd = f"http://127.0.0.1:{wd_port}"
+
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(wd + path, data=data, method=method,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as r:
+        return json.load(r)["value"]
+
+try:
+    for _ in range(100):
+        try:
+            call("GET", "/status"); break
+        except OSError:
+            time.sleep(0.1)
+    sid = call("POST", "/session", {"capabilities": {"alwaysMatch": {"browserName": "chrome",
+        "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": ["--headless=new",
+        "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1366,768"]}}}})["sessionId"]
+    S = f"/session/{sid}"
+
+    def find(css, wait=120):
+        end = time.time() + wait
+        while time.time() < end:
+            found = call("POST", S + "/elements", {"using": "css selector", "value": css})
+            if found:
+                return list(found[0].values())[0]
+            time.sleep(0.1)
+        raise SystemExit(f"no {css}")
+
+    def script(src):
+        return call("POST", S + "/execute/sync", {"script": src, "args": []})
+
+    call("POST", S + "/url", {"url": app + "/"})
+    call("POST", S + f"/element/{find('#username')}/value", {"text": "admin"})
+    call("POST", S + f"/element/{find('#password')}/value", {"text": password})
+    call("POST", S + f"/element/{find('#login-form button')}/click", {})
+    find("[data-figure=events-total]")
+    print("overview figures:", script("return [...document.querySelectorAll('#totals .tile')].map(t => t.innerText.replace('\\n', ': ')).join(', ');"))
+    measure = """const m = performance.getEntriesByName('palisade:overview-rendered')[0];
+        const nav = performance.getEntriesByType('navigation')[0];
+        const ui = performance.getEntriesByType('resource').filter(r => new URL(r.name).pathname.startsWith('/ui/'));
+        return {drawn_ms: m && Math.round(m.startTime), dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd),
+                bytes: nav.decodedBodySize + ui.reduce((s, r) => s + r.decodedBodySize, 0)};"""
+    for run in range(1, 4):
+        call("POST", S + "/goog/cdp/execute", {"cmd": "Network.clearBrowserCache", "params": {}})
+        call("POST", S + "/url", {"url": f"{app}/?run={run}#/overview"})
+        find("[data-figure=events-total]")
+        print(f"run {run}:", json.dumps(script(measure)))
+    call("DELETE", S)
+finally:
+    os.killpg(driver.pid, signal.SIGTERM)
+PY
