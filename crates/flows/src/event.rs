@@ -16,6 +16,7 @@ pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
         ("dst_ip".to_string(), f.dst_ip.to_string()),
         ("dst_port".to_string(), f.dst_port.to_string()),
         ("state".to_string(), f.state.clone()),
+        ("transport".to_string(), f.protocol.clone()),
         ("probe".to_string(), if f.is_probe() { "true" } else { "false" }.to_string()),
     ];
     if !app.is_empty() {

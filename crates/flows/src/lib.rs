@@ -17,6 +17,7 @@ pub mod decode;
 pub mod error;
 pub mod event;
 pub mod flow;
+pub mod import;
 pub mod reader;
 pub mod table;
 

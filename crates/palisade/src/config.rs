@@ -64,6 +64,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "jobs",
     "vuln",
     "analytics",
+    "flows",
 ];
 
 /// `[log]`: the binary's own component.
@@ -197,6 +198,8 @@ pub struct Settings {
     pub vuln: VulnConfig,
     /// `[analytics]`.
     pub analytics: AnalyticsConfig,
+    /// `[flows]`: flow-table timeouts and cap for packet captures.
+    pub flows: palisade_flows::FlowConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -657,6 +660,7 @@ impl Settings {
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
+        let flows: palisade_flows::FlowConfig = section(&mut table, "flows", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -726,6 +730,7 @@ impl Settings {
             jobs,
             vuln,
             analytics,
+            flows,
         })
     }
 

@@ -72,6 +72,7 @@ mod sqlgen;
 pub mod sqlite;
 mod threats;
 mod vulns;
+mod flows;
 
 pub use analytics::{
     AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
@@ -97,6 +98,7 @@ pub use vulns::{
     AssetQuery, CveStats, CveUpsert, IndexedCve, MATCHER, MatchQuery, MatchSync, SoftwareWrite,
     VulnStore,
 };
+pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single
@@ -177,6 +179,7 @@ pub trait Store:
     + ReportStore
     + AnalyticsStore
     + PostureStore
+    + FlowStore
     + Send
     + Sync
     + 'static

@@ -43,6 +43,7 @@ migrations! {
     8 "0008_vulnerabilities",
     9 "0009_source_totals",
     11 "0011_analytics",
+    12 "0012_flows",
 }
 
 #[cfg(test)]

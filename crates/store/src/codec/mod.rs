@@ -18,6 +18,7 @@ pub(crate) mod reports;
 pub(crate) mod security;
 pub(crate) mod threats;
 pub(crate) mod vulns;
+pub(crate) mod flows;
 
 /// Text as it is stored: PostgreSQL rejects NUL in text, so both backends replace it
 /// with U+FFFD. A stray NUL in one log line must not make a whole batch unstorable, and

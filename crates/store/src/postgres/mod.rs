@@ -50,6 +50,8 @@ mod analytics;
 
 // Posture runs and credential use.
 mod posture;
+// `FlowStore`: network flows.
+mod flows;
 
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;

@@ -20,6 +20,7 @@ mod reports;
 mod security;
 mod threats;
 mod vulns;
+mod flows;
 
 pub(crate) use decisions::decisions_query;
 pub(crate) use ingest::{
@@ -34,6 +35,7 @@ pub(crate) use reports::{decision_counts_sql, reports_query, top_sources_sql};
 pub(crate) use security::audit_query;
 pub(crate) use threats::{threat_stats_queries, threats_query};
 pub(crate) use vulns::{assets_query, matches_query, open_counts_query};
+pub(crate) use flows::flows_query;
 
 /// Which placeholder syntax and text-matching operator to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -51,6 +51,8 @@ mod analytics;
 
 // Posture runs and credential use.
 mod posture;
+// `FlowStore`: network flows.
+mod flows;
 
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;

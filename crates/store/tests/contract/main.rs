@@ -30,3 +30,4 @@ mod reports;
 mod security;
 mod threats;
 mod vulns;
+mod flows;
