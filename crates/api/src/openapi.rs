@@ -93,6 +93,8 @@ use crate::routes;
         routes::posture::view,
         routes::posture::run_all,
         routes::posture::run_one,
+        routes::flows::list_flows,
+        routes::flows::get_flow,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -114,6 +116,7 @@ use crate::routes;
         (name = "crowdsec", description = "CrowdSec Local API for bouncers (X-Api-Key with the bouncer scope)"),
         (name = "analytics", description = "Real-time figures, chart series, overviews, trends and top lists"),
         (name = "posture", description = "Security posture checks and the compliance score"),
+        (name = "flows", description = "Network flows read from packet captures"),
     )
 )]
 pub struct ApiDoc;

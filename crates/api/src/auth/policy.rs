@@ -135,6 +135,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/posture", User(Analyst)),
     ("POST", "/api/v1/posture/run", User(Analyst)),
     ("POST", "/api/v1/posture/checks/{id}/run", User(Analyst)),
+    ("GET", "/api/v1/flows", User(Viewer)),
+    ("GET", "/api/v1/flows/{id}", User(Viewer)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

@@ -20,6 +20,7 @@ pub mod lapi;
 pub mod live;
 pub mod metrics;
 pub mod posture;
+pub mod flows;
 pub mod realtime;
 pub mod reports;
 pub mod scenarios;
@@ -153,6 +154,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/posture", get(posture::view))
         .route("/api/v1/posture/run", post(posture::run_all))
         .route("/api/v1/posture/checks/{id}/run", post(posture::run_one))
+        .route("/api/v1/flows", get(flows::list_flows))
+        .route("/api/v1/flows/{id}", get(flows::get_flow))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -6,6 +6,7 @@
 
 mod pcap;
 mod pcapng;
+mod writer;
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -15,6 +16,7 @@ use crate::error::CaptureError;
 
 pub use pcap::PcapReader;
 pub use pcapng::PcapngReader;
+pub use writer::{PcapWriter, tcp_frame};
 
 /// Largest record or block we accept (256 KiB snap length plus headers, and then some).
 pub const MAX_RECORD: usize = 1 << 20;

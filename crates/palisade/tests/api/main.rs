@@ -20,3 +20,4 @@ mod posture;
 mod proxy;
 mod security;
 mod vulnerabilities;
+mod flows;
