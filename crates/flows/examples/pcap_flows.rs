@@ -2,19 +2,21 @@
 //! (`{"summary": Stats, "elapsed_s": …}`); used by `scripts/eval-flows.sh` and for the
 //! packets/s figure.
 //!
-//! `cargo run --release -p palisade-flows --example pcap_flows -- FILE [--quiet]`
+//! `cargo run --release -p palisade-flows --example pcap_flows -- FILE [--quiet] [--repeat N] [--closed-timeout SPAN]`
 
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: pcap_flows FILE [--quiet] [--repeat N]")?;
+    let path = args.next().ok_or("usage: pcap_flows FILE [--quiet] [--repeat N] [--closed-timeout SPAN]")?;
     let mut quiet = false;
     let mut repeat = 1u32;
+    let mut config = palisade_flows::FlowConfig::default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--quiet" => quiet = true,
             "--repeat" => repeat = args.next().ok_or("--repeat N")?.parse()?,
+            "--closed-timeout" => config.closed_timeout = args.next().ok_or("--closed-timeout SPAN")?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -22,7 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut flows = 0u64;
     let mut stats = palisade_flows::Stats::default();
     for _ in 0..repeat {
-        stats = palisade_flows::read_capture(std::path::Path::new(&path), palisade_flows::FlowConfig::default(), |batch| {
+        stats = palisade_flows::read_capture(std::path::Path::new(&path), config.clone(), |batch| {
             flows += batch.len() as u64;
             if !quiet {
                 for f in batch {

@@ -96,16 +96,16 @@ impl FlowBuilder {
         if ip.fragment != Fragment::No {
             self.stats.fragments += 1;
         }
-        let (sport, dport, flags, payload, payload_len) = match ip.transport {
-            Transport::Tcp { sport, dport, flags, payload, payload_len } => (sport, dport, flags, payload, payload_len),
-            Transport::Udp { sport, dport, payload } => (sport, dport, 0, payload, payload.len() as u32),
+        let (sport, dport, flags, seq, payload, payload_len) = match ip.transport {
+            Transport::Tcp { sport, dport, flags, seq, payload, payload_len } => (sport, dport, flags, seq, payload, payload_len),
+            Transport::Udp { sport, dport, payload } => (sport, dport, 0, 0, payload, payload.len() as u32),
             Transport::Icmp { icmp_type, code, echo_id } => match echo_id {
                 // Echo request and reply share the identifier: one flow per ping session.
-                Some(id) => (id, 0, 0, &[][..], 0),
-                None => (u16::from(icmp_type), u16::from(code), 0, &[][..], 0),
+                Some(id) => (id, 0, 0, 0, &[][..], 0),
+                None => (u16::from(icmp_type), u16::from(code), 0, 0, &[][..], 0),
             },
             // Later fragments carry no ports; they join the protocol's port-less flow.
-            Transport::Fragment | Transport::Other => (0, 0, 0, &[][..], 0),
+            Transport::Fragment | Transport::Other => (0, 0, 0, 0, &[][..], 0),
         };
         self.stats.ip_packets += 1;
         self.table.add(&PacketView {
@@ -116,6 +116,7 @@ impl FlowBuilder {
             ip_len: ip.len,
             payload_len,
             flags,
+            seq,
             payload,
             macs: (frame.src_mac, frame.dst_mac),
         });

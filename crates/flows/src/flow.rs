@@ -122,6 +122,9 @@ pub(crate) struct Flow {
     pub resp: DirStats,
     /// SYN (without ACK) from the originator, SYN+ACK from the responder.
     pub orig_syn: bool,
+    /// The sequence number of the originator's first SYN: a SYN on a closed connection
+    /// with the same number is a retransmitted attempt, not a new connection.
+    pub orig_isn: Option<u32>,
     pub resp_synack: bool,
     pub closed_at: Option<i64>,
     pub app: AppInfo,
@@ -146,6 +149,8 @@ pub struct PacketView<'a> {
     pub payload_len: u32,
     /// TCP flags (0 for others).
     pub flags: u8,
+    /// TCP sequence number (0 for others).
+    pub seq: u32,
     /// Captured payload.
     pub payload: &'a [u8],
     /// Source and destination MACs.
@@ -168,6 +173,7 @@ impl Flow {
             orig: DirStats::default(),
             resp: DirStats::default(),
             orig_syn: false,
+            orig_isn: None,
             resp_synack: false,
             closed_at: None,
             app: AppInfo::default(),
@@ -192,6 +198,7 @@ impl Flow {
             let ack = p.flags & tcp_flags::ACK != 0;
             if from_orig && syn && !ack {
                 self.orig_syn = true;
+                self.orig_isn.get_or_insert(p.seq);
             }
             if !from_orig && syn && ack {
                 self.resp_synack = true;

@@ -91,7 +91,14 @@ impl FlowTable {
         // A new SYN on a closed connection, or a flow past its active timeout, starts a
         // new flow under the same key.
         let restart = match self.flows.get(&key) {
-            Some(f) if f.closed_at.is_some() && p.proto == 6 && p.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN => Some("closed"),
+            Some(f)
+                if f.closed_at.is_some()
+                    && p.proto == 6
+                    && p.flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN
+                    && f.orig_isn != Some(p.seq) =>
+            {
+                Some("closed")
+            }
             Some(f) if p.ts_us - f.start_us >= self.config.active_timeout.as_micros() => Some("active"),
             _ => None,
         };
@@ -200,7 +207,9 @@ mod tests {
     }
 
     fn pkt(ts: i64, src: (IpAddr, u16), dst: (IpAddr, u16), flags: u8, len: u32) -> PacketView<'static> {
-        PacketView { ts_us: ts, proto: 6, src, dst, ip_len: 40 + len, payload_len: len, flags, payload: &[], macs: (None, None) }
+        // Each SYN gets its own sequence number, as a new connection would.
+        let seq = if flags == SYN { ts as u32 } else { 0 };
+        PacketView { ts_us: ts, proto: 6, src, dst, ip_len: 40 + len, payload_len: len, flags, seq, payload: &[], macs: (None, None) }
     }
 
     const SYN: u8 = tcp_flags::SYN;
@@ -257,6 +266,20 @@ mod tests {
         // A new SYN after a close starts a new flow.
         let f = run(&[(0, true, SYN, 0), (1, false, RA, 0), (2, true, SYN, 0)]);
         assert_eq!(f.iter().map(|f| f.state.as_str()).collect::<Vec<_>>(), vec!["REJ", "S0"]);
+        // A retransmitted SYN (same sequence number) after the RST stays in the flow:
+        // a connect() retrying, as in the nmap -sT capture.
+        let c = (ip(1), 40000);
+        let s = (ip(2), 80);
+        let mut t = FlowTable::new(FlowConfig::default());
+        for i in 0..6 {
+            let mut syn = pkt(i * 10, c, s, SYN, 0);
+            syn.seq = 777;
+            t.add(&syn);
+            t.add(&pkt(i * 10 + 1, s, c, RA, 0));
+        }
+        t.finish_all();
+        let f = t.take_finished();
+        assert_eq!((f.len(), f[0].orig.packets, f[0].state.as_str()), (1, 6, "REJ"));
     }
 
     #[test]

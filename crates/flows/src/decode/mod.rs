@@ -49,6 +49,8 @@ pub enum Transport<'a> {
         dport: u16,
         /// The flag bits (FIN 0x01 … CWR 0x80).
         flags: u8,
+        /// Sequence number.
+        seq: u32,
         /// Payload (as captured).
         payload: &'a [u8],
         /// Payload length by the IP header (may exceed the captured part).
@@ -191,7 +193,7 @@ pub(crate) mod tests {
         let frame = decode(1, &f).unwrap().unwrap();
         let Layer3::Ip(ip) = frame.l3 else { panic!("not ip") };
         assert_eq!(ip.src.to_string(), "10.0.0.1");
-        assert_eq!(ip.transport, Transport::Tcp { sport: 1234, dport: 80, flags: 2, payload: b"", payload_len: 0 });
+        assert_eq!(ip.transport, Transport::Tcp { sport: 1234, dport: 80, flags: 2, seq: 1, payload: b"", payload_len: 0 });
     }
 
     #[test]

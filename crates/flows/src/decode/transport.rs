@@ -11,11 +11,12 @@ pub(crate) fn decode(proto: u8, b: &[u8], ip_payload_len: u32, v6: bool, first_f
             let dport = be16(b, 2).ok_or(Malformed::Transport)?;
             let off = usize::from(b.get(12).ok_or(Malformed::Transport)? >> 4) * 4;
             let flags = *b.get(13).ok_or(Malformed::Transport)?;
+            let seq = (u32::from(be16(b, 4).ok_or(Malformed::Transport)?) << 16) | u32::from(be16(b, 6).ok_or(Malformed::Transport)?);
             if off < 20 || (b.len() < off && !first_fragment) || off as u32 > ip_payload_len {
                 return Err(Malformed::Transport);
             }
             let payload = b.get(off..).unwrap_or(&[]);
-            Ok(Transport::Tcp { sport, dport, flags, payload, payload_len: ip_payload_len - off as u32 })
+            Ok(Transport::Tcp { sport, dport, flags, seq, payload, payload_len: ip_payload_len - off as u32 })
         }
         17 => {
             let sport = be16(b, 0).ok_or(Malformed::Transport)?;
