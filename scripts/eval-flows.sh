@@ -63,7 +63,8 @@ for line in sys.stdin:
     d = json.loads(line)
     a = d.get("app", {})
     if "summary" in d or not (a.get("ja3") or a.get("ja3s")): continue
-    print(f"| {rel} | {a.get(\"tls_sni\", \"-\")} | {a.get(\"ja3\", \"-\")} | {a.get(\"ja3s\", \"-\")} | {a.get(\"ja4\", \"-\")} |")
+    cols = [a.get(k) or "-" for k in ("tls_sni", "ja3", "ja3s", "ja4")]
+    print("| " + rel + " | " + " | ".join(cols) + " |")
 ' "${f#"$PCAPS"/}"
 done
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::FlowConfig;
 use crate::decode::{self, Fragment, Layer3, Malformed, Transport};
 use crate::error::CaptureError;
-use crate::flow::{FlowRecord, PacketView};
+use crate::flow::{ARP_PROTO, FlowRecord, PacketView};
 use crate::reader::{CaptureReader, Packet};
 use crate::table::{FlowTable, TableStats};
 
@@ -59,7 +59,10 @@ pub struct FlowBuilder {
 impl FlowBuilder {
     /// A builder with an empty table.
     pub fn new(config: FlowConfig) -> FlowBuilder {
-        FlowBuilder { table: FlowTable::new(config), stats: Stats::default() }
+        FlowBuilder {
+            table: FlowTable::new(config),
+            stats: Stats::default(),
+        }
     }
 
     /// Decodes one captured packet into the table.
@@ -84,8 +87,24 @@ impl FlowBuilder {
         };
         let ip = match frame.l3 {
             Layer3::Ip(ip) => ip,
-            Layer3::Arp(_) => {
+            Layer3::Arp(arp) => {
                 self.stats.arp += 1;
+                // Requests and replies pair up as a flow (sender → target), so an
+                // unanswered request is visible like an unanswered SYN (ARP sweeps).
+                if matches!(arp.op, 1 | 2) {
+                    self.table.add(&PacketView {
+                        ts_us: p.ts_us,
+                        proto: ARP_PROTO,
+                        src: (std::net::IpAddr::V4(arp.sender_ip), 0),
+                        dst: (std::net::IpAddr::V4(arp.target_ip), 0),
+                        ip_len: 28,
+                        payload_len: 0,
+                        flags: 0,
+                        seq: 0,
+                        payload: &[],
+                        macs: (Some(arp.sender_mac), frame.dst_mac),
+                    });
+                }
                 return;
             }
             Layer3::Other(_) => {
@@ -97,9 +116,24 @@ impl FlowBuilder {
             self.stats.fragments += 1;
         }
         let (sport, dport, flags, seq, payload, payload_len) = match ip.transport {
-            Transport::Tcp { sport, dport, flags, seq, payload, payload_len } => (sport, dport, flags, seq, payload, payload_len),
-            Transport::Udp { sport, dport, payload } => (sport, dport, 0, 0, payload, payload.len() as u32),
-            Transport::Icmp { icmp_type, code, echo_id } => match echo_id {
+            Transport::Tcp {
+                sport,
+                dport,
+                flags,
+                seq,
+                payload,
+                payload_len,
+            } => (sport, dport, flags, seq, payload, payload_len),
+            Transport::Udp {
+                sport,
+                dport,
+                payload,
+            } => (sport, dport, 0, 0, payload, payload.len() as u32),
+            Transport::Icmp {
+                icmp_type,
+                code,
+                echo_id,
+            } => match echo_id {
                 // Echo request and reply share the identifier: one flow per ping session.
                 Some(id) => (id, 0, 0, 0, &[][..], 0),
                 None => (u16::from(icmp_type), u16::from(code), 0, 0, &[][..], 0),
@@ -135,13 +169,20 @@ impl FlowBuilder {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
-        Stats { table: self.table.stats(), ..self.stats }
+        Stats {
+            table: self.table.stats(),
+            ..self.stats
+        }
     }
 }
 
 /// Reads a whole capture file, handing finished flows to `sink` in batches as they
 /// finish (memory stays bounded by the table, not the file).
-pub fn read_capture(path: &Path, config: FlowConfig, mut sink: impl FnMut(Vec<FlowRecord>)) -> Result<Stats, CaptureError> {
+pub fn read_capture(
+    path: &Path,
+    config: FlowConfig,
+    mut sink: impl FnMut(Vec<FlowRecord>),
+) -> Result<Stats, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let mut builder = FlowBuilder::new(config);
     let mut n = 0u64;
@@ -162,4 +203,76 @@ pub fn read_capture(path: &Path, config: FlowConfig, mut sink: impl FnMut(Vec<Fl
     }
     tracing::info!(message = "Capture read.", path = %path.display(), packets = stats.packets, flows = stats.table.flows_finished, malformed = stats.malformed());
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arp(op: u16, sender: [u8; 4], target: [u8; 4]) -> Vec<u8> {
+        let mut f = vec![0xff; 6];
+        f.extend([2, 0, 0, 0, 0, sender[3], 0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+        f.extend(op.to_be_bytes());
+        f.extend([2, 0, 0, 0, 0, sender[3]]);
+        f.extend(sender);
+        f.extend([0; 6]);
+        f.extend(target);
+        f
+    }
+
+    fn run(frames: &[Vec<u8>]) -> (Vec<FlowRecord>, Stats) {
+        let mut b = FlowBuilder::new(FlowConfig::default());
+        for (i, data) in frames.iter().enumerate() {
+            b.add(&Packet {
+                ts_us: i as i64,
+                link_type: 1,
+                orig_len: data.len() as u32,
+                data,
+            });
+        }
+        let stats = b.finish();
+        (b.take_finished(), stats)
+    }
+
+    #[test]
+    fn arp_requests_pair_with_replies() {
+        let (flows, stats) = run(&[
+            arp(1, [10, 0, 0, 1], [10, 0, 0, 2]),
+            arp(2, [10, 0, 0, 2], [10, 0, 0, 1]),
+            arp(1, [10, 0, 0, 1], [10, 0, 0, 3]),
+        ]);
+        assert_eq!(stats.arp, 3);
+        let got: Vec<(String, String, bool)> = flows
+            .iter()
+            .map(|f| (f.dst_ip.to_string(), f.state.clone(), f.is_probe()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("10.0.0.2".to_string(), "SF".to_string(), false),
+                ("10.0.0.3".to_string(), "S0".to_string(), true)
+            ]
+        );
+        assert!(flows.iter().all(|f| f.protocol == "arp"));
+    }
+
+    #[test]
+    fn malformed_packets_are_counted_by_layer() {
+        let good = crate::reader::tcp_frame([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, 0x02, b"");
+        let (flows, stats) = run(&[
+            good[..10].to_vec(),
+            good[..20].to_vec(),
+            good[..40].to_vec(),
+            good.clone(),
+        ]);
+        assert_eq!(
+            (
+                stats.malformed_link,
+                stats.malformed_ip,
+                stats.malformed_transport
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!((stats.packets, stats.ip_packets, flows.len()), (4, 1, 1));
+    }
 }

@@ -37,12 +37,30 @@ impl Validate for FlowConfig {
         let mut problems = Vec::new();
         let mut span = |key: &str, v: Span, min: Span, max: Span| {
             if !v.within(min, max) {
-                problems.push(ConfigProblem::new(key, format!("must be between {min} and {max} (got {v})")));
+                problems.push(ConfigProblem::new(
+                    key,
+                    format!("must be between {min} and {max} (got {v})"),
+                ));
             }
         };
-        span("idle_timeout", self.idle_timeout, Span::from_secs(1), Span::from_secs(86_400));
-        span("active_timeout", self.active_timeout, Span::from_secs(10), Span::from_secs(7 * 86_400));
-        span("closed_timeout", self.closed_timeout, Span::from_millis(0), Span::from_secs(600));
+        span(
+            "idle_timeout",
+            self.idle_timeout,
+            Span::from_secs(1),
+            Span::from_secs(86_400),
+        );
+        span(
+            "active_timeout",
+            self.active_timeout,
+            Span::from_secs(10),
+            Span::from_secs(7 * 86_400),
+        );
+        span(
+            "closed_timeout",
+            self.closed_timeout,
+            Span::from_millis(0),
+            Span::from_secs(600),
+        );
         check_range(&mut problems, "max_flows", self.max_flows, 16..=50_000_000);
         problems
     }

@@ -11,13 +11,21 @@ use crate::flow::FlowRecord;
 /// The event of a finished flow.
 pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
     let app = f.app.protocol.clone().unwrap_or_default();
-    let host = f.app.http_host.clone().or_else(|| f.app.tls_sni.clone()).or_else(|| f.app.dns_query.clone());
+    let host = f
+        .app
+        .http_host
+        .clone()
+        .or_else(|| f.app.tls_sni.clone())
+        .or_else(|| f.app.dns_query.clone());
     let mut extra = vec![
         ("dst_ip".to_string(), f.dst_ip.to_string()),
         ("dst_port".to_string(), f.dst_port.to_string()),
         ("state".to_string(), f.state.clone()),
         ("transport".to_string(), f.protocol.clone()),
-        ("probe".to_string(), if f.is_probe() { "true" } else { "false" }.to_string()),
+        (
+            "probe".to_string(),
+            if f.is_probe() { "true" } else { "false" }.to_string(),
+        ),
     ];
     if !app.is_empty() {
         extra.push(("app".to_string(), app.clone()));
@@ -40,7 +48,13 @@ pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
         duration_us: u64::try_from(f.duration_us()).ok(),
         message: Some(format!(
             "{} {}:{} -> {}:{} {} {}",
-            f.protocol, f.src_ip, f.src_port, f.dst_ip, f.dst_port, f.state, if app.is_empty() { "-" } else { &app }
+            f.protocol,
+            f.src_ip,
+            f.src_port,
+            f.dst_ip,
+            f.dst_port,
+            f.state,
+            if app.is_empty() { "-" } else { &app }
         )),
         extra,
         ..Event::default()

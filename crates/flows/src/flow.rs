@@ -23,6 +23,10 @@ pub mod tcp_flags {
     pub const URG: u8 = 0x20;
 }
 
+/// The protocol number ARP flows are kept under: 255 is reserved by IANA, so no IP
+/// packet carries it.
+pub const ARP_PROTO: u8 = 255;
+
 /// A direction-free flow key: the lower endpoint first, so both directions find it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
@@ -37,7 +41,25 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of a packet from `src` to `dst`, and whether `src` is the lower endpoint.
     pub fn of(proto: u8, src: (IpAddr, u16), dst: (IpAddr, u16)) -> (FlowKey, bool) {
-        if src <= dst { (FlowKey { proto, lo: src, hi: dst }, true) } else { (FlowKey { proto, lo: dst, hi: src }, false) }
+        if src <= dst {
+            (
+                FlowKey {
+                    proto,
+                    lo: src,
+                    hi: dst,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    proto,
+                    lo: dst,
+                    hi: src,
+                },
+                false,
+            )
+        }
     }
 }
 
@@ -61,7 +83,7 @@ pub struct FlowRecord {
     pub start_us: i64,
     /// Last packet time, µs since the epoch.
     pub end_us: i64,
-    /// `tcp`, `udp`, `icmp`, `icmpv6` or the protocol number.
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `arp` or the protocol number.
     pub protocol: String,
     /// Originator address.
     pub src_ip: IpAddr,
@@ -101,8 +123,14 @@ impl FlowRecord {
     pub fn is_probe(&self) -> bool {
         let no_payload = self.orig.payload_bytes == 0 && self.resp.payload_bytes == 0;
         match self.protocol.as_str() {
-            "tcp" => no_payload && matches!(self.state.as_str(), "S0" | "REJ" | "RSTO" | "RSTOS0" | "RSTR" | "SH" | "OTH" | "S1"),
-            "udp" => self.resp.packets == 0,
+            "tcp" => {
+                no_payload
+                    && matches!(
+                        self.state.as_str(),
+                        "S0" | "REJ" | "RSTO" | "RSTOS0" | "RSTR" | "SH" | "OTH" | "S1"
+                    )
+            }
+            "udp" | "arp" => self.resp.packets == 0,
             _ => false,
         }
     }
@@ -161,8 +189,13 @@ impl Flow {
     /// Starts a flow from its first packet; who is the originator follows Zeek: a lone
     /// SYN+ACK means the packet came from the responder.
     pub(crate) fn new(id: u64, p: &PacketView<'_>) -> Flow {
-        let flipped = p.proto == 6 && p.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
-        let (orig_ep, resp_ep, macs) = if flipped { (p.dst, p.src, (p.macs.1, p.macs.0)) } else { (p.src, p.dst, p.macs) };
+        let flipped = p.proto == 6
+            && p.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK);
+        let (orig_ep, resp_ep, macs) = if flipped {
+            (p.dst, p.src, (p.macs.1, p.macs.0))
+        } else {
+            (p.src, p.dst, p.macs)
+        };
         Flow {
             id,
             start_us: p.ts_us,
@@ -186,7 +219,11 @@ impl Flow {
     /// second FIN).
     pub(crate) fn add(&mut self, p: &PacketView<'_>) -> bool {
         let from_orig = p.src == self.orig_ep;
-        let d = if from_orig { &mut self.orig } else { &mut self.resp };
+        let d = if from_orig {
+            &mut self.orig
+        } else {
+            &mut self.resp
+        };
         d.packets += 1;
         d.bytes += u64::from(p.ip_len);
         d.payload_bytes += u64::from(p.payload_len);
@@ -281,17 +318,25 @@ impl Flow {
             17 => "udp".to_string(),
             1 => "icmp".to_string(),
             58 => "icmpv6".to_string(),
+            ARP_PROTO => "arp".to_string(),
             n => n.to_string(),
         };
         let mut app = self.app;
         if app.protocol.is_none() && matches!(self.proto, 6 | 17) {
-            if let Some(name) = crate::app::port_name(self.proto == 6, self.orig_ep.1, self.resp_ep.1) {
+            if let Some(name) =
+                crate::app::port_name(self.proto == 6, self.orig_ep.1, self.resp_ep.1)
+            {
                 app.protocol = Some(name.to_string());
                 app.by_port = true;
             }
         }
         let mac = |m: Option<[u8; 6]>| {
-            m.map(|m| format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5]))
+            m.map(|m| {
+                format!(
+                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                    m[0], m[1], m[2], m[3], m[4], m[5]
+                )
+            })
         };
         FlowRecord {
             start_us: self.start_us,

@@ -51,14 +51,18 @@ pub struct ImportSummary {
 
 /// True when the file starts like a capture (pcap, pcapng, or either gzipped).
 pub fn is_capture(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else { return false };
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
     let mut head = [0u8; 4];
     let mut r = std::io::BufReader::new(file);
     if r.read_exact(&mut head).is_err() {
         return false;
     }
     if head[0] == 0x1f && head[1] == 0x8b {
-        let Ok(file) = std::fs::File::open(path) else { return false };
+        let Ok(file) = std::fs::File::open(path) else {
+            return false;
+        };
         let mut gz = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file));
         if gz.read_exact(&mut head).is_err() {
             return false;
@@ -129,11 +133,23 @@ pub async fn import_capture(
         flows += store.insert_flows(&rows).await?;
         if let Some(w) = &writer {
             let events = batch.iter().map(|f| flow_event(f, &source)).collect();
-            w.send(IngestBatch { events, dead_letters: Vec::new(), checkpoint: None, idempotency_key: None }).await?;
+            w.send(IngestBatch {
+                events,
+                dead_letters: Vec::new(),
+                checkpoint: None,
+                idempotency_key: None,
+            })
+            .await?;
         }
     }
-    let stats = reading.await.map_err(|e| ImportError::Reader(e.to_string()))??;
+    let stats = reading
+        .await
+        .map_err(|e| ImportError::Reader(e.to_string()))??;
     let elapsed_s = started.elapsed().as_secs_f64();
     tracing::info!(message = "Capture imported.", path = %path.display(), flows, packets = stats.packets, elapsed_s);
-    Ok(ImportSummary { stats, flows, elapsed_s })
+    Ok(ImportSummary {
+        stats,
+        flows,
+        elapsed_s,
+    })
 }

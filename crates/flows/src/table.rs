@@ -99,7 +99,9 @@ impl FlowTable {
             {
                 Some("closed")
             }
-            Some(f) if p.ts_us - f.start_us >= self.config.active_timeout.as_micros() => Some("active"),
+            Some(f) if p.ts_us - f.start_us >= self.config.active_timeout.as_micros() => {
+                Some("active")
+            }
             _ => None,
         };
         if let Some(reason) = restart {
@@ -116,12 +118,22 @@ impl FlowTable {
             self.flows.insert(key, Flow::new(id, p));
             self.stats.flows_started += 1;
             self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len() as u64);
-            self.idle.push_back(Deadline { at: p.ts_us + self.config.idle_timeout.as_micros(), key, id });
+            self.idle.push_back(Deadline {
+                at: p.ts_us + self.config.idle_timeout.as_micros(),
+                key,
+                id,
+            });
         }
-        let Some(flow) = self.flows.get_mut(&key) else { return };
+        let Some(flow) = self.flows.get_mut(&key) else {
+            return;
+        };
         if flow.add(p) {
             let id = flow.id;
-            self.closed.push_back(Deadline { at: p.ts_us + self.config.closed_timeout.as_micros(), key, id });
+            self.closed.push_back(Deadline {
+                at: p.ts_us + self.config.closed_timeout.as_micros(),
+                key,
+                id,
+            });
         }
     }
 
@@ -206,10 +218,27 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
     }
 
-    fn pkt(ts: i64, src: (IpAddr, u16), dst: (IpAddr, u16), flags: u8, len: u32) -> PacketView<'static> {
+    fn pkt(
+        ts: i64,
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
+        flags: u8,
+        len: u32,
+    ) -> PacketView<'static> {
         // Each SYN gets its own sequence number, as a new connection would.
         let seq = if flags == SYN { ts as u32 } else { 0 };
-        PacketView { ts_us: ts, proto: 6, src, dst, ip_len: 40 + len, payload_len: len, flags, seq, payload: &[], macs: (None, None) }
+        PacketView {
+            ts_us: ts,
+            proto: 6,
+            src,
+            dst,
+            ip_len: 40 + len,
+            payload_len: len,
+            flags,
+            seq,
+            payload: &[],
+            macs: (None, None),
+        }
     }
 
     const SYN: u8 = tcp_flags::SYN;
@@ -232,28 +261,65 @@ mod tests {
 
     #[test]
     fn zeek_states() {
-        let one = |p: &[(i64, bool, u8, u32)]| run(p).first().map(|f| f.state.clone()).unwrap_or_default();
+        let one = |p: &[(i64, bool, u8, u32)]| {
+            run(p).first().map(|f| f.state.clone()).unwrap_or_default()
+        };
         assert_eq!(one(&[(0, true, SYN, 0)]), "S0");
         assert_eq!(one(&[(0, true, SYN, 0), (1, false, RA, 0)]), "REJ");
-        assert_eq!(one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, A, 0)]), "S1");
         assert_eq!(
-            one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, A, 10), (3, true, FA, 0), (4, false, FA, 0), (5, true, A, 0)]),
+            one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, A, 0)]),
+            "S1"
+        );
+        assert_eq!(
+            one(&[
+                (0, true, SYN, 0),
+                (1, false, SA, 0),
+                (2, true, A, 10),
+                (3, true, FA, 0),
+                (4, false, FA, 0),
+                (5, true, A, 0)
+            ]),
             "SF"
         );
-        assert_eq!(one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, RA, 0)]), "RSTO");
-        assert_eq!(one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, false, RA, 0)]), "RSTR");
+        assert_eq!(
+            one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, RA, 0)]),
+            "RSTO"
+        );
+        assert_eq!(
+            one(&[(0, true, SYN, 0), (1, false, SA, 0), (2, false, RA, 0)]),
+            "RSTR"
+        );
         assert_eq!(one(&[(0, true, SYN, 0), (1, true, FA, 0)]), "SH");
-        assert_eq!(one(&[(0, true, tcp_flags::FIN, 0), (1, false, RA, 0)]), "OTH");
+        assert_eq!(
+            one(&[(0, true, tcp_flags::FIN, 0), (1, false, RA, 0)]),
+            "OTH"
+        );
         // A lone SYN+ACK: the sender is the responder.
         let f = run(&[(0, false, SA, 0)]);
-        assert_eq!((f[0].src_ip, f[0].src_port, f[0].state.as_str()), (ip(1), 40000, "OTH"));
+        assert_eq!(
+            (f[0].src_ip, f[0].src_port, f[0].state.as_str()),
+            (ip(1), 40000, "OTH")
+        );
     }
 
     #[test]
     fn directions_and_counts() {
-        let f = run(&[(0, true, SYN, 0), (1, false, SA, 0), (2, true, A, 100), (3, false, A, 1000)]);
+        let f = run(&[
+            (0, true, SYN, 0),
+            (1, false, SA, 0),
+            (2, true, A, 100),
+            (3, false, A, 1000),
+        ]);
         assert_eq!(f.len(), 1);
-        assert_eq!((f[0].orig.packets, f[0].orig.payload_bytes, f[0].resp.packets, f[0].resp.bytes), (2, 100, 2, 1080));
+        assert_eq!(
+            (
+                f[0].orig.packets,
+                f[0].orig.payload_bytes,
+                f[0].resp.packets,
+                f[0].resp.bytes
+            ),
+            (2, 100, 2, 1080)
+        );
         assert_eq!(f[0].duration_us(), 3);
     }
 
@@ -265,7 +331,10 @@ mod tests {
         assert_eq!(f[0].end_reason, "idle");
         // A new SYN after a close starts a new flow.
         let f = run(&[(0, true, SYN, 0), (1, false, RA, 0), (2, true, SYN, 0)]);
-        assert_eq!(f.iter().map(|f| f.state.as_str()).collect::<Vec<_>>(), vec!["REJ", "S0"]);
+        assert_eq!(
+            f.iter().map(|f| f.state.as_str()).collect::<Vec<_>>(),
+            vec!["REJ", "S0"]
+        );
         // A retransmitted SYN (same sequence number) after the RST stays in the flow:
         // a connect() retrying, as in the nmap -sT capture.
         let c = (ip(1), 40000);
@@ -279,12 +348,18 @@ mod tests {
         }
         t.finish_all();
         let f = t.take_finished();
-        assert_eq!((f.len(), f[0].orig.packets, f[0].state.as_str()), (1, 6, "REJ"));
+        assert_eq!(
+            (f.len(), f[0].orig.packets, f[0].state.as_str()),
+            (1, 6, "REJ")
+        );
     }
 
     #[test]
     fn bounded_table_evicts_and_every_packet_lands_in_exactly_one_flow() {
-        let mut t = FlowTable::new(FlowConfig { max_flows: 16, ..FlowConfig::default() });
+        let mut t = FlowTable::new(FlowConfig {
+            max_flows: 16,
+            ..FlowConfig::default()
+        });
         let mut sent = 0u64;
         for i in 0..1000u32 {
             let src = (ip((i % 7) as u8), 1000 + (i % 50) as u16);
@@ -304,13 +379,19 @@ mod tests {
 
     #[test]
     fn active_timeout_splits_long_flows() {
-        let mut t = FlowTable::new(FlowConfig { active_timeout: palisade_core::duration::Span::from_secs(10), ..FlowConfig::default() });
+        let mut t = FlowTable::new(FlowConfig {
+            active_timeout: palisade_core::duration::Span::from_secs(10),
+            ..FlowConfig::default()
+        });
         for s in 0..25i64 {
             t.add(&pkt(s * 1_000_000, (ip(1), 5), (ip(2), 6), A, 1));
         }
         t.finish_all();
         let f = t.take_finished();
-        assert_eq!(f.iter().map(|f| f.end_reason.as_str()).collect::<Vec<_>>(), vec!["active", "active", "end"]);
+        assert_eq!(
+            f.iter().map(|f| f.end_reason.as_str()).collect::<Vec<_>>(),
+            vec!["active", "active", "end"]
+        );
         assert_eq!(f.iter().map(|f| f.orig.packets).sum::<u64>(), 25);
     }
 }

@@ -660,7 +660,8 @@ impl Settings {
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
-        let flows: palisade_flows::FlowConfig = section(&mut table, "flows", &from_env, &mut errors);
+        let flows: palisade_flows::FlowConfig =
+            section(&mut table, "flows", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);

@@ -19,7 +19,11 @@ fn ingest(data: &std::path::Path, file: &std::path::Path) -> String {
         .output()
         .expect("run palisade");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// `ports` SYNs from one scanner to one host, each refused.
@@ -28,8 +32,16 @@ fn scan(ports: u16) -> Vec<u8> {
     let t0 = 1_700_000_000_000_000i64;
     for (i, port) in (1..=ports).enumerate() {
         let t = t0 + i as i64 * 2_000;
-        w.packet(t, &tcp_frame([192, 0, 2, 7], [192, 0, 2, 9], 61_000, port, 0x02, b"")).expect("write");
-        w.packet(t + 100, &tcp_frame([192, 0, 2, 9], [192, 0, 2, 7], port, 61_000, 0x14, b"")).expect("write");
+        w.packet(
+            t,
+            &tcp_frame([192, 0, 2, 7], [192, 0, 2, 9], 61_000, port, 0x02, b""),
+        )
+        .expect("write");
+        w.packet(
+            t + 100,
+            &tcp_frame([192, 0, 2, 9], [192, 0, 2, 7], port, 61_000, 0x14, b""),
+        )
+        .expect("write");
     }
     w.finish().expect("flush")
 }
@@ -50,7 +62,11 @@ fn browsing(n: u16) -> Vec<u8> {
             (false, 0x11, &b""[..]),
             (true, 0x10, &b""[..]),
         ] {
-            let f = if up { tcp_frame(c, s, cp, 80, flags, payload) } else { tcp_frame(s, c, 80, cp, flags, payload) };
+            let f = if up {
+                tcp_frame(c, s, cp, 80, flags, payload)
+            } else {
+                tcp_frame(s, c, 80, cp, flags, payload)
+            };
             w.packet(t, &f).expect("write");
             t += 500;
         }
@@ -62,7 +78,10 @@ fn browsing(n: u16) -> Vec<u8> {
 fn a_scan_capture_raises_a_port_scan_and_browsing_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let scan_file = dir.path().join("scan.pcap.gz");
-    let mut gz = flate2::write::GzEncoder::new(std::fs::File::create(&scan_file).expect("create"), flate2::Compression::fast());
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&scan_file).expect("create"),
+        flate2::Compression::fast(),
+    );
     gz.write_all(&scan(40)).expect("gzip");
     gz.finish().expect("gzip");
     let out = ingest(&dir.path().join("a"), &scan_file);

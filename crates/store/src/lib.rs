@@ -59,6 +59,7 @@ mod analytics;
 mod codec;
 mod decisions;
 mod error;
+mod flows;
 mod jobs;
 mod logins;
 mod maintenance;
@@ -72,7 +73,6 @@ mod sqlgen;
 pub mod sqlite;
 mod threats;
 mod vulns;
-mod flows;
 
 pub use analytics::{
     AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
@@ -80,6 +80,7 @@ pub use analytics::{
 };
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
+pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
 pub use jobs::{
     AttemptEnd, CancelOutcome, JobClaim, JobCounts, JobFinish, JobQuery, JobStore, LeaseStatus,
     MAX_INTERRUPTIONS,
@@ -98,7 +99,6 @@ pub use vulns::{
     AssetQuery, CveStats, CveUpsert, IndexedCve, MATCHER, MatchQuery, MatchSync, SoftwareWrite,
     VulnStore,
 };
-pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
 
 /// One unit of durable work: a batch of events and dead letters, the checkpoint that
 /// covers them and, for pushes, the idempotency key. Backends write it in a single

@@ -52,10 +52,22 @@ pub struct FlowParams {
 }
 
 /// The parameters the flows listing accepts.
-pub const FLOW_PARAMS: &[&str] =
-    &["from", "to", "range", "ip", "port", "protocol", "application", "state", "cursor", "limit"];
+pub const FLOW_PARAMS: &[&str] = &[
+    "from",
+    "to",
+    "range",
+    "ip",
+    "port",
+    "protocol",
+    "application",
+    "state",
+    "cursor",
+    "limit",
+];
 
-const STATES: &[&str] = &["S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH"];
+const STATES: &[&str] = &[
+    "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH",
+];
 
 /// Lists flows, newest first.
 #[utoipa::path(get, path = "/api/v1/flows", tag = "flows", params(FlowParams), responses(
@@ -71,18 +83,28 @@ pub async fn list_flows(
     let (from, to) = p.time_range(Timestamp::now())?;
     let ip = p
         .get("ip")?
-        .map(|v| v.parse::<IpNet>().map_err(|e| Problem::invalid("ip", format!("{e}; give an address or a CIDR"))))
+        .map(|v| {
+            v.parse::<IpNet>()
+                .map_err(|e| Problem::invalid("ip", format!("{e}; give an address or a CIDR")))
+        })
         .transpose()?;
     let port = p
         .get("port")?
-        .map(|v| v.trim().parse::<u16>().map_err(|_| Problem::invalid("port", "must be a port number, 0 to 65535")))
+        .map(|v| {
+            v.trim()
+                .parse::<u16>()
+                .map_err(|_| Problem::invalid("port", "must be a port number, 0 to 65535"))
+        })
         .transpose()?;
     let protocol = p.text("protocol", 16)?.map(|s| s.to_ascii_lowercase());
     let flow_state = p.text("state", 8)?;
     if let Some(s) = &flow_state
         && !STATES.contains(&s.as_str())
     {
-        return Err(Problem::invalid("state", format!("must be one of {}", STATES.join(", "))));
+        return Err(Problem::invalid(
+            "state",
+            format!("must be one of {}", STATES.join(", ")),
+        ));
     }
     let q = FlowQuery {
         from,
@@ -96,7 +118,10 @@ pub async fn list_flows(
         limit: p.limit()?,
     };
     let page = state.store.list_flows(&q).await?;
-    Ok(Json(FlowPage { items: page.items, next_cursor: page.next_cursor }))
+    Ok(Json(FlowPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One flow with its application details.
@@ -105,7 +130,10 @@ pub async fn list_flows(
     (status = 400, description = "The id is invalid", body = Problem, content_type = "application/problem+json"),
     (status = 404, description = "No such flow", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
-pub async fn get_flow(State(state): State<AppState>, Path(raw): Path<String>) -> Result<Json<StoredFlow>, Problem> {
+pub async fn get_flow(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<StoredFlow>, Problem> {
     let id = raw
         .parse::<i64>()
         .ok()

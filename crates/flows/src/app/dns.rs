@@ -85,7 +85,13 @@ mod tests {
 
     #[test]
     fn first_question() {
-        assert_eq!(parse(&query("www.wireshark.org", 1)), Some(Question { name: "www.wireshark.org".into(), qtype: 1 }));
+        assert_eq!(
+            parse(&query("www.wireshark.org", 1)),
+            Some(Question {
+                name: "www.wireshark.org".into(),
+                qtype: 1
+            })
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub(crate) enum Outcome {
     Response(u16),
 }
 
-const METHODS: &[&str] = &["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND"];
+const METHODS: &[&str] = &[
+    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND",
+];
 
 /// Parses an HTTP head from the start of a direction's bytes.
 pub(crate) fn parse(buf: &[u8], _from_client: bool) -> Outcome {
@@ -29,11 +31,24 @@ pub(crate) fn parse(buf: &[u8], _from_client: bool) -> Outcome {
         // Could still become one when more bytes come.
         let maybe = buf.len() < 9
             && !buf.contains(&b' ')
-            && (METHODS.iter().any(|m| m.as_bytes().starts_with(buf)) || b"HTTP/1.".starts_with(buf));
-        return if maybe { Outcome::NeedMore } else { Outcome::NotHttp };
+            && (METHODS.iter().any(|m| m.as_bytes().starts_with(buf))
+                || b"HTTP/1.".starts_with(buf));
+        return if maybe {
+            Outcome::NeedMore
+        } else {
+            Outcome::NotHttp
+        };
     }
-    let Some(line_end) = buf.windows(2).position(|w| w == b"\r\n").or_else(|| buf.iter().position(|b| *b == b'\n')) else {
-        return if buf.len() > 8192 { Outcome::NotHttp } else { Outcome::NeedMore };
+    let Some(line_end) = buf
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .or_else(|| buf.iter().position(|b| *b == b'\n'))
+    else {
+        return if buf.len() > 8192 {
+            Outcome::NotHttp
+        } else {
+            Outcome::NeedMore
+        };
     };
     let line = String::from_utf8_lossy(buf.get(..line_end).unwrap_or(&[])).into_owned();
     let mut parts = line.split(' ');
@@ -50,10 +65,18 @@ pub(crate) fn parse(buf: &[u8], _from_client: bool) -> Outcome {
     if head_end.is_none() && buf.len() < super::INSPECT_BYTES {
         return Outcome::NeedMore;
     }
-    let head = String::from_utf8_lossy(buf.get(..head_end.unwrap_or(buf.len())).unwrap_or(&[])).into_owned();
-    let mut req = Request { method, path, host: None, user_agent: None };
+    let head = String::from_utf8_lossy(buf.get(..head_end.unwrap_or(buf.len())).unwrap_or(&[]))
+        .into_owned();
+    let mut req = Request {
+        method,
+        path,
+        host: None,
+        user_agent: None,
+    };
     for h in head.split("\r\n").skip(1) {
-        let Some((k, v)) = h.split_once(':') else { continue };
+        let Some((k, v)) = h.split_once(':') else {
+            continue;
+        };
         if k.eq_ignore_ascii_case("host") {
             req.host = Some(v.trim().to_string());
         } else if k.eq_ignore_ascii_case("user-agent") {
@@ -69,8 +92,14 @@ mod tests {
 
     #[test]
     fn response_status() {
-        assert!(matches!(parse(b"HTTP/1.1 404 Not Found\r\n", false), Outcome::Response(404)));
-        assert!(matches!(parse(b"HTTP/1.1 abc\r\n", false), Outcome::NotHttp));
+        assert!(matches!(
+            parse(b"HTTP/1.1 404 Not Found\r\n", false),
+            Outcome::Response(404)
+        ));
+        assert!(matches!(
+            parse(b"HTTP/1.1 abc\r\n", false),
+            Outcome::NotHttp
+        ));
     }
 
     #[test]

@@ -89,7 +89,14 @@ impl Inspector {
     }
 
     /// Feeds one packet's payload (`dir` 0 = originator → responder).
-    pub(crate) fn feed(&mut self, info: &mut AppInfo, l4: L4, dir: usize, payload: &[u8], ports: (u16, u16)) {
+    pub(crate) fn feed(
+        &mut self,
+        info: &mut AppInfo,
+        l4: L4,
+        dir: usize,
+        payload: &[u8],
+        ports: (u16, u16),
+    ) {
         let d = dir.min(1);
         if payload.is_empty() || self.done[d] {
             return;
@@ -104,7 +111,9 @@ impl Inspector {
                 }
             }
             L4::Tcp => {
-                let Some(buf) = self.buf.get_mut(d) else { return };
+                let Some(buf) = self.buf.get_mut(d) else {
+                    return;
+                };
                 let room = INSPECT_BYTES.saturating_sub(buf.len());
                 buf.extend_from_slice(payload.get(..room.min(payload.len())).unwrap_or(&[]));
                 let full = buf.len() >= INSPECT_BYTES;
@@ -146,7 +155,11 @@ fn tcp(info: &mut AppInfo, dir: usize, buf: &[u8], ports: (u16, u16)) -> bool {
             ssh::Banner::Line(line) => {
                 info.protocol = Some("ssh".into());
                 info.by_port = false;
-                if dir == 0 { info.ssh_client = Some(line) } else { info.ssh_server = Some(line) }
+                if dir == 0 {
+                    info.ssh_client = Some(line)
+                } else {
+                    info.ssh_server = Some(line)
+                }
                 return true;
             }
         }
@@ -199,7 +212,11 @@ fn udp(info: &mut AppInfo, _dir: usize, payload: &[u8], ports: (u16, u16)) -> bo
 }
 
 fn is_quic_long_header(p: &[u8]) -> bool {
-    matches!(p.first(), Some(b) if b & 0xc0 == 0xc0) && matches!(p.get(1..5), Some([0, 0, 0, 1]) | Some([0x6b, 0x33, 0x43, 0xcf]))
+    matches!(p.first(), Some(b) if b & 0xc0 == 0xc0)
+        && matches!(
+            p.get(1..5),
+            Some([0, 0, 0, 1]) | Some([0x6b, 0x33, 0x43, 0xcf])
+        )
 }
 
 fn set_dns(info: &mut AppInfo, q: dns::Question, ports: (u16, u16)) {
@@ -256,9 +273,21 @@ mod tests {
     fn http_request_is_identified() {
         let mut info = AppInfo::default();
         let mut ins = Inspector::default();
-        ins.feed(&mut info, L4::Tcp, 0, b"GET /a?b=1 HTTP/1.1\r\nHost: ex", (40000, 80));
+        ins.feed(
+            &mut info,
+            L4::Tcp,
+            0,
+            b"GET /a?b=1 HTTP/1.1\r\nHost: ex",
+            (40000, 80),
+        );
         assert_eq!(info.protocol, None, "waits for the end of the head");
-        ins.feed(&mut info, L4::Tcp, 0, b"ample.com\r\nUser-Agent: curl/8\r\n\r\n", (40000, 80));
+        ins.feed(
+            &mut info,
+            L4::Tcp,
+            0,
+            b"ample.com\r\nUser-Agent: curl/8\r\n\r\n",
+            (40000, 80),
+        );
         assert_eq!(info.protocol.as_deref(), Some("http"));
         assert_eq!(info.http_host.as_deref(), Some("example.com"));
         assert_eq!(info.http_path.as_deref(), Some("/a?b=1"));
@@ -269,7 +298,13 @@ mod tests {
     fn ssh_banners_both_ways() {
         let mut info = AppInfo::default();
         let mut ins = Inspector::default();
-        ins.feed(&mut info, L4::Tcp, 1, b"SSH-2.0-OpenSSH_7.4\r\n", (50000, 22));
+        ins.feed(
+            &mut info,
+            L4::Tcp,
+            1,
+            b"SSH-2.0-OpenSSH_7.4\r\n",
+            (50000, 22),
+        );
         ins.feed(&mut info, L4::Tcp, 0, b"SSH-2.0-PuTTY\r\n", (50000, 22));
         assert_eq!(info.ssh_server.as_deref(), Some("SSH-2.0-OpenSSH_7.4"));
         assert_eq!(info.ssh_client.as_deref(), Some("SSH-2.0-PuTTY"));
@@ -280,7 +315,13 @@ mod tests {
     fn garbage_settles_without_a_protocol() {
         let mut info = AppInfo::default();
         let mut ins = Inspector::default();
-        ins.feed(&mut info, L4::Tcp, 0, &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7], (1, 2));
+        ins.feed(
+            &mut info,
+            L4::Tcp,
+            0,
+            &[0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3, 4, 5, 6, 7],
+            (1, 2),
+        );
         assert_eq!(info.protocol, None);
         assert!(ins.done[0]);
     }

@@ -103,7 +103,13 @@ impl ClientHello {
 
     /// The JA4 fingerprint; `proto` is `t` (TCP) or `q` (QUIC).
     pub fn ja4(&self, proto: char) -> String {
-        let version = self.versions.iter().copied().filter(|v| !is_grease(*v)).max().unwrap_or(self.version);
+        let version = self
+            .versions
+            .iter()
+            .copied()
+            .filter(|v| !is_grease(*v))
+            .max()
+            .unwrap_or(self.version);
         let v = match version {
             0x0304 => "13",
             0x0303 => "12",
@@ -117,8 +123,18 @@ impl ClientHello {
             _ => "00",
         };
         let sni = if self.sni.is_some() { 'd' } else { 'i' };
-        let ciphers: Vec<u16> = self.ciphers.iter().copied().filter(|c| !is_grease(*c)).collect();
-        let exts: Vec<u16> = self.extensions.iter().copied().filter(|e| !is_grease(*e)).collect();
+        let ciphers: Vec<u16> = self
+            .ciphers
+            .iter()
+            .copied()
+            .filter(|c| !is_grease(*c))
+            .collect();
+        let exts: Vec<u16> = self
+            .extensions
+            .iter()
+            .copied()
+            .filter(|e| !is_grease(*e))
+            .collect();
         let alpn = match self.alpn.first().map(|a| a.as_bytes()) {
             Some([]) | None => "00".to_string(),
             Some(a) => {
@@ -128,15 +144,31 @@ impl ClientHello {
                     format!("{}{}", first as char, last as char)
                 } else {
                     let h = hex(&[first, last]);
-                    format!("{}{}", h.chars().next().unwrap_or('0'), h.chars().last().unwrap_or('0'))
+                    format!(
+                        "{}{}",
+                        h.chars().next().unwrap_or('0'),
+                        h.chars().last().unwrap_or('0')
+                    )
                 }
             }
         };
-        let a = format!("{proto}{v}{sni}{:02}{:02}{alpn}", ciphers.len().min(99), exts.len().min(99));
+        let a = format!(
+            "{proto}{v}{sni}{:02}{:02}{alpn}",
+            ciphers.len().min(99),
+            exts.len().min(99)
+        );
         let mut sorted_c = ciphers.clone();
         sorted_c.sort_unstable();
-        let b = if sorted_c.is_empty() { "000000000000".to_string() } else { sha12(&join(sorted_c.iter().map(|c| format!("{c:04x}")), ",")) };
-        let mut sorted_e: Vec<u16> = exts.iter().copied().filter(|e| *e != 0x0000 && *e != 0x0010).collect();
+        let b = if sorted_c.is_empty() {
+            "000000000000".to_string()
+        } else {
+            sha12(&join(sorted_c.iter().map(|c| format!("{c:04x}")), ","))
+        };
+        let mut sorted_e: Vec<u16> = exts
+            .iter()
+            .copied()
+            .filter(|e| *e != 0x0000 && *e != 0x0010)
+            .collect();
         sorted_e.sort_unstable();
         let c = if sorted_e.is_empty() {
             "000000000000".to_string()
@@ -155,7 +187,12 @@ impl ClientHello {
 impl ServerHello {
     /// The JA3S string (`version,cipher,extensions`).
     pub fn ja3s_string(&self) -> String {
-        format!("{},{},{}", self.version, self.cipher, join(self.extensions.iter(), "-"))
+        format!(
+            "{},{},{}",
+            self.version,
+            self.cipher,
+            join(self.extensions.iter(), "-")
+        )
     }
 
     /// The JA3S fingerprint.
@@ -197,7 +234,9 @@ impl<'a> Cur<'a> {
 }
 
 fn u16s(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect()
+    b.chunks_exact(2)
+        .map(|c| u16::from_be_bytes([c[0], c[1]]))
+        .collect()
 }
 
 /// Parses the first handshake message of a TLS stream direction.
@@ -213,7 +252,9 @@ pub fn parse(buf: &[u8], _from_client: bool) -> Outcome {
     let mut hs = Vec::new();
     let mut at = 0;
     loop {
-        let Some(head) = buf.get(at..at + 5) else { return Outcome::NeedMore };
+        let Some(head) = buf.get(at..at + 5) else {
+            return Outcome::NeedMore;
+        };
         if head[0] != 22 {
             return Outcome::NotTls;
         }
@@ -236,7 +277,9 @@ pub fn parse(buf: &[u8], _from_client: bool) -> Outcome {
 /// Parses the handshake message if all of it is in `hs`.
 fn whole(hs: &[u8]) -> Option<Outcome> {
     let kind = *hs.first()?;
-    let len = (usize::from(*hs.get(1)?) << 16) | (usize::from(*hs.get(2)?) << 8) | usize::from(*hs.get(3)?);
+    let len = (usize::from(*hs.get(1)?) << 16)
+        | (usize::from(*hs.get(2)?) << 8)
+        | usize::from(*hs.get(3)?);
     let body = hs.get(4..4 + len)?;
     Some(match kind {
         1 => client_hello(body).map_or(Outcome::NotTls, Outcome::Client),
@@ -247,7 +290,10 @@ fn whole(hs: &[u8]) -> Option<Outcome> {
 
 fn client_hello(body: &[u8]) -> Option<ClientHello> {
     let mut c = Cur { b: body };
-    let mut h = ClientHello { version: c.u16()?, ..ClientHello::default() };
+    let mut h = ClientHello {
+        version: c.u16()?,
+        ..ClientHello::default()
+    };
     c.take(32)?;
     c.vec8()?;
     h.ciphers = u16s(c.vec16()?);
@@ -278,7 +324,8 @@ fn client_hello(body: &[u8]) -> Option<ClientHello> {
             16 => {
                 let mut list = Cur { b: d.vec16()? };
                 while !list.b.is_empty() {
-                    h.alpn.push(String::from_utf8_lossy(list.vec8()?).into_owned());
+                    h.alpn
+                        .push(String::from_utf8_lossy(list.vec8()?).into_owned());
                 }
             }
             43 => h.versions = u16s(d.vec8()?),
@@ -290,7 +337,10 @@ fn client_hello(body: &[u8]) -> Option<ClientHello> {
 
 fn server_hello(body: &[u8]) -> Option<ServerHello> {
     let mut c = Cur { b: body };
-    let mut h = ServerHello { version: c.u16()?, ..ServerHello::default() };
+    let mut h = ServerHello {
+        version: c.u16()?,
+        ..ServerHello::default()
+    };
     c.take(32)?;
     c.vec8()?;
     h.cipher = c.u16()?;
@@ -347,9 +397,17 @@ mod tests {
     fn client_hello_fields_and_ja3_string() {
         let rec = client_hello_record(
             &[0x0a0a, 0xc02f, 0x009c],
-            &[(0x2a2a, vec![]), (0, sni("example.com")), (10, vec![0, 4, 0, 0x1d, 0, 0x17]), (11, vec![1, 0]), (16, vec![0, 3, 2, b'h', b'2'])],
+            &[
+                (0x2a2a, vec![]),
+                (0, sni("example.com")),
+                (10, vec![0, 4, 0, 0x1d, 0, 0x17]),
+                (11, vec![1, 0]),
+                (16, vec![0, 3, 2, b'h', b'2']),
+            ],
         );
-        let Outcome::Client(h) = parse(&rec, true) else { panic!("not a client hello") };
+        let Outcome::Client(h) = parse(&rec, true) else {
+            panic!("not a client hello")
+        };
         assert_eq!(h.sni.as_deref(), Some("example.com"));
         assert_eq!(h.alpn, vec!["h2".to_string()]);
         assert_eq!(h.ja3_string(), "771,49199-156,0-10-11-16,29-23,0");
@@ -362,7 +420,10 @@ mod tests {
     fn fragments_and_truncation() {
         let rec = client_hello_record(&[0x002f], &[(0, sni("a.b"))]);
         for cut in 0..rec.len() {
-            assert!(matches!(parse(&rec[..cut], true), Outcome::NeedMore), "cut {cut}");
+            assert!(
+                matches!(parse(&rec[..cut], true), Outcome::NeedMore),
+                "cut {cut}"
+            );
         }
         // The same handshake split over two records.
         let hs = &rec[5..];
@@ -386,9 +447,17 @@ mod tests {
     fn ja4_of_the_specification_example() {
         let h = ClientHello {
             version: 0x0303,
-            ciphers: vec![0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035],
-            extensions: vec![0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015],
-            sig_algs: vec![0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601],
+            ciphers: vec![
+                0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013,
+                0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+            ],
+            extensions: vec![
+                0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023,
+                0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
+            ],
+            sig_algs: vec![
+                0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
+            ],
             versions: vec![0x0304, 0x0303],
             sni: Some("x".into()),
             alpn: vec!["h2".into()],

@@ -53,9 +53,23 @@ fn v4(b: &[u8]) -> Result<IpPacket<'_>, Malformed> {
     let transport = if fragment == Fragment::Later {
         Transport::Fragment
     } else {
-        transport::decode(proto, payload, payload_len, false, fragment == Fragment::First)?
+        transport::decode(
+            proto,
+            payload,
+            payload_len,
+            false,
+            fragment == Fragment::First,
+        )?
     };
-    Ok(IpPacket { src, dst, proto, ttl: h[8], len: total as u32, fragment, transport })
+    Ok(IpPacket {
+        src,
+        dst,
+        proto,
+        ttl: h[8],
+        len: total as u32,
+        fragment,
+        transport,
+    })
 }
 
 fn v6(b: &[u8]) -> Result<IpPacket<'_>, Malformed> {
@@ -120,10 +134,15 @@ mod tests {
 
     #[test]
     fn later_fragments_are_not_read_as_transport() {
-        let mut p = vec![0x45, 0, 0, 28, 0, 1, 0x00, 0x10, 64, 17, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let mut p = vec![
+            0x45, 0, 0, 28, 0, 1, 0x00, 0x10, 64, 17, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         p.extend([0, 53, 0, 53, 0, 8, 0, 0]);
         let ip = decode(&p).unwrap();
-        assert_eq!((ip.fragment, ip.transport), (Fragment::Later, Transport::Fragment));
+        assert_eq!(
+            (ip.fragment, ip.transport),
+            (Fragment::Later, Transport::Fragment)
+        );
         p[6] = 0x20;
         p[7] = 0;
         let ip = decode(&p).unwrap();
@@ -142,15 +161,26 @@ mod tests {
         p.extend([0, 1, 0, 2, 0, 8, 0, 0]);
         let ip = decode(&p).unwrap();
         assert_eq!(ip.fragment, Fragment::First);
-        assert!(matches!(ip.transport, Transport::Udp { sport: 1, dport: 2, .. }));
+        assert!(matches!(
+            ip.transport,
+            Transport::Udp {
+                sport: 1,
+                dport: 2,
+                ..
+            }
+        ));
         assert_eq!(ip.dst.to_string(), "::2");
     }
 
     #[test]
     fn bad_header_lengths_are_malformed() {
-        let p = [0x44u8, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let p = [
+            0x44u8, 0, 0, 20, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         assert_eq!(decode(&p), Err(Malformed::Ip));
-        let p = [0x45u8, 0, 0, 10, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let p = [
+            0x45u8, 0, 0, 10, 0, 0, 0, 0, 64, 6, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         assert_eq!(decode(&p), Err(Malformed::Ip));
     }
 }

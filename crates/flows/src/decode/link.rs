@@ -29,14 +29,26 @@ pub(crate) fn decode(link_type: u32, data: &[u8]) -> Result<Option<L2<'_>>, Malf
                 Some(6) => 0x86dd,
                 _ => return Err(Malformed::Ip),
             };
-            L2 { src_mac: None, dst_mac: None, vlan: None, ethertype, payload: data }
+            L2 {
+                src_mac: None,
+                dst_mac: None,
+                vlan: None,
+                ethertype,
+                payload: data,
+            }
         }
         linktype::LINUX_SLL => {
             // packet type (2), ARPHRD (2), address length (2), address (8), protocol (2)
             let ethertype = be16(data, 14).ok_or(Malformed::Link)?;
             let addr_len = usize::from(be16(data, 4).ok_or(Malformed::Link)?);
             let src_mac = if addr_len == 6 { mac(data, 6) } else { None };
-            L2 { src_mac, dst_mac: None, vlan: None, ethertype, payload: data.get(16..).ok_or(Malformed::Link)? }
+            L2 {
+                src_mac,
+                dst_mac: None,
+                vlan: None,
+                ethertype,
+                payload: data.get(16..).ok_or(Malformed::Link)?,
+            }
         }
         linktype::LINUX_SLL2 => {
             // protocol (2), reserved (2), ifindex (4), ARPHRD (2), packet type (1),
@@ -44,7 +56,13 @@ pub(crate) fn decode(link_type: u32, data: &[u8]) -> Result<Option<L2<'_>>, Malf
             let ethertype = be16(data, 0).ok_or(Malformed::Link)?;
             let addr_len = data.get(11).copied().ok_or(Malformed::Link)?;
             let src_mac = if addr_len == 6 { mac(data, 12) } else { None };
-            L2 { src_mac, dst_mac: None, vlan: None, ethertype, payload: data.get(20..).ok_or(Malformed::Link)? }
+            L2 {
+                src_mac,
+                dst_mac: None,
+                vlan: None,
+                ethertype,
+                payload: data.get(20..).ok_or(Malformed::Link)?,
+            }
         }
         linktype::NULL | linktype::LOOP => {
             let fam = data.get(..4).ok_or(Malformed::Link)?;
@@ -55,7 +73,13 @@ pub(crate) fn decode(link_type: u32, data: &[u8]) -> Result<Option<L2<'_>>, Malf
                 (24 | 28 | 30, _) | (_, 24 | 28 | 30) => 0x86dd,
                 _ => return Err(Malformed::Link),
             };
-            L2 { src_mac: None, dst_mac: None, vlan: None, ethertype, payload: data.get(4..).ok_or(Malformed::Link)? }
+            L2 {
+                src_mac: None,
+                dst_mac: None,
+                vlan: None,
+                ethertype,
+                payload: data.get(4..).ok_or(Malformed::Link)?,
+            }
         }
         _ => return Ok(None),
     }))
@@ -80,7 +104,13 @@ fn ethernet(data: &[u8]) -> Result<L2<'_>, Malformed> {
     if ethertype < 0x0600 {
         ethertype = 0;
     }
-    Ok(L2 { src_mac: Some(src_mac), dst_mac: Some(dst_mac), vlan, ethertype, payload: data.get(at + 2..).ok_or(Malformed::Link)? })
+    Ok(L2 {
+        src_mac: Some(src_mac),
+        dst_mac: Some(dst_mac),
+        vlan,
+        ethertype,
+        payload: data.get(at + 2..).ok_or(Malformed::Link)?,
+    })
 }
 
 #[cfg(test)]
@@ -92,7 +122,10 @@ mod tests {
         let mut f = vec![0u8; 12];
         f.extend([0x81, 0x00, 0x00, 0x2a, 0x08, 0x00, 0x45]);
         let l2 = decode(1, &f).unwrap().unwrap();
-        assert_eq!((l2.vlan, l2.ethertype, l2.payload), (Some(42), 0x0800, &[0x45u8][..]));
+        assert_eq!(
+            (l2.vlan, l2.ethertype, l2.payload),
+            (Some(42), 0x0800, &[0x45u8][..])
+        );
     }
 
     #[test]
@@ -100,8 +133,13 @@ mod tests {
         let mut v1 = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 0x86, 0xdd];
         v1.push(0x60);
         let l2 = decode(113, &v1).unwrap().unwrap();
-        assert_eq!((l2.ethertype, l2.src_mac), (0x86dd, Some([1, 2, 3, 4, 5, 6])));
-        let mut v2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 9, 9, 9, 9, 9, 9, 0, 0];
+        assert_eq!(
+            (l2.ethertype, l2.src_mac),
+            (0x86dd, Some([1, 2, 3, 4, 5, 6]))
+        );
+        let mut v2 = vec![
+            0x08, 0x00, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 9, 9, 9, 9, 9, 9, 0, 0,
+        ];
         v2.push(0x45);
         let l2 = decode(276, &v2).unwrap().unwrap();
         assert_eq!((l2.ethertype, l2.payload), (0x0800, &[0x45u8][..]));

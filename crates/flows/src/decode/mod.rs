@@ -125,13 +125,20 @@ pub struct Frame<'a> {
 
 /// Decodes one frame of the given link type; `Ok(None)` for a link type we do not know.
 pub fn decode(link_type: u32, data: &[u8]) -> Result<Option<Frame<'_>>, Malformed> {
-    let Some(l2) = link::decode(link_type, data)? else { return Ok(None) };
+    let Some(l2) = link::decode(link_type, data)? else {
+        return Ok(None);
+    };
     let l3 = match l2.ethertype {
         0x0800 | 0x86dd => Layer3::Ip(ip::decode(l2.payload)?),
         0x0806 => Layer3::Arp(decode_arp(l2.payload)?),
         other => Layer3::Other(other),
     };
-    Ok(Some(Frame { src_mac: l2.src_mac, dst_mac: l2.dst_mac, vlan: l2.vlan, l3 }))
+    Ok(Some(Frame {
+        src_mac: l2.src_mac,
+        dst_mac: l2.dst_mac,
+        vlan: l2.vlan,
+        l3,
+    }))
 }
 
 fn decode_arp(b: &[u8]) -> Result<Arp, Malformed> {
@@ -146,7 +153,12 @@ fn decode_arp(b: &[u8]) -> Result<Arp, Malformed> {
         let s = b.get(at..at + 4).ok_or(Malformed::Arp)?;
         Ok(std::net::Ipv4Addr::new(s[0], s[1], s[2], s[3]))
     };
-    Ok(Arp { op: u16::from_be_bytes([b[6], b[7]]), sender_mac, sender_ip: ip4(14)?, target_ip: ip4(24)? })
+    Ok(Arp {
+        op: u16::from_be_bytes([b[6], b[7]]),
+        sender_mac,
+        sender_ip: ip4(14)?,
+        target_ip: ip4(24)?,
+    })
 }
 
 /// Reads a big-endian `u16` at `at`, if there.
@@ -159,10 +171,30 @@ pub(crate) mod tests {
     use super::*;
 
     /// Builds an Ethernet + IPv4 + TCP frame.
-    pub(crate) fn tcp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn tcp4(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sport: u16,
+        dport: u16,
+        flags: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
         let total = (20 + 20 + payload.len()) as u16;
-        f.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f.extend([
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
         f.extend(src);
         f.extend(dst);
         f.extend(sport.to_be_bytes());
@@ -173,10 +205,29 @@ pub(crate) mod tests {
     }
 
     /// Builds an Ethernet + IPv4 + UDP frame.
-    pub(crate) fn udp4(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn udp4(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
         let total = (20 + 8 + payload.len()) as u16;
-        f.extend([0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0]);
+        f.extend([
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ]);
         f.extend(src);
         f.extend(dst);
         f.extend(sport.to_be_bytes());
@@ -191,14 +242,33 @@ pub(crate) mod tests {
     fn decodes_tcp_over_ethernet() {
         let f = tcp4([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 0x02, b"");
         let frame = decode(1, &f).unwrap().unwrap();
-        let Layer3::Ip(ip) = frame.l3 else { panic!("not ip") };
+        let Layer3::Ip(ip) = frame.l3 else {
+            panic!("not ip")
+        };
         assert_eq!(ip.src.to_string(), "10.0.0.1");
-        assert_eq!(ip.transport, Transport::Tcp { sport: 1234, dport: 80, flags: 2, seq: 1, payload: b"", payload_len: 0 });
+        assert_eq!(
+            ip.transport,
+            Transport::Tcp {
+                sport: 1234,
+                dport: 80,
+                flags: 2,
+                seq: 1,
+                payload: b"",
+                payload_len: 0
+            }
+        );
     }
 
     #[test]
     fn every_truncation_is_counted_not_a_panic() {
-        let f = tcp4([10, 0, 0, 1], [10, 0, 0, 2], 1234, 80, 0x18, b"GET / HTTP/1.1\r\n");
+        let f = tcp4(
+            [10, 0, 0, 1],
+            [10, 0, 0, 2],
+            1234,
+            80,
+            0x18,
+            b"GET / HTTP/1.1\r\n",
+        );
         for cut in 0..f.len() {
             // Short payloads are fine (snap length); short headers are Malformed.
             let r = decode(1, &f[..cut]);
@@ -248,9 +318,14 @@ pub(crate) mod tests {
     fn decodes_arp() {
         let mut f = vec![0xff; 6];
         f.extend([0, 1, 2, 3, 4, 5, 0x08, 0x06]);
-        f.extend([0, 1, 8, 0, 6, 4, 0, 1, 0, 1, 2, 3, 4, 5, 192, 168, 1, 1, 0, 0, 0, 0, 0, 0, 192, 168, 1, 2]);
+        f.extend([
+            0, 1, 8, 0, 6, 4, 0, 1, 0, 1, 2, 3, 4, 5, 192, 168, 1, 1, 0, 0, 0, 0, 0, 0, 192, 168,
+            1, 2,
+        ]);
         let frame = decode(1, &f).unwrap().unwrap();
-        let Layer3::Arp(arp) = frame.l3 else { panic!("not arp") };
+        let Layer3::Arp(arp) = frame.l3 else {
+            panic!("not arp")
+        };
         assert_eq!(arp.op, 1);
         assert_eq!(arp.target_ip.to_string(), "192.168.1.2");
         assert!(decode(1, &f[..30]).is_err());

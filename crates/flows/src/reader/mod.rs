@@ -110,10 +110,15 @@ impl CaptureReader {
         CaptureReader::with_magic(magic, input)
     }
 
-    fn with_magic(magic: [u8; 4], input: Box<dyn Read + Send>) -> Result<CaptureReader, CaptureError> {
+    fn with_magic(
+        magic: [u8; 4],
+        input: Box<dyn Read + Send>,
+    ) -> Result<CaptureReader, CaptureError> {
         match detect(magic) {
             Some(Format::Pcap) => Ok(CaptureReader::Pcap(PcapReader::after_magic(magic, input)?)),
-            Some(Format::Pcapng) => Ok(CaptureReader::Pcapng(PcapngReader::after_magic(magic, input)?)),
+            Some(Format::Pcapng) => Ok(CaptureReader::Pcapng(PcapngReader::after_magic(
+                magic, input,
+            )?)),
             None => Err(CaptureError::UnknownFormat(magic)),
         }
     }
@@ -137,14 +142,23 @@ impl CaptureReader {
 
 /// Reads exactly `buf.len()` bytes; `Ok(false)` when the stream ended before the first
 /// byte (a clean end), an error when it ended part-way.
-pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8], offset: u64) -> Result<bool, CaptureError> {
+pub(crate) fn read_full<R: Read>(
+    r: &mut R,
+    buf: &mut [u8],
+    offset: u64,
+) -> Result<bool, CaptureError> {
     let mut done = 0;
     while done < buf.len() {
-        let Some(rest) = buf.get_mut(done..) else { break };
+        let Some(rest) = buf.get_mut(done..) else {
+            break;
+        };
         match r.read(rest) {
             Ok(0) if done == 0 => return Ok(false),
             Ok(0) => {
-                return Err(CaptureError::Corrupt { offset, reason: "file ends inside a record" });
+                return Err(CaptureError::Corrupt {
+                    offset,
+                    reason: "file ends inside a record",
+                });
             }
             Ok(n) => done += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -160,7 +174,11 @@ pub(crate) fn u32_at(b: &[u8], at: usize, big: bool) -> u32 {
     if let Some(s) = b.get(at..at + 4) {
         x.copy_from_slice(s);
     }
-    if big { u32::from_be_bytes(x) } else { u32::from_le_bytes(x) }
+    if big {
+        u32::from_be_bytes(x)
+    } else {
+        u32::from_le_bytes(x)
+    }
 }
 
 /// Reads a `u16` in the file's byte order.
@@ -169,5 +187,9 @@ pub(crate) fn u16_at(b: &[u8], at: usize, big: bool) -> u16 {
     if let Some(s) = b.get(at..at + 2) {
         x.copy_from_slice(s);
     }
-    if big { u16::from_be_bytes(x) } else { u16::from_le_bytes(x) }
+    if big {
+        u16::from_be_bytes(x)
+    } else {
+        u16::from_le_bytes(x)
+    }
 }

@@ -29,11 +29,21 @@ impl<R: Read> PcapReader<R> {
         };
         let mut rest = [0u8; 20];
         if !read_full(&mut input, &mut rest, 4)? {
-            return Err(CaptureError::Corrupt { offset: 4, reason: "no pcap global header" });
+            return Err(CaptureError::Corrupt {
+                offset: 4,
+                reason: "no pcap global header",
+            });
         }
         // version (4), thiszone (4), sigfigs (4), snaplen (4), network (4)
         let link_type = u32_at(&rest, 16, big_endian) & 0x0fff_ffff;
-        Ok(PcapReader { input, big_endian, nanos, link_type, offset: 24, buf: Vec::new() })
+        Ok(PcapReader {
+            input,
+            big_endian,
+            nanos,
+            link_type,
+            offset: 24,
+            buf: Vec::new(),
+        })
     }
 
     /// The file's link type.
@@ -52,14 +62,24 @@ impl<R: Read> PcapReader<R> {
         let caplen = u32_at(&head, 8, self.big_endian) as usize;
         let orig_len = u32_at(&head, 12, self.big_endian);
         if caplen > MAX_RECORD {
-            return Err(CaptureError::Corrupt { offset: self.offset, reason: "record length too large" });
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                reason: "record length too large",
+            });
         }
         self.buf.resize(caplen, 0);
         if !read_full(&mut self.input, &mut self.buf, self.offset)? && caplen > 0 {
-            return Err(CaptureError::Corrupt { offset: self.offset, reason: "file ends inside a record" });
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                reason: "file ends inside a record",
+            });
         }
         self.offset += 16 + caplen as u64;
-        let frac_us = if self.nanos { i64::from(frac) / 1000 } else { i64::from(frac) };
+        let frac_us = if self.nanos {
+            i64::from(frac) / 1000
+        } else {
+            i64::from(frac)
+        };
         Ok(Some(Packet {
             ts_us: i64::from(secs) * 1_000_000 + frac_us,
             link_type: self.link_type,
@@ -74,8 +94,20 @@ mod tests {
     use super::*;
 
     fn file(big: bool, nanos: bool, packets: &[(&[u8], u32, u32)]) -> Vec<u8> {
-        let w32 = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
-        let w16 = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let w32 = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let w16 = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
         let mut out = Vec::new();
         out.extend(w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
         out.extend(w16(2));
@@ -111,7 +143,11 @@ mod tests {
             for nanos in [false, true] {
                 let frac = if nanos { 5_000_000 } else { 5_000 };
                 let got = read_all(file(big, nanos, &[(b"abc", 10, frac), (b"", 11, 0)])).unwrap();
-                assert_eq!(got, vec![(10_005_000, b"abc".to_vec()), (11_000_000, vec![])], "big={big} nanos={nanos}");
+                assert_eq!(
+                    got,
+                    vec![(10_005_000, b"abc".to_vec()), (11_000_000, vec![])],
+                    "big={big} nanos={nanos}"
+                );
             }
         }
     }

@@ -44,9 +44,18 @@ impl<R: Read> PcapngReader<R> {
     pub fn after_magic(_magic: [u8; 4], mut input: R) -> Result<Self, CaptureError> {
         let mut head = [0u8; 8];
         if !read_full(&mut input, &mut head, 4)? {
-            return Err(CaptureError::Corrupt { offset: 4, reason: "no section header" });
+            return Err(CaptureError::Corrupt {
+                offset: 4,
+                reason: "no section header",
+            });
         }
-        let mut reader = PcapngReader { input, big_endian: false, interfaces: Vec::new(), offset: 0, buf: Vec::new() };
+        let mut reader = PcapngReader {
+            input,
+            big_endian: false,
+            interfaces: Vec::new(),
+            offset: 0,
+            buf: Vec::new(),
+        };
         reader.start_section(head)?;
         Ok(reader)
     }
@@ -57,18 +66,29 @@ impl<R: Read> PcapngReader<R> {
         let big_endian = match u32::from_le_bytes([head[4], head[5], head[6], head[7]]) {
             0x1a2b_3c4d => false,
             0x4d3c_2b1a => true,
-            _ => return Err(CaptureError::Corrupt { offset: self.offset, reason: "bad byte-order magic" }),
+            _ => {
+                return Err(CaptureError::Corrupt {
+                    offset: self.offset,
+                    reason: "bad byte-order magic",
+                });
+            }
         };
         self.big_endian = big_endian;
         self.interfaces.clear();
         let total = u32_at(&head, 0, big_endian) as usize;
         if !(28..=MAX_RECORD).contains(&total) || total % 4 != 0 {
-            return Err(CaptureError::Corrupt { offset: self.offset, reason: "bad section header length" });
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                reason: "bad section header length",
+            });
         }
         let rest = total - 12;
         self.buf.resize(rest, 0);
         if !read_full(&mut self.input, &mut self.buf, self.offset)? {
-            return Err(CaptureError::Corrupt { offset: self.offset, reason: "file ends inside a block" });
+            return Err(CaptureError::Corrupt {
+                offset: self.offset,
+                reason: "file ends inside a block",
+            });
         }
         self.offset += total as u64;
         Ok(())
@@ -76,9 +96,16 @@ impl<R: Read> PcapngReader<R> {
 
     /// The next packet, `None` at the end.
     pub fn next_packet(&mut self) -> Result<Option<Packet<'_>>, CaptureError> {
-        let Some(found) = self.next_packet_block()? else { return Ok(None) };
+        let Some(found) = self.next_packet_block()? else {
+            return Ok(None);
+        };
         let data = self.buf.get(found.start..found.end).unwrap_or(&[]);
-        Ok(Some(Packet { ts_us: found.ts_us, link_type: found.link_type, orig_len: found.orig_len, data }))
+        Ok(Some(Packet {
+            ts_us: found.ts_us,
+            link_type: found.link_type,
+            orig_len: found.orig_len,
+            data,
+        }))
     }
 
     /// Reads blocks until a packet block; its data is `buf[start..end]`.
@@ -93,18 +120,27 @@ impl<R: Read> PcapngReader<R> {
                 let mut shb = [0u8; 8];
                 shb[..4].copy_from_slice(&head[4..8]);
                 if !read_full(&mut self.input, &mut shb[4..], self.offset)? {
-                    return Err(CaptureError::Corrupt { offset: self.offset, reason: "file ends inside a block" });
+                    return Err(CaptureError::Corrupt {
+                        offset: self.offset,
+                        reason: "file ends inside a block",
+                    });
                 }
                 self.start_section(shb)?;
                 continue;
             }
             let total = u32_at(&head, 4, self.big_endian) as usize;
             if !(12..=MAX_RECORD).contains(&total) || total % 4 != 0 {
-                return Err(CaptureError::Corrupt { offset: self.offset, reason: "bad block length" });
+                return Err(CaptureError::Corrupt {
+                    offset: self.offset,
+                    reason: "bad block length",
+                });
             }
             self.buf.resize(total - 8, 0);
             if !read_full(&mut self.input, &mut self.buf, self.offset)? {
-                return Err(CaptureError::Corrupt { offset: self.offset, reason: "file ends inside a block" });
+                return Err(CaptureError::Corrupt {
+                    offset: self.offset,
+                    reason: "file ends inside a block",
+                });
             }
             self.offset += total as u64;
             let body_len = total - 12;
@@ -135,7 +171,9 @@ impl<R: Read> PcapngReader<R> {
                             u32_at(&self.buf, 16, big),
                         )
                     };
-                    let Some(iface) = self.interfaces.get(iface_id).copied() else { continue };
+                    let Some(iface) = self.interfaces.get(iface_id).copied() else {
+                        continue;
+                    };
                     let caplen = caplen.min(body_len - 20);
                     let ts = (u64::from(hi) << 32) | u64::from(lo);
                     return Ok(Some(Found {
@@ -147,7 +185,9 @@ impl<R: Read> PcapngReader<R> {
                     }));
                 }
                 SPB => {
-                    let Some(iface) = self.interfaces.first().copied() else { continue };
+                    let Some(iface) = self.interfaces.first().copied() else {
+                        continue;
+                    };
                     if body_len < 4 {
                         continue;
                     }
@@ -157,7 +197,13 @@ impl<R: Read> PcapngReader<R> {
                         caplen = caplen.min(iface.snap_len as usize);
                     }
                     // A simple packet block has no timestamp.
-                    return Ok(Some(Found { start: 4, end: 4 + caplen, ts_us: 0, link_type: iface.link_type, orig_len }));
+                    return Ok(Some(Found {
+                        start: 4,
+                        end: 4 + caplen,
+                        ts_us: 0,
+                        link_type: iface.link_type,
+                        orig_len,
+                    }));
                 }
                 _ => {}
             }
@@ -179,7 +225,11 @@ impl<R: Read> PcapngReader<R> {
             if code == 9 && len >= 1 {
                 if let Some(&v) = self.buf.get(at + 4) {
                     let exp = u32::from(v & 0x7f);
-                    let per = if v & 0x80 != 0 { 2u64.checked_pow(exp) } else { 10u64.checked_pow(exp) };
+                    let per = if v & 0x80 != 0 {
+                        2u64.checked_pow(exp)
+                    } else {
+                        10u64.checked_pow(exp)
+                    };
                     if let Some(per) = per.filter(|p| *p > 0) {
                         units_per_sec = per;
                     }
@@ -187,7 +237,11 @@ impl<R: Read> PcapngReader<R> {
             }
             at += 4 + len.div_ceil(4) * 4;
         }
-        Interface { link_type, snap_len, units_per_sec }
+        Interface {
+            link_type,
+            snap_len,
+            units_per_sec,
+        }
     }
 }
 
@@ -236,7 +290,10 @@ mod tests {
         idb1.extend([9, 0, 0, 0]);
         idb1.extend([0, 0, 0, 0]);
         out.extend(block(IDB, &idb1));
-        for (iface, ts, data) in [(0u32, 2_000_000u64, &b"eth"[..]), (1, 3_000_000_000, &b"rawip"[..])] {
+        for (iface, ts, data) in [
+            (0u32, 2_000_000u64, &b"eth"[..]),
+            (1, 3_000_000_000, &b"rawip"[..]),
+        ] {
             let mut epb = iface.to_le_bytes().to_vec();
             epb.extend(((ts >> 32) as u32).to_le_bytes());
             epb.extend((ts as u32).to_le_bytes());
@@ -266,7 +323,11 @@ mod tests {
         let got = read_all(&sample()).unwrap();
         assert_eq!(
             got,
-            vec![(2_000_000, 1, b"eth".to_vec()), (3_000_000, 101, b"rawip".to_vec()), (0, 1, b"spb!".to_vec())]
+            vec![
+                (2_000_000, 1, b"eth".to_vec()),
+                (3_000_000, 101, b"rawip".to_vec()),
+                (0, 1, b"spb!".to_vec())
+            ]
         );
     }
 

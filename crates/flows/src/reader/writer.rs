@@ -26,7 +26,8 @@ impl<W: Write> PcapWriter<W> {
     pub fn packet(&mut self, ts_us: i64, data: &[u8]) -> std::io::Result<()> {
         let secs = u32::try_from(ts_us.div_euclid(1_000_000)).unwrap_or(0);
         let frac = u32::try_from(ts_us.rem_euclid(1_000_000)).unwrap_or(0);
-        let len = u32::try_from(data.len()).map_err(|_| std::io::Error::other("packet too large"))?;
+        let len =
+            u32::try_from(data.len()).map_err(|_| std::io::Error::other("packet too large"))?;
         self.out.write_all(&secs.to_le_bytes())?;
         self.out.write_all(&frac.to_le_bytes())?;
         self.out.write_all(&len.to_le_bytes())?;
@@ -42,7 +43,14 @@ impl<W: Write> PcapWriter<W> {
 }
 
 /// Builds an Ethernet + IPv4 + TCP frame (no options, checksums zero).
-pub fn tcp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+pub fn tcp_frame(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
     let total = u16::try_from(40 + payload.len()).unwrap_or(u16::MAX);
     f.extend([0x45, 0]);
@@ -64,9 +72,14 @@ mod tests {
     #[test]
     fn written_captures_read_back() {
         let mut w = PcapWriter::new(Vec::new(), 1).unwrap();
-        w.packet(1_700_000_000_123_456, &tcp_frame([1, 1, 1, 1], [2, 2, 2, 2], 5, 80, 2, b"")).unwrap();
+        w.packet(
+            1_700_000_000_123_456,
+            &tcp_frame([1, 1, 1, 1], [2, 2, 2, 2], 5, 80, 2, b""),
+        )
+        .unwrap();
         let bytes = w.finish().unwrap();
-        let mut r = super::super::CaptureReader::new(Box::new(std::io::Cursor::new(bytes))).unwrap();
+        let mut r =
+            super::super::CaptureReader::new(Box::new(std::io::Cursor::new(bytes))).unwrap();
         let p = r.next_packet().unwrap().unwrap();
         assert_eq!(p.ts_us, 1_700_000_000_123_456);
         assert_eq!(p.data.len(), 54);

@@ -6,7 +6,9 @@
 use palisade_flows::reader::{PcapWriter, tcp_frame};
 use palisade_flows::{FlowConfig, import::import_capture};
 
-use crate::helpers::{TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings};
+use crate::helpers::{
+    TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings,
+};
 
 const SYN: u8 = 0x02;
 const SYN_ACK: u8 = 0x12;
@@ -25,11 +27,17 @@ fn capture(path: &std::path::Path) {
     let mut w = PcapWriter::new(std::fs::File::create(path).expect("create"), 1).expect("header");
     let mut t = t0;
     for port in 1000..1030u16 {
-        w.packet(t, &tcp_frame(scanner, server, 55_555, port, SYN, b"")).expect("write");
-        w.packet(t + 50, &tcp_frame(server, scanner, port, 55_555, RST_ACK, b"")).expect("write");
+        w.packet(t, &tcp_frame(scanner, server, 55_555, port, SYN, b""))
+            .expect("write");
+        w.packet(
+            t + 50,
+            &tcp_frame(server, scanner, port, 55_555, RST_ACK, b""),
+        )
+        .expect("write");
         t += 1_000;
     }
-    let req = b"GET /index.html HTTP/1.1\r\nHost: intranet.example\r\nUser-Agent: test-agent/1\r\n\r\n";
+    let req =
+        b"GET /index.html HTTP/1.1\r\nHost: intranet.example\r\nUser-Agent: test-agent/1\r\n\r\n";
     let res = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
     for (from_client, flags, payload) in [
         (true, SYN, &b""[..]),
@@ -55,10 +63,23 @@ fn capture(path: &std::path::Path) {
 async fn flows_are_listed_filtered_and_paged(app: &TestApp) {
     let path = app.dir.path().join("scan.pcap");
     capture(&path);
-    let summary = import_capture(path, "scan.pcap".into(), FlowConfig::default(), app.store.clone(), None)
-        .await
-        .expect("import");
-    assert_eq!((summary.stats.packets, summary.flows, summary.stats.malformed()), (68, 31, 0));
+    let summary = import_capture(
+        path,
+        "scan.pcap".into(),
+        FlowConfig::default(),
+        app.store.clone(),
+        None,
+    )
+    .await
+    .expect("import");
+    assert_eq!(
+        (
+            summary.stats.packets,
+            summary.flows,
+            summary.stats.malformed()
+        ),
+        (68, 31, 0)
+    );
 
     let (status, all) = app.get_json("/api/v1/flows?range=1h&limit=1000").await;
     assert_eq!(status, 200, "{all}");
@@ -67,13 +88,26 @@ async fn flows_are_listed_filtered_and_paged(app: &TestApp) {
     let (_, rej) = app.get_json("/api/v1/flows?state=REJ&ip=10.9.0.66").await;
     let rej = rej["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(rej.len(), 30);
-    assert!(rej.iter().all(|f| f["src_ip"] == "10.9.0.66" && f["protocol"] == "tcp" && f["resp_packets"] == 1));
+    assert!(
+        rej.iter().all(|f| f["src_ip"] == "10.9.0.66"
+            && f["protocol"] == "tcp"
+            && f["resp_packets"] == 1)
+    );
 
-    let (_, http) = app.get_json("/api/v1/flows?application=http&port=80&protocol=tcp&ip=10.9.0.0/24").await;
+    let (_, http) = app
+        .get_json("/api/v1/flows?application=http&port=80&protocol=tcp&ip=10.9.0.0/24")
+        .await;
     let http = http["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(http.len(), 1, "{http:?}");
     let f = &http[0];
-    assert_eq!((f["state"].as_str(), f["src_ip"].as_str(), f["app_by_port"].as_bool()), (Some("SF"), Some("10.9.0.5"), Some(false)));
+    assert_eq!(
+        (
+            f["state"].as_str(),
+            f["src_ip"].as_str(),
+            f["app_by_port"].as_bool()
+        ),
+        (Some("SF"), Some("10.9.0.5"), Some(false))
+    );
     assert_eq!(f["detail"]["http_host"], "intranet.example");
     assert_eq!(f["detail"]["http_path"], "/index.html");
     assert_eq!(f["detail"]["http_user_agent"], "test-agent/1");
@@ -91,7 +125,11 @@ async fn flows_are_listed_filtered_and_paged(app: &TestApp) {
     let mut seen = std::collections::BTreeSet::new();
     let mut next = Some(String::new());
     while let Some(cursor) = next {
-        let q = if cursor.is_empty() { String::new() } else { format!("&cursor={cursor}") };
+        let q = if cursor.is_empty() {
+            String::new()
+        } else {
+            format!("&cursor={cursor}")
+        };
         let (_, page) = app.get_json(&format!("/api/v1/flows?limit=7{q}")).await;
         for item in page["items"].as_array().cloned().unwrap_or_default() {
             assert!(seen.insert(item["id"].as_i64().unwrap_or(-1)));
@@ -100,7 +138,13 @@ async fn flows_are_listed_filtered_and_paged(app: &TestApp) {
     }
     assert_eq!(seen.len(), 31);
 
-    for (query, field) in [("ip=10.9.0.300", "ip"), ("port=70000", "port"), ("state=XX", "state"), ("colour=red", "colour"), ("limit=0", "limit")] {
+    for (query, field) in [
+        ("ip=10.9.0.300", "ip"),
+        ("port=70000", "port"),
+        ("state=XX", "state"),
+        ("colour=red", "colour"),
+        ("limit=0", "limit"),
+    ] {
         let resp = app.get(&format!("/api/v1/flows?{query}")).await;
         assert_eq!(resp.status().as_u16(), 400, "{query}");
         let body = resp.text().await.unwrap_or_default();

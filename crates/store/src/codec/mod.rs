@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 pub(crate) mod analytics;
 pub(crate) mod decisions;
+pub(crate) mod flows;
 pub(crate) mod ingest;
 pub(crate) mod jobs;
 pub(crate) mod logins;
@@ -18,7 +19,6 @@ pub(crate) mod reports;
 pub(crate) mod security;
 pub(crate) mod threats;
 pub(crate) mod vulns;
-pub(crate) mod flows;
 
 /// Text as it is stored: PostgreSQL rejects NUL in text, so both backends replace it
 /// with U+FFFD. A stray NUL in one log line must not make a whole batch unstorable, and

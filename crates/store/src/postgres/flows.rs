@@ -19,7 +19,14 @@ fn flow_from_row(r: &Row) -> Result<FlowColumns, tokio_postgres::Error> {
         src_port: r.try_get(6)?,
         dst_ip: r.try_get(7)?,
         dst_port: r.try_get(8)?,
-        counts: [r.try_get(9)?, r.try_get(10)?, r.try_get(11)?, r.try_get(12)?, r.try_get(13)?, r.try_get(14)?],
+        counts: [
+            r.try_get(9)?,
+            r.try_get(10)?,
+            r.try_get(11)?,
+            r.try_get(12)?,
+            r.try_get(13)?,
+            r.try_get(14)?,
+        ],
         state: r.try_get(15)?,
         app: r.try_get(16)?,
         app_by_port: r.try_get(17)?,
@@ -45,8 +52,26 @@ impl FlowStore for PgStore {
             tx.execute(
                 &insert,
                 &[
-                    &f.start_ts, &f.end_ts, &f.source, &f.protocol, &f.src_ip, &f.src_key, &f.src_port, &f.dst_ip,
-                    &f.dst_key, &f.dst_port, &op, &ob, &rp, &rb, &of, &rf, &f.state, &f.app, &f.app_by_port, &f.detail,
+                    &f.start_ts,
+                    &f.end_ts,
+                    &f.source,
+                    &f.protocol,
+                    &f.src_ip,
+                    &f.src_key,
+                    &f.src_port,
+                    &f.dst_ip,
+                    &f.dst_key,
+                    &f.dst_port,
+                    &op,
+                    &ob,
+                    &rp,
+                    &rb,
+                    &of,
+                    &rf,
+                    &f.state,
+                    &f.app,
+                    &f.app_by_port,
+                    &f.detail,
                 ],
             )
             .await
@@ -59,15 +84,27 @@ impl FlowStore for PgStore {
     async fn list_flows(&self, q: &FlowQuery) -> Result<Page<StoredFlow>, StoreError> {
         let sql = sqlgen::flows_query(Dialect::Postgres, q);
         let client = self.client().await?;
-        let rows = client.query(sql.text.as_str(), &params_of(&sql)).await.map_err(pg_err)?;
-        let items = rows.iter().map(|r| flow_from_row(r).map_err(corrupt)?.into_flow()).collect::<Result<Vec<_>, _>>()?;
-        Ok(sqlgen::into_page(items, q.limit, |f| Cursor { ts: f.flow.start.as_micros(), id: f.id }))
+        let rows = client
+            .query(sql.text.as_str(), &params_of(&sql))
+            .await
+            .map_err(pg_err)?;
+        let items = rows
+            .iter()
+            .map(|r| flow_from_row(r).map_err(corrupt)?.into_flow())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sqlgen::into_page(items, q.limit, |f| Cursor {
+            ts: f.flow.start.as_micros(),
+            id: f.id,
+        }))
     }
 
     async fn get_flow(&self, id: i64) -> Result<Option<StoredFlow>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt(&format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows WHERE id = $1"), &[&id])
+            .query_opt(
+                &format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows WHERE id = $1"),
+                &[&id],
+            )
             .await
             .map_err(pg_err)?;
         match row {

@@ -20,7 +20,9 @@ pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
     if let Some(net) = q.ip {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
         let hi = b.p(Param::Bytes(net.last.to_vec()));
-        b.cond(format!("(src_key BETWEEN {lo} AND {hi} OR dst_key BETWEEN {lo} AND {hi})"));
+        b.cond(format!(
+            "(src_key BETWEEN {lo} AND {hi} OR dst_key BETWEEN {lo} AND {hi})"
+        ));
     }
     if let Some(port) = q.port {
         let p = b.p(Param::I64(i64::from(port)));
@@ -43,7 +45,11 @@ pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
         let id = b.p(Param::I64(c.id));
         b.cond(format!("(start_ts, id) < ({ts}, {id})"));
     }
-    b.finish(&format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows"), "start_ts DESC, id DESC", clamp_limit(q.limit))
+    b.finish(
+        &format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows"),
+        "start_ts DESC, id DESC",
+        clamp_limit(q.limit),
+    )
 }
 
 #[cfg(test)]
@@ -60,9 +66,19 @@ mod tests {
             ..FlowQuery::default()
         };
         let sql = flows_query(Dialect::Postgres, &q);
-        assert!(sql.text.contains("(src_key BETWEEN $1 AND $2 OR dst_key BETWEEN $1 AND $2)"), "{}", sql.text);
+        assert!(
+            sql.text
+                .contains("(src_key BETWEEN $1 AND $2 OR dst_key BETWEEN $1 AND $2)"),
+            "{}",
+            sql.text
+        );
         assert!(sql.text.contains("(dst_port = $3 OR src_port = $3)"));
-        assert!(sql.text.ends_with("ORDER BY start_ts DESC, id DESC LIMIT $5"), "{}", sql.text);
+        assert!(
+            sql.text
+                .ends_with("ORDER BY start_ts DESC, id DESC LIMIT $5"),
+            "{}",
+            sql.text
+        );
         assert_eq!(sql.params.len(), 5);
     }
 }

@@ -12,6 +12,7 @@ use crate::{Cursor, MAX_LIMIT, Page};
 
 pub(crate) mod analytics;
 mod decisions;
+mod flows;
 mod ingest;
 mod jobs;
 mod maintenance;
@@ -20,9 +21,9 @@ mod reports;
 mod security;
 mod threats;
 mod vulns;
-mod flows;
 
 pub(crate) use decisions::decisions_query;
+pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     Drive, SMALL_MATCH, dead_letters_query, events_query, probe_query, sqlite_drive,
 };
@@ -35,7 +36,6 @@ pub(crate) use reports::{decision_counts_sql, reports_query, top_sources_sql};
 pub(crate) use security::audit_query;
 pub(crate) use threats::{threat_stats_queries, threats_query};
 pub(crate) use vulns::{assets_query, matches_query, open_counts_query};
-pub(crate) use flows::flows_query;
 
 /// Which placeholder syntax and text-matching operator to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

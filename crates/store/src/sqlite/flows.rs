@@ -19,7 +19,14 @@ fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<FlowColumns> {
         src_port: r.get(6)?,
         dst_ip: r.get(7)?,
         dst_port: r.get(8)?,
-        counts: [r.get(9)?, r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?],
+        counts: [
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+            r.get(12)?,
+            r.get(13)?,
+            r.get(14)?,
+        ],
         state: r.get(15)?,
         app: r.get(16)?,
         app_by_port: r.get(17)?,
@@ -63,18 +70,29 @@ impl FlowStore for SqliteStore {
         let rows = self
             .read(move |conn| {
                 let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
-                let rows = stmt.query_map(&params_of(&sql)[..], flow_from_row).map_err(sqlite_err)?;
-                rows.map(|r| r.map_err(sqlite_err)?.into_flow()).collect::<Result<Vec<_>, _>>()
+                let rows = stmt
+                    .query_map(&params_of(&sql)[..], flow_from_row)
+                    .map_err(sqlite_err)?;
+                rows.map(|r| r.map_err(sqlite_err)?.into_flow())
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await?;
-        Ok(sqlgen::into_page(rows, limit, |f| Cursor { ts: f.flow.start.as_micros(), id: f.id }))
+        Ok(sqlgen::into_page(rows, limit, |f| Cursor {
+            ts: f.flow.start.as_micros(),
+            id: f.id,
+        }))
     }
 
     async fn get_flow(&self, id: i64) -> Result<Option<StoredFlow>, StoreError> {
         self.read(move |conn| {
-            let mut stmt =
-                conn.prepare_cached(&format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows WHERE id = ?1")).map_err(sqlite_err)?;
-            let mut rows = stmt.query_map(params![id], flow_from_row).map_err(sqlite_err)?;
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {FLOW_SELECT_COLUMNS} FROM flows WHERE id = ?1"
+                ))
+                .map_err(sqlite_err)?;
+            let mut rows = stmt
+                .query_map(params![id], flow_from_row)
+                .map_err(sqlite_err)?;
             match rows.next() {
                 Some(r) => Ok(Some(r.map_err(sqlite_err)?.into_flow()?)),
                 None => Ok(None),

@@ -11,7 +11,15 @@ use crate::harness::{Db, T0, contract};
 
 contract!(flows_round_trip_and_filter, flows_page_by_keyset);
 
-fn flow(at: i64, src: &str, dst: &str, dport: u16, proto: &str, app: Option<&str>, state: &str) -> NewFlow {
+fn flow(
+    at: i64,
+    src: &str,
+    dst: &str,
+    dport: u16,
+    proto: &str,
+    app: Option<&str>,
+    state: &str,
+) -> NewFlow {
     NewFlow {
         start: Timestamp(T0 + at),
         end: Timestamp(T0 + at + 1_500),
@@ -43,7 +51,13 @@ async fn flows_round_trip_and_filter(db: Db) {
         flow(30, "172.16.0.9", "172.16.0.10", 8000, "tcp", None, "S0"),
     ];
     assert_eq!(s.insert_flows(&flows).await.unwrap(), 4);
-    let all = s.list_flows(&FlowQuery { limit: 10, ..FlowQuery::default() }).await.unwrap();
+    let all = s
+        .list_flows(&FlowQuery {
+            limit: 10,
+            ..FlowQuery::default()
+        })
+        .await
+        .unwrap();
     let ports: Vec<u16> = all.items.iter().map(|f| f.flow.dst_port).collect();
     assert_eq!(ports, vec![8000, 53, 22, 443], "newest first");
     // u64::MAX does not fit a BIGINT: it is stored saturated.
@@ -61,27 +75,96 @@ async fn flows_round_trip_and_filter(db: Db) {
         p
     };
     // Either side of the flow matches an address filter.
-    assert_eq!(count(FlowQuery { ip: "10.0.0.1".parse().ok(), ..FlowQuery::default() }).await, vec![22, 53, 443]);
-    assert_eq!(count(FlowQuery { ip: "192.168.0.0/16".parse().ok(), ..FlowQuery::default() }).await, vec![22]);
-    assert_eq!(count(FlowQuery { ip: "2001:db8::/32".parse().ok(), ..FlowQuery::default() }).await, vec![53]);
-    assert_eq!(count(FlowQuery { port: Some(40_000), ..FlowQuery::default() }).await, vec![22, 53, 443, 8000]);
-    assert_eq!(count(FlowQuery { port: Some(22), ..FlowQuery::default() }).await, vec![22]);
-    assert_eq!(count(FlowQuery { protocol: Some("udp".into()), ..FlowQuery::default() }).await, vec![53]);
-    assert_eq!(count(FlowQuery { app: Some("tls".into()), ..FlowQuery::default() }).await, vec![443]);
-    assert_eq!(count(FlowQuery { state: Some("S0".into()), ..FlowQuery::default() }).await, vec![8000]);
-    let window = FlowQuery { from: Some(Timestamp(T0 + 10)), to: Some(Timestamp(T0 + 30)), ..FlowQuery::default() };
+    assert_eq!(
+        count(FlowQuery {
+            ip: "10.0.0.1".parse().ok(),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![22, 53, 443]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            ip: "192.168.0.0/16".parse().ok(),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![22]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            ip: "2001:db8::/32".parse().ok(),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![53]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            port: Some(40_000),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![22, 53, 443, 8000]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            port: Some(22),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![22]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            protocol: Some("udp".into()),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![53]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            app: Some("tls".into()),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![443]
+    );
+    assert_eq!(
+        count(FlowQuery {
+            state: Some("S0".into()),
+            ..FlowQuery::default()
+        })
+        .await,
+        vec![8000]
+    );
+    let window = FlowQuery {
+        from: Some(Timestamp(T0 + 10)),
+        to: Some(Timestamp(T0 + 30)),
+        ..FlowQuery::default()
+    };
     assert_eq!(count(window).await, vec![22, 53]);
 }
 
 async fn flows_page_by_keyset(db: Db) {
     let s = &db.store;
     // Several flows share a start time: the id breaks the tie.
-    let flows: Vec<NewFlow> = (0..25).map(|i| flow(i / 3, "10.1.0.1", "10.1.0.2", i as u16, "tcp", None, "S0")).collect();
+    let flows: Vec<NewFlow> = (0..25)
+        .map(|i| flow(i / 3, "10.1.0.1", "10.1.0.2", i as u16, "tcp", None, "S0"))
+        .collect();
     s.insert_flows(&flows).await.unwrap();
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
-        let page = s.list_flows(&FlowQuery { limit: 7, cursor, ..FlowQuery::default() }).await.unwrap();
+        let page = s
+            .list_flows(&FlowQuery {
+                limit: 7,
+                cursor,
+                ..FlowQuery::default()
+            })
+            .await
+            .unwrap();
         seen.extend(page.items.iter().map(|f| f.flow.dst_port));
         match page.next_cursor {
             Some(c) => cursor = palisade_store::Cursor::decode(&c),
