@@ -189,7 +189,7 @@ pub fn read_capture(
     while let Some(p) = reader.next_packet()? {
         builder.add(&p);
         n += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             let done = builder.take_finished();
             if !done.is_empty() {
                 sink(done);

@@ -322,13 +322,13 @@ impl Flow {
             n => n.to_string(),
         };
         let mut app = self.app;
-        if app.protocol.is_none() && matches!(self.proto, 6 | 17) {
-            if let Some(name) =
+        if app.protocol.is_none()
+            && matches!(self.proto, 6 | 17)
+            && let Some(name) =
                 crate::app::port_name(self.proto == 6, self.orig_ep.1, self.resp_ep.1)
-            {
-                app.protocol = Some(name.to_string());
-                app.by_port = true;
-            }
+        {
+            app.protocol = Some(name.to_string());
+            app.by_port = true;
         }
         let mac = |m: Option<[u8; 6]>| {
             m.map(|m| {

@@ -185,10 +185,10 @@ fn tcp(info: &mut AppInfo, dir: usize, buf: &[u8], ports: (u16, u16)) -> bool {
         }
         http::Outcome::NotHttp => {
             // DNS over TCP: a 2-byte length prefix.
-            if let Some(q) = buf.get(2..).and_then(dns::parse) {
-                if ports.0 == 53 || ports.1 == 53 {
-                    set_dns(info, q, ports);
-                }
+            if let Some(q) = buf.get(2..).and_then(dns::parse)
+                && (ports.0 == 53 || ports.1 == 53)
+            {
+                set_dns(info, q, ports);
             }
             true
         }
@@ -197,11 +197,11 @@ fn tcp(info: &mut AppInfo, dir: usize, buf: &[u8], ports: (u16, u16)) -> bool {
 
 fn udp(info: &mut AppInfo, _dir: usize, payload: &[u8], ports: (u16, u16)) -> bool {
     let dns_port = |p: u16| matches!(p, 53 | 5353 | 5355);
-    if dns_port(ports.0) || dns_port(ports.1) {
-        if let Some(q) = dns::parse(payload) {
-            set_dns(info, q, ports);
-            return true;
-        }
+    if (dns_port(ports.0) || dns_port(ports.1))
+        && let Some(q) = dns::parse(payload)
+    {
+        set_dns(info, q, ports);
+        return true;
     }
     if (ports.0 == 443 || ports.1 == 443) && is_quic_long_header(payload) {
         info.protocol = Some("quic".into());

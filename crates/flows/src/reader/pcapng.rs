@@ -76,7 +76,7 @@ impl<R: Read> PcapngReader<R> {
         self.big_endian = big_endian;
         self.interfaces.clear();
         let total = u32_at(&head, 0, big_endian) as usize;
-        if !(28..=MAX_RECORD).contains(&total) || total % 4 != 0 {
+        if !(28..=MAX_RECORD).contains(&total) || !total.is_multiple_of(4) {
             return Err(CaptureError::Corrupt {
                 offset: self.offset,
                 reason: "bad section header length",
@@ -129,7 +129,7 @@ impl<R: Read> PcapngReader<R> {
                 continue;
             }
             let total = u32_at(&head, 4, self.big_endian) as usize;
-            if !(12..=MAX_RECORD).contains(&total) || total % 4 != 0 {
+            if !(12..=MAX_RECORD).contains(&total) || !total.is_multiple_of(4) {
                 return Err(CaptureError::Corrupt {
                     offset: self.offset,
                     reason: "bad block length",
@@ -222,17 +222,18 @@ impl<R: Read> PcapngReader<R> {
             if code == 0 {
                 break;
             }
-            if code == 9 && len >= 1 {
-                if let Some(&v) = self.buf.get(at + 4) {
-                    let exp = u32::from(v & 0x7f);
-                    let per = if v & 0x80 != 0 {
-                        2u64.checked_pow(exp)
-                    } else {
-                        10u64.checked_pow(exp)
-                    };
-                    if let Some(per) = per.filter(|p| *p > 0) {
-                        units_per_sec = per;
-                    }
+            if code == 9
+                && len >= 1
+                && let Some(&v) = self.buf.get(at + 4)
+            {
+                let exp = u32::from(v & 0x7f);
+                let per = if v & 0x80 != 0 {
+                    2u64.checked_pow(exp)
+                } else {
+                    10u64.checked_pow(exp)
+                };
+                if let Some(per) = per.filter(|p| *p > 0) {
+                    units_per_sec = per;
                 }
             }
             at += 4 + len.div_ceil(4) * 4;
@@ -260,7 +261,7 @@ mod tests {
 
     fn block(kind: u32, body: &[u8]) -> Vec<u8> {
         let mut body = body.to_vec();
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let total = (body.len() + 12) as u32;
