@@ -73,7 +73,12 @@ pub struct AppInfo {
 pub(crate) struct Inspector {
     buf: [Vec<u8>; 2],
     done: [bool; 2],
+    /// Datagrams tried per direction (UDP gives up after [`UDP_TRIES`]).
+    tries: [u8; 2],
 }
+
+/// Datagrams of a direction tried before a UDP flow is left unidentified (by payload).
+const UDP_TRIES: u8 = 4;
 
 /// Transport of the flow, for the parsers that care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,10 +109,12 @@ impl Inspector {
         match l4 {
             // Datagrams are parsed one at a time; the first one that parses settles it.
             L4::Udp => {
-                self.done[d] = udp(info, d, payload, ports);
-                if self.done[d] {
+                if udp(info, d, payload, ports) {
                     // One direction settled is enough for UDP protocols we know.
                     self.done = [true, true];
+                } else if let Some(t) = self.tries.get_mut(d) {
+                    *t += 1;
+                    self.done[d] = *t >= UDP_TRIES;
                 }
             }
             L4::Tcp => {
@@ -309,6 +316,18 @@ mod tests {
         assert_eq!(info.ssh_server.as_deref(), Some("SSH-2.0-OpenSSH_7.4"));
         assert_eq!(info.ssh_client.as_deref(), Some("SSH-2.0-PuTTY"));
         assert!(ins.finished());
+    }
+
+    #[test]
+    fn unknown_datagrams_are_tried_a_few_times_then_left() {
+        let mut info = AppInfo::default();
+        let mut ins = Inspector::default();
+        for _ in 0..UDP_TRIES {
+            assert!(!ins.done[0]);
+            ins.feed(&mut info, L4::Udp, 0, b"\x01\x01\x06\x00 not dns", (68, 67));
+        }
+        assert!(ins.done[0] && !ins.done[1]);
+        assert_eq!(info.protocol, None);
     }
 
     #[test]
