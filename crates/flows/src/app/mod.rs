@@ -330,6 +330,56 @@ mod tests {
         assert_eq!(info.protocol, None);
     }
 
+    /// Random and mutated payloads through every parser, both transports, both
+    /// directions: never a panic, and the buffer never grows past its bound.
+    #[test]
+    fn random_payloads_never_panic() {
+        let mut s: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let seeds: [&[u8]; 4] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"SSH-2.0-x\r\n",
+            b"\x16\x03\x01\x00\x30\x01\x00\x00\x2c\x03\x03",
+            b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03www\x00\x00\x01",
+        ];
+        for round in 0..20_000usize {
+            let mut p: Vec<u8> = seeds[round % 4].to_vec();
+            let n = (next() % 64) as usize;
+            if round % 3 == 0 {
+                p = (0..n).map(|_| next() as u8).collect();
+            } else {
+                for _ in 0..3 {
+                    if !p.is_empty() {
+                        let i = (next() as usize) % p.len();
+                        p[i] = next() as u8;
+                    }
+                }
+                p.extend((0..n).map(|_| next() as u8));
+            }
+            let ports = [
+                (40000, 80),
+                (40000, 53),
+                (40000, 443),
+                (5353, 5353),
+                (1, 22),
+            ][round % 5];
+            let mut info = AppInfo::default();
+            let mut ins = Inspector::default();
+            for dir in [0, 1, 0] {
+                ins.feed(&mut info, L4::Tcp, dir, &p, ports);
+                assert!(ins.buf.iter().all(|b| b.len() <= INSPECT_BYTES));
+            }
+            let mut info = AppInfo::default();
+            let mut ins = Inspector::default();
+            ins.feed(&mut info, L4::Udp, round % 2, &p, ports);
+        }
+    }
+
     #[test]
     fn garbage_settles_without_a_protocol() {
         let mut info = AppInfo::default();
