@@ -60,3 +60,97 @@ pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
         ..Event::default()
     }
 }
+
+/// The HTTP request a flow carried (its first one), as an `http` event, so the signature
+/// stage judges it like a logged request (SQL injection, traversal … inside captures).
+/// `None` when the flow held no HTTP request.
+pub fn http_event(f: &FlowRecord, source: &str) -> Option<Event> {
+    let method = f.app.http_method.clone()?;
+    let target = f.app.http_path.clone()?;
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p.to_string(), Some(q.to_string())),
+        None => (target, None),
+    };
+    Some(Event {
+        ts: Timestamp(f.start_us),
+        kind: EventKind::Http,
+        source: source.to_string(),
+        client_ip: Some(f.src_ip),
+        host: f.app.http_host.clone(),
+        method: Some(method),
+        path: Some(path),
+        query,
+        protocol: Some("HTTP/1.1".to_string()),
+        status: f.app.http_status,
+        user_agent: f.app.http_user_agent.clone(),
+        extra: vec![(
+            "flow".to_string(),
+            format!("{}:{} -> {}:{}", f.src_ip, f.src_port, f.dst_ip, f.dst_port),
+        )],
+        ..Event::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::DirStats;
+
+    fn record() -> FlowRecord {
+        FlowRecord {
+            start_us: 5,
+            end_us: 9,
+            protocol: "tcp".into(),
+            src_ip: "10.0.0.1".parse().unwrap(),
+            src_port: 40000,
+            dst_ip: "10.0.0.2".parse().unwrap(),
+            dst_port: 80,
+            orig: DirStats::default(),
+            resp: DirStats::default(),
+            state: "SF".into(),
+            end_reason: "closed".into(),
+            app: crate::app::AppInfo::default(),
+            src_mac: None,
+            dst_mac: None,
+        }
+    }
+
+    #[test]
+    fn flow_event_fields_the_scenarios_read() {
+        let e = flow_event(&record(), "cap");
+        let get = |k: &str| {
+            e.extra
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            (e.kind, get("dst_port"), get("state"), get("transport")),
+            (EventKind::Flow, Some("80"), Some("SF"), Some("tcp"))
+        );
+        assert_eq!(
+            get("probe"),
+            Some("false"),
+            "a completed exchange is no probe"
+        );
+        let mut refused = record();
+        refused.state = "REJ".into();
+        let e = flow_event(&refused, "cap");
+        assert!(e.extra.contains(&("probe".to_string(), "true".to_string())));
+        assert!(http_event(&record(), "cap").is_none());
+    }
+
+    #[test]
+    fn http_request_becomes_a_request_event() {
+        let mut f = record();
+        f.app.http_method = Some("GET".into());
+        f.app.http_path = Some("/dvwa/?id=1%27+or+1%3D1".into());
+        f.app.http_host = Some("victim".into());
+        let e = http_event(&f, "cap").unwrap();
+        assert_eq!(
+            (e.kind, e.path.as_deref(), e.query.as_deref()),
+            (EventKind::Http, Some("/dvwa/"), Some("id=1%27+or+1%3D1"))
+        );
+        assert_eq!(e.client_ip, Some(f.src_ip));
+    }
+}

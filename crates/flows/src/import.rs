@@ -1,5 +1,6 @@
 //! `palisade ingest FILE.pcap`: a capture's flows into the store, and into the pipeline
-//! as `flow` events (so the behaviour scenarios judge them).
+//! as `flow` events (so the behaviour scenarios judge them) plus, for flows carrying an
+//! HTTP request, an `http` event (so the signature stage judges the request).
 //!
 //! Reading and decoding run on a blocking thread; finished flows cross to the async side
 //! through a bounded channel (a slow store slows the reader, memory stays bounded by
@@ -17,7 +18,7 @@ use palisade_store::{IngestBatch, NewFlow, SharedStore};
 use crate::capture::{Stats, read_capture};
 use crate::config::FlowConfig;
 use crate::error::CaptureError;
-use crate::event::flow_event;
+use crate::event::{flow_event, http_event};
 use crate::flow::FlowRecord;
 use crate::reader;
 
@@ -132,7 +133,11 @@ pub async fn import_capture(
         let rows: Vec<NewFlow> = batch.iter().map(|f| new_flow(f, &source)).collect();
         flows += store.insert_flows(&rows).await?;
         if let Some(w) = &writer {
-            let events = batch.iter().map(|f| flow_event(f, &source)).collect();
+            let mut events = Vec::with_capacity(batch.len());
+            for f in &batch {
+                events.push(flow_event(f, &source));
+                events.extend(http_event(f, &source));
+            }
             w.send(IngestBatch {
                 events,
                 dead_letters: Vec::new(),

@@ -24,5 +24,5 @@ pub mod table;
 pub use capture::{FlowBuilder, Stats, read_capture};
 pub use config::FlowConfig;
 pub use error::CaptureError;
-pub use event::flow_event;
+pub use event::{flow_event, http_event};
 pub use flow::FlowRecord;
