@@ -1,6 +1,7 @@
 //! `palisade ingest FILE.pcap` as a user runs it: the capture is recognised by its magic
 //! (also gzipped), its flows are stored, and the flow scenarios judge them: a generated
-//! SYN scan raises `network-vertical-portscan`, ordinary web connections raise nothing.
+//! SYN scan raises `network-vertical-portscan`, ordinary web connections raise nothing,
+//! and an HTTP request inside a capture meets the signature rules.
 
 use std::io::Write;
 use std::process::{Command, Output};
@@ -46,8 +47,14 @@ fn scan(ports: u16) -> Vec<u8> {
     w.finish().expect("flush")
 }
 
-/// `n` complete HTTP connections from one client to one server.
+/// `n` complete HTTP connections from one client to one server, each asking `/`.
 fn browsing(n: u16) -> Vec<u8> {
+    browsing_to(n, "/")
+}
+
+/// `n` complete HTTP connections, each asking `target`.
+fn browsing_to(n: u16, target: &str) -> Vec<u8> {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
     let mut w = PcapWriter::new(Vec::new(), 1).expect("header");
     let mut t = 1_700_000_000_000_000i64;
     let (c, s) = ([192, 0, 2, 20], [192, 0, 2, 80]);
@@ -56,7 +63,7 @@ fn browsing(n: u16) -> Vec<u8> {
         for (up, flags, payload) in [
             (true, 0x02, &b""[..]),
             (false, 0x12, &b""[..]),
-            (true, 0x18, &b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"[..]),
+            (true, 0x18, request.as_bytes()),
             (false, 0x18, &b"HTTP/1.1 200 OK\r\n\r\n"[..]),
             (true, 0x11, &b""[..]),
             (false, 0x11, &b""[..]),
@@ -92,5 +99,25 @@ fn a_scan_capture_raises_a_port_scan_and_browsing_does_not() {
     std::fs::write(&web, browsing(40)).expect("write");
     let out = ingest(&dir.path().join("b"), &web);
     assert!(out.contains("capture, 280 packets, 40 flows"), "{out}");
-    assert!(out.contains("0 scenario alerts"), "{out}");
+    assert!(
+        out.contains("0 signature threats, 0 scenario alerts"),
+        "{out}"
+    );
+}
+
+#[test]
+fn http_requests_inside_a_capture_meet_the_signature_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sqli.pcap");
+    std::fs::write(
+        &file,
+        browsing_to(
+            1,
+            "/item?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--",
+        ),
+    )
+    .expect("write");
+    let out = ingest(&dir.path().join("a"), &file);
+    assert!(out.contains("capture, 7 packets, 1 flows"), "{out}");
+    assert!(out.contains("1 signature threats"), "{out}");
 }
