@@ -1082,6 +1082,19 @@ format = "bogus"
     }
 
     #[test]
+    fn the_flows_section_is_read_and_its_problems_named() {
+        let s = load_toml("[flows]\nidle_timeout = \"30s\"\nmax_flows = 5000\n").unwrap();
+        assert_eq!(s.flows.idle_timeout.as_secs(), 30);
+        assert_eq!(s.flows.max_flows, 5000);
+        let err = load_toml("[flows]\nmax_flows = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flows.max_flows"), "{err}");
+        let err = load_toml("[flows]\nidle = 1\n").unwrap_err().to_string();
+        assert!(err.contains("flows") && err.contains("idle"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_are_rejected() {
         let err = load_toml("lisen = \"x\"\n").unwrap_err().to_string();
         assert!(err.contains("lisen"), "{err}");
