@@ -234,6 +234,62 @@ mod tests {
         (b.take_finished(), stats)
     }
 
+    /// What `fuzz/fuzz_targets/flows_capture.rs` checks, on mutated real-shaped files:
+    /// never a panic, every IP packet in exactly one flow, each flow finished once.
+    #[test]
+    fn mutated_capture_files_are_accounted_for() {
+        let mut w = crate::reader::PcapWriter::new(Vec::new(), 1).unwrap();
+        for i in 0..40u16 {
+            let f = crate::reader::tcp_frame(
+                [10, 0, 0, 1],
+                [10, 0, 0, 2],
+                1000 + i % 7,
+                80,
+                0x02,
+                b"GET / HTTP/1.1",
+            );
+            w.packet(i64::from(i) * 1000, &f).unwrap();
+            w.packet(
+                i64::from(i) * 1000 + 1,
+                &arp(1, [10, 0, 0, 1], [10, 0, 0, (i % 250) as u8]),
+            )
+            .unwrap();
+        }
+        let base = w.finish().unwrap();
+        let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..300 {
+            let mut data = base.clone();
+            for _ in 0..(round % 8) {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                let i = (s as usize) % data.len();
+                data[i] = (s >> 32) as u8;
+            }
+            let Ok(mut reader) =
+                crate::reader::CaptureReader::new(Box::new(std::io::Cursor::new(data)))
+            else {
+                continue;
+            };
+            let mut b = FlowBuilder::new(FlowConfig {
+                max_flows: 16,
+                ..FlowConfig::default()
+            });
+            while let Ok(Some(p)) = reader.next_packet() {
+                b.add(&p);
+            }
+            let stats = b.finish();
+            let flows = b.take_finished();
+            let in_flows: u64 = flows.iter().map(|f| f.orig.packets + f.resp.packets).sum();
+            assert!(
+                in_flows >= stats.ip_packets && in_flows <= stats.ip_packets + stats.arp,
+                "round {round}"
+            );
+            assert_eq!(stats.table.flows_started, stats.table.flows_finished);
+            assert_eq!(flows.len() as u64, stats.table.flows_finished);
+        }
+    }
+
     #[test]
     fn arp_requests_pair_with_replies() {
         let (flows, stats) = run(&[
