@@ -37,7 +37,9 @@ struct Deadline {
 /// The flow table.
 #[derive(Debug)]
 pub struct FlowTable {
-    flows: HashMap<FlowKey, Flow>,
+    /// foldhash: fast, and seeded per process, so crafted addresses cannot force
+    /// collisions the way they could with an unkeyed hash.
+    flows: HashMap<FlowKey, Flow, foldhash::fast::RandomState>,
     idle: VecDeque<Deadline>,
     closed: VecDeque<Deadline>,
     config: FlowConfig,
@@ -51,7 +53,7 @@ impl FlowTable {
     /// An empty table.
     pub fn new(config: FlowConfig) -> FlowTable {
         FlowTable {
-            flows: HashMap::new(),
+            flows: HashMap::with_hasher(foldhash::fast::RandomState::default()),
             idle: VecDeque::new(),
             closed: VecDeque::new(),
             config,
