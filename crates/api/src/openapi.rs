@@ -113,6 +113,8 @@ use crate::routes;
         routes::channels::delete_channel,
         routes::channels::test_channel,
         routes::activities::list_activities,
+        routes::flows::list_flows,
+        routes::flows::get_flow,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -136,6 +138,7 @@ use crate::routes;
         (name = "posture", description = "Security posture checks and the compliance score"),
         (name = "alerts", description = "Alerts, alert rules, notification channels and the activity feed"),
         (name = "dashboard", description = "The built-in web dashboard (embedded page and modules)"),
+        (name = "flows", description = "Network flows read from packet captures"),
     )
 )]
 pub struct ApiDoc;

@@ -66,6 +66,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "vuln",
     "analytics",
     "alerts",
+    "flows",
 ];
 
 /// `[log]`: the binary's own component.
@@ -201,6 +202,8 @@ pub struct Settings {
     pub analytics: AnalyticsConfig,
     /// `[alerts]`: notification grouping, delivery retries, circuit breaker.
     pub alerts: AlertsConfig,
+    /// `[flows]`: flow-table timeouts and cap for packet captures.
+    pub flows: palisade_flows::FlowConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -662,6 +665,8 @@ impl Settings {
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
         let alerts: AlertsConfig = section(&mut table, "alerts", &from_env, &mut errors);
+        let flows: palisade_flows::FlowConfig =
+            section(&mut table, "flows", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -732,6 +737,7 @@ impl Settings {
             vuln,
             analytics,
             alerts,
+            flows,
         })
     }
 
@@ -1079,6 +1085,19 @@ format = "bogus"
         ] {
             assert!(err.contains(key), "missing {key} in {err}");
         }
+    }
+
+    #[test]
+    fn the_flows_section_is_read_and_its_problems_named() {
+        let s = load_toml("[flows]\nidle_timeout = \"30s\"\nmax_flows = 5000\n").unwrap();
+        assert_eq!(s.flows.idle_timeout.as_secs(), 30);
+        assert_eq!(s.flows.max_flows, 5000);
+        let err = load_toml("[flows]\nmax_flows = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("flows.max_flows"), "{err}");
+        let err = load_toml("[flows]\nidle = 1\n").unwrap_err().to_string();
+        assert!(err.contains("flows") && err.contains("idle"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "builtin/credentials.toml",
         include_str!("../scenarios/credentials.toml"),
     ),
+    (
+        "builtin/network.toml",
+        include_str!("../scenarios/network.toml"),
+    ),
 ];
 
 /// Why scenarios could not be loaded; always names where the problem is.

@@ -60,6 +60,7 @@ mod analytics;
 mod codec;
 mod decisions;
 mod error;
+mod flows;
 mod jobs;
 mod logins;
 mod maintenance;
@@ -86,6 +87,7 @@ pub use analytics::{
 };
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use error::StoreError;
+pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
 pub use jobs::{
     AttemptEnd, CancelOutcome, JobClaim, JobCounts, JobFinish, JobQuery, JobStore, LeaseStatus,
     MAX_INTERRUPTIONS,
@@ -185,6 +187,7 @@ pub trait Store:
     + AnalyticsStore
     + PostureStore
     + AlertStore
+    + FlowStore
     + Send
     + Sync
     + 'static

@@ -44,6 +44,7 @@ migrations! {
     9 "0009_source_totals",
     10 "0010_alerts",
     11 "0011_analytics",
+    12 "0012_flows",
 }
 
 #[cfg(test)]

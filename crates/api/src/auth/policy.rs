@@ -156,6 +156,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/channels/{id}", User(Admin)),
     ("POST", "/api/v1/channels/{id}/test", User(Admin)),
     ("GET", "/api/v1/activities", User(Analyst)),
+    ("GET", "/api/v1/flows", User(Viewer)),
+    ("GET", "/api/v1/flows/{id}", User(Viewer)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

@@ -17,6 +17,7 @@ pub mod decisions;
 pub mod detection_config;
 pub mod docs;
 pub mod events;
+pub mod flows;
 pub mod health;
 pub mod ingest;
 pub mod job_schedules;
@@ -187,6 +188,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/channels/{id}/test", post(channels::test_channel))
         .route("/api/v1/activities", get(activities::list_activities))
+        .route("/api/v1/flows", get(flows::list_flows))
+        .route("/api/v1/flows/{id}", get(flows::get_flow))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -10,6 +10,7 @@ mod check;
 mod dashboard;
 mod decisions;
 mod events;
+mod flows;
 mod health;
 mod ingest;
 mod jobs;

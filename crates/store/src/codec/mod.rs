@@ -11,6 +11,7 @@ use std::borrow::Cow;
 pub(crate) mod alerts;
 pub(crate) mod analytics;
 pub(crate) mod decisions;
+pub(crate) mod flows;
 pub(crate) mod ingest;
 pub(crate) mod jobs;
 pub(crate) mod logins;

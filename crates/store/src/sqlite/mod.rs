@@ -51,6 +51,8 @@ mod analytics;
 
 // Posture runs and credential use.
 mod posture;
+// `FlowStore`: network flows.
+mod flows;
 
 // Alert rules, channels, alerts, the notification queue and the activity feed.
 mod alerts;

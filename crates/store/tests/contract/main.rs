@@ -21,6 +21,7 @@ mod checkpoints;
 mod dead_letters;
 mod decisions;
 mod events;
+mod flows;
 mod idempotency;
 mod jobs;
 mod lifecycle;

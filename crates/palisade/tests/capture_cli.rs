@@ -1,0 +1,123 @@
+//! `palisade ingest FILE.pcap` as a user runs it: the capture is recognised by its magic
+//! (also gzipped), its flows are stored, and the flow scenarios judge them: a generated
+//! SYN scan raises `network-vertical-portscan`, ordinary web connections raise nothing,
+//! and an HTTP request inside a capture meets the signature rules.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+use palisade_flows::reader::{PcapWriter, tcp_frame};
+
+fn ingest(data: &std::path::Path, file: &std::path::Path) -> String {
+    let o: Output = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .arg("ingest")
+        .arg(file)
+        .arg("--data-dir")
+        .arg(data)
+        .env("PALISADE_LOG", "warn")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_CONFIG")
+        .output()
+        .expect("run palisade");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// `ports` SYNs from one scanner to one host, each refused.
+fn scan(ports: u16) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), 1).expect("header");
+    let t0 = 1_700_000_000_000_000i64;
+    for (i, port) in (1..=ports).enumerate() {
+        let t = t0 + i as i64 * 2_000;
+        w.packet(
+            t,
+            &tcp_frame([192, 0, 2, 7], [192, 0, 2, 9], 61_000, port, 0x02, b""),
+        )
+        .expect("write");
+        w.packet(
+            t + 100,
+            &tcp_frame([192, 0, 2, 9], [192, 0, 2, 7], port, 61_000, 0x14, b""),
+        )
+        .expect("write");
+    }
+    w.finish().expect("flush")
+}
+
+/// `n` complete HTTP connections from one client to one server, each asking `/`.
+fn browsing(n: u16) -> Vec<u8> {
+    browsing_to(n, "/")
+}
+
+/// `n` complete HTTP connections, each asking `target`.
+fn browsing_to(n: u16, target: &str) -> Vec<u8> {
+    let request = format!("GET {target} HTTP/1.1\r\nHost: a\r\n\r\n");
+    let mut w = PcapWriter::new(Vec::new(), 1).expect("header");
+    let mut t = 1_700_000_000_000_000i64;
+    let (c, s) = ([192, 0, 2, 20], [192, 0, 2, 80]);
+    for i in 0..n {
+        let cp = 50_000 + i;
+        for (up, flags, payload) in [
+            (true, 0x02, &b""[..]),
+            (false, 0x12, &b""[..]),
+            (true, 0x18, request.as_bytes()),
+            (false, 0x18, &b"HTTP/1.1 200 OK\r\n\r\n"[..]),
+            (true, 0x11, &b""[..]),
+            (false, 0x11, &b""[..]),
+            (true, 0x10, &b""[..]),
+        ] {
+            let f = if up {
+                tcp_frame(c, s, cp, 80, flags, payload)
+            } else {
+                tcp_frame(s, c, 80, cp, flags, payload)
+            };
+            w.packet(t, &f).expect("write");
+            t += 500;
+        }
+    }
+    w.finish().expect("flush")
+}
+
+#[test]
+fn a_scan_capture_raises_a_port_scan_and_browsing_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scan_file = dir.path().join("scan.pcap.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&scan_file).expect("create"),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(&scan(40)).expect("gzip");
+    gz.finish().expect("gzip");
+    let out = ingest(&dir.path().join("a"), &scan_file);
+    assert!(out.contains("capture, 80 packets, 40 flows"), "{out}");
+    assert!(out.contains("network-vertical-portscan 1"), "{out}");
+
+    let web = dir.path().join("web.pcap");
+    std::fs::write(&web, browsing(40)).expect("write");
+    let out = ingest(&dir.path().join("b"), &web);
+    assert!(out.contains("capture, 280 packets, 40 flows"), "{out}");
+    assert!(
+        out.contains("0 signature threats, 0 scenario alerts"),
+        "{out}"
+    );
+}
+
+#[test]
+fn http_requests_inside_a_capture_meet_the_signature_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("sqli.pcap");
+    std::fs::write(
+        &file,
+        browsing_to(
+            1,
+            "/item?id=1%27%20UNION%20SELECT%20username,password%20FROM%20users--",
+        ),
+    )
+    .expect("write");
+    let out = ingest(&dir.path().join("a"), &file);
+    assert!(out.contains("capture, 7 packets, 1 flows"), "{out}");
+    assert!(out.contains("1 signature threats"), "{out}");
+}
