@@ -32,11 +32,21 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_inst
 command -v systemd-analyze >/dev/null 2>&1 || apt_install systemd
 systemd-analyze --version | head -n1
 
+step "Kafka: cmake and the libcurl headers (librdkafka's build), and a broker (Tansu) on 127.0.0.1:9092"
+command -v cmake >/dev/null 2>&1 || apt_install cmake
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || apt_install libcurl4-openssl-dev
+source scripts/lib/kafka.sh
+ensure_kafka
+echo "Kafka tests use $PALISADE_TEST_KAFKA"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings (builds the workspace in $CARGO_TARGET_DIR; the first build takes minutes)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo clippy with Kafka (--features kafka: librdkafka built with cmake on the first run)"
+cargo clippy -p palisade-kafka -p palisade --features palisade/kafka --all-targets --locked -- -D warnings
 
 step "schemathesis: generated requests over every operation, as admin, no 5xx (a Python venv on first run)"
 bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
@@ -45,7 +55,11 @@ step "tests: doc tests, then every test with cargo-nextest (SQLite and PostgreSQ
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
   cargo nextest run --workspace --locked --no-fail-fast
+  step "Kafka tests (--features kafka, against the broker above)"
+  cargo nextest run -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast -E 'package(palisade-kafka) | test(kafka)'
 else
   cargo test --workspace --locked --no-fail-fast
+  step "Kafka tests (--features kafka, against the broker above)"
+  cargo test -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast kafka
 fi
 step "done"

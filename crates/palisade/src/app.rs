@@ -39,6 +39,9 @@ pub struct Application {
     limits: palisade_api::server::ListenerLimits,
     store: SharedStore,
     analytics: Vec<JoinHandle<()>>,
+    /// `[[kafka]]` sources (done at shutdown) and the `[kafka_sink]` task (done once
+    /// the threat recorder has drained).
+    kafka: (Vec<JoinHandle<()>>, Option<JoinHandle<()>>),
 }
 
 /// Creates the data directory (owner-only: it will hold keys and the database).
@@ -182,7 +185,12 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         tails: settings.sources.clone(),
         syslog: settings.syslog.clone(),
         own_addresses: own_addresses(settings),
-        other_sources: settings.proxies.iter().map(|p| p.name.clone()).collect(),
+        other_sources: settings
+            .proxies
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(settings.kafka.iter().map(|k| k.name.clone()))
+            .collect(),
         threat_observers: Default::default(),
         jobs: palisade_jobs::JobsSetup {
             config: settings.jobs.clone(),
@@ -339,10 +347,16 @@ impl Application {
             store: store.clone(),
             auth: auth.clone(),
         }));
+        #[cfg(feature = "kafka")]
+        let kafka_sink = crate::kafka::attach_sink(&settings, &mut config)?;
         let pipeline = Pipeline::build(store.clone(), config, Purpose::Serve)
             .await
             .context("starting the pipeline")?;
         let handle = pipeline.handle().clone();
+        #[cfg(feature = "kafka")]
+        let kafka = crate::kafka::start(&settings, &handle, kafka_sink);
+        #[cfg(not(feature = "kafka"))]
+        let kafka = (Vec::new(), None);
         let mut proxies = Vec::new();
         for config in &settings.proxies {
             let context = palisade_proxy::ProxyContext::from_pipeline(&handle);
@@ -403,6 +417,7 @@ impl Application {
             limits: settings.api.listener_limits(),
             store,
             analytics: analytics_tasks,
+            kafka,
         })
     }
 
@@ -438,6 +453,7 @@ impl Application {
             limits,
             store: _,
             analytics,
+            kafka: (kafka_sources, kafka_sink),
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
@@ -465,7 +481,14 @@ impl Application {
         for task in analytics {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
+        // Kafka sources store and commit their last batch while the writer still runs.
+        for task in kafka_sources {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
         pipeline.drain(DRAIN_TIMEOUT).await;
+        if let Some(task) = kafka_sink {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
         tracing::info!(message = "Stopped.");
         served.context("the HTTP server failed")
     }

@@ -49,7 +49,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "palisade.toml";
 /// Top-level keys (not sections).
 const TOP_KEYS: &[&str] = &["listen", "data_dir", "database_url"];
 /// Sections that are lists (`[[proxy]]`).
-const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog"];
+const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog", "kafka"];
 /// Sections that are single tables (`[http]`).
 const TABLE_SECTIONS: &[&str] = &[
     "log",
@@ -64,6 +64,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "jobs",
     "vuln",
     "analytics",
+    "kafka_sink",
 ];
 
 /// `[log]`: the binary's own component.
@@ -197,6 +198,10 @@ pub struct Settings {
     pub vuln: VulnConfig,
     /// `[analytics]`.
     pub analytics: AnalyticsConfig,
+    /// `[[kafka]]`: consumer-group sources.
+    pub kafka: Vec<palisade_kafka::KafkaSourceConfig>,
+    /// `[kafka_sink]`: threats produced to a topic.
+    pub kafka_sink: Option<palisade_kafka::KafkaSinkConfig>,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -661,6 +666,17 @@ impl Settings {
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
         let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);
+        let kafka: Vec<palisade_kafka::KafkaSourceConfig> =
+            list(&mut table, "kafka", &from_env, &mut errors);
+        let kafka_sink: Option<palisade_kafka::KafkaSinkConfig> =
+            table.remove("kafka_sink").and_then(|v| {
+                component(v, "kafka_sink", &["kafka_sink".to_owned()], &from_env, &mut errors)
+            });
+        if !palisade_kafka::CLIENT_BUILT && (!kafka.is_empty() || kafka_sink.is_some()) {
+            errors.push(
+                "kafka: this palisade was built without Kafka support; rebuild with `cargo build --features kafka`".into(),
+            );
+        }
         for key in table.keys() {
             errors.push(format!(
                 "{key}: unknown key (top-level keys: {}; sections: {})",
@@ -674,6 +690,21 @@ impl Settings {
         }
         for s in &mut syslog {
             s.batch_size = writer.batch_size;
+        }
+        for (i, k) in kafka.iter().enumerate() {
+            let clash = sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .chain(syslog.iter().map(|s| s.name.as_str()))
+                .chain(proxies.iter().map(|p| p.name.as_str()))
+                .chain(kafka[..i].iter().map(|o| o.name.as_str()))
+                .any(|n| n == k.name);
+            if clash {
+                errors.push(format!(
+                    "kafka[{i}].name: '{}' is also the name of another source or proxy; give each [[kafka]] its own name",
+                    k.name
+                ));
+            }
         }
         let mut names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         names.sort_unstable();
@@ -726,6 +757,8 @@ impl Settings {
             jobs,
             vuln,
             analytics,
+            kafka,
+            kafka_sink,
         })
     }
 
@@ -803,6 +836,20 @@ impl Settings {
         }
         for s in &self.syslog {
             out.push_str(&format!("syslog:         {} {}\n", s.name, s.target()));
+        }
+        for k in &self.kafka {
+            out.push_str(&format!(
+                "kafka:          {} {} group {}\n",
+                k.name,
+                k.target(),
+                k.group
+            ));
+        }
+        if let Some(k) = &self.kafka_sink {
+            out.push_str(&format!(
+                "kafka sink:     threats -> kafka://{}/{}\n",
+                k.brokers, k.threats_topic
+            ));
         }
         out.push_str(&format!(
             "jobs:           {} workers, lease {}, {} schedules, {} commands, import dirs {:?}\n",

@@ -11,6 +11,8 @@ mod events;
 mod health;
 mod ingest;
 mod jobs;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod listener;
 mod live;
 mod openapi;
