@@ -139,7 +139,10 @@ impl TryFrom<KafkaSection> for KafkaSourceConfig {
             return Err(ConfigProblem::new("brokers", "name at least one host:port"));
         }
         if c.topics.is_empty() || c.topics.iter().any(|t| t.trim().is_empty()) {
-            return Err(ConfigProblem::new("topics", "name at least one topic, none empty"));
+            return Err(ConfigProblem::new(
+                "topics",
+                "name at least one topic, none empty",
+            ));
         }
         if let Some(g) = f.group {
             if g.trim().is_empty() {
@@ -148,12 +151,9 @@ impl TryFrom<KafkaSection> for KafkaSourceConfig {
             c.group = g;
         }
         if f.format.is_some() || f.log_format.is_some() || f.json_fields.is_some() {
-            let spec = FormatSpec::from_parts(
-                f.format.as_deref(),
-                f.log_format.as_deref(),
-                f.json_fields,
-            )
-            .map_err(|e| ConfigProblem::new("format", e))?;
+            let spec =
+                FormatSpec::from_parts(f.format.as_deref(), f.log_format.as_deref(), f.json_fields)
+                    .map_err(|e| ConfigProblem::new("format", e))?;
             c.format = match spec {
                 // An unset name with a field map means JSON.
                 FormatSpec::Auto => {
@@ -287,11 +287,19 @@ mod tests {
 
     #[test]
     fn ranges_are_checked() {
-        let mut c = parse("brokers = \"b:1\"\ntopics = [\"t\"]\nbatch_size = 0\nsession_timeout = \"10ms\"\n")
-            .unwrap();
+        let mut c = parse(
+            "brokers = \"b:1\"\ntopics = [\"t\"]\nbatch_size = 0\nsession_timeout = \"10ms\"\n",
+        )
+        .unwrap();
         let problems: Vec<String> = c.finish().iter().map(|p| p.to_string()).collect();
-        assert!(problems.iter().any(|p| p.contains("batch_size")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("session_timeout")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("batch_size")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("session_timeout")),
+            "{problems:?}"
+        );
     }
 
     #[test]
@@ -300,6 +308,9 @@ mod tests {
             toml::from_str("brokers = \"\"\nthreats_topic = \"t\"\n").unwrap();
         assert_eq!(s.queue, 100_000);
         let problems: Vec<String> = s.finish().iter().map(|p| p.to_string()).collect();
-        assert!(problems.iter().any(|p| p.contains("brokers")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("brokers")),
+            "{problems:?}"
+        );
     }
 }

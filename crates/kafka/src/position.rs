@@ -51,7 +51,10 @@ impl StoredPositions {
 
     /// Records a position read from the store or just written.
     pub fn set(&mut self, topic: &str, partition: i32, next: i64) {
-        let slot = self.next.entry((topic.to_owned(), partition)).or_insert(next);
+        let slot = self
+            .next
+            .entry((topic.to_owned(), partition))
+            .or_insert(next);
         *slot = (*slot).max(next);
     }
 
@@ -82,7 +85,10 @@ mod tests {
     #[test]
     fn records_below_the_stored_position_are_skipped() {
         let mut p = StoredPositions::default();
-        assert!(!p.is_stored("t", 0, 0), "unknown partitions are not assumed stored");
+        assert!(
+            !p.is_stored("t", 0, 0),
+            "unknown partitions are not assumed stored"
+        );
         p.set("t", 0, 10);
         assert!(p.is_stored("t", 0, 9));
         assert!(!p.is_stored("t", 0, 10));

@@ -162,7 +162,10 @@ impl KafkaSink {
         if let Err((error, _)) = self.producer.send(record) {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped.inc();
-            if !matches!(error, KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) {
+            if !matches!(
+                error,
+                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+            ) {
                 tracing::warn!(message = "A threat could not be queued for Kafka.", %error);
             }
         }

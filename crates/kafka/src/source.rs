@@ -29,13 +29,15 @@ use palisade_core::metrics::{Counter, registry};
 use palisade_sources::batcher::{Batcher, choose_parser};
 use palisade_sources::{BatchWriter, SourceState, SourceStatus, WriterError};
 use palisade_store::SharedStore;
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::ClientContext;
 use tokio::time::Instant;
 
 use crate::config::KafkaSourceConfig;
@@ -108,8 +110,10 @@ impl ClientContext for SourceContext {
         lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
         let total: i64 = lags.iter().map(|l| l.lag.max(0)).sum();
         let consumed = self.status.snapshot().lines;
-        self.status
-            .set_position(consumed, consumed.saturating_add(u64::try_from(total).unwrap_or(0)));
+        self.status.set_position(
+            consumed,
+            consumed.saturating_add(u64::try_from(total).unwrap_or(0)),
+        );
         *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lags;
     }
 
@@ -177,7 +181,9 @@ fn client_config(config: &KafkaSourceConfig) -> ClientConfig {
         )
         .set(
             "heartbeat.interval.ms",
-            (config.session_timeout.as_millis() / 6).max(100).to_string(),
+            (config.session_timeout.as_millis() / 6)
+                .max(100)
+                .to_string(),
         )
         .set("queued.max.messages.kbytes", FETCH_QUEUE_KBYTES)
         .set("statistics.interval.ms", STATS_INTERVAL_MS);
@@ -219,7 +225,10 @@ async fn consume(
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     status.set_format(parser.name());
-    status.set_state(SourceState::Starting, Some("joining the consumer group".into()));
+    status.set_state(
+        SourceState::Starting,
+        Some("joining the consumer group".into()),
+    );
     tracing::info!(message = "Kafka source started.", source = %config.name, brokers = %config.brokers, topics = ?config.topics, group = %config.group);
 
     let meters = Meters::new(&config.name);
@@ -263,7 +272,12 @@ async fn consume(
                     status.set_state(SourceState::Running, None);
                 }
                 let Some(()) = load_position(
-                    &store, &config.name, &record, &mut positions, &status, &mut shutdown,
+                    &store,
+                    &config.name,
+                    &record,
+                    &mut positions,
+                    &status,
+                    &mut shutdown,
                 )
                 .await
                 else {
@@ -298,13 +312,30 @@ async fn consume(
             }
         }
         // A full batch or the timer: store, then commit.
-        if !flush(&config.name, &consumer, &writer, &mut pending, &mut positions, &meters).await {
+        if !flush(
+            &config.name,
+            &consumer,
+            &writer,
+            &mut pending,
+            &mut positions,
+            &meters,
+        )
+        .await
+        {
             return Ok(());
         }
         pending_lines = 0;
         deadline = None;
     }
-    flush(&config.name, &consumer, &writer, &mut pending, &mut positions, &meters).await;
+    flush(
+        &config.name,
+        &consumer,
+        &writer,
+        &mut pending,
+        &mut positions,
+        &meters,
+    )
+    .await;
     status.set_state(SourceState::Stopped, None);
     tracing::info!(message = "Kafka source stopped.", source = %config.name);
     Ok(())
@@ -335,7 +366,11 @@ async fn load_position(
     loop {
         match store.checkpoint(&key).await {
             Ok(cp) => {
-                positions.set(&record.topic, record.partition, position::stored_next(cp.as_ref()));
+                positions.set(
+                    &record.topic,
+                    record.partition,
+                    position::stored_next(cp.as_ref()),
+                );
                 return Some(());
             }
             Err(error) => {
@@ -383,9 +418,11 @@ async fn flush(
         match outcome {
             Ok(_) => {
                 positions.set(&topic, partition, last.saturating_add(1));
-                if let Err(error) =
-                    tpl.add_partition_offset(&topic, partition, Offset::Offset(last.saturating_add(1)))
-                {
+                if let Err(error) = tpl.add_partition_offset(
+                    &topic,
+                    partition,
+                    Offset::Offset(last.saturating_add(1)),
+                ) {
                     tracing::warn!(message = "Cannot list an offset to commit.", %error);
                 }
                 stored += lines;

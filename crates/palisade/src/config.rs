@@ -670,7 +670,13 @@ impl Settings {
             list(&mut table, "kafka", &from_env, &mut errors);
         let kafka_sink: Option<palisade_kafka::KafkaSinkConfig> =
             table.remove("kafka_sink").and_then(|v| {
-                component(v, "kafka_sink", &["kafka_sink".to_owned()], &from_env, &mut errors)
+                component(
+                    v,
+                    "kafka_sink",
+                    &["kafka_sink".to_owned()],
+                    &from_env,
+                    &mut errors,
+                )
             });
         if !palisade_kafka::CLIENT_BUILT && (!kafka.is_empty() || kafka_sink.is_some()) {
             errors.push(

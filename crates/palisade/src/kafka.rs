@@ -69,9 +69,9 @@ pub fn start(
         }));
     }
     let sink_task = sink.map(|s| {
-        handle.supervisor.spawn("kafka-sink", move || {
-            s.sink.clone().run(s.threats.clone())
-        })
+        handle
+            .supervisor
+            .spawn("kafka-sink", move || s.sink.clone().run(s.threats.clone()))
     });
     (sources, sink_task)
 }

@@ -57,13 +57,23 @@ async fn settle_at(store: &SharedStore, want: u64, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let n = store.count_events().await.unwrap_or(0);
-        assert!(n <= want, "{what}: {n} events stored, more than the {want} records produced (duplicates)");
+        assert!(
+            n <= want,
+            "{what}: {n} events stored, more than the {want} records produced (duplicates)"
+        );
         if n == want {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            assert_eq!(store.count_events().await.unwrap_or(0), want, "{what}: count moved past {want}");
+            assert_eq!(
+                store.count_events().await.unwrap_or(0),
+                want,
+                "{what}: count moved past {want}"
+            );
             return;
         }
-        assert!(Instant::now() < deadline, "{what}: only {n} of {want} events stored");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: only {n} of {want} events stored"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -77,7 +87,11 @@ async fn kafka_source_survives_kill_9_and_a_second_worker_with_an_exact_count() 
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let schema = format!("kafka_kill_{}_{}", std::process::id(), stamp % 1_000_000_000);
+    let schema = format!(
+        "kafka_kill_{}_{}",
+        std::process::id(),
+        stamp % 1_000_000_000
+    );
     let (client, conn) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
         .await
         .expect("PostgreSQL must be reachable for this test");
@@ -125,18 +139,25 @@ async fn kafka_source_survives_kill_9_and_a_second_worker_with_an_exact_count() 
     let producer = produce(2000, 12_000);
     let deadline = Instant::now() + Duration::from_secs(60);
     while store.count_events().await.unwrap_or(0) < 3000 {
-        assert!(Instant::now() < deadline, "the stream never reached the worker");
+        assert!(
+            Instant::now() < deadline,
+            "the stream never reached the worker"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     a.kill().expect("kill -9");
     let _ = a.wait();
     let at_kill = store.count_events().await.unwrap_or(0);
+    eprintln!("kill -9 with {at_kill} of 12000 events stored");
     // Restarted, and a second worker joins the group on the same database.
     let mut a = start(&data_a, &config, &url);
     let mut b = start(&data_b, &config, &url);
     producer.join().expect("producer");
     settle_at(&store, 12_000, "after kill -9, restart and a second worker").await;
-    assert!(at_kill < 12_000, "the kill should land mid-stream (stored {at_kill})");
+    assert!(
+        at_kill < 12_000,
+        "the kill should land mid-stream (stored {at_kill})"
+    );
 
     for p in [&mut a, &mut b] {
         let pid = p.id().to_string();
@@ -146,7 +167,10 @@ async fn kafka_source_survives_kill_9_and_a_second_worker_with_an_exact_count() 
     }
     assert_eq!(store.count_events().await.unwrap_or(0), 12_000);
     let distinct: i64 = client
-        .query_one(&format!("SELECT count(DISTINCT path) FROM {schema}.events"), &[])
+        .query_one(
+            &format!("SELECT count(DISTINCT path) FROM {schema}.events"),
+            &[],
+        )
         .await
         .expect("distinct paths")
         .get(0);

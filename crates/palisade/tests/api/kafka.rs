@@ -193,7 +193,10 @@ async fn kafka_broker_down_degrades_without_blocking_start_up() {
     let started = Instant::now();
     let mut app = spawn_with(settings, dir).await;
     app.wait_ready().await;
-    assert!(started.elapsed() < Duration::from_secs(10), "start-up blocked");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "start-up blocked"
+    );
     app.login_admin().await;
     let mut last = serde_json::Value::Null;
     for _ in 0..100 {
@@ -207,7 +210,9 @@ async fn kafka_broker_down_degrades_without_blocking_start_up() {
         {
             assert_eq!(feed["kind"], "kafka");
             assert!(
-                feed["last_error"].as_str().is_some_and(|e| e.contains("kafka")),
+                feed["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("kafka")),
                 "{feed}"
             );
             assert_eq!(health["status"], "degraded", "{health}");
