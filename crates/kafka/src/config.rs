@@ -217,6 +217,10 @@ pub struct KafkaSinkConfig {
     pub brokers: String,
     /// The topic threats are produced to.
     pub threats_topic: String,
+    /// The topic IP decisions (bans and allows: created, extended, deleted, expired)
+    /// are produced to, as the store holds them; none when unset.
+    #[serde(default)]
+    pub decisions_topic: Option<String>,
     /// Records the producer may hold while the broker is slow or down; beyond this new
     /// threats are dropped and counted (recording is never slowed by Kafka).
     #[serde(default = "default_queue")]
@@ -238,6 +242,13 @@ impl Validate for KafkaSinkConfig {
         }
         if self.threats_topic.trim().is_empty() {
             problems.push(ConfigProblem::new("threats_topic", "must not be empty"));
+        }
+        if self
+            .decisions_topic
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            problems.push(ConfigProblem::new("decisions_topic", "must not be empty"));
         }
         check_range(&mut problems, "queue", self.queue, 1..=10_000_000);
         if let Err(p) = check_options(&self.options) {

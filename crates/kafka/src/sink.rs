@@ -15,6 +15,14 @@
 //! reorder a record. Recording never waits for Kafka: `send` only enqueues; when the
 //! producer's queue is full (the broker down for long) the threat is dropped from the
 //! sink and counted, and it stays in the store. Failed deliveries are counted too.
+//!
+//! With `decisions_topic`, IP decisions go to a second topic: a task reads the store's
+//! decision changes (as a CrowdSec bouncer does: created, extended, deleted or expired
+//! since the last look) every [`DECISIONS_EVERY`] and produces each as the store holds
+//! it (`id`, `kind`, `scope`, `value`, `origin`, `scenario`, `expires_at`, `deleted_at`,
+//! …), keyed by the decision's value. Decisions from every node reach it, since they
+//! are read from the shared store; changes made while this process was not running are
+//! not produced (they stay in the store and `/api/v1/decisions`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +31,8 @@ use std::time::Duration;
 use palisade_core::metrics::{Counter, registry};
 use palisade_core::supervisor::SharedReceiver;
 use palisade_core::threat::StoredThreat;
+use palisade_core::{Shutdown, Timestamp};
+use palisade_store::SharedStore;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -33,6 +43,12 @@ use crate::config::KafkaSinkConfig;
 
 /// Stored threat groups that may wait between the recorder and the sink task.
 pub const CHANNEL_GROUPS: usize = 64;
+
+/// How often the store's decision changes are read for `decisions_topic`.
+pub const DECISIONS_EVERY: Duration = Duration::from_secs(1);
+
+/// Decisions read from the store at a time.
+const DECISIONS_PAGE: u32 = 500;
 
 /// Longest the sink waits at shutdown for queued records to be delivered.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(5);
@@ -91,6 +107,7 @@ pub enum SinkError {
 pub struct KafkaSink {
     producer: ThreadedProducer<SinkContext>,
     topic: String,
+    decisions_topic: Option<String>,
     counts: Arc<SinkCounts>,
     dropped: Arc<Counter>,
 }
@@ -129,6 +146,7 @@ impl KafkaSink {
         Ok(KafkaSink {
             producer,
             topic: config.threats_topic.clone(),
+            decisions_topic: config.decisions_topic.clone(),
             counts,
             dropped: r.counter(
                 "palisade_kafka_sink_dropped_total",
@@ -146,19 +164,24 @@ impl KafkaSink {
 
     /// Queues one threat; counts it as dropped when the producer's queue is full.
     fn produce(&self, threat: &StoredThreat) {
-        let payload = match serde_json::to_vec(threat) {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::warn!(message = "A threat could not be serialized for Kafka.", %error);
-                return;
-            }
-        };
         let key = threat
             .threat
             .client_ip
             .map(|ip| ip.to_string())
             .unwrap_or_default();
-        let record = BaseRecord::to(&self.topic).payload(&payload).key(&key);
+        self.send(&self.topic, &key, threat);
+    }
+
+    /// Queues one record as JSON; counts it as dropped when the queue is full.
+    fn send(&self, topic: &str, key: &str, value: &impl serde::Serialize) {
+        let payload = match serde_json::to_vec(value) {
+            Ok(p) => p,
+            Err(error) => {
+                tracing::warn!(message = "A record could not be serialized for Kafka.", %error);
+                return;
+            }
+        };
+        let record = BaseRecord::to(topic).payload(&payload).key(key);
         if let Err((error, _)) = self.producer.send(record) {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped.inc();
@@ -166,7 +189,51 @@ impl KafkaSink {
                 error,
                 KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
             ) {
-                tracing::warn!(message = "A threat could not be queued for Kafka.", %error);
+                tracing::warn!(message = "A record could not be queued for Kafka.", %error);
+            }
+        }
+    }
+
+    /// Whether decisions are produced too (`decisions_topic`).
+    pub fn produces_decisions(&self) -> bool {
+        self.decisions_topic.is_some()
+    }
+
+    /// Produces the store's decision changes to `decisions_topic` until shutdown,
+    /// starting with those made from now on. A store error is logged and the same
+    /// window read again at the next tick.
+    pub async fn run_decisions(self: Arc<Self>, store: SharedStore, mut shutdown: Shutdown) {
+        let Some(topic) = self.decisions_topic.clone() else {
+            return;
+        };
+        let mut since = Timestamp::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(DECISIONS_EVERY) => {}
+                _ = shutdown.recv() => return,
+            }
+            let now = Timestamp::now();
+            let mut after = 0;
+            loop {
+                match store
+                    .decision_changes(since, now, after, DECISIONS_PAGE)
+                    .await
+                {
+                    Ok(page) => {
+                        for d in &page {
+                            self.send(&topic, &d.value, d);
+                        }
+                        after = page.last().map_or(after, |d| d.id);
+                        if page.len() < DECISIONS_PAGE as usize {
+                            since = now;
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(message = "Cannot read decision changes for Kafka; will retry.", %error);
+                        break;
+                    }
+                }
             }
         }
     }

@@ -39,7 +39,8 @@ pub fn attach_sink(
 }
 
 /// Starts every `[[kafka]]` source and the sink under the pipeline's supervisor.
-/// Returns the source tasks (done at shutdown, after their last batch is stored) and
+/// Returns the source tasks and the decisions relay (done at shutdown; sources after
+/// their last batch is stored) and
 /// the sink task (done once the recorder has drained).
 pub fn start(
     settings: &Settings,
@@ -66,6 +67,16 @@ pub fn start(
                 status.clone(),
                 shutdown.clone(),
             )
+        }));
+    }
+    if let Some(s) = sink.as_ref().filter(|s| s.sink.produces_decisions()) {
+        let (sink, store, shutdown) = (
+            s.sink.clone(),
+            handle.store.clone(),
+            handle.supervisor.shutdown(),
+        );
+        sources.push(handle.supervisor.spawn("kafka-sink-decisions", move || {
+            sink.clone().run_decisions(store.clone(), shutdown.clone())
         }));
     }
     let sink_task = sink.map(|s| {

@@ -225,19 +225,23 @@ async fn kafka_broker_down_degrades_without_blocking_start_up() {
     panic!("the unreachable broker never showed in health: {last}");
 }
 
-/// A stored threat arrives on the sink's topic as JSON.
+/// A stored threat arrives on the sink's topic as JSON, and a ban made through the API
+/// on the decisions topic.
 #[tokio::test]
 async fn kafka_sink_produces_stored_threats() {
     let Some(brokers) = broker() else { return };
     let topic = format!("threats-{}", unique_schema());
-    palisade_kafka::tools::create_topic(&brokers, &topic, 1)
-        .await
-        .expect("create topic");
+    let decisions = format!("decisions-{}", unique_schema());
+    for t in [&topic, &decisions] {
+        palisade_kafka::tools::create_topic(&brokers, t, 1)
+            .await
+            .expect("create topic");
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut settings = test_settings(&dir, None);
     settings.kafka_sink = Some(
         toml::from_str(&format!(
-            "brokers = \"{brokers}\"\nthreats_topic = \"{topic}\"\n"
+            "brokers = \"{brokers}\"\nthreats_topic = \"{topic}\"\ndecisions_topic = \"{decisions}\"\n"
         ))
         .expect("sink config"),
     );
@@ -266,5 +270,24 @@ async fn kafka_sink_produces_stored_threats() {
     assert_eq!(threat["category"], "sqli", "{threat}");
     assert_eq!(threat["client_ip"], "203.0.113.9", "{threat}");
     assert!(threat["id"].as_i64().is_some(), "{threat}");
+
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/decisions")
+        .json(&serde_json::json!({"kind": "ban", "value": "192.0.2.44", "duration": "1h"}))
+        .send()
+        .await
+        .expect("ban");
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    let (b, t) = (brokers.clone(), decisions.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        palisade_kafka::tools::read_topic(&b, &t, 1, Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+    .expect("read");
+    assert_eq!(got.len(), 1, "one decision produced");
+    let decision: serde_json::Value = serde_json::from_slice(&got[0]).expect("json");
+    assert_eq!(decision["kind"], "ban", "{decision}");
+    assert_eq!(decision["value"], "192.0.2.44", "{decision}");
     app.stop().await;
 }
