@@ -46,6 +46,9 @@ use crate::position::{self, StoredPositions};
 /// How often librdkafka reports statistics (lag per partition, broker states).
 const STATS_INTERVAL_MS: &str = "2000";
 
+/// How often topic metadata is refreshed (librdkafka's default is 5 minutes).
+const METADATA_REFRESH_MS: &str = "5000";
+
 /// Most fetched data librdkafka holds per partition before it stops fetching.
 const FETCH_QUEUE_KBYTES: &str = "16384";
 
@@ -115,6 +118,15 @@ impl ClientContext for SourceContext {
             consumed.saturating_add(u64::try_from(total).unwrap_or(0)),
         );
         *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lags;
+        // A broker error clears once a broker is up again, even when no record has
+        // arrived since (an idle topic).
+        let up = stats
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        if up && self.status.state() == SourceState::Error {
+            self.status.set_state(SourceState::Running, None);
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -167,26 +179,31 @@ impl Meters {
 
 fn client_config(config: &KafkaSourceConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
+    // Defaults the operator's `options` may change.
+    c.set(
+        "session.timeout.ms",
+        config.session_timeout.as_millis().to_string(),
+    )
+    .set(
+        "heartbeat.interval.ms",
+        (config.session_timeout.as_millis() / 6)
+            .max(100)
+            .to_string(),
+    )
+    .set("queued.max.messages.kbytes", FETCH_QUEUE_KBYTES)
+    .set("statistics.interval.ms", STATS_INTERVAL_MS)
+    // A subscribed topic created later (or a broker that was down at start) is
+    // noticed within this, not librdkafka's default 5 minutes.
+    .set("topic.metadata.refresh.interval.ms", METADATA_REFRESH_MS);
     for (k, v) in &config.options {
         c.set(k, v);
     }
+    // What the delivery contract rests on (refused in `options` by the config).
     c.set("bootstrap.servers", &config.brokers)
         .set("group.id", &config.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", config.start.as_reset())
-        .set(
-            "session.timeout.ms",
-            config.session_timeout.as_millis().to_string(),
-        )
-        .set(
-            "heartbeat.interval.ms",
-            (config.session_timeout.as_millis() / 6)
-                .max(100)
-                .to_string(),
-        )
-        .set("queued.max.messages.kbytes", FETCH_QUEUE_KBYTES)
-        .set("statistics.interval.ms", STATS_INTERVAL_MS);
+        .set("auto.offset.reset", config.start.as_reset());
     c
 }
 

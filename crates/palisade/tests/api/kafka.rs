@@ -291,3 +291,81 @@ async fn kafka_sink_produces_stored_threats() {
     assert_eq!(decision["value"], "192.0.2.44", "{decision}");
     app.stop().await;
 }
+
+/// A broker of our own on a spare port, started and stopped with
+/// `scripts/lib/kafka.sh` (what CI uses to start the shared one).
+struct OwnBroker {
+    port: u16,
+}
+
+impl OwnBroker {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/kafka.sh")
+    }
+
+    fn run(&self, what: &str) {
+        let status = std::process::Command::new("bash")
+            .arg(Self::script())
+            .arg(what)
+            .env("PALISADE_KAFKA_PORT", self.port.to_string())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("kafka.sh");
+        assert!(status.success(), "kafka.sh {what} failed");
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.run("stop");
+    }
+}
+
+/// The broker is down when the service starts: health is degraded with the reason;
+/// once a broker comes up the source recovers by itself and stores what is produced.
+#[tokio::test]
+async fn kafka_source_recovers_when_the_broker_comes_up() {
+    if broker().is_none() {
+        return;
+    }
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let own = OwnBroker { port };
+    let brokers = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    settings
+        .kafka
+        .push(source("late", &brokers, "late", "late-group"));
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let state = |h: &serde_json::Value| {
+        h["sources"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "late"))
+            .map(|s| s["state"].clone())
+            .unwrap_or_default()
+    };
+    let mut health = serde_json::Value::Null;
+    for _ in 0..100 {
+        (_, health) = app.get_json("/api/v1/health/detailed").await;
+        if state(&health) == "error" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state(&health), "error", "{health}");
+
+    own.run("start");
+    palisade_kafka::tools::create_topic(&brokers, "late", 2)
+        .await
+        .expect("create topic");
+    produce(&brokers, "late", lines(0, 300)).await;
+    assert_eq!(settle(&app, 300, Duration::from_secs(60)).await, 300);
+    let (_, health) = app.get_json("/api/v1/health/detailed").await;
+    assert_eq!(state(&health), "running", "{health}");
+    app.stop().await;
+}
