@@ -209,7 +209,8 @@ impl Validate for KafkaSourceConfig {
 }
 
 /// `[kafka_sink]`: stored threats produced to a topic as JSON, one record per threat,
-/// keyed by the client IP (so one attacker's threats stay in order on one partition).
+/// keyed by the client IP (so one attacker's threats stay in order on one partition),
+/// and optionally IP decisions to a second topic.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {

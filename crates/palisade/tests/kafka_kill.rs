@@ -81,6 +81,10 @@ async fn settle_at(store: &SharedStore, want: u64, what: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_source_survives_kill_9_and_a_second_worker_with_an_exact_count() {
     let Some(brokers) = broker() else { return };
+    if std::env::var("PALISADE_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+        eprintln!("PALISADE_SKIP_POSTGRES=1: skipped");
+        return;
+    }
     let base = std::env::var("PALISADE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let stamp = std::time::SystemTime::now()
