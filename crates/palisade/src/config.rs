@@ -1087,6 +1087,27 @@ mod tests {
     }
 
     #[test]
+    fn kafka_sections_are_read_or_refused_by_a_build_without_kafka() {
+        let text = "[[kafka]]\nname = \"feed\"\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"web\"]\n\
+                    format = \"combined\"\n[kafka_sink]\nbrokers = \"127.0.0.1:9092\"\n\
+                    threats_topic = \"threats\"\n";
+        let loaded = load_toml(text);
+        if palisade_kafka::CLIENT_BUILT {
+            let s = loaded.expect("valid kafka sections");
+            assert_eq!(s.kafka.len(), 1);
+            assert_eq!(s.kafka[0].name, "feed");
+            assert!(s.kafka_sink.is_some());
+        } else {
+            let err = loaded.unwrap_err().to_string();
+            assert!(err.contains("--features kafka"), "{err}");
+        }
+        let err = load_toml("[[kafka]]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nstart = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kafka[0].start"), "{err}");
+    }
+
+    #[test]
     fn limits_are_errors_not_silent_clamps() {
         let err = load_toml(
             "[[syslog]]\nudp = \"127.0.0.1:0\"\nmax_connections = 0\n\
