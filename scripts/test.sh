@@ -38,11 +38,24 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
 fi
 chromium --version 2>/dev/null | head -n1 || echo "chromium missing: the dashboard browser tests will skip"
 
+step "Kafka: cmake and the libcurl headers (librdkafka's build), and a broker (Tansu) on 127.0.0.1:9092"
+command -v cmake >/dev/null 2>&1 || apt_install cmake
+[ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || apt_install libcurl4-openssl-dev
+source scripts/lib/kafka.sh
+if ensure_kafka; then
+  echo "Kafka tests use $PALISADE_TEST_KAFKA"
+else
+  echo "WARNING: no Kafka broker could be started; the Kafka tests that need one will say so and skip"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings (builds the workspace in $CARGO_TARGET_DIR; the first build takes minutes)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo clippy with Kafka (--features kafka: librdkafka built with cmake on the first run)"
+cargo clippy -p palisade-kafka -p palisade --features palisade/kafka --all-targets --locked -- -D warnings
 
 step "schemathesis: generated requests over every operation, as admin, no 5xx (a Python venv on first run)"
 bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
@@ -51,7 +64,11 @@ step "tests: doc tests, then every test with cargo-nextest (SQLite and PostgreSQ
 if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
   cargo nextest run --workspace --locked --no-fail-fast
+  step "Kafka tests (--features kafka, against the broker above)"
+  cargo nextest run -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast -E 'package(palisade-kafka) | test(kafka)'
 else
   cargo test --workspace --locked --no-fail-fast
+  step "Kafka tests (--features kafka, against the broker above)"
+  cargo test -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast kafka
 fi
 step "done"

@@ -41,6 +41,9 @@ pub struct Application {
     store: SharedStore,
     analytics: Vec<JoinHandle<()>>,
     alerts: Vec<JoinHandle<()>>,
+    /// `[[kafka]]` sources (done at shutdown) and the `[kafka_sink]` task (done once
+    /// the threat recorder has drained).
+    kafka: (Vec<JoinHandle<()>>, Option<JoinHandle<()>>),
 }
 
 /// Creates the data directory (owner-only: it will hold keys and the database).
@@ -184,7 +187,12 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         tails: settings.sources.clone(),
         syslog: settings.syslog.clone(),
         own_addresses: own_addresses(settings),
-        other_sources: settings.proxies.iter().map(|p| p.name.clone()).collect(),
+        other_sources: settings
+            .proxies
+            .iter()
+            .map(|p| p.name.clone())
+            .chain(settings.kafka.iter().map(|k| k.name.clone()))
+            .collect(),
         threat_observers: Default::default(),
         jobs: palisade_jobs::JobsSetup {
             config: settings.jobs.clone(),
@@ -345,10 +353,16 @@ impl Application {
         // recorder's observers, made before the pipeline and started after it.
         let (alert_tx, alert_feed) = palisade_alerts::threat_feed(&settings.alerts);
         config.threat_observers.observers.push(alert_tx);
+        #[cfg(feature = "kafka")]
+        let kafka_sink = crate::kafka::attach_sink(&settings, &mut config)?;
         let pipeline = Pipeline::build(store.clone(), config, Purpose::Serve)
             .await
             .context("starting the pipeline")?;
         let handle = pipeline.handle().clone();
+        #[cfg(feature = "kafka")]
+        let kafka = crate::kafka::start(&settings, &handle, kafka_sink);
+        #[cfg(not(feature = "kafka"))]
+        let kafka = (Vec::new(), None);
         let mut proxies = Vec::new();
         for config in &settings.proxies {
             let context = palisade_proxy::ProxyContext::from_pipeline(&handle);
@@ -424,6 +438,7 @@ impl Application {
             store,
             analytics: analytics_tasks,
             alerts: alerts_tasks,
+            kafka,
         })
     }
 
@@ -460,6 +475,7 @@ impl Application {
             store: _,
             analytics,
             alerts,
+            kafka: (kafka_sources, kafka_sink),
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
@@ -487,9 +503,16 @@ impl Application {
         for task in analytics {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
+        // Kafka sources store and commit their last batch while the writer still runs.
+        for task in kafka_sources {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
         pipeline.drain(DRAIN_TIMEOUT).await;
         // The alert stage takes the recorder's last threats before it stops.
         for task in alerts {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
+        if let Some(task) = kafka_sink {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
         tracing::info!(message = "Stopped.");

@@ -50,7 +50,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "palisade.toml";
 /// Top-level keys (not sections).
 const TOP_KEYS: &[&str] = &["listen", "data_dir", "database_url"];
 /// Sections that are lists (`[[proxy]]`).
-const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog"];
+const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog", "kafka"];
 /// Sections that are single tables (`[http]`).
 const TABLE_SECTIONS: &[&str] = &[
     "log",
@@ -67,6 +67,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "analytics",
     "alerts",
     "flows",
+    "kafka_sink",
 ];
 
 /// `[log]`: the binary's own component.
@@ -204,6 +205,10 @@ pub struct Settings {
     pub alerts: AlertsConfig,
     /// `[flows]`: flow-table timeouts and cap for packet captures.
     pub flows: palisade_flows::FlowConfig,
+    /// `[[kafka]]`: consumer-group sources.
+    pub kafka: Vec<palisade_kafka::KafkaSourceConfig>,
+    /// `[kafka_sink]`: threats produced to a topic.
+    pub kafka_sink: Option<palisade_kafka::KafkaSinkConfig>,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -671,6 +676,23 @@ impl Settings {
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
         let mut syslog: Vec<SyslogConfig> = list(&mut table, "syslog", &from_env, &mut errors);
+        let kafka: Vec<palisade_kafka::KafkaSourceConfig> =
+            list(&mut table, "kafka", &from_env, &mut errors);
+        let kafka_sink: Option<palisade_kafka::KafkaSinkConfig> =
+            table.remove("kafka_sink").and_then(|v| {
+                component(
+                    v,
+                    "kafka_sink",
+                    &["kafka_sink".to_owned()],
+                    &from_env,
+                    &mut errors,
+                )
+            });
+        if !palisade_kafka::CLIENT_BUILT && (!kafka.is_empty() || kafka_sink.is_some()) {
+            errors.push(
+                "kafka: this palisade was built without Kafka support; rebuild with `cargo build --features kafka`".into(),
+            );
+        }
         for key in table.keys() {
             errors.push(format!(
                 "{key}: unknown key (top-level keys: {}; sections: {})",
@@ -684,6 +706,21 @@ impl Settings {
         }
         for s in &mut syslog {
             s.batch_size = writer.batch_size;
+        }
+        for (i, k) in kafka.iter().enumerate() {
+            let clash = sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .chain(syslog.iter().map(|s| s.name.as_str()))
+                .chain(proxies.iter().map(|p| p.name.as_str()))
+                .chain(kafka[..i].iter().map(|o| o.name.as_str()))
+                .any(|n| n == k.name);
+            if clash {
+                errors.push(format!(
+                    "kafka[{i}].name: '{}' is also the name of another source or proxy; give each [[kafka]] its own name",
+                    k.name
+                ));
+            }
         }
         let mut names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         names.sort_unstable();
@@ -738,6 +775,8 @@ impl Settings {
             analytics,
             alerts,
             flows,
+            kafka,
+            kafka_sink,
         })
     }
 
@@ -815,6 +854,20 @@ impl Settings {
         }
         for s in &self.syslog {
             out.push_str(&format!("syslog:         {} {}\n", s.name, s.target()));
+        }
+        for k in &self.kafka {
+            out.push_str(&format!(
+                "kafka:          {} {} group {}\n",
+                k.name,
+                k.target(),
+                k.group
+            ));
+        }
+        if let Some(k) = &self.kafka_sink {
+            out.push_str(&format!(
+                "kafka sink:     threats -> kafka://{}/{}\n",
+                k.brokers, k.threats_topic
+            ));
         }
         out.push_str(&format!(
             "jobs:           {} workers, lease {}, {} schedules, {} commands, import dirs {:?}\n",
@@ -1043,6 +1096,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.request_timeout"), "{err}");
+    }
+
+    #[test]
+    fn kafka_sections_are_read_or_refused_by_a_build_without_kafka() {
+        let text = "[[kafka]]\nname = \"feed\"\nbrokers = \"127.0.0.1:9092\"\ntopics = [\"web\"]\n\
+                    format = \"combined\"\n[kafka_sink]\nbrokers = \"127.0.0.1:9092\"\n\
+                    threats_topic = \"threats\"\n";
+        let loaded = load_toml(text);
+        if palisade_kafka::CLIENT_BUILT {
+            let s = loaded.expect("valid kafka sections");
+            assert_eq!(s.kafka.len(), 1);
+            assert_eq!(s.kafka[0].name, "feed");
+            assert!(s.kafka_sink.is_some());
+        } else {
+            let err = loaded.unwrap_err().to_string();
+            assert!(err.contains("--features kafka"), "{err}");
+        }
+        let err = load_toml("[[kafka]]\nbrokers = \"b:1\"\ntopics = [\"t\"]\nstart = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("kafka[0].start"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod config;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod posture_facts;
 pub mod telemetry;
 

@@ -14,6 +14,8 @@ mod flows;
 mod health;
 mod ingest;
 mod jobs;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod listener;
 mod live;
 mod openapi;
