@@ -64,6 +64,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "jobs",
     "vuln",
     "analytics",
+    "models",
 ];
 
 /// `[log]`: the binary's own component.
@@ -197,6 +198,8 @@ pub struct Settings {
     pub vuln: VulnConfig,
     /// `[analytics]`.
     pub analytics: AnalyticsConfig,
+    /// `[models]`: the request model and the rule/model fusion policy.
+    pub models: palisade_models::ModelsConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -657,6 +660,8 @@ impl Settings {
         let jobs: JobConfig = section(&mut table, "jobs", &from_env, &mut errors);
         let vuln: VulnConfig = section(&mut table, "vuln", &from_env, &mut errors);
         let analytics: AnalyticsConfig = section(&mut table, "analytics", &from_env, &mut errors);
+        let models: palisade_models::ModelsConfig =
+            section(&mut table, "models", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -726,6 +731,7 @@ impl Settings {
             jobs,
             vuln,
             analytics,
+            models,
         })
     }
 
@@ -827,6 +833,15 @@ impl Settings {
             a.minute_retention,
             a.hour_retention,
             a.posture_every.0.map_or_else(|| "never (on demand only)".to_owned(), |s| s.to_string())
+        ));
+        let m = &self.models;
+        out.push_str(&format!(
+            "models:         {} ({}), +{} points from p >= {}, model alone blocks {}\n",
+            if m.enabled { "on" } else { "off (rules only)" },
+            m.path.as_ref().map_or_else(|| "built-in default".to_owned(), |p| p.display().to_string()),
+            m.model_weight,
+            m.min_probability,
+            m.block_probability.map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
         ));
         out
     }
