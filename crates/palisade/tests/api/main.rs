@@ -13,6 +13,7 @@ mod ingest;
 mod jobs;
 mod listener;
 mod live;
+mod models;
 mod openapi;
 mod outage;
 mod pipeline;
