@@ -273,7 +273,48 @@ const TEXTS: &[&str] = &[
     "where is my order #4521?", "한국어 텍스트 예시", "email me at jane.doe@example.org",
 ];
 
-/// One ordinary modern request (JSON API, GraphQL, search text, tracking link).
+const SEGMENTS: &[&str] = &[
+    "blog", "images", "static", "assets", "css", "js", "docs", "about", "products", "news",
+    "2015", "2023", "en", "de", "articles", "files", "downloads", "user", "help", "category",
+    "presentations", "media", "img", "fonts", "wiki", "shop", "cart", "search", "archive",
+    "projects", "team", "contact", "v1", "v2", "feed", "tags", "page", "posts", "events",
+];
+const EXTENSIONS: &[&str] = &[
+    "", "", "", ".html", ".png", ".jpg", ".css", ".js", ".gif", ".svg", ".xml", ".pdf", ".ico",
+    ".woff2", ".json", ".txt", ".php", ".aspx",
+];
+const BROWSERS: &[&str] = &[
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/{v}.1 Safari/605.1.15",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "okhttp/4.{v}.0", "python-requests/2.{v}.0", "curl/7.{v}.1", "Feedly/1.0 (+http://www.feedly.com/fetcher.html)",
+];
+
+/// A random site path (`/blog/2015/news-item.html`), so no site's paths are "normal".
+fn site_path(rng: &mut Rng) -> String {
+    let depth = 1 + rng.below(4);
+    let mut p = String::new();
+    for i in 0..depth {
+        p.push('/');
+        p.push_str(pick(rng, SEGMENTS));
+        if i + 1 == depth && rng.below(2) == 0 {
+            p.push('-');
+            p.push_str(pick(rng, SEGMENTS));
+        }
+    }
+    p.push_str(pick(rng, EXTENSIONS));
+    p
+}
+
+fn user_agent(rng: &mut Rng) -> String {
+    pick(rng, BROWSERS).replace("{v}", &(10 + rng.below(110)).to_string())
+}
+
+/// One ordinary modern request (static files and pages of any site, JSON API,
+/// GraphQL, search text, tracking link).
 pub fn ordinary(rng: &mut Rng) -> HttpRequest {
     let text = pick(rng, TEXTS);
     let n = rng.below(100_000);
@@ -299,7 +340,8 @@ pub fn ordinary(rng: &mut Rng) -> HttpRequest {
             .to_owned(),
         ),
     ];
-    let (method, uri, body) = match rng.below(6) {
+    headers[1].1 = user_agent(rng);
+    let (method, uri, body) = match rng.below(9) {
         0 => (
             "GET",
             format!("/search?q={}&page={}", encode(text, rng), 1 + rng.below(9)),
@@ -331,6 +373,18 @@ pub fn ordinary(rng: &mut Rng) -> HttpRequest {
         4 => (
             "GET",
             format!("/api/v2/items/{n}?fields=id,name,price&sort=-created_at&token={token}"),
+            String::new(),
+        ),
+        5 | 6 => ("GET", site_path(rng), String::new()),
+        7 => (
+            "GET",
+            format!(
+                "{}?{}={}&{}={n}",
+                site_path(rng),
+                pick(rng, SEGMENTS),
+                encode(pick(rng, TEXTS), rng),
+                pick(rng, WORDS)
+            ),
             String::new(),
         ),
         _ => (

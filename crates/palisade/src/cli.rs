@@ -154,7 +154,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub generated_attacks: Option<usize>,
     /// Generated ordinary modern requests (JSON, GraphQL, non-English text) to add.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 20000)]
     pub generated_normal: usize,
     /// Share of the data held out for the figures stored in the model.
     #[arg(long, default_value_t = 0.1)]
