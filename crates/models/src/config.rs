@@ -74,7 +74,10 @@ mod tests {
                 .unwrap();
         let p = c.finish();
         let keys: Vec<String> = p.iter().map(|p| p.key.clone()).collect();
-        assert_eq!(keys, ["min_probability", "block_probability", "model_weight"]);
+        assert_eq!(
+            keys,
+            ["min_probability", "block_probability", "model_weight"]
+        );
         assert!(toml::from_str::<ModelsConfig>("nope = 1").is_err());
     }
 }

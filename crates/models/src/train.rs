@@ -110,11 +110,15 @@ pub fn train(
                 classifier.step(&x, c.index(), rate, settings.l2);
             }
             done += 1;
-            if done % 512 == 0 {
+            if done.is_multiple_of(512) {
                 progress(done, total);
             }
         }
-        tracing::info!(epoch, mean_loss = loss / fit.len().max(1) as f64, "training epoch");
+        tracing::info!(
+            epoch,
+            mean_loss = loss / fit.len().max(1) as f64,
+            "training epoch"
+        );
     }
     let threshold = 0.5f32;
     let mut metadata = Metadata {
@@ -127,7 +131,10 @@ pub fn train(
         seed: settings.seed,
         epochs: settings.epochs,
         features: settings.features,
-        classes: Category::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
+        classes: Category::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
         threshold,
         held_out: None,
         is_real: !provenance.files.is_empty(),
@@ -145,7 +152,11 @@ pub fn train(
         )
         .as_bytes(),
     );
-    metadata.data_digest = digest.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    metadata.data_digest = digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     metadata.model_version = format!(
         "http-{FORMAT_VERSION}.{}-{}",
         settings.seed,
@@ -166,7 +177,7 @@ pub fn train(
                 named += usize::from(p.category == cat);
             }
             done += 1;
-            if done % 512 == 0 {
+            if done.is_multiple_of(512) {
                 progress(done, total);
             }
         }
@@ -222,7 +233,9 @@ mod tests {
         };
         let samples = data(9);
         let mut calls = 0;
-        let a = train(&samples, settings, Provenance::default(), &mut |_, _| calls += 1);
+        let a = train(&samples, settings, Provenance::default(), &mut |_, _| {
+            calls += 1
+        });
         let b = train(&samples, settings, Provenance::default(), &mut |_, _| {});
         assert!(calls > 0);
         let h = a.metadata.held_out.clone().unwrap();

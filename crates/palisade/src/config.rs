@@ -838,10 +838,14 @@ impl Settings {
         out.push_str(&format!(
             "models:         {} ({}), +{} points from p >= {}, model alone blocks {}\n",
             if m.enabled { "on" } else { "off (rules only)" },
-            m.path.as_ref().map_or_else(|| "built-in default".to_owned(), |p| p.display().to_string()),
+            m.path.as_ref().map_or_else(
+                || "built-in default".to_owned(),
+                |p| p.display().to_string()
+            ),
             m.model_weight,
             m.min_probability,
-            m.block_probability.map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
+            m.block_probability
+                .map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
         ));
         out
     }

@@ -6,12 +6,12 @@
 //! 1. IP decisions (live fronts only): in block mode a client with a ban in force and
 //!    no allow-list entry is refused without running the WAF; in detect-only mode the
 //!    WAF still runs and the judgement carries the ban that would have applied.
-//! 2. The signature engine inspects the request.
+//! 2. The signature engine inspects the request. When a request model is loaded
+//!    ([`crate::fusion`]), its probability is fused with the rule score (`[models]`):
+//!    the verdict's score and `blocked` are the fused ones, and the parts are kept in
+//!    [`Judgement::fusion`] and the threat's evidence.
 //! 3. Over the threshold: block in block mode, detect in detect-only mode; a log line
 //!    is always "detect" (nothing can be blocked any more).
-//! 2b. When a request model is loaded ([`crate::fusion`]), its probability is fused
-//!    with the rule score (`[models]`): the verdict's score and `blocked` are the fused
-//!    ones, and the parts are kept in [`Judgement::fusion`] and the threat's evidence.
 //! 4. Any finding becomes a threat with its evidence, handed to the recorder: without
 //!    waiting on the live fronts (a decision is never delayed by storage), waiting for
 //!    room from the ingest inspector (ingest slows down rather than losing threats).
@@ -79,7 +79,10 @@ pub struct Guard {
     detection: Arc<Detection>,
     decisions: Option<Arc<Decisions>>,
     threats: ThreatRecorder,
-    models: Option<(Arc<palisade_models::ModelSlot>, palisade_models::FusionPolicy)>,
+    models: Option<(
+        Arc<palisade_models::ModelSlot>,
+        palisade_models::FusionPolicy,
+    )>,
 }
 
 impl Guard {
@@ -217,7 +220,14 @@ impl Policy<'_> {
         } else {
             inspected
         };
-        let threat = crate::fusion::threat(request, &verdict, fusion.as_ref(), inspected, front.source()).map(|mut t| {
+        let threat = crate::fusion::threat(
+            request,
+            &verdict,
+            fusion.as_ref(),
+            inspected,
+            front.source(),
+        )
+        .map(|mut t| {
             if let Front::Log { event_id, ts, .. } = front {
                 t.ts = ts;
                 t.event_id = Some(event_id);

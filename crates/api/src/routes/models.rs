@@ -60,7 +60,9 @@ pub async fn reload_models(
         Ok(_) => Ok(Json(statuses(&state))),
         Err(e) => Err(Problem::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            format!("model not reloaded, the previous model (or the rules alone) stays in force: {e}"),
+            format!(
+                "model not reloaded, the previous model (or the rules alone) stays in force: {e}"
+            ),
         )),
     }
 }

@@ -19,7 +19,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         ..FeatureSettings::default()
     };
     if !features.valid() {
-        anyhow::bail!("--buckets-log2: {} is not between 10 and 24", args.buckets_log2);
+        anyhow::bail!(
+            "--buckets-log2: {} is not between 10 and 24",
+            args.buckets_log2
+        );
     }
     if !(0.0..=0.5).contains(&args.held_out) {
         anyhow::bail!("--held-out: {} is not between 0 and 0.5", args.held_out);

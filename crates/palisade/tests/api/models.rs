@@ -34,7 +34,10 @@ fn constant_model(path: &Path, bias: f32, version: &str) {
         seed: 1,
         epochs: 1,
         features,
-        classes: Category::ALL.iter().map(|c| c.as_str().to_owned()).collect(),
+        classes: Category::ALL
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
         threshold: 0.5,
         held_out: None,
         is_real: false,
@@ -95,21 +98,29 @@ async fn models_flow(app: &TestApp) {
     assert_eq!(d["status"], "degraded", "{d}");
     assert_eq!(d["models"][0]["loaded"], false);
     assert!(
-        d["reasons"]
-            .as_array()
-            .is_some_and(|r| r.iter().any(|x| x.as_str().unwrap_or("").contains("rules decide alone"))),
+        d["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|x| x.as_str().unwrap_or("").contains("rules decide alone"))),
         "{d}"
     );
     let r = check(app, &key, "/products?page=2").await;
     assert_eq!(r.status(), 200);
-    let r = check(app, &key, "/item?id=1%20union%20select%20password%20from%20users--").await;
+    let r = check(
+        app,
+        &key,
+        "/item?id=1%20union%20select%20password%20from%20users--",
+    )
+    .await;
     assert_eq!(r.status(), 403, "rules still block");
 
     // A damaged file: reload answers 422 and nothing changes.
     std::fs::write(&model_file, b"PALISADE-MODEL\nnot gzip").expect("write");
     let (status, p) = reload(app).await;
     assert_eq!(status, 422, "{p}");
-    assert!(p["detail"].as_str().unwrap_or("").contains("not reloaded"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("not reloaded"),
+        "{p}"
+    );
 
     // A model sure of everything (p ≈ 1): loaded on reload, shown everywhere.
     constant_model(&model_file, 12.0, "always-sure");
@@ -123,7 +134,10 @@ async fn models_flow(app: &TestApp) {
     assert_eq!(d["models"][0]["version"], "always-sure");
     assert_eq!(d["models"][0]["metadata"]["features"]["buckets_log2"], 10);
     let r = app
-        .req(reqwest::Method::POST, "/api/v1/posture/checks/models_loaded/run")
+        .req(
+            reqwest::Method::POST,
+            "/api/v1/posture/checks/models_loaded/run",
+        )
         .send()
         .await
         .expect("posture");
@@ -178,14 +192,28 @@ async fn a_confident_model_blocks_alone_when_configured_and_the_threat_says_why(
     assert_eq!(threat["decision"], "block", "{threat}");
     let ev = &threat["evidence"][0];
     assert_eq!(ev["location"], "model", "{threat}");
-    assert!(ev["decoded_value"].as_str().unwrap_or("").starts_with("probability 1.0000"), "{ev}");
-    assert!(ev["matched"].as_str().unwrap_or("").contains("model alone"), "{ev}");
+    assert!(
+        ev["decoded_value"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("probability 1.0000"),
+        "{ev}"
+    );
+    assert!(
+        ev["matched"].as_str().unwrap_or("").contains("model alone"),
+        "{ev}"
+    );
 
     // A model sure of nothing adds nothing: the rules' verdict and evidence stand alone.
     constant_model(&app.dir.path().join("http.pmodel"), -12.0, "never-sure");
     assert_eq!(reload(&app).await.0, 200);
     assert_eq!(check(&app, &key, "/products?page=2").await.status(), 200);
-    let r = check(&app, &key, "/item?id=1%20union%20select%20password%20from%20users--").await;
+    let r = check(
+        &app,
+        &key,
+        "/item?id=1%20union%20select%20password%20from%20users--",
+    )
+    .await;
     assert_eq!(r.status(), 403);
     app.stop().await;
 }
