@@ -389,6 +389,10 @@ pub struct EvalArgs {
     /// fused under `[models]` defaults, at the first paranoia level.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// With `--model`: also report the fused score with this `block_probability`
+    /// (the model alone blocks at or above it).
+    #[arg(long)]
+    pub block_probability: Option<f32>,
 }
 
 impl Cli {

@@ -286,7 +286,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 threshold: args.threshold,
             },
         );
-        super::eval_model::run(&engine, model, &samples, args.json.as_deref())?;
+        super::eval_model::run(
+            &engine,
+            model,
+            &samples,
+            args.block_probability,
+            args.json.as_deref(),
+        )?;
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&reports)?)

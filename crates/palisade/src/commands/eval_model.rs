@@ -28,6 +28,7 @@ struct ModelReport {
     rules_only: Scored,
     model_only: Scored,
     fused: Scored,
+    fused_with_block_probability: Option<(f32, Confusion)>,
     model_microseconds_per_request: f64,
 }
 
@@ -36,10 +37,16 @@ pub(crate) fn run(
     engine: &Engine,
     model_path: &Path,
     samples: &[Sample],
+    block_probability: Option<f32>,
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
     let model = Model::load(model_path).with_context(|| format!("{}", model_path.display()))?;
     let policy = FusionPolicy::default();
+    let confident = block_probability.map(|b| FusionPolicy {
+        block_probability: Some(b),
+        ..FusionPolicy::default()
+    });
+    let mut alt = Confusion::default();
     let threshold = engine.config().threshold;
     let (mut rules, mut alone, mut fused) = (
         Confusion::default(),
@@ -57,6 +64,9 @@ pub(crate) fn run(
         rules.add(s.attack, v.blocked);
         alone.add(s.attack, p.probability >= model.metadata.threshold);
         fused.add(s.attack, f.blocked);
+        if let Some(c) = &confident {
+            alt.add(s.attack, c.fuse(v.score, threshold, &p).blocked);
+        }
         s_rules.push((f64::from(v.score), s.attack));
         s_model.push((f64::from(p.probability), s.attack));
         // The fused score, with the probability breaking ties between equal points.
@@ -79,6 +89,7 @@ pub(crate) fn run(
             confusion: fused.finish(),
             roc_auc: roc_auc(&s_fused),
         },
+        fused_with_block_probability: block_probability.map(|b| (b, alt.finish())),
         model_microseconds_per_request: model_time.as_secs_f64() * 1e6
             / samples.len().max(1) as f64,
     };
@@ -88,6 +99,12 @@ pub(crate) fn run(
         println!(
             "  {:<11} precision {:.4} recall {:.4} F1 {:.4} FPR {:.4} ROC-AUC {:.4}  (TP {} FN {} FP {} TN {})",
             r.name, c.precision, c.recall, c.f1, c.fpr, r.roc_auc, c.tp, c.fn_, c.fp, c.tn
+        );
+    }
+    if let Some((b, c)) = &report.fused_with_block_probability {
+        println!(
+            "  fused, model alone blocks at p >= {b}: precision {:.4} recall {:.4} F1 {:.4} FPR {:.4}  (TP {} FN {} FP {} TN {})",
+            c.precision, c.recall, c.f1, c.fpr, c.tp, c.fn_, c.fp, c.tn
         );
     }
     println!(
