@@ -200,6 +200,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
             secrets: None,
         },
         vuln: settings.vuln.clone(),
+        models: settings.models.clone(),
     }
 }
 
@@ -278,7 +279,8 @@ fn start_analytics(
             .iter()
             .map(palisade_proxy::BoundProxy::observations)
             .collect(),
-    );
+    )
+    .with_models(handle.guard.models().cloned());
     let db = handle.db.clone();
     Analytics::start(
         AnalyticsSetup {

@@ -106,8 +106,59 @@ pub enum Command {
         #[command(subcommand)]
         command: VulnCommand,
     },
+    /// Train the request models (threat detector and attack classifier) on labelled
+    /// JSONL corpora plus generated attacks; writes a model file.
+    Train(TrainArgs),
+    /// The request models.
+    Models {
+        /// The models action.
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Print the version.
     Version,
+}
+
+/// `palisade models …`
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// The model the configuration loads (or FILE): version, is_real, training data,
+    /// held-out figures; exit 1 when it cannot be loaded.
+    List {
+        /// A model file to show instead of the configured one.
+        #[arg(long)]
+        path: Option<PathBuf>,
+    },
+}
+
+/// `palisade train`
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Labelled corpora in the `palisade eval` JSONL format (.gz fine).
+    #[arg(long = "data", required = true, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Where to write the model.
+    #[arg(long, default_value = "http.pmodel")]
+    pub out: PathBuf,
+    /// Seed for generation, shuffles and the held-out split.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Passes over the data.
+    #[arg(long, default_value_t = 4)]
+    pub epochs: u32,
+    /// log2 of the hash buckets (10–24).
+    #[arg(long, default_value_t = 18)]
+    pub buckets_log2: u8,
+    /// Generated attacks to add (planted in the data's normal requests); default: as
+    /// many as there are normal requests.
+    #[arg(long)]
+    pub generated_attacks: Option<usize>,
+    /// Generated ordinary modern requests (JSON, GraphQL, non-English text) to add.
+    #[arg(long, default_value_t = 20000)]
+    pub generated_normal: usize,
+    /// Share of the data held out for the figures stored in the model.
+    #[arg(long, default_value_t = 0.1)]
+    pub held_out: f64,
 }
 
 /// `palisade vuln …`
@@ -334,6 +385,14 @@ pub struct EvalArgs {
     /// Also write the figures as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also report a request model (from `palisade train`): rules only, model only and
+    /// fused under `[models]` defaults, at the first paranoia level.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// With `--model`: also report the fused score with this `block_probability`
+    /// (the model alone blocks at or above it).
+    #[arg(long)]
+    pub block_probability: Option<f32>,
 }
 
 impl Cli {
@@ -379,5 +438,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets { command } => commands::secrets::run(&overrides, command),
         Command::Jobs { command } => commands::jobs::run(&overrides, command),
         Command::Vuln { command } => commands::vuln::run(&overrides, command),
+        Command::Train(args) => commands::train::run(args),
+        Command::Models { command } => commands::models::run(&overrides, command),
     }
 }

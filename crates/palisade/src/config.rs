@@ -68,6 +68,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "alerts",
     "flows",
     "kafka_sink",
+    "models",
 ];
 
 /// `[log]`: the binary's own component.
@@ -209,6 +210,8 @@ pub struct Settings {
     pub kafka: Vec<palisade_kafka::KafkaSourceConfig>,
     /// `[kafka_sink]`: threats produced to a topic.
     pub kafka_sink: Option<palisade_kafka::KafkaSinkConfig>,
+    /// `[models]`: the request model and the rule/model fusion policy.
+    pub models: palisade_models::ModelsConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -672,6 +675,8 @@ impl Settings {
         let alerts: AlertsConfig = section(&mut table, "alerts", &from_env, &mut errors);
         let flows: palisade_flows::FlowConfig =
             section(&mut table, "flows", &from_env, &mut errors);
+        let models: palisade_models::ModelsConfig =
+            section(&mut table, "models", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -777,6 +782,7 @@ impl Settings {
             flows,
             kafka,
             kafka_sink,
+            models,
         })
     }
 
@@ -892,6 +898,19 @@ impl Settings {
             a.minute_retention,
             a.hour_retention,
             a.posture_every.0.map_or_else(|| "never (on demand only)".to_owned(), |s| s.to_string())
+        ));
+        let m = &self.models;
+        out.push_str(&format!(
+            "models:         {} ({}), +{} points from p >= {}, model alone blocks {}\n",
+            if m.enabled { "on" } else { "off (rules only)" },
+            m.path.as_ref().map_or_else(
+                || "built-in default".to_owned(),
+                |p| p.display().to_string()
+            ),
+            m.model_weight,
+            m.min_probability,
+            m.block_probability
+                .map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
         ));
         out
     }

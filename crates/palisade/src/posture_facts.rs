@@ -23,6 +23,7 @@ pub struct ServiceFacts {
     listeners: Vec<ListenerFacts>,
     retention: Vec<RetentionFacts>,
     proxies: Vec<ProxyObservations>,
+    models: Option<Arc<palisade_models::ModelSlot>>,
 }
 
 impl ServiceFacts {
@@ -120,11 +121,37 @@ impl ServiceFacts {
             listeners,
             retention,
             proxies,
+            models: None,
         }
     }
 }
 
+impl ServiceFacts {
+    /// The facts with the request model slot the guard uses (for `models_loaded`).
+    pub fn with_models(mut self, slot: Option<Arc<palisade_models::ModelSlot>>) -> ServiceFacts {
+        self.models = slot;
+        self
+    }
+}
+
 impl PostureFacts for ServiceFacts {
+    fn models(&self) -> Option<Vec<palisade_analytics::posture::facts::ModelFacts>> {
+        let slot = self.models.as_ref()?;
+        let st = slot.status();
+        if st.source == "disabled" {
+            return Some(Vec::new());
+        }
+        Some(vec![palisade_analytics::posture::facts::ModelFacts {
+            name: st.name,
+            version: st.version,
+            loaded: st.loaded,
+            // The model file records no training date (so it is reproducible byte for
+            // byte); staleness is not judged.
+            trained_at: None,
+            error: if st.loaded { None } else { st.error },
+        }])
+    }
+
     fn detection(&self) -> DetectionFacts {
         let tuning = self.detection.config();
         DetectionFacts {

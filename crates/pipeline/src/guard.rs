@@ -6,7 +6,10 @@
 //! 1. IP decisions (live fronts only): in block mode a client with a ban in force and
 //!    no allow-list entry is refused without running the WAF; in detect-only mode the
 //!    WAF still runs and the judgement carries the ban that would have applied.
-//! 2. The signature engine inspects the request.
+//! 2. The signature engine inspects the request. When a request model is loaded
+//!    ([`crate::fusion`]), its probability is fused with the rule score (`[models]`):
+//!    the verdict's score and `blocked` are the fused ones, and the parts are kept in
+//!    [`Judgement::fusion`] and the threat's evidence.
 //! 3. Over the threshold: block in block mode, detect in detect-only mode; a log line
 //!    is always "detect" (nothing can be blocked any more).
 //! 4. Any finding becomes a threat with its evidence, handed to the recorder: without
@@ -66,6 +69,8 @@ pub struct Judgement {
     pub ban: Option<BanInfo>,
     /// The blocking threshold in force.
     pub threshold: u32,
+    /// The rule score and model probability behind the verdict, when a model is loaded.
+    pub fusion: Option<palisade_models::Fused>,
 }
 
 /// The detection engine, the IP decisions and the threat recorder, behind one call.
@@ -74,6 +79,10 @@ pub struct Guard {
     detection: Arc<Detection>,
     decisions: Option<Arc<Decisions>>,
     threats: ThreatRecorder,
+    models: Option<(
+        Arc<palisade_models::ModelSlot>,
+        palisade_models::FusionPolicy,
+    )>,
 }
 
 impl Guard {
@@ -87,7 +96,23 @@ impl Guard {
             detection,
             decisions,
             threats,
+            models: None,
         }
+    }
+
+    /// The guard with a request model fused into every judgement by `policy`.
+    pub fn with_models(
+        mut self,
+        slot: Arc<palisade_models::ModelSlot>,
+        policy: palisade_models::FusionPolicy,
+    ) -> Guard {
+        self.models = Some((slot, policy));
+        self
+    }
+
+    /// The request model slot, when models are configured.
+    pub fn models(&self) -> Option<&Arc<palisade_models::ModelSlot>> {
+        self.models.as_ref().map(|(slot, _)| slot)
     }
 
     /// The swappable engine and mode.
@@ -113,6 +138,7 @@ impl Guard {
             verdict: None,
             ban: Some(ban),
             threshold: engine.config().threshold,
+            fusion: None,
         })
     }
 
@@ -137,6 +163,10 @@ impl Guard {
             engine,
             mode,
             decisions: self.decisions.as_deref(),
+            model: self
+                .models
+                .as_ref()
+                .and_then(|(slot, policy)| Some((slot.current()?, *policy))),
         }
     }
 }
@@ -146,6 +176,7 @@ pub struct Policy<'a> {
     engine: Engine,
     mode: Mode,
     decisions: Option<&'a Decisions>,
+    model: Option<(Arc<palisade_models::Model>, palisade_models::FusionPolicy)>,
 }
 
 impl Policy<'_> {
@@ -169,10 +200,15 @@ impl Policy<'_> {
                 verdict: None,
                 ban,
                 threshold,
+                fusion: None,
             };
             return (judgement, None);
         }
-        let verdict = self.engine.inspect(request);
+        let mut verdict = self.engine.inspect(request);
+        let fusion = self
+            .model
+            .as_ref()
+            .map(|(model, policy)| crate::fusion::apply(model, policy, request, &mut verdict));
         let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,
             (true, true, Mode::Block) => Action::Block,
@@ -184,7 +220,14 @@ impl Policy<'_> {
         } else {
             inspected
         };
-        let threat = threat_of(request, &verdict, inspected, front.source()).map(|mut t| {
+        let threat = crate::fusion::threat(
+            request,
+            &verdict,
+            fusion.as_ref(),
+            inspected,
+            front.source(),
+        )
+        .map(|mut t| {
             if let Front::Log { event_id, ts, .. } = front {
                 t.ts = ts;
                 t.event_id = Some(event_id);
@@ -196,6 +239,7 @@ impl Policy<'_> {
             verdict: Some(verdict),
             ban,
             threshold,
+            fusion,
         };
         (judgement, threat)
     }

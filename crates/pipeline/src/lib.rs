@@ -27,6 +27,7 @@ pub mod ban_policy;
 pub mod db_monitor;
 pub mod decisions;
 pub mod detection;
+pub mod fusion;
 pub mod guard;
 pub mod recorder;
 mod running;

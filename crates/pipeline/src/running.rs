@@ -70,6 +70,8 @@ pub struct PipelineConfig {
     pub jobs: JobsSetup,
     /// The vulnerability engine (`[vuln]`): software seen in traffic and logs.
     pub vuln: VulnConfig,
+    /// `[models]`: the request model and the rule/model fusion policy.
+    pub models: palisade_models::ModelsConfig,
 }
 
 impl PipelineConfig {
@@ -219,7 +221,11 @@ impl Pipeline {
         outlets.live = Some(live.clone());
         let (threats, recorder) = ThreatRecorder::spawn(store.clone(), outlets, &supervisor);
         let decisions = Arc::new(Decisions::with_policy(store.clone(), config.ban_policy()));
-        let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone());
+        let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone())
+            .with_models(
+                Arc::new(palisade_models::ModelSlot::from_config(&config.models)),
+                palisade_models::FusionPolicy::from(&config.models),
+            );
         let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
 
         let state_file = serving.then(|| config.data_dir.join("scenarios.state.json"));

@@ -90,6 +90,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/detection/rules", User(Viewer)),
     ("GET", "/api/v1/scenarios", User(Viewer)),
     ("POST", "/api/v1/detection/rules/reload", User(Admin)),
+    ("GET", "/api/v1/models", User(Viewer)),
+    ("POST", "/api/v1/models/reload", User(Admin)),
     ("GET", "/api/v1/decisions", User(Viewer)),
     ("POST", "/api/v1/decisions", User(Analyst)),
     ("GET", "/api/v1/decisions/{id}", User(Viewer)),

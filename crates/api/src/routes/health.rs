@@ -59,6 +59,9 @@ pub struct HealthDetail {
     pub tasks: Vec<TaskStatus>,
     /// The job queue: depth by state (null while the database cannot say).
     pub jobs: Option<JobQueueStatus>,
+    /// Each request model: loaded, version, is_real, held-out metrics, or why the
+    /// rules decide alone.
+    pub models: Vec<palisade_models::ModelStatus>,
 }
 
 /// The job queue as health shows it.
@@ -112,6 +115,17 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
                 t.name,
                 t.restarts,
                 t.last_failure.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    for m in super::models::statuses(state) {
+        if !m.loaded && m.source != "disabled" {
+            status = status.max(Health::Degraded);
+            reasons.push(format!(
+                "request model {} ({}) not loaded, rules decide alone: {}",
+                m.name,
+                m.source,
+                m.error.as_deref().unwrap_or("unknown")
             ));
         }
     }
@@ -214,6 +228,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
             },
             tasks: state.pipeline.supervisor.statuses(),
             jobs,
+            models: super::models::statuses(&state),
         }),
     )
 }

@@ -25,6 +25,7 @@ pub mod jobs;
 pub mod lapi;
 pub mod live;
 pub mod metrics;
+pub mod models;
 pub mod posture;
 pub mod realtime;
 pub mod reports;
@@ -55,6 +56,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(docs::openapi_json))
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/health/detailed", get(health::health_detailed))
+        .route("/api/v1/models", get(models::list_models))
+        .route("/api/v1/models/reload", post(models::reload_models))
         .route("/api/v1/events", get(events::list_events))
         .route("/api/v1/events/{id}", get(events::get_event))
         .route("/api/v1/dead-letters", get(dead_letters::list_dead_letters))

@@ -18,17 +18,17 @@ use serde::Serialize;
 use crate::cli::EvalArgs;
 
 /// One labelled request.
-struct Sample {
-    request: HttpRequest,
-    attack: bool,
+pub(crate) struct Sample {
+    pub(crate) request: HttpRequest,
+    pub(crate) attack: bool,
     /// Optional attack class or benign kind (`"category"` in the corpus), for per-class figures.
-    category: Option<String>,
+    pub(crate) category: Option<String>,
     /// Optional request part the payload sits in (`"part"` in the corpus), for per-part figures.
-    part: Option<String>,
+    pub(crate) part: Option<String>,
 }
 
 /// Reads a JSONL corpus (gzip when the name ends in `.gz`).
-fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
+pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
     let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
         Box::new(flate2::read::GzDecoder::new(file))
@@ -353,6 +353,23 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             );
         }
         reports.push(r);
+    }
+    if let Some(model) = &args.model {
+        let pl = args.paranoia.first().copied().unwrap_or(1);
+        let engine = Engine::new(
+            rules.clone(),
+            EngineConfig {
+                paranoia: pl,
+                threshold: args.threshold,
+            },
+        );
+        super::eval_model::run(
+            &engine,
+            model,
+            &samples,
+            args.block_probability,
+            args.json.as_deref(),
+        )?;
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&reports)?)

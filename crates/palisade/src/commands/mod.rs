@@ -3,12 +3,15 @@
 pub mod apikey;
 pub mod config_check;
 pub mod eval;
+pub mod eval_model;
 pub mod health;
 pub mod ingest;
 pub mod jobs;
 pub mod migrate;
+pub mod models;
 pub mod secrets;
 pub mod serve;
+pub mod train;
 pub mod user;
 pub mod vuln;
 

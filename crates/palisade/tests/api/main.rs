@@ -18,6 +18,7 @@ mod jobs;
 mod kafka;
 mod listener;
 mod live;
+mod models;
 mod openapi;
 mod outage;
 mod pipeline;

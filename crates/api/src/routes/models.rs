@@ -1,0 +1,68 @@
+//! `GET /api/v1/models` and `POST /api/v1/models/reload`: which request model is in
+//! force (version, is_real, training data, held-out figures) and reloading its file
+//! after `palisade train` without a restart.
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+
+use super::auth::audit;
+use crate::AppState;
+use crate::auth::Principal;
+use crate::auth::middleware::ClientIp;
+use crate::problem::Problem;
+use palisade_models::ModelStatus;
+
+/// Every configured model and its status (empty when no model component runs).
+pub fn statuses(state: &AppState) -> Vec<ModelStatus> {
+    state
+        .pipeline
+        .guard
+        .models()
+        .map(|slot| vec![slot.status()])
+        .unwrap_or_default()
+}
+
+/// The models: loaded or not (and why), version, is_real, metadata.
+#[utoipa::path(get, path = "/api/v1/models", tag = "models", responses((status = 200, description = "Models", body = Vec<ModelStatus>)), security(("bearer" = [])))]
+pub async fn list_models(State(state): State<AppState>) -> Json<Vec<ModelStatus>> {
+    Json(statuses(&state))
+}
+
+/// Reads the model file again. A file that does not load leaves the model in force
+/// (or the rules alone, when none was loaded) and is reported.
+#[utoipa::path(post, path = "/api/v1/models/reload", tag = "models", responses(
+    (status = 200, description = "Reloaded", body = Vec<ModelStatus>),
+    (status = 422, description = "The file does not load; the previous model stays in force", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn reload_models(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    ClientIp(ip): ClientIp,
+) -> Result<Json<Vec<ModelStatus>>, Problem> {
+    let Some(slot) = state.pipeline.guard.models().cloned() else {
+        return Ok(Json(Vec::new()));
+    };
+    let outcome = tokio::task::spawn_blocking(move || slot.reload())
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    audit(
+        &state,
+        Some(principal.actor()),
+        "models.reload",
+        None,
+        outcome.is_ok(),
+        &ip,
+        outcome.as_ref().err().map(|e| e.to_string()),
+    )
+    .await;
+    match outcome {
+        Ok(_) => Ok(Json(statuses(&state))),
+        Err(e) => Err(Problem::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            format!(
+                "model not reloaded, the previous model (or the rules alone) stays in force: {e}"
+            ),
+        )),
+    }
+}

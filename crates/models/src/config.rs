@@ -1,0 +1,86 @@
+//! `[models]`: which model file is loaded and how much its opinion weighs against the
+//! rules (the fusion policy, see [`crate::fusion`]).
+
+use std::path::PathBuf;
+
+use palisade_core::config::{ConfigProblem, Validate};
+use serde::Deserialize;
+
+/// `[models]` (every key optional).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsConfig {
+    /// Use the request model at all (`false`: rules only).
+    pub enabled: bool,
+    /// A model file written by `palisade train`; unset: the default model built into
+    /// the binary. A missing or damaged file leaves the rules alone in force.
+    pub path: Option<PathBuf>,
+    /// Anomaly points the model adds to the rule score when it is at least
+    /// `min_probability` sure. 0 by default (advisory: the model's probability and
+    /// class are recorded on threats and in `palisade eval`, but only the rules
+    /// decide), because on ordinary traffic of a site it has never seen, 3 points
+    /// tipped one benign request in 9,999 over the threshold (docs/BENCHMARKS.md);
+    /// set it (e.g. 3) after checking `palisade eval --model` on your own traffic.
+    pub model_weight: u32,
+    /// The model's probability from which it adds its points.
+    pub min_probability: f32,
+    /// A probability at which the model alone blocks; unset (the default): never.
+    pub block_probability: Option<f32>,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            enabled: true,
+            path: None,
+            model_weight: 0,
+            min_probability: 0.9,
+            block_probability: None,
+        }
+    }
+}
+
+impl Validate for ModelsConfig {
+    fn finish(&mut self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut prob = |key: &str, v: f32| {
+            if !(0.5..=1.0).contains(&v) || v.is_nan() {
+                problems.push(ConfigProblem::new(
+                    key,
+                    format!("{v} must be between 0.5 and 1.0"),
+                ));
+            }
+        };
+        prob("min_probability", self.min_probability);
+        if let Some(b) = self.block_probability {
+            prob("block_probability", b);
+        }
+        if self.model_weight > 100 {
+            problems.push(ConfigProblem::new(
+                "model_weight",
+                format!("{} must be at most 100", self.model_weight),
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        assert!(ModelsConfig::default().finish().is_empty());
+        let mut c: ModelsConfig =
+            toml::from_str("min_probability = 0.2\nblock_probability = 2.0\nmodel_weight = 500")
+                .unwrap();
+        let p = c.finish();
+        let keys: Vec<String> = p.iter().map(|p| p.key.clone()).collect();
+        assert_eq!(
+            keys,
+            ["min_probability", "block_probability", "model_weight"]
+        );
+        assert!(toml::from_str::<ModelsConfig>("nope = 1").is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! Features of one request: signed hashed character n-grams over the parts the
+//! detection engine decodes (path, parameter names and values, body leaves, a few
+//! headers), plus a handful of structural figures.
+//!
+//! Why this shape: n-grams see payload fragments (`' or`, `<sc`, `../`, `${`) wherever
+//! they sit, hashing bounds memory whatever the vocabulary, the sign bit halves the
+//! bias of collisions, digits fold to `0` so numbers do not become vocabulary, and each
+//! part kind hashes into its own namespace so `../` in a path and in a value differ.
+
+use palisade_detect::{HttpRequest, Location, parse};
+use serde::{Deserialize, Serialize};
+
+/// Number of structural features appended after the hashed buckets.
+pub const STRUCTURAL: usize = 12;
+
+/// Longest prefix of one part that is turned into n-grams (bounds the cost).
+const MAX_PART_BYTES: usize = 512;
+
+/// How features are made; stored in the model file so inference matches training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureSettings {
+    /// log2 of the number of hash buckets (e.g. 18 → 262,144).
+    pub buckets_log2: u8,
+    /// Shortest n-gram.
+    pub ngram_min: u8,
+    /// Longest n-gram.
+    pub ngram_max: u8,
+}
+
+impl Default for FeatureSettings {
+    fn default() -> Self {
+        FeatureSettings {
+            buckets_log2: 18,
+            ngram_min: 1,
+            ngram_max: 4,
+        }
+    }
+}
+
+impl FeatureSettings {
+    /// Whether these settings are usable (a file could say anything).
+    pub fn valid(&self) -> bool {
+        (10..=24).contains(&self.buckets_log2)
+            && self.ngram_min >= 1
+            && self.ngram_min <= self.ngram_max
+            && self.ngram_max <= 8
+    }
+
+    /// Total feature dimension: buckets plus structural features.
+    pub fn dimension(&self) -> usize {
+        (1usize << self.buckets_log2) + STRUCTURAL
+    }
+}
+
+/// A sparse feature vector: `(index, value)` pairs; an index may repeat (the linear
+/// heads add them up, so merging is unnecessary).
+pub type Features = Vec<(u32, f32)>;
+
+/// Turns requests into features under fixed settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Featurizer {
+    settings: FeatureSettings,
+    mask: u32,
+}
+
+/// Namespaces of the part kinds.
+#[derive(Clone, Copy)]
+enum Space {
+    Path = 1,
+    Name = 2,
+    Value = 3,
+    Header = 4,
+    Body = 5,
+    Method = 6,
+}
+
+impl Featurizer {
+    /// A featurizer; settings are assumed [`FeatureSettings::valid`].
+    pub fn new(settings: FeatureSettings) -> Featurizer {
+        let bits = settings.buckets_log2.clamp(10, 24);
+        Featurizer {
+            settings,
+            mask: (1u32 << bits) - 1,
+        }
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> FeatureSettings {
+        self.settings
+    }
+
+    /// The features of one request.
+    pub fn features(&self, request: &HttpRequest) -> Features {
+        let parsed = parse(request, 1);
+        let has_body_args = parsed
+            .parts
+            .iter()
+            .any(|p| p.location == Location::BodyArgValue);
+        let mut grams: Features = Vec::with_capacity(1024);
+        let mut s = Shape::default();
+        for part in &parsed.parts {
+            let space = match part.location {
+                Location::Path => Space::Path,
+                Location::QueryArgName | Location::BodyArgName => Space::Name,
+                Location::QueryArgValue | Location::BodyArgValue => Space::Value,
+                Location::HeaderValue
+                    if part.name.eq_ignore_ascii_case("user-agent")
+                        || part.name.eq_ignore_ascii_case("referer") =>
+                {
+                    Space::Header
+                }
+                Location::Body if !has_body_args => Space::Body,
+                Location::Method => Space::Method,
+                Location::Anomaly => {
+                    s.anomalies += 1;
+                    continue;
+                }
+                _ => continue,
+            };
+            if matches!(space, Space::Value | Space::Body) {
+                s.observe_value(&part.value);
+            }
+            if matches!(space, Space::Name) {
+                s.args += 1;
+            }
+            if matches!(space, Space::Path) {
+                s.depth = part.value.matches('/').count();
+            }
+            if matches!(space, Space::Method) {
+                s.odd_method = !matches!(part.value.as_str(), "GET" | "POST" | "HEAD");
+            }
+            self.ngrams(space, part.value.as_bytes(), &mut grams);
+        }
+        let n = grams.len().max(1) as f32;
+        let norm = 1.0 / n.sqrt();
+        let mask = self.mask;
+        for g in &mut grams {
+            // The sign travels in the value; the index is the bucket.
+            g.1 *= norm;
+            g.0 &= mask;
+        }
+        let base = mask + 1;
+        for (i, v) in s.figures(!request.body.is_empty()).into_iter().enumerate() {
+            if v != 0.0 {
+                grams.push((base + i as u32, v));
+            }
+        }
+        grams
+    }
+
+    fn ngrams(&self, space: Space, value: &[u8], out: &mut Features) {
+        let bytes = value.get(..MAX_PART_BYTES).unwrap_or(value);
+        let fold = |b: u8| -> u8 {
+            if b.is_ascii_digit() {
+                b'0'
+            } else {
+                b.to_ascii_lowercase()
+            }
+        };
+        let (lo, hi) = (
+            usize::from(self.settings.ngram_min),
+            usize::from(self.settings.ngram_max),
+        );
+        // Boundary markers so prefixes and suffixes are their own grams.
+        let seed = 0xcbf2_9ce4_8422_2325u64 ^ ((space as u64) << 56);
+        let len = bytes.len() + 2;
+        let at = |i: usize| -> u8 {
+            if i == 0 || i == len - 1 {
+                0x02
+            } else {
+                bytes.get(i - 1).copied().map(fold).unwrap_or(0x02)
+            }
+        };
+        for start in 0..len {
+            let mut h = seed;
+            for n in 1..=hi {
+                let Some(i) = start.checked_add(n - 1).filter(|i| *i < len) else {
+                    break;
+                };
+                h ^= u64::from(at(i));
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                if n >= lo {
+                    let mixed = h ^ (h >> 29);
+                    let sign = if mixed >> 63 == 0 { 1.0 } else { -1.0 };
+                    out.push((mixed as u32, sign));
+                }
+            }
+        }
+    }
+}
+
+/// Structural tallies of one request.
+#[derive(Default)]
+struct Shape {
+    value_bytes: usize,
+    max_value: usize,
+    special: usize,
+    non_ascii: usize,
+    upper: usize,
+    args: usize,
+    anomalies: usize,
+    depth: usize,
+    odd_method: bool,
+}
+
+impl Shape {
+    fn observe_value(&mut self, v: &str) {
+        self.value_bytes += v.len();
+        self.max_value = self.max_value.max(v.len());
+        for b in v.bytes() {
+            if !b.is_ascii() {
+                self.non_ascii += 1;
+            } else if b.is_ascii_uppercase() {
+                self.upper += 1;
+            } else if !b.is_ascii_alphanumeric() && b != b' ' {
+                self.special += 1;
+            }
+        }
+    }
+
+    fn figures(&self, has_body: bool) -> [f32; STRUCTURAL] {
+        let total = self.value_bytes.max(1) as f32;
+        let ln = |x: usize| (x as f32).ln_1p();
+        [
+            1.0, // bias
+            ln(self.value_bytes) / 8.0,
+            ln(self.max_value) / 8.0,
+            self.special as f32 / total,
+            self.non_ascii as f32 / total,
+            self.upper as f32 / total,
+            ln(self.args) / 4.0,
+            (self.anomalies.min(3)) as f32 / 3.0,
+            if has_body { 1.0 } else { 0.0 },
+            if self.odd_method { 1.0 } else { 0.0 },
+            (self.depth.min(10)) as f32 / 10.0,
+            if self.special * 4 > self.value_bytes && self.value_bytes > 8 {
+                1.0
+            } else {
+                0.0
+            },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![("User-Agent".into(), "Mozilla/5.0".into())],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn indexes_stay_in_range_and_bias_is_present() {
+        let s = FeatureSettings {
+            buckets_log2: 12,
+            ..Default::default()
+        };
+        let f = Featurizer::new(s).features(&get("/a/b?id=1%27%20or%201=1--&q=%E4%BD%A0"));
+        assert!(f.iter().all(|(i, _)| (*i as usize) < s.dimension()));
+        assert!(f.contains(&(4096, 1.0)), "bias feature");
+        assert!(f.iter().any(|(i, v)| *i > 4096 && *v > 0.0 && *i != 4096));
+    }
+
+    #[test]
+    fn digits_fold_and_namespaces_differ() {
+        let z = Featurizer::new(FeatureSettings::default());
+        let a = z.features(&get("/p?id=123"));
+        let b = z.features(&get("/p?id=987"));
+        assert_eq!(a, b, "numbers of one length give the same grams");
+        let c = z.features(&get("/..%2f..%2fetc"));
+        let d = z.features(&get("/x?f=../../etc"));
+        let grams = |f: &Features| {
+            f.iter()
+                .map(|x| x.0)
+                .collect::<std::collections::HashSet<_>>()
+        };
+        assert_ne!(grams(&c), grams(&d));
+    }
+
+    #[test]
+    fn any_bytes_are_safe() {
+        let z = Featurizer::new(FeatureSettings::default());
+        let mut r = get("/%ff%00?%=&&==");
+        r.body = vec![0xff, 0xfe, 0, 1, 2];
+        r.method = "\u{1F600}".into();
+        assert!(!z.features(&r).is_empty());
+        assert!(!z.features(&HttpRequest::default()).is_empty());
+    }
+}

@@ -1,0 +1,30 @@
+//! `palisade-models`: machine-learnt request models that sit beside the signature rules.
+//!
+//! A request is split by the detection engine's own parser ([`palisade_detect::parse`]),
+//! turned into signed hashed character n-grams plus a few structural figures
+//! ([`features`]), and scored by two linear heads ([`linear`]): a logistic *threat
+//! detector* (probability malicious) and a softmax *attack classifier* ([`Category`]).
+//! Training ([`train`]) is pure Rust AdaGrad, deterministic for a seed. Models are
+//! saved in a versioned, quantised file ([`file`]), held in a hot-swappable slot
+//! ([`slot`]) and combined with the rule score by the [`fusion`] policy.
+
+#![warn(missing_docs)]
+
+pub mod category;
+pub mod config;
+pub mod features;
+pub mod file;
+pub mod fusion;
+pub mod generate;
+pub mod linear;
+pub mod metrics;
+pub mod rng;
+pub mod slot;
+pub mod train;
+
+pub use category::Category;
+pub use config::ModelsConfig;
+pub use features::{FeatureSettings, Featurizer};
+pub use file::{Metadata, Model, ModelError, Prediction};
+pub use fusion::{Fused, FusionPolicy};
+pub use slot::{ModelSlot, ModelStatus};

@@ -1,0 +1,192 @@
+//! The loaded model, swappable at run time (`POST /api/v1/models/reload`), and its
+//! status for health, the API and the posture check.
+//!
+//! Loading never fails the process: a missing or damaged file leaves no model in
+//! force at start (the rules decide alone, and the status says why); a failed reload
+//! keeps the model already in force and reports the error.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwapOption;
+use palisade_core::Timestamp;
+use serde::Serialize;
+
+use crate::file::{Metadata, Model, ModelError};
+
+/// The default model, trained by `palisade train` (command in `crates/models/README.md`).
+pub const BUILTIN: &[u8] = include_bytes!("../default/http.pmodel");
+
+/// Where the model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// The default model built into the binary.
+    Builtin,
+    /// A file written by `palisade train`.
+    File(PathBuf),
+    /// Models are turned off in the configuration.
+    Disabled,
+}
+
+impl ModelSource {
+    /// How health and the API name the source.
+    pub fn describe(&self) -> String {
+        match self {
+            ModelSource::Builtin => "builtin".to_owned(),
+            ModelSource::File(p) => p.display().to_string(),
+            ModelSource::Disabled => "disabled".to_owned(),
+        }
+    }
+
+    fn read(&self) -> Result<Model, ModelError> {
+        match self {
+            ModelSource::Builtin => Model::from_bytes(BUILTIN),
+            ModelSource::File(p) => Model::load(p),
+            ModelSource::Disabled => Err(ModelError::Corrupt("models are disabled".into())),
+        }
+    }
+}
+
+/// What health, `GET /api/v1/models` and `palisade models list` show about a model.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ModelStatus {
+    /// The model's name (`http`: the request threat detector and attack classifier).
+    pub name: String,
+    /// Where it is loaded from (`builtin`, a path, `disabled`).
+    pub source: String,
+    /// Whether a model is in force.
+    pub loaded: bool,
+    /// The version in force.
+    pub version: Option<String>,
+    /// Whether the model in force was trained on real labelled traffic.
+    pub is_real: Option<bool>,
+    /// When the model in force was loaded.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub loaded_at: Option<Timestamp>,
+    /// The model's metadata (training data, features, held-out figures).
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Metadata>,
+    /// Why the last load failed (the rules decide alone when nothing is loaded).
+    pub error: Option<String>,
+}
+
+/// The model in force, swapped whole on reload.
+#[derive(Debug)]
+pub struct ModelSlot {
+    source: ModelSource,
+    current: ArcSwapOption<Model>,
+    status: Mutex<ModelStatus>,
+}
+
+impl ModelSlot {
+    /// A slot for `source`, loaded at once (errors are kept in the status).
+    pub fn new(source: ModelSource) -> ModelSlot {
+        let slot = ModelSlot {
+            status: Mutex::new(ModelStatus {
+                name: "http".to_owned(),
+                source: source.describe(),
+                loaded: false,
+                version: None,
+                is_real: None,
+                loaded_at: None,
+                metadata: None,
+                error: None,
+            }),
+            source,
+            current: ArcSwapOption::empty(),
+        };
+        if slot.source != ModelSource::Disabled {
+            let _ = slot.reload();
+        }
+        slot
+    }
+
+    /// A slot from `[models]`.
+    pub fn from_config(c: &crate::config::ModelsConfig) -> ModelSlot {
+        let source = match (&c.path, c.enabled) {
+            (_, false) => ModelSource::Disabled,
+            (Some(p), true) => ModelSource::File(p.clone()),
+            (None, true) => ModelSource::Builtin,
+        };
+        ModelSlot::new(source)
+    }
+
+    /// The model in force, if any.
+    pub fn current(&self) -> Option<Arc<Model>> {
+        self.current.load_full()
+    }
+
+    /// Reads the source again; on success the new model is in force, on failure the
+    /// previous one stays and the error is reported.
+    pub fn reload(&self) -> Result<ModelStatus, ModelError> {
+        let result = self.source.read();
+        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(model) => {
+                tracing::info!(
+                    source = %st.source,
+                    version = %model.metadata.model_version,
+                    is_real = model.metadata.is_real,
+                    "request model loaded"
+                );
+                st.loaded = true;
+                st.version = Some(model.metadata.model_version.clone());
+                st.is_real = Some(model.metadata.is_real);
+                st.loaded_at = Some(Timestamp::now());
+                st.metadata = Some(model.metadata.clone());
+                st.error = None;
+                self.current.store(Some(Arc::new(model)));
+                Ok(st.clone())
+            }
+            Err(e) => {
+                tracing::warn!(source = %st.source, error = %e, "request model not loaded; rules decide alone");
+                st.error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The status now.
+    pub fn status(&self) -> ModelStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_degrades_and_a_good_file_loads_on_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.pmodel");
+        let slot = ModelSlot::new(ModelSource::File(path.clone()));
+        assert!(slot.current().is_none());
+        let st = slot.status();
+        assert!(!st.loaded && st.error.is_some());
+        crate::file::tests::toy().save(&path).unwrap();
+        let st = slot.reload().unwrap();
+        assert!(st.loaded && st.error.is_none());
+        assert_eq!(st.version.as_deref(), Some("test"));
+        // A damaged file on reload keeps the model in force and reports it.
+        std::fs::write(&path, b"PALISADE-MODEL\ngarbage").unwrap();
+        assert!(slot.reload().is_err());
+        assert!(slot.current().is_some());
+        let st = slot.status();
+        assert!(st.loaded && st.error.is_some());
+    }
+
+    #[test]
+    fn disabled_loads_nothing() {
+        let slot = ModelSlot::from_config(&crate::config::ModelsConfig {
+            enabled: false,
+            ..Default::default()
+        });
+        assert!(slot.current().is_none());
+        assert!(slot.status().error.is_none());
+        assert_eq!(slot.status().source, "disabled");
+    }
+}

@@ -1,0 +1,88 @@
+//! The request model's share of a judgement: it fuses the model's probability into
+//! the engine's verdict (policy in [`palisade_models::fusion`]) and records, on the
+//! threat, which parts fired and their values.
+
+use palisade_core::severity::Severity;
+use palisade_core::threat::{Evidence, Threat};
+use palisade_core::verdict::Action;
+use palisade_detect::{HttpRequest, Verdict};
+use palisade_models::{Fused, FusionPolicy, Model};
+
+use crate::guard::threat_of;
+
+/// The rule id the model's evidence carries (no rule has id 0).
+pub const MODEL_EVIDENCE_ID: u32 = 0;
+
+/// Scores `request` with `model` and rewrites the verdict's score and `blocked` to
+/// the fused ones; returns the parts.
+pub fn apply(
+    model: &Model,
+    policy: &FusionPolicy,
+    request: &HttpRequest,
+    verdict: &mut Verdict,
+) -> Fused {
+    let p = model.predict(request);
+    let fused = policy.fuse(verdict.score, verdict.threshold, &p);
+    verdict.score = fused.score;
+    verdict.blocked = fused.blocked;
+    fused
+}
+
+/// The threat a judgement raises: the rules' threat with the model's evidence added
+/// when the model contributed, or a model-only threat when the model alone blocked.
+pub fn threat(
+    request: &HttpRequest,
+    verdict: &Verdict,
+    fused: Option<&Fused>,
+    decision: Action,
+    source: &str,
+) -> Option<Threat> {
+    let rules = threat_of(request, verdict, decision, source);
+    let Some(f) = fused.filter(|f| f.model_points > 0 || f.blocked_by_model_alone) else {
+        return rules;
+    };
+    let evidence = Evidence {
+        rule_id: MODEL_EVIDENCE_ID,
+        location: "model".to_owned(),
+        part: "http threat detector".to_owned(),
+        decoded_value: format!(
+            "probability {:.4}, class {} ({:.2})",
+            f.probability,
+            f.category.as_str(),
+            f.category_probability
+        ),
+        matched: format!(
+            "rules {} + model {} = {}{}",
+            f.rule_score,
+            f.model_points,
+            f.score,
+            if f.blocked_by_model_alone {
+                " (model alone over block_probability)"
+            } else {
+                ""
+            }
+        ),
+    };
+    match rules {
+        Some(mut t) => {
+            t.score = f.score;
+            t.evidence.push(evidence);
+            Some(t)
+        }
+        None if f.blocked_by_model_alone => Some(Threat {
+            ts: palisade_core::Timestamp::now(),
+            category: f.category.as_str().to_owned(),
+            severity: Severity::Warning,
+            score: f.score,
+            rule_ids: Vec::new(),
+            client_ip: request.client_ip,
+            method: Some(request.method.chars().take(32).collect()),
+            uri: Some(request.uri.chars().take(2048).collect()),
+            source: source.to_owned(),
+            event_id: None,
+            decision,
+            evidence: vec![evidence],
+        }),
+        None => None,
+    }
+}
