@@ -201,14 +201,18 @@ impl Runner {
         let mut local = trigger.subscribe();
         let mut stop: Option<Stop> = None;
         let finished = loop {
+            // Biased, cancel first: a kind that sees the cancel returns at once, and when
+            // its end and the cancel are both ready the attempt must count as cancelled,
+            // not as a job that stopped itself.
             tokio::select! {
+                biased;
+                () = local.recv() => {
+                    stop = Some(Stop::Cancelled);
+                    break None;
+                }
                 result = &mut run => break Some(result),
                 () = tokio::time::sleep_until(deadline) => {
                     stop = Some(Stop::TimedOut);
-                    break None;
-                }
-                () = local.recv() => {
-                    stop = Some(Stop::Cancelled);
                     break None;
                 }
                 () = shutdown.recv() => {
