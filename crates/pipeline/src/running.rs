@@ -180,6 +180,8 @@ pub struct RunningPipeline {
     writer: JoinHandle<()>,
     stages: Vec<JoinHandle<()>>,
     bans: Option<JoinHandle<()>>,
+    /// Fired once every stage that records threats has drained: the recorder's end.
+    producers_done: ShutdownTrigger,
     recorder: JoinHandle<()>,
     background: Vec<JoinHandle<()>>,
 }
@@ -219,7 +221,13 @@ impl Pipeline {
         let live = Arc::new(Bus::new(BusConfig::default()));
         let mut outlets = config.threat_observers.clone();
         outlets.live = Some(live.clone());
-        let (threats, recorder) = ThreatRecorder::spawn(store.clone(), outlets, &supervisor);
+        let producers_done = ShutdownTrigger::new();
+        let (threats, recorder) = ThreatRecorder::spawn(
+            store.clone(),
+            outlets,
+            &supervisor,
+            producers_done.subscribe(),
+        );
         let decisions = Arc::new(Decisions::with_policy(store.clone(), config.ban_policy()));
         let guard = Guard::new(detection.clone(), Some(decisions.clone()), threats.clone())
             .with_models(
@@ -353,6 +361,7 @@ impl Pipeline {
             writer: writer_task,
             stages,
             bans,
+            producers_done,
             recorder,
             background,
         })
@@ -546,6 +555,7 @@ impl RunningPipeline {
             writer,
             stages,
             bans,
+            producers_done,
             recorder,
             background,
         } = self;
@@ -568,6 +578,7 @@ impl RunningPipeline {
             if let Some(task) = bans {
                 let _ = task.await;
             }
+            producers_done.trigger();
             let _ = recorder.await;
         })
         .await
