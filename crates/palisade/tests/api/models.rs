@@ -54,10 +54,21 @@ fn constant_model(path: &Path, bias: f32, version: &str) {
 }
 
 async fn spawn_on(database_url: Option<String>, block_probability: Option<f32>) -> TestApp {
+    spawn_weighted(database_url, block_probability, None).await
+}
+
+async fn spawn_weighted(
+    database_url: Option<String>,
+    block_probability: Option<f32>,
+    model_weight: Option<u32>,
+) -> TestApp {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut s = test_settings(&dir, database_url);
     s.models.path = Some(dir.path().join("http.pmodel"));
     s.models.block_probability = block_probability;
+    if let Some(w) = model_weight {
+        s.models.model_weight = w;
+    }
     let mut app = spawn_with(s, dir).await;
     app.wait_ready().await;
     app.login_admin().await;
@@ -149,8 +160,18 @@ async fn models_flow(app: &TestApp) {
 async fn models_load_reload_and_show_in_health_sqlite() {
     let app = spawn_on(None, None).await;
     models_flow(&app).await;
-    // The default policy: a model alone (3 points < threshold 5) never blocks.
+    // The default policy is advisory: the sure model adds nothing to the score.
     let key = app.api_key("edge2", &["check"]).await;
+    let r = check(&app, &key, "/products?page=2").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-palisade-score"], "0");
+    app.stop().await;
+    // Given weight, it adds its points, and alone (3 < threshold 5) still never blocks.
+    let app = spawn_weighted(None, None, Some(3)).await;
+    constant_model(&app.dir.path().join("http.pmodel"), 12.0, "always-sure");
+    let (status, _) = reload(&app).await;
+    assert_eq!(status, 200);
+    let key = app.api_key("edge3", &["check"]).await;
     let r = check(&app, &key, "/products?page=2").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-palisade-score"], "3");
