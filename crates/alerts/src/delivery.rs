@@ -258,10 +258,14 @@ async fn build(
         ..SendError::transport(format!("unreadable channel spec: {e}"))
     })?;
     let secret = match (&spec, &ctx.secrets) {
-        (ChannelSpec::Webhook { .. }, Some(secrets)) => secrets
-            .reveal(&ChannelSpec::secret_name(channel_id))
-            .await
-            .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?,
+        (spec, Some(secrets))
+            if matches!(spec, ChannelSpec::Webhook { .. }) || spec.takes_password() =>
+        {
+            secrets
+                .reveal(&ChannelSpec::secret_name(channel_id))
+                .await
+                .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?
+        }
         _ => None,
     };
     spec.build(secret.as_deref())

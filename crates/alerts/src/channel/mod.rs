@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub mod email;
 pub mod slack;
 pub mod webhook;
 
@@ -67,6 +68,52 @@ pub enum ChannelSpec {
         /// The incoming-webhook URL.
         url: String,
     },
+    /// E-mail through an SMTP relay (the password, when `username` is set, lives in
+    /// the secrets store like a webhook's secret).
+    Email {
+        /// The relay's host name.
+        host: String,
+        /// The relay's port (default 587, submission with STARTTLS).
+        #[serde(default = "submission_port")]
+        port: u16,
+        /// `starttls` (default), `tls` (implicit, port 465) or `none` (loopback only,
+        /// no credentials).
+        #[serde(default)]
+        security: email::Security,
+        /// `AUTH PLAIN` user name; the password is the channel's secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        /// The sender (`alerts@example.com` or `Palisade <alerts@example.com>`).
+        from: String,
+        /// The recipients (1 to 50).
+        to: Vec<String>,
+        /// Extra trusted CA certificates (PEM), for a relay with a private CA.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_pem: Option<String>,
+    },
+}
+
+fn submission_port() -> u16 {
+    587
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> ChannelError {
+    ChannelError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// An address as a mailbox: something@something, no spaces or line breaks in it.
+fn mailbox(address: &str) -> bool {
+    let bare = match (address.rfind('<'), address.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &address[a + 1..b],
+        _ => address.trim(),
+    };
+    !address.contains(['\r', '\n'])
+        && bare.split_once('@').is_some_and(|(l, d)| {
+            !l.is_empty() && !d.is_empty() && !bare.contains(char::is_whitespace)
+        })
 }
 
 /// Why a channel spec was refused.
@@ -85,12 +132,86 @@ impl ChannelSpec {
         match self {
             ChannelSpec::Webhook { .. } => "webhook",
             ChannelSpec::Slack { .. } => "slack",
+            ChannelSpec::Email { .. } => "email",
         }
     }
 
-    /// Checks the URL: http or https, with a host.
+    /// Whether the channel's secret is what the admin gives (a password) rather than
+    /// one Palisade generates and shows once (a webhook's signing secret).
+    pub const fn takes_password(&self) -> bool {
+        matches!(
+            self,
+            ChannelSpec::Email {
+                username: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// Checks the spec: an http(s) URL with a host for webhooks; for e-mail a host,
+    /// mailboxes, credentials only over TLS and plain text only to loopback.
     pub fn validate(&self) -> Result<(), ChannelError> {
-        let (ChannelSpec::Webhook { url } | ChannelSpec::Slack { url }) = self;
+        let url = match self {
+            ChannelSpec::Webhook { url } | ChannelSpec::Slack { url } => url,
+            ChannelSpec::Email {
+                host,
+                port,
+                security,
+                username,
+                from,
+                to,
+                ca_pem,
+            } => {
+                if host.is_empty() || host.len() > 253 || host.contains(char::is_whitespace) {
+                    return Err(bad("host", "must be a host name or address"));
+                }
+                if *port == 0 {
+                    return Err(bad("port", "must be 1 to 65535"));
+                }
+                if !mailbox(from) {
+                    return Err(bad("from", "must be a mailbox (name@domain)"));
+                }
+                if to.is_empty() || to.len() > 50 {
+                    return Err(bad("to", "must list 1 to 50 recipients"));
+                }
+                if let Some(t) = to.iter().find(|t| !mailbox(t)) {
+                    return Err(bad("to", format!("{t:?} is not a mailbox (name@domain)")));
+                }
+                if let Some(u) = username
+                    && (u.is_empty() || u.contains(['\r', '\n', '\0']))
+                {
+                    return Err(bad("username", "must be a non-empty name on one line"));
+                }
+                if *security == email::Security::None {
+                    if username.is_some() {
+                        return Err(bad(
+                            "security",
+                            "credentials are never sent without TLS: use starttls or tls",
+                        ));
+                    }
+                    let loopback = host == "localhost"
+                        || host
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback());
+                    if !loopback {
+                        return Err(bad(
+                            "security",
+                            "none is only for a relay on loopback: use starttls or tls",
+                        ));
+                    }
+                }
+                if let Some(pem) = ca_pem {
+                    use rustls::pki_types::CertificateDer;
+                    use rustls::pki_types::pem::PemObject;
+                    let certs: Result<Vec<_>, _> =
+                        CertificateDer::pem_slice_iter(pem.as_bytes()).collect();
+                    if !certs.is_ok_and(|c| !c.is_empty()) {
+                        return Err(bad("ca_pem", "must hold PEM certificates"));
+                    }
+                }
+                return Ok(());
+            }
+        };
         let parsed = reqwest::Url::parse(url).map_err(|e| ChannelError {
             field: "url",
             message: format!("not a URL: {e}"),
@@ -120,6 +241,32 @@ impl ChannelSpec {
                 Ok(Box::new(webhook::Webhook::new(url.clone(), secret)?))
             }
             ChannelSpec::Slack { url } => Ok(Box::new(slack::Slack { url: url.clone() })),
+            ChannelSpec::Email {
+                host,
+                port,
+                security,
+                username,
+                from,
+                to,
+                ca_pem,
+            } => {
+                if username.is_some() && secret.is_none() {
+                    return Err(SendError::transport(
+                        "the e-mail channel's password is missing from the secrets store",
+                    ));
+                }
+                Ok(Box::new(email::Email {
+                    host: host.clone(),
+                    port: *port,
+                    security: *security,
+                    username: username.clone(),
+                    password: username.as_ref().and(secret.map(str::to_owned)),
+                    from: from.clone(),
+                    to: to.clone(),
+                    ca_pem: ca_pem.clone(),
+                    timeout: Duration::from_secs(30),
+                }))
+            }
         }
     }
 }

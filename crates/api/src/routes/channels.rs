@@ -33,7 +33,8 @@ pub struct ChannelView {
     pub enabled: bool,
     /// Where and how.
     pub spec: ChannelSpec,
-    /// The webhook signing secret: only in the answer that set or generated it.
+    /// The webhook signing secret: only in the answer that set or generated it (an
+    /// SMTP password is never shown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Created.
@@ -60,9 +61,11 @@ pub struct ChannelInput {
     /// Whether notifications go to it (default true).
     #[serde(default = "enabled")]
     pub enabled: bool,
-    /// Where and how (`{"kind": "webhook", "url": …}` or `{"kind": "slack", "url": …}`).
+    /// Where and how (`{"kind": "webhook", "url": …}`, `{"kind": "slack", "url": …}` or
+    /// `{"kind": "email", "host": …, "from": …, "to": […], "username": …}`).
     pub spec: ChannelSpec,
-    /// A webhook's `whsec_<base64>` secret; generated when a webhook has none.
+    /// A webhook's `whsec_<base64>` secret (generated when a webhook has none), or an
+    /// e-mail channel's SMTP password (never shown back).
     pub secret: Option<String>,
 }
 
@@ -113,8 +116,19 @@ fn checked(input: &ChannelInput) -> Result<SpecInput, Problem> {
                 "must be whsec_ followed by the base64 of 16 to 64 bytes",
             ));
         }
-        (ChannelSpec::Slack { .. }, Some(_)) => {
-            return Err(Problem::invalid("secret", "only webhooks take a secret"));
+        (spec, Some(_))
+            if !matches!(spec, ChannelSpec::Webhook { .. }) && !spec.takes_password() =>
+        {
+            return Err(Problem::invalid(
+                "secret",
+                "only webhooks (signing secret) and e-mail channels with a username (SMTP password) take a secret",
+            ));
+        }
+        (ChannelSpec::Email { .. }, Some(s)) if s.is_empty() || s.len() > 1024 => {
+            return Err(Problem::invalid(
+                "secret",
+                "the SMTP password: 1 to 1024 bytes",
+            ));
         }
         _ => {}
     }
@@ -165,12 +179,35 @@ async fn reveal(state: &AppState, id: i64) -> Result<Option<String>, Problem> {
     Ok(String::from_utf8(plain).ok())
 }
 
-/// The secret to set for a webhook: the given one, or a new one when it has none.
+/// The secret to set: for a webhook the given one, or a new one when it has none; for
+/// an e-mail channel with a username the given SMTP password, which a new channel must
+/// have (a replaced one keeps its stored password).
 async fn secret_to_set(
     state: &AppState,
     id: Option<i64>,
     input: &ChannelInput,
 ) -> Result<Option<String>, Problem> {
+    if input.spec.takes_password() {
+        if input.secret.is_some() {
+            return Ok(input.secret.clone());
+        }
+        let stored = match id {
+            Some(id) => state
+                .store
+                .secret(&ChannelSpec::secret_name(id))
+                .await?
+                .is_some(),
+            None => false,
+        };
+        return if stored {
+            Ok(None)
+        } else {
+            Err(Problem::invalid(
+                "secret",
+                "an e-mail channel with a username needs its SMTP password here",
+            ))
+        };
+    }
     if !matches!(input.spec, ChannelSpec::Webhook { .. }) {
         return Ok(None);
     }
@@ -260,7 +297,8 @@ pub async fn create_channel(
         None,
     )
     .await;
-    Ok((StatusCode::CREATED, Json(view(r, secret)?)))
+    let shown = secret.filter(|_| !input.spec.takes_password());
+    Ok((StatusCode::CREATED, Json(view(r, shown)?)))
 }
 
 /// Replaces a channel (a webhook keeps its secret unless a new one is given).
@@ -279,13 +317,13 @@ pub async fn update_channel(
 ) -> Result<Json<ChannelView>, Problem> {
     let id = path_id(&raw)?;
     let spec = checked(&input)?;
+    let secret = secret_to_set(&state, Some(id), &input).await?;
     let r = state
         .store
         .update_spec(SpecTable::Channels, id, &spec)
         .await
         .map_err(conflict)?
         .ok_or_else(|| Problem::not_found(format!("no channel {id}")))?;
-    let secret = secret_to_set(&state, Some(id), &input).await?;
     if let Some(s) = &secret {
         store_secret(&state, id, s, principal.actor()).await?;
     }
@@ -299,7 +337,8 @@ pub async fn update_channel(
         None,
     )
     .await;
-    Ok(Json(view(r, secret)?))
+    let shown = secret.filter(|_| !input.spec.takes_password());
+    Ok(Json(view(r, shown)?))
 }
 
 /// Deletes a channel and its secret (its queued notifications are given up).
