@@ -48,6 +48,17 @@ else
   echo "WARNING: no Kafka broker could be started; the Kafka tests that need one will say so and skip"
 fi
 
+step "SMTP relay for the e-mail channel's test (aiosmtpd in a venv, from PyPI)"
+smtp_venv="$HOME/.cache/palisade/smtp-venv"
+if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+  python3 -m venv "$smtp_venv" && "$smtp_venv/bin/pip" install -q aiosmtpd ||
+    echo "WARNING: aiosmtpd could not be installed; the e-mail channel's relay test will say so and skip"
+fi
+command -v openssl >/dev/null 2>&1 || apt_install openssl
+if "$smtp_venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
+  export PALISADE_TEST_SMTP_PYTHON="$smtp_venv/bin/python"
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

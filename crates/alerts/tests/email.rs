@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use palisade_alerts::channel::email::Security;
 use palisade_alerts::{ChannelSpec, Message, Notification};
