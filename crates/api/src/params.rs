@@ -7,6 +7,15 @@ use palisade_store::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, StatusFilte
 
 use crate::problem::Problem;
 
+/// A resource id from the path: a positive integer, else a problem naming `id`. The
+/// one parser every `/{id}` route uses.
+pub fn path_id(raw: &str) -> Result<i64, Problem> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
+}
+
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 100;
 

@@ -10,7 +10,6 @@ use palisade_core::Timestamp;
 use palisade_store::{SpecInput, SpecRecord, SpecTable, StoreError};
 use serde::{Deserialize, Serialize};
 
-use super::alerts::path_id;
 use super::auth::audit;
 use crate::AppState;
 use crate::auth::Principal;
@@ -129,7 +128,7 @@ pub async fn get_rule(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<RuleView>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let r = state
         .store
         .get_spec(SpecTable::Rules, id)
@@ -183,7 +182,7 @@ pub async fn update_rule(
     Path(raw): Path<String>,
     ApiJson(input): ApiJson<RuleInput>,
 ) -> Result<Json<RuleView>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let origin = state
         .store
         .get_spec(SpecTable::Rules, id)
@@ -222,7 +221,7 @@ pub async fn delete_rule(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     if !state.store.delete_spec(SpecTable::Rules, id).await? {
         return Err(Problem::not_found(format!("no alert rule {id}")));
     }

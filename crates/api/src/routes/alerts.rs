@@ -87,14 +87,6 @@ pub struct AlertAction {
     pub comment: Option<String>,
 }
 
-/// A positive id from the path.
-pub(crate) fn path_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
-}
-
 /// Lists alerts, newest first.
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertParams), responses(
     (status = 200, description = "A page of alerts", body = AlertPage),
@@ -153,7 +145,7 @@ pub async fn get_alert(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<AlertDetail>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let alert = state
         .store
         .get_alert(id)
@@ -181,7 +173,7 @@ async fn act(
     body: &Bytes,
     to: AlertState,
 ) -> Result<Json<Alert>, Problem> {
-    let id = path_id(raw)?;
+    let id = crate::params::path_id(raw)?;
     let action: AlertAction = if body.iter().all(u8::is_ascii_whitespace) {
         AlertAction { comment: None }
     } else {

@@ -203,11 +203,7 @@ pub async fn revoke_api_key(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let id = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))?;
+    let id = crate::params::path_id(&raw)?;
     if !state.store.revoke_api_key(id, Timestamp::now()).await? {
         return Err(Problem::not_found(format!("no live key with id {id}")));
     }

@@ -14,7 +14,6 @@ use palisade_store::{SpecInput, SpecRecord, SpecTable};
 use serde::{Deserialize, Serialize};
 
 use super::alert_rules::conflict;
-use super::alerts::path_id;
 use super::auth::audit;
 use crate::AppState;
 use crate::auth::Principal;
@@ -252,7 +251,7 @@ pub async fn get_channel(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<ChannelView>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let r = state
         .store
         .get_spec(SpecTable::Channels, id)
@@ -315,7 +314,7 @@ pub async fn update_channel(
     Path(raw): Path<String>,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let spec = checked(&input)?;
     let secret = secret_to_set(&state, Some(id), &input).await?;
     let r = state
@@ -352,7 +351,7 @@ pub async fn delete_channel(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     if !state.store.delete_spec(SpecTable::Channels, id).await? {
         return Err(Problem::not_found(format!("no channel {id}")));
     }
@@ -382,7 +381,7 @@ pub async fn test_channel(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<TestResult>, Problem> {
-    let id = path_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let r = state
         .store
         .get_spec(SpecTable::Channels, id)

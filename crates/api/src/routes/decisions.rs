@@ -398,13 +398,6 @@ fn outcome_name(o: PutOutcome) -> &'static str {
     }
 }
 
-fn decision_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
-}
-
 /// One decision, in force or not.
 #[utoipa::path(get, path = "/api/v1/decisions/{id}", tag = "decisions", params(("id" = i64, Path, description = "Decision id")), responses(
     (status = 200, description = "The decision", body = DecisionView),
@@ -415,7 +408,7 @@ pub async fn get_decision(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<DecisionView>, Problem> {
-    let id = decision_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     state
         .store
         .get_decision(id)
@@ -437,7 +430,7 @@ pub async fn delete_decision(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let id = decision_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let actor = principal.actor();
     let Some(deleted) = state.pipeline.decisions.delete(id, &actor).await? else {
         return Err(Problem::not_found(format!(

@@ -100,11 +100,7 @@ pub async fn get_event(
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<StoredEvent>, Problem> {
     let Path(raw) = id.map_err(|e| Problem::invalid("id", e.body_text()))?;
-    let id: i64 = raw
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))?;
+    let id = crate::params::path_id(&raw)?;
     match state.store.get_event(id).await? {
         Some(e) => Ok(Json(e)),
         None => Err(Problem::not_found(format!("no event with id {id}"))),

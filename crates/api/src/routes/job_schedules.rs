@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::auth::audit;
-use super::jobs::{job_id, submit_problem};
+use super::jobs::submit_problem;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::auth::middleware::ClientIp;
@@ -226,7 +226,7 @@ pub async fn create_schedule(
 }
 
 async fn load(state: &AppState, raw: &str) -> Result<Schedule, Problem> {
-    let id = job_id(raw)?;
+    let id = crate::params::path_id(raw)?;
     state
         .store
         .get_schedule(id)

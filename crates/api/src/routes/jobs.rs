@@ -162,14 +162,6 @@ pub struct LineParams {
 /// The parameters the logs and output listings accept.
 pub const LINE_PARAMS: &[&str] = &["cursor", "after", "limit"];
 
-/// A path id, checked.
-pub fn job_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
-}
-
 /// The role a caller acts with (API keys never reach the routes that need one).
 pub fn role_of(principal: &Principal) -> Role {
     match principal {
@@ -309,7 +301,7 @@ pub async fn list_jobs(
     let schedule_id = p
         .get("schedule_id")?
         .map(|v| {
-            job_id(v.trim())
+            crate::params::path_id(v.trim())
                 .map_err(|_| Problem::invalid("schedule_id", "must be a positive integer"))
         })
         .transpose()?;
@@ -330,7 +322,7 @@ pub async fn list_jobs(
 }
 
 async fn load(state: &AppState, raw: &str) -> Result<Job, Problem> {
-    let id = job_id(raw)?;
+    let id = crate::params::path_id(raw)?;
     state
         .store
         .get_job(id)
@@ -367,7 +359,7 @@ pub async fn cancel_job(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<(StatusCode, Json<Job>), Problem> {
-    let id = job_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let outcome = state
         .pipeline
         .jobs
@@ -410,7 +402,7 @@ pub async fn retry_job(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<Json<Job>, Problem> {
-    let id = job_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let job = load(&state, &raw).await?;
     // A job is retried with the role that may submit it.
     if let Some(kind) = state.pipeline.jobs.registry().get(&job.kind) {

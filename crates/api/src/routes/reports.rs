@@ -292,11 +292,7 @@ pub async fn get_report(
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let id = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))?;
+    let id = crate::params::path_id(&raw)?;
     let Query(pairs) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
     let p = Params::new(&pairs, &["format"])?;
     let format = match p.get("format")? {

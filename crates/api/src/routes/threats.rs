@@ -129,11 +129,7 @@ pub async fn get_threat(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<StoredThreat>, Problem> {
-    let id = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))?;
+    let id = crate::params::path_id(&raw)?;
     state
         .store
         .get_threat(id)

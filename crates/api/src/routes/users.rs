@@ -106,13 +106,6 @@ fn parse_role(s: &str) -> Result<Role, Problem> {
     Role::parse(s).ok_or_else(|| Problem::invalid("role", "must be viewer, analyst or admin"))
 }
 
-fn parse_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
-}
-
 /// Lists users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, description = "Users", body = UserPage)), security(("bearer" = [])))]
 pub async fn list_users(State(state): State<AppState>) -> Result<axum::Json<UserPage>, Problem> {
@@ -200,7 +193,7 @@ pub async fn update_user(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<UpdateUser>,
 ) -> Result<axum::Json<UserView>, Problem> {
-    let id = parse_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let mut user = state
         .store
         .user_by_id(id)
@@ -268,7 +261,7 @@ pub async fn delete_user(
     ClientIp(ip): ClientIp,
     Path(raw): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let id = parse_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let user = state
         .store
         .user_by_id(id)

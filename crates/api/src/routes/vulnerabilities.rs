@@ -136,13 +136,6 @@ pub async fn list_vulnerabilities(
     }))
 }
 
-fn match_id(raw: &str) -> Result<i64, Problem> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| Problem::invalid("id", "must be a positive integer"))
-}
-
 /// One match with its CVE record.
 #[utoipa::path(get, path = "/api/v1/vulnerabilities/{id}", tag = "vulnerabilities", params(("id" = i64, Path, description = "Match id")), responses(
     (status = 200, description = "The match", body = VulnerabilityDetail),
@@ -153,7 +146,7 @@ pub async fn get_vulnerability(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Json<VulnerabilityDetail>, Problem> {
-    let id = match_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let matched = state
         .store
         .get_match(id)
@@ -241,7 +234,7 @@ pub async fn update_vulnerability(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<VulnMatch>, Problem> {
-    let id = match_id(&raw)?;
+    let id = crate::params::path_id(&raw)?;
     let (status, comment) = parse_change(&body)?;
     let actor = principal.actor();
     let changed = state
