@@ -29,7 +29,8 @@ struct Options {
     pid: Option<u32>,
 }
 
-fn options() -> Options {
+/// Reads `--name value` pairs; a bad or unknown one is an error naming it.
+fn options() -> Result<Options, String> {
     let mut o = Options {
         url: "http://127.0.0.1:8080".into(),
         user: "admin".into(),
@@ -40,18 +41,23 @@ fn options() -> Options {
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
-        let value = pair.get(1).cloned().unwrap_or_default();
-        match pair[0].as_str() {
+        let (name, value) = match pair {
+            [name, value] => (name.as_str(), value.clone()),
+            [name] => return Err(format!("{name} needs a value")),
+            _ => continue,
+        };
+        let number = |v: &str| v.parse().map_err(|_| format!("{name}: not a number: {v}"));
+        match name {
             "--url" => o.url = value,
             "--user" => o.user = value,
             "--password" => o.password = value,
-            "--clients" => o.clients = value.parse().expect("--clients N"),
-            "--burst" => o.burst = value.parse().expect("--burst N"),
-            "--pid" => o.pid = value.parse().ok(),
-            other => panic!("unknown option {other}"),
+            "--clients" => o.clients = number(&value)?,
+            "--burst" => o.burst = number(&value)?,
+            "--pid" => o.pid = Some(number(&value)? as u32),
+            other => return Err(format!("unknown option {other}")),
         }
     }
-    o
+    Ok(o)
 }
 
 fn rss_kib(pid: Option<u32>) -> Option<u64> {
@@ -111,7 +117,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let o = options();
+    let o = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "ws_fanout: {e}\nusage: ws_fanout --url URL --user NAME --password P --clients N --burst N [--pid PID]"
+            );
+            std::process::exit(2);
+        }
+    };
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(64)
