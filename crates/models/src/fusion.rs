@@ -65,6 +65,13 @@ pub struct Fused {
 }
 
 impl FusionPolicy {
+    /// Whether the model can change no verdict (no points, no `block_probability`):
+    /// then its opinion is only worth computing for requests the rules already found
+    /// something in, to be recorded on their threats.
+    pub fn is_advisory(&self) -> bool {
+        self.model_weight == 0 && self.block_probability.is_none()
+    }
+
     /// Fuses a rule score with a prediction at `threshold`.
     pub fn fuse(&self, rule_score: u32, threshold: u32, p: &Prediction) -> Fused {
         let model_points = if p.probability >= self.min_probability {

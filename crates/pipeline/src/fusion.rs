@@ -29,16 +29,21 @@ pub fn apply(
 }
 
 /// The threat a judgement raises: the rules' threat with the model's evidence added
-/// when the model contributed, or a model-only threat when the model alone blocked.
+/// when the model contributed or is advisory (`advisory`), or a model-only threat
+/// when the model alone blocked.
 pub fn threat(
     request: &HttpRequest,
     verdict: &Verdict,
     fused: Option<&Fused>,
     decision: Action,
     source: &str,
+    advisory: bool,
 ) -> Option<Threat> {
     let rules = threat_of(request, verdict, decision, source);
-    let Some(f) = fused.filter(|f| f.model_points > 0 || f.blocked_by_model_alone) else {
+    // The model's evidence goes on a threat when it added points, blocked alone, or
+    // is advisory (its opinion on what the rules found is the point of running it).
+    let Some(f) = fused.filter(|f| f.model_points > 0 || f.blocked_by_model_alone || advisory)
+    else {
         return rules;
     };
     let evidence = Evidence {

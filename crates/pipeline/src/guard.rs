@@ -205,9 +205,13 @@ impl Policy<'_> {
             return (judgement, None);
         }
         let mut verdict = self.engine.inspect(request);
+        // An advisory model changes no verdict: it is consulted only when the rules
+        // found something, so that its opinion is recorded on the threat, and benign
+        // requests do not pay for a second parse and a prediction.
         let fusion = self
             .model
             .as_ref()
+            .filter(|(_, policy)| !policy.is_advisory() || !verdict.findings.is_empty())
             .map(|(model, policy)| crate::fusion::apply(model, policy, request, &mut verdict));
         let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,
@@ -226,6 +230,7 @@ impl Policy<'_> {
             fusion.as_ref(),
             inspected,
             front.source(),
+            self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
         )
         .map(|mut t| {
             if let Front::Log { event_id, ts, .. } = front {

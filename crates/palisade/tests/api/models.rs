@@ -165,6 +165,37 @@ async fn models_load_reload_and_show_in_health_sqlite() {
     let r = check(&app, &key, "/products?page=2").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-palisade-score"], "0");
+    // What the rules find still carries the advisory model's opinion.
+    let r = check(
+        &app,
+        &key,
+        "/item?id=1%20union%20select%20password%20from%20users--",
+    )
+    .await;
+    assert_eq!(r.status(), 403, "the rules decide");
+    let mut evidence = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, p) = app.get_json("/api/v1/threats?category=sqli").await;
+        if let Some(t) = p["items"].as_array().and_then(|i| {
+            i.iter()
+                .find(|t| t["uri"].as_str().is_some_and(|u| u.contains("union")))
+        }) {
+            evidence = t["evidence"].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let model = evidence
+        .as_array()
+        .and_then(|e| e.iter().find(|x| x["location"] == "model"))
+        .unwrap_or_else(|| panic!("the model's opinion on the threat: {evidence}"));
+    assert!(
+        model["matched"]
+            .as_str()
+            .unwrap_or("")
+            .contains("+ model 0 ="),
+        "{model}"
+    );
     app.stop().await;
     // Given weight, it adds its points, and alone (3 < threshold 5) still never blocks.
     let app = spawn_weighted(None, None, Some(3)).await;
