@@ -89,6 +89,27 @@ pub(crate) struct Context {
 /// under `supervisor`. With `[alerts] enabled = false` only the activity relay runs
 /// (the feed is still taken, so the recorder never waits on it).
 pub fn start(setup: AlertsSetup, feed: ThreatFeed, supervisor: &Supervisor) -> Vec<JoinHandle<()>> {
+    start_parts(setup, feed, supervisor, true)
+}
+
+/// The alerts component of an API node in a scale-out topology: only the rule stage
+/// over the threats this node records (`/check`, proxies), so that they open alerts
+/// too. The notifier, the delivery task and the activity relays run on the workers
+/// (the notification queue is shared through the store, claimed with a lease).
+pub fn start_rules_only(
+    setup: AlertsSetup,
+    feed: ThreatFeed,
+    supervisor: &Supervisor,
+) -> Vec<JoinHandle<()>> {
+    start_parts(setup, feed, supervisor, false)
+}
+
+fn start_parts(
+    setup: AlertsSetup,
+    feed: ThreatFeed,
+    supervisor: &Supervisor,
+    deliver: bool,
+) -> Vec<JoinHandle<()>> {
     let activities = Activities::new(setup.store.clone(), Some(setup.bus.clone()));
     let ctx = Arc::new(Context {
         config: setup.config,
@@ -100,18 +121,20 @@ pub fn start(setup: AlertsSetup, feed: ThreatFeed, supervisor: &Supervisor) -> V
         wake_delivery: Notify::new(),
     });
     let mut tasks = Vec::new();
-    if let Some(events) = setup.job_events {
-        tasks.push(activity::relay_job_failures(
-            activities.clone(),
-            events,
+    if deliver {
+        if let Some(events) = setup.job_events {
+            tasks.push(activity::relay_job_failures(
+                activities.clone(),
+                events,
+                supervisor,
+            ));
+        }
+        tasks.push(activity::relay_decisions(
+            activities,
+            ctx.config.activity_every.to_std(),
             supervisor,
         ));
     }
-    tasks.push(activity::relay_decisions(
-        activities,
-        ctx.config.activity_every.to_std(),
-        supervisor,
-    ));
     let ThreatFeed(rx) = feed;
     if !ctx.config.enabled {
         let shutdown = supervisor.shutdown();
@@ -134,6 +157,9 @@ pub fn start(setup: AlertsSetup, feed: ThreatFeed, supervisor: &Supervisor) -> V
     tasks.push(supervisor.spawn("alerts-stage", move || {
         stage::run(c.clone(), rx.clone(), shutdown.clone())
     }));
+    if !deliver {
+        return tasks;
+    }
     let shutdown = supervisor.shutdown();
     let c = ctx.clone();
     tasks.push(supervisor.spawn("alerts-notifier", move || {

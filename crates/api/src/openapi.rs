@@ -28,6 +28,8 @@ use crate::routes;
         routes::events::get_event,
         routes::dead_letters::list_dead_letters,
         routes::sources::list_sources,
+        routes::sources::pause_source,
+        routes::sources::resume_source,
         routes::ingest::ingest,
         routes::auth::login,
         routes::auth::refresh,

@@ -222,6 +222,11 @@ pub struct KafkaSinkConfig {
     /// are produced to, as the store holds them; none when unset.
     #[serde(default)]
     pub decisions_topic: Option<String>,
+    /// The topic alert changes (opened, updated, reopened, absorbed, acknowledged,
+    /// resolved, dismissed) are produced to, each with the alert as the API shows it;
+    /// none when unset.
+    #[serde(default)]
+    pub alerts_topic: Option<String>,
     /// Records the producer may hold while the broker is slow or down; beyond this new
     /// threats are dropped and counted (recording is never slowed by Kafka).
     #[serde(default = "default_queue")]
@@ -250,6 +255,13 @@ impl Validate for KafkaSinkConfig {
             .is_some_and(|t| t.trim().is_empty())
         {
             problems.push(ConfigProblem::new("decisions_topic", "must not be empty"));
+        }
+        if self
+            .alerts_topic
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            problems.push(ConfigProblem::new("alerts_topic", "must not be empty"));
         }
         check_range(&mut problems, "queue", self.queue, 1..=10_000_000);
         if let Err(p) = check_options(&self.options) {

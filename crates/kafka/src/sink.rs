@@ -23,6 +23,13 @@
 //! …), keyed by the decision's value. Decisions from every node reach it, since they
 //! are read from the shared store; changes made while this process was not running are
 //! not produced (they stay in the store and `/api/v1/decisions`).
+//!
+//! With `alerts_topic`, every alert change this process makes (the alerts component
+//! publishes them on the live bus: opened, updated, reopened, absorbed by the rule
+//! stage; acknowledged, resolved, dismissed through the API) is produced as the bus
+//! carries it, `{"change": …, "alert": {…}}`, keyed by the alert's id. Changes relayed
+//! from other nodes of a topology are left to the node that made them, so each change
+//! is produced once. The schemas: `crates/kafka/README.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,6 +115,7 @@ pub struct KafkaSink {
     producer: ThreadedProducer<SinkContext>,
     topic: String,
     decisions_topic: Option<String>,
+    alerts_topic: Option<String>,
     counts: Arc<SinkCounts>,
     dropped: Arc<Counter>,
 }
@@ -147,6 +155,7 @@ impl KafkaSink {
             producer,
             topic: config.threats_topic.clone(),
             decisions_topic: config.decisions_topic.clone(),
+            alerts_topic: config.alerts_topic.clone(),
             counts,
             dropped: r.counter(
                 "palisade_kafka_sink_dropped_total",
@@ -174,14 +183,57 @@ impl KafkaSink {
 
     /// Queues one record as JSON; counts it as dropped when the queue is full.
     fn send(&self, topic: &str, key: &str, value: &impl serde::Serialize) {
-        let payload = match serde_json::to_vec(value) {
-            Ok(p) => p,
+        match serde_json::to_vec(value) {
+            Ok(payload) => self.send_raw(topic, key, &payload),
             Err(error) => {
                 tracing::warn!(message = "A record could not be serialized for Kafka.", %error);
-                return;
             }
+        }
+    }
+
+    /// Whether alert changes are produced too (`alerts_topic`).
+    pub fn produces_alerts(&self) -> bool {
+        self.alerts_topic.is_some()
+    }
+
+    /// Produces the alert changes published on this process's live bus to
+    /// `alerts_topic` until shutdown. A bus subscriber that falls behind loses the
+    /// changes it missed (counted as dropped; the alerts stay in the store).
+    pub async fn run_alerts(
+        self: Arc<Self>,
+        bus: Arc<palisade_live::Bus>,
+        mut shutdown: Shutdown,
+    ) {
+        use palisade_live::{Next, Origin, Topic};
+        let Some(topic) = self.alerts_topic.clone() else {
+            return;
         };
-        let record = BaseRecord::to(topic).payload(&payload).key(key);
+        let mut sub = bus.subscribe(None);
+        loop {
+            let next = tokio::select! {
+                n = sub.next() => n,
+                _ = shutdown.recv() => return,
+            };
+            match next {
+                Next::Message(m) if m.topic == Topic::Alerts && m.origin == Origin::Local => {
+                    let data = m.data_json();
+                    let key = alert_key(data);
+                    self.send_raw(&topic, &key, data.as_bytes());
+                }
+                Next::Message(_) => {}
+                Next::Lagged(n) => {
+                    self.counts.dropped.fetch_add(n, Ordering::Relaxed);
+                    self.dropped.add(n);
+                }
+                Next::Closed => return,
+            }
+        }
+    }
+
+    /// Queues one record already serialized; counts it as dropped when the queue is
+    /// full.
+    fn send_raw(&self, topic: &str, key: &str, payload: &[u8]) {
+        let record = BaseRecord::to(topic).payload(payload).key(key);
         if let Err((error, _)) = self.producer.send(record) {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped.inc();
@@ -257,5 +309,27 @@ impl KafkaSink {
                 queued = self.producer.in_flight_count()
             );
         }
+    }
+}
+
+/// An alert change's key: the alert's id (one alert's changes stay in order on one
+/// partition); empty when the change has none.
+fn alert_key(data: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(data)
+        .ok()
+        .and_then(|v| v.get("alert")?.get("id")?.as_i64())
+        .map(|id| id.to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_changes_are_keyed_by_alert_id() {
+        assert_eq!(alert_key(r#"{"change":"opened","alert":{"id":42}}"#), "42");
+        assert_eq!(alert_key(r#"{"change":"opened"}"#), "");
+        assert_eq!(alert_key("not json"), "");
     }
 }

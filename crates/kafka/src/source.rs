@@ -78,12 +78,78 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+/// A broker as librdkafka last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BrokerState {
+    /// `host:port/id`.
+    pub name: String,
+    /// librdkafka's state (`UP`, `DOWN`, `CONNECT`, …).
+    pub state: String,
+}
+
+/// One partition's committed position.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommittedOffset {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset the group reads (the last stored record's offset + 1).
+    pub offset: i64,
+}
+
+/// The last commit of stored offsets.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LastCommit {
+    /// When.
+    pub at: palisade_core::Timestamp,
+    /// What.
+    pub offsets: Vec<CommittedOffset>,
+}
+
+/// What `/api/v1/sources` and `/api/v1/health/detailed` show of a Kafka source (its
+/// status `detail`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KafkaDetail {
+    /// The bootstrap brokers configured.
+    pub bootstrap: String,
+    /// The consumer group.
+    pub group: String,
+    /// Subscribed topics.
+    pub topics: Vec<String>,
+    /// Brokers and whether they are reachable (from librdkafka's statistics).
+    pub brokers: Vec<BrokerState>,
+    /// Partitions assigned to this member, with their consumer lag.
+    pub partitions: Vec<PartitionLag>,
+    /// The last commit of stored offsets by this member.
+    pub last_commit: Option<LastCommit>,
+    /// Switched off by an operator.
+    pub paused: bool,
+}
+
 /// Shared between librdkafka's callbacks and the consuming task.
 struct SourceContext {
     name: String,
     status: Arc<SourceStatus>,
     rebalanced: AtomicBool,
-    lag: Mutex<Vec<PartitionLag>>,
+    detail: Mutex<KafkaDetail>,
+}
+
+impl SourceContext {
+    /// Changes the detail and publishes it on the status.
+    fn update(&self, change: impl FnOnce(&mut KafkaDetail)) {
+        let mut d = self.detail.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut d);
+        if let Ok(v) = serde_json::to_value(&*d) {
+            self.status.set_detail(v);
+        }
+    }
+}
+
+impl SourceContext {
+    fn is_paused(&self) -> bool {
+        self.detail.lock().unwrap_or_else(|p| p.into_inner()).paused
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -117,20 +183,36 @@ impl ClientContext for SourceContext {
             consumed,
             consumed.saturating_add(u64::try_from(total).unwrap_or(0)),
         );
-        *self.lag.lock().unwrap_or_else(|p| p.into_inner()) = lags;
+        let mut brokers: Vec<BrokerState> = stats
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0)
+            .map(|b| BrokerState {
+                name: b.name.clone(),
+                state: b.state.clone(),
+            })
+            .collect();
+        brokers.sort_by(|a, b| a.name.cmp(&b.name));
+        self.update(|d| {
+            d.partitions = lags;
+            d.brokers = brokers;
+        });
         // A broker error clears once a broker is up again, even when no record has
         // arrived since (an idle topic).
         let up = stats
             .brokers
             .values()
             .any(|b| b.nodeid >= 0 && b.state == "UP");
-        if up && self.status.state() == SourceState::Error {
+        if up && self.status.state() == SourceState::Error && !self.is_paused() {
             self.status.set_state(SourceState::Running, None);
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(message = "Kafka client error.", source = %self.name, %error, reason);
+        if self.is_paused() {
+            return;
+        }
         self.status
             .set_state(SourceState::Error, Some(format!("kafka: {reason}")));
     }
@@ -235,17 +317,32 @@ async fn consume(
         name: config.name.clone(),
         status: status.clone(),
         rebalanced: AtomicBool::new(false),
-        lag: Mutex::new(Vec::new()),
+        detail: Mutex::new(KafkaDetail {
+            bootstrap: config.brokers.clone(),
+            group: config.group.clone(),
+            topics: config.topics.clone(),
+            ..KafkaDetail::default()
+        }),
     });
+    context.update(|_| {});
     let consumer: StreamConsumer<ContextRef> =
         client_config(&config).create_with_context(ContextRef(context.clone()))?;
     let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&topics)?;
     status.set_format(parser.name());
-    status.set_state(
-        SourceState::Starting,
-        Some("joining the consumer group".into()),
-    );
+    // The stored switch: a paused source does not join the group (its partitions go
+    // to the other members, if any) until it is resumed.
+    let mut paused = read_switch(&store, &config.name).await.unwrap_or(false);
+    if paused {
+        set_paused(&context, &status, true);
+    } else {
+        consumer.subscribe(&topics)?;
+        status.set_state(
+            SourceState::Starting,
+            Some("joining the consumer group".into()),
+        );
+    }
+    let mut switch = tokio::time::interval(SWITCH_EVERY);
+    switch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::info!(message = "Kafka source started.", source = %config.name, brokers = %config.brokers, topics = ?config.topics, group = %config.group);
 
     let meters = Meters::new(&config.name);
@@ -258,8 +355,34 @@ async fn consume(
         let received = tokio::select! {
             biased;
             _ = shutdown.recv() => break,
+            _ = switch.tick() => {
+                let Some(now_paused) = read_switch(&store, &config.name).await else {
+                    continue;
+                };
+                if now_paused == paused {
+                    continue;
+                }
+                if now_paused {
+                    // Store and commit what was read, then leave the group.
+                    if !flush(&config.name, &consumer, &writer, &mut pending, &mut positions, &meters, &context).await {
+                        return Ok(());
+                    }
+                    pending_lines = 0;
+                    deadline = None;
+                    consumer.unsubscribe();
+                    positions.clear();
+                    set_paused(&context, &status, true);
+                    tracing::info!(message = "Kafka source paused.", source = %config.name);
+                } else {
+                    consumer.subscribe(&topics)?;
+                    set_paused(&context, &status, false);
+                    tracing::info!(message = "Kafka source resumed.", source = %config.name);
+                }
+                paused = now_paused;
+                continue;
+            }
             _ = sleep_until(deadline), if deadline.is_some() => None,
-            m = consumer.recv() => Some(m.map(|m| Record {
+            m = consumer.recv(), if !paused => Some(m.map(|m| Record {
                 topic: m.topic().to_owned(),
                 partition: m.partition(),
                 offset: m.offset(),
@@ -285,7 +408,7 @@ async fn consume(
             }
             Some(Ok(record)) => {
                 backoff = Duration::from_millis(100);
-                if status.state() != SourceState::Running {
+                if status.state() != SourceState::Running && !paused {
                     status.set_state(SourceState::Running, None);
                 }
                 let Some(()) = load_position(
@@ -336,6 +459,7 @@ async fn consume(
             &mut pending,
             &mut positions,
             &meters,
+            &context,
         )
         .await
         {
@@ -356,6 +480,43 @@ async fn consume(
     status.set_state(SourceState::Stopped, None);
     tracing::info!(message = "Kafka source stopped.", source = %config.name);
     Ok(())
+}
+
+/// How often the stored switch is read.
+const SWITCH_EVERY: Duration = Duration::from_secs(2);
+
+/// The stored switch (`None` while the store cannot say: nothing changes then).
+async fn read_switch(store: &SharedStore, name: &str) -> Option<bool> {
+    match palisade_sources::switch::is_paused(store, name).await {
+        Ok(p) => Some(p),
+        Err(error) => {
+            tracing::debug!(message = "Cannot read the source switch; unchanged.", source = %name, %error);
+            None
+        }
+    }
+}
+
+fn set_paused(context: &SourceContext, status: &SourceStatus, paused: bool) {
+    context.update(|d| {
+        d.paused = paused;
+        if paused {
+            d.partitions.clear();
+        }
+    });
+    if paused {
+        status.set_state(
+            SourceState::Paused,
+            Some(format!(
+                "paused by an operator: POST /api/v1/sources/{}/resume to resume",
+                status.name()
+            )),
+        );
+    } else {
+        status.set_state(
+            SourceState::Starting,
+            Some("joining the consumer group".into()),
+        );
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -414,6 +575,7 @@ async fn flush(
     pending: &mut HashMap<(String, i32), PartitionBatch>,
     positions: &mut StoredPositions,
     meters: &Meters,
+    context: &SourceContext,
 ) -> bool {
     if pending.is_empty() {
         return true;
@@ -453,7 +615,24 @@ async fn flush(
     }
     if tpl.count() > 0 {
         match consumer.commit(&tpl, CommitMode::Async) {
-            Ok(()) => meters.committed.add(stored),
+            Ok(()) => {
+                meters.committed.add(stored);
+                let offsets = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| CommittedOffset {
+                        topic: e.topic().to_owned(),
+                        partition: e.partition(),
+                        offset: e.offset().to_raw().unwrap_or(-1),
+                    })
+                    .collect();
+                context.update(|d| {
+                    d.last_commit = Some(LastCommit {
+                        at: palisade_core::Timestamp::now(),
+                        offsets,
+                    })
+                });
+            }
             Err(error) => {
                 // Harmless: the stored checkpoints skip the records if they come again.
                 tracing::warn!(message = "Cannot commit Kafka offsets; stored records will be skipped if delivered again.", source = %name, %error);

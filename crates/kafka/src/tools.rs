@@ -31,13 +31,48 @@ pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) -> Result
 /// Produces every payload (keyed by its index, so they spread over the partitions)
 /// with an idempotent producer and waits until all are acknowledged. Blocking.
 pub fn produce(brokers: &str, topic: &str, payloads: &[Vec<u8>]) -> Result<(), KafkaError> {
+    produce_with_keys(brokers, topic, payloads, |i, _| i.to_string())
+}
+
+/// The partition key of a log line in a scale-out topology: its client, the first
+/// space-separated field of the common, combined and most access-log formats (for
+/// other formats the producer should key by the client field itself). Kafka puts
+/// every record of one key on one partition, and a consumer group gives a partition
+/// to one worker at a time, so one client's events meet in one worker's scenario
+/// buckets.
+pub fn client_key(line: &[u8]) -> &[u8] {
+    let end = line
+        .iter()
+        .position(|b| b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    line.get(..end).unwrap_or_default()
+}
+
+/// Produces every payload keyed by [`client_key`] (one client's lines on one
+/// partition) and waits until all are acknowledged. Blocking.
+pub fn produce_by_client(
+    brokers: &str,
+    topic: &str,
+    payloads: &[Vec<u8>],
+) -> Result<(), KafkaError> {
+    produce_with_keys(brokers, topic, payloads, |_, p| {
+        String::from_utf8_lossy(client_key(p)).into_owned()
+    })
+}
+
+fn produce_with_keys(
+    brokers: &str,
+    topic: &str,
+    payloads: &[Vec<u8>],
+    key_of: impl Fn(usize, &[u8]) -> String,
+) -> Result<(), KafkaError> {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
         .create()?;
     for (i, payload) in payloads.iter().enumerate() {
-        let key = i.to_string();
+        let key = key_of(i, payload);
         let mut record = BaseRecord::to(topic).payload(payload).key(&key);
         loop {
             match producer.send(record) {
@@ -84,4 +119,17 @@ pub fn read_topic(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_key_is_the_first_field() {
+        assert_eq!(client_key(b"10.0.0.1 - - [x] \"GET /\""), b"10.0.0.1");
+        assert_eq!(client_key(b"2001:db8::1\t-"), b"2001:db8::1");
+        assert_eq!(client_key(b""), b"");
+        assert_eq!(client_key(b"single"), b"single");
+    }
 }

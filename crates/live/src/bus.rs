@@ -37,6 +37,28 @@ pub struct Message {
     pub topic: Topic,
     /// `{"seq":N,"topic":"…","data":{…}}`, as sent.
     pub json: Arc<str>,
+    /// Published by this process, or relayed from another node of a scale-out
+    /// topology (a relay must not send those back).
+    pub origin: Origin,
+    /// Where `data` starts in `json` (it runs to the last byte but one).
+    data_start: usize,
+}
+
+/// Where a message was first published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// By this process.
+    Local,
+    /// By another node, relayed here (`Bus::publish_relayed`).
+    Relayed,
+}
+
+impl Message {
+    /// The `data` part of the message, as JSON text (what a relay forwards).
+    pub fn data_json(&self) -> &str {
+        let end = self.json.len().saturating_sub(1);
+        self.json.get(self.data_start..end).unwrap_or("null")
+    }
 }
 
 /// What a subscriber gets next.
@@ -109,17 +131,36 @@ impl Bus {
         self.publish_json(topic, &data)
     }
 
-    /// Publishes data already serialized as JSON (events relayed from another node).
+    /// Publishes data already serialized as JSON.
     pub fn publish_json(&self, topic: Topic, data_json: &str) -> u64 {
+        self.publish_from(Origin::Local, topic, data_json)
+    }
+
+    /// Publishes an event relayed from another node of a scale-out topology: local
+    /// clients see it under this node's next sequence number, and relays do not send
+    /// it on again.
+    pub fn publish_relayed(&self, topic: Topic, data_json: &str) -> u64 {
+        self.publish_from(Origin::Relayed, topic, data_json)
+    }
+
+    fn publish_from(&self, origin: Origin, topic: Topic, data_json: &str) -> u64 {
         let topic_text = topic.to_string();
         let mut inner = self.lock();
         let seq = inner.next_seq;
         inner.next_seq += 1;
-        let json: Arc<str> = Arc::from(format!(
-            "{{\"seq\":{seq},\"topic\":{},\"data\":{data_json}}}",
+        let head = format!(
+            "{{\"seq\":{seq},\"topic\":{},\"data\":",
             serde_json::Value::String(topic_text)
-        ));
-        let message = Arc::new(Message { seq, topic, json });
+        );
+        let data_start = head.len();
+        let json: Arc<str> = Arc::from(format!("{head}{data_json}}}"));
+        let message = Arc::new(Message {
+            seq,
+            topic,
+            json,
+            origin,
+            data_start,
+        });
         if inner.replay.len() >= self.config.replay.max(1) {
             inner.replay.pop_front();
         }
@@ -267,6 +308,21 @@ mod tests {
                 oldest: first + 4
             })
         );
+    }
+
+    #[tokio::test]
+    async fn relayed_messages_are_marked_and_keep_their_data() {
+        let bus = Bus::new(BusConfig::default());
+        let mut sub = bus.subscribe(None);
+        bus.publish(Topic::Threats, &serde_json::json!({"id": 7, "s": "a}b"}));
+        bus.publish_relayed(Topic::Alerts, r#"{"id":8}"#);
+        let got = take(&mut sub, 2).await;
+        assert_eq!(got[0].origin, Origin::Local);
+        assert_eq!(got[0].data_json(), r#"{"id":7,"s":"a}b"}"#);
+        assert_eq!(got[1].origin, Origin::Relayed);
+        assert_eq!(got[1].data_json(), r#"{"id":8}"#);
+        assert_eq!(got[1].seq, got[0].seq + 1);
+        assert_eq!(data(&got[1])["id"], 8);
     }
 
     #[tokio::test]

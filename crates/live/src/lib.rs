@@ -11,13 +11,16 @@
 //! a gap notice when that is older than the buffer holds.
 //!
 //! Multi-node: the bus is the one seam between publishers and the feed; a node that
-//! receives events from another (the Kafka/scale-out component) calls
-//! [`Bus::publish_json`] with them, and every local client sees them.
+//! receives events from another (the scale-out relay over PostgreSQL, see
+//! `palisade_store::relay`) calls [`Bus::publish_relayed`] with them, and every local
+//! client sees them; messages carry their [`Origin`] so a relay never sends a relayed
+//! message back. Sequence numbers are this node's: a relayed event takes the next
+//! number here, in the order it arrived here.
 
 #![warn(missing_docs)]
 
 mod bus;
 mod topic;
 
-pub use bus::{Bus, BusConfig, Message, Next, Subscription};
+pub use bus::{Bus, BusConfig, Message, Next, Origin, Subscription};
 pub use topic::{Topic, TopicError};

@@ -44,6 +44,8 @@ pub struct Application {
     /// `[[kafka]]` sources (done at shutdown) and the `[kafka_sink]` task (done once
     /// the threat recorder has drained).
     kafka: (Vec<JoinHandle<()>>, Option<JoinHandle<()>>),
+    /// The live bus relay of a scale-out role (`--role api|worker`).
+    relay: Vec<JoinHandle<()>>,
 }
 
 /// Creates the data directory (owner-only: it will hold keys and the database).
@@ -342,9 +344,21 @@ pub fn budget_descriptors(settings: &mut Settings) {
 impl Application {
     /// Builds everything and binds the listener. Returns quickly even when the database
     /// is down: migrations and health checks run in the background and retry.
-    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_as(settings, crate::topology::Role::All).await
+    }
+
+    /// [`Application::build`] for one role of a scale-out topology (`serve --role`):
+    /// an API node runs no sources, stages over stored batches or job workers; a
+    /// worker serves only health and metrics; both relay their live events through
+    /// PostgreSQL (refused on SQLite).
+    pub async fn build_as(
+        mut settings: Settings,
+        role: crate::topology::Role,
+    ) -> anyhow::Result<Self> {
         budget_descriptors(&mut settings);
         let store = open_store(&settings)?;
+        role.check_backend(store.backend())?;
         let auth = Arc::new(build_auth(&settings)?);
         let mut config = pipeline_config(&settings);
         config.jobs.secrets = Some(Arc::new(StoreSecrets {
@@ -357,16 +371,22 @@ impl Application {
         config.threat_observers.observers.push(alert_tx);
         #[cfg(feature = "kafka")]
         let kafka_sink = crate::kafka::attach_sink(&settings, &mut config)?;
-        let pipeline = Pipeline::build(store.clone(), config, Purpose::Serve)
+        let pipeline = Pipeline::build(store.clone(), config, role.purpose())
             .await
             .context("starting the pipeline")?;
         let handle = pipeline.handle().clone();
         #[cfg(feature = "kafka")]
-        let kafka = crate::kafka::start(&settings, &handle, kafka_sink);
+        let kafka = crate::kafka::start(&settings, &handle, kafka_sink, role);
         #[cfg(not(feature = "kafka"))]
         let kafka = (Vec::new(), None);
         let mut proxies = Vec::new();
-        for config in &settings.proxies {
+        if !role.serves_api() && !settings.proxies.is_empty() {
+            tracing::warn!(message = "[[proxy]] is not started on a worker node (--role worker): run the protecting proxies on API nodes.");
+        }
+        if !role.works() && !(settings.sources.is_empty() && settings.syslog.is_empty()) {
+            tracing::warn!(message = "File tails and syslog listeners are not started on an API node (--role api): run them on a worker.");
+        }
+        for config in settings.proxies.iter().filter(|_| role.serves_api()) {
             let context = palisade_proxy::ProxyContext::from_pipeline(&handle);
             proxies.push(
                 palisade_proxy::BoundProxy::bind(config.clone(), context)
@@ -377,7 +397,12 @@ impl Application {
             );
         }
         let (analytics, analytics_tasks) = start_analytics(&settings, &store, &handle, &proxies);
-        let alerts_tasks = palisade_alerts::start(
+        let start_alerts = if role.works() {
+            palisade_alerts::start
+        } else {
+            palisade_alerts::start_rules_only
+        };
+        let alerts_tasks = start_alerts(
             palisade_alerts::AlertsSetup {
                 config: settings.alerts.clone(),
                 store: store.clone(),
@@ -423,7 +448,21 @@ impl Application {
             check: Arc::new(settings.check.clone()),
             analytics,
         };
-        let router = palisade_api::router(state);
+        let relay = if role == crate::topology::Role::All {
+            Vec::new()
+        } else {
+            crate::topology::start_relay(
+                role,
+                &settings.database_url,
+                &state.pipeline.live,
+                &state.pipeline.supervisor,
+            )?
+        };
+        let mut router = palisade_api::router(state);
+        if !role.serves_api() {
+            router = router.layer(axum::middleware::from_fn(crate::topology::worker_only));
+        }
+        tracing::info!(message = "Role.", role = %role);
         let listener = TcpListener::bind(settings.listen).await.with_context(|| {
             format!(
                 "cannot listen on {} (is another process using it? set --listen)",
@@ -441,6 +480,7 @@ impl Application {
             analytics: analytics_tasks,
             alerts: alerts_tasks,
             kafka,
+            relay,
         })
     }
 
@@ -478,6 +518,7 @@ impl Application {
             analytics,
             alerts,
             kafka: (kafka_sources, kafka_sink),
+            relay,
         } = self;
         let proxy_tasks: Vec<JoinHandle<()>> = proxies
             .into_iter()
@@ -515,6 +556,9 @@ impl Application {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
         if let Some(task) = kafka_sink {
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
+        }
+        for task in relay {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, task).await;
         }
         tracing::info!(message = "Stopped.");

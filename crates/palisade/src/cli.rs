@@ -336,6 +336,11 @@ pub struct ServeArgs {
         requires = "proxy_listen"
     )]
     pub proxy_name: Option<String>,
+    /// What this process does in a scale-out topology: all (default), api (HTTP,
+    /// /check, WebSocket) or worker (sources, stages, jobs, alerts; health and metrics
+    /// only over HTTP). api and worker need PostgreSQL.
+    #[arg(long, value_enum, env = "PALISADE_ROLE", default_value_t = crate::topology::Role::All)]
+    pub role: crate::topology::Role,
 }
 
 /// `palisade ingest`
@@ -428,7 +433,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::Check,
         } => Ok(commands::config_check::run(&overrides)),
-        Command::Serve(_) => commands::serve::run(&overrides),
+        Command::Serve(s) => commands::serve::run(&overrides, s.role),
         Command::Migrate => commands::migrate::run(&overrides),
         Command::Health { address } => commands::health::run(&overrides, address.as_deref()),
         Command::Ingest(args) => commands::ingest::run(&overrides, args),

@@ -46,12 +46,21 @@ pub fn start(
     settings: &Settings,
     handle: &PipelineHandle,
     sink: Option<SinkSetup>,
+    role: crate::topology::Role,
 ) -> (Vec<JoinHandle<()>>, Option<JoinHandle<()>>) {
     let mut sources = Vec::new();
     for source in &settings.kafka {
         let status = handle
             .sources
             .register(&source.name, "kafka", &source.target());
+        if !role.works() {
+            // Listed (so it can be paused and resumed from here), consumed by workers.
+            status.set_state(
+                palisade_sources::SourceState::Stopped,
+                Some("consumed by the worker nodes (this is an API node)".into()),
+            );
+            continue;
+        }
         let (source, store, writer, shutdown) = (
             source.clone(),
             handle.store.clone(),
@@ -77,6 +86,16 @@ pub fn start(
         );
         sources.push(handle.supervisor.spawn("kafka-sink-decisions", move || {
             sink.clone().run_decisions(store.clone(), shutdown.clone())
+        }));
+    }
+    if let Some(s) = sink.as_ref().filter(|s| s.sink.produces_alerts()) {
+        let (sink, bus, shutdown) = (
+            s.sink.clone(),
+            handle.live.clone(),
+            handle.supervisor.shutdown(),
+        );
+        sources.push(handle.supervisor.spawn("kafka-sink-alerts", move || {
+            sink.clone().run_alerts(bus.clone(), shutdown.clone())
         }));
     }
     let sink_task = sink.map(|s| {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod kafka;
 pub mod posture_facts;
 pub mod telemetry;
+pub mod topology;
 
 pub use app::Application;
 pub use config::Settings;

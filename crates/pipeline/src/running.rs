@@ -40,6 +40,13 @@ pub enum Purpose {
     /// feeds the writer itself; stages run without saved state, and scenario overflows
     /// become threats but no bans (an old log's attackers are not today's).
     Import,
+    /// An API node of a scale-out topology (`palisade serve --role api`): the service
+    /// without the work over stored batches. It serves the fronts (`/check`, the
+    /// proxies, HTTP pushes are stored) and keeps decisions, rules and the database
+    /// monitor in sync, but runs no sources, no inspector/behaviour/software stages over
+    /// stored batches and no job workers or scheduler: worker nodes on the same
+    /// PostgreSQL do that work.
+    Api,
 }
 
 /// Everything the pipeline's components are configured with.
@@ -194,7 +201,9 @@ impl Pipeline {
         config: PipelineConfig,
         purpose: Purpose,
     ) -> Result<RunningPipeline, PipelineError> {
-        let serving = purpose == Purpose::Serve;
+        let serving = purpose != Purpose::Import;
+        // Stages over stored batches, sources and job workers: not on an API node.
+        let working = purpose != Purpose::Api;
         let trigger = ShutdownTrigger::new();
         let supervisor = Supervisor::new(trigger.subscribe());
         let mut background = Vec::new();
@@ -234,7 +243,6 @@ impl Pipeline {
                 Arc::new(palisade_models::ModelSlot::from_config(&config.models)),
                 palisade_models::FusionPolicy::from(&config.models),
             );
-        let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
 
         let state_file = serving.then(|| config.data_dir.join("scenarios.state.json"));
         if state_file.is_some() {
@@ -258,13 +266,16 @@ impl Pipeline {
         } else {
             (BanGate::Import, None)
         };
-        let (behaviour_tx, behaviour_task) =
-            behaviour::spawn(behaviour.clone(), threats.clone(), gate, &supervisor);
-
         let mut writer_config = config.writer.clone();
-        writer_config.observers.push(inspect_tx);
-        writer_config.observers.push(behaviour_tx);
-        let mut stages = vec![inspect_task, behaviour_task];
+        let mut stages = Vec::new();
+        if working {
+            let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
+            let (behaviour_tx, behaviour_task) =
+                behaviour::spawn(behaviour.clone(), threats.clone(), gate, &supervisor);
+            writer_config.observers.push(inspect_tx);
+            writer_config.observers.push(behaviour_tx);
+            stages.extend([inspect_task, behaviour_task]);
+        }
         if serving {
             let (traffic_tx, traffic_task) = live_traffic::spawn(live.clone(), &supervisor);
             writer_config.observers.push(traffic_tx);
@@ -281,9 +292,12 @@ impl Pipeline {
                 &supervisor,
             );
             background.push(observer_task);
-            let (software_tx, software_task) = software::spawn(observer.clone(), &supervisor);
-            writer_config.observers.push(software_tx);
-            stages.push(software_task);
+            if working {
+                let (software_tx, software_task) =
+                    software::spawn(observer.clone(), &supervisor);
+                writer_config.observers.push(software_tx);
+                stages.push(software_task);
+            }
             Some(observer)
         } else {
             None
@@ -314,7 +328,7 @@ impl Pipeline {
         let jobs = JobsHandle::new(store.clone(), registry, config.jobs.config.clone());
         // The pool runs jobs in the service only; a one-shot command runs its own job
         // with `JobsHandle::run_here`.
-        let job_tasks = if serving {
+        let job_tasks = if serving && working {
             let ready = db.clone();
             jobs.start(
                 Services {
@@ -332,7 +346,7 @@ impl Pipeline {
             background.push(relay_job_events(&jobs, &live, &supervisor));
         }
         let sources = SourceRegistry::default();
-        let source_tasks = if serving {
+        let source_tasks = if serving && working {
             spawn_sources(&supervisor, &store, &writer, &sources, &config)
         } else {
             Vec::new()

@@ -16,6 +16,7 @@
 pub mod batcher;
 pub mod import;
 pub mod status;
+pub mod switch;
 pub mod syslog;
 pub mod tail;
 pub mod writer;

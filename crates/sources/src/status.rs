@@ -22,6 +22,9 @@ pub enum SourceState {
     Stopped,
     /// Known only from its stored checkpoint: not running in this process.
     Idle,
+    /// Switched off by an operator (`POST /api/v1/sources/{name}/pause`, a stored
+    /// setting every node follows); reading resumes where it stopped after `/resume`.
+    Paused,
 }
 
 /// Counters and position of one source. Updated by the source, read by the API.
@@ -39,6 +42,7 @@ pub struct SourceStatus {
     offset: AtomicU64,
     size: AtomicU64,
     last_event_micros: AtomicU64,
+    detail: Mutex<Option<serde_json::Value>>,
 }
 
 /// A point-in-time copy of a source's status, as served by the API.
@@ -72,6 +76,10 @@ pub struct SourceSnapshot {
     pub lag_bytes: u64,
     /// Time of the newest event read, if any.
     pub last_event_at: Option<Timestamp>,
+    /// What only this kind of source knows (a Kafka source: brokers, assigned
+    /// partitions, lag per partition, last commit), when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl SourceSnapshot {
@@ -92,6 +100,7 @@ impl SourceSnapshot {
             offset,
             lag_bytes: 0,
             last_event_at: None,
+            detail: None,
         }
     }
 }
@@ -137,6 +146,16 @@ impl SourceStatus {
             .fetch_max(ts.as_micros().max(0) as u64, Ordering::Relaxed);
     }
 
+    /// Replaces the kind-specific detail shown with the status.
+    pub fn set_detail(&self, detail: serde_json::Value) {
+        *self.detail.lock().unwrap_or_else(|p| p.into_inner()) = Some(detail);
+    }
+
+    /// The source's kind (`file`, `kafka`, …).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+
     /// The source's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -166,6 +185,11 @@ impl SourceStatus {
             offset,
             lag_bytes: size.saturating_sub(offset),
             last_event_at: (last > 0).then_some(Timestamp(last as i64)),
+            detail: self
+                .detail
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -192,6 +216,7 @@ impl SourceRegistry {
             offset: AtomicU64::new(0),
             size: AtomicU64::new(0),
             last_event_micros: AtomicU64::new(0),
+            detail: Mutex::new(None),
         });
         self.inner
             .lock()

@@ -55,6 +55,8 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/events/{id}", User(Viewer)),
     ("GET", "/api/v1/dead-letters", User(Viewer)),
     ("GET", "/api/v1/sources", User(Viewer)),
+    ("POST", "/api/v1/sources/{name}/pause", User(Admin)),
+    ("POST", "/api/v1/sources/{name}/resume", User(Admin)),
     (
         "POST",
         "/api/v1/ingest",

@@ -62,6 +62,25 @@ pub struct HealthDetail {
     /// Each request model: loaded, version, is_real, held-out metrics, or why the
     /// rules decide alone.
     pub models: Vec<palisade_models::ModelStatus>,
+    /// Each Kafka source as this process sees it: state, brokers reachable, topics,
+    /// partitions assigned to this member with their lag, and the last commit.
+    pub kafka: Vec<KafkaHealth>,
+}
+
+/// A Kafka source in the detailed health.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KafkaHealth {
+    /// The source's name.
+    pub source: String,
+    /// Its state (`running`, `error`, `paused`, `stopped` on an API node, …).
+    #[schema(value_type = String)]
+    pub state: palisade_sources::SourceState,
+    /// Why, when not running.
+    pub last_error: Option<String>,
+    /// `bootstrap`, `group`, `topics`, `brokers` (name, state), `partitions` (topic,
+    /// partition, lag), `last_commit` (at, offsets), `paused`.
+    #[schema(value_type = Option<Object>)]
+    pub detail: Option<serde_json::Value>,
 }
 
 /// The job queue as health shows it.
@@ -71,6 +90,19 @@ pub struct JobQueueStatus {
     pub counts: palisade_store::JobCounts,
     /// Jobs running in this process.
     pub running_here: usize,
+}
+
+fn kafka_health(sources: &[SourceSnapshot]) -> Vec<KafkaHealth> {
+    sources
+        .iter()
+        .filter(|s| s.kind == "kafka")
+        .map(|s| KafkaHealth {
+            source: s.name.clone(),
+            state: s.state,
+            last_error: s.last_error.clone(),
+            detail: s.detail.clone(),
+        })
+        .collect()
 }
 
 fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapshot>) {
@@ -202,6 +234,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthSu
 ))]
 pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json<HealthDetail>) {
     let (status, reasons, database, sources) = assess(&state);
+    let kafka = kafka_health(&sources);
     let jobs =
         match tokio::time::timeout(std::time::Duration::from_secs(1), state.store.job_counts())
             .await
@@ -229,6 +262,7 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
             tasks: state.pipeline.supervisor.statuses(),
             jobs,
             models: super::models::statuses(&state),
+            kafka,
         }),
     )
 }

@@ -55,6 +55,7 @@ mod flows;
 
 // Alert rules, channels, alerts, the notification queue and the activity feed.
 mod alerts;
+pub mod relay;
 
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
