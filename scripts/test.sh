@@ -76,7 +76,7 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo test --workspace --locked --doc
   cargo nextest run --workspace --locked --no-fail-fast
   step "Kafka tests (--features kafka, against the broker above)"
-  cargo nextest run -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast -E 'package(palisade-kafka) | test(kafka)'
+  cargo nextest run -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast -E 'package(palisade-kafka) | test(kafka) | test(role)'
 else
   cargo test --workspace --locked --no-fail-fast
   step "Kafka tests (--features kafka, against the broker above)"
