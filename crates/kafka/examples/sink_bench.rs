@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         threat: Threat {
             ts: Timestamp::now(),
             category: "sqli".into(),
-            severity: palisade_core::severity::Severity::High,
+            severity: palisade_core::severity::Severity::Error,
             score: 15,
             rule_ids: vec![942100],
             client_ip: Some(std::net::IpAddr::from([203, 0, 113, (i % 250) as u8])),

@@ -475,6 +475,7 @@ async fn consume(
         &mut pending,
         &mut positions,
         &meters,
+        &context,
     )
     .await;
     status.set_state(SourceState::Stopped, None);

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use palisade_analytics::{Analytics, AnalyticsSetup, RealtimeInputs};
 use palisade_api::AppState;
-use palisade_pipeline::{Pipeline, PipelineConfig, Purpose, RunningPipeline};
+use palisade_pipeline::{Pipeline, PipelineConfig, RunningPipeline};
 use palisade_store::SharedStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

@@ -170,7 +170,7 @@ pub fn start_relay(
     Ok(tasks)
 }
 
-fn counter(name: &str, help: &str) -> Arc<palisade_core::metrics::Counter> {
+fn counter(name: &'static str, help: &'static str) -> Arc<palisade_core::metrics::Counter> {
     registry().counter(name, help, &[], &[])
 }
 

@@ -50,6 +50,54 @@ fn the_systemd_unit_verifies() {
 }
 
 #[test]
+fn role_units_verify_and_start_their_role() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed; skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (file, installed, role) in [
+        ("systemd/palisade-api.service", "palisade-api.service", "--role api"),
+        (
+            "systemd/palisade-worker@.service",
+            "palisade-worker@1.service",
+            "--role worker",
+        ),
+    ] {
+        let text = recipe(file);
+        assert!(text.contains(role), "{file}: {role}");
+        assert!(text.contains("DynamicUser=yes") && text.contains("PALISADE_JWT_KEY"));
+        // A template is verified as an instance of itself.
+        let unit_dir = dir.path().join(installed.replace(".service", ""));
+        std::fs::create_dir_all(&unit_dir).unwrap();
+        let template = unit_dir.join(file.trim_start_matches("systemd/"));
+        std::fs::write(&template, text.replace("/usr/local/bin/palisade", bin())).unwrap();
+        let path = if installed.contains('@') {
+            let instance = unit_dir.join(installed);
+            std::os::unix::fs::symlink(&template, &instance).unwrap();
+            instance
+        } else {
+            template
+        };
+        let out = Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && said.trim().is_empty(), "{file}: {said}");
+    }
+    let compose = recipe("container/topology.compose.yaml");
+    for role in ["\"--role\", \"api\"", "\"--role\", \"worker\""] {
+        assert!(compose.contains(role), "{role}");
+    }
+}
+
+#[test]
 fn the_container_recipe_uses_commands_and_settings_that_exist() {
     let recipe = recipe("container/Dockerfile");
     assert!(recipe.contains("\"health\"") && recipe.contains("CMD [\"serve\"]"));

@@ -268,7 +268,7 @@ fn channel_for(options: Option<&str>) -> String {
 }
 
 fn now_us() -> i64 {
-    i64::try_from(palisade_core::Timestamp::now().as_micros()).unwrap_or(i64::MAX)
+    palisade_core::Timestamp::now().as_micros()
 }
 
 /// `{"n":NODE,"m":[[TOPIC,DATA],…]}` with each DATA copied as it is (already JSON).
