@@ -20,7 +20,11 @@ use palisade_kafka::sink::{CHANNEL_GROUPS, KafkaSink};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100_000);
+    let n: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let brokers = args.next().unwrap_or_else(|| "127.0.0.1:9092".into());
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -45,7 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             rule_ids: vec![942100],
             client_ip: Some(std::net::IpAddr::from([203, 0, 113, (i % 250) as u8])),
             method: Some("GET".into()),
-            uri: Some(format!("/item?id={i}%27%20UNION%20SELECT%20password%20FROM%20users--")),
+            uri: Some(format!(
+                "/item?id={i}%27%20UNION%20SELECT%20password%20FROM%20users--"
+            )),
             source: "bench".into(),
             event_id: Some(i as i64),
             decision: palisade_core::verdict::Action::Detect,
@@ -64,7 +70,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tx.send(group).await?;
     }
     let queued = started.elapsed();
-    while counts.delivered.load(Ordering::Relaxed) + counts.failed.load(Ordering::Relaxed)
+    while counts.delivered.load(Ordering::Relaxed)
+        + counts.failed.load(Ordering::Relaxed)
         + counts.dropped.load(Ordering::Relaxed)
         < n as u64
         && started.elapsed() < Duration::from_secs(300)

@@ -199,11 +199,7 @@ impl KafkaSink {
     /// Produces the alert changes published on this process's live bus to
     /// `alerts_topic` until shutdown. A bus subscriber that falls behind loses the
     /// changes it missed (counted as dropped; the alerts stay in the store).
-    pub async fn run_alerts(
-        self: Arc<Self>,
-        bus: Arc<palisade_live::Bus>,
-        mut shutdown: Shutdown,
-    ) {
+    pub async fn run_alerts(self: Arc<Self>, bus: Arc<palisade_live::Bus>, mut shutdown: Shutdown) {
         use palisade_live::{Next, Origin, Topic};
         let Some(topic) = self.alerts_topic.clone() else {
             return;

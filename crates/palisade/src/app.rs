@@ -381,10 +381,14 @@ impl Application {
         let kafka = (Vec::new(), None);
         let mut proxies = Vec::new();
         if !role.serves_api() && !settings.proxies.is_empty() {
-            tracing::warn!(message = "[[proxy]] is not started on a worker node (--role worker): run the protecting proxies on API nodes.");
+            tracing::warn!(
+                message = "[[proxy]] is not started on a worker node (--role worker): run the protecting proxies on API nodes."
+            );
         }
         if !role.works() && !(settings.sources.is_empty() && settings.syslog.is_empty()) {
-            tracing::warn!(message = "File tails and syslog listeners are not started on an API node (--role api): run them on a worker.");
+            tracing::warn!(
+                message = "File tails and syslog listeners are not started on an API node (--role api): run them on a worker."
+            );
         }
         for config in settings.proxies.iter().filter(|_| role.serves_api()) {
             let context = palisade_proxy::ProxyContext::from_pipeline(&handle);

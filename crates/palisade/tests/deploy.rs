@@ -61,7 +61,11 @@ fn role_units_verify_and_start_their_role() {
     }
     let dir = tempfile::tempdir().unwrap();
     for (file, installed, role) in [
-        ("systemd/palisade-api.service", "palisade-api.service", "--role api"),
+        (
+            "systemd/palisade-api.service",
+            "palisade-api.service",
+            "--role api",
+        ),
         (
             "systemd/palisade-worker@.service",
             "palisade-worker@1.service",
@@ -89,7 +93,10 @@ fn role_units_verify_and_start_their_role() {
             .output()
             .expect("systemd-analyze");
         let said = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && said.trim().is_empty(), "{file}: {said}");
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "{file}: {said}"
+        );
     }
     let compose = recipe("container/topology.compose.yaml");
     for role in ["\"--role\", \"api\"", "\"--role\", \"worker\""] {

@@ -87,8 +87,12 @@ async fn kafka_role_two_workers_kill_9_store_exactly_n_and_the_api_node_sees_thr
         let (br, t) = (brokers.clone(), topic.clone());
         std::thread::spawn(move || {
             for chunk in (from..to).step_by(500) {
-                palisade_kafka::tools::produce_by_client(&br, &t, &records(chunk, (chunk + 500).min(to)))
-                    .expect("produce");
+                palisade_kafka::tools::produce_by_client(
+                    &br,
+                    &t,
+                    &records(chunk, (chunk + 500).min(to)),
+                )
+                .expect("produce");
                 std::thread::sleep(Duration::from_millis(30));
             }
         })
@@ -96,7 +100,10 @@ async fn kafka_role_two_workers_kill_9_store_exactly_n_and_the_api_node_sees_thr
     let producer = produce(0, N);
     let deadline = Instant::now() + Duration::from_secs(90);
     while count(&client, &events_sql).await < 3000 {
-        assert!(Instant::now() < deadline, "the stream never reached the workers");
+        assert!(
+            Instant::now() < deadline,
+            "the stream never reached the workers"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     a.kill9();
@@ -117,7 +124,10 @@ async fn kafka_role_two_workers_kill_9_store_exactly_n_and_the_api_node_sees_thr
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(count(&client, &events_sql).await, N as i64);
-    assert!(at_kill < N as i64, "the kill should land mid-stream ({at_kill})");
+    assert!(
+        at_kill < N as i64,
+        "the kill should land mid-stream ({at_kill})"
+    );
     let distinct = count(
         &client,
         &format!("SELECT count(DISTINCT path) FROM {schema}.events"),

@@ -92,8 +92,16 @@ async fn role_split_relays_worker_threats_to_the_api_websocket_and_runs_jobs_onc
         .send()
         .await
         .expect("worker health");
-    assert!(r.status().is_success(), "a worker serves health with an API node's token");
-    assert!(http.get(worker_a.url("/metrics")).send().await.is_ok_and(|r| r.status() != 404));
+    assert!(
+        r.status().is_success(),
+        "a worker serves health with an API node's token"
+    );
+    assert!(
+        http.get(worker_a.url("/metrics"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() != 404)
+    );
 
     // A threat raised on the worker reaches the API node's WebSocket.
     let mut socket = watch(&api, &token, &["threats"]).await;

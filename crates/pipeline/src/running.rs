@@ -293,8 +293,7 @@ impl Pipeline {
             );
             background.push(observer_task);
             if working {
-                let (software_tx, software_task) =
-                    software::spawn(observer.clone(), &supervisor);
+                let (software_tx, software_task) = software::spawn(observer.clone(), &supervisor);
                 writer_config.observers.push(software_tx);
                 stages.push(software_task);
             }

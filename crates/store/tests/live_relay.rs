@@ -52,7 +52,11 @@ async fn drop_schema(schema: &str) {
 #[tokio::test]
 async fn relayed_events_reach_other_nodes_in_order_small_and_large() {
     let (url, schema) = schema_url().await;
-    PgStore::connect_lazy(&url).unwrap().migrate().await.unwrap();
+    PgStore::connect_lazy(&url)
+        .unwrap()
+        .migrate()
+        .await
+        .unwrap();
     let worker = LiveRelay::new(&url, "worker-1").unwrap();
     let api = LiveRelay::new(&url, "api-1").unwrap();
     assert!(api.channel().ends_with(&schema.to_ascii_lowercase()));
@@ -69,7 +73,9 @@ async fn relayed_events_reach_other_nodes_in_order_small_and_large() {
     let large = vec![("traffic".to_owned(), format!(r#"{{"blob":"{big_text}"}}"#))];
     out.send(&small).await.unwrap();
     out.send(&large).await.unwrap();
-    out.send(&[("jobs".to_owned(), "3".to_owned())]).await.unwrap();
+    out.send(&[("jobs".to_owned(), "3".to_owned())])
+        .await
+        .unwrap();
 
     let within = Duration::from_secs(10);
     let first = tokio::time::timeout(within, api_in.next()).await.unwrap();

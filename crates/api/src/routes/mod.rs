@@ -194,7 +194,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/flows", get(flows::list_flows))
         .route("/api/v1/flows/{id}", get(flows::get_flow))
         .route("/api/v1/sources/{name}/pause", post(sources::pause_source))
-        .route("/api/v1/sources/{name}/resume", post(sources::resume_source))
+        .route(
+            "/api/v1/sources/{name}/resume",
+            post(sources::resume_source),
+        )
 }
 
 /// Unknown paths get a problem document too, not an empty body.

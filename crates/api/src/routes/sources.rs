@@ -172,14 +172,20 @@ async fn switch(
     if !SWITCHABLE.contains(&kind) {
         return Err(Problem::new(
             axum::http::StatusCode::CONFLICT,
-            format!("name: '{name}' is a {kind} source; only Kafka sources can be paused and resumed"),
+            format!(
+                "name: '{name}' is a {kind} source; only Kafka sources can be paused and resumed"
+            ),
         ));
     }
     palisade_sources::switch::set_paused(&state.store, &name, paused).await?;
     super::auth::audit(
         state,
         Some(principal.actor()),
-        if paused { "source.pause" } else { "source.resume" },
+        if paused {
+            "source.pause"
+        } else {
+            "source.resume"
+        },
         Some(name.clone()),
         true,
         ip,

@@ -232,7 +232,8 @@ async fn kafka_sink_produces_stored_threats() {
     let Some(brokers) = broker() else { return };
     let topic = format!("threats-{}", unique_schema());
     let decisions = format!("decisions-{}", unique_schema());
-    for t in [&topic, &decisions] {
+    let alerts = format!("alerts-{}", unique_schema());
+    for t in [&topic, &decisions, &alerts] {
         palisade_kafka::tools::create_topic(&brokers, t, 1)
             .await
             .expect("create topic");
@@ -241,7 +242,7 @@ async fn kafka_sink_produces_stored_threats() {
     let mut settings = test_settings(&dir, None);
     settings.kafka_sink = Some(
         toml::from_str(&format!(
-            "brokers = \"{brokers}\"\nthreats_topic = \"{topic}\"\ndecisions_topic = \"{decisions}\"\n"
+            "brokers = \"{brokers}\"\nthreats_topic = \"{topic}\"\ndecisions_topic = \"{decisions}\"\nalerts_topic = \"{alerts}\"\n"
         ))
         .expect("sink config"),
     );
@@ -270,6 +271,18 @@ async fn kafka_sink_produces_stored_threats() {
     assert_eq!(threat["category"], "sqli", "{threat}");
     assert_eq!(threat["client_ip"], "203.0.113.9", "{threat}");
     assert!(threat["id"].as_i64().is_some(), "{threat}");
+    // The threat opened an alert (built-in rules): its change is on the alerts topic.
+    let (b, t) = (brokers.clone(), alerts.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        palisade_kafka::tools::read_topic(&b, &t, 1, Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+    .expect("read");
+    assert!(!got.is_empty(), "an alert change produced");
+    let change: serde_json::Value = serde_json::from_slice(&got[0]).expect("json");
+    assert_eq!(change["change"], "opened", "{change}");
+    assert!(change["alert"]["id"].as_i64().is_some(), "{change}");
 
     let r = app
         .req(reqwest::Method::POST, "/api/v1/decisions")
@@ -367,5 +380,122 @@ async fn kafka_source_recovers_when_the_broker_comes_up() {
     assert_eq!(settle(&app, 300, Duration::from_secs(60)).await, 300);
     let (_, health) = app.get_json("/api/v1/health/detailed").await;
     assert_eq!(state(&health), "running", "{health}");
+    app.stop().await;
+}
+
+/// The runtime switch: `POST /api/v1/sources/{name}/pause` stops consumption (stored,
+/// so a restart stays paused), `/resume` reads on from the committed offsets; the
+/// detailed health shows brokers, assigned partitions, lag and the last commit.
+#[tokio::test]
+async fn kafka_source_pauses_and_resumes_from_the_api_across_a_restart() {
+    let Some(brokers) = broker() else { return };
+    let topic = format!("switch-{}", unique_schema());
+    palisade_kafka::tools::create_topic(&brokers, &topic, 2)
+        .await
+        .expect("create topic");
+    produce(&brokers, &topic, lines(0, 300)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    let config = source("web", &brokers, &topic, &topic);
+    settings.kafka.push(config.clone());
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    assert_eq!(settle(&app, 300, Duration::from_secs(60)).await, 300);
+
+    // Health: brokers, assigned partitions with lag, the last commit.
+    let mut health = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, h) = app.get_json("/api/v1/health/detailed").await;
+        let d = &h["kafka"][0]["detail"];
+        if d["partitions"].as_array().is_some_and(|p| p.len() == 2)
+            && d["last_commit"]["offsets"].as_array().is_some()
+        {
+            health = h;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let k = &health["kafka"][0];
+    assert_eq!(k["source"], "web", "{health}");
+    assert_eq!(k["detail"]["group"], topic.as_str(), "{k}");
+    assert!(
+        k["detail"]["brokers"]
+            .as_array()
+            .is_some_and(|b| b.iter().any(|b| b["state"] == "UP")),
+        "{k}"
+    );
+    assert!(
+        k["detail"]["partitions"][0]["lag"].as_i64().is_some(),
+        "{k}"
+    );
+
+    // Unknown sources are named.
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/sources/nope/pause")
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(r.status(), 404);
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/sources/web/pause")
+        .send()
+        .await
+        .expect("pause");
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().await.expect("body");
+    assert_eq!(body["paused"], true);
+    let paused = |v: &serde_json::Value| {
+        v["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["name"] == "web"))
+            .is_some_and(|w| w["state"] == "paused")
+    };
+    let mut seen = false;
+    for _ in 0..100 {
+        let (_, s) = app.get_json("/api/v1/sources").await;
+        if paused(&s) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the source shows paused");
+    produce(&brokers, &topic, lines(300, 200)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.store.count_events().await.expect("count"),
+        300,
+        "paused: nothing read"
+    );
+
+    // Still paused after a restart (the switch is stored).
+    let dir = app.stop_keep_dir().await;
+    let mut settings = test_settings(&dir, None);
+    settings.kafka.push(config);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let mut seen = false;
+    for _ in 0..100 {
+        let (_, s) = app.get_json("/api/v1/sources").await;
+        if paused(&s) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "paused after a restart");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(app.store.count_events().await.expect("count"), 300);
+
+    let r = app
+        .req(reqwest::Method::POST, "/api/v1/sources/web/resume")
+        .send()
+        .await
+        .expect("resume");
+    assert_eq!(r.status(), 200);
+    assert_eq!(settle(&app, 500, Duration::from_secs(60)).await, 500);
+    assert_each_page_once(&app, 500).await;
     app.stop().await;
 }

@@ -109,8 +109,7 @@ impl LiveRelay {
         let (tx, rx) = mpsc::channel(LISTEN_QUEUE);
         let channel = self.channel.clone();
         let task = tokio::spawn(async move {
-            let mut messages =
-                futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
                 match message {
                     Ok(AsyncMessage::Notification(n)) if n.channel() == channel => {
@@ -273,7 +272,12 @@ fn now_us() -> i64 {
 
 /// `{"n":NODE,"m":[[TOPIC,DATA],…]}` with each DATA copied as it is (already JSON).
 pub fn encode(node: &str, events: &[Relayed]) -> String {
-    let mut out = String::with_capacity(32 + events.iter().map(|(t, d)| t.len() + d.len() + 8).sum::<usize>());
+    let mut out = String::with_capacity(
+        32 + events
+            .iter()
+            .map(|(t, d)| t.len() + d.len() + 8)
+            .sum::<usize>(),
+    );
     out.push_str("{\"n\":");
     out.push_str(&serde_json::Value::String(node.to_owned()).to_string());
     out.push_str(",\"m\":[");
