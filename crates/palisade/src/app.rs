@@ -385,7 +385,8 @@ impl Application {
                 message = "[[proxy]] is not started on a worker node (--role worker): run the protecting proxies on API nodes."
             );
         }
-        if !role.works() && !(settings.sources.is_empty() && settings.syslog.is_empty()) {
+        let has_local_sources = !settings.sources.is_empty() || !settings.syslog.is_empty();
+        if !role.works() && has_local_sources {
             tracing::warn!(
                 message = "File tails and syslog listeners are not started on an API node (--role api): run them on a worker."
             );
