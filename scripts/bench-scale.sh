@@ -10,6 +10,8 @@
 #
 #   bash scripts/bench-scale.sh [N] [PARTITIONS]
 #
+# PALISADE_BENCH_PROFILE=debug measures a debug build instead (quicker to build; the
+# figures are then a debug build's, say so when quoting them).
 # Needs PostgreSQL at PALISADE_BENCH_PG (default postgres://postgres@127.0.0.1:5432)
 # and builds into CARGO_TARGET_DIR (default /root/.cache/palisade/target-scale-release).
 set -euo pipefail
@@ -18,15 +20,23 @@ cd "$(dirname "$0")/.."
 N=${1:-200000}
 PARTS=${2:-4}
 PG=${PALISADE_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/palisade/target-scale-release}
+PROFILE=${PALISADE_BENCH_PROFILE:-release}
+if [ "$PROFILE" = release ]; then
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/palisade/target-scale-release}
+  FLAG=--release
+else
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/palisade/target-scale}
+  FLAG=
+  PROFILE=debug
+fi
 RUN=$(mktemp -d /tmp/palisade-bench-scale.XXXXXX)
 
 if [ -z "${PALISADE_BIN:-}" ]; then
-  cargo build -q --release -p palisade --features kafka
-  PALISADE_BIN=$CARGO_TARGET_DIR/release/palisade
+  cargo build -q $FLAG -p palisade --features kafka
+  PALISADE_BIN=$CARGO_TARGET_DIR/$PROFILE/palisade
 fi
-cargo build -q --release -p palisade-kafka --features client --example produce_lines
-PRODUCE=$CARGO_TARGET_DIR/release/examples/produce_lines
+cargo build -q $FLAG -p palisade-kafka --features client --example produce_lines
+PRODUCE=$CARGO_TARGET_DIR/$PROFILE/examples/produce_lines
 
 # shellcheck source=lib/kafka.sh
 source scripts/lib/kafka.sh
@@ -50,7 +60,7 @@ export PALISADE_JWT_KEY=bench-scale-jwt-key-0123456789abcdef0123 PALISADE_LOG=wa
 export PALISADE_ADMIN_PASSWORD='Bench-Scale-Password-1'
 unset PALISADE_DATABASE_URL PALISADE_CONFIG PALISADE_ROLE
 
-echo "scale-out bench: $N lines, $PARTS partitions, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "scale-out bench ($PROFILE build): $N lines, $PARTS partitions, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 for WORKERS in 1 2; do
   DB=scale_bench_w$WORKERS
   TOPIC=scale-bench-$WORKERS-$(date +%s)
@@ -90,12 +100,13 @@ EOF
     sleep 0.2
   done
   END=$(date +%s.%N)
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # After the workers drained (their stages finish the stored batches).
   THREATS=$(psql "$PG/$DB" -tAc "SELECT count(*) FROM threats" 2>/dev/null || echo 0)
   python3 -c "
 first, end, start = $FIRST, $END, $START
-print(f'palisade {$WORKERS} worker(s): {$LAST}/{$N} events stored, {$THREATS} threats; join+start {first-start:.2f}s, then {end-first:.2f}s = {($LAST-$FIRST_COUNT)/(end-first):.0f} events/s (consume+parse+detect+store, PostgreSQL)')"
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+print(f'palisade {$WORKERS} worker(s): {$LAST}/{$N} events stored, {$THREATS} threats after the drain; join+start {first-start:.2f}s, then {end-first:.2f}s = {($LAST-$FIRST_COUNT)/(end-first):.0f} events/s (consume+parse+detect+store, PostgreSQL)')"
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" || true
 done
 rm -rf "$RUN"
