@@ -108,6 +108,7 @@ fn run(store: &SharedStore, secret: &str, bus: Arc<Bus>) -> Running {
             bus,
             secrets: Some(Arc::new(FixedSecret(secret.to_owned()))),
             job_events: None,
+            sources: None,
         },
         feed,
         &supervisor,
