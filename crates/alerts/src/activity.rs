@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use palisade_core::Shutdown;
 use palisade_core::Timestamp;
 use palisade_core::job::JobState;
 use palisade_core::supervisor::Supervisor;
@@ -65,6 +66,42 @@ impl Activities {
     ) {
         if let Err(error) = self.record(kind, actor, summary, detail).await {
             tracing::warn!(message = "Cannot record an activity.", kind, %error);
+        }
+    }
+}
+
+impl Activities {
+    /// [`Activities::note`] for relays that may run before the store is ready (its
+    /// schema still migrating, the database not up yet): retried with backoff for up
+    /// to two minutes, or until shutdown, rather than lost.
+    pub async fn note_patiently(
+        &self,
+        kind: &str,
+        summary: String,
+        detail: serde_json::Value,
+        shutdown: &mut Shutdown,
+    ) {
+        let started = std::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(100);
+        loop {
+            match self.record(kind, None, summary.clone(), detail.clone()).await {
+                Ok(_) => return,
+                Err(error)
+                    if started.elapsed() < std::time::Duration::from_secs(120)
+                        && !shutdown.is_shutdown() =>
+                {
+                    tracing::debug!(message = "Cannot record an activity yet; retrying.", kind, %error);
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.recv() => {}
+                    }
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(error) => {
+                    tracing::warn!(message = "Cannot record an activity.", kind, %error);
+                    return;
+                }
+            }
         }
     }
 }
@@ -182,7 +219,10 @@ pub fn relay_sources(
             let mut rx = rx;
             let mut down: HashSet<String> = HashSet::new();
             for (name, kind, target, reason) in start {
-                source_down(&activities, &name, kind, &target, reason.as_deref()).await;
+                let (summary, detail) = source_down(&name, kind, &target, reason.as_deref());
+                activities
+                    .note_patiently("source.down", summary, detail, &mut shutdown)
+                    .await;
                 down.insert(name);
             }
             loop {
@@ -193,21 +233,25 @@ pub fn relay_sources(
                 match change {
                     Ok(c) => {
                         if c.to == SourceState::Error && !down.contains(&c.name) {
-                            source_down(&activities, &c.name, c.kind, &c.target, c.reason.as_deref())
+                            let (summary, detail) =
+                                source_down(&c.name, c.kind, &c.target, c.reason.as_deref());
+                            activities
+                                .note_patiently("source.down", summary, detail, &mut shutdown)
                                 .await;
                             down.insert(c.name);
                         } else if c.to == SourceState::Running && down.remove(&c.name) {
+                            let detail = serde_json::json!({
+                                "source": c.name,
+                                "kind": c.kind,
+                                "target": c.target,
+                                "from": c.from.as_str(),
+                            });
                             activities
-                                .note(
+                                .note_patiently(
                                     "source.up",
-                                    None,
                                     format!("Source {} ({}) is back up", c.name, c.kind),
-                                    serde_json::json!({
-                                        "source": c.name,
-                                        "kind": c.kind,
-                                        "target": c.target,
-                                        "from": c.from.as_str(),
-                                    }),
+                                    detail,
+                                    &mut shutdown,
                                 )
                                 .await;
                         }
@@ -222,29 +266,25 @@ pub fn relay_sources(
     })
 }
 
-async fn source_down(
-    activities: &Activities,
+/// The words and facts of a `source.down` activity.
+fn source_down(
     name: &str,
     kind: &str,
     target: &str,
     reason: Option<&str>,
-) {
-    activities
-        .note(
-            "source.down",
-            None,
-            match reason {
-                Some(r) => format!("Source {name} ({kind}) is down: {r}"),
-                None => format!("Source {name} ({kind}) is down"),
-            },
-            serde_json::json!({
-                "source": name,
-                "kind": kind,
-                "target": target,
-                "reason": reason,
-            }),
-        )
-        .await;
+) -> (String, serde_json::Value) {
+    (
+        match reason {
+            Some(r) => format!("Source {name} ({kind}) is down: {r}"),
+            None => format!("Source {name} ({kind}) is down"),
+        },
+        serde_json::json!({
+            "source": name,
+            "kind": kind,
+            "target": target,
+            "reason": reason,
+        }),
+    )
 }
 
 /// The setting holding the id of the last decision put in the feed.
