@@ -84,7 +84,10 @@ impl Activities {
         let started = std::time::Instant::now();
         let mut wait = std::time::Duration::from_millis(100);
         loop {
-            match self.record(kind, None, summary.clone(), detail.clone()).await {
+            match self
+                .record(kind, None, summary.clone(), detail.clone())
+                .await
+            {
                 Ok(_) => return,
                 Err(error)
                     if started.elapsed() < std::time::Duration::from_secs(120)
@@ -108,7 +111,11 @@ impl Activities {
 
 /// Sends the activities queued on the live bus every `every` (supervised
 /// `activities-live`), and what is left at shutdown.
-pub fn flush_live(bus: Arc<Bus>, every: std::time::Duration, supervisor: &Supervisor) -> JoinHandle<()> {
+pub fn flush_live(
+    bus: Arc<Bus>,
+    every: std::time::Duration,
+    supervisor: &Supervisor,
+) -> JoinHandle<()> {
     let shutdown = supervisor.shutdown();
     supervisor.spawn("activities-live", move || {
         let (bus, mut shutdown) = (bus.clone(), shutdown.clone());
@@ -257,7 +264,10 @@ pub fn relay_sources(
                         }
                     }
                     Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(message = "The activity feed missed source changes.", missed = n);
+                        tracing::warn!(
+                            message = "The activity feed missed source changes.",
+                            missed = n
+                        );
                     }
                     Err(RecvError::Closed) => return,
                 }

@@ -251,12 +251,10 @@ async fn build(
         ..SendError::transport(format!("unreadable channel spec: {e}"))
     })?;
     let secret = match (&spec, &ctx.secrets) {
-        (spec, Some(secrets)) if spec.uses_secret() => {
-            secrets
-                .reveal(&ChannelSpec::secret_name(channel_id))
-                .await
-                .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?
-        }
+        (spec, Some(secrets)) if spec.uses_secret() => secrets
+            .reveal(&ChannelSpec::secret_name(channel_id))
+            .await
+            .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?,
         _ => None,
     };
     spec.build(secret.as_deref())

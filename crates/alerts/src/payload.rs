@@ -147,13 +147,21 @@ mod tests {
         assert_eq!(of(&alert(Active, 10, None, 10)), NotifyEvent::Firing);
         assert_eq!(of(&alert(Active, 10, Some(30), 40)), NotifyEvent::Updated);
         assert_eq!(of(&alert(Active, 10, Some(30), 30)), NotifyEvent::Repeat);
-        assert_eq!(of(&alert(Resolved, 50, Some(30), 30)), NotifyEvent::Resolved);
+        assert_eq!(
+            of(&alert(Resolved, 50, Some(30), 30)),
+            NotifyEvent::Resolved
+        );
         // Resolved (and notified at 50), then fired again at 60.
         let reopened = alert(Active, 60, Some(50), 60);
         assert_eq!(of(&reopened), NotifyEvent::Reopened);
         let n = Notification::alert(&reopened, NotifyEvent::Reopened, Timestamp(61));
         assert_eq!(n.kind, "alert.reopened");
-        assert!(n.text().starts_with("[REOPENED] web: client_ip=203.0.113.7"), "{}", n.text());
+        assert!(
+            n.text()
+                .starts_with("[REOPENED] web: client_ip=203.0.113.7"),
+            "{}",
+            n.text()
+        );
         // Resolved before any notification went out, then reopened: still reopened.
         assert_eq!(of(&alert(Active, 60, None, 60)), NotifyEvent::Reopened);
         // Once notified, growth after the reopening is an update again.

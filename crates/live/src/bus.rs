@@ -172,8 +172,13 @@ impl Bus {
     /// Publishes every message queued by [`Bus::publish_later`], in the order queued,
     /// with consecutive sequence numbers; returns how many.
     pub fn flush_later(&self) -> usize {
-        let waiting =
-            std::mem::take(&mut self.deferred.lock().unwrap_or_else(PoisonError::into_inner).waiting);
+        let waiting = std::mem::take(
+            &mut self
+                .deferred
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .waiting,
+        );
         if waiting.is_empty() {
             return 0;
         }

@@ -71,7 +71,9 @@ async fn login(http: &reqwest::Client, api: &str) -> String {
 
 /// A receiver that takes requests and never answers: records each request's
 /// `webhook-id` and holds the connection open until it is stopped.
-fn hanging_receiver(listener: tokio::net::TcpListener) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+fn hanging_receiver(
+    listener: tokio::net::TcpListener,
+) -> (tokio::task::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
     let ids: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = ids.clone();
     let task = tokio::spawn(async move {
@@ -150,7 +152,10 @@ async fn kill_9_flow(database_url: &str) {
     .expect("config");
     let port = free_port();
     let api = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder().no_proxy().build().expect("client");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
 
     let hook = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

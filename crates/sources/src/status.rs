@@ -337,7 +337,11 @@ mod tests {
             seen,
             [
                 (SourceState::Starting, SourceState::Running, None),
-                (SourceState::Running, SourceState::Error, Some("gone".into())),
+                (
+                    SourceState::Running,
+                    SourceState::Error,
+                    Some("gone".into())
+                ),
                 (SourceState::Error, SourceState::Running, None),
             ]
         );

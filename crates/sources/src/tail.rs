@@ -457,8 +457,7 @@ async fn follow(
 
         // At the end of the file: look for rotation or truncation, then wait.
         let meta = std::fs::metadata(path);
-        if meta.is_ok() && missing_since.take().is_some() && status.state() == SourceState::Error
-        {
+        if meta.is_ok() && missing_since.take().is_some() && status.state() == SourceState::Error {
             tracing::info!(message = "The file is back.", source = %config.name);
             status.set_state(SourceState::Running, None);
         }

@@ -165,7 +165,14 @@ pub async fn create_rule(
         None,
     )
     .await;
-    settings_changed(&state, &principal.actor(), "alert rule", "created", &r.input.name).await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "created",
+        &r.input.name,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(r)?)))
 }
 
@@ -208,7 +215,14 @@ pub async fn update_rule(
         None,
     )
     .await;
-    settings_changed(&state, &principal.actor(), "alert rule", "changed", &r.input.name).await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "changed",
+        &r.input.name,
+    )
+    .await;
     Ok(Json(view(r)?))
 }
 
@@ -237,7 +251,14 @@ pub async fn delete_rule(
         None,
     )
     .await;
-    settings_changed(&state, &principal.actor(), "alert rule", "deleted", &id.to_string()).await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "deleted",
+        &id.to_string(),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

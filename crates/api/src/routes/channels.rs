@@ -356,7 +356,14 @@ pub async fn create_channel(
         None,
     )
     .await;
-    super::alert_rules::settings_changed(&state, &principal.actor(), "channel", "created", &r.input.name).await;
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "created",
+        &r.input.name,
+    )
+    .await;
     // Only a webhook's signing secret is shown, this once (the receiver needs it).
     let shown = secret.filter(|_| matches!(input.spec, ChannelSpec::Webhook { .. }));
     Ok((StatusCode::CREATED, Json(view(r, shown)?)))
@@ -397,7 +404,14 @@ pub async fn update_channel(
         None,
     )
     .await;
-    super::alert_rules::settings_changed(&state, &principal.actor(), "channel", "changed", &r.input.name).await;
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "changed",
+        &r.input.name,
+    )
+    .await;
     // Only a webhook's signing secret is shown, this once (the receiver needs it).
     let shown = secret.filter(|_| matches!(input.spec, ChannelSpec::Webhook { .. }));
     Ok(Json(view(r, shown)?))
@@ -432,7 +446,14 @@ pub async fn delete_channel(
         None,
     )
     .await;
-    super::alert_rules::settings_changed(&state, &principal.actor(), "channel", "deleted", &id.to_string()).await;
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "deleted",
+        &id.to_string(),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

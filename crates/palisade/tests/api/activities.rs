@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use palisade_core::duration::Span;
-use palisade_sources::tail::TailConfig;
 use palisade_sources::syslog::SyslogConfig;
+use palisade_sources::tail::TailConfig;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -44,7 +44,10 @@ fn summary(items: &[Value]) -> Vec<(String, String)> {
         .map(|a| {
             (
                 a["kind"].as_str().unwrap_or_default().to_owned(),
-                a["detail"]["source"].as_str().unwrap_or_default().to_owned(),
+                a["detail"]["source"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
             )
         })
         .collect()
@@ -152,13 +155,18 @@ async fn flow(database_url: Option<String>) {
         };
         for m in messages {
             if m["topic"] == "activities"
-                && m["data"]["id"].as_i64().is_some_and(|id| want.contains(&id))
+                && m["data"]["id"]
+                    .as_i64()
+                    .is_some_and(|id| want.contains(&id))
             {
                 live.push(m);
             }
         }
     }
-    let ids: Vec<i64> = live.iter().filter_map(|m| m["data"]["id"].as_i64()).collect();
+    let ids: Vec<i64> = live
+        .iter()
+        .filter_map(|m| m["data"]["id"].as_i64())
+        .collect();
     assert_eq!(ids, want);
     let seqs: Vec<u64> = live.iter().filter_map(|m| m["seq"].as_u64()).collect();
     assert_eq!(seqs.len(), want.len(), "{live:?}");
@@ -174,7 +182,10 @@ async fn flow(database_url: Option<String>) {
 /// the rest.
 async fn retention_job_expires_old_alerting_data(app: &TestApp) {
     use palisade_core::Timestamp;
-    use palisade_store::{AlertHit, AlertState, AlertTransition, DeliveryState, DeliveryUpdate, NewActivity, NewDelivery};
+    use palisade_store::{
+        AlertHit, AlertState, AlertTransition, DeliveryState, DeliveryUpdate, NewActivity,
+        NewDelivery,
+    };
     let day = 86_400_000_000i64;
     let old = Timestamp::now().add_micros(-3 * day);
     let s = &app.store;
@@ -203,7 +214,9 @@ async fn retention_job_expires_old_alerting_data(app: &TestApp) {
         group_wait_us: 0,
         group_interval_us: 60_000_000,
     };
-    let alert = s.record_alert_hits(&[hit]).await.expect("alert")[0].alert.id;
+    let alert = s.record_alert_hits(&[hit]).await.expect("alert")[0]
+        .alert
+        .id;
     s.transition_alert(
         alert,
         &AlertTransition {
@@ -252,7 +265,10 @@ async fn retention_job_expires_old_alerting_data(app: &TestApp) {
     let mut done = Value::Null;
     for _ in 0..600 {
         let (_, j) = app.get_json(&format!("/api/v1/jobs/{id}")).await;
-        if matches!(j["state"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+        if matches!(
+            j["state"].as_str(),
+            Some("succeeded" | "failed" | "cancelled")
+        ) {
             done = j;
             break;
         }

@@ -543,7 +543,10 @@ async fn slack_urls_are_sealed(app: &TestApp, got: &Received, addr: &str) {
     assert_eq!(s, 201, "{ch}");
     let id = ch["id"].as_i64().expect("id");
     let path = format!("/api/v1/channels/{id}");
-    assert_eq!(ch["spec"], json!({"kind": "slack", "host": format!("http://{addr}")}));
+    assert_eq!(
+        ch["spec"],
+        json!({"kind": "slack", "host": format!("http://{addr}")})
+    );
     assert!(ch.get("secret").is_none(), "{ch}");
     let (_, shown) = send(app, &admin, Method::GET, "/api/v1/channels", None).await;
     assert!(!shown.to_string().contains("/hook"), "{shown}");
@@ -553,7 +556,10 @@ async fn slack_urls_are_sealed(app: &TestApp, got: &Received, addr: &str) {
         .await
         .expect("spec")
         .expect("stored");
-    assert!(!stored.input.spec.to_string().contains("/hook"), "stored sealed");
+    assert!(
+        !stored.input.spec.to_string().contains("/hook"),
+        "stored sealed"
+    );
     assert!(
         app.store
             .secret(&format!("alert_channel.{id}"))
@@ -604,8 +610,18 @@ async fn slack_urls_are_sealed(app: &TestApp, got: &Received, addr: &str) {
     let legacy_path = format!("/api/v1/channels/{}", legacy.id);
     let (s, shown) = send(app, &admin, Method::GET, &legacy_path, None).await;
     assert_eq!(s, 200);
-    assert_eq!(shown["spec"], json!({"kind": "slack", "host": format!("http://{addr}")}));
-    let (_, t) = send(app, &admin, Method::POST, &format!("{legacy_path}/test"), None).await;
+    assert_eq!(
+        shown["spec"],
+        json!({"kind": "slack", "host": format!("http://{addr}")})
+    );
+    let (_, t) = send(
+        app,
+        &admin,
+        Method::POST,
+        &format!("{legacy_path}/test"),
+        None,
+    )
+    .await;
     assert_eq!(t["delivered"], true, "{t}");
     assert_eq!(texts(got), before + 3);
     // Saved again: sealed now.
@@ -624,8 +640,18 @@ async fn slack_urls_are_sealed(app: &TestApp, got: &Received, addr: &str) {
         .await
         .expect("spec")
         .expect("stored");
-    assert!(!stored.input.spec.to_string().contains("/hook"), "sealed on save");
-    let (_, t) = send(app, &admin, Method::POST, &format!("{legacy_path}/test"), None).await;
+    assert!(
+        !stored.input.spec.to_string().contains("/hook"),
+        "sealed on save"
+    );
+    let (_, t) = send(
+        app,
+        &admin,
+        Method::POST,
+        &format!("{legacy_path}/test"),
+        None,
+    )
+    .await;
     assert_eq!(t["delivered"], true, "{t}");
     assert_eq!(texts(got), before + 4);
 }

@@ -132,7 +132,10 @@ async fn rule_files_reload_while_running_and_bad_edits_keep_the_old_rules() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(feed["items"][0]["kind"], "rules.reloaded", "{feed}");
-    assert_eq!(feed["items"][0]["detail"]["trigger"], "file change", "{feed}");
+    assert_eq!(
+        feed["items"][0]["detail"]["trigger"], "file change",
+        "{feed}"
+    );
     assert_eq!(feed["items"][0]["detail"]["ok"], true, "{feed}");
 
     std::fs::write(

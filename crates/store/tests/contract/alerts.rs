@@ -5,9 +5,9 @@
 use palisade_core::Timestamp;
 use palisade_core::severity::Severity;
 use palisade_store::{
-    ActivityQuery, DataKind, AlertChangeKind, AlertHit, AlertQuery, AlertState, AlertTransition, Cursor,
-    DeliveryState, DeliveryUpdate, NewActivity, NewDelivery, SpecInput, SpecTable, StoreError,
-    TransitionOutcome,
+    ActivityQuery, AlertChangeKind, AlertHit, AlertQuery, AlertState, AlertTransition, Cursor,
+    DataKind, DeliveryState, DeliveryUpdate, NewActivity, NewDelivery, SpecInput, SpecTable,
+    StoreError, TransitionOutcome,
 };
 
 use crate::harness::{Db, T0, contract};
@@ -503,7 +503,10 @@ async fn specs_are_named_uniquely_and_activities_list_by_kind(db: Db) {
 async fn retention_removes_closed_alerts_finished_deliveries_and_old_activities(db: Db) {
     let s = &db.store;
     let mut ids = Vec::new();
-    for (n, key) in ["resolved", "dismissed", "active", "recent"].iter().enumerate() {
+    for (n, key) in ["resolved", "dismissed", "active", "recent"]
+        .iter()
+        .enumerate()
+    {
         let c = s
             .record_alert_hits(&[hit(key, 0, &[n as i64 + 1])])
             .await
@@ -559,9 +562,22 @@ async fn retention_removes_closed_alerts_finished_deliveries_and_old_activities(
 
     let cut = at(50 * MIN);
     // Closed before the cut: gone with their threat links and history, one per batch.
-    assert_eq!(s.delete_older_than(DataKind::Alerts, cut, 1).await.unwrap(), 1);
-    assert_eq!(s.delete_older_than(DataKind::Alerts, cut, 10).await.unwrap(), 1);
-    assert_eq!(s.delete_older_than(DataKind::Alerts, cut, 10).await.unwrap(), 0);
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 1).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 10)
+            .await
+            .unwrap(),
+        0
+    );
     for gone in &ids[..2] {
         assert!(s.get_alert(*gone).await.unwrap().is_none());
         assert!(s.alert_history(*gone).await.unwrap().is_empty());
