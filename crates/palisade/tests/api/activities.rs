@@ -109,7 +109,7 @@ async fn flow(database_url: Option<String>) {
     );
 
     // The followed file vanishes: down once, whatever the polls in between.
-    std::fs::remove_file(&app.dir.path().join("access.log")).expect("remove");
+    std::fs::remove_file(app.dir.path().join("access.log")).expect("remove");
     let items = source_activities(&app, 2).await;
     assert_eq!(summary(&items)[1], ("source.down".into(), "web".into()));
     assert!(
