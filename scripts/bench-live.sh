@@ -4,7 +4,8 @@
 # clients to /api/v1/ws subscribed to `threats` plus one that never reads, sends BURST
 # blocked /api/v1/check requests at once and prints delivery latency (request sent →
 # each client has the threat), misses, the stalled client's fate and server RSS
-# (crates/palisade/examples/ws_fanout.rs). Figures go in docs/BENCHMARKS.md.
+# (crates/palisade/examples/ws_fanout.rs), first with one frame per message, then with
+# batched frames. Figures go in docs/BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 clients=${1:-1000} burst=${2:-50} profile=${3:-release}
@@ -30,5 +31,11 @@ PALISADE_ADMIN_PASSWORD="bench-Admin-Password-42" "$bin" --config "$dir/palisade
 pid=$!
 for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && break; sleep 0.2; done
 ulimit -n 65536 2>/dev/null || true
-"$CARGO_TARGET_DIR/$profile/examples/ws_fanout" --url "http://127.0.0.1:$port" --user admin \
-  --password "bench-Admin-Password-42" --clients "$clients" --burst "$burst" --pid "$pid"
+# The same server, twice: one frame per message (as before batching), then batched
+# frames (&batch=true, what the dashboard uses).
+for batch in false true; do
+  "$CARGO_TARGET_DIR/$profile/examples/ws_fanout" --url "http://127.0.0.1:$port" --user admin \
+    --password "bench-Admin-Password-42" --clients "$clients" --burst "$burst" --pid "$pid" \
+    --batch "$batch"
+  echo
+done

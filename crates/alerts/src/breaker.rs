@@ -38,6 +38,18 @@ impl Breakers {
             .filter(|until| *until > now_us)
     }
 
+    /// The channels resting at `now_us` (their notifications are left in the queue).
+    pub fn resting(&self, now_us: i64) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .channels
+            .iter()
+            .filter(|(_, c)| c.open_until.is_some_and(|u| u > now_us))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Records an attempt's result; true when this failure opened the circuit.
     pub fn record(&mut self, channel: i64, ok: bool, now_us: i64) -> bool {
         let c = self.channels.entry(channel).or_default();
@@ -72,6 +84,8 @@ mod tests {
         assert!(!b.record(1, false, 1));
         assert!(b.record(1, false, 2));
         assert_eq!(b.resting_until(1, 50), Some(102));
+        assert_eq!(b.resting(50), [1]);
+        assert!(b.resting(102).is_empty());
         assert!(b.is_open(1, 50));
         // Another channel is unaffected.
         assert_eq!(b.resting_until(2, 50), None);

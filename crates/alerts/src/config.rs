@@ -30,6 +30,11 @@ pub struct AlertsConfig {
     pub retry_max_delay: Span,
     /// One delivery attempt's time limit.
     pub delivery_timeout: Span,
+    /// How long a claimed notification is held by the process sending it: if that
+    /// process dies mid-send (`kill -9`, power loss), the notification is sent again
+    /// this long after the claim. Longer than `delivery_timeout` (a live attempt is
+    /// never taken over), short enough that a restart does not wait long.
+    pub claim_lease: Span,
     /// How often the queue and due notifications are looked at.
     pub poll_every: Span,
     /// Consecutive failures of a channel that open its circuit.
@@ -38,7 +43,8 @@ pub struct AlertsConfig {
     pub breaker_cooldown: Span,
     /// Create the built-in rules at the first start (once: deleting them sticks).
     pub builtin_rules: bool,
-    /// How often new decisions are gathered into one activity.
+    /// How often new decisions are gathered into one activity, and how often queued
+    /// activities go out on the live feed (together).
     pub activity_every: Span,
 }
 
@@ -54,6 +60,7 @@ impl Default for AlertsConfig {
             retry_base_delay: Span::from_secs(5),
             retry_max_delay: Span::from_secs(6 * 3600),
             delivery_timeout: Span::from_secs(10),
+            claim_lease: Span::from_secs(50),
             poll_every: Span::from_secs(1),
             breaker_failures: 5,
             breaker_cooldown: Span::from_secs(60),
@@ -136,6 +143,13 @@ impl Validate for AlertsConfig {
             s(day),
             "1s and 1d",
         );
+        span("claim_lease", self.claim_lease, s(2), s(3600), "2s and 1h");
+        if self.claim_lease.as_micros() < self.delivery_timeout.as_micros() + 1_000_000 {
+            problems.push(ConfigProblem::new(
+                "claim_lease",
+                "must exceed delivery_timeout by at least 1s (a live attempt is never taken over)",
+            ));
+        }
         check_range(&mut problems, "queue", self.queue, 1..=100_000);
         check_range(
             &mut problems,
@@ -166,6 +180,10 @@ mod tests {
         assert!(keys.contains(&"group_wait".to_owned()));
         assert!(keys.contains(&"queue".to_owned()));
         assert!(keys.contains(&"retry_base_delay".to_owned()));
+        let mut c: AlertsConfig =
+            toml::from_str("delivery_timeout = \"10s\"\nclaim_lease = \"5s\"").unwrap();
+        let keys: Vec<String> = c.finish().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["claim_lease"]);
         assert!(toml::from_str::<AlertsConfig>("nope = 1").is_err());
     }
 }

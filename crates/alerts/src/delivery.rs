@@ -3,8 +3,8 @@
 //! sends them concurrently, each within `delivery_timeout`, and records the result:
 //! delivered; retried with exponential backoff and jitter, or after the receiver's
 //! `Retry-After`; given up after `delivery_max_age` or on a permanent refusal. A
-//! channel whose circuit is open is not tried: its notifications wait for the end of
-//! the rest, untouched.
+//! channel whose circuit is open is not tried: its notifications are not claimed and
+//! wait for the end of the rest untouched (a rest is not an attempt).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -136,9 +136,14 @@ pub(crate) async fn pass(
     breakers: &mut Breakers,
 ) -> Result<usize, StoreError> {
     let now = Timestamp::now();
-    let lease =
-        now.add_micros(ctx.config.delivery_timeout.as_micros().saturating_mul(2) + 30_000_000);
-    let claimed = ctx.store.claim_deliveries(now, lease, BATCH).await?;
+    let lease = now.add_micros(ctx.config.claim_lease.as_micros());
+    // A channel resting after failures is not even claimed: its notifications keep
+    // their place and their attempt count until the rest is over.
+    let resting = breakers.resting(now.as_micros());
+    let claimed = ctx
+        .store
+        .claim_deliveries(now, lease, BATCH, &resting)
+        .await?;
     if claimed.is_empty() {
         return Ok(0);
     }
@@ -182,18 +187,6 @@ pub(crate) async fn pass(
                 ),
             )
             .await;
-            continue;
-        }
-        if let Some(until) = breakers.resting_until(d.channel_id, now.as_micros()) {
-            // Not tried: wait for the end of the rest, keeping the last error.
-            let update = DeliveryUpdate {
-                state: DeliveryState::Pending,
-                next_at: Timestamp(until),
-                at: now,
-                status: d.last_status,
-                error: Some("circuit open: waiting before the next trial".into()),
-            };
-            finish(ctx, &d, update).await;
             continue;
         }
         let channel = match build(ctx, d.channel_id, &record.input.spec).await {
@@ -258,14 +251,10 @@ async fn build(
         ..SendError::transport(format!("unreadable channel spec: {e}"))
     })?;
     let secret = match (&spec, &ctx.secrets) {
-        (spec, Some(secrets))
-            if matches!(spec, ChannelSpec::Webhook { .. }) || spec.takes_password() =>
-        {
-            secrets
-                .reveal(&ChannelSpec::secret_name(channel_id))
-                .await
-                .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?
-        }
+        (spec, Some(secrets)) if spec.uses_secret() => secrets
+            .reveal(&ChannelSpec::secret_name(channel_id))
+            .await
+            .map_err(|e| SendError::transport(format!("cannot open the channel secret: {e}")))?,
         _ => None,
     };
     spec.build(secret.as_deref())

@@ -8,8 +8,8 @@
 //!   interval, resolved) ─► durable queue (alert_deliveries), one row per channel
 //! delivery.rs: claim (leased) ─► channel/{webhook,slack}.rs ─► delivered | retry with
 //!   backoff + jitter / Retry-After | given up after ~3 days; circuit breaker per channel
-//! activity.rs: alert changes, failed jobs, new decisions, settings changes ─► the
-//!   `activities` table and live topic
+//! activity.rs: alert changes, failed jobs, new decisions, settings changes, sources
+//!   down/up ─► the `activities` table and live topic (in ~2 s batches)
 //! ```
 //!
 //! Every task runs under the pipeline's [`Supervisor`] with its [`Shutdown`]; the
@@ -61,6 +61,8 @@ pub struct AlertsSetup {
     pub secrets: Option<Arc<dyn SecretSource>>,
     /// Job events, for `job.failed` activities.
     pub job_events: Option<JobEvents>,
+    /// The process's sources, for `source.down` / `source.up` activities.
+    pub sources: Option<palisade_sources::SourceRegistry>,
 }
 
 /// The receiving end of the stored-threat feed, made before the pipeline is built
@@ -120,8 +122,20 @@ fn start_parts(
         wake_notifier: Notify::new(),
         wake_delivery: Notify::new(),
     });
-    let mut tasks = Vec::new();
+    // Activities are flushed to the live feed in batches on every node that makes them.
+    let mut tasks = vec![activity::flush_live(
+        ctx.bus.clone(),
+        ctx.config.activity_every.to_std(),
+        supervisor,
+    )];
     if deliver {
+        if let Some(registry) = setup.sources {
+            tasks.push(activity::relay_sources(
+                activities.clone(),
+                registry,
+                supervisor,
+            ));
+        }
         if let Some(events) = setup.job_events {
             tasks.push(activity::relay_job_failures(
                 activities.clone(),

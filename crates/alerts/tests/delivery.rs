@@ -98,16 +98,21 @@ struct Running {
 }
 
 fn run(store: &SharedStore, secret: &str, bus: Arc<Bus>) -> Running {
+    run_with(store, secret, bus, config())
+}
+
+fn run_with(store: &SharedStore, secret: &str, bus: Arc<Bus>, config: AlertsConfig) -> Running {
     let trigger = ShutdownTrigger::new();
     let supervisor = Supervisor::new(trigger.subscribe());
-    let (tx, feed) = threat_feed(&config());
+    let (tx, feed) = threat_feed(&config);
     let tasks = start(
         AlertsSetup {
-            config: config(),
+            config,
             store: store.clone(),
             bus,
             secrets: Some(Arc::new(FixedSecret(secret.to_owned()))),
             job_events: None,
+            sources: None,
         },
         feed,
         &supervisor,
@@ -309,6 +314,84 @@ async fn threat_to_delivered_webhook_latency() {
             opened += 1;
         }
     }
+    running.stop().await;
+    server.abort();
+}
+
+/// The deliveries of the only alert, once there is one.
+async fn deliveries(store: &SharedStore) -> Vec<palisade_store::Delivery> {
+    let alerts = store
+        .query_alerts(&AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        })
+        .await
+        .unwrap();
+    match alerts.items.first() {
+        Some(a) => store.alert_deliveries(a.id).await.unwrap(),
+        None => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resting_circuit_leaves_its_notifications_untried_and_uncounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    webhook_channel(&store, addr).await;
+    let secret = generate_secret().unwrap();
+    // One failure opens the circuit for 3 s; retries would otherwise come every
+    // ~100-300 ms.
+    let running = run_with(
+        &store,
+        &secret,
+        Arc::new(Bus::new(BusConfig::default())),
+        AlertsConfig {
+            breaker_failures: 1,
+            breaker_cooldown: Span::from_secs(3),
+            ..config()
+        },
+    );
+    running.tx.send(threats(&store, 3).await).await.unwrap();
+    let start = Instant::now();
+    let first = loop {
+        let d = deliveries(&store).await;
+        if d.first().is_some_and(|d| d.last_error.is_some()) {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "no attempt");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(first[0].attempts, 1);
+    // Resting: dozens of passes, no attempt taken or counted.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let resting = deliveries(&store).await;
+    assert_eq!(resting[0].state, DeliveryState::Pending);
+    assert_eq!(resting[0].attempts, 1, "a rest is not an attempt");
+    assert_eq!(resting[0].last_attempt_at, first[0].last_attempt_at);
+
+    // The receiver is up: the trial after the rest delivers, on the second attempt.
+    let got: Received = Arc::default();
+    let server = receiver(addr, got.clone()).await;
+    wait_for(
+        || !got.lock().unwrap().is_empty(),
+        "delivery after the rest",
+    )
+    .await;
+    let start = Instant::now();
+    let done = loop {
+        let d = deliveries(&store).await;
+        if d[0].state == DeliveryState::Delivered {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "not recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done[0].attempts, 2);
+    assert_eq!(got.lock().unwrap().len(), 1);
     running.stop().await;
     server.abort();
 }

@@ -108,6 +108,12 @@ pub struct RetentionConfig {
     pub jobs: Option<Span>,
     /// Log lines of finished jobs (the jobs stay).
     pub job_logs: Option<Span>,
+    /// Resolved and dismissed alerts, by when they were closed (open ones stay).
+    pub alerts: Option<Span>,
+    /// Finished notification deliveries (the delivery log), by when queued.
+    pub alert_deliveries: Option<Span>,
+    /// Activity feed entries.
+    pub activities: Option<Span>,
     /// When `retention_cleanup` runs (cron); empty: never by itself.
     pub schedule: String,
     /// The schedule's time zone.
@@ -123,6 +129,11 @@ impl Default for RetentionConfig {
             audit: None,
             jobs: Some(Span::from_secs(30 * 86_400)),
             job_logs: None,
+            // Alert history is worth a half-year of look-back; the delivery log and the
+            // feed are for the weeks after.
+            alerts: Some(Span::from_secs(180 * 86_400)),
+            alert_deliveries: Some(Span::from_secs(30 * 86_400)),
+            activities: Some(Span::from_secs(90 * 86_400)),
             schedule: "17 3 * * *".into(),
             timezone: "UTC".into(),
         }
@@ -139,6 +150,9 @@ impl RetentionConfig {
             DataKind::Audit => self.audit,
             DataKind::Jobs => self.jobs,
             DataKind::JobLogs => self.job_logs,
+            DataKind::Alerts => self.alerts,
+            DataKind::AlertDeliveries => self.alert_deliveries,
+            DataKind::Activities => self.activities,
         }
     }
 
@@ -367,6 +381,7 @@ mod tests {
             [retention]
             events = "90d"
             job_logs = "14d"
+            activities = "30d"
             schedule = "0 4 * * *"
             timezone = "Europe/Paris"
             [kinds.import_logs]
@@ -394,6 +409,19 @@ mod tests {
         );
         assert_eq!(
             c.retention.period(DataKind::Jobs),
+            Some(Span::from_secs(30 * 86_400))
+        );
+        // Alerting data has periods by default; each can be set.
+        assert_eq!(
+            c.retention.period(DataKind::Alerts),
+            Some(Span::from_secs(180 * 86_400))
+        );
+        assert_eq!(
+            c.retention.period(DataKind::AlertDeliveries),
+            Some(Span::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            c.retention.period(DataKind::Activities),
             Some(Span::from_secs(30 * 86_400))
         );
         assert_eq!(c.kinds["import_logs"].concurrency, Some(2));

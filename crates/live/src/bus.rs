@@ -77,12 +77,20 @@ struct Inner {
     replay: VecDeque<Arc<Message>>,
 }
 
+/// Messages waiting for the next batch ([`Bus::publish_later`]), already serialized.
+#[derive(Default)]
+struct Deferred {
+    waiting: VecDeque<(Topic, String)>,
+}
+
 /// The live event bus (see the crate documentation).
 pub struct Bus {
     inner: Mutex<Inner>,
+    deferred: Mutex<Deferred>,
     tx: broadcast::Sender<Arc<Message>>,
     config: BusConfig,
     published: Arc<Counter>,
+    deferred_dropped: Arc<Counter>,
     subscribers: Arc<Gauge>,
 }
 
@@ -99,11 +107,18 @@ impl Bus {
                 next_seq: start,
                 replay: VecDeque::with_capacity(config.replay.min(100_000)),
             }),
+            deferred: Mutex::new(Deferred::default()),
             tx,
             config,
             published: registry().counter(
                 "palisade_live_messages_total",
                 "Messages published on the live bus.",
+                &[],
+                &[],
+            ),
+            deferred_dropped: registry().counter(
+                "palisade_live_deferred_dropped_total",
+                "Batched live messages dropped because no batch went out in time (the oldest go first).",
                 &[],
                 &[],
             ),
@@ -144,13 +159,21 @@ impl Bus {
     }
 
     fn publish_from(&self, origin: Origin, topic: Topic, data_json: &str) -> u64 {
-        let topic_text = topic.to_string();
         let mut inner = self.lock();
+        let seq = self.append(&mut inner, origin, topic, data_json);
+        drop(inner);
+        self.published.inc();
+        seq
+    }
+
+    /// Gives the next sequence number to one message, keeps it for replay and
+    /// broadcasts it (under the lock, so numbers go out in order).
+    fn append(&self, inner: &mut Inner, origin: Origin, topic: Topic, data_json: &str) -> u64 {
         let seq = inner.next_seq;
         inner.next_seq += 1;
         let head = format!(
             "{{\"seq\":{seq},\"topic\":{},\"data\":",
-            serde_json::Value::String(topic_text)
+            serde_json::Value::String(topic.to_string())
         );
         let data_start = head.len();
         let json: Arc<str> = Arc::from(format!("{head}{data_json}}}"));
@@ -167,9 +190,46 @@ impl Bus {
         inner.replay.push_back(message.clone());
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(message);
-        drop(inner);
-        self.published.inc();
         seq
+    }
+
+    /// Queues `data` on `topic` for the next batch instead of sending it at once: the
+    /// topics people watch as a trickle (activities) go out every couple of seconds
+    /// together ([`Bus::flush_later`]), each message still with its own `seq`. At most
+    /// the replay buffer's size waits; beyond that the oldest are dropped and counted.
+    pub fn publish_later(&self, topic: Topic, data: &impl Serialize) {
+        let data = serde_json::to_string(data).unwrap_or_else(|error| {
+            tracing::warn!(message = "Live event not serializable; sent as null.", %error);
+            "null".to_owned()
+        });
+        let mut d = self.deferred.lock().unwrap_or_else(PoisonError::into_inner);
+        if d.waiting.len() >= self.config.replay.max(1) {
+            d.waiting.pop_front();
+            self.deferred_dropped.inc();
+        }
+        d.waiting.push_back((topic, data));
+    }
+
+    /// Publishes every message queued by [`Bus::publish_later`], in the order queued,
+    /// with consecutive sequence numbers; returns how many.
+    pub fn flush_later(&self) -> usize {
+        let waiting = std::mem::take(
+            &mut self
+                .deferred
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .waiting,
+        );
+        if waiting.is_empty() {
+            return 0;
+        }
+        let mut inner = self.lock();
+        for (topic, data) in &waiting {
+            self.append(&mut inner, Origin::Local, topic.clone(), data);
+        }
+        drop(inner);
+        self.published.add(waiting.len() as u64);
+        waiting.len()
     }
 
     /// The last sequence number given (0 before the first publish).
@@ -232,6 +292,19 @@ impl Subscription {
     /// Set when the client asked for messages older than the replay buffer holds.
     pub fn gap(&self) -> Option<Gap> {
         self.gap
+    }
+
+    /// The next message if one is waiting now, without waiting (`None`: nothing yet).
+    pub fn try_next(&mut self) -> Option<Next> {
+        if let Some(m) = self.backlog.pop_front() {
+            return Some(Next::Message(m));
+        }
+        match self.rx.try_recv() {
+            Ok(m) => Some(Next::Message(m)),
+            Err(broadcast::error::TryRecvError::Empty) => None,
+            Err(broadcast::error::TryRecvError::Lagged(n)) => Some(Next::Lagged(n)),
+            Err(broadcast::error::TryRecvError::Closed) => Some(Next::Closed),
+        }
     }
 
     /// The next message (cancel-safe).
@@ -340,5 +413,38 @@ mod tests {
             }
         }
         assert!(matches!(slow.next().await, Next::Lagged(n) if n > 0));
+    }
+
+    #[tokio::test]
+    async fn batched_messages_wait_for_the_flush_and_keep_one_seq_each() {
+        let bus = Bus::new(BusConfig {
+            replay: 3,
+            client_buffer: 64,
+        });
+        let mut sub = bus.subscribe(None);
+        bus.publish_later(Topic::Activities, &"a");
+        bus.publish_later(Topic::Activities, &"b");
+        assert!(sub.try_next().is_none(), "nothing before the flush");
+        let now = bus.publish(Topic::Alerts, &"urgent");
+        assert_eq!(bus.flush_later(), 2);
+        assert_eq!(bus.flush_later(), 0);
+        let got = take(&mut sub, 3).await;
+        assert_eq!(got[0].seq, now);
+        assert_eq!((got[1].seq, got[2].seq), (now + 1, now + 2));
+        assert_eq!((data(&got[1]), data(&got[2])), ("a".into(), "b".into()));
+        assert!(got[1].topic == Topic::Activities);
+        assert!(sub.try_next().is_none());
+        // Never flushed: the oldest beyond the bound are dropped, not kept forever.
+        for n in 0..5 {
+            bus.publish_later(Topic::Activities, &n);
+        }
+        assert_eq!(bus.flush_later(), 3);
+        let kept: Vec<serde_json::Value> = (0..3)
+            .map(|_| match sub.try_next() {
+                Some(Next::Message(m)) => data(&m),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(kept, [2, 3, 4]);
     }
 }

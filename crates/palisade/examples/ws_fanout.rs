@@ -3,6 +3,8 @@
 //! `/api/v1/check` requests. Reports, per delivered threat, the time from sending the
 //! request that caused it to each client receiving it (p50/p99/max), what was missed,
 //! whether the stalled client was cut off, and the server's RSS before and after.
+//! `--batch true` opens the feed with `&batch=true` (messages waiting together come as
+//! one JSON-array frame), to compare with one frame per message in the same run.
 //!
 //! Run against a server started with room for the clients, e.g.
 //! `PALISADE_HTTP__MAX_CONNECTIONS=4096 PALISADE_RATE_LIMIT__WRITE_PER_SECOND=100000
@@ -27,6 +29,7 @@ struct Options {
     clients: usize,
     burst: usize,
     pid: Option<u32>,
+    batch: bool,
 }
 
 /// Reads `--name value` pairs; a bad or unknown one is an error naming it.
@@ -38,6 +41,7 @@ fn options() -> Result<Options, String> {
         clients: 1000,
         burst: 50,
         pid: None,
+        batch: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -54,6 +58,11 @@ fn options() -> Result<Options, String> {
             "--clients" => o.clients = number(&value)?,
             "--burst" => o.burst = number(&value)?,
             "--pid" => o.pid = Some(number(&value)? as u32),
+            "--batch" => {
+                o.batch = value
+                    .parse()
+                    .map_err(|_| format!("--batch: true or false, not {value}"))?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -87,9 +96,10 @@ async fn connect(http: &reqwest::Client, o: &Options, token: &str) -> Socket {
         .await
         .expect("ticket json");
     let url = format!(
-        "{}/api/v1/ws?ticket={}",
+        "{}/api/v1/ws?ticket={}{}",
         o.url.replace("http://", "ws://"),
-        ticket["ticket"].as_str().expect("ticket")
+        ticket["ticket"].as_str().expect("ticket"),
+        if o.batch { "&batch=true" } else { "" }
     );
     let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
     socket
@@ -121,7 +131,7 @@ async fn main() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "ws_fanout: {e}\nusage: ws_fanout --url URL --user NAME --password P --clients N --burst N [--pid PID]"
+                "ws_fanout: {e}\nusage: ws_fanout --url URL --user NAME --password P --clients N --burst N [--pid PID] [--batch true|false]"
             );
             std::process::exit(2);
         }
@@ -181,15 +191,25 @@ async fn main() {
                 };
                 let Message::Text(text) = msg else { continue };
                 let now = Instant::now();
-                let Some(start) = text.find("fanout-") else {
-                    continue;
-                };
-                let marker: String = text[start..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect();
-                if let Some(at) = sent.lock().await.get(&marker) {
-                    latencies.push(now.duration_since(*at).as_secs_f64() * 1000.0);
+                // Every distinct marker in the frame is one threat delivered (a batched
+                // frame holds several; a marker may repeat inside its own threat).
+                let mut seen: Vec<String> = Vec::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("fanout-") {
+                    let marker: String = rest[start..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                        .collect();
+                    rest = &rest[start + marker.len()..];
+                    if !seen.contains(&marker) {
+                        seen.push(marker);
+                    }
+                }
+                let sent = sent.lock().await;
+                for marker in seen {
+                    if let Some(at) = sent.get(&marker) {
+                        latencies.push(now.duration_since(*at).as_secs_f64() * 1000.0);
+                    }
                 }
             }
             latencies
@@ -199,7 +219,8 @@ async fn main() {
     let burst_started = Instant::now();
     let mut requests = Vec::with_capacity(o.burst);
     for i in 0..o.burst {
-        let marker = format!("fanout-{i}");
+        // Unique per run, so that two runs against one server never mix up threats.
+        let marker = format!("fanout-{}x{i}", std::process::id());
         sent.lock().await.insert(marker.clone(), Instant::now());
         let request = http
             .get(format!("{}/api/v1/check", o.url))
@@ -208,7 +229,16 @@ async fn main() {
                 "X-Original-URI",
                 format!("/item?id=1%27%20or%201%3D1--&m={marker}"),
             )
-            .header("X-Forwarded-For", format!("203.0.113.{}", i % 250 + 1))
+            // Another range per mode: a ban left by the previous run (behaviour
+            // scenarios) must not turn this run's requests away before detection.
+            .header(
+                "X-Forwarded-For",
+                format!(
+                    "{}.{}",
+                    if o.batch { "198.51.100" } else { "203.0.113" },
+                    i % 250 + 1
+                ),
+            )
             .send();
         requests.push(tokio::spawn(request));
     }
@@ -250,8 +280,14 @@ async fn main() {
     }
 
     println!(
-        "clients {} (+1 stalled), burst {} threats",
-        o.clients, o.burst
+        "clients {} (+1 stalled), burst {} threats, frames: {}",
+        o.clients,
+        o.burst,
+        if o.batch {
+            "batched (&batch=true)"
+        } else {
+            "one per message"
+        }
     );
     println!("connect all: {connect_secs:.2} s; burst sent in {burst_secs:.3} s");
     println!(

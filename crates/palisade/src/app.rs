@@ -417,6 +417,7 @@ impl Application {
                     auth: auth.clone(),
                 })),
                 job_events: Some(handle.jobs.events().clone()),
+                sources: Some(handle.sources.clone()),
             },
             alert_feed,
             &handle.supervisor,

@@ -298,8 +298,14 @@ impl Detection {
 
 /// Reloads the rule directory when its files change, until shutdown. A broken edit
 /// keeps the rules in force and is logged (and shown by `GET /api/v1/detection/rules`)
-/// until fixed.
-pub async fn watch_rules(detection: Arc<Detection>, every: Duration, mut shutdown: Shutdown) {
+/// until fixed. Each reload is one `rules.reloaded` activity in the feed (stored, and
+/// queued for the live `activities` topic), as a reload asked through the API is.
+pub async fn watch_rules(
+    detection: Arc<Detection>,
+    every: Duration,
+    feed: Option<(SharedStore, Arc<palisade_live::Bus>)>,
+    mut shutdown: Shutdown,
+) {
     let Some(dir) = detection.rules_dir().map(|d| d.to_path_buf()) else {
         return;
     };
@@ -322,14 +328,47 @@ pub async fn watch_rules(detection: Arc<Detection>, every: Duration, mut shutdow
         }
         seen = now;
         let d = detection.clone();
-        match tokio::task::spawn_blocking(move || d.reload()).await {
+        let (summary, ok) = match tokio::task::spawn_blocking(move || d.reload()).await {
             Ok(Ok(status)) => {
-                tracing::info!(message = "Rules reloaded.", rules = status.rules, active = status.active, dir = %dir.display())
+                tracing::info!(message = "Rules reloaded.", rules = status.rules, active = status.active, dir = %dir.display());
+                (
+                    format!(
+                        "Detection rules reloaded after a change in {} ({} rules)",
+                        dir.display(),
+                        status.rules
+                    ),
+                    true,
+                )
             }
             Ok(Err(error)) => {
-                tracing::error!(message = "Rule reload failed; the previous rules stay in force.", %error)
+                tracing::error!(message = "Rule reload failed; the previous rules stay in force.", %error);
+                (
+                    format!(
+                        "Detection rules in {} changed but do not load (the previous rules stay in force): {error}",
+                        dir.display()
+                    ),
+                    false,
+                )
             }
-            Err(error) => tracing::error!(message = "Rule reload task failed.", %error),
+            Err(error) => {
+                tracing::error!(message = "Rule reload task failed.", %error);
+                continue;
+            }
+        };
+        if let Some((store, live)) = &feed {
+            let activity = palisade_store::NewActivity {
+                at: palisade_core::Timestamp::now(),
+                kind: "rules.reloaded".into(),
+                actor: None,
+                summary,
+                detail: serde_json::json!({ "ok": ok, "trigger": "file change" }),
+            };
+            match store.insert_activity(&activity).await {
+                Ok(stored) => live.publish_later(palisade_live::Topic::Activities, &stored),
+                Err(error) => {
+                    tracing::warn!(message = "Cannot record an activity.", kind = "rules.reloaded", %error)
+                }
+            }
         }
     }
 }

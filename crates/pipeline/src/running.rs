@@ -307,6 +307,7 @@ impl Pipeline {
             background.extend(spawn_upkeep(
                 &supervisor,
                 &store,
+                &live,
                 &db,
                 &detection,
                 &behaviour,
@@ -383,9 +384,11 @@ impl Pipeline {
 
 /// The service's upkeep tasks: decision sync, periodic bucket saves, rule reloads and
 /// the restore of saved detection settings.
+#[allow(clippy::too_many_arguments)]
 fn spawn_upkeep(
     supervisor: &Supervisor,
     store: &SharedStore,
+    live: &Arc<Bus>,
     db: &Arc<DbHealth>,
     detection: &Arc<Detection>,
     behaviour: &Arc<Behaviour>,
@@ -404,8 +407,9 @@ fn spawn_upkeep(
     }));
     if let Some(every) = config.detection.reload_every {
         let (d, shutdown) = (detection.clone(), supervisor.shutdown());
+        let feed = Some((store.clone(), live.clone()));
         tasks.push(supervisor.spawn("rule-watch", move || {
-            detection::watch_rules(d.clone(), every, shutdown.clone())
+            detection::watch_rules(d.clone(), every, feed.clone(), shutdown.clone())
         }));
     }
     let (d, s, h, shutdown) = (

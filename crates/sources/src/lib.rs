@@ -21,5 +21,5 @@ pub mod syslog;
 pub mod tail;
 pub mod writer;
 
-pub use status::{SourceRegistry, SourceState, SourceStatus};
+pub use status::{SourceChange, SourceRegistry, SourceState, SourceStatus};
 pub use writer::{BatchWriter, StoredBatches, WriterConfig, WriterError};

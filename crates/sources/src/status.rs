@@ -5,6 +5,31 @@ use std::sync::{Arc, Mutex};
 
 use palisade_core::Timestamp;
 use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// State changes that may wait for their watchers (the activity feed) before the
+/// oldest are lost.
+const CHANGES_BUFFER: usize = 256;
+
+/// A source moving from one state to another (only real changes: a source that keeps
+/// reporting the same state sends nothing), for whoever watches the sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    /// The source's name.
+    pub name: String,
+    /// Its kind (`file`, `syslog`, `kafka`, …).
+    pub kind: &'static str,
+    /// What it reads.
+    pub target: String,
+    /// The state it left.
+    pub from: SourceState,
+    /// The state it is in now.
+    pub to: SourceState,
+    /// Why, for errors and waits.
+    pub reason: Option<String>,
+    /// When.
+    pub at: Timestamp,
+}
 
 /// Where a source is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,6 +52,21 @@ pub enum SourceState {
     Paused,
 }
 
+impl SourceState {
+    /// The stable name (as serialized).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Starting => "starting",
+            SourceState::Running => "running",
+            SourceState::Waiting => "waiting",
+            SourceState::Error => "error",
+            SourceState::Stopped => "stopped",
+            SourceState::Idle => "idle",
+            SourceState::Paused => "paused",
+        }
+    }
+}
+
 /// Counters and position of one source. Updated by the source, read by the API.
 #[derive(Debug)]
 pub struct SourceStatus {
@@ -43,6 +83,7 @@ pub struct SourceStatus {
     size: AtomicU64,
     last_event_micros: AtomicU64,
     detail: Mutex<Option<serde_json::Value>>,
+    changes: broadcast::Sender<SourceChange>,
 }
 
 /// A point-in-time copy of a source's status, as served by the API.
@@ -106,10 +147,25 @@ impl SourceSnapshot {
 }
 
 impl SourceStatus {
-    /// Records a state change (and its reason, for errors and waits).
+    /// Records a state change (and its reason, for errors and waits); a change to
+    /// another state is told to the registry's watchers ([`SourceRegistry::watch`]).
     pub fn set_state(&self, state: SourceState, reason: Option<String>) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *s = (state, reason);
+        let from = s.0;
+        *s = (state, reason.clone());
+        drop(s);
+        if from != state {
+            // Nobody watching is fine.
+            let _ = self.changes.send(SourceChange {
+                name: self.name.clone(),
+                kind: self.kind,
+                target: self.target.clone(),
+                from,
+                to: state,
+                reason,
+                at: Timestamp::now(),
+            });
+        }
     }
 
     /// The current state.
@@ -195,12 +251,28 @@ impl SourceStatus {
 }
 
 /// All sources of this process.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct SourceRegistry {
     inner: Arc<Mutex<Vec<Arc<SourceStatus>>>>,
+    changes: broadcast::Sender<SourceChange>,
+}
+
+impl Default for SourceRegistry {
+    fn default() -> Self {
+        SourceRegistry {
+            inner: Arc::default(),
+            changes: broadcast::channel(CHANGES_BUFFER).0,
+        }
+    }
 }
 
 impl SourceRegistry {
+    /// Every state change of every source from now on (a watcher that falls more
+    /// than a few hundred changes behind is told how many it missed).
+    pub fn watch(&self) -> broadcast::Receiver<SourceChange> {
+        self.changes.subscribe()
+    }
+
     /// Registers a source and returns the handle it updates.
     pub fn register(&self, name: &str, kind: &'static str, target: &str) -> Arc<SourceStatus> {
         let status = Arc::new(SourceStatus {
@@ -217,6 +289,7 @@ impl SourceRegistry {
             size: AtomicU64::new(0),
             last_event_micros: AtomicU64::new(0),
             detail: Mutex::new(None),
+            changes: self.changes.clone(),
         });
         self.inner
             .lock()
@@ -264,5 +337,40 @@ impl SourceRegistry {
             .iter()
             .find(|s| s.name == name)
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_real_state_changes_reach_the_watchers() {
+        let registry = SourceRegistry::default();
+        let mut changes = registry.watch();
+        let s = registry.register("web", "file", "/var/log/x.log");
+        s.set_state(SourceState::Running, None);
+        s.set_state(SourceState::Running, None);
+        s.set_state(SourceState::Error, Some("gone".into()));
+        s.set_state(SourceState::Error, Some("still gone".into()));
+        s.set_state(SourceState::Running, None);
+        let mut seen = Vec::new();
+        while let Ok(c) = changes.try_recv() {
+            assert_eq!((c.name.as_str(), c.kind), ("web", "file"));
+            seen.push((c.from, c.to, c.reason));
+        }
+        assert_eq!(
+            seen,
+            [
+                (SourceState::Starting, SourceState::Running, None),
+                (
+                    SourceState::Running,
+                    SourceState::Error,
+                    Some("gone".into())
+                ),
+                (SourceState::Error, SourceState::Running, None),
+            ]
+        );
+        assert_eq!(SourceState::Error.as_str(), "error");
     }
 }

@@ -25,6 +25,9 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 const READ_CHUNK: usize = 256 * 1024;
 const FINGERPRINT_BYTES: usize = 1024;
+/// How long the followed path may be missing (a rotation renames then recreates it)
+/// before the source counts as down.
+const VANISHED_AFTER: Duration = Duration::from_secs(2);
 
 /// `[[sources]]`: what to tail and how. Deserializes itself from the configuration
 /// (`type = "file"`, `path`, `name`, `format`, `log_format`, `json_fields`).
@@ -424,6 +427,8 @@ async fn follow(
 
     status.set_state(SourceState::Running, None);
     let mut last_flush = Instant::now();
+    // Since when the path has been missing while the open file is still read.
+    let mut missing_since: Option<Instant> = None;
     loop {
         let (t, b, fill) = blocking(current, batcher, |t, b| t.fill(b, 4 * READ_CHUNK)).await?;
         current = t;
@@ -451,7 +456,12 @@ async fn follow(
         }
 
         // At the end of the file: look for rotation or truncation, then wait.
-        match std::fs::metadata(path) {
+        let meta = std::fs::metadata(path);
+        if meta.is_ok() && missing_since.take().is_some() && status.state() == SourceState::Error {
+            tracing::info!(message = "The file is back.", source = %config.name);
+            status.set_state(SourceState::Running, None);
+        }
+        match meta {
             Ok(meta) if file_id(&meta) != current.file_id => {
                 tracing::info!(message = "File rotated; finishing the old one.", source = %config.name);
                 batcher = drain(current, batcher, &config.name, writer).await?;
@@ -471,7 +481,21 @@ async fn follow(
                     continue;
                 }
             }
-            Err(_) => {} // Renamed away and not yet recreated: keep the open file.
+            Err(_) => {
+                // Renamed away and not yet recreated: keep the open file. Gone for
+                // longer than a rotation takes, the source is down until it is back.
+                let since = *missing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= VANISHED_AFTER && status.state() == SourceState::Running {
+                    tracing::warn!(message = "The followed file is gone; waiting for it to come back.", source = %config.name);
+                    status.set_state(
+                        SourceState::Error,
+                        Some(format!(
+                            "{} is gone: waiting for it to come back",
+                            path.display()
+                        )),
+                    );
+                }
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(config.poll_interval) => {}

@@ -501,11 +501,14 @@ pub trait AlertStore: Send + Sync {
     ) -> Result<i64, StoreError>;
     /// Takes up to `limit` pending notifications due at `now`, counting an attempt and
     /// moving their next attempt to `lease_until` (so a crash mid-send retries later).
+    /// Notifications of the channels in `skip_channels` (resting circuits) are left
+    /// untouched: not claimed, no attempt counted.
     async fn claim_deliveries(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip_channels: &[i64],
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Records an attempt's result.
     async fn finish_delivery(&self, id: i64, update: &DeliveryUpdate) -> Result<(), StoreError>;

@@ -27,17 +27,28 @@ pub enum DataKind {
     Jobs,
     /// Log lines of finished jobs, by when they were written (the jobs stay).
     JobLogs,
+    /// Resolved and dismissed alerts, with their threat links and history, by when
+    /// they were resolved or dismissed (open alerts stay however old).
+    Alerts,
+    /// Finished notification deliveries (delivered or given up), by when they were
+    /// queued (pending ones stay).
+    AlertDeliveries,
+    /// Activity feed entries.
+    Activities,
 }
 
 impl DataKind {
     /// Every kind, in the order a clean-up goes through them (logs before their jobs).
-    pub const ALL: [DataKind; 6] = [
+    pub const ALL: [DataKind; 9] = [
         DataKind::Events,
         DataKind::DeadLetters,
         DataKind::Threats,
         DataKind::Audit,
         DataKind::JobLogs,
         DataKind::Jobs,
+        DataKind::Alerts,
+        DataKind::AlertDeliveries,
+        DataKind::Activities,
     ];
 
     /// The stable name used in configuration, parameters and outputs.
@@ -49,6 +60,9 @@ impl DataKind {
             DataKind::Audit => "audit",
             DataKind::Jobs => "jobs",
             DataKind::JobLogs => "job_logs",
+            DataKind::Alerts => "alerts",
+            DataKind::AlertDeliveries => "alert_deliveries",
+            DataKind::Activities => "activities",
         }
     }
 

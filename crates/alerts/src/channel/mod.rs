@@ -63,10 +63,17 @@ pub enum ChannelSpec {
         /// Where to POST.
         url: String,
     },
-    /// A Slack-compatible incoming webhook.
+    /// A Slack-compatible incoming webhook. Its URL is a credential (whoever has it can
+    /// post to the channel): given when the channel is created or re-pointed, then
+    /// sealed in the secrets store like a webhook's secret and never shown back.
     Slack {
-        /// The incoming-webhook URL.
-        url: String,
+        /// The incoming-webhook URL: only in requests (absent when read; channels
+        /// stored before it was sealed keep it here and are still read).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// Where the URL points (`https://hooks.slack.com`), shown instead of it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host: Option<String>,
     },
     /// E-mail through an SMTP relay (the password, when `username` is set, lives in
     /// the secrets store like a webhook's secret).
@@ -148,11 +155,38 @@ impl ChannelSpec {
         )
     }
 
+    /// Whether the channel needs its entry in the secrets store to deliver: a webhook's
+    /// signing secret, an SMTP password, a sealed Slack URL.
+    pub const fn uses_secret(&self) -> bool {
+        matches!(
+            self,
+            ChannelSpec::Webhook { .. } | ChannelSpec::Slack { url: None, .. }
+        ) || self.takes_password()
+    }
+
+    /// The spec as stored and shown, and the credential to seal apart from it: a Slack
+    /// URL leaves the spec (its scheme and host stay, for people to recognise it).
+    pub fn sealed(&self) -> (ChannelSpec, Option<String>) {
+        match self {
+            ChannelSpec::Slack { url, host } => {
+                let host = url
+                    .as_deref()
+                    .and_then(|u| reqwest::Url::parse(u).ok())
+                    .map(|u| u.origin().ascii_serialization())
+                    .or_else(|| host.clone());
+                (ChannelSpec::Slack { url: None, host }, url.clone())
+            }
+            other => (other.clone(), None),
+        }
+    }
+
     /// Checks the spec: an http(s) URL with a host for webhooks; for e-mail a host,
     /// mailboxes, credentials only over TLS and plain text only to loopback.
     pub fn validate(&self) -> Result<(), ChannelError> {
         let url = match self {
-            ChannelSpec::Webhook { url } | ChannelSpec::Slack { url } => url,
+            ChannelSpec::Webhook { url } | ChannelSpec::Slack { url: Some(url), .. } => url,
+            // A stored Slack channel's URL is in the secrets store.
+            ChannelSpec::Slack { url: None, .. } => return Ok(()),
             ChannelSpec::Email {
                 host,
                 port,
@@ -225,7 +259,8 @@ impl ChannelSpec {
         Ok(())
     }
 
-    /// The secrets-store name of a channel's signing secret.
+    /// The secrets-store name of a channel's secret (signing secret, SMTP password or
+    /// Slack URL).
     pub fn secret_name(channel_id: i64) -> String {
         format!("alert_channel.{channel_id}")
     }
@@ -240,7 +275,16 @@ impl ChannelSpec {
                 })?;
                 Ok(Box::new(webhook::Webhook::new(url.clone(), secret)?))
             }
-            ChannelSpec::Slack { url } => Ok(Box::new(slack::Slack { url: url.clone() })),
+            ChannelSpec::Slack { url, .. } => {
+                // Sealed (the secret), or stored plainly before sealing existed.
+                let url = secret
+                    .map(str::to_owned)
+                    .or_else(|| url.clone())
+                    .ok_or_else(|| {
+                        SendError::transport("the Slack URL is missing from the secrets store")
+                    })?;
+                Ok(Box::new(slack::Slack { url }))
+            }
             ChannelSpec::Email {
                 host,
                 port,
@@ -319,4 +363,49 @@ pub(crate) fn transport(e: reqwest::Error) -> SendError {
         source = s.source();
     }
     SendError::transport(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slack_url_is_sealed_apart_and_legacy_ones_still_build() {
+        let given: ChannelSpec = serde_json::from_value(serde_json::json!({
+            "kind": "slack", "url": "https://hooks.slack.com/services/T0/B0/secret"
+        }))
+        .unwrap();
+        assert!(given.validate().is_ok());
+        let (stored, secret) = given.sealed();
+        assert_eq!(
+            secret.as_deref(),
+            Some("https://hooks.slack.com/services/T0/B0/secret")
+        );
+        let shown = serde_json::to_value(&stored).unwrap();
+        assert_eq!(
+            shown,
+            serde_json::json!({"kind": "slack", "host": "https://hooks.slack.com"})
+        );
+        assert!(stored.uses_secret());
+        assert!(stored.build(secret.as_deref()).is_ok());
+        let missing = stored.build(None).err().map(|e| e.message);
+        assert_eq!(
+            missing.as_deref(),
+            Some("the Slack URL is missing from the secrets store")
+        );
+        // Stored before sealing: the plain URL is still used, and never shown.
+        let legacy = ChannelSpec::Slack {
+            url: Some("https://chat.example/hooks/abc".into()),
+            host: None,
+        };
+        assert!(!legacy.uses_secret());
+        assert!(legacy.build(None).is_ok());
+        let (shown, _) = legacy.sealed();
+        assert!(!serde_json::to_string(&shown).unwrap().contains("abc"));
+        let bad = ChannelSpec::Slack {
+            url: Some("ftp://x".into()),
+            host: None,
+        };
+        assert_eq!(bad.validate().map_err(|e| e.field), Err("url"));
+    }
 }

@@ -1,5 +1,7 @@
 // The live feed: one WebSocket for every page, opened with a single-use ticket,
-// resubscribed and replayed from the last sequence number after a reconnect.
+// resubscribed and replayed from the last sequence number after a reconnect. Opened
+// with `batch=true`: messages that were waiting together arrive as one frame holding a
+// JSON array of them (each with its own seq), dispatched one by one in order.
 import { api } from './api.js';
 
 const handlers = new Map(); // topic -> Set(fn)
@@ -68,7 +70,7 @@ async function connect() {
   }
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const since = lastSeq === null ? '' : `&since=${lastSeq}`;
-  const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws?ticket=${encodeURIComponent(ticket)}${since}`);
+  const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws?ticket=${encodeURIComponent(ticket)}&batch=true${since}`);
   socket = ws;
   ws.onopen = () => {
     retry = 0;
@@ -83,7 +85,11 @@ async function connect() {
   ws.onmessage = (ev) => {
     let msg;
     try { msg = JSON.parse(ev.data); } catch (_) { return; }
-    dispatch(msg);
+    if (Array.isArray(msg)) {
+      for (const one of msg) dispatch(one);
+    } else {
+      dispatch(msg);
+    }
   };
   ws.onclose = () => {
     if (socket === ws) socket = null;

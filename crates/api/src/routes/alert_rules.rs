@@ -165,6 +165,14 @@ pub async fn create_rule(
         None,
     )
     .await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "created",
+        &r.input.name,
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(view(r)?)))
 }
 
@@ -207,6 +215,14 @@ pub async fn update_rule(
         None,
     )
     .await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "changed",
+        &r.input.name,
+    )
+    .await;
     Ok(Json(view(r)?))
 }
 
@@ -235,5 +251,32 @@ pub async fn delete_rule(
         None,
     )
     .await;
+    settings_changed(
+        &state,
+        &principal.actor(),
+        "alert rule",
+        "deleted",
+        &id.to_string(),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts a change of the alerting set-up (rules, channels) in the activity feed, as
+/// `settings.changed`: analysts see who changed what, not only admins in the audit log.
+pub(super) async fn settings_changed(
+    state: &AppState,
+    actor: &str,
+    what: &str,
+    verb: &str,
+    name: &str,
+) {
+    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
+        .note(
+            "settings.changed",
+            Some(actor),
+            format!("The {what} {name} was {verb} by {actor}"),
+            serde_json::json!({ "setting": what, "action": verb, "name": name }),
+        )
+        .await;
 }

@@ -1,7 +1,11 @@
 //! Notification channels CRUD (`/api/v1/channels`, admins only) and
 //! `POST /api/v1/channels/{id}/test`. A webhook's signing secret (`whsec_<base64>`) is
 //! given by the admin or generated, shown once in the answer, and kept sealed in the
-//! secrets store (`alert_channel.<id>`) with the running keyring.
+//! secrets store (`alert_channel.<id>`) with the running keyring. A Slack URL (a
+//! credential: whoever holds it posts to the channel) and an SMTP password are sealed
+//! the same way and never shown back; a Slack channel stored with its URL in plain
+//! (before sealing) is still delivered to, shows only its host, and is sealed when it
+//! is next saved.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -33,7 +37,7 @@ pub struct ChannelView {
     /// Where and how.
     pub spec: ChannelSpec,
     /// The webhook signing secret: only in the answer that set or generated it (an
-    /// SMTP password is never shown).
+    /// SMTP password or a Slack URL is never shown).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Created.
@@ -60,7 +64,8 @@ pub struct ChannelInput {
     /// Whether notifications go to it (default true).
     #[serde(default = "enabled")]
     pub enabled: bool,
-    /// Where and how (`{"kind": "webhook", "url": …}`, `{"kind": "slack", "url": …}` or
+    /// Where and how (`{"kind": "webhook", "url": …}`, `{"kind": "slack", "url": …}`
+    /// (the URL is sealed; leave it out on a replace to keep it) or
     /// `{"kind": "email", "host": …, "from": …, "to": […], "username": …}`).
     pub spec: ChannelSpec,
     /// A webhook's `whsec_<base64>` secret (generated when a webhook has none), or an
@@ -86,8 +91,10 @@ pub struct TestResult {
 }
 
 fn view(r: SpecRecord, secret: Option<String>) -> Result<ChannelView, Problem> {
-    let spec = serde_json::from_value(r.input.spec)
+    let spec: ChannelSpec = serde_json::from_value(r.input.spec)
         .map_err(|e| Problem::internal(&format!("stored channel {} unreadable: {e}", r.id)))?;
+    // Never a credential: a Slack URL stored in plain shows as its host.
+    let (spec, _) = spec.sealed();
     Ok(ChannelView {
         id: r.id,
         name: r.input.name,
@@ -131,12 +138,56 @@ fn checked(input: &ChannelInput) -> Result<SpecInput, Problem> {
         }
         _ => {}
     }
+    let (stored, _) = input.spec.sealed();
     Ok(SpecInput {
         name,
         kind: input.spec.kind().to_owned(),
         enabled: input.enabled,
-        spec: serde_json::to_value(&input.spec).map_err(|e| Problem::internal(&e))?,
+        spec: serde_json::to_value(&stored).map_err(|e| Problem::internal(&e))?,
     })
+}
+
+/// The checked spec to store and the secret to seal, for a new channel (`id` none) or
+/// a replaced one. A Slack channel given without `url` keeps its sealed URL (or has
+/// the plain one it was stored with sealed now) and the host it showed.
+async fn prepare(
+    state: &AppState,
+    id: Option<i64>,
+    input: &ChannelInput,
+) -> Result<(SpecInput, Option<String>), Problem> {
+    let mut spec = checked(input)?;
+    if !matches!(input.spec, ChannelSpec::Slack { url: None, .. }) {
+        let secret = secret_to_set(state, id, input).await?;
+        return Ok((spec, secret));
+    }
+    let stored = match id {
+        Some(id) => state.store.get_spec(SpecTable::Channels, id).await?,
+        None => None,
+    };
+    let stored = stored.and_then(|r| serde_json::from_value::<ChannelSpec>(r.input.spec).ok());
+    let sealed = match id {
+        Some(id) => state
+            .store
+            .secret(&ChannelSpec::secret_name(id))
+            .await?
+            .is_some(),
+        None => false,
+    };
+    let (kept, secret) = match stored {
+        Some(old @ ChannelSpec::Slack { url: None, .. }) if sealed => (old, None),
+        Some(old @ ChannelSpec::Slack { url: Some(_), .. }) => {
+            let (kept, url) = old.sealed();
+            (kept, url)
+        }
+        _ => {
+            return Err(Problem::invalid(
+                "spec.url",
+                "a Slack channel needs its incoming-webhook URL",
+            ));
+        }
+    };
+    spec.spec = serde_json::to_value(&kept).map_err(|e| Problem::internal(&e))?;
+    Ok((spec, secret))
 }
 
 async fn store_secret(
@@ -207,13 +258,23 @@ async fn secret_to_set(
             ))
         };
     }
+    if let ChannelSpec::Slack { url, .. } = &input.spec {
+        return Ok(url.clone());
+    }
     if !matches!(input.spec, ChannelSpec::Webhook { .. }) {
         return Ok(None);
     }
     if let Some(s) = &input.secret {
         return Ok(Some(s.clone()));
     }
+    // A webhook keeps its signing secret; a channel that was of another kind (its
+    // secret a password or a Slack URL) gets a new one.
     if let Some(id) = id
+        && state
+            .store
+            .get_spec(SpecTable::Channels, id)
+            .await?
+            .is_some_and(|r| r.input.kind == "webhook")
         && state
             .store
             .secret(&ChannelSpec::secret_name(id))
@@ -272,8 +333,7 @@ pub async fn create_channel(
     ClientIp(ip): ClientIp,
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<(StatusCode, Json<ChannelView>), Problem> {
-    let spec = checked(&input)?;
-    let secret = secret_to_set(&state, None, &input).await?;
+    let (spec, secret) = prepare(&state, None, &input).await?;
     let r = state
         .store
         .insert_spec(SpecTable::Channels, &spec)
@@ -296,7 +356,16 @@ pub async fn create_channel(
         None,
     )
     .await;
-    let shown = secret.filter(|_| !input.spec.takes_password());
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "created",
+        &r.input.name,
+    )
+    .await;
+    // Only a webhook's signing secret is shown, this once (the receiver needs it).
+    let shown = secret.filter(|_| matches!(input.spec, ChannelSpec::Webhook { .. }));
     Ok((StatusCode::CREATED, Json(view(r, shown)?)))
 }
 
@@ -315,8 +384,7 @@ pub async fn update_channel(
     ApiJson(input): ApiJson<ChannelInput>,
 ) -> Result<Json<ChannelView>, Problem> {
     let id = crate::params::path_id(&raw)?;
-    let spec = checked(&input)?;
-    let secret = secret_to_set(&state, Some(id), &input).await?;
+    let (spec, secret) = prepare(&state, Some(id), &input).await?;
     let r = state
         .store
         .update_spec(SpecTable::Channels, id, &spec)
@@ -336,7 +404,16 @@ pub async fn update_channel(
         None,
     )
     .await;
-    let shown = secret.filter(|_| !input.spec.takes_password());
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "changed",
+        &r.input.name,
+    )
+    .await;
+    // Only a webhook's signing secret is shown, this once (the receiver needs it).
+    let shown = secret.filter(|_| matches!(input.spec, ChannelSpec::Webhook { .. }));
     Ok(Json(view(r, shown)?))
 }
 
@@ -367,6 +444,14 @@ pub async fn delete_channel(
         true,
         &ip,
         None,
+    )
+    .await;
+    super::alert_rules::settings_changed(
+        &state,
+        &principal.actor(),
+        "channel",
+        "deleted",
+        &id.to_string(),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)

@@ -8,15 +8,23 @@
 //! `"seq": null`. The server pings every 20 s and drops a peer silent for 60 s. A
 //! client too slow for the bus's buffer is closed with code 1008 and the reason
 //! `too slow: …` (reconnect with `since` to catch up): nobody else waits for it.
+//!
+//! Batched frames (`&batch=true`): when more than one message is already waiting for
+//! a client, they go in one text frame holding a JSON array of the same messages
+//! (`[{"seq":N,…},{"seq":N+1,…}]`, in order, each with its own `seq`); a lone message
+//! is still a single object. One frame and one write instead of dozens is what keeps
+//! a burst fanned out to a thousand clients fast. Without the flag every message is
+//! its own frame, as before.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use palisade_core::metrics::registry;
-use palisade_live::{Next, Topic};
+use palisade_live::{Message, Next, Topic};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -30,6 +38,10 @@ const SILENT_FOR: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most topics one client may follow.
 const MAX_TOPICS: usize = 64;
+/// Most messages in one batched frame.
+const MAX_PER_FRAME: usize = 256;
+/// A batched frame stops growing past this many bytes.
+const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
 /// Query of the upgrade request.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -43,6 +55,9 @@ pub struct LiveQuery {
     /// Topics to follow from the start, comma-separated (the same as a first
     /// `{"subscribe": […]}` message).
     pub topics: Option<String>,
+    /// `true`: messages already waiting together are sent as one frame holding a JSON
+    /// array of them (each keeps its `seq`); a lone message stays a single object.
+    pub batch: Option<bool>,
 }
 
 /// What a client sends.
@@ -93,6 +108,7 @@ pub async fn ws(
     tracing::debug!(message = "Live feed client connected.", who = %principal.actor());
     let bus = state.pipeline.live.clone();
     let since = query.since;
+    let batch = query.batch.unwrap_or(false);
     let mut topics = HashSet::new();
     for name in query.topics.as_deref().unwrap_or("").split(',') {
         let name = name.trim();
@@ -111,7 +127,7 @@ pub async fn ws(
     }
     upgrade
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| feed(socket, bus, since, topics))
+        .on_upgrade(move |socket| feed(socket, bus, since, topics, batch))
 }
 
 fn control(kind: &str, data: serde_json::Value) -> WsMessage {
@@ -120,12 +136,54 @@ fn control(kind: &str, data: serde_json::Value) -> WsMessage {
     ))
 }
 
+/// Why a client's feed ends, seen while taking messages from the bus.
+enum Stop {
+    Lagged(u64),
+    Closed,
+}
+
+/// Keeps a message for the client when it follows its topic; says when to stop.
+fn take(next: Next, topics: &HashSet<Topic>, out: &mut Vec<Arc<Message>>) -> Option<Stop> {
+    match next {
+        Next::Message(m) => {
+            if topics.contains(&m.topic) {
+                out.push(m);
+            }
+            None
+        }
+        Next::Lagged(n) => Some(Stop::Lagged(n)),
+        Next::Closed => Some(Stop::Closed),
+    }
+}
+
+/// One frame for the messages: the message itself when alone, else a JSON array of
+/// them in order.
+fn frame(messages: &[Arc<Message>]) -> Utf8Bytes {
+    match messages {
+        [one] => Utf8Bytes::from(&*one.json),
+        many => {
+            let len = many.iter().map(|m| m.json.len() + 1).sum::<usize>() + 1;
+            let mut text = String::with_capacity(len);
+            text.push('[');
+            for (i, m) in many.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&m.json);
+            }
+            text.push(']');
+            Utf8Bytes::from(text)
+        }
+    }
+}
+
 /// Serves one client until it leaves, stalls or falls behind.
 async fn feed(
     mut socket: WebSocket,
-    bus: std::sync::Arc<palisade_live::Bus>,
+    bus: Arc<palisade_live::Bus>,
     since: Option<u64>,
     mut topics: HashSet<Topic>,
+    batch: bool,
 ) {
     let slow = registry().counter(
         "palisade_live_clients_dropped_total",
@@ -154,12 +212,23 @@ async fn feed(
         tokio::select! {
             // Nothing is taken from the bus (the replay backlog included) until the
             // client follows a topic, so a reconnect's backlog is not skipped.
-            next = sub.next(), if !topics.is_empty() => match next {
-                Next::Message(m) => {
-                    if !topics.contains(&m.topic) {
-                        continue;
+            next = sub.next(), if !topics.is_empty() => {
+                let mut out = Vec::new();
+                let mut stop = take(next, &topics, &mut out);
+                if batch {
+                    // What is already waiting goes in the same frame.
+                    let mut bytes = out.iter().map(|m| m.json.len()).sum::<usize>();
+                    while stop.is_none() && out.len() < MAX_PER_FRAME && bytes < MAX_FRAME_BYTES {
+                        let Some(next) = sub.try_next() else { break };
+                        let before = out.len();
+                        stop = take(next, &topics, &mut out);
+                        if out.len() > before {
+                            bytes += out.last().map_or(0, |m| m.json.len());
+                        }
                     }
-                    let send = socket.send(WsMessage::Text(Utf8Bytes::from(&*m.json)));
+                }
+                if !out.is_empty() {
+                    let send = socket.send(WsMessage::Text(frame(&out)));
                     match tokio::time::timeout(SEND_TIMEOUT, send).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return,
@@ -170,14 +239,17 @@ async fn feed(
                         }
                     }
                 }
-                Next::Lagged(n) => {
-                    slow.inc();
-                    close(&mut socket, &format!("too slow: {n} messages behind; reconnect with since")).await;
-                    return;
-                }
-                Next::Closed => {
-                    close(&mut socket, "server shutting down").await;
-                    return;
+                match stop {
+                    None => {}
+                    Some(Stop::Lagged(n)) => {
+                        slow.inc();
+                        close(&mut socket, &format!("too slow: {n} messages behind; reconnect with since")).await;
+                        return;
+                    }
+                    Some(Stop::Closed) => {
+                        close(&mut socket, "server shutting down").await;
+                        return;
+                    }
                 }
             },
             incoming = socket.recv() => {

@@ -56,6 +56,24 @@ pub async fn reload_models(
         outcome.as_ref().err().map(|e| e.to_string()),
     )
     .await;
+    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
+        .note(
+            "model.reloaded",
+            Some(&principal.actor()),
+            match &outcome {
+                Ok(_) => format!("Request model reloaded by {}", principal.actor()),
+                Err(e) => format!(
+                    "Request model reload by {} failed (the previous one stays in force): {e}",
+                    principal.actor()
+                ),
+            },
+            serde_json::json!({
+                "ok": outcome.is_ok(),
+                "error": outcome.as_ref().err().map(|e| e.to_string()),
+                "models": statuses(&state),
+            }),
+        )
+        .await;
     match outcome {
         Ok(_) => Ok(Json(statuses(&state))),
         Err(e) => Err(Problem::new(

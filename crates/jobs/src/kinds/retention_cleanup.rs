@@ -1,5 +1,6 @@
 //! `retention_cleanup`: deletes what is older than its retention period, kind by kind
-//! (`[jobs.retention]`: events, dead letters, threats, audit, job logs, finished jobs),
+//! (`[jobs.retention]`: events, dead letters, threats, audit, job logs, finished jobs,
+//! closed alerts, finished notification deliveries, activities),
 //! in batches of a few thousand rows so that the store stays responsive and a cancel
 //! takes effect between two batches. Idempotent: a second run finds less or nothing.
 
@@ -49,7 +50,7 @@ impl JobKind for RetentionCleanup {
     }
 
     fn description(&self) -> &str {
-        "Deletes data older than its retention period ([jobs.retention]: events, dead_letters, threats, audit, job_logs, jobs), in batches."
+        "Deletes data older than its retention period ([jobs.retention]: events, dead_letters, threats, audit, job_logs, jobs, alerts, alert_deliveries, activities), in batches."
     }
 
     fn params_schema(&self) -> Value {

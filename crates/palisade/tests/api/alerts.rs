@@ -436,6 +436,24 @@ async fn alerts_flow(app: &TestApp) {
             "alert.opened"
         ]
     );
+    // Receivers are told it reopened, not that it grew.
+    eventually(app, &path, |v| {
+        v["deliveries"].as_array().is_some_and(|d| {
+            d.iter()
+                .any(|x| x["event"] == "reopened" && x["state"] == "delivered")
+        })
+    })
+    .await;
+    {
+        let got = got.lock().expect("lock");
+        let reopened: Vec<Value> = got
+            .iter()
+            .filter_map(|(_, b)| serde_json::from_str::<Value>(b).ok())
+            .filter(|d| d["data"]["id"] == id && d["type"] == "alert.reopened")
+            .collect();
+        assert_eq!(reopened.len(), 1, "one reopened notification");
+        assert_eq!(reopened[0]["data"]["state"], "active");
+    }
     let (s, _) = send(
         app,
         &analyst,
@@ -495,4 +513,145 @@ async fn alerts_flow(app: &TestApp) {
             .expect("secret")
             .is_none()
     );
+    slack_urls_are_sealed(app, &got, &addr.to_string()).await;
+}
+
+/// A Slack channel's URL is a credential: sealed in the secrets store, never shown
+/// back, kept when a replace leaves it out; one stored in plain before sealing still
+/// delivers, shows only its host, and is sealed when next saved.
+async fn slack_urls_are_sealed(app: &TestApp, got: &Received, addr: &str) {
+    use reqwest::Method;
+    let admin = app.token.clone();
+    let url = format!("http://{addr}/hook");
+    let (s, p) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/channels",
+        Some(json!({"name": "chat", "spec": {"kind": "slack"}})),
+    )
+    .await;
+    assert_eq!((s, p["field"].as_str()), (400, Some("spec.url")), "{p}");
+    let (s, ch) = send(
+        app,
+        &admin,
+        Method::POST,
+        "/api/v1/channels",
+        Some(json!({"name": "chat", "spec": {"kind": "slack", "url": url}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{ch}");
+    let id = ch["id"].as_i64().expect("id");
+    let path = format!("/api/v1/channels/{id}");
+    assert_eq!(
+        ch["spec"],
+        json!({"kind": "slack", "host": format!("http://{addr}")})
+    );
+    assert!(ch.get("secret").is_none(), "{ch}");
+    let (_, shown) = send(app, &admin, Method::GET, "/api/v1/channels", None).await;
+    assert!(!shown.to_string().contains("/hook"), "{shown}");
+    let stored = app
+        .store
+        .get_spec(palisade_store::SpecTable::Channels, id)
+        .await
+        .expect("spec")
+        .expect("stored");
+    assert!(
+        !stored.input.spec.to_string().contains("/hook"),
+        "stored sealed"
+    );
+    assert!(
+        app.store
+            .secret(&format!("alert_channel.{id}"))
+            .await
+            .expect("secret")
+            .is_some()
+    );
+    let texts = |got: &Received| -> usize {
+        got.lock()
+            .expect("lock")
+            .iter()
+            .filter(|(_, b)| b.contains("\"text\":\"[TEST]"))
+            .count()
+    };
+    let before = texts(got);
+    let (s, t) = send(app, &admin, Method::POST, &format!("{path}/test"), None).await;
+    assert_eq!((s, &t["delivered"]), (200, &json!(true)), "{t}");
+    assert_eq!(texts(got), before + 1);
+    // Renamed without its URL: the sealed one stays and still delivers.
+    let (s, up) = send(
+        app,
+        &admin,
+        Method::PUT,
+        &path,
+        Some(json!({"name": "chat-2", "spec": {"kind": "slack"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{up}");
+    assert_eq!(up["spec"]["host"], format!("http://{addr}"));
+    let (_, t) = send(app, &admin, Method::POST, &format!("{path}/test"), None).await;
+    assert_eq!(t["delivered"], true, "{t}");
+    assert_eq!(texts(got), before + 2);
+
+    // Stored in plain by an older version: delivered to, never shown.
+    let legacy = app
+        .store
+        .insert_spec(
+            palisade_store::SpecTable::Channels,
+            &palisade_store::SpecInput {
+                name: "old-chat".into(),
+                kind: "slack".into(),
+                enabled: true,
+                spec: json!({"kind": "slack", "url": url}),
+            },
+        )
+        .await
+        .expect("legacy channel");
+    let legacy_path = format!("/api/v1/channels/{}", legacy.id);
+    let (s, shown) = send(app, &admin, Method::GET, &legacy_path, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        shown["spec"],
+        json!({"kind": "slack", "host": format!("http://{addr}")})
+    );
+    let (_, t) = send(
+        app,
+        &admin,
+        Method::POST,
+        &format!("{legacy_path}/test"),
+        None,
+    )
+    .await;
+    assert_eq!(t["delivered"], true, "{t}");
+    assert_eq!(texts(got), before + 3);
+    // Saved again: sealed now.
+    let (s, _) = send(
+        app,
+        &admin,
+        Method::PUT,
+        &legacy_path,
+        Some(json!({"name": "old-chat", "spec": {"kind": "slack"}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let stored = app
+        .store
+        .get_spec(palisade_store::SpecTable::Channels, legacy.id)
+        .await
+        .expect("spec")
+        .expect("stored");
+    assert!(
+        !stored.input.spec.to_string().contains("/hook"),
+        "sealed on save"
+    );
+    let (_, t) = send(
+        app,
+        &admin,
+        Method::POST,
+        &format!("{legacy_path}/test"),
+        None,
+    )
+    .await;
+    assert_eq!(t["delivered"], true, "{t}");
+    assert_eq!(texts(got), before + 4);
 }

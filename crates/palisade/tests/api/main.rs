@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod activities;
 mod alerts;
 mod analytics;
 mod auth_hardening;

@@ -144,6 +144,22 @@ async fn models_flow(app: &TestApp) {
     assert_eq!(d["status"], "healthy", "{d}");
     assert_eq!(d["models"][0]["version"], "always-sure");
     assert_eq!(d["models"][0]["metadata"]["features"]["buckets_log2"], 10);
+    // Both reloads are in the activity feed analysts read: the refused one, then this.
+    let (status, feed) = app.get_json("/api/v1/activities?kind=model.").await;
+    assert_eq!(status, 200, "{feed}");
+    let items = feed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2, "{feed}");
+    assert_eq!(items[0]["kind"], "model.reloaded");
+    assert_eq!(items[0]["actor"], "admin");
+    assert_eq!(items[0]["detail"]["ok"], true);
+    assert_eq!(items[0]["detail"]["models"][0]["version"], "always-sure");
+    assert_eq!(items[1]["detail"]["ok"], false);
+    assert!(
+        items[1]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("failed")),
+        "{feed}"
+    );
     let r = app
         .req(
             reqwest::Method::POST,

@@ -122,6 +122,21 @@ async fn rule_files_reload_while_running_and_bad_edits_keep_the_old_rules() {
         after["rules"].as_u64(),
         before["rules"].as_u64().map(|n| n + 1)
     );
+    // The reload the watcher made is in the activity feed.
+    let mut feed = serde_json::Value::Null;
+    for _ in 0..100 {
+        feed = app.get_json("/api/v1/activities?kind=rules.").await.1;
+        if feed["items"][0]["kind"] == "rules.reloaded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(feed["items"][0]["kind"], "rules.reloaded", "{feed}");
+    assert_eq!(
+        feed["items"][0]["detail"]["trigger"], "file change",
+        "{feed}"
+    );
+    assert_eq!(feed["items"][0]["detail"]["ok"], true, "{feed}");
 
     std::fs::write(
         rules.path().join("zz.toml"),

@@ -570,20 +570,24 @@ impl AlertStore for PgStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip_channels: &[i64],
     ) -> Result<Vec<Delivery>, StoreError> {
         let client = self.client().await?;
+        let skip: Vec<i64> = skip_channels.to_vec();
         let rows = client
             .query(
                 &format!(
                     "UPDATE alert_deliveries SET attempts = attempts + 1, last_attempt_at = $1, \
                      next_at = $2 WHERE id IN (SELECT id FROM alert_deliveries \
-                     WHERE state = 'pending' AND next_at <= $1 ORDER BY next_at LIMIT $3 \
+                     WHERE state = 'pending' AND next_at <= $1 AND NOT (channel_id = ANY($4)) \
+                     ORDER BY next_at LIMIT $3 \
                      FOR UPDATE SKIP LOCKED) RETURNING {DELIVERY_COLUMNS}"
                 ),
                 &[
                     &now.as_micros(),
                     &lease_until.as_micros(),
                     &i64::from(limit),
+                    &skip,
                 ],
             )
             .await

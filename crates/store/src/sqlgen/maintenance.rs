@@ -112,6 +112,24 @@ pub(crate) fn delete_older_query(dialect: Dialect, kind: DataKind) -> String {
                  WHERE l.ts < {before} AND j.state IN {finished}"
             ),
         ),
+        // Threat links and history go with their alert (ON DELETE CASCADE).
+        DataKind::Alerts => (
+            "alerts",
+            format!(
+                "SELECT id FROM alerts WHERE state IN ('resolved', 'dismissed')
+                 AND state_at < {before}"
+            ),
+        ),
+        DataKind::AlertDeliveries => (
+            "alert_deliveries",
+            format!(
+                "SELECT id FROM alert_deliveries WHERE state <> 'pending' AND created_at < {before}"
+            ),
+        ),
+        DataKind::Activities => (
+            "activities",
+            format!("SELECT id FROM activities WHERE at < {before}"),
+        ),
     };
     format!("DELETE FROM {table} WHERE id IN ({select} LIMIT {limit})")
 }

@@ -595,7 +595,10 @@ impl AlertStore for SqliteStore {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip_channels: &[i64],
     ) -> Result<Vec<Delivery>, StoreError> {
+        let skip = serde_json::to_string(skip_channels)
+            .map_err(|e| StoreError::Database(format!("channel list: {e}")))?;
         self.blocking(move |inner| {
             let mut conn = lock(&inner.writer);
             let tx = conn
@@ -607,13 +610,14 @@ impl AlertStore for SqliteStore {
                         "UPDATE alert_deliveries SET attempts = attempts + 1, \
                          last_attempt_at = ?1, next_at = ?2 WHERE id IN \
                          (SELECT id FROM alert_deliveries WHERE state = 'pending' AND \
-                          next_at <= ?1 ORDER BY next_at LIMIT ?3) \
+                          next_at <= ?1 AND channel_id NOT IN (SELECT value FROM json_each(?4)) \
+                          ORDER BY next_at LIMIT ?3) \
                          RETURNING {DELIVERY_COLUMNS}"
                     ))
                     .map_err(sqlite_err)?;
                 let rows = stmt
                     .query_map(
-                        params![now.as_micros(), lease_until.as_micros(), limit],
+                        params![now.as_micros(), lease_until.as_micros(), limit, skip],
                         delivery_row,
                     )
                     .map_err(sqlite_err)?;

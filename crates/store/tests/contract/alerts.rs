@@ -6,8 +6,8 @@ use palisade_core::Timestamp;
 use palisade_core::severity::Severity;
 use palisade_store::{
     ActivityQuery, AlertChangeKind, AlertHit, AlertQuery, AlertState, AlertTransition, Cursor,
-    DeliveryState, DeliveryUpdate, NewActivity, NewDelivery, SpecInput, SpecTable, StoreError,
-    TransitionOutcome,
+    DataKind, DeliveryState, DeliveryUpdate, NewActivity, NewDelivery, SpecInput, SpecTable,
+    StoreError, TransitionOutcome,
 };
 
 use crate::harness::{Db, T0, contract};
@@ -18,6 +18,7 @@ contract!(
     alerts_list_by_filters_and_pages,
     notifications_are_planned_queued_claimed_and_finished,
     specs_are_named_uniquely_and_activities_list_by_kind,
+    retention_removes_closed_alerts_finished_deliveries_and_old_activities,
 );
 
 const SEC: i64 = 1_000_000;
@@ -321,7 +322,7 @@ async fn notifications_are_planned_queued_claimed_and_finished(db: Db) {
     );
 
     let lease = due_at.add_micros(MIN);
-    let claimed = s.claim_deliveries(due_at, lease, 10).await.unwrap();
+    let claimed = s.claim_deliveries(due_at, lease, 10, &[]).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(
         claimed
@@ -330,7 +331,7 @@ async fn notifications_are_planned_queued_claimed_and_finished(db: Db) {
     );
     assert_eq!(claimed[0].payload, "{\"a\":1}");
     assert!(
-        s.claim_deliveries(due_at, lease, 10)
+        s.claim_deliveries(due_at, lease, 10, &[])
             .await
             .unwrap()
             .is_empty()
@@ -361,8 +362,15 @@ async fn notifications_are_planned_queued_claimed_and_finished(db: Db) {
     )
     .await
     .unwrap();
+    // A resting channel's notifications are not claimed, and no attempt is counted.
+    assert!(
+        s.claim_deliveries(later, later.add_micros(MIN), 10, &[retry.channel_id, 99])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let again = s
-        .claim_deliveries(later, later.add_micros(MIN), 10)
+        .claim_deliveries(later, later.add_micros(MIN), 10, &[])
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -490,4 +498,120 @@ async fn specs_are_named_uniquely_and_activities_list_by_kind(db: Db) {
         .unwrap();
     assert_eq!(rest.items.len(), 1);
     assert_eq!(rest.items[0].kind, "alert.opened");
+}
+
+async fn retention_removes_closed_alerts_finished_deliveries_and_old_activities(db: Db) {
+    let s = &db.store;
+    let mut ids = Vec::new();
+    for (n, key) in ["resolved", "dismissed", "active", "recent"]
+        .iter()
+        .enumerate()
+    {
+        let c = s
+            .record_alert_hits(&[hit(key, 0, &[n as i64 + 1])])
+            .await
+            .unwrap();
+        ids.push(c[0].alert.id);
+    }
+    let close = |to, when| transition(to, when, None);
+    for (id, t) in [
+        (ids[0], close(AlertState::Resolved, MIN)),
+        (ids[1], close(AlertState::Dismissed, 2 * MIN)),
+        (ids[3], close(AlertState::Resolved, 100 * MIN)),
+    ] {
+        assert!(matches!(
+            s.transition_alert(id, &t).await.unwrap(),
+            TransitionOutcome::Done(_)
+        ));
+    }
+    let mut queued = Vec::new();
+    for (n, when) in [0, 0, 0, 100 * MIN].iter().enumerate() {
+        queued.push(
+            s.enqueue_delivery(&delivery(7, &format!("r{n}")), at(*when))
+                .await
+                .unwrap(),
+        );
+    }
+    let finished = |state| DeliveryUpdate {
+        state,
+        next_at: at(MIN),
+        at: at(MIN),
+        status: Some(200),
+        error: None,
+    };
+    s.finish_delivery(queued[0], &finished(DeliveryState::Delivered))
+        .await
+        .unwrap();
+    s.finish_delivery(queued[1], &finished(DeliveryState::Failed))
+        .await
+        .unwrap();
+    s.finish_delivery(queued[3], &finished(DeliveryState::Delivered))
+        .await
+        .unwrap();
+    for when in [0, 100 * MIN] {
+        s.insert_activity(&NewActivity {
+            at: at(when),
+            kind: "alert.opened".into(),
+            actor: None,
+            summary: "x".into(),
+            detail: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    }
+
+    let cut = at(50 * MIN);
+    // Closed before the cut: gone with their threat links and history, one per batch.
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 1).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        s.delete_older_than(DataKind::Alerts, cut, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    for gone in &ids[..2] {
+        assert!(s.get_alert(*gone).await.unwrap().is_none());
+        assert!(s.alert_history(*gone).await.unwrap().is_empty());
+        assert!(s.alert_threat_ids(*gone, 10).await.unwrap().is_empty());
+    }
+    // Open (however old) and recently closed alerts stay.
+    for kept in [ids[2], ids[3]] {
+        assert!(s.get_alert(kept).await.unwrap().is_some());
+        assert!(!s.alert_history(kept).await.unwrap().is_empty());
+    }
+    // Delivered and given-up notifications before the cut go; a pending one stays.
+    assert_eq!(
+        s.delete_older_than(DataKind::AlertDeliveries, cut, 10)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(s.get_delivery(queued[0]).await.unwrap().is_none());
+    assert!(s.get_delivery(queued[1]).await.unwrap().is_none());
+    assert!(s.get_delivery(queued[2]).await.unwrap().is_some());
+    assert!(s.get_delivery(queued[3]).await.unwrap().is_some());
+    assert_eq!(
+        s.delete_older_than(DataKind::Activities, cut, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    let left = s
+        .query_activities(&ActivityQuery {
+            limit: 10,
+            ..ActivityQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 1);
+    assert_eq!(left.items[0].at, at(100 * MIN));
 }
