@@ -1,6 +1,7 @@
 //! The listing queries of the ingest tables: events (with the SQLite driving-index
 //! choice) and dead letters.
 
+use super::text::{self, SEPARATOR, TEXT_COLUMNS};
 use super::{Builder, Dialect, Param, Sql, clamp_limit, contains_pattern, prefix_upper_bound};
 use crate::codec::clean;
 use crate::codec::ingest::{DEAD_LETTER_SELECT_COLUMNS, EVENT_SELECT_COLUMNS};
@@ -22,30 +23,75 @@ pub(crate) enum Drive {
     Column(&'static str),
     /// The time index: walk newest first and filter (the filters match many rows).
     Time,
+    /// The free-text index: the text matches few rows (fetched by id, then sorted).
+    Text,
 }
 
-/// Rows a probe counts up to: below this, a filter's index is worth driving with even
-/// when it returns rows out of time order (sorting a few thousand rows is cheap).
-pub(crate) const SMALL_MATCH: i64 = 5000;
+/// Rows a probe counts up to. Driving by an index that returns rows out of time order
+/// means reading every row it matches, then sorting: worth it below this many (a few
+/// tens of milliseconds), and only when walking the time index would read more.
+pub(crate) const SMALL_MATCH: i64 = 20_000;
 
-/// The SQLite driving index for a query, given whether the client network and the path
-/// prefix each match fewer than [`SMALL_MATCH`] rows (probed by the store). Equality
-/// filters with a `(column, ts)` index also return rows in time order, so they drive
-/// whenever nothing narrower does.
-pub(crate) fn sqlite_drive(q: &EventQuery, small_client: bool, small_path: bool) -> Drive {
+/// What the SQLite store probed before choosing a driving index: how many rows (up to
+/// [`SMALL_MATCH`]) the client network, the path prefix and the free-text index each
+/// match (`None`: no such filter, or no text index), and about how many rows the
+/// table holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Probes {
+    /// Rows in the client network.
+    pub client: Option<i64>,
+    /// Rows under the path prefix.
+    pub path: Option<i64>,
+    /// Candidates of the free-text index for `q`.
+    pub text: Option<i64>,
+    /// Rows in the table (`max(id) - min(id) + 1`).
+    pub rows: i64,
+}
+
+/// The SQLite driving index for a query, given the [`Probes`].
+///
+/// The probed filter matching fewest rows (under [`SMALL_MATCH`]) drives, unless walking
+/// the time index newest first is expected to reach a page sooner: with the probed
+/// filters independent, that walk reads about `page / (product of their fractions of
+/// the table)` rows. Otherwise equality filters with a `(column, ts)` index drive,
+/// since they also return rows in time order; else the time index.
+pub(crate) fn sqlite_drive(q: &EventQuery, probes: &Probes) -> Drive {
     let exact_status = matches!(q.status, Some(s) if s.range().0 == s.range().1);
-    if q.client.is_some() && small_client {
-        Drive::Column("client_ip")
-    } else if q.path_prefix.is_some() && small_path {
-        Drive::Column("path")
-    } else if q.host.is_some() {
-        Drive::Column("host")
-    } else if exact_status {
-        Drive::Column("status")
-    } else if q.method.is_some() {
-        Drive::Column("method")
+    let probed = [
+        ("client_ip", probes.client.filter(|_| q.client.is_some())),
+        ("path", probes.path.filter(|_| q.path_prefix.is_some())),
+        ("text", probes.text.filter(|_| q.text.is_some())),
+    ];
+    let rows = probes.rows.max(1) as f64;
+    let mut fraction = 1.0_f64;
+    let mut best: Option<(&'static str, i64)> = None;
+    for (name, count) in probed {
+        let Some(count) = count else { continue };
+        fraction *= (count as f64 / rows).min(1.0);
+        if count < SMALL_MATCH && best.is_none_or(|(_, b)| count < b) {
+            best = Some((name, count));
+        }
+    }
+    let page = f64::from(clamp_limit(q.limit)) + 1.0;
+    let time_walk = if fraction > 0.0 {
+        page / fraction
     } else {
-        Drive::Time
+        f64::INFINITY
+    };
+    match best {
+        Some((name, count)) if (count as f64) <= time_walk => {
+            if name == "text" {
+                Drive::Text
+            } else if name == "path" {
+                Drive::Column("path")
+            } else {
+                Drive::Column("client_ip")
+            }
+        }
+        _ if q.host.is_some() => Drive::Column("host"),
+        _ if exact_status => Drive::Column("status"),
+        _ if q.method.is_some() => Drive::Column("method"),
+        _ => Drive::Time,
     }
 }
 
@@ -87,17 +133,19 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sq
     let col = |name: &'static str| -> String {
         match drive {
             Drive::Column(d) if d != name => format!("+{name}"),
-            Drive::Time => format!("+{name}"),
+            Drive::Time | Drive::Text => format!("+{name}"),
             _ => name.to_owned(),
         }
     };
+    // Driven by the text index, the time index must not be walked for the order.
+    let ts = if drive == Drive::Text { "+ts" } else { "ts" };
     if let Some(from) = q.from {
         let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("ts >= {p}"));
+        b.cond(format!("{ts} >= {p}"));
     }
     if let Some(to) = q.to {
         let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("ts < {p}"));
+        b.cond(format!("{ts} < {p}"));
     }
     if let Some(net) = q.client {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
@@ -145,28 +193,35 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sq
         b.cond(format!("kind = {p}"));
     }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        if drive == Drive::Text {
+            if let Some(candidates) = text::sqlite_candidates(&mut b, &clean(text)) {
+                b.cond(candidates);
+            }
+        }
         let p = b.p(Param::Text(contains_pattern(text)));
-        let op = match dialect {
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
-        };
-        let parts: Vec<String> = [
-            "path",
-            "query",
-            "user_agent",
-            "referer",
-            "message",
-            "user_name",
-        ]
-        .iter()
-        .map(|col| format!("{col} {op} {p} ESCAPE '\\'"))
-        .collect();
-        b.cond(format!("({})", parts.join(" OR ")));
+        match dialect {
+            // One test of the joined columns, which the trigram index answers.
+            Dialect::Postgres if !text.contains(SEPARATOR) => {
+                b.cond(format!("{} ILIKE {p} ESCAPE '\\'", text::PG_TEXT_EXPR));
+            }
+            _ => {
+                // Collated "C" in PostgreSQL, as in the joined text: ASCII case only.
+                let (op, collate) = match dialect {
+                    Dialect::Sqlite => ("LIKE", ""),
+                    Dialect::Postgres => ("ILIKE", " COLLATE \"C\""),
+                };
+                let parts: Vec<String> = TEXT_COLUMNS
+                    .iter()
+                    .map(|col| format!("{col}{collate} {op} {p} ESCAPE '\\'"))
+                    .collect();
+                b.cond(format!("({})", parts.join(" OR ")));
+            }
+        }
     }
     if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
+        let at = b.p(Param::I64(c.ts));
         let id = b.p(Param::I64(c.id));
-        b.cond(format!("(ts, id) < ({ts}, {id})"));
+        b.cond(format!("({ts}, id) < ({at}, {id})"));
     }
     b.finish(
         &format!("SELECT {EVENT_SELECT_COLUMNS} FROM events"),
@@ -216,7 +271,13 @@ mod tests {
             limit: 10,
             ..EventQuery::default()
         };
-        let drive = sqlite_drive(&q, true, true);
+        // 10M rows, 3,000 in the network: reading them beats walking ~33M rows.
+        let few = Probes {
+            client: Some(3_000),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        let drive = sqlite_drive(&q, &few);
         assert_eq!(drive, Drive::Column("client_ip"));
         let lite = events_query(Dialect::Sqlite, &q, drive).text;
         assert!(lite.contains(" client_ip BETWEEN"), "{lite}");
@@ -226,7 +287,18 @@ mod tests {
         );
         // A network matching many rows does not drive; the method equality does, in
         // time order.
-        assert_eq!(sqlite_drive(&q, false, true), Drive::Column("method"));
+        let many = Probes {
+            client: Some(SMALL_MATCH),
+            ..few
+        };
+        assert_eq!(sqlite_drive(&q, &many), Drive::Column("method"));
+        // Nor one of a small table, where walking newest first reaches a page sooner.
+        let small_table = Probes {
+            client: Some(3_000),
+            rows: 4_000,
+            ..Probes::default()
+        };
+        assert_eq!(sqlite_drive(&q, &small_table), Drive::Column("method"));
         let pg = events_query(Dialect::Postgres, &q, Drive::Planner).text;
         assert!(!pg.contains('+'), "{pg}");
         let probe = probe_query(Dialect::Sqlite, &q, "client_ip")
@@ -242,7 +314,7 @@ mod tests {
             limit: 10,
             ..EventQuery::default()
         };
-        assert_eq!(sqlite_drive(&by_time, false, false), Drive::Time);
+        assert_eq!(sqlite_drive(&by_time, &Probes::default()), Drive::Time);
         assert!(
             events_query(Dialect::Sqlite, &by_time, Drive::Time)
                 .text
@@ -257,7 +329,7 @@ mod tests {
             events_query(
                 Dialect::Sqlite,
                 &only_status,
-                sqlite_drive(&only_status, false, false)
+                sqlite_drive(&only_status, &Probes::default())
             )
             .text
             .contains(" status =")
@@ -290,5 +362,84 @@ mod tests {
             },
         );
         assert_eq!(d.params, vec![Param::I64(i64::from(MAX_LIMIT) + 1)]);
+    }
+
+    #[test]
+    fn the_text_index_drives_a_rare_needle_and_the_like_test_stays() {
+        let q = EventQuery {
+            status: Some(StatusFilter::Class(4)),
+            method: Some("GET".into()),
+            text: Some("Admin".into()),
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            limit: 10,
+            ..EventQuery::default()
+        };
+        let probes = Probes {
+            text: Some(900),
+            client: Some(10),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        assert_eq!(sqlite_drive(&q, &probes), Drive::Text, "no client filter");
+        // The fewest rows drive.
+        let with_client = EventQuery {
+            client: "10.0.0.0/24".parse().ok(),
+            ..q.clone()
+        };
+        assert_eq!(
+            sqlite_drive(&with_client, &probes),
+            Drive::Column("client_ip")
+        );
+        // A common word with a narrow network: the time walk would read
+        // 11 / (0.5 * 0.0015) = 14,667 rows, fewer than the 15,000 in the network.
+        let common = Probes {
+            text: Some(SMALL_MATCH),
+            client: Some(15_000),
+            rows: 10_000_000,
+            path: None,
+        };
+        let with_client_common = EventQuery {
+            method: None,
+            ..with_client.clone()
+        };
+        assert_eq!(
+            sqlite_drive(
+                &with_client_common,
+                &Probes {
+                    text: Some(5_000_000),
+                    ..common
+                }
+            ),
+            Drive::Time
+        );
+        assert_eq!(
+            sqlite_drive(&with_client_common, &common),
+            Drive::Column("client_ip")
+        );
+        let lite = events_query(Dialect::Sqlite, &q, Drive::Text).text;
+        assert!(
+            lite.contains("id IN (SELECT rowid FROM events_text WHERE events_text MATCH ?"),
+            "{lite}"
+        );
+        assert!(lite.contains("user_agent LIKE"), "{lite}");
+        assert!(
+            lite.contains("+method =") && lite.contains("(+ts, id) <"),
+            "{lite}"
+        );
+        // Without the index (or with a common needle) nothing mentions it.
+        let plain = events_query(Dialect::Sqlite, &q, sqlite_drive(&q, &Probes::default())).text;
+        assert!(!plain.contains("events_text"), "{plain}");
+        // PostgreSQL tests the joined text, unless the needle holds the separator.
+        let pg = events_query(Dialect::Postgres, &q, Drive::Planner).text;
+        assert!(pg.contains("COLLATE \"C\") ILIKE $"), "{pg}");
+        let sep = EventQuery {
+            text: Some("a\u{1}b".into()),
+            ..q
+        };
+        let pg = events_query(Dialect::Postgres, &sep, Drive::Planner).text;
+        assert!(
+            pg.contains("(path COLLATE \"C\" ILIKE $") && !pg.contains("coalesce"),
+            "{pg}"
+        );
     }
 }

@@ -237,8 +237,13 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.blocking(|inner| migrate(&mut lock(&inner.writer), MIGRATIONS))
-            .await
+        let text_index = self.search.text_index;
+        self.blocking(move |inner| {
+            let mut writer = lock(&inner.writer);
+            migrate(&mut writer, MIGRATIONS)?;
+            super::text_index::sync(&mut writer, text_index)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
@@ -324,19 +329,36 @@ impl Store for SqliteStore {
         let rows = self
             .read(move |conn| {
                 let q = &query_owned;
-                let small = |column: &str| -> Result<bool, StoreError> {
-                    match sqlgen::probe_query(Dialect::Sqlite, q, column) {
-                        Some(probe) => conn
-                            .prepare_cached(&probe.text)
-                            .and_then(|mut s| {
-                                s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
-                            })
-                            .map(|n| n < sqlgen::SMALL_MATCH)
-                            .map_err(sqlite_err),
-                        None => Ok(false),
-                    }
+                let probe = |column: &str| -> Result<Option<i64>, StoreError> {
+                    sqlgen::probe_query(Dialect::Sqlite, q, column)
+                        .map(|probe| {
+                            conn.prepare_cached(&probe.text)
+                                .and_then(|mut s| {
+                                    s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
+                                })
+                                .map_err(sqlite_err)
+                        })
+                        .transpose()
                 };
-                let drive = sqlgen::sqlite_drive(q, small("client_ip")?, small("path")?);
+                let mut probes = sqlgen::Probes {
+                    client: probe("client_ip")?,
+                    path: probe("path")?,
+                    text: match q.text.as_deref() {
+                        Some(t) if !t.is_empty() => {
+                            super::text_index::candidates(conn, &crate::codec::clean(t))?
+                        }
+                        _ => None,
+                    },
+                    rows: 0,
+                };
+                if probes.client.is_some() || probes.path.is_some() || probes.text.is_some() {
+                    // O(log n): the ids are dense but for deleted ranges.
+                    probes.rows = conn
+                        .prepare_cached("SELECT coalesce(max(id) - min(id) + 1, 0) FROM events")
+                        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                        .map_err(sqlite_err)?;
+                }
+                let drive = sqlgen::sqlite_drive(q, &probes);
                 let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
                 let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
                 let rows = stmt
