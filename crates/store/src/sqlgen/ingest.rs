@@ -129,6 +129,19 @@ pub(crate) fn probe_query(dialect: Dialect, q: &EventQuery, column: &str) -> Opt
 
 /// The query listing events for `q`, newest first, fetching one row more than the page.
 pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sql {
+    bounded_events_query(dialect, q, drive, None)
+}
+
+/// [`events_query`] reading at most `scan` rows of the driving index (newest first: a
+/// time walk, or an equality index that returns rows in time order). Fewer rows than
+/// a full page plus one then prove nothing (the scan may have stopped early), and the
+/// caller asks again with the [`sqlite_fallback`] index; a full page is the right one.
+pub(crate) fn bounded_events_query(
+    dialect: Dialect,
+    q: &EventQuery,
+    drive: Drive,
+    scan: Option<i64>,
+) -> Sql {
     let mut b = Builder::new(dialect);
     let col = |name: &'static str| -> String {
         match drive {
@@ -223,11 +236,73 @@ pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sq
         let id = b.p(Param::I64(c.id));
         b.cond(format!("({ts}, id) < ({at}, {id})"));
     }
+    if let Some(scan) = scan {
+        // The driving index's own conditions bound the scan; the rest filter its rows.
+        let driver = match drive {
+            Drive::Column(name) => Some(format!("{name} ")),
+            _ => None,
+        };
+        let (inner, outer): (Vec<String>, Vec<String>) =
+            std::mem::take(&mut b.conds).into_iter().partition(|c| {
+                c.starts_with("ts ")
+                    || c.starts_with("(ts,")
+                    || driver.as_deref().is_some_and(|d| c.starts_with(d))
+            });
+        let scan = b.p(Param::I64(scan));
+        let inner = if inner.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", inner.join(" AND "))
+        };
+        b.conds = outer;
+        return b.finish(
+            &format!(
+                "SELECT {EVENT_SELECT_COLUMNS} FROM (SELECT {EVENT_SELECT_COLUMNS} FROM events{inner} \
+                 ORDER BY ts DESC, id DESC LIMIT {scan})"
+            ),
+            "ts DESC, id DESC",
+            clamp_limit(q.limit),
+        );
+    }
     b.finish(
         &format!("SELECT {EVENT_SELECT_COLUMNS} FROM events"),
         "ts DESC, id DESC",
         clamp_limit(q.limit),
     )
+}
+
+/// The index to fall back on when [`sqlite_drive`] preferred walking newest first over
+/// a probed filter matching few rows (expecting the walk to reach a page sooner), with
+/// the rows that walk may read before giving up: twice the rows the fallback reads.
+/// The filters may be correlated (a rare status under a path), so the walk is bounded
+/// and a query never costs much more than reading the small filter's rows.
+pub(crate) fn sqlite_fallback(
+    q: &EventQuery,
+    probes: &Probes,
+    drive: Drive,
+) -> Option<(Drive, i64)> {
+    if !matches!(
+        drive,
+        Drive::Time | Drive::Column("host" | "status" | "method")
+    ) {
+        return None;
+    }
+    let probed = [
+        (
+            Drive::Column("client_ip"),
+            probes.client.filter(|_| q.client.is_some()),
+        ),
+        (
+            Drive::Column("path"),
+            probes.path.filter(|_| q.path_prefix.is_some()),
+        ),
+        (Drive::Text, probes.text.filter(|_| q.text.is_some())),
+    ];
+    probed
+        .into_iter()
+        .filter_map(|(d, count)| count.filter(|c| *c < SMALL_MATCH).map(|c| (d, c)))
+        .min_by_key(|(_, c)| *c)
+        .map(|(d, c)| (d, (2 * c).max(1000)))
 }
 
 /// The query listing dead letters for `q`, newest first, one row more than the page.
@@ -441,5 +516,44 @@ mod tests {
             pg.contains("(path COLLATE \"C\" ILIKE $") && !pg.contains("coalesce"),
             "{pg}"
         );
+    }
+
+    #[test]
+    fn a_walk_passed_over_a_small_filter_is_bounded_and_falls_back_to_it() {
+        let q = EventQuery {
+            path_prefix: Some("/presentations".into()),
+            status: Some(StatusFilter::Exact(404)),
+            from: Some(palisade_core::Timestamp(1)),
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        // 15,000 rows under the path of 1M: the walk of the status index is expected
+        // to read 101 / 0.015 = 6,733 rows, so it goes first, bounded.
+        let probes = Probes {
+            path: Some(15_000),
+            rows: 1_000_000,
+            ..Probes::default()
+        };
+        let drive = sqlite_drive(&q, &probes);
+        assert_eq!(drive, Drive::Column("status"));
+        assert_eq!(
+            sqlite_fallback(&q, &probes, drive),
+            Some((Drive::Column("path"), 30_000))
+        );
+        let sql = bounded_events_query(Dialect::Sqlite, &q, drive, Some(30_000));
+        let (inner, outer) = sql.text.split_once(" LIMIT ?").unwrap_or_default();
+        let (_, inner_where) = inner.split_once("FROM events WHERE").unwrap_or_default();
+        assert!(
+            inner_where.starts_with(" ts >= ?1 AND status = ?")
+                && inner_where.contains("(ts, id) < (")
+                && !inner_where.contains("path"),
+            "{inner}"
+        );
+        assert!(outer.contains("WHERE +path >= ?"), "{outer}");
+        assert!(sql.params.contains(&Param::I64(30_000)));
+        // No small filter, or one that already drives: nothing to fall back on.
+        assert_eq!(sqlite_fallback(&q, &Probes::default(), drive), None);
+        assert_eq!(sqlite_fallback(&q, &probes, Drive::Column("path")), None);
     }
 }

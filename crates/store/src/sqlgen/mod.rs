@@ -26,7 +26,8 @@ mod vulns;
 pub(crate) use decisions::decisions_query;
 pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
-    Drive, Probes, dead_letters_query, events_query, probe_query, sqlite_drive,
+    Drive, Probes, bounded_events_query, dead_letters_query, events_query, probe_query,
+    sqlite_drive, sqlite_fallback,
 };
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{

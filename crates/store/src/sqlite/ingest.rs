@@ -362,13 +362,32 @@ impl Store for SqliteStore {
                         .map_err(sqlite_err)?;
                 }
                 let drive = sqlgen::sqlite_drive(q, &probes);
-                let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
-                let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
-                let rows = stmt
-                    .query_map(&params_of(&sql)[..], event_from_row)
-                    .map_err(sqlite_err)?;
-                rows.map(|r| r.map_err(sqlite_err)?.into_stored())
-                    .collect::<Result<Vec<_>, _>>()
+                let run = |sql: sqlgen::Sql| -> Result<Vec<StoredEvent>, StoreError> {
+                    let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
+                    let rows = stmt
+                        .query_map(&params_of(&sql)[..], event_from_row)
+                        .map_err(sqlite_err)?;
+                    rows.map(|r| r.map_err(sqlite_err)?.into_stored())
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                match sqlgen::sqlite_fallback(q, &probes, drive) {
+                    None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                    Some((fallback, scan)) => {
+                        // A bounded walk first; a short answer proves nothing.
+                        let page = usize::try_from(sqlgen::clamp_limit(q.limit)).unwrap_or(0);
+                        let first = run(sqlgen::bounded_events_query(
+                            Dialect::Sqlite,
+                            q,
+                            drive,
+                            Some(scan),
+                        ))?;
+                        if first.len() > page {
+                            Ok(first)
+                        } else {
+                            run(sqlgen::events_query(Dialect::Sqlite, q, fallback))
+                        }
+                    }
+                }
             })
             .await?;
         Ok(sqlgen::into_page(rows, limit, |e| Cursor {
