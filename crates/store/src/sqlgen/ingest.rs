@@ -206,10 +206,10 @@ pub(crate) fn bounded_events_query(
         b.cond(format!("kind = {p}"));
     }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-        if drive == Drive::Text {
-            if let Some(candidates) = text::sqlite_candidates(&mut b, &clean(text)) {
-                b.cond(candidates);
-            }
+        if drive == Drive::Text
+            && let Some(candidates) = text::sqlite_candidates(&mut b, &clean(text))
+        {
+            b.cond(candidates);
         }
         let p = b.p(Param::Text(contains_pattern(text)));
         match dialect {
