@@ -170,12 +170,13 @@ pub async fn ensure_admin(store: &SharedStore, password: Option<&str>) -> anyhow
 /// Opens the configured store (never waiting on the network).
 pub fn open_store(settings: &Settings) -> anyhow::Result<SharedStore> {
     prepare_data_dir(settings)?;
-    palisade_store::open(&settings.database_url, &settings.data_dir).with_context(|| {
-        format!(
-            "cannot open the database {}",
-            palisade_store::redact_url(&settings.database_url)
-        )
-    })
+    palisade_store::open_with(&settings.database_url, &settings.data_dir, settings.search)
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                palisade_store::redact_url(&settings.database_url)
+            )
+        })
 }
 
 /// The pipeline's configuration, from the validated settings.

@@ -69,6 +69,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "flows",
     "kafka_sink",
     "models",
+    "search",
 ];
 
 /// `[log]`: the binary's own component.
@@ -212,6 +213,8 @@ pub struct Settings {
     pub kafka_sink: Option<palisade_kafka::KafkaSinkConfig>,
     /// `[models]`: the request model and the rule/model fusion policy.
     pub models: palisade_models::ModelsConfig,
+    /// `[search]`: the free-text index behind `q`.
+    pub search: palisade_store::SearchConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -677,6 +680,8 @@ impl Settings {
             section(&mut table, "flows", &from_env, &mut errors);
         let models: palisade_models::ModelsConfig =
             section(&mut table, "models", &from_env, &mut errors);
+        let search: palisade_store::SearchConfig =
+            section(&mut table, "search", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -783,6 +788,7 @@ impl Settings {
             kafka,
             kafka_sink,
             models,
+            search,
         })
     }
 

@@ -69,6 +69,7 @@ pub mod postgres;
 mod posture;
 mod query;
 mod reports;
+mod search;
 mod security;
 mod sqlgen;
 pub mod sqlite;
@@ -100,6 +101,7 @@ pub use posture::{
 };
 pub use query::{Cursor, DeadLetterQuery, EventQuery, MAX_LIMIT, Page, StatusFilter};
 pub use reports::{NewReport, ReportMeta, ReportStore, StoredReport};
+pub use search::SearchConfig;
 pub use security::{AuditQuery, SecurityStore};
 pub use threats::{Count, ThreatQuery, ThreatStats, ThreatStore};
 pub use vulns::{
@@ -252,6 +254,16 @@ pub type SharedStore = Arc<dyn Store>;
 /// This never waits on the network: a PostgreSQL store connects lazily, so that a
 /// database that is down degrades the service instead of stopping its start.
 pub fn open(url: &str, data_dir: &Path) -> Result<SharedStore, StoreError> {
+    open_with(url, data_dir, SearchConfig::default())
+}
+
+/// [`open`] with the `[search]` settings, which the store applies when it migrates
+/// (building or dropping the free-text index).
+pub fn open_with(
+    url: &str,
+    data_dir: &Path,
+    search: SearchConfig,
+) -> Result<SharedStore, StoreError> {
     if let Some(rest) = url.strip_prefix("sqlite://") {
         let path = if rest.is_empty() {
             data_dir.join("palisade.db")
@@ -260,9 +272,13 @@ pub fn open(url: &str, data_dir: &Path) -> Result<SharedStore, StoreError> {
         } else {
             data_dir.join(rest)
         };
-        Ok(Arc::new(sqlite::SqliteStore::open(&path)?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::open(&path)?.with_search(search),
+        ))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect_lazy(url)?))
+        Ok(Arc::new(
+            postgres::PgStore::connect_lazy(url)?.with_search(search),
+        ))
     } else {
         Err(StoreError::InvalidUrl(format!(
             "database URL must start with sqlite:// or postgres:// (got '{}')",

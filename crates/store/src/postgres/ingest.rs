@@ -109,7 +109,8 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        migrate(&mut client, MIGRATIONS).await
+        migrate(&mut client, MIGRATIONS).await?;
+        super::text_index::sync(&client, self.search.text_index).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

@@ -57,6 +57,9 @@ mod flows;
 mod alerts;
 pub mod relay;
 
+// The optional free-text index behind `q`.
+mod text_index;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 
@@ -73,6 +76,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    search: crate::SearchConfig,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -112,7 +116,18 @@ impl PgStore {
             .recycle_timeout(Some(POOL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::InvalidUrl(format!("cannot build connection pool: {e}")))?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            search: crate::SearchConfig::default(),
+        })
+    }
+
+    /// The `[search]` settings to apply at the next [`Store::migrate`](crate::Store::migrate)
+    /// (which builds or drops the free-text index to match).
+    #[must_use]
+    pub fn with_search(mut self, search: crate::SearchConfig) -> Self {
+        self.search = search;
+        self
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {

@@ -19,13 +19,15 @@ mod maintenance;
 mod posture;
 mod reports;
 mod security;
+pub(crate) mod text;
 mod threats;
 mod vulns;
 
 pub(crate) use decisions::decisions_query;
 pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
-    Drive, SMALL_MATCH, dead_letters_query, events_query, probe_query, sqlite_drive,
+    Drive, Probes, bounded_events_query, dead_letters_query, events_query, probe_query,
+    sqlite_drive, sqlite_fallback,
 };
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{

@@ -237,8 +237,13 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        self.blocking(|inner| migrate(&mut lock(&inner.writer), MIGRATIONS))
-            .await
+        let text_index = self.search.text_index;
+        self.blocking(move |inner| {
+            let mut writer = lock(&inner.writer);
+            migrate(&mut writer, MIGRATIONS)?;
+            super::text_index::sync(&mut writer, text_index)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
@@ -324,26 +329,65 @@ impl Store for SqliteStore {
         let rows = self
             .read(move |conn| {
                 let q = &query_owned;
-                let small = |column: &str| -> Result<bool, StoreError> {
-                    match sqlgen::probe_query(Dialect::Sqlite, q, column) {
-                        Some(probe) => conn
-                            .prepare_cached(&probe.text)
-                            .and_then(|mut s| {
-                                s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
-                            })
-                            .map(|n| n < sqlgen::SMALL_MATCH)
-                            .map_err(sqlite_err),
-                        None => Ok(false),
-                    }
+                let probe = |column: &str| -> Result<Option<i64>, StoreError> {
+                    sqlgen::probe_query(Dialect::Sqlite, q, column)
+                        .map(|probe| {
+                            conn.prepare_cached(&probe.text)
+                                .and_then(|mut s| {
+                                    s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
+                                })
+                                .map_err(sqlite_err)
+                        })
+                        .transpose()
                 };
-                let drive = sqlgen::sqlite_drive(q, small("client_ip")?, small("path")?);
-                let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
-                let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
-                let rows = stmt
-                    .query_map(&params_of(&sql)[..], event_from_row)
-                    .map_err(sqlite_err)?;
-                rows.map(|r| r.map_err(sqlite_err)?.into_stored())
-                    .collect::<Result<Vec<_>, _>>()
+                let mut probes = sqlgen::Probes {
+                    client: probe("client_ip")?,
+                    path: probe("path")?,
+                    text: match q.text.as_deref() {
+                        Some(t) if !t.is_empty() => {
+                            super::text_index::candidates(conn, &crate::codec::clean(t))?
+                        }
+                        _ => None,
+                    },
+                    rows: 0,
+                };
+                if probes.client.is_some() || probes.path.is_some() || probes.text.is_some() {
+                    // The ids are dense but for deleted ranges. One min() or max() per
+                    // SELECT, so that each is one index lookup and not a table scan.
+                    probes.rows = conn
+                        .prepare_cached(
+                            "SELECT coalesce((SELECT max(id) FROM events) - (SELECT min(id) FROM events) + 1, 0)",
+                        )
+                        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                        .map_err(sqlite_err)?;
+                }
+                let drive = sqlgen::sqlite_drive(q, &probes);
+                let run = |sql: sqlgen::Sql| -> Result<Vec<StoredEvent>, StoreError> {
+                    let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
+                    let rows = stmt
+                        .query_map(&params_of(&sql)[..], event_from_row)
+                        .map_err(sqlite_err)?;
+                    rows.map(|r| r.map_err(sqlite_err)?.into_stored())
+                        .collect::<Result<Vec<_>, _>>()
+                };
+                match sqlgen::sqlite_fallback(q, &probes, drive) {
+                    None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                    Some((fallback, scan)) => {
+                        // A bounded walk first; a short answer proves nothing.
+                        let page = usize::try_from(sqlgen::clamp_limit(q.limit)).unwrap_or(0);
+                        let first = run(sqlgen::bounded_events_query(
+                            Dialect::Sqlite,
+                            q,
+                            drive,
+                            Some(scan),
+                        ))?;
+                        if first.len() > page {
+                            Ok(first)
+                        } else {
+                            run(sqlgen::events_query(Dialect::Sqlite, q, fallback))
+                        }
+                    }
+                }
             })
             .await?;
         Ok(sqlgen::into_page(rows, limit, |e| Cursor {

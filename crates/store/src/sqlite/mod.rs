@@ -57,6 +57,9 @@ mod flows;
 // Alert rules, channels, alerts, the notification queue and the activity feed.
 mod alerts;
 
+// The optional free-text index behind `q`.
+mod text_index;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 
@@ -67,6 +70,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    search: crate::SearchConfig,
 }
 
 struct Inner {
@@ -106,7 +110,16 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
             }),
+            search: crate::SearchConfig::default(),
         })
+    }
+
+    /// The `[search]` settings to apply at the next [`Store::migrate`](crate::Store::migrate)
+    /// (which builds or drops the free-text index to match).
+    #[must_use]
+    pub fn with_search(mut self, search: crate::SearchConfig) -> Self {
+        self.search = search;
+        self
     }
 
     /// The database file this store writes.

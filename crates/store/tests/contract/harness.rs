@@ -79,6 +79,45 @@ impl Db {
     }
 }
 
+impl Db {
+    /// The same database through a second store opened with `search` and migrated (so
+    /// that the free-text index is built or dropped to match). PostgreSQL plans are
+    /// steered away from sequential and plain index scans, so that the tiny test
+    /// tables are read through the trigram index when it exists.
+    pub(crate) async fn reopen_with(&self, search: palisade_store::SearchConfig) -> SharedStore {
+        let store: SharedStore = match &self.raw {
+            Raw::Sqlite(path) => Arc::new(SqliteStore::open(path).unwrap().with_search(search)),
+            Raw::Postgres { url, schema } => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let url = format!(
+                    "{url}{sep}options=-c%20search_path%3D{schema}%20-c%20enable_seqscan%3Doff%20-c%20enable_indexscan%3Doff"
+                );
+                Arc::new(PgStore::connect_lazy(&url).unwrap().with_search(search))
+            }
+        };
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// One integer computed directly by the database, around the store.
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.query_row(sql, [], |r| r.get(0)).unwrap()
+            }
+            Raw::Postgres { url, schema } => {
+                let client = pg_connect(url).await.unwrap();
+                client
+                    .batch_execute(&format!("SET search_path TO {schema}"))
+                    .await
+                    .unwrap();
+                client.query_one(sql, &[]).await.unwrap().get(0)
+            }
+        }
+    }
+}
+
 fn pg_url() -> String {
     std::env::var("PALISADE_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
@@ -149,6 +188,11 @@ where
                 .unwrap_or_default()
         ),
     };
+    // The free-text index's extension, shared by every test schema (installed into
+    // one of them, it would go when that schema is dropped).
+    let _ = admin
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+        .await;
     let schema = unique_name();
     admin
         .batch_execute(&format!("CREATE SCHEMA {schema}"))

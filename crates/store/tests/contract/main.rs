@@ -30,5 +30,6 @@ mod maintenance;
 mod posture;
 mod reports;
 mod security;
+mod text_index;
 mod threats;
 mod vulns;
