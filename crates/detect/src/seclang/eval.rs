@@ -62,6 +62,8 @@ struct State<'p> {
     matched_var_name: String,
     matched_vars: Vec<(String, String)>,
     stop: bool,
+    /// `ctl:forceRequestBodyVariable=On`.
+    force_body: bool,
     out: Outcome,
 }
 
@@ -80,6 +82,7 @@ pub fn run(program: &Program, req: &HttpRequest, paranoia: u8, threshold: u32) -
         matched_var_name: String::new(),
         matched_vars: Vec::new(),
         stop: false,
+        force_body: false,
         out: Outcome::default(),
     };
     st.tx.insert("paranoia_level".into(), paranoia.to_string());
@@ -321,7 +324,9 @@ impl<'p> State<'p> {
             C::RequestProtocol => scalar(spec.coll, b(&view.protocol)),
             C::QueryString => scalar(spec.coll, b(&view.query)),
             C::RequestBody => {
-                if view.body_len == 0 {
+                // As ModSecurity documents: only with the URL-encoded body processor,
+                // or when forced (CRS 901340 forces it when no processor ran).
+                if view.body_len == 0 || !(view.processor == "URLENCODED" || self.force_body) {
                     Vec::new()
                 } else {
                     scalar(spec.coll, b(&view.body))
@@ -361,13 +366,7 @@ impl<'p> State<'p> {
                 scalar(spec.coll, b("0"))
             }
             C::ReqbodyError => scalar(spec.coll, b(if view.body_error { "1" } else { "0" })),
-            C::ReqbodyProcessor => {
-                if view.processor.is_empty() {
-                    Vec::new()
-                } else {
-                    scalar(spec.coll, b(view.processor))
-                }
-            }
+            C::ReqbodyProcessor => scalar(spec.coll, b(view.processor)),
             C::Tx => {
                 let mut v: Vec<Val<'v>> = self
                     .tx
@@ -601,35 +600,40 @@ impl<'p> State<'p> {
         first
     }
 
+    /// Evaluates a chain link by link; as in ModSecurity, a link's non-disruptive
+    /// actions (`setvar`, `ctl`) run as soon as that link matches, so later links can
+    /// read what earlier ones set (CRS puts its score increments in the last link).
     fn eval_chain(&mut self, head: &'p SecRule, view: &ReqView) -> Option<Hit> {
         let all = head.chain.is_some();
         let hit = self.eval_link(head, head.id, &head.tags, view, all)?;
+        self.link_actions(head, head, view);
         let mut link = head.chain.as_deref();
         while let Some(r) = link {
             let all = r.chain.is_some();
             self.eval_link(r, head.id, &head.tags, view, all)?;
+            self.link_actions(r, head, view);
             link = r.chain.as_deref();
         }
         Some(hit)
     }
 
-    fn after_match(&mut self, head: &'p SecRule, hit: Hit, view: &ReqView) {
-        let mut link = Some(head);
-        while let Some(r) = link {
-            for s in &r.setvars {
-                self.setvar(s, head, view);
-            }
-            for c in &r.ctls {
-                match c {
-                    Ctl::RemoveById(ids) => self.removed_ids.extend_from_slice(ids),
-                    Ctl::RemoveByTag(re) => self.removed_tags.push(re),
-                    Ctl::RemoveTargetById(ids, spec) => self.removed_targets.push((ids, spec)),
-                    Ctl::RemoveTargetByTag(re, spec) => self.removed_target_tags.push((re, spec)),
-                    Ctl::EngineOff => self.stop = true,
-                }
-            }
-            link = r.chain.as_deref();
+    fn link_actions(&mut self, r: &'p SecRule, head: &SecRule, view: &ReqView) {
+        for s in &r.setvars {
+            self.setvar(s, head, view);
         }
+        for c in &r.ctls {
+            match c {
+                Ctl::RemoveById(ids) => self.removed_ids.extend_from_slice(ids),
+                Ctl::RemoveByTag(re) => self.removed_tags.push(re),
+                Ctl::RemoveTargetById(ids, spec) => self.removed_targets.push((ids, spec)),
+                Ctl::RemoveTargetByTag(re, spec) => self.removed_target_tags.push((re, spec)),
+                Ctl::EngineOff => self.stop = true,
+                Ctl::ForceBodyVariable => self.force_body = true,
+            }
+        }
+    }
+
+    fn after_match(&mut self, head: &'p SecRule, hit: Hit, view: &ReqView) {
         match head.disruptive {
             Disruptive::Allow => self.stop = true,
             Disruptive::Deny if !is_evaluation(head) => self.out.denied = true,

@@ -129,6 +129,8 @@ impl ReqView {
                 }
             } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded")
             {
+                // No Content-Type: parsed as URL-encoded, as CRS's regression tests
+                // (which send bodies without one) expect.
                 v.processor = "URLENCODED";
                 v.args_post = urlencoded(&v.body);
             }

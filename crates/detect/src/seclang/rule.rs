@@ -277,6 +277,8 @@ pub enum Ctl {
     RemoveTargetByTag(Regex, VarSpec),
     /// `ctl:ruleEngine=Off`: no further rules for this request.
     EngineOff,
+    /// `ctl:forceRequestBodyVariable=On`: `REQUEST_BODY` whatever the body processor.
+    ForceBodyVariable,
 }
 
 /// What a rule does when it matches, beyond its non-disruptive actions.
@@ -463,6 +465,7 @@ pub fn parse_ctl(v: &str) -> Result<Option<Ctl>, String> {
             Ctl::RemoveTargetByTag(tag_regex(&who)?, spec)
         }
         "ruleengine" if val.eq_ignore_ascii_case("off") => Ctl::EngineOff,
+        "forcerequestbodyvariable" if val.eq_ignore_ascii_case("on") => Ctl::ForceBodyVariable,
         _ => return Ok(None),
     }))
 }
