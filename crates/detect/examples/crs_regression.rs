@@ -70,6 +70,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             body: s("body").into_bytes(),
             client_ip: None,
         };
+        let mut req = req;
+        // go-ftw computes Content-Length for bodies, as any client does.
+        if !req.body.is_empty()
+            && !req
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            req.headers
+                .push(("Content-Length".into(), req.body.len().to_string()));
+        }
         let fires = s("expect") == "fires";
         let rule = v["rule"].as_u64().and_then(|r| u32::try_from(r).ok());
         let row = rows.entry(s("rule_file")).or_default();

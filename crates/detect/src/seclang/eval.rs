@@ -514,14 +514,17 @@ impl<'p> State<'p> {
     }
 
     /// Evaluates one link; returns the first hit and records MATCHED_VAR(S).
+    /// Evaluates one link over every value it selects. As in ModSecurity, the link's
+    /// non-disruptive actions (`capture` into TX.0–9, `setvar`, `ctl`) run once per
+    /// matching value, so a rule matching two arguments adds its score twice and
+    /// 920450 records every header name. Returns the first match as evidence.
     fn eval_link(
         &mut self,
-        rule: &SecRule,
-        id: u32,
-        head_tags: &[String],
+        rule: &'p SecRule,
+        head: &SecRule,
         view: &ReqView,
-        all: bool,
     ) -> Option<Hit> {
+        let (id, head_tags) = (head.id, head.tags.as_slice());
         let mut vals: Vec<Val<'_>> = Vec::new();
         if rule.vars.is_empty() {
             vals.push(Val {
@@ -574,25 +577,23 @@ impl<'p> State<'p> {
             }
             let Some((value, r)) = result else { continue };
             let name = v.full_name();
-            if first.is_none() {
-                let (matched, groups) = r.unwrap_or_else(|| (value.clone(), Vec::new()));
-                if rule.capture {
-                    for (i, g) in groups.iter().enumerate() {
-                        self.tx.insert(i.to_string(), g.clone());
-                    }
+            let (matched, groups) = r.unwrap_or_else(|| (value.clone(), Vec::new()));
+            if rule.capture {
+                for (i, g) in groups.iter().enumerate() {
+                    self.tx.insert(i.to_string(), g.clone());
                 }
+            }
+            self.matched_var = value.clone();
+            self.matched_var_name = name.clone();
+            self.link_actions(rule, head, view);
+            if first.is_none() {
                 first = Some(Hit {
                     name: name.clone(),
                     value: value.clone(),
                     matched,
                 });
             }
-            self.matched_var = value.clone();
-            self.matched_var_name = name.clone();
             matched_vars.push((name, value));
-            if !all {
-                break;
-            }
         }
         if first.is_some() {
             self.matched_vars = matched_vars;
@@ -604,14 +605,10 @@ impl<'p> State<'p> {
     /// actions (`setvar`, `ctl`) run as soon as that link matches, so later links can
     /// read what earlier ones set (CRS puts its score increments in the last link).
     fn eval_chain(&mut self, head: &'p SecRule, view: &ReqView) -> Option<Hit> {
-        let all = head.chain.is_some();
-        let hit = self.eval_link(head, head.id, &head.tags, view, all)?;
-        self.link_actions(head, head, view);
+        let hit = self.eval_link(head, head, view)?;
         let mut link = head.chain.as_deref();
         while let Some(r) = link {
-            let all = r.chain.is_some();
-            self.eval_link(r, head.id, &head.tags, view, all)?;
-            self.link_actions(r, head, view);
+            self.eval_link(r, head, view)?;
             link = r.chain.as_deref();
         }
         Some(hit)
