@@ -106,11 +106,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        for (i, e) in engines.iter().enumerate() {
+        for (e, slot) in engines.iter().zip(row.verdict.iter_mut()) {
             if e.inspect(&req).blocked == fires {
-                if let Some(slot) = row.verdict.get_mut(i) {
-                    *slot += 1;
-                }
+                *slot += 1;
             }
         }
     }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::request::{HttpRequest, Part, parse};
-use crate::seclang::{LoadReport, Program};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
+use crate::seclang::{LoadReport, Program};
 use crate::transform::{Transform, apply_chain};
 
 /// Longest matched text kept as evidence (chars).

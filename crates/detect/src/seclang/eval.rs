@@ -86,8 +86,10 @@ pub fn run(program: &Program, req: &HttpRequest, paranoia: u8, threshold: u32) -
         out: Outcome::default(),
     };
     st.tx.insert("paranoia_level".into(), paranoia.to_string());
-    st.tx
-        .insert("inbound_anomaly_score_threshold".into(), threshold.to_string());
+    st.tx.insert(
+        "inbound_anomaly_score_threshold".into(),
+        threshold.to_string(),
+    );
     for items in [&program.phase1, &program.phase2] {
         let mut i = 0;
         while let Some(item) = items.get(i) {
@@ -156,10 +158,14 @@ fn category_of(tags: &[String]) -> Category {
             "attack-xss" => Category::Xss,
             "attack-lfi" => Category::Lfi,
             "attack-rfi" => Category::Rfi,
-            "attack-rce" | "attack-injection-php" | "attack-injection-nodejs"
-            | "attack-injection-java" | "language-java" => Category::Rce,
+            "attack-rce"
+            | "attack-injection-php"
+            | "attack-injection-nodejs"
+            | "attack-injection-java"
+            | "language-java" => Category::Rce,
             "attack-ssrf" => Category::Ssrf,
-            "attack-reputation-scanner" | "attack-reputation-scripting"
+            "attack-reputation-scanner"
+            | "attack-reputation-scripting"
             | "attack-reputation-crawler" => Category::Scanner,
             "attack-protocol" | "attack-fixation" | "attack-multipart-header" => Category::Protocol,
             _ if t.contains("log4j") || t.contains("jndi") => Category::Jndi,
@@ -362,9 +368,7 @@ impl<'p> State<'p> {
                 scalar(spec.coll, o(n.to_string()))
             }
             C::MultipartPartHeaders => pairs(C::MultipartPartHeaders, &view.part_headers, false),
-            C::MultipartStrictError | C::MultipartUnmatchedBoundary => {
-                scalar(spec.coll, b("0"))
-            }
+            C::MultipartStrictError | C::MultipartUnmatchedBoundary => scalar(spec.coll, b("0")),
             C::ReqbodyError => scalar(spec.coll, b(if view.body_error { "1" } else { "0" })),
             C::ReqbodyProcessor => scalar(spec.coll, b(view.processor)),
             C::Tx => {
@@ -437,7 +441,10 @@ impl<'p> State<'p> {
                 Some((groups.first().cloned().unwrap_or_default(), groups))
             } else {
                 let m = re.find(value.as_bytes())?;
-                Some((String::from_utf8_lossy(m.as_bytes()).into_owned(), Vec::new()))
+                Some((
+                    String::from_utf8_lossy(m.as_bytes()).into_owned(),
+                    Vec::new(),
+                ))
             }
         };
         let plain = |hit: bool, text: &str| hit.then(|| (text.to_string(), Vec::new()));
@@ -498,7 +505,10 @@ impl<'p> State<'p> {
                 // Decoded values are text; bytes that were not UTF-8 survive as
                 // U+0080–U+00FF characters (Latin-1), which a UTF-8 client never sends
                 // as a lone C1 control: flag those.
-                plain(value.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)), value)
+                plain(
+                    value.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)),
+                    value,
+                )
             }
             Op::DetectSqli => {
                 let m = palisade_injection::sqli(value)?;
@@ -518,12 +528,7 @@ impl<'p> State<'p> {
     /// non-disruptive actions (`capture` into TX.0–9, `setvar`, `ctl`) run once per
     /// matching value, so a rule matching two arguments adds its score twice and
     /// 920450 records every header name. Returns the first match as evidence.
-    fn eval_link(
-        &mut self,
-        rule: &'p SecRule,
-        head: &SecRule,
-        view: &ReqView,
-    ) -> Option<Hit> {
+    fn eval_link(&mut self, rule: &'p SecRule, head: &SecRule, view: &ReqView) -> Option<Hit> {
         let (id, head_tags) = (head.id, head.tags.as_slice());
         let mut vals: Vec<Val<'_>> = Vec::new();
         if rule.vars.is_empty() {
@@ -690,4 +695,3 @@ impl<'p> State<'p> {
         }
     }
 }
-

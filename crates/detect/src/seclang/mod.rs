@@ -150,8 +150,16 @@ impl LoadReport {
             self.files.len(),
             self.rules_loaded,
             self.removed,
-            if kinds.is_empty() { "none".into() } else { kinds.join(", ") },
-            if dirs.is_empty() { "none".into() } else { dirs.join(", ") },
+            if kinds.is_empty() {
+                "none".into()
+            } else {
+                kinds.join(", ")
+            },
+            if dirs.is_empty() {
+                "none".into()
+            } else {
+                dirs.join(", ")
+            },
         )
     }
 }
@@ -322,10 +330,20 @@ impl Loader {
             let arg = |i: usize| d.args.get(i).map(String::as_str);
             match lname.as_str() {
                 "secrule" => match (arg(0), arg(1)) {
-                    (Some(vars), Some(op)) => {
-                        self.rule(Some(vars), Some(op), arg(2).unwrap_or(""), base, &short, d.line)
-                    }
-                    _ => self.skip(0, &short, d.line, SkipReason::Syntax("SecRule needs variables and an operator".into())),
+                    (Some(vars), Some(op)) => self.rule(
+                        Some(vars),
+                        Some(op),
+                        arg(2).unwrap_or(""),
+                        base,
+                        &short,
+                        d.line,
+                    ),
+                    _ => self.skip(
+                        0,
+                        &short,
+                        d.line,
+                        SkipReason::Syntax("SecRule needs variables and an operator".into()),
+                    ),
                 },
                 "secaction" => self.rule(None, None, arg(0).unwrap_or(""), base, &short, d.line),
                 "secmarker" => {
@@ -343,7 +361,10 @@ impl Loader {
                     let p = base.join(p);
                     let (dir, pat) = (
                         p.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                        p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string(),
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or("")
+                            .to_string(),
                     );
                     match glob_dir(&dir, &pat) {
                         Ok(files) => {
@@ -364,10 +385,12 @@ impl Loader {
                     self.edits.push(Edit::RemoveIds(ids));
                 }
                 "secruleremovebytag" => {
-                    self.edits.push(Edit::RemoveTag(arg(0).unwrap_or("").to_string()));
+                    self.edits
+                        .push(Edit::RemoveTag(arg(0).unwrap_or("").to_string()));
                 }
                 "secruleremovebymsg" => {
-                    self.edits.push(Edit::RemoveMsg(arg(0).unwrap_or("").to_string()));
+                    self.edits
+                        .push(Edit::RemoveMsg(arg(0).unwrap_or("").to_string()));
                 }
                 "secruleupdatetargetbyid" => self.edits.push(Edit::UpdateTargetIds(
                     parse_id_ranges(arg(0).unwrap_or("")),
@@ -478,24 +501,24 @@ impl Loader {
                 Edit::RemoveTag(t) => {
                     let re = regex::Regex::new(&t).ok();
                     self.remove(|r| {
-                        r.tags.iter().any(|x| {
-                            re.as_ref().map(|re| re.is_match(x)).unwrap_or(*x == t)
-                        })
+                        r.tags
+                            .iter()
+                            .any(|x| re.as_ref().map(|re| re.is_match(x)).unwrap_or(*x == t))
                     })
                 }
                 Edit::RemoveMsg(m) => {
                     let re = regex::Regex::new(&m).ok();
                     self.remove(|r| {
-                        r.msg.as_deref().is_some_and(|x| {
-                            re.as_ref().map(|re| re.is_match(x)).unwrap_or(x == m)
-                        })
+                        r.msg
+                            .as_deref()
+                            .is_some_and(|x| re.as_ref().map(|re| re.is_match(x)).unwrap_or(x == m))
                     })
                 }
                 Edit::UpdateTargetIds(ids, targets) => {
                     self.update_targets(|r| rule::in_ranges(&ids, r.id), &targets)
                 }
                 Edit::UpdateTargetTag(tag, targets) => {
-                    self.update_targets(|r| r.tags.iter().any(|x| *x == tag), &targets)
+                    self.update_targets(|r| r.tags.contains(&tag), &targets)
                 }
             }
         }
@@ -508,7 +531,8 @@ impl Loader {
             list.retain(|i| !matches!(i, Item::Rule(r) if pred(r)));
             let gone = before - list.len();
             self.program.report.removed += gone;
-            self.program.report.rules_loaded = self.program.report.rules_loaded.saturating_sub(gone);
+            self.program.report.rules_loaded =
+                self.program.report.rules_loaded.saturating_sub(gone);
         }
     }
 
@@ -519,15 +543,15 @@ impl Loader {
         };
         for list in [&mut self.program.phase1, &mut self.program.phase2] {
             for item in list.iter_mut() {
-                if let Item::Rule(r) = item {
-                    if pred(r) {
-                        for s in &specs {
-                            if s.exclude {
-                                r.excludes.push(s.clone());
-                            } else {
-                                r.vars.push(s.clone());
-                            }
-                        }
+                let Item::Rule(r) = item else { continue };
+                if !pred(r) {
+                    continue;
+                }
+                for s in &specs {
+                    if s.exclude {
+                        r.excludes.push(s.clone());
+                    } else {
+                        r.vars.push(s.clone());
                     }
                 }
             }

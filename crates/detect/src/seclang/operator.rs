@@ -377,18 +377,30 @@ mod tests {
     #[test]
     fn operators_compile_and_refuse() {
         let base = Path::new(".");
-        assert!(matches!(compile("rbl", "x", base), Err(OpError::Unsupported(_))));
-        assert!(matches!(compile("pmFromFile", "nope.data", base), Err(OpError::File(_))));
-        let Ok(Op::Pm(pm)) = compile("pm", "Select Union", base) else { panic!() };
+        assert!(matches!(
+            compile("rbl", "x", base),
+            Err(OpError::Unsupported(_))
+        ));
+        assert!(matches!(
+            compile("pmFromFile", "nope.data", base),
+            Err(OpError::File(_))
+        ));
+        let Ok(Op::Pm(pm)) = compile("pm", "Select Union", base) else {
+            panic!()
+        };
         assert!(pm.is_match(b"xx UNION yy"));
-        let Ok(Op::IpMatch(ips)) = compile("ipMatch", "10.0.0.0/8,192.168.1.1", base) else { panic!() };
+        let Ok(Op::IpMatch(ips)) = compile("ipMatch", "10.0.0.0/8,192.168.1.1", base) else {
+            panic!()
+        };
         assert!(ip_in("10.2.3.4".parse().unwrap(), ips[0].0, ips[0].1));
         assert!(!ip_in("11.2.3.4".parse().unwrap(), ips[0].0, ips[0].1));
         assert!(ip_in("192.168.1.1".parse().unwrap(), ips[1].0, ips[1].1));
         assert!(invalid_url_encoding(b"a%zz"));
         assert!(invalid_url_encoding(b"a%4"));
         assert!(!invalid_url_encoding(b"a%41b"));
-        let Ok(Op::ValidateByteRange(r)) = compile("validateByteRange", "1-255", base) else { panic!() };
+        let Ok(Op::ValidateByteRange(r)) = compile("validateByteRange", "1-255", base) else {
+            panic!()
+        };
         assert_eq!(r, vec![(1, 255)]);
     }
 }

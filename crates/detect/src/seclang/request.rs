@@ -103,23 +103,21 @@ impl ReqView {
                 // The engine's JSON walker names leaves by path (`a.b[0]`).
                 let parsed = parse(req, 4);
                 let mut last: Option<(&str, &str)> = None;
-                for p in &parsed.parts {
-                    match p.location {
-                        Location::BodyArgValue => {
-                            // Skip the extra base64-decoded copy the engine adds.
-                            let decoded_copy = last.is_some_and(|(n, val)| {
-                                n == p.name
-                                    && places::base64_text(val).as_deref()
-                                        == Some(p.value.as_str())
-                            });
-                            if decoded_copy {
-                                continue;
-                            }
-                            v.args_post.push((format!("json.{}", p.name), p.value.clone()));
-                            last = Some((&p.name, &p.value));
-                        }
-                        _ => {}
+                for p in parsed
+                    .parts
+                    .iter()
+                    .filter(|p| p.location == Location::BodyArgValue)
+                {
+                    // Skip the extra base64-decoded copy the engine adds.
+                    let decoded_copy = last.is_some_and(|(n, val)| {
+                        n == p.name && places::base64_text(val).as_deref() == Some(p.value.as_str())
+                    });
+                    if decoded_copy {
+                        continue;
                     }
+                    v.args_post
+                        .push((format!("json.{}", p.name), p.value.clone()));
+                    last = Some((&p.name, &p.value));
                 }
             } else if content_type.contains("xml") {
                 v.processor = "XML";
@@ -127,8 +125,7 @@ impl ReqView {
                 if v.xml.is_empty() && !v.body.trim().is_empty() {
                     v.body_error = !v.body.trim_start().starts_with('<');
                 }
-            } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded")
-            {
+            } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
                 // No Content-Type: parsed as URL-encoded, as CRS's regression tests
                 // (which send bodies without one) expect.
                 v.processor = "URLENCODED";
@@ -205,7 +202,10 @@ fn param(line: &str, key: &str) -> Option<String> {
 
 /// Strips `scheme://authority` from an absolute-form target.
 fn origin_form(uri: &str) -> &str {
-    let lower = uri.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+    let lower = uri
+        .get(..8)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
         return uri;
     }
@@ -251,7 +251,10 @@ mod tests {
             protocol: "HTTP/1.1".into(),
             headers: vec![
                 ("Cookie".into(), "s=1; t=%41".into()),
-                ("Content-Type".into(), "application/x-www-form-urlencoded".into()),
+                (
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
             ],
             body: b"p=%27".to_vec(),
             client_ip: None,
@@ -260,8 +263,14 @@ mod tests {
         assert_eq!(v.uri, "/a/b%2fc.php?x=1+2&y");
         assert_eq!(v.filename, "/a/b/c.php");
         assert_eq!(v.basename, "c.php");
-        assert_eq!(v.args_get, vec![("x".into(), "1 2".into()), ("y".into(), String::new())]);
-        assert_eq!(v.cookies, vec![("s".into(), "1".into()), ("t".into(), "%41".into())]);
+        assert_eq!(
+            v.args_get,
+            vec![("x".into(), "1 2".into()), ("y".into(), String::new())]
+        );
+        assert_eq!(
+            v.cookies,
+            vec![("s".into(), "1".into()), ("t".into(), "%41".into())]
+        );
         assert_eq!(v.args_post, vec![("p".into(), "'".into())]);
         assert_eq!(v.processor, "URLENCODED");
     }

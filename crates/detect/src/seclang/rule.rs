@@ -86,7 +86,10 @@ const COLLS: &[(&str, Coll)] = &[
     ("FILES_COMBINED_SIZE", Coll::FilesCombinedSize),
     ("MULTIPART_PART_HEADERS", Coll::MultipartPartHeaders),
     ("MULTIPART_STRICT_ERROR", Coll::MultipartStrictError),
-    ("MULTIPART_UNMATCHED_BOUNDARY", Coll::MultipartUnmatchedBoundary),
+    (
+        "MULTIPART_UNMATCHED_BOUNDARY",
+        Coll::MultipartUnmatchedBoundary,
+    ),
     ("REQBODY_ERROR", Coll::ReqbodyError),
     ("REQBODY_PROCESSOR_ERROR", Coll::ReqbodyError),
     ("REQBODY_PROCESSOR", Coll::ReqbodyProcessor),
@@ -171,7 +174,9 @@ fn split_vars(s: &str) -> Vec<String> {
             '|' => out.push(std::mem::take(&mut cur)),
             ':' if !cur.contains(':') => {
                 cur.push(':');
-                let xml = cur.trim_start_matches(['!', '&']).eq_ignore_ascii_case("XML:");
+                let xml = cur
+                    .trim_start_matches(['!', '&'])
+                    .eq_ignore_ascii_case("XML:");
                 match chars.peek().copied() {
                     Some(q @ ('/' | '\'')) if !xml => {
                         cur.push(q);
@@ -223,7 +228,12 @@ fn parse_var(v: &str) -> Result<VarSpec, String> {
             // `XML:/*` (every text node) and `XML://@*` (every attribute) are the
             // XPath forms CRS uses; other XPath expressions are not supported.
             return match s {
-                "/*" => Ok(VarSpec { coll, sel: None, count, exclude }),
+                "/*" => Ok(VarSpec {
+                    coll,
+                    sel: None,
+                    count,
+                    exclude,
+                }),
                 "//@*" => Ok(VarSpec {
                     coll,
                     sel: Some(Sel::Key("@".into())),
@@ -428,7 +438,9 @@ fn parse_setvar(v: &str) -> Option<SetVar> {
     let v = v.trim();
     if let Some(name) = v.strip_prefix('!') {
         let name = name.trim().to_ascii_lowercase();
-        return name.strip_prefix("tx.").map(|n| SetVar::Delete(n.to_string()));
+        return name
+            .strip_prefix("tx.")
+            .map(|n| SetVar::Delete(n.to_string()));
     }
     let (name, value) = v.split_once('=').unwrap_or((v, "1"));
     let name = name.trim().to_ascii_lowercase();
@@ -638,25 +650,57 @@ mod tests {
         .unwrap();
         assert_eq!(r.id, 942100);
         assert!(r.negated && r.wants_chain);
-        assert_eq!(r.transforms, vec![SecTransform::UrlDecodeUni, SecTransform::Lowercase]);
+        assert_eq!(
+            r.transforms,
+            vec![SecTransform::UrlDecodeUni, SecTransform::Lowercase]
+        );
         assert_eq!(r.msg.as_deref(), Some("SQL, yes"));
         assert_eq!(r.severity, Some(Severity::Critical));
         assert_eq!(
             r.setvars,
-            vec![SetVar::Add("anomaly_score_pl1".into(), "%{tx.critical_anomaly_score}".into())]
+            vec![SetVar::Add(
+                "anomaly_score_pl1".into(),
+                "%{tx.critical_anomaly_score}".into()
+            )]
         );
-        assert!(matches!(&r.ctls[0], Ctl::RemoveTargetById(ids, _) if ids == &vec![(942200, 942200)]));
+        assert!(
+            matches!(&r.ctls[0], Ctl::RemoveTargetById(ids, _) if ids == &vec![(942200, 942200)])
+        );
         assert_eq!(r.excludes.len(), 1);
         assert_eq!(unknown, vec!["bogus".to_string()]);
-        let e = build(Some("ARGS"), Some("@rx (?<=a)b"), "id:7", Path::new("."), "f", 1, &mut unknown)
-            .unwrap_err();
+        let e = build(
+            Some("ARGS"),
+            Some("@rx (?<=a)b"),
+            "id:7",
+            Path::new("."),
+            "f",
+            1,
+            &mut unknown,
+        )
+        .unwrap_err();
         assert_eq!(e.0, 7);
         assert_eq!(e.1.kind(), "regex");
-        let e = build(Some("ARGS"), Some("@rbl x"), "id:8", Path::new("."), "f", 1, &mut unknown)
-            .unwrap_err();
+        let e = build(
+            Some("ARGS"),
+            Some("@rbl x"),
+            "id:8",
+            Path::new("."),
+            "f",
+            1,
+            &mut unknown,
+        )
+        .unwrap_err();
         assert_eq!(e.1.kind(), "operator");
-        let e = build(Some("ARGS"), Some("@rx x"), "id:9,t:sha1", Path::new("."), "f", 1, &mut unknown)
-            .unwrap_err();
+        let e = build(
+            Some("ARGS"),
+            Some("@rx x"),
+            "id:9,t:sha1",
+            Path::new("."),
+            "f",
+            1,
+            &mut unknown,
+        )
+        .unwrap_err();
         assert_eq!(e.1.kind(), "transformation");
     }
 }

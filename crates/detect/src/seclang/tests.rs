@@ -18,7 +18,10 @@ fn get(uri: &str) -> HttpRequest {
         protocol: "HTTP/1.1".into(),
         headers: vec![
             ("Host".into(), "localhost".into()),
-            ("User-Agent".into(), "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0".into()),
+            (
+                "User-Agent".into(),
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0".into(),
+            ),
             ("Accept".into(), "text/html".into()),
         ],
         body: Vec::new(),
@@ -35,7 +38,11 @@ fn every_directive_form_in_the_crs_files_parses() {
     let p = Program::load_dir(&fixture()).unwrap();
     let r = p.report();
     assert_eq!(r.files.len(), 6, "{:?}", r.files);
-    assert!(r.unsupported_directives.is_empty(), "{:?}", r.unsupported_directives);
+    assert!(
+        r.unsupported_directives.is_empty(),
+        "{:?}",
+        r.unsupported_directives
+    );
     assert!(r.unknown_actions.is_empty(), "{:?}", r.unknown_actions);
     assert!(
         r.skipped.iter().all(|s| s.reason.kind() != "syntax"),
@@ -53,8 +60,18 @@ fn crs_fixture_loads_with_a_known_count_of_compiled_and_skipped_rules() {
     let kinds = r.skipped_by_kind();
     // Counted from the files: see RULES.md ("OWASP CRS rule files") for the list.
     assert_eq!(r.rules_loaded, FIXTURE_LOADED, "{}", r.summary());
-    assert_eq!(kinds.get("regex").copied().unwrap_or(0), FIXTURE_REGEX, "{:?}", r.skipped);
-    assert_eq!(kinds.get("transformation").copied().unwrap_or(0), FIXTURE_TRANSFORM, "{:?}", r.skipped);
+    assert_eq!(
+        kinds.get("regex").copied().unwrap_or(0),
+        FIXTURE_REGEX,
+        "{:?}",
+        r.skipped
+    );
+    assert_eq!(
+        kinds.get("transformation").copied().unwrap_or(0),
+        FIXTURE_TRANSFORM,
+        "{:?}",
+        r.skipped
+    );
     assert_eq!(r.skipped.len(), FIXTURE_SKIPPED, "{:?}", r.skipped);
     assert!(p.rule_ids().contains(&942100));
     assert!(p.rule_ids().contains(&949110));
@@ -73,17 +90,27 @@ const FIXTURE_SKIPPED: usize = 4;
 fn debian_crs_package_loads_when_installed() {
     let dir = Path::new("/usr/share/modsecurity-crs");
     if !dir.join("owasp-crs.load").is_file() {
-        eprintln!("SKIPPED: Debian modsecurity-crs is not installed (apt-get install modsecurity-crs)");
+        eprintln!(
+            "SKIPPED: Debian modsecurity-crs is not installed (apt-get install modsecurity-crs)"
+        );
         return;
     }
     let p = Program::load_dir(dir).unwrap();
     let r = p.report();
     eprintln!("{}", r.summary());
-    for s in r.skipped.iter().filter(|s| s.reason.kind() != "response_phase") {
+    for s in r
+        .skipped
+        .iter()
+        .filter(|s| s.reason.kind() != "response_phase")
+    {
         eprintln!("skipped {} {}:{} {}", s.id, s.file, s.line, s.reason);
     }
     assert!(r.files.len() >= 30, "{:?}", r.files);
-    assert!(r.unsupported_directives.is_empty(), "{:?}", r.unsupported_directives);
+    assert!(
+        r.unsupported_directives.is_empty(),
+        "{:?}",
+        r.unsupported_directives
+    );
     assert_eq!(r.rules_loaded, DEBIAN_LOADED, "{}", r.summary());
     assert_eq!(r.skipped.len(), DEBIAN_SKIPPED, "{:?}", r.skipped_by_kind());
     let regex: Vec<u32> = r
@@ -107,7 +134,11 @@ fn crs_sqli_rules_score_and_block_like_modsecurity() {
     let attack = p.run(&get("/?id=1%27%20or%20%271%27%3D%271"), 1, 5);
     assert!(ids(&attack).contains(&942100), "{:?}", attack.findings);
     assert!(attack.score >= 5, "{attack:?}");
-    let f = attack.findings.iter().find(|f| f.rule_id == 942100).unwrap();
+    let f = attack
+        .findings
+        .iter()
+        .find(|f| f.rule_id == 942100)
+        .unwrap();
     assert_eq!(f.category, crate::Category::Sqli);
     assert_eq!(f.location, "ARGS");
     assert_eq!(f.name_of_part, "id");
@@ -139,7 +170,10 @@ SecRule REQUEST_FILENAME "@streq /form" \
     "id:1001,phase:1,pass,nolog,ctl:ruleRemoveTargetById=942100;ARGS:comment"
 "#;
     let dir = tempdir_with(&[("REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf", exclusion)]);
-    let mut files = vec![fixture().join("crs-setup.conf"), dir.join("REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf")];
+    let mut files = vec![
+        fixture().join("crs-setup.conf"),
+        dir.join("REQUEST-900-EXCLUSION-RULES-BEFORE-CRS.conf"),
+    ];
     files.extend(glob_dir(&fixture().join("rules"), "*.conf").unwrap());
     let p = Program::load_files(&files).unwrap();
     let payload = "=1%27%20or%20%271%27%3D%271";
@@ -225,8 +259,16 @@ fn engine_runs_builtin_and_crs_rules_side_by_side() {
     let req = get("/?id=1%27%20or%20%271%27%3D%271");
     let v = both.inspect(&req);
     assert!(v.blocked);
-    assert!(v.findings.iter().any(|f| f.rule_id == 942100 && !f.tags.is_empty()));
-    assert!(v.findings.iter().any(|f| f.tags.is_empty()), "built-in findings too: {:?}", v.findings);
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.rule_id == 942100 && !f.tags.is_empty())
+    );
+    assert!(
+        v.findings.iter().any(|f| f.tags.is_empty()),
+        "built-in findings too: {:?}",
+        v.findings
+    );
     let v = only.inspect(&req);
     assert!(v.blocked, "{v:?}");
     assert!(v.findings.iter().all(|f| !f.tags.is_empty()), "{v:?}");

@@ -588,7 +588,10 @@ mod tests {
         assert_eq!(t("replaceComments", "UN/**/ION/*x"), "UN ION ");
         assert_eq!(t("removeComments", "a/*x*/b-- c\nd#e"), "ab\nd");
         assert_eq!(t("cmdLine", "C^a\"t /E't'C/passwd;ls"), "cat/etc/passwd ls");
-        assert_eq!(t("normalisePath", "/a/./b/../../../etc//passwd"), "/etc/passwd");
+        assert_eq!(
+            t("normalisePath", "/a/./b/../../../etc//passwd"),
+            "/etc/passwd"
+        );
         assert_eq!(t("normalizePathWin", "a\\b\\..\\c"), "a/c");
         assert_eq!(t("base64Decode", "c2VsZWN0IDE="), "select 1");
         assert_eq!(t("base64DecodeExt", "c2Vs.ZWN0"), "select");

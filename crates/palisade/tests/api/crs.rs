@@ -11,8 +11,7 @@ use std::time::Duration;
 use palisade_pipeline::detection::CrsMode;
 
 use crate::helpers::{
-    TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with,
-    test_settings,
+    TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings,
 };
 
 /// CRS regression test 942100-2 (`var=-1839' or '1'='1`), as a query argument.
@@ -59,7 +58,10 @@ async fn check(app: &TestApp, key: &str, uri: &str, ip: &str) -> reqwest::Respon
         .header("X-Original-Method", "GET")
         .header("X-Real-IP", ip)
         .header("Host", "localhost")
-        .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0")
+        .header(
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0",
+        )
         .header("Accept", "text/html")
         .send()
         .await
@@ -71,7 +73,10 @@ async fn crs_flow(app: &TestApp) {
 
     let r = check(app, &key, &format!("/shop/item?{PAYLOAD}"), "203.0.113.71").await;
     assert_eq!(r.status(), 403);
-    let rules = r.headers()["x-palisade-rules"].to_str().expect("ascii").to_owned();
+    let rules = r.headers()["x-palisade-rules"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(rules.split(',').any(|id| id.trim() == "942100"), "{rules}");
     let body: serde_json::Value = r.json().await.expect("json");
     let hit = body["rules"]
@@ -79,7 +84,10 @@ async fn crs_flow(app: &TestApp) {
         .and_then(|a| a.iter().find(|h| h["id"] == 942100))
         .cloned()
         .expect("942100 in the answer");
-    assert_eq!(hit["name"], "SQL Injection Attack Detected via libinjection");
+    assert_eq!(
+        hit["name"],
+        "SQL Injection Attack Detected via libinjection"
+    );
     assert_eq!(hit["part"], "var");
 
     let mut threat = None;
@@ -105,7 +113,13 @@ async fn crs_flow(app: &TestApp) {
 
     // The REQUEST-900 exclusion removes 942100 under /legacy/: nothing else in the
     // loaded files scores this payload, so it passes.
-    let r = check(app, &key, &format!("/legacy/search?{PAYLOAD}"), "203.0.113.72").await;
+    let r = check(
+        app,
+        &key,
+        &format!("/legacy/search?{PAYLOAD}"),
+        "203.0.113.72",
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-palisade-decision"], "allow");
 
@@ -117,7 +131,12 @@ async fn crs_flow(app: &TestApp) {
     let (status, rules) = app.get_json("/api/v1/detection/rules").await;
     assert_eq!(status, 200);
     assert_eq!(rules["crs"]["mode"], "replace", "{rules}");
-    assert!(rules["crs"]["rules_loaded"].as_u64().is_some_and(|n| n > 150), "{rules}");
+    assert!(
+        rules["crs"]["rules_loaded"]
+            .as_u64()
+            .is_some_and(|n| n > 150),
+        "{rules}"
+    );
     assert_eq!(rules["crs"]["skipped"]["regex"], 2, "{rules}");
 }
 
