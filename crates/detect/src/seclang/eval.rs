@@ -62,6 +62,10 @@ struct State<'p> {
     matched_var_name: String,
     matched_vars: Vec<(String, String)>,
     stop: bool,
+    /// Transformed values by (transformation list, value address, length): CRS runs
+    /// the same list over the same argument in many rules.
+    tcache: HashMap<(usize, usize, usize), String>,
+    program: &'p Program,
     /// `ctl:forceRequestBodyVariable=On`.
     force_body: bool,
     out: Outcome,
@@ -82,6 +86,8 @@ pub fn run(program: &Program, req: &HttpRequest, paranoia: u8, threshold: u32) -
         matched_var_name: String::new(),
         matched_vars: Vec::new(),
         stop: false,
+        tcache: HashMap::new(),
+        program,
         force_body: false,
         out: Outcome::default(),
     };
@@ -208,6 +214,26 @@ fn scores(rule: &SecRule) -> bool {
 }
 
 impl<'p> State<'p> {
+    /// `value` after `rule`'s transformations, from the per-request cache when the
+    /// value lives in the request view (its address identifies it).
+    fn transformed<'v>(&mut self, rule: &SecRule, value: &'v Cow<'_, str>) -> Cow<'v, str> {
+        if rule.transforms.is_empty() {
+            return Cow::Borrowed(value.as_ref());
+        }
+        let Cow::Borrowed(b) = value else {
+            return Cow::Owned(apply_all(&rule.transforms, value).into_owned());
+        };
+        let key = (rule.tchain, b.as_ptr() as usize, b.len());
+        if let Some(hit) = self.tcache.get(&key) {
+            return Cow::Owned(hit.clone());
+        }
+        let t = apply_all(&rule.transforms, b);
+        if let Cow::Owned(o) = &t {
+            self.tcache.insert(key, o.clone());
+        }
+        t
+    }
+
     fn int(&self, key: &str) -> i64 {
         self.tx.get(key).map(|v| to_int(v)).unwrap_or(0)
     }
@@ -451,7 +477,26 @@ impl<'p> State<'p> {
         match &rule.op {
             Op::Rx(re) | Op::Pm(re) => caps_of(re),
             Op::RxMacro(p) => {
-                let re = compile_rx(&self.expand(p, Some(rule), view)).ok()?;
+                let pattern = self.expand(p, Some(rule), view);
+                let cached = self
+                    .program
+                    .rx_cache
+                    .lock()
+                    .ok()
+                    .and_then(|c| c.get(&pattern).cloned());
+                let re = match cached {
+                    Some(re) => re,
+                    None => {
+                        let re = std::sync::Arc::new(compile_rx(&pattern).ok()?);
+                        if let Ok(mut c) = self.program.rx_cache.lock() {
+                            if c.len() >= 64 {
+                                c.clear();
+                            }
+                            c.insert(pattern, re.clone());
+                        }
+                        re
+                    }
+                };
                 caps_of(&re)
             }
             Op::StrEq(p) => plain(value == self.expand(p, Some(rule), view), value),
@@ -574,7 +619,7 @@ impl<'p> State<'p> {
                     }
                 }
             } else {
-                let t = apply_all(&rule.transforms, &v.value);
+                let t = self.transformed(rule, &v.value);
                 let r = self.op(rule, &t, view);
                 if r.is_some() != rule.negated {
                     result = Some((t.into_owned(), r));

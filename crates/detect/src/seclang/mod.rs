@@ -182,11 +182,24 @@ pub enum SeclangError {
 }
 
 /// A loaded rule program: the request-phase rules in order, per phase.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Program {
     pub(crate) phase1: Vec<Item>,
     pub(crate) phase2: Vec<Item>,
     report: LoadReport,
+    /// `@rx` patterns with macros, compiled after expansion (bounded).
+    pub(crate) rx_cache: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<regex::bytes::Regex>>>,
+}
+
+impl Clone for Program {
+    fn clone(&self) -> Program {
+        Program {
+            phase1: self.phase1.clone(),
+            phase2: self.phase2.clone(),
+            report: self.report.clone(),
+            rx_cache: Default::default(),
+        }
+    }
 }
 
 /// Configure-time edits applied once every file is read.
@@ -205,6 +218,8 @@ struct Loader {
     /// Links of a chain being read, and whether it is already broken (one link failed).
     chain: Vec<SecRule>,
     chain_broken: Option<SkippedRule>,
+    /// Distinct transformation lists seen, for [`SecRule::tchain`].
+    tchains: Vec<Vec<transform::SecTransform>>,
 }
 
 impl Program {
@@ -449,7 +464,14 @@ impl Loader {
             *self.program.report.unknown_actions.entry(a).or_insert(0) += 1;
         }
         match built {
-            Ok(r) => {
+            Ok(mut r) => {
+                r.tchain = match self.tchains.iter().position(|c| *c == r.transforms) {
+                    Some(i) => i,
+                    None => {
+                        self.tchains.push(r.transforms.clone());
+                        self.tchains.len() - 1
+                    }
+                };
                 if self.chain_broken.is_none() {
                     self.chain.push(r);
                 }

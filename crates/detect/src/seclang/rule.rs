@@ -320,6 +320,9 @@ pub struct SecRule {
     pub negated: bool,
     /// `t:` list.
     pub transforms: Vec<SecTransform>,
+    /// The `t:` list's index among the distinct lists of the program, so transformed
+    /// values can be cached per request and list.
+    pub tchain: usize,
     /// `multiMatch`.
     pub multi_match: bool,
     /// `capture`.
@@ -555,6 +558,7 @@ pub fn build(
         op: opc,
         negated,
         transforms: Vec::new(),
+        tchain: 0,
         multi_match: false,
         capture: false,
         setvars: Vec::new(),
