@@ -1,9 +1,9 @@
 //! Splits SecLang (ModSecurity configuration) text into directives and their arguments.
 //!
 //! Apache-style configuration: `#` comments, a trailing backslash continues a line, and
-//! arguments are separated by whitespace, with double quotes grouping one argument (`\"`
-//! inside quotes is a literal quote; every other backslash is kept for the regex
-//! engine, as ModSecurity keeps it).
+//! arguments are separated by whitespace, with double quotes grouping one argument. As
+//! Apache's `ap_getword_conf` does, `\\` becomes `\` and `\"` inside quotes becomes `"`;
+//! every other backslash is kept for the regex engine.
 
 /// One directive as written: its name, its arguments, and the line it started on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +75,10 @@ fn split_words(s: &str) -> Vec<String> {
             chars.next();
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' if chars.peek() == Some(&'"') => {
-                        word.push('"');
-                        chars.next();
+                    '\\' if matches!(chars.peek(), Some('"' | '\\')) => {
+                        if let Some(n) = chars.next() {
+                            word.push(n);
+                        }
                     }
                     '"' => break,
                     c => word.push(c),
@@ -88,8 +89,11 @@ fn split_words(s: &str) -> Vec<String> {
                 if c.is_whitespace() {
                     break;
                 }
-                word.push(c);
                 chars.next();
+                if c == '\\' && chars.peek() == Some(&'\\') {
+                    chars.next();
+                }
+                word.push(c);
             }
         }
         words.push(word);
@@ -155,6 +159,8 @@ mod tests {
         assert_eq!(d[0].args, vec!["ARGS", "@rx a\"b\\d", "id:1,    phase:2"]);
         assert_eq!(d[0].line, 2);
         assert_eq!(d[1].args, vec!["END"]);
+        let d = directives("SecRule ARGS \"@rx [^\\\\\\\\]\\\\\\\\c\" \"id:2\"\n");
+        assert_eq!(d[0].args[1], "@rx [^\\\\]\\\\c", "\\\\ is one backslash, as in Apache");
     }
 
     #[test]
