@@ -22,6 +22,8 @@ use palisade_detect::{Engine, EngineConfig, HttpRequest, RuleSet};
 #[derive(Default)]
 struct Row {
     tests: usize,
+    /// Tests that name their rule (the rule-level denominator).
+    rule_tests: usize,
     rule_pass: usize,
     rule_not_loaded: usize,
     verdict: [usize; 3],
@@ -86,6 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let row = rows.entry(s("rule_file")).or_default();
         row.tests += 1;
         if let Some(rule) = rule {
+            row.rule_tests += 1;
             let out = program.run(&req, 4, 100_000);
             let fired = out.findings.iter().any(|f| f.rule_id == rule);
             if fired == fires {
@@ -128,7 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!(
             "| {name} | {} | {} ({}) | {} | {} | {} | {} |",
             r.tests,
-            pct(r.rule_pass, r.tests),
+            pct(r.rule_pass, r.rule_tests),
             r.rule_pass,
             r.rule_not_loaded,
             pct(r.verdict[0], r.tests),
@@ -136,6 +139,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pct(r.verdict[2], r.tests)
         );
         total.tests += r.tests;
+        total.rule_tests += r.rule_tests;
         total.rule_pass += r.rule_pass;
         total.rule_not_loaded += r.rule_not_loaded;
         for i in 0..3 {
@@ -145,7 +149,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "| **all** | {} | {} ({}) | {} | {} | {} | {} |",
         total.tests,
-        pct(total.rule_pass, total.tests),
+        pct(total.rule_pass, total.rule_tests),
         total.rule_pass,
         total.rule_not_loaded,
         pct(total.verdict[0], total.tests),
