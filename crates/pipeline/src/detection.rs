@@ -568,6 +568,49 @@ match = { contains_any = ["/secret-admin"] }
     }
 
     #[test]
+    fn crs_settings_are_checked_and_the_crs_status_is_reported() {
+        use palisade_core::config::Validate;
+        let parse = |t: serde_json::Value| serde_json::from_value::<DetectionConfig>(t);
+        assert!(
+            parse(serde_json::json!({"crs_mode": "both"}))
+                .unwrap_err()
+                .to_string()
+                .contains("crs_mode")
+        );
+        let mut c = parse(serde_json::json!({"crs_dir": "/nonexistent/crs"})).unwrap();
+        let problems = c.finish();
+        assert!(
+            problems.iter().any(|p| p.to_string().contains("crs_dir")),
+            "{problems:?}"
+        );
+
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../detect/tests/fixtures/crs-3.3.4");
+        let c = parse(serde_json::json!({"crs_dir": fixture, "crs_mode": "replace"})).unwrap();
+        assert!(c.clone().finish().is_empty());
+        let d =
+            Detection::with_crs(c.engine, c.mode, None, c.crs_dir.as_deref(), c.crs_mode).unwrap();
+        let status = d.rules_status().crs.unwrap();
+        assert_eq!(status.mode, CrsMode::Replace);
+        assert_eq!(status.skipped_ids, vec![901318, 901410, 920120, 942130]);
+        let attack = get("/?id=1%27%20or%20%271%27%3D%271");
+        let v = d.engine().inspect(&attack);
+        assert!(
+            v.blocked && v.findings.iter().all(|f| !f.tags.is_empty()),
+            "{v:?}"
+        );
+        // A paranoia change rebuilds the engine with the same CRS program.
+        d.apply(DetectionTuning {
+            mode: Mode::Block,
+            paranoia: 2,
+            threshold: 5,
+        })
+        .unwrap();
+        assert!(d.engine().inspect(&attack).blocked);
+        assert!(d.engine().crs_report().is_some());
+    }
+
+    #[test]
     fn config_changes_rebuild_with_the_loaded_rules() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("site.toml"), CUSTOM).unwrap();

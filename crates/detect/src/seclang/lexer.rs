@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(d[0].line, 2);
         assert_eq!(d[1].args, vec!["END"]);
         let d = directives("SecRule ARGS \"@rx [^\\\\\\\\]\\\\\\\\c\" \"id:2\"\n");
-        assert_eq!(d[0].args[1], "@rx [^\\\\]\\\\c", "\\\\ is one backslash, as in Apache");
+        assert_eq!(
+            d[0].args[1], "@rx [^\\\\]\\\\c",
+            "\\\\ is one backslash, as in Apache"
+        );
     }
 
     #[test]

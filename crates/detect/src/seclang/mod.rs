@@ -188,7 +188,8 @@ pub struct Program {
     pub(crate) phase2: Vec<Item>,
     report: LoadReport,
     /// `@rx` patterns with macros, compiled after expansion (bounded).
-    pub(crate) rx_cache: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<regex::bytes::Regex>>>,
+    pub(crate) rx_cache:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<regex::bytes::Regex>>>,
 }
 
 impl Clone for Program {
