@@ -149,10 +149,8 @@ impl palisade_core::config::Validate for DetectionConfig {
             Ok(_) => Vec::new(),
             Err(error) => vec![ConfigProblem::new("rules_dir", error)],
         };
-        if let Some(dir) = &self.crs_dir {
-            if let Err(error) = Program::load_dir(dir) {
-                problems.push(ConfigProblem::new("crs_dir", error));
-            }
+        if let Some(Err(error)) = self.crs_dir.as_deref().map(Program::load_dir) {
+            problems.push(ConfigProblem::new("crs_dir", error));
         }
         problems
     }

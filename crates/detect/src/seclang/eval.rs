@@ -215,19 +215,19 @@ fn scores(rule: &SecRule) -> bool {
 
 impl<'p> State<'p> {
     /// `value` after `rule`'s transformations, from the per-request cache when the
-    /// value lives in the request view (its address identifies it).
-    fn transformed<'v>(&mut self, rule: &SecRule, value: &'v Cow<'_, str>) -> Cow<'v, str> {
+    /// value lives in the request view (`cacheable`: its address identifies it).
+    fn transformed<'v>(&mut self, rule: &SecRule, value: &'v str, cacheable: bool) -> Cow<'v, str> {
         if rule.transforms.is_empty() {
-            return Cow::Borrowed(value.as_ref());
+            return Cow::Borrowed(value);
         }
-        let Cow::Borrowed(b) = value else {
-            return Cow::Owned(apply_all(&rule.transforms, value).into_owned());
-        };
-        let key = (rule.tchain, b.as_ptr() as usize, b.len());
+        if !cacheable {
+            return apply_all(&rule.transforms, value);
+        }
+        let key = (rule.tchain, value.as_ptr() as usize, value.len());
         if let Some(hit) = self.tcache.get(&key) {
             return Cow::Owned(hit.clone());
         }
-        let t = apply_all(&rule.transforms, b);
+        let t = apply_all(&rule.transforms, value);
         if let Cow::Owned(o) = &t {
             self.tcache.insert(key, o.clone());
         }
@@ -619,7 +619,8 @@ impl<'p> State<'p> {
                     }
                 }
             } else {
-                let t = self.transformed(rule, &v.value);
+                let cacheable = matches!(v.value, Cow::Borrowed(_));
+                let t = self.transformed(rule, &v.value, cacheable);
                 let r = self.op(rule, &t, view);
                 if r.is_some() != rule.negated {
                     result = Some((t.into_owned(), r));
