@@ -53,7 +53,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                 n + 1
             ),
         };
-        let headers = v
+        let mut headers: Vec<(String, String)> = v
             .get("headers")
             .and_then(|h| h.as_array())
             .map(|pairs| {
@@ -69,6 +69,15 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                     .collect()
             })
             .unwrap_or_default();
+        let body = text("body").into_bytes();
+        // As every client (and replay.py) does: a body travels with its length.
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            headers.push(("Content-Length".to_owned(), body.len().to_string()));
+        }
         out.push(Sample {
             request: HttpRequest {
                 method: text("method"),
@@ -79,7 +88,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                     .unwrap_or("HTTP/1.1")
                     .to_owned(),
                 headers,
-                body: text("body").into_bytes(),
+                body,
                 client_ip: None,
             },
             attack,
