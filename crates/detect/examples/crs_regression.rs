@@ -50,6 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Engine::with_crs(RuleSet::builtin()?, cfg, Some(program.clone())),
     ];
     let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    let mut elapsed = [std::time::Duration::ZERO; 3];
     let file = std::fs::File::open(corpus)?;
     for line in std::io::BufReader::new(file).lines() {
         let line = line?;
@@ -109,8 +110,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        for (e, slot) in engines.iter().zip(row.verdict.iter_mut()) {
-            if e.inspect(&req).blocked == fires {
+        for ((e, slot), spent) in engines
+            .iter()
+            .zip(row.verdict.iter_mut())
+            .zip(elapsed.iter_mut())
+        {
+            let started = std::time::Instant::now();
+            let blocked = e.inspect(&req).blocked;
+            *spent += started.elapsed();
+            if blocked == fires {
                 *slot += 1;
             }
         }
@@ -155,6 +163,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(total.verdict[0], total.tests),
         pct(total.verdict[1], total.tests),
         pct(total.verdict[2], total.tests)
+    );
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e6 / total.tests.max(1) as f64;
+    println!(
+        "\nµs per request at PL{pl} (in-process, this build): built-in {:.0}, CRS files {:.0}, both {:.0}",
+        per(elapsed[0]),
+        per(elapsed[1]),
+        per(elapsed[2])
     );
     Ok(())
 }
