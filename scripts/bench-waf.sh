@@ -9,13 +9,18 @@
 # ModSecurity's row does not pay).
 #
 #   bash scripts/bench-waf.sh [--duration 20] [--connections 16] [--rate R]
+#
+# --crs-dir DIR also measures Palisade running the OWASP CRS rule files of DIR itself
+# (`crs_dir`, crs_mode = "replace"): the same rules as the ModSecurity row.
 set -euo pipefail
 source "$(dirname "$0")/lib/waf-fronts.sh"
 OUT="${OUT:-/tmp/palisade-bench}"
 args=(--duration 20 --connections 16)
+crs_dir=""
 while [ $# -gt 0 ]; do
   case $1 in
     --duration|--connections|--rate) args+=("$1" "$2"); shift 2 ;;
+    --crs-dir) crs_dir="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -23,6 +28,7 @@ mkdir -p "$OUT"
 build_release
 cleanup() {
   stop_palisade palisade-bench
+  stop_palisade palisade-crs-bench
   "$PEERS/modsecurity-crs.sh" stop --port 18281 >/dev/null 2>&1 || true
   "$PEERS/modsecurity-crs.sh" stop --port 18280 >/dev/null 2>&1 || true
 }
@@ -30,6 +36,10 @@ trap cleanup EXIT
 taskset -c 1 "$PEERS/modsecurity-crs.sh" start --plain --port 18280 >&2
 taskset -c 1 "$PEERS/modsecurity-crs.sh" start --paranoia 1 --port 18281 --allow-accept-charset >&2
 start_palisade palisade-bench 18290 18291 "http://127.0.0.1:18280" 1 1
+if [ -n "$crs_dir" ]; then
+  PALISADE_DETECTION_EXTRA="crs_dir = \"$crs_dir\"
+crs_mode = \"replace\"" start_palisade palisade-crs-bench 18292 18293 "http://127.0.0.1:18280" 1 1
+fi
 state="${PALISADE_PEERS_DIR:-/tmp/palisade-peers}"
 plain_pid=$(cat "$state/plain-18280/nginx.pid")
 modsec_pid=$(cat "$state/modsec-pl1-18281/nginx.pid")
@@ -40,4 +50,8 @@ results="$OUT/bench.jsonl"
 "$PEERS/bench.sh" --target 127.0.0.1:18281 --name modsec-crs-pl1 --cpu 0 --server-pids "$modsec_pid" --out "$results" "${args[@]}"
 "$PEERS/bench.sh" --target 127.0.0.1:18290 --name palisade-proxy --cpu 0 --server-pids "$pal_pid" --out "$results" "${args[@]}"
 "$PEERS/bench.sh" --target 127.0.0.1:18290 --name palisade-proxy+nginx --cpu 0 --server-pids "$pal_pid $plain_pid" --out "$results" "${args[@]}"
+if [ -n "$crs_dir" ]; then
+  crs_pid=$(palisade_pid palisade-crs-bench)
+  "$PEERS/bench.sh" --target 127.0.0.1:18292 --name palisade-proxy-crs --cpu 0 --server-pids "$crs_pid" --out "$results" "${args[@]}"
+fi
 echo "results: $results"

@@ -3,6 +3,12 @@
 for `palisade eval`, with a `category` per CRS rule file and a `part` per test.
 
   python3 scripts/crs-corpus.py ../shared/data/crs-regression/v3.3.4/tests > /tmp/crs.jsonl
+  python3 scripts/crs-corpus.py --all-files ../shared/data/crs-regression/v3.3.4/tests > /tmp/crs-all.jsonl
+
+Every line also names the test's rule (`rule`), whether it must fire (`expect`:
+`fires`/`silent`) and its rule file (`rule_file`), for rule-level pass rates
+(`cargo run -p palisade-detect --example crs_regression`). `--all-files` keeps the files
+skipped by default (911, 922, 943), categorised by file family.
 
 A stage whose output expects its own rule to fire (`log_contains: id "N"`) is an attack;
 one that expects it not to fire (`no_log_contains`) is labelled normal: these are CRS's
@@ -14,6 +20,7 @@ fixation) with no counterpart in the engine.
 """
 import json
 import os
+import re
 import sys
 import urllib.parse
 
@@ -41,14 +48,20 @@ def part_of(uri, headers, data):
     return "query" if "?" in uri else "path"
 
 
-def main(root):
+def rule_of(out, key):
+    """The rule id a stage's `log_contains`/`no_log_contains` names."""
+    m = re.search(r"id \"?(\d+)", str(out.get(key, "")))
+    return int(m.group(1)) if m else None
+
+
+def main(root, all_files=False):
     skipped = {"encoded_or_raw": 0, "status_only": 0, "file": 0}
     for d in sorted(os.listdir(root)):
         path = os.path.join(root, d)
         if not os.path.isdir(path):
             continue
         family = d.split("-")[1] if "-" in d else ""
-        category = CATEGORY.get(family)
+        category = CATEGORY.get(family) or (f"crs-{family}" if all_files else None)
         for f in sorted(os.listdir(path)):
             if not f.endswith(".yaml"):
                 continue
@@ -64,9 +77,9 @@ def main(root):
                         skipped["encoded_or_raw"] += 1
                         continue
                     if "log_contains" in out:
-                        label = "attack"
+                        label, expect, rule = "attack", "fires", rule_of(out, "log_contains")
                     elif "no_log_contains" in out:
-                        label = "normal"
+                        label, expect, rule = "normal", "silent", rule_of(out, "no_log_contains")
                     else:
                         skipped["status_only"] += 1
                         continue
@@ -85,9 +98,14 @@ def main(root):
                         "category": category,
                         "part": part_of(uri, headers, data),
                         "source": f"crs-3.3.4:{test.get('test_title', f)}",
+                        "rule": rule,
+                        "expect": expect,
+                        "rule_file": d,
                     }))
     print(f"skipped: {skipped}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/crs-regression/v3.3.4/tests")
+    argv = [a for a in sys.argv[1:] if a != "--all-files"]
+    main(argv[0] if argv else "../shared/data/crs-regression/v3.3.4/tests",
+         all_files="--all-files" in sys.argv[1:])

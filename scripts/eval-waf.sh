@@ -6,22 +6,52 @@
 # $OUT (default /tmp/palisade-eval).
 #
 #   bash scripts/eval-waf.sh [--limit N] [--concurrency 16]
+#
+# With --crs-dir DIR, Palisade also runs with OWASP CRS rule files loaded as they are
+# (`crs_dir`): CRS alone (`palisade-crs`, crs_mode = "replace") and built-in + CRS
+# (`palisade-both`, crs_mode = "add"), beside the others in the same run. --corpus FILE
+# (repeatable) replays those JSONL files instead of CSIC (e.g. the CRS regression corpus
+# from scripts/crs-corpus.py).
 set -euo pipefail
 source "$(dirname "$0")/lib/waf-fronts.sh"
 DATA="${PALISADE_DATA:-$ROOT/../shared/data}/csic2010"
 OUT="${OUT:-/tmp/palisade-eval}"
 extra=()
+crs_dir=""
+corpus=()
 while [ $# -gt 0 ]; do
   case $1 in
     --limit) extra+=(--limit "$2"); shift 2 ;;
     --concurrency) extra+=(--concurrency "$2"); shift 2 ;;
+    --crs-dir) crs_dir="$2"; shift 2 ;;
+    --corpus) corpus+=("$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$OUT"
+if [ -n "$crs_dir" ]; then
+  # The ModSecurity peer runs with --allow-accept-charset (CSIC sends Accept-Charset,
+  # which stock CRS 3.3.4 scores 5 by rule 920450): the same rule 900250 setting here,
+  # ahead of the CRS files loaded as they are.
+  tuned="$OUT/crs-tuned"
+  mkdir -p "$tuned"
+  {
+    echo "SecAction \"id:900250,phase:1,nolog,pass,t:none,setvar:'tx.restricted_headers=/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/'\""
+    if [ -f "$crs_dir/owasp-crs.load" ]; then
+      echo "Include $crs_dir/owasp-crs.load"
+    else
+      for setup in crs-setup.conf crs-setup.conf.example; do
+        [ -f "$crs_dir/$setup" ] && { echo "Include $crs_dir/$setup"; break; }
+      done
+      echo "Include $crs_dir/rules/*.conf"
+    fi
+  } > "$tuned/owasp-crs.load"
+  crs_dir="$tuned"
+fi
 build_release
 cleanup() {
   for pl in 1 2; do stop_palisade "palisade-pl$pl"; "$PEERS/modsecurity-crs.sh" stop --port "1818$pl" >/dev/null 2>&1 || true; done
+  for pl in 1 2; do stop_palisade "palisade-crs-pl$pl"; stop_palisade "palisade-both-pl$pl"; done
   "$PEERS/modsecurity-crs.sh" stop --port 18180 >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -29,22 +59,37 @@ trap cleanup EXIT
 for pl in 1 2; do
   start_palisade "palisade-pl$pl" "1819$pl" "1829$pl" "http://127.0.0.1:18180" "$pl"
   "$PEERS/modsecurity-crs.sh" start --paranoia "$pl" --port "1818$pl" --allow-accept-charset >&2
+  if [ -n "$crs_dir" ]; then
+    # Same tuning as the ModSecurity peer (--allow-accept-charset: rule 900250).
+    PALISADE_DETECTION_EXTRA="crs_dir = \"$crs_dir\"
+crs_mode = \"replace\"" start_palisade "palisade-crs-pl$pl" "1839$pl" "1849$pl" "http://127.0.0.1:18180" "$pl"
+    PALISADE_DETECTION_EXTRA="crs_dir = \"$crs_dir\"
+crs_mode = \"add\"" start_palisade "palisade-both-pl$pl" "1859$pl" "1869$pl" "http://127.0.0.1:18180" "$pl"
+  fi
 done
 files=("$DATA/normalTrafficTest.jsonl.gz" "$DATA/anomalousTrafficTest.jsonl.gz")
+[ ${#corpus[@]} -gt 0 ] && files=("${corpus[@]}")
+fronts=(palisade modsec)
+[ -n "$crs_dir" ] && fronts=(palisade palisade-crs palisade-both modsec)
 for pl in 1 2; do
-  for front in palisade modsec; do
-    port=$([ "$front" = palisade ] && echo "1819$pl" || echo "1818$pl")
+  for front in "${fronts[@]}"; do
+    case $front in
+      palisade) port="1819$pl" ;;
+      palisade-crs) port="1839$pl" ;;
+      palisade-both) port="1859$pl" ;;
+      *) port="1818$pl" ;;
+    esac
     echo "replaying through $front PL$pl (127.0.0.1:$port)" >&2
     python3 "$PEERS/replay.py" --target "127.0.0.1:$port" "${files[@]}" "${extra[@]}" \
       --name "$front-pl$pl" --summary "$OUT/$front-pl$pl.json" >/dev/null
   done
 done
-python3 - "$OUT" <<'PY'
+python3 - "$OUT" "${fronts[@]}" <<'PY'
 import json, sys, os
 out = sys.argv[1]
-print(f"{'front':<16}{'TPR':>8}{'FPR':>9}{'precision':>11}{'F1':>8}{'TP':>7}{'FP':>6}{'errors':>8}")
+print(f"{'front':<20}{'TPR':>8}{'FPR':>9}{'precision':>11}{'F1':>8}{'TP':>7}{'FP':>6}{'errors':>8}")
 for pl in (1, 2):
-    for front in ("palisade", "modsec"):
+    for front in sys.argv[2:]:
         s = json.load(open(os.path.join(out, f"{front}-pl{pl}.json")))
-        print(f"{front+' PL'+str(pl):<16}{s['tpr']:>8.4f}{s['fpr']:>9.4f}{s['precision']:>11.4f}{s['f1']:>8.4f}{s['tp']:>7}{s['fp']:>6}{s['errors']:>8}")
+        print(f"{front+' PL'+str(pl):<20}{s['tpr']:>8.4f}{s['fpr']:>9.4f}{s['precision']:>11.4f}{s['f1']:>8.4f}{s['tp']:>7}{s['fp']:>6}{s['errors']:>8}")
 PY

@@ -13,6 +13,7 @@ build_release() {
 }
 
 # start_palisade NAME PROXY_PORT API_PORT UPSTREAM PARANOIA [CPU]
+# (PALISADE_DETECTION_EXTRA: more lines for its [detection] section, e.g. crs_dir)
 start_palisade() {
   local name=$1 proxy_port=$2 api_port=$3 upstream=$4 paranoia=$5 cpu=${6:-}
   local dir="$STATE/$name"
@@ -25,6 +26,7 @@ level = "warn"
 [detection]
 mode = "block"
 paranoia = $paranoia
+${PALISADE_DETECTION_EXTRA:-}
 [[proxy]]
 name = "$name"
 listen = "127.0.0.1:$proxy_port"

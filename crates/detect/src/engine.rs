@@ -12,6 +12,7 @@ use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use crate::request::{HttpRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
+use crate::seclang::{LoadReport, Program};
 use crate::transform::{Transform, apply_chain};
 
 /// Longest matched text kept as evidence (chars).
@@ -61,12 +62,17 @@ pub struct Finding {
     pub decoded_value: String,
     /// The matched text (at most 200 chars).
     pub matched: String,
+    /// The rule's tags (CRS rules: `attack-sqli`, `paranoia-level/1`, ...); empty for
+    /// built-in rules, whose category says the same.
+    pub tags: Vec<String>,
 }
 
 /// The outcome of inspecting one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// Sum of the severity points of the matching rules.
+    /// Sum of the severity points of the matching built-in rules; with CRS rule files
+    /// loaded, the larger of that and CRS's own inbound anomaly score (each rule set is
+    /// scored on its own, so "both" blocks what either would block).
     pub score: u32,
     /// The configured threshold.
     pub threshold: u32,
@@ -104,6 +110,7 @@ struct Inner {
     detectors: Vec<Detector>,
     exclusions: Vec<Exclusion>,
     unsupported: Vec<u32>,
+    crs: Option<Arc<Program>>,
 }
 
 /// A compiled rule set plus configuration; `Send + Sync`, and cloning is one `Arc` bump.
@@ -115,6 +122,12 @@ pub struct Engine {
 impl Engine {
     /// Compiles the rules active at `config.paranoia` into grouped regex sets.
     pub fn new(ruleset: RuleSet, config: EngineConfig) -> Engine {
+        Engine::with_crs(ruleset, config, None)
+    }
+
+    /// Like [`Engine::new`], plus loaded SecLang (OWASP CRS) rule files run beside the
+    /// rules of `ruleset` (pass an empty rule set to use CRS alone).
+    pub fn with_crs(ruleset: RuleSet, config: EngineConfig, crs: Option<Arc<Program>>) -> Engine {
         let config = EngineConfig {
             paranoia: config.paranoia.clamp(1, 4),
             ..config
@@ -204,6 +217,7 @@ impl Engine {
                 detectors,
                 exclusions: ruleset.exclusions,
                 unsupported,
+                crs,
             }),
         }
     }
@@ -219,16 +233,27 @@ impl Engine {
         &self.inner.unsupported
     }
 
-    /// Number of rules active at the configured paranoia level.
+    /// Number of rules active at the configured paranoia level (built-in and user TOML
+    /// rules; CRS rules are counted by [`Engine::crs_report`]).
     pub fn active_rules(&self) -> usize {
         self.inner.rules.len()
+    }
+
+    /// What the CRS rule files loaded, when any are.
+    pub fn crs_report(&self) -> Option<&LoadReport> {
+        self.inner.crs.as_deref().map(Program::report)
     }
 
     /// Inspects one request and scores it.
     pub fn inspect(&self, req: &HttpRequest) -> Verdict {
         let inner = &*self.inner;
-        let parsed = parse(req, inner.config.paranoia);
         let mut hits: Vec<Option<Finding>> = vec![None; inner.rules.len()];
+        // With CRS alone (no built-in rules) the engine's own parse is not needed.
+        let parsed = if inner.rules.is_empty() {
+            crate::request::ParsedRequest::default()
+        } else {
+            parse(req, inner.config.paranoia)
+        };
         for part in &parsed.parts {
             let mut cache: Vec<Option<Cow<'_, str>>> = vec![None; inner.chains.len()];
             for g in &inner.groups {
@@ -263,8 +288,16 @@ impl Engine {
                 }
             }
         }
-        let findings: Vec<Finding> = hits.into_iter().flatten().collect();
-        let score = findings.iter().map(|f| f.severity.points()).sum();
+        let mut findings: Vec<Finding> = hits.into_iter().flatten().collect();
+        let mut score: u32 = findings.iter().map(|f| f.severity.points()).sum();
+        if let Some(crs) = &inner.crs {
+            let outcome = crs.run(req, inner.config.paranoia, inner.config.threshold);
+            score = score.max(outcome.score);
+            if outcome.denied {
+                score = score.max(inner.config.threshold);
+            }
+            findings.extend(outcome.findings);
+        }
         Verdict {
             score,
             threshold: inner.config.threshold,
@@ -321,6 +354,7 @@ fn record(
         name_of_part: part.name.clone(),
         decoded_value: cap(value, MAX_DECODED),
         matched: cap(matched, MAX_MATCHED),
+        tags: Vec::new(),
     });
 }
 

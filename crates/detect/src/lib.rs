@@ -24,6 +24,7 @@ mod injection;
 pub mod places;
 pub mod request;
 pub mod rules;
+pub mod seclang;
 pub mod transform;
 
 pub use engine::{Engine, EngineConfig, Finding, Verdict};

@@ -398,6 +398,14 @@ pub struct EvalArgs {
     /// (the model alone blocks at or above it).
     #[arg(long)]
     pub block_probability: Option<f32>,
+    /// OWASP CRS / SecLang rule files to run too (a CRS checkout, or Debian's
+    /// /usr/share/modsecurity-crs); what loaded and what was skipped is printed.
+    #[arg(long)]
+    pub crs_dir: Option<PathBuf>,
+    /// With `--crs-dir`: `add` (built-in and CRS rules, a request blocked if either
+    /// would block it) or `replace` (CRS rules only).
+    #[arg(long, default_value = "add")]
+    pub crs_mode: String,
 }
 
 impl Cli {

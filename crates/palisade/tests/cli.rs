@@ -196,3 +196,57 @@ fn eval_reports_per_category_and_per_part() {
     assert_eq!(level["detected_in"]["path_segment"], 1, "{level}");
     assert_eq!(level["detected_in"]["other_header"], 1, "{level}");
 }
+
+#[test]
+fn eval_runs_owasp_crs_rule_files_and_says_what_loaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = dir.path().join("corpus.jsonl");
+    let lines = [
+        r#"{"method":"GET","uri":"/item?id=1%27%20or%20%271%27%3D%271","headers":[["Host","localhost"],["Accept","text/html"],["User-Agent","Mozilla/5.0"]],"label":"attack"}"#,
+        r#"{"method":"GET","uri":"/products?page=2","headers":[["Host","localhost"],["Accept","text/html"],["User-Agent","Mozilla/5.0"]],"label":"normal"}"#,
+    ];
+    std::fs::write(&corpus, lines.join("\n")).expect("write");
+    let crs =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../detect/tests/fixtures/crs-3.3.4");
+    let json = dir.path().join("report.json");
+    let o = palisade(
+        dir.path(),
+        &[
+            "eval",
+            corpus.to_str().expect("utf-8"),
+            "--paranoia",
+            "1",
+            "--crs-dir",
+            crs.to_str().expect("utf-8"),
+            "--crs-mode",
+            "replace",
+            "--json",
+            json.to_str().expect("utf-8"),
+        ],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("173 request rules loaded")
+            && out.contains("regex 2")
+            && out.contains("transformation 2"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("json");
+    assert_eq!(report[0]["overall"]["tp"], 1, "{report}");
+    assert_eq!(report[0]["overall"]["fp"], 0, "{report}");
+    let o = palisade(
+        dir.path(),
+        &[
+            "eval",
+            corpus.to_str().expect("utf-8"),
+            "--crs-dir",
+            crs.to_str().expect("utf-8"),
+            "--crs-mode",
+            "both",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--crs-mode"), "{}", text(&o));
+}

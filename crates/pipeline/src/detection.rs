@@ -12,6 +12,7 @@ use palisade_store::SharedStore;
 
 use palisade_core::metrics::registry;
 pub use palisade_core::verdict::Mode;
+use palisade_detect::seclang::{Program, SeclangError};
 use palisade_detect::{Engine, EngineConfig, RuleError, RuleSet};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,21 @@ pub struct DetectionConfig {
     pub rules_dir: Option<PathBuf>,
     /// How often `rules_dir` is checked for changes (`None`: never).
     pub reload_every: Option<Duration>,
+    /// OWASP CRS / SecLang rule files (`crs_dir`), loaded as they are.
+    pub crs_dir: Option<PathBuf>,
+    /// Whether CRS rules add to the built-in rules or replace them (`crs_mode`).
+    pub crs_mode: CrsMode,
+}
+
+/// `crs_mode`: how CRS rule files combine with the built-in rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CrsMode {
+    /// Both run; a request is blocked when either would block it.
+    #[default]
+    Add,
+    /// CRS rules only (the built-in rules and `rules_dir` are not used).
+    Replace,
 }
 
 /// `[detection]` as written.
@@ -54,6 +70,8 @@ struct DetectionSection {
     /// How often `rules_dir` is checked: a duration, or 0 for never.
     #[serde(alias = "reload_secs")]
     reload: Option<toml_like::DurationOrOff>,
+    crs_dir: Option<PathBuf>,
+    crs_mode: Option<String>,
 }
 
 /// A duration key where `0` switches the feature off.
@@ -101,7 +119,19 @@ impl TryFrom<DetectionSection> for DetectionConfig {
             Some(toml_like::DurationOrOff::On(span)) => Some(span.to_std()),
             None => Some(Duration::from_secs(2)),
         };
+        let crs_mode = match f.crs_mode.as_deref() {
+            None | Some("add") => CrsMode::Add,
+            Some("replace") => CrsMode::Replace,
+            Some(m) => {
+                return Err(ConfigProblem::new(
+                    "crs_mode",
+                    format!("'{m}' must be add or replace"),
+                ));
+            }
+        };
         Ok(DetectionConfig {
+            crs_dir: f.crs_dir,
+            crs_mode,
             mode,
             engine: EngineConfig {
                 paranoia,
@@ -115,10 +145,14 @@ impl TryFrom<DetectionSection> for DetectionConfig {
 
 impl palisade_core::config::Validate for DetectionConfig {
     fn finish(&mut self) -> Vec<ConfigProblem> {
-        match RuleSet::load(self.rules_dir.as_deref()) {
+        let mut problems = match RuleSet::load(self.rules_dir.as_deref()) {
             Ok(_) => Vec::new(),
             Err(error) => vec![ConfigProblem::new("rules_dir", error)],
+        };
+        if let Some(Err(error)) = self.crs_dir.as_deref().map(Program::load_dir) {
+            problems.push(ConfigProblem::new("crs_dir", error));
         }
+        problems
     }
 }
 
@@ -139,6 +173,99 @@ pub struct RulesStatus {
     pub directory: Option<String>,
     /// The last reload's error; the previous rules stay in force while it is set.
     pub error: Option<String>,
+    /// The OWASP CRS rule files, when `crs_dir` is set.
+    pub crs: Option<CrsStatus>,
+}
+
+/// What the CRS rule files loaded, and what they could not (those rules do not run).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CrsStatus {
+    /// `crs_dir`.
+    pub directory: String,
+    /// add or replace.
+    pub mode: CrsMode,
+    /// Files read.
+    pub files: usize,
+    /// Request-phase rules compiled and running.
+    pub rules_loaded: usize,
+    /// Rules removed by `SecRuleRemove*` in the exclusion files.
+    pub removed: usize,
+    /// Rules not loaded, by reason (`regex`: not linear-time compilable; `operator`,
+    /// `transformation`, `variable`: not implemented; `response_phase`: Palisade
+    /// inspects requests only).
+    pub skipped: std::collections::BTreeMap<String, usize>,
+    /// Ids of the skipped request-phase rules.
+    pub skipped_ids: Vec<u32>,
+    /// Directives without effect here, with counts.
+    pub unsupported_directives: std::collections::BTreeMap<String, usize>,
+}
+
+/// The loaded CRS program and how it combines with the built-in rules.
+#[derive(Clone)]
+struct Crs {
+    dir: PathBuf,
+    mode: CrsMode,
+    program: Arc<Program>,
+}
+
+impl Crs {
+    fn load(dir: &Path, mode: CrsMode) -> Result<Crs, SeclangError> {
+        let program = Program::load_dir(dir)?;
+        let report = program.report();
+        let skipped: Vec<String> = report
+            .skipped
+            .iter()
+            .filter(|s| s.reason.kind() != "response_phase")
+            .map(|s| format!("{} ({})", s.id, s.reason))
+            .collect();
+        tracing::warn!(
+            message = "OWASP CRS rule files loaded; rules that cannot run here are skipped.",
+            dir = %dir.display(),
+            summary = %report.summary(),
+            skipped = %skipped.join("; "),
+        );
+        Ok(Crs {
+            dir: dir.to_path_buf(),
+            mode,
+            program: Arc::new(program),
+        })
+    }
+
+    fn status(&self) -> CrsStatus {
+        let r = self.program.report();
+        CrsStatus {
+            directory: self.dir.display().to_string(),
+            mode: self.mode,
+            files: r.files.len(),
+            rules_loaded: r.rules_loaded,
+            removed: r.removed,
+            skipped: r
+                .skipped_by_kind()
+                .into_iter()
+                .map(|(k, n)| (k.to_string(), n))
+                .collect(),
+            skipped_ids: r
+                .skipped
+                .iter()
+                .filter(|s| s.reason.kind() != "response_phase")
+                .map(|s| s.id)
+                .collect(),
+            unsupported_directives: r.unsupported_directives.clone(),
+        }
+    }
+}
+
+fn build_engine(rules: &RuleSet, config: EngineConfig, crs: Option<&Crs>) -> Engine {
+    match crs {
+        None => Engine::new(rules.clone(), config),
+        Some(c) => {
+            let rules = match c.mode {
+                CrsMode::Add => rules.clone(),
+                CrsMode::Replace => RuleSet::default(),
+            };
+            Engine::with_crs(rules, config, Some(c.program.clone()))
+        }
+    }
 }
 
 struct Loaded {
@@ -151,7 +278,19 @@ struct Loaded {
 /// The engine in use, its mode, its configuration and its rule source.
 pub struct Detection {
     rules_dir: Option<PathBuf>,
+    crs: Option<Crs>,
     loaded: RwLock<Loaded>,
+}
+
+/// Why the detection engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectionError {
+    /// A TOML rule file is broken.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    /// The CRS directory cannot be read.
+    #[error("crs_dir: {0}")]
+    Crs(#[from] SeclangError),
 }
 
 impl Detection {
@@ -171,6 +310,7 @@ impl Detection {
         let engine = Engine::new((*rules).clone(), config);
         Ok(Detection {
             rules_dir,
+            crs: None,
             loaded: RwLock::new(Loaded {
                 rules,
                 engine,
@@ -182,6 +322,26 @@ impl Detection {
                 error: None,
             }),
         })
+    }
+
+    /// Like [`Detection::new`], plus OWASP CRS rule files from `crs_dir` (loaded once;
+    /// what they cannot run is logged once and shown in [`Detection::rules_status`]).
+    pub fn with_crs(
+        config: EngineConfig,
+        mode: Mode,
+        rules_dir: Option<PathBuf>,
+        crs_dir: Option<&Path>,
+        crs_mode: CrsMode,
+    ) -> Result<Self, DetectionError> {
+        let mut d = Detection::new(config, mode, rules_dir)?;
+        if let Some(dir) = crs_dir {
+            let crs = Crs::load(dir, crs_mode)?;
+            let mut l = d.write();
+            l.engine = build_engine(&l.rules, config, Some(&crs));
+            drop(l);
+            d.crs = Some(crs);
+        }
+        Ok(d)
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
@@ -228,6 +388,7 @@ impl Detection {
             exclusions: l.rules.exclusions.len(),
             directory: self.rules_dir.as_ref().map(|d| d.display().to_string()),
             error: l.error.clone(),
+            crs: self.crs.as_ref().map(Crs::status),
         }
     }
 
@@ -239,7 +400,7 @@ impl Detection {
             (l.rules.clone(), l.config)
         };
         let engine = ((old.paranoia, old.threshold) != (new.paranoia, new.threshold))
-            .then(|| Engine::new((*rules).clone(), engine_config(new)));
+            .then(|| build_engine(&rules, engine_config(new), self.crs.as_ref()));
         let mut l = self.write();
         if let Some(engine) = engine {
             l.engine = engine;
@@ -280,7 +441,7 @@ impl Detection {
         match outcome {
             Ok(rules) => {
                 let config = self.config();
-                let engine = Engine::new(rules.clone(), engine_config(config));
+                let engine = build_engine(&rules, engine_config(config), self.crs.as_ref());
                 let mut l = self.write();
                 l.rules = Arc::new(rules);
                 l.engine = engine;
@@ -441,6 +602,49 @@ match = { contains_any = ["/secret-admin"] }
         std::fs::remove_file(dir.path().join("zz-broken.toml")).unwrap();
         d.reload().unwrap();
         assert!(d.rules_status().error.is_none());
+    }
+
+    #[test]
+    fn crs_settings_are_checked_and_the_crs_status_is_reported() {
+        use palisade_core::config::Validate;
+        let parse = |t: serde_json::Value| serde_json::from_value::<DetectionConfig>(t);
+        assert!(
+            parse(serde_json::json!({"crs_mode": "both"}))
+                .unwrap_err()
+                .to_string()
+                .contains("crs_mode")
+        );
+        let mut c = parse(serde_json::json!({"crs_dir": "/nonexistent/crs"})).unwrap();
+        let problems = c.finish();
+        assert!(
+            problems.iter().any(|p| p.to_string().contains("crs_dir")),
+            "{problems:?}"
+        );
+
+        let fixture =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../detect/tests/fixtures/crs-3.3.4");
+        let c = parse(serde_json::json!({"crs_dir": fixture, "crs_mode": "replace"})).unwrap();
+        assert!(c.clone().finish().is_empty());
+        let d =
+            Detection::with_crs(c.engine, c.mode, None, c.crs_dir.as_deref(), c.crs_mode).unwrap();
+        let status = d.rules_status().crs.unwrap();
+        assert_eq!(status.mode, CrsMode::Replace);
+        assert_eq!(status.skipped_ids, vec![901318, 901410, 920120, 942130]);
+        let attack = get("/?id=1%27%20or%20%271%27%3D%271");
+        let v = d.engine().inspect(&attack);
+        assert!(
+            v.blocked && v.findings.iter().all(|f| !f.tags.is_empty()),
+            "{v:?}"
+        );
+        // A paranoia change rebuilds the engine with the same CRS program.
+        d.apply(DetectionTuning {
+            mode: Mode::Block,
+            paranoia: 2,
+            threshold: 5,
+        })
+        .unwrap();
+        assert!(d.engine().inspect(&attack).blocked);
+        assert!(d.engine().crs_report().is_some());
     }
 
     #[test]

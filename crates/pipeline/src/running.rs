@@ -116,6 +116,9 @@ pub enum PipelineError {
     /// A rule file is invalid.
     #[error("loading the detection rules: {0}")]
     Rules(#[from] palisade_detect::RuleError),
+    /// The detection engine (rule files or CRS directory) cannot start.
+    #[error("loading the detection rules: {0}")]
+    Detection(#[from] crate::detection::DetectionError),
     /// A scenario file is invalid.
     #[error("loading the behaviour scenarios: {0}")]
     Scenarios(#[from] palisade_scenarios::ScenarioError),
@@ -222,10 +225,12 @@ impl Pipeline {
             }));
         }
 
-        let detection = Arc::new(Detection::new(
+        let detection = Arc::new(Detection::with_crs(
             config.detection.engine,
             config.detection.mode,
             config.detection.rules_dir.clone(),
+            config.detection.crs_dir.as_deref(),
+            config.detection.crs_mode,
         )?);
         let live = Arc::new(Bus::new(BusConfig::default()));
         let mut outlets = config.threat_observers.clone();

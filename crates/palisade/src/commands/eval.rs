@@ -53,7 +53,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                 n + 1
             ),
         };
-        let headers = v
+        let mut headers: Vec<(String, String)> = v
             .get("headers")
             .and_then(|h| h.as_array())
             .map(|pairs| {
@@ -69,6 +69,15 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                     .collect()
             })
             .unwrap_or_default();
+        let body = text("body").into_bytes();
+        // As every client (and replay.py) does: a body travels with its length.
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            headers.push(("Content-Length".to_owned(), body.len().to_string()));
+        }
         out.push(Sample {
             request: HttpRequest {
                 method: text("method"),
@@ -79,7 +88,7 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
                     .unwrap_or("HTTP/1.1")
                     .to_owned(),
                 headers,
-                body: text("body").into_bytes(),
+                body,
                 client_ip: None,
             },
             attack,
@@ -305,18 +314,33 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         samples.len(),
         samples.len() - attacks
     );
-    let rules = RuleSet::load(args.rules_dir.as_deref()).context("loading rules")?;
+    let mut rules = RuleSet::load(args.rules_dir.as_deref()).context("loading rules")?;
+    let crs = match &args.crs_dir {
+        None => None,
+        Some(dir) => {
+            let program = palisade_detect::seclang::Program::load_dir(dir)
+                .with_context(|| format!("--crs-dir {}", dir.display()))?;
+            println!("CRS rule files: {}", program.report().summary());
+            match args.crs_mode.as_str() {
+                "add" => {}
+                "replace" => rules = RuleSet::default(),
+                other => anyhow::bail!("--crs-mode: {other} is not add or replace"),
+            }
+            Some(std::sync::Arc::new(program))
+        }
+    };
     let mut reports = Vec::new();
     for &pl in &args.paranoia {
         if !(1..=4).contains(&pl) {
             anyhow::bail!("--paranoia: {pl} is not 1, 2, 3 or 4");
         }
-        let engine = Engine::new(
+        let engine = Engine::with_crs(
             rules.clone(),
             EngineConfig {
                 paranoia: pl,
                 threshold: args.threshold,
             },
+            crs.clone(),
         );
         let r = evaluate(&engine, &samples, args.show, pl, args.threshold);
         let o = &r.overall;

@@ -8,6 +8,7 @@ mod alerts;
 mod analytics;
 mod auth_hardening;
 mod check;
+mod crs;
 mod dashboard;
 mod decisions;
 mod events;
