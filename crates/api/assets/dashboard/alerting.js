@@ -125,7 +125,7 @@ function channelForm(channel, { api, msg, secretBox, done }) {
   const kind = h('select', { name: 'kind', id: 'c-kind', disabled: Boolean(channel) },
     [['webhook', 'Webhook (signed)'], ['slack', 'Slack'], ['email', 'E-mail']].map(([v, l]) => h('option', { value: v, selected: s.kind === v }, l)));
   const url = h('div', { class: 'row', 'data-kinds': 'webhook slack' },
-    field('URL', h('input', { name: 'url', id: 'c-url', type: 'url', size: 40, value: s.url || '', placeholder: 'https://hooks.example.com/palisade' })));
+    field('URL', h('input', { name: 'url', id: 'c-url', type: 'url', size: 40, value: s.url || '', placeholder: 'the receiver: hooks.example.com/palisade' })));
   const mail = h('div', { class: 'row', 'data-kinds': 'email' },
     field('SMTP host', h('input', { name: 'host', id: 'c-host', value: s.host || '' })),
     field('Port', h('input', { name: 'port', id: 'c-port', type: 'number', min: 1, max: 65535, value: s.port || 587, size: 5 })),

@@ -687,6 +687,12 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
     let (hook, received) = crate::alerts::receiver().await;
     login(&b, app, "admin", ADMIN_PASSWORD).await;
     b.wait_for("[data-figure=events-total]").await;
+    // The overview over all stored data: every event, whatever its age.
+    go(&b, "#/overview?range=all").await;
+    b.wait_text("#period", |t| t.contains("all stored data"))
+        .await;
+    let all = b.wait_text("[data-figure=events-total]", |_| true).await;
+    assert_eq!(figure(&all), 40, "{all}");
 
     // Alert rule: created from the form, then edited.
     go(&b, "#/settings").await;
@@ -808,7 +814,10 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
         items(&threats)
     );
     let shown = b.wait_text("#ip-threats", |_| true).await;
-    assert!(shown.contains("sqli"), "{shown}");
+    for t in threats["items"].as_array().expect("items") {
+        let uri = t["uri"].as_str().expect("uri");
+        assert!(shown.contains(uri), "{shown} lacks {uri}");
+    }
     b.type_into("#ban-duration", "2h").await;
     b.click_on("#ip-ban button[type=submit]").await;
     b.wait_for(&format!("#ip-decisions tr[data-decision='{ip}']"))
