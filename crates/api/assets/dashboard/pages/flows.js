@@ -11,7 +11,7 @@ const STATE_WORDS = {
   RSTRH: 'SYN-ACK then reset by responder', SH: 'SYN then FIN, no reply', SHR: 'responder SYN-ACK then FIN', OTH: 'no SYN seen',
 };
 
-const ipLink = (ip, port) => h('span', {}, h('a', { href: `#/ip?ip=${encodeURIComponent(ip)}` }, ip), port ? `:${port}` : '');
+const ipLink = (ip, port) => h('span', { class: 'nowrap' }, h('a', { href: `#/ip?ip=${encodeURIComponent(ip)}` }, ip), port ? `:${port}` : '');
 const duration = (f) => {
   const ms = (Date.parse(f.end) - Date.parse(f.start));
   return Number.isNaN(ms) ? '' : ms < 1000 ? `${ms} ms` : `${num(ms / 1000, 1)} s`;
