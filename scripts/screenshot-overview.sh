@@ -75,16 +75,26 @@ try:
         until(f"return document.querySelector({json.dumps(css)}) !== null;", css)
         return list(call("POST", S + "/element", {"using": "css selector", "value": css}).values())[0]
 
-    call("POST", S + "/url", {"url": app + "/"})
-    call("POST", S + f"/element/{find('#username')}/value", {"text": "admin"})
-    call("POST", S + f"/element/{find('#password')}/value", {"text": password})
-    call("POST", S + f"/element/{find('#login-form button')}/click", {})
-    find("[data-figure=events-total]")
-    # The server rolls the imported events up for the charts in the background: reload
-    # until both charts are drawn.
+    def overview(url):
+        """Opens `url` signed in (logging in again if the login form shows) and waits
+        for the overview's figures."""
+        call("POST", S + "/url", {"url": url})
+        for _ in range(5):
+            until("return document.querySelector('[data-figure=events-total], #login-form') !== null;", "the page")
+            if script("return document.querySelector('#login-form') === null;"):
+                find("[data-figure=events-total]")
+                return
+            time.sleep(1)
+            call("POST", S + f"/element/{find('#username')}/value", {"text": "admin"})
+            call("POST", S + f"/element/{find('#password')}/value", {"text": password})
+            call("POST", S + f"/element/{find('#login-form button')}/click", {})
+            time.sleep(2)
+        raise SystemExit("cannot log in: " + script("return document.body.innerText;"))
+
+    # The server rolls the imported events up in the background: reload until both
+    # charts are drawn.
     for attempt in range(60):
-        call("POST", S + "/url", {"url": f"{app}/?shot={attempt}#/overview?range=all"})
-        find("[data-figure=events-total]")
+        overview(f"{app}/?shot={attempt}#/overview?range=all")
         time.sleep(1)
         if script("return document.querySelectorAll('svg.chart').length >= 2;"):
             break

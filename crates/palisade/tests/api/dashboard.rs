@@ -709,7 +709,10 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
     let (_, rules) = app.get_json("/api/v1/alert-rules").await;
     let rule = rule_of(&rules).expect("the rule is stored");
     assert_eq!(rule["spec"]["min_severity"], "error", "{rule}");
-    assert_eq!(rule["spec"]["categories"], serde_json::json!(["sqli", "xss"]));
+    assert_eq!(
+        rule["spec"]["categories"],
+        serde_json::json!(["sqli", "xss"])
+    );
     b.click_on("tr[data-rule='web injections'] button[aria-label^=Edit]")
         .await;
     b.wait_text("#rule-form", |t| t.contains("Save rule")).await;
@@ -720,7 +723,10 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
     let (_, rules) = app.get_json("/api/v1/alert-rules").await;
     let rule = rule_of(&rules).expect("still there");
     assert_eq!(rule["spec"]["window"], "30m", "{rule}");
-    assert_eq!(rule["spec"]["categories"], serde_json::json!(["sqli", "xss"]));
+    assert_eq!(
+        rule["spec"]["categories"],
+        serde_json::json!(["sqli", "xss"])
+    );
 
     // Webhook channel: its secret is shown once; "send test" reaches the receiver, signed.
     b.type_into("#c-name", "ops hook").await;
@@ -742,7 +748,10 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
     let (headers, body) = &got[0];
     crate::alerts::verify(headers, body, &secret);
     let id = headers["webhook-id"].to_str().expect("id");
-    assert!(result.contains(id), "the page names the message sent: {result}");
+    assert!(
+        result.contains(id),
+        "the page names the message sent: {result}"
+    );
     let msg: serde_json::Value = serde_json::from_str(body).expect("json");
     assert_eq!(msg["type"], "test", "{msg}");
     b.screenshot(&dir.join("settings-alerting.png")).await;
@@ -840,7 +849,9 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
         );
         go(&b, "#/flows?protocol=tcp&port=80").await;
         b.wait_for("#flow-list tr[data-flow-id]").await;
-        let (_, http) = app.get_json("/api/v1/flows?protocol=tcp&port=80&limit=50").await;
+        let (_, http) = app
+            .get_json("/api/v1/flows?protocol=tcp&port=80&limit=50")
+            .await;
         assert_eq!(
             b.find_all("#flow-list tr[data-flow-id]").await.len(),
             items(&http)

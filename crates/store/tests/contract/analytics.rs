@@ -673,7 +673,11 @@ async fn series_older_than_the_kept_buckets_come_from_rows(db: Db) {
                 .filter(|p| p.bucket == Timestamp(BASE + h * H))
                 .map(|p| p.value)
                 .sum::<u64>();
-            assert_eq!(got, expected(&events, h * H, (h + 1) * H, |_| true), "{what}: hour {h}");
+            assert_eq!(
+                got,
+                expected(&events, h * H, (h + 1) * H, |_| true),
+                "{what}: hour {h}"
+            );
         }
     };
     check(hourly(vec![]).await, "all kept");
