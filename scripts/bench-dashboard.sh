@@ -1,44 +1,65 @@
 #!/usr/bin/env bash
-# Dashboard page load over a large store: generates LINES combined log lines spread over
-# the last ~15 hours (tools/gen_access_log.py, ~20 requests/s), imports them with
-# `palisade ingest` into SQLite, starts `palisade serve` on that data, and loads the
-# overview in headless Chromium (chromedriver, W3C WebDriver from Python's standard
-# library): log in, then with the browser cache emptied reload the overview and read the
-# browser's performance API (DOMContentLoaded, the overview's own "drawn" mark, bytes).
-# Usage: scripts/bench-dashboard.sh [LINES]   (default 1,000,000; needs chromium and
-# chromium-driver, which scripts/test.sh installs). Builds the debug binary (the figures
-# of a release build are lower).
+# Dashboard page load over a large store, in headless Chromium (chromedriver, W3C
+# WebDriver from Python's standard library): log in, then with the browser cache emptied
+# reload the overview and read the browser's performance API (DOMContentLoaded, the
+# overview's own "drawn" mark, bytes), 3 runs per range.
+#
+# Two ways to fill the store:
+#   ingest     (default) generates N combined log lines over the last ~15 hours
+#              (tools/gen_access_log.py, ~20 requests/s) and imports them with
+#              `palisade ingest` into SQLite: the real path, slow for millions.
+#   generated  N events over the last 30 days (1% threats) written straight in SQL and
+#              rolled up by crates/analytics/examples/analytics_bench.rs (as
+#              scripts/bench-analytics.sh does), kept with PALISADE_BENCH_KEEP: 10M in
+#              a few minutes. The store is deleted at the end (~2.5 GB at 10M).
+# Usage: scripts/bench-dashboard.sh [N] [ingest|generated]   (default 1,000,000 ingest)
+# Env: PALISADE_BENCH_PROFILE=release for a release build (default debug; measure with
+# release), PALISADE_BENCH_RANGES (default "24h", generated: "24h 30d"). Needs chromium
+# and chromium-driver, which scripts/test.sh installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES="${1:-1000000}"
+MODE="${2:-ingest}"
+PROFILE="${PALISADE_BENCH_PROFILE:-debug}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench-dashboard}"
 rm -rf "$WORK/data"
-mkdir -p "$WORK"
-LOG="$WORK/access-$LINES.log"
-START=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(hours=15)).strftime("%Y-%m-%dT%H:%M:%S"))')
-python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7 --start "$START"
-cargo build -q -p palisade
-BIN="$CARGO_TARGET_DIR/debug/palisade"
+mkdir -p "$WORK/data"
+FLAGS=()
+[ "$PROFILE" = release ] && FLAGS=(--release)
+cargo build -q "${FLAGS[@]}" -p palisade
+BIN="$CARGO_TARGET_DIR/$PROFILE/palisade"
 export PALISADE_ADMIN_PASSWORD="bench-Admin-Password-42"
 
 begin=$(date +%s)
-"$BIN" ingest --quiet --format combined --data-dir "$WORK/data" "$LOG"
-echo "imported $LINES lines in $(( $(date +%s) - begin )) s"
+if [ "$MODE" = generated ]; then
+  RANGES="${PALISADE_BENCH_RANGES:-24h 30d}"
+  cargo build -q "${FLAGS[@]}" -p palisade-analytics --example analytics_bench
+  trap 'rm -rf "$WORK/data"' EXIT
+  PALISADE_BENCH_KEEP=1 "$CARGO_TARGET_DIR/$PROFILE/examples/analytics_bench" sqlite "$LINES" "$WORK/data/palisade.db"
+  echo "generated $LINES events in $(( $(date +%s) - begin )) s"
+else
+  RANGES="${PALISADE_BENCH_RANGES:-24h}"
+  LOG="$WORK/access-$LINES.log"
+  START=$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(hours=15)).strftime("%Y-%m-%dT%H:%M:%S"))')
+  python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7 --start "$START"
+  "$BIN" ingest --quiet --format combined --data-dir "$WORK/data" "$LOG"
+  echo "imported $LINES lines in $(( $(date +%s) - begin )) s"
+fi
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" 2>"$WORK/server.log" &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; if [ "$MODE" = generated ]; then rm -rf "$WORK/data"; fi' EXIT
 for _ in $(seq 1 200); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
   sleep 0.1
 done
 
-python3 - "$PORT" "$PALISADE_ADMIN_PASSWORD" <<'PY'
+python3 - "$PORT" "$PALISADE_ADMIN_PASSWORD" "$RANGES" <<'PY'
 import json, os, signal, socket, subprocess, sys, time, urllib.request
 
-port, password = sys.argv[1], sys.argv[2]
+port, password, ranges = sys.argv[1], sys.argv[2], sys.argv[3].split()
 app = f"http://127.0.0.1:{port}"
 s = socket.socket(); s.bind(("127.0.0.1", 0)); wd_port = s.getsockname()[1]; s.close()
 driver = subprocess.Popen(["chromedriver", f"--port={wd_port}"], stdout=subprocess.DEVNULL,
@@ -86,11 +107,13 @@ try:
         const ui = performance.getEntriesByType('resource').filter(r => new URL(r.name).pathname.startsWith('/ui/'));
         return {drawn_ms: m && Math.round(m.startTime), dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd),
                 bytes: nav.decodedBodySize + ui.reduce((s, r) => s + r.decodedBodySize, 0)};"""
-    for run in range(1, 4):
-        call("POST", S + "/goog/cdp/execute", {"cmd": "Network.clearBrowserCache", "params": {}})
-        call("POST", S + "/url", {"url": f"{app}/?run={run}#/overview"})
-        find("[data-figure=events-total]")
-        print(f"run {run}:", json.dumps(script(measure)))
+    for rng in ranges:
+        for run in range(1, 4):
+            call("POST", S + "/goog/cdp/execute", {"cmd": "Network.clearBrowserCache", "params": {}})
+            call("POST", S + f"/url", {"url": f"{app}/?run={run}{rng}#/overview?range={rng}"})
+            find("[data-figure=events-total]")
+            events = script("return document.querySelector('[data-figure=events-total]').innerText;")
+            print(f"range {rng}, run {run}: events {events},", json.dumps(script(measure)))
     call("DELETE", S)
 finally:
     os.killpg(driver.pid, signal.SIGTERM)

@@ -19,6 +19,9 @@
 //!    default is every 10 s).
 //! 5. Deletes everything it made (the SQLite file, the PostgreSQL schema).
 //!
+//! With `PALISADE_BENCH_KEEP` set it stops after step 2 and keeps the store (used by
+//! `scripts/bench-dashboard.sh … generated` to load the dashboard over 10M events).
+//!
 //! PostgreSQL: `PALISADE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), schema `bench_analytics`.
 
@@ -267,6 +270,13 @@ async fn main() -> Result<(), BoxError> {
         n as f64 / rolled.as_secs_f64(),
         topped.as_secs_f64()
     );
+
+    // With PALISADE_BENCH_KEEP set, stop here and keep the store (rolled up, as a
+    // running server keeps it) for `scripts/bench-dashboard.sh` to serve.
+    if std::env::var_os("PALISADE_BENCH_KEEP").is_some() {
+        println!("kept the generated store (PALISADE_BENCH_KEEP)");
+        return Ok(());
+    }
 
     // 3. Query latency.
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;

@@ -29,6 +29,21 @@ export function time(ts) {
   return Number.isNaN(d.getTime()) ? String(ts) : d.toLocaleString();
 }
 
+/** A `datetime-local` value (the browser's zone) as an RFC 3339 instant, or ''. */
+export function instant(local) {
+  if (!local) return '';
+  const d = new Date(local);
+  return Number.isNaN(d.getTime()) ? '' : d.toISOString();
+}
+
+/** An RFC 3339 instant as a `datetime-local` value in the browser's zone. */
+export function localValue(iso) {
+  const d = new Date(iso || '');
+  if (Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
 /** A count with grouping. */
 export function num(v, digits = 0) {
   if (v === null || v === undefined || Number.isNaN(v)) return '–';

@@ -20,9 +20,9 @@ use crate::helpers::{
     TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings,
 };
 
-type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
 
-async fn receiver() -> (std::net::SocketAddr, Received) {
+pub(crate) async fn receiver() -> (std::net::SocketAddr, Received) {
     let got: Received = Arc::default();
     let g = got.clone();
     let app = axum::Router::new().route(
@@ -46,7 +46,7 @@ async fn receiver() -> (std::net::SocketAddr, Received) {
 }
 
 /// What a Standard Webhooks receiver checks.
-fn verify(headers: &HeaderMap, body: &str, secret: &str) {
+pub(crate) fn verify(headers: &HeaderMap, body: &str, secret: &str) {
     let h = |name: &str| headers[name].to_str().expect("header").to_owned();
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").expect("whsec_"))

@@ -646,3 +646,270 @@ async fn the_live_feed_reconnects_and_replays_what_it_missed() {
     b.quit().await;
     app.stop().await;
 }
+
+/// The capture the flows page is tested with: a real HTTP exchange from the shared data
+/// set (`../shared/data/pcaps`), when it is there.
+fn shared_pcap() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/pcaps/http/zeek_wikipedia.pcap");
+    p.is_file().then_some(p)
+}
+
+/// The number of `items` of an API page.
+fn items(v: &serde_json::Value) -> usize {
+    v["items"].as_array().map_or(0, Vec::len)
+}
+
+/// An admin manages alerting and access from the settings page (an alert rule created
+/// and edited, a webhook channel whose "send test" reaches a receiver here with a valid
+/// signature, an API key created and revoked so the API refuses it, a viewer created who
+/// then cannot see the settings), follows an address to everything it did and bans it,
+/// and reads the flows of a real packet capture.
+async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
+    let Some(b) = browser().await else { return };
+    let dir = shots(backend);
+    push_traffic(app).await;
+    wait_threats(app, 5).await;
+    let pcap = shared_pcap();
+    if let Some(p) = &pcap {
+        palisade_flows::import::import_capture(
+            p.clone(),
+            "zeek_wikipedia.pcap".into(),
+            palisade_flows::FlowConfig::default(),
+            app.store.clone(),
+            None,
+        )
+        .await
+        .expect("import the capture");
+    } else {
+        eprintln!("SKIPPED (flows part): ../shared/data/pcaps is not there");
+    }
+    let (hook, received) = crate::alerts::receiver().await;
+    login(&b, app, "admin", ADMIN_PASSWORD).await;
+    b.wait_for("[data-figure=events-total]").await;
+    // The overview over all stored data: every event, whatever its age.
+    go(&b, "#/overview?range=all").await;
+    b.wait_text("#period", |t| t.contains("all stored data"))
+        .await;
+    let all = b.wait_text("[data-figure=events-total]", |_| true).await;
+    assert_eq!(figure(&all), 40, "{all}");
+
+    // Alert rule: created from the form, then edited.
+    go(&b, "#/settings").await;
+    b.type_into("#r-name", "web injections").await;
+    b.click_on("#r-min_severity option[value=error]").await;
+    b.type_into("#r-categories", "sqli, xss").await;
+    b.click_on("#rule-form button[type=submit]").await;
+    b.wait_for("tr[data-rule='web injections']").await;
+    let rule_of = |v: &serde_json::Value| {
+        v["items"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["name"] == "web injections").cloned())
+    };
+    let (_, rules) = app.get_json("/api/v1/alert-rules").await;
+    let rule = rule_of(&rules).expect("the rule is stored");
+    assert_eq!(rule["spec"]["min_severity"], "error", "{rule}");
+    assert_eq!(
+        rule["spec"]["categories"],
+        serde_json::json!(["sqli", "xss"])
+    );
+    b.click_on("tr[data-rule='web injections'] button[aria-label^=Edit]")
+        .await;
+    b.wait_text("#rule-form", |t| t.contains("Save rule")).await;
+    b.type_into("#r-window", "30m").await;
+    b.click_on("#rule-form button[type=submit]").await;
+    b.wait_text("tr[data-rule='web injections']", |t| t.contains("30m"))
+        .await;
+    let (_, rules) = app.get_json("/api/v1/alert-rules").await;
+    let rule = rule_of(&rules).expect("still there");
+    assert_eq!(rule["spec"]["window"], "30m", "{rule}");
+    assert_eq!(
+        rule["spec"]["categories"],
+        serde_json::json!(["sqli", "xss"])
+    );
+
+    // Webhook channel: its secret is shown once; "send test" reaches the receiver, signed.
+    b.type_into("#c-name", "ops hook").await;
+    b.type_into("#c-url", &format!("http://{hook}/hook")).await;
+    b.click_on("#channel-form button[type=submit]").await;
+    let secret = b
+        .wait_text("#channel-secret code", |t| t.starts_with("whsec_"))
+        .await;
+    b.click_on("tr[data-channel='ops hook'] button[data-action=test]")
+        .await;
+    let result = b
+        .wait_text("#channel-test-result [data-delivered]", |t| {
+            t.contains("Delivered")
+        })
+        .await;
+    assert!(result.contains("HTTP 200"), "{result}");
+    let got = received.lock().expect("lock").clone();
+    assert_eq!(got.len(), 1, "one test message");
+    let (headers, body) = &got[0];
+    crate::alerts::verify(headers, body, &secret);
+    let id = headers["webhook-id"].to_str().expect("id");
+    assert!(
+        result.contains(id),
+        "the page names the message sent: {result}"
+    );
+    let msg: serde_json::Value = serde_json::from_str(body).expect("json");
+    assert_eq!(msg["type"], "test", "{msg}");
+    b.screenshot(&dir.join("settings-alerting.png")).await;
+    // Deleting the rule takes a second press.
+    let del = "tr[data-rule='web injections'] button.danger";
+    b.click_on(del).await;
+    assert!(rule_of(&app.get_json("/api/v1/alert-rules").await.1).is_some());
+    b.click_on(del).await;
+    b.wait_gone("tr[data-rule='web injections']").await;
+    assert!(rule_of(&app.get_json("/api/v1/alert-rules").await.1).is_none());
+
+    // API key: shown once, works, revoked from the page, then refused by the API.
+    b.type_into("#k-name", "shipper").await;
+    b.click_on("#k-scope-ingest").await;
+    b.click_on("#key-form button[type=submit]").await;
+    let key = b.wait_text("#new-key-value", |t| !t.is_empty()).await;
+    let ingest = |key: String| {
+        app.client
+            .post(app.url("/api/v1/ingest?format=combined&source=web"))
+            .header("x-api-key", key)
+            .body(line(
+                "192.0.2.9",
+                &clf(std::time::UNIX_EPOCH.elapsed().expect("clock").as_secs()),
+                "GET",
+                "/",
+                200,
+                "curl/8",
+            ))
+            .send()
+    };
+    assert_eq!(ingest(key.clone()).await.expect("ingest").status(), 200);
+    let revoke = "tr[data-key='shipper'] button.danger";
+    b.click_on(revoke).await;
+    b.click_on(revoke).await;
+    b.wait_text("tr[data-key='shipper']", |t| t.contains("revoked"))
+        .await;
+    assert_eq!(ingest(key).await.expect("ingest").status(), 401);
+
+    // A viewer created from the page.
+    let password = "viewer-Password-456";
+    b.type_into("#n-username", "reader").await;
+    b.type_into("#n-password", password).await;
+    b.click_on("#n-role option[value=viewer]").await;
+    b.click_on("#user-form button[type=submit]").await;
+    b.wait_text("tr[data-user=reader]", |t| t.contains("active"))
+        .await;
+    b.screenshot(&dir.join("settings-access.png")).await;
+
+    // Pivot: from one request of the traffic explorer to everything its client did.
+    let ip = "198.51.100.1";
+    go(&b, &format!("#/events?client_ip={ip}")).await;
+    b.click_on("#event-list tr[data-event-id]").await;
+    b.click_on("#pivot-ip").await;
+    b.wait_for("#ip-events tr[data-event-id]").await;
+    b.wait_for("#ip-threats tr[data-threat-id]").await;
+    let (_, events) = app
+        .get_json(&format!("/api/v1/events?client_ip={ip}&limit=50"))
+        .await;
+    let (_, threats) = app
+        .get_json(&format!("/api/v1/threats?client_ip={ip}&limit=50"))
+        .await;
+    assert!(items(&threats) > 0, "{threats}");
+    assert_eq!(
+        b.find_all("#ip-events tr[data-event-id]").await.len(),
+        items(&events)
+    );
+    assert_eq!(
+        b.find_all("#ip-threats tr[data-threat-id]").await.len(),
+        items(&threats)
+    );
+    let shown = b.wait_text("#ip-threats", |_| true).await;
+    for t in threats["items"].as_array().expect("items") {
+        let uri = t["uri"].as_str().expect("uri");
+        assert!(shown.contains(uri), "{shown} lacks {uri}");
+    }
+    b.type_into("#ban-duration", "2h").await;
+    b.click_on("#ip-ban button[type=submit]").await;
+    b.wait_for(&format!("#ip-decisions tr[data-decision='{ip}']"))
+        .await;
+    let (_, bans) = app
+        .get_json(&format!("/api/v1/decisions?ip={ip}&kind=ban"))
+        .await;
+    assert_eq!(bans["items"][0]["value"], ip, "{bans}");
+    b.screenshot(&dir.join("address.png")).await;
+
+    // Flows of the real capture: the page lists the API's, and one opens.
+    if pcap.is_some() {
+        go(&b, "#/flows").await;
+        b.wait_for("#flow-list tr[data-flow-id]").await;
+        let (_, flows) = app.get_json("/api/v1/flows?limit=50").await;
+        assert!(items(&flows) > 0, "{flows}");
+        assert_eq!(
+            b.find_all("#flow-list tr[data-flow-id]").await.len(),
+            items(&flows)
+        );
+        go(&b, "#/flows?protocol=tcp&port=80").await;
+        b.wait_for("#flow-list tr[data-flow-id]").await;
+        let (_, http) = app
+            .get_json("/api/v1/flows?protocol=tcp&port=80&limit=50")
+            .await;
+        assert_eq!(
+            b.find_all("#flow-list tr[data-flow-id]").await.len(),
+            items(&http)
+        );
+        b.click_on("#flow-list tr[data-flow-id]").await;
+        let first = &http["items"][0];
+        let detail = b
+            .wait_text("#flow-detail", |t| t.contains("Responder sent"))
+            .await;
+        for k in ["src_ip", "dst_ip"] {
+            let v = first[k].as_str().expect("address");
+            assert!(detail.contains(v), "{detail} lacks {v}");
+        }
+        b.screenshot(&dir.join("flows.png")).await;
+    }
+
+    // The viewer: no settings in the navigation, the page refused, and the API refuses.
+    b.click_on("#logout").await;
+    b.wait_for("#login-form").await;
+    login(&b, app, "reader", password).await;
+    b.wait_for("[data-figure=events-total]").await;
+    assert!(b.find_all("#nav-settings").await.is_empty());
+    go(&b, "#/settings").await;
+    b.wait_text("#page-settings", |t| t.contains("cannot see"))
+        .await;
+    assert!(b.find_all("#rule-form").await.is_empty());
+    let (status, viewer) = app.login("reader", password).await;
+    assert_eq!(status, 200, "{viewer}");
+    let token = viewer["access_token"].as_str().expect("token");
+    for path in ["/api/v1/users", "/api/v1/api-keys", "/api/v1/channels"] {
+        let r = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    b.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_settings_address_and_flows_pages() {
+    let app = spawn_on(None).await;
+    settings_pivot_and_flows(&app, "sqlite").await;
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_settings_address_and_flows_pages_postgres() {
+    if skip_postgres() {
+        return;
+    }
+    let base = pg_base_url();
+    let (url, schema) = pg_schema_url(&base).await;
+    let app = spawn_on(Some(url)).await;
+    settings_pivot_and_flows(&app, "postgres").await;
+    app.stop().await;
+    pg_drop_schema(&base, &schema).await;
+}

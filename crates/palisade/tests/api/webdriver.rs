@@ -232,8 +232,19 @@ impl Browser {
         .unwrap_or_default()
     }
 
-    /// Clicks an element.
+    /// Clicks an element, first scrolled to the middle of the window (the dashboard's
+    /// header is sticky: an element just scrolled to the top edge would be under it).
     pub async fn click(&self, element: &str) {
+        let _ = self
+            .session_cmd(
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'});",
+                    "args": [{"element-6066-11e4-a52e-4f735466cecf": element}],
+                })),
+            )
+            .await;
         self.session_cmd(
             reqwest::Method::POST,
             &format!("/element/{element}/click"),

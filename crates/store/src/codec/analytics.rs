@@ -53,6 +53,15 @@ impl State {
         }
     }
 
+    /// The oldest bucket of a width the roll-ups still keep (older ones are counted
+    /// from the rows).
+    pub fn horizon(&self, width: Width) -> i64 {
+        match width {
+            Width::Minute => self.minute_horizon,
+            Width::Hour => self.hour_horizon,
+        }
+    }
+
     /// The stored floor and last seen oldest time of a series' rows.
     fn floor_and_min(&self, series: Series) -> (i64, i64) {
         match series {

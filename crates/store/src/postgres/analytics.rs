@@ -362,7 +362,7 @@ impl AnalyticsStore for PgStore {
         let mut client = self.client().await?;
         let tx = PgStore::snapshot(&mut client).await?;
         let state = read_state(&tx).await?;
-        let sql = series_query(D, q, state.watermark(q.series));
+        let sql = series_query(D, q, state.watermark(q.series), state.horizon(q.width));
         let stmt = tx.prepare_cached(&sql.text).await.map_err(pg_err)?;
         let rows = tx.query(&stmt, &params_of(&sql)).await.map_err(pg_err)?;
         tx.commit().await.map_err(pg_err)?;

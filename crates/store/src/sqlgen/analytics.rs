@@ -466,8 +466,10 @@ pub(crate) fn count_query(dialect: Dialect, q: &CountQuery, plan: &Plan, waterma
 }
 
 /// A chart series: buckets from the roll-ups plus, for stored series, the rows past the
-/// watermark in the buckets they belong to. Returns `(bucket, key, total)` rows.
-pub(crate) fn series_query(dialect: Dialect, q: &SeriesQuery, watermark: i64) -> Sql {
+/// watermark in the buckets they belong to, and the rows in buckets older than the
+/// roll-ups' `horizon` for the width (their buckets are no longer kept: an imported old
+/// log is still charted, from its rows). Returns `(bucket, key, total)` rows.
+pub(crate) fn series_query(dialect: Dialect, q: &SeriesQuery, watermark: i64, horizon: i64) -> Sql {
     let mut b = Builder::new(dialect);
     let lo = q.width.floor(q.from.as_micros());
     let hi = q.to.as_micros();
@@ -480,10 +482,34 @@ pub(crate) fn series_query(dialect: Dialect, q: &SeriesQuery, watermark: i64) ->
     let plo = b.p(Param::I64(lo));
     let phi = b.p(Param::I64(hi));
     let cond = filters(&mut b, &q.filters, |d| d.column().to_owned());
+    // Buckets from the horizon on come from the roll-ups; older ones from the rows.
+    let horizon = q.width.ceil(horizon);
+    let kept = b.p(Param::I64(horizon));
     let mut branches = vec![format!(
         "SELECT bucket AS t, {key} AS k, value AS n FROM analytics_counts \
-         WHERE width = {w} AND series = {s} AND bucket >= {plo} AND bucket < {phi}{cond}"
+         WHERE width = {w} AND series = {s} AND bucket >= {plo} AND bucket < {phi} AND bucket >= {kept}{cond}"
     )];
+    if let Some(src) = source(dialect, q.series)
+        && lo < horizon
+    {
+        let bucket = bucket_expr("ts", q.width);
+        let rlo = b.p(Param::I64(lo));
+        let rhi = b.p(Param::I64(horizon.min(q.width.ceil(hi))));
+        let wm = b.p(Param::I64(watermark));
+        let cond = filters(&mut b, &q.filters, |d| src.dim(d).to_owned());
+        let (rkey, group) = match q.group {
+            Some(d) if !src.constant[d.index()] => {
+                (src.dim(d).to_owned(), format!("{bucket}, {}", src.dim(d)))
+            }
+            _ => (empty_key(dialect), bucket.clone()),
+        };
+        let id = unindexed(dialect, src.id);
+        branches.push(format!(
+            "SELECT {bucket} AS t, {rkey} AS k, count(*) AS n FROM {table} \
+             WHERE ts >= {rlo} AND ts < {rhi} AND {id} <= {wm}{cond} GROUP BY {group}",
+            table = src.table,
+        ));
+    }
     if let Some(src) = source(dialect, q.series) {
         let bucket = bucket_expr("ts", q.width);
         let rlo = b.p(Param::I64(lo));

@@ -343,7 +343,7 @@ impl AnalyticsStore for SqliteStore {
         self.read(move |conn| {
             let tx = conn.unchecked_transaction().map_err(sqlite_err)?;
             let state = read_state(&tx)?;
-            let sql = series_query(D, &q, state.watermark(q.series));
+            let sql = series_query(D, &q, state.watermark(q.series), state.horizon(q.width));
             let mut stmt = tx.prepare_cached(&sql.text).map_err(sqlite_err)?;
             let rows = stmt
                 .query_map(&params_of(&sql)[..], |r| {
@@ -480,7 +480,7 @@ mod tests {
             filters: vec![],
             group: None,
         };
-        let lines = plan_of(&conn, &series_query(D, &s, 1_000_000));
+        let lines = plan_of(&conn, &series_query(D, &s, 1_000_000, 0));
         assert!(
             lines
                 .iter()

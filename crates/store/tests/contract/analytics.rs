@@ -22,6 +22,7 @@ contract!(
     top_keys_use_closed_hours_and_rows,
     concurrent_rollups_add_each_row_once,
     live_deltas_add_up_and_are_pruned,
+    series_older_than_the_kept_buckets_come_from_rows,
 );
 
 const S: i64 = 1_000_000;
@@ -644,4 +645,73 @@ async fn live_deltas_add_up_and_are_pruned(db: Db) {
             "pruned {from}..{to}"
         );
     }
+}
+
+/// Charts of a period older than the roll-ups kept (an imported old log) are drawn from
+/// the rows, and equal the rows; buckets still kept come from the roll-ups, never both.
+async fn series_older_than_the_kept_buckets_come_from_rows(db: Db) {
+    let s = &db.store;
+    let events = fixture();
+    write(s, events.clone()).await;
+    roll_all(s).await;
+    let hourly = |filters: Vec<DimFilter>| async move {
+        s.rollup_series(&SeriesQuery {
+            series: Series::Events,
+            width: Width::Hour,
+            from: Timestamp(BASE),
+            to: Timestamp(BASE + 3 * H),
+            filters,
+            group: None,
+        })
+        .await
+        .unwrap()
+    };
+    let check = |points: Vec<palisade_store::SeriesPoint>, what: &str| {
+        for h in 0..3 {
+            let got = points
+                .iter()
+                .filter(|p| p.bucket == Timestamp(BASE + h * H))
+                .map(|p| p.value)
+                .sum::<u64>();
+            assert_eq!(
+                got,
+                expected(&events, h * H, (h + 1) * H, |_| true),
+                "{what}: hour {h}"
+            );
+        }
+    };
+    check(hourly(vec![]).await, "all kept");
+    // The first hour's buckets go: it is counted from the rows, the others from the
+    // roll-ups.
+    s.prune_rollups(RollupRetention {
+        minutes_from: Timestamp(BASE + 3 * H),
+        hours_from: Timestamp(BASE + H),
+    })
+    .await
+    .unwrap();
+    check(hourly(vec![]).await, "first hour pruned");
+    // Everything goes.
+    s.prune_rollups(RollupRetention {
+        minutes_from: Timestamp(BASE + 4 * H),
+        hours_from: Timestamp(BASE + 4 * H),
+    })
+    .await
+    .unwrap();
+    check(hourly(vec![]).await, "all pruned");
+    let minutes = s
+        .rollup_series(&SeriesQuery {
+            series: Series::Events,
+            width: Width::Minute,
+            from: Timestamp(BASE + H),
+            to: Timestamp(BASE + H + 10 * M),
+            filters: vec![DimFilter::one_of(Dim::D3, &["5xx"])],
+            group: None,
+        })
+        .await
+        .unwrap();
+    let sum: u64 = minutes.iter().map(|p| p.value).sum();
+    assert_eq!(
+        sum,
+        expected(&events, H, H + 10 * M, |e| e.status == Some(503))
+    );
 }

@@ -51,18 +51,33 @@ export async function render(root, ctx) {
   const pick = h('select', { id: 'alert-state', name: 'state' }, STATES.map((v) => h('option', { value: v, selected: v === state }, v)));
   pick.addEventListener('change', () => navigate('alerts', { state: pick.value }));
   const list = h('div', { id: 'alert-list' });
+  const more = h('button', { type: 'button', hidden: true, id: 'alert-more' }, 'Load more');
   const panel = h('div', { id: 'alert-panel' });
-  fill(root, h('form', { class: 'filters' }, field('State', pick)), h('div', { class: 'split' }, list, panel));
+  fill(root, h('form', { class: 'filters' }, field('State', pick)), h('div', { class: 'split' }, h('div', {}, list, more), panel));
+  const columns = [
+    { label: 'Last seen', cell: (a) => time(a.last_seen) },
+    { label: 'Severity', cell: (a) => sev(a.severity) },
+    { label: 'Alert', cell: (a) => a.title },
+    { label: 'Threats', cell: (a) => String(a.count) },
+  ];
+  // Cursor paging: `pages` pages of 50 are shown; a live change reloads as many.
+  let pages = 1;
+  let cursor = null;
+  let tbl = null;
+  const page = async (from) => {
+    const p = await api('/api/v1/alerts', { query: { state, limit: 50, cursor: from } });
+    for (const a of p.items || []) tbl.addRow(a);
+    cursor = p.next_cursor;
+    more.hidden = !cursor;
+  };
   const load = async () => {
-    const p = await api('/api/v1/alerts', { query: { state, limit: 100 } });
-    fill(list, (p.items || []).length ? table([
-      { label: 'Last seen', cell: (a) => time(a.last_seen) },
-      { label: 'Severity', cell: (a) => sev(a.severity) },
-      { label: 'Alert', cell: (a) => a.title },
-      { label: 'Threats', cell: (a) => String(a.count) },
-    ], p.items, (a) => navigate('alerts', { state, id: a.id }), (a) => ({ 'data-alert-id': a.id }))
+    tbl = table(columns, [], (a) => navigate('alerts', { state, id: a.id }), (a) => ({ 'data-alert-id': a.id }));
+    cursor = null;
+    for (let i = 0; i < pages && (i === 0 || cursor); i += 1) await page(cursor);
+    fill(list, tbl.tBodies[0].rows.length ? tbl
       : empty(`No ${state} alert. Alerts are raised by alert rules over threats (the built-in ones: critical findings, attacks by client and category).`));
   };
+  more.addEventListener('click', () => { pages += 1; page(cursor).catch((e) => list.append(failure(e))); });
   try {
     await load();
   } catch (e) {

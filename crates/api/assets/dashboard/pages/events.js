@@ -17,6 +17,7 @@ async function detail(panel, id, { api, navigate }) {
         ['Duration', e.duration_us == null ? null : `${(e.duration_us / 1000).toFixed(2)} ms`], ['Referer', e.referer],
         ['User agent', e.user_agent], ['User', e.user], ['Message', e.message], ['Verdict', e.verdict]]),
       ip ? h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'primary', id: 'pivot-ip', onclick: () => navigate('ip', { ip }) }, `Everything ${ip} did`),
         h('button', { type: 'button', onclick: () => navigate('events', { client_ip: ip }) }, `All events of ${ip}`),
         h('button', { type: 'button', onclick: () => navigate('threats', { client_ip: ip }) }, `Threats of ${ip}`),
         h('button', { type: 'button', onclick: () => navigate('decisions', { ip }) }, `Decisions on ${ip}`)) : null));
@@ -52,7 +53,7 @@ export async function render(root, ctx) {
 
   const tbl = table([
     { label: 'Time', cell: (e) => time(e.ts) },
-    { label: 'Client', cell: (e) => e.client_ip || '' },
+    { label: 'Client', cell: (e) => (e.client_ip ? h('a', { href: `#/ip?ip=${encodeURIComponent(e.client_ip)}` }, e.client_ip) : '') },
     { label: 'Request', cell: (e) => [e.method, e.path].filter(Boolean).join(' ') || e.message || '' },
     { label: 'Status', cell: (e) => (e.status == null ? '' : String(e.status)) },
     { label: 'Source', cell: (e) => e.source },

@@ -1,6 +1,9 @@
 // Settings (admins): detection mode, paranoia and threshold (saved at run time), the
-// rules and scenarios loaded, users, API keys and secrets (values masked by the API).
-import { h, fill, time, table, empty, failure, kv, field } from '../ui.js';
+// rules and scenarios loaded, alert rules and channels (alerting.js), users and API keys
+// (access.js) and secrets (values masked by the API).
+import { h, fill, table, empty, failure, kv, field } from '../ui.js';
+import { alertRules, channels } from '../alerting.js';
+import { users, apiKeys } from '../access.js';
 
 function detection(card, tuning, rules, { api, navigate }) {
   const msg = h('div', { role: 'status' });
@@ -30,38 +33,34 @@ export async function render(root, ctx) {
   const { api } = ctx;
   const det = h('div', { class: 'card', id: 'settings-detection' });
   const scen = h('div', { class: 'card', id: 'settings-scenarios' });
-  const users = h('div', { id: 'settings-users' });
-  const keys = h('div', { id: 'settings-keys' });
+  const rules = h('section', { id: 'settings-rules' });
+  const chans = h('section', { id: 'settings-channels' });
+  const people = h('section', { id: 'settings-users' });
+  const keys = h('section', { id: 'settings-keys' });
   const secrets = h('div', { id: 'settings-secrets' });
-  fill(root, h('div', { class: 'grid2' }, det, scen), h('h2', {}, 'Users'), users, h('h2', {}, 'API keys'), keys, h('h2', {}, 'Secrets'), secrets);
+  fill(root, h('nav', { class: 'row', 'aria-label': 'Settings sections' },
+    [['settings-detection', 'Detection'], ['settings-rules', 'Alert rules'], ['settings-channels', 'Channels'],
+      ['settings-users', 'Users'], ['settings-keys', 'API keys'], ['settings-secrets-title', 'Secrets']]
+      .map(([id, l]) => h('a', { href: '#', onclick: (e) => { e.preventDefault(); const t = document.getElementById(id); if (t) { t.scrollIntoView(); t.focus({ preventScroll: true }); } } }, l))),
+  h('div', { class: 'grid2' }, det, scen), rules, chans, people, keys,
+  h('h2', { id: 'settings-secrets-title', tabindex: -1 }, 'Secrets'), secrets);
+  for (const el of [det, rules, chans, people, keys]) el.tabIndex = -1;
   const get = (p) => api(p).catch((e) => e);
-  const [tuning, rules, scenarios, u, k, s] = await Promise.all([get('/api/v1/detection/config'), get('/api/v1/detection/rules'),
-    get('/api/v1/scenarios'), get('/api/v1/users'), get('/api/v1/api-keys'), get('/api/v1/secrets')]);
-  if (tuning instanceof Error || rules instanceof Error) fill(det, failure(tuning instanceof Error ? tuning : rules));
-  else detection(det, tuning, rules, ctx);
+  const [tuning, ruleSet, scenarios, s] = await Promise.all([get('/api/v1/detection/config'), get('/api/v1/detection/rules'),
+    get('/api/v1/scenarios'), get('/api/v1/secrets')]);
+  if (tuning instanceof Error || ruleSet instanceof Error) fill(det, failure(tuning instanceof Error ? tuning : ruleSet));
+  else detection(det, tuning, ruleSet, ctx);
   if (scenarios instanceof Error) fill(scen, failure(scenarios));
   else {
     const list = Object.values(scenarios).find((v) => Array.isArray(v)) || [];
     fill(scen, h('h2', {}, 'Behaviour scenarios'), kv(scalars(scenarios)),
       list.length ? h('ul', {}, list.map((x) => h('li', {}, typeof x === 'object' ? (x.name || JSON.stringify(x)) : String(x)))) : null);
   }
-  fill(users, u instanceof Error ? failure(u) : table([
-    { label: 'Name', cell: (x) => x.username },
-    { label: 'Role', cell: (x) => x.role },
-    { label: 'State', cell: (x) => (x.disabled ? 'disabled' : x.locked_until ? `locked until ${time(x.locked_until)}` : 'active') },
-    { label: 'Created', cell: (x) => time(x.created_at) },
-  ], u.items || []));
-  fill(keys, k instanceof Error ? failure(k) : (k.items || []).length ? table([
-    { label: 'Name', cell: (x) => x.name },
-    { label: 'Key starts', cell: (x) => `${x.prefix}…` },
-    { label: 'Scopes', cell: (x) => (x.scopes || []).join(', ') },
-    { label: 'Last used', cell: (x) => time(x.last_used_at) || 'never' },
-    { label: 'State', cell: (x) => (x.revoked_at ? `revoked ${time(x.revoked_at)}` : 'active') },
-  ], k.items) : empty('No API key. Create one for a log shipper or a proxy: palisade apikey create --name web1 --scope ingest.'));
   fill(secrets, s instanceof Error ? failure(s) : (s.items || []).length ? table([
     { label: 'Name', cell: (x) => x.name },
     { label: 'Value (masked)', cell: (x) => x.value },
     { label: 'Key', cell: (x) => x.key_id },
   ], s.items) : empty('No secret stored. Channels and feeds read theirs from here (PUT /api/v1/secrets/{name}).'));
+  await Promise.all([alertRules(rules, ctx), channels(chans, ctx), users(people, ctx), apiKeys(keys, ctx)]);
   return undefined;
 }

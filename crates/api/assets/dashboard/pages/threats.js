@@ -34,7 +34,7 @@ async function detail(panel, id, { api, navigate, allowed }) {
         kv([['Rule', String(e.rule_id)], ['Where', `${e.location} ${e.part}`]]),
         h('pre', {}, highlight(e.decoded_value, e.matched)))) : empty('This threat carries no evidence (a behaviour scenario or a refusal).'),
       h('div', { class: 'row' }, ban,
-        t.client_ip ? h('a', { href: `#/events?client_ip=${encodeURIComponent(t.client_ip)}` }, `Everything ${t.client_ip} did`) : null)));
+        t.client_ip ? h('a', { href: `#/ip?ip=${encodeURIComponent(t.client_ip)}`, id: 'pivot-ip' }, `Everything ${t.client_ip} did`) : null)));
   } catch (e) {
     fill(panel, failure(e));
   }
@@ -50,7 +50,7 @@ export async function render(root, ctx) {
     field('Range', h('select', { name: 'range', id: 'f-range' }, [['', 'Any time'], ['1h', 'Last hour'], ['24h', 'Last 24 hours'], ['7d', 'Last 7 days']]
       .map(([v, l]) => h('option', { value: v, selected: (f.range || '') === v }, l)))),
     input('category', 'Category', { placeholder: 'sqli, xss, …' }),
-    field('Severity', h('select', { name: 'severity', id: 'f-severity' }, ['', 'info', 'low', 'medium', 'high', 'critical']
+    field('Severity', h('select', { name: 'severity', id: 'f-severity' }, ['', 'notice', 'warning', 'error', 'critical']
       .map((v) => h('option', { value: v, selected: (f.severity || '') === v }, v || 'any')))),
     input('client_ip', 'Client address or CIDR', { placeholder: '203.0.113.0/24' }),
     input('rule_id', 'Rule id', { inputmode: 'numeric' }),
@@ -66,7 +66,7 @@ export async function render(root, ctx) {
     { label: 'Time', cell: (t) => time(t.ts) },
     { label: 'Severity', cell: (t) => sev(t.severity) },
     { label: 'Category', cell: (t) => t.category },
-    { label: 'Client', cell: (t) => t.client_ip || '' },
+    { label: 'Client', cell: (t) => (t.client_ip ? h('a', { href: `#/ip?ip=${encodeURIComponent(t.client_ip)}` }, t.client_ip) : '') },
     { label: 'Request', cell: (t) => [t.method, t.uri].filter(Boolean).join(' ') },
     { label: 'Decision', cell: (t) => t.decision },
   ], [], open, (t) => ({ 'data-threat-id': t.id }));
