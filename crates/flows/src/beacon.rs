@@ -64,7 +64,10 @@ impl BeaconTracker {
             "udp" => false,
             _ => return None,
         };
-        if matches!(f.dst_port, 53 | 67 | 68 | 123 | 137 | 138 | 1900 | 5353 | 5355) {
+        if matches!(
+            f.dst_port,
+            53 | 67 | 68 | 123 | 137 | 138 | 1900 | 5353 | 5355
+        ) {
             return None;
         }
         let key = (f.src_ip, f.dst_ip, f.dst_port, tcp);
@@ -141,11 +144,16 @@ mod tests {
         let verdicts: Vec<bool> = jitter
             .iter()
             .enumerate()
-            .map(|(i, j)| t.observe(&flow(1000.0 + 60.0 * i as f64 + j, 443)).is_some())
+            .map(|(i, j)| {
+                t.observe(&flow(1000.0 + 60.0 * i as f64 + j, 443))
+                    .is_some()
+            })
             .collect();
         assert_eq!(
             verdicts,
-            [false, false, false, false, false, false, false, true, true, true]
+            [
+                false, false, false, false, false, false, false, true, true, true
+            ]
         );
         let b = t.observe(&flow(1000.0 + 600.0, 443)).unwrap();
         assert!((b.interval_s - 60.0).abs() < 3.0, "{b:?}");

@@ -8,8 +8,8 @@ use palisade_store::Device;
 use serde::Serialize;
 
 use crate::config::FlowConfig;
-use crate::device::{DeviceTable, PacketHints};
 use crate::decode::{self, Fragment, Layer3, Malformed, Transport};
+use crate::device::{DeviceTable, PacketHints};
 use crate::error::CaptureError;
 use crate::flow::{ARP_PROTO, FlowRecord, PacketView};
 use crate::reader::{CaptureReader, Packet};
@@ -79,7 +79,10 @@ impl FlowBuilder {
 
     /// Devices seen since the last call (empty without a device table).
     pub fn take_devices(&mut self) -> Vec<Device> {
-        self.devices.as_mut().map(DeviceTable::take).unwrap_or_default()
+        self.devices
+            .as_mut()
+            .map(DeviceTable::take)
+            .unwrap_or_default()
     }
 
     /// Decodes one captured packet into the table.
@@ -204,6 +207,12 @@ impl FlowBuilder {
             }
         }
         done
+    }
+
+    /// Finishes the flows whose deadlines passed by `now_us` (a live capture calls this
+    /// on the clock, so quiet flows end without waiting for another packet).
+    pub fn expire(&mut self, now_us: i64) {
+        self.table.expire(now_us);
     }
 
     /// Finishes every open flow and returns the counters.

@@ -70,7 +70,12 @@ impl Validate for FlowConfig {
             Span::from_secs(600),
         );
         check_range(&mut problems, "max_flows", self.max_flows, 16..=50_000_000);
-        check_range(&mut problems, "max_devices", self.max_devices, 16..=10_000_000);
+        check_range(
+            &mut problems,
+            "max_devices",
+            self.max_devices,
+            16..=10_000_000,
+        );
         problems
     }
 }

@@ -25,8 +25,8 @@ use palisade_store::{Device, IngestBatch, NewFlow, SharedStore, StoredFlow};
 
 use crate::beacon::BeaconTracker;
 use crate::capture::{Stats, read_capture_with_devices};
-use crate::device::{DeviceTable, Oui};
 use crate::config::FlowConfig;
+use crate::device::{DeviceTable, Oui};
 use crate::error::CaptureError;
 use crate::event::{flow_event, http_event};
 use crate::flow::FlowRecord;
@@ -124,6 +124,112 @@ pub fn new_flow(f: &FlowRecord, source: &str) -> NewFlow {
     }
 }
 
+/// Where finished flows and device observations go, for file imports and live
+/// captures alike: flow rows to the store, flow events (with `flow_id`, and `beacon`
+/// for regular series) and a flow's HTTP request to the writer, devices merged into the
+/// inventory, stored flows and changed devices to the live bus.
+pub struct FlowSink {
+    source: String,
+    store: SharedStore,
+    writer: Option<BatchWriter>,
+    bus: Option<Arc<Bus>>,
+    beacons: BeaconTracker,
+    /// Flows stored.
+    pub flows: u64,
+    /// Devices new or changed.
+    pub devices_changed: u64,
+    /// Flows marked as part of a beacon series.
+    pub beacon_flows: u64,
+}
+
+impl FlowSink {
+    /// A sink naming `source` on every flow and event.
+    pub fn new(
+        source: String,
+        store: SharedStore,
+        writer: Option<BatchWriter>,
+        bus: Option<Arc<Bus>>,
+    ) -> FlowSink {
+        FlowSink {
+            source,
+            store,
+            writer,
+            bus,
+            beacons: BeaconTracker::new(100_000),
+            flows: 0,
+            devices_changed: 0,
+            beacon_flows: 0,
+        }
+    }
+
+    /// Handles one batch.
+    pub async fn handle(
+        &mut self,
+        mut batch: Vec<FlowRecord>,
+        seen: Vec<Device>,
+    ) -> Result<(), ImportError> {
+        let source = self.source.as_str();
+        batch.sort_by_key(|f| f.start_us);
+        let rows: Vec<NewFlow> = batch.iter().map(|f| new_flow(f, source)).collect();
+        let ids = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.store.insert_flows(&rows).await?
+        };
+        self.flows += ids.len() as u64;
+        if let Some(bus) = &self.bus {
+            for (id, row) in ids.iter().zip(&rows) {
+                bus.publish(
+                    Topic::Flows,
+                    &StoredFlow {
+                        id: *id,
+                        flow: row.clone(),
+                    },
+                );
+            }
+        }
+        if let Some(w) = &self.writer
+            && !batch.is_empty()
+        {
+            let mut events = Vec::with_capacity(batch.len());
+            for (f, id) in batch.iter().zip(&ids) {
+                let flow_id = ("flow_id".to_string(), id.to_string());
+                let mut e = flow_event(f, source);
+                e.extra.push(flow_id.clone());
+                if let Some(b) = self.beacons.observe(f) {
+                    self.beacon_flows += 1;
+                    e.extra.push(("beacon".into(), "true".into()));
+                    e.extra
+                        .push(("beacon_interval_s".into(), format!("{:.0}", b.interval_s)));
+                    e.extra.push(("beacon_flows".into(), b.flows.to_string()));
+                }
+                events.push(e);
+                if let Some(mut h) = http_event(f, source) {
+                    h.extra.push(flow_id);
+                    events.push(h);
+                }
+            }
+            w.send(IngestBatch {
+                events,
+                dead_letters: Vec::new(),
+                checkpoint: None,
+                idempotency_key: None,
+            })
+            .await?;
+        }
+        if !seen.is_empty() {
+            let changed = self.store.upsert_devices(&seen).await?;
+            self.devices_changed += changed.len() as u64;
+            if let Some(bus) = &self.bus {
+                for d in &changed {
+                    bus.publish(Topic::Devices, d);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Imports one capture: flows to the store, flow events to `writer` (when given),
 /// devices to the inventory, and both to the live `bus` (when given).
 pub async fn import_capture(
@@ -146,73 +252,21 @@ pub async fn import_capture(
             let _ = tx.blocking_send((batch, seen));
         })
     });
-    let mut flows = 0u64;
-    let mut devices_changed = 0u64;
-    let mut beacon_flows = 0u64;
-    let mut beacons = BeaconTracker::new(100_000);
-    while let Some((mut batch, seen)) = rx.recv().await {
-        batch.sort_by_key(|f| f.start_us);
-        let rows: Vec<NewFlow> = batch.iter().map(|f| new_flow(f, &source)).collect();
-        let ids = store.insert_flows(&rows).await?;
-        flows += ids.len() as u64;
-        if let Some(bus) = &bus {
-            for (id, row) in ids.iter().zip(&rows) {
-                bus.publish(
-                    Topic::Flows,
-                    &StoredFlow {
-                        id: *id,
-                        flow: row.clone(),
-                    },
-                );
-            }
-        }
-        if let Some(w) = &writer {
-            let mut events = Vec::with_capacity(batch.len());
-            for (f, id) in batch.iter().zip(&ids) {
-                let flow_id = ("flow_id".to_string(), id.to_string());
-                let mut e = flow_event(f, &source);
-                e.extra.push(flow_id.clone());
-                if let Some(b) = beacons.observe(f) {
-                    beacon_flows += 1;
-                    e.extra.push(("beacon".into(), "true".into()));
-                    e.extra
-                        .push(("beacon_interval_s".into(), format!("{:.0}", b.interval_s)));
-                    e.extra.push(("beacon_flows".into(), b.flows.to_string()));
-                }
-                events.push(e);
-                if let Some(mut h) = http_event(f, &source) {
-                    h.extra.push(flow_id);
-                    events.push(h);
-                }
-            }
-            w.send(IngestBatch {
-                events,
-                dead_letters: Vec::new(),
-                checkpoint: None,
-                idempotency_key: None,
-            })
-            .await?;
-        }
-        if !seen.is_empty() {
-            let changed = store.upsert_devices(&seen).await?;
-            devices_changed += changed.len() as u64;
-            if let Some(bus) = &bus {
-                for d in &changed {
-                    bus.publish(Topic::Devices, d);
-                }
-            }
-        }
+    let mut sink = FlowSink::new(source, store, writer, bus);
+    while let Some((batch, seen)) = rx.recv().await {
+        sink.handle(batch, seen).await?;
     }
     let stats = reading
         .await
         .map_err(|e| ImportError::Reader(e.to_string()))??;
     let elapsed_s = started.elapsed().as_secs_f64();
+    let flows = sink.flows;
     tracing::info!(message = "Capture imported.", path = %path.display(), flows, packets = stats.packets, elapsed_s);
     Ok(ImportSummary {
         stats,
         flows,
-        devices_changed,
-        beacon_flows,
+        devices_changed: sink.devices_changed,
+        beacon_flows: sink.beacon_flows,
         elapsed_s,
     })
 }

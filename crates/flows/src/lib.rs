@@ -12,8 +12,7 @@
 //! repeated at regular intervals; `threat_links` points threats raised over flow events
 //! at their flows.
 //!
-//! Live capture from an interface is not here: it needs AF_PACKET sockets (unsafe code,
-//! which the workspace denies) or libpcap.
+//! `live` captures from an interface (`[[capture]]`, cargo feature `capture`, libpcap).
 
 pub mod app;
 pub mod beacon;
@@ -25,6 +24,7 @@ pub mod error;
 pub mod event;
 pub mod flow;
 pub mod import;
+pub mod live;
 pub mod reader;
 pub mod table;
 pub mod threat_links;

@@ -60,14 +60,34 @@ pub async fn flows_of(store: &SharedStore, t: &StoredThreat) -> Vec<i64> {
 }
 
 /// Links every stored threat that came from flow events to its flows, until the
-/// sender side closes. A store error is logged and that batch's links skipped (the
-/// threats themselves are stored already).
+/// sender side closes; returns how many links were made. A store error is logged and
+/// that batch's links skipped (the threats themselves are stored already).
 pub async fn link_threats(store: SharedStore, mut rx: mpsc::Receiver<Arc<[StoredThreat]>>) -> u64 {
+    link_loop(&store, &mut rx).await
+}
+
+/// [`link_threats`] as a supervised task of the service (restarted after a panic).
+pub fn spawn(
+    store: SharedStore,
+    rx: mpsc::Receiver<Arc<[StoredThreat]>>,
+    supervisor: &palisade_core::supervisor::Supervisor,
+) -> tokio::task::JoinHandle<()> {
+    let rx = palisade_core::supervisor::SharedReceiver::new(rx);
+    supervisor.spawn("threat-flow-links", move || {
+        let (store, rx) = (store.clone(), rx.clone());
+        async move {
+            let mut rx = rx.lock().await;
+            link_loop(&store, &mut rx).await;
+        }
+    })
+}
+
+async fn link_loop(store: &SharedStore, rx: &mut mpsc::Receiver<Arc<[StoredThreat]>>) -> u64 {
     let mut linked = 0u64;
     while let Some(batch) = rx.recv().await {
         let mut links = Vec::new();
         for t in batch.iter() {
-            for f in flows_of(&store, t).await {
+            for f in flows_of(store, t).await {
                 links.push((f, t.id));
             }
         }

@@ -62,6 +62,21 @@ pub struct HealthDetail {
     /// Each request model: loaded, version, is_real, held-out metrics, or why the
     /// rules decide alone.
     pub models: Vec<palisade_models::ModelStatus>,
+    /// Network monitoring (packet captures → flows and devices).
+    pub network: NetworkHealth,
+}
+
+/// Network monitoring as health shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NetworkHealth {
+    /// True when MAC vendors can be named (the IEEE OUI registry was read).
+    pub vendor_registry_loaded: bool,
+    /// How many vendors were read and from where, or why none were (devices then
+    /// have no vendor; install Debian's `ieee-data`).
+    pub vendor_registry: String,
+    /// Each live capture (`[[capture]]`): interface, state (a missing privilege says
+    /// which capability to grant), packets, packets/s, kernel and our drops.
+    pub captures: Vec<palisade_flows::live::CaptureStatus>,
 }
 
 /// The job queue as health shows it.
@@ -229,6 +244,14 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
             tasks: state.pipeline.supervisor.statuses(),
             jobs,
             models: super::models::statuses(&state),
+            network: {
+                let oui = palisade_flows::device::Oui::shared();
+                NetworkHealth {
+                    vendor_registry_loaded: oui.is_loaded(),
+                    vendor_registry: oui.status().to_string(),
+                    captures: palisade_flows::live::statuses(),
+                }
+            },
         }),
     )
 }

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod dead_letters;
 pub mod decisions;
 pub mod detection_config;
+pub mod devices;
 pub mod docs;
 pub mod events;
 pub mod flows;
@@ -193,6 +194,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/activities", get(activities::list_activities))
         .route("/api/v1/flows", get(flows::list_flows))
         .route("/api/v1/flows/{id}", get(flows::get_flow))
+        .route("/api/v1/flows/analytics", get(flows::flow_analytics))
+        .route("/api/v1/devices", get(devices::list_devices))
+        .route("/api/v1/devices/{id}", get(devices::get_device))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -86,7 +86,12 @@ pub(crate) fn parse(b: &[u8]) -> Option<Dhcp> {
                         if l == 0 || l > 63 {
                             break;
                         }
-                        labels.push(String::from_utf8_lossy(raw.get(i + 1..i + 1 + usize::from(l)).unwrap_or(&[])).into_owned());
+                        labels.push(
+                            String::from_utf8_lossy(
+                                raw.get(i + 1..i + 1 + usize::from(l)).unwrap_or(&[]),
+                            )
+                            .into_owned(),
+                        );
                         i += 1 + usize::from(l);
                     }
                     name(labels.join(".").as_bytes())
@@ -183,7 +188,10 @@ mod tests {
         assert_eq!(d.client_ip, Some(Ipv4Addr::new(192, 168, 1, 20)));
         assert_eq!(d.hostname.as_deref(), Some("nas1"));
         assert_eq!(d.params.as_deref(), Some("1,3,6,15,119,252"));
-        assert_eq!(os_guess(d.vendor_class.as_deref(), d.params.as_deref()), Some("Windows"));
+        assert_eq!(
+            os_guess(d.vendor_class.as_deref(), d.params.as_deref()),
+            Some("Windows")
+        );
         assert_eq!(os_guess(None, d.params.as_deref()), Some("macOS/iOS"));
         // Option 81 in wire format.
         let fqdn = request(mac, &[(53, &[1]), (81, b"\x05\0\0\x04host\x03lan\0")]);

@@ -333,7 +333,10 @@ impl DeviceTable {
         d.flows += 1;
         d.bytes = d.bytes.saturating_add(bytes);
         let answered = match f.protocol.as_str() {
-            "tcp" => f.resp.flags & (tcp_flags::SYN | tcp_flags::ACK) == (tcp_flags::SYN | tcp_flags::ACK),
+            "tcp" => {
+                f.resp.flags & (tcp_flags::SYN | tcp_flags::ACK)
+                    == (tcp_flags::SYN | tcp_flags::ACK)
+            }
             // A UDP service: answered on a port below the ephemeral range.
             "udp" => f.dst_port < 49_152 && f.dst_port != 0,
             _ => false,

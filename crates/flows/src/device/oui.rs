@@ -133,12 +133,23 @@ mod tests {
         .unwrap();
         let oui = Oui::load(&path);
         assert!(oui.is_loaded());
-        assert_eq!(oui.vendor([0x00, 0x11, 0x32, 0x17, 0x49, 0xf0]), Some("Synology Incorporated"));
+        assert_eq!(
+            oui.vendor([0x00, 0x11, 0x32, 0x17, 0x49, 0xf0]),
+            Some("Synology Incorporated")
+        );
         assert_eq!(oui.vendor([0xf0, 0x18, 0x98, 0, 0, 1]), Some("Apple, Inc."));
-        assert_eq!(oui.vendor([0x02, 0x11, 0x32, 0, 0, 1]), None, "locally administered");
+        assert_eq!(
+            oui.vendor([0x02, 0x11, 0x32, 0, 0, 1]),
+            None,
+            "locally administered"
+        );
         assert_eq!(oui.vendor([0x00, 0x00, 0x01, 0, 0, 1]), None);
         let missing = Oui::load(&dir.path().join("nope.csv"));
         assert!(!missing.is_loaded());
-        assert!(missing.status().contains("ieee-data"), "{}", missing.status());
+        assert!(
+            missing.status().contains("ieee-data"),
+            "{}",
+            missing.status()
+        );
     }
 }

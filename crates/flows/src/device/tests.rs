@@ -85,28 +85,77 @@ fn devices_from_dhcp_mdns_nbns_handshakes_and_flows() {
     let nas_ip = [192, 168, 1, 20];
     let router_ip = [192, 168, 1, 1];
     let frames: Vec<Vec<u8>> = vec![
-        with_macs(udp_frame([0, 0, 0, 0], [255; 4], 68, 67, &dhcp_request()), NAS, BCAST, 64),
         with_macs(
-            udp_frame([192, 168, 1, 30], [224, 0, 0, 251], 5353, 5353, &mdns_answer("iphone.local", [192, 168, 1, 30])),
+            udp_frame([0, 0, 0, 0], [255; 4], 68, 67, &dhcp_request()),
+            NAS,
+            BCAST,
+            64,
+        ),
+        with_macs(
+            udp_frame(
+                [192, 168, 1, 30],
+                [224, 0, 0, 251],
+                5353,
+                5353,
+                &mdns_answer("iphone.local", [192, 168, 1, 30]),
+            ),
             PHONE,
             [0x01, 0x00, 0x5e, 0, 0, 0xfb],
             255,
         ),
         with_macs(
-            udp_frame(nas_ip, [192, 168, 1, 255], 137, 137, &nbns_registration("NAS1", nas_ip)),
+            udp_frame(
+                nas_ip,
+                [192, 168, 1, 255],
+                137,
+                137,
+                &nbns_registration("NAS1", nas_ip),
+            ),
             NAS,
             BCAST,
             64,
         ),
         // NAS → router ssh: SYN (TTL 64), SYN-ACK (TTL 255), ACK, banner.
-        with_macs(tcp_frame(nas_ip, router_ip, 40_000, 22, 0x02, b""), NAS, ROUTER, 64),
-        with_macs(tcp_frame(router_ip, nas_ip, 22, 40_000, 0x12, b""), ROUTER, NAS, 255),
-        with_macs(tcp_frame(nas_ip, router_ip, 40_000, 22, 0x10, b""), NAS, ROUTER, 64),
-        // NAS → a public web server (through the router's MAC): HTTP with a UA.
-        with_macs(tcp_frame(nas_ip, [203, 0, 113, 5], 40_001, 80, 0x02, b""), NAS, ROUTER, 64),
-        with_macs(tcp_frame([203, 0, 113, 5], nas_ip, 80, 40_001, 0x12, b""), ROUTER, NAS, 50),
         with_macs(
-            tcp_frame(nas_ip, [203, 0, 113, 5], 40_001, 80, 0x18, b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: synoupdate/7\r\n\r\n"),
+            tcp_frame(nas_ip, router_ip, 40_000, 22, 0x02, b""),
+            NAS,
+            ROUTER,
+            64,
+        ),
+        with_macs(
+            tcp_frame(router_ip, nas_ip, 22, 40_000, 0x12, b""),
+            ROUTER,
+            NAS,
+            255,
+        ),
+        with_macs(
+            tcp_frame(nas_ip, router_ip, 40_000, 22, 0x10, b""),
+            NAS,
+            ROUTER,
+            64,
+        ),
+        // NAS → a public web server (through the router's MAC): HTTP with a UA.
+        with_macs(
+            tcp_frame(nas_ip, [203, 0, 113, 5], 40_001, 80, 0x02, b""),
+            NAS,
+            ROUTER,
+            64,
+        ),
+        with_macs(
+            tcp_frame([203, 0, 113, 5], nas_ip, 80, 40_001, 0x12, b""),
+            ROUTER,
+            NAS,
+            50,
+        ),
+        with_macs(
+            tcp_frame(
+                nas_ip,
+                [203, 0, 113, 5],
+                40_001,
+                80,
+                0x18,
+                b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: synoupdate/7\r\n\r\n",
+            ),
             NAS,
             ROUTER,
             64,
@@ -130,7 +179,11 @@ fn devices_from_dhcp_mdns_nbns_handshakes_and_flows() {
     let keys: Vec<&str> = devices.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(
         keys,
-        vec!["mac:00:00:0c:01:02:03", "mac:00:11:32:17:49:f0", "mac:f0:18:98:00:00:01"],
+        vec![
+            "mac:00:00:0c:01:02:03",
+            "mac:00:11:32:17:49:f0",
+            "mac:f0:18:98:00:00:01"
+        ],
         "the NAS, the router and the phone; no public host, no ARP-swept address"
     );
     let nas = &devices[1];
@@ -138,8 +191,16 @@ fn devices_from_dhcp_mdns_nbns_handshakes_and_flows() {
     assert_eq!(nas.mac.as_deref(), Some("00:11:32:17:49:f0"));
     assert_eq!(nas.ips, vec!["192.168.1.20".parse::<IpAddr>().unwrap()]);
     assert_eq!(nas.hostnames, vec!["nas1".to_string(), "NAS1".to_string()]);
-    assert_eq!(nas.os_guess.as_deref(), Some("Linux"), "DHCP option 55 of dhclient");
-    assert!(nas.os_hints.iter().any(|h| h.starts_with("dhcp-params:1,28,2")));
+    assert_eq!(
+        nas.os_guess.as_deref(),
+        Some("Linux"),
+        "DHCP option 55 of dhclient"
+    );
+    assert!(
+        nas.os_hints
+            .iter()
+            .any(|h| h.starts_with("dhcp-params:1,28,2"))
+    );
     assert!(nas.os_hints.contains(&"ttl:64".to_string()));
     assert_eq!(nas.user_agents, vec!["synoupdate/7".to_string()]);
     assert_eq!(nas.first_seen, Timestamp(0));
@@ -147,7 +208,10 @@ fn devices_from_dhcp_mdns_nbns_handshakes_and_flows() {
     let router = &devices[0];
     assert_eq!(router.vendor.as_deref(), Some("Cisco Systems, Inc"));
     assert_eq!(router.services, vec!["tcp/22 ssh".to_string()]);
-    assert_eq!(router.os_guess.as_deref(), Some("network device (Cisco/Solaris)"));
+    assert_eq!(
+        router.os_guess.as_deref(),
+        Some("network device (Cisco/Solaris)")
+    );
     let phone = &devices[2];
     assert_eq!(phone.hostnames, vec!["iphone.local".to_string()]);
     assert_eq!(phone.vendor, None, "prefix not in this registry");
@@ -159,7 +223,11 @@ fn devices_from_dhcp_mdns_nbns_handshakes_and_flows() {
 fn a_full_table_counts_what_it_drops() {
     let mut t = DeviceTable::new(oui(), 2);
     for i in 1..=5u8 {
-        t.arp(0, [0, 0x11, 0x32, 0, 0, i], IpAddr::V4([10, 0, 0, i].into()));
+        t.arp(
+            0,
+            [0, 0x11, 0x32, 0, 0, i],
+            IpAddr::V4([10, 0, 0, i].into()),
+        );
     }
     assert_eq!(t.take().len(), 2);
     assert_eq!(t.dropped(), 3);

@@ -76,7 +76,11 @@ pub fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[
     f.extend(dst);
     f.extend(sport.to_be_bytes());
     f.extend(dport.to_be_bytes());
-    f.extend(u16::try_from(8 + payload.len()).unwrap_or(u16::MAX).to_be_bytes());
+    f.extend(
+        u16::try_from(8 + payload.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
     f.extend([0, 0]);
     f.extend(payload);
     f

@@ -9,6 +9,7 @@ mod auth_hardening;
 mod check;
 mod dashboard;
 mod decisions;
+mod devices;
 mod events;
 mod flows;
 mod health;

@@ -50,33 +50,34 @@ impl FlowStore for PgStore {
         let mut ids = Vec::with_capacity(rows.len());
         for f in &rows {
             let [op, ob, rp, rb, of, rf] = f.counts;
-            let row = tx.query_one(
-                &insert,
-                &[
-                    &f.start_ts,
-                    &f.end_ts,
-                    &f.source,
-                    &f.protocol,
-                    &f.src_ip,
-                    &f.src_key,
-                    &f.src_port,
-                    &f.dst_ip,
-                    &f.dst_key,
-                    &f.dst_port,
-                    &op,
-                    &ob,
-                    &rp,
-                    &rb,
-                    &of,
-                    &rf,
-                    &f.state,
-                    &f.app,
-                    &f.app_by_port,
-                    &f.detail,
-                ],
-            )
-            .await
-            .map_err(pg_err)?;
+            let row = tx
+                .query_one(
+                    &insert,
+                    &[
+                        &f.start_ts,
+                        &f.end_ts,
+                        &f.source,
+                        &f.protocol,
+                        &f.src_ip,
+                        &f.src_key,
+                        &f.src_port,
+                        &f.dst_ip,
+                        &f.dst_key,
+                        &f.dst_port,
+                        &op,
+                        &ob,
+                        &rp,
+                        &rb,
+                        &of,
+                        &rf,
+                        &f.state,
+                        &f.app,
+                        &f.app_by_port,
+                        &f.detail,
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
             ids.push(row.try_get::<_, i64>(0).map_err(corrupt)?);
         }
         tx.commit().await.map_err(pg_err)?;

@@ -51,9 +51,9 @@ pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
         Some(true) => {
             b.cond("EXISTS (SELECT 1 FROM flow_threats ft WHERE ft.flow_id = flows.id)".into())
         }
-        Some(false) => b.cond(
-            "NOT EXISTS (SELECT 1 FROM flow_threats ft WHERE ft.flow_id = flows.id)".into(),
-        ),
+        Some(false) => {
+            b.cond("NOT EXISTS (SELECT 1 FROM flow_threats ft WHERE ft.flow_id = flows.id)".into())
+        }
         None => {}
     }
     if let Some(c) = q.cursor {
