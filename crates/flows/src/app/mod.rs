@@ -301,7 +301,7 @@ fn is_nbns(p: &[u8]) -> bool {
 /// SMB over TCP 139/445: a NetBIOS session message carrying SMB1 (`\xffSMB`), SMB2/3
 /// (`\xfeSMB`) or an SMB3 transform header (`\xfdSMB`).
 fn is_smb(buf: &[u8]) -> bool {
-    buf.first() == Some(&0) && matches!(buf.get(4..8), Some([0xff | 0xfe | 0xfd, b'S', b'M', b'B']))
+    buf.first() == Some(&0) && matches!(buf.get(4..8), Some([0xfd..=0xff, b'S', b'M', b'B']))
 }
 
 fn is_quic_long_header(p: &[u8]) -> bool {

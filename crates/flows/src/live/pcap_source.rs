@@ -198,7 +198,7 @@ fn capture_loop(
         builder = builder.with_devices(d);
     }
     let (mut last_tick, mut tick_packets, mut kernel_seen) = (Instant::now(), 0u64, 0u64);
-    let mut send = |builder: &mut FlowBuilder, status: &Mutex<CaptureStatus>| {
+    let send = |builder: &mut FlowBuilder, status: &Mutex<CaptureStatus>| {
         let done = builder.take_finished();
         let seen = builder.take_devices();
         if done.is_empty() && seen.is_empty() {
@@ -215,9 +215,13 @@ fn capture_loop(
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && !tx.is_closed() {
         match cap.next_packet() {
             Ok(p) => {
-                let ts_us = i64::from(p.header.ts.tv_sec)
+                // `timeval` is two i64 on the 64-bit Linux targets we build for.
+                let ts_us = p
+                    .header
+                    .ts
+                    .tv_sec
                     .saturating_mul(1_000_000)
-                    .saturating_add(i64::from(p.header.ts.tv_usec));
+                    .saturating_add(p.header.ts.tv_usec);
                 builder.add(&Packet {
                     ts_us,
                     link_type,
