@@ -42,7 +42,7 @@ fn capture(path: &std::path::Path) {
     let (nas, router, web) = ([192, 168, 7, 20], [192, 168, 7, 1], [198, 51, 100, 80]);
     let t0 = palisade_core::Timestamp::now().as_micros() - 60_000_000;
     let mut w = PcapWriter::new(std::fs::File::create(path).expect("create"), 1).expect("header");
-    let frames = vec![
+    let frames = [
         with_macs(udp_frame([0, 0, 0, 0], [255; 4], 68, 67, &dhcp_request()), NAS, BCAST, 128),
         with_macs(tcp_frame(nas, router, 40_000, 22, 0x02, b""), NAS, ROUTER, 128),
         with_macs(tcp_frame(router, nas, 22, 40_000, 0x12, b""), ROUTER, NAS, 64),
