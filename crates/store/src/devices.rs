@@ -234,50 +234,6 @@ pub trait DeviceStore: Send + Sync {
     async fn flow_analytics(&self, q: &FlowAnalyticsQuery) -> Result<FlowAnalytics, StoreError>;
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn merging_widens_times_unions_sets_and_reports_changes() {
-        let mut a = Device::new("mac:00:11:32:17:49:f0".into(), Timestamp(100));
-        a.ips = vec!["10.0.0.5".parse().unwrap()];
-        a.os_guess = Some("Linux".into());
-        a.os_hints = vec!["ttl:64".into()];
-        a.flows = 2;
-        let mut b = Device::new(a.key.clone(), Timestamp(50));
-        b.last_seen = Timestamp(500);
-        b.ips = vec!["10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap()];
-        b.os_guess = Some("Windows".into());
-        b.os_hints = vec!["dhcp-vendor:MSFT 5.0".into()];
-        b.flows = 3;
-        assert!(a.merge(&b));
-        assert_eq!(
-            (a.first_seen, a.last_seen, a.flows),
-            (Timestamp(50), Timestamp(500), 5)
-        );
-        assert_eq!(a.ips.len(), 2);
-        assert_eq!(a.os_guess.as_deref(), Some("Windows"));
-        // A TTL-only guess never replaces a DHCP one.
-        let mut c = Device::new(a.key.clone(), Timestamp(600));
-        c.os_guess = Some("Linux".into());
-        c.os_hints = vec!["ttl:64".into()];
-        a.merge(&c);
-        assert_eq!(a.os_guess.as_deref(), Some("Windows"));
-        // Only counters and times: no change worth announcing.
-        let mut d = Device::new(a.key.clone(), Timestamp(700));
-        d.flows = 1;
-        assert!(!a.merge(&d));
-        let many: Vec<String> = (0..100).map(|i| format!("h{i}")).collect();
-        let e = Device {
-            hostnames: many,
-            ..Device::new(a.key.clone(), Timestamp(1))
-        };
-        a.merge(&e);
-        assert_eq!(a.hostnames.len(), DEVICE_SET_CAP);
-    }
-}
-
 /// A device's column values as written: `(mac, vendor, hostnames, os, first_seen,
 /// last_seen, detail)`.
 pub(crate) type DeviceColumns = (
@@ -329,4 +285,48 @@ pub(crate) fn merge_batch(seen: &[Device]) -> Vec<Device> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merging_widens_times_unions_sets_and_reports_changes() {
+        let mut a = Device::new("mac:00:11:32:17:49:f0".into(), Timestamp(100));
+        a.ips = vec!["10.0.0.5".parse().unwrap()];
+        a.os_guess = Some("Linux".into());
+        a.os_hints = vec!["ttl:64".into()];
+        a.flows = 2;
+        let mut b = Device::new(a.key.clone(), Timestamp(50));
+        b.last_seen = Timestamp(500);
+        b.ips = vec!["10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap()];
+        b.os_guess = Some("Windows".into());
+        b.os_hints = vec!["dhcp-vendor:MSFT 5.0".into()];
+        b.flows = 3;
+        assert!(a.merge(&b));
+        assert_eq!(
+            (a.first_seen, a.last_seen, a.flows),
+            (Timestamp(50), Timestamp(500), 5)
+        );
+        assert_eq!(a.ips.len(), 2);
+        assert_eq!(a.os_guess.as_deref(), Some("Windows"));
+        // A TTL-only guess never replaces a DHCP one.
+        let mut c = Device::new(a.key.clone(), Timestamp(600));
+        c.os_guess = Some("Linux".into());
+        c.os_hints = vec!["ttl:64".into()];
+        a.merge(&c);
+        assert_eq!(a.os_guess.as_deref(), Some("Windows"));
+        // Only counters and times: no change worth announcing.
+        let mut d = Device::new(a.key.clone(), Timestamp(700));
+        d.flows = 1;
+        assert!(!a.merge(&d));
+        let many: Vec<String> = (0..100).map(|i| format!("h{i}")).collect();
+        let e = Device {
+            hostnames: many,
+            ..Device::new(a.key.clone(), Timestamp(1))
+        };
+        a.merge(&e);
+        assert_eq!(a.hostnames.len(), DEVICE_SET_CAP);
+    }
 }
