@@ -17,7 +17,7 @@ pub struct FlowConfig {
     /// the last ACKs and retransmitted RSTs still land in it.
     pub closed_timeout: Span,
     /// Most flows tracked at once; past it the least recently active flow is finished
-    /// (`evicted`) and counted. About 400 bytes per flow.
+    /// (`evicted`) and counted. About 2.5 KiB per flow at the peak (docs/BENCHMARKS.md).
     pub max_flows: usize,
     /// Keep the device inventory (MAC vendor, addresses, names, OS guess, fingerprints,
     /// services) from the packets and flows.
