@@ -80,3 +80,30 @@ for f in "$PCAPS"/scan/* "$PCAPS"/flood/* "$PCAPS"/http/* "$PCAPS"/tls/* "$PCAPS
   alerts=$(sed -nE 's/.* ([0-9]+ scenario alerts[^)]*\)?).*/\1/p' <<<"$line" | sed -E 's/ in [0-9.]+s.*//')
   echo "| ${f#"$PCAPS"/} | ${flows:-?} | ${alerts:-?} |"
 done
+
+echo
+echo "### Devices found by \`palisade ingest\` (DHCP, DNS/mDNS and browsing captures)"
+echo
+echo "| capture | device | vendor | addresses | names | OS guess (hints) | services |"
+echo "|---|---|---|---|---|---|---|"
+for f in "$PCAPS"/dhcp/* "$PCAPS"/dns/* "$PCAPS"/http/zeek_wikipedia.pcap; do
+  d=$(mktemp -d -p "$OUT")
+  PALISADE_LOG=warn "$PALISADE" ingest --quiet --no-detect --data-dir "$d" "$f" >/dev/null 2>&1 || true
+  python3 - "${f#"$PCAPS"/}" "$d/palisade.db" <<'PY'
+import json, sqlite3, sys
+rel, db = sys.argv[1], sys.argv[2]
+try:
+    rows = sqlite3.connect(db).execute("SELECT detail FROM devices ORDER BY id").fetchall()
+except sqlite3.Error as e:
+    rows = []
+if not rows:
+    print(f"| {rel} | (none) | | | | | |")
+for (detail,) in rows:
+    d = json.loads(detail)
+    hints = ", ".join(h for h in d.get("os_hints", []) if not h.startswith("dhcp-params"))
+    os_ = (d.get("os_guess") or "-") + (f" ({hints})" if hints else "")
+    cells = [d["key"], d.get("vendor") or "-", ", ".join(d.get("ips", [])) or "-",
+             ", ".join(d.get("hostnames", [])) or "-", os_, ", ".join(d.get("services", [])) or "-"]
+    print("| " + rel + " | " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+PY
+done

@@ -48,6 +48,10 @@ else
   echo "WARNING: no Kafka broker could be started; the Kafka tests that need one will say so and skip"
 fi
 
+step "Network: the IEEE OUI registry (ieee-data: device vendors) and libpcap headers (live capture, --features capture)"
+[ -f /usr/share/ieee-data/oui.csv ] || apt_install ieee-data
+[ -f /usr/include/pcap/pcap.h ] || apt_install libpcap-dev
+
 step "SMTP relay for the e-mail channel's test (aiosmtpd in a venv, from PyPI)"
 smtp_venv="$HOME/.cache/palisade/smtp-venv"
 if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' >/dev/null 2>&1; then
@@ -68,6 +72,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo clippy with Kafka (--features kafka: librdkafka built with cmake on the first run)"
 cargo clippy -p palisade-kafka -p palisade --features palisade/kafka --all-targets --locked -- -D warnings
 
+step "cargo clippy with live capture (--features capture: links libpcap)"
+cargo clippy -p palisade-flows -p palisade --features palisade/capture --all-targets --locked -- -D warnings
+
 step "schemathesis: generated requests over every operation, as admin, no 5xx (a Python venv on first run)"
 bash scripts/schemathesis.sh "${PALISADE_ST_EXAMPLES:-25}"
 
@@ -77,9 +84,13 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   step "Kafka tests (--features kafka, against the broker above)"
   cargo nextest run -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast -E 'package(palisade-kafka) | test(kafka) | test(role)'
+  step "Live capture tests (--features capture, on the loopback interface: needs root or CAP_NET_RAW)"
+  cargo nextest run -p palisade-flows --features capture --locked --no-fail-fast -E 'test(capture)'
 else
   cargo test --workspace --locked --no-fail-fast
   step "Kafka tests (--features kafka, against the broker above)"
   cargo test -p palisade-kafka -p palisade --features palisade/kafka --locked --no-fail-fast kafka
+  step "Live capture tests (--features capture, on the loopback interface: needs root or CAP_NET_RAW)"
+  cargo test -p palisade-flows --features capture --locked --no-fail-fast capture
 fi
 step "done"

@@ -119,6 +119,9 @@ use crate::routes;
         routes::activities::list_activities,
         routes::flows::list_flows,
         routes::flows::get_flow,
+        routes::flows::flow_analytics,
+        routes::devices::list_devices,
+        routes::devices::get_device,
     ),
     modifiers(&BearerAuth),
     components(schemas(crate::problem::Problem, crate::problem::InvalidParam)),
@@ -143,7 +146,7 @@ use crate::routes;
         (name = "posture", description = "Security posture checks and the compliance score"),
         (name = "alerts", description = "Alerts, alert rules, notification channels and the activity feed"),
         (name = "dashboard", description = "The built-in web dashboard (embedded page and modules)"),
-        (name = "flows", description = "Network flows read from packet captures"),
+        (name = "flows", description = "Network flows read from packet captures, the device inventory and flow analytics"),
     )
 )]
 pub struct ApiDoc;

@@ -2,15 +2,15 @@
 //! (`{"summary": Stats, "elapsed_s": …}`); used by `scripts/eval-flows.sh` and for the
 //! packets/s figure.
 //!
-//! `cargo run --release -p palisade-flows --example pcap_flows -- FILE [--quiet] [--repeat N] [--closed-timeout SPAN]`
+//! `cargo run --release -p palisade-flows --example pcap_flows -- FILE [--quiet] [--repeat N] [--closed-timeout SPAN] [--max-flows N]`
 
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or("usage: pcap_flows FILE [--quiet] [--repeat N] [--closed-timeout SPAN]")?;
+    let path = args.next().ok_or(
+        "usage: pcap_flows FILE [--quiet] [--repeat N] [--closed-timeout SPAN] [--max-flows N]",
+    )?;
     let mut quiet = false;
     let mut repeat = 1u32;
     let mut config = palisade_flows::FlowConfig::default();
@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--closed-timeout" => {
                 config.closed_timeout = args.next().ok_or("--closed-timeout SPAN")?.parse()?
             }
+            "--max-flows" => config.max_flows = args.next().ok_or("--max-flows N")?.parse()?,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }

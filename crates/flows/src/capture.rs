@@ -4,10 +4,12 @@
 
 use std::path::Path;
 
+use palisade_store::Device;
 use serde::Serialize;
 
 use crate::config::FlowConfig;
 use crate::decode::{self, Fragment, Layer3, Malformed, Transport};
+use crate::device::{DeviceTable, PacketHints};
 use crate::error::CaptureError;
 use crate::flow::{ARP_PROTO, FlowRecord, PacketView};
 use crate::reader::{CaptureReader, Packet};
@@ -40,6 +42,8 @@ pub struct Stats {
     pub malformed_arp: u64,
     /// The flow table's counters.
     pub table: TableStats,
+    /// Device observations dropped because the device table was full.
+    pub devices_dropped: u64,
 }
 
 impl Stats {
@@ -54,6 +58,7 @@ impl Stats {
 pub struct FlowBuilder {
     table: FlowTable,
     stats: Stats,
+    devices: Option<DeviceTable>,
 }
 
 impl FlowBuilder {
@@ -62,7 +67,22 @@ impl FlowBuilder {
         FlowBuilder {
             table: FlowTable::new(config),
             stats: Stats::default(),
+            devices: None,
         }
+    }
+
+    /// Also keeps a device inventory (see [`crate::device`]).
+    pub fn with_devices(mut self, devices: DeviceTable) -> FlowBuilder {
+        self.devices = Some(devices);
+        self
+    }
+
+    /// Devices seen since the last call (empty without a device table).
+    pub fn take_devices(&mut self) -> Vec<Device> {
+        self.devices
+            .as_mut()
+            .map(DeviceTable::take)
+            .unwrap_or_default()
     }
 
     /// Decodes one captured packet into the table.
@@ -89,6 +109,9 @@ impl FlowBuilder {
             Layer3::Ip(ip) => ip,
             Layer3::Arp(arp) => {
                 self.stats.arp += 1;
+                if let Some(d) = self.devices.as_mut() {
+                    d.arp(p.ts_us, arp.sender_mac, std::net::IpAddr::V4(arp.sender_ip));
+                }
                 // Requests and replies pair up as a flow (sender → target), so an
                 // unanswered request is visible like an unanswered SYN (ARP sweeps).
                 if matches!(arp.op, 1 | 2) {
@@ -142,6 +165,25 @@ impl FlowBuilder {
             Transport::Fragment | Transport::Other => (0, 0, 0, 0, &[][..], 0),
         };
         self.stats.ip_packets += 1;
+        if let Some(d) = self.devices.as_mut()
+            && ((ip.proto == 6 && flags & crate::flow::tcp_flags::SYN != 0)
+                || (ip.proto == 17
+                    && [sport, dport]
+                        .iter()
+                        .any(|p| matches!(*p, 53 | 67 | 68 | 137 | 5353 | 5355))))
+        {
+            d.packet(&PacketHints {
+                ts_us: p.ts_us,
+                src_mac: frame.src_mac,
+                src: ip.src,
+                ttl: ip.ttl,
+                proto: ip.proto,
+                sport,
+                dport,
+                flags,
+                payload,
+            });
+        }
         self.table.add(&PacketView {
             ts_us: p.ts_us,
             proto: ip.proto,
@@ -158,7 +200,19 @@ impl FlowBuilder {
 
     /// Flows finished so far (drains them).
     pub fn take_finished(&mut self) -> Vec<FlowRecord> {
-        self.table.take_finished()
+        let done = self.table.take_finished();
+        if let Some(d) = self.devices.as_mut() {
+            for f in &done {
+                d.flow(f);
+            }
+        }
+        done
+    }
+
+    /// Finishes the flows whose deadlines passed by `now_us` (a live capture calls this
+    /// on the clock, so quiet flows end without waiting for another packet).
+    pub fn expire(&mut self, now_us: i64) {
+        self.table.expire(now_us);
     }
 
     /// Finishes every open flow and returns the counters.
@@ -171,6 +225,7 @@ impl FlowBuilder {
     pub fn stats(&self) -> Stats {
         Stats {
             table: self.table.stats(),
+            devices_dropped: self.devices.as_ref().map_or(0, DeviceTable::dropped),
             ..self.stats
         }
     }
@@ -183,8 +238,22 @@ pub fn read_capture(
     config: FlowConfig,
     mut sink: impl FnMut(Vec<FlowRecord>),
 ) -> Result<Stats, CaptureError> {
+    read_capture_with_devices(path, config, None, |flows, _| sink(flows))
+}
+
+/// [`read_capture`], also keeping a device inventory when `devices` is given: each
+/// batch hands over the flows finished and the devices seen since the last one.
+pub fn read_capture_with_devices(
+    path: &Path,
+    config: FlowConfig,
+    devices: Option<DeviceTable>,
+    mut sink: impl FnMut(Vec<FlowRecord>, Vec<Device>),
+) -> Result<Stats, CaptureError> {
     let mut reader = CaptureReader::open(path)?;
     let mut builder = FlowBuilder::new(config);
+    if let Some(d) = devices {
+        builder = builder.with_devices(d);
+    }
     let mut n = 0u64;
     while let Some(p) = reader.next_packet()? {
         builder.add(&p);
@@ -192,14 +261,17 @@ pub fn read_capture(
         if n.is_multiple_of(4096) {
             let done = builder.take_finished();
             if !done.is_empty() {
-                sink(done);
+                let seen = builder.take_devices();
+                sink(done, seen);
             }
         }
     }
-    let stats = builder.finish();
+    builder.finish();
     let done = builder.take_finished();
-    if !done.is_empty() {
-        sink(done);
+    let seen = builder.take_devices();
+    let stats = builder.stats();
+    if !done.is_empty() || !seen.is_empty() {
+        sink(done, seen);
     }
     tracing::info!(message = "Capture read.", path = %path.display(), packets = stats.packets, flows = stats.table.flows_finished, malformed = stats.malformed());
     Ok(stats)

@@ -17,8 +17,14 @@ pub struct FlowConfig {
     /// the last ACKs and retransmitted RSTs still land in it.
     pub closed_timeout: Span,
     /// Most flows tracked at once; past it the least recently active flow is finished
-    /// (`evicted`) and counted. About 400 bytes per flow.
+    /// (`evicted`) and counted. About 2.5 KiB per flow at the peak (docs/BENCHMARKS.md).
     pub max_flows: usize,
+    /// Keep the device inventory (MAC vendor, addresses, names, OS guess, fingerprints,
+    /// services) from the packets and flows.
+    pub devices: bool,
+    /// Most devices held between two writes to the inventory; past it observations are
+    /// dropped and counted.
+    pub max_devices: usize,
 }
 
 impl Default for FlowConfig {
@@ -28,6 +34,8 @@ impl Default for FlowConfig {
             active_timeout: Span::from_secs(1800),
             closed_timeout: Span::from_secs(5),
             max_flows: 1_000_000,
+            devices: true,
+            max_devices: 65_536,
         }
     }
 }
@@ -62,6 +70,12 @@ impl Validate for FlowConfig {
             Span::from_secs(600),
         );
         check_range(&mut problems, "max_flows", self.max_flows, 16..=50_000_000);
+        check_range(
+            &mut problems,
+            "max_devices",
+            self.max_devices,
+            16..=10_000_000,
+        );
         problems
     }
 }

@@ -1,12 +1,17 @@
 //! Flows as pipeline events (`kind = "flow"`), so the behaviour scenarios see them like
 //! any log line: the originator is the client, the responder and the outcome are
 //! `extra` fields the scenario filters and groups use (`dst_ip`, `dst_port`, `state`,
-//! `app`, `probe`).
+//! `app`, `probe`; for DNS flows `dns_queries`, and `dns_suspect`, `dns_suspicious`,
+//! `dns_domain`, `dns_tunnel` when queries looked like tunnelled data). The importer adds
+//! `flow_id` (the stored flow) and, for a regular series, `beacon` (see `beacon`).
 
 use palisade_core::event::{Event, EventKind};
 use palisade_core::time::Timestamp;
 
 use crate::flow::FlowRecord;
+
+/// Data-like DNS queries in one flow that make it a tunnel (`dns_tunnel = "true"`).
+pub const DNS_TUNNEL_QUERIES: u32 = 20;
 
 /// The event of a finished flow.
 pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
@@ -32,6 +37,25 @@ pub fn flow_event(f: &FlowRecord, source: &str) -> Event {
     }
     if let Some(ja3) = &f.app.ja3 {
         extra.push(("ja3".to_string(), ja3.clone()));
+    }
+    if let Some(hassh) = &f.app.hassh {
+        extra.push(("hassh".to_string(), hassh.clone()));
+    }
+    if f.app.dns_queries > 0 {
+        extra.push(("dns_queries".to_string(), f.app.dns_queries.to_string()));
+    }
+    if f.app.dns_suspicious > 0 {
+        extra.push(("dns_suspect".to_string(), "true".to_string()));
+        extra.push((
+            "dns_suspicious".to_string(),
+            f.app.dns_suspicious.to_string(),
+        ));
+        if let Some(d) = &f.app.dns_domain {
+            extra.push(("dns_domain".to_string(), d.clone()));
+        }
+        if f.app.dns_suspicious >= DNS_TUNNEL_QUERIES {
+            extra.push(("dns_tunnel".to_string(), "true".to_string()));
+        }
     }
     Event {
         ts: Timestamp(f.start_us),
@@ -138,6 +162,25 @@ mod tests {
         let e = flow_event(&refused, "cap");
         assert!(e.extra.contains(&("probe".to_string(), "true".to_string())));
         assert!(http_event(&record(), "cap").is_none());
+    }
+
+    #[test]
+    fn dns_tunnel_fields() {
+        let mut f = record();
+        f.app.dns_queries = 222;
+        f.app.dns_suspicious = 210;
+        f.app.dns_domain = Some("pirate.sea".into());
+        let e = flow_event(&f, "cap");
+        for (k, v) in [
+            ("dns_suspect", "true"),
+            ("dns_tunnel", "true"),
+            ("dns_domain", "pirate.sea"),
+        ] {
+            assert!(e.extra.contains(&(k.to_string(), v.to_string())), "{k}");
+        }
+        f.app.dns_suspicious = DNS_TUNNEL_QUERIES - 1;
+        let e = flow_event(&f, "cap");
+        assert!(!e.extra.iter().any(|(k, _)| k == "dns_tunnel"));
     }
 
     #[test]

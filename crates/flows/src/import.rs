@@ -6,17 +6,27 @@
 //! through a bounded channel (a slow store slows the reader, memory stays bounded by
 //! the flow table plus a few batches). Each batch is stored as flow rows
 //! ([`FlowStore::insert_flows`]) and handed to the [`BatchWriter`] as events, sorted by
-//! start time so the scenarios see them in packet time.
+//! start time so the scenarios see them in packet time. Flow events carry their stored
+//! flow's id (`flow_id`, so threats point back at flows, see `threat_links`) and, when
+//! the flow continues a regular series (see `beacon`), `beacon = "true"`.
+//!
+//! Devices seen in each batch are merged into the inventory ([`DeviceStore`]); with a
+//! live bus, stored flows go out on the `flows` topic and changed devices on `devices`.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use palisade_sources::BatchWriter;
-use palisade_store::{IngestBatch, NewFlow, SharedStore};
+use std::sync::Arc;
 
-use crate::capture::{Stats, read_capture};
+use palisade_live::{Bus, Topic};
+use palisade_sources::BatchWriter;
+use palisade_store::{Device, IngestBatch, NewFlow, SharedStore, StoredFlow};
+
+use crate::beacon::BeaconTracker;
+use crate::capture::{Stats, read_capture_with_devices};
 use crate::config::FlowConfig;
+use crate::device::{DeviceTable, Oui};
 use crate::error::CaptureError;
 use crate::event::{flow_event, http_event};
 use crate::flow::FlowRecord;
@@ -46,6 +56,10 @@ pub struct ImportSummary {
     pub stats: Stats,
     /// Flows stored.
     pub flows: u64,
+    /// Devices new or changed in the inventory.
+    pub devices_changed: u64,
+    /// Flows marked as part of a regular (beacon) series.
+    pub beacon_flows: u64,
     /// Seconds taken.
     pub elapsed_s: f64,
 }
@@ -110,33 +124,90 @@ pub fn new_flow(f: &FlowRecord, source: &str) -> NewFlow {
     }
 }
 
-/// Imports one capture: flows to the store, flow events to `writer` (when given).
-pub async fn import_capture(
-    path: PathBuf,
+/// Where finished flows and device observations go, for file imports and live
+/// captures alike: flow rows to the store, flow events (with `flow_id`, and `beacon`
+/// for regular series) and a flow's HTTP request to the writer, devices merged into the
+/// inventory, stored flows and changed devices to the live bus.
+pub struct FlowSink {
     source: String,
-    config: FlowConfig,
     store: SharedStore,
     writer: Option<BatchWriter>,
-) -> Result<ImportSummary, ImportError> {
-    let started = Instant::now();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<FlowRecord>>(4);
-    let reader_path = path.clone();
-    let reading = tokio::task::spawn_blocking(move || {
-        read_capture(&reader_path, config, |batch| {
-            // The receiver only goes away when the import failed; stop feeding it then.
-            let _ = tx.blocking_send(batch);
-        })
-    });
-    let mut flows = 0u64;
-    while let Some(mut batch) = rx.recv().await {
+    bus: Option<Arc<Bus>>,
+    beacons: BeaconTracker,
+    /// Flows stored.
+    pub flows: u64,
+    /// Devices new or changed.
+    pub devices_changed: u64,
+    /// Flows marked as part of a beacon series.
+    pub beacon_flows: u64,
+}
+
+impl FlowSink {
+    /// A sink naming `source` on every flow and event.
+    pub fn new(
+        source: String,
+        store: SharedStore,
+        writer: Option<BatchWriter>,
+        bus: Option<Arc<Bus>>,
+    ) -> FlowSink {
+        FlowSink {
+            source,
+            store,
+            writer,
+            bus,
+            beacons: BeaconTracker::new(100_000),
+            flows: 0,
+            devices_changed: 0,
+            beacon_flows: 0,
+        }
+    }
+
+    /// Handles one batch.
+    pub async fn handle(
+        &mut self,
+        mut batch: Vec<FlowRecord>,
+        seen: Vec<Device>,
+    ) -> Result<(), ImportError> {
+        let source = self.source.as_str();
         batch.sort_by_key(|f| f.start_us);
-        let rows: Vec<NewFlow> = batch.iter().map(|f| new_flow(f, &source)).collect();
-        flows += store.insert_flows(&rows).await?;
-        if let Some(w) = &writer {
+        let rows: Vec<NewFlow> = batch.iter().map(|f| new_flow(f, source)).collect();
+        let ids = if rows.is_empty() {
+            Vec::new()
+        } else {
+            self.store.insert_flows(&rows).await?
+        };
+        self.flows += ids.len() as u64;
+        if let Some(bus) = &self.bus {
+            for (id, row) in ids.iter().zip(&rows) {
+                bus.publish(
+                    Topic::Flows,
+                    &StoredFlow {
+                        id: *id,
+                        flow: row.clone(),
+                    },
+                );
+            }
+        }
+        if let Some(w) = &self.writer
+            && !batch.is_empty()
+        {
             let mut events = Vec::with_capacity(batch.len());
-            for f in &batch {
-                events.push(flow_event(f, &source));
-                events.extend(http_event(f, &source));
+            for (f, id) in batch.iter().zip(&ids) {
+                let flow_id = ("flow_id".to_string(), id.to_string());
+                let mut e = flow_event(f, source);
+                e.extra.push(flow_id.clone());
+                if let Some(b) = self.beacons.observe(f) {
+                    self.beacon_flows += 1;
+                    e.extra.push(("beacon".into(), "true".into()));
+                    e.extra
+                        .push(("beacon_interval_s".into(), format!("{:.0}", b.interval_s)));
+                    e.extra.push(("beacon_flows".into(), b.flows.to_string()));
+                }
+                events.push(e);
+                if let Some(mut h) = http_event(f, source) {
+                    h.extra.push(flow_id);
+                    events.push(h);
+                }
             }
             w.send(IngestBatch {
                 events,
@@ -146,15 +217,56 @@ pub async fn import_capture(
             })
             .await?;
         }
+        if !seen.is_empty() {
+            let changed = self.store.upsert_devices(&seen).await?;
+            self.devices_changed += changed.len() as u64;
+            if let Some(bus) = &self.bus {
+                for d in &changed {
+                    bus.publish(Topic::Devices, d);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Imports one capture: flows to the store, flow events to `writer` (when given),
+/// devices to the inventory, and both to the live `bus` (when given).
+pub async fn import_capture(
+    path: PathBuf,
+    source: String,
+    config: FlowConfig,
+    store: SharedStore,
+    writer: Option<BatchWriter>,
+    bus: Option<Arc<Bus>>,
+) -> Result<ImportSummary, ImportError> {
+    let started = Instant::now();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<FlowRecord>, Vec<Device>)>(4);
+    let reader_path = path.clone();
+    let devices = config
+        .devices
+        .then(|| DeviceTable::new(Oui::shared(), config.max_devices));
+    let reading = tokio::task::spawn_blocking(move || {
+        read_capture_with_devices(&reader_path, config, devices, |batch, seen| {
+            // The receiver only goes away when the import failed; stop feeding it then.
+            let _ = tx.blocking_send((batch, seen));
+        })
+    });
+    let mut sink = FlowSink::new(source, store, writer, bus);
+    while let Some((batch, seen)) = rx.recv().await {
+        sink.handle(batch, seen).await?;
     }
     let stats = reading
         .await
         .map_err(|e| ImportError::Reader(e.to_string()))??;
     let elapsed_s = started.elapsed().as_secs_f64();
+    let flows = sink.flows;
     tracing::info!(message = "Capture imported.", path = %path.display(), flows, packets = stats.packets, elapsed_s);
     Ok(ImportSummary {
         stats,
         flows,
+        devices_changed: sink.devices_changed,
+        beacon_flows: sink.beacon_flows,
         elapsed_s,
     })
 }

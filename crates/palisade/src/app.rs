@@ -372,6 +372,13 @@ impl Application {
         config.threat_observers.observers.push(alert_tx);
         #[cfg(feature = "kafka")]
         let kafka_sink = crate::kafka::attach_sink(&settings, &mut config)?;
+        // Live captures: threats raised over their flows are linked to the flows.
+        #[cfg(feature = "capture")]
+        let capture_links = (!settings.capture.is_empty()).then(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            config.threat_observers.observers.push(tx);
+            rx
+        });
         let pipeline = Pipeline::build(store.clone(), config, role.purpose())
             .await
             .context("starting the pipeline")?;
@@ -380,6 +387,20 @@ impl Application {
         let kafka = crate::kafka::start(&settings, &handle, kafka_sink, role);
         #[cfg(not(feature = "kafka"))]
         let kafka = (Vec::new(), None);
+        #[cfg(feature = "capture")]
+        if role.works() {
+            if let Some(rx) = capture_links {
+                palisade_flows::threat_links::spawn(store.clone(), rx, &handle.supervisor);
+            }
+            palisade_flows::live::start(
+                &settings.capture,
+                &settings.flows,
+                store.clone(),
+                Some(handle.writer.clone()),
+                Some(handle.live.clone()),
+                &handle.supervisor,
+            );
+        }
         let mut proxies = Vec::new();
         if !role.serves_api() && !settings.proxies.is_empty() {
             tracing::warn!(

@@ -50,7 +50,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "palisade.toml";
 /// Top-level keys (not sections).
 const TOP_KEYS: &[&str] = &["listen", "data_dir", "database_url"];
 /// Sections that are lists (`[[proxy]]`).
-const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog", "kafka"];
+const LIST_SECTIONS: &[&str] = &["sources", "proxy", "syslog", "kafka", "capture"];
 /// Sections that are single tables (`[http]`).
 const TABLE_SECTIONS: &[&str] = &[
     "log",
@@ -215,6 +215,8 @@ pub struct Settings {
     pub models: palisade_models::ModelsConfig,
     /// `[search]`: the free-text index behind `q`.
     pub search: palisade_store::SearchConfig,
+    /// `[[capture]]`: live capture from interfaces (binary feature `capture`).
+    pub capture: Vec<palisade_flows::live::CaptureConfig>,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -698,6 +700,13 @@ impl Settings {
                     &mut errors,
                 )
             });
+        let capture: Vec<palisade_flows::live::CaptureConfig> =
+            list(&mut table, "capture", &from_env, &mut errors);
+        if !palisade_flows::live::CAPTURE_BUILT && !capture.is_empty() {
+            errors.push(
+                "capture: this palisade was built without live capture; rebuild with `cargo build --features capture` (needs libpcap-dev)".into(),
+            );
+        }
         if !palisade_kafka::CLIENT_BUILT && (!kafka.is_empty() || kafka_sink.is_some()) {
             errors.push(
                 "kafka: this palisade was built without Kafka support; rebuild with `cargo build --features kafka`".into(),
@@ -789,6 +798,7 @@ impl Settings {
             kafka_sink,
             models,
             search,
+            capture,
         })
     }
 

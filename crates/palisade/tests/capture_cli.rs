@@ -1,12 +1,14 @@
 //! `palisade ingest FILE.pcap` as a user runs it: the capture is recognised by its magic
 //! (also gzipped), its flows are stored, and the flow scenarios judge them: a generated
 //! SYN scan raises `network-vertical-portscan`, ordinary web connections raise nothing,
-//! and an HTTP request inside a capture meets the signature rules.
+//! and an HTTP request inside a capture meets the signature rules; a DNS tunnel and a
+//! beaconing host raise their scenarios, each threat linked to its flows, while ordinary
+//! DNS lookups do not.
 
 use std::io::Write;
 use std::process::{Command, Output};
 
-use palisade_flows::reader::{PcapWriter, tcp_frame};
+use palisade_flows::reader::{PcapWriter, tcp_frame, udp_frame};
 
 fn ingest(data: &std::path::Path, file: &std::path::Path) -> String {
     let o: Output = Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -120,4 +122,115 @@ fn http_requests_inside_a_capture_meet_the_signature_rules() {
     let out = ingest(&dir.path().join("a"), &file);
     assert!(out.contains("capture, 7 packets, 1 flows"), "{out}");
     assert!(out.contains("1 signature threats"), "{out}");
+}
+
+/// A DNS query for `name` of type `qtype`, and its answer (an empty one).
+fn dns(id: u16, name: &str, qtype: u16, response: bool) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend(if response { [0x81, 0x80] } else { [0x01, 0x00] });
+    m.extend([0, 1, 0, 0, 0, 0, 0, 0]);
+    for l in name.split('.') {
+        m.push(l.len() as u8);
+        m.extend(l.as_bytes());
+    }
+    m.push(0);
+    m.extend(qtype.to_be_bytes());
+    m.extend([0, 1]);
+    m
+}
+
+/// `n` DNS queries and answers over one source port, for names from `name(i)`.
+fn dns_flow(n: u16, qtype: u16, name: impl Fn(u16) -> String) -> Vec<u8> {
+    let mut w = PcapWriter::new(Vec::new(), 1).expect("header");
+    let (c, r) = ([192, 0, 2, 20], [192, 0, 2, 53]);
+    let mut t = 1_700_000_000_000_000i64;
+    for i in 0..n {
+        let q = name(i);
+        w.packet(t, &udp_frame(c, r, 44_639, 53, &dns(i, &q, qtype, false)))
+            .expect("write");
+        w.packet(
+            t + 300,
+            &udp_frame(r, c, 53, 44_639, &dns(i, &q, qtype, true)),
+        )
+        .expect("write");
+        t += 100_000;
+    }
+    w.finish().expect("flush")
+}
+
+#[test]
+fn a_dns_tunnel_raises_its_threat_linked_to_the_flow_and_lookups_do_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // iodine-like: NULL queries whose first label is 45 characters of encoded data.
+    let tunnel = dir.path().join("tunnel.pcap");
+    std::fs::write(
+        &tunnel,
+        dns_flow(40, 10, |i| {
+            let data: String = (0..45u16)
+                .map(|k| {
+                    let x = (i.wrapping_mul(7919) ^ k.wrapping_mul(10_007)).wrapping_mul(31) % 32;
+                    b"abcdefghijklmnopqrstuvwxyz234567"[usize::from(x)] as char
+                })
+                .collect();
+            format!("{data}.t.pirate.sea")
+        }),
+    )
+    .expect("write");
+    let out = ingest(&dir.path().join("a"), &tunnel);
+    assert!(out.contains("capture, 80 packets, 1 flows"), "{out}");
+    assert!(out.contains("network-dns-tunnel 1"), "{out}");
+    assert!(out.contains("1 threat-flow links"), "{out}");
+
+    let lookups = dir.path().join("lookups.pcap");
+    let names = [
+        "www.wikipedia.org",
+        "upload.wikimedia.org",
+        "example.com",
+        "mail.example.org",
+    ];
+    std::fs::write(
+        &lookups,
+        dns_flow(40, 1, |i| names[usize::from(i) % names.len()].to_string()),
+    )
+    .expect("write");
+    let out = ingest(&dir.path().join("b"), &lookups);
+    assert!(
+        out.contains("0 signature threats, 0 scenario alerts"),
+        "{out}"
+    );
+}
+
+#[test]
+fn regular_check_ins_raise_beaconing_and_the_threat_points_at_a_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("beacon.pcap");
+    let mut w = PcapWriter::new(Vec::new(), 1).expect("header");
+    let (c, s) = ([192, 0, 2, 20], [198, 51, 100, 7]);
+    let jitter_ms = [
+        0i64, 900, -700, 400, -1200, 300, 800, -500, 100, -300, 600, -900,
+    ];
+    for (i, j) in jitter_ms.iter().enumerate() {
+        let mut t = 1_700_000_000_000_000 + i as i64 * 60_000_000 + j * 1_000;
+        let cp = 50_000 + i as u16;
+        for (up, flags) in [
+            (true, 0x02),
+            (false, 0x12),
+            (true, 0x11),
+            (false, 0x11),
+            (true, 0x10),
+        ] {
+            let f = if up {
+                tcp_frame(c, s, cp, 443, flags, b"")
+            } else {
+                tcp_frame(s, c, 443, cp, flags, b"")
+            };
+            w.packet(t, &f).expect("write");
+            t += 20_000;
+        }
+    }
+    std::fs::write(&file, w.finish().expect("flush")).expect("write");
+    let out = ingest(&dir.path().join("a"), &file);
+    assert!(out.contains("capture, 60 packets, 12 flows"), "{out}");
+    assert!(out.contains("network-beaconing 1"), "{out}");
+    assert!(out.contains("1 threat-flow links"), "{out}");
 }

@@ -86,6 +86,10 @@ pub struct FlowQuery {
     pub app: Option<String>,
     /// Connection state.
     pub state: Option<String>,
+    /// Flows with either endpoint at one of this device's addresses.
+    pub device: Option<i64>,
+    /// Only flows some threat was raised over (`true`) or none was (`false`).
+    pub has_threat: Option<bool>,
     /// Page position.
     pub cursor: Option<Cursor>,
     /// Page size (clamped to 1..=1000).
@@ -95,8 +99,9 @@ pub struct FlowQuery {
 /// Flow records.
 #[async_trait]
 pub trait FlowStore: Send + Sync {
-    /// Stores flows in one transaction; returns how many.
-    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<u64, StoreError>;
+    /// Stores flows in one transaction; returns their ids, in order (flow events and
+    /// the live feed point at them).
+    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<Vec<i64>, StoreError>;
 
     /// One page of flows.
     async fn list_flows(&self, q: &FlowQuery) -> Result<Page<StoredFlow>, StoreError>;

@@ -59,6 +59,7 @@ mod alerts;
 mod analytics;
 mod codec;
 mod decisions;
+mod devices;
 mod error;
 mod flows;
 mod jobs;
@@ -87,6 +88,10 @@ pub use analytics::{
     RollupStatus, Series, SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
 };
 pub use decisions::{DecisionQuery, DecisionStore};
+pub use devices::{
+    DEVICE_SET_CAP, Device, DeviceQuery, DeviceStore, FlowAnalytics, FlowAnalyticsQuery,
+    StoredDevice, TrafficCount,
+};
 pub use error::StoreError;
 pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
 pub use jobs::{
@@ -190,6 +195,7 @@ pub trait Store:
     + PostureStore
     + AlertStore
     + FlowStore
+    + DeviceStore
     + Send
     + Sync
     + 'static

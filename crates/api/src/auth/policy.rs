@@ -162,6 +162,9 @@ pub const POLICY: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/activities", User(Analyst)),
     ("GET", "/api/v1/flows", User(Viewer)),
     ("GET", "/api/v1/flows/{id}", User(Viewer)),
+    ("GET", "/api/v1/flows/analytics", User(Viewer)),
+    ("GET", "/api/v1/devices", User(Viewer)),
+    ("GET", "/api/v1/devices/{id}", User(Viewer)),
 ];
 
 /// Methods a proxy may forward to the decision endpoint (Envoy keeps the original).

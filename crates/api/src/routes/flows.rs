@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use palisade_core::Timestamp;
 use palisade_core::net::IpNet;
-use palisade_store::{FlowQuery, StoredFlow};
+use palisade_store::{FlowAnalytics, FlowAnalyticsQuery, FlowQuery, StoredFlow};
 use serde::Serialize;
 
 use crate::AppState;
@@ -44,6 +44,11 @@ pub struct FlowParams {
     application: Option<String>,
     /// Zeek connection state: S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH.
     state: Option<String>,
+    /// A device id: flows with either endpoint at one of its addresses.
+    #[param(minimum = 1)]
+    device: Option<i64>,
+    /// true: only flows a threat was raised over; false: only flows none was.
+    has_threat: Option<bool>,
     /// The next_cursor of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
@@ -63,6 +68,8 @@ pub const FLOW_PARAMS: &[&str] = &[
     "state",
     "cursor",
     "limit",
+    "device",
+    "has_threat",
 ];
 
 const STATES: &[&str] = &[
@@ -114,6 +121,26 @@ pub async fn list_flows(
         protocol,
         app: p.text("application", 32)?.map(|s| s.to_ascii_lowercase()),
         state: flow_state,
+        device: p
+            .get("device")?
+            .map(|v| {
+                v.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        Problem::invalid("device", "must be a device id (a positive integer)")
+                    })
+            })
+            .transpose()?,
+        has_threat: p
+            .get("has_threat")?
+            .map(|v| match v.trim() {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(Problem::invalid("has_threat", "must be true or false")),
+            })
+            .transpose()?,
         cursor: p.cursor()?,
         limit: p.limit()?,
     };
@@ -141,4 +168,89 @@ pub async fn get_flow(
         .await?
         .map(Json)
         .ok_or_else(|| Problem::not_found(format!("no flow with id {id}")))
+}
+
+/// Query parameters of flow analytics.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct FlowAnalyticsParams {
+    /// Flows starting at or after this time (default: 24 hours before `to`).
+    from: Option<String>,
+    /// Flows starting before this time (default: now).
+    to: Option<String>,
+    /// A window ending now: 15m, 1h, 24h, 7d or 30d.
+    #[param(pattern = "^(15m|1h|24h|7d|30d)$")]
+    range: Option<String>,
+    /// Width of a time bucket in seconds, 1 to 86400 (default: the period / 60, at least
+    /// 1). At most 10,000 buckets.
+    #[param(minimum = 1, maximum = 86400)]
+    bucket: Option<i64>,
+    /// Rows of each top list, 1 to 100 (default 10).
+    #[param(minimum = 1, maximum = 100)]
+    top: Option<u32>,
+}
+
+/// The parameters flow analytics accepts.
+pub const FLOW_ANALYTICS_PARAMS: &[&str] = &["from", "to", "range", "bucket", "top"];
+
+/// Top talkers, transport protocols, applications and traffic over time for a period,
+/// computed in the database from the stored flows (by flow start time).
+#[utoipa::path(get, path = "/api/v1/flows/analytics", tag = "flows", params(FlowAnalyticsParams), responses(
+    (status = 200, description = "Flow analytics for the period", body = FlowAnalytics),
+    (status = 400, description = "A parameter is invalid", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn flow_analytics(
+    State(state): State<AppState>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FlowAnalytics>, Problem> {
+    let Query(pairs) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
+    let p = Params::new(&pairs, FLOW_ANALYTICS_PARAMS)?;
+    let now = Timestamp::now();
+    let (from, to) = p.time_range(now)?;
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to.add_micros(-86_400_000_000));
+    if from >= to {
+        return Err(Problem::invalid("from", "must be earlier than to"));
+    }
+    let span_s = (to.as_micros() - from.as_micros()) / 1_000_000;
+    let bucket = match p.get("bucket")? {
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|b| (1..=86_400).contains(b))
+            .ok_or_else(|| {
+                Problem::invalid("bucket", "must be a number of seconds from 1 to 86400")
+            })?,
+        None => (span_s / 60).clamp(1, 86_400),
+    };
+    if span_s / bucket > 10_000 {
+        return Err(Problem::invalid(
+            "bucket",
+            format!(
+                "gives more than 10000 buckets over the period; use at least {} seconds",
+                span_s / 10_000 + 1
+            ),
+        ));
+    }
+    let top = match p.get("top")? {
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|t| (1..=100).contains(t))
+            .ok_or_else(|| Problem::invalid("top", "must be an integer from 1 to 100"))?,
+        None => 10,
+    };
+    let a = state
+        .store
+        .flow_analytics(&FlowAnalyticsQuery {
+            from,
+            to,
+            bucket_secs: bucket,
+            top,
+        })
+        .await?;
+    Ok(Json(a))
 }

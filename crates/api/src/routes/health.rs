@@ -65,6 +65,8 @@ pub struct HealthDetail {
     /// Each Kafka source as this process sees it: state, brokers reachable, topics,
     /// partitions assigned to this member with their lag, and the last commit.
     pub kafka: Vec<KafkaHealth>,
+    /// Network monitoring (packet captures → flows and devices).
+    pub network: NetworkHealth,
 }
 
 /// A Kafka source in the detailed health.
@@ -81,6 +83,19 @@ pub struct KafkaHealth {
     /// partition, lag), `last_commit` (at, offsets), `paused`.
     #[schema(value_type = Option<Object>)]
     pub detail: Option<serde_json::Value>,
+}
+
+/// Network monitoring as health shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct NetworkHealth {
+    /// True when MAC vendors can be named (the IEEE OUI registry was read).
+    pub vendor_registry_loaded: bool,
+    /// How many vendors were read and from where, or why none were (devices then
+    /// have no vendor; install Debian's `ieee-data`).
+    pub vendor_registry: String,
+    /// Each live capture (`[[capture]]`): interface, state (a missing privilege says
+    /// which capability to grant), packets, packets/s, kernel and our drops.
+    pub captures: Vec<palisade_flows::live::CaptureStatus>,
 }
 
 /// The job queue as health shows it.
@@ -263,6 +278,14 @@ pub async fn health_detailed(State(state): State<AppState>) -> (StatusCode, Json
             jobs,
             models: super::models::statuses(&state),
             kafka,
+            network: {
+                let oui = palisade_flows::device::Oui::shared();
+                NetworkHealth {
+                    vendor_registry_loaded: oui.is_loaded(),
+                    vendor_registry: oui.status().to_string(),
+                    captures: palisade_flows::live::statuses(),
+                }
+            },
         }),
     )
 }

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod dead_letters;
 pub mod decisions;
 pub mod detection_config;
+pub mod devices;
 pub mod docs;
 pub mod events;
 pub mod flows;
@@ -198,6 +199,9 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/sources/{name}/resume",
             post(sources::resume_source),
         )
+        .route("/api/v1/flows/analytics", get(flows::flow_analytics))
+        .route("/api/v1/devices", get(devices::list_devices))
+        .route("/api/v1/devices/{id}", get(devices::get_device))
 }
 
 /// Unknown paths get a problem document too, not an empty body.

@@ -5,7 +5,7 @@
 //! then the buffer is dropped. DNS, HTTP, TLS and SSH are recognised from their bytes;
 //! anything else is named by its well-known port and marked `by_port`.
 
-mod dns;
+pub(crate) mod dns;
 mod http;
 mod ssh;
 pub mod tls;
@@ -66,6 +66,26 @@ pub struct AppInfo {
     /// SSH server banner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_server: Option<String>,
+    /// HASSH of the client's KEXINIT (MD5 of its kex;enc;mac;comp lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hassh: Option<String>,
+    /// hasshServer of the server's KEXINIT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hassh_server: Option<String>,
+    /// DNS over UDP: queries seen in the flow (every datagram of the originator).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dns_queries: u32,
+    /// Of those, queries that look like tunnelled data (`dns::suspicious`): a label of
+    /// 40+ characters, a high-entropy or binary one, or a NULL/TXT question with a long one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dns_suspicious: u32,
+    /// The domain the suspicious queries went to (its last two labels).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_domain: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Per-flow identification state.
@@ -109,9 +129,22 @@ impl Inspector {
         match l4 {
             // Datagrams are parsed one at a time; the first one that parses settles it.
             L4::Udp => {
-                if udp(info, d, payload, ports) {
-                    // One direction settled is enough for UDP protocols we know.
-                    self.done = [true, true];
+                if info.protocol.as_deref() == Some("dns") && !info.by_port {
+                    // A DNS flow stays inspected: each query counts for tunnel detection.
+                    if d == 0 {
+                        dns::count_query(info, payload);
+                    }
+                } else if udp(info, d, payload, ports) {
+                    if info.protocol.as_deref() == Some("dns") {
+                        // DNS stays inspected: each query of the originator counts.
+                        self.done = [false, true];
+                        if d == 0 {
+                            dns::count_query(info, payload);
+                        }
+                    } else {
+                        // One direction settled is enough for the other UDP protocols.
+                        self.done = [true, true];
+                    }
                 } else if let Some(t) = self.tries.get_mut(d) {
                     *t += 1;
                     self.done[d] = *t >= UDP_TRIES;
@@ -162,14 +195,33 @@ fn tcp(info: &mut AppInfo, dir: usize, buf: &[u8], ports: (u16, u16)) -> bool {
             ssh::Banner::Line(line) => {
                 info.protocol = Some("ssh".into());
                 info.by_port = false;
+                let hassh = match ssh::kexinit(buf) {
+                    ssh::Kex::NeedMore => None,
+                    ssh::Kex::Absent => Some(None),
+                    ssh::Kex::Init(k) => Some(Some(k.hassh(dir == 0))),
+                };
                 if dir == 0 {
-                    info.ssh_client = Some(line)
+                    info.ssh_client = Some(line);
                 } else {
-                    info.ssh_server = Some(line)
+                    info.ssh_server = Some(line);
+                }
+                // The banner is settled; wait for the KEXINIT that follows it.
+                let Some(hassh) = hassh else {
+                    return false;
+                };
+                if dir == 0 {
+                    info.hassh = hassh;
+                } else {
+                    info.hassh_server = hassh;
                 }
                 return true;
             }
         }
+    }
+    if is_smb(buf) {
+        info.protocol = Some("smb".into());
+        info.by_port = false;
+        return true;
     }
     match http::parse(buf, dir == 0) {
         http::Outcome::NeedMore => false,
@@ -210,12 +262,46 @@ fn udp(info: &mut AppInfo, _dir: usize, payload: &[u8], ports: (u16, u16)) -> bo
         set_dns(info, q, ports);
         return true;
     }
+    if matches!(ports, (67 | 68, 67 | 68)) && is_dhcp(payload) {
+        info.protocol = Some("dhcp".into());
+        info.by_port = false;
+        return true;
+    }
+    if (ports.0 == 137 || ports.1 == 137) && is_nbns(payload) {
+        info.protocol = Some("nbns".into());
+        info.by_port = false;
+        return true;
+    }
     if (ports.0 == 443 || ports.1 == 443) && is_quic_long_header(payload) {
         info.protocol = Some("quic".into());
         info.by_port = false;
         return true;
     }
     false
+}
+
+/// BOOTP with the DHCP magic cookie (RFC 2131 §3).
+fn is_dhcp(p: &[u8]) -> bool {
+    matches!(p.first(), Some(1 | 2)) && p.get(236..240) == Some(&[0x63, 0x82, 0x53, 0x63][..])
+}
+
+/// A NetBIOS name service message (RFC 1002 §4.2): one question or one answer whose
+/// name is the 32-character first-level encoding.
+fn is_nbns(p: &[u8]) -> bool {
+    let count = |at: usize| u32::from(crate::decode::be16(p, at).unwrap_or(u16::MAX));
+    let (qd, an) = (count(4), count(6));
+    qd + an >= 1
+        && qd <= 1
+        && an <= 1
+        && p.get(12) == Some(&0x20)
+        && p.get(13..45)
+            .is_some_and(|n| n.iter().all(|c| (b'A'..=b'P').contains(c)))
+}
+
+/// SMB over TCP 139/445: a NetBIOS session message carrying SMB1 (`\xffSMB`), SMB2/3
+/// (`\xfeSMB`) or an SMB3 transform header (`\xfdSMB`).
+fn is_smb(buf: &[u8]) -> bool {
+    buf.first() == Some(&0) && matches!(buf.get(4..8), Some([0xfd..=0xff, b'S', b'M', b'B']))
 }
 
 fn is_quic_long_header(p: &[u8]) -> bool {
@@ -315,7 +401,20 @@ mod tests {
         ins.feed(&mut info, L4::Tcp, 0, b"SSH-2.0-PuTTY\r\n", (50000, 22));
         assert_eq!(info.ssh_server.as_deref(), Some("SSH-2.0-OpenSSH_7.4"));
         assert_eq!(info.ssh_client.as_deref(), Some("SSH-2.0-PuTTY"));
+        assert!(!ins.finished(), "each side's KEXINIT is still to come");
+        let lists = ["k", "h", "e1", "e2", "m1", "m2", "none", "none", "", ""];
+        let kex = ssh::kexinit_packet(&lists);
+        ins.feed(&mut info, L4::Tcp, 0, &kex, (50000, 22));
+        ins.feed(&mut info, L4::Tcp, 1, &kex, (50000, 22));
         assert!(ins.finished());
+        assert_eq!(
+            info.hassh.as_deref(),
+            Some(tls::md5_hex("k;e1;m1;none").as_str())
+        );
+        assert_eq!(
+            info.hassh_server.as_deref(),
+            Some(tls::md5_hex("k;e2;m2;none").as_str())
+        );
     }
 
     #[test]

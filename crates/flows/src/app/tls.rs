@@ -63,7 +63,7 @@ fn join<T: std::fmt::Display>(v: impl Iterator<Item = T>, sep: &str) -> String {
     v.map(|x| x.to_string()).collect::<Vec<_>>().join(sep)
 }
 
-fn md5_hex(s: &str) -> String {
+pub(crate) fn md5_hex(s: &str) -> String {
     hex(&md5::Md5::digest(s.as_bytes()))
 }
 

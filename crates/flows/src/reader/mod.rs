@@ -16,7 +16,7 @@ use crate::error::CaptureError;
 
 pub use pcap::PcapReader;
 pub use pcapng::PcapngReader;
-pub use writer::{PcapWriter, tcp_frame};
+pub use writer::{PcapWriter, tcp_frame, udp_frame, with_macs};
 
 /// Largest record or block we accept (256 KiB snap length plus headers, and then some).
 pub const MAX_RECORD: usize = 1 << 20;

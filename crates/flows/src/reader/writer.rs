@@ -65,6 +65,44 @@ pub fn tcp_frame(
     f
 }
 
+/// Builds an Ethernet + IPv4 + UDP frame (checksums zero).
+pub fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+    let total = u16::try_from(28 + payload.len()).unwrap_or(u16::MAX);
+    f.extend([0x45, 0]);
+    f.extend(total.to_be_bytes());
+    f.extend([0, 1, 0x40, 0, 64, 17, 0, 0]);
+    f.extend(src);
+    f.extend(dst);
+    f.extend(sport.to_be_bytes());
+    f.extend(dport.to_be_bytes());
+    f.extend(
+        u16::try_from(8 + payload.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
+    f.extend([0, 0]);
+    f.extend(payload);
+    f
+}
+
+/// The same Ethernet frame with other source and destination MACs (and, for IPv4, the
+/// TTL), for tests that tell hosts apart by their MAC.
+pub fn with_macs(mut frame: Vec<u8>, src: [u8; 6], dst: [u8; 6], ttl: u8) -> Vec<u8> {
+    if let Some(d) = frame.get_mut(0..6) {
+        d.copy_from_slice(&dst);
+    }
+    if let Some(s) = frame.get_mut(6..12) {
+        s.copy_from_slice(&src);
+    }
+    if frame.get(12..14) == Some(&[0x08, 0x00])
+        && let Some(t) = frame.get_mut(22)
+    {
+        *t = ttl;
+    }
+    frame
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,6 +38,14 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         // saved state (a one-shot import is its own window).
         let mut config = crate::app::pipeline_config(&settings);
         config.writer.queue_batches = config.writer.queue_batches.max(4);
+        // Captures: threats raised over flow events are linked to their flows.
+        let linker = if !args.no_detect && args.files.iter().any(|p| palisade_flows::import::is_capture(p)) {
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            config.threat_observers.observers.push(tx);
+            Some(tokio::spawn(palisade_flows::threat_links::link_threats(store.clone(), rx)))
+        } else {
+            None
+        };
         let ingest = if args.no_detect {
             let supervisor =
                 palisade_core::supervisor::Supervisor::new(palisade_core::Shutdown::never());
@@ -65,16 +73,17 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                     Ingest::Pipeline(_) => Some(writer.clone()),
                     Ingest::StoreOnly(..) => None,
                 };
-                match palisade_flows::import::import_capture(path.clone(), name, settings.flows.clone(), store.clone(), events_to).await {
+                match palisade_flows::import::import_capture(path.clone(), name, settings.flows.clone(), store.clone(), events_to, None).await {
                     Ok(s) => {
                         let secs = s.elapsed_s.max(1e-9);
                         println!(
-                            "{}: capture, {} packets, {} flows ({} malformed packets, {} evictions) in {secs:.2}s, {:.0} packets/s",
+                            "{}: capture, {} packets, {} flows ({} malformed packets, {} evictions), {} devices new or changed in {secs:.2}s, {:.0} packets/s",
                             path.display(),
                             s.stats.packets,
                             s.flows,
                             s.stats.malformed(),
                             s.stats.table.evictions,
+                            s.devices_changed,
                             s.stats.packets as f64 / secs
                         );
                         events += s.flows;
@@ -142,8 +151,15 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 } else {
                     String::new()
                 };
+                let links = match linker {
+                    Some(task) => match tokio::time::timeout(Duration::from_secs(30), task).await {
+                        Ok(Ok(n)) => format!(", {n} threat-flow links"),
+                        _ => ", threat-flow links unfinished".to_string(),
+                    },
+                    None => String::new(),
+                };
                 format!(
-                    ", {found} signature threats, {overflows} scenario alerts{by_scenario}{bans}"
+                    ", {found} signature threats, {overflows} scenario alerts{by_scenario}{bans}{links}"
                 )
             }
             Ingest::StoreOnly(w, task) => {

@@ -69,6 +69,7 @@ async fn flows_are_listed_filtered_and_paged(app: &TestApp) {
         FlowConfig::default(),
         app.store.clone(),
         None,
+        None,
     )
     .await
     .expect("import");

@@ -11,6 +11,7 @@ mod check;
 mod crs;
 mod dashboard;
 mod decisions;
+mod devices;
 mod events;
 mod flows;
 mod health;

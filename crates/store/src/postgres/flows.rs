@@ -36,49 +36,52 @@ fn flow_from_row(r: &Row) -> Result<FlowColumns, tokio_postgres::Error> {
 
 #[async_trait]
 impl FlowStore for PgStore {
-    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<u64, StoreError> {
+    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<FlowColumnsIn> = flows.iter().map(FlowColumnsIn::new).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_err)?;
         let insert = tx
             .prepare(&format!(
                 "INSERT INTO flows ({FLOW_INSERT_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) RETURNING id"
             ))
             .await
             .map_err(pg_err)?;
+        let mut ids = Vec::with_capacity(rows.len());
         for f in &rows {
             let [op, ob, rp, rb, of, rf] = f.counts;
-            tx.execute(
-                &insert,
-                &[
-                    &f.start_ts,
-                    &f.end_ts,
-                    &f.source,
-                    &f.protocol,
-                    &f.src_ip,
-                    &f.src_key,
-                    &f.src_port,
-                    &f.dst_ip,
-                    &f.dst_key,
-                    &f.dst_port,
-                    &op,
-                    &ob,
-                    &rp,
-                    &rb,
-                    &of,
-                    &rf,
-                    &f.state,
-                    &f.app,
-                    &f.app_by_port,
-                    &f.detail,
-                ],
-            )
-            .await
-            .map_err(pg_err)?;
+            let row = tx
+                .query_one(
+                    &insert,
+                    &[
+                        &f.start_ts,
+                        &f.end_ts,
+                        &f.source,
+                        &f.protocol,
+                        &f.src_ip,
+                        &f.src_key,
+                        &f.src_port,
+                        &f.dst_ip,
+                        &f.dst_key,
+                        &f.dst_port,
+                        &op,
+                        &ob,
+                        &rp,
+                        &rb,
+                        &of,
+                        &rf,
+                        &f.state,
+                        &f.app,
+                        &f.app_by_port,
+                        &f.detail,
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
+            ids.push(row.try_get::<_, i64>(0).map_err(corrupt)?);
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(rows.len() as u64)
+        Ok(ids)
     }
 
     async fn list_flows(&self, q: &FlowQuery) -> Result<Page<StoredFlow>, StoreError> {

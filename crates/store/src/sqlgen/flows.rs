@@ -40,6 +40,22 @@ pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
         let p = b.text(state);
         b.cond(format!("state = {p}"));
     }
+    if let Some(device) = q.device {
+        let p = b.p(Param::I64(device));
+        b.cond(format!(
+            "(src_key IN (SELECT ip_key FROM device_addrs WHERE device_id = {p}) \
+             OR dst_key IN (SELECT ip_key FROM device_addrs WHERE device_id = {p}))"
+        ));
+    }
+    match q.has_threat {
+        Some(true) => {
+            b.cond("EXISTS (SELECT 1 FROM flow_threats ft WHERE ft.flow_id = flows.id)".into())
+        }
+        Some(false) => {
+            b.cond("NOT EXISTS (SELECT 1 FROM flow_threats ft WHERE ft.flow_id = flows.id)".into())
+        }
+        None => {}
+    }
     if let Some(c) = q.cursor {
         let ts = b.p(Param::I64(c.ts));
         let id = b.p(Param::I64(c.id));

@@ -12,6 +12,7 @@ use crate::{Cursor, MAX_LIMIT, Page};
 
 pub(crate) mod analytics;
 mod decisions;
+mod devices;
 mod flows;
 mod ingest;
 mod jobs;
@@ -24,6 +25,7 @@ mod threats;
 mod vulns;
 
 pub(crate) use decisions::decisions_query;
+pub(crate) use devices::{analytics_queries, devices_query};
 pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     Drive, Probes, bounded_events_query, dead_letters_query, events_query, probe_query,

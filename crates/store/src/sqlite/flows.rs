@@ -36,11 +36,12 @@ fn flow_from_row(r: &Row<'_>) -> rusqlite::Result<FlowColumns> {
 
 #[async_trait]
 impl FlowStore for SqliteStore {
-    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<u64, StoreError> {
+    async fn insert_flows(&self, flows: &[NewFlow]) -> Result<Vec<i64>, StoreError> {
         let rows: Vec<FlowColumnsIn> = flows.iter().map(FlowColumnsIn::new).collect();
         self.blocking(move |inner| {
             let mut conn = lock(&inner.writer);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sqlite_err)?;
+            let mut ids = Vec::with_capacity(rows.len());
             {
                 let mut insert = tx
                     .prepare_cached(&format!(
@@ -56,10 +57,11 @@ impl FlowStore for SqliteStore {
                             f.dst_key, f.dst_port, op, ob, rp, rb, of, rf, f.state, f.app, f.app_by_port, f.detail
                         ])
                         .map_err(sqlite_err)?;
+                    ids.push(tx.last_insert_rowid());
                 }
             }
             tx.commit().map_err(sqlite_err)?;
-            Ok(rows.len() as u64)
+            Ok(ids)
         })
         .await
     }

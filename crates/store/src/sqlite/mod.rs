@@ -53,6 +53,8 @@ mod analytics;
 mod posture;
 // `FlowStore`: network flows.
 mod flows;
+// `DeviceStore`: the device inventory, flow-threat links, flow analytics.
+mod devices;
 
 // Alert rules, channels, alerts, the notification queue and the activity feed.
 mod alerts;

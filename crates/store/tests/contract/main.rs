@@ -20,6 +20,7 @@ mod batches;
 mod checkpoints;
 mod dead_letters;
 mod decisions;
+mod devices;
 mod events;
 mod flows;
 mod idempotency;
