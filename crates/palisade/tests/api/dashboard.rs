@@ -678,6 +678,7 @@ async fn settings_pivot_and_flows(app: &TestApp, backend: &str) {
             palisade_flows::FlowConfig::default(),
             app.store.clone(),
             None,
+            None,
         )
         .await
         .expect("import the capture");
