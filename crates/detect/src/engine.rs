@@ -1,14 +1,18 @@
 //! The matching engine: grouped linear-time regex sets and CRS-style anomaly scoring.
 //!
-//! Rules sharing a target and transformation chain are compiled into one `RegexSet`, so a
-//! value is scanned once per group; transformed values are cached per part and chain, so
+//! Rules sharing a target and transformation chain form a group; a literal prefilter
+//! ([`crate::prefilter`]) runs one Aho-Corasick pass over a value and only the rules
+//! whose required literals it contains run their regexes (rules without such literals
+//! run as one `RegexSet`), so a benign value costs one linear scan per group; transformed values are cached per part and chain, so
 //! no value is transformed twice in one inspection. Everything is in an `Arc`, so an
 //! engine is cheap to clone and can be swapped atomically on hot reload.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
+
+use crate::prefilter::Prefilter;
 
 use crate::request::{HttpRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
@@ -81,8 +85,8 @@ pub struct Verdict {
 struct Group {
     target: Target,
     chain: usize,
-    /// `None` when the combined set was too large to compile; regexes run one by one.
-    set: Option<RegexSet>,
+    /// Which rules can match a value at all (a literal pass); the rest are skipped.
+    prefilter: Prefilter,
     regexes: Vec<Regex>,
     rules: Vec<usize>,
 }
@@ -168,28 +172,22 @@ impl Engine {
         let groups = grouped
             .into_iter()
             .map(|(target, chain, sources, rule_idx)| {
-                let set = RegexSetBuilder::new(&sources)
-                    .size_limit(SET_SIZE_LIMIT)
-                    .build()
-                    .ok();
                 // Each source was validated when the rule was loaded; one that still
                 // fails here (it cannot) is dropped rather than panicking.
-                let (regexes, rules): (Vec<Regex>, Vec<usize>) = sources
-                    .iter()
-                    .zip(rule_idx)
-                    .filter_map(|(s, r)| {
-                        RegexBuilder::new(s)
-                            .size_limit(SET_SIZE_LIMIT)
-                            .build()
-                            .ok()
-                            .map(|re| (re, r))
-                    })
-                    .unzip();
-                let set = set.filter(|s| s.len() == regexes.len());
+                let mut kept: Vec<&str> = Vec::with_capacity(sources.len());
+                let mut regexes = Vec::with_capacity(sources.len());
+                let mut rules = Vec::with_capacity(sources.len());
+                for (s, r) in sources.iter().zip(rule_idx) {
+                    if let Ok(re) = RegexBuilder::new(s).size_limit(SET_SIZE_LIMIT).build() {
+                        kept.push(s);
+                        regexes.push(re);
+                        rules.push(r);
+                    }
+                }
                 Group {
                     target,
                     chain,
-                    set,
+                    prefilter: Prefilter::new(&kept, SET_SIZE_LIMIT),
                     regexes,
                     rules,
                 }
@@ -229,6 +227,7 @@ impl Engine {
         let inner = &*self.inner;
         let parsed = parse(req, inner.config.paranoia);
         let mut hits: Vec<Option<Finding>> = vec![None; inner.rules.len()];
+        let (mut scratch, mut matched) = (Vec::new(), Vec::new());
         for part in &parsed.parts {
             let mut cache: Vec<Option<Cow<'_, str>>> = vec![None; inner.chains.len()];
             for g in &inner.groups {
@@ -236,13 +235,10 @@ impl Engine {
                     continue;
                 }
                 let value = transformed(&mut cache, &inner.chains, g.chain, &part.value);
-                let matched: Vec<usize> = match &g.set {
-                    Some(set) => set.matches(value).into_iter().collect(),
-                    None => (0..g.regexes.len())
-                        .filter(|&i| g.regexes.get(i).is_some_and(|r| r.is_match(value)))
-                        .collect(),
-                };
-                for i in matched {
+                g.prefilter.matches(value, &mut scratch, &mut matched, |i| {
+                    g.regexes.get(i).is_some_and(|r| r.is_match(value))
+                });
+                for &i in &matched {
                     let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
                         continue;
                     };

@@ -22,6 +22,7 @@
 pub mod engine;
 mod injection;
 pub mod places;
+mod prefilter;
 pub mod request;
 pub mod rules;
 pub mod transform;
