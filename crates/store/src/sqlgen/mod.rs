@@ -27,6 +27,7 @@ pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     Drive, SMALL_MATCH, dead_letters_query, events_query, probe_query, sqlite_drive,
 };
+pub(crate) use ingest::{MAX_HOURS, hour_of, over_hours};
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{
     BAD_JOBS_QUERY, COUNTED_TABLES, ORPHAN_QUERIES, bad_checkpoints_query, delete_older_query,

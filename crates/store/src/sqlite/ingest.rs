@@ -93,6 +93,100 @@ fn write_batches(
     Ok(outcomes)
 }
 
+/// Events per multi-row `INSERT`: one statement execution per row would open the
+/// table's and every index's cursors and update `sqlite_sequence` once per row; this
+/// does it once per chunk (19 columns × 64 rows = 1,216 parameters, far below the
+/// limit).
+const INSERT_CHUNK: usize = 64;
+
+/// The `INSERT INTO events` text for `rows` rows.
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..EVENT_COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", r * EVENT_COLUMNS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Columns of [`EVENT_INSERT_COLUMNS`].
+const EVENT_COLUMNS: usize = 19;
+
+/// Inserts events in order, in chunks of [`INSERT_CHUNK`] rows per statement (cached,
+/// so each statement is prepared once per connection), the rest one by one.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[palisade_core::Event],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut chunks = events.chunks_exact(INSERT_CHUNK);
+    if chunks.len() > 0 {
+        let mut stmt = tx
+            .prepare_cached(&insert_events_sql(INSERT_CHUNK))
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (r, e) in chunk.iter().enumerate() {
+                bind_event(&mut stmt, r * EVENT_COLUMNS, &EventColumnsIn::new(e, now)?)?;
+            }
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(&insert_events_sql(1))
+            .map_err(sqlite_err)?;
+        for e in rest {
+            bind_event(&mut stmt, 0, &EventColumnsIn::new(e, now)?)?;
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds one event's columns to parameters `at + 1 ..= at + 19`.
+fn bind_event(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    c: &EventColumnsIn<'_>,
+) -> Result<(), StoreError> {
+    let values: [&dyn rusqlite::ToSql; EVENT_COLUMNS] = [
+        &c.ts,
+        &c.received_at,
+        &c.kind,
+        &&*c.source,
+        &c.client_ip.as_ref().map(|k| &k[..]),
+        &c.host.as_deref(),
+        &c.method.as_deref(),
+        &c.path.as_deref(),
+        &c.query.as_deref(),
+        &c.protocol.as_deref(),
+        &c.status,
+        &c.bytes,
+        &c.referer.as_deref(),
+        &c.user_agent.as_deref(),
+        &c.user_name.as_deref(),
+        &c.duration_us,
+        &c.message.as_deref(),
+        &c.extra.as_deref(),
+        &c.verdict,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 1, v)
+            .map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
 /// Writes one batch inside an open transaction; a batch whose idempotency key is
 /// already stored writes nothing and reports the first write's counts.
 fn write_in(
@@ -138,37 +232,7 @@ fn write_in(
         }
     }
     if !batch.events.is_empty() {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-            ))
-            .map_err(sqlite_err)?;
-        for e in &batch.events {
-            let c = EventColumnsIn::new(e, now)?;
-            stmt.execute(params![
-                c.ts,
-                c.received_at,
-                c.kind,
-                &*c.source,
-                c.client_ip.as_ref().map(|k| &k[..]),
-                c.host.as_deref(),
-                c.method.as_deref(),
-                c.path.as_deref(),
-                c.query.as_deref(),
-                c.protocol.as_deref(),
-                c.status,
-                c.bytes,
-                c.referer.as_deref(),
-                c.user_agent.as_deref(),
-                c.user_name.as_deref(),
-                c.duration_us,
-                c.message.as_deref(),
-                c.extra.as_deref(),
-                c.verdict,
-            ])
-            .map_err(sqlite_err)?;
-        }
+        insert_events(tx, &batch.events, now)?;
         // One writer connection inside one transaction: rowids are consecutive.
         outcome.first_event_id = Some(tx.last_insert_rowid() - u64_to_i64(outcome.events) + 1);
     }
@@ -228,6 +292,33 @@ fn write_in(
         .map_err(sqlite_err)?;
     }
     Ok(outcome)
+}
+
+/// The hours a client or path filter of `q` has to walk in the hour-leading indexes,
+/// newest first: from the newest event the query can return to the oldest (the stored
+/// range cut by the query's time bounds and cursor). `None` when the query has no such
+/// filter, the store has no events, or the span is too wide to walk hour by hour.
+fn hour_span(conn: &Connection, q: &EventQuery) -> Result<Option<(i64, i64)>, StoreError> {
+    if q.client.is_none() && q.path_prefix.is_none() {
+        return Ok(None);
+    }
+    let (min, max): (Option<i64>, Option<i64>) = conn
+        .prepare_cached("SELECT (SELECT min(ts) FROM events), (SELECT max(ts) FROM events)")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+        .map_err(sqlite_err)?;
+    let (Some(min), Some(max)) = (min, max) else {
+        return Ok(None);
+    };
+    let oldest = q.from.map_or(min, |f| f.as_micros().max(min));
+    let mut newest = q.to.map_or(max, |t| t.as_micros().saturating_sub(1).min(max));
+    if let Some(c) = q.cursor {
+        newest = newest.min(c.ts);
+    }
+    let (hi, lo) = (sqlgen::hour_of(newest), sqlgen::hour_of(oldest));
+    if hi.saturating_sub(lo) > sqlgen::MAX_HOURS {
+        return Ok(None);
+    }
+    Ok(Some((hi, lo.min(hi))))
 }
 
 #[async_trait]
@@ -324,20 +415,29 @@ impl Store for SqliteStore {
         let rows = self
             .read(move |conn| {
                 let q = &query_owned;
+                let hours = hour_span(conn, q)?;
                 let small = |column: &str| -> Result<bool, StoreError> {
-                    match sqlgen::probe_query(Dialect::Sqlite, q, column) {
-                        Some(probe) => conn
-                            .prepare_cached(&probe.text)
-                            .and_then(|mut s| {
+                    match (sqlgen::probe_query(Dialect::Sqlite, q, column), hours) {
+                        (Some(probe), Some((newest, oldest))) => {
+                            let probe = sqlgen::over_hours(probe, newest, oldest);
+                            conn.prepare_cached(&probe.text).and_then(|mut s| {
                                 s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
                             })
+                        }
                             .map(|n| n < sqlgen::SMALL_MATCH)
                             .map_err(sqlite_err),
-                        None => Ok(false),
+                        _ => Ok(false),
                     }
                 };
                 let drive = sqlgen::sqlite_drive(q, small("client_ip")?, small("path")?);
                 let sql = sqlgen::events_query(Dialect::Sqlite, q, drive);
+                // The client and path indexes lead with the hour (migration 0016).
+                let sql = match (drive, hours) {
+                    (sqlgen::Drive::Column("client_ip" | "path"), Some((newest, oldest))) => {
+                        sqlgen::over_hours(sql, newest, oldest)
+                    }
+                    _ => sql,
+                };
                 let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
                 let rows = stmt
                     .query_map(&params_of(&sql)[..], event_from_row)
