@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
+use crate::memo;
 use crate::prefilter::Prefilter;
 
 use crate::request::{HttpRequest, Part, parse};
@@ -24,6 +25,9 @@ pub const MAX_MATCHED: usize = 200;
 pub const MAX_DECODED: usize = 500;
 
 const SET_SIZE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Source of [`Inner::id`].
+static NEXT_ENGINE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tuning knobs, as in OWASP CRS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +105,8 @@ struct Detector {
 
 #[derive(Debug)]
 struct Inner {
+    /// Unique per compiled engine, so the per-thread memo never mixes engines.
+    id: u64,
     config: EngineConfig,
     rules: Vec<Rule>,
     chains: Vec<Vec<Transform>>,
@@ -195,6 +201,7 @@ impl Engine {
             .collect();
         Engine {
             inner: Arc::new(Inner {
+                id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 config,
                 rules,
                 chains,
@@ -228,35 +235,27 @@ impl Engine {
         let parsed = parse(req, inner.config.paranoia);
         let mut hits: Vec<Option<Finding>> = vec![None; inner.rules.len()];
         let (mut scratch, mut matched) = (Vec::new(), Vec::new());
+        let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
         for part in &parsed.parts {
-            let mut cache: Vec<Option<Cow<'_, str>>> = vec![None; inner.chains.len()];
-            for g in &inner.groups {
-                if !g.target.matches(part) {
-                    continue;
-                }
-                let value = transformed(&mut cache, &inner.chains, g.chain, &part.value);
-                g.prefilter.matches(value, &mut scratch, &mut matched, |i| {
-                    g.regexes.get(i).is_some_and(|r| r.is_match(value))
+            // A part seen before (same engine, same place, name and value) replays
+            // what the rules found in it then.
+            let slot = memo::slot(part);
+            if let Some(slot) = slot {
+                let replayed = memo::with_hits(inner.id, slot, part, |found| {
+                    for h in found {
+                        record(inner, &mut hits, h.rule, &parsed.path, part, &h.decoded, &h.matched);
+                    }
                 });
-                for &i in &matched {
-                    let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
-                        continue;
-                    };
-                    let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
-                    record(inner, &mut hits, ri, &parsed.path, part, value, text);
+                if replayed.is_some() {
+                    continue;
                 }
             }
-            for d in &inner.detectors {
-                if !d.target.matches(part) {
-                    continue;
-                }
-                let value = transformed(&mut cache, &inner.chains, d.chain, &part.value);
-                let Some(rule) = inner.rules.get(d.rule) else {
-                    continue;
-                };
-                if let Some(m) = crate::injection::detect(&rule.operator, value) {
-                    record(inner, &mut hits, d.rule, &parsed.path, part, value, &m);
-                }
+            let found = evaluate(inner, part, &mut cache, &mut scratch, &mut matched);
+            for h in &found {
+                record(inner, &mut hits, h.rule, &parsed.path, part, &h.decoded, &h.matched);
+            }
+            if let Some(slot) = slot {
+                memo::keep(inner.id, slot, part, found);
             }
         }
         let findings: Vec<Finding> = hits.into_iter().flatten().collect();
@@ -268,6 +267,58 @@ impl Engine {
             findings,
         }
     }
+}
+
+/// Runs every group and detector whose target covers `part`; returns the hits in the
+/// order they are recorded (groups, then detectors). `cache` holds the part's
+/// transformed values per chain (emptied here; kept by the caller only for its buffer).
+fn evaluate<'p>(
+    inner: &Inner,
+    part: &'p Part,
+    cache: &mut Vec<Option<Cow<'p, str>>>,
+    scratch: &mut Vec<bool>,
+    matched: &mut Vec<usize>,
+) -> Vec<memo::Hit> {
+    let mut found = Vec::new();
+    cache.clear();
+    cache.resize(inner.chains.len(), None);
+    for g in &inner.groups {
+        if !g.target.matches(part) {
+            continue;
+        }
+        let value = transformed(cache, &inner.chains, g.chain, &part.value);
+        g.prefilter.matches(value, scratch, matched, |i| {
+            g.regexes.get(i).is_some_and(|r| r.is_match(value))
+        });
+        for &i in matched.iter() {
+            let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
+                continue;
+            };
+            let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
+            found.push(memo::Hit {
+                rule: ri,
+                decoded: cap(value, MAX_DECODED),
+                matched: cap(text, MAX_MATCHED),
+            });
+        }
+    }
+    for d in &inner.detectors {
+        if !d.target.matches(part) {
+            continue;
+        }
+        let value = transformed(cache, &inner.chains, d.chain, &part.value);
+        let Some(rule) = inner.rules.get(d.rule) else {
+            continue;
+        };
+        if let Some(m) = crate::injection::detect(&rule.operator, value) {
+            found.push(memo::Hit {
+                rule: d.rule,
+                decoded: cap(value, MAX_DECODED),
+                matched: cap(&m, MAX_MATCHED),
+            });
+        }
+    }
+    found
 }
 
 fn transformed<'c, 'p: 'c>(
@@ -323,6 +374,47 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(uri: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), "example.com".into()),
+                ("User-Agent".into(), "Mozilla/5.0 (X11; Linux x86_64)".into()),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_part_seen_before_gives_the_same_findings() {
+        let pl1 = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        let pl2 = Engine::new(
+            RuleSet::builtin().unwrap(),
+            EngineConfig {
+                paranoia: 2,
+                ..EngineConfig::default()
+            },
+        );
+        // Only a paranoia-2 rule matches this; the parts are the same for both engines,
+        // so each must keep its own memo entries.
+        let req = get("/a?name=select%20name%20from%20the%20list");
+        let (a1, b1) = (pl1.inspect(&req), pl2.inspect(&req));
+        let (a2, b2) = (pl1.inspect(&req), pl2.inspect(&req));
+        assert_eq!(a1, a2);
+        assert_eq!(b1, b2);
+        assert!(b1.findings.iter().any(|f| f.rule_id == 942200), "{b1:?}");
+        assert!(!a1.findings.iter().any(|f| f.rule_id == 942200), "{a1:?}");
+        let attack = get("/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--");
+        let first = pl1.inspect(&attack);
+        assert!(first.blocked);
+        assert_eq!(pl1.inspect(&attack), first);
+        // A fresh engine from the same rules (a hot reload) finds the same.
+        let reloaded = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        assert_eq!(reloaded.inspect(&attack), first);
+    }
 
     #[test]
     fn engine_is_send_sync_clone() {

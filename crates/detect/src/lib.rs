@@ -21,6 +21,7 @@
 
 pub mod engine;
 mod injection;
+mod memo;
 pub mod places;
 mod prefilter;
 pub mod request;
