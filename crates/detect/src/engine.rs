@@ -243,7 +243,15 @@ impl Engine {
             if let Some(slot) = slot {
                 let replayed = memo::with_hits(inner.id, slot, part, |found| {
                     for h in found {
-                        record(inner, &mut hits, h.rule, &parsed.path, part, &h.decoded, &h.matched);
+                        record(
+                            inner,
+                            &mut hits,
+                            h.rule,
+                            &parsed.path,
+                            part,
+                            &h.decoded,
+                            &h.matched,
+                        );
                     }
                 });
                 if replayed.is_some() {
@@ -252,7 +260,15 @@ impl Engine {
             }
             let found = evaluate(inner, part, &mut cache, &mut scratch, &mut matched);
             for h in &found {
-                record(inner, &mut hits, h.rule, &parsed.path, part, &h.decoded, &h.matched);
+                record(
+                    inner,
+                    &mut hits,
+                    h.rule,
+                    &parsed.path,
+                    part,
+                    &h.decoded,
+                    &h.matched,
+                );
             }
             if let Some(slot) = slot {
                 memo::keep(inner.id, slot, part, found);
@@ -382,7 +398,10 @@ mod tests {
             protocol: "HTTP/1.1".into(),
             headers: vec![
                 ("Host".into(), "example.com".into()),
-                ("User-Agent".into(), "Mozilla/5.0 (X11; Linux x86_64)".into()),
+                (
+                    "User-Agent".into(),
+                    "Mozilla/5.0 (X11; Linux x86_64)".into(),
+                ),
             ],
             ..Default::default()
         }

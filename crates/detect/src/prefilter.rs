@@ -23,7 +23,10 @@ const MIN_LITERAL_LEN: usize = 1;
 /// The literals one of which appears in every match of `source`, lowercased and
 /// deduplicated; `None` when the regex has no such finite set.
 pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
-    let hir = regex_syntax::ParserBuilder::new().build().parse(source).ok()?;
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(source)
+        .ok()?;
     [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
         .find_map(|kind| {
@@ -204,7 +207,10 @@ mod tests {
         assert_eq!(required_literals(r"[a-z]+="), Some(vec![b"=".to_vec()]));
         assert!(required_literals(r"\w+@\w+").is_none());
         assert!(required_literals(r".*").is_none());
-        assert!(required_literals(r"a|").is_none(), "an empty alternative matches anywhere");
+        assert!(
+            required_literals(r"a|").is_none(),
+            "an empty alternative matches anywhere"
+        );
     }
 
     #[test]

@@ -319,9 +319,15 @@ mod tests {
         let plain = events_query(Dialect::Sqlite, &q, Drive::Column("client_ip"));
         let n = plain.params.len();
         let hourly = over_hours(plain, 400_000, 399_990);
-        assert!(hourly.text.starts_with("WITH RECURSIVE hours(h)"), "{}", hourly.text);
         assert!(
-            hourly.text.contains("FROM hours CROSS JOIN events ON events.ts / 3600000000 = hours.h WHERE"),
+            hourly.text.starts_with("WITH RECURSIVE hours(h)"),
+            "{}",
+            hourly.text
+        );
+        assert!(
+            hourly
+                .text
+                .contains("FROM hours CROSS JOIN events ON events.ts / 3600000000 = hours.h WHERE"),
             "{}",
             hourly.text
         );

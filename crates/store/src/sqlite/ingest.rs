@@ -181,8 +181,7 @@ fn bind_event(
         &c.verdict,
     ];
     for (i, v) in values.into_iter().enumerate() {
-        stmt.raw_bind_parameter(at + i + 1, v)
-            .map_err(sqlite_err)?;
+        stmt.raw_bind_parameter(at + i + 1, v).map_err(sqlite_err)?;
     }
     Ok(())
 }
@@ -310,7 +309,8 @@ fn hour_span(conn: &Connection, q: &EventQuery) -> Result<Option<(i64, i64)>, St
         return Ok(None);
     };
     let oldest = q.from.map_or(min, |f| f.as_micros().max(min));
-    let mut newest = q.to.map_or(max, |t| t.as_micros().saturating_sub(1).min(max));
+    let mut newest =
+        q.to.map_or(max, |t| t.as_micros().saturating_sub(1).min(max));
     if let Some(c) = q.cursor {
         newest = newest.min(c.ts);
     }
@@ -424,8 +424,8 @@ impl Store for SqliteStore {
                                 s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0))
                             })
                         }
-                            .map(|n| n < sqlgen::SMALL_MATCH)
-                            .map_err(sqlite_err),
+                        .map(|n| n < sqlgen::SMALL_MATCH)
+                        .map_err(sqlite_err),
                         _ => Ok(false),
                     }
                 };
