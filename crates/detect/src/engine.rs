@@ -1,14 +1,19 @@
 //! The matching engine: grouped linear-time regex sets and CRS-style anomaly scoring.
 //!
-//! Rules sharing a target and transformation chain are compiled into one `RegexSet`, so a
-//! value is scanned once per group; transformed values are cached per part and chain, so
+//! Rules sharing a target and transformation chain form a group; a literal prefilter
+//! ([`crate::prefilter`]) runs one Aho-Corasick pass over a value and only the rules
+//! whose required literals it contains run their regexes (rules without such literals
+//! run as one `RegexSet`), so a benign value costs one linear scan per group; transformed values are cached per part and chain, so
 //! no value is transformed twice in one inspection. Everything is in an `Arc`, so an
 //! engine is cheap to clone and can be swapped atomically on hot reload.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
+
+use crate::memo;
+use crate::prefilter::Prefilter;
 
 use crate::request::{HttpRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
@@ -21,6 +26,9 @@ pub const MAX_MATCHED: usize = 200;
 pub const MAX_DECODED: usize = 500;
 
 const SET_SIZE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Source of [`Inner::id`].
+static NEXT_ENGINE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Tuning knobs, as in OWASP CRS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +95,8 @@ pub struct Verdict {
 struct Group {
     target: Target,
     chain: usize,
-    /// `None` when the combined set was too large to compile; regexes run one by one.
-    set: Option<RegexSet>,
+    /// Which rules can match a value at all (a literal pass); the rest are skipped.
+    prefilter: Prefilter,
     regexes: Vec<Regex>,
     rules: Vec<usize>,
 }
@@ -103,6 +111,8 @@ struct Detector {
 
 #[derive(Debug)]
 struct Inner {
+    /// Unique per compiled engine, so the per-thread memo never mixes engines.
+    id: u64,
     config: EngineConfig,
     rules: Vec<Rule>,
     chains: Vec<Vec<Transform>>,
@@ -181,28 +191,22 @@ impl Engine {
         let groups = grouped
             .into_iter()
             .map(|(target, chain, sources, rule_idx)| {
-                let set = RegexSetBuilder::new(&sources)
-                    .size_limit(SET_SIZE_LIMIT)
-                    .build()
-                    .ok();
                 // Each source was validated when the rule was loaded; one that still
                 // fails here (it cannot) is dropped rather than panicking.
-                let (regexes, rules): (Vec<Regex>, Vec<usize>) = sources
-                    .iter()
-                    .zip(rule_idx)
-                    .filter_map(|(s, r)| {
-                        RegexBuilder::new(s)
-                            .size_limit(SET_SIZE_LIMIT)
-                            .build()
-                            .ok()
-                            .map(|re| (re, r))
-                    })
-                    .unzip();
-                let set = set.filter(|s| s.len() == regexes.len());
+                let mut kept: Vec<&str> = Vec::with_capacity(sources.len());
+                let mut regexes = Vec::with_capacity(sources.len());
+                let mut rules = Vec::with_capacity(sources.len());
+                for (s, r) in sources.iter().zip(rule_idx) {
+                    if let Ok(re) = RegexBuilder::new(s).size_limit(SET_SIZE_LIMIT).build() {
+                        kept.push(s);
+                        regexes.push(re);
+                        rules.push(r);
+                    }
+                }
                 Group {
                     target,
                     chain,
-                    set,
+                    prefilter: Prefilter::new(&kept, SET_SIZE_LIMIT),
                     regexes,
                     rules,
                 }
@@ -210,6 +214,7 @@ impl Engine {
             .collect();
         Engine {
             inner: Arc::new(Inner {
+                id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 config,
                 rules,
                 chains,
@@ -254,38 +259,44 @@ impl Engine {
         } else {
             parse(req, inner.config.paranoia)
         };
+        let (mut scratch, mut matched) = (Vec::new(), Vec::new());
+        let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
         for part in &parsed.parts {
-            let mut cache: Vec<Option<Cow<'_, str>>> = vec![None; inner.chains.len()];
-            for g in &inner.groups {
-                if !g.target.matches(part) {
+            // A part seen before (same engine, same place, name and value) replays
+            // what the rules found in it then.
+            let slot = memo::slot(part);
+            if let Some(slot) = slot {
+                let replayed = memo::with_hits(inner.id, slot, part, |found| {
+                    for h in found {
+                        record(
+                            inner,
+                            &mut hits,
+                            h.rule,
+                            &parsed.path,
+                            part,
+                            &h.decoded,
+                            &h.matched,
+                        );
+                    }
+                });
+                if replayed.is_some() {
                     continue;
-                }
-                let value = transformed(&mut cache, &inner.chains, g.chain, &part.value);
-                let matched: Vec<usize> = match &g.set {
-                    Some(set) => set.matches(value).into_iter().collect(),
-                    None => (0..g.regexes.len())
-                        .filter(|&i| g.regexes.get(i).is_some_and(|r| r.is_match(value)))
-                        .collect(),
-                };
-                for i in matched {
-                    let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
-                        continue;
-                    };
-                    let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
-                    record(inner, &mut hits, ri, &parsed.path, part, value, text);
                 }
             }
-            for d in &inner.detectors {
-                if !d.target.matches(part) {
-                    continue;
-                }
-                let value = transformed(&mut cache, &inner.chains, d.chain, &part.value);
-                let Some(rule) = inner.rules.get(d.rule) else {
-                    continue;
-                };
-                if let Some(m) = crate::injection::detect(&rule.operator, value) {
-                    record(inner, &mut hits, d.rule, &parsed.path, part, value, &m);
-                }
+            let found = evaluate(inner, part, &mut cache, &mut scratch, &mut matched);
+            for h in &found {
+                record(
+                    inner,
+                    &mut hits,
+                    h.rule,
+                    &parsed.path,
+                    part,
+                    &h.decoded,
+                    &h.matched,
+                );
+            }
+            if let Some(slot) = slot {
+                memo::keep(inner.id, slot, part, found);
             }
         }
         let mut findings: Vec<Finding> = hits.into_iter().flatten().collect();
@@ -305,6 +316,58 @@ impl Engine {
             findings,
         }
     }
+}
+
+/// Runs every group and detector whose target covers `part`; returns the hits in the
+/// order they are recorded (groups, then detectors). `cache` holds the part's
+/// transformed values per chain (emptied here; kept by the caller only for its buffer).
+fn evaluate<'p>(
+    inner: &Inner,
+    part: &'p Part,
+    cache: &mut Vec<Option<Cow<'p, str>>>,
+    scratch: &mut Vec<bool>,
+    matched: &mut Vec<usize>,
+) -> Vec<memo::Hit> {
+    let mut found = Vec::new();
+    cache.clear();
+    cache.resize(inner.chains.len(), None);
+    for g in &inner.groups {
+        if !g.target.matches(part) {
+            continue;
+        }
+        let value = transformed(cache, &inner.chains, g.chain, &part.value);
+        g.prefilter.matches(value, scratch, matched, |i| {
+            g.regexes.get(i).is_some_and(|r| r.is_match(value))
+        });
+        for &i in matched.iter() {
+            let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
+                continue;
+            };
+            let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
+            found.push(memo::Hit {
+                rule: ri,
+                decoded: cap(value, MAX_DECODED),
+                matched: cap(text, MAX_MATCHED),
+            });
+        }
+    }
+    for d in &inner.detectors {
+        if !d.target.matches(part) {
+            continue;
+        }
+        let value = transformed(cache, &inner.chains, d.chain, &part.value);
+        let Some(rule) = inner.rules.get(d.rule) else {
+            continue;
+        };
+        if let Some(m) = crate::injection::detect(&rule.operator, value) {
+            found.push(memo::Hit {
+                rule: d.rule,
+                decoded: cap(value, MAX_DECODED),
+                matched: cap(&m, MAX_MATCHED),
+            });
+        }
+    }
+    found
 }
 
 fn transformed<'c, 'p: 'c>(
@@ -361,6 +424,50 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(uri: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![
+                ("Host".into(), "example.com".into()),
+                (
+                    "User-Agent".into(),
+                    "Mozilla/5.0 (X11; Linux x86_64)".into(),
+                ),
+            ],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_part_seen_before_gives_the_same_findings() {
+        let pl1 = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        let pl2 = Engine::new(
+            RuleSet::builtin().unwrap(),
+            EngineConfig {
+                paranoia: 2,
+                ..EngineConfig::default()
+            },
+        );
+        // Only a paranoia-2 rule matches this; the parts are the same for both engines,
+        // so each must keep its own memo entries.
+        let req = get("/a?name=select%20name%20from%20the%20list");
+        let (a1, b1) = (pl1.inspect(&req), pl2.inspect(&req));
+        let (a2, b2) = (pl1.inspect(&req), pl2.inspect(&req));
+        assert_eq!(a1, a2);
+        assert_eq!(b1, b2);
+        assert!(b1.findings.iter().any(|f| f.rule_id == 942200), "{b1:?}");
+        assert!(!a1.findings.iter().any(|f| f.rule_id == 942200), "{a1:?}");
+        let attack = get("/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--");
+        let first = pl1.inspect(&attack);
+        assert!(first.blocked);
+        assert_eq!(pl1.inspect(&attack), first);
+        // A fresh engine from the same rules (a hot reload) finds the same.
+        let reloaded = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        assert_eq!(reloaded.inspect(&attack), first);
+    }
 
     #[test]
     fn engine_is_send_sync_clone() {

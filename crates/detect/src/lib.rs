@@ -21,7 +21,9 @@
 
 pub mod engine;
 mod injection;
+mod memo;
 pub mod places;
+mod prefilter;
 pub mod request;
 pub mod rules;
 pub mod seclang;

@@ -351,8 +351,10 @@ async fn run(
     }
 }
 
-/// Most rows written in one grouped transaction.
-const MAX_GROUP_ROWS: usize = 50_000;
+/// Most rows written in one grouped transaction. A group is held in memory until every
+/// later stage has seen it; with SQLite's hour-leading indexes a commit costs little
+/// more than its rows, so 25,000 keeps commits few and an import's memory bounded.
+const MAX_GROUP_ROWS: usize = 25_000;
 
 trait Rows {
     fn rows(&self) -> usize;

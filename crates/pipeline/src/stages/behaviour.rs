@@ -51,8 +51,8 @@ impl Validate for BehaviourConfig {
 /// How often the buckets are saved while running.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Groups of batches that may wait for the stage.
-const QUEUE: usize = 4;
+/// Groups of batches that may wait for the stage (two: see the inspector's queue).
+const QUEUE: usize = 2;
 
 /// The engine, shared between the stage's thread and the API.
 pub struct Behaviour {

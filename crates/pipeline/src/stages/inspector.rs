@@ -20,8 +20,10 @@ use palisade_core::threat::Threat;
 
 use crate::guard::{Front, Guard, Policy};
 
-/// Groups of batches that may wait for inspection.
-const QUEUE: usize = 4;
+/// Groups of batches that may wait for inspection. Each group can hold tens of
+/// thousands of events (an import's group commit), so two bound an import's memory;
+/// more would only let the writer run further ahead.
+const QUEUE: usize = 2;
 
 /// `palisade_ingest_inspected_events_total`: stored HTTP events inspected.
 fn events_inspected() -> Arc<Counter> {

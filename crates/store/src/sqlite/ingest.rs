@@ -93,6 +93,99 @@ fn write_batches(
     Ok(outcomes)
 }
 
+/// Events per multi-row `INSERT`: one statement execution per row would open the
+/// table's and every index's cursors and update `sqlite_sequence` once per row; this
+/// does it once per chunk (19 columns × 64 rows = 1,216 parameters, far below the
+/// limit).
+const INSERT_CHUNK: usize = 64;
+
+/// The `INSERT INTO events` text for `rows` rows.
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for c in 0..EVENT_COLUMNS {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", r * EVENT_COLUMNS + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Columns of [`EVENT_INSERT_COLUMNS`].
+const EVENT_COLUMNS: usize = 19;
+
+/// Inserts events in order, in chunks of [`INSERT_CHUNK`] rows per statement (cached,
+/// so each statement is prepared once per connection), the rest one by one.
+fn insert_events(
+    tx: &rusqlite::Transaction<'_>,
+    events: &[palisade_core::Event],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut chunks = events.chunks_exact(INSERT_CHUNK);
+    if chunks.len() > 0 {
+        let mut stmt = tx
+            .prepare_cached(&insert_events_sql(INSERT_CHUNK))
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (r, e) in chunk.iter().enumerate() {
+                bind_event(&mut stmt, r * EVENT_COLUMNS, &EventColumnsIn::new(e, now)?)?;
+            }
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(&insert_events_sql(1))
+            .map_err(sqlite_err)?;
+        for e in rest {
+            bind_event(&mut stmt, 0, &EventColumnsIn::new(e, now)?)?;
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds one event's columns to parameters `at + 1 ..= at + 19`.
+fn bind_event(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    c: &EventColumnsIn<'_>,
+) -> Result<(), StoreError> {
+    let values: [&dyn rusqlite::ToSql; EVENT_COLUMNS] = [
+        &c.ts,
+        &c.received_at,
+        &c.kind,
+        &&*c.source,
+        &c.client_ip.as_ref().map(|k| &k[..]),
+        &c.host.as_deref(),
+        &c.method.as_deref(),
+        &c.path.as_deref(),
+        &c.query.as_deref(),
+        &c.protocol.as_deref(),
+        &c.status,
+        &c.bytes,
+        &c.referer.as_deref(),
+        &c.user_agent.as_deref(),
+        &c.user_name.as_deref(),
+        &c.duration_us,
+        &c.message.as_deref(),
+        &c.extra.as_deref(),
+        &c.verdict,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 1, v).map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
 /// Writes one batch inside an open transaction; a batch whose idempotency key is
 /// already stored writes nothing and reports the first write's counts.
 fn write_in(
@@ -138,37 +231,7 @@ fn write_in(
         }
     }
     if !batch.events.is_empty() {
-        let mut stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
-            ))
-            .map_err(sqlite_err)?;
-        for e in &batch.events {
-            let c = EventColumnsIn::new(e, now)?;
-            stmt.execute(params![
-                c.ts,
-                c.received_at,
-                c.kind,
-                &*c.source,
-                c.client_ip.as_ref().map(|k| &k[..]),
-                c.host.as_deref(),
-                c.method.as_deref(),
-                c.path.as_deref(),
-                c.query.as_deref(),
-                c.protocol.as_deref(),
-                c.status,
-                c.bytes,
-                c.referer.as_deref(),
-                c.user_agent.as_deref(),
-                c.user_name.as_deref(),
-                c.duration_us,
-                c.message.as_deref(),
-                c.extra.as_deref(),
-                c.verdict,
-            ])
-            .map_err(sqlite_err)?;
-        }
+        insert_events(tx, &batch.events, now)?;
         // One writer connection inside one transaction: rowids are consecutive.
         outcome.first_event_id = Some(tx.last_insert_rowid() - u64_to_i64(outcome.events) + 1);
     }
