@@ -69,6 +69,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "flows",
     "kafka_sink",
     "models",
+    "baselines",
 ];
 
 /// `[log]`: the binary's own component.
@@ -212,6 +213,8 @@ pub struct Settings {
     pub kafka_sink: Option<palisade_kafka::KafkaSinkConfig>,
     /// `[models]`: the request model and the rule/model fusion policy.
     pub models: palisade_models::ModelsConfig,
+    /// `[baselines]`: per-endpoint anomaly baselines and their part in the fusion.
+    pub baselines: palisade_models::BaselinesConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -677,6 +680,8 @@ impl Settings {
             section(&mut table, "flows", &from_env, &mut errors);
         let models: palisade_models::ModelsConfig =
             section(&mut table, "models", &from_env, &mut errors);
+        let baselines: palisade_models::BaselinesConfig =
+            section(&mut table, "baselines", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -783,6 +788,7 @@ impl Settings {
             kafka,
             kafka_sink,
             models,
+            baselines,
         })
     }
 
@@ -911,6 +917,18 @@ impl Settings {
             m.min_probability,
             m.block_probability
                 .map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
+        ));
+        let b = &self.baselines;
+        out.push_str(&format!(
+            "baselines:      {}, warm-up {} requests, up to {} endpoints x {} parameters, saved every {}, +{} points (detect) / +{} (block), anomaly threat from {} points\n",
+            if b.enabled { "on" } else { "off" },
+            b.warmup,
+            b.max_endpoints,
+            b.max_parameters,
+            b.snapshot_every,
+            b.points_detect,
+            b.points_block,
+            b.report_points
         ));
         out
     }

@@ -45,6 +45,7 @@ migrations! {
     10 "0010_alerts",
     11 "0011_analytics",
     12 "0012_flows",
+    14 "0014_baselines",
 }
 
 #[cfg(test)]

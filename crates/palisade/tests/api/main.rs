@@ -6,6 +6,7 @@ mod helpers;
 mod alerts;
 mod analytics;
 mod auth_hardening;
+mod baselines;
 mod check;
 mod dashboard;
 mod decisions;

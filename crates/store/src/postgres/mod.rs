@@ -51,6 +51,7 @@ mod analytics;
 // Posture runs and credential use.
 mod posture;
 // `FlowStore`: network flows.
+mod baselines;
 mod flows;
 
 // Alert rules, channels, alerts, the notification queue and the activity feed.
