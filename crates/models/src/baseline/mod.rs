@@ -683,6 +683,51 @@ mod tests {
     }
 
     #[test]
+    fn generated_ordinary_traffic_is_not_reported_and_planted_payloads_are() {
+        use crate::Category;
+        use crate::generate;
+        use crate::rng::Rng;
+        let b = Baselines::new(BaselinesConfig::default());
+        let mut rng = Rng::new(1);
+        for _ in 0..20_000 {
+            b.train(&generate::ordinary(&mut rng), None);
+        }
+        let policy = BaselinePolicy::default();
+        let mut rng = Rng::new(2);
+        let n = 5_000;
+        let reported: Vec<Observation> = (0..n)
+            .map(|_| b.judge(&generate::ordinary(&mut rng), None))
+            .filter(|o| policy.reports(o))
+            .collect();
+        assert!(
+            reported.len() * 200 <= n,
+            "JSON APIs, GraphQL, non-English text, tracking parameters: {} of {n} reported, e.g. {:?}",
+            reported.len(),
+            reported.first()
+        );
+        let mut rng = Rng::new(3);
+        let families = [
+            Category::Sqli,
+            Category::Xss,
+            Category::Cmdi,
+            Category::Traversal,
+        ];
+        let attacks = 1_000;
+        let caught = (0..attacks)
+            .filter(|i| {
+                let carrier = generate::ordinary(&mut rng);
+                let family = families[i % families.len()];
+                let a = generate::attack(&carrier, family, &mut rng);
+                b.judge(&a, None).points > 0
+            })
+            .count();
+        assert!(
+            caught * 4 >= attacks,
+            "{caught} of {attacks} planted payloads deviate"
+        );
+    }
+
+    #[test]
     fn the_policy_caps_the_part_per_mode() {
         let o = Observation {
             points: 7,
