@@ -215,7 +215,10 @@ fn eval_protocol_b_splits_by_value_and_reports_baselines() {
         test.push(get(&format!("/item?id={payload}"), "attack"));
         test.push(get(&format!("/item?id={payload}&x=q{i}"), "attack"));
     }
-    let (train_file, test_file) = (dir.path().join("train.jsonl"), dir.path().join("test.jsonl"));
+    let (train_file, test_file) = (
+        dir.path().join("train.jsonl"),
+        dir.path().join("test.jsonl"),
+    );
     std::fs::write(&train_file, train.join("\n")).expect("write");
     std::fs::write(&test_file, test.join("\n")).expect("write");
     let side = dir.path().join("side.jsonl");
@@ -243,15 +246,20 @@ fn eval_protocol_b_splits_by_value_and_reports_baselines() {
     let o = palisade(dir.path(), &args);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
-    assert!(out.contains("protocol (b), seed 3: 6 attacks for training, 6 for testing"), "{out}");
-    assert!(out.contains("baselines learnt from 40 normal requests"), "{out}");
+    assert!(
+        out.contains("protocol (b), seed 3: 6 attacks for training, 6 for testing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("baselines learnt from 40 normal requests"),
+        "{out}"
+    );
     let written = std::fs::read_to_string(&side).expect("training side");
     assert_eq!(written.lines().count(), 6);
     assert!(written.lines().all(|l| l.contains("\"label\":\"attack\"")));
-    let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(json.with_extension("model.json")).expect("report"),
-    )
-    .expect("json");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(json.with_extension("model.json")).expect("report"))
+            .expect("json");
     let baselines = report["scored"]
         .as_array()
         .and_then(|s| s.iter().find(|x| x["name"] == "baselines"))
@@ -262,8 +270,17 @@ fn eval_protocol_b_splits_by_value_and_reports_baselines() {
     // Never evaluated on its own training data.
     let o = palisade(
         dir.path(),
-        &["eval", &path(&test_file), "--baselines-train", &path(&test_file)],
+        &[
+            "eval",
+            &path(&test_file),
+            "--baselines-train",
+            &path(&test_file),
+        ],
     );
     assert!(!o.status.success());
-    assert!(text(&o).contains("never evaluated on their training data"), "{}", text(&o));
+    assert!(
+        text(&o).contains("never evaluated on their training data"),
+        "{}",
+        text(&o)
+    );
 }

@@ -239,7 +239,7 @@ impl Baselines {
             ),
             None => (0, self.judge_host(&endpoint).into_iter().collect()),
         };
-        deviations.sort_by(|a, b| b.points.cmp(&a.points));
+        deviations.sort_by_key(|d| std::cmp::Reverse(d.points));
         let points: u32 = deviations.iter().map(|d| d.points).sum();
         let learn = rules_clean && points < self.config.learn_below;
         if learn {
@@ -417,10 +417,10 @@ impl Baselines {
                 }
                 continue;
             }
-            if let Some(s) = self.shards.get(shard_of(&saved.endpoint)) {
-                if let Some(e) = lock(s).map.get_mut(&saved.endpoint) {
-                    e.dirty = true;
-                }
+            if let Some(s) = self.shards.get(shard_of(&saved.endpoint))
+                && let Some(e) = lock(s).map.get_mut(&saved.endpoint)
+            {
+                e.dirty = true;
             }
         }
         for key in snapshot.evicted {
