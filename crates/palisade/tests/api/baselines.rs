@@ -5,8 +5,6 @@
 
 use std::time::Duration;
 
-use palisade_store::BaselineStore;
-
 use crate::helpers::{
     TestApp, pg_base_url, pg_drop_schema, pg_schema_url, skip_postgres, spawn_with, test_settings,
 };
