@@ -6,10 +6,12 @@
 //! detector* (probability malicious) and a softmax *attack classifier* ([`Category`]).
 //! Training ([`train`]) is pure Rust AdaGrad, deterministic for a seed. Models are
 //! saved in a versioned, quantised file ([`file`]), held in a hot-swappable slot
-//! ([`slot`]) and combined with the rule score by the [`fusion`] policy.
+//! ([`slot`]) and combined with the rule score by the [`fusion`] policy. Beside them,
+//! per-endpoint anomaly [`baseline`]s are learnt online from traffic.
 
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod category;
 pub mod config;
 pub mod features;
@@ -22,6 +24,7 @@ pub mod rng;
 pub mod slot;
 pub mod train;
 
+pub use baseline::{BaselinePolicy, Baselines, BaselinesConfig, Observation};
 pub use category::Category;
 pub use config::ModelsConfig;
 pub use features::{FeatureSettings, Featurizer};

@@ -406,6 +406,25 @@ pub struct EvalArgs {
     /// would block it) or `replace` (CRS rules only).
     #[arg(long, default_value = "add")]
     pub crs_mode: String,
+    /// Learn per-endpoint baselines from these normal-traffic corpora (their normal
+    /// samples; never the evaluated files), then report baselines only and fused figures.
+    #[arg(long = "baselines-train")]
+    pub baselines_train: Vec<PathBuf>,
+    /// Warm-up of those baselines: requests per endpoint before it is judged.
+    #[arg(long, default_value_t = 200)]
+    pub baseline_warmup: u64,
+    /// `a`: evaluate the corpora as given. `b`: split their attacks so that no
+    /// parameter value appears on both sides (seeded), evaluate on the test side (the
+    /// other attacks + every normal sample); `--write-train-side` keeps the other side
+    /// for `palisade train`.
+    #[arg(long, default_value = "a")]
+    pub protocol: String,
+    /// Seed of the protocol (b) split.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Protocol (b): write the training side's attacks to this JSONL file.
+    #[arg(long)]
+    pub write_train_side: Option<PathBuf>,
 }
 
 impl Cli {

@@ -70,6 +70,7 @@ const TABLE_SECTIONS: &[&str] = &[
     "kafka_sink",
     "models",
     "search",
+    "baselines",
 ];
 
 /// `[log]`: the binary's own component.
@@ -217,6 +218,8 @@ pub struct Settings {
     pub search: palisade_store::SearchConfig,
     /// `[[capture]]`: live capture from interfaces (binary feature `capture`).
     pub capture: Vec<palisade_flows::live::CaptureConfig>,
+    /// `[baselines]`: per-endpoint anomaly baselines and their part in the fusion.
+    pub baselines: palisade_models::BaselinesConfig,
 }
 
 /// Every problem found in the configuration, each saying what to fix.
@@ -684,6 +687,8 @@ impl Settings {
             section(&mut table, "models", &from_env, &mut errors);
         let search: palisade_store::SearchConfig =
             section(&mut table, "search", &from_env, &mut errors);
+        let baselines: palisade_models::BaselinesConfig =
+            section(&mut table, "baselines", &from_env, &mut errors);
         let mut sources: Vec<TailConfig> = list(&mut table, "sources", &from_env, &mut errors);
         name_unnamed_proxies(&mut table);
         let proxies: Vec<ProxyConfig> = list(&mut table, "proxy", &from_env, &mut errors);
@@ -799,6 +804,7 @@ impl Settings {
             models,
             search,
             capture,
+            baselines,
         })
     }
 
@@ -927,6 +933,18 @@ impl Settings {
             m.min_probability,
             m.block_probability
                 .map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
+        ));
+        let b = &self.baselines;
+        out.push_str(&format!(
+            "baselines:      {}, warm-up {} requests, up to {} endpoints x {} parameters, saved every {}, +{} points (detect) / +{} (block), anomaly threat from {} points\n",
+            if b.enabled { "on" } else { "off" },
+            b.warmup,
+            b.max_endpoints,
+            b.max_parameters,
+            b.snapshot_every,
+            b.points_detect,
+            b.points_block,
+            b.report_points
         ));
         out
     }

@@ -250,3 +250,91 @@ fn eval_runs_owasp_crs_rule_files_and_says_what_loaded() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--crs-mode"), "{}", text(&o));
 }
+
+#[test]
+fn eval_protocol_b_splits_by_value_and_reports_baselines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let get = |uri: &str, label: &str| {
+        format!(r#"{{"method":"GET","uri":"{uri}","headers":[["Host","shop"]],"label":"{label}"}}"#)
+    };
+    let train: Vec<String> = (0..40)
+        .map(|i| get(&format!("/item?id={}", i * 3), "normal"))
+        .collect();
+    let mut test: Vec<String> = (0..10)
+        .map(|i| get(&format!("/item?id={}", i * 5), "normal"))
+        .collect();
+    // Attacks in pairs sharing a value, so the split has groups to keep together.
+    for i in 0..6 {
+        let payload = format!("abcdefghijklmnopqrstuvwxyz{i}");
+        test.push(get(&format!("/item?id={payload}"), "attack"));
+        test.push(get(&format!("/item?id={payload}&x=q{i}"), "attack"));
+    }
+    let (train_file, test_file) = (
+        dir.path().join("train.jsonl"),
+        dir.path().join("test.jsonl"),
+    );
+    std::fs::write(&train_file, train.join("\n")).expect("write");
+    std::fs::write(&test_file, test.join("\n")).expect("write");
+    let side = dir.path().join("side.jsonl");
+    let json = dir.path().join("report.json");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let args = [
+        "eval".to_owned(),
+        path(&test_file),
+        "--paranoia".into(),
+        "1".into(),
+        "--protocol".into(),
+        "b".into(),
+        "--seed".into(),
+        "3".into(),
+        "--write-train-side".into(),
+        path(&side),
+        "--baselines-train".into(),
+        path(&train_file),
+        "--baseline-warmup".into(),
+        "10".into(),
+        "--json".into(),
+        path(&json),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = palisade(dir.path(), &args);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("protocol (b), seed 3: 6 attacks for training, 6 for testing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("baselines learnt from 40 normal requests"),
+        "{out}"
+    );
+    let written = std::fs::read_to_string(&side).expect("training side");
+    assert_eq!(written.lines().count(), 6);
+    assert!(written.lines().all(|l| l.contains("\"label\":\"attack\"")));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(json.with_extension("model.json")).expect("report"))
+            .expect("json");
+    let baselines = report["scored"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["name"] == "baselines"))
+        .unwrap_or_else(|| panic!("{report}"));
+    // 40 letters in a numeric id: every test-side attack, no normal request.
+    assert_eq!(baselines["confusion"]["tp"], 6, "{report}");
+    assert_eq!(baselines["confusion"]["fp"], 0, "{report}");
+    // Never evaluated on its own training data.
+    let o = palisade(
+        dir.path(),
+        &[
+            "eval",
+            &path(&test_file),
+            "--baselines-train",
+            &path(&test_file),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("never evaluated on their training data"),
+        "{}",
+        text(&o)
+    );
+}

@@ -10,6 +10,9 @@
 //!    ([`crate::fusion`]), its probability is fused with the rule score (`[models]`):
 //!    the verdict's score and `blocked` are the fused ones, and the parts are kept in
 //!    [`Judgement::fusion`] and the threat's evidence.
+//!    When per-endpoint baselines are on ([`crate::baseline`], `[baselines]`), their
+//!    deviation points join the score (capped per mode) and their explanations the
+//!    threat; deviations strong enough alone are recorded as an anomaly threat.
 //! 3. Over the threshold: block in block mode, detect in detect-only mode; a log line
 //!    is always "detect" (nothing can be blocked any more).
 //! 4. Any finding becomes a threat with its evidence, handed to the recorder: without
@@ -71,6 +74,8 @@ pub struct Judgement {
     pub threshold: u32,
     /// The rule score and model probability behind the verdict, when a model is loaded.
     pub fusion: Option<palisade_models::Fused>,
+    /// The per-endpoint baselines' part, when they are on.
+    pub baseline: Option<crate::baseline::BaselinePart>,
 }
 
 /// The detection engine, the IP decisions and the threat recorder, behind one call.
@@ -82,6 +87,10 @@ pub struct Guard {
     models: Option<(
         Arc<palisade_models::ModelSlot>,
         palisade_models::FusionPolicy,
+    )>,
+    baselines: Option<(
+        Arc<palisade_models::Baselines>,
+        palisade_models::BaselinePolicy,
     )>,
 }
 
@@ -97,7 +106,20 @@ impl Guard {
             decisions,
             threats,
             models: None,
+            baselines: None,
         }
+    }
+
+    /// The guard with per-endpoint baselines judging (and learning from) every request.
+    pub fn with_baselines(mut self, baselines: Arc<palisade_models::Baselines>) -> Guard {
+        let policy = palisade_models::BaselinePolicy::from(baselines.config());
+        self.baselines = Some((baselines, policy));
+        self
+    }
+
+    /// The per-endpoint baselines, when they are on.
+    pub fn baselines(&self) -> Option<&Arc<palisade_models::Baselines>> {
+        self.baselines.as_ref().map(|(b, _)| b)
     }
 
     /// The guard with a request model fused into every judgement by `policy`.
@@ -139,6 +161,7 @@ impl Guard {
             ban: Some(ban),
             threshold: engine.config().threshold,
             fusion: None,
+            baseline: None,
         })
     }
 
@@ -167,6 +190,7 @@ impl Guard {
                 .models
                 .as_ref()
                 .and_then(|(slot, policy)| Some((slot.current()?, *policy))),
+            baselines: self.baselines.as_ref().map(|(b, p)| (b.as_ref(), *p)),
         }
     }
 }
@@ -177,6 +201,10 @@ pub struct Policy<'a> {
     mode: Mode,
     decisions: Option<&'a Decisions>,
     model: Option<(Arc<palisade_models::Model>, palisade_models::FusionPolicy)>,
+    baselines: Option<(
+        &'a palisade_models::Baselines,
+        palisade_models::BaselinePolicy,
+    )>,
 }
 
 impl Policy<'_> {
@@ -184,6 +212,17 @@ impl Policy<'_> {
     /// caller records it: [`Guard::judge`] at once, the ingest inspector in event
     /// order once a batch is judged).
     pub fn assess(&self, request: &HttpRequest, front: Front<'_>) -> (Judgement, Option<Threat>) {
+        self.assess_with_status(request, front, None)
+    }
+
+    /// [`Policy::assess`] with the response status when it is known (a log line), for
+    /// the baselines' status mix.
+    pub fn assess_with_status(
+        &self,
+        request: &HttpRequest,
+        front: Front<'_>,
+        status: Option<u16>,
+    ) -> (Judgement, Option<Threat>) {
         let threshold = self.engine.config().threshold;
         let live = !matches!(front, Front::Log { .. });
         let ban = if live {
@@ -201,6 +240,7 @@ impl Policy<'_> {
                 ban,
                 threshold,
                 fusion: None,
+                baseline: None,
             };
             return (judgement, None);
         }
@@ -213,6 +253,11 @@ impl Policy<'_> {
             .as_ref()
             .filter(|(_, policy)| !policy.is_advisory() || !verdict.findings.is_empty())
             .map(|(model, policy)| crate::fusion::apply(model, policy, request, &mut verdict));
+        // Log lines and detect-only mode count the baseline part at its detect cap.
+        let detect = !live || self.mode == Mode::Detect;
+        let baseline = self.baselines.map(|(baselines, policy)| {
+            crate::baseline::apply(baselines, &policy, request, status, detect, &mut verdict)
+        });
         let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,
             (true, true, Mode::Block) => Action::Block,
@@ -231,7 +276,19 @@ impl Policy<'_> {
             inspected,
             front.source(),
             self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
-        )
+        );
+        let threat = match &baseline {
+            Some(part) => crate::baseline::threat(
+                threat,
+                request,
+                &verdict,
+                part,
+                fusion.as_ref().map_or(0, |f| f.model_points),
+                inspected,
+                front.source(),
+            ),
+            None => threat,
+        }
         .map(|mut t| {
             if let Front::Log { event_id, ts, .. } = front {
                 t.ts = ts;
@@ -245,6 +302,7 @@ impl Policy<'_> {
             ban,
             threshold,
             fusion,
+            baseline,
         };
         (judgement, threat)
     }

@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod ban_policy;
+pub mod baseline;
 pub mod db_monitor;
 pub mod decisions;
 pub mod detection;

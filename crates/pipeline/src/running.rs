@@ -79,6 +79,8 @@ pub struct PipelineConfig {
     pub vuln: VulnConfig,
     /// `[models]`: the request model and the rule/model fusion policy.
     pub models: palisade_models::ModelsConfig,
+    /// `[baselines]`: per-endpoint anomaly baselines and their part in the fusion.
+    pub baselines: palisade_models::BaselinesConfig,
 }
 
 impl PipelineConfig {
@@ -248,6 +250,14 @@ impl Pipeline {
                 Arc::new(palisade_models::ModelSlot::from_config(&config.models)),
                 palisade_models::FusionPolicy::from(&config.models),
             );
+        let baselines = config
+            .baselines
+            .enabled
+            .then(|| Arc::new(palisade_models::Baselines::new(config.baselines.clone())));
+        let guard = match &baselines {
+            Some(b) => guard.with_baselines(b.clone()),
+            None => guard,
+        };
 
         let state_file = serving.then(|| config.data_dir.join("scenarios.state.json"));
         if state_file.is_some() {
@@ -308,6 +318,19 @@ impl Pipeline {
         };
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
+        if let Some(b) = baselines.filter(|_| serving) {
+            let (store, db, shutdown) = (store.clone(), db.clone(), supervisor.shutdown());
+            let every = config.baselines.snapshot_every.to_std();
+            background.push(supervisor.spawn("baseline-save", move || {
+                crate::baseline::persist(
+                    b.clone(),
+                    store.clone(),
+                    db.clone(),
+                    every,
+                    shutdown.clone(),
+                )
+            }));
+        }
         if serving {
             background.extend(spawn_upkeep(
                 &supervisor,

@@ -13,7 +13,7 @@
 //! [`DecisionStore`] (`decisions.rs`), [`LoginStore`] (`logins.rs`), [`JobStore`]
 //! (`jobs.rs`), [`MaintenanceStore`] (`maintenance.rs`: retention deletes and integrity
 //! checks), [`VulnStore`] (`vulns.rs`), [`ReportStore`] (`reports.rs`), [`AnalyticsStore`]
-//! (`analytics.rs`), [`PostureStore`] (`posture.rs`). Each layer below them is a folder
+//! (`analytics.rs`), [`PostureStore`] (`posture.rs`), [`BaselineStore`] (`baselines.rs`). Each layer below them is a folder
 //! with one file per group, named alike (`ingest.rs` for the core):
 //!
 //! - `codec/`: domain values to and from column values, shared by both backends;
@@ -57,6 +57,7 @@ use palisade_core::{Checkpoint, DeadLetter, Event};
 
 mod alerts;
 mod analytics;
+mod baselines;
 mod codec;
 mod decisions;
 mod devices;
@@ -87,6 +88,7 @@ pub use analytics::{
     AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
     RollupStatus, Series, SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
 };
+pub use baselines::{BaselineRow, BaselineStore};
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use devices::{
     DEVICE_SET_CAP, Device, DeviceQuery, DeviceStore, FlowAnalytics, FlowAnalyticsQuery,
@@ -196,6 +198,7 @@ pub trait Store:
     + AlertStore
     + FlowStore
     + DeviceStore
+    + BaselineStore
     + Send
     + Sync
     + 'static

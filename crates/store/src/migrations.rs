@@ -46,6 +46,7 @@ migrations! {
     11 "0011_analytics",
     12 "0012_flows",
     13 "0013_live_relay",
+    14 "0014_baselines",
     15 "0015_devices",
 }
 

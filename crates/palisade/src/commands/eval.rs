@@ -308,6 +308,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     for f in &args.files {
         samples.extend(load(f)?);
     }
+    match args.protocol.as_str() {
+        "a" => {}
+        "b" => {
+            let (train, test, stats) = super::eval_split::split(samples, args.seed);
+            println!(
+                "protocol (b), seed {}: {} attacks for training, {} for testing ({} groups of attacks sharing a parameter value, the largest {})",
+                args.seed,
+                stats.train_attacks,
+                stats.test_attacks,
+                stats.groups,
+                stats.largest_group
+            );
+            if let Some(path) = &args.write_train_side {
+                let mut text = String::new();
+                for s in &train {
+                    text.push_str(&super::eval_split::to_json_line(s));
+                    text.push('\n');
+                }
+                std::fs::write(path, text).with_context(|| format!("{}", path.display()))?;
+            }
+            samples = test;
+        }
+        other => anyhow::bail!("--protocol: {other:?} is not a or b"),
+    }
     let attacks = samples.iter().filter(|s| s.attack).count();
     println!(
         "{} requests: {attacks} attacks, {} normal",
@@ -378,7 +402,29 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         reports.push(r);
     }
-    if let Some(model) = &args.model {
+    let baselines = if args.baselines_train.is_empty() {
+        None
+    } else {
+        let b = palisade_models::Baselines::new(palisade_models::BaselinesConfig {
+            warmup: args.baseline_warmup,
+            ..Default::default()
+        });
+        let mut learnt = 0;
+        for f in &args.baselines_train {
+            if args.files.contains(f) {
+                anyhow::bail!(
+                    "--baselines-train {}: baselines are never evaluated on their training data",
+                    f.display()
+                );
+            }
+            for s in load(f)?.iter().filter(|s| !s.attack) {
+                b.train(&s.request, None);
+                learnt += 1;
+            }
+        }
+        Some((b, learnt))
+    };
+    if args.model.is_some() || baselines.is_some() {
         let pl = args.paranoia.first().copied().unwrap_or(1);
         let engine = Engine::new(
             rules.clone(),
@@ -389,9 +435,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
         super::eval_model::run(
             &engine,
-            model,
+            super::eval_model::Parts {
+                model: args.model.as_deref(),
+                baselines: baselines.as_ref().map(|(b, n)| (b, *n)),
+                block_probability: args.block_probability,
+                show: args.show,
+            },
             &samples,
-            args.block_probability,
             args.json.as_deref(),
         )?;
     }

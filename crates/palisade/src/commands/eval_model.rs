@@ -1,14 +1,18 @@
-//! `palisade eval --model FILE`: rules only, model only and fused figures on the same
-//! corpora (confusion matrix, precision, recall, F1, FPR at the operating point, and
-//! ROC-AUC of each score), so a model is judged against the rules it joins.
+//! `palisade eval --model FILE` and/or `--baselines-train FILE…`: rules only, model
+//! only, baselines only and fused figures on the same corpora (confusion matrix,
+//! precision, recall, F1, FPR at the operating point, and ROC-AUC of each score), so
+//! the learnt parts are judged against the rules they join.
+//!
+//! Baselines are learnt from the `--baselines-train` corpora (their normal samples)
+//! first, then frozen: the evaluated samples judge them but never teach them.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use palisade_detect::Engine;
 use palisade_models::metrics::{Confusion, roc_auc};
-use palisade_models::{FusionPolicy, Model};
+use palisade_models::{BaselinePolicy, Baselines, FusionPolicy, Model};
 use serde::Serialize;
 
 use super::eval::Sample;
@@ -21,80 +25,179 @@ struct Scored {
     roc_auc: f64,
 }
 
-/// The three reports plus the model's cost.
+/// The reports plus the learnt parts' cost.
 #[derive(Debug, Serialize)]
 struct ModelReport {
-    model_version: String,
-    rules_only: Scored,
-    model_only: Scored,
-    fused: Scored,
+    model_version: Option<String>,
+    baselines: Option<BaselineFacts>,
+    scored: Vec<Scored>,
     fused_with_block_probability: Option<(f32, Confusion)>,
-    model_microseconds_per_request: f64,
+    model_microseconds_per_request: Option<f64>,
+    baseline_microseconds_per_request: Option<f64>,
 }
 
-/// Scores every sample three ways and prints a table (and JSON beside `json`).
+/// What the baselines were learnt from.
+#[derive(Debug, Serialize)]
+struct BaselineFacts {
+    trained_on: usize,
+    endpoints: usize,
+    established: usize,
+    warmup: u64,
+}
+
+/// What `run` compares.
+pub(crate) struct Parts<'a> {
+    /// A model file to load.
+    pub(crate) model: Option<&'a Path>,
+    /// Baselines already learnt.
+    pub(crate) baselines: Option<(&'a Baselines, usize)>,
+    /// Also report the fused score with this `block_probability`.
+    pub(crate) block_probability: Option<f32>,
+    /// Print this many baseline false positives with their explanations.
+    pub(crate) show: usize,
+}
+
+fn micros_per(d: Duration, n: usize) -> f64 {
+    d.as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+/// Scores every sample each way and prints a table (and JSON beside `json`).
 pub(crate) fn run(
     engine: &Engine,
-    model_path: &Path,
+    parts: Parts<'_>,
     samples: &[Sample],
-    block_probability: Option<f32>,
     json: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let model = Model::load(model_path).with_context(|| format!("{}", model_path.display()))?;
+    let model = match parts.model {
+        Some(p) => Some(Model::load(p).with_context(|| format!("{}", p.display()))?),
+        None => None,
+    };
     let policy = FusionPolicy::default();
-    let confident = block_probability.map(|b| FusionPolicy {
+    let confident = parts.block_probability.map(|b| FusionPolicy {
         block_probability: Some(b),
         ..FusionPolicy::default()
     });
-    let mut alt = Confusion::default();
+    let bpolicy = BaselinePolicy::default();
     let threshold = engine.config().threshold;
-    let (mut rules, mut alone, mut fused) = (
+    let mut alt = Confusion::default();
+    let (mut rules, mut alone, mut base, mut fused) = (
+        Confusion::default(),
         Confusion::default(),
         Confusion::default(),
         Confusion::default(),
     );
-    let (mut s_rules, mut s_model, mut s_fused) = (Vec::new(), Vec::new(), Vec::new());
-    let mut model_time = std::time::Duration::ZERO;
+    let (mut s_rules, mut s_model, mut s_base, mut s_fused) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut model_time, mut base_time) = (Duration::ZERO, Duration::ZERO);
+    let mut shown = 0;
     for s in samples {
         let v = engine.inspect(&s.request);
-        let t = Instant::now();
-        let p = model.predict(&s.request);
-        model_time += t.elapsed();
-        let f = policy.fuse(v.score, threshold, &p);
-        rules.add(s.attack, v.blocked);
-        alone.add(s.attack, p.probability >= model.metadata.threshold);
-        fused.add(s.attack, f.blocked);
-        if let Some(c) = &confident {
-            alt.add(s.attack, c.fuse(v.score, threshold, &p).blocked);
+        let mut score = v.score;
+        let mut blocked = v.blocked;
+        let mut tiebreak = 0.0;
+        if let Some(m) = &model {
+            let t = Instant::now();
+            let p = m.predict(&s.request);
+            model_time += t.elapsed();
+            let f = policy.fuse(v.score, threshold, &p);
+            alone.add(s.attack, p.probability >= m.metadata.threshold);
+            s_model.push((f64::from(p.probability), s.attack));
+            score = f.score;
+            blocked = f.blocked;
+            tiebreak = f64::from(p.probability);
+            if let Some(c) = &confident {
+                alt.add(s.attack, c.fuse(v.score, threshold, &p).blocked);
+            }
         }
+        if let Some((b, _)) = parts.baselines {
+            let t = Instant::now();
+            let o = b.judge(&s.request, None);
+            base_time += t.elapsed();
+            let flagged = bpolicy.reports(&o);
+            base.add(s.attack, flagged);
+            if flagged && !s.attack && shown < parts.show {
+                shown += 1;
+                let why: Vec<&str> = o
+                    .deviations
+                    .iter()
+                    .map(|d| d.explanation.as_str())
+                    .collect();
+                println!(
+                    "  baseline false positive ({} points): {} {} [{}]",
+                    o.points,
+                    s.request.method,
+                    s.request.uri,
+                    why.join("; ")
+                );
+            }
+            s_base.push((f64::from(o.points), s.attack));
+            score = score.saturating_add(bpolicy.part(&o, true));
+            // Detected: over the threshold, or recorded as an anomaly threat.
+            blocked |= score >= threshold || flagged;
+            // The deviation points beyond the cap still rank within equal scores.
+            tiebreak += f64::from(o.points) / 1000.0;
+        }
+        rules.add(s.attack, v.blocked);
+        fused.add(s.attack, blocked);
         s_rules.push((f64::from(v.score), s.attack));
-        s_model.push((f64::from(p.probability), s.attack));
-        // The fused score, with the probability breaking ties between equal points.
-        s_fused.push((f64::from(f.score) + f64::from(p.probability), s.attack));
+        s_fused.push((f64::from(score) + tiebreak, s.attack));
     }
-    let report = ModelReport {
-        model_version: model.metadata.model_version.clone(),
-        rules_only: Scored {
-            name: "rules only",
-            confusion: rules.finish(),
-            roc_auc: roc_auc(&s_rules),
-        },
-        model_only: Scored {
+    let mut scored = vec![Scored {
+        name: "rules only",
+        confusion: rules.finish(),
+        roc_auc: roc_auc(&s_rules),
+    }];
+    if model.is_some() {
+        scored.push(Scored {
             name: "model only",
             confusion: alone.finish(),
             roc_auc: roc_auc(&s_model),
-        },
-        fused: Scored {
-            name: "fused",
-            confusion: fused.finish(),
-            roc_auc: roc_auc(&s_fused),
-        },
-        fused_with_block_probability: block_probability.map(|b| (b, alt.finish())),
-        model_microseconds_per_request: model_time.as_secs_f64() * 1e6
-            / samples.len().max(1) as f64,
+        });
+    }
+    if parts.baselines.is_some() {
+        scored.push(Scored {
+            name: "baselines",
+            confusion: base.finish(),
+            roc_auc: roc_auc(&s_base),
+        });
+    }
+    scored.push(Scored {
+        name: "fused",
+        confusion: fused.finish(),
+        roc_auc: roc_auc(&s_fused),
+    });
+    let report = ModelReport {
+        model_version: model.as_ref().map(|m| m.metadata.model_version.clone()),
+        baselines: parts.baselines.map(|(b, n)| BaselineFacts {
+            trained_on: n,
+            endpoints: b.len(),
+            established: b.established(),
+            warmup: b.config().warmup,
+        }),
+        scored,
+        fused_with_block_probability: parts.block_probability.map(|b| (b, alt.finish())),
+        model_microseconds_per_request: model
+            .as_ref()
+            .map(|_| micros_per(model_time, samples.len())),
+        baseline_microseconds_per_request: parts
+            .baselines
+            .map(|_| micros_per(base_time, samples.len())),
     };
-    println!("model {}:", report.model_version);
-    for r in [&report.rules_only, &report.model_only, &report.fused] {
+    if let Some(v) = &report.model_version {
+        println!("model {v}:");
+    }
+    if let Some(b) = &report.baselines {
+        println!(
+            "baselines learnt from {} normal requests: {} endpoints, {} past a warm-up of {} (fused: rules + model part + baseline part (up to {} points) >= threshold, or baseline deviations >= {} points: an anomaly threat)",
+            b.trained_on,
+            b.endpoints,
+            b.established,
+            b.warmup,
+            bpolicy.points_detect,
+            bpolicy.report_points
+        );
+    }
+    for r in &report.scored {
         let c = &r.confusion;
         println!(
             "  {:<11} precision {:.4} recall {:.4} F1 {:.4} FPR {:.4} ROC-AUC {:.4}  (TP {} FN {} FP {} TN {})",
@@ -107,10 +210,12 @@ pub(crate) fn run(
             c.precision, c.recall, c.f1, c.fpr, c.tp, c.fn_, c.fp, c.tn
         );
     }
-    println!(
-        "  model inference {:.1} µs/request (this build)",
-        report.model_microseconds_per_request
-    );
+    if let Some(t) = report.model_microseconds_per_request {
+        println!("  model inference {t:.1} µs/request (this build)");
+    }
+    if let Some(t) = report.baseline_microseconds_per_request {
+        println!("  baseline judgement {t:.1} µs/request (this build)");
+    }
     if let Some(path) = json {
         let path = path.with_extension("model.json");
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)

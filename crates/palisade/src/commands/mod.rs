@@ -4,6 +4,7 @@ pub mod apikey;
 pub mod config_check;
 pub mod eval;
 pub mod eval_model;
+pub mod eval_split;
 pub mod health;
 pub mod ingest;
 pub mod jobs;

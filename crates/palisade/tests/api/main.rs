@@ -7,6 +7,7 @@ mod activities;
 mod alerts;
 mod analytics;
 mod auth_hardening;
+mod baselines;
 mod check;
 mod crs;
 mod dashboard;

@@ -109,7 +109,7 @@ fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
             event_id: *id,
             ts: event.ts,
         };
-        if let (_, Some(threat)) = policy.assess(&request, front) {
+        if let (_, Some(threat)) = policy.assess_with_status(&request, front, event.status) {
             threats.push(threat);
         }
     }

@@ -52,6 +52,7 @@ mod analytics;
 // Posture runs and credential use.
 mod posture;
 // `FlowStore`: network flows.
+mod baselines;
 mod flows;
 // `DeviceStore`: the device inventory, flow-threat links, flow analytics.
 mod devices;

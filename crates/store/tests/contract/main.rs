@@ -16,6 +16,7 @@ mod harness;
 mod alerts;
 mod analytics;
 mod backends;
+mod baselines;
 mod batches;
 mod checkpoints;
 mod dead_letters;

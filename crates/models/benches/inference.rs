@@ -1,0 +1,88 @@
+//! Cost per request of each detector on one core, same run and same requests: the
+//! signature rules (`Engine::inspect`, paranoia 1), the request model
+//! (`Model::predict`, built-in model) and the per-endpoint baselines
+//! (`Baselines::judge`, learnt first from 20,000 generated ordinary requests), over
+//! 1,000 generated ordinary requests and 1,000 generated attacks.
+//!
+//! `cargo bench -p palisade-models --bench inference`
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use palisade_detect::{Engine, EngineConfig, RuleSet};
+use palisade_models::rng::Rng;
+use palisade_models::{Baselines, BaselinesConfig, Model, generate, slot};
+
+fn bench(c: &mut Criterion) {
+    let Ok(model) = Model::from_bytes(slot::BUILTIN) else {
+        eprintln!("the built-in model does not load");
+        return;
+    };
+    let Ok(rules) = RuleSet::load(None) else {
+        eprintln!("the built-in rules do not load");
+        return;
+    };
+    let engine = Engine::new(
+        rules,
+        EngineConfig {
+            paranoia: 1,
+            threshold: 5,
+        },
+    );
+    let baselines = Baselines::new(BaselinesConfig::default());
+    let mut rng = Rng::new(1);
+    for _ in 0..20_000 {
+        baselines.train(&generate::ordinary(&mut rng), None);
+    }
+    let requests: Vec<_> = generate::corpus(&[], 1000, 1000, 42)
+        .into_iter()
+        .map(|g| g.request)
+        .collect();
+    let mut group = c.benchmark_group("per_request");
+    group.throughput(Throughput::Elements(requests.len() as u64));
+    group.bench_function("rules", |b| {
+        b.iter(|| {
+            for r in &requests {
+                black_box(engine.inspect(black_box(r)).score);
+            }
+        })
+    });
+    group.bench_function("model", |b| {
+        b.iter(|| {
+            for r in &requests {
+                black_box(model.predict(black_box(r)).probability);
+            }
+        })
+    });
+    group.bench_function("baselines", |b| {
+        b.iter(|| {
+            for r in &requests {
+                black_box(baselines.judge(black_box(r), None).points);
+            }
+        })
+    });
+    group.bench_function("rules+model+baselines", |b| {
+        b.iter(|| {
+            for r in &requests {
+                let v = engine.inspect(black_box(r));
+                let p = model.predict(r);
+                let o = baselines.judge(r, None);
+                black_box((v.score, p.probability, o.points));
+            }
+        })
+    });
+    group.finish();
+}
+
+// criterion_group! generates an undocumented public function.
+#[allow(missing_docs)]
+mod group {
+    use super::*;
+    criterion_group! {
+        name = benches;
+        config = Criterion::default().sample_size(20);
+        targets = bench
+    }
+}
+use group::benches;
+criterion_main!(benches);

@@ -1,0 +1,745 @@
+//! Per-endpoint anomaly baselines learnt online from traffic (Kruegel & Vigna,
+//! "Anomaly detection of web-based attacks", CCS 2003).
+//!
+//! Every request is keyed by host + method + route template ([`route`]); each endpoint
+//! keeps a [`profile::EndpointProfile`]: its parameter set, and per parameter the value
+//! lengths (mean and variance, Chebyshev bound), character classes and shapes, the
+//! character distribution and whether the parameter is an enumeration; plus its status
+//! mix (from log lines). After a warm-up of `warmup` requests an endpoint is judged:
+//! every deviation has points and a plain explanation ("parameter `id` is numeric in
+//! 99.8% of 12,004 requests; got 41 characters with quotes").
+//!
+//! # Fusion
+//!
+//! The final score of a request is `rules + model part + baseline part`, where the
+//! model part is [`crate::fusion`]'s and the baseline part is
+//! `min(deviation points, points_<mode>)`: `points_detect` (default 5) in detect-only
+//! mode and for log lines, `points_block` (default 0) in block mode, so that by default
+//! baselines never block a live request. A request whose deviation points reach
+//! `report_points` (default 4) is recorded as an anomaly threat even when its points do
+//! not count. Each threat carries one evidence entry per deviation (location `baseline`)
+//! and the sum (`rules R + model M + baseline B = S`).
+//!
+//! # Learning
+//!
+//! A request is learnt when the rules found nothing in it and its deviation points stay
+//! under `learn_below` (5): the attacks the system sees do not teach it, while a change
+//! of the application (a new parameter, a new character in a value) costs at most a few
+//! points and is learnt, after which that kind of deviation is no longer "never seen"
+//! on the endpoint (the calibration below) and counts less.
+//!
+//! # Calibration
+//!
+//! Each deviation has base points (1–3). Once an endpoint has been judged on `warmup`
+//! requests of its own learnt traffic, a kind of deviation that traffic never showed
+//! earns 2 more (it is rarer than 1 in that many requests there); so one clear
+//! deviation on a quiet endpoint is reported, while on an endpoint whose ordinary
+//! traffic deviates now and then it takes two. An attacker who sends many harmless-looking requests can still
+//! move a baseline (as in any online learner): the baselines are a second opinion beside
+//! the rules, not a replacement.
+//!
+//! # Bounds and persistence
+//!
+//! At most `max_endpoints` endpoints (16 shards, each with its share; a new endpoint in
+//! a full shard evicts the least recently seen endpoint still in warm-up, else the least
+//! recently seen one) and `max_parameters` parameter names per endpoint; enumerations
+//! keep at most [`profile::ENUM_MAX`] values. [`Baselines::snapshot`] hands the changed
+//! endpoints (and the evicted ones) to be saved; [`Baselines::restore`] loads them at
+//! start.
+
+pub mod config;
+pub mod profile;
+pub mod route;
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use palisade_detect::{HttpRequest, Location};
+use serde::Serialize;
+
+pub use config::BaselinesConfig;
+pub use profile::{Deviation, EndpointProfile, HostProfile};
+
+/// Shards of the endpoint map (requests to different endpoints rarely wait on each other).
+const SHARDS: usize = 16;
+/// Parameters of one request that are learnt and judged.
+const MAX_REQUEST_PARAMS: usize = 64;
+/// Characters kept of a parameter name.
+const MAX_NAME_CHARS: usize = 64;
+/// Evicted endpoints remembered for deletion from the database.
+const MAX_EVICTED: usize = 10_000;
+
+/// What the baselines say about one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Observation {
+    /// The endpoint key (`host METHOD /template`).
+    pub endpoint: String,
+    /// Requests its baseline was learnt from before this one.
+    pub learnt: u64,
+    /// Whether the endpoint was past its warm-up (judged at all).
+    pub established: bool,
+    /// The deviations found, strongest first.
+    pub deviations: Vec<Deviation>,
+    /// Their points, summed.
+    pub points: u32,
+    /// Whether this request was learnt.
+    pub learnt_from: bool,
+}
+
+/// One endpoint's baseline as saved to the database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedBaseline {
+    /// The endpoint key.
+    pub endpoint: String,
+    /// Requests learnt.
+    pub requests: u64,
+    /// The profile as JSON.
+    pub profile: String,
+}
+
+/// What changed since the last snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Endpoints to insert or replace.
+    pub changed: Vec<SavedBaseline>,
+    /// Endpoints forgotten (evicted) since.
+    pub evicted: Vec<String>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    profile: EndpointProfile,
+    last_seen: u64,
+    dirty: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<String, Entry>,
+    evicted: Vec<String>,
+}
+
+/// Every endpoint's baseline, shared by the fronts that judge requests.
+#[derive(Debug)]
+pub struct Baselines {
+    config: BaselinesConfig,
+    shards: Vec<Mutex<Shard>>,
+    hosts: Mutex<HashMap<String, HostEntry>>,
+    tick: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct HostEntry {
+    profile: HostProfile,
+    dirty: bool,
+}
+
+/// Saved host profiles are keyed `@host` (endpoint keys always hold spaces).
+const HOST_KEY: char = '@';
+
+fn host_of(endpoint: &str) -> &str {
+    endpoint.split(' ').next().unwrap_or(endpoint)
+}
+
+fn lock_hosts(
+    m: &Mutex<HashMap<String, HostEntry>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, HostEntry>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A parameter name as baselines key it: digit runs folded to `#` (`items.0.id` and
+/// `items.1.id` are one parameter), at most 64 characters.
+pub fn parameter_name(location: Location, name: &str) -> String {
+    let mut out = String::with_capacity(name.len().min(MAX_NAME_CHARS) + 2);
+    if location == Location::BodyArgValue {
+        out.push_str("body:");
+    }
+    let mut in_digits = false;
+    for c in name.chars().take(MAX_NAME_CHARS) {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            in_digits = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The request's parameters (query and body arguments), as the baselines see them.
+pub fn parameters(request: &HttpRequest) -> Vec<(String, String)> {
+    palisade_detect::parse(request, 1)
+        .parts
+        .into_iter()
+        .filter(|p| matches!(p.location, Location::QueryArgValue | Location::BodyArgValue))
+        .take(MAX_REQUEST_PARAMS)
+        .map(|p| (parameter_name(p.location, &p.name), p.value))
+        .collect()
+}
+
+fn shard_of(key: &str) -> usize {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    (h.finish() % SHARDS as u64) as usize
+}
+
+fn lock(m: &Mutex<Shard>) -> std::sync::MutexGuard<'_, Shard> {
+    // A panic while a shard was held leaves counts that are still counts: carry on.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Baselines {
+    /// Empty baselines.
+    pub fn new(config: BaselinesConfig) -> Baselines {
+        Baselines {
+            config,
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            hosts: Mutex::new(HashMap::new()),
+            tick: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &BaselinesConfig {
+        &self.config
+    }
+
+    fn per_shard(&self) -> usize {
+        self.config.max_endpoints.div_ceil(SHARDS).max(1)
+    }
+
+    /// Judges `request` (with its response `status` when known, from a log line) against
+    /// its endpoint's baseline, then learns it when `rules_clean` (the rules found
+    /// nothing) and its deviations stay under `learn_below`.
+    pub fn observe(
+        &self,
+        request: &HttpRequest,
+        status: Option<u16>,
+        rules_clean: bool,
+    ) -> Observation {
+        let endpoint = route::endpoint_key(request);
+        let owned = parameters(request);
+        let params: Vec<(String, &str)> =
+            owned.iter().map(|(n, v)| (n.clone(), v.as_str())).collect();
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+        let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
+            return Observation::default();
+        };
+        let mut shard = lock(shard);
+        let warmup = self.config.warmup;
+        let (learnt, mut deviations) = match shard.map.get(&endpoint) {
+            Some(e) => (
+                e.profile.n,
+                e.profile.judge(&endpoint, &params, status, warmup),
+            ),
+            None => (0, self.judge_host(&endpoint).into_iter().collect()),
+        };
+        deviations.sort_by_key(|d| std::cmp::Reverse(d.points));
+        let points: u32 = deviations.iter().map(|d| d.points).sum();
+        let learn = rules_clean && points < self.config.learn_below;
+        if learn {
+            let judged = (learnt >= warmup).then_some(deviations.as_slice());
+            self.learn_into(&mut shard, endpoint.clone(), &params, status, judged, tick);
+        } else if let Some(e) = shard.map.get_mut(&endpoint) {
+            e.last_seen = tick;
+        }
+        Observation {
+            endpoint,
+            learnt,
+            established: learnt >= warmup || !deviations.is_empty(),
+            deviations,
+            points,
+            learnt_from: learn,
+        }
+    }
+
+    /// Learns `request` unconditionally: for a training phase on traffic known to be
+    /// normal (`palisade eval --baselines-train`), where nothing is judged.
+    pub fn train(&self, request: &HttpRequest, status: Option<u16>) {
+        let endpoint = route::endpoint_key(request);
+        let owned = parameters(request);
+        let params: Vec<(String, &str)> =
+            owned.iter().map(|(n, v)| (n.clone(), v.as_str())).collect();
+        let tick = self.tick.fetch_add(1, Ordering::Relaxed);
+        let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
+            return;
+        };
+        let mut shard = lock(shard);
+        let warmup = self.config.warmup;
+        // Judged first once established, so that its deviations calibrate the endpoint.
+        let judged = shard
+            .map
+            .get(&endpoint)
+            .filter(|e| e.profile.n >= warmup)
+            .map(|e| e.profile.judge(&endpoint, &params, status, warmup));
+        self.learn_into(
+            &mut shard,
+            endpoint,
+            &params,
+            status,
+            judged.as_deref(),
+            tick,
+        );
+    }
+
+    /// Learns into a locked shard, evicting an endpoint when a new one does not fit.
+    fn learn_into(
+        &self,
+        shard: &mut Shard,
+        endpoint: String,
+        params: &[(String, &str)],
+        status: Option<u16>,
+        judged: Option<&[Deviation]>,
+        tick: u64,
+    ) {
+        let new = !shard.map.contains_key(&endpoint);
+        if new && shard.map.len() >= self.per_shard() {
+            evict(shard, self.config.warmup);
+        }
+        self.learn_host(&endpoint, new);
+        let e = shard.map.entry(endpoint).or_insert_with(|| Entry {
+            profile: EndpointProfile::default(),
+            last_seen: tick,
+            dirty: true,
+        });
+        e.profile
+            .learn(params, status, self.config.max_parameters, judged);
+        e.last_seen = tick;
+        e.dirty = true;
+    }
+
+    /// Judges `request` without learning from it (evaluation on held-out data).
+    pub fn judge(&self, request: &HttpRequest, status: Option<u16>) -> Observation {
+        self.observe(request, status, false)
+    }
+
+    /// The deviation of a request to an endpoint its host never had, when the host's
+    /// set of endpoints is stable.
+    fn judge_host(&self, endpoint: &str) -> Option<Deviation> {
+        let host = host_of(endpoint);
+        lock_hosts(&self.hosts)
+            .get(host)?
+            .profile
+            .judge_new_endpoint(host, endpoint, self.config.warmup)
+    }
+
+    fn learn_host(&self, endpoint: &str, new: bool) {
+        let host = host_of(endpoint);
+        let mut hosts = lock_hosts(&self.hosts);
+        if !hosts.contains_key(host) && hosts.len() >= self.config.max_endpoints {
+            // The least learnt host goes (its endpoints age out on their own).
+            if let Some(victim) = hosts
+                .iter()
+                .min_by_key(|(_, h)| h.profile.n)
+                .map(|(k, _)| k.clone())
+            {
+                hosts.remove(&victim);
+            }
+        }
+        let h = hosts.entry(host.to_owned()).or_default();
+        h.profile.learn(new, self.config.warmup);
+        h.dirty = true;
+    }
+
+    /// Endpoints known.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).map.len()).sum()
+    }
+
+    /// Whether no endpoint is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Endpoints past their warm-up.
+    pub fn established(&self) -> usize {
+        let warmup = self.config.warmup;
+        self.shards
+            .iter()
+            .map(|s| {
+                lock(s)
+                    .map
+                    .values()
+                    .filter(|e| e.profile.n >= warmup)
+                    .count()
+            })
+            .sum()
+    }
+
+    /// Takes the endpoints changed since the last snapshot (and those evicted); their
+    /// dirty marks are cleared. On a failed save, hand the snapshot back to
+    /// [`Baselines::unsaved`].
+    pub fn snapshot(&self) -> Snapshot {
+        let mut out = Snapshot::default();
+        for (host, h) in lock_hosts(&self.hosts).iter_mut().filter(|(_, h)| h.dirty) {
+            if let Ok(profile) = serde_json::to_string(&h.profile) {
+                h.dirty = false;
+                out.changed.push(SavedBaseline {
+                    endpoint: format!("{HOST_KEY}{host}"),
+                    requests: h.profile.n,
+                    profile,
+                });
+            }
+        }
+        for s in &self.shards {
+            let mut shard = lock(s);
+            out.evicted.append(&mut shard.evicted);
+            for (key, e) in shard.map.iter_mut().filter(|(_, e)| e.dirty) {
+                match serde_json::to_string(&e.profile) {
+                    Ok(profile) => {
+                        e.dirty = false;
+                        out.changed.push(SavedBaseline {
+                            endpoint: key.clone(),
+                            requests: e.profile.n,
+                            profile,
+                        });
+                    }
+                    Err(error) => {
+                        tracing::warn!(message = "A baseline could not be serialised.", endpoint = %key, %error)
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Marks a snapshot's endpoints as changed again (its save failed).
+    pub fn unsaved(&self, snapshot: Snapshot) {
+        for saved in snapshot.changed {
+            if let Some(host) = saved.endpoint.strip_prefix(HOST_KEY) {
+                if let Some(h) = lock_hosts(&self.hosts).get_mut(host) {
+                    h.dirty = true;
+                }
+                continue;
+            }
+            if let Some(s) = self.shards.get(shard_of(&saved.endpoint))
+                && let Some(e) = lock(s).map.get_mut(&saved.endpoint)
+            {
+                e.dirty = true;
+            }
+        }
+        for key in snapshot.evicted {
+            if let Some(s) = self.shards.get(shard_of(&key)) {
+                let mut shard = lock(s);
+                if shard.evicted.len() < MAX_EVICTED {
+                    shard.evicted.push(key);
+                }
+            }
+        }
+    }
+
+    /// Loads saved baselines (at start); an endpoint already learnt in this process
+    /// keeps whichever profile has learnt more. Returns how many were loaded; a record
+    /// that does not parse is skipped with a warning.
+    pub fn restore(&self, saved: impl IntoIterator<Item = SavedBaseline>) -> usize {
+        let mut loaded = 0;
+        for record in saved {
+            if let Some(host) = record.endpoint.strip_prefix(HOST_KEY) {
+                match serde_json::from_str::<HostProfile>(&record.profile) {
+                    Ok(profile) => {
+                        let mut hosts = lock_hosts(&self.hosts);
+                        let h = hosts.entry(host.to_owned()).or_default();
+                        if h.profile.n < profile.n {
+                            h.profile = profile;
+                        }
+                        loaded += 1;
+                    }
+                    Err(error) => {
+                        tracing::warn!(message = "A saved host baseline does not parse; it is skipped.", host, %error)
+                    }
+                }
+                continue;
+            }
+            let profile: EndpointProfile = match serde_json::from_str(&record.profile) {
+                Ok(p) => p,
+                Err(error) => {
+                    tracing::warn!(message = "A saved baseline does not parse; it is skipped.", endpoint = %record.endpoint, %error);
+                    continue;
+                }
+            };
+            let Some(s) = self.shards.get(shard_of(&record.endpoint)) else {
+                continue;
+            };
+            let mut shard = lock(s);
+            if let Some(e) = shard.map.get_mut(&record.endpoint) {
+                if e.profile.n < profile.n {
+                    e.profile = profile;
+                }
+                loaded += 1;
+                continue;
+            }
+            if shard.map.len() >= self.per_shard() {
+                continue;
+            }
+            shard.map.insert(
+                record.endpoint,
+                Entry {
+                    profile,
+                    last_seen: 0,
+                    dirty: false,
+                },
+            );
+            loaded += 1;
+        }
+        loaded
+    }
+}
+
+/// Forgets one endpoint: the least recently seen still in warm-up, else the least
+/// recently seen.
+fn evict(shard: &mut Shard, warmup: u64) {
+    let victim = shard
+        .map
+        .iter()
+        .min_by_key(|(_, e)| (e.profile.n >= warmup, e.last_seen))
+        .map(|(k, _)| k.clone());
+    if let Some(key) = victim {
+        shard.map.remove(&key);
+        if shard.evicted.len() < MAX_EVICTED {
+            shard.evicted.push(key);
+        }
+    }
+}
+
+/// The baseline part of the fusion policy (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaselinePolicy {
+    /// Points the baseline part may add in block mode.
+    pub points_block: u32,
+    /// Points it may add in detect-only mode and for log lines.
+    pub points_detect: u32,
+    /// Deviation points from which an anomaly threat is recorded.
+    pub report_points: u32,
+}
+
+impl From<&BaselinesConfig> for BaselinePolicy {
+    fn from(c: &BaselinesConfig) -> Self {
+        BaselinePolicy {
+            points_block: c.points_block,
+            points_detect: c.points_detect,
+            report_points: c.report_points,
+        }
+    }
+}
+
+impl Default for BaselinePolicy {
+    fn default() -> Self {
+        BaselinePolicy::from(&BaselinesConfig::default())
+    }
+}
+
+impl BaselinePolicy {
+    /// The points the baseline part adds to the score; `detect` is true in detect-only
+    /// mode and for log lines.
+    pub fn part(&self, observation: &Observation, detect: bool) -> u32 {
+        let cap = if detect {
+            self.points_detect
+        } else {
+            self.points_block
+        };
+        observation.points.min(cap)
+    }
+
+    /// Whether the deviations alone make the request an anomaly threat.
+    pub fn reports(&self, observation: &Observation) -> bool {
+        observation.points >= self.report_points
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(uri: &str) -> HttpRequest {
+        HttpRequest {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: vec![("Host".into(), "shop.example".into())],
+            body: Vec::new(),
+            client_ip: None,
+        }
+    }
+
+    fn small() -> BaselinesConfig {
+        BaselinesConfig {
+            warmup: 50,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn warm_up_then_judge_with_an_explanation() {
+        let b = Baselines::new(small());
+        for i in 0..60 {
+            let o = b.observe(
+                &get(&format!("/items/{i}?id={}&lang=en", i * 7)),
+                None,
+                true,
+            );
+            assert!(o.deviations.is_empty(), "warm-up and normal traffic: {o:?}");
+        }
+        let o = b.observe(
+            &get("/items/3?id=1%27%20OR%20%271%27=%271%27--&lang=en"),
+            None,
+            true,
+        );
+        assert!(o.established);
+        assert_eq!(o.endpoint, "shop.example GET /items/{n}");
+        assert!(o.points >= 5, "{o:?}");
+        assert!(!o.learnt_from, "an anomaly is not learnt");
+        assert!(
+            o.deviations[0].explanation.starts_with(
+                "parameter `id` is numeric in 100% of 60 requests; got 15 characters with"
+            ),
+            "{:?}",
+            o.deviations
+        );
+        let fine = b.observe(&get("/items/9?id=12&lang=en"), None, true);
+        assert!(fine.deviations.is_empty() && fine.learnt_from);
+        let unclean = b.observe(&get("/items/9?id=12&lang=en"), None, false);
+        assert!(!unclean.learnt_from, "what the rules flag is not learnt");
+    }
+
+    #[test]
+    fn snapshots_restore_and_bounds_hold() {
+        let b = Baselines::new(BaselinesConfig {
+            max_endpoints: 16,
+            ..small()
+        });
+        for i in 0..100 {
+            b.observe(&get(&format!("/a/x{i}?q=1")), None, true);
+        }
+        assert!(b.len() <= 16, "{} endpoints kept", b.len());
+        let snap = b.snapshot();
+        assert!(!snap.evicted.is_empty());
+        assert!(b.snapshot().changed.is_empty(), "nothing changed since");
+        let hosts = snap
+            .changed
+            .iter()
+            .filter(|s| s.endpoint.starts_with('@'))
+            .count();
+        assert_eq!(hosts, 1, "one host row beside the endpoints");
+        let restored = Baselines::new(small());
+        assert_eq!(restored.restore(snap.changed.clone()), snap.changed.len());
+        assert_eq!(restored.len(), snap.changed.len() - hosts);
+        let bad = SavedBaseline {
+            endpoint: "x".into(),
+            requests: 1,
+            profile: "{not json".into(),
+        };
+        assert_eq!(restored.restore([bad]), 0);
+        b.unsaved(snap.clone());
+        assert_eq!(b.snapshot().changed.len(), snap.changed.len());
+    }
+
+    #[test]
+    fn a_restored_baseline_judges_at_once() {
+        let b = Baselines::new(small());
+        for i in 0..80 {
+            b.observe(&get(&format!("/p?page={}", i % 9)), None, true);
+        }
+        let again = Baselines::new(small());
+        again.restore(b.snapshot().changed);
+        let o = again.observe(&get("/p?page=%3Cscript%3E"), None, true);
+        assert!(o.established && o.points >= 3, "{o:?}");
+    }
+
+    #[test]
+    fn a_new_route_on_a_stable_host_is_a_deviation_and_not_on_a_growing_one() {
+        let b = Baselines::new(small());
+        for i in 0..200 {
+            b.train(&get(&format!("/page{}", i % 4)), None);
+        }
+        let o = b.judge(&get("/page1.bak"), None);
+        assert_eq!(o.deviations.len(), 1, "{o:?}");
+        assert_eq!(o.deviations[0].kind, "endpoint");
+        assert_eq!(
+            o.deviations[0].points, 4,
+            "never seen in its calibrated traffic"
+        );
+        assert!(
+            o.deviations[0]
+                .explanation
+                .starts_with("GET /page1.bak was never requested on shop.example in 200 requests to its 4 endpoints"),
+            "{o:?}"
+        );
+        let growing = Baselines::new(small());
+        for i in 0..200 {
+            growing.train(&get(&format!("/post/{}", i * 31 % 97)), None);
+            growing.train(&get(&format!("/blog/entry-{i}")), None);
+        }
+        assert!(
+            growing
+                .judge(&get("/blog/new-post"), None)
+                .deviations
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn generated_ordinary_traffic_is_not_reported_and_planted_payloads_are() {
+        use crate::Category;
+        use crate::generate;
+        use crate::rng::Rng;
+        let b = Baselines::new(BaselinesConfig::default());
+        let mut rng = Rng::new(1);
+        for _ in 0..20_000 {
+            b.train(&generate::ordinary(&mut rng), None);
+        }
+        let policy = BaselinePolicy::default();
+        let mut rng = Rng::new(2);
+        let n = 5_000;
+        let reported: Vec<Observation> = (0..n)
+            .map(|_| b.judge(&generate::ordinary(&mut rng), None))
+            .filter(|o| policy.reports(o))
+            .collect();
+        assert!(
+            reported.len() * 200 <= n,
+            "JSON APIs, GraphQL, non-English text, tracking parameters: {} of {n} reported, e.g. {:?}",
+            reported.len(),
+            reported.first()
+        );
+        let mut rng = Rng::new(3);
+        let families = [
+            Category::Sqli,
+            Category::Xss,
+            Category::Cmdi,
+            Category::Traversal,
+        ];
+        let attacks = 1_000;
+        let caught = (0..attacks)
+            .filter(|i| {
+                let carrier = generate::ordinary(&mut rng);
+                let family = families[i % families.len()];
+                let a = generate::attack(&carrier, family, &mut rng);
+                b.judge(&a, None).points > 0
+            })
+            .count();
+        assert!(
+            caught * 4 >= attacks,
+            "{caught} of {attacks} planted payloads deviate"
+        );
+    }
+
+    #[test]
+    fn the_policy_caps_the_part_per_mode() {
+        let o = Observation {
+            points: 7,
+            ..Default::default()
+        };
+        let p = BaselinePolicy::default();
+        assert_eq!(p.part(&o, true), 5);
+        assert_eq!(p.part(&o, false), 0, "advisory in block mode by default");
+        assert!(p.reports(&o));
+        assert_eq!(
+            parameter_name(Location::BodyArgValue, "items.12.id"),
+            "body:items.#.id"
+        );
+    }
+}

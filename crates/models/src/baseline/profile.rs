@@ -1,0 +1,781 @@
+//! What one endpoint's traffic looks like, learnt online (Kruegel & Vigna, "Anomaly
+//! detection of web-based attacks", CCS 2003): which parameters it takes, and for each
+//! parameter the length of its values (mean and variance, judged by Chebyshev's
+//! inequality), the character classes and shapes its values have, its character
+//! distribution (the "idealised character distribution"), and whether it is an
+//! enumeration (a small set of values); plus the endpoint's status mix.
+//!
+//! Each check yields a [`Deviation`] with points and a sentence a person can act on.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Distinct values a parameter may take and still be an enumeration.
+pub const ENUM_MAX: usize = 24;
+/// Longest value kept in an enumeration.
+const ENUM_VALUE_CHARS: usize = 48;
+/// A character class or shape seen in at most this share of values is novel.
+const RARE: f64 = 0.001;
+/// Chebyshev bound under which a length is anomalous (one-sided: longer than usual).
+const LENGTH_P: f64 = 0.01;
+/// Chi-square statistic (5 degrees of freedom) over which a character distribution is
+/// anomalous: p < 0.001.
+const CHI2_CRITICAL: f64 = 20.52;
+/// Values shorter than this are too short for the character-distribution test.
+const ICD_MIN_LEN: usize = 16;
+
+/// Character classes, as a bit set over a value.
+const CLASSES: [&str; 14] = [
+    "digits",
+    "lower-case letters",
+    "upper-case letters",
+    "spaces",
+    "`-`, `_` or `.`",
+    "quotes",
+    "angle brackets",
+    "`;`, `|`, `&` or `$`",
+    "brackets",
+    "slashes",
+    "percent signs",
+    "other punctuation",
+    "control characters",
+    "non-ASCII characters",
+];
+
+/// Classes whose first appearance says most about an injection (3 points rather than 2).
+const DANGEROUS: u16 = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 12);
+
+fn class_of(c: char) -> usize {
+    match c {
+        '0'..='9' => 0,
+        'a'..='z' => 1,
+        'A'..='Z' => 2,
+        ' ' | '\t' => 3,
+        '-' | '_' | '.' => 4,
+        '\'' | '"' | '`' => 5,
+        '<' | '>' => 6,
+        ';' | '|' | '&' | '$' => 7,
+        '(' | ')' | '{' | '}' | '[' | ']' => 8,
+        '/' | '\\' => 9,
+        '%' => 10,
+        c if c.is_ascii_control() => 12,
+        c if c.is_ascii() => 11,
+        _ => 13,
+    }
+}
+
+/// The bit set of classes in `value`.
+pub fn classes(value: &str) -> u16 {
+    value.chars().fold(0u16, |set, c| set | (1 << class_of(c)))
+}
+
+/// What a whole value looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Shape {
+    /// Empty.
+    Empty,
+    /// Digits, maybe signed, maybe one decimal point.
+    Numeric,
+    /// Letters only.
+    Alphabetic,
+    /// Hexadecimal (digits and a–f).
+    Hex,
+    /// Letters and digits.
+    Alphanumeric,
+    /// Letters, digits, `-`, `_`, `.`.
+    Word,
+    /// Words with spaces and ordinary punctuation.
+    Text,
+    /// Anything else.
+    Other,
+}
+
+const SHAPES: usize = 8;
+const SHAPE_NAMES: [&str; SHAPES] = [
+    "empty",
+    "numeric",
+    "alphabetic",
+    "hexadecimal",
+    "alphanumeric",
+    "a word",
+    "plain text",
+    "free-form",
+];
+
+/// The shape of `value`.
+pub fn shape(value: &str) -> Shape {
+    let b = value.as_bytes();
+    if b.is_empty() {
+        return Shape::Empty;
+    }
+    let body = b.strip_prefix(b"-").unwrap_or(b);
+    let dots = body.iter().filter(|c| **c == b'.').count();
+    if !body.is_empty()
+        && dots <= 1
+        && body.iter().any(u8::is_ascii_digit)
+        && body.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+    {
+        return Shape::Numeric;
+    }
+    if b.iter().all(u8::is_ascii_alphabetic) {
+        return Shape::Alphabetic;
+    }
+    if b.iter().all(u8::is_ascii_hexdigit) {
+        return Shape::Hex;
+    }
+    if b.iter().all(u8::is_ascii_alphanumeric) {
+        return Shape::Alphanumeric;
+    }
+    if b.iter()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    {
+        return Shape::Word;
+    }
+    if value.chars().all(|c| {
+        c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
+    }) {
+        return Shape::Text;
+    }
+    Shape::Other
+}
+
+/// The sorted relative character frequencies of a value, in Kruegel & Vigna's six bins
+/// (rank 0, 1–3, 4–6, 7–11, 12–15, 16 and after).
+fn icd_bins(value: &str) -> [f64; 6] {
+    let mut counts = [0u32; 256];
+    let bytes = value.as_bytes();
+    for &b in bytes {
+        if let Some(c) = counts.get_mut(usize::from(b)) {
+            *c += 1;
+        }
+    }
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let n = bytes.len().max(1) as f64;
+    let mut bins = [0.0; 6];
+    for (rank, c) in counts.iter().enumerate() {
+        let bin = match rank {
+            0 => 0,
+            1..=3 => 1,
+            4..=6 => 2,
+            7..=11 => 3,
+            12..=15 => 4,
+            _ => 5,
+        };
+        if let Some(slot) = bins.get_mut(bin) {
+            *slot += f64::from(*c) / n;
+        }
+    }
+    bins
+}
+
+/// One parameter's learnt profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParamProfile {
+    /// Values learnt.
+    pub n: u64,
+    /// Mean value length (characters).
+    pub len_mean: f64,
+    /// Sum of squared deviations of the length (Welford), for the variance.
+    pub len_m2: f64,
+    /// Longest value learnt.
+    pub len_max: u64,
+    /// Values containing each character class.
+    pub classes: Vec<u64>,
+    /// Values of each shape.
+    pub shapes: Vec<u64>,
+    /// Sum over values of the binned sorted character frequencies.
+    pub icd: [f64; 6],
+    /// Values of at least [`ICD_MIN_LEN`] characters (those that train `icd`).
+    pub icd_n: u64,
+    /// The distinct values with their counts while there are at most [`ENUM_MAX`].
+    pub values: Vec<(String, u64)>,
+    /// More distinct (or longer) values were seen than an enumeration has.
+    pub not_enum: bool,
+    /// `n` when the last new distinct value was learnt.
+    pub last_new_value_at: u64,
+}
+
+/// One finding of a baseline, with its points and explanation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deviation {
+    /// Which model found it (`parameter`, `length`, `characters`, `distribution`,
+    /// `enumeration`, `status`).
+    pub kind: &'static str,
+    /// The parameter concerned (empty for the endpoint's own checks).
+    pub parameter: String,
+    /// Points it contributes.
+    pub points: u32,
+    /// The plain explanation.
+    pub explanation: String,
+}
+
+/// `12004` → `12,004`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A value as an explanation quotes it: at most 40 characters, control characters escaped.
+pub fn quote(value: &str) -> String {
+    let mut out: String = value
+        .chars()
+        .take(40)
+        .flat_map(char::escape_debug)
+        .collect();
+    if value.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    let p = part as f64 * 100.0 / whole.max(1) as f64;
+    if p >= 99.95 && part < whole {
+        "99.9".to_owned()
+    } else if p < 10.0 {
+        format!("{p:.1}")
+    } else {
+        format!("{p:.1}").trim_end_matches(".0").to_owned()
+    }
+}
+
+impl ParamProfile {
+    fn class_count(&self, i: usize) -> u64 {
+        self.classes.get(i).copied().unwrap_or(0)
+    }
+
+    /// The variance of the length, floored so that a parameter whose values always had
+    /// the same length still allows a little variation.
+    fn variance(&self) -> f64 {
+        let var = if self.n > 1 {
+            self.len_m2 / (self.n - 1) as f64
+        } else {
+            0.0
+        };
+        var.max((0.1 * self.len_mean).powi(2)).max(1.0)
+    }
+
+    /// Learns one value.
+    pub fn learn(&mut self, value: &str) {
+        self.n += 1;
+        let len = value.chars().count() as u64;
+        let delta = len as f64 - self.len_mean;
+        self.len_mean += delta / self.n as f64;
+        self.len_m2 += delta * (len as f64 - self.len_mean);
+        self.len_max = self.len_max.max(len);
+        if self.classes.len() != CLASSES.len() {
+            self.classes.resize(CLASSES.len(), 0);
+        }
+        let set = classes(value);
+        for (i, c) in self.classes.iter_mut().enumerate() {
+            if set & (1 << i) != 0 {
+                *c += 1;
+            }
+        }
+        if self.shapes.len() != SHAPES {
+            self.shapes.resize(SHAPES, 0);
+        }
+        if let Some(s) = self.shapes.get_mut(shape(value) as usize) {
+            *s += 1;
+        }
+        if value.len() >= ICD_MIN_LEN {
+            self.icd_n += 1;
+            for (sum, b) in self.icd.iter_mut().zip(icd_bins(value)) {
+                *sum += b;
+            }
+        }
+        if !self.not_enum {
+            let room = self.values.len() < ENUM_MAX && len <= ENUM_VALUE_CHARS as u64;
+            match self.values.iter_mut().find(|(v, _)| v == value) {
+                Some((_, c)) => *c += 1,
+                None if room => {
+                    self.values.push((value.to_owned(), 1));
+                    self.last_new_value_at = self.n;
+                }
+                None => {
+                    self.not_enum = true;
+                    self.values = Vec::new();
+                }
+            }
+        }
+    }
+
+    /// Whether the learnt values form an enumeration: few distinct values, each seen
+    /// repeatedly, and no new one in the second half of the learning.
+    pub fn is_enum(&self) -> bool {
+        !self.not_enum
+            && !self.values.is_empty()
+            && self.n >= 20 * self.values.len() as u64
+            && self.last_new_value_at.saturating_mul(2) <= self.n
+    }
+
+    /// The dominant shape and its count.
+    fn dominant_shape(&self) -> (usize, u64) {
+        self.shapes
+            .iter()
+            .copied()
+            .enumerate()
+            .max_by_key(|(_, c)| *c)
+            .unwrap_or((0, 0))
+    }
+
+    /// Judges one value of an established parameter.
+    pub fn judge(&self, name: &str, value: &str, out: &mut Vec<Deviation>) {
+        let n = self.n;
+        let len = value.chars().count() as u64;
+        let (dominant, dominant_n) = self.dominant_shape();
+        let usual = format!(
+            "parameter `{name}` is {} in {}% of {} requests",
+            SHAPE_NAMES.get(dominant).copied().unwrap_or("free-form"),
+            percent(dominant_n, n),
+            thousands(n)
+        );
+        // Character classes never (or almost never) seen in this parameter.
+        let set = classes(value);
+        let mut novel = Vec::new();
+        let mut dangerous = false;
+        for (i, name) in CLASSES.iter().enumerate() {
+            if set & (1 << i) != 0 && (self.class_count(i) as f64) <= RARE * n as f64 {
+                novel.push(*name);
+                dangerous |= DANGEROUS & (1 << i) != 0;
+            }
+        }
+        if !novel.is_empty() {
+            out.push(Deviation {
+                kind: "characters",
+                parameter: name.to_owned(),
+                points: if dangerous { 3 } else { 2 },
+                explanation: format!(
+                    "{usual}; got {len} characters with {} (`{}`)",
+                    novel.join(", "),
+                    quote(value)
+                ),
+            });
+        }
+        // Length: Chebyshev's bound on a value this much longer than the mean.
+        let excess = len as f64 - self.len_mean;
+        if len > self.len_max && excess > 0.0 {
+            let p = self.variance() / (excess * excess);
+            if p < LENGTH_P {
+                out.push(Deviation {
+                    kind: "length",
+                    parameter: name.to_owned(),
+                    points: if p < LENGTH_P / 10.0 { 3 } else { 2 },
+                    explanation: format!(
+                        "parameter `{name}` was at most {} characters long (mean {:.1}) in {} requests; got {len} (Chebyshev bound {:.4})",
+                        self.len_max,
+                        self.len_mean,
+                        thousands(n),
+                        p
+                    ),
+                });
+            }
+        }
+        // Enumerations: a value outside the small set.
+        if self.is_enum() && !self.values.iter().any(|(v, _)| v == value) {
+            let list: Vec<String> = self
+                .values
+                .iter()
+                .take(5)
+                .map(|(v, _)| format!("`{}`", quote(v)))
+                .collect();
+            out.push(Deviation {
+                kind: "enumeration",
+                parameter: name.to_owned(),
+                points: 2,
+                explanation: format!(
+                    "parameter `{name}` took only {} values in {} requests ({}{}); got `{}`",
+                    self.values.len(),
+                    thousands(n),
+                    list.join(", "),
+                    if self.values.len() > 5 { ", …" } else { "" },
+                    quote(value)
+                ),
+            });
+        }
+        // Character distribution (only for long values, against a trained profile).
+        if value.len() >= ICD_MIN_LEN && self.icd_n >= 50 {
+            let observed = icd_bins(value);
+            let total = value.len() as f64;
+            let chi2: f64 = observed
+                .iter()
+                .zip(self.icd)
+                .map(|(o, sum)| {
+                    let expected = (sum / self.icd_n as f64) * total;
+                    let o = o * total;
+                    if expected > 0.0 {
+                        (o - expected).powi(2) / expected
+                    } else if o > 0.0 {
+                        o * o
+                    } else {
+                        0.0
+                    }
+                })
+                .sum();
+            if chi2 > CHI2_CRITICAL {
+                out.push(Deviation {
+                    kind: "distribution",
+                    parameter: name.to_owned(),
+                    points: 1,
+                    explanation: format!(
+                        "parameter `{name}`'s character distribution differs from its {} earlier long values (chi-square {chi2:.1}, p < 0.001)",
+                        thousands(self.icd_n)
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Status classes 1xx–5xx.
+const STATUS_CLASSES: usize = 5;
+
+/// One endpoint's learnt profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointProfile {
+    /// Requests learnt.
+    pub n: u64,
+    /// The parameters seen, by name (bounded).
+    pub params: BTreeMap<String, ParamProfile>,
+    /// More parameter names than the bound were seen: unknown names are not judged.
+    pub open_params: bool,
+    /// `n` when the last new parameter name was learnt.
+    pub last_new_param_at: u64,
+    /// Responses per status class (1xx..5xx), from log lines.
+    pub status: Vec<u64>,
+    /// Requests learnt after the warm-up (judged first): the endpoint's own normal
+    /// traffic, against which each kind of deviation is calibrated.
+    #[serde(default)]
+    pub judged: u64,
+    /// Of those, how many had a deviation of each kind.
+    #[serde(default)]
+    pub fired: BTreeMap<String, u64>,
+}
+
+/// Points added to a deviation of a kind the endpoint's own normal traffic never
+/// showed in at least `warmup` judged requests (it is then rarer than 1 in `judged`).
+pub const NEVER_SEEN_BONUS: u32 = 2;
+
+impl EndpointProfile {
+    /// Learns one request's parameters (name, value) and, when known, its status;
+    /// `judged` holds the deviations it was judged to have when the endpoint was past
+    /// its warm-up (`None` before).
+    pub fn learn(
+        &mut self,
+        params: &[(String, &str)],
+        status: Option<u16>,
+        max_params: usize,
+        judged: Option<&[Deviation]>,
+    ) {
+        if let Some(deviations) = judged {
+            self.judged += 1;
+            let mut kinds: Vec<&str> = deviations.iter().map(|d| d.kind).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for k in kinds {
+                *self.fired.entry(k.to_owned()).or_default() += 1;
+            }
+        }
+        self.n += 1;
+        for (name, value) in params {
+            let room = self.params.len() < max_params;
+            match self.params.get_mut(name) {
+                Some(p) => p.learn(value),
+                None if room => {
+                    let mut p = ParamProfile::default();
+                    p.learn(value);
+                    self.params.insert(name.clone(), p);
+                    self.last_new_param_at = self.n;
+                }
+                None => self.open_params = true,
+            }
+        }
+        if let Some(class) = status.and_then(status_class) {
+            if self.status.len() != STATUS_CLASSES {
+                self.status.resize(STATUS_CLASSES, 0);
+            }
+            if let Some(c) = self.status.get_mut(class) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Judges a request against an established profile (`warmup` requests learnt);
+    /// parameters themselves are judged once they have `warmup` values.
+    pub fn judge(
+        &self,
+        endpoint: &str,
+        params: &[(String, &str)],
+        status: Option<u16>,
+        warmup: u64,
+    ) -> Vec<Deviation> {
+        let mut out = Vec::new();
+        if self.n < warmup {
+            return out;
+        }
+        // The parameter set is stable when no new name came in the second half.
+        let stable = !self.open_params && self.last_new_param_at.saturating_mul(2) <= self.n;
+        for (name, value) in params {
+            match self.params.get(name) {
+                Some(p) if p.n >= warmup => p.judge(name, value, &mut out),
+                Some(_) => {}
+                None if stable => out.push(Deviation {
+                    kind: "parameter",
+                    parameter: name.clone(),
+                    points: 2,
+                    explanation: format!(
+                        "parameter `{}` was never sent to {endpoint} in {} requests (it takes {})",
+                        quote(name),
+                        thousands(self.n),
+                        self.known_names()
+                    ),
+                }),
+                None => {}
+            }
+        }
+        self.judge_status(endpoint, status, warmup, &mut out);
+        // Calibration: a kind of deviation this endpoint's normal traffic never showed
+        // is rarer than 1 in `judged` there, and counts more.
+        if self.judged >= warmup {
+            for d in &mut out {
+                if self.fired.get(d.kind).copied().unwrap_or(0) == 0 {
+                    d.points += NEVER_SEEN_BONUS;
+                }
+            }
+        }
+        out
+    }
+
+    fn judge_status(
+        &self,
+        endpoint: &str,
+        status: Option<u16>,
+        warmup: u64,
+        out: &mut Vec<Deviation>,
+    ) {
+        if let Some(class) = status.and_then(status_class) {
+            let total: u64 = self.status.iter().sum();
+            let seen = self.status.get(class).copied().unwrap_or(0);
+            if class == 4 && total >= warmup && (seen as f64) <= RARE * total as f64 {
+                out.push(Deviation {
+                    kind: "status",
+                    parameter: String::new(),
+                    points: 1,
+                    explanation: format!(
+                        "{endpoint} answered {}; {} of {} earlier answers were 5xx",
+                        status.unwrap_or(500),
+                        thousands(seen),
+                        thousands(total)
+                    ),
+                });
+            }
+        }
+    }
+
+    fn known_names(&self) -> String {
+        if self.params.is_empty() {
+            return "no parameters".to_owned();
+        }
+        let names: Vec<String> = self
+            .params
+            .keys()
+            .take(6)
+            .map(|k| format!("`{}`", quote(k)))
+            .collect();
+        let more = if self.params.len() > 6 { ", …" } else { "" };
+        format!("{}{more}", names.join(", "))
+    }
+}
+
+/// One host's learnt set of endpoints: whether it is stable (no new endpoint in the
+/// second half of its learning), so that a never-seen route there is a deviation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostProfile {
+    /// Requests learnt.
+    pub n: u64,
+    /// Endpoints learnt.
+    pub endpoints: u64,
+    /// `n` when the last new endpoint was learnt.
+    pub last_new_endpoint_at: u64,
+    /// Requests learnt while the host was stable.
+    pub judged: u64,
+    /// Of those, how many went to a new endpoint.
+    pub fired: u64,
+}
+
+impl HostProfile {
+    fn stable(&self, warmup: u64) -> bool {
+        self.n >= warmup && self.last_new_endpoint_at.saturating_mul(2) <= self.n
+    }
+
+    /// Judges a request to an endpoint this host never had.
+    pub fn judge_new_endpoint(&self, host: &str, endpoint: &str, warmup: u64) -> Option<Deviation> {
+        if !self.stable(warmup) {
+            return None;
+        }
+        let calibrated = self.judged >= warmup && self.fired == 0;
+        Some(Deviation {
+            kind: "endpoint",
+            parameter: String::new(),
+            points: 2 + if calibrated { NEVER_SEEN_BONUS } else { 0 },
+            explanation: format!(
+                "{} was never requested on {host} in {} requests to its {} endpoints",
+                quote(endpoint.split_once(' ').map_or(endpoint, |(_, rest)| rest)),
+                thousands(self.n),
+                thousands(self.endpoints)
+            ),
+        })
+    }
+
+    /// Learns one request (`new`: to an endpoint it did not have).
+    pub fn learn(&mut self, new: bool, warmup: u64) {
+        if self.stable(warmup) {
+            self.judged += 1;
+            if new {
+                self.fired += 1;
+            }
+        }
+        self.n += 1;
+        if new {
+            self.endpoints += 1;
+            self.last_new_endpoint_at = self.n;
+        }
+    }
+}
+
+fn status_class(status: u16) -> Option<usize> {
+    match status {
+        100..=599 => Some(usize::from(status / 100) - 1),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trained(values: impl Iterator<Item = String>) -> ParamProfile {
+        let mut p = ParamProfile::default();
+        for v in values {
+            p.learn(&v);
+        }
+        p
+    }
+
+    #[test]
+    fn shapes_and_classes() {
+        assert_eq!(shape("42"), Shape::Numeric);
+        assert_eq!(shape("-4.2"), Shape::Numeric);
+        assert_eq!(shape("abc"), Shape::Alphabetic);
+        assert_eq!(shape("deadbeef01"), Shape::Hex);
+        assert_eq!(shape("a1b2z"), Shape::Alphanumeric);
+        assert_eq!(shape("my-file_1.txt"), Shape::Word);
+        assert_eq!(shape("Jamón Ibérico, 2 kg"), Shape::Text);
+        assert_eq!(shape("1' or '1'='1"), Shape::Other);
+        assert_eq!(shape(""), Shape::Empty);
+        let c = classes("a'<");
+        assert_ne!(c & (1 << 5), 0);
+        assert_ne!(c & (1 << 6), 0);
+        assert_eq!(c & 1, 0);
+        assert_eq!(thousands(12004), "12,004");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn a_numeric_parameter_explains_a_quoted_payload() {
+        let p = trained((0..12_004u64).map(|i| (i % 5000).to_string()));
+        let mut out = Vec::new();
+        p.judge("id", "1' UNION SELECT password FROM users --x", &mut out);
+        let kinds: Vec<&str> = out.iter().map(|d| d.kind).collect();
+        assert!(kinds.contains(&"characters"), "{out:?}");
+        assert!(kinds.contains(&"length"), "{out:?}");
+        let text = &out
+            .iter()
+            .find(|d| d.kind == "characters")
+            .unwrap()
+            .explanation;
+        assert!(
+            text.starts_with(
+                "parameter `id` is numeric in 100% of 12,004 requests; got 39 characters with"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("quotes"), "{text}");
+        let mut ok = Vec::new();
+        p.judge("id", "4711", &mut ok);
+        assert!(ok.is_empty(), "an ordinary id: {ok:?}");
+    }
+
+    #[test]
+    fn enumerations_are_learnt_and_enforced() {
+        let langs = ["en", "es", "fr"];
+        let p = trained((0..600).map(|i| langs[i % 3].to_owned()));
+        assert!(p.is_enum());
+        let mut out = Vec::new();
+        p.judge("lang", "de", &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].kind, "enumeration");
+        assert!(out[0].explanation.contains("took only 3 values"));
+        let free = trained((0..600).map(|i| format!("user{i}")));
+        assert!(!free.is_enum(), "600 distinct values are no enumeration");
+    }
+
+    #[test]
+    fn long_values_are_judged_by_chebyshev_and_variation_is_tolerated() {
+        let p = trained((0..1000).map(|i| format!("{i:0w$}", w = 5 + i % 20)));
+        let mut out = Vec::new();
+        p.judge("q", &"7".repeat(30), &mut out);
+        assert!(out.is_empty(), "a little longer than seen is fine: {out:?}");
+        p.judge("q", &"7".repeat(400), &mut out);
+        assert_eq!(out[0].kind, "length", "{out:?}");
+        assert_eq!(out[0].points, 3, "far beyond the bound");
+        assert!(
+            out.iter().all(|d| d.kind != "characters"),
+            "digits were seen: {out:?}"
+        );
+    }
+
+    #[test]
+    fn endpoints_flag_unknown_parameters_only_once_the_set_is_stable() {
+        let mut e = EndpointProfile::default();
+        for i in 0..300 {
+            let v = i.to_string();
+            e.learn(&[("id".to_owned(), v.as_str())], Some(200), 8, None);
+        }
+        let d = e.judge("h GET /x", &[("debug".to_owned(), "1")], None, 100);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].kind, "parameter");
+        assert!(
+            d[0].explanation
+                .contains("never sent to h GET /x in 300 requests")
+        );
+        assert!(e.judge("h GET /x", &[], Some(200), 100).is_empty());
+        let s = e.judge("h GET /x", &[], Some(503), 100);
+        assert_eq!(s[0].kind, "status");
+        assert!(
+            e.judge("e", &[("debug".into(), "1")], None, 1000)
+                .is_empty(),
+            "in warm-up nothing is judged"
+        );
+        // An endpoint whose names keep changing is not judged on names.
+        let mut open = EndpointProfile::default();
+        for i in 0..300 {
+            open.learn(&[(format!("k{i}"), "v")], None, 8, None);
+        }
+        assert!(open.open_params);
+        assert!(
+            open.judge("e", &[("new".into(), "v")], None, 100)
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! The per-endpoint baselines' share of a judgement (policy in
+//! [`palisade_models::baseline`]): their points join the verdict's score, their
+//! deviations go on the threat as evidence with a plain explanation, and deviations
+//! strong enough alone become an anomaly threat. Also the supervised task that saves the
+//! baselines periodically and loads them at start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_core::Timestamp;
+use palisade_core::metrics::{Counter, registry};
+use palisade_core::severity::Severity;
+use palisade_core::threat::{Evidence, Threat};
+use palisade_core::verdict::Action;
+use palisade_detect::{HttpRequest, Verdict};
+use palisade_models::baseline::{SavedBaseline, Snapshot};
+use palisade_models::{BaselinePolicy, Baselines, Observation};
+use palisade_store::{BaselineRow, SharedStore};
+
+use crate::db_monitor::DbHealth;
+
+/// The rule id baseline evidence carries (no rule has id 0; the location says
+/// `baseline`).
+pub const BASELINE_EVIDENCE_ID: u32 = 0;
+
+/// The threat category of a request only the baselines found anomalous.
+pub const ANOMALY_CATEGORY: &str = "anomaly";
+
+/// `palisade_baseline_anomalies_total`: requests whose deviations reached `report_points`.
+fn anomalies() -> Arc<Counter> {
+    registry().counter(
+        "palisade_baseline_anomalies_total",
+        "Requests the per-endpoint baselines found anomalous (deviation points at or over report_points).",
+        &[],
+        &[],
+    )
+}
+
+/// `palisade_baseline_save_failures_total`.
+fn save_failures() -> Arc<Counter> {
+    registry().counter(
+        "palisade_baseline_save_failures_total",
+        "Failed saves of the per-endpoint baselines to the database.",
+        &[],
+        &[],
+    )
+}
+
+/// The baseline part of one judgement.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BaselinePart {
+    /// What the baselines said.
+    pub observation: Observation,
+    /// The points added to the score (capped per mode).
+    pub points: u32,
+    /// Whether the deviations alone reach `report_points`.
+    pub reported: bool,
+}
+
+/// Judges (and maybe learns) `request`, adding the capped points to `verdict` (`detect`:
+/// detect-only mode or a log line). The request is learnt only when nothing else found
+/// anything in it.
+pub fn apply(
+    baselines: &Baselines,
+    policy: &BaselinePolicy,
+    request: &HttpRequest,
+    status: Option<u16>,
+    detect: bool,
+    verdict: &mut Verdict,
+) -> BaselinePart {
+    let clean = verdict.findings.is_empty() && !verdict.blocked;
+    let observation = baselines.observe(request, status, clean);
+    let points = policy.part(&observation, detect);
+    verdict.score = verdict.score.saturating_add(points);
+    verdict.blocked |= verdict.score >= verdict.threshold;
+    let reported = policy.reports(&observation);
+    if reported {
+        anomalies().inc();
+    }
+    BaselinePart {
+        observation,
+        points,
+        reported,
+    }
+}
+
+/// Adds the baselines' evidence to the threat the rest of the judgement raised, or
+/// raises an anomaly threat when the deviations alone blocked or reached
+/// `report_points`. `model_points` is the model part, for the recorded sum.
+pub fn threat(
+    threat: Option<Threat>,
+    request: &HttpRequest,
+    verdict: &Verdict,
+    part: &BaselinePart,
+    model_points: u32,
+    decision: Action,
+    source: &str,
+) -> Option<Threat> {
+    let o = &part.observation;
+    if o.deviations.is_empty() {
+        return threat;
+    }
+    let rules = verdict
+        .score
+        .saturating_sub(part.points)
+        .saturating_sub(model_points);
+    let mut evidence: Vec<Evidence> = o
+        .deviations
+        .iter()
+        .map(|d| Evidence {
+            rule_id: BASELINE_EVIDENCE_ID,
+            location: "baseline".to_owned(),
+            part: if d.parameter.is_empty() {
+                d.kind.to_owned()
+            } else {
+                format!("{} {}", d.kind, d.parameter)
+            },
+            decoded_value: d.explanation.clone(),
+            matched: format!("{} points", d.points),
+        })
+        .collect();
+    evidence.push(Evidence {
+        rule_id: BASELINE_EVIDENCE_ID,
+        location: "baseline".to_owned(),
+        part: o.endpoint.clone(),
+        decoded_value: format!(
+            "{} deviation points against a baseline of {} requests",
+            o.points, o.learnt
+        ),
+        matched: format!(
+            "rules {rules} + model {model_points} + baseline {} = {}",
+            part.points, verdict.score
+        ),
+    });
+    match threat {
+        Some(mut t) => {
+            t.score = verdict.score;
+            t.evidence.extend(evidence);
+            Some(t)
+        }
+        None if verdict.blocked || part.reported => Some(Threat {
+            ts: Timestamp::now(),
+            category: ANOMALY_CATEGORY.to_owned(),
+            severity: Severity::Warning,
+            score: verdict.score,
+            rule_ids: Vec::new(),
+            client_ip: request.client_ip,
+            method: Some(request.method.chars().take(32).collect()),
+            uri: Some(request.uri.chars().take(2048).collect()),
+            source: source.to_owned(),
+            event_id: None,
+            // Reported but let through: "detect", like detect-only mode.
+            decision: if decision == Action::Allow {
+                Action::Detect
+            } else {
+                decision
+            },
+            evidence,
+        }),
+        None => None,
+    }
+}
+
+/// Saves one snapshot; on failure the snapshot is marked unsaved for the next round.
+async fn save(baselines: &Baselines, store: &SharedStore) -> Result<usize, String> {
+    let snapshot = baselines.snapshot();
+    if snapshot.changed.is_empty() && snapshot.evicted.is_empty() {
+        return Ok(0);
+    }
+    let now = Timestamp::now();
+    let rows: Vec<BaselineRow> = snapshot
+        .changed
+        .iter()
+        .map(|s| BaselineRow {
+            endpoint: s.endpoint.clone(),
+            requests: i64::try_from(s.requests).unwrap_or(i64::MAX),
+            profile: s.profile.clone(),
+            updated_at: now,
+        })
+        .collect();
+    match store.save_baselines(&rows, &snapshot.evicted).await {
+        Ok(n) => Ok(n as usize),
+        Err(e) => {
+            baselines.unsaved(Snapshot {
+                changed: snapshot.changed,
+                evicted: snapshot.evicted,
+            });
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Loads the saved baselines once the database is ready, then saves the changed ones
+/// every `every` and once more at shutdown. Runs under the supervisor (a failed save is
+/// logged, counted and retried at the next round).
+pub async fn persist(
+    baselines: Arc<Baselines>,
+    store: SharedStore,
+    db: Arc<DbHealth>,
+    every: Duration,
+    mut shutdown: palisade_core::Shutdown,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if db.ready() {
+            let limit = u32::try_from(baselines.config().max_endpoints).unwrap_or(u32::MAX);
+            match store.load_baselines(limit).await {
+                Ok(rows) => {
+                    let n = baselines.restore(rows.into_iter().map(|r| SavedBaseline {
+                        endpoint: r.endpoint,
+                        requests: u64::try_from(r.requests).unwrap_or(0),
+                        profile: r.profile,
+                    }));
+                    tracing::info!(message = "Per-endpoint baselines loaded.", endpoints = n);
+                    break;
+                }
+                Err(error) => {
+                    tracing::error!(message = "Cannot load the saved baselines; will retry.", %error);
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.recv() => return,
+        }
+    }
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(every) => false,
+            _ = shutdown.recv() => true,
+        };
+        if let Err(error) = save(&baselines, &store).await {
+            save_failures().inc();
+            tracing::error!(message = "Cannot save the per-endpoint baselines; will retry.", %error);
+        }
+        if stopping {
+            return;
+        }
+    }
+}

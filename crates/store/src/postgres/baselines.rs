@@ -1,0 +1,68 @@
+//! [`BaselineStore`] for the PostgreSQL backend.
+
+use async_trait::async_trait;
+use palisade_core::Timestamp;
+
+use super::{PgStore, pg_err};
+use crate::{BaselineRow, BaselineStore, StoreError};
+
+#[async_trait]
+impl BaselineStore for PgStore {
+    async fn save_baselines(
+        &self,
+        rows: &[BaselineRow],
+        forget: &[String],
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        if !forget.is_empty() {
+            tx.execute(
+                "DELETE FROM endpoint_baselines WHERE endpoint = ANY($1)",
+                &[&forget],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        let upsert = tx
+            .prepare(
+                "INSERT INTO endpoint_baselines (endpoint, requests, profile, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (endpoint) DO UPDATE SET \
+                 requests = excluded.requests, profile = excluded.profile, \
+                 updated_at = excluded.updated_at",
+            )
+            .await
+            .map_err(pg_err)?;
+        for r in rows {
+            tx.execute(
+                &upsert,
+                &[&r.endpoint, &r.requests, &r.profile, &r.updated_at.0],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn load_baselines(&self, limit: u32) -> Result<Vec<BaselineRow>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT endpoint, requests, profile, updated_at FROM endpoint_baselines \
+                 ORDER BY requests DESC, endpoint LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(BaselineRow {
+                    endpoint: r.try_get(0).map_err(pg_err)?,
+                    requests: r.try_get(1).map_err(pg_err)?,
+                    profile: r.try_get(2).map_err(pg_err)?,
+                    updated_at: Timestamp(r.try_get(3).map_err(pg_err)?),
+                })
+            })
+            .collect()
+    }
+}

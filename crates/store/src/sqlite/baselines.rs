@@ -1,0 +1,72 @@
+//! [`BaselineStore`] for the SQLite backend.
+
+use async_trait::async_trait;
+use palisade_core::Timestamp;
+use rusqlite::{TransactionBehavior, params};
+
+use super::{SqliteStore, lock, sqlite_err};
+use crate::{BaselineRow, BaselineStore, StoreError};
+
+#[async_trait]
+impl BaselineStore for SqliteStore {
+    async fn save_baselines(
+        &self,
+        rows: &[BaselineRow],
+        forget: &[String],
+    ) -> Result<u64, StoreError> {
+        let (rows, forget) = (rows.to_vec(), forget.to_vec());
+        self.blocking(move |inner| {
+            let mut conn = lock(&inner.writer);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err)?;
+            {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM endpoint_baselines WHERE endpoint = ?1")
+                    .map_err(sqlite_err)?;
+                for key in &forget {
+                    delete.execute(params![key]).map_err(sqlite_err)?;
+                }
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO endpoint_baselines (endpoint, requests, profile, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (endpoint) DO UPDATE SET \
+                         requests = excluded.requests, profile = excluded.profile, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .map_err(sqlite_err)?;
+                for r in &rows {
+                    upsert
+                        .execute(params![r.endpoint, r.requests, r.profile, r.updated_at.0])
+                        .map_err(sqlite_err)?;
+                }
+            }
+            tx.commit().map_err(sqlite_err)?;
+            Ok(rows.len() as u64)
+        })
+        .await
+    }
+
+    async fn load_baselines(&self, limit: u32) -> Result<Vec<BaselineRow>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT endpoint, requests, profile, updated_at FROM endpoint_baselines \
+                     ORDER BY requests DESC, endpoint LIMIT ?1",
+                )
+                .map_err(sqlite_err)?;
+            let rows = stmt
+                .query_map(params![i64::from(limit)], |r| {
+                    Ok(BaselineRow {
+                        endpoint: r.get(0)?,
+                        requests: r.get(1)?,
+                        profile: r.get(2)?,
+                        updated_at: Timestamp(r.get(3)?),
+                    })
+                })
+                .map_err(sqlite_err)?;
+            rows.map(|r| r.map_err(sqlite_err)).collect()
+        })
+        .await
+    }
+}
