@@ -13,7 +13,8 @@
 #              scripts/bench-analytics.sh does), kept with PALISADE_BENCH_KEEP: 10M in
 #              a few minutes. The store is deleted at the end (~2.5 GB at 10M).
 # Usage: scripts/bench-dashboard.sh [N] [ingest|generated]   (default 1,000,000 ingest)
-# Env: PALISADE_BENCH_PROFILE=release for a release build (default debug; measure with
+# Env: PALISADE_BENCH_KEEP_STORE=1 keeps the generated store, PALISADE_BENCH_REUSE=1
+# serves the one a previous run kept, PALISADE_BENCH_PROFILE=release for a release build (default debug; measure with
 # release), PALISADE_BENCH_RANGES (default "24h", generated: "24h 30d"). Needs chromium
 # and chromium-driver, which scripts/test.sh installs.
 set -euo pipefail
@@ -23,7 +24,9 @@ MODE="${2:-ingest}"
 PROFILE="${PALISADE_BENCH_PROFILE:-debug}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench-dashboard}"
-rm -rf "$WORK/data"
+# PALISADE_BENCH_REUSE=1 (generated mode): serve the store a previous run generated.
+REUSE="${PALISADE_BENCH_REUSE:-}"
+[ -n "$REUSE" ] && [ "$MODE" = generated ] && [ -f "$WORK/data/palisade.db" ] || { REUSE=; rm -rf "$WORK/data"; }
 mkdir -p "$WORK/data"
 FLAGS=()
 [ "$PROFILE" = release ] && FLAGS=(--release)
@@ -34,9 +37,9 @@ export PALISADE_ADMIN_PASSWORD="bench-Admin-Password-42"
 begin=$(date +%s)
 if [ "$MODE" = generated ]; then
   RANGES="${PALISADE_BENCH_RANGES:-24h 30d}"
-  cargo build -q "${FLAGS[@]}" -p palisade-analytics --example analytics_bench
-  trap 'rm -rf "$WORK/data"' EXIT
-  PALISADE_BENCH_KEEP=1 "$CARGO_TARGET_DIR/$PROFILE/examples/analytics_bench" sqlite "$LINES" "$WORK/data/palisade.db"
+  [ -n "$REUSE" ] || cargo build -q "${FLAGS[@]}" -p palisade-analytics --example analytics_bench
+  [ -n "${PALISADE_BENCH_KEEP_STORE:-}" ] || trap 'rm -rf "$WORK/data"' EXIT
+  [ -n "$REUSE" ] || PALISADE_BENCH_KEEP=1 "$CARGO_TARGET_DIR/$PROFILE/examples/analytics_bench" sqlite "$LINES" "$WORK/data/palisade.db"
   echo "generated $LINES events in $(( $(date +%s) - begin )) s"
 else
   RANGES="${PALISADE_BENCH_RANGES:-24h}"
@@ -50,7 +53,7 @@ fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BIN" serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" 2>"$WORK/server.log" &
 SERVER=$!
-trap 'kill "$SERVER" 2>/dev/null || true; if [ "$MODE" = generated ]; then rm -rf "$WORK/data"; fi' EXIT
+trap 'kill "$SERVER" 2>/dev/null || true; if [ "$MODE" = generated ] && [ -z "${PALISADE_BENCH_KEEP_STORE:-}" ]; then rm -rf "$WORK/data"; fi' EXIT
 for _ in $(seq 1 200); do
   curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break
   sleep 0.1
