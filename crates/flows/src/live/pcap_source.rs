@@ -156,6 +156,9 @@ fn capture_loop(
         .timeout(200)
         .immediate_mode(true)
         .open()
+        // Non-blocking: with TPACKET_V3 a quiet interface never wakes a blocking read
+        // (the kernel retires no empty block), so stopping would wait for a packet.
+        .and_then(pcap::Capture::setnonblock)
         .map_err(explain)?;
     if let Some(f) = c.filter.as_deref().filter(|f| !f.trim().is_empty()) {
         cap.filter(f, true)
@@ -231,7 +234,8 @@ fn capture_loop(
                 tick_packets += 1;
                 m_packets.inc();
             }
-            Err(pcap::Error::TimeoutExpired) => {}
+            // Nothing waiting: rest briefly (the kernel buffer holds what arrives).
+            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => return Err(format!("reading from {iface}: {e}")),
         }
         let elapsed = last_tick.elapsed();
