@@ -83,38 +83,37 @@ fn rss_kib(pid: Option<u32>) -> Option<u64> {
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(http: &reqwest::Client, o: &Options, token: &str) -> Socket {
+/// What ends a run early: a failed request or an unexpected answer, said by `main`.
+type Fail = Box<dyn std::error::Error + Send + Sync>;
+
+async fn connect(http: &reqwest::Client, o: &Options, token: &str) -> Result<Socket, Fail> {
     let ticket: serde_json::Value = http
         .post(format!("{}/api/v1/auth/ws-ticket", o.url))
         .bearer_auth(token)
         .send()
-        .await
-        .expect("ticket")
-        .error_for_status()
-        .expect("ticket status")
+        .await?
+        .error_for_status()?
         .json()
-        .await
-        .expect("ticket json");
+        .await?;
     let url = format!(
         "{}/api/v1/ws?ticket={}{}",
         o.url.replace("http://", "ws://"),
-        ticket["ticket"].as_str().expect("ticket"),
+        ticket["ticket"].as_str().ok_or("no ticket in the answer")?,
         if o.batch { "&batch=true" } else { "" }
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await?;
     socket
         .send(Message::text(r#"{"subscribe": ["threats"]}"#))
-        .await
-        .expect("subscribe");
+        .await?;
     // The subscription's acknowledgement: from here on the client gets every threat.
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(t))) if t.contains("subscribed") => break,
             Some(Ok(_)) => continue,
-            other => panic!("no subscription answer: {other:?}"),
+            other => return Err(format!("no subscription answer: {other:?}").into()),
         }
     }
-    socket
+    Ok(socket)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -126,21 +125,30 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> std::process::ExitCode {
     let o = match options() {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
                 "ws_fanout: {e}\nusage: ws_fanout --url URL --user NAME --password P --clients N --burst N [--pid PID] [--batch true|false]"
             );
-            std::process::exit(2);
+            return std::process::ExitCode::from(2);
         }
     };
+    match run(o).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ws_fanout: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(o: Options) -> Result<(), Fail> {
     let http = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(64)
-        .build()
-        .expect("client");
+        .build()?;
     // Logins answer 503 until the first admin exists (created just after start).
     let mut answer = None;
     for _ in 0..100 {
@@ -148,8 +156,7 @@ async fn main() {
             .post(format!("{}/api/v1/auth/login", o.url))
             .json(&serde_json::json!({"username": o.user, "password": o.password}))
             .send()
-            .await
-            .expect("login");
+            .await?;
         if r.status() != reqwest::StatusCode::SERVICE_UNAVAILABLE {
             answer = Some(r);
             break;
@@ -157,21 +164,22 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let login: serde_json::Value = answer
-        .expect("the admin was never created")
-        .error_for_status()
-        .expect("login status")
+        .ok_or("the admin was never created")?
+        .error_for_status()?
         .json()
-        .await
-        .expect("login json");
-    let token = login["access_token"].as_str().expect("token").to_owned();
+        .await?;
+    let token = login["access_token"]
+        .as_str()
+        .ok_or("no access token in the login answer")?
+        .to_owned();
     let rss_idle = rss_kib(o.pid);
 
     let started = Instant::now();
     let mut sockets = Vec::with_capacity(o.clients);
     for _ in 0..o.clients {
-        sockets.push(connect(&http, &o, &token).await);
+        sockets.push(connect(&http, &o, &token).await?);
     }
-    let stalled = connect(&http, &o, &token).await;
+    let stalled = connect(&http, &o, &token).await?;
     let connect_secs = started.elapsed().as_secs_f64();
     let rss_connected = rss_kib(o.pid);
 
@@ -250,13 +258,13 @@ async fn main() {
     let mut all = Vec::new();
     let mut short = 0usize;
     for r in readers {
-        let l = r.await.expect("reader");
+        let l = r.await?;
         if l.len() < o.burst {
             short += 1;
         }
         all.extend(l);
     }
-    all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    all.sort_by(f64::total_cmp);
     let rss_after = rss_kib(o.pid);
 
     // The stalled client: still open, or cut off by the server?
@@ -310,4 +318,5 @@ async fn main() {
             c / 1024
         );
     }
+    Ok(())
 }
