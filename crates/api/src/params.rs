@@ -89,6 +89,21 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// An address or CIDR parameter (`10.0.0.1`, `10.0.0.0/8`, `2001:db8::/32`): every
+    /// filter by address takes both, and says so the same way when it gets neither.
+    pub fn ip_net(&self, name: &str) -> Result<Option<IpNet>, Problem> {
+        self.get(name)?
+            .map(|v| {
+                v.trim().parse::<IpNet>().map_err(|e| {
+                    Problem::invalid(
+                        name,
+                        format!("{e}; give an address or a CIDR like 10.0.0.0/8"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// The page size, 1..=MAX_LIMIT, default 100.
     pub fn limit(&self) -> Result<u32, Problem> {
         match self.get("limit")? {
@@ -172,17 +187,7 @@ fn parse_range(v: &str) -> Option<i64> {
 pub fn event_query(pairs: &[(String, String)], now: Timestamp) -> Result<EventQuery, Problem> {
     let p = Params::new(pairs, EVENT_PARAMS)?;
     let (from, to) = p.time_range(now)?;
-    let client = p
-        .get("client_ip")?
-        .map(|v| {
-            v.parse::<IpNet>().map_err(|e| {
-                Problem::invalid(
-                    "client_ip",
-                    format!("{e}; give an address or a CIDR like 10.0.0.0/8"),
-                )
-            })
-        })
-        .transpose()?;
+    let client = p.ip_net("client_ip")?;
     let method = p.text("method", 32)?;
     if let Some(m) = &method
         && !m

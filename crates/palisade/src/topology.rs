@@ -186,22 +186,17 @@ async fn publish(relay: LiveRelay, bus: Arc<Bus>, mut shutdown: palisade_core::S
         "Live events not sent to the other nodes (database unreachable, or the relay fell behind).",
     );
     let mut sub = bus.subscribe(None);
-    let mut backoff = Duration::from_millis(200);
     let mut last_prune = tokio::time::Instant::now();
     'connect: loop {
-        let publisher = match relay.publisher().await {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::warn!(message = "Live relay cannot connect; retrying.", %error);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.recv() => return,
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
+        let Some(publisher) = connect_with_backoff(
+            "Live relay cannot connect; retrying.",
+            &mut shutdown,
+            || relay.publisher(),
+        )
+        .await
+        else {
+            return;
         };
-        backoff = Duration::from_millis(200);
         loop {
             let first = tokio::select! {
                 n = sub.next() => n,
@@ -243,27 +238,50 @@ async fn publish(relay: LiveRelay, bus: Arc<Bus>, mut shutdown: palisade_core::S
     }
 }
 
+/// Calls `connect` until it succeeds, waiting 200 ms, then twice as long after each
+/// failure (up to `MAX_BACKOFF`), so a database that is down is retried without
+/// flooding it or the log. `None` when the service stops while waiting.
+async fn connect_with_backoff<T, E, F, Fut>(
+    what: &'static str,
+    shutdown: &mut palisade_core::Shutdown,
+    mut connect: F,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match connect().await {
+            Ok(connected) => return Some(connected),
+            Err(error) => {
+                tracing::warn!(message = what, %error);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.recv() => return None,
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
 /// Other nodes' events ─► the local bus (under this node's sequence numbers).
 async fn listen(relay: LiveRelay, bus: Arc<Bus>, mut shutdown: palisade_core::Shutdown) {
     let received = counter(
         "palisade_live_relay_received_total",
         "Live events received from the other nodes of the topology.",
     );
-    let mut backoff = Duration::from_millis(200);
     loop {
-        let mut listener = match relay.listen().await {
-            Ok(l) => l,
-            Err(error) => {
-                tracing::warn!(message = "Live relay cannot listen; retrying.", %error);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = shutdown.recv() => return,
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
+        let Some(mut listener) =
+            connect_with_backoff("Live relay cannot listen; retrying.", &mut shutdown, || {
+                relay.listen()
+            })
+            .await
+        else {
+            return;
         };
-        backoff = Duration::from_millis(200);
         loop {
             let got = tokio::select! {
                 g = listener.next() => g,

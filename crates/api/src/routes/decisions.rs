@@ -135,13 +135,7 @@ pub async fn list_decisions(
                 .ok_or_else(|| Problem::invalid("origin", "must be manual, scenario or waf"))
         })
         .transpose()?;
-    let overlaps = p
-        .get("ip")?
-        .map(|v| {
-            v.parse::<palisade_core::net::IpNet>()
-                .map_err(|e| Problem::invalid("ip", format!("{e}; give an address or a CIDR")))
-        })
-        .transpose()?;
+    let overlaps = p.ip_net("ip")?;
     let active = match p.get("active")?.map(str::trim) {
         None | Some("true") => Some(true),
         Some("false") => Some(false),

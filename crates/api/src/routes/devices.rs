@@ -5,7 +5,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use palisade_core::Timestamp;
-use palisade_core::net::IpNet;
 use palisade_core::threat::StoredThreat;
 use palisade_store::{DeviceQuery, FlowQuery, StoredDevice, StoredFlow};
 use serde::Serialize;
@@ -92,13 +91,7 @@ pub async fn list_devices(
     let Query(pairs) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
     let p = Params::new(&pairs, DEVICE_PARAMS)?;
     let (from, to) = p.time_range(Timestamp::now())?;
-    let ip = p
-        .get("ip")?
-        .map(|v| {
-            v.parse::<IpNet>()
-                .map_err(|e| Problem::invalid("ip", format!("{e}; give an address or a CIDR")))
-        })
-        .transpose()?;
+    let ip = p.ip_net("ip")?;
     let mac = p
         .get("mac")?
         .map(|v| {

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use palisade_core::Timestamp;
-use palisade_core::net::IpNet;
 use palisade_store::{FlowAnalytics, FlowAnalyticsQuery, FlowQuery, StoredFlow};
 use serde::Serialize;
 
@@ -88,13 +87,7 @@ pub async fn list_flows(
     let Query(pairs) = query.map_err(|e| Problem::invalid("query", e.body_text()))?;
     let p = Params::new(&pairs, FLOW_PARAMS)?;
     let (from, to) = p.time_range(Timestamp::now())?;
-    let ip = p
-        .get("ip")?
-        .map(|v| {
-            v.parse::<IpNet>()
-                .map_err(|e| Problem::invalid("ip", format!("{e}; give an address or a CIDR")))
-        })
-        .transpose()?;
+    let ip = p.ip_net("ip")?;
     let port = p
         .get("port")?
         .map(|v| {

@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use palisade_core::Timestamp;
-use palisade_core::net::IpNet;
 use palisade_core::severity::Severity;
 use palisade_core::threat::StoredThreat;
 use palisade_store::{ThreatQuery, ThreatStats};
@@ -85,14 +84,7 @@ pub async fn list_threats(
             "must be critical, error, warning or notice",
         ));
     }
-    let client = p
-        .get("client_ip")?
-        .map(|v| {
-            v.parse::<IpNet>().map_err(|e| {
-                Problem::invalid("client_ip", format!("{e}; give an address or a CIDR"))
-            })
-        })
-        .transpose()?;
+    let client = p.ip_net("client_ip")?;
     let rule_id = p
         .get("rule_id")?
         .map(|v| {

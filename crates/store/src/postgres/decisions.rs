@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, corrupt, params_of, pg_err};
+use super::{PgStore, corrupt, pg_err};
 use crate::codec::decisions::{
     DECISION_INSERT_COLUMNS, DECISION_SELECT_COLUMNS, DecisionColumns, DecisionColumnsIn, EXPIRY,
     cap_text,
@@ -171,11 +171,7 @@ impl DecisionStore for PgStore {
 
     async fn query_decisions(&self, query: &DecisionQuery) -> Result<Page<Decision>, StoreError> {
         let sql = sqlgen::decisions_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows_to_decisions(&rows)?;
         Ok(sqlgen::into_page(items, query.limit, |d| Cursor {
             ts: d.created_at.as_micros(),

@@ -88,11 +88,7 @@ impl DeviceStore for PgStore {
 
     async fn list_devices(&self, q: &DeviceQuery) -> Result<Page<StoredDevice>, StoreError> {
         let sql = sqlgen::devices_query(Dialect::Postgres, q);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(|r| {

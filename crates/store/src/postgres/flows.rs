@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use tokio_postgres::Row;
 
-use super::{PgStore, corrupt, params_of, pg_err};
+use super::{PgStore, corrupt, pg_err};
 use crate::codec::flows::{FLOW_INSERT_COLUMNS, FLOW_SELECT_COLUMNS, FlowColumns, FlowColumnsIn};
 use crate::sqlgen::{self, Dialect};
 use crate::{Cursor, FlowQuery, FlowStore, NewFlow, Page, StoreError, StoredFlow};
@@ -86,11 +86,7 @@ impl FlowStore for PgStore {
 
     async fn list_flows(&self, q: &FlowQuery) -> Result<Page<StoredFlow>, StoreError> {
         let sql = sqlgen::flows_query(Dialect::Postgres, q);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(|r| flow_from_row(r).map_err(corrupt)?.into_flow())

@@ -19,7 +19,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, corrupt, params_of, pg_err};
+use super::{PgStore, corrupt, pg_err};
 use crate::codec::jobs::{
     ATTEMPT_SELECT_COLUMNS, AttemptColumns, JOB_SELECT_COLUMNS, JobColumns, MAX_ERROR_CHARS,
     MAX_LOG_CHARS, MAX_NAME_CHARS, MAX_PROGRESS_CHARS, SCHEDULE_SELECT_COLUMNS, ScheduleColumns,
@@ -393,11 +393,7 @@ impl JobStore for PgStore {
 
     async fn query_jobs(&self, query: &JobQuery) -> Result<Page<Job>, StoreError> {
         let sql = sqlgen::jobs_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let found = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let found = self.query_generated(&sql).await?;
         let items = found
             .iter()
             .map(job_from_row)

@@ -136,6 +136,17 @@ impl PgStore {
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(pool_err)
     }
+
+    /// Runs one statement built by `sqlgen` and returns its rows: the listing queries
+    /// of every resource go through here, so they fail the same way when the
+    /// database is away.
+    async fn query_generated(&self, sql: &Sql) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.client().await?;
+        client
+            .query(sql.text.as_str(), &params_of(sql))
+            .await
+            .map_err(pg_err)
+    }
 }
 
 /// Errors that mean "the database is not reachable right now" become `Unavailable`

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use palisade_core::Timestamp;
 use tokio_postgres::Row;
 
-use super::{PgStore, corrupt, params_of, pg_err};
+use super::{PgStore, corrupt, pg_err};
 use crate::codec::posture::{
     RESULT_SELECT_COLUMNS, ResultColumns, ResultColumnsIn, RunColumns, credential, run_counts,
 };
@@ -148,11 +148,7 @@ impl PostureStore for PgStore {
 
     async fn posture_runs(&self, query: &PostureRunQuery) -> Result<Page<PostureRun>, StoreError> {
         let sql = sqlgen::posture_runs_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(|r| run_from_row(r).map_err(corrupt)?.into_run())

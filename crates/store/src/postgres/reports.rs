@@ -5,7 +5,7 @@ use palisade_core::Timestamp;
 use palisade_core::net::ip_from_key;
 use tokio_postgres::Row;
 
-use super::{PgStore, corrupt, count, params_of, pg_err};
+use super::{PgStore, corrupt, count, pg_err};
 use crate::codec::clean;
 use crate::codec::reports::{REPORT_META_COLUMNS, ReportRow};
 use crate::sqlgen::{self, Dialect};
@@ -82,11 +82,7 @@ impl ReportStore for PgStore {
         limit: u32,
     ) -> Result<Page<ReportMeta>, StoreError> {
         let sql = sqlgen::reports_query(Dialect::Postgres, cursor, limit);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(|r| Ok(report_from_row(r)?.into_meta()))

@@ -15,7 +15,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 
-use super::{PgStore, corrupt, count, params_of, pg_err};
+use super::{PgStore, corrupt, count, pg_err};
 use crate::codec::clean;
 use crate::codec::security::{
     API_KEY_SELECT_COLUMNS, ApiKeyColumns, REFRESH_SELECT_COLUMNS, SECRET_SELECT_COLUMNS,
@@ -536,11 +536,7 @@ impl SecurityStore for PgStore {
 
     async fn query_audit(&self, query: &AuditQuery) -> Result<Page<AuditEntry>, StoreError> {
         let sql = sqlgen::audit_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(|r| audit_from_row(r).map_err(corrupt))

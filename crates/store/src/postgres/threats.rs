@@ -10,7 +10,7 @@ use palisade_core::threat::{StoredThreat, Threat};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
 
-use super::{PgStore, corrupt, count, params_of, pg_err};
+use super::{PgStore, corrupt, count, pg_err};
 use crate::codec::clean;
 use crate::codec::threats::{
     THREAT_INSERT_COLUMNS, THREAT_SELECT_COLUMNS, ThreatColumns, ThreatColumnsIn, bucket_label,
@@ -125,11 +125,7 @@ impl ThreatStore for PgStore {
 
     async fn query_threats(&self, query: &ThreatQuery) -> Result<Page<StoredThreat>, StoreError> {
         let sql = sqlgen::threats_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(threat_from_row)

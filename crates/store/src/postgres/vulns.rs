@@ -367,16 +367,12 @@ impl VulnStore for PgStore {
 
     async fn query_assets(&self, query: &AssetQuery) -> Result<Page<Asset>, StoreError> {
         let sql = sqlgen::assets_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let rows = rows
             .iter()
             .map(asset_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let items = with_counts(&client, rows).await?;
+        let items = with_counts(&self.client().await?, rows).await?;
         Ok(sqlgen::into_page(items, query.limit, |a| Cursor {
             ts: a.first_seen.as_micros(),
             id: a.id,
@@ -545,11 +541,7 @@ impl VulnStore for PgStore {
 
     async fn query_matches(&self, query: &MatchQuery) -> Result<Page<VulnMatch>, StoreError> {
         let sql = sqlgen::matches_query(Dialect::Postgres, query);
-        let client = self.client().await?;
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
+        let rows = self.query_generated(&sql).await?;
         let items = rows
             .iter()
             .map(match_from_row)
