@@ -393,6 +393,21 @@ async fn run_mix(
         if !items.is_empty() {
             hits[p.shape] += 1;
         }
+        if std::env::var("DETAIL").is_ok_and(|v| v == "1") {
+            let q = &p.query;
+            println!(
+                "detail | {label} | {} | {} ms | {} rows | client {:?} | prefix {:?} | method {:?} | status {:?} | q {:?} | from {:?}",
+                SHAPES[p.shape],
+                ms(took),
+                items.len(),
+                q.client.map(|n| std::net::Ipv6Addr::from(n.first)),
+                q.path_prefix,
+                q.method,
+                q.status,
+                q.text,
+                q.from.map(|t| t.as_micros())
+            );
+        }
         ids.push(items.iter().map(|e| e.id).collect());
         times[p.shape].push(took);
     }
