@@ -17,7 +17,7 @@
 //!   is common overall but absent under a large prefix (`/tienda1/` and `windows`: 38%
 //!   and 19% of the rows, none together) read millions of rows to prove the page
 //!   empty. The writer adds each transaction's events in rowid order (see
-//!   [`sqlite_index_new`]): a trigger adding them in id order made FTS5 flush its
+//!   [`sqlite_index_range`]): a trigger adding them in id order made FTS5 flush its
 //!   pending terms at almost every row (3.5× slower to fill).
 //! - PostgreSQL: a `pg_trgm` GIN index on [`PG_TEXT_EXPR`], the six columns joined by a
 //!   separator. The query always tests that expression (the planner uses the index when
@@ -104,15 +104,14 @@ fn sqlite_rowid_sql(row: &str) -> String {
 /// The same text in SQLite, over the `events` table (for the backfill).
 const SQLITE_ROW_TEXT: &str = "coalesce(path, '') || char(1) || coalesce(query, '') || char(1) || coalesce(user_agent, '') || char(1) || coalesce(referer, '') || char(1) || coalesce(message, '') || char(1) || coalesce(user_name, '')";
 
-/// Creates the SQLite index and its triggers and fills it from the stored events (in
-/// rowid order); run in one transaction so that the index is never visible
-/// half-filled. New events are added by the writer ([`sqlite_index_new`]), not by a
-/// trigger: the insert trigger of the first layout is how [`SQLITE_OLD_LAYOUT`] knows
-/// an index to rebuild.
+/// Creates the SQLite index and its triggers, empty: the store then fills it from the
+/// stored events ([`sqlite_index_range`]) in the same transaction, so that the index is
+/// never visible half-filled. New events are added by the writer, not by a trigger:
+/// the insert trigger of the first layout is how [`SQLITE_OLD_LAYOUT`] knows an index
+/// to rebuild.
 pub(crate) fn sqlite_create() -> String {
     let new_rowid = sqlite_rowid_sql("new.");
     let old_rowid = sqlite_rowid_sql("old.");
-    let rowid = sqlite_rowid_sql("");
     format!(
         "CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(body, content='', contentless_delete=1, \
              tokenize='trigram case_sensitive 0', detail=none);
@@ -122,20 +121,24 @@ pub(crate) fn sqlite_create() -> String {
          CREATE TRIGGER {SQLITE_TABLE}_au AFTER UPDATE OF id, path, query, user_agent, referer, message, user_name ON events BEGIN
              DELETE FROM {SQLITE_TABLE} WHERE rowid = {old_rowid};
              INSERT INTO {SQLITE_TABLE} (rowid, body) VALUES ({new_rowid}, {SQLITE_NEW_TEXT});
-         END;
-         INSERT INTO {SQLITE_TABLE} (rowid, body) SELECT {rowid}, {SQLITE_ROW_TEXT} FROM events ORDER BY 1;"
+         END;"
     )
 }
 
-/// Adds the events whose id is at least `?1` (those one write transaction inserted:
-/// one writer, increasing ids) to the SQLite index, in rowid order, so that FTS5
-/// appends to its pending lists instead of flushing them.
-pub(crate) fn sqlite_index_new() -> String {
+/// Adds the events with `?1 <= id < ?2` to the SQLite index, in rowid order, so that
+/// FTS5 appends to its pending lists instead of flushing them at almost every row.
+/// The writer calls it for the ids one transaction inserted (one writer, increasing
+/// ids); building the index calls it for chunks of [`BACKFILL_CHUNK`] ids, so that the
+/// sort stays in memory instead of spilling the whole store's text to temporary files.
+pub(crate) fn sqlite_index_range() -> String {
     let rowid = sqlite_rowid_sql("");
     format!(
-        "INSERT INTO {SQLITE_TABLE} (rowid, body) SELECT {rowid}, {SQLITE_ROW_TEXT} FROM events WHERE id >= ?1 ORDER BY 1"
+        "INSERT INTO {SQLITE_TABLE} (rowid, body) SELECT {rowid}, {SQLITE_ROW_TEXT} FROM events WHERE id >= ?1 AND id < ?2 ORDER BY 1"
     )
 }
+
+/// Ids per statement when the index is built from the stored events.
+pub(crate) const BACKFILL_CHUNK: i64 = 100_000;
 
 /// The trigger only the first layout of the index had (rowid = id, filled by an insert
 /// trigger): when it exists, the index is rebuilt.

@@ -36,6 +36,7 @@ pub(super) fn sync(conn: &mut Connection, enabled: bool) -> Result<(), StoreErro
         tracing::info!("building the free-text index of stored events ([search] text_index)");
         tx.execute_batch(&text::sqlite_create())
             .map_err(sqlite_err)?;
+        backfill(&tx)?;
     } else if !old_layout {
         tracing::info!("dropping the free-text index of stored events ([search] text_index)");
         tx.execute_batch(&text::sqlite_drop()).map_err(sqlite_err)?;
@@ -51,6 +52,28 @@ fn trigger_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
         .map_err(sqlite_err)
 }
 
+/// Fills a new index from the stored events, [`text::BACKFILL_CHUNK`] ids at a time.
+fn backfill(conn: &Connection) -> Result<(), StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = conn
+        .query_row("SELECT min(id), max(id) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sqlite_err)?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let mut stmt = conn
+        .prepare_cached(&text::sqlite_index_range())
+        .map_err(sqlite_err)?;
+    let mut at = first;
+    while at <= last {
+        let end = at.saturating_add(text::BACKFILL_CHUNK);
+        stmt.execute([at, end]).map_err(sqlite_err)?;
+        at = end;
+    }
+    Ok(())
+}
+
 /// Adds the events a write transaction inserted (ids from `first_id` on) to the index
 /// when it exists; called by the writer inside that transaction, so that the index and
 /// the events commit together.
@@ -58,8 +81,8 @@ pub(super) fn index_new(conn: &Connection, first_id: i64) -> Result<(), StoreErr
     if !exists(conn)? {
         return Ok(());
     }
-    conn.prepare_cached(&text::sqlite_index_new())
-        .and_then(|mut s| s.execute([first_id]))
+    conn.prepare_cached(&text::sqlite_index_range())
+        .and_then(|mut s| s.execute([first_id, i64::MAX]))
         .map(|_| ())
         .map_err(sqlite_err)
 }

@@ -273,6 +273,9 @@ async fn filters_path_prefix(db: Db) {
     assert_eq!(matching(s, p("/")).await.len(), 16);
 }
 
+/// A test on a row's method, status and path.
+type RowTest = dyn Fn(Option<&str>, Option<u16>, &str) -> bool;
+
 /// A path prefix is answered through the (method, status, path) index, one range per
 /// method and status there is: rows without a method or a status, and every method and
 /// status, must still be found, alone and with the method and status filters.
@@ -297,7 +300,7 @@ async fn path_prefix_with_any_method_and_status(db: Db) {
         expected.push((i, method, status, path));
     }
     write(s, events).await;
-    let want = |f: &dyn Fn(Option<&str>, Option<u16>, &str) -> bool| -> Vec<i64> {
+    let want = |f: &RowTest| -> Vec<i64> {
         let mut v: Vec<i64> = expected
             .iter()
             .filter(|(_, m, st, p)| f(*m, *st, p))
