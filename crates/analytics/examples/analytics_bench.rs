@@ -43,7 +43,7 @@ const SECONDARY: &[(&str, &str)] = &[
     ("events_status", "status, ts"),
     ("events_method", "method, ts"),
     ("events_host", "host, ts"),
-    ("events_path", "path, ts"),
+    ("events_method_status_path", "method, status, path, ts"),
 ];
 
 /// Raw access to the database behind the store, for the generator.

@@ -21,6 +21,9 @@ pub(crate) enum Drive {
     Planner,
     /// This filter column's index: it narrows the rows to few.
     Column(&'static str),
+    /// The `(method, status, path, ts)` index: the path prefix, with the method and
+    /// status (or every method and status there is), narrows the rows to few.
+    Path,
     /// The time index: walk newest first and filter (the filters match many rows).
     Time,
     /// The free-text index: the text matches few rows (fetched by id, then sorted).
@@ -32,20 +35,32 @@ pub(crate) enum Drive {
 /// tens of milliseconds), and only when walking the time index would read more.
 pub(crate) const SMALL_MATCH: i64 = 20_000;
 
+/// The SQLite index serving a path prefix together with the method and status filters.
+pub(crate) const PATH_INDEX: &str = "events_method_status_path";
+
 /// What the SQLite store probed before choosing a driving index: how many rows (up to
-/// [`SMALL_MATCH`]) the client network, the path prefix and the free-text index each
-/// match (`None`: no such filter, or no text index), and about how many rows the
+/// [`SMALL_MATCH`]) the client network, the path prefix (with the method and status
+/// filters), the free-text index (under the path prefix's bucket) and the time window
+/// each match (`None`: no such filter, or no text index), and about how many rows the
 /// table holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Probes {
     /// Rows in the client network.
     pub client: Option<i64>,
-    /// Rows under the path prefix.
+    /// Rows under the path prefix with the method and status asked for.
     pub path: Option<i64>,
     /// Candidates of the free-text index for `q`.
     pub text: Option<i64>,
+    /// Rows in the time window (`from` and/or `to`).
+    pub window: Option<i64>,
     /// Rows in the table (`max(id) - min(id) + 1`).
     pub rows: i64,
+}
+
+/// Whether the client filter is one address: then `(client_ip, ts)` returns its rows
+/// in time order, like an equality.
+fn one_address(q: &EventQuery) -> bool {
+    q.client.is_some_and(|net| net.first == net.last)
 }
 
 /// The SQLite driving index for a query, given the [`Probes`].
@@ -53,41 +68,44 @@ pub(crate) struct Probes {
 /// The probed filter matching fewest rows (under [`SMALL_MATCH`]) drives, unless walking
 /// the time index newest first is expected to reach a page sooner: with the probed
 /// filters independent, that walk reads about `page / (product of their fractions of
-/// the table)` rows. Otherwise equality filters with a `(column, ts)` index drive,
+/// the table)` rows, and never more than a small time window holds. Otherwise
+/// equality filters with a `(column, ts)` index drive (one client address first),
 /// since they also return rows in time order; else the time index.
 pub(crate) fn sqlite_drive(q: &EventQuery, probes: &Probes) -> Drive {
     let exact_status = matches!(q.status, Some(s) if s.range().0 == s.range().1);
     let probed = [
-        ("client_ip", probes.client.filter(|_| q.client.is_some())),
-        ("path", probes.path.filter(|_| q.path_prefix.is_some())),
-        ("text", probes.text.filter(|_| q.text.is_some())),
+        (
+            Drive::Column("client_ip"),
+            probes.client.filter(|_| q.client.is_some()),
+        ),
+        (Drive::Path, probes.path.filter(|_| q.path_prefix.is_some())),
+        (Drive::Text, probes.text.filter(|_| q.text.is_some())),
     ];
     let rows = probes.rows.max(1) as f64;
     let mut fraction = 1.0_f64;
-    let mut best: Option<(&'static str, i64)> = None;
-    for (name, count) in probed {
+    let mut best: Option<(Drive, i64)> = None;
+    for (drive, count) in probed {
         let Some(count) = count else { continue };
         fraction *= (count as f64 / rows).min(1.0);
         if count < SMALL_MATCH && best.is_none_or(|(_, b)| count < b) {
-            best = Some((name, count));
+            best = Some((drive, count));
         }
     }
     let page = f64::from(clamp_limit(q.limit)) + 1.0;
-    let time_walk = if fraction > 0.0 {
+    let mut time_walk = if fraction > 0.0 {
         page / fraction
     } else {
         f64::INFINITY
     };
+    if let Some(window) = probes
+        .window
+        .filter(|w| *w < SMALL_MATCH && (q.from.is_some() || q.to.is_some()))
+    {
+        time_walk = time_walk.min(window as f64);
+    }
     match best {
-        Some((name, count)) if (count as f64) <= time_walk => {
-            if name == "text" {
-                Drive::Text
-            } else if name == "path" {
-                Drive::Column("path")
-            } else {
-                Drive::Column("client_ip")
-            }
-        }
+        Some((drive, count)) if (count as f64) <= time_walk => drive,
+        _ if one_address(q) => Drive::Column("client_ip"),
         _ if q.host.is_some() => Drive::Column("host"),
         _ if exact_status => Drive::Column("status"),
         _ if q.method.is_some() => Drive::Column("method"),
@@ -95,34 +113,129 @@ pub(crate) fn sqlite_drive(q: &EventQuery, probes: &Probes) -> Drive {
     }
 }
 
+/// The distinct non-NULL values of `column` (from `low` on, up to `high`), read by
+/// one seek each in an index leading with the column: a recursive loose index scan,
+/// so that a filter absent from the query still becomes an `IN` the
+/// [`PATH_INDEX`] can seek through. As the condition `column IN (…)` (SQLite) or
+/// `column = ANY(ARRAY(…))` (PostgreSQL: computed once, then one index seek each).
+fn in_distinct(dialect: Dialect, column: &str, bounds: Option<(i64, i64)>) -> String {
+    let values = distinct_values(column, bounds);
+    match dialect {
+        Dialect::Sqlite => format!("{column} IN ({values})"),
+        Dialect::Postgres => format!("{column} = ANY(ARRAY({values}))"),
+    }
+}
+
+/// The SELECT of [`in_distinct`].
+fn distinct_values(column: &str, bounds: Option<(i64, i64)>) -> String {
+    let (first, more, last) = match bounds {
+        Some((low, high)) => (
+            format!(" WHERE {column} >= {low}"),
+            format!("v.x < {high}"),
+            format!("x <= {high}"),
+        ),
+        None => (
+            String::new(),
+            "v.x IS NOT NULL".to_owned(),
+            "x IS NOT NULL".to_owned(),
+        ),
+    };
+    format!(
+        "WITH RECURSIVE v(x) AS (SELECT min({column}) FROM events{first} UNION ALL \
+         SELECT (SELECT min({column}) FROM events WHERE {column} > v.x) FROM v WHERE {more}) \
+         SELECT x FROM v WHERE {last}"
+    )
+}
+
+/// The SQLite compound SELECT of `what` over the rows whose path starts with the
+/// query's prefix and whose method and status match its filters, through
+/// [`PATH_INDEX`] only: one seek per (method, status) pair there is, then a range on
+/// the path. An absent filter is every value the column holds plus NULL (its own
+/// branch: `IN` never matches NULL). `None` without a path prefix.
+fn path_rows(b: &mut Builder, q: &EventQuery, what: &str) -> Option<String> {
+    let prefix = clean(q.path_prefix.as_deref()?).into_owned();
+    let low = b.text(&prefix);
+    let path = match prefix_upper_bound(&prefix) {
+        Some(upper) => {
+            let high = b.text(&upper);
+            format!("path >= {low} AND path < {high}")
+        }
+        None => format!("path >= {low}"),
+    };
+    let methods = match &q.method {
+        Some(method) => {
+            let p = b.text(method);
+            vec![format!("method = {p}")]
+        }
+        None => vec![
+            in_distinct(b.dialect, "method", None),
+            "method IS NULL".to_owned(),
+        ],
+    };
+    let statuses = match q.status.map(|s| s.range()) {
+        Some((lo, hi)) if lo == hi => {
+            let p = b.p(Param::I32(i32::from(lo)));
+            vec![format!("status = {p}")]
+        }
+        Some((lo, hi)) => vec![in_distinct(
+            b.dialect,
+            "status",
+            Some((i64::from(lo), i64::from(hi))),
+        )],
+        None => vec![
+            in_distinct(b.dialect, "status", None),
+            "status IS NULL".to_owned(),
+        ],
+    };
+    // SQLite has no statistics to choose the index by; PostgreSQL does.
+    let from = match b.dialect {
+        Dialect::Sqlite => format!("events INDEXED BY {PATH_INDEX}"),
+        Dialect::Postgres => "events".to_owned(),
+    };
+    let mut branches = Vec::new();
+    for m in &methods {
+        for s in &statuses {
+            branches.push(format!(
+                "SELECT {what} FROM {from} WHERE {m} AND {s} AND {path}"
+            ));
+        }
+    }
+    Some(branches.join(" UNION ALL "))
+}
+
 /// A probe counting, up to [`SMALL_MATCH`], the rows one filter matches, through its
-/// index only. `None` when the query has no such filter.
+/// index only: `client_ip`, `path` (with the method and status filters) or `ts` (the
+/// time window). `None` when the query has no such filter.
 pub(crate) fn probe_query(dialect: Dialect, q: &EventQuery, column: &str) -> Option<Sql> {
     let mut b = Builder::new(dialect);
-    match column {
+    let rows = match column {
         "client_ip" => {
             let net = q.client?;
             let lo = b.p(Param::Bytes(net.first.to_vec()));
             let hi = b.p(Param::Bytes(net.last.to_vec()));
-            b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
+            format!("SELECT 1 FROM events WHERE client_ip BETWEEN {lo} AND {hi}")
         }
-        "path" => {
-            let prefix = clean(q.path_prefix.as_deref()?);
-            let lo = b.text(&prefix);
-            b.cond(format!("path >= {lo}"));
-            if let Some(upper) = prefix_upper_bound(&prefix) {
-                let hi = b.text(&upper);
-                b.cond(format!("path < {hi}"));
+        "path" => path_rows(&mut b, q, "1")?,
+        "ts" => {
+            let mut conds = Vec::new();
+            if let Some(from) = q.from {
+                let p = b.p(Param::I64(from.as_micros()));
+                conds.push(format!("ts >= {p}"));
             }
+            if let Some(to) = q.to {
+                let p = b.p(Param::I64(to.as_micros()));
+                conds.push(format!("ts < {p}"));
+            }
+            if conds.is_empty() {
+                return None;
+            }
+            format!("SELECT 1 FROM events WHERE {}", conds.join(" AND "))
         }
         _ => return None,
-    }
+    };
     let limit = b.p(Param::I64(SMALL_MATCH));
     Some(Sql {
-        text: format!(
-            "SELECT count(*) FROM (SELECT 1 FROM events WHERE {} LIMIT {limit})",
-            b.conds.join(" AND ")
-        ),
+        text: format!("SELECT count(*) FROM ({rows} LIMIT {limit}) AS probe"),
         params: b.params,
     })
 }
@@ -143,15 +256,24 @@ pub(crate) fn bounded_events_query(
     scan: Option<i64>,
 ) -> Sql {
     let mut b = Builder::new(dialect);
+    // The unary `+` is SQLite's; PostgreSQL chooses by its statistics.
+    let sqlite = dialect == Dialect::Sqlite;
     let col = |name: &'static str| -> String {
         match drive {
+            _ if !sqlite => name.to_owned(),
             Drive::Column(d) if d != name => format!("+{name}"),
-            Drive::Time | Drive::Text => format!("+{name}"),
+            Drive::Time | Drive::Text | Drive::Path => format!("+{name}"),
             _ => name.to_owned(),
         }
     };
-    // Driven by the text index, the time index must not be walked for the order.
-    let ts = if drive == Drive::Text { "+ts" } else { "ts" };
+    // Driven by a set of ids, the time index must not be walked for the order.
+    let by_ids = matches!(drive, Drive::Text | Drive::Path);
+    let ts = if by_ids && sqlite { "+ts" } else { "ts" };
+    if drive == Drive::Path
+        && let Some(rows) = path_rows(&mut b, q, "id")
+    {
+        b.cond(format!("id IN ({rows})"));
+    }
     if let Some(from) = q.from {
         let p = b.p(Param::I64(from.as_micros()));
         b.cond(format!("{ts} >= {p}"));
@@ -162,8 +284,13 @@ pub(crate) fn bounded_events_query(
     }
     if let Some(net) = q.client {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
-        let hi = b.p(Param::Bytes(net.last.to_vec()));
-        b.cond(format!("{} BETWEEN {lo} AND {hi}", col("client_ip")));
+        if one_address(q) {
+            // An equality: its index gives the rows in time order.
+            b.cond(format!("{} = {lo}", col("client_ip")));
+        } else {
+            let hi = b.p(Param::Bytes(net.last.to_vec()));
+            b.cond(format!("{} BETWEEN {lo} AND {hi}", col("client_ip")));
+        }
     }
     if let Some(method) = &q.method {
         let p = b.text(method);
@@ -206,8 +333,10 @@ pub(crate) fn bounded_events_query(
         b.cond(format!("kind = {p}"));
     }
     if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
-        if drive == Drive::Text
-            && let Some(candidates) = text::sqlite_candidates(&mut b, &clean(text))
+        let bucket = text::bucket_range(q.path_prefix.as_deref().map(clean).as_deref());
+        if sqlite
+            && drive == Drive::Text
+            && let Some(candidates) = text::sqlite_candidates(&mut b, &clean(text), bucket)
         {
             b.cond(candidates);
         }
@@ -264,9 +393,16 @@ pub(crate) fn bounded_events_query(
             clamp_limit(q.limit),
         );
     }
+    // PostgreSQL would walk the time index for the order and test each row against
+    // the ids; sorting the few ids is what driving by them means.
+    let order = if by_ids && !sqlite {
+        "ts + 0 DESC, id DESC"
+    } else {
+        "ts DESC, id DESC"
+    };
     b.finish(
         &format!("SELECT {EVENT_SELECT_COLUMNS} FROM events"),
-        "ts DESC, id DESC",
+        order,
         clamp_limit(q.limit),
     )
 }
@@ -287,15 +423,16 @@ pub(crate) fn sqlite_fallback(
     ) {
         return None;
     }
+    // A small time window already bounds the walk: its answer is the whole answer.
+    if probes.window.is_some_and(|w| w < SMALL_MATCH) && (q.from.is_some() || q.to.is_some()) {
+        return None;
+    }
     let probed = [
         (
             Drive::Column("client_ip"),
             probes.client.filter(|_| q.client.is_some()),
         ),
-        (
-            Drive::Column("path"),
-            probes.path.filter(|_| q.path_prefix.is_some()),
-        ),
+        (Drive::Path, probes.path.filter(|_| q.path_prefix.is_some())),
         (Drive::Text, probes.text.filter(|_| q.text.is_some())),
     ];
     probed
@@ -472,6 +609,7 @@ mod tests {
             client: Some(15_000),
             rows: 10_000_000,
             path: None,
+            window: None,
         };
         let with_client_common = EventQuery {
             method: None,
@@ -493,7 +631,9 @@ mod tests {
         );
         let lite = events_query(Dialect::Sqlite, &q, Drive::Text).text;
         assert!(
-            lite.contains("id IN (SELECT rowid FROM events_text WHERE events_text MATCH ?"),
+            lite.contains(
+                "id IN (SELECT rowid & 4398046511103 FROM events_text WHERE events_text MATCH ?"
+            ),
             "{lite}"
         );
         assert!(lite.contains("user_agent LIKE"), "{lite}");
@@ -539,7 +679,7 @@ mod tests {
         assert_eq!(drive, Drive::Column("status"));
         assert_eq!(
             sqlite_fallback(&q, &probes, drive),
-            Some((Drive::Column("path"), 30_000))
+            Some((Drive::Path, 30_000))
         );
         let sql = bounded_events_query(Dialect::Sqlite, &q, drive, Some(30_000));
         let (inner, outer) = sql.text.split_once(" LIMIT ?").unwrap_or_default();
@@ -554,6 +694,136 @@ mod tests {
         assert!(sql.params.contains(&Param::I64(30_000)));
         // No small filter, or one that already drives: nothing to fall back on.
         assert_eq!(sqlite_fallback(&q, &Probes::default(), drive), None);
-        assert_eq!(sqlite_fallback(&q, &probes, Drive::Column("path")), None);
+        assert_eq!(sqlite_fallback(&q, &probes, Drive::Path), None);
+    }
+
+    #[test]
+    fn a_prefix_reads_the_composite_index_one_method_and_status_at_a_time() {
+        let q = EventQuery {
+            path_prefix: Some("/admin$".into()),
+            method: Some("GET".into()),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        // No GET under the prefix: the probe counts 0 and the prefix drives.
+        let probes = Probes {
+            path: Some(0),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        assert_eq!(sqlite_drive(&q, &probes), Drive::Path);
+        let lite = events_query(Dialect::Sqlite, &q, Drive::Path).text;
+        // Every status there is, and NULL, each a seek in the composite index.
+        assert!(
+            lite.contains("id IN (SELECT id FROM events INDEXED BY events_method_status_path WHERE method = ?3 AND status IN (WITH RECURSIVE"),
+            "{lite}"
+        );
+        assert!(
+            lite.contains(" UNION ALL ") && lite.contains("AND status IS NULL AND path >= ?"),
+            "{lite}"
+        );
+        assert!(
+            lite.contains("+method = ?") && lite.contains("+path >= ?"),
+            "{lite}"
+        );
+        // A status class and no method: the class's statuses there are, every method
+        // and NULL.
+        let class = EventQuery {
+            method: None,
+            status: Some(StatusFilter::Class(2)),
+            ..q.clone()
+        };
+        let probe = probe_query(Dialect::Sqlite, &class, "path")
+            .map(|s| s.text)
+            .unwrap_or_default();
+        assert!(probe.contains("WHERE status >= 200 UNION ALL"), "{probe}");
+        assert!(probe.contains("SELECT x FROM v WHERE x <= 299"), "{probe}");
+        assert!(probe.contains("method IS NULL AND status IN"), "{probe}");
+        assert!(!probe.contains("status IS NULL"), "{probe}");
+        assert_eq!(probe.matches("SELECT 1 FROM events").count(), 2, "{probe}");
+        // PostgreSQL: arrays computed once, the ids sorted rather than walked.
+        let pg = events_query(Dialect::Postgres, &class, Drive::Path).text;
+        assert!(pg.contains("method = ANY(ARRAY(WITH RECURSIVE"), "{pg}");
+        assert!(pg.contains("ORDER BY ts + 0 DESC, id DESC"), "{pg}");
+        assert!(!pg.contains("INDEXED BY") && !pg.contains("+path"), "{pg}");
+        // With q, the text index is searched in the prefix's bucket only.
+        let word = EventQuery {
+            text: Some("windows".into()),
+            ..q
+        };
+        let lite = events_query(Dialect::Sqlite, &word, Drive::Text);
+        assert!(
+            lite.text.contains("MATCH ?4 AND rowid BETWEEN ?5 AND ?6)"),
+            "{}",
+            lite.text
+        );
+        let (low, high) = text::bucket_range(Some("/admin$")).unwrap_or_default();
+        assert_eq!(
+            lite.params.get(4..6),
+            Some(&[Param::I64(low), Param::I64(high)][..])
+        );
+    }
+
+    #[test]
+    fn one_address_and_a_small_window_drive_in_time_order() {
+        let one = EventQuery {
+            client: "10.0.0.7/32".parse().ok(),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        // 60,000 rows from the address: not few, but its index is in time order.
+        let probes = Probes {
+            client: Some(SMALL_MATCH),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        assert_eq!(sqlite_drive(&one, &probes), Drive::Column("client_ip"));
+        let lite = events_query(Dialect::Sqlite, &one, Drive::Column("client_ip")).text;
+        assert!(
+            lite.contains("WHERE client_ip = ?1 ORDER BY ts DESC"),
+            "{lite}"
+        );
+        // A word with 9,000 candidates in an hour of 5,000 rows: the hour is read.
+        let hour = EventQuery {
+            from: Some(palisade_core::Timestamp(0)),
+            to: Some(palisade_core::Timestamp(3_600_000_000)),
+            status: Some(StatusFilter::Exact(200)),
+            text: Some("select".into()),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        let probes = Probes {
+            text: Some(9_000),
+            window: Some(5_000),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        assert_eq!(sqlite_drive(&hour, &probes), Drive::Column("status"));
+        assert_eq!(
+            sqlite_fallback(&hour, &probes, Drive::Column("status")),
+            None,
+            "the hour bounds the walk"
+        );
+        let no_status = EventQuery {
+            status: None,
+            ..hour.clone()
+        };
+        assert_eq!(sqlite_drive(&no_status, &probes), Drive::Time);
+        // A larger window leaves the word's candidates to drive.
+        let wide = Probes {
+            window: Some(SMALL_MATCH),
+            ..probes
+        };
+        assert_eq!(sqlite_drive(&hour, &wide), Drive::Text);
+        let probe = probe_query(Dialect::Sqlite, &hour, "ts")
+            .map(|s| s.text)
+            .unwrap_or_default();
+        assert!(
+            probe.starts_with(
+                "SELECT count(*) FROM (SELECT 1 FROM events WHERE ts >= ?1 AND ts < ?2 LIMIT ?3)"
+            ),
+            "{probe}"
+        );
+        assert!(probe_query(Dialect::Sqlite, &one, "ts").is_none());
     }
 }

@@ -89,6 +89,9 @@ fn write_batches(
         .iter()
         .map(|b| write_in(&tx, b, now))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(first_id) = outcomes.iter().filter_map(|o| o.first_event_id).min() {
+        super::text_index::index_new(&tx, first_id)?;
+    }
     tx.commit().map_err(sqlite_err)?;
     Ok(outcomes)
 }
@@ -403,15 +406,21 @@ impl Store for SqliteStore {
                         })
                         .transpose()
                 };
+                let bucket = sqlgen::text::bucket_range(
+                    q.path_prefix.as_deref().map(crate::codec::clean).as_deref(),
+                );
                 let mut probes = sqlgen::Probes {
                     client: probe("client_ip")?,
                     path: probe("path")?,
                     text: match q.text.as_deref() {
-                        Some(t) if !t.is_empty() => {
-                            super::text_index::candidates(conn, &crate::codec::clean(t))?
-                        }
+                        Some(t) if !t.is_empty() => super::text_index::candidates(
+                            conn,
+                            &crate::codec::clean(t),
+                            bucket,
+                        )?,
                         _ => None,
                     },
+                    window: probe("ts")?,
                     rows: 0,
                 };
                 if probes.client.is_some() || probes.path.is_some() || probes.text.is_some() {

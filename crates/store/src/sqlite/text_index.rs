@@ -23,25 +23,79 @@ pub(super) fn sync(conn: &mut Connection, enabled: bool) -> Result<(), StoreErro
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
-    if exists(&tx)? == enabled {
+    let present = exists(&tx)?;
+    let old_layout = present && trigger_exists(&tx, text::SQLITE_OLD_LAYOUT)?;
+    if present == enabled && !old_layout {
         return Ok(());
+    }
+    if old_layout {
+        tracing::info!("rebuilding the free-text index of stored events in its new layout");
+        tx.execute_batch(&text::sqlite_drop()).map_err(sqlite_err)?;
     }
     if enabled {
         tracing::info!("building the free-text index of stored events ([search] text_index)");
         tx.execute_batch(&text::sqlite_create())
             .map_err(sqlite_err)?;
-    } else {
+        backfill(&tx)?;
+    } else if !old_layout {
         tracing::info!("dropping the free-text index of stored events ([search] text_index)");
         tx.execute_batch(&text::sqlite_drop()).map_err(sqlite_err)?;
     }
     tx.commit().map_err(sqlite_err)
 }
 
-/// How many candidates (counted up to the probe cap, 20,000) the
-/// index has for `needle`; `None` when there is no index or the needle is too short
-/// for it.
-pub(super) fn candidates(conn: &Connection, needle: &str) -> Result<Option<i64>, StoreError> {
-    let Some(probe) = text::sqlite_probe(needle) else {
+/// Whether the trigger `name` exists.
+fn trigger_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1")
+        .and_then(|mut s| s.query_row([name], |_| Ok(())).optional())
+        .map(|found| found.is_some())
+        .map_err(sqlite_err)
+}
+
+/// Fills a new index from the stored events, [`text::BACKFILL_CHUNK`] ids at a time.
+fn backfill(conn: &Connection) -> Result<(), StoreError> {
+    let (first, last): (Option<i64>, Option<i64>) = conn
+        .query_row("SELECT min(id), max(id) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .map_err(sqlite_err)?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(());
+    };
+    let mut stmt = conn
+        .prepare_cached(&text::sqlite_index_range())
+        .map_err(sqlite_err)?;
+    let mut at = first;
+    while at <= last {
+        let end = at.saturating_add(text::BACKFILL_CHUNK);
+        stmt.execute([at, end]).map_err(sqlite_err)?;
+        at = end;
+    }
+    Ok(())
+}
+
+/// Adds the events a write transaction inserted (ids from `first_id` on) to the index
+/// when it exists; called by the writer inside that transaction, so that the index and
+/// the events commit together.
+pub(super) fn index_new(conn: &Connection, first_id: i64) -> Result<(), StoreError> {
+    if !exists(conn)? {
+        return Ok(());
+    }
+    conn.prepare_cached(&text::sqlite_index_range())
+        .and_then(|mut s| s.execute([first_id, i64::MAX]))
+        .map(|_| ())
+        .map_err(sqlite_err)
+}
+
+/// How many candidates (counted up to the probe cap, 20,000) the index has for
+/// `needle`, under the path bucket `bucket` when given; `None` when there is no index
+/// or the needle is too short for it.
+pub(super) fn candidates(
+    conn: &Connection,
+    needle: &str,
+    bucket: Option<(i64, i64)>,
+) -> Result<Option<i64>, StoreError> {
+    let Some(probe) = text::sqlite_probe(needle, bucket) else {
         return Ok(None);
     };
     if !exists(conn)? {

@@ -14,6 +14,7 @@ contract!(
     filters_client_network,
     filters_method_status_host_source_kind,
     filters_path_prefix,
+    path_prefix_with_any_method_and_status,
     filters_text_search,
     combined_filters,
     pagination_walks_every_row_once,
@@ -270,6 +271,102 @@ async fn filters_path_prefix(db: Db) {
     assert_eq!(matching(s, p("/x\u{10ffff}")).await, vec![14, 13]);
     assert_eq!(matching(s, p("/nothing")).await, Vec::<i64>::new());
     assert_eq!(matching(s, p("/")).await.len(), 16);
+}
+
+/// A test on a row's method, status and path.
+type RowTest = dyn Fn(Option<&str>, Option<u16>, &str) -> bool;
+
+/// A path prefix is answered through the (method, status, path) index, one range per
+/// method and status there is: rows without a method or a status, and every method and
+/// status, must still be found, alone and with the method and status filters.
+async fn path_prefix_with_any_method_and_status(db: Db) {
+    let s = &db.store;
+    let methods = [Some("GET"), Some("POST"), None, Some("PROPFIND")];
+    let statuses = [Some(200), Some(404), None, Some(503), Some(299), Some(400)];
+    let paths = ["/shop/a", "/shop/b", "/admin", "/sh"];
+    let mut events = Vec::new();
+    let mut expected: Vec<(i64, Option<&str>, Option<u16>, &str)> = Vec::new();
+    for i in 0..96_i64 {
+        let idx = usize::try_from(i).unwrap();
+        let method = methods[idx % methods.len()];
+        let status = statuses[(idx / 4) % statuses.len()];
+        let path = paths[(idx / 3) % paths.len()];
+        events.push(Event {
+            method: method.map(Into::into),
+            status,
+            path: Some(path.into()),
+            ..ev(i)
+        });
+        expected.push((i, method, status, path));
+    }
+    write(s, events).await;
+    let want = |f: &RowTest| -> Vec<i64> {
+        let mut v: Vec<i64> = expected
+            .iter()
+            .filter(|(_, m, st, p)| f(*m, *st, p))
+            .map(|(i, ..)| *i)
+            .collect();
+        v.reverse();
+        v
+    };
+    let q = |prefix: &str| EventQuery {
+        path_prefix: Some(prefix.into()),
+        ..EventQuery::default()
+    };
+    let shop = want(&|_, _, p| p.starts_with("/shop"));
+    assert_eq!(shop.len(), 48);
+    assert_eq!(matching(s, q("/shop")).await, shop);
+    assert_eq!(
+        matching(s, q("/sh")).await,
+        want(&|_, _, p| p.starts_with("/sh"))
+    );
+    assert_eq!(
+        matching(
+            s,
+            EventQuery {
+                method: Some("GET".into()),
+                ..q("/shop/")
+            }
+        )
+        .await,
+        want(&|m, _, p| m == Some("GET") && p.starts_with("/shop/"))
+    );
+    assert_eq!(
+        matching(
+            s,
+            EventQuery {
+                status: Some(StatusFilter::Class(2)),
+                ..q("/shop")
+            }
+        )
+        .await,
+        want(&|_, st, p| matches!(st, Some(200..=299)) && p.starts_with("/shop"))
+    );
+    assert_eq!(
+        matching(
+            s,
+            EventQuery {
+                status: Some(StatusFilter::Exact(404)),
+                method: Some("POST".into()),
+                ..q("/")
+            }
+        )
+        .await,
+        want(&|m, st, _| m == Some("POST") && st == Some(404))
+    );
+    // A method no row has, under a prefix most rows have: nothing.
+    assert_eq!(
+        matching(
+            s,
+            EventQuery {
+                method: Some("GET".into()),
+                status: Some(StatusFilter::Class(5)),
+                ..q("/admin")
+            }
+        )
+        .await,
+        want(&|m, st, p| m == Some("GET") && matches!(st, Some(500..=599)) && p == "/admin")
+    );
 }
 
 async fn filters_text_search(db: Db) {

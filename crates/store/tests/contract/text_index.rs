@@ -117,6 +117,20 @@ async fn same_results_with_and_without_the_index(db: Db) {
             path_prefix: Some("/A".into()),
             ..text(needle)
         });
+        // Prefixes long enough to name a bucket of the index, ASCII or not.
+        for prefix in ["/Admin", "/Adm", "/x", "/caf\u{c9}", "/a_b", "/zz"] {
+            queries.push(EventQuery {
+                path_prefix: Some(prefix.into()),
+                ..text(needle)
+            });
+        }
+    }
+    for (prefix, needle) in [("/caf\u{c9}", "caf"), ("/a_b", "quoted"), ("/x", "windows")] {
+        queries.push(EventQuery {
+            path_prefix: Some(prefix.into()),
+            method: Some("GET".into()),
+            ..text(needle)
+        });
     }
     // Answered before the index exists, then through it.
     let mut unindexed = Vec::new();
@@ -133,6 +147,28 @@ async fn same_results_with_and_without_the_index(db: Db) {
             q.status
         );
     }
+    assert_eq!(
+        matching(
+            &indexed,
+            &EventQuery {
+                path_prefix: Some("/Adm".into()),
+                ..text("login")
+            }
+        )
+        .await,
+        vec![1]
+    );
+    assert_eq!(
+        matching(
+            &indexed,
+            &EventQuery {
+                path_prefix: Some("/x".into()),
+                ..text("windows")
+            }
+        )
+        .await,
+        vec![13]
+    );
     // And what the results are (ASCII case folded, the rest as written).
     assert_eq!(
         matching(&indexed, &text("ADMIN")).await,
@@ -186,12 +222,40 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
     assert_eq!(db.scalar(exists).await, 0, "off by default");
     // Events stored before the index exists are indexed when it is built.
     write(&db.store, corpus()).await;
+    // SQLite builds it 100,000 ids at a time: an id far past the others spans chunks.
+    let sqlite = matches!(db.raw, crate::harness::Raw::Sqlite(_));
+    if sqlite {
+        db.exec_raw(&format!(
+            "INSERT INTO events (id, ts, received_at, kind, source, path, user_agent) \
+             VALUES (250000, {}, {}, 'http', 'web', '/far', 'ChunkBot/1.0')",
+            T0 + 40,
+            T0 + 40
+        ))
+        .await;
+    }
     let indexed = db.reopen_with(ON).await;
     assert_eq!(db.scalar(exists).await, 1);
     assert_eq!(matching(&indexed, &text("sysadmin")).await, vec![6]);
+    if sqlite {
+        assert_eq!(matching(&indexed, &text("chunkbot")).await, vec![40]);
+    }
     // Migrating again with the index on keeps it.
     indexed.migrate().await.unwrap();
     assert_eq!(db.scalar(exists).await, 1);
+    // An index of the first SQLite layout (rowid = id, an insert trigger) is rebuilt.
+    if let crate::harness::Raw::Sqlite(_) = db.raw {
+        db.exec_raw(
+            "DELETE FROM events_text; CREATE TRIGGER events_text_ai AFTER INSERT ON events BEGIN SELECT 1; END;",
+        )
+        .await;
+        let rebuilt = db.reopen_with(ON).await;
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'events_text_ai'")
+                .await,
+            0
+        );
+        assert_eq!(matching(&rebuilt, &text("sysadmin")).await, vec![6]);
+    }
     // Writes made with the index on are found through it.
     let mut late = ev(50);
     late.user_agent = Some("LateBot/2.0".into());
