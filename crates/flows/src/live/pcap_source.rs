@@ -36,6 +36,7 @@ pub fn start(
     store: SharedStore,
     writer: Option<BatchWriter>,
     bus: Option<Arc<Bus>>,
+    judge: Option<Arc<dyn crate::judge::FlowJudge>>,
     supervisor: &Supervisor,
 ) -> Vec<JoinHandle<()>> {
     let shutdown = supervisor.shutdown();
@@ -43,12 +44,13 @@ pub fn start(
         .iter()
         .map(|c| {
             let status = register(&c.interface);
-            let (c, flows, store, writer, bus, shutdown) = (
+            let (c, flows, store, writer, bus, judge, shutdown) = (
                 c.clone(),
                 flows.clone(),
                 store.clone(),
                 writer.clone(),
                 bus.clone(),
+                judge.clone(),
                 shutdown.clone(),
             );
             supervisor.spawn(&format!("capture:{}", c.interface), move || {
@@ -58,6 +60,7 @@ pub fn start(
                     store.clone(),
                     writer.clone(),
                     bus.clone(),
+                    judge.clone(),
                     status.clone(),
                     shutdown.clone(),
                 )
@@ -72,11 +75,12 @@ async fn run(
     store: SharedStore,
     writer: Option<BatchWriter>,
     bus: Option<Arc<Bus>>,
+    judge: Option<Arc<dyn crate::judge::FlowJudge>>,
     status: Arc<Mutex<CaptureStatus>>,
     mut shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_secs(1);
-    let mut sink = FlowSink::new(c.source_name(), store, writer, bus);
+    let mut sink = FlowSink::new(c.source_name(), store, writer, bus).with_judge(judge);
     loop {
         let (tx, mut rx) = mpsc::channel::<Batch>(8);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
