@@ -52,7 +52,7 @@ impl Default for ModelsConfig {
             flow_path: None,
             flow_anomaly: true,
             flow_anomaly_warmup: 1000,
-            flow_anomaly_z: 8.0,
+            flow_anomaly_z: 6.0,
         }
     }
 }

@@ -216,7 +216,7 @@ pub struct EvalFlowsArgs {
     #[arg(long, default_value_t = 1000)]
     pub anomaly_warmup: u64,
     /// The online score's threshold (standard deviations).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = 6.0)]
     pub anomaly_z: f32,
 }
 

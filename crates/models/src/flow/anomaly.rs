@@ -8,8 +8,9 @@
 //! follows drift); nothing is judged before `warmup` flows; a flow's score is the
 //! largest upward z of its features, with the standard deviation floored at
 //! `min_std` (the features are `ln(1+count)`, so 0.35 is about "40% more than usual"
-//! per σ). Flows that scored at or above the threshold, or that the supervised model
-//! flagged, are not learnt, so an attack does not teach the score that it is normal.
+//! per σ). Flows that scored at or above half the threshold, or that the supervised
+//! model flagged, are not learnt, so an attack that ramps up (a scan's window grows a
+//! flow at a time) does not teach the score that it is normal on its way up.
 //! Memory is fixed: two numbers per feature.
 
 use serde::{Deserialize, Serialize};
@@ -33,7 +34,7 @@ impl Default for AnomalySettings {
     fn default() -> Self {
         AnomalySettings {
             warmup: 1000,
-            z_threshold: 8.0,
+            z_threshold: 6.0,
             horizon: 100_000,
             min_std: 0.35,
         }
@@ -106,6 +107,12 @@ impl OnlineAnomaly {
     /// Whether a score is an anomaly.
     pub fn is_anomaly(&self, s: &AnomalyScore) -> bool {
         s.z >= self.settings.z_threshold
+    }
+
+    /// Whether a flow with this score (`None`: still warming up) may be learnt: under
+    /// half the threshold.
+    pub fn may_learn(&self, s: Option<&AnomalyScore>) -> bool {
+        s.is_none_or(|s| s.z < self.settings.z_threshold / 2.0)
     }
 
     /// Learns one flow (Welford; past `horizon` flows each new one weighs 1/horizon).

@@ -253,8 +253,10 @@ impl FlowScorer {
                             anomaly.learnt()
                         ),
                     }),
-                    _ => {
-                        anomaly.learn(&x);
+                    s => {
+                        if anomaly.may_learn(s.as_ref()) {
+                            anomaly.learn(&x);
+                        }
                         None
                     }
                 }

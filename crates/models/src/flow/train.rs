@@ -499,7 +499,7 @@ mod tests {
             ("x.pcap benign all", "needs src"),
             ("x.pcap worm -", "worm"),
             ("x.pcap scan src=nope", "nope"),
-            ("x.pcap scan", "3"),
+            ("x.pcap scan", "got 2 fields"),
         ] {
             let e = parse_labels(&format!("\n{bad}")).unwrap_err().to_string();
             assert!(e.contains("line 2") && e.contains(needle), "{e}");

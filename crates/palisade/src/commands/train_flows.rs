@@ -259,16 +259,13 @@ fn anomaly_report(captures: &[LabelledCapture], warmup: u64, z: f32) {
     let (mut benign_flagged, mut benign_judged) = (0usize, 0usize);
     for c in captures.iter().filter(|c| c.label.class == Some(FlowClass::Benign)) {
         for (x, _) in &c.flows {
-            match a.score(x) {
-                Some(s) => {
-                    benign_judged += 1;
-                    if a.is_anomaly(&s) {
-                        benign_flagged += 1;
-                    } else {
-                        a.learn(x);
-                    }
-                }
-                None => a.learn(x),
+            let s = a.score(x);
+            if let Some(s) = &s {
+                benign_judged += 1;
+                benign_flagged += usize::from(a.is_anomaly(s));
+            }
+            if a.may_learn(s.as_ref()) {
+                a.learn(x);
             }
         }
     }
@@ -285,14 +282,15 @@ fn anomaly_report(captures: &[LabelledCapture], warmup: u64, z: f32) {
         let mut state = a.clone();
         let (mut attack_hit, mut attack, mut other_hit) = (0usize, 0usize, 0usize);
         for (x, class) in &c.flows {
-            let flagged = state.score(x).is_some_and(|s| state.is_anomaly(&s));
+            let s = state.score(x);
+            let flagged = s.as_ref().is_some_and(|s| state.is_anomaly(s));
             if *class != FlowClass::Benign {
                 attack += 1;
                 attack_hit += usize::from(flagged);
             } else {
                 other_hit += usize::from(flagged);
             }
-            if !flagged {
+            if state.may_learn(s.as_ref()) {
                 state.learn(x);
             }
         }
