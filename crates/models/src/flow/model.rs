@@ -20,6 +20,9 @@ pub const FLOW_FORMAT_VERSION: u32 = 1;
 
 const MAGIC: &[u8] = b"PALISADE-FLOW-MODEL\n";
 
+/// Index of the `login_port` feature.
+const LOGIN_PORT: usize = 16;
+
 /// Largest decompressed file accepted (a real one is a few KB).
 const MAX_BODY: u64 = 4 << 20;
 
@@ -216,8 +219,17 @@ impl FlowModel {
 
     /// Scores one flow's features, with the three features that pushed most toward
     /// the attack class named.
+    ///
+    /// Brute force is only named on a login-service port (`login_port`): a constraint,
+    /// not learnt, because the benign captures hold too few repeated connections to an
+    /// ordinary service (a client opening 40 HTTP connections at once) to teach the
+    /// model that they are not password guessing. Elsewhere its share is dropped from
+    /// the attack probability.
     pub fn predict(&self, x: &[f32; DIM]) -> FlowPrediction {
-        let p = self.probabilities(x);
+        let mut p = self.probabilities(x);
+        if x[LOGIN_PORT] == 0.0 {
+            p[FlowClass::Bruteforce.index()] = 0.0;
+        }
         let (best, _) = p
             .iter()
             .enumerate()
@@ -230,7 +242,7 @@ impl FlowModel {
             .collect();
         contrib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         FlowPrediction {
-            probability: (1.0 - p[0]).clamp(0.0, 1.0),
+            probability: p[1..].iter().sum::<f32>().clamp(0.0, 1.0),
             class: FlowClass::ALL[best],
             fired: contrib
                 .into_iter()
@@ -408,6 +420,18 @@ pub(crate) mod tests {
         assert!((p.fired[0].1 - 300.0).abs() < 0.01);
         x[19] = 0.0;
         assert!(back.predict(&x).probability < 0.01);
+    }
+
+    #[test]
+    fn bruteforce_is_only_named_on_login_ports() {
+        let mut m = toy();
+        m.weights[3][DIM] = 20.0;
+        let mut x = [0.0f32; DIM];
+        assert!(m.predict(&x).probability < 0.01, "not on port 80");
+        x[LOGIN_PORT] = 1.0;
+        let p = m.predict(&x);
+        assert_eq!(p.class, FlowClass::Bruteforce);
+        assert!(p.probability > 0.99);
     }
 
     #[test]
