@@ -81,7 +81,10 @@ impl Validate for ModelsConfig {
         if !(10..=10_000_000).contains(&self.flow_anomaly_warmup) {
             problems.push(ConfigProblem::new(
                 "flow_anomaly_warmup",
-                format!("{} must be between 10 and 10000000", self.flow_anomaly_warmup),
+                format!(
+                    "{} must be between 10 and 10000000",
+                    self.flow_anomaly_warmup
+                ),
             ));
         }
         if !(3.0..=100.0).contains(&self.flow_anomaly_z) {

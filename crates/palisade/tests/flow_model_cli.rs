@@ -51,12 +51,20 @@ fn ingest(data: &Path, file: &Path, env: &[(&str, &str)]) -> String {
 fn a_real_scan_raises_the_flow_models_threat_and_a_benign_capture_none() {
     let Some(dir) = pcaps() else { return };
     let tmp = tempfile::tempdir().expect("tempdir");
-    let out = ingest(&tmp.path().join("a"), &dir.join("scan/ppa_portscan.pcap"), &[]);
+    let out = ingest(
+        &tmp.path().join("a"),
+        &dir.join("scan/ppa_portscan.pcap"),
+        &[],
+    );
     assert!(out.contains("network-ml-flow-scan 1"), "{out}");
     assert!(out.contains("threat-flow links"), "{out}");
     assert!(!out.contains(" 0 threat-flow links"), "{out}");
 
-    let out = ingest(&tmp.path().join("b"), &dir.join("http/zeek_wikipedia.pcap"), &[]);
+    let out = ingest(
+        &tmp.path().join("b"),
+        &dir.join("http/zeek_wikipedia.pcap"),
+        &[],
+    );
     assert!(!out.contains("network-ml-flow"), "{out}");
     assert!(out.contains("0 scenario alerts"), "{out}");
 }
@@ -69,12 +77,24 @@ fn a_damaged_flow_model_degrades_to_the_rules_and_says_so() {
     std::fs::write(&bad, b"PALISADE-FLOW-MODEL\nnot gzip").expect("write");
     let bad_s = bad.to_str().expect("utf-8");
     let env = [("PALISADE_MODELS__FLOW_PATH", bad_s)];
-    let out = ingest(&tmp.path().join("a"), &dir.join("scan/ppa_portscan.pcap"), &env);
-    assert!(out.contains("network-vertical-portscan 1"), "the rules still judge: {out}");
+    let out = ingest(
+        &tmp.path().join("a"),
+        &dir.join("scan/ppa_portscan.pcap"),
+        &env,
+    );
+    assert!(
+        out.contains("network-vertical-portscan 1"),
+        "the rules still judge: {out}"
+    );
     assert!(!out.contains("network-ml-flow"), "{out}");
 
     let o = palisade(
-        &["models".as_ref(), "list".as_ref(), "--flow-path".as_ref(), bad.as_os_str()],
+        &[
+            "models".as_ref(),
+            "list".as_ref(),
+            "--flow-path".as_ref(),
+            bad.as_os_str(),
+        ],
         &[],
     );
     assert!(!o.status.success());

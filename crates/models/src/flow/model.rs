@@ -230,11 +230,11 @@ impl FlowModel {
         if x[LOGIN_PORT] == 0.0 {
             p[FlowClass::Bruteforce.index()] = 0.0;
         }
-        let (best, _) = p
-            .iter()
-            .enumerate()
-            .skip(1)
-            .fold((1, f32::MIN), |a, (k, v)| if *v > a.1 { (k, *v) } else { a });
+        let (best, _) =
+            p.iter().enumerate().skip(1).fold(
+                (1, f32::MIN),
+                |a, (k, v)| if *v > a.1 { (k, *v) } else { a },
+            );
         let z = self.standardise(x);
         let mut contrib: Vec<(usize, f32)> = (0..DIM)
             .map(|i| (i, (self.weights[best][i] - self.weights[0][i]) * z[i]))

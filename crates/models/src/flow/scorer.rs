@@ -396,6 +396,10 @@ mod tests {
         let flagged: Vec<&FlowVerdict> = v.iter().flatten().collect();
         assert!(!flagged.is_empty());
         assert!(flagged.iter().all(|v| v.category == "anomaly"));
-        assert!(flagged[0].why.contains("standard deviations"), "{}", flagged[0].why);
+        assert!(
+            flagged[0].why.contains("standard deviations"),
+            "{}",
+            flagged[0].why
+        );
     }
 }

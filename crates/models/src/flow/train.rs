@@ -573,14 +573,7 @@ mod tests {
         let a = fit(&refs, &s).unwrap();
         let b = fit(&refs, &s).unwrap();
         assert_eq!(a, b, "same data and seed, same weights");
-        let c = fit(
-            &refs,
-            &FlowTrainSettings {
-                seed: 2,
-                ..s
-            },
-        )
-        .unwrap();
+        let c = fit(&refs, &FlowTrainSettings { seed: 2, ..s }).unwrap();
         assert_ne!(a.2, c.2, "another seed shuffles differently");
         let model = FlowModel::new(metadata(&caps, None, &s, false), a.0, a.1, a.2);
         let r = judge(&model, &caps[0], 0.5);

@@ -32,7 +32,10 @@ pub fn run(overrides: &Overrides, command: ModelsCommand) -> anyhow::Result<Exit
             };
             println!("{}", serde_json::to_string_pretty(&statuses)?);
             Ok(
-                if statuses.iter().all(|st| st.loaded || st.source == "disabled") {
+                if statuses
+                    .iter()
+                    .all(|st| st.loaded || st.source == "disabled")
+                {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE

@@ -33,7 +33,10 @@ fn settings(d: &FlowDataArgs) -> anyhow::Result<FlowTrainSettings> {
     })
 }
 
-fn load(d: &FlowDataArgs, s: &FlowTrainSettings) -> anyhow::Result<(Vec<LabelledCapture>, DataFile)> {
+fn load(
+    d: &FlowDataArgs,
+    s: &FlowTrainSettings,
+) -> anyhow::Result<(Vec<LabelledCapture>, DataFile)> {
     let text = std::fs::read(&d.labels).with_context(|| d.labels.display().to_string())?;
     let labels = parse_labels(&String::from_utf8_lossy(&text))?;
     let captures = load_captures(&labels, &d.data, s.features)?;
@@ -257,7 +260,10 @@ fn anomaly_report(captures: &[LabelledCapture], warmup: u64, z: f32) {
     };
     let mut a = OnlineAnomaly::new(settings);
     let (mut benign_flagged, mut benign_judged) = (0usize, 0usize);
-    for c in captures.iter().filter(|c| c.label.class == Some(FlowClass::Benign)) {
+    for c in captures
+        .iter()
+        .filter(|c| c.label.class == Some(FlowClass::Benign))
+    {
         for (x, _) in &c.flows {
             let s = a.score(x);
             if let Some(s) = &s {
@@ -275,7 +281,9 @@ fn anomaly_report(captures: &[LabelledCapture], warmup: u64, z: f32) {
         a.learnt()
     );
     if !a.warm() {
-        println!("  the benign captures hold fewer flows than the warm-up: attack captures are not judged (lower --anomaly-warmup to see them)");
+        println!(
+            "  the benign captures hold fewer flows than the warm-up: attack captures are not judged (lower --anomaly-warmup to see them)"
+        );
         return;
     }
     for c in captures.iter().filter(|c| c.is_attack()) {

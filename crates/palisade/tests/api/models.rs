@@ -322,8 +322,15 @@ async fn flow_model_missing_degrades_then_reloads_sqlite() {
     let f = flow(&list);
     assert_eq!(f["loaded"], true, "{list}");
     assert_eq!(f["is_real"], true);
-    assert!(f["version"].as_str().is_some_and(|v| v.starts_with("flow-1.")));
-    assert!(f["metadata"]["held_out"]["recall"].as_f64().is_some(), "{f}");
+    assert!(
+        f["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("flow-1."))
+    );
+    assert!(
+        f["metadata"]["held_out"]["recall"].as_f64().is_some(),
+        "{f}"
+    );
     let (_, d) = app.get_json("/api/v1/health/detailed").await;
     assert_eq!(flow(&d["models"])["loaded"], true, "{d}");
 }
