@@ -54,13 +54,13 @@ pub fn start(
                 shutdown.clone(),
             );
             supervisor.spawn(&format!("capture:{}", c.interface), move || {
+                let sink =
+                    FlowSink::new(c.source_name(), store.clone(), writer.clone(), bus.clone())
+                        .with_judge(judge.clone());
                 run(
                     c.clone(),
                     flows.clone(),
-                    store.clone(),
-                    writer.clone(),
-                    bus.clone(),
-                    judge.clone(),
+                    sink,
                     status.clone(),
                     shutdown.clone(),
                 )
@@ -72,15 +72,11 @@ pub fn start(
 async fn run(
     c: CaptureConfig,
     flows: FlowConfig,
-    store: SharedStore,
-    writer: Option<BatchWriter>,
-    bus: Option<Arc<Bus>>,
-    judge: Option<Arc<dyn crate::judge::FlowJudge>>,
+    mut sink: FlowSink,
     status: Arc<Mutex<CaptureStatus>>,
     mut shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_secs(1);
-    let mut sink = FlowSink::new(c.source_name(), store, writer, bus).with_judge(judge);
     loop {
         let (tx, mut rx) = mpsc::channel::<Batch>(8);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

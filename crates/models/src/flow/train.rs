@@ -240,10 +240,7 @@ pub type Fitted = ([f32; DIM], [f32; DIM], [[f32; DIM + 1]; 4]);
 /// Trains the softmax regression on the flows of `captures` (excluded ones skipped):
 /// features standardised by the training flows' mean and deviation, classes weighted
 /// to balance, AdaGrad over shuffled flows (deterministic for the seed).
-pub fn fit(
-    captures: &[&LabelledCapture],
-    s: &FlowTrainSettings,
-) -> Result<Fitted, FlowTrainError> {
+pub fn fit(captures: &[&LabelledCapture], s: &FlowTrainSettings) -> Result<Fitted, FlowTrainError> {
     let rows: Vec<&([f32; DIM], FlowClass)> = captures
         .iter()
         .filter(|c| c.label.class.is_some())
