@@ -30,6 +30,7 @@ use crate::device::{DeviceTable, Oui};
 use crate::error::CaptureError;
 use crate::event::{flow_event, http_event};
 use crate::flow::FlowRecord;
+use crate::judge::FlowJudge;
 use crate::reader;
 
 /// Why an import stopped.
@@ -134,6 +135,7 @@ pub struct FlowSink {
     writer: Option<BatchWriter>,
     bus: Option<Arc<Bus>>,
     beacons: BeaconTracker,
+    judge: Option<Arc<dyn FlowJudge>>,
     /// Flows stored.
     pub flows: u64,
     /// Devices new or changed.
@@ -156,10 +158,17 @@ impl FlowSink {
             writer,
             bus,
             beacons: BeaconTracker::new(100_000),
+            judge: None,
             flows: 0,
             devices_changed: 0,
             beacon_flows: 0,
         }
+    }
+
+    /// The sink with a flow model judging every flow before it becomes an event.
+    pub fn with_judge(mut self, judge: Option<Arc<dyn FlowJudge>>) -> FlowSink {
+        self.judge = judge;
+        self
     }
 
     /// Handles one batch.
@@ -192,10 +201,15 @@ impl FlowSink {
             && !batch.is_empty()
         {
             let mut events = Vec::with_capacity(batch.len());
+            let mut verdicts = match &self.judge {
+                Some(j) => j.judge(&batch).into_iter(),
+                None => Vec::new().into_iter(),
+            };
             for (f, id) in batch.iter().zip(&ids) {
                 let flow_id = ("flow_id".to_string(), id.to_string());
                 let mut e = flow_event(f, source);
                 e.extra.push(flow_id.clone());
+                e.extra.extend(verdicts.next().unwrap_or_default());
                 if let Some(b) = self.beacons.observe(f) {
                     self.beacon_flows += 1;
                     e.extra.push(("beacon".into(), "true".into()));
@@ -240,6 +254,19 @@ pub async fn import_capture(
     writer: Option<BatchWriter>,
     bus: Option<Arc<Bus>>,
 ) -> Result<ImportSummary, ImportError> {
+    import_capture_judged(path, source, config, store, writer, bus, None).await
+}
+
+/// [`import_capture`] with a flow model (`judge`) adding its verdict to each flow event.
+pub async fn import_capture_judged(
+    path: PathBuf,
+    source: String,
+    config: FlowConfig,
+    store: SharedStore,
+    writer: Option<BatchWriter>,
+    bus: Option<Arc<Bus>>,
+    judge: Option<Arc<dyn FlowJudge>>,
+) -> Result<ImportSummary, ImportError> {
     let started = Instant::now();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<FlowRecord>, Vec<Device>)>(4);
     let reader_path = path.clone();
@@ -252,7 +279,7 @@ pub async fn import_capture(
             let _ = tx.blocking_send((batch, seen));
         })
     });
-    let mut sink = FlowSink::new(source, store, writer, bus);
+    let mut sink = FlowSink::new(source, store, writer, bus).with_judge(judge);
     while let Some((batch, seen)) = rx.recv().await {
         sink.handle(batch, seen).await?;
     }

@@ -12,6 +12,8 @@
 //! repeated at regular intervals; `threat_links` points threats raised over flow events
 //! at their flows.
 //!
+//! `judge` lets a flow model (palisade-models) add its verdict to flow events.
+//!
 //! `live` captures from an interface (`[[capture]]`, cargo feature `capture`, libpcap).
 
 pub mod app;
@@ -24,6 +26,7 @@ pub mod error;
 pub mod event;
 pub mod flow;
 pub mod import;
+pub mod judge;
 pub mod live;
 pub mod reader;
 pub mod table;
@@ -34,3 +37,4 @@ pub use config::FlowConfig;
 pub use error::CaptureError;
 pub use event::{flow_event, http_event};
 pub use flow::FlowRecord;
+pub use judge::FlowJudge;

@@ -26,6 +26,18 @@ pub struct ModelsConfig {
     pub min_probability: f32,
     /// A probability at which the model alone blocks; unset (the default): never.
     pub block_probability: Option<f32>,
+    /// Use the flow model (scans, floods, brute force over flows) at all.
+    pub flow_enabled: bool,
+    /// A flow model file written by `palisade train-flows`; unset: the default built
+    /// into the binary. A missing or damaged file leaves the flow scenarios and the
+    /// online score alone in force (health says so).
+    pub flow_path: Option<PathBuf>,
+    /// The unsupervised online flow score (threats of category `anomaly`).
+    pub flow_anomaly: bool,
+    /// Flows the online score learns before it judges any.
+    pub flow_anomaly_warmup: u64,
+    /// Standard deviations above the running mean from which a flow is an anomaly.
+    pub flow_anomaly_z: f32,
 }
 
 impl Default for ModelsConfig {
@@ -36,6 +48,11 @@ impl Default for ModelsConfig {
             model_weight: 0,
             min_probability: 0.9,
             block_probability: None,
+            flow_enabled: true,
+            flow_path: None,
+            flow_anomaly: true,
+            flow_anomaly_warmup: 1000,
+            flow_anomaly_z: 6.0,
         }
     }
 }
@@ -59,6 +76,21 @@ impl Validate for ModelsConfig {
             problems.push(ConfigProblem::new(
                 "model_weight",
                 format!("{} must be at most 100", self.model_weight),
+            ));
+        }
+        if !(10..=10_000_000).contains(&self.flow_anomaly_warmup) {
+            problems.push(ConfigProblem::new(
+                "flow_anomaly_warmup",
+                format!(
+                    "{} must be between 10 and 10000000",
+                    self.flow_anomaly_warmup
+                ),
+            ));
+        }
+        if !(3.0..=100.0).contains(&self.flow_anomaly_z) {
+            problems.push(ConfigProblem::new(
+                "flow_anomaly_z",
+                format!("{} must be between 3 and 100", self.flow_anomaly_z),
             ));
         }
         problems

@@ -7,7 +7,8 @@
 //! Training ([`train`]) is pure Rust AdaGrad, deterministic for a seed. Models are
 //! saved in a versioned, quantised file ([`file`]), held in a hot-swappable slot
 //! ([`slot`]) and combined with the rule score by the [`fusion`] policy. Beside them,
-//! per-endpoint anomaly [`baseline`]s are learnt online from traffic.
+//! per-endpoint anomaly [`baseline`]s are learnt online from traffic, and the [`flow`]
+//! model judges network flows (scans, floods, brute force, and an online anomaly score).
 
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod category;
 pub mod config;
 pub mod features;
 pub mod file;
+pub mod flow;
 pub mod fusion;
 pub mod generate;
 pub mod linear;

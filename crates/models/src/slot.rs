@@ -12,7 +12,7 @@ use arc_swap::ArcSwapOption;
 use palisade_core::Timestamp;
 use serde::Serialize;
 
-use crate::file::{Metadata, Model, ModelError};
+use crate::file::{Model, ModelError};
 
 /// The default model, trained by `palisade train` (command in `crates/models/README.md`).
 pub const BUILTIN: &[u8] = include_bytes!("../default/http.pmodel");
@@ -64,8 +64,9 @@ pub struct ModelStatus {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub loaded_at: Option<Timestamp>,
     /// The model's metadata (training data, features, held-out figures).
+    /// (JSON: the request model's and the flow model's metadata differ in shape.)
     #[schema(value_type = Option<Object>)]
-    pub metadata: Option<Metadata>,
+    pub metadata: Option<serde_json::Value>,
     /// Why the last load failed (the rules decide alone when nothing is loaded).
     pub error: Option<String>,
 }
@@ -133,7 +134,7 @@ impl ModelSlot {
                 st.version = Some(model.metadata.model_version.clone());
                 st.is_real = Some(model.metadata.is_real);
                 st.loaded_at = Some(Timestamp::now());
-                st.metadata = Some(model.metadata.clone());
+                st.metadata = serde_json::to_value(&model.metadata).ok();
                 st.error = None;
                 self.current.store(Some(Arc::new(model)));
                 Ok(st.clone())

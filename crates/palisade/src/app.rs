@@ -399,6 +399,10 @@ impl Application {
                 store.clone(),
                 Some(handle.writer.clone()),
                 Some(handle.live.clone()),
+                handle
+                    .guard
+                    .flow_model()
+                    .map(|s| s.clone() as Arc<dyn palisade_flows::FlowJudge>),
                 &handle.supervisor,
             );
         }

@@ -109,7 +109,13 @@ pub enum Command {
     /// Train the request models (threat detector and attack classifier) on labelled
     /// JSONL corpora plus generated attacks; writes a model file.
     Train(TrainArgs),
-    /// The request models.
+    /// Train the flow model (scans, floods, brute force over flows) on labelled packet
+    /// captures; writes a flow-model file with leave-one-capture-out figures.
+    TrainFlows(TrainFlowsArgs),
+    /// Measure the flow model leave-one-capture-out on labelled captures, per capture,
+    /// beside the rule scenarios and the online score.
+    EvalFlows(EvalFlowsArgs),
+    /// The request and flow models.
     Models {
         /// The models action.
         #[command(subcommand)]
@@ -125,9 +131,12 @@ pub enum ModelsCommand {
     /// The model the configuration loads (or FILE): version, is_real, training data,
     /// held-out figures; exit 1 when it cannot be loaded.
     List {
-        /// A model file to show instead of the configured one.
+        /// A request-model file to show instead of the configured ones.
         #[arg(long)]
         path: Option<PathBuf>,
+        /// A flow-model file to show instead of the configured ones.
+        #[arg(long)]
+        flow_path: Option<PathBuf>,
     },
 }
 
@@ -159,6 +168,56 @@ pub struct TrainArgs {
     /// Share of the data held out for the figures stored in the model.
     #[arg(long, default_value_t = 0.1)]
     pub held_out: f64,
+}
+
+/// The labelled captures and training settings `train-flows` and `eval-flows` share.
+#[derive(Debug, Args)]
+pub struct FlowDataArgs {
+    /// The labels file: one `FILE CLASS WHO` line per capture (see
+    /// `crates/models/flow-labels.txt`).
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// The directory the labels' FILE paths are relative to.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Shuffle seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Passes over the flows.
+    #[arg(long, default_value_t = 20)]
+    pub epochs: u32,
+    /// Attack probability from which a flow is flagged.
+    #[arg(long, default_value_t = 0.5)]
+    pub threshold: f32,
+}
+
+/// `palisade train-flows`
+#[derive(Debug, Args)]
+pub struct TrainFlowsArgs {
+    /// Labels, data, seed.
+    #[command(flatten)]
+    pub data: FlowDataArgs,
+    /// Where to write the model.
+    #[arg(long, default_value = "flow.pmodel")]
+    pub out: PathBuf,
+}
+
+/// `palisade eval-flows`
+#[derive(Debug, Args)]
+pub struct EvalFlowsArgs {
+    /// Labels, data, seed.
+    #[command(flatten)]
+    pub data: FlowDataArgs,
+    /// A flow-model file to judge every capture with as well (it may have trained on
+    /// them: these figures are not held out).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// The online score's warm-up, in flows, for its report.
+    #[arg(long, default_value_t = 1000)]
+    pub anomaly_warmup: u64,
+    /// The online score's threshold (standard deviations).
+    #[arg(long, default_value_t = 6.0)]
+    pub anomaly_z: f32,
 }
 
 /// `palisade vuln …`
@@ -471,6 +530,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs { command } => commands::jobs::run(&overrides, command),
         Command::Vuln { command } => commands::vuln::run(&overrides, command),
         Command::Train(args) => commands::train::run(args),
+        Command::TrainFlows(args) => commands::train_flows::train(args),
+        Command::EvalFlows(args) => commands::train_flows::eval(args),
         Command::Models { command } => commands::models::run(&overrides, command),
     }
 }

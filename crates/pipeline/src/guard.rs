@@ -92,6 +92,7 @@ pub struct Guard {
         Arc<palisade_models::Baselines>,
         palisade_models::BaselinePolicy,
     )>,
+    flows: Option<Arc<palisade_models::flow::FlowScorer>>,
 }
 
 impl Guard {
@@ -107,6 +108,7 @@ impl Guard {
             threats,
             models: None,
             baselines: None,
+            flows: None,
         }
     }
 
@@ -130,6 +132,18 @@ impl Guard {
     ) -> Guard {
         self.models = Some((slot, policy));
         self
+    }
+
+    /// The guard with the flow model judging flows from captures (the flow sinks of
+    /// imports and live captures take it from here).
+    pub fn with_flow_model(mut self, scorer: Arc<palisade_models::flow::FlowScorer>) -> Guard {
+        self.flows = Some(scorer);
+        self
+    }
+
+    /// The flow model's scorer, when it is configured.
+    pub fn flow_model(&self) -> Option<&Arc<palisade_models::flow::FlowScorer>> {
+        self.flows.as_ref()
     }
 
     /// The request model slot, when models are configured.

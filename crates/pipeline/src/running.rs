@@ -249,7 +249,10 @@ impl Pipeline {
             .with_models(
                 Arc::new(palisade_models::ModelSlot::from_config(&config.models)),
                 palisade_models::FusionPolicy::from(&config.models),
-            );
+            )
+            .with_flow_model(Arc::new(palisade_models::flow::FlowScorer::from_config(
+                &config.models,
+            )));
         let baselines = config
             .baselines
             .enabled

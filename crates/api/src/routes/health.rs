@@ -169,7 +169,8 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
         if !m.loaded && m.source != "disabled" {
             status = status.max(Health::Degraded);
             reasons.push(format!(
-                "request model {} ({}) not loaded, rules decide alone: {}",
+                "{} model {} ({}) not loaded, rules decide alone: {}",
+                if m.name == "flow" { "flow" } else { "request" },
                 m.name,
                 m.source,
                 m.error.as_deref().unwrap_or("unknown")

@@ -1,5 +1,5 @@
-//! `GET /api/v1/models` and `POST /api/v1/models/reload`: which request model is in
-//! force (version, is_real, training data, held-out figures) and reloading its file
+//! `GET /api/v1/models` and `POST /api/v1/models/reload`: which request model and
+//! which flow model are in force (version, is_real, training data, held-out figures) and reloading its file
 //! after `palisade train` without a restart.
 
 use axum::Extension;
@@ -15,12 +15,13 @@ use palisade_models::ModelStatus;
 
 /// Every configured model and its status (empty when no model component runs).
 pub fn statuses(state: &AppState) -> Vec<ModelStatus> {
-    state
-        .pipeline
-        .guard
+    let guard = &state.pipeline.guard;
+    guard
         .models()
-        .map(|slot| vec![slot.status()])
-        .unwrap_or_default()
+        .map(|slot| slot.status())
+        .into_iter()
+        .chain(guard.flow_model().map(|f| f.slot().status()))
+        .collect()
 }
 
 /// The models: loaded or not (and why), version, is_real, metadata.
@@ -40,12 +41,20 @@ pub async fn reload_models(
     Extension(principal): Extension<Principal>,
     ClientIp(ip): ClientIp,
 ) -> Result<Json<Vec<ModelStatus>>, Problem> {
-    let Some(slot) = state.pipeline.guard.models().cloned() else {
+    let slot = state.pipeline.guard.models().cloned();
+    let flows = state.pipeline.guard.flow_model().cloned();
+    if slot.is_none() && flows.is_none() {
         return Ok(Json(Vec::new()));
-    };
-    let outcome = tokio::task::spawn_blocking(move || slot.reload())
-        .await
-        .map_err(|e| Problem::internal(&e))?;
+    }
+    // Both files are read again; the first failure is reported (each model that does
+    // not load keeps the one in force).
+    let outcome = tokio::task::spawn_blocking(move || {
+        let http = slot.map(|s| s.reload().map(|_| ()));
+        let flow = flows.map(|f| f.slot().reload().map(|_| ()));
+        http.unwrap_or(Ok(())).and(flow.unwrap_or(Ok(())))
+    })
+    .await
+    .map_err(|e| Problem::internal(&e))?;
     audit(
         &state,
         Some(principal.actor()),
@@ -61,9 +70,9 @@ pub async fn reload_models(
             "model.reloaded",
             Some(&principal.actor()),
             match &outcome {
-                Ok(_) => format!("Request model reloaded by {}", principal.actor()),
+                Ok(_) => format!("Models reloaded by {}", principal.actor()),
                 Err(e) => format!(
-                    "Request model reload by {} failed (the previous one stays in force): {e}",
+                    "Model reload by {} failed (the previous one stays in force): {e}",
                     principal.actor()
                 ),
             },

@@ -36,6 +36,7 @@ pub fn start(
     store: SharedStore,
     writer: Option<BatchWriter>,
     bus: Option<Arc<Bus>>,
+    judge: Option<Arc<dyn crate::judge::FlowJudge>>,
     supervisor: &Supervisor,
 ) -> Vec<JoinHandle<()>> {
     let shutdown = supervisor.shutdown();
@@ -43,21 +44,23 @@ pub fn start(
         .iter()
         .map(|c| {
             let status = register(&c.interface);
-            let (c, flows, store, writer, bus, shutdown) = (
+            let (c, flows, store, writer, bus, judge, shutdown) = (
                 c.clone(),
                 flows.clone(),
                 store.clone(),
                 writer.clone(),
                 bus.clone(),
+                judge.clone(),
                 shutdown.clone(),
             );
             supervisor.spawn(&format!("capture:{}", c.interface), move || {
+                let sink =
+                    FlowSink::new(c.source_name(), store.clone(), writer.clone(), bus.clone())
+                        .with_judge(judge.clone());
                 run(
                     c.clone(),
                     flows.clone(),
-                    store.clone(),
-                    writer.clone(),
-                    bus.clone(),
+                    sink,
                     status.clone(),
                     shutdown.clone(),
                 )
@@ -69,14 +72,11 @@ pub fn start(
 async fn run(
     c: CaptureConfig,
     flows: FlowConfig,
-    store: SharedStore,
-    writer: Option<BatchWriter>,
-    bus: Option<Arc<Bus>>,
+    mut sink: FlowSink,
     status: Arc<Mutex<CaptureStatus>>,
     mut shutdown: Shutdown,
 ) {
     let mut backoff = Duration::from_secs(1);
-    let mut sink = FlowSink::new(c.source_name(), store, writer, bus);
     loop {
         let (tx, mut rx) = mpsc::channel::<Batch>(8);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -69,11 +69,18 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             // A packet capture (pcap/pcapng by its magic, gzip allowed) becomes flows.
             if palisade_flows::import::is_capture(path) {
                 let name = args.source.clone().unwrap_or_else(|| path.display().to_string());
-                let events_to = match &ingest {
-                    Ingest::Pipeline(_) => Some(writer.clone()),
-                    Ingest::StoreOnly(..) => None,
+                let (events_to, judge) = match &ingest {
+                    // The flow model judges flows whenever detection runs.
+                    Ingest::Pipeline(r) => (
+                        Some(writer.clone()),
+                        r.handle()
+                            .guard
+                            .flow_model()
+                            .map(|s| s.clone() as Arc<dyn palisade_flows::FlowJudge>),
+                    ),
+                    Ingest::StoreOnly(..) => (None, None),
                 };
-                match palisade_flows::import::import_capture(path.clone(), name, settings.flows.clone(), store.clone(), events_to, None).await {
+                match palisade_flows::import::import_capture_judged(path.clone(), name, settings.flows.clone(), store.clone(), events_to, None, judge).await {
                     Ok(s) => {
                         let secs = s.elapsed_s.max(1e-9);
                         println!(

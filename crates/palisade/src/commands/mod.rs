@@ -13,6 +13,7 @@ pub mod models;
 pub mod secrets;
 pub mod serve;
 pub mod train;
+pub mod train_flows;
 pub mod user;
 pub mod vuln;
 

@@ -285,3 +285,52 @@ async fn a_confident_model_blocks_alone_when_configured_and_the_threat_says_why(
     assert_eq!(r.status(), 403);
     app.stop().await;
 }
+
+/// The flow model beside the request model: a missing file degrades health (the flow
+/// rules and the online score stay), `POST /api/v1/models/reload` loads it once written,
+/// and both models are listed with version and is_real.
+#[tokio::test]
+async fn flow_model_missing_degrades_then_reloads_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flow_file = dir.path().join("flow.pmodel");
+    let mut s = test_settings(&dir, None);
+    s.models.flow_path = Some(flow_file.clone());
+    let mut app = spawn_with(s, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+
+    let (status, list) = app.get_json("/api/v1/models").await;
+    assert_eq!(status, 200);
+    let flow = |l: &serde_json::Value| {
+        l.as_array()
+            .and_then(|a| a.iter().find(|m| m["name"] == "flow").cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(flow(&list)["loaded"], false, "{list}");
+    let (_, d) = app.get_json("/api/v1/health/detailed").await;
+    assert_eq!(d["status"], "degraded", "{d}");
+    assert!(
+        d["reasons"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|x| x.as_str().unwrap_or("").starts_with("flow model flow"))),
+        "{d}"
+    );
+
+    std::fs::write(&flow_file, palisade_models::flow::scorer::BUILTIN_FLOW).expect("write");
+    let (status, list) = reload(&app).await;
+    assert_eq!(status, 200, "{list}");
+    let f = flow(&list);
+    assert_eq!(f["loaded"], true, "{list}");
+    assert_eq!(f["is_real"], true);
+    assert!(
+        f["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("flow-1."))
+    );
+    assert!(
+        f["metadata"]["held_out"]["recall"].as_f64().is_some(),
+        "{f}"
+    );
+    let (_, d) = app.get_json("/api/v1/health/detailed").await;
+    assert_eq!(flow(&d["models"])["loaded"], true, "{d}");
+}
