@@ -272,11 +272,7 @@ impl Engine {
         (verdict, reusable)
     }
 
-    fn inspect_parts(
-        &self,
-        req: &HttpRequest,
-        parsed: Option<&ParsedRequest>,
-    ) -> Verdict {
+    fn inspect_parts(&self, req: &HttpRequest, parsed: Option<&ParsedRequest>) -> Verdict {
         let inner = &*self.inner;
         // Findings are kept by rule index (one per rule, the first that matched), and
         // put in rule order at the end: a handful at most, where a slot per active rule
@@ -433,18 +429,21 @@ fn record(
     {
         return;
     }
-    hits.push((ri, Finding {
-        rule_id: rule.id,
-        name: rule.name.clone(),
-        category: rule.category,
-        severity: rule.severity,
-        paranoia: rule.paranoia,
-        location: part.location.as_str().to_string(),
-        name_of_part: part.name.clone(),
-        decoded_value: cap(value, MAX_DECODED),
-        matched: cap(matched, MAX_MATCHED),
-        tags: Vec::new(),
-    }));
+    hits.push((
+        ri,
+        Finding {
+            rule_id: rule.id,
+            name: rule.name.clone(),
+            category: rule.category,
+            severity: rule.severity,
+            paranoia: rule.paranoia,
+            location: part.location.as_str().to_string(),
+            name_of_part: part.name.clone(),
+            decoded_value: cap(value, MAX_DECODED),
+            matched: cap(matched, MAX_MATCHED),
+            tags: Vec::new(),
+        },
+    ));
 }
 
 #[cfg(test)]

@@ -650,8 +650,10 @@ mod tests {
         requests.push(get("/items/3?id=abc%22def&lang=xx&extra=1"));
         let mut post = get("/login");
         post.method = "POST".into();
-        post.headers
-            .push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+        post.headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
         post.body = b"user=ana&pass=s3cret".to_vec();
         requests.push(post);
         let mut deviated = 0;
