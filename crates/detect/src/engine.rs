@@ -15,7 +15,7 @@ use regex::{Regex, RegexBuilder};
 use crate::memo;
 use crate::prefilter::Prefilter;
 
-use crate::request::{HttpRequest, Part, parse};
+use crate::request::{HttpRequest, ParsedRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
 use crate::seclang::{LoadReport, Program};
 use crate::transform::{Transform, apply_chain};
@@ -251,14 +251,35 @@ impl Engine {
 
     /// Inspects one request and scores it.
     pub fn inspect(&self, req: &HttpRequest) -> Verdict {
+        self.inspect_parsed(req).0
+    }
+
+    /// [`Engine::inspect`], also handing back the request's parts when they are the
+    /// ones a paranoia-1 parse gives for its arguments (the engine parsed the request
+    /// at paranoia 1 or 2, which differ only in headers): so the per-endpoint baselines
+    /// can reuse them instead of parsing the request a second time. `None` when the
+    /// engine did not parse it (CRS rules alone) or parsed it at paranoia 3 or above.
+    pub fn inspect_parsed(&self, req: &HttpRequest) -> (Verdict, Option<ParsedRequest>) {
         let inner = &*self.inner;
-        let mut hits: Vec<Option<Finding>> = vec![None; inner.rules.len()];
         // With CRS alone (no built-in rules) the engine's own parse is not needed.
         let parsed = if inner.rules.is_empty() {
-            crate::request::ParsedRequest::default()
+            None
         } else {
-            parse(req, inner.config.paranoia)
+            Some(parse(req, inner.config.paranoia))
         };
+        let verdict = self.inspect_parts(req, parsed.as_ref());
+        let reusable = parsed.filter(|_| inner.config.paranoia <= 2);
+        (verdict, reusable)
+    }
+
+    fn inspect_parts(&self, req: &HttpRequest, parsed: Option<&ParsedRequest>) -> Verdict {
+        let inner = &*self.inner;
+        // Findings are kept by rule index (one per rule, the first that matched), and
+        // put in rule order at the end: a handful at most, where a slot per active rule
+        // cost an allocation and a write of every slot on every request.
+        let mut hits: Vec<(usize, Finding)> = Vec::new();
+        let empty = ParsedRequest::default();
+        let parsed = parsed.unwrap_or(&empty);
         let (mut scratch, mut matched) = (Vec::new(), Vec::new());
         let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
         for part in &parsed.parts {
@@ -299,7 +320,8 @@ impl Engine {
                 memo::keep(inner.id, slot, part, found);
             }
         }
-        let mut findings: Vec<Finding> = hits.into_iter().flatten().collect();
+        hits.sort_unstable_by_key(|(ri, _)| *ri);
+        let mut findings: Vec<Finding> = hits.into_iter().map(|(_, f)| f).collect();
         let mut score: u32 = findings.iter().map(|f| f.severity.points()).sum();
         if let Some(crs) = &inner.crs {
             let outcome = crs.run(req, inner.config.paranoia, inner.config.threshold);
@@ -389,17 +411,17 @@ fn cap(s: &str, max: usize) -> String {
 
 fn record(
     inner: &Inner,
-    hits: &mut [Option<Finding>],
+    hits: &mut Vec<(usize, Finding)>,
     ri: usize,
     path: &str,
     part: &Part,
     value: &str,
     matched: &str,
 ) {
-    let (Some(slot), Some(rule)) = (hits.get_mut(ri), inner.rules.get(ri)) else {
+    let Some(rule) = inner.rules.get(ri) else {
         return;
     };
-    if slot.is_some()
+    if hits.iter().any(|(seen, _)| *seen == ri)
         || inner
             .exclusions
             .iter()
@@ -407,18 +429,21 @@ fn record(
     {
         return;
     }
-    *slot = Some(Finding {
-        rule_id: rule.id,
-        name: rule.name.clone(),
-        category: rule.category,
-        severity: rule.severity,
-        paranoia: rule.paranoia,
-        location: part.location.as_str().to_string(),
-        name_of_part: part.name.clone(),
-        decoded_value: cap(value, MAX_DECODED),
-        matched: cap(matched, MAX_MATCHED),
-        tags: Vec::new(),
-    });
+    hits.push((
+        ri,
+        Finding {
+            rule_id: rule.id,
+            name: rule.name.clone(),
+            category: rule.category,
+            severity: rule.severity,
+            paranoia: rule.paranoia,
+            location: part.location.as_str().to_string(),
+            name_of_part: part.name.clone(),
+            decoded_value: cap(value, MAX_DECODED),
+            matched: cap(matched, MAX_MATCHED),
+            tags: Vec::new(),
+        },
+    ));
 }
 
 #[cfg(test)]
@@ -467,6 +492,51 @@ mod tests {
         // A fresh engine from the same rules (a hot reload) finds the same.
         let reloaded = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
         assert_eq!(reloaded.inspect(&attack), first);
+    }
+
+    #[test]
+    fn the_parse_is_handed_on_below_paranoia_three_with_the_same_verdict() {
+        let at = |paranoia| {
+            Engine::new(
+                RuleSet::builtin().unwrap(),
+                EngineConfig {
+                    paranoia,
+                    ..EngineConfig::default()
+                },
+            )
+        };
+        let reqs = [
+            get("/products?page=2&sort=price&q=blue+shoes"),
+            get("/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--&x=%3Cscript%3E"),
+        ];
+        for paranoia in 1..=4 {
+            let engine = at(paranoia);
+            for req in &reqs {
+                let (verdict, parsed) = engine.inspect_parsed(req);
+                assert_eq!(verdict, engine.inspect(req));
+                match parsed {
+                    Some(p) => {
+                        assert!(paranoia <= 2);
+                        assert_eq!(p.parts, parse(req, 1).parts, "paranoia {paranoia}");
+                    }
+                    None => assert!(paranoia >= 3),
+                }
+            }
+        }
+        // Several rules in several parts: one finding per rule, in rule order.
+        let v = at(1).inspect(&reqs[1]);
+        assert!(v.findings.len() >= 2, "{v:?}");
+        let mut seen: Vec<u32> = Vec::new();
+        for f in &v.findings {
+            assert!(!seen.contains(&f.rule_id), "one finding per rule: {v:?}");
+            seen.push(f.rule_id);
+        }
+        let rule_order: Vec<u32> = at(1).inner.rules.iter().map(|r| r.id).collect();
+        let positions: Vec<usize> = seen
+            .iter()
+            .filter_map(|id| rule_order.iter().position(|r| r == id))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
     }
 
     #[test]

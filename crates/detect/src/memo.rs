@@ -12,7 +12,7 @@
 //! engine (a reloaded engine starts afresh).
 
 use std::cell::RefCell;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use crate::request::{Location, Part};
 
@@ -49,11 +49,59 @@ pub(crate) fn slot(part: &Part) -> Option<usize> {
     if part.value.len() > MAX_VALUE || part.name.len() > MAX_VALUE {
         return None;
     }
-    let mut h = DefaultHasher::new();
+    let mut h = SlotHasher::default();
     part.location.hash(&mut h);
     part.name.hash(&mut h);
     part.value.hash(&mut h);
     Some((h.finish() as usize) & (SLOTS - 1))
+}
+
+/// The slot hash: a multiply-rotate over 8-byte words (the FxHash step). A slot only
+/// picks where a part may be kept (the whole key is compared before an entry is
+/// used), so the hash needs to spread ordinary values, not resist chosen collisions
+/// (colliding parts only evict each other: the cost of a miss, never a wrong answer);
+/// SipHash cost as much as a memo hit saves on short values.
+#[derive(Default)]
+struct SlotHasher(u64);
+
+impl SlotHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for SlotHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w.get_mut(..rest.len())
+                .unwrap_or_default()
+                .copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // Fold the high bits in: the slot is taken from the low ones.
+        self.0 ^ (self.0 >> 29)
+    }
 }
 
 /// Calls `f` with the hits engine `engine` recorded for an equal part, if kept.

@@ -12,7 +12,7 @@ use palisade_core::metrics::{Counter, registry};
 use palisade_core::severity::Severity;
 use palisade_core::threat::{Evidence, Threat};
 use palisade_core::verdict::Action;
-use palisade_detect::{HttpRequest, Verdict};
+use palisade_detect::{HttpRequest, ParsedRequest, Verdict};
 use palisade_models::baseline::{SavedBaseline, Snapshot};
 use palisade_models::{BaselinePolicy, Baselines, Observation};
 use palisade_store::{BaselineRow, SharedStore};
@@ -59,17 +59,17 @@ pub struct BaselinePart {
 
 /// Judges (and maybe learns) `request`, adding the capped points to `verdict` (`detect`:
 /// detect-only mode or a log line). The request is learnt only when nothing else found
-/// anything in it.
+/// anything in it. `parsed` is the engine's parse of it when reusable (no second parse).
 pub fn apply(
     baselines: &Baselines,
     policy: &BaselinePolicy,
-    request: &HttpRequest,
+    (request, parsed): (&HttpRequest, Option<&ParsedRequest>),
     status: Option<u16>,
     detect: bool,
     verdict: &mut Verdict,
 ) -> BaselinePart {
     let clean = verdict.findings.is_empty() && !verdict.blocked;
-    let observation = baselines.observe(request, status, clean);
+    let observation = baselines.observe_parsed(request, parsed, status, clean);
     let points = policy.part(&observation, detect);
     verdict.score = verdict.score.saturating_add(points);
     verdict.blocked |= verdict.score >= verdict.threshold;

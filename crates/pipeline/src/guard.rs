@@ -258,7 +258,9 @@ impl Policy<'_> {
             };
             return (judgement, None);
         }
-        let mut verdict = self.engine.inspect(request);
+        // The engine's parse is handed on to the baselines, which would otherwise parse
+        // the request again for its arguments.
+        let (mut verdict, parsed) = self.engine.inspect_parsed(request);
         // An advisory model changes no verdict: it is consulted only when the rules
         // found something, so that its opinion is recorded on the threat, and benign
         // requests do not pay for a second parse and a prediction.
@@ -270,7 +272,14 @@ impl Policy<'_> {
         // Log lines and detect-only mode count the baseline part at its detect cap.
         let detect = !live || self.mode == Mode::Detect;
         let baseline = self.baselines.map(|(baselines, policy)| {
-            crate::baseline::apply(baselines, &policy, request, status, detect, &mut verdict)
+            crate::baseline::apply(
+                baselines,
+                &policy,
+                (request, parsed.as_ref()),
+                status,
+                detect,
+                &mut verdict,
+            )
         });
         let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,

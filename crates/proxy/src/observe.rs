@@ -60,13 +60,22 @@ pub struct ResponseObservations {
     banners_dropped: AtomicU64,
 }
 
-fn capped(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let mut end = text.len().min(MAX_BANNER_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
+/// The banner as kept: lossy UTF-8, cut at a character boundary, trimmed. Borrowed
+/// when the bytes are UTF-8 (the usual case), so a banner already in the list costs no
+/// allocation.
+fn capped(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    fn cut(text: &str) -> &str {
+        let mut end = text.len().min(MAX_BANNER_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.get(..end).unwrap_or_default().trim()
     }
-    text[..end].trim().to_owned()
+    match String::from_utf8_lossy(bytes) {
+        Cow::Borrowed(text) => Cow::Borrowed(cut(text)),
+        Cow::Owned(text) => Cow::Owned(cut(&text).to_owned()),
+    }
 }
 
 impl ResponseObservations {
@@ -113,13 +122,13 @@ impl ResponseObservations {
         let value = capped(value);
         if let Some(b) = list
             .iter_mut()
-            .find(|b| b.header == header && b.value == value)
+            .find(|b| b.header == header && b.value == *value)
         {
             b.seen += 1;
         } else if list.len() < MAX_BANNERS {
             list.push(BannerSeen {
                 header,
-                value,
+                value: value.into_owned(),
                 seen: 1,
             });
         } else {

@@ -56,7 +56,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use palisade_detect::{HttpRequest, Location};
+use palisade_detect::{HttpRequest, Location, ParsedRequest, Part};
 use serde::Serialize;
 
 pub use config::BaselinesConfig;
@@ -182,6 +182,17 @@ pub fn parameters(request: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
+/// [`parameters`] from parts already parsed (at paranoia 1 or 2, which give the same
+/// arguments), borrowing their values.
+fn parameters_of(parts: &[Part]) -> Vec<(String, &str)> {
+    parts
+        .iter()
+        .filter(|p| matches!(p.location, Location::QueryArgValue | Location::BodyArgValue))
+        .take(MAX_REQUEST_PARAMS)
+        .map(|p| (parameter_name(p.location, &p.name), p.value.as_str()))
+        .collect()
+}
+
 fn shard_of(key: &str) -> usize {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
@@ -222,10 +233,28 @@ impl Baselines {
         status: Option<u16>,
         rules_clean: bool,
     ) -> Observation {
+        self.observe_parsed(request, None, status, rules_clean)
+    }
+
+    /// [`Baselines::observe`] with the request's parts when the signature engine has
+    /// already parsed it at paranoia 1 or 2 (see `Engine::inspect_parsed`): the same
+    /// observation without a second parse.
+    pub fn observe_parsed(
+        &self,
+        request: &HttpRequest,
+        parsed: Option<&ParsedRequest>,
+        status: Option<u16>,
+        rules_clean: bool,
+    ) -> Observation {
         let endpoint = route::endpoint_key(request);
-        let owned = parameters(request);
-        let params: Vec<(String, &str)> =
-            owned.iter().map(|(n, v)| (n.clone(), v.as_str())).collect();
+        let owned;
+        let params: Vec<(String, &str)> = match parsed {
+            Some(parsed) => parameters_of(&parsed.parts),
+            None => {
+                owned = parameters(request);
+                owned.iter().map(|(n, v)| (n.clone(), v.as_str())).collect()
+            }
+        };
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
             return Observation::default();
@@ -604,6 +633,40 @@ mod tests {
         assert!(fine.deviations.is_empty() && fine.learnt_from);
         let unclean = b.observe(&get("/items/9?id=12&lang=en"), None, false);
         assert!(!unclean.learnt_from, "what the rules flag is not learnt");
+    }
+
+    #[test]
+    fn the_engines_parse_gives_the_same_observations_as_a_parse_of_its_own() {
+        // Two baselines fed the same traffic, one parsing each request itself and one
+        // given the engine's parse, must learn and judge alike, deviations included.
+        let (own, shared) = (Baselines::new(small()), Baselines::new(small()));
+        let engine = palisade_detect::Engine::new(
+            palisade_detect::RuleSet::builtin().unwrap(),
+            palisade_detect::EngineConfig::default(),
+        );
+        let mut requests: Vec<HttpRequest> = (0..70)
+            .map(|i| get(&format!("/items/{i}?id={}&lang=en&q=blue+shoes+{i}", i * 7)))
+            .collect();
+        requests.push(get("/items/3?id=abc%22def&lang=xx&extra=1"));
+        let mut post = get("/login");
+        post.method = "POST".into();
+        post.headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        post.body = b"user=ana&pass=s3cret".to_vec();
+        requests.push(post);
+        let mut deviated = 0;
+        for r in &requests {
+            let (verdict, parsed) = engine.inspect_parsed(r);
+            let clean = verdict.findings.is_empty();
+            assert!(parsed.is_some(), "paranoia 1: the parse is handed on");
+            let a = own.observe(r, None, clean);
+            let b = shared.observe_parsed(r, parsed.as_ref(), None, clean);
+            assert_eq!(a, b, "{}", r.uri);
+            deviated += usize::from(!a.deviations.is_empty());
+        }
+        assert!(deviated >= 1, "the odd request deviates");
     }
 
     #[test]
