@@ -53,6 +53,9 @@ pub(crate) struct Parts<'a> {
     pub(crate) baselines: Option<(&'a Baselines, usize)>,
     /// Also report the fused score with this `block_probability`.
     pub(crate) block_probability: Option<f32>,
+    /// The model's points in the fused score (`[models] model_weight`); `None`: the
+    /// default (advisory).
+    pub(crate) model_weight: Option<u32>,
     /// Print this many baseline false positives with their explanations.
     pub(crate) show: usize,
 }
@@ -72,10 +75,15 @@ pub(crate) fn run(
         Some(p) => Some(Model::load(p).with_context(|| format!("{}", p.display()))?),
         None => None,
     };
-    let policy = FusionPolicy::default();
+    let policy = FusionPolicy {
+        model_weight: parts
+            .model_weight
+            .unwrap_or(FusionPolicy::default().model_weight),
+        ..FusionPolicy::default()
+    };
     let confident = parts.block_probability.map(|b| FusionPolicy {
         block_probability: Some(b),
-        ..FusionPolicy::default()
+        ..policy
     });
     let bpolicy = BaselinePolicy::default();
     let threshold = engine.config().threshold;
