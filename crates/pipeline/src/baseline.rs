@@ -211,6 +211,7 @@ pub async fn persist(
                         requests: u64::try_from(r.requests).unwrap_or(0),
                         profile: r.profile,
                     }));
+                    baselines.note_restored(n);
                     tracing::info!(message = "Per-endpoint baselines loaded.", endpoints = n);
                     break;
                 }
@@ -230,9 +231,14 @@ pub async fn persist(
             _ = tokio::time::sleep(every) => false,
             _ = shutdown.recv() => true,
         };
-        if let Err(error) = save(&baselines, &store).await {
-            save_failures().inc();
-            tracing::error!(message = "Cannot save the per-endpoint baselines; will retry.", %error);
+        match save(&baselines, &store).await {
+            Ok(0) => {}
+            Ok(rows) => baselines.note_saved(rows),
+            Err(error) => {
+                save_failures().inc();
+                baselines.note_save_failed(&error);
+                tracing::error!(message = "Cannot save the per-endpoint baselines; will retry.", %error);
+            }
         }
         if stopping {
             return;

@@ -122,6 +122,18 @@ impl Guard {
         self.baselines.as_ref().map(|(b, _)| b)
     }
 
+    /// Tells the baselines the status the upstream answered a judged request with (the
+    /// protecting proxy knows it only after the judgement), so that the endpoint's
+    /// status mix is learnt from live traffic as well as from log lines. Only a request
+    /// the baselines learnt teaches its status: an anomaly's 5xx is not normal.
+    pub fn answered(&self, judgement: &Judgement, status: u16) {
+        if let (Some((baselines, _)), Some(part)) = (&self.baselines, &judgement.baseline)
+            && part.observation.learnt_from
+        {
+            baselines.learn_status(&part.observation.endpoint, status);
+        }
+    }
+
     /// The guard with a request model fused into every judgement by `policy`.
     pub fn with_models(
         mut self,

@@ -5,7 +5,8 @@
 //! keeps a [`profile::EndpointProfile`]: its parameter set, and per parameter the value
 //! lengths (mean and variance, Chebyshev bound), character classes and shapes, the
 //! character distribution and whether the parameter is an enumeration; plus its status
-//! mix (from log lines). After a warm-up of `warmup` requests an endpoint is judged:
+//! mix (from log lines, and from the protecting proxy once the upstream has answered).
+//! After a warm-up of `warmup` requests an endpoint is judged:
 //! every deviation has points and a plain explanation ("parameter `id` is numeric in
 //! 99.8% of 12,004 requests; got 41 characters with quotes").
 //!
@@ -56,6 +57,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use palisade_core::Timestamp;
 use palisade_detect::{HttpRequest, Location};
 use serde::Serialize;
 
@@ -128,6 +130,82 @@ pub struct Baselines {
     shards: Vec<Mutex<Shard>>,
     hosts: Mutex<HashMap<String, HostEntry>>,
     tick: AtomicU64,
+    persistence: Mutex<Persistence>,
+}
+
+/// What the save task last did, for health and `GET /api/v1/models`.
+#[derive(Debug, Clone, Default)]
+struct Persistence {
+    restored: Option<(Timestamp, usize)>,
+    last_save: Option<(Timestamp, usize)>,
+    last_error: Option<(Timestamp, String)>,
+}
+
+/// The baselines as health and `GET /api/v1/models` show them: an operator asks
+/// whether they learn, how much of the site is past its warm-up (only those endpoints
+/// are judged) and whether what they learnt survives a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BaselineStatus {
+    /// Whether baselines are on (`[baselines] enabled`).
+    pub enabled: bool,
+    /// Endpoints learnt (host + method + route template).
+    pub endpoints: usize,
+    /// Of those, past their warm-up (judged).
+    pub established: usize,
+    /// The warm-up: requests an endpoint learns before it is judged.
+    pub warmup: u64,
+    /// The bound on endpoints.
+    pub max_endpoints: usize,
+    /// Endpoints loaded from the database at start, and when.
+    pub restored: Option<usize>,
+    /// When the loaded baselines came from the database.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub restored_at: Option<Timestamp>,
+    /// When the last save reached the database.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_save: Option<Timestamp>,
+    /// Rows written by that save.
+    pub last_save_rows: Option<usize>,
+    /// Why the last save failed, when it did after the last good one.
+    pub last_save_error: Option<String>,
+}
+
+impl BaselineStatus {
+    /// The status of baselines turned off.
+    pub fn disabled() -> BaselineStatus {
+        BaselineStatus {
+            enabled: false,
+            endpoints: 0,
+            established: 0,
+            warmup: 0,
+            max_endpoints: 0,
+            restored: None,
+            restored_at: None,
+            last_save: None,
+            last_save_rows: None,
+            last_save_error: None,
+        }
+    }
+
+    /// The baselines as an entry of the model list (name `baselines`, source `online`
+    /// or `disabled`): loaded once enabled (they learn from the first request), and
+    /// `error` holding a failed save.
+    pub fn as_model(self) -> crate::ModelStatus {
+        crate::ModelStatus {
+            name: "baselines".to_owned(),
+            source: if self.enabled { "online" } else { "disabled" }.to_owned(),
+            loaded: self.enabled,
+            version: None,
+            is_real: self.enabled.then_some(true),
+            loaded_at: self.restored_at,
+            metadata: None,
+            error: self
+                .last_save_error
+                .as_ref()
+                .map(|e| format!("baselines not saved: {e}")),
+            baselines: Some(self),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -201,6 +279,47 @@ impl Baselines {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hosts: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
+            persistence: Mutex::new(Persistence::default()),
+        }
+    }
+
+    fn persistence(&self) -> std::sync::MutexGuard<'_, Persistence> {
+        self.persistence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records that `endpoints` saved baselines were loaded (at start).
+    pub fn note_restored(&self, endpoints: usize) {
+        self.persistence().restored = Some((Timestamp::now(), endpoints));
+    }
+
+    /// Records a save that reached the database (`rows` written or deleted).
+    pub fn note_saved(&self, rows: usize) {
+        let mut p = self.persistence();
+        p.last_save = Some((Timestamp::now(), rows));
+        p.last_error = None;
+    }
+
+    /// Records a failed save.
+    pub fn note_save_failed(&self, error: &str) {
+        self.persistence().last_error = Some((Timestamp::now(), error.to_owned()));
+    }
+
+    /// What they have learnt and their persistence, for health and the API.
+    pub fn status(&self) -> BaselineStatus {
+        let p = self.persistence().clone();
+        BaselineStatus {
+            enabled: true,
+            endpoints: self.len(),
+            established: self.established(),
+            warmup: self.config.warmup,
+            max_endpoints: self.config.max_endpoints,
+            restored: p.restored.as_ref().map(|(_, n)| *n),
+            restored_at: p.restored.map(|(at, _)| at),
+            last_save: p.last_save.as_ref().map(|(at, _)| *at),
+            last_save_rows: p.last_save.map(|(_, n)| n),
+            last_save_error: p.last_error.map(|(_, e)| e),
         }
     }
 
@@ -311,6 +430,20 @@ impl Baselines {
             .learn(params, status, self.config.max_parameters, judged);
         e.last_seen = tick;
         e.dirty = true;
+    }
+
+    /// Learns the response `status` of a request that [`Baselines::observe`] learnt
+    /// (`endpoint`: its [`Observation::endpoint`]), when the status comes later than the
+    /// judgement: the protecting proxy judges a request before its upstream answers.
+    /// An endpoint forgotten since is left alone.
+    pub fn learn_status(&self, endpoint: &str, status: u16) {
+        let Some(shard) = self.shards.get(shard_of(endpoint)) else {
+            return;
+        };
+        if let Some(e) = lock(shard).map.get_mut(endpoint) {
+            e.profile.learn_status(status);
+            e.dirty = true;
+        }
     }
 
     /// Judges `request` without learning from it (evaluation on held-out data).

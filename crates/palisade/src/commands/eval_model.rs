@@ -192,7 +192,10 @@ pub(crate) fn run(
             .map(|_| micros_per(base_time, samples.len())),
     };
     if let Some(v) = &report.model_version {
-        println!("model {v}:");
+        println!(
+            "model {v} (fused: model_weight {} at p >= {}):",
+            policy.model_weight, policy.min_probability
+        );
     }
     if let Some(b) = &report.baselines {
         println!(
