@@ -499,7 +499,9 @@ async fn upstream_statuses_feed_the_baselines_status_mix() {
         "127.0.0.1:0".parse().unwrap(),
         Upstream::parse(&format!("http://{up}")).unwrap(),
     );
-    let bound = BoundProxy::bind(config, ProxyContext::new(guard)).await.unwrap();
+    let bound = BoundProxy::bind(config, ProxyContext::new(guard))
+        .await
+        .unwrap();
     let addr = bound.local_addr().unwrap();
     let stop = ShutdownTrigger::new();
     tokio::spawn(bound.serve(stop.subscribe()));

@@ -20,7 +20,11 @@ use palisade_models::baseline::BaselineStatus;
 /// their warm-up, last save; source `disabled` when `[baselines]` is off).
 pub fn statuses(state: &AppState) -> Vec<ModelStatus> {
     let guard = &state.pipeline.guard;
-    let mut out: Vec<ModelStatus> = guard.models().map(|slot| slot.status()).into_iter().collect();
+    let mut out: Vec<ModelStatus> = guard
+        .models()
+        .map(|slot| slot.status())
+        .into_iter()
+        .collect();
     out.push(
         guard
             .baselines()

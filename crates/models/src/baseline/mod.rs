@@ -987,7 +987,10 @@ mod tests {
             warmup: 200,
             ..BaselinesConfig::default()
         };
-        let (a, b) = (Baselines::new(config.clone()), Baselines::new(config.clone()));
+        let (a, b) = (
+            Baselines::new(config.clone()),
+            Baselines::new(config.clone()),
+        );
         let mut table = HashMap::new();
         let key = "shop.example GET /p";
         for i in 0..150 {

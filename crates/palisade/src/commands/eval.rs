@@ -316,9 +316,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             for f in &args.baselines_train {
                 normal.extend(load(f)?.into_iter().filter(|s| !s.attack));
             }
-            let reference = (!normal.is_empty()).then(|| {
-                super::eval_split::Reference::learn(normal.iter().map(|s| &s.request))
-            });
+            let reference = (!normal.is_empty())
+                .then(|| super::eval_split::Reference::learn(normal.iter().map(|s| &s.request)));
             drop(normal);
             if reference.is_none() {
                 println!(

@@ -66,9 +66,12 @@ fn values(request: &HttpRequest, with_path: bool) -> Vec<(String, String)> {
     if !with_path {
         return out;
     }
-    let target = request.uri.split_once("://").map_or(request.uri.as_str(), |(_, rest)| {
-        rest.find('/').map_or("/", |i| &rest[i..])
-    });
+    let target = request
+        .uri
+        .split_once("://")
+        .map_or(request.uri.as_str(), |(_, rest)| {
+            rest.find('/').map_or("/", |i| &rest[i..])
+        });
     let path = target.split(['?', '#']).next().unwrap_or(target);
     out.push((PATH.to_owned(), path.to_owned()));
     out
@@ -175,8 +178,12 @@ pub(crate) fn split(
     let shared_filler = filler
         .values()
         .filter(|carriers| {
-            let on_train = carriers.iter().any(|&i| side.get(i).copied().unwrap_or(false));
-            let on_test = carriers.iter().any(|&i| !side.get(i).copied().unwrap_or(true));
+            let on_train = carriers
+                .iter()
+                .any(|&i| side.get(i).copied().unwrap_or(false));
+            let on_test = carriers
+                .iter()
+                .any(|&i| !side.get(i).copied().unwrap_or(true));
             on_train && on_test
         })
         .count();

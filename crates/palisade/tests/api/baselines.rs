@@ -149,9 +149,13 @@ async fn baselines_flow(database_url: Option<String>) {
     assert_eq!(shown["baselines"]["endpoints"], 1, "{shown}");
     assert_eq!(shown["baselines"]["established"], 1, "{shown}");
     assert_eq!(shown["baselines"]["warmup"], 10, "{shown}");
-    assert!(shown["baselines"]["last_save_rows"].as_u64() >= Some(1), "{shown}");
+    assert!(
+        shown["baselines"]["last_save_rows"].as_u64() >= Some(1),
+        "{shown}"
+    );
     assert!(shown["baselines"]["last_save_error"].is_null(), "{shown}");
-    let in_health = baselines_status(&app, "/api/v1/health/detailed", |d| d["models"].clone()).await;
+    let in_health =
+        baselines_status(&app, "/api/v1/health/detailed", |d| d["models"].clone()).await;
     assert_eq!(in_health["baselines"]["established"], 1, "{in_health}");
 
     // A restart loads it: judged at once, no new warm-up.
@@ -174,7 +178,10 @@ async fn baselines_flow(database_url: Option<String>) {
     }
     assert!(found, "the restored baseline judges after a restart");
     let shown = baselines_status(&app, "/api/v1/models", |v| v.clone()).await;
-    assert!(shown["baselines"]["restored"].as_u64() >= Some(2), "endpoint and host rows: {shown}");
+    assert!(
+        shown["baselines"]["restored"].as_u64() >= Some(2),
+        "endpoint and host rows: {shown}"
+    );
     assert!(!shown["baselines"]["restored_at"].is_null(), "{shown}");
     app.stop().await;
 }

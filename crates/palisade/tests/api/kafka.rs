@@ -341,7 +341,10 @@ async fn kafka_sink_produces_model_predictions() {
             .header("X-Real-IP", "203.0.113.10")
             .send()
     };
-    assert_eq!(check("/products?page=2").await.expect("check").status(), 200);
+    assert_eq!(
+        check("/products?page=2").await.expect("check").status(),
+        200
+    );
     let attack = line(
         "203.0.113.9",
         "10/Oct/2025:13:55:37 +0000",

@@ -106,7 +106,12 @@ impl BaselineStore for PgStore {
             };
             tx.execute(
                 &upsert,
-                &[&row.endpoint, &row.requests, &row.profile, &row.updated_at.0],
+                &[
+                    &row.endpoint,
+                    &row.requests,
+                    &row.profile,
+                    &row.updated_at.0,
+                ],
             )
             .await
             .map_err(pg_err)?;
