@@ -310,10 +310,10 @@ mod tests {
             .map(|i| sample(&format!("/reg?name=user{i}x&id={i}"), false))
             .collect();
         let reference = Reference::learn(normal.iter().map(|s| &s.request));
-        // Every attack shares the filler name `bob` (a made-up user reused), and pairs
+        // Every attack shares the filler name `ruse` (only characters names showed) (a made-up user reused), and pairs
         // share a payload in `id`.
         let attacks: Vec<Sample> = (0..40)
-            .map(|i| sample(&format!("/reg?name=bob&id={}%27--", i / 2), true))
+            .map(|i| sample(&format!("/reg?name=ruse&id={}%27--", i / 2), true))
             .collect();
         let strict = split(
             attacks
@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(stats.largest_group, 2);
         assert_eq!((stats.train_attacks, stats.test_attacks), (20, 20));
         assert_eq!(stats.payload_values, 20);
-        assert_eq!(stats.shared_filler, 1, "`bob` is on both sides");
+        assert_eq!(stats.shared_filler, 1, "`ruse` is on both sides");
         let payloads = |side: &[Sample]| -> Vec<String> {
             side.iter()
                 .flat_map(|s| palisade_models::baseline::parameters(&s.request))
