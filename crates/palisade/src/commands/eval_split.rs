@@ -310,7 +310,8 @@ mod tests {
             .map(|i| sample(&format!("/reg?name=user{i}x&id={i}"), false))
             .collect();
         let reference = Reference::learn(normal.iter().map(|s| &s.request));
-        // Every attack shares the filler name `ruse` (only characters names showed) (a made-up user reused), and pairs
+        // Every attack shares the filler name `ruse` (a made-up user reused; only characters
+        // that names showed), and pairs
         // share a payload in `id`.
         let attacks: Vec<Sample> = (0..40)
             .map(|i| sample(&format!("/reg?name=ruse&id={}%27--", i / 2), true))
@@ -330,7 +331,10 @@ mod tests {
         assert_eq!(stats.largest_group, 2);
         assert_eq!((stats.train_attacks, stats.test_attacks), (20, 20));
         assert_eq!(stats.payload_values, 20);
-        assert_eq!(stats.shared_filler, 1, "`ruse` is on both sides");
+        assert_eq!(
+            stats.shared_filler, 2,
+            "`ruse` and the path `/reg` are on both sides"
+        );
         let payloads = |side: &[Sample]| -> Vec<String> {
             side.iter()
                 .flat_map(|s| palisade_models::baseline::parameters(&s.request))
