@@ -227,6 +227,11 @@ pub struct KafkaSinkConfig {
     /// none when unset.
     #[serde(default)]
     pub alerts_topic: Option<String>,
+    /// The topic the request model's predictions are produced to: one record per
+    /// request the model scored (probability, class, model version, the threat or event
+    /// it goes with), keyed by the client IP; none when unset.
+    #[serde(default)]
+    pub predictions_topic: Option<String>,
     /// Records the producer may hold while the broker is slow or down; beyond this new
     /// threats are dropped and counted (recording is never slowed by Kafka).
     #[serde(default = "default_queue")]
@@ -262,6 +267,13 @@ impl Validate for KafkaSinkConfig {
             .is_some_and(|t| t.trim().is_empty())
         {
             problems.push(ConfigProblem::new("alerts_topic", "must not be empty"));
+        }
+        if self
+            .predictions_topic
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            problems.push(ConfigProblem::new("predictions_topic", "must not be empty"));
         }
         check_range(&mut problems, "queue", self.queue, 1..=10_000_000);
         if let Err(p) = check_options(&self.options) {

@@ -29,7 +29,13 @@
 //! stage; acknowledged, resolved, dismissed through the API) is produced as the bus
 //! carries it, `{"change": …, "alert": {…}}`, keyed by the alert's id. Changes relayed
 //! from other nodes of a topology are left to the node that made them, so each change
-//! is produced once. The schemas: `crates/kafka/README.md`.
+//! is produced once.
+//!
+//! With `predictions_topic`, the request model's predictions: the Guard hands one
+//! record per request the model scored to a bounded channel without waiting (full:
+//! dropped and counted, `palisade_model_predictions_dropped_total`), and a task
+//! produces each, keyed by the client IP (`palisade_pipeline::predictions`). The
+//! schemas: `crates/kafka/README.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -116,6 +122,7 @@ pub struct KafkaSink {
     topic: String,
     decisions_topic: Option<String>,
     alerts_topic: Option<String>,
+    predictions_topic: Option<String>,
     counts: Arc<SinkCounts>,
     dropped: Arc<Counter>,
 }
@@ -156,6 +163,7 @@ impl KafkaSink {
             topic: config.threats_topic.clone(),
             decisions_topic: config.decisions_topic.clone(),
             alerts_topic: config.alerts_topic.clone(),
+            predictions_topic: config.predictions_topic.clone(),
             counts,
             dropped: r.counter(
                 "palisade_kafka_sink_dropped_total",
@@ -239,6 +247,37 @@ impl KafkaSink {
             ) {
                 tracing::warn!(message = "A record could not be queued for Kafka.", %error);
             }
+        }
+    }
+
+    /// Whether model predictions are produced too (`predictions_topic`).
+    pub fn produces_predictions(&self) -> bool {
+        self.predictions_topic.is_some()
+    }
+
+    /// Produces every record received to `predictions_topic` (JSON, keyed by `key`)
+    /// until the senders are gone or shutdown; never slows the sender (it hands records
+    /// over with `try_send`), and a full producer queue drops and counts.
+    pub async fn run_predictions<T, K>(
+        self: Arc<Self>,
+        records: SharedReceiver<T>,
+        key: K,
+        mut shutdown: Shutdown,
+    ) where
+        T: serde::Serialize + Send + 'static,
+        K: Fn(&T) -> String + Send + Sync + 'static,
+    {
+        let Some(topic) = self.predictions_topic.clone() else {
+            return;
+        };
+        let mut rx = records.lock().await;
+        loop {
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                _ = shutdown.recv() => None,
+            };
+            let Some(record) = next else { return };
+            self.send(&topic, &key(&record), &record);
         }
     }
 

@@ -69,6 +69,10 @@ pub struct ModelStatus {
     pub metadata: Option<serde_json::Value>,
     /// Why the last load failed (the rules decide alone when nothing is loaded).
     pub error: Option<String>,
+    /// For the per-endpoint baselines (name `baselines`): what they have learnt and
+    /// when they were last saved; absent for a request model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baselines: Option<crate::baseline::BaselineStatus>,
 }
 
 /// The model in force, swapped whole on reload.
@@ -92,6 +96,7 @@ impl ModelSlot {
                 loaded_at: None,
                 metadata: None,
                 error: None,
+                baselines: None,
             }),
             source,
             current: ArcSwapOption::empty(),

@@ -205,6 +205,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         vuln: settings.vuln.clone(),
         models: settings.models.clone(),
         baselines: settings.baselines.clone(),
+        predictions: None,
     }
 }
 

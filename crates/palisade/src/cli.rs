@@ -457,6 +457,10 @@ pub struct EvalArgs {
     /// (the model alone blocks at or above it).
     #[arg(long)]
     pub block_probability: Option<f32>,
+    /// With `--model`: the model's points in the fused score (`[models] model_weight`,
+    /// added at p >= min_probability); default: the `[models]` default (advisory, 0).
+    #[arg(long)]
+    pub model_weight: Option<u32>,
     /// OWASP CRS / SecLang rule files to run too (a CRS checkout, or Debian's
     /// /usr/share/modsecurity-crs); what loaded and what was skipped is printed.
     #[arg(long)]

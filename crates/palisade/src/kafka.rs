@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use palisade_core::supervisor::SharedReceiver;
 use palisade_core::threat::StoredThreat;
 use palisade_kafka::sink::{CHANNEL_GROUPS, KafkaSink};
+use palisade_pipeline::predictions::{PREDICTION_QUEUE, PredictionRecord, PredictionTap};
 use palisade_pipeline::{PipelineConfig, PipelineHandle};
 use tokio::task::JoinHandle;
 
@@ -18,10 +19,13 @@ use crate::config::Settings;
 pub struct SinkSetup {
     sink: Arc<KafkaSink>,
     threats: SharedReceiver<Arc<[StoredThreat]>>,
+    /// The Guard's model predictions, with `predictions_topic`.
+    predictions: Option<SharedReceiver<PredictionRecord>>,
 }
 
 /// Builds the `[kafka_sink]` producer (never connects here) and registers its channel
-/// with the threat recorder.
+/// with the threat recorder (and, with `predictions_topic`, a prediction tap with the
+/// Guard).
 pub fn attach_sink(
     settings: &Settings,
     config: &mut PipelineConfig,
@@ -32,9 +36,15 @@ pub fn attach_sink(
     let sink = KafkaSink::new(sink_config).context("starting the Kafka sink ([kafka_sink])")?;
     let (tx, rx) = tokio::sync::mpsc::channel(CHANNEL_GROUPS);
     config.threat_observers.observers.push(tx);
+    let predictions = sink.produces_predictions().then(|| {
+        let (tap, rx) = PredictionTap::channel(PREDICTION_QUEUE);
+        config.predictions = Some(tap);
+        SharedReceiver::new(rx)
+    });
     Ok(Some(SinkSetup {
         sink: Arc::new(sink),
         threats: SharedReceiver::new(rx),
+        predictions,
     }))
 }
 
@@ -96,6 +106,16 @@ pub fn start(
         );
         sources.push(handle.supervisor.spawn("kafka-sink-alerts", move || {
             sink.clone().run_alerts(bus.clone(), shutdown.clone())
+        }));
+    }
+    if let Some((sink, records)) = sink
+        .as_ref()
+        .and_then(|s| Some((s.sink.clone(), s.predictions.clone()?)))
+    {
+        let shutdown = handle.supervisor.shutdown();
+        sources.push(handle.supervisor.spawn("kafka-sink-predictions", move || {
+            sink.clone()
+                .run_predictions(records.clone(), PredictionRecord::key, shutdown.clone())
         }));
     }
     let sink_task = sink.map(|s| {

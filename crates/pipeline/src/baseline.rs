@@ -15,7 +15,7 @@ use palisade_core::verdict::Action;
 use palisade_detect::{HttpRequest, ParsedRequest, Verdict};
 use palisade_models::baseline::{SavedBaseline, Snapshot};
 use palisade_models::{BaselinePolicy, Baselines, Observation};
-use palisade_store::{BaselineRow, SharedStore};
+use palisade_store::{BaselineMerge, BaselineRow, SharedStore};
 
 use crate::db_monitor::DbHealth;
 
@@ -161,7 +161,32 @@ pub fn threat(
     }
 }
 
-/// Saves one snapshot; on failure the snapshot is marked unsaved for the next round.
+/// Combines a node's delta with the stored row, in the store's lock ([`palisade_models::baseline::merge`]).
+fn merge_rows() -> BaselineMerge {
+    Arc::new(|delta: &BaselineRow, stored: Option<&BaselineRow>| {
+        match palisade_models::baseline::merge::merge_saved(
+            &delta.endpoint,
+            stored.map(|r| r.profile.as_str()),
+            &delta.profile,
+        ) {
+            Ok((profile, requests)) => Some(BaselineRow {
+                endpoint: delta.endpoint.clone(),
+                requests: i64::try_from(requests).unwrap_or(i64::MAX),
+                profile,
+                updated_at: delta.updated_at,
+            }),
+            Err(error) => {
+                tracing::warn!(message = "A baseline delta does not parse; it is not saved.", endpoint = %delta.endpoint, %error);
+                None
+            }
+        }
+    })
+}
+
+/// Saves one snapshot: what this node learnt since it last synchronised is added to
+/// the stored rows (so serving nodes sharing the table do not erase each other's
+/// learning), and the sums are adopted. On failure the snapshot is marked unsaved for
+/// the next round.
 async fn save(baselines: &Baselines, store: &SharedStore) -> Result<usize, String> {
     let snapshot = baselines.snapshot();
     if snapshot.changed.is_empty() && snapshot.evicted.is_empty() {
@@ -178,8 +203,19 @@ async fn save(baselines: &Baselines, store: &SharedStore) -> Result<usize, Strin
             updated_at: now,
         })
         .collect();
-    match store.save_baselines(&rows, &snapshot.evicted).await {
-        Ok(n) => Ok(n as usize),
+    match store
+        .merge_baselines(&rows, &snapshot.evicted, merge_rows())
+        .await
+    {
+        Ok(written) => {
+            let n = written.len() + snapshot.evicted.len();
+            baselines.synced(written.into_iter().map(|r| SavedBaseline {
+                endpoint: r.endpoint,
+                requests: u64::try_from(r.requests).unwrap_or(0),
+                profile: r.profile,
+            }));
+            Ok(n)
+        }
         Err(e) => {
             baselines.unsaved(Snapshot {
                 changed: snapshot.changed,
@@ -211,6 +247,7 @@ pub async fn persist(
                         requests: u64::try_from(r.requests).unwrap_or(0),
                         profile: r.profile,
                     }));
+                    baselines.note_restored(n);
                     tracing::info!(message = "Per-endpoint baselines loaded.", endpoints = n);
                     break;
                 }
@@ -230,9 +267,14 @@ pub async fn persist(
             _ = tokio::time::sleep(every) => false,
             _ = shutdown.recv() => true,
         };
-        if let Err(error) = save(&baselines, &store).await {
-            save_failures().inc();
-            tracing::error!(message = "Cannot save the per-endpoint baselines; will retry.", %error);
+        match save(&baselines, &store).await {
+            Ok(0) => {}
+            Ok(rows) => baselines.note_saved(rows),
+            Err(error) => {
+                save_failures().inc();
+                baselines.note_save_failed(&error);
+                tracing::error!(message = "Cannot save the per-endpoint baselines; will retry.", %error);
+            }
         }
         if stopping {
             return;

@@ -93,6 +93,7 @@ pub struct Guard {
         palisade_models::BaselinePolicy,
     )>,
     flows: Option<Arc<palisade_models::flow::FlowScorer>>,
+    predictions: Option<crate::predictions::PredictionTap>,
 }
 
 impl Guard {
@@ -109,7 +110,15 @@ impl Guard {
             models: None,
             baselines: None,
             flows: None,
+            predictions: None,
         }
+    }
+
+    /// The guard handing a record of every model prediction to `tap`
+    /// ([`crate::predictions`], `[kafka_sink] predictions_topic`).
+    pub fn with_predictions(mut self, tap: crate::predictions::PredictionTap) -> Guard {
+        self.predictions = Some(tap);
+        self
     }
 
     /// The guard with per-endpoint baselines judging (and learning from) every request.
@@ -122,6 +131,18 @@ impl Guard {
     /// The per-endpoint baselines, when they are on.
     pub fn baselines(&self) -> Option<&Arc<palisade_models::Baselines>> {
         self.baselines.as_ref().map(|(b, _)| b)
+    }
+
+    /// Tells the baselines the status the upstream answered a judged request with (the
+    /// protecting proxy knows it only after the judgement), so that the endpoint's
+    /// status mix is learnt from live traffic as well as from log lines. Only a request
+    /// the baselines learnt teaches its status: an anomaly's 5xx is not normal.
+    pub fn answered(&self, judgement: &Judgement, status: u16) {
+        if let (Some((baselines, _)), Some(part)) = (&self.baselines, &judgement.baseline)
+            && part.observation.learnt_from
+        {
+            baselines.learn_status(&part.observation.endpoint, status);
+        }
     }
 
     /// The guard with a request model fused into every judgement by `policy`.
@@ -205,6 +226,7 @@ impl Guard {
                 .as_ref()
                 .and_then(|(slot, policy)| Some((slot.current()?, *policy))),
             baselines: self.baselines.as_ref().map(|(b, p)| (b.as_ref(), *p)),
+            predictions: self.predictions.as_ref(),
         }
     }
 }
@@ -219,6 +241,7 @@ pub struct Policy<'a> {
         &'a palisade_models::Baselines,
         palisade_models::BaselinePolicy,
     )>,
+    predictions: Option<&'a crate::predictions::PredictionTap>,
 }
 
 impl Policy<'_> {
@@ -319,6 +342,17 @@ impl Policy<'_> {
             }
             t
         });
+        if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model) {
+            tap.offer(prediction(
+                request,
+                &front,
+                model,
+                f,
+                &verdict,
+                action,
+                threat.as_ref(),
+            ));
+        }
         let judgement = Judgement {
             action,
             verdict: Some(verdict),
@@ -328,6 +362,44 @@ impl Policy<'_> {
             baseline,
         };
         (judgement, threat)
+    }
+}
+
+/// The record of one model prediction ([`crate::predictions`]).
+fn prediction(
+    request: &HttpRequest,
+    front: &Front<'_>,
+    model: &palisade_models::Model,
+    fused: &palisade_models::Fused,
+    verdict: &Verdict,
+    action: Action,
+    threat: Option<&Threat>,
+) -> crate::predictions::PredictionRecord {
+    let (ts, event_id) = match front {
+        Front::Log { event_id, ts, .. } => (*ts, Some(*event_id)),
+        _ => (threat.map_or_else(Timestamp::now, |t| t.ts), None),
+    };
+    crate::predictions::PredictionRecord {
+        ts,
+        model_version: model.metadata.model_version.clone(),
+        probability: fused.probability,
+        malicious: fused.probability >= model.metadata.threshold,
+        class: fused.category.as_str().to_owned(),
+        class_probability: fused.category_probability,
+        rule_score: fused.rule_score,
+        model_points: fused.model_points,
+        score: verdict.score,
+        decision: action.as_str().to_owned(),
+        client_ip: request.client_ip,
+        method: request.method.chars().take(32).collect(),
+        uri: request.uri.chars().take(2048).collect(),
+        source: front.source().to_owned(),
+        event_id,
+        threat: threat.map(|t| crate::predictions::PredictedThreat {
+            category: t.category.clone(),
+            score: t.score,
+            decision: t.decision.as_str().to_owned(),
+        }),
     }
 }
 

@@ -30,6 +30,7 @@ pub mod decisions;
 pub mod detection;
 pub mod fusion;
 pub mod guard;
+pub mod predictions;
 pub mod recorder;
 mod running;
 pub mod stages;

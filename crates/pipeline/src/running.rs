@@ -81,6 +81,8 @@ pub struct PipelineConfig {
     pub models: palisade_models::ModelsConfig,
     /// `[baselines]`: per-endpoint anomaly baselines and their part in the fusion.
     pub baselines: palisade_models::BaselinesConfig,
+    /// Where model predictions go (`[kafka_sink] predictions_topic`); none: nowhere.
+    pub predictions: Option<crate::predictions::PredictionTap>,
 }
 
 impl PipelineConfig {
@@ -259,6 +261,10 @@ impl Pipeline {
             .then(|| Arc::new(palisade_models::Baselines::new(config.baselines.clone())));
         let guard = match &baselines {
             Some(b) => guard.with_baselines(b.clone()),
+            None => guard,
+        };
+        let guard = match &config.predictions {
+            Some(tap) => guard.with_predictions(tap.clone()),
             None => guard,
         };
 

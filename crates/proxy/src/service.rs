@@ -281,6 +281,7 @@ async fn serve(
         }
         Ok(Ok(resp)) => resp,
     };
+    shared.guard.answered(&judgement, resp.status().as_u16());
     observe_security_headers(shared, resp.headers());
 
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;

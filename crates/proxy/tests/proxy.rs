@@ -471,3 +471,80 @@ async fn the_upstreams_software_is_handed_over_without_holding_answers() {
         Ok(Observation::Http { server: Some(s), .. }) if s == "nginx/1.20.0"
     ));
 }
+
+/// The upstream's answers teach the baselines' status mix: an endpoint the proxy saw
+/// answer 200 twenty times then has a 5xx judged as a deviation (on a log line, where
+/// the status comes with the request), and an endpoint that always fails does not.
+#[tokio::test]
+async fn upstream_statuses_feed_the_baselines_status_mix() {
+    use palisade_models::{Baselines, BaselinesConfig};
+    let app = Router::new()
+        .route("/orders", get(|| async { "ok" }))
+        .route(
+            "/broken",
+            get(|| async { (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let detection = Arc::new(Detection::builtin(EngineConfig::default(), Mode::Block).unwrap());
+    let (threats, _rx) = ThreatRecorder::channel(100);
+    let baselines = Arc::new(Baselines::new(BaselinesConfig {
+        warmup: 10,
+        ..BaselinesConfig::default()
+    }));
+    let guard = Guard::new(detection, None, threats).with_baselines(baselines.clone());
+    let config = ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        Upstream::parse(&format!("http://{up}")).unwrap(),
+    );
+    let bound = BoundProxy::bind(config, ProxyContext::new(guard))
+        .await
+        .unwrap();
+    let addr = bound.local_addr().unwrap();
+    let stop = ShutdownTrigger::new();
+    tokio::spawn(bound.serve(stop.subscribe()));
+    let c = client();
+    for i in 0..20 {
+        for path in ["orders", "broken"] {
+            let r = c
+                .get(format!("http://{addr}/{path}?page={}", i % 3))
+                .header("Host", "shop.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), if path == "orders" { 200 } else { 503 });
+        }
+    }
+    let request = |path: &str| palisade_detect::HttpRequest {
+        method: "GET".into(),
+        uri: format!("/{path}?page=1"),
+        protocol: "HTTP/1.1".into(),
+        headers: vec![("Host".into(), "shop.example".into())],
+        body: Vec::new(),
+        client_ip: None,
+    };
+    let o = baselines.judge(&request("orders"), Some(500));
+    let status: Vec<_> = o.deviations.iter().filter(|d| d.kind == "status").collect();
+    assert_eq!(status.len(), 1, "{o:?}");
+    assert!(
+        status[0]
+            .explanation
+            .contains("answered 500; 0 of 20 earlier answers were 5xx"),
+        "{o:?}"
+    );
+    let o = baselines.judge(&request("broken"), Some(503));
+    assert!(
+        o.deviations.iter().all(|d| d.kind != "status"),
+        "20 of 20 answers were 5xx there: {o:?}"
+    );
+    let saved = baselines.snapshot().changed;
+    let orders = saved
+        .iter()
+        .find(|s| s.endpoint.ends_with("GET /orders"))
+        .expect("orders learnt");
+    let profile: serde_json::Value = serde_json::from_str(&orders.profile).unwrap();
+    assert_eq!(profile["status"], serde_json::json!([0, 20, 0, 0, 0]));
+    drop(stop);
+}

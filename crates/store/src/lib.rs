@@ -88,7 +88,7 @@ pub use analytics::{
     AnalyticsStore, CountQuery, Dim, DimFilter, RollupDelta, RollupProgress, RollupRetention,
     RollupStatus, Series, SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
 };
-pub use baselines::{BaselineRow, BaselineStore};
+pub use baselines::{BaselineMerge, BaselineRow, BaselineStore};
 pub use decisions::{DecisionQuery, DecisionStore};
 pub use devices::{
     DEVICE_SET_CAP, Device, DeviceQuery, DeviceStore, FlowAnalytics, FlowAnalyticsQuery,

@@ -166,6 +166,16 @@ fn assess(state: &AppState) -> (Health, Vec<String>, DbStatus, Vec<SourceSnapsho
         }
     }
     for m in super::models::statuses(state) {
+        if let Some(error) = m
+            .baselines
+            .as_ref()
+            .and_then(|b| b.last_save_error.as_ref())
+        {
+            status = status.max(Health::Degraded);
+            reasons.push(format!(
+                "per-endpoint baselines not saved (what they learnt since the last save would not survive a restart): {error}"
+            ));
+        }
         if !m.loaded && m.source != "disabled" {
             status = status.max(Health::Degraded);
             reasons.push(format!(

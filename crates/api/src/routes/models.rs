@@ -1,6 +1,8 @@
 //! `GET /api/v1/models` and `POST /api/v1/models/reload`: which request model and
-//! which flow model are in force (version, is_real, training data, held-out figures) and reloading its file
-//! after `palisade train` without a restart.
+//! which flow model are in force (version, is_real, training data, held-out figures)
+//! and reloading their files after `palisade train` without a restart; the
+//! per-endpoint baselines are listed beside them (what they learnt, when they were
+//! last saved).
 
 use axum::Extension;
 use axum::Json;
@@ -12,16 +14,26 @@ use crate::auth::Principal;
 use crate::auth::middleware::ClientIp;
 use crate::problem::Problem;
 use palisade_models::ModelStatus;
+use palisade_models::baseline::BaselineStatus;
 
-/// Every configured model and its status (empty when no model component runs).
+/// Every configured model and its status: the request model (when the model component
+/// runs), then the per-endpoint baselines (name `baselines`: endpoints learnt, past
+/// their warm-up, last save; source `disabled` when `[baselines]` is off).
 pub fn statuses(state: &AppState) -> Vec<ModelStatus> {
     let guard = &state.pipeline.guard;
-    guard
+    let mut out: Vec<ModelStatus> = guard
         .models()
         .map(|slot| slot.status())
         .into_iter()
         .chain(guard.flow_model().map(|f| f.slot().status()))
-        .collect()
+        .collect();
+    out.push(
+        guard
+            .baselines()
+            .map_or_else(BaselineStatus::disabled, |b| b.status())
+            .as_model(),
+    );
+    out
 }
 
 /// The models: loaded or not (and why), version, is_real, metadata.

@@ -5,7 +5,8 @@
 //! keeps a [`profile::EndpointProfile`]: its parameter set, and per parameter the value
 //! lengths (mean and variance, Chebyshev bound), character classes and shapes, the
 //! character distribution and whether the parameter is an enumeration; plus its status
-//! mix (from log lines). After a warm-up of `warmup` requests an endpoint is judged:
+//! mix (from log lines, and from the protecting proxy once the upstream has answered).
+//! After a warm-up of `warmup` requests an endpoint is judged:
 //! every deviation has points and a plain explanation ("parameter `id` is numeric in
 //! 99.8% of 12,004 requests; got 41 characters with quotes").
 //!
@@ -43,11 +44,16 @@
 //! At most `max_endpoints` endpoints (16 shards, each with its share; a new endpoint in
 //! a full shard evicts the least recently seen endpoint still in warm-up, else the least
 //! recently seen one) and `max_parameters` parameter names per endpoint; enumerations
-//! keep at most [`profile::ENUM_MAX`] values. [`Baselines::snapshot`] hands the changed
-//! endpoints (and the evicted ones) to be saved; [`Baselines::restore`] loads them at
-//! start.
+//! keep at most [`profile::ENUM_MAX`] values. [`Baselines::snapshot`] hands what the
+//! changed endpoints learnt since they were last synchronised (and the evicted ones) to
+//! be saved; the store adds it to the stored row ([`merge`]) and [`Baselines::synced`]
+//! adopts the sums, so serving nodes sharing one table add up their learning instead
+//! of the last writer winning; [`Baselines::restore`] loads them at start. The profile
+//! as last synchronised is kept beside each endpoint (memory: about twice the
+//! profiles'). An endpoint one node evicts is deleted for all.
 
 pub mod config;
+pub mod merge;
 pub mod profile;
 pub mod route;
 
@@ -56,6 +62,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use palisade_core::Timestamp;
 use palisade_detect::{HttpRequest, Location, ParsedRequest, Part};
 use serde::Serialize;
 
@@ -113,6 +120,11 @@ struct Entry {
     profile: EndpointProfile,
     last_seen: u64,
     dirty: bool,
+    /// The profile as last loaded from or merged into the database: what this node
+    /// learnt since is `profile.minus(base)` (see [`merge`]).
+    base: Option<EndpointProfile>,
+    /// The profile when the snapshot being saved was taken.
+    at_snapshot: Option<EndpointProfile>,
 }
 
 #[derive(Debug, Default)]
@@ -128,16 +140,94 @@ pub struct Baselines {
     shards: Vec<Mutex<Shard>>,
     hosts: Mutex<HashMap<String, HostEntry>>,
     tick: AtomicU64,
+    persistence: Mutex<Persistence>,
+}
+
+/// What the save task last did, for health and `GET /api/v1/models`.
+#[derive(Debug, Clone, Default)]
+struct Persistence {
+    restored: Option<(Timestamp, usize)>,
+    last_save: Option<(Timestamp, usize)>,
+    last_error: Option<(Timestamp, String)>,
+}
+
+/// The baselines as health and `GET /api/v1/models` show them: an operator asks
+/// whether they learn, how much of the site is past its warm-up (only those endpoints
+/// are judged) and whether what they learnt survives a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BaselineStatus {
+    /// Whether baselines are on (`[baselines] enabled`).
+    pub enabled: bool,
+    /// Endpoints learnt (host + method + route template).
+    pub endpoints: usize,
+    /// Of those, past their warm-up (judged).
+    pub established: usize,
+    /// The warm-up: requests an endpoint learns before it is judged.
+    pub warmup: u64,
+    /// The bound on endpoints.
+    pub max_endpoints: usize,
+    /// Endpoints loaded from the database at start, and when.
+    pub restored: Option<usize>,
+    /// When the loaded baselines came from the database.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub restored_at: Option<Timestamp>,
+    /// When the last save reached the database.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_save: Option<Timestamp>,
+    /// Rows written by that save.
+    pub last_save_rows: Option<usize>,
+    /// Why the last save failed, when it did after the last good one.
+    pub last_save_error: Option<String>,
+}
+
+impl BaselineStatus {
+    /// The status of baselines turned off.
+    pub fn disabled() -> BaselineStatus {
+        BaselineStatus {
+            enabled: false,
+            endpoints: 0,
+            established: 0,
+            warmup: 0,
+            max_endpoints: 0,
+            restored: None,
+            restored_at: None,
+            last_save: None,
+            last_save_rows: None,
+            last_save_error: None,
+        }
+    }
+
+    /// The baselines as an entry of the model list (name `baselines`, source `online`
+    /// or `disabled`): loaded once enabled (they learn from the first request), and
+    /// `error` holding a failed save.
+    pub fn as_model(self) -> crate::ModelStatus {
+        crate::ModelStatus {
+            name: "baselines".to_owned(),
+            source: if self.enabled { "online" } else { "disabled" }.to_owned(),
+            loaded: self.enabled,
+            version: None,
+            is_real: self.enabled.then_some(true),
+            loaded_at: self.restored_at,
+            metadata: None,
+            error: self
+                .last_save_error
+                .as_ref()
+                .map(|e| format!("baselines not saved: {e}")),
+            baselines: Some(self),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
 struct HostEntry {
     profile: HostProfile,
     dirty: bool,
+    base: Option<HostProfile>,
+    at_snapshot: Option<HostProfile>,
 }
 
 /// Saved host profiles are keyed `@host` (endpoint keys always hold spaces).
-const HOST_KEY: char = '@';
+pub(crate) const HOST_KEY: char = '@';
 
 fn host_of(endpoint: &str) -> &str {
     endpoint.split(' ').next().unwrap_or(endpoint)
@@ -212,6 +302,47 @@ impl Baselines {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hosts: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
+            persistence: Mutex::new(Persistence::default()),
+        }
+    }
+
+    fn persistence(&self) -> std::sync::MutexGuard<'_, Persistence> {
+        self.persistence
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records that `endpoints` saved baselines were loaded (at start).
+    pub fn note_restored(&self, endpoints: usize) {
+        self.persistence().restored = Some((Timestamp::now(), endpoints));
+    }
+
+    /// Records a save that reached the database (`rows` written or deleted).
+    pub fn note_saved(&self, rows: usize) {
+        let mut p = self.persistence();
+        p.last_save = Some((Timestamp::now(), rows));
+        p.last_error = None;
+    }
+
+    /// Records a failed save.
+    pub fn note_save_failed(&self, error: &str) {
+        self.persistence().last_error = Some((Timestamp::now(), error.to_owned()));
+    }
+
+    /// What they have learnt and their persistence, for health and the API.
+    pub fn status(&self) -> BaselineStatus {
+        let p = self.persistence().clone();
+        BaselineStatus {
+            enabled: true,
+            endpoints: self.len(),
+            established: self.established(),
+            warmup: self.config.warmup,
+            max_endpoints: self.config.max_endpoints,
+            restored: p.restored.as_ref().map(|(_, n)| *n),
+            restored_at: p.restored.map(|(at, _)| at),
+            last_save: p.last_save.as_ref().map(|(at, _)| *at),
+            last_save_rows: p.last_save.map(|(_, n)| n),
+            last_save_error: p.last_error.map(|(_, e)| e),
         }
     }
 
@@ -335,11 +466,27 @@ impl Baselines {
             profile: EndpointProfile::default(),
             last_seen: tick,
             dirty: true,
+            base: None,
+            at_snapshot: None,
         });
         e.profile
             .learn(params, status, self.config.max_parameters, judged);
         e.last_seen = tick;
         e.dirty = true;
+    }
+
+    /// Learns the response `status` of a request that [`Baselines::observe`] learnt
+    /// (`endpoint`: its [`Observation::endpoint`]), when the status comes later than the
+    /// judgement: the protecting proxy judges a request before its upstream answers.
+    /// An endpoint forgotten since is left alone.
+    pub fn learn_status(&self, endpoint: &str, status: u16) {
+        let Some(shard) = self.shards.get(shard_of(endpoint)) else {
+            return;
+        };
+        if let Some(e) = lock(shard).map.get_mut(endpoint) {
+            e.profile.learn_status(status);
+            e.dirty = true;
+        }
     }
 
     /// Judges `request` without learning from it (evaluation on held-out data).
@@ -400,17 +547,24 @@ impl Baselines {
             .sum()
     }
 
-    /// Takes the endpoints changed since the last snapshot (and those evicted); their
-    /// dirty marks are cleared. On a failed save, hand the snapshot back to
-    /// [`Baselines::unsaved`].
+    /// Takes what the endpoints changed since the last snapshot learnt since they were
+    /// last synchronised with the database (deltas, [`merge`]; the whole profile for an
+    /// endpoint never saved), and the endpoints evicted; their dirty marks are
+    /// cleared. Hand the merged rows the store wrote to [`Baselines::synced`], or the
+    /// snapshot back to [`Baselines::unsaved`] when the save failed.
     pub fn snapshot(&self) -> Snapshot {
         let mut out = Snapshot::default();
         for (host, h) in lock_hosts(&self.hosts).iter_mut().filter(|(_, h)| h.dirty) {
-            if let Ok(profile) = serde_json::to_string(&h.profile) {
+            let delta = match &h.base {
+                Some(base) => h.profile.minus(base),
+                None => h.profile.clone(),
+            };
+            if let Ok(profile) = serde_json::to_string(&delta) {
                 h.dirty = false;
+                h.at_snapshot = Some(h.profile.clone());
                 out.changed.push(SavedBaseline {
                     endpoint: format!("{HOST_KEY}{host}"),
-                    requests: h.profile.n,
+                    requests: delta.n,
                     profile,
                 });
             }
@@ -419,12 +573,17 @@ impl Baselines {
             let mut shard = lock(s);
             out.evicted.append(&mut shard.evicted);
             for (key, e) in shard.map.iter_mut().filter(|(_, e)| e.dirty) {
-                match serde_json::to_string(&e.profile) {
+                let delta = match &e.base {
+                    Some(base) => e.profile.minus(base),
+                    None => e.profile.clone(),
+                };
+                match serde_json::to_string(&delta) {
                     Ok(profile) => {
                         e.dirty = false;
+                        e.at_snapshot = Some(e.profile.clone());
                         out.changed.push(SavedBaseline {
                             endpoint: key.clone(),
-                            requests: e.profile.n,
+                            requests: delta.n,
                             profile,
                         });
                     }
@@ -437,12 +596,14 @@ impl Baselines {
         out
     }
 
-    /// Marks a snapshot's endpoints as changed again (its save failed).
+    /// Marks a snapshot's endpoints as changed again (its save failed): their next
+    /// delta covers this one too.
     pub fn unsaved(&self, snapshot: Snapshot) {
         for saved in snapshot.changed {
             if let Some(host) = saved.endpoint.strip_prefix(HOST_KEY) {
                 if let Some(h) = lock_hosts(&self.hosts).get_mut(host) {
                     h.dirty = true;
+                    h.at_snapshot = None;
                 }
                 continue;
             }
@@ -450,6 +611,7 @@ impl Baselines {
                 && let Some(e) = lock(s).map.get_mut(&saved.endpoint)
             {
                 e.dirty = true;
+                e.at_snapshot = None;
             }
         }
         for key in snapshot.evicted {
@@ -462,8 +624,45 @@ impl Baselines {
         }
     }
 
-    /// Loads saved baselines (at start); an endpoint already learnt in this process
-    /// keeps whichever profile has learnt more. Returns how many were loaded; a record
+    /// Adopts the rows the store wrote for the last snapshot (the stored profile plus
+    /// this node's delta, [`merge`]): each endpoint's profile becomes that sum plus
+    /// what it learnt since the snapshot, so a node also judges with what the other
+    /// nodes learnt. A row that does not parse is skipped (the next save repairs it).
+    pub fn synced(&self, merged: impl IntoIterator<Item = SavedBaseline>) {
+        for record in merged {
+            if let Some(host) = record.endpoint.strip_prefix(HOST_KEY) {
+                let Ok(sum) = serde_json::from_str::<HostProfile>(&record.profile) else {
+                    continue;
+                };
+                if let Some(h) = lock_hosts(&self.hosts).get_mut(host)
+                    && let Some(at) = h.at_snapshot.take()
+                {
+                    let since = h.profile.minus(&at);
+                    let mut profile = sum.clone();
+                    profile.merge(&since);
+                    h.profile = profile;
+                    h.base = Some(sum);
+                }
+                continue;
+            }
+            let Ok(sum) = serde_json::from_str::<EndpointProfile>(&record.profile) else {
+                continue;
+            };
+            if let Some(s) = self.shards.get(shard_of(&record.endpoint))
+                && let Some(e) = lock(s).map.get_mut(&record.endpoint)
+                && let Some(at) = e.at_snapshot.take()
+            {
+                let since = e.profile.minus(&at);
+                let mut profile = sum.clone();
+                profile.merge(&since);
+                e.profile = profile;
+                e.base = Some(sum);
+            }
+        }
+    }
+
+    /// Loads saved baselines (at start); what an endpoint already learnt in this
+    /// process is added to the loaded profile. Returns how many were loaded; a record
     /// that does not parse is skipped with a warning.
     pub fn restore(&self, saved: impl IntoIterator<Item = SavedBaseline>) -> usize {
         let mut loaded = 0;
@@ -473,9 +672,13 @@ impl Baselines {
                     Ok(profile) => {
                         let mut hosts = lock_hosts(&self.hosts);
                         let h = hosts.entry(host.to_owned()).or_default();
-                        if h.profile.n < profile.n {
-                            h.profile = profile;
-                        }
+                        let since = match &h.base {
+                            Some(base) => h.profile.minus(base),
+                            None => h.profile.clone(),
+                        };
+                        h.profile = profile.clone();
+                        h.profile.merge(&since);
+                        h.base = Some(profile);
                         loaded += 1;
                     }
                     Err(error) => {
@@ -496,9 +699,13 @@ impl Baselines {
             };
             let mut shard = lock(s);
             if let Some(e) = shard.map.get_mut(&record.endpoint) {
-                if e.profile.n < profile.n {
-                    e.profile = profile;
-                }
+                let since = match &e.base {
+                    Some(base) => e.profile.minus(base),
+                    None => e.profile.clone(),
+                };
+                e.profile = profile.clone();
+                e.profile.merge(&since);
+                e.base = Some(profile);
                 loaded += 1;
                 continue;
             }
@@ -508,9 +715,11 @@ impl Baselines {
             shard.map.insert(
                 record.endpoint,
                 Entry {
-                    profile,
+                    profile: profile.clone(),
                     last_seen: 0,
                     dirty: false,
+                    base: Some(profile),
+                    at_snapshot: None,
                 },
             );
             loaded += 1;
@@ -804,5 +1013,92 @@ mod tests {
             parameter_name(Location::BodyArgValue, "items.12.id"),
             "body:items.#.id"
         );
+    }
+
+    /// A table shared by nodes, merged as the store does under its lock.
+    fn save_into(node: &Baselines, table: &mut HashMap<String, String>) {
+        let snap = node.snapshot();
+        let merged: Vec<SavedBaseline> = snap
+            .changed
+            .iter()
+            .map(|d| {
+                let (profile, requests) = merge::merge_saved(
+                    &d.endpoint,
+                    table.get(&d.endpoint).map(String::as_str),
+                    &d.profile,
+                )
+                .expect("merge");
+                table.insert(d.endpoint.clone(), profile.clone());
+                SavedBaseline {
+                    endpoint: d.endpoint.clone(),
+                    requests,
+                    profile,
+                }
+            })
+            .collect();
+        node.synced(merged);
+    }
+
+    fn stored_n(table: &HashMap<String, String>, endpoint: &str) -> u64 {
+        let p: EndpointProfile = serde_json::from_str(&table[endpoint]).expect("profile");
+        p.n
+    }
+
+    #[test]
+    fn nodes_saving_into_one_table_add_up_instead_of_the_last_writer_winning() {
+        let config = BaselinesConfig {
+            warmup: 200,
+            ..BaselinesConfig::default()
+        };
+        let (a, b) = (
+            Baselines::new(config.clone()),
+            Baselines::new(config.clone()),
+        );
+        let mut table = HashMap::new();
+        let key = "shop.example GET /p";
+        for i in 0..150 {
+            a.observe(&get(&format!("/p?page={}", i % 9)), None, true);
+        }
+        for i in 0..100 {
+            b.observe(&get(&format!("/p?page={}", i % 7)), None, true);
+        }
+        // Neither node alone is past the warm-up.
+        assert!(!b.judge(&get("/p?page=%27%20or%201=1"), None).established);
+        save_into(&a, &mut table);
+        assert_eq!(stored_n(&table, key), 150);
+        save_into(&b, &mut table);
+        assert_eq!(stored_n(&table, key), 250, "b's save adds to a's");
+        // b adopted the sum: it judges with what a learnt.
+        let o = b.judge(&get("/p?page=%27%20or%201=1"), None);
+        assert!(o.established && o.points > 0, "{o:?}");
+        // Learning after a save is saved once, by difference.
+        for i in 0..30 {
+            a.observe(&get(&format!("/p?page={}", i % 9)), None, true);
+        }
+        save_into(&a, &mut table);
+        save_into(&a, &mut table);
+        assert_eq!(stored_n(&table, key), 280);
+        b.observe(&get("/p?page=3"), None, true);
+        save_into(&b, &mut table);
+        assert_eq!(stored_n(&table, key), 281);
+        let host: HostProfile =
+            serde_json::from_str(&table["@shop.example"]).expect("host profile");
+        assert_eq!(host.n, 281);
+        // A restarted node loads the sum.
+        let c = Baselines::new(config);
+        c.restore(table.iter().map(|(k, v)| SavedBaseline {
+            endpoint: k.clone(),
+            requests: 0,
+            profile: v.clone(),
+        }));
+        assert_eq!(c.status().established, 1);
+        // A failed save loses nothing: the next delta covers it.
+        for _ in 0..5 {
+            c.observe(&get("/p?page=2"), None, true);
+        }
+        let lost = c.snapshot();
+        c.unsaved(lost);
+        save_into(&c, &mut table);
+        assert_eq!(stored_n(&table, key), 286);
     }
 }

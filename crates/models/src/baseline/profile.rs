@@ -466,7 +466,7 @@ pub struct EndpointProfile {
     pub open_params: bool,
     /// `n` when the last new parameter name was learnt.
     pub last_new_param_at: u64,
-    /// Responses per status class (1xx..5xx), from log lines.
+    /// Responses per status class (1xx..5xx), from log lines and the proxy's upstream.
     pub status: Vec<u64>,
     /// Requests learnt after the warm-up (judged first): the endpoint's own normal
     /// traffic, against which each kind of deviation is calibrated.
@@ -515,7 +515,16 @@ impl EndpointProfile {
                 None => self.open_params = true,
             }
         }
-        if let Some(class) = status.and_then(status_class) {
+        if let Some(status) = status {
+            self.learn_status(status);
+        }
+    }
+
+    /// Learns one response status into the status mix: from a log line with its
+    /// request, or from the protecting proxy once the upstream has answered a request
+    /// that was learnt (the proxy judges before the answer exists).
+    pub fn learn_status(&mut self, status: u16) {
+        if let Some(class) = status_class(status) {
             if self.status.len() != STATUS_CLASSES {
                 self.status.resize(STATUS_CLASSES, 0);
             }

@@ -311,14 +311,30 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     match args.protocol.as_str() {
         "a" => {}
         "b" => {
-            let (train, test, stats) = super::eval_split::split(samples, args.seed);
+            // The normal training side tells payload values from filler.
+            let mut normal = Vec::new();
+            for f in &args.baselines_train {
+                normal.extend(load(f)?.into_iter().filter(|s| !s.attack));
+            }
+            let reference = (!normal.is_empty())
+                .then(|| super::eval_split::Reference::learn(normal.iter().map(|s| &s.request)));
+            drop(normal);
+            if reference.is_none() {
+                println!(
+                    "protocol (b) without --baselines-train: attacks sharing any value are kept together (no reference tells payloads from filler)"
+                );
+            }
+            let (train, test, stats) =
+                super::eval_split::split(samples, args.seed, reference.as_ref());
             println!(
-                "protocol (b), seed {}: {} attacks for training, {} for testing ({} groups of attacks sharing a parameter value, the largest {})",
+                "protocol (b), seed {}: {} attacks for training, {} for testing ({} groups of attacks sharing a payload value, the largest {}; {} payload values, none on both sides; {} filler values on both sides)",
                 args.seed,
                 stats.train_attacks,
                 stats.test_attacks,
                 stats.groups,
-                stats.largest_group
+                stats.largest_group,
+                stats.payload_values,
+                stats.shared_filler
             );
             if let Some(path) = &args.write_train_side {
                 let mut text = String::new();
@@ -439,6 +455,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 model: args.model.as_deref(),
                 baselines: baselines.as_ref().map(|(b, n)| (b, *n)),
                 block_probability: args.block_probability,
+                model_weight: args.model_weight,
                 show: args.show,
             },
             &samples,

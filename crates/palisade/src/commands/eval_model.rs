@@ -53,6 +53,9 @@ pub(crate) struct Parts<'a> {
     pub(crate) baselines: Option<(&'a Baselines, usize)>,
     /// Also report the fused score with this `block_probability`.
     pub(crate) block_probability: Option<f32>,
+    /// The model's points in the fused score (`[models] model_weight`); `None`: the
+    /// default (advisory).
+    pub(crate) model_weight: Option<u32>,
     /// Print this many baseline false positives with their explanations.
     pub(crate) show: usize,
 }
@@ -72,10 +75,15 @@ pub(crate) fn run(
         Some(p) => Some(Model::load(p).with_context(|| format!("{}", p.display()))?),
         None => None,
     };
-    let policy = FusionPolicy::default();
+    let policy = FusionPolicy {
+        model_weight: parts
+            .model_weight
+            .unwrap_or(FusionPolicy::default().model_weight),
+        ..FusionPolicy::default()
+    };
     let confident = parts.block_probability.map(|b| FusionPolicy {
         block_probability: Some(b),
-        ..FusionPolicy::default()
+        ..policy
     });
     let bpolicy = BaselinePolicy::default();
     let threshold = engine.config().threshold;
@@ -89,12 +97,16 @@ pub(crate) fn run(
     let (mut s_rules, mut s_model, mut s_base, mut s_fused) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut model_time, mut base_time) = (Duration::ZERO, Duration::ZERO);
+    // The fused score without the model's points (the advisory default), to compare
+    // with a `--model-weight`.
+    let (mut advisory, mut s_advisory) = (Confusion::default(), Vec::new());
     let mut shown = 0;
     for s in samples {
         let v = engine.inspect(&s.request);
         let mut score = v.score;
         let mut blocked = v.blocked;
         let mut tiebreak = 0.0;
+        let (mut adv_score, mut adv_blocked, mut adv_tiebreak) = (v.score, v.blocked, 0.0);
         if let Some(m) = &model {
             let t = Instant::now();
             let p = m.predict(&s.request);
@@ -136,7 +148,12 @@ pub(crate) fn run(
             blocked |= score >= threshold || flagged;
             // The deviation points beyond the cap still rank within equal scores.
             tiebreak += f64::from(o.points) / 1000.0;
+            adv_score = adv_score.saturating_add(bpolicy.part(&o, true));
+            adv_blocked |= adv_score >= threshold || flagged;
+            adv_tiebreak += f64::from(o.points) / 1000.0;
         }
+        advisory.add(s.attack, adv_blocked);
+        s_advisory.push((f64::from(adv_score) + adv_tiebreak, s.attack));
         rules.add(s.attack, v.blocked);
         fused.add(s.attack, blocked);
         s_rules.push((f64::from(v.score), s.attack));
@@ -159,6 +176,13 @@ pub(crate) fn run(
             name: "baselines",
             confusion: base.finish(),
             roc_auc: roc_auc(&s_base),
+        });
+    }
+    if model.is_some() && policy.model_weight > 0 {
+        scored.push(Scored {
+            name: "fused, model advisory",
+            confusion: advisory.finish(),
+            roc_auc: roc_auc(&s_advisory),
         });
     }
     scored.push(Scored {
@@ -184,7 +208,10 @@ pub(crate) fn run(
             .map(|_| micros_per(base_time, samples.len())),
     };
     if let Some(v) = &report.model_version {
-        println!("model {v}:");
+        println!(
+            "model {v} (fused: model_weight {} at p >= {}):",
+            policy.model_weight, policy.min_probability
+        );
     }
     if let Some(b) = &report.baselines {
         println!(

@@ -60,6 +60,20 @@ fn baseline_evidence(threat: &serde_json::Value) -> Vec<serde_json::Value> {
         .unwrap_or_default()
 }
 
+/// The `baselines` entry of a model list read from `path` (`list` picks the list).
+async fn baselines_status(
+    app: &TestApp,
+    path: &str,
+    list: impl Fn(&serde_json::Value) -> serde_json::Value,
+) -> serde_json::Value {
+    let (status, body) = app.get_json(path).await;
+    assert_eq!(status, 200, "{body}");
+    list(&body)
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["name"] == "baselines").cloned())
+        .unwrap_or_else(|| panic!("no baselines entry in {path}: {body}"))
+}
+
 async fn baselines_flow(database_url: Option<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = spawn(dir, database_url.clone()).await;
@@ -120,6 +134,29 @@ async fn baselines_flow(database_url: Option<String>) {
         row.requests, 12,
         "the anomaly and the attack were not learnt"
     );
+    // The model list and health show what they learnt and the save.
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..50 {
+        shown = baselines_status(&app, "/api/v1/models", |v| v.clone()).await;
+        if !shown["baselines"]["last_save"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(shown["source"], "online", "{shown}");
+    assert_eq!(shown["loaded"], true, "{shown}");
+    assert_eq!(shown["baselines"]["enabled"], true, "{shown}");
+    assert_eq!(shown["baselines"]["endpoints"], 1, "{shown}");
+    assert_eq!(shown["baselines"]["established"], 1, "{shown}");
+    assert_eq!(shown["baselines"]["warmup"], 10, "{shown}");
+    assert!(
+        shown["baselines"]["last_save_rows"].as_u64() >= Some(1),
+        "{shown}"
+    );
+    assert!(shown["baselines"]["last_save_error"].is_null(), "{shown}");
+    let in_health =
+        baselines_status(&app, "/api/v1/health/detailed", |d| d["models"].clone()).await;
+    assert_eq!(in_health["baselines"]["established"], 1, "{in_health}");
 
     // A restart loads it: judged at once, no new warm-up.
     let dir = app.stop_keep_dir().await;
@@ -140,6 +177,12 @@ async fn baselines_flow(database_url: Option<String>) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(found, "the restored baseline judges after a restart");
+    let shown = baselines_status(&app, "/api/v1/models", |v| v.clone()).await;
+    assert!(
+        shown["baselines"]["restored"].as_u64() >= Some(2),
+        "endpoint and host rows: {shown}"
+    );
+    assert!(!shown["baselines"]["restored_at"].is_null(), "{shown}");
     app.stop().await;
 }
 

@@ -305,6 +305,77 @@ async fn kafka_sink_produces_stored_threats() {
     app.stop().await;
 }
 
+/// The request model's predictions reach their topic: one per scored request, keyed
+/// by the client, with the model version and the threat the request raised; and a
+/// `/check` request the rules found nothing in (advisory model) produces none.
+#[tokio::test]
+async fn kafka_sink_produces_model_predictions() {
+    let Some(brokers) = broker() else { return };
+    let threats = format!("threats-{}", unique_schema());
+    let predictions = format!("predictions-{}", unique_schema());
+    for t in [&threats, &predictions] {
+        palisade_kafka::tools::create_topic(&brokers, t, 1)
+            .await
+            .expect("create topic");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut settings = test_settings(&dir, None);
+    settings.kafka_sink = Some(
+        toml::from_str(&format!(
+            "brokers = \"{brokers}\"\nthreats_topic = \"{threats}\"\npredictions_topic = \"{predictions}\"\n"
+        ))
+        .expect("sink config"),
+    );
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let (_, models) = app.get_json("/api/v1/models").await;
+    let version = models[0]["version"].as_str().unwrap_or("").to_owned();
+    assert!(version.starts_with("http-"), "{models}");
+    let key = app.api_key("edge", &["check"]).await;
+    let check = |uri: &'static str| {
+        app.client
+            .get(app.url("/api/v1/check"))
+            .header("X-Api-Key", key.clone())
+            .header("X-Original-URI", uri)
+            .header("X-Real-IP", "203.0.113.10")
+            .send()
+    };
+    assert_eq!(
+        check("/products?page=2").await.expect("check").status(),
+        200
+    );
+    let attack = line(
+        "203.0.113.9",
+        "10/Oct/2025:13:55:37 +0000",
+        "GET",
+        "/item.php?id=1%27%20UNION%20SELECT%20user,password%20FROM%20users--",
+        200,
+        "Mozilla/5.0",
+    );
+    let r = app.push("?source=web&format=combined", &attack).await;
+    assert_eq!(r.status(), 200);
+    let (b, t) = (brokers.clone(), predictions.clone());
+    let got = tokio::task::spawn_blocking(move || {
+        palisade_kafka::tools::read_topic(&b, &t, 1, Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+    .expect("read");
+    assert_eq!(got.len(), 1, "only the attack reached the (advisory) model");
+    let p: serde_json::Value = serde_json::from_slice(&got[0]).expect("json");
+    assert_eq!(p["model_version"], version.as_str(), "{p}");
+    assert_eq!(p["client_ip"], "203.0.113.9", "{p}");
+    assert_eq!(p["source"], "web", "{p}");
+    assert!(p["event_id"].as_i64().is_some(), "{p}");
+    let probability = p["probability"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&probability), "{p}");
+    assert!(p["class"].as_str().is_some_and(|c| !c.is_empty()), "{p}");
+    assert_eq!(p["threat"]["category"], "sqli", "{p}");
+    assert_eq!(p["decision"], "detect", "a log line is detected: {p}");
+    app.stop().await;
+}
+
 /// A broker of our own on a spare port, started and stopped with
 /// `scripts/lib/kafka.sh` (what CI uses to start the shared one).
 struct OwnBroker {

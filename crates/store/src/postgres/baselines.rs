@@ -1,10 +1,15 @@
 //! [`BaselineStore`] for the PostgreSQL backend.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use palisade_core::Timestamp;
 
 use super::{PgStore, pg_err};
-use crate::{BaselineRow, BaselineStore, StoreError};
+use crate::{BaselineMerge, BaselineRow, BaselineStore, StoreError};
+
+/// The advisory lock key every baseline merge takes (`'pbas'`).
+const BASELINE_LOCK: i64 = 0x7062_6173;
 
 #[async_trait]
 impl BaselineStore for PgStore {
@@ -42,6 +47,78 @@ impl BaselineStore for PgStore {
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(rows.len() as u64)
+    }
+
+    async fn merge_baselines(
+        &self,
+        deltas: &[BaselineRow],
+        forget: &[String],
+        merge: BaselineMerge,
+    ) -> Result<Vec<BaselineRow>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_err)?;
+        // One lock for every merge of every node, released at commit or rollback: rows
+        // that do not exist yet cannot be locked with FOR UPDATE.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&BASELINE_LOCK])
+            .await
+            .map_err(pg_err)?;
+        if !forget.is_empty() {
+            tx.execute(
+                "DELETE FROM endpoint_baselines WHERE endpoint = ANY($1)",
+                &[&forget],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        let keys: Vec<&str> = deltas.iter().map(|d| d.endpoint.as_str()).collect();
+        let stored: HashMap<String, BaselineRow> = tx
+            .query(
+                "SELECT endpoint, requests, profile, updated_at FROM endpoint_baselines \
+                 WHERE endpoint = ANY($1)",
+                &[&keys],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| {
+                Ok(BaselineRow {
+                    endpoint: r.try_get(0).map_err(pg_err)?,
+                    requests: r.try_get(1).map_err(pg_err)?,
+                    profile: r.try_get(2).map_err(pg_err)?,
+                    updated_at: Timestamp(r.try_get(3).map_err(pg_err)?),
+                })
+            })
+            .map(|r: Result<BaselineRow, StoreError>| r.map(|b| (b.endpoint.clone(), b)))
+            .collect::<Result<_, _>>()?;
+        let upsert = tx
+            .prepare(
+                "INSERT INTO endpoint_baselines (endpoint, requests, profile, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (endpoint) DO UPDATE SET \
+                 requests = excluded.requests, profile = excluded.profile, \
+                 updated_at = excluded.updated_at",
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut written = Vec::with_capacity(deltas.len());
+        for d in deltas {
+            let Some(row) = merge(d, stored.get(&d.endpoint)) else {
+                continue;
+            };
+            tx.execute(
+                &upsert,
+                &[
+                    &row.endpoint,
+                    &row.requests,
+                    &row.profile,
+                    &row.updated_at.0,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+            written.push(row);
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(written)
     }
 
     async fn load_baselines(&self, limit: u32) -> Result<Vec<BaselineRow>, StoreError> {

@@ -5,7 +5,7 @@ use palisade_core::Timestamp;
 use rusqlite::{TransactionBehavior, params};
 
 use super::{SqliteStore, lock, sqlite_err};
-use crate::{BaselineRow, BaselineStore, StoreError};
+use crate::{BaselineMerge, BaselineRow, BaselineStore, StoreError};
 
 #[async_trait]
 impl BaselineStore for SqliteStore {
@@ -43,6 +43,75 @@ impl BaselineStore for SqliteStore {
             }
             tx.commit().map_err(sqlite_err)?;
             Ok(rows.len() as u64)
+        })
+        .await
+    }
+
+    async fn merge_baselines(
+        &self,
+        deltas: &[BaselineRow],
+        forget: &[String],
+        merge: BaselineMerge,
+    ) -> Result<Vec<BaselineRow>, StoreError> {
+        let (deltas, forget) = (deltas.to_vec(), forget.to_vec());
+        self.blocking(move |inner| {
+            let mut conn = lock(&inner.writer);
+            // Immediate: the write lock is held from the read to the commit.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(sqlite_err)?;
+            let mut written = Vec::with_capacity(deltas.len());
+            {
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM endpoint_baselines WHERE endpoint = ?1")
+                    .map_err(sqlite_err)?;
+                for key in &forget {
+                    delete.execute(params![key]).map_err(sqlite_err)?;
+                }
+                let mut read = tx
+                    .prepare_cached(
+                        "SELECT endpoint, requests, profile, updated_at FROM endpoint_baselines \
+                         WHERE endpoint = ?1",
+                    )
+                    .map_err(sqlite_err)?;
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO endpoint_baselines (endpoint, requests, profile, updated_at) \
+                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (endpoint) DO UPDATE SET \
+                         requests = excluded.requests, profile = excluded.profile, \
+                         updated_at = excluded.updated_at",
+                    )
+                    .map_err(sqlite_err)?;
+                for d in &deltas {
+                    let stored = read
+                        .query_map(params![d.endpoint], |r| {
+                            Ok(BaselineRow {
+                                endpoint: r.get(0)?,
+                                requests: r.get(1)?,
+                                profile: r.get(2)?,
+                                updated_at: Timestamp(r.get(3)?),
+                            })
+                        })
+                        .map_err(sqlite_err)?
+                        .next()
+                        .transpose()
+                        .map_err(sqlite_err)?;
+                    let Some(row) = merge(d, stored.as_ref()) else {
+                        continue;
+                    };
+                    upsert
+                        .execute(params![
+                            row.endpoint,
+                            row.requests,
+                            row.profile,
+                            row.updated_at.0
+                        ])
+                        .map_err(sqlite_err)?;
+                    written.push(row);
+                }
+            }
+            tx.commit().map_err(sqlite_err)?;
+            Ok(written)
         })
         .await
     }
