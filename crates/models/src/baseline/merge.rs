@@ -45,11 +45,7 @@ fn sub_counts(a: &[u64], b: &[u64]) -> Vec<u64> {
 /// A position in the current stream made relative to the end of `base_n` (0: none
 /// since).
 fn relative(position: u64, base_n: u64) -> u64 {
-    if position > base_n {
-        position - base_n
-    } else {
-        0
-    }
+    position.saturating_sub(base_n)
 }
 
 /// A delta's relative position placed after `stored_n` requests.

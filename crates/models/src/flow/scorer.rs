@@ -80,6 +80,7 @@ impl FlowModelSlot {
                 loaded_at: None,
                 metadata: None,
                 error: None,
+                baselines: None,
             }),
             source,
             current: ArcSwapOption::empty(),
