@@ -51,6 +51,27 @@ TOML
 
 palisade_pid() { cat "$STATE/$1/pid"; }
 
+# tuned_crs_dir CRS_DIR OUT_DIR: writes OUT_DIR/owasp-crs.load = the ModSecurity peer's
+# --allow-accept-charset tuning (rule 900250: stock restricted headers minus
+# Accept-Charset, which stock CRS 3.3.4 scores 5 on every request that sends one) ahead
+# of CRS_DIR's files as they are, so Palisade runs exactly the peer's rules. Prints OUT_DIR.
+tuned_crs_dir() {
+  local crs_dir=$1 tuned=$2
+  mkdir -p "$tuned"
+  {
+    echo "SecAction \"id:900250,phase:1,nolog,pass,t:none,setvar:'tx.restricted_headers=/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/'\""
+    if [ -f "$crs_dir/owasp-crs.load" ]; then
+      echo "Include $crs_dir/owasp-crs.load"
+    else
+      for setup in crs-setup.conf crs-setup.conf.example; do
+        [ -f "$crs_dir/$setup" ] && { echo "Include $crs_dir/$setup"; break; }
+      done
+      echo "Include $crs_dir/rules/*.conf"
+    fi
+  } > "$tuned/owasp-crs.load"
+  echo "$tuned"
+}
+
 stop_palisade() {
   local pidfile="$STATE/$1/pid"
   [ -f "$pidfile" ] || return 0
