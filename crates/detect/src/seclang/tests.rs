@@ -293,6 +293,19 @@ fn sql_tautology_rule_942130_runs_at_paranoia_2() {
     assert!(!ids(&benign).contains(&942130), "{:?}", benign.findings);
 }
 
+/// CSIC 2010's backup-file probes (`GET http://localhost:8080.old`) are inspected as
+/// the path `/.old`, as they reach ModSecurity: restricted extension 920440 fires
+/// (these 185 requests were the whole PL1 gap to ModSecurity on CSIC).
+#[test]
+fn junk_after_the_port_is_inspected_as_the_path() {
+    let p = Program::load_dir(&fixture()).unwrap();
+    let o = p.run(&get("http://localhost:8080.old"), 1, 5);
+    assert!(ids(&o).contains(&920440), "{:?}", o.findings);
+    assert!(o.score >= 5);
+    let o = p.run(&get("http://localhost:8080/tienda1/index.jsp"), 1, 5);
+    assert_eq!(o.score, 0, "{:?}", o.findings);
+}
+
 fn tempdir_with(files: &[(&str, &str)]) -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
