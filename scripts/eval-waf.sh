@@ -5,7 +5,7 @@
 # proxy to the same plain nginx upstream. Prints one table; the JSON summaries stay in
 # $OUT (default /tmp/palisade-eval).
 #
-#   bash scripts/eval-waf.sh [--limit N] [--concurrency 16]
+#   bash scripts/eval-waf.sh [--limit N] [--concurrency 16] [--encoding utf-8]
 #
 # With --crs-dir DIR, Palisade also runs with OWASP CRS rule files loaded as they are
 # (`crs_dir`): CRS alone (`palisade-crs`, crs_mode = "replace") and built-in + CRS
@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
     --concurrency) extra+=(--concurrency "$2"); shift 2 ;;
     --crs-dir) crs_dir="$2"; shift 2 ;;
     --corpus) corpus+=("$2"); shift 2 ;;
+    --encoding) extra+=(--encoding "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done

@@ -5,10 +5,13 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS="${PALISADE_PEERS:-$ROOT/../shared/peers}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-BIN="$CARGO_TARGET_DIR/release/palisade"
+# PALISADE_BIN: run this binary instead (e.g. a debug build: verdicts are the same, only
+# cost differs) and skip the release build.
+BIN="${PALISADE_BIN:-$CARGO_TARGET_DIR/release/palisade}"
 STATE="${PALISADE_FRONTS_DIR:-/tmp/palisade-fronts}"
 
 build_release() {
+  [ -n "${PALISADE_BIN:-}" ] && return 0
   (cd "$ROOT" && cargo build --release --locked -p palisade >&2)
 }
 
