@@ -55,7 +55,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             rules.push(f.rule_id);
         }
-        let row = serde_json::json!({"idx": v["idx"], "label": v["label"], "pl": pl, "rules": rules});
+        let row =
+            serde_json::json!({"idx": v["idx"], "label": v["label"], "pl": pl, "rules": rules});
         writeln!(out, "{row}")?;
     }
     Ok(())

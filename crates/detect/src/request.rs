@@ -745,7 +745,10 @@ mod tests {
         assert!(authority_is_valid("/plain?x=1"));
         assert!(!authority_is_valid("http://localhost:8080.old"));
         assert_eq!(strip_authority("http://localhost:8080.old"), "/.old");
-        assert_eq!(strip_authority("http://localhost:8080.BAK/x?a=1"), "/.BAK/x?a=1");
+        assert_eq!(
+            strip_authority("http://localhost:8080.BAK/x?a=1"),
+            "/.BAK/x?a=1"
+        );
         assert_eq!(strip_authority("http://localhost:8080/a?b"), "/a?b");
         assert_eq!(strip_authority("http://h?x=1"), "?x=1");
         assert_eq!(strip_authority("http://[::1]:8080/a"), "/a");

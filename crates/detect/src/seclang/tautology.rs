@@ -82,8 +82,8 @@ impl Tautology {
                 if let Some(q) = lit(s, p, op) {
                     // `<=>` is a same-word comparison; `<` before `=` is `<=`.
                     let next = s.get(q).copied();
-                    let blocked = (op == "<=" && next == Some(b'>'))
-                        || (op == "<" && next == Some(b'='));
+                    let blocked =
+                        (op == "<=" && next == Some(b'>')) || (op == "<" && next == Some(b'='));
                     if !blocked {
                         ends.push((q, false));
                     }
@@ -101,10 +101,10 @@ impl Tautology {
                     ends.push((q, true));
                 }
             }
-            if self.glob {
-                if let Some(q) = lit(s, p, "glob") {
-                    ends.push((q, true));
-                }
+            if self.glob
+                && let Some(q) = lit(s, p, "glob")
+            {
+                ends.push((q, true));
             }
             if let Some(q) = two_words(s, p, "sounds", "like") {
                 ends.push((q, true));
@@ -134,7 +134,8 @@ impl Tautology {
 /// PCRE's `\w` without UTF mode: ASCII letters, digits and `_`. Out of range is not a
 /// word character (so index `usize::MAX` from `wrapping_sub` at 0 is a boundary).
 fn is_word(s: &[u8], i: usize) -> bool {
-    s.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    s.get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// The regex's separator class `[\s'"`()]`.
@@ -163,7 +164,9 @@ fn lit(s: &[u8], p: usize, op: &str) -> Option<usize> {
 /// `a\s+b` at `p`.
 fn two_words(s: &[u8], p: usize, a: &str, b: &str) -> Option<usize> {
     let q = lit(s, p, a)?;
-    let r = skip(s, q, |c| matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'));
+    let r = skip(s, q, |c| {
+        matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+    });
     if r == q {
         return None;
     }
@@ -199,7 +202,10 @@ mod tests {
         assert_eq!(hit("' or 'a'='a").as_deref(), Some("a'='a"));
         assert_eq!(hit("x OR Abc LIKE aBC--").as_deref(), Some("Abc LIKE aBC"));
         assert_eq!(hit("1 <=> 1").as_deref(), Some("1 <=> 1"));
-        assert_eq!(hit("a sounds   like a").as_deref(), Some("a sounds   like a"));
+        assert_eq!(
+            hit("a sounds   like a").as_deref(),
+            Some("a sounds   like a")
+        );
         assert_eq!(hit("(x)rlike(x)").as_deref(), Some("x)rlike(x"));
         assert_eq!(hit("id=1"), None, "different words");
         assert_eq!(hit("1=12"), None, "a longer word is not the same word");

@@ -289,7 +289,11 @@ fn sql_tautology_rule_942130_runs_at_paranoia_2() {
     assert_eq!(f.name_of_part, "nombre");
     assert_eq!(f.matched, "a'='a");
     assert!(!ids(&p.run(&req, 1, 5)).contains(&942130), "a PL2 rule");
-    let benign = p.run(&get("/tienda1/publico/anadir.jsp?id=3&nombre=Vino%20Rioja&cantidad=2"), 2, 5);
+    let benign = p.run(
+        &get("/tienda1/publico/anadir.jsp?id=3&nombre=Vino%20Rioja&cantidad=2"),
+        2,
+        5,
+    );
     assert!(!ids(&benign).contains(&942130), "{:?}", benign.findings);
 }
 
