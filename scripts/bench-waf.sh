@@ -10,8 +10,9 @@
 #
 #   bash scripts/bench-waf.sh [--duration 20] [--connections 16] [--rate R]
 #
-# --crs-dir DIR also measures Palisade running the OWASP CRS rule files of DIR itself
-# (`crs_dir`, crs_mode = "replace"): the same rules as the ModSecurity row.
+# --crs-dir DIR also measures Palisade running the OWASP CRS rule files of DIR itself,
+# with the peer's tuning (rule 900250, see tuned_crs_dir): CRS alone (`crs_mode =
+# "replace"`, the same rules as the ModSecurity row) and built-in + CRS ("add").
 set -euo pipefail
 source "$(dirname "$0")/lib/waf-fronts.sh"
 OUT="${OUT:-/tmp/palisade-bench}"
@@ -25,10 +26,12 @@ while [ $# -gt 0 ]; do
   esac
 done
 mkdir -p "$OUT"
+[ -n "$crs_dir" ] && crs_dir=$(tuned_crs_dir "$crs_dir" "$OUT/crs-tuned")
 build_release
 cleanup() {
   stop_palisade palisade-bench
   stop_palisade palisade-crs-bench
+  stop_palisade palisade-both-bench
   "$PEERS/modsecurity-crs.sh" stop --port 18281 >/dev/null 2>&1 || true
   "$PEERS/modsecurity-crs.sh" stop --port 18280 >/dev/null 2>&1 || true
 }
@@ -39,6 +42,8 @@ start_palisade palisade-bench 18290 18291 "http://127.0.0.1:18280" 1 1
 if [ -n "$crs_dir" ]; then
   PALISADE_DETECTION_EXTRA="crs_dir = \"$crs_dir\"
 crs_mode = \"replace\"" start_palisade palisade-crs-bench 18292 18293 "http://127.0.0.1:18280" 1 1
+  PALISADE_DETECTION_EXTRA="crs_dir = \"$crs_dir\"
+crs_mode = \"add\"" start_palisade palisade-both-bench 18294 18295 "http://127.0.0.1:18280" 1 1
 fi
 state="${PALISADE_PEERS_DIR:-/tmp/palisade-peers}"
 plain_pid=$(cat "$state/plain-18280/nginx.pid")
@@ -53,5 +58,7 @@ results="$OUT/bench.jsonl"
 if [ -n "$crs_dir" ]; then
   crs_pid=$(palisade_pid palisade-crs-bench)
   "$PEERS/bench.sh" --target 127.0.0.1:18292 --name palisade-proxy-crs --cpu 0 --server-pids "$crs_pid" --out "$results" "${args[@]}"
+  both_pid=$(palisade_pid palisade-both-bench)
+  "$PEERS/bench.sh" --target 127.0.0.1:18294 --name palisade-proxy-both --cpu 0 --server-pids "$both_pid" --out "$results" "${args[@]}"
 fi
 echo "results: $results"

@@ -5,7 +5,7 @@
 # proxy to the same plain nginx upstream. Prints one table; the JSON summaries stay in
 # $OUT (default /tmp/palisade-eval).
 #
-#   bash scripts/eval-waf.sh [--limit N] [--concurrency 16]
+#   bash scripts/eval-waf.sh [--limit N] [--concurrency 16] [--encoding utf-8]
 #
 # With --crs-dir DIR, Palisade also runs with OWASP CRS rule files loaded as they are
 # (`crs_dir`): CRS alone (`palisade-crs`, crs_mode = "replace") and built-in + CRS
@@ -25,6 +25,7 @@ while [ $# -gt 0 ]; do
     --concurrency) extra+=(--concurrency "$2"); shift 2 ;;
     --crs-dir) crs_dir="$2"; shift 2 ;;
     --corpus) corpus+=("$2"); shift 2 ;;
+    --encoding) extra+=(--encoding "$2"); shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -33,20 +34,7 @@ if [ -n "$crs_dir" ]; then
   # The ModSecurity peer runs with --allow-accept-charset (CSIC sends Accept-Charset,
   # which stock CRS 3.3.4 scores 5 by rule 920450): the same rule 900250 setting here,
   # ahead of the CRS files loaded as they are.
-  tuned="$OUT/crs-tuned"
-  mkdir -p "$tuned"
-  {
-    echo "SecAction \"id:900250,phase:1,nolog,pass,t:none,setvar:'tx.restricted_headers=/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/'\""
-    if [ -f "$crs_dir/owasp-crs.load" ]; then
-      echo "Include $crs_dir/owasp-crs.load"
-    else
-      for setup in crs-setup.conf crs-setup.conf.example; do
-        [ -f "$crs_dir/$setup" ] && { echo "Include $crs_dir/$setup"; break; }
-      done
-      echo "Include $crs_dir/rules/*.conf"
-    fi
-  } > "$tuned/owasp-crs.load"
-  crs_dir="$tuned"
+  crs_dir=$(tuned_crs_dir "$crs_dir" "$OUT/crs-tuned")
 fi
 build_release
 cleanup() {
@@ -81,15 +69,40 @@ for pl in 1 2; do
     esac
     echo "replaying through $front PL$pl (127.0.0.1:$port)" >&2
     python3 "$PEERS/replay.py" --target "127.0.0.1:$port" "${files[@]}" "${extra[@]}" \
-      --name "$front-pl$pl" --summary "$OUT/$front-pl$pl.json" >/dev/null
+      --name "$front-pl$pl" --summary "$OUT/$front-pl$pl.json" --csv "$OUT/$front-pl$pl.csv" >/dev/null
   done
 done
-python3 - "$OUT" "${fronts[@]}" <<'PY'
-import json, sys, os
-out = sys.argv[1]
+python3 - "$OUT" "${#fronts[@]}" "${fronts[@]}" "${files[@]}" <<'PY'
+import csv, gzip, json, sys, os
+from collections import defaultdict
+out, n = sys.argv[1], int(sys.argv[2])
+fronts, files = sys.argv[3:3 + n], sys.argv[3 + n:]
 print(f"{'front':<20}{'TPR':>8}{'FPR':>9}{'precision':>11}{'F1':>8}{'TP':>7}{'FP':>6}{'errors':>8}")
 for pl in (1, 2):
-    for front in sys.argv[2:]:
+    for front in fronts:
         s = json.load(open(os.path.join(out, f"{front}-pl{pl}.json")))
         print(f"{front+' PL'+str(pl):<20}{s['tpr']:>8.4f}{s['fpr']:>9.4f}{s['precision']:>11.4f}{s['f1']:>8.4f}{s['tp']:>7}{s['fp']:>6}{s['errors']:>8}")
+# Per category and per part (corpus fields `category`/`part`), in replay.py's order.
+labels = []
+for path in files:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                labels.append((str(r.get("label") or ""), r.get("category") or "-", r.get("part") or "-"))
+if any(c != "-" or p != "-" for _, c, p in labels):
+    cols = [(front, pl) for pl in (1, 2) for front in fronts]
+    for key, name in ((1, "category"), (2, "part")):
+        rows = defaultdict(lambda: defaultdict(int))
+        for front, pl in cols:
+            with open(os.path.join(out, f"{front}-pl{pl}.csv")) as f:
+                for row in csv.DictReader(f):
+                    lab = labels[int(row["idx"])]
+                    k = (lab[0], lab[key])
+                    rows[k][(front, pl)] += row["blocked"] in ("1", "True", "true")
+                    rows[k]["n"] = rows[k].get("n", 0) + (1 if (front, pl) == cols[0] else 0)
+        print(f"\nblocked per {name} (attack: detection, normal: false positives)")
+        print(f"{'label':<8}{name:<14}{'n':>5}" + "".join(f"{f'{f} PL{p}':>17}" for f, p in cols))
+        for (lab, k), d in sorted(rows.items()):
+            print(f"{lab:<8}{k:<14}{d['n']:>5}" + "".join(f"{d[c] / max(d['n'], 1):>17.3f}" for c in cols))
 PY

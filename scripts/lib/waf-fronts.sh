@@ -5,10 +5,13 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS="${PALISADE_PEERS:-$ROOT/../shared/peers}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-BIN="$CARGO_TARGET_DIR/release/palisade"
+# PALISADE_BIN: run this binary instead (e.g. a debug build: verdicts are the same, only
+# cost differs) and skip the release build.
+BIN="${PALISADE_BIN:-$CARGO_TARGET_DIR/release/palisade}"
 STATE="${PALISADE_FRONTS_DIR:-/tmp/palisade-fronts}"
 
 build_release() {
+  [ -n "${PALISADE_BIN:-}" ] && return 0
   (cd "$ROOT" && cargo build --release --locked -p palisade >&2)
 }
 
@@ -50,6 +53,27 @@ TOML
 }
 
 palisade_pid() { cat "$STATE/$1/pid"; }
+
+# tuned_crs_dir CRS_DIR OUT_DIR: writes OUT_DIR/owasp-crs.load = the ModSecurity peer's
+# --allow-accept-charset tuning (rule 900250: stock restricted headers minus
+# Accept-Charset, which stock CRS 3.3.4 scores 5 on every request that sends one) ahead
+# of CRS_DIR's files as they are, so Palisade runs exactly the peer's rules. Prints OUT_DIR.
+tuned_crs_dir() {
+  local crs_dir=$1 tuned=$2
+  mkdir -p "$tuned"
+  {
+    echo "SecAction \"id:900250,phase:1,nolog,pass,t:none,setvar:'tx.restricted_headers=/content-encoding/ /proxy/ /lock-token/ /content-range/ /if/'\""
+    if [ -f "$crs_dir/owasp-crs.load" ]; then
+      echo "Include $crs_dir/owasp-crs.load"
+    else
+      for setup in crs-setup.conf crs-setup.conf.example; do
+        [ -f "$crs_dir/$setup" ] && { echo "Include $crs_dir/$setup"; break; }
+      done
+      echo "Include $crs_dir/rules/*.conf"
+    fi
+  } > "$tuned/owasp-crs.load"
+  echo "$tuned"
+}
 
 stop_palisade() {
   local pidfile="$STATE/$1/pid"

@@ -248,6 +248,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         b.anomaly("invalid_request_target");
     }
     let target = strip_authority(&req.uri);
+    let target = target.as_ref();
     b.push(Location::UriRaw, "", target.to_string());
     let (raw_path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
@@ -355,19 +356,35 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     ParsedRequest { parts, path }
 }
 
-fn strip_authority(uri: &str) -> &str {
+/// The origin-form target (`/path?query`) of a request target: absolute form loses its
+/// scheme and authority. When the port's digits are followed by other characters
+/// (`http://localhost:8080.old`, `:8080~/x`: CSIC 2010's probes for backup files, and
+/// what such a probe means), those characters start the path (`/.old`), so rules on
+/// the file name see them — as the request reaches ModSecurity through
+/// `shared/peers/replay.py`. Every inspection path (built-in rules and SecLang) uses this.
+pub(crate) fn strip_authority(uri: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
     let lower_start = uri
         .get(..8)
         .map(str::to_ascii_lowercase)
         .unwrap_or_default();
-    if lower_start.starts_with("http://") || lower_start.starts_with("https://") {
-        let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
-        match after.find(['/', '?']) {
-            Some(i) => after.get(i..).unwrap_or("/"),
-            None => "/",
+    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+        return Cow::Borrowed(uri);
+    }
+    let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
+    let end = after.find(['/', '?']).unwrap_or(after.len());
+    let authority = after.get(..end).unwrap_or("");
+    if let Some(colon) = authority.rfind(':') {
+        let port = authority.get(colon + 1..).unwrap_or("");
+        let digits = port.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && digits < port.len() && !port.contains([']', '@']) {
+            let rest = after.get(colon + 1 + digits..).unwrap_or("");
+            return Cow::Owned(format!("/{}", rest.trim_start_matches('/')));
         }
-    } else {
-        uri
+    }
+    match after.get(end..) {
+        Some(p) if !p.is_empty() => Cow::Borrowed(p),
+        _ => Cow::Borrowed("/"),
     }
 }
 
@@ -727,6 +744,17 @@ mod tests {
         assert!(authority_is_valid("http://user@host"));
         assert!(authority_is_valid("/plain?x=1"));
         assert!(!authority_is_valid("http://localhost:8080.old"));
+        assert_eq!(strip_authority("http://localhost:8080.old"), "/.old");
+        assert_eq!(
+            strip_authority("http://localhost:8080.BAK/x?a=1"),
+            "/.BAK/x?a=1"
+        );
+        assert_eq!(strip_authority("http://localhost:8080/a?b"), "/a?b");
+        assert_eq!(strip_authority("http://h?x=1"), "?x=1");
+        assert_eq!(strip_authority("http://[::1]:8080/a"), "/a");
+        assert_eq!(strip_authority("http://u:1x@h/a"), "/a");
+        assert_eq!(strip_authority("https://h"), "/");
+        assert_eq!(strip_authority("/plain"), "/plain");
         assert!(!authority_is_valid("http://localhost:8080http://x:9090/a"));
         assert!(!authority_is_valid("http://host:/"));
         assert!(!authority_is_valid("relative/path"));

@@ -488,6 +488,11 @@ pub struct EvalArgs {
     /// Protocol (b): write the training side's attacks to this JSONL file.
     #[arg(long)]
     pub write_train_side: Option<PathBuf>,
+    /// Write every request's verdict to this JSONL file (`idx` in corpus order,
+    /// `paranoia`, `attack`, `blocked`, `score`, `rules`), to compare request by request
+    /// with another path (the proxy through `scripts/eval-waf.sh`, ModSecurity).
+    #[arg(long)]
+    pub verdicts: Option<PathBuf>,
 }
 
 impl Cli {

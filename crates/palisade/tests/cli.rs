@@ -209,6 +209,7 @@ fn eval_runs_owasp_crs_rule_files_and_says_what_loaded() {
     let crs =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../detect/tests/fixtures/crs-3.3.4");
     let json = dir.path().join("report.json");
+    let verdicts = dir.path().join("verdicts.jsonl");
     let o = palisade(
         dir.path(),
         &[
@@ -222,13 +223,15 @@ fn eval_runs_owasp_crs_rule_files_and_says_what_loaded() {
             "replace",
             "--json",
             json.to_str().expect("utf-8"),
+            "--verdicts",
+            verdicts.to_str().expect("utf-8"),
         ],
     );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(
-        out.contains("173 request rules loaded")
-            && out.contains("regex 2")
+        out.contains("174 request rules loaded")
+            && out.contains("regex 1")
             && out.contains("transformation 2"),
         "{out}"
     );
@@ -236,6 +239,23 @@ fn eval_runs_owasp_crs_rule_files_and_says_what_loaded() {
         serde_json::from_slice(&std::fs::read(&json).expect("report")).expect("json");
     assert_eq!(report[0]["overall"]["tp"], 1, "{report}");
     assert_eq!(report[0]["overall"]["fp"], 0, "{report}");
+    // One verdict per request, in corpus order, with the CRS rule ids that scored.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&verdicts)
+        .expect("verdicts")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["idx"], 0);
+    assert_eq!(lines[0]["blocked"], true);
+    assert!(
+        lines[0]["rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|id| id == 942100)),
+        "{lines:?}"
+    );
+    assert_eq!(lines[1]["blocked"], false);
+    assert_eq!(lines[1]["rules"], serde_json::json!([]));
     let o = palisade(
         dir.path(),
         &[

@@ -19,6 +19,7 @@ pub mod lexer;
 pub mod operator;
 pub mod request;
 pub mod rule;
+pub mod tautology;
 pub mod transform;
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub enum Op {
     Rx(Regex),
     /// `@rx` whose pattern has macros: compiled per request after expansion.
     RxMacro(String),
+    /// `@rx` with CRS's SQL tautology pattern (a backreference): a native scan.
+    Tautology(super::tautology::Tautology),
     /// `@pm`/`@pmFromFile`: case-insensitive phrase match, one regex of literals.
     Pm(Regex),
     /// `@streq`.
@@ -234,7 +236,13 @@ pub fn compile(name: &str, param: &str, base: &Path) -> Result<Op, OpError> {
             if param.contains("%{") {
                 Op::RxMacro(param.to_string())
             } else {
-                Op::Rx(compile_rx(param).map_err(OpError::Regex)?)
+                match compile_rx(param) {
+                    Ok(re) => Op::Rx(re),
+                    Err(e) => match super::tautology::Tautology::recognize(param) {
+                        Some(t) => Op::Tautology(t),
+                        None => return Err(OpError::Regex(e)),
+                    },
+                }
             }
         }
         "pm" => {

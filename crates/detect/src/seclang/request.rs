@@ -2,7 +2,7 @@
 //! URL-encoded, multipart, JSON and XML).
 
 use crate::places;
-use crate::request::{HttpRequest, Location, MAX_BODY, parse};
+use crate::request::{HttpRequest, Location, MAX_BODY, parse, strip_authority};
 use crate::transform::{bytes_to_text, url_decode};
 
 /// Everything the variables of a request-phase rule can read, extracted once.
@@ -62,7 +62,7 @@ impl ReqView {
             remote_addr: req.client_ip.map(|i| i.to_string()).unwrap_or_default(),
             ..ReqView::default()
         };
-        v.uri = origin_form(&req.uri).to_string();
+        v.uri = strip_authority(&req.uri).into_owned();
         v.line = format!("{} {} {}", req.method, req.uri, req.protocol);
         let (raw_path, query) = match v.uri.split_once('?') {
             Some((p, q)) => (p.to_string(), Some(q.to_string())),
@@ -198,22 +198,6 @@ fn param(line: &str, key: &str) -> Option<String> {
         let (k, v) = p.trim().split_once('=')?;
         (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().trim_matches('"').to_string())
     })
-}
-
-/// Strips `scheme://authority` from an absolute-form target.
-fn origin_form(uri: &str) -> &str {
-    let lower = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        return uri;
-    }
-    let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
-    match after.find(['/', '?']) {
-        Some(i) => after.get(i..).unwrap_or("/"),
-        None => "/",
-    }
 }
 
 fn urlencoded(s: &str) -> Vec<(String, String)> {

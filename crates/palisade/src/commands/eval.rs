@@ -6,7 +6,7 @@
 //! protecting proxy with `scripts/eval-waf.sh`, beside ModSecurity + OWASP CRS.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -199,7 +199,8 @@ fn evaluate(
     show: usize,
     pl: u8,
     threshold: u32,
-) -> LevelReport {
+    mut verdicts: Option<&mut dyn std::io::Write>,
+) -> anyhow::Result<LevelReport> {
     let bar = indicatif::ProgressBar::new(samples.len() as u64);
     if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -221,6 +222,14 @@ fn evaluate(
     let started = Instant::now();
     for (i, s) in samples.iter().enumerate() {
         let v = engine.inspect(&s.request);
+        if let Some(w) = verdicts.as_mut() {
+            let rules: Vec<u32> = v.findings.iter().map(|f| f.rule_id).collect();
+            let line = serde_json::json!({
+                "idx": i, "paranoia": pl, "attack": s.attack, "blocked": v.blocked,
+                "score": v.score, "rules": rules,
+            });
+            writeln!(w, "{line}").context("--verdicts")?;
+        }
         count(&mut by_category, s.category.as_ref(), s.attack, v.blocked);
         count(&mut by_part, s.part.as_ref(), s.attack, v.blocked);
         match (s.attack, v.blocked) {
@@ -285,7 +294,7 @@ fn evaluate(
     for f in by_set.values_mut() {
         f.share_of_attacks = f.attacks_detected as f64 / attacks;
     }
-    LevelReport {
+    Ok(LevelReport {
         paranoia: pl,
         threshold,
         overall: overall.finish(),
@@ -299,7 +308,7 @@ fn evaluate(
         detected_in,
         microseconds_per_request: started.elapsed().as_secs_f64() * 1e6
             / samples.len().max(1) as f64,
-    }
+    })
 }
 
 /// Loads the corpora, evaluates every requested paranoia level, prints a table.
@@ -370,6 +379,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut reports = Vec::new();
+    let mut verdicts = match &args.verdicts {
+        None => None,
+        Some(p) => Some(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("--verdicts {}", p.display()))?,
+        )),
+    };
     for &pl in &args.paranoia {
         if !(1..=4).contains(&pl) {
             anyhow::bail!("--paranoia: {pl} is not 1, 2, 3 or 4");
@@ -382,7 +397,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             },
             crs.clone(),
         );
-        let r = evaluate(&engine, &samples, args.show, pl, args.threshold);
+        let r = evaluate(
+            &engine,
+            &samples,
+            args.show,
+            pl,
+            args.threshold,
+            verdicts.as_mut().map(|w| w as &mut dyn std::io::Write),
+        )?;
         let o = &r.overall;
         println!(
             "PL{pl} threshold {}: TPR {:.4}  FPR {:.4}  precision {:.4}  F1 {:.4}  (TP {} FN {} FP {} TN {}, {:.1} µs/request)",
@@ -440,6 +462,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         Some((b, learnt))
     };
+    if let Some(w) = verdicts.as_mut() {
+        w.flush().context("--verdicts")?;
+    }
     if args.model.is_some() || baselines.is_some() {
         let pl = args.paranoia.first().copied().unwrap_or(1);
         let engine = Engine::new(

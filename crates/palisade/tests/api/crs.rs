@@ -137,7 +137,7 @@ async fn crs_flow(app: &TestApp) {
             .is_some_and(|n| n > 150),
         "{rules}"
     );
-    assert_eq!(rules["crs"]["skipped"]["regex"], 2, "{rules}");
+    assert_eq!(rules["crs"]["skipped"]["regex"], 1, "{rules}");
 }
 
 #[tokio::test]
