@@ -83,7 +83,10 @@ pub(super) fn begin(conn: &mut Connection, expected_rows: u64) -> Result<bool, S
             |r| r.get(0),
         )
         .map_err(sqlite_err)?;
-    let worth_it = u64::try_from(rows).map_or(true, |rows| expected_rows > rows);
+    let worth_it = match u64::try_from(rows) {
+        Ok(rows) => expected_rows > rows,
+        Err(_) => true,
+    };
     if !worth_it {
         // Indexes left aside by an import that was killed are the migration's to
         // build; this import keeps them up to date as it goes.
