@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Ingest benchmark on a generated 1,000,000-line nginx combined log, all in one run:
 # GoAccess parsing the same file, then `palisade ingest` end to end (default settings:
-# detection on) into SQLite, the same with --no-detect, and into PostgreSQL; each with
+# detection on: a bulk load) into SQLite, the same with --keep-indexes (indexes kept up
+# to date row by row) and with --no-detect, and into PostgreSQL; each with
 # wall time, lines/s, the ratio to GoAccess and peak RSS (/usr/bin/time -v). After the
 # SQLite run it checks that the threats stored equal the threats the run reported.
 #
@@ -76,6 +77,10 @@ fi
 rm -rf "$WORK/sqlite"
 measure palisade-sqlite "$PALISADE_BIN" ingest --quiet --format combined --data-dir "$WORK/sqlite" "$LOG"
 check_threats palisade-sqlite "$WORK/sqlite/palisade.db"
+rm -rf "$WORK/sqlite-keep"
+measure palisade-sqlite-keep-indexes "$PALISADE_BIN" ingest --quiet --keep-indexes --format combined --data-dir "$WORK/sqlite-keep" "$LOG"
+check_threats palisade-sqlite-keep-indexes "$WORK/sqlite-keep/palisade.db"
+rm -rf "$WORK/sqlite-keep"
 rm -rf "$WORK/sqlite-nodetect"
 measure palisade-sqlite-no-detect "$PALISADE_BIN" ingest --quiet --no-detect --format combined --data-dir "$WORK/sqlite-nodetect" "$LOG"
 tail -qn1 "$WORK/palisade-sqlite.out"

@@ -252,6 +252,25 @@ pub trait Store:
 
     /// The number of stored events (exact; used by summaries and tests).
     async fn count_events(&self) -> Result<u64, StoreError>;
+
+    /// Prepares for a one-shot import of about `expected_rows` events: where keeping
+    /// every secondary index of `events` up to date row by row costs more than building
+    /// it once at the end (SQLite, a table smaller than the import), the indexes are set
+    /// aside until [`Store::end_bulk_load`]. Their definitions are kept in the database,
+    /// so an import that is killed leaves them to the next [`Store::migrate`], which
+    /// builds them again. Returns whether the indexes were set aside. Events stay
+    /// queryable meanwhile, only slower; a store that does not gain does nothing.
+    async fn begin_bulk_load(&self, expected_rows: u64) -> Result<bool, StoreError> {
+        let _ = expected_rows;
+        Ok(false)
+    }
+
+    /// Builds again every index [`Store::begin_bulk_load`] set aside (each in one
+    /// sorted pass, much cheaper than the random inserts it replaced). Does nothing
+    /// when none are pending.
+    async fn end_bulk_load(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A store shared between tasks.

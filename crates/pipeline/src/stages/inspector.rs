@@ -130,39 +130,85 @@ pub fn spawn(
     (tx, task)
 }
 
+/// A part of a group handed to a helper thread: the group and the range of its stored
+/// events to inspect.
+type Share = (StoredBatches, usize, usize);
+
+/// Where the threats of one share of a group will come from.
+enum Pending<'a> {
+    /// A helper thread is inspecting it.
+    Helper(&'a std::sync::mpsc::Receiver<Vec<Threat>>),
+    /// This thread inspects it (its helper is gone): skip, take.
+    Here(usize, usize),
+}
+
 /// The stage's loop: one run of the supervised task.
+///
+/// Large groups are split over the cores: this thread inspects the first share and one
+/// long-lived helper per other core the rest. The helpers live as long as the loop, so
+/// the engine's per-thread memo of repeated parts (user agents, referers, common paths)
+/// stays warm from group to group; threads spawned for each group started it empty
+/// every time, and paid for their start and their memory each time.
 fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
     let mut rx = rx.blocking_lock();
-    {
-        let inspected = events_inspected();
-        let found = threats_found();
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let inspected = events_inspected();
+    let found = threats_found();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let lanes: Vec<_> = (1..workers)
+            .map(|_| {
+                let (share_tx, share_rx) = std::sync::mpsc::channel::<Share>();
+                let (out_tx, out_rx) = std::sync::mpsc::channel::<Vec<Threat>>();
+                scope.spawn(move || {
+                    while let Ok((stored, skip, take)) = share_rx.recv() {
+                        let events: Vec<(i64, &Event)> =
+                            stored.events().skip(skip).take(take).collect();
+                        if out_tx.send(inspect_all(&guard.policy(), &events)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                (share_tx, out_rx)
+            })
+            .collect();
         while let Some(stored) = rx.blocking_recv() {
             let events: Vec<(i64, &Event)> = stored.events().collect();
-            // Large groups (imports, busy tails) are split over the cores; a push of a
-            // few lines is not worth a thread.
+            // A push of a few lines is not worth a hand-over.
             let threads = if events.len() < PARALLEL_FROM {
                 1
             } else {
-                workers
+                lanes.len() + 1
             };
-            let chunk = events.len().div_ceil(threads.max(1)).max(1);
+            let chunk = events.len().div_ceil(threads).max(1);
             let policy = guard.policy();
-            let found_here: Vec<Threat> = std::thread::scope(|scope| {
-                let handles: Vec<_> = events
-                    .chunks(chunk)
-                    .map(|part| scope.spawn(|| inspect_all(&policy, part)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            tracing::error!(message = "An inspection thread panicked; its part of the batch has no threats.");
-                            Vec::new()
-                        })
-                    })
-                    .collect()
-            });
+            // Shares 1.. go to the helpers; a helper that is gone (it panicked) leaves
+            // its share to this thread.
+            let mut pending = Vec::new();
+            for (k, (share_tx, out_rx)) in lanes.iter().enumerate().take(threads - 1) {
+                let skip = (k + 1) * chunk;
+                if skip >= events.len() {
+                    break;
+                }
+                let take = chunk.min(events.len() - skip);
+                pending.push(if share_tx.send((stored.clone(), skip, take)).is_ok() {
+                    Pending::Helper(out_rx)
+                } else {
+                    Pending::Here(skip, take)
+                });
+            }
+            let mut found_here = inspect_all(&policy, &events[..chunk.min(events.len())]);
+            // Shares were cut in event order and are collected in it: threats keep it.
+            for share in pending {
+                match share {
+                    Pending::Helper(out_rx) => found_here.extend(out_rx.recv().unwrap_or_else(|_| {
+                        tracing::error!(message = "An inspection thread stopped; its part of the batch has no threats.");
+                        Vec::new()
+                    })),
+                    Pending::Here(skip, take) => {
+                        found_here.extend(inspect_all(&policy, &events[skip..skip + take]));
+                    }
+                }
+            }
             inspected.add(
                 events
                     .iter()
@@ -174,8 +220,10 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
                 guard.threats().record_blocking(threat);
             }
         }
+        // Dropping the lanes ends the helpers; the scope waits for them.
+        drop(lanes);
         tracing::debug!(message = "Ingest inspection stopped.");
-    }
+    });
 }
 
 #[cfg(test)]

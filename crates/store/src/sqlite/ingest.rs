@@ -307,9 +307,21 @@ impl Store for SqliteStore {
         self.blocking(move |inner| {
             let mut writer = lock(&inner.writer);
             migrate(&mut writer, MIGRATIONS)?;
+            // Indexes a killed bulk load left aside are built before anything reads.
+            super::bulk::end(&mut writer)?;
             super::text_index::sync(&mut writer, text_index)
         })
         .await
+    }
+
+    async fn begin_bulk_load(&self, expected_rows: u64) -> Result<bool, StoreError> {
+        self.blocking(move |inner| super::bulk::begin(&mut lock(&inner.writer), expected_rows))
+            .await
+    }
+
+    async fn end_bulk_load(&self) -> Result<(), StoreError> {
+        self.blocking(|inner| super::bulk::end(&mut lock(&inner.writer)))
+            .await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

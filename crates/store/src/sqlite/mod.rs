@@ -63,6 +63,13 @@ mod alerts;
 // The optional free-text index behind `q`.
 mod text_index;
 
+// Bulk loads: the events indexes set aside during a large import, built at its end.
+mod bulk;
+
+/// The writer's page cache, KiB: 64 MiB, so that the index pages a big batch touches
+/// stay in memory.
+const WRITER_CACHE_KIB: i64 = 65_536;
+
 /// Idle reader connections kept open for reuse.
 const IDLE_READERS: usize = 4;
 
@@ -200,8 +207,7 @@ fn open_connection(path: &Path, role: Role) -> Result<Connection, StoreError> {
         .map_err(sqlite_err)?;
     match role {
         Role::Writer => {
-            // 64 MiB of page cache: index pages of a big batch stay in memory.
-            conn.pragma_update(None, "cache_size", -65_536)
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
                 .map_err(sqlite_err)?;
             conn.set_prepared_statement_cache_capacity(32);
             // Checkpoint every 64 MiB of WAL instead of every 4 MiB: a batch into the

@@ -37,43 +37,147 @@ fn threat_from_row(row: &Row<'_>) -> rusqlite::Result<ThreatColumns> {
     })
 }
 
-/// Inserts every threat (and its rule rows) inside the open transaction `tx`.
-fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
-    let mut insert = tx
-        .prepare_cached(&format!(
-            "INSERT INTO threats ({THREAT_INSERT_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ))
-        .map_err(sqlite_err)?;
-    let mut rule = tx
-        .prepare_cached("INSERT INTO threat_rules (threat_id, rule_id, ts) VALUES (?1, ?2, ?3)")
-        .map_err(sqlite_err)?;
-    let mut ids = Vec::with_capacity(threats.len());
-    for t in threats {
-        let c = ThreatColumnsIn::new(t)?;
-        insert
-            .execute(params![
-                c.ts,
-                &*c.category,
-                &*c.severity,
-                c.score,
-                c.client_ip.as_ref().map(|k| &k[..]),
-                c.method.as_deref(),
-                c.uri.as_deref(),
-                &*c.source,
-                c.event_id,
-                &*c.decision,
-                c.evidence,
-                c.rule_ids,
-            ])
-            .map_err(sqlite_err)?;
-        let id = tx.last_insert_rowid();
-        for rule_id in &c.distinct_rules {
-            rule.execute(params![id, rule_id, c.ts])
-                .map_err(sqlite_err)?;
+/// Threats per multi-row `INSERT`: like the events (see `ingest::INSERT_CHUNK`), one
+/// statement execution per row opens the table's and every index's cursors and updates
+/// `sqlite_sequence` per row; an import raises a threat on about one line in nine, so
+/// the recorder's row-by-row inserts showed up in the ingest profile. 12 columns × 64
+/// rows = 768 parameters.
+const THREAT_CHUNK: usize = 64;
+
+/// Columns of [`THREAT_INSERT_COLUMNS`].
+const THREAT_COLUMNS: usize = 12;
+
+/// `threat_rules` rows per multi-row `INSERT` (3 parameters each).
+const RULE_CHUNK: usize = 128;
+
+/// `INSERT INTO {table} ({columns}) VALUES (?,…),(?,…)…`: `rows` rows of `width`
+/// numbered parameters.
+fn multi_row_sql(table: &str, columns: &str, width: usize, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r > 0 { ",(" } else { "(" });
+        for c in 0..width {
+            if c > 0 {
+                sql.push(',');
+            }
+            sql.push('?');
+            sql.push_str(&(r * width + c + 1).to_string());
         }
-        ids.push(id);
+        sql.push(')');
     }
+    sql
+}
+
+/// Binds one threat's columns to parameters `at + 1 ..= at + 12`.
+fn bind_threat(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    c: &ThreatColumnsIn<'_>,
+) -> Result<(), StoreError> {
+    let values: [&dyn rusqlite::ToSql; THREAT_COLUMNS] = [
+        &c.ts,
+        &&*c.category,
+        &&*c.severity,
+        &c.score,
+        &c.client_ip.as_ref().map(|k| &k[..]),
+        &c.method.as_deref(),
+        &c.uri.as_deref(),
+        &&*c.source,
+        &c.event_id,
+        &&*c.decision,
+        &c.evidence,
+        &c.rule_ids,
+    ];
+    for (i, v) in values.into_iter().enumerate() {
+        stmt.raw_bind_parameter(at + i + 1, v).map_err(sqlite_err)?;
+    }
+    Ok(())
+}
+
+/// Inserts `rows` (threat id, rule id, ts) into `threat_rules`, [`RULE_CHUNK`] per
+/// statement, the rest one by one (both statements cached: prepared once per
+/// connection).
+fn insert_rules(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[(i64, i32, i64)],
+) -> Result<(), StoreError> {
+    const COLUMNS: &str = "threat_id, rule_id, ts";
+    let mut chunks = rows.chunks_exact(RULE_CHUNK);
+    if chunks.len() > 0 {
+        let mut stmt = tx
+            .prepare_cached(&multi_row_sql("threat_rules", COLUMNS, 3, RULE_CHUNK))
+            .map_err(sqlite_err)?;
+        for chunk in &mut chunks {
+            for (r, (id, rule, ts)) in chunk.iter().enumerate() {
+                stmt.raw_bind_parameter(r * 3 + 1, id).map_err(sqlite_err)?;
+                stmt.raw_bind_parameter(r * 3 + 2, rule)
+                    .map_err(sqlite_err)?;
+                stmt.raw_bind_parameter(r * 3 + 3, ts).map_err(sqlite_err)?;
+            }
+            stmt.raw_execute().map_err(sqlite_err)?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx
+            .prepare_cached(&multi_row_sql("threat_rules", COLUMNS, 3, 1))
+            .map_err(sqlite_err)?;
+        for (id, rule, ts) in rest {
+            stmt.execute(params![id, rule, ts]).map_err(sqlite_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts every threat (and its rule rows) inside the open transaction `tx`, in
+/// order, [`THREAT_CHUNK`] rows per statement; returns their ids in the same order.
+fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(threats.len());
+    let mut rules: Vec<(i64, i32, i64)> = Vec::with_capacity(threats.len() * 2);
+    for chunk in threats.chunks(THREAT_CHUNK) {
+        let cols = chunk
+            .iter()
+            .map(ThreatColumnsIn::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if cols.len() == THREAT_CHUNK {
+            let mut stmt = tx
+                .prepare_cached(&multi_row_sql(
+                    "threats",
+                    THREAT_INSERT_COLUMNS,
+                    THREAT_COLUMNS,
+                    THREAT_CHUNK,
+                ))
+                .map_err(sqlite_err)?;
+            for (r, c) in cols.iter().enumerate() {
+                bind_threat(&mut stmt, r * THREAT_COLUMNS, c)?;
+            }
+            stmt.raw_execute().map_err(sqlite_err)?;
+        } else {
+            // A short chunk: one row per execution of the cached one-row statement,
+            // so that odd sizes do not each prepare (and evict) a statement.
+            let mut one = tx
+                .prepare_cached(&multi_row_sql(
+                    "threats",
+                    THREAT_INSERT_COLUMNS,
+                    THREAT_COLUMNS,
+                    1,
+                ))
+                .map_err(sqlite_err)?;
+            for c in &cols {
+                bind_threat(&mut one, 0, c)?;
+                one.raw_execute().map_err(sqlite_err)?;
+            }
+        }
+        // One writer connection inside one transaction, AUTOINCREMENT: the rows just
+        // inserted took consecutive ids ending at the last one.
+        let last = tx.last_insert_rowid();
+        let first = last - cols.len() as i64 + 1;
+        for (c, id) in cols.iter().zip(first..) {
+            rules.extend(c.distinct_rules.iter().map(|r| (id, *r, c.ts)));
+            ids.push(id);
+        }
+    }
+    insert_rules(tx, &rules)?;
     Ok(ids)
 }
 

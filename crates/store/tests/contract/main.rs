@@ -18,6 +18,7 @@ mod analytics;
 mod backends;
 mod baselines;
 mod batches;
+mod bulk_load;
 mod checkpoints;
 mod dead_letters;
 mod decisions;

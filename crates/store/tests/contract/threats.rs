@@ -18,6 +18,7 @@ contract!(
     threat_stats_count_a_known_set,
     threats_are_counted_per_rule_over_all_time,
     settings_get_put_and_overwrite,
+    a_large_batch_keeps_every_threat_its_id_and_its_rules,
 );
 
 const MIN: i64 = 60_000_000;
@@ -454,4 +455,64 @@ async fn settings_get_put_and_overwrite(db: Db) {
     assert_eq!(s.setting("detection.Mode").await.unwrap(), None);
     s.put_setting("empty", "").await.unwrap();
     assert_eq!(s.setting("empty").await.unwrap().as_deref(), Some(""));
+}
+
+/// The recorder hands the store up to thousands of threats at once, which the backends
+/// insert many rows per statement: every threat comes back under the id returned for
+/// it, in order, with its own fields and rule rows, whatever the batch's size (here two
+/// full chunks and a remainder, and rule rows that span chunks).
+async fn a_large_batch_keeps_every_threat_its_id_and_its_rules(db: Db) {
+    let s = &db.store;
+    let first = insert(s, vec![threat(0, "sqli", "critical", &[1], "10.0.0.1")]).await;
+    let threats: Vec<Threat> = (0..150u32)
+        .map(|i| {
+            let rules: Vec<u32> = match i % 3 {
+                0 => vec![942_100],
+                1 => vec![941_100, 942_100, 941_100],
+                _ => vec![],
+            };
+            Threat {
+                event_id: Some(i64::from(i) * 7),
+                uri: Some(format!("/item/{i}")),
+                ..threat(i64::from(i) * MIN, "sqli", "error", &rules, "10.0.0.2")
+            }
+        })
+        .collect();
+    let ids = s.insert_threats(&threats).await.unwrap();
+    assert_eq!(ids.len(), threats.len());
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase: {ids:?}");
+    assert!(ids[0] > first[0]);
+    for (id, t) in ids.iter().zip(&threats) {
+        let got = s.get_threat(*id).await.unwrap().unwrap();
+        assert_eq!(&got.threat, t, "threat {id}");
+    }
+    let with_rule = |rule| {
+        matching(
+            s,
+            ThreatQuery {
+                rule_id: Some(rule),
+                ..ThreatQuery::default()
+            },
+        )
+    };
+    let want_942: Vec<i64> = ids
+        .iter()
+        .zip(0..)
+        .filter(|(_, i)| i % 3 != 2)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(sorted(with_rule(942_100).await), sorted(want_942));
+    let want_941: Vec<i64> = ids
+        .iter()
+        .zip(0..)
+        .filter(|(_, i)| i % 3 == 1)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(sorted(with_rule(941_100).await), want_941);
+    assert_eq!(
+        s.count_threats_by_rule(&[941_100, 942_100, 1])
+            .await
+            .unwrap(),
+        vec![c("941100", 50), c("942100", 100), c("1", 1)]
+    );
 }
