@@ -34,6 +34,7 @@ fn threat_from_row(r: &Row) -> Result<StoredThreat, StoreError> {
         decision: r.try_get(10).map_err(corrupt)?,
         evidence: r.try_get(11).map_err(corrupt)?,
         rule_ids: r.try_get(12).map_err(corrupt)?,
+        tags: r.try_get(13).map_err(corrupt)?,
     }
     .into_stored()
 }
@@ -78,7 +79,7 @@ impl ThreatStore for PgStore {
         let insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO threats ({THREAT_INSERT_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id"
             ))
             .await
             .map_err(pg_err)?;
@@ -107,6 +108,7 @@ impl ThreatStore for PgStore {
                         &decision,
                         &c.evidence,
                         &c.rule_ids,
+                        &c.tags,
                     ],
                 )
                 .await

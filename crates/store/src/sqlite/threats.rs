@@ -34,6 +34,7 @@ fn threat_from_row(row: &Row<'_>) -> rusqlite::Result<ThreatColumns> {
         decision: row.get(10)?,
         evidence: row.get(11)?,
         rule_ids: row.get(12)?,
+        tags: row.get(13)?,
     })
 }
 
@@ -42,7 +43,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i
     let mut insert = tx
         .prepare_cached(&format!(
             "INSERT INTO threats ({THREAT_INSERT_COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
         ))
         .map_err(sqlite_err)?;
     let mut rule = tx
@@ -65,6 +66,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i
                 &*c.decision,
                 c.evidence,
                 c.rule_ids,
+                c.tags,
             ])
             .map_err(sqlite_err)?;
         let id = tx.last_insert_rowid();
