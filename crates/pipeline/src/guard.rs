@@ -355,6 +355,7 @@ pub fn threat_of(
 
 /// Most tags kept on one threat, and the longest tag kept (characters).
 const MAX_TAGS: usize = 64;
+/// Tags are short identifiers; a longer one is cut rather than stored whole.
 const MAX_TAG_CHARS: usize = 128;
 
 /// The findings' tags, each once, in finding order, bounded.
