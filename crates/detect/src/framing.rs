@@ -477,9 +477,8 @@ mod tests {
             ["duplicate_content_length"]
         );
         for te in ["xchunked", "chunked, identity", "chunked\u{b}", "\"chunked\"", "chunked, chunked"] {
-            assert_eq!(
-                get(&[("Host", "a"), ("Transfer-Encoding", te)]),
-                ["transfer_encoding_obfuscated"],
+            assert!(
+                get(&[("Host", "a"), ("Transfer-Encoding", te)]).contains(&"transfer_encoding_obfuscated"),
                 "{te:?}"
             );
         }
