@@ -73,6 +73,9 @@ const DIAGNOSTIC_METHODS: &[&str] = &["TRACE", "TRACK", "DEBUG", "CONNECT"];
 /// More byte ranges than this in one `Range` is the overlapping-ranges DoS shape
 /// (CVE-2011-3192); PDF readers ask for a handful.
 pub(crate) const MAX_RANGES: usize = 10;
+/// More sorted, non-overlapping ranges than this is too many even for a PDF reader
+/// (CRS 920201 allows 62 for PDFs).
+pub(crate) const MAX_ORDERLY_RANGES: usize = 62;
 /// From this many ranges on, a paranoia-2 warning (CRS 920200 counts the same).
 pub(crate) const MANY_RANGES: usize = 6;
 /// Longest `Host` accepted (a DNS name is at most 253 characters, plus a port).
@@ -91,7 +94,43 @@ pub(crate) fn check(req: &HttpRequest, known_method: fn(&str) -> bool) -> Vec<Fo
     ranges(req, &mut out);
     connection(req, &mut out);
     target(req, &mut out);
+    content_type(req, &mut out);
     out
+}
+
+/// Top-level media types: a parameter whose value is `type/subtype` of one of these is
+/// a second content type hidden in the header.
+const MEDIA_TYPES: &[&str] = &[
+    "application", "text", "multipart", "image", "audio", "video", "message", "model", "font",
+];
+
+/// Parsers that look for `json` or `xml` anywhere in `Content-Type` read
+/// `application/x-www-form-urlencoded;boundary="application/json"` as JSON while others
+/// read a form (body-parser confusion, CRS 921421/921422); two `Content-Type` headers
+/// leave the choice to each server.
+fn content_type(req: &HttpRequest, out: &mut Vec<Found>) {
+    let types: Vec<&str> = headers(req, "content-type").collect();
+    if types.len() > 1 {
+        out.push(("content_type_confusion", clip(&types.join(" | "))));
+        return;
+    }
+    let Some(value) = types.first() else {
+        return;
+    };
+    let mut pieces = value.split([';', ',']);
+    pieces.next();
+    let hidden = pieces.any(|p| {
+        let v = p.split_once('=').map_or(p, |(_, v)| v);
+        let v = v.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
+        v.split_once('/').is_some_and(|(t, s)| {
+            MEDIA_TYPES.contains(&t)
+                && !s.is_empty()
+                && s.bytes().all(|c| c.is_ascii_alphanumeric() || b".+-_".contains(&c))
+        })
+    });
+    if hidden {
+        out.push(("content_type_confusion", clip(value)));
+    }
 }
 
 fn headers<'a>(req: &'a HttpRequest, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
@@ -327,19 +366,32 @@ fn ranges(req: &HttpRequest, out: &mut Vec<Found>) {
             .filter(|s| !s.is_empty());
         let mut count = 0;
         let mut inverted = false;
+        // Byte-serving PDF readers ask for many ranges, sorted and apart; the range
+        // DoS asks for overlapping ones (`0-,5-0,5-1,...`).
+        let mut orderly = true;
+        let mut last_end: Option<u64> = None;
         for spec in specs {
             count += 1;
-            if let Some((a, b)) = spec.split_once('-')
-                && let (Ok(a), Ok(b)) = (a.trim().parse::<u64>(), b.trim().parse::<u64>())
-                && b < a
-            {
-                inverted = true;
+            let bounds = spec
+                .split_once('-')
+                .map(|(a, b)| (a.trim().parse::<u64>().ok(), b.trim().parse::<u64>().ok()));
+            match bounds {
+                Some((Some(a), Some(b))) => {
+                    if b < a {
+                        inverted = true;
+                    }
+                    if last_end.is_some_and(|e| a <= e) {
+                        orderly = false;
+                    }
+                    last_end = Some(b);
+                }
+                _ => orderly = false,
             }
         }
         if inverted {
             out.push(("invalid_range", clip(value)));
         }
-        if count > MAX_RANGES {
+        if count > MAX_ORDERLY_RANGES || (count > MAX_RANGES && !orderly) {
             out.push(("too_many_ranges", clip(value)));
         } else if count >= MANY_RANGES {
             out.push(("many_ranges", clip(value)));
@@ -547,7 +599,32 @@ mod tests {
         }
         let many: Vec<String> = (0..12).map(|i| format!("{}-{}", i * 10, i * 10 + 1)).collect();
         let many = format!("bytes={}", many.join(","));
-        assert_eq!(get(&[("Host", "a"), ("Range", &many)]), ["too_many_ranges"]);
+        // Sorted and apart: a PDF reader's byte serving, a warning only.
+        assert_eq!(get(&[("Host", "a"), ("Range", &many)]), ["many_ranges"]);
+        let overlapping: Vec<String> = (0..12).map(|i| format!("0-{i}")).collect();
+        let overlapping = format!("bytes={}", overlapping.join(","));
+        assert_eq!(get(&[("Host", "a"), ("Range", &overlapping)]), ["too_many_ranges"]);
+        let lots: Vec<String> = (0..70).map(|i| format!("{}-{}", i * 10, i * 10 + 1)).collect();
+        let lots = format!("bytes={}", lots.join(","));
+        assert_eq!(get(&[("Host", "a"), ("Range", &lots)]), ["too_many_ranges"]);
+        for ct in [
+            "application/x-www-form-urlencoded;boundary=\"application/json\"",
+            "application/x-www-form-urlencoded; charset=text/xml",
+        ] {
+            assert_eq!(get(&[("Host", "a"), ("Content-Type", ct)]), ["content_type_confusion"], "{ct}");
+        }
+        assert_eq!(
+            get(&[("Host", "a"), ("Content-Type", "text/plain"), ("Content-Type", "application/json")]),
+            ["content_type_confusion"]
+        );
+        for ct in [
+            "multipart/form-data; boundary=----WebKitFormBoundary12w4lszoxn26vnd",
+            "application/vnd.mycompany.myapp.customer-v2+json",
+            "text/html; charset=UTF-8",
+            "application/soap+xml; charset=utf-8; action=\"urn:GetUser\"",
+        ] {
+            assert!(get(&[("Host", "a"), ("Content-Type", ct)]).is_empty(), "{ct}");
+        }
         let six = "bytes=1-10,11-20,21-30,31-40,41-50,51-60";
         assert_eq!(get(&[("Host", "a"), ("Range", six)]), ["many_ranges"]);
     }
