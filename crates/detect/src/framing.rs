@@ -50,7 +50,8 @@ const METHOD_OVERRIDE_HEADERS: &[&str] = &[
 ];
 
 /// End-to-end headers whose removal changes who the client is or what it may do: a
-/// `Connection` header naming one makes the next hop strip it (the hop-by-hop trick).
+/// `Connection` header naming one makes the next hop strip it (the hop-by-hop trick,
+/// e.g. `Connection: close, X-Forwarded-For` to hide the client from the application).
 const PROTECTED_HEADERS: &[&str] = &[
     "host",
     "authorization",
@@ -60,11 +61,25 @@ const PROTECTED_HEADERS: &[&str] = &[
     "transfer-encoding",
     "true-client-ip",
     "cf-connecting-ip",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-user",
+    "x-real-ip",
+    "x-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrf-token",
+    "x-xsrf-token",
+    "x-authenticated-user",
 ];
 
 /// Connection options a client legitimately sends.
-const CONNECTION_OPTIONS: &[&str] = &["keep-alive", "close", "upgrade", "te", "http2-settings"];
-
 /// Methods a reverse proxy has no business serving: they echo the request (`TRACE`,
 /// `TRACK`: cross-site tracing), switch on debugging (`DEBUG`, ASP.NET) or open a tunnel
 /// (`CONNECT`).
@@ -407,9 +422,9 @@ fn connection(req: &HttpRequest, out: &mut Vec<Found>) {
             if token.is_empty() {
                 continue;
             }
-            if !CONNECTION_OPTIONS.contains(&token.as_str())
-                && (token.starts_with("x-") || PROTECTED_HEADERS.contains(&token.as_str()))
-            {
+            // A custom hop-by-hop header (`Connection: X-Hop`) is legitimate; naming
+            // one that says who the client is or what it may do is the trick.
+            if PROTECTED_HEADERS.contains(&token.as_str()) {
                 out.push(("connection_strips_header", clip(value)));
             }
             if seen.contains(&token) {
@@ -561,6 +576,7 @@ mod tests {
             vec![("Host", "a"), ("Range", "bytes=0-99, 200-299")],
             vec![("Host", "a"), ("Expect", "100-Continue")],
             vec![("Host", "a"), ("Connection", "TE, close"), ("TE", "trailers")],
+            vec![("Host", "a"), ("Connection", "keep-alive, X-Hop"), ("X-Hop", "secret")],
             vec![("Host", "a"), ("X-Forwarded-Host", "shop.example.com")],
             vec![("Host", "a"), ("Forwarded", "for=192.0.2.60;proto=https;host=shop.example")],
             vec![("Host", "a"), ("X-HTTP-Method-Override", "PATCH")],

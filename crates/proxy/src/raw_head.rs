@@ -52,6 +52,8 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
         .position(|w| w == b"\n\n" || w == b"\n\r")
         .map_or(bytes.len(), |i| (i + 4).min(bytes.len()));
     let text = String::from_utf8_lossy(bytes.get(..end).unwrap_or(bytes));
+    // A final newline ends the last line; only an empty line of its own ends the head.
+    let text = text.strip_suffix('\n').unwrap_or(&text);
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next()?;
     let mut words = first.split(' ').filter(|w| !w.is_empty());
