@@ -111,7 +111,7 @@ def hand_made():
     out = [
         b("chunked JSON upload", method="POST", uri="/api/upload",
           headers=[("Transfer-Encoding", "chunked"), ("Content-Type", "application/json")],
-          body="d\r\n{\"name\":\"a\"}\r\n0\r\n\r\n"),
+          body="c\r\n{\"name\":\"a\"}\r\n0\r\n\r\n"),
         b("chunked form, two chunks", method="POST", uri="/form",
           headers=[("Transfer-Encoding", "chunked"), ("Content-Type", "application/x-www-form-urlencoded")],
           body="8\r\nname=Ana\r\nc\r\n&city=Lisboa\r\n0\r\n\r\n"),

@@ -396,7 +396,12 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         } else if content_type.starts_with("multipart/form-data") {
             parse_multipart(&mut b, parsed_body, &content_type);
         } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
-            parse_urlencoded(&mut b, parsed_body, Location::BodyArgName, Location::BodyArgValue);
+            parse_urlencoded(
+                &mut b,
+                parsed_body,
+                Location::BodyArgName,
+                Location::BodyArgValue,
+            );
         }
         // The raw body is bounded by MAX_BODY, not by the per-value limit.
         b.parts.push(Part {
@@ -714,7 +719,10 @@ mod tests {
     fn find<'a>(p: &'a ParsedRequest, loc: Location, name: &str) -> Option<&'a str> {
         p.parts
             .iter()
-            .find(|x| x.location == loc && (x.name == name || (loc == Location::Anomaly && x.value == name)))
+            .find(|x| {
+                x.location == loc
+                    && (x.name == name || (loc == Location::Anomaly && x.value == name))
+            })
             .map(|x| x.value.as_str())
     }
 

@@ -11,7 +11,13 @@ fn engine() -> Engine {
     )
 }
 
-fn request(method: &str, uri: &str, version: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+fn request(
+    method: &str,
+    uri: &str,
+    version: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> HttpRequest {
     let mut all: Vec<(String, String)> = vec![(
         "User-Agent".into(),
         "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36"
@@ -42,7 +48,11 @@ fn attacks() -> Vec<(&'static str, HttpRequest, u32)> {
                 "POST",
                 "/",
                 "HTTP/1.1",
-                &[h, ("Content-Length", "13"), ("Transfer-Encoding", "chunked")],
+                &[
+                    h,
+                    ("Content-Length", "13"),
+                    ("Transfer-Encoding", "chunked"),
+                ],
                 "0\r\n\r\nSMUGGLED",
             ),
             920150,
@@ -60,47 +70,101 @@ fn attacks() -> Vec<(&'static str, HttpRequest, u32)> {
         ),
         (
             "conflicting Content-Length",
-            request("POST", "/", "HTTP/1.1", &[h, ("Content-Length", "4"), ("Content-Length", "40")], "a=bc"),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Content-Length", "4"), ("Content-Length", "40")],
+                "a=bc",
+            ),
             920300,
         ),
         (
             "Transfer-Encoding: xchunked",
-            request("POST", "/", "HTTP/1.1", &[h, ("Transfer-Encoding", "xchunked")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Transfer-Encoding", "xchunked")],
+                "",
+            ),
             920310,
         ),
         (
             "Transfer-Encoding: chunked, identity",
-            request("POST", "/", "HTTP/1.1", &[h, ("Transfer-Encoding", "chunked, identity")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Transfer-Encoding", "chunked, identity")],
+                "",
+            ),
             920310,
         ),
         (
             "Transfer-Encoding with a vertical tab",
-            request("POST", "/", "HTTP/1.1", &[h, ("Transfer-Encoding", "\u{b}chunked")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Transfer-Encoding", "\u{b}chunked")],
+                "",
+            ),
             920310,
         ),
         (
             "header name with a space before the colon",
-            request("POST", "/", "HTTP/1.1", &[h, ("Transfer-Encoding ", "chunked")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Transfer-Encoding ", "chunked")],
+                "",
+            ),
             920320,
         ),
         (
             "Transfer_Encoding",
-            request("POST", "/", "HTTP/1.1", &[h, ("Transfer_Encoding", "chunked")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Transfer_Encoding", "chunked")],
+                "",
+            ),
             920314,
         ),
         (
             "Transfer-Encoding on HTTP/1.0",
-            request("POST", "/", "HTTP/1.0", &[h, ("Transfer-Encoding", "chunked")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.0",
+                &[h, ("Transfer-Encoding", "chunked")],
+                "",
+            ),
             920313,
         ),
         (
             "obs-fold",
-            request("GET", "/", "HTTP/1.1", &[h, ("X-Custom", "a\r\n Transfer-Encoding: chunked")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("X-Custom", "a\r\n Transfer-Encoding: chunked")],
+                "",
+            ),
             920321,
         ),
         (
             "NUL in a header value",
-            request("GET", "/", "HTTP/1.1", &[h, ("Accept-Language", "en\u{0}")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Accept-Language", "en\u{0}")],
+                "",
+            ),
             920120,
         ),
         (
@@ -110,10 +174,20 @@ fn attacks() -> Vec<(&'static str, HttpRequest, u32)> {
         ),
         (
             "absolute-form target to another host",
-            request("GET", "http://169.254.169.254/latest/meta-data/", "HTTP/1.1", &[h], ""),
+            request(
+                "GET",
+                "http://169.254.169.254/latest/meta-data/",
+                "HTTP/1.1",
+                &[h],
+                "",
+            ),
             920332,
         ),
-        ("invalid version", request("GET", "/", "HTTP/1.2", &[h], ""), 920324),
+        (
+            "invalid version",
+            request("GET", "/", "HTTP/1.2", &[h], ""),
+            920324,
+        ),
         (
             "two Host headers",
             request("GET", "/", "HTTP/1.1", &[h, ("Host", "internal.admin")], ""),
@@ -121,45 +195,103 @@ fn attacks() -> Vec<(&'static str, HttpRequest, u32)> {
         ),
         (
             "Host with a path",
-            request("GET", "/", "HTTP/1.1", &[("Host", "shop.example/../admin")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[("Host", "shop.example/../admin")],
+                "",
+            ),
             920331,
         ),
         ("TRACE", request("TRACE", "/", "HTTP/1.1", &[h], ""), 920340),
         ("TRACK", request("TRACK", "/", "HTTP/1.1", &[h], ""), 920340),
-        ("DEBUG", request("DEBUG", "/default.aspx", "HTTP/1.1", &[h, ("Command", "stop-debug")], ""), 920340),
+        (
+            "DEBUG",
+            request(
+                "DEBUG",
+                "/default.aspx",
+                "HTTP/1.1",
+                &[h, ("Command", "stop-debug")],
+                "",
+            ),
+            920340,
+        ),
         (
             "method override to TRACE",
-            request("POST", "/", "HTTP/1.1", &[h, ("X-HTTP-Method-Override", "TRACE")], ""),
+            request(
+                "POST",
+                "/",
+                "HTTP/1.1",
+                &[h, ("X-HTTP-Method-Override", "TRACE")],
+                "",
+            ),
             920341,
         ),
         (
             "X-Original-URL to an internal path",
-            request("GET", "/", "HTTP/1.1", &[h, ("X-Original-URL", "/admin/users/delete")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("X-Original-URL", "/admin/users/delete")],
+                "",
+            ),
             920350,
         ),
         (
             "X-Rewrite-URL",
-            request("GET", "/", "HTTP/1.1", &[h, ("X-Rewrite-URL", "/admin")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("X-Rewrite-URL", "/admin")],
+                "",
+            ),
             920350,
         ),
         (
             "X-Forwarded-Host to localhost",
-            request("GET", "/reset-password", "HTTP/1.1", &[h, ("X-Forwarded-Host", "localhost:8080")], ""),
+            request(
+                "GET",
+                "/reset-password",
+                "HTTP/1.1",
+                &[h, ("X-Forwarded-Host", "localhost:8080")],
+                "",
+            ),
             920351,
         ),
         (
             "httpoxy",
-            request("GET", "/cgi-bin/app", "HTTP/1.1", &[h, ("Proxy", "http://203.0.113.9:3128")], ""),
+            request(
+                "GET",
+                "/cgi-bin/app",
+                "HTTP/1.1",
+                &[h, ("Proxy", "http://203.0.113.9:3128")],
+                "",
+            ),
             920352,
         ),
         (
             "Expect with markup",
-            request("GET", "/", "HTTP/1.1", &[h, ("Expect", "<script>alert(1)</script>")], ""),
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Expect", "<script>alert(1)</script>")],
+                "",
+            ),
             920353,
         ),
         (
             "Connection stripping X-Forwarded-For",
-            request("GET", "/admin", "HTTP/1.1", &[h, ("Connection", "close, X-Forwarded-For")], ""),
+            request(
+                "GET",
+                "/admin",
+                "HTTP/1.1",
+                &[h, ("Connection", "close, X-Forwarded-For")],
+                "",
+            ),
             920354,
         ),
         (
@@ -168,20 +300,48 @@ fn attacks() -> Vec<(&'static str, HttpRequest, u32)> {
                 "GET",
                 "/big.iso",
                 "HTTP/1.1",
-                &[h, ("Range", "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10,5-11")],
+                &[
+                    h,
+                    (
+                        "Range",
+                        "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10,5-11",
+                    ),
+                ],
                 "",
             ),
             920361,
         ),
         (
             "invalid escapes around a traversal",
-            request("GET", "/files/..%bg%qf..%bgetc/passwd", "HTTP/1.1", &[h], ""),
+            request(
+                "GET",
+                "/files/..%bg%qf..%bgetc/passwd",
+                "HTTP/1.1",
+                &[h],
+                "",
+            ),
             920191,
         ),
-        ("invalid escape %1G", request("GET", "/?parm=%1G", "HTTP/1.1", &[h], ""), 920191),
-        ("overlong UTF-8", request("GET", "/?f=..%c0%af..%c0%afetc", "HTTP/1.1", &[h], ""), 920192),
-        ("format string %8.8x", request("GET", "/?name=%8.8x%8.8x", "HTTP/1.1", &[h], ""), 921310),
-        ("format string %n", request("GET", "/login?user=AAAA%25n", "HTTP/1.1", &[h], ""), 921310),
+        (
+            "invalid escape %1G",
+            request("GET", "/?parm=%1G", "HTTP/1.1", &[h], ""),
+            920191,
+        ),
+        (
+            "overlong UTF-8",
+            request("GET", "/?f=..%c0%af..%c0%afetc", "HTTP/1.1", &[h], ""),
+            920192,
+        ),
+        (
+            "format string %8.8x",
+            request("GET", "/?name=%8.8x%8.8x", "HTTP/1.1", &[h], ""),
+            921310,
+        ),
+        (
+            "format string %n",
+            request("GET", "/login?user=AAAA%25n", "HTTP/1.1", &[h], ""),
+            921310,
+        ),
         (
             "chunk size that is not hex",
             request(
@@ -246,8 +406,12 @@ fn hard_benign_protocol_look_alikes_pass() {
                 "POST",
                 "/upload",
                 "HTTP/1.1",
-                &[h, ("Transfer-Encoding", "chunked"), ("Content-Type", "application/json")],
-                "d\r\n{\"name\":\"a\"}\r\n0\r\n\r\n",
+                &[
+                    h,
+                    ("Transfer-Encoding", "chunked"),
+                    ("Content-Type", "application/json"),
+                ],
+                "c\r\n{\"name\":\"a\"}\r\n0\r\n\r\n",
             ),
         ),
         (
@@ -256,38 +420,123 @@ fn hard_benign_protocol_look_alikes_pass() {
                 "POST",
                 "/upload",
                 "HTTP/1.1",
-                &[h, ("Transfer-Encoding", "gzip, chunked"), ("Content-Type", "application/octet-stream")],
+                &[
+                    h,
+                    ("Transfer-Encoding", "gzip, chunked"),
+                    ("Content-Type", "application/octet-stream"),
+                ],
                 "",
             ),
         ),
-        ("one range", request("GET", "/video.mp4", "HTTP/1.1", &[h, ("Range", "bytes=0-1048575")], "")),
-        ("two ranges", request("GET", "/doc.pdf", "HTTP/1.1", &[h, ("Range", "bytes=0-1023, 4096-8191")], "")),
-        ("PROPFIND", request("PROPFIND", "/dav/", "HTTP/1.1", &[h, ("Depth", "1")], "")),
-        ("REPORT", request("REPORT", "/cal/", "HTTP/1.1", &[h, ("Depth", "1")], "")),
+        (
+            "one range",
+            request(
+                "GET",
+                "/video.mp4",
+                "HTTP/1.1",
+                &[h, ("Range", "bytes=0-1048575")],
+                "",
+            ),
+        ),
+        (
+            "two ranges",
+            request(
+                "GET",
+                "/doc.pdf",
+                "HTTP/1.1",
+                &[h, ("Range", "bytes=0-1023, 4096-8191")],
+                "",
+            ),
+        ),
+        (
+            "PROPFIND",
+            request("PROPFIND", "/dav/", "HTTP/1.1", &[h, ("Depth", "1")], ""),
+        ),
+        (
+            "REPORT",
+            request("REPORT", "/cal/", "HTTP/1.1", &[h, ("Depth", "1")], ""),
+        ),
         (
             "override to DELETE",
-            request("POST", "/api/items/7", "HTTP/1.1", &[h, ("X-HTTP-Method-Override", "DELETE")], ""),
+            request(
+                "POST",
+                "/api/items/7",
+                "HTTP/1.1",
+                &[h, ("X-HTTP-Method-Override", "DELETE")],
+                "",
+            ),
         ),
         (
             "Rails _method",
+            request("POST", "/posts/3?_method=patch", "HTTP/1.1", &[h], ""),
+        ),
+        (
+            "Expect 100-continue",
             request(
-                "POST",
-                "/posts/3?_method=patch",
+                "PUT",
+                "/f",
                 "HTTP/1.1",
-                &[h],
+                &[h, ("Expect", "100-continue")],
+                "x",
+            ),
+        ),
+        (
+            "keep-alive",
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Connection", "keep-alive")],
                 "",
             ),
         ),
-        ("Expect 100-continue", request("PUT", "/f", "HTTP/1.1", &[h, ("Expect", "100-continue")], "x")),
-        ("keep-alive", request("GET", "/", "HTTP/1.1", &[h, ("Connection", "keep-alive")], "")),
-        ("LWP's Connection: TE", request("GET", "/", "HTTP/1.1", &[h, ("Connection", "TE, close"), ("TE", "deflate,gzip;q=0.3")], "")),
-        ("websocket", request("GET", "/ws", "HTTP/1.1", &[h, ("Connection", "Upgrade"), ("Upgrade", "websocket")], "")),
-        ("CDN forwarded host", request("GET", "/", "HTTP/1.1", &[h, ("X-Forwarded-Host", "www.shop.example")], "")),
-        ("absolute form, same host", request("GET", "http://shop.example/a?b=1", "HTTP/1.1", &[h], "")),
-        ("HTTP/2 without Host", request("GET", "/", "HTTP/2.0", &[], "")),
+        (
+            "LWP's Connection: TE",
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("Connection", "TE, close"), ("TE", "deflate,gzip;q=0.3")],
+                "",
+            ),
+        ),
+        (
+            "websocket",
+            request(
+                "GET",
+                "/ws",
+                "HTTP/1.1",
+                &[h, ("Connection", "Upgrade"), ("Upgrade", "websocket")],
+                "",
+            ),
+        ),
+        (
+            "CDN forwarded host",
+            request(
+                "GET",
+                "/",
+                "HTTP/1.1",
+                &[h, ("X-Forwarded-Host", "www.shop.example")],
+                "",
+            ),
+        ),
+        (
+            "absolute form, same host",
+            request("GET", "http://shop.example/a?b=1", "HTTP/1.1", &[h], ""),
+        ),
+        (
+            "HTTP/2 without Host",
+            request("GET", "/", "HTTP/2.0", &[], ""),
+        ),
         ("HTTP/1.0", request("GET", "/", "HTTP/1.0", &[], "")),
-        ("a typed percent", request("GET", "/search?q=50%", "HTTP/1.1", &[h], "")),
-        ("percent off", request("GET", "/search?q=100%25%20off", "HTTP/1.1", &[h], "")),
+        (
+            "a typed percent",
+            request("GET", "/search?q=50%", "HTTP/1.1", &[h], ""),
+        ),
+        (
+            "percent off",
+            request("GET", "/search?q=100%25%20off", "HTTP/1.1", &[h], ""),
+        ),
         (
             "a translation string",
             request(

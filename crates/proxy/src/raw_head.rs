@@ -36,7 +36,10 @@ impl SentHead {
     pub fn read<B>(recorded: &[u8], req: &http::Request<B>) -> SentHead {
         let head = parse(recorded).filter(|h| {
             h.method == req.method().as_str()
-                && (req.uri().path_and_query().is_some_and(|pq| pq.as_str() == h.target)
+                && (req
+                    .uri()
+                    .path_and_query()
+                    .is_some_and(|pq| pq.as_str() == h.target)
                     || req.uri().to_string() == h.target)
         });
         SentHead(head)
@@ -136,9 +139,15 @@ mod tests {
     #[test]
     fn odd_request_lines_are_read_and_noise_is_not() {
         let h = parse(b"GET /a b HTTP/1.1\nHost: x\n").unwrap();
-        assert_eq!((h.target.as_str(), h.version.as_str()), ("/a b", "HTTP/1.1"));
+        assert_eq!(
+            (h.target.as_str(), h.version.as_str()),
+            ("/a b", "HTTP/1.1")
+        );
         assert!(!h.complete);
-        assert_eq!(parse(b"GET / HTTP/3.7\r\n\r\n").unwrap().version, "HTTP/3.7");
+        assert_eq!(
+            parse(b"GET / HTTP/3.7\r\n\r\n").unwrap().version,
+            "HTTP/3.7"
+        );
         assert!(parse(b"\x16\x03\x01\x02\x00 TLS").is_none());
         assert!(parse(b"").is_none());
     }

@@ -140,15 +140,16 @@ async fn requests_the_parser_refuses_are_counted_and_explained() {
     // A head refused for its framing (a header name with a space: some servers trim
     // it, some do not) is read back as sent and explained: 975140 with hyper's reason,
     // and the engine's 920320 naming the header.
-    let (_s, answer) = exchange(p.addr, b"GET / HTTP/1.1\r\nHost: shop\r\nBad Header: x\r\n\r\n").await;
+    let (_s, answer) = exchange(
+        p.addr,
+        b"GET / HTTP/1.1\r\nHost: shop\r\nBad Header: x\r\n\r\n",
+    )
+    .await;
     assert_eq!(answer.status, 400);
     let t = p.threat().await;
     assert_eq!(t.rule_ids[0], 975140, "{t:?}");
     assert!(t.rule_ids.contains(&920320), "{t:?}");
-    assert!(
-        t.evidence.iter().any(|e| e.part == "Bad Header"),
-        "{t:?}"
-    );
+    assert!(t.evidence.iter().any(|e| e.part == "Bad Header"), "{t:?}");
     assert_eq!(requests("parser", "malformed"), before + 2);
 
     // Bytes that are not an HTTP request at all are counted, not explained.

@@ -506,7 +506,10 @@ pub async fn check_json(
     let protocol = match req.protocol {
         None => "HTTP/1.1".to_owned(),
         Some(p) if p.chars().count() > 16 => {
-            return Err(Problem::invalid("protocol", "must be at most 16 characters"));
+            return Err(Problem::invalid(
+                "protocol",
+                "must be at most 16 characters",
+            ));
         }
         Some(p) => p,
     };

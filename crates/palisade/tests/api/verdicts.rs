@@ -301,14 +301,20 @@ const WIRE: &[Wire] = &[
     },
     Wire {
         line: "GET /video.mp4 HTTP/1.1",
-        headers: &[("Range", "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10")],
+        headers: &[(
+            "Range",
+            "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10",
+        )],
         body: "",
         rule: Some(920361),
     },
     Wire {
         line: "POST /upload HTTP/1.1",
-        headers: &[("Transfer-Encoding", "chunked"), ("Content-Type", "application/json")],
-        body: "d\r\n{\"name\":\"a\"}\r\n0\r\n\r\n",
+        headers: &[
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "application/json"),
+        ],
+        body: "c\r\n{\"name\":\"a\"}\r\n0\r\n\r\n",
         rule: None,
     },
     Wire {
@@ -325,7 +331,10 @@ const WIRE: &[Wire] = &[
     },
     Wire {
         line: "POST /api/items/7 HTTP/1.1",
-        headers: &[("X-HTTP-Method-Override", "DELETE"), ("Content-Length", "0")],
+        headers: &[
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("Content-Length", "0"),
+        ],
         body: "",
         rule: None,
     },
@@ -382,7 +391,11 @@ async fn protocol_attacks_get_the_same_verdict_in_process_through_check_and_the_
             ("Host".into(), "shop.example".into()),
             ("User-Agent".into(), UA.into()),
         ];
-        headers.extend(case.headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        headers.extend(
+            case.headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         headers.push(("X-Forwarded-For".into(), ip.clone()));
         let attack = case.rule.is_some();
 
@@ -395,9 +408,17 @@ async fn protocol_attacks_get_the_same_verdict_in_process_through_check_and_the_
             body: case.body.as_bytes().to_vec(),
             client_ip: None,
         });
-        assert_eq!(v.blocked, attack, "in-process: {} {:?}", case.line, v.findings);
+        assert_eq!(
+            v.blocked, attack,
+            "in-process: {} {:?}",
+            case.line, v.findings
+        );
         if let Some(rule) = case.rule {
-            assert!(v.findings.iter().any(|f| f.rule_id == rule), "{}", case.line);
+            assert!(
+                v.findings.iter().any(|f| f.rule_id == rule),
+                "{}",
+                case.line
+            );
         }
 
         // /api/v1/check/request with the same method, target, version, headers, body.
@@ -438,7 +459,11 @@ async fn protocol_attacks_get_the_same_verdict_in_process_through_check_and_the_
             assert_eq!(status, 200, "proxy: {}", case.line);
             continue;
         }
-        assert!(status == 403 || status == 400, "proxy: {} answered {status}", case.line);
+        assert!(
+            status == 403 || status == 400,
+            "proxy: {} answered {status}",
+            case.line
+        );
         let rule = case.rule.unwrap_or_default();
         // A body the parser cannot unframe never reaches the engine: the refusal (975150,
         // "body with broken chunked framing") is the explanation.

@@ -206,7 +206,14 @@ async fn threats_are_filtered_by_tag(db: Db) {
     let ids = insert(
         s,
         vec![
-            tagged(1, &["attack-sqli", "paranoia-level/1", "OWASP_CRS/WEB_ATTACK/SQL_INJECTION"]),
+            tagged(
+                1,
+                &[
+                    "attack-sqli",
+                    "paranoia-level/1",
+                    "OWASP_CRS/WEB_ATTACK/SQL_INJECTION",
+                ],
+            ),
             tagged(2, &["attack-xss", "paranoia-level/2", "OWASPXCRS"]),
             tagged(3, &[]),
         ],
