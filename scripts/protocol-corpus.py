@@ -226,7 +226,7 @@ def hand_made():
           headers=[("Range", "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10,5-11")]),
         a("Range inverted", uri="/big.iso", headers=[("Range", "bytes=500-100")]),
         a("Request-Range DoS", uri="/big.iso",
-          headers=[("Request-Range", ",".join(f"{i}-{i}" for i in range(20)))]),
+          headers=[("Request-Range", ",".join(f"0-{i}" for i in range(20)))]),
         a("Expect XSS", headers=[("Expect", "<script>alert(1)</script>")]),
         a("Expect junk", method="POST", headers=[("Expect", "y 100-continue")], body="a=1"),
         a("Connection strips XFF", uri="/admin", headers=[("Connection", "close, X-Forwarded-For")]),

@@ -141,9 +141,15 @@ fn content_type(req: &HttpRequest, out: &mut Vec<Found>) {
         return;
     };
     let mut pieces = value.split([';', ',']);
-    pieces.next();
+    let main = pieces.next().unwrap_or("").trim().to_ascii_lowercase();
     let hidden = pieces.any(|p| {
-        let v = p.split_once('=').map_or(p, |(_, v)| v);
+        let (name, v) = p.split_once('=').unwrap_or(("", p));
+        // multipart/related names its root part's type (RFC 2387: `type`, `start-info`),
+        // as SOAP with attachments (MTOM) does.
+        let name = name.trim().to_ascii_lowercase();
+        if main.starts_with("multipart/") && (name == "type" || name == "start-info") {
+            return false;
+        }
         let v = v.trim().trim_matches(['"', '\'']).to_ascii_lowercase();
         v.split_once('/').is_some_and(|(t, s)| {
             MEDIA_TYPES.contains(&t)
@@ -829,6 +835,7 @@ mod tests {
             "application/vnd.mycompany.myapp.customer-v2+json",
             "text/html; charset=UTF-8",
             "application/soap+xml; charset=utf-8; action=\"urn:GetUser\"",
+            "multipart/related; type=\"application/xop+xml\"; boundary=\"uuid:a1\"; start-info=\"application/soap+xml\"",
         ] {
             assert!(
                 get(&[("Host", "a"), ("Content-Type", ct)]).is_empty(),
