@@ -497,7 +497,7 @@ pub(crate) fn dechunk(body: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     loop {
         match line(rest) {
             Some((l, after)) if !l.is_empty() && l.contains(&b':') => rest = after,
-            Some((l, after)) if l.is_empty() => {
+            Some(([], after)) => {
                 rest = after;
                 break;
             }

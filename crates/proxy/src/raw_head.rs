@@ -89,12 +89,12 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
             complete = true;
             break;
         }
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = headers.last_mut() {
-                value.push_str("\r\n ");
-                value.push_str(line.trim_matches([' ', '\t']));
-                continue;
-            }
+        if line.starts_with([' ', '\t'])
+            && let Some((_, value)) = headers.last_mut()
+        {
+            value.push_str("\r\n ");
+            value.push_str(line.trim_matches([' ', '\t']));
+            continue;
         }
         if headers.len() >= MAX_HEADERS {
             continue;
