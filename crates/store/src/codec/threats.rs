@@ -137,8 +137,12 @@ impl ThreatColumns {
             serde_json::from_str(&self.evidence).map_err(|e| corrupt("evidence", e.to_string()))?;
         let rule_ids: Vec<u32> =
             serde_json::from_str(&self.rule_ids).map_err(|e| corrupt("rule_ids", e.to_string()))?;
-        let tags: Vec<String> =
-            serde_json::from_str(&self.tags).map_err(|e| corrupt("tags", e.to_string()))?;
+        // The column defaults to `[]`; an empty value reads as no tags too.
+        let tags: Vec<String> = if self.tags.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&self.tags).map_err(|e| corrupt("tags", e.to_string()))?
+        };
         let severity: Severity = self
             .severity
             .parse()
