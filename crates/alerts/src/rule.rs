@@ -233,6 +233,7 @@ mod tests {
 
     fn threat(sev: Severity, cat: &str, ip: Option<&str>) -> Threat {
         Threat {
+            tags: Vec::new(),
             ts: Timestamp(0),
             category: cat.into(),
             severity: sev,

@@ -211,6 +211,7 @@ mod tests {
         StoredThreat {
             id,
             threat: Threat {
+                tags: Vec::new(),
                 ts: Timestamp(ts),
                 category: cat.into(),
                 severity: sev,

@@ -70,6 +70,7 @@ async fn store(dir: &tempfile::TempDir) -> SharedStore {
 async fn threats(store: &SharedStore, n: usize) -> Arc<[StoredThreat]> {
     let batch: Vec<Threat> = (0..n)
         .map(|i| Threat {
+            tags: Vec::new(),
             ts: Timestamp::now(),
             category: "sqli".into(),
             severity: Severity::Error,

@@ -52,6 +52,12 @@ pub struct Threat {
     pub decision: Action,
     /// The evidence, one entry per matched rule.
     pub evidence: Vec<Evidence>,
+    /// The matched rules' tags, each once, in rule order (OWASP CRS rules carry
+    /// `attack-sqli`, `paranoia-level/1`, `OWASP_CRS/...`, `capec/...`), so threats can
+    /// be grouped and filtered the way CRS users already report on them. Empty for
+    /// rules without tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 /// A threat as stored.

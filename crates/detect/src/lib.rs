@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+mod framing;
 mod injection;
 mod memo;
 pub mod places;
@@ -38,3 +39,5 @@ pub use transform::Transform;
 mod tests;
 #[cfg(test)]
 mod tests_coverage;
+#[cfg(test)]
+mod tests_protocol;

@@ -6,6 +6,7 @@
 
 use std::net::IpAddr;
 
+use crate::framing;
 use crate::places;
 use crate::transform::{bytes_to_text, url_decode};
 
@@ -153,18 +154,36 @@ const KNOWN_METHODS: &[&str] = &[
     "MOVE",
     "LOCK",
     "UNLOCK",
+    "SEARCH",
+    "REPORT",
+    "MKCALENDAR",
+    "ACL",
+    "MKACTIVITY",
+    "CHECKOUT",
+    "MERGE",
 ];
+
+/// Whether `m` is a method the parser knows (standard, WebDAV, CalDAV, DeltaV).
+fn is_known_method(m: &str) -> bool {
+    KNOWN_METHODS.contains(&m)
+}
 
 struct Builder {
     parts: Vec<Part>,
-    anomalies: Vec<&'static str>,
+    /// Anomaly names with what showed them (empty when the name says it all).
+    anomalies: Vec<(&'static str, String)>,
     args: usize,
 }
 
 impl Builder {
     fn anomaly(&mut self, name: &'static str) {
-        if !self.anomalies.contains(&name) {
-            self.anomalies.push(name);
+        self.anomaly_with(name, String::new());
+    }
+
+    /// Flags an anomaly once, keeping the first evidence for it.
+    fn anomaly_with(&mut self, name: &'static str, detail: String) {
+        if !self.anomalies.iter().any(|(n, _)| *n == name) {
+            self.anomalies.push((name, detail));
         }
     }
 
@@ -239,8 +258,11 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     };
     b.push(Location::Method, "", req.method.clone());
     b.push(Location::Protocol, "", req.protocol.clone());
-    if !KNOWN_METHODS.contains(&req.method.as_str()) {
-        b.anomaly("unknown_method");
+    if !is_known_method(&req.method) {
+        b.anomaly_with("unknown_method", req.method.chars().take(200).collect());
+    }
+    for (name, detail) in framing::check(req, is_known_method) {
+        b.anomaly_with(name, detail);
     }
 
     // Request target: strip scheme and authority of absolute form.
@@ -276,6 +298,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     // Headers.
     let mut host = false;
     let mut content_length: Option<&str> = None;
+    let mut chunked = false;
     let mut transfer_encoding = false;
     let mut content_type = String::new();
     for (name, value) in &req.headers {
@@ -283,7 +306,13 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         match lname.as_str() {
             "host" => host = true,
             "content-length" => content_length = Some(value.as_str()),
-            "transfer-encoding" => transfer_encoding = true,
+            "transfer-encoding" => {
+                transfer_encoding = true;
+                chunked = value
+                    .rsplit(',')
+                    .next()
+                    .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
+            }
             "content-type" => content_type = value.to_ascii_lowercase(),
             "cookie" => parse_cookies(&mut b, value),
             _ => {}
@@ -323,21 +352,57 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
             }
             _ => req.body.as_slice(),
         };
+        // With `Transfer-Encoding: chunked` the body is taken as sent, in its chunked
+        // framing (the proxy frames what hyper read the same way): it is read through
+        // its chunks; bytes after the last chunk are a request smuggled in it, and a
+        // body that is not valid chunked framing (a size that is not hex, a chunk that
+        // does not end where its size says) is one servers would split differently.
+        let unchunked = if chunked {
+            framing::dechunk(body_bytes)
+        } else {
+            None
+        };
+        let args_source = match &unchunked {
+            Some((data, rest)) => {
+                if !rest.is_empty() {
+                    b.anomaly_with(
+                        "data_after_last_chunk",
+                        bytes_to_text(rest.iter().take(200).copied().collect()),
+                    );
+                }
+                bytes_to_text(data.clone())
+            }
+            None => {
+                if chunked && req.body.len() <= MAX_BODY {
+                    b.anomaly_with(
+                        "invalid_chunked_body",
+                        bytes_to_text(body_bytes.iter().take(80).copied().collect()),
+                    );
+                }
+                bytes_to_text(body_bytes.to_vec())
+            }
+        };
         let body = bytes_to_text(body_bytes.to_vec());
+        let parsed_body = args_source.as_str();
         if content_type.contains("json") {
-            parse_json(&mut b, &body);
+            parse_json(&mut b, parsed_body);
         } else if content_type.contains("xml") {
-            for (name, value) in places::xml_values(&body) {
+            for (name, value) in places::xml_values(parsed_body) {
                 b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
             }
         } else if content_type.contains("graphql") {
-            for (name, value) in places::graphql_strings(&body) {
+            for (name, value) in places::graphql_strings(parsed_body) {
                 b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
             }
         } else if content_type.starts_with("multipart/form-data") {
-            parse_multipart(&mut b, &body, &content_type);
+            parse_multipart(&mut b, parsed_body, &content_type);
         } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
-            parse_urlencoded(&mut b, &body, Location::BodyArgName, Location::BodyArgValue);
+            parse_urlencoded(
+                &mut b,
+                parsed_body,
+                Location::BodyArgName,
+                Location::BodyArgValue,
+            );
         }
         // The raw body is bounded by MAX_BODY, not by the per-value limit.
         b.parts.push(Part {
@@ -348,10 +413,16 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     }
 
     let mut parts = b.parts;
-    parts.extend(b.anomalies.iter().map(|a| Part {
+    // The value is the anomaly's name (what rules match); the name is what showed it,
+    // so a finding explains itself (`transfer-encoding: xchunked`).
+    parts.extend(b.anomalies.into_iter().map(|(a, detail)| Part {
         location: Location::Anomaly,
-        name: (*a).to_string(),
-        value: (*a).to_string(),
+        name: if detail.is_empty() {
+            a.to_string()
+        } else {
+            detail
+        },
+        value: a.to_string(),
     }));
     ParsedRequest { parts, path }
 }
@@ -665,7 +736,10 @@ mod tests {
     fn find<'a>(p: &'a ParsedRequest, loc: Location, name: &str) -> Option<&'a str> {
         p.parts
             .iter()
-            .find(|x| x.location == loc && x.name == name)
+            .find(|x| {
+                x.location == loc
+                    && (x.name == name || (loc == Location::Anomaly && x.value == name))
+            })
             .map(|x| x.value.as_str())
     }
 

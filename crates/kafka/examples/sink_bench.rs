@@ -42,6 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threat = |i: usize| StoredThreat {
         id: i as i64 + 1,
         threat: Threat {
+            tags: Vec::new(),
             ts: Timestamp::now(),
             category: "sqli".into(),
             severity: palisade_core::severity::Severity::Error,

@@ -139,6 +139,7 @@ pub fn threat(
             Some(t)
         }
         None if verdict.blocked || part.reported => Some(Threat {
+            tags: Vec::new(),
             ts: Timestamp::now(),
             category: ANOMALY_CATEGORY.to_owned(),
             severity: Severity::Warning,

@@ -75,6 +75,7 @@ pub fn threat(
             Some(t)
         }
         None if f.blocked_by_model_alone => Some(Threat {
+            tags: Vec::new(),
             ts: palisade_core::Timestamp::now(),
             category: f.category.as_str().to_owned(),
             severity: Severity::Warning,

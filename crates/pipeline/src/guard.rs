@@ -444,5 +444,26 @@ pub fn threat_of(
                 matched: f.matched.clone(),
             })
             .collect(),
+        tags: tags_of(verdict),
     })
+}
+
+/// Most tags kept on one threat, and the longest tag kept (characters).
+const MAX_TAGS: usize = 64;
+/// Tags are short identifiers; a longer one is cut rather than stored whole.
+const MAX_TAG_CHARS: usize = 128;
+
+/// The findings' tags, each once, in finding order, bounded.
+fn tags_of(verdict: &Verdict) -> Vec<String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in verdict.findings.iter().flat_map(|f| f.tags.iter()) {
+        if tags.len() >= MAX_TAGS {
+            break;
+        }
+        let tag: String = tag.chars().take(MAX_TAG_CHARS).collect();
+        if !tag.is_empty() && !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
 }

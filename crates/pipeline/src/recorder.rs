@@ -227,6 +227,7 @@ mod tests {
 
     fn threat() -> Threat {
         Threat {
+            tags: Vec::new(),
             ts: Timestamp::now(),
             category: "sqli".into(),
             severity: Severity::Critical,

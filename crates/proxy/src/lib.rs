@@ -24,6 +24,7 @@ mod headers;
 pub mod observe;
 mod page;
 mod parse_errors;
+mod raw_head;
 mod refusal;
 pub mod server;
 mod service;

@@ -1,18 +1,21 @@
 //! Requests hyper's HTTP parser refuses. hyper answers them itself (400, 414, 431)
 //! and closes the connection, so the service never sees them; this is where they are
 //! counted (`palisade_proxy_requests_total{outcome="malformed"}`) and, when the head
-//! can be read back, explained.
+//! can be read back, recorded as explained protocol threats, never silently dropped.
 //!
-//! The case users meet is a request target with characters RFC 3986 does not allow
-//! unencoded but nginx accepts: `"`, `<`, `>`, `\`, `^`, a backtick, `{`, `|`, `}`
-//! (which of them depends on path or query). hyper's URI type refuses them and cannot
-//! be told otherwise, and rewriting the byte stream in front of the parser would be a
-//! request-smuggling risk of its own. So the proxy deliberately refuses them, and makes
-//! the refusal visible: the head (recorded by the connection while it was idle) is
-//! parsed again with `httparse`, judged through the Guard's policy, recorded as a
-//! protocol threat (rule 975100, with any engine findings, e.g. the XSS in
-//! `?q=<script>`) and stored as an event with status 400. Clients that percent-encode,
-//! as browsers and HTTP libraries do, are not affected.
+//! Two kinds are told apart. A request target with characters RFC 3986 does not allow
+//! unencoded but nginx accepts (`"`, `<`, `>`, `\`, `^`, a backtick, `{`, `|`, `}`,
+//! depending on path or query): hyper's URI type refuses them and cannot be told
+//! otherwise, and rewriting the byte stream in front of the parser would be a
+//! request-smuggling risk of its own, so the proxy deliberately refuses them as rule
+//! 975100, naming the characters. Every other refusal (conflicting `Content-Length`,
+//! a `Transfer-Encoding` that is not chunked or comes with HTTP/1.0, a header name
+//! with a space, a folded line, an unknown version) is rule 975140 with hyper's reason;
+//! in both cases the head, read back as sent ([`crate::raw_head`]), also goes through
+//! the Guard's policy, so the engine's findings (e.g. 920310 for `xchunked`, or the XSS
+//! in `?q=<script>`) explain it too. The event is stored with status 400. Clients that
+//! percent-encode and frame requests as RFC 9112 says, as browsers and HTTP libraries
+//! do, are not affected.
 
 use std::net::IpAddr;
 
@@ -22,19 +25,14 @@ use palisade_detect::HttpRequest;
 use crate::Shared;
 use crate::connections::Activity;
 use crate::headers::client_ip;
+use crate::raw_head::{self, RawHead};
 use crate::refusal::{self, Refusal};
 use crate::traffic::RequestRecord;
 
-/// Most headers read back from a refused head (hyper's own limit).
-const MAX_HEADERS: usize = 100;
-
-/// A refused head read back.
+/// A refused head read back, and why it was refused.
 struct RefusedHead {
-    method: String,
-    target: String,
-    version: u8,
-    headers: Vec<(String, String)>,
-    characters: String,
+    head: RawHead,
+    refusal: Refusal,
 }
 
 /// Handles a client connection that ended with an error: counts parse refusals and
@@ -45,7 +43,7 @@ pub fn connection_failed(shared: &Shared, peer: IpAddr, error: &hyper::Error, ac
         return;
     }
     shared.metrics.count("malformed");
-    let Some(head) = read_back(&activity.recorded_head()) else {
+    let Some(RefusedHead { head, refusal }) = read_back(&activity.recorded_head(), error) else {
         tracing::info!(
             message = "Request refused by the HTTP parser.",
             proxy = %shared.config.name,
@@ -67,19 +65,12 @@ pub fn connection_failed(shared: &Shared, peer: IpAddr, error: &hyper::Error, ac
     let request = HttpRequest {
         method: head.method.clone(),
         uri: head.target.clone(),
-        protocol: format!("HTTP/1.{}", head.version),
+        protocol: head.version.clone(),
         headers: head.headers.clone(),
         body: Vec::new(),
         client_ip: Some(client),
     };
-    let verdict = refusal::record(
-        &shared.guard,
-        &request,
-        &shared.config.name,
-        &Refusal::UnparsableTarget {
-            characters: head.characters,
-        },
-    );
+    let verdict = refusal::record(&shared.guard, &request, &shared.config.name, &refusal);
     if let Some(traffic) = &shared.traffic {
         let record = RequestRecord::refused(
             &shared.config.name,
@@ -92,34 +83,22 @@ pub fn connection_failed(shared: &Shared, peer: IpAddr, error: &hyper::Error, ac
     }
 }
 
-/// The head in `bytes` when it is complete and its target is what hyper refused.
-fn read_back(bytes: &[u8]) -> Option<RefusedHead> {
-    let mut storage = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut storage);
-    match req.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return None,
-    }
-    let target = req.path?;
-    if http::Uri::try_from(target).is_ok() {
-        return None;
-    }
-    Some(RefusedHead {
-        method: req.method?.to_owned(),
-        target: target.to_owned(),
-        version: req.version.unwrap_or(1),
-        headers: req
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_ascii_lowercase(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect(),
-        characters: refused_characters(target),
-    })
+/// The head in `bytes` and why hyper refused it: its target when the URI type refuses
+/// it, else the parser's own reason (invalid header name, folding, version, lengths).
+fn read_back(bytes: &[u8], error: &hyper::Error) -> Option<RefusedHead> {
+    let head = raw_head::parse(bytes)?;
+    let refusal = if http::Uri::try_from(head.target.as_str()).is_err()
+        && !head.target.contains(char::is_whitespace)
+    {
+        Refusal::UnparsableTarget {
+            characters: refused_characters(&head.target),
+        }
+    } else {
+        Refusal::MalformedHead {
+            reason: error.to_string(),
+        }
+    };
+    Some(RefusedHead { head, refusal })
 }
 
 /// The characters of `target` that hyper's URI type refuses where they stand (path or
@@ -145,28 +124,73 @@ fn refused_characters(target: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_target_hyper_refuses_is_read_back_with_its_characters() {
-        let head = read_back(
-            b"GET /search?q=\"<script>\"&x=`id`|{} HTTP/1.1\r\nHost: shop\r\nUser-Agent: t\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(head.method, "GET");
-        assert_eq!(head.target, "/search?q=\"<script>\"&x=`id`|{}");
-        // The query accepts a backtick, `|` and braces raw; quotes and angle brackets
-        // are what the URI type refuses there.
-        assert_eq!(head.characters, "\"<>");
-        let head = read_back(b"GET /a`b HTTP/1.1\r\nHost: shop\r\n\r\n").unwrap();
-        assert_eq!(head.characters, "`");
-        assert!(head.headers.contains(&("host".into(), "shop".into())));
+    /// A parse error from hyper itself, for the reason text.
+    async fn hyper_error(bytes: &'static [u8]) -> hyper::Error {
+        let (client, mut server) = tokio::io::duplex(4096);
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let _ = server.write_all(bytes).await;
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut server, &mut sink).await;
+        });
+        let service = hyper::service::service_fn(|_req| async {
+            Ok::<_, std::convert::Infallible>(hyper::Response::new(String::new()))
+        });
+        hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(client), service)
+            .await
+            .unwrap_err()
     }
 
-    #[test]
-    fn other_heads_are_not_explained() {
-        // A valid target: the refusal was about something else.
-        assert!(read_back(b"GET /ok?a=1 HTTP/1.1\r\nHost: x\r\n\r\n").is_none());
-        // Incomplete or not HTTP at all.
-        assert!(read_back(b"GET /a\"b HTTP/1.1\r\nHost: x\r\n").is_none());
-        assert!(read_back(b"\x16\x03\x01 TLS hello").is_none());
+    #[tokio::test]
+    async fn a_target_hyper_refuses_is_read_back_with_its_characters() {
+        let bytes: &[u8] =
+            b"GET /search?q=\"<script>\"&x=`id`|{} HTTP/1.1\r\nHost: shop\r\nUser-Agent: t\r\n\r\n";
+        let e = hyper_error(bytes).await;
+        let r = read_back(bytes, &e).unwrap();
+        assert_eq!(r.head.method, "GET");
+        assert_eq!(r.head.target, "/search?q=\"<script>\"&x=`id`|{}");
+        // The query accepts a backtick, `|` and braces raw; quotes and angle brackets
+        // are what the URI type refuses there.
+        assert_eq!(
+            r.refusal,
+            Refusal::UnparsableTarget {
+                characters: "\"<>".into()
+            }
+        );
+        let bytes: &[u8] = b"GET /a`b HTTP/1.1\r\nHost: shop\r\n\r\n";
+        let r = read_back(bytes, &hyper_error(bytes).await).unwrap();
+        assert_eq!(
+            r.refusal,
+            Refusal::UnparsableTarget {
+                characters: "`".into()
+            }
+        );
+        assert!(r.head.headers.contains(&("Host".into(), "shop".into())));
+    }
+
+    #[tokio::test]
+    async fn heads_refused_for_their_framing_are_read_back_as_sent() {
+        for bytes in [
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"[..],
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n",
+            b"POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n folded\r\n\r\n",
+            b"GET / HTTP/3.7\r\nHost: x\r\n\r\n",
+        ] {
+            let e = hyper_error(bytes).await;
+            assert!(e.is_parse(), "{e}");
+            let r = read_back(bytes, &e).unwrap();
+            assert!(
+                matches!(r.refusal, Refusal::MalformedHead { .. }),
+                "{:?}",
+                r.refusal
+            );
+            assert_eq!(r.head.headers.first(), Some(&("Host".into(), "x".into())));
+        }
+        // Not HTTP at all: nothing to explain.
+        let bytes: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+        assert!(read_back(bytes, &hyper_error(bytes).await).is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Requests the proxy refuses because they cannot be inspected or forwarded safely as
-//! sent, whatever the detection mode: a request target hyper's parser refuses, a
-//! protocol upgrade that announces a body (a request-smuggling shape), a body that is
+//! sent, whatever the detection mode: a request target or head hyper's parser refuses,
+//! a body whose chunked framing is broken, a protocol upgrade that announces a body (a request-smuggling shape), a body that is
 //! not valid in its content coding, a decompression bomb.
 //!
 //! Each is recorded as a threat, so an operator sees what was refused and why: the
@@ -24,6 +24,19 @@ pub enum Refusal {
     UnparsableTarget {
         /// The refused characters, each once.
         characters: String,
+    },
+    /// hyper's parser refused the head for its framing or syntax (conflicting lengths,
+    /// a transfer coding it will not read, an invalid header name, a folded line, an
+    /// unknown version); the proxy answered 400.
+    MalformedHead {
+        /// hyper's reason.
+        reason: String,
+    },
+    /// The body's chunked framing is broken (a chunk size that is not hex, too long, or
+    /// data that does not end where the size says): servers would split it differently.
+    BrokenChunking {
+        /// What the body reader said.
+        reason: String,
     },
     /// A protocol upgrade (WebSocket handshake) with `Content-Length` or
     /// `Transfer-Encoding`: forwarding it would let the body be read as the next
@@ -49,6 +62,8 @@ impl Refusal {
             Refusal::CorruptCoding { .. } => 975110,
             Refusal::DecompressionBomb { .. } => 975120,
             Refusal::UpgradeWithBody => 975130,
+            Refusal::MalformedHead { .. } => 975140,
+            Refusal::BrokenChunking { .. } => 975150,
         }
     }
 
@@ -59,6 +74,8 @@ impl Refusal {
             Refusal::CorruptCoding { .. } => "body not valid in its content coding",
             Refusal::DecompressionBomb { .. } => "compressed body over the decompression ratio",
             Refusal::UpgradeWithBody => "protocol upgrade announcing a body",
+            Refusal::MalformedHead { .. } => "request head the HTTP parser refuses",
+            Refusal::BrokenChunking { .. } => "body with broken chunked framing",
         }
     }
 
@@ -89,6 +106,18 @@ impl Refusal {
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
+            Refusal::MalformedHead { reason } => (
+                "anomaly",
+                "head".to_owned(),
+                format!("{} {} {}", request.method, request.uri, request.protocol),
+                reason.clone(),
+            ),
+            Refusal::BrokenChunking { reason } => (
+                "body",
+                "transfer-encoding".to_owned(),
+                header("transfer-encoding"),
+                reason.clone(),
+            ),
             Refusal::CorruptCoding { reason } | Refusal::DecompressionBomb { reason } => (
                 "body",
                 "content-encoding".to_owned(),
@@ -116,6 +145,7 @@ pub fn record(guard: &Guard, request: &HttpRequest, proxy: &str, refusal: &Refus
     }
     let engine_found = found.is_some();
     let mut threat = found.unwrap_or_else(|| Threat {
+        tags: Vec::new(),
         ts: Timestamp::now(),
         category: "protocol".to_owned(),
         severity: Severity::Critical,

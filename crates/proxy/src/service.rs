@@ -28,6 +28,7 @@ use crate::config::OversizePolicy;
 use crate::connections::Activity;
 use crate::decode::{self, DecodeError, Limits};
 use crate::headers::{announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop};
+use crate::raw_head::SentHead;
 use crate::refusal::{self, Refusal};
 use crate::traffic::{Completion, ObservedBody, RequestRecord};
 use crate::{ProxyBody, Shared, page, tunnel};
@@ -76,9 +77,11 @@ impl Answer {
 pub async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     activity: Arc<Activity>,
 ) -> Response<ProxyBody> {
+    let sent = SentHead::read(&activity.recorded_head(), &req);
+    req.extensions_mut().insert(sent);
     activity.request_started();
     let started = Instant::now();
     let request_id = new_request_id();
@@ -108,13 +111,17 @@ pub async fn handle(
     Response::from_parts(parts, body.boxed_unsync())
 }
 
-/// The request as the engine sees it.
+/// The request as the engine sees it: the head as the client sent it when it could be
+/// read back (every header line, duplicates and framing headers hyper merged or
+/// dropped; an absolute-form target with its authority), else hyper's view of it.
 fn inspected(parts: &Parts, target: &str, body: Vec<u8>, client: IpAddr) -> HttpRequest {
-    HttpRequest {
-        method: parts.method.as_str().to_owned(),
-        uri: target.to_owned(),
-        protocol: format!("{:?}", parts.version),
-        headers: parts
+    let sent = parts
+        .extensions
+        .get::<SentHead>()
+        .and_then(|s| s.0.as_ref());
+    let headers = match sent {
+        Some(head) => head.headers.clone(),
+        None => parts
             .headers
             .iter()
             .map(|(k, v)| {
@@ -124,6 +131,28 @@ fn inspected(parts: &Parts, target: &str, body: Vec<u8>, client: IpAddr) -> Http
                 )
             })
             .collect(),
+    };
+    // hyper removed the chunked framing; the engine judges bodies as sent (so `eval`
+    // and `/check` give the same verdict on the same bytes), so frame it again.
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding")
+            && v.rsplit(',')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"))
+    });
+    let body = if chunked && !body.is_empty() {
+        let mut framed = format!("{:x}\r\n", body.len()).into_bytes();
+        framed.extend_from_slice(&body);
+        framed.extend_from_slice(b"\r\n0\r\n\r\n");
+        framed
+    } else {
+        body
+    };
+    HttpRequest {
+        method: parts.method.as_str().to_owned(),
+        uri: sent.map_or_else(|| target.to_owned(), |h| h.target.clone()),
+        protocol: format!("{:?}", parts.version),
+        headers,
         body,
         client_ip: Some(client),
     }
@@ -184,6 +213,18 @@ async fn serve(
                     request_id,
                     "client_timeout",
                     page::client_timeout,
+                );
+            }
+            Ok(Err(error)) if broken_framing(&error) => {
+                let request = inspected(&parts, &target, Vec::new(), client);
+                let refusal = Refusal::BrokenChunking {
+                    reason: error.to_string(),
+                };
+                let verdict = refusal::record(&shared.guard, &request, &config.name, &refusal);
+                return Answer::new(
+                    "bad_request",
+                    Some(verdict),
+                    page::closing(page::bad_request(request_id)),
                 );
             }
             Ok(Err(_)) => {
@@ -303,6 +344,23 @@ async fn serve(
         response: Response::from_parts(parts, body.map_err(Into::into).boxed_unsync()),
         upgraded,
     }
+}
+
+/// Whether a body read failed on the body's framing (a chunk-size line that is not hex
+/// or overflows, a chunk that does not end where its size says), not on the client
+/// going away: hyper reports those as `InvalidData` / `InvalidInput`.
+fn broken_framing(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            );
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The body as it is inspected: decoded when it is in a content coding.

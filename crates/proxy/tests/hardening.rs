@@ -137,13 +137,28 @@ async fn requests_the_parser_refuses_are_counted_and_explained() {
     );
     assert_eq!(t.client_ip, Some("127.0.0.1".parse().unwrap()));
 
-    // A head that cannot be read back at all is still counted.
-    let (_s, answer) = exchange(p.addr, b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").await;
+    // A head refused for its framing (a header name with a space: some servers trim
+    // it, some do not) is read back as sent and explained: 975140 with hyper's reason,
+    // and the engine's 920320 naming the header.
+    let (_s, answer) = exchange(
+        p.addr,
+        b"GET / HTTP/1.1\r\nHost: shop\r\nBad Header: x\r\n\r\n",
+    )
+    .await;
     assert_eq!(answer.status, 400);
+    let t = p.threat().await;
+    assert_eq!(t.rule_ids[0], 975140, "{t:?}");
+    assert!(t.rule_ids.contains(&920320), "{t:?}");
+    assert!(t.evidence.iter().any(|e| e.part == "Bad Header"), "{t:?}");
     assert_eq!(requests("parser", "malformed"), before + 2);
+
+    // Bytes that are not an HTTP request at all are counted, not explained.
+    let (_s, answer) = exchange(p.addr, b"\x16\x03\x01\x00\x05hello\r\n\r\n").await;
+    assert_eq!(answer.status, 400);
+    assert_eq!(requests("parser", "malformed"), before + 3);
     assert!(
         p.threats.try_recv().is_err(),
-        "no threat for a head that cannot be read back"
+        "no threat for bytes that are not a request head"
     );
     assert!(
         recorded.lock().unwrap().is_empty(),
@@ -162,7 +177,7 @@ async fn requests_the_parser_refuses_are_counted_and_explained() {
     assert_eq!(read_answer(&mut s).await.status, 400);
     let t = p.threat().await;
     assert_eq!(t.evidence[0].matched, "`<>");
-    assert_eq!(requests("parser", "malformed"), before + 3);
+    assert_eq!(requests("parser", "malformed"), before + 4);
 }
 
 /// An upstream that counts requests and echoes the body it got, byte for byte.

@@ -155,6 +155,7 @@ impl Alert {
             });
         }
         Threat {
+            tags: Vec::new(),
             ts: self.last_ts,
             category: self.category.clone(),
             severity: self.severity,

@@ -48,6 +48,7 @@ migrations! {
     13 "0013_live_relay",
     14 "0014_baselines",
     15 "0015_devices",
+    16 "0016_threat_tags",
     18 "0018_events_path_composite",
 }
 

@@ -23,6 +23,8 @@ pub struct ThreatQuery {
     pub client: Option<IpNet>,
     /// A rule that matched.
     pub rule_id: Option<u32>,
+    /// A tag one of the matched rules carries (exact, e.g. `attack-sqli`).
+    pub tag: Option<String>,
     /// Continue after this position.
     pub cursor: Option<Cursor>,
     /// Page size, 1..=MAX_LIMIT.

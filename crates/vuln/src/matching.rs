@@ -100,6 +100,7 @@ impl CveCache {
 /// The threat a newly open critical match raises.
 pub fn threat_of(m: &VulnMatch) -> Threat {
     Threat {
+        tags: Vec::new(),
         ts: Timestamp::now(),
         category: THREAT_CATEGORY.into(),
         severity: Severity::Critical,

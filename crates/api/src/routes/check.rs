@@ -466,9 +466,15 @@ pub struct CheckRequest {
     /// Headers as name/value pairs.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
-    /// Body as text.
+    /// Body as text, as sent (with `Transfer-Encoding: chunked`, in its chunked
+    /// framing).
     #[serde(default)]
     pub body: String,
+    /// The protocol version from the request line (`HTTP/1.1` when absent), so a
+    /// request judged here gets the verdict the proxy gives the same bytes.
+    #[serde(default)]
+    #[schema(max_length = 16)]
+    pub protocol: Option<String>,
     /// The client's address.
     pub client_ip: Option<String>,
 }
@@ -497,10 +503,20 @@ pub async fn check_json(
                 .map_err(|_| Problem::invalid("client_ip", "not an IP address"))
         })
         .transpose()?;
+    let protocol = match req.protocol {
+        None => "HTTP/1.1".to_owned(),
+        Some(p) if p.chars().count() > 16 => {
+            return Err(Problem::invalid(
+                "protocol",
+                "must be at most 16 characters",
+            ));
+        }
+        Some(p) => p,
+    };
     let request = HttpRequest {
         method: req.method,
         uri: req.uri,
-        protocol: "HTTP/1.1".into(),
+        protocol,
         headers: req.headers,
         body: req.body.into_bytes(),
         client_ip,

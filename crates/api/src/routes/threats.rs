@@ -43,6 +43,10 @@ pub struct ThreatParams {
     /// A rule that matched.
     #[param(minimum = 1)]
     rule_id: Option<u32>,
+    /// A tag of a matched rule, exact but case-insensitive (OWASP CRS: `attack-sqli`,
+    /// `paranoia-level/1`, `OWASP_CRS/WEB_ATTACK/SQL_INJECTION`, `capec/1000/152/248/66`).
+    #[param(min_length = 1, max_length = 128)]
+    tag: Option<String>,
     /// The next_cursor of the previous page.
     cursor: Option<String>,
     /// Page size, 1 to 1000 (default 100).
@@ -59,6 +63,7 @@ pub const THREAT_PARAMS: &[&str] = &[
     "severity",
     "client_ip",
     "rule_id",
+    "tag",
     "cursor",
     "limit",
 ];
@@ -95,6 +100,14 @@ pub async fn list_threats(
                 .ok_or_else(|| Problem::invalid("rule_id", "must be a positive integer"))
         })
         .transpose()?;
+    // 128 characters of up to 4 bytes each.
+    let tag = p.text("tag", 512)?;
+    if tag.as_deref().is_some_and(|t| t.chars().count() > 128) {
+        return Err(Problem::invalid("tag", "longer than 128 characters"));
+    }
+    if tag.as_deref().is_some_and(str::is_empty) {
+        return Err(Problem::invalid("tag", "must not be empty"));
+    }
     let q = ThreatQuery {
         from,
         to,
@@ -102,6 +115,7 @@ pub async fn list_threats(
         severity,
         client,
         rule_id,
+        tag,
         cursor: p.cursor()?,
         limit: p.limit()?,
     };

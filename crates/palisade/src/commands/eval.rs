@@ -70,11 +70,13 @@ pub(crate) fn load(path: &Path) -> anyhow::Result<Vec<Sample>> {
             })
             .unwrap_or_default();
         let body = text("body").into_bytes();
-        // As every client (and replay.py) does: a body travels with its length.
+        // As every client (and replay.py) does: a body travels with its length, unless
+        // the sample frames it itself (`Transfer-Encoding`, body given chunked).
         if !body.is_empty()
-            && !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            && !headers.iter().any(|(n, _)| {
+                n.eq_ignore_ascii_case("content-length")
+                    || n.eq_ignore_ascii_case("transfer-encoding")
+            })
         {
             headers.push(("Content-Length".to_owned(), body.len().to_string()));
         }

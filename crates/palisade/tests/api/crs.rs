@@ -110,6 +110,32 @@ async fn crs_flow(app: &TestApp) {
             .is_some_and(|r| r.contains(&serde_json::json!(942100))),
         "{threat}"
     );
+    // The CRS rules' tags are stored with the threat, returned by the listing and the
+    // single read, and filter the listing.
+    let tags = threat["tags"].as_array().cloned().unwrap_or_default();
+    for tag in ["attack-sqli", "paranoia-level/1", "OWASP_CRS"] {
+        assert!(tags.contains(&serde_json::json!(tag)), "{tag}: {threat}");
+    }
+    let (_, one) = app
+        .get_json(&format!("/api/v1/threats/{}", threat["id"]))
+        .await;
+    assert_eq!(one["tags"], threat["tags"]);
+    let (status, page) = app
+        .get_json("/api/v1/threats?tag=attack-sqli&client_ip=203.0.113.0/24&limit=10")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|t| t["id"] == threat["id"])),
+        "{page}"
+    );
+    let (_, page) = app
+        .get_json("/api/v1/threats?tag=attack-xss&client_ip=203.0.113.0/24&limit=10")
+        .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0), "{page}");
+    let (status, _) = app.get_json("/api/v1/threats?tag=").await;
+    assert_eq!(status, 400);
 
     // The REQUEST-900 exclusion removes 942100 under /legacy/: nothing else in the
     // loaded files scores this payload, so it passes.

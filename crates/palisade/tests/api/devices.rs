@@ -147,6 +147,7 @@ async fn devices_are_inventoried_filtered_and_published(app: &TestApp) {
 
     // A threat raised over the HTTP flow: has_threat finds it, the device lists it.
     let threat = palisade_core::threat::Threat {
+        tags: Vec::new(),
         ts: palisade_core::Timestamp::now(),
         category: "c2".into(),
         severity: "warning".parse().expect("severity"),

@@ -3,6 +3,11 @@
 //! from a stored access-log line by the ingest inspector. Attacks of the newly covered
 //! classes and places, and hard-benign requests, are judged alike on all four paths.
 //!
+//! Protocol attacks (smuggling shapes, bad framing, method and header abuse) are judged
+//! alike in-process, through `/api/v1/check/request` and through the proxy, from the
+//! same bytes: the proxy judges the head as sent, and what its HTTP parser refuses is a
+//! recorded, explained threat (975140 / 975150) carrying the engine's finding too.
+//!
 //! Request targets hyper's parser refuses (raw `"`, `<`, `>`, `|`, a backtick in the
 //! query) are the deliberate exception: the proxy cannot forward them as sent, so it
 //! refuses them as a recorded, explained protocol threat (rule 975100), checked here too.
@@ -31,6 +36,9 @@ const CASES: &[(&str, bool)] = &[
     ("/go?to=%250d%250aSet-Cookie%3A%20s%3D1", true),
     ("/hello?name=*%7B7*7%7D", true),
     ("/mail?box=INBOX%0d%0aV100%20CAPABILITY", true),
+    ("/files/..%bg%qf..%bgetc/passwd", true),
+    ("/login?user=%25n%25n%25x%25x", true),
+    ("/sale?discount=50%25%20off", false),
     ("/products?page=2&sort=price", false),
     ("/wiki/C%2B%2B_(programming_language)", false),
     (
@@ -200,5 +208,284 @@ async fn the_same_request_gets_the_same_verdict_on_every_path() {
             .is_some_and(|r| r.contains(&serde_json::json!(975100)))),
         "{refused:?}"
     );
+    app.stop().await;
+}
+
+/// A protocol case: request line, header lines as sent, body as sent, and the rule that
+/// must explain it (`None`: hard benign, must pass everywhere).
+struct Wire {
+    line: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: &'static str,
+    rule: Option<u32>,
+}
+
+const WIRE: &[Wire] = &[
+    Wire {
+        line: "POST /cart HTTP/1.1",
+        headers: &[("Content-Length", "6"), ("Transfer-Encoding", "chunked")],
+        body: "0\r\n\r\n",
+        rule: Some(920150),
+    },
+    Wire {
+        line: "POST /cart HTTP/1.1",
+        headers: &[("Content-Length", "3"), ("Content-Length", "30")],
+        body: "a=1",
+        rule: Some(920300),
+    },
+    Wire {
+        line: "POST /cart HTTP/1.1",
+        headers: &[("Transfer-Encoding", "xchunked")],
+        body: "",
+        rule: Some(920310),
+    },
+    Wire {
+        line: "POST /cart HTTP/1.1",
+        headers: &[("Transfer-Encoding", "chunked, identity")],
+        body: "",
+        rule: Some(920310),
+    },
+    Wire {
+        line: "POST /cart HTTP/1.0",
+        headers: &[("Transfer-Encoding", "chunked")],
+        body: "0\r\n\r\n",
+        rule: Some(920313),
+    },
+    Wire {
+        line: "POST /cart HTTP/1.1",
+        headers: &[("Transfer-Encoding ", "chunked")],
+        body: "",
+        rule: Some(920320),
+    },
+    Wire {
+        line: "GET / HTTP/1.1",
+        headers: &[("X-Custom", "a\r\n Transfer-Encoding: chunked")],
+        body: "",
+        rule: Some(920321),
+    },
+    Wire {
+        line: "GET / HTTP/1.7",
+        headers: &[],
+        body: "",
+        rule: Some(920324),
+    },
+    Wire {
+        line: "POST /upload HTTP/1.1",
+        headers: &[("Transfer-Encoding", "chunked")],
+        body: "0x5\r\nhello\r\n0\r\n\r\n",
+        rule: Some(920316),
+    },
+    Wire {
+        line: "TRACE / HTTP/1.1",
+        headers: &[],
+        body: "",
+        rule: Some(920340),
+    },
+    Wire {
+        line: "GET http://169.254.169.254/latest/meta-data/ HTTP/1.1",
+        headers: &[],
+        body: "",
+        rule: Some(920332),
+    },
+    Wire {
+        line: "GET / HTTP/1.1",
+        headers: &[("X-Original-URL", "/admin/users")],
+        body: "",
+        rule: Some(920350),
+    },
+    Wire {
+        line: "GET /account HTTP/1.1",
+        headers: &[("Connection", "X-Api-Key")],
+        body: "",
+        rule: Some(920354),
+    },
+    Wire {
+        line: "GET /video.mp4 HTTP/1.1",
+        headers: &[(
+            "Range",
+            "bytes=0-,5-0,5-1,5-2,5-3,5-4,5-5,5-6,5-7,5-8,5-9,5-10",
+        )],
+        body: "",
+        rule: Some(920361),
+    },
+    Wire {
+        line: "POST /upload HTTP/1.1",
+        headers: &[
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "application/json"),
+        ],
+        body: "c\r\n{\"name\":\"a\"}\r\n0\r\n\r\n",
+        rule: None,
+    },
+    Wire {
+        line: "GET /doc.pdf HTTP/1.1",
+        headers: &[("Range", "bytes=0-1023, 4096-8191")],
+        body: "",
+        rule: None,
+    },
+    Wire {
+        line: "PROPFIND /dav/ HTTP/1.1",
+        headers: &[("Depth", "1")],
+        body: "",
+        rule: None,
+    },
+    Wire {
+        line: "POST /api/items/7 HTTP/1.1",
+        headers: &[
+            ("X-HTTP-Method-Override", "DELETE"),
+            ("Content-Length", "0"),
+        ],
+        body: "",
+        rule: None,
+    },
+];
+
+/// Sends raw bytes to the proxy; the status code of the answer.
+async fn raw_status(addr: std::net::SocketAddr, bytes: Vec<u8>) -> u16 {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&bytes).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn protocol_attacks_get_the_same_verdict_in_process_through_check_and_the_proxy() {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(|| async { "hello from the app" });
+        axum::serve(upstream, app).await.unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(&dir, None);
+    let mut proxy = palisade_proxy::ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        palisade_proxy::Upstream::parse(&format!("http://{up_addr}")).unwrap(),
+    );
+    proxy.name = "wire-proxy".into();
+    proxy.trusted_proxies.push("127.0.0.1".parse().unwrap());
+    settings.proxies.push(proxy);
+    let mut app = spawn_with(settings, dir).await;
+    app.wait_ready().await;
+    app.login_admin().await;
+    let key = app.api_key("edge", &["check"]).await;
+    let engine = Engine::new(RuleSet::load(None).unwrap(), EngineConfig::default());
+
+    for (i, case) in WIRE.iter().enumerate() {
+        let ip = format!("198.51.100.{}", 100 + i);
+        let mut parts = case.line.splitn(3, ' ');
+        let (method, target, version) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let mut headers: Vec<(String, String)> = vec![
+            ("Host".into(), "shop.example".into()),
+            ("User-Agent".into(), UA.into()),
+        ];
+        headers.extend(
+            case.headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        headers.push(("X-Forwarded-For".into(), ip.clone()));
+        let attack = case.rule.is_some();
+
+        // In-process, as `palisade eval` judges it.
+        let v = engine.inspect(&HttpRequest {
+            method: method.into(),
+            uri: target.into(),
+            protocol: version.into(),
+            headers: headers.clone(),
+            body: case.body.as_bytes().to_vec(),
+            client_ip: None,
+        });
+        assert_eq!(
+            v.blocked, attack,
+            "in-process: {} {:?}",
+            case.line, v.findings
+        );
+        if let Some(rule) = case.rule {
+            assert!(
+                v.findings.iter().any(|f| f.rule_id == rule),
+                "{}",
+                case.line
+            );
+        }
+
+        // /api/v1/check/request with the same method, target, version, headers, body.
+        let r = app
+            .client
+            .post(app.url("/api/v1/check/request"))
+            .header("X-Api-Key", &key)
+            .json(&serde_json::json!({
+                "method": method, "uri": target, "protocol": version,
+                "headers": headers, "body": case.body, "client_ip": format!("192.0.2.{}", 100 + i),
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status == 403, attack, "/check: {} {answer}", case.line);
+        if let Some(rule) = case.rule {
+            assert!(
+                answer["rules"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|h| h["id"] == rule)),
+                "/check: {} {answer}",
+                case.line
+            );
+        }
+
+        // The proxy, from the same bytes: blocked by the engine (403) or refused by its
+        // HTTP parser (400), and either way a recorded threat naming the rule.
+        let mut raw = format!("{}\r\n", case.line);
+        for (k, v) in &headers {
+            raw.push_str(&format!("{k}: {v}\r\n"));
+        }
+        raw.push_str("Connection: close\r\n\r\n");
+        raw.push_str(case.body);
+        let status = raw_status(app.proxies[0], raw.into_bytes()).await;
+        if !attack {
+            assert_eq!(status, 200, "proxy: {}", case.line);
+            continue;
+        }
+        assert!(
+            status == 403 || status == 400,
+            "proxy: {} answered {status}",
+            case.line
+        );
+        let rule = case.rule.unwrap_or_default();
+        // A body the parser cannot unframe never reaches the engine: the refusal (975150,
+        // "body with broken chunked framing") is the explanation.
+        let explained = |r: &Vec<serde_json::Value>| {
+            r.contains(&serde_json::json!(rule))
+                || (rule == 920316 && r.contains(&serde_json::json!(975150)))
+        };
+        let mut found = Vec::new();
+        for _ in 0..200 {
+            found = threats_for(&app, &ip).await;
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            found
+                .iter()
+                .any(|t| t["rule_ids"].as_array().is_some_and(explained)),
+            "proxy threat for {}: {found:?}",
+            case.line
+        );
+    }
     app.stop().await;
 }

@@ -17,11 +17,11 @@ pub(crate) const MAX_URI_CHARS: usize = 2048;
 
 /// The threat columns (without `id`) in insert order.
 pub(crate) const THREAT_INSERT_COLUMNS: &str = "ts, category, severity, score, client_ip, \
-     method, uri, source, event_id, decision, evidence, rule_ids";
+     method, uri, source, event_id, decision, evidence, rule_ids, tags";
 
 /// The threat columns every read selects, in the order [`ThreatColumns`] expects.
 pub(crate) const THREAT_SELECT_COLUMNS: &str = "id, ts, category, severity, score, client_ip, \
-     method, uri, source, event_id, decision, evidence, rule_ids";
+     method, uri, source, event_id, decision, evidence, rule_ids, tags";
 
 /// The stored form of a rule id: the INTEGER column holds the id's 32-bit two's
 /// complement, so that every `u32` fits a PostgreSQL INTEGER and reads back exactly.
@@ -56,6 +56,8 @@ pub(crate) struct ThreatColumnsIn<'a> {
     pub decision: Cow<'a, str>,
     pub evidence: String,
     pub rule_ids: String,
+    /// The JSON array of tags (migration 0016).
+    pub tags: String,
     /// The distinct rule ids, for `threat_rules`.
     pub distinct_rules: Vec<i32>,
 }
@@ -68,6 +70,8 @@ impl<'a> ThreatColumnsIn<'a> {
             .map_err(|e| StoreError::Database(format!("cannot encode evidence: {e}")))?;
         let rule_ids = serde_json::to_string(&t.rule_ids)
             .map_err(|e| StoreError::Database(format!("cannot encode rule ids: {e}")))?;
+        let tags = serde_json::to_string(&t.tags)
+            .map_err(|e| StoreError::Database(format!("cannot encode tags: {e}")))?;
         let mut distinct_rules = Vec::with_capacity(t.rule_ids.len());
         for id in &t.rule_ids {
             let v = rule_id_to_i32(*id);
@@ -89,6 +93,7 @@ impl<'a> ThreatColumnsIn<'a> {
             decision: Cow::Borrowed(t.decision.as_str()),
             evidence,
             rule_ids,
+            tags,
             distinct_rules,
         })
     }
@@ -110,6 +115,7 @@ pub(crate) struct ThreatColumns {
     pub decision: String,
     pub evidence: String,
     pub rule_ids: String,
+    pub tags: String,
 }
 
 impl ThreatColumns {
@@ -131,6 +137,12 @@ impl ThreatColumns {
             serde_json::from_str(&self.evidence).map_err(|e| corrupt("evidence", e.to_string()))?;
         let rule_ids: Vec<u32> =
             serde_json::from_str(&self.rule_ids).map_err(|e| corrupt("rule_ids", e.to_string()))?;
+        // The column defaults to `[]`; an empty value reads as no tags too.
+        let tags: Vec<String> = if self.tags.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&self.tags).map_err(|e| corrupt("tags", e.to_string()))?
+        };
         let severity: Severity = self
             .severity
             .parse()
@@ -142,6 +154,7 @@ impl ThreatColumns {
         Ok(StoredThreat {
             id,
             threat: Threat {
+                tags,
                 ts: Timestamp(self.ts),
                 category: self.category,
                 severity,
@@ -183,6 +196,7 @@ mod tests {
     #[test]
     fn uris_are_capped_on_characters_and_cleaned() {
         let t = Threat {
+            tags: Vec::new(),
             ts: Timestamp(1),
             category: "sq\0li".into(),
             severity: Severity::Critical,

@@ -34,6 +34,7 @@ fn threat_from_row(r: &Row) -> Result<StoredThreat, StoreError> {
         decision: r.try_get(10).map_err(corrupt)?,
         evidence: r.try_get(11).map_err(corrupt)?,
         rule_ids: r.try_get(12).map_err(corrupt)?,
+        tags: r.try_get(13).map_err(corrupt)?,
     }
     .into_stored()
 }
@@ -120,12 +121,13 @@ impl ThreatStore for PgStore {
         let decision: Vec<&str> = cols.iter().map(|c| &*c.decision).collect();
         let evidence: Vec<&str> = cols.iter().map(|c| c.evidence.as_str()).collect();
         let rule_ids: Vec<&str> = cols.iter().map(|c| c.rule_ids.as_str()).collect();
+        let tags: Vec<&str> = cols.iter().map(|c| c.tags.as_str()).collect();
         let insert = tx
             .prepare_cached(&format!(
                 "INSERT INTO threats (id, {THREAT_INSERT_COLUMNS}) OVERRIDING SYSTEM VALUE \
                  SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], \
                  $5::int4[], $6::bytea[], $7::text[], $8::text[], $9::text[], $10::int8[], \
-                 $11::text[], $12::text[], $13::text[])"
+                 $11::text[], $12::text[], $13::text[], $14::text[])"
             ))
             .await
             .map_err(pg_err)?;
@@ -133,7 +135,7 @@ impl ThreatStore for PgStore {
             &insert,
             &[
                 &ids, &ts, &category, &severity, &score, &client_ip, &method, &uri, &source,
-                &event_id, &decision, &evidence, &rule_ids,
+                &event_id, &decision, &evidence, &rule_ids, &tags,
             ],
         )
         .await

@@ -35,6 +35,22 @@ pub(crate) fn threats_query(dialect: Dialect, q: &ThreatQuery) -> Sql {
             "id IN (SELECT threat_id FROM threat_rules WHERE rule_id = {p})"
         ));
     }
+    if let Some(tag) = &q.tag {
+        // `tags` is a JSON array of strings: match the element, quotes included, with
+        // LIKE's own wildcards escaped (`OWASP_CRS` has an underscore).
+        let element = serde_json::to_string(tag).unwrap_or_default();
+        let escaped = element
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let p = b.text(&format!("%{escaped}%"));
+        // Case-insensitive on both backends (SQLite's LIKE already is for ASCII).
+        let like = match dialect {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        b.cond(format!("tags {like} {p} ESCAPE '\\'"));
+    }
     if let Some(c) = q.cursor {
         let ts = b.p(Param::I64(c.ts));
         let id = b.p(Param::I64(c.id));

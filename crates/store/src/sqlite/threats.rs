@@ -34,18 +34,19 @@ fn threat_from_row(row: &Row<'_>) -> rusqlite::Result<ThreatColumns> {
         decision: row.get(10)?,
         evidence: row.get(11)?,
         rule_ids: row.get(12)?,
+        tags: row.get(13)?,
     })
 }
 
 /// Threats per multi-row `INSERT`: like the events (see `ingest::INSERT_CHUNK`), one
 /// statement execution per row opens the table's and every index's cursors and updates
 /// `sqlite_sequence` per row; an import raises a threat on about one line in nine, so
-/// the recorder's row-by-row inserts showed up in the ingest profile. 12 columns × 64
-/// rows = 768 parameters.
+/// the recorder's row-by-row inserts showed up in the ingest profile. 13 columns × 64
+/// rows = 832 parameters (13 columns with the tags).
 const THREAT_CHUNK: usize = 64;
 
 /// Columns of [`THREAT_INSERT_COLUMNS`].
-const THREAT_COLUMNS: usize = 12;
+const THREAT_COLUMNS: usize = 13;
 
 /// `threat_rules` rows per multi-row `INSERT` (3 parameters each).
 const RULE_CHUNK: usize = 128;
@@ -68,7 +69,7 @@ fn multi_row_sql(table: &str, columns: &str, width: usize, rows: usize) -> Strin
     sql
 }
 
-/// Binds one threat's columns to parameters `at + 1 ..= at + 12`.
+/// Binds one threat's columns to parameters `at + 1 ..= at + 13`.
 fn bind_threat(
     stmt: &mut rusqlite::CachedStatement<'_>,
     at: usize,
@@ -87,6 +88,7 @@ fn bind_threat(
         &&*c.decision,
         &c.evidence,
         &c.rule_ids,
+        &c.tags,
     ];
     for (i, v) in values.into_iter().enumerate() {
         stmt.raw_bind_parameter(at + i + 1, v).map_err(sqlite_err)?;

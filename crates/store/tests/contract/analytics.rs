@@ -288,6 +288,7 @@ async fn retention_deletes_never_inflate_counts(db: Db) {
 
 fn threat(at: i64, category: &str, severity: &str, decision: Action, rules: &[u32]) -> Threat {
     Threat {
+        tags: Vec::new(),
         ts: Timestamp(BASE + at),
         category: category.into(),
         severity: severity.parse().unwrap(),

@@ -213,6 +213,7 @@ async fn device_flows_threats_and_analytics(db: Db) {
     );
 
     let threat = palisade_core::threat::Threat {
+        tags: Vec::new(),
         ts: Timestamp(T0),
         category: "scan".into(),
         severity: "warning".parse().unwrap(),

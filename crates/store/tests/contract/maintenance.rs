@@ -38,6 +38,7 @@ async fn drain(s: &SharedStore, kind: DataKind, before: Timestamp, batch: u32) -
 
 fn threat(ts: i64, event_id: Option<i64>) -> Threat {
     Threat {
+        tags: Vec::new(),
         ts: at(ts),
         category: "sqli".into(),
         severity: Severity::Error,

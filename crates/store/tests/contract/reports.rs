@@ -65,6 +65,7 @@ async fn reports_round_trip_and_list_newest_first(db: Db) {
 
 fn threat(ts: i64, ip: Option<&str>) -> Threat {
     Threat {
+        tags: Vec::new(),
         ts: at(ts),
         category: "sqli".into(),
         severity: "critical".parse().unwrap(),

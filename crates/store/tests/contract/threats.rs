@@ -14,6 +14,7 @@ contract!(
     threats_round_trip_every_field,
     threat_text_is_cleaned_and_capped,
     threats_are_filtered,
+    threats_are_filtered_by_tag,
     threat_pages_walk_equal_timestamps_once,
     threat_stats_count_a_known_set,
     threats_are_counted_per_rule_over_all_time,
@@ -35,6 +36,7 @@ fn evidence(rule_id: u32) -> Evidence {
 
 fn threat(ts: i64, category: &str, severity: &str, rules: &[u32], ip: &str) -> Threat {
     Threat {
+        tags: Vec::new(),
         ts: Timestamp(T0 + ts),
         category: category.into(),
         severity: severity.parse().unwrap(),
@@ -93,6 +95,13 @@ async fn threats_round_trip_every_field(db: Db) {
     assert!(s.insert_threats(&[]).await.unwrap().is_empty());
     let ip: IpAddr = "2001:db8::dead:beef".parse().unwrap();
     let t = Threat {
+        tags: vec![
+            "application-multi".into(),
+            "attack-sqli".into(),
+            "paranoia-level/1".into(),
+            "OWASP_CRS/WEB_ATTACK/SQL_INJECTION".into(),
+            "capec/1000/152/248/66".into(),
+        ],
         ts: Timestamp(T0 + 123_456),
         category: "sqli".into(),
         severity: Severity::Critical,
@@ -187,6 +196,48 @@ async fn threat_text_is_cleaned_and_capped(db: Db) {
     )
     .await;
     assert_eq!(found, ids);
+}
+
+async fn threats_are_filtered_by_tag(db: Db) {
+    let s = &db.store;
+    let tagged = |ts: i64, tags: &[&str]| Threat {
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        ..threat(ts, "sqli", "critical", &[942_100], "10.0.0.1")
+    };
+    let ids = insert(
+        s,
+        vec![
+            tagged(
+                1,
+                &[
+                    "attack-sqli",
+                    "paranoia-level/1",
+                    "OWASP_CRS/WEB_ATTACK/SQL_INJECTION",
+                ],
+            ),
+            tagged(2, &["attack-xss", "paranoia-level/2", "OWASPXCRS"]),
+            tagged(3, &[]),
+        ],
+    )
+    .await;
+    let by = |tag: &str| ThreatQuery {
+        tag: Some(tag.into()),
+        ..ThreatQuery::default()
+    };
+    assert_eq!(matching(s, by("attack-sqli")).await, vec![ids[0]]);
+    assert_eq!(matching(s, by("paranoia-level/2")).await, vec![ids[1]]);
+    // Whole tags only, case-insensitive, and LIKE's `_` is a plain character.
+    assert_eq!(
+        matching(s, by("owasp_crs/web_attack/sql_injection")).await,
+        vec![ids[0]]
+    );
+    assert!(matching(s, by("attack")).await.is_empty());
+    assert!(matching(s, by("paranoia-level/%")).await.is_empty());
+    assert!(matching(s, by("OWASP_CRS")).await.is_empty());
+    assert_eq!(
+        s.get_threat(ids[2]).await.unwrap().unwrap().threat.tags,
+        Vec::<String>::new()
+    );
 }
 
 async fn threats_are_filtered(db: Db) {
