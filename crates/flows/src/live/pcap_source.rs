@@ -298,7 +298,15 @@ mod tests {
         };
         let trigger = ShutdownTrigger::new();
         let supervisor = Supervisor::new(trigger.subscribe());
-        let tasks = start(&[config], &flows, store.clone(), None, None, &supervisor);
+        let tasks = start(
+            &[config],
+            &flows,
+            store.clone(),
+            None,
+            None,
+            None,
+            &supervisor,
+        );
         for _ in 0..50 {
             let up = super::super::statuses()
                 .iter()
@@ -375,6 +383,7 @@ mod tests {
             store,
             None,
             None,
+            None,
             &supervisor,
         );
         let mut failed = None;
@@ -416,6 +425,7 @@ mod tests {
             &[config],
             &FlowConfig::default(),
             store,
+            None,
             None,
             None,
             &supervisor,
