@@ -328,6 +328,7 @@ impl Pipeline {
         let (writer, writer_task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
 
         if let Some(b) = baselines.filter(|_| serving) {
+            b.hold_until_restored();
             let (store, db, shutdown) = (store.clone(), db.clone(), supervisor.shutdown());
             let every = config.baselines.snapshot_every.to_std();
             background.push(supervisor.spawn("baseline-save", move || {

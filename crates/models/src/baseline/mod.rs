@@ -60,7 +60,7 @@ pub mod route;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use palisade_core::Timestamp;
 use palisade_detect::{HttpRequest, Location, ParsedRequest, Part};
@@ -141,6 +141,11 @@ pub struct Baselines {
     hosts: Mutex<HashMap<String, HostEntry>>,
     tick: AtomicU64,
     persistence: Mutex<Persistence>,
+    /// Set while the saved baselines are still to be loaded: requests seen before then
+    /// are neither judged (the profiles are not there yet) nor learnt (they would be
+    /// learnt into empty profiles and then merged into the loaded ones, teaching an
+    /// established endpoint whatever came first after a restart).
+    holding: AtomicBool,
 }
 
 /// What the save task last did, for health and `GET /api/v1/models`.
@@ -303,6 +308,7 @@ impl Baselines {
             hosts: Mutex::new(HashMap::new()),
             tick: AtomicU64::new(0),
             persistence: Mutex::new(Persistence::default()),
+            holding: AtomicBool::new(false),
         }
     }
 
@@ -312,9 +318,18 @@ impl Baselines {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records that `endpoints` saved baselines were loaded (at start).
+    /// Records that `endpoints` saved baselines were loaded (at start), which ends the
+    /// hold of [`Baselines::hold_until_restored`].
     pub fn note_restored(&self, endpoints: usize) {
         self.persistence().restored = Some((Timestamp::now(), endpoints));
+        self.holding.store(false, Ordering::Release);
+    }
+
+    /// Neither judges nor learns until [`Baselines::note_restored`]: for a service that
+    /// loads saved baselines once its database is ready, so that the requests served
+    /// meanwhile do not reach endpoints that are about to be loaded.
+    pub fn hold_until_restored(&self) {
+        self.holding.store(true, Ordering::Release);
     }
 
     /// Records a save that reached the database (`rows` written or deleted).
@@ -378,6 +393,12 @@ impl Baselines {
         rules_clean: bool,
     ) -> Observation {
         let endpoint = route::endpoint_key(request);
+        if self.holding.load(Ordering::Acquire) {
+            return Observation {
+                endpoint,
+                ..Observation::default()
+            };
+        }
         let owned;
         let params: Vec<(String, &str)> = match parsed {
             Some(parsed) => parameters_of(&parsed.parts),
@@ -842,6 +863,31 @@ mod tests {
         assert!(fine.deviations.is_empty() && fine.learnt_from);
         let unclean = b.observe(&get("/items/9?id=12&lang=en"), None, false);
         assert!(!unclean.learnt_from, "what the rules flag is not learnt");
+    }
+
+    #[test]
+    fn requests_before_the_saved_baselines_load_are_neither_judged_nor_learnt() {
+        let trained = Baselines::new(small());
+        for i in 0..60 {
+            trained.observe(&get(&format!("/items/{i}?id={}", i * 7)), None, true);
+        }
+        // Nothing stored yet: the first snapshot's deltas are the whole profiles.
+        let saved: Vec<SavedBaseline> = trained.snapshot().changed;
+        let restarted = Baselines::new(small());
+        restarted.hold_until_restored();
+        let odd = get("/items/3?id=abcdefghijklmnopqrstuvwxyz");
+        for _ in 0..60 {
+            let o = restarted.observe(&odd, None, true);
+            assert!(!o.learnt_from && o.deviations.is_empty(), "{o:?}");
+        }
+        assert_eq!(
+            restarted.status().endpoints,
+            0,
+            "nothing learnt while holding"
+        );
+        restarted.note_restored(restarted.restore(saved));
+        let o = restarted.observe(&odd, None, true);
+        assert!(o.established && o.points > 0, "judged once loaded: {o:?}");
     }
 
     #[test]

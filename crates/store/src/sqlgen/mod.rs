@@ -28,7 +28,7 @@ pub(crate) use decisions::decisions_query;
 pub(crate) use devices::{analytics_queries, devices_query};
 pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
-    Drive, Probes, SMALL_MATCH, bounded_events_query, dead_letters_query, events_query,
+    Drive, PATH_INDEX, Probes, SMALL_MATCH, bounded_events_query, dead_letters_query, events_query,
     probe_query, sqlite_drive, sqlite_fallback,
 };
 pub(crate) use jobs::jobs_query;

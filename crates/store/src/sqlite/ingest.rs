@@ -421,9 +421,19 @@ impl Store for SqliteStore {
                 let bucket = sqlgen::text::bucket_range(
                     q.path_prefix.as_deref().map(crate::codec::clean).as_deref(),
                 );
+                // A bulk load sets the path index aside (`bulk.rs`) and the path probe
+                // names it: while it is away the prefix is checked on the rows another
+                // index finds, which is slower but answers the same.
+                let path_index = conn
+                    .prepare_cached("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?1")
+                    .and_then(|mut s| {
+                        s.query_row([sqlgen::PATH_INDEX], |r| r.get::<_, i64>(0))
+                    })
+                    .map_err(sqlite_err)?
+                    > 0;
                 let mut probes = sqlgen::Probes {
                     client: probe("client_ip")?,
-                    path: probe("path")?,
+                    path: if path_index { probe("path")? } else { None },
                     text: match q.text.as_deref() {
                         Some(t) if !t.is_empty() => super::text_index::candidates(
                             conn,
