@@ -232,6 +232,24 @@ impl Windows {
         self.len() == 0
     }
 
+    /// Adds `seen` to the window of `key` (making room first when `key` is new, so the
+    /// map stays within `max` addresses) and returns that window.
+    fn push_into(
+        map: &mut HashMap<IpAddr, Window>,
+        key: IpAddr,
+        seen: Seen,
+        max: usize,
+        horizon: i64,
+        cap: usize,
+    ) -> &Window {
+        if !map.contains_key(&key) {
+            Self::bound(map, max, horizon);
+        }
+        let w = map.entry(key).or_default();
+        w.push(seen, horizon, cap);
+        w
+    }
+
     fn bound(map: &mut HashMap<IpAddr, Window>, max: usize, horizon: i64) {
         if map.len() < max {
             return;
@@ -241,8 +259,9 @@ impl Windows {
             // Still full of active addresses: keep the most recently active three quarters.
             let mut lasts: Vec<i64> = map.values().map(|w| w.last).collect();
             lasts.sort_unstable();
-            let cut = lasts[lasts.len() / 4];
-            map.retain(|_, w| w.last > cut);
+            if let Some(&cut) = lasts.get(lasts.len() / 4) {
+                map.retain(|_, w| w.last > cut);
+            }
         }
     }
 
@@ -256,19 +275,19 @@ impl Windows {
         let probe = f.is_probe();
         let syn_only = x[14] > 0.0;
         let s0 = x[10] > 0.0;
-        if !self.by_src.contains_key(&f.src_ip) {
-            Self::bound(&mut self.by_src, max, horizon);
-        }
-        let w = self.by_src.entry(f.src_ip).or_default();
-        w.push(
-            Seen {
-                ts: f.start_us,
-                peer: f.dst_ip,
-                port: f.dst_port,
-                probe,
-                syn_only,
-                s0,
-            },
+        let seen = |peer| Seen {
+            ts: f.start_us,
+            peer,
+            port: f.dst_port,
+            probe,
+            syn_only,
+            s0,
+        };
+        let w = Self::push_into(
+            &mut self.by_src,
+            f.src_ip,
+            seen(f.dst_ip),
+            max,
             horizon,
             cap,
         );
@@ -284,19 +303,11 @@ impl Windows {
                 .copied()
                 .unwrap_or(0),
         ));
-        if !self.by_dst.contains_key(&f.dst_ip) {
-            Self::bound(&mut self.by_dst, max, horizon);
-        }
-        let d = self.by_dst.entry(f.dst_ip).or_default();
-        d.push(
-            Seen {
-                ts: f.start_us,
-                peer: f.src_ip,
-                port: f.dst_port,
-                probe,
-                syn_only,
-                s0,
-            },
+        let d = Self::push_into(
+            &mut self.by_dst,
+            f.dst_ip,
+            seen(f.src_ip),
+            max,
             horizon,
             cap,
         );
