@@ -81,7 +81,10 @@ print(f"{'front':<20}{'TPR':>8}{'FPR':>9}{'precision':>11}{'F1':>8}{'TP':>7}{'FP
 for pl in (1, 2):
     for front in fronts:
         s = json.load(open(os.path.join(out, f"{front}-pl{pl}.json")))
-        print(f"{front+' PL'+str(pl):<20}{s['tpr']:>8.4f}{s['fpr']:>9.4f}{s['precision']:>11.4f}{s['f1']:>8.4f}{s['tp']:>7}{s['fp']:>6}{s['errors']:>8}")
+        # A rate is null when the corpus (or a --limit prefix of it) has no request of
+        # that label: printed as "-".
+        r = {k: ("-" if s.get(k) is None else f"{s[k]:.4f}") for k in ("tpr", "fpr", "precision", "f1")}
+        print(f"{front+' PL'+str(pl):<20}{r['tpr']:>8}{r['fpr']:>9}{r['precision']:>11}{r['f1']:>8}{s['tp']:>7}{s['fp']:>6}{s['errors']:>8}")
 # Per category and per part (corpus fields `category`/`part`), in replay.py's order.
 labels = []
 for path in files:
