@@ -134,7 +134,7 @@ pub async fn monitor(
             }
         }
         if migrated {
-            match store.ping().await {
+            match ping_twice_if_up(&store, health.ready()).await {
                 Ok(rtt) => {
                     up.set(1);
                     latency.observe(rtt.as_secs_f64());
@@ -172,5 +172,19 @@ pub async fn monitor(
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.recv() => return,
         }
+    }
+}
+
+/// Pings the store; when the database was up, a failure is tried once more at once.
+/// One pooled connection cut while it sat idle (a server restart or a network blip
+/// already over) fails its first use: that is not an outage, and calling it one made
+/// readiness flap for a moment right after a recovery.
+async fn ping_twice_if_up(
+    store: &SharedStore,
+    was_up: bool,
+) -> Result<Duration, palisade_store::StoreError> {
+    match store.ping().await {
+        Err(_) if was_up => store.ping().await,
+        other => other,
     }
 }

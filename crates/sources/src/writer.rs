@@ -109,6 +109,8 @@ pub struct BatchWriter {
 
 struct Shared {
     store_up: AtomicBool,
+    /// When the current run of failed writes began (`None` while writes succeed).
+    down_since: std::sync::Mutex<Option<Instant>>,
     last_error: std::sync::Mutex<Option<String>>,
     depth: Arc<Gauge>,
     capacity: usize,
@@ -180,6 +182,7 @@ impl BatchWriter {
         let (tx, rx) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
             store_up: AtomicBool::new(true),
+            down_since: std::sync::Mutex::new(None),
             last_error: std::sync::Mutex::new(None),
             depth: registry().gauge(
                 "palisade_ingest_queue_depth",
@@ -260,6 +263,18 @@ impl BatchWriter {
     /// Whether the last write attempt reached the store.
     pub fn store_available(&self) -> bool {
         self.shared.store_up.load(Ordering::Relaxed)
+    }
+
+    /// How long writes have been failing without a success in between (`None` while
+    /// they succeed). One failed attempt on a pooled connection that was cut while
+    /// idle flips [`Self::store_available`] for a moment, so callers that answer
+    /// "unavailable" at once look at how long it has lasted.
+    pub fn store_down_for(&self) -> Option<Duration> {
+        self.shared
+            .down_since
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map(|since| since.elapsed())
     }
 
     /// The last write error while the store is unavailable.
@@ -419,6 +434,7 @@ async fn attempt(
                 if !shared.store_up.swap(true, Ordering::Relaxed) {
                     tracing::info!(message = "Store is reachable again; writes resumed.");
                 }
+                *shared.down_since.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 return Ok(outcomes);
             }
@@ -427,6 +443,11 @@ async fn attempt(
                 if shared.store_up.swap(false, Ordering::Relaxed) {
                     tracing::warn!(message = "Store unavailable; holding batches and retrying.", %error);
                 }
+                shared
+                    .down_since
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert_with(Instant::now);
                 *shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(error.to_string());
                 if shutdown.is_shutdown() {

@@ -21,6 +21,9 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// How long a push waits for the store before answering 503.
 const STORE_WAIT: Duration = Duration::from_secs(15);
 
+/// How long writes must have been failing before a push is refused without trying.
+const WRITES_FAILING_FOR: Duration = Duration::from_secs(2);
+
 /// What a push stored.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct IngestResult {
@@ -203,7 +206,16 @@ pub async fn ingest(
     let lines = (batch.events.len() + batch.dead_letters.len()) as u64;
     batch.idempotency_key = key;
 
-    if !state.pipeline.writer.store_available() || !state.pipeline.db.ready() {
+    // Fail fast when the database is known to be down: the health monitor says so, or
+    // writes have failed for a while. A single failed write (a pooled connection cut
+    // while idle, right after a recovery) is not an outage: the writer retries it, and
+    // the push waits for that below.
+    let writes_failing = state
+        .pipeline
+        .writer
+        .store_down_for()
+        .is_some_and(|d| d >= WRITES_FAILING_FOR);
+    if writes_failing || !state.pipeline.db.ready() {
         return Err(Problem::unavailable(
             format!(
                 "the database is unavailable ({}); nothing was stored, retry later",
