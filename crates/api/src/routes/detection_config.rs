@@ -87,30 +87,20 @@ pub async fn reload_rules(
     let outcome = tokio::task::spawn_blocking(move || detection.reload())
         .await
         .map_err(|e| Problem::internal(&e))?;
-    audit(
+    super::reload::record(
         &state,
-        Some(principal.actor()),
-        "detection.rules.reload",
-        None,
-        outcome.is_ok(),
+        &principal,
         &ip,
-        outcome.as_ref().err().map(|e| e.to_string()),
+        super::reload::Reload {
+            audit_action: "detection.rules.reload",
+            activity_kind: "rules.reloaded",
+            what: "Detection rules",
+            kept: "the previous rules",
+            details: serde_json::Value::Null,
+        },
+        &outcome,
     )
     .await;
-    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
-        .note(
-            "rules.reloaded",
-            Some(&principal.actor()),
-            match &outcome {
-                Ok(_) => format!("Detection rules reloaded by {}", principal.actor()),
-                Err(e) => format!(
-                    "Detection rules reload by {} failed: {e}",
-                    principal.actor()
-                ),
-            },
-            serde_json::json!({ "ok": outcome.is_ok() }),
-        )
-        .await;
     outcome.map(Json).map_err(|e| {
         Problem::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod models;
 pub mod posture;
 pub mod realtime;
+pub mod reload;
 pub mod reports;
 pub mod scenarios;
 pub mod secrets;

@@ -8,7 +8,6 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 
-use super::auth::audit;
 use crate::AppState;
 use crate::auth::Principal;
 use crate::auth::middleware::ClientIp;
@@ -67,34 +66,20 @@ pub async fn reload_models(
     })
     .await
     .map_err(|e| Problem::internal(&e))?;
-    audit(
+    super::reload::record(
         &state,
-        Some(principal.actor()),
-        "models.reload",
-        None,
-        outcome.is_ok(),
+        &principal,
         &ip,
-        outcome.as_ref().err().map(|e| e.to_string()),
+        super::reload::Reload {
+            audit_action: "models.reload",
+            activity_kind: "model.reloaded",
+            what: "Models",
+            kept: "the previous model",
+            details: serde_json::json!({ "models": statuses(&state) }),
+        },
+        &outcome,
     )
     .await;
-    palisade_alerts::Activities::new(state.store.clone(), Some(state.pipeline.live.clone()))
-        .note(
-            "model.reloaded",
-            Some(&principal.actor()),
-            match &outcome {
-                Ok(_) => format!("Models reloaded by {}", principal.actor()),
-                Err(e) => format!(
-                    "Model reload by {} failed (the previous one stays in force): {e}",
-                    principal.actor()
-                ),
-            },
-            serde_json::json!({
-                "ok": outcome.is_ok(),
-                "error": outcome.as_ref().err().map(|e| e.to_string()),
-                "models": statuses(&state),
-            }),
-        )
-        .await;
     match outcome {
         Ok(_) => Ok(Json(statuses(&state))),
         Err(e) => Err(Problem::new(
