@@ -3,6 +3,10 @@
 hard benign traffic, for `palisade eval` and `scripts/eval-waf.sh --corpus`.
 
   python3 scripts/gen-class-corpus.py > /tmp/classes.jsonl      # deterministic (seed 17)
+  python3 scripts/gen-class-corpus.py --seed 23 > /tmp/classes-23.jsonl   # other places and names
+
+The seed draws places, parameter names, paths and benign fillers; the payload and text
+lists are the same for every seed.
 
 Sources. Every payload below was written for this file from the techniques as public
 references describe them (PayloadsAllTheThings' technique pages, the OWASP testing
@@ -18,6 +22,7 @@ Each line: {"method","uri","version","headers","body","label","category","part"}
 place the payload sits: query, path, header, cookie, form, json, xml, graphql,
 multipart.
 """
+import argparse
 import base64
 import json
 import random
@@ -370,6 +375,9 @@ def benign():
 
 
 def main():
+    ap = argparse.ArgumentParser(description="labelled corpus of issue 17's classes and places")
+    ap.add_argument("--seed", type=int, default=17, help="random seed (default 17)")
+    RNG.seed(ap.parse_args().seed)
     rows = attacks() + benign()
     for r in rows:
         print(json.dumps(r, ensure_ascii=False))

@@ -38,6 +38,8 @@ pub use transform::Transform;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_context;
+#[cfg(test)]
 mod tests_coverage;
 #[cfg(test)]
 mod tests_protocol;

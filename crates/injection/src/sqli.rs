@@ -78,6 +78,10 @@ const FINGERPRINTS: &[&str] = &[
     "1U(E", "nUE", "1;E", "n;E", "sB1c", "1B1c", "sB1",
 ];
 
+/// Fingerprints that are also ordinary text with numbers ("3 or 4 > 2 people"): left
+/// to the tautology rule, which looks at what follows the comparison.
+const IN_CONTEXT: &[&str] = &["1&1o1"];
+
 const STATEMENTS: &[&str] = &[
     "select", "insert", "update", "delete", "drop", "create", "alter", "truncate", "exec",
     "execute", "declare", "shutdown",
@@ -493,6 +497,9 @@ struct Analyzer<'a> {
     chars: &'a [char],
     t: &'a [Tok],
     close: Vec<Option<usize>>,
+    /// First token of the value as the application's SQL would continue it: 0 as-is,
+    /// 1 in a quoted context (token 0 is the string the value closes).
+    start: usize,
 }
 
 impl Analyzer<'_> {
@@ -656,6 +663,64 @@ impl Analyzer<'_> {
         }
     }
 
+    /// Whether the tokens from the value's start up to `i` are one operand, possibly
+    /// with arithmetic (`1`, `-5226`, `abc`, `1 div 0`): the original value of a
+    /// numeric parameter that an injected condition is appended to.
+    fn original_value_before(&self, i: usize) -> bool {
+        let mut j = self.start;
+        loop {
+            match self.kind(j) {
+                Some(Kind::Num | Kind::Word | Kind::Var | Kind::Str) => j += 1,
+                _ => return false,
+            }
+            if j == i {
+                return true;
+            }
+            let arithmetic = self.kind(j) == Some(Kind::Op)
+                && matches!(self.word(j), "+" | "-" | "*" | "/" | "%" | "div" | "mod");
+            if !arithmetic {
+                return false;
+            }
+            j += 1;
+        }
+    }
+
+    /// Whether `<logic operator at i> <comparison ending before end>` sits where an
+    /// injected condition sits, rather than in prose that happens to compare numbers
+    /// ("Price: 5 < 10 and 20 > 3, isn't it?"). Injected: the operator starts the
+    /// value, follows the original value alone (`1 AND 20>3`), a closing parenthesis
+    /// (`1) AND 5=5`) or an `=` (a `name=` inside the value: `pay=AND 1=1)`), *and*
+    /// the comparison ends the value (possibly in a stray quote) or is followed by SQL
+    /// (a comment, `;`, `)`, an operator, another logic operator, a keyword); or the
+    /// comparison is followed by a comment (`… OR 1=1-- x`), wherever it starts.
+    fn injected_condition(&self, i: usize, end: usize) -> bool {
+        let before = i.checked_sub(1).map(|b| (self.kind(b), self.word(b)));
+        let left = i == self.start
+            || self.original_value_before(i)
+            || matches!(
+                before,
+                Some((Some(Kind::RParen), _)) | Some((Some(Kind::Op), "="))
+            );
+        let tail = match self.kind(end) {
+            None => true,
+            // A quote that closes nothing is the last token: the value ends in it.
+            Some(Kind::Str) => end + 1 == self.t.len(),
+            Some(k) => matches!(
+                k,
+                Kind::Comment
+                    | Kind::Semi
+                    | Kind::RParen
+                    | Kind::Logic
+                    | Kind::Keyword
+                    | Kind::GroupBy
+                    | Kind::Union
+                    | Kind::Stmt
+                    | Kind::Op
+            ),
+        };
+        (left && tail) || self.kind(end) == Some(Kind::Comment)
+    }
+
     /// Structural rules anywhere in the stream. Returns (rule, start, end).
     fn general(&self, i: usize) -> Option<(&'static str, usize, usize)> {
         let t = &self.t[i];
@@ -715,7 +780,9 @@ impl Analyzer<'_> {
                 return Some(("subquery", i, i + 2));
             }
             Kind::Logic => {
-                if let Some(end) = self.comparison(i + 1) {
+                if let Some(end) = self.comparison(i + 1)
+                    && self.injected_condition(i, end)
+                {
                     return Some(("tautology", i, end));
                 }
             }
@@ -793,6 +860,7 @@ fn analyse(chars: &[char], t: &[Tok], ctx: Ctx) -> Option<Match> {
         chars,
         t,
         close: paren_matches(t),
+        start: usize::from(ctx != Ctx::AsIs),
     };
     let make = |rule: &str, s: usize, e: usize| -> Match {
         let e = e.clamp(s + 1, t.len());
@@ -814,7 +882,10 @@ fn analyse(chars: &[char], t: &[Tok], ctx: Ctx) -> Option<Match> {
         if FINGERPRINTS.contains(&fp5.as_str()) && fp5.starts_with('s') {
             return Some(make("fingerprint", 0, t.len().min(5)));
         }
-    } else if FINGERPRINTS.contains(&fp5.as_str()) && !fp5.starts_with('s') {
+    } else if FINGERPRINTS.contains(&fp5.as_str())
+        && !fp5.starts_with('s')
+        && !IN_CONTEXT.contains(&fp5.as_str())
+    {
         return Some(make("fingerprint", 0, t.len().min(5)));
     }
     for i in 0..t.len() {
@@ -843,5 +914,32 @@ mod tests {
         assert_eq!(fp("-1", None), "1");
         assert_eq!(fp("O'Brien", Some('\'')), "sn");
         assert_eq!(fp("1 order by 3--", None), "1B1c");
+    }
+
+    /// A logic operator before a comparison is an injected condition only where one
+    /// sits; the same tokens in prose are not (each benign case matched before).
+    #[test]
+    fn tautology_needs_injection_context() {
+        for attack in [
+            "1 AND 20>3",
+            "-5226 OR 7135=7135",
+            "1 div 0 or 1=1",
+            "57) AND 4812=4812 AND (4812=4812",
+            "and 1=1",
+            "search words AND 1=1-- x",
+            "1 OR 2>1 LIMIT 1",
+        ] {
+            assert!(detect(attack).is_some(), "missed {attack:?}");
+        }
+        for prose in [
+            "Price: 5 < 10 and 20 > 3, isn't it?",
+            "I am 30 and 20 > 3 years of experience is not what we asked for",
+            "3 or 4 > 2 people",
+            "If a = 3 and b = 4 then c = 5",
+            "Rooms 101 and 102 = booked, 103 or 104 = free",
+            "It's 5 and 20 > 3 again",
+        ] {
+            assert_eq!(detect(prose), None, "{prose:?}");
+        }
     }
 }

@@ -504,6 +504,11 @@ impl<'p> State<'p> {
                 let m = value.as_bytes().get(a..b).unwrap_or_default();
                 Some((String::from_utf8_lossy(m).into_owned(), Vec::new()))
             }
+            Op::EntitySemicolon(t) => {
+                let (a, b) = t.find(value.as_bytes())?;
+                let m = value.as_bytes().get(a..b).unwrap_or_default();
+                Some((String::from_utf8_lossy(m).into_owned(), Vec::new()))
+            }
             Op::StrEq(p) => plain(value == self.expand(p, Some(rule), view), value),
             Op::Contains(p) => {
                 let p = self.expand(p, Some(rule), view);

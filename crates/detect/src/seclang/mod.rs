@@ -14,6 +14,7 @@
 //! (`t:sha1`, `t:md5`), unknown directives, and response-phase rules (Palisade inspects
 //! requests). A skipped rule simply does not fire; its chain goes with it.
 
+pub mod entity_semicolon;
 pub mod eval;
 pub mod lexer;
 pub mod operator;

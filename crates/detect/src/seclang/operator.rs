@@ -22,6 +22,8 @@ pub enum Op {
     RxMacro(String),
     /// `@rx` with CRS's SQL tautology pattern (a backreference): a native scan.
     Tautology(super::tautology::Tautology),
+    /// `@rx` with CRS 920120's file-name pattern (a look-behind): a native scan.
+    EntitySemicolon(super::entity_semicolon::EntitySemicolon),
     /// `@pm`/`@pmFromFile`: case-insensitive phrase match, one regex of literals.
     Pm(Regex),
     /// `@streq`.
@@ -238,10 +240,17 @@ pub fn compile(name: &str, param: &str, base: &Path) -> Result<Op, OpError> {
             } else {
                 match compile_rx(param) {
                     Ok(re) => Op::Rx(re),
-                    Err(e) => match super::tautology::Tautology::recognize(param) {
-                        Some(t) => Op::Tautology(t),
-                        None => return Err(OpError::Regex(e)),
-                    },
+                    Err(e) => {
+                        if let Some(t) = super::tautology::Tautology::recognize(param) {
+                            Op::Tautology(t)
+                        } else if let Some(m) =
+                            super::entity_semicolon::EntitySemicolon::recognize(param)
+                        {
+                            Op::EntitySemicolon(m)
+                        } else {
+                            return Err(OpError::Regex(e));
+                        }
+                    }
                 }
             }
         }

@@ -193,8 +193,29 @@ impl ReqView {
     }
 }
 
+/// The `key` parameter of a `Content-Disposition` line. A quoted value may hold `;`
+/// (`filename="notes; draft.txt"`), as multipart parsers read it: the line splits on
+/// `;` outside quotes only (a backslash escapes a quote inside them).
 fn param(line: &str, key: &str) -> Option<String> {
-    line.split(';').find_map(|p| {
+    let mut segments = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in line.char_indices() {
+        match c {
+            '\\' if quoted && !escaped => {
+                escaped = true;
+                continue;
+            }
+            '"' if !escaped => quoted = !quoted,
+            ';' if !quoted => {
+                segments.push(line.get(start..i).unwrap_or_default());
+                start = i + 1;
+            }
+            _ => {}
+        }
+        escaped = false;
+    }
+    segments.push(line.get(start..).unwrap_or_default());
+    segments.into_iter().find_map(|p| {
         let (k, v) = p.trim().split_once('=')?;
         (k.trim().eq_ignore_ascii_case(key)).then(|| v.trim().trim_matches('"').to_string())
     })
