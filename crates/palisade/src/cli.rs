@@ -448,7 +448,9 @@ pub struct EvalArgs {
     /// Extra rule files on top of the built-in rules.
     #[arg(long)]
     pub rules_dir: Option<PathBuf>,
-    /// Print this many missed attacks and false positives per level.
+    /// Print this many missed attacks and false positives per level (with `--model` or
+    /// `--baselines-train`, also this many attacks the fused score misses, with the
+    /// score and the model's probability).
     #[arg(long, default_value_t = 0)]
     pub show: usize,
     /// Also write the figures as JSON to this file.

@@ -100,12 +100,13 @@ pub(crate) fn run(
     // The fused score without the model's points (the advisory default), to compare
     // with a `--model-weight`.
     let (mut advisory, mut s_advisory) = (Confusion::default(), Vec::new());
-    let mut shown = 0;
+    let (mut shown, mut misses_shown) = (0, 0);
     for s in samples {
         let v = engine.inspect(&s.request);
         let mut score = v.score;
         let mut blocked = v.blocked;
         let mut tiebreak = 0.0;
+        let mut model_p = None;
         let (mut adv_score, mut adv_blocked, mut adv_tiebreak) = (v.score, v.blocked, 0.0);
         if let Some(m) = &model {
             let t = Instant::now();
@@ -117,6 +118,7 @@ pub(crate) fn run(
             score = f.score;
             blocked = f.blocked;
             tiebreak = f64::from(p.probability);
+            model_p = Some(p.probability);
             if let Some(c) = &confident {
                 alt.add(s.attack, c.fuse(v.score, threshold, &p).blocked);
             }
@@ -151,6 +153,16 @@ pub(crate) fn run(
             adv_score = adv_score.saturating_add(bpolicy.part(&o, true));
             adv_blocked |= adv_score >= threshold || flagged;
             adv_tiebreak += f64::from(o.points) / 1000.0;
+        }
+        if s.attack && !blocked && misses_shown < parts.show {
+            misses_shown += 1;
+            println!(
+                "  fused miss (score {score}, model p {}): {} {} {}",
+                model_p.map_or("-".into(), |p| format!("{p:.3}")),
+                s.request.method,
+                s.request.uri,
+                String::from_utf8_lossy(&s.request.body)
+            );
         }
         advisory.add(s.attack, adv_blocked);
         s_advisory.push((f64::from(adv_score) + adv_tiebreak, s.attack));
