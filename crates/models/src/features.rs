@@ -295,7 +295,8 @@ mod tests {
         let z = Featurizer::new(FeatureSettings::default());
         let mut post = get("/login?next=%2Fhome&lang=es");
         post.method = "POST".into();
-        post.headers.push(("Referer".into(), "https://a.example/x".into()));
+        post.headers
+            .push(("Referer".into(), "https://a.example/x".into()));
         post.headers.push((
             "Content-Type".into(),
             "application/x-www-form-urlencoded".into(),

@@ -142,11 +142,7 @@ impl Guard {
         if let (Some((baselines, _)), Some(part)) = (&self.baselines, &judgement.baseline)
             && part.observation.learnt_from
         {
-            baselines.learn_status(
-                &part.observation.endpoint,
-                status,
-                part.observation.weight,
-            );
+            baselines.learn_status(&part.observation.endpoint, status, part.observation.weight);
         }
     }
 

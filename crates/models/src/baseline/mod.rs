@@ -348,7 +348,7 @@ fn sampled(tick: u64, every: u64) -> bool {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    z % every.max(1) == 0
+    z.is_multiple_of(every.max(1))
 }
 
 fn shard_of(key: &str) -> usize {
@@ -487,13 +487,8 @@ impl Baselines {
             let weight = self.weight(learnable, learnt, deviations.is_empty(), tick);
             if weight > 0 {
                 let judged = (learnt >= warmup).then_some(deviations.as_slice());
-                e.profile.learn_params(
-                    &params,
-                    status,
-                    self.config.max_parameters,
-                    judged,
-                    weight,
-                );
+                e.profile
+                    .learn_params(&params, status, self.config.max_parameters, judged, weight);
                 e.dirty = true;
             }
             e.last_seen = tick;
@@ -1208,7 +1203,11 @@ mod tests {
         assert_eq!(s.n, learnt, "n counts the weights");
         assert_eq!(e.n, 8_000);
         // A binomial estimate: standard deviation 8 × √(7,900 × ⅛ × ⅞) ≈ 235.
-        assert!(s.n.abs_diff(8_000) <= 1_000, "an estimate of 8,000: {}", s.n);
+        assert!(
+            s.n.abs_diff(8_000) <= 1_000,
+            "an estimate of 8,000: {}",
+            s.n
+        );
         // The statistics are estimates of the ones learnt from every request.
         let (sp, ep) = (&s.params["q"], &e.params["q"]);
         assert!((sp.len_mean - ep.len_mean).abs() < 1.0, "{sp:?} {ep:?}");
@@ -1252,7 +1251,10 @@ mod tests {
             trained.train(&get(&format!("/q?id={i}")), None);
         }
         let n = profile_of(&trained, "shop.example GET /q").n;
-        assert!(n != 3_000 && n.abs_diff(3_000) <= 300, "train samples too: {n}");
+        assert!(
+            n != 3_000 && n.abs_diff(3_000) <= 300,
+            "train samples too: {n}"
+        );
     }
 
     #[test]
