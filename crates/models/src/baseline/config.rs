@@ -41,7 +41,9 @@ pub struct BaselinesConfig {
     /// calibration that follows it), a request with no deviation is learnt with
     /// probability 1 in `learn_every`, and then counts for `learn_every` requests (the
     /// counts stay in requests, see [`crate::baseline`], "Sampling"); a request that
-    /// deviates is always learnt. 1: learn every request.
+    /// deviates is always learnt. 1 (the default): learn every request; 8 cut the
+    /// baselines' detection of CSIC 2010 slightly (docs/BENCHMARKS.md), so sampling is
+    /// for sites that would rather pay less per request.
     pub learn_every: u64,
 }
 
@@ -57,7 +59,7 @@ impl Default for BaselinesConfig {
             points_detect: 5,
             report_points: 4,
             learn_below: 5,
-            learn_every: 8,
+            learn_every: 1,
         }
     }
 }
