@@ -13,7 +13,11 @@
 # the Palisade process's CPU per request (utime+stime from /proc over the run), which
 # holds on a shared machine where req/s does not. The fronts run on CPU 1.
 #
-#   bash scripts/bench-ml-cost.sh [--duration 15] [--connections 16]
+#   bash scripts/bench-ml-cost.sh [--duration 15] [--connections 16] [--before BIN] [--no-full] [--sampled]
+#
+# --before BIN: also runs `rules` and `default` from another build (e.g. the commit
+# before a change), as before-rules and before-default, in the same run; --no-full skips
+# the `ml` instance; --sampled adds `sampled`, the defaults with `[baselines] learn_every = 8`.
 #
 # Needs: a release build (PALISADE_BIN, default $CARGO_TARGET_DIR/release/palisade),
 # wrk, curl, and shared/peers/modsecurity-crs.sh (plain nginx upstream).
@@ -21,19 +25,27 @@ set -euo pipefail
 source "$(dirname "$0")/lib/waf-fronts.sh"
 BIN="${PALISADE_BIN:-$BIN}"
 OUT="${OUT:-/tmp/palisade-bench-ml}"
-duration=15 conns=16
+duration=15 conns=16 before="" full=1 sampled=0
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --connections) conns=$2; shift 2 ;;
+    --before) before=$2; shift 2 ;;
+    --no-full) full=0; shift ;;
+    --sampled) sampled=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -x "$BIN" ] || { echo "no release binary at $BIN (cargo build --release -p palisade)" >&2; exit 1; }
+[ -z "$before" ] || [ -x "$before" ] || { echo "no binary at $before (--before)" >&2; exit 1; }
 mkdir -p "$OUT"
 UP=18380
+INSTANCES=(ml-rules ml-default)
+[ "$sampled" = 1 ] && INSTANCES+=(ml-sampled)
+[ -n "$before" ] && INSTANCES+=(ml-before-default ml-before-rules)
+[ "$full" = 1 ] && INSTANCES+=(ml-full)
 cleanup() {
-  for n in ml-rules ml-default ml-full; do stop_palisade "$n"; done
+  for n in ml-rules ml-default ml-full ml-sampled ml-before-rules ml-before-default; do stop_palisade "$n"; done
   "$PEERS/modsecurity-crs.sh" stop --port $UP >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -44,10 +56,16 @@ declare -A EXTRA=(
   [ml-default]=$'\n'
   [ml-full]=$'\n[models]\nmodel_weight = 3\n'
 )
-declare -A PORTS=([ml-rules]="18390 18391" [ml-default]="18392 18393" [ml-full]="18394 18395")
-for n in ml-rules ml-default ml-full; do
+EXTRA[ml-sampled]=$'\n[baselines]\nlearn_every = 8\n'
+EXTRA[ml-before-rules]=${EXTRA[ml-rules]}
+EXTRA[ml-before-default]=${EXTRA[ml-default]}
+declare -A PORTS=([ml-rules]="18390 18391" [ml-default]="18392 18393" [ml-full]="18394 18395"
+  [ml-before-rules]="18396 18397" [ml-before-default]="18398 18399" [ml-sampled]="18400 18401")
+AFTER_BIN=$BIN
+bin_of() { case $1 in ml-before-*) echo "$before" ;; *) echo "$AFTER_BIN" ;; esac; }
+for n in "${INSTANCES[@]}"; do
   read -r proxy api <<<"${PORTS[$n]}"
-  PALISADE_DETECTION_EXTRA="${EXTRA[$n]}" start_palisade "$n" "$proxy" "$api" "http://127.0.0.1:$UP" 1 1
+  BIN=$(bin_of "$n") PALISADE_DETECTION_EXTRA="${EXTRA[$n]}" start_palisade "$n" "$proxy" "$api" "http://127.0.0.1:$UP" 1 1
 done
 
 GET_PATH='/tienda1/publico/anadir.jsp?id=3&nombre=Vino+Rioja&precio=100&cantidad=55&B1=A%F1adir+al+carrito'
@@ -77,12 +95,12 @@ PY
 
 : > "$OUT/bench.jsonl"
 uptime | tee "$OUT/uptime-start.txt"
-for n in ml-rules ml-default ml-full; do
+for n in "${INSTANCES[@]}"; do
   read -r proxy api <<<"${PORTS[$n]}"
   pid=$(palisade_pid "$n")
   "$PEERS/bench.sh" --target "127.0.0.1:$proxy" --name "$n-proxy" --cpu 0 --server-pids "$pid" \
     --out "$OUT/bench.jsonl" --duration "$duration" --connections "$conns"
-  key=$("$BIN" --config "$STATE/$n/palisade.toml" apikey create --name "bench-$n" --scope check --quiet)
+  key=$("$(bin_of "$n")" --config "$STATE/$n/palisade.toml" apikey create --name "bench-$n" --scope check --quiet)
   check_case "$n" get "$GET_PATH" "$api" "$key" "$pid"
   check_case "$n" attack "$ATTACK_PATH" "$api" "$key" "$pid"
 done

@@ -13,6 +13,12 @@
 //! so the `rules` rows are a lower bound on the rules' cost. The model and the
 //! baselines keep no such memo.
 //!
+//! Two more rows per group follow the requests as the Guard serves them: `observe`, the
+//! baselines' judge-and-learn from the engine's parse (`Baselines::observe_parsed`,
+//! learning the benign requests, not the attacks), and `defaults`, the shipped policy
+//! (`Engine::inspect_parsed`; the advisory model only when the rules found something;
+//! the baselines' observe), each on its own copy of the learnt baselines.
+//!
 //! `cargo bench -p palisade-models --bench inference`
 
 use std::hint::black_box;
@@ -39,11 +45,16 @@ fn bench(c: &mut Criterion) {
             threshold: 5,
         },
     );
-    let baselines = Baselines::new(BaselinesConfig::default());
-    let mut rng = Rng::new(1);
-    for _ in 0..20_000 {
-        baselines.train(&generate::ordinary(&mut rng), None);
-    }
+    let learnt = || {
+        let baselines = Baselines::new(BaselinesConfig::default());
+        let mut rng = Rng::new(1);
+        for _ in 0..20_000 {
+            baselines.train(&generate::ordinary(&mut rng), None);
+        }
+        baselines
+    };
+    let baselines = learnt();
+    let (observing, serving) = (learnt(), learnt());
     let mut rng = Rng::new(42);
     let benign: Vec<HttpRequest> = (0..2000).map(|_| generate::ordinary(&mut rng)).collect();
     let carriers: Vec<HttpRequest> = (0..200).map(|_| generate::ordinary(&mut rng)).collect();
@@ -83,6 +94,30 @@ fn bench(c: &mut Criterion) {
                     let p = model.predict(r);
                     let o = baselines.judge(r, None);
                     black_box((v.score, p.probability, o.points));
+                }
+            })
+        });
+        let learn = name == "benign";
+        let parsed: Vec<palisade_detect::ParsedRequest> = requests
+            .iter()
+            .map(|r| palisade_detect::parse(r, 1))
+            .collect();
+        group.bench_function("observe", |b| {
+            b.iter(|| {
+                for (r, p) in requests.iter().zip(&parsed) {
+                    let o = observing.observe_parsed(black_box(r), Some(p), None, learn);
+                    black_box(o.points);
+                }
+            })
+        });
+        group.bench_function("defaults", |b| {
+            b.iter(|| {
+                for r in requests {
+                    let (v, parsed) = engine.inspect_parsed(black_box(r));
+                    let clean = v.findings.is_empty();
+                    let p = (!clean).then(|| model.predict_parsed(r, parsed.as_ref()).probability);
+                    let o = serving.observe_parsed(r, parsed.as_ref(), None, clean);
+                    black_box((v.score, p, o.points));
                 }
             })
         });

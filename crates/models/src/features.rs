@@ -7,7 +7,7 @@
 //! bias of collisions, digits fold to `0` so numbers do not become vocabulary, and each
 //! part kind hashes into its own namespace so `../` in a path and in a value differ.
 
-use palisade_detect::{HttpRequest, Location, parse};
+use palisade_detect::{HttpRequest, Location, ParsedRequest, parse};
 use serde::{Deserialize, Serialize};
 
 /// Number of structural features appended after the hashed buckets.
@@ -91,7 +91,13 @@ impl Featurizer {
 
     /// The features of one request.
     pub fn features(&self, request: &HttpRequest) -> Features {
-        let parsed = parse(request, 1);
+        self.features_parsed(request, &parse(request, 1))
+    }
+
+    /// [`Featurizer::features`] from the request's parts when they are already parsed
+    /// at paranoia 1 or 2 (the same parts: only paranoia 3 and above adds header
+    /// values), as the signature engine hands them on: no second parse.
+    pub fn features_parsed(&self, request: &HttpRequest, parsed: &ParsedRequest) -> Features {
         let has_body_args = parsed
             .parts
             .iter()
@@ -282,6 +288,27 @@ mod tests {
                 .collect::<std::collections::HashSet<_>>()
         };
         assert_ne!(grams(&c), grams(&d));
+    }
+
+    #[test]
+    fn features_from_the_engines_parse_are_those_of_a_parse_of_their_own() {
+        let z = Featurizer::new(FeatureSettings::default());
+        let mut post = get("/login?next=%2Fhome&lang=es");
+        post.method = "POST".into();
+        post.headers
+            .push(("Referer".into(), "https://a.example/x".into()));
+        post.headers.push((
+            "Content-Type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        post.headers.push(("X-Other".into(), "1' or 1=1".into()));
+        post.body = b"user=ana&pass=s3cret%27--".to_vec();
+        for r in [get("/a/b?id=1%27%20or%201=1--&q=%E4%BD%A0"), post] {
+            for paranoia in [1, 2] {
+                let parsed = parse(&r, paranoia);
+                assert_eq!(z.features_parsed(&r, &parsed), z.features(&r), "{}", r.uri);
+            }
+        }
     }
 
     #[test]

@@ -149,9 +149,28 @@ impl Model {
 
     /// Scores one request.
     pub fn predict(&self, request: &HttpRequest) -> Prediction {
-        let x = self.featurizer.features(request);
-        let probability = self.threat.predict(&x);
-        let classes = self.classifier.predict(&x);
+        self.predict_features(&self.featurizer.features(request))
+    }
+
+    /// [`Model::predict`] from the request's parts when the signature engine already
+    /// parsed it at paranoia 1 or 2 (`Engine::inspect_parsed`): the same prediction
+    /// without a second parse.
+    pub fn predict_parsed(
+        &self,
+        request: &HttpRequest,
+        parsed: Option<&palisade_detect::ParsedRequest>,
+    ) -> Prediction {
+        match parsed {
+            Some(parsed) => {
+                self.predict_features(&self.featurizer.features_parsed(request, parsed))
+            }
+            None => self.predict(request),
+        }
+    }
+
+    fn predict_features(&self, x: &crate::features::Features) -> Prediction {
+        let probability = self.threat.predict(x);
+        let classes = self.classifier.predict(x);
         let (best, p) = classes
             .iter()
             .copied()

@@ -4,7 +4,7 @@
 //! strong enough alone become an anomaly threat. Also the supervised task that saves the
 //! baselines periodically and loads them at start.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use palisade_core::Timestamp;
@@ -26,14 +26,18 @@ pub const BASELINE_EVIDENCE_ID: u32 = 0;
 /// The threat category of a request only the baselines found anomalous.
 pub const ANOMALY_CATEGORY: &str = "anomaly";
 
-/// `palisade_baseline_anomalies_total`: requests whose deviations reached `report_points`.
-fn anomalies() -> Arc<Counter> {
-    registry().counter(
-        "palisade_baseline_anomalies_total",
-        "Requests the per-endpoint baselines found anomalous (deviation points at or over report_points).",
-        &[],
-        &[],
-    )
+/// `palisade_baseline_anomalies_total`: requests whose deviations reached `report_points`
+/// (the handle is looked up once, not in the registry's lock for every anomaly).
+fn anomalies() -> &'static Counter {
+    static COUNTER: OnceLock<Arc<Counter>> = OnceLock::new();
+    COUNTER.get_or_init(|| {
+        registry().counter(
+            "palisade_baseline_anomalies_total",
+            "Requests the per-endpoint baselines found anomalous (deviation points at or over report_points).",
+            &[],
+            &[],
+        )
+    })
 }
 
 /// `palisade_baseline_save_failures_total`.

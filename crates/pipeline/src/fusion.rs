@@ -5,7 +5,7 @@
 use palisade_core::severity::Severity;
 use palisade_core::threat::{Evidence, Threat};
 use palisade_core::verdict::Action;
-use palisade_detect::{HttpRequest, Verdict};
+use palisade_detect::{HttpRequest, ParsedRequest, Verdict};
 use palisade_models::{Fused, FusionPolicy, Model};
 
 use crate::guard::threat_of;
@@ -14,14 +14,15 @@ use crate::guard::threat_of;
 pub const MODEL_EVIDENCE_ID: u32 = 0;
 
 /// Scores `request` with `model` and rewrites the verdict's score and `blocked` to
-/// the fused ones; returns the parts.
+/// the fused ones; returns the parts. `parsed` is the engine's parse of it when
+/// reusable (no second parse).
 pub fn apply(
     model: &Model,
     policy: &FusionPolicy,
-    request: &HttpRequest,
+    (request, parsed): (&HttpRequest, Option<&ParsedRequest>),
     verdict: &mut Verdict,
 ) -> Fused {
-    let p = model.predict(request);
+    let p = model.predict_parsed(request, parsed);
     let fused = policy.fuse(verdict.score, verdict.threshold, &p);
     verdict.score = fused.score;
     verdict.blocked = fused.blocked;

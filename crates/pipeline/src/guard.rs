@@ -136,12 +136,13 @@ impl Guard {
     /// Tells the baselines the status the upstream answered a judged request with (the
     /// protecting proxy knows it only after the judgement), so that the endpoint's
     /// status mix is learnt from live traffic as well as from log lines. Only a request
-    /// the baselines learnt teaches its status: an anomaly's 5xx is not normal.
+    /// the baselines learnt teaches its status (an anomaly's 5xx is not normal), with
+    /// the weight it was learnt with (a sampled request stands for several).
     pub fn answered(&self, judgement: &Judgement, status: u16) {
         if let (Some((baselines, _)), Some(part)) = (&self.baselines, &judgement.baseline)
             && part.observation.learnt_from
         {
-            baselines.learn_status(&part.observation.endpoint, status);
+            baselines.learn_status(&part.observation.endpoint, status, part.observation.weight);
         }
     }
 
@@ -291,7 +292,9 @@ impl Policy<'_> {
             .model
             .as_ref()
             .filter(|(_, policy)| !policy.is_advisory() || !verdict.findings.is_empty())
-            .map(|(model, policy)| crate::fusion::apply(model, policy, request, &mut verdict));
+            .map(|(model, policy)| {
+                crate::fusion::apply(model, policy, (request, parsed.as_ref()), &mut verdict)
+            });
         // Log lines and detect-only mode count the baseline part at its detect cap.
         let detect = !live || self.mode == Mode::Detect;
         let baseline = self.baselines.map(|(baselines, policy)| {

@@ -46,28 +46,77 @@ const CLASSES: [&str; 14] = [
 /// Classes whose first appearance says most about an injection (3 points rather than 2).
 const DANGEROUS: u16 = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 12);
 
-fn class_of(c: char) -> usize {
-    match c {
-        '0'..='9' => 0,
-        'a'..='z' => 1,
-        'A'..='Z' => 2,
-        ' ' | '\t' => 3,
-        '-' | '_' | '.' => 4,
-        '\'' | '"' | '`' => 5,
-        '<' | '>' => 6,
-        ';' | '|' | '&' | '$' => 7,
-        '(' | ')' | '{' | '}' | '[' | ']' => 8,
-        '/' | '\\' => 9,
-        '%' => 10,
-        c if c.is_ascii_control() => 12,
-        c if c.is_ascii() => 11,
+/// The class of one byte of a value: an ASCII byte is the class of its character; any
+/// byte of a multi-byte UTF-8 sequence is a non-ASCII character's (13), so the classes
+/// of a value's bytes are the classes of its characters.
+const fn class_of_byte(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => 0,
+        b'a'..=b'z' => 1,
+        b'A'..=b'Z' => 2,
+        b' ' | b'\t' => 3,
+        b'-' | b'_' | b'.' => 4,
+        b'\'' | b'"' | b'`' => 5,
+        b'<' | b'>' => 6,
+        b';' | b'|' | b'&' | b'$' => 7,
+        b'(' | b')' | b'{' | b'}' | b'[' | b']' => 8,
+        b'/' | b'\\' => 9,
+        b'%' => 10,
+        0..=0x1f | 0x7f => 12,
+        0x20..=0x7e => 11,
         _ => 13,
     }
 }
 
+/// [`class_of_byte`] for every byte, looked up rather than matched per character.
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = class_of_byte(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// The bit set of classes in `value`.
 pub fn classes(value: &str) -> u16 {
-    value.chars().fold(0u16, |set, c| set | (1 << class_of(c)))
+    value
+        .bytes()
+        .fold(0u16, |set, b| set | (1 << BYTE_CLASS[usize::from(b)]))
+}
+
+/// What judging and learning read of one value, computed once per request in one pass
+/// over its bytes: both used to count its characters, take its character classes and
+/// (for a long value) its character distribution each on their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Value<'a> {
+    /// The value itself (enumerations compare it, explanations quote it).
+    pub text: &'a str,
+    /// Its length in characters.
+    pub chars: u64,
+    /// The bit set of its character classes ([`classes`]).
+    pub classes: u16,
+    /// Its binned character distribution, for a value of at least [`ICD_MIN_LEN`] bytes.
+    pub icd: Option<[f64; 6]>,
+}
+
+impl<'a> Value<'a> {
+    /// The figures of `text`.
+    pub fn new(text: &'a str) -> Value<'a> {
+        let (mut chars, mut set) = (0u64, 0u16);
+        for &b in text.as_bytes() {
+            // UTF-8 continuation bytes (10xxxxxx) do not start a character.
+            chars += u64::from(b & 0xc0 != 0x80);
+            set |= 1 << BYTE_CLASS[usize::from(b)];
+        }
+        Value {
+            text,
+            chars,
+            classes: set,
+            icd: (text.len() >= ICD_MIN_LEN).then(|| icd_bins(text)),
+        }
+    }
 }
 
 /// What a whole value looks like.
@@ -141,26 +190,49 @@ pub fn shape(value: &str) -> Shape {
     Shape::Other
 }
 
+/// One parameter of a request as the baselines key it ([`super::parameter_name`]), with
+/// its value's figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Param<'a> {
+    /// The parameter's name (digit runs folded, body arguments prefixed `body:`).
+    pub name: &'a str,
+    /// Its value.
+    pub value: Value<'a>,
+}
+
+impl<'a> Param<'a> {
+    /// The parameter `name` with `value`.
+    pub fn new(name: &'a str, value: &'a str) -> Param<'a> {
+        Param {
+            name,
+            value: Value::new(value),
+        }
+    }
+}
+
 /// The sorted relative character frequencies of a value, in Kruegel & Vigna's six bins
 /// (rank 0, 1–3, 4–6, 7–11, 12–15, 16 and after).
 fn icd_bins(value: &str) -> [f64; 6] {
     let mut counts = [0u32; 256];
+    // The distinct bytes in order of first appearance: only those have a rank that adds
+    // anything (a zero count adds 0.0), so only their counts are sorted: the same sums,
+    // in the same order, without sorting or even scanning all 256 counters.
+    let mut distinct = [0u8; 256];
+    let mut k = 0;
     let bytes = value.as_bytes();
     for &b in bytes {
-        if let Some(c) = counts.get_mut(usize::from(b)) {
-            *c += 1;
-        }
-    }
-    // Only the bytes that occur have a rank that adds anything (a zero count adds 0.0),
-    // so only those are sorted: the same sums, in the same order, without sorting all
-    // 256 counters for every value judged and learnt.
-    let mut present = [0u32; 256];
-    let mut k = 0;
-    for &c in counts.iter().filter(|&&c| c > 0) {
-        if let Some(slot) = present.get_mut(k) {
-            *slot = c;
+        let c = &mut counts[usize::from(b)];
+        if *c == 0
+            && let Some(slot) = distinct.get_mut(k)
+        {
+            *slot = b;
             k += 1;
         }
+        *c += 1;
+    }
+    let mut present = [0u32; 256];
+    for (slot, &b) in present.iter_mut().zip(distinct.iter().take(k)) {
+        *slot = counts[usize::from(b)];
     }
     let present = present.get_mut(..k).unwrap_or_default();
     present.sort_unstable_by(|a, b| b.cmp(a));
@@ -278,39 +350,49 @@ impl ParamProfile {
 
     /// Learns one value.
     pub fn learn(&mut self, value: &str) {
-        self.n += 1;
-        let len = value.chars().count() as u64;
+        self.learn_value(&Value::new(value), 1);
+    }
+
+    /// Learns one value standing for `weight` requests (1, or the sampling interval for a
+    /// sampled request: see [`crate::baseline`], "Sampling"): every count grows by
+    /// `weight`, and the length's mean and variance take it as `weight` equal values
+    /// (Welford's update with frequency weights), so the figures stay in requests.
+    pub fn learn_value(&mut self, value: &Value<'_>, weight: u64) {
+        let w = weight.max(1);
+        let wf = w as f64;
+        self.n += w;
+        let len = value.chars;
         let delta = len as f64 - self.len_mean;
-        self.len_mean += delta / self.n as f64;
-        self.len_m2 += delta * (len as f64 - self.len_mean);
+        self.len_mean += delta * wf / self.n as f64;
+        self.len_m2 += wf * delta * (len as f64 - self.len_mean);
         self.len_max = self.len_max.max(len);
         if self.classes.len() != CLASSES.len() {
             self.classes.resize(CLASSES.len(), 0);
         }
-        let set = classes(value);
+        let set = value.classes;
         for (i, c) in self.classes.iter_mut().enumerate() {
             if set & (1 << i) != 0 {
-                *c += 1;
+                *c += w;
             }
         }
         if self.shapes.len() != SHAPES {
             self.shapes.resize(SHAPES, 0);
         }
-        if let Some(s) = self.shapes.get_mut(shape(value) as usize) {
-            *s += 1;
+        if let Some(s) = self.shapes.get_mut(shape(value.text) as usize) {
+            *s += w;
         }
-        if value.len() >= ICD_MIN_LEN {
-            self.icd_n += 1;
-            for (sum, b) in self.icd.iter_mut().zip(icd_bins(value)) {
-                *sum += b;
+        if let Some(bins) = value.icd {
+            self.icd_n += w;
+            for (sum, b) in self.icd.iter_mut().zip(bins) {
+                *sum += wf * b;
             }
         }
         if !self.not_enum {
             let room = self.values.len() < ENUM_MAX && len <= ENUM_VALUE_CHARS as u64;
-            match self.values.iter_mut().find(|(v, _)| v == value) {
-                Some((_, c)) => *c += 1,
+            match self.values.iter_mut().find(|(v, _)| v == value.text) {
+                Some((_, c)) => *c += w,
                 None if room => {
-                    self.values.push((value.to_owned(), 1));
+                    self.values.push((value.text.to_owned(), w));
                     self.last_new_value_at = self.n;
                 }
                 None => {
@@ -342,8 +424,14 @@ impl ParamProfile {
 
     /// Judges one value of an established parameter.
     pub fn judge(&self, name: &str, value: &str, out: &mut Vec<Deviation>) {
+        self.judge_value(name, &Value::new(value), out);
+    }
+
+    /// [`ParamProfile::judge`] with the value's figures already taken.
+    pub fn judge_value(&self, name: &str, v: &Value<'_>, out: &mut Vec<Deviation>) {
+        let value = v.text;
         let n = self.n;
-        let len = value.chars().count() as u64;
+        let len = v.chars;
         let (dominant, dominant_n) = self.dominant_shape();
         // Built only when a deviation needs it: most values judged have none.
         let usual = || {
@@ -355,7 +443,7 @@ impl ParamProfile {
             )
         };
         // Character classes never (or almost never) seen in this parameter.
-        let set = classes(value);
+        let set = v.classes;
         let mut novel = Vec::new();
         let mut dangerous = false;
         for (i, name) in CLASSES.iter().enumerate() {
@@ -419,8 +507,7 @@ impl ParamProfile {
             });
         }
         // Character distribution (only for long values, against a trained profile).
-        if value.len() >= ICD_MIN_LEN && self.icd_n >= 50 {
-            let observed = icd_bins(value);
+        if let Some(observed) = v.icd.filter(|_| self.icd_n >= 50) {
             let total = value.len() as f64;
             let chi2: f64 = observed
                 .iter()
@@ -492,44 +579,68 @@ impl EndpointProfile {
         max_params: usize,
         judged: Option<&[Deviation]>,
     ) {
+        let params: Vec<Param<'_>> = params
+            .iter()
+            .map(|(name, value)| Param::new(name, value))
+            .collect();
+        self.learn_params(&params, status, max_params, judged, 1);
+    }
+
+    /// [`EndpointProfile::learn`] with the values' figures already taken, for a
+    /// request standing for `weight` requests (see [`ParamProfile::learn_value`]).
+    pub fn learn_params(
+        &mut self,
+        params: &[Param<'_>],
+        status: Option<u16>,
+        max_params: usize,
+        judged: Option<&[Deviation]>,
+        weight: u64,
+    ) {
+        let w = weight.max(1);
         if let Some(deviations) = judged {
-            self.judged += 1;
+            self.judged += w;
             let mut kinds: Vec<&str> = deviations.iter().map(|d| d.kind).collect();
             kinds.sort_unstable();
             kinds.dedup();
             for k in kinds {
-                *self.fired.entry(k.to_owned()).or_default() += 1;
+                match self.fired.get_mut(k) {
+                    Some(c) => *c += w,
+                    None => {
+                        self.fired.insert(k.to_owned(), w);
+                    }
+                }
             }
         }
-        self.n += 1;
-        for (name, value) in params {
+        self.n += w;
+        for param in params {
             let room = self.params.len() < max_params;
-            match self.params.get_mut(name) {
-                Some(p) => p.learn(value),
+            match self.params.get_mut(param.name) {
+                Some(p) => p.learn_value(&param.value, w),
                 None if room => {
                     let mut p = ParamProfile::default();
-                    p.learn(value);
-                    self.params.insert(name.clone(), p);
+                    p.learn_value(&param.value, w);
+                    self.params.insert(param.name.to_owned(), p);
                     self.last_new_param_at = self.n;
                 }
                 None => self.open_params = true,
             }
         }
         if let Some(status) = status {
-            self.learn_status(status);
+            self.learn_status(status, w);
         }
     }
 
-    /// Learns one response status into the status mix: from a log line with its
-    /// request, or from the protecting proxy once the upstream has answered a request
-    /// that was learnt (the proxy judges before the answer exists).
-    pub fn learn_status(&mut self, status: u16) {
+    /// Learns one response status into the status mix (`weight` times, see
+    /// [`ParamProfile::learn_value`]): from a log line with its request, or from the
+    /// protecting proxy once the upstream has answered a request that was learnt (the
+    /// proxy judges before the answer exists).
+    pub fn learn_status(&mut self, status: u16, weight: u64) {
         if let Some(class) = status_class(status) {
             if self.status.len() != STATUS_CLASSES {
                 self.status.resize(STATUS_CLASSES, 0);
             }
             if let Some(c) = self.status.get_mut(class) {
-                *c += 1;
+                *c += weight.max(1);
             }
         }
     }
@@ -543,19 +654,36 @@ impl EndpointProfile {
         status: Option<u16>,
         warmup: u64,
     ) -> Vec<Deviation> {
+        let params: Vec<Param<'_>> = params
+            .iter()
+            .map(|(name, value)| Param::new(name, value))
+            .collect();
+        self.judge_params(endpoint, &params, status, warmup)
+    }
+
+    /// [`EndpointProfile::judge`] with the values' figures already taken (shared with
+    /// the learning that may follow).
+    pub fn judge_params(
+        &self,
+        endpoint: &str,
+        params: &[Param<'_>],
+        status: Option<u16>,
+        warmup: u64,
+    ) -> Vec<Deviation> {
         let mut out = Vec::new();
         if self.n < warmup {
             return out;
         }
         // The parameter set is stable when no new name came in the second half.
         let stable = !self.open_params && self.last_new_param_at.saturating_mul(2) <= self.n;
-        for (name, value) in params {
+        for param in params {
+            let name = param.name;
             match self.params.get(name) {
-                Some(p) if p.n >= warmup => p.judge(name, value, &mut out),
+                Some(p) if p.n >= warmup => p.judge_value(name, &param.value, &mut out),
                 Some(_) => {}
                 None if stable => out.push(Deviation {
                     kind: "parameter",
-                    parameter: name.clone(),
+                    parameter: name.to_owned(),
                     points: 2,
                     explanation: format!(
                         "parameter `{}` was never sent to {endpoint} in {} requests (it takes {})",
@@ -661,15 +789,18 @@ impl HostProfile {
         })
     }
 
-    /// Learns one request (`new`: to an endpoint it did not have).
-    pub fn learn(&mut self, new: bool, warmup: u64) {
+    /// Learns one request (`new`: to an endpoint it did not have) standing for `weight`
+    /// requests (see [`ParamProfile::learn_value`]; a request to a new endpoint is never
+    /// sampled, so it stands for itself).
+    pub fn learn(&mut self, new: bool, warmup: u64, weight: u64) {
+        let w = weight.max(1);
         if self.stable(warmup) {
-            self.judged += 1;
+            self.judged += w;
             if new {
-                self.fired += 1;
+                self.fired += w;
             }
         }
-        self.n += 1;
+        self.n += w;
         if new {
             self.endpoints += 1;
             self.last_new_endpoint_at = self.n;
@@ -717,6 +848,88 @@ mod tests {
             bins[bin] += f64::from(*c) / n;
         }
         bins
+    }
+
+    /// A character's class as first written, by `char`.
+    fn class_of_reference(c: char) -> usize {
+        match c {
+            '0'..='9' => 0,
+            'a'..='z' => 1,
+            'A'..='Z' => 2,
+            ' ' | '\t' => 3,
+            '-' | '_' | '.' => 4,
+            '\'' | '"' | '`' => 5,
+            '<' | '>' => 6,
+            ';' | '|' | '&' | '$' => 7,
+            '(' | ')' | '{' | '}' | '[' | ']' => 8,
+            '/' | '\\' => 9,
+            '%' => 10,
+            c if c.is_ascii_control() => 12,
+            c if c.is_ascii() => 11,
+            _ => 13,
+        }
+    }
+
+    #[test]
+    fn a_values_figures_in_one_pass_are_those_taken_apart() {
+        let all: String = (0u32..=0x2ff).filter_map(char::from_u32).collect();
+        for v in [
+            "",
+            "4711",
+            "Vino Rioja",
+            "jacinta.delgado@correo.example",
+            "1' OR '1'='1 -- <script>",
+            "Jamón Ibérico, 2 kg — ¡olé! 你好 😀",
+            "tab\there\u{7f}\u{1}",
+            all.as_str(),
+        ] {
+            let value = Value::new(v);
+            let set = v
+                .chars()
+                .fold(0u16, |set, c| set | (1 << class_of_reference(c)));
+            assert_eq!(value.classes, set, "{v:?}");
+            assert_eq!(classes(v), set, "{v:?}");
+            assert_eq!(value.chars, v.chars().count() as u64, "{v:?}");
+            let icd = (v.len() >= ICD_MIN_LEN).then(|| icd_bins_reference(v));
+            assert_eq!(value.icd, icd, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn a_weighted_value_is_learnt_as_that_many_equal_values() {
+        let values = ["12", "7", "Vino Rioja de la casa", "31337", "x"];
+        let (mut weighted, mut repeated) = (ParamProfile::default(), ParamProfile::default());
+        for (i, v) in values.iter().enumerate() {
+            let w = [1u64, 8, 3, 8, 1][i];
+            weighted.learn_value(&Value::new(v), w);
+            for _ in 0..w {
+                repeated.learn(v);
+            }
+        }
+        assert_eq!(weighted.n, repeated.n);
+        assert_eq!(weighted.classes, repeated.classes);
+        assert_eq!(weighted.shapes, repeated.shapes);
+        assert_eq!(weighted.values, repeated.values);
+        assert_eq!(weighted.icd_n, repeated.icd_n);
+        assert_eq!(weighted.last_new_value_at, repeated.last_new_value_at);
+        for (a, b) in weighted.icd.iter().zip(repeated.icd) {
+            assert!((a - b).abs() < 1e-9, "{a} {b}");
+        }
+        assert!((weighted.len_mean - repeated.len_mean).abs() < 1e-9);
+        assert!((weighted.len_m2 - repeated.len_m2).abs() < 1e-9);
+        // Weight 1 is Welford's update as it was first written, bit for bit.
+        let mut one = ParamProfile::default();
+        let (mut n, mut mean, mut m2) = (0u64, 0.0f64, 0.0f64);
+        for v in values {
+            one.learn_value(&Value::new(v), 1);
+            n += 1;
+            let len = v.chars().count() as f64;
+            let delta = len - mean;
+            mean += delta / n as f64;
+            m2 += delta * (len - mean);
+        }
+        assert_eq!(one.len_mean.to_bits(), mean.to_bits());
+        assert_eq!(one.len_m2.to_bits(), m2.to_bits());
     }
 
     #[test]

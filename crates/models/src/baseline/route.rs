@@ -55,8 +55,15 @@ fn is_uuid(b: &[u8]) -> bool {
 
 /// The route template of a raw path (`/api/users/42/orders` → `/api/users/{n}/orders`).
 pub fn template(raw_path: &str) -> String {
+    let mut out = String::with_capacity(raw_path.len().min(256));
+    push_template(&mut out, raw_path);
+    out
+}
+
+/// [`template`] appended to `out` (the endpoint key is built in one buffer).
+fn push_template(out: &mut String, raw_path: &str) {
     let path = url_decode(raw_path);
-    let mut out = String::with_capacity(path.len().min(256));
+    let start = out.len();
     for segment in path.split('/').filter(|s| !s.is_empty()).take(MAX_SEGMENTS) {
         out.push('/');
         match placeholder(segment) {
@@ -69,15 +76,36 @@ pub fn template(raw_path: &str) -> String {
             ),
         }
     }
-    if out.is_empty() || path.ends_with('/') {
+    if out.len() == start || path.ends_with('/') {
         out.push('/');
     }
-    out
 }
 
 /// The request's host (Host header, else the authority of an absolute target), lower
 /// case without the port; `-` when unknown.
 pub fn host(request: &HttpRequest) -> String {
+    let raw = raw_host(request);
+    if raw.is_empty() {
+        "-".to_owned()
+    } else {
+        raw.chars().take(255).collect::<String>().to_lowercase()
+    }
+}
+
+/// [`host`] appended to `out`; an ASCII host (nearly all) without building it apart.
+fn push_host(out: &mut String, request: &HttpRequest) {
+    let raw = raw_host(request);
+    if raw.is_empty() {
+        out.push('-');
+    } else if raw.is_ascii() {
+        out.extend(raw.chars().take(255).map(|c| c.to_ascii_lowercase()));
+    } else {
+        out.push_str(&host(request));
+    }
+}
+
+/// The request's host as sent, without the port (empty when unknown).
+fn raw_host(request: &HttpRequest) -> &str {
     let from_header = request
         .headers
         .iter()
@@ -88,19 +116,10 @@ pub fn host(request: &HttpRequest) -> String {
         .split_once("://")
         .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest));
     let raw = from_header.or(from_uri).unwrap_or("").trim();
-    let without_port = if raw.starts_with('[') {
+    if raw.starts_with('[') {
         raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
-    };
-    if without_port.is_empty() {
-        "-".to_owned()
-    } else {
-        without_port
-            .chars()
-            .take(255)
-            .collect::<String>()
-            .to_lowercase()
     }
 }
 
@@ -116,13 +135,20 @@ pub fn raw_path(uri: &str) -> &str {
 
 /// The endpoint key: `host METHOD template`.
 pub fn endpoint_key(request: &HttpRequest) -> String {
-    let method: String = request.method.chars().take(16).collect();
-    format!(
-        "{} {} {}",
-        host(request),
-        method.to_ascii_uppercase(),
-        template(raw_path(&request.uri))
-    )
+    let path = raw_path(&request.uri);
+    let mut out = String::with_capacity(path.len().min(256) + 40);
+    push_host(&mut out, request);
+    out.push(' ');
+    out.extend(
+        request
+            .method
+            .chars()
+            .take(16)
+            .map(|c| c.to_ascii_uppercase()),
+    );
+    out.push(' ');
+    push_template(&mut out, path);
+    out
 }
 
 #[cfg(test)]
@@ -165,6 +191,47 @@ mod tests {
             "/blog/sysadvent-2010-begins.html",
             "slugs and file names stay"
         );
+    }
+
+    /// The key as first written: three strings formatted together.
+    fn endpoint_key_reference(request: &HttpRequest) -> String {
+        let method: String = request.method.chars().take(16).collect();
+        format!(
+            "{} {} {}",
+            host(request),
+            method.to_ascii_uppercase(),
+            template(raw_path(&request.uri))
+        )
+    }
+
+    #[test]
+    fn endpoint_keys_built_in_one_buffer_are_those_formatted_apart() {
+        let hosts = [
+            None,
+            Some("Example.COM:8080"),
+            Some("[::1]:80"),
+            Some("  "),
+            Some("ŞEHİR.example:443"),
+            Some("ΟΔΟΣ.example"),
+        ];
+        let uris = [
+            "/",
+            "",
+            "/a/",
+            "/Shop/Items/42/?x=1",
+            "http://Host.example:8080/tienda1/a.jsp?x",
+            "/%2e%2e/%41bc/123e4567-e89b-12d3-a456-426614174000#frag",
+            "/ünï/cödé/",
+            "*",
+        ];
+        for h in hosts {
+            for uri in uris {
+                for method in ["get", "POST", "pätch-with-a-very-long-method-name"] {
+                    let r = req(method, uri, h);
+                    assert_eq!(endpoint_key(&r), endpoint_key_reference(&r), "{h:?} {uri}");
+                }
+            }
+        }
     }
 
     #[test]
