@@ -280,7 +280,7 @@ impl Engine {
         let mut hits: Vec<(usize, Finding)> = Vec::new();
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
-        let (mut scratch, mut matched) = (Vec::new(), Vec::new());
+        let (mut scratch, mut matched) = ((Vec::new(), Vec::new()), Vec::new());
         let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
         for part in &parsed.parts {
             // A part seen before (same engine, same place, name and value) replays
@@ -347,7 +347,7 @@ fn evaluate<'p>(
     inner: &Inner,
     part: &'p Part,
     cache: &mut Vec<Option<Cow<'p, str>>>,
-    scratch: &mut Vec<bool>,
+    scratch: &mut (Vec<bool>, Vec<bool>),
     matched: &mut Vec<usize>,
 ) -> Vec<memo::Hit> {
     let mut found = Vec::new();
@@ -358,9 +358,10 @@ fn evaluate<'p>(
             continue;
         }
         let value = transformed(cache, &inner.chains, g.chain, &part.value);
-        g.prefilter.matches(value, scratch, matched, |i| {
-            g.regexes.get(i).is_some_and(|r| r.is_match(value))
-        });
+        g.prefilter
+            .matches(value, (&mut scratch.0, &mut scratch.1), matched, |i| {
+                g.regexes.get(i).is_some_and(|r| r.is_match(value))
+            });
         for &i in matched.iter() {
             let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
                 continue;

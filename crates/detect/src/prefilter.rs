@@ -132,7 +132,7 @@ impl Prefilter {
     pub(crate) fn matches(
         &self,
         value: &str,
-        scratch: &mut Vec<bool>,
+        (scratch, tried): (&mut Vec<bool>, &mut Vec<bool>),
         out: &mut Vec<usize>,
         is_match: impl Fn(usize) -> bool,
     ) {
@@ -162,23 +162,27 @@ impl Prefilter {
             }
         }
         if let Some(ac) = &self.literals {
-            // `candidate[i]`: rule i's literal was seen (it still has to match).
-            let mut candidates: Vec<usize> = Vec::new();
+            // A rule whose literal was seen still has to match: each such rule's regex
+            // runs once, however often its literals occur (a one-character literal can
+            // occur on every other byte), and not at all when the always-run set already
+            // matched it. `tried` holds the rules run so far, without an allocation.
+            tried.clear();
+            tried.resize(self.len, false);
             for m in ac.find_overlapping_iter(value) {
-                if let Some(rules) = self.owners.get(m.pattern().as_usize()) {
-                    for &i in rules {
-                        if !candidates.contains(&i) {
-                            candidates.push(i);
-                        }
+                let Some(rules) = self.owners.get(m.pattern().as_usize()) else {
+                    continue;
+                };
+                for &i in rules {
+                    let fresh = tried.get(i) == Some(&false) && scratch.get(i) == Some(&false);
+                    if let Some(t) = tried.get_mut(i) {
+                        *t = true;
                     }
-                }
-            }
-            for i in candidates {
-                if scratch.get(i) == Some(&false)
-                    && is_match(i)
-                    && let Some(slot) = scratch.get_mut(i)
-                {
-                    *slot = true;
+                    if fresh
+                        && is_match(i)
+                        && let Some(slot) = scratch.get_mut(i)
+                    {
+                        *slot = true;
+                    }
                 }
             }
         }
@@ -221,10 +225,10 @@ mod tests {
             .iter()
             .filter_map(|s| regex::Regex::new(s).ok())
             .collect();
-        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        let (mut scratch, mut out) = ((Vec::new(), Vec::new()), Vec::new());
         let ran = std::cell::Cell::new(0);
-        let check = |v: &str, out: &mut Vec<usize>, scratch: &mut Vec<bool>| {
-            p.matches(v, scratch, out, |i| {
+        let check = |v: &str, out: &mut Vec<usize>, scratch: &mut (Vec<bool>, Vec<bool>)| {
+            p.matches(v, (&mut scratch.0, &mut scratch.1), out, |i| {
                 ran.set(ran.get() + 1);
                 regexes.get(i).is_some_and(|r| r.is_match(v))
             });
@@ -236,5 +240,10 @@ mod tests {
         assert_eq!(out, vec![0, 1, 2]);
         check("unionselect", &mut out, &mut scratch);
         assert!(out.is_empty(), "a literal alone is not a match");
+        // Literals seen many times run their rule once.
+        let before = ran.get();
+        check("union union union union", &mut out, &mut scratch);
+        assert!(out.is_empty());
+        assert_eq!(ran.get() - before, 1, "one run of the gated rule");
     }
 }

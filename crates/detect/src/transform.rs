@@ -102,10 +102,23 @@ pub fn apply_chain<'a>(chain: &[Transform], input: &'a str) -> Cow<'a, str> {
     for t in chain {
         current = match current {
             Cow::Borrowed(s) => t.apply(s),
-            Cow::Owned(s) => Cow::Owned(t.apply(&s).into_owned()),
+            // A step that changes nothing hands its input back borrowed: keep the owned
+            // value as it is rather than copying it once per remaining step.
+            Cow::Owned(s) => match changed(t.apply(&s)) {
+                Some(next) => Cow::Owned(next),
+                None => Cow::Owned(s),
+            },
         };
     }
     current
+}
+
+/// The new value a step made, `None` when it left its input as it was.
+fn changed(step: Cow<'_, str>) -> Option<String> {
+    match step {
+        Cow::Owned(s) => Some(s),
+        Cow::Borrowed(_) => None,
+    }
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -305,6 +318,14 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 
 /// Lowercases so signatures need no case-insensitive flags.
 pub fn lowercase(input: &str) -> Cow<'_, str> {
+    // ASCII text (nearly every value) is checked and lowered byte by byte.
+    if input.is_ascii() {
+        return if input.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(input.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(input)
+        };
+    }
     if input.chars().any(char::is_uppercase) {
         Cow::Owned(input.to_lowercase())
     } else {
@@ -349,6 +370,18 @@ pub fn normalize_path(input: &str) -> Cow<'_, str> {
 
 /// Collapses whitespace runs, so `union   select` and `union\tselect` match one pattern.
 pub fn compress_whitespace(input: &str) -> Cow<'_, str> {
+    // Most values have no whitespace run to collapse: say so without building a copy.
+    let is_ws = |c: char| c.is_whitespace() || c == '\u{0B}';
+    let mut previous_ws = false;
+    let unchanged = input.chars().all(|c| {
+        let ws = is_ws(c);
+        let keeps = !ws || (c == ' ' && !previous_ws);
+        previous_ws = ws;
+        keeps
+    });
+    if unchanged {
+        return Cow::Borrowed(input);
+    }
     let mut out = String::with_capacity(input.len());
     let mut in_ws = false;
     for c in input.chars() {
@@ -566,6 +599,38 @@ mod tests {
     fn whitespace_and_nulls() {
         assert_eq!(compress_whitespace("a \t\n b"), "a b");
         assert_eq!(remove_nulls("sel\0ect"), "select");
+    }
+
+    #[test]
+    fn values_that_need_no_change_are_not_copied() {
+        assert!(matches!(compress_whitespace("a b c"), Cow::Borrowed(_)));
+        assert!(matches!(compress_whitespace("ab"), Cow::Borrowed(_)));
+        for (input, out) in [
+            ("a  b", "a b"),
+            ("a\tb", "a b"),
+            (" \u{0B}x", " x"),
+            ("\u{3000}", " "),
+        ] {
+            assert!(
+                matches!(compress_whitespace(input), Cow::Owned(_)),
+                "{input:?}"
+            );
+            assert_eq!(compress_whitespace(input), out, "{input:?}");
+        }
+        assert!(matches!(lowercase("/index.html"), Cow::Borrowed(_)));
+        assert_eq!(lowercase("/Index.HTML"), "/index.html");
+        assert_eq!(lowercase("ÉCOLE/Ab"), "école/ab");
+        assert!(matches!(lowercase("école"), Cow::Borrowed(_)));
+        // A chain whose later steps change nothing hands back the first step's value.
+        let chain = [
+            Transform::UrlDecodeUni,
+            Transform::RemoveNulls,
+            Transform::CompressWhitespace,
+            Transform::Lowercase,
+        ];
+        assert_eq!(apply_chain(&chain, "%41b%20c"), "ab c");
+        assert_eq!(apply_chain(&chain, "%41B%20%20C%00"), "ab c");
+        assert!(matches!(apply_chain(&chain, "plain"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -367,9 +367,12 @@ async fn run(
 }
 
 /// Most rows written in one grouped transaction. A group is held in memory until every
-/// later stage has seen it; with SQLite's hour-leading indexes a commit costs little
-/// more than its rows, so 25,000 keeps commits few and an import's memory bounded.
-const MAX_GROUP_ROWS: usize = 25_000;
+/// later stage has seen it: the inspector and the scenarios each hold one group and
+/// queue two more, so the group size sets most of an import's memory with detection
+/// on. With SQLite's hour-leading indexes (or none, during a bulk load) a commit costs
+/// little more than its rows, so 10,000 rows keep commits few while the groups in
+/// flight stay small (docs/BENCHMARKS.md has peak RSS with 25,000 and 10,000).
+const MAX_GROUP_ROWS: usize = 10_000;
 
 trait Rows {
     fn rows(&self) -> usize;
