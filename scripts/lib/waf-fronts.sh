@@ -20,6 +20,15 @@ build_release() {
 start_palisade() {
   local name=$1 proxy_port=$2 api_port=$3 upstream=$4 paranoia=$5 cpu=${6:-}
   local dir="$STATE/$name"
+  # A port another run already holds would answer the readiness probe below while this
+  # instance fails to bind and exits: the replay would then measure the other process.
+  local port
+  for port in "$proxy_port" "$api_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "palisade $name: port $port is already in use (another benchmark running?)" >&2
+      return 1
+    fi
+  done
   rm -rf "$dir" && mkdir -p "$dir"
   cat > "$dir/palisade.toml" <<TOML
 listen = "127.0.0.1:$api_port"
@@ -41,6 +50,9 @@ TOML
     "${pin[@]}" "$BIN" --config "$dir/palisade.toml" serve > "$dir/out.log" 2>&1 &
   echo $! > "$dir/pid"
   for _ in $(seq 1 100); do
+    if ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+      break
+    fi
     if curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/" 2>/dev/null ||
        curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$proxy_port/" 2>/dev/null | grep -qE '^[1-5]'; then
       return 0
