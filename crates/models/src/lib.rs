@@ -32,4 +32,4 @@ pub use config::ModelsConfig;
 pub use features::{FeatureSettings, Featurizer};
 pub use file::{Metadata, Model, ModelError, Prediction};
 pub use fusion::{Fused, FusionPolicy};
-pub use slot::{ModelSlot, ModelStatus};
+pub use slot::{ModelSlot, ModelStatus, Slot, SlotModel};

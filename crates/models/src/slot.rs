@@ -5,7 +5,7 @@
 //! force at start (the rules decide alone, and the status says why); a failed reload
 //! keeps the model already in force and reports the error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
@@ -38,12 +38,63 @@ impl ModelSource {
         }
     }
 
-    fn read(&self) -> Result<Model, ModelError> {
+    fn read<M: SlotModel>(&self) -> Result<M, ModelError> {
         match self {
-            ModelSource::Builtin => Model::from_bytes(BUILTIN),
-            ModelSource::File(p) => Model::load(p),
-            ModelSource::Disabled => Err(ModelError::Corrupt("models are disabled".into())),
+            ModelSource::Builtin => M::builtin(),
+            ModelSource::File(p) => M::load(p),
+            ModelSource::Disabled => Err(ModelError::Corrupt(M::DISABLED.into())),
         }
+    }
+
+    /// The source `[models]` names: a path, the built-in model, or off.
+    pub(crate) fn configured(path: &Option<PathBuf>, enabled: bool) -> ModelSource {
+        match (path, enabled) {
+            (_, false) => ModelSource::Disabled,
+            (Some(p), true) => ModelSource::File(p.clone()),
+            (None, true) => ModelSource::Builtin,
+        }
+    }
+}
+
+/// A kind of model a [`Slot`] holds: the request model and the flow model are loaded,
+/// swapped and reported the same way, and differ only in what this names.
+pub trait SlotModel: Send + Sync + Sized + 'static {
+    /// Its name in health and `GET /api/v1/models` (`http`, `flow`).
+    const NAME: &'static str;
+    /// Why nothing loads while it is turned off.
+    const DISABLED: &'static str;
+    /// What decides while no model is in force (said in the log when a load fails).
+    const WITHOUT: &'static str;
+    /// The model built into the binary.
+    fn builtin() -> Result<Self, ModelError>;
+    /// A model file.
+    fn load(path: &Path) -> Result<Self, ModelError>;
+    /// Its version.
+    fn version(&self) -> &str;
+    /// Whether it was trained on real labelled traffic.
+    fn is_real(&self) -> bool;
+    /// Its metadata as health shows it.
+    fn metadata_json(&self) -> Option<serde_json::Value>;
+}
+
+impl SlotModel for Model {
+    const NAME: &'static str = "http";
+    const DISABLED: &'static str = "models are disabled";
+    const WITHOUT: &'static str = "rules decide alone";
+    fn builtin() -> Result<Model, ModelError> {
+        Model::from_bytes(BUILTIN)
+    }
+    fn load(path: &Path) -> Result<Model, ModelError> {
+        Model::load(path)
+    }
+    fn version(&self) -> &str {
+        &self.metadata.model_version
+    }
+    fn is_real(&self) -> bool {
+        self.metadata.is_real
+    }
+    fn metadata_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(&self.metadata).ok()
     }
 }
 
@@ -75,20 +126,23 @@ pub struct ModelStatus {
     pub baselines: Option<crate::baseline::BaselineStatus>,
 }
 
+/// The request model's slot.
+pub type ModelSlot = Slot<Model>;
+
 /// The model in force, swapped whole on reload.
 #[derive(Debug)]
-pub struct ModelSlot {
+pub struct Slot<M> {
     source: ModelSource,
-    current: ArcSwapOption<Model>,
+    current: ArcSwapOption<M>,
     status: Mutex<ModelStatus>,
 }
 
-impl ModelSlot {
+impl<M: SlotModel> Slot<M> {
     /// A slot for `source`, loaded at once (errors are kept in the status).
-    pub fn new(source: ModelSource) -> ModelSlot {
-        let slot = ModelSlot {
+    pub fn new(source: ModelSource) -> Slot<M> {
+        let slot = Slot {
             status: Mutex::new(ModelStatus {
-                name: "http".to_owned(),
+                name: M::NAME.to_owned(),
                 source: source.describe(),
                 loaded: false,
                 version: None,
@@ -107,45 +161,36 @@ impl ModelSlot {
         slot
     }
 
-    /// A slot from `[models]`.
-    pub fn from_config(c: &crate::config::ModelsConfig) -> ModelSlot {
-        let source = match (&c.path, c.enabled) {
-            (_, false) => ModelSource::Disabled,
-            (Some(p), true) => ModelSource::File(p.clone()),
-            (None, true) => ModelSource::Builtin,
-        };
-        ModelSlot::new(source)
-    }
-
     /// The model in force, if any.
-    pub fn current(&self) -> Option<Arc<Model>> {
+    pub fn current(&self) -> Option<Arc<M>> {
         self.current.load_full()
     }
 
     /// Reads the source again; on success the new model is in force, on failure the
     /// previous one stays and the error is reported.
     pub fn reload(&self) -> Result<ModelStatus, ModelError> {
-        let result = self.source.read();
+        let result = self.source.read::<M>();
         let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(model) => {
                 tracing::info!(
+                    model = M::NAME,
                     source = %st.source,
-                    version = %model.metadata.model_version,
-                    is_real = model.metadata.is_real,
-                    "request model loaded"
+                    version = %model.version(),
+                    is_real = model.is_real(),
+                    "model loaded"
                 );
                 st.loaded = true;
-                st.version = Some(model.metadata.model_version.clone());
-                st.is_real = Some(model.metadata.is_real);
+                st.version = Some(model.version().to_owned());
+                st.is_real = Some(model.is_real());
                 st.loaded_at = Some(Timestamp::now());
-                st.metadata = serde_json::to_value(&model.metadata).ok();
+                st.metadata = model.metadata_json();
                 st.error = None;
                 self.current.store(Some(Arc::new(model)));
                 Ok(st.clone())
             }
             Err(e) => {
-                tracing::warn!(source = %st.source, error = %e, "request model not loaded; rules decide alone");
+                tracing::warn!(model = M::NAME, source = %st.source, error = %e, "model not loaded; {}", M::WITHOUT);
                 st.error = Some(e.to_string());
                 Err(e)
             }
@@ -158,6 +203,13 @@ impl ModelSlot {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+}
+
+impl Slot<Model> {
+    /// A slot from `[models]` (`enabled`, `path`).
+    pub fn from_config(c: &crate::config::ModelsConfig) -> ModelSlot {
+        Slot::new(ModelSource::configured(&c.path, c.enabled))
     }
 }
 

@@ -12,11 +12,9 @@
 //! or damaged model file leaves only the online score (health says so); the process
 //! never fails for it.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwapOption;
-use palisade_core::Timestamp;
 use palisade_flows::{FlowJudge, FlowRecord};
 
 use super::anomaly::{AnomalySettings, OnlineAnomaly};
@@ -24,117 +22,44 @@ use super::features::{FlowFeatureSettings, Windows};
 use super::model::FlowModel;
 use crate::config::ModelsConfig;
 use crate::file::ModelError;
-use crate::slot::ModelStatus;
+use crate::slot::{ModelSource, Slot, SlotModel};
 
 /// The default flow model, trained by `palisade train-flows` (command in
 /// `crates/models/README.md`).
 pub const BUILTIN_FLOW: &[u8] = include_bytes!("../../default/flow.pmodel");
 
-/// Where the flow model comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowSource {
-    /// The default built into the binary.
-    Builtin,
-    /// A file written by `palisade train-flows`.
-    File(PathBuf),
-    /// Turned off (`[models] flow_enabled = false`).
-    Disabled,
+/// Where the flow model comes from (the request model's sources: built in, a file
+/// written by `palisade train-flows`, or off with `[models] flow_enabled = false`).
+pub type FlowSource = ModelSource;
+
+/// The flow model's slot.
+pub type FlowModelSlot = Slot<FlowModel>;
+
+impl SlotModel for FlowModel {
+    const NAME: &'static str = "flow";
+    const DISABLED: &'static str = "the flow model is disabled";
+    const WITHOUT: &'static str = "flow rules and the online score decide alone";
+    fn builtin() -> Result<FlowModel, ModelError> {
+        FlowModel::from_bytes(BUILTIN_FLOW)
+    }
+    fn load(path: &Path) -> Result<FlowModel, ModelError> {
+        FlowModel::load(path)
+    }
+    fn version(&self) -> &str {
+        &self.metadata.model_version
+    }
+    fn is_real(&self) -> bool {
+        self.metadata.is_real
+    }
+    fn metadata_json(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(&self.metadata).ok()
+    }
 }
 
-impl FlowSource {
-    fn describe(&self) -> String {
-        match self {
-            FlowSource::Builtin => "builtin".into(),
-            FlowSource::File(p) => p.display().to_string(),
-            FlowSource::Disabled => "disabled".into(),
-        }
-    }
-
-    fn read(&self) -> Result<FlowModel, ModelError> {
-        match self {
-            FlowSource::Builtin => FlowModel::from_bytes(BUILTIN_FLOW),
-            FlowSource::File(p) => FlowModel::load(p),
-            FlowSource::Disabled => Err(ModelError::Corrupt("the flow model is disabled".into())),
-        }
-    }
-}
-
-/// The flow model in force, swapped whole on reload.
-#[derive(Debug)]
-pub struct FlowModelSlot {
-    source: FlowSource,
-    current: ArcSwapOption<FlowModel>,
-    status: Mutex<ModelStatus>,
-}
-
-impl FlowModelSlot {
-    /// A slot for `source`, loaded at once (errors are kept in the status).
-    pub fn new(source: FlowSource) -> FlowModelSlot {
-        let slot = FlowModelSlot {
-            status: Mutex::new(ModelStatus {
-                name: "flow".into(),
-                source: source.describe(),
-                loaded: false,
-                version: None,
-                is_real: None,
-                loaded_at: None,
-                metadata: None,
-                error: None,
-                baselines: None,
-            }),
-            source,
-            current: ArcSwapOption::empty(),
-        };
-        if slot.source != FlowSource::Disabled {
-            let _ = slot.reload();
-        }
-        slot
-    }
-
+impl Slot<FlowModel> {
     /// A slot from `[models]` (`flow_enabled`, `flow_path`).
     pub fn from_config(c: &ModelsConfig) -> FlowModelSlot {
-        FlowModelSlot::new(match (&c.flow_path, c.flow_enabled) {
-            (_, false) => FlowSource::Disabled,
-            (Some(p), true) => FlowSource::File(p.clone()),
-            (None, true) => FlowSource::Builtin,
-        })
-    }
-
-    /// The model in force, if any.
-    pub fn current(&self) -> Option<Arc<FlowModel>> {
-        self.current.load_full()
-    }
-
-    /// Reads the source again; a failure keeps the model in force and is reported.
-    pub fn reload(&self) -> Result<ModelStatus, ModelError> {
-        let result = self.source.read();
-        let mut st = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        match result {
-            Ok(model) => {
-                tracing::info!(source = %st.source, version = %model.metadata.model_version, is_real = model.metadata.is_real, "flow model loaded");
-                st.loaded = true;
-                st.version = Some(model.metadata.model_version.clone());
-                st.is_real = Some(model.metadata.is_real);
-                st.loaded_at = Some(Timestamp::now());
-                st.metadata = serde_json::to_value(&model.metadata).ok();
-                st.error = None;
-                self.current.store(Some(Arc::new(model)));
-                Ok(st.clone())
-            }
-            Err(e) => {
-                tracing::warn!(source = %st.source, error = %e, "flow model not loaded; flow rules and the online score decide alone");
-                st.error = Some(e.to_string());
-                Err(e)
-            }
-        }
-    }
-
-    /// The status now.
-    pub fn status(&self) -> ModelStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        Slot::new(ModelSource::configured(&c.flow_path, c.flow_enabled))
     }
 }
 
