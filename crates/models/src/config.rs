@@ -26,6 +26,13 @@ pub struct ModelsConfig {
     pub min_probability: f32,
     /// A probability at which the model alone blocks; unset (the default): never.
     pub block_probability: Option<f32>,
+    /// Which operating point fuses the model with the rules (see [`crate::fusion`]):
+    /// `"fixed"` (the default) uses `model_weight` and `min_probability` (advisory while
+    /// `model_weight` is 0); `"calibrated"` uses the graded points `palisade train
+    /// --calibrate` chose on the site's own held-out traffic and stored in the model
+    /// file, and falls back to `"fixed"` for a model without them (the built-in generic
+    /// model has none: a point chosen on one site's traffic does not carry to another's).
+    pub operating_point: OperatingPointMode,
     /// Use the flow model (scans, floods, brute force over flows) at all.
     pub flow_enabled: bool,
     /// A flow model file written by `palisade train-flows`; unset: the default built
@@ -40,6 +47,17 @@ pub struct ModelsConfig {
     pub flow_anomaly_z: f32,
 }
 
+/// `[models] operating_point`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatingPointMode {
+    /// `model_weight` at `min_probability` (advisory by default).
+    #[default]
+    Fixed,
+    /// The model file's calibrated point, when it has one.
+    Calibrated,
+}
+
 impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
@@ -48,6 +66,7 @@ impl Default for ModelsConfig {
             model_weight: 0,
             min_probability: 0.9,
             block_probability: None,
+            operating_point: OperatingPointMode::Fixed,
             flow_enabled: true,
             flow_path: None,
             flow_anomaly: true,
@@ -114,5 +133,18 @@ mod tests {
             ["min_probability", "block_probability", "model_weight"]
         );
         assert!(toml::from_str::<ModelsConfig>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn operating_point_is_fixed_by_default_and_can_be_calibrated() {
+        assert_eq!(
+            ModelsConfig::default().operating_point,
+            OperatingPointMode::Fixed
+        );
+        let c: ModelsConfig = toml::from_str("operating_point = \"calibrated\"").unwrap();
+        assert_eq!(c.operating_point, OperatingPointMode::Calibrated);
+        let c: ModelsConfig = toml::from_str("operating_point = \"fixed\"").unwrap();
+        assert_eq!(c.operating_point, OperatingPointMode::Fixed);
+        assert!(toml::from_str::<ModelsConfig>("operating_point = \"aggressive\"").is_err());
     }
 }

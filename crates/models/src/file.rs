@@ -113,6 +113,13 @@ pub struct Metadata {
     pub threat_scale: f32,
     /// Scale of the classifier's quantised weights.
     pub class_scale: f32,
+    /// The operating point `palisade train --calibrate` chose on validation data held
+    /// out of the training traffic, with its figures there; absent in files written
+    /// without calibration (and in every file before it existed, which still load).
+    /// Not written when absent, so an uncalibrated model's file is byte for byte what
+    /// it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operating_point: Option<crate::opoint::OperatingPoint>,
 }
 
 /// What the model says about one request.
@@ -370,6 +377,7 @@ pub(crate) mod tests {
             is_real: false,
             threat_scale: 0.0,
             class_scale: 0.0,
+            operating_point: None,
         };
         Model::new(
             meta,
@@ -395,6 +403,38 @@ pub(crate) mod tests {
             ..Default::default()
         };
         assert!((back.predict(&r).probability - m.predict(&r).probability).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_operating_point_round_trips_and_files_without_one_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        toy().save(&plain).unwrap();
+        let back = Model::load(&plain).unwrap();
+        assert_eq!(back.metadata.operating_point, None);
+        // Absent, it is not written: an uncalibrated file is what it was before.
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&std::fs::read(&plain).unwrap()[MAGIC.len()..])
+            .read_to_end(&mut body)
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("operating_point"));
+        // The committed default model predates the field and loads.
+        let builtin = Model::from_bytes(crate::slot::BUILTIN).unwrap();
+        assert_eq!(builtin.metadata.operating_point, None);
+        let mut m = toy();
+        let mut op = crate::opoint::tests::point(crate::fusion::Graded {
+            from_probability: 0.7,
+            points_per_logit: 2.0,
+            max_points: 3,
+        });
+        op.validation.tp = 42;
+        m.metadata.operating_point = Some(op.clone());
+        let calibrated = dir.path().join("calibrated");
+        m.save(&calibrated).unwrap();
+        assert_eq!(
+            Model::load(&calibrated).unwrap().metadata.operating_point,
+            Some(op)
+        );
     }
 
     #[test]

@@ -22,14 +22,16 @@ pub mod fusion;
 pub mod generate;
 pub mod linear;
 pub mod metrics;
+pub mod opoint;
 pub mod rng;
 pub mod slot;
 pub mod train;
 
 pub use baseline::{BaselinePolicy, Baselines, BaselinesConfig, Observation};
 pub use category::Category;
-pub use config::ModelsConfig;
+pub use config::{ModelsConfig, OperatingPointMode};
 pub use features::{FeatureSettings, Featurizer};
 pub use file::{Metadata, Model, ModelError, Prediction};
-pub use fusion::{Fused, FusionPolicy};
+pub use fusion::{Fused, FusionPolicy, Graded};
+pub use opoint::OperatingPoint;
 pub use slot::{ModelSlot, ModelStatus, Slot, SlotModel};

@@ -1,10 +1,10 @@
 //! Detection figures: the confusion matrix and what follows from it, and ROC-AUC,
 //! shared by training (held-out figures) and `palisade eval`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Confusion counts at one threshold, with derived figures filled by [`Confusion::finish`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Confusion {
     /// Attacks flagged.
     pub tp: usize,

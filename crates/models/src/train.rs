@@ -140,6 +140,7 @@ pub fn train(
         is_real: !provenance.files.is_empty(),
         threat_scale: 0.0,
         class_scale: 0.0,
+        operating_point: None,
     };
     let mut digest = Sha256::new();
     for f in &provenance.files {

@@ -168,6 +168,38 @@ pub struct TrainArgs {
     /// Share of the data held out for the figures stored in the model.
     #[arg(long, default_value_t = 0.1)]
     pub held_out: f64,
+    /// Also choose the calibrated operating point (`[models] operating_point =
+    /// "calibrated"`): hold out a validation part of the data (normal requests at
+    /// random, attacks in groups that share no payload value), train on the rest,
+    /// learn baselines on its normal requests, and keep the graded model points with
+    /// the largest validation F1 at a false-positive rate of at most `--target-fpr`;
+    /// then train the final model on all the data and store the point in it.
+    #[arg(long)]
+    pub calibrate: bool,
+    /// With `--calibrate`: let the model's points alone reach the threshold. Off by
+    /// default: the model must be corroborated by the rules or the baselines, because
+    /// its false-positive rate on traffic unlike its training data moves more than
+    /// theirs (a held-out part of the same capture understates it).
+    #[arg(long)]
+    pub model_alone: bool,
+    /// With `--calibrate`: the validation false-positive rate not to exceed.
+    #[arg(long, default_value_t = 0.0025)]
+    pub target_fpr: f64,
+    /// With `--calibrate`: the share of the labelled data held out for validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub validation: f64,
+    /// With `--calibrate`: the rules' paranoia level (as in service).
+    #[arg(long, default_value_t = 1)]
+    pub paranoia: u8,
+    /// With `--calibrate`: the rules' blocking threshold (as in service).
+    #[arg(long, default_value_t = 5)]
+    pub threshold: u32,
+    /// With `--calibrate`: extra rule files on top of the built-in rules (as in service).
+    #[arg(long)]
+    pub rules_dir: Option<PathBuf>,
+    /// With `--calibrate`: requests an endpoint's baseline learns before it is judged.
+    #[arg(long, default_value_t = 200)]
+    pub baseline_warmup: u64,
 }
 
 /// The labelled captures and training settings `train-flows` and `eval-flows` share.

@@ -923,14 +923,20 @@ impl Settings {
         ));
         let m = &self.models;
         out.push_str(&format!(
-            "models:         {} ({}), +{} points from p >= {}, model alone blocks {}\n",
+            "models:         {} ({}), {}, model alone blocks {}\n",
             if m.enabled { "on" } else { "off (rules only)" },
             m.path.as_ref().map_or_else(
                 || "built-in default".to_owned(),
                 |p| p.display().to_string()
             ),
-            m.model_weight,
-            m.min_probability,
+            match m.operating_point {
+                palisade_models::OperatingPointMode::Fixed =>
+                    format!("+{} points from p >= {}", m.model_weight, m.min_probability),
+                palisade_models::OperatingPointMode::Calibrated => format!(
+                    "the model file's calibrated operating point (else +{} points from p >= {})",
+                    m.model_weight, m.min_probability
+                ),
+            },
             m.block_probability
                 .map_or_else(|| "never".to_owned(), |b| format!("at p >= {b}"))
         ));

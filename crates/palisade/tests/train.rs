@@ -127,3 +127,75 @@ fn train_is_deterministic_and_its_model_lists_and_evaluates() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--buckets-log2"), "{}", text(&o));
 }
+
+#[test]
+fn calibrate_stores_an_operating_point_that_eval_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("shop.jsonl");
+    corpus(&data);
+    let model = dir.path().join("c.pmodel");
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "train",
+            "--data",
+            data.to_str().expect("utf-8"),
+            "--out",
+            model.to_str().expect("utf-8"),
+            "--seed",
+            "7",
+            "--epochs",
+            "2",
+            "--buckets-log2",
+            "12",
+            "--generated-normal",
+            "200",
+            "--calibrate",
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(str::to_owned).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>| palisade(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&[]));
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("calibration: validation 60 normal + 1 attacks"),
+        "{t}"
+    );
+    assert!(t.contains("calibrated operating point"), "{t}");
+
+    let o = palisade(&["models", "list", "--path", model.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let point = &list[0]["metadata"]["operating_point"];
+    assert_eq!(point["threshold"], 5, "{point}");
+    assert_eq!(point["target_fpr"], 0.0025, "{point}");
+    assert_eq!(point["model_alone"], false, "{point}");
+    assert!(
+        point["points"]["max_points"]
+            .as_u64()
+            .is_some_and(|m| m <= 4),
+        "{point}"
+    );
+    assert_eq!(
+        point["validation"]["tn"].as_u64().unwrap_or(0)
+            + point["validation"]["fp"].as_u64().unwrap_or(0),
+        60,
+        "{point}"
+    );
+
+    let o = palisade(&[
+        "eval",
+        "--paranoia",
+        "1",
+        "--model",
+        model.to_str().expect("utf-8"),
+        data.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("fused, calibrated"), "{}", text(&o));
+
+    let o = run(args(&["--target-fpr", "0.5"]));
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--target-fpr"), "{}", text(&o));
+}

@@ -58,10 +58,15 @@ pub fn threat(
             f.category_probability
         ),
         matched: format!(
-            "rules {} + model {} = {}{}",
+            "rules {} + model {} = {}{}{}",
             f.rule_score,
             f.model_points,
             f.score,
+            if f.calibrated {
+                " (calibrated operating point)"
+            } else {
+                ""
+            },
             if f.blocked_by_model_alone {
                 " (model alone over block_probability)"
             } else {
@@ -75,7 +80,9 @@ pub fn threat(
             t.evidence.push(evidence);
             Some(t)
         }
-        None if f.blocked_by_model_alone => Some(Threat {
+        // The model's points (calibrated, or a `model_weight` at the threshold) or its
+        // `block_probability` blocked what the rules found nothing in: a model threat.
+        None if f.blocked => Some(Threat {
             tags: Vec::new(),
             ts: palisade_core::Timestamp::now(),
             category: f.category.as_str().to_owned(),

@@ -222,10 +222,13 @@ impl Guard {
             engine,
             mode,
             decisions: self.decisions.as_deref(),
-            model: self
-                .models
-                .as_ref()
-                .and_then(|(slot, policy)| Some((slot.current()?, *policy))),
+            // The policy in force for the model in force: a calibrated point travels
+            // with its model file (and changes when the slot swaps it).
+            model: self.models.as_ref().and_then(|(slot, policy)| {
+                let model = slot.current()?;
+                let policy = policy.for_model(&model.metadata);
+                Some((model, policy))
+            }),
             baselines: self.baselines.as_ref().map(|(b, p)| (b.as_ref(), *p)),
             predictions: self.predictions.as_ref(),
         }
@@ -469,4 +472,130 @@ fn tags_of(verdict: &Verdict) -> Vec<String> {
         }
     }
     tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_models::file::{FORMAT_VERSION, Metadata};
+    use palisade_models::linear::{LogisticHead, SoftmaxHead};
+    use palisade_models::metrics::Confusion;
+    use palisade_models::slot::ModelSource;
+    use palisade_models::{
+        Category, FeatureSettings, FusionPolicy, Graded, Model, ModelSlot, ModelsConfig,
+        OperatingPoint, OperatingPointMode,
+    };
+
+    /// A model that says `p = 0.8` for every request (its only weight is the bias),
+    /// with a calibrated point that gives 0.8 five points.
+    fn calibrated_model(path: &std::path::Path) {
+        let features = FeatureSettings {
+            buckets_log2: 10,
+            ..FeatureSettings::default()
+        };
+        let dim = features.dimension();
+        let mut threat = vec![0.0; dim];
+        threat[1 << 10] = 4f32.ln();
+        let meta = Metadata {
+            format_version: FORMAT_VERSION,
+            model_version: "calibrated-test".into(),
+            data_digest: "test".into(),
+            training_data: vec![],
+            generated_attacks: 0,
+            generated_normal: 0,
+            seed: 1,
+            epochs: 1,
+            features,
+            classes: Category::ALL
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
+            threshold: 0.5,
+            held_out: None,
+            is_real: false,
+            threat_scale: 0.0,
+            class_scale: 0.0,
+            operating_point: Some(OperatingPoint {
+                points: Graded {
+                    from_probability: 0.6,
+                    points_per_logit: 100.0,
+                    max_points: 5,
+                },
+                threshold: 5,
+                paranoia: 1,
+                baseline_points: 5,
+                report_points: 4,
+                target_fpr: 0.0025,
+                met_target: true,
+                model_alone: true,
+                description: "test".into(),
+                validation: Confusion::default(),
+                advisory: Confusion::default(),
+                candidates: 1,
+            }),
+        };
+        Model::new(
+            meta,
+            LogisticHead::from_weights(threat),
+            SoftmaxHead::from_weights(vec![0.0; dim * 9], 9),
+        )
+        .save(path)
+        .unwrap();
+    }
+
+    fn guard(path: &std::path::Path, mode: OperatingPointMode) -> Guard {
+        let detection = Arc::new(Detection::builtin(Default::default(), Mode::Block).unwrap());
+        let (recorder, _rx) = ThreatRecorder::channel(4);
+        let config = ModelsConfig {
+            operating_point: mode,
+            ..ModelsConfig::default()
+        };
+        Guard::new(detection, None, recorder).with_models(
+            Arc::new(ModelSlot::new(ModelSource::File(path.to_owned()))),
+            FusionPolicy::from(&config),
+        )
+    }
+
+    #[test]
+    fn a_calibrated_model_tips_a_request_the_advisory_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.pmodel");
+        calibrated_model(&path);
+        let request = HttpRequest {
+            method: "GET".into(),
+            uri: "/products?page=2".into(),
+            ..Default::default()
+        };
+        let (fixed, threat) = guard(&path, OperatingPointMode::Fixed)
+            .policy()
+            .assess(&request, Front::Check);
+        assert_eq!(fixed.action, Action::Allow);
+        assert!(threat.is_none());
+        let (calibrated, threat) = guard(&path, OperatingPointMode::Calibrated)
+            .policy()
+            .assess(&request, Front::Check);
+        assert_eq!(calibrated.action, Action::Block);
+        let fused = calibrated.fusion.unwrap();
+        assert!(fused.calibrated && fused.model_points == 5, "{fused:?}");
+        let threat = threat.unwrap();
+        assert!(
+            threat
+                .evidence
+                .iter()
+                .any(|e| e.matched.contains("calibrated operating point")),
+            "{threat:?}"
+        );
+        // A log line goes through the same policy.
+        let (logged, _) = guard(&path, OperatingPointMode::Calibrated)
+            .policy()
+            .assess(
+                &request,
+                Front::Log {
+                    source: "access",
+                    event_id: 1,
+                    ts: Timestamp::now(),
+                },
+            );
+        assert_eq!(logged.action, Action::Detect);
+    }
 }

@@ -85,6 +85,19 @@ pub(crate) fn run(
         block_probability: Some(b),
         ..policy
     });
+    // The model's own calibrated operating point (`palisade train --calibrate`), when
+    // its file has one: the policy `[models] operating_point = "calibrated"` puts in
+    // force, reported beside the fixed one.
+    let calibrated = model.as_ref().and_then(|m| {
+        m.metadata.operating_point.as_ref().map(|_| {
+            FusionPolicy {
+                calibrated: true,
+                ..FusionPolicy::default()
+            }
+            .for_model(&m.metadata)
+        })
+    });
+    let (mut cal, mut s_cal) = (Confusion::default(), Vec::new());
     let bpolicy = BaselinePolicy::default();
     let threshold = engine.config().threshold;
     let mut alt = Confusion::default();
@@ -108,6 +121,7 @@ pub(crate) fn run(
         let mut tiebreak = 0.0;
         let mut model_p = None;
         let (mut adv_score, mut adv_blocked, mut adv_tiebreak) = (v.score, v.blocked, 0.0);
+        let (mut cal_score, mut cal_blocked, mut cal_tiebreak) = (v.score, v.blocked, 0.0);
         if let Some(m) = &model {
             let t = Instant::now();
             let p = m.predict(&s.request);
@@ -121,6 +135,12 @@ pub(crate) fn run(
             model_p = Some(p.probability);
             if let Some(c) = &confident {
                 alt.add(s.attack, c.fuse(v.score, threshold, &p).blocked);
+            }
+            if let Some(c) = &calibrated {
+                let f = c.fuse(v.score, threshold, &p);
+                cal_score = f.score;
+                cal_blocked = f.blocked;
+                cal_tiebreak = f64::from(p.probability);
             }
         }
         if let Some((b, _)) = parts.baselines {
@@ -153,6 +173,9 @@ pub(crate) fn run(
             adv_score = adv_score.saturating_add(bpolicy.part(&o, true));
             adv_blocked |= adv_score >= threshold || flagged;
             adv_tiebreak += f64::from(o.points) / 1000.0;
+            cal_score = cal_score.saturating_add(bpolicy.part(&o, true));
+            cal_blocked |= cal_score >= threshold || flagged;
+            cal_tiebreak += f64::from(o.points) / 1000.0;
         }
         if s.attack && !blocked && misses_shown < parts.show {
             misses_shown += 1;
@@ -165,6 +188,8 @@ pub(crate) fn run(
             );
         }
         advisory.add(s.attack, adv_blocked);
+        cal.add(s.attack, cal_blocked);
+        s_cal.push((f64::from(cal_score) + cal_tiebreak, s.attack));
         s_advisory.push((f64::from(adv_score) + adv_tiebreak, s.attack));
         rules.add(s.attack, v.blocked);
         fused.add(s.attack, blocked);
@@ -202,6 +227,13 @@ pub(crate) fn run(
         confusion: fused.finish(),
         roc_auc: roc_auc(&s_fused),
     });
+    if calibrated.is_some() {
+        scored.push(Scored {
+            name: "fused, calibrated",
+            confusion: cal.finish(),
+            roc_auc: roc_auc(&s_cal),
+        });
+    }
     let report = ModelReport {
         model_version: model.as_ref().map(|m| m.metadata.model_version.clone()),
         baselines: parts.baselines.map(|(b, n)| BaselineFacts {
@@ -224,6 +256,12 @@ pub(crate) fn run(
             "model {v} (fused: model_weight {} at p >= {}):",
             policy.model_weight, policy.min_probability
         );
+    }
+    if let Some(op) = model
+        .as_ref()
+        .and_then(|m| m.metadata.operating_point.as_ref())
+    {
+        super::calibrate::print_point(op);
     }
     if let Some(b) = &report.baselines {
         println!(

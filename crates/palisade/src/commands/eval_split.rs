@@ -120,6 +120,23 @@ pub(crate) fn split(
     seed: u64,
     reference: Option<&Reference>,
 ) -> (Vec<Sample>, Vec<Sample>, SplitStats) {
+    split_share(samples, seed, reference, 0.5)
+}
+
+/// [`split`] with `test_share` of the attacks (0–1) as the test side's target: each
+/// group goes to the side furthest below its target share. `palisade train
+/// --calibrate` holds out its validation attacks this way.
+pub(crate) fn split_share(
+    samples: Vec<Sample>,
+    seed: u64,
+    reference: Option<&Reference>,
+    test_share: f64,
+) -> (Vec<Sample>, Vec<Sample>, SplitStats) {
+    let test_share = if test_share.is_finite() {
+        test_share.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
     let (attacks, normal): (Vec<Sample>, Vec<Sample>) = samples.into_iter().partition(|s| s.attack);
     let mut parent: Vec<usize> = (0..attacks.len()).collect();
     let mut first: HashMap<String, usize> = HashMap::new();
@@ -162,8 +179,9 @@ pub(crate) fn split(
     let mut side = vec![false; attacks.len()];
     let (mut train_n, mut test_n) = (0usize, 0usize);
     for g in &groups {
-        // Half each: the side with fewer attacks so far takes the group.
-        let to_train = train_n <= test_n;
+        // The side furthest below its share takes the group (half each: the side with
+        // fewer attacks so far; ties to the training side).
+        let to_train = train_n as f64 * test_share <= test_n as f64 * (1.0 - test_share);
         for &i in g {
             if let Some(s) = side.get_mut(i) {
                 *s = to_train;

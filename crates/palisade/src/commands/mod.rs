@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod apikey;
+pub mod calibrate;
 pub mod config_check;
 pub mod eval;
 pub mod eval_model;

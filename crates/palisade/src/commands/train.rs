@@ -46,18 +46,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             category: None,
         }));
     }
-    let carriers: Vec<_> = samples
-        .iter()
-        .filter(|s| !s.attack)
-        .map(|s| s.request.clone())
-        .collect();
-    let attacks = args.generated_attacks.unwrap_or(carriers.len());
-    let generated = generate::corpus(&carriers, attacks, args.generated_normal, args.seed);
-    samples.extend(generated.into_iter().map(|g| Sample {
-        attack: g.category.is_some(),
-        category: g.category,
-        request: g.request,
-    }));
+    let settings = TrainSettings {
+        features,
+        epochs: args.epochs,
+        seed: args.seed,
+        held_out: args.held_out,
+        ..TrainSettings::default()
+    };
+    // Chosen before the final model is trained, on a part of the same data held out
+    // of a model trained on the rest (nothing else is ever seen).
+    let operating_point = if args.calibrate {
+        Some(super::calibrate::run(&samples, &args, settings)?)
+    } else {
+        None
+    };
+    let (samples, attacks) = with_generated(samples, &args);
     let n_attacks = samples.iter().filter(|s| s.attack).count();
     println!(
         "{} requests: {n_attacks} attacks ({attacks} generated), {} normal ({} generated)",
@@ -75,23 +78,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let settings = TrainSettings {
-        features,
-        epochs: args.epochs,
-        seed: args.seed,
-        held_out: args.held_out,
-        ..TrainSettings::default()
-    };
     let provenance = Provenance {
         files,
         generated_attacks: attacks,
         generated_normal: args.generated_normal,
     };
-    let model = train(&samples, settings, provenance, &mut |done, total| {
+    let mut model = train(&samples, settings, provenance, &mut |done, total| {
         bar.set_length(total);
         bar.set_position(done);
     });
     bar.finish_and_clear();
+    model.metadata.operating_point = operating_point;
     model
         .save(&args.out)
         .with_context(|| format!("writing {}", args.out.display()))?;
@@ -108,4 +105,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The labelled samples plus the generated ones `palisade train` adds (attacks planted
+/// in the data's normal requests, and ordinary modern requests); returns them and the
+/// number of generated attacks.
+pub(crate) fn with_generated(mut samples: Vec<Sample>, args: &TrainArgs) -> (Vec<Sample>, usize) {
+    let carriers: Vec<_> = samples
+        .iter()
+        .filter(|s| !s.attack)
+        .map(|s| s.request.clone())
+        .collect();
+    let attacks = args.generated_attacks.unwrap_or(carriers.len());
+    let generated = generate::corpus(&carriers, attacks, args.generated_normal, args.seed);
+    samples.extend(generated.into_iter().map(|g| Sample {
+        attack: g.category.is_some(),
+        category: g.category,
+        request: g.request,
+    }));
+    (samples, attacks)
 }

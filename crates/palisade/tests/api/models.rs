@@ -43,6 +43,7 @@ fn constant_model(path: &Path, bias: f32, version: &str) {
         is_real: false,
         threat_scale: 0.0,
         class_scale: 0.0,
+        operating_point: None,
     };
     Model::new(
         meta,
