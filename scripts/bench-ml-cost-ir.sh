@@ -22,7 +22,9 @@
 # (`ir`: every thread, the proxying and the upstream connection included: the proxy's
 # CPU per request), and the inclusive instructions of `Guard::judge` (`judge_ir`: the
 # decision itself). Fronts: the protecting proxy, and /api/v1/check asked about the
-# same request (--no-check skips it). An idle interval (zero, sleep 2 s, dump) gives
+# same request (--no-check skips it). The clock-driven background work (roll-ups,
+# samples, posture checks, the job queue's poll) runs at its longest interval in every
+# instance, and an idle interval (zero, sleep 2 s, dump) gives
 # the background instructions per second, to show they do not weigh on the figures.
 #
 #   bash scripts/bench-ml-cost-ir.sh [--requests 200] [--warmup 450] [--before BIN]
@@ -74,6 +76,11 @@ declare -A EXTRA=(
 )
 EXTRA[before-rules]=${EXTRA[rules]}
 EXTRA[before-default]=${EXTRA[default]}
+# The periodic work (analytics roll-ups and samples, posture checks, the job queue's
+# poll) at its longest interval in every instance: it runs by the clock, not per
+# request, and a request under callgrind takes milliseconds, so at the default
+# intervals it would add a varying share to each request's count.
+QUIET=$'[analytics]\nsample_every = "60s"\nrollup_every = "1h"\nposture_every = 0\n[jobs]\npoll = "60s"'
 bin_of() { case $1 in before-*) echo "$before" ;; *) echo "$BIN" ;; esac; }
 expect_of() { case $1 in attack) echo 403 ;; *) echo 200 ;; esac; }
 
@@ -111,6 +118,7 @@ ${EXTRA[$name]}
 name = "$name"
 listen = "127.0.0.1:$proxy_port"
 upstream = "http://127.0.0.1:$UP"
+$QUIET
 TOML
   PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
     valgrind --tool=callgrind --instr-atstart=no \
