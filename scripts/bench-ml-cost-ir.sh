@@ -19,9 +19,11 @@
 # `callgrind_control --zero`, --requests requests over one keep-alive connection
 # (scripts/lib/send-requests.py: the get, post and attack shapes of shared/peers/bench.sh),
 # `callgrind_control --dump`. Reported per request: the whole process's instructions
-# (`ir`: every thread, the proxying and the upstream connection included: the proxy's
-# CPU per request), and the inclusive instructions of `Guard::judge` (`judge_ir`: the
-# decision itself). Fronts: the protecting proxy, and /api/v1/check asked about the
+# (`process`: every thread, the periodic background work and the storage of what the
+# requests produced included), the inclusive instructions of the HTTP connection tasks
+# (`connections`: hyper's `Dispatcher::poll_catch`, the request path: the proxy's own
+# connection and its upstream one, or the API's; the storage tasks excluded), and of
+# `Guard::judge` (`judge`: the decision itself). Fronts: the protecting proxy, and /api/v1/check asked about the
 # same request (--no-check skips it). The clock-driven background work (roll-ups,
 # samples, posture checks, the job queue's poll) runs at its longest interval in every
 # instance, and an idle interval (zero, sleep 2 s, dump) gives
@@ -156,13 +158,16 @@ for line in open(path, errors="replace"):
         total = int(line.split()[1])
 ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
                      capture_output=True, text=True).stdout
-judge = None
-for line in ann.splitlines():
-    if "palisade_pipeline::guard::Guard::judge" in line:
-        judge = int(re.match(r"\s*([\d,]+)", line).group(1).replace(",", ""))
-        break
-print(json.dumps({"name": name, "front": front, "case": case, "requests": n,
-                  "ir_per_req": round(total / n), "judge_ir_per_req": round(judge / n) if judge else None}))
+def inclusive(marker):
+    for line in ann.splitlines():
+        if marker in line:
+            return int(re.match(r"\s*([\d,]+)", line).group(1).replace(",", ""))
+    return None
+judge = inclusive("palisade_pipeline::guard::Guard::judge")
+conn = inclusive("dispatch.rs:hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch")
+per = lambda x: round(x / n) if x else None
+print(json.dumps({"name": name, "front": front, "case": case, "requests": n, "ir_per_req": per(total),
+                  "conn_ir_per_req": per(conn), "judge_ir_per_req": per(judge)}))
 PY
 }
 
@@ -218,15 +223,15 @@ python3 - "$OUT/ir.jsonl" <<'PY' | tee "$OUT/summary.txt"
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 by = {(r["name"], r["front"], r.get("case")): r for r in rows}
-print(f'{"instance":<16} {"front":<6} {"case":<7} {"Ir/req":>10} {"judge Ir/req":>13}')
+fmt = lambda x: "-" if x is None else format(x, ",")
+print(f'{"instance":<16} {"front":<6} {"case":<7} {"process":>10} {"connections":>12} {"judge":>9}   (Ir per request)')
 for r in rows:
     if r["front"] == "idle":
         print(f'{r["name"]:<16} idle   (background {r["ir_per_s"]:,} Ir/s)')
         continue
-    j = r["judge_ir_per_req"]
-    print(f'{r["name"]:<16} {r["front"]:<6} {r["case"]:<7} {r["ir_per_req"]:>10,} {j if j is None else format(j, ","):>13}')
+    print(f'{r["name"]:<16} {r["front"]:<6} {r["case"]:<7} {fmt(r["ir_per_req"]):>10} {fmt(r["conn_ir_per_req"]):>12} {fmt(r["judge_ir_per_req"]):>9}')
 print()
-print("(default - rules) / rules, per request:")
+print("(default - rules) / rules, per request: process, connections, and the judgement's extra Ir")
 for prefix in ("", "before-"):
     for (name, front, case), r in by.items():
         if name != prefix + "rules" or front == "idle":
@@ -234,10 +239,8 @@ for prefix in ("", "before-"):
         d = by.get((prefix + "default", front, case))
         if not d:
             continue
-        whole = (d["ir_per_req"] - r["ir_per_req"]) / r["ir_per_req"]
-        line = f'  {prefix or "after-":<8}{front:<6} {case:<7} process {whole:+.1%} ({d["ir_per_req"] - r["ir_per_req"]:+,} Ir)'
-        if r["judge_ir_per_req"] and d["judge_ir_per_req"]:
-            line += f'; judge {d["judge_ir_per_req"] - r["judge_ir_per_req"]:+,} Ir ({(d["judge_ir_per_req"] - r["judge_ir_per_req"]) / r["judge_ir_per_req"]:+.0%} of rules judge)'
-        print(line)
+        ratio = lambda k: "-" if not (r[k] and d[k]) else f"{(d[k] - r[k]) / r[k]:+.1%}"
+        extra = "-" if not (r["judge_ir_per_req"] and d["judge_ir_per_req"]) else f'{d["judge_ir_per_req"] - r["judge_ir_per_req"]:+,}'
+        print(f'  {(prefix or "after-"):<8}{front:<6} {case:<7} process {ratio("ir_per_req"):>7}  connections {ratio("conn_ir_per_req"):>7}  judge {extra} Ir')
 PY
 echo "results: $OUT/ir.jsonl, $OUT/summary.txt" >&2

@@ -150,8 +150,11 @@ impl SoftmaxHead {
                 .get(base..base + CLASSES)
                 .and_then(|r| r.try_into().ok());
             if let Some(row) = row {
-                for (zc, w) in z.iter_mut().zip(row) {
-                    *zc += w * v;
+                // Indexes over fixed-size arrays unroll into straight-line vector code
+                // (a zip over them stayed a loop with an iterator call per feature).
+                #[allow(clippy::needless_range_loop)]
+                for c in 0..CLASSES {
+                    z[c] += row[c] * v;
                 }
             }
         }

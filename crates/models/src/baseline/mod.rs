@@ -326,6 +326,12 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
 /// arguments), borrowing their values; their names are written into `names` (one
 /// buffer for the request, not one allocation per name).
 fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>> {
+    // Sized once: the buffer and the list used to grow (and be copied) as they filled.
+    names.reserve(
+        argument_parts(parts)
+            .map(|p| p.name.len().min(4 * MAX_NAME_CHARS) + "body:".len())
+            .sum(),
+    );
     let mut ends = Vec::with_capacity(parts.len().min(MAX_REQUEST_PARAMS));
     for p in argument_parts(parts) {
         push_parameter_name(names, p.location, &p.name);
@@ -333,17 +339,16 @@ fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>>
     }
     let names: &'a str = names;
     let mut start = 0;
-    argument_parts(parts)
-        .zip(ends)
-        .map(|(p, end)| {
-            let name = names.get(start..end).unwrap_or_default();
-            start = end;
-            Param {
-                name,
-                value: Value::new(&p.value),
-            }
-        })
-        .collect()
+    let mut params = Vec::with_capacity(ends.len());
+    for (p, end) in argument_parts(parts).zip(ends) {
+        let name = names.get(start..end).unwrap_or_default();
+        start = end;
+        params.push(Param {
+            name,
+            value: Value::new(&p.value),
+        });
+    }
+    params
 }
 
 /// The sampling draw of one learnable request without deviations (see "Sampling"): a
