@@ -258,8 +258,7 @@ pub fn shape(value: &str) -> Shape {
         all & TEXT != 0
     } else {
         value.chars().all(|c| {
-            c.is_alphanumeric()
-                || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
+            c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
         })
     };
     if text { Shape::Text } else { Shape::Other }
@@ -1067,10 +1066,39 @@ mod tests {
     #[test]
     fn shapes_in_one_pass_are_those_asked_one_at_a_time() {
         let fixed = [
-            "", "-", "--", "-5", "--5", "5-", ".", "..", "-.", "-.5", "1.2.3", "1.5", "-4.2",
-            "0x1F", "abc", "ABCdef", "deadBEEF01", "a1b2z", "my-file_1.txt", "a b", "a\tb",
-            "Jamón Ibérico, 2 kg", "日本語", "١٢٣", "1' or '1'='1", "a@b.c", "x?y!z:w", "é",
-            "-é", "Ω5", "foo#bar", "\u{0}", "ß.",
+            "",
+            "-",
+            "--",
+            "-5",
+            "--5",
+            "5-",
+            ".",
+            "..",
+            "-.",
+            "-.5",
+            "1.2.3",
+            "1.5",
+            "-4.2",
+            "0x1F",
+            "abc",
+            "ABCdef",
+            "deadBEEF01",
+            "a1b2z",
+            "my-file_1.txt",
+            "a b",
+            "a\tb",
+            "Jamón Ibérico, 2 kg",
+            "日本語",
+            "١٢٣",
+            "1' or '1'='1",
+            "a@b.c",
+            "x?y!z:w",
+            "é",
+            "-é",
+            "Ω5",
+            "foo#bar",
+            "\u{0}",
+            "ß.",
         ];
         for v in fixed {
             assert_eq!(shape(v), shape_reference(v), "{v:?}");
