@@ -18,16 +18,19 @@
 # engine's memo holds the parts), then instrumentation on, and for each case and front:
 # `callgrind_control --zero`, --requests requests over one keep-alive connection
 # (scripts/lib/send-requests.py: the get, post and attack shapes of shared/peers/bench.sh),
-# `callgrind_control --dump`. Reported per request: the whole process's instructions
-# (`process`: every thread, the periodic background work and the storage of what the
-# requests produced included), the inclusive instructions of the HTTP connection tasks
-# (`connections`: hyper's `Dispatcher::poll_catch`, the request path: the proxy's own
-# connection and its upstream one, or the API's; the storage tasks excluded), and of
-# `Guard::judge` (`judge`: the decision itself). Fronts: the protecting proxy, and /api/v1/check asked about the
-# same request (--no-check skips it). The clock-driven background work (roll-ups,
-# samples, posture checks, the job queue's poll) runs at its longest interval in every
-# instance, and an idle interval (zero, sleep 2 s, dump) gives
-# the background instructions per second, to show they do not weigh on the figures.
+# `callgrind_control --dump`. Reported per request:
+#   connections  inclusive instructions of hyper's `Dispatcher::poll_catch`: the HTTP
+#                connection tasks, i.e. the request path (the proxy's connection and its
+#                upstream one, or the API's). Repeatable within ~0.5%: the figure to
+#                judge the <= 10% aim on.
+#   judge        inclusive instructions of `Guard::judge` (the decision itself).
+#   process      every instruction of the process: includes the storage of what the
+#                requests produced (batched by timing) and clock-driven tasks, so it
+#                varies between runs; shown, not used.
+# Fronts: the protecting proxy, and /api/v1/check asked about the same request
+# (--no-check skips it). The clock-driven background work (roll-ups, samples, posture
+# checks, the job queue's poll) runs at its longest interval in every instance, and an
+# idle interval (zero, sleep 2 s, dump) reports what is left of it per second.
 #
 #   bash scripts/bench-ml-cost-ir.sh [--requests 200] [--warmup 450] [--before BIN]
 #        [--cases get,post,attack] [--no-check] [--port-base 18700] [--out DIR]
@@ -55,7 +58,7 @@ while [ $# -gt 0 ]; do
     --no-check) check=0; shift ;;
     --port-base) port_base=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
