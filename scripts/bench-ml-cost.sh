@@ -14,7 +14,11 @@
 # holds on a shared machine where req/s does not. The fronts run on CPU 1.
 #
 #   bash scripts/bench-ml-cost.sh [--duration 15] [--connections 16] [--before BIN] [--no-full] [--sampled]
+#        [--port-base P]
 #
+# --port-base P (env PALISADE_BENCH_PORT_BASE, default 18380): the upstream listens on P
+# and the instances on P+10 .. P+21 (two ports each), so that runs beside other
+# benchmarks can keep to their own range.
 # --before BIN: also runs `rules` and `default` from another build (e.g. the commit
 # before a change), as before-rules and before-default, in the same run; --no-full skips
 # the `ml` instance; --sampled adds `sampled`, the defaults with `[baselines] learn_every = 8`.
@@ -25,7 +29,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib/waf-fronts.sh"
 BIN="${PALISADE_BIN:-$BIN}"
 OUT="${OUT:-/tmp/palisade-bench-ml}"
-duration=15 conns=16 before="" full=1 sampled=0
+duration=15 conns=16 before="" full=1 sampled=0 port_base="${PALISADE_BENCH_PORT_BASE:-18380}"
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
@@ -33,13 +37,14 @@ while [ $# -gt 0 ]; do
     --before) before=$2; shift 2 ;;
     --no-full) full=0; shift ;;
     --sampled) sampled=1; shift ;;
+    --port-base) port_base=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -x "$BIN" ] || { echo "no release binary at $BIN (cargo build --release -p palisade)" >&2; exit 1; }
 [ -z "$before" ] || [ -x "$before" ] || { echo "no binary at $before (--before)" >&2; exit 1; }
 mkdir -p "$OUT"
-UP=18380
+UP=$port_base
 INSTANCES=(ml-rules ml-default)
 [ "$sampled" = 1 ] && INSTANCES+=(ml-sampled)
 [ -n "$before" ] && INSTANCES+=(ml-before-default ml-before-rules)
@@ -59,8 +64,10 @@ declare -A EXTRA=(
 EXTRA[ml-sampled]=$'\n[baselines]\nlearn_every = 8\n'
 EXTRA[ml-before-rules]=${EXTRA[ml-rules]}
 EXTRA[ml-before-default]=${EXTRA[ml-default]}
-declare -A PORTS=([ml-rules]="18390 18391" [ml-default]="18392 18393" [ml-full]="18394 18395"
-  [ml-before-rules]="18396 18397" [ml-before-default]="18398 18399" [ml-sampled]="18400 18401")
+p=$port_base
+declare -A PORTS=([ml-rules]="$((p + 10)) $((p + 11))" [ml-default]="$((p + 12)) $((p + 13))"
+  [ml-full]="$((p + 14)) $((p + 15))" [ml-before-rules]="$((p + 16)) $((p + 17))"
+  [ml-before-default]="$((p + 18)) $((p + 19))" [ml-sampled]="$((p + 20)) $((p + 21))")
 AFTER_BIN=$BIN
 bin_of() { case $1 in ml-before-*) echo "$before" ;; *) echo "$AFTER_BIN" ;; esac; }
 for n in "${INSTANCES[@]}"; do

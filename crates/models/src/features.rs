@@ -169,21 +169,21 @@ impl Featurizer {
         );
         // Boundary markers so prefixes and suffixes are their own grams.
         let seed = 0xcbf2_9ce4_8422_2325u64 ^ ((space as u64) << 56);
+        // The part folded once, between its boundary markers (each byte used to be
+        // folded again for every gram it is in).
+        let mut marked = [BOUNDARY; MAX_PART_BYTES + 2];
+        for (slot, &b) in marked.iter_mut().skip(1).zip(bytes) {
+            *slot = fold(b);
+        }
+        // The marker after the last byte is the array's own.
         let len = bytes.len() + 2;
-        let at = |i: usize| -> u8 {
-            if i == 0 || i == len - 1 {
-                0x02
-            } else {
-                bytes.get(i - 1).copied().map(fold).unwrap_or(0x02)
-            }
-        };
+        let marked = marked.get(..len).unwrap_or_default();
+        out.reserve(len * (hi + 1).saturating_sub(lo));
         for start in 0..len {
             let mut h = seed;
-            for n in 1..=hi {
-                let Some(i) = start.checked_add(n - 1).filter(|i| *i < len) else {
-                    break;
-                };
-                h ^= u64::from(at(i));
+            let grams = marked.get(start..(start + hi).min(len)).unwrap_or_default();
+            for (n, &b) in (1..).zip(grams) {
+                h ^= u64::from(b);
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
                 if n >= lo {
                     let mixed = h ^ (h >> 29);
@@ -194,6 +194,9 @@ impl Featurizer {
         }
     }
 }
+
+/// The byte that marks the start and the end of a part in its n-grams.
+const BOUNDARY: u8 = 0x02;
 
 /// Structural tallies of one request.
 #[derive(Default)]
@@ -307,6 +310,77 @@ mod tests {
             for paranoia in [1, 2] {
                 let parsed = parse(&r, paranoia);
                 assert_eq!(z.features_parsed(&r, &parsed), z.features(&r), "{}", r.uri);
+            }
+        }
+    }
+
+    /// The n-grams as first written: each byte folded for every gram it is in.
+    fn ngrams_reference(z: &Featurizer, space: Space, value: &[u8], out: &mut Features) {
+        let bytes = value.get(..MAX_PART_BYTES).unwrap_or(value);
+        let fold = |b: u8| -> u8 {
+            if b.is_ascii_digit() {
+                b'0'
+            } else {
+                b.to_ascii_lowercase()
+            }
+        };
+        let (lo, hi) = (
+            usize::from(z.settings.ngram_min),
+            usize::from(z.settings.ngram_max),
+        );
+        let seed = 0xcbf2_9ce4_8422_2325u64 ^ ((space as u64) << 56);
+        let len = bytes.len() + 2;
+        let at = |i: usize| -> u8 {
+            if i == 0 || i == len - 1 {
+                0x02
+            } else {
+                bytes.get(i - 1).copied().map(fold).unwrap_or(0x02)
+            }
+        };
+        for start in 0..len {
+            let mut h = seed;
+            for n in 1..=hi {
+                let Some(i) = start.checked_add(n - 1).filter(|i| *i < len) else {
+                    break;
+                };
+                h ^= u64::from(at(i));
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                if n >= lo {
+                    let mixed = h ^ (h >> 29);
+                    let sign = if mixed >> 63 == 0 { 1.0 } else { -1.0 };
+                    out.push((mixed as u32, sign));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ngrams_of_the_folded_part_are_those_folded_per_gram() {
+        let long = "x".repeat(MAX_PART_BYTES + 40);
+        let values: [&[u8]; 9] = [
+            b"",
+            b"a",
+            b"ab",
+            b"/tienda1/publico/anadir.jsp",
+            b"1' OR '1'='1",
+            "ñandú €5 \u{1F600}".as_bytes(),
+            &[0x02, 0xff, 0x00, b'A', b'9'],
+            long.as_bytes(),
+            b"Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Firefox/115.0",
+        ];
+        for (lo, hi) in [(1, 4), (2, 3), (3, 3), (1, 8)] {
+            let z = Featurizer::new(FeatureSettings {
+                buckets_log2: 16,
+                ngram_min: lo,
+                ngram_max: hi,
+            });
+            for space in [Space::Path, Space::Value, Space::Method] {
+                for v in values {
+                    let (mut a, mut b) = (Vec::new(), Vec::new());
+                    z.ngrams(space, v, &mut a);
+                    ngrams_reference(&z, space, v, &mut b);
+                    assert_eq!(a, b, "{lo}..{hi} {:?}", String::from_utf8_lossy(v));
+                }
             }
         }
     }

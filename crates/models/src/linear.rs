@@ -66,6 +66,10 @@ impl LogisticHead {
     }
 }
 
+/// The attack classifier's number of classes ([`crate::Category::ALL`]), for which
+/// [`SoftmaxHead::predict`] has a fixed-size path.
+const CLASSES: usize = 9;
+
 /// Multinomial logistic regression: the attack classifier. Weights are laid out
 /// feature-major (`index * classes + class`) so one feature's weights share a cache line.
 #[derive(Debug, Clone)]
@@ -98,6 +102,26 @@ impl SoftmaxHead {
 
     /// Class probabilities for `x`.
     pub fn predict(&self, x: &Features) -> Vec<f32> {
+        let mut z = match self.classes {
+            CLASSES => self.scores_fixed(x).to_vec(),
+            _ => self.scores(x),
+        };
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for zc in &mut z {
+            *zc = (*zc - max).exp();
+            sum += *zc;
+        }
+        if sum > 0.0 {
+            for zc in &mut z {
+                *zc /= sum;
+            }
+        }
+        z
+    }
+
+    /// The classes' raw scores (`Σ weight × value` per class), for any number of classes.
+    fn scores(&self, x: &Features) -> Vec<f32> {
         let k = self.classes;
         let mut z = vec![0.0f32; k];
         for (i, v) in x {
@@ -108,15 +132,30 @@ impl SoftmaxHead {
                 }
             }
         }
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for zc in &mut z {
-            *zc = (*zc - max).exp();
-            sum += *zc;
-        }
-        if sum > 0.0 {
-            for zc in &mut z {
-                *zc /= sum;
+        z
+    }
+
+    /// [`SoftmaxHead::scores`] for the attack classifier's [`CLASSES`] classes: the
+    /// scores live in registers and each row is a fixed-size array, so the per-feature
+    /// update is a few vector instructions rather than a loop over a slice (the
+    /// classifier was most of a flagged request's model cost). Every score takes the
+    /// same products and sums in the same order, so the result is bit for bit that of
+    /// [`SoftmaxHead::scores`] (`fixed_size_scores_are_those_of_the_general_loop`).
+    fn scores_fixed(&self, x: &Features) -> [f32; CLASSES] {
+        let mut z = [0.0f32; CLASSES];
+        for (i, v) in x {
+            let base = *i as usize * CLASSES;
+            let row: Option<&[f32; CLASSES]> = self
+                .weights
+                .get(base..base + CLASSES)
+                .and_then(|r| r.try_into().ok());
+            if let Some(row) = row {
+                // Indexes over fixed-size arrays unroll into straight-line vector code
+                // (a zip over them stayed a loop with an iterator call per feature).
+                #[allow(clippy::needless_range_loop)]
+                for c in 0..CLASSES {
+                    z[c] += row[c] * v;
+                }
             }
         }
         z
@@ -148,6 +187,7 @@ impl SoftmaxHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Category;
 
     #[test]
     fn logistic_learns_a_separable_toy_problem() {
@@ -162,6 +202,38 @@ mod tests {
         assert!(h.predict(&neg) < 0.1);
         // Out-of-range indexes are ignored, not a panic.
         assert!(h.predict(&vec![(99, 1.0)]) > 0.0);
+    }
+
+    #[test]
+    fn fixed_size_scores_are_those_of_the_general_loop() {
+        let mut rng = crate::rng::Rng::new(7);
+        let dim = 300;
+        let weights: Vec<f32> = (0..dim * CLASSES)
+            .map(|i| {
+                if i % 5 == 0 {
+                    0.0
+                } else {
+                    (rng.below(2001) as f32 - 1000.0) / 333.0
+                }
+            })
+            .collect();
+        let h = SoftmaxHead::from_weights(weights, CLASSES);
+        for _ in 0..200 {
+            let n = 1 + rng.below(400);
+            let x: Features = (0..n)
+                .map(|_| {
+                    // Some indexes past the end: ignored by both.
+                    let i = rng.below(dim + 20) as u32;
+                    let v = if rng.below(2) == 0 { 0.07 } else { -0.07 };
+                    (i, v)
+                })
+                .collect();
+            let general = h.scores(&x);
+            let fixed = h.scores_fixed(&x);
+            let bits = |z: &[f32]| z.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&general), bits(&fixed));
+        }
+        assert_eq!(Category::ALL.len(), CLASSES);
     }
 
     #[test]

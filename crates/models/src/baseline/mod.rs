@@ -284,6 +284,11 @@ fn push_parameter_name(out: &mut String, location: Location, name: &str) {
     if location == Location::BodyArgValue {
         out.push_str("body:");
     }
+    // Nearly every name: short and without digits, so kept as it is in one copy.
+    if name.len() <= MAX_NAME_CHARS && !name.bytes().any(|b| b.is_ascii_digit()) {
+        out.push_str(name);
+        return;
+    }
     let mut in_digits = false;
     for c in name.chars().take(MAX_NAME_CHARS) {
         if c.is_ascii_digit() {
@@ -321,6 +326,12 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
 /// arguments), borrowing their values; their names are written into `names` (one
 /// buffer for the request, not one allocation per name).
 fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>> {
+    // Sized once: the buffer and the list used to grow (and be copied) as they filled.
+    names.reserve(
+        argument_parts(parts)
+            .map(|p| p.name.len().min(4 * MAX_NAME_CHARS) + "body:".len())
+            .sum(),
+    );
     let mut ends = Vec::with_capacity(parts.len().min(MAX_REQUEST_PARAMS));
     for p in argument_parts(parts) {
         push_parameter_name(names, p.location, &p.name);
@@ -328,17 +339,16 @@ fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>>
     }
     let names: &'a str = names;
     let mut start = 0;
-    argument_parts(parts)
-        .zip(ends)
-        .map(|(p, end)| {
-            let name = names.get(start..end).unwrap_or_default();
-            start = end;
-            Param {
-                name,
-                value: Value::new(&p.value),
-            }
-        })
-        .collect()
+    let mut params = Vec::with_capacity(ends.len());
+    for (p, end) in argument_parts(parts).zip(ends) {
+        let name = names.get(start..end).unwrap_or_default();
+        start = end;
+        params.push(Param {
+            name,
+            value: Value::new(&p.value),
+        });
+    }
+    params
 }
 
 /// The sampling draw of one learnable request without deviations (see "Sampling"): a
@@ -1276,6 +1286,54 @@ mod tests {
             parameter_name(Location::BodyArgValue, "items.12.id"),
             "body:items.#.id"
         );
+    }
+
+    /// A parameter name as first written: a character at a time.
+    fn parameter_name_reference(location: Location, name: &str) -> String {
+        let mut out = String::new();
+        if location == Location::BodyArgValue {
+            out.push_str("body:");
+        }
+        let mut in_digits = false;
+        for c in name.chars().take(MAX_NAME_CHARS) {
+            if c.is_ascii_digit() {
+                if !in_digits {
+                    out.push('#');
+                }
+                in_digits = true;
+            } else {
+                in_digits = false;
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn parameter_names_copied_whole_are_those_built_a_character_at_a_time() {
+        let long = "n".repeat(MAX_NAME_CHARS + 5);
+        let exact = "é".repeat(MAX_NAME_CHARS / 2 + 3);
+        let names = [
+            "",
+            "id",
+            "B1",
+            "items.12.id",
+            "nombre",
+            "q[]",
+            "ñame",
+            long.as_str(),
+            exact.as_str(),
+            "a\u{0}b",
+        ];
+        for name in names {
+            for location in [Location::QueryArgValue, Location::BodyArgValue] {
+                assert_eq!(
+                    parameter_name(location, name),
+                    parameter_name_reference(location, name),
+                    "{name}"
+                );
+            }
+        }
     }
 
     /// A table shared by nodes, merged as the store does under its lock.

@@ -119,6 +119,16 @@ impl<'a> Value<'a> {
     }
 }
 
+/// The indexes of the bits set in a class set, lowest first.
+fn set_bits(set: u16) -> impl Iterator<Item = usize> {
+    let mut rest = set;
+    std::iter::from_fn(move || {
+        let i = rest.trailing_zeros() as usize;
+        rest &= rest.wrapping_sub(1);
+        (i < 16).then_some(i)
+    })
+}
+
 /// What a whole value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(usize)]
@@ -153,41 +163,105 @@ const SHAPE_NAMES: [&str; SHAPES] = [
     "free-form",
 ];
 
-/// The shape of `value`.
+/// What [`shape`] asks of every byte of a value, one bit per question.
+const DIGIT: u8 = 1;
+const ALPHA: u8 = 1 << 1;
+const HEX: u8 = 1 << 2;
+const ALNUM: u8 = 1 << 3;
+/// Letters, digits, `-`, `_`, `.`.
+const WORD: u8 = 1 << 4;
+/// An ASCII character [`Shape::Text`] allows.
+const TEXT: u8 = 1 << 5;
+/// A digit or `.`.
+const NUMBER: u8 = 1 << 6;
+
+const fn shape_flags(b: u8) -> u8 {
+    let mut f = 0;
+    if b.is_ascii_digit() {
+        f |= DIGIT | NUMBER;
+    }
+    if b.is_ascii_alphabetic() {
+        f |= ALPHA;
+    }
+    if b.is_ascii_hexdigit() {
+        f |= HEX;
+    }
+    if b.is_ascii_alphanumeric() {
+        f |= ALNUM | WORD | TEXT;
+    }
+    if matches!(b, b'-' | b'_' | b'.') {
+        f |= WORD | TEXT;
+    }
+    if matches!(b, b' ' | b',' | b':' | b'!' | b'?' | b'@') {
+        f |= TEXT;
+    }
+    if b == b'.' {
+        f |= NUMBER;
+    }
+    f
+}
+
+/// [`shape_flags`] for every byte (a non-ASCII byte has none).
+const SHAPE_FLAGS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = shape_flags(b as u8);
+        b += 1;
+    }
+    table
+};
+
+/// The shape of `value`, in one pass over its bytes (the questions below each used to
+/// scan it: `shapes_in_one_pass_are_those_asked_one_at_a_time`).
 pub fn shape(value: &str) -> Shape {
     let b = value.as_bytes();
-    if b.is_empty() {
+    let Some((&first, rest)) = b.split_first() else {
         return Shape::Empty;
+    };
+    // What every byte after the first is, what any byte is, and the dots.
+    let (mut all_rest, mut any, mut dots, mut ascii) = (u8::MAX, 0u8, 0usize, true);
+    for &c in rest {
+        let f = SHAPE_FLAGS[usize::from(c)];
+        all_rest &= f;
+        any |= f;
+        dots += usize::from(c == b'.');
+        ascii &= c.is_ascii();
     }
-    let body = b.strip_prefix(b"-").unwrap_or(b);
-    let dots = body.iter().filter(|c| **c == b'.').count();
-    if !body.is_empty()
-        && dots <= 1
-        && body.iter().any(u8::is_ascii_digit)
-        && body.iter().all(|c| c.is_ascii_digit() || *c == b'.')
-    {
+    let head = SHAPE_FLAGS[usize::from(first)];
+    any |= head;
+    dots += usize::from(first == b'.');
+    ascii &= first.is_ascii();
+    let all = head & all_rest;
+    // Digits with at most one point, after an optional leading minus.
+    let number = if first == b'-' {
+        !rest.is_empty() && all_rest & NUMBER != 0
+    } else {
+        all & NUMBER != 0
+    };
+    if number && dots <= 1 && any & DIGIT != 0 {
         return Shape::Numeric;
     }
-    if b.iter().all(u8::is_ascii_alphabetic) {
+    if all & ALPHA != 0 {
         return Shape::Alphabetic;
     }
-    if b.iter().all(u8::is_ascii_hexdigit) {
+    if all & HEX != 0 {
         return Shape::Hex;
     }
-    if b.iter().all(u8::is_ascii_alphanumeric) {
+    if all & ALNUM != 0 {
         return Shape::Alphanumeric;
     }
-    if b.iter()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    {
+    if all & WORD != 0 {
         return Shape::Word;
     }
-    if value.chars().all(|c| {
-        c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
-    }) {
-        return Shape::Text;
-    }
-    Shape::Other
+    let text = if ascii {
+        all & TEXT != 0
+    } else {
+        value.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
+        })
+    };
+    if text { Shape::Text } else { Shape::Other }
 }
 
 /// One parameter of a request as the baselines key it ([`super::parameter_name`]), with
@@ -369,9 +443,8 @@ impl ParamProfile {
         if self.classes.len() != CLASSES.len() {
             self.classes.resize(CLASSES.len(), 0);
         }
-        let set = value.classes;
-        for (i, c) in self.classes.iter_mut().enumerate() {
-            if set & (1 << i) != 0 {
+        for i in set_bits(value.classes) {
+            if let Some(c) = self.classes.get_mut(i) {
                 *c += w;
             }
         }
@@ -432,9 +505,9 @@ impl ParamProfile {
         let value = v.text;
         let n = self.n;
         let len = v.chars;
-        let (dominant, dominant_n) = self.dominant_shape();
         // Built only when a deviation needs it: most values judged have none.
         let usual = || {
+            let (dominant, dominant_n) = self.dominant_shape();
             format!(
                 "parameter `{name}` is {} in {}% of {} requests",
                 SHAPE_NAMES.get(dominant).copied().unwrap_or("free-form"),
@@ -443,11 +516,14 @@ impl ParamProfile {
             )
         };
         // Character classes never (or almost never) seen in this parameter.
-        let set = v.classes;
         let mut novel = Vec::new();
         let mut dangerous = false;
-        for (i, name) in CLASSES.iter().enumerate() {
-            if set & (1 << i) != 0 && (self.class_count(i) as f64) <= RARE * n as f64 {
+        let rare = RARE * n as f64;
+        // Only the classes the value has (a few of the 14), in class order.
+        for i in set_bits(v.classes) {
+            if (self.class_count(i) as f64) <= rare
+                && let Some(name) = CLASSES.get(i)
+            {
                 novel.push(*name);
                 dangerous |= DANGEROUS & (1 << i) != 0;
             }
@@ -947,6 +1023,99 @@ mod tests {
         ] {
             // Bit for bit: the same sums in the same order.
             assert_eq!(icd_bins(v), icd_bins_reference(v), "{v:?}");
+        }
+    }
+
+    /// The shape as first written: one scan of the value per question.
+    fn shape_reference(value: &str) -> Shape {
+        let b = value.as_bytes();
+        if b.is_empty() {
+            return Shape::Empty;
+        }
+        let body = b.strip_prefix(b"-").unwrap_or(b);
+        let dots = body.iter().filter(|c| **c == b'.').count();
+        if !body.is_empty()
+            && dots <= 1
+            && body.iter().any(u8::is_ascii_digit)
+            && body.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        {
+            return Shape::Numeric;
+        }
+        if b.iter().all(u8::is_ascii_alphabetic) {
+            return Shape::Alphabetic;
+        }
+        if b.iter().all(u8::is_ascii_hexdigit) {
+            return Shape::Hex;
+        }
+        if b.iter().all(u8::is_ascii_alphanumeric) {
+            return Shape::Alphanumeric;
+        }
+        if b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        {
+            return Shape::Word;
+        }
+        if value.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
+        }) {
+            return Shape::Text;
+        }
+        Shape::Other
+    }
+
+    #[test]
+    fn shapes_in_one_pass_are_those_asked_one_at_a_time() {
+        let fixed = [
+            "",
+            "-",
+            "--",
+            "-5",
+            "--5",
+            "5-",
+            ".",
+            "..",
+            "-.",
+            "-.5",
+            "1.2.3",
+            "1.5",
+            "-4.2",
+            "0x1F",
+            "abc",
+            "ABCdef",
+            "deadBEEF01",
+            "a1b2z",
+            "my-file_1.txt",
+            "a b",
+            "a\tb",
+            "Jamón Ibérico, 2 kg",
+            "日本語",
+            "١٢٣",
+            "1' or '1'='1",
+            "a@b.c",
+            "x?y!z:w",
+            "é",
+            "-é",
+            "Ω5",
+            "foo#bar",
+            "\u{0}",
+            "ß.",
+        ];
+        for v in fixed {
+            assert_eq!(shape(v), shape_reference(v), "{v:?}");
+        }
+        // Every short string over an alphabet that reaches each branch.
+        let alphabet = ['1', '.', '-', 'a', 'F', 'g', '_', ' ', ',', '\'', 'é', '\t'];
+        let mut values = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = values
+                .iter()
+                .filter(|v| v.chars().count() == values.last().map_or(0, |l| l.chars().count()))
+                .flat_map(|v| alphabet.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            values.extend(longer);
+        }
+        for v in &values {
+            assert_eq!(shape(v), shape_reference(v), "{v:?}");
         }
     }
 
