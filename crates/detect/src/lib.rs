@@ -25,6 +25,7 @@ mod injection;
 mod memo;
 pub mod places;
 mod prefilter;
+mod scan;
 pub mod request;
 pub mod rules;
 pub mod seclang;

@@ -80,6 +80,28 @@ pub enum Location {
 }
 
 impl Location {
+    /// Every location, in declaration order (`ALL[l as usize] == l`), so per-location
+    /// tables can be built once and indexed by a part's location.
+    pub const ALL: [Location; 17] = [
+        Location::Path,
+        Location::UriRaw,
+        Location::QueryString,
+        Location::QueryArgName,
+        Location::QueryArgValue,
+        Location::BodyArgName,
+        Location::BodyArgValue,
+        Location::CookieName,
+        Location::CookieValue,
+        Location::HeaderName,
+        Location::HeaderValue,
+        Location::Body,
+        Location::Method,
+        Location::Protocol,
+        Location::Anomaly,
+        Location::PathSegment,
+        Location::OtherHeaderValue,
+    ];
+
     /// A stable name for reports and evidence.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -336,6 +336,19 @@ pub fn lowercase(input: &str) -> Cow<'_, str> {
 /// Resolves `./`, `../`, duplicate slashes and backslashes. `..` segments that would climb
 /// above the start are kept (as a leading `/..`), so traversal beyond root stays visible.
 pub fn normalize_path(input: &str) -> Cow<'_, str> {
+    // Without backslashes, empty inner segments, `.` or `..` the steps below give the
+    // input back: say so without building it again.
+    if !input.contains('\\')
+        && !input.contains("//")
+        && input.split('/').all(|seg| seg != "." && seg != "..")
+    {
+        return Cow::Borrowed(input);
+    }
+    normalize_path_steps(input)
+}
+
+/// [`normalize_path`] step by step (the fast answer above is checked against it).
+fn normalize_path_steps(input: &str) -> Cow<'_, str> {
     let replaced = input.replace('\\', "/");
     let absolute = replaced.starts_with('/');
     let trailing = replaced.ends_with('/') && replaced.len() > 1;
@@ -514,6 +527,24 @@ pub fn base64_decode(input: &str) -> Cow<'_, str> {
 /// and `;` into spaces, collapses spaces and lowercases, defeating shell obfuscation like
 /// `c^a^t /e't'c/passwd`.
 pub fn cmd_line(input: &str) -> Cow<'_, str> {
+    // Lowercase ASCII with none of the characters the steps below drop or replace,
+    // and no space they would drop, is given back as it is.
+    let bytes = input.as_bytes();
+    let kept = bytes.iter().all(|&b| {
+        b.is_ascii()
+            && !b.is_ascii_uppercase()
+            && !matches!(b, b'\\' | b'\'' | b'"' | b'^' | b',' | b';' | b'\t' | b'\n' | b'\r')
+    }) && !bytes
+        .windows(2)
+        .any(|w| matches!(w, [b' ', b' ' | b'/' | b'(']));
+    if kept {
+        return Cow::Borrowed(input);
+    }
+    cmd_line_steps(input)
+}
+
+/// [`cmd_line`] step by step (the fast answer above is checked against it).
+fn cmd_line_steps(input: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         match c {
@@ -661,6 +692,46 @@ mod tests {
     fn cmdline() {
         assert_eq!(cmd_line("C^a^T /e't'c/pass\"wd"), "cat/etc/passwd");
         assert_eq!(cmd_line("a;b,c"), "a b c");
+    }
+
+    #[test]
+    fn fast_answers_are_those_of_the_steps() {
+        const PIECES: &[&str] = &[
+            "a", "B", "/", "//", ".", "..", "\\", " ", "  ", "(", "'", "\"", "^", ",", ";",
+            "\t", "\n", "é", "É", "x.y", "-", "~", "=", "?",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut inputs: Vec<String> = vec![String::new(), "/".into(), ".".into(), "..".into()];
+        for _ in 0..20_000 {
+            let n = next() % 8;
+            inputs.push(
+                (0..n)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect(),
+            );
+        }
+        for input in &inputs {
+            let (fast, steps) = (normalize_path(input), normalize_path_steps(input));
+            assert_eq!(fast, steps, "normalize_path {input:?}");
+            assert_eq!(
+                matches!(fast, Cow::Borrowed(_)),
+                matches!(steps, Cow::Borrowed(_)),
+                "normalize_path {input:?}"
+            );
+            let (fast, steps) = (cmd_line(input), cmd_line_steps(input));
+            assert_eq!(fast, steps, "cmd_line {input:?}");
+            assert_eq!(
+                matches!(fast, Cow::Borrowed(_)),
+                matches!(steps, Cow::Borrowed(_)),
+                "cmd_line {input:?}"
+            );
+        }
     }
 
     #[test]
