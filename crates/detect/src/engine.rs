@@ -7,19 +7,18 @@
 //! no value is transformed twice in one inspection. Everything is in an `Arc`, so an
 //! engine is cheap to clone and can be swapped atomically on hot reload.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
+use crate::chains::{Chains, Values};
 use crate::memo;
 use crate::prefilter::Prefilter;
-use crate::scan::{self, Candidate, LocationScan, ScanScratch};
+use crate::scan::{self, LocationScan, ScanScratch};
 
 use crate::request::{HttpRequest, Location, ParsedRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
 use crate::seclang::{LoadReport, Program};
-use crate::transform::{Transform, apply_chain};
 
 /// Longest matched text kept as evidence (chars).
 pub const MAX_MATCHED: usize = 200;
@@ -116,7 +115,8 @@ struct Inner {
     id: u64,
     config: EngineConfig,
     rules: Vec<Rule>,
-    chains: Vec<Vec<Transform>>,
+    /// Every rule's transformation chain, and their prefixes.
+    chains: Chains,
     groups: Vec<Group>,
     /// Per location (`Location as usize`): the shared scan of the groups that can
     /// cover a part there.
@@ -151,20 +151,13 @@ impl Engine {
             .into_iter()
             .filter(|r| r.paranoia <= config.paranoia)
             .collect();
-        let mut chains: Vec<Vec<Transform>> = Vec::new();
-        let mut chain_id = |c: &[Transform]| match chains.iter().position(|x| x == c) {
-            Some(i) => i,
-            None => {
-                chains.push(c.to_vec());
-                chains.len() - 1
-            }
-        };
+        let mut chains = Chains::default();
         // (target, chain) -> (sources, rule indices)
         let mut grouped: Vec<(Target, usize, Vec<String>, Vec<usize>)> = Vec::new();
         let mut detectors = Vec::new();
         let mut unsupported = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
-            let chain = chain_id(&rule.transforms);
+            let chain = chains.id(&rule.transforms);
             match rule.operator.regex_source() {
                 Some(src) => {
                     for t in &rule.targets {
@@ -287,7 +280,7 @@ impl Engine {
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
         let mut scratch = ScanScratch::default();
-        let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
+        let mut cache = Values::default();
         for part in &parsed.parts {
             // A part seen before (same engine, same place, name and value) replays
             // what the rules found in it then.
@@ -348,48 +341,34 @@ impl Engine {
 
 /// The shared scan of each location, indexed by `Location as usize`.
 fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
-    let sources: Vec<Vec<&str>> = groups
-        .iter()
-        .map(|g| g.regexes.iter().map(Regex::as_str).collect())
-        .collect();
     Location::ALL
         .iter()
         .map(|&loc| {
-            let candidates: Vec<(usize, Candidate<'_>)> = groups
+            let candidates: Vec<(usize, &Prefilter)> = groups
                 .iter()
-                .zip(&sources)
                 .enumerate()
-                .filter(|(_, (g, _))| g.target.covers(loc))
-                .map(|(gi, (g, src))| {
-                    (
-                        gi,
-                        Candidate {
-                            prefilter: &g.prefilter,
-                            sources: src,
-                        },
-                    )
-                })
+                .filter(|(_, g)| g.target.covers(loc))
+                .map(|(gi, g)| (gi, &g.prefilter))
                 .collect();
-            LocationScan::new(&candidates, SET_SIZE_LIMIT)
+            LocationScan::new(&candidates)
         })
         .collect()
 }
 
 /// Runs every group and detector whose target covers `part`; returns the hits in the
 /// order they are recorded (groups, then detectors). `cache` holds the part's
-/// transformed values per chain (emptied here; kept by the caller only for its buffer).
+/// transformed values per chain (reset here; kept by the caller only for its buffer).
 ///
 /// The groups are scanned together ([`crate::scan`]): once per distinct transformed
 /// value rather than once per group.
 fn evaluate<'p>(
     inner: &Inner,
     part: &'p Part,
-    cache: &mut Vec<Option<Cow<'p, str>>>,
+    cache: &mut Values<'p>,
     scratch: &mut ScanScratch,
 ) -> Vec<memo::Hit> {
     let mut found = Vec::new();
-    cache.clear();
-    cache.resize(inner.chains.len(), None);
+    cache.reset(&inner.chains);
     if let Some(plan) = inner.scans.get(part.location as usize) {
         plan.reset(scratch);
         // Which candidates cover the part, and the class of each one's value: the
@@ -402,12 +381,12 @@ fn evaluate<'p>(
             if !g.target.matches(part) {
                 continue;
             }
-            fill(cache, &inner.chains, g.chain, &part.value);
-            let value = cached(cache, g.chain, &part.value);
+            cache.fill(&inner.chains, g.chain, &part.value);
+            let value = cache.get(g.chain, &part.value);
             let known = scratch
                 .reps
                 .iter()
-                .position(|&c| same_text(cached(cache, c, &part.value), value));
+                .position(|&c| same_text(cache.get(c, &part.value), value));
             let class = known.unwrap_or_else(|| {
                 scratch.reps.push(g.chain);
                 scratch.reps.len() - 1
@@ -421,7 +400,7 @@ fn evaluate<'p>(
             let Some(&chain) = scratch.reps.get(class) else {
                 continue;
             };
-            let value = cached(cache, chain, &part.value);
+            let value = cache.get(chain, &part.value);
             plan.scan_class(
                 value,
                 class,
@@ -441,7 +420,7 @@ fn evaluate<'p>(
             let Some(g) = inner.groups.get(gi) else {
                 continue;
             };
-            let value = cached(cache, g.chain, &part.value);
+            let value = cache.get(g.chain, &part.value);
             let range = plan.range(k);
             let Some(hits) = scratch.hit.get(range) else {
                 continue;
@@ -463,8 +442,8 @@ fn evaluate<'p>(
         if !d.target.matches(part) {
             continue;
         }
-        fill(cache, &inner.chains, d.chain, &part.value);
-        let value = cached(cache, d.chain, &part.value);
+        cache.fill(&inner.chains, d.chain, &part.value);
+        let value = cache.get(d.chain, &part.value);
         let Some(rule) = inner.rules.get(d.rule) else {
             continue;
         };
@@ -483,29 +462,6 @@ fn evaluate<'p>(
 /// often).
 fn same_text(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
-}
-
-/// Applies `chain` to `value` unless the cache already holds its result.
-fn fill<'p>(
-    cache: &mut [Option<Cow<'p, str>>],
-    chains: &[Vec<Transform>],
-    chain: usize,
-    value: &'p str,
-) {
-    let steps = chains.get(chain).map(Vec::as_slice).unwrap_or(&[]);
-    if let Some(slot) = cache.get_mut(chain)
-        && slot.is_none()
-    {
-        *slot = Some(apply_chain(steps, value));
-    }
-}
-
-/// The cached result of `chain` (filled by [`fill`]); the value itself when absent.
-fn cached<'c>(cache: &'c [Option<Cow<'_, str>>], chain: usize, value: &'c str) -> &'c str {
-    match cache.get(chain) {
-        Some(Some(v)) => v,
-        _ => value,
-    }
 }
 
 fn cap(s: &str, max: usize) -> String {
@@ -552,6 +508,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::apply_chain;
 
     fn get(uri: &str) -> HttpRequest {
         HttpRequest {
@@ -651,7 +608,7 @@ mod tests {
             if !g.target.matches(part) {
                 continue;
             }
-            let steps = inner.chains.get(g.chain).map(Vec::as_slice).unwrap_or(&[]);
+            let steps = inner.chains.steps(g.chain);
             let value = apply_chain(steps, &part.value);
             let value = value.as_ref();
             g.prefilter
@@ -671,7 +628,7 @@ mod tests {
             if !d.target.matches(part) {
                 continue;
             }
-            let steps = inner.chains.get(d.chain).map(Vec::as_slice).unwrap_or(&[]);
+            let steps = inner.chains.steps(d.chain);
             let value = apply_chain(steps, &part.value);
             if let Some(m) = crate::injection::detect(&inner.rules[d.rule].operator, &value) {
                 found.push((d.rule, cap(&value, MAX_DECODED), cap(&m, MAX_MATCHED)));
@@ -742,7 +699,7 @@ mod tests {
             let inner = &*engine.inner;
             let mut scratch = ScanScratch::default();
             for _ in 0..4000 {
-                let mut cache = Vec::new();
+                let mut cache = Values::default();
                 let location = Location::ALL[(rng.next() % 17) as usize];
                 let part = Part {
                     location,

@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod engine;
+mod chains;
 mod framing;
 mod injection;
 mod memo;

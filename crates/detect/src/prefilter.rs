@@ -146,11 +146,6 @@ impl Prefilter {
             .map(|(l, o)| (l.as_slice(), o.as_slice()))
     }
 
-    /// Group-local indices of the rules that run whatever the value holds.
-    pub(crate) fn always(&self) -> &[usize] {
-        &self.always
-    }
-
     /// Marks in `hit` (indexed group-locally) the always-run rules that match `value`.
     /// `is_match(i)` runs rule `i`'s own regex, used when the always-run set could not
     /// be compiled.

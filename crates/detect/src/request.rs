@@ -457,11 +457,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
 /// `shared/peers/replay.py`. Every inspection path (built-in rules and SecLang) uses this.
 pub(crate) fn strip_authority(uri: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    let lower_start = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+    if !is_absolute_http(uri) {
         return Cow::Borrowed(uri);
     }
     let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
@@ -481,14 +477,21 @@ pub(crate) fn strip_authority(uri: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a request target is in absolute form with an `http` or `https` scheme (any
+/// case). As the checks have always read it: the target's first 8 bytes lowercased
+/// start with `http://` or `https://`, so a target shorter than 8 bytes never is.
+pub(crate) fn is_absolute_http(uri: &str) -> bool {
+    uri.get(..8).is_some_and(|head| {
+        head.get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case("http://"))
+            || head.eq_ignore_ascii_case("https://")
+    })
+}
+
 /// Checks the authority of an absolute-form target is `host[:port]` (or `[v6][:port]`,
 /// optionally with userinfo); origin-form targets must start with `/` (or be `*`).
 fn authority_is_valid(uri: &str) -> bool {
-    let lower_start = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+    if !is_absolute_http(uri) {
         return uri.starts_with('/') || uri == "*" || uri.is_empty();
     }
     let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
@@ -854,6 +857,21 @@ mod tests {
         assert!(!authority_is_valid("http://localhost:8080http://x:9090/a"));
         assert!(!authority_is_valid("http://host:/"));
         assert!(!authority_is_valid("relative/path"));
+    }
+
+    #[test]
+    fn absolute_targets_are_told_as_the_lowercased_head_told_them() {
+        let by_copy = |uri: &str| {
+            let l = uri.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+            l.starts_with("http://") || l.starts_with("https://")
+        };
+        for uri in [
+            "", "/a", "*", "http://", "http://a", "HTTP://a", "HtTpS://x/y", "https:/",
+            "https://", "https:x//", "http:/é", "httpé://", "http://é", "https://é",
+            "ftp://abc", "http:\\\\x", "hTtP://h:8080/", "https:/a/b",
+        ] {
+            assert_eq!(is_absolute_http(uri), by_copy(uri), "{uri:?}");
+        }
     }
 
     #[test]

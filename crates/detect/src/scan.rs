@@ -4,30 +4,22 @@
 //! An argument is inspected by about twenty groups (one per target and transformation
 //! chain), and for most values most chains change nothing: scanning the same text once
 //! per group did the same Aho-Corasick pass and the same "does any always-run rule
-//! match" pass twenty times. For each [`Location`] the engine keeps a [`LocationScan`]
+//! match" pass twenty times. For each location the engine keeps a [`LocationScan`]
 //! over the groups whose target can cover a part there: one automaton of all their
-//! literals and one set of all their always-run regexes. A part's groups are split
+//! literals. A part's groups are split
 //! into classes by the value their chain gives (equal text, one class), and each class
 //! is scanned once; a literal found there runs the regex of each rule of the class's
 //! groups that requires it, as the group's own prefilter would have.
 //!
 //! Nothing is decided differently from scanning group by group: the shared automaton
 //! reports every occurrence of every literal (overlapping, case-insensitive, as each
-//! group's did), and the shared always-run set is only a proof that none of those rules
-//! match; when it matches, each group's own set says which.
+//! group's did). The always-run rules stay in each group's own set: one set of them
+//! all was tried, and was slower (its automaton is too large for the lazy DFA, so it
+//! ran on the PikeVM: about 1,000 more instructions a line under callgrind).
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::RegexSet;
 
 use crate::prefilter::Prefilter;
-
-/// One candidate group as the scan sees it.
-pub(crate) struct Candidate<'a> {
-    /// The group's prefilter.
-    pub prefilter: &'a Prefilter,
-    /// The group's regex sources, group-local order.
-    pub sources: &'a [&'a str],
-}
 
 /// The shared scan of the groups that can cover one location.
 #[derive(Debug)]
@@ -42,9 +34,6 @@ pub(crate) struct LocationScan {
     literals: Option<AhoCorasick>,
     /// For each literal: (candidate position, group-local rule) that require it.
     owners: Vec<Vec<(usize, usize)>>,
-    /// Every candidate's always-run regexes together (`None`: none, or too large:
-    /// each group's own set runs).
-    always_any: Option<RegexSet>,
 }
 
 /// Per-part working memory of a scan, kept by the caller so a part costs no
@@ -66,19 +55,18 @@ pub(crate) struct ScanScratch {
 pub(crate) const NONE: usize = usize::MAX;
 
 impl LocationScan {
-    /// Builds the scan of `candidates` (engine group index, group), ascending.
-    pub(crate) fn new(candidates: &[(usize, Candidate<'_>)], size_limit: usize) -> LocationScan {
+    /// Builds the scan of `candidates` (engine group index, its prefilter), ascending.
+    pub(crate) fn new(candidates: &[(usize, &Prefilter)]) -> LocationScan {
         let mut groups = Vec::with_capacity(candidates.len());
         let mut base = Vec::with_capacity(candidates.len());
         let mut total = 0;
         let mut literal_ids: Vec<&[u8]> = Vec::new();
         let mut owners: Vec<Vec<(usize, usize)>> = Vec::new();
-        let mut always_sources: Vec<&str> = Vec::new();
-        for (k, (gi, c)) in candidates.iter().enumerate() {
+        for (k, (gi, prefilter)) in candidates.iter().enumerate() {
             groups.push(*gi);
             base.push(total);
-            total += c.prefilter.len();
-            for (lit, rules) in c.prefilter.literals() {
+            total += prefilter.len();
+            for (lit, rules) in prefilter.literals() {
                 let p = match literal_ids.iter().position(|l| *l == lit) {
                     Some(p) => p,
                     None => {
@@ -91,12 +79,6 @@ impl LocationScan {
                     o.extend(rules.iter().map(|&i| (k, i)));
                 }
             }
-            always_sources.extend(
-                c.prefilter
-                    .always()
-                    .iter()
-                    .filter_map(|&i| c.sources.get(i).copied()),
-            );
         }
         let literals = if literal_ids.is_empty() {
             None
@@ -110,21 +92,12 @@ impl LocationScan {
         if literals.is_none() {
             owners.clear();
         }
-        let always_any = if always_sources.is_empty() {
-            None
-        } else {
-            regex::RegexSetBuilder::new(&always_sources)
-                .size_limit(size_limit)
-                .build()
-                .ok()
-        };
         LocationScan {
             groups,
             base,
             total,
             literals,
             owners,
-            always_any,
         }
     }
 
@@ -162,21 +135,15 @@ impl LocationScan {
         is_match: impl Fn(usize, usize) -> bool,
     ) {
         let in_class = |scratch: &ScanScratch, k: usize| scratch.class.get(k) == Some(&class);
-        // Always-run rules: one scan of them all proves that none matches; else each
-        // group's own set says which.
-        let any_always = (0..self.groups.len()).any(|k| {
-            in_class(scratch, k) && candidate(k).is_some_and(|p| !p.always().is_empty())
-        });
-        if any_always && self.always_any.as_ref().is_none_or(|s| s.is_match(value)) {
-            for k in 0..self.groups.len() {
-                if !in_class(scratch, k) {
-                    continue;
-                }
-                let Some(p) = candidate(k) else { continue };
-                let range = self.range(k);
-                if let Some(hit) = scratch.hit.get_mut(range) {
-                    p.mark_always(value, hit, |i| is_match(k, i));
-                }
+        // Always-run rules: each group's own set.
+        for k in 0..self.groups.len() {
+            if !in_class(scratch, k) {
+                continue;
+            }
+            let Some(p) = candidate(k) else { continue };
+            let range = self.range(k);
+            if let Some(hit) = scratch.hit.get_mut(range) {
+                p.mark_always(value, hit, |i| is_match(k, i));
             }
         }
         match &self.literals {
