@@ -274,7 +274,8 @@ pub fn truncate(mut s: String, max: usize) -> String {
 /// Splits a request into bounded parts; `paranoia` ≥ 3 inspects every header.
 pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let mut b = Builder {
-        parts: Vec::new(),
+        // Room for a typical request's parts, so the list is not regrown three times.
+        parts: Vec::with_capacity(16),
         anomalies: Vec::new(),
         args: 0,
     };

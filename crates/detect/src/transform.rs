@@ -334,7 +334,7 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 pub fn lowercase(input: &str) -> Cow<'_, str> {
     // ASCII text (nearly every value) is checked and lowered byte by byte.
     if input.is_ascii() {
-        return if input.bytes().any(|b| b.is_ascii_uppercase()) {
+        return if any_byte(input.as_bytes(), |b| b.is_ascii_uppercase()) {
             Cow::Owned(input.to_ascii_lowercase())
         } else {
             Cow::Borrowed(input)
@@ -574,6 +574,7 @@ fn cmd_line_steps(input: &str) -> Cow<'_, str> {
                 }
                 out.push(c);
             }
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
             c => out.extend(c.to_lowercase()),
         }
     }
