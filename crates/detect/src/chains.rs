@@ -26,10 +26,9 @@ impl Chains {
         if let Some(i) = self.steps.iter().position(|c| c == chain) {
             return i;
         }
-        let parent = match chain.split_last() {
-            Some((&last, prefix)) => Some((self.id(prefix), last)),
-            None => None,
-        };
+        let parent = chain
+            .split_last()
+            .map(|(&last, prefix)| (self.id(prefix), last));
         self.steps.push(chain.to_vec());
         self.parent.push(parent);
         self.steps.len() - 1
@@ -165,7 +164,11 @@ mod tests {
             // Filled in an order where later chains find their prefixes known.
             for (c, id) in wanted.iter().zip(&ids).rev() {
                 values.fill(&chains, *id, value);
-                assert_eq!(values.get(*id, value), apply_chain(c, value), "{c:?} {value:?}");
+                assert_eq!(
+                    values.get(*id, value),
+                    apply_chain(c, value),
+                    "{c:?} {value:?}"
+                );
             }
         }
     }

@@ -248,7 +248,11 @@ fn folds_to(name: &str, framing: &str) -> bool {
     let t = name.trim();
     t.len() == framing.len()
         && t.bytes().zip(framing.bytes()).all(|(a, b)| {
-            let a = if a == b'_' { b'-' } else { a.to_ascii_lowercase() };
+            let a = if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            };
             a == b
         })
 }
@@ -397,7 +401,9 @@ fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
         } else if name.eq_ignore_ascii_case("proxy") {
             // httpoxy (CVE-2016-5385): CGI turns it into HTTP_PROXY.
             out.push(("proxy_header", clip(value)));
-        } else if name.eq_ignore_ascii_case("expect") && !value.trim().eq_ignore_ascii_case("100-continue") {
+        } else if name.eq_ignore_ascii_case("expect")
+            && !value.trim().eq_ignore_ascii_case("100-continue")
+        {
             out.push(("invalid_expect", clip(value)));
         }
     }
@@ -564,9 +570,18 @@ mod tests {
             name.trim().replace('_', "-").to_ascii_lowercase() == framing
         };
         for name in [
-            "Transfer-Encoding", "transfer_encoding", " Content-Length ", "content-length",
-            "CONTENT_LENGTH\t", "content-lengthx", "contént-length", "Transfer-Encodin",
-            "", " ", "_", "Content–Length",
+            "Transfer-Encoding",
+            "transfer_encoding",
+            " Content-Length ",
+            "content-length",
+            "CONTENT_LENGTH\t",
+            "content-lengthx",
+            "contént-length",
+            "Transfer-Encodin",
+            "",
+            " ",
+            "_",
+            "Content–Length",
         ] {
             for framing in ["transfer-encoding", "content-length"] {
                 assert_eq!(folds_to(name, framing), by_copy(name, framing), "{name:?}");

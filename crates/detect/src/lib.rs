@@ -19,16 +19,16 @@
 
 #![warn(missing_docs)]
 
-pub mod engine;
 mod chains;
+pub mod engine;
 mod framing;
 mod injection;
 mod memo;
 pub mod places;
 mod prefilter;
-mod scan;
 pub mod request;
 pub mod rules;
+mod scan;
 pub mod seclang;
 pub mod transform;
 

@@ -863,13 +863,31 @@ mod tests {
     #[test]
     fn absolute_targets_are_told_as_the_lowercased_head_told_them() {
         let by_copy = |uri: &str| {
-            let l = uri.get(..8).map(str::to_ascii_lowercase).unwrap_or_default();
+            let l = uri
+                .get(..8)
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
             l.starts_with("http://") || l.starts_with("https://")
         };
         for uri in [
-            "", "/a", "*", "http://", "http://a", "HTTP://a", "HtTpS://x/y", "https:/",
-            "https://", "https:x//", "http:/é", "httpé://", "http://é", "https://é",
-            "ftp://abc", "http:\\\\x", "hTtP://h:8080/", "https:/a/b",
+            "",
+            "/a",
+            "*",
+            "http://",
+            "http://a",
+            "HTTP://a",
+            "HtTpS://x/y",
+            "https:/",
+            "https://",
+            "https:x//",
+            "http:/é",
+            "httpé://",
+            "http://é",
+            "https://é",
+            "ftp://abc",
+            "http:\\\\x",
+            "hTtP://h:8080/",
+            "https:/a/b",
         ] {
             assert_eq!(is_absolute_http(uri), by_copy(uri), "{uri:?}");
         }

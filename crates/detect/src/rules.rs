@@ -715,9 +715,24 @@ match = { regex = "x" }
     #[test]
     fn a_target_covers_every_location_it_matches_a_part_at() {
         let targets = [
-            "args", "args:q", "args_names", "query_args", "body_args", "path", "uri_raw",
-            "query_string", "cookies", "cookie_names", "headers", "headers:user-agent",
-            "header_names", "body", "method", "protocol", "anomalies", "path_segments",
+            "args",
+            "args:q",
+            "args_names",
+            "query_args",
+            "body_args",
+            "path",
+            "uri_raw",
+            "query_string",
+            "cookies",
+            "cookie_names",
+            "headers",
+            "headers:user-agent",
+            "header_names",
+            "body",
+            "method",
+            "protocol",
+            "anomalies",
+            "path_segments",
             "other_headers",
         ];
         for t in targets.iter().filter_map(|n| Target::from_name(n)) {

@@ -441,7 +441,9 @@ pub fn remove_nulls(input: &str) -> Cow<'_, str> {
 /// Replaces SQL comments with a space, so `UN/**/ION` style splitting and `'--` tails are
 /// normalised before keyword matching.
 pub fn sql_comment_strip(input: &str) -> Cow<'_, str> {
-    if !any_byte(input.as_bytes(), |b| (b == b'/') | (b == b'-') | (b == b'#')) {
+    if !any_byte(input.as_bytes(), |b| {
+        (b == b'/') | (b == b'-') | (b == b'#')
+    }) {
         return Cow::Borrowed(input);
     }
     let mut out = String::with_capacity(input.len());
@@ -547,7 +549,10 @@ pub fn cmd_line(input: &str) -> Cow<'_, str> {
     let kept = bytes.iter().all(|&b| {
         b.is_ascii()
             && !b.is_ascii_uppercase()
-            && !matches!(b, b'\\' | b'\'' | b'"' | b'^' | b',' | b';' | b'\t' | b'\n' | b'\r')
+            && !matches!(
+                b,
+                b'\\' | b'\'' | b'"' | b'^' | b',' | b';' | b'\t' | b'\n' | b'\r'
+            )
     }) && !bytes
         .windows(2)
         .any(|w| matches!(w, [b' ', b' ' | b'/' | b'(']));
@@ -712,8 +717,8 @@ mod tests {
     #[test]
     fn fast_answers_are_those_of_the_steps() {
         const PIECES: &[&str] = &[
-            "a", "B", "/", "//", ".", "..", "\\", " ", "  ", "(", "'", "\"", "^", ",", ";",
-            "\t", "\n", "é", "É", "x.y", "-", "~", "=", "?",
+            "a", "B", "/", "//", ".", "..", "\\", " ", "  ", "(", "'", "\"", "^", ",", ";", "\t",
+            "\n", "é", "É", "x.y", "-", "~", "=", "?",
         ];
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
