@@ -27,6 +27,11 @@ pub const MAX_DECODED: usize = 500;
 
 const SET_SIZE_LIMIT: usize = 64 * 1024 * 1024;
 
+thread_local! {
+    /// The shared scan's working memory, reused from request to request.
+    static SCRATCH: std::cell::RefCell<ScanScratch> = std::cell::RefCell::new(ScanScratch::default());
+}
+
 /// Source of [`Inner::id`].
 static NEXT_ENGINE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -279,7 +284,14 @@ impl Engine {
         let mut hits: Vec<(usize, Finding)> = Vec::new();
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
-        let mut scratch = ScanScratch::default();
+        // The scan's working memory is kept per thread (four buffers a request less);
+        // a nested use, which nothing does, would get a fresh one.
+        let mut own = None;
+        let mut kept =
+            SCRATCH.with(|s| s.try_borrow_mut().ok().map(|mut s| std::mem::take(&mut *s)));
+        let scratch = kept
+            .as_mut()
+            .unwrap_or_else(|| own.insert(ScanScratch::default()));
         let mut cache = Values::default();
         for part in &parsed.parts {
             // A part seen before (same engine, same place, name and value) replays
@@ -303,7 +315,7 @@ impl Engine {
                     continue;
                 }
             }
-            let found = evaluate(inner, part, &mut cache, &mut scratch);
+            let found = evaluate(inner, part, &mut cache, scratch);
             for h in &found {
                 record(
                     inner,
@@ -318,6 +330,13 @@ impl Engine {
             if let Some(slot) = slot {
                 memo::keep(inner.id, slot, part, found);
             }
+        }
+        if let Some(back) = kept {
+            SCRATCH.with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    *s = back;
+                }
+            });
         }
         hits.sort_unstable_by_key(|(ri, _)| *ri);
         let mut findings: Vec<Finding> = hits.into_iter().map(|(_, f)| f).collect();
