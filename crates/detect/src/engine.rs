@@ -1,11 +1,14 @@
 //! The matching engine: grouped linear-time regex sets and CRS-style anomaly scoring.
 //!
 //! Rules sharing a target and transformation chain form a group; a literal prefilter
-//! ([`crate::prefilter`]) runs one Aho-Corasick pass over a value and only the rules
-//! whose required literals it contains run their regexes (rules without such literals
-//! run as one `RegexSet`), so a benign value costs one linear scan per group; transformed values are cached per part and chain, so
-//! no value is transformed twice in one inspection. Everything is in an `Arc`, so an
-//! engine is cheap to clone and can be swapped atomically on hot reload.
+//! (`prefilter.rs`) picks the rules whose required literals a value contains, and
+//! only those run their regexes (rules without such literals run as one `RegexSet` per
+//! group). The literal pass is shared by every group that sees the same text
+//! (`scan.rs`), so a benign value costs one linear scan per distinct transformed
+//! value; transformed values are computed per part along the chains' prefix tree
+//! (`chains.rs`), so no value is transformed twice in one inspection. Everything
+//! is in an `Arc`, so an engine is cheap to clone and can be swapped atomically on hot
+//! reload.
 
 use std::sync::Arc;
 
@@ -378,7 +381,7 @@ fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
 /// order they are recorded (groups, then detectors). `cache` holds the part's
 /// transformed values per chain (reset here; kept by the caller only for its buffer).
 ///
-/// The groups are scanned together ([`crate::scan`]): once per distinct transformed
+/// The groups are scanned together (`scan.rs`): once per distinct transformed
 /// value rather than once per group.
 fn evaluate<'p>(
     inner: &Inner,

@@ -3,13 +3,12 @@
 //!
 //! An argument is inspected by about twenty groups (one per target and transformation
 //! chain), and for most values most chains change nothing: scanning the same text once
-//! per group did the same Aho-Corasick pass and the same "does any always-run rule
-//! match" pass twenty times. For each location the engine keeps a [`LocationScan`]
-//! over the groups whose target can cover a part there: one automaton of all their
-//! literals. A part's groups are split
-//! into classes by the value their chain gives (equal text, one class), and each class
-//! is scanned once; a literal found there runs the regex of each rule of the class's
-//! groups that requires it, as the group's own prefilter would have.
+//! per group did the same Aho-Corasick pass twenty times. For each location the engine
+//! keeps a [`LocationScan`] over the groups whose target can cover a part there: one
+//! automaton of all their literals. A part's groups are split into classes by the value
+//! their chain gives (equal text, one class), and each class is scanned once; a literal
+//! found there runs the regex of each rule of the class's groups that requires it, as
+//! the group's own prefilter would have.
 //!
 //! Nothing is decided differently from scanning group by group: the shared automaton
 //! reports every occurrence of every literal (overlapping, case-insensitive, as each
