@@ -1,24 +1,27 @@
 //! The matching engine: grouped linear-time regex sets and CRS-style anomaly scoring.
 //!
 //! Rules sharing a target and transformation chain form a group; a literal prefilter
-//! ([`crate::prefilter`]) runs one Aho-Corasick pass over a value and only the rules
-//! whose required literals it contains run their regexes (rules without such literals
-//! run as one `RegexSet`), so a benign value costs one linear scan per group; transformed values are cached per part and chain, so
-//! no value is transformed twice in one inspection. Everything is in an `Arc`, so an
-//! engine is cheap to clone and can be swapped atomically on hot reload.
+//! (`prefilter.rs`) picks the rules whose required literals a value contains, and
+//! only those run their regexes (rules without such literals run as one `RegexSet` per
+//! group). The literal pass is shared by every group that sees the same text
+//! (`scan.rs`), so a benign value costs one linear scan per distinct transformed
+//! value; transformed values are computed per part along the chains' prefix tree
+//! (`chains.rs`), so no value is transformed twice in one inspection. Everything
+//! is in an `Arc`, so an engine is cheap to clone and can be swapped atomically on hot
+//! reload.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use regex::{Regex, RegexBuilder};
 
+use crate::chains::{Chains, Values};
 use crate::memo;
 use crate::prefilter::Prefilter;
+use crate::scan::{self, LocationScan, ScanScratch};
 
-use crate::request::{HttpRequest, ParsedRequest, Part, parse};
+use crate::request::{HttpRequest, Location, ParsedRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
 use crate::seclang::{LoadReport, Program};
-use crate::transform::{Transform, apply_chain};
 
 /// Longest matched text kept as evidence (chars).
 pub const MAX_MATCHED: usize = 200;
@@ -26,6 +29,11 @@ pub const MAX_MATCHED: usize = 200;
 pub const MAX_DECODED: usize = 500;
 
 const SET_SIZE_LIMIT: usize = 64 * 1024 * 1024;
+
+thread_local! {
+    /// The shared scan's working memory, reused from request to request.
+    static SCRATCH: std::cell::RefCell<ScanScratch> = std::cell::RefCell::new(ScanScratch::default());
+}
 
 /// Source of [`Inner::id`].
 static NEXT_ENGINE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -115,8 +123,12 @@ struct Inner {
     id: u64,
     config: EngineConfig,
     rules: Vec<Rule>,
-    chains: Vec<Vec<Transform>>,
+    /// Every rule's transformation chain, and their prefixes.
+    chains: Chains,
     groups: Vec<Group>,
+    /// Per location (`Location as usize`): the shared scan of the groups that can
+    /// cover a part there.
+    scans: Vec<LocationScan>,
     detectors: Vec<Detector>,
     exclusions: Vec<Exclusion>,
     unsupported: Vec<u32>,
@@ -147,20 +159,13 @@ impl Engine {
             .into_iter()
             .filter(|r| r.paranoia <= config.paranoia)
             .collect();
-        let mut chains: Vec<Vec<Transform>> = Vec::new();
-        let mut chain_id = |c: &[Transform]| match chains.iter().position(|x| x == c) {
-            Some(i) => i,
-            None => {
-                chains.push(c.to_vec());
-                chains.len() - 1
-            }
-        };
+        let mut chains = Chains::default();
         // (target, chain) -> (sources, rule indices)
         let mut grouped: Vec<(Target, usize, Vec<String>, Vec<usize>)> = Vec::new();
         let mut detectors = Vec::new();
         let mut unsupported = Vec::new();
         for (ri, rule) in rules.iter().enumerate() {
-            let chain = chain_id(&rule.transforms);
+            let chain = chains.id(&rule.transforms);
             match rule.operator.regex_source() {
                 Some(src) => {
                     for t in &rule.targets {
@@ -188,7 +193,7 @@ impl Engine {
                 }
             }
         }
-        let groups = grouped
+        let groups: Vec<Group> = grouped
             .into_iter()
             .map(|(target, chain, sources, rule_idx)| {
                 // Each source was validated when the rule was loaded; one that still
@@ -212,6 +217,7 @@ impl Engine {
                 }
             })
             .collect();
+        let scans = location_scans(&groups);
         Engine {
             inner: Arc::new(Inner {
                 id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -219,6 +225,7 @@ impl Engine {
                 rules,
                 chains,
                 groups,
+                scans,
                 detectors,
                 exclusions: ruleset.exclusions,
                 unsupported,
@@ -280,8 +287,15 @@ impl Engine {
         let mut hits: Vec<(usize, Finding)> = Vec::new();
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
-        let (mut scratch, mut matched) = ((Vec::new(), Vec::new()), Vec::new());
-        let mut cache: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(inner.chains.len());
+        // The scan's working memory is kept per thread (four buffers a request less);
+        // a nested use, which nothing does, would get a fresh one.
+        let mut own = None;
+        let mut kept =
+            SCRATCH.with(|s| s.try_borrow_mut().ok().map(|mut s| std::mem::take(&mut *s)));
+        let scratch = kept
+            .as_mut()
+            .unwrap_or_else(|| own.insert(ScanScratch::default()));
+        let mut cache = Values::default();
         for part in &parsed.parts {
             // A part seen before (same engine, same place, name and value) replays
             // what the rules found in it then.
@@ -304,7 +318,7 @@ impl Engine {
                     continue;
                 }
             }
-            let found = evaluate(inner, part, &mut cache, &mut scratch, &mut matched);
+            let found = evaluate(inner, part, &mut cache, scratch);
             for h in &found {
                 record(
                     inner,
@@ -319,6 +333,13 @@ impl Engine {
             if let Some(slot) = slot {
                 memo::keep(inner.id, slot, part, found);
             }
+        }
+        if let Some(back) = kept {
+            SCRATCH.with(|s| {
+                if let Ok(mut s) = s.try_borrow_mut() {
+                    *s = back;
+                }
+            });
         }
         hits.sort_unstable_by_key(|(ri, _)| *ri);
         let mut findings: Vec<Finding> = hits.into_iter().map(|(_, f)| f).collect();
@@ -340,45 +361,111 @@ impl Engine {
     }
 }
 
+/// The shared scan of each location, indexed by `Location as usize`.
+fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
+    Location::ALL
+        .iter()
+        .map(|&loc| {
+            let candidates: Vec<(usize, &Prefilter)> = groups
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.target.covers(loc))
+                .map(|(gi, g)| (gi, &g.prefilter))
+                .collect();
+            LocationScan::new(&candidates)
+        })
+        .collect()
+}
+
 /// Runs every group and detector whose target covers `part`; returns the hits in the
 /// order they are recorded (groups, then detectors). `cache` holds the part's
-/// transformed values per chain (emptied here; kept by the caller only for its buffer).
+/// transformed values per chain (reset here; kept by the caller only for its buffer).
+///
+/// The groups are scanned together (`scan.rs`): once per distinct transformed
+/// value rather than once per group.
 fn evaluate<'p>(
     inner: &Inner,
     part: &'p Part,
-    cache: &mut Vec<Option<Cow<'p, str>>>,
-    scratch: &mut (Vec<bool>, Vec<bool>),
-    matched: &mut Vec<usize>,
+    cache: &mut Values<'p>,
+    scratch: &mut ScanScratch,
 ) -> Vec<memo::Hit> {
     let mut found = Vec::new();
-    cache.clear();
-    cache.resize(inner.chains.len(), None);
-    for g in &inner.groups {
-        if !g.target.matches(part) {
-            continue;
-        }
-        let value = transformed(cache, &inner.chains, g.chain, &part.value);
-        g.prefilter
-            .matches(value, (&mut scratch.0, &mut scratch.1), matched, |i| {
-                g.regexes.get(i).is_some_and(|r| r.is_match(value))
-            });
-        for &i in matched.iter() {
-            let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
+    cache.reset(&inner.chains);
+    if let Some(plan) = inner.scans.get(part.location as usize) {
+        plan.reset(scratch);
+        // Which candidates cover the part, and the class of each one's value: the
+        // chain of the class's first group stands for it.
+        scratch.reps.clear();
+        for (k, &gi) in plan.groups().iter().enumerate() {
+            let Some(g) = inner.groups.get(gi) else {
                 continue;
             };
-            let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
-            found.push(memo::Hit {
-                rule: ri,
-                decoded: cap(value, MAX_DECODED),
-                matched: cap(text, MAX_MATCHED),
+            if !g.target.matches(part) {
+                continue;
+            }
+            cache.fill(&inner.chains, g.chain, &part.value);
+            let value = cache.get(g.chain, &part.value);
+            let known = scratch
+                .reps
+                .iter()
+                .position(|&c| same_text(cache.get(c, &part.value), value));
+            let class = known.unwrap_or_else(|| {
+                scratch.reps.push(g.chain);
+                scratch.reps.len() - 1
             });
+            if let Some(c) = scratch.class.get_mut(k) {
+                *c = class;
+            }
+        }
+        let group_of = |k: usize| plan.groups().get(k).and_then(|&gi| inner.groups.get(gi));
+        for class in 0..scratch.reps.len() {
+            let Some(&chain) = scratch.reps.get(class) else {
+                continue;
+            };
+            let value = cache.get(chain, &part.value);
+            plan.scan_class(
+                value,
+                class,
+                scratch,
+                |k| group_of(k).map(|g| &g.prefilter),
+                |k, i| {
+                    group_of(k)
+                        .and_then(|g| g.regexes.get(i))
+                        .is_some_and(|r| r.is_match(value))
+                },
+            );
+        }
+        for (k, &gi) in plan.groups().iter().enumerate() {
+            if scratch.class.get(k).is_none_or(|&c| c == scan::NONE) {
+                continue;
+            }
+            let Some(g) = inner.groups.get(gi) else {
+                continue;
+            };
+            let value = cache.get(g.chain, &part.value);
+            let range = plan.range(k);
+            let Some(hits) = scratch.hit.get(range) else {
+                continue;
+            };
+            for (i, _) in hits.iter().enumerate().filter(|(_, h)| **h) {
+                let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
+                    continue;
+                };
+                let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
+                found.push(memo::Hit {
+                    rule: ri,
+                    decoded: cap(value, MAX_DECODED),
+                    matched: cap(text, MAX_MATCHED),
+                });
+            }
         }
     }
     for d in &inner.detectors {
         if !d.target.matches(part) {
             continue;
         }
-        let value = transformed(cache, &inner.chains, d.chain, &part.value);
+        cache.fill(&inner.chains, d.chain, &part.value);
+        let value = cache.get(d.chain, &part.value);
         let Some(rule) = inner.rules.get(d.rule) else {
             continue;
         };
@@ -393,17 +480,10 @@ fn evaluate<'p>(
     found
 }
 
-fn transformed<'c, 'p: 'c>(
-    cache: &'c mut [Option<Cow<'p, str>>],
-    chains: &[Vec<Transform>],
-    chain: usize,
-    value: &'p str,
-) -> &'c str {
-    let steps = chains.get(chain).map(Vec::as_slice).unwrap_or(&[]);
-    match cache.get_mut(chain) {
-        Some(slot) => slot.get_or_insert_with(|| apply_chain(steps, value)),
-        None => value,
-    }
+/// Whether two transformed values are the same text (the same borrowed value, most
+/// often).
+fn same_text(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
 fn cap(s: &str, max: usize) -> String {
@@ -450,6 +530,7 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transform::apply_chain;
 
     fn get(uri: &str) -> HttpRequest {
         HttpRequest {
@@ -538,6 +619,214 @@ mod tests {
             .filter_map(|id| rule_order.iter().position(|r| r == id))
             .collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    }
+
+    /// What [`evaluate`] found before the shared scan: every covering group scanned on
+    /// its own with its own prefilter, then the detectors.
+    fn evaluate_per_group(inner: &Inner, part: &Part) -> Vec<(usize, String, String)> {
+        let mut found = Vec::new();
+        let (mut scratch, mut matched) = ((Vec::new(), Vec::new()), Vec::new());
+        for g in &inner.groups {
+            if !g.target.matches(part) {
+                continue;
+            }
+            let steps = inner.chains.steps(g.chain);
+            let value = apply_chain(steps, &part.value);
+            let value = value.as_ref();
+            g.prefilter
+                .matches(value, (&mut scratch.0, &mut scratch.1), &mut matched, |i| {
+                    g.regexes.get(i).is_some_and(|r| r.is_match(value))
+                });
+            for &i in &matched {
+                let text = g.regexes[i].find(value).map(|m| m.as_str()).unwrap_or("");
+                found.push((g.rules[i], cap(value, MAX_DECODED), cap(text, MAX_MATCHED)));
+            }
+        }
+        for d in &inner.detectors {
+            if !d.target.matches(part) {
+                continue;
+            }
+            let steps = inner.chains.steps(d.chain);
+            let value = apply_chain(steps, &part.value);
+            if let Some(m) = crate::injection::detect(&inner.rules[d.rule].operator, &value) {
+                found.push((d.rule, cap(&value, MAX_DECODED), cap(&m, MAX_MATCHED)));
+            }
+        }
+        found
+    }
+
+    /// A small deterministic generator (xorshift64*), so a failure reproduces.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+            from[(self.next() % from.len() as u64) as usize]
+        }
+    }
+
+    /// Values made of benign words and the pieces attacks are made of, in random case
+    /// and encodings, so most values hit some literal and many hit a rule.
+    fn random_value(rng: &mut Rng) -> String {
+        const PIECES: &[&str] = &[
+            "blue",
+            "shoes",
+            "page",
+            "2",
+            "/",
+            "..",
+            "../",
+            "etc/passwd",
+            "%2e%2e%2f",
+            "'",
+            "\"",
+            " ",
+            "  ",
+            "\t",
+            "or",
+            "1=1",
+            "union",
+            "select",
+            "from",
+            "users",
+            "--",
+            "/*",
+            "*/",
+            "#",
+            "<",
+            ">",
+            "script",
+            "alert(1)",
+            "onerror=",
+            "javascript:",
+            "&lt;",
+            "&#x3c;",
+            "${jndi:ldap://x/a}",
+            "{{7*7}}",
+            ";",
+            "|",
+            "cat",
+            "/bin/sh",
+            "$(id)",
+            "`",
+            "http://",
+            "169.254.169.254",
+            "file://",
+            "%00",
+            "\0",
+            "ｓｃｒｉｐｔ",
+            "%u003c",
+            "+",
+            "=",
+            "&",
+            "?",
+            "admin",
+            "sleep(5)",
+            "benchmark(",
+            "waitfor delay",
+            "$where",
+            "$ne",
+            "*)(uid=*",
+            "\r\n",
+            "%0d%0a",
+            "Set-Cookie:",
+            "<!ENTITY",
+            "SYSTEM",
+            "PHNjcmlwdD4=",
+            "é",
+            "ünï",
+            "Mozilla/5.0",
+            "(X11; Linux)",
+            "exec",
+            "xp_cmdshell",
+            "wget",
+            "curl",
+            "nc -e",
+            "powershell",
+            "<?php",
+            "eval(",
+            "base64_decode(",
+        ];
+        let n = 1 + rng.next() % 6;
+        let mut v = String::new();
+        for _ in 0..n {
+            let piece = rng.pick(PIECES);
+            match rng.next() % 4 {
+                0 => v.push_str(&piece.to_uppercase()),
+                1 => v.push_str(&crate::transform::url_decode(piece)),
+                _ => v.push_str(piece),
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn the_shared_scan_finds_what_each_group_alone_finds() {
+        const NAMES: &[&str] = &[
+            "",
+            "q",
+            "id",
+            "user-agent",
+            "referer",
+            "x-forwarded-for",
+            "file",
+            "url",
+            "cmd",
+            "query",
+            "host",
+            "content-type",
+            "session",
+        ];
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut hits = 0usize;
+        for paranoia in 1..=4 {
+            let engine = Engine::new(
+                RuleSet::builtin().unwrap(),
+                EngineConfig {
+                    paranoia,
+                    ..EngineConfig::default()
+                },
+            );
+            let inner = &*engine.inner;
+            let mut scratch = ScanScratch::default();
+            for _ in 0..4000 {
+                let mut cache = Values::default();
+                let location = Location::ALL[(rng.next() % 17) as usize];
+                let part = Part {
+                    location,
+                    name: rng.pick(NAMES).to_string(),
+                    value: random_value(&mut rng),
+                };
+                let shared: Vec<(usize, String, String)> =
+                    evaluate(inner, &part, &mut cache, &mut scratch)
+                        .into_iter()
+                        .map(|h| (h.rule, h.decoded, h.matched))
+                        .collect();
+                let alone = evaluate_per_group(inner, &part);
+                assert_eq!(shared, alone, "paranoia {paranoia}: {part:?}");
+                hits += alone.len();
+            }
+        }
+        // The inputs reach the rules, not only the prefilters.
+        assert!(hits > 1000, "{hits}");
+    }
+
+    #[test]
+    fn every_location_indexes_its_own_scan() {
+        for (i, loc) in Location::ALL.iter().enumerate() {
+            assert_eq!(*loc as usize, i);
+        }
+        let engine = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        assert_eq!(engine.inner.scans.len(), Location::ALL.len());
+        // Arguments are covered by many groups, scanned together.
+        let args = &engine.inner.scans[Location::QueryArgValue as usize];
+        assert!(args.groups().len() > 5, "{}", args.groups().len());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! server agrees on, a header that re-routes the request), not about a payload list.
 
 use crate::request::HttpRequest;
-use crate::transform::url_decode;
+use crate::transform::{any_byte, url_decode};
 
 /// One anomaly: its name (what the rules match) and the offending text (evidence).
 pub(crate) type Found = (&'static str, String);
@@ -220,13 +220,18 @@ fn header_syntax(req: &HttpRequest, out: &mut Vec<Found>) {
         }
         // `Transfer_Encoding`, `Content-Length ` and the like: servers that fold `_`
         // into `-` or trim names read a framing header the proxy did not.
-        let folded = name.trim().replace('_', "-").to_ascii_lowercase();
-        if (folded == "transfer-encoding" || folded == "content-length")
-            && !name.eq_ignore_ascii_case(&folded)
-        {
+        let lookalike = ["transfer-encoding", "content-length"]
+            .iter()
+            .any(|framing| folds_to(name, framing) && !name.eq_ignore_ascii_case(framing));
+        if lookalike {
             out.push(("framing_header_lookalike", clip(name)));
         }
-        if value.contains(['\r', '\n']) {
+        // Both findings below are about control bytes: a value without any (nearly
+        // every value) is told in one vectorised pass.
+        if !any_byte(value.as_bytes(), |c| (c < 0x20) | (c == 0x7f)) {
+            continue;
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n') {
             out.push(("header_line_break", clip(&format!("{name}: {value}"))));
         } else if value
             .bytes()
@@ -235,6 +240,21 @@ fn header_syntax(req: &HttpRequest, out: &mut Vec<Found>) {
             out.push(("header_control_char", clip(name)));
         }
     }
+}
+
+/// Whether `name`, trimmed, with `_` read as `-` and ASCII letters lowercased, is
+/// `framing` (lowercase ASCII): compared byte by byte, without building the folded name.
+fn folds_to(name: &str, framing: &str) -> bool {
+    let t = name.trim();
+    t.len() == framing.len()
+        && t.bytes().zip(framing.bytes()).all(|(a, b)| {
+            let a = if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            };
+            a == b
+        })
 }
 
 fn lengths(req: &HttpRequest, out: &mut Vec<Found>) {
@@ -335,12 +355,7 @@ fn host(req: &HttpRequest, out: &mut Vec<Found>) {
     }
     // Absolute form naming another host than `Host`: the two disagree on where the
     // request goes (routing-based SSRF, cache poisoning).
-    let lower = req
-        .uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    if crate::request::is_absolute_http(&req.uri) {
         let after = req
             .uri
             .find("://")
@@ -357,18 +372,24 @@ fn host(req: &HttpRequest, out: &mut Vec<Found>) {
 }
 
 fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
+    // The lists are lowercase ASCII: a case-blind comparison is the comparison of the
+    // lowercased name, without building it for every header.
+    let is = |name: &str, list: &[&str]| list.iter().any(|h| name.eq_ignore_ascii_case(h));
     for (name, value) in &req.headers {
-        let lname = name.to_ascii_lowercase();
-        if URL_OVERRIDE_HEADERS.contains(&lname.as_str()) {
+        let lname = || name.to_ascii_lowercase();
+        if is(name, URL_OVERRIDE_HEADERS) {
+            let lname = lname();
             out.push(("url_override_header", clip(&format!("{lname}: {value}"))));
-        } else if FORWARDED_HOST_HEADERS.contains(&lname.as_str()) {
+        } else if is(name, FORWARDED_HOST_HEADERS) {
+            let lname = lname();
             let bad = value
                 .split(',')
                 .any(|h| !host_is_well_formed(h) || host_name(h).is_some_and(|n| is_internal(&n)));
             if bad {
                 out.push(("forwarded_host_abuse", clip(&format!("{lname}: {value}"))));
             }
-        } else if lname == "forwarded" {
+        } else if name.eq_ignore_ascii_case("forwarded") {
+            let lname = lname();
             let bad = value
                 .split([',', ';'])
                 .filter_map(|p| p.trim().strip_prefix("host="))
@@ -377,10 +398,12 @@ fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
             if bad {
                 out.push(("forwarded_host_abuse", clip(&format!("{lname}: {value}"))));
             }
-        } else if lname == "proxy" {
+        } else if name.eq_ignore_ascii_case("proxy") {
             // httpoxy (CVE-2016-5385): CGI turns it into HTTP_PROXY.
             out.push(("proxy_header", clip(value)));
-        } else if lname == "expect" && !value.trim().eq_ignore_ascii_case("100-continue") {
+        } else if name.eq_ignore_ascii_case("expect")
+            && !value.trim().eq_ignore_ascii_case("100-continue")
+        {
             out.push(("invalid_expect", clip(value)));
         }
     }
@@ -458,7 +481,11 @@ fn target(req: &HttpRequest, out: &mut Vec<Found>) {
     let raw = req.uri.split('#').next().unwrap_or("");
     let path = raw.split('?').next().unwrap_or("");
     let bad = |c: u8| c < 0x20 || c == 0x7f;
-    if raw.bytes().any(|c| bad(c) || c == b' ') || url_decode(path).bytes().any(bad) {
+    // Without `%` decoding only turns `+` into a space: the decoded path has a control
+    // byte only if the raw target does, so it is decoded only when it has escapes.
+    if any_byte(raw.as_bytes(), |c| bad(c) | (c == b' '))
+        || (path.contains('%') && url_decode(path).bytes().any(bad))
+    {
         out.push(("control_char_in_path", clip(raw)));
     }
 }
@@ -535,6 +562,31 @@ mod tests {
 
     fn get(headers: &[(&str, &str)]) -> Vec<&'static str> {
         names(&req("GET", "/", "HTTP/1.1", headers))
+    }
+
+    #[test]
+    fn framing_lookalikes_fold_as_the_folded_copy_did() {
+        let by_copy = |name: &str, framing: &str| {
+            name.trim().replace('_', "-").to_ascii_lowercase() == framing
+        };
+        for name in [
+            "Transfer-Encoding",
+            "transfer_encoding",
+            " Content-Length ",
+            "content-length",
+            "CONTENT_LENGTH\t",
+            "content-lengthx",
+            "contént-length",
+            "Transfer-Encodin",
+            "",
+            " ",
+            "_",
+            "Content–Length",
+        ] {
+            for framing in ["transfer-encoding", "content-length"] {
+                assert_eq!(folds_to(name, framing), by_copy(name, framing), "{name:?}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod chains;
 pub mod engine;
 mod framing;
 mod injection;
@@ -27,6 +28,7 @@ pub mod places;
 mod prefilter;
 pub mod request;
 pub mod rules;
+mod scan;
 pub mod seclang;
 pub mod transform;
 

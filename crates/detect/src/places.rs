@@ -241,11 +241,14 @@ pub fn base64_text(value: &str) -> Option<String> {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
     let v = value.trim();
-    let v = match v.find(";base64,") {
-        Some(i) if v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) => {
-            v.get(i + 8..).unwrap_or("")
-        }
-        _ => v,
+    // What is decoded is never longer than the value: short values are words.
+    if v.len() < MIN_BASE64 {
+        return None;
+    }
+    let is_data_url = v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:"));
+    let v = match is_data_url.then(|| v.find(";base64,")).flatten() {
+        Some(i) => v.get(i + 8..).unwrap_or(""),
+        None => v,
     };
     let body = v.trim_end_matches('=');
     if body.len() < MIN_BASE64

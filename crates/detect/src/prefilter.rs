@@ -51,8 +51,11 @@ pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
 /// Which rules of one group can possibly match a value.
 #[derive(Debug)]
 pub(crate) struct Prefilter {
-    /// Every gated rule's literals; a pattern id indexes `owners`.
+    /// Every gated rule's literals; a pattern id indexes `owners` and `literal_bytes`.
     literals: Option<AhoCorasick>,
+    /// The literals themselves (lowercase), so a scan shared by several groups can
+    /// build one automaton of them all ([`crate::scan`]).
+    literal_bytes: Vec<Vec<u8>>,
     /// For each literal, the group-local indices of the rules that require it.
     owners: Vec<Vec<usize>>,
     /// Group-local indices of the rules that always run.
@@ -103,6 +106,7 @@ impl Prefilter {
             // optimisation).
             always = (0..sources.len()).collect();
             owners.clear();
+            literal_ids.clear();
         }
         let always_sources: Vec<&str> = always
             .iter()
@@ -119,6 +123,7 @@ impl Prefilter {
         };
         Prefilter {
             literals,
+            literal_bytes: literal_ids,
             owners,
             always,
             always_set,
@@ -126,9 +131,97 @@ impl Prefilter {
         }
     }
 
+    /// Number of rules in the group.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The gated rules' literals with, for each, the group-local indices of the rules
+    /// that require it (empty when the group has no automaton: then every rule is in
+    /// [`Prefilter::always`]).
+    pub(crate) fn literals(&self) -> impl Iterator<Item = (&[u8], &[usize])> {
+        self.literal_bytes
+            .iter()
+            .zip(&self.owners)
+            .map(|(l, o)| (l.as_slice(), o.as_slice()))
+    }
+
+    /// Marks in `hit` (indexed group-locally) the always-run rules that match `value`.
+    /// `is_match(i)` runs rule `i`'s own regex, used when the always-run set could not
+    /// be compiled.
+    pub(crate) fn mark_always(
+        &self,
+        value: &str,
+        hit: &mut [bool],
+        is_match: impl Fn(usize) -> bool,
+    ) {
+        if self.always.is_empty() {
+            return;
+        }
+        match &self.always_set {
+            // Most values match none of them: one scan that can stop early says so,
+            // before the scan that says which (it cannot stop early, and allocates).
+            Some(set) => {
+                if !set.is_match(value) {
+                    return;
+                }
+                for k in set.matches(value).iter() {
+                    if let Some(&i) = self.always.get(k)
+                        && let Some(slot) = hit.get_mut(i)
+                    {
+                        *slot = true;
+                    }
+                }
+            }
+            None => {
+                for &i in &self.always {
+                    if is_match(i)
+                        && let Some(slot) = hit.get_mut(i)
+                    {
+                        *slot = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Marks in `hit` the gated rules whose literal occurs in `value` and whose regex
+    /// (`is_match(i)`) then matches; each such rule's regex runs once, however often
+    /// its literals occur (a one-character literal can occur on every other byte), and
+    /// not at all when it is already marked. `tried` holds the rules run so far.
+    pub(crate) fn mark_gated(
+        &self,
+        value: &str,
+        hit: &mut [bool],
+        tried: &mut [bool],
+        is_match: impl Fn(usize) -> bool,
+    ) {
+        let Some(ac) = &self.literals else {
+            return;
+        };
+        for m in ac.find_overlapping_iter(value) {
+            let Some(rules) = self.owners.get(m.pattern().as_usize()) else {
+                continue;
+            };
+            for &i in rules {
+                let fresh = tried.get(i) == Some(&false) && hit.get(i) == Some(&false);
+                if let Some(t) = tried.get_mut(i) {
+                    *t = true;
+                }
+                if fresh
+                    && is_match(i)
+                    && let Some(slot) = hit.get_mut(i)
+                {
+                    *slot = true;
+                }
+            }
+        }
+    }
+
     /// Group-local indices of rules that may match `value`, in ascending order, written
-    /// into `out` (cleared first). `is_match(i)` runs rule `i`'s own regex, used for the
-    /// gated candidates and when the always-run set could not be compiled.
+    /// into `out` (cleared first): the group scanned on its own, the reference the
+    /// engine's shared scan ([`crate::scan`]) is tested against.
+    #[cfg(test)]
     pub(crate) fn matches(
         &self,
         value: &str,
@@ -139,53 +232,10 @@ impl Prefilter {
         out.clear();
         scratch.clear();
         scratch.resize(self.len, false);
-        if !self.always.is_empty() {
-            match &self.always_set {
-                Some(set) => {
-                    for k in set.matches(value).iter() {
-                        if let Some(&i) = self.always.get(k)
-                            && let Some(slot) = scratch.get_mut(i)
-                        {
-                            *slot = true;
-                        }
-                    }
-                }
-                None => {
-                    for &i in &self.always {
-                        if is_match(i)
-                            && let Some(slot) = scratch.get_mut(i)
-                        {
-                            *slot = true;
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(ac) = &self.literals {
-            // A rule whose literal was seen still has to match: each such rule's regex
-            // runs once, however often its literals occur (a one-character literal can
-            // occur on every other byte), and not at all when the always-run set already
-            // matched it. `tried` holds the rules run so far, without an allocation.
-            tried.clear();
-            tried.resize(self.len, false);
-            for m in ac.find_overlapping_iter(value) {
-                let Some(rules) = self.owners.get(m.pattern().as_usize()) else {
-                    continue;
-                };
-                for &i in rules {
-                    let fresh = tried.get(i) == Some(&false) && scratch.get(i) == Some(&false);
-                    if let Some(t) = tried.get_mut(i) {
-                        *t = true;
-                    }
-                    if fresh
-                        && is_match(i)
-                        && let Some(slot) = scratch.get_mut(i)
-                    {
-                        *slot = true;
-                    }
-                }
-            }
-        }
+        tried.clear();
+        tried.resize(self.len, false);
+        self.mark_always(value, scratch, &is_match);
+        self.mark_gated(value, scratch, tried, &is_match);
         out.extend(
             scratch
                 .iter()

@@ -80,6 +80,28 @@ pub enum Location {
 }
 
 impl Location {
+    /// Every location, in declaration order (`ALL[l as usize] == l`), so per-location
+    /// tables can be built once and indexed by a part's location.
+    pub const ALL: [Location; 17] = [
+        Location::Path,
+        Location::UriRaw,
+        Location::QueryString,
+        Location::QueryArgName,
+        Location::QueryArgValue,
+        Location::BodyArgName,
+        Location::BodyArgValue,
+        Location::CookieName,
+        Location::CookieValue,
+        Location::HeaderName,
+        Location::HeaderValue,
+        Location::Body,
+        Location::Method,
+        Location::Protocol,
+        Location::Anomaly,
+        Location::PathSegment,
+        Location::OtherHeaderValue,
+    ];
+
     /// A stable name for reports and evidence.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -252,7 +274,8 @@ pub fn truncate(mut s: String, max: usize) -> String {
 /// Splits a request into bounded parts; `paranoia` ≥ 3 inspects every header.
 pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let mut b = Builder {
-        parts: Vec::new(),
+        // Room for a typical request's parts, so the list is not regrown three times.
+        parts: Vec::with_capacity(16),
         anomalies: Vec::new(),
         args: 0,
     };
@@ -435,11 +458,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
 /// `shared/peers/replay.py`. Every inspection path (built-in rules and SecLang) uses this.
 pub(crate) fn strip_authority(uri: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    let lower_start = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+    if !is_absolute_http(uri) {
         return Cow::Borrowed(uri);
     }
     let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
@@ -459,14 +478,21 @@ pub(crate) fn strip_authority(uri: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Whether a request target is in absolute form with an `http` or `https` scheme (any
+/// case). As the checks have always read it: the target's first 8 bytes lowercased
+/// start with `http://` or `https://`, so a target shorter than 8 bytes never is.
+pub(crate) fn is_absolute_http(uri: &str) -> bool {
+    uri.get(..8).is_some_and(|head| {
+        head.get(..7)
+            .is_some_and(|h| h.eq_ignore_ascii_case("http://"))
+            || head.eq_ignore_ascii_case("https://")
+    })
+}
+
 /// Checks the authority of an absolute-form target is `host[:port]` (or `[v6][:port]`,
 /// optionally with userinfo); origin-form targets must start with `/` (or be `*`).
 fn authority_is_valid(uri: &str) -> bool {
-    let lower_start = uri
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    if !(lower_start.starts_with("http://") || lower_start.starts_with("https://")) {
+    if !is_absolute_http(uri) {
         return uri.starts_with('/') || uri == "*" || uri.is_empty();
     }
     let after = uri.find("://").and_then(|i| uri.get(i + 3..)).unwrap_or("");
@@ -832,6 +858,39 @@ mod tests {
         assert!(!authority_is_valid("http://localhost:8080http://x:9090/a"));
         assert!(!authority_is_valid("http://host:/"));
         assert!(!authority_is_valid("relative/path"));
+    }
+
+    #[test]
+    fn absolute_targets_are_told_as_the_lowercased_head_told_them() {
+        let by_copy = |uri: &str| {
+            let l = uri
+                .get(..8)
+                .map(str::to_ascii_lowercase)
+                .unwrap_or_default();
+            l.starts_with("http://") || l.starts_with("https://")
+        };
+        for uri in [
+            "",
+            "/a",
+            "*",
+            "http://",
+            "http://a",
+            "HTTP://a",
+            "HtTpS://x/y",
+            "https:/",
+            "https://",
+            "https:x//",
+            "http:/é",
+            "httpé://",
+            "http://é",
+            "https://é",
+            "ftp://abc",
+            "http:\\\\x",
+            "hTtP://h:8080/",
+            "https:/a/b",
+        ] {
+            assert_eq!(is_absolute_http(uri), by_copy(uri), "{uri:?}");
+        }
     }
 
     #[test]

@@ -233,6 +233,21 @@ impl Target {
         })
     }
 
+    /// Whether some part at `location` can be covered by this target (for a target
+    /// that names its argument or header, the part of that name), so the engine can
+    /// tell once which groups a part's location needs.
+    pub fn covers(&self, location: Location) -> bool {
+        let name = match self {
+            Target::Arg(n) | Target::Header(n) => n.clone(),
+            _ => String::new(),
+        };
+        self.matches(&Part {
+            location,
+            name,
+            value: String::new(),
+        })
+    }
+
     /// Whether a parsed part is covered by this target.
     pub fn matches(&self, part: &Part) -> bool {
         use Location as L;
@@ -695,6 +710,48 @@ match = { regex = "x" }
         assert!(e.contains("exclusion.target"), "{e}");
         let e = err_of("[[rule]\n");
         assert!(e.contains("invalid TOML"), "{e}");
+    }
+
+    #[test]
+    fn a_target_covers_every_location_it_matches_a_part_at() {
+        let targets = [
+            "args",
+            "args:q",
+            "args_names",
+            "query_args",
+            "body_args",
+            "path",
+            "uri_raw",
+            "query_string",
+            "cookies",
+            "cookie_names",
+            "headers",
+            "headers:user-agent",
+            "header_names",
+            "body",
+            "method",
+            "protocol",
+            "anomalies",
+            "path_segments",
+            "other_headers",
+        ];
+        for t in targets.iter().filter_map(|n| Target::from_name(n)) {
+            for &location in &Location::ALL {
+                let mut matched_somewhere = false;
+                for name in ["", "q", "Q", "user-agent", "other"] {
+                    let part = Part {
+                        location,
+                        name: name.into(),
+                        value: "v".into(),
+                    };
+                    if t.matches(&part) {
+                        matched_somewhere = true;
+                        assert!(t.covers(location), "{t:?} {location:?}");
+                    }
+                }
+                assert_eq!(matched_somewhere, t.covers(location), "{t:?} {location:?}");
+            }
+        }
     }
 
     #[test]

@@ -121,6 +121,19 @@ fn changed(step: Cow<'_, str>) -> Option<String> {
     }
 }
 
+/// Whether any byte of `s` satisfies `pred`. Tested 16 bytes at a time with no early
+/// exit inside a block, which the compiler turns into vector compares: a value that
+/// holds none of the bytes (nearly every value) costs a fraction of a byte-by-byte scan.
+pub(crate) fn any_byte(s: &[u8], pred: impl Fn(u8) -> bool) -> bool {
+    let mut blocks = s.chunks_exact(16);
+    for block in &mut blocks {
+        if block.iter().fold(false, |seen, &b| seen | pred(b)) {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&b| pred(b))
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -169,7 +182,8 @@ pub fn bytes_to_text(bytes: Vec<u8>) -> String {
 }
 
 fn percent_decode(input: &str, unicode: bool) -> Cow<'_, str> {
-    if !input.contains(['%', '+']) {
+    // Bytes, not chars: both are ASCII, which UTF-8 never uses inside another char.
+    if !any_byte(input.as_bytes(), |b| (b == b'%') | (b == b'+')) {
         return Cow::Borrowed(input);
     }
     let bytes = input.as_bytes();
@@ -320,7 +334,7 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 pub fn lowercase(input: &str) -> Cow<'_, str> {
     // ASCII text (nearly every value) is checked and lowered byte by byte.
     if input.is_ascii() {
-        return if input.bytes().any(|b| b.is_ascii_uppercase()) {
+        return if any_byte(input.as_bytes(), |b| b.is_ascii_uppercase()) {
             Cow::Owned(input.to_ascii_lowercase())
         } else {
             Cow::Borrowed(input)
@@ -336,6 +350,19 @@ pub fn lowercase(input: &str) -> Cow<'_, str> {
 /// Resolves `./`, `../`, duplicate slashes and backslashes. `..` segments that would climb
 /// above the start are kept (as a leading `/..`), so traversal beyond root stays visible.
 pub fn normalize_path(input: &str) -> Cow<'_, str> {
+    // Without backslashes, empty inner segments, `.` or `..` the steps below give the
+    // input back: say so without building it again.
+    if !input.contains('\\')
+        && !input.contains("//")
+        && input.split('/').all(|seg| seg != "." && seg != "..")
+    {
+        return Cow::Borrowed(input);
+    }
+    normalize_path_steps(input)
+}
+
+/// [`normalize_path`] step by step (the fast answer above is checked against it).
+fn normalize_path_steps(input: &str) -> Cow<'_, str> {
     let replaced = input.replace('\\', "/");
     let absolute = replaced.starts_with('/');
     let trailing = replaced.ends_with('/') && replaced.len() > 1;
@@ -414,9 +441,25 @@ pub fn remove_nulls(input: &str) -> Cow<'_, str> {
 /// Replaces SQL comments with a space, so `UN/**/ION` style splitting and `'--` tails are
 /// normalised before keyword matching.
 pub fn sql_comment_strip(input: &str) -> Cow<'_, str> {
-    if !input.contains(['/', '-', '#']) {
+    // Only `/*`, `--` and `#` start anything the steps below change: without any of
+    // them (paths, user agents and most values have `/` or `-`, seldom these) the
+    // value is given back without building its copy.
+    let bytes = input.as_bytes();
+    if !any_byte(bytes, |b| (b == b'/') | (b == b'-') | (b == b'#')) {
         return Cow::Borrowed(input);
     }
+    let opens = bytes.contains(&b'#')
+        || bytes
+            .windows(2)
+            .any(|w| matches!(w, [b'/', b'*'] | [b'-', b'-']));
+    if !opens {
+        return Cow::Borrowed(input);
+    }
+    sql_comment_strip_steps(input)
+}
+
+/// [`sql_comment_strip`] step by step (the fast answers above are checked against it).
+fn sql_comment_strip_steps(input: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(input.len());
     let mut rest = input;
     let mut changed = false;
@@ -474,7 +517,8 @@ pub fn sql_comment_strip(input: &str) -> Cow<'_, str> {
 /// Folds full-width ASCII look-alikes (an NFKC subset), so `ｓｃｒｉｐｔ` matches `script`.
 pub fn fullwidth_fold(input: &str) -> Cow<'_, str> {
     let folds = |c: char| ('\u{FF01}'..='\u{FF5E}').contains(&c) || c == '\u{3000}';
-    if !input.chars().any(folds) {
+    // ASCII text holds none of them, and is told in one vectorised pass.
+    if input.is_ascii() || !input.chars().any(folds) {
         return Cow::Borrowed(input);
     }
     Cow::Owned(
@@ -514,6 +558,27 @@ pub fn base64_decode(input: &str) -> Cow<'_, str> {
 /// and `;` into spaces, collapses spaces and lowercases, defeating shell obfuscation like
 /// `c^a^t /e't'c/passwd`.
 pub fn cmd_line(input: &str) -> Cow<'_, str> {
+    // Lowercase ASCII with none of the characters the steps below drop or replace,
+    // and no space they would drop, is given back as it is.
+    let bytes = input.as_bytes();
+    let kept = bytes.iter().all(|&b| {
+        b.is_ascii()
+            && !b.is_ascii_uppercase()
+            && !matches!(
+                b,
+                b'\\' | b'\'' | b'"' | b'^' | b',' | b';' | b'\t' | b'\n' | b'\r'
+            )
+    }) && !bytes
+        .windows(2)
+        .any(|w| matches!(w, [b' ', b' ' | b'/' | b'(']));
+    if kept {
+        return Cow::Borrowed(input);
+    }
+    cmd_line_steps(input)
+}
+
+/// [`cmd_line`] step by step (the fast answer above is checked against it).
+fn cmd_line_steps(input: &str) -> Cow<'_, str> {
     let mut out = String::with_capacity(input.len());
     for c in input.chars() {
         match c {
@@ -529,6 +594,7 @@ pub fn cmd_line(input: &str) -> Cow<'_, str> {
                 }
                 out.push(c);
             }
+            c if c.is_ascii() => out.push(c.to_ascii_lowercase()),
             c => out.extend(c.to_lowercase()),
         }
     }
@@ -661,6 +727,54 @@ mod tests {
     fn cmdline() {
         assert_eq!(cmd_line("C^a^T /e't'c/pass\"wd"), "cat/etc/passwd");
         assert_eq!(cmd_line("a;b,c"), "a b c");
+    }
+
+    #[test]
+    fn fast_answers_are_those_of_the_steps() {
+        const PIECES: &[&str] = &[
+            "a", "B", "/", "//", ".", "..", "\\", " ", "  ", "(", "'", "\"", "^", ",", ";", "*",
+            "-", "#", "/*", "*/", "--", "/*!", "\r", "\t", "\n", "é", "É", "x.y", "-", "~", "=",
+            "?",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut inputs: Vec<String> = vec![String::new(), "/".into(), ".".into(), "..".into()];
+        for _ in 0..20_000 {
+            let n = next() % 8;
+            inputs.push(
+                (0..n)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect(),
+            );
+        }
+        for input in &inputs {
+            let (fast, steps) = (normalize_path(input), normalize_path_steps(input));
+            assert_eq!(fast, steps, "normalize_path {input:?}");
+            assert_eq!(
+                matches!(fast, Cow::Borrowed(_)),
+                matches!(steps, Cow::Borrowed(_)),
+                "normalize_path {input:?}"
+            );
+            let (fast, steps) = (sql_comment_strip(input), sql_comment_strip_steps(input));
+            assert_eq!(fast, steps, "sql_comment_strip {input:?}");
+            assert_eq!(
+                matches!(fast, Cow::Borrowed(_)),
+                matches!(steps, Cow::Borrowed(_)),
+                "sql_comment_strip {input:?}"
+            );
+            let (fast, steps) = (cmd_line(input), cmd_line_steps(input));
+            assert_eq!(fast, steps, "cmd_line {input:?}");
+            assert_eq!(
+                matches!(fast, Cow::Borrowed(_)),
+                matches!(steps, Cow::Borrowed(_)),
+                "cmd_line {input:?}"
+            );
+        }
     }
 
     #[test]
