@@ -20,6 +20,20 @@ const MAX_LITERALS: usize = 256;
 /// A literal shorter than this matches too often to skip anything.
 const MIN_LITERAL_LEN: usize = 1;
 
+/// The case-insensitive automaton over every required literal of a group (the
+/// prefilter) or of a location (the shared scan); `None` when there is none or it cannot
+/// be built, and then every rule runs: the literals are only ever an optimisation.
+pub(crate) fn literal_automaton<L: AsRef<[u8]>>(literals: &[L]) -> Option<AhoCorasick> {
+    if literals.is_empty() {
+        return None;
+    }
+    AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(literals)
+        .ok()
+}
+
 /// The literals one of which appears in every match of `source`, lowercased and
 /// deduplicated; `None` when the regex has no such finite set.
 pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
@@ -92,15 +106,7 @@ impl Prefilter {
                 None => always.push(i),
             }
         }
-        let literals = if literal_ids.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&literal_ids)
-                .ok()
-        };
+        let literals = literal_automaton(&literal_ids);
         if literals.is_none() {
             // Without the automaton every rule runs (the prefilter is only ever an
             // optimisation).

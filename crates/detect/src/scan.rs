@@ -16,9 +16,9 @@
 //! all was tried, and was slower (its automaton is too large for the lazy DFA, so it
 //! ran on the PikeVM: about 1,000 more instructions a line under callgrind).
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::AhoCorasick;
 
-use crate::prefilter::Prefilter;
+use crate::prefilter::{Prefilter, literal_automaton};
 
 /// The shared scan of the groups that can cover one location.
 #[derive(Debug)]
@@ -79,15 +79,7 @@ impl LocationScan {
                 }
             }
         }
-        let literals = if literal_ids.is_empty() {
-            None
-        } else {
-            AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(&literal_ids)
-                .ok()
-        };
+        let literals = literal_automaton(&literal_ids);
         if literals.is_none() {
             owners.clear();
         }
