@@ -50,10 +50,7 @@ impl SentHead {
 /// like an HTTP request line (a TLS hello, binary noise).
 pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     // Only the head: up to and including the blank line, when there is one.
-    let end = bytes
-        .windows(2)
-        .position(|w| w == b"\n\n" || w == b"\n\r")
-        .map_or(bytes.len(), |i| (i + 4).min(bytes.len()));
+    let end = head_end(bytes);
     let text = String::from_utf8_lossy(bytes.get(..end).unwrap_or(bytes));
     // A final newline ends the last line; only an empty line of its own ends the head.
     let text = text.strip_suffix('\n').unwrap_or(&text);
@@ -82,7 +79,8 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     if version.is_empty() && !target.starts_with('/') && !target.contains("://") {
         return None;
     }
-    let mut headers: Vec<(String, String)> = Vec::new();
+    // Room for a browser's usual dozen headers without growing the list.
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
     let mut complete = false;
     for line in lines {
         if line.is_empty() {
@@ -111,6 +109,25 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     })
 }
 
+/// Where the head ends: four bytes past the first newline followed by another newline
+/// or a carriage return (the blank line), or the end of `bytes` when there is none.
+/// Jumps from newline to newline rather than comparing every pair of bytes.
+fn head_end(bytes: &[u8]) -> usize {
+    let mut from = 0;
+    while let Some(i) = bytes
+        .get(from..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+    {
+        let at = from + i;
+        match bytes.get(at + 1) {
+            Some(b'\n' | b'\r') => return (at + 4).min(bytes.len()),
+            Some(_) => from = at + 1,
+            None => break,
+        }
+    }
+    bytes.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +151,31 @@ mod tests {
                 ("X-A".to_owned(), "one\r\n two".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn the_head_ends_where_a_pairwise_search_says() {
+        let pairwise = |bytes: &[u8]| {
+            bytes
+                .windows(2)
+                .position(|w| w == b"\n\n" || w == b"\n\r")
+                .map_or(bytes.len(), |i| (i + 4).min(bytes.len()))
+        };
+        for case in [
+            &b""[..],
+            b"\n",
+            b"\n\n",
+            b"\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody",
+            b"GET / HTTP/1.1\nHost: a\n\nbody",
+            b"GET / HTTP/1.1\r\nHost: a\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r",
+            b"GET / HTTP/1.1\r\nX: \n\n",
+            b"a\nb\nc\n\rd",
+            b"no newline at all",
+        ] {
+            assert_eq!(head_end(case), pairwise(case), "{case:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,11 @@
 //! HTTP/1.1 header names are case-insensitive, but some servers and scanners compare
 //! them literally.
 
+use std::str::FromStr;
 use std::time::Duration;
+
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
 
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -46,6 +50,13 @@ pub struct Upstream {
     pool: Client<HttpConnector, ProxyBody>,
     authority: String,
     connect_timeout: Duration,
+    /// Where requests go (`authority` and the path prefix).
+    target: crate::config::Upstream,
+    /// `authority` parsed once for every request's URI (`None`: not a URI authority;
+    /// each URI is then built from text, and fails as it did before).
+    uri_authority: Option<Authority>,
+    /// `authority` as a `Host` value, made once.
+    host: Option<HeaderValue>,
 }
 
 impl Upstream {
@@ -66,7 +77,35 @@ impl Upstream {
             pool,
             authority: config.upstream.authority.clone(),
             connect_timeout: config.connect_timeout,
+            target: config.upstream.clone(),
+            uri_authority: Authority::from_str(&config.upstream.authority).ok(),
+            host: HeaderValue::from_str(&config.upstream.authority).ok(),
         }
+    }
+
+    /// The upstream's authority as a `Host` value (when it is a valid one).
+    pub fn host(&self) -> Option<&HeaderValue> {
+        self.host.as_ref()
+    }
+
+    /// The upstream URI of a request whose target is `target` (`client`'s path and
+    /// query): what [`crate::config::Upstream::target`] makes of it, without printing
+    /// and parsing it again when there is no path prefix (the client's parsed path and
+    /// query is reused).
+    pub fn uri_for(&self, client: &Uri, target: &str) -> Option<Uri> {
+        let (Some(authority), true) = (&self.uri_authority, self.target.base_path.is_empty())
+        else {
+            return self.target.target(target).ok();
+        };
+        let path_and_query = match client.path_and_query() {
+            Some(pq) if pq.as_str() == target && target.starts_with('/') => pq.clone(),
+            _ => return self.target.target(target).ok(),
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).ok()
     }
 
     /// Sends an ordinary request over the pool.
@@ -125,5 +164,38 @@ impl Upstream {
             authority: self.authority.clone(),
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(url: &str) -> Upstream {
+        let config = ProxyConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::config::Upstream::parse(url).unwrap(),
+        );
+        Upstream::new(&config)
+    }
+
+    #[tokio::test]
+    async fn request_uris_are_those_the_configured_target_makes() {
+        for url in ["http://127.0.0.1:9000", "http://app.internal/base/"] {
+            let u = upstream(url);
+            for target in ["/a?b=1", "/", "/x/y%20z?q=%27&r", "*", "http://h/abs?x"] {
+                let client: Uri = target.parse().unwrap();
+                let pq = client.path_and_query().map_or("/", |pq| pq.as_str());
+                assert_eq!(
+                    u.uri_for(&client, pq).map(|u| u.to_string()),
+                    u.target.target(pq).ok().map(|u| u.to_string()),
+                    "{url} {target}"
+                );
+            }
+        }
+        assert_eq!(
+            upstream("http://127.0.0.1:9000").host().unwrap(),
+            "127.0.0.1:9000"
+        );
     }
 }
