@@ -9,19 +9,6 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use palisade_core::forwarded::{forwarded_client, in_networks};
 use palisade_core::net::IpNet;
 
-/// Headers that belong to one connection and are never forwarded.
-const HOP_BY_HOP: &[HeaderName] = &[
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    header::PROXY_AUTHENTICATE,
-];
-
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 /// `X-Forwarded-For`, parsed once (a `&str` name is parsed again on every use).
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -87,7 +74,20 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// `Keep-Alive` and `Proxy-Connection`. (Those a `Connection` header names are found
 /// through it: `Connection` is itself hop-by-hop.)
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(name) || *name == KEEP_ALIVE || *name == PROXY_CONNECTION
+    // By text: a match on a few short strings, where comparing with `HeaderName`s
+    // builds and drops one per comparison.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+            | "keep-alive"
+            | "proxy-connection"
+    )
 }
 
 /// The client's address by the one trusted-proxies model
@@ -188,6 +188,20 @@ pub fn ip_text(ip: IpAddr) -> String {
 mod tests {
     use super::*;
 
+    /// Headers that belong to one connection and are never forwarded.
+    const HOP_BY_HOP: &[HeaderName] = &[
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ];
+
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -228,6 +242,16 @@ mod tests {
         assert_eq!(h.get("connection").unwrap(), "upgrade");
         assert!(h.contains_key("sec-websocket-key"));
         assert!(!is_upgrade(&map(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn the_hop_by_hop_test_names_the_listed_headers() {
+        for name in HOP_BY_HOP.iter().chain([&KEEP_ALIVE, &PROXY_CONNECTION]) {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in ["host", "accept", "x-forwarded-for", "content-length", "tee"] {
+            assert!(!is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+        }
     }
 
     #[test]

@@ -535,7 +535,9 @@ fn observe_software(shared: &Shared, headers: &http::HeaderMap) {
         observer.http_answer(
             &shared.config.upstream.authority,
             headers.get(header::SERVER).map(HeaderValue::as_bytes),
-            headers.get("x-powered-by").map(HeaderValue::as_bytes),
+            headers
+                .get(&crate::observe::X_POWERED_BY)
+                .map(HeaderValue::as_bytes),
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The two ways a request reaches the upstream: ordinary requests over a keep-alive
-//! pool, protocol upgrades over a connection of their own.
+//! pool ([`crate::pool`]), protocol upgrades over a connection of their own.
 //!
 //! An upgrade request (a WebSocket handshake) must never share a pooled connection:
 //! if the upstream does not switch protocols, the connection's state after the answer
@@ -18,21 +18,19 @@ use std::time::Duration;
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
 
+use std::sync::Arc;
+
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::pool::Pool;
 use crate::{ProxyBody, ProxyConfig};
 
 /// Why the upstream gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    /// The pooled client failed (connect, write or read).
-    #[error("{0}")]
-    Pooled(#[from] hyper_util::client::legacy::Error),
-    /// The upgrade's own connection could not be opened in time.
+    /// A connection to the upstream could not be opened in time.
     #[error("connecting to {authority}: {reason}")]
     Connect {
         /// Where.
@@ -40,14 +38,14 @@ pub enum UpstreamError {
         /// Why.
         reason: String,
     },
-    /// The upgrade's exchange failed.
+    /// The exchange failed (write or read).
     #[error("{0}")]
     Exchange(#[from] hyper::Error),
 }
 
 /// The upstream of one proxy.
 pub struct Upstream {
-    pool: Client<HttpConnector, ProxyBody>,
+    pool: Arc<Pool>,
     authority: String,
     connect_timeout: Duration,
     /// Where requests go (`authority` and the path prefix).
@@ -57,29 +55,34 @@ pub struct Upstream {
     uri_authority: Option<Authority>,
     /// `authority` as a `Host` value, made once.
     host: Option<HeaderValue>,
+    /// The `Host` a pooled request without one gets: the authority's host, and its
+    /// port unless it is 80 (as hyper-util's pool wrote it).
+    default_host: Option<HeaderValue>,
 }
 
 impl Upstream {
     /// A keep-alive pool bounded like the client side (at most `max_connections` idle
     /// upstream connections), with the configured timeouts.
     pub fn new(config: &ProxyConfig) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.enforce_http(true);
-        let pool = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.max_connections.max(1))
-            .http1_title_case_headers(true)
-            .build(connector);
+        let pool = Pool::new(
+            &config.upstream.authority,
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.max_connections,
+        );
+        let uri_authority = Authority::from_str(&config.upstream.authority).ok();
+        let default_host = uri_authority.as_ref().and_then(|a| match a.port_u16() {
+            Some(port) if port != 80 => HeaderValue::from_str(&format!("{}:{port}", a.host())).ok(),
+            _ => HeaderValue::from_str(a.host()).ok(),
+        });
         Upstream {
             pool,
             authority: config.upstream.authority.clone(),
             connect_timeout: config.connect_timeout,
             target: config.upstream.clone(),
-            uri_authority: Authority::from_str(&config.upstream.authority).ok(),
+            uri_authority,
             host: HeaderValue::from_str(&config.upstream.authority).ok(),
+            default_host,
         }
     }
 
@@ -108,12 +111,24 @@ impl Upstream {
         Uri::from_parts(parts).ok()
     }
 
-    /// Sends an ordinary request over the pool.
+    /// Sends an ordinary request over the pool: in origin-form (`/path?query`), with
+    /// a `Host` when it has none.
     pub async fn send(
         &self,
-        request: http::Request<ProxyBody>,
+        mut request: http::Request<ProxyBody>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        Ok(self.pool.request(request).await?)
+        let origin = match request.uri().path_and_query() {
+            Some(pq) if pq.as_str() != "/" => Uri::from(pq.clone()),
+            _ => Uri::default(),
+        };
+        *request.uri_mut() = origin;
+        if let Some(host) = &self.default_host {
+            request
+                .headers_mut()
+                .entry(http::header::HOST)
+                .or_insert_with(|| host.clone());
+        }
+        self.pool.send(request).await
     }
 
     /// Sends an upgrade request over a connection of its own (see the module
