@@ -67,7 +67,7 @@ impl Pool {
         let request = match self.checkout() {
             Some(sender) => match self.try_send(sender, request).await {
                 Ok(response) => return Ok(response),
-                Err(Failed::NotSent(request, _)) => request,
+                Err(Failed::NotSent(request, _)) => *request,
                 Err(Failed::Sent(error)) => return Err(error),
             },
             None => request,
@@ -104,7 +104,7 @@ impl Pool {
             }
             Err(mut error) => match error.take_message() {
                 Some(request) => Err(Failed::NotSent(
-                    request,
+                    Box::new(request),
                     UpstreamError::Exchange(error.into_error()),
                 )),
                 None => Err(Failed::Sent(UpstreamError::Exchange(error.into_error()))),
@@ -175,7 +175,7 @@ impl Pool {
 /// Why a request got no answer, and whether it can be sent again.
 enum Failed {
     /// The connection closed before the request was written: it comes back.
-    NotSent(http::Request<ProxyBody>, UpstreamError),
+    NotSent(Box<http::Request<ProxyBody>>, UpstreamError),
     /// Written (or partly): it cannot be sent again.
     Sent(UpstreamError),
 }
@@ -191,5 +191,126 @@ async fn reap(pool: Weak<Pool>, every: Duration) {
             return;
         };
         pool.reap_expired();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::{BodyExt, Empty};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    /// An upstream that answers `ok` to every request and, with `close_after_each`,
+    /// closes the connection after each answer (without saying so); counts connections.
+    async fn upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    loop {
+                        let Ok(n) = stream.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if stream.write_all(answer).await.is_err() {
+                                return;
+                            }
+                            if close_after_each {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    async fn get(pool: &Arc<Pool>) -> String {
+        let request = http::Request::builder()
+            .uri("/x")
+            .header("host", "upstream")
+            .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+            .unwrap();
+        let response = pool.send(request).await.unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_connection_serves_requests_in_turn() {
+        let (addr, accepted) = upstream(false).await;
+        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        for _ in 0..5 {
+            assert_eq!(get(&pool).await, "ok");
+            // Let the connection task see the end of the answer.
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn connections_the_upstream_closed_are_replaced() {
+        let (addr, accepted) = upstream(true).await;
+        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        for _ in 0..4 {
+            assert_eq!(get(&pool).await, "ok");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_expire_and_the_idle_list_is_bounded() {
+        let (addr, accepted) = upstream(false).await;
+        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_millis(50), 1);
+        assert_eq!(get(&pool).await, "ok");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(get(&pool).await, "ok");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "the expired one is not reused"
+        );
+        // Two requests at once need two connections; only one stays idle.
+        let (a, b) = tokio::join!(get(&pool), get(&pool));
+        assert_eq!((a.as_str(), b.as_str()), ("ok", "ok"));
+        tokio::task::yield_now().await;
+        assert!(pool.idle.lock().unwrap().len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn an_upstream_that_is_not_there_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        let request = http::Request::builder()
+            .uri("/")
+            .body(Empty::new().map_err(|never| match never {}).boxed_unsync())
+            .unwrap();
+        assert!(matches!(
+            pool.send(request).await,
+            Err(UpstreamError::Connect { .. })
+        ));
     }
 }
