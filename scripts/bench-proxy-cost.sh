@@ -9,7 +9,10 @@
 #
 #   BIN=.../release/palisade [BIN_BEFORE=/tmp/palisade-before] \
 #     bash scripts/bench-proxy-cost.sh [--duration 15] [--rate 5000] [--cases get,post]
+#       [--port-base 19480]
 #
+# Ports: --port-base P: plain nginx on P, ModSecurity on P+1, Palisade's proxy and API
+# on P+10 and P+11 (the BIN_BEFORE one on P+12 and P+13).
 # Palisade forwards to the plain nginx front; its rows count Palisade's own CPU only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,17 +21,19 @@ BIN="${BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}/release/palisade}"
 BIN_BEFORE="${BIN_BEFORE:-}"
 OUT="${OUT:-/tmp/palisade-bench-proxy-cost}"
 export PALISADE_PEERS_DIR="${PALISADE_PEERS_DIR:-$OUT/peers}"
-duration=15 rate=5000 cases=get,post
+duration=15 rate=5000 cases=get,post port_base=19480
 while [ $# -gt 0 ]; do
   case $1 in
     --duration) duration=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
     --cases) cases=$2; shift 2 ;;
+    --port-base) port_base=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 mkdir -p "$OUT"
-PLAIN=19480 MODSEC=19481
+PLAIN=$port_base MODSEC=$((port_base + 1))
+P_AFTER=$((port_base + 10)) P_BEFORE=$((port_base + 12))
 pids=()
 start_palisade() { # NAME BIN PROXY_PORT API_PORT
   local dir="$OUT/$1"
@@ -64,8 +69,8 @@ cleanup() {
 trap cleanup EXIT
 taskset -c 1 "$PEERS/modsecurity-crs.sh" start --plain --port "$PLAIN" >&2
 taskset -c 1 "$PEERS/modsecurity-crs.sh" start --paranoia 1 --port "$MODSEC" --allow-accept-charset >&2
-start_palisade palisade-after "$BIN" 19490 19491
-[ -n "$BIN_BEFORE" ] && start_palisade palisade-before "$BIN_BEFORE" 19492 19493
+start_palisade palisade-after "$BIN" "$P_AFTER" $((P_AFTER + 1))
+[ -n "$BIN_BEFORE" ] && start_palisade palisade-before "$BIN_BEFORE" "$P_BEFORE" $((P_BEFORE + 1))
 plain_pid=$(cat "$PALISADE_PEERS_DIR/plain-$PLAIN/nginx.pid")
 modsec_pid=$(cat "$PALISADE_PEERS_DIR/modsec-pl1-$MODSEC/nginx.pid")
 results="$OUT/bench.jsonl"
@@ -74,11 +79,16 @@ uptime
 b() { "$PEERS/bench.sh" --cpu 0 --duration "$duration" --cases "$cases" --out "$results" "$@"; }
 b --target 127.0.0.1:$PLAIN --name nginx-plain --server-pids "$plain_pid"
 b --target 127.0.0.1:$MODSEC --name modsec-crs-pl1 --server-pids "$modsec_pid"
-b --target 127.0.0.1:19490 --name palisade --server-pids "$(cat "$OUT/palisade-after/pid")"
-[ -n "$BIN_BEFORE" ] && b --target 127.0.0.1:19492 --name palisade-before --server-pids "$(cat "$OUT/palisade-before/pid")"
+b --target 127.0.0.1:$P_AFTER --name palisade --server-pids "$(cat "$OUT/palisade-after/pid")"
+[ -n "$BIN_BEFORE" ] && b --target 127.0.0.1:$P_BEFORE --name palisade-before --server-pids "$(cat "$OUT/palisade-before/pid")"
 # Latency at a paced rate (closed loop, exponential think times; see bench.sh).
 b --target 127.0.0.1:$PLAIN --name nginx-plain-paced --server-pids "$plain_pid" --rate "$rate" --cases get
-b --target 127.0.0.1:19490 --name palisade-paced --server-pids "$(cat "$OUT/palisade-after/pid")" --rate "$rate" --cases get
-[ -n "$BIN_BEFORE" ] && b --target 127.0.0.1:19492 --name palisade-before-paced --server-pids "$(cat "$OUT/palisade-before/pid")" --rate "$rate" --cases get
+b --target 127.0.0.1:$P_AFTER --name palisade-paced --server-pids "$(cat "$OUT/palisade-after/pid")" --rate "$rate" --cases get
+[ -n "$BIN_BEFORE" ] && b --target 127.0.0.1:$P_BEFORE --name palisade-before-paced --server-pids "$(cat "$OUT/palisade-before/pid")" --rate "$rate" --cases get
 uptime
+# Peak resident memory of each Palisade instance over the whole run.
+for n in palisade-after palisade-before; do
+  [ -f "$OUT/$n/pid" ] || continue
+  echo "$n peak RSS: $(awk '/^VmHWM/ {print $2, $3}' "/proc/$(cat "$OUT/$n/pid")/status" 2>/dev/null)"
+done
 echo "results: $results"

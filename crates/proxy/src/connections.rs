@@ -188,6 +188,12 @@ impl Activity {
             .clone()
     }
 
+    /// Reads the bytes [`Activity::recorded_head`] would copy, in place: for the head
+    /// of every request, which needs only a look at them.
+    pub fn with_recorded_head<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(&self.head.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     fn record(&self, bytes: &[u8]) {
         if bytes.is_empty() || !self.is_recording() {
             return;

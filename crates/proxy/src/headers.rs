@@ -4,23 +4,19 @@
 
 use std::net::IpAddr;
 
+use http::Version;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use palisade_core::forwarded::{forwarded_client, in_networks};
 use palisade_core::net::IpNet;
 
-/// Headers that belong to one connection and are never forwarded.
-const HOP_BY_HOP: &[HeaderName] = &[
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHORIZATION,
-    header::PROXY_AUTHENTICATE,
-];
-
-const KEEP_ALIVE: &str = "keep-alive";
-const PROXY_CONNECTION: &str = "proxy-connection";
+/// `X-Forwarded-For`, parsed once (a `&str` name is parsed again on every use).
+pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Real-IP`.
+pub const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// `X-Request-Id`.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Is this a protocol upgrade (WebSocket) that must be tunnelled?
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -47,6 +43,16 @@ pub fn announces_body(headers: &HeaderMap) -> bool {
 /// `keep_upgrade`, `Connection: upgrade` and `Upgrade` survive so a WebSocket
 /// handshake reaches the other side.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // One pass over the names present (a handful) instead of a removal, each a hash
+    // and a probe, for every hop-by-hop name whether it is there or not.
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| is_hop_by_hop(k))
+        .cloned()
+        .collect();
+    if doomed.is_empty() {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -55,15 +61,33 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
         .collect();
     let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned());
-    for name in named.iter().chain(HOP_BY_HOP) {
+    for name in named.iter().chain(&doomed) {
         headers.remove(name);
     }
-    headers.remove(KEEP_ALIVE);
-    headers.remove(PROXY_CONNECTION);
     if let Some(Some(upgrade)) = upgrade {
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// A header that belongs to one connection: the standard hop-by-hop ones,
+/// `Keep-Alive` and `Proxy-Connection`. (Those a `Connection` header names are found
+/// through it: `Connection` is itself hop-by-hop.)
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    // By text: a match on a few short strings, where comparing with `HeaderName`s
+    // builds and drops one per comparison.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authorization"
+            | "proxy-authenticate"
+            | "keep-alive"
+            | "proxy-connection"
+    )
 }
 
 /// The client's address by the one trusted-proxies model
@@ -73,10 +97,10 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     forwarded_client(
         peer,
         headers
-            .get_all("x-forwarded-for")
+            .get_all(&X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok()),
-        headers.get("x-real-ip").and_then(|v| v.to_str().ok()),
+        headers.get(&X_REAL_IP).and_then(|v| v.to_str().ok()),
         |ip| in_networks(trusted, ip),
     )
 }
@@ -87,39 +111,96 @@ pub fn set_forwarded(
     peer: IpAddr,
     client: IpAddr,
     peer_trusted: bool,
-    request_id: &str,
+    request_id: Option<&HeaderValue>,
 ) {
     let host = headers.get(header::HOST).cloned();
+    let peer_text = ip_text(peer);
     let chain = match headers
-        .get("x-forwarded-for")
+        .get(&X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .filter(|_| peer_trusted)
     {
-        Some(prior) => format!("{prior}, {peer}"),
-        None => peer.to_string(),
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {peer_text}")).ok(),
+        None => HeaderValue::from_str(&peer_text).ok(),
     };
-    if let Ok(v) = HeaderValue::from_str(&chain) {
-        headers.insert("x-forwarded-for", v);
+    if let Some(v) = chain {
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    if !(peer_trusted && headers.contains_key("x-forwarded-proto")) {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if !(peer_trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if let Some(host) = host
-        && !(peer_trusted && headers.contains_key("x-forwarded-host"))
+        && !(peer_trusted && headers.contains_key(&X_FORWARDED_HOST))
     {
-        headers.insert("x-forwarded-host", host);
+        headers.insert(X_FORWARDED_HOST, host);
     }
-    if let Ok(v) = HeaderValue::from_str(&client.to_string()) {
-        headers.insert("x-real-ip", v);
+    let client_text = if client == peer {
+        peer_text
+    } else {
+        ip_text(client)
+    };
+    if let Ok(v) = HeaderValue::from_str(&client_text) {
+        headers.insert(X_REAL_IP, v);
     }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", v);
+    if let Some(id) = request_id {
+        headers.insert(X_REQUEST_ID, id.clone());
+    }
+}
+
+/// The protocol as events and the engine name it, `Version`'s `Debug` text
+/// (`HTTP/1.1`), without formatting it for every request.
+pub fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// An address as text, as `IpAddr`'s `Display` writes it; an IPv4 address without the
+/// formatting machinery (this runs twice for every request).
+pub fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(_) => ip.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Headers that belong to one connection and are never forwarded.
+    const HOP_BY_HOP: &[HeaderName] = &[
+        header::CONNECTION,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ];
+
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -164,6 +245,65 @@ mod tests {
     }
 
     #[test]
+    fn the_hop_by_hop_test_names_the_listed_headers() {
+        for name in HOP_BY_HOP.iter().chain([&KEEP_ALIVE, &PROXY_CONNECTION]) {
+            assert!(is_hop_by_hop(name), "{name}");
+        }
+        for name in ["host", "accept", "x-forwarded-for", "content-length", "tee"] {
+            assert!(!is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_without_a_connection_header_too() {
+        let mut h = map(&[
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("upgrade", "h2c"),
+            ("accept", "*/*"),
+            ("x-other", "1"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert!(h.contains_key("accept") && h.contains_key("x-other"));
+        let mut untouched = map(&[("accept", "*/*"), ("host", "a")]);
+        strip_hop_by_hop(&mut untouched, false);
+        assert_eq!(untouched.len(), 2);
+    }
+
+    #[test]
+    fn versions_are_named_as_debug_names_them() {
+        for v in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(version_text(v), format!("{v:?}"));
+        }
+    }
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for text in [
+            "0.0.0.0",
+            "9.9.9.9",
+            "10.0.0.2",
+            "127.0.0.1",
+            "192.168.100.255",
+            "255.255.255.255",
+            "100.10.1.0",
+            "::1",
+            "2001:db8::7",
+            "::ffff:1.2.3.4",
+        ] {
+            let ip: IpAddr = text.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+    }
+
+    #[test]
     fn bodies_are_announced_by_length_or_transfer_coding() {
         assert!(!announces_body(&HeaderMap::new()));
         assert!(!announces_body(&map(&[("content-length", "0")])));
@@ -197,7 +337,13 @@ mod tests {
             ("x-forwarded-proto", "https"),
         ]);
         let peer: IpAddr = "9.9.9.9".parse().unwrap();
-        set_forwarded(&mut h, peer, peer, false, "req-1");
+        set_forwarded(
+            &mut h,
+            peer,
+            peer,
+            false,
+            Some(&HeaderValue::from_static("req-1")),
+        );
         assert_eq!(h.get("x-forwarded-for").unwrap(), "9.9.9.9");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "http");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "shop.example");
@@ -210,7 +356,13 @@ mod tests {
         ]);
         let lb: IpAddr = "10.0.0.2".parse().unwrap();
         let client: IpAddr = "1.1.1.1".parse().unwrap();
-        set_forwarded(&mut h, lb, client, true, "req-2");
+        set_forwarded(
+            &mut h,
+            lb,
+            client,
+            true,
+            Some(&HeaderValue::from_static("req-2")),
+        );
         assert_eq!(h.get("x-forwarded-for").unwrap(), "1.1.1.1, 10.0.0.2");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
         assert_eq!(h.get("x-real-ip").unwrap(), "1.1.1.1");

@@ -6,13 +6,14 @@
 //! inspection limit ([`body`]; compressed bodies decoded for inspection, [`decode`]),
 //! judge it with the pipeline's `Guard`, answer 403 with a small page ([`page`]) or
 //! forward it with hop-by-hop headers removed and `X-Forwarded-*` set ([`headers`])
-//! over a keep-alive pool ([`upstream`]), and stream the upstream's answer back. Every
-//! request becomes an event ([`traffic`]). WebSocket upgrades go over a connection of
-//! their own and are tunnelled ([`tunnel`]). What cannot be inspected or forwarded
-//! safely is refused and recorded ([`refusal`]). [`server`] accepts connections, bounds
-//! them, sheds idle ones at the cap ([`connections`]), counts the requests hyper's
-//! parser refuses, and drains them at shutdown. [`observe`] keeps what the application's answers looked
-//! like (security headers, version banners) for the posture checks.
+//! over a keep-alive pool ([`upstream`], [`pool`]), and stream the upstream's answer
+//! back. Every request becomes an event ([`traffic`]). WebSocket upgrades go over a
+//! connection of their own and are tunnelled ([`tunnel`]). What cannot be inspected or
+//! forwarded safely is refused and recorded ([`refusal`]). [`server`] accepts
+//! connections, bounds them, sheds idle ones at the cap ([`connections`]), counts the
+//! requests hyper's parser refuses, and drains them at shutdown. [`observe`] keeps what
+//! the application's answers looked like (security headers, version banners) for the
+//! posture checks.
 
 #![warn(missing_docs)]
 
@@ -24,6 +25,7 @@ mod headers;
 pub mod observe;
 mod page;
 mod parse_errors;
+mod pool;
 mod raw_head;
 mod refusal;
 pub mod server;

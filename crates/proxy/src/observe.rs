@@ -10,8 +10,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use http::HeaderMap;
 use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, SERVER, STRICT_TRANSPORT_SECURITY};
+use http::{HeaderMap, HeaderName};
+
+/// `X-Content-Type-Options`, parsed once.
+const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
+/// `X-Powered-By`, parsed once.
+pub const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
 /// Distinct banners kept per proxy; later new ones are counted as dropped.
 pub const MAX_BANNERS: usize = 16;
@@ -89,7 +94,7 @@ impl ResponseObservations {
             count(&self.missing_hsts);
         }
         let nosniff = headers
-            .get("x-content-type-options")
+            .get(&X_CONTENT_TYPE_OPTIONS)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"nosniff"));
         if !nosniff {
             count(&self.missing_nosniff);
@@ -105,10 +110,7 @@ impl ResponseObservations {
                 count(&self.missing_csp);
             }
         }
-        for (header, name) in [
-            ("Server", SERVER.as_str()),
-            ("X-Powered-By", "x-powered-by"),
-        ] {
+        for (header, name) in [("Server", &SERVER), ("X-Powered-By", &X_POWERED_BY)] {
             if let Some(v) = headers.get(name) {
                 self.banner(header, v.as_bytes());
             }

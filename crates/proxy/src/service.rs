@@ -27,8 +27,11 @@ use crate::body::{Buffered, PrefixedBody, read_limited};
 use crate::config::OversizePolicy;
 use crate::connections::Activity;
 use crate::decode::{self, DecodeError, Limits};
-use crate::headers::{announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop};
-use crate::raw_head::SentHead;
+use crate::headers::{
+    X_REQUEST_ID, announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop,
+    version_text,
+};
+use crate::raw_head::{RawHead, SentHead};
 use crate::refusal::{self, Refusal};
 use crate::traffic::{Completion, ObservedBody, RequestRecord};
 use crate::{ProxyBody, Shared, page, tunnel};
@@ -77,11 +80,12 @@ impl Answer {
 pub async fn handle(
     shared: Arc<Shared>,
     peer: SocketAddr,
-    mut req: Request<Incoming>,
+    req: Request<Incoming>,
     activity: Arc<Activity>,
 ) -> Response<ProxyBody> {
-    let sent = SentHead::read(&activity.recorded_head(), &req);
-    req.extensions_mut().insert(sent);
+    // Read in place (no copy of the recorded bytes); handed down, not kept in the
+    // request's extensions (a map allocated for this one value).
+    let SentHead(sent) = activity.with_recorded_head(|head| SentHead::read(head, &req));
     activity.request_started();
     let started = Instant::now();
     let request_id = new_request_id();
@@ -92,7 +96,7 @@ pub async fn handle(
             t.clone(),
         )
     });
-    let answer = serve(&shared, peer.ip(), client, &request_id, req).await;
+    let answer = serve(&shared, peer.ip(), client, &request_id, req, sent).await;
     shared
         .metrics
         .finish(answer.outcome, started.elapsed().as_secs_f64());
@@ -112,25 +116,31 @@ pub async fn handle(
 }
 
 /// The request as the engine sees it: the head as the client sent it when it could be
-/// read back (every header line, duplicates and framing headers hyper merged or
-/// dropped; an absolute-form target with its authority), else hyper's view of it.
-fn inspected(parts: &Parts, target: &str, body: Vec<u8>, client: IpAddr) -> HttpRequest {
-    let sent = parts
-        .extensions
-        .get::<SentHead>()
-        .and_then(|s| s.0.as_ref());
-    let headers = match sent {
-        Some(head) => head.headers.clone(),
-        None => parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+/// read back (`sent`: every header line, duplicates and framing headers hyper merged or
+/// dropped; an absolute-form target with its authority; moved in, not copied), else
+/// hyper's view of it.
+fn inspected(
+    parts: &Parts,
+    target: &str,
+    body: Vec<u8>,
+    client: IpAddr,
+    sent: Option<RawHead>,
+) -> HttpRequest {
+    let (headers, sent_target) = match sent {
+        Some(head) => (head.headers, Some(head.target)),
+        None => (
+            parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            None,
+        ),
     };
     // hyper removed the chunked framing; the engine judges bodies as sent (so `eval`
     // and `/check` give the same verdict on the same bytes), so frame it again.
@@ -150,8 +160,8 @@ fn inspected(parts: &Parts, target: &str, body: Vec<u8>, client: IpAddr) -> Http
     };
     HttpRequest {
         method: parts.method.as_str().to_owned(),
-        uri: sent.map_or_else(|| target.to_owned(), |h| h.target.clone()),
-        protocol: format!("{:?}", parts.version),
+        uri: sent_target.unwrap_or_else(|| target.to_owned()),
+        protocol: version_text(parts.version).to_owned(),
         headers,
         body,
         client_ip: Some(client),
@@ -164,6 +174,7 @@ async fn serve(
     client: IpAddr,
     request_id: &str,
     mut req: Request<Incoming>,
+    sent: Option<RawHead>,
 ) -> Answer {
     let config = &shared.config;
     let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
@@ -179,7 +190,7 @@ async fn serve(
         .to_owned();
     if upgrade && announces_body(req.headers()) {
         let (parts, _) = req.into_parts();
-        let request = inspected(&parts, &target, Vec::new(), client);
+        let request = inspected(&parts, &target, Vec::new(), client, sent);
         let verdict = refusal::record(
             &shared.guard,
             &request,
@@ -211,12 +222,12 @@ async fn serve(
                     &target,
                     client,
                     request_id,
-                    "client_timeout",
-                    page::client_timeout,
+                    sent,
+                    ("client_timeout", page::client_timeout),
                 );
             }
             Ok(Err(error)) if broken_framing(&error) => {
-                let request = inspected(&parts, &target, Vec::new(), client);
+                let request = inspected(&parts, &target, Vec::new(), client, sent);
                 let refusal = Refusal::BrokenChunking {
                     reason: error.to_string(),
                 };
@@ -234,8 +245,8 @@ async fn serve(
                     &target,
                     client,
                     request_id,
-                    "bad_request",
-                    page::bad_request,
+                    sent,
+                    ("bad_request", page::bad_request),
                 );
             }
             Ok(Ok(Buffered::Complete(b))) => (b.clone(), Outgoing::Whole(b), false),
@@ -247,8 +258,8 @@ async fn serve(
                         &target,
                         client,
                         request_id,
-                        "too_large",
-                        page::too_large,
+                        sent,
+                        ("too_large", page::too_large),
                     );
                 }
                 OversizePolicy::InspectPrefix => (
@@ -263,11 +274,11 @@ async fn serve(
     let body_inspected = match decoded(shared, &parts, body_read, truncated) {
         Ok(body) => body,
         Err(refused) => {
-            return refuse_undecodable(shared, &parts, &target, client, request_id, refused);
+            return refuse_undecodable(shared, &parts, &target, client, request_id, sent, refused);
         }
     };
 
-    let request = inspected(&parts, &target, body_inspected.to_vec(), client);
+    let request = inspected(&parts, &target, body_inspected.to_vec(), client, sent);
     let judgement = shared.guard.judge(&request, Front::Proxy(&config.name));
     match judgement.action {
         Action::Ban => return banned(shared, request_id, client, &judgement),
@@ -283,7 +294,7 @@ async fn serve(
     }
     let verdict = Some(judgement.action);
 
-    let Ok(uri) = config.upstream.target(&target) else {
+    let Some(uri) = shared.upstream.uri_for(&parts.uri, &target) else {
         return Answer::new("bad_request", verdict, page::bad_request(request_id));
     };
     parts.uri = uri;
@@ -293,11 +304,18 @@ async fn serve(
         // Nothing follows the handshake but the tunnel: no framing is forwarded.
         parts.headers.remove(header::CONTENT_LENGTH);
     }
-    set_forwarded(&mut parts.headers, peer, client, peer_trusted, request_id);
+    let id_value = HeaderValue::from_str(request_id).ok();
+    set_forwarded(
+        &mut parts.headers,
+        peer,
+        client,
+        peer_trusted,
+        id_value.as_ref(),
+    );
     if !config.preserve_host
-        && let Ok(host) = HeaderValue::from_str(&config.upstream.authority)
+        && let Some(host) = shared.upstream.host()
     {
-        parts.headers.insert(header::HOST, host);
+        parts.headers.insert(header::HOST, host.clone());
     }
     let upstream_req = Request::from_parts(parts, outgoing.into_body());
     let sent = async {
@@ -335,8 +353,8 @@ async fn serve(
     let (mut parts, body) = resp.into_parts();
     observe_software(shared, &parts.headers);
     strip_hop_by_hop(&mut parts.headers, switching);
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        parts.headers.entry("x-request-id").or_insert(v);
+    if let Some(v) = id_value {
+        parts.headers.entry(X_REQUEST_ID).or_insert(v);
     }
     Answer {
         outcome: judgement.action.as_str(),
@@ -389,6 +407,7 @@ fn refuse_undecodable(
     target: &str,
     client: IpAddr,
     request_id: &str,
+    sent: Option<RawHead>,
     error: DecodeError,
 ) -> Answer {
     let config = &shared.config;
@@ -411,7 +430,7 @@ fn refuse_undecodable(
     };
     match threat {
         Some((refusal, outcome, make_page)) => {
-            let request = inspected(parts, target, Vec::new(), client);
+            let request = inspected(parts, target, Vec::new(), client, sent);
             let verdict = refusal::record(&shared.guard, &request, &config.name, &refusal);
             Answer::new(outcome, Some(verdict), make_page(request_id))
         }
@@ -429,7 +448,13 @@ fn refuse_undecodable(
                 _ => ("unsupported_encoding", page::unsupported_encoding),
             };
             judge_head(
-                shared, parts, target, client, request_id, outcome, make_page,
+                shared,
+                parts,
+                target,
+                client,
+                request_id,
+                sent,
+                (outcome, make_page),
             )
         }
     }
@@ -444,10 +469,10 @@ fn judge_head(
     target: &str,
     client: IpAddr,
     request_id: &str,
-    outcome: &'static str,
-    make_page: fn(&str) -> Response<ProxyBody>,
+    sent: Option<RawHead>,
+    (outcome, make_page): (&'static str, fn(&str) -> Response<ProxyBody>),
 ) -> Answer {
-    let request = inspected(parts, target, Vec::new(), client);
+    let request = inspected(parts, target, Vec::new(), client, sent);
     let judgement = shared
         .guard
         .judge(&request, Front::Proxy(&shared.config.name));
@@ -510,7 +535,9 @@ fn observe_software(shared: &Shared, headers: &http::HeaderMap) {
         observer.http_answer(
             &shared.config.upstream.authority,
             headers.get(header::SERVER).map(HeaderValue::as_bytes),
-            headers.get("x-powered-by").map(HeaderValue::as_bytes),
+            headers
+                .get(&crate::observe::X_POWERED_BY)
+                .map(HeaderValue::as_bytes),
         );
     }
 }

@@ -246,8 +246,17 @@ pub struct RequestRecord {
     started: Instant,
 }
 
+/// At most [`MAX_FIELD`] characters of `value`. A value of at most that many bytes
+/// (every one a request's fields hold, nearly) is copied whole, not character by
+/// character.
 fn text(value: &str) -> String {
-    value.chars().take(MAX_FIELD).collect()
+    if value.len() <= MAX_FIELD {
+        return value.to_owned();
+    }
+    match value.char_indices().nth(MAX_FIELD) {
+        Some((end, _)) => value.get(..end).unwrap_or(value).to_owned(),
+        None => value.to_owned(),
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
@@ -277,7 +286,7 @@ impl RequestRecord {
                 method: Some(text(request.method().as_str())),
                 path: Some(text(uri.path())),
                 query: uri.query().map(text),
-                protocol: Some(format!("{:?}", request.version())),
+                protocol: Some(crate::headers::version_text(request.version()).to_owned()),
                 referer: header_text(headers, header::REFERER),
                 user_agent: header_text(headers, header::USER_AGENT),
                 extra: vec![("request_id".to_owned(), request_id.to_owned())],
@@ -422,5 +431,26 @@ impl Body for ObservedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_keep_at_most_max_field_characters() {
+        let take = |v: &str| v.chars().take(MAX_FIELD).collect::<String>();
+        for v in [
+            String::new(),
+            "GET".to_owned(),
+            "é".repeat(MAX_FIELD),
+            "é".repeat(MAX_FIELD + 3),
+            "a".repeat(MAX_FIELD),
+            "a".repeat(MAX_FIELD + 1),
+            format!("{}é", "a".repeat(MAX_FIELD - 1)),
+        ] {
+            assert_eq!(text(&v), take(&v), "{} bytes", v.len());
+        }
     }
 }

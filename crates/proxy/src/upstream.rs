@@ -1,5 +1,5 @@
 //! The two ways a request reaches the upstream: ordinary requests over a keep-alive
-//! pool, protocol upgrades over a connection of their own.
+//! pool ([`crate::pool`]), protocol upgrades over a connection of their own.
 //!
 //! An upgrade request (a WebSocket handshake) must never share a pooled connection:
 //! if the upstream does not switch protocols, the connection's state after the answer
@@ -12,23 +12,25 @@
 //! HTTP/1.1 header names are case-insensitive, but some servers and scanners compare
 //! them literally.
 
+use std::str::FromStr;
 use std::time::Duration;
 
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Uri};
+
+use std::sync::Arc;
+
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::pool::Pool;
 use crate::{ProxyBody, ProxyConfig};
 
 /// Why the upstream gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
-    /// The pooled client failed (connect, write or read).
-    #[error("{0}")]
-    Pooled(#[from] hyper_util::client::legacy::Error),
-    /// The upgrade's own connection could not be opened in time.
+    /// A connection to the upstream could not be opened in time.
     #[error("connecting to {authority}: {reason}")]
     Connect {
         /// Where.
@@ -36,45 +38,97 @@ pub enum UpstreamError {
         /// Why.
         reason: String,
     },
-    /// The upgrade's exchange failed.
+    /// The exchange failed (write or read).
     #[error("{0}")]
     Exchange(#[from] hyper::Error),
 }
 
 /// The upstream of one proxy.
 pub struct Upstream {
-    pool: Client<HttpConnector, ProxyBody>,
+    pool: Arc<Pool>,
     authority: String,
     connect_timeout: Duration,
+    /// Where requests go (`authority` and the path prefix).
+    target: crate::config::Upstream,
+    /// `authority` parsed once for every request's URI (`None`: not a URI authority;
+    /// each URI is then built from text, and fails as it did before).
+    uri_authority: Option<Authority>,
+    /// `authority` as a `Host` value, made once.
+    host: Option<HeaderValue>,
+    /// The `Host` a pooled request without one gets: the authority's host, and its
+    /// port unless it is 80 (as hyper-util's pool wrote it).
+    default_host: Option<HeaderValue>,
 }
 
 impl Upstream {
     /// A keep-alive pool bounded like the client side (at most `max_connections` idle
     /// upstream connections), with the configured timeouts.
     pub fn new(config: &ProxyConfig) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.enforce_http(true);
-        let pool = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.max_connections.max(1))
-            .http1_title_case_headers(true)
-            .build(connector);
+        let pool = Pool::new(
+            &config.upstream.authority,
+            config.connect_timeout,
+            config.pool_idle_timeout,
+            config.max_connections,
+        );
+        let uri_authority = Authority::from_str(&config.upstream.authority).ok();
+        let default_host = uri_authority.as_ref().and_then(|a| match a.port_u16() {
+            Some(port) if port != 80 => HeaderValue::from_str(&format!("{}:{port}", a.host())).ok(),
+            _ => HeaderValue::from_str(a.host()).ok(),
+        });
         Upstream {
             pool,
             authority: config.upstream.authority.clone(),
             connect_timeout: config.connect_timeout,
+            target: config.upstream.clone(),
+            uri_authority,
+            host: HeaderValue::from_str(&config.upstream.authority).ok(),
+            default_host,
         }
     }
 
-    /// Sends an ordinary request over the pool.
+    /// The upstream's authority as a `Host` value (when it is a valid one).
+    pub fn host(&self) -> Option<&HeaderValue> {
+        self.host.as_ref()
+    }
+
+    /// The upstream URI of a request whose target is `target` (`client`'s path and
+    /// query): what [`crate::config::Upstream::target`] makes of it, without printing
+    /// and parsing it again when there is no path prefix (the client's parsed path and
+    /// query is reused).
+    pub fn uri_for(&self, client: &Uri, target: &str) -> Option<Uri> {
+        let (Some(authority), true) = (&self.uri_authority, self.target.base_path.is_empty())
+        else {
+            return self.target.target(target).ok();
+        };
+        let path_and_query = match client.path_and_query() {
+            Some(pq) if pq.as_str() == target && target.starts_with('/') => pq.clone(),
+            _ => return self.target.target(target).ok(),
+        };
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(Scheme::HTTP);
+        parts.authority = Some(authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        Uri::from_parts(parts).ok()
+    }
+
+    /// Sends an ordinary request over the pool: in origin-form (`/path?query`), with
+    /// a `Host` when it has none.
     pub async fn send(
         &self,
-        request: http::Request<ProxyBody>,
+        mut request: http::Request<ProxyBody>,
     ) -> Result<http::Response<Incoming>, UpstreamError> {
-        Ok(self.pool.request(request).await?)
+        let origin = match request.uri().path_and_query() {
+            Some(pq) if pq.as_str() != "/" => Uri::from(pq.clone()),
+            _ => Uri::default(),
+        };
+        *request.uri_mut() = origin;
+        if let Some(host) = &self.default_host {
+            request
+                .headers_mut()
+                .entry(http::header::HOST)
+                .or_insert_with(|| host.clone());
+        }
+        self.pool.send(request).await
     }
 
     /// Sends an upgrade request over a connection of its own (see the module
@@ -125,5 +179,38 @@ impl Upstream {
             authority: self.authority.clone(),
             reason,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(url: &str) -> Upstream {
+        let config = ProxyConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            crate::config::Upstream::parse(url).unwrap(),
+        );
+        Upstream::new(&config)
+    }
+
+    #[tokio::test]
+    async fn request_uris_are_those_the_configured_target_makes() {
+        for url in ["http://127.0.0.1:9000", "http://app.internal/base/"] {
+            let u = upstream(url);
+            for target in ["/a?b=1", "/", "/x/y%20z?q=%27&r", "*", "http://h/abs?x"] {
+                let client: Uri = target.parse().unwrap();
+                let pq = client.path_and_query().map_or("/", |pq| pq.as_str());
+                assert_eq!(
+                    u.uri_for(&client, pq).map(|u| u.to_string()),
+                    u.target.target(pq).ok().map(|u| u.to_string()),
+                    "{url} {target}"
+                );
+            }
+        }
+        assert_eq!(
+            upstream("http://127.0.0.1:9000").host().unwrap(),
+            "127.0.0.1:9000"
+        );
     }
 }

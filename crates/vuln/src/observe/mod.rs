@@ -152,12 +152,14 @@ impl SoftwareObserver {
         false
     }
 
-    fn offer(&self, key: u64, observation: Observation) {
+    /// Hands the observation `make` builds over, unless the same sighting was handed
+    /// over recently: then nothing is built (a proxy offers every answer's banners).
+    fn offer(&self, key: u64, make: impl FnOnce() -> Observation) {
         if self.seen_recently(key) {
             self.counts.repeated.inc();
             return;
         }
-        match self.tx.try_send(observation) {
+        match self.tx.try_send(make()) {
             Ok(()) => self.counts.queued.inc(),
             Err(_) => {
                 self.counts.dropped.inc();
@@ -193,26 +195,20 @@ impl SoftwareObserver {
         let text = |b: Option<&[u8]>| {
             b.map(|b| String::from_utf8_lossy(&b[..b.len().min(1024)]).into_owned())
         };
-        self.offer(
-            key,
-            Observation::Http {
-                asset: asset_name(asset),
-                server: text(server),
-                powered_by: text(powered_by),
-            },
-        );
+        self.offer(key, || Observation::Http {
+            asset: asset_name(asset),
+            server: text(server),
+            powered_by: text(powered_by),
+        });
     }
 
     /// A service of `asset` identified itself with this SSH banner.
     pub fn banner(&self, asset: &str, text: &str) {
         let key = self.key(&[b"ssh", asset.as_bytes(), text.as_bytes()]);
-        self.offer(
-            key,
-            Observation::Banner {
-                asset: asset_name(asset),
-                text: crate::inventory::cap(text, 1024),
-            },
-        );
+        self.offer(key, || Observation::Banner {
+            asset: asset_name(asset),
+            text: crate::inventory::cap(text, 1024),
+        });
     }
 
     /// Software already identified (from a log line) on `asset`.
@@ -226,13 +222,10 @@ impl SoftwareObserver {
             parts.push(i.version.as_bytes());
         }
         let key = self.key(&parts);
-        self.offer(
-            key,
-            Observation::Items {
-                asset: asset_name(asset),
-                items,
-            },
-        );
+        self.offer(key, || Observation::Items {
+            asset: asset_name(asset),
+            items,
+        });
     }
 }
 
