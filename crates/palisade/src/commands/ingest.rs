@@ -212,7 +212,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
 /// Parsed batches an import may queue for the writer. The file reader outruns the
 /// store and the inspector, so a deeper queue only holds parsed events in memory (each
 /// batch is at least 5,000 events): two keep the writer busy while the reader parses
-/// the next one (docs/BENCHMARKS.md, perf-ingest3, has peak RSS with 8 and with 2).
+/// the next one (docs/BENCHMARKS.md, perf-ingest3: peak RSS before and after).
 const IMPORT_QUEUE_BATCHES: usize = 2;
 
 /// Bytes per line assumed when estimating an import's size: above a typical access
