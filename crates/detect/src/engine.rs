@@ -105,7 +105,9 @@ struct Group {
     chain: usize,
     /// Which rules can match a value at all (a literal pass); the rest are skipped.
     prefilter: Prefilter,
-    regexes: Vec<Regex>,
+    /// Each rule's own regex, shared with every other group the rule targets (one
+    /// compiled program and one per-thread search cache per distinct source).
+    regexes: Vec<Arc<Regex>>,
     rules: Vec<usize>,
 }
 
@@ -193,6 +195,10 @@ impl Engine {
                 }
             }
         }
+        // A rule with several targets is in several groups: its regex is compiled once
+        // and shared (compiled per group, the built-in rules held ~3 copies of each).
+        let mut compiled: std::collections::HashMap<String, Option<Arc<Regex>>> =
+            std::collections::HashMap::new();
         let groups: Vec<Group> = grouped
             .into_iter()
             .map(|(target, chain, sources, rule_idx)| {
@@ -202,7 +208,17 @@ impl Engine {
                 let mut regexes = Vec::with_capacity(sources.len());
                 let mut rules = Vec::with_capacity(sources.len());
                 for (s, r) in sources.iter().zip(rule_idx) {
-                    if let Ok(re) = RegexBuilder::new(s).size_limit(SET_SIZE_LIMIT).build() {
+                    let re = compiled
+                        .entry(s.clone())
+                        .or_insert_with(|| {
+                            RegexBuilder::new(s)
+                                .size_limit(SET_SIZE_LIMIT)
+                                .build()
+                                .ok()
+                                .map(Arc::new)
+                        })
+                        .clone();
+                    if let Some(re) = re {
                         kept.push(s);
                         regexes.push(re);
                         rules.push(r);
@@ -546,6 +562,44 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_rule_in_several_groups_shares_one_compiled_regex() {
+        let engine = Engine::new(RuleSet::builtin().unwrap(), EngineConfig::default());
+        let inner = &engine.inner;
+        // Every (group, rule) slot of the same rule holds the same program, and a rule
+        // with several targets is in several groups.
+        let mut by_rule: std::collections::HashMap<usize, Vec<&Arc<Regex>>> =
+            std::collections::HashMap::new();
+        for g in &inner.groups {
+            for (re, &r) in g.regexes.iter().zip(&g.rules) {
+                by_rule.entry(r).or_default().push(re);
+            }
+        }
+        assert!(by_rule.values().any(|v| v.len() > 1));
+        for (rule, regexes) in &by_rule {
+            assert!(
+                regexes.iter().all(|re| Arc::ptr_eq(re, regexes[0])),
+                "rule {rule} compiled more than once"
+            );
+        }
+        // And it still matches on each of its targets: a traversal in the query and in
+        // a cookie.
+        let query = engine.inspect(&get("/a?f=../../../../etc/passwd"));
+        let mut cookie = get("/a");
+        cookie
+            .headers
+            .push(("Cookie".into(), "f=../../../../etc/passwd".into()));
+        let cookie = engine.inspect(&cookie);
+        let ids = |v: &Verdict| v.findings.iter().map(|f| f.rule_id).collect::<Vec<_>>();
+        assert!(!query.findings.is_empty());
+        assert!(
+            ids(&query).iter().any(|id| ids(&cookie).contains(id)),
+            "{:?} / {:?}",
+            ids(&query),
+            ids(&cookie)
+        );
     }
 
     #[test]

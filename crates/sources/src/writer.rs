@@ -28,6 +28,12 @@ pub struct WriterConfig {
     /// batches once it is stored, with the ids its events were given.
     #[serde(skip)]
     pub observers: Vec<mpsc::Sender<StoredBatches>>,
+    /// Most rows the writer takes into one group commit (at least one batch is always
+    /// taken). A group is held until every observer has seen it, so this sets most of
+    /// the memory in flight behind the store; an import with big batches lowers it
+    /// (`palisade ingest`: one batch per group).
+    #[serde(skip)]
+    pub group_rows: usize,
 }
 
 impl Default for WriterConfig {
@@ -37,6 +43,7 @@ impl Default for WriterConfig {
             queue_batches: 8,
             max_backoff: Duration::from_secs(5),
             observers: Vec::new(),
+            group_rows: MAX_GROUP_ROWS,
         }
     }
 }
@@ -311,7 +318,7 @@ async fn run(
         // Memory stays bounded by the queue; only the commit count changes.
         let mut jobs = vec![first];
         let mut rows = jobs.iter().map(|j| j.batch.rows()).sum::<usize>();
-        while rows < MAX_GROUP_ROWS {
+        while rows < config.group_rows {
             match rx.try_recv() {
                 Ok(job) => {
                     rows += job.batch.rows();
@@ -366,12 +373,13 @@ async fn run(
     }
 }
 
-/// Most rows written in one grouped transaction. A group is held in memory until every
-/// later stage has seen it: the inspector and the scenarios each hold one group and
-/// queue two more, so the group size sets most of an import's memory with detection
-/// on. With SQLite's hour-leading indexes (or none, during a bulk load) a commit costs
-/// little more than its rows, so 10,000 rows keep commits few while the groups in
-/// flight stay small (docs/BENCHMARKS.md has peak RSS with 25,000 and 10,000).
+/// Most rows written in one grouped transaction by default ([`WriterConfig::group_rows`]).
+/// A group is held in memory until every later stage has seen it: the inspector holds
+/// one group and queues one more, the scenarios hold one and queue two, so the group
+/// size sets most of the memory in flight with detection on. With SQLite's hour-leading
+/// indexes (or none, during a bulk load) a commit costs little more than its rows, so
+/// 10,000 rows keep commits few while the groups in flight stay small
+/// (docs/BENCHMARKS.md has peak RSS with 25,000 and 10,000).
 const MAX_GROUP_ROWS: usize = 10_000;
 
 trait Rows {

@@ -37,7 +37,10 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         // inspected and replayed through the behaviour scenarios, in log time, with no
         // saved state (a one-shot import is its own window).
         let mut config = crate::app::pipeline_config(&settings);
-        config.writer.queue_batches = config.writer.queue_batches.max(4);
+        config.writer.queue_batches = config.writer.queue_batches.clamp(1, IMPORT_QUEUE_BATCHES);
+        // An import's batches are big already: one per group commit, so that the groups
+        // the detection stages hold stay small.
+        config.writer.group_rows = 1;
         // Captures: threats raised over flow events are linked to their flows.
         let linker = if !args.no_detect && args.files.iter().any(|p| palisade_flows::import::is_capture(p)) {
             let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -205,6 +208,12 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     })
 }
+
+/// Parsed batches an import may queue for the writer. The file reader outruns the
+/// store and the inspector, so a deeper queue only holds parsed events in memory (each
+/// batch is at least 5,000 events): two keep the writer busy while the reader parses
+/// the next one (docs/BENCHMARKS.md, perf-ingest3: peak RSS before and after).
+const IMPORT_QUEUE_BATCHES: usize = 2;
 
 /// Bytes per line assumed when estimating an import's size: above a typical access
 /// log line, so that the estimate errs low (an import estimated smaller than the table

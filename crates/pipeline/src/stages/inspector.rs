@@ -6,7 +6,8 @@
 //! engine is CPU work), fed by the writer's bounded observer channel: when it falls
 //! behind, ingest slows down rather than events going uninspected.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use palisade_core::metrics::{Counter, registry};
 use palisade_core::{Event, EventKind};
@@ -20,10 +21,11 @@ use palisade_core::threat::Threat;
 
 use crate::guard::{Front, Guard, Policy};
 
-/// Groups of batches that may wait for inspection. Each group can hold tens of
-/// thousands of events (an import's group commit), so two bound an import's memory;
-/// more would only let the writer run further ahead.
-const QUEUE: usize = 2;
+/// Groups of batches that may wait for inspection. Each group can hold thousands of
+/// events (an import's batch), and this stage is the slowest after the store: one
+/// waiting group keeps it busy while the writer stores the next, more would only let
+/// the writer run further ahead and hold more in memory.
+const QUEUE: usize = 1;
 
 /// `palisade_ingest_inspected_events_total`: stored HTTP events inspected.
 fn events_inspected() -> Arc<Counter> {
@@ -50,37 +52,76 @@ pub fn threats_found() -> Arc<Counter> {
 /// protocol and the headers logs usually carry. `None` for events that are not
 /// requests.
 pub fn request_of(event: &Event) -> Option<HttpRequest> {
-    if event.kind != EventKind::Http {
-        return None;
+    let mut request = empty_request();
+    fill_request(event, &mut request).then_some(request)
+}
+
+/// A request with nothing in it, for [`fill_request`] to fill again and again.
+fn empty_request() -> HttpRequest {
+    HttpRequest {
+        method: String::new(),
+        uri: String::new(),
+        protocol: String::new(),
+        headers: Vec::with_capacity(3),
+        body: Vec::new(),
+        client_ip: None,
     }
-    let uri = event.uri()?;
-    let mut headers = Vec::with_capacity(3);
+}
+
+/// [`request_of`] into `request`, reusing its buffers (the inspector rebuilds a
+/// request for every stored line: copying into kept buffers saves an allocation and a
+/// free per field and line). False, `request` unspecified, for events that are not
+/// requests.
+fn fill_request(event: &Event, request: &mut HttpRequest) -> bool {
+    if event.kind != EventKind::Http {
+        return false;
+    }
+    let Some(path) = event.path.as_deref() else {
+        return false;
+    };
+    request.uri.clear();
+    request.uri.push_str(path);
+    if let Some(query) = event.query.as_deref() {
+        request.uri.push('?');
+        request.uri.push_str(query);
+    }
+    set(
+        &mut request.method,
+        event.method.as_deref().unwrap_or("GET"),
+    );
+    set(
+        &mut request.protocol,
+        event.protocol.as_deref().unwrap_or("HTTP/1.1"),
+    );
     // Most log formats do not record the Host header: its absence from a log line says
     // nothing about the request, so it must not read as a protocol anomaly.
-    headers.push((
-        "host".to_owned(),
-        event
-            .host
-            .clone()
-            .unwrap_or_else(|| "unrecorded".to_owned()),
-    ));
-    if let Some(ua) = &event.user_agent {
-        headers.push(("user-agent".to_owned(), ua.clone()));
+    let host = event.host.as_deref().unwrap_or("unrecorded");
+    let headers = [
+        Some(("host", host)),
+        event.user_agent.as_deref().map(|ua| ("user-agent", ua)),
+        event.referer.as_deref().map(|r| ("referer", r)),
+    ];
+    let mut n = 0;
+    for (name, value) in headers.into_iter().flatten() {
+        match request.headers.get_mut(n) {
+            Some((k, v)) => {
+                set(k, name);
+                set(v, value);
+            }
+            None => request.headers.push((name.to_owned(), value.to_owned())),
+        }
+        n += 1;
     }
-    if let Some(referer) = &event.referer {
-        headers.push(("referer".to_owned(), referer.clone()));
-    }
-    Some(HttpRequest {
-        method: event.method.clone().unwrap_or_else(|| "GET".to_owned()),
-        uri,
-        protocol: event
-            .protocol
-            .clone()
-            .unwrap_or_else(|| "HTTP/1.1".to_owned()),
-        headers,
-        body: Vec::new(),
-        client_ip: event.client_ip,
-    })
+    request.headers.truncate(n);
+    request.body.clear();
+    request.client_ip = event.client_ip;
+    true
+}
+
+/// `target = value`, in `target`'s buffer.
+fn set(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
 }
 
 /// Whether a live front (the protecting proxy) judged the request as it happened: its
@@ -90,20 +131,19 @@ fn judged_live(event: &Event) -> bool {
     event.verdict.is_some()
 }
 
-/// Events in a group from which inspection is spread over threads.
+/// Events in a group from which inspection is spread over threads (a push of a few
+/// lines is not worth a hand-over).
 const PARALLEL_FROM: usize = 2048;
 
 /// Judges stored events with one policy; returns the threats they raise, in event
 /// order.
 fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     let mut threats = Vec::new();
+    let mut request = empty_request();
     for (id, event) in events {
-        if judged_live(event) {
+        if judged_live(event) || !fill_request(event, &mut request) {
             continue;
         }
-        let Some(request) = request_of(event) else {
-            continue;
-        };
         let front = Front::Log {
             source: &event.source,
             event_id: *id,
@@ -130,25 +170,116 @@ pub fn spawn(
     (tx, task)
 }
 
-/// A part of a group handed to a helper thread: the group and the range of its stored
-/// events to inspect.
-type Share = (StoredBatches, usize, usize);
+/// Stored events in one slice of a group: the unit the inspection threads take in turn.
+/// Small enough that a thread finishing first waits at most one slice for the others;
+/// large enough that taking one costs nothing next to inspecting it.
+const SLICE: usize = 512;
 
-/// Where the threats of one share of a group will come from.
-enum Pending<'a> {
-    /// A helper thread is inspecting it.
-    Helper(&'a std::sync::mpsc::Receiver<Vec<Threat>>),
-    /// This thread inspects it (its helper is gone): skip, take.
-    Here(usize, usize),
+/// One stored group under inspection, shared by this stage's threads: each takes the
+/// next slice not yet taken until none is left, so no thread waits while another still
+/// has several slices to do (halves cut in advance left one core idle whenever the
+/// other half ran slower, and with it the whole import, which waits for the stage).
+struct Work {
+    stored: StoredBatches,
+    /// Slices in the group.
+    slices: usize,
+    /// The next slice to take.
+    next: AtomicUsize,
+    /// Each slice's threats, in event order, once inspected.
+    found: Mutex<Vec<Option<Vec<Threat>>>>,
+    /// Slices not yet inspected, and the signal when none is left.
+    left: Mutex<usize>,
+    all_done: Condvar,
+}
+
+impl Work {
+    fn new(stored: StoredBatches, events: usize) -> Work {
+        let slices = if events < PARALLEL_FROM {
+            1
+        } else {
+            events.div_ceil(SLICE)
+        };
+        Work {
+            stored,
+            slices,
+            next: AtomicUsize::new(0),
+            found: Mutex::new((0..slices).map(|_| None).collect()),
+            left: Mutex::new(slices),
+            all_done: Condvar::new(),
+        }
+    }
+
+    /// Inspects slices until none is left to take.
+    fn run(&self, guard: &Guard) {
+        if self.next.load(Ordering::Relaxed) >= self.slices {
+            return;
+        }
+        let events: Vec<(i64, &Event)> = self.stored.events().collect();
+        let size = if self.slices == 1 {
+            events.len()
+        } else {
+            SLICE
+        };
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.slices {
+                return;
+            }
+            let from = (i * size).min(events.len());
+            let to = (from + size).min(events.len());
+            let part = &events[from..to];
+            let threats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inspect_all(&guard.policy(), part)
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!(
+                    message = "Inspecting a slice of stored events failed; it has no threats.",
+                    events = part.len()
+                );
+                Vec::new()
+            });
+            if let Some(slot) = lock(&self.found).get_mut(i) {
+                *slot = Some(threats);
+            }
+            let mut left = lock(&self.left);
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.all_done.notify_all();
+            }
+        }
+    }
+
+    /// Waits until every slice is inspected; their threats, in event order.
+    fn threats(&self) -> Vec<Threat> {
+        let mut left = lock(&self.left);
+        while *left > 0 {
+            left = self
+                .all_done
+                .wait(left)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        drop(left);
+        lock(&self.found)
+            .iter_mut()
+            .filter_map(Option::take)
+            .flatten()
+            .collect()
+    }
+}
+
+/// A lock that a panic elsewhere did not make unusable (the data is per slice, so a
+/// slice that panicked leaves the others' intact).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The stage's loop: one run of the supervised task.
 ///
-/// Large groups are split over the cores: this thread inspects the first share and one
-/// long-lived helper per other core the rest. The helpers live as long as the loop, so
-/// the engine's per-thread memo of repeated parts (user agents, referers, common paths)
-/// stays warm from group to group; threads spawned for each group started it empty
-/// every time, and paid for their start and their memory each time.
+/// Large groups are shared with one long-lived helper per other core, each taking
+/// slices in turn ([`Work`]). The helpers live as long as the loop, so the engine's
+/// per-thread memo of repeated parts (user agents, referers, common paths) stays warm
+/// from group to group; threads spawned for each group started it empty every time, and
+/// paid for their start and their memory each time.
 fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
     let mut rx = rx.blocking_lock();
     let inspected = events_inspected();
@@ -157,64 +288,32 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
     std::thread::scope(|scope| {
         let lanes: Vec<_> = (1..workers)
             .map(|_| {
-                let (share_tx, share_rx) = std::sync::mpsc::channel::<Share>();
-                let (out_tx, out_rx) = std::sync::mpsc::channel::<Vec<Threat>>();
+                let (work_tx, work_rx) = std::sync::mpsc::channel::<Arc<Work>>();
                 scope.spawn(move || {
-                    while let Ok((stored, skip, take)) = share_rx.recv() {
-                        let events: Vec<(i64, &Event)> =
-                            stored.events().skip(skip).take(take).collect();
-                        if out_tx.send(inspect_all(&guard.policy(), &events)).is_err() {
-                            break;
-                        }
+                    while let Ok(work) = work_rx.recv() {
+                        work.run(guard);
                     }
                 });
-                (share_tx, out_rx)
+                work_tx
             })
             .collect();
         while let Some(stored) = rx.blocking_recv() {
-            let events: Vec<(i64, &Event)> = stored.events().collect();
-            // A push of a few lines is not worth a hand-over.
-            let threads = if events.len() < PARALLEL_FROM {
-                1
-            } else {
-                lanes.len() + 1
-            };
-            let chunk = events.len().div_ceil(threads).max(1);
-            let policy = guard.policy();
-            // Shares 1.. go to the helpers; a helper that is gone (it panicked) leaves
-            // its share to this thread.
-            let mut pending = Vec::new();
-            for (k, (share_tx, out_rx)) in lanes.iter().enumerate().take(threads - 1) {
-                let skip = (k + 1) * chunk;
-                if skip >= events.len() {
-                    break;
-                }
-                let take = chunk.min(events.len() - skip);
-                pending.push(if share_tx.send((stored.clone(), skip, take)).is_ok() {
-                    Pending::Helper(out_rx)
-                } else {
-                    Pending::Here(skip, take)
-                });
-            }
-            let mut found_here = inspect_all(&policy, &events[..chunk.min(events.len())]);
-            // Shares were cut in event order and are collected in it: threats keep it.
-            for share in pending {
-                match share {
-                    Pending::Helper(out_rx) => found_here.extend(out_rx.recv().unwrap_or_else(|_| {
-                        tracing::error!(message = "An inspection thread stopped; its part of the batch has no threats.");
-                        Vec::new()
-                    })),
-                    Pending::Here(skip, take) => {
-                        found_here.extend(inspect_all(&policy, &events[skip..skip + take]));
-                    }
+            let (events, http) = stored.events().fold((0usize, 0u64), |(n, h), (_, e)| {
+                (
+                    n + 1,
+                    h + u64::from(e.kind == EventKind::Http && !judged_live(e)),
+                )
+            });
+            let work = Arc::new(Work::new(stored, events));
+            // A helper that is gone (it panicked) leaves its slices to the others.
+            if work.slices > 1 {
+                for lane in &lanes {
+                    let _ = lane.send(work.clone());
                 }
             }
-            inspected.add(
-                events
-                    .iter()
-                    .filter(|(_, e)| e.kind == EventKind::Http && !judged_live(e))
-                    .count() as u64,
-            );
+            work.run(guard);
+            let found_here = work.threats();
+            inspected.add(http);
             found.add(found_here.len() as u64);
             for threat in found_here {
                 guard.threats().record_blocking(threat);
@@ -287,5 +386,105 @@ mod tests {
         let threats = inspect_all(&guard.policy(), &[(1, &judged), (2, &attack)]);
         assert_eq!(threats.len(), 1, "{threats:?}");
         assert_eq!(threats[0].event_id, Some(2));
+    }
+
+    #[test]
+    fn a_reused_request_keeps_nothing_of_the_line_before() {
+        let full = Event {
+            kind: EventKind::Http,
+            method: Some("POST".into()),
+            path: Some("/login".into()),
+            query: Some("next=%2F".into()),
+            protocol: Some("HTTP/2.0".into()),
+            host: Some("shop".into()),
+            user_agent: Some("curl/8".into()),
+            referer: Some("https://a/".into()),
+            client_ip: Some("192.0.2.1".parse().unwrap()),
+            ..Event::default()
+        };
+        let bare = Event {
+            kind: EventKind::Http,
+            path: Some("/".into()),
+            ..Event::default()
+        };
+        let mut request = empty_request();
+        for event in [&full, &bare, &full, &bare] {
+            assert!(fill_request(event, &mut request));
+            let fresh = request_of(event).unwrap();
+            assert_eq!(request.method, fresh.method);
+            assert_eq!(request.uri, fresh.uri);
+            assert_eq!(request.protocol, fresh.protocol);
+            assert_eq!(request.headers, fresh.headers);
+            assert_eq!(request.client_ip, fresh.client_ip);
+            assert!(request.body.is_empty());
+        }
+        assert_eq!(
+            request.headers,
+            vec![("host".to_owned(), "unrecorded".to_owned())]
+        );
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.uri, "/");
+        assert!(!fill_request(
+            &Event {
+                kind: EventKind::Auth,
+                ..full.clone()
+            },
+            &mut request
+        ));
+    }
+
+    #[test]
+    fn a_group_shared_by_threads_gives_each_threat_once_in_event_order() {
+        use palisade_store::{IngestBatch, WriteOutcome};
+        let attack = |i: usize| Event {
+            kind: EventKind::Http,
+            source: "shop".into(),
+            method: Some("GET".into()),
+            path: Some(format!("/item/{i}")),
+            query: Some("id=1%27%20or%201=1--".into()),
+            ..Event::default()
+        };
+        let benign = |i: usize| Event {
+            query: Some(format!("page={i}")),
+            ..attack(i)
+        };
+        // Two batches (ids from 100 and from 5,000), enough events for many slices;
+        // one batch not stored (no outcome) must not be inspected.
+        let batch = |n: usize| IngestBatch {
+            events: (0..n)
+                .map(|i| if i % 7 == 3 { attack(i) } else { benign(i) })
+                .collect(),
+            ..IngestBatch::default()
+        };
+        let (a, b, lost) = (batch(2_000), batch(1_700), batch(300));
+        let mut expected: Vec<i64> = (0..2_000).filter(|i| i % 7 == 3).map(|i| 100 + i).collect();
+        expected.extend((0..1_700).filter(|i| i % 7 == 3).map(|i| 5_000 + i));
+        let outcome = |first: i64, n: usize| {
+            Some(WriteOutcome {
+                events: n as u64,
+                dead_letters: 0,
+                duplicate: false,
+                first_event_id: Some(first),
+            })
+        };
+        let stored = StoredBatches {
+            batches: vec![a, lost, b].into(),
+            outcomes: vec![outcome(100, 2_000), None, outcome(5_000, 1_700)].into(),
+        };
+        let detection =
+            std::sync::Arc::new(Detection::builtin(Default::default(), Mode::Block).unwrap());
+        let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
+        let guard = Guard::new(detection, None, recorder);
+        let work = Arc::new(Work::new(stored, 3_700));
+        assert!(work.slices > 2, "{}", work.slices);
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let (work, guard) = (work.clone(), &guard);
+                scope.spawn(move || work.run(guard));
+            }
+            work.run(&guard);
+            let ids: Vec<i64> = work.threats().iter().filter_map(|t| t.event_id).collect();
+            assert_eq!(ids, expected);
+        });
     }
 }

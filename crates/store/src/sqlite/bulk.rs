@@ -23,8 +23,15 @@ use palisade_core::Timestamp;
 /// `settings` key of the index definitions set aside: a JSON array of `[name, sql]`.
 const PENDING_KEY: &str = "bulk_load.events_indexes";
 
-/// Sorter threads `CREATE INDEX` may use besides the connection's own.
-const SORT_THREADS: i64 = 2;
+/// Sorter threads `CREATE INDEX` may use besides the connection's own. Each sorts a run
+/// of up to [`SORT_CACHE_KIB`] in memory, so every thread adds that much to the
+/// process; one keeps both cores of a small machine busy (with detection on, the
+/// inspector is finishing on them anyway).
+const SORT_THREADS: i64 = 1;
+
+/// The page cache while the indexes are built, KiB: SQLite sorts runs of this size in
+/// memory before writing them to a temporary file, one per sorter thread at a time.
+const SORT_CACHE_KIB: i64 = 4_096;
 
 /// The writer's page cache during a bulk load, KiB. Without the indexes the rows only
 /// append, so a large cache buys nothing and would only hold the table's newest pages
@@ -131,6 +138,8 @@ pub(super) fn end(conn: &mut Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "temp_store", "FILE")
         .map_err(sqlite_err)?;
     conn.pragma_update(None, "threads", SORT_THREADS)
+        .map_err(sqlite_err)?;
+    conn.pragma_update(None, "cache_size", -SORT_CACHE_KIB)
         .map_err(sqlite_err)?;
     let built = build_all(conn, list);
     let restored = conn
