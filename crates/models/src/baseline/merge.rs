@@ -20,8 +20,7 @@
 //! count adds up the endpoints each node found new, so an endpoint first seen on two
 //! nodes is counted twice (it only appears in explanations).
 
-use std::collections::BTreeMap;
-
+use super::params::ParamMap;
 use super::profile::{ENUM_MAX, EndpointProfile, HostProfile, ParamProfile};
 
 /// `a + b` element by element (the shorter padded with zeros).
@@ -155,7 +154,7 @@ impl EndpointProfile {
 
     /// What this profile learnt since it was `base`.
     pub fn minus(&self, base: &EndpointProfile) -> EndpointProfile {
-        let params: BTreeMap<String, ParamProfile> = self
+        let params: ParamMap = self
             .params
             .iter()
             .filter_map(|(name, p)| {

@@ -76,6 +76,7 @@
 
 pub mod config;
 pub mod merge;
+pub mod params;
 pub mod profile;
 pub mod route;
 
@@ -284,8 +285,13 @@ fn push_parameter_name(out: &mut String, location: Location, name: &str) {
     if location == Location::BodyArgValue {
         out.push_str("body:");
     }
-    // Nearly every name: short and without digits, so kept as it is in one copy.
-    if name.len() <= MAX_NAME_CHARS && !name.bytes().any(|b| b.is_ascii_digit()) {
+    // Nearly every name: short and without digits, so kept as it is in one copy
+    // (the digits looked for without an early exit: names are short).
+    let digits = name
+        .as_bytes()
+        .iter()
+        .fold(false, |seen, b| seen | b.is_ascii_digit());
+    if name.len() <= MAX_NAME_CHARS && !digits {
         out.push_str(name);
         return;
     }
@@ -326,21 +332,29 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
 /// arguments), borrowing their values; their names are written into `names` (one
 /// buffer for the request, not one allocation per name).
 fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>> {
-    // Sized once: the buffer and the list used to grow (and be copied) as they filled.
+    // The argument parts picked out once (the other parts are headers, the path...),
+    // the buffer sized once, and each name's end kept on the stack.
+    let mut args: [Option<&'a Part>; MAX_REQUEST_PARAMS] = [None; MAX_REQUEST_PARAMS];
+    let mut count = 0;
+    for (slot, p) in args.iter_mut().zip(argument_parts(parts)) {
+        *slot = Some(p);
+        count += 1;
+    }
+    let args = args.iter().take(count).flatten();
     names.reserve(
-        argument_parts(parts)
+        args.clone()
             .map(|p| p.name.len().min(4 * MAX_NAME_CHARS) + "body:".len())
             .sum(),
     );
-    let mut ends = Vec::with_capacity(parts.len().min(MAX_REQUEST_PARAMS));
-    for p in argument_parts(parts) {
+    let mut ends = [0usize; MAX_REQUEST_PARAMS];
+    for (p, end) in args.clone().zip(ends.iter_mut()) {
         push_parameter_name(names, p.location, &p.name);
-        ends.push(names.len());
+        *end = names.len();
     }
     let names: &'a str = names;
     let mut start = 0;
-    let mut params = Vec::with_capacity(ends.len());
-    for (p, end) in argument_parts(parts).zip(ends) {
+    let mut params = Vec::with_capacity(count);
+    for (p, &end) in args.zip(ends.iter()) {
         let name = names.get(start..end).unwrap_or_default();
         start = end;
         params.push(Param {
@@ -492,15 +506,34 @@ impl Baselines {
         // One lookup for the judgement and the learning of a known endpoint.
         if let Some(e) = shard.map.get_mut(&endpoint) {
             let learnt = e.profile.n;
-            let mut deviations = e.profile.judge_params(&endpoint, &params, status, warmup);
+            // Each parameter looked up once, for the judgement and the learning (on the
+            // stack: a request has at most 64 parameters here).
+            let mut on_stack = [None; MAX_REQUEST_PARAMS];
+            let slots: &[Option<u32>] = if params.len() <= MAX_REQUEST_PARAMS {
+                for (slot, p) in on_stack.iter_mut().zip(&params) {
+                    *slot = e.profile.params.slot(p.name);
+                }
+                on_stack.get(..params.len()).unwrap_or_default()
+            } else {
+                &e.profile.slots(&params)
+            };
+            let mut deviations = e
+                .profile
+                .judge_slots(&endpoint, &params, slots, status, warmup);
             deviations.sort_by_key(|d| std::cmp::Reverse(d.points));
             let points: u32 = deviations.iter().map(|d| d.points).sum();
             let learnable = rules_clean && points < self.config.learn_below;
             let weight = self.weight(learnable, learnt, deviations.is_empty(), tick);
             if weight > 0 {
                 let judged = (learnt >= warmup).then_some(deviations.as_slice());
-                e.profile
-                    .learn_params(&params, status, self.config.max_parameters, judged, weight);
+                e.profile.learn_slots(
+                    &params,
+                    slots,
+                    status,
+                    self.config.max_parameters,
+                    judged,
+                    weight,
+                );
                 e.dirty = true;
             }
             e.last_seen = tick;
@@ -569,16 +602,20 @@ impl Baselines {
         };
         // Judged first once established, so that its deviations calibrate the endpoint.
         let learnt = e.profile.n;
-        let judged =
-            (learnt >= warmup).then(|| e.profile.judge_params(&endpoint, &params, status, warmup));
+        let slots = e.profile.slots(&params);
+        let judged = (learnt >= warmup).then(|| {
+            e.profile
+                .judge_slots(&endpoint, &params, &slots, status, warmup)
+        });
         let clean = judged.as_ref().is_none_or(Vec::is_empty);
         let weight = self.weight(true, learnt, clean, tick);
         if weight == 0 {
             e.last_seen = tick;
             return;
         }
-        e.profile.learn_params(
+        e.profile.learn_slots(
             &params,
+            &slots,
             status,
             self.config.max_parameters,
             judged.as_deref(),

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::params::ParamMap;
+
 /// Distinct values a parameter may take and still be an enumeration.
 pub const ENUM_MAX: usize = 24;
 /// Longest value kept in an enumeration.
@@ -87,8 +89,8 @@ pub fn classes(value: &str) -> u16 {
 }
 
 /// What judging and learning read of one value, computed once per request in one pass
-/// over its bytes: both used to count its characters, take its character classes and
-/// (for a long value) its character distribution each on their own.
+/// over its bytes: both used to count its characters, take its character classes,
+/// its shape and (for a long value) its character distribution each on their own.
 #[derive(Debug, Clone, Copy)]
 pub struct Value<'a> {
     /// The value itself (enumerations compare it, explanations quote it).
@@ -97,6 +99,8 @@ pub struct Value<'a> {
     pub chars: u64,
     /// The bit set of its character classes ([`classes`]).
     pub classes: u16,
+    /// Its [`shape`].
+    pub shape: Shape,
     /// Its binned character distribution, for a value of at least [`ICD_MIN_LEN`] bytes.
     pub icd: Option<[f64; 6]>,
 }
@@ -104,20 +108,27 @@ pub struct Value<'a> {
 impl<'a> Value<'a> {
     /// The figures of `text`.
     pub fn new(text: &'a str) -> Value<'a> {
-        let (mut chars, mut set) = (0u64, 0u16);
-        for &b in text.as_bytes() {
+        let scan = Scan::of(text);
+        let classes = scan.classes();
+        // A value without non-ASCII bytes (nearly all) has a character per byte.
+        let chars = if classes & NON_ASCII == 0 {
+            text.len() as u64
+        } else {
             // UTF-8 continuation bytes (10xxxxxx) do not start a character.
-            chars += u64::from(b & 0xc0 != 0x80);
-            set |= 1 << BYTE_CLASS[usize::from(b)];
-        }
+            text.bytes().filter(|b| b & 0xc0 != 0x80).count() as u64
+        };
         Value {
             text,
             chars,
-            classes: set,
+            classes,
+            shape: scan.shape(text),
             icd: (text.len() >= ICD_MIN_LEN).then(|| icd_bins(text)),
         }
     }
 }
+
+/// The class bit of non-ASCII characters (class 13): any byte from 0x80 up.
+const NON_ASCII: u16 = 1 << 13;
 
 /// The indexes of the bits set in a class set, lowest first.
 fn set_bits(set: u16) -> impl Iterator<Item = usize> {
@@ -212,56 +223,107 @@ const SHAPE_FLAGS: [u8; 256] = {
     table
 };
 
+/// A byte's class bit (low 16 bits) and [`shape_flags`] (bits 16–23): what one pass
+/// over a value needs of each byte, in one lookup.
+const BYTE_FIGURES: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (1u32 << class_of_byte(b as u8)) | ((shape_flags(b as u8) as u32) << 16);
+        b += 1;
+    }
+    table
+};
+
+/// One pass over a value's bytes: the union of every byte's [`BYTE_FIGURES`], and
+/// the intersection of the shape flags of every byte after the first.
+#[derive(Debug, Clone, Copy)]
+struct Scan {
+    /// The first byte (`None`: the value is empty).
+    first: Option<u8>,
+    /// Union of the figures of every byte.
+    any: u32,
+    /// Intersection of the shape flags of the bytes after the first (all set when
+    /// there are none).
+    all_rest: u8,
+}
+
+impl Scan {
+    fn of(value: &str) -> Scan {
+        let b = value.as_bytes();
+        let Some((&first, rest)) = b.split_first() else {
+            return Scan {
+                first: None,
+                any: 0,
+                all_rest: u8::MAX,
+            };
+        };
+        let (mut any, mut all) = (BYTE_FIGURES[usize::from(first)], u32::MAX);
+        for &c in rest {
+            let f = BYTE_FIGURES[usize::from(c)];
+            any |= f;
+            all &= f;
+        }
+        Scan {
+            first: Some(first),
+            any,
+            all_rest: (all >> 16) as u8,
+        }
+    }
+
+    /// The bit set of classes ([`classes`]).
+    fn classes(&self) -> u16 {
+        self.any as u16
+    }
+
+    /// The [`shape`] of the value scanned.
+    fn shape(&self, value: &str) -> Shape {
+        let Some(first) = self.first else {
+            return Shape::Empty;
+        };
+        let rest_empty = value.len() == 1;
+        let head = SHAPE_FLAGS[usize::from(first)];
+        let all = head & self.all_rest;
+        // Digits with at most one point, after an optional leading minus.
+        let number = if first == b'-' {
+            !rest_empty && self.all_rest & NUMBER != 0
+        } else {
+            all & NUMBER != 0
+        };
+        let has_digit = self.any & 1 != 0;
+        // The points are counted only for a value made of digits and points.
+        if number && has_digit && value.bytes().filter(|c| *c == b'.').count() <= 1 {
+            return Shape::Numeric;
+        }
+        if all & ALPHA != 0 {
+            return Shape::Alphabetic;
+        }
+        if all & HEX != 0 {
+            return Shape::Hex;
+        }
+        if all & ALNUM != 0 {
+            return Shape::Alphanumeric;
+        }
+        if all & WORD != 0 {
+            return Shape::Word;
+        }
+        let text = if u32::from(NON_ASCII) & self.any == 0 {
+            all & TEXT != 0
+        } else {
+            value.chars().all(|c| {
+                c.is_alphanumeric()
+                    || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
+            })
+        };
+        if text { Shape::Text } else { Shape::Other }
+    }
+}
+
 /// The shape of `value`, in one pass over its bytes (the questions below each used to
-/// scan it: `shapes_in_one_pass_are_those_asked_one_at_a_time`).
+/// scan it: `shapes_in_one_pass_are_those_asked_one_at_a_time`); [`Value::new`] takes
+/// it in the pass that takes the value's classes.
 pub fn shape(value: &str) -> Shape {
-    let b = value.as_bytes();
-    let Some((&first, rest)) = b.split_first() else {
-        return Shape::Empty;
-    };
-    // What every byte after the first is, what any byte is, and the dots.
-    let (mut all_rest, mut any, mut dots, mut ascii) = (u8::MAX, 0u8, 0usize, true);
-    for &c in rest {
-        let f = SHAPE_FLAGS[usize::from(c)];
-        all_rest &= f;
-        any |= f;
-        dots += usize::from(c == b'.');
-        ascii &= c.is_ascii();
-    }
-    let head = SHAPE_FLAGS[usize::from(first)];
-    any |= head;
-    dots += usize::from(first == b'.');
-    ascii &= first.is_ascii();
-    let all = head & all_rest;
-    // Digits with at most one point, after an optional leading minus.
-    let number = if first == b'-' {
-        !rest.is_empty() && all_rest & NUMBER != 0
-    } else {
-        all & NUMBER != 0
-    };
-    if number && dots <= 1 && any & DIGIT != 0 {
-        return Shape::Numeric;
-    }
-    if all & ALPHA != 0 {
-        return Shape::Alphabetic;
-    }
-    if all & HEX != 0 {
-        return Shape::Hex;
-    }
-    if all & ALNUM != 0 {
-        return Shape::Alphanumeric;
-    }
-    if all & WORD != 0 {
-        return Shape::Word;
-    }
-    let text = if ascii {
-        all & TEXT != 0
-    } else {
-        value.chars().all(|c| {
-            c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.' | ',' | ':' | '!' | '?' | '@')
-        })
-    };
-    if text { Shape::Text } else { Shape::Other }
+    Scan::of(value).shape(value)
 }
 
 /// One parameter of a request as the baselines key it ([`super::parameter_name`]), with
@@ -287,13 +349,16 @@ impl<'a> Param<'a> {
 /// The sorted relative character frequencies of a value, in Kruegel & Vigna's six bins
 /// (rank 0, 1–3, 4–6, 7–11, 12–15, 16 and after).
 fn icd_bins(value: &str) -> [f64; 6] {
+    let bytes = value.as_bytes();
+    if bytes.len() < 256 {
+        return icd_bins_short(bytes);
+    }
     let mut counts = [0u32; 256];
     // The distinct bytes in order of first appearance: only those have a rank that adds
-    // anything (a zero count adds 0.0), so only their counts are sorted: the same sums,
+    // anything (a zero count adds 0.0), so only their counts are ranked: the same sums,
     // in the same order, without sorting or even scanning all 256 counters.
     let mut distinct = [0u8; 256];
     let mut k = 0;
-    let bytes = value.as_bytes();
     for &b in bytes {
         let c = &mut counts[usize::from(b)];
         if *c == 0
@@ -304,16 +369,95 @@ fn icd_bins(value: &str) -> [f64; 6] {
         }
         *c += 1;
     }
-    let mut present = [0u32; 256];
-    for (slot, &b) in present.iter_mut().zip(distinct.iter().take(k)) {
-        *slot = counts[usize::from(b)];
+    let distinct = distinct.get(..k).unwrap_or_default();
+    let mut bins = Bins::new(bytes.len());
+    let max = distinct
+        .iter()
+        .map(|&b| counts[usize::from(b)])
+        .max()
+        .unwrap_or(0);
+    if max as usize <= MAX_HISTOGRAM_COUNT {
+        // Ranked by a histogram of the counts (how many bytes occur `c` times), walked
+        // from the largest count down: the counts in the order a descending sort
+        // gives them (equal counts add equal terms), in `max + k` steps.
+        let mut histogram = [0u16; MAX_HISTOGRAM_COUNT + 1];
+        for &b in distinct {
+            if let Some(h) = histogram.get_mut(counts[usize::from(b)] as usize) {
+                *h += 1;
+            }
+        }
+        for (c, &times) in histogram.iter().enumerate().take(max as usize + 1).rev() {
+            for _ in 0..times {
+                bins.add(c as u32);
+            }
+        }
+    } else {
+        let mut present: Vec<u32> = distinct.iter().map(|&b| counts[usize::from(b)]).collect();
+        present.sort_unstable_by(|a, b| b.cmp(a));
+        for c in present {
+            bins.add(c);
+        }
     }
-    let present = present.get_mut(..k).unwrap_or_default();
-    present.sort_unstable_by(|a, b| b.cmp(a));
-    let n = bytes.len().max(1) as f64;
-    let mut bins = [0.0; 6];
-    for (rank, c) in present.iter().enumerate() {
-        let bin = match rank {
+    bins.bins
+}
+
+/// [`icd_bins`] of a value shorter than 256 bytes (nearly every one): every count, and
+/// the number of bytes sharing a count, fits a byte, so the tables are a quarter of
+/// the size (zeroing them was a good part of the cost), and the distinct bytes are
+/// gathered without a branch.
+fn icd_bins_short(bytes: &[u8]) -> [f64; 6] {
+    let mut counts = [0u8; 256];
+    let mut distinct = [0u8; 256];
+    let mut k = 0usize;
+    for &b in bytes {
+        let c = &mut counts[usize::from(b)];
+        // Written at `k` every time, kept (k moves on) at a byte's first appearance;
+        // k < 256 as the value is.
+        distinct[k & 0xff] = b;
+        k += usize::from(*c == 0);
+        *c = c.wrapping_add(1);
+    }
+    let mut histogram = [0u8; 256];
+    let mut max = 0u8;
+    for &b in distinct.get(..k).unwrap_or_default() {
+        let c = counts[usize::from(b)];
+        max = max.max(c);
+        let h = &mut histogram[usize::from(c)];
+        *h = h.wrapping_add(1);
+    }
+    let mut bins = Bins::new(bytes.len());
+    for (c, &times) in histogram
+        .iter()
+        .enumerate()
+        .take(usize::from(max) + 1)
+        .rev()
+    {
+        for _ in 0..times {
+            bins.add(c as u32);
+        }
+    }
+    bins.bins
+}
+
+/// The six bins filled rank by rank.
+struct Bins {
+    bins: [f64; 6],
+    rank: usize,
+    n: f64,
+}
+
+impl Bins {
+    fn new(len: usize) -> Bins {
+        Bins {
+            bins: [0.0; 6],
+            rank: 0,
+            n: len.max(1) as f64,
+        }
+    }
+
+    /// Adds the count of the next rank.
+    fn add(&mut self, c: u32) {
+        let bin = match self.rank {
             0 => 0,
             1..=3 => 1,
             4..=6 => 2,
@@ -321,12 +465,16 @@ fn icd_bins(value: &str) -> [f64; 6] {
             12..=15 => 4,
             _ => 5,
         };
-        if let Some(slot) = bins.get_mut(bin) {
-            *slot += f64::from(*c) / n;
+        if let Some(slot) = self.bins.get_mut(bin) {
+            *slot += f64::from(c) / self.n;
         }
+        self.rank += 1;
     }
-    bins
 }
+
+/// Counts up to which [`icd_bins`] ranks by a histogram rather than a sort (a value
+/// with a byte more frequent than this is sorted).
+const MAX_HISTOGRAM_COUNT: usize = 256;
 
 /// One parameter's learnt profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -431,6 +579,7 @@ impl ParamProfile {
     /// sampled request: see [`crate::baseline`], "Sampling"): every count grows by
     /// `weight`, and the length's mean and variance take it as `weight` equal values
     /// (Welford's update with frequency weights), so the figures stay in requests.
+    #[inline]
     pub fn learn_value(&mut self, value: &Value<'_>, weight: u64) {
         let w = weight.max(1);
         let wf = w as f64;
@@ -451,7 +600,7 @@ impl ParamProfile {
         if self.shapes.len() != SHAPES {
             self.shapes.resize(SHAPES, 0);
         }
-        if let Some(s) = self.shapes.get_mut(shape(value.text) as usize) {
+        if let Some(s) = self.shapes.get_mut(value.shape as usize) {
             *s += w;
         }
         if let Some(bins) = value.icd {
@@ -501,6 +650,7 @@ impl ParamProfile {
     }
 
     /// [`ParamProfile::judge`] with the value's figures already taken.
+    #[inline]
     pub fn judge_value(&self, name: &str, v: &Value<'_>, out: &mut Vec<Deviation>) {
         let value = v.text;
         let n = self.n;
@@ -585,21 +735,20 @@ impl ParamProfile {
         // Character distribution (only for long values, against a trained profile).
         if let Some(observed) = v.icd.filter(|_| self.icd_n >= 50) {
             let total = value.len() as f64;
-            let chi2: f64 = observed
-                .iter()
-                .zip(self.icd)
-                .map(|(o, sum)| {
-                    let expected = (sum / self.icd_n as f64) * total;
-                    let o = o * total;
-                    if expected > 0.0 {
-                        (o - expected).powi(2) / expected
-                    } else if o > 0.0 {
-                        o * o
-                    } else {
-                        0.0
-                    }
-                })
-                .sum();
+            // Summed in a loop, in bin order from -0.0 as `Iterator::sum` does (which
+            // was not inlined here): the same additions.
+            let mut chi2 = -0.0f64;
+            for (o, sum) in observed.iter().zip(self.icd) {
+                let expected = (sum / self.icd_n as f64) * total;
+                let o = o * total;
+                chi2 += if expected > 0.0 {
+                    (o - expected).powi(2) / expected
+                } else if o > 0.0 {
+                    o * o
+                } else {
+                    0.0
+                };
+            }
             if chi2 > CHI2_CRITICAL {
                 out.push(Deviation {
                     kind: "distribution",
@@ -623,8 +772,8 @@ const STATUS_CLASSES: usize = 5;
 pub struct EndpointProfile {
     /// Requests learnt.
     pub n: u64,
-    /// The parameters seen, by name (bounded).
-    pub params: BTreeMap<String, ParamProfile>,
+    /// The parameters seen, by name (bounded), saved as a name-ordered object.
+    pub params: ParamMap,
     /// More parameter names than the bound were seen: unknown names are not judged.
     pub open_params: bool,
     /// `n` when the last new parameter name was learnt.
@@ -672,6 +821,27 @@ impl EndpointProfile {
         judged: Option<&[Deviation]>,
         weight: u64,
     ) {
+        let slots = self.slots(params);
+        self.learn_slots(params, &slots, status, max_params, judged, weight);
+    }
+
+    /// The slot of each parameter's name in [`EndpointProfile::params`] (`None`: not
+    /// learnt yet): looked up once for the judgement and the learning of a request.
+    pub fn slots(&self, params: &[Param<'_>]) -> Vec<Option<u32>> {
+        params.iter().map(|p| self.params.slot(p.name)).collect()
+    }
+
+    /// [`EndpointProfile::learn_params`] with each parameter's slot already looked up
+    /// ([`EndpointProfile::slots`], on this profile as it is now).
+    pub fn learn_slots(
+        &mut self,
+        params: &[Param<'_>],
+        slots: &[Option<u32>],
+        status: Option<u16>,
+        max_params: usize,
+        judged: Option<&[Deviation]>,
+        weight: u64,
+    ) {
         let w = weight.max(1);
         if let Some(deviations) = judged {
             self.judged += w;
@@ -688,9 +858,15 @@ impl EndpointProfile {
             }
         }
         self.n += w;
-        for param in params {
+        for (i, param) in params.iter().enumerate() {
+            // The slot the judgement found, else a lookup: the name may be new, or
+            // have been added by an earlier parameter of this request.
+            let slot = match slots.get(i).copied().flatten() {
+                Some(slot) => Some(slot),
+                None => self.params.slot(param.name),
+            };
             let room = self.params.len() < max_params;
-            match self.params.get_mut(param.name) {
+            match slot.and_then(|s| self.params.at_mut(s)) {
                 Some(p) => p.learn_value(&param.value, w),
                 None if room => {
                     let mut p = ParamProfile::default();
@@ -746,15 +922,36 @@ impl EndpointProfile {
         status: Option<u16>,
         warmup: u64,
     ) -> Vec<Deviation> {
+        if self.n < warmup {
+            return Vec::new();
+        }
+        self.judge_slots(endpoint, params, &self.slots(params), status, warmup)
+    }
+
+    /// [`EndpointProfile::judge_params`] with each parameter's slot already looked up
+    /// ([`EndpointProfile::slots`]), to be handed on to the learning.
+    pub fn judge_slots(
+        &self,
+        endpoint: &str,
+        params: &[Param<'_>],
+        slots: &[Option<u32>],
+        status: Option<u16>,
+        warmup: u64,
+    ) -> Vec<Deviation> {
         let mut out = Vec::new();
         if self.n < warmup {
             return out;
         }
         // The parameter set is stable when no new name came in the second half.
         let stable = !self.open_params && self.last_new_param_at.saturating_mul(2) <= self.n;
-        for param in params {
+        for (i, param) in params.iter().enumerate() {
             let name = param.name;
-            match self.params.get(name) {
+            match slots
+                .get(i)
+                .copied()
+                .flatten()
+                .and_then(|s| self.params.at(s))
+            {
                 Some(p) if p.n >= warmup => p.judge_value(name, &param.value, &mut out),
                 Some(_) => {}
                 None if stable => out.push(Deviation {
@@ -966,6 +1163,7 @@ mod tests {
             assert_eq!(value.classes, set, "{v:?}");
             assert_eq!(classes(v), set, "{v:?}");
             assert_eq!(value.chars, v.chars().count() as u64, "{v:?}");
+            assert_eq!(value.shape, shape_reference(v), "{v:?}");
             let icd = (v.len() >= ICD_MIN_LEN).then(|| icd_bins_reference(v));
             assert_eq!(value.icd, icd, "{v:?}");
         }
@@ -1011,6 +1209,10 @@ mod tests {
     #[test]
     fn character_distribution_bins_are_those_of_a_full_sort() {
         let all: String = (1u8..=255).map(char::from).collect();
+        // Counts at and past the histogram's bound (ranked by a sort past it).
+        let many = format!("{}{}b{all}", "a".repeat(255), "c".repeat(7));
+        let most = format!("{}{}", "x".repeat(MAX_HISTOGRAM_COUNT), "y".repeat(300));
+        let beyond = format!("{}{all}{all}", "z".repeat(MAX_HISTOGRAM_COUNT + 1));
         for v in [
             "",
             "a",
@@ -1020,8 +1222,37 @@ mod tests {
             "1' OR '1'='1",
             "Entrega+por+la+tarde+preferiblemente+entre+las+cinco+y+las+ocho+gracias",
             all.as_str(),
+            many.as_str(),
+            most.as_str(),
+            beyond.as_str(),
         ] {
             // Bit for bit: the same sums in the same order.
+            assert_eq!(icd_bins(v), icd_bins_reference(v), "{v:?}");
+        }
+        // Around the short path's bound (255 bytes: one count of 255, or 192 distinct
+        // bytes), and random values of every length up to 300 over alphabets small
+        // and large.
+        let ascii: String = (1u8..=127).map(char::from).collect();
+        let wide = format!("{ascii}{}", "é".repeat(64));
+        assert_eq!(wide.len(), 255);
+        let mut rng = crate::rng::Rng::new(11);
+        let mut values = vec![
+            "q".repeat(255),
+            "q".repeat(256),
+            format!("{}r", "q".repeat(254)),
+            wide.clone(),
+            format!("{wide}x"),
+        ];
+        for len in 0..=300 {
+            for alphabet in [3usize, 20, 95] {
+                values.push(
+                    (0..len)
+                        .map(|_| char::from(b' ' + rng.below(alphabet) as u8))
+                        .collect(),
+                );
+            }
+        }
+        for v in &values {
             assert_eq!(icd_bins(v), icd_bins_reference(v), "{v:?}");
         }
     }
@@ -1114,8 +1345,11 @@ mod tests {
                 .collect();
             values.extend(longer);
         }
-        for v in &values {
+        for v in values.iter().map(String::as_str).chain(fixed) {
             assert_eq!(shape(v), shape_reference(v), "{v:?}");
+            let value = Value::new(v);
+            assert_eq!(value.shape, shape_reference(v), "{v:?}");
+            assert_eq!(value.chars, v.chars().count() as u64, "{v:?}");
         }
     }
 

@@ -22,6 +22,10 @@ pub fn placeholder(segment: &str) -> Option<&'static str> {
     if b.iter().all(u8::is_ascii_digit) {
         return Some("{n}");
     }
+    // Every placeholder below needs 8 characters or more (most segments are shorter).
+    if b.len() < 8 {
+        return None;
+    }
     if is_uuid(b) {
         return Some("{uuid}");
     }
@@ -32,10 +36,12 @@ pub fn placeholder(segment: &str) -> Option<&'static str> {
     // Opaque tokens (base64url, session ids): long, no dots (file names), and either
     // many digits or upper case, lower case and digits mixed; slugs such as
     // `sysadvent-2010-begins` stay literal.
+    if b.len() < 20 {
+        return None;
+    }
     let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
     let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
-    if b.len() >= 20
-        && digits > 0
+    if digits > 0
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'='))
         && (digits * 4 >= b.len() || (upper > 0 && lower > 0))
@@ -107,7 +113,12 @@ fn push_host(out: &mut String, request: &HttpRequest) {
     if raw.is_empty() {
         out.push('-');
     } else if raw.is_ascii() {
-        out.extend(raw.chars().take(255).map(|c| c.to_ascii_lowercase()));
+        // One copy, lower-cased in place (the first 255 characters are bytes here).
+        let at = out.len();
+        out.push_str(raw.get(..raw.len().min(255)).unwrap_or(raw));
+        if let Some(pushed) = out.get_mut(at..) {
+            pushed.make_ascii_lowercase();
+        }
     } else {
         out.push_str(&host(request));
     }
@@ -120,11 +131,10 @@ fn raw_host(request: &HttpRequest) -> &str {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case("host"))
         .map(|(_, v)| v.as_str());
-    let from_uri = request
-        .uri
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest));
-    let raw = from_header.or(from_uri).unwrap_or("").trim();
+    // The target's authority only when there is no Host header (nearly never).
+    let from_uri =
+        || after_scheme(&request.uri).map(|rest| rest.split(['/', '?']).next().unwrap_or(rest));
+    let raw = from_header.or_else(from_uri).unwrap_or("").trim();
     if raw.starts_with('[') {
         raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
@@ -134,12 +144,32 @@ fn raw_host(request: &HttpRequest) -> &str {
 
 /// The raw path of a request target (origin or absolute form), without the query.
 pub fn raw_path(uri: &str) -> &str {
-    let target = match uri.split_once("://") {
-        Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
+    let target = match after_scheme(uri) {
+        Some(rest) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
         None => uri,
     };
-    let end = target.find(['?', '#']).unwrap_or(target.len());
+    // By bytes: both are ASCII (a `[char]` pattern tests each character in turn).
+    let end = target
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
     target.get(..end).unwrap_or(target)
+}
+
+/// What follows the first `://` of `uri`: `uri.split_once("://")`'s second half,
+/// found by looking for `:` (`split_once` with a string pattern sets up a substring
+/// search, which cost more than the rest of the key).
+fn after_scheme(uri: &str) -> Option<&str> {
+    let b = uri.as_bytes();
+    let mut from = 0;
+    while let Some(i) = b.get(from..)?.iter().position(|&c| c == b':') {
+        let at = from + i;
+        if b.get(at + 1..at + 3) == Some(b"//".as_slice()) {
+            return uri.get(at + 3..);
+        }
+        from = at + 1;
+    }
+    None
 }
 
 /// The endpoint key: `host METHOD template`.
@@ -148,13 +178,17 @@ pub fn endpoint_key(request: &HttpRequest) -> String {
     let mut out = String::with_capacity(path.len().min(256) + 40);
     push_host(&mut out, request);
     out.push(' ');
-    out.extend(
-        request
-            .method
-            .chars()
-            .take(16)
-            .map(|c| c.to_ascii_uppercase()),
-    );
+    let method = &request.method;
+    if method.len() <= 16 && method.is_ascii() {
+        // The whole method (its first 16 characters are all of it), one copy.
+        let at = out.len();
+        out.push_str(method);
+        if let Some(pushed) = out.get_mut(at..) {
+            pushed.make_ascii_uppercase();
+        }
+    } else {
+        out.extend(method.chars().take(16).map(|c| c.to_ascii_uppercase()));
+    }
     out.push(' ');
     push_template(&mut out, path);
     out
@@ -202,15 +236,134 @@ mod tests {
         );
     }
 
-    /// The key as first written: three strings formatted together.
+    /// The key as first written: three strings formatted together (the host and the
+    /// path found with `split_once("://")`, the host a character at a time).
     fn endpoint_key_reference(request: &HttpRequest) -> String {
         let method: String = request.method.chars().take(16).collect();
+        let raw_path = {
+            let uri = request.uri.as_str();
+            let target = match uri.split_once("://") {
+                Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
+                None => uri,
+            };
+            let end = target.find(['?', '#']).unwrap_or(target.len());
+            target.get(..end).unwrap_or(target).to_owned()
+        };
+        let from_header = request
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.as_str());
+        let from_uri = request
+            .uri
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(rest));
+        let raw = from_header.or(from_uri).unwrap_or("").trim();
+        let raw = if raw.starts_with('[') {
+            raw.split_inclusive(']').next().unwrap_or(raw)
+        } else {
+            raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+        };
+        let host = if raw.is_empty() {
+            "-".to_owned()
+        } else {
+            raw.chars().take(255).collect::<String>().to_lowercase()
+        };
         format!(
-            "{} {} {}",
-            host(request),
+            "{host} {} {}",
             method.to_ascii_uppercase(),
-            template(raw_path(&request.uri))
+            template(&raw_path)
         )
+    }
+
+    /// A segment's placeholder as first written: every question asked of every segment.
+    fn placeholder_reference(segment: &str) -> Option<&'static str> {
+        let b = segment.as_bytes();
+        if b.is_empty() {
+            return None;
+        }
+        if b.iter().all(u8::is_ascii_digit) {
+            return Some("{n}");
+        }
+        if is_uuid(b) {
+            return Some("{uuid}");
+        }
+        let digits = b.iter().filter(|c| c.is_ascii_digit()).count();
+        if b.len() >= 8 && digits > 0 && b.iter().all(u8::is_ascii_hexdigit) {
+            return Some("{hex}");
+        }
+        let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+        let lower = b.iter().filter(|c| c.is_ascii_lowercase()).count();
+        if b.len() >= 20
+            && digits > 0
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'='))
+            && (digits * 4 >= b.len() || (upper > 0 && lower > 0))
+        {
+            return Some("{token}");
+        }
+        None
+    }
+
+    #[test]
+    fn placeholders_asked_in_length_order_are_those_asked_in_full() {
+        let mut segments: Vec<String> = [
+            "",
+            "7",
+            "tienda1",
+            "deadbee",
+            "deadbeef",
+            "deadbeefs",
+            "1234567a",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "AbCdEf0123456789xyzQRS_t",
+            "AbCdEf0123456789xyzQ",
+            "AbCdEf0123456789xyz",
+            "aaaaaaaaaaaaaaaaaaa1",
+            "aaaaaaaaaaaaaaaaa111",
+            "sysadvent-2010-begins",
+            "ÜNÏ-2010-begins-and-more",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every length around the bounds, over an alphabet reaching each branch.
+        for len in 1..=40 {
+            for (i, alphabet) in ["0123456789", "0a1B2c3D", "abcdef01", "x-_=9Z", "a.b1"]
+                .iter()
+                .enumerate()
+            {
+                let a: Vec<char> = alphabet.chars().collect();
+                segments.push((0..len).map(|j| a[(j * (i + 3)) % a.len()]).collect());
+            }
+        }
+        for s in &segments {
+            assert_eq!(placeholder(s), placeholder_reference(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn the_scheme_found_by_its_colon_is_that_of_split_once() {
+        for uri in [
+            "",
+            ":",
+            "://",
+            ":/",
+            "::://",
+            "a:b://c",
+            "http://h/p",
+            "http:/x://y",
+            "/p?u=http://evil.example/x",
+            "/p:q",
+            "ü://ö",
+            "x:ü//",
+        ] {
+            assert_eq!(
+                after_scheme(uri),
+                uri.split_once("://").map(|(_, rest)| rest),
+                "{uri:?}"
+            );
+        }
     }
 
     #[test]
@@ -232,10 +385,22 @@ mod tests {
             "/%2e%2e/%41bc/123e4567-e89b-12d3-a456-426614174000#frag",
             "/ünï/cödé/",
             "*",
+            "/p?u=http://evil.example/x",
+            "/x:y://z/w",
+            "https://Other.example",
         ];
+        let long_host = format!("{}.Example:1", "h".repeat(260));
+        let hosts = hosts.into_iter().chain([Some(long_host.as_str())]);
         for h in hosts {
             for uri in uris {
-                for method in ["get", "POST", "pätch-with-a-very-long-method-name"] {
+                for method in [
+                    "get",
+                    "POST",
+                    "pätch-with-a-very-long-method-name",
+                    "sixteen-chars-ab",
+                    "seventeen-chars-a",
+                    "",
+                ] {
                     let r = req(method, uri, h);
                     assert_eq!(endpoint_key(&r), endpoint_key_reference(&r), "{h:?} {uri}");
                 }
