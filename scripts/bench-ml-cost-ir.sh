@@ -62,11 +62,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x "$BIN" ] || { echo "no release binary at $BIN (cargo build --release -p palisade)" >&2; exit 1; }
-[ -z "$before" ] || [ -x "$before" ] || { echo "no binary at $before (--before)" >&2; exit 1; }
-for tool in valgrind callgrind_control callgrind_annotate curl python3; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
-done
+source "$HERE/lib/callgrind-instances.sh"
+check_callgrind_tools "$before"
 STATE="${PALISADE_FRONTS_DIR:-/tmp/palisade-fronts-ir}"
 SEND="$HERE/lib/send-requests.py"
 mkdir -p "$OUT"
@@ -81,77 +78,19 @@ declare -A EXTRA=(
 )
 EXTRA[before-rules]=${EXTRA[rules]}
 EXTRA[before-default]=${EXTRA[default]}
-# The periodic work (analytics roll-ups and samples, posture checks, the job queue's
-# poll) at its longest interval in every instance: it runs by the clock, not per
-# request, and a request under callgrind takes milliseconds, so at the default
-# intervals it would add a varying share to each request's count.
-QUIET=$'[analytics]\nsample_every = "60s"\nrollup_every = "1h"\nposture_every = 0\n[jobs]\npoll = "60s"'
+instance_extra() { printf '%s' "${EXTRA[$1]}"; }
 bin_of() { case $1 in before-*) echo "$before" ;; *) echo "$BIN" ;; esac; }
 expect_of() { case $1 in attack) echo 403 ;; *) echo 200 ;; esac; }
 
-running=""
-cleanup() {
-  if [ -n "$running" ] && kill -0 "$running" 2>/dev/null; then
-    kill "$running" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$running" 2>/dev/null || break; sleep 0.1; done
-  fi
-  "$PEERS/modsecurity-crs.sh" stop --port "$UP" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-"$PEERS/modsecurity-crs.sh" start --plain --port "$UP" >&2
-
-# start_under_callgrind NAME PROXY_PORT API_PORT: prints the pid once the proxy answers.
-start_under_callgrind() {
-  local name=$1 proxy_port=$2 api_port=$3 dir="$STATE/$1" port
-  for port in "$proxy_port" "$api_port"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "port $port is already in use (another benchmark running?)" >&2
-      return 1
-    fi
-  done
-  rm -rf "$dir" "${OUT:?}/$name" && mkdir -p "$dir" "$OUT/$name"
-  cat > "$dir/palisade.toml" <<TOML
-listen = "127.0.0.1:$api_port"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = 1
-${EXTRA[$name]}
-[[proxy]]
-name = "$name"
-listen = "127.0.0.1:$proxy_port"
-upstream = "http://127.0.0.1:$UP"
-$QUIET
-TOML
-  PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
-    valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$OUT/$name/callgrind.out" \
-    "$(bin_of "$name")" --config "$dir/palisade.toml" serve > "$dir/out.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 1200); do
-    kill -0 "$pid" 2>/dev/null || break
-    if curl -s -o /dev/null -m 5 "http://127.0.0.1:$proxy_port/" 2>/dev/null; then
-      echo "$pid"
-      return 0
-    fi
-    sleep 0.5
-  done
-  echo "palisade $name did not start under valgrind; its log:" >&2
-  cat "$dir/out.log" >&2
-  return 1
-}
+start_upstream
 
 # measure NAME PID FRONT CASE PORT [KEY]: zero, send, dump; appends one JSON line.
 measure() {
-  local name=$1 pid=$2 front=$3 case=$4 port=$5 key=${6:-} args=() newest
+  local name=$1 pid=$2 front=$3 case=$4 port=$5 key=${6:-} args=()
   [ -n "$key" ] && args=(--check "$key")
   callgrind_control --zero "$pid" >/dev/null
   python3 "$SEND" --port "$port" --case "$case" --count "$requests" --expect "$(expect_of "$case")" "${args[@]}" >/dev/null
-  callgrind_control --dump="$front-$case" "$pid" >/dev/null
-  newest=$(ls -t "$OUT/$name"/callgrind.out.* | head -1)
-  mv "$newest" "$OUT/$name/callgrind.out.$front-$case"
+  dump "$name" "$pid" "$front-$case"
   python3 - "$OUT/$name/callgrind.out.$front-$case" "$name" "$front" "$case" "$requests" <<'PY' | tee -a "$OUT/ir.jsonl"
 import json, re, subprocess, sys
 path, name, front, case, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -211,9 +150,7 @@ for n in "${INSTANCES[@]}"; do
   fi
   callgrind_control --zero "$pid" >/dev/null
   sleep 2
-  callgrind_control --dump=idle "$pid" >/dev/null
-  newest=$(ls -t "$OUT/$n"/callgrind.out.* | head -1)
-  mv "$newest" "$OUT/$n/callgrind.out.idle"
+  dump "$n" "$pid" idle
   awk -v n="$n" '/^(totals|summary):/ {t=$2} END {printf "{\"name\": \"%s\", \"front\": \"idle\", \"ir_per_s\": %d}\n", n, t/2}' \
     "$OUT/$n/callgrind.out.idle" | tee -a "$OUT/ir.jsonl"
   kill "$pid"

@@ -52,11 +52,8 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-[ -x "$BIN" ] || { echo "no release binary at $BIN (cargo build --release -p palisade)" >&2; exit 1; }
-[ -z "$before" ] || [ -x "$before" ] || { echo "no binary at $before (--before)" >&2; exit 1; }
-for tool in valgrind callgrind_control callgrind_annotate curl python3; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
-done
+source "$HERE/lib/callgrind-instances.sh"
+check_callgrind_tools "$before"
 STATE="${PALISADE_FRONTS_DIR:-/tmp/palisade-fronts-proxy-ir}"
 export PALISADE_PEERS_DIR="${PALISADE_PEERS_DIR:-$OUT/peers}"
 SEND="$HERE/lib/send-requests.py"
@@ -65,71 +62,10 @@ UP=$port_base
 INSTANCES=(after)
 [ -n "$before" ] && INSTANCES=(before after)
 IFS=, read -r -a CASES <<<"$cases"
-# Clock-driven work at its longest interval (see scripts/bench-ml-cost-ir.sh).
-QUIET=$'[analytics]\nsample_every = "60s"\nrollup_every = "1h"\nposture_every = 0\n[jobs]\npoll = "60s"'
 bin_of() { case $1 in before) echo "$before" ;; *) echo "$BIN" ;; esac; }
 expect_of() { case $1 in attack) echo 403 ;; *) echo 200 ;; esac; }
 
-running=""
-cleanup() {
-  if [ -n "$running" ] && kill -0 "$running" 2>/dev/null; then
-    kill "$running" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$running" 2>/dev/null || break; sleep 0.1; done
-  fi
-  "$PEERS/modsecurity-crs.sh" stop --port "$UP" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-"$PEERS/modsecurity-crs.sh" start --plain --port "$UP" >&2
-
-# start_under_callgrind NAME PROXY_PORT API_PORT: prints the pid once the proxy answers.
-start_under_callgrind() {
-  local name=$1 proxy_port=$2 api_port=$3 dir="$STATE/$1" port
-  for port in "$proxy_port" "$api_port"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "port $port is already in use (another benchmark running?)" >&2
-      return 1
-    fi
-  done
-  rm -rf "$dir" "${OUT:?}/$name" && mkdir -p "$dir" "$OUT/$name"
-  cat > "$dir/palisade.toml" <<TOML
-listen = "127.0.0.1:$api_port"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = 1
-[[proxy]]
-name = "$name"
-listen = "127.0.0.1:$proxy_port"
-upstream = "http://127.0.0.1:$UP"
-$QUIET
-TOML
-  PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
-    valgrind --tool=callgrind --instr-atstart=no \
-    --callgrind-out-file="$OUT/$name/callgrind.out" \
-    "$(bin_of "$name")" --config "$dir/palisade.toml" serve > "$dir/out.log" 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 1200); do
-    kill -0 "$pid" 2>/dev/null || break
-    if curl -s -o /dev/null -m 5 "http://127.0.0.1:$proxy_port/" 2>/dev/null; then
-      echo "$pid"
-      return 0
-    fi
-    sleep 0.5
-  done
-  echo "palisade $name did not start under valgrind; its log:" >&2
-  cat "$dir/out.log" >&2
-  return 1
-}
-
-# dump NAME PID LABEL: dumps the counts since the last zero as callgrind.out.LABEL.
-dump() {
-  local name=$1 pid=$2 label=$3 newest
-  callgrind_control --dump="$label" "$pid" >/dev/null
-  newest=$(ls -t "$OUT/$name"/callgrind.out.* | head -1)
-  mv "$newest" "$OUT/$name/callgrind.out.$label"
-}
+start_upstream
 
 # measure NAME PID CASE PORT: zero, send, settle, dump; appends one JSON line.
 measure() {

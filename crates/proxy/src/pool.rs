@@ -141,17 +141,7 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<SendRequest<ProxyBody>, UpstreamError> {
-        let connect = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect(self.authority.as_str()),
-        )
-        .await;
-        let stream = match connect {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(self.connect_error(error.to_string())),
-            Err(_) => return Err(self.connect_error("timed out".to_owned())),
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = connect_stream(&self.authority, self.connect_timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .title_case_headers(true)
             .handshake(TokioIo::new(stream))
@@ -163,13 +153,26 @@ impl Pool {
         });
         Ok(sender)
     }
+}
 
-    fn connect_error(&self, reason: String) -> UpstreamError {
-        UpstreamError::Connect {
-            authority: self.authority.clone(),
-            reason,
-        }
-    }
+/// A TCP connection to the upstream within the connect timeout, with `TCP_NODELAY`
+/// (a proxied answer must not wait for Nagle): what the pool and an upgrade's own
+/// connection both open.
+pub(crate) async fn connect_stream(
+    authority: &str,
+    timeout: std::time::Duration,
+) -> Result<TcpStream, UpstreamError> {
+    let failed = |reason: String| UpstreamError::Connect {
+        authority: authority.to_owned(),
+        reason,
+    };
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(authority)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return Err(failed(error.to_string())),
+        Err(_) => return Err(failed("timed out".to_owned())),
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }
 
 /// Why a request got no answer, and whether it can be sent again.

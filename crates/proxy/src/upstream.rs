@@ -22,7 +22,6 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::pool::Pool;
 use crate::{ProxyBody, ProxyConfig};
@@ -151,17 +150,7 @@ impl Upstream {
         {
             request.headers_mut().insert(http::header::HOST, host);
         }
-        let connect = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect(self.authority.as_str()),
-        )
-        .await;
-        let stream = match connect {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(self.connect_error(error.to_string())),
-            Err(_) => return Err(self.connect_error("timed out".to_owned())),
-        };
-        let _ = stream.set_nodelay(true);
+        let stream = crate::pool::connect_stream(&self.authority, self.connect_timeout).await?;
         let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
             .title_case_headers(true)
             .handshake(TokioIo::new(stream))
@@ -172,13 +161,6 @@ impl Upstream {
             }
         });
         Ok(sender.send_request(request).await?)
-    }
-
-    fn connect_error(&self, reason: String) -> UpstreamError {
-        UpstreamError::Connect {
-            authority: self.authority.clone(),
-            reason,
-        }
     }
 }
 
