@@ -91,26 +91,8 @@ measure() {
   callgrind_control --zero "$pid" >/dev/null
   python3 "$SEND" --port "$port" --case "$case" --count "$requests" --expect "$(expect_of "$case")" "${args[@]}" >/dev/null
   dump "$name" "$pid" "$front-$case"
-  python3 - "$OUT/$name/callgrind.out.$front-$case" "$name" "$front" "$case" "$requests" <<'PY' | tee -a "$OUT/ir.jsonl"
-import json, re, subprocess, sys
-path, name, front, case, n = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-total = None
-for line in open(path, errors="replace"):
-    if line.startswith(("totals:", "summary:")):
-        total = int(line.split()[1])
-ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-                     capture_output=True, text=True).stdout
-def inclusive(marker):
-    for line in ann.splitlines():
-        if marker in line:
-            return int(re.match(r"\s*([\d,]+)", line).group(1).replace(",", ""))
-    return None
-judge = inclusive("palisade_pipeline::guard::Guard::judge")
-conn = inclusive("dispatch.rs:hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch")
-per = lambda x: round(x / n) if x else None
-print(json.dumps({"name": name, "front": front, "case": case, "requests": n, "ir_per_req": per(total),
-                  "conn_ir_per_req": per(conn), "judge_ir_per_req": per(judge)}))
-PY
+  python3 "$HERE/lib/callgrind-figures.py" "$OUT/$name/callgrind.out.$front-$case" "$requests" \
+    name="$name" front="$front" case="$case" | tee -a "$OUT/ir.jsonl"
 }
 
 : > "$OUT/ir.jsonl"

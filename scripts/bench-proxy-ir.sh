@@ -77,27 +77,8 @@ measure() {
   sleep "$settle"
   t1=$(date +%s.%N)
   dump "$name" "$pid" "$case"
-  python3 - "$OUT/$name/callgrind.out.$case" "$name" "$case" "$requests" "$t0" "$t1" <<'PY' | tee -a "$OUT/ir.jsonl"
-import json, re, subprocess, sys
-path, name, case, n, t0, t1 = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6])
-total = None
-for line in open(path, errors="replace"):
-    if line.startswith(("totals:", "summary:")):
-        total = int(line.split()[1])
-ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
-                     capture_output=True, text=True).stdout
-def inclusive(marker):
-    for line in ann.splitlines():
-        if marker in line:
-            return int(re.match(r"\s*([\d,]+)", line).group(1).replace(",", ""))
-    return None
-judge = inclusive("palisade_pipeline::guard::Guard::judge")
-conn = inclusive("hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch")
-per = lambda x: round(x / n) if x else None
-print(json.dumps({"name": name, "case": case, "requests": n, "seconds": round(t1 - t0, 2),
-                  "ir_per_req": per(total), "conn_ir_per_req": per(conn),
-                  "judge_ir_per_req": per(judge)}))
-PY
+  python3 "$HERE/lib/callgrind-figures.py" "$OUT/$name/callgrind.out.$case" "$requests" \
+    name="$name" case="$case" seconds="$(python3 -c "print(round($t1 - $t0, 2))")" | tee -a "$OUT/ir.jsonl"
 }
 
 : > "$OUT/ir.jsonl"
