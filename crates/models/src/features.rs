@@ -206,15 +206,35 @@ impl Featurizer {
         let mask = self.mask;
         let code = |h: u64| -> u32 {
             let mixed = h ^ (h >> 29);
-            (mixed as u32 & mask) | (((mixed >> 63) as u32) << 31)
+            // Bit 63 of the hash is bit 31 of its upper half.
+            (mixed as u32 & mask) | ((mixed >> 32) as u32 & SIGN)
         };
+        let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         out.reserve(len * (hi + 1).saturating_sub(lo));
-        for start in 0..len {
+        // The default 1–4-grams: every start with four bytes after it gives its four
+        // grams in straight-line code, written in place (no capacity check per gram);
+        // the last starts go through the general loop below, so the order is that of
+        // the general loop throughout.
+        let mut first = 0;
+        if (lo, hi) == (1, 4) && len >= 4 {
+            let full = len - 3;
+            let old = out.len();
+            out.resize(old + 4 * full, 0);
+            let (chunks, _) = out.get_mut(old..).unwrap_or_default().as_chunks_mut::<4>();
+            for (chunk, w) in chunks.iter_mut().zip(marked.windows(4)) {
+                let h1 = step(seed, w[0]);
+                let h2 = step(h1, w[1]);
+                let h3 = step(h2, w[2]);
+                let h4 = step(h3, w[3]);
+                *chunk = [code(h1), code(h2), code(h3), code(h4)];
+            }
+            first = full;
+        }
+        for start in first..len {
             let mut h = seed;
             let grams = marked.get(start..(start + hi).min(len)).unwrap_or_default();
             for (n, &b) in (1..).zip(grams) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                h = step(h, b);
                 if n >= lo {
                     out.push(code(h));
                 }

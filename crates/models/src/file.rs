@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
 use crate::features::{FeatureSettings, Featurizer, Grams};
-use crate::linear::{LogisticHead, SoftmaxHead};
+use crate::linear::{JointRows, LogisticHead, SoftmaxHead};
 
 /// The file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -142,6 +142,8 @@ pub struct Model {
     featurizer: Featurizer,
     threat: LogisticHead,
     classifier: SoftmaxHead,
+    /// Both heads' weights by feature, for [`Model::predict`] (see [`JointRows`]).
+    joint: Option<JointRows>,
 }
 
 impl Model {
@@ -150,6 +152,7 @@ impl Model {
         Model {
             featurizer: Featurizer::new(metadata.features),
             metadata,
+            joint: JointRows::new(&threat, &classifier),
             threat,
             classifier,
         }
@@ -204,6 +207,10 @@ impl Model {
     }
 
     fn predict_grams(&self, grams: &Grams, codes: &[u32]) -> Prediction {
+        if let Some(joint) = &self.joint {
+            let (probability, classes) = joint.predict(grams, codes);
+            return best(probability, &classes);
+        }
         let (probability, classes) =
             crate::linear::predict_grams(&self.threat, &self.classifier, grams, codes);
         match classes {
@@ -435,6 +442,38 @@ pub(crate) mod tests {
             LogisticHead::from_weights(t),
             SoftmaxHead::from_weights(c, 9),
         )
+    }
+
+    #[test]
+    fn both_heads_by_rows_predict_what_the_heads_apart_predict() {
+        let Ok(builtin) = Model::from_bytes(crate::slot::BUILTIN) else {
+            panic!("the built-in model loads");
+        };
+        let mut rng = crate::rng::Rng::new(5);
+        let requests: Vec<HttpRequest> = crate::generate::corpus(&[], 150, 150, 9)
+            .into_iter()
+            .map(|g| g.request)
+            .chain((0..50).map(|_| crate::generate::ordinary(&mut rng)))
+            .collect();
+        for mut m in [builtin, toy()] {
+            assert!(m.joint.is_some());
+            let joint: Vec<Prediction> = requests.iter().map(|r| m.predict(r)).collect();
+            m.joint = None;
+            for (r, p) in requests.iter().zip(joint) {
+                let q = m.predict(r);
+                let bits = |p: &Prediction| {
+                    (
+                        p.probability.to_bits(),
+                        p.category,
+                        p.category_probability.to_bits(),
+                    )
+                };
+                assert_eq!(bits(&p), bits(&q), "{}", r.uri);
+                // And both are the heads over the feature vector.
+                let x = m.featurizer.features(r);
+                assert_eq!(m.threat.predict(&x).to_bits(), q.probability.to_bits());
+            }
+        }
     }
 
     #[test]
