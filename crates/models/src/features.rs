@@ -98,11 +98,29 @@ impl Featurizer {
     /// at paranoia 1 or 2 (the same parts: only paranoia 3 and above adds header
     /// values), as the signature engine hands them on: no second parse.
     pub fn features_parsed(&self, request: &HttpRequest, parsed: &ParsedRequest) -> Features {
+        let mut codes = Vec::with_capacity(1024);
+        let grams = self.grams(request, parsed, &mut codes);
+        let mut out: Features = Vec::with_capacity(codes.len() + STRUCTURAL);
+        out.extend(grams.iter(&codes));
+        out
+    }
+
+    /// The request's features in compact form: each n-gram's bucket and sign as one
+    /// code in `codes` (cleared first), the normalisation and the structural figures in
+    /// the returned [`Grams`]. [`Grams::iter`] yields exactly the pairs of
+    /// [`Featurizer::features_parsed`] (which is built on it), without a vector of
+    /// pairs: inference reuses `codes` from one request to the next.
+    pub fn grams(
+        &self,
+        request: &HttpRequest,
+        parsed: &ParsedRequest,
+        codes: &mut Vec<u32>,
+    ) -> Grams {
+        codes.clear();
         let has_body_args = parsed
             .parts
             .iter()
             .any(|p| p.location == Location::BodyArgValue);
-        let mut grams: Features = Vec::with_capacity(1024);
         let mut s = Shape::default();
         for part in &parsed.parts {
             let space = match part.location {
@@ -130,31 +148,38 @@ impl Featurizer {
                 s.args += 1;
             }
             if matches!(space, Space::Path) {
-                s.depth = part.value.matches('/').count();
+                // '/' is one byte in UTF-8 and no byte of another character.
+                s.depth = part.value.bytes().filter(|&b| b == b'/').count();
             }
             if matches!(space, Space::Method) {
                 s.odd_method = !matches!(part.value.as_str(), "GET" | "POST" | "HEAD");
             }
-            self.ngrams(space, part.value.as_bytes(), &mut grams);
+            self.codes(space, part.value.as_bytes(), codes);
         }
-        let n = grams.len().max(1) as f32;
-        let norm = 1.0 / n.sqrt();
-        let mask = self.mask;
-        for g in &mut grams {
-            // The sign travels in the value; the index is the bucket.
-            g.1 *= norm;
-            g.0 &= mask;
+        let n = codes.len().max(1) as f32;
+        Grams {
+            norm: 1.0 / n.sqrt(),
+            mask: self.mask,
+            figures: s.figures(!request.body.is_empty()),
         }
-        let base = mask + 1;
-        for (i, v) in s.figures(!request.body.is_empty()).into_iter().enumerate() {
-            if v != 0.0 {
-                grams.push((base + i as u32, v));
-            }
-        }
-        grams
     }
 
+    /// The n-grams of one part as `(bucket, sign)` pairs, before normalisation (tests
+    /// hold them against the first implementation).
+    #[cfg(test)]
     fn ngrams(&self, space: Space, value: &[u8], out: &mut Features) {
+        let mut codes = Vec::new();
+        self.codes(space, value, &mut codes);
+        out.extend(
+            codes
+                .iter()
+                .map(|&c| (c & self.mask, if c & SIGN == 0 { 1.0 } else { -1.0 })),
+        );
+    }
+
+    /// Appends the codes of one part's n-grams: the bucket (the hash masked) with the
+    /// hash's top bit as [`SIGN`] (buckets are at most 2^24, so bit 31 is free).
+    fn codes(&self, space: Space, value: &[u8], out: &mut Vec<u32>) {
         let bytes = value.get(..MAX_PART_BYTES).unwrap_or(value);
         let fold = |b: u8| -> u8 {
             if b.is_ascii_digit() {
@@ -178,20 +203,84 @@ impl Featurizer {
         // The marker after the last byte is the array's own.
         let len = bytes.len() + 2;
         let marked = marked.get(..len).unwrap_or_default();
+        let mask = self.mask;
+        let code = |h: u64| -> u32 {
+            let mixed = h ^ (h >> 29);
+            // Bit 63 of the hash is bit 31 of its upper half.
+            (mixed as u32 & mask) | ((mixed >> 32) as u32 & SIGN)
+        };
+        let step = |h: u64, b: u8| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         out.reserve(len * (hi + 1).saturating_sub(lo));
-        for start in 0..len {
+        // The default 1–4-grams: every start with four bytes after it gives its four
+        // grams in straight-line code, written in place (no capacity check per gram);
+        // the last starts go through the general loop below, so the order is that of
+        // the general loop throughout.
+        let mut first = 0;
+        if (lo, hi) == (1, 4) && len >= 4 {
+            let full = len - 3;
+            let old = out.len();
+            out.resize(old + 4 * full, 0);
+            let (chunks, _) = out.get_mut(old..).unwrap_or_default().as_chunks_mut::<4>();
+            for (chunk, w) in chunks.iter_mut().zip(marked.windows(4)) {
+                let h1 = step(seed, w[0]);
+                let h2 = step(h1, w[1]);
+                let h3 = step(h2, w[2]);
+                let h4 = step(h3, w[3]);
+                *chunk = [code(h1), code(h2), code(h3), code(h4)];
+            }
+            first = full;
+        }
+        for start in first..len {
             let mut h = seed;
             let grams = marked.get(start..(start + hi).min(len)).unwrap_or_default();
             for (n, &b) in (1..).zip(grams) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                h = step(h, b);
                 if n >= lo {
-                    let mixed = h ^ (h >> 29);
-                    let sign = if mixed >> 63 == 0 { 1.0 } else { -1.0 };
-                    out.push((mixed as u32, sign));
+                    out.push(code(h));
                 }
             }
         }
+    }
+}
+
+/// The sign bit of an n-gram's code (see [`Featurizer::grams`]).
+const SIGN: u32 = 1 << 31;
+
+/// What goes with a request's n-gram codes to make its features.
+#[derive(Debug, Clone, Copy)]
+pub struct Grams {
+    /// `1 / sqrt(number of n-grams)`: every n-gram's value is this or its negation.
+    norm: f32,
+    mask: u32,
+    figures: [f32; STRUCTURAL],
+}
+
+impl Grams {
+    /// The features, in order: each code's `(bucket, ±norm)`
+    /// ([`Grams::grams`]), then the non-zero structural figures ([`Grams::figures`]).
+    pub fn iter<'a>(&'a self, codes: &'a [u32]) -> impl Iterator<Item = (u32, f32)> + 'a {
+        self.grams(codes).chain(self.figures())
+    }
+
+    /// The n-gram features: each code's `(bucket, ±norm)`.
+    pub fn grams<'a>(&self, codes: &'a [u32]) -> impl Iterator<Item = (u32, f32)> + 'a {
+        let mask = self.mask;
+        // `sign * norm` with sign ±1 is exactly `±norm`: the code's sign bit is the
+        // float's.
+        let bits = self.norm.to_bits();
+        codes
+            .iter()
+            .map(move |&c| (c & mask, f32::from_bits(bits ^ (c & SIGN))))
+    }
+
+    /// The structural features: the non-zero figures at their indexes after the
+    /// buckets.
+    pub fn figures(&self) -> impl Iterator<Item = (u32, f32)> {
+        let base = self.mask + 1;
+        (0u32..)
+            .zip(self.figures)
+            .filter(|&(_, v)| v != 0.0)
+            .map(move |(i, v)| (base + i, v))
     }
 }
 
@@ -379,6 +468,10 @@ mod tests {
                     let (mut a, mut b) = (Vec::new(), Vec::new());
                     z.ngrams(space, v, &mut a);
                     ngrams_reference(&z, space, v, &mut b);
+                    // The codes hold the bucket (the hash masked), as the features do.
+                    for g in &mut b {
+                        g.0 &= z.mask;
+                    }
                     assert_eq!(a, b, "{lo}..{hi} {:?}", String::from_utf8_lossy(v));
                 }
             }

@@ -7,6 +7,7 @@
 //! weights are `q * scale` with the scale in the metadata. Quantising to 16 bits and
 //! dropping zeros keeps the committed default model small without measurable loss.
 
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::path::Path;
 
@@ -14,8 +15,8 @@ use palisade_detect::HttpRequest;
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::features::{FeatureSettings, Featurizer};
-use crate::linear::{LogisticHead, SoftmaxHead};
+use crate::features::{FeatureSettings, Featurizer, Grams};
+use crate::linear::{JointRows, LogisticHead, SoftmaxHead};
 
 /// The file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -141,6 +142,8 @@ pub struct Model {
     featurizer: Featurizer,
     threat: LogisticHead,
     classifier: SoftmaxHead,
+    /// Both heads' weights by feature, for [`Model::predict`] (see [`JointRows`]).
+    joint: Option<JointRows>,
 }
 
 impl Model {
@@ -149,6 +152,7 @@ impl Model {
         Model {
             featurizer: Featurizer::new(metadata.features),
             metadata,
+            joint: JointRows::new(&threat, &classifier),
             threat,
             classifier,
         }
@@ -156,7 +160,7 @@ impl Model {
 
     /// Scores one request.
     pub fn predict(&self, request: &HttpRequest) -> Prediction {
-        self.predict_features(&self.featurizer.features(request))
+        self.predict_from(request, &palisade_detect::parse(request, 1))
     }
 
     /// [`Model::predict`] from the request's parts when the signature engine already
@@ -168,25 +172,53 @@ impl Model {
         parsed: Option<&palisade_detect::ParsedRequest>,
     ) -> Prediction {
         match parsed {
-            Some(parsed) => {
-                self.predict_features(&self.featurizer.features_parsed(request, parsed))
-            }
+            Some(parsed) => self.predict_from(request, parsed),
             None => self.predict(request),
         }
     }
 
-    fn predict_features(&self, x: &crate::features::Features) -> Prediction {
-        let probability = self.threat.predict(x);
-        let classes = self.classifier.predict(x);
-        let (best, p) = classes
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((8, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
-        Prediction {
-            probability,
-            category: Category::from_index(best),
-            category_probability: p.max(0.0),
+    /// Both heads over the request's n-gram codes, made into this thread's reused
+    /// buffer: no allocation per request once the buffer has grown to the requests
+    /// seen. The heads take the features in the order and with the values
+    /// [`Featurizer::features_parsed`] gives them, so the result is bit for bit that of
+    /// the heads over the feature vector (`tests/predictions.rs` pins it).
+    fn predict_from(
+        &self,
+        request: &HttpRequest,
+        parsed: &palisade_detect::ParsedRequest,
+    ) -> Prediction {
+        CODES.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut codes) => {
+                let grams = self.featurizer.grams(request, parsed, &mut codes);
+                let prediction = self.predict_grams(&grams, &codes);
+                if codes.capacity() > MAX_KEPT_CODES {
+                    *codes = Vec::new();
+                }
+                prediction
+            }
+            // Only if a head called back into the model on this thread: a buffer of
+            // its own.
+            Err(_) => {
+                let mut codes = Vec::new();
+                let grams = self.featurizer.grams(request, parsed, &mut codes);
+                self.predict_grams(&grams, &codes)
+            }
+        })
+    }
+
+    fn predict_grams(&self, grams: &Grams, codes: &[u32]) -> Prediction {
+        if let Some(joint) = &self.joint {
+            let (probability, classes) = joint.predict(grams, codes);
+            return best(probability, &classes);
+        }
+        let (probability, classes) =
+            crate::linear::predict_grams(&self.threat, &self.classifier, grams, codes);
+        match classes {
+            Some(classes) => best(probability, &classes),
+            None => best(
+                probability,
+                &self.classifier.predict(&grams.iter(codes).collect()),
+            ),
         }
     }
 
@@ -194,7 +226,33 @@ impl Model {
     pub fn probability(&self, request: &HttpRequest) -> f32 {
         self.threat.predict(&self.featurizer.features(request))
     }
+}
 
+thread_local! {
+    /// Each thread's n-gram codes buffer for [`Model::predict`].
+    static CODES: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Largest buffer kept for the next request (1 MiB of codes); a huge request's buffer
+/// is dropped after it rather than held for the thread's life.
+const MAX_KEPT_CODES: usize = 1 << 18;
+
+/// The prediction from the threat probability and the class probabilities: the most
+/// probable class (the first on ties; `other` if none is above `f32::MIN`).
+fn best(probability: f32, classes: &[f32]) -> Prediction {
+    let (best, p) = classes
+        .iter()
+        .copied()
+        .enumerate()
+        .fold((8, f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    Prediction {
+        probability,
+        category: Category::from_index(best),
+        category_probability: p.max(0.0),
+    }
+}
+
+impl Model {
     /// Writes the model to `path` (quantising the weights).
     pub fn save(&self, path: &Path) -> Result<(), ModelError> {
         let io = |source| ModelError::Io {
@@ -384,6 +442,38 @@ pub(crate) mod tests {
             LogisticHead::from_weights(t),
             SoftmaxHead::from_weights(c, 9),
         )
+    }
+
+    #[test]
+    fn both_heads_by_rows_predict_what_the_heads_apart_predict() {
+        let Ok(builtin) = Model::from_bytes(crate::slot::BUILTIN) else {
+            panic!("the built-in model loads");
+        };
+        let mut rng = crate::rng::Rng::new(5);
+        let requests: Vec<HttpRequest> = crate::generate::corpus(&[], 150, 150, 9)
+            .into_iter()
+            .map(|g| g.request)
+            .chain((0..50).map(|_| crate::generate::ordinary(&mut rng)))
+            .collect();
+        for mut m in [builtin, toy()] {
+            assert!(m.joint.is_some());
+            let joint: Vec<Prediction> = requests.iter().map(|r| m.predict(r)).collect();
+            m.joint = None;
+            for (r, p) in requests.iter().zip(joint) {
+                let q = m.predict(r);
+                let bits = |p: &Prediction| {
+                    (
+                        p.probability.to_bits(),
+                        p.category,
+                        p.category_probability.to_bits(),
+                    )
+                };
+                assert_eq!(bits(&p), bits(&q), "{}", r.uri);
+                // And both are the heads over the feature vector.
+                let x = m.featurizer.features(r);
+                assert_eq!(m.threat.predict(&x).to_bits(), q.probability.to_bits());
+            }
+        }
     }
 
     #[test]
