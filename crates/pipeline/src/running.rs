@@ -83,6 +83,11 @@ pub struct PipelineConfig {
     pub baselines: palisade_models::BaselinesConfig,
     /// Where model predictions go (`[kafka_sink] predictions_topic`); none: nowhere.
     pub predictions: Option<crate::predictions::PredictionTap>,
+    /// Sources whose stored events past their inspection mark are inspected again at
+    /// start-up, before anything new (issue 16): an import's source (the service adds
+    /// its tails and syslog listeners itself). Only sources this process feeds: another
+    /// process may be inspecting the others' events.
+    pub reinspect: Vec<String>,
 }
 
 impl PipelineConfig {
@@ -292,8 +297,10 @@ impl Pipeline {
         };
         let mut writer_config = config.writer.clone();
         let mut stages = Vec::new();
+        let mut resume_tx = None;
         if working {
             let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
+            resume_tx = Some(inspect_tx.clone());
             let (behaviour_tx, behaviour_task) =
                 behaviour::spawn(behaviour.clone(), threats.clone(), gate, &supervisor);
             writer_config.observers.push(inspect_tx);
@@ -382,6 +389,9 @@ impl Pipeline {
         };
         if serving {
             background.push(relay_job_events(&jobs, &live, &supervisor));
+        }
+        if let Some(tx) = resume_tx {
+            reinspect_sources(&store, &tx, &config, serving).await;
         }
         let sources = SourceRegistry::default();
         let source_tasks = if serving && working {
@@ -505,6 +515,39 @@ fn spawn_sources(
         }));
     }
     tasks
+}
+
+/// Inspects again, before the sources start, the stored events of this process's
+/// sources that a crash left uninspected (issue 16). A store that cannot answer leaves
+/// them for the next start: the marks have not moved.
+async fn reinspect_sources(
+    store: &SharedStore,
+    inspector: &tokio::sync::mpsc::Sender<palisade_sources::StoredBatches>,
+    config: &PipelineConfig,
+    serving: bool,
+) {
+    let mut names: Vec<&str> = config.reinspect.iter().map(String::as_str).collect();
+    if serving {
+        names.extend(config.tails.iter().map(|t| t.name.as_str()));
+        names.extend(config.syslog.iter().map(|s| s.name.as_str()));
+    }
+    names.sort_unstable();
+    names.dedup();
+    for source in names {
+        match crate::resume::reinspect(store, inspector, source).await {
+            Ok(0) => {}
+            Ok(events) => tracing::info!(
+                message = "Inspecting again the stored events a stop left uninspected.",
+                source,
+                events
+            ),
+            Err(error) => tracing::warn!(
+                message = "Cannot read the stored events left uninspected; they wait for the next start.",
+                source,
+                %error
+            ),
+        }
+    }
 }
 
 /// Job state, progress and log lines onto the live feed: every event on `job:<id>`,
