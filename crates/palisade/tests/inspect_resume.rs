@@ -136,3 +136,75 @@ fn events_whose_threats_were_stored_before_the_kill_get_no_second_threat() {
     palisade(killed.path(), &["ingest", "--quiet", log]);
     assert_eq!(findings(&threats(killed.path())), findings(&stored));
 }
+
+/// The service does the same for its tails: the stored events of a tail past its mark
+/// (here stored and never inspected, as a crash of the service leaves them) are
+/// inspected at start-up, each attack once.
+#[test]
+fn the_service_inspects_a_tails_stored_events_left_uninspected() {
+    use palisade_core::{Event, EventKind, Timestamp};
+    let data = tempfile::tempdir().expect("tempdir");
+    let log = data.path().join("tail.log");
+    std::fs::write(&log, "").expect("write log");
+    let source = log.display().to_string();
+    let attacks = runtime().block_on(async {
+        let store = open(data.path());
+        store.migrate().await.expect("migrate");
+        let events: Vec<Event> = (0..70)
+            .map(|i| Event {
+                kind: EventKind::Http,
+                ts: Timestamp::now(),
+                source: source.clone(),
+                method: Some("GET".into()),
+                path: Some("/item".into()),
+                query: Some(if i % 7 == 3 {
+                    format!("id={i}%27%20or%201=1--")
+                } else {
+                    format!("page={i}")
+                }),
+                client_ip: Some("192.0.2.9".parse().expect("ip")),
+                ..Event::default()
+            })
+            .collect();
+        let out = store
+            .write_batch(palisade_store::IngestBatch {
+                events,
+                ..palisade_store::IngestBatch::default()
+            })
+            .await
+            .expect("store events");
+        let first = out.first_event_id.expect("ids");
+        (0..70)
+            .filter(|i| i % 7 == 3)
+            .map(|i| Some(first + i))
+            .collect::<Vec<_>>()
+    });
+    let mut server = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:18811",
+            "--format",
+            "combined",
+        ])
+        .arg("--tail")
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("PALISADE_LOG", "warn")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start palisade");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while threats(data.path()).len() < attacks.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A little longer: nothing more may come.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill().expect("kill");
+    server.wait().expect("wait");
+    let ids: Vec<Option<i64>> = threats(data.path()).iter().map(|t| t.event_id).collect();
+    assert_eq!(ids, attacks);
+}
