@@ -206,6 +206,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         models: settings.models.clone(),
         baselines: settings.baselines.clone(),
         predictions: None,
+        reinspect: Vec::new(),
     }
 }
 

@@ -32,6 +32,7 @@ pub mod fusion;
 pub mod guard;
 pub mod predictions;
 pub mod recorder;
+mod resume;
 mod running;
 pub mod stages;
 

@@ -25,8 +25,25 @@ const BATCH: usize = 2_000;
 /// The sending side, held by the API.
 #[derive(Clone)]
 pub struct ThreatRecorder {
-    tx: mpsc::Sender<Threat>,
+    tx: Tx,
     counts: Arc<Outcomes>,
+}
+
+/// What goes to the writer task, in order.
+enum Item {
+    /// A threat to store.
+    Threat(Threat),
+    /// Inspection marks (source, event id), written once every threat queued before
+    /// them is stored: the inspector's events up to them are done (issue 16).
+    Inspected(Vec<(String, i64)>),
+}
+
+/// Where the recorder sends: the writer task, or a plain channel of threats (tests,
+/// `palisade eval`), which has no store and so no marks.
+#[derive(Clone)]
+enum Tx {
+    Store(mpsc::Sender<Item>),
+    Plain(mpsc::Sender<Threat>),
 }
 
 /// `palisade_threats_recorded_total` by outcome, looked up once: recording sits on the
@@ -46,7 +63,7 @@ fn outcome_counter(outcome: &str) -> Arc<Counter> {
 }
 
 impl ThreatRecorder {
-    fn new(tx: mpsc::Sender<Threat>) -> ThreatRecorder {
+    fn new(tx: Tx) -> ThreatRecorder {
         ThreatRecorder {
             tx,
             counts: Arc::new(Outcomes {
@@ -66,14 +83,34 @@ impl ThreatRecorder {
 
     /// Queues a threat without waiting; a full queue drops it and counts the drop.
     pub fn record(&self, threat: Threat) {
-        self.count(self.tx.try_send(threat).is_ok());
+        let queued = match &self.tx {
+            Tx::Store(tx) => tx.try_send(Item::Threat(threat)).is_ok(),
+            Tx::Plain(tx) => tx.try_send(threat).is_ok(),
+        };
+        self.count(queued);
     }
 
     /// Queues a threat from a blocking thread, waiting for room: for pipeline stages
     /// where falling behind should slow ingest rather than lose threats. Never call
     /// it from async code.
     pub fn record_blocking(&self, threat: Threat) {
-        self.count(self.tx.blocking_send(threat).is_ok());
+        let queued = match &self.tx {
+            Tx::Store(tx) => tx.blocking_send(Item::Threat(threat)).is_ok(),
+            Tx::Plain(tx) => tx.blocking_send(threat).is_ok(),
+        };
+        self.count(queued);
+    }
+
+    /// Queues inspection marks (source, highest event id inspected) from a blocking
+    /// thread, after the threats of the events up to them: the writer task stores each
+    /// mark only once those threats are stored, so that a restart inspects again
+    /// whatever a crash left without its threats (issue 16). A plain channel drops them.
+    pub fn inspected_blocking(&self, marks: Vec<(String, i64)>) {
+        if let (Tx::Store(tx), false) = (&self.tx, marks.is_empty()) {
+            // A writer that has gone only means the marks stay behind: more to inspect
+            // again at the next start, nothing lost.
+            let _ = tx.blocking_send(Item::Inspected(marks));
+        }
     }
 
     /// A recorder whose threats go to the returned receiver rather than the store: for
@@ -81,7 +118,7 @@ impl ThreatRecorder {
     /// `palisade eval`).
     pub fn channel(capacity: usize) -> (ThreatRecorder, mpsc::Receiver<Threat>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (ThreatRecorder::new(tx), rx)
+        (ThreatRecorder::new(Tx::Plain(tx)), rx)
     }
 
     /// Starts the writer task under `supervisor`. It ends once `producers_done` fires
@@ -96,7 +133,7 @@ impl ThreatRecorder {
         supervisor: &Supervisor,
         producers_done: Shutdown,
     ) -> (ThreatRecorder, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel::<Threat>(QUEUE);
+        let (tx, rx) = mpsc::channel::<Item>(QUEUE);
         let rx = SharedReceiver::new(rx);
         let task = supervisor.spawn("threat-recorder", move || {
             write_threats(
@@ -106,7 +143,7 @@ impl ThreatRecorder {
                 producers_done.clone(),
             )
         });
-        (ThreatRecorder::new(tx), task)
+        (ThreatRecorder::new(Tx::Store(tx)), task)
     }
 }
 
@@ -130,10 +167,39 @@ impl std::fmt::Debug for ThreatOutlets {
     }
 }
 
+/// Takes one item: a threat into the batch, marks into the marks to write after it
+/// (one per source, the highest).
+fn take(item: Item, batch: &mut Vec<Threat>, marks: &mut Vec<(String, i64)>) {
+    match item {
+        Item::Threat(t) => batch.push(t),
+        Item::Inspected(new) => {
+            for (source, id) in new {
+                match marks.iter_mut().find(|(s, _)| *s == source) {
+                    Some((_, held)) => *held = (*held).max(id),
+                    None => marks.push((source, id)),
+                }
+            }
+        }
+    }
+}
+
+/// Stores the marks taken so far: every threat queued before them is stored (or was
+/// rejected for good). A failure leaves the marks behind, which only means more events
+/// inspected again at the next start (their stored threats are not stored twice).
+async fn write_marks(store: &SharedStore, marks: &mut Vec<(String, i64)>) {
+    if marks.is_empty() {
+        return;
+    }
+    if let Err(error) = store.mark_inspected(marks).await {
+        tracing::warn!(message = "Cannot store the inspection marks; they stay behind.", %error);
+    }
+    marks.clear();
+}
+
 async fn write_threats(
     store: SharedStore,
     outlets: ThreatOutlets,
-    rx: SharedReceiver<Threat>,
+    rx: SharedReceiver<Item>,
     mut shutdown: Shutdown,
 ) {
     let mut rx = rx.lock().await;
@@ -144,9 +210,10 @@ async fn write_threats(
         &[],
     );
     let mut batch: Vec<Threat> = Vec::with_capacity(BATCH);
+    let mut marks: Vec<(String, i64)> = Vec::new();
     let mut backoff = Duration::from_millis(100);
     loop {
-        if batch.is_empty() {
+        if batch.is_empty() && marks.is_empty() {
             // Once the producers are done, keep taking threats until every sender is
             // gone (clones held by the HTTP side) or nothing has come for a while.
             let next = if shutdown.is_shutdown() {
@@ -160,15 +227,19 @@ async fn write_threats(
                 }
             };
             match next {
-                Some(t) => batch.push(t),
+                Some(item) => take(item, &mut batch, &mut marks),
                 None => return,
             }
         }
         while batch.len() < BATCH {
             match rx.try_recv() {
-                Ok(t) => batch.push(t),
+                Ok(item) => take(item, &mut batch, &mut marks),
                 Err(_) => break,
             }
+        }
+        if batch.is_empty() {
+            write_marks(&store, &mut marks).await;
+            continue;
         }
         match store.insert_threats(&batch).await {
             Ok(ids) => {
@@ -188,6 +259,7 @@ async fn write_threats(
                     let _ = observer.send(stored.clone()).await;
                 }
                 batch.clear();
+                write_marks(&store, &mut marks).await;
                 backoff = Duration::from_millis(100);
             }
             Err(error) => {
@@ -198,6 +270,7 @@ async fn write_threats(
                     tracing::error!(message = "Threat batch rejected; dropping it.", %error);
                     outcome_counter("rejected").add(batch.len() as u64);
                     batch.clear();
+                    write_marks(&store, &mut marks).await;
                     continue;
                 }
                 if shutdown.is_shutdown() {
@@ -278,5 +351,59 @@ mod tests {
             .await
             .expect("query");
         assert_eq!(stored.items.len(), 1, "the late threat is stored");
+    }
+
+    /// Inspection marks are stored once the threats queued before them are, each
+    /// source's highest (issue 16); a plain channel has no store and drops them.
+    #[tokio::test]
+    async fn inspection_marks_follow_the_threats_before_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = palisade_store::open("sqlite://", dir.path()).expect("store");
+        store.migrate().await.expect("migrate");
+        let service = ShutdownTrigger::new();
+        let supervisor = Supervisor::new(service.subscribe());
+        let producers = ShutdownTrigger::new();
+        let (recorder, task) = ThreatRecorder::spawn(
+            store.clone(),
+            ThreatOutlets::default(),
+            &supervisor,
+            producers.subscribe(),
+        );
+        let sender = recorder.clone();
+        tokio::task::spawn_blocking(move || {
+            sender.record_blocking(threat());
+            sender.inspected_blocking(vec![("web".into(), 40), ("api".into(), 7)]);
+            sender.record_blocking(threat());
+            sender.inspected_blocking(vec![("web".into(), 90)]);
+            sender.inspected_blocking(vec![("web".into(), 60)]);
+        })
+        .await
+        .expect("record");
+        drop(recorder);
+        producers.trigger();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the recorder ends")
+            .expect("join");
+        let stored = store
+            .query_threats(&ThreatQuery {
+                limit: 10,
+                ..ThreatQuery::default()
+            })
+            .await
+            .expect("query");
+        assert_eq!(stored.items.len(), 2);
+        assert_eq!(store.inspected_through("web").await.expect("mark"), 90);
+        assert_eq!(store.inspected_through("api").await.expect("mark"), 7);
+
+        let (plain, mut rx) = ThreatRecorder::channel(4);
+        tokio::task::spawn_blocking(move || {
+            plain.inspected_blocking(vec![("web".into(), 1)]);
+            plain.record_blocking(threat());
+        })
+        .await
+        .expect("record");
+        assert!(rx.recv().await.is_some(), "the threat, and nothing else");
+        assert!(rx.recv().await.is_none());
     }
 }

@@ -83,6 +83,11 @@ pub struct PipelineConfig {
     pub baselines: palisade_models::BaselinesConfig,
     /// Where model predictions go (`[kafka_sink] predictions_topic`); none: nowhere.
     pub predictions: Option<crate::predictions::PredictionTap>,
+    /// Sources whose stored events past their inspection mark are inspected again at
+    /// start-up, before anything new (issue 16): an import's source (the service adds
+    /// its tails and syslog listeners itself). Only sources this process feeds: another
+    /// process may be inspecting the others' events.
+    pub reinspect: Vec<String>,
 }
 
 impl PipelineConfig {
@@ -292,8 +297,10 @@ impl Pipeline {
         };
         let mut writer_config = config.writer.clone();
         let mut stages = Vec::new();
+        let mut resume_tx = None;
         if working {
             let (inspect_tx, inspect_task) = inspector::spawn(guard.clone(), &supervisor);
+            resume_tx = Some(inspect_tx.clone());
             let (behaviour_tx, behaviour_task) =
                 behaviour::spawn(behaviour.clone(), threats.clone(), gate, &supervisor);
             writer_config.observers.push(inspect_tx);
@@ -383,9 +390,37 @@ impl Pipeline {
         if serving {
             background.push(relay_job_events(&jobs, &live, &supervisor));
         }
+        // The service's sources wait for theirs (the store may not be ready yet: the
+        // service never waits on it here); an import's are done before it starts.
+        let mut resumed = None;
+        if let Some(tx) = resume_tx {
+            let names = reinspect_names(&config, serving);
+            if serving {
+                let (done, gate) = tokio::sync::watch::channel(false);
+                resumed = Some(gate);
+                background.push(tokio::spawn(reinspect_when_ready(
+                    store.clone(),
+                    db.clone(),
+                    tx,
+                    names,
+                    done,
+                    supervisor.shutdown(),
+                )));
+            } else {
+                for source in &names {
+                    if let Err(error) = reinspect_logged(&store, &tx, source).await {
+                        tracing::warn!(
+                            message = "Cannot read the stored events left uninspected; they wait for the next start.",
+                            source,
+                            %error
+                        );
+                    }
+                }
+            }
+        }
         let sources = SourceRegistry::default();
         let source_tasks = if serving && working {
-            spawn_sources(&supervisor, &store, &writer, &sources, &config)
+            spawn_sources(&supervisor, &store, &writer, &sources, &config, resumed)
         } else {
             Vec::new()
         };
@@ -469,6 +504,7 @@ fn spawn_sources(
     writer: &BatchWriter,
     registry: &SourceRegistry,
     config: &PipelineConfig,
+    resumed: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> Vec<JoinHandle<()>> {
     let mut tasks = Vec::new();
     for tail in &config.tails {
@@ -480,14 +516,21 @@ fn spawn_sources(
             supervisor.shutdown(),
         );
         let name = format!("tail:{}", tail.name);
+        let gate = resumed.clone();
         tasks.push(supervisor.spawn(&name, move || {
-            palisade_sources::tail::run(
+            let run = palisade_sources::tail::run(
                 tail.clone(),
                 store.clone(),
                 writer.clone(),
                 status.clone(),
                 shutdown.clone(),
-            )
+            );
+            let gate = gate.clone();
+            async move {
+                if started(gate).await {
+                    run.await;
+                }
+            }
         }));
     }
     for listener in &config.syslog {
@@ -495,16 +538,104 @@ fn spawn_sources(
         let (listener, writer, shutdown) =
             (listener.clone(), writer.clone(), supervisor.shutdown());
         let name = format!("syslog:{}", listener.name);
+        let gate = resumed.clone();
         tasks.push(supervisor.spawn(&name, move || {
-            palisade_sources::syslog::run(
+            let run = palisade_sources::syslog::run(
                 listener.clone(),
                 writer.clone(),
                 status.clone(),
                 shutdown.clone(),
-            )
+            );
+            let gate = gate.clone();
+            async move {
+                if started(gate).await {
+                    run.await;
+                }
+            }
         }));
     }
     tasks
+}
+
+/// Waits until the start-up re-inspection of the sources' stored events is over
+/// (issue 16); false when it ended without finishing (shutdown): the source must not
+/// start then.
+async fn started(gate: Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    match gate {
+        None => true,
+        Some(mut gate) => gate.wait_for(|done| *done).await.is_ok(),
+    }
+}
+
+/// The sources whose stored events past their inspection mark are inspected again at
+/// start-up (issue 16): those this process feeds, each once.
+fn reinspect_names(config: &PipelineConfig, serving: bool) -> Vec<String> {
+    let mut names: Vec<String> = config.reinspect.clone();
+    if serving {
+        names.extend(config.tails.iter().map(|t| t.name.clone()));
+        names.extend(config.syslog.iter().map(|s| s.name.clone()));
+    }
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// [`crate::resume::reinspect`] for one source, logging what it handed over.
+async fn reinspect_logged(
+    store: &SharedStore,
+    inspector: &tokio::sync::mpsc::Sender<palisade_sources::StoredBatches>,
+    source: &str,
+) -> Result<(), palisade_store::StoreError> {
+    let events = crate::resume::reinspect(store, inspector, source).await?;
+    if events > 0 {
+        tracing::info!(
+            message = "Inspected again the stored events a stop left uninspected.",
+            source,
+            events
+        );
+    }
+    Ok(())
+}
+
+/// The service's re-inspection at start-up: once the store is ready, each source's
+/// stored events past its mark go to the inspector; then `done` lets the sources start
+/// (before, the mark would move past events never inspected). A store that fails is
+/// retried; a shutdown ends it, the sources not started and the marks where they were.
+async fn reinspect_when_ready(
+    store: SharedStore,
+    db: Arc<DbHealth>,
+    inspector: tokio::sync::mpsc::Sender<palisade_sources::StoredBatches>,
+    names: Vec<String>,
+    done: tokio::sync::watch::Sender<bool>,
+    mut shutdown: Shutdown,
+) {
+    for source in &names {
+        loop {
+            while !db.ready() {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.recv() => return,
+                }
+            }
+            let result = tokio::select! {
+                r = reinspect_logged(&store, &inspector, source) => r,
+                _ = shutdown.recv() => return,
+            };
+            let Err(error) = result else { break };
+            tracing::warn!(
+                message = "Cannot read the stored events left uninspected yet; retrying.",
+                source,
+                %error
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.recv() => return,
+            }
+        }
+    }
+    // The inspector's only sender is the writer again.
+    drop(inspector);
+    let _ = done.send(true);
 }
 
 /// Job state, progress and log lines onto the live feed: every event on `job:<id>`,

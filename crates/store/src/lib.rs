@@ -63,6 +63,7 @@ mod decisions;
 mod devices;
 mod error;
 mod flows;
+mod inspection;
 mod jobs;
 mod logins;
 mod maintenance;
@@ -96,6 +97,7 @@ pub use devices::{
 };
 pub use error::StoreError;
 pub use flows::{FlowQuery, FlowStore, NewFlow, StoredFlow};
+pub use inspection::InspectionStore;
 pub use jobs::{
     AttemptEnd, CancelOutcome, JobClaim, JobCounts, JobFinish, JobQuery, JobStore, LeaseStatus,
     MAX_INTERRUPTIONS,
@@ -187,6 +189,7 @@ pub struct WriteOutcome {
 pub trait Store:
     SecurityStore
     + ThreatStore
+    + InspectionStore
     + DecisionStore
     + LoginStore
     + JobStore

@@ -50,6 +50,7 @@ migrations! {
     15 "0015_devices",
     16 "0016_threat_tags",
     18 "0018_events_path_composite",
+    19 "0019_inspection_marks",
 }
 
 #[cfg(test)]

@@ -41,6 +41,14 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         // An import's batches are big already: one per group commit, so that the groups
         // the detection stages hold stay small.
         config.writer.group_rows = 1;
+        // The files' sources: their events a killed import stored but had not inspected
+        // yet are inspected first (issue 16).
+        config.reinspect = args
+            .files
+            .iter()
+            .filter(|p| !palisade_flows::import::is_capture(p))
+            .map(|p| args.source.clone().unwrap_or_else(|| ImportConfig::new(p.clone()).name))
+            .collect();
         // Captures: threats raised over flow events are linked to their flows.
         let linker = if !args.no_detect && args.files.iter().any(|p| palisade_flows::import::is_capture(p)) {
             let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -156,7 +156,21 @@ fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     threats
 }
 
-/// Starts the stage; it ends when the writer (the only sender) goes away.
+/// The highest stored event id of each source in a group: how far inspection has gone
+/// once the group's threats are stored. A group nearly always has one source.
+fn marks_of(stored: &StoredBatches) -> Vec<(String, i64)> {
+    let mut marks: Vec<(String, i64)> = Vec::with_capacity(1);
+    for (id, event) in stored.events() {
+        match marks.iter_mut().find(|(s, _)| *s == event.source) {
+            Some((_, held)) => *held = (*held).max(id),
+            None => marks.push((event.source.clone(), id)),
+        }
+    }
+    marks
+}
+
+/// Starts the stage; it ends when the writer (the only sender once the start-up
+/// re-inspection of `resume.rs` is done) goes away.
 pub fn spawn(
     guard: Guard,
     supervisor: &Supervisor,
@@ -318,6 +332,8 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
             for threat in found_here {
                 guard.threats().record_blocking(threat);
             }
+            // After the group's threats: stored once they are (issue 16).
+            guard.threats().inspected_blocking(marks_of(&work.stored));
         }
         // Dropping the lanes ends the helpers; the scope waits for them.
         drop(lanes);

@@ -54,7 +54,7 @@ const EVENT_COPY_TYPES: [Type; 19] = [
     Type::TEXT,  // verdict
 ];
 
-fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
+pub(super) fn event_from_row(r: &Row) -> Result<EventColumns, tokio_postgres::Error> {
     Ok(EventColumns {
         id: r.try_get(0)?,
         ts: r.try_get(1)?,

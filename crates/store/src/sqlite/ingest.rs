@@ -26,7 +26,7 @@ use crate::{
     Cursor, DeadLetterQuery, EventQuery, IngestBatch, Page, Store, StoreError, WriteOutcome,
 };
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventColumns> {
+pub(super) fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventColumns> {
     Ok(EventColumns {
         id: row.get(0)?,
         ts: row.get(1)?,

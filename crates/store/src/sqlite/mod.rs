@@ -31,6 +31,9 @@ mod security;
 // The threat and settings tables.
 mod threats;
 
+// The inspection marks (resuming inspection after a crash).
+mod inspection;
+
 // The decisions table.
 mod decisions;
 

@@ -26,6 +26,7 @@ mod devices;
 mod events;
 mod flows;
 mod idempotency;
+mod inspection;
 mod jobs;
 mod lifecycle;
 mod logins;

@@ -1,0 +1,210 @@
+//! Exact resume of inspection (issue 16): events an import stored but had not inspected
+//! when it stopped (killed) are inspected by the next run, and no threat is stored twice.
+//! A kill is simulated without timing: `--no-detect` stores the events uninspected, as
+//! a kill between the store and the inspector leaves them.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use palisade_core::threat::Threat;
+use palisade_store::{Cursor, SharedStore, ThreatQuery};
+
+fn palisade(data: &Path, args: &[&str]) -> Output {
+    let o = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("PALISADE_LOG", "warn")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_CONFIG")
+        .output()
+        .expect("run palisade");
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+/// A log with an SQL injection on one line in seven, the rest benign.
+fn log(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("access.log");
+    let mut body = String::new();
+    for i in 0..7_000 {
+        let target = if i % 7 == 3 {
+            format!("/item?id={i}%27%20or%201=1--")
+        } else {
+            format!("/item?page={i}")
+        };
+        body.push_str(&format!(
+            "10.0.{}.{} - - [10/Oct/2023:13:55:36 +0000] \"GET {target} HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"\n",
+            i / 250,
+            i % 250
+        ));
+    }
+    std::fs::write(&path, body).expect("write log");
+    path
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn open(data: &Path) -> SharedStore {
+    palisade_store::open("sqlite://palisade.db", data).expect("open store")
+}
+
+/// Every stored threat, oldest first.
+fn threats(data: &Path) -> Vec<Threat> {
+    runtime().block_on(async {
+        let store = open(data);
+        let mut all = Vec::new();
+        let mut query = ThreatQuery {
+            limit: 500,
+            ..ThreatQuery::default()
+        };
+        loop {
+            let page = store.query_threats(&query).await.expect("threats");
+            all.extend(page.items.into_iter().map(|t| t.threat));
+            match page.next_cursor {
+                Some(next) => query.cursor = Some(Cursor::decode(&next).expect("cursor")),
+                None => break,
+            }
+        }
+        all.sort_by_key(|t| t.event_id);
+        all
+    })
+}
+
+/// What identifies a threat's finding: its event and its rules.
+fn findings(threats: &[Threat]) -> Vec<(Option<i64>, Vec<u32>)> {
+    threats
+        .iter()
+        .map(|t| (t.event_id, t.rule_ids.clone()))
+        .collect()
+}
+
+#[test]
+fn events_stored_uninspected_are_inspected_by_the_next_run_once() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let log = log(files.path());
+    let log = log.to_str().expect("utf8");
+
+    // An import that nothing stopped.
+    let whole = tempfile::tempdir().expect("tempdir");
+    palisade(whole.path(), &["ingest", "--quiet", log]);
+    let expected = findings(&threats(whole.path()));
+    assert_eq!(expected.len(), 1_000, "one line in seven is an attack");
+
+    // Every event stored, none inspected (a kill before the inspector reached them);
+    // the next run has no line left to read but inspects them first.
+    let killed = tempfile::tempdir().expect("tempdir");
+    palisade(killed.path(), &["ingest", "--quiet", "--no-detect", log]);
+    assert!(threats(killed.path()).is_empty());
+    palisade(killed.path(), &["ingest", "--quiet", log]);
+    assert_eq!(findings(&threats(killed.path())), expected);
+    // Once inspected, never again.
+    palisade(killed.path(), &["ingest", "--quiet", log]);
+    assert_eq!(findings(&threats(killed.path())), expected);
+}
+
+#[test]
+fn events_whose_threats_were_stored_before_the_kill_get_no_second_threat() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let log = log(files.path());
+    let log = log.to_str().expect("utf8");
+    let whole = tempfile::tempdir().expect("tempdir");
+    palisade(whole.path(), &["ingest", "--quiet", log]);
+    let stored = threats(whole.path());
+
+    // The threats of the first half stored, the mark not moved yet: the kill came
+    // between the threats and the mark.
+    let killed = tempfile::tempdir().expect("tempdir");
+    palisade(killed.path(), &["ingest", "--quiet", "--no-detect", log]);
+    let half: Vec<Threat> = stored[..stored.len() / 2].to_vec();
+    runtime().block_on(async {
+        open(killed.path())
+            .insert_threats(&half)
+            .await
+            .expect("insert");
+    });
+    palisade(killed.path(), &["ingest", "--quiet", log]);
+    assert_eq!(findings(&threats(killed.path())), findings(&stored));
+}
+
+/// The service does the same for its tails: the stored events of a tail past its mark
+/// (here stored and never inspected, as a crash of the service leaves them) are
+/// inspected at start-up, each attack once.
+#[test]
+fn the_service_inspects_a_tails_stored_events_left_uninspected() {
+    use palisade_core::{Event, EventKind, Timestamp};
+    let data = tempfile::tempdir().expect("tempdir");
+    let log = data.path().join("tail.log");
+    std::fs::write(&log, "").expect("write log");
+    let source = log.display().to_string();
+    let attacks = runtime().block_on(async {
+        let store = open(data.path());
+        store.migrate().await.expect("migrate");
+        let events: Vec<Event> = (0..70)
+            .map(|i| Event {
+                kind: EventKind::Http,
+                ts: Timestamp::now(),
+                source: source.clone(),
+                method: Some("GET".into()),
+                path: Some("/item".into()),
+                query: Some(if i % 7 == 3 {
+                    format!("id={i}%27%20or%201=1--")
+                } else {
+                    format!("page={i}")
+                }),
+                client_ip: Some("192.0.2.9".parse().expect("ip")),
+                ..Event::default()
+            })
+            .collect();
+        let out = store
+            .write_batch(palisade_store::IngestBatch {
+                events,
+                ..palisade_store::IngestBatch::default()
+            })
+            .await
+            .expect("store events");
+        let first = out.first_event_id.expect("ids");
+        (0..70)
+            .filter(|i| i % 7 == 3)
+            .map(|i| Some(first + i))
+            .collect::<Vec<_>>()
+    });
+    let mut server = Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:18811",
+            "--format",
+            "combined",
+        ])
+        .arg("--tail")
+        .arg(&log)
+        .arg("--data-dir")
+        .arg(data.path())
+        .env("PALISADE_LOG", "warn")
+        .env_remove("PALISADE_DATABASE_URL")
+        .env_remove("PALISADE_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start palisade");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while threats(data.path()).len() < attacks.len() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // A little longer: nothing more may come.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    server.kill().expect("kill");
+    server.wait().expect("wait");
+    let ids: Vec<Option<i64>> = threats(data.path()).iter().map(|t| t.event_id).collect();
+    assert_eq!(ids, attacks);
+}
