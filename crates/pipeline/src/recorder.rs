@@ -316,12 +316,17 @@ mod tests {
         }
     }
 
-    /// An import's inspector can be seconds behind its writer, so the service's stop
-    /// signal followed by a quiet spell longer than the recorder's idle grace is not
-    /// the end: threats recorded after it are stored (before, the recorder had left
-    /// and they were dropped: 2,876 of 23,239 stored for a 200k-line import).
-    #[tokio::test]
-    async fn threats_recorded_after_a_quiet_drain_are_stored() {
+    /// A recorder over a fresh SQLite store: the store (and its directory, kept for
+    /// the test's length), the service's and the producers' stop triggers, the
+    /// recorder and its task.
+    async fn recorder_on_sqlite() -> (
+        tempfile::TempDir,
+        SharedStore,
+        ShutdownTrigger,
+        ShutdownTrigger,
+        ThreatRecorder,
+        tokio::task::JoinHandle<()>,
+    ) {
         let dir = tempfile::tempdir().expect("dir");
         let store = palisade_store::open("sqlite://", dir.path()).expect("store");
         store.migrate().await.expect("migrate");
@@ -334,6 +339,16 @@ mod tests {
             &supervisor,
             producers.subscribe(),
         );
+        (dir, store, service, producers, recorder, task)
+    }
+
+    /// An import's inspector can be seconds behind its writer, so the service's stop
+    /// signal followed by a quiet spell longer than the recorder's idle grace is not
+    /// the end: threats recorded after it are stored (before, the recorder had left
+    /// and they were dropped: 2,876 of 23,239 stored for a 200k-line import).
+    #[tokio::test]
+    async fn threats_recorded_after_a_quiet_drain_are_stored() {
+        let (_dir, store, service, producers, recorder, task) = recorder_on_sqlite().await;
         service.trigger();
         tokio::time::sleep(Duration::from_secs(6)).await;
         let late = recorder.clone();
@@ -357,18 +372,7 @@ mod tests {
     /// source's highest (issue 16); a plain channel has no store and drops them.
     #[tokio::test]
     async fn inspection_marks_follow_the_threats_before_them() {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = palisade_store::open("sqlite://", dir.path()).expect("store");
-        store.migrate().await.expect("migrate");
-        let service = ShutdownTrigger::new();
-        let supervisor = Supervisor::new(service.subscribe());
-        let producers = ShutdownTrigger::new();
-        let (recorder, task) = ThreatRecorder::spawn(
-            store.clone(),
-            ThreatOutlets::default(),
-            &supervisor,
-            producers.subscribe(),
-        );
+        let (_dir, store, _service, producers, recorder, task) = recorder_on_sqlite().await;
         let sender = recorder.clone();
         tokio::task::spawn_blocking(move || {
             sender.record_blocking(threat());
