@@ -27,26 +27,7 @@ fn requests(path: &str) -> Result<Vec<HttpRequest>, Box<dyn std::error::Error>> 
         .filter(|l| !l.is_empty())
         .take(20_000)
         .filter_map(|l| parser.parse(l).ok())
-        .filter_map(|e| {
-            let uri = e.uri()?;
-            let mut headers = vec![(
-                "host".to_owned(),
-                e.host.clone().unwrap_or_else(|| "unrecorded".into()),
-            )];
-            if let Some(ua) = &e.user_agent {
-                headers.push(("user-agent".into(), ua.clone()));
-            }
-            if let Some(r) = &e.referer {
-                headers.push(("referer".into(), r.clone()));
-            }
-            Some(HttpRequest {
-                method: e.method.clone().unwrap_or_else(|| "GET".into()),
-                uri,
-                protocol: e.protocol.clone().unwrap_or_else(|| "HTTP/1.1".into()),
-                headers,
-                ..Default::default()
-            })
-        })
+        .filter_map(|e| HttpRequest::from_log_event(&e))
         .collect())
 }
 

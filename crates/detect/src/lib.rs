@@ -23,6 +23,7 @@ mod chains;
 pub mod engine;
 mod framing;
 mod injection;
+mod log_request;
 mod memo;
 pub mod places;
 mod prefilter;

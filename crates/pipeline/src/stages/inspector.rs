@@ -48,80 +48,10 @@ pub fn threats_found() -> Arc<Counter> {
     )
 }
 
-/// Rebuilds, from a log event, the part of the request a log keeps: method, target,
-/// protocol and the headers logs usually carry. `None` for events that are not
-/// requests.
+/// Rebuilds, from a log event, the part of the request a log keeps
+/// ([`HttpRequest::from_log_event`]). `None` for events that are not requests.
 pub fn request_of(event: &Event) -> Option<HttpRequest> {
-    let mut request = empty_request();
-    fill_request(event, &mut request).then_some(request)
-}
-
-/// A request with nothing in it, for [`fill_request`] to fill again and again.
-fn empty_request() -> HttpRequest {
-    HttpRequest {
-        method: String::new(),
-        uri: String::new(),
-        protocol: String::new(),
-        headers: Vec::with_capacity(3),
-        body: Vec::new(),
-        client_ip: None,
-    }
-}
-
-/// [`request_of`] into `request`, reusing its buffers (the inspector rebuilds a
-/// request for every stored line: copying into kept buffers saves an allocation and a
-/// free per field and line). False, `request` unspecified, for events that are not
-/// requests.
-fn fill_request(event: &Event, request: &mut HttpRequest) -> bool {
-    if event.kind != EventKind::Http {
-        return false;
-    }
-    let Some(path) = event.path.as_deref() else {
-        return false;
-    };
-    request.uri.clear();
-    request.uri.push_str(path);
-    if let Some(query) = event.query.as_deref() {
-        request.uri.push('?');
-        request.uri.push_str(query);
-    }
-    set(
-        &mut request.method,
-        event.method.as_deref().unwrap_or("GET"),
-    );
-    set(
-        &mut request.protocol,
-        event.protocol.as_deref().unwrap_or("HTTP/1.1"),
-    );
-    // Most log formats do not record the Host header: its absence from a log line says
-    // nothing about the request, so it must not read as a protocol anomaly.
-    let host = event.host.as_deref().unwrap_or("unrecorded");
-    let headers = [
-        Some(("host", host)),
-        event.user_agent.as_deref().map(|ua| ("user-agent", ua)),
-        event.referer.as_deref().map(|r| ("referer", r)),
-    ];
-    let mut n = 0;
-    for (name, value) in headers.into_iter().flatten() {
-        match request.headers.get_mut(n) {
-            Some((k, v)) => {
-                set(k, name);
-                set(v, value);
-            }
-            None => request.headers.push((name.to_owned(), value.to_owned())),
-        }
-        n += 1;
-    }
-    request.headers.truncate(n);
-    request.body.clear();
-    request.client_ip = event.client_ip;
-    true
-}
-
-/// `target = value`, in `target`'s buffer.
-fn set(target: &mut String, value: &str) {
-    target.clear();
-    target.push_str(value);
+    HttpRequest::from_log_event(event)
 }
 
 /// Whether a live front (the protecting proxy) judged the request as it happened: its
@@ -139,9 +69,9 @@ const PARALLEL_FROM: usize = 2048;
 /// order.
 fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     let mut threats = Vec::new();
-    let mut request = empty_request();
+    let mut request = HttpRequest::default();
     for (id, event) in events {
-        if judged_live(event) || !fill_request(event, &mut request) {
+        if judged_live(event) || !request.refill_from_log_event(event) {
             continue;
         }
         let front = Front::Log {
@@ -402,51 +332,6 @@ mod tests {
         let threats = inspect_all(&guard.policy(), &[(1, &judged), (2, &attack)]);
         assert_eq!(threats.len(), 1, "{threats:?}");
         assert_eq!(threats[0].event_id, Some(2));
-    }
-
-    #[test]
-    fn a_reused_request_keeps_nothing_of_the_line_before() {
-        let full = Event {
-            kind: EventKind::Http,
-            method: Some("POST".into()),
-            path: Some("/login".into()),
-            query: Some("next=%2F".into()),
-            protocol: Some("HTTP/2.0".into()),
-            host: Some("shop".into()),
-            user_agent: Some("curl/8".into()),
-            referer: Some("https://a/".into()),
-            client_ip: Some("192.0.2.1".parse().unwrap()),
-            ..Event::default()
-        };
-        let bare = Event {
-            kind: EventKind::Http,
-            path: Some("/".into()),
-            ..Event::default()
-        };
-        let mut request = empty_request();
-        for event in [&full, &bare, &full, &bare] {
-            assert!(fill_request(event, &mut request));
-            let fresh = request_of(event).unwrap();
-            assert_eq!(request.method, fresh.method);
-            assert_eq!(request.uri, fresh.uri);
-            assert_eq!(request.protocol, fresh.protocol);
-            assert_eq!(request.headers, fresh.headers);
-            assert_eq!(request.client_ip, fresh.client_ip);
-            assert!(request.body.is_empty());
-        }
-        assert_eq!(
-            request.headers,
-            vec![("host".to_owned(), "unrecorded".to_owned())]
-        );
-        assert_eq!(request.method, "GET");
-        assert_eq!(request.uri, "/");
-        assert!(!fill_request(
-            &Event {
-                kind: EventKind::Auth,
-                ..full.clone()
-            },
-            &mut request
-        ));
     }
 
     #[test]
