@@ -525,9 +525,9 @@ fn spawn_sources(
                 status.clone(),
                 shutdown.clone(),
             );
-            let gate = gate.clone();
+            let (gate, stop) = (gate.clone(), shutdown.clone());
             async move {
-                if started(gate).await {
+                if started(gate, &stop).await {
                     run.await;
                 }
             }
@@ -546,9 +546,9 @@ fn spawn_sources(
                 status.clone(),
                 shutdown.clone(),
             );
-            let gate = gate.clone();
+            let (gate, stop) = (gate.clone(), shutdown.clone());
             async move {
-                if started(gate).await {
+                if started(gate, &stop).await {
                     run.await;
                 }
             }
@@ -558,13 +558,24 @@ fn spawn_sources(
 }
 
 /// Waits until the start-up re-inspection of the sources' stored events is over
-/// (issue 16); false when it ended without finishing (shutdown): the source must not
-/// start then.
-async fn started(gate: Option<tokio::sync::watch::Receiver<bool>>) -> bool {
-    match gate {
-        None => true,
-        Some(mut gate) => gate.wait_for(|done| *done).await.is_ok(),
+/// (issue 16). False only when the service is stopping: the source must not start
+/// then. A re-inspection that ended without finishing while the service runs (it cannot
+/// panic by design, but if it did) must not keep the sources down for good: they start,
+/// and it is logged.
+async fn started(gate: Option<tokio::sync::watch::Receiver<bool>>, shutdown: &Shutdown) -> bool {
+    let Some(mut gate) = gate else {
+        return true;
+    };
+    if gate.wait_for(|done| *done).await.is_ok() {
+        return true;
     }
+    if shutdown.is_shutdown() {
+        return false;
+    }
+    tracing::error!(
+        message = "The start-up re-inspection ended without finishing; the source starts anyway (stored events past its mark wait for the next start)."
+    );
+    true
 }
 
 /// The sources whose stored events past their inspection mark are inspected again at
