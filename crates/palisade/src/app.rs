@@ -451,26 +451,33 @@ impl Application {
             alert_feed,
             &handle.supervisor,
         );
+        // The first admin, once the store is ready; supervised, so a panic in it is
+        // counted, shown in health and retried.
         let bootstrap = {
             let (store, db, password) = (
                 store.clone(),
                 handle.db.clone(),
                 settings.auth.admin_password.clone(),
             );
-            tokio::spawn(async move {
-                loop {
-                    if db.ready() {
-                        match ensure_admin(&store, password.as_ref().map(|p| p.0.as_str())).await {
-                            Ok(()) => return,
-                            Err(error) => {
-                                tracing::error!(message = "Cannot create the first admin.", error = %format!("{error:#}"))
+            handle.supervisor.spawn("bootstrap-admin", move || {
+                let (store, db, password) = (store.clone(), db.clone(), password.clone());
+                async move {
+                    loop {
+                        if db.ready() {
+                            match ensure_admin(&store, password.as_ref().map(|p| p.0.as_str()))
+                                .await
+                            {
+                                Ok(()) => return,
+                                Err(error) => {
+                                    tracing::error!(message = "Cannot create the first admin.", error = %format!("{error:#}"))
+                                }
+                            }
+                            if password.is_some() {
+                                return;
                             }
                         }
-                        if password.is_some() {
-                            return;
-                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             })
         };

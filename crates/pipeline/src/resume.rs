@@ -8,11 +8,18 @@
 //! that no threat is stored twice.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use palisade_core::Event;
+use palisade_core::supervisor::Supervisor;
+use palisade_core::{Event, Shutdown};
 use palisade_sources::StoredBatches;
 use palisade_store::{IngestBatch, SharedStore, StoreError, WriteOutcome};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::db_monitor::DbHealth;
 
 /// Events read and handed to the inspector at a time: one group, as big as an
 /// import's batch, so that memory stays bounded whatever the gap.
@@ -51,6 +58,105 @@ pub(crate) async fn reinspect(
             // The inspector has stopped (shutdown): the mark stays where it is.
             return Ok(handed);
         }
+    }
+}
+
+/// [`reinspect`] for one source, logging what it handed over.
+pub(crate) async fn reinspect_logged(
+    store: &SharedStore,
+    inspector: &mpsc::Sender<StoredBatches>,
+    source: &str,
+) -> Result<(), StoreError> {
+    let events = reinspect(store, inspector, source).await?;
+    if events > 0 {
+        tracing::info!(
+            message = "Inspected again the stored events a stop left uninspected.",
+            source,
+            events
+        );
+    }
+    Ok(())
+}
+
+/// The service's re-inspection at start-up, as the supervised task `reinspect`: once
+/// the store is ready, each source's stored events past its mark go to the inspector;
+/// then `done` lets the sources start (before, the mark would move past events never
+/// inspected). A store that fails is retried; a panic restarts the task at the source
+/// it was at (handing a source's events again stores no threat twice, see
+/// [`reinspect`]); a shutdown ends it, the sources not started and the marks where
+/// they were.
+pub(crate) fn spawn_at_start(
+    supervisor: &Supervisor,
+    store: SharedStore,
+    db: Arc<DbHealth>,
+    inspector: mpsc::Sender<StoredBatches>,
+    names: Vec<String>,
+    done: watch::Sender<bool>,
+) -> JoinHandle<()> {
+    let state = Arc::new(AtStart {
+        store,
+        db,
+        names,
+        next: AtomicUsize::new(0),
+        inspector: Mutex::new(Some(inspector)),
+        done,
+    });
+    let shutdown = supervisor.shutdown();
+    supervisor.spawn("reinspect", move || state.clone().run(shutdown.clone()))
+}
+
+/// What the start-up re-inspection keeps across a restart.
+struct AtStart {
+    store: SharedStore,
+    db: Arc<DbHealth>,
+    names: Vec<String>,
+    /// The first source not yet handed over in full.
+    next: AtomicUsize,
+    /// The inspector's queue, given up (so that the writer is its only sender again)
+    /// once every source is handed over.
+    inspector: Mutex<Option<mpsc::Sender<StoredBatches>>>,
+    done: watch::Sender<bool>,
+}
+
+impl AtStart {
+    async fn run(self: Arc<Self>, mut shutdown: Shutdown) {
+        let inspector = self
+            .inspector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let Some(inspector) = inspector else { return };
+        while let Some(source) = self.names.get(self.next.load(Ordering::Acquire)) {
+            loop {
+                while !self.db.ready() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = shutdown.recv() => return,
+                    }
+                }
+                let result = tokio::select! {
+                    r = reinspect_logged(&self.store, &inspector, source) => r,
+                    _ = shutdown.recv() => return,
+                };
+                let Err(error) = result else { break };
+                tracing::warn!(
+                    message = "Cannot read the stored events left uninspected yet; retrying.",
+                    source,
+                    %error
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = shutdown.recv() => return,
+                }
+            }
+            self.next.fetch_add(1, Ordering::AcqRel);
+        }
+        drop(inspector);
+        self.inspector
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let _ = self.done.send(true);
     }
 }
 
@@ -94,7 +200,66 @@ fn group_of(events: impl Iterator<Item = (i64, Event)>) -> (StoredBatches, u64) 
 
 #[cfg(test)]
 mod tests {
+    use palisade_core::ShutdownTrigger;
+    use palisade_core::supervisor::TaskState;
+
     use super::*;
+
+    #[tokio::test]
+    async fn the_start_up_task_hands_over_every_source_then_lets_the_sources_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = palisade_store::open("sqlite://", dir.path()).unwrap();
+        store.migrate().await.unwrap();
+        for source in ["a", "b"] {
+            let events = (0..3)
+                .map(|i| Event {
+                    source: source.into(),
+                    path: Some(format!("/{i}")),
+                    ..Event::default()
+                })
+                .collect();
+            let batch = IngestBatch {
+                events,
+                ..IngestBatch::default()
+            };
+            store.write_batch(batch).await.unwrap();
+        }
+        let trigger = ShutdownTrigger::new();
+        let db = Arc::new(DbHealth::new("sqlite"));
+        let monitor = tokio::spawn(crate::db_monitor::monitor(
+            store.clone(),
+            db.clone(),
+            Duration::from_millis(20),
+            trigger.subscribe(),
+        ));
+        let supervisor = Supervisor::new(trigger.subscribe());
+        let (tx, mut rx) = mpsc::channel(1);
+        let (done, mut gate) = watch::channel(false);
+        let names = vec!["a".to_owned(), "b".to_owned()];
+        let task = spawn_at_start(&supervisor, store, db, tx, names, done);
+
+        let mut handed = Vec::new();
+        // Ends when every sender is gone: the task gives its queue up when it is done.
+        while let Some(group) = rx.recv().await {
+            handed.extend(
+                group
+                    .events()
+                    .map(|(_, e)| format!("{}{}", e.source, e.path.clone().unwrap_or_default())),
+            );
+        }
+        assert_eq!(handed, ["a/0", "a/1", "a/2", "b/0", "b/1", "b/2"]);
+        gate.wait_for(|done| *done).await.unwrap();
+        task.await.unwrap();
+        let status = supervisor.statuses();
+        assert!(
+            status
+                .iter()
+                .any(|s| s.name == "reinspect" && s.state == TaskState::Finished),
+            "{status:?}"
+        );
+        trigger.trigger();
+        monitor.await.unwrap();
+    }
 
     #[test]
     fn runs_of_ids_become_batches_that_give_back_each_id() {

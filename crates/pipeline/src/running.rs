@@ -398,17 +398,17 @@ impl Pipeline {
             if serving {
                 let (done, gate) = tokio::sync::watch::channel(false);
                 resumed = Some(gate);
-                background.push(tokio::spawn(reinspect_when_ready(
+                background.push(crate::resume::spawn_at_start(
+                    &supervisor,
                     store.clone(),
                     db.clone(),
                     tx,
                     names,
                     done,
-                    supervisor.shutdown(),
-                )));
+                ));
             } else {
                 for source in &names {
-                    if let Err(error) = reinspect_logged(&store, &tx, source).await {
+                    if let Err(error) = crate::resume::reinspect_logged(&store, &tx, source).await {
                         tracing::warn!(
                             message = "Cannot read the stored events left uninspected; they wait for the next start.",
                             source,
@@ -589,64 +589,6 @@ fn reinspect_names(config: &PipelineConfig, serving: bool) -> Vec<String> {
     names.sort_unstable();
     names.dedup();
     names
-}
-
-/// [`crate::resume::reinspect`] for one source, logging what it handed over.
-async fn reinspect_logged(
-    store: &SharedStore,
-    inspector: &tokio::sync::mpsc::Sender<palisade_sources::StoredBatches>,
-    source: &str,
-) -> Result<(), palisade_store::StoreError> {
-    let events = crate::resume::reinspect(store, inspector, source).await?;
-    if events > 0 {
-        tracing::info!(
-            message = "Inspected again the stored events a stop left uninspected.",
-            source,
-            events
-        );
-    }
-    Ok(())
-}
-
-/// The service's re-inspection at start-up: once the store is ready, each source's
-/// stored events past its mark go to the inspector; then `done` lets the sources start
-/// (before, the mark would move past events never inspected). A store that fails is
-/// retried; a shutdown ends it, the sources not started and the marks where they were.
-async fn reinspect_when_ready(
-    store: SharedStore,
-    db: Arc<DbHealth>,
-    inspector: tokio::sync::mpsc::Sender<palisade_sources::StoredBatches>,
-    names: Vec<String>,
-    done: tokio::sync::watch::Sender<bool>,
-    mut shutdown: Shutdown,
-) {
-    for source in &names {
-        loop {
-            while !db.ready() {
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = shutdown.recv() => return,
-                }
-            }
-            let result = tokio::select! {
-                r = reinspect_logged(&store, &inspector, source) => r,
-                _ = shutdown.recv() => return,
-            };
-            let Err(error) = result else { break };
-            tracing::warn!(
-                message = "Cannot read the stored events left uninspected yet; retrying.",
-                source,
-                %error
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-                _ = shutdown.recv() => return,
-            }
-        }
-    }
-    // The inspector's only sender is the writer again.
-    drop(inspector);
-    let _ = done.send(true);
 }
 
 /// Job state, progress and log lines onto the live feed: every event on `job:<id>`,

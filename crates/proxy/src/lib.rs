@@ -174,7 +174,10 @@ impl Shared {
             });
         Shared {
             metrics: Metrics::new(&config.name),
-            upstream: upstream::Upstream::new(&config),
+            upstream: upstream::Upstream::new(
+                &config,
+                context.traffic.as_ref().map(|t| &t.supervisor),
+            ),
             responses: Arc::default(),
             guard: context.guard,
             traffic,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use palisade_core::supervisor::Supervisor;
 use tokio::net::TcpStream;
 
 use crate::ProxyBody;
@@ -37,13 +38,16 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// An empty pool; with a Tokio runtime at hand, a task that closes connections
-    /// idle longer than `idle_timeout` (it ends with the pool).
+    /// An empty pool, and the task that closes connections idle longer than
+    /// `idle_timeout` (it ends with the pool): supervised as `proxy-pool:<name>` when a
+    /// supervisor is given (the service), otherwise a plain task on the current Tokio
+    /// runtime if there is one (tests, embedding).
     pub fn new(
         authority: &str,
         connect_timeout: Duration,
         idle_timeout: Duration,
         max_idle: usize,
+        supervisor: Option<(&Supervisor, &str)>,
     ) -> Arc<Pool> {
         let pool = Arc::new(Pool {
             authority: authority.to_owned(),
@@ -52,8 +56,18 @@ impl Pool {
             max_idle: max_idle.max(1),
             idle: Mutex::new(Vec::new()),
         });
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(reap(Arc::downgrade(&pool), idle_timeout));
+        let weak = Arc::downgrade(&pool);
+        match supervisor {
+            Some((supervisor, name)) => {
+                supervisor.spawn(&format!("proxy-pool:{name}"), move || {
+                    reap(weak.clone(), idle_timeout)
+                });
+            }
+            None => {
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(reap(weak, idle_timeout));
+                }
+            }
         }
         pool
     }
@@ -262,7 +276,13 @@ mod tests {
     #[tokio::test]
     async fn one_connection_serves_requests_in_turn() {
         let (addr, accepted) = upstream(false).await;
-        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        let pool = Pool::new(
+            &addr,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            8,
+            None,
+        );
         for _ in 0..5 {
             assert_eq!(get(&pool).await, "ok");
             // Let the connection task see the end of the answer.
@@ -274,7 +294,13 @@ mod tests {
     #[tokio::test]
     async fn connections_the_upstream_closed_are_replaced() {
         let (addr, accepted) = upstream(true).await;
-        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        let pool = Pool::new(
+            &addr,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            8,
+            None,
+        );
         for _ in 0..4 {
             assert_eq!(get(&pool).await, "ok");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -285,7 +311,13 @@ mod tests {
     #[tokio::test]
     async fn idle_connections_expire_and_the_idle_list_is_bounded() {
         let (addr, accepted) = upstream(false).await;
-        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_millis(50), 1);
+        let pool = Pool::new(
+            &addr,
+            Duration::from_secs(5),
+            Duration::from_millis(50),
+            1,
+            None,
+        );
         assert_eq!(get(&pool).await, "ok");
         tokio::time::sleep(Duration::from_millis(120)).await;
         assert_eq!(get(&pool).await, "ok");
@@ -306,7 +338,13 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let pool = Pool::new(&addr, Duration::from_secs(5), Duration::from_secs(60), 8);
+        let pool = Pool::new(
+            &addr,
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            8,
+            None,
+        );
         let request = http::Request::builder()
             .uri("/")
             .body(Empty::new().map_err(|never| match never {}).boxed_unsync())

@@ -13,15 +13,14 @@
 //! them literally.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, Scheme};
 use http::{HeaderValue, Uri};
-
-use std::sync::Arc;
-
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use palisade_core::supervisor::Supervisor;
 
 use crate::pool::Pool;
 use crate::{ProxyBody, ProxyConfig};
@@ -61,13 +60,15 @@ pub struct Upstream {
 
 impl Upstream {
     /// A keep-alive pool bounded like the client side (at most `max_connections` idle
-    /// upstream connections), with the configured timeouts.
-    pub fn new(config: &ProxyConfig) -> Upstream {
+    /// upstream connections), with the configured timeouts; its idle reaper runs under
+    /// `supervisor` when there is one.
+    pub fn new(config: &ProxyConfig, supervisor: Option<&Supervisor>) -> Upstream {
         let pool = Pool::new(
             &config.upstream.authority,
             config.connect_timeout,
             config.pool_idle_timeout,
             config.max_connections,
+            supervisor.map(|s| (s, config.name.as_str())),
         );
         let uri_authority = Authority::from_str(&config.upstream.authority).ok();
         let default_host = uri_authority.as_ref().and_then(|a| match a.port_u16() {
@@ -173,7 +174,7 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
             crate::config::Upstream::parse(url).unwrap(),
         );
-        Upstream::new(&config)
+        Upstream::new(&config, None)
     }
 
     #[tokio::test]
