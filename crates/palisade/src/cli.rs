@@ -455,7 +455,9 @@ pub struct IngestArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Store the events without running the signature engine over them.
+    /// Store the events without running the signature engine over them. They are not
+    /// inspected later either: a later start does not take them for events a crash
+    /// left uninspected.
     #[arg(long)]
     pub no_detect: bool,
     /// Keep the events table's indexes up to date row by row. By default an import

@@ -1,7 +1,8 @@
 //! Exact resume of inspection (issue 16): events an import stored but had not inspected
 //! when it stopped (killed) are inspected by the next run, and no threat is stored twice.
-//! A kill is simulated without timing: `--no-detect` stores the events uninspected, as
-//! a kill between the store and the inspector leaves them.
+//! A kill is simulated without timing: `--no-detect` stores the events uninspected, and
+//! forgetting the marks it moved leaves them as a kill between the store and the
+//! inspector does.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -26,6 +27,15 @@ fn palisade(data: &Path, args: &[&str]) -> Output {
         String::from_utf8_lossy(&o.stderr)
     );
     o
+}
+
+/// What a kill between the store and the inspector leaves after a `--no-detect` import:
+/// the events stored, their source's mark not moved over them.
+fn store_uninspected(data: &Path, log: &str) {
+    palisade(data, &["ingest", "--quiet", "--no-detect", log]);
+    let db = rusqlite::Connection::open(data.join("palisade.db")).expect("open database");
+    db.execute("DELETE FROM inspection_marks", [])
+        .expect("forget the marks");
 }
 
 /// A log with an SQL injection on one line in seven, the rest benign.
@@ -104,7 +114,7 @@ fn events_stored_uninspected_are_inspected_by_the_next_run_once() {
     // Every event stored, none inspected (a kill before the inspector reached them);
     // the next run has no line left to read but inspects them first.
     let killed = tempfile::tempdir().expect("tempdir");
-    palisade(killed.path(), &["ingest", "--quiet", "--no-detect", log]);
+    store_uninspected(killed.path(), log);
     assert!(threats(killed.path()).is_empty());
     palisade(killed.path(), &["ingest", "--quiet", log]);
     assert_eq!(findings(&threats(killed.path())), expected);
@@ -125,7 +135,7 @@ fn events_whose_threats_were_stored_before_the_kill_get_no_second_threat() {
     // The threats of the first half stored, the mark not moved yet: the kill came
     // between the threats and the mark.
     let killed = tempfile::tempdir().expect("tempdir");
-    palisade(killed.path(), &["ingest", "--quiet", "--no-detect", log]);
+    store_uninspected(killed.path(), log);
     let half: Vec<Threat> = stored[..stored.len() / 2].to_vec();
     runtime().block_on(async {
         open(killed.path())
@@ -135,6 +145,48 @@ fn events_whose_threats_were_stored_before_the_kill_get_no_second_threat() {
     });
     palisade(killed.path(), &["ingest", "--quiet", log]);
     assert_eq!(findings(&threats(killed.path())), findings(&stored));
+}
+
+/// Events stored with `--no-detect` were left uninspected by choice: a later import of
+/// the same source does not inspect them (nor keeps its new lines waiting on them).
+#[test]
+fn events_stored_without_detection_stay_uninspected_by_choice() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let log = log(files.path());
+    let more = files.path().join("more.log");
+    std::fs::write(
+        &more,
+        "10.9.0.1 - - [10/Oct/2023:13:56:00 +0000] \"GET /item?id=1%27%20or%201=1-- HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"\n",
+    )
+    .expect("write log");
+    let data = tempfile::tempdir().expect("tempdir");
+    let source = ["--source", "web"];
+    palisade(
+        data.path(),
+        &[
+            &["ingest", "--quiet", "--no-detect"][..],
+            &source,
+            &[log.to_str().expect("utf8")],
+        ]
+        .concat(),
+    );
+    palisade(
+        data.path(),
+        &[
+            &["ingest", "--quiet"][..],
+            &source,
+            &[more.to_str().expect("utf8")],
+        ]
+        .concat(),
+    );
+    let found = threats(data.path());
+    assert_eq!(
+        found.len(),
+        1,
+        "only the new line's attack: {:?}",
+        findings(&found)
+    );
+    assert_eq!(found[0].event_id, Some(7_001));
 }
 
 /// The service does the same for its tails: the stored events of a tail past its mark

@@ -38,6 +38,7 @@ pub mod stages;
 
 pub use db_monitor::{DbHealth, Health};
 pub use guard::{Action, Front, Guard, Judgement, Policy};
+pub use resume::skip_inspection;
 pub use running::{
     Pipeline, PipelineConfig, PipelineError, PipelineHandle, Purpose, RunningPipeline,
 };

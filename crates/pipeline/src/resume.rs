@@ -160,6 +160,39 @@ impl AtStart {
     }
 }
 
+/// For an import that stores events without inspecting them (`palisade ingest
+/// --no-detect`): a writer observer that moves each source's inspection mark over the
+/// events stored, so that the next start does not take them for events a crash left
+/// uninspected (the user chose not to inspect them) and keep that source's tail or
+/// listener waiting while it inspects them all. The task ends when the writer does.
+pub fn skip_inspection(store: SharedStore) -> (mpsc::Sender<StoredBatches>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<StoredBatches>(4);
+    let task = tokio::spawn(async move {
+        while let Some(group) = rx.recv().await {
+            let marks = highest_per_source(&group);
+            if let Err(error) = store.mark_inspected(&marks).await {
+                tracing::warn!(
+                    message = "Cannot mark events stored without detection as not to inspect; the next start inspects them.",
+                    %error
+                );
+            }
+        }
+    });
+    (tx, task)
+}
+
+/// The highest event id of each source in a group.
+fn highest_per_source(group: &StoredBatches) -> Vec<(String, i64)> {
+    let mut marks: Vec<(String, i64)> = Vec::new();
+    for (id, event) in group.events() {
+        match marks.iter_mut().find(|(source, _)| *source == event.source) {
+            Some((_, highest)) => *highest = (*highest).max(id),
+            None => marks.push((event.source.clone(), id)),
+        }
+    }
+    marks
+}
+
 /// Events with their ids (ascending) as the group the inspector takes: one batch per
 /// run of consecutive ids (a batch's events have consecutive ids from its first).
 fn group_of(events: impl Iterator<Item = (i64, Event)>) -> (StoredBatches, u64) {
@@ -282,5 +315,45 @@ mod tests {
             .collect();
         let expected: Vec<(i64, String)> = ids.iter().map(|&id| (id, format!("/{id}"))).collect();
         assert_eq!(back, expected);
+    }
+
+    #[tokio::test]
+    async fn events_stored_without_detection_are_not_inspected_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = palisade_store::open("sqlite://", dir.path()).unwrap();
+        store.migrate().await.unwrap();
+        let (observer, marking) = skip_inspection(store.clone());
+        let supervisor = Supervisor::new(Shutdown::never());
+        let config = palisade_sources::WriterConfig {
+            observers: vec![observer],
+            ..palisade_sources::WriterConfig::default()
+        };
+        let (writer, task) =
+            palisade_sources::BatchWriter::spawn(store.clone(), config, &supervisor);
+        for source in ["a", "b", "a"] {
+            let batch = IngestBatch {
+                events: vec![
+                    Event {
+                        source: source.into(),
+                        ..Event::default()
+                    };
+                    3
+                ],
+                ..IngestBatch::default()
+            };
+            writer.write(batch).await.unwrap();
+        }
+        drop(writer);
+        task.await.unwrap();
+        marking.await.unwrap();
+
+        assert_eq!(store.inspected_through("a").await.unwrap(), 9);
+        assert_eq!(store.inspected_through("b").await.unwrap(), 6);
+        let (tx, mut rx) = mpsc::channel(4);
+        for source in ["a", "b"] {
+            assert_eq!(reinspect(&store, &tx, source).await.unwrap(), 0);
+        }
+        drop(tx);
+        assert!(rx.recv().await.is_none());
     }
 }

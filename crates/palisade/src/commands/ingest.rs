@@ -60,8 +60,12 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         let ingest = if args.no_detect {
             let supervisor =
                 palisade_core::supervisor::Supervisor::new(palisade_core::Shutdown::never());
-            let (writer, task) = BatchWriter::spawn(store.clone(), config.writer, &supervisor);
-            Ingest::StoreOnly(writer, task)
+            // The events stored are not to be inspected at a later start either.
+            let (observer, marking) = palisade_pipeline::skip_inspection(store.clone());
+            let mut writer_config = config.writer;
+            writer_config.observers.push(observer);
+            let (writer, task) = BatchWriter::spawn(store.clone(), writer_config, &supervisor);
+            Ingest::StoreOnly(writer, task, marking)
         } else {
             let running =
                 palisade_pipeline::Pipeline::build(store.clone(), config, palisade_pipeline::Purpose::Import)
@@ -70,7 +74,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             Ingest::Pipeline(Box::new(running))
         };
         let writer = match &ingest {
-            Ingest::StoreOnly(w, _) => w.clone(),
+            Ingest::StoreOnly(w, ..) => w.clone(),
             Ingest::Pipeline(r) => r.handle().writer.clone(),
         };
         let started = Instant::now();
@@ -200,9 +204,10 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                     ", {found} signature threats, {overflows} scenario alerts{by_scenario}{bans}{links}"
                 )
             }
-            Ingest::StoreOnly(w, task) => {
+            Ingest::StoreOnly(w, task, marking) => {
                 drop(w);
                 let _ = task.await;
+                let _ = marking.await;
                 String::new()
             }
         };
@@ -302,5 +307,11 @@ fn spawn_ticker(bar: ProgressBar, progress: Arc<ImportProgress>) -> tokio::task:
 /// What an import runs: the whole pipeline (detection on), or only the writer.
 enum Ingest {
     Pipeline(Box<palisade_pipeline::RunningPipeline>),
-    StoreOnly(BatchWriter, tokio::task::JoinHandle<()>),
+    /// `--no-detect`: the writer, its task, and the task that marks what it stores as
+    /// not to inspect.
+    StoreOnly(
+        BatchWriter,
+        tokio::task::JoinHandle<()>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
