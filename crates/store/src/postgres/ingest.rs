@@ -5,6 +5,7 @@
 //! A child module of `postgres` so that it shares that backend's pool and error mapping.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -110,7 +111,9 @@ impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         migrate(&mut client, MIGRATIONS).await?;
-        super::text_index::sync(&client, self.search.text_index).await
+        let indexed = super::text_index::sync(&client, self.search.text_index).await?;
+        self.text_index.store(indexed, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
@@ -195,6 +198,7 @@ impl Store for PgStore {
         // estimates assume the filters independent, and they are not (no GET under
         // "/admin$"), so left alone it walked the time index past millions of rows.
         let mut drive = sqlgen::Drive::Planner;
+        let mut few_under_prefix = false;
         if let Some(probe) = sqlgen::probe_query(Dialect::Postgres, query, "path") {
             let rows: i64 = client
                 .query_one(probe.text.as_str(), &params_of(&probe))
@@ -204,21 +208,41 @@ impl Store for PgStore {
                 .map_err(corrupt)?;
             if rows < sqlgen::SMALL_MATCH {
                 drive = sqlgen::Drive::Path;
+                few_under_prefix = true;
             }
         }
+        // `q` (alone or beside a large prefix): a short walk newest first answers a
+        // common word; a rare one is left to the index (with the prefix's bucket).
+        if !few_under_prefix
+            && self.text_index.load(Ordering::Relaxed)
+            && let Some(walk) = sqlgen::pg_text_walk(query)
+        {
+            let first = bounded_page(&client, query, walk, sqlgen::PG_TEXT_WALK).await?;
+            if first.next_cursor.is_some() {
+                return Ok(first);
+            }
+            // Matches found but not a page: walk on when a page looks near.
+            let found = i64::try_from(first.items.len()).unwrap_or(i64::MAX);
+            if found > 0 {
+                let rows: i64 = client
+                    .query_one("SELECT coalesce(max(id) - min(id) + 1, 0) FROM events", &[])
+                    .await
+                    .map_err(pg_err)?
+                    .try_get(0)
+                    .map_err(corrupt)?;
+                if let Some(scan) =
+                    sqlgen::pg_walk_further(found, sqlgen::PG_TEXT_WALK, rows, query.limit)
+                {
+                    let further = bounded_page(&client, query, walk, scan).await?;
+                    if further.next_cursor.is_some() {
+                        return Ok(further);
+                    }
+                }
+            }
+            drive = sqlgen::Drive::Text;
+        }
         let sql = sqlgen::events_query(Dialect::Postgres, query, drive);
-        let rows = client
-            .query(sql.text.as_str(), &params_of(&sql))
-            .await
-            .map_err(pg_err)?;
-        let items = rows
-            .iter()
-            .map(|r| event_from_row(r).map_err(corrupt)?.into_stored())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(sqlgen::into_page(items, query.limit, |e| Cursor {
-            ts: e.event.ts.as_micros(),
-            id: e.id,
-        }))
+        events_page(&client, &sql, query).await
     }
 
     async fn get_event(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
@@ -262,6 +286,40 @@ impl Store for PgStore {
             .map_err(pg_err)?;
         count(row.try_get(0).map_err(corrupt)?)
     }
+}
+
+/// Runs an events listing and turns its rows (one more than the page) into a page.
+async fn events_page(
+    client: &deadpool_postgres::Client,
+    sql: &sqlgen::Sql,
+    query: &EventQuery,
+) -> Result<Page<StoredEvent>, StoreError> {
+    let rows = client
+        .query(sql.text.as_str(), &params_of(sql))
+        .await
+        .map_err(pg_err)?;
+    let items = rows
+        .iter()
+        .map(|r| event_from_row(r).map_err(corrupt)?.into_stored())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(sqlgen::into_page(items, query.limit, |e| Cursor {
+        ts: e.event.ts.as_micros(),
+        id: e.id,
+    }))
+}
+
+/// The matches of `query` among at most `scan` rows of `walk`'s index, newest first.
+/// Exact when they hold a full page and one more row (a next cursor): every match
+/// left out is older than every row read. Without a next cursor it proves nothing
+/// (the walk may have stopped before the matches), except how many it met.
+async fn bounded_page(
+    client: &deadpool_postgres::Client,
+    query: &EventQuery,
+    walk: sqlgen::Drive,
+    scan: i64,
+) -> Result<Page<StoredEvent>, StoreError> {
+    let sql = sqlgen::bounded_events_query(Dialect::Postgres, query, walk, Some(scan));
+    events_page(client, &sql, query).await
 }
 
 /// Writes one batch inside an open transaction (events by binary COPY); a batch whose

@@ -10,6 +10,8 @@
 //! file per sub-store.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -83,6 +85,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub struct PgStore {
     pool: Pool,
     search: crate::SearchConfig,
+    /// Whether the free-text index (of the current layout, with the path bucket) is
+    /// known to exist: set by [`Store::migrate`](crate::Store::migrate), read by the
+    /// events query before it asks for the bucket (shared by the clones).
+    text_index: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -125,6 +131,7 @@ impl PgStore {
         Ok(PgStore {
             pool,
             search: crate::SearchConfig::default(),
+            text_index: Arc::new(AtomicBool::new(false)),
         })
     }
 

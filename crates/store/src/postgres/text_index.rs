@@ -1,30 +1,49 @@
-//! The PostgreSQL free-text index (see [`crate::sqlgen::text`]): a `pg_trgm` GIN index
-//! kept in step with the `[search]` setting at migration. The events query needs no
-//! probe: it always tests the indexed expression and the planner picks the index.
+//! The PostgreSQL free-text index (see [`crate::sqlgen::text`]): a GIN index of the path
+//! bucket and the `pg_trgm` trigrams, kept in step with the `[search]` setting at
+//! migration. The planner picks it for `q`; the store adds the bucket key for a large
+//! path prefix plus `q` (see `postgres::ingest`), which it only does once it knows the
+//! index exists ([`sync`]'s answer).
 
 use super::pg_err;
 use crate::StoreError;
-use crate::sqlgen::text::{self, PG_INDEX};
+use crate::sqlgen::text::{self, PG_INDEX, PG_OLD_INDEX};
 
-/// Builds the index, or drops it, so that it exists exactly when `enabled`. Where
-/// `pg_trgm` cannot be installed (not shipped, or no privilege) the store keeps working
-/// without the index: `q` stays correct, only slower, and a warning says why.
+/// Builds the index, or drops it, so that it exists exactly when `enabled`; an index
+/// of the first layout (trigrams only) is replaced. Where `pg_trgm` cannot be
+/// installed (not shipped, or no privilege) the store keeps working without the index:
+/// `q` stays correct, only slower, and a warning says why. Returns whether the index
+/// (of the current layout) exists afterwards.
 pub(super) async fn sync(
     client: &deadpool_postgres::Client,
     enabled: bool,
-) -> Result<(), StoreError> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass($1::text) IS NOT NULL", &[&PG_INDEX])
+) -> Result<bool, StoreError> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass($1::text) IS NOT NULL, to_regclass($2::text) IS NOT NULL",
+            &[&PG_INDEX, &PG_OLD_INDEX],
+        )
         .await
-        .map_err(pg_err)?
-        .try_get(0)
         .map_err(pg_err)?;
-    if exists == enabled {
-        return Ok(());
-    }
+    let exists: bool = row.try_get(0).map_err(pg_err)?;
+    let old_exists: bool = row.try_get(1).map_err(pg_err)?;
     if !enabled {
-        tracing::info!("dropping the free-text index of stored events ([search] text_index)");
-        return client.batch_execute(&text::pg_drop()).await.map_err(pg_err);
+        if exists || old_exists {
+            tracing::info!("dropping the free-text index of stored events ([search] text_index)");
+            client
+                .batch_execute(&text::pg_drop())
+                .await
+                .map_err(pg_err)?;
+        }
+        return Ok(false);
+    }
+    if exists {
+        if old_exists {
+            client
+                .batch_execute(&format!("DROP INDEX IF EXISTS {PG_OLD_INDEX}"))
+                .await
+                .map_err(pg_err)?;
+        }
+        return Ok(true);
     }
     // Installed once per database, in any schema; when missing, into the first schema
     // of the search path.
@@ -34,17 +53,17 @@ pub(super) async fn sync(
             .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             .await
         {
-            return degrade("the pg_trgm extension cannot be installed", error);
+            return degrade("the pg_trgm extension cannot be installed", error).map(|()| false);
         }
         schema = extension_schema(client).await?;
     }
     let Some(schema) = schema else {
-        return Ok(());
+        return Ok(false);
     };
     tracing::info!("building the free-text index of stored events ([search] text_index)");
     match client.batch_execute(&text::pg_create(&schema)).await {
-        Ok(()) => Ok(()),
-        Err(error) => degrade("the trigram index cannot be built", error),
+        Ok(()) => Ok(true),
+        Err(error) => degrade("the trigram index cannot be built", error).map(|()| false),
     }
 }
 

@@ -27,6 +27,8 @@ pub(crate) enum Drive {
     /// The time index: walk newest first and filter (the filters match many rows).
     Time,
     /// The free-text index: the text matches few rows (fetched by id, then sorted).
+    /// In PostgreSQL: the trigrams of the GIN index (with a prefix's path bucket), the
+    /// other filter columns hidden from the planner (see [`pg_text_walk`]).
     Text,
 }
 
@@ -203,6 +205,90 @@ fn path_rows(b: &mut Builder, q: &EventQuery, what: &str) -> Option<String> {
     Some(branches.join(" UNION ALL "))
 }
 
+/// Rows the PostgreSQL store walks newest first (bounded) before it asks the GIN index
+/// for a path prefix plus `q`: when the word is common under the prefix the walk fills
+/// a page within a few thousand rows (milliseconds); when it is rare, the walk proves
+/// it, and the rows the index then gives to recheck are few: fewer than a page per
+/// this many rows walked, spread over the rows the other filters match.
+pub(crate) const PG_TEXT_WALK: i64 = 5_000;
+
+/// How far the PostgreSQL store walks again, newest first, after the first walk of
+/// `walked` rows found `found` matches (fewer than a page): the rows a page is then
+/// expected to take, with half as many again for the variance, when that is fewer than
+/// [`PG_CANDIDATE_COST`] times the rows the text index is expected to give to recheck
+/// (`found / walked` of the table's `rows`); `None` to ask the index instead. A word
+/// in 1.5% of the rows (`php`) fills a page within ~7,000 rows but gives 15,000
+/// candidates per million rows; one in 0.1% (`select`) the other way round. The
+/// estimate of the candidates is low when the word is mostly in rows the other
+/// filters leave out (`admin`: 129,241 rows of 1M, 4,316 of them `GET`), which the
+/// factor absorbs in part.
+pub(crate) fn pg_walk_further(found: i64, walked: i64, rows: i64, limit: u32) -> Option<i64> {
+    if found <= 0 || walked <= 0 {
+        return None;
+    }
+    let page = f64::from(clamp_limit(limit)) + 1.0;
+    let expected = walked as f64 * page / found as f64;
+    let candidates = found as f64 / walked as f64 * rows as f64;
+    let further = (expected * 1.5).ceil();
+    (expected <= PG_CANDIDATE_COST * candidates && further <= PG_TEXT_WALK_MAX as f64)
+        .then_some((further as i64).max(walked + 1))
+}
+
+/// The longest walk [`pg_walk_further`] asks for (about 0.1 s of row reads).
+pub(crate) const PG_TEXT_WALK_MAX: i64 = 100_000;
+
+/// What a candidate of the text index costs against a row of the walk: a bitmap
+/// entry, a heap fetch and the recheck, then a sort (measured at 1M: ~4 µs against
+/// ~1.2 µs, under load).
+const PG_CANDIDATE_COST: f64 = 4.0;
+
+/// The driving index of the bounded walk the PostgreSQL store tries first for `q`
+/// (alone, or with a path prefix matching many rows, a method, a status, a host),
+/// before [`Drive::Text`] (then the GIN index answers, intersecting a prefix's bucket
+/// with the needle's trigrams when the prefix has [`text::BUCKET_CHARS`] characters);
+/// `None` when that plan does not apply: a needle the index cannot narrow (under
+/// [`text::MIN_INDEXED_CHARS`] characters, or holding the column separator), or a
+/// client or time filter (their own indexes are left to the planner).
+///
+/// PostgreSQL's planner assumes the filters independent and estimates a word's rows
+/// from a sample: for `/tienda1` + `GET` + a word absent under the prefix it walked
+/// the method index over every `GET` row (642,507 of 1M, a second), forced onto the
+/// trigram index alone it rechecked every row holding the word (189,597, 358 ms), and
+/// for a word in 0.1% of the rows it chose, by one estimate, the time walk (100,000
+/// rows, 77–158 ms) and, by another, the index (2 ms).
+pub(crate) fn pg_text_walk(q: &EventQuery) -> Option<Drive> {
+    let needle = clean(q.text.as_deref()?).into_owned();
+    if needle.chars().count() < text::MIN_INDEXED_CHARS
+        || needle.contains(SEPARATOR)
+        || q.client.is_some()
+        || q.from.is_some()
+        || q.to.is_some()
+    {
+        return None;
+    }
+    let exact_status = matches!(q.status, Some(s) if s.range().0 == s.range().1);
+    Some(if q.method.is_some() {
+        Drive::Column("method")
+    } else if exact_status {
+        Drive::Column("status")
+    } else if q.host.is_some() {
+        Drive::Column("host")
+    } else {
+        Drive::Time
+    })
+}
+
+/// A filter column as PostgreSQL's planner must not see it (a no-op expression no
+/// index is on), so that [`Drive::Text`] is answered by the GIN index alone rather
+/// than by a bitmap of a large prefix or method ANDed with it.
+fn pg_hidden(name: &str) -> String {
+    match name {
+        "status" => "(status + 0)".to_owned(),
+        "client_ip" => "(client_ip || ''::bytea)".to_owned(),
+        _ => format!("({name} || '')"),
+    }
+}
+
 /// A probe counting, up to [`SMALL_MATCH`], the rows one filter matches, through its
 /// index only: `client_ip`, `path` (with the method and status filters) or `ts` (the
 /// time window). `None` when the query has no such filter.
@@ -260,6 +346,7 @@ pub(crate) fn bounded_events_query(
     let sqlite = dialect == Dialect::Sqlite;
     let col = |name: &'static str| -> String {
         match drive {
+            Drive::Text if !sqlite => pg_hidden(name),
             _ if !sqlite => name.to_owned(),
             Drive::Column(d) if d != name => format!("+{name}"),
             Drive::Time | Drive::Text | Drive::Path => format!("+{name}"),
@@ -311,6 +398,8 @@ pub(crate) fn bounded_events_query(
             }
         }
     }
+    // The PostgreSQL text drive's bucket key (see [`pg_text_walk`]).
+    let mut pg_bucket = None;
     if let Some(prefix) = &q.path_prefix {
         let prefix = clean(prefix);
         let lo = b.text(&prefix);
@@ -318,6 +407,9 @@ pub(crate) fn bounded_events_query(
         if let Some(upper) = prefix_upper_bound(&prefix) {
             let hi = b.text(&upper);
             b.cond(format!("{} < {hi}", col("path")));
+        }
+        if !sqlite && drive == Drive::Text && prefix.chars().count() >= text::BUCKET_CHARS {
+            pg_bucket = Some(text::pg_bucket_cond(&lo));
         }
     }
     if let Some(host) = &q.host {
@@ -344,6 +436,9 @@ pub(crate) fn bounded_events_query(
         match dialect {
             // One test of the joined columns, which the trigram index answers.
             Dialect::Postgres if !text.contains(SEPARATOR) => {
+                if let Some(bucket) = pg_bucket.take() {
+                    b.cond(bucket);
+                }
                 b.cond(format!("{} ILIKE {p} ESCAPE '\\'", text::PG_TEXT_EXPR));
             }
             _ => {
@@ -378,6 +473,8 @@ pub(crate) fn bounded_events_query(
                     || driver.as_deref().is_some_and(|d| c.starts_with(d))
             });
         let scan = b.p(Param::I64(scan));
+        // PostgreSQL 15 wants a name for a subquery in FROM.
+        let alias = if sqlite { "" } else { " AS walk" };
         let inner = if inner.is_empty() {
             String::new()
         } else {
@@ -387,7 +484,7 @@ pub(crate) fn bounded_events_query(
         return b.finish(
             &format!(
                 "SELECT {EVENT_SELECT_COLUMNS} FROM (SELECT {EVENT_SELECT_COLUMNS} FROM events{inner} \
-                 ORDER BY ts DESC, id DESC LIMIT {scan})"
+                 ORDER BY ts DESC, id DESC LIMIT {scan}){alias}"
             ),
             "ts DESC, id DESC",
             clamp_limit(q.limit),
@@ -762,6 +859,140 @@ mod tests {
             lite.params.get(4..6),
             Some(&[Param::I64(low), Param::I64(high)][..])
         );
+    }
+
+    #[test]
+    fn postgres_asks_the_bucket_and_the_trigrams_for_a_large_prefix_and_a_word() {
+        let q = EventQuery {
+            path_prefix: Some("/tienda1/".into()),
+            method: Some("GET".into()),
+            text: Some("windows".into()),
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        assert_eq!(pg_text_walk(&q), Some(Drive::Column("method")));
+        let short = |prefix: &str, needle: &str| EventQuery {
+            path_prefix: Some(prefix.into()),
+            text: Some(needle.into()),
+            ..q.clone()
+        };
+        // No trigram under three characters of needle, none across the separator; a
+        // prefix too short for a bucket still hides the other indexes.
+        assert_eq!(pg_text_walk(&short("/ti", "wi")), None);
+        assert_eq!(pg_text_walk(&short("/ti", "a\u{1}bc")), None);
+        assert_eq!(
+            pg_text_walk(&short("/t", "windows")),
+            Some(Drive::Column("method"))
+        );
+        let unbucketed = events_query(Dialect::Postgres, &short("/t", "windows"), Drive::Text).text;
+        assert!(
+            unbucketed.contains("(path || '') >= $2") && !unbucketed.contains("@>"),
+            "{unbucketed}"
+        );
+        // A client or a time window: left to the planner.
+        for other in [
+            EventQuery {
+                client: "10.0.0.0/24".parse().ok(),
+                ..q.clone()
+            },
+            EventQuery {
+                from: Some(palisade_core::Timestamp(1)),
+                ..q.clone()
+            },
+            EventQuery {
+                to: Some(palisade_core::Timestamp(1)),
+                ..q.clone()
+            },
+        ] {
+            assert_eq!(pg_text_walk(&other), None);
+        }
+        assert_eq!(
+            pg_text_walk(&EventQuery {
+                text: Some("select".into()),
+                limit: 100,
+                ..EventQuery::default()
+            }),
+            Some(Drive::Time)
+        );
+        assert_eq!(
+            pg_text_walk(&EventQuery {
+                method: None,
+                ..q.clone()
+            }),
+            Some(Drive::Time)
+        );
+        assert_eq!(
+            pg_text_walk(&EventQuery {
+                method: None,
+                status: Some(StatusFilter::Exact(404)),
+                ..q.clone()
+            }),
+            Some(Drive::Column("status"))
+        );
+        // The walk: the method index newest first, bounded, the rest filtered outside.
+        let walk = bounded_events_query(Dialect::Postgres, &q, Drive::Column("method"), Some(5000));
+        assert!(
+            walk.text
+                .contains("FROM events WHERE method = $1 AND (ts, id) < ($")
+                && walk.text.contains(" LIMIT $")
+                && walk.text.contains(") AS walk WHERE path >= $2"),
+            "{}",
+            walk.text
+        );
+        // Then the index: the other filter columns hidden, the bucket of the prefix
+        // parameter beside the trigram test, the few rows sorted.
+        let pg = events_query(Dialect::Postgres, &q, Drive::Text).text;
+        assert!(
+            pg.contains("WHERE (method || '') = $1 AND (path || '') >= $2 AND (path || '') < $3"),
+            "{pg}"
+        );
+        assert!(
+            pg.contains(&format!(
+                "{} AND {} ILIKE $4",
+                text::pg_bucket_cond("$2"),
+                text::PG_TEXT_EXPR
+            )),
+            "{pg}"
+        );
+        assert!(
+            pg.contains("(ARRAY[(((ascii(substr(coalesce(path, ''), 1, 1)) & 127) << 14) | ")
+                && pg.contains(
+                    " @> ARRAY[(((ascii(substr(coalesce($2::text, ''), 1, 1)) & 127) << 14) | "
+                ),
+            "{pg}"
+        );
+        assert!(pg.contains("ORDER BY ts + 0 DESC, id DESC"), "{pg}");
+        // The planner's own query is unchanged.
+        let planner = events_query(Dialect::Postgres, &q, Drive::Planner).text;
+        assert!(
+            !planner.contains("@>") && !planner.contains("|| '')"),
+            "{planner}"
+        );
+    }
+
+    #[test]
+    fn postgres_walks_further_only_when_a_page_is_near() {
+        // 75 matches in 5,000 rows of 1M: a page within ~6,700 rows, against 15,000
+        // candidates.
+        assert!(
+            matches!(pg_walk_further(75, 5_000, 1_000_000, 100), Some(n) if (10_099..=10_101).contains(&n))
+        );
+        // 5 in 5,000: ~101,000 rows to walk against 1,000 candidates.
+        assert_eq!(pg_walk_further(5, 5_000, 1_000_000, 100), None);
+        // None found: the index.
+        assert_eq!(pg_walk_further(0, 5_000, 1_000_000, 100), None);
+        // A small table: the index's candidates are few whatever the word.
+        assert_eq!(pg_walk_further(75, 5_000, 10_000, 100), None);
+        // 34 in 5,000 (`admin` among GET rows): ~14,900 rows against an estimated
+        // 6,800 candidates, each costing four walked rows.
+        assert!(
+            matches!(pg_walk_further(34, 5_000, 1_000_000, 100), Some(n) if (22_279..=22_281).contains(&n))
+        );
+        // Never past the cap.
+        assert_eq!(pg_walk_further(1, 5_000, i64::MAX / 2, 100), None);
+        // Always further than the first walk.
+        assert_eq!(pg_walk_further(3, 5, 1_000_000, 1), Some(6));
     }
 
     #[test]

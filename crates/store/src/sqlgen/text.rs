@@ -19,10 +19,16 @@
 //!   empty. The writer adds each transaction's events in rowid order (see
 //!   [`sqlite_index_range`]): a trigger adding them in id order made FTS5 flush its
 //!   pending terms at almost every row (3.5× slower to fill).
-//! - PostgreSQL: a `pg_trgm` GIN index on [`PG_TEXT_EXPR`], the six columns joined by a
-//!   separator. The query always tests that expression (the planner uses the index when
-//!   it exists), which is exactly the OR of the six column tests whenever the needle
-//!   does not contain the separator; a needle that does keeps the per-column test.
+//! - PostgreSQL: a two-column GIN index: the same path bucket as an equality key (an
+//!   array of one element, [`pg_bucket_sql`], built-in `array_ops`), then a `pg_trgm`
+//!   key set of [`PG_TEXT_EXPR`], the six columns joined by a separator. The query
+//!   always tests that expression (the planner uses the index when it exists), which is
+//!   exactly the OR of the six column tests whenever the needle does not contain the
+//!   separator; a needle that does keeps the per-column test. A path prefix plus `q`
+//!   can add [`pg_bucket_cond`], so that the index intersects the bucket's rows with
+//!   the needle's trigrams itself instead of rechecking every row holding the word
+//!   (the store decides when, see `postgres::ingest`). The first layout
+//!   ([`PG_OLD_INDEX`], trigrams only) is replaced at the next start.
 
 use super::ingest::SMALL_MATCH;
 use super::{Builder, Dialect, Param, Sql};
@@ -48,8 +54,12 @@ pub(crate) const MIN_INDEXED_CHARS: usize = 3;
 /// The SQLite FTS5 table of event text.
 pub(crate) const SQLITE_TABLE: &str = "events_text";
 
-/// The PostgreSQL index on [`PG_TEXT_EXPR`].
-pub(crate) const PG_INDEX: &str = "events_text_trgm";
+/// The PostgreSQL index: the path bucket, then the trigrams of [`PG_TEXT_EXPR`].
+pub(crate) const PG_INDEX: &str = "events_text_bucket_trgm";
+
+/// The PostgreSQL index of the first layout (the trigrams only): dropped when
+/// [`PG_INDEX`] is built, and by [`pg_drop`].
+pub(crate) const PG_OLD_INDEX: &str = "events_text_trgm";
 
 /// The indexed text of an event in PostgreSQL: its six searched columns, NULL as
 /// empty, joined by [`SEPARATOR`]; collated "C" so that `ILIKE` folds ASCII case only,
@@ -154,12 +164,42 @@ pub(crate) fn sqlite_drop() -> String {
     )
 }
 
+/// [`path_bucket`] of the text expression `path` in PostgreSQL: `substr` counts
+/// characters and `ascii` gives a character's code point (in a UTF-8 database; the
+/// query computes the prefix's bucket with this same SQL, never in Rust, so the two
+/// agree in any encoding). PostgreSQL gives `<<`, `&` and `|` the same precedence,
+/// hence every parenthesis.
+pub(crate) fn pg_bucket_sql(path: &str) -> String {
+    let at = |i: u32| format!("(ascii(substr(coalesce({path}, ''), {i}, 1)) & 127)");
+    format!("(({} << 14) | ({} << 7) | {})", at(1), at(2), at(3))
+}
+
+/// The first key of [`PG_INDEX`]: the row's path bucket, as an array of one element
+/// so that GIN's built-in `array_ops` index it (no `btree_gin` needed).
+fn pg_bucket_key() -> String {
+    format!("(ARRAY[{}])", pg_bucket_sql("path"))
+}
+
 /// Creates the PostgreSQL index with the operator class of the `pg_trgm` extension
 /// installed in `schema` (an identifier already quoted by the database), wherever the
-/// search path points.
+/// search path points, and drops the index of the first layout.
 pub(crate) fn pg_create(schema: &str) -> String {
     format!(
-        "CREATE INDEX IF NOT EXISTS {PG_INDEX} ON events USING gin ({PG_TEXT_EXPR} {schema}.gin_trgm_ops)"
+        "CREATE INDEX IF NOT EXISTS {PG_INDEX} ON events USING gin ({key}, {PG_TEXT_EXPR} {schema}.gin_trgm_ops);
+         DROP INDEX IF EXISTS {PG_OLD_INDEX}",
+        key = pg_bucket_key()
+    )
+}
+
+/// The condition keeping the rows of the path bucket of `prefix` (a parameter already
+/// bound, holding a prefix of at least [`BUCKET_CHARS`] characters, so that every
+/// path starting with it has its bucket): redundant with the prefix test, it lets
+/// [`PG_INDEX`] intersect the bucket with the needle's trigrams.
+pub(crate) fn pg_bucket_cond(prefix_param: &str) -> String {
+    format!(
+        "{} @> ARRAY[{}]",
+        pg_bucket_key(),
+        pg_bucket_sql(&format!("{prefix_param}::text"))
     )
 }
 
@@ -167,9 +207,9 @@ pub(crate) fn pg_create(schema: &str) -> String {
 pub(crate) const PG_EXTENSION_SCHEMA: &str = "SELECT quote_ident(n.nspname)::text FROM pg_extension e \
      JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'";
 
-/// Drops the PostgreSQL index.
+/// Drops the PostgreSQL index (either layout).
 pub(crate) fn pg_drop() -> String {
-    format!("DROP INDEX IF EXISTS {PG_INDEX}")
+    format!("DROP INDEX IF EXISTS {PG_INDEX}; DROP INDEX IF EXISTS {PG_OLD_INDEX}")
 }
 
 /// The FTS5 query matching every event whose text contains all the trigrams of

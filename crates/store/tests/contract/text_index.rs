@@ -11,6 +11,7 @@ use crate::harness::{Db, T0, contract, ev, write};
 contract!(
     same_results_with_and_without_the_index,
     index_follows_the_setting_and_the_writes,
+    a_large_prefix_with_a_word_gives_the_same_results,
 );
 
 const ON: SearchConfig = SearchConfig { text_index: true };
@@ -216,7 +217,7 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
             "SELECT count(*) FROM sqlite_master WHERE name = 'events_text'"
         }
         crate::harness::Raw::Postgres { .. } => {
-            "SELECT count(*) FROM pg_class WHERE relname = 'events_text_trgm' AND relnamespace = current_schema()::regnamespace"
+            "SELECT count(*) FROM pg_class WHERE relname = 'events_text_bucket_trgm' AND relnamespace = current_schema()::regnamespace"
         }
     };
     assert_eq!(db.scalar(exists).await, 0, "off by default");
@@ -256,6 +257,21 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
         );
         assert_eq!(matching(&rebuilt, &text("sysadmin")).await, vec![6]);
     }
+    // An index of the first PostgreSQL layout (trigrams only) is replaced.
+    if let crate::harness::Raw::Postgres { .. } = db.raw {
+        db.exec_raw(
+            "DROP INDEX events_text_bucket_trgm; CREATE INDEX events_text_trgm ON events USING gin ((path || '') public.gin_trgm_ops)",
+        )
+        .await;
+        let rebuilt = db.reopen_with(ON).await;
+        assert_eq!(db.scalar(exists).await, 1);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM pg_class WHERE relname = 'events_text_trgm' AND relnamespace = current_schema()::regnamespace")
+                .await,
+            0
+        );
+        assert_eq!(matching(&rebuilt, &text("sysadmin")).await, vec![6]);
+    }
     // Writes made with the index on are found through it.
     let mut late = ev(50);
     late.user_agent = Some("LateBot/2.0".into());
@@ -277,4 +293,100 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
     assert_eq!(db.scalar(exists).await, 0);
     assert_eq!(matching(&plain, &text("admin")).await, vec![60, 13]);
     assert_eq!(matching(&plain, &text("latebot")).await, vec![50]);
+}
+
+/// The first `pages` pages of `limit` events, as offsets from T0.
+async fn pages(store: &SharedStore, q: &EventQuery, pages: usize, limit: u32) -> Vec<i64> {
+    let mut q = EventQuery { limit, ..q.clone() };
+    let mut out = Vec::new();
+    for _ in 0..pages {
+        let page = store.query_events(&q).await.unwrap();
+        out.extend(page.items.iter().map(|e| e.event.ts.as_micros() - T0));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    out
+}
+
+/// A path prefix holding more rows than the stores' probes count (20,000) plus a word:
+/// PostgreSQL then walks a few thousand rows newest first and, when the word is rare,
+/// asks the index for the prefix's bucket and the word's trigrams together. Every
+/// answer is the unindexed one: rare and common words, with and without a method or
+/// a status, paths in the prefix's bucket that do not start with it, page after page.
+async fn a_large_prefix_with_a_word_gives_the_same_results(db: Db) {
+    let mut events: Vec<Event> = (0..24_000)
+        .map(|i| {
+            let mut e = ev(i);
+            e.path = Some(format!("/big/p{}", i % 50));
+            e.method = Some(if i % 7 == 0 { "POST" } else { "GET" }.into());
+            e.status = Some(if i % 3 == 0 { 404 } else { 200 });
+            e.user_agent = Some("Mozilla/5.0 (X11; Linux)".into());
+            if i % 3001 == 17 {
+                e.query = Some(format!("q=NeedLe{i}"));
+            }
+            e
+        })
+        .collect();
+    for (ts, path) in [
+        (24_001, "/bi"),
+        (24_002, "/bigger/x"),
+        (24_003, "/other/x"),
+        (24_004, "/big"),
+        (24_005, "/big/"),
+    ] {
+        let mut e = ev(ts);
+        e.path = Some(path.into());
+        e.method = Some("GET".into());
+        e.status = Some(200);
+        e.message = Some("a needle here".into());
+        events.push(e);
+    }
+    write(&db.store, events).await;
+    let with = |prefix: &str, method: Option<&str>, status: Option<StatusFilter>, needle: &str| {
+        EventQuery {
+            path_prefix: Some(prefix.into()),
+            method: method.map(Into::into),
+            status,
+            ..text(needle)
+        }
+    };
+    let rare = [
+        with("/big/", Some("GET"), None, "needle"),
+        with("/big/", None, None, "NEEDLE"),
+        with("/big/", None, Some(StatusFilter::Exact(404)), "needle"),
+        with(
+            "/big/",
+            Some("POST"),
+            Some(StatusFilter::Class(2)),
+            "needle",
+        ),
+        with("/big", Some("GET"), None, "needle"),
+        with("/bi", None, None, "needle"),
+        with("/big/", Some("GET"), None, "zzq-none"),
+        with("/big/p1", Some("GET"), None, "needle"),
+    ];
+    let common = [
+        with("/big/", Some("GET"), None, "mozilla"),
+        with("/big/", None, Some(StatusFilter::Exact(404)), "linux"),
+        with("/big/", Some("POST"), None, "x11"),
+        with("/big/", None, None, "linux"),
+    ];
+    let mut unindexed = Vec::new();
+    for q in &rare {
+        unindexed.push(matching(&db.store, q).await);
+    }
+    for q in &common {
+        unindexed.push(pages(&db.store, q, 2, 100).await);
+    }
+    assert_eq!(unindexed[0].len(), 8, "{:?}", unindexed[0]);
+    assert_eq!(unindexed[6], Vec::<i64>::new());
+    let indexed = db.reopen_with(ON).await;
+    for (q, expected) in rare.iter().zip(&unindexed) {
+        assert_eq!(&matching(&indexed, q).await, expected, "{q:?}");
+    }
+    for (q, expected) in common.iter().zip(&unindexed[rare.len()..]) {
+        assert_eq!(&pages(&indexed, q, 2, 100).await, expected, "{q:?}");
+    }
 }
