@@ -459,8 +459,8 @@ pub struct IngestArgs {
     #[arg(long)]
     pub no_detect: bool,
     /// Keep the events table's indexes up to date row by row. By default an import
-    /// larger than the table it goes into (SQLite or PostgreSQL) sets them aside and
-    /// builds them once at the end, which is several times faster; queries during the
+    /// larger than the table it goes into (SQLite; PostgreSQL with `--no-detect`) sets
+    /// them aside and builds them once at the end, which is faster; queries during the
     /// import are slower.
     #[arg(long)]
     pub keep_indexes: bool,

@@ -4,10 +4,11 @@
 //!
 //! Why: every stored row adds an entry to each index, and the `client_ip` and path
 //! indexes take them at random places. For the generated 1M-line log, `COPY` into
-//! `events` with its six indexes took 22.3 s of the database's time; without them
-//! 3.0 s, and building the six afterwards 5.8 s (docs/BENCHMARKS.md, `pg-ingest`). The
-//! `pg_trgm` text index, when `[search] text_index` is on, is set aside too: kept row by
-//! row it made the same load take 56 s, built at the end 24.5 s.
+//! `events` with its six indexes cost the backend 12.9 s of CPU (22.3 s of wall);
+//! without them 2.1 s (3.0 s), and building the six afterwards 7.1 s (5.8 s of wall with two
+//! parallel workers; docs/BENCHMARKS.md, `pg-ingest`). The `pg_trgm` text index, when
+//! `[search] text_index` is on, is set aside too: kept row by row it made the same load
+//! take 56 s, built at the end 24.5 s.
 //!
 //! Safety: the definitions (`pg_get_indexdef`, schema-qualified) are written to
 //! `settings` in the same transaction that drops the indexes, and every
@@ -80,6 +81,8 @@ async fn pending(tx: &Transaction<'_>) -> Result<Vec<(String, String)>, StoreErr
     })
 }
 
+/// Replaces the pending list (removes the key when it is empty), inside the caller's
+/// transaction so that the list always matches the indexes dropped or built with it.
 async fn save_pending(tx: &Transaction<'_>, list: &[(String, String)]) -> Result<(), StoreError> {
     if list.is_empty() {
         tx.execute("DELETE FROM settings WHERE key = $1", &[&PENDING_KEY])
