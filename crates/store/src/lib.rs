@@ -258,11 +258,12 @@ pub trait Store:
 
     /// Prepares for a one-shot import of about `expected_rows` events: where keeping
     /// every secondary index of `events` up to date row by row costs more than building
-    /// it once at the end (SQLite, a table smaller than the import), the indexes are set
-    /// aside until [`Store::end_bulk_load`]. Their definitions are kept in the database,
-    /// so an import that is killed leaves them to the next [`Store::migrate`], which
-    /// builds them again. Returns whether the indexes were set aside. Events stay
-    /// queryable meanwhile, only slower; a store that does not gain does nothing.
+    /// it once at the end (a table smaller than the import, SQLite or PostgreSQL), the
+    /// indexes are set aside until [`Store::end_bulk_load`]. Their definitions are kept
+    /// in the database, so an import that is killed leaves them to the next
+    /// [`Store::migrate`], which builds them again. Returns whether the indexes were set
+    /// aside. Events stay queryable meanwhile, only slower; a store that does not gain
+    /// does nothing.
     async fn begin_bulk_load(&self, expected_rows: u64) -> Result<bool, StoreError> {
         let _ = expected_rows;
         Ok(false)

@@ -110,10 +110,23 @@ impl Store for PgStore {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.client().await?;
+        // Indexes a killed bulk load left aside are built first: their definitions
+        // belong to the schema as it was, before any migration this start applies.
+        super::bulk::end(&mut client, self.search.text_index).await?;
         migrate(&mut client, MIGRATIONS).await?;
         let indexed = super::text_index::sync(&client, self.search.text_index).await?;
         self.text_index.store(indexed, Ordering::Relaxed);
         Ok(())
+    }
+
+    async fn begin_bulk_load(&self, expected_rows: u64) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        super::bulk::begin(&mut client, expected_rows).await
+    }
+
+    async fn end_bulk_load(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        super::bulk::end(&mut client, self.search.text_index).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

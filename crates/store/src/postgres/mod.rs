@@ -68,6 +68,9 @@ pub mod relay;
 // The optional free-text index behind `q`.
 mod text_index;
 
+// Bulk loads: the events indexes set aside during a large import, built at its end.
+mod bulk;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 

@@ -1,13 +1,17 @@
-//! Bulk loads: a large import into a small SQLite table sets the events indexes aside
-//! and builds them at its end; queries answer the same meanwhile, and a load that is
-//! killed gets its indexes back at the next migration. PostgreSQL keeps its indexes.
+//! Bulk loads: a large import into a small table sets the events indexes aside and
+//! builds them at its end; queries answer the same meanwhile, and a load that is killed
+//! gets its indexes back at the next migration. On PostgreSQL the free-text index is
+//! set aside with the others, and comes back only while `[search] text_index` is on.
 
 use palisade_core::Event;
 use palisade_store::{EventQuery, SearchConfig, SharedStore};
 
 use crate::harness::{Db, Raw, T0, contract, ev, net, write};
 
-contract!(a_bulk_load_answers_the_same_and_its_indexes_come_back);
+contract!(
+    a_bulk_load_answers_the_same_and_its_indexes_come_back,
+    a_killed_bulk_load_gets_the_text_index_back_while_it_is_on,
+);
 
 fn from(ts: i64, ip: &str, path: &str) -> Event {
     Event {
@@ -36,14 +40,21 @@ async fn from_net(s: &SharedStore) -> Vec<i64> {
         .collect()
 }
 
+/// Indexes on `events` besides the primary key's (SQLite lists that one without SQL).
+fn count_indexes(db: &Db) -> &'static str {
+    match db.raw {
+        Raw::Sqlite(_) => {
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL"
+        }
+        Raw::Postgres { .. } => {
+            "SELECT count(*)::int8 FROM pg_indexes WHERE tablename = 'events' AND schemaname = current_schema() AND indexname <> 'events_pkey'"
+        }
+    }
+}
+
 async fn a_bulk_load_answers_the_same_and_its_indexes_come_back(db: Db) {
     let s = &db.store;
-    let sqlite = matches!(db.raw, Raw::Sqlite(_));
-    let count_indexes = if sqlite {
-        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL"
-    } else {
-        "SELECT count(*)::int8 FROM pg_indexes WHERE tablename = 'events' AND schemaname = current_schema()"
-    };
+    let count_indexes = count_indexes(&db);
     let indexes = db.scalar(count_indexes).await;
     assert!(indexes >= 6, "{indexes} indexes on events");
     write(
@@ -52,10 +63,9 @@ async fn a_bulk_load_answers_the_same_and_its_indexes_come_back(db: Db) {
     )
     .await;
 
-    // An import of 1,000 rows into a table of 2: set aside on SQLite only.
-    assert_eq!(s.begin_bulk_load(1_000).await.unwrap(), sqlite);
-    let during = db.scalar(count_indexes).await;
-    assert_eq!(during, if sqlite { 0 } else { indexes });
+    // An import of 1,000 rows into a table of 2: set aside (the primary key stays).
+    assert!(s.begin_bulk_load(1_000).await.unwrap());
+    assert_eq!(db.scalar(count_indexes).await, 0);
     write(
         s,
         vec![
@@ -77,7 +87,8 @@ async fn a_bulk_load_answers_the_same_and_its_indexes_come_back(db: Db) {
     assert_eq!(from_net(&again).await, vec![3, 1]);
 
     // A load that finishes builds them itself, once; a second end does nothing.
-    assert_eq!(again.begin_bulk_load(1_000).await.unwrap(), sqlite);
+    assert!(again.begin_bulk_load(1_000).await.unwrap());
+    assert_eq!(db.scalar(count_indexes).await, 0);
     write(&again, vec![from(6, "10.0.0.2", "/a/6")]).await;
     again.end_bulk_load().await.unwrap();
     assert_eq!(db.scalar(count_indexes).await, indexes);
@@ -88,4 +99,62 @@ async fn a_bulk_load_answers_the_same_and_its_indexes_come_back(db: Db) {
     // An import smaller than the table keeps the indexes up to date.
     assert!(!s.begin_bulk_load(3).await.unwrap());
     assert_eq!(db.scalar(count_indexes).await, indexes);
+}
+
+/// Offsets from T0 of the events whose searched text holds `needle`.
+async fn with_text(s: &SharedStore, needle: &str) -> Vec<i64> {
+    let page = s
+        .query_events(&EventQuery {
+            text: Some(needle.into()),
+            limit: 100,
+            ..EventQuery::default()
+        })
+        .await
+        .unwrap();
+    page.items
+        .iter()
+        .map(|e| e.event.ts.as_micros() - T0)
+        .collect()
+}
+
+async fn a_killed_bulk_load_gets_the_text_index_back_while_it_is_on(db: Db) {
+    let on = SearchConfig { text_index: true };
+    let off = SearchConfig { text_index: false };
+    let count_indexes = count_indexes(&db);
+    let plain = db.scalar(count_indexes).await;
+    let s = db.reopen_with(on).await;
+    // PostgreSQL's free-text index is an index of `events`; SQLite's is a table.
+    let with_text_index = db.scalar(count_indexes).await;
+    match db.raw {
+        Raw::Sqlite(_) => assert_eq!(with_text_index, plain),
+        Raw::Postgres { .. } => assert_eq!(with_text_index, plain + 1),
+    }
+    write(
+        &s,
+        vec![
+            from(1, "10.0.0.1", "/needle/1"),
+            from(2, "10.0.0.2", "/a/2"),
+        ],
+    )
+    .await;
+
+    assert!(s.begin_bulk_load(1_000).await.unwrap());
+    assert_eq!(db.scalar(count_indexes).await, 0);
+    write(&s, vec![from(3, "10.0.0.3", "/needle/3")]).await;
+    assert_eq!(with_text(&s, "needle").await, vec![3, 1], "unindexed q");
+
+    // Killed; the next start has the setting on: everything comes back.
+    let again = db.reopen_with(on).await;
+    assert_eq!(db.scalar(count_indexes).await, with_text_index);
+    assert_eq!(with_text(&again, "needle").await, vec![3, 1]);
+
+    // Killed again; this time the setting was switched off meanwhile: the free-text
+    // index is not built only to be dropped, the others are.
+    assert!(again.begin_bulk_load(1_000).await.unwrap());
+    assert_eq!(db.scalar(count_indexes).await, 0);
+    let third = db.reopen_with(off).await;
+    assert_eq!(db.scalar(count_indexes).await, plain);
+    assert_eq!(with_text(&third, "needle").await, vec![3, 1]);
+    third.end_bulk_load().await.unwrap();
+    assert_eq!(db.scalar(count_indexes).await, plain);
 }
