@@ -3,22 +3,27 @@
 //! Aho-Corasick pass is far cheaper than running the regex set.
 //!
 //! For each rule of a group the prefilter derives, from the regex itself, a set of
-//! literals one of which every match must start (or end) with. A value containing none
-//! of a rule's literals skips that rule; rules whose regex yields no such set (it can
-//! match almost anything, e.g. `[a-z]+=`) always run, through their own regex set. The
-//! literals are matched ASCII-case-insensitively, so a literal set is only ever made
-//! larger, never smaller: the prefilter can let a rule through for nothing, but never
-//! skip a rule that would have matched.
+//! literals one of which every match must start (or end) with, or else contain
+//! somewhere. A value containing none of a rule's literals skips that rule; rules whose
+//! regex yields no such set (it can match almost anything, e.g. `\w+\s\w+`) always run,
+//! through their own regex set. The literals are matched ASCII-case-insensitively, so
+//! a literal set is only ever made larger, never smaller: the prefilter can let a rule
+//! through for nothing, but never skip a rule that would have matched.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::RegexSet;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Hir, HirKind};
 
 /// Literal sets larger than this are not worth a prefilter (the rule always runs).
 const MAX_LITERALS: usize = 256;
 
 /// A literal shorter than this matches too often to skip anything.
 const MIN_LITERAL_LEN: usize = 1;
+
+/// The least [`quality`] an inner literal set needs to gate a rule (a word of four
+/// letters, or one byte ordinary text lacks).
+const MIN_INNER_RARITY: usize = 4;
 
 /// The case-insensitive automaton over every required literal of a group (the
 /// prefilter) or of a location (the shared scan); `None` when there is none or it cannot
@@ -36,6 +41,11 @@ pub(crate) fn literal_automaton<L: AsRef<[u8]>>(literals: &[L]) -> Option<AhoCor
 
 /// The literals one of which appears in every match of `source`, lowercased and
 /// deduplicated; `None` when the regex has no such finite set.
+///
+/// Every match starts (or ends) with one of a prefix (suffix) set; when the regex has
+/// neither, a set found inside it ([`inner_literals`]) is used: so a rule like
+/// `(^\s*\w*|['"]\s*)(;|\|)\s*(cat|wget)` is gated on `;` and `|` instead of
+/// running on every value.
 pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
@@ -43,23 +53,96 @@ pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
         .ok()?;
     [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
-        .find_map(|kind| {
-            let seq = Extractor::new().kind(kind).extract(&hir);
-            let lits = seq.literals()?;
-            if lits.is_empty() || lits.len() > MAX_LITERALS {
-                return None;
+        .find_map(|kind| extracted(&hir, kind))
+        .or_else(|| inner_literals(&hir).filter(|set| selective(set)))
+}
+
+/// A prefix or suffix set of `hir`, lowercased and deduplicated: every match of `hir`
+/// starts (ends) with one of them. `None` when there is no finite set of non-empty
+/// literals of at most [`MAX_LITERALS`].
+fn extracted(hir: &Hir, kind: ExtractKind) -> Option<Vec<Vec<u8>>> {
+    let seq = Extractor::new().kind(kind).extract(hir);
+    let lits = seq.literals()?;
+    if lits.is_empty() || lits.len() > MAX_LITERALS {
+        return None;
+    }
+    let mut out: Vec<Vec<u8>> = lits
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect();
+    if out.iter().any(|l| l.len() < MIN_LITERAL_LEN) {
+        return None;
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
+}
+
+/// Literals one of which occurs somewhere in every match of `hir` (lowercased,
+/// deduplicated), found from its structure: a match of a concatenation contains a
+/// match of each of its pieces, so any piece's set will do (the most selective is
+/// taken); a match of an alternation is a match of one branch, so the branches' sets
+/// together; a repetition at least once, or a group, holds its inner match. At each
+/// node the node's own prefix and suffix sets compete too. `None` when some match can
+/// avoid every literal found (an optional piece, a look-around, a large class).
+fn inner_literals(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    let structural = match hir.kind() {
+        HirKind::Capture(c) => inner_literals(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => inner_literals(&r.sub),
+        // Each piece alone, and each run of pieces from a piece to the end by its
+        // prefix set (a case-insensitive `http/` is five one-letter pieces: only the
+        // run gives the word).
+        HirKind::Concat(subs) => subs
+            .iter()
+            .filter_map(inner_literals)
+            .chain((1..subs.len()).filter_map(|i| {
+                let run = Hir::concat(subs.get(i..)?.to_vec());
+                extracted(&run, ExtractKind::Prefix)
+            }))
+            .max_by_key(|set| quality(set)),
+        HirKind::Alternation(subs) => {
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for sub in subs {
+                all.extend(inner_literals(sub)?);
+                if all.len() > MAX_LITERALS * 4 {
+                    return None;
+                }
             }
-            let mut out: Vec<Vec<u8>> = lits
+            all.sort_unstable();
+            all.dedup();
+            (all.len() <= MAX_LITERALS).then_some(all)
+        }
+        _ => None,
+    };
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .filter_map(|kind| extracted(hir, kind))
+        .chain(structural)
+        .max_by_key(|set| quality(set))
+}
+
+/// How well a literal set gates a rule: by its most common literal (a value passes
+/// the gate if it holds any one of them), then by fewer literals. Ordinary values are
+/// words, numbers and paths, so a literal is the rarer the longer it is and the more
+/// bytes it has that ordinary text lacks (quotes, brackets, `;`, `|`, `$`, ...): `;` or
+/// `$(` gates a command-injection rule on far fewer values than `id` or `ls` do.
+fn quality(set: &[Vec<u8>]) -> (usize, std::cmp::Reverse<usize>) {
+    let rarity = |l: &Vec<u8>| {
+        l.len()
+            + 4 * l
                 .iter()
-                .map(|l| l.as_bytes().to_ascii_lowercase())
-                .collect();
-            if out.iter().any(|l| l.len() < MIN_LITERAL_LEN) {
-                return None;
-            }
-            out.sort_unstable();
-            out.dedup();
-            Some(out)
-        })
+                .filter(|c| !c.is_ascii_alphanumeric() && !b" .-_/".contains(c))
+                .count()
+    };
+    let weakest = set.iter().map(rarity).min().unwrap_or(0);
+    (weakest, std::cmp::Reverse(set.len()))
+}
+
+/// Whether an inner set is worth gating on: a short word (`id`, `or`) or a single
+/// letter, digit or space occurs in nearly every value, and each occurrence costs a
+/// visit of the rule in the shared scan, so a rule gated on one is left to run always.
+fn selective(set: &[Vec<u8>]) -> bool {
+    quality(set).0 >= MIN_INNER_RARITY
 }
 
 /// Which rules of one group can possibly match a value.
@@ -265,7 +348,11 @@ mod tests {
         assert!(ci.len() <= 2, "{ci:?}");
         // No finite prefix, but every match ends with `=`.
         assert_eq!(required_literals(r"[a-z]+="), Some(vec![b"=".to_vec()]));
-        assert!(required_literals(r"\w+@\w+").is_none());
+        // Neither a prefix nor a suffix set, but every match holds an `@`.
+        assert_eq!(required_literals(r"\w+@\w+"), Some(vec![b"@".to_vec()]));
+        assert!(required_literals(r"\w+\s\w+").is_none());
+        // A short word is too common to gate on.
+        assert!(required_literals(r"\w+\s+id\s+\w+").is_none());
         assert!(required_literals(r".*").is_none());
         assert!(
             required_literals(r"a|").is_none(),
@@ -275,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_value_without_any_literal_runs_only_the_ungated_rules() {
-        let sources = [r"\bunion\b\s+select", r"\w+@\w+", r"(?i)<script\b"];
+        let sources = [r"\bunion\b\s+select", r"\w+\s\w+", r"(?i)<script\b"];
         let p = Prefilter::new(&sources, 1 << 24);
         let regexes: Vec<regex::Regex> = sources
             .iter()
@@ -292,14 +379,154 @@ mod tests {
         check("Mozilla/5.0 (X11; Linux)", &mut out, &mut scratch);
         assert!(out.is_empty());
         assert_eq!(ran.get(), 0, "no gated rule ran for a benign value");
-        check("1 union  select a@b <SCRIPT>", &mut out, &mut scratch);
+        check("1 union  select a b <SCRIPT>", &mut out, &mut scratch);
         assert_eq!(out, vec![0, 1, 2]);
         check("unionselect", &mut out, &mut scratch);
         assert!(out.is_empty(), "a literal alone is not a match");
         // Literals seen many times run their rule once.
         let before = ran.get();
         check("union union union union", &mut out, &mut scratch);
-        assert!(out.is_empty());
+        assert_eq!(out, vec![1], "only the ungated rule matches");
         assert_eq!(ran.get() - before, 1, "one run of the gated rule");
+    }
+
+    /// Rules without a prefix or suffix set, as the built-in rules and a few shapes
+    /// have them: every value a rule's regex matches holds one of its inner literals.
+    #[test]
+    fn every_match_holds_one_of_its_inner_literals() {
+        let mut sources: Vec<String> = crate::rules::RuleSet::builtin()
+            .map(|rs| {
+                rs.rules
+                    .iter()
+                    .filter_map(|r| r.operator.regex_source())
+                    .collect()
+            })
+            .unwrap_or_default();
+        sources.extend(
+            [
+                r"(?i)(get|post)\s+\S+\s+http/\d|[\r\n]x",
+                r"(^\s*\w*|['\x22]\s*)(;|\|)\s*(cat|id)\b",
+                r"\bt\s*\(\s*java\.",
+                r"(a|b)+\{\{",
+            ]
+            .map(String::from),
+        );
+        const PIECES: &[&str] = &[
+            "a",
+            "b",
+            "t",
+            "id",
+            "cat",
+            "or",
+            "and",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\r",
+            ";",
+            "|",
+            "||",
+            "&&",
+            "`",
+            "$(",
+            "$",
+            "(",
+            ")",
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "${",
+            "#set",
+            "*",
+            "7*7",
+            "=",
+            "==",
+            "<",
+            ">",
+            "'",
+            "\"",
+            ",",
+            ".",
+            "/",
+            "://",
+            "http",
+            "HTTP/1.1",
+            "GET",
+            "PoSt",
+            "ſ",
+            "K",
+            "java.",
+            "class",
+            "constructor",
+            "select",
+            "union",
+            "1",
+            "42",
+            "0x7f",
+            "127.0.0.1",
+            "file",
+            "ftp",
+            "gopher",
+            "having",
+            "where",
+            "sleep",
+            "on",
+            "onload",
+            "@",
+            "[",
+            "]",
+            "$ne",
+            "-",
+            "--",
+            "#",
+            "%",
+            "&",
+            "\\",
+            "é",
+            "xip.io",
+            "localtest.me",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let values: Vec<String> = (0..20_000)
+            .map(|_| {
+                let n = 1 + next() % 8;
+                (0..n)
+                    .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                    .collect()
+            })
+            .collect();
+        let mut checked = 0;
+        for src in &sources {
+            let Ok(hir) = regex_syntax::ParserBuilder::new().build().parse(src) else {
+                continue;
+            };
+            let outer = [ExtractKind::Prefix, ExtractKind::Suffix]
+                .into_iter()
+                .any(|kind| extracted(&hir, kind).is_some());
+            let (false, Some(lits), Ok(re)) =
+                (outer, required_literals(src), regex::Regex::new(src))
+            else {
+                continue;
+            };
+            for v in values.iter().filter(|v| re.is_match(v)) {
+                let lower = v.to_ascii_lowercase();
+                assert!(
+                    lits.iter()
+                        .any(|l| lower.as_bytes().windows(l.len()).any(|w| w == l.as_slice())),
+                    "{src} matches {v:?} without any of {lits:?}"
+                );
+                checked += 1;
+            }
+        }
+        // The values reach the gated rules, not only the gates.
+        assert!(checked > 500, "{checked}");
     }
 }

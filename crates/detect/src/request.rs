@@ -210,6 +210,11 @@ impl Builder {
     }
 
     fn push(&mut self, location: Location, name: &str, value: String) {
+        self.push_owned(location, name.to_string(), value);
+    }
+
+    /// [`Builder::push`] of a name the caller already owns (no copy of it).
+    fn push_owned(&mut self, location: Location, name: String, value: String) {
         if self.parts.len() >= MAX_PARTS {
             self.anomaly("too_many_parts");
             return;
@@ -222,9 +227,9 @@ impl Builder {
         };
         let name = if name.len() > MAX_VALUE_LEN {
             self.anomaly("value_too_long");
-            truncate(name.to_string(), MAX_VALUE_LEN)
+            truncate(name, MAX_VALUE_LEN)
         } else {
-            name.to_string()
+            name
         };
         self.parts.push(Part {
             location,
@@ -255,6 +260,17 @@ impl Builder {
         self.push(location, name, value);
         if let Some(text) = inner {
             self.push(location, name, text);
+        }
+    }
+
+    /// [`Builder::push_decoded`] of a name the caller already owns.
+    fn push_decoded_owned(&mut self, location: Location, name: String, value: String) {
+        match places::base64_text(&value) {
+            Some(text) => {
+                self.push_owned(location, name.clone(), value);
+                self.push_owned(location, name, text);
+            }
+            None => self.push_owned(location, name, value),
         }
     }
 }
@@ -342,13 +358,22 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         }
         // Names are always inspected (cheap, and scanners announce themselves there);
         // values of unselected headers only at paranoia 3 and above.
-        b.push(Location::HeaderName, &lname, lname.clone());
+        b.push_owned(Location::HeaderName, lname.clone(), lname.clone());
         let selected = SELECTED_HEADERS.contains(&lname.as_str());
-        if paranoia >= 3 || selected {
-            b.push(Location::HeaderValue, &lname, value.clone());
-        }
-        if !selected && !CREDENTIAL_HEADERS.contains(&lname.as_str()) {
-            b.push_decoded(Location::OtherHeaderValue, &lname, value.clone());
+        let inspect_value = paranoia >= 3 || selected;
+        let inspect_other = !selected && !CREDENTIAL_HEADERS.contains(&lname.as_str());
+        // The last part named after the header takes the lowercased name (one copy
+        // less per header).
+        match (inspect_value, inspect_other) {
+            (true, true) => {
+                b.push(Location::HeaderValue, &lname, value.clone());
+                b.push_decoded_owned(Location::OtherHeaderValue, lname, value.clone());
+            }
+            (true, false) => b.push_owned(Location::HeaderValue, lname, value.clone()),
+            (false, true) => {
+                b.push_decoded_owned(Location::OtherHeaderValue, lname, value.clone());
+            }
+            (false, false) => {}
         }
         if value.contains('\0') || name.contains('\0') {
             b.anomaly("null_byte");
@@ -757,6 +782,61 @@ mod tests {
             body: body.as_bytes().to_vec(),
             client_ip: None,
         }
+    }
+
+    #[test]
+    fn each_header_gives_its_parts_in_order_named_lowercase() {
+        // A selected header, an ordinary one (with base64 text), a credential; at
+        // paranoia 1 and 3 (every header's value inspected).
+        let r = req(
+            "GET",
+            "/",
+            &[
+                ("User-Agent", "curl/8"),
+                ("X-Note", "aGVsbG8gd29ybGQgYWdhaW4="),
+                ("Authorization", "Bearer x"),
+            ],
+            "",
+        );
+        let headers = |paranoia| -> Vec<(Location, String, String)> {
+            parse(&r, paranoia)
+                .parts
+                .into_iter()
+                .filter(|p| {
+                    matches!(
+                        p.location,
+                        Location::HeaderName | Location::HeaderValue | Location::OtherHeaderValue
+                    )
+                })
+                .map(|p| (p.location, p.name, p.value))
+                .collect()
+        };
+        let part = |l, n: &str, v: &str| (l, n.to_string(), v.to_string());
+        let b64 = "aGVsbG8gd29ybGQgYWdhaW4=";
+        assert_eq!(
+            headers(1),
+            vec![
+                part(Location::HeaderName, "user-agent", "user-agent"),
+                part(Location::HeaderValue, "user-agent", "curl/8"),
+                part(Location::HeaderName, "x-note", "x-note"),
+                part(Location::OtherHeaderValue, "x-note", b64),
+                part(Location::OtherHeaderValue, "x-note", "hello world again"),
+                part(Location::HeaderName, "authorization", "authorization"),
+            ]
+        );
+        assert_eq!(
+            headers(3),
+            vec![
+                part(Location::HeaderName, "user-agent", "user-agent"),
+                part(Location::HeaderValue, "user-agent", "curl/8"),
+                part(Location::HeaderName, "x-note", "x-note"),
+                part(Location::HeaderValue, "x-note", b64),
+                part(Location::OtherHeaderValue, "x-note", b64),
+                part(Location::OtherHeaderValue, "x-note", "hello world again"),
+                part(Location::HeaderName, "authorization", "authorization"),
+                part(Location::HeaderValue, "authorization", "Bearer x"),
+            ]
+        );
     }
 
     fn find<'a>(p: &'a ParsedRequest, loc: Location, name: &str) -> Option<&'a str> {
