@@ -87,7 +87,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use palisade_core::Timestamp;
 use palisade_detect::{HttpRequest, Location, ParsedRequest, Part};
-use profile::{Param, Value};
+use profile::Param;
 use serde::Serialize;
 
 pub use config::BaselinesConfig;
@@ -329,9 +329,10 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
 }
 
 /// [`parameters`] from parts already parsed (at paranoia 1 or 2, which give the same
-/// arguments), borrowing their values; their names are written into `names` (one
-/// buffer for the request, not one allocation per name).
-fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>> {
+/// arguments) as (name, value) pairs, borrowing their values; their names are written
+/// into `names` (one buffer for the request, not one allocation per name). The values'
+/// figures are taken once the endpoint's profile is at hand ([`EndpointProfile::value_of`]).
+fn arguments_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<(&'a str, &'a str)> {
     // The argument parts picked out once (the other parts are headers, the path...),
     // the buffer sized once, and each name's end kept on the stack.
     let mut args: [Option<&'a Part>; MAX_REQUEST_PARAMS] = [None; MAX_REQUEST_PARAMS];
@@ -353,16 +354,48 @@ fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>>
     }
     let names: &'a str = names;
     let mut start = 0;
-    let mut params = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
     for (p, &end) in args.zip(ends.iter()) {
-        let name = names.get(start..end).unwrap_or_default();
+        out.push((names.get(start..end).unwrap_or_default(), p.value.as_str()));
         start = end;
-        params.push(Param {
-            name,
-            value: Value::new(&p.value),
-        });
     }
-    params
+    out
+}
+
+/// The request's arguments with the figures of their values taken from `profile` (its
+/// enumerations' values keep theirs) where it knows the parameter (`slots`, looked up
+/// in it), else from the text.
+fn params_in<'a>(
+    profile: &EndpointProfile,
+    args: &[(&'a str, &'a str)],
+    slots: &[Option<u32>],
+) -> Vec<Param<'a>> {
+    args.iter()
+        .enumerate()
+        .map(|(i, &(name, text))| Param {
+            name,
+            value: profile.value_of(slots.get(i).copied().flatten(), text),
+        })
+        .collect()
+}
+
+/// Each argument's slot in `profile`'s parameters, on the stack for a request of at
+/// most [`MAX_REQUEST_PARAMS`] (every request here: the arguments are cut there).
+fn slots_in<'s>(
+    profile: &EndpointProfile,
+    args: &[(&str, &str)],
+    on_stack: &'s mut [Option<u32>; MAX_REQUEST_PARAMS],
+    spilled: &'s mut Vec<Option<u32>>,
+) -> &'s [Option<u32>] {
+    if args.len() <= MAX_REQUEST_PARAMS {
+        for (slot, (name, _)) in on_stack.iter_mut().zip(args) {
+            *slot = profile.params.slot(name);
+        }
+        on_stack.get(..args.len()).unwrap_or_default()
+    } else {
+        *spilled = args.iter().map(|(n, _)| profile.params.slot(n)).collect();
+        spilled
+    }
 }
 
 /// The sampling draw of one learnable request without deviations (see "Sampling"): a
@@ -490,11 +523,14 @@ impl Baselines {
         }
         let mut names = String::new();
         let owned;
-        let params: Vec<Param<'_>> = match parsed {
-            Some(parsed) => parameters_of(&parsed.parts, &mut names),
+        let args: Vec<(&str, &str)> = match parsed {
+            Some(parsed) => arguments_of(&parsed.parts, &mut names),
             None => {
                 owned = parameters(request);
-                owned.iter().map(|(n, v)| Param::new(n, v)).collect()
+                owned
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect()
             }
         };
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
@@ -506,17 +542,11 @@ impl Baselines {
         // One lookup for the judgement and the learning of a known endpoint.
         if let Some(e) = shard.map.get_mut(&endpoint) {
             let learnt = e.profile.n;
-            // Each parameter looked up once, for the judgement and the learning (on the
-            // stack: a request has at most 64 parameters here).
-            let mut on_stack = [None; MAX_REQUEST_PARAMS];
-            let slots: &[Option<u32>] = if params.len() <= MAX_REQUEST_PARAMS {
-                for (slot, p) in on_stack.iter_mut().zip(&params) {
-                    *slot = e.profile.params.slot(p.name);
-                }
-                on_stack.get(..params.len()).unwrap_or_default()
-            } else {
-                &e.profile.slots(&params)
-            };
+            // Each parameter looked up once, for the judgement and the learning, and
+            // each value once in its enumeration.
+            let (mut on_stack, mut spilled) = ([None; MAX_REQUEST_PARAMS], Vec::new());
+            let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
+            let params = params_in(&e.profile, &args, slots);
             let mut deviations = e
                 .profile
                 .judge_slots(&endpoint, &params, slots, status, warmup);
@@ -554,6 +584,7 @@ impl Baselines {
         let points: u32 = deviations.iter().map(|d| d.points).sum();
         let learn = rules_clean && points < self.config.learn_below;
         if learn {
+            let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
         }
         Observation {
@@ -589,7 +620,10 @@ impl Baselines {
     pub fn train(&self, request: &HttpRequest, status: Option<u16>) {
         let endpoint = route::endpoint_key(request);
         let owned = parameters(request);
-        let params: Vec<Param<'_>> = owned.iter().map(|(n, v)| Param::new(n, v)).collect();
+        let args: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
             return;
@@ -597,12 +631,15 @@ impl Baselines {
         let mut shard = lock(shard);
         let warmup = self.config.warmup;
         let Some(e) = shard.map.get_mut(&endpoint) else {
+            let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
             return;
         };
         // Judged first once established, so that its deviations calibrate the endpoint.
         let learnt = e.profile.n;
-        let slots = e.profile.slots(&params);
+        let (mut on_stack, mut spilled) = ([None; MAX_REQUEST_PARAMS], Vec::new());
+        let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
+        let params = params_in(&e.profile, &args, slots);
         let judged = (learnt >= warmup).then(|| {
             e.profile
                 .judge_slots(&endpoint, &params, &slots, status, warmup)
