@@ -1347,6 +1347,53 @@ mod tests {
     }
 
     #[test]
+    fn an_enumerations_kept_figures_are_those_of_its_values_and_it_saves_as_pairs() {
+        let values = [
+            "en",
+            "",
+            "4711",
+            "Vino+Rioja de la casa",
+            "jacinta.delgado@correo.example",
+            "Jamón Ibérico, 2 kg",
+            "1' OR '1'='1",
+        ];
+        let mut p = ParamProfile::default();
+        for (i, v) in values.iter().enumerate() {
+            for _ in 0..=i {
+                p.learn(v);
+            }
+        }
+        assert_eq!(p.values.len(), values.len());
+        let loaded: ParamProfile =
+            serde_json::from_str(&serde_json::to_string(&p).expect("json")).expect("loads");
+        for profile in [&p, &loaded] {
+            for (i, v) in values.iter().enumerate() {
+                let (kept, scanned) = (profile.value_of(v), Value::new(v));
+                assert_eq!(kept.member, Member::At(i as u32), "{v:?}");
+                assert_eq!(
+                    (kept.chars, kept.classes, kept.shape, kept.icd),
+                    (scanned.chars, scanned.classes, scanned.shape, scanned.icd),
+                    "{v:?}"
+                );
+            }
+            assert_eq!(profile.value_of("de").member, Member::Absent);
+        }
+        // Saved as the (text, count) pairs they were.
+        let pairs: Vec<(String, u64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_string(), i as u64 + 1))
+            .collect();
+        let json = serde_json::to_value(&p).expect("json");
+        assert_eq!(json["values"], serde_json::to_value(&pairs).expect("json"));
+        assert_eq!(loaded, p);
+        // A parameter that is no enumeration scans its values.
+        let free = trained((0..100).map(|i| format!("user{i}")));
+        assert_eq!(free.value_of("user1").member, Member::Absent);
+        assert_eq!(free.value_of("user1").chars, 5);
+    }
+
+    #[test]
     fn a_weighted_value_is_learnt_as_that_many_equal_values() {
         let values = ["12", "7", "Vino Rioja de la casa", "31337", "x"];
         let (mut weighted, mut repeated) = (ParamProfile::default(), ParamProfile::default());
