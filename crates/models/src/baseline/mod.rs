@@ -93,6 +93,12 @@ use serde::Serialize;
 pub use config::BaselinesConfig;
 pub use profile::{Deviation, EndpointProfile, HostProfile};
 
+/// The hasher of the endpoint and host maps: foldhash, seeded per map at random (as
+/// std's SipHash `RandomState`, which cost several times as much on every request's
+/// two or three lookups); the maps are bounded (`max_endpoints`), so a client who
+/// found colliding keys could only make a lookup scan a shard's share of them.
+type EndpointHasher = foldhash::fast::RandomState;
+
 /// Shards of the endpoint map (requests to different endpoints rarely wait on each other).
 const SHARDS: usize = 16;
 /// Parameters of one request that are learnt and judged.
@@ -244,7 +250,7 @@ impl ArgNames {
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<String, Entry>,
+    map: HashMap<String, Entry, EndpointHasher>,
     evicted: Vec<String>,
 }
 
@@ -253,7 +259,7 @@ struct Shard {
 pub struct Baselines {
     config: BaselinesConfig,
     shards: Vec<Mutex<Shard>>,
-    hosts: Mutex<HashMap<String, HostEntry>>,
+    hosts: Mutex<HashMap<String, HostEntry, EndpointHasher>>,
     tick: AtomicU64,
     persistence: Mutex<Persistence>,
     /// Set while the saved baselines are still to be loaded: requests seen before then
@@ -354,8 +360,8 @@ fn host_of(endpoint: &str) -> &str {
 }
 
 fn lock_hosts(
-    m: &Mutex<HashMap<String, HostEntry>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, HostEntry>> {
+    m: &Mutex<HashMap<String, HostEntry, EndpointHasher>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, HostEntry, EndpointHasher>> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -522,7 +528,7 @@ impl Baselines {
         Baselines {
             config,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::default()),
             tick: AtomicU64::new(0),
             persistence: Mutex::new(Persistence::default()),
             holding: AtomicBool::new(false),
