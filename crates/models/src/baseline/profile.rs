@@ -688,7 +688,7 @@ impl ParamProfile {
     /// [`ParamProfile::learn_value`]; `fresh`: `value` was taken by
     /// [`ParamProfile::value_of`] from this profile as it still is (no value learnt
     /// into it since), so its [`Member`] is believed without looking again.
-    #[inline]
+    #[inline(always)]
     fn learn_member(&mut self, value: &Value<'_>, weight: u64, fresh: bool) {
         let w = weight.max(1);
         let wf = w as f64;
@@ -799,7 +799,7 @@ impl ParamProfile {
 
     /// [`ParamProfile::judge`] with the value's figures already taken: by [`Value::new`],
     /// or by [`ParamProfile::value_of`] on this profile as it is.
-    #[inline]
+    #[inline(always)]
     pub fn judge_value(&self, name: &str, v: &Value<'_>, out: &mut Vec<Deviation>) {
         let value = v.text;
         let n = self.n;
