@@ -194,6 +194,7 @@ impl EnumValue {
     }
 
     /// The figures of a value equal to this one's text, found at `at`.
+    #[inline(always)]
     fn value<'a>(&self, text: &'a str, at: u32) -> Value<'a> {
         Value {
             text,
@@ -762,7 +763,7 @@ impl ParamProfile {
     /// one of the enumeration's values (the same as [`Value::new`]'s), else taken from
     /// the text; with where it stands in the enumeration, for the judgement and the
     /// learning.
-    #[inline]
+    #[inline(always)]
     pub fn value_of<'a>(&self, text: &'a str) -> Value<'a> {
         if self.not_enum {
             return Value {
@@ -985,7 +986,7 @@ impl EndpointProfile {
     /// The figures of `text`, a value of the parameter in `slot` of
     /// [`EndpointProfile::params`] (`None`: not learnt yet): see
     /// [`ParamProfile::value_of`].
-    #[inline]
+    #[inline(always)]
     pub fn value_of<'a>(&self, slot: Option<u32>, text: &'a str) -> Value<'a> {
         match slot.and_then(|s| self.params.at(s)) {
             Some(p) => p.value_of(text),
