@@ -73,6 +73,14 @@
 //! of the last writer winning; [`Baselines::restore`] loads them at start. The profile
 //! as last synchronised is kept beside each endpoint (memory: about twice the
 //! profiles'). An endpoint one node evicts is deleted for all.
+//!
+//! # Per-request cost
+//!
+//! Two things are kept only to judge and learn faster, never saved: each enumeration
+//! value's figures ([`profile::EnumValue`]: a request whose value is one of its
+//! parameter's enumeration is not scanned), and per endpoint the argument names of a
+//! request lately seen with their slots (`ArgNames`: a request with the same names is
+//! matched name by name rather than each name folded and looked up).
 
 pub mod config;
 pub mod merge;
