@@ -74,10 +74,10 @@ impl ParamProfile {
         self.icd_n += other.icd_n;
         self.not_enum |= other.not_enum;
         if !self.not_enum {
-            for (value, count) in &other.values {
-                match self.values.iter_mut().find(|(v, _)| v == value) {
-                    Some((_, c)) => *c += count,
-                    None => self.values.push((value.clone(), *count)),
+            for value in &other.values {
+                match self.values.iter_mut().find(|v| v.text == value.text) {
+                    Some(v) => v.count += value.count,
+                    None => self.values.push(value.clone()),
                 }
             }
             if self.values.len() > ENUM_MAX {
@@ -116,14 +116,14 @@ impl ParamProfile {
             out.values = self
                 .values
                 .iter()
-                .filter_map(|(v, c)| {
+                .filter_map(|v| {
                     let before = base
                         .values
                         .iter()
-                        .find(|(bv, _)| bv == v)
-                        .map_or(0, |(_, bc)| *bc);
-                    let since = c.saturating_sub(before);
-                    (since > 0).then(|| (v.clone(), since))
+                        .find(|bv| bv.text == v.text)
+                        .map_or(0, |bv| bv.count);
+                    let since = v.count.saturating_sub(before);
+                    (since > 0).then(|| v.with_count(since))
                 })
                 .collect();
         }
@@ -263,10 +263,13 @@ mod tests {
         assert_eq!(merged.classes, all.classes);
         assert_eq!(merged.shapes, all.shapes);
         assert_eq!(merged.icd_n, all.icd_n);
-        let mut mv = merged.values.clone();
-        let mut av = all.values.clone();
-        mv.sort();
-        av.sort();
+        let pairs = |p: &ParamProfile| {
+            let mut v: Vec<(String, u64)> =
+                p.values.iter().map(|e| (e.text.clone(), e.count)).collect();
+            v.sort();
+            v
+        };
+        let (mv, av) = (pairs(&merged), pairs(&all));
         assert_eq!(mv, av);
         // And the difference gives the second half back.
         let d = all.minus(&learnt(&a));

@@ -73,6 +73,14 @@
 //! of the last writer winning; [`Baselines::restore`] loads them at start. The profile
 //! as last synchronised is kept beside each endpoint (memory: about twice the
 //! profiles'). An endpoint one node evicts is deleted for all.
+//!
+//! # Per-request cost
+//!
+//! Two things are kept only to judge and learn faster, never saved: each enumeration
+//! value's figures ([`profile::EnumValue`]: a request whose value is one of its
+//! parameter's enumeration is not scanned), and per endpoint the argument names of a
+//! request lately seen with their slots (`ArgNames`: a request with the same names is
+//! matched name by name rather than each name folded and looked up).
 
 pub mod config;
 pub mod merge;
@@ -87,11 +95,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use palisade_core::Timestamp;
 use palisade_detect::{HttpRequest, Location, ParsedRequest, Part};
-use profile::{Param, Value};
+use profile::Param;
 use serde::Serialize;
 
 pub use config::BaselinesConfig;
 pub use profile::{Deviation, EndpointProfile, HostProfile};
+
+/// The hasher of the endpoint and host maps: foldhash, seeded per map at random (as
+/// std's SipHash `RandomState`, which cost several times as much on every request's
+/// two or three lookups); the maps are bounded (`max_endpoints`), so a client who
+/// found colliding keys could only make a lookup scan a shard's share of them.
+type EndpointHasher = foldhash::fast::RandomState;
 
 /// Shards of the endpoint map (requests to different endpoints rarely wait on each other).
 const SHARDS: usize = 16;
@@ -153,11 +167,98 @@ struct Entry {
     base: Option<EndpointProfile>,
     /// The profile when the snapshot being saved was taken.
     at_snapshot: Option<EndpointProfile>,
+    /// The argument names of a request lately judged, with their slots.
+    seen: ArgNames,
+}
+
+/// The argument names of a request to an endpoint whose names were all known to its
+/// profile, with their slots: requests to an endpoint mostly send the same names in
+/// the same order, so the next one's names are compared with these (one comparison
+/// per name) rather than each folded ([`parameter_name`]) and looked up. The slots
+/// are those of one parameter map ([`ParamMap::generation`](params::ParamMap::generation)):
+/// a profile replaced (by a load or a merge) has another, and the names are looked up
+/// again.
+#[derive(Debug, Default)]
+struct ArgNames {
+    /// The generation of the parameter map the slots are of (0: none yet).
+    generation: u64,
+    /// The names as parsed, one after another.
+    raw: String,
+    /// Where each parsed name ends in `raw`, and whether it is a body argument.
+    raw_ends: Vec<(usize, bool)>,
+    /// The names as the baselines key them, one after another.
+    names: String,
+    /// Where each ends in `names`.
+    ends: Vec<usize>,
+    /// The slot of each.
+    slots: Vec<Option<u32>>,
+}
+
+impl ArgNames {
+    /// The parameters of `args` (argument parts) with their values' figures taken in
+    /// `profile` ([`EndpointProfile::value_of`]), the names and slots from here, when
+    /// `args` have the names remembered and `profile` the parameter map the slots are
+    /// of; `None` otherwise.
+    fn params<'a, 'p: 'a>(
+        &'a self,
+        args: &[&'p Part],
+        profile: &EndpointProfile,
+    ) -> Option<Vec<Param<'a>>> {
+        if self.generation != profile.params.generation() || args.len() != self.raw_ends.len() {
+            return None;
+        }
+        let mut out = Vec::with_capacity(args.len());
+        let (mut raw_start, mut start) = (0, 0);
+        for (i, p) in args.iter().enumerate() {
+            let (&(raw_end, body), &end) = self.raw_ends.get(i).zip(self.ends.get(i))?;
+            if (p.location == Location::BodyArgValue) != body
+                || self.raw.get(raw_start..raw_end) != Some(p.name.as_str())
+            {
+                return None;
+            }
+            out.push(Param {
+                name: self.names.get(start..end).unwrap_or_default(),
+                value: profile.value_of(self.slots.get(i).copied().flatten(), &p.value),
+            });
+            (raw_start, start) = (raw_end, end);
+        }
+        Some(out)
+    }
+
+    /// Remembers the names of `args` (argument parts), keyed as in `pairs`, and their
+    /// `slots` in `map`, when every one has a slot.
+    fn remember(
+        &mut self,
+        args: &[&Part],
+        pairs: &[(&str, &str)],
+        slots: &[Option<u32>],
+        map: &params::ParamMap,
+    ) {
+        if slots.iter().any(Option::is_none) {
+            return;
+        }
+        self.generation = map.generation();
+        self.raw.clear();
+        self.raw_ends.clear();
+        for p in args {
+            self.raw.push_str(&p.name);
+            self.raw_ends
+                .push((self.raw.len(), p.location == Location::BodyArgValue));
+        }
+        self.names.clear();
+        self.ends.clear();
+        for (name, _) in pairs {
+            self.names.push_str(name);
+            self.ends.push(self.names.len());
+        }
+        self.slots.clear();
+        self.slots.extend_from_slice(slots);
+    }
 }
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<String, Entry>,
+    map: HashMap<String, Entry, EndpointHasher>,
     evicted: Vec<String>,
 }
 
@@ -166,7 +267,7 @@ struct Shard {
 pub struct Baselines {
     config: BaselinesConfig,
     shards: Vec<Mutex<Shard>>,
-    hosts: Mutex<HashMap<String, HostEntry>>,
+    hosts: Mutex<HashMap<String, HostEntry, EndpointHasher>>,
     tick: AtomicU64,
     persistence: Mutex<Persistence>,
     /// Set while the saved baselines are still to be loaded: requests seen before then
@@ -267,8 +368,8 @@ fn host_of(endpoint: &str) -> &str {
 }
 
 fn lock_hosts(
-    m: &Mutex<HashMap<String, HostEntry>>,
-) -> std::sync::MutexGuard<'_, HashMap<String, HostEntry>> {
+    m: &Mutex<HashMap<String, HostEntry, EndpointHasher>>,
+) -> std::sync::MutexGuard<'_, HashMap<String, HostEntry, EndpointHasher>> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -329,40 +430,81 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
 }
 
 /// [`parameters`] from parts already parsed (at paranoia 1 or 2, which give the same
-/// arguments), borrowing their values; their names are written into `names` (one
-/// buffer for the request, not one allocation per name).
-fn parameters_of<'a>(parts: &'a [Part], names: &'a mut String) -> Vec<Param<'a>> {
-    // The argument parts picked out once (the other parts are headers, the path...),
-    // the buffer sized once, and each name's end kept on the stack.
-    let mut args: [Option<&'a Part>; MAX_REQUEST_PARAMS] = [None; MAX_REQUEST_PARAMS];
-    let mut count = 0;
-    for (slot, p) in args.iter_mut().zip(argument_parts(parts)) {
-        *slot = Some(p);
-        count += 1;
-    }
-    let args = args.iter().take(count).flatten();
+/// arguments) as (name, value) pairs, borrowing their values; their names are written
+/// into `names` (one buffer for the request, not one allocation per name). The values'
+/// figures are taken once the endpoint's profile is at hand ([`EndpointProfile::value_of`]).
+fn arguments_of<'a, 'p: 'a>(
+    args: impl Iterator<Item = &'p Part> + Clone,
+    names: &'a mut String,
+) -> Vec<(&'a str, &'a str)> {
+    // The buffer sized once, and each name's end kept on the stack.
     names.reserve(
         args.clone()
             .map(|p| p.name.len().min(4 * MAX_NAME_CHARS) + "body:".len())
             .sum(),
     );
     let mut ends = [0usize; MAX_REQUEST_PARAMS];
+    let mut count = 0;
     for (p, end) in args.clone().zip(ends.iter_mut()) {
         push_parameter_name(names, p.location, &p.name);
         *end = names.len();
+        count += 1;
     }
     let names: &'a str = names;
     let mut start = 0;
-    let mut params = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count);
     for (p, &end) in args.zip(ends.iter()) {
-        let name = names.get(start..end).unwrap_or_default();
+        out.push((names.get(start..end).unwrap_or_default(), p.value.as_str()));
         start = end;
-        params.push(Param {
-            name,
-            value: Value::new(&p.value),
-        });
     }
-    params
+    out
+}
+
+/// The argument parts of `parts` ([`argument_parts`]) picked out once into `picked`
+/// (the other parts are headers, the path...); how many.
+fn pick<'a>(parts: &'a [Part], picked: &mut [&'a Part; MAX_REQUEST_PARAMS]) -> usize {
+    let mut count = 0;
+    for (slot, p) in picked.iter_mut().zip(argument_parts(parts)) {
+        *slot = p;
+        count += 1;
+    }
+    count
+}
+
+/// The request's arguments with the figures of their values taken from `profile` (its
+/// enumerations' values keep theirs) where it knows the parameter (`slots`, looked up
+/// in it), else from the text.
+fn params_in<'a>(
+    profile: &EndpointProfile,
+    args: &[(&'a str, &'a str)],
+    slots: &[Option<u32>],
+) -> Vec<Param<'a>> {
+    args.iter()
+        .enumerate()
+        .map(|(i, &(name, text))| Param {
+            name,
+            value: profile.value_of(slots.get(i).copied().flatten(), text),
+        })
+        .collect()
+}
+
+/// Each argument's slot in `profile`'s parameters, on the stack for a request of at
+/// most [`MAX_REQUEST_PARAMS`] (every request here: the arguments are cut there).
+fn slots_in<'s>(
+    profile: &EndpointProfile,
+    args: &[(&str, &str)],
+    on_stack: &'s mut [Option<u32>; MAX_REQUEST_PARAMS],
+    spilled: &'s mut Vec<Option<u32>>,
+) -> &'s [Option<u32>] {
+    if args.len() <= MAX_REQUEST_PARAMS {
+        for (slot, (name, _)) in on_stack.iter_mut().zip(args) {
+            *slot = profile.params.slot(name);
+        }
+        on_stack.get(..args.len()).unwrap_or_default()
+    } else {
+        *spilled = args.iter().map(|(n, _)| profile.params.slot(n)).collect();
+        spilled
+    }
 }
 
 /// The sampling draw of one learnable request without deviations (see "Sampling"): a
@@ -394,7 +536,7 @@ impl Baselines {
         Baselines {
             config,
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            hosts: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::default()),
             tick: AtomicU64::new(0),
             persistence: Mutex::new(Persistence::default()),
             holding: AtomicBool::new(false),
@@ -488,15 +630,24 @@ impl Baselines {
                 ..Observation::default()
             };
         }
-        let mut names = String::new();
-        let owned;
-        let params: Vec<Param<'_>> = match parsed {
-            Some(parsed) => parameters_of(&parsed.parts, &mut names),
-            None => {
-                owned = parameters(request);
-                owned.iter().map(|(n, v)| Param::new(n, v)).collect()
-            }
+        // The argument parts, on the stack (the array filled with any part at first).
+        let parts = parsed.map_or(&[][..], |p| p.parts.as_slice());
+        let picked_parts: Option<[&Part; MAX_REQUEST_PARAMS]> =
+            parts.first().map(|first| [first; MAX_REQUEST_PARAMS]);
+        let mut picked_parts = picked_parts;
+        let count = picked_parts
+            .as_mut()
+            .map_or(0, |picked| pick(parts, picked));
+        let picked: &[&Part] = picked_parts
+            .as_ref()
+            .and_then(|p| p.get(..count))
+            .unwrap_or_default();
+        let owned = if parsed.is_none() {
+            parameters(request)
+        } else {
+            Vec::new()
         };
+        let mut names = String::new();
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
             return Observation::default();
@@ -506,16 +657,32 @@ impl Baselines {
         // One lookup for the judgement and the learning of a known endpoint.
         if let Some(e) = shard.map.get_mut(&endpoint) {
             let learnt = e.profile.n;
-            // Each parameter looked up once, for the judgement and the learning (on the
-            // stack: a request has at most 64 parameters here).
-            let mut on_stack = [None; MAX_REQUEST_PARAMS];
-            let slots: &[Option<u32>] = if params.len() <= MAX_REQUEST_PARAMS {
-                for (slot, p) in on_stack.iter_mut().zip(&params) {
-                    *slot = e.profile.params.slot(p.name);
-                }
-                on_stack.get(..params.len()).unwrap_or_default()
+            // Each parameter looked up once, for the judgement and the learning (or
+            // its slot remembered from an earlier request with the same names), and
+            // each value once in its enumeration.
+            let (mut on_stack, mut spilled) = ([None; MAX_REQUEST_PARAMS], Vec::new());
+            let remembered = if parsed.is_some() {
+                e.seen.params(picked, &e.profile)
             } else {
-                &e.profile.slots(&params)
+                None
+            };
+            let (params, slots): (Vec<Param<'_>>, &[Option<u32>]) = match remembered {
+                Some(params) => (params, &e.seen.slots),
+                None => {
+                    let args = if parsed.is_some() {
+                        arguments_of(picked.iter().copied(), &mut names)
+                    } else {
+                        owned
+                            .iter()
+                            .map(|(n, v)| (n.as_str(), v.as_str()))
+                            .collect()
+                    };
+                    let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
+                    if parsed.is_some() {
+                        e.seen.remember(picked, &args, slots, &e.profile.params);
+                    }
+                    (params_in(&e.profile, &args, slots), slots)
+                }
             };
             let mut deviations = e
                 .profile
@@ -554,6 +721,15 @@ impl Baselines {
         let points: u32 = deviations.iter().map(|d| d.points).sum();
         let learn = rules_clean && points < self.config.learn_below;
         if learn {
+            let args = if parsed.is_some() {
+                arguments_of(picked.iter().copied(), &mut names)
+            } else {
+                owned
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .collect()
+            };
+            let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
         }
         Observation {
@@ -589,7 +765,10 @@ impl Baselines {
     pub fn train(&self, request: &HttpRequest, status: Option<u16>) {
         let endpoint = route::endpoint_key(request);
         let owned = parameters(request);
-        let params: Vec<Param<'_>> = owned.iter().map(|(n, v)| Param::new(n, v)).collect();
+        let args: Vec<(&str, &str)> = owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
         let Some(shard) = self.shards.get(shard_of(&endpoint)) else {
             return;
@@ -597,15 +776,18 @@ impl Baselines {
         let mut shard = lock(shard);
         let warmup = self.config.warmup;
         let Some(e) = shard.map.get_mut(&endpoint) else {
+            let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
             return;
         };
         // Judged first once established, so that its deviations calibrate the endpoint.
         let learnt = e.profile.n;
-        let slots = e.profile.slots(&params);
+        let (mut on_stack, mut spilled) = ([None; MAX_REQUEST_PARAMS], Vec::new());
+        let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
+        let params = params_in(&e.profile, &args, slots);
         let judged = (learnt >= warmup).then(|| {
             e.profile
-                .judge_slots(&endpoint, &params, &slots, status, warmup)
+                .judge_slots(&endpoint, &params, slots, status, warmup)
         });
         let clean = judged.as_ref().is_none_or(Vec::is_empty);
         let weight = self.weight(true, learnt, clean, tick);
@@ -615,7 +797,7 @@ impl Baselines {
         }
         e.profile.learn_slots(
             &params,
-            &slots,
+            slots,
             status,
             self.config.max_parameters,
             judged.as_deref(),
@@ -650,6 +832,7 @@ impl Baselines {
                 dirty: true,
                 base: None,
                 at_snapshot: None,
+                seen: ArgNames::default(),
             },
         );
     }
@@ -907,6 +1090,7 @@ impl Baselines {
                     dirty: false,
                     base: Some(profile),
                     at_snapshot: None,
+                    seen: ArgNames::default(),
                 },
             );
             loaded += 1;
@@ -1089,6 +1273,70 @@ mod tests {
             deviated += usize::from(!a.deviations.is_empty());
         }
         assert!(deviated >= 1, "the odd request deviates");
+    }
+
+    /// Requests that reach every path of the remembered names and of the figures kept
+    /// with an enumeration's values: the same names again, in another order, one more
+    /// or one fewer, a name twice (with the same value, known or new, and with
+    /// another), an
+    /// enumeration outgrown in the middle of a request, and a profile replaced by a
+    /// save.
+    fn tricky(i: usize) -> String {
+        let lang = ["en", "es", "fr"][i % 3];
+        match i % 9 {
+            0..=3 => format!("/p?id={}&lang={lang}&q=blue+shoes", i % 7),
+            4 => format!("/p?lang={lang}&id={}&q=red", i % 7),
+            5 if i.is_multiple_of(2) => format!("/p?id={}&lang={lang}&lang={lang}", i % 7),
+            5 => format!("/p?id={}&lang=y{}&lang=y{}", i % 7, i / 9, i / 9),
+            6 => format!("/p?id={}&lang={lang}&lang=x{}&q=%27", i % 7, i / 9),
+            7 => format!("/p?id={}&lang={lang}&q=blue+shoes&new{}=1", i % 7, i % 4),
+            _ => format!("/p?id={}&q=a+much+longer+value+than+the+others+{i}", i % 7),
+        }
+    }
+
+    #[test]
+    fn remembered_names_and_kept_figures_judge_and_learn_as_every_value_looked_up() {
+        let b = Baselines::new(small());
+        let config = b.config().clone();
+        let key = "shop.example GET /p";
+        let mut reference = EndpointProfile::default();
+        let mut table = HashMap::new();
+        for i in 0..900 {
+            if i % 300 == 299 {
+                // Saved and synchronised: the profile is replaced by the sum loaded back
+                // (the same figures, another parameter map with other slots), so
+                // what was remembered of its slots no longer holds.
+                save_into(&b, &mut table);
+                // The reference goes on from the profile adopted (the merge's own
+                // rounding of the means is not what is compared here).
+                reference = profile_of(&b, key);
+            }
+            let r = get(&tricky(i));
+            let parsed = palisade_detect::parse(&r, 1);
+            let o = b.observe_parsed(&r, Some(&parsed), None, true);
+            // The reference: every name folded and looked up, every value scanned and
+            // looked for in its enumeration (`Value::new`).
+            let pairs: Vec<(String, String)> = parameters(&r);
+            let pairs: Vec<(String, &str)> =
+                pairs.iter().map(|(n, v)| (n.clone(), v.as_str())).collect();
+            let learnt = reference.n;
+            let mut deviations = reference.judge(key, &pairs, None, config.warmup);
+            deviations.sort_by_key(|d| std::cmp::Reverse(d.points));
+            let points: u32 = deviations.iter().map(|d| d.points).sum();
+            assert_eq!(o.deviations, deviations, "request {i}: {}", r.uri);
+            if points < config.learn_below {
+                let judged = (learnt >= config.warmup).then_some(deviations.as_slice());
+                reference.learn(&pairs, None, config.max_parameters, judged);
+            }
+            assert_eq!(profile_of(&b, key), reference, "request {i}: {}", r.uri);
+        }
+        let p = profile_of(&b, key);
+        assert!(p.params["lang"].not_enum, "outgrown");
+        assert!(p.params["id"].is_enum(), "still one");
+        assert!(
+            p.params.get("new#").is_some(),
+            "a new name learnt (digits folded)"
+        );
     }
 
     #[test]

@@ -19,21 +19,58 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::profile::ParamProfile;
 
 /// An endpoint's parameters by name: one hash lookup gives a slot that stays valid.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct ParamMap {
     /// The profiles in the order their names were first learnt (a slot is an index).
     entries: Vec<(String, ParamProfile)>,
     /// Name → slot.
     index: HashMap<String, u32, BuildHasherDefault<NameHasher>>,
+    /// Which map this is ([`ParamMap::generation`]).
+    generation: u64,
+}
+
+/// The generation of the next map made.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+impl Default for ParamMap {
+    /// An empty map of a new generation.
+    fn default() -> ParamMap {
+        ParamMap {
+            entries: Vec::new(),
+            index: HashMap::default(),
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+impl Clone for ParamMap {
+    /// The same names in the same slots, as a map of a new generation (the two grow
+    /// apart).
+    fn clone(&self) -> ParamMap {
+        ParamMap {
+            entries: self.entries.clone(),
+            index: self.index.clone(),
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+        }
+    }
 }
 
 impl ParamMap {
+    /// A number no other map has (a clone takes a new one): a name's slot, once found,
+    /// stays its slot in this map (names are only ever appended), so slots remembered
+    /// with the generation stay valid while the map is the same.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Names learnt.
     #[inline]
     pub fn len(&self) -> usize {

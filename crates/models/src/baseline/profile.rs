@@ -103,6 +103,23 @@ pub struct Value<'a> {
     pub shape: Shape,
     /// Its binned character distribution, for a value of at least [`ICD_MIN_LEN`] bytes.
     pub icd: Option<[f64; 6]>,
+    /// Where it stands in its parameter's enumeration, when that was looked up
+    /// ([`ParamProfile::value_of`]).
+    pub member: Member,
+}
+
+/// Whether a value is one of its parameter's enumeration, as found when its figures
+/// were taken ([`ParamProfile::value_of`]): the judgement then does not look for it
+/// again, nor the learning that follows (which checks the slot still holds it: an
+/// earlier parameter of the same name in the request may have changed the list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Member {
+    /// Not looked up ([`Value::new`]).
+    Unknown,
+    /// The value of this index in [`ParamProfile::values`].
+    At(u32),
+    /// Not among the values (or the parameter is no enumeration).
+    Absent,
 }
 
 impl<'a> Value<'a> {
@@ -123,7 +140,92 @@ impl<'a> Value<'a> {
             classes,
             shape: scan.shape(text),
             icd: (text.len() >= ICD_MIN_LEN).then(|| icd_bins(text)),
+            member: Member::Unknown,
         }
+    }
+}
+
+/// One value of an enumeration ([`ParamProfile::values`]): its text and count, saved as
+/// the pair `[text, count]`, and its figures (those [`Value::new`] takes, a function of
+/// the text alone), taken once when it joins the list or is loaded: a request whose
+/// value is one of its parameter's enumeration (the common case for the parameters
+/// that are one) takes them from here rather than scanning the value again.
+#[derive(Debug, Clone)]
+pub struct EnumValue {
+    /// The value.
+    pub text: String,
+    /// Requests learnt with it.
+    pub count: u64,
+    /// Its length in characters (at most [`ENUM_VALUE_CHARS`]).
+    chars: u32,
+    /// Its character classes.
+    classes: u16,
+    /// Its shape.
+    shape: Shape,
+    /// Its character distribution (values of at least [`ICD_MIN_LEN`] bytes), boxed:
+    /// most enumerated values are shorter.
+    icd: Option<Box<[f64; 6]>>,
+}
+
+impl EnumValue {
+    /// `value` learnt `count` times.
+    pub fn new(value: &Value<'_>, count: u64) -> EnumValue {
+        EnumValue {
+            text: value.text.to_owned(),
+            count,
+            chars: u32::try_from(value.chars).unwrap_or(u32::MAX),
+            classes: value.classes,
+            shape: value.shape,
+            icd: value.icd.map(Box::new),
+        }
+    }
+
+    /// `text` learnt `count` times, its figures taken.
+    pub fn of(text: &str, count: u64) -> EnumValue {
+        EnumValue::new(&Value::new(text), count)
+    }
+
+    /// The same value with another count (its figures kept).
+    pub fn with_count(&self, count: u64) -> EnumValue {
+        EnumValue {
+            count,
+            ..self.clone()
+        }
+    }
+
+    /// The figures of a value equal to this one's text, found at `at`.
+    #[inline(always)]
+    fn value<'a>(&self, text: &'a str, at: u32) -> Value<'a> {
+        Value {
+            text,
+            chars: u64::from(self.chars),
+            classes: self.classes,
+            shape: self.shape,
+            icd: self.icd.as_deref().copied(),
+            member: Member::At(at),
+        }
+    }
+}
+
+impl PartialEq for EnumValue {
+    /// Equal text and count (the figures follow from the text).
+    fn eq(&self, other: &EnumValue) -> bool {
+        self.count == other.count && self.text == other.text
+    }
+}
+
+impl Serialize for EnumValue {
+    /// As the pair `(text, count)` it was saved as.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.text, self.count).serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EnumValue {
+    /// From the pair `(text, count)`, taking the figures.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<EnumValue, D::Error> {
+        let (text, count) = <(String, u64)>::deserialize(deserializer)?;
+        Ok(EnumValue::of(&text, count))
     }
 }
 
@@ -142,7 +244,7 @@ fn set_bits(set: u16) -> impl Iterator<Item = usize> {
 
 /// What a whole value looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
+#[repr(u8)]
 pub enum Shape {
     /// Empty.
     Empty,
@@ -496,7 +598,7 @@ pub struct ParamProfile {
     /// Values of at least [`ICD_MIN_LEN`] characters (those that train `icd`).
     pub icd_n: u64,
     /// The distinct values with their counts while there are at most [`ENUM_MAX`].
-    pub values: Vec<(String, u64)>,
+    pub values: Vec<EnumValue>,
     /// More distinct (or longer) values were seen than an enumeration has.
     pub not_enum: bool,
     /// `n` when the last new distinct value was learnt.
@@ -581,6 +683,14 @@ impl ParamProfile {
     /// (Welford's update with frequency weights), so the figures stay in requests.
     #[inline]
     pub fn learn_value(&mut self, value: &Value<'_>, weight: u64) {
+        self.learn_member(value, weight, false);
+    }
+
+    /// [`ParamProfile::learn_value`]; `fresh`: `value` was taken by
+    /// [`ParamProfile::value_of`] from this profile as it still is (no value learnt
+    /// into it since), so its [`Member`] is believed without looking again.
+    #[inline(always)]
+    fn learn_member(&mut self, value: &Value<'_>, weight: u64, fresh: bool) {
         let w = weight.max(1);
         let wf = w as f64;
         self.n += w;
@@ -611,10 +721,25 @@ impl ParamProfile {
         }
         if !self.not_enum {
             let room = self.values.len() < ENUM_MAX && len <= ENUM_VALUE_CHARS as u64;
-            match self.values.iter_mut().find(|(v, _)| v == value.text) {
-                Some((_, c)) => *c += w,
+            // Where the value was found when its figures were taken: believed when the
+            // list is as it was then, else checked; looked for when not known.
+            let at = match (value.member, fresh) {
+                (Member::At(i), true) => Some(i as usize),
+                (Member::Absent, true) => None,
+                (Member::At(i), false)
+                    if self
+                        .values
+                        .get(i as usize)
+                        .is_some_and(|e| e.text == value.text) =>
+                {
+                    Some(i as usize)
+                }
+                _ => self.values.iter().position(|e| e.text == value.text),
+            };
+            match at.and_then(|i| self.values.get_mut(i)) {
+                Some(e) => e.count += w,
                 None if room => {
-                    self.values.push((value.text.to_owned(), w));
+                    self.values.push(EnumValue::new(value, w));
                     self.last_new_value_at = self.n;
                 }
                 None => {
@@ -634,6 +759,30 @@ impl ParamProfile {
             && self.last_new_value_at.saturating_mul(2) <= self.n
     }
 
+    /// The figures of `text`, a value of this parameter: those kept with it when it is
+    /// one of the enumeration's values (the same as [`Value::new`]'s), else taken from
+    /// the text; with where it stands in the enumeration, for the judgement and the
+    /// learning.
+    #[inline(always)]
+    pub fn value_of<'a>(&self, text: &'a str) -> Value<'a> {
+        if self.not_enum {
+            return Value {
+                member: Member::Absent,
+                ..Value::new(text)
+            };
+        }
+        match self.values.iter().position(|e| e.text == text) {
+            Some(i) => match (u32::try_from(i), self.values.get(i)) {
+                (Ok(at), Some(e)) => e.value(text, at),
+                _ => Value::new(text),
+            },
+            None => Value {
+                member: Member::Absent,
+                ..Value::new(text)
+            },
+        }
+    }
+
     /// The dominant shape and its count.
     fn dominant_shape(&self) -> (usize, u64) {
         self.shapes
@@ -649,8 +798,9 @@ impl ParamProfile {
         self.judge_value(name, &Value::new(value), out);
     }
 
-    /// [`ParamProfile::judge`] with the value's figures already taken.
-    #[inline]
+    /// [`ParamProfile::judge`] with the value's figures already taken: by [`Value::new`],
+    /// or by [`ParamProfile::value_of`] on this profile as it is.
+    #[inline(always)]
     pub fn judge_value(&self, name: &str, v: &Value<'_>, out: &mut Vec<Deviation>) {
         let value = v.text;
         let n = self.n;
@@ -665,20 +815,21 @@ impl ParamProfile {
                 thousands(n)
             )
         };
-        // Character classes never (or almost never) seen in this parameter.
-        let mut novel = Vec::new();
-        let mut dangerous = false;
+        // Character classes never (or almost never) seen in this parameter: a bit set,
+        // named only when there are some.
+        let mut novel = 0u16;
         let rare = RARE * n as f64;
         // Only the classes the value has (a few of the 14), in class order.
         for i in set_bits(v.classes) {
-            if (self.class_count(i) as f64) <= rare
-                && let Some(name) = CLASSES.get(i)
-            {
-                novel.push(*name);
-                dangerous |= DANGEROUS & (1 << i) != 0;
+            if (self.class_count(i) as f64) <= rare && i < CLASSES.len() {
+                novel |= 1 << i;
             }
         }
-        if !novel.is_empty() {
+        if novel != 0 {
+            let dangerous = novel & DANGEROUS != 0;
+            let novel: Vec<&str> = set_bits(novel)
+                .filter_map(|i| CLASSES.get(i).copied())
+                .collect();
             out.push(Deviation {
                 kind: "characters",
                 parameter: name.to_owned(),
@@ -711,12 +862,19 @@ impl ParamProfile {
             }
         }
         // Enumerations: a value outside the small set.
-        if self.is_enum() && !self.values.iter().any(|(v, _)| v == value) {
+        let member = || match v.member {
+            // Looked up in this profile ([`ParamProfile::value_of`]), which cannot have
+            // changed since (`&self`).
+            Member::At(i) => (i as usize) < self.values.len(),
+            Member::Absent => false,
+            Member::Unknown => self.values.iter().any(|e| e.text == value),
+        };
+        if self.is_enum() && !member() {
             let list: Vec<String> = self
                 .values
                 .iter()
                 .take(5)
-                .map(|(v, _)| format!("`{}`", quote(v)))
+                .map(|e| format!("`{}`", quote(&e.text)))
                 .collect();
             out.push(Deviation {
                 kind: "enumeration",
@@ -825,6 +983,17 @@ impl EndpointProfile {
         self.learn_slots(params, &slots, status, max_params, judged, weight);
     }
 
+    /// The figures of `text`, a value of the parameter in `slot` of
+    /// [`EndpointProfile::params`] (`None`: not learnt yet): see
+    /// [`ParamProfile::value_of`].
+    #[inline(always)]
+    pub fn value_of<'a>(&self, slot: Option<u32>, text: &'a str) -> Value<'a> {
+        match slot.and_then(|s| self.params.at(s)) {
+            Some(p) => p.value_of(text),
+            None => Value::new(text),
+        }
+    }
+
     /// The slot of each parameter's name in [`EndpointProfile::params`] (`None`: not
     /// learnt yet): looked up once for the judgement and the learning of a request.
     pub fn slots(&self, params: &[Param<'_>]) -> Vec<Option<u32>> {
@@ -858,16 +1027,25 @@ impl EndpointProfile {
             }
         }
         self.n += w;
+        // The slots (under 64) learnt into so far: a value's place in its enumeration,
+        // found with its figures, holds until a value is learnt into its slot (a second
+        // parameter of the same name in the request).
+        let mut touched = 0u64;
         for (i, param) in params.iter().enumerate() {
             // The slot the judgement found, else a lookup: the name may be new, or
             // have been added by an earlier parameter of this request.
-            let slot = match slots.get(i).copied().flatten() {
-                Some(slot) => Some(slot),
-                None => self.params.slot(param.name),
+            let (slot, fresh) = match slots.get(i).copied().flatten() {
+                Some(slot) => {
+                    let bit = 1u64.checked_shl(slot).unwrap_or(0);
+                    let fresh = bit != 0 && touched & bit == 0;
+                    touched |= bit;
+                    (Some(slot), fresh)
+                }
+                None => (self.params.slot(param.name), false),
             };
             let room = self.params.len() < max_params;
             match slot.and_then(|s| self.params.at_mut(s)) {
-                Some(p) => p.learn_value(&param.value, w),
+                Some(p) => p.learn_member(&param.value, w, fresh),
                 None if room => {
                     let mut p = ParamProfile::default();
                     p.learn_value(&param.value, w);
@@ -1167,6 +1345,53 @@ mod tests {
             let icd = (v.len() >= ICD_MIN_LEN).then(|| icd_bins_reference(v));
             assert_eq!(value.icd, icd, "{v:?}");
         }
+    }
+
+    #[test]
+    fn an_enumerations_kept_figures_are_those_of_its_values_and_it_saves_as_pairs() {
+        let values = [
+            "en",
+            "",
+            "4711",
+            "Vino+Rioja de la casa",
+            "jacinta.delgado@correo.example",
+            "Jamón Ibérico, 2 kg",
+            "1' OR '1'='1",
+        ];
+        let mut p = ParamProfile::default();
+        for (i, v) in values.iter().enumerate() {
+            for _ in 0..=i {
+                p.learn(v);
+            }
+        }
+        assert_eq!(p.values.len(), values.len());
+        let loaded: ParamProfile =
+            serde_json::from_str(&serde_json::to_string(&p).expect("json")).expect("loads");
+        for profile in [&p, &loaded] {
+            for (i, v) in values.iter().enumerate() {
+                let (kept, scanned) = (profile.value_of(v), Value::new(v));
+                assert_eq!(kept.member, Member::At(i as u32), "{v:?}");
+                assert_eq!(
+                    (kept.chars, kept.classes, kept.shape, kept.icd),
+                    (scanned.chars, scanned.classes, scanned.shape, scanned.icd),
+                    "{v:?}"
+                );
+            }
+            assert_eq!(profile.value_of("de").member, Member::Absent);
+        }
+        // Saved as the (text, count) pairs they were.
+        let pairs: Vec<(String, u64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_string(), i as u64 + 1))
+            .collect();
+        let json = serde_json::to_value(&p).expect("json");
+        assert_eq!(json["values"], serde_json::to_value(&pairs).expect("json"));
+        assert_eq!(loaded, p);
+        // A parameter that is no enumeration scans its values.
+        let free = trained((0..100).map(|i| format!("user{i}")));
+        assert_eq!(free.value_of("user1").member, Member::Absent);
+        assert_eq!(free.value_of("user1").chars, 5);
     }
 
     #[test]
