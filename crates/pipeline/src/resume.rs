@@ -166,7 +166,9 @@ impl AtStart {
 /// uninspected (the user chose not to inspect them) and keep that source's tail or
 /// listener waiting while it inspects them all. The task ends when the writer does.
 pub fn skip_inspection(store: SharedStore) -> (mpsc::Sender<StoredBatches>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<StoredBatches>(4);
+    // One group in flight: the writer holds a group until every observer has taken it, so
+    // a deeper queue would only keep more stored events in memory.
+    let (tx, mut rx) = mpsc::channel::<StoredBatches>(1);
     let task = tokio::spawn(async move {
         while let Some(group) = rx.recv().await {
             let marks = highest_per_source(&group);
