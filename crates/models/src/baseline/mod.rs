@@ -429,6 +429,24 @@ fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
         .take(MAX_REQUEST_PARAMS)
 }
 
+/// The request's arguments as (name, value): a parsed request's picked parts (their
+/// names keyed into `names`), or the parameters read from a request that was not parsed.
+fn request_arguments<'a, 'p: 'a>(
+    parsed: bool,
+    picked: &[&'p Part],
+    owned: &'a [(String, String)],
+    names: &'a mut String,
+) -> Vec<(&'a str, &'a str)> {
+    if parsed {
+        arguments_of(picked.iter().copied(), names)
+    } else {
+        owned
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+}
+
 /// [`parameters`] from parts already parsed (at paranoia 1 or 2, which give the same
 /// arguments) as (name, value) pairs, borrowing their values; their names are written
 /// into `names` (one buffer for the request, not one allocation per name). The values'
@@ -669,14 +687,7 @@ impl Baselines {
             let (params, slots): (Vec<Param<'_>>, &[Option<u32>]) = match remembered {
                 Some(params) => (params, &e.seen.slots),
                 None => {
-                    let args = if parsed.is_some() {
-                        arguments_of(picked.iter().copied(), &mut names)
-                    } else {
-                        owned
-                            .iter()
-                            .map(|(n, v)| (n.as_str(), v.as_str()))
-                            .collect()
-                    };
+                    let args = request_arguments(parsed.is_some(), picked, &owned, &mut names);
                     let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
                     if parsed.is_some() {
                         e.seen.remember(picked, &args, slots, &e.profile.params);
@@ -721,14 +732,7 @@ impl Baselines {
         let points: u32 = deviations.iter().map(|d| d.points).sum();
         let learn = rules_clean && points < self.config.learn_below;
         if learn {
-            let args = if parsed.is_some() {
-                arguments_of(picked.iter().copied(), &mut names)
-            } else {
-                owned
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .collect()
-            };
+            let args = request_arguments(parsed.is_some(), picked, &owned, &mut names);
             let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
         }

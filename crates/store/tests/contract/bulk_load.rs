@@ -23,21 +23,27 @@ fn from(ts: i64, ip: &str, path: &str) -> Event {
     }
 }
 
-/// Offsets from T0 of the events from 10.0.0.0/24 whose path starts with `/a`.
-async fn from_net(s: &SharedStore) -> Vec<i64> {
-    let page = s
-        .query_events(&EventQuery {
-            client: net("10.0.0.0/24"),
-            path_prefix: Some("/a".into()),
-            limit: 100,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
+/// Offsets from T0 of the first 100 events `query` finds.
+async fn offsets(s: &SharedStore, query: EventQuery) -> Vec<i64> {
+    let query = EventQuery {
+        limit: 100,
+        ..query
+    };
+    let page = s.query_events(&query).await.unwrap();
     page.items
         .iter()
         .map(|e| e.event.ts.as_micros() - T0)
         .collect()
+}
+
+/// Offsets from T0 of the events from 10.0.0.0/24 whose path starts with `/a`.
+async fn from_net(s: &SharedStore) -> Vec<i64> {
+    let query = EventQuery {
+        client: net("10.0.0.0/24"),
+        path_prefix: Some("/a".into()),
+        ..EventQuery::default()
+    };
+    offsets(s, query).await
 }
 
 /// Indexes on `events` besides the primary key's (SQLite lists that one without SQL).
@@ -103,18 +109,11 @@ async fn a_bulk_load_answers_the_same_and_its_indexes_come_back(db: Db) {
 
 /// Offsets from T0 of the events whose searched text holds `needle`.
 async fn with_text(s: &SharedStore, needle: &str) -> Vec<i64> {
-    let page = s
-        .query_events(&EventQuery {
-            text: Some(needle.into()),
-            limit: 100,
-            ..EventQuery::default()
-        })
-        .await
-        .unwrap();
-    page.items
-        .iter()
-        .map(|e| e.event.ts.as_micros() - T0)
-        .collect()
+    let query = EventQuery {
+        text: Some(needle.into()),
+        ..EventQuery::default()
+    };
+    offsets(s, query).await
 }
 
 async fn a_killed_bulk_load_gets_the_text_index_back_while_it_is_on(db: Db) {
