@@ -5,20 +5,16 @@
 //! beaconing host raise their scenarios, each threat linked to its flows, while ordinary
 //! DNS lookups do not.
 
+use std::ffi::OsStr;
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use palisade_flows::reader::{PcapWriter, tcp_frame, udp_frame};
 
+mod common;
+
 fn ingest(data: &std::path::Path, file: &std::path::Path) -> String {
-    let o: Output = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .arg("ingest")
-        .arg(file)
-        .arg("--data-dir")
-        .arg(data)
-        .env("PALISADE_LOG", "warn")
-        .env_remove("PALISADE_DATABASE_URL")
-        .env_remove("PALISADE_CONFIG")
+    let o: Output = common::palisade(data, [OsStr::new("ingest"), file.as_os_str()])
         .output()
         .expect("run palisade");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

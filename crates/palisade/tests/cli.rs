@@ -1,18 +1,12 @@
 //! The command line as a user runs it.
 
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Output;
+
+mod common;
 
 fn palisade(data: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("PALISADE_LOG", "warn")
-        .env_remove("PALISADE_DATABASE_URL")
-        .env_remove("PALISADE_CONFIG")
-        .output()
-        .expect("run palisade")
+    common::palisade(data, args).output().expect("run palisade")
 }
 
 fn text(o: &Output) -> String {

@@ -4,22 +4,17 @@
 //! forgetting the marks it moved leaves them as a kill between the store and the
 //! inspector does.
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use palisade_core::threat::Threat;
 use palisade_store::{Cursor, SharedStore, ThreatQuery};
 
+mod common;
+
 fn palisade(data: &Path, args: &[&str]) -> Output {
-    let o = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("PALISADE_LOG", "warn")
-        .env_remove("PALISADE_DATABASE_URL")
-        .env_remove("PALISADE_CONFIG")
-        .output()
-        .expect("run palisade");
+    let o = common::palisade(data, args).output().expect("run palisade");
     assert!(
         o.status.success(),
         "{}{}",
@@ -231,24 +226,21 @@ fn the_service_inspects_a_tails_stored_events_left_uninspected() {
             .map(|i| Some(first + i))
             .collect::<Vec<_>>()
     });
-    let mut server = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:18811",
-            "--format",
-            "combined",
-        ])
-        .arg("--tail")
-        .arg(&log)
-        .arg("--data-dir")
-        .arg(data.path())
-        .env("PALISADE_LOG", "warn")
-        .env_remove("PALISADE_DATABASE_URL")
-        .env_remove("PALISADE_CONFIG")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start palisade");
+    let mut server = common::palisade(
+        data.path(),
+        [
+            OsStr::new("serve"),
+            OsStr::new("--listen"),
+            OsStr::new("127.0.0.1:18811"),
+            OsStr::new("--format"),
+            OsStr::new("combined"),
+            OsStr::new("--tail"),
+            log.as_os_str(),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .expect("start palisade");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while threats(data.path()).len() < attacks.len() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(200));

@@ -342,6 +342,20 @@ mod tests {
         (dir, store, service, producers, recorder, task)
     }
 
+    /// Lets the recorder go, says the producers are done, and waits for it to end.
+    async fn finish(
+        recorder: ThreatRecorder,
+        producers: &ShutdownTrigger,
+        task: tokio::task::JoinHandle<()>,
+    ) {
+        drop(recorder);
+        producers.trigger();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the recorder ends once the producers are done")
+            .expect("join");
+    }
+
     /// An import's inspector can be seconds behind its writer, so the service's stop
     /// signal followed by a quiet spell longer than the recorder's idle grace is not
     /// the end: threats recorded after it are stored (before, the recorder had left
@@ -355,12 +369,7 @@ mod tests {
         tokio::task::spawn_blocking(move || late.record_blocking(threat()))
             .await
             .expect("record");
-        drop(recorder);
-        producers.trigger();
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("the recorder ends once the producers are done")
-            .expect("join");
+        finish(recorder, &producers, task).await;
         let stored = store
             .query_threats(&ThreatQuery::default())
             .await
@@ -383,12 +392,7 @@ mod tests {
         })
         .await
         .expect("record");
-        drop(recorder);
-        producers.trigger();
-        tokio::time::timeout(Duration::from_secs(30), task)
-            .await
-            .expect("the recorder ends")
-            .expect("join");
+        finish(recorder, &producers, task).await;
         let stored = store
             .query_threats(&ThreatQuery {
                 limit: 10,

@@ -153,16 +153,6 @@ impl PartialEq for ParamMap {
     }
 }
 
-#[cfg(test)]
-impl std::ops::Index<&str> for ParamMap {
-    type Output = ParamProfile;
-
-    /// The profile of a name known to be there (tests).
-    fn index(&self, name: &str) -> &ParamProfile {
-        self.get(name).expect("no such parameter")
-    }
-}
-
 impl FromIterator<(String, ParamProfile)> for ParamMap {
     /// The map of these pairs; a repeated name keeps its last profile, as a `BTreeMap`
     /// collected from them would.
@@ -254,6 +244,15 @@ impl Hasher for NameHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // The profile of a name known to be there (tests across the crate).
+    impl std::ops::Index<&str> for ParamMap {
+        type Output = ParamProfile;
+
+        fn index(&self, name: &str) -> &ParamProfile {
+            self.get(name).expect("no such parameter")
+        }
+    }
 
     fn profile(n: u64) -> ParamProfile {
         ParamProfile {
