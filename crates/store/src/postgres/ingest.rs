@@ -109,10 +109,10 @@ impl Store for PgStore {
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
         // Indexes a killed bulk load left aside are built first: their definitions
         // belong to the schema as it was, before any migration this start applies.
-        super::bulk::end(&mut client, self.search.text_index).await?;
+        super::bulk::end(&self.pool, self.search.text_index).await?;
+        let mut client = self.client().await?;
         migrate(&mut client, MIGRATIONS).await?;
         let indexed = super::text_index::sync(&client, self.search.text_index).await?;
         self.text_index.store(indexed, Ordering::Relaxed);
@@ -125,8 +125,7 @@ impl Store for PgStore {
     }
 
     async fn end_bulk_load(&self) -> Result<(), StoreError> {
-        let mut client = self.client().await?;
-        super::bulk::end(&mut client, self.search.text_index).await
+        super::bulk::end(&self.pool, self.search.text_index).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
