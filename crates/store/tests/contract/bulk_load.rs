@@ -11,6 +11,7 @@ use crate::harness::{Db, Raw, T0, contract, ev, net, write};
 contract!(
     a_bulk_load_answers_the_same_and_its_indexes_come_back,
     a_killed_bulk_load_gets_the_text_index_back_while_it_is_on,
+    a_build_killed_after_some_indexes_finishes_the_rest,
 );
 
 fn from(ts: i64, ip: &str, path: &str) -> Event {
@@ -156,4 +157,35 @@ async fn a_killed_bulk_load_gets_the_text_index_back_while_it_is_on(db: Db) {
     assert_eq!(with_text(&third, "needle").await, vec![3, 1]);
     third.end_bulk_load().await.unwrap();
     assert_eq!(db.scalar(count_indexes).await, plain);
+}
+
+/// The index builds at a load's end run side by side (PostgreSQL) and the list of what
+/// was set aside is emptied only once all are done: a kill in between leaves some built
+/// and all listed, and the next start builds the rest without tripping on those.
+async fn a_build_killed_after_some_indexes_finishes_the_rest(db: Db) {
+    let s = &db.store;
+    let count_indexes = count_indexes(&db);
+    let indexes = db.scalar(count_indexes).await;
+    write(&s, vec![from(1, "10.0.0.1", "/a/1")]).await;
+    assert!(s.begin_bulk_load(1_000).await.unwrap());
+    write(&s, vec![from(2, "10.0.0.2", "/a/2")]).await;
+    // Two of the builds finished before the kill (by name; the definitions matter not).
+    db.exec_raw("CREATE INDEX events_ts ON events (ts)").await;
+    db.exec_raw("CREATE INDEX events_status ON events (status, ts)")
+        .await;
+    assert_eq!(db.scalar(count_indexes).await, 2);
+
+    let again = db.reopen_with(SearchConfig::default()).await;
+    assert_eq!(db.scalar(count_indexes).await, indexes);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM settings WHERE key = 'bulk_load.events_indexes'")
+            .await,
+        0,
+        "nothing left listed"
+    );
+    assert_eq!(from_net(&again).await, vec![2, 1]);
+    // And a later load sets all of them aside and builds them again.
+    assert!(again.begin_bulk_load(1_000).await.unwrap());
+    again.end_bulk_load().await.unwrap();
+    assert_eq!(db.scalar(count_indexes).await, indexes);
 }
