@@ -166,9 +166,9 @@ async fn a_build_killed_after_some_indexes_finishes_the_rest(db: Db) {
     let s = &db.store;
     let count_indexes = count_indexes(&db);
     let indexes = db.scalar(count_indexes).await;
-    write(&s, vec![from(1, "10.0.0.1", "/a/1")]).await;
+    write(s, vec![from(1, "10.0.0.1", "/a/1")]).await;
     assert!(s.begin_bulk_load(1_000).await.unwrap());
-    write(&s, vec![from(2, "10.0.0.2", "/a/2")]).await;
+    write(s, vec![from(2, "10.0.0.2", "/a/2")]).await;
     // Two of the builds finished before the kill (by name; the definitions matter not).
     db.exec_raw("CREATE INDEX events_ts ON events (ts)").await;
     db.exec_raw("CREATE INDEX events_status ON events (status, ts)")
