@@ -123,12 +123,12 @@ impl Buffer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds one event; `Err` gives it back when [`BUFFER_EVENTS`] are already waiting.
-    /// Wakes the flusher when this event completes a batch.
-    fn push(&self, event: Event) -> Result<(), Event> {
+    /// Adds one event; false (the event dropped) when [`BUFFER_EVENTS`] are already
+    /// waiting. Wakes the flusher when this event completes a batch.
+    fn push(&self, event: Event) -> bool {
         let mut waiting = self.lock();
         if waiting.events.len() >= BUFFER_EVENTS {
-            return Err(event);
+            return false;
         }
         waiting.events.push(event);
         let full = waiting.events.len() == BATCH_EVENTS;
@@ -136,7 +136,7 @@ impl Buffer {
         if full {
             self.wake.notify_one();
         }
-        Ok(())
+        true
     }
 
     /// Everything waiting (the buffer is left empty, with room for a batch), and
@@ -212,7 +212,7 @@ impl Traffic {
     pub fn record(&self, event: Event) {
         self.status.count(1, 0, 0);
         self.status.saw_event_at(event.ts);
-        if self.buffer.push(event).is_err() {
+        if !self.buffer.push(event) {
             give_up(
                 &self.status,
                 &self.meters,
@@ -535,24 +535,23 @@ mod tests {
     async fn the_buffer_wakes_the_flusher_once_a_batch_and_holds_at_most_its_bound() {
         let buffer = Buffer::new();
         for n in 0..BATCH_EVENTS as u64 - 1 {
-            assert!(buffer.push(event(n)).is_ok());
+            assert!(buffer.push(event(n)));
         }
         assert!(!woken(&buffer).await, "no wake-up before a batch is full");
-        assert!(buffer.push(event(0)).is_ok());
+        assert!(buffer.push(event(0)));
         assert!(
             woken(&buffer).await,
             "the batch's last event wakes the flusher"
         );
         for n in BATCH_EVENTS..BUFFER_EVENTS {
-            assert!(buffer.push(event(n as u64)).is_ok());
+            assert!(buffer.push(event(n as u64)));
         }
-        let refused = buffer.push(event(7)).expect_err("the buffer is full");
-        assert_eq!(refused.bytes, Some(7));
+        assert!(!buffer.push(event(7)), "the buffer is full");
         let (events, closed) = buffer.take();
         assert_eq!((events.len(), closed), (BUFFER_EVENTS, false));
         assert_eq!(events.first().and_then(|e| e.bytes), Some(0));
         assert!(buffer.take().0.is_empty(), "taking empties it");
-        assert!(buffer.push(event(1)).is_ok(), "and makes room again");
+        assert!(buffer.push(event(1)), "and makes room again");
     }
 
     #[tokio::test]
@@ -563,7 +562,7 @@ mod tests {
         drop(senders);
         assert!(!buffer.take().1, "a sender is left");
         assert!(!woken(&buffer).await);
-        assert!(buffer.push(event(3)).is_ok());
+        assert!(buffer.push(event(3)));
         drop(second);
         assert!(woken(&buffer).await);
         let (events, closed) = buffer.take();
