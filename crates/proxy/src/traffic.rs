@@ -2,7 +2,7 @@
 //! behaviour scenarios see proxied traffic like a tailed access log.
 //!
 //! ```text
-//! request ─► answer body ends ─► Traffic::record (try_send, never waits)
+//! request ─► answer body ends ─► Traffic::record (a push under a short lock, never waits)
 //!                                   │ bounded buffer (10,000 events)
 //!                                   ▼
 //!              flusher (supervised): 500 events or 1 s ─► BatchWriter::send_within(1 s)
@@ -10,7 +10,10 @@
 //!
 //! The event is built when the answer's body ends (or the client goes away), so it
 //! carries the status, the bytes sent and the whole duration, and costs the request
-//! nothing but a channel send. The proxy is a source like any other (its name, kind
+//! nothing but a push onto the buffer. The buffer is a list under a lock, not a channel:
+//! a channel wakes the flusher for every event (a task wake-up, often another thread's,
+//! per request); the list wakes it once per [`BATCH_EVENTS`] events, and its clock once
+//! a second takes whatever is there. The proxy is a source like any other (its name, kind
 //! `proxy`, in `/api/v1/sources`), with one difference: it never makes a client wait
 //! for the store. When the buffer or the writer's queue stays full the events are
 //! dropped and counted (`palisade_proxy_events_total{outcome="dropped"}`, the source's
@@ -23,7 +26,7 @@
 
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -31,13 +34,13 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap};
 use http_body::{Body, Frame, SizeHint};
 use palisade_core::metrics::{Counter, registry};
-use palisade_core::supervisor::{SharedReceiver, Supervisor};
+use palisade_core::supervisor::Supervisor;
 use palisade_core::verdict::Action;
 use palisade_core::{Event, EventKind, Shutdown, Timestamp};
 use palisade_sources::status::SourceState;
 use palisade_sources::{BatchWriter, SourceRegistry, SourceStatus, WriterError};
 use palisade_store::IngestBatch;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use crate::connections::Activity;
 use crate::{BoxError, ProxyBody};
@@ -91,10 +94,79 @@ impl Meters {
     }
 }
 
+/// The events waiting for the flusher, shared by the proxy's requests and its flusher.
+struct Buffer {
+    state: Mutex<Waiting>,
+    /// Wakes the flusher: a full batch is waiting, or the last sender went away.
+    wake: Notify,
+}
+
+/// What [`Buffer`] guards.
+struct Waiting {
+    events: Vec<Event>,
+    /// Every [`Traffic`] handle is gone: nothing more will come.
+    closed: bool,
+}
+
+impl Buffer {
+    fn new() -> Buffer {
+        Buffer {
+            state: Mutex::new(Waiting {
+                events: Vec::with_capacity(BATCH_EVENTS),
+                closed: false,
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds one event; false (the event dropped) when [`BUFFER_EVENTS`] are already
+    /// waiting. Wakes the flusher when this event completes a batch.
+    fn push(&self, event: Event) -> bool {
+        let mut waiting = self.lock();
+        if waiting.events.len() >= BUFFER_EVENTS {
+            return false;
+        }
+        waiting.events.push(event);
+        let full = waiting.events.len() == BATCH_EVENTS;
+        drop(waiting);
+        if full {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Everything waiting (the buffer is left empty, with room for a batch), and
+    /// whether the senders are all gone.
+    fn take(&self) -> (Vec<Event>, bool) {
+        let mut waiting = self.lock();
+        if waiting.events.is_empty() {
+            return (Vec::new(), waiting.closed);
+        }
+        let events = std::mem::replace(&mut waiting.events, Vec::with_capacity(BATCH_EVENTS));
+        (events, waiting.closed)
+    }
+}
+
+/// Held by every [`Traffic`] handle; when the last one goes, the flusher is told to
+/// store what is left and stop (as a channel's receiver sees its senders gone).
+struct Senders(Arc<Buffer>);
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.0.lock().closed = true;
+        self.0.wake.notify_one();
+    }
+}
+
 /// The sending side: cheap to clone, held by the proxy and by answers in flight.
 #[derive(Clone)]
 pub struct Traffic {
-    tx: mpsc::Sender<Event>,
+    buffer: Arc<Buffer>,
+    _senders: Arc<Senders>,
     status: Arc<SourceStatus>,
     meters: Arc<Meters>,
 }
@@ -104,21 +176,26 @@ impl Traffic {
     pub fn start(proxy: &str, target: &str, context: &TrafficContext) -> Traffic {
         let status = context.sources.register(proxy, "proxy", target);
         let meters = Arc::new(Meters::new(proxy));
-        let (tx, rx) = mpsc::channel(BUFFER_EVENTS);
-        let rx = SharedReceiver::new(rx);
+        let buffer = Arc::new(Buffer::new());
         let flusher = Flusher {
             writer: context.writer.clone(),
             status: status.clone(),
             meters: meters.clone(),
+            buffer: buffer.clone(),
         };
         let shutdown = context.supervisor.shutdown();
         // Detached: the writer's drain waits for the flusher's handle on the writer.
         let _task = context
             .supervisor
             .spawn(&format!("proxy-traffic:{proxy}"), move || {
-                flusher.clone().run(rx.clone(), shutdown.clone())
+                flusher.clone().run(shutdown.clone())
             });
-        Traffic { tx, status, meters }
+        Traffic {
+            _senders: Arc::new(Senders(buffer.clone())),
+            buffer,
+            status,
+            meters,
+        }
     }
 
     /// The proxy is serving (or has stopped).
@@ -135,7 +212,7 @@ impl Traffic {
     pub fn record(&self, event: Event) {
         self.status.count(1, 0, 0);
         self.status.saw_event_at(event.ts);
-        if self.tx.try_send(event).is_err() {
+        if !self.buffer.push(event) {
             give_up(
                 &self.status,
                 &self.meters,
@@ -164,12 +241,13 @@ struct Flusher {
     writer: BatchWriter,
     status: Arc<SourceStatus>,
     meters: Arc<Meters>,
+    buffer: Arc<Buffer>,
 }
 
 impl Flusher {
-    async fn run(self, rx: SharedReceiver<Event>, mut shutdown: Shutdown) {
-        let mut rx = rx.lock().await;
-        let mut batch: Vec<Event> = Vec::with_capacity(BATCH_EVENTS);
+    /// Takes what waits when a batch is full and once a second; stops when the
+    /// senders are gone, or [`DRAIN_FOR`] after shutdown, storing what is left.
+    async fn run(self, mut shutdown: Shutdown) {
         let mut tick = tokio::time::interval(FLUSH_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -181,33 +259,34 @@ impl Flusher {
                 }
             };
             tokio::select! {
-                event = rx.recv() => match event {
-                    Some(event) => {
-                        batch.push(event);
-                        if batch.len() >= BATCH_EVENTS {
-                            self.flush(&mut batch).await;
-                        }
-                    }
-                    None => break,
-                },
-                _ = tick.tick() => self.flush(&mut batch).await,
+                _ = self.buffer.wake.notified() => {}
+                _ = tick.tick() => {}
                 _ = shutdown.recv(), if deadline.is_none() => {
                     deadline = Some(tokio::time::Instant::now() + DRAIN_FOR);
+                    continue;
                 }
                 _ = stop_at => break,
             }
+            let (events, closed) = self.buffer.take();
+            self.flush(events).await;
+            if closed {
+                return;
+            }
         }
-        while let Ok(event) = rx.try_recv() {
-            batch.push(event);
-        }
-        self.flush(&mut batch).await;
+        let (events, _) = self.buffer.take();
+        self.flush(events).await;
     }
 
-    async fn flush(&self, batch: &mut Vec<Event>) {
-        if batch.is_empty() {
-            return;
+    /// Hands `events` to the writer in batches of at most [`BATCH_EVENTS`].
+    async fn flush(&self, mut events: Vec<Event>) {
+        while !events.is_empty() {
+            let rest = events.split_off(events.len().min(BATCH_EVENTS));
+            self.flush_batch(events).await;
+            events = rest;
         }
-        let events = std::mem::take(batch);
+    }
+
+    async fn flush_batch(&self, events: Vec<Event>) {
         let n = events.len() as u64;
         let sent = self
             .writer
@@ -437,6 +516,59 @@ impl Body for ObservedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(n: u64) -> Event {
+        Event {
+            bytes: Some(n),
+            ..Event::default()
+        }
+    }
+
+    /// Completes when the flusher would be woken now (a stored permit included).
+    async fn woken(buffer: &Buffer) -> bool {
+        tokio::time::timeout(Duration::from_millis(50), buffer.wake.notified())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn the_buffer_wakes_the_flusher_once_a_batch_and_holds_at_most_its_bound() {
+        let buffer = Buffer::new();
+        for n in 0..BATCH_EVENTS as u64 - 1 {
+            assert!(buffer.push(event(n)));
+        }
+        assert!(!woken(&buffer).await, "no wake-up before a batch is full");
+        assert!(buffer.push(event(0)));
+        assert!(
+            woken(&buffer).await,
+            "the batch's last event wakes the flusher"
+        );
+        for n in BATCH_EVENTS..BUFFER_EVENTS {
+            assert!(buffer.push(event(n as u64)));
+        }
+        assert!(!buffer.push(event(7)), "the buffer is full");
+        let (events, closed) = buffer.take();
+        assert_eq!((events.len(), closed), (BUFFER_EVENTS, false));
+        assert_eq!(events.first().and_then(|e| e.bytes), Some(0));
+        assert!(buffer.take().0.is_empty(), "taking empties it");
+        assert!(buffer.push(event(1)), "and makes room again");
+    }
+
+    #[tokio::test]
+    async fn the_last_sender_gone_closes_the_buffer_and_wakes_the_flusher() {
+        let buffer = Arc::new(Buffer::new());
+        let senders = Arc::new(Senders(buffer.clone()));
+        let second = senders.clone();
+        drop(senders);
+        assert!(!buffer.take().1, "a sender is left");
+        assert!(!woken(&buffer).await);
+        assert!(buffer.push(event(3)));
+        drop(second);
+        assert!(woken(&buffer).await);
+        let (events, closed) = buffer.take();
+        assert!(closed);
+        assert_eq!(events.len(), 1, "what was waiting is still taken");
+    }
 
     #[test]
     fn fields_keep_at_most_max_field_characters() {

@@ -131,10 +131,14 @@ fn insert_events(
     events: &[palisade_core::Event],
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    // The statements' text, made once: the statement cache is keyed by it, so it was
+    // printed again (1,216 parameters) for every batch only to find the cached one.
+    static CHUNK_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static ROW_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let mut chunks = events.chunks_exact(INSERT_CHUNK);
     if chunks.len() > 0 {
         let mut stmt = tx
-            .prepare_cached(&insert_events_sql(INSERT_CHUNK))
+            .prepare_cached(CHUNK_SQL.get_or_init(|| insert_events_sql(INSERT_CHUNK)))
             .map_err(sqlite_err)?;
         for chunk in &mut chunks {
             for (r, e) in chunk.iter().enumerate() {
@@ -146,7 +150,7 @@ fn insert_events(
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut stmt = tx
-            .prepare_cached(&insert_events_sql(1))
+            .prepare_cached(ROW_SQL.get_or_init(|| insert_events_sql(1)))
             .map_err(sqlite_err)?;
         for e in rest {
             bind_event(&mut stmt, 0, &EventColumnsIn::new(e, now)?)?;
