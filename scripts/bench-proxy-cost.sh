@@ -16,6 +16,7 @@
 # Palisade forwards to the plain nginx front; its rows count Palisade's own CPU only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+source "$ROOT/scripts/lib/proxy-config.sh"
 PEERS="${PALISADE_PEERS:-$ROOT/../shared/peers}"
 BIN="${BIN:-${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}/release/palisade}"
 BIN_BEFORE="${BIN_BEFORE:-}"
@@ -38,19 +39,7 @@ pids=()
 start_palisade() { # NAME BIN PROXY_PORT API_PORT
   local dir="$OUT/$1"
   rm -rf "$dir" && mkdir -p "$dir"
-  cat > "$dir/palisade.toml" <<TOML
-listen = "127.0.0.1:$4"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = 1
-[[proxy]]
-name = "$1"
-listen = "127.0.0.1:$3"
-upstream = "http://127.0.0.1:$PLAIN"
-TOML
+  write_proxy_config "$dir/palisade.toml" "$1" "$4" "$3" "http://127.0.0.1:$PLAIN"
   PALISADE_ADMIN_PASSWORD="bench-Admin-Password-42" taskset -c 1 "$2" --config "$dir/palisade.toml" serve > "$dir/out.log" 2>&1 &
   echo $! > "$dir/pid"
   pids+=("$!")

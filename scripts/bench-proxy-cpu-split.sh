@@ -14,6 +14,7 @@
 # Ports: P (proxy), P+1 (API), P+2 (the nginx upstream). Needs wrk, taskset, curl, nginx.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
+source "$HERE/lib/proxy-config.sh"
 PEERS="${PALISADE_PEERS:-$HERE/../../shared/peers}"
 port_base=18810
 if [ "${1:-}" = --port-base ]; then port_base=$2; shift 2; fi
@@ -29,19 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$PEERS/modsecurity-crs.sh" start --plain --port "$UP" >&2
-cat > "$WORK/palisade.toml" <<TOML
-listen = "127.0.0.1:$((port_base + 1))"
-data_dir = "$WORK/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = 1
-[[proxy]]
-name = "split"
-listen = "127.0.0.1:$port_base"
-upstream = "http://127.0.0.1:$UP"
-TOML
+write_proxy_config "$WORK/palisade.toml" split "$((port_base + 1))" "$port_base" "http://127.0.0.1:$UP"
 GET="http://127.0.0.1:$port_base/tienda1/publico/anadir.jsp?id=3&nombre=Vino+Rioja&precio=100&cantidad=55&B1=A%F1adir+al+carrito"
 HZ=$(getconf CLK_TCK)
 for round in $(seq 1 "${ROUNDS:-2}"); do

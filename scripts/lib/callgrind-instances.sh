@@ -10,6 +10,7 @@
 # request, and a request under callgrind takes milliseconds, so at the default
 # intervals it would add a varying share to each request's count.
 QUIET=$'[analytics]\nsample_every = "60s"\nrollup_every = "1h"\nposture_every = 0\n[jobs]\npoll = "60s"'
+source "$(dirname "${BASH_SOURCE[0]}")/proxy-config.sh"
 
 # check_callgrind_tools BEFORE: the binaries and tools the run needs, or exit.
 check_callgrind_tools() {
@@ -49,21 +50,7 @@ start_under_callgrind() {
   done
   declare -F instance_extra >/dev/null && extra=$(instance_extra "$name")
   rm -rf "$dir" "${OUT:?}/$name" && mkdir -p "$dir" "$OUT/$name"
-  cat > "$dir/palisade.toml" <<TOML
-listen = "127.0.0.1:$api_port"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = 1
-$extra
-[[proxy]]
-name = "$name"
-listen = "127.0.0.1:$proxy_port"
-upstream = "http://127.0.0.1:$UP"
-$QUIET
-TOML
+  write_proxy_config "$dir/palisade.toml" "$name" "$api_port" "$proxy_port" "http://127.0.0.1:$UP" 1 "$extra" "$QUIET"
   PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
     valgrind --tool=callgrind --instr-atstart=no \
     --callgrind-out-file="$OUT/$name/callgrind.out" \

@@ -3,6 +3,7 @@
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/scripts/lib/proxy-config.sh"
 PEERS="${PALISADE_PEERS:-$ROOT/../shared/peers}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 # PALISADE_BIN: run this binary instead (e.g. a debug build: verdicts are the same, only
@@ -30,20 +31,7 @@ start_palisade() {
     fi
   done
   rm -rf "$dir" && mkdir -p "$dir"
-  cat > "$dir/palisade.toml" <<TOML
-listen = "127.0.0.1:$api_port"
-data_dir = "$dir/data"
-[log]
-level = "warn"
-[detection]
-mode = "block"
-paranoia = $paranoia
-${PALISADE_DETECTION_EXTRA:-}
-[[proxy]]
-name = "$name"
-listen = "127.0.0.1:$proxy_port"
-upstream = "$upstream"
-TOML
+  write_proxy_config "$dir/palisade.toml" "$name" "$api_port" "$proxy_port" "$upstream" "$paranoia" "${PALISADE_DETECTION_EXTRA:-}"
   local pin=()
   [ -n "$cpu" ] && pin=(taskset -c "$cpu")
   PALISADE_ADMIN_PASSWORD="eval-Admin-Password-42" \
