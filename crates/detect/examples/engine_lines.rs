@@ -12,7 +12,11 @@
 //! Lines are read as the combined format and rebuilt into the request the ingest
 //! inspector builds (method, target, protocol, Host, User-Agent, Referer), as the
 //! criterion bench (`benches/engine.rs`) does. `benign` (the default) keeps only the
-//! lines with no finding, like the bench's `benign_log_line`.
+//! lines with no finding, like the bench's `benign_log_line`. Prints the line count, a
+//! checksum of scores and part counts, and a digest of every finding. A CSIC 2010
+//! `.jsonl.gz` (`../shared/data/csic2010/`) is read as whole requests instead, its POSTs
+//! (form posts with their headers and bodies, each with its own values: the proxy's
+//! case when the memo cannot answer).
 
 use std::hint::black_box;
 
@@ -20,6 +24,9 @@ use palisade_detect::{Engine, EngineConfig, HttpRequest, RuleSet};
 use palisade_formats::{FormatSpec, build};
 
 fn requests(path: &str) -> Result<Vec<HttpRequest>, Box<dyn std::error::Error>> {
+    if path.ends_with(".jsonl.gz") {
+        return csic_requests(path);
+    }
     let parser = build(&FormatSpec::Combined)?;
     let data = std::fs::read(path)?;
     Ok(data
@@ -29,6 +36,55 @@ fn requests(path: &str) -> Result<Vec<HttpRequest>, Box<dyn std::error::Error>> 
         .filter_map(|l| parser.parse(l).ok())
         .filter_map(|e| HttpRequest::from_log_event(&e))
         .collect())
+}
+
+/// Whole requests (headers and bodies: the form posts a proxy sees) from CSIC 2010's
+/// JSONL (`{"method","uri","version","headers":[[name, value]...],"body"}`, gzipped),
+/// POST requests only, the first 20,000.
+fn csic_requests(path: &str) -> Result<Vec<HttpRequest>, Box<dyn std::error::Error>> {
+    use std::io::BufRead;
+    let file = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        if text("method") != "POST" {
+            continue;
+        }
+        let uri = text("uri");
+        let uri = match uri
+            .find("://")
+            .and_then(|i| uri.get(i + 3..)?.find('/').map(|j| i + 3 + j))
+        {
+            Some(start) => uri.get(start..).unwrap_or("/").to_string(),
+            None => uri,
+        };
+        let headers = v
+            .get("headers")
+            .and_then(|h| h.as_array())
+            .map(|h| {
+                h.iter()
+                    .filter_map(|pair| {
+                        let name = pair.get(0)?.as_str()?;
+                        let value = pair.get(1)?.as_str()?;
+                        Some((name.to_string(), value.to_string()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(HttpRequest {
+            method: text("method"),
+            uri,
+            protocol: text("version"),
+            headers,
+            body: text("body").into_bytes(),
+            client_ip: None,
+        });
+        if out.len() == 20_000 {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 /// The pass callgrind counts (its name is what `--toggle-collect` selects).
@@ -58,7 +114,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     black_box(warm_up(&engine, &reqs));
     let total = measured_pass(&engine, &reqs);
     println!("lines {} checksum {total}", reqs.len());
+    println!("findings {:016x}", findings_digest(&engine, &reqs));
     Ok(())
+}
+
+/// A digest of every finding of every line (rule, place, decoded value, matched text)
+/// with each line's score, in order: equal digests before and after a change say the
+/// engine found the same things, not only the same scores.
+fn findings_digest(engine: &Engine, reqs: &[HttpRequest]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in reqs {
+        let v = engine.inspect(r);
+        v.score.hash(&mut h);
+        for f in &v.findings {
+            (f.rule_id, &f.location, &f.name_of_part).hash(&mut h);
+            (&f.decoded_value, &f.matched).hash(&mut h);
+        }
+    }
+    h.finish()
 }
 
 /// The same work as [`measured_pass`], not counted.

@@ -238,19 +238,22 @@ impl Builder {
         });
     }
 
-    fn arg(&mut self, name_loc: Location, value_loc: Location, name: &str, value: String) {
+    /// An argument: its name as a part, then its value (and what the value carries).
+    /// The name is moved into the last part named after it, so an argument costs two
+    /// copies of its name, not three.
+    fn arg(&mut self, name_loc: Location, value_loc: Location, name: String, value: String) {
         self.args += 1;
         if self.args > MAX_ARGS {
             self.anomaly("too_many_args");
         }
-        self.push(name_loc, name, name.to_string());
-        let last = name.rsplit(['.', ']']).next().unwrap_or(name);
+        self.push_owned(name_loc, name.clone(), name.clone());
+        let last = name.rsplit(['.', ']']).next().unwrap_or(&name);
         if last.eq_ignore_ascii_case("query") && places::looks_like_graphql(&value) {
             for (n, v) in places::graphql_strings(&value) {
                 self.push_decoded(value_loc, &n, v);
             }
         }
-        self.push_decoded(value_loc, name, value);
+        self.push_decoded_owned(value_loc, name, value);
     }
 
     /// Pushes a value and, when it is base64 of text, the text it carries too (same
@@ -436,11 +439,11 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
             parse_json(&mut b, parsed_body);
         } else if content_type.contains("xml") {
             for (name, value) in places::xml_values(parsed_body) {
-                b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+                b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
             }
         } else if content_type.contains("graphql") {
             for (name, value) in places::graphql_strings(parsed_body) {
-                b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+                b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
             }
         } else if content_type.starts_with("multipart/form-data") {
             parse_multipart(&mut b, parsed_body, &content_type);
@@ -570,7 +573,7 @@ fn parse_urlencoded(b: &mut Builder, s: &str, name_loc: Location, value_loc: Loc
         if n.contains('\0') || v.contains('\0') {
             b.anomaly("null_byte");
         }
-        b.arg(name_loc, value_loc, &n, v);
+        b.arg(name_loc, value_loc, n, v);
     }
 }
 
@@ -633,7 +636,7 @@ fn parse_multipart(b: &mut Builder, body: &str, content_type: &str) {
                 .unwrap_or(content)
                 .to_string(),
         };
-        b.arg(Location::BodyArgName, Location::BodyArgValue, &name, value);
+        b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
     }
 }
 
@@ -754,7 +757,7 @@ fn parse_json(b: &mut Builder, s: &str) {
                             } else {
                                 path
                             };
-                            b.arg(Location::BodyArgName, Location::BodyArgValue, &name, text);
+                            b.arg(Location::BodyArgName, Location::BodyArgValue, name, text);
                             // arg() also pushed the path as a name part; names of leaves
                             // are JSON paths, so keep them.
                         }

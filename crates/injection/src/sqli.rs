@@ -52,16 +52,35 @@ impl Kind {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Tok {
     kind: Kind,
     /// Char index range in the input.
     start: usize,
     end: usize,
-    /// Lower-cased text for words, keywords, functions and operators.
-    word: String,
+    /// Where the token's lower-cased text (words, keywords, functions, operators)
+    /// is in the tokenizer's word buffer ([`Scratch::words`]): one buffer for all
+    /// tokens, not a `String` each.
+    word: (usize, usize),
     /// For comments: whether the body contains alphanumerics.
     alnum_body: bool,
+}
+
+/// The working memory of one detection, kept per thread so that a value costs no
+/// allocation once warm: the input as chars, the tokens before and after folding,
+/// the lower-cased text of every token, and the parenthesis matching.
+#[derive(Default)]
+struct Scratch {
+    chars: Vec<char>,
+    raw: Vec<Tok>,
+    toks: Vec<Tok>,
+    words: String,
+    close: Vec<Option<usize>>,
+    stack: Vec<usize>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -160,15 +179,25 @@ const COMPARISONS: &[&str] = &[
 ];
 
 pub(crate) fn detect(input: &str) -> Option<Match> {
-    if let Some(m) = detect_once(input) {
-        return Some(m);
-    }
-    let decoded = percent_decode(input)?;
-    detect_once(&decoded)
+    // The thread's scratch; a nested use (nothing does) gets a fresh one.
+    let mut own = None;
+    SCRATCH.with(|cell| {
+        let mut kept = cell.try_borrow_mut().ok();
+        let scratch = match kept.as_deref_mut() {
+            Some(s) => s,
+            None => own.insert(Scratch::default()),
+        };
+        if let Some(m) = detect_once(input, scratch) {
+            return Some(m);
+        }
+        let decoded = percent_decode(input)?;
+        detect_once(&decoded, scratch)
+    })
 }
 
-fn detect_once(input: &str) -> Option<Match> {
-    let chars: Vec<char> = input.chars().collect();
+fn detect_once(input: &str, s: &mut Scratch) -> Option<Match> {
+    s.chars.clear();
+    s.chars.extend(input.chars());
     for ctx in [Ctx::AsIs, Ctx::Single, Ctx::Double] {
         let quote = match ctx {
             Ctx::AsIs => None,
@@ -176,12 +205,15 @@ fn detect_once(input: &str) -> Option<Match> {
             Ctx::Double => Some('"'),
         };
         if let Some(q) = quote
-            && !chars.contains(&q)
+            && !s.chars.contains(&q)
         {
             continue;
         }
-        let toks = fold(tokenize(&chars, quote));
-        if let Some(m) = analyse(&chars, &toks, ctx) {
+        s.words.clear();
+        tokenize(&s.chars, quote, &mut s.raw, &mut s.words);
+        fold(&s.raw, &mut s.toks, &s.words);
+        paren_matches(&s.toks, &mut s.close, &mut s.stack);
+        if let Some(m) = analyse(&s.chars, &s.toks, &s.words, &s.close, ctx) {
             return Some(m);
         }
     }
@@ -212,7 +244,31 @@ fn scan_string(c: &[char], mut i: usize, delim: char) -> (usize, bool) {
     (c.len(), false)
 }
 
-fn tok(kind: Kind, start: usize, end: usize, word: String) -> Tok {
+/// Appends `text` to the word buffer; the token's `word` range.
+fn push_word(words: &mut String, text: &str) -> (usize, usize) {
+    let from = words.len();
+    words.push_str(text);
+    (from, words.len())
+}
+
+/// Appends the lower-cased `c` to the word buffer, as `str::to_lowercase` of the
+/// collected chars gives it: char by char, as `str::to_lowercase` does for every
+/// char but `Σ` (whose lower case depends on its place in the word: then the
+/// collected text goes through `str::to_lowercase` itself).
+fn push_lower(words: &mut String, c: &[char]) -> (usize, usize) {
+    let from = words.len();
+    if c.iter().all(char::is_ascii) {
+        words.extend(c.iter().map(char::to_ascii_lowercase));
+    } else if !c.contains(&'Σ') {
+        words.extend(c.iter().flat_map(|x| x.to_lowercase()));
+    } else {
+        let text: String = c.iter().collect();
+        words.push_str(&text.to_lowercase());
+    }
+    (from, words.len())
+}
+
+fn tok(kind: Kind, start: usize, end: usize, word: (usize, usize)) -> Tok {
     Tok {
         kind,
         start,
@@ -222,12 +278,14 @@ fn tok(kind: Kind, start: usize, end: usize, word: String) -> Tok {
     }
 }
 
-fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
-    let mut out = Vec::new();
+/// The tokens of `c` (written into `out`, cleared first), their text in `words`.
+fn tokenize(c: &[char], quote: Option<char>, out: &mut Vec<Tok>, words: &mut String) {
+    out.clear();
+    let none = (0, 0);
     let mut i = 0;
     if let Some(q) = quote {
         let (end, _) = scan_string(c, 0, q);
-        out.push(tok(Kind::Str, 0, end, String::new()));
+        out.push(tok(Kind::Str, 0, end, none));
         i = end;
     }
     let n = c.len();
@@ -262,7 +320,7 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
                 i = j + 2;
                 continue;
             }
-            let mut t = tok(Kind::Comment, i, n, "/*".into());
+            let mut t = tok(Kind::Comment, i, n, push_word(words, "/*"));
             t.alnum_body = c[i + 2..].iter().any(|x| x.is_alphanumeric());
             out.push(t);
             break;
@@ -277,7 +335,12 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
             while j < n && c[j] != '\n' {
                 j += 1;
             }
-            let mut t = tok(Kind::Comment, i, j, ch.to_string());
+            let mut t = tok(
+                Kind::Comment,
+                i,
+                j,
+                push_word(words, if ch == '#' { "#" } else { "-" }),
+            );
             t.alnum_body = c[body..j].iter().any(|x| x.is_alphanumeric());
             out.push(t);
             i = j;
@@ -285,7 +348,7 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
         }
         if ch == '\'' || ch == '"' {
             let (end, _) = scan_string(c, i + 1, ch);
-            out.push(tok(Kind::Str, i, end, String::new()));
+            out.push(tok(Kind::Str, i, end, none));
             i = end;
             continue;
         }
@@ -295,7 +358,7 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
                 j += 1;
             }
             let end = (j + 1).min(n);
-            out.push(tok(Kind::Word, i, end, String::new()));
+            out.push(tok(Kind::Word, i, end, none));
             i = end;
             continue;
         }
@@ -332,7 +395,7 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
                     }
                 }
             }
-            out.push(tok(Kind::Num, i, j, String::new()));
+            out.push(tok(Kind::Num, i, j, none));
             i = j;
             continue;
         }
@@ -344,7 +407,7 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
             while j < n && is_word_char(c[j]) {
                 j += 1;
             }
-            let w: String = c[i..j].iter().collect::<String>().to_lowercase();
+            let w = push_lower(words, &c[i..j]);
             out.push(tok(Kind::Var, i, j, w));
             i = j;
             continue;
@@ -354,35 +417,44 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
             while j < n && is_word_char(c[j]) {
                 j += 1;
             }
-            let w: String = c[i..j].iter().collect::<String>().to_lowercase();
-            let kind = classify_word(&w, c, j);
+            let w = push_lower(words, &c[i..j]);
+            let kind = classify_word(words.get(w.0..w.1).unwrap_or(""), c, j);
             out.push(tok(kind, i, j, w));
             i = j;
             continue;
         }
         match ch {
-            '(' => out.push(tok(Kind::LParen, i, i + 1, "(".into())),
-            ')' => out.push(tok(Kind::RParen, i, i + 1, ")".into())),
-            ',' => out.push(tok(Kind::Comma, i, i + 1, ",".into())),
-            ';' => out.push(tok(Kind::Semi, i, i + 1, ";".into())),
+            '(' => out.push(tok(Kind::LParen, i, i + 1, push_word(words, "("))),
+            ')' => out.push(tok(Kind::RParen, i, i + 1, push_word(words, ")"))),
+            ',' => out.push(tok(Kind::Comma, i, i + 1, push_word(words, ","))),
+            ';' => out.push(tok(Kind::Semi, i, i + 1, push_word(words, ";"))),
             _ => {
-                let three: String = [ch, at(i + 1), at(i + 2)].iter().collect();
-                let two: String = [ch, at(i + 1)].iter().collect();
-                if three == "<=>" {
-                    out.push(tok(Kind::Op, i, i + 3, three));
+                let (next, third) = (at(i + 1), at(i + 2));
+                if (ch, next, third) == ('<', '=', '>') {
+                    out.push(tok(Kind::Op, i, i + 3, push_word(words, "<=>")));
                     i += 3;
                     continue;
                 }
-                if two == "||" || two == "&&" {
-                    out.push(tok(Kind::Logic, i, i + 2, two));
+                if matches!((ch, next), ('|', '|') | ('&', '&')) {
+                    let w = push_lower(words, &[ch, next]);
+                    out.push(tok(Kind::Logic, i, i + 2, w));
                     i += 2;
                     continue;
                 }
                 if matches!(
-                    two.as_str(),
-                    "!=" | "<>" | "<=" | ">=" | "==" | ":=" | "<<" | ">>" | "->"
+                    (ch, next),
+                    ('!', '=')
+                        | ('<', '>')
+                        | ('<', '=')
+                        | ('>', '=')
+                        | ('=', '=')
+                        | (':', '=')
+                        | ('<', '<')
+                        | ('>', '>')
+                        | ('-', '>')
                 ) {
-                    out.push(tok(Kind::Op, i, i + 2, two));
+                    let w = push_lower(words, &[ch, next]);
+                    out.push(tok(Kind::Op, i, i + 2, w));
                     i += 2;
                     continue;
                 }
@@ -390,14 +462,14 @@ fn tokenize(c: &[char], quote: Option<char>) -> Vec<Tok> {
                     ch,
                     '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '^' | '|' | '&' | '~' | '!'
                 ) {
-                    out.push(tok(Kind::Op, i, i + 1, ch.to_string()));
+                    let w = push_lower(words, &[ch]);
+                    out.push(tok(Kind::Op, i, i + 1, w));
                 }
                 // Anything else ({ } [ ] : ? \ ...) is treated as whitespace.
             }
         }
         i += 1;
     }
-    out
 }
 
 fn classify_word(w: &str, c: &[char], end: usize) -> Kind {
@@ -429,39 +501,45 @@ fn classify_word(w: &str, c: &[char], end: usize) -> Kind {
     Kind::Word
 }
 
-fn is_unary(t: &Tok) -> bool {
-    t.kind == Kind::Op && matches!(t.word.as_str(), "-" | "+" | "!" | "~" | "not")
+/// A token's lower-cased text.
+fn text<'w>(words: &'w str, t: &Tok) -> &'w str {
+    words.get(t.word.0..t.word.1).unwrap_or("")
 }
 
-/// Folding: drops unary operators, merges adjacent strings, `order by` into
-/// `B`, `union all` into `U`, `is not` into `is`.
-fn fold(toks: Vec<Tok>) -> Vec<Tok> {
-    let mut out: Vec<Tok> = Vec::with_capacity(toks.len());
-    for t in toks {
+fn is_unary(t: &Tok, words: &str) -> bool {
+    t.kind == Kind::Op && matches!(text(words, t), "-" | "+" | "!" | "~" | "not")
+}
+
+/// Folding (from `toks` into `out`, cleared first): drops unary operators, merges
+/// adjacent strings, `order by` into `B`, `union all` into `U`, `is not` into `is`.
+fn fold(toks: &[Tok], out: &mut Vec<Tok>, words: &str) {
+    out.clear();
+    for &t in toks {
         let len = out.len();
         if let Some(p) = out.last_mut() {
+            let (pw, tw) = (text(words, p), text(words, &t));
             match (p.kind, t.kind) {
                 (Kind::Str, Kind::Str) if len > 1 => {
                     p.end = t.end;
                     continue;
                 }
                 (Kind::Keyword | Kind::Word, Kind::Keyword)
-                    if t.word == "by" && (p.word == "order" || p.word == "group") =>
+                    if tw == "by" && (pw == "order" || pw == "group") =>
                 {
                     p.kind = Kind::GroupBy;
                     p.end = t.end;
                     continue;
                 }
-                (Kind::Union, Kind::Keyword) if t.word == "all" || t.word == "distinct" => {
+                (Kind::Union, Kind::Keyword) if tw == "all" || tw == "distinct" => {
                     p.end = t.end;
                     continue;
                 }
-                (Kind::Op, Kind::Op) if t.word == "not" => {
+                (Kind::Op, Kind::Op) if tw == "not" => {
                     // `is not`, `not not`: keep the first operator.
                     p.end = t.end;
                     continue;
                 }
-                (Kind::Op, Kind::Op) if p.word == "not" => {
+                (Kind::Op, Kind::Op) if pw == "not" => {
                     // `not like`, `not in`: keep the real operator.
                     *p = t;
                     continue;
@@ -469,7 +547,7 @@ fn fold(toks: Vec<Tok>) -> Vec<Tok> {
                 _ => {}
             }
         }
-        if is_unary(&t) {
+        if is_unary(&t, words) {
             let prev_allows_unary = match out.last() {
                 None => true,
                 Some(p) => matches!(
@@ -490,13 +568,13 @@ fn fold(toks: Vec<Tok>) -> Vec<Tok> {
         }
         out.push(t);
     }
-    out
 }
 
 struct Analyzer<'a> {
     chars: &'a [char],
     t: &'a [Tok],
-    close: Vec<Option<usize>>,
+    words: &'a str,
+    close: &'a [Option<usize>],
     /// First token of the value as the application's SQL would continue it: 0 as-is,
     /// 1 in a quoted context (token 0 is the string the value closes).
     start: usize,
@@ -508,7 +586,7 @@ impl Analyzer<'_> {
     }
 
     fn word(&self, i: usize) -> &str {
-        self.t.get(i).map(|t| t.word.as_str()).unwrap_or("")
+        self.t.get(i).map(|t| text(self.words, t)).unwrap_or("")
     }
 
     fn is_value_keyword(&self, i: usize) -> bool {
@@ -834,32 +912,74 @@ impl Analyzer<'_> {
     }
 }
 
-fn paren_matches(t: &[Tok]) -> Vec<Option<usize>> {
-    let mut close = vec![None; t.len()];
-    let mut stack = Vec::new();
+/// For each token, the index of the `)` closing it when it is a `(` (into `close`,
+/// `stack` the working memory).
+fn paren_matches(t: &[Tok], close: &mut Vec<Option<usize>>, stack: &mut Vec<usize>) {
+    close.clear();
+    close.resize(t.len(), None);
+    stack.clear();
     for (i, tk) in t.iter().enumerate() {
         match tk.kind {
             Kind::LParen => stack.push(i),
             Kind::RParen => {
-                if let Some(o) = stack.pop() {
-                    close[o] = Some(i);
+                if let Some(o) = stack.pop()
+                    && let Some(c) = close.get_mut(o)
+                {
+                    *c = Some(i);
                 }
             }
             _ => {}
         }
     }
-    close
 }
 
 fn fingerprint(t: &[Tok], from: usize, max: usize) -> String {
     t.iter().skip(from).take(max).map(|t| t.kind.ch()).collect()
 }
 
-fn analyse(chars: &[char], t: &[Tok], ctx: Ctx) -> Option<Match> {
+/// The first five token types, as [`fingerprint`] gives them, without a `String`.
+struct Fp5 {
+    bytes: [u8; 5],
+    len: usize,
+}
+
+impl Fp5 {
+    fn of(t: &[Tok]) -> Fp5 {
+        let mut bytes = [0u8; 5];
+        let mut len = 0;
+        for (slot, tk) in bytes.iter_mut().zip(t) {
+            // Every token type character is ASCII.
+            *slot = tk.kind.ch() as u8;
+            len += 1;
+        }
+        Fp5 { bytes, len }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or(&[])
+    }
+
+    fn is_in(&self, set: &[&str]) -> bool {
+        set.iter().any(|f| f.as_bytes() == self.as_bytes())
+    }
+
+    fn starts_with_string(&self) -> bool {
+        self.as_bytes().first() == Some(&b's')
+    }
+}
+
+fn analyse(
+    chars: &[char],
+    t: &[Tok],
+    words: &str,
+    close: &[Option<usize>],
+    ctx: Ctx,
+) -> Option<Match> {
     let a = Analyzer {
         chars,
         t,
-        close: paren_matches(t),
+        words,
+        close,
         start: usize::from(ctx != Ctx::AsIs),
     };
     let make = |rule: &str, s: usize, e: usize| -> Match {
@@ -874,18 +994,15 @@ fn analyse(chars: &[char], t: &[Tok], ctx: Ctx) -> Option<Match> {
     if t.is_empty() {
         return None;
     }
-    let fp5 = fingerprint(t, 0, 5);
+    let fp5 = Fp5::of(t);
     if ctx != Ctx::AsIs {
         if let Some((rule, s, e)) = a.after_quote(ctx) {
             return Some(make(rule, s, e));
         }
-        if FINGERPRINTS.contains(&fp5.as_str()) && fp5.starts_with('s') {
+        if fp5.is_in(FINGERPRINTS) && fp5.starts_with_string() {
             return Some(make("fingerprint", 0, t.len().min(5)));
         }
-    } else if FINGERPRINTS.contains(&fp5.as_str())
-        && !fp5.starts_with('s')
-        && !IN_CONTEXT.contains(&fp5.as_str())
-    {
+    } else if fp5.is_in(FINGERPRINTS) && !fp5.starts_with_string() && !fp5.is_in(IN_CONTEXT) {
         return Some(make("fingerprint", 0, t.len().min(5)));
     }
     for i in 0..t.len() {
@@ -902,7 +1019,10 @@ mod tests {
 
     fn fp(input: &str, ctx: Option<char>) -> String {
         let c: Vec<char> = input.chars().collect();
-        fingerprint(&fold(tokenize(&c, ctx)), 0, 16)
+        let (mut raw, mut toks, mut words) = (Vec::new(), Vec::new(), String::new());
+        tokenize(&c, ctx, &mut raw, &mut words);
+        fold(&raw, &mut toks, &words);
+        fingerprint(&toks, 0, 16)
     }
 
     #[test]

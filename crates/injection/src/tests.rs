@@ -507,3 +507,83 @@ fn pathological_inputs_stay_fast() {
         assert!(el.as_secs_f64() < 2.0, "{p:?} took {el:?}");
     }
 }
+
+/// Words are classified on their lower case as `str::to_lowercase` gives it, also for
+/// non-ASCII letters that fold to ASCII (the Kelvin sign `K` is a `k`), and attribute
+/// names on theirs char by char.
+#[test]
+fn non_ascii_letters_fold_as_before() {
+    let m = sqli("1 or 1 li\u{212A}e 1").map(|m| m.fingerprint);
+    assert_eq!(m.as_deref(), Some("sqli:tautology:&1o1"));
+    // A final sigma is its own lower case (`ς`), not a keyword either way.
+    assert_eq!(sqli("ΣΕΛΕΚΤΣ ΣΑΣ"), None);
+    let m = xss("<b on\u{212A}eydown=alert(1)>").map(|m| m.fingerprint);
+    assert_eq!(m.as_deref(), Some("xss:event-handler:onkeydown"));
+}
+
+/// A warm detector allocates nothing for a value it finds nothing in (the working
+/// memory is kept per thread; a finding allocates its evidence).
+#[test]
+fn a_benign_value_costs_no_allocation_once_warm() {
+    let values = [
+        "Entrega por la tarde preferiblemente entre las cinco y las ocho",
+        "calle mayor 12, 3b",
+        "O'Brien",
+        "jacinta.delgado@correo.example",
+        "a=b c:d",
+        "<b>bold</b> and <i>x</i>",
+        "niño pequeño ÁÉÍ",
+        "javascript: the good parts",
+        "(1) and (2)",
+    ];
+    for v in values {
+        let _ = (sqli(v), xss(v));
+        let before = alloc_count::this_thread();
+        let found = (sqli(v), xss(v));
+        let after = alloc_count::this_thread();
+        assert_eq!(found, (None, None), "{v:?}");
+        assert_eq!(after - before, 0, "{v:?} allocated");
+    }
+}
+
+/// Counts this thread's allocations (the test binary's global allocator).
+mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<usize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // A global allocator can only be written with `unsafe` (the workspace denies it
+    // everywhere else); every call is forwarded to the system allocator unchanged.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Allocations made by this thread so far.
+    pub(super) fn this_thread() -> usize {
+        COUNT.with(Cell::get)
+    }
+}

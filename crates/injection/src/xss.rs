@@ -164,12 +164,56 @@ const HANDLERS: &[&str] = &[
     "onresizestart",
 ];
 
+/// The working memory of one detection, kept per thread so that a value costs no
+/// allocation once warm: the input as chars, its entity-decoded copy, and the
+/// lower-cased names of the tag and attribute being read.
+#[derive(Default)]
+struct Scratch {
+    chars: Vec<char>,
+    names: Names,
+}
+
+/// Buffers for the tokenizer: the current tag's and attribute's lower-cased names,
+/// and an entity-decoded value.
+#[derive(Default)]
+struct Names {
+    tag: String,
+    attr: String,
+    decoded: Vec<char>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
 pub(crate) fn detect(input: &str) -> Option<Match> {
-    if let Some(m) = scan(input, 0) {
-        return Some(m);
+    if !may_match(input) {
+        return None;
     }
-    let decoded = percent_decode(input)?;
-    scan(&decoded, 0)
+    // The thread's scratch; a nested use (nothing does) gets a fresh one.
+    let mut own = None;
+    SCRATCH.with(|cell| {
+        let mut kept = cell.try_borrow_mut().ok();
+        let scratch = match kept.as_deref_mut() {
+            Some(s) => s,
+            None => own.insert(Scratch::default()),
+        };
+        if let Some(m) = scan(input, 0, scratch) {
+            return Some(m);
+        }
+        let decoded = percent_decode(input)?;
+        scan(&decoded, 0, scratch)
+    })
+}
+
+/// Whether `input` can match at all: every rule needs a `<` (a tag), an `=` (an
+/// attribute's value) or a `:` (a URL scheme), the last also as an entity (`&`),
+/// and any of them percent-encoded (`%`). Most values hold none of these and skip
+/// the tokenizer.
+fn may_match(input: &str) -> bool {
+    input
+        .bytes()
+        .any(|b| matches!(b, b'<' | b'=' | b':' | b'&' | b'%'))
 }
 
 fn found(rule: String, matched: &[char]) -> Match {
@@ -180,12 +224,14 @@ fn found(rule: String, matched: &[char]) -> Match {
     }
 }
 
-fn scan(input: &str, depth: u8) -> Option<Match> {
-    let c: Vec<char> = input.chars().collect();
-    if let Some(m) = bare_url(&c) {
+fn scan(input: &str, depth: u8, s: &mut Scratch) -> Option<Match> {
+    s.chars.clear();
+    s.chars.extend(input.chars());
+    let Scratch { chars: c, names } = s;
+    if let Some(m) = bare_url(c, &mut names.decoded) {
         return Some(m);
     }
-    if let Some(m) = html(&c, 0, false, depth) {
+    if let Some(m) = html(c, 0, false, depth, names) {
         return Some(m);
     }
     // Attribute contexts: the value was spliced inside a tag, unquoted or
@@ -195,13 +241,13 @@ fn scan(input: &str, depth: u8) -> Option<Match> {
         .position(|&x| x.is_whitespace() || x == '>')
         .unwrap_or(c.len());
     if unquoted_end < c.len()
-        && let Some(m) = html(&c, unquoted_end, true, depth)
+        && let Some(m) = html(c, unquoted_end, true, depth, names)
     {
         return Some(m);
     }
     for q in ['\'', '"'] {
         if let Some(p) = c.iter().position(|&x| x == q)
-            && let Some(m) = html(&c, p + 1, true, depth)
+            && let Some(m) = html(c, p + 1, true, depth, names)
         {
             return Some(m);
         }
@@ -212,6 +258,13 @@ fn scan(input: &str, depth: u8) -> Option<Match> {
 /// Decodes HTML character references (numeric with or without `;`, and the
 /// named ones that matter for scheme obfuscation). Linear.
 pub(crate) fn decode_entities(c: &[char]) -> Vec<char> {
+    let mut out = Vec::with_capacity(c.len());
+    decode_entities_into(c, &mut out);
+    out
+}
+
+/// [`decode_entities`] into `out` (cleared first).
+fn decode_entities_into(c: &[char], out: &mut Vec<char>) {
     const NAMED: &[(&str, char)] = &[
         ("lt", '<'),
         ("gt", '>'),
@@ -233,7 +286,7 @@ pub(crate) fn decode_entities(c: &[char]) -> Vec<char> {
         ("grave", '`'),
         ("nbsp", '\u{a0}'),
     ];
-    let mut out = Vec::with_capacity(c.len());
+    out.clear();
     let mut i = 0;
     while i < c.len() {
         if c[i] != '&' {
@@ -284,21 +337,62 @@ pub(crate) fn decode_entities(c: &[char]) -> Vec<char> {
         out.push('&');
         i += 1;
     }
-    out
+}
+
+/// How much of a normalised URL is kept: more than the longest scheme prefix
+/// [`dangerous_scheme`] compares.
+const NORM_KEEP: usize = 32;
+
+/// The lower-cased, scheme-relevant start of a URL value (its first
+/// [`NORM_KEEP`] chars), on the stack.
+struct Norm {
+    chars: [char; NORM_KEEP],
+    len: usize,
+}
+
+impl Norm {
+    fn starts_with(&self, prefix: &str) -> bool {
+        let kept = self.chars.get(..self.len).unwrap_or(&[]);
+        prefix.chars().count() <= kept.len() && prefix.chars().zip(kept).all(|(a, b)| a == *b)
+    }
 }
 
 /// Lower-cased scheme-relevant prefix of a URL value: entities decoded,
-/// whitespace and control characters removed (browsers strip them).
-fn normalized_url(value: &[char]) -> String {
-    decode_entities(value)
-        .into_iter()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && *c != '\u{fffd}')
-        .take(40)
-        .flat_map(char::to_lowercase)
-        .collect()
+/// whitespace and control characters removed (browsers strip them), at most 40
+/// of its chars lower-cased; of that, the first [`NORM_KEEP`] chars.
+fn normalized_url(value: &[char]) -> Norm {
+    let keep = |c: &char| !c.is_whitespace() && !c.is_control() && *c != '\u{fffd}';
+    let mut norm = Norm {
+        chars: ['\0'; NORM_KEEP],
+        len: 0,
+    };
+    let mut put = |lowered: &mut dyn Iterator<Item = char>| {
+        for (slot, ch) in norm.chars.iter_mut().zip(lowered) {
+            *slot = ch;
+            norm.len += 1;
+        }
+    };
+    // Without a `&` the value is its own decoding (the common case, no copy).
+    if value.contains(&'&') {
+        let decoded = decode_entities(value);
+        put(&mut decoded
+            .iter()
+            .copied()
+            .filter(keep)
+            .take(40)
+            .flat_map(char::to_lowercase));
+    } else {
+        put(&mut value
+            .iter()
+            .copied()
+            .filter(keep)
+            .take(40)
+            .flat_map(char::to_lowercase));
+    }
+    norm
 }
 
-fn dangerous_scheme(norm: &str) -> Option<&'static str> {
+fn dangerous_scheme(norm: &Norm) -> Option<&'static str> {
     for s in ["javascript:", "vbscript:", "livescript:"] {
         if norm.starts_with(s) {
             return Some(&s[..s.len() - 1]);
@@ -317,9 +411,15 @@ fn dangerous_scheme(norm: &str) -> Option<&'static str> {
     None
 }
 
-/// The whole input used as a URL (e.g. an `href` value).
-fn bare_url(c: &[char]) -> Option<Match> {
-    let decoded = decode_entities(c);
+/// The whole input used as a URL (e.g. an `href` value). `buf` holds its entity
+/// decoding when it has any entity.
+fn bare_url(c: &[char], buf: &mut Vec<char>) -> Option<Match> {
+    let decoded: &[char] = if c.contains(&'&') {
+        decode_entities_into(c, buf);
+        buf
+    } else {
+        c
+    };
     let first = decoded
         .iter()
         .position(|x| !x.is_whitespace() && !x.is_control())?;
@@ -359,32 +459,50 @@ fn dangerous_css(value: &[char]) -> bool {
 }
 
 fn lower(c: &[char]) -> String {
-    c.iter().flat_map(|x| x.to_lowercase()).collect()
+    let mut out = String::new();
+    lower_into(&mut out, c);
+    out
+}
+
+/// `c` lower-cased into `out` (cleared first), char by char as [`lower`] does.
+fn lower_into(out: &mut String, c: &[char]) {
+    out.clear();
+    out.extend(c.iter().flat_map(|x| x.to_lowercase()));
 }
 
 /// Finds `needle` (ASCII, lower case) in `c` case-insensitively from `from`.
 /// Linear for the short needles used here.
 fn find_ci(c: &[char], from: usize, needle: &str) -> Option<usize> {
-    let n: Vec<char> = needle.chars().collect();
-    if n.is_empty() || c.len() < n.len() {
+    let len = needle.chars().count();
+    if len == 0 || c.len() < len {
         return None;
     }
-    (from..=c.len() - n.len()).find(|&i| {
-        c[i..i + n.len()]
+    (from..=c.len() - len).find(|&i| {
+        c[i..i + len]
             .iter()
-            .zip(&n)
-            .all(|(a, b)| a.to_ascii_lowercase() == *b)
+            .zip(needle.chars())
+            .all(|(a, b)| a.to_ascii_lowercase() == b)
     })
 }
 
 /// Tokenises from `start`, either in data state or (`in_tag`) inside the
 /// attribute list of an unknown tag.
-fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
+/// The current tag's and attribute's names are kept in `names`.
+fn html(c: &[char], start: usize, in_tag: bool, depth: u8, names: &mut Names) -> Option<Match> {
     let n = c.len();
     let mut i = start;
-    let mut tag: Option<(String, usize)> = in_tag.then(|| (String::new(), start));
+    // Where the tag being read starts; its lower-cased name is `names.tag`.
+    let mut tag: Option<usize> = None;
+    if in_tag {
+        names.tag.clear();
+        tag = Some(start);
+    }
     loop {
-        if let Some((name, tag_start)) = tag.take() {
+        if let Some(tag_start) = tag.take() {
+            let Names {
+                tag: name, attr, ..
+            } = &mut *names;
+            let name = name.as_str();
             // Attribute list.
             let mut http_equiv_refresh = false;
             loop {
@@ -403,7 +521,6 @@ fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
                 while i < n && !c[i].is_whitespace() && !matches!(c[i], '/' | '>' | '=') {
                     i += 1;
                 }
-                let attr = lower(&c[an..i]);
                 let mut j = i;
                 while j < n && c[j].is_whitespace() {
                     j += 1;
@@ -411,6 +528,9 @@ fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
                 if j >= n || c[j] != '=' {
                     continue;
                 }
+                // Only a name with a value can matter: lower-cased only then.
+                lower_into(attr, &c[an..i]);
+                let attr = attr.as_str();
                 j += 1;
                 while j < n && c[j].is_whitespace() {
                     j += 1;
@@ -436,13 +556,13 @@ fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
                 }
                 let value = &c[vs..ve];
                 let evidence = &c[tag_start..ve.min(n)];
-                if HANDLERS.contains(&attr.as_str())
+                if HANDLERS.contains(&attr)
                     || attr.starts_with("onwebkit")
                     || attr.starts_with("onmoz")
                 {
                     return Some(found(format!("xss:event-handler:{attr}"), evidence));
                 }
-                if URL_ATTRS.contains(&attr.as_str())
+                if URL_ATTRS.contains(&attr)
                     && let Some(s) = dangerous_scheme(&normalized_url(value))
                 {
                     return Some(found(format!("xss:url:{s}"), evidence));
@@ -452,7 +572,7 @@ fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
                 }
                 if attr == "srcdoc" && depth < 2 {
                     let inner: String = decode_entities(value).into_iter().collect();
-                    if let Some(m) = scan(&inner, depth + 1) {
+                    if let Some(m) = scan(&inner, depth + 1, &mut Scratch::default()) {
                         return Some(found(format!("xss:srcdoc:{}", m.fingerprint), evidence));
                     }
                 }
@@ -512,11 +632,90 @@ fn html(c: &[char], start: usize, in_tag: bool, depth: u8) -> Option<Match> {
         while j < n && !c[j].is_whitespace() && !matches!(c[j], '/' | '>') {
             j += 1;
         }
-        let name = lower(&c[i + 1..j]);
-        if DANGEROUS_TAGS.contains(&name.as_str()) {
+        lower_into(&mut names.tag, &c[i + 1..j]);
+        let name = names.tag.as_str();
+        if DANGEROUS_TAGS.contains(&name) {
             return Some(found(format!("xss:tag:{name}"), &c[lt..j]));
         }
         i = j;
-        tag = Some((name, lt));
+        tag = Some(lt);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The early exit ([`may_match`]) is exact: the whole tokenizer, run on values
+    /// without any of its bytes, finds nothing in any of them, though the same pieces
+    /// with those bytes do give findings.
+    #[test]
+    fn values_without_markup_bytes_give_nothing() {
+        const PIECES: &[&str] = &[
+            "script",
+            "img",
+            "svg",
+            "onerror",
+            "onload",
+            "href",
+            "src",
+            "style",
+            "srcdoc",
+            "javascript",
+            "vbscript",
+            "data",
+            "text/html",
+            "alert(1)",
+            "expression(",
+            "'",
+            "\"",
+            "`",
+            " ",
+            "\t",
+            "\n",
+            "/",
+            ">",
+            "#",
+            ";",
+            "(",
+            ")",
+            "x",
+            "1",
+            "K",
+            "ſ",
+            "é",
+            "\u{fffd}",
+            "\u{0}",
+        ];
+        const MARKUP: &[&str] = &["<", "=", ":", "&#58;", "&colon;", "%3c", "%3d"];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut with_markup = 0;
+        for round in 0..50_000 {
+            let n = 1 + next() % 10;
+            let mut v = String::new();
+            for _ in 0..n {
+                let r = next();
+                if round % 2 == 1 && r % 3 == 0 {
+                    v.push_str(MARKUP[(r >> 8) as usize % MARKUP.len()]);
+                } else {
+                    v.push_str(PIECES[(r >> 8) as usize % PIECES.len()]);
+                }
+            }
+            let full = scan(&v, 0, &mut Scratch::default())
+                .or_else(|| scan(&percent_decode(&v)?, 0, &mut Scratch::default()));
+            if may_match(&v) {
+                with_markup += usize::from(full.is_some());
+            } else {
+                assert_eq!(full, None, "{v:?}");
+            }
+            assert_eq!(detect(&v), full, "{v:?}");
+        }
+        assert!(with_markup > 100, "{with_markup}");
     }
 }
