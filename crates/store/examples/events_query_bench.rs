@@ -25,6 +25,9 @@
 //! `postgres://postgres@127.0.0.1:5432/test`). `KEEP=1` keeps the data and skips the
 //! generation when it is already there (for looking at plans). `SKIP_UNINDEXED=1` runs
 //! only the pass with the index. `DETAIL=1` prints every query with its time.
+//! `IDS=FILE` writes the ids each query of the pass with the index returned, one query
+//! per line, so that two builds (before and after a change of the query code) can be
+//! compared on the same kept store (`cmp`) when the unindexed pass is skipped.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -561,6 +564,18 @@ async fn main() -> Result<(), BoxError> {
         started.elapsed().as_secs_f64()
     );
     let with = run_mix(&indexed, &mix, "with the text index").await?;
+    if let Ok(file) = std::env::var("IDS") {
+        let lines: Vec<String> = with
+            .iter()
+            .map(|ids| {
+                ids.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        std::fs::write(&file, lines.join("\n") + "\n")?;
+    }
     let differ = without.iter().zip(&with).filter(|(a, b)| a != b).count();
     if !skip_unindexed {
         println!(
