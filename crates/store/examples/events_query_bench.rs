@@ -572,12 +572,7 @@ async fn main() -> Result<(), BoxError> {
     if let Ok(file) = std::env::var("IDS") {
         let lines: Vec<String> = with
             .iter()
-            .map(|ids| {
-                ids.iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
+            .map(|ids| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
             .collect();
         std::fs::write(&file, lines.join("\n") + "\n")?;
     }
