@@ -316,7 +316,13 @@ async fn list_events<C: GenericClient>(
             .map_err(pg_err)?
             .try_get(0)
             .map_err(corrupt)?;
-        if rows < sqlgen::SMALL_MATCH {
+        // Unless the word is rare: then the planner's AND of the network's bitmap
+        // with the GIN's few candidates reads fewer rows.
+        let word_rows = match sqlgen::pg_word_estimate(query).filter(|_| text_index) {
+            Some(probe) => planner_rows(client, &probe).await?,
+            None => None,
+        };
+        if rows < sqlgen::SMALL_MATCH && sqlgen::pg_network_drives(rows, word_rows) {
             let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Network);
             return events_page(client, &sql, query).await;
         }
@@ -348,6 +354,24 @@ async fn list_events<C: GenericClient>(
     }
     let sql = sqlgen::events_query(Dialect::Postgres, query, drive);
     events_page(client, &sql, query).await
+}
+
+/// The planner's row estimate for `probe` (an `EXPLAIN` of it: planning only), from
+/// the first line of the plan; `None` when the plan does not say.
+async fn planner_rows<C: GenericClient>(
+    client: &C,
+    probe: &sqlgen::Sql,
+) -> Result<Option<i64>, StoreError> {
+    let rows = client
+        .query(probe.text.as_str(), &params_of(probe))
+        .await
+        .map_err(pg_err)?;
+    let first: Option<String> = rows
+        .first()
+        .map(|r| r.try_get(0))
+        .transpose()
+        .map_err(corrupt)?;
+    Ok(first.as_deref().and_then(sqlgen::plan_rows))
 }
 
 /// About how many events the table holds (`max(id) - min(id) + 1`: the ids are dense
