@@ -48,6 +48,8 @@ fn corpus() -> Vec<Event> {
         let mut e = ev(ts);
         e.status = Some(if ts % 2 == 0 { 200 } else { 404 });
         e.method = Some(if ts % 3 == 0 { "POST" } else { "GET" }.into());
+        // Even events from one /24, odd ones from another.
+        e.client_ip = format!("10.0.{}.{ts}", ts % 2).parse().ok();
         f(&mut e);
         e
     };
@@ -118,6 +120,16 @@ async fn same_results_with_and_without_the_index(db: Db) {
             path_prefix: Some("/A".into()),
             ..text(needle)
         });
+        // A client network (PostgreSQL reads a small one through its index alone).
+        queries.push(EventQuery {
+            client: "10.0.1.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(4)),
+            ..text(needle)
+        });
+        queries.push(EventQuery {
+            client: "10.0.0.0/16".parse().ok(),
+            ..text(needle)
+        });
         // Prefixes long enough to name a bucket of the index, ASCII or not.
         for prefix in ["/Admin", "/Adm", "/x", "/caf\u{c9}", "/a_b", "/zz"] {
             queries.push(EventQuery {
@@ -158,6 +170,19 @@ async fn same_results_with_and_without_the_index(db: Db) {
         )
         .await,
         vec![1]
+    );
+    // The odd events' /24, 404s (every odd one), "admin" in a searched column.
+    assert_eq!(
+        matching(
+            &indexed,
+            &EventQuery {
+                client: "10.0.1.0/24".parse().ok(),
+                status: Some(StatusFilter::Class(4)),
+                ..text("admin")
+            }
+        )
+        .await,
+        vec![13, 5, 3, 1]
     );
     assert_eq!(
         matching(
