@@ -7,7 +7,7 @@
 //! operator, `c` comment, `(` `)` `,` `;`, `v` variable, `B` group/order by.
 
 use crate::Match;
-use crate::util::percent_decode;
+use crate::util::{percent_decode, with_scratch};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -179,14 +179,7 @@ const COMPARISONS: &[&str] = &[
 ];
 
 pub(crate) fn detect(input: &str) -> Option<Match> {
-    // The thread's scratch; a nested use (nothing does) gets a fresh one.
-    let mut own = None;
-    SCRATCH.with(|cell| {
-        let mut kept = cell.try_borrow_mut().ok();
-        let scratch = match kept.as_deref_mut() {
-            Some(s) => s,
-            None => own.insert(Scratch::default()),
-        };
+    with_scratch(&SCRATCH, |scratch| {
         if let Some(m) = detect_once(input, scratch) {
             return Some(m);
         }

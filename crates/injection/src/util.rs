@@ -1,6 +1,23 @@
-//! Small shared helpers: bounded truncation and percent decoding.
+//! Small shared helpers: bounded truncation, percent decoding, and the detectors'
+//! per-thread scratch buffers.
+
+use std::cell::RefCell;
+use std::thread::LocalKey;
 
 use crate::MAX_INPUT;
+
+/// Runs `f` with the thread's scratch buffers in `key`, so a warm detector allocates
+/// nothing per value. A nested use on the same thread (nothing does it today) gets a
+/// fresh scratch instead of a borrow panic.
+pub(crate) fn with_scratch<S: Default + 'static, R>(
+    key: &'static LocalKey<RefCell<S>>,
+    f: impl FnOnce(&mut S) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut kept) => f(&mut kept),
+        Err(_) => f(&mut S::default()),
+    })
+}
 
 /// The longest prefix of `input` that is at most [`MAX_INPUT`] bytes and ends
 /// on a char boundary.

@@ -3,7 +3,7 @@
 //! quoted attribute-value contexts, plus a bare URL-value check.
 
 use crate::Match;
-use crate::util::percent_decode;
+use crate::util::{percent_decode, with_scratch};
 
 /// Tags that are dangerous whatever their attributes.
 const DANGEROUS_TAGS: &[&str] = &[
@@ -190,14 +190,7 @@ pub(crate) fn detect(input: &str) -> Option<Match> {
     if !may_match(input) {
         return None;
     }
-    // The thread's scratch; a nested use (nothing does) gets a fresh one.
-    let mut own = None;
-    SCRATCH.with(|cell| {
-        let mut kept = cell.try_borrow_mut().ok();
-        let scratch = match kept.as_deref_mut() {
-            Some(s) => s,
-            None => own.insert(Scratch::default()),
-        };
+    with_scratch(&SCRATCH, |scratch| {
         if let Some(m) = scan(input, 0, scratch) {
             return Some(m);
         }

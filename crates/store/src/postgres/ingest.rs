@@ -283,12 +283,7 @@ async fn list_events<C: GenericClient>(
     let mut drive = sqlgen::Drive::Planner;
     let mut few_under_prefix = false;
     if let Some(probe) = sqlgen::probe_query(Dialect::Postgres, query, "path") {
-        let rows: i64 = client
-            .query_one(probe.text.as_str(), &params_of(&probe))
-            .await
-            .map_err(pg_err)?
-            .try_get(0)
-            .map_err(corrupt)?;
+        let rows = probe_rows(client, &probe).await?;
         if rows < sqlgen::SMALL_MATCH {
             // Unless the prefix's rows are many enough for a walk newest first to
             // fill a page sooner (bounded; a short answer proves nothing).
@@ -309,12 +304,7 @@ async fn list_events<C: GenericClient>(
         && query.client.is_some_and(|net| net.first != net.last)
         && let Some(probe) = sqlgen::probe_query(Dialect::Postgres, query, "client_ip")
     {
-        let rows: i64 = client
-            .query_one(probe.text.as_str(), &params_of(&probe))
-            .await
-            .map_err(pg_err)?
-            .try_get(0)
-            .map_err(corrupt)?;
+        let rows = probe_rows(client, &probe).await?;
         // Unless the word is rare: then the planner's AND of the network's bitmap
         // with the GIN's few candidates reads fewer rows.
         let word_rows = match sqlgen::pg_word_estimate(query).filter(|_| text_index) {
@@ -353,6 +343,16 @@ async fn list_events<C: GenericClient>(
     }
     let sql = sqlgen::events_query(Dialect::Postgres, query, drive);
     events_page(client, &sql, query).await
+}
+
+/// How many rows `probe` (a `sqlgen::probe_query`: a bounded count) counts.
+async fn probe_rows<C: GenericClient>(client: &C, probe: &sqlgen::Sql) -> Result<i64, StoreError> {
+    client
+        .query_one(probe.text.as_str(), &params_of(probe))
+        .await
+        .map_err(pg_err)?
+        .try_get(0)
+        .map_err(corrupt)
 }
 
 /// The planner's row estimate for `probe` (an `EXPLAIN` of it: planning only), from
