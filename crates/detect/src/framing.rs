@@ -28,27 +28,6 @@ const CODINGS: &[&str] = &[
     "identity",
 ];
 
-/// Headers that re-route a request inside some frameworks (IIS URL Rewrite, Symfony,
-/// Zend): a client that sends them asks the application to serve another path than the
-/// one the proxy and its access rules saw.
-const URL_OVERRIDE_HEADERS: &[&str] = &[
-    "x-original-url",
-    "x-rewrite-url",
-    "x-override-url",
-    "x-http-destinationurl",
-];
-
-/// Headers naming the host a request was meant for, which applications use to build
-/// absolute links (password-reset mails) and caches key on.
-const FORWARDED_HOST_HEADERS: &[&str] = &["x-forwarded-host", "x-host", "x-forwarded-server"];
-
-/// Headers that tunnel a method past a front that filters methods.
-const METHOD_OVERRIDE_HEADERS: &[&str] = &[
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
 /// End-to-end headers whose removal changes who the client is or what it may do: a
 /// `Connection` header naming one makes the next hop strip it (the hop-by-hop trick,
 /// e.g. `Connection: close, X-Forwarded-For` to hide the client from the application).
@@ -100,17 +79,132 @@ const MAX_HOST_LEN: usize = 261;
 /// the parser knows (for override values).
 pub(crate) fn check(req: &HttpRequest, known_method: fn(&str) -> bool) -> Vec<Found> {
     let mut out = Vec::new();
+    let h = Headers::new(&req.headers);
     version(req, &mut out);
-    method(req, known_method, &mut out);
+    method(req, &h, known_method, &mut out);
     header_syntax(req, &mut out);
-    lengths(req, &mut out);
-    host(req, &mut out);
-    routing_headers(req, &mut out);
-    ranges(req, &mut out);
-    connection(req, &mut out);
+    lengths(req, &h, &mut out);
+    host(req, &h, &mut out);
+    routing_headers(&h, &mut out);
+    ranges(&h, &mut out);
+    connection(&h, &mut out);
     target(req, &mut out);
-    content_type(req, &mut out);
+    content_type(&h, &mut out);
     out
+}
+
+/// What a header's name makes it to these checks. Every check used to look for its
+/// headers in the whole list, comparing each name again; the names are now read once.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    /// None of those below (most headers).
+    Other,
+    ContentType,
+    ContentLength,
+    TransferEncoding,
+    Host,
+    Range,
+    RequestRange,
+    Connection,
+    /// Tunnels a method past a front that filters methods.
+    MethodOverride,
+    /// Re-routes a request inside some frameworks (IIS URL Rewrite, Symfony, Zend): a
+    /// client that sends one asks the application to serve another path than the one
+    /// the proxy and its access rules saw.
+    UrlOverride,
+    /// Names the host a request was meant for, which applications use to build
+    /// absolute links (password-reset mails) and caches key on.
+    ForwardedHost,
+    Forwarded,
+    Proxy,
+    Expect,
+}
+
+impl Kind {
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// The kind of header `name` is, compared case-blind on its bytes (no lowercased copy):
+/// the length picks the one to three names it can be.
+fn classify(name: &str) -> Kind {
+    let is = |s: &str| name.eq_ignore_ascii_case(s);
+    match name.len() {
+        4 if is("host") => Kind::Host,
+        5 if is("range") => Kind::Range,
+        5 if is("proxy") => Kind::Proxy,
+        6 if is("expect") => Kind::Expect,
+        6 if is("x-host") => Kind::ForwardedHost,
+        9 if is("forwarded") => Kind::Forwarded,
+        10 if is("connection") => Kind::Connection,
+        12 if is("content-type") => Kind::ContentType,
+        13 if is("request-range") => Kind::RequestRange,
+        13 if is("x-http-method") => Kind::MethodOverride,
+        13 if is("x-rewrite-url") => Kind::UrlOverride,
+        14 if is("content-length") => Kind::ContentLength,
+        14 if is("x-original-url") || is("x-override-url") => Kind::UrlOverride,
+        16 if is("x-forwarded-host") => Kind::ForwardedHost,
+        17 if is("transfer-encoding") => Kind::TransferEncoding,
+        17 if is("x-method-override") => Kind::MethodOverride,
+        18 if is("x-forwarded-server") => Kind::ForwardedHost,
+        21 if is("x-http-destinationurl") => Kind::UrlOverride,
+        22 if is("x-http-method-override") => Kind::MethodOverride,
+        _ => Kind::Other,
+    }
+}
+
+/// Kinds kept on the stack; a request with more headers has the rest classified again
+/// when asked (a rare request, and the answer is the same).
+const KEPT_KINDS: usize = 32;
+
+/// The request's headers with each name classified once, and which kinds occur, so a
+/// check whose headers are absent (nearly every check on nearly every request) costs
+/// one bit test.
+struct Headers<'a> {
+    list: &'a [(String, String)],
+    kinds: [Kind; KEPT_KINDS],
+    present: u16,
+}
+
+impl<'a> Headers<'a> {
+    fn new(list: &'a [(String, String)]) -> Self {
+        let mut kinds = [Kind::Other; KEPT_KINDS];
+        let mut present = 0;
+        for (i, (name, _)) in list.iter().enumerate() {
+            let kind = classify(name);
+            if let Some(slot) = kinds.get_mut(i) {
+                *slot = kind;
+            }
+            present |= kind.bit();
+        }
+        Self {
+            list,
+            kinds,
+            present,
+        }
+    }
+
+    fn has(&self, kind: Kind) -> bool {
+        self.present & kind.bit() != 0
+    }
+
+    /// Every header with its kind, in order.
+    fn all(&self) -> impl Iterator<Item = (Kind, &'a str, &'a str)> + '_ {
+        self.list.iter().enumerate().map(|(i, (n, v))| {
+            let kind = self.kinds.get(i).copied().unwrap_or_else(|| classify(n));
+            (kind, n.as_str(), v.as_str())
+        })
+    }
+
+    /// The values of the headers of `kind`, in order; nothing at once when none is.
+    fn values(&self, kind: Kind) -> impl Iterator<Item = &'a str> + '_ {
+        let on = self.has(kind);
+        self.all()
+            .take_while(move |_| on)
+            .filter(move |(k, _, _)| *k == kind)
+            .map(|(_, _, v)| v)
+    }
 }
 
 /// Top-level media types: a parameter whose value is `type/subtype` of one of these is
@@ -131,8 +225,11 @@ const MEDIA_TYPES: &[&str] = &[
 /// `application/x-www-form-urlencoded;boundary="application/json"` as JSON while others
 /// read a form (body-parser confusion, CRS 921421/921422); two `Content-Type` headers
 /// leave the choice to each server.
-fn content_type(req: &HttpRequest, out: &mut Vec<Found>) {
-    let types: Vec<&str> = headers(req, "content-type").collect();
+fn content_type(h: &Headers<'_>, out: &mut Vec<Found>) {
+    if !h.has(Kind::ContentType) {
+        return;
+    }
+    let types: Vec<&str> = h.values(Kind::ContentType).collect();
     if types.len() > 1 {
         out.push(("content_type_confusion", clip(&types.join(" | "))));
         return;
@@ -163,13 +260,6 @@ fn content_type(req: &HttpRequest, out: &mut Vec<Found>) {
     }
 }
 
-fn headers<'a>(req: &'a HttpRequest, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-    req.headers
-        .iter()
-        .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
 fn clip(s: &str) -> String {
     s.chars().take(200).collect()
 }
@@ -181,26 +271,21 @@ fn version(req: &HttpRequest, out: &mut Vec<Found>) {
     }
 }
 
-fn method(req: &HttpRequest, known_method: fn(&str) -> bool, out: &mut Vec<Found>) {
+fn method(
+    req: &HttpRequest,
+    h: &Headers<'_>,
+    known_method: fn(&str) -> bool,
+    out: &mut Vec<Found>,
+) {
     if DIAGNOSTIC_METHODS.contains(&req.method.as_str()) {
         out.push(("diagnostic_method", clip(&req.method)));
     }
     let query = req.uri.split_once('?').map(|(_, q)| q).unwrap_or("");
     let from_query = query.split('&').filter_map(|p| {
         let (n, v) = p.split_once('=')?;
-        url_decode(n)
-            .eq_ignore_ascii_case("_method")
-            .then(|| url_decode(v).into_owned())
+        names_method(n).then(|| url_decode(v).into_owned())
     });
-    let from_headers = req
-        .headers
-        .iter()
-        .filter(|(k, _)| {
-            METHOD_OVERRIDE_HEADERS
-                .iter()
-                .any(|h| k.eq_ignore_ascii_case(h))
-        })
-        .map(|(_, v)| v.clone());
+    let from_headers = h.values(Kind::MethodOverride).map(str::to_string);
     for value in from_headers.chain(from_query) {
         let m = value.trim().to_ascii_uppercase();
         if DIAGNOSTIC_METHODS.contains(&m.as_str()) || !known_method(&m) {
@@ -209,8 +294,50 @@ fn method(req: &HttpRequest, known_method: fn(&str) -> bool, out: &mut Vec<Found
     }
 }
 
+/// Whether a raw query parameter name decodes to `_method` (any case), decoding only a
+/// name that can: the decoded name is 7 ASCII bytes, each from at least one raw byte
+/// (a byte that is not UTF-8 decodes to a non-ASCII char), so a shorter name cannot be
+/// it, a 7-byte one is it only as written (`+` would be a space, `%XX` one byte) and a
+/// longer one needs a `%`.
+fn names_method(name: &str) -> bool {
+    match name.len() {
+        7 => name.eq_ignore_ascii_case("_method"),
+        n if n > 7 => name.contains('%') && url_decode(name).eq_ignore_ascii_case("_method"),
+        _ => false,
+    }
+}
+
+/// The bytes a header name (an RFC 9110 token) may hold, as a table: one load a byte.
+const TCHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        c += 1;
+    }
+    t
+};
+
 fn is_tchar(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+    TCHAR.get(usize::from(c)).copied().unwrap_or(false)
 }
 
 fn header_syntax(req: &HttpRequest, out: &mut Vec<Found>) {
@@ -220,9 +347,11 @@ fn header_syntax(req: &HttpRequest, out: &mut Vec<Found>) {
         }
         // `Transfer_Encoding`, `Content-Length ` and the like: servers that fold `_`
         // into `-` or trim names read a framing header the proxy did not.
-        let lookalike = ["transfer-encoding", "content-length"]
-            .iter()
-            .any(|framing| folds_to(name, framing) && !name.eq_ignore_ascii_case(framing));
+        // Both are 14 bytes or more, and trimming only shortens a name.
+        let lookalike = name.len() >= 14
+            && ["transfer-encoding", "content-length"]
+                .iter()
+                .any(|framing| folds_to(name, framing) && !name.eq_ignore_ascii_case(framing));
         if lookalike {
             out.push(("framing_header_lookalike", clip(name)));
         }
@@ -257,8 +386,9 @@ fn folds_to(name: &str, framing: &str) -> bool {
         })
 }
 
-fn lengths(req: &HttpRequest, out: &mut Vec<Found>) {
-    let lengths: Vec<&str> = headers(req, "content-length")
+fn lengths(req: &HttpRequest, h: &Headers<'_>, out: &mut Vec<Found>) {
+    let lengths: Vec<&str> = h
+        .values(Kind::ContentLength)
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect();
@@ -270,7 +400,7 @@ fn lengths(req: &HttpRequest, out: &mut Vec<Found>) {
             out.push(("conflicting_content_length", detail));
         }
     }
-    let te: Vec<&str> = headers(req, "transfer-encoding").collect();
+    let te: Vec<&str> = h.values(Kind::TransferEncoding).collect();
     if te.is_empty() {
         return;
     }
@@ -343,14 +473,16 @@ fn is_internal(host: &str) -> bool {
         || private_v4(host)
 }
 
-fn host(req: &HttpRequest, out: &mut Vec<Found>) {
-    let hosts: Vec<&str> = headers(req, "host").collect();
-    if hosts.len() > 1 {
-        out.push(("duplicate_host", clip(&hosts.join(" | "))));
+fn host(req: &HttpRequest, h: &Headers<'_>, out: &mut Vec<Found>) {
+    let mut hosts = h.values(Kind::Host);
+    let first = hosts.next();
+    if let (Some(first), Some(second)) = (first, hosts.next()) {
+        let all: Vec<&str> = [first, second].into_iter().chain(hosts).collect();
+        out.push(("duplicate_host", clip(&all.join(" | "))));
     }
-    for h in &hosts {
-        if !h.trim().is_empty() && !host_is_well_formed(h) {
-            out.push(("invalid_host", clip(h)));
+    for value in h.values(Kind::Host) {
+        if !value.trim().is_empty() && !host_is_well_formed(value) {
+            out.push(("invalid_host", clip(value)));
         }
     }
     // Absolute form naming another host than `Host`: the two disagree on where the
@@ -362,8 +494,7 @@ fn host(req: &HttpRequest, out: &mut Vec<Found>) {
             .and_then(|i| req.uri.get(i + 3..))
             .unwrap_or("");
         let authority = after.split(['/', '?', '#']).next().unwrap_or("");
-        if let (Some(target), Some(Some(header))) =
-            (host_name(authority), hosts.first().map(|h| host_name(h)))
+        if let (Some(target), Some(Some(header))) = (host_name(authority), first.map(host_name))
             && target != header
         {
             out.push(("absolute_target_host_mismatch", clip(authority)));
@@ -371,16 +502,23 @@ fn host(req: &HttpRequest, out: &mut Vec<Found>) {
     }
 }
 
-fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
-    // The lists are lowercase ASCII: a case-blind comparison is the comparison of the
-    // lowercased name, without building it for every header.
-    let is = |name: &str, list: &[&str]| list.iter().any(|h| name.eq_ignore_ascii_case(h));
-    for (name, value) in &req.headers {
+fn routing_headers(h: &Headers<'_>, out: &mut Vec<Found>) {
+    let routing = [
+        Kind::UrlOverride,
+        Kind::ForwardedHost,
+        Kind::Forwarded,
+        Kind::Proxy,
+        Kind::Expect,
+    ];
+    if !routing.iter().any(|k| h.has(*k)) {
+        return;
+    }
+    for (kind, name, value) in h.all() {
         let lname = || name.to_ascii_lowercase();
-        if is(name, URL_OVERRIDE_HEADERS) {
+        if kind == Kind::UrlOverride {
             let lname = lname();
             out.push(("url_override_header", clip(&format!("{lname}: {value}"))));
-        } else if is(name, FORWARDED_HOST_HEADERS) {
+        } else if kind == Kind::ForwardedHost {
             let lname = lname();
             let bad = value
                 .split(',')
@@ -388,7 +526,7 @@ fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
             if bad {
                 out.push(("forwarded_host_abuse", clip(&format!("{lname}: {value}"))));
             }
-        } else if name.eq_ignore_ascii_case("forwarded") {
+        } else if kind == Kind::Forwarded {
             let lname = lname();
             let bad = value
                 .split([',', ';'])
@@ -398,19 +536,17 @@ fn routing_headers(req: &HttpRequest, out: &mut Vec<Found>) {
             if bad {
                 out.push(("forwarded_host_abuse", clip(&format!("{lname}: {value}"))));
             }
-        } else if name.eq_ignore_ascii_case("proxy") {
+        } else if kind == Kind::Proxy {
             // httpoxy (CVE-2016-5385): CGI turns it into HTTP_PROXY.
             out.push(("proxy_header", clip(value)));
-        } else if name.eq_ignore_ascii_case("expect")
-            && !value.trim().eq_ignore_ascii_case("100-continue")
-        {
+        } else if kind == Kind::Expect && !value.trim().eq_ignore_ascii_case("100-continue") {
             out.push(("invalid_expect", clip(value)));
         }
     }
 }
 
-fn ranges(req: &HttpRequest, out: &mut Vec<Found>) {
-    for value in headers(req, "range").chain(headers(req, "request-range")) {
+fn ranges(h: &Headers<'_>, out: &mut Vec<Found>) {
+    for value in h.values(Kind::Range).chain(h.values(Kind::RequestRange)) {
         let specs = value
             .split_once('=')
             .map_or(value, |(_, s)| s)
@@ -452,10 +588,13 @@ fn ranges(req: &HttpRequest, out: &mut Vec<Found>) {
     }
 }
 
-fn connection(req: &HttpRequest, out: &mut Vec<Found>) {
+fn connection(h: &Headers<'_>, out: &mut Vec<Found>) {
+    if !h.has(Kind::Connection) {
+        return;
+    }
     let mut seen: Vec<String> = Vec::new();
     let mut conflicting = false;
-    for value in headers(req, "connection") {
+    for value in h.values(Kind::Connection) {
         for token in value.split(',').map(|t| t.trim().to_ascii_lowercase()) {
             if token.is_empty() {
                 continue;
@@ -587,6 +726,156 @@ mod tests {
                 assert_eq!(folds_to(name, framing), by_copy(name, framing), "{name:?}");
             }
         }
+    }
+
+    /// The names each kind had as lists before `classify`, compared case-blind.
+    fn classify_by_lists(name: &str) -> Kind {
+        let lists: &[(Kind, &[&str])] = &[
+            (Kind::ContentType, &["content-type"]),
+            (Kind::ContentLength, &["content-length"]),
+            (Kind::TransferEncoding, &["transfer-encoding"]),
+            (Kind::Host, &["host"]),
+            (Kind::Range, &["range"]),
+            (Kind::RequestRange, &["request-range"]),
+            (Kind::Connection, &["connection"]),
+            (
+                Kind::MethodOverride,
+                &[
+                    "x-http-method-override",
+                    "x-http-method",
+                    "x-method-override",
+                ],
+            ),
+            (
+                Kind::UrlOverride,
+                &[
+                    "x-original-url",
+                    "x-rewrite-url",
+                    "x-override-url",
+                    "x-http-destinationurl",
+                ],
+            ),
+            (
+                Kind::ForwardedHost,
+                &["x-forwarded-host", "x-host", "x-forwarded-server"],
+            ),
+            (Kind::Forwarded, &["forwarded"]),
+            (Kind::Proxy, &["proxy"]),
+            (Kind::Expect, &["expect"]),
+        ];
+        lists
+            .iter()
+            .find(|(_, names)| names.iter().any(|n| name.eq_ignore_ascii_case(n)))
+            .map_or(Kind::Other, |(k, _)| *k)
+    }
+
+    #[test]
+    fn header_names_classify_as_the_lists_did() {
+        let base = [
+            "Host",
+            "HOST",
+            "hosT",
+            "Hosts",
+            "Range",
+            "Proxy",
+            "Expect",
+            "X-Host",
+            "Forwarded",
+            "Connection",
+            "Content-Type",
+            "Request-Range",
+            "X-HTTP-Method",
+            "X-Rewrite-URL",
+            "Content-Length",
+            "X-Original-URL",
+            "X-Override-URL",
+            "X-Forwarded-Host",
+            "Transfer-Encoding",
+            "X-Method-Override",
+            "X-Forwarded-Server",
+            "X-HTTP-DestinationURL",
+            "X-HTTP-Method-Override",
+            "Transfer_Encoding",
+            "Content-Length ",
+            "content-lengtH",
+            "User-Agent",
+            "Referer",
+            "Accept",
+            "X-Forwarded-For",
+            "",
+            "H\u{f6}st",
+            "proxy\u{0}",
+            "x-forwarded-hosT",
+            "Cookie",
+            "Conection",
+            "\u{212a}-host",
+        ];
+        let names: Vec<String> = base
+            .iter()
+            .flat_map(|n| {
+                [
+                    n.to_string(),
+                    n.to_ascii_uppercase(),
+                    n.to_ascii_lowercase(),
+                ]
+            })
+            .collect();
+        let mut found = 0;
+        for name in &names {
+            assert_eq!(classify(name), classify_by_lists(name), "{name:?}");
+            found += usize::from(classify(name) != Kind::Other);
+        }
+        assert!(found > 60, "{found}");
+    }
+
+    #[test]
+    fn headers_past_the_kept_kinds_are_still_checked() {
+        let mut headers: Vec<(&str, &str)> = vec![("X-Filler", "1"); KEPT_KINDS + 3];
+        headers.push(("Proxy", "http://evil:8080"));
+        headers.push(("Host", "a"));
+        headers.push(("Host", "b"));
+        let found = get(&headers);
+        assert!(found.contains(&"proxy_header"), "{found:?}");
+        assert!(found.contains(&"duplicate_host"), "{found:?}");
+    }
+
+    #[test]
+    fn method_parameters_are_found_as_by_decoding_every_name() {
+        let pieces = [
+            "_method",
+            "_METHOD",
+            "_Method",
+            "%5fmethod",
+            "%5Fmethod",
+            "_%6dethod",
+            "_method%",
+            "_metho",
+            "+_method",
+            "_method+",
+            "_m+thod",
+            "%ff_method",
+            "%5",
+            "%",
+            "+",
+            "",
+            "method",
+            "_methods",
+            "%5f%6d%65%74%68%6f%64",
+            "_m\u{e9}thod",
+            "%5fmetho",
+            "%5fmethod%00",
+        ];
+        let mut n = 0;
+        for a in pieces {
+            for b in ["", "%", "+", "_method", "x", "%64"] {
+                for name in [format!("{a}{b}"), format!("{b}{a}")] {
+                    let by_decoding = url_decode(&name).eq_ignore_ascii_case("_method");
+                    assert_eq!(names_method(&name), by_decoding, "{name:?}");
+                    n += usize::from(by_decoding);
+                }
+            }
+        }
+        assert!(n > 10, "{n}");
     }
 
     #[test]
