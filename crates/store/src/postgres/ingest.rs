@@ -15,7 +15,7 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::{PgStore, corrupt, count, migrate, params_of, pg_err};
 use crate::codec::ingest::{
@@ -347,8 +347,17 @@ async fn list_events<C: GenericClient>(
 
 /// How many rows `probe` (a `sqlgen::probe_query`: a bounded count) counts.
 async fn probe_rows<C: GenericClient>(client: &C, probe: &sqlgen::Sql) -> Result<i64, StoreError> {
+    single_i64(client, probe.text.as_str(), &params_of(probe)).await
+}
+
+/// The one `bigint` a one-row statement (a count, an estimate) answers.
+async fn single_i64<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<i64, StoreError> {
     client
-        .query_one(probe.text.as_str(), &params_of(probe))
+        .query_one(sql, params)
         .await
         .map_err(pg_err)?
         .try_get(0)
@@ -376,12 +385,12 @@ async fn planner_rows<C: GenericClient>(
 /// About how many events the table holds (`max(id) - min(id) + 1`: the ids are dense
 /// but for deleted ranges), from two index lookups rather than a count.
 async fn table_rows<C: GenericClient>(client: &C) -> Result<i64, StoreError> {
-    client
-        .query_one("SELECT coalesce(max(id) - min(id) + 1, 0) FROM events", &[])
-        .await
-        .map_err(pg_err)?
-        .try_get(0)
-        .map_err(corrupt)
+    single_i64(
+        client,
+        "SELECT coalesce(max(id) - min(id) + 1, 0) FROM events",
+        &[],
+    )
+    .await
 }
 
 /// Runs an events listing and turns its rows (one more than the page) into a page.
