@@ -294,6 +294,9 @@ pub fn truncate(mut s: String, max: usize) -> String {
 pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let mut b = Builder {
         // Room for a typical request's parts, so the list is not regrown three times.
+        // (Sizing it from the request's argument and header counts was measured and is
+        // dearer: one allocation over the allocators' small-size classes costs more than
+        // the regrowths it saves; docs/BENCHMARKS.md, `parse2`.)
         parts: Vec::with_capacity(16),
         anomalies: Vec::new(),
         args: 0,
@@ -344,7 +347,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let mut transfer_encoding = false;
     let mut content_type = String::new();
     for (name, value) in &req.headers {
-        let lname = name.to_ascii_lowercase();
+        let mut lname = name.to_ascii_lowercase();
         match lname.as_str() {
             "host" => host = true,
             "content-length" => content_length = Some(value.as_str()),
@@ -361,12 +364,20 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         }
         // Names are always inspected (cheap, and scanners announce themselves there);
         // values of unselected headers only at paranoia 3 and above.
-        b.push_owned(Location::HeaderName, lname.clone(), lname.clone());
         let selected = SELECTED_HEADERS.contains(&lname.as_str());
         let inspect_value = paranoia >= 3 || selected;
         let inspect_other = !selected && !CREDENTIAL_HEADERS.contains(&lname.as_str());
         // The last part named after the header takes the lowercased name (one copy
-        // less per header).
+        // less per header): the name part itself when no value part follows.
+        if inspect_value || inspect_other {
+            b.push_owned(Location::HeaderName, lname.clone(), lname.clone());
+        } else {
+            b.push_owned(
+                Location::HeaderName,
+                lname.clone(),
+                std::mem::take(&mut lname),
+            );
+        }
         match (inspect_value, inspect_other) {
             (true, true) => {
                 b.push(Location::HeaderValue, &lname, value.clone());
@@ -413,7 +424,9 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         } else {
             None
         };
-        let args_source = match &unchunked {
+        // The arguments come from the dechunked data when there is some, else from the
+        // body as sent: one text of it serves both the arguments and the body part.
+        let dechunked = match unchunked {
             Some((data, rest)) => {
                 if !rest.is_empty() {
                     b.anomaly_with(
@@ -421,7 +434,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
                         bytes_to_text(rest.iter().take(200).copied().collect()),
                     );
                 }
-                bytes_to_text(data.clone())
+                Some(bytes_to_text(data))
             }
             None => {
                 if chunked && req.body.len() <= MAX_BODY {
@@ -430,11 +443,11 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
                         bytes_to_text(body_bytes.iter().take(80).copied().collect()),
                     );
                 }
-                bytes_to_text(body_bytes.to_vec())
+                None
             }
         };
         let body = bytes_to_text(body_bytes.to_vec());
-        let parsed_body = args_source.as_str();
+        let parsed_body = dechunked.as_deref().unwrap_or(&body);
         if content_type.contains("json") {
             parse_json(&mut b, parsed_body);
         } else if content_type.contains("xml") {
@@ -974,6 +987,26 @@ mod tests {
         ] {
             assert_eq!(is_absolute_http(uri), by_copy(uri), "{uri:?}");
         }
+    }
+
+    #[test]
+    fn a_chunked_form_body_gives_its_dechunked_arguments_and_the_body_as_sent() {
+        let sent = "7\r\na=1&b=2\r\n0\r\n\r\n";
+        let r = req(
+            "POST",
+            "/f",
+            &[
+                ("Host", "h"),
+                ("Transfer-Encoding", "chunked"),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            sent,
+        );
+        let p = parse(&r, 1);
+        assert_eq!(find(&p, Location::BodyArgValue, "a"), Some("1"));
+        assert_eq!(find(&p, Location::BodyArgValue, "b"), Some("2"));
+        assert_eq!(find(&p, Location::Body, ""), Some(sent));
+        assert!(!p.parts.iter().any(|x| x.location == Location::Anomaly));
     }
 
     #[test]
