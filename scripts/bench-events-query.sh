@@ -18,10 +18,8 @@ PER_SHAPE="${3:-30}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
 export PALISADE_BENCH_DIR="${PALISADE_BENCH_DIR:-/tmp/palisade-bench}"
 export PALISADE_BENCH_DATABASE_URL="${PALISADE_BENCH_DATABASE_URL:-${PALISADE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}}"
-WORK="$PALISADE_BENCH_DIR"
-mkdir -p "$WORK"
-LOG="$WORK/access-1000000.log"
-[ -s "$LOG" ] || python3 tools/gen_access_log.py "$LOG" --lines 1000000 --seed 7
+source scripts/lib/bench-log.sh
+bench_log 1000000
 
 if [ "$WHICH" != ingest ]; then
   cargo build --release -q -p palisade-store --example events_query_bench

@@ -20,10 +20,8 @@ cd "$(dirname "$0")/.."
 URL=$1
 shift
 LINES="${PALISADE_BENCH_LINES:-1000000}"
-WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench}"
-mkdir -p "$WORK"
-LOG="$WORK/access-$LINES.log"
-[ -s "$LOG" ] || python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7
+source scripts/lib/bench-log.sh
+bench_log "$LINES"
 DB="${URL##*/}"
 DB="${DB%%\?*}"
 

@@ -10,10 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES="${1:-1000000}"
-WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench}"
-mkdir -p "$WORK"
-LOG="$WORK/access-$LINES.log"
-[ -s "$LOG" ] || python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7
+source scripts/lib/bench-log.sh
+bench_log "$LINES"
 ROWS="$WORK/rows-$LINES.tsv"
 # ip, method, path, query, protocol, status, referer, user agent (tabs made spaces).
 awk 'BEGIN{OFS="\t"} { split($0, q, "\""); split(q[2], r, " "); split(r[2], pq, "?");

@@ -17,14 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LINES="${1:-1000000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/palisade/target}"
-WORK="${PALISADE_BENCH_DIR:-/tmp/palisade-bench}"
-mkdir -p "$WORK"
-LOG="$WORK/access-$LINES.log"
+source scripts/lib/bench-log.sh
 
 for tool in goaccess:goaccess /usr/bin/time:time; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool##*:}" >/dev/null
 done
-[ -s "$LOG" ] || python3 tools/gen_access_log.py "$LOG" --lines "$LINES" --seed 7
+bench_log "$LINES"
 if [ -z "${PALISADE_BIN:-}" ]; then
   cargo build --release -q -p palisade
   PALISADE_BIN="$CARGO_TARGET_DIR/release/palisade"
