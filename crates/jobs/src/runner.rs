@@ -210,7 +210,15 @@ impl Runner {
                     stop = Some(Stop::Cancelled);
                     break None;
                 }
-                result = &mut run => break Some(result),
+                result = &mut run => {
+                    // `biased` orders the polls of one round, not the events: the thread
+                    // may pause after `local` was polled (not yet cancelled) while the
+                    // kind sees the cancel and returns; that end still counts as a cancel.
+                    if local.is_shutdown() {
+                        stop = Some(Stop::Cancelled);
+                    }
+                    break Some(result);
+                }
                 () = tokio::time::sleep_until(deadline) => {
                     stop = Some(Stop::TimedOut);
                     break None;

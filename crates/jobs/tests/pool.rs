@@ -256,7 +256,15 @@ async fn cancelling_a_running_command_kills_its_whole_process_group() {
     assert!(ids.iter().all(|p| !gone(*p)), "both processes run");
     h2.handle.cancel(job.id).await.unwrap().unwrap();
     let done = h2.finished(job.id).await;
-    assert_eq!(done.state, JobState::Cancelled);
+    if done.state != JobState::Cancelled {
+        // Everything the store kept, so that a rare failure says which way it went.
+        let attempts = h2.store.job_attempts(job.id).await.unwrap();
+        let logs = h2.logs(job.id).await;
+        panic!(
+            "the cancelled job ended {:?}\njob: {done:?}\nattempts: {attempts:?}\nlogs: {logs:?}",
+            done.state
+        );
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     while !ids.iter().all(|p| gone(*p)) {
         assert!(
