@@ -1,36 +1,43 @@
 //! A one-pass byte check that tells, without tokenizing, that the SQLi detector can
 //! find nothing in a value: most values a log line carries (numbers, words, dates,
-//! slugs, URLs) hold none of what any of its fingerprints or rules needs.
+//! slugs, URLs, user agents) hold none of what any of its fingerprints or rules needs.
 //!
 //! Why it is exact (never skips a finding), for an ASCII value without quotes (then only
 //! the as-is context is tokenized; a quote, or any non-ASCII char, goes the full way):
 //! every finding of the as-is context needs, among the first five folded tokens or
-//! anywhere in the stream, a token of one of these kinds (see `sqli::analyse`): a
-//! parenthesis or `;` (those chars), a logic operator (`||`, `&&`, the words `and`,
-//! `or`, `xor`), `union`, `by` (folded into `order by` / `group by`), the keywords
-//! `into`, `waitfor` and `procedure`, a function (a word before `(`) or a word ending in
-//! `xp_cmdshell`. A word token always runs to the end of its run of word chars
+//! anywhere in the stream, one of these tokens (see `sqli::analyse`): a logic operator
+//! (`||`, `&&`, the words `and`, `or`, `xor`), `union`, `by` (folded into `order by` /
+//! `group by`), a statement word (`select`, `drop`, ...: after `;`, `union` or `(`),
+//! the keywords `into`, `waitfor` and `procedure`, a time or dangerous function's name,
+//! or a word ending in `xp_cmdshell`. Parentheses and `;` matter only next to one of
+//! those words. A word token always runs to the end of its run of word chars
 //! (letters, digits, `_`, `$`, `.`); it is the whole run when the run starts with a
 //! letter, `_` or `$` (the tokenizer reaches such a run at its start and takes all of
-//! it), and otherwise a suffix of the run (after a number, a hex or binary literal,
-//! dots, or a `/*!` version's digits). So it is enough to look at how each run ends.
+//! it), and otherwise a suffix of the run starting at a letter, `_` or `$` (after a
+//! number, a hex or binary literal, dots, or a `/*!` version's digits).
 
-/// Words that make the token kinds listed above (lower case).
-const TRIGGERS: &[&[u8]] = &[
-    b"and",
-    b"or",
-    b"xor",
-    b"union",
-    b"by",
-    b"into",
-    b"waitfor",
-    b"procedure",
+use crate::sqli::{DANGEROUS_FUNCS, STATEMENTS, TIME_FUNCS};
+
+/// Words that make the token kinds listed above, besides the statement and function
+/// names of `sqli` (lower case).
+const WORDS: &[&str] = &[
+    "and",
+    "or",
+    "xor",
+    "union",
+    "by",
+    "into",
+    "waitfor",
+    "procedure",
 ];
+
+/// The longest word any list holds (longer runs are only checked for `xp_cmdshell`).
+const LONGEST: usize = 32;
 
 /// A byte that continues a word token (ASCII: `sqli::is_word_char`).
 const WORD: u8 = 1;
 /// A byte that alone may make a finding possible: a quote (a quoted context is
-/// tokenized), a parenthesis, `;`, or any byte of a non-ASCII char.
+/// tokenized) or any byte of a non-ASCII char.
 const STOP: u8 = 2;
 /// `|` and `&`: a logic operator when doubled.
 const PAIR: u8 = 3;
@@ -45,7 +52,7 @@ const fn classes() -> [u8; 256] {
         let c = b as u8;
         t[b] = if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'.' {
             WORD
-        } else if c >= 0x80 || c == b'\'' || c == b'"' || c == b'(' || c == b')' || c == b';' {
+        } else if c >= 0x80 || c == b'\'' || c == b'"' {
             STOP
         } else if c == b'|' || c == b'&' {
             PAIR
@@ -57,38 +64,52 @@ const fn classes() -> [u8; 256] {
     t
 }
 
-/// Whether `run` (ASCII, lower or upper case) ends in `word` (lower case).
-fn ends_with_ignore_case(run: &[u8], word: &[u8]) -> bool {
-    run.len() >= word.len()
-        && run
-            .get(run.len() - word.len()..)
-            .is_some_and(|tail| tail.eq_ignore_ascii_case(word))
-}
-
-/// Whether a maximal run of word chars may hold a word token that makes one of the
-/// token kinds a finding needs.
-fn run_may_trigger(run: &[u8]) -> bool {
-    // Every trigger ends in one of these letters: most runs are let go here.
-    let Some(&last) = run.last() else {
+/// Whether `word` (ASCII, any case) is one of the words a finding needs.
+fn is_trigger(word: &[u8]) -> bool {
+    if word.len() > LONGEST {
+        return false;
+    }
+    let mut lower = [0u8; LONGEST];
+    let Some(buf) = lower.get_mut(..word.len()) else {
         return false;
     };
-    if !matches!(
-        last.to_ascii_lowercase(),
-        b'd' | b'r' | b'n' | b'y' | b'o' | b'e' | b'l'
-    ) {
-        return false;
+    for (l, w) in buf.iter_mut().zip(word) {
+        *l = w.to_ascii_lowercase();
     }
-    if ends_with_ignore_case(run, b"xp_cmdshell") {
+    let buf: &[u8] = buf;
+    [WORDS, STATEMENTS, TIME_FUNCS, DANGEROUS_FUNCS]
+        .iter()
+        .any(|list| list.iter().any(|w| w.as_bytes() == buf))
+}
+
+/// Whether `run` (ASCII, any case) ends in `xp_cmdshell`.
+fn ends_in_cmdshell(run: &[u8]) -> bool {
+    const NAME: &[u8] = b"xp_cmdshell";
+    run.len() >= NAME.len()
+        && run
+            .get(run.len() - NAME.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(NAME))
+}
+
+/// Whether a maximal run of word chars may hold a word token a finding needs.
+fn run_may_trigger(run: &[u8]) -> bool {
+    if ends_in_cmdshell(run) {
         return true;
     }
-    // A run starting with a digit or `.` may hold a word token after a number; one
-    // starting with a letter, `_` or `$` is one word token (or a variable's name).
-    let word_may_start_inside = run
-        .first()
-        .is_some_and(|&b| b.is_ascii_digit() || b == b'.');
-    TRIGGERS
-        .iter()
-        .any(|t| (word_may_start_inside || run.len() == t.len()) && ends_with_ignore_case(run, t))
+    match run.first() {
+        // One word token, the whole run (or a variable's name).
+        Some(b) if b.is_ascii_alphabetic() || matches!(b, b'_' | b'$') => {
+            run.len() <= LONGEST && is_trigger(run)
+        }
+        // A word token may start at any letter, `_` or `$` inside it.
+        _ => (0..run.len()).any(|k| {
+            run.get(k..).is_some_and(|tail| {
+                tail.first()
+                    .is_some_and(|b| b.is_ascii_alphabetic() || matches!(b, b'_' | b'$'))
+                    && is_trigger(tail)
+            })
+        }),
+    }
 }
 
 /// Whether the SQLi detector is sure to find nothing in `input` (as given to one
@@ -121,7 +142,20 @@ pub(crate) fn cannot_match(input: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::cannot_match;
+    use super::{LONGEST, WORDS, cannot_match, is_trigger};
+    use crate::sqli::{DANGEROUS_FUNCS, STATEMENTS, TIME_FUNCS};
+
+    #[test]
+    fn every_listed_word_is_a_trigger_in_any_case() {
+        for list in [WORDS, STATEMENTS, TIME_FUNCS, DANGEROUS_FUNCS] {
+            for w in list {
+                assert!(w.len() <= LONGEST, "{w}");
+                assert!(is_trigger(w.as_bytes()), "{w}");
+                assert!(is_trigger(w.to_ascii_uppercase().as_bytes()), "{w}");
+                assert!(!cannot_match(w), "{w}");
+            }
+        }
+    }
 
     #[test]
     fn plain_values_need_no_tokenizing() {
@@ -137,6 +171,10 @@ mod tests {
             "2019-05-01T10:00:00Z",
             "a&b|c",
             "land.byte_or",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_9_1) AppleWebKit/537.36 (KHTML, like Gecko)",
+            "f(1)",
+            "1;x",
+            "sleepy(1)",
         ] {
             assert!(cannot_match(v), "{v:?}");
         }
@@ -154,9 +192,13 @@ mod tests {
             "/*!50000union*/",
             "a || b",
             "a && b",
-            "f(1)",
-            "1;x",
             "O'Brien",
+            "1;select",
+            "sleep(5)",
+            "x pg_SLEEP",
+            "DBMS_LOCK.SLEEP",
+            "1drop",
+            "utl_http.request",
             "say \"hi\"",
             "master..xp_cmdshell",
             "caf\u{e9}",
