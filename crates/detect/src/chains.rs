@@ -58,11 +58,19 @@ enum Slot<'p> {
     Same(usize),
 }
 
+/// How many kinds of [`Transform`] there are (a kind past it is just never shared).
+const STEP_KINDS: usize = Transform::CmdLine as usize + 1;
+
 /// A part's values per chain, computed on demand; kept by the caller so its buffer is
 /// reused from part to part.
 #[derive(Debug, Default)]
 pub(crate) struct Values<'p> {
     slots: Vec<Slot<'p>>,
+    /// For each kind of step, the text it was last applied to (the chain holding it)
+    /// and the chain that got the result. Chains ending in the same step over the same
+    /// text (14 built-in chains end in `lowercase`, and most of their parents give a
+    /// plain value back unchanged) share the result instead of computing it again.
+    last: [Option<(usize, usize)>; STEP_KINDS],
 }
 
 impl<'p> Values<'p> {
@@ -70,6 +78,7 @@ impl<'p> Values<'p> {
     pub(crate) fn reset(&mut self, chains: &Chains) {
         self.slots.clear();
         self.slots.resize_with(chains.len(), Slot::default);
+        self.last = Default::default();
     }
 
     /// Computes chain `c`'s value of `value` (and its parents') unless known.
@@ -82,9 +91,19 @@ impl<'p> Values<'p> {
             Some((parent, step)) => {
                 self.fill(chains, parent, value);
                 let parent = self.resolve(parent);
-                match step.apply(self.text(parent, value)) {
-                    Cow::Borrowed(_) => Slot::Same(parent),
-                    Cow::Owned(s) => Slot::Text(Cow::Owned(s)),
+                let kind = step as usize;
+                match self.last.get(kind).copied().flatten() {
+                    // The same step over the same text: that chain's value.
+                    Some((from, done)) if from == parent => Slot::Same(done),
+                    _ => {
+                        if let Some(last) = self.last.get_mut(kind) {
+                            *last = Some((parent, c));
+                        }
+                        match step.apply(self.text(parent, value)) {
+                            Cow::Borrowed(_) => Slot::Same(parent),
+                            Cow::Owned(s) => Slot::Text(Cow::Owned(s)),
+                        }
+                    }
                 }
             }
         };
@@ -160,15 +179,27 @@ mod tests {
             "",
         ] {
             let mut values = Values::default();
-            values.reset(&chains);
-            // Filled in an order where later chains find their prefixes known.
-            for (c, id) in wanted.iter().zip(&ids).rev() {
-                values.fill(&chains, *id, value);
-                assert_eq!(
-                    values.get(*id, value),
-                    apply_chain(c, value),
-                    "{c:?} {value:?}"
-                );
+            // Filled in an order where later chains find their prefixes known, and in
+            // the order given (chains ending in the same step over other texts in
+            // between), with one `Values` reused as the engine reuses it.
+            for forward in [false, true] {
+                values.reset(&chains);
+                let order: Vec<(&&[Transform], &usize)> = if forward {
+                    wanted.iter().zip(&ids).collect()
+                } else {
+                    wanted.iter().zip(&ids).rev().collect()
+                };
+                for (c, id) in order {
+                    values.fill(&chains, *id, value);
+                    assert_eq!(
+                        values.get(*id, value),
+                        apply_chain(c, value),
+                        "{c:?} {value:?}"
+                    );
+                }
+                for (c, id) in wanted.iter().zip(&ids) {
+                    assert_eq!(values.get(*id, value), apply_chain(c, value), "{c:?}");
+                }
             }
         }
     }

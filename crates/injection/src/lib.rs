@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod sqli;
+mod sqli_gate;
 mod util;
 mod xss;
 
