@@ -14,7 +14,8 @@
 //! inspector builds (method, target, protocol, Host, User-Agent, Referer), as the
 //! criterion bench (`benches/engine.rs`) does. `benign` (the default) keeps only the
 //! lines with no finding, like the bench's `benign_log_line`. Prints the line count, a
-//! checksum of scores and part counts, and a digest of every finding. A CSIC 2010
+//! checksum of scores and part counts, a digest of every finding, and one of every
+//! part the parse gives. A CSIC 2010
 //! `.jsonl.gz` (`../shared/data/csic2010/`) is read as whole requests instead, its POSTs
 //! (form posts with their headers and bodies, each with its own values: the proxy's
 //! case when the memo cannot answer).
@@ -116,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = measured_pass(&engine, &reqs);
     println!("lines {} checksum {total}", reqs.len());
     println!("findings {:016x}", findings_digest(&engine, &reqs));
+    println!("parts {:016x}", parts_digest(&reqs));
     if let Some(n) = std::env::var("PALISADE_TIME_PASSES")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -145,6 +147,25 @@ fn timed_passes(engine: &Engine, reqs: &[HttpRequest], n: usize) {
         per_line.get(n / 2).copied().unwrap_or(0.0),
     );
     println!("timed {n} passes: min {min:.2} us/line, median {median:.2} us/line");
+}
+
+/// A digest of every part the parse gives every line, at paranoia 1 and 3 (location,
+/// name and value of each part in order, and the decoded path): equal digests before
+/// and after a change to the parse say it gives the same parts.
+fn parts_digest(reqs: &[HttpRequest]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for paranoia in [1, 3] {
+        for r in reqs {
+            let parsed = palisade_detect::parse(r, paranoia);
+            parsed.path.hash(&mut h);
+            parsed.parts.len().hash(&mut h);
+            for p in &parsed.parts {
+                (p.location.as_str(), &p.name, &p.value).hash(&mut h);
+            }
+        }
+    }
+    h.finish()
 }
 
 /// A digest of every finding of every line (rule, place, decoded value, matched text)

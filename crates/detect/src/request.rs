@@ -8,7 +8,13 @@ use std::net::IpAddr;
 
 use crate::framing;
 use crate::places;
-use crate::transform::{bytes_to_text, url_decode};
+use crate::transform::{bytes_to_text, push_bytes_as_text, url_decode_into};
+
+mod kept;
+#[cfg(test)]
+mod tests_kept;
+
+use kept::{Kept, Scratch, Spare};
 
 /// Most parts one request yields; more are dropped and flagged.
 pub const MAX_PARTS: usize = 1_000;
@@ -138,12 +144,26 @@ pub struct Part {
 }
 
 /// A request split into bounded parts, plus the decoded path used by exclusions.
+///
+/// Dropped, it gives its buffers to the next [`parse`] on the same thread, so a warm
+/// thread parses without allocating a `String` per part.
 #[derive(Debug, Clone, Default)]
 pub struct ParsedRequest {
     /// The parts, at most [`MAX_PARTS`] plus anomaly markers.
     pub parts: Vec<Part>,
     /// The URL-decoded path, so exclusions can match on a path prefix.
     pub path: String,
+}
+
+impl Drop for ParsedRequest {
+    fn drop(&mut self) {
+        if self.parts.capacity() > 0 || self.path.capacity() > 0 {
+            Kept::recycle(
+                std::mem::take(&mut self.parts),
+                std::mem::take(&mut self.path),
+            );
+        }
+    }
 }
 
 /// Headers inspected at paranoia 1–2; at 3 and above every header is inspected.
@@ -192,6 +212,8 @@ fn is_known_method(m: &str) -> bool {
 
 struct Builder {
     parts: Vec<Part>,
+    /// Parts of earlier parses on this thread, refilled instead of built new.
+    spare: Spare,
     /// Anomaly names with what showed them (empty when the name says it all).
     anomalies: Vec<(&'static str, String)>,
     args: usize,
@@ -209,73 +231,61 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, location: Location, name: &str, value: String) {
-        self.push_owned(location, name.to_string(), value);
-    }
-
-    /// [`Builder::push`] of a name the caller already owns (no copy of it).
-    fn push_owned(&mut self, location: Location, name: String, value: String) {
+    /// Adds a part, its name and value copied into a kept part's buffers and cut to
+    /// [`MAX_VALUE_LEN`] bytes (flagged); past [`MAX_PARTS`] it is dropped (flagged).
+    fn push(&mut self, location: Location, name: &str, value: &str) {
         if self.parts.len() >= MAX_PARTS {
             self.anomaly("too_many_parts");
             return;
         }
-        let value = if value.len() > MAX_VALUE_LEN {
+        let (value, value_cut) = cut(value, MAX_VALUE_LEN);
+        let (name, name_cut) = cut(name, MAX_VALUE_LEN);
+        if value_cut || name_cut {
             self.anomaly("value_too_long");
-            truncate(value, MAX_VALUE_LEN)
-        } else {
-            value
-        };
-        let name = if name.len() > MAX_VALUE_LEN {
-            self.anomaly("value_too_long");
-            truncate(name, MAX_VALUE_LEN)
-        } else {
-            name
-        };
-        self.parts.push(Part {
-            location,
-            name,
-            value,
-        });
+        }
+        let mut part = self.spare.part(location);
+        part.name.push_str(name);
+        part.value.push_str(value);
+        self.parts.push(part);
     }
 
     /// An argument: its name as a part, then its value (and what the value carries).
-    /// The name is moved into the last part named after it, so an argument costs two
-    /// copies of its name, not three.
-    fn arg(&mut self, name_loc: Location, value_loc: Location, name: String, value: String) {
+    fn arg(&mut self, name_loc: Location, value_loc: Location, name: &str, value: &str) {
         self.args += 1;
         if self.args > MAX_ARGS {
             self.anomaly("too_many_args");
         }
-        self.push_owned(name_loc, name.clone(), name.clone());
-        let last = name.rsplit(['.', ']']).next().unwrap_or(&name);
-        if last.eq_ignore_ascii_case("query") && places::looks_like_graphql(&value) {
-            for (n, v) in places::graphql_strings(&value) {
-                self.push_decoded(value_loc, &n, v);
+        self.push(name_loc, name, name);
+        let last = name.rsplit(['.', ']']).next().unwrap_or(name);
+        if last.eq_ignore_ascii_case("query") && places::looks_like_graphql(value) {
+            for (n, v) in places::graphql_strings(value) {
+                self.push_decoded(value_loc, &n, &v);
             }
         }
-        self.push_decoded_owned(value_loc, name, value);
+        self.push_decoded(value_loc, name, value);
     }
 
     /// Pushes a value and, when it is base64 of text, the text it carries too (same
     /// location and name, so argument rules and exclusions treat it alike).
-    fn push_decoded(&mut self, location: Location, name: &str, value: String) {
-        let inner = places::base64_text(&value);
+    fn push_decoded(&mut self, location: Location, name: &str, value: &str) {
+        let inner = places::base64_text(value);
         self.push(location, name, value);
         if let Some(text) = inner {
-            self.push(location, name, text);
+            self.push(location, name, &text);
         }
     }
+}
 
-    /// [`Builder::push_decoded`] of a name the caller already owns.
-    fn push_decoded_owned(&mut self, location: Location, name: String, value: String) {
-        match places::base64_text(&value) {
-            Some(text) => {
-                self.push_owned(location, name.clone(), value);
-                self.push_owned(location, name, text);
-            }
-            None => self.push_owned(location, name, value),
-        }
+/// `s` cut to at most `max` bytes on a char boundary, and whether it was cut.
+fn cut(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        return (s, false);
     }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    (s.get(..end).unwrap_or(""), true)
 }
 
 /// Cuts a string to at most `max` bytes on a char boundary.
@@ -291,18 +301,33 @@ pub fn truncate(mut s: String, max: usize) -> String {
 }
 
 /// Splits a request into bounded parts; `paranoia` ≥ 3 inspects every header.
+///
+/// The parts' buffers are those of parses dropped earlier on this thread when there
+/// are some (`request/kept.rs`): the result is the same, only the allocations differ.
 pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
-    let mut b = Builder {
+    let Kept {
+        spare,
+        mut list,
+        mut path,
+        mut scratch,
+    } = Kept::take();
+    list.clear();
+    if list.capacity() == 0 {
         // Room for a typical request's parts, so the list is not regrown three times.
         // (Sizing it from the request's argument and header counts was measured and is
         // dearer: one allocation over the allocators' small-size classes costs more than
         // the regrowths it saves; docs/BENCHMARKS.md, `parse2`.)
-        parts: Vec::with_capacity(16),
+        list.reserve(16);
+    }
+    path.clear();
+    let mut b = Builder {
+        parts: list,
+        spare,
         anomalies: Vec::new(),
         args: 0,
     };
-    b.push(Location::Method, "", req.method.clone());
-    b.push(Location::Protocol, "", req.protocol.clone());
+    b.push(Location::Method, "", &req.method);
+    b.push(Location::Protocol, "", &req.protocol);
     if !is_known_method(&req.method) {
         b.anomaly_with("unknown_method", req.method.chars().take(200).collect());
     }
@@ -316,28 +341,38 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     }
     let target = strip_authority(&req.uri);
     let target = target.as_ref();
-    b.push(Location::UriRaw, "", target.to_string());
+    b.push(Location::UriRaw, "", target);
     let (raw_path, query) = match target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
     let raw_path = raw_path.split('#').next().unwrap_or(raw_path);
-    let path = url_decode(raw_path).into_owned();
-    b.push(Location::Path, "", path.clone());
+    path.push_str(url_decode_into(
+        raw_path,
+        &mut scratch.bytes,
+        &mut scratch.name,
+    ));
+    b.push(Location::Path, "", &path);
     for segment in raw_path.split('/') {
-        let segment = url_decode(segment);
+        let segment = url_decode_into(segment, &mut scratch.bytes, &mut scratch.name);
         // Plain names (`users`, `v2`, `app.min.js`) carry nothing the rules look for.
         let plain = segment
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_' | b'~'));
-        if !plain || places::base64_text(&segment).is_some() {
-            b.push_decoded(Location::PathSegment, "", segment.into_owned());
+        if !plain || places::base64_text(segment).is_some() {
+            b.push_decoded(Location::PathSegment, "", segment);
         }
     }
     if let Some(q) = query {
         let q = q.split('#').next().unwrap_or(q);
-        b.push(Location::QueryString, "", q.to_string());
-        parse_urlencoded(&mut b, q, Location::QueryArgName, Location::QueryArgValue);
+        b.push(Location::QueryString, "", q);
+        parse_urlencoded(
+            &mut b,
+            &mut scratch,
+            q,
+            Location::QueryArgName,
+            Location::QueryArgValue,
+        );
     }
 
     // Headers.
@@ -345,9 +380,13 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let mut content_length: Option<&str> = None;
     let mut chunked = false;
     let mut transfer_encoding = false;
-    let mut content_type = String::new();
+    let mut content_type = std::mem::take(&mut scratch.content_type);
+    content_type.clear();
+    let mut lname = std::mem::take(&mut scratch.lname);
     for (name, value) in &req.headers {
-        let mut lname = name.to_ascii_lowercase();
+        lname.clear();
+        lname.push_str(name);
+        lname.make_ascii_lowercase();
         match lname.as_str() {
             "host" => host = true,
             "content-length" => content_length = Some(value.as_str()),
@@ -358,7 +397,11 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
                     .next()
                     .is_some_and(|t| t.trim().eq_ignore_ascii_case("chunked"));
             }
-            "content-type" => content_type = value.to_ascii_lowercase(),
+            "content-type" => {
+                content_type.clear();
+                content_type.push_str(value);
+                content_type.make_ascii_lowercase();
+            }
             "cookie" => parse_cookies(&mut b, value),
             _ => {}
         }
@@ -367,32 +410,18 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         let selected = SELECTED_HEADERS.contains(&lname.as_str());
         let inspect_value = paranoia >= 3 || selected;
         let inspect_other = !selected && !CREDENTIAL_HEADERS.contains(&lname.as_str());
-        // The last part named after the header takes the lowercased name (one copy
-        // less per header): the name part itself when no value part follows.
-        if inspect_value || inspect_other {
-            b.push_owned(Location::HeaderName, lname.clone(), lname.clone());
-        } else {
-            b.push_owned(
-                Location::HeaderName,
-                lname.clone(),
-                std::mem::take(&mut lname),
-            );
+        b.push(Location::HeaderName, &lname, &lname);
+        if inspect_value {
+            b.push(Location::HeaderValue, &lname, value);
         }
-        match (inspect_value, inspect_other) {
-            (true, true) => {
-                b.push(Location::HeaderValue, &lname, value.clone());
-                b.push_decoded_owned(Location::OtherHeaderValue, lname, value.clone());
-            }
-            (true, false) => b.push_owned(Location::HeaderValue, lname, value.clone()),
-            (false, true) => {
-                b.push_decoded_owned(Location::OtherHeaderValue, lname, value.clone());
-            }
-            (false, false) => {}
+        if inspect_other {
+            b.push_decoded(Location::OtherHeaderValue, &lname, value);
         }
         if value.contains('\0') || name.contains('\0') {
             b.anomaly("null_byte");
         }
     }
+    scratch.lname = lname;
     if req.protocol.eq_ignore_ascii_case("HTTP/1.1") && !host {
         b.anomaly("missing_host");
     }
@@ -407,88 +436,104 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
 
     // Body.
     if !req.body.is_empty() {
-        let body_bytes = match req.body.get(..MAX_BODY) {
-            Some(slice) if req.body.len() > MAX_BODY => {
-                b.anomaly("body_too_long");
-                slice
-            }
-            _ => req.body.as_slice(),
-        };
-        // With `Transfer-Encoding: chunked` the body is taken as sent, in its chunked
-        // framing (the proxy frames what hyper read the same way): it is read through
-        // its chunks; bytes after the last chunk are a request smuggled in it, and a
-        // body that is not valid chunked framing (a size that is not hex, a chunk that
-        // does not end where its size says) is one servers would split differently.
-        let unchunked = if chunked {
-            framing::dechunk(body_bytes)
-        } else {
-            None
-        };
-        // The arguments come from the dechunked data when there is some, else from the
-        // body as sent: one text of it serves both the arguments and the body part.
-        let dechunked = match unchunked {
-            Some((data, rest)) => {
-                if !rest.is_empty() {
-                    b.anomaly_with(
-                        "data_after_last_chunk",
-                        bytes_to_text(rest.iter().take(200).copied().collect()),
-                    );
-                }
-                Some(bytes_to_text(data))
-            }
-            None => {
-                if chunked && req.body.len() <= MAX_BODY {
-                    b.anomaly_with(
-                        "invalid_chunked_body",
-                        bytes_to_text(body_bytes.iter().take(80).copied().collect()),
-                    );
-                }
-                None
-            }
-        };
-        let body = bytes_to_text(body_bytes.to_vec());
-        let parsed_body = dechunked.as_deref().unwrap_or(&body);
-        if content_type.contains("json") {
-            parse_json(&mut b, parsed_body);
-        } else if content_type.contains("xml") {
-            for (name, value) in places::xml_values(parsed_body) {
-                b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
-            }
-        } else if content_type.contains("graphql") {
-            for (name, value) in places::graphql_strings(parsed_body) {
-                b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
-            }
-        } else if content_type.starts_with("multipart/form-data") {
-            parse_multipart(&mut b, parsed_body, &content_type);
-        } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
-            parse_urlencoded(
-                &mut b,
-                parsed_body,
-                Location::BodyArgName,
-                Location::BodyArgValue,
-            );
-        }
-        // The raw body is bounded by MAX_BODY, not by the per-value limit.
-        b.parts.push(Part {
-            location: Location::Body,
-            name: String::new(),
-            value: body,
-        });
+        parse_body(&mut b, &mut scratch, req, chunked, &content_type);
     }
+    scratch.content_type = content_type;
 
-    let mut parts = b.parts;
+    let Builder {
+        mut parts,
+        mut spare,
+        anomalies,
+        ..
+    } = b;
     // The value is the anomaly's name (what rules match); the name is what showed it,
     // so a finding explains itself (`transfer-encoding: xchunked`).
-    parts.extend(b.anomalies.into_iter().map(|(a, detail)| Part {
-        location: Location::Anomaly,
-        name: if detail.is_empty() {
-            a.to_string()
-        } else {
-            detail
-        },
-        value: a.to_string(),
-    }));
+    for (a, detail) in anomalies {
+        let mut part = spare.part(Location::Anomaly);
+        part.name
+            .push_str(if detail.is_empty() { a } else { &detail });
+        part.value.push_str(a);
+        parts.push(part);
+    }
+    Kept::put(spare, scratch);
     ParsedRequest { parts, path }
+}
+
+/// The body's parts: its arguments by content type, then the body itself.
+fn parse_body(
+    b: &mut Builder,
+    scratch: &mut Scratch,
+    req: &HttpRequest,
+    chunked: bool,
+    content_type: &str,
+) {
+    let body_bytes = match req.body.get(..MAX_BODY) {
+        Some(slice) if req.body.len() > MAX_BODY => {
+            b.anomaly("body_too_long");
+            slice
+        }
+        _ => req.body.as_slice(),
+    };
+    // With `Transfer-Encoding: chunked` the body is taken as sent, in its chunked
+    // framing (the proxy frames what hyper read the same way): it is read through
+    // its chunks; bytes after the last chunk are a request smuggled in it, and a
+    // body that is not valid chunked framing (a size that is not hex, a chunk that
+    // does not end where its size says) is one servers would split differently.
+    let unchunked = if chunked {
+        framing::dechunk(body_bytes)
+    } else {
+        None
+    };
+    // The arguments come from the dechunked data when there is some, else from the
+    // body as sent: one text of it serves both the arguments and the body part.
+    let dechunked = match unchunked {
+        Some((data, rest)) => {
+            if !rest.is_empty() {
+                b.anomaly_with(
+                    "data_after_last_chunk",
+                    bytes_to_text(rest.iter().take(200).copied().collect()),
+                );
+            }
+            Some(bytes_to_text(data))
+        }
+        None => {
+            if chunked && req.body.len() <= MAX_BODY {
+                b.anomaly_with(
+                    "invalid_chunked_body",
+                    bytes_to_text(body_bytes.iter().take(80).copied().collect()),
+                );
+            }
+            None
+        }
+    };
+    // The body part is filled first (its text is what the arguments are read from)
+    // and added after them.
+    let mut body = b.spare.body();
+    push_bytes_as_text(body_bytes, &mut body.value);
+    let parsed_body = dechunked.as_deref().unwrap_or(&body.value);
+    if content_type.contains("json") {
+        parse_json(b, parsed_body);
+    } else if content_type.contains("xml") {
+        for (name, value) in places::xml_values(parsed_body) {
+            b.arg(Location::BodyArgName, Location::BodyArgValue, &name, &value);
+        }
+    } else if content_type.contains("graphql") {
+        for (name, value) in places::graphql_strings(parsed_body) {
+            b.arg(Location::BodyArgName, Location::BodyArgValue, &name, &value);
+        }
+    } else if content_type.starts_with("multipart/form-data") {
+        parse_multipart(b, parsed_body, content_type);
+    } else if content_type.is_empty() || content_type.contains("x-www-form-urlencoded") {
+        parse_urlencoded(
+            b,
+            scratch,
+            parsed_body,
+            Location::BodyArgName,
+            Location::BodyArgValue,
+        );
+    }
+    // The raw body is bounded by MAX_BODY, not by the per-value limit.
+    b.parts.push(body);
 }
 
 /// The origin-form target (`/path?query`) of a request target: absolute form loses its
@@ -567,7 +612,13 @@ fn authority_is_valid(uri: &str) -> bool {
     host_ok && port_ok
 }
 
-fn parse_urlencoded(b: &mut Builder, s: &str, name_loc: Location, value_loc: Location) {
+fn parse_urlencoded(
+    b: &mut Builder,
+    scratch: &mut Scratch,
+    s: &str,
+    name_loc: Location,
+    value_loc: Location,
+) {
     for pair in s.split('&') {
         if pair.is_empty() {
             continue;
@@ -581,8 +632,8 @@ fn parse_urlencoded(b: &mut Builder, s: &str, name_loc: Location, value_loc: Loc
             return;
         }
         let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let n = url_decode(n).into_owned();
-        let v = url_decode(v).into_owned();
+        let n = url_decode_into(n, &mut scratch.bytes, &mut scratch.name);
+        let v = url_decode_into(v, &mut scratch.bytes, &mut scratch.value);
         if n.contains('\0') || v.contains('\0') {
             b.anomaly("null_byte");
         }
@@ -597,8 +648,8 @@ fn parse_cookies(b: &mut Builder, header: &str) {
             continue;
         }
         let (n, v) = c.split_once('=').unwrap_or((c, ""));
-        b.push(Location::CookieName, n, n.to_string());
-        b.push_decoded(Location::CookieValue, n, v.to_string());
+        b.push(Location::CookieName, n, n);
+        b.push_decoded(Location::CookieValue, n, v);
     }
 }
 
@@ -649,7 +700,7 @@ fn parse_multipart(b: &mut Builder, body: &str, content_type: &str) {
                 .unwrap_or(content)
                 .to_string(),
         };
-        b.arg(Location::BodyArgName, Location::BodyArgValue, name, value);
+        b.arg(Location::BodyArgName, Location::BodyArgValue, &name, &value);
     }
 }
 
@@ -758,7 +809,7 @@ fn parse_json(b: &mut Builder, s: &str) {
                     Some(Frame::Obj { key, expect_key }) if *expect_key => {
                         *expect_key = false;
                         if !deep {
-                            b.push(Location::BodyArgName, &text, text.clone());
+                            b.push(Location::BodyArgName, &text, &text);
                         }
                         *key = text;
                     }
@@ -770,7 +821,7 @@ fn parse_json(b: &mut Builder, s: &str) {
                             } else {
                                 path
                             };
-                            b.arg(Location::BodyArgName, Location::BodyArgValue, name, text);
+                            b.arg(Location::BodyArgName, Location::BodyArgValue, &name, &text);
                             // arg() also pushed the path as a name part; names of leaves
                             // are JSON paths, so keep them.
                         }
@@ -817,14 +868,14 @@ mod tests {
         let headers = |paranoia| -> Vec<(Location, String, String)> {
             parse(&r, paranoia)
                 .parts
-                .into_iter()
+                .iter()
                 .filter(|p| {
                     matches!(
                         p.location,
                         Location::HeaderName | Location::HeaderValue | Location::OtherHeaderValue
                     )
                 })
-                .map(|p| (p.location, p.name, p.value))
+                .map(|p| (p.location, p.name.clone(), p.value.clone()))
                 .collect()
         };
         let part = |l, n: &str, v: &str| (l, n.to_string(), v.to_string());

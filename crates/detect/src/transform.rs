@@ -154,40 +154,85 @@ pub fn bytes_to_text(bytes: Vec<u8>) -> String {
         Err(e) => {
             let bytes = e.into_bytes();
             let mut out = String::with_capacity(bytes.len());
-            let mut i = 0;
-            while let Some(&b) = bytes.get(i) {
-                let next = |k: usize| bytes.get(i + k).copied().filter(|c| c & 0xC0 == 0x80);
-                match (b, next(1), next(2)) {
-                    (0xC0 | 0xC1, Some(c1), _) => {
-                        out.push(char::from(((b & 0x01) << 6) | (c1 & 0x3F)));
-                        i += 2;
-                    }
-                    (0xE0, Some(0x80), Some(c2)) => {
-                        out.push(char::from(c2 & 0x3F));
-                        i += 3;
-                    }
-                    (0xE0, Some(0x81), Some(c2)) => {
-                        out.push(char::from(0x40 | (c2 & 0x3F)));
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(char::from(b));
-                        i += 1;
-                    }
-                }
-            }
+            push_not_utf8(&bytes, &mut out);
             out
         }
     }
 }
 
-fn percent_decode(input: &str, unicode: bool) -> Cow<'_, str> {
+/// [`bytes_to_text`] appended to a buffer the caller keeps (no allocation once it has
+/// grown), for the request parse.
+pub(crate) fn push_bytes_as_text(bytes: &[u8], out: &mut String) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => out.push_str(text),
+        Err(_) => push_not_utf8(bytes, out),
+    }
+}
+
+/// The reading of [`bytes_to_text`] for bytes that are not UTF-8 (Latin-1, overlong
+/// forms of ASCII folded), appended to `out`.
+fn push_not_utf8(bytes: &[u8], out: &mut String) {
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let next = |k: usize| bytes.get(i + k).copied().filter(|c| c & 0xC0 == 0x80);
+        match (b, next(1), next(2)) {
+            (0xC0 | 0xC1, Some(c1), _) => {
+                out.push(char::from(((b & 0x01) << 6) | (c1 & 0x3F)));
+                i += 2;
+            }
+            (0xE0, Some(0x80), Some(c2)) => {
+                out.push(char::from(c2 & 0x3F));
+                i += 3;
+            }
+            (0xE0, Some(0x81), Some(c2)) => {
+                out.push(char::from(0x40 | (c2 & 0x3F)));
+                i += 3;
+            }
+            _ => {
+                out.push(char::from(b));
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Whether percent-decoding `input` changes it (it holds a `%` or a `+`).
+fn has_escapes(input: &str) -> bool {
     // Bytes, not chars: both are ASCII, which UTF-8 never uses inside another char.
-    if !any_byte(input.as_bytes(), |b| (b == b'%') | (b == b'+')) {
+    any_byte(input.as_bytes(), |b| (b == b'%') | (b == b'+'))
+}
+
+fn percent_decode(input: &str, unicode: bool) -> Cow<'_, str> {
+    if !has_escapes(input) {
         return Cow::Borrowed(input);
     }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut out = Vec::with_capacity(input.len());
+    decode_bytes(input.as_bytes(), unicode, &mut out);
+    Cow::Owned(bytes_to_text(out))
+}
+
+/// [`url_decode`] into buffers the caller keeps from value to value (the request parse
+/// reuses them, so decoding allocates nothing once they have grown): `input` itself when
+/// it holds nothing to decode, else its decoded text in `out` (cleared first). `bytes`
+/// is working memory.
+pub(crate) fn url_decode_into<'a>(
+    input: &'a str,
+    bytes: &mut Vec<u8>,
+    out: &'a mut String,
+) -> &'a str {
+    if !has_escapes(input) {
+        return input;
+    }
+    bytes.clear();
+    decode_bytes(input.as_bytes(), false, bytes);
+    out.clear();
+    push_bytes_as_text(bytes, out);
+    out
+}
+
+/// The percent-decoding loop: appends `bytes` decoded (`+`, `%XX`, and `%uXXXX` when
+/// `unicode`) to `out`, invalid escapes kept as they are.
+fn decode_bytes(bytes: &[u8], unicode: bool, out: &mut Vec<u8>) {
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
         if b == b'+' {
@@ -221,7 +266,6 @@ fn percent_decode(input: &str, unicode: bool) -> Cow<'_, str> {
         out.push(b);
         i += 1;
     }
-    Cow::Owned(bytes_to_text(out))
 }
 
 /// Lenient URL decoding (`%XX`, `+`), keeping invalid escapes, as browsers and servers do.

@@ -412,12 +412,11 @@ fn push_parameter_name(out: &mut String, location: Location, name: &str) {
 
 /// The request's parameters (query and body arguments), as the baselines see them.
 pub fn parameters(request: &HttpRequest) -> Vec<(String, String)> {
-    palisade_detect::parse(request, 1)
-        .parts
-        .into_iter()
-        .filter(|p| matches!(p.location, Location::QueryArgValue | Location::BodyArgValue))
-        .take(MAX_REQUEST_PARAMS)
-        .map(|p| (parameter_name(p.location, &p.name), p.value))
+    // The parse's parts go back to its kept buffers when it is dropped, so the values
+    // are copied out rather than moved.
+    let parsed = palisade_detect::parse(request, 1);
+    argument_parts(&parsed.parts)
+        .map(|p| (parameter_name(p.location, &p.name), p.value.clone()))
         .collect()
 }
 
