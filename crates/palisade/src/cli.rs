@@ -461,9 +461,9 @@ pub struct IngestArgs {
     #[arg(long)]
     pub no_detect: bool,
     /// Keep the events table's indexes up to date row by row. By default an import
-    /// larger than the table it goes into (SQLite; PostgreSQL with `--no-detect` or the
-    /// free-text index on) sets them aside and builds them once at the end, which is
-    /// faster; queries during the import are slower.
+    /// larger than the table it goes into (SQLite or PostgreSQL, with or without
+    /// detection) sets them aside and builds them once at the end, which is faster;
+    /// queries during the import are slower.
     #[arg(long)]
     pub keep_indexes: bool,
 }

@@ -79,7 +79,6 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         };
         let started = Instant::now();
         let bulk = !args.keep_indexes
-            && bulk_load_pays(store.backend(), !args.no_detect, settings.search.text_index)
             && store
                 .begin_bulk_load(expected_lines(&args.files))
                 .await
@@ -257,19 +256,6 @@ fn expected_lines(files: &[std::path::PathBuf]) -> u64 {
         .sum()
 }
 
-/// Whether setting the events indexes aside for this import is worth it. It is when the
-/// store bounds the import: SQLite always (its writer shares the process and keeps
-/// every index page by page), PostgreSQL without detection or with the free-text index
-/// (kept row by row, the trigram index alone costs the database more than the
-/// inspector's whole work). With detection on and no free-text index, the inspector
-/// bounds an import into PostgreSQL, and the database keeps its indexes up to date in
-/// its own processes in the time it waits for the next group; building them at the end
-/// only adds to the wall time. Measured on the 1M-line log (docs/BENCHMARKS.md,
-/// `pg-ingest`).
-fn bulk_load_pays(backend: &str, detect: bool, text_index: bool) -> bool {
-    backend != "postgres" || !detect || text_index
-}
-
 /// Scenario alerts so far, in total and by scenario.
 fn scenario_overflows(
     behaviour: &palisade_pipeline::stages::behaviour::Behaviour,
@@ -328,20 +314,4 @@ enum Ingest {
         tokio::task::JoinHandle<()>,
         tokio::task::JoinHandle<()>,
     ),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::bulk_load_pays;
-
-    #[test]
-    fn postgres_sets_indexes_aside_only_when_the_store_bounds_the_import() {
-        for text_index in [false, true] {
-            assert!(bulk_load_pays("sqlite", true, text_index));
-            assert!(bulk_load_pays("sqlite", false, text_index));
-            assert!(bulk_load_pays("postgres", false, text_index));
-        }
-        assert!(!bulk_load_pays("postgres", true, false));
-        assert!(bulk_load_pays("postgres", true, true));
-    }
 }

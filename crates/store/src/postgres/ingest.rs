@@ -14,9 +14,9 @@ use palisade_core::dead_letter::StoredDeadLetter;
 use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
 use tokio_postgres::Row;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+use super::copy_rows::CopyRows;
 use super::{PgStore, corrupt, count, migrate, params_of, pg_err};
 use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
@@ -490,8 +490,7 @@ async fn write_in(
             ))
             .await
             .map_err(pg_err)?;
-        let writer = BinaryCopyInWriter::new(sink, &EVENT_COPY_TYPES);
-        let mut writer = std::pin::pin!(writer);
+        let mut writer = CopyRows::new(sink, &EVENT_COPY_TYPES);
         for e in &batch.events {
             let c = EventColumnsIn::new(e, now)?;
             let source: &str = &c.source;
@@ -507,7 +506,6 @@ async fn write_in(
             let message = c.message.as_deref();
             let extra = c.extra.as_deref();
             writer
-                .as_mut()
                 .write(&[
                     &c.ts,
                     &c.received_at,
@@ -529,10 +527,9 @@ async fn write_in(
                     &extra,
                     &c.verdict,
                 ])
-                .await
-                .map_err(pg_err)?;
+                .await?;
         }
-        writer.as_mut().finish().await.map_err(pg_err)?;
+        writer.finish().await?;
         // The ids COPY drew, in order: writers hold EVENT_ID_LOCK until commit, so no
         // other Palisade writer draws from the sequence in between.
         let row = tx

@@ -71,6 +71,9 @@ mod text_index;
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 
+// Binary `COPY` rows sent in large messages.
+mod copy_rows;
+
 /// Connections kept by the pool at most.
 const POOL_SIZE: usize = 16;
 
