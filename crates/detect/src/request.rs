@@ -837,7 +837,13 @@ fn parse_json(b: &mut Builder, s: &str) {
 mod tests {
     use super::*;
 
-    fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+    /// A request as the tests write it (the body as text or bytes).
+    pub(super) fn req(
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: impl AsRef<[u8]>,
+    ) -> HttpRequest {
         HttpRequest {
             method: method.into(),
             uri: uri.into(),
@@ -846,7 +852,7 @@ mod tests {
                 .iter()
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
-            body: body.as_bytes().to_vec(),
+            body: body.as_ref().to_vec(),
             client_ip: None,
         }
     }

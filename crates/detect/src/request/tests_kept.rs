@@ -1,21 +1,8 @@
 //! The parse's kept buffers change nothing but the allocations: refilled parts give
 //! the parts of a parse on a fresh thread, and a warm parse allocates nothing.
 
+use super::tests::req;
 use super::{HttpRequest, MAX_VALUE_LEN, ParsedRequest, parse};
-
-fn req(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        uri: uri.into(),
-        protocol: "HTTP/1.1".into(),
-        headers: headers
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
-        body: body.to_vec(),
-        client_ip: None,
-    }
-}
 
 /// Requests that between them reach every way a part is made.
 fn requests() -> Vec<HttpRequest> {
