@@ -85,14 +85,18 @@ async fn indexes(client: &Client, schema: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Each threat's event and its rule ids, by event.
-async fn findings(client: &Client, schema: &str) -> Vec<(i64, Vec<i32>)> {
+/// Each threat's event, named by its client address (one per line of the log, so the
+/// same in every run; event ids are not: a killed `COPY` may have drawn ids that the
+/// rerun skips), with its rule ids.
+async fn findings(client: &Client, schema: &str) -> Vec<(String, Vec<i32>)> {
     client
         .query(
             &format!(
-                "SELECT t.event_id, array_agg(r.rule_id ORDER BY r.rule_id)
-                   FROM {schema}.threats t JOIN {schema}.threat_rules r ON r.threat_id = t.id
-                  WHERE t.event_id IS NOT NULL GROUP BY t.id, t.event_id ORDER BY t.event_id, 2"
+                "SELECT e.client_ip::text, array_agg(r.rule_id ORDER BY r.rule_id)
+                   FROM {schema}.threats t
+                   JOIN {schema}.events e ON e.id = t.event_id
+                   JOIN {schema}.threat_rules r ON r.threat_id = t.id
+                  GROUP BY t.id, e.client_ip ORDER BY 1, 2"
             ),
             &[],
         )
