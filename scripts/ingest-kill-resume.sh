@@ -17,7 +17,7 @@ URL="postgres://postgres@127.0.0.1:5432/$DB"
 "$BIN" ingest --quiet --data-dir "$DATA" --database-url "$URL" "$LOG" >"$DATA/first.out" 2>&1 &
 pid=$!
 sleep "$SECONDS_BEFORE_KILL"
-kill -9 "$pid" 2>/dev/null || echo "the import had already ended: raise nothing, lower SECONDS"
+kill -9 "$pid" 2>/dev/null || echo "the import had already ended: use a smaller SECONDS"
 wait "$pid" 2>/dev/null || true
 echo "events at the kill: $("${PSQL[@]}" -d "$DB" -c 'SELECT count(*) FROM events')"
 "$BIN" ingest --quiet --data-dir "$DATA" --database-url "$URL" "$LOG"
