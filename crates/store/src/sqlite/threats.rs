@@ -5,6 +5,8 @@
 //! Tokio's blocking pool. Values pass through the shared threat codec, exactly as in the
 //! PostgreSQL backend, so that both store (and find) the same thing.
 
+use std::sync::OnceLock;
+
 use async_trait::async_trait;
 use palisade_core::Timestamp;
 use palisade_core::threat::{StoredThreat, Threat};
@@ -50,6 +52,14 @@ const THREAT_COLUMNS: usize = 13;
 
 /// `threat_rules` rows per multi-row `INSERT` (3 parameters each).
 const RULE_CHUNK: usize = 128;
+
+/// The statements' texts, made once: the statement cache is keyed by the text, so it
+/// was printed again (832 numbered parameters for a chunk of threats) for every chunk
+/// only to find the cached statement (as `ingest::insert_events` did before).
+static THREATS_CHUNK_SQL: OnceLock<String> = OnceLock::new();
+static THREATS_ROW_SQL: OnceLock<String> = OnceLock::new();
+static RULES_CHUNK_SQL: OnceLock<String> = OnceLock::new();
+static RULES_ROW_SQL: OnceLock<String> = OnceLock::new();
 
 /// `INSERT INTO {table} ({columns}) VALUES (?,…),(?,…)…`: `rows` rows of `width`
 /// numbered parameters.
@@ -107,7 +117,10 @@ fn insert_rules(
     let mut chunks = rows.chunks_exact(RULE_CHUNK);
     if chunks.len() > 0 {
         let mut stmt = tx
-            .prepare_cached(&multi_row_sql("threat_rules", COLUMNS, 3, RULE_CHUNK))
+            .prepare_cached(
+                RULES_CHUNK_SQL
+                    .get_or_init(|| multi_row_sql("threat_rules", COLUMNS, 3, RULE_CHUNK)),
+            )
             .map_err(sqlite_err)?;
         for chunk in &mut chunks {
             for (r, (id, rule, ts)) in chunk.iter().enumerate() {
@@ -122,7 +135,9 @@ fn insert_rules(
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut stmt = tx
-            .prepare_cached(&multi_row_sql("threat_rules", COLUMNS, 3, 1))
+            .prepare_cached(
+                RULES_ROW_SQL.get_or_init(|| multi_row_sql("threat_rules", COLUMNS, 3, 1)),
+            )
             .map_err(sqlite_err)?;
         for (id, rule, ts) in rest {
             stmt.execute(params![id, rule, ts]).map_err(sqlite_err)?;
@@ -143,12 +158,14 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i
             .collect::<Result<Vec<_>, _>>()?;
         if cols.len() == THREAT_CHUNK {
             let mut stmt = tx
-                .prepare_cached(&multi_row_sql(
-                    "threats",
-                    THREAT_INSERT_COLUMNS,
-                    THREAT_COLUMNS,
-                    THREAT_CHUNK,
-                ))
+                .prepare_cached(THREATS_CHUNK_SQL.get_or_init(|| {
+                    multi_row_sql(
+                        "threats",
+                        THREAT_INSERT_COLUMNS,
+                        THREAT_COLUMNS,
+                        THREAT_CHUNK,
+                    )
+                }))
                 .map_err(sqlite_err)?;
             for (r, c) in cols.iter().enumerate() {
                 bind_threat(&mut stmt, r * THREAT_COLUMNS, c)?;
@@ -158,12 +175,9 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i
             // A short chunk: one row per execution of the cached one-row statement,
             // so that odd sizes do not each prepare (and evict) a statement.
             let mut one = tx
-                .prepare_cached(&multi_row_sql(
-                    "threats",
-                    THREAT_INSERT_COLUMNS,
-                    THREAT_COLUMNS,
-                    1,
-                ))
+                .prepare_cached(THREATS_ROW_SQL.get_or_init(|| {
+                    multi_row_sql("threats", THREAT_INSERT_COLUMNS, THREAT_COLUMNS, 1)
+                }))
                 .map_err(sqlite_err)?;
             for c in &cols {
                 bind_threat(&mut one, 0, c)?;
