@@ -150,8 +150,8 @@ pub fn threat(
             score: verdict.score,
             rule_ids: Vec::new(),
             client_ip: request.client_ip,
-            method: Some(request.method.chars().take(32).collect()),
-            uri: Some(request.uri.chars().take(2048).collect()),
+            method: Some(crate::text::first_chars(&request.method, 32)),
+            uri: Some(crate::text::first_chars(&request.uri, 2048)),
             source: source.to_owned(),
             event_id: None,
             // Reported but let through: "detect", like detect-only mode.

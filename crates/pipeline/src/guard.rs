@@ -397,8 +397,8 @@ fn prediction(
         score: verdict.score,
         decision: action.as_str().to_owned(),
         client_ip: request.client_ip,
-        method: request.method.chars().take(32).collect(),
-        uri: request.uri.chars().take(2048).collect(),
+        method: crate::text::first_chars(&request.method, 32),
+        uri: crate::text::first_chars(&request.uri, 2048),
         source: front.source().to_owned(),
         event_id,
         threat: threat.map(|t| crate::predictions::PredictedThreat {
@@ -434,8 +434,8 @@ pub fn threat_of(
         score: verdict.score,
         rule_ids,
         client_ip: request.client_ip,
-        method: Some(request.method.chars().take(32).collect()),
-        uri: Some(request.uri.chars().take(2048).collect()),
+        method: Some(crate::text::first_chars(&request.method, 32)),
+        uri: Some(crate::text::first_chars(&request.uri, 2048)),
         source: source.to_owned(),
         event_id: None,
         decision,
@@ -466,7 +466,7 @@ fn tags_of(verdict: &Verdict) -> Vec<String> {
         if tags.len() >= MAX_TAGS {
             break;
         }
-        let tag: String = tag.chars().take(MAX_TAG_CHARS).collect();
+        let tag = crate::text::first_chars(tag, MAX_TAG_CHARS);
         if !tag.is_empty() && !tags.contains(&tag) {
             tags.push(tag);
         }

@@ -35,6 +35,7 @@ pub mod recorder;
 mod resume;
 mod running;
 pub mod stages;
+mod text;
 
 pub use db_monitor::{DbHealth, Health};
 pub use guard::{Action, Front, Guard, Judgement, Policy};
