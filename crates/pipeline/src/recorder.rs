@@ -242,6 +242,12 @@ async fn write_threats(
             continue;
         }
         match store.insert_threats(&batch).await {
+            Ok(_) if outlets.live.is_none() && outlets.observers.is_empty() => {
+                // Nobody to tell (a one-shot import): no stored copies to build.
+                batch.clear();
+                write_marks(&store, &mut marks).await;
+                backoff = Duration::from_millis(100);
+            }
             Ok(ids) => {
                 let stored: Arc<[StoredThreat]> = ids
                     .into_iter()
