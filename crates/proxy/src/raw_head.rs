@@ -56,11 +56,70 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     let head = head.strip_suffix(b"\n").unwrap_or(head);
     // Lines, names and values are cut at ASCII bytes (`\n`, `\r`, `:`, space, tab),
     // which never belong to a UTF-8 sequence, valid or not: each piece read as lossy
-    // UTF-8 on its own is what the same piece of the whole head read so would be.
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let first = lossy(lines.next()?);
+    // UTF-8 on its own is what the same piece of the whole head read so would be. A
+    // head that is UTF-8 as a whole (nearly all) is checked once, not piece by piece.
+    let text = Text::new(head);
+    let mut lines = Lines { head, at: 0 };
+    let first = lines.next()?;
+    let first = text.piece(first.0, first.1);
+    let (method, target, version) = request_line(&first)?;
+    // Room for a browser's usual dozen headers without growing the list.
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+    let mut complete = false;
+    for (start, end) in lines {
+        let line = head.get(start..end).unwrap_or_default();
+        if line.is_empty() {
+            complete = true;
+            break;
+        }
+        if (line.starts_with(b" ") || line.starts_with(b"\t"))
+            && let Some((_, value)) = headers.last_mut()
+        {
+            let (s, e) = trim(head, start, end);
+            value.push_str("\r\n ");
+            value.push_str(&text.piece(s, e));
+            continue;
+        }
+        if headers.len() >= MAX_HEADERS {
+            continue;
+        }
+        let (name, value) = match memchr::memchr(b':', line) {
+            Some(i) => ((start, start + i), trim(head, start + i + 1, end)),
+            None => ((start, end), (end, end)),
+        };
+        headers.push((
+            text.piece(name.0, name.1).into_owned(),
+            text.piece(value.0, value.1).into_owned(),
+        ));
+    }
+    Some(RawHead {
+        method,
+        target,
+        version,
+        headers,
+        complete,
+    })
+}
+
+/// The request line's method, target and version (empty when there is none); `None`
+/// when it does not look like one.
+fn request_line(first: &str) -> Option<(String, String, String)> {
+    let is_version = |v: &str| v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("HTTP/"));
+    // The usual line, `METHOD SP TARGET SP VERSION` with single spaces: its three words
+    // taken as they are, without the word list below (the same result).
+    let mut three = first.splitn(3, ' ');
+    if let (Some(method), Some(target), Some(version)) = (three.next(), three.next(), three.next())
+        && !method.is_empty()
+        && !target.is_empty()
+        && !version.is_empty()
+        && !version.contains(' ')
+        && is_version(version)
+    {
+        if !method.bytes().all(|c| c.is_ascii_graphic()) || method.len() > 64 {
+            return None;
+        }
+        return Some((method.to_owned(), target.to_owned(), version.to_owned()));
+    }
     let mut words = first.split(' ').filter(|w| !w.is_empty());
     let method = words.next()?;
     if !method.bytes().all(|c| c.is_ascii_graphic()) || method.len() > 64 {
@@ -70,7 +129,7 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     let rest: Vec<&str> = words.collect();
     // A target with spaces: everything up to the last word when that word is a version.
     let (target, version) = match rest.split_last() {
-        Some((v, middle)) if v.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("HTTP/")) => {
+        Some((v, middle)) if is_version(v) => {
             let mut t = target.to_owned();
             for w in middle {
                 t.push(' ');
@@ -84,40 +143,67 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     if version.is_empty() && !target.starts_with('/') && !target.contains("://") {
         return None;
     }
-    // Room for a browser's usual dozen headers without growing the list.
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
-    let mut complete = false;
-    for line in lines {
-        if line.is_empty() {
-            complete = true;
-            break;
-        }
-        if (line.starts_with(b" ") || line.starts_with(b"\t"))
-            && let Some((_, value)) = headers.last_mut()
-        {
-            value.push_str("\r\n ");
-            value.push_str(&lossy(trim(line)));
-            continue;
-        }
-        if headers.len() >= MAX_HEADERS {
-            continue;
-        }
-        let (name, value) = match line.iter().position(|&b| b == b':') {
-            Some(i) => (
-                line.get(..i).unwrap_or(line),
-                line.get(i + 1..).unwrap_or(&[]),
-            ),
-            None => (line, &[][..]),
+    Some((method.to_owned(), target, version))
+}
+
+/// The head's lines as `(start, end)` offsets, a trailing `\r` left out: what
+/// `split(|&b| b == b'\n')` gives (the last piece included, even when empty), found
+/// with `memchr` rather than byte by byte.
+struct Lines<'a> {
+    head: &'a [u8],
+    /// Where the next line starts; past the end when every line was given.
+    at: usize,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = (usize, usize);
+
+    fn next(&mut self) -> Option<(usize, usize)> {
+        let start = self.at;
+        let rest = self.head.get(start..)?;
+        let end = match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                self.at = start + i + 1;
+                start + i
+            }
+            None => {
+                self.at = self.head.len() + 1;
+                self.head.len()
+            }
         };
-        headers.push((lossy(name).into_owned(), lossy(trim(value)).into_owned()));
+        let end = if end > start && self.head.get(end - 1) == Some(&b'\r') {
+            end - 1
+        } else {
+            end
+        };
+        Some((start, end))
     }
-    Some(RawHead {
-        method: method.to_owned(),
-        target,
-        version,
-        headers,
-        complete,
-    })
+}
+
+/// The head as text: borrowed pieces of it when it is UTF-8 as a whole (checked once),
+/// else each piece read as lossy UTF-8 on its own.
+enum Text<'a> {
+    Utf8(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Text<'a> {
+    fn new(head: &'a [u8]) -> Text<'a> {
+        match std::str::from_utf8(head) {
+            Ok(text) => Text::Utf8(text),
+            Err(_) => Text::Bytes(head),
+        }
+    }
+
+    /// The piece `start..end` (cut at ASCII bytes, so at character boundaries).
+    fn piece(&self, start: usize, end: usize) -> std::borrow::Cow<'a, str> {
+        match self {
+            Text::Utf8(text) => {
+                std::borrow::Cow::Borrowed(text.get(start..end).unwrap_or_default())
+            }
+            Text::Bytes(bytes) => lossy(bytes.get(start..end).unwrap_or_default()),
+        }
+    }
 }
 
 /// Bytes as text, invalid UTF-8 replaced (`String::from_utf8_lossy`); borrowed when
@@ -129,15 +215,16 @@ fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `bytes` without leading and trailing spaces and tabs.
-fn trim(bytes: &[u8]) -> &[u8] {
+/// `head[start..end]` without leading and trailing spaces and tabs, as offsets.
+fn trim(head: &[u8], start: usize, end: usize) -> (usize, usize) {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
-    let start = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
-    let end = bytes
+    let bytes = head.get(start..end).unwrap_or_default();
+    let from = bytes.iter().position(|b| !blank(b)).unwrap_or(bytes.len());
+    let to = bytes
         .iter()
         .rposition(|b| !blank(b))
-        .map_or(start, |i| i + 1);
-    bytes.get(start..end).unwrap_or(&[])
+        .map_or(from, |i| i + 1);
+    (start + from, start + to)
 }
 
 /// Where the head ends: four bytes past the first newline followed by another newline
@@ -147,7 +234,7 @@ fn head_end(bytes: &[u8]) -> usize {
     let mut from = 0;
     while let Some(i) = bytes
         .get(from..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+        .and_then(|rest| memchr::memchr(b'\n', rest))
     {
         let at = from + i;
         match bytes.get(at + 1) {
@@ -265,6 +352,19 @@ mod tests {
             b"GET / HTTP/1.1\r\n\r",
             b"GET / HTTP/1.1\r\nA: 1\r\n\rB: 2\r\n",
             b"GET / HTTP\xc3/1.1\r\n\r\n",
+            b"GET  /a HTTP/1.1\r\n\r\n",
+            b"GET /a HTTP/1.1 \r\n\r\n",
+            b"GET /a  HTTP/1.1\r\n\r\n",
+            b"GET /a\tb HTTP/1.1\r\n\r\n",
+            b"get /a http/1.1\r\nhost: x\r\n\r\n",
+            b"GET /a HTTP/1.1 extra\r\n\r\n",
+            b"GET /a HTTP/\r\n\r\n",
+            b"GET /a HTTP\r\n\r\n",
+            b"G\xc3T /a HTTP/1.1\r\n\r\n",
+            b"GET /a HTTP/1.1\r\r\nX: 1\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nX: 1\r\r\n\r\n",
+            b"\r\nGET /a HTTP/1.1\r\n\r\n",
+            b"GET /a HTTP/1.1",
         ]
         .iter()
         .map(|c| c.to_vec())
@@ -282,6 +382,31 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(case)
             );
+        }
+    }
+
+    #[test]
+    fn lines_are_what_a_split_on_newlines_gives() {
+        for case in [
+            &b""[..],
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"a",
+            b"a\r\nb",
+            b"a\r\nb\r",
+            b"a\n\nb\n",
+            b"\r\r\n\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody",
+        ] {
+            let split: Vec<&[u8]> = case
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .collect();
+            let lines: Vec<&[u8]> = Lines { head: case, at: 0 }
+                .map(|(s, e)| &case[s..e])
+                .collect();
+            assert_eq!(lines, split, "{case:?}");
         }
     }
 
