@@ -264,18 +264,6 @@ impl Policy<'_> {
         front: Front<'_>,
         status: Option<u16>,
     ) -> (Judgement, Option<Threat>) {
-        match self.stateless(request, front) {
-            Stateless::Refused(judgement) => (judgement, None),
-            Stateless::Inspected(part) => self.stateful(part, request, front, status),
-        }
-    }
-
-    /// The part of a judgement that depends on the request alone (ban check, engine,
-    /// model): it may run on any thread in any order. The ingest inspector runs it in
-    /// parallel and [`Policy::stateful`] in event order, so that the baselines, which
-    /// learn from what they judge, see the events in the same order on every run (a
-    /// resumed import must reach the same state as an uninterrupted one, issue 16).
-    pub fn stateless(&self, request: &HttpRequest, front: Front<'_>) -> Stateless {
         let threshold = self.engine.config().threshold;
         let live = !matches!(front, Front::Log { .. });
         let ban = if live {
@@ -287,14 +275,15 @@ impl Policy<'_> {
             None
         };
         if ban.is_some() && self.mode == Mode::Block {
-            return Stateless::Refused(Judgement {
+            let judgement = Judgement {
                 action: Action::Ban,
                 verdict: None,
                 ban,
                 threshold,
                 fusion: None,
                 baseline: None,
-            });
+            };
+            return (judgement, None);
         }
         // The engine's parse is handed on to the baselines, which would otherwise parse
         // the request again for its arguments.
@@ -309,38 +298,6 @@ impl Policy<'_> {
             .map(|(model, policy)| {
                 crate::fusion::apply(model, policy, (request, parsed.as_ref()), &mut verdict)
             });
-        Stateless::Inspected(Inspected {
-            threshold,
-            ban,
-            verdict,
-            parsed,
-            fusion,
-        })
-    }
-
-    /// Whether the judgement has a part that learns ([`Policy::stateful`] must then
-    /// run in event order).
-    pub fn learns(&self) -> bool {
-        self.baselines.is_some()
-    }
-
-    /// The rest of a judgement after [`Policy::stateless`]: the baselines (which learn)
-    /// and the threat.
-    pub fn stateful(
-        &self,
-        part: Inspected,
-        request: &HttpRequest,
-        front: Front<'_>,
-        status: Option<u16>,
-    ) -> (Judgement, Option<Threat>) {
-        let Inspected {
-            threshold,
-            ban,
-            mut verdict,
-            parsed,
-            fusion,
-        } = part;
-        let live = !matches!(front, Front::Log { .. });
         // Log lines and detect-only mode count the baseline part at its detect cap.
         let detect = !live || self.mode == Mode::Detect;
         let baseline = self.baselines.map(|(baselines, policy)| {
@@ -412,26 +369,6 @@ impl Policy<'_> {
         };
         (judgement, threat)
     }
-}
-
-/// What [`Policy::stateless`] leaves for [`Policy::stateful`] (moved by value: a
-/// box would cost every live request an allocation).
-#[allow(clippy::large_enum_variant)]
-pub enum Stateless {
-    /// A ban refused the request before inspection: the judgement is final.
-    Refused(Judgement),
-    /// The engine (and model) judged it.
-    Inspected(Inspected),
-}
-
-/// The engine's and model's share of a judgement, with the engine's parse for the
-/// baselines.
-pub struct Inspected {
-    threshold: u32,
-    ban: Option<BanInfo>,
-    verdict: Verdict,
-    parsed: Option<palisade_detect::ParsedRequest>,
-    fusion: Option<palisade_models::Fused>,
 }
 
 /// The record of one model prediction ([`crate::predictions`]).

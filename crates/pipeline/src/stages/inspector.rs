@@ -19,7 +19,7 @@ use palisade_core::supervisor::{SharedReceiver, Supervisor};
 
 use palisade_core::threat::Threat;
 
-use crate::guard::{Front, Guard, Inspected, Policy, Stateless};
+use crate::guard::{Front, Guard, Policy};
 
 /// Groups of batches that may wait for inspection. Each group can hold thousands of
 /// events (an import's batch), and this stage is the slowest after the store: one
@@ -67,7 +67,7 @@ const PARALLEL_FROM: usize = 2048;
 
 /// Judges stored events with one policy; returns the threats they raise, in event
 /// order.
-pub(crate) fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
+fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     let mut threats = Vec::new();
     let mut request = HttpRequest::default();
     for (id, event) in events {
@@ -80,67 +80,6 @@ pub(crate) fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<
             ts: event.ts,
         };
         if let (_, Some(threat)) = policy.assess_with_status(&request, front, event.status) {
-            threats.push(threat);
-        }
-    }
-    threats
-}
-
-/// One request's judgement between its halves ([`Policy::stateless`] and
-/// [`Policy::stateful`]): the event's place in the group, the request rebuilt from it,
-/// and what the engine found.
-struct Pending {
-    at: usize,
-    request: HttpRequest,
-    part: Inspected,
-}
-
-/// The front a stored event is judged at.
-fn front_of<'e>(id: i64, event: &'e Event) -> Front<'e> {
-    Front::Log {
-        source: &event.source,
-        event_id: id,
-        ts: event.ts,
-    }
-}
-
-/// The first half of [`inspect_all`] over `events` (starting at place `from` in the
-/// group): the engine's judgement of each request, which depends on nothing else and
-/// may run on any thread.
-fn first_half(policy: &Policy<'_>, events: &[(i64, &Event)], from: usize) -> Vec<Pending> {
-    let mut pending = Vec::with_capacity(events.len());
-    let mut request = HttpRequest::default();
-    for (i, (id, event)) in events.iter().enumerate() {
-        if judged_live(event) || !request.refill_from_log_event(event) {
-            continue;
-        }
-        // Log fronts are never refused by a ban: always inspected.
-        if let Stateless::Inspected(part) = policy.stateless(&request, front_of(*id, event)) {
-            pending.push(Pending {
-                at: from + i,
-                request: std::mem::take(&mut request),
-                part,
-            });
-        }
-    }
-    pending
-}
-
-/// The second half of [`inspect_all`], in event order: the baselines judge and learn,
-/// and the threats are built.
-fn second_half(
-    policy: &Policy<'_>,
-    events: &[(i64, &Event)],
-    pending: Vec<Pending>,
-) -> Vec<Threat> {
-    let mut threats = Vec::new();
-    for Pending { at, request, part } in pending {
-        let Some(&(id, event)) = events.get(at) else {
-            continue;
-        };
-        if let (_, Some(threat)) =
-            policy.stateful(part, &request, front_of(id, event), event.status)
-        {
             threats.push(threat);
         }
     }
@@ -195,20 +134,6 @@ struct Work {
     /// Slices not yet inspected, and the signal when none is left.
     left: Mutex<usize>,
     all_done: Condvar,
-    /// When the judgement learns (baselines): the slices whose first half is done,
-    /// waiting for their second half in slice order.
-    order: Mutex<Order>,
-}
-
-/// The slices waiting for their second half ([`Work::in_order`]).
-#[derive(Default)]
-struct Order {
-    /// The next slice whose second half is due.
-    next: usize,
-    /// First halves done, by slice.
-    ready: std::collections::BTreeMap<usize, Vec<Pending>>,
-    /// Whether a thread is running second halves now (the others leave theirs to it).
-    draining: bool,
 }
 
 impl Work {
@@ -225,7 +150,6 @@ impl Work {
             found: Mutex::new((0..slices).map(|_| None).collect()),
             left: Mutex::new(slices),
             all_done: Condvar::new(),
-            order: Mutex::new(Order::default()),
         }
     }
 
@@ -248,26 +172,8 @@ impl Work {
             let from = (i * size).min(events.len());
             let to = (from + size).min(events.len());
             let part = &events[from..to];
-            let policy = guard.policy();
-            if policy.learns() && self.slices > 1 {
-                // Learning follows event order whatever thread takes which slice: the
-                // same import gives the same baselines, and a resumed one can rebuild
-                // them (issue 16).
-                let pending = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    first_half(&policy, part, from)
-                }))
-                .unwrap_or_else(|_| {
-                    tracing::error!(
-                        message = "Inspecting a slice of stored events failed; it has no threats.",
-                        events = part.len()
-                    );
-                    Vec::new()
-                });
-                self.in_order(i, pending, &policy, &events);
-                continue;
-            }
             let threats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                inspect_all(&policy, part)
+                inspect_all(&guard.policy(), part)
             }))
             .unwrap_or_else(|_| {
                 tracing::error!(
@@ -276,55 +182,14 @@ impl Work {
                 );
                 Vec::new()
             });
-            self.done(i, threats);
-        }
-    }
-
-    /// Slice `i`'s threats are in: counts it done.
-    fn done(&self, i: usize, threats: Vec<Threat>) {
-        if let Some(slot) = lock(&self.found).get_mut(i) {
-            *slot = Some(threats);
-        }
-        let mut left = lock(&self.left);
-        *left = left.saturating_sub(1);
-        if *left == 0 {
-            self.all_done.notify_all();
-        }
-    }
-
-    /// Hands slice `i`'s first half over for its second half, and runs every second
-    /// half now due, in slice order, unless another thread is at it (it takes this one
-    /// too): no thread waits for another's slice.
-    fn in_order(
-        &self,
-        i: usize,
-        pending: Vec<Pending>,
-        policy: &Policy<'_>,
-        events: &[(i64, &Event)],
-    ) {
-        let mut order = lock(&self.order);
-        order.ready.insert(i, pending);
-        if order.draining {
-            return;
-        }
-        order.draining = true;
-        loop {
-            let next = order.next;
-            let Some(pending) = order.ready.remove(&next) else {
-                order.draining = false;
-                return;
-            };
-            drop(order);
-            let threats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                second_half(policy, events, pending)
-            }))
-            .unwrap_or_else(|_| {
-                tracing::error!(message = "Judging a slice of stored events against the baselines failed; it has no threats.");
-                Vec::new()
-            });
-            self.done(next, threats);
-            order = lock(&self.order);
-            order.next += 1;
+            if let Some(slot) = lock(&self.found).get_mut(i) {
+                *slot = Some(threats);
+            }
+            let mut left = lock(&self.left);
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.all_done.notify_all();
+            }
         }
     }
 
@@ -522,111 +387,5 @@ mod tests {
             let ids: Vec<i64> = work.threats().iter().filter_map(|t| t.event_id).collect();
             assert_eq!(ids, expected);
         });
-    }
-}
-
-#[cfg(test)]
-mod order_tests {
-    use std::sync::Arc;
-
-    use palisade_core::{Event, EventKind};
-    use palisade_models::{Baselines, BaselinesConfig};
-    use palisade_store::{IngestBatch, WriteOutcome};
-
-    use super::*;
-    use crate::detection::{Detection, Mode};
-
-    /// Benign requests to one endpoint, with a value it never saw now and then.
-    fn events(n: usize) -> Vec<Event> {
-        (0..n)
-            .map(|i| Event {
-                kind: EventKind::Http,
-                source: "shop".into(),
-                method: Some("GET".into()),
-                path: Some("/item".into()),
-                query: Some(if i > 300 && i % 211 == 0 {
-                    format!("page={}", "zq".repeat(10 + i % 9))
-                } else {
-                    format!("page={}", i % 97)
-                }),
-                status: Some(200),
-                ..Event::default()
-            })
-            .collect()
-    }
-
-    /// The guard over fresh baselines, and the baselines.
-    fn guard() -> (Guard, Arc<Baselines>) {
-        let detection = Arc::new(Detection::builtin(Default::default(), Mode::Block).unwrap());
-        let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
-        let baselines = Arc::new(Baselines::new(BaselinesConfig::default()));
-        let guard = Guard::new(detection, None, recorder).with_baselines(baselines.clone());
-        (guard, baselines)
-    }
-
-    /// What the baselines learnt, endpoint by endpoint.
-    fn learnt(baselines: &Baselines) -> Vec<(String, u64, String)> {
-        let mut out: Vec<_> = baselines
-            .snapshot()
-            .changed
-            .into_iter()
-            .map(|s| (s.endpoint, s.requests, s.profile))
-            .collect();
-        out.sort();
-        out
-    }
-
-    fn threats_of(threats: &[Threat]) -> Vec<(Option<i64>, String)> {
-        threats
-            .iter()
-            .map(|t| (t.event_id, t.category.clone()))
-            .collect()
-    }
-
-    #[test]
-    fn the_baselines_learn_in_event_order_whatever_thread_judges_a_slice() {
-        let all = events(6_000);
-        let (guard_one, one) = guard();
-        let pairs: Vec<(i64, &Event)> = all
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (1 + i as i64, e))
-            .collect();
-        let expected = threats_of(&inspect_all(&guard_one.policy(), &pairs));
-        assert!(
-            expected.iter().filter(|(_, c)| c == "anomaly").count() >= 5,
-            "{expected:?}"
-        );
-        let expected_learnt = learnt(&one);
-
-        for _ in 0..3 {
-            let (guard_many, many) = guard();
-            let stored = StoredBatches {
-                batches: vec![IngestBatch {
-                    events: all.clone(),
-                    ..IngestBatch::default()
-                }]
-                .into(),
-                outcomes: vec![Some(WriteOutcome {
-                    events: all.len() as u64,
-                    dead_letters: 0,
-                    duplicate: false,
-                    first_event_id: Some(1),
-                })]
-                .into(),
-            };
-            let work = Arc::new(Work::new(stored, all.len()));
-            assert!(work.slices > 4, "{}", work.slices);
-            let found = std::thread::scope(|scope| {
-                for _ in 0..3 {
-                    let (work, guard) = (work.clone(), &guard_many);
-                    scope.spawn(move || work.run(guard));
-                }
-                work.run(&guard_many);
-                work.threats()
-            });
-            assert_eq!(threats_of(&found), expected);
-            assert_eq!(learnt(&many), expected_learnt);
-        }
     }
 }
