@@ -146,7 +146,13 @@ fn whole(files: &Path, all: &[String]) -> Vec<(Option<i64>, String, String, Vec<
     let data = tempfile::tempdir().expect("tempdir");
     palisade(
         data.path(),
-        &["ingest", "--quiet", log.to_str().expect("utf8")],
+        &[
+            "ingest",
+            "--quiet",
+            "--source",
+            "web",
+            log.to_str().expect("utf8"),
+        ],
     );
     findings(&threats(data.path()))
 }
@@ -163,14 +169,14 @@ fn resumed(
     let (first, rest) = all.split_at(STOP);
     write_lines(&log, first, false);
     let log = log.to_str().expect("utf8");
-    palisade(data.path(), &["ingest", "--quiet", log]);
+    palisade(data.path(), &["ingest", "--quiet", "--source", "web", log]);
     {
         let db =
             rusqlite::Connection::open(data.path().join("palisade.db")).expect("open database");
         lag(&db);
     }
     write_lines(Path::new(log), rest, true);
-    let out = palisade(data.path(), &["ingest", "--quiet", log]);
+    let out = palisade(data.path(), &["ingest", "--quiet", "--source", "web", log]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("resumed after line {STOP}")),
         "{}",
