@@ -567,14 +567,23 @@ mod tests {
             .map(|(i, e)| (1 + i as i64, e))
             .collect();
         let threats = crate::stages::inspector::inspect_all(&guard.policy(), &pairs);
-        let alerts = engine.replay(
-            pairs.iter().copied(),
-            &HashSet::new(),
-            &BanGate::Import,
-            guard.threats(),
-        );
+        // Recording blocks: off the runtime's threads.
+        let alerts = tokio::task::block_in_place(|| {
+            engine.replay(
+                pairs.iter().copied(),
+                &HashSet::new(),
+                &BanGate::Import,
+                guard.threats(),
+            )
+        });
         assert!(alerts > 0);
-        let expected = drain(&mut rx);
+        let mut expected = drain(&mut rx);
+        expected.extend(
+            threats
+                .iter()
+                .map(|t| (t.event_id, t.source.clone(), t.category.clone())),
+        );
+        expected.sort();
         let expected_learnt = learnt(&reference);
         assert!(expected.iter().any(|t| t.2 == "anomaly"), "{expected:?}");
 
@@ -600,12 +609,14 @@ mod tests {
             .cloned()
             .collect();
         let (scenario_guard, _, mut scenario_rx) = replay_guard();
-        behaviour().replay(
-            pairs.iter().copied(),
-            &HashSet::new(),
-            &BanGate::Import,
-            scenario_guard.threats(),
-        );
+        tokio::task::block_in_place(|| {
+            behaviour().replay(
+                pairs.iter().copied(),
+                &HashSet::new(),
+                &BanGate::Import,
+                scenario_guard.threats(),
+            )
+        });
         while let Ok(t) = scenario_rx.try_recv() {
             if t.event_id.is_some_and(|id| id <= 2_000) {
                 stored.push(t);
