@@ -26,7 +26,7 @@
 //! line order; a killed COPY leaves a gap in the ids, not in the order), so at the
 //! resume point they hold what an uninterrupted import held there, and judge the rest
 //! alike. Measured on the 1M-line generated log (docs/BENCHMARKS.md, resume2): killed at
-//! five points on SQLite and PostgreSQL, the rerun stores the very threats of an
+//! eight points on SQLite and PostgreSQL, the rerun stores the very threats of an
 //! uninterrupted import, anomaly and scenario ones included.
 //!
 //! Where it is not exact: (1) the inspector spreads a group of 2,048 events or more
