@@ -207,6 +207,7 @@ pub fn pipeline_config(settings: &Settings) -> PipelineConfig {
         baselines: settings.baselines.clone(),
         predictions: None,
         reinspect: Vec::new(),
+        replay: Vec::new(),
     }
 }
 

@@ -88,6 +88,12 @@ pub struct PipelineConfig {
     /// its tails and syslog listeners itself). Only sources this process feeds: another
     /// process may be inspecting the others' events.
     pub reinspect: Vec<String>,
+    /// Of an import's sources, those that resume after a kill, in the order they are
+    /// imported: their stored events go through the stateful detectors again before
+    /// anything new ([`crate::resume::replay`]), so that the baselines and scenarios
+    /// hold what an uninterrupted import would have at the resume point. A one-shot
+    /// import only; the service ignores it.
+    pub replay: Vec<String>,
 }
 
 impl PipelineConfig {
@@ -412,7 +418,27 @@ impl Pipeline {
                     done,
                 ));
             } else {
-                for source in &names {
+                for source in &config.replay {
+                    if let Err(error) =
+                        crate::resume::replay_logged(&store, &guard, &behaviour, source).await
+                    {
+                        tracing::warn!(
+                            message = "Cannot replay the stored events of a resumed import; its baselines and scenarios start cold.",
+                            source,
+                            %error
+                        );
+                        if let Err(error) =
+                            crate::resume::reinspect_logged(&store, &tx, source).await
+                        {
+                            tracing::warn!(
+                                message = "Cannot read the stored events left uninspected; they wait for the next start.",
+                                source,
+                                %error
+                            );
+                        }
+                    }
+                }
+                for source in names.iter().filter(|n| !config.replay.contains(n)) {
                     if let Err(error) = crate::resume::reinspect_logged(&store, &tx, source).await {
                         tracing::warn!(
                             message = "Cannot read the stored events left uninspected; they wait for the next start.",

@@ -169,6 +169,29 @@ fn head_lines(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     Ok(lines)
 }
 
+/// The line after which an import of `config` would resume (0: from the start): its
+/// source's checkpoint, when it is of the same file (device, inode and first line) and
+/// `restart` is not asked. `palisade ingest` asks before importing, to rebuild the
+/// stateful detectors of an import that resumes after a kill.
+pub async fn resume_point(config: &ImportConfig, store: &SharedStore) -> Result<u64, ImportError> {
+    let path = &config.path;
+    let io_err = |source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if config.restart {
+        return Ok(0);
+    }
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    let file_id = format!("{}:{}", meta.dev(), meta.ino());
+    let sample = head_lines(path).map_err(io_err)?;
+    let fp = sample.first().map_or(0, |l| fingerprint(l));
+    Ok(match store.checkpoint(&config.name).await? {
+        Some(cp) if cp.fingerprint == fp && cp.file_id == file_id => cp.line_no,
+        _ => 0,
+    })
+}
+
 /// Imports one file through `writer` and waits until every batch is stored.
 pub async fn import_file(
     config: ImportConfig,

@@ -49,6 +49,25 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             .filter(|p| !palisade_flows::import::is_capture(p))
             .map(|p| args.source.clone().unwrap_or_else(|| ImportConfig::new(p.clone()).name))
             .collect();
+        // Of those, the files an earlier, killed import left part-way: their stored events
+        // go through the baselines and scenarios again first, so that the rest of the
+        // file is judged as an uninterrupted import would judge it (issue 16).
+        if !args.no_detect {
+            for path in args.files.iter().filter(|p| !palisade_flows::import::is_capture(p)) {
+                let mut file = ImportConfig::new(path.clone());
+                if let Some(name) = &args.source {
+                    file.name.clone_from(name);
+                }
+                file.restart = args.restart;
+                let resumes = palisade_sources::import::resume_point(&file, &store)
+                    .await
+                    .unwrap_or_default()
+                    > 0;
+                if resumes && !config.replay.contains(&file.name) {
+                    config.replay.push(file.name);
+                }
+            }
+        }
         // Captures: threats raised over flow events are linked to their flows.
         let linker = if !args.no_detect && args.files.iter().any(|p| palisade_flows::import::is_capture(p)) {
             let (tx, rx) = tokio::sync::mpsc::channel(64);

@@ -167,6 +167,41 @@ impl Behaviour {
     }
 }
 
+impl Behaviour {
+    /// Passes stored events (ascending ids) through the engine again, as the stage
+    /// would have, to rebuild its buckets after a killed import
+    /// ([`crate::resume::replay`]): an alert raised by an event that already has a
+    /// scenario threat stored (`alerted`) was recorded before the kill and is dropped;
+    /// any other is delivered as the stage delivers it. Returns the alerts delivered.
+    pub(crate) fn replay<'e>(
+        &self,
+        events: impl Iterator<Item = (i64, &'e palisade_core::Event)>,
+        alerted: &std::collections::HashSet<i64>,
+        gate: &BanGate,
+        threats: &ThreatRecorder,
+    ) -> u64 {
+        let mut alerts = Vec::new();
+        let mut sources: Vec<String> = Vec::new();
+        {
+            let mut engine = self.lock();
+            for (id, event) in events {
+                let before = alerts.len();
+                engine.observe_into(event, Some(id), &mut alerts);
+                sources.extend((before..alerts.len()).map(|_| event.source.clone()));
+            }
+        }
+        let mut delivered = 0;
+        for (alert, source) in alerts.into_iter().zip(sources) {
+            if alert.event_id.is_some_and(|id| alerted.contains(&id)) {
+                continue;
+            }
+            delivered += 1;
+            deliver(alert, &source, gate, threats);
+        }
+        delivered
+    }
+}
+
 /// Applies scenario bans: each alert with a decision bans its target for the
 /// scenario's duration, counted from now. An alert whose ban would already have run
 /// out in log time (an old log replayed) bans nothing. Store errors are retried a few
@@ -352,41 +387,48 @@ fn observe(
                     sources.extend((before..alerts.len()).map(|_| event.source.clone()));
                 }
             }
-            for (mut alert, source) in alerts.drain(..).zip(sources.drain(..)) {
-                let refusal = gate.refusal(&alert, &source);
-                if let Some(why) = &refusal {
-                    // The threat must not claim a ban that is not made.
-                    alert.decision = None;
-                    let reason = match gate {
-                        BanGate::Import => "import",
-                        BanGate::Serve { sources, .. } if !sources.allows(&source) => "source",
-                        BanGate::Serve { .. } => "policy",
-                    };
-                    bans_skipped(reason).inc();
-                    if matches!(gate, BanGate::Import) {
-                        // An import's summary counts these; one line each would
-                        // interleave with its progress bar.
-                        tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
-                    } else {
-                        tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
-                    }
-                } else if matches!(gate, BanGate::Import) {
-                    tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
-                } else {
-                    tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
-                }
-                threats.record_blocking(alert.to_threat());
-                if alert.decision.is_some()
-                    && let BanGate::Serve { bans, .. } = gate
-                    && bans.blocking_send(alert).is_err()
-                {
-                    tracing::warn!(message = "The decision stage has stopped; ban not applied.");
-                }
+            for (alert, source) in alerts.drain(..).zip(sources.drain(..)) {
+                deliver(alert, &source, gate, threats);
             }
         }
         if let Err(error) = behaviour.save() {
             tracing::error!(message = "Cannot save behaviour state.", %error);
         }
         tracing::debug!(message = "Behaviour stage stopped.");
+    }
+}
+
+/// What the stage does with one alert raised by an event of `source`: the ban it asks
+/// for is refused (and counted) when the gate says so, the threat is recorded, and a
+/// ban let through goes to the decision stage.
+fn deliver(mut alert: Alert, source: &str, gate: &BanGate, threats: &ThreatRecorder) {
+    let refusal = gate.refusal(&alert, source);
+    if let Some(why) = &refusal {
+        // The threat must not claim a ban that is not made.
+        alert.decision = None;
+        let reason = match gate {
+            BanGate::Import => "import",
+            BanGate::Serve { sources, .. } if !sources.allows(source) => "source",
+            BanGate::Serve { .. } => "policy",
+        };
+        bans_skipped(reason).inc();
+        if matches!(gate, BanGate::Import) {
+            // An import's summary counts these; one line each would
+            // interleave with its progress bar.
+            tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+        } else {
+            tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary(), ban = %format!("not made: {why}"));
+        }
+    } else if matches!(gate, BanGate::Import) {
+        tracing::debug!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
+    } else {
+        tracing::info!(message = "Scenario overflow.", scenario = %alert.scenario, key = %alert.key(), summary = %alert.summary());
+    }
+    threats.record_blocking(alert.to_threat());
+    if alert.decision.is_some()
+        && let BanGate::Serve { bans, .. } = gate
+        && bans.blocking_send(alert).is_err()
+    {
+        tracing::warn!(message = "The decision stage has stopped; ban not applied.");
     }
 }

@@ -67,7 +67,7 @@ const PARALLEL_FROM: usize = 2048;
 
 /// Judges stored events with one policy; returns the threats they raise, in event
 /// order.
-fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
+pub(crate) fn inspect_all(policy: &Policy<'_>, events: &[(i64, &Event)]) -> Vec<Threat> {
     let mut threats = Vec::new();
     let mut request = HttpRequest::default();
     for (id, event) in events {
