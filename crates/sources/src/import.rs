@@ -192,6 +192,29 @@ pub async fn resume_point(config: &ImportConfig, store: &SharedStore) -> Result<
     })
 }
 
+/// Whether `path` holds more than `line_no` lines, counted as an import counts them
+/// (a last line without its newline is a line). `palisade ingest` asks it of a file
+/// whose checkpoint says `line_no` lines are stored: a finished import run again has
+/// nothing left to judge, so its detectors' state need not be rebuilt.
+pub fn has_lines_after(path: &Path, line_no: u64) -> io::Result<bool> {
+    let mut reader = open_reader(path, Arc::default())?;
+    let mut newlines = 0u64;
+    let mut open_line = false;
+    loop {
+        let buf = reader.fill_buf()?;
+        let Some(&last) = buf.last() else {
+            return Ok(newlines + u64::from(open_line) > line_no);
+        };
+        newlines += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        open_line = last != b'\n';
+        let read = buf.len();
+        reader.consume(read);
+        if newlines > line_no {
+            return Ok(true);
+        }
+    }
+}
+
 /// Imports one file through `writer` and waits until every batch is stored.
 pub async fn import_file(
     config: ImportConfig,
@@ -287,4 +310,57 @@ pub async fn import_file(
         format,
         elapsed: started.elapsed(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    /// Writes `text` to a file named `name` (gzipped when it ends in `.gz`).
+    fn file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        let out = File::create(&path).expect("create");
+        if name.ends_with(".gz") {
+            let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+            gz.write_all(text).expect("write");
+            gz.finish().expect("finish");
+        } else {
+            let mut out = out;
+            out.write_all(text).expect("write");
+        }
+        path
+    }
+
+    #[test]
+    fn lines_after_are_counted_as_the_import_counts_lines() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // (text, how many lines the import reads from it)
+        let cases: [(&[u8], u64); 6] = [
+            (b"", 0),
+            (b"\n", 1),
+            (b"a\nb\n", 2),
+            (b"a\nb", 2),
+            (b"a\n\n\nb\n", 4),
+            (b"\n\nlast without newline", 3),
+        ];
+        for (i, (text, lines)) in cases.iter().enumerate() {
+            for name in [format!("plain-{i}.log"), format!("packed-{i}.log.gz")] {
+                let path = file(dir.path(), &name, text);
+                for stored in 0..lines + 2 {
+                    assert_eq!(
+                        has_lines_after(&path, stored).expect("read"),
+                        stored < *lines,
+                        "{name} {text:?} with {stored} lines stored"
+                    );
+                }
+            }
+        }
+        // Lines past what one buffer holds.
+        let big: Vec<u8> = b"0123456789abcdef\n".repeat(40_000);
+        let path = file(dir.path(), "big.log", &big);
+        assert!(has_lines_after(&path, 39_999).expect("read"));
+        assert!(!has_lines_after(&path, 40_000).expect("read"));
+    }
 }
