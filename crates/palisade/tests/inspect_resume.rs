@@ -6,22 +6,20 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::Output;
 
 use palisade_core::threat::Threat;
-use palisade_store::{Cursor, SharedStore, ThreatQuery};
 
 mod common;
+#[path = "common/stored.rs"]
+mod stored;
 
-fn palisade(data: &Path, args: &[&str]) -> Output {
-    let o = common::palisade(data, args).output().expect("run palisade");
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
+use stored::{open, palisade_ok as palisade, runtime};
+
+/// Every stored threat, oldest event first.
+fn threats(data: &Path) -> Vec<Threat> {
+    let mut all = stored::threats(data);
+    all.sort_by_key(|t| t.event_id);
+    all
 }
 
 /// What a kill between the store and the inspector leaves after a `--no-detect` import:
@@ -51,39 +49,6 @@ fn log(dir: &Path) -> std::path::PathBuf {
     }
     std::fs::write(&path, body).expect("write log");
     path
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn open(data: &Path) -> SharedStore {
-    palisade_store::open("sqlite://palisade.db", data).expect("open store")
-}
-
-/// Every stored threat, oldest first.
-fn threats(data: &Path) -> Vec<Threat> {
-    runtime().block_on(async {
-        let store = open(data);
-        let mut all = Vec::new();
-        let mut query = ThreatQuery {
-            limit: 500,
-            ..ThreatQuery::default()
-        };
-        loop {
-            let page = store.query_threats(&query).await.expect("threats");
-            all.extend(page.items.into_iter().map(|t| t.threat));
-            match page.next_cursor {
-                Some(next) => query.cursor = Some(Cursor::decode(&next).expect("cursor")),
-                None => break,
-            }
-        }
-        all.sort_by_key(|t| t.event_id);
-        all
-    })
 }
 
 /// What identifies a threat's finding: its event and its rules.

@@ -10,23 +10,14 @@
 
 use std::io::Write as _;
 use std::path::Path;
-use std::process::Output;
 
 use palisade_core::threat::Threat;
-use palisade_store::{Cursor, SharedStore, ThreatQuery};
 
 mod common;
+#[path = "common/stored.rs"]
+mod stored;
 
-fn palisade(data: &Path, args: &[&str]) -> Output {
-    let o = common::palisade(data, args).output().expect("run palisade");
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
+use stored::{palisade_ok as palisade, threats};
 
 /// Lines of the log, and where the stop comes. Each run stores its lines in one batch
 /// of fewer than 2,048 events, which the inspector judges on one thread, in order (see
@@ -84,38 +75,6 @@ fn write_lines(path: &Path, lines: &[String], append: bool) {
     for line in lines {
         writeln!(file, "{line}").expect("write log");
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn open(data: &Path) -> SharedStore {
-    palisade_store::open("sqlite://palisade.db", data).expect("open store")
-}
-
-/// Every stored threat.
-fn threats(data: &Path) -> Vec<Threat> {
-    runtime().block_on(async {
-        let store = open(data);
-        let mut all = Vec::new();
-        let mut query = ThreatQuery {
-            limit: 500,
-            ..ThreatQuery::default()
-        };
-        loop {
-            let page = store.query_threats(&query).await.expect("threats");
-            all.extend(page.items.into_iter().map(|t| t.threat));
-            match page.next_cursor {
-                Some(next) => query.cursor = Some(Cursor::decode(&next).expect("cursor")),
-                None => break,
-            }
-        }
-        all
-    })
 }
 
 /// What identifies a threat: its event, source, category and rules, sorted.
