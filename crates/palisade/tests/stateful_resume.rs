@@ -171,3 +171,56 @@ fn a_resumed_import_gives_the_anomaly_and_scenario_threats_of_an_uninterrupted_o
     });
     assert_eq!(stopped_before_the_stages, expected);
 }
+
+/// The marker an import of `source` sets under `data` while under way (the name
+/// ARCHITECTURE.md documents: the source's 64-bit FNV-1a digest).
+fn running_marker(data: &Path, source: &str) -> std::path::PathBuf {
+    let digest = source.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    data.join("imports").join(format!("{digest:016x}.running"))
+}
+
+/// `palisade ingest --source web LOG` with info logs: what the run printed.
+fn ingest_logged(data: &Path, log: &str) -> String {
+    let out = common::palisade(data, ["ingest", "--source", "web", log])
+        .env("PALISADE_LOG", "info")
+        .output()
+        .expect("run palisade");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn a_finished_import_run_again_is_replayed_only_when_the_last_one_was_killed() {
+    let files = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let log = files.path().join("finished.log");
+    write_lines(&log, &lines(), false);
+    let log = log.to_str().expect("utf8");
+    palisade(data.path(), &["ingest", "--quiet", "--source", "web", log]);
+    let marker = running_marker(data.path(), "web");
+    assert!(!marker.exists(), "a clean end clears its marker");
+    let expected = findings(&threats(data.path()));
+
+    // Nothing to read, nothing uninspected, a clean last run: no replay.
+    let rerun = ingest_logged(data.path(), log);
+    assert!(!rerun.contains("Replayed the stored events"), "{rerun}");
+    assert_eq!(findings(&threats(data.path())), expected);
+
+    // The marker a killed run leaves (perhaps in its final drain): replayed, and
+    // nothing stored twice.
+    std::fs::write(&marker, b"").expect("leave the marker");
+    let after_kill = ingest_logged(data.path(), log);
+    assert!(
+        after_kill.contains("Replayed the stored events"),
+        "{after_kill}"
+    );
+    assert!(!marker.exists(), "the rerun ended cleanly");
+    assert_eq!(findings(&threats(data.path())), expected);
+}

@@ -52,6 +52,7 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         // Of those, the files an earlier, killed import left part-way: their stored events
         // go through the baselines and scenarios again first, so that the rest of the
         // file is judged as an uninterrupted import would judge it (issue 16).
+        let mut markers = Vec::new();
         if !args.no_detect {
             for path in args.files.iter().filter(|p| !palisade_flows::import::is_capture(p)) {
                 let mut file = ImportConfig::new(path.clone());
@@ -59,10 +60,21 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                     file.name.clone_from(name);
                 }
                 file.restart = args.restart;
+                let marker = RunningMarker::new(&settings.data_dir, &file.name);
+                let killed = marker.exists();
+                if !markers.contains(&marker) {
+                    markers.push(marker);
+                }
                 let stored_lines = palisade_sources::import::resume_point(&file, &store)
                     .await
                     .unwrap_or_default();
                 if stored_lines == 0 || config.replay.contains(&file.name) {
+                    continue;
+                }
+                if killed {
+                    // The last import of this source did not end cleanly: its stages
+                    // may not have taken every stored event.
+                    config.replay.push(file.name);
                     continue;
                 }
                 // A finished import run again (every line stored, every stored event
@@ -97,6 +109,9 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
+        for marker in &markers {
+            marker.set();
+        }
         let ingest = if args.no_detect {
             let supervisor =
                 palisade_core::supervisor::Supervisor::new(palisade_core::Shutdown::never());
@@ -229,6 +244,10 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
             Ingest::Pipeline(running) => {
                 let behaviour = running.handle().behaviour.clone();
                 running.shutdown(Duration::from_secs(3600)).await;
+                // Every stage has taken every stored event: a rerun need not replay.
+                for marker in &markers {
+                    marker.clear();
+                }
                 let found = palisade_pipeline::stages::inspector::threats_found().get();
                 let (overflows, by_scenario) = scenario_overflows(&behaviour, &replayed);
                 let skipped = palisade_pipeline::stages::behaviour::bans_skipped("import").get();
@@ -266,6 +285,54 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     })
+}
+
+/// A file in the data directory saying a detection-on import of one source is under
+/// way: set before the import starts, cleared once its stages have drained. Found at
+/// the next start, it says the last import was killed, so its stored events are
+/// replayed through the stateful detectors whatever the file and marks say (issue 16:
+/// a kill during the final drain can leave the scenario stage behind the inspector).
+#[derive(Debug, PartialEq, Eq)]
+struct RunningMarker(std::path::PathBuf);
+
+impl RunningMarker {
+    /// The marker of `source` under `data_dir`: named by a 64-bit FNV-1a digest of the
+    /// source's name (stable across builds, unlike the standard hasher).
+    fn new(data_dir: &std::path::Path, source: &str) -> Self {
+        let digest = source.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        Self(
+            data_dir
+                .join("imports")
+                .join(format!("{digest:016x}.running")),
+        )
+    }
+
+    fn exists(&self) -> bool {
+        self.0.exists()
+    }
+
+    /// Sets the marker; a marker that cannot be written only costs exactness after a
+    /// kill in the final drain, so it is logged, not fatal.
+    fn set(&self) {
+        let written = self
+            .0
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&self.0, b""));
+        if let Err(error) = written {
+            tracing::warn!(message = "Cannot mark the import as under way.", path = %self.0.display(), %error);
+        }
+    }
+
+    fn clear(&self) {
+        if let Err(error) = std::fs::remove_file(&self.0)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(message = "Cannot clear the import's under-way mark; the next import of this source replays it.", path = %self.0.display(), %error);
+        }
+    }
 }
 
 /// Parsed batches an import may queue for the writer. The file reader outruns the
