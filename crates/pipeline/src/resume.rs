@@ -501,36 +501,39 @@ mod tests {
                     _ => format!("page={}", i % 97),
                 }),
                 status: Some(if i % 13 == 0 { 404 } else { 200 }),
-                client_ip: Some(
-                    if i % 13 == 0 { "192.0.2.7" } else { "10.0.0.1" }
-                        .parse()
-                        .unwrap(),
-                ),
+                client_ip: Some(std::net::IpAddr::from(if i % 13 == 0 {
+                    [192, 0, 2, 7]
+                } else {
+                    [10, 0, 0, 1]
+                })),
                 ..Event::default()
             })
             .collect()
     }
 
-    fn replay_guard() -> (
+    /// What the replay tests return: a setup step that fails says why.
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn replay_guard() -> TestResult<(
         crate::guard::Guard,
         Arc<palisade_models::Baselines>,
         mpsc::Receiver<palisade_core::threat::Threat>,
-    ) {
-        let detection = Arc::new(
-            crate::detection::Detection::builtin(Default::default(), crate::detection::Mode::Block)
-                .unwrap(),
-        );
+    )> {
+        let detection = Arc::new(crate::detection::Detection::builtin(
+            Default::default(),
+            crate::detection::Mode::Block,
+        )?);
         let (recorder, rx) = crate::recorder::ThreatRecorder::channel(100_000);
         let baselines = Arc::new(palisade_models::Baselines::new(Default::default()));
         let guard =
             crate::guard::Guard::new(detection, None, recorder).with_baselines(baselines.clone());
-        (guard, baselines, rx)
+        Ok((guard, baselines, rx))
     }
 
-    fn behaviour() -> Arc<Behaviour> {
-        let set = palisade_scenarios::ScenarioSet::load(None).unwrap();
+    fn behaviour() -> TestResult<Arc<Behaviour>> {
+        let set = palisade_scenarios::ScenarioSet::load(None)?;
         let engine = palisade_scenarios::ScenarioEngine::new(set, Default::default());
-        Arc::new(Behaviour::new(engine, None))
+        Ok(Arc::new(Behaviour::new(engine, None)))
     }
 
     fn learnt(baselines: &palisade_models::Baselines) -> Vec<(String, u64, String)> {
@@ -556,11 +559,11 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_replay_rebuilds_the_detectors_and_stores_only_what_is_missing() {
+    async fn a_replay_rebuilds_the_detectors_and_stores_only_what_is_missing() -> TestResult {
         let all = replay_events(3_000);
         // What a run nothing stopped finds and learns, every event in order.
-        let (guard, reference, mut rx) = replay_guard();
-        let engine = behaviour();
+        let (guard, reference, mut rx) = replay_guard()?;
+        let engine = behaviour()?;
         let pairs: Vec<(i64, &Event)> = all
             .iter()
             .enumerate()
@@ -589,28 +592,25 @@ mod tests {
 
         // A stop left: every event stored, inspected through 1,000, the inspector's
         // threats stored through 1,500, the scenarios' through 2,000.
-        let dir = tempfile::tempdir().unwrap();
-        let store = palisade_store::open("sqlite://", dir.path()).unwrap();
-        store.migrate().await.unwrap();
+        let dir = tempfile::tempdir()?;
+        let store = palisade_store::open("sqlite://", dir.path())?;
+        store.migrate().await?;
         store
             .write_batch(IngestBatch {
                 events: all.clone(),
                 ..IngestBatch::default()
             })
-            .await
-            .unwrap();
-        store
-            .mark_inspected(&[("shop".to_owned(), 1_000)])
-            .await
-            .unwrap();
+            .await?;
+        store.mark_inspected(&[("shop".to_owned(), 1_000)]).await?;
         let mut stored: Vec<palisade_core::threat::Threat> = threats
             .iter()
             .filter(|t| t.event_id.is_some_and(|id| id <= 1_500))
             .cloned()
             .collect();
-        let (scenario_guard, _, mut scenario_rx) = replay_guard();
+        let (scenario_guard, _, mut scenario_rx) = replay_guard()?;
+        let scenarios = behaviour()?;
         tokio::task::block_in_place(|| {
-            behaviour().replay(
+            scenarios.replay(
                 pairs.iter().copied(),
                 &HashSet::new(),
                 &BanGate::Import,
@@ -622,7 +622,7 @@ mod tests {
                 stored.push(t);
             }
         }
-        store.insert_threats(&stored).await.unwrap();
+        store.insert_threats(&stored).await?;
         let stored_keys: Vec<_> = {
             let mut k: Vec<_> = stored
                 .iter()
@@ -632,8 +632,8 @@ mod tests {
             k
         };
 
-        let (guard, rebuilt, mut rx) = replay_guard();
-        let done = replay(&store, &guard, &behaviour(), "shop").await.unwrap();
+        let (guard, rebuilt, mut rx) = replay_guard()?;
+        let done = replay(&store, &guard, &behaviour()?, "shop").await?;
         assert_eq!(done.events, 3_000);
         assert_eq!(done.past_mark, 2_000);
         let mut recorded = drain(&mut rx);
@@ -643,6 +643,7 @@ mod tests {
         recorded.sort();
         assert_eq!(recorded, expected);
         assert_eq!(learnt(&rebuilt), expected_learnt);
+        Ok(())
     }
 
     #[test]

@@ -318,24 +318,26 @@ mod tests {
 
     use super::*;
 
+    /// What the tests return: a file step that fails says why.
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     /// Writes `text` to a file named `name` (gzipped when it ends in `.gz`).
-    fn file(dir: &Path, name: &str, text: &[u8]) -> PathBuf {
+    fn file(dir: &Path, name: &str, text: &[u8]) -> io::Result<PathBuf> {
         let path = dir.join(name);
-        let out = File::create(&path).expect("create");
+        let mut out = File::create(&path)?;
         if name.ends_with(".gz") {
             let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            gz.write_all(text).expect("write");
-            gz.finish().expect("finish");
+            gz.write_all(text)?;
+            gz.finish()?;
         } else {
-            let mut out = out;
-            out.write_all(text).expect("write");
+            out.write_all(text)?;
         }
-        path
+        Ok(path)
     }
 
     #[test]
-    fn lines_after_are_counted_as_the_import_counts_lines() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    fn lines_after_are_counted_as_the_import_counts_lines() -> TestResult {
+        let dir = tempfile::tempdir()?;
         // (text, how many lines the import reads from it)
         let cases: [(&[u8], u64); 6] = [
             (b"", 0),
@@ -347,10 +349,10 @@ mod tests {
         ];
         for (i, (text, lines)) in cases.iter().enumerate() {
             for name in [format!("plain-{i}.log"), format!("packed-{i}.log.gz")] {
-                let path = file(dir.path(), &name, text);
+                let path = file(dir.path(), &name, text)?;
                 for stored in 0..lines + 2 {
                     assert_eq!(
-                        has_lines_after(&path, stored).expect("read"),
+                        has_lines_after(&path, stored)?,
                         stored < *lines,
                         "{name} {text:?} with {stored} lines stored"
                     );
@@ -359,8 +361,9 @@ mod tests {
         }
         // Lines past what one buffer holds.
         let big: Vec<u8> = b"0123456789abcdef\n".repeat(40_000);
-        let path = file(dir.path(), "big.log", &big);
-        assert!(has_lines_after(&path, 39_999).expect("read"));
-        assert!(!has_lines_after(&path, 40_000).expect("read"));
+        let path = file(dir.path(), "big.log", &big)?;
+        assert!(has_lines_after(&path, 39_999)?);
+        assert!(!has_lines_after(&path, 40_000)?);
+        Ok(())
     }
 }
