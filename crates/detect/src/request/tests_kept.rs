@@ -150,44 +150,7 @@ fn a_warm_parse_allocates_nothing() {
     }
 }
 
-/// Counts this thread's allocations (the test binary's global allocator).
-mod alloc_count {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::cell::Cell;
-
-    thread_local! {
-        static COUNT: Cell<usize> = const { Cell::new(0) };
-    }
-
-    struct Counting;
-
-    // A global allocator can only be written with `unsafe` (the workspace denies it
-    // everywhere else); every call is forwarded to the system allocator unchanged.
-    #[allow(unsafe_code)]
-    unsafe impl GlobalAlloc for Counting {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            // SAFETY: the caller's contract is the system allocator's.
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            // SAFETY: as above.
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            // SAFETY: as above.
-            unsafe { System.realloc(ptr, layout, new_size) }
-        }
-    }
-
-    #[global_allocator]
-    static GLOBAL: Counting = Counting;
-
-    /// Allocations made by this thread so far.
-    pub(super) fn this_thread() -> usize {
-        COUNT.with(Cell::get)
-    }
-}
+/// Counts this thread's allocations (the test binary's global allocator; the same file
+/// as the injection crate's allocation tests use).
+#[path = "../../../injection/src/alloc_count.rs"]
+mod alloc_count;
