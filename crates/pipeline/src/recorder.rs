@@ -242,27 +242,24 @@ async fn write_threats(
             continue;
         }
         match store.insert_threats(&batch).await {
-            Ok(_) if outlets.live.is_none() && outlets.observers.is_empty() => {
-                // Nobody to tell (a one-shot import): no stored copies to build.
-                batch.clear();
-                write_marks(&store, &mut marks).await;
-                backoff = Duration::from_millis(100);
-            }
             Ok(ids) => {
-                let stored: Arc<[StoredThreat]> = ids
-                    .into_iter()
-                    .zip(batch.drain(..))
-                    .map(|(id, threat)| StoredThreat { id, threat })
-                    .collect();
-                // Stored: on the live feed at once, with the ids they were given.
-                if let Some(bus) = &outlets.live {
-                    for t in stored.iter() {
-                        bus.publish(Topic::Threats, t);
+                // Stored copies only for someone to tell (a one-shot import has nobody).
+                if outlets.live.is_some() || !outlets.observers.is_empty() {
+                    let stored: Arc<[StoredThreat]> = ids
+                        .into_iter()
+                        .zip(batch.drain(..))
+                        .map(|(id, threat)| StoredThreat { id, threat })
+                        .collect();
+                    // Stored: on the live feed at once, with the ids they were given.
+                    if let Some(bus) = &outlets.live {
+                        for t in stored.iter() {
+                            bus.publish(Topic::Threats, t);
+                        }
                     }
-                }
-                for observer in &outlets.observers {
-                    // A stage that has stopped is skipped.
-                    let _ = observer.send(stored.clone()).await;
+                    for observer in &outlets.observers {
+                        // A stage that has stopped is skipped.
+                        let _ = observer.send(stored.clone()).await;
+                    }
                 }
                 batch.clear();
                 write_marks(&store, &mut marks).await;

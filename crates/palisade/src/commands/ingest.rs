@@ -43,60 +43,25 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         config.writer.group_rows = 1;
         // The files' sources: their events a killed import stored but had not inspected
         // yet are inspected first (issue 16).
-        config.reinspect = args
+        let files: Vec<ImportConfig> = args
             .files
             .iter()
             .filter(|p| !palisade_flows::import::is_capture(p))
-            .map(|p| args.source.clone().unwrap_or_else(|| ImportConfig::new(p.clone()).name))
+            .map(|p| file_config(p, &args))
             .collect();
-        // Of those, the files an earlier, killed import left part-way: their stored events
-        // go through the baselines and scenarios again first, so that the rest of the
-        // file is judged as an uninterrupted import would judge it (issue 16).
+        config.reinspect = files.iter().map(|f| f.name.clone()).collect();
+        // Of those, the files an earlier import left part-way or was killed on: their
+        // stored events go through the baselines and scenarios again first, so that the
+        // rest of the file is judged as an uninterrupted import would judge it (issue 16).
         let mut markers = Vec::new();
         if !args.no_detect {
-            for path in args.files.iter().filter(|p| !palisade_flows::import::is_capture(p)) {
-                let mut file = ImportConfig::new(path.clone());
-                if let Some(name) = &args.source {
-                    file.name.clone_from(name);
-                }
-                file.restart = args.restart;
+            for file in files {
                 let marker = RunningMarker::new(&settings.data_dir, &file.name);
                 let killed = marker.exists();
                 if !markers.contains(&marker) {
                     markers.push(marker);
                 }
-                let stored_lines = palisade_sources::import::resume_point(&file, &store)
-                    .await
-                    .unwrap_or_default();
-                if stored_lines == 0 || config.replay.contains(&file.name) {
-                    continue;
-                }
-                if killed {
-                    // The last import of this source did not end cleanly: its stages
-                    // may not have taken every stored event.
-                    config.replay.push(file.name);
-                    continue;
-                }
-                // A finished import run again (every line stored, every stored event
-                // inspected) judges nothing new: the replay would cost ~14 µs per stored
-                // event for nothing. When in doubt, replay.
-                let unread = {
-                    let path = path.clone();
-                    tokio::task::spawn_blocking(move || {
-                        palisade_sources::import::has_lines_after(&path, stored_lines)
-                    })
-                    .await
-                    .map_or(true, |read| read.unwrap_or(true))
-                };
-                let uninspected = async {
-                    let mark = store.inspected_through(&file.name).await?;
-                    Ok::<_, palisade_store::StoreError>(
-                        !store.events_after(&file.name, mark, 1).await?.is_empty(),
-                    )
-                }
-                .await
-                .unwrap_or(true);
-                if unread || uninspected {
+                if !config.replay.contains(&file.name) && needs_replay(&file, &store, killed).await {
                     config.replay.push(file.name);
                 }
             }
@@ -183,12 +148,8 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
                 }
                 continue;
             }
-            let mut config = ImportConfig::new(path.clone());
-            if let Some(name) = &args.source {
-                config.name.clone_from(name);
-            }
+            let mut config = file_config(path, &args);
             config.format = format.clone();
-            config.restart = args.restart;
             config.batch_size = settings.batch_size().max(5000);
             let progress = Arc::new(ImportProgress::default());
             let bar = progress_bar(show_bar, path.display().to_string());
@@ -285,6 +246,57 @@ pub fn run(o: &Overrides, args: IngestArgs) -> anyhow::Result<ExitCode> {
         );
         Ok(if failed > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
     })
+}
+
+/// How `path` is imported: its source's name (`--source`, else the file's own) and
+/// whether it is read again from the start (`--restart`).
+fn file_config(path: &std::path::Path, args: &IngestArgs) -> ImportConfig {
+    let mut file = ImportConfig::new(path.to_path_buf());
+    if let Some(name) = &args.source {
+        file.name.clone_from(name);
+    }
+    file.restart = args.restart;
+    file
+}
+
+/// Whether `file`'s stored events must be replayed through the stateful detectors
+/// before the import ([`palisade_pipeline::PipelineConfig::replay`]): it resumes from a
+/// checkpoint and either the last import of its source was `killed` (its stages may not
+/// have taken every stored event), or something is left to judge (lines past the
+/// checkpoint, stored events past the inspection mark). A finished import run again is
+/// not replayed: that would cost ~14 µs per stored event for nothing. When in doubt
+/// (a read fails), replay.
+async fn needs_replay(
+    file: &ImportConfig,
+    store: &palisade_store::SharedStore,
+    killed: bool,
+) -> bool {
+    let stored_lines = palisade_sources::import::resume_point(file, store)
+        .await
+        .unwrap_or_default();
+    if stored_lines == 0 {
+        return false;
+    }
+    if killed {
+        return true;
+    }
+    let unread = {
+        let path = file.path.clone();
+        tokio::task::spawn_blocking(move || {
+            palisade_sources::import::has_lines_after(&path, stored_lines)
+        })
+        .await
+        .map_or(true, |read| read.unwrap_or(true))
+    };
+    unread
+        || async {
+            let mark = store.inspected_through(&file.name).await?;
+            Ok::<_, palisade_store::StoreError>(
+                !store.events_after(&file.name, mark, 1).await?.is_empty(),
+            )
+        }
+        .await
+        .unwrap_or(true)
 }
 
 /// A file in the data directory saying a detection-on import of one source is under
