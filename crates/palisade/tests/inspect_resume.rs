@@ -10,6 +10,8 @@ use std::path::Path;
 use palisade_core::threat::Threat;
 
 mod common;
+#[path = "common/injection_log.rs"]
+mod injection_log;
 #[path = "common/stored.rs"]
 mod stored;
 
@@ -31,24 +33,9 @@ fn store_uninspected(data: &Path, log: &str) {
         .expect("forget the marks");
 }
 
-/// A log with an SQL injection on one line in seven, the rest benign.
+/// The shared injection log, 7_000 lines.
 fn log(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("access.log");
-    let mut body = String::new();
-    for i in 0..7_000 {
-        let target = if i % 7 == 3 {
-            format!("/item?id={i}%27%20or%201=1--")
-        } else {
-            format!("/item?page={i}")
-        };
-        body.push_str(&format!(
-            "10.0.{}.{} - - [10/Oct/2023:13:55:36 +0000] \"GET {target} HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"\n",
-            i / 250,
-            i % 250
-        ));
-    }
-    std::fs::write(&path, body).expect("write log");
-    path
+    injection_log::write(dir, 7_000).expect("write log")
 }
 
 /// What identifies a threat's finding: its event and its rules.

@@ -10,28 +10,14 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
 
 mod common;
+#[path = "common/injection_log.rs"]
+mod injection_log;
 
 const LINES: usize = 60_000;
 
-/// A log with an SQL injection on one line in seven, the rest benign.
+/// The shared injection log, LINES lines.
 fn log(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("access.log");
-    let mut body = String::new();
-    for i in 0..LINES {
-        let target = if i % 7 == 3 {
-            format!("/item?id={i}%27%20or%201=1--")
-        } else {
-            format!("/item?page={i}")
-        };
-        body.push_str(&format!(
-            "10.{}.{}.{} - - [10/Oct/2023:13:55:36 +0000] \"GET {target} HTTP/1.1\" 200 5 \"-\" \"Mozilla/5.0\"\n",
-            i / 62_500,
-            (i / 250) % 250,
-            i % 250
-        ));
-    }
-    std::fs::write(&path, body).expect("write log");
-    path
+    injection_log::write(dir, LINES).expect("write log")
 }
 
 /// A fresh schema of the test database, and the URL that uses it.
