@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use palisade_core::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, lock, sqlite_err};
+use super::{SqliteStore, limit_sql, lock, sqlite_err};
 use crate::codec::alerts::{
     ACTIVITY_COLUMNS, ALERT_COLUMNS, AlertColumns, DELIVERY_COLUMNS, DeliveryColumns, Plan,
     SPEC_COLUMNS, action_of, activity, history, name_taken, next_after_transition, plan,
@@ -523,14 +523,16 @@ impl AlertStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<Alert>, StoreError> {
         self.read(move |conn| {
+            // The limit is in the text, not bound: see `super::limit_sql`.
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {ALERT_COLUMNS} FROM alerts WHERE next_notify_at IS NOT NULL AND \
-                     next_notify_at <= ?1 ORDER BY next_notify_at LIMIT ?2"
+                     next_notify_at <= ?1 ORDER BY next_notify_at {}",
+                    limit_sql(limit)
                 ))
                 .map_err(sqlite_err)?;
             let rows = stmt
-                .query_map(params![now.as_micros(), limit], alert_row)
+                .query_map(params![now.as_micros()], alert_row)
                 .map_err(sqlite_err)?;
             rows.map(|r| r.map_err(sqlite_err)?.into_alert()).collect()
         })
@@ -605,19 +607,21 @@ impl AlertStore for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite_err)?;
             let claimed = {
+                // The limit is in the text, not bound: see `super::limit_sql`.
                 let mut stmt = tx
                     .prepare_cached(&format!(
                         "UPDATE alert_deliveries SET attempts = attempts + 1, \
                          last_attempt_at = ?1, next_at = ?2 WHERE id IN \
                          (SELECT id FROM alert_deliveries WHERE state = 'pending' AND \
-                          next_at <= ?1 AND channel_id NOT IN (SELECT value FROM json_each(?4)) \
-                          ORDER BY next_at LIMIT ?3) \
-                         RETURNING {DELIVERY_COLUMNS}"
+                          next_at <= ?1 AND channel_id NOT IN (SELECT value FROM json_each(?3)) \
+                          ORDER BY next_at {}) \
+                         RETURNING {DELIVERY_COLUMNS}",
+                        limit_sql(limit)
                     ))
                     .map_err(sqlite_err)?;
                 let rows = stmt
                     .query_map(
-                        params![now.as_micros(), lease_until.as_micros(), limit, skip],
+                        params![now.as_micros(), lease_until.as_micros(), skip],
                         delivery_row,
                     )
                     .map_err(sqlite_err)?;

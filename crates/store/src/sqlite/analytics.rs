@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use palisade_core::Timestamp;
 use rusqlite::{Connection, TransactionBehavior, params};
 
-use super::{SqliteStore, count, lock, params_of, sqlite_err};
+use super::{SqliteStore, count, limit_sql, lock, params_of, sqlite_err};
 use crate::analytics::{
     AnalyticsStore, CountQuery, RollupDelta, RollupProgress, RollupRetention, RollupStatus, Series,
     SeriesPoint, SeriesQuery, TopDimension, TopPage, TopQuery, Width,
@@ -183,10 +183,14 @@ impl AnalyticsStore for SqliteStore {
             - i64::try_from(grace.as_micros()).unwrap_or(i64::MAX / 4);
         let hours = self
             .read(move |conn| {
+                // The limit is in the text, not bound: see `super::limit_sql`.
                 hours_of(
                     conn,
-                    "SELECT hour FROM analytics_dirty_hours WHERE hour <= ?1 ORDER BY hour LIMIT ?2",
-                    &[&closed_before, &i64::from(max_hours)],
+                    &format!(
+                        "SELECT hour FROM analytics_dirty_hours WHERE hour <= ?1 ORDER BY hour {}",
+                        limit_sql(max_hours)
+                    ),
+                    &[&closed_before],
                 )
             })
             .await?;

@@ -244,7 +244,9 @@ fn candidate(
          WHERE {cond} AND kind IN ({}){only} ORDER BY {order} LIMIT 1",
         marks.join(", ")
     );
-    tx.prepare(&sql)
+    // Cached: the text depends only on the worker's kinds (and `only_id`), fixed
+    // for a worker, and this runs on every poll (once a second), twice.
+    tx.prepare_cached(&sql)
         .and_then(|mut s| {
             s.query_row(rusqlite::params_from_iter(params), |r| {
                 Ok(Candidate {

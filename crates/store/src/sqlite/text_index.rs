@@ -16,6 +16,21 @@ pub(super) fn exists(conn: &Connection) -> Result<bool, StoreError> {
         .map_err(sqlite_err)
 }
 
+/// [`exists`] for the writer inside its write transaction, after an insert into
+/// `events`: the connection's loaded schema, not a scan of `sqlite_master`. That scan
+/// reads every row of the schema table (~90k instructions with this schema, once per
+/// write); the loaded schema is a hash look-up, and here it is current: the insert
+/// checked the schema cookie as its transaction began (reloading the schema had it
+/// changed), and no other connection can change the schema while this one holds the
+/// write lock.
+fn exists_in_write(conn: &Connection) -> Result<bool, StoreError> {
+    conn.table_exists(Some(rusqlite::MAIN_DB), SQLITE_TABLE_C)
+        .map_err(sqlite_err)
+}
+
+/// [`SQLITE_TABLE`] as the C string `table_exists` takes.
+const SQLITE_TABLE_C: &std::ffi::CStr = c"events_text";
+
 /// Builds the index from the stored events, or drops it, so that it exists exactly
 /// when `enabled`. Building takes the write lock for as long as indexing every stored
 /// event takes.
@@ -78,7 +93,7 @@ fn backfill(conn: &Connection) -> Result<(), StoreError> {
 /// when it exists; called by the writer inside that transaction, so that the index and
 /// the events commit together.
 pub(super) fn index_new(conn: &Connection, first_id: i64) -> Result<(), StoreError> {
-    if !exists(conn)? {
+    if !exists_in_write(conn)? {
         return Ok(());
     }
     conn.prepare_cached(&text::sqlite_index_range())
@@ -105,4 +120,46 @@ pub(super) fn candidates(
         .and_then(|mut s| s.query_row(&params_of(&probe)[..], |r| r.get::<_, i64>(0)))
         .map(Some)
         .map_err(sqlite_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The writer's look-up names the same table as the `sqlite_master` one.
+    #[test]
+    fn the_c_name_is_the_table_name() -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(SQLITE_TABLE_C.to_str()?, SQLITE_TABLE);
+        Ok(())
+    }
+
+    /// The loaded schema and `sqlite_master` agree while the index is built and
+    /// dropped, on a connection that did not make the change too (it sees the new
+    /// schema once a statement has checked the schema cookie, as the writer's insert
+    /// does before every [`index_new`]).
+    #[test]
+    fn the_loaded_schema_agrees_with_sqlite_master() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("t.db");
+        let mut a = Connection::open(&path)?;
+        let b = Connection::open(&path)?;
+        a.execute_batch("CREATE TABLE events (id INTEGER PRIMARY KEY, x TEXT)")?;
+        for enabled in [true, false, true] {
+            let tx = a.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if enabled {
+                tx.execute_batch(&format!(
+                    "CREATE VIRTUAL TABLE {SQLITE_TABLE} USING fts5(body)"
+                ))?;
+            } else {
+                tx.execute_batch(&format!("DROP TABLE {SQLITE_TABLE}"))?;
+            }
+            tx.commit()?;
+            for conn in [&a, &b] {
+                conn.execute("INSERT INTO events (x) VALUES ('a')", [])?;
+                assert_eq!(exists_in_write(conn)?, enabled);
+                assert_eq!(exists(conn)?, enabled);
+            }
+        }
+        Ok(())
+    }
 }
