@@ -34,10 +34,10 @@ const PENDING_KEY: &str = "bulk_load.events_indexes";
 /// value for a whole file) or to the end of one of a handful of runs (`status`,
 /// `method`), touching the same few pages batch after batch. Kept, they cost the
 /// import about what building them afterwards costs, but that work overlaps the
-/// inspection instead of running alone at the end: the 1M-line import's index phase
-/// went from ~8.7 s to ~4.9 s on a loaded machine with the same CPU seconds in all
-/// (docs/BENCHMARKS.md, ingest6). An index not listed here (any a later migration adds)
-/// is set aside, the safe side.
+/// inspection instead of running alone at the end on one core: the 1M-line import's
+/// index phase was 2.4 s shorter on average in four alternated pairs (3.3–5.3 s →
+/// 1.7–3.5 s), with no more CPU in all (docs/BENCHMARKS.md, ingest6). An index not
+/// listed here (any a later migration adds) is set aside, the safe side.
 const KEPT_DURING_LOAD: [&str; 4] = ["events_ts", "events_host", "events_status", "events_method"];
 
 /// Sorter threads `CREATE INDEX` may use besides the connection's own. Each sorts a run
