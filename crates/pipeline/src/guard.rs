@@ -275,7 +275,12 @@ impl Policy<'_> {
                         crate::baseline::learnable(&inspected.verdict),
                     )
                 });
-                self.settle(inspected, observation, &mut RequestAt::Given(request), front)
+                self.settle(
+                    inspected,
+                    observation,
+                    &mut RequestAt::Given(request),
+                    front,
+                )
             }
         }
     }
@@ -409,8 +414,7 @@ impl Policy<'_> {
                 }
                 t
             });
-            if let (Some(tap), Some(f), Some((model, _))) =
-                (self.predictions, &fusion, &self.model)
+            if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model)
             {
                 tap.offer(prediction(
                     request,

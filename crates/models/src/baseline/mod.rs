@@ -660,7 +660,12 @@ impl Baselines {
             };
         }
         let Some(parsed) = parsed else {
-            return self.observe_args(endpoint, Args::Read(parameters(request)), status, rules_clean);
+            return self.observe_args(
+                endpoint,
+                Args::Read(parameters(request)),
+                status,
+                rules_clean,
+            );
         };
         // The argument parts, on the stack (the array filled with any part at first).
         let parts = parsed.parts.as_slice();

@@ -419,16 +419,33 @@ mod tests {
     }
 
     /// Events of one source where the order of learning decides: in each pair of
-    /// slices, an endpoint's warm-up in the first and values it never had early in the
-    /// second (reported only when the warm-up was learnt before them).
+    /// slices, twenty endpoints learn past their warm-up (10 here) in the first slice,
+    /// and the second opens with a value each never had (reported only when the
+    /// warm-up was learnt before it). Every endpoint is seen once at the start.
     fn order_sensitive(n: usize) -> Vec<Event> {
+        const ENDPOINTS: usize = 20;
+        let pairs = n.div_ceil(2 * SLICE);
         (0..n)
             .map(|i| {
                 let (pair, at) = (i / (2 * SLICE), i % (2 * SLICE));
-                let (path, query) = if at % 2 == 0 && at < 440 {
-                    (format!("/e{pair}"), format!("id={}", 1000 + i % 9000))
-                } else if (SLICE..SLICE + 400).contains(&at) && at % 20 == 0 {
-                    (format!("/e{pair}"), format!("id={}", "zq".repeat(10 + at % 9)))
+                let unseen = at
+                    .checked_sub(SLICE + 4)
+                    .filter(|d| d % 10 == 0 && d / 10 < ENDPOINTS);
+                let (path, query) = if i < pairs * ENDPOINTS {
+                    (
+                        format!("/p{}/e{}", i / ENDPOINTS, i % ENDPOINTS),
+                        format!("id={}", 1000 + i),
+                    )
+                } else if at < ENDPOINTS * 20 {
+                    (
+                        format!("/p{pair}/e{}", at % ENDPOINTS),
+                        format!("id={}", 1000 + (i * 7) % 9000),
+                    )
+                } else if let Some(d) = unseen {
+                    (
+                        format!("/p{pair}/e{}", d / 10),
+                        format!("id={}", "zq".repeat(10 + (d / 10) % 9)),
+                    )
                 } else {
                     (format!("/list{}", i % 4), format!("page={}", i % 97))
                 };
@@ -450,7 +467,12 @@ mod tests {
     fn baseline_guard() -> TestResult<(Guard, Arc<palisade_models::Baselines>)> {
         let detection = Arc::new(Detection::builtin(Default::default(), Mode::Block)?);
         let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
-        let baselines = Arc::new(palisade_models::Baselines::new(Default::default()));
+        let baselines = Arc::new(palisade_models::Baselines::new(
+            palisade_models::BaselinesConfig {
+                warmup: 10,
+                ..Default::default()
+            },
+        ));
         Ok((
             Guard::new(detection, None, recorder).with_baselines(baselines.clone()),
             baselines,
@@ -483,7 +505,7 @@ mod tests {
         let expected = inspect_all(&guard.policy(), &pairs);
         let expected_profiles = profiles(&baselines);
         let anomalies = expected.iter().filter(|t| t.category == "anomaly").count();
-        if anomalies < 8 {
+        if anomalies < 40 {
             return Err(format!("the log does not test the order: {anomalies} anomalies").into());
         }
         for round in 0..4 {

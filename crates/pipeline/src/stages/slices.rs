@@ -137,7 +137,8 @@ pub(crate) fn judge(
             Inspection::Inspected(inspected, parsed) => (inspected, parsed),
         };
         if !baselines {
-            let (_, threat) = policy.settle(inspected, None, &mut RequestAt::Given(&request), front);
+            let (_, threat) =
+                policy.settle(inspected, None, &mut RequestAt::Given(&request), front);
             judged.threats.extend(threat);
             continue;
         }
