@@ -1318,6 +1318,46 @@ mod tests {
         assert!(deviated >= 1, "the odd request deviates");
     }
 
+    #[test]
+    fn observing_a_copy_of_the_arguments_later_judges_and_learns_as_the_parse_itself()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // What the ingest inspector does: the argument parts copied out of the parse on
+        // one thread, the parse dropped, the observation made later (`observe_args`).
+        let (direct, later) = (Baselines::new(small()), Baselines::new(small()));
+        for i in 0..900 {
+            let r = get(&tricky(i));
+            let clean = i % 50 != 7;
+            let parsed = palisade_detect::parse(&r, 1);
+            let kept: Vec<Part> = argument_parts(&parsed.parts).cloned().collect();
+            let a = direct.observe_parsed(&r, Some(&parsed), Some(200), clean);
+            drop(parsed);
+            let picked: Vec<&Part> = kept.iter().collect();
+            let b = later.observe_args(
+                route::endpoint_key(&r),
+                Args::Parts(&picked),
+                Some(200),
+                clean,
+            );
+            if a != b {
+                return Err(format!("request {i} ({}): {a:?} != {b:?}", r.uri).into());
+            }
+        }
+        let profiles = |b: &Baselines| {
+            let mut out: Vec<_> = b
+                .snapshot()
+                .changed
+                .into_iter()
+                .map(|s| (s.endpoint, s.requests, s.profile))
+                .collect();
+            out.sort();
+            out
+        };
+        if profiles(&direct) != profiles(&later) {
+            return Err("the profiles learnt differ".into());
+        }
+        Ok(())
+    }
+
     /// Requests that reach every path of the remembered names and of the figures kept
     /// with an enumeration's values: the same names again, in another order, one more
     /// or one fewer, a name twice (with the same value, known or new, and with
