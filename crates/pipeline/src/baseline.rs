@@ -12,7 +12,7 @@ use palisade_core::metrics::{Counter, registry};
 use palisade_core::severity::Severity;
 use palisade_core::threat::{Evidence, Threat};
 use palisade_core::verdict::Action;
-use palisade_detect::{HttpRequest, ParsedRequest, Verdict};
+use palisade_detect::{HttpRequest, Verdict};
 use palisade_models::baseline::{SavedBaseline, Snapshot};
 use palisade_models::{BaselinePolicy, Baselines, Observation};
 use palisade_store::{BaselineMerge, BaselineRow, SharedStore};
@@ -61,19 +61,16 @@ pub struct BaselinePart {
     pub reported: bool,
 }
 
-/// Judges (and maybe learns) `request`, adding the capped points to `verdict` (`detect`:
-/// detect-only mode or a log line). The request is learnt only when nothing else found
-/// anything in it. `parsed` is the engine's parse of it when reusable (no second parse).
-pub fn apply(
-    baselines: &Baselines,
+/// Adds the capped points of what the baselines said of a request (`observation`, from
+/// `Baselines::observe_parsed` or `observe_args`) to `verdict` (`detect`: detect-only
+/// mode or a log line). Reads nothing the baselines learnt: the observation did, so
+/// that the ingest inspector can take it in event order and the rest on any thread.
+pub fn score(
     policy: &BaselinePolicy,
-    (request, parsed): (&HttpRequest, Option<&ParsedRequest>),
-    status: Option<u16>,
+    observation: Observation,
     detect: bool,
     verdict: &mut Verdict,
 ) -> BaselinePart {
-    let clean = verdict.findings.is_empty() && !verdict.blocked;
-    let observation = baselines.observe_parsed(request, parsed, status, clean);
     let points = policy.part(&observation, detect);
     verdict.score = verdict.score.saturating_add(points);
     verdict.blocked |= verdict.score >= verdict.threshold;
@@ -86,6 +83,12 @@ pub fn apply(
         points,
         reported,
     }
+}
+
+/// Whether the baselines may learn from a request with this verdict: only when nothing
+/// else found anything in it.
+pub fn learnable(verdict: &Verdict) -> bool {
+    verdict.findings.is_empty() && !verdict.blocked
 }
 
 /// Adds the baselines' evidence to the threat the rest of the judgement raised, or

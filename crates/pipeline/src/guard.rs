@@ -264,6 +264,37 @@ impl Policy<'_> {
         front: Front<'_>,
         status: Option<u16>,
     ) -> (Judgement, Option<Threat>) {
+        match self.inspect(request, front) {
+            Inspection::Refused(judgement) => (judgement, None),
+            Inspection::Inspected(inspected, parsed) => {
+                let observation = self.baselines.map(|(baselines, _)| {
+                    baselines.observe_parsed(
+                        request,
+                        parsed.as_ref(),
+                        status,
+                        crate::baseline::learnable(&inspected.verdict),
+                    )
+                });
+                self.settle(
+                    inspected,
+                    observation,
+                    &mut RequestAt::Given(request),
+                    front,
+                )
+            }
+        }
+    }
+
+    /// The per-endpoint baselines, when they are on: the one part of a judgement that
+    /// reads and changes learnt state (their observation, before [`Policy::settle`]).
+    pub(crate) fn baselines(&self) -> Option<&palisade_models::Baselines> {
+        self.baselines.map(|(b, _)| b)
+    }
+
+    /// Steps 1 and 2 of the policy but the baselines: what reads no learnt state, so
+    /// runs on any thread in any order. The engine's parse comes back with the rest
+    /// when it is reusable, for the baselines' arguments.
+    pub(crate) fn inspect(&self, request: &HttpRequest, front: Front<'_>) -> Inspection {
         let threshold = self.engine.config().threshold;
         let live = !matches!(front, Front::Log { .. });
         let ban = if live {
@@ -275,15 +306,14 @@ impl Policy<'_> {
             None
         };
         if ban.is_some() && self.mode == Mode::Block {
-            let judgement = Judgement {
+            return Inspection::Refused(Judgement {
                 action: Action::Ban,
                 verdict: None,
                 ban,
                 threshold,
                 fusion: None,
                 baseline: None,
-            };
-            return (judgement, None);
+            });
         }
         // The engine's parse is handed on to the baselines, which would otherwise parse
         // the request again for its arguments.
@@ -298,18 +328,44 @@ impl Policy<'_> {
             .map(|(model, policy)| {
                 crate::fusion::apply(model, policy, (request, parsed.as_ref()), &mut verdict)
             });
+        Inspection::Inspected(
+            Inspected {
+                verdict,
+                fusion,
+                ban,
+                threshold,
+                live,
+            },
+            parsed,
+        )
+    }
+
+    /// Steps 2 (the baselines' part, from their `observation` of the request, `None`
+    /// when they are off) to 4 of the policy: the verdict's final score, the action and
+    /// the threat. Reads no learnt state either; the observation did. `request` is
+    /// read only when a threat or a prediction is built.
+    pub(crate) fn settle(
+        &self,
+        inspected: Inspected,
+        observation: Option<palisade_models::Observation>,
+        request: &mut RequestAt<'_>,
+        front: Front<'_>,
+    ) -> (Judgement, Option<Threat>) {
+        let Inspected {
+            mut verdict,
+            fusion,
+            ban,
+            threshold,
+            live,
+        } = inspected;
         // Log lines and detect-only mode count the baseline part at its detect cap.
         let detect = !live || self.mode == Mode::Detect;
-        let baseline = self.baselines.map(|(baselines, policy)| {
-            crate::baseline::apply(
-                baselines,
-                &policy,
-                (request, parsed.as_ref()),
-                status,
-                detect,
-                &mut verdict,
-            )
-        });
+        let baseline = self
+            .baselines
+            .zip(observation)
+            .map(|((_, policy), observation)| {
+                crate::baseline::score(&policy, observation, detect, &mut verdict)
+            });
         let inspected = match (verdict.blocked, live, self.mode) {
             (false, _, _) => Action::Allow,
             (true, true, Mode::Block) => Action::Block,
@@ -321,44 +377,59 @@ impl Policy<'_> {
         } else {
             inspected
         };
-        let threat = crate::fusion::threat(
-            request,
-            &verdict,
-            fusion.as_ref(),
-            inspected,
-            front.source(),
-            self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
-        );
-        let threat = match &baseline {
-            Some(part) => crate::baseline::threat(
-                threat,
+        // A threat needs a finding, a blocking score or a deviation (the rules', the
+        // model's and the baselines' threats alike); a prediction, the model's part.
+        let raises = !verdict.findings.is_empty()
+            || verdict.blocked
+            || baseline
+                .as_ref()
+                .is_some_and(|b| !b.observation.deviations.is_empty());
+        let predicts = self.predictions.is_some() && fusion.is_some() && self.model.is_some();
+        let threat = if raises || predicts {
+            let request = request.get();
+            let threat = crate::fusion::threat(
                 request,
                 &verdict,
-                part,
-                fusion.as_ref().map_or(0, |f| f.model_points),
+                fusion.as_ref(),
                 inspected,
                 front.source(),
-            ),
-            None => threat,
-        }
-        .map(|mut t| {
-            if let Front::Log { event_id, ts, .. } = front {
-                t.ts = ts;
-                t.event_id = Some(event_id);
+                self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
+            );
+            let threat = match &baseline {
+                Some(part) => crate::baseline::threat(
+                    threat,
+                    request,
+                    &verdict,
+                    part,
+                    fusion.as_ref().map_or(0, |f| f.model_points),
+                    inspected,
+                    front.source(),
+                ),
+                None => threat,
             }
-            t
-        });
-        if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model) {
-            tap.offer(prediction(
-                request,
-                &front,
-                model,
-                f,
-                &verdict,
-                action,
-                threat.as_ref(),
-            ));
-        }
+            .map(|mut t| {
+                if let Front::Log { event_id, ts, .. } = front {
+                    t.ts = ts;
+                    t.event_id = Some(event_id);
+                }
+                t
+            });
+            if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model)
+            {
+                tap.offer(prediction(
+                    request,
+                    &front,
+                    model,
+                    f,
+                    &verdict,
+                    action,
+                    threat.as_ref(),
+                ));
+            }
+            threat
+        } else {
+            None
+        };
         let judgement = Judgement {
             action,
             verdict: Some(verdict),
@@ -368,6 +439,70 @@ impl Policy<'_> {
             baseline,
         };
         (judgement, threat)
+    }
+}
+
+/// What [`Policy::inspect`] gives.
+pub(crate) enum Inspection {
+    /// A ban refused the request before inspection: the whole judgement.
+    Refused(Judgement),
+    /// Inspected, the baselines' part still to come ([`Policy::settle`]), with the
+    /// engine's parse when the baselines can reuse it.
+    Inspected(Inspected, Option<palisade_detect::ParsedRequest>),
+}
+
+/// A judgement before the baselines' part: the engine's (and the model's) verdict.
+pub(crate) struct Inspected {
+    verdict: Verdict,
+    fusion: Option<palisade_models::Fused>,
+    ban: Option<BanInfo>,
+    threshold: u32,
+    live: bool,
+}
+
+impl Inspected {
+    /// Whether the baselines may learn from the request ([`crate::baseline::learnable`]).
+    pub(crate) fn learnable(&self) -> bool {
+        crate::baseline::learnable(&self.verdict)
+    }
+}
+
+/// The request a judgement is settled for: at hand, or rebuilt from its stored event
+/// the first time it is read (the ingest inspector settles a judgement after the
+/// request it inspected was refilled with the next one, and most judgements raise
+/// nothing, so read nothing of it).
+pub(crate) enum RequestAt<'a> {
+    /// The request itself.
+    Given(&'a HttpRequest),
+    /// The stored event, and a buffer to rebuild the request in.
+    Stored {
+        /// The stored log event.
+        event: &'a palisade_core::Event,
+        /// Where the request is rebuilt.
+        buffer: &'a mut HttpRequest,
+        /// Whether `buffer` holds it already.
+        filled: bool,
+    },
+}
+
+impl RequestAt<'_> {
+    /// The request.
+    fn get(&mut self) -> &HttpRequest {
+        match self {
+            RequestAt::Given(request) => request,
+            RequestAt::Stored {
+                event,
+                buffer,
+                filled,
+            } => {
+                if !*filled {
+                    // The inspector inspected this event: it is a request.
+                    buffer.refill_from_log_event(event);
+                    *filled = true;
+                }
+                buffer
+            }
+        }
     }
 }
 

@@ -25,23 +25,23 @@
 //! log time. The replay gives both the same events in the same order (ids ascend in
 //! line order; a killed COPY leaves a gap in the ids, not in the order), so at the
 //! resume point they hold what an uninterrupted import held there, and judge the rest
-//! alike. Measured on the 1M-line generated log (docs/BENCHMARKS.md, resume2): killed at
-//! eight points on SQLite and PostgreSQL, the rerun stores the very threats of an
-//! uninterrupted import, anomaly and scenario ones included.
+//! alike. The import itself keeps that order although the inspector spreads a group of
+//! 2,048 events or more over its threads in 512-event slices: each thread does the
+//! engine's work of its slices, and the baselines' step (observe, then score and build
+//! the threat) runs slice after slice in event order (`stages/slices.rs`,
+//! `stages/in_order.rs`), so two uninterrupted imports of one log, and a resumed one,
+//! store the same anomaly threats (docs/BENCHMARKS.md, order1; before that, two
+//! uninterrupted imports of a 100k-line log gave 34 and 37). Measured on the 1M-line
+//! generated log (docs/BENCHMARKS.md, resume2): killed at eight points on SQLite and
+//! PostgreSQL, the rerun stores the very threats of an uninterrupted import, anomaly and
+//! scenario threats included.
 //!
-//! Where it is not exact: (1) the inspector spreads a group of 2,048 events or more
-//! over its threads in 512-event slices, and the baselines learn from a slice as its
-//! thread judges it, so within such a group the order of learning between slices is not
-//! fixed, in an uninterrupted import as in a resumed one; on the 1M-line log two
-//! uninterrupted imports and every resumed one gave the same threats, but a log whose
-//! endpoints cross their warm-up inside such a group could differ by a few anomaly
-//! threats (a sequencer that ran the baselines' half in event order was tried and cost
-//! 12–22% of the import's time; see BENCHMARKS); (2) an event that overflowed two
-//! scenarios at once, one of whose threats was stored before the kill and not the other,
-//! loses the other (stored scenario threats are matched by event); (3) a source name
-//! shared with earlier imports of other files (`--source`) replays those files' events
-//! too, which an uninterrupted import had not learnt from; (4) the replay costs about
-//! what inspecting the stored part did, on one thread, once, at the resume.
+//! Where it is not exact: (1) an event that overflowed two scenarios at once, one of
+//! whose threats was stored before the kill and not the other, loses the other (stored
+//! scenario threats are matched by event); (2) a source name shared with earlier
+//! imports of other files (`--source`) replays those files' events too, which an
+//! uninterrupted import had not learnt from; (3) the replay costs about what inspecting
+//! the stored part did, on one thread, once, at the resume.
 //!
 //! The service (`palisade serve` tailing a file) is not covered: its history has no
 //! end, so it is not replayed; it restores the baselines saved every `snapshot_every`

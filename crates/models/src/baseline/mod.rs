@@ -420,8 +420,20 @@ pub fn parameters(request: &HttpRequest) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The argument parts the baselines learn and judge (at most [`MAX_REQUEST_PARAMS`]).
-fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
+/// What [`Baselines::observe_args`] reads of a request's arguments.
+#[derive(Debug)]
+pub enum Args<'a> {
+    /// The argument parts of the engine's paranoia-1 or -2 parse, as
+    /// [`argument_parts`] picks them, in order.
+    Parts(&'a [&'a Part]),
+    /// The parameters of a request the engine did not parse so ([`parameters`]).
+    Read(Vec<(String, String)>),
+}
+
+/// The argument parts the baselines learn and judge (at most [`MAX_REQUEST_PARAMS`]),
+/// of a parse's parts: what [`Args::Parts`] holds, for a caller that keeps a copy of
+/// them to observe later.
+pub fn argument_parts(parts: &[Part]) -> impl Iterator<Item = &Part> {
     parts
         .iter()
         .filter(|p| matches!(p.location, Location::QueryArgValue | Location::BodyArgValue))
@@ -647,8 +659,16 @@ impl Baselines {
                 ..Observation::default()
             };
         }
+        let Some(parsed) = parsed else {
+            return self.observe_args(
+                endpoint,
+                Args::Read(parameters(request)),
+                status,
+                rules_clean,
+            );
+        };
         // The argument parts, on the stack (the array filled with any part at first).
-        let parts = parsed.map_or(&[][..], |p| p.parts.as_slice());
+        let parts = parsed.parts.as_slice();
         let picked_parts: Option<[&Part; MAX_REQUEST_PARAMS]> =
             parts.first().map(|first| [first; MAX_REQUEST_PARAMS]);
         let mut picked_parts = picked_parts;
@@ -659,10 +679,30 @@ impl Baselines {
             .as_ref()
             .and_then(|p| p.get(..count))
             .unwrap_or_default();
-        let owned = if parsed.is_none() {
-            parameters(request)
-        } else {
-            Vec::new()
+        self.observe_args(endpoint, Args::Parts(picked), status, rules_clean)
+    }
+
+    /// [`Baselines::observe_parsed`] from what it reads of the request, taken beforehand
+    /// (`endpoint`: [`route::endpoint_key`]; `args`: see [`Args`]): the only step that
+    /// reads and changes what the baselines learnt. Callers that take the arguments on
+    /// several threads call this in one fixed order (the ingest inspector: event order),
+    /// so that what is learnt, and so judged, does not depend on the threads' timing.
+    pub fn observe_args(
+        &self,
+        endpoint: String,
+        args: Args<'_>,
+        status: Option<u16>,
+        rules_clean: bool,
+    ) -> Observation {
+        if self.holding.load(Ordering::Acquire) {
+            return Observation {
+                endpoint,
+                ..Observation::default()
+            };
+        }
+        let (parsed, picked, owned): (bool, &[&Part], Vec<(String, String)>) = match args {
+            Args::Parts(picked) => (true, picked, Vec::new()),
+            Args::Read(owned) => (false, &[], owned),
         };
         let mut names = String::new();
         let tick = self.tick.fetch_add(1, Ordering::Relaxed);
@@ -678,7 +718,7 @@ impl Baselines {
             // its slot remembered from an earlier request with the same names), and
             // each value once in its enumeration.
             let (mut on_stack, mut spilled) = ([None; MAX_REQUEST_PARAMS], Vec::new());
-            let remembered = if parsed.is_some() {
+            let remembered = if parsed {
                 e.seen.params(picked, &e.profile)
             } else {
                 None
@@ -686,9 +726,9 @@ impl Baselines {
             let (params, slots): (Vec<Param<'_>>, &[Option<u32>]) = match remembered {
                 Some(params) => (params, &e.seen.slots),
                 None => {
-                    let args = request_arguments(parsed.is_some(), picked, &owned, &mut names);
+                    let args = request_arguments(parsed, picked, &owned, &mut names);
                     let slots = slots_in(&e.profile, &args, &mut on_stack, &mut spilled);
-                    if parsed.is_some() {
+                    if parsed {
                         e.seen.remember(picked, &args, slots, &e.profile.params);
                     }
                     (params_in(&e.profile, &args, slots), slots)
@@ -731,7 +771,7 @@ impl Baselines {
         let points: u32 = deviations.iter().map(|d| d.points).sum();
         let learn = rules_clean && points < self.config.learn_below;
         if learn {
-            let args = request_arguments(parsed.is_some(), picked, &owned, &mut names);
+            let args = request_arguments(parsed, picked, &owned, &mut names);
             let params: Vec<Param<'_>> = args.iter().map(|&(n, v)| Param::new(n, v)).collect();
             self.learn_new(&mut shard, &endpoint, &params, status, tick);
         }
@@ -1276,6 +1316,46 @@ mod tests {
             deviated += usize::from(!a.deviations.is_empty());
         }
         assert!(deviated >= 1, "the odd request deviates");
+    }
+
+    #[test]
+    fn observing_a_copy_of_the_arguments_later_judges_and_learns_as_the_parse_itself()
+    -> Result<(), Box<dyn std::error::Error>> {
+        // What the ingest inspector does: the argument parts copied out of the parse on
+        // one thread, the parse dropped, the observation made later (`observe_args`).
+        let (direct, later) = (Baselines::new(small()), Baselines::new(small()));
+        for i in 0..900 {
+            let r = get(&tricky(i));
+            let clean = i % 50 != 7;
+            let parsed = palisade_detect::parse(&r, 1);
+            let kept: Vec<Part> = argument_parts(&parsed.parts).cloned().collect();
+            let a = direct.observe_parsed(&r, Some(&parsed), Some(200), clean);
+            drop(parsed);
+            let picked: Vec<&Part> = kept.iter().collect();
+            let b = later.observe_args(
+                route::endpoint_key(&r),
+                Args::Parts(&picked),
+                Some(200),
+                clean,
+            );
+            if a != b {
+                return Err(format!("request {i} ({}): {a:?} != {b:?}", r.uri).into());
+            }
+        }
+        let profiles = |b: &Baselines| {
+            let mut out: Vec<_> = b
+                .snapshot()
+                .changed
+                .into_iter()
+                .map(|s| (s.endpoint, s.requests, s.profile))
+                .collect();
+            out.sort();
+            out
+        };
+        if profiles(&direct) != profiles(&later) {
+            return Err("the profiles learnt differ".into());
+        }
+        Ok(())
     }
 
     /// Requests that reach every path of the remembered names and of the figures kept

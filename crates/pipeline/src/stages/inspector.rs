@@ -19,6 +19,8 @@ use palisade_core::supervisor::{SharedReceiver, Supervisor};
 
 use palisade_core::threat::Threat;
 
+use super::in_order::InOrder;
+use super::slices::{self, Judged, PartsPool};
 use crate::guard::{Front, Guard, Policy};
 
 /// Groups of batches that may wait for inspection. Each group can hold thousands of
@@ -57,7 +59,7 @@ pub fn request_of(event: &Event) -> Option<HttpRequest> {
 /// Whether a live front (the protecting proxy) judged the request as it happened: its
 /// verdict, and any threat, were recorded then, so inspecting it again would only
 /// record the same finding twice.
-fn judged_live(event: &Event) -> bool {
+pub(crate) fn judged_live(event: &Event) -> bool {
     event.verdict.is_some()
 }
 
@@ -123,21 +125,30 @@ const SLICE: usize = 512;
 /// next slice not yet taken until none is left, so no thread waits while another still
 /// has several slices to do (halves cut in advance left one core idle whenever the
 /// other half ran slower, and with it the whole import, which waits for the stage).
+///
+/// A slice is judged in two steps ([`super::slices`]): what reads no learnt state on the
+/// thread that took it, then the baselines' part in slice order, by whichever thread
+/// hands in the next slice in order ([`InOrder`]). So the baselines learn a group's
+/// events in event order, as on one thread and as the replay of a resumed import does.
 struct Work {
     stored: StoredBatches,
     /// Slices in the group.
     slices: usize,
     /// The next slice to take.
     next: AtomicUsize,
-    /// Each slice's threats, in event order, once inspected.
+    /// Judged slices waiting for the baselines, settled in slice order.
+    settling: InOrder<Judged>,
+    /// Buffers for the argument parts the judged slices keep.
+    pool: Arc<PartsPool>,
+    /// Each slice's threats, in event order, once settled.
     found: Mutex<Vec<Option<Vec<Threat>>>>,
-    /// Slices not yet inspected, and the signal when none is left.
+    /// Slices not yet settled, and the signal when none is left.
     left: Mutex<usize>,
     all_done: Condvar,
 }
 
 impl Work {
-    fn new(stored: StoredBatches, events: usize) -> Work {
+    fn new(stored: StoredBatches, events: usize, pool: Arc<PartsPool>) -> Work {
         let slices = if events < PARALLEL_FROM {
             1
         } else {
@@ -147,13 +158,15 @@ impl Work {
             stored,
             slices,
             next: AtomicUsize::new(0),
+            settling: InOrder::new(slices),
+            pool,
             found: Mutex::new((0..slices).map(|_| None).collect()),
             left: Mutex::new(slices),
             all_done: Condvar::new(),
         }
     }
 
-    /// Inspects slices until none is left to take.
+    /// Inspects slices until none is left to take (and settles those whose turn it is).
     fn run(&self, guard: &Guard) {
         if self.next.load(Ordering::Relaxed) >= self.slices {
             return;
@@ -171,29 +184,44 @@ impl Work {
             }
             let from = (i * size).min(events.len());
             let to = (from + size).min(events.len());
-            let part = &events[from..to];
-            let threats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                inspect_all(&guard.policy(), part)
+            let judged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                slices::judge(&guard.policy(), &events, from..to, &self.pool)
             }))
             .unwrap_or_else(|_| {
                 tracing::error!(
                     message = "Inspecting a slice of stored events failed; it has no threats.",
-                    events = part.len()
+                    events = to - from
                 );
-                Vec::new()
+                Judged::failed()
             });
-            if let Some(slot) = lock(&self.found).get_mut(i) {
-                *slot = Some(threats);
-            }
-            let mut left = lock(&self.left);
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                self.all_done.notify_all();
-            }
+            self.settling.complete(i, judged, |n, judged| {
+                let threats = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    slices::settle(&guard.policy(), &events, judged, &self.pool)
+                }))
+                .unwrap_or_else(|_| {
+                    tracing::error!(
+                        message = "Settling a slice of stored events failed; it has no threats."
+                    );
+                    Vec::new()
+                });
+                self.settled(n, threats);
+            });
         }
     }
 
-    /// Waits until every slice is inspected; their threats, in event order.
+    /// Records slice `i`'s threats, and signals once every slice is settled.
+    fn settled(&self, i: usize, threats: Vec<Threat>) {
+        if let Some(slot) = lock(&self.found).get_mut(i) {
+            *slot = Some(threats);
+        }
+        let mut left = lock(&self.left);
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.all_done.notify_all();
+        }
+    }
+
+    /// Waits until every slice is settled; their threats, in event order.
     fn threats(&self) -> Vec<Threat> {
         let mut left = lock(&self.left);
         while *left > 0 {
@@ -229,6 +257,7 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
     let inspected = events_inspected();
     let found = threats_found();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = Arc::new(PartsPool::default());
     std::thread::scope(|scope| {
         let lanes: Vec<_> = (1..workers)
             .map(|_| {
@@ -248,7 +277,7 @@ fn inspect_stored(guard: &Guard, rx: &SharedReceiver<StoredBatches>) {
                     h + u64::from(e.kind == EventKind::Http && !judged_live(e)),
                 )
             });
-            let work = Arc::new(Work::new(stored, events));
+            let work = Arc::new(Work::new(stored, events, pool.clone()));
             // A helper that is gone (it panicked) leaves its slices to the others.
             if work.slices > 1 {
                 for lane in &lanes {
@@ -376,7 +405,7 @@ mod tests {
             std::sync::Arc::new(Detection::builtin(Default::default(), Mode::Block).unwrap());
         let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
         let guard = Guard::new(detection, None, recorder);
-        let work = Arc::new(Work::new(stored, 3_700));
+        let work = Arc::new(Work::new(stored, 3_700, Arc::default()));
         assert!(work.slices > 2, "{}", work.slices);
         std::thread::scope(|scope| {
             for _ in 0..2 {
@@ -387,5 +416,135 @@ mod tests {
             let ids: Vec<i64> = work.threats().iter().filter_map(|t| t.event_id).collect();
             assert_eq!(ids, expected);
         });
+    }
+
+    /// Events of one source where the order of learning decides: in each pair of
+    /// slices, twenty endpoints learn past their warm-up (10 here) in the first slice,
+    /// and the second opens with a value each never had (reported only when the
+    /// warm-up was learnt before it). Every endpoint is seen once at the start.
+    fn order_sensitive(n: usize) -> Vec<Event> {
+        const ENDPOINTS: usize = 20;
+        let pairs = n.div_ceil(2 * SLICE);
+        (0..n)
+            .map(|i| {
+                let (pair, at) = (i / (2 * SLICE), i % (2 * SLICE));
+                let unseen = at
+                    .checked_sub(SLICE + 4)
+                    .filter(|d| d % 10 == 0 && d / 10 < ENDPOINTS);
+                let (path, query) = if i < pairs * ENDPOINTS {
+                    (
+                        format!("/p{}/e{}", i / ENDPOINTS, i % ENDPOINTS),
+                        format!("id={}", 1000 + i),
+                    )
+                } else if at < ENDPOINTS * 20 {
+                    (
+                        format!("/p{pair}/e{}", at % ENDPOINTS),
+                        format!("id={}", 1000 + (i * 7) % 9000),
+                    )
+                } else if let Some(d) = unseen {
+                    (
+                        format!("/p{pair}/e{}", d / 10),
+                        format!("id={}", "zq".repeat(10 + (d / 10) % 9)),
+                    )
+                } else {
+                    (format!("/list{}", i % 4), format!("page={}", i % 97))
+                };
+                Event {
+                    kind: EventKind::Http,
+                    source: "shop".into(),
+                    method: Some("GET".into()),
+                    path: Some(path),
+                    query: Some(query),
+                    status: Some(200),
+                    ..Event::default()
+                }
+            })
+            .collect()
+    }
+
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn baseline_guard() -> TestResult<(Guard, Arc<palisade_models::Baselines>)> {
+        let detection = Arc::new(Detection::builtin(Default::default(), Mode::Block)?);
+        let (recorder, _rx) = crate::recorder::ThreatRecorder::channel(4);
+        let baselines = Arc::new(palisade_models::Baselines::new(
+            palisade_models::BaselinesConfig {
+                warmup: 10,
+                ..Default::default()
+            },
+        ));
+        Ok((
+            Guard::new(detection, None, recorder).with_baselines(baselines.clone()),
+            baselines,
+        ))
+    }
+
+    fn profiles(baselines: &palisade_models::Baselines) -> Vec<(String, u64, String)> {
+        let mut out: Vec<_> = baselines
+            .snapshot()
+            .changed
+            .into_iter()
+            .map(|s| (s.endpoint, s.requests, s.profile))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn threads_sharing_a_group_learn_and_judge_it_as_one_thread_in_event_order() -> TestResult {
+        use palisade_store::{IngestBatch, WriteOutcome};
+        const EVENTS: usize = 8 * SLICE;
+        let events = order_sensitive(EVENTS);
+        let pairs: Vec<(i64, &Event)> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (1 + i as i64, e))
+            .collect();
+        // One thread, event after event: what the replay of a resumed import does.
+        let (guard, baselines) = baseline_guard()?;
+        let expected = inspect_all(&guard.policy(), &pairs);
+        let expected_profiles = profiles(&baselines);
+        let anomalies = expected.iter().filter(|t| t.category == "anomaly").count();
+        if anomalies < 40 {
+            return Err(format!("the log does not test the order: {anomalies} anomalies").into());
+        }
+        for round in 0..4 {
+            let stored = StoredBatches {
+                batches: vec![IngestBatch {
+                    events: events.clone(),
+                    ..IngestBatch::default()
+                }]
+                .into(),
+                outcomes: vec![Some(WriteOutcome {
+                    events: EVENTS as u64,
+                    dead_letters: 0,
+                    duplicate: false,
+                    first_event_id: Some(1),
+                })]
+                .into(),
+            };
+            let (guard, baselines) = baseline_guard()?;
+            let work = Arc::new(Work::new(stored, EVENTS, Arc::default()));
+            let threats = std::thread::scope(|scope| {
+                // Three threads, started together, so that slices overlap.
+                for _ in 0..2 {
+                    let (work, guard) = (work.clone(), &guard);
+                    scope.spawn(move || work.run(guard));
+                }
+                work.run(&guard);
+                work.threats()
+            });
+            if threats != expected {
+                let count = threats.iter().filter(|t| t.category == "anomaly").count();
+                return Err(format!(
+                    "round {round}: {count} anomalies, {anomalies} in event order"
+                )
+                .into());
+            }
+            if profiles(&baselines) != expected_profiles {
+                return Err(format!("round {round}: the baselines learnt otherwise").into());
+            }
+        }
+        Ok(())
     }
 }

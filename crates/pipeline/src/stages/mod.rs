@@ -3,6 +3,8 @@
 //! channel, so a stage that falls behind slows ingest instead of losing events.
 
 pub mod behaviour;
+mod in_order;
 pub mod inspector;
 pub mod live_traffic;
+mod slices;
 pub mod software;
