@@ -439,9 +439,19 @@ fn evaluate<'p>(
                 continue;
             };
             let value = cache.get(chain, &part.value);
+            // An earlier class whose value differs from this one in ASCII case only
+            // (the classes' values are distinct texts): its literal matches hold here.
+            let like = scratch.reps.get(..class).and_then(|earlier| {
+                earlier.iter().position(|&c| {
+                    let other = cache.get(c, &part.value);
+                    // Most pairs differ in length: no call for those.
+                    other.len() == value.len() && other.eq_ignore_ascii_case(value)
+                })
+            });
             plan.scan_class(
                 value,
                 class,
+                like,
                 scratch,
                 |k| group_of(k).map(|g| &g.prefilter),
                 |k, i| {

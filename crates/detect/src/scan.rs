@@ -48,6 +48,11 @@ pub(crate) struct ScanScratch {
     pub class: Vec<usize>,
     /// Per class: the chain whose value stands for it (filled by the engine).
     pub reps: Vec<usize>,
+    /// The shared automaton's matches (pattern ids, every occurrence in order) of the
+    /// classes scanned so far, flat.
+    found: Vec<usize>,
+    /// Per class scanned: its matches' range in `found`.
+    found_of: Vec<(usize, usize)>,
 }
 
 /// Class of a candidate whose target does not cover the part.
@@ -112,15 +117,55 @@ impl LocationScan {
         scratch.tried.resize(self.total, false);
         scratch.class.clear();
         scratch.class.resize(self.groups.len(), NONE);
+        scratch.found.clear();
+        scratch.found_of.clear();
+    }
+
+    /// Runs, for one occurrence of literal `p`, the regex of each rule of class
+    /// `class` that requires it and was not run yet for this part.
+    fn try_owners(
+        &self,
+        p: usize,
+        class: usize,
+        scratch: &mut ScanScratch,
+        is_match: &impl Fn(usize, usize) -> bool,
+    ) {
+        let Some(rules) = self.owners.get(p) else {
+            return;
+        };
+        for &(k, i) in rules {
+            if scratch.class.get(k) != Some(&class) {
+                continue;
+            }
+            let Some(flat) = self.base.get(k).map(|b| b + i) else {
+                continue;
+            };
+            let fresh =
+                scratch.tried.get(flat) == Some(&false) && scratch.hit.get(flat) == Some(&false);
+            if let Some(t) = scratch.tried.get_mut(flat) {
+                *t = true;
+            }
+            if fresh
+                && is_match(k, i)
+                && let Some(h) = scratch.hit.get_mut(flat)
+            {
+                *h = true;
+            }
+        }
     }
 
     /// Marks in `scratch.hit` the rules of the candidates of class `class` that match
     /// `value` (their common value). `candidate(k)` gives candidate `k`'s prefilter;
-    /// `is_match(k, i)` runs rule `i` of candidate `k`.
+    /// `is_match(k, i)` runs rule `i` of candidate `k`. `like` is an earlier class of
+    /// this part whose value equals `value` but for ASCII case, if there is one: the
+    /// automaton is ASCII case-insensitive, so its literals occur in both values at the
+    /// same places, and that class's matches are reused instead of scanning again (a
+    /// value and its lowercased copy, the commonest pair).
     pub(crate) fn scan_class<'a>(
         &self,
         value: &str,
         class: usize,
+        like: Option<usize>,
         scratch: &mut ScanScratch,
         candidate: impl Fn(usize) -> Option<&'a Prefilter>,
         is_match: impl Fn(usize, usize) -> bool,
@@ -139,32 +184,35 @@ impl LocationScan {
         }
         match &self.literals {
             Some(ac) => {
-                for m in ac.find_overlapping_iter(value) {
-                    let Some(rules) = self.owners.get(m.pattern().as_usize()) else {
-                        continue;
-                    };
-                    for &(k, i) in rules {
-                        if !in_class(scratch, k) {
-                            continue;
+                let earlier = like.and_then(|c| scratch.found_of.get(c).copied());
+                let range = match earlier {
+                    Some((start, end)) => {
+                        for j in start..end {
+                            if let Some(&p) = scratch.found.get(j) {
+                                self.try_owners(p, class, scratch, &is_match);
+                            }
                         }
-                        let Some(flat) = self.base.get(k).map(|b| b + i) else {
-                            continue;
-                        };
-                        let fresh = scratch.tried.get(flat) == Some(&false)
-                            && scratch.hit.get(flat) == Some(&false);
-                        if let Some(t) = scratch.tried.get_mut(flat) {
-                            *t = true;
-                        }
-                        if fresh
-                            && is_match(k, i)
-                            && let Some(h) = scratch.hit.get_mut(flat)
-                        {
-                            *h = true;
-                        }
+                        (start, end)
                     }
+                    None => {
+                        let start = scratch.found.len();
+                        for m in ac.find_overlapping_iter(value) {
+                            let p = m.pattern().as_usize();
+                            scratch.found.push(p);
+                            self.try_owners(p, class, scratch, &is_match);
+                        }
+                        (start, scratch.found.len())
+                    }
+                };
+                if scratch.found_of.len() <= class {
+                    scratch.found_of.resize(class + 1, (0, 0));
+                }
+                if let Some(r) = scratch.found_of.get_mut(class) {
+                    *r = range;
                 }
             }
             // No shared automaton (it could not be built): each group scans alone.
+            // (`like` is not needed: nothing is scanned twice here but per group.)
             None => {
                 for k in 0..self.groups.len() {
                     if !in_class(scratch, k) {
