@@ -8,7 +8,9 @@
 //! automaton of all their literals. A part's groups are split into classes by the value
 //! their chain gives (equal text, one class), and each class is scanned once; a literal
 //! found there runs the regex of each rule of the class's groups that requires it, as
-//! the group's own prefilter would have.
+//! the group's own prefilter would have. A class whose text equals an earlier class's
+//! but for ASCII case (a value and its lowercased copy) is not scanned again: the
+//! automaton is ASCII case-insensitive, so it reuses that class's matches.
 //!
 //! Nothing is decided differently from scanning group by group: the shared automaton
 //! reports every occurrence of every literal (overlapping, case-insensitive, as each
