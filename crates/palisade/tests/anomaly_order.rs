@@ -14,15 +14,17 @@
 //! three imports on main's debug binary, no round gave the same threats thrice, and
 //! the counts ranged from 2 to 81 (81 in event order; docs/BENCHMARKS.md, order1).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use palisade_core::threat::Threat;
 
 mod common;
+#[path = "common/log_file.rs"]
+mod log_file;
 #[path = "common/stored.rs"]
 mod stored;
 
+use log_file::write_lines;
 use stored::{palisade_ok as palisade, threats};
 
 /// Events in a slice of the inspector (`SLICE` in `stages/inspector.rs`).
@@ -89,19 +91,6 @@ fn lines() -> Vec<String> {
         ));
     }
     out
-}
-
-fn write_lines(path: &Path, lines: &[String], append: bool) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(append)
-        .write(true)
-        .truncate(!append)
-        .open(path)
-        .expect("open log");
-    for line in lines {
-        writeln!(file, "{line}").expect("write log");
-    }
 }
 
 /// What identifies a threat: its event, category and rules, sorted.

@@ -8,15 +8,17 @@
 //! between the store and the stages is simulated on top by moving the inspection mark
 //! back and deleting the threats they had stored past it.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use palisade_core::threat::Threat;
 
 mod common;
+#[path = "common/log_file.rs"]
+mod log_file;
 #[path = "common/stored.rs"]
 mod stored;
 
+use log_file::write_lines;
 use stored::{palisade_ok as palisade, threats};
 
 /// Lines of the log, and where the stop comes. Each run stores its lines in one batch
@@ -62,19 +64,6 @@ fn lines() -> Vec<String> {
         out.push(line);
     }
     out
-}
-
-fn write_lines(path: &Path, lines: &[String], append: bool) {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(append)
-        .write(true)
-        .truncate(!append)
-        .open(path)
-        .expect("open log");
-    for line in lines {
-        writeln!(file, "{line}").expect("write log");
-    }
 }
 
 /// What identifies a threat: its event, source, category and rules, sorted.

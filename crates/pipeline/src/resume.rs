@@ -536,17 +536,6 @@ mod tests {
         Ok(Arc::new(Behaviour::new(engine, None)))
     }
 
-    fn learnt(baselines: &palisade_models::Baselines) -> Vec<(String, u64, String)> {
-        let mut out: Vec<_> = baselines
-            .snapshot()
-            .changed
-            .into_iter()
-            .map(|s| (s.endpoint, s.requests, s.profile))
-            .collect();
-        out.sort();
-        out
-    }
-
     fn drain(
         rx: &mut mpsc::Receiver<palisade_core::threat::Threat>,
     ) -> Vec<(Option<i64>, String, String)> {
@@ -587,7 +576,7 @@ mod tests {
                 .map(|t| (t.event_id, t.source.clone(), t.category.clone())),
         );
         expected.sort();
-        let expected_learnt = learnt(&reference);
+        let expected_learnt = crate::test_support::learnt(&reference);
         assert!(expected.iter().any(|t| t.2 == "anomaly"), "{expected:?}");
 
         // A stop left: every event stored, inspected through 1,000, the inspector's
@@ -642,7 +631,7 @@ mod tests {
         recorded.extend(stored_keys);
         recorded.sort();
         assert_eq!(recorded, expected);
-        assert_eq!(learnt(&rebuilt), expected_learnt);
+        assert_eq!(crate::test_support::learnt(&rebuilt), expected_learnt);
         Ok(())
     }
 

@@ -479,17 +479,6 @@ mod tests {
         ))
     }
 
-    fn profiles(baselines: &palisade_models::Baselines) -> Vec<(String, u64, String)> {
-        let mut out: Vec<_> = baselines
-            .snapshot()
-            .changed
-            .into_iter()
-            .map(|s| (s.endpoint, s.requests, s.profile))
-            .collect();
-        out.sort();
-        out
-    }
-
     #[test]
     fn threads_sharing_a_group_learn_and_judge_it_as_one_thread_in_event_order() -> TestResult {
         use palisade_store::{IngestBatch, WriteOutcome};
@@ -503,7 +492,7 @@ mod tests {
         // One thread, event after event: what the replay of a resumed import does.
         let (guard, baselines) = baseline_guard()?;
         let expected = inspect_all(&guard.policy(), &pairs);
-        let expected_profiles = profiles(&baselines);
+        let expected_profiles = crate::test_support::learnt(&baselines);
         let anomalies = expected.iter().filter(|t| t.category == "anomaly").count();
         if anomalies < 40 {
             return Err(format!("the log does not test the order: {anomalies} anomalies").into());
@@ -541,7 +530,7 @@ mod tests {
                 )
                 .into());
             }
-            if profiles(&baselines) != expected_profiles {
+            if crate::test_support::learnt(&baselines) != expected_profiles {
                 return Err(format!("round {round}: the baselines learnt otherwise").into());
             }
         }
