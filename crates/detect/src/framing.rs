@@ -12,10 +12,10 @@ use crate::transform::{any_byte, url_decode};
 /// One anomaly: its name (what the rules match) and the offending text (evidence).
 pub(crate) type Found = (&'static str, String);
 
-/// Protocol versions a client may send (HTTP/3 as nginx logs it, too).
-const VERSIONS: &[&str] = &[
-    "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0",
-];
+/// Protocol versions a client may send (HTTP/3 as nginx logs it, too): `HTTP/` in any
+/// case, then one of these numbers (digits and `.` have no case, so they are compared
+/// as written).
+const VERSION_NUMBERS: &[&[u8]] = &[b"1.0", b"1.1", b"2", b"2.0", b"3", b"3.0"];
 
 /// Transfer codings registered with IANA that a request may carry.
 const CODINGS: &[&str] = &[
@@ -189,21 +189,27 @@ impl<'a> Headers<'a> {
         self.present & kind.bit() != 0
     }
 
-    /// Every header with its kind, in order.
-    fn all(&self) -> impl Iterator<Item = (Kind, &'a str, &'a str)> + '_ {
-        self.list.iter().enumerate().map(|(i, (n, v))| {
-            let kind = self.kinds.get(i).copied().unwrap_or_else(|| classify(n));
-            (kind, n.as_str(), v.as_str())
-        })
+    /// The kind of the `i`th header, whose name is `name`.
+    fn kind_at(&self, i: usize, name: &str) -> Kind {
+        self.kinds.get(i).copied().unwrap_or_else(|| classify(name))
     }
 
-    /// The values of the headers of `kind`, in order; nothing at once when none is.
+    /// Every header with its kind, in order.
+    fn all(&self) -> impl Iterator<Item = (Kind, &'a str, &'a str)> + '_ {
+        self.list
+            .iter()
+            .enumerate()
+            .map(|(i, (n, v))| (self.kind_at(i, n), n.as_str(), v.as_str()))
+    }
+
+    /// The values of the headers of `kind`, in order; nothing at once when none is (an
+    /// empty list is walked then, not the headers).
     fn values(&self, kind: Kind) -> impl Iterator<Item = &'a str> + '_ {
-        let on = self.has(kind);
-        self.all()
-            .take_while(move |_| on)
-            .filter(move |(k, _, _)| *k == kind)
-            .map(|(_, _, v)| v)
+        let list: &'a [(String, String)] = if self.has(kind) { self.list } else { &[] };
+        list.iter()
+            .enumerate()
+            .filter(move |(i, (n, _))| self.kind_at(*i, n) == kind)
+            .map(|(_, (_, v))| v.as_str())
     }
 }
 
@@ -266,9 +272,19 @@ fn clip(s: &str) -> String {
 
 fn version(req: &HttpRequest, out: &mut Vec<Found>) {
     let p = req.protocol.as_str();
-    if !p.is_empty() && !VERSIONS.iter().any(|v| v.eq_ignore_ascii_case(p)) {
+    if !p.is_empty() && !known_version(p) {
         out.push(("invalid_protocol", clip(p)));
     }
+}
+
+/// Whether `p` is a version a client may send: `HTTP/` in any case and a number of
+/// [`VERSION_NUMBERS`], read on the bytes (no case-blind comparison per version).
+fn known_version(p: &str) -> bool {
+    p.as_bytes()
+        .split_at_checked(5)
+        .is_some_and(|(head, number)| {
+            head.eq_ignore_ascii_case(b"HTTP/") && VERSION_NUMBERS.contains(&number)
+        })
 }
 
 fn method(
@@ -616,15 +632,56 @@ fn connection(h: &Headers<'_>, out: &mut Vec<Found>) {
     }
 }
 
+/// What [`target`] reads of a target's byte: whether it is a control byte or a space
+/// (`BAD`), or one of the bytes that end the part it looks at or ask for decoding.
+const BAD: u8 = 1;
+const QUESTION: u8 = 2;
+const PERCENT: u8 = 4;
+const HASH: u8 = 8;
+const TARGET_BYTES: [u8; 256] = {
+    let mut t = [0; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            0..0x20 | 0x7f | b' ' => BAD,
+            b'?' => QUESTION,
+            b'%' => PERCENT,
+            b'#' => HASH,
+            _ => 0,
+        };
+        c += 1;
+    }
+    t
+};
+
 fn target(req: &HttpRequest, out: &mut Vec<Found>) {
-    let raw = req.uri.split('#').next().unwrap_or("");
-    let path = raw.split('?').next().unwrap_or("");
+    // One pass over the target, to its fragment: where the raw target (before `#`) and
+    // its path (before the first `?`) end, whether the raw target holds a control byte
+    // or a space, and whether the path has a `%`.
+    let bytes = req.uri.as_bytes();
+    let (mut raw_end, mut path_end) = (bytes.len(), None);
+    let (mut bad_raw, mut escapes) = (false, false);
+    for (i, &c) in bytes.iter().enumerate() {
+        let class = TARGET_BYTES.get(usize::from(c)).copied().unwrap_or(0);
+        if class == 0 {
+            continue;
+        }
+        if class == HASH {
+            raw_end = i;
+            break;
+        }
+        bad_raw |= class == BAD;
+        if class == QUESTION && path_end.is_none() {
+            path_end = Some(i);
+        }
+        escapes |= class == PERCENT && path_end.is_none();
+    }
+    let raw = req.uri.get(..raw_end).unwrap_or("");
+    let path = raw.get(..path_end.unwrap_or(raw_end)).unwrap_or("");
     let bad = |c: u8| c < 0x20 || c == 0x7f;
     // Without `%` decoding only turns `+` into a space: the decoded path has a control
     // byte only if the raw target does, so it is decoded only when it has escapes.
-    if any_byte(raw.as_bytes(), |c| bad(c) | (c == b' '))
-        || (path.contains('%') && url_decode(path).bytes().any(bad))
-    {
+    if bad_raw || (escapes && url_decode(path).bytes().any(bad)) {
         out.push(("control_char_in_path", clip(raw)));
     }
 }
@@ -826,6 +883,79 @@ mod tests {
             found += usize::from(classify(name) != Kind::Other);
         }
         assert!(found > 60, "{found}");
+    }
+
+    /// `target` as it was: split at `#`, then at `?`, then three scans.
+    fn target_by_splitting(uri: &str) -> bool {
+        let raw = uri.split('#').next().unwrap_or("");
+        let path = raw.split('?').next().unwrap_or("");
+        let bad = |c: u8| c < 0x20 || c == 0x7f;
+        any_byte(raw.as_bytes(), |c| bad(c) | (c == b' '))
+            || (path.contains('%') && url_decode(path).bytes().any(bad))
+    }
+
+    #[test]
+    fn targets_are_checked_as_by_splitting() -> Result<(), Box<dyn std::error::Error>> {
+        let pieces = [
+            "/", "a", "?", "#", "%", "%0a", "%0D", "%00", "%2", "%7f", "%20", " ", "\t", "\u{7f}",
+            "\u{1}", "\u{e9}", "+", "&", "=", "x=1", "%%",
+        ];
+        let mut flagged = 0;
+        let mut n = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    for d in ["", "/b", "?q", "#f", "%0a"] {
+                        let uri = format!("/{a}{b}{c}{d}");
+                        let mut out = Vec::new();
+                        target(&req("GET", &uri, "HTTP/1.1", &[]), &mut out);
+                        let old = target_by_splitting(&uri);
+                        assert_eq!(!out.is_empty(), old, "{uri:?}");
+                        if let Some((name, detail)) = out.first() {
+                            assert_eq!(*name, "control_char_in_path");
+                            let raw = uri.split('#').next().ok_or("no raw target")?;
+                            assert_eq!(*detail, clip(raw), "{uri:?}");
+                        }
+                        flagged += usize::from(old);
+                        n += 1;
+                    }
+                }
+            }
+        }
+        assert!(flagged > 1000 && flagged < n - 1000, "{flagged} of {n}");
+        Ok(())
+    }
+
+    #[test]
+    fn versions_are_known_as_by_the_list() {
+        let list = [
+            "HTTP/1.0", "HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/3", "HTTP/3.0",
+        ];
+        let mut names = Vec::new();
+        for v in list {
+            for extra in ["", " ", "0", ".0", "\u{e9}"] {
+                for name in [format!("{v}{extra}"), format!("{extra}{v}")] {
+                    names.push(name.to_ascii_lowercase());
+                    names.push(name.replacen("TTP", "tTp", 1));
+                    names.push(name.replacen('.', ",", 1));
+                    names.push(
+                        name.get(..name.len().saturating_sub(1))
+                            .unwrap_or("")
+                            .to_string(),
+                    );
+                    names.push(name);
+                }
+            }
+        }
+        names
+            .extend(["", "HTTP/", "HTTP", "http/1.1", "HTTPS/1.1", "HTTP/1.1\0"].map(String::from));
+        let mut known = 0;
+        for p in &names {
+            let by_list = list.iter().any(|v| v.eq_ignore_ascii_case(p));
+            assert_eq!(known_version(p), by_list, "{p:?}");
+            known += usize::from(by_list);
+        }
+        assert!(known > 20, "{known}");
     }
 
     #[test]
