@@ -190,6 +190,7 @@ impl<'a> Headers<'a> {
     }
 
     /// The kind of the `i`th header, whose name is `name`.
+    #[inline]
     fn kind_at(&self, i: usize, name: &str) -> Kind {
         self.kinds.get(i).copied().unwrap_or_else(|| classify(name))
     }
@@ -202,14 +203,39 @@ impl<'a> Headers<'a> {
             .map(|(i, (n, v))| (self.kind_at(i, n), n.as_str(), v.as_str()))
     }
 
-    /// The values of the headers of `kind`, in order; nothing at once when none is (an
-    /// empty list is walked then, not the headers).
-    fn values(&self, kind: Kind) -> impl Iterator<Item = &'a str> + '_ {
-        let list: &'a [(String, String)] = if self.has(kind) { self.list } else { &[] };
-        list.iter()
-            .enumerate()
-            .filter(move |(i, (n, _))| self.kind_at(*i, n) == kind)
-            .map(|(_, (_, v))| v.as_str())
+    /// The values of the headers of `kind`, in order; nothing at once when none is (the
+    /// walk starts past the last header then).
+    fn values<'h>(&'h self, kind: Kind) -> Values<'h, 'a> {
+        let next = if self.has(kind) { 0 } else { self.list.len() };
+        Values {
+            headers: self,
+            kind,
+            next,
+        }
+    }
+}
+
+/// The values of one kind of header, in order (a plain loop over the kept kinds).
+struct Values<'h, 'a> {
+    headers: &'h Headers<'a>,
+    kind: Kind,
+    /// The index of the next header to look at.
+    next: usize,
+}
+
+impl<'a> Iterator for Values<'_, 'a> {
+    type Item = &'a str;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a str> {
+        while let Some((name, value)) = self.headers.list.get(self.next) {
+            let i = self.next;
+            self.next += 1;
+            if self.headers.kind_at(i, name) == self.kind {
+                return Some(value);
+            }
+        }
+        None
     }
 }
 
