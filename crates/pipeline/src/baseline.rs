@@ -93,10 +93,11 @@ pub fn learnable(verdict: &Verdict) -> bool {
 
 /// Adds the baselines' evidence to the threat the rest of the judgement raised, or
 /// raises an anomaly threat when the deviations alone blocked or reached
-/// `report_points`. `model_points` is the model part, for the recorded sum.
-pub fn threat(
+/// `report_points`. `model_points` is the model part, for the recorded sum. The
+/// request is read only when an anomaly threat is built.
+pub(crate) fn threat(
     threat: Option<Threat>,
-    request: &HttpRequest,
+    request: &mut crate::guard::RequestAt<'_>,
     verdict: &Verdict,
     part: &BaselinePart,
     model_points: u32,
@@ -145,26 +146,29 @@ pub fn threat(
             t.evidence.extend(evidence);
             Some(t)
         }
-        None if verdict.blocked || part.reported => Some(Threat {
-            tags: Vec::new(),
-            ts: Timestamp::now(),
-            category: ANOMALY_CATEGORY.to_owned(),
-            severity: Severity::Warning,
-            score: verdict.score,
-            rule_ids: Vec::new(),
-            client_ip: request.client_ip,
-            method: Some(crate::text::first_chars(&request.method, 32)),
-            uri: Some(crate::text::first_chars(&request.uri, 2048)),
-            source: source.to_owned(),
-            event_id: None,
-            // Reported but let through: "detect", like detect-only mode.
-            decision: if decision == Action::Allow {
-                Action::Detect
-            } else {
-                decision
-            },
-            evidence,
-        }),
+        None if verdict.blocked || part.reported => {
+            let request = request.get();
+            Some(Threat {
+                tags: Vec::new(),
+                ts: Timestamp::now(),
+                category: ANOMALY_CATEGORY.to_owned(),
+                severity: Severity::Warning,
+                score: verdict.score,
+                rule_ids: Vec::new(),
+                client_ip: request.client_ip,
+                method: Some(crate::text::first_chars(&request.method, 32)),
+                uri: Some(crate::text::first_chars(&request.uri, 2048)),
+                source: source.to_owned(),
+                event_id: None,
+                // Reported but let through: "detect", like detect-only mode.
+                decision: if decision == Action::Allow {
+                    Action::Detect
+                } else {
+                    decision
+                },
+                evidence,
+            })
+        }
         None => None,
     }
 }

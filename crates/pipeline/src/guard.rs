@@ -377,59 +377,46 @@ impl Policy<'_> {
         } else {
             inspected
         };
-        // A threat needs a finding, a blocking score or a deviation (the rules', the
-        // model's and the baselines' threats alike); a prediction, the model's part.
-        let raises = !verdict.findings.is_empty()
-            || verdict.blocked
-            || baseline
-                .as_ref()
-                .is_some_and(|b| !b.observation.deviations.is_empty());
-        let predicts = self.predictions.is_some() && fusion.is_some() && self.model.is_some();
-        let threat = if raises || predicts {
-            let request = request.get();
-            let threat = crate::fusion::threat(
+        // Each builder reads the request only when it builds a threat, so a judgement
+        // that raises nothing rebuilds no stored request.
+        let threat = crate::fusion::threat(
+            request,
+            &verdict,
+            fusion.as_ref(),
+            inspected,
+            front.source(),
+            self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
+        );
+        let threat = match &baseline {
+            Some(part) => crate::baseline::threat(
+                threat,
                 request,
                 &verdict,
-                fusion.as_ref(),
+                part,
+                fusion.as_ref().map_or(0, |f| f.model_points),
                 inspected,
                 front.source(),
-                self.model.as_ref().is_some_and(|(_, p)| p.is_advisory()),
-            );
-            let threat = match &baseline {
-                Some(part) => crate::baseline::threat(
-                    threat,
-                    request,
-                    &verdict,
-                    part,
-                    fusion.as_ref().map_or(0, |f| f.model_points),
-                    inspected,
-                    front.source(),
-                ),
-                None => threat,
+            ),
+            None => threat,
+        }
+        .map(|mut t| {
+            if let Front::Log { event_id, ts, .. } = front {
+                t.ts = ts;
+                t.event_id = Some(event_id);
             }
-            .map(|mut t| {
-                if let Front::Log { event_id, ts, .. } = front {
-                    t.ts = ts;
-                    t.event_id = Some(event_id);
-                }
-                t
-            });
-            if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model)
-            {
-                tap.offer(prediction(
-                    request,
-                    &front,
-                    model,
-                    f,
-                    &verdict,
-                    action,
-                    threat.as_ref(),
-                ));
-            }
-            threat
-        } else {
-            None
-        };
+            t
+        });
+        if let (Some(tap), Some(f), Some((model, _))) = (self.predictions, &fusion, &self.model) {
+            tap.offer(prediction(
+                request.get(),
+                &front,
+                model,
+                f,
+                &verdict,
+                action,
+                threat.as_ref(),
+            ));
+        }
         let judgement = Judgement {
             action,
             verdict: Some(verdict),
@@ -487,7 +474,7 @@ pub(crate) enum RequestAt<'a> {
 
 impl RequestAt<'_> {
     /// The request.
-    fn get(&mut self) -> &HttpRequest {
+    pub(crate) fn get(&mut self) -> &HttpRequest {
         match self {
             RequestAt::Given(request) => request,
             RequestAt::Stored {
@@ -545,9 +532,10 @@ fn prediction(
 }
 
 /// Builds the threat a verdict with findings stands for; `source` says which front saw
-/// the request (`check`, a proxy's name, an ingest source).
-pub fn threat_of(
-    request: &HttpRequest,
+/// the request (`check`, a proxy's name, an ingest source). The request is read only
+/// when there is a finding.
+pub(crate) fn threat_of(
+    request: &mut RequestAt<'_>,
     verdict: &Verdict,
     decision: Action,
     source: &str,
@@ -556,6 +544,7 @@ pub fn threat_of(
         .findings
         .iter()
         .max_by_key(|f| (f.severity, std::cmp::Reverse(f.rule_id)))?;
+    let request = request.get();
     let mut rule_ids: Vec<u32> = Vec::new();
     for f in &verdict.findings {
         if !rule_ids.contains(&f.rule_id) {
