@@ -201,7 +201,10 @@ fn push_not_utf8(bytes: &[u8], out: &mut String) {
         // as one piece rather than pushed char by char.
         if b.is_ascii() {
             let rest = bytes.get(i..).unwrap_or_default();
-            let run = rest.iter().position(|c| !c.is_ascii()).unwrap_or(rest.len());
+            let run = rest
+                .iter()
+                .position(|c| !c.is_ascii())
+                .unwrap_or(rest.len());
             if let Some(text) = rest.get(..run).and_then(|r| std::str::from_utf8(r).ok()) {
                 out.push_str(text);
             }
@@ -1015,9 +1018,26 @@ mod tests {
     #[test]
     fn text_that_is_not_utf8_reads_as_byte_by_byte() {
         const PIECES: &[&[u8]] = &[
-            b"a", b"/x", b" ", b"%", b"\x00", b"\x7f", b"\x80", b"\xbf", b"\xc0", b"\xc1",
-            b"\xae", b"\xe0", b"\xe0\x80", b"\xe0\x81", b"\xaf", b"\xe9", b"\xff", b"\xc3\xa9",
-            b"\xf0\x9f\x98\x80", b"abcdefghijklmnopq",
+            b"a",
+            b"/x",
+            b" ",
+            b"%",
+            b"\x00",
+            b"\x7f",
+            b"\x80",
+            b"\xbf",
+            b"\xc0",
+            b"\xc1",
+            b"\xae",
+            b"\xe0",
+            b"\xe0\x80",
+            b"\xe0\x81",
+            b"\xaf",
+            b"\xe9",
+            b"\xff",
+            b"\xc3\xa9",
+            b"\xf0\x9f\x98\x80",
+            b"abcdefghijklmnopq",
         ];
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut next = move || {
@@ -1029,7 +1049,11 @@ mod tests {
         for _ in 0..20_000 {
             let n = next() % 10;
             let bytes: Vec<u8> = (0..n)
-                .flat_map(|_| PIECES[(next() % PIECES.len() as u64) as usize].iter().copied())
+                .flat_map(|_| {
+                    PIECES[(next() % PIECES.len() as u64) as usize]
+                        .iter()
+                        .copied()
+                })
                 .collect();
             let (mut fast, mut reference) = (String::from("<"), String::from("<"));
             push_not_utf8(&bytes, &mut fast);
