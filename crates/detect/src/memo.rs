@@ -74,13 +74,12 @@ impl SlotHasher {
 
 impl Hasher for SlotHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.add(u64::from_le_bytes(w));
+        // Whole words as arrays (no `copy_from_slice`: the build without LTO left it a
+        // call per word, 1.6 million of them in a 17k-line log); the same words.
+        let (words, rest) = bytes.as_chunks::<8>();
+        for w in words {
+            self.add(u64::from_le_bytes(*w));
         }
-        let rest = chunks.remainder();
         if !rest.is_empty() {
             self.add(tail_word(rest));
         }
