@@ -330,7 +330,7 @@ mod tests {
         assert_eq!(r.activity.take_spare().len(), 1);
         assert!(r.activity.take_spare().is_empty(), "taken once");
         r.activity
-            .give_back(vec![("a".repeat(SPARE_LIMIT), String::new())]);
+            .give_back(vec![("a".repeat(SPARE_LIMIT + 1), String::new())]);
         assert!(r.activity.take_spare().is_empty(), "too much to keep");
     }
 
