@@ -248,7 +248,7 @@ async fn serve(
                 return judge_head(
                     shared,
                     &parts,
-                    &target,
+                    target,
                     client,
                     request_id,
                     sent,
@@ -256,7 +256,7 @@ async fn serve(
                 );
             }
             Ok(Err(error)) if broken_framing(&error) => {
-                let request = inspected(&parts, &target, Vec::new(), client, sent);
+                let request = inspected(&parts, target, Vec::new(), client, sent);
                 let refusal = Refusal::BrokenChunking {
                     reason: error.to_string(),
                 };
@@ -271,7 +271,7 @@ async fn serve(
                 return judge_head(
                     shared,
                     &parts,
-                    &target,
+                    target,
                     client,
                     request_id,
                     sent,
@@ -284,7 +284,7 @@ async fn serve(
                     return judge_head(
                         shared,
                         &parts,
-                        &target,
+                        target,
                         client,
                         request_id,
                         sent,
@@ -303,11 +303,11 @@ async fn serve(
     let body_inspected = match decoded(shared, &parts, body_read, truncated) {
         Ok(body) => body,
         Err(refused) => {
-            return refuse_undecodable(shared, &parts, &target, client, request_id, sent, refused);
+            return refuse_undecodable(shared, &parts, target, client, request_id, sent, refused);
         }
     };
 
-    let request = inspected(&parts, &target, body_inspected.to_vec(), client, sent);
+    let request = inspected(&parts, target, body_inspected.to_vec(), client, sent);
     let judgement = shared.guard.judge(&request, Front::Proxy(&config.name));
     match judgement.action {
         Action::Ban => return banned(shared, request_id, client, &judgement),
@@ -325,7 +325,7 @@ async fn serve(
     activity.give_back(request.headers);
     let verdict = Some(judgement.action);
 
-    let Some(uri) = shared.upstream.uri_for(&parts.uri, &target) else {
+    let Some(uri) = shared.upstream.uri_for(&parts.uri, target) else {
         return Answer::new("bad_request", verdict, page::bad_request(request_id));
     };
     parts.uri = uri;
