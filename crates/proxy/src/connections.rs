@@ -22,9 +22,16 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
+use crate::raw_head::Spare;
+
 /// The most of an idle connection's input kept to explain a refused head (hyper's
 /// parser refuses heads larger than this on its own anyway).
 const HEAD_RECORD_LIMIT: usize = 16 * 1024;
+
+/// The most header-line strings (their capacity in bytes) a connection keeps between
+/// requests for the next head to be read into: a usual head's, so an idle connection
+/// holds little.
+const SPARE_LIMIT: usize = 4 * 1024;
 
 /// The connection cap a proxy can keep within the process's descriptor limit: a
 /// proxied connection holds two descriptors (the client's and, while a request is
@@ -79,6 +86,7 @@ impl Connections {
             idle_since_ms: AtomicU64::new(self.now_ms()),
             shed: Notify::new(),
             head: Mutex::new(Vec::new()),
+            spare: Mutex::new(Vec::new()),
             connections: Arc::downgrade(self),
         });
         self.live
@@ -140,6 +148,7 @@ pub struct Activity {
     idle_since_ms: AtomicU64,
     shed: Notify,
     head: Mutex<Vec<u8>>,
+    spare: Mutex<Spare>,
     connections: std::sync::Weak<Connections>,
 }
 
@@ -192,6 +201,25 @@ impl Activity {
     /// of every request, which needs only a look at them.
     pub fn with_recorded_head<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         f(&self.head.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The header-line strings the last judged request on this connection gave back
+    /// ([`Activity::give_back`]), for the next head to be read into
+    /// (`raw_head::parse_reusing`); empty when there are none.
+    pub fn take_spare(&self) -> Spare {
+        std::mem::take(&mut *self.spare.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Keeps a judged request's header-line strings for the next head, unless they
+    /// hold more than [`SPARE_LIMIT`] bytes.
+    pub fn give_back(&self, headers: Spare) {
+        let held: usize = headers
+            .iter()
+            .map(|(n, v)| n.capacity() + v.capacity())
+            .sum();
+        if held <= SPARE_LIMIT {
+            *self.spare.lock().unwrap_or_else(PoisonError::into_inner) = headers;
+        }
     }
 
     fn record(&self, bytes: &[u8]) {
@@ -290,6 +318,20 @@ mod tests {
         assert_eq!(c.live.lock().unwrap().len(), 1);
         drop(busy);
         assert!(c.live.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn spare_strings_are_kept_within_their_bound() {
+        let c = Connections::new();
+        let r = c.register();
+        assert!(r.activity.take_spare().is_empty());
+        r.activity
+            .give_back(vec![("Host".to_owned(), "x".to_owned())]);
+        assert_eq!(r.activity.take_spare().len(), 1);
+        assert!(r.activity.take_spare().is_empty(), "taken once");
+        r.activity
+            .give_back(vec![("a".repeat(SPARE_LIMIT + 1), String::new())]);
+        assert!(r.activity.take_spare().is_empty(), "too much to keep");
     }
 
     #[test]

@@ -44,24 +44,37 @@ pub fn announces_body(headers: &HeaderMap) -> bool {
 /// handshake reaches the other side.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the names present (a handful) instead of a removal, each a hash
-    // and a probe, for every hop-by-hop name whether it is there or not.
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| is_hop_by_hop(k))
-        .cloned()
-        .collect();
-    if doomed.is_empty() {
+    // and a probe, for every hop-by-hop name whether it is there or not. Each kind is
+    // present at most once among the names, so they fit on the stack.
+    let mut listed: [Option<HeaderName>; HOP_BY_HOP_KINDS] = Default::default();
+    let mut count = 0;
+    for name in headers.keys().filter(|k| is_hop_by_hop(k)) {
+        if let Some(slot) = listed.get_mut(count) {
+            *slot = Some(name.clone());
+            count += 1;
+        }
+    }
+    if count == 0 {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
     let upgrade = keep_upgrade.then(|| headers.get(header::UPGRADE).cloned());
-    for name in named.iter().chain(&doomed) {
+    // The names the `Connection` header lists go first, then the listed ones as they
+    // came (the order of the removals decides the order of the headers left, which
+    // the upstream and the client see). Its values are copied (a reference count
+    // each) before anything is removed; each name is removed by its text, read as a
+    // `HeaderName` would read it (one that is not a valid name removes nothing).
+    let mut values = headers.get_all(header::CONNECTION).iter();
+    let first = values.next().cloned();
+    let more: Vec<HeaderValue> = values.cloned().collect();
+    for value in first.iter().chain(&more) {
+        let Ok(value) = value.to_str() else {
+            continue;
+        };
+        for token in value.split(',') {
+            headers.remove(token.trim());
+        }
+    }
+    for name in listed.iter().flatten() {
         headers.remove(name);
     }
     if let Some(Some(upgrade)) = upgrade {
@@ -69,6 +82,9 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
 }
+
+/// How many header names [`is_hop_by_hop`] accepts.
+const HOP_BY_HOP_KINDS: usize = 9;
 
 /// A header that belongs to one connection: the standard hop-by-hop ones,
 /// `Keep-Alive` and `Proxy-Connection`. (Those a `Connection` header names are found
@@ -94,6 +110,11 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// ([`palisade_core::forwarded`]): the peer, unless the peer is a trusted front proxy,
 /// in which case the rightmost `X-Forwarded-For` hop that is not itself trusted.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    // An untrusted peer is the client whatever its headers say (`forwarded_client`'s
+    // first step): their look-ups are skipped.
+    if !in_networks(trusted, peer) {
+        return peer;
+    }
     forwarded_client(
         peer,
         headers
@@ -105,23 +126,47 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
     )
 }
 
+/// The client connection's peer, with its address as text and as a header value made
+/// once per connection: every request on the connection forwards them
+/// (`X-Forwarded-For`, `X-Real-IP`), which cost a formatting, a check and a copy each
+/// time when made per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    ip: IpAddr,
+    text: String,
+    value: Option<HeaderValue>,
+}
+
+impl Peer {
+    /// The peer at `ip`.
+    pub fn new(ip: IpAddr) -> Peer {
+        let text = ip_text(ip);
+        let value = HeaderValue::from_str(&text).ok();
+        Peer { ip, text, value }
+    }
+
+    /// The peer's address.
+    pub fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
 /// Sets what the upstream needs to know about the original request.
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    peer: IpAddr,
+    peer: &Peer,
     client: IpAddr,
     peer_trusted: bool,
     request_id: Option<&HeaderValue>,
 ) {
     let host = headers.get(header::HOST).cloned();
-    let peer_text = ip_text(peer);
     let chain = match headers
         .get(&X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
         .filter(|_| peer_trusted)
     {
-        Some(prior) => HeaderValue::from_str(&format!("{prior}, {peer_text}")).ok(),
-        None => HeaderValue::from_str(&peer_text).ok(),
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.text)).ok(),
+        None => peer.value.clone(),
     };
     if let Some(v) = chain {
         headers.insert(X_FORWARDED_FOR, v);
@@ -134,12 +179,12 @@ pub fn set_forwarded(
     {
         headers.insert(X_FORWARDED_HOST, host);
     }
-    let client_text = if client == peer {
-        peer_text
+    let real_ip = if client == peer.ip {
+        peer.value.clone()
     } else {
-        ip_text(client)
+        HeaderValue::from_str(&ip_text(client)).ok()
     };
-    if let Ok(v) = HeaderValue::from_str(&client_text) {
+    if let Some(v) = real_ip {
         headers.insert(X_REAL_IP, v);
     }
     if let Some(id) = request_id {
@@ -329,6 +374,79 @@ mod tests {
         assert_eq!(client_ip(lb, &HeaderMap::new(), &trusted), lb);
     }
 
+    /// The connection's peer forwards what the per-request text of its address gave.
+    #[test]
+    fn a_peer_forwards_its_address_as_its_text() -> Result<(), Box<dyn std::error::Error>> {
+        for text in [
+            "9.9.9.9",
+            "10.0.0.2",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = text.parse()?;
+            let peer = Peer::new(ip);
+            assert_eq!(peer.ip(), ip);
+            assert_eq!(peer.text, ip.to_string());
+            assert_eq!(peer.value, Some(HeaderValue::from_str(&ip.to_string())?));
+            let mut h = HeaderMap::new();
+            set_forwarded(&mut h, &peer, ip, false, None);
+            assert_eq!(h.get(&X_FORWARDED_FOR), Some(&HeaderValue::from_str(text)?));
+            assert_eq!(h.get(&X_REAL_IP), Some(&HeaderValue::from_str(text)?));
+        }
+        Ok(())
+    }
+
+    /// Hop-by-hop headers go in the order they went before (those the `Connection`
+    /// header names first, then the listed ones as they come): the headers left keep
+    /// the order the per-list removals left them in.
+    #[test]
+    fn the_headers_left_keep_their_order() -> Result<(), Box<dyn std::error::Error>> {
+        let pairs = [
+            ("accept", "*/*"),
+            ("keep-alive", "timeout=5"),
+            ("x-one", "1"),
+            ("connection", "x-secret, keep-alive"),
+            ("x-secret", "s"),
+            ("te", "trailers"),
+            ("x-two", "2"),
+            ("x-three", "3"),
+            ("upgrade", "h2c"),
+            ("x-four", "4"),
+        ];
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes())?,
+                HeaderValue::from_str(v)?,
+            );
+        }
+        // The removals as the two lists made them before.
+        let mut reference = h.clone();
+        let named: Vec<HeaderName> = vec![
+            HeaderName::from_static("x-secret"),
+            HeaderName::from_static("keep-alive"),
+        ];
+        let listed: Vec<HeaderName> = reference
+            .keys()
+            .filter(|k| is_hop_by_hop(k))
+            .cloned()
+            .collect();
+        for name in named.iter().chain(&listed) {
+            reference.remove(name);
+        }
+        strip_hop_by_hop(&mut h, false);
+        let order = |m: &HeaderMap| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(order(&h), order(&reference));
+        assert_eq!(h.len(), 5);
+        Ok(())
+    }
+
     #[test]
     fn forwarded_headers_are_set_and_spoofed_ones_replaced() {
         let mut h = map(&[
@@ -339,7 +457,7 @@ mod tests {
         let peer: IpAddr = "9.9.9.9".parse().unwrap();
         set_forwarded(
             &mut h,
-            peer,
+            &Peer::new(peer),
             peer,
             false,
             Some(&HeaderValue::from_static("req-1")),
@@ -358,7 +476,7 @@ mod tests {
         let client: IpAddr = "1.1.1.1".parse().unwrap();
         set_forwarded(
             &mut h,
-            lb,
+            &Peer::new(lb),
             client,
             true,
             Some(&HeaderValue::from_static("req-2")),

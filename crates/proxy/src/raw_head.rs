@@ -32,9 +32,10 @@ pub struct RawHead {
 pub struct SentHead(pub Option<RawHead>);
 
 impl SentHead {
-    /// Reads `recorded` and keeps it when its method and target are the request's.
-    pub fn read<B>(recorded: &[u8], req: &http::Request<B>) -> SentHead {
-        let head = parse(recorded).filter(|h| {
+    /// Reads `recorded` and keeps it when its method and target are the request's;
+    /// the header lines are written into `spare`'s strings (see [`parse_reusing`]).
+    pub fn read<B>(recorded: &[u8], req: &http::Request<B>, spare: Spare) -> SentHead {
+        let head = parse_reusing(recorded, spare).filter(|h| {
             h.method == req.method().as_str()
                 && (req
                     .uri()
@@ -46,9 +47,20 @@ impl SentHead {
     }
 }
 
+/// Header lines kept from a head read before (a request judged earlier on the same
+/// connection): [`parse_reusing`] writes the next head's lines into these strings
+/// rather than allocating two for every line.
+pub type Spare = Vec<(String, String)>;
+
 /// Reads a head from the start of `bytes`; `None` when the first line does not look
 /// like an HTTP request line (a TLS hello, binary noise).
 pub fn parse(bytes: &[u8]) -> Option<RawHead> {
+    parse_reusing(bytes, Spare::new())
+}
+
+/// [`parse`], its header lines written into the strings of `spare` (and its list)
+/// where there are some: the same head, fewer allocations.
+pub fn parse_reusing(bytes: &[u8], spare: Spare) -> Option<RawHead> {
     // Only the head: up to and including the blank line, when there is one.
     let end = head_end(bytes);
     let head = bytes.get(..end).unwrap_or(bytes);
@@ -63,8 +75,13 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
     let first = lines.next()?;
     let first = text.piece(first.0, first.1);
     let (method, target, version) = request_line(&first)?;
-    // Room for a browser's usual dozen headers without growing the list.
-    let mut headers: Vec<(String, String)> = Vec::with_capacity(16);
+    let mut headers = spare;
+    if headers.capacity() == 0 {
+        // Room for a browser's usual dozen headers without growing the list.
+        headers.reserve(16);
+    }
+    // The lines read so far: `headers[..filled]` (the rest are spare strings).
+    let mut filled: usize = 0;
     let mut complete = false;
     for (start, end) in lines {
         let line = head.get(start..end).unwrap_or_default();
@@ -73,25 +90,33 @@ pub fn parse(bytes: &[u8]) -> Option<RawHead> {
             break;
         }
         if (line.starts_with(b" ") || line.starts_with(b"\t"))
-            && let Some((_, value)) = headers.last_mut()
+            && let Some((_, value)) = filled.checked_sub(1).and_then(|i| headers.get_mut(i))
         {
             let (s, e) = trim(head, start, end);
             value.push_str("\r\n ");
             value.push_str(&text.piece(s, e));
             continue;
         }
-        if headers.len() >= MAX_HEADERS {
+        if filled >= MAX_HEADERS {
             continue;
         }
         let (name, value) = match memchr::memchr(b':', line) {
             Some(i) => ((start, start + i), trim(head, start + i + 1, end)),
             None => ((start, end), (end, end)),
         };
-        headers.push((
-            text.piece(name.0, name.1).into_owned(),
-            text.piece(value.0, value.1).into_owned(),
-        ));
+        let (name, value) = (text.piece(name.0, name.1), text.piece(value.0, value.1));
+        match headers.get_mut(filled) {
+            Some((n, v)) => {
+                n.clear();
+                n.push_str(&name);
+                v.clear();
+                v.push_str(&value);
+            }
+            None => headers.push((name.into_owned(), value.into_owned())),
+        }
+        filled += 1;
     }
+    headers.truncate(filled);
     Some(RawHead {
         method,
         target,
@@ -382,6 +407,24 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(case)
             );
+        }
+        // Read into the strings another head left (fewer lines, more, longer ones,
+        // none): the same head as a fresh read.
+        let spares: Vec<Spare> = cases
+            .iter()
+            .filter_map(|c| parse(c).map(|h| h.headers))
+            .chain([Spare::new(), vec![("x".repeat(300), "y".repeat(900)); 3]])
+            .collect();
+        for case in &cases {
+            for spare in &spares {
+                assert_eq!(
+                    parse_reusing(case, spare.clone()),
+                    parse(case),
+                    "{:?} into {} spare lines",
+                    String::from_utf8_lossy(case),
+                    spare.len()
+                );
+            }
         }
     }
 

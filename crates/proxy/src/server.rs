@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 use crate::connections::{RecordingIo, cap_for_descriptors, open_files_limit};
+use crate::headers::Peer;
 use crate::{ProxyConfig, ProxyContext, Shared, parse_errors, service};
 
 /// Why a proxy cannot start.
@@ -212,10 +213,12 @@ impl Connection {
         let registration = self.shared.connections.register();
         let activity = registration.activity.clone();
         let io = TokioIo::new(RecordingIo::new(stream, activity.clone()));
-        let (shared, peer) = (self.shared.clone(), self.peer);
+        let shared = self.shared.clone();
+        // The peer's address as its requests forward it, made once for the connection.
+        let peer = Arc::new(Peer::new(self.peer.ip()));
         let svc_activity = activity.clone();
         let svc = service_fn(move |req| {
-            let (shared, activity) = (shared.clone(), svc_activity.clone());
+            let (shared, peer, activity) = (shared.clone(), peer.clone(), svc_activity.clone());
             async move { Ok::<_, Infallible>(service::handle(shared, peer, req, activity).await) }
         });
         let conn = http1::Builder::new()

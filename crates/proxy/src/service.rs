@@ -8,7 +8,7 @@
 //! coding is judged on its head, so an attack in its target is still blocked and
 //! recorded, and its event carries a verdict.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +17,7 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use palisade_core::request_id::new_request_id;
 use palisade_core::verdict::Action;
 use palisade_detect::HttpRequest;
@@ -28,7 +28,7 @@ use crate::config::OversizePolicy;
 use crate::connections::Activity;
 use crate::decode::{self, DecodeError, Limits};
 use crate::headers::{
-    X_REQUEST_ID, announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop,
+    Peer, X_REQUEST_ID, announces_body, client_ip, is_upgrade, set_forwarded, strip_hop_by_hop,
     version_text,
 };
 use crate::raw_head::{RawHead, SentHead};
@@ -79,13 +79,15 @@ impl Answer {
 /// Serves one request; never fails (every problem is an HTTP answer).
 pub async fn handle(
     shared: Arc<Shared>,
-    peer: SocketAddr,
+    peer: Arc<Peer>,
     req: Request<Incoming>,
     activity: Arc<Activity>,
 ) -> Response<ProxyBody> {
     // Read in place (no copy of the recorded bytes); handed down, not kept in the
     // request's extensions (a map allocated for this one value).
-    let SentHead(sent) = activity.with_recorded_head(|head| SentHead::read(head, &req));
+    // The head is read into the strings the connection's previous request left.
+    let spare = activity.take_spare();
+    let SentHead(sent) = activity.with_recorded_head(|head| SentHead::read(head, &req, spare));
     activity.request_started();
     let started = Instant::now();
     let request_id = new_request_id();
@@ -96,7 +98,7 @@ pub async fn handle(
             t.clone(),
         )
     });
-    let answer = serve(&shared, peer.ip(), client, &request_id, req, sent).await;
+    let answer = serve(&shared, &peer, client, &request_id, req, sent, &activity).await;
     shared
         .metrics
         .finish(answer.outcome, started.elapsed().as_secs_f64());
@@ -115,6 +117,11 @@ pub async fn handle(
     Response::from_parts(parts, body.boxed_unsync())
 }
 
+/// The request target hyper read (origin form: path and query; `/` when it has none).
+fn target_of(parts: &Parts) -> &str {
+    parts.uri.path_and_query().map_or("/", |pq| pq.as_str())
+}
+
 /// The request as the engine sees it: the head as the client sent it when it could be
 /// read back (`sent`: every header line, duplicates and framing headers hyper merged or
 /// dropped; an absolute-form target with its authority; moved in, not copied), else
@@ -126,8 +133,12 @@ fn inspected(
     client: IpAddr,
     sent: Option<RawHead>,
 ) -> HttpRequest {
-    let (headers, sent_target) = match sent {
-        Some(head) => (head.headers, Some(head.target)),
+    let (headers, sent_target, spare) = match sent {
+        Some(head) => (
+            head.headers,
+            Some(head.target),
+            Some((head.method, head.version)),
+        ),
         None => (
             parts
                 .headers
@@ -139,6 +150,7 @@ fn inspected(
                     )
                 })
                 .collect(),
+            None,
             None,
         ),
     };
@@ -158,10 +170,25 @@ fn inspected(
     } else {
         body
     };
+    // The method and version hyper read, written into the strings the head read back
+    // holds for them (its method is hyper's, checked as it was read), not new ones.
+    let (method, protocol) = match spare {
+        Some((mut method, mut protocol)) => {
+            method.clear();
+            method.push_str(parts.method.as_str());
+            protocol.clear();
+            protocol.push_str(version_text(parts.version));
+            (method, protocol)
+        }
+        None => (
+            parts.method.as_str().to_owned(),
+            version_text(parts.version).to_owned(),
+        ),
+    };
     HttpRequest {
-        method: parts.method.as_str().to_owned(),
+        method,
         uri: sent_target.unwrap_or_else(|| target.to_owned()),
-        protocol: version_text(parts.version).to_owned(),
+        protocol,
         headers,
         body,
         client_ip: Some(client),
@@ -170,27 +197,23 @@ fn inspected(
 
 async fn serve(
     shared: &Shared,
-    peer: IpAddr,
+    peer: &Peer,
     client: IpAddr,
     request_id: &str,
     mut req: Request<Incoming>,
     sent: Option<RawHead>,
+    activity: &Activity,
 ) -> Answer {
     let config = &shared.config;
-    let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer));
+    let peer_trusted = config.trusted_proxies.iter().any(|n| n.contains(peer.ip()));
     // A banned client is refused before its body is read.
     if let Some(judgement) = shared.guard.refuse_banned(client) {
         return banned(shared, request_id, client, &judgement);
     }
     let upgrade = is_upgrade(req.headers());
-    let target = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
     if upgrade && announces_body(req.headers()) {
         let (parts, _) = req.into_parts();
-        let request = inspected(&parts, &target, Vec::new(), client, sent);
+        let request = inspected(&parts, target_of(&parts), Vec::new(), client, sent);
         let verdict = refusal::record(
             &shared.guard,
             &request,
@@ -205,9 +228,15 @@ async fn serve(
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    let target = target_of(&parts);
 
     let (body_read, outgoing, truncated) = if upgrade {
         (Bytes::new(), Outgoing::Nothing, false)
+    } else if body.is_end_stream() {
+        // No body (no `Content-Length` or 0, no `Transfer-Encoding`: hyper hands over
+        // an empty one): what reading it would give, without arming the client timeout
+        // and polling it for the end.
+        (Bytes::new(), Outgoing::Whole(Bytes::new()), false)
     } else {
         let read = tokio::time::timeout(
             config.client_timeout,
@@ -219,7 +248,7 @@ async fn serve(
                 return judge_head(
                     shared,
                     &parts,
-                    &target,
+                    target,
                     client,
                     request_id,
                     sent,
@@ -227,7 +256,7 @@ async fn serve(
                 );
             }
             Ok(Err(error)) if broken_framing(&error) => {
-                let request = inspected(&parts, &target, Vec::new(), client, sent);
+                let request = inspected(&parts, target, Vec::new(), client, sent);
                 let refusal = Refusal::BrokenChunking {
                     reason: error.to_string(),
                 };
@@ -242,7 +271,7 @@ async fn serve(
                 return judge_head(
                     shared,
                     &parts,
-                    &target,
+                    target,
                     client,
                     request_id,
                     sent,
@@ -255,7 +284,7 @@ async fn serve(
                     return judge_head(
                         shared,
                         &parts,
-                        &target,
+                        target,
                         client,
                         request_id,
                         sent,
@@ -274,11 +303,11 @@ async fn serve(
     let body_inspected = match decoded(shared, &parts, body_read, truncated) {
         Ok(body) => body,
         Err(refused) => {
-            return refuse_undecodable(shared, &parts, &target, client, request_id, sent, refused);
+            return refuse_undecodable(shared, &parts, target, client, request_id, sent, refused);
         }
     };
 
-    let request = inspected(&parts, &target, body_inspected.to_vec(), client, sent);
+    let request = inspected(&parts, target, body_inspected.to_vec(), client, sent);
     let judgement = shared.guard.judge(&request, Front::Proxy(&config.name));
     match judgement.action {
         Action::Ban => return banned(shared, request_id, client, &judgement),
@@ -292,9 +321,11 @@ async fn serve(
         }
         Action::Allow | Action::Detect => {}
     }
+    // Judged: its header strings are kept for the connection's next head.
+    activity.give_back(request.headers);
     let verdict = Some(judgement.action);
 
-    let Some(uri) = shared.upstream.uri_for(&parts.uri, &target) else {
+    let Some(uri) = shared.upstream.uri_for(&parts.uri, target) else {
         return Answer::new("bad_request", verdict, page::bad_request(request_id));
     };
     parts.uri = uri;
