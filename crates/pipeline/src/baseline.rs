@@ -12,7 +12,7 @@ use palisade_core::metrics::{Counter, registry};
 use palisade_core::severity::Severity;
 use palisade_core::threat::{Evidence, Threat};
 use palisade_core::verdict::Action;
-use palisade_detect::{HttpRequest, Verdict};
+use palisade_detect::Verdict;
 use palisade_models::baseline::{SavedBaseline, Snapshot};
 use palisade_models::{BaselinePolicy, Baselines, Observation};
 use palisade_store::{BaselineMerge, BaselineRow, SharedStore};
