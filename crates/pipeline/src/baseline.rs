@@ -147,26 +147,22 @@ pub(crate) fn threat(
             Some(t)
         }
         None if verdict.blocked || part.reported => {
-            let request = request.get();
+            // Reported but let through: "detect", like detect-only mode.
+            let decision = if decision == Action::Allow {
+                Action::Detect
+            } else {
+                decision
+            };
             Some(Threat {
-                tags: Vec::new(),
-                ts: Timestamp::now(),
-                category: ANOMALY_CATEGORY.to_owned(),
-                severity: Severity::Warning,
-                score: verdict.score,
-                rule_ids: Vec::new(),
-                client_ip: request.client_ip,
-                method: Some(crate::text::first_chars(&request.method, 32)),
-                uri: Some(crate::text::first_chars(&request.uri, 2048)),
-                source: source.to_owned(),
-                event_id: None,
-                // Reported but let through: "detect", like detect-only mode.
-                decision: if decision == Action::Allow {
-                    Action::Detect
-                } else {
-                    decision
-                },
                 evidence,
+                ..crate::guard::threat_about(
+                    request.get(),
+                    source,
+                    decision,
+                    ANOMALY_CATEGORY.to_owned(),
+                    Severity::Warning,
+                    verdict.score,
+                )
             })
         }
         None => None,

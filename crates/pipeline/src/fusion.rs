@@ -8,7 +8,7 @@ use palisade_core::verdict::Action;
 use palisade_detect::{HttpRequest, ParsedRequest, Verdict};
 use palisade_models::{Fused, FusionPolicy, Model};
 
-use crate::guard::{RequestAt, threat_of};
+use crate::guard::{RequestAt, threat_about, threat_of};
 
 /// The rule id the model's evidence carries (no rule has id 0).
 pub const MODEL_EVIDENCE_ID: u32 = 0;
@@ -82,24 +82,17 @@ pub(crate) fn threat(
         }
         // The model's points (calibrated, or a `model_weight` at the threshold) or its
         // `block_probability` blocked what the rules found nothing in: a model threat.
-        None if f.blocked => {
-            let request = request.get();
-            Some(Threat {
-                tags: Vec::new(),
-                ts: palisade_core::Timestamp::now(),
-                category: f.category.as_str().to_owned(),
-                severity: Severity::Warning,
-                score: f.score,
-                rule_ids: Vec::new(),
-                client_ip: request.client_ip,
-                method: Some(crate::text::first_chars(&request.method, 32)),
-                uri: Some(crate::text::first_chars(&request.uri, 2048)),
-                source: source.to_owned(),
-                event_id: None,
+        None if f.blocked => Some(Threat {
+            evidence: vec![evidence],
+            ..threat_about(
+                request.get(),
+                source,
                 decision,
-                evidence: vec![evidence],
-            })
-        }
+                f.category.as_str().to_owned(),
+                Severity::Warning,
+                f.score,
+            )
+        }),
         None => None,
     }
 }

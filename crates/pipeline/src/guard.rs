@@ -552,17 +552,7 @@ pub(crate) fn threat_of(
         }
     }
     Some(Threat {
-        ts: Timestamp::now(),
-        category: top.category.as_str().to_owned(),
-        severity: top.severity,
-        score: verdict.score,
         rule_ids,
-        client_ip: request.client_ip,
-        method: Some(crate::text::first_chars(&request.method, 32)),
-        uri: Some(crate::text::first_chars(&request.uri, 2048)),
-        source: source.to_owned(),
-        event_id: None,
-        decision,
         evidence: verdict
             .findings
             .iter()
@@ -575,7 +565,43 @@ pub(crate) fn threat_of(
             })
             .collect(),
         tags: tags_of(verdict),
+        ..threat_about(
+            request,
+            source,
+            decision,
+            top.category.as_str().to_owned(),
+            top.severity,
+            verdict.score,
+        )
     })
+}
+
+/// A threat about `request` with no rule, evidence or tag yet: the fields every kind
+/// of threat a judgement raises (the rules', the model's, the baselines') fills alike,
+/// the client, method and target bounded the same way.
+pub(crate) fn threat_about(
+    request: &HttpRequest,
+    source: &str,
+    decision: Action,
+    category: String,
+    severity: palisade_core::severity::Severity,
+    score: u32,
+) -> Threat {
+    Threat {
+        ts: Timestamp::now(),
+        category,
+        severity,
+        score,
+        rule_ids: Vec::new(),
+        client_ip: request.client_ip,
+        method: Some(crate::text::first_chars(&request.method, 32)),
+        uri: Some(crate::text::first_chars(&request.uri, 2048)),
+        source: source.to_owned(),
+        event_id: None,
+        decision,
+        evidence: Vec::new(),
+        tags: Vec::new(),
+    }
 }
 
 /// Most tags kept on one threat, and the longest tag kept (characters).
