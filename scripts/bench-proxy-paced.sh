@@ -5,11 +5,13 @@
 # bench-proxy-cost.sh); wrk is on CPU 0 (shared/peers/bench.sh, GET, 16 connections).
 #
 #   [ROUNDS=2] [DUR=10] [RATE=5000] [OUT=/tmp/palisade-bench-proxy-paced] [PORT_BASE=21300] \
-#   [THREADS=1] [SCHED=1] bash scripts/bench-proxy-paced.sh LABEL=BIN[@PROXY_TOML] ...
+#   [THREADS=1] [SCHED=1] [CONNS=16] bash scripts/bench-proxy-paced.sh LABEL=BIN[@PROXY_TOML] ...
 #
 # LABEL `nginx` (no binary) measures the plain nginx alone, the machine's floor.
 # @PROXY_TOML: a file whose TOML goes after the proxy's keys (e.g. `store_events = false`).
 # THREADS=1: CPU ticks per thread of each instance over the run ($OUT/threads.LABEL.ROUND).
+# CONNS: wrk's connections (default 16), sharing the paced rate: fewer connections means
+#   fewer requests arriving together (stop 32's check of the paced tail).
 # SCHED=1: `perf sched record` of CPUs 0-1 for 4 s in the first round ($OUT/sched.LABEL.data;
 #   read with `perf sched timehist -i FILE -p PID`).
 # Ports: nginx on PORT_BASE, instance i's proxy and API on PORT_BASE+10+2i and +11+2i.
@@ -68,7 +70,7 @@ for r in $(seq 1 "${ROUNDS:-2}"); do
       (sleep 2; perf sched record -o "$OUT/sched.$n.data" -C 0,1 -- sleep 4 >/dev/null 2>&1) & hooks+=($!)
     fi
     "$PEERS/bench.sh" --cpu 0 --duration "$DUR" --cases get --out "$results" --target "127.0.0.1:${ports[$k]}" \
-      --name "$n-r$r" --server-pids "$pid" --rate "${RATE:-5000}"
+      --name "$n-r$r" --server-pids "$pid" --rate "${RATE:-5000}" --connections "${CONNS:-16}"
     for h in "${hooks[@]}"; do wait "$h" || true; done
   done
 done
