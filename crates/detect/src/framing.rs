@@ -323,13 +323,6 @@ fn method(
         out.push(("diagnostic_method", clip(&req.method)));
     }
     let query = req.uri.split_once('?').map(|(_, q)| q).unwrap_or("");
-    // A name that decodes to `_method` holds a `_` (as written) or a `%` (see
-    // `names_method`): a query with neither (one vectorised pass) names no method.
-    let query = if any_byte(query.as_bytes(), |b| (b == b'_') | (b == b'%')) {
-        query
-    } else {
-        ""
-    };
     let from_query = query.split('&').filter_map(|p| {
         let (n, v) = p.split_once('=')?;
         names_method(n).then(|| url_decode(v).into_owned())
