@@ -35,8 +35,6 @@ pub mod recorder;
 mod resume;
 mod running;
 pub mod stages;
-#[cfg(test)]
-mod test_support;
 mod text;
 
 pub use db_monitor::{DbHealth, Health};

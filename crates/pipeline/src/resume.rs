@@ -576,7 +576,7 @@ mod tests {
                 .map(|t| (t.event_id, t.source.clone(), t.category.clone())),
         );
         expected.sort();
-        let expected_learnt = crate::test_support::learnt(&reference);
+        let expected_learnt = reference.snapshot().learnt();
         assert!(expected.iter().any(|t| t.2 == "anomaly"), "{expected:?}");
 
         // A stop left: every event stored, inspected through 1,000, the inspector's
@@ -631,7 +631,7 @@ mod tests {
         recorded.extend(stored_keys);
         recorded.sort();
         assert_eq!(recorded, expected);
-        assert_eq!(crate::test_support::learnt(&rebuilt), expected_learnt);
+        assert_eq!(rebuilt.snapshot().learnt(), expected_learnt);
         Ok(())
     }
 

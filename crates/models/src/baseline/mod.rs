@@ -157,6 +157,21 @@ pub struct Snapshot {
     pub evicted: Vec<String>,
 }
 
+impl Snapshot {
+    /// The changed endpoints as sorted `(endpoint, requests, profile)`: what was
+    /// learnt in a stable order, so two runs' learning (threads and one thread, an
+    /// import and its replay) compare with `==`.
+    pub fn learnt(self) -> Vec<(String, u64, String)> {
+        let mut out: Vec<_> = self
+            .changed
+            .into_iter()
+            .map(|s| (s.endpoint, s.requests, s.profile))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     profile: EndpointProfile,
@@ -1342,17 +1357,7 @@ mod tests {
                 return Err(format!("request {i} ({}): {a:?} != {b:?}", r.uri).into());
             }
         }
-        let profiles = |b: &Baselines| {
-            let mut out: Vec<_> = b
-                .snapshot()
-                .changed
-                .into_iter()
-                .map(|s| (s.endpoint, s.requests, s.profile))
-                .collect();
-            out.sort();
-            out
-        };
-        if profiles(&direct) != profiles(&later) {
+        if direct.snapshot().learnt() != later.snapshot().learnt() {
             return Err("the profiles learnt differ".into());
         }
         Ok(())

@@ -492,7 +492,7 @@ mod tests {
         // One thread, event after event: what the replay of a resumed import does.
         let (guard, baselines) = baseline_guard()?;
         let expected = inspect_all(&guard.policy(), &pairs);
-        let expected_profiles = crate::test_support::learnt(&baselines);
+        let expected_profiles = baselines.snapshot().learnt();
         let anomalies = expected.iter().filter(|t| t.category == "anomaly").count();
         if anomalies < 40 {
             return Err(format!("the log does not test the order: {anomalies} anomalies").into());
@@ -530,7 +530,7 @@ mod tests {
                 )
                 .into());
             }
-            if crate::test_support::learnt(&baselines) != expected_profiles {
+            if baselines.snapshot().learnt() != expected_profiles {
                 return Err(format!("round {round}: the baselines learnt otherwise").into());
             }
         }
