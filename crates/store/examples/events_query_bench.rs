@@ -357,6 +357,25 @@ fn plan(per_shape: usize, n: i64, start: i64, samples: &[Sample]) -> Vec<Planned
     out
 }
 
+/// CPU time the process's threads have used so far (the store's queries run on the
+/// blocking pool's threads), from `/proc/self/task/*/schedstat`, in ns: on a shared
+/// machine the wall time of a query is mostly the wait for a core, its CPU time is not.
+/// Threads that have exited are not counted; the pool keeps its threads between queries.
+fn cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .sum()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -374,15 +393,19 @@ async fn run_mix(
 ) -> Result<Vec<Vec<i64>>, BoxError> {
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); SHAPES.len()];
     let mut hits = vec![0usize; SHAPES.len()];
+    let mut cpu: Vec<Vec<u64>> = vec![Vec::new(); SHAPES.len()];
     let mut ids = Vec::with_capacity(mix.len());
     for p in mix {
         let mut q = p.query.clone();
         let mut page = None;
         let mut took = Duration::ZERO;
+        let mut used = 0;
         for _ in 0..p.pages {
+            let on_cpu = cpu_ns();
             let started = Instant::now();
             let result = store.query_events(&q).await?;
             took = started.elapsed();
+            used = cpu_ns().saturating_sub(on_cpu);
             q.cursor = result
                 .next_cursor
                 .as_deref()
@@ -400,9 +423,10 @@ async fn run_mix(
         if std::env::var("DETAIL").is_ok_and(|v| v == "1") {
             let q = &p.query;
             println!(
-                "detail | {label} | {} | {} ms | {} rows | client {:?} | prefix {:?} | method {:?} | status {:?} | q {:?} | from {:?}",
+                "detail | {label} | {} | {} ms | cpu {:.1} ms | {} rows | client {:?} | prefix {:?} | method {:?} | status {:?} | q {:?} | from {:?}",
                 SHAPES[p.shape],
                 ms(took),
+                used as f64 / 1e6,
                 items.len(),
                 q.client.map(|n| std::net::Ipv6Addr::from(n.first)),
                 q.path_prefix,
@@ -414,33 +438,46 @@ async fn run_mix(
         }
         ids.push(items.iter().map(|e| e.id).collect());
         times[p.shape].push(took);
+        cpu[p.shape].push(used);
     }
     println!("\n{label}\n");
-    println!("| shape | p50 ms | p95 ms | p99 ms | max ms | non-empty |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("| shape | p50 ms | p95 ms | p99 ms | max ms | non-empty | CPU p50 / max / sum ms |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let cpu_ms = |ns: u64| format!("{:.1}", ns as f64 / 1e6);
     let mut all = Vec::new();
+    let mut all_cpu = Vec::new();
     for (shape, t) in times.iter_mut().enumerate() {
         t.sort();
         all.extend_from_slice(t);
+        let c = &mut cpu[shape];
+        c.sort();
+        all_cpu.extend_from_slice(c);
         println!(
-            "| {} | {} | {} | {} | {} | {}/{} |",
+            "| {} | {} | {} | {} | {} | {}/{} | {} / {} / {} |",
             SHAPES[shape],
             ms(percentile(t, 0.5)),
             ms(percentile(t, 0.95)),
             ms(percentile(t, 0.99)),
             ms(*t.last().unwrap_or(&Duration::ZERO)),
             hits[shape],
-            t.len()
+            t.len(),
+            cpu_ms(c.get(c.len() / 2).copied().unwrap_or(0)),
+            cpu_ms(c.last().copied().unwrap_or(0)),
+            cpu_ms(c.iter().sum())
         );
     }
     all.sort();
+    all_cpu.sort();
     println!(
-        "| **all {}** | **{}** | **{}** | **{}** | {} | |",
+        "| **all {}** | **{}** | **{}** | **{}** | {} | | {} / {} / **{}** |",
         all.len(),
         ms(percentile(&all, 0.5)),
         ms(percentile(&all, 0.95)),
         ms(percentile(&all, 0.99)),
-        ms(*all.last().unwrap_or(&Duration::ZERO))
+        ms(*all.last().unwrap_or(&Duration::ZERO)),
+        cpu_ms(all_cpu.get(all_cpu.len() / 2).copied().unwrap_or(0)),
+        cpu_ms(all_cpu.last().copied().unwrap_or(0)),
+        cpu_ms(all_cpu.iter().sum())
     );
     Ok(ids)
 }

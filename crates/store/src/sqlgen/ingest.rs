@@ -36,6 +36,10 @@ pub(crate) enum Drive {
     /// events holds millions of rows (`windows`: 1.9M, 778 ms) for 8,900 in the network.
     /// SQLite reads it as `Column("client_ip")`.
     Network,
+    /// SQLite: the rows whose ids a JSON array parameter lists (a slice of a client
+    /// network's ids in time order, see [`sqlite_network_ids`]), fetched by id, every
+    /// filter column hidden.
+    Listed,
 }
 
 /// Rows a probe counts up to. Driving by an index that returns rows out of time order
@@ -400,7 +404,74 @@ pub(crate) fn bounded_events_query(
     drive: Drive,
     scan: Option<i64>,
 ) -> Sql {
+    build_events_query(dialect, q, drive, scan, None)
+}
+
+/// The SQLite query listing, newest first, the rows of `q` among those whose ids
+/// `ids_json` (a JSON array of integers) lists ([`Drive::Listed`]).
+pub(crate) fn sqlite_listed_query(q: &EventQuery, ids_json: &str) -> Sql {
+    build_events_query(Dialect::Sqlite, q, Drive::Listed, None, Some(ids_json))
+}
+
+/// Rows of a client network (a range, fewer than [`SMALL_MATCH`]) the SQLite store
+/// fetches first when the network drives, then four times as many each time while the
+/// page is not full: see [`sqlite_network_ids`].
+pub(crate) const NETWORK_FIRST_CHUNK: usize = 256;
+
+/// When the client network drives an SQLite query (`Drive::Column("client_ip")`, a
+/// range rather than one address), the ids of its rows (within the time window and
+/// after the cursor), newest first, read from the `(client_ip, ts)` index alone; the
+/// store then fetches the rows in that order, a slice at a time
+/// ([`sqlite_listed_query`]), and stops once a page is full. Driven as one query, the
+/// network's index returns its rows out of time order, so every row was read and
+/// tested before the sort: a cold /24 at 10M events is ~9,000 rows read at random
+/// (42–63 ms of CPU), where a common word fills the page within a few hundred
+/// (13–17 ms in all). `None` for any other drive. `+ts` keeps the time index out of
+/// the plan (the sort is on the network's few entries).
+pub(crate) fn sqlite_network_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
+    let net = q.client?;
+    if drive != Drive::Column("client_ip") || one_address(q) {
+        return None;
+    }
+    let mut b = Builder::new(Dialect::Sqlite);
+    let lo = b.p(Param::Bytes(net.first.to_vec()));
+    let hi = b.p(Param::Bytes(net.last.to_vec()));
+    b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("+ts >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("+ts < {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let at = b.p(Param::I64(c.ts));
+        let id = b.p(Param::I64(c.id));
+        b.cond(format!("(+ts, id) < ({at}, {id})"));
+    }
+    Some(Sql {
+        text: format!(
+            "SELECT id FROM events WHERE {} ORDER BY +ts DESC, id DESC",
+            b.conds.join(" AND ")
+        ),
+        params: b.params,
+    })
+}
+
+/// [`bounded_events_query`], or with `listed` the rows of [`sqlite_listed_query`].
+fn build_events_query(
+    dialect: Dialect,
+    q: &EventQuery,
+    drive: Drive,
+    scan: Option<i64>,
+    listed: Option<&str>,
+) -> Sql {
     let mut b = Builder::new(dialect);
+    if let Some(ids) = listed {
+        let p = b.p(Param::Text(ids.to_owned()));
+        b.cond(format!("id IN (SELECT value FROM json_each({p}))"));
+    }
     // The unary `+` is SQLite's; PostgreSQL chooses by its statistics.
     let sqlite = dialect == Dialect::Sqlite;
     let col = |name: &'static str| -> String {
@@ -415,12 +486,15 @@ pub(crate) fn bounded_events_query(
             }
             _ if !sqlite => name.to_owned(),
             Drive::Column(d) if d != name => format!("+{name}"),
-            Drive::Time | Drive::Text | Drive::Path => format!("+{name}"),
+            Drive::Time | Drive::Text | Drive::Path | Drive::Listed => format!("+{name}"),
             _ => name.to_owned(),
         }
     };
     // Driven by a set of ids, the time index must not be walked for the order.
-    let by_ids = matches!(drive, Drive::Text | Drive::Path | Drive::Network);
+    let by_ids = matches!(
+        drive,
+        Drive::Text | Drive::Path | Drive::Network | Drive::Listed
+    );
     let ts = if by_ids && sqlite { "+ts" } else { "ts" };
     if drive == Drive::Path
         && let Some(rows) = path_rows(&mut b, q, "id")
@@ -1219,6 +1293,67 @@ mod tests {
             ..q
         };
         assert_eq!(pg_path_walk(&one, 13_228, 1_000_000), None);
+    }
+
+    #[test]
+    fn sqlite_reads_a_driving_network_in_time_order_a_slice_at_a_time() {
+        let q = EventQuery {
+            client: "10.0.0.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(4)),
+            text: Some("windows".into()),
+            from: Some(palisade_core::Timestamp(10)),
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        // The ids: the network's index alone, the window and the cursor on its `ts`,
+        // the time index kept out.
+        let ids = sqlite_network_ids(&q, Drive::Column("client_ip")).map(|s| s.text);
+        assert_eq!(
+            ids.as_deref(),
+            Some(
+                "SELECT id FROM events WHERE client_ip BETWEEN ?1 AND ?2 AND +ts >= ?3 \
+                 AND (+ts, id) < (?4, ?5) ORDER BY +ts DESC, id DESC"
+            )
+        );
+        // Any other drive, one address, or no network: the one query as before.
+        for drive in [
+            Drive::Time,
+            Drive::Text,
+            Drive::Column("status"),
+            Drive::Path,
+        ] {
+            assert!(sqlite_network_ids(&q, drive).is_none(), "{drive:?}");
+        }
+        let one = EventQuery {
+            client: "10.0.0.7/32".parse().ok(),
+            ..q.clone()
+        };
+        assert!(sqlite_network_ids(&one, Drive::Column("client_ip")).is_none());
+        let none = EventQuery {
+            client: None,
+            ..q.clone()
+        };
+        assert!(sqlite_network_ids(&none, Drive::Column("client_ip")).is_none());
+        // The rows: by the listed ids, every filter kept but hidden from its index,
+        // sorted newest first.
+        let listed = sqlite_listed_query(&q, "[3,1,2]");
+        assert!(
+            listed
+                .text
+                .contains(" FROM events WHERE id IN (SELECT value FROM json_each(?1)) AND +ts >= ?2 AND +client_ip BETWEEN ?3 AND ?4 AND +status BETWEEN ?5 AND ?6 AND (path LIKE ?7"),
+            "{}",
+            listed.text
+        );
+        assert!(
+            listed
+                .text
+                .contains("AND (+ts, id) < (?8, ?9) ORDER BY ts DESC, id DESC LIMIT ?10"),
+            "{}",
+            listed.text
+        );
+        assert!(!listed.text.contains("events_text"), "{}", listed.text);
+        assert_eq!(listed.params.first(), Some(&Param::Text("[3,1,2]".into())));
     }
 
     #[test]

@@ -468,8 +468,13 @@ impl Store for SqliteStore {
                     rows.map(|r| r.map_err(sqlite_err)?.into_stored())
                         .collect::<Result<Vec<_>, _>>()
                 };
-                match sqlgen::sqlite_fallback(q, &probes, drive) {
+                // A client network that drives is read in time order, a slice at a time.
+                let answer = |drive: sqlgen::Drive| match sqlgen::sqlite_network_ids(q, drive) {
+                    Some(ids) => super::network::list(conn, q, &ids),
                     None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                };
+                match sqlgen::sqlite_fallback(q, &probes, drive) {
+                    None => answer(drive),
                     Some((fallback, scan)) => {
                         // A bounded walk first; a short answer proves nothing.
                         let page = usize::try_from(sqlgen::clamp_limit(q.limit)).unwrap_or(0);
@@ -482,7 +487,7 @@ impl Store for SqliteStore {
                         if first.len() > page {
                             Ok(first)
                         } else {
-                            run(sqlgen::events_query(Dialect::Sqlite, q, fallback))
+                            answer(fallback)
                         }
                     }
                 }

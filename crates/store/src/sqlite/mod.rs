@@ -66,6 +66,9 @@ mod alerts;
 // The optional free-text index behind `q`.
 mod text_index;
 
+// Events listings driven by a client network, read in time order.
+mod network;
+
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 

@@ -12,6 +12,7 @@ contract!(
     round_trips_every_field,
     filters_time_range,
     filters_client_network,
+    a_network_reads_its_rows_in_time_order,
     filters_method_status_host_source_kind,
     filters_path_prefix,
     path_prefix_with_any_method_and_status,
@@ -169,6 +170,63 @@ async fn filters_client_network(db: Db) {
     let ip: IpAddr = "10.1.2.3".parse().unwrap();
     let page = s.query_events(&q("10.1.2.3/32")).await;
     assert_eq!(page.unwrap().items[0].event.client_ip, Some(ip));
+}
+
+/// A network of many rows (more than the SQLite store fetches at once when the network
+/// drives: it sorts the network's ids by time, then reads the rows a slice at a time),
+/// written out of time order, with equal timestamps and filters matching two rows in
+/// three: every page is what a full sort gives, whatever the page size (from 300 on,
+/// the network is a quarter of the rows and drives in SQLite; below, a walk does).
+async fn a_network_reads_its_rows_in_time_order(db: Db) {
+    let s = &db.store;
+    let mut events = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..1_200_i64 {
+        // Ids rise while times go back and forth; every time occurs twice.
+        let ts = (i * 7_919) % 600;
+        let status = if i % 3 == 0 { 404 } else { 200 };
+        let ip = format!("10.9.{}.{}", (i / 250) % 2, i % 250);
+        events.push(http(ts, &ip, "GET", "/n", status));
+        if status == 200 {
+            expected.push((ts, i));
+        }
+        // Outside the network, matching every other filter.
+        for k in 0..3 {
+            events.push(http(ts, &format!("10.8.0.{k}"), "GET", "/n", 200));
+        }
+    }
+    // One row of the network with another method: filtered out.
+    events.push(http(5, "10.9.0.3", "POST", "/n", 200));
+    write(s, events).await;
+    // Newest first, the later-written (higher id) first among equal times.
+    expected.sort_by(|a, b| b.cmp(a));
+    let want: Vec<i64> = expected.iter().map(|(ts, _)| *ts).collect();
+    for limit in [1, 7, 100, 300, 400, 1_000] {
+        let mut q = EventQuery {
+            client: net("10.9.0.0/23"),
+            status: Some(StatusFilter::Exact(200)),
+            method: Some("GET".into()),
+            limit,
+            ..EventQuery::default()
+        };
+        let mut got = Vec::new();
+        loop {
+            let page = s.query_events(&q).await.unwrap();
+            got.extend(
+                page.items
+                    .iter()
+                    .map(|e| (e.event.ts.as_micros() - T0, e.id)),
+            );
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+                None => break,
+            }
+        }
+        let times: Vec<i64> = got.iter().map(|(ts, _)| *ts).collect();
+        assert_eq!(times, want, "limit {limit}");
+        // Strictly newest first: equal times in falling id order, no row twice.
+        assert!(got.windows(2).all(|w| w[0] > w[1]), "limit {limit}");
+    }
 }
 
 async fn filters_method_status_host_source_kind(db: Db) {
