@@ -25,7 +25,7 @@ use deadpool_postgres::Transaction;
 
 use super::{corrupt, pg_err, pool_err};
 use crate::StoreError;
-use crate::sqlgen::text::PG_INDEX;
+use crate::sqlgen::text::{PG_INDEX, PG_TAGGED_INDEX};
 use palisade_core::Timestamp;
 
 /// `settings` key of the index definitions set aside: a JSON array of `[name, sql]`
@@ -198,7 +198,7 @@ pub(super) async fn end(
 fn build_order(list: Vec<(String, String)>, text_index: bool) -> Vec<(String, String)> {
     let mut order: Vec<(String, String)> = list
         .into_iter()
-        .filter(|(name, _)| text_index || name != PG_INDEX)
+        .filter(|(name, _)| text_index || (name != PG_INDEX && name != PG_TAGGED_INDEX))
         .collect();
     order.sort_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(&a.0)));
     order

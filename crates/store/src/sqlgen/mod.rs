@@ -29,8 +29,8 @@ pub(crate) use devices::{analytics_queries, devices_query};
 pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     Drive, PATH_INDEX, PG_TEXT_WALK, Probes, SMALL_MATCH, bounded_events_query, dead_letters_query,
-    events_query, pg_after_walk, pg_network_drives, pg_path_walk, pg_text_walk, pg_walk_further,
-    pg_word_estimate, plan_rows, probe_query, sqlite_drive, sqlite_fallback,
+    events_query, pg_after_walk, pg_network_drives, pg_path_walk, pg_tagged_drive, pg_text_walk,
+    pg_walk_further, pg_word_estimate, plan_rows, probe_query, sqlite_drive, sqlite_fallback,
 };
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{
