@@ -112,10 +112,10 @@ impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         // Indexes a killed bulk load left aside are built first: their definitions
         // belong to the schema as it was, before any migration this start applies.
-        super::bulk::end(&self.pool, self.search.text_index).await?;
+        super::bulk::end(&self.pool, self.search).await?;
         let mut client = self.client().await?;
         migrate(&mut client, MIGRATIONS).await?;
-        let indexed = super::text_index::sync(&client, self.search.text_index).await?;
+        let indexed = super::text_index::sync(&client, self.search).await?;
         self.text_index.store(indexed.trigram, Ordering::Relaxed);
         self.tagged_index.store(indexed.tagged, Ordering::Relaxed);
         Ok(())
@@ -127,7 +127,7 @@ impl Store for PgStore {
     }
 
     async fn end_bulk_load(&self) -> Result<(), StoreError> {
-        super::bulk::end(&self.pool, self.search.text_index).await
+        super::bulk::end(&self.pool, self.search).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {

@@ -3,8 +3,9 @@
 //! the path's first characters, kept in step with the `[search]` setting at migration.
 //! The planner picks the first for `q`; the store adds the bucket key, or the tagged
 //! key, for a large path prefix plus `q` (see `postgres::ingest`), which it only does
-//! once it knows the index exists ([`sync`]'s answer). A store whose text index
-//! predates the tagged one gets it at its next start.
+//! once it knows the index exists ([`sync`]'s answer). The tagged index follows its
+//! own setting (`[search] prefix_text_index`, with `text_index` on): a store switched
+//! to it gets it at its next start, beside the trigram index it already has.
 
 use super::pg_err;
 use crate::StoreError;
@@ -26,8 +27,10 @@ pub(super) struct TextIndexes {
 /// only slower, and a warning says why. Returns which exist afterwards.
 pub(super) async fn sync(
     client: &deadpool_postgres::Client,
-    enabled: bool,
+    search: crate::SearchConfig,
 ) -> Result<TextIndexes, StoreError> {
+    let enabled = search.text_index;
+    let tagged_enabled = enabled && search.prefix_text_index;
     let row = client
         .query_one(
             "SELECT to_regclass($1::text) IS NOT NULL, to_regclass($2::text) IS NOT NULL,
@@ -51,6 +54,15 @@ pub(super) async fn sync(
         }
         return Ok(TextIndexes::default());
     }
+    if !tagged_enabled && (tagged_exists || fn_exists) {
+        tracing::info!(
+            "dropping the tagged free-text index of stored events ([search] prefix_text_index)"
+        );
+        client
+            .batch_execute(&text::pg_drop_tagged())
+            .await
+            .map_err(pg_err)?;
+    }
     if exists {
         if old_exists {
             client
@@ -58,10 +70,10 @@ pub(super) async fn sync(
                 .await
                 .map_err(pg_err)?;
         }
-        if tagged_exists {
+        if tagged_exists || !tagged_enabled {
             return Ok(TextIndexes {
                 trigram: true,
-                tagged: true,
+                tagged: tagged_enabled,
             });
         }
     }
@@ -93,7 +105,15 @@ pub(super) async fn sync(
             }
         }
     };
-    tracing::info!("building the tagged free-text index of stored events ([search] text_index)");
+    if !tagged_enabled || tagged_exists {
+        return Ok(TextIndexes {
+            trigram,
+            tagged: tagged_enabled,
+        });
+    }
+    tracing::info!(
+        "building the tagged free-text index of stored events ([search] prefix_text_index)"
+    );
     let tagged = match client.batch_execute(&text::pg_create_tagged(&schema)).await {
         Ok(()) => true,
         Err(error) => {

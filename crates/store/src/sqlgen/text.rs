@@ -275,8 +275,15 @@ pub(crate) const PG_EXTENSION_SCHEMA: &str = "SELECT quote_ident(n.nspname)::tex
 /// Drops the PostgreSQL indexes (either layout, and the tagged one with its function).
 pub(crate) fn pg_drop() -> String {
     format!(
-        "DROP INDEX IF EXISTS {PG_INDEX}; DROP INDEX IF EXISTS {PG_OLD_INDEX}; \
-         DROP INDEX IF EXISTS {PG_TAGGED_INDEX}; DROP FUNCTION IF EXISTS {PG_TAGGED_FN}(text, text)"
+        "DROP INDEX IF EXISTS {PG_INDEX}; DROP INDEX IF EXISTS {PG_OLD_INDEX}; {}",
+        pg_drop_tagged()
+    )
+}
+
+/// Drops [`PG_TAGGED_INDEX`] and its function only.
+pub(crate) fn pg_drop_tagged() -> String {
+    format!(
+        "DROP INDEX IF EXISTS {PG_TAGGED_INDEX}; DROP FUNCTION IF EXISTS {PG_TAGGED_FN}(text, text)"
     )
 }
 

@@ -14,8 +14,20 @@ contract!(
     a_large_prefix_with_a_word_gives_the_same_results,
 );
 
-const ON: SearchConfig = SearchConfig { text_index: true };
-const OFF: SearchConfig = SearchConfig { text_index: false };
+/// Both indexes on (PostgreSQL's tagged one answers a prefix plus a word).
+const ON: SearchConfig = SearchConfig {
+    text_index: true,
+    prefix_text_index: true,
+};
+/// The trigram index alone.
+const TRIGRAM_ONLY: SearchConfig = SearchConfig {
+    text_index: true,
+    prefix_text_index: false,
+};
+const OFF: SearchConfig = SearchConfig {
+    text_index: false,
+    prefix_text_index: false,
+};
 
 /// Every matching event (walking all pages of 3), as offsets from T0, newest first.
 async fn matching(store: &SharedStore, q: &EventQuery) -> Vec<i64> {
@@ -322,6 +334,24 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
             .await,
             vec![1]
         );
+        // `prefix_text_index` off: the tagged index goes, the trigram one stays.
+        let trigram_only = db.reopen_with(TRIGRAM_ONLY).await;
+        assert_eq!(db.scalar(exists).await, 1);
+        assert_eq!(db.scalar(tagged).await, 0);
+        assert_eq!(db.scalar(tagged_fn).await, 0);
+        assert_eq!(
+            matching(
+                &trigram_only,
+                &EventQuery {
+                    path_prefix: Some("/Adm".into()),
+                    ..text("LOGIN")
+                }
+            )
+            .await,
+            vec![1]
+        );
+        let _ = db.reopen_with(ON).await;
+        assert_eq!(db.scalar(tagged).await, 1);
     }
     // Writes made with the index on are found through it.
     let mut late = ev(50);
