@@ -25,7 +25,7 @@ use deadpool_postgres::Transaction;
 
 use super::{corrupt, pg_err, pool_err};
 use crate::StoreError;
-use crate::sqlgen::text::PG_INDEX;
+use crate::sqlgen::text::{PG_INDEX, PG_TAGGED_INDEX};
 use palisade_core::Timestamp;
 
 /// `settings` key of the index definitions set aside: a JSON array of `[name, sql]`
@@ -162,12 +162,12 @@ const BUILDERS: usize = 3;
 /// Builds every index set aside, up to [`BUILDERS`] at a time, each in a transaction
 /// of its own on its own connection. The list is held under the bookkeeping lock
 /// meanwhile and emptied once all are built; a kill in between keeps it whole, and the
-/// next call skips the indexes that exist by then. The free-text index is dropped from
-/// the list instead of built when `text_index` is now off (the setting changed while
-/// it was aside).
+/// next call skips the indexes that exist by then. The free-text indexes are dropped
+/// from the list instead of built when their setting is now off (it changed while they
+/// were aside).
 pub(super) async fn end(
     pool: &deadpool_postgres::Pool,
-    text_index: bool,
+    search: crate::SearchConfig,
 ) -> Result<(), StoreError> {
     let mut coordinator = pool.get().await.map_err(pool_err)?;
     let tx = coordinator.transaction().await.map_err(pg_err)?;
@@ -182,7 +182,7 @@ pub(super) async fn end(
         tx.commit().await.map_err(pg_err)?;
         return Ok(());
     }
-    let queue = Mutex::new(build_order(list, text_index));
+    let queue = Mutex::new(build_order(list, search));
     let builders = (0..BUILDERS).map(|_| build_queued(pool, &queue));
     for built in futures_util::future::join_all(builders).await {
         built?;
@@ -194,11 +194,14 @@ pub(super) async fn end(
 /// The indexes of `list` to build, as a stack whose top is the widest definition (a
 /// rough stand-in for the costliest build: more key columns, longer keys), so that the
 /// longest build does not start last. The free-text index is left out when
-/// `text_index` is off.
-fn build_order(list: Vec<(String, String)>, text_index: bool) -> Vec<(String, String)> {
+/// `text_index` is off, the tagged one unless `prefix_text_index` is on too.
+fn build_order(list: Vec<(String, String)>, search: crate::SearchConfig) -> Vec<(String, String)> {
     let mut order: Vec<(String, String)> = list
         .into_iter()
-        .filter(|(name, _)| text_index || name != PG_INDEX)
+        .filter(|(name, _)| search.text_index || name != PG_INDEX)
+        .filter(|(name, _)| {
+            (search.text_index && search.prefix_text_index) || name != PG_TAGGED_INDEX
+        })
         .collect();
     order.sort_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(&a.0)));
     order
@@ -289,7 +292,13 @@ mod tests {
                 "CREATE INDEX events_host ON events (host, ts, id)",
             ),
         ];
-        let mut order = build_order(list, true);
+        let mut order = build_order(
+            list,
+            crate::SearchConfig {
+                text_index: true,
+                prefix_text_index: true,
+            },
+        );
         let first = order.pop().map(|(n, _)| n);
         assert_eq!(first.as_deref(), Some("events_method_status_path"));
         let second = order.pop().map(|(n, _)| n);
@@ -302,11 +311,45 @@ mod tests {
             def("events_ts", "CREATE INDEX events_ts ON events (ts, id)"),
             def(PG_INDEX, "CREATE INDEX text ON events USING gin (x)"),
         ];
-        let off: Vec<String> = build_order(list.clone(), false)
+        let search = |text_index, prefix_text_index| crate::SearchConfig {
+            text_index,
+            prefix_text_index,
+        };
+        let off: Vec<String> = build_order(list.clone(), search(false, false))
             .into_iter()
             .map(|(n, _)| n)
             .collect();
         assert_eq!(off, vec!["events_ts".to_owned()]);
-        assert_eq!(build_order(list, true).len(), 2);
+        assert_eq!(build_order(list, search(true, false)).len(), 2);
+    }
+
+    #[test]
+    fn the_tagged_index_needs_both_settings() {
+        let list = vec![
+            def("events_ts", "CREATE INDEX events_ts ON events (ts, id)"),
+            def(PG_INDEX, "CREATE INDEX text ON events USING gin (x)"),
+            def(
+                PG_TAGGED_INDEX,
+                "CREATE INDEX tagged ON events USING gin (y)",
+            ),
+        ];
+        let names = |text_index, prefix_text_index| -> Vec<String> {
+            let search = crate::SearchConfig {
+                text_index,
+                prefix_text_index,
+            };
+            let mut names: Vec<String> = build_order(list.clone(), search)
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(true, false),
+            vec!["events_text_bucket_trgm", "events_ts"]
+        );
+        assert_eq!(names(false, true), vec!["events_ts"]);
+        assert_eq!(names(true, true).len(), 3);
     }
 }

@@ -112,11 +112,12 @@ impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         // Indexes a killed bulk load left aside are built first: their definitions
         // belong to the schema as it was, before any migration this start applies.
-        super::bulk::end(&self.pool, self.search.text_index).await?;
+        super::bulk::end(&self.pool, self.search).await?;
         let mut client = self.client().await?;
         migrate(&mut client, MIGRATIONS).await?;
-        let indexed = super::text_index::sync(&client, self.search.text_index).await?;
-        self.text_index.store(indexed, Ordering::Relaxed);
+        let indexed = super::text_index::sync(&client, self.search).await?;
+        self.text_index.store(indexed.trigram, Ordering::Relaxed);
+        self.tagged_index.store(indexed.tagged, Ordering::Relaxed);
         Ok(())
     }
 
@@ -126,7 +127,7 @@ impl Store for PgStore {
     }
 
     async fn end_bulk_load(&self) -> Result<(), StoreError> {
-        super::bulk::end(&self.pool, self.search.text_index).await
+        super::bulk::end(&self.pool, self.search).await
     }
 
     async fn ping(&self) -> Result<Duration, StoreError> {
@@ -214,7 +215,11 @@ impl Store for PgStore {
             .await
             .map_err(pg_err)?;
         tx.batch_execute(NO_JIT).await.map_err(pg_err)?;
-        let page = list_events(&tx, query, self.text_index.load(Ordering::Relaxed)).await?;
+        let indexes = super::text_index::TextIndexes {
+            trigram: self.text_index.load(Ordering::Relaxed),
+            tagged: self.tagged_index.load(Ordering::Relaxed),
+        };
+        let page = list_events(&tx, query, indexes).await?;
         tx.commit().await.map_err(pg_err)?;
         Ok(page)
     }
@@ -270,12 +275,13 @@ impl Store for PgStore {
 const NO_JIT: &str = "SET LOCAL jit = off";
 
 /// The events listing of [`Store::query_events`] on `client` (a transaction), with
-/// `text_index` saying whether the free-text index exists.
+/// `indexes` saying which free-text indexes exist.
 async fn list_events<C: GenericClient>(
     client: &C,
     query: &EventQuery,
-    text_index: bool,
+    indexes: super::text_index::TextIndexes,
 ) -> Result<Page<StoredEvent>, StoreError> {
+    let text_index = indexes.trigram;
     // A path prefix whose rows (with the method and status asked for) are few is
     // read through the (method, status, path) index and sorted: the planner's
     // estimates assume the filters independent, and they are not (no GET under
@@ -339,7 +345,7 @@ async fn list_events<C: GenericClient>(
                 }
             }
         }
-        drive = sqlgen::pg_after_walk(query);
+        drive = sqlgen::pg_tagged_drive(query, sqlgen::pg_after_walk(query), indexes.tagged);
     }
     let sql = sqlgen::events_query(Dialect::Postgres, query, drive);
     events_page(client, &sql, query).await

@@ -95,6 +95,9 @@ pub struct PgStore {
     /// known to exist: set by [`Store::migrate`](crate::Store::migrate), read by the
     /// events query before it asks for the bucket (shared by the clones).
     text_index: Arc<AtomicBool>,
+    /// Whether the tagged trigram index exists too (same lifecycle): the events query
+    /// asks for its key, in place of the bucket's, for a path prefix plus `q`.
+    tagged_index: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -138,6 +141,7 @@ impl PgStore {
             pool,
             search: crate::SearchConfig::default(),
             text_index: Arc::new(AtomicBool::new(false)),
+            tagged_index: Arc::new(AtomicBool::new(false)),
         })
     }
 

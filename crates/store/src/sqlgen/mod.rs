@@ -30,8 +30,8 @@ pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     Drive, NETWORK_FIRST_CHUNK, PATH_INDEX, PG_TEXT_WALK, Probes, SMALL_MATCH,
     bounded_events_query, dead_letters_query, events_query, pg_after_walk, pg_network_drives,
-    pg_path_walk, pg_text_walk, pg_walk_further, pg_word_estimate, plan_rows, probe_query,
-    sqlite_drive, sqlite_fallback, sqlite_listed_query, sqlite_network_ids,
+    pg_path_walk, pg_tagged_drive, pg_text_walk, pg_walk_further, pg_word_estimate, plan_rows,
+    probe_query, sqlite_drive, sqlite_fallback, sqlite_listed_query, sqlite_network_ids,
 };
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{

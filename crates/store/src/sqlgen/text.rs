@@ -203,13 +203,88 @@ pub(crate) fn pg_bucket_cond(prefix_param: &str) -> String {
     )
 }
 
+/// The second PostgreSQL index: a GIN of [`PG_TAGGED_FN`] over the path and
+/// [`PG_TEXT_EXPR`], the row's word trigrams each tagged with the path's first
+/// [`BUCKET_CHARS`] characters. A path prefix of that length plus `q` then reads, in
+/// each of the needle's trigram lists, only the rows of the prefix's bucket: through
+/// [`PG_INDEX`] the bucket's list (3.8M rows for `/ti` at 10M events) was decoded and
+/// intersected with the word's (up to 1.9M), 130–560 ms, where the tagged lists hold
+/// about the answer (docs/BENCHMARKS.md, pgquery2 and pgq3).
+pub(crate) const PG_TAGGED_INDEX: &str = "events_text_tagged_trgm";
+
+/// The `IMMUTABLE` SQL function behind [`PG_TAGGED_INDEX`], `(path, text) → text[]`:
+/// `left(path, 3)` before each `pg_trgm` trigram of `text` that lies inside a word
+/// (no padding space) and is printed as itself (three ASCII letters or digits; the
+/// others are printed as a hash, `0x…`, whether padded or not). Applied to a prefix
+/// and a needle, it gives the keys every row holding the needle under the prefix has.
+pub(crate) const PG_TAGGED_FN: &str = "palisade_tagged_trgm";
+
+/// Creates [`PG_TAGGED_FN`] (with `show_trgm` of the `pg_trgm` extension installed in
+/// `schema`, named in full so that the function does not depend on the search path)
+/// and [`PG_TAGGED_INDEX`].
+pub(crate) fn pg_create_tagged(schema: &str) -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION {PG_TAGGED_FN}(path text, body text) RETURNS text[] \
+             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS \
+             $$SELECT ARRAY(SELECT left(path, {BUCKET_CHARS}) || g FROM unnest({schema}.show_trgm(body)) AS g \
+               WHERE length(g) = 3 AND strpos(g, ' ') = 0)$$;
+         CREATE INDEX IF NOT EXISTS {PG_TAGGED_INDEX} ON events USING gin ({})",
+        pg_tagged_key()
+    )
+}
+
+/// The indexed expression of [`PG_TAGGED_INDEX`].
+fn pg_tagged_key() -> String {
+    format!("{PG_TAGGED_FN}(coalesce(path, ''), {PG_TEXT_EXPR})")
+}
+
+/// Whether `needle` has a trigram [`PG_TAGGED_FN`] keeps, whatever the database's
+/// encoding and locale: three ASCII letters or digits in a row. Without one the
+/// tagged key would be empty (an `@>` every row satisfies) and the query keeps the
+/// bucket of [`PG_INDEX`] instead.
+pub(crate) fn pg_has_tagged_trigram(needle: &str) -> bool {
+    let mut run = 0;
+    for c in needle.chars() {
+        run = if c.is_ascii_alphanumeric() {
+            run + 1
+        } else {
+            0
+        };
+        if run >= MIN_INDEXED_CHARS {
+            return true;
+        }
+    }
+    false
+}
+
+/// The condition keeping the rows whose tagged trigrams hold all those of the needle
+/// under the prefix (parameters already bound: the prefix, of at least
+/// [`BUCKET_CHARS`] characters, and the needle as written): redundant with the prefix
+/// and text tests, it lets [`PG_TAGGED_INDEX`] answer with about the matching rows.
+pub(crate) fn pg_tagged_cond(prefix_param: &str, needle_param: &str) -> String {
+    format!(
+        "{} @> {PG_TAGGED_FN}({prefix_param}::text, {needle_param}::text)",
+        pg_tagged_key()
+    )
+}
+
 /// The quoted schema holding the `pg_trgm` extension; no row when it is not installed.
 pub(crate) const PG_EXTENSION_SCHEMA: &str = "SELECT quote_ident(n.nspname)::text FROM pg_extension e \
      JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'";
 
-/// Drops the PostgreSQL index (either layout).
+/// Drops the PostgreSQL indexes (either layout, and the tagged one with its function).
 pub(crate) fn pg_drop() -> String {
-    format!("DROP INDEX IF EXISTS {PG_INDEX}; DROP INDEX IF EXISTS {PG_OLD_INDEX}")
+    format!(
+        "DROP INDEX IF EXISTS {PG_INDEX}; DROP INDEX IF EXISTS {PG_OLD_INDEX}; {}",
+        pg_drop_tagged()
+    )
+}
+
+/// Drops [`PG_TAGGED_INDEX`] and its function only.
+pub(crate) fn pg_drop_tagged() -> String {
+    format!(
+        "DROP INDEX IF EXISTS {PG_TAGGED_INDEX}; DROP FUNCTION IF EXISTS {PG_TAGGED_FN}(text, text)"
+    )
 }
 
 /// The FTS5 query matching every event whose text contains all the trigrams of
@@ -308,6 +383,33 @@ mod tests {
         // Characters, not bytes.
         assert_eq!(fts_trigrams("éü").as_deref(), None);
         assert_eq!(fts_trigrams("éüx").as_deref(), Some("\"éüx\""));
+    }
+
+    #[test]
+    fn a_tagged_trigram_is_three_ascii_letters_or_digits_in_a_row() {
+        for needle in ["abc", "Win", "x/a1b", "\u{e9}abc\u{e9}", "%20sel"] {
+            assert!(pg_has_tagged_trigram(needle), "{needle:?}");
+        }
+        for needle in [
+            "ab",
+            "a b c",
+            "ab/cd",
+            "\u{e9}\u{e9}\u{e9}",
+            "ab\u{e9}",
+            "a_b-c%d",
+            "",
+        ] {
+            assert!(!pg_has_tagged_trigram(needle), "{needle:?}");
+        }
+        let create = pg_create_tagged("\"ext\"");
+        assert!(create.contains("\"ext\".show_trgm(body)"), "{create}");
+        assert!(
+            create.contains(&format!(
+                "CREATE INDEX IF NOT EXISTS {PG_TAGGED_INDEX} ON events USING gin ({PG_TAGGED_FN}(coalesce(path, ''), {PG_TEXT_EXPR}))"
+            )),
+            "{create}"
+        );
+        assert!(pg_drop().contains(PG_TAGGED_INDEX) && pg_drop().contains(PG_TAGGED_FN));
     }
 
     #[test]

@@ -129,8 +129,11 @@ async fn with_text(s: &SharedStore, needle: &str) -> Vec<i64> {
 }
 
 async fn a_killed_bulk_load_gets_the_text_index_back_while_it_is_on(db: Db) {
-    let on = SearchConfig { text_index: true };
-    let off = SearchConfig { text_index: false };
+    let on = SearchConfig {
+        text_index: true,
+        ..SearchConfig::default()
+    };
+    let off = SearchConfig::default();
     let count_indexes = count_indexes(&db);
     let plain = db.scalar(count_indexes).await;
     let s = db.reopen_with(on).await;

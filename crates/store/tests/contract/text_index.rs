@@ -14,8 +14,20 @@ contract!(
     a_large_prefix_with_a_word_gives_the_same_results,
 );
 
-const ON: SearchConfig = SearchConfig { text_index: true };
-const OFF: SearchConfig = SearchConfig { text_index: false };
+/// Both indexes on (PostgreSQL's tagged one answers a prefix plus a word).
+const ON: SearchConfig = SearchConfig {
+    text_index: true,
+    prefix_text_index: true,
+};
+/// The trigram index alone.
+const TRIGRAM_ONLY: SearchConfig = SearchConfig {
+    text_index: true,
+    prefix_text_index: false,
+};
+const OFF: SearchConfig = SearchConfig {
+    text_index: false,
+    prefix_text_index: false,
+};
 
 /// Every matching event (walking all pages of 3), as offsets from T0, newest first.
 async fn matching(store: &SharedStore, q: &EventQuery) -> Vec<i64> {
@@ -297,6 +309,50 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
         );
         assert_eq!(matching(&rebuilt, &text("sysadmin")).await, vec![6]);
     }
+    // PostgreSQL's tagged index (and its function) comes with it, and a store whose
+    // text index predates it gets it at the next start.
+    let tagged = "SELECT count(*) FROM pg_class WHERE relname = 'events_text_tagged_trgm' AND relnamespace = current_schema()::regnamespace";
+    let tagged_fn = "SELECT count(*) FROM pg_proc WHERE proname = 'palisade_tagged_trgm' AND pronamespace = current_schema()::regnamespace";
+    if let crate::harness::Raw::Postgres { .. } = db.raw {
+        assert_eq!(db.scalar(tagged).await, 1);
+        assert_eq!(db.scalar(tagged_fn).await, 1);
+        db.exec_raw(
+            "DROP INDEX events_text_tagged_trgm; DROP FUNCTION palisade_tagged_trgm(text, text)",
+        )
+        .await;
+        let upgraded = db.reopen_with(ON).await;
+        assert_eq!(db.scalar(exists).await, 1);
+        assert_eq!(db.scalar(tagged).await, 1);
+        assert_eq!(
+            matching(
+                &upgraded,
+                &EventQuery {
+                    path_prefix: Some("/Adm".into()),
+                    ..text("LOGIN")
+                }
+            )
+            .await,
+            vec![1]
+        );
+        // `prefix_text_index` off: the tagged index goes, the trigram one stays.
+        let trigram_only = db.reopen_with(TRIGRAM_ONLY).await;
+        assert_eq!(db.scalar(exists).await, 1);
+        assert_eq!(db.scalar(tagged).await, 0);
+        assert_eq!(db.scalar(tagged_fn).await, 0);
+        assert_eq!(
+            matching(
+                &trigram_only,
+                &EventQuery {
+                    path_prefix: Some("/Adm".into()),
+                    ..text("LOGIN")
+                }
+            )
+            .await,
+            vec![1]
+        );
+        let _ = db.reopen_with(ON).await;
+        assert_eq!(db.scalar(tagged).await, 1);
+    }
     // Writes made with the index on are found through it.
     let mut late = ev(50);
     late.user_agent = Some("LateBot/2.0".into());
@@ -316,6 +372,10 @@ async fn index_follows_the_setting_and_the_writes(db: Db) {
     // Switched off: dropped, and the same answers without it.
     let plain = db.reopen_with(OFF).await;
     assert_eq!(db.scalar(exists).await, 0);
+    if let crate::harness::Raw::Postgres { .. } = db.raw {
+        assert_eq!(db.scalar(tagged).await, 0);
+        assert_eq!(db.scalar(tagged_fn).await, 0);
+    }
     assert_eq!(matching(&plain, &text("admin")).await, vec![60, 13]);
     assert_eq!(matching(&plain, &text("latebot")).await, vec![50]);
 }
@@ -368,6 +428,13 @@ async fn a_large_prefix_with_a_word_gives_the_same_results(db: Db) {
         e.message = Some("a needle here".into());
         events.push(e);
     }
+    for (ts, path) in [(24_006, "/big/caf\u{e9}"), (24_007, "/BIG/x")] {
+        let mut e = ev(ts);
+        e.path = Some(path.into());
+        e.method = Some("POST".into());
+        e.message = Some("a needle here".into());
+        events.push(e);
+    }
     write(&db.store, events).await;
     let with = |prefix: &str, method: Option<&str>, status: Option<StatusFilter>, needle: &str| {
         EventQuery {
@@ -391,6 +458,14 @@ async fn a_large_prefix_with_a_word_gives_the_same_results(db: Db) {
         with("/bi", None, None, "needle"),
         with("/big/", Some("GET"), None, "zzq-none"),
         with("/big/p1", Some("GET"), None, "needle"),
+        // Trigrams PostgreSQL's tagged index keeps (three ASCII letters or digits)
+        // beside ones it leaves out (padded, or non-ASCII and printed as a hash).
+        with("/big/", None, None, "Caf\u{e9}"),
+        with("/big/", None, None, "e neEd"),
+        with("/big/", None, None, "\u{e9}"),
+        with("/big/", None, None, "a ne"),
+        with("/big/", None, None, "dle1"),
+        with("/BIG/", None, None, "needle"),
     ];
     let common = [
         with("/big/", Some("GET"), None, "mozilla"),
