@@ -20,7 +20,7 @@ pub struct SearchConfig {
     /// PostgreSQL, with `text_index` on: also keep a second trigram index whose keys
     /// carry the path's first three characters, so that a path prefix matching
     /// millions of events plus a word answers from about the matching rows (at 10M
-    /// events `/tienda1` + `windows`: ~10 ms instead of 300–800 ms). Off by default
+    /// events `/tienda1` + `windows`: 25–50 ms instead of 395–590 ms). Off by default
     /// because it costs ingest: its build at the end of a 1M-line import roughly
     /// tripled the import's wall time (docs/BENCHMARKS.md, pgq3). SQLite needs no
     /// second index (its rowids already hold the path's bucket) and ignores it.
