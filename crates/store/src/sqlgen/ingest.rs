@@ -460,14 +460,7 @@ pub(crate) fn sqlite_network_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
     let lo = b.p(Param::Bytes(net.first.to_vec()));
     let hi = b.p(Param::Bytes(net.last.to_vec()));
     b.cond(format!("client_ip BETWEEN {lo} AND {hi}"));
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("+ts >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("+ts < {p}"));
-    }
+    time_window(&mut b, q, "+ts");
     if let Some(c) = q.cursor {
         let at = b.p(Param::I64(c.ts));
         let id = b.p(Param::I64(c.id));
@@ -480,6 +473,19 @@ pub(crate) fn sqlite_network_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
         ),
         params: b.params,
     })
+}
+
+/// The query's time window (`from` inclusive, `to` exclusive) as conditions on `ts`
+/// (the column as the drive wants it written: `ts`, or `+ts` to keep its index out).
+fn time_window(b: &mut Builder, q: &EventQuery, ts: &str) {
+    if let Some(from) = q.from {
+        let p = b.p(Param::I64(from.as_micros()));
+        b.cond(format!("{ts} >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("{ts} < {p}"));
+    }
 }
 
 /// [`bounded_events_query`], or with `listed` the rows of [`sqlite_listed_query`].
@@ -526,14 +532,7 @@ fn build_events_query(
     {
         b.cond(format!("id IN ({rows})"));
     }
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("{ts} >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("{ts} < {p}"));
-    }
+    time_window(&mut b, q, ts);
     if let Some(net) = q.client {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
         if one_address(q) {

@@ -3,6 +3,8 @@
 //! the rows fetched a slice at a time until a page is full (see
 //! [`sqlgen::sqlite_network_ids`]).
 
+use std::fmt::Write as _;
+
 use palisade_core::event::StoredEvent;
 use rusqlite::Connection;
 
@@ -60,7 +62,7 @@ fn json_array(ids: &[i64]) -> String {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&id.to_string());
+        let _ = write!(out, "{id}");
     }
     out.push(']');
     out
