@@ -37,11 +37,7 @@ pub(crate) fn decisions_query(dialect: Dialect, q: &DecisionQuery) -> Sql {
             format!("(deleted_at IS NOT NULL OR expires_at <= {now})")
         });
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(created_at, id) < ({ts}, {id})"));
-    }
+    b.older_than("created_at, id", q.cursor);
     b.finish(
         &format!("SELECT {DECISION_SELECT_COLUMNS} FROM decisions"),
         "created_at DESC, id DESC",

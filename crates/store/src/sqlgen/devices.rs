@@ -14,14 +14,8 @@ pub(crate) fn devices_query(dialect: Dialect, q: &DeviceQuery) -> Sql {
         Dialect::Sqlite => "LIKE",
         Dialect::Postgres => "ILIKE",
     };
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("last_seen >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("first_seen < {p}"));
-    }
+    b.at_or_after("last_seen", q.from);
+    b.before("first_seen", q.to);
     if let Some(net) = q.ip {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
         let hi = b.p(Param::Bytes(net.last.to_vec()));
@@ -43,11 +37,7 @@ pub(crate) fn devices_query(dialect: Dialect, q: &DeviceQuery) -> Sql {
             b.cond(format!("{column} {like} {p} ESCAPE '\\'"));
         }
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(last_seen, id) < ({ts}, {id})"));
-    }
+    b.older_than("last_seen, id", q.cursor);
     b.finish(
         &format!("SELECT {DEVICE_COLUMNS} FROM devices"),
         "last_seen DESC, id DESC",

@@ -9,14 +9,8 @@ use crate::codec::flows::FLOW_SELECT_COLUMNS;
 /// planner answers each side from `flows_src` / `flows_dst`.
 pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
     let mut b = Builder::new(dialect);
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("start_ts >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("start_ts < {p}"));
-    }
+    b.at_or_after("start_ts", q.from);
+    b.before("start_ts", q.to);
     if let Some(net) = q.ip {
         let lo = b.p(Param::Bytes(net.first.to_vec()));
         let hi = b.p(Param::Bytes(net.last.to_vec()));
@@ -56,11 +50,7 @@ pub(crate) fn flows_query(dialect: Dialect, q: &FlowQuery) -> Sql {
         }
         None => {}
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(start_ts, id) < ({ts}, {id})"));
-    }
+    b.older_than("start_ts, id", q.cursor);
     b.finish(
         &format!("SELECT {FLOW_SELECT_COLUMNS} FROM flows"),
         "start_ts DESC, id DESC",

@@ -20,19 +20,9 @@ pub(crate) fn jobs_query(dialect: Dialect, q: &JobQuery) -> Sql {
         let p = b.p(Param::I64(id));
         b.cond(format!("schedule_id = {p}"));
     }
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("created_at >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("created_at < {p}"));
-    }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(created_at, id) < ({ts}, {id})"));
-    }
+    b.at_or_after("created_at", q.from);
+    b.before("created_at", q.to);
+    b.older_than("created_at, id", q.cursor);
     b.finish(
         &format!("SELECT {JOB_SELECT_COLUMNS} FROM jobs"),
         "created_at DESC, id DESC",

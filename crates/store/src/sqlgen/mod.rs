@@ -9,6 +9,7 @@
 
 use crate::codec::clean;
 use crate::{Cursor, MAX_LIMIT, Page};
+use palisade_core::Timestamp;
 
 pub(crate) mod analytics;
 mod decisions;
@@ -103,6 +104,35 @@ impl Builder {
 
     fn cond(&mut self, c: String) {
         self.conds.push(c);
+    }
+
+    /// `column >= from` when the listing has a lower time bound: the closed end of
+    /// the half-open window `[from, to)` every listing takes.
+    fn at_or_after(&mut self, column: &str, from: Option<Timestamp>) {
+        if let Some(from) = from {
+            let p = self.p(Param::I64(from.as_micros()));
+            self.cond(format!("{column} >= {p}"));
+        }
+    }
+
+    /// `column < to` when the listing has an upper time bound (the open end of
+    /// [`Builder::at_or_after`]'s window).
+    fn before(&mut self, column: &str, to: Option<Timestamp>) {
+        if let Some(to) = to {
+            let p = self.p(Param::I64(to.as_micros()));
+            self.cond(format!("{column} < {p}"));
+        }
+    }
+
+    /// The keyset step of a newest-first listing: rows strictly older than the cursor,
+    /// `key` naming the time and id columns in order (`"created_at, id"`), so a page
+    /// follows the previous one exactly even when rows share a time.
+    fn older_than(&mut self, key: &str, cursor: Option<Cursor>) {
+        if let Some(c) = cursor {
+            let ts = self.p(Param::I64(c.ts));
+            let id = self.p(Param::I64(c.id));
+            self.cond(format!("({key}) < ({ts}, {id})"));
+        }
     }
 
     fn finish(mut self, select: &str, order: &str, limit: u32) -> Sql {

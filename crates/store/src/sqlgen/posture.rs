@@ -1,6 +1,6 @@
 //! The listing query of posture runs.
 
-use super::{Builder, Dialect, Param, Sql, clamp_limit};
+use super::{Builder, Dialect, Sql, clamp_limit};
 use crate::PostureRunQuery;
 use crate::codec::posture::RUN_SELECT_COLUMNS;
 
@@ -8,19 +8,9 @@ use crate::codec::posture::RUN_SELECT_COLUMNS;
 /// (keyset on `(started_at, id)`, which `posture_runs_started` answers in order).
 pub(crate) fn posture_runs_query(dialect: Dialect, q: &PostureRunQuery) -> Sql {
     let mut b = Builder::new(dialect);
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("started_at >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("started_at < {p}"));
-    }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(started_at, id) < ({ts}, {id})"));
-    }
+    b.at_or_after("started_at", q.from);
+    b.before("started_at", q.to);
+    b.older_than("started_at, id", q.cursor);
     b.finish(
         &format!("SELECT {RUN_SELECT_COLUMNS} FROM posture_runs"),
         "started_at DESC, id DESC",

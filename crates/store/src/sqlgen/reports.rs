@@ -1,17 +1,13 @@
 //! The queries of reports: the listing, and the summaries a security report needs.
 
-use super::{Builder, Dialect, Param, Sql, clamp_limit};
+use super::{Builder, Dialect, Sql, clamp_limit};
 use crate::Cursor;
 use crate::codec::reports::REPORT_META_COLUMNS;
 
 /// Reports, newest first, one row more than the page.
 pub(crate) fn reports_query(dialect: Dialect, cursor: Option<Cursor>, limit: u32) -> Sql {
     let mut b = Builder::new(dialect);
-    if let Some(c) = cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(created_at, id) < ({ts}, {id})"));
-    }
+    b.older_than("created_at, id", cursor);
     b.finish(
         &format!("SELECT {REPORT_META_COLUMNS} FROM reports"),
         "created_at DESC, id DESC",

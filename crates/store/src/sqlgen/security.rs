@@ -1,6 +1,6 @@
 //! The listing query of the audit log.
 
-use super::{Builder, Dialect, Param, Sql, clamp_limit};
+use super::{Builder, Dialect, Sql, clamp_limit};
 use crate::AuditQuery;
 use crate::codec::security::AUDIT_SELECT_COLUMNS;
 
@@ -8,14 +8,8 @@ use crate::codec::security::AUDIT_SELECT_COLUMNS;
 /// Each filter is an equality or range the `audit_log` indexes answer in order.
 pub(crate) fn audit_query(dialect: Dialect, q: &AuditQuery) -> Sql {
     let mut b = Builder::new(dialect);
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("ts >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("ts < {p}"));
-    }
+    b.at_or_after("ts", q.from);
+    b.before("ts", q.to);
     if let Some(actor) = &q.actor {
         let p = b.text(actor);
         b.cond(format!("actor = {p}"));
@@ -24,11 +18,7 @@ pub(crate) fn audit_query(dialect: Dialect, q: &AuditQuery) -> Sql {
         let p = b.text(action);
         b.cond(format!("action = {p}"));
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(ts, id) < ({ts}, {id})"));
-    }
+    b.older_than("ts, id", q.cursor);
     b.finish(
         &format!("SELECT {AUDIT_SELECT_COLUMNS} FROM audit_log"),
         "ts DESC, id DESC",

@@ -8,14 +8,8 @@ use crate::codec::threats::{THREAT_SELECT_COLUMNS, rule_id_to_i32};
 /// rule filter is a subquery on `threat_rules`' `(rule_id, ts, threat_id)` key.
 pub(crate) fn threats_query(dialect: Dialect, q: &ThreatQuery) -> Sql {
     let mut b = Builder::new(dialect);
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("ts >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("ts < {p}"));
-    }
+    b.at_or_after("ts", q.from);
+    b.before("ts", q.to);
     if let Some(category) = &q.category {
         let p = b.text(category);
         b.cond(format!("category = {p}"));
@@ -51,11 +45,7 @@ pub(crate) fn threats_query(dialect: Dialect, q: &ThreatQuery) -> Sql {
         };
         b.cond(format!("tags {like} {p} ESCAPE '\\'"));
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(ts, id) < ({ts}, {id})"));
-    }
+    b.older_than("ts, id", q.cursor);
     b.finish(
         &format!("SELECT {THREAT_SELECT_COLUMNS} FROM threats"),
         "ts DESC, id DESC",

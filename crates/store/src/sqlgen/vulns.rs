@@ -26,19 +26,9 @@ pub(crate) fn matches_query(dialect: Dialect, q: &MatchQuery) -> Sql {
         let p = b.text(status.as_str());
         b.cond(format!("m.status = {p}"));
     }
-    if let Some(from) = q.seen_from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("m.last_seen >= {p}"));
-    }
-    if let Some(to) = q.seen_to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("m.first_seen < {p}"));
-    }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(m.first_seen, m.id) < ({ts}, {id})"));
-    }
+    b.at_or_after("m.last_seen", q.seen_from);
+    b.before("m.first_seen", q.seen_to);
+    b.older_than("m.first_seen, m.id", q.cursor);
     b.finish(
         MATCH_SELECT,
         "m.first_seen DESC, m.id DESC",
@@ -58,11 +48,7 @@ pub(crate) fn assets_query(dialect: Dialect, q: &AssetQuery) -> Sql {
             b.cond(format!("a.name < {hi}"));
         }
     }
-    if let Some(c) = q.cursor {
-        let ts = b.p(Param::I64(c.ts));
-        let id = b.p(Param::I64(c.id));
-        b.cond(format!("(a.first_seen, a.id) < ({ts}, {id})"));
-    }
+    b.older_than("a.first_seen, a.id", q.cursor);
     b.finish(
         &format!("SELECT {ASSET_COLUMNS} FROM vuln_assets a"),
         "a.first_seen DESC, a.id DESC",
