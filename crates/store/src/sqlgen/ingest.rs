@@ -475,6 +475,84 @@ pub(crate) fn sqlite_network_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
     })
 }
 
+/// Candidates of the free-text index the SQLite store fetches first when the index
+/// drives, newest id first, then four times as many each time while the page is not
+/// full or not yet proven: see [`sqlite_text_ids`].
+pub(crate) const TEXT_FIRST_CHUNK: usize = 256;
+
+/// When the free-text index drives an SQLite query ([`Drive::Text`]), the event ids of
+/// its candidates for `q` (under the path prefix's bucket), in no particular order;
+/// `None` for any other drive or a needle too short for the index.
+///
+/// Driven as one query, every candidate row was read at random and tested before the
+/// sort: `q` alone with a word of 9,842 candidates at 10M events is 9,842 rows at
+/// 5–8 µs each (60–87 ms of CPU) for a page of 100. The store now reads the
+/// candidates newest id first, a slice at a time ([`sqlite_listed_query`]), and stops
+/// once a page is full and [`sqlite_newer_rows`] proves that no candidate left out can
+/// be newer than the page's last row (the ids follow the time when events arrive in
+/// time order); otherwise it reads them all, as before.
+pub(crate) fn sqlite_text_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
+    if drive != Drive::Text {
+        return None;
+    }
+    let needle = clean(q.text.as_deref().filter(|t| !t.is_empty())?).into_owned();
+    let bucket = text::bucket_range(q.path_prefix.as_deref().map(clean).as_deref());
+    let mut b = Builder::new(Dialect::Sqlite);
+    let ids = text::sqlite_candidate_ids(&mut b, &needle, bucket)?;
+    Some(Sql {
+        text: ids,
+        params: b.params,
+    })
+}
+
+/// The lowest and highest id of the rows in the query's time window (`None` without
+/// one), from the time index alone: every row of the window, hence every candidate
+/// that can match, has an id between the two. For a small window (an hour: 13,889 rows
+/// at 10M events) this leaves the text drive a few candidates of thousands.
+pub(crate) fn sqlite_window_ids(q: &EventQuery) -> Option<Sql> {
+    if q.from.is_none() && q.to.is_none() {
+        return None;
+    }
+    let mut b = Builder::new(Dialect::Sqlite);
+    time_window(&mut b, q, "ts");
+    Some(Sql {
+        text: format!(
+            "SELECT min(id), max(id) FROM events WHERE {}",
+            b.conds.join(" AND ")
+        ),
+        params: b.params,
+    })
+}
+
+/// The check behind [`sqlite_text_ids`]: among at most `bound` rows newer than `after`
+/// (a timestamp, µs) and inside the query's time window and cursor, how many there
+/// are and their lowest id, from the time index alone (`count(*), min(id)`). When
+/// fewer than `bound` came back, they are every such row, and when none has an id
+/// below the lowest id read so far, no candidate left unread can come before a row
+/// of time `after` in the listing's order (newest first, then highest id first).
+/// About 50 ns a row, against 1–8 µs for a row read by id.
+pub(crate) fn sqlite_newer_rows(q: &EventQuery, after: i64, bound: i64) -> Sql {
+    let mut b = Builder::new(Dialect::Sqlite);
+    let at = b.p(Param::I64(after));
+    b.cond(format!("ts > {at}"));
+    if let Some(to) = q.to {
+        let p = b.p(Param::I64(to.as_micros()));
+        b.cond(format!("ts < {p}"));
+    }
+    if let Some(c) = q.cursor {
+        let p = b.p(Param::I64(c.ts));
+        b.cond(format!("ts <= {p}"));
+    }
+    let bound = b.p(Param::I64(bound));
+    Sql {
+        text: format!(
+            "SELECT count(*), min(id) FROM (SELECT id FROM events WHERE {} LIMIT {bound})",
+            b.conds.join(" AND ")
+        ),
+        params: b.params,
+    }
+}
+
 /// The query's time window (`from` inclusive, `to` exclusive) as conditions on `ts`
 /// (the column as the drive wants it written: `ts`, or `+ts` to keep its index out).
 fn time_window(b: &mut Builder, q: &EventQuery, ts: &str) {
@@ -1446,6 +1524,78 @@ mod tests {
         );
         assert!(!listed.text.contains("events_text"), "{}", listed.text);
         assert_eq!(listed.params.first(), Some(&Param::Text("[3,1,2]".into())));
+    }
+
+    #[test]
+    fn sqlite_reads_the_text_candidates_newest_id_first_with_a_check() {
+        let q = EventQuery {
+            text: Some("select".into()),
+            path_prefix: Some("/tienda1/".into()),
+            method: Some("GET".into()),
+            from: Some(palisade_core::Timestamp(10)),
+            to: Some(palisade_core::Timestamp(20)),
+            cursor: Some(Cursor { ts: 15, id: 6 }),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        // The candidates: the index's rowids under the prefix's bucket, as event ids.
+        let ids = sqlite_text_ids(&q, Drive::Text);
+        let ids = ids.as_ref().map(|s| (s.text.as_str(), s.params.len()));
+        assert_eq!(
+            ids,
+            Some((
+                "SELECT rowid & 4398046511103 FROM events_text WHERE events_text MATCH ?1 \
+                 AND rowid BETWEEN ?2 AND ?3",
+                3
+            ))
+        );
+        // Any other drive, or a needle the index cannot narrow: the one query.
+        for drive in [
+            Drive::Time,
+            Drive::Path,
+            Drive::Column("client_ip"),
+            Drive::Listed,
+        ] {
+            assert!(sqlite_text_ids(&q, drive).is_none(), "{drive:?}");
+        }
+        let short = EventQuery {
+            text: Some("se".into()),
+            ..q.clone()
+        };
+        assert!(sqlite_text_ids(&short, Drive::Text).is_none());
+        // The window's ids, from the time index alone.
+        let window = sqlite_window_ids(&q).map(|s| s.text);
+        assert_eq!(
+            window.as_deref(),
+            Some("SELECT min(id), max(id) FROM events WHERE ts >= ?1 AND ts < ?2")
+        );
+        let no_window = EventQuery {
+            from: None,
+            to: None,
+            ..q.clone()
+        };
+        assert!(sqlite_window_ids(&no_window).is_none());
+        // The check: rows newer than the page's last, inside the window and cursor,
+        // bounded, from the time index alone.
+        let check = sqlite_newer_rows(&q, 12, 640);
+        assert_eq!(
+            check.text,
+            "SELECT count(*), min(id) FROM (SELECT id FROM events WHERE ts > ?1 AND ts < ?2 \
+             AND ts <= ?3 LIMIT ?4)"
+        );
+        assert_eq!(
+            check.params,
+            vec![
+                Param::I64(12),
+                Param::I64(20),
+                Param::I64(15),
+                Param::I64(640)
+            ]
+        );
+        assert_eq!(
+            sqlite_newer_rows(&no_window, 12, 640).text,
+            "SELECT count(*), min(id) FROM (SELECT id FROM events WHERE ts > ?1 AND ts <= ?2 LIMIT ?3)"
+        );
     }
 
     #[test]

@@ -483,10 +483,17 @@ impl Store for SqliteStore {
                     rows.map(|r| r.map_err(sqlite_err)?.into_stored())
                         .collect::<Result<Vec<_>, _>>()
                 };
-                // A client network that drives is read in time order, a slice at a time.
-                let answer = |drive: sqlgen::Drive| match sqlgen::sqlite_network_ids(q, drive) {
-                    Some(ids) => super::network::list(conn, q, &ids),
-                    None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                // A client network that drives is read in time order, a slice at a time;
+                // the free-text index's candidates newest id first, a slice at a time.
+                let small_window = probes.window.is_some_and(|w| w < sqlgen::SMALL_MATCH);
+                let answer = |drive: sqlgen::Drive| {
+                    if let Some(ids) = sqlgen::sqlite_network_ids(q, drive) {
+                        super::network::list(conn, q, &ids)
+                    } else if let Some(ids) = sqlgen::sqlite_text_ids(q, drive) {
+                        super::text_drive::list(conn, q, &ids, small_window)
+                    } else {
+                        run(sqlgen::events_query(Dialect::Sqlite, q, drive))
+                    }
                 };
                 match sqlgen::sqlite_fallback(q, &probes, drive) {
                     None => answer(drive),

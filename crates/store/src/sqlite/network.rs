@@ -55,7 +55,7 @@ pub(super) fn list(
 }
 
 /// `ids` as a JSON array (`[1,2,3]`), the one parameter `json_each` reads.
-fn json_array(ids: &[i64]) -> String {
+pub(super) fn json_array(ids: &[i64]) -> String {
     let mut out = String::with_capacity(ids.len() * 9 + 2);
     out.push('[');
     for (i, id) in ids.iter().enumerate() {
