@@ -480,21 +480,47 @@ pub(crate) fn sqlite_network_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
 /// full or not yet proven: see [`sqlite_text_ids`].
 pub(crate) const TEXT_FIRST_CHUNK: usize = 256;
 
-/// When the free-text index drives an SQLite query ([`Drive::Text`]), the event ids of
-/// its candidates for `q` (under the path prefix's bucket), in no particular order;
-/// `None` for any other drive or a needle too short for the index.
+/// When the free-text index drives an SQLite query ([`Drive::Text`]) and reading its
+/// candidates newest id first can pay (see below), the event ids of its candidates
+/// for `q` (under the path prefix's bucket), in no particular order; `None` for any
+/// other drive, a needle too short for the index, or when one query is cheaper.
 ///
 /// Driven as one query, every candidate row was read at random and tested before the
 /// sort: `q` alone with a word of 9,842 candidates at 10M events is 9,842 rows at
-/// 5–8 µs each (60–87 ms of CPU) for a page of 100. The store now reads the
+/// 4–8 µs each (40–87 ms of CPU) for a page of 100. The store now reads the
 /// candidates newest id first, a slice at a time ([`sqlite_listed_query`]), and stops
 /// once a page is full and [`sqlite_newer_rows`] proves that no candidate left out can
 /// be newer than the page's last row (the ids follow the time when events arrive in
-/// time order); otherwise it reads them all, as before.
-pub(crate) fn sqlite_text_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
+/// time order); otherwise it reads them all, as before. That proof reads about
+/// `rows × page / candidates` rows of the time index (the page's end, the candidates
+/// spread evenly), so it pays only when that is under [`CHECK_ROWS_PER_CANDIDATE`]
+/// times the candidates: above ~4,000 candidates at 10M events and a page of 100.
+/// A small time window (`probes.window` under [`SMALL_MATCH`]) always pays: only the
+/// candidates among the window's ids ([`sqlite_window_ids`]) are read.
+pub(crate) fn sqlite_text_ids(q: &EventQuery, drive: Drive, probes: &Probes) -> Option<Sql> {
     if drive != Drive::Text {
         return None;
     }
+    let small_window =
+        (q.from.is_some() || q.to.is_some()) && probes.window.is_some_and(|w| w < SMALL_MATCH);
+    let candidates = probes.text.unwrap_or(0).max(1);
+    let page = i64::from(clamp_limit(q.limit)) + 1;
+    let page_end = probes.rows.saturating_mul(page) / candidates;
+    let pays = page_end < candidates.saturating_mul(CHECK_ROWS_PER_CANDIDATE);
+    if !small_window && !pays {
+        return None;
+    }
+    sqlite_text_candidates(q)
+}
+
+/// Rows of the time index the proof of [`sqlite_text_ids`] may read per candidate it
+/// would spare: a row of that index costs ~25 ns in the proof, a candidate read by id
+/// 1–8 µs (at 10M events, measured through the store).
+pub(crate) const CHECK_ROWS_PER_CANDIDATE: i64 = 64;
+
+/// The event ids of the free-text index's candidates for `q` (under the path prefix's
+/// bucket), in no particular order; `None` without a needle the index can narrow.
+pub(crate) fn sqlite_text_candidates(q: &EventQuery) -> Option<Sql> {
     let needle = clean(q.text.as_deref().filter(|t| !t.is_empty())?).into_owned();
     let bucket = text::bucket_range(q.path_prefix.as_deref().map(clean).as_deref());
     let mut b = Builder::new(Dialect::Sqlite);
@@ -503,6 +529,23 @@ pub(crate) fn sqlite_text_ids(q: &EventQuery, drive: Drive) -> Option<Sql> {
         text: ids,
         params: b.params,
     })
+}
+
+/// Whether an SQLite listing driven by the client network or the free-text index
+/// reads the rows both hold: the network (a range) and the text's candidates each
+/// match fewer than [`SMALL_MATCH`] rows. Then the network's ids, in time order from
+/// its index ([`sqlite_network_ids`]), are kept when they are candidates, and only
+/// those rows are read: a cold /24 (~9,000 rows at 10M events) with a word of ~10,000
+/// candidates shares a few rows with it, where either alone had every one of its
+/// rows read at random (50–70 ms of CPU) to find them. Both lists come from an index
+/// alone.
+pub(crate) fn sqlite_both_few(q: &EventQuery, probes: &Probes) -> bool {
+    let few = |count: Option<i64>| count.is_some_and(|c| c < SMALL_MATCH);
+    q.client.is_some()
+        && !one_address(q)
+        && few(probes.client)
+        && q.text.as_deref().is_some_and(|t| !t.is_empty())
+        && few(probes.text)
 }
 
 /// The lowest and highest id of the rows in the query's time window (`None` without
@@ -530,7 +573,7 @@ pub(crate) fn sqlite_window_ids(q: &EventQuery) -> Option<Sql> {
 /// fewer than `bound` came back, they are every such row, and when none has an id
 /// below the lowest id read so far, no candidate left unread can come before a row
 /// of time `after` in the listing's order (newest first, then highest id first).
-/// About 50 ns a row, against 1–8 µs for a row read by id.
+/// About 25 ns a row (measured through the store at 10M events), against 1–8 µs for a row read by id.
 pub(crate) fn sqlite_newer_rows(q: &EventQuery, after: i64, bound: i64) -> Sql {
     let mut b = Builder::new(Dialect::Sqlite);
     let at = b.p(Param::I64(after));
@@ -1539,7 +1582,13 @@ mod tests {
             ..EventQuery::default()
         };
         // The candidates: the index's rowids under the prefix's bucket, as event ids.
-        let ids = sqlite_text_ids(&q, Drive::Text);
+        let probes = Probes {
+            text: Some(7_031),
+            window: Some(13_889),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        let ids = sqlite_text_ids(&q, Drive::Text, &probes);
         let ids = ids.as_ref().map(|s| (s.text.as_str(), s.params.len()));
         assert_eq!(
             ids,
@@ -1556,24 +1605,49 @@ mod tests {
             Drive::Column("client_ip"),
             Drive::Listed,
         ] {
-            assert!(sqlite_text_ids(&q, drive).is_none(), "{drive:?}");
+            assert!(sqlite_text_ids(&q, drive, &probes).is_none(), "{drive:?}");
         }
         let short = EventQuery {
             text: Some("se".into()),
             ..q.clone()
         };
-        assert!(sqlite_text_ids(&short, Drive::Text).is_none());
+        assert!(sqlite_text_ids(&short, Drive::Text, &probes).is_none());
+        // Without a small window: worth it when the page's end is expected within
+        // 64 rows of the time index per candidate (10M rows, a page of 101: above
+        // ~4,000 candidates).
+        let no_window = EventQuery {
+            from: None,
+            to: None,
+            ..q.clone()
+        };
+        let with = |text: i64| Probes {
+            text: Some(text),
+            window: None,
+            ..probes
+        };
+        assert!(sqlite_text_ids(&no_window, Drive::Text, &with(9_842)).is_some());
+        assert!(sqlite_text_ids(&no_window, Drive::Text, &with(4_000)).is_some());
+        assert!(sqlite_text_ids(&no_window, Drive::Text, &with(3_900)).is_none());
+        assert!(sqlite_text_ids(&no_window, Drive::Text, &with(1_004)).is_none());
+        assert!(sqlite_text_ids(&no_window, Drive::Text, &with(0)).is_none());
+        // A large window is no window.
+        let large = Probes {
+            window: Some(SMALL_MATCH),
+            text: Some(1_004),
+            ..probes
+        };
+        assert!(sqlite_text_ids(&q, Drive::Text, &large).is_none());
+        let small = Probes {
+            text: Some(1_004),
+            ..probes
+        };
+        assert!(sqlite_text_ids(&q, Drive::Text, &small).is_some());
         // The window's ids, from the time index alone.
         let window = sqlite_window_ids(&q).map(|s| s.text);
         assert_eq!(
             window.as_deref(),
             Some("SELECT min(id), max(id) FROM events WHERE ts >= ?1 AND ts < ?2")
         );
-        let no_window = EventQuery {
-            from: None,
-            to: None,
-            ..q.clone()
-        };
         assert!(sqlite_window_ids(&no_window).is_none());
         // The check: rows newer than the page's last, inside the window and cursor,
         // bounded, from the time index alone.
@@ -1596,6 +1670,54 @@ mod tests {
             sqlite_newer_rows(&no_window, 12, 640).text,
             "SELECT count(*), min(id) FROM (SELECT id FROM events WHERE ts > ?1 AND ts <= ?2 LIMIT ?3)"
         );
+    }
+
+    #[test]
+    fn sqlite_reads_a_network_and_a_word_both_few_by_their_common_ids() {
+        let q = EventQuery {
+            client: "10.0.0.0/24".parse().ok(),
+            text: Some("select".into()),
+            ..EventQuery::default()
+        };
+        let probes = Probes {
+            client: Some(8_900),
+            text: Some(9_842),
+            rows: 10_000_000,
+            ..Probes::default()
+        };
+        assert!(sqlite_both_few(&q, &probes));
+        // The candidates whichever drives.
+        let candidates = sqlite_text_candidates(&q).map(|s| s.text);
+        assert_eq!(
+            candidates.as_deref(),
+            Some("SELECT rowid & 4398046511103 FROM events_text WHERE events_text MATCH ?1")
+        );
+        // Either one many, one address, no word: not both few.
+        let many_words = Probes {
+            text: Some(SMALL_MATCH),
+            ..probes
+        };
+        assert!(!sqlite_both_few(&q, &many_words));
+        let big_network = Probes {
+            client: Some(SMALL_MATCH),
+            ..probes
+        };
+        assert!(!sqlite_both_few(&q, &big_network));
+        let one = EventQuery {
+            client: "10.0.0.7/32".parse().ok(),
+            ..q.clone()
+        };
+        assert!(!sqlite_both_few(&one, &probes));
+        let no_word = EventQuery {
+            text: None,
+            ..q.clone()
+        };
+        assert!(!sqlite_both_few(&no_word, &probes));
+        let no_index = Probes {
+            text: None,
+            ..probes
+        };
+        assert!(!sqlite_both_few(&q, &no_index));
     }
 
     #[test]

@@ -483,13 +483,24 @@ impl Store for SqliteStore {
                     rows.map(|r| r.map_err(sqlite_err)?.into_stored())
                         .collect::<Result<Vec<_>, _>>()
                 };
-                // A client network that drives is read in time order, a slice at a time;
+                // A client network that drives is read in time order, a slice at a time
+                // (only its rows the text index has as candidates when both are few);
                 // the free-text index's candidates newest id first, a slice at a time.
                 let small_window = probes.window.is_some_and(|w| w < sqlgen::SMALL_MATCH);
+                let both_few = sqlgen::sqlite_both_few(q, &probes);
                 let answer = |drive: sqlgen::Drive| {
-                    if let Some(ids) = sqlgen::sqlite_network_ids(q, drive) {
-                        super::network::list(conn, q, &ids)
-                    } else if let Some(ids) = sqlgen::sqlite_text_ids(q, drive) {
+                    let network = sqlgen::Drive::Column("client_ip");
+                    let by = if both_few && drive == sqlgen::Drive::Text {
+                        network
+                    } else {
+                        drive
+                    };
+                    if let Some(ids) = sqlgen::sqlite_network_ids(q, by) {
+                        let candidates = both_few
+                            .then(|| sqlgen::sqlite_text_candidates(q))
+                            .flatten();
+                        super::network::list(conn, q, &ids, candidates.as_ref())
+                    } else if let Some(ids) = sqlgen::sqlite_text_ids(q, drive, &probes) {
                         super::text_drive::list(conn, q, &ids, small_window)
                     } else {
                         run(sqlgen::events_query(Dialect::Sqlite, q, drive))

@@ -17,14 +17,13 @@ use palisade_core::event::StoredEvent;
 use rusqlite::Connection;
 
 use super::ingest::event_from_row;
-use super::network::json_array;
+use super::network::{json_array, select_ids};
 use super::{params_of, sqlite_err};
 use crate::sqlgen::{self, Sql};
 use crate::{EventQuery, StoreError};
 
-/// Rows of the time index a check may read per candidate it would spare: a row of
-/// that index costs ~50 ns in the check, a candidate read by id 1–8 µs.
-const CHECK_ROWS_PER_CANDIDATE: usize = 32;
+/// Rows of the time index a check may read per candidate it would spare.
+const CHECK_ROWS_PER_CANDIDATE: usize = sqlgen::CHECK_ROWS_PER_CANDIDATE as usize;
 
 /// Checks tried before the rest of the candidates is read at once: a failed check
 /// means the ids do not follow the time there, and another is unlikely to pass.
@@ -36,6 +35,12 @@ const MAX_CHECKS: u32 = 2;
 /// `small_window` (the query's time window holds fewer than
 /// [`sqlgen::SMALL_MATCH`] rows) the candidates outside the window's ids are dropped
 /// first.
+///
+/// What a check would read is foreseen from the ids, as if they followed the time:
+/// about as many rows are newer than a row as there are ids above its own. When the
+/// page is not expected to be proven within [`CHECK_ROWS_PER_CANDIDATE`] rows per
+/// unread candidate (its matches are sparse, so its last row is old), the rest is
+/// read at once instead, as one query would.
 pub(super) fn list(
     conn: &Connection,
     q: &EventQuery,
@@ -50,6 +55,10 @@ pub(super) fn list(
     let wanted = usize::try_from(sqlgen::clamp_limit(q.limit))
         .unwrap_or(usize::MAX)
         .saturating_add(1);
+    let newest = match candidates.first() {
+        Some(_) => highest_id(conn)?,
+        None => 0,
+    };
     let mut found = Vec::new();
     let mut chunk = sqlgen::TEXT_FIRST_CHUNK;
     let mut checks = MAX_CHECKS;
@@ -57,33 +66,50 @@ pub(super) fn list(
     while !rest.is_empty() {
         let (slice, after) = rest.split_at(chunk.min(rest.len()));
         rest = after;
-        chunk = chunk.saturating_mul(4);
         fetch(conn, q, slice, &mut found)?;
         newest_first(&mut found, wanted);
-        if found.len() < wanted || rest.is_empty() {
+        let bound = rest.len().saturating_mul(CHECK_ROWS_PER_CANDIDATE);
+        let lowest_read = slice.last().copied().unwrap_or(i64::MIN);
+        let Some(last) = found.get(wanted - 1) else {
+            // The page's end, at the rate of matches so far.
+            let expected = ids_above(newest, lowest_read)
+                .saturating_mul(wanted)
+                .checked_div(found.len())
+                .unwrap_or(usize::MAX);
+            chunk = if expected < bound {
+                chunk.saturating_mul(4)
+            } else {
+                rest.len()
+            };
             continue;
+        };
+        if rest.is_empty() {
+            break;
         }
-        if checks == 0 {
+        if checks == 0 || ids_above(newest, last.id) >= bound {
             chunk = rest.len();
             continue;
         }
         checks -= 1;
-        let lowest_read = slice.last().copied().unwrap_or(i64::MIN);
-        if page_is_proven(conn, q, &found, lowest_read, rest.len())? {
+        if page_is_proven(conn, q, &found, lowest_read, bound)? {
             break;
         }
+        chunk = chunk.saturating_mul(4);
     }
     newest_first(&mut found, wanted);
     Ok(found)
 }
 
-/// The ids the statement `ids` selects.
-fn select_ids(conn: &Connection, ids: &Sql) -> Result<Vec<i64>, StoreError> {
-    let mut stmt = conn.prepare_cached(&ids.text).map_err(sqlite_err)?;
-    stmt.query_map(&params_of(ids)[..], |r| r.get::<_, i64>(0))
-        .map_err(sqlite_err)?
-        .collect::<Result<_, _>>()
+/// The highest event id (0 with no events).
+fn highest_id(conn: &Connection) -> Result<i64, StoreError> {
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
         .map_err(sqlite_err)
+}
+
+/// How many ids lie above `id` up to `newest`.
+fn ids_above(newest: i64, id: i64) -> usize {
+    usize::try_from(newest.saturating_sub(id)).unwrap_or(0)
 }
 
 /// Drops the candidates whose id is outside the lowest and highest id of the time
@@ -137,22 +163,20 @@ fn newest_first(rows: &mut Vec<StoredEvent>, wanted: usize) {
 /// Whether no candidate with an id below `lowest_read` (the unread ones) can come
 /// before the last row of `page` (full: a page plus one): no row newer than that row,
 /// inside the query's window and cursor, has such an id ([`sqlgen::sqlite_newer_rows`],
-/// reading at most [`CHECK_ROWS_PER_CANDIDATE`] rows of the time index per unread
-/// candidate; more rows than that prove nothing). A row as old as the page's last has
-/// a lower id than it, so it comes after it.
+/// reading at most `bound` rows of the time index; that many prove nothing). A row as
+/// old as the page's last has a lower id than it, so it comes after it.
 fn page_is_proven(
     conn: &Connection,
     q: &EventQuery,
     page: &[StoredEvent],
     lowest_read: i64,
-    unread: usize,
+    bound: usize,
 ) -> Result<bool, StoreError> {
     let Some(last) = page.last() else {
         return Ok(false);
     };
-    let bound = unread.saturating_mul(CHECK_ROWS_PER_CANDIDATE);
-    let bound_sql = i64::try_from(bound).unwrap_or(i64::MAX);
-    let sql = sqlgen::sqlite_newer_rows(q, last.event.ts.as_micros(), bound_sql);
+    let bound = i64::try_from(bound).unwrap_or(i64::MAX);
+    let sql = sqlgen::sqlite_newer_rows(q, last.event.ts.as_micros(), bound);
     let (newer, lowest_newer) = conn
         .prepare_cached(&sql.text)
         .and_then(|mut s| {
@@ -161,6 +185,6 @@ fn page_is_proven(
             })
         })
         .map_err(sqlite_err)?;
-    let all_seen = newer < bound_sql;
+    let all_seen = newer < bound;
     Ok(all_seen && lowest_newer.is_none_or(|id| id >= lowest_read))
 }

@@ -516,8 +516,9 @@ async fn every_page(store: &SharedStore, q: &EventQuery, limit: u32) -> Vec<(i64
 /// of older ones, then newer ones written late among the first ones' times (equal
 /// times too). A word only in the first part (the ids follow the time: the check
 /// passes), a word mostly in the backfill (the newest ids are old: it fails and every
-/// candidate is read), one in all three parts, with filters, a time window and every
-/// page size: the pages are the unindexed ones.
+/// candidate is read), one in all three parts, with filters, a time window, a client
+/// network (its rows among the candidates) and every page size: the pages are the
+/// unindexed ones.
 async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
     let mut events = Vec::new();
     let mk = |ts: i64, i: i64, words: &[(&str, bool)]| {
@@ -525,6 +526,7 @@ async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
         e.method = Some(if i % 5 == 0 { "POST" } else { "GET" }.into());
         e.status = Some(if i % 3 == 0 { 404 } else { 200 });
         e.path = Some(format!("/p{}", i % 7));
+        e.client_ip = format!("10.5.{}.{}", i % 2, i % 250).parse().ok();
         let words: Vec<&str> = words
             .iter()
             .filter(|(_, on)| *on)
@@ -587,6 +589,16 @@ async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
             ..text("betaword")
         },
         text("zzq-none"),
+        // A network with a word: both few, the network's rows among the candidates.
+        EventQuery {
+            client: "10.5.1.0/24".parse().ok(),
+            ..text("needleword")
+        },
+        EventQuery {
+            client: "10.5.0.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(2)),
+            ..text("betaword")
+        },
     ];
     let limits = [1, 7, 100, 300, 1_000];
     let mut unindexed = Vec::new();
