@@ -427,13 +427,20 @@ pub(crate) fn bounded_events_query(
     drive: Drive,
     scan: Option<i64>,
 ) -> Sql {
-    build_events_query(dialect, q, drive, scan, None)
+    build_events_query(dialect, q, drive, scan, None, false)
 }
 
 /// The SQLite query listing, newest first, the rows of `q` among those whose ids
 /// `ids_json` (a JSON array of integers) lists ([`Drive::Listed`]).
 pub(crate) fn sqlite_listed_query(q: &EventQuery, ids_json: &str) -> Sql {
-    build_events_query(Dialect::Sqlite, q, Drive::Listed, None, Some(ids_json))
+    build_events_query(
+        Dialect::Sqlite,
+        q,
+        Drive::Listed,
+        None,
+        Some(ids_json),
+        false,
+    )
 }
 
 /// Rows of a client network (a range, fewer than [`SMALL_MATCH`]) the SQLite store
@@ -596,6 +603,21 @@ pub(crate) fn sqlite_newer_rows(q: &EventQuery, after: i64, bound: i64) -> Sql {
     }
 }
 
+/// When an SQLite query walks the time index newest first ([`Drive::Time`], no
+/// bound) and has neither a time window nor a cursor: the same filters over the table
+/// itself, highest id first, a page plus one. The store sorts those rows by time and
+/// proves with [`sqlite_newer_rows`] that no lower id is newer than the page's last
+/// (ids follow the time when events arrive in time order); otherwise it walks the
+/// time index as before. The walk through the index seeks every row it reads in the
+/// table (the hot /24 + 2xx + `php` at 10M events: 206,739 rows, 78 ms of CPU in
+/// Python's `sqlite3`), the table read in id order does not (38 ms), and the proof
+/// reads the index alone.
+pub(crate) fn sqlite_id_walk(q: &EventQuery, drive: Drive) -> Option<Sql> {
+    let plain = q.from.is_none() && q.to.is_none() && q.cursor.is_none();
+    (drive == Drive::Time && plain)
+        .then(|| build_events_query(Dialect::Sqlite, q, Drive::Time, None, None, true))
+}
+
 /// The query's time window (`from` inclusive, `to` exclusive) as conditions on `ts`
 /// (the column as the drive wants it written: `ts`, or `+ts` to keep its index out).
 fn time_window(b: &mut Builder, q: &EventQuery, ts: &str) {
@@ -616,6 +638,7 @@ fn build_events_query(
     drive: Drive,
     scan: Option<i64>,
     listed: Option<&str>,
+    by_id: bool,
 ) -> Sql {
     let mut b = Builder::new(dialect);
     if let Some(ids) = listed {
@@ -793,7 +816,9 @@ fn build_events_query(
     }
     // PostgreSQL would walk the time index for the order and test each row against
     // the ids; sorting the few ids is what driving by them means.
-    let order = if by_ids && !sqlite {
+    let order = if by_id {
+        "id DESC"
+    } else if by_ids && !sqlite {
         "ts + 0 DESC, id DESC"
     } else {
         "ts DESC, id DESC"
@@ -1718,6 +1743,45 @@ mod tests {
             ..probes
         };
         assert!(!sqlite_both_few(&q, &no_index));
+    }
+
+    #[test]
+    fn sqlite_reads_a_plain_time_walk_from_the_table_highest_id_first() {
+        let q = EventQuery {
+            client: "10.0.0.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(2)),
+            text: Some("php".into()),
+            limit: 100,
+            ..EventQuery::default()
+        };
+        let walk = sqlite_id_walk(&q, Drive::Time).map(|s| s.text);
+        let walk = walk.as_deref().unwrap_or_default();
+        // Every filter hidden from its index, the table in id order, a page plus one.
+        assert!(
+            walk.contains(" FROM events WHERE +client_ip BETWEEN ?1 AND ?2 AND +status BETWEEN ?3 AND ?4 AND (path LIKE ?5"),
+            "{walk}"
+        );
+        assert!(walk.ends_with(" ORDER BY id DESC LIMIT ?6"), "{walk}");
+        // Another drive, a window or a cursor: the walk through the time index.
+        for drive in [Drive::Text, Drive::Column("status"), Drive::Path] {
+            assert!(sqlite_id_walk(&q, drive).is_none(), "{drive:?}");
+        }
+        let windowed = EventQuery {
+            from: Some(palisade_core::Timestamp(10)),
+            ..q.clone()
+        };
+        assert!(sqlite_id_walk(&windowed, Drive::Time).is_none());
+        let later = EventQuery {
+            cursor: Some(Cursor { ts: 5, id: 6 }),
+            ..q.clone()
+        };
+        assert!(sqlite_id_walk(&later, Drive::Time).is_none());
+        // The listing's own order is unchanged.
+        let plain = events_query(Dialect::Sqlite, &q, Drive::Time).text;
+        assert!(
+            plain.ends_with(" ORDER BY ts DESC, id DESC LIMIT ?6"),
+            "{plain}"
+        );
     }
 
     #[test]

@@ -485,7 +485,8 @@ impl Store for SqliteStore {
                 };
                 // A client network that drives is read in time order, a slice at a time
                 // (only its rows the text index has as candidates when both are few);
-                // the free-text index's candidates newest id first, a slice at a time.
+                // the free-text index's candidates newest id first, a slice at a time;
+                // a time walk with no window and no cursor, the table highest id first.
                 let small_window = probes.window.is_some_and(|w| w < sqlgen::SMALL_MATCH);
                 let both_few = sqlgen::sqlite_both_few(q, &probes);
                 let answer = |drive: sqlgen::Drive| {
@@ -502,6 +503,11 @@ impl Store for SqliteStore {
                         super::network::list(conn, q, &ids, candidates.as_ref())
                     } else if let Some(ids) = sqlgen::sqlite_text_ids(q, drive, &probes) {
                         super::text_drive::list(conn, q, &ids, small_window)
+                    } else if let Some(walk) = sqlgen::sqlite_id_walk(q, drive) {
+                        match super::id_walk::list(conn, q, &walk)? {
+                            Some(rows) => Ok(rows),
+                            None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                        }
                     } else {
                         run(sqlgen::events_query(Dialect::Sqlite, q, drive))
                     }

@@ -72,6 +72,9 @@ mod network;
 // Events listings driven by the free-text index, read newest id first.
 mod text_drive;
 
+// Events listings that would walk the time index, read highest id first.
+mod id_walk;
+
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 

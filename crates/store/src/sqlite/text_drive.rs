@@ -101,14 +101,14 @@ pub(super) fn list(
 }
 
 /// The highest event id (0 with no events).
-fn highest_id(conn: &Connection) -> Result<i64, StoreError> {
+pub(super) fn highest_id(conn: &Connection) -> Result<i64, StoreError> {
     conn.prepare_cached("SELECT coalesce(max(id), 0) FROM events")
         .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
         .map_err(sqlite_err)
 }
 
 /// How many ids lie above `id` up to `newest`.
-fn ids_above(newest: i64, id: i64) -> usize {
+pub(super) fn ids_above(newest: i64, id: i64) -> usize {
     usize::try_from(newest.saturating_sub(id)).unwrap_or(0)
 }
 
@@ -155,7 +155,7 @@ fn fetch(
 
 /// Sorts `rows` as the listing orders them (newest first, then highest id first) and
 /// keeps the first `wanted`.
-fn newest_first(rows: &mut Vec<StoredEvent>, wanted: usize) {
+pub(super) fn newest_first(rows: &mut Vec<StoredEvent>, wanted: usize) {
     rows.sort_unstable_by_key(|e| Reverse((e.event.ts.as_micros(), e.id)));
     rows.truncate(wanted);
 }
@@ -165,7 +165,7 @@ fn newest_first(rows: &mut Vec<StoredEvent>, wanted: usize) {
 /// inside the query's window and cursor, has such an id ([`sqlgen::sqlite_newer_rows`],
 /// reading at most `bound` rows of the time index; that many prove nothing). A row as
 /// old as the page's last has a lower id than it, so it comes after it.
-fn page_is_proven(
+pub(super) fn page_is_proven(
     conn: &Connection,
     q: &EventQuery,
     page: &[StoredEvent],
