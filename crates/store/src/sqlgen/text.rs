@@ -319,7 +319,7 @@ pub(crate) fn bucket_range(prefix: Option<&str>) -> Option<(i64, i64)> {
 
 /// The SELECT of the event ids the SQLite index has as candidates for `needle` (and,
 /// with `bucket`, under that path bucket); `None` when the needle is too short.
-fn sqlite_candidate_ids(
+pub(super) fn sqlite_candidate_ids(
     b: &mut Builder,
     needle: &str,
     bucket: Option<(i64, i64)>,

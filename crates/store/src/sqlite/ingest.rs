@@ -483,10 +483,34 @@ impl Store for SqliteStore {
                     rows.map(|r| r.map_err(sqlite_err)?.into_stored())
                         .collect::<Result<Vec<_>, _>>()
                 };
-                // A client network that drives is read in time order, a slice at a time.
-                let answer = |drive: sqlgen::Drive| match sqlgen::sqlite_network_ids(q, drive) {
-                    Some(ids) => super::network::list(conn, q, &ids),
-                    None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                // A client network that drives is read in time order, a slice at a time
+                // (only its rows the text index has as candidates when both are few);
+                // the free-text index's candidates newest id first, a slice at a time;
+                // a time walk with no window and no cursor, the table highest id first.
+                let small_window = probes.window.is_some_and(|w| w < sqlgen::SMALL_MATCH);
+                let both_few = sqlgen::sqlite_both_few(q, &probes);
+                let answer = |drive: sqlgen::Drive| {
+                    let network = sqlgen::Drive::Column("client_ip");
+                    let by = if both_few && drive == sqlgen::Drive::Text {
+                        network
+                    } else {
+                        drive
+                    };
+                    if let Some(ids) = sqlgen::sqlite_network_ids(q, by) {
+                        let candidates = both_few
+                            .then(|| sqlgen::sqlite_text_candidates(q))
+                            .flatten();
+                        super::network::list(conn, q, &ids, candidates.as_ref())
+                    } else if let Some(ids) = sqlgen::sqlite_text_ids(q, drive, &probes) {
+                        super::text_drive::list(conn, q, &ids, small_window)
+                    } else if let Some(walk) = sqlgen::sqlite_id_walk(q, drive) {
+                        match super::id_walk::list(conn, q, &walk)? {
+                            Some(rows) => Ok(rows),
+                            None => run(sqlgen::events_query(Dialect::Sqlite, q, drive)),
+                        }
+                    } else {
+                        run(sqlgen::events_query(Dialect::Sqlite, q, drive))
+                    }
                 };
                 match sqlgen::sqlite_fallback(q, &probes, drive) {
                     None => answer(drive),

@@ -69,6 +69,12 @@ mod text_index;
 // Events listings driven by a client network, read in time order.
 mod network;
 
+// Events listings driven by the free-text index, read newest id first.
+mod text_drive;
+
+// Events listings that would walk the time index, read highest id first.
+mod id_walk;
+
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 

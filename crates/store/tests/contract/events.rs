@@ -13,6 +13,7 @@ contract!(
     filters_time_range,
     filters_client_network,
     a_network_reads_its_rows_in_time_order,
+    a_time_walk_reads_the_table_highest_id_first,
     filters_method_status_host_source_kind,
     filters_path_prefix,
     path_prefix_with_any_method_and_status,
@@ -226,6 +227,83 @@ async fn a_network_reads_its_rows_in_time_order(db: Db) {
         assert_eq!(times, want, "limit {limit}");
         // Strictly newest first: equal times in falling id order, no row twice.
         assert!(got.windows(2).all(|w| w[0] > w[1]), "limit {limit}");
+    }
+}
+
+/// A query that walks the time index newest first with no window and no cursor: the
+/// SQLite store reads the table highest id first and proves the page on the time index
+/// (the ids follow the time), or walks the index when they do not. Events written in
+/// time order, then a backfill of older ones, then late ones among the first ones'
+/// times (equal times too); 3xx only in the first part (the proof passes), 4xx in all
+/// three (it fails): every first page and every page after it is what a full sort
+/// gives, whatever the page size.
+async fn a_time_walk_reads_the_table_highest_id_first(db: Db) {
+    let s = &db.store;
+    let mut events = Vec::new();
+    // (ts, written at, status)
+    let mut rows = Vec::new();
+    let mut push = |events: &mut Vec<Event>, ts: i64, status: u16| {
+        rows.push((ts, events.len(), status));
+        events.push(http(ts, "10.7.0.1", "GET", "/w", status));
+    };
+    for i in 0..1_500_i64 {
+        let status = match i {
+            _ if i % 10 == 5 => 302,
+            _ if i % 4 == 0 => 404,
+            _ => 200,
+        };
+        push(&mut events, 10_000 + i, status);
+    }
+    for i in 0..800_i64 {
+        push(
+            &mut events,
+            (i * 3) % 2_000,
+            if i % 3 == 0 { 404 } else { 200 },
+        );
+    }
+    for i in 0..600_i64 {
+        push(
+            &mut events,
+            10_000 + (i * 7) % 1_500,
+            if i % 2 == 0 { 500 } else { 404 },
+        );
+    }
+    write(s, events).await;
+    for (class, code) in [(4, 404), (5, 500), (2, 200), (3, 302)] {
+        let mut want: Vec<(i64, usize)> = rows
+            .iter()
+            .filter(|(_, _, status)| *status == code)
+            .map(|(ts, at, _)| (*ts, *at))
+            .collect();
+        // Newest first, the later-written (higher id) first among equal times.
+        want.sort_by(|a, b| b.cmp(a));
+        let want: Vec<i64> = want.iter().map(|(ts, _)| *ts).collect();
+        for limit in [1, 7, 100, 300, 1_000] {
+            let mut q = EventQuery {
+                status: StatusFilter::parse(&format!("{class}xx")),
+                limit,
+                ..EventQuery::default()
+            };
+            let mut got = Vec::new();
+            loop {
+                let page = s.query_events(&q).await.unwrap();
+                got.extend(
+                    page.items
+                        .iter()
+                        .map(|e| (e.event.ts.as_micros() - T0, e.id)),
+                );
+                match page.next_cursor {
+                    Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+                    None => break,
+                }
+            }
+            let times: Vec<i64> = got.iter().map(|(ts, _)| *ts).collect();
+            assert_eq!(times, want, "{class}xx limit {limit}");
+            assert!(
+                got.windows(2).all(|w| w[0] > w[1]),
+                "{class}xx limit {limit}"
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ contract!(
     same_results_with_and_without_the_index,
     index_follows_the_setting_and_the_writes,
     a_large_prefix_with_a_word_gives_the_same_results,
+    candidates_read_newest_id_first_give_the_same_pages,
 );
 
 /// Both indexes on (PostgreSQL's tagged one answers a prefix plus a word).
@@ -488,5 +489,136 @@ async fn a_large_prefix_with_a_word_gives_the_same_results(db: Db) {
     }
     for (q, expected) in common.iter().zip(&unindexed[rare.len()..]) {
         assert_eq!(&pages(&indexed, q, 2, 100).await, expected, "{q:?}");
+    }
+}
+
+/// Every matching event walking pages of `limit`, as (offset from T0, id).
+async fn every_page(store: &SharedStore, q: &EventQuery, limit: u32) -> Vec<(i64, i64)> {
+    let mut q = EventQuery { limit, ..q.clone() };
+    let mut out = Vec::new();
+    loop {
+        let page = store.query_events(&q).await.unwrap();
+        out.extend(
+            page.items
+                .iter()
+                .map(|e| (e.event.ts.as_micros() - T0, e.id)),
+        );
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => return out,
+        }
+    }
+}
+
+/// More candidates than the SQLite store reads at once when the text index drives (it
+/// reads them newest id first, a slice at a time, and checks on the time index that no
+/// unread one is newer than the page): events written in time order, then a backfill
+/// of older ones, then newer ones written late among the first ones' times (equal
+/// times too). A word only in the first part (the ids follow the time: the check
+/// passes), a word mostly in the backfill (the newest ids are old: it fails and every
+/// candidate is read), one in all three parts, with filters, a time window, a client
+/// network (its rows among the candidates) and every page size: the pages are the
+/// unindexed ones.
+async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
+    let mut events = Vec::new();
+    let mk = |ts: i64, i: i64, words: &[(&str, bool)]| {
+        let mut e = ev(ts);
+        e.method = Some(if i % 5 == 0 { "POST" } else { "GET" }.into());
+        e.status = Some(if i % 3 == 0 { 404 } else { 200 });
+        e.path = Some(format!("/p{}", i % 7));
+        e.client_ip = format!("10.5.{}.{}", i % 2, i % 250).parse().ok();
+        let words: Vec<&str> = words
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(w, _)| *w)
+            .collect();
+        e.message = Some(format!("{} {i}", words.join(" ")));
+        e
+    };
+    // In time order.
+    for i in 0..1_500_i64 {
+        let words = [
+            ("alphaword", i % 4 == 0),
+            ("needleword", i % 9 == 0),
+            ("betaword", i % 15 == 0),
+        ];
+        events.push(mk(10_000 + i, i, &words));
+    }
+    // A backfill: older events, written after, out of order.
+    for i in 0..800_i64 {
+        let words = [("needleword", i % 3 == 0), ("betaword", i % 2 == 0)];
+        events.push(mk((i * 3) % 2_000, i, &words));
+    }
+    // Late events among the first part's times, some at equal times.
+    for i in 0..600_i64 {
+        events.push(mk(
+            10_000 + (i * 7) % 1_500,
+            i,
+            &[("needleword", i % 2 == 0)],
+        ));
+    }
+    write(&db.store, events).await;
+    let window = |from: i64, to: i64, needle: &str| EventQuery {
+        from: Some(Timestamp(T0 + from)),
+        to: Some(Timestamp(T0 + to)),
+        ..text(needle)
+    };
+    let queries = [
+        text("alphaword"),
+        text("needleword"),
+        text("AlphaWord"),
+        EventQuery {
+            method: Some("GET".into()),
+            ..text("needleword")
+        },
+        EventQuery {
+            status: Some(StatusFilter::Exact(404)),
+            ..text("alphaword")
+        },
+        EventQuery {
+            path_prefix: Some("/p3".into()),
+            ..text("needleword")
+        },
+        window(10_100, 10_400, "alphaword"),
+        window(10_100, 10_400, "needleword"),
+        window(0, 1_000, "needleword"),
+        window(5_000, 6_000, "needleword"),
+        text("betaword"),
+        EventQuery {
+            status: Some(StatusFilter::Exact(200)),
+            ..text("betaword")
+        },
+        text("zzq-none"),
+        // A network with a word: both few, the network's rows among the candidates.
+        EventQuery {
+            client: "10.5.1.0/24".parse().ok(),
+            ..text("needleword")
+        },
+        EventQuery {
+            client: "10.5.0.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(2)),
+            ..text("betaword")
+        },
+    ];
+    let limits = [1, 7, 100, 300, 1_000];
+    let mut unindexed = Vec::new();
+    for q in &queries {
+        for limit in limits {
+            unindexed.push(every_page(&db.store, q, limit).await);
+        }
+    }
+    // Enough matches to need several slices.
+    assert_eq!(unindexed[0].len(), 375);
+    assert_eq!(unindexed[5].len(), 167 + 267 + 300);
+    assert_eq!(unindexed[50].len(), 100 + 400);
+    let indexed = db.reopen_with(ON).await;
+    let mut expected = unindexed.iter();
+    for q in &queries {
+        for limit in limits {
+            let got = every_page(&indexed, q, limit).await;
+            assert_eq!(Some(&got), expected.next(), "{q:?} limit {limit}");
+            // Strictly newest first, then highest id first: no row twice.
+            assert!(got.windows(2).all(|w| w[0] > w[1]), "{q:?} limit {limit}");
+        }
     }
 }
