@@ -585,10 +585,7 @@ pub(crate) fn sqlite_newer_rows(q: &EventQuery, after: i64, bound: i64) -> Sql {
     let mut b = Builder::new(Dialect::Sqlite);
     let at = b.p(Param::I64(after));
     b.cond(format!("ts > {at}"));
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("ts < {p}"));
-    }
+    b.before("ts", q.to);
     if let Some(c) = q.cursor {
         let p = b.p(Param::I64(c.ts));
         b.cond(format!("ts <= {p}"));
@@ -621,14 +618,8 @@ pub(crate) fn sqlite_id_walk(q: &EventQuery, drive: Drive) -> Option<Sql> {
 /// The query's time window (`from` inclusive, `to` exclusive) as conditions on `ts`
 /// (the column as the drive wants it written: `ts`, or `+ts` to keep its index out).
 fn time_window(b: &mut Builder, q: &EventQuery, ts: &str) {
-    if let Some(from) = q.from {
-        let p = b.p(Param::I64(from.as_micros()));
-        b.cond(format!("{ts} >= {p}"));
-    }
-    if let Some(to) = q.to {
-        let p = b.p(Param::I64(to.as_micros()));
-        b.cond(format!("{ts} < {p}"));
-    }
+    b.at_or_after(ts, q.from);
+    b.before(ts, q.to);
 }
 
 /// [`bounded_events_query`], or with `listed` the rows of [`sqlite_listed_query`].
