@@ -31,6 +31,7 @@ pub mod request;
 pub mod rules;
 mod scan;
 pub mod seclang;
+mod split;
 pub mod transform;
 
 pub use engine::{Engine, EngineConfig, Finding, Verdict};

@@ -240,8 +240,12 @@ pub fn graphql_strings(doc: &str) -> Vec<(String, String)> {
 pub fn base64_text(value: &str) -> Option<String> {
     use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    let v = value.trim();
-    // What is decoded is never longer than the value: short values are words.
+    // What is decoded is never longer than the value: short values are words (and
+    // trimming only shortens, so the untrimmed length answers first).
+    if value.len() < MIN_BASE64 {
+        return None;
+    }
+    let v = trimmed(value);
     if v.len() < MIN_BASE64 {
         return None;
     }
@@ -272,9 +276,44 @@ pub fn base64_text(value: &str) -> Option<String> {
     (printable && !text.trim().is_empty()).then_some(text)
 }
 
+/// `value.trim()`, without its walk over characters when both ends are printable
+/// ASCII: neither end is whitespace then, so trimming leaves the value as it is. Most
+/// values a request carries (header values, arguments) end so, and the walk decoded a
+/// character at each end and looked it up in the whitespace table.
+fn trimmed(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => value,
+        _ => value.trim(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trimmed_is_str_trim() -> Result<(), String> {
+        let ends = [
+            "", " ", "\t", "\n", "\r", "\u{0B}", "\u{0C}", "\u{85}", "\u{A0}", "\u{2003}",
+            "\u{3000}", "a", "=", "~", "!", "é", "\u{7F}", "\u{1F}", "\0",
+        ];
+        for start in ends {
+            for end in ends {
+                for middle in ["", "x", "QUJD REVG", " \u{A0} "] {
+                    let value = format!("{start}{middle}{end}");
+                    if trimmed(&value) != value.trim() {
+                        return Err(format!(
+                            "{value:?}: {:?} ≠ {:?}",
+                            trimmed(&value),
+                            value.trim()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn xml_elements_attributes_and_cdata() {

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use crate::framing;
 use crate::places;
+use crate::split::{split_at, split_once_at};
 use crate::transform::{bytes_to_text, push_bytes_as_text, url_decode_into};
 
 mod kept;
@@ -342,18 +343,18 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
     let target = strip_authority(&req.uri);
     let target = target.as_ref();
     b.push(Location::UriRaw, "", target);
-    let (raw_path, query) = match target.split_once('?') {
+    let (raw_path, query) = match split_once_at(target, b'?') {
         Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
-    let raw_path = raw_path.split('#').next().unwrap_or(raw_path);
+    let raw_path = split_at(raw_path, b'#').next().unwrap_or(raw_path);
     path.push_str(url_decode_into(
         raw_path,
         &mut scratch.bytes,
         &mut scratch.name,
     ));
     b.push(Location::Path, "", &path);
-    for segment in raw_path.split('/') {
+    for segment in split_at(raw_path, b'/') {
         let segment = url_decode_into(segment, &mut scratch.bytes, &mut scratch.name);
         // Plain names (`users`, `v2`, `app.min.js`) carry nothing the rules look for.
         let plain = segment
@@ -364,7 +365,7 @@ pub fn parse(req: &HttpRequest, paranoia: u8) -> ParsedRequest {
         }
     }
     if let Some(q) = query {
-        let q = q.split('#').next().unwrap_or(q);
+        let q = split_at(q, b'#').next().unwrap_or(q);
         b.push(Location::QueryString, "", q);
         parse_urlencoded(
             &mut b,
@@ -619,7 +620,7 @@ fn parse_urlencoded(
     name_loc: Location,
     value_loc: Location,
 ) {
-    for pair in s.split('&') {
+    for pair in split_at(s, b'&') {
         if pair.is_empty() {
             continue;
         }
@@ -631,7 +632,7 @@ fn parse_urlencoded(
             }
             return;
         }
-        let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (n, v) = split_once_at(pair, b'=').unwrap_or((pair, ""));
         let n = url_decode_into(n, &mut scratch.bytes, &mut scratch.name);
         let v = url_decode_into(v, &mut scratch.bytes, &mut scratch.value);
         if n.contains('\0') || v.contains('\0') {

@@ -124,14 +124,30 @@ fn changed(step: Cow<'_, str>) -> Option<String> {
 /// Whether any byte of `s` satisfies `pred`. Tested 16 bytes at a time with no early
 /// exit inside a block, which the compiler turns into vector compares: a value that
 /// holds none of the bytes (nearly every value) costs a fraction of a byte-by-byte scan.
+/// The bytes after the last whole block are tested as the last 16 bytes of `s` (some
+/// tested twice, which does not change an "any"), so only a value shorter than a block
+/// is read byte by byte.
 pub(crate) fn any_byte(s: &[u8], pred: impl Fn(u8) -> bool) -> bool {
-    let mut blocks = s.chunks_exact(16);
-    for block in &mut blocks {
-        if block.iter().fold(false, |seen, &b| seen | pred(b)) {
+    let in_block = |block: &[u8; 16]| block.iter().fold(false, |seen, &b| seen | pred(b));
+    let (blocks, rest) = s.as_chunks::<16>();
+    for block in blocks {
+        if in_block(block) {
             return true;
         }
     }
-    blocks.remainder().iter().any(|&b| pred(b))
+    if rest.is_empty() {
+        return false;
+    }
+    match last_block(s) {
+        Some(last) => in_block(last),
+        None => rest.iter().any(|&b| pred(b)),
+    }
+}
+
+/// The last 16 bytes of `s`, when it has that many.
+fn last_block(s: &[u8]) -> Option<&[u8; 16]> {
+    let start = s.len().checked_sub(16)?;
+    s.get(start..)?.try_into().ok()
 }
 
 /// Whether any two neighbouring bytes of `s` (each byte and the next) satisfy `pred`,
@@ -738,6 +754,31 @@ fn cmd_line_steps(input: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_byte_answers_as_a_walk_over_the_bytes() -> Result<(), String> {
+        // Every length up to four blocks and a half, the one byte looked for at every
+        // place (and nowhere): the whole blocks, the overlapping last block and the
+        // short values each meet it at each place they read.
+        for len in 0..72usize {
+            for at in (0..len).map(Some).chain([None]) {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if Some(i) == at {
+                            b'%'
+                        } else {
+                            b'a' + (i % 26) as u8
+                        }
+                    })
+                    .collect();
+                let pred = |b: u8| b == b'%';
+                if any_byte(&bytes, pred) != bytes.iter().any(|&b| pred(b)) {
+                    return Err(format!("length {len}, byte at {at:?}"));
+                }
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn url_decode_lenient() {
