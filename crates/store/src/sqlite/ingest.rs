@@ -14,7 +14,7 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, count, lock, migrate, params_of, sqlite_err};
+use super::{INSERT_IN_TRANSACTION, SqliteStore, count, lock, migrate, params_of, sqlite_err};
 use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
     DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
@@ -102,9 +102,10 @@ fn write_batches(
 /// limit).
 const INSERT_CHUNK: usize = 64;
 
-/// The `INSERT INTO events` text for `rows` rows.
+/// The `INSERT OR FAIL INTO events` text for `rows` rows (only ever run inside
+/// [`write_batches`]' transaction: see [`INSERT_IN_TRANSACTION`]).
 fn insert_events_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES ");
+    let mut sql = format!("{INSERT_IN_TRANSACTION} events ({EVENT_INSERT_COLUMNS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
@@ -557,5 +558,103 @@ impl Store for SqliteStore {
             })
             .await?;
         count(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_core::{Checkpoint, Event, EventKind};
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A migrated database on a fresh file, and a trigger that fails (`RAISE(FAIL)`:
+    /// the statement stops, its earlier rows stay) the insert of an event whose path is
+    /// `/refused`.
+    fn refusing_store(dir: &std::path::Path) -> Result<Connection, Box<dyn std::error::Error>> {
+        let mut conn = Connection::open(dir.join("t.db"))?;
+        migrate(&mut conn, MIGRATIONS)?;
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.path = '/refused'
+             BEGIN SELECT RAISE(FAIL, 'refused'); END",
+        )?;
+        Ok(conn)
+    }
+
+    fn batch(paths: impl Iterator<Item = String>, line_no: u64) -> IngestBatch {
+        IngestBatch {
+            events: paths
+                .map(|path| Event {
+                    kind: EventKind::Http,
+                    source: "t".into(),
+                    method: Some("GET".into()),
+                    path: Some(path),
+                    status: Some(200),
+                    ..Event::default()
+                })
+                .collect(),
+            checkpoint: Some(Checkpoint {
+                source: "t".into(),
+                file_id: "1:2".into(),
+                offset: 0,
+                line_no,
+                fingerprint: 7,
+            }),
+            ..IngestBatch::default()
+        }
+    }
+
+    fn stored(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    }
+
+    /// The events' multi-row inserts run without a statement journal (`INSERT OR
+    /// FAIL`): a row that fails part-way through a chunk leaves the chunk's earlier
+    /// rows in the transaction, and it is the group's rollback that takes them back.
+    /// Nothing of the group is stored, not even its batches before the failing one,
+    /// and the same group without the failing row is then stored whole, its ids
+    /// starting where they would have.
+    #[test]
+    fn a_row_failing_inside_a_chunk_stores_nothing_of_its_group() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut conn = refusing_store(dir.path())?;
+        let first = batch((0..150).map(|i| format!("/a/{i}")), 150);
+        // The refused row is the 41st of the second batch's second chunk of 64.
+        let refused = batch(
+            (0..200).map(|i| {
+                if i == 104 {
+                    "/refused".into()
+                } else {
+                    format!("/b/{i}")
+                }
+            }),
+            350,
+        );
+        let error = write_batches(&mut conn, &[first.clone(), refused])
+            .err()
+            .ok_or("the group with a refused row was stored")?;
+        assert!(error.to_string().contains("refused"), "{error}");
+        for table in ["events", "checkpoints", "source_totals"] {
+            assert_eq!(stored(&conn, table)?, 0, "{table}");
+        }
+        let accepted = batch((0..200).map(|i| format!("/b/{i}")), 350);
+        let outcomes = write_batches(&mut conn, &[first, accepted])?;
+        let firsts: Vec<Option<i64>> = outcomes.iter().map(|o| o.first_event_id).collect();
+        assert_eq!(firsts, [Some(1), Some(151)]);
+        assert_eq!(stored(&conn, "events")?, 350);
+        let (min, max, last_path): (i64, i64, String) = conn.query_row(
+            "SELECT min(id), max(id), (SELECT path FROM events ORDER BY id DESC LIMIT 1) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        assert_eq!((min, max, last_path.as_str()), (1, 350, "/b/199"));
+        let line_no: i64 = conn.query_row(
+            "SELECT line_no FROM checkpoints WHERE source = 't'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(line_no, 350);
+        Ok(())
     }
 }
