@@ -72,6 +72,9 @@ mod network;
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 
+// Binding rows again without binding what is bound already.
+mod binder;
+
 /// How the multi-row inserts of the write paths (events, threats) begin: `INSERT OR
 /// FAIL`, not the default `INSERT` (ABORT).
 ///
