@@ -14,7 +14,8 @@ use palisade_core::event::StoredEvent;
 use palisade_core::{Checkpoint, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{SqliteStore, count, lock, migrate, params_of, sqlite_err};
+use super::binder::Binder;
+use super::{INSERT_IN_TRANSACTION, SqliteStore, count, lock, migrate, params_of, sqlite_err};
 use crate::codec::ingest::{
     CHECKPOINT_SELECT_COLUMNS, CheckpointColumns, CheckpointColumnsIn, DeadLetterColumns,
     DeadLetterColumnsIn, EVENT_INSERT_COLUMNS, EVENT_SELECT_COLUMNS, EventColumns, EventColumnsIn,
@@ -98,13 +99,43 @@ fn write_batches(
 
 /// Events per multi-row `INSERT`: one statement execution per row would open the
 /// table's and every index's cursors and update `sqlite_sequence` once per row; this
-/// does it once per chunk (19 columns × 64 rows = 1,216 parameters, far below the
+/// does it once per chunk (3 + 16 columns × 64 rows = 1,027 parameters, far below the
 /// limit).
 const INSERT_CHUNK: usize = 64;
 
-/// The `INSERT INTO events` text for `rows` rows.
-fn insert_events_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO events ({EVENT_INSERT_COLUMNS}) VALUES ");
+/// Columns of [`EVENT_INSERT_COLUMNS`].
+const EVENT_COLUMNS: usize = 19;
+
+/// Columns a chunk's rows share, bound once per chunk as its first parameters: the
+/// columns 1 to 3 of [`EVENT_INSERT_COLUMNS`], `received_at` (one time per group
+/// commit), `kind` and `source` (an import's batch is one source, of one kind). Two of
+/// them are text, which SQLite copies at every bind: bound once rather than 64 times,
+/// they cost a chunk ~1.2k instructions a row less (docs/BENCHMARKS.md, ingest7).
+const SHARED_COLUMNS: usize = 3;
+
+/// Columns each row of a chunk binds itself.
+const OWN_COLUMNS: usize = EVENT_COLUMNS - SHARED_COLUMNS;
+
+/// The parameter that column `column` (of [`EVENT_INSERT_COLUMNS`]) of row `row` is
+/// bound to: in a chunk statement (`shared`), the first [`SHARED_COLUMNS`] parameters
+/// after the shared columns' own; otherwise 19 parameters a row, in column order.
+fn parameter(row: usize, column: usize, shared: bool) -> usize {
+    if !shared {
+        return row * EVENT_COLUMNS + column + 1;
+    }
+    let own_start = SHARED_COLUMNS + row * OWN_COLUMNS + 1;
+    match column {
+        0 => own_start,
+        c if c <= SHARED_COLUMNS => c,
+        c => own_start + c - SHARED_COLUMNS,
+    }
+}
+
+/// The `INSERT OR FAIL INTO events` text for `rows` rows, their columns numbered by
+/// [`parameter`] (only ever run inside [`write_batches`]' transaction: see
+/// [`INSERT_IN_TRANSACTION`]).
+fn insert_events_sql(rows: usize, shared: bool) -> String {
+    let mut sql = format!("{INSERT_IN_TRANSACTION} events ({EVENT_INSERT_COLUMNS}) VALUES ");
     for r in 0..rows {
         if r > 0 {
             sql.push(',');
@@ -114,48 +145,83 @@ fn insert_events_sql(rows: usize) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("?{}", r * EVENT_COLUMNS + c + 1));
+            sql.push_str(&format!("?{}", parameter(r, c, shared)));
         }
         sql.push(')');
     }
     sql
 }
 
-/// Columns of [`EVENT_INSERT_COLUMNS`].
-const EVENT_COLUMNS: usize = 19;
+/// Whether a chunk's rows all have the same [`SHARED_COLUMNS`] (the received time is
+/// the group's anyway; an import's batch is one source, one kind).
+fn share_columns(rows: &[EventColumnsIn<'_>]) -> bool {
+    rows.split_first().is_none_or(|(first, rest)| {
+        rest.iter().all(|c| {
+            c.received_at == first.received_at && c.kind == first.kind && c.source == first.source
+        })
+    })
+}
 
 /// Inserts events in order, in chunks of [`INSERT_CHUNK`] rows per statement (cached,
-/// so each statement is prepared once per connection), the rest one by one.
+/// so each statement is prepared once per connection), the rest one by one (so is a
+/// chunk whose rows do not share their [`SHARED_COLUMNS`]).
 fn insert_events(
     tx: &rusqlite::Transaction<'_>,
     events: &[palisade_core::Event],
     now: Timestamp,
 ) -> Result<(), StoreError> {
     // The statements' text, made once: the statement cache is keyed by it, so it was
-    // printed again (1,216 parameters) for every batch only to find the cached one.
+    // printed again (1,027 parameters) for every batch only to find the cached one.
     static CHUNK_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     static ROW_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let row_statement = || -> Result<_, StoreError> {
+        let stmt = tx
+            .prepare_cached(ROW_SQL.get_or_init(|| insert_events_sql(1, false)))
+            .map_err(sqlite_err)?;
+        Ok((stmt, Binder::new(EVENT_COLUMNS)))
+    };
+    let mut one_by_one = None;
     let mut chunks = events.chunks_exact(INSERT_CHUNK);
     if chunks.len() > 0 {
         let mut stmt = tx
-            .prepare_cached(CHUNK_SQL.get_or_init(|| insert_events_sql(INSERT_CHUNK)))
+            .prepare_cached(CHUNK_SQL.get_or_init(|| insert_events_sql(INSERT_CHUNK, true)))
             .map_err(sqlite_err)?;
+        let mut binder = Binder::new(SHARED_COLUMNS + INSERT_CHUNK * OWN_COLUMNS);
+        let mut rows = Vec::with_capacity(INSERT_CHUNK);
         for chunk in &mut chunks {
-            for (r, e) in chunk.iter().enumerate() {
-                bind_event(&mut stmt, r * EVENT_COLUMNS, &EventColumnsIn::new(e, now)?)?;
+            rows.clear();
+            for e in chunk {
+                rows.push(EventColumnsIn::new(e, now)?);
             }
-            stmt.raw_execute().map_err(sqlite_err)?;
+            if share_columns(&rows) {
+                for (r, c) in rows.iter().enumerate() {
+                    bind_event(&mut stmt, &mut binder, r, c, true)?;
+                }
+                stmt.raw_execute().map_err(sqlite_err)?;
+            } else {
+                if one_by_one.is_none() {
+                    one_by_one = Some(row_statement()?);
+                }
+                if let Some((stmt, binder)) = one_by_one.as_mut() {
+                    for c in &rows {
+                        bind_event(stmt, binder, 0, c, false)?;
+                        stmt.raw_execute().map_err(sqlite_err)?;
+                    }
+                }
+            }
             let_others_run();
         }
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut stmt = tx
-            .prepare_cached(ROW_SQL.get_or_init(|| insert_events_sql(1)))
-            .map_err(sqlite_err)?;
-        for e in rest {
-            bind_event(&mut stmt, 0, &EventColumnsIn::new(e, now)?)?;
-            stmt.raw_execute().map_err(sqlite_err)?;
+        if one_by_one.is_none() {
+            one_by_one = Some(row_statement()?);
+        }
+        if let Some((stmt, binder)) = one_by_one.as_mut() {
+            for e in rest {
+                bind_event(stmt, binder, 0, &EventColumnsIn::new(e, now)?, false)?;
+                stmt.raw_execute().map_err(sqlite_err)?;
+            }
         }
         let_others_run();
     }
@@ -175,11 +241,14 @@ fn let_others_run() {
     std::thread::yield_now();
 }
 
-/// Binds one event's columns to parameters `at + 1 ..= at + 19`.
+/// Binds row `row`'s columns where [`parameter`] puts them (in a chunk statement,
+/// `shared`, the shared columns with the first row only), through `binder`.
 fn bind_event(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    at: usize,
+    binder: &mut Binder,
+    row: usize,
     c: &EventColumnsIn<'_>,
+    shared: bool,
 ) -> Result<(), StoreError> {
     let values: [&dyn rusqlite::ToSql; EVENT_COLUMNS] = [
         &c.ts,
@@ -202,8 +271,12 @@ fn bind_event(
         &c.extra.as_deref(),
         &c.verdict,
     ];
-    for (i, v) in values.into_iter().enumerate() {
-        stmt.raw_bind_parameter(at + i + 1, v).map_err(sqlite_err)?;
+    for (column, v) in values.into_iter().enumerate() {
+        let shared_column = shared && (1..=SHARED_COLUMNS).contains(&column);
+        if shared_column && row > 0 {
+            continue;
+        }
+        binder.bind(stmt, parameter(row, column, shared), v)?;
     }
     Ok(())
 }
@@ -581,5 +654,172 @@ impl Store for SqliteStore {
             })
             .await?;
         count(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_core::{Checkpoint, Event, EventKind};
+
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    /// A migrated database on a fresh file, and a trigger that fails (`RAISE(FAIL)`:
+    /// the statement stops, its earlier rows stay) the insert of an event whose path is
+    /// `/refused`.
+    fn refusing_store(dir: &std::path::Path) -> Result<Connection, Box<dyn std::error::Error>> {
+        let mut conn = Connection::open(dir.join("t.db"))?;
+        migrate(&mut conn, MIGRATIONS)?;
+        conn.execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.path = '/refused'
+             BEGIN SELECT RAISE(FAIL, 'refused'); END",
+        )?;
+        Ok(conn)
+    }
+
+    fn batch(paths: impl Iterator<Item = String>, line_no: u64) -> IngestBatch {
+        IngestBatch {
+            events: paths
+                .map(|path| Event {
+                    kind: EventKind::Http,
+                    source: "t".into(),
+                    method: Some("GET".into()),
+                    path: Some(path),
+                    status: Some(200),
+                    ..Event::default()
+                })
+                .collect(),
+            checkpoint: Some(Checkpoint {
+                source: "t".into(),
+                file_id: "1:2".into(),
+                offset: 0,
+                line_no,
+                fingerprint: 7,
+            }),
+            ..IngestBatch::default()
+        }
+    }
+
+    fn stored(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+    }
+
+    /// Events of every shape (each optional column present or not, in changing
+    /// patterns from row to row) read back as written, whether their chunk shares its
+    /// kind, source and received time (bound once) or not (rows one by one), and with
+    /// a remainder past the last whole chunk: the parameters [`parameter`] numbers are
+    /// those the rows are bound to, and a NULL left in place by the binder is a NULL
+    /// the row meant.
+    #[test]
+    fn events_read_back_as_written_in_shared_and_mixed_chunks() -> TestResult {
+        use palisade_core::verdict::Action;
+        let dir = tempfile::tempdir()?;
+        let mut conn = Connection::open(dir.path().join("t.db"))?;
+        migrate(&mut conn, MIGRATIONS)?;
+        let some =
+            |i: usize, bit: usize, value: String| ((i * 7 + bit * 3) % 5 < 2).then_some(value);
+        let event = |i: usize| Event {
+            ts: Timestamp(1_700_000_000_000_000 + i as i64),
+            // Rows 64..128 (the second chunk) mix two sources, 128..192 two kinds.
+            kind: if (128..192).contains(&i) && i.is_multiple_of(9) {
+                EventKind::ErrorLog
+            } else {
+                EventKind::Http
+            },
+            source: if (64..128).contains(&i) && i.is_multiple_of(5) {
+                "other".into()
+            } else {
+                "t".into()
+            },
+            client_ip: some(i, 0, String::new())
+                .map(|_| std::net::IpAddr::from([10, 0, 0, (i % 256) as u8])),
+            host: some(i, 1, format!("h{i}")),
+            method: some(i, 2, "GET".into()),
+            path: some(i, 3, format!("/p/{i}")),
+            query: some(i, 4, format!("q={i}")),
+            protocol: some(i, 5, "HTTP/1.1".into()),
+            status: some(i, 6, String::new()).map(|_| 200 + (i % 5) as u16),
+            bytes: some(i, 7, String::new()).map(|_| i as u64),
+            referer: some(i, 8, format!("r{i}")),
+            user_agent: some(i, 9, format!("ua{i}")),
+            user: some(i, 10, format!("u{i}")),
+            duration_us: some(i, 11, String::new()).map(|_| 3 * i as u64),
+            message: some(i, 12, format!("m{i}")),
+            verdict: some(i, 13, String::new()).map(|_| Action::Detect),
+            extra: some(i, 14, String::new())
+                .map(|_| vec![("k".to_owned(), format!("v{i}"))])
+                .unwrap_or_default(),
+        };
+        let written: Vec<Event> = (0..64 * 4 + 9).map(event).collect();
+        // Two group commits: the second's chunks start from the cached statement.
+        for part in written.chunks(64 * 2 + 5) {
+            let batch = IngestBatch {
+                events: part.to_vec(),
+                ..IngestBatch::default()
+            };
+            write_batches(&mut conn, &[batch])?;
+        }
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {EVENT_SELECT_COLUMNS} FROM events ORDER BY id"
+        ))?;
+        let read = stmt
+            .query_map([], event_from_row)?
+            .map(|r| Ok(r?.into_stored()?.event))
+            .collect::<Result<Vec<Event>, Box<dyn std::error::Error>>>()?;
+        assert_eq!(read.len(), written.len());
+        for (i, (read, written)) in read.iter().zip(&written).enumerate() {
+            assert_eq!(read, written, "row {i}");
+        }
+        Ok(())
+    }
+
+    /// The events' multi-row inserts run without a statement journal (`INSERT OR
+    /// FAIL`): a row that fails part-way through a chunk leaves the chunk's earlier
+    /// rows in the transaction, and it is the group's rollback that takes them back.
+    /// Nothing of the group is stored, not even its batches before the failing one,
+    /// and the same group without the failing row is then stored whole, its ids
+    /// starting where they would have.
+    #[test]
+    fn a_row_failing_inside_a_chunk_stores_nothing_of_its_group() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let mut conn = refusing_store(dir.path())?;
+        let first = batch((0..150).map(|i| format!("/a/{i}")), 150);
+        // The refused row is the 41st of the second batch's second chunk of 64.
+        let refused = batch(
+            (0..200).map(|i| {
+                if i == 104 {
+                    "/refused".into()
+                } else {
+                    format!("/b/{i}")
+                }
+            }),
+            350,
+        );
+        let error = write_batches(&mut conn, &[first.clone(), refused])
+            .err()
+            .ok_or("the group with a refused row was stored")?;
+        assert!(error.to_string().contains("refused"), "{error}");
+        for table in ["events", "checkpoints", "source_totals"] {
+            assert_eq!(stored(&conn, table)?, 0, "{table}");
+        }
+        let accepted = batch((0..200).map(|i| format!("/b/{i}")), 350);
+        let outcomes = write_batches(&mut conn, &[first, accepted])?;
+        let firsts: Vec<Option<i64>> = outcomes.iter().map(|o| o.first_event_id).collect();
+        assert_eq!(firsts, [Some(1), Some(151)]);
+        assert_eq!(stored(&conn, "events")?, 350);
+        let (min, max, last_path): (i64, i64, String) = conn.query_row(
+            "SELECT min(id), max(id), (SELECT path FROM events ORDER BY id DESC LIMIT 1) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        assert_eq!((min, max, last_path.as_str()), (1, 350, "/b/199"));
+        let line_no: i64 = conn.query_row(
+            "SELECT line_no FROM checkpoints WHERE source = 't'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(line_no, 350);
+        Ok(())
     }
 }

@@ -78,6 +78,24 @@ mod id_walk;
 // Bulk loads: the events indexes set aside during a large import, built at its end.
 mod bulk;
 
+// Binding rows again without binding what is bound already.
+mod binder;
+
+/// How the multi-row inserts of the write paths (events, threats) begin: `INSERT OR
+/// FAIL`, not the default `INSERT` (ABORT).
+///
+/// A multi-row `INSERT` with a constraint that may abort it (the NOT NULL columns, with
+/// the default ABORT) runs in a statement journal: SQLite copies every page the
+/// statement is the first to change into an in-memory journal, and frees it when the
+/// statement ends, so that a failing row can take back the rows before it. These
+/// inserts only ever run inside a transaction that is rolled back whole when any of its
+/// statements fails, so that undo is never used; with FAIL a failing statement keeps
+/// its earlier rows (the transaction's rollback then drops them too) and SQLite opens no
+/// statement journal: ~3% of a detection-on import's instructions (docs/BENCHMARKS.md,
+/// ingest7). `threat_rules` keeps its journal: its foreign key may abort whatever the
+/// verb says.
+const INSERT_IN_TRANSACTION: &str = "INSERT OR FAIL INTO";
+
 /// The writer's page cache, KiB: 64 MiB, so that the index pages a big batch touches
 /// stay in memory.
 const WRITER_CACHE_KIB: i64 = 65_536;
