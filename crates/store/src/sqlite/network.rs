@@ -50,17 +50,30 @@ pub(super) fn list(
         chunk = chunk.saturating_mul(4);
         // Each slice follows the previous one in the order, so its matches (sorted the
         // same way) come after every match found so far.
-        let sql = sqlgen::sqlite_listed_query(q, &json_array(slice));
-        let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
-        let rows = stmt
-            .query_map(&params_of(&sql)[..], event_from_row)
-            .map_err(sqlite_err)?;
-        for row in rows {
-            found.push(row.map_err(sqlite_err)?.into_stored()?);
-        }
+        fetch(conn, q, slice, &mut found)?;
     }
     found.truncate(wanted);
     Ok(found)
+}
+
+/// Appends the rows of `q` among the events whose ids `slice` lists, in the listing's
+/// order ([`sqlgen::sqlite_listed_query`]): each slice a listing reads, here and in
+/// the text drive.
+pub(super) fn fetch(
+    conn: &Connection,
+    q: &EventQuery,
+    slice: &[i64],
+    found: &mut Vec<StoredEvent>,
+) -> Result<(), StoreError> {
+    let sql = sqlgen::sqlite_listed_query(q, &json_array(slice));
+    let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
+    let rows = stmt
+        .query_map(&params_of(&sql)[..], event_from_row)
+        .map_err(sqlite_err)?;
+    for row in rows {
+        found.push(row.map_err(sqlite_err)?.into_stored()?);
+    }
+    Ok(())
 }
 
 /// The ids the statement `ids` selects, in its order.

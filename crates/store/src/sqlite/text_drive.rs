@@ -16,8 +16,7 @@ use std::cmp::Reverse;
 use palisade_core::event::StoredEvent;
 use rusqlite::Connection;
 
-use super::ingest::event_from_row;
-use super::network::{json_array, select_ids};
+use super::network::{fetch, select_ids};
 use super::{params_of, sqlite_err};
 use crate::sqlgen::{self, Sql};
 use crate::{EventQuery, StoreError};
@@ -130,25 +129,6 @@ fn keep_window(
     match (low, high) {
         (Some(low), Some(high)) => candidates.retain(|id| (low..=high).contains(id)),
         _ => candidates.clear(),
-    }
-    Ok(())
-}
-
-/// Appends the rows of `q` among the events whose ids `slice` lists (at most a page
-/// plus one: the rest of the slice comes after them).
-fn fetch(
-    conn: &Connection,
-    q: &EventQuery,
-    slice: &[i64],
-    found: &mut Vec<StoredEvent>,
-) -> Result<(), StoreError> {
-    let sql = sqlgen::sqlite_listed_query(q, &json_array(slice));
-    let mut stmt = conn.prepare_cached(&sql.text).map_err(sqlite_err)?;
-    let rows = stmt
-        .query_map(&params_of(&sql)[..], event_from_row)
-        .map_err(sqlite_err)?;
-    for row in rows {
-        found.push(row.map_err(sqlite_err)?.into_stored()?);
     }
     Ok(())
 }

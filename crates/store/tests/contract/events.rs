@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use palisade_core::{Event, EventKind, Timestamp};
 use palisade_store::{Cursor, EventQuery, IngestBatch, SharedStore, StatusFilter};
 
-use crate::harness::{Db, T0, contract, ev, net, write};
+use crate::harness::{Db, T0, contract, ev, every_page, net, write};
 
 contract!(
     round_trips_every_field,
@@ -203,26 +203,14 @@ async fn a_network_reads_its_rows_in_time_order(db: Db) {
     expected.sort_by(|a, b| b.cmp(a));
     let want: Vec<i64> = expected.iter().map(|(ts, _)| *ts).collect();
     for limit in [1, 7, 100, 300, 400, 1_000] {
-        let mut q = EventQuery {
+        let q = EventQuery {
             client: net("10.9.0.0/23"),
             status: Some(StatusFilter::Exact(200)),
             method: Some("GET".into()),
             limit,
             ..EventQuery::default()
         };
-        let mut got = Vec::new();
-        loop {
-            let page = s.query_events(&q).await.unwrap();
-            got.extend(
-                page.items
-                    .iter()
-                    .map(|e| (e.event.ts.as_micros() - T0, e.id)),
-            );
-            match page.next_cursor {
-                Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
-                None => break,
-            }
-        }
+        let got = every_page(s, &q, limit).await;
         let times: Vec<i64> = got.iter().map(|(ts, _)| *ts).collect();
         assert_eq!(times, want, "limit {limit}");
         // Strictly newest first: equal times in falling id order, no row twice.
@@ -279,24 +267,12 @@ async fn a_time_walk_reads_the_table_highest_id_first(db: Db) {
         want.sort_by(|a, b| b.cmp(a));
         let want: Vec<i64> = want.iter().map(|(ts, _)| *ts).collect();
         for limit in [1, 7, 100, 300, 1_000] {
-            let mut q = EventQuery {
+            let q = EventQuery {
                 status: StatusFilter::parse(&format!("{class}xx")),
                 limit,
                 ..EventQuery::default()
             };
-            let mut got = Vec::new();
-            loop {
-                let page = s.query_events(&q).await.unwrap();
-                got.extend(
-                    page.items
-                        .iter()
-                        .map(|e| (e.event.ts.as_micros() - T0, e.id)),
-                );
-                match page.next_cursor {
-                    Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
-                    None => break,
-                }
-            }
+            let got = every_page(s, &q, limit).await;
             let times: Vec<i64> = got.iter().map(|(ts, _)| *ts).collect();
             assert_eq!(times, want, "{class}xx limit {limit}");
             assert!(

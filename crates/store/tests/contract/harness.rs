@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use palisade_core::{Event, Timestamp};
 use palisade_store::postgres::PgStore;
 use palisade_store::sqlite::SqliteStore;
-use palisade_store::{IngestBatch, SharedStore, Store};
+use palisade_store::{Cursor, EventQuery, IngestBatch, SharedStore, Store};
 
 #[derive(Clone)]
 pub(crate) enum Raw {
@@ -277,4 +277,23 @@ pub(crate) async fn write(store: &SharedStore, events: Vec<Event>) {
 
 pub(crate) fn net(s: &str) -> Option<palisade_core::net::IpNet> {
     Some(s.parse().unwrap())
+}
+
+/// Every event `q` matches, following its pages of `limit` to the end, as (offset
+/// from [`T0`], id): what a client paging through a listing sees.
+pub(crate) async fn every_page(store: &SharedStore, q: &EventQuery, limit: u32) -> Vec<(i64, i64)> {
+    let mut q = EventQuery { limit, ..q.clone() };
+    let mut out = Vec::new();
+    loop {
+        let page = store.query_events(&q).await.unwrap();
+        out.extend(
+            page.items
+                .iter()
+                .map(|e| (e.event.ts.as_micros() - T0, e.id)),
+        );
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
+            None => return out,
+        }
+    }
 }

@@ -6,7 +6,7 @@
 use palisade_core::{Event, Timestamp};
 use palisade_store::{Cursor, DataKind, EventQuery, SearchConfig, SharedStore, StatusFilter};
 
-use crate::harness::{Db, T0, contract, ev, write};
+use crate::harness::{Db, T0, contract, ev, every_page, write};
 
 contract!(
     same_results_with_and_without_the_index,
@@ -489,24 +489,6 @@ async fn a_large_prefix_with_a_word_gives_the_same_results(db: Db) {
     }
     for (q, expected) in common.iter().zip(&unindexed[rare.len()..]) {
         assert_eq!(&pages(&indexed, q, 2, 100).await, expected, "{q:?}");
-    }
-}
-
-/// Every matching event walking pages of `limit`, as (offset from T0, id).
-async fn every_page(store: &SharedStore, q: &EventQuery, limit: u32) -> Vec<(i64, i64)> {
-    let mut q = EventQuery { limit, ..q.clone() };
-    let mut out = Vec::new();
-    loop {
-        let page = store.query_events(&q).await.unwrap();
-        out.extend(
-            page.items
-                .iter()
-                .map(|e| (e.event.ts.as_micros() - T0, e.id)),
-        );
-        match page.next_cursor {
-            Some(c) => q.cursor = Some(Cursor::decode(&c).unwrap()),
-            None => return out,
-        }
     }
 }
 
