@@ -63,6 +63,28 @@ def request_id(payload):
     return None
 
 
+# How a request's first segment begins (the methods the benches send).
+REQUEST_STARTS = (b"GET ", b"POST ", b"HEAD ")
+
+
+def exchange(t, rid):
+    """A request sent at `t` (with `rid`, its X-Request-Id when known), not yet answered."""
+    return {"req": t, "first": None, "last": None, "id": rid}
+
+
+def answered(exchanges, t):
+    """Marks a response segment at `t` on its connection's newest exchange, on both legs
+    alike; returns that exchange when this is its first response segment, else None."""
+    if not exchanges:
+        return None
+    e = exchanges[-1]
+    first = e["first"] is None
+    if first:
+        e["first"] = t
+    e["last"] = t
+    return e if first else None
+
+
 def pct(values, p):
     if not values:
         return float("nan")
@@ -90,28 +112,17 @@ def main():
         if plen <= 0:
             continue
         if dp == proxy:
-            if payload.startswith((b"GET ", b"POST ", b"HEAD ")):
-                client[sp].append({"req": t, "first": None, "last": None, "id": None})
+            if payload.startswith(REQUEST_STARTS):
+                client[sp].append(exchange(t, None))
         elif sp == proxy:
-            reqs = client.get(dp)
-            if not reqs:
-                continue
-            r = reqs[-1]
-            if r["first"] is None:
-                r["first"] = t
+            r = answered(client.get(dp), t)
+            if r is not None:
                 r["id"] = request_id(payload)
-            r["last"] = t
         elif dp == upstream:
-            if payload.startswith((b"GET ", b"POST ", b"HEAD ")):
-                up_conn[sp].append({"req": t, "first": None, "last": None, "id": request_id(payload)})
+            if payload.startswith(REQUEST_STARTS):
+                up_conn[sp].append(exchange(t, request_id(payload)))
         elif sp == upstream:
-            ex = up_conn.get(dp)
-            if not ex:
-                continue
-            e = ex[-1]
-            if e["first"] is None:
-                e["first"] = t
-            e["last"] = t
+            answered(up_conn.get(dp), t)
     by_id = {e["id"]: e for ex in up_conn.values() for e in ex if e["id"]}
     rows = []
     for port, reqs in client.items():
