@@ -40,6 +40,32 @@ const BUILTIN: &[(&str, &str)] = &[
 /// Largest compiled size allowed for one regex, so a rule file cannot exhaust memory.
 const REGEX_SIZE_LIMIT: usize = 4 * 1024 * 1024;
 
+/// Whether loading a rule file compiles each regex to prove it compiles.
+///
+/// A user's file is checked where it is loaded, so a broken one is reported at start-up
+/// with its file and rule. The embedded rules are the same text in every run of a
+/// binary, so they are proven once, by `every_builtin_regex_compiles` in the tests,
+/// rather than at every start: that check compiled 136 regexes for nothing (the engine
+/// compiles what it runs itself), ~480 M instructions of every `palisade ingest`'s
+/// serial start-up (docs/BENCHMARKS.md, ingest8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Compile every regex (user files).
+    Compile,
+    /// Parse only (the embedded rules, proven by the tests).
+    Trusted,
+}
+
+/// Compiles `src` as a rule's regex is compiled, to prove it compiles within
+/// [`REGEX_SIZE_LIMIT`].
+fn compile_check(src: &str) -> Result<(), String> {
+    regex::RegexBuilder::new(src)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// Why a rule set could not be loaded; always names where the problem is.
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
@@ -381,10 +407,27 @@ impl RuleSet {
     }
 
     /// Only the embedded default rules.
+    ///
+    /// Parsed the first time only (their regexes are not compiled here: see [`Check`]);
+    /// later calls get a copy. A process asks for them more than once at start-up (the
+    /// configuration's validation, then the engine it builds); the embedded text cannot
+    /// change while the process runs, so the copy is what a second parse would give.
     pub fn builtin() -> Result<RuleSet, RuleError> {
+        static PARSED: std::sync::OnceLock<RuleSet> = std::sync::OnceLock::new();
+        if let Some(set) = PARSED.get() {
+            return Ok(set.clone());
+        }
+        let set = RuleSet::parse_builtin()?;
+        Ok(PARSED.get_or_init(|| set).clone())
+    }
+
+    /// The embedded default rules parsed anew.
+    fn parse_builtin() -> Result<RuleSet, RuleError> {
+        #[cfg(test)]
+        tests::BUILTIN_PARSES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut set = RuleSet::default();
         for (name, text) in BUILTIN {
-            set.add_source(name, text)?;
+            set.add_text(name, text, Check::Trusted)?;
         }
         Ok(set)
     }
@@ -392,6 +435,12 @@ impl RuleSet {
     /// Parses one rule file's text and adds its rules and exclusions; `file` names it in
     /// errors. Rejects duplicate ids.
     pub fn add_source(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
+        self.add_text(file, text, Check::Compile)
+    }
+
+    /// [`RuleSet::add_source`], each regex compiled to prove it compiles or not
+    /// (`check`).
+    fn add_text(&mut self, file: &str, text: &str, check: Check) -> Result<(), RuleError> {
         let table: toml::Table = text
             .parse()
             .map_err(|e: toml::de::Error| RuleError::Syntax {
@@ -411,7 +460,7 @@ impl RuleSet {
                 let t = item
                     .as_table()
                     .ok_or_else(|| field_err(file, None, "rule", "must be a table"))?;
-                let rule = parse_rule(file, t)?;
+                let rule = parse_rule(file, t, check)?;
                 if self.rules.iter().any(|r| r.id == rule.id) {
                     return Err(field_err(file, Some(rule.id), "id", "duplicate rule id"));
                 }
@@ -484,7 +533,7 @@ const RULE_KEYS: &[&str] = &[
     "match",
 ];
 
-fn parse_rule(file: &str, t: &toml::Table) -> Result<Rule, RuleError> {
+fn parse_rule(file: &str, t: &toml::Table, check: Check) -> Result<Rule, RuleError> {
     let id = match t.get("id") {
         None => return Err(field_err(file, None, "id", "missing")),
         Some(v) => v
@@ -561,10 +610,9 @@ fn parse_rule(file: &str, t: &toml::Table) -> Result<Rule, RuleError> {
         let src = v
             .as_str()
             .ok_or_else(|| field_err(file, sid, "match.regex", "must be a string"))?;
-        regex::RegexBuilder::new(src)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| field_err(file, sid, "match.regex", &e.to_string()))?;
+        if check == Check::Compile {
+            compile_check(src).map_err(|e| field_err(file, sid, "match.regex", &e))?;
+        }
         Operator::Regex(src.to_string())
     } else if let Some(v) = m.get("contains_any") {
         let list = str_list(file, sid, v, "match.contains_any")?;
@@ -665,6 +713,50 @@ fn parse_exclusion(file: &str, t: &toml::Table) -> Result<Exclusion, RuleError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// How often the embedded rules were parsed in this test process.
+    pub(super) static BUILTIN_PARSES: std::sync::atomic::AtomicUsize =
+        std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn the_builtin_rules_are_parsed_once_and_copied_after() {
+        let first = RuleSet::builtin().unwrap();
+        let parses = BUILTIN_PARSES.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(parses >= 1);
+        let again = RuleSet::builtin().unwrap();
+        let loaded = RuleSet::load(None).unwrap();
+        assert_eq!(
+            BUILTIN_PARSES.load(std::sync::atomic::Ordering::SeqCst),
+            parses,
+            "a later call parses the embedded text again"
+        );
+        // The copy is what a parse gives.
+        let fresh = RuleSet::parse_builtin().unwrap();
+        for set in [&first, &again, &loaded] {
+            assert_eq!(format!("{set:?}"), format!("{fresh:?}"));
+        }
+        assert!(!first.rules.is_empty());
+    }
+
+    /// What the start-up no longer checks (see [`Check`]): every embedded regex
+    /// compiles as a user file's would, so the embedded files load as user files too.
+    #[test]
+    fn every_builtin_regex_compiles() {
+        let set = RuleSet::builtin().unwrap();
+        let mut regexes = 0;
+        for rule in &set.rules {
+            if let Operator::Regex(src) = &rule.operator {
+                compile_check(src).unwrap_or_else(|e| panic!("rule {}: {e}", rule.id));
+                regexes += 1;
+            }
+        }
+        assert!(regexes > 100, "{regexes} regexes");
+        let mut checked = RuleSet::default();
+        for (name, text) in BUILTIN {
+            checked.add_source(name, text).unwrap();
+        }
+        assert_eq!(format!("{checked:?}"), format!("{set:?}"));
+    }
 
     fn err_of(text: &str) -> String {
         let mut s = RuleSet::default();
