@@ -234,6 +234,8 @@ impl Engine {
             })
             .collect();
         let scans = location_scans(&groups);
+        let mut groups = groups;
+        release_unread_automata(&mut groups, &scans);
         Engine {
             inner: Arc::new(Inner {
                 id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -377,6 +379,13 @@ impl Engine {
     }
 }
 
+/// Locations whose shared scan is a full DFA rather than a contiguous NFA: the ones
+/// where a benign log line's scanned bytes mostly are (the decoded path, its segments,
+/// the user agent and referer). Measured per location (docs/BENCHMARKS.md, engine8):
+/// these three save ~1,000 instructions a generated line for ~2.5 MB; the other
+/// locations' DFAs cost more memory than they saved (the query values') or nothing.
+const DFA_LOCATIONS: [Location; 3] = [Location::Path, Location::PathSegment, Location::HeaderValue];
+
 /// The shared scan of each location, indexed by `Location as usize`.
 fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
     Location::ALL
@@ -388,9 +397,22 @@ fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
                 .filter(|(_, g)| g.target.covers(loc))
                 .map(|(gi, g)| (gi, &g.prefilter))
                 .collect();
-            LocationScan::new(&candidates)
+            LocationScan::new(&candidates, DFA_LOCATIONS.contains(&loc))
         })
         .collect()
+}
+
+/// Frees the literal automaton of each group that every location scan listing it
+/// scans with its shared automaton: those groups' own automata are never read.
+fn release_unread_automata(groups: &mut [Group], scans: &[LocationScan]) {
+    for (gi, g) in groups.iter_mut().enumerate() {
+        let read = scans
+            .iter()
+            .any(|s| !s.is_shared() && s.groups().contains(&gi));
+        if !read {
+            g.prefilter.release_automaton();
+        }
+    }
 }
 
 /// Runs every group and detector whose target covers `part`; returns the hits in the
@@ -891,6 +913,38 @@ mod tests {
         // Arguments are covered by many groups, scanned together.
         let args = &engine.inner.scans[Location::QueryArgValue as usize];
         assert!(args.groups().len() > 5, "{}", args.groups().len());
+    }
+
+    #[test]
+    fn hot_locations_scan_with_a_dfa_and_groups_keep_no_unread_automaton() {
+        for paranoia in 1..=4 {
+            let engine = Engine::new(
+                RuleSet::builtin().unwrap(),
+                EngineConfig {
+                    paranoia,
+                    ..EngineConfig::default()
+                },
+            );
+            let inner = &*engine.inner;
+            for loc in DFA_LOCATIONS {
+                let kind = inner.scans[loc as usize].kind();
+                assert_eq!(kind, Some(aho_corasick::AhoCorasickKind::DFA), "{loc:?}");
+            }
+            // Every location scans its groups together, so no group's own automaton
+            // is read, and none is kept.
+            assert!(
+                inner
+                    .scans
+                    .iter()
+                    .all(|s| s.is_shared() || s.groups().is_empty())
+            );
+            for (gi, g) in inner.groups.iter().enumerate() {
+                assert!(
+                    !g.prefilter.holds_automaton(),
+                    "group {gi} keeps its automaton"
+                );
+            }
+        }
     }
 
     #[test]
