@@ -314,12 +314,15 @@ impl Engine {
             .as_mut()
             .unwrap_or_else(|| own.insert(ScanScratch::default()));
         let mut cache = Values::default();
-        for part in &parsed.parts {
-            // A part seen before (same engine, same place, name and value) replays
-            // what the rules found in it then.
-            let slot = memo::slot(part);
-            if let Some(slot) = slot {
-                let replayed = memo::with_hits(inner.id, slot, part, |found| {
+        // The memo is borrowed once for the request, not once per part.
+        memo::with_table(|mut table| {
+            for part in &parsed.parts {
+                // A part seen before (same engine, same place, name and value) replays
+                // what the rules found in it then.
+                let key = memo::key(part);
+                if let (Some(t), Some(k)) = (table.as_deref(), key)
+                    && let Some(found) = t.hits(inner.id, k, part)
+                {
                     for h in found {
                         record(
                             inner,
@@ -331,27 +334,25 @@ impl Engine {
                             &h.matched,
                         );
                     }
-                });
-                if replayed.is_some() {
                     continue;
                 }
+                let found = evaluate(inner, part, &mut cache, scratch);
+                for h in &found {
+                    record(
+                        inner,
+                        &mut hits,
+                        h.rule,
+                        &parsed.path,
+                        part,
+                        &h.decoded,
+                        &h.matched,
+                    );
+                }
+                if let (Some(t), Some(k)) = (table.as_deref_mut(), key) {
+                    t.keep(inner.id, k, part, found);
+                }
             }
-            let found = evaluate(inner, part, &mut cache, scratch);
-            for h in &found {
-                record(
-                    inner,
-                    &mut hits,
-                    h.rule,
-                    &parsed.path,
-                    part,
-                    &h.decoded,
-                    &h.matched,
-                );
-            }
-            if let Some(slot) = slot {
-                memo::keep(inner.id, slot, part, found);
-            }
-        }
+        });
         if let Some(back) = kept {
             SCRATCH.with(|s| {
                 if let Ok(mut s) = s.try_borrow_mut() {
