@@ -305,61 +305,18 @@ impl Engine {
         let mut hits: Vec<(usize, Finding)> = Vec::new();
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
-        // The scan's working memory is kept per thread (four buffers a request less);
-        // a nested use, which nothing does, would get a fresh one.
-        let mut own = None;
-        let mut kept =
-            SCRATCH.with(|s| s.try_borrow_mut().ok().map(|mut s| std::mem::take(&mut *s)));
-        let scratch = kept
-            .as_mut()
-            .unwrap_or_else(|| own.insert(ScanScratch::default()));
-        let mut cache = Values::default();
-        // The memo is borrowed once for the request, not once per part.
-        memo::with_table(|mut table| {
-            for part in &parsed.parts {
-                // A part seen before (same engine, same place, name and value) replays
-                // what the rules found in it then.
-                let key = memo::key(part);
-                if let (Some(t), Some(k)) = (table.as_deref(), key)
-                    && let Some(found) = t.hits(inner.id, k, part)
-                {
-                    for h in found {
-                        record(
-                            inner,
-                            &mut hits,
-                            h.rule,
-                            &parsed.path,
-                            part,
-                            &h.decoded,
-                            &h.matched,
-                        );
-                    }
-                    continue;
-                }
-                let found = evaluate(inner, part, &mut cache, scratch);
-                for h in &found {
-                    record(
-                        inner,
-                        &mut hits,
-                        h.rule,
-                        &parsed.path,
-                        part,
-                        &h.decoded,
-                        &h.matched,
-                    );
-                }
-                if let (Some(t), Some(k)) = (table.as_deref_mut(), key) {
-                    t.keep(inner.id, k, part, found);
-                }
-            }
+        // The scan's working memory is kept per thread (four buffers a request less),
+        // borrowed in place for the request (taking it out and putting it back copied
+        // it twice); a nested use, which nothing does, gets a fresh one.
+        SCRATCH.with(|kept| {
+            let mut borrowed = kept.try_borrow_mut().ok();
+            let mut own = None;
+            let scratch = match borrowed.as_deref_mut() {
+                Some(s) => s,
+                None => own.insert(ScanScratch::default()),
+            };
+            inspect_each_part(inner, parsed, scratch, &mut hits);
         });
-        if let Some(back) = kept {
-            SCRATCH.with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    *s = back;
-                }
-            });
-        }
         hits.sort_unstable_by_key(|(ri, _)| *ri);
         let mut findings: Vec<Finding> = hits.into_iter().map(|(_, f)| f).collect();
         let mut score: u32 = findings.iter().map(|f| f.severity.points()).sum();
@@ -378,6 +335,56 @@ impl Engine {
             findings,
         }
     }
+}
+
+/// Runs the rules over each part of a request into `hits`: a part the memo holds
+/// replays its recorded hits, any other is evaluated and kept.
+fn inspect_each_part(
+    inner: &Inner,
+    parsed: &ParsedRequest,
+    scratch: &mut ScanScratch,
+    hits: &mut Vec<(usize, Finding)>,
+) {
+    let mut cache = Values::default();
+    // The memo is borrowed once for the request, not once per part.
+    memo::with_table(|mut table| {
+        for part in &parsed.parts {
+            // A part seen before (same engine, same place, name and value) replays
+            // what the rules found in it then.
+            let key = memo::key(part);
+            if let (Some(t), Some(k)) = (table.as_deref(), key)
+                && let Some(found) = t.hits(inner.id, k, part)
+            {
+                for h in found {
+                    record(
+                        inner,
+                        hits,
+                        h.rule,
+                        &parsed.path,
+                        part,
+                        &h.decoded,
+                        &h.matched,
+                    );
+                }
+                continue;
+            }
+            let found = evaluate(inner, part, &mut cache, scratch);
+            for h in &found {
+                record(
+                    inner,
+                    hits,
+                    h.rule,
+                    &parsed.path,
+                    part,
+                    &h.decoded,
+                    &h.matched,
+                );
+            }
+            if let (Some(t), Some(k)) = (table.as_deref_mut(), key) {
+                t.keep(inner.id, k, part, found);
+            }
+        }
+    });
 }
 
 /// Locations whose shared scan is a full DFA rather than a contiguous NFA: the ones
