@@ -498,11 +498,15 @@ fn evaluate<'p>(
             let Some(g) = inner.groups.get(gi) else {
                 continue;
             };
-            let value = cache.get(g.chain, &part.value);
             let range = plan.range(k);
             let Some(hits) = scratch.hit.get(range) else {
                 continue;
             };
+            // Nearly every candidate of a benign part matched nothing.
+            if !hits.contains(&true) {
+                continue;
+            }
+            let value = cache.get(g.chain, &part.value);
             for (i, _) in hits.iter().enumerate().filter(|(_, h)| **h) {
                 let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
                     continue;
