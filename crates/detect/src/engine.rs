@@ -234,6 +234,8 @@ impl Engine {
             })
             .collect();
         let scans = location_scans(&groups);
+        let mut groups = groups;
+        release_unread_automata(&mut groups, &scans);
         Engine {
             inner: Arc::new(Inner {
                 id: NEXT_ENGINE_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -303,60 +305,18 @@ impl Engine {
         let mut hits: Vec<(usize, Finding)> = Vec::new();
         let empty = ParsedRequest::default();
         let parsed = parsed.unwrap_or(&empty);
-        // The scan's working memory is kept per thread (four buffers a request less);
-        // a nested use, which nothing does, would get a fresh one.
-        let mut own = None;
-        let mut kept =
-            SCRATCH.with(|s| s.try_borrow_mut().ok().map(|mut s| std::mem::take(&mut *s)));
-        let scratch = kept
-            .as_mut()
-            .unwrap_or_else(|| own.insert(ScanScratch::default()));
-        let mut cache = Values::default();
-        for part in &parsed.parts {
-            // A part seen before (same engine, same place, name and value) replays
-            // what the rules found in it then.
-            let slot = memo::slot(part);
-            if let Some(slot) = slot {
-                let replayed = memo::with_hits(inner.id, slot, part, |found| {
-                    for h in found {
-                        record(
-                            inner,
-                            &mut hits,
-                            h.rule,
-                            &parsed.path,
-                            part,
-                            &h.decoded,
-                            &h.matched,
-                        );
-                    }
-                });
-                if replayed.is_some() {
-                    continue;
-                }
-            }
-            let found = evaluate(inner, part, &mut cache, scratch);
-            for h in &found {
-                record(
-                    inner,
-                    &mut hits,
-                    h.rule,
-                    &parsed.path,
-                    part,
-                    &h.decoded,
-                    &h.matched,
-                );
-            }
-            if let Some(slot) = slot {
-                memo::keep(inner.id, slot, part, found);
-            }
-        }
-        if let Some(back) = kept {
-            SCRATCH.with(|s| {
-                if let Ok(mut s) = s.try_borrow_mut() {
-                    *s = back;
-                }
-            });
-        }
+        // The scan's working memory is kept per thread (four buffers a request less),
+        // borrowed in place for the request (taking it out and putting it back copied
+        // it twice); a nested use, which nothing does, gets a fresh one.
+        SCRATCH.with(|kept| {
+            let mut borrowed = kept.try_borrow_mut().ok();
+            let mut own = None;
+            let scratch = match borrowed.as_deref_mut() {
+                Some(s) => s,
+                None => own.insert(ScanScratch::default()),
+            };
+            inspect_each_part(inner, parsed, scratch, &mut hits);
+        });
         hits.sort_unstable_by_key(|(ri, _)| *ri);
         let mut findings: Vec<Finding> = hits.into_iter().map(|(_, f)| f).collect();
         let mut score: u32 = findings.iter().map(|f| f.severity.points()).sum();
@@ -377,6 +337,63 @@ impl Engine {
     }
 }
 
+/// Runs the rules over each part of a request into `hits`: a part the memo holds
+/// replays its recorded hits, any other is evaluated and kept.
+fn inspect_each_part(
+    inner: &Inner,
+    parsed: &ParsedRequest,
+    scratch: &mut ScanScratch,
+    hits: &mut Vec<(usize, Finding)>,
+) {
+    let mut cache = Values::default();
+    // The memo is borrowed once for the request, not once per part.
+    memo::with_table(|mut table| {
+        for part in &parsed.parts {
+            // A part seen before (same engine, same place, name and value) replays
+            // what the rules found in it then.
+            let key = memo::key(part);
+            if let (Some(t), Some(k)) = (table.as_deref(), key)
+                && let Some(found) = t.hits(inner.id, k, part)
+            {
+                for h in found {
+                    record(
+                        inner,
+                        hits,
+                        h.rule,
+                        &parsed.path,
+                        part,
+                        &h.decoded,
+                        &h.matched,
+                    );
+                }
+                continue;
+            }
+            let found = evaluate(inner, part, &mut cache, scratch);
+            for h in &found {
+                record(
+                    inner,
+                    hits,
+                    h.rule,
+                    &parsed.path,
+                    part,
+                    &h.decoded,
+                    &h.matched,
+                );
+            }
+            if let (Some(t), Some(k)) = (table.as_deref_mut(), key) {
+                t.keep(inner.id, k, part, found);
+            }
+        }
+    });
+}
+
+/// Locations whose shared scan is a full DFA rather than a contiguous NFA: the ones
+/// where a benign log line's scanned bytes mostly are (the decoded path, its segments,
+/// the user agent and referer). Measured per location (docs/BENCHMARKS.md, engine8):
+/// these three save ~1,000 instructions a generated line for ~2.5 MB; the other
+/// locations' DFAs cost more memory than they saved (the query values') or nothing.
+const DFA_LOCATIONS: [Location; 3] = [Location::Path, Location::PathSegment, Location::HeaderValue];
+
 /// The shared scan of each location, indexed by `Location as usize`.
 fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
     Location::ALL
@@ -388,9 +405,22 @@ fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
                 .filter(|(_, g)| g.target.covers(loc))
                 .map(|(gi, g)| (gi, &g.prefilter))
                 .collect();
-            LocationScan::new(&candidates)
+            LocationScan::new(&candidates, DFA_LOCATIONS.contains(&loc))
         })
         .collect()
+}
+
+/// Frees the literal automaton of each group that every location scan listing it
+/// scans with its shared automaton: those groups' own automata are never read.
+fn release_unread_automata(groups: &mut [Group], scans: &[LocationScan]) {
+    for (gi, g) in groups.iter_mut().enumerate() {
+        let read = scans
+            .iter()
+            .any(|s| !s.is_shared() && s.groups().contains(&gi));
+        if !read {
+            g.prefilter.release_automaton();
+        }
+    }
 }
 
 /// Runs every group and detector whose target covers `part`; returns the hits in the
@@ -468,11 +498,15 @@ fn evaluate<'p>(
             let Some(g) = inner.groups.get(gi) else {
                 continue;
             };
-            let value = cache.get(g.chain, &part.value);
             let range = plan.range(k);
             let Some(hits) = scratch.hit.get(range) else {
                 continue;
             };
+            // Nearly every candidate of a benign part matched nothing.
+            if !hits.contains(&true) {
+                continue;
+            }
+            let value = cache.get(g.chain, &part.value);
             for (i, _) in hits.iter().enumerate().filter(|(_, h)| **h) {
                 let (Some(&ri), Some(re)) = (g.rules.get(i), g.regexes.get(i)) else {
                     continue;
@@ -891,6 +925,38 @@ mod tests {
         // Arguments are covered by many groups, scanned together.
         let args = &engine.inner.scans[Location::QueryArgValue as usize];
         assert!(args.groups().len() > 5, "{}", args.groups().len());
+    }
+
+    #[test]
+    fn hot_locations_scan_with_a_dfa_and_groups_keep_no_unread_automaton() {
+        for paranoia in 1..=4 {
+            let engine = Engine::new(
+                RuleSet::builtin().unwrap(),
+                EngineConfig {
+                    paranoia,
+                    ..EngineConfig::default()
+                },
+            );
+            let inner = &*engine.inner;
+            for loc in DFA_LOCATIONS {
+                let kind = inner.scans[loc as usize].kind();
+                assert_eq!(kind, Some(aho_corasick::AhoCorasickKind::DFA), "{loc:?}");
+            }
+            // Every location scans its groups together, so no group's own automaton
+            // is read, and none is kept.
+            assert!(
+                inner
+                    .scans
+                    .iter()
+                    .all(|s| s.is_shared() || s.groups().is_empty())
+            );
+            for (gi, g) in inner.groups.iter().enumerate() {
+                assert!(
+                    !g.prefilter.holds_automaton(),
+                    "group {gi} keeps its automaton"
+                );
+            }
+        }
     }
 
     #[test]

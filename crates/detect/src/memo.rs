@@ -34,6 +34,9 @@ pub(crate) struct Hit {
 #[derive(Debug)]
 struct Entry {
     engine: u64,
+    /// The part's whole slot hash: most parts that share a slot with another differ
+    /// here, so they are told apart without comparing their texts.
+    hash: u64,
     location: Location,
     name: String,
     value: String,
@@ -41,11 +44,18 @@ struct Entry {
 }
 
 thread_local! {
-    static MEMO: RefCell<Vec<Option<Entry>>> = const { RefCell::new(Vec::new()) };
+    static MEMO: RefCell<Table> = const { RefCell::new(Table(Vec::new())) };
 }
 
-/// The slot of a part; `None` when the part is not worth keeping.
-pub(crate) fn slot(part: &Part) -> Option<usize> {
+/// Where a part may be kept: its slot and its whole hash.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    slot: usize,
+    hash: u64,
+}
+
+/// The part's key; `None` when the part is not worth keeping.
+pub(crate) fn key(part: &Part) -> Option<Key> {
     if part.value.len() > MAX_VALUE || part.name.len() > MAX_VALUE {
         return None;
     }
@@ -53,7 +63,74 @@ pub(crate) fn slot(part: &Part) -> Option<usize> {
     part.location.hash(&mut h);
     part.name.hash(&mut h);
     part.value.hash(&mut h);
-    Some((h.finish() as usize) & (SLOTS - 1))
+    let hash = h.finish();
+    Some(Key {
+        slot: (hash as usize) & (SLOTS - 1),
+        hash,
+    })
+}
+
+/// The calling thread's memo, borrowed for a whole request: a thread-local access
+/// and a `RefCell` borrow per part cost about as much as comparing the part did.
+#[derive(Debug)]
+pub(crate) struct Table(Vec<Option<Entry>>);
+
+/// Calls `f` with this thread's memo; `None` when it is already borrowed (a nested
+/// inspection, which nothing does: it then simply runs without the memo).
+pub(crate) fn with_table<R>(f: impl FnOnce(Option<&mut Table>) -> R) -> R {
+    MEMO.with(|m| match m.try_borrow_mut() {
+        Ok(mut table) => f(Some(&mut table)),
+        Err(_) => f(None),
+    })
+}
+
+impl Table {
+    /// The hits engine `engine` recorded for an equal part, if kept.
+    pub(crate) fn hits(&self, engine: u64, key: Key, part: &Part) -> Option<&[Hit]> {
+        match self.0.get(key.slot)? {
+            Some(e)
+                if e.hash == key.hash
+                    && e.engine == engine
+                    && e.location == part.location
+                    && e.name == part.name
+                    && e.value == part.value =>
+            {
+                Some(&e.hits)
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps a part's hits in its slot (replacing what was there).
+    pub(crate) fn keep(&mut self, engine: u64, key: Key, part: &Part, hits: Vec<Hit>) {
+        if self.0.len() != SLOTS {
+            self.0.clear();
+            self.0.resize_with(SLOTS, || None);
+        }
+        if let Some(s) = self.0.get_mut(key.slot) {
+            match s {
+                // Reuse the entry's buffers: no allocation once the slot is warm.
+                Some(e) => {
+                    e.engine = engine;
+                    e.hash = key.hash;
+                    e.location = part.location;
+                    e.name.clone_from(&part.name);
+                    e.value.clone_from(&part.value);
+                    e.hits = hits;
+                }
+                None => {
+                    *s = Some(Entry {
+                        engine,
+                        hash: key.hash,
+                        location: part.location,
+                        name: part.name.clone(),
+                        value: part.value.clone(),
+                        hits,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The slot hash: a multiply-rotate over 8-byte words (the FxHash step). A slot only
@@ -126,63 +203,6 @@ fn tail_word(rest: &[u8]) -> u64 {
     word
 }
 
-/// Calls `f` with the hits engine `engine` recorded for an equal part, if kept.
-pub(crate) fn with_hits<R>(
-    engine: u64,
-    slot: usize,
-    part: &Part,
-    f: impl FnOnce(&[Hit]) -> R,
-) -> Option<R> {
-    MEMO.with(|m| {
-        let m = m.try_borrow().ok()?;
-        match m.get(slot)? {
-            Some(e)
-                if e.engine == engine
-                    && e.location == part.location
-                    && e.name == part.name
-                    && e.value == part.value =>
-            {
-                Some(f(&e.hits))
-            }
-            _ => None,
-        }
-    })
-}
-
-/// Keeps a part's hits in its slot (replacing what was there).
-pub(crate) fn keep(engine: u64, slot: usize, part: &Part, hits: Vec<Hit>) {
-    MEMO.with(|m| {
-        let Ok(mut m) = m.try_borrow_mut() else {
-            return;
-        };
-        if m.len() != SLOTS {
-            m.clear();
-            m.resize_with(SLOTS, || None);
-        }
-        if let Some(s) = m.get_mut(slot) {
-            match s {
-                // Reuse the entry's buffers: no allocation once the slot is warm.
-                Some(e) => {
-                    e.engine = engine;
-                    e.location = part.location;
-                    e.name.clone_from(&part.name);
-                    e.value.clone_from(&part.value);
-                    e.hits = hits;
-                }
-                None => {
-                    *s = Some(Entry {
-                        engine,
-                        location: part.location,
-                        name: part.name.clone(),
-                        value: part.value.clone(),
-                        hits,
-                    });
-                }
-            }
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +225,48 @@ mod tests {
             h.add(u64::from_le_bytes(w));
         }
         h.finish()
+    }
+
+    fn part(location: Location, name: &str, value: &str) -> Part {
+        Part {
+            location,
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_kept_part_is_found_by_an_equal_part_only() {
+        let ua = part(Location::HeaderValue, "user-agent", "curl/8.5");
+        let hit = Hit {
+            rule: 7,
+            decoded: "curl/8.5".into(),
+            matched: "curl".into(),
+        };
+        with_table(|table| {
+            let t = table.expect("the memo is free");
+            let k = key(&ua).expect("short parts are kept");
+            t.keep(1, k, &ua, vec![hit.clone()]);
+            let found = t
+                .hits(1, k, &ua)
+                .map(|h| h.iter().map(|h| h.rule).collect());
+            assert_eq!(found, Some(vec![7]));
+            assert!(t.hits(2, k, &ua).is_none(), "another engine");
+            for other in [
+                part(Location::OtherHeaderValue, "user-agent", "curl/8.5"),
+                part(Location::HeaderValue, "referer", "curl/8.5"),
+                part(Location::HeaderValue, "user-agent", "curl/8.6"),
+            ] {
+                let ko = key(&other).expect("kept");
+                assert!(t.hits(1, ko, &other).is_none(), "{other:?}");
+                // Even looked up under the kept part's key: the texts are compared.
+                assert!(t.hits(1, k, &other).is_none(), "{other:?}");
+            }
+            // Borrowed for the whole request: a nested use runs without the memo.
+            assert!(with_table(|inner| inner.is_none()));
+        });
+        let long = part(Location::QueryArgValue, "q", &"a".repeat(MAX_VALUE + 1));
+        assert!(key(&long).is_none(), "long values are not kept");
     }
 
     #[test]

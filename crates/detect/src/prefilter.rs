@@ -10,7 +10,9 @@
 //! a literal set is only ever made larger, never smaller: the prefilter can let a rule
 //! through for nothing, but never skip a rule that would have matched.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::RegexSet;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, HirKind};
@@ -28,15 +30,24 @@ const MIN_INNER_RARITY: usize = 4;
 /// The case-insensitive automaton over every required literal of a group (the
 /// prefilter) or of a location (the shared scan); `None` when there is none or it cannot
 /// be built, and then every rule runs: the literals are only ever an optimisation.
-pub(crate) fn literal_automaton<L: AsRef<[u8]>>(literals: &[L]) -> Option<AhoCorasick> {
+///
+/// `dfa` asks for a full DFA rather than the crate's choice (a contiguous NFA past ~100
+/// literals): it reports the same matches in the same order, in fewer instructions a
+/// byte, for more memory (a location's 600 literals: ~0.4–1.6 MB instead of ~0.15 MB),
+/// so the engine asks for it only where a benign line's bytes are mostly scanned
+/// (`engine.rs`, `DFA_LOCATIONS`).
+pub(crate) fn literal_automaton<L: AsRef<[u8]>>(literals: &[L], dfa: bool) -> Option<AhoCorasick> {
     if literals.is_empty() {
         return None;
     }
-    AhoCorasickBuilder::new()
+    let mut builder = AhoCorasickBuilder::new();
+    builder
         .ascii_case_insensitive(true)
-        .match_kind(MatchKind::Standard)
-        .build(literals)
-        .ok()
+        .match_kind(MatchKind::Standard);
+    if dfa {
+        builder.kind(Some(AhoCorasickKind::DFA));
+    }
+    builder.build(literals).ok()
 }
 
 /// The literals one of which appears in every match of `source`, lowercased and
@@ -148,8 +159,13 @@ fn selective(set: &[Vec<u8>]) -> bool {
 /// Which rules of one group can possibly match a value.
 #[derive(Debug)]
 pub(crate) struct Prefilter {
+    /// Whether the group has gated rules (their literals' automaton could be built).
+    gated: bool,
     /// Every gated rule's literals; a pattern id indexes `owners` and `literal_bytes`.
-    literals: Option<AhoCorasick>,
+    /// Emptied by [`Prefilter::release_automaton`] when the engine's shared scans
+    /// cover the group everywhere (then nothing reads it), and built again on first
+    /// use should anything ever need it.
+    literals: OnceLock<Option<AhoCorasick>>,
     /// The literals themselves (lowercase), so a scan shared by several groups can
     /// build one automaton of them all ([`crate::scan`]).
     literal_bytes: Vec<Vec<u8>>,
@@ -189,8 +205,9 @@ impl Prefilter {
                 None => always.push(i),
             }
         }
-        let literals = literal_automaton(&literal_ids);
-        if literals.is_none() {
+        let literals = literal_automaton(&literal_ids, false);
+        let gated = literals.is_some();
+        if !gated {
             // Without the automaton every rule runs (the prefilter is only ever an
             // optimisation).
             always = (0..sources.len()).collect();
@@ -211,7 +228,8 @@ impl Prefilter {
                 .filter(|s| s.len() == always.len())
         };
         Prefilter {
-            literals,
+            gated,
+            literals: OnceLock::from(literals),
             literal_bytes: literal_ids,
             owners,
             always,
@@ -223,6 +241,31 @@ impl Prefilter {
     /// Number of rules in the group.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Frees the group's own literal automaton: once every location the group is
+    /// scanned at has a shared automaton (`scan.rs`), nothing reads it, and the
+    /// engine's groups held ~7 MB of them. Which rules are gated does not change;
+    /// [`Prefilter::mark_gated`] builds the automaton again if it is ever called.
+    pub(crate) fn release_automaton(&mut self) {
+        self.literals = OnceLock::new();
+    }
+
+    /// Whether the group's own automaton is in memory now (tests: released ones are
+    /// not, until used).
+    #[cfg(test)]
+    pub(crate) fn holds_automaton(&self) -> bool {
+        self.literals.get().is_some_and(Option::is_some)
+    }
+
+    /// The group's literal automaton, built again if it was released.
+    fn automaton(&self) -> Option<&AhoCorasick> {
+        if !self.gated {
+            return None;
+        }
+        self.literals
+            .get_or_init(|| literal_automaton(&self.literal_bytes, false))
+            .as_ref()
     }
 
     /// The gated rules' literals with, for each, the group-local indices of the rules
@@ -285,7 +328,7 @@ impl Prefilter {
         tried: &mut [bool],
         is_match: impl Fn(usize) -> bool,
     ) {
-        let Some(ac) = &self.literals else {
+        let Some(ac) = self.automaton() else {
             return;
         };
         for m in ac.find_overlapping_iter(value) {
@@ -388,6 +431,47 @@ mod tests {
         check("union union union union", &mut out, &mut scratch);
         assert_eq!(out, vec![1], "only the ungated rule matches");
         assert_eq!(ran.get() - before, 1, "one run of the gated rule");
+    }
+
+    #[test]
+    fn a_released_automaton_is_built_again_with_the_same_answers() {
+        let sources = [
+            r"\bunion\b\s+select",
+            r"\w+\s\w+",
+            r"(?i)<script\b",
+            r"\.\./",
+        ];
+        let regexes: Vec<regex::Regex> = sources
+            .iter()
+            .filter_map(|s| regex::Regex::new(s).ok())
+            .collect();
+        let values = [
+            "Mozilla/5.0 (X11; Linux)",
+            "1 union  select a b <SCRIPT>",
+            "../../etc/passwd",
+            "unionselect",
+            "",
+        ];
+        let answers = |p: &Prefilter| -> Vec<Vec<usize>> {
+            values
+                .iter()
+                .map(|v| {
+                    let (mut scratch, mut out) = ((Vec::new(), Vec::new()), Vec::new());
+                    p.matches(v, (&mut scratch.0, &mut scratch.1), &mut out, |i| {
+                        regexes.get(i).is_some_and(|r| r.is_match(v))
+                    });
+                    out
+                })
+                .collect()
+        };
+        let mut p = Prefilter::new(&sources, 1 << 24);
+        assert!(p.holds_automaton());
+        let kept = answers(&p);
+        assert_eq!(kept[2], vec![3]);
+        p.release_automaton();
+        assert!(!p.holds_automaton(), "released");
+        assert_eq!(answers(&p), kept, "the same rules gated and matched");
+        assert!(p.holds_automaton(), "built again on use");
     }
 
     /// Rules without a prefix or suffix set, as the built-in rules and a few shapes

@@ -61,8 +61,9 @@ pub(crate) struct ScanScratch {
 pub(crate) const NONE: usize = usize::MAX;
 
 impl LocationScan {
-    /// Builds the scan of `candidates` (engine group index, its prefilter), ascending.
-    pub(crate) fn new(candidates: &[(usize, &Prefilter)]) -> LocationScan {
+    /// Builds the scan of `candidates` (engine group index, its prefilter), ascending;
+    /// `dfa`: its automaton as a full DFA (see [`literal_automaton`]).
+    pub(crate) fn new(candidates: &[(usize, &Prefilter)], dfa: bool) -> LocationScan {
         let mut groups = Vec::with_capacity(candidates.len());
         let mut base = Vec::with_capacity(candidates.len());
         let mut total = 0;
@@ -86,7 +87,7 @@ impl LocationScan {
                 }
             }
         }
-        let literals = literal_automaton(&literal_ids);
+        let literals = literal_automaton(&literal_ids, dfa);
         if literals.is_none() {
             owners.clear();
         }
@@ -97,6 +98,18 @@ impl LocationScan {
             literals,
             owners,
         }
+    }
+
+    /// Whether the candidates are scanned by the shared automaton (else each group
+    /// scans alone, with its own prefilter's automaton).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.literals.is_some()
+    }
+
+    /// The shared automaton's kind, for the tests that check which scans are DFAs.
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> Option<aho_corasick::AhoCorasickKind> {
+        self.literals.as_ref().map(AhoCorasick::kind)
     }
 
     /// Engine indices of the candidate groups, ascending.
