@@ -230,7 +230,8 @@ pub(crate) const PG_TEXT_WALK: i64 = 5_000;
 
 /// How far the PostgreSQL store walks again, newest first, after the first walk of
 /// `walked` rows found `found` matches (fewer than a page): the rows a page is then
-/// expected to take, with half as many again for the variance, when that is fewer than
+/// expected to take, with half as many again for the variance, when that walk (those
+/// rows, all of which it reads when the page is not there) is shorter than
 /// [`PG_CANDIDATE_COST`] times the rows the text index is expected to give to recheck
 /// (`found / walked` of the table's `rows`); `None` to ask the index instead. A word
 /// in 1.5% of the rows (`php`) fills a page within ~7,000 rows but gives 15,000
@@ -238,6 +239,13 @@ pub(crate) const PG_TEXT_WALK: i64 = 5_000;
 /// estimate of the candidates is low when the word is mostly in rows the other
 /// filters leave out (`admin`: 129,241 rows of 1M, 4,316 of them `GET`), which the
 /// factor absorbs in part.
+///
+/// The walk is weighed at its full length, not at the page's expected end: with `q`
+/// alone (`select`) at 10M events the first walk found 8 matches in 5,000 rows, a page
+/// expected within 63,125 rows against ~16,000 candidates (a walk, by the expected
+/// end), so the store walked 94,688 rows (195 ms with shared_buffers at 6 GB, load 9),
+/// found 98 of the 101 and then asked the index anyway (9,842 candidates, 64–132 ms;
+/// docs/BENCHMARKS.md, pgq4).
 pub(crate) fn pg_walk_further(found: i64, walked: i64, rows: i64, limit: u32) -> Option<i64> {
     if found <= 0 || walked <= 0 {
         return None;
@@ -246,7 +254,7 @@ pub(crate) fn pg_walk_further(found: i64, walked: i64, rows: i64, limit: u32) ->
     let expected = walked as f64 * page / found as f64;
     let candidates = found as f64 / walked as f64 * rows as f64;
     let further = (expected * 1.5).ceil();
-    (expected <= PG_CANDIDATE_COST * candidates && further <= PG_TEXT_WALK_MAX as f64)
+    (further <= PG_CANDIDATE_COST * candidates && further <= PG_TEXT_WALK_MAX as f64)
         .then_some((further as i64).max(walked + 1))
 }
 
@@ -1478,6 +1486,13 @@ mod tests {
         assert_eq!(pg_walk_further(1, 5_000, i64::MAX / 2, 100), None);
         // Always further than the first walk.
         assert_eq!(pg_walk_further(3, 5, 1_000_000, 1), Some(6));
+        // 8 in 5,000 of 10M (`select`): the walk of ~94,700 rows is weighed whole,
+        // against ~16,000 candidates costing four rows each: the index.
+        assert_eq!(pg_walk_further(8, 5_000, 10_000_000, 100), None);
+        // 10 in 5,000 of 10M: ~75,750 rows against 20,000 candidates: still the walk.
+        assert!(
+            matches!(pg_walk_further(10, 5_000, 10_000_000, 100), Some(n) if (75_749..=75_751).contains(&n))
+        );
     }
 
     #[test]
