@@ -420,6 +420,52 @@ pub(crate) fn probe_query(dialect: Dialect, q: &EventQuery, column: &str) -> Opt
     })
 }
 
+/// How many times the rows under a small path prefix (with the method and status
+/// asked for) its path bucket may hold for the PostgreSQL store to ask the text index
+/// (the bucket and the needle's trigrams, [`Drive::Text`]) rather than read every row
+/// under the prefix by id ([`Drive::Path`]): the index then rechecks at most the
+/// bucket's rows holding the needle's trigrams, each costing about what a row read by
+/// id costs, so at worst (a word in every row) twice the reads, and usually the few
+/// rows holding the word. `/asf-logo-wide` + `GET` + `php` at 10M events: 16,670 rows
+/// by id, 180–500 ms, against 201 candidates from a bucket of about as many rows
+/// (docs/BENCHMARKS.md, pgquery2 and pgq4).
+pub(crate) const PG_BUCKET_RATIO: i64 = 2;
+
+/// A probe counting, up to `bound`, the rows of the path bucket of `q`'s prefix (its
+/// first [`text::BUCKET_CHARS`] characters, whatever the method and status), through
+/// [`PATH_INDEX`] only, as [`probe_query`] counts the prefix's; `None` unless `q` has
+/// a needle the text index can narrow and a prefix naming a bucket. The count is a
+/// cost estimate only: the bucket key folds non-ASCII characters onto ASCII ones, so
+/// a few more rows may share it, which changes no answer.
+pub(crate) fn pg_bucket_probe(q: &EventQuery, bound: i64) -> Option<Sql> {
+    let needle = clean(q.text.as_deref()?).into_owned();
+    if needle.chars().count() < text::MIN_INDEXED_CHARS || needle.contains(SEPARATOR) {
+        return None;
+    }
+    let prefix = clean(q.path_prefix.as_deref()?).into_owned();
+    if prefix.chars().count() < text::BUCKET_CHARS {
+        return None;
+    }
+    let bucket = EventQuery {
+        path_prefix: Some(prefix.chars().take(text::BUCKET_CHARS).collect()),
+        ..EventQuery::default()
+    };
+    let mut b = Builder::new(Dialect::Postgres);
+    let rows = path_rows(&mut b, &bucket, "1")?;
+    let limit = b.p(Param::I64(bound));
+    Some(Sql {
+        text: format!("SELECT count(*) FROM ({rows} LIMIT {limit}) AS probe"),
+        params: b.params,
+    })
+}
+
+/// The bound of [`pg_bucket_probe`] for a prefix holding `under_prefix` rows (fewer
+/// than [`SMALL_MATCH`]): [`PG_BUCKET_RATIO`] times as many; a count under it means
+/// the text index reads less. `None` when the prefix holds no row (nothing to read).
+pub(crate) fn pg_bucket_bound(under_prefix: i64) -> Option<i64> {
+    (under_prefix > 0).then(|| under_prefix.saturating_mul(PG_BUCKET_RATIO))
+}
+
 /// The query listing events for `q`, newest first, fetching one row more than the page.
 pub(crate) fn events_query(dialect: Dialect, q: &EventQuery, drive: Drive) -> Sql {
     bounded_events_query(dialect, q, drive, None)
@@ -1493,6 +1539,71 @@ mod tests {
         assert!(
             matches!(pg_walk_further(10, 5_000, 10_000_000, 100), Some(n) if (75_749..=75_751).contains(&n))
         );
+    }
+
+    #[test]
+    fn postgres_probes_the_bucket_of_a_small_prefix_with_a_needle() {
+        let q = |prefix: &str, text: &str| EventQuery {
+            path_prefix: Some(prefix.into()),
+            method: Some("GET".into()),
+            status: Some(StatusFilter::Class(2)),
+            text: Some(text.into()),
+            ..EventQuery::default()
+        };
+        let probe = pg_bucket_probe(&q("/asf-logo-wide", "php"), 33_340);
+        let Some(probe) = probe else {
+            panic!("no bucket probe");
+        };
+        // The bucket's first three characters, every method and status, bounded.
+        assert!(
+            probe.text.starts_with("SELECT count(*) FROM ("),
+            "{}",
+            probe.text
+        );
+        assert!(probe.text.contains("method = ANY(ARRAY("), "{}", probe.text);
+        assert!(probe.text.contains("status = ANY(ARRAY("), "{}", probe.text);
+        assert!(probe.text.contains("method IS NULL"), "{}", probe.text);
+        assert!(probe.text.ends_with(") AS probe"), "{}", probe.text);
+        let texts: Vec<&Param> = probe.params.iter().collect();
+        assert!(
+            texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "/as")),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "/at")),
+            "{texts:?}"
+        );
+        assert!(
+            !texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "GET")),
+            "{texts:?}"
+        );
+        assert!(
+            matches!(probe.params.last(), Some(Param::I64(33_340))),
+            "{texts:?}"
+        );
+        // No bucket (a prefix under three characters), no needle the index narrows.
+        assert!(pg_bucket_probe(&q("/a", "php"), 10).is_none());
+        assert!(pg_bucket_probe(&q("/asf", "ph"), 10).is_none());
+        assert!(pg_bucket_probe(&q("/asf", "a\u{1}b"), 10).is_none());
+        assert!(
+            pg_bucket_probe(
+                &EventQuery {
+                    text: None,
+                    ..q("/asf", "php")
+                },
+                10
+            )
+            .is_none()
+        );
+        // Twice the prefix's rows; nothing to probe for an empty prefix.
+        assert_eq!(pg_bucket_bound(16_670), Some(33_340));
+        assert_eq!(pg_bucket_bound(0), None);
     }
 
     #[test]
