@@ -331,6 +331,12 @@ async fn list_events<C: GenericClient>(
             let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Network);
             return events_page(client, &sql, query).await;
         }
+        // A network of many rows beside a word the planner expects rare: the text
+        // index alone, the network hidden (the planner walked the time index).
+        if sqlgen::pg_large_network_word(rows, word_rows) {
+            let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Text);
+            return events_page(client, &sql, query).await;
+        }
     }
     // `q` (alone or beside a large prefix): a short walk newest first answers a
     // common word; a rare one is left to the index (with the prefix's bucket).

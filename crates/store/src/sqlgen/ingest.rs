@@ -346,6 +346,24 @@ pub(crate) fn pg_network_drives(network_rows: i64, word_rows: Option<i64>) -> bo
     word_rows.is_none_or(|w| w as f64 > PG_NETWORK_WORD_RATIO * network_rows as f64)
 }
 
+/// Rows under which the PostgreSQL planner's estimate of a word ([`pg_word_estimate`])
+/// makes a client network of many rows yield to the text index: see
+/// [`pg_large_network_word`].
+pub(crate) const PG_RARE_WORD: i64 = 50_000;
+
+/// Whether a client network of `network_rows` (the probe's count: [`SMALL_MATCH`] or
+/// more means many) beside a word the planner expects in `word_rows` (under
+/// [`PG_RARE_WORD`]) is answered by the text index alone ([`Drive::Text`], the network
+/// and the other filters hidden): left to the planner, the hot /24 (30% of 10M
+/// events) + 4xx + `select` walked the time index in parallel, 546–1,347 ms with
+/// shared_buffers at 128 MB, where the index's 9,842 candidates took 113–120 ms, the
+/// same ids (docs/BENCHMARKS.md, pgq4). The estimate moves between two `ANALYZE`s
+/// (`select` 361 or 36,485 at 10M: pgquery2), but a common word's (`php` 109,456 or
+/// more) stays above the bound.
+pub(crate) fn pg_large_network_word(network_rows: i64, word_rows: Option<i64>) -> bool {
+    network_rows >= SMALL_MATCH && word_rows.is_some_and(|w| w < PG_RARE_WORD)
+}
+
 /// `EXPLAIN` of the text test of `q` alone (the planner's estimate of the rows holding
 /// the word, from the text index's statistics: 2,050,573 for `windows` at 10M, 367
 /// for a word it has never seen); `None` without a needle the index can narrow.
@@ -1539,6 +1557,29 @@ mod tests {
         assert!(
             matches!(pg_walk_further(10, 5_000, 10_000_000, 100), Some(n) if (75_749..=75_751).contains(&n))
         );
+    }
+
+    #[test]
+    fn postgres_hides_a_large_network_beside_a_rare_word() {
+        // Many rows in the network, a word estimated rare: the text index.
+        assert!(pg_large_network_word(SMALL_MATCH, Some(361)));
+        assert!(pg_large_network_word(SMALL_MATCH, Some(PG_RARE_WORD - 1)));
+        // A common word, no estimate, or a network of few rows: not this rule.
+        assert!(!pg_large_network_word(SMALL_MATCH, Some(PG_RARE_WORD)));
+        assert!(!pg_large_network_word(SMALL_MATCH, Some(109_456)));
+        assert!(!pg_large_network_word(SMALL_MATCH, None));
+        assert!(!pg_large_network_word(SMALL_MATCH - 1, Some(361)));
+        // The query it then sends: the network and the status hidden from the planner.
+        let q = EventQuery {
+            client: "198.51.100.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(4)),
+            text: Some("select".into()),
+            ..EventQuery::default()
+        };
+        let pg = events_query(Dialect::Postgres, &q, Drive::Text).text;
+        assert!(pg.contains("(client_ip || ''::bytea) BETWEEN"), "{pg}");
+        assert!(pg.contains("(status + 0) BETWEEN"), "{pg}");
+        assert!(pg.contains("ORDER BY ts + 0 DESC, id DESC"), "{pg}");
     }
 
     #[test]
