@@ -302,6 +302,16 @@ async fn list_events<C: GenericClient>(
             }
             drive = sqlgen::Drive::Path;
             few_under_prefix = true;
+            // With a needle, unless the prefix's bucket is not much larger than its
+            // rows: then the text index's candidates (the bucket's rows holding the
+            // needle's trigrams) are at most about as many, and usually few.
+            if text_index
+                && let Some(bound) = sqlgen::pg_bucket_bound(rows)
+                && let Some(bucket) = sqlgen::pg_bucket_probe(query, bound)
+                && probe_rows(client, &bucket).await? < bound
+            {
+                drive = sqlgen::pg_tagged_drive(query, sqlgen::Drive::Text, indexes.tagged);
+            }
         }
     }
     // A client network of few rows (not one address: that is an equality the
@@ -319,6 +329,12 @@ async fn list_events<C: GenericClient>(
         };
         if rows < sqlgen::SMALL_MATCH && sqlgen::pg_network_drives(rows, word_rows) {
             let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Network);
+            return events_page(client, &sql, query).await;
+        }
+        // A network of many rows beside a word the planner expects rare: the text
+        // index alone, the network hidden (the planner walked the time index).
+        if sqlgen::pg_large_network_word(rows, word_rows) {
+            let sql = sqlgen::events_query(Dialect::Postgres, query, sqlgen::Drive::Text);
             return events_page(client, &sql, query).await;
         }
     }

@@ -230,7 +230,8 @@ pub(crate) const PG_TEXT_WALK: i64 = 5_000;
 
 /// How far the PostgreSQL store walks again, newest first, after the first walk of
 /// `walked` rows found `found` matches (fewer than a page): the rows a page is then
-/// expected to take, with half as many again for the variance, when that is fewer than
+/// expected to take, with half as many again for the variance, when that walk (those
+/// rows, all of which it reads when the page is not there) is shorter than
 /// [`PG_CANDIDATE_COST`] times the rows the text index is expected to give to recheck
 /// (`found / walked` of the table's `rows`); `None` to ask the index instead. A word
 /// in 1.5% of the rows (`php`) fills a page within ~7,000 rows but gives 15,000
@@ -238,6 +239,13 @@ pub(crate) const PG_TEXT_WALK: i64 = 5_000;
 /// estimate of the candidates is low when the word is mostly in rows the other
 /// filters leave out (`admin`: 129,241 rows of 1M, 4,316 of them `GET`), which the
 /// factor absorbs in part.
+///
+/// The walk is weighed at its full length, not at the page's expected end: with `q`
+/// alone (`select`) at 10M events the first walk found 8 matches in 5,000 rows, a page
+/// expected within 63,125 rows against ~16,000 candidates (a walk, by the expected
+/// end), so the store walked 94,688 rows (195 ms with shared_buffers at 6 GB, load 9),
+/// found 98 of the 101 and then asked the index anyway (9,842 candidates, 64–132 ms;
+/// docs/BENCHMARKS.md, pgq4).
 pub(crate) fn pg_walk_further(found: i64, walked: i64, rows: i64, limit: u32) -> Option<i64> {
     if found <= 0 || walked <= 0 {
         return None;
@@ -246,7 +254,7 @@ pub(crate) fn pg_walk_further(found: i64, walked: i64, rows: i64, limit: u32) ->
     let expected = walked as f64 * page / found as f64;
     let candidates = found as f64 / walked as f64 * rows as f64;
     let further = (expected * 1.5).ceil();
-    (expected <= PG_CANDIDATE_COST * candidates && further <= PG_TEXT_WALK_MAX as f64)
+    (further <= PG_CANDIDATE_COST * candidates && further <= PG_TEXT_WALK_MAX as f64)
         .then_some((further as i64).max(walked + 1))
 }
 
@@ -338,6 +346,24 @@ pub(crate) fn pg_network_drives(network_rows: i64, word_rows: Option<i64>) -> bo
     word_rows.is_none_or(|w| w as f64 > PG_NETWORK_WORD_RATIO * network_rows as f64)
 }
 
+/// Rows under which the PostgreSQL planner's estimate of a word ([`pg_word_estimate`])
+/// makes a client network of many rows yield to the text index: see
+/// [`pg_large_network_word`].
+pub(crate) const PG_RARE_WORD: i64 = 50_000;
+
+/// Whether a client network of `network_rows` (the probe's count: [`SMALL_MATCH`] or
+/// more means many) beside a word the planner expects in `word_rows` (under
+/// [`PG_RARE_WORD`]) is answered by the text index alone ([`Drive::Text`], the network
+/// and the other filters hidden): left to the planner, the hot /24 (30% of 10M
+/// events) + 4xx + `select` walked the time index in parallel, 546–1,347 ms with
+/// shared_buffers at 128 MB, where the index's 9,842 candidates took 113–120 ms, the
+/// same ids (docs/BENCHMARKS.md, pgq4). The estimate moves between two `ANALYZE`s
+/// (`select` 361 or 36,485 at 10M: pgquery2), but a common word's (`php` 109,456 or
+/// more) stays above the bound.
+pub(crate) fn pg_large_network_word(network_rows: i64, word_rows: Option<i64>) -> bool {
+    network_rows >= SMALL_MATCH && word_rows.is_some_and(|w| w < PG_RARE_WORD)
+}
+
 /// `EXPLAIN` of the text test of `q` alone (the planner's estimate of the rows holding
 /// the word, from the text index's statistics: 2,050,573 for `windows` at 10M, 367
 /// for a word it has never seen); `None` without a needle the index can narrow.
@@ -410,6 +436,52 @@ pub(crate) fn probe_query(dialect: Dialect, q: &EventQuery, column: &str) -> Opt
         text: format!("SELECT count(*) FROM ({rows} LIMIT {limit}) AS probe"),
         params: b.params,
     })
+}
+
+/// How many times the rows under a small path prefix (with the method and status
+/// asked for) its path bucket may hold for the PostgreSQL store to ask the text index
+/// (the bucket and the needle's trigrams, [`Drive::Text`]) rather than read every row
+/// under the prefix by id ([`Drive::Path`]): the index then rechecks at most the
+/// bucket's rows holding the needle's trigrams, each costing about what a row read by
+/// id costs, so at worst (a word in every row) twice the reads, and usually the few
+/// rows holding the word. `/asf-logo-wide` + `GET` + `php` at 10M events: 16,670 rows
+/// by id, 180–500 ms, against 201 candidates from a bucket of about as many rows
+/// (docs/BENCHMARKS.md, pgquery2 and pgq4).
+pub(crate) const PG_BUCKET_RATIO: i64 = 2;
+
+/// A probe counting, up to `bound`, the rows of the path bucket of `q`'s prefix (its
+/// first [`text::BUCKET_CHARS`] characters, whatever the method and status), through
+/// [`PATH_INDEX`] only, as [`probe_query`] counts the prefix's; `None` unless `q` has
+/// a needle the text index can narrow and a prefix naming a bucket. The count is a
+/// cost estimate only: the bucket key folds non-ASCII characters onto ASCII ones, so
+/// a few more rows may share it, which changes no answer.
+pub(crate) fn pg_bucket_probe(q: &EventQuery, bound: i64) -> Option<Sql> {
+    let needle = clean(q.text.as_deref()?).into_owned();
+    if needle.chars().count() < text::MIN_INDEXED_CHARS || needle.contains(SEPARATOR) {
+        return None;
+    }
+    let prefix = clean(q.path_prefix.as_deref()?).into_owned();
+    if prefix.chars().count() < text::BUCKET_CHARS {
+        return None;
+    }
+    let bucket = EventQuery {
+        path_prefix: Some(prefix.chars().take(text::BUCKET_CHARS).collect()),
+        ..EventQuery::default()
+    };
+    let mut b = Builder::new(Dialect::Postgres);
+    let rows = path_rows(&mut b, &bucket, "1")?;
+    let limit = b.p(Param::I64(bound));
+    Some(Sql {
+        text: format!("SELECT count(*) FROM ({rows} LIMIT {limit}) AS probe"),
+        params: b.params,
+    })
+}
+
+/// The bound of [`pg_bucket_probe`] for a prefix holding `under_prefix` rows (fewer
+/// than [`SMALL_MATCH`]): [`PG_BUCKET_RATIO`] times as many; a count under it means
+/// the text index reads less. `None` when the prefix holds no row (nothing to read).
+pub(crate) fn pg_bucket_bound(under_prefix: i64) -> Option<i64> {
+    (under_prefix > 0).then(|| under_prefix.saturating_mul(PG_BUCKET_RATIO))
 }
 
 /// The query listing events for `q`, newest first, fetching one row more than the page.
@@ -1478,6 +1550,101 @@ mod tests {
         assert_eq!(pg_walk_further(1, 5_000, i64::MAX / 2, 100), None);
         // Always further than the first walk.
         assert_eq!(pg_walk_further(3, 5, 1_000_000, 1), Some(6));
+        // 8 in 5,000 of 10M (`select`): the walk of ~94,700 rows is weighed whole,
+        // against ~16,000 candidates costing four rows each: the index.
+        assert_eq!(pg_walk_further(8, 5_000, 10_000_000, 100), None);
+        // 10 in 5,000 of 10M: ~75,750 rows against 20,000 candidates: still the walk.
+        assert!(
+            matches!(pg_walk_further(10, 5_000, 10_000_000, 100), Some(n) if (75_749..=75_751).contains(&n))
+        );
+    }
+
+    #[test]
+    fn postgres_hides_a_large_network_beside_a_rare_word() {
+        // Many rows in the network, a word estimated rare: the text index.
+        assert!(pg_large_network_word(SMALL_MATCH, Some(361)));
+        assert!(pg_large_network_word(SMALL_MATCH, Some(PG_RARE_WORD - 1)));
+        // A common word, no estimate, or a network of few rows: not this rule.
+        assert!(!pg_large_network_word(SMALL_MATCH, Some(PG_RARE_WORD)));
+        assert!(!pg_large_network_word(SMALL_MATCH, Some(109_456)));
+        assert!(!pg_large_network_word(SMALL_MATCH, None));
+        assert!(!pg_large_network_word(SMALL_MATCH - 1, Some(361)));
+        // The query it then sends: the network and the status hidden from the planner.
+        let q = EventQuery {
+            client: "198.51.100.0/24".parse().ok(),
+            status: Some(StatusFilter::Class(4)),
+            text: Some("select".into()),
+            ..EventQuery::default()
+        };
+        let pg = events_query(Dialect::Postgres, &q, Drive::Text).text;
+        assert!(pg.contains("(client_ip || ''::bytea) BETWEEN"), "{pg}");
+        assert!(pg.contains("(status + 0) BETWEEN"), "{pg}");
+        assert!(pg.contains("ORDER BY ts + 0 DESC, id DESC"), "{pg}");
+    }
+
+    #[test]
+    fn postgres_probes_the_bucket_of_a_small_prefix_with_a_needle() {
+        let q = |prefix: &str, text: &str| EventQuery {
+            path_prefix: Some(prefix.into()),
+            method: Some("GET".into()),
+            status: Some(StatusFilter::Class(2)),
+            text: Some(text.into()),
+            ..EventQuery::default()
+        };
+        let probe = pg_bucket_probe(&q("/asf-logo-wide", "php"), 33_340);
+        let Some(probe) = probe else {
+            panic!("no bucket probe");
+        };
+        // The bucket's first three characters, every method and status, bounded.
+        assert!(
+            probe.text.starts_with("SELECT count(*) FROM ("),
+            "{}",
+            probe.text
+        );
+        assert!(probe.text.contains("method = ANY(ARRAY("), "{}", probe.text);
+        assert!(probe.text.contains("status = ANY(ARRAY("), "{}", probe.text);
+        assert!(probe.text.contains("method IS NULL"), "{}", probe.text);
+        assert!(probe.text.ends_with(") AS probe"), "{}", probe.text);
+        let texts: Vec<&Param> = probe.params.iter().collect();
+        assert!(
+            texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "/as")),
+            "{texts:?}"
+        );
+        assert!(
+            texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "/at")),
+            "{texts:?}"
+        );
+        assert!(
+            !texts
+                .iter()
+                .any(|p| matches!(p, Param::Text(t) if t == "GET")),
+            "{texts:?}"
+        );
+        assert!(
+            matches!(probe.params.last(), Some(Param::I64(33_340))),
+            "{texts:?}"
+        );
+        // No bucket (a prefix under three characters), no needle the index narrows.
+        assert!(pg_bucket_probe(&q("/a", "php"), 10).is_none());
+        assert!(pg_bucket_probe(&q("/asf", "ph"), 10).is_none());
+        assert!(pg_bucket_probe(&q("/asf", "a\u{1}b"), 10).is_none());
+        assert!(
+            pg_bucket_probe(
+                &EventQuery {
+                    text: None,
+                    ..q("/asf", "php")
+                },
+                10
+            )
+            .is_none()
+        );
+        // Twice the prefix's rows; nothing to probe for an empty prefix.
+        assert_eq!(pg_bucket_bound(16_670), Some(33_340));
+        assert_eq!(pg_bucket_bound(0), None);
     }
 
     #[test]

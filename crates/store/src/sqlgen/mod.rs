@@ -31,10 +31,11 @@ pub(crate) use flows::flows_query;
 pub(crate) use ingest::{
     CHECK_ROWS_PER_CANDIDATE, Drive, NETWORK_FIRST_CHUNK, PATH_INDEX, PG_TEXT_WALK, Probes,
     SMALL_MATCH, TEXT_FIRST_CHUNK, bounded_events_query, dead_letters_query, events_query,
-    pg_after_walk, pg_network_drives, pg_path_walk, pg_tagged_drive, pg_text_walk, pg_walk_further,
-    pg_word_estimate, plan_rows, probe_query, sqlite_both_few, sqlite_drive, sqlite_fallback,
-    sqlite_id_walk, sqlite_listed_query, sqlite_network_ids, sqlite_newer_rows,
-    sqlite_text_candidates, sqlite_text_ids, sqlite_window_ids,
+    pg_after_walk, pg_bucket_bound, pg_bucket_probe, pg_large_network_word, pg_network_drives,
+    pg_path_walk, pg_tagged_drive, pg_text_walk, pg_walk_further, pg_word_estimate, plan_rows,
+    probe_query, sqlite_both_few, sqlite_drive, sqlite_fallback, sqlite_id_walk,
+    sqlite_listed_query, sqlite_network_ids, sqlite_newer_rows, sqlite_text_candidates,
+    sqlite_text_ids, sqlite_window_ids,
 };
 pub(crate) use jobs::jobs_query;
 pub(crate) use maintenance::{

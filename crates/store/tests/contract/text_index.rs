@@ -13,6 +13,8 @@ contract!(
     index_follows_the_setting_and_the_writes,
     a_large_prefix_with_a_word_gives_the_same_results,
     candidates_read_newest_id_first_give_the_same_pages,
+    a_small_prefix_with_a_word_gives_the_same_results,
+    a_large_network_with_a_word_gives_the_same_results,
 );
 
 /// Both indexes on (PostgreSQL's tagged one answers a prefix plus a word).
@@ -601,6 +603,168 @@ async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
             assert_eq!(Some(&got), expected.next(), "{q:?} limit {limit}");
             // Strictly newest first, then highest id first: no row twice.
             assert!(got.windows(2).all(|w| w[0] > w[1]), "{q:?} limit {limit}");
+        }
+    }
+}
+
+/// A path prefix holding fewer rows than the stores' probes count, plus a word:
+/// PostgreSQL reads the prefix's rows by id, unless its path bucket (the first three
+/// characters) holds under twice as many rows, in which case it asks the text index
+/// for the bucket and the word's trigrams. Prefixes of both kinds (the bucket about
+/// the prefix; the bucket much larger), rows in the bucket outside the prefix, a
+/// common word, a rare one, none, case and non-ASCII needles, a method and a status,
+/// every page size: the pages are the unindexed ones.
+async fn a_small_prefix_with_a_word_gives_the_same_results(db: Db) {
+    let mut events = Vec::new();
+    for i in 0..400 {
+        let mut e = ev(i);
+        e.path = Some(format!("/sm/p{}", i % 4));
+        e.method = Some(if i % 5 == 0 { "POST" } else { "GET" }.into());
+        e.status = Some(if i % 3 == 0 { 404 } else { 200 });
+        e.user_agent = Some("Mozilla/5.0".into());
+        if i % 37 == 5 {
+            e.query = Some(format!("q=SmallNeedle{i}"));
+        }
+        if i == 77 {
+            e.message = Some("caf\u{e9} au lait".into());
+        }
+        events.push(e);
+    }
+    for i in 0..100 {
+        let mut e = ev(1_000 + i);
+        e.path = Some("/smx/q".into());
+        e.method = Some("GET".into());
+        e.status = Some(200);
+        if i % 10 == 0 {
+            e.referer = Some("https://a.example/smallneedle".into());
+        }
+        events.push(e);
+    }
+    for i in 0..1_500 {
+        let mut e = ev(2_000 + i);
+        e.path = Some(format!("/ot/{}", i % 9));
+        e.method = Some("GET".into());
+        e.status = Some(200);
+        e.user_agent = Some("Mozilla/5.0".into());
+        if i % 50 == 0 {
+            e.query = Some("smallneedle".into());
+        }
+        events.push(e);
+    }
+    write(&db.store, events).await;
+    let with = |prefix: &str, method: Option<&str>, status: Option<StatusFilter>, needle: &str| {
+        EventQuery {
+            path_prefix: Some(prefix.into()),
+            method: method.map(Into::into),
+            status,
+            ..text(needle)
+        }
+    };
+    let queries = [
+        // The bucket (/sm: 500 rows) under twice the prefix's rows: the index.
+        with("/sm/", Some("GET"), None, "needle"),
+        with("/sm/", None, None, "SMALLNEEDLE"),
+        with("/sm/", None, None, "mozilla"),
+        with("/sm/", Some("POST"), Some(StatusFilter::Class(4)), "needle"),
+        with("/sm/", None, None, "zzq-none"),
+        with("/sm/", None, None, "caf\u{e9}"),
+        with("/smx", Some("GET"), None, "needle"),
+        // The bucket far larger than the prefix: its rows by id.
+        with("/sm/p1", Some("GET"), None, "needle"),
+        with("/ot/3", None, None, "mozilla"),
+        with(
+            "/smx/q",
+            None,
+            Some(StatusFilter::Exact(200)),
+            "smallneedle",
+        ),
+    ];
+    let limits = [1, 7, 100];
+    let mut unindexed = Vec::new();
+    for q in &queries {
+        for limit in limits {
+            unindexed.push(every_page(&db.store, q, limit).await);
+        }
+    }
+    assert_eq!(unindexed[0].len(), 8, "{:?}", unindexed[0]);
+    assert_eq!(unindexed[6].len(), 400, "{:?}", unindexed[6]);
+    assert_eq!(unindexed[12], Vec::new());
+    assert_eq!(unindexed[15].len(), 1, "{:?}", unindexed[15]);
+    for search in [TRIGRAM_ONLY, ON] {
+        let indexed = db.reopen_with(search).await;
+        let mut expected = unindexed.iter();
+        for q in &queries {
+            for limit in limits {
+                let got = every_page(&indexed, q, limit).await;
+                assert_eq!(
+                    Some(&got),
+                    expected.next(),
+                    "{q:?} limit {limit} {search:?}"
+                );
+            }
+        }
+    }
+}
+
+/// A client network holding more rows than the stores' probes count (20,000) plus a
+/// word: PostgreSQL asks the text index alone, the network hidden, when the planner
+/// expects the word in few rows (here, with a table of 20,000 rows, any word). Rare
+/// and common words, a status class, one address among them, rows outside the
+/// network holding the word, every page size: the pages are the unindexed ones.
+async fn a_large_network_with_a_word_gives_the_same_results(db: Db) {
+    let events: Vec<Event> = (0..20_300)
+        .map(|i| {
+            let mut e = ev(i);
+            e.client_ip = if i < 20_100 {
+                format!("10.9.{}.{}", (i / 250) % 250, i % 250).parse().ok()
+            } else {
+                format!("10.10.0.{}", i % 250).parse().ok()
+            };
+            e.path = Some(format!("/n/{}", i % 13));
+            e.status = Some(if i % 3 == 0 { 404 } else { 200 });
+            e.user_agent = Some("Mozilla/5.0".into());
+            if i % 997 == 3 || i >= 20_290 {
+                e.query = Some(format!("q=RareNetWord{i}"));
+            }
+            e
+        })
+        .collect();
+    write(&db.store, events).await;
+    let net = |cidr: &str, status: Option<StatusFilter>, needle: &str| EventQuery {
+        client: cidr.parse().ok(),
+        status,
+        ..text(needle)
+    };
+    let queries = [
+        net("10.9.0.0/16", None, "rarenetword"),
+        net("10.9.0.0/16", Some(StatusFilter::Class(4)), "RareNetWord"),
+        net("10.9.0.0/16", Some(StatusFilter::Class(2)), "mozilla"),
+        net("10.9.0.0/16", None, "zzq-none"),
+        net("10.0.0.0/8", Some(StatusFilter::Class(4)), "rarenetword"),
+        net("10.9.0.3/32", None, "rarenetword"),
+    ];
+    let limits = [1, 7, 100];
+    let mut unindexed = Vec::new();
+    for q in &queries {
+        for limit in limits {
+            unindexed.push(every_page(&db.store, q, limit).await);
+        }
+    }
+    assert_eq!(unindexed[0].len(), 21, "{:?}", unindexed[0]);
+    assert_eq!(unindexed[9], Vec::new());
+    assert_eq!(unindexed[12].len(), 7 + 3, "{:?}", unindexed[12]);
+    for search in [TRIGRAM_ONLY, ON] {
+        let indexed = db.reopen_with(search).await;
+        let mut expected = unindexed.iter();
+        for q in &queries {
+            for limit in limits {
+                let got = every_page(&indexed, q, limit).await;
+                assert_eq!(
+                    Some(&got),
+                    expected.next(),
+                    "{q:?} limit {limit} {search:?}"
+                );
+            }
         }
     }
 }
