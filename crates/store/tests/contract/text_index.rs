@@ -615,6 +615,39 @@ async fn candidates_read_newest_id_first_give_the_same_pages(db: Db) {
     }
 }
 
+/// The page sizes the prefix and network tests list every page at.
+const PAGE_SIZES: [u32; 3] = [1, 7, 100];
+
+/// Every page of each query at each of [`PAGE_SIZES`], query by query.
+async fn pages_of_each(store: &SharedStore, queries: &[EventQuery]) -> Vec<Vec<(i64, i64)>> {
+    let mut out = Vec::new();
+    for q in queries {
+        for limit in PAGE_SIZES {
+            out.push(every_page(store, q, limit).await);
+        }
+    }
+    out
+}
+
+/// Asserts that the store reopened with the trigram index alone, then with every
+/// search index, gives each query's pages as `unindexed` ([`pages_of_each`]) holds them.
+async fn each_index_gives(db: &Db, queries: &[EventQuery], unindexed: &[Vec<(i64, i64)>]) {
+    for search in [TRIGRAM_ONLY, ON] {
+        let indexed = db.reopen_with(search).await;
+        let mut expected = unindexed.iter();
+        for q in queries {
+            for limit in PAGE_SIZES {
+                let got = every_page(&indexed, q, limit).await;
+                assert_eq!(
+                    Some(&got),
+                    expected.next(),
+                    "{q:?} limit {limit} {search:?}"
+                );
+            }
+        }
+    }
+}
+
 /// A path prefix holding fewer rows than the stores' probes count, plus a word:
 /// PostgreSQL reads the prefix's rows by id, unless its path bucket (the first three
 /// characters) holds under twice as many rows, in which case it asks the text index
@@ -679,31 +712,12 @@ async fn a_small_prefix_with_a_word_gives_the_same_results(db: Db) {
             "smallneedle",
         ),
     ];
-    let limits = [1, 7, 100];
-    let mut unindexed = Vec::new();
-    for q in &queries {
-        for limit in limits {
-            unindexed.push(every_page(&db.store, q, limit).await);
-        }
-    }
+    let unindexed = pages_of_each(&db.store, &queries).await;
     assert_eq!(unindexed[0].len(), 8, "{:?}", unindexed[0]);
     assert_eq!(unindexed[6].len(), 400, "{:?}", unindexed[6]);
     assert_eq!(unindexed[12], Vec::new());
     assert_eq!(unindexed[15].len(), 1, "{:?}", unindexed[15]);
-    for search in [TRIGRAM_ONLY, ON] {
-        let indexed = db.reopen_with(search).await;
-        let mut expected = unindexed.iter();
-        for q in &queries {
-            for limit in limits {
-                let got = every_page(&indexed, q, limit).await;
-                assert_eq!(
-                    Some(&got),
-                    expected.next(),
-                    "{q:?} limit {limit} {search:?}"
-                );
-            }
-        }
-    }
+    each_index_gives(&db, &queries, &unindexed).await;
 }
 
 /// A client network holding more rows than the stores' probes count (20,000) plus a
@@ -747,28 +761,9 @@ async fn a_large_network_with_a_word_gives_the_same_results(db: Db) {
         net("10.0.0.0/8", Some(StatusFilter::Class(4)), "rarenetword"),
         net("10.9.0.3/32", None, "rarenetword"),
     ];
-    let limits = [1, 7, 100];
-    let mut unindexed = Vec::new();
-    for q in &queries {
-        for limit in limits {
-            unindexed.push(every_page(&db.store, q, limit).await);
-        }
-    }
+    let unindexed = pages_of_each(&db.store, &queries).await;
     assert_eq!(unindexed[0].len(), 21, "{:?}", unindexed[0]);
     assert_eq!(unindexed[9], Vec::new());
     assert_eq!(unindexed[12].len(), 7 + 3, "{:?}", unindexed[12]);
-    for search in [TRIGRAM_ONLY, ON] {
-        let indexed = db.reopen_with(search).await;
-        let mut expected = unindexed.iter();
-        for q in &queries {
-            for limit in limits {
-                let got = every_page(&indexed, q, limit).await;
-                assert_eq!(
-                    Some(&got),
-                    expected.next(),
-                    "{q:?} limit {limit} {search:?}"
-                );
-            }
-        }
-    }
+    each_index_gives(&db, &queries, &unindexed).await;
 }
