@@ -674,17 +674,20 @@ mod tests {
         assert_eq!(reloaded.inspect(&attack), first);
     }
 
+    /// The embedded rules' engine at `paranoia`, with every other setting its default.
+    fn builtin_at(paranoia: u8) -> Engine {
+        Engine::new(
+            RuleSet::builtin().unwrap(),
+            EngineConfig {
+                paranoia,
+                ..EngineConfig::default()
+            },
+        )
+    }
+
     #[test]
     fn the_parse_is_handed_on_below_paranoia_three_with_the_same_verdict() {
-        let at = |paranoia| {
-            Engine::new(
-                RuleSet::builtin().unwrap(),
-                EngineConfig {
-                    paranoia,
-                    ..EngineConfig::default()
-                },
-            )
-        };
+        let at = builtin_at;
         let reqs = [
             get("/products?page=2&sort=price&q=blue+shoes"),
             get("/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--&x=%3Cscript%3E"),
@@ -884,13 +887,7 @@ mod tests {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
         let mut hits = 0usize;
         for paranoia in 1..=4 {
-            let engine = Engine::new(
-                RuleSet::builtin().unwrap(),
-                EngineConfig {
-                    paranoia,
-                    ..EngineConfig::default()
-                },
-            );
+            let engine = builtin_at(paranoia);
             let inner = &*engine.inner;
             let mut scratch = ScanScratch::default();
             for _ in 0..4000 {
@@ -930,13 +927,7 @@ mod tests {
     #[test]
     fn hot_locations_scan_with_a_dfa_and_groups_keep_no_unread_automaton() {
         for paranoia in 1..=4 {
-            let engine = Engine::new(
-                RuleSet::builtin().unwrap(),
-                EngineConfig {
-                    paranoia,
-                    ..EngineConfig::default()
-                },
-            );
+            let engine = builtin_at(paranoia);
             let inner = &*engine.inner;
             for loc in DFA_LOCATIONS {
                 let kind = inner.scans[loc as usize].kind();
