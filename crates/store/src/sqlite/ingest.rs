@@ -701,9 +701,7 @@ mod tests {
         }
     }
 
-    fn stored(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-    }
+    use super::super::stored_rows as stored;
 
     /// Events of every shape (each optional column present or not, in changing
     /// patterns from row to row) read back as written, whether their chunk shares its

@@ -349,3 +349,9 @@ fn migrate(conn: &mut Connection, migrations: &[Migration]) -> Result<(), StoreE
     }
     tx.commit().map_err(sqlite_err)
 }
+
+/// How many rows `table` holds: for the tests of the multi-row inserts.
+#[cfg(test)]
+fn stored_rows(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
+    conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+}

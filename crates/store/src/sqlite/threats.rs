@@ -389,9 +389,7 @@ mod tests {
         }
     }
 
-    fn stored(conn: &Connection, table: &str) -> rusqlite::Result<i64> {
-        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-    }
+    use super::super::stored_rows as stored;
 
     /// The threats' multi-row inserts run without a statement journal (`INSERT OR
     /// FAIL`): a threat that fails part-way through a chunk leaves the chunk's earlier
