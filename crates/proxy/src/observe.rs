@@ -10,11 +10,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, SERVER, STRICT_TRANSPORT_SECURITY};
-use http::{HeaderMap, HeaderName};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// `X-Content-Type-Options`, parsed once.
-const X_CONTENT_TYPE_OPTIONS: HeaderName = HeaderName::from_static("x-content-type-options");
 /// `X-Powered-By`, parsed once.
 pub const X_POWERED_BY: HeaderName = HeaderName::from_static("x-powered-by");
 
@@ -83,38 +80,94 @@ fn capped(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The version banners of one answer (the first value of each, as `HeaderMap::get`
+/// gives it), found by [`ResponseObservations::observe`]'s walk over the headers, for
+/// the vulnerability engine's software observer: the walk that counts the answer finds
+/// them too, so the answer's headers are not looked up again for them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Banners<'a> {
+    /// `Server`.
+    pub server: Option<&'a HeaderValue>,
+    /// `X-Powered-By`.
+    pub powered_by: Option<&'a HeaderValue>,
+}
+
+/// What one walk over an answer's headers finds: the first value of each header the
+/// observations read, and whether the two counted by presence alone are there.
+#[derive(Default)]
+struct Seen<'a> {
+    hsts: bool,
+    csp: bool,
+    nosniff: Option<&'a HeaderValue>,
+    content_type: Option<&'a HeaderValue>,
+    banners: Banners<'a>,
+}
+
+impl<'a> Seen<'a> {
+    /// One pass over the names present (a handful) instead of a hashed look-up for each
+    /// of six names, present or not. `HeaderMap::iter` gives a name's values together,
+    /// first value first, so the first one met is the one `get` returns. Names are
+    /// matched by their text (lowercase, as `HeaderMap` keeps them): comparing with
+    /// `HeaderName` constants builds and drops one per comparison.
+    fn walk(headers: &'a HeaderMap) -> Seen<'a> {
+        let mut seen = Seen::default();
+        for (name, value) in headers {
+            let first = |slot: &mut Option<&'a HeaderValue>| {
+                slot.get_or_insert(value);
+            };
+            match name.as_str() {
+                "strict-transport-security" => seen.hsts = true,
+                "content-security-policy" => seen.csp = true,
+                "x-content-type-options" => first(&mut seen.nosniff),
+                "content-type" => first(&mut seen.content_type),
+                "server" => first(&mut seen.banners.server),
+                "x-powered-by" => first(&mut seen.banners.powered_by),
+                _ => {}
+            }
+        }
+        seen
+    }
+}
+
 impl ResponseObservations {
-    /// Counts one upstream answer's headers. Never blocks.
-    pub fn observe(&self, headers: &HeaderMap) {
+    /// Counts one upstream answer's headers, and gives its version banners back for
+    /// the software observer. Never blocks.
+    pub fn observe<'h>(&self, headers: &'h HeaderMap) -> Banners<'h> {
         let count = |c: &AtomicU64| {
             c.fetch_add(1, Ordering::Relaxed);
         };
+        let seen = Seen::walk(headers);
         count(&self.responses);
-        if !headers.contains_key(STRICT_TRANSPORT_SECURITY) {
+        if !seen.hsts {
             count(&self.missing_hsts);
         }
-        let nosniff = headers
-            .get(&X_CONTENT_TYPE_OPTIONS)
+        let nosniff = seen
+            .nosniff
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"nosniff"));
         if !nosniff {
             count(&self.missing_nosniff);
         }
-        let html = headers.get(CONTENT_TYPE).is_some_and(|v| {
+        let html = seen.content_type.is_some_and(|v| {
             v.as_bytes()
                 .get(..9)
                 .is_some_and(|p| p.eq_ignore_ascii_case(b"text/html"))
         });
         if html {
             count(&self.html);
-            if !headers.contains_key(CONTENT_SECURITY_POLICY) {
+            if !seen.csp {
                 count(&self.missing_csp);
             }
         }
-        for (header, name) in [("Server", &SERVER), ("X-Powered-By", &X_POWERED_BY)] {
-            if let Some(v) = headers.get(name) {
+        let banners = seen.banners;
+        for (header, value) in [
+            ("Server", banners.server),
+            ("X-Powered-By", banners.powered_by),
+        ] {
+            if let Some(v) = value {
                 self.banner(header, v.as_bytes());
             }
         }
+        banners
     }
 
     fn banner(&self, header: &'static str, value: &[u8]) {
@@ -160,7 +213,10 @@ impl ResponseObservations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
+    use http::header::{
+        CONTENT_SECURITY_POLICY, CONTENT_TYPE, SERVER, STRICT_TRANSPORT_SECURITY,
+        X_CONTENT_TYPE_OPTIONS,
+    };
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -168,6 +224,66 @@ mod tests {
             h.append(*k, HeaderValue::from_str(v).unwrap());
         }
         h
+    }
+
+    /// Every header map of up to four entries drawn from the six names the walk reads
+    /// (values differing by position), two others and a repeat: the walk finds what
+    /// `HeaderMap::get` and `contains_key` find.
+    #[test]
+    fn the_walk_finds_what_look_ups_find() {
+        let names: [&'static str; 9] = [
+            "strict-transport-security",
+            "content-security-policy",
+            "x-content-type-options",
+            "content-type",
+            "server",
+            "x-powered-by",
+            "date",
+            "x-other",
+            "Server",
+        ];
+        let mut maps = 0;
+        for a in 0..names.len() {
+            for b in 0..names.len() {
+                for c in 0..names.len() {
+                    for d in 0..=names.len() {
+                        let mut h = HeaderMap::new();
+                        for (at, i) in [a, b, c, d].into_iter().enumerate() {
+                            if let Some(name) = names.get(i) {
+                                let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+                                h.append(name, HeaderValue::from_str(&format!("v{at}")).unwrap());
+                            }
+                        }
+                        let seen = Seen::walk(&h);
+                        assert_eq!(seen.hsts, h.contains_key(STRICT_TRANSPORT_SECURITY));
+                        assert_eq!(seen.csp, h.contains_key(CONTENT_SECURITY_POLICY));
+                        assert_eq!(seen.nosniff, h.get(&X_CONTENT_TYPE_OPTIONS));
+                        assert_eq!(seen.content_type, h.get(CONTENT_TYPE));
+                        assert_eq!(seen.banners.server, h.get(SERVER));
+                        assert_eq!(seen.banners.powered_by, h.get(&X_POWERED_BY));
+                        maps += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(maps, 9 * 9 * 9 * 10);
+    }
+
+    #[test]
+    fn observing_gives_the_banners_back() {
+        let o = ResponseObservations::default();
+        let h = headers(&[
+            ("x-powered-by", "PHP/8.1.2"),
+            ("server", "nginx/1.18.0"),
+            ("server", "second"),
+        ]);
+        let banners = o.observe(&h);
+        assert_eq!(banners.server, h.get(SERVER));
+        assert_eq!(
+            banners.powered_by.map(HeaderValue::as_bytes),
+            Some(&b"PHP/8.1.2"[..])
+        );
+        assert_eq!(o.observe(&HeaderMap::new()), Banners::default());
     }
 
     #[test]

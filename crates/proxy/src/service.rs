@@ -372,7 +372,8 @@ async fn serve(
         Ok(Ok(resp)) => resp,
     };
     shared.guard.answered(&judgement, resp.status().as_u16());
-    observe_security_headers(shared, resp.headers());
+    let banners = shared.responses.observe(resp.headers());
+    observe_software(shared, banners);
 
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let mut upgraded = false;
@@ -382,7 +383,6 @@ async fn serve(
         upgraded = true;
     }
     let (mut parts, body) = resp.into_parts();
-    observe_software(shared, &parts.headers);
     strip_hop_by_hop(&mut parts.headers, switching);
     if let Some(v) = id_value {
         parts.headers.entry(X_REQUEST_ID).or_insert(v);
@@ -560,15 +560,14 @@ fn log_blocked(
 /// Software seen in traffic: hands the upstream's `Server` / `X-Powered-By` answer to
 /// the vulnerability engine, for the asset named by the upstream's authority. A
 /// non-blocking hand-over (repeats are skipped, a full queue drops): the answer is
-/// never delayed by it (see `palisade_vuln::observe`).
-fn observe_software(shared: &Shared, headers: &http::HeaderMap) {
+/// never delayed by it (see `palisade_vuln::observe`). The banners are those the
+/// security-header count found in its walk over the answer's headers.
+fn observe_software(shared: &Shared, banners: crate::observe::Banners<'_>) {
     if let Some(observer) = &shared.software {
         observer.http_answer(
             &shared.config.upstream.authority,
-            headers.get(header::SERVER).map(HeaderValue::as_bytes),
-            headers
-                .get(&crate::observe::X_POWERED_BY)
-                .map(HeaderValue::as_bytes),
+            banners.server.map(HeaderValue::as_bytes),
+            banners.powered_by.map(HeaderValue::as_bytes),
         );
     }
 }
@@ -587,11 +586,4 @@ fn banned(shared: &Shared, request_id: &str, client: IpAddr, judgement: &Judgeme
         Some(Action::Ban),
         page::blocked(request_id),
     )
-}
-
-/// Security posture of the protected application: counts the upstream's answer for
-/// missing security headers and notes its version banners (`observe.rs`). Atomic adds
-/// and a lock that is skipped when busy: the answer is never delayed.
-fn observe_security_headers(shared: &Shared, headers: &http::HeaderMap) {
-    shared.responses.observe(headers);
 }
