@@ -108,7 +108,7 @@ impl ThreatStore for PgStore {
             .collect::<Result<Vec<_>, _>>()?;
         let ts: Vec<i64> = cols.iter().map(|c| c.ts).collect();
         let category: Vec<&str> = cols.iter().map(|c| &*c.category).collect();
-        let severity: Vec<&str> = cols.iter().map(|c| &*c.severity).collect();
+        let severity: Vec<&str> = cols.iter().map(|c| c.severity).collect();
         let score: Vec<i32> = cols.iter().map(|c| c.score).collect();
         let client_ip: Vec<Option<&[u8]>> = cols
             .iter()
@@ -118,7 +118,7 @@ impl ThreatStore for PgStore {
         let uri: Vec<Option<&str>> = cols.iter().map(|c| c.uri.as_deref()).collect();
         let source: Vec<&str> = cols.iter().map(|c| &*c.source).collect();
         let event_id: Vec<Option<i64>> = cols.iter().map(|c| c.event_id).collect();
-        let decision: Vec<&str> = cols.iter().map(|c| &*c.decision).collect();
+        let decision: Vec<&str> = cols.iter().map(|c| c.decision).collect();
         let evidence: Vec<&str> = cols.iter().map(|c| c.evidence.as_str()).collect();
         let rule_ids: Vec<&str> = cols.iter().map(|c| c.rule_ids.as_str()).collect();
         let tags: Vec<&str> = cols.iter().map(|c| c.tags.as_str()).collect();

@@ -89,14 +89,14 @@ fn bind_threat(
     let values: [&dyn rusqlite::ToSql; THREAT_COLUMNS] = [
         &c.ts,
         &&*c.category,
-        &&*c.severity,
+        &c.severity,
         &c.score,
         &c.client_ip.as_ref().map(|k| &k[..]),
         &c.method.as_deref(),
         &c.uri.as_deref(),
         &&*c.source,
         &c.event_id,
-        &&*c.decision,
+        &c.decision,
         &c.evidence,
         &c.rule_ids,
         &c.tags,
@@ -147,20 +147,20 @@ fn insert_rules(
     Ok(())
 }
 
-/// Inserts every threat (and its rule rows) inside the open transaction `tx`, in
-/// order, [`THREAT_CHUNK`] rows per statement; returns their ids in the same order.
-fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i64>, StoreError> {
-    let mut ids = Vec::with_capacity(threats.len());
-    let mut rules: Vec<(i64, i32, i64)> = Vec::with_capacity(threats.len() * 2);
+/// Inserts every threat (and its rule rows), encoded as `rows`, inside the open
+/// transaction `tx`, in order, [`THREAT_CHUNK`] rows per statement; returns their ids
+/// in the same order.
+fn insert_in(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[ThreatColumnsIn<'_>],
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut rules: Vec<(i64, i32, i64)> = Vec::with_capacity(rows.len() * 2);
     // The chunk statement, taken from the cache once per call rather than once per
     // chunk: each return to the cache cleared its 832 bindings (`clear_bindings`, ~1.6k
     // instructions a threat) and each take looked its text up again.
     let mut chunk_stmt = None;
-    for chunk in threats.chunks(THREAT_CHUNK) {
-        let cols = chunk
-            .iter()
-            .map(ThreatColumnsIn::new)
-            .collect::<Result<Vec<_>, _>>()?;
+    for cols in rows.chunks(THREAT_CHUNK) {
         if cols.len() == THREAT_CHUNK {
             if chunk_stmt.is_none() {
                 chunk_stmt = Some(
@@ -189,7 +189,7 @@ fn insert_in(tx: &rusqlite::Transaction<'_>, threats: &[Threat]) -> Result<Vec<i
                     multi_row_sql("threats", THREAT_INSERT_COLUMNS, THREAT_COLUMNS, 1)
                 }))
                 .map_err(sqlite_err)?;
-            for c in &cols {
+            for c in cols {
                 bind_threat(&mut one, 0, c)?;
                 one.raw_execute().map_err(sqlite_err)?;
             }
@@ -235,14 +235,20 @@ impl ThreatStore for SqliteStore {
         if threats.is_empty() {
             return Ok(Vec::new());
         }
-        let threats = threats.to_vec();
+        // Encoded here and moved, rather than the threats copied to be encoded on the
+        // writer's thread: no copy of their evidence, rule ids and tags, and the JSON
+        // is not written while the writer connection is held.
+        let rows = threats
+            .iter()
+            .map(|t| ThreatColumnsIn::new(t).map(ThreatColumnsIn::into_owned))
+            .collect::<Result<Vec<_>, _>>()?;
         self.blocking(move |inner| {
             let mut conn = lock(&inner.writer);
             // Dropping `tx` without commit (any `?` below) rolls everything back.
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(sqlite_err)?;
-            let n = insert_in(&tx, &threats)?;
+            let n = insert_in(&tx, &rows)?;
             tx.commit().map_err(sqlite_err)?;
             Ok(n)
         })
@@ -391,6 +397,14 @@ mod tests {
 
     use super::super::stored_rows as stored;
 
+    /// The rows [`ThreatStore::insert_threats`] hands [`insert_in`].
+    fn encoded(threats: &[Threat]) -> Result<Vec<ThreatColumnsIn<'static>>, StoreError> {
+        threats
+            .iter()
+            .map(|t| ThreatColumnsIn::new(t).map(ThreatColumnsIn::into_owned))
+            .collect()
+    }
+
     /// The threats' multi-row inserts run without a statement journal (`INSERT OR
     /// FAIL`): a threat that fails part-way through a chunk leaves the chunk's earlier
     /// rows in the transaction, and [`ThreatStore::insert_threats`]' rollback takes
@@ -417,7 +431,7 @@ mod tests {
         let refused: Vec<Threat> = (0..150).map(|i| threat(i, &uri(i))).collect();
         {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let error = insert_in(&tx, &refused)
+            let error = insert_in(&tx, &encoded(&refused)?)
                 .err()
                 .ok_or("the threats with a refused one were stored")?;
             assert!(error.to_string().contains("refused"), "{error}");
@@ -428,7 +442,7 @@ mod tests {
         );
         let accepted: Vec<Threat> = (0..150).map(|i| threat(i, &format!("/{i}"))).collect();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ids = insert_in(&tx, &accepted)?;
+        let ids = insert_in(&tx, &encoded(&accepted)?)?;
         tx.commit()?;
         assert_eq!(ids, (1..=150).collect::<Vec<i64>>());
         // Two distinct rules but for every third threat (942100 twice: one row).
