@@ -83,6 +83,7 @@
 //! matched name by name rather than each name folded and looked up).
 
 pub mod config;
+mod key_memo;
 pub mod merge;
 pub mod params;
 pub mod profile;

@@ -122,17 +122,14 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 /// The request's host (Host header, else the authority of an absolute target), lower
 /// case without the port; `-` when unknown.
 pub fn host(request: &HttpRequest) -> String {
-    let raw = raw_host(request);
-    if raw.is_empty() {
-        "-".to_owned()
-    } else {
-        raw.chars().take(255).collect::<String>().to_lowercase()
-    }
+    let mut out = String::new();
+    push_host(&mut out, raw_host(request));
+    out
 }
 
-/// [`host`] appended to `out`; an ASCII host (nearly all) without building it apart.
-fn push_host(out: &mut String, request: &HttpRequest) {
-    let raw = raw_host(request);
+/// [`host`] appended to `out`, from the request's [`raw_host`]; an ASCII host (nearly
+/// all) without building it apart.
+fn push_host(out: &mut String, raw: &str) {
     if raw.is_empty() {
         out.push('-');
     } else if raw.is_ascii() {
@@ -143,7 +140,7 @@ fn push_host(out: &mut String, request: &HttpRequest) {
             pushed.make_ascii_lowercase();
         }
     } else {
-        out.push_str(&host(request));
+        out.push_str(&raw.chars().take(255).collect::<String>().to_lowercase());
     }
 }
 
@@ -157,11 +154,26 @@ fn raw_host(request: &HttpRequest) -> &str {
     // The target's authority only when there is no Host header (nearly never).
     let from_uri =
         || after_scheme(&request.uri).map(|rest| rest.split(['/', '?']).next().unwrap_or(rest));
-    let raw = from_header.or_else(from_uri).unwrap_or("").trim();
+    let raw = trim(from_header.or_else(from_uri).unwrap_or(""));
     if raw.starts_with('[') {
         raw.split_inclusive(']').next().unwrap_or(raw)
     } else {
         raw.rsplit_once(':').map_or(raw, |(h, _)| h)
+    }
+}
+
+/// `text.trim()`, without its character-by-character search when `text` starts and
+/// ends with an ASCII byte that is not white space (nearly every host): `trim` removes
+/// Unicode white space, which in ASCII is `\t`, `\n`, `\x0B`, `\x0C`, `\r` and space, and
+/// outside ASCII starts and ends with non-ASCII bytes.
+fn trim(text: &str) -> &str {
+    let kept =
+        |b: Option<&u8>| b.is_some_and(|&b| b.is_ascii() && !matches!(b, b'\t'..=b'\r' | b' '));
+    let b = text.as_bytes();
+    if kept(b.first()) && kept(b.last()) {
+        text
+    } else {
+        text.trim()
     }
 }
 
@@ -171,11 +183,9 @@ pub fn raw_path(uri: &str) -> &str {
         Some(rest) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
         None => uri,
     };
-    // By bytes: both are ASCII (a `[char]` pattern tests each character in turn).
-    let end = target
-        .bytes()
-        .position(|b| b == b'?' || b == b'#')
-        .unwrap_or(target.len());
+    // By bytes: both are ASCII (a `[char]` pattern tests each character in turn), and
+    // with memchr, which reads a word at a time.
+    let end = memchr::memchr2(b'?', b'#', target.as_bytes()).unwrap_or(target.len());
     target.get(..end).unwrap_or(target)
 }
 
@@ -184,24 +194,27 @@ pub fn raw_path(uri: &str) -> &str {
 /// search, which cost more than the rest of the key).
 fn after_scheme(uri: &str) -> Option<&str> {
     let b = uri.as_bytes();
-    let mut from = 0;
-    while let Some(i) = b.get(from..)?.iter().position(|&c| c == b':') {
-        let at = from + i;
-        if b.get(at + 1..at + 3) == Some(b"//".as_slice()) {
-            return uri.get(at + 3..);
-        }
-        from = at + 1;
-    }
-    None
+    // Each `:` found by memchr (a target without one, nearly every target, is read a
+    // word at a time rather than byte by byte: this search was most of `raw_path`).
+    memchr::memchr_iter(b':', b)
+        .find(|&at| b.get(at + 1..at + 3) == Some(b"//".as_slice()))
+        .and_then(|at| uri.get(at + 3..))
 }
 
-/// The endpoint key: `host METHOD template`.
+/// The endpoint key: `host METHOD template`. Taken from this thread's recent keys when
+/// the request has the raw host, method and raw path of one keyed lately
+/// ([`super::key_memo`]).
 pub fn endpoint_key(request: &HttpRequest) -> String {
-    let path = raw_path(&request.uri);
+    let (host, method, path) = (raw_host(request), &request.method, raw_path(&request.uri));
+    super::key_memo::key(host, method, path, || build_key(host, method, path))
+}
+
+/// The endpoint key of a request with this raw host ([`raw_host`]), method and raw path
+/// ([`raw_path`]): nothing else of the request goes into it.
+fn build_key(host: &str, method: &str, path: &str) -> String {
     let mut out = String::with_capacity(path.len().min(256) + 40);
-    push_host(&mut out, request);
+    push_host(&mut out, host);
     out.push(' ');
-    let method = &request.method;
     if method.len() <= 16 && method.is_ascii() {
         // The whole method (its first 16 characters are all of it), one copy.
         let at = out.len();
@@ -469,6 +482,98 @@ mod tests {
             "/api/users/42/orders",
         ] {
             assert_eq!(template(path), template_reference(path), "{path}");
+        }
+    }
+
+    #[test]
+    fn hosts_trimmed_by_their_end_bytes_are_those_of_trim() {
+        let mut texts: Vec<String> = [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\u{85}a",
+            "a\u{a0}",
+            "\u{3000}a\u{2028}",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Every ASCII byte and a few non-ASCII characters at either end.
+        let ends: Vec<char> = (0u8..128)
+            .map(char::from)
+            .chain(['\u{85}', '\u{a0}', '\u{1680}', '\u{200b}', 'é', '\u{feff}'])
+            .collect();
+        for &c in &ends {
+            texts.push(format!("{c}host"));
+            texts.push(format!("host{c}"));
+            texts.push(format!("{c}"));
+        }
+        for t in &texts {
+            assert_eq!(trim(t), t.trim(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn paths_found_with_memchr_are_those_of_a_byte_search() {
+        for uri in [
+            "",
+            "?",
+            "#",
+            "/a?b#c",
+            "/a#b?c",
+            "http://h",
+            "http://h/p?q",
+            "https://h:1/p#f",
+            "/p?u=http://evil.example/x",
+            "/x:y://z/w",
+            "ü://ö/ä?x",
+            "/ünï?é#",
+        ] {
+            let target = match uri.split_once("://") {
+                Some((_, rest)) => rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/"),
+                None => uri,
+            };
+            let end = target.find(['?', '#']).unwrap_or(target.len());
+            assert_eq!(raw_path(uri), &target[..end], "{uri:?}");
+        }
+    }
+
+    #[test]
+    fn keys_remembered_by_a_thread_are_those_built_afresh() {
+        // Requests that share a raw path and differ elsewhere, and that differ only in
+        // what the raw path leaves out (the query, the fragment), keyed in turn and again.
+        let mut requests = Vec::new();
+        for host in [
+            None,
+            Some("Shop.example:8080"),
+            Some("shop.example"),
+            Some("ΟΔΟΣ"),
+        ] {
+            for method in ["GET", "get", "POST"] {
+                for uri in [
+                    "/item/42?x=1",
+                    "/item/43?x=2",
+                    "/item/42#f",
+                    "/Item/42",
+                    "http://other.example/item/42",
+                    "/p?u=http://evil.example/x",
+                    "/%41/b",
+                    "/A/b",
+                ] {
+                    requests.push(req(method, uri, host));
+                }
+            }
+        }
+        for round in 0..3 {
+            for r in &requests {
+                assert_eq!(
+                    endpoint_key(r),
+                    endpoint_key_reference(r),
+                    "round {round}: {r:?}"
+                );
+            }
         }
     }
 
