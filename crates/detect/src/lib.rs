@@ -25,7 +25,6 @@ mod framing;
 mod injection;
 mod log_request;
 mod memo;
-mod parallel;
 pub mod places;
 mod prefilter;
 pub mod request;
