@@ -16,6 +16,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::chains::{Chains, Values};
 use crate::memo;
+use crate::parallel;
 use crate::prefilter::Prefilter;
 use crate::scan::{self, LocationScan, ScanScratch};
 
@@ -197,42 +198,49 @@ impl Engine {
         }
         // A rule with several targets is in several groups: its regex is compiled once
         // and shared (compiled per group, the built-in rules held ~3 copies of each).
-        let mut compiled: std::collections::HashMap<String, Option<Arc<Regex>>> =
-            std::collections::HashMap::new();
-        let groups: Vec<Group> = grouped
-            .into_iter()
-            .map(|(target, chain, sources, rule_idx)| {
-                // Each source was validated when the rule was loaded; one that still
-                // fails here (it cannot) is dropped rather than panicking.
-                let mut kept: Vec<&str> = Vec::with_capacity(sources.len());
-                let mut regexes = Vec::with_capacity(sources.len());
-                let mut rules = Vec::with_capacity(sources.len());
-                for (s, r) in sources.iter().zip(rule_idx) {
-                    let re = compiled
-                        .entry(s.clone())
-                        .or_insert_with(|| {
-                            RegexBuilder::new(s)
-                                .size_limit(SET_SIZE_LIMIT)
-                                .build()
-                                .ok()
-                                .map(Arc::new)
-                        })
-                        .clone();
-                    if let Some(re) = re {
-                        kept.push(s);
-                        regexes.push(re);
-                        rules.push(r);
-                    }
+        // The distinct sources are compiled on every core, then the groups' prefilters.
+        let mut distinct: Vec<&str> = Vec::new();
+        let mut position: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (_, _, sources, _) in &grouped {
+            for s in sources {
+                position.entry(s.as_str()).or_insert_with(|| {
+                    distinct.push(s.as_str());
+                    distinct.len() - 1
+                });
+            }
+        }
+        let compiled: Vec<Option<Arc<Regex>>> = parallel::map(&distinct, |s| {
+            RegexBuilder::new(s)
+                .size_limit(SET_SIZE_LIMIT)
+                .build()
+                .ok()
+                .map(Arc::new)
+        });
+        let groups: Vec<Group> = parallel::map(&grouped, |(target, chain, sources, rule_idx)| {
+            // Each source was validated when the rule was loaded; one that still
+            // fails here (it cannot) is dropped rather than panicking.
+            let mut kept: Vec<&str> = Vec::with_capacity(sources.len());
+            let mut regexes = Vec::with_capacity(sources.len());
+            let mut rules = Vec::with_capacity(sources.len());
+            for (s, &r) in sources.iter().zip(rule_idx) {
+                let re = position
+                    .get(s.as_str())
+                    .and_then(|&p| compiled.get(p))
+                    .and_then(Option::clone);
+                if let Some(re) = re {
+                    kept.push(s);
+                    regexes.push(re);
+                    rules.push(r);
                 }
-                Group {
-                    target,
-                    chain,
-                    prefilter: Prefilter::new(&kept, SET_SIZE_LIMIT),
-                    regexes,
-                    rules,
-                }
-            })
-            .collect();
+            }
+            Group {
+                target: target.clone(),
+                chain: *chain,
+                prefilter: Prefilter::new(&kept, SET_SIZE_LIMIT),
+                regexes,
+                rules,
+            }
+        });
         let scans = location_scans(&groups);
         let mut groups = groups;
         release_unread_automata(&mut groups, &scans);
@@ -396,18 +404,15 @@ const DFA_LOCATIONS: [Location; 3] = [Location::Path, Location::PathSegment, Loc
 
 /// The shared scan of each location, indexed by `Location as usize`.
 fn location_scans(groups: &[Group]) -> Vec<LocationScan> {
-    Location::ALL
-        .iter()
-        .map(|&loc| {
-            let candidates: Vec<(usize, &Prefilter)> = groups
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.target.covers(loc))
-                .map(|(gi, g)| (gi, &g.prefilter))
-                .collect();
-            LocationScan::new(&candidates, DFA_LOCATIONS.contains(&loc))
-        })
-        .collect()
+    parallel::map(&Location::ALL, |&loc| {
+        let candidates: Vec<(usize, &Prefilter)> = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.target.covers(loc))
+            .map(|(gi, g)| (gi, &g.prefilter))
+            .collect();
+        LocationScan::new(&candidates, DFA_LOCATIONS.contains(&loc))
+    })
 }
 
 /// Frees the literal automaton of each group that every location scan listing it

@@ -25,6 +25,7 @@ mod framing;
 mod injection;
 mod log_request;
 mod memo;
+mod parallel;
 pub mod places;
 mod prefilter;
 pub mod request;
