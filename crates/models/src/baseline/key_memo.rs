@@ -92,22 +92,25 @@ thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::new());
 }
 
-/// The endpoint key of (`host`, `method`, `path`) as `build` makes it, taken from this
-/// thread's table when these inputs were keyed lately (see the module documentation).
-pub(super) fn key(host: &str, method: &str, path: &str, build: impl FnOnce() -> String) -> String {
-    let mut build = Some(build);
-    let kept = TABLE.try_with(|table| {
-        // Borrowed already only when `build` itself keys a request on this thread.
-        let mut table = table.try_borrow_mut().ok()?;
-        let build = build.take()?;
-        Some(table.key(host, method, path, build))
-    });
-    match (kept, build) {
-        (Ok(Some(key)), _) => key,
-        (_, Some(build)) => build(),
-        // `build` is taken only to be run by the table, which then gives its key.
-        (_, None) => String::new(),
-    }
+/// The endpoint key of (`host`, `method`, `path`) as `build` makes it from them, taken
+/// from this thread's table when these inputs were keyed lately (see the module
+/// documentation). `build` is a plain function of the three inputs, so it can be run
+/// here whatever happened to the table: borrowed already (only when `build` itself keys
+/// a request on this thread) or gone (the thread is ending).
+pub(super) fn key(
+    host: &str,
+    method: &str,
+    path: &str,
+    build: fn(&str, &str, &str) -> String,
+) -> String {
+    TABLE
+        .try_with(|table| {
+            let mut table = table.try_borrow_mut().ok()?;
+            Some(table.key(host, method, path, || build(host, method, path)))
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| build(host, method, path))
 }
 
 #[cfg(test)]
@@ -174,14 +177,14 @@ mod tests {
 
     #[test]
     fn a_key_built_while_keying_does_not_use_the_table() {
-        let outer = key("h", "GET", "/outer", || {
-            let inner = key("h", "GET", "/inner", || built("h", "GET", "/inner"));
+        let outer = key("h", "GET", "/outer", |h, m, p| {
+            let inner = key(h, m, "/inner", built);
             assert_eq!(inner, built("h", "GET", "/inner"));
-            built("h", "GET", "/outer")
+            built(h, m, p)
         });
         assert_eq!(outer, built("h", "GET", "/outer"));
         assert_eq!(
-            key("h", "GET", "/outer", || "built again".to_owned()),
+            key("h", "GET", "/outer", |_, _, _| "built again".to_owned()),
             built("h", "GET", "/outer"),
             "the outer key was remembered"
         );

@@ -206,7 +206,7 @@ fn after_scheme(uri: &str) -> Option<&str> {
 /// ([`super::key_memo`]).
 pub fn endpoint_key(request: &HttpRequest) -> String {
     let (host, method, path) = (raw_host(request), &request.method, raw_path(&request.uri));
-    super::key_memo::key(host, method, path, || build_key(host, method, path))
+    super::key_memo::key(host, method, path, build_key)
 }
 
 /// The endpoint key of a request with this raw host ([`raw_host`]), method and raw path
