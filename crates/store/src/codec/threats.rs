@@ -97,31 +97,6 @@ impl<'a> ThreatColumnsIn<'a> {
             distinct_rules,
         })
     }
-
-    /// The same values owning their text. A store that writes on another thread
-    /// (SQLite's writer, on the blocking pool) encodes a batch where the threats are
-    /// and moves these rows instead of a copy of every threat: the copy cloned each
-    /// threat's evidence, rule ids and tags only for them to be encoded and dropped
-    /// (docs/BENCHMARKS.md, writer9). The text borrowed from the threat is its
-    /// category, method, URI and source.
-    pub fn into_owned(self) -> ThreatColumnsIn<'static> {
-        ThreatColumnsIn {
-            ts: self.ts,
-            category: Cow::Owned(self.category.into_owned()),
-            severity: self.severity,
-            score: self.score,
-            client_ip: self.client_ip,
-            method: self.method.map(|m| Cow::Owned(m.into_owned())),
-            uri: self.uri.map(|u| Cow::Owned(u.into_owned())),
-            source: Cow::Owned(self.source.into_owned()),
-            event_id: self.event_id,
-            decision: self.decision,
-            evidence: self.evidence,
-            rule_ids: self.rule_ids,
-            tags: self.tags,
-            distinct_rules: self.distinct_rules,
-        }
-    }
 }
 
 /// One stored threat row as read back.
@@ -244,84 +219,6 @@ mod tests {
         assert_eq!(c.score, i32::MAX);
         assert_eq!(c.distinct_rules, vec![3, 1]);
         assert_eq!(c.rule_ids, "[3,1,3]");
-    }
-
-    /// Every value of a row, for comparing two rows.
-    type Values = (
-        i64,
-        String,
-        &'static str,
-        i32,
-        Option<[u8; 16]>,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<i64>,
-        &'static str,
-        [String; 3],
-        Vec<i32>,
-    );
-
-    fn values(c: &ThreatColumnsIn<'_>) -> Values {
-        (
-            c.ts,
-            c.category.to_string(),
-            c.severity,
-            c.score,
-            c.client_ip,
-            c.method.as_deref().map(str::to_owned),
-            c.uri.as_deref().map(str::to_owned),
-            c.source.to_string(),
-            c.event_id,
-            c.decision,
-            [c.evidence.clone(), c.rule_ids.clone(), c.tags.clone()],
-            c.distinct_rules.clone(),
-        )
-    }
-
-    /// The owned row the SQLite store moves to its writer holds every value the
-    /// borrowed one does: a threat with every optional field, text to clean and
-    /// evidence, and one with none of them.
-    #[test]
-    fn owned_rows_keep_every_value() {
-        let full = Threat {
-            tags: vec!["attack-sqli".into(), "paranoia-level/1".into()],
-            ts: Timestamp(1_700_000_000_000_001),
-            category: "sq\0li".into(),
-            severity: Severity::Warning,
-            score: 7,
-            rule_ids: vec![942_100, 941_100, 942_100],
-            client_ip: Some("2001:db8::1".parse().unwrap()),
-            method: Some("PO\0ST".into()),
-            uri: Some("/a?b=\"c\"\0".into()),
-            source: "ing\0est".into(),
-            event_id: Some(42),
-            decision: Action::Detect,
-            evidence: vec![Evidence {
-                rule_id: 942_100,
-                location: "args".into(),
-                part: "b".into(),
-                decoded_value: "\"c\"\n\u{1}é".into(),
-                matched: "c".into(),
-            }],
-        };
-        let bare = Threat {
-            tags: Vec::new(),
-            client_ip: None,
-            method: None,
-            uri: None,
-            event_id: None,
-            evidence: Vec::new(),
-            rule_ids: Vec::new(),
-            category: "scanner".into(),
-            source: "check".into(),
-            ..full.clone()
-        };
-        for t in [&full, &bare] {
-            let borrowed = ThreatColumnsIn::new(t).unwrap();
-            let expected = values(&borrowed);
-            assert_eq!(values(&borrowed.into_owned()), expected);
-        }
     }
 
     #[test]

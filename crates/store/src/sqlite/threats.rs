@@ -235,14 +235,16 @@ impl ThreatStore for SqliteStore {
         if threats.is_empty() {
             return Ok(Vec::new());
         }
-        // Encoded here and moved, rather than the threats copied to be encoded on the
-        // writer's thread: no copy of their evidence, rule ids and tags, and the JSON
-        // is not written while the writer connection is held.
-        let rows = threats
-            .iter()
-            .map(|t| ThreatColumnsIn::new(t).map(ThreatColumnsIn::into_owned))
-            .collect::<Result<Vec<_>, _>>()?;
+        let threats = threats.to_vec();
         self.blocking(move |inner| {
+            // Encoded on the blocking pool, not on the caller's runtime thread (a
+            // recorder batch of 2,000 threats is ~10 ms of JSON, which would stall the
+            // proxy's requests sharing that thread), and before the writer connection
+            // is taken, so the JSON is not written while it is held (writer9).
+            let rows = threats
+                .iter()
+                .map(ThreatColumnsIn::new)
+                .collect::<Result<Vec<_>, _>>()?;
             let mut conn = lock(&inner.writer);
             // Dropping `tx` without commit (any `?` below) rolls everything back.
             let tx = conn
@@ -398,11 +400,8 @@ mod tests {
     use super::super::stored_rows as stored;
 
     /// The rows [`ThreatStore::insert_threats`] hands [`insert_in`].
-    fn encoded(threats: &[Threat]) -> Result<Vec<ThreatColumnsIn<'static>>, StoreError> {
-        threats
-            .iter()
-            .map(|t| ThreatColumnsIn::new(t).map(ThreatColumnsIn::into_owned))
-            .collect()
+    fn encoded(threats: &[Threat]) -> Result<Vec<ThreatColumnsIn<'_>>, StoreError> {
+        threats.iter().map(ThreatColumnsIn::new).collect()
     }
 
     /// The threats' multi-row inserts run without a statement journal (`INSERT OR
