@@ -6,14 +6,15 @@
 //!
 //! ```sh
 //! cargo build --release -p palisade-detect --example engine_lines
-//! engine_lines ../shared/data/access-logs/elastic_apache_logs.log [benign|all]
+//! engine_lines ../shared/data/access-logs/elastic_apache_logs.log [benign|all|findings]
 //! PALISADE_TIME_PASSES=20 engine_lines LOG benign   # also: µs per line, timed
 //! ```
 //!
 //! Lines are read as the combined format and rebuilt into the request the ingest
 //! inspector builds (method, target, protocol, Host, User-Agent, Referer), as the
 //! criterion bench (`benches/engine.rs`) does. `benign` (the default) keeps only the
-//! lines with no finding, like the bench's `benign_log_line`. Prints the line count, a
+//! lines with no finding, like the bench's `benign_log_line`; `findings` keeps only
+//! the lines with one (their cost alone, not `all` less `benign`). Prints the line count, a
 //! checksum of scores and part counts, a digest of every finding, and one of every
 //! part the parse gives. A CSIC 2010
 //! `.jsonl.gz` (`../shared/data/csic2010/`) is read as whole requests instead, its POSTs
@@ -103,14 +104,16 @@ fn measured_pass(engine: &Engine, reqs: &[HttpRequest]) -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.first() else {
-        eprintln!("usage: engine_lines ACCESS_LOG [benign|all]");
+        eprintln!("usage: engine_lines ACCESS_LOG [benign|all|findings]");
         std::process::exit(2);
     };
-    let benign_only = args.get(1).is_none_or(|m| m == "benign");
+    let mode = args.get(1).map_or("benign", String::as_str);
     let engine = Engine::new(RuleSet::builtin()?, EngineConfig::default());
     let mut reqs = requests(path)?;
-    if benign_only {
-        reqs.retain(|r| engine.inspect(r).findings.is_empty());
+    match mode {
+        "benign" => reqs.retain(|r| engine.inspect(r).findings.is_empty()),
+        "findings" => reqs.retain(|r| !engine.inspect(r).findings.is_empty()),
+        _ => {}
     }
     // Warm pass: the memo holds what a long ingest keeps.
     black_box(warm_up(&engine, &reqs));
