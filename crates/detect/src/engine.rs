@@ -551,8 +551,19 @@ fn same_text(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }
 
-fn cap(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
+/// `s`'s first `max` chars, copied: the evidence a finding keeps. The same text as
+/// `s.chars().take(max).collect()`, which pushed char by char (growing the `String`
+/// as it went): a line with findings spent a sixth of its instructions there
+/// (docs/BENCHMARKS.md, engine10). A text of at most `max` bytes has at most `max`
+/// chars and is copied whole; a longer one is cut at its `max`-th char's boundary.
+pub(crate) fn cap(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    match s.char_indices().nth(max) {
+        Some((end, _)) => s.get(..end).unwrap_or(s).to_owned(),
+        None => s.to_owned(),
+    }
 }
 
 fn record(
@@ -610,6 +621,26 @@ mod tests {
                 ),
             ],
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn evidence_is_capped_to_the_first_chars_as_a_char_by_char_copy_was() {
+        let reference = |s: &str, max: usize| -> String { s.chars().take(max).collect() };
+        let texts = [
+            String::new(),
+            "a".into(),
+            "plain ascii text".into(),
+            "é".repeat(150),
+            "x".repeat(199) + "é" + &"y".repeat(10),
+            "€".repeat(700),
+            "a€b😀".repeat(130),
+            "😀".repeat(201),
+        ];
+        for text in &texts {
+            for max in [0, 1, 2, 3, 199, 200, 201, 499, 500, 501, 1000] {
+                assert_eq!(cap(text, max), reference(text, max), "{max} {text:?}");
+            }
         }
     }
 

@@ -294,7 +294,7 @@ fn content_type(h: &Headers<'_>, out: &mut Vec<Found>) {
 }
 
 fn clip(s: &str) -> String {
-    s.chars().take(200).collect()
+    crate::engine::cap(s, 200)
 }
 
 fn version(req: &HttpRequest, out: &mut Vec<Found>) {

@@ -12,7 +12,7 @@ use super::request::ReqView;
 use super::rule::{Coll, Ctl, Disruptive, SecRule, Sel, SetVar, VarSpec, in_ranges};
 use super::transform::apply_all;
 use super::{Item, Program};
-use crate::engine::{Finding, MAX_DECODED, MAX_MATCHED};
+use crate::engine::{Finding, MAX_DECODED, MAX_MATCHED, cap};
 use crate::request::HttpRequest;
 use crate::rules::Category;
 
@@ -150,10 +150,6 @@ fn to_int(s: &str) -> i64 {
         .take(18)
         .fold(0i64, |a, d| a * 10 + i64::from(d - b'0'));
     if neg { -n } else { n }
-}
-
-fn cap(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
 }
 
 fn category_of(tags: &[String]) -> Category {
