@@ -68,6 +68,39 @@ pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
         .or_else(|| inner_literals(&hir).filter(|set| selective(set)))
 }
 
+/// For the always-run rules whose regex has a Unicode word boundary: the literals one
+/// of which every match of `source` holds, however common (no [`selective`] test), or
+/// `None` when it has no such set or no Unicode word boundary. Such a regex cannot run
+/// on the lazy DFA over a value with a non-ASCII char (the DFA gives up there and the
+/// regex falls back to the PikeVM, some 3,500 instructions a value), so for those
+/// values a literal pass that finds none of them proves the rule cannot match, as the
+/// gated rules' prefilter does (docs/BENCHMARKS.md, engine10).
+fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(source)
+        .ok()?;
+    if !hir.properties().look_set().contains_word_unicode() {
+        return None;
+    }
+    [ExtractKind::Prefix, ExtractKind::Suffix]
+        .into_iter()
+        .find_map(|kind| extracted(&hir, kind))
+        .or_else(|| inner_literals(&hir))
+}
+
+/// The automaton over the union of the always-run rules' [`necessary_literals`], when
+/// every one of them has such a set; `None` otherwise (then no value skips the set).
+fn always_needs(sources: &[&str]) -> Option<AhoCorasick> {
+    let mut all: Vec<Vec<u8>> = Vec::new();
+    for src in sources {
+        all.extend(necessary_literals(src)?);
+    }
+    all.sort_unstable();
+    all.dedup();
+    literal_automaton(&all, false)
+}
+
 /// A prefix or suffix set of `hir`, lowercased and deduplicated: every match of `hir`
 /// starts (ends) with one of them. `None` when there is no finite set of non-empty
 /// literals of at most [`MAX_LITERALS`].
@@ -175,6 +208,10 @@ pub(crate) struct Prefilter {
     always: Vec<usize>,
     /// Those rules compiled together (`None`: too large, run one by one).
     always_set: Option<RegexSet>,
+    /// The literals one of which any match of any always-run rule holds, when those
+    /// rules have Unicode word boundaries ([`necessary_literals`]): a value with a
+    /// non-ASCII char and none of them skips the set.
+    always_needs: Option<AhoCorasick>,
     /// Number of rules in the group.
     len: usize,
 }
@@ -227,6 +264,9 @@ impl Prefilter {
                 .ok()
                 .filter(|s| s.len() == always.len())
         };
+        let always_needs = always_set
+            .as_ref()
+            .and_then(|_| always_needs(&always_sources));
         Prefilter {
             gated,
             literals: OnceLock::from(literals),
@@ -234,6 +274,7 @@ impl Prefilter {
             owners,
             always,
             always_set,
+            always_needs,
             len: sources.len(),
         }
     }
@@ -294,7 +335,7 @@ impl Prefilter {
             // Most values match none of them: one scan that can stop early says so,
             // before the scan that says which (it cannot stop early, and allocates).
             Some(set) => {
-                if !set.is_match(value) {
+                if self.cannot_match_always(value) || !set.is_match(value) {
                     return;
                 }
                 for k in set.matches(value).iter() {
@@ -314,6 +355,17 @@ impl Prefilter {
                     }
                 }
             }
+        }
+    }
+
+    /// Whether `value` holds a non-ASCII char and none of the literals every match of
+    /// the always-run rules needs: then none of them matches, and the PikeVM their
+    /// Unicode word boundaries would fall back to is not run. An ASCII value is left to
+    /// the set, which decides it on the lazy DFA for less than a literal pass.
+    fn cannot_match_always(&self, value: &str) -> bool {
+        match &self.always_needs {
+            Some(needs) => !value.is_ascii() && !needs.is_match(value),
+            None => false,
         }
     }
 
@@ -431,6 +483,98 @@ mod tests {
         check("union union union union", &mut out, &mut scratch);
         assert_eq!(out, vec![1], "only the ungated rule matches");
         assert_eq!(ran.get() - before, 1, "one run of the gated rule");
+    }
+
+    #[test]
+    fn always_run_rules_skipped_for_want_of_a_needed_literal_could_not_match() {
+        // Every built-in rule alone in a group: those that always run and have a
+        // Unicode word boundary get the literal pass for non-ASCII values.
+        let rules = crate::rules::RuleSet::builtin().unwrap().rules;
+        let sources: Vec<String> = rules
+            .iter()
+            .filter_map(|r| r.operator.regex_source())
+            .collect();
+        let pieces = [
+            "1",
+            " or ",
+            " and ",
+            "xor ",
+            "(",
+            ")",
+            "=",
+            "<>",
+            "'",
+            "--",
+            ";",
+            " ",
+            "é",
+            "Hermánn",
+            "÷",
+            "ΑΒΓ",
+            "日本",
+            "ñ",
+            "ping ",
+            "ping.exe -n 3 ",
+            "&",
+            "whoami",
+            " -a",
+            "1.2.3.4",
+            "cmd.exe",
+            " /c",
+            "/x",
+            "nslookup ",
+            "x.example",
+            "select",
+            "union",
+            "true",
+            "null",
+            "not x",
+            "$(",
+            "`",
+            "|",
+            "ändern",
+            "div",
+            "mod",
+            "2",
+        ];
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move |n: usize| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize % n
+        };
+        let (mut with_needs, mut skipped) = (0, 0);
+        for src in &sources {
+            let p = Prefilter::new(&[src.as_str()], 1 << 26);
+            if p.always_needs.is_none() {
+                continue;
+            }
+            with_needs += 1;
+            let Ok(re) = regex::Regex::new(src) else {
+                continue;
+            };
+            for _ in 0..3_000 {
+                let value: String = (0..1 + next(8))
+                    .map(|_| pieces[next(pieces.len())])
+                    .collect();
+                let mut hit = vec![false];
+                p.mark_always(&value, &mut hit, |_| re.is_match(&value));
+                assert_eq!(hit[0], re.is_match(&value), "{src} on {value:?}");
+                skipped += usize::from(p.cannot_match_always(&value));
+            }
+        }
+        assert!(
+            with_needs >= 2,
+            "{with_needs} built-in rules take the literal pass"
+        );
+        assert!(skipped > 1_000, "only {skipped} values skipped the set");
+        // An ASCII value never skips it (the lazy DFA decides it).
+        let p = Prefilter::new(&[r"(^|&)\s*(ping|whoami)\s+(-[a-z]|/[a-z]\b)"], 1 << 24);
+        assert!(p.always_needs.is_some());
+        assert!(!p.cannot_match_always("plain ascii"));
+        assert!(p.cannot_match_always("plain é"));
+        assert!(!p.cannot_match_always("é&PING /c"));
     }
 
     #[test]
