@@ -40,16 +40,14 @@ const PENDING_KEY: &str = "bulk_load.events_indexes";
 /// listed here (any a later migration adds) is set aside, the safe side.
 const KEPT_DURING_LOAD: [&str; 4] = ["events_ts", "events_host", "events_status", "events_method"];
 
-/// Sorter threads `CREATE INDEX` may use besides the connection's own: none. With a
-/// helper thread SQLite hands runs to it and merges through its double-buffered
-/// temporary files, and the connection's thread mostly waits on it: the two builds of
-/// the 1M-row table took 2.3–2.8 s with one helper and 2.0–2.2 s without (SQLite 3.50,
-/// the bundled version, alone at the highest priority on two cores too), with ~0.3 s
-/// less CPU and one 4 MiB run less in memory (docs/BENCHMARKS.md, ingest10).
-const SORT_THREADS: i64 = 0;
+/// Sorter threads `CREATE INDEX` may use besides the connection's own. Each sorts a run
+/// of up to [`SORT_CACHE_KIB`] in memory, so every thread adds that much to the
+/// process; one keeps both cores of a small machine busy (with detection on, the
+/// inspector is finishing on them anyway).
+const SORT_THREADS: i64 = 1;
 
 /// The page cache while the indexes are built, KiB: SQLite sorts runs of this size in
-/// memory before writing them to a temporary file.
+/// memory before writing them to a temporary file, one per sorter thread at a time.
 const SORT_CACHE_KIB: i64 = 4_096;
 
 /// The writer's page cache during a bulk load, KiB. Without the indexes the rows only
