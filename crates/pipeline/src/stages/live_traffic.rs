@@ -76,8 +76,9 @@ pub struct TrafficBatch {
 /// Counts a group of stored batches and keeps the summaries of the latest
 /// [`MAX_PER_BATCH`] events (`items` holds the earlier groups' latest, oldest first).
 /// Only the events that can still be in the next message are summarised: at the
-/// proxy's rates a group holds thousands of events, and a summary (three strings
-/// copied) is about 1.7k instructions an event, for an item that would be dropped.
+/// proxy's rates a group holds one or more 500-event batches, and a summary (three
+/// strings copied) is about 1.7k instructions an event, for an item that would be
+/// dropped (docs/BENCHMARKS.md, proxy11).
 fn keep_latest(batches: &StoredBatches, stored: &mut u64, items: &mut VecDeque<TrafficItem>) {
     let count = batches.events().count();
     *stored += count as u64;
