@@ -219,12 +219,10 @@ impl Connection {
         let svc_activity = activity.clone();
         let svc = service_fn(move |req| {
             let (shared, peer, activity) = (shared.clone(), peer.clone(), svc_activity.clone());
-            // Boxed: hyper moves the future it is handed (into its slot, through its
-            // service call), each move a copy of the request's whole state, the judge's
-            // and the upstream exchange's (~1.8k instructions of `memcpy` a request in
-            // callgrind); a box is moved as a pointer, for one copy and an allocation.
-            let answer = Box::pin(service::handle(shared, peer, req, activity));
-            async move { Ok::<_, Infallible>(answer.await) }
+            // Not boxed: a box saves hyper's moves of this future (~0.3k instructions
+            // a GET net of the allocation) but measured dearer in CPU time a GET in
+            // alternated runs (docs/BENCHMARKS.md, proxy11).
+            async move { Ok::<_, Infallible>(service::handle(shared, peer, req, activity).await) }
         });
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())

@@ -73,6 +73,23 @@ pub struct TrafficBatch {
     pub items: Vec<TrafficItem>,
 }
 
+/// Counts a group of stored batches and keeps the summaries of the latest
+/// [`MAX_PER_BATCH`] events (`items` holds the earlier groups' latest, oldest first).
+/// Only the events that can still be in the next message are summarised: at the
+/// proxy's rates a group holds one or more 500-event batches, and a summary (three
+/// strings copied) is about 1.7k instructions an event, for an item that would be
+/// dropped (docs/BENCHMARKS.md, proxy11).
+fn keep_latest(batches: &StoredBatches, stored: &mut u64, items: &mut VecDeque<TrafficItem>) {
+    let count = batches.events().count();
+    *stored += count as u64;
+    for (id, e) in batches.events().skip(count.saturating_sub(MAX_PER_BATCH)) {
+        if items.len() == MAX_PER_BATCH {
+            items.pop_front();
+        }
+        items.push_back(TrafficItem::of(id, e));
+    }
+}
+
 /// Starts the stage; it ends when the writer (the only sender) goes away.
 pub fn spawn(
     bus: Arc<Bus>,
@@ -103,15 +120,7 @@ async fn publish(bus: Arc<Bus>, rx: SharedReceiver<StoredBatches>) {
     loop {
         tokio::select! {
             got = rx.recv() => match got {
-                Some(batches) => {
-                    for (id, e) in batches.events() {
-                        stored += 1;
-                        if items.len() == MAX_PER_BATCH {
-                            items.pop_front();
-                        }
-                        items.push_back(TrafficItem::of(id, e));
-                    }
-                }
+                Some(batches) => keep_latest(&batches, &mut stored, &mut items),
                 None => break,
             },
             _ = tick.tick() => {}
@@ -123,5 +132,86 @@ async fn publish(bus: Arc<Bus>, rx: SharedReceiver<StoredBatches>) {
     }
     if stored > 0 {
         send(&mut stored, &mut items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_store::{IngestBatch, WriteOutcome};
+
+    use super::*;
+
+    /// A group of batches of these sizes (ids from 1,000 apart), one more not stored.
+    fn group(sizes: &[usize]) -> StoredBatches {
+        let batch = |n: usize| IngestBatch {
+            events: (0..n)
+                .map(|i| Event {
+                    kind: EventKind::Http,
+                    source: "shop".into(),
+                    method: Some("GET".into()),
+                    path: Some(format!("/item/{i}")),
+                    ..Event::default()
+                })
+                .collect(),
+            ..IngestBatch::default()
+        };
+        let mut batches: Vec<IngestBatch> = sizes.iter().map(|&n| batch(n)).collect();
+        let mut outcomes: Vec<Option<WriteOutcome>> = (0..sizes.len())
+            .map(|k| {
+                Some(WriteOutcome {
+                    events: sizes[k] as u64,
+                    dead_letters: 0,
+                    duplicate: false,
+                    first_event_id: (sizes[k] > 0).then_some(1_000 * k as i64),
+                })
+            })
+            .collect();
+        batches.push(batch(50));
+        outcomes.push(None);
+        StoredBatches {
+            batches: batches.into(),
+            outcomes: outcomes.into(),
+        }
+    }
+
+    /// What the stage kept before it skipped the events no message can show: every
+    /// event summarised, the oldest dropped past the cap.
+    fn keep_every(batches: &StoredBatches, stored: &mut u64, items: &mut VecDeque<TrafficItem>) {
+        for (id, e) in batches.events() {
+            *stored += 1;
+            if items.len() == MAX_PER_BATCH {
+                items.pop_front();
+            }
+            items.push_back(TrafficItem::of(id, e));
+        }
+    }
+
+    fn ids(items: &VecDeque<TrafficItem>) -> Vec<(i64, Option<String>)> {
+        items.iter().map(|t| (t.id, t.path.clone())).collect()
+    }
+
+    #[test]
+    fn the_latest_are_kept_as_when_every_event_was_summarised() {
+        let groups: [&[usize]; 7] = [
+            &[],
+            &[0],
+            &[3],
+            &[150, 60],
+            &[199, 1],
+            &[200, 201, 0, 5],
+            &[900],
+        ];
+        // Each group alone, and every group after another (items left from the first).
+        for first in groups {
+            for second in groups {
+                let (mut a, mut b) = ((0u64, VecDeque::new()), (0u64, VecDeque::new()));
+                for g in [group(first), group(second)] {
+                    keep_latest(&g, &mut a.0, &mut a.1);
+                    keep_every(&g, &mut b.0, &mut b.1);
+                    assert_eq!(a.0, b.0, "{first:?} {second:?}");
+                    assert_eq!(ids(&a.1), ids(&b.1), "{first:?} {second:?}");
+                }
+            }
+        }
     }
 }
