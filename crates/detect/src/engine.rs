@@ -23,6 +23,7 @@ use crate::scan::{self, LocationScan, ScanScratch};
 use crate::request::{HttpRequest, Location, ParsedRequest, Part, parse};
 use crate::rules::{Category, Exclusion, Rule, RuleSet, Severity, Target};
 use crate::seclang::{LoadReport, Program};
+use crate::text::first_chars;
 
 /// Longest matched text kept as evidence (chars).
 pub const MAX_MATCHED: usize = 200;
@@ -519,8 +520,8 @@ fn evaluate<'p>(
                 let text = re.find(value).map(|m| m.as_str()).unwrap_or("");
                 found.push(memo::Hit {
                     rule: ri,
-                    decoded: cap(value, MAX_DECODED),
-                    matched: cap(text, MAX_MATCHED),
+                    decoded: first_chars(value, MAX_DECODED),
+                    matched: first_chars(text, MAX_MATCHED),
                 });
             }
         }
@@ -537,8 +538,8 @@ fn evaluate<'p>(
         if let Some(m) = crate::injection::detect(&rule.operator, value) {
             found.push(memo::Hit {
                 rule: d.rule,
-                decoded: cap(value, MAX_DECODED),
-                matched: cap(&m, MAX_MATCHED),
+                decoded: first_chars(value, MAX_DECODED),
+                matched: first_chars(&m, MAX_MATCHED),
             });
         }
     }
@@ -549,21 +550,6 @@ fn evaluate<'p>(
 /// often).
 fn same_text(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
-}
-
-/// `s`'s first `max` chars, copied: the evidence a finding keeps. The same text as
-/// `s.chars().take(max).collect()`, which pushed char by char (growing the `String`
-/// as it went): a line with findings spent a sixth of its instructions there
-/// (docs/BENCHMARKS.md, engine10). A text of at most `max` bytes has at most `max`
-/// chars and is copied whole; a longer one is cut at its `max`-th char's boundary.
-pub(crate) fn cap(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    match s.char_indices().nth(max) {
-        Some((end, _)) => s.get(..end).unwrap_or(s).to_owned(),
-        None => s.to_owned(),
-    }
 }
 
 fn record(
@@ -596,8 +582,8 @@ fn record(
             paranoia: rule.paranoia,
             location: part.location.as_str().to_string(),
             name_of_part: part.name.clone(),
-            decoded_value: cap(value, MAX_DECODED),
-            matched: cap(matched, MAX_MATCHED),
+            decoded_value: first_chars(value, MAX_DECODED),
+            matched: first_chars(matched, MAX_MATCHED),
             tags: Vec::new(),
         },
     ));
@@ -621,26 +607,6 @@ mod tests {
                 ),
             ],
             ..Default::default()
-        }
-    }
-
-    #[test]
-    fn evidence_is_capped_to_the_first_chars_as_a_char_by_char_copy_was() {
-        let reference = |s: &str, max: usize| -> String { s.chars().take(max).collect() };
-        let texts = [
-            String::new(),
-            "a".into(),
-            "plain ascii text".into(),
-            "é".repeat(150),
-            "x".repeat(199) + "é" + &"y".repeat(10),
-            "€".repeat(700),
-            "a€b😀".repeat(130),
-            "😀".repeat(201),
-        ];
-        for text in &texts {
-            for max in [0, 1, 2, 3, 199, 200, 201, 499, 500, 501, 1000] {
-                assert_eq!(cap(text, max), reference(text, max), "{max} {text:?}");
-            }
         }
     }
 
@@ -776,7 +742,11 @@ mod tests {
                 });
             for &i in &matched {
                 let text = g.regexes[i].find(value).map(|m| m.as_str()).unwrap_or("");
-                found.push((g.rules[i], cap(value, MAX_DECODED), cap(text, MAX_MATCHED)));
+                found.push((
+                    g.rules[i],
+                    first_chars(value, MAX_DECODED),
+                    first_chars(text, MAX_MATCHED),
+                ));
             }
         }
         for d in &inner.detectors {
@@ -786,7 +756,11 @@ mod tests {
             let steps = inner.chains.steps(d.chain);
             let value = apply_chain(steps, &part.value);
             if let Some(m) = crate::injection::detect(&inner.rules[d.rule].operator, &value) {
-                found.push((d.rule, cap(&value, MAX_DECODED), cap(&m, MAX_MATCHED)));
+                found.push((
+                    d.rule,
+                    first_chars(&value, MAX_DECODED),
+                    first_chars(&m, MAX_MATCHED),
+                ));
             }
         }
         found

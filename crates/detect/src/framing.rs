@@ -294,7 +294,7 @@ fn content_type(h: &Headers<'_>, out: &mut Vec<Found>) {
 }
 
 fn clip(s: &str) -> String {
-    crate::engine::cap(s, 200)
+    crate::text::first_chars(s, 200)
 }
 
 fn version(req: &HttpRequest, out: &mut Vec<Found>) {

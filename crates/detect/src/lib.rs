@@ -33,6 +33,7 @@ pub mod rules;
 mod scan;
 pub mod seclang;
 mod split;
+pub mod text;
 pub mod transform;
 
 pub use engine::{Engine, EngineConfig, Finding, Verdict};

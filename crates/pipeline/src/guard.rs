@@ -519,8 +519,8 @@ fn prediction(
         score: verdict.score,
         decision: action.as_str().to_owned(),
         client_ip: request.client_ip,
-        method: crate::text::first_chars(&request.method, 32),
-        uri: crate::text::first_chars(&request.uri, 2048),
+        method: palisade_detect::text::first_chars(&request.method, 32),
+        uri: palisade_detect::text::first_chars(&request.uri, 2048),
         source: front.source().to_owned(),
         event_id,
         threat: threat.map(|t| crate::predictions::PredictedThreat {
@@ -594,8 +594,8 @@ pub(crate) fn threat_about(
         score,
         rule_ids: Vec::new(),
         client_ip: request.client_ip,
-        method: Some(crate::text::first_chars(&request.method, 32)),
-        uri: Some(crate::text::first_chars(&request.uri, 2048)),
+        method: Some(palisade_detect::text::first_chars(&request.method, 32)),
+        uri: Some(palisade_detect::text::first_chars(&request.uri, 2048)),
         source: source.to_owned(),
         event_id: None,
         decision,
@@ -616,7 +616,7 @@ fn tags_of(verdict: &Verdict) -> Vec<String> {
         if tags.len() >= MAX_TAGS {
             break;
         }
-        let tag = crate::text::first_chars(tag, MAX_TAG_CHARS);
+        let tag = palisade_detect::text::first_chars(tag, MAX_TAG_CHARS);
         if !tag.is_empty() && !tags.contains(&tag) {
             tags.push(tag);
         }

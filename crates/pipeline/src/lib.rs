@@ -35,7 +35,6 @@ pub mod recorder;
 mod resume;
 mod running;
 pub mod stages;
-mod text;
 
 pub use db_monitor::{DbHealth, Health};
 pub use guard::{Action, Front, Guard, Judgement, Policy};

@@ -12,9 +12,10 @@ use super::request::ReqView;
 use super::rule::{Coll, Ctl, Disruptive, SecRule, Sel, SetVar, VarSpec, in_ranges};
 use super::transform::apply_all;
 use super::{Item, Program};
-use crate::engine::{Finding, MAX_DECODED, MAX_MATCHED, cap};
+use crate::engine::{Finding, MAX_DECODED, MAX_MATCHED};
 use crate::request::HttpRequest;
 use crate::rules::Category;
+use crate::text::first_chars;
 
 /// The result of running the CRS program on one request.
 #[derive(Debug, Clone, Default)]
@@ -716,8 +717,8 @@ impl<'p> State<'p> {
                 paranoia: paranoia_of(&head.tags),
                 location,
                 name_of_part: part,
-                decoded_value: cap(&hit.value, MAX_DECODED),
-                matched: cap(&hit.matched, MAX_MATCHED),
+                decoded_value: first_chars(&hit.value, MAX_DECODED),
+                matched: first_chars(&hit.matched, MAX_MATCHED),
                 tags: head.tags.clone(),
             });
         }
