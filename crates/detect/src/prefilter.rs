@@ -50,51 +50,58 @@ pub(crate) fn literal_automaton<L: AsRef<[u8]>>(literals: &[L], dfa: bool) -> Op
     builder.build(literals).ok()
 }
 
-/// The literals one of which appears in every match of `source`, lowercased and
+/// The literals one of which appears in every match of `hir`, lowercased and
 /// deduplicated; `None` when the regex has no such finite set.
 ///
 /// Every match starts (or ends) with one of a prefix (suffix) set; when the regex has
 /// neither, a set found inside it ([`inner_literals`]) is used: so a rule like
 /// `(^\s*\w*|['"]\s*)(;|\|)\s*(cat|wget)` is gated on `;` and `|` instead of
 /// running on every value.
-pub(crate) fn required_literals(source: &str) -> Option<Vec<Vec<u8>>> {
-    let hir = regex_syntax::ParserBuilder::new()
+fn required_literals(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    literal_set(hir, selective)
+}
+
+/// `source` parsed as the regex crate parses it; `None` when it does not parse (then
+/// the rule has no literal set and always runs).
+fn parsed(source: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
         .build()
         .parse(source)
-        .ok()?;
+        .ok()
+}
+
+/// A prefix or suffix set of `hir` ([`extracted`]), else a set found inside it
+/// ([`inner_literals`]) that `keep_inner` accepts: what [`required_literals`] gates a
+/// rule on (only a [`selective`] inner set) and [`necessary_literals`] proves a rule
+/// cannot match with (any inner set).
+fn literal_set(hir: &Hir, keep_inner: fn(&[Vec<u8>]) -> bool) -> Option<Vec<Vec<u8>>> {
     [ExtractKind::Prefix, ExtractKind::Suffix]
         .into_iter()
-        .find_map(|kind| extracted(&hir, kind))
-        .or_else(|| inner_literals(&hir).filter(|set| selective(set)))
+        .find_map(|kind| extracted(hir, kind))
+        .or_else(|| inner_literals(hir).filter(|set| keep_inner(set)))
 }
 
 /// For the always-run rules whose regex has a Unicode word boundary: the literals one
-/// of which every match of `source` holds, however common (no [`selective`] test), or
+/// of which every match of `hir` holds, however common (no [`selective`] test), or
 /// `None` when it has no such set or no Unicode word boundary. Such a regex cannot run
 /// on the lazy DFA over a value with a non-ASCII char (the DFA gives up there and the
 /// regex falls back to the PikeVM, some 3,500 instructions a value), so for those
 /// values a literal pass that finds none of them proves the rule cannot match, as the
 /// gated rules' prefilter does (docs/BENCHMARKS.md, engine10).
-fn necessary_literals(source: &str) -> Option<Vec<Vec<u8>>> {
-    let hir = regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(source)
-        .ok()?;
+fn necessary_literals(hir: &Hir) -> Option<Vec<Vec<u8>>> {
     if !hir.properties().look_set().contains_word_unicode() {
         return None;
     }
-    [ExtractKind::Prefix, ExtractKind::Suffix]
-        .into_iter()
-        .find_map(|kind| extracted(&hir, kind))
-        .or_else(|| inner_literals(&hir))
+    literal_set(hir, |_| true)
 }
 
-/// The automaton over the union of the always-run rules' [`necessary_literals`], when
-/// every one of them has such a set; `None` otherwise (then no value skips the set).
-fn always_needs(sources: &[&str]) -> Option<AhoCorasick> {
+/// The automaton over the union of the always-run rules' [`necessary_literals`] (their
+/// parsed regexes, `None` for one that did not parse), when every one of them has such
+/// a set; `None` otherwise (then no value skips the set).
+fn always_needs<'h>(hirs: impl IntoIterator<Item = Option<&'h Hir>>) -> Option<AhoCorasick> {
     let mut all: Vec<Vec<u8>> = Vec::new();
-    for src in sources {
-        all.extend(necessary_literals(src)?);
+    for hir in hirs {
+        all.extend(necessary_literals(hir?)?);
     }
     all.sort_unstable();
     all.dedup();
@@ -222,8 +229,11 @@ impl Prefilter {
         let mut literal_ids: Vec<Vec<u8>> = Vec::new();
         let mut owners: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
-        for (i, src) in sources.iter().enumerate() {
-            match required_literals(src) {
+        // Parsed once: the gated rules' literal sets and the always-run rules'
+        // necessary literals both come from the same tree.
+        let hirs: Vec<Option<Hir>> = sources.iter().map(|src| parsed(src)).collect();
+        for (i, hir) in hirs.iter().enumerate() {
+            match hir.as_ref().and_then(required_literals) {
                 Some(lits) => {
                     for lit in lits {
                         match literal_ids.iter().position(|l| *l == lit) {
@@ -264,9 +274,9 @@ impl Prefilter {
                 .ok()
                 .filter(|s| s.len() == always.len())
         };
-        let always_needs = always_set
-            .as_ref()
-            .and_then(|_| always_needs(&always_sources));
+        let always_needs = always_set.as_ref().and_then(|_| {
+            always_needs(always.iter().map(|&i| hirs.get(i).and_then(Option::as_ref)))
+        });
         Prefilter {
             gated,
             literals: OnceLock::from(literals),
@@ -433,24 +443,29 @@ impl Prefilter {
 mod tests {
     use super::*;
 
+    /// [`required_literals`] of a regex source.
+    fn required_of(source: &str) -> Option<Vec<Vec<u8>>> {
+        required_literals(&parsed(source)?)
+    }
+
     #[test]
     fn literals_are_required_lowercase_and_finite() {
-        let lits = required_literals(r"\bunion\b[\s(]*select").unwrap_or_default();
+        let lits = required_of(r"\bunion\b[\s(]*select").unwrap_or_default();
         assert!(lits.iter().all(|l| l.starts_with(b"union")), "{lits:?}");
-        let ci = required_literals(r"(?i)<script").unwrap_or_default();
+        let ci = required_of(r"(?i)<script").unwrap_or_default();
         // Case variants collapse to one; Unicode folds (`ſ` for `s`) stay as their own.
         assert!(ci.contains(&b"<script".to_vec()), "{ci:?}");
         assert!(ci.len() <= 2, "{ci:?}");
         // No finite prefix, but every match ends with `=`.
-        assert_eq!(required_literals(r"[a-z]+="), Some(vec![b"=".to_vec()]));
+        assert_eq!(required_of(r"[a-z]+="), Some(vec![b"=".to_vec()]));
         // Neither a prefix nor a suffix set, but every match holds an `@`.
-        assert_eq!(required_literals(r"\w+@\w+"), Some(vec![b"@".to_vec()]));
-        assert!(required_literals(r"\w+\s\w+").is_none());
+        assert_eq!(required_of(r"\w+@\w+"), Some(vec![b"@".to_vec()]));
+        assert!(required_of(r"\w+\s\w+").is_none());
         // A short word is too common to gate on.
-        assert!(required_literals(r"\w+\s+id\s+\w+").is_none());
-        assert!(required_literals(r".*").is_none());
+        assert!(required_of(r"\w+\s+id\s+\w+").is_none());
+        assert!(required_of(r".*").is_none());
         assert!(
-            required_literals(r"a|").is_none(),
+            required_of(r"a|").is_none(),
             "an empty alternative matches anywhere"
         );
     }
@@ -742,8 +757,7 @@ mod tests {
             let outer = [ExtractKind::Prefix, ExtractKind::Suffix]
                 .into_iter()
                 .any(|kind| extracted(&hir, kind).is_some());
-            let (false, Some(lits), Ok(re)) =
-                (outer, required_literals(src), regex::Regex::new(src))
+            let (false, Some(lits), Ok(re)) = (outer, required_of(src), regex::Regex::new(src))
             else {
                 continue;
             };
