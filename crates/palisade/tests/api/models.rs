@@ -182,7 +182,22 @@ async fn models_load_reload_and_show_in_health_sqlite() {
     let r = check(&app, &key, "/products?page=2").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-palisade-score"], "0");
-    // What the rules find still carries the advisory model's opinion.
+    // What the rules find still carries the advisory model's opinion. The flow above
+    // stored a threat for the same URI before this model was loaded, and threats are
+    // recorded off the decision path: wait for this check's own threat (the newest).
+    let union_threats = || async {
+        let (_, p) = app.get_json("/api/v1/threats?category=sqli").await;
+        let mut found: Vec<serde_json::Value> = p["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["uri"].as_str().is_some_and(|u| u.contains("union")))
+            .cloned()
+            .collect();
+        found.sort_by_key(|t| std::cmp::Reverse(t["id"].as_i64()));
+        found
+    };
+    let before = union_threats().await.len();
     let r = check(
         &app,
         &key,
@@ -192,12 +207,9 @@ async fn models_load_reload_and_show_in_health_sqlite() {
     assert_eq!(r.status(), 403, "the rules decide");
     let mut evidence = serde_json::Value::Null;
     for _ in 0..100 {
-        let (_, p) = app.get_json("/api/v1/threats?category=sqli").await;
-        if let Some(t) = p["items"].as_array().and_then(|i| {
-            i.iter()
-                .find(|t| t["uri"].as_str().is_some_and(|u| u.contains("union")))
-        }) {
-            evidence = t["evidence"].clone();
+        let found = union_threats().await;
+        if found.len() > before {
+            evidence = found[0]["evidence"].clone();
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
