@@ -11,6 +11,7 @@ use palisade_core::net::IpNet;
 use palisade_core::{Event, EventKind};
 use serde::Deserialize;
 
+use crate::affix::{Affixes, End};
 use crate::field::extra;
 
 /// Largest compiled size allowed for one regex, so a scenario file cannot exhaust memory.
@@ -107,8 +108,8 @@ impl StatusSet {
 struct PathMatch {
     ignore_case: bool,
     exact: Vec<Box<str>>,
-    prefix: Vec<Box<str>>,
-    suffix: Vec<Box<str>>,
+    prefix: Affixes,
+    suffix: Affixes,
     /// `path_contains` (escaped) and `path_regex`, as one regex.
     regex: Option<regex::Regex>,
 }
@@ -131,15 +132,8 @@ impl PathMatch {
             .iter()
             .take_while(|x| x.len() == p.len())
             .any(|x| eq(p, x.as_bytes()))
-            || self
-                .prefix
-                .iter()
-                .any(|x| p.get(..x.len()).is_some_and(|h| eq(h, x.as_bytes())))
-            || self.suffix.iter().any(|x| {
-                p.len() >= x.len()
-                    && p.get(p.len() - x.len()..)
-                        .is_some_and(|t| eq(t, x.as_bytes()))
-            })
+            || self.prefix.matches(path)
+            || self.suffix.matches(path)
             || self.regex.as_ref().is_some_and(|r| r.is_match(path))
     }
 }
@@ -298,8 +292,8 @@ impl Filter {
             Some(PathMatch {
                 ignore_case,
                 exact,
-                prefix,
-                suffix,
+                prefix: Affixes::new(End::Start, ignore_case, prefix),
+                suffix: Affixes::new(End::Finish, ignore_case, suffix),
                 regex,
             })
         };

@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod affix;
 pub mod alert;
 mod bucket;
 pub mod duration;
