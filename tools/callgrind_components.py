@@ -150,24 +150,7 @@ def top_in_ctx(files, want, n=25):
     tot = collections.Counter()
     for p in files:
         selfc, edges, _ = parse(p)
-        fns = set(selfc) | {a for a, b in edges} | {b for a, b in edges}
-        cat = {f: category(f or '') for f in fns}
-        incoming = collections.defaultdict(list)
-        for (a, b), c in edges.items():
-            if a != b: incoming[b].append((a, c))
-        ctx = {f: {cat[f] or 'other (unattributed)': 1.0} for f in fns}
-        for _ in range(30):
-            new = {}
-            for f in fns:
-                if cat[f]: new[f] = {cat[f]: 1.0}; continue
-                inc = incoming.get(f)
-                if not inc: new[f] = {'other (unattributed)': 1.0}; continue
-                t = sum(c for _, c in inc) or 1
-                d = collections.Counter()
-                for a, c in inc:
-                    for k, v in ctx[a].items(): d[k] += v * c / t
-                new[f] = dict(d)
-            ctx = new
+        ctx = contexts(selfc, edges)
         for f, s in selfc.items():
             v = ctx[f].get(want, 0)
             if v: tot[f] += s * v
