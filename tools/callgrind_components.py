@@ -89,28 +89,7 @@ def category(name):
     return None
 
 def attribute(selfc, edges):
-    fns = set(selfc) | {a for a, b in edges} | {b for a, b in edges}
-    cat = {f: category(f or '') for f in fns}
-    incoming = collections.defaultdict(list)
-    for (a, b), c in edges.items():
-        if a != b: incoming[b].append((a, c))
-    ctx = {}  # distribution of context category flowing out of f
-    for f in fns:
-        ctx[f] = {cat[f] or 'other (unattributed)': 1.0}
-    for _ in range(30):
-        new = {}
-        for f in fns:
-            if cat[f]:
-                new[f] = {cat[f]: 1.0}; continue
-            inc = incoming.get(f)
-            if not inc:
-                new[f] = {'other (unattributed)': 1.0}; continue
-            tot = sum(c for _, c in inc) or 1
-            d = collections.Counter()
-            for a, c in inc:
-                for k, v in ctx[a].items(): d[k] += v * c / tot
-            new[f] = dict(d)
-        ctx = new
+    ctx = contexts(selfc, edges)  # distribution of context category flowing out of f
     out = collections.Counter()
     for f, s in selfc.items():
         for k, v in ctx[f].items(): out[k] += s * v

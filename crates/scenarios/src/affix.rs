@@ -128,6 +128,7 @@ impl Affixes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::Lcg;
 
     /// What the filter did before the buckets: every entry tried.
     fn every_entry(end: End, ignore_case: bool, entries: &[&str], path: &str) -> bool {
@@ -149,32 +150,19 @@ mod tests {
         })
     }
 
-    /// A small deterministic generator (no dependency): text over an alphabet that
-    /// makes prefixes and suffixes of one another likely, both cases and non-ASCII.
-    struct Gen(u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.0 >> 33
-        }
-
-        fn text(&mut self, max: u64) -> String {
-            const ALPHABET: [&str; 12] =
-                ["/", ".", "a", "A", "b", "B", "z", "-", "é", "É", "1", "%"];
-            let len = self.next() % (max + 1);
-            (0..len)
-                .filter_map(|_| ALPHABET.get((self.next() % 12) as usize).copied())
-                .collect()
-        }
+    /// Text over an alphabet that makes prefixes and suffixes of one another likely,
+    /// both cases and non-ASCII, from the crate's deterministic test generator.
+    fn text(g: &mut Lcg, max: u64) -> String {
+        const ALPHABET: [&str; 12] = ["/", ".", "a", "A", "b", "B", "z", "-", "é", "É", "1", "%"];
+        let len = g.below(max + 1);
+        (0..len)
+            .filter_map(|_| ALPHABET.get(g.below(12) as usize).copied())
+            .collect()
     }
 
     #[test]
     fn buckets_answer_as_every_entry_tried() {
-        let mut g = Gen(7);
+        let mut g = Lcg(7);
         for round in 0..400 {
             let end = if round % 2 == 0 {
                 End::Start
@@ -184,7 +172,7 @@ mod tests {
             let ignore_case = round % 4 < 2;
             let entries: Vec<String> = (0..1 + g.next() % 14)
                 .map(|_| {
-                    let t = g.text(6);
+                    let t = text(&mut g, 6);
                     if t.is_empty() { "/".to_owned() } else { t }
                 })
                 .collect();
@@ -194,7 +182,7 @@ mod tests {
                 ignore_case,
                 entries.iter().map(|e| e.as_str().into()).collect(),
             );
-            let mut paths: Vec<String> = (0..60).map(|_| g.text(9)).collect();
+            let mut paths: Vec<String> = (0..60).map(|_| text(&mut g, 9)).collect();
             // Each entry itself, with text around it, in the other case too.
             for e in &entries {
                 paths.push(e.clone());
